@@ -1,0 +1,16 @@
+// Declarations of the subcommands; cli/main.cpp registers each one with CLI11.
+// Each cli/cmd_<name>.cpp defines its register function and is the only place that parses
+// that command's flags and prints for users.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace ds::cli {
+
+// Options common to every command.
+struct Globals {
+  int threads = 0;  // 0 = all cores
+};
+
+void register_classify(CLI::App& app, Globals& g);
+
+}  // namespace ds::cli

@@ -1,0 +1,37 @@
+// deepslide: the one binary. Registers every subcommand, turns exceptions into one line on
+// stderr with exit code 2 (bad input) or 1 (internal error).
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <new>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "engine/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"deepslide.cpp: whole-slide histopathology classification (DeepSlide in C++)"};
+  app.set_version_flag("--version", std::string("deepslide ") + DEEPSLIDE_VERSION);
+  app.require_subcommand(1);
+  ds::cli::Globals g;
+  ds::cli::register_classify(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const ds::InputError& e) {
+    std::cerr << "deepslide: error: " << e.what() << "\n";
+    return 2;
+  } catch (const ds::InternalError& e) {
+    std::cerr << "deepslide: internal error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "deepslide: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "deepslide: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

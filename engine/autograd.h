@@ -1,0 +1,63 @@
+// Autograd: a tape of layer-level nodes. During a training forward pass each layer pushes one
+// closure that knows how to turn its output gradient into input and parameter gradients (the
+// tensors it needs were saved explicitly in forward). Tape::backward() replays them in reverse.
+// Gradients accumulate (+=) into Var::grad and Param::grad until zeroed.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ds {
+
+// An activation flowing through the network, with its gradient (allocated on first use).
+struct Var {
+  Tensor value;
+  Tensor grad;
+  explicit Var(Tensor v) : value(std::move(v)) {}
+  Tensor& ensure_grad();  // zero-filled grad of value's shape, allocated once
+};
+using VarPtr = std::shared_ptr<Var>;
+inline VarPtr make_var(Tensor t) { return std::make_shared<Var>(std::move(t)); }
+
+// A learnable tensor with a torchvision-style name ("layer1.0.conv1.weight").
+struct Param {
+  std::string name;
+  Tensor value;
+  Tensor grad;  // same shape as value, zero-initialised, accumulates
+  Param() = default;
+  Param(std::string n, const Shape& s) : name(std::move(n)), value(s), grad(s) {}
+};
+
+// A non-learnable state tensor saved with the model (BN running_mean / running_var).
+struct Buffer {
+  std::string name;
+  Tensor value;
+  Buffer() = default;
+  Buffer(std::string n, const Shape& s) : name(std::move(n)), value(s) {}
+};
+
+class Tape {
+ public:
+  using BackwardFn = std::function<void()>;
+  void push(BackwardFn fn) { nodes_.push_back(std::move(fn)); }
+  // Seeds d(loss) = seed (loss must be a scalar), replays every node in reverse, then clears.
+  void backward(const VarPtr& loss, float seed = 1.0f);
+  void clear() { nodes_.clear(); }
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  std::vector<BackwardFn> nodes_;
+};
+
+// What a forward pass needs to know: where to record (nullptr = no gradient, nothing saved)
+// and whether layers behave as in training (BatchNorm batch statistics) or evaluation.
+struct Context {
+  Tape* tape = nullptr;
+  bool training = false;
+  bool recording() const { return tape != nullptr; }
+};
+
+}  // namespace ds

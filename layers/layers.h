@@ -1,0 +1,67 @@
+// The layers ResNet needs, each a thin struct over free kernels (engine/kernels/), with
+// PyTorch semantics. forward() checks shapes, computes the output and, when ctx.tape is set,
+// saves what backward needs and pushes one backward node; the node accumulates (+=) into the
+// input's Var::grad and the parameters' Param::grad. All activations are NCHW.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "layers/module.h"
+
+namespace ds {
+
+struct Conv2d {
+  int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
+  bool has_bias = false;
+  Param weight;  // [OC, C, KH, KW]
+  Param bias;    // [OC] when has_bias
+  Conv2d() = default;
+  Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad,
+         bool bias);
+  Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
+  VarPtr forward(Context& ctx, const VarPtr& x);
+  void collect(ParamSet& ps);
+};
+
+struct BatchNorm2d {
+  int64_t C = 0;
+  float momentum = 0.1f, eps = 1e-5f;
+  Param weight, bias;                 // [C], init 1 and 0
+  Buffer running_mean, running_var;   // [C], init 0 and 1; running_var uses the unbiased variance
+  BatchNorm2d() = default;
+  BatchNorm2d(const std::string& name, int64_t C);
+  Shape out_shape(const Shape& in) const;
+  VarPtr forward(Context& ctx, const VarPtr& x);  // training: batch stats + running update
+  void collect(ParamSet& ps);
+};
+
+struct MaxPool2d {
+  int64_t k = 3, stride = 2, pad = 1;
+  Shape out_shape(const Shape& in) const;
+  VarPtr forward(Context& ctx, const VarPtr& x);  // gradient goes to the first max (PyTorch)
+};
+
+struct Linear {
+  int64_t in = 0, out = 0;
+  Param weight;  // [out, in]
+  Param bias;    // [out]
+  Linear() = default;
+  Linear(const std::string& name, int64_t in, int64_t out);
+  Shape out_shape(const Shape& in) const;
+  VarPtr forward(Context& ctx, const VarPtr& x);  // x: [N, in] -> [N, out]
+  void collect(ParamSet& ps);
+};
+
+VarPtr relu(Context& ctx, const VarPtr& x);
+VarPtr add(Context& ctx, const VarPtr& a, const VarPtr& b);  // residual add, same shapes
+VarPtr global_avg_pool(Context& ctx, const VarPtr& x);       // AdaptiveAvgPool2d(1)+flatten: [N,C,H,W] -> [N,C]
+// Mean softmax cross-entropy over the batch: logits [N, K], labels in [0, K). Returns a [1]
+// scalar. If probs is non-null it receives the softmax probabilities [N, K].
+VarPtr softmax_cross_entropy(Context& ctx, const VarPtr& logits, const std::vector<int>& labels,
+                             Tensor* probs = nullptr);
+// Row-wise softmax (inference).
+Tensor softmax(const Tensor& logits);
+
+}  // namespace ds

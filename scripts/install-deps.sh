@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages deepslide.cpp needs to build, test and benchmark.
+# Idempotent: only packages that are missing are installed; does nothing when all are present.
+set -euo pipefail
+
+BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev libjpeg62-turbo-dev libstb-dev
+  catch2 libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libomp-dev"
+# Test oracles and third-party writers: used by tests and fixture generators, never at run time.
+ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision python3-openslide
+  openslide-tools libvips-tools libtiff-tools"
+FUZZ_PKGS="clang libclang-rt-14-dev"
+
+want="$BUILD_PKGS $ORACLE_PKGS"
+if [ "${1:-}" = "--fuzz" ]; then want="$want $FUZZ_PKGS"; fi
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
