@@ -1,0 +1,231 @@
+// im2col + sgemm convolution (see conv.h). Images are processed in groups whose column buffer
+// stays under kColBudget floats: col is [C*KH*KW, g*OH*OW] (rows = taps, columns = output pixels
+// of the g images side by side), so one GEMM covers the whole group:
+//   forward          tmp[OC, g*OHW]  = W[OC, CKK] * col
+//   backward data    dcol[CKK, g*OHW] = W^T * d_out_group, then col2im adds it into d_in
+//   backward weights d_W[OC, CKK]    += d_out_group * col^T  (K = g*OHW: one big reduction)
+#include "engine/kernels/conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/kernels/gemm.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int64_t kColBudget = int64_t(1) << 22;  // floats (16 MiB) per column buffer
+
+int64_t group_size(const ConvDims& d) {
+  const int64_t per_image = d.C * d.KH * d.KW * d.OH * d.OW;
+  return std::clamp<int64_t>(kColBudget / std::max<int64_t>(per_image, 1), 1,
+                            std::max<int64_t>(d.N, 1));
+}
+
+// col[(c*KH + kh)*KW + kw][gi*OHW + oh*OW + ow] = in[n0+gi][c][ih][iw] or 0 outside.
+void im2col(float* col,        // [C*KH*KW, g*OH*OW]
+            const float* in,   // [N, C, H, W]
+            int64_t n0, int64_t g, const ConvDims& d) {
+  const int64_t ohw = d.OH * d.OW, ld = g * ohw, rows = d.C * d.KH * d.KW;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    for (int64_t gi = 0; gi < g; ++gi) {
+      const int64_t c = row / (d.KH * d.KW), kh = (row / d.KW) % d.KH, kw = row % d.KW;
+      const float* src = in + ((n0 + gi) * d.C + c) * d.H * d.W;
+      float* dst = col + row * ld + gi * ohw;
+      for (int64_t oh = 0; oh < d.OH; ++oh) {
+        const int64_t ih = oh * d.stride_h - d.pad_h + kh;
+        float* drow = dst + oh * d.OW;
+        if (ih < 0 || ih >= d.H) {
+          for (int64_t ow = 0; ow < d.OW; ++ow) drow[ow] = 0.f;
+          continue;
+        }
+        const float* srow = src + ih * d.W;
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          const int64_t iw = ow * d.stride_w - d.pad_w + kw;
+          drow[ow] = (iw >= 0 && iw < d.W) ? srow[iw] : 0.f;
+        }
+      }
+    }
+  }
+}
+
+// in[n0+gi][c][ih][iw] += col[...] for every tap that reads it (adjoint of im2col). Parallel
+// over (image, channel) so no two threads write the same input plane.
+void col2im_add(float* in,         // [N, C, H, W]
+                const float* col,  // [C*KH*KW, g*OH*OW]
+                int64_t n0, int64_t g, const ConvDims& d) {
+  const int64_t ohw = d.OH * d.OW, ld = g * ohw;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t gi = 0; gi < g; ++gi) {
+    for (int64_t c = 0; c < d.C; ++c) {
+      float* dst = in + ((n0 + gi) * d.C + c) * d.H * d.W;
+      for (int64_t kh = 0; kh < d.KH; ++kh) {
+        for (int64_t kw = 0; kw < d.KW; ++kw) {
+          const float* src = col + ((c * d.KH + kh) * d.KW + kw) * ld + gi * ohw;
+          for (int64_t oh = 0; oh < d.OH; ++oh) {
+            const int64_t ih = oh * d.stride_h - d.pad_h + kh;
+            if (ih < 0 || ih >= d.H) continue;
+            float* drow = dst + ih * d.W;
+            const float* srow = src + oh * d.OW;
+            for (int64_t ow = 0; ow < d.OW; ++ow) {
+              const int64_t iw = ow * d.stride_w - d.pad_w + kw;
+              if (iw >= 0 && iw < d.W) drow[iw] += srow[ow];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
+                        int64_t KW, int64_t stride, int64_t pad) {
+  ConvDims d;
+  d.N = N, d.C = C, d.H = H, d.W = W, d.OC = OC, d.KH = KH, d.KW = KW;
+  d.stride_h = d.stride_w = stride;
+  d.pad_h = d.pad_w = pad;
+  d.OH = conv_out_size(H, KH, stride, pad);
+  d.OW = conv_out_size(W, KW, stride, pad);
+  return d;
+}
+
+void conv2d_forward(float* out, const float* in, const float* w, const float* b,
+                    const ConvDims& d) {
+  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
+  std::vector<float> col(ckk * gmax * ohw), tmp(d.OC * gmax * ohw);
+  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
+    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
+    im2col(col.data(), in, n0, g, d);
+    sgemm(false, false, d.OC, ld, ckk, 1.f, w, ckk, col.data(), ld, 0.f, tmp.data(), ld);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t gi = 0; gi < g; ++gi) {
+      for (int64_t oc = 0; oc < d.OC; ++oc) {
+        const float* src = tmp.data() + oc * ld + gi * ohw;
+        float* dst = out + ((n0 + gi) * d.OC + oc) * ohw;
+        const float bias = b ? b[oc] : 0.f;
+        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i] + bias;
+      }
+    }
+  }
+}
+
+void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d) {
+  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
+  std::vector<float> col(ckk * gmax * ohw), dy(d.OC * gmax * ohw);
+  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
+    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t gi = 0; gi < g; ++gi) {
+      for (int64_t oc = 0; oc < d.OC; ++oc) {
+        const float* src = d_out + ((n0 + gi) * d.OC + oc) * ohw;
+        float* dst = dy.data() + oc * ld + gi * ohw;
+        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i];
+      }
+    }
+    sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dy.data(), ld, 0.f, col.data(), ld);
+    col2im_add(d_in, col.data(), n0, g, d);
+  }
+}
+
+void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
+                             const ConvDims& d) {
+  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
+  std::vector<float> col(ckk * gmax * ohw), dy(d.OC * gmax * ohw);
+  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
+    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t gi = 0; gi < g; ++gi) {
+      for (int64_t oc = 0; oc < d.OC; ++oc) {
+        const float* src = d_out + ((n0 + gi) * d.OC + oc) * ohw;
+        float* dst = dy.data() + oc * ld + gi * ohw;
+        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i];
+      }
+    }
+    im2col(col.data(), in, n0, g, d);
+    sgemm(false, true, d.OC, ckk, ld, 1.f, dy.data(), ld, col.data(), ld, 1.f, d_w, ckk);
+  }
+  if (!d_b) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t oc = 0; oc < d.OC; ++oc) {
+    double s = 0;
+    for (int64_t n = 0; n < d.N; ++n) {
+      const float* src = d_out + (n * d.OC + oc) * ohw;
+      for (int64_t i = 0; i < ohw; ++i) s += src[i];
+    }
+    d_b[oc] += (float)s;
+  }
+}
+
+void conv2d_forward_ref(float* out, const float* in, const float* w, const float* b,
+                        const ConvDims& d) {
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t oc = 0; oc < d.OC; ++oc)
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          double s = b ? b[oc] : 0.0;
+          for (int64_t c = 0; c < d.C; ++c)
+            for (int64_t kh = 0; kh < d.KH; ++kh)
+              for (int64_t kw = 0; kw < d.KW; ++kw) {
+                const int64_t ih = oh * d.stride_h - d.pad_h + kh;
+                const int64_t iw = ow * d.stride_w - d.pad_w + kw;
+                if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
+                s += (double)in[((n * d.C + c) * d.H + ih) * d.W + iw] *
+                     w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
+              }
+          out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] = (float)s;
+        }
+}
+
+void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w,
+                              const ConvDims& d) {
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t ih = 0; ih < d.H; ++ih)
+        for (int64_t iw = 0; iw < d.W; ++iw) {
+          double s = 0;
+          for (int64_t oc = 0; oc < d.OC; ++oc)
+            for (int64_t kh = 0; kh < d.KH; ++kh)
+              for (int64_t kw = 0; kw < d.KW; ++kw) {
+                const int64_t th = ih + d.pad_h - kh, tw = iw + d.pad_w - kw;
+                if (th < 0 || tw < 0 || th % d.stride_h || tw % d.stride_w) continue;
+                const int64_t oh = th / d.stride_h, ow = tw / d.stride_w;
+                if (oh >= d.OH || ow >= d.OW) continue;
+                s += (double)d_out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] *
+                     w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
+              }
+          d_in[((n * d.C + c) * d.H + ih) * d.W + iw] += (float)s;
+        }
+}
+
+void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
+                                 const ConvDims& d) {
+  for (int64_t oc = 0; oc < d.OC; ++oc) {
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t kh = 0; kh < d.KH; ++kh)
+        for (int64_t kw = 0; kw < d.KW; ++kw) {
+          double s = 0;
+          for (int64_t n = 0; n < d.N; ++n)
+            for (int64_t oh = 0; oh < d.OH; ++oh)
+              for (int64_t ow = 0; ow < d.OW; ++ow) {
+                const int64_t ih = oh * d.stride_h - d.pad_h + kh;
+                const int64_t iw = ow * d.stride_w - d.pad_w + kw;
+                if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
+                s += (double)d_out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] *
+                     in[((n * d.C + c) * d.H + ih) * d.W + iw];
+              }
+          d_w[((oc * d.C + c) * d.KH + kh) * d.KW + kw] += (float)s;
+        }
+    if (d_b) {
+      double s = 0;
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t i = 0; i < d.OH * d.OW; ++i) s += d_out[(n * d.OC + oc) * d.OH * d.OW + i];
+      d_b[oc] += (float)s;
+    }
+  }
+}
+
+}  // namespace ds

@@ -1,0 +1,240 @@
+// Fast kernels against their reference twins on awkward shapes: sgemm (every transpose, odd
+// sizes, alpha/beta, beta = 0 over NaN), convolution forward / backward-data / backward-weights
+// (odd channels and sizes, stride 2, padding, 1x1 and 7x7, batch 1, the multi-group path),
+// max pooling (ties and NaN), linear and softmax cross-entropy.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <vector>
+
+#include "engine/kernels/conv.h"
+#include "engine/kernels/gemm.h"
+#include "engine/kernels/linear.h"
+#include "engine/kernels/pooling.h"
+#include "engine/kernels/softmax_xent.h"
+#include "engine/rng.h"
+
+using namespace ds;
+
+namespace {
+
+std::vector<float> randn(int64_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.normal();
+  return v;
+}
+
+// Largest |a - b| relative to 1 + max|b|.
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs((double)a[i] - b[i]);
+    if (!(d <= m)) m = d;
+    scale = std::max(scale, 1.0 + std::fabs((double)b[i]));
+  }
+  return m / scale;
+}
+
+}  // namespace
+
+TEST_CASE("sgemm matches sgemm_ref on odd shapes, all transposes, alpha and beta") {
+  Rng rng(1);
+  struct Case { int64_t M, N, K; };
+  const Case cases[] = {{1, 1, 1},   {7, 13, 5},    {6, 8, 256},  {97, 130, 300},
+                        {200, 3, 517}, {5, 300, 9}, {64, 257, 33}, {130, 70, 600}};
+  double worst = 0;
+  for (const Case& c : cases) {
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        for (float beta : {0.f, 1.f, 0.5f}) {
+          const float alpha = beta == 0.5f ? -1.5f : 1.f;
+          const int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 1, ldc = c.N + 2;
+          auto A = randn((ta ? c.K : c.M) * lda, rng);
+          auto B = randn((tb ? c.N : c.K) * ldb, rng);
+          auto C0 = randn(c.M * ldc, rng);
+          if (beta == 0.f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
+          auto C1 = C0, C2 = C0;
+          sgemm(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C1.data(), ldc);
+          sgemm_ref(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C2.data(),
+                    ldc);
+          // Padding columns of C must be untouched.
+          for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t j = c.N; j < ldc; ++j) {
+              C1[i * ldc + j] = 0.f;
+              C2[i * ldc + j] = 0.f;
+            }
+          const double e = rel_err(C1, C2);
+          INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << ta << " tb=" << tb
+                    << " beta=" << beta << " err=" << e);
+          REQUIRE(e < 2e-6 * std::sqrt((double)c.K) + 1e-6);
+          worst = std::max(worst, e);
+        }
+      }
+    }
+  }
+  std::printf("sgemm vs sgemm_ref: max relative error %.3g\n", worst);
+}
+
+TEST_CASE("sgemm is reasonably fast") {
+  const int64_t n = 512;
+  Rng rng(2);
+  auto A = randn(n * n, rng), B = randn(n * n, rng);
+  std::vector<float> C(n * n);
+  sgemm(false, false, n, n, n, 1.f, A.data(), n, B.data(), n, 0.f, C.data(), n);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int reps = 4;
+  for (int r = 0; r < reps; ++r)
+    sgemm(false, false, n, n, n, 1.f, A.data(), n, B.data(), n, 0.f, C.data(), n);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gflops = 2.0 * n * n * n * reps / s * 1e-9;
+  std::printf("sgemm 512^3: %.1f GFLOP/s\n", gflops);
+  REQUIRE(gflops > 1.0);  // a naive loop is ~0.5; a broken blocking shows up here
+}
+
+TEST_CASE("conv2d kernels match their direct twins") {
+  struct Case { int64_t N, C, H, W, OC, k, stride, pad; bool bias; };
+  const Case cases[] = {
+      {1, 3, 17, 15, 5, 7, 2, 3, true},    // conv1-like, batch 1, odd sizes
+      {2, 5, 9, 11, 7, 3, 1, 1, false},    // 3x3 same padding
+      {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1
+      {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
+      {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
+      {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
+      {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
+      {3, 64, 64, 64, 3, 3, 1, 1, true},   // column buffer over budget: one image per group
+  };
+  Rng rng(3);
+  double worst_f = 0, worst_d = 0, worst_w = 0;
+  for (const Case& c : cases) {
+    const ConvDims d = make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad);
+    const int64_t n_in = d.N * d.C * d.H * d.W, n_out = d.N * d.OC * d.OH * d.OW;
+    const int64_t n_w = d.OC * d.C * d.KH * d.KW;
+    auto x = randn(n_in, rng), w = randn(n_w, rng), b = randn(d.OC, rng);
+    auto dy = randn(n_out, rng);
+    std::vector<float> y1(n_out, 7.f), y2(n_out, -7.f);
+    conv2d_forward(y1.data(), x.data(), w.data(), c.bias ? b.data() : nullptr, d);
+    conv2d_forward_ref(y2.data(), x.data(), w.data(), c.bias ? b.data() : nullptr, d);
+    // Backward outputs start non-zero: both must accumulate.
+    auto dx1 = randn(n_in, rng), dx2 = dx1;
+    auto dw1 = randn(n_w, rng), dw2 = dw1;
+    auto db1 = randn(d.OC, rng), db2 = db1;
+    conv2d_backward_data(dx1.data(), dy.data(), w.data(), d);
+    conv2d_backward_data_ref(dx2.data(), dy.data(), w.data(), d);
+    conv2d_backward_weights(dw1.data(), c.bias ? db1.data() : nullptr, dy.data(), x.data(), d);
+    conv2d_backward_weights_ref(dw2.data(), c.bias ? db2.data() : nullptr, dy.data(), x.data(),
+                                d);
+    const double ef = rel_err(y1, y2), ed = rel_err(dx1, dx2);
+    const double ew = std::max(rel_err(dw1, dw2), rel_err(db1, db2));
+    INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC
+              << " k=" << c.k << " s=" << c.stride << " p=" << c.pad << " -> OH=" << d.OH
+              << " OW=" << d.OW << " errs " << ef << " " << ed << " " << ew);
+    CHECK(ef < 1e-5);
+    CHECK(ed < 1e-5);
+    CHECK(ew < 1e-5);
+    worst_f = std::max(worst_f, ef);
+    worst_d = std::max(worst_d, ed);
+    worst_w = std::max(worst_w, ew);
+  }
+  std::printf("conv2d vs ref: max relative error forward %.3g, backward data %.3g, weights %.3g\n",
+              worst_f, worst_d, worst_w);
+}
+
+TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradients there") {
+  struct Case { int64_t N, C, H, W, k, stride, pad; };
+  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1}, {1, 5, 8, 8, 2, 2, 0}, {2, 2, 5, 6, 3, 1, 1},
+                        {1, 1, 2, 2, 3, 2, 1}, {1, 17, 13, 11, 3, 2, 1}};
+  Rng rng(4);
+  for (const Case& c : cases) {
+    const PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
+    const int64_t n_in = d.N * d.C * d.H * d.W, n_out = d.N * d.C * d.OH * d.OW;
+    std::vector<float> x(n_in);
+    for (auto& v : x) v = (float)rng.uniform_int(4) - 2.f;  // many ties, negatives near -inf pad
+    x[n_in / 2] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> y1(n_out), y2(n_out);
+    std::vector<int32_t> a1(n_out), a2(n_out);
+    maxpool2d_forward(y1.data(), a1.data(), x.data(), d);
+    maxpool2d_forward_ref(y2.data(), a2.data(), x.data(), d);
+    for (int64_t i = 0; i < n_out; ++i) {
+      REQUIRE(a1[i] == a2[i]);
+      REQUIRE((y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i]))));
+    }
+    std::vector<float> y3(n_out);
+    maxpool2d_forward(y3.data(), nullptr, x.data(), d);
+    for (int64_t i = 0; i < n_out; ++i)
+      REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
+    // Backward: every output gradient lands on its window's argmax, on top of what was there.
+    std::vector<float> dy(n_out), dx(n_in, 0.25f), expect(n_in, 0.25f);
+    for (int64_t i = 0; i < n_out; ++i) dy[i] = (float)(i % 7) + 1.f;
+    maxpool2d_backward(dx.data(), dy.data(), a1.data(), d);
+    const int64_t ohw = d.OH * d.OW, hw = d.H * d.W;
+    for (int64_t i = 0; i < n_out; ++i) expect[(i / ohw) * hw + a1[i]] += dy[i];
+    for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i]);
+  }
+  // First maximum in row-major window order: a 2x2 window of equal values picks its top-left.
+  const PoolDims d = make_pool_dims(1, 1, 2, 2, 2, 2, 0);
+  float x[4] = {1.f, 1.f, 1.f, 1.f}, y = 0;
+  int32_t am = -1;
+  maxpool2d_forward(&y, &am, x, d);
+  REQUIRE(am == 0);
+}
+
+TEST_CASE("linear kernels match sgemm_ref compositions") {
+  Rng rng(5);
+  const int64_t N = 3, IN = 37, OUT = 5;
+  auto x = randn(N * IN, rng), w = randn(OUT * IN, rng), b = randn(OUT, rng);
+  auto dy = randn(N * OUT, rng);
+  std::vector<float> y(N * OUT), y_ref(N * OUT);
+  linear_forward(y.data(), x.data(), w.data(), b.data(), N, IN, OUT);
+  sgemm_ref(false, true, N, OUT, IN, 1.f, x.data(), IN, w.data(), IN, 0.f, y_ref.data(), OUT);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < OUT; ++o) y_ref[n * OUT + o] += b[o];
+  REQUIRE(rel_err(y, y_ref) < 1e-6);
+  auto dx = randn(N * IN, rng), dx_ref = dx;
+  auto dw = randn(OUT * IN, rng), dw_ref = dw;
+  auto db = randn(OUT, rng), db_ref = db;
+  linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), N, IN, OUT);
+  sgemm_ref(false, false, N, IN, OUT, 1.f, dy.data(), OUT, w.data(), IN, 1.f, dx_ref.data(), IN);
+  sgemm_ref(true, false, OUT, IN, N, 1.f, dy.data(), OUT, x.data(), IN, 1.f, dw_ref.data(), IN);
+  for (int64_t o = 0; o < OUT; ++o)
+    for (int64_t n = 0; n < N; ++n) db_ref[o] += dy[n * OUT + o];
+  REQUIRE(rel_err(dx, dx_ref) < 1e-6);
+  REQUIRE(rel_err(dw, dw_ref) < 1e-6);
+  REQUIRE(rel_err(db, db_ref) < 1e-6);
+}
+
+TEST_CASE("softmax cross-entropy is stable and matches a double computation") {
+  const int64_t N = 3, K = 4;
+  const float logits[N * K] = {1000.f, 999.f, 998.f, -1000.f,  //
+                               0.1f,   0.2f,  -0.3f, 0.4f,     //
+                               -500.f, -501.f, 3.f,  2.f};
+  const int labels[N] = {1, 3, 0};
+  float loss = 0, probs[N * K];
+  softmax_xent_forward(&loss, probs, logits, labels, N, K);
+  double expect = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    double mx = -1e300, s = 0;
+    for (int64_t k = 0; k < K; ++k) mx = std::max(mx, (double)logits[n * K + k]);
+    for (int64_t k = 0; k < K; ++k) s += std::exp(logits[n * K + k] - mx);
+    for (int64_t k = 0; k < K; ++k)
+      REQUIRE(probs[n * K + k] == Approx(std::exp(logits[n * K + k] - mx) / s).margin(1e-7));
+    expect += std::log(s) + mx - logits[n * K + labels[n]];
+  }
+  expect /= N;
+  REQUIRE(std::isfinite(loss));
+  REQUIRE(loss == Approx(expect).epsilon(1e-6));
+  float d[N * K];
+  std::fill(d, d + N * K, 1.f);
+  softmax_xent_backward(d, 2.f, probs, labels, N, K);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      REQUIRE(d[n * K + k] ==
+              Approx(1.f + 2.f / N * (probs[n * K + k] - (k == labels[n] ? 1.f : 0.f))));
+  float p2[N * K];
+  softmax_forward(p2, logits, N, K);
+  for (int64_t i = 0; i < N * K; ++i) REQUIRE(p2[i] == probs[i]);
+}
