@@ -9,9 +9,17 @@ BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev libjpeg62-turbo-
 ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision python3-openslide
   openslide-tools libvips-tools libtiff-tools"
 FUZZ_PKGS="clang libclang-rt-14-dev"
+# Extra oracles used only to regenerate committed fixtures (scripts/gen_*_fixtures.py).
+FIXTURE_PKGS="python3-skimage python3-opencv"
 
 want="$BUILD_PKGS $ORACLE_PKGS"
-if [ "${1:-}" = "--fuzz" ]; then want="$want $FUZZ_PKGS"; fi
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) want="$want $FUZZ_PKGS" ;;
+    --fixtures) want="$want $FIXTURE_PKGS" ;;
+    *) echo "install-deps: unknown option $arg (use --fuzz, --fixtures)" >&2; exit 2 ;;
+  esac
+done
 
 missing=""
 for p in $want; do

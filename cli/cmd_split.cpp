@@ -1,0 +1,39 @@
+// deepslide split: DeepSlide's stage 1 (labels_{train,val,test}.csv, optional copies/links).
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "cli/commands.h"
+#include "slide/split.h"
+
+namespace ds::cli {
+
+void register_split(CLI::App& app, Globals& g) {
+  struct Opts {
+    std::string all_wsi, out, materialize = "none";
+    int val_per_class = 3, test_per_class = 3;
+    uint64_t seed = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("split", "Split slides into train/val/test label CSVs (DeepSlide stage 1)");
+  sub->add_option("--all-wsi", o->all_wsi, "Folder with one sub-folder of slides per class")->required();
+  sub->add_option("--out", o->out, "Output folder for labels_{train,val,test}.csv")->required();
+  sub->add_option("--val-per-class", o->val_per_class, "Validation slides per class")->capture_default_str();
+  sub->add_option("--test-per-class", o->test_per_class, "Test slides per class")->capture_default_str();
+  auto* seed_opt = sub->add_option("--seed", o->seed, "Shuffle each class with this seed (default: name order, as DeepSlide)");
+  sub->add_option("--materialize", o->materialize, "Also build wsi_train/val/test folders: none|copy|link")
+      ->check(CLI::IsMember({"none", "copy", "link"}))
+      ->capture_default_str();
+  sub->callback([o, seed_opt] {
+    std::optional<uint64_t> seed;
+    if (seed_opt->count()) seed = o->seed;
+    SplitResult s = split_slides(o->all_wsi, o->val_per_class, o->test_per_class, seed);
+    Materialize m = o->materialize == "copy" ? Materialize::copy
+                    : o->materialize == "link" ? Materialize::link : Materialize::none;
+    write_split(o->all_wsi, o->out, s, m);
+    std::cout << "split: " << s.train.size() << " train, " << s.val.size() << " val, " << s.test.size()
+              << " test slides -> " << (std::filesystem::path(o->out) / "labels_*.csv").string() << "\n";
+  });
+}
+
+}  // namespace ds::cli
