@@ -12,5 +12,9 @@ struct Globals {
 };
 
 void register_classify(CLI::App& app, Globals& g);
+void register_info(CLI::App& app, Globals& g);
+void register_read_region(CLI::App& app, Globals& g);
+void register_associated(CLI::App& app, Globals& g);
+void register_bench_read(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ds::cli::Globals g;
   ds::cli::register_classify(app, g);
+  ds::cli::register_info(app, g);
+  ds::cli::register_read_region(app, g);
+  ds::cli::register_associated(app, g);
+  ds::cli::register_bench_read(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

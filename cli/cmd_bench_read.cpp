@@ -1,0 +1,43 @@
+// deepslide bench-read: slide-read throughput (regions/s, MB/s) as one JSON line, for
+// bench/compare_openslide.py and BENCHMARKS.md.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "slide/read_bench.h"
+
+namespace ds::cli {
+
+void register_bench_read(CLI::App& app, Globals& g) {
+  struct Opts {
+    std::string slide;
+    ReadBenchOptions bench;
+    size_t cache_mb = 32;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("bench-read", "Measure slide-read throughput");
+  sub->add_option("slide", o->slide, "Slide file")->required();
+  sub->add_option("--pattern", o->bench.pattern, "aligned (one tile per region) or random")
+      ->check(CLI::IsMember({"aligned", "random"}))
+      ->capture_default_str();
+  sub->add_option("--size", o->bench.size, "Region side for --pattern random")->capture_default_str();
+  sub->add_option("--count", o->bench.count, "Number of regions")->capture_default_str();
+  sub->add_option("--threads", o->bench.threads, "Reading threads")->capture_default_str();
+  sub->add_option("--level", o->bench.level, "Pyramid level")->capture_default_str();
+  sub->add_option("--seed", o->bench.seed, "Seed for region positions")->capture_default_str();
+  sub->add_option("--cache-mb", o->cache_mb, "Decoded-tile cache (OpenSlide's default is 32)")->capture_default_str();
+  sub->callback([o] {
+    auto slide = Slide::open(o->slide, o->cache_mb << 20);
+    ReadBenchResult r = run_read_bench(*slide, o->bench);
+    nlohmann::ordered_json j = {{"pattern", o->bench.pattern}, {"level", o->bench.level},
+                                {"region_width", r.region_width}, {"region_height", r.region_height},
+                                {"count", r.regions}, {"threads", o->bench.threads},
+                                {"cache_mb", o->cache_mb}, {"seconds", r.seconds},
+                                {"regions_per_sec", r.regions_per_sec}, {"mb_per_sec", r.mb_per_sec},
+                                {"checksum", r.checksum}};
+    std::cout << j.dump() << "\n";
+  });
+}
+
+}  // namespace ds::cli

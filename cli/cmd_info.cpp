@@ -1,0 +1,35 @@
+// deepslide info SLIDE: slide metadata as one JSON object (levels, mpp, objective power,
+// associated image names, every raw property).
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "slide/slide.h"
+
+namespace ds::cli {
+
+void register_info(CLI::App& app, Globals& g) {
+  auto path = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("info", "Print a slide's levels, resolution and properties as JSON");
+  sub->add_option("slide", *path, "Slide file (TIFF/SVS/BigTIFF, PNG or JPEG)")->required();
+  sub->callback([path] {
+    auto slide = Slide::open(*path);
+    nlohmann::ordered_json j;
+    j["vendor"] = slide->vendor();
+    j["levels"] = nlohmann::ordered_json::array();
+    for (const auto& L : slide->levels())
+      j["levels"].push_back({{"width", L.width}, {"height", L.height}, {"downsample", L.downsample},
+                             {"tile_width", L.tile_width}, {"tile_height", L.tile_height}});
+    auto opt = [](std::optional<double> v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
+    j["mpp_x"] = opt(slide->mpp_x());
+    j["mpp_y"] = opt(slide->mpp_y());
+    j["objective_power"] = opt(slide->objective_power());
+    j["associated"] = slide->associated_names();
+    j["properties"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : slide->properties()) j["properties"][k] = v;
+    std::cout << j.dump(2) << "\n";
+  });
+}
+
+}  // namespace ds::cli

@@ -1,0 +1,59 @@
+// Plain PNG/JPEG images (DeepSlide's default input) as one-level slides. The image is decoded
+// once; tiles of 512 px are cut from it so the region and cache code is shared with TIFF.
+#include <cstring>
+
+#include "engine/error.h"
+#include "slide/slide_open.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int kTile = 512;
+
+class ImageSource : public TileSource {
+ public:
+  explicit ImageSource(RgbImage img) : img_(std::move(img)) {}
+
+  TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    auto t = std::make_shared<Tile>();
+    t->width = t->height = kTile;
+    t->rgb.assign((size_t)kTile * kTile * 3, 255);
+    int x0 = (int)col * kTile, y0 = (int)row * kTile;
+    int w = std::min(kTile, img_.width - x0), h = std::min(kTile, img_.height - y0);
+    for (int y = 0; y < h; ++y)
+      std::memcpy(t->rgb.data() + (size_t)y * kTile * 3, img_.row(y0 + y) + (size_t)x0 * 3, (size_t)w * 3);
+    return t;
+  }
+
+  RgbImage read_associated(const std::string& name) override {
+    throw InputError("plain images have no associated image '" + name + "'");
+  }
+
+ private:
+  RgbImage img_;
+};
+
+}  // namespace
+
+std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_bytes) {
+  RgbImage img = load_image(path);
+  SlideMeta meta;
+  meta.vendor = "image";
+  SlideLevel L;
+  L.width = img.width;
+  L.height = img.height;
+  L.tile_width = L.tile_height = kTile;
+  meta.levels.push_back(L);
+  meta.properties["openslide.vendor"] = "image";
+  meta.properties["openslide.level-count"] = "1";
+  meta.properties["openslide.level[0].width"] = std::to_string(img.width);
+  meta.properties["openslide.level[0].height"] = std::to_string(img.height);
+  meta.properties["openslide.level[0].downsample"] = "1";
+  meta.properties["openslide.level[0].tile-width"] = std::to_string(kTile);
+  meta.properties["openslide.level[0].tile-height"] = std::to_string(kTile);
+  return std::make_unique<Slide>(path, std::move(meta), std::make_unique<ImageSource>(std::move(img)),
+                                 cache_bytes);
+}
+
+}  // namespace ds

@@ -1,0 +1,122 @@
+// libjpeg-turbo decode of TIFF JPEG tiles (see jpeg_decode.h). One decompressor per thread is
+// reused; errors leave libjpeg through longjmp and become InputError here.
+#include "slide/jpeg_decode.h"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <jpeglib.h>
+
+#include "engine/error.h"
+
+namespace ds {
+
+namespace {
+
+struct ErrorMgr {
+  jpeg_error_mgr pub;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool warned;
+};
+
+void on_error(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  longjmp(e->jump, 1);
+}
+
+void on_message(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  if (!e->warned) (*cinfo->err->format_message)(cinfo, e->message);
+  e->warned = true;
+}
+
+struct Decoder {
+  jpeg_decompress_struct cinfo;
+  ErrorMgr err;
+  Decoder() {
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    jpeg_create_decompress(&cinfo);
+  }
+  ~Decoder() { jpeg_destroy_decompress(&cinfo); }
+};
+
+// Plain C-style body: no objects with destructors live across setjmp. Returns false with
+// err.message set on failure.
+bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
+                size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
+                size_t row_buf_len) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  if (tables && tables_len > 0) {
+    jpeg_mem_src(c, tables, (unsigned long)tables_len);
+    jpeg_read_header(c, FALSE);
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  switch (color) {
+    case JpegColor::kYCbCr: c->jpeg_color_space = JCS_YCbCr; break;
+    case JpegColor::kRgb: c->jpeg_color_space = JCS_RGB; break;
+    case JpegColor::kGrey: c->jpeg_color_space = JCS_GRAYSCALE; break;
+    case JpegColor::kAuto: break;
+  }
+  if (c->num_components != 1 && c->num_components != 3) {
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
+                  c->num_components);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  c->out_color_space = JCS_RGB;
+  c->dct_method = JDCT_ISLOW;
+  c->do_fancy_upsampling = TRUE;
+  jpeg_start_decompress(c);
+  int jw = (int)c->output_width, jh = (int)c->output_height;
+  if ((size_t)jw * 3 > row_buf_len) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG width %d exceeds the tile", jw);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int copy_w = jw < out_w ? jw : out_w;
+  while ((int)c->output_scanline < jh) {
+    int y = (int)c->output_scanline;
+    if (y < out_h && jw == out_w) {
+      JSAMPROW rows[8];
+      int n = 0;
+      for (; n < 8 && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
+      jpeg_read_scanlines(c, rows, (JDIMENSION)n);
+    } else {
+      JSAMPROW row = row_buf;
+      jpeg_read_scanlines(c, &row, 1);
+      if (y < out_h) std::memcpy(out + (size_t)y * out_w * 3, row_buf, (size_t)copy_w * 3);
+    }
+  }
+  jpeg_finish_decompress(c);
+  return !d.err.warned;
+}
+
+}  // namespace
+
+void decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
+  if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  thread_local Decoder decoder;
+  thread_local std::vector<uint8_t> row_buf;
+  size_t need = (size_t)(out_w + 64) * 3 * 4;
+  if (row_buf.size() < need) row_buf.resize(need);
+  if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(),
+                  row_buf.size()))
+    throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+}
+
+}  // namespace ds
