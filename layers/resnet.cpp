@@ -1,0 +1,215 @@
+// ResNet-18/34/50 exactly as torchvision builds them: topology, parameter names, state_dict order
+// and initialisation. The blocks are thin compositions of the layers in layers.h; the network
+// collects every Param and Buffer once, in module order, so optimizers and model files see
+// torchvision's state_dict order.
+#include "layers/resnet.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+
+namespace ds {
+
+Arch parse_arch(const std::string& name) {
+  if (name == "resnet18") return Arch::resnet18;
+  if (name == "resnet34") return Arch::resnet34;
+  if (name == "resnet50") return Arch::resnet50;
+  throw InputError("unknown arch '" + name + "' (expected resnet18, resnet34 or resnet50)");
+}
+
+std::string arch_name(Arch arch) {
+  switch (arch) {
+    case Arch::resnet18: return "resnet18";
+    case Arch::resnet34: return "resnet34";
+    case Arch::resnet50: return "resnet50";
+  }
+  throw InternalError("arch_name: invalid Arch value");
+}
+
+// ---- BasicBlock: conv3x3(stride) bn relu conv3x3 bn, + identity or downsample, relu ----
+
+BasicBlock::BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride)
+    : conv1(join_name(prefix, "conv1"), in_planes, planes, 3, stride, 1, false),
+      conv2(join_name(prefix, "conv2"), planes, planes, 3, 1, 1, false),
+      bn1(join_name(prefix, "bn1"), planes),
+      bn2(join_name(prefix, "bn2"), planes),
+      has_downsample(stride != 1 || in_planes != planes) {
+  if (has_downsample) {
+    down_conv = Conv2d(join_name(prefix, "downsample.0"), in_planes, planes, 1, stride, 0, false);
+    down_bn = BatchNorm2d(join_name(prefix, "downsample.1"), planes);
+  }
+}
+
+Shape BasicBlock::out_shape(const Shape& in) const {
+  Shape main = bn2.out_shape(conv2.out_shape(bn1.out_shape(conv1.out_shape(in))));
+  Shape skip = has_downsample ? down_bn.out_shape(down_conv.out_shape(in)) : in;
+  if (main != skip)
+    throw InputError("BasicBlock " + conv1.weight.name + ": residual shapes differ, " + main.str() +
+                     " vs " + skip.str() + " for input " + in.str());
+  return main;
+}
+
+VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x) {
+  VarPtr out = relu(ctx, bn1.forward(ctx, conv1.forward(ctx, x)));
+  out = bn2.forward(ctx, conv2.forward(ctx, out));
+  VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
+  return relu(ctx, add(ctx, out, identity));
+}
+
+void BasicBlock::collect(ParamSet& ps) {
+  conv1.collect(ps);
+  bn1.collect(ps);
+  conv2.collect(ps);
+  bn2.collect(ps);
+  if (has_downsample) {
+    down_conv.collect(ps);
+    down_bn.collect(ps);
+  }
+}
+
+// ---- Bottleneck (torchvision v1.5: stride on the 3x3) ----
+
+Bottleneck::Bottleneck(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride)
+    : conv1(join_name(prefix, "conv1"), in_planes, planes, 1, 1, 0, false),
+      conv2(join_name(prefix, "conv2"), planes, planes, 3, stride, 1, false),
+      conv3(join_name(prefix, "conv3"), planes, planes * kExpansion, 1, 1, 0, false),
+      bn1(join_name(prefix, "bn1"), planes),
+      bn2(join_name(prefix, "bn2"), planes),
+      bn3(join_name(prefix, "bn3"), planes * kExpansion),
+      has_downsample(stride != 1 || in_planes != planes * kExpansion) {
+  if (has_downsample) {
+    down_conv = Conv2d(join_name(prefix, "downsample.0"), in_planes, planes * kExpansion, 1, stride,
+                       0, false);
+    down_bn = BatchNorm2d(join_name(prefix, "downsample.1"), planes * kExpansion);
+  }
+}
+
+Shape Bottleneck::out_shape(const Shape& in) const {
+  Shape s = bn1.out_shape(conv1.out_shape(in));
+  s = bn2.out_shape(conv2.out_shape(s));
+  Shape main = bn3.out_shape(conv3.out_shape(s));
+  Shape skip = has_downsample ? down_bn.out_shape(down_conv.out_shape(in)) : in;
+  if (main != skip)
+    throw InputError("Bottleneck " + conv1.weight.name + ": residual shapes differ, " + main.str() +
+                     " vs " + skip.str() + " for input " + in.str());
+  return main;
+}
+
+VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x) {
+  VarPtr out = relu(ctx, bn1.forward(ctx, conv1.forward(ctx, x)));
+  out = relu(ctx, bn2.forward(ctx, conv2.forward(ctx, out)));
+  out = bn3.forward(ctx, conv3.forward(ctx, out));
+  VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
+  return relu(ctx, add(ctx, out, identity));
+}
+
+void Bottleneck::collect(ParamSet& ps) {
+  conv1.collect(ps);
+  bn1.collect(ps);
+  conv2.collect(ps);
+  bn2.collect(ps);
+  conv3.collect(ps);
+  bn3.collect(ps);
+  if (has_downsample) {
+    down_conv.collect(ps);
+    down_bn.collect(ps);
+  }
+}
+
+// ---- ResNet ----
+
+namespace {
+
+struct ArchSpec {
+  bool bottleneck;
+  int blocks[4];
+};
+
+ArchSpec spec_of(Arch arch) {
+  switch (arch) {
+    case Arch::resnet18: return {false, {2, 2, 2, 2}};
+    case Arch::resnet34: return {false, {3, 4, 6, 3}};
+    case Arch::resnet50: return {true, {3, 4, 6, 3}};
+  }
+  throw InternalError("spec_of: invalid Arch value");
+}
+
+int64_t expansion_of(Arch arch) { return spec_of(arch).bottleneck ? Bottleneck::kExpansion : 1; }
+
+int checked_classes(int num_classes) {
+  if (num_classes < 1)
+    throw InputError("ResNet: num_classes must be at least 1, got " + std::to_string(num_classes));
+  return num_classes;
+}
+
+}  // namespace
+
+ResNet::ResNet(Arch arch, int num_classes, Rng& rng)
+    : arch_(arch),
+      num_classes_(checked_classes(num_classes)),
+      conv1_("conv1", 3, 64, 7, 2, 3, false),
+      bn1_("bn1", 64),
+      fc_("fc", 512 * expansion_of(arch), num_classes) {
+  const ArchSpec spec = spec_of(arch);
+  conv1_.collect(params_);
+  bn1_.collect(params_);
+  int64_t in_planes = 64;
+  for (int layer = 0; layer < 4; ++layer) {
+    const int64_t planes = int64_t{64} << layer;
+    for (int b = 0; b < spec.blocks[layer]; ++b) {
+      const std::string prefix = "layer" + std::to_string(layer + 1) + "." + std::to_string(b);
+      const int64_t stride = (layer > 0 && b == 0) ? 2 : 1;
+      if (spec.bottleneck) {
+        bottleneck_.push_back(std::make_unique<Bottleneck>(prefix, in_planes, planes, stride));
+        bottleneck_.back()->collect(params_);
+        in_planes = planes * Bottleneck::kExpansion;
+      } else {
+        basic_.push_back(std::make_unique<BasicBlock>(prefix, in_planes, planes, stride));
+        basic_.back()->collect(params_);
+        in_planes = planes;
+      }
+    }
+  }
+  fc_.collect(params_);
+
+  // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu") for every conv, BN weight 1
+  // and bias 0, nn.Linear's default U(-1/sqrt(in), 1/sqrt(in)) for fc weight and bias.
+  const float fc_bound = 1.0f / std::sqrt((float)fc_.in);
+  for (Param* p : params_.params) {
+    Tensor& t = p->value;
+    if (p == &fc_.weight || p == &fc_.bias) {
+      for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(-fc_bound, fc_bound);
+    } else if (t.dim() == 4) {
+      const double fan_out = (double)(t.size(0) * t.size(2) * t.size(3));
+      const float std = (float)std::sqrt(2.0 / fan_out);
+      for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.normal(0.0f, std);
+    } else if (p->name.ends_with(".weight")) {
+      t.fill(1.0f);
+    } else {
+      t.fill(0.0f);
+    }
+    p->grad.zero();
+  }
+  for (Buffer* b : params_.buffers) b->value.fill(b->name.ends_with(".running_var") ? 1.0f : 0.0f);
+}
+
+Shape ResNet::out_shape(const Shape& in) const {
+  if (in.ndim != 4 || in[0] < 1 || in[1] != 3 || in[2] < 28 || in[3] < 28)
+    throw InputError(arch_name(arch_) + ": input must be [N, 3, H, W] with N >= 1 and H, W >= 28, got " +
+                     in.str());
+  Shape s = maxpool_.out_shape(bn1_.out_shape(conv1_.out_shape(in)));
+  for (const auto& b : basic_) s = b->out_shape(s);
+  for (const auto& b : bottleneck_) s = b->out_shape(s);
+  return fc_.out_shape(Shape{s[0], s[1]});
+}
+
+VarPtr ResNet::forward(Context& ctx, const VarPtr& x) {
+  out_shape(x->value.shape());
+  VarPtr h = relu(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
+  h = maxpool_.forward(ctx, h);
+  for (auto& b : basic_) h = b->forward(ctx, h);
+  for (auto& b : bottleneck_) h = b->forward(ctx, h);
+  return fc_.forward(ctx, global_avg_pool(ctx, h));
+}
+
+}  // namespace ds

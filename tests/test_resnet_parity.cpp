@@ -1,0 +1,351 @@
+// PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
+// scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
+// after a training step, eval-mode logits, losses over 3 Adam / SGD-momentum steps; plus the
+// state_dict names and shapes of resnet18/34/50 and torchvision's initialisation.
+// Relative error of a tensor = max|ours - torch| / max|torch| over the tensor (over the stored
+// samples for large gradients, whose L2 norm, max |g| and sum are also checked; the sum's error is
+// taken relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "engine/error.h"
+#include "layers/resnet.h"
+#include "test_util.h"
+#include "train/optimizer.h"
+
+using namespace ds;
+using namespace ds::test;
+
+namespace {
+
+constexpr double kForwardTol = 1e-4;
+constexpr double kGradTol = 1e-3;
+
+const Fixtures& fixtures() {
+  static Fixtures fx(std::string(DS_FIXTURES) + "/parity");
+  return fx;
+}
+
+struct R18 {
+  Rng rng{7};
+  ResNet net{Arch::resnet18, 3, rng};
+  Tensor x;
+  std::vector<int> labels;
+  R18() {
+    const auto& m = fixtures().doc["models"]["resnet18"];
+    load_formula(fixtures(), "resnet18", net.params(), 512);
+    x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()),
+                       m["input_stream"].get<uint64_t>());
+    labels = m["labels"].get<std::vector<int>>();
+  }
+  // Training-mode forward and backward; returns the loss variable, fills logits.
+  VarPtr train_step(VarPtr& input, VarPtr& logits) {
+    Tape tape;
+    Context ctx{&tape, true};
+    input = make_var(x.clone());
+    logits = net.forward(ctx, input);
+    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
+    tape.backward(loss);
+    return loss;
+  }
+};
+
+double scalar_rel(double ours, double ref) { return std::fabs(ours - ref) / std::fabs(ref); }
+
+}  // namespace
+
+TEST_CASE("the C++ weight formula reproduces the generator's values") {
+  const auto& fx = fixtures();
+  for (const char* model : {"resnet18", "bottleneck"}) {
+    for (const auto& e : fx.doc["models"][model]["tensors"]) {
+      const std::string name = e["name"].get<std::string>();
+      Tensor t(Shape(e["shape"].get<std::vector<int64_t>>()));
+      fill_formula(t, name, e["stream"].get<uint64_t>(), 512);
+      const auto first = e["first"].get<std::vector<double>>();
+      for (size_t i = 0; i < first.size(); ++i) {
+        INFO(name << "[" << i << "]");
+        REQUIRE((double)t[(int64_t)i] == first[i]);
+      }
+      double sum = 0;
+      for (int64_t i = 0; i < t.numel(); ++i) sum += t[i];
+      const double ref = e["value_sum"].get<double>();
+      INFO(name);
+      REQUIRE(std::fabs(sum - ref) <= 1e-9 * std::max(1.0, std::fabs(ref)));
+    }
+  }
+}
+
+TEST_CASE("arch names parse and bad inputs are rejected with the shape named") {
+  REQUIRE(parse_arch("resnet18") == Arch::resnet18);
+  REQUIRE(parse_arch("resnet34") == Arch::resnet34);
+  REQUIRE(parse_arch("resnet50") == Arch::resnet50);
+  REQUIRE(arch_name(Arch::resnet50) == "resnet50");
+  REQUIRE_THROWS_AS(parse_arch("resnet101"), InputError);
+  REQUIRE_THROWS_WITH(parse_arch("vgg16"), Catch::Contains("vgg16"));
+
+  Rng rng(1);
+  ResNet net(Arch::resnet18, 4, rng);
+  REQUIRE(net.out_shape(Shape{2, 3, 28, 28}) == (Shape{2, 4}));
+  REQUIRE(net.out_shape(Shape{1, 3, 224, 224}) == (Shape{1, 4}));
+  REQUIRE(net.out_shape(Shape{1, 3, 37, 61}) == (Shape{1, 4}));
+  REQUIRE_THROWS_AS(net.out_shape(Shape{2, 3, 27, 64}), InputError);
+  REQUIRE_THROWS_WITH(net.out_shape(Shape{2, 3, 27, 64}), Catch::Contains("[2, 3, 27, 64]"));
+  REQUIRE_THROWS_WITH(net.out_shape(Shape{2, 1, 64, 64}), Catch::Contains("[2, 1, 64, 64]"));
+  REQUIRE_THROWS_WITH(net.out_shape(Shape{3, 64, 64}), Catch::Contains("[3, 64, 64]"));
+  REQUIRE_THROWS_AS(net.out_shape(Shape{2, 3, 64, 20}), InputError);
+  Context ctx;
+  REQUIRE_THROWS_AS(net.forward(ctx, make_var(Tensor(Shape{1, 3, 16, 16}))), InputError);
+  REQUIRE_THROWS_AS(ResNet(Arch::resnet18, 0, rng), InputError);
+}
+
+TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order, shapes and init") {
+  const auto& fx = fixtures();
+  for (const char* arch_str : {"resnet18", "resnet34", "resnet50"}) {
+    const auto& a = fx.doc["archs"][arch_str];
+    const int classes = a["classes"].get<int>();
+    Rng rng(3);
+    ResNet net(parse_arch(arch_str), classes, rng);
+    REQUIRE(net.num_classes() == classes);
+    const ParamSet& ps = net.params();
+    std::vector<std::pair<std::string, Shape>> want_p, want_b, got_p, got_b;
+    for (const auto& e : a["tensors"]) {
+      auto entry = std::make_pair(e[0].get<std::string>(), Shape(e[1].get<std::vector<int64_t>>()));
+      (e[2].get<bool>() ? want_p : want_b).push_back(entry);
+    }
+    for (Param* p : ps.params) got_p.emplace_back(p->name, p->value.shape());
+    for (Buffer* b : ps.buffers) got_b.emplace_back(b->name, b->value.shape());
+    INFO(arch_str);
+    REQUIRE(got_p.size() == want_p.size());
+    REQUIRE(got_b.size() == want_b.size());
+    for (size_t i = 0; i < want_p.size(); ++i) {
+      INFO("param " << i << ": " << got_p[i].first << " " << got_p[i].second.str() << " vs torch "
+                    << want_p[i].first << " " << want_p[i].second.str());
+      REQUIRE(got_p[i] == want_p[i]);
+    }
+    for (size_t i = 0; i < want_b.size(); ++i) {
+      INFO("buffer " << i << ": " << got_b[i].first << " vs torch " << want_b[i].first);
+      REQUIRE(got_b[i] == want_b[i]);
+    }
+    std::printf("%s: %zu params, %zu buffers match torchvision's names and shapes\n", arch_str,
+                got_p.size(), got_b.size());
+
+    // torchvision's init: conv kaiming_normal(fan_out), BN 1/0, fc U(-1/sqrt(in), 1/sqrt(in)),
+    // running mean 0 and var 1. Checked by statistics on the larger tensors.
+    for (Param* p : ps.params) {
+      const Tensor& t = p->value;
+      INFO(p->name);
+      if (p->name.rfind("fc.", 0) == 0) {
+        const int64_t fc_in = net.arch() == Arch::resnet50 ? 2048 : 512;
+        const float bound = 1.0f / std::sqrt((float)fc_in);
+        REQUIRE(max_abs(t) <= bound);
+        REQUIRE(max_abs(t) > 0.5f * bound);
+      } else if (t.dim() == 4) {
+        if (t.numel() < 4096) continue;
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < t.numel(); ++i) {
+          sum += t[i];
+          sq += (double)t[i] * t[i];
+        }
+        const double n = (double)t.numel();
+        const double want_std = std::sqrt(2.0 / (double)(t.size(0) * t.size(2) * t.size(3)));
+        REQUIRE(std::fabs(sum / n) < 5 * want_std / std::sqrt(n));
+        REQUIRE(std::sqrt(sq / n) == Approx(want_std).epsilon(0.05));
+      } else {
+        const float want = p->name.ends_with(".weight") ? 1.0f : 0.0f;
+        for (int64_t i = 0; i < t.numel(); ++i) REQUIRE(t[i] == want);
+      }
+      REQUIRE(max_abs(p->grad) == 0.0f);
+    }
+    for (Buffer* b : ps.buffers) {
+      const float want = b->name.ends_with("running_var") ? 1.0f : 0.0f;
+      for (int64_t i = 0; i < b->value.numel(); ++i) REQUIRE(b->value[i] == want);
+    }
+  }
+}
+
+TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, running stats") {
+  const auto& fx = fixtures();
+  R18 m;
+  VarPtr input, logits;
+  VarPtr loss = m.train_step(input, logits);
+
+  const double e_logits = rel_err(logits->value, fx.get("r18.train.logits"));
+  const double e_loss = scalar_rel(loss->value[0], fx.get("r18.train.loss")[0]);
+  std::printf("resnet18 train: logits rel err %.3g, loss rel err %.3g (loss %.7f)\n", e_logits,
+              e_loss, loss->value[0]);
+  CHECK(e_logits <= kForwardTol);
+  CHECK(e_loss <= kForwardTol);
+
+  const auto& meta = fx.doc["models"]["resnet18"];
+  std::map<std::string, Param*> params;
+  std::map<std::string, Buffer*> buffers;
+  for (Param* p : m.net.params().params) params[p->name] = p;
+  for (Buffer* b : m.net.params().buffers) buffers[b->name] = b;
+
+  double worst_grad = 0, worst_buf = 0;
+  std::string worst_grad_name, worst_buf_name;
+  SampledCompare gin = compare_sampled(fx, "r18.grad.input", input->grad, meta["input_stream"].get<uint64_t>());
+  std::printf("resnet18 grad input: rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n",
+              gin.worst(), gin.elem, gin.l2, gin.sum, gin.maxabs);
+  CHECK(gin.worst() <= kGradTol);
+  for (const auto& e : meta["tensors"]) {
+    const std::string name = e["name"].get<std::string>();
+    const uint64_t stream = e["stream"].get<uint64_t>();
+    if (e["param"].get<bool>()) {
+      SampledCompare c = compare_sampled(fx, "r18.grad." + name, params.at(name)->grad, stream);
+      std::printf("  grad %-28s rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n", name.c_str(),
+                  c.worst(), c.elem, c.l2, c.sum, c.maxabs);
+      INFO("grad " << name);
+      CHECK(c.worst() <= kGradTol);
+      if (c.worst() >= worst_grad) worst_grad = c.worst(), worst_grad_name = name;
+    } else {
+      SampledCompare c = compare_sampled(fx, "r18.after_step." + name, buffers.at(name)->value, stream);
+      INFO("buffer " << name);
+      CHECK(c.worst() <= kForwardTol);
+      if (c.worst() >= worst_buf) worst_buf = c.worst(), worst_buf_name = name;
+    }
+  }
+  std::printf("resnet18: max gradient rel err %.3g (%s), max running-stat rel err %.3g (%s)\n",
+              worst_grad, worst_grad_name.c_str(), worst_buf, worst_buf_name.c_str());
+}
+
+TEST_CASE("resnet18 eval-mode logits match PyTorch") {
+  R18 m;
+  Context ctx;  // no tape, eval mode: running statistics
+  VarPtr logits = m.net.forward(ctx, make_var(m.x.clone()));
+  const double e = rel_err(logits->value, fixtures().get("r18.eval.logits"));
+  std::printf("resnet18 eval: logits rel err %.3g\n", e);
+  CHECK(e <= kForwardTol);
+}
+
+namespace {
+
+// Losses before each of 3 optimizer steps and after the last, as gen_fixtures.py computes them.
+std::vector<float> three_step_losses(R18& m, Optimizer& opt) {
+  std::vector<float> losses;
+  for (int s = 0; s < 3; ++s) {
+    opt.zero_grad();
+    VarPtr input, logits;
+    losses.push_back(m.train_step(input, logits)->value[0]);
+    opt.step();
+  }
+  Context ctx{nullptr, true};
+  losses.push_back(softmax_cross_entropy(ctx, m.net.forward(ctx, make_var(m.x.clone())), m.labels)->value[0]);
+  return losses;
+}
+
+}  // namespace
+
+TEST_CASE("resnet18 losses over 3 Adam steps match PyTorch") {
+  const auto& h = fixtures().doc["adam"];
+  R18 m;
+  AdamOptions o;
+  o.lr = h["lr"].get<double>();
+  o.beta1 = h["betas"][0].get<double>();
+  o.beta2 = h["betas"][1].get<double>();
+  o.eps = h["eps"].get<double>();
+  o.weight_decay = h["weight_decay"].get<double>();
+  Adam opt(m.net.params(), o);
+  std::vector<float> losses = three_step_losses(m, opt);
+  Tensor ref = fixtures().get("r18.adam.losses");
+  const double e = rel_err(losses, ref.to_vector());
+  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
+              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+  CHECK(e <= kForwardTol);
+  REQUIRE(opt.step_count() == 3);
+}
+
+TEST_CASE("resnet18 losses over 3 SGD-momentum steps match PyTorch") {
+  const auto& h = fixtures().doc["sgd"];
+  R18 m;
+  SgdOptions o;
+  o.lr = h["lr"].get<double>();
+  o.momentum = h["momentum"].get<double>();
+  o.dampening = h["dampening"].get<double>();
+  o.weight_decay = h["weight_decay"].get<double>();
+  o.nesterov = h["nesterov"].get<bool>();
+  Sgd opt(m.net.params(), o);
+  std::vector<float> losses = three_step_losses(m, opt);
+  Tensor ref = fixtures().get("r18.sgd.losses");
+  const double e = rel_err(losses, ref.to_vector());
+  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
+              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+  CHECK(e <= kForwardTol);
+}
+
+TEST_CASE("resnet50 bottleneck block (stride 2, downsample) matches PyTorch") {
+  const auto& fx = fixtures();
+  const auto& meta = fx.doc["models"]["bottleneck"];
+  const auto& args = meta["args"];
+  auto make = [&] {
+    auto b = std::make_unique<Bottleneck>("", args["inplanes"].get<int64_t>(), args["planes"].get<int64_t>(),
+                                          args["stride"].get<int64_t>());
+    REQUIRE(b->has_downsample);
+    ParamSet ps;
+    b->collect(ps);
+    load_formula(fx, "bottleneck", ps);
+    return std::make_pair(std::move(b), ps);
+  };
+  const Shape in_shape(meta["input_shape"].get<std::vector<int64_t>>());
+  const Tensor x = formula_tensor(in_shape, meta["input_stream"].get<uint64_t>());
+
+  auto [blk, ps] = make();
+  // Names and order as torchvision's standalone Bottleneck state_dict.
+  std::vector<std::string> want_p, got_p;
+  for (const auto& e : meta["tensors"])
+    if (e["param"].get<bool>()) want_p.push_back(e["name"].get<std::string>());
+  for (Param* p : ps.params) got_p.push_back(p->name);
+  REQUIRE(got_p == want_p);
+
+  Tape tape;
+  Context ctx{&tape, true};
+  VarPtr input = make_var(x.clone());
+  VarPtr out = blk->forward(ctx, input);
+  REQUIRE(blk->out_shape(in_shape) == out->value.shape());
+  // loss = sum(out * w): a weighted-sum node seeds d_out = w.
+  const Tensor w = formula_tensor(out->value.shape(), meta["out_weight_stream"].get<uint64_t>());
+  VarPtr loss = make_var(Tensor(Shape{1}));
+  for (int64_t i = 0; i < w.numel(); ++i) loss->value[0] += out->value[i] * w[i];
+  tape.push([out, loss, w] {
+    Tensor& d_out = out->ensure_grad();
+    for (int64_t i = 0; i < w.numel(); ++i) d_out[i] += w[i] * loss->grad[0];
+  });
+  tape.backward(loss);
+
+  const double e_out = rel_err(out->value, fx.get("block.train.out"));
+  const double e_din = rel_err(input->grad, fx.get("block.grad.input"));
+  std::printf("bottleneck: out rel err %.3g, grad input rel err %.3g\n", e_out, e_din);
+  CHECK(e_out <= kForwardTol);
+  CHECK(e_din <= kGradTol);
+  std::map<std::string, Param*> params;
+  std::map<std::string, Buffer*> buffers;
+  for (Param* p : ps.params) params[p->name] = p;
+  for (Buffer* b : ps.buffers) buffers[b->name] = b;
+  double worst_grad = 0, worst_buf = 0;
+  for (const auto& e : meta["tensors"]) {
+    const std::string name = e["name"].get<std::string>();
+    if (e["param"].get<bool>()) {
+      const double err = rel_err(params.at(name)->grad, fx.get("block.grad." + name));
+      INFO("grad " << name);
+      CHECK(err <= kGradTol);
+      worst_grad = std::max(worst_grad, err);
+    } else {
+      const double err = rel_err(buffers.at(name)->value, fx.get("block.after_step." + name));
+      INFO("buffer " << name);
+      CHECK(err <= kForwardTol);
+      worst_buf = std::max(worst_buf, err);
+    }
+  }
+  std::printf("bottleneck: max parameter-gradient rel err %.3g, max running-stat rel err %.3g\n",
+              worst_grad, worst_buf);
+
+  auto [eval_blk, eval_ps] = make();
+  Context eval_ctx;
+  const double e_eval = rel_err(eval_blk->forward(eval_ctx, make_var(x.clone()))->value,
+                                fx.get("block.eval.out"));
+  std::printf("bottleneck eval: out rel err %.3g\n", e_eval);
+  CHECK(e_eval <= kForwardTol);
+}
