@@ -86,12 +86,13 @@ TEST_CASE("sgemm is reasonably fast") {
   auto A = randn(n * n, rng), B = randn(n * n, rng);
   std::vector<float> C(n * n);
   sgemm(false, false, n, n, n, 1.f, A.data(), n, B.data(), n, 0.f, C.data(), n);
-  const auto t0 = std::chrono::steady_clock::now();
-  const int reps = 4;
-  for (int r = 0; r < reps; ++r)
+  double best = 1e30;  // best of several runs: the machine is shared
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
     sgemm(false, false, n, n, n, 1.f, A.data(), n, B.data(), n, 0.f, C.data(), n);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gflops = 2.0 * n * n * n * reps / s * 1e-9;
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double gflops = 2.0 * n * n * n / best * 1e-9;
   std::printf("sgemm 512^3: %.1f GFLOP/s\n", gflops);
   REQUIRE(gflops > 1.0);  // a naive loop is ~0.5; a broken blocking shows up here
 }

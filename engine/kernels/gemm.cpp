@@ -58,19 +58,33 @@ void pack_b(float* bp, bool trans_b, const float* B, int64_t ldb, int64_t p0, in
   }
 }
 
-// acc[kMR][kNR] = sum_k ap[k][r] * bp[k][c]. Fixed trip counts so the compiler keeps acc in
-// registers and vectorizes over c.
+// acc[kMR][kNR] = sum_k ap[k][r] * bp[k][c]. GCC vector types (not intrinsics: portable, and
+// compiled for whatever ISA the file is built for) keep the 2 * kMR accumulators in registers;
+// the plain-loop form of this got SLP-vectorized into shuffles by g++ 12.
+using v4f = float __attribute__((vector_size(16)));
+
+inline v4f load4(const float* p) {
+  v4f v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
 inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp,
                          float* __restrict acc) {
-  float c[kMR][kNR] = {};
+  static_assert(kNR == 8, "two 4-wide vectors per row");
+  v4f c0[kMR] = {}, c1[kMR] = {};
   for (int64_t k = 0; k < kc; ++k) {
+    const v4f b0 = load4(bp + k * kNR), b1 = load4(bp + k * kNR + 4);
     const float* a = ap + k * kMR;
-    const float* b = bp + k * kNR;
-    for (int64_t r = 0; r < kMR; ++r)
-      for (int64_t j = 0; j < kNR; ++j) c[r][j] += a[r] * b[j];
+    for (int64_t r = 0; r < kMR; ++r) {
+      c0[r] += a[r] * b0;
+      c1[r] += a[r] * b1;
+    }
   }
-  for (int64_t r = 0; r < kMR; ++r)
-    for (int64_t j = 0; j < kNR; ++j) acc[r * kNR + j] = c[r][j];
+  for (int64_t r = 0; r < kMR; ++r) {
+    __builtin_memcpy(acc + r * kNR, &c0[r], sizeof(v4f));
+    __builtin_memcpy(acc + r * kNR + 4, &c1[r], sizeof(v4f));
+  }
 }
 
 void scale_rows(float* C, int64_t ldc, int64_t M, int64_t N, float beta, bool parallel) {
