@@ -16,5 +16,6 @@ void register_info(CLI::App& app, Globals& g);
 void register_read_region(CLI::App& app, Globals& g);
 void register_associated(CLI::App& app, Globals& g);
 void register_bench_read(CLI::App& app, Globals& g);
+void register_init_model(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

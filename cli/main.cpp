@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   ds::cli::register_read_region(app, g);
   ds::cli::register_associated(app, g);
   ds::cli::register_bench_read(app, g);
+  ds::cli::register_init_model(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,253 @@
+// Model file load/save on top of weights/safetensors, plus batch normalization and eval-mode
+// prediction shared by training and inference.
+#include "weights/model.h"
+
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/rng.h"
+#include "layers/layers.h"
+#include "weights/safetensors.h"
+
+namespace ds {
+
+namespace {
+
+const char* kExportHint =
+    "convert a torchvision checkpoint with `/usr/bin/python3 weights/export_torchvision.py "
+    "--arch ARCH --classes a,b,c --out MODEL.safetensors CHECKPOINT`, which writes it";
+
+// Shortest decimal that reads back as the same float ("0.485", not "0.48500001430511475").
+std::string float_str(float v) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+std::string float_list(const std::array<float, 3>& v) {
+  return "[" + float_str(v[0]) + ", " + float_str(v[1]) + ", " + float_str(v[2]) + "]";
+}
+
+std::vector<int64_t> dims_of(const Shape& s) { return std::vector<int64_t>(s.d, s.d + s.ndim); }
+
+void check_classes(const std::string& where, const std::vector<std::string>& classes) {
+  if (classes.size() < 2)
+    throw InputError(where, "a model needs at least two classes, got " +
+                                std::to_string(classes.size()));
+  std::set<std::string> seen;
+  for (const std::string& c : classes) {
+    if (c.empty()) throw InputError(where, "class names must not be empty");
+    if (!seen.insert(c).second) throw InputError(where, "class '" + c + "' is listed twice");
+  }
+}
+
+void check_normalization(const std::string& where, const std::array<float, 3>& mean,
+                         const std::array<float, 3>& std) {
+  for (int c = 0; c < 3; ++c) {
+    if (!std::isfinite(mean[c])) throw InputError(where, "mean must be finite");
+    if (!(std[c] > 0.f) || !std::isfinite(std[c]))
+      throw InputError(where, "std must be positive, got " + float_list(std));
+  }
+}
+
+// The network must reduce a patch to at least 1x1 before the average pool.
+void check_patch_size(const std::string& where, const ResNet& net, int patch_size) {
+  if (patch_size <= 0)
+    throw InputError(where, "patch_size must be positive, got " + std::to_string(patch_size));
+  try {
+    net.out_shape(Shape{1, 3, patch_size, patch_size});
+  } catch (const InputError& e) {
+    throw InputError(where, "patch_size " + std::to_string(patch_size) + " does not fit " +
+                                arch_name(net.arch()) + ": " + e.what());
+  }
+}
+
+const std::string& meta_key(const std::string& path, const StFile& f, const std::string& key) {
+  auto it = f.metadata.find(key);
+  if (it == f.metadata.end()) {
+    if (!f.has_metadata)
+      throw InputError(path, "no __metadata__ in the safetensors header (a raw state_dict?): "
+                             "missing key '" + key + "'; " + kExportHint);
+    throw InputError(path, "metadata key '" + key + "' is missing; " + kExportHint);
+  }
+  return it->second;
+}
+
+nlohmann::json meta_json(const std::string& path, const std::string& key, const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded())
+    throw InputError(path, "metadata '" + key + "' is not valid JSON: " + text);
+  return j;
+}
+
+std::array<float, 3> meta_triple(const std::string& path, const StFile& f, const std::string& key) {
+  nlohmann::json j = meta_json(path, key, meta_key(path, f, key));
+  if (!j.is_array() || j.size() != 3)
+    throw InputError(path, "metadata '" + key + "' must be a JSON list of 3 numbers, got " + j.dump());
+  std::array<float, 3> v{};
+  for (int c = 0; c < 3; ++c) {
+    if (!j[c].is_number())
+      throw InputError(path, "metadata '" + key + "' must be a JSON list of 3 numbers, got " + j.dump());
+    v[c] = j[c].get<float>();
+  }
+  return v;
+}
+
+}  // namespace
+
+Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t seed, int patch_size,
+                 std::array<float, 3> mean, std::array<float, 3> std) {
+  check_classes("classes", classes);
+  check_normalization("mean/std", mean, std);
+  Rng rng(seed);
+  Model m;
+  m.net = std::make_unique<ResNet>(arch, (int)classes.size(), rng);
+  check_patch_size("patch_size", *m.net, patch_size);
+  m.classes = classes;
+  m.mean = mean;
+  m.std = std;
+  m.patch_size = patch_size;
+  return m;
+}
+
+void save_model(const std::string& path, const Model& model) {
+  DS_CHECK(model.net != nullptr, "save_model: no network");
+  DS_CHECK((int)model.classes.size() == model.net->num_classes(),
+           "save_model: class names and fc size disagree");
+  std::map<std::string, std::string> meta;
+  meta["format"] = kModelFormat;
+  meta["version"] = std::to_string(kModelVersion);
+  meta["arch"] = arch_name(model.net->arch());
+  meta["classes"] = nlohmann::json(model.classes).dump();
+  meta["mean"] = float_list(model.mean);
+  meta["std"] = float_list(model.std);
+  meta["patch_size"] = std::to_string(model.patch_size);
+
+  std::vector<StTensorRef> refs;
+  const ParamSet& ps = model.net->params();
+  for (const Param* p : ps.params) refs.push_back({p->name, dims_of(p->value.shape()), p->value.data()});
+  for (const Buffer* b : ps.buffers) refs.push_back({b->name, dims_of(b->value.shape()), b->value.data()});
+  write_safetensors(path, refs, meta);
+}
+
+Model load_model(const std::string& path) {
+  StFile f = read_safetensors(path);
+
+  const std::string& format = meta_key(path, f, "format");
+  if (format != kModelFormat)
+    throw InputError(path, "metadata format is '" + format + "', expected '" + kModelFormat + "'");
+  const std::string& version = meta_key(path, f, "version");
+  int ver = 0;
+  auto vres = std::from_chars(version.data(), version.data() + version.size(), ver);
+  if (vres.ec != std::errc() || vres.ptr != version.data() + version.size() || ver < 1)
+    throw InputError(path, "metadata version '" + version + "' is not a positive integer");
+  if (ver > kModelVersion)
+    throw InputError(path, "model file version " + version + " is newer than this deepslide (" +
+                               std::to_string(kModelVersion) + ")");
+
+  const std::string& arch_text = meta_key(path, f, "arch");
+  Arch arch;
+  try {
+    arch = parse_arch(arch_text);
+  } catch (const InputError&) {
+    throw InputError(path, "unknown arch '" + arch_text + "' (expected resnet18, resnet34 or resnet50)");
+  }
+
+  nlohmann::json cj = meta_json(path, "classes", meta_key(path, f, "classes"));
+  if (!cj.is_array()) throw InputError(path, "metadata 'classes' must be a JSON list of names");
+  std::vector<std::string> classes;
+  for (const auto& c : cj) {
+    if (!c.is_string()) throw InputError(path, "metadata 'classes' must be a JSON list of names");
+    classes.push_back(c.get<std::string>());
+  }
+  check_classes(path, classes);
+  const std::array<float, 3> mean = meta_triple(path, f, "mean");
+  const std::array<float, 3> std = meta_triple(path, f, "std");
+  check_normalization(path, mean, std);
+  const std::string& ps_text = meta_key(path, f, "patch_size");
+  int patch_size = 0;
+  auto pres = std::from_chars(ps_text.data(), ps_text.data() + ps_text.size(), patch_size);
+  if (pres.ec != std::errc() || pres.ptr != ps_text.data() + ps_text.size())
+    throw InputError(path, "metadata patch_size '" + ps_text + "' is not an integer");
+
+  // fc.weight must agree with the class list before we build a network of that size.
+  if (const StTensor* fc = f.find("fc.weight")) {
+    if (fc->shape.size() != 2 || fc->shape[0] != (int64_t)classes.size())
+      throw InputError(path, "tensor 'fc.weight' has shape " + shape_str(fc->shape) +
+                                 " but the metadata lists " + std::to_string(classes.size()) +
+                                 " classes");
+  }
+
+  Rng rng(0);
+  Model m;
+  m.net = std::make_unique<ResNet>(arch, (int)classes.size(), rng);
+  check_patch_size(path, *m.net, patch_size);
+  m.classes = std::move(classes);
+  m.mean = mean;
+  m.std = std;
+  m.patch_size = patch_size;
+
+  std::set<std::string> expected;
+  auto fill = [&](const std::string& name, Tensor& dst) {
+    expected.insert(name);
+    const StTensor* t = f.find(name);
+    if (!t) throw InputError(path, "tensor '" + name + "' is missing (" + arch_text + " needs it)");
+    const std::vector<int64_t> want = dims_of(dst.shape());
+    if (t->shape != want)
+      throw InputError(path, "tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
+                                 shape_str(want));
+    std::copy(t->values.begin(), t->values.end(), dst.data());
+  };
+  const ParamSet& ps = m.net->params();
+  for (Param* p : ps.params) fill(p->name, p->value);
+  for (Buffer* b : ps.buffers) fill(b->name, b->value);
+  for (const StTensor& t : f.tensors)
+    if (!expected.count(t.name))
+      throw InputError(path, "unexpected tensor '" + t.name + "' (not part of " + arch_text + ")");
+  return m;
+}
+
+void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                     const std::array<float, 3>& std) {
+  const size_t hw = (size_t)patch.width * patch.height;
+  for (int c = 0; c < 3; ++c) {
+    // Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s).
+    const float m = mean[c], s = std[c];
+    float* dst = out + c * hw;
+    const uint8_t* src = patch.pixels.data() + c;
+    for (size_t i = 0; i < hw; ++i) dst[i] = ((float)src[3 * i] / 255.0f - m) / s;
+  }
+}
+
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
+                  const std::vector<std::string>& names) {
+  DS_CHECK(names.empty() || names.size() == patches.size(), "make_batch: names and patches differ");
+  const int P = model.patch_size;
+  Tensor batch = Tensor::empty(Shape{(int64_t)patches.size(), 3, P, P});
+  for (size_t i = 0; i < patches.size(); ++i) {
+    const RgbImage& im = patches[i];
+    if (im.width != P || im.height != P)
+      throw InputError(names.empty() ? "patch " + std::to_string(i) : names[i],
+                       "image is " + std::to_string(im.width) + "x" + std::to_string(im.height) +
+                           " pixels but the model expects " + std::to_string(P) + "x" +
+                           std::to_string(P) + " patches (patch_size " + std::to_string(P) + ")");
+    normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
+  }
+  return batch;
+}
+
+Tensor predict_probabilities(Model& model, const Tensor& batch) {
+  DS_CHECK(model.net != nullptr, "predict_probabilities: no network");
+  Context ctx;
+  ctx.tape = nullptr;
+  ctx.training = false;
+  VarPtr logits = model.net->forward(ctx, make_var(batch));
+  return softmax(logits->value);
+}
+
+}  // namespace ds

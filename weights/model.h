@@ -1,0 +1,58 @@
+// The model file: a ResNet plus what is needed to use it (class names, input normalization,
+// patch size), stored as safetensors with torchvision's state_dict names (see DESIGN.md, "Files
+// and formats"). Also the one place where 8-bit RGB patches become a normalized NCHW batch and
+// where eval-mode probabilities are computed, so training and inference share them.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "layers/resnet.h"
+#include "slide/image_io.h"
+
+namespace ds {
+
+constexpr const char* kModelFormat = "deepslide-model";
+constexpr int kModelVersion = 1;
+constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
+constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
+
+struct Model {
+  std::unique_ptr<ResNet> net;
+  std::vector<std::string> classes;  // class index -> name; size == net->num_classes()
+  std::array<float, 3> mean = kImageNetMean;  // per RGB channel, 0..1 units (after x/255)
+  std::array<float, 3> std = kImageNetStd;
+  int patch_size = 224;  // patches are patch_size x patch_size pixels
+};
+
+// A freshly initialised model (torchvision's init, seeded). Checks the classes (at least two,
+// unique, non-empty), std > 0 and that patch_size is large enough for the network; InputError
+// otherwise.
+Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t seed,
+                 int patch_size = 224, std::array<float, 3> mean = kImageNetMean,
+                 std::array<float, 3> std = kImageNetStd);
+
+// Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
+// metadata format/version/arch/classes/mean/std/patch_size.
+void save_model(const std::string& path, const Model& model);
+
+// Reads and checks a model file: metadata present and valid, arch known, exactly the tensors
+// the architecture needs with the right shapes. InputError naming the file (and the tensor).
+Model load_model(const std::string& path);
+
+// 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch,
+// x/255 then (x - mean) / std per channel. `names` (optional, same length) label size errors.
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
+                  const std::vector<std::string>& names = {});
+// One patch into out (3 * P * P floats, CHW), same arithmetic as make_batch.
+void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                     const std::array<float, 3>& std);
+
+// Runs the network in eval mode (no tape, BN running statistics) and returns softmax
+// probabilities [N, K] for a batch from make_batch.
+Tensor predict_probabilities(Model& model, const Tensor& batch);
+
+}  // namespace ds
