@@ -144,7 +144,11 @@ int checked_classes(int num_classes) {
 
 }  // namespace
 
-ResNet::ResNet(Arch arch, int num_classes, Rng& rng)
+ResNet::ResNet(Arch arch, int num_classes, Rng& rng) : ResNet(arch, num_classes, &rng) {}
+
+ResNet::ResNet(Arch arch, int num_classes) : ResNet(arch, num_classes, nullptr) {}
+
+ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
     : arch_(arch),
       num_classes_(checked_classes(num_classes)),
       conv1_("conv1", 3, 64, 7, 2, 3, false),
@@ -178,11 +182,17 @@ ResNet::ResNet(Arch arch, int num_classes, Rng& rng)
   for (Param* p : params_.params) {
     Tensor& t = p->value;
     if (p == &fc_.weight || p == &fc_.bias) {
-      for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(-fc_bound, fc_bound);
+      if (rng)
+        for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng->uniform(-fc_bound, fc_bound);
+      else
+        t.zero();
     } else if (t.dim() == 4) {
       const double fan_out = (double)(t.size(0) * t.size(2) * t.size(3));
       const float std = (float)std::sqrt(2.0 / fan_out);
-      for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.normal(0.0f, std);
+      if (rng)
+        for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng->normal(0.0f, std);
+      else
+        t.zero();
     } else if (p->name.ends_with(".weight")) {
       t.fill(1.0f);
     } else {

@@ -48,6 +48,9 @@ class ResNet {
   // Weights initialised as torchvision does (kaiming_normal fan_out for convs, BN 1/0,
   // PyTorch's default Linear init) from rng.
   ResNet(Arch arch, int num_classes, Rng& rng);
+  // The same network without the random init: weights 0, BN weight 1 / bias 0, running mean 0 /
+  // var 1. For callers that overwrite every weight right away (model files, tests).
+  ResNet(Arch arch, int num_classes);
   Arch arch() const { return arch_; }
   int num_classes() const { return num_classes_; }
   Shape out_shape(const Shape& in) const;  // InputError naming the shape if too small / not [N,3,H,W]
@@ -59,6 +62,7 @@ class ResNet {
   ResNet& operator=(const ResNet&) = delete;
 
  private:
+  ResNet(Arch arch, int num_classes, Rng* rng);  // rng == nullptr: no random init
   Arch arch_;
   int num_classes_;
   Conv2d conv1_;

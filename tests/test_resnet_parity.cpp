@@ -1,7 +1,7 @@
 // PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
 // scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
-// after a training step, eval-mode logits, losses over 3 Adam / SGD-momentum steps; plus the
-// state_dict names and shapes of resnet18/34/50 and torchvision's initialisation.
+// after a training step, eval-mode logits; plus the state_dict names and shapes of resnet18/34/50
+// and torchvision's initialisation. (The losses over 3 Adam / SGD steps are in test_optimizer.)
 // Relative error of a tensor = max|ours - torch| / max|torch| over the tensor (over the stored
 // samples for large gradients, whose L2 norm, max |g| and sum are also checked; the sum's error is
 // taken relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
@@ -14,7 +14,6 @@
 #include "engine/error.h"
 #include "layers/resnet.h"
 #include "test_util.h"
-#include "train/optimizer.h"
 
 using namespace ds;
 using namespace ds::test;
@@ -24,34 +23,7 @@ namespace {
 constexpr double kForwardTol = 1e-4;
 constexpr double kGradTol = 1e-3;
 
-const Fixtures& fixtures() {
-  static Fixtures fx(std::string(DS_FIXTURES) + "/parity");
-  return fx;
-}
-
-struct R18 {
-  Rng rng{7};
-  ResNet net{Arch::resnet18, 3, rng};
-  Tensor x;
-  std::vector<int> labels;
-  R18() {
-    const auto& m = fixtures().doc["models"]["resnet18"];
-    load_formula(fixtures(), "resnet18", net.params(), 512);
-    x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()),
-                       m["input_stream"].get<uint64_t>());
-    labels = m["labels"].get<std::vector<int>>();
-  }
-  // Training-mode forward and backward; returns the loss variable, fills logits.
-  VarPtr train_step(VarPtr& input, VarPtr& logits) {
-    Tape tape;
-    Context ctx{&tape, true};
-    input = make_var(x.clone());
-    logits = net.forward(ctx, input);
-    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
-    tape.backward(loss);
-    return loss;
-  }
-};
+const Fixtures& fixtures() { return parity_fixtures(); }
 
 double scalar_rel(double ours, double ref) { return std::fabs(ours - ref) / std::fabs(ref); }
 
@@ -86,8 +58,7 @@ TEST_CASE("arch names parse and bad inputs are rejected with the shape named") {
   REQUIRE_THROWS_AS(parse_arch("resnet101"), InputError);
   REQUIRE_THROWS_WITH(parse_arch("vgg16"), Catch::Contains("vgg16"));
 
-  Rng rng(1);
-  ResNet net(Arch::resnet18, 4, rng);
+  ResNet net(Arch::resnet18, 4);
   REQUIRE(net.out_shape(Shape{2, 3, 28, 28}) == (Shape{2, 4}));
   REQUIRE(net.out_shape(Shape{1, 3, 224, 224}) == (Shape{1, 4}));
   REQUIRE(net.out_shape(Shape{1, 3, 37, 61}) == (Shape{1, 4}));
@@ -98,17 +69,17 @@ TEST_CASE("arch names parse and bad inputs are rejected with the shape named") {
   REQUIRE_THROWS_AS(net.out_shape(Shape{2, 3, 64, 20}), InputError);
   Context ctx;
   REQUIRE_THROWS_AS(net.forward(ctx, make_var(Tensor(Shape{1, 3, 16, 16}))), InputError);
-  REQUIRE_THROWS_AS(ResNet(Arch::resnet18, 0, rng), InputError);
+  REQUIRE_THROWS_AS(ResNet(Arch::resnet18, 0), InputError);
 }
 
-TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order, shapes and init") {
+TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order and shapes") {
   const auto& fx = fixtures();
   for (const char* arch_str : {"resnet18", "resnet34", "resnet50"}) {
     const auto& a = fx.doc["archs"][arch_str];
     const int classes = a["classes"].get<int>();
-    Rng rng(3);
-    ResNet net(parse_arch(arch_str), classes, rng);
+    ResNet net(parse_arch(arch_str), classes);  // no random init: only the topology matters here
     REQUIRE(net.num_classes() == classes);
+    REQUIRE(net.out_shape(Shape{2, 3, 64, 64}) == (Shape{2, classes}));
     const ParamSet& ps = net.params();
     std::vector<std::pair<std::string, Shape>> want_p, want_b, got_p, got_b;
     for (const auto& e : a["tensors"]) {
@@ -131,19 +102,35 @@ TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order, shapes and
     }
     std::printf("%s: %zu params, %zu buffers match torchvision's names and shapes\n", arch_str,
                 got_p.size(), got_b.size());
+  }
+}
 
-    // torchvision's init: conv kaiming_normal(fan_out), BN 1/0, fc U(-1/sqrt(in), 1/sqrt(in)),
-    // running mean 0 and var 1. Checked by statistics on the larger tensors.
-    for (Param* p : ps.params) {
+namespace {
+
+// Number of elements of t that differ from v.
+int64_t count_not(const Tensor& t, float v) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) n += t[i] != v;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("resnet initialisation follows torchvision") {
+  // torchvision: conv kaiming_normal(fan_out, relu), BN weight 1 / bias 0, fc
+  // U(-1/sqrt(in), 1/sqrt(in)), running mean 0 / var 1. Normal draws are checked by statistics.
+  // The init loop is the same for every arch (it dispatches on the tensor, not the block type).
+  Rng rng(3);
+  ResNet net(Arch::resnet18, 5, rng);
+  const float fc_bound = 1.0f / std::sqrt(512.0f);
+  {
+    for (Param* p : net.params().params) {
       const Tensor& t = p->value;
       INFO(p->name);
       if (p->name.rfind("fc.", 0) == 0) {
-        const int64_t fc_in = net.arch() == Arch::resnet50 ? 2048 : 512;
-        const float bound = 1.0f / std::sqrt((float)fc_in);
-        REQUIRE(max_abs(t) <= bound);
-        REQUIRE(max_abs(t) > 0.5f * bound);
+        REQUIRE(max_abs(t) <= fc_bound);
+        REQUIRE(max_abs(t) > 0.5f * fc_bound);
       } else if (t.dim() == 4) {
-        if (t.numel() < 4096) continue;
         double sum = 0, sq = 0;
         for (int64_t i = 0; i < t.numel(); ++i) {
           sum += t[i];
@@ -152,23 +139,30 @@ TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order, shapes and
         const double n = (double)t.numel();
         const double want_std = std::sqrt(2.0 / (double)(t.size(0) * t.size(2) * t.size(3)));
         REQUIRE(std::fabs(sum / n) < 5 * want_std / std::sqrt(n));
-        REQUIRE(std::sqrt(sq / n) == Approx(want_std).epsilon(0.05));
+        REQUIRE(std::sqrt(sq / n) == Approx(want_std).epsilon(n >= 4096 ? 0.05 : 0.15));
       } else {
-        const float want = p->name.ends_with(".weight") ? 1.0f : 0.0f;
-        for (int64_t i = 0; i < t.numel(); ++i) REQUIRE(t[i] == want);
+        REQUIRE(count_not(t, p->name.ends_with(".weight") ? 1.0f : 0.0f) == 0);
       }
-      REQUIRE(max_abs(p->grad) == 0.0f);
+      REQUIRE(count_not(p->grad, 0.0f) == 0);
     }
-    for (Buffer* b : ps.buffers) {
-      const float want = b->name.ends_with("running_var") ? 1.0f : 0.0f;
-      for (int64_t i = 0; i < b->value.numel(); ++i) REQUIRE(b->value[i] == want);
+    for (Buffer* b : net.params().buffers) {
+      INFO(b->name);
+      REQUIRE(count_not(b->value, b->name.ends_with("running_var") ? 1.0f : 0.0f) == 0);
     }
   }
+  // The same seed gives the same network; the no-init constructor gives zeros.
+  Rng rng2(3);
+  ResNet same(Arch::resnet18, 5, rng2);
+  for (size_t i = 0; i < net.params().params.size(); ++i)
+    REQUIRE(max_abs_diff(net.params().params[i]->value, same.params().params[i]->value) == 0.0f);
+  ResNet z(Arch::resnet18, 2);
+  REQUIRE(max_abs(z.params().params.front()->value) == 0.0f);
+  REQUIRE(max_abs(z.params().params.back()->value) == 0.0f);
 }
 
 TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, running stats") {
   const auto& fx = fixtures();
-  R18 m;
+  ParityResNet18 m;
   VarPtr input, logits;
   VarPtr loss = m.train_step(input, logits);
 
@@ -213,66 +207,11 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
 }
 
 TEST_CASE("resnet18 eval-mode logits match PyTorch") {
-  R18 m;
+  ParityResNet18 m;
   Context ctx;  // no tape, eval mode: running statistics
   VarPtr logits = m.net.forward(ctx, make_var(m.x.clone()));
   const double e = rel_err(logits->value, fixtures().get("r18.eval.logits"));
   std::printf("resnet18 eval: logits rel err %.3g\n", e);
-  CHECK(e <= kForwardTol);
-}
-
-namespace {
-
-// Losses before each of 3 optimizer steps and after the last, as gen_fixtures.py computes them.
-std::vector<float> three_step_losses(R18& m, Optimizer& opt) {
-  std::vector<float> losses;
-  for (int s = 0; s < 3; ++s) {
-    opt.zero_grad();
-    VarPtr input, logits;
-    losses.push_back(m.train_step(input, logits)->value[0]);
-    opt.step();
-  }
-  Context ctx{nullptr, true};
-  losses.push_back(softmax_cross_entropy(ctx, m.net.forward(ctx, make_var(m.x.clone())), m.labels)->value[0]);
-  return losses;
-}
-
-}  // namespace
-
-TEST_CASE("resnet18 losses over 3 Adam steps match PyTorch") {
-  const auto& h = fixtures().doc["adam"];
-  R18 m;
-  AdamOptions o;
-  o.lr = h["lr"].get<double>();
-  o.beta1 = h["betas"][0].get<double>();
-  o.beta2 = h["betas"][1].get<double>();
-  o.eps = h["eps"].get<double>();
-  o.weight_decay = h["weight_decay"].get<double>();
-  Adam opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = fixtures().get("r18.adam.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
-              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
-  CHECK(e <= kForwardTol);
-  REQUIRE(opt.step_count() == 3);
-}
-
-TEST_CASE("resnet18 losses over 3 SGD-momentum steps match PyTorch") {
-  const auto& h = fixtures().doc["sgd"];
-  R18 m;
-  SgdOptions o;
-  o.lr = h["lr"].get<double>();
-  o.momentum = h["momentum"].get<double>();
-  o.dampening = h["dampening"].get<double>();
-  o.weight_decay = h["weight_decay"].get<double>();
-  o.nesterov = h["nesterov"].get<bool>();
-  Sgd opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = fixtures().get("r18.sgd.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
-              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
   CHECK(e <= kForwardTol);
 }
 

@@ -13,8 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/tensor.h"
+#include "layers/layers.h"
 #include "layers/module.h"
+#include "layers/resnet.h"
 
 namespace ds::test {
 
@@ -185,5 +188,36 @@ inline void load_formula(const Fixtures& fx, const std::string& model, const Par
     fill_formula(*it->second, name, e["stream"].get<uint64_t>(), fc_in);
   }
 }
+
+// The parity fixtures, loaded once per test executable.
+inline const Fixtures& parity_fixtures() {
+  static Fixtures fx(std::string(DS_FIXTURES) + "/parity");
+  return fx;
+}
+
+// The fixtures' ResNet-18 (3 classes) with formula weights, its input batch and labels.
+struct ParityResNet18 {
+  ResNet net{Arch::resnet18, 3};
+  Tensor x;
+  std::vector<int> labels;
+  ParityResNet18() {
+    const auto& m = parity_fixtures().doc["models"]["resnet18"];
+    load_formula(parity_fixtures(), "resnet18", net.params(), 512);
+    x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()),
+                       m["input_stream"].get<uint64_t>());
+    labels = m["labels"].get<std::vector<int>>();
+  }
+  // Training-mode forward and backward (gradients accumulate); returns the loss variable and
+  // hands back the input and logits variables.
+  VarPtr train_step(VarPtr& input, VarPtr& logits) {
+    Tape tape;
+    Context ctx{&tape, true};
+    input = make_var(x.clone());
+    logits = net.forward(ctx, input);
+    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
+    tape.backward(loss);
+    return loss;
+  }
+};
 
 }  // namespace ds::test
