@@ -10,7 +10,8 @@ VarPtr softmax_cross_entropy(Context& ctx, const VarPtr& logits, const std::vect
                              Tensor* probs) {
   const Shape& s = logits->value.shape();
   DS_CHECK_INPUT(s.ndim == 2 && s[0] > 0 && s[1] > 0,
-                 "softmax_cross_entropy: logits " + s.str() + " do not fit, expected [N > 0, K > 0]");
+                 "softmax_cross_entropy: logits " + s.str() +
+                     " do not fit, expected [N > 0, K > 0]");
   const int64_t N = s[0], K = s[1];
   DS_CHECK_INPUT((int64_t)labels.size() == N,
                  "softmax_cross_entropy: " + std::to_string(labels.size()) +

@@ -90,7 +90,8 @@ TEST_CASE("sgemm is reasonably fast") {
   for (int r = 0; r < 5; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     sgemm(false, false, n, n, n, 1.f, A.data(), n, B.data(), n, 0.f, C.data(), n);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
   }
   const double gflops = 2.0 * n * n * n / best * 1e-9;
   std::printf("sgemm 512^3: %.1f GFLOP/s\n", gflops);
@@ -108,6 +109,8 @@ TEST_CASE("conv2d kernels match their direct twins") {
       {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
       {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
       {3, 64, 64, 64, 3, 3, 1, 1, true},   // column buffer over budget: one image per group
+      {1, 7, 5, 9, 6, 1, 1, 0, true},      // 1x1 on one image: the input is its own columns
+      {2, 520, 64, 64, 2, 1, 1, 0, false}, // 1x1, one image per group, second group at n0 = 1
   };
   Rng rng(3);
   double worst_f = 0, worst_d = 0, worst_w = 0;

@@ -7,15 +7,16 @@
 #include "engine/kernels/conv.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "engine/kernels/gemm.h"
+#include "engine/kernels/scratch.h"
 
 namespace ds {
 
 namespace {
 
 constexpr int64_t kColBudget = int64_t(1) << 22;  // floats (16 MiB) per column buffer
+constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
 
 int64_t group_size(const ConvDims& d) {
   const int64_t per_image = d.C * d.KH * d.KW * d.OH * d.OW;
@@ -28,7 +29,7 @@ void im2col(float* col,        // [C*KH*KW, g*OH*OW]
             const float* in,   // [N, C, H, W]
             int64_t n0, int64_t g, const ConvDims& d) {
   const int64_t ohw = d.OH * d.OW, ld = g * ohw, rows = d.C * d.KH * d.KW;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (rows * ld > kParallelMin)
   for (int64_t row = 0; row < rows; ++row) {
     for (int64_t gi = 0; gi < g; ++gi) {
       const int64_t c = row / (d.KH * d.KW), kh = (row / d.KW) % d.KH, kw = row % d.KW;
@@ -57,7 +58,8 @@ void col2im_add(float* in,         // [N, C, H, W]
                 const float* col,  // [C*KH*KW, g*OH*OW]
                 int64_t n0, int64_t g, const ConvDims& d) {
   const int64_t ohw = d.OH * d.OW, ld = g * ohw;
-#pragma omp parallel for collapse(2) schedule(static)
+  const int64_t work = d.C * d.KH * d.KW * ld;
+#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelMin)
   for (int64_t gi = 0; gi < g; ++gi) {
     for (int64_t c = 0; c < d.C; ++c) {
       float* dst = in + ((n0 + gi) * d.C + c) * d.H * d.W;
@@ -80,6 +82,36 @@ void col2im_add(float* in,         // [N, C, H, W]
   }
 }
 
+// A 1x1, stride-1, unpadded convolution reads the input as it is: its columns are the image.
+bool is_pointwise(const ConvDims& d) {
+  return d.KH == 1 && d.KW == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 &&
+         d.pad_w == 0;
+}
+
+// The columns of images [n0, n0 + g): the input itself for one pointwise image, else im2col
+// into col.
+const float* columns(float* col, const float* in, int64_t n0, int64_t g, const ConvDims& d) {
+  if (is_pointwise(d) && g == 1) return in + n0 * d.C * d.H * d.W;
+  im2col(col, in, n0, g, d);
+  return col;
+}
+
+// rows [n0, n0 + g) of src [N, R, L] laid out as [R, g * L] (a view when g == 1, else copied
+// into dst).
+const float* group_rows(float* dst, const float* src, int64_t n0, int64_t g, int64_t R,
+                        int64_t L) {
+  if (g == 1) return src + n0 * R * L;
+#pragma omp parallel for collapse(2) schedule(static) if (g * R * L > kParallelMin)
+  for (int64_t gi = 0; gi < g; ++gi) {
+    for (int64_t r = 0; r < R; ++r) {
+      const float* s = src + ((n0 + gi) * R + r) * L;
+      float* t = dst + r * g * L + gi * L;
+      for (int64_t i = 0; i < L; ++i) t[i] = s[i];
+    }
+  }
+  return dst;
+}
+
 }  // namespace
 
 ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
@@ -96,18 +128,25 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 void conv2d_forward(float* out, const float* in, const float* w, const float* b,
                     const ConvDims& d) {
   const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  std::vector<float> col(ckk * gmax * ohw), tmp(d.OC * gmax * ohw);
+  float* col = scratch(ScratchSlot::conv_col, is_pointwise(d) && gmax == 1 ? 0 : ckk * gmax * ohw);
+  float* tmp = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
   for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
     const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-    im2col(col.data(), in, n0, g, d);
-    sgemm(false, false, d.OC, ld, ckk, 1.f, w, ckk, col.data(), ld, 0.f, tmp.data(), ld);
-#pragma omp parallel for collapse(2) schedule(static)
+    const float* cols = columns(col, in, n0, g, d);
+    float* y = g == 1 ? out + n0 * d.OC * ohw : tmp;  // one image: its output is [OC, OHW]
+    sgemm(false, false, d.OC, ld, ckk, 1.f, w, ckk, cols, ld, 0.f, y, ld);
+#pragma omp parallel for collapse(2) schedule(static) if (d.OC * ld > kParallelMin)
     for (int64_t gi = 0; gi < g; ++gi) {
       for (int64_t oc = 0; oc < d.OC; ++oc) {
-        const float* src = tmp.data() + oc * ld + gi * ohw;
+        const float* src = y + oc * ld + gi * ohw;
         float* dst = out + ((n0 + gi) * d.OC + oc) * ohw;
         const float bias = b ? b[oc] : 0.f;
-        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i] + bias;
+        if (src == dst) {
+          if (b)
+            for (int64_t i = 0; i < ohw; ++i) dst[i] += bias;
+        } else {
+          for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i] + bias;
+        }
       }
     }
   }
@@ -115,41 +154,33 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d) {
   const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  std::vector<float> col(ckk * gmax * ohw), dy(d.OC * gmax * ohw);
+  float* col = scratch(ScratchSlot::conv_col, ckk * gmax * ohw);
+  float* dy = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
   for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
     const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t gi = 0; gi < g; ++gi) {
-      for (int64_t oc = 0; oc < d.OC; ++oc) {
-        const float* src = d_out + ((n0 + gi) * d.OC + oc) * ohw;
-        float* dst = dy.data() + oc * ld + gi * ohw;
-        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i];
-      }
+    const float* dys = group_rows(dy, d_out, n0, g, d.OC, ohw);
+    if (is_pointwise(d) && g == 1) {  // the columns are the input gradient itself
+      sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dys, ld, 1.f, d_in + n0 * d.C * ohw, ld);
+      continue;
     }
-    sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dy.data(), ld, 0.f, col.data(), ld);
-    col2im_add(d_in, col.data(), n0, g, d);
+    sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dys, ld, 0.f, col, ld);
+    col2im_add(d_in, col, n0, g, d);
   }
 }
 
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
                              const ConvDims& d) {
   const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  std::vector<float> col(ckk * gmax * ohw), dy(d.OC * gmax * ohw);
+  float* col = scratch(ScratchSlot::conv_col, is_pointwise(d) && gmax == 1 ? 0 : ckk * gmax * ohw);
+  float* dy = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
   for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
     const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t gi = 0; gi < g; ++gi) {
-      for (int64_t oc = 0; oc < d.OC; ++oc) {
-        const float* src = d_out + ((n0 + gi) * d.OC + oc) * ohw;
-        float* dst = dy.data() + oc * ld + gi * ohw;
-        for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i];
-      }
-    }
-    im2col(col.data(), in, n0, g, d);
-    sgemm(false, true, d.OC, ckk, ld, 1.f, dy.data(), ld, col.data(), ld, 1.f, d_w, ckk);
+    const float* dys = group_rows(dy, d_out, n0, g, d.OC, ohw);
+    const float* cols = columns(col, in, n0, g, d);
+    sgemm(false, true, d.OC, ckk, ld, 1.f, dys, ld, cols, ld, 1.f, d_w, ckk);
   }
   if (!d_b) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.N * d.OC * ohw > kParallelMin)
   for (int64_t oc = 0; oc < d.OC; ++oc) {
     double s = 0;
     for (int64_t n = 0; n < d.N; ++n) {

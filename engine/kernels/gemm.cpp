@@ -7,7 +7,8 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <vector>
+
+#include "engine/kernels/scratch.h"
 
 namespace ds {
 
@@ -121,7 +122,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 
 #pragma omp parallel if (parallel && tiles > 1)
   {
-    std::vector<float> ap(kMC * kKC), bp(kKC * nc);
+    float* ap = scratch(ScratchSlot::gemm_a, kMC * kKC);
+    float* bp = scratch(ScratchSlot::gemm_b, kKC * nc);
     float acc[kMR * kNR];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tiles; ++t) {
@@ -129,13 +131,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
       const int64_t mc = std::min(kMC, M - i0), ncur = std::min(nc, N - j0);
       for (int64_t p0 = 0; p0 < K; p0 += kKC) {
         const int64_t kc = std::min(kKC, K - p0);
-        pack_b(bp.data(), trans_b, B, ldb, p0, kc, j0, ncur);
-        pack_a(ap.data(), trans_a, A, lda, i0, mc, p0, kc);
+        pack_b(bp, trans_b, B, ldb, p0, kc, j0, ncur);
+        pack_a(ap, trans_a, A, lda, i0, mc, p0, kc);
         for (int64_t jr = 0; jr < ncur; jr += kNR) {
           const int64_t nr = std::min(kNR, ncur - jr);
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t mr = std::min(kMR, mc - ir);
-            micro_kernel(kc, ap.data() + ir * kc, bp.data() + jr * kc, acc);
+            micro_kernel(kc, ap + ir * kc, bp + jr * kc, acc);
             for (int64_t r = 0; r < mr; ++r) {
               float* crow = C + (i0 + ir + r) * ldc + j0 + jr;
               for (int64_t j = 0; j < nr; ++j) crow[j] += alpha * acc[r * kNR + j];
