@@ -32,7 +32,7 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x) {
   if (training) {
     // PyTorch refuses too: the variance of a single value is undefined.
     DS_CHECK_INPUT(N * HW > 1, "BatchNorm2d " + weight.name + ": input " + s.str() +
-                                   " has one value per channel; training needs more than one");
+                                   " has fewer than two values per channel; training needs more");
     batchnorm2d_forward_train(y->value.data(), mean.data(), invstd.data(),
                               running_mean.value.data(), running_var.value.data(),
                               x->value.data(), weight.value.data(), bias.value.data(), N, C, HW,

@@ -1,7 +1,8 @@
 // Fast kernels against their reference twins on awkward shapes: sgemm (every transpose, odd
 // sizes, alpha/beta, beta = 0 over NaN), convolution forward / backward-data / backward-weights
 // (odd channels and sizes, stride 2, padding, 1x1 and 7x7, batch 1, the multi-group path),
-// max pooling (ties and NaN), linear and softmax cross-entropy.
+// max pooling (ties and NaN), linear, softmax cross-entropy and batchnorm (against double-
+// precision formulas: those kernels have no separate fast path yet).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/gemm.h"
 #include "engine/kernels/linear.h"
@@ -241,4 +243,67 @@ TEST_CASE("softmax cross-entropy is stable and matches a double computation") {
   float p2[N * K];
   softmax_forward(p2, logits, N, K);
   for (int64_t i = 0; i < N * K; ++i) REQUIRE(p2[i] == probs[i]);
+}
+
+TEST_CASE("batchnorm2d kernels match a double-precision reference, and accumulate") {
+  Rng rng(6);
+  const int64_t N = 3, C = 17, HW = 35, n = N * HW;
+  auto x = randn(N * C * HW, rng), dy = randn(N * C * HW, rng);
+  for (auto& v : x) v = v * 3.f + 2.f;
+  auto gamma = randn(C, rng), beta = randn(C, rng);
+  std::vector<float> rm(C), rv(C);
+  for (int64_t c = 0; c < C; ++c) rm[c] = rng.normal(), rv[c] = 0.5f + (float)rng.uniform();
+  const float momentum = 0.1f, eps = 1e-5f;
+  for (bool training : {true, false}) {
+    std::vector<float> y(x.size()), mean(C), invstd(C), rm1 = rm, rv1 = rv;
+    if (training)
+      batchnorm2d_forward_train(y.data(), mean.data(), invstd.data(), rm1.data(), rv1.data(),
+                                x.data(), gamma.data(), beta.data(), N, C, HW, momentum, eps);
+    else
+      batchnorm2d_forward_eval(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(),
+                               beta.data(), rm.data(), rv.data(), N, C, HW, eps);
+    auto dx = randn(x.size(), rng), dx0 = dx;
+    auto dg = randn(C, rng), dg0 = dg, db = randn(C, rng), db0 = db;
+    batchnorm2d_backward(dx.data(), dg.data(), db.data(), dy.data(), x.data(), gamma.data(),
+                         mean.data(), invstd.data(), N, C, HW, training);
+    double worst = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, v = 0;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) m += x[(b * C + c) * HW + i];
+      m /= n;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) v += std::pow(x[(b * C + c) * HW + i] - m, 2);
+      if (training) {
+        CHECK(rm1[c] == Approx(0.9 * rm[c] + 0.1 * m).epsilon(1e-6).margin(1e-7));
+        CHECK(rv1[c] == Approx(0.9 * rv[c] + 0.1 * v / (n - 1)).epsilon(1e-6));
+        v /= n;
+      } else {
+        m = rm[c], v = rv[c];
+      }
+      const double is = 1.0 / std::sqrt(v + eps);
+      double sdy = 0, sdyx = 0;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) {
+          const int64_t k = (b * C + c) * HW + i;
+          const double xh = (x[k] - m) * is;
+          worst = std::max(worst, std::fabs(y[k] - (xh * gamma[c] + beta[c])));
+          sdy += dy[k];
+          sdyx += dy[k] * xh;
+        }
+      worst = std::max(
+          {worst, std::fabs(db[c] - (db0[c] + sdy)), std::fabs(dg[c] - (dg0[c] + sdyx))});
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) {
+          const int64_t k = (b * C + c) * HW + i;
+          const double xh = (x[k] - m) * is;
+          const double g = training ? gamma[c] * is * (dy[k] - sdy / n - xh * sdyx / n)
+                                    : gamma[c] * is * dy[k];
+          worst = std::max(worst, std::fabs(dx[k] - (dx0[k] + g)));
+        }
+    }
+    std::printf("batchnorm2d %s vs double reference: max abs error %.3g\n",
+                training ? "train" : "eval", worst);
+    CHECK(worst < 2e-5);
+  }
 }

@@ -5,12 +5,16 @@
 
 namespace ds {
 
+namespace {
+constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
+}
+
 void batchnorm2d_forward_train(float* out, float* save_mean, float* save_invstd,
                                float* running_mean, float* running_var, const float* in,
                                const float* gamma, const float* beta, int64_t N, int64_t C,
                                int64_t HW, float momentum, float eps) {
   const int64_t count = N * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     double sum = 0;
     for (int64_t n = 0; n < N; ++n) {
@@ -50,7 +54,7 @@ void batchnorm2d_forward_eval(float* out, float* save_mean, float* save_invstd, 
                               const float* gamma, const float* beta, const float* running_mean,
                               const float* running_var, int64_t N, int64_t C, int64_t HW,
                               float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt((double)running_var[c] + (double)eps);
     save_mean[c] = running_mean[c];
@@ -69,7 +73,7 @@ void batchnorm2d_backward(float* d_in, float* d_gamma, float* d_beta, const floa
                           const float* save_invstd, int64_t N, int64_t C, int64_t HW,
                           bool training) {
   const int64_t count = N * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     const double mean = save_mean[c], invstd = save_invstd[c];
     double sum_dy = 0, sum_dy_xhat = 0;

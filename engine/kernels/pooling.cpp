@@ -7,6 +7,10 @@
 
 namespace ds {
 
+namespace {
+constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
+}
+
 PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
                         int64_t pad) {
   PoolDims d;
@@ -20,7 +24,7 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
 
 void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
   const int64_t planes = d.N * d.C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * d.H * d.W > kParallelMin)
   for (int64_t p = 0; p < planes; ++p) {
     const float* x = in + p * d.H * d.W;
     float* y = out + p * d.OH * d.OW;
@@ -74,7 +78,7 @@ void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const P
 void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax,
                         const PoolDims& d) {
   const int64_t planes = d.N * d.C, ohw = d.OH * d.OW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * d.H * d.W > kParallelMin)
   for (int64_t p = 0; p < planes; ++p) {
     float* dx = d_in + p * d.H * d.W;
     const float* dy = d_out + p * ohw;
@@ -84,7 +88,7 @@ void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax,
 }
 
 void global_avg_pool_forward(float* out, const float* in, int64_t N, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t p = 0; p < N * C; ++p) {
     const float* x = in + p * HW;
     double s = 0;
@@ -94,7 +98,7 @@ void global_avg_pool_forward(float* out, const float* in, int64_t N, int64_t C, 
 }
 
 void global_avg_pool_backward(float* d_in, const float* d_out, int64_t N, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t p = 0; p < N * C; ++p) {
     const float g = d_out[p] / (float)HW;
     float* dx = d_in + p * HW;
