@@ -19,8 +19,8 @@ namespace ds {
 namespace {
 
 const char* kExportHint =
-    "convert a torchvision checkpoint with `/usr/bin/python3 weights/export_torchvision.py "
-    "--arch ARCH --classes a,b,c --out MODEL.safetensors CHECKPOINT`, which writes it";
+    "add the metadata with `/usr/bin/python3 weights/export_torchvision.py --arch ARCH "
+    "--classes a,b,c --out NEW.safetensors FILE` (FILE: this file or the .pth checkpoint)";
 
 // Shortest decimal that reads back as the same float ("0.485", not "0.48500001430511475").
 std::string float_str(float v) {
@@ -183,9 +183,8 @@ Model load_model(const std::string& path) {
                                  " classes");
   }
 
-  Rng rng(0);
   Model m;
-  m.net = std::make_unique<ResNet>(arch, (int)classes.size(), rng);
+  m.net = std::make_unique<ResNet>(arch, (int)classes.size());  // every weight is overwritten below
   check_patch_size(path, *m.net, patch_size);
   m.classes = std::move(classes);
   m.mean = mean;
