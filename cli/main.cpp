@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   ds::cli::register_associated(app, g);
   ds::cli::register_bench_read(app, g);
   ds::cli::register_init_model(app, g);
+  ds::cli::register_split(app, g);
+  ds::cli::register_patches(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "slide/jpeg_decode.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
@@ -23,10 +24,66 @@
 
 namespace ds {
 
+namespace {
+
+// Width and height from a JPEG's start-of-frame marker (0 when none is found).
+void jpeg_size(const std::vector<uint8_t>& d, int& w, int& h) {
+  w = h = 0;
+  size_t i = 2;
+  while (i + 4 <= d.size()) {
+    if (d[i] != 0xFF) return;
+    const uint8_t m = d[i + 1];
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }
+    const size_t seg = ((size_t)d[i + 2] << 8) | d[i + 3];
+    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (sof && i + 9 <= d.size()) {
+      h = (d[i + 5] << 8) | d[i + 6];
+      w = (d[i + 7] << 8) | d[i + 8];
+      return;
+    }
+    i += 2 + seg;
+  }
+}
+
+std::vector<uint8_t> read_all(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+  std::vector<uint8_t> buf;
+  uint8_t chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + n);
+  std::fclose(f);
+  return buf;
+}
+
+// JPEGs go through libjpeg-turbo with the accurate integer IDCT and fancy upsampling — the
+// settings PIL uses — so pixels match what DeepSlide (imageio/PIL) sees, bit for bit.
+RgbImage load_jpeg(const std::string& path, const std::vector<uint8_t>& data) {
+  int w = 0, h = 0;
+  jpeg_size(data, w, h);
+  if (w <= 0 || h <= 0) throw InputError(path, "JPEG without a frame header (corrupt or truncated)");
+  if ((int64_t)w * h > (int64_t)1 << 31)
+    throw InputError(path, "JPEG of " + std::to_string(w) + "x" + std::to_string(h) +
+                               " is too large to load whole; convert it to a tiled pyramid "
+                               "(vips tiffsave in.jpg out.tif --tile --pyramid --compression jpeg)");
+  RgbImage img(w, h);
+  decode_jpeg_rgb(nullptr, 0, data.data(), data.size(), JpegColor::kAuto, img.pixels.data(), w, h, path);
+  return img;
+}
+
+}  // namespace
+
 RgbImage load_image(const std::string& path) {
   if (!std::filesystem::exists(path)) throw InputError(path, "no such file");
+  if (std::filesystem::is_directory(path)) throw InputError(path, "is a folder, not an image");
+  std::vector<uint8_t> data = read_all(path);
+  if (data.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return load_jpeg(path, data);
   int w = 0, h = 0, comp = 0;
-  unsigned char* p = stbi_load(path.c_str(), &w, &h, &comp, 3);
+  if (data.size() > (size_t)INT32_MAX) throw InputError(path, "image file too large");
+  unsigned char* p = stbi_load_from_memory(data.data(), (int)data.size(), &w, &h, &comp, 3);
   if (!p) throw InputError(path, std::string("cannot decode image (") + stbi_failure_reason() + ")");
   RgbImage img;
   img.width = w;
@@ -36,7 +93,7 @@ RgbImage load_image(const std::string& path) {
   return img;
 }
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
+void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
@@ -54,7 +111,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     p += n;
     left -= (size_t)n;
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
     throw InputError(path, std::string("write failed: ") + std::strerror(errno));
   }
@@ -71,20 +128,20 @@ static void append_bytes(void* ctx, void* data, int size) {
   buf->insert(buf->end(), d, d + size);
 }
 
-void save_png(const std::string& path, const RgbImage& img) {
+void save_png(const std::string& path, const RgbImage& img, bool sync) {
   std::vector<uint8_t> buf;
   if (!stbi_write_png_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(),
                               img.width * 3))
     throw InputError(path, "PNG encoding failed");
-  write_file_atomic(path, buf.data(), buf.size());
+  write_file_atomic(path, buf.data(), buf.size(), sync);
 }
 
-void save_jpeg(const std::string& path, const RgbImage& img, int quality) {
+void save_jpeg(const std::string& path, const RgbImage& img, int quality, bool sync) {
   std::vector<uint8_t> buf;
   if (!stbi_write_jpg_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(),
                               quality))
     throw InputError(path, "JPEG encoding failed");
-  write_file_atomic(path, buf.data(), buf.size());
+  write_file_atomic(path, buf.data(), buf.size(), sync);
 }
 
 }  // namespace ds

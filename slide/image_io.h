@@ -17,9 +17,10 @@ struct RgbImage {
 };
 
 RgbImage load_image(const std::string& path);  // InputError(path, reason) when unreadable
-void save_png(const std::string& path, const RgbImage& img);
-void save_jpeg(const std::string& path, const RgbImage& img, int quality = 90);
-// Writes to a temporary file in the same folder, fsyncs it, then renames it over `path`.
-void write_file_atomic(const std::string& path, const void* data, size_t size);
+void save_png(const std::string& path, const RgbImage& img, bool sync = true);
+void save_jpeg(const std::string& path, const RgbImage& img, int quality = 90, bool sync = true);
+// Writes to a temporary file in the same folder, fsyncs it (unless sync is false: bulk exports
+// of many small files), then renames it over `path`, so readers never see a partial file.
+void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync = true);
 
 }  // namespace ds

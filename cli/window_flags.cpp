@@ -1,0 +1,38 @@
+// Registration and validation of the shared window flags.
+#include "cli/window_flags.h"
+
+#include "engine/error.h"
+
+namespace ds::cli {
+
+void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap) {
+  sub->add_option("--patch-size", f.opt.patch_size, "Patch side in pixels")->capture_default_str();
+  if (with_overlap)
+    f.overlap = sub->add_option("--overlap", f.opt.overlap,
+                                "Inverse overlap factor: windows every patch/F pixels (1 = no overlap)");
+  auto* level = sub->add_option("--level", f.opt.level, "Pyramid level to read windows at")->capture_default_str();
+  auto* mpp = sub->add_option("--mpp", f.opt.mpp, "Target microns per pixel (picks the level, scales the window)");
+  level->excludes(mpp);
+  sub->add_option("--tissue", f.tissue, "Tissue filter: purple|otsu|none")->capture_default_str();
+  sub->add_option("--purple-threshold", f.opt.purple.threshold, "Purple filter: keep when purple blocks > T")
+      ->capture_default_str();
+  sub->add_option("--purple-scale", f.opt.purple.scale, "Purple filter: blocks per patch side")->capture_default_str();
+  sub->add_option("--otsu-min-fraction", f.opt.otsu_min_fraction, "Otsu filter: tissue share a window needs")
+      ->capture_default_str();
+}
+
+WindowOptions WindowFlags::resolve(double default_overlap) const {
+  WindowOptions o = opt;
+  o.tissue = parse_tissue_method(tissue);
+  if (!overlap || overlap->count() == 0) o.overlap = default_overlap;
+  DS_CHECK_INPUT(o.patch_size >= 8 && o.patch_size <= 4096,
+                 "--patch-size must be in [8, 4096], got " + std::to_string(o.patch_size));
+  DS_CHECK_INPUT(o.overlap >= 1.0, "--overlap must be >= 1, got " + std::to_string(o.overlap));
+  DS_CHECK_INPUT(o.purple.scale >= 1 && o.purple.scale <= o.patch_size,
+                 "--purple-scale must be in [1, patch size], got " + std::to_string(o.purple.scale));
+  DS_CHECK_INPUT(o.otsu_min_fraction >= 0 && o.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
+  DS_CHECK_INPUT(o.mpp >= 0, "--mpp must be positive");
+  return o;
+}
+
+}  // namespace ds::cli

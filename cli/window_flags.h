@@ -1,0 +1,22 @@
+// The window/tissue flags shared by patches, train and predict (--patch-size, --overlap,
+// --level/--mpp, --tissue, --purple-threshold, --purple-scale, --otsu-min-fraction).
+#pragma once
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "slide/slide_windows.h"
+
+namespace ds::cli {
+
+struct WindowFlags {
+  WindowOptions opt;
+  std::string tissue = "purple";
+  CLI::Option* overlap = nullptr;  // to tell whether --overlap was given
+  // Validates and returns the options (InputError on bad values).
+  WindowOptions resolve(double default_overlap) const;
+};
+
+void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap = true);
+
+}  // namespace ds::cli
