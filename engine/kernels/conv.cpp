@@ -4,6 +4,8 @@
 //   forward          tmp[OC, g*OHW]  = W[OC, CKK] * col
 //   backward data    dcol[CKK, g*OHW] = W^T * d_out_group, then col2im adds it into d_in
 //   backward weights d_W[OC, CKK]    += d_out_group * col^T  (K = g*OHW: one big reduction)
+// A group of one image needs no layout copies ([OC, OHW] is its NCHW slice), and a 1x1,
+// stride-1, unpadded convolution of one image uses the image itself as its columns.
 #include "engine/kernels/conv.h"
 
 #include <algorithm>

