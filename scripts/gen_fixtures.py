@@ -24,7 +24,7 @@ tests/test_util.h reproduces exactly.
   inputs        = u
 Every product/sum above is a single float32 operation, so C++ and numpy agree bit for bit.
 Stream ids: a tensor's index in the model's state_dict order (num_batches_tracked excluded) plus
-the model's stream base (resnet18: 0, bottleneck block: 500); inputs and output weights have their
+the model's stream base (resnet18: 0, bottleneck block: 500, resnet34: 2000, resnet50: 3000); inputs and output weights have their
 own ids (below).
 
 Large gradients are sampled: for a tensor of n > FULL_LIMIT elements, SAMPLES entries at flat
@@ -52,6 +52,10 @@ SAMPLES = 256
 SAMPLE_STREAM = 9000
 R18_BASE = 0
 BLOCK_BASE = 500
+R34_BASE = 2000
+R50_BASE = 3000
+DEEP_INPUT_STREAM = 1003
+DEEP_SHAPE = [2, 3, 96, 96]
 R18_INPUT_STREAM = 1000
 BLOCK_INPUT_STREAM = 1001
 BLOCK_OUT_WEIGHT_STREAM = 1002
@@ -170,7 +174,8 @@ def resnet18_fixtures(w, doc):
     # One training-mode forward/backward.
     m, meta = fresh()
     doc["models"]["resnet18"] = {"base": R18_BASE, "classes": R18_CLASSES, "input_shape": R18_SHAPE,
-                                 "input_stream": R18_INPUT_STREAM, "labels": R18_LABELS, "tensors": meta}
+                                 "input_stream": R18_INPUT_STREAM, "labels": R18_LABELS, "fc_in": 512,
+                                 "tensors": meta}
     m.train()
     x = torch.from_numpy(x_np.copy()).requires_grad_(True)
     logits = m(x)
@@ -216,6 +221,30 @@ def resnet18_fixtures(w, doc):
     doc["sgd"] = {"lr": 1e-2, "momentum": 0.9, "dampening": 0.0, "weight_decay": 1e-4, "nesterov": False}
     run(lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=1e-4),
         "r18.sgd.losses")
+
+
+def deep_arch_fixtures(w, doc):
+    """ResNet-34 and ResNet-50 with formula weights: train- and eval-mode logits (checks their
+    whole topology numerically; no gradients). Train-mode BN over few values per channel makes
+    deep nets ill-conditioned (ResNet-50 at [2, 3, 64, 64]: torch float32 is 1e-4 away from
+    float64), so the input is [2, 3, 96, 96] and the float64 result (the same module in double)
+    is stored as well, under key@f64."""
+    x_np = uniform(DEEP_INPUT_STREAM, int(np.prod(DEEP_SHAPE))).reshape(DEEP_SHAPE)
+    for arch, base, key in (("resnet34", R34_BASE, "r34"), ("resnet50", R50_BASE, "r50")):
+        def fresh():
+            m = getattr(torchvision.models, arch)(num_classes=R18_CLASSES)
+            return m, set_formula(m, base, fc_in=m.fc.in_features)
+        m, meta = fresh()
+        doc["models"][arch] = {"base": base, "classes": R18_CLASSES, "input_shape": DEEP_SHAPE,
+                               "input_stream": DEEP_INPUT_STREAM, "fc_in": m.fc.in_features,
+                               "tensors": meta}
+        for mode in ("train", "eval"):
+            for dtype, suffix in ((torch.float32, ""), (torch.float64, "@f64")):
+                m, _ = fresh()
+                m = m.to(dtype)
+                m.train(mode == "train")
+                with torch.no_grad():
+                    w.add(f"{key}.{mode}.logits{suffix}", t2n(m(torch.from_numpy(x_np.copy()).to(dtype))))
 
 
 def bottleneck_fixtures(w, doc):
@@ -321,6 +350,7 @@ def main():
            "full_limit": FULL_LIMIT, "samples": SAMPLES, "sample_stream": SAMPLE_STREAM, "models": {}}
     resnet18_fixtures(w, doc)
     bottleneck_fixtures(w, doc)
+    deep_arch_fixtures(w, doc)
     optimizer_unit_fixtures(w, doc)
     lr_schedule_fixtures(doc)
     arch_lists(doc)
