@@ -24,12 +24,17 @@ tests/test_util.h reproduces exactly.
   inputs        = u
 Every product/sum above is a single float32 operation, so C++ and numpy agree bit for bit.
 Stream ids: a tensor's index in the model's state_dict order (num_batches_tracked excluded) plus
-the model's stream base (resnet18: 0, bottleneck block: 500, resnet34: 2000, resnet50: 3000); inputs and output weights have their
-own ids (below).
+the model's stream base (resnet18: 0, bottleneck block: 500, resnet34: 2000, resnet50: 3000);
+inputs and output weights have their own ids (constants below).
 
-Large gradients are sampled: for a tensor of n > FULL_LIMIT elements, SAMPLES entries at flat
-positions hash(SAMPLE_STREAM + stream, k) % n, k = 0..SAMPLES-1 (repeats possible), plus
-[L2 norm, sum, L1 norm, max |g|] computed in float64; small tensors are stored in full.
+ResNet-18 gradients and buffers (keys r18.grad.<name>, r18.grad.input, r18.after_step.<name>):
+a tensor of n <= FULL_LIMIT elements is stored in full under its key; a larger one as SAMPLES
+entries at flat positions hash(SAMPLE_STREAM + stream, k) % n, k = 0..SAMPLES-1 (repeats possible),
+under key@sample. Every such tensor also has key@stats = [L2 norm, sum, L1 norm, max |.|] in
+float64 (stored as float32).
+Other keys: r18.train.logits, r18.train.loss, r18.eval.logits, r18.adam.losses, r18.sgd.losses
+(loss before each of 3 steps and after the last), block.* (Bottleneck, all in full),
+r34/r50.{train,eval}.logits and their @f64 twins, opt.<case> (one tensor's trajectory).
 """
 import json
 import math
