@@ -152,8 +152,11 @@ def convert(checkpoint, arch, classes, out, mean=None, std=None, patch_size=224,
         res = model.load_state_dict(sd, strict=False)
         missing = [k for k in res.missing_keys if not k.endswith("num_batches_tracked")]
         unexpected = list(res.unexpected_keys)
-    except RuntimeError as e:  # shape mismatches
-        raise ExportError(f"{checkpoint}: does not fit torchvision {arch}: {e}")
+    except RuntimeError as e:  # shape mismatches: torch lists every one, keep the first few
+        lines = [l.strip() for l in str(e).splitlines() if l.strip().startswith("size mismatch")]
+        more = f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""
+        raise ExportError(f"{checkpoint}: does not fit torchvision {arch} (wrong --arch?): "
+                          + "; ".join(lines[:3] or [str(e)]) + more)
     if missing or unexpected:
         raise ExportError(f"{checkpoint}: does not fit torchvision {arch} (wrong --arch?): "
                           f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
