@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "engine/threads.h"
 #include "cli/window_flags.h"
 #include "engine/parallel.h"
 #include "slide/labels_csv.h"
@@ -40,6 +41,7 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_option("--jpeg-quality", o->quality, "JPEG quality")->capture_default_str();
   add_window_flags(sub, o->win);
   sub->callback([o, &g] {
+    set_num_threads(g.threads);
     // DeepSlide's defaults: 1.5 for validation patches, 3 (slide_overlap) for evaluation folders.
     WindowOptions opt = o->win.resolve(o->by_folder ? 3.0 : 1.5);
     auto rows = read_labels_csv(o->labels);

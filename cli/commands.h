@@ -19,5 +19,6 @@ void register_bench_read(CLI::App& app, Globals& g);
 void register_init_model(CLI::App& app, Globals& g);
 void register_split(CLI::App& app, Globals& g);
 void register_patches(CLI::App& app, Globals& g);
+void register_synth(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

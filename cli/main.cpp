@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("deepslide ") + DEEPSLIDE_VERSION);
   app.require_subcommand(1);
   ds::cli::Globals g;
+  app.add_option("--threads", g.threads, "Threads for every command (default: all cores)");
+  app.fallthrough();
   ds::cli::register_classify(app, g);
   ds::cli::register_info(app, g);
   ds::cli::register_read_region(app, g);
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
   ds::cli::register_init_model(app, g);
   ds::cli::register_split(app, g);
   ds::cli::register_patches(app, g);
+  ds::cli::register_synth(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -192,10 +192,12 @@ void write_pyramid(const std::string& path, const RgbImage& level0, const Pyrami
       if (name == "thumbnail") thumb = &img;
     if (opt.aperio && thumb) w.write_stripped(*thumb, COMPRESSION_JPEG, desc);
     for (size_t i = 1; i < levels.size(); ++i) w.write_tiled(levels[i], true, opt.aperio ? desc : "", 0);
+    // OpenSlide splits on both \r and \n and reads the name from the second piece, so the
+    // associated images use a bare \n as Aperio's own files do.
     if (opt.aperio)
       for (const auto& [name, img] : opt.associated) {
         if (name == "thumbnail") continue;
-        std::string d = "Aperio Image Library deepslide\r\n" + name + " " + std::to_string(img.width) + "x" +
+        std::string d = "Aperio Image Library deepslide\n" + name + " " + std::to_string(img.width) + "x" +
                         std::to_string(img.height);
         w.write_stripped(img, name == "label" ? COMPRESSION_LZW : COMPRESSION_JPEG, d);
       }
