@@ -35,6 +35,7 @@ void register_bench_read(CLI::App& app, Globals& g) {
                                 {"count", r.regions}, {"threads", o->bench.threads},
                                 {"cache_mb", o->cache_mb}, {"seconds", r.seconds},
                                 {"regions_per_sec", r.regions_per_sec}, {"mb_per_sec", r.mb_per_sec},
+                                {"tiles_decoded", r.tiles_decoded}, {"tiles_from_cache", r.tiles_from_cache},
                                 {"checksum", r.checksum}};
     std::cout << j.dump() << "\n";
   });

@@ -16,13 +16,12 @@ class ImageSource : public TileSource {
   explicit ImageSource(RgbImage img) : img_(std::move(img)) {}
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
-    auto t = std::make_shared<Tile>();
-    t->width = t->height = kTile;
-    t->rgb.assign((size_t)kTile * kTile * 3, 255);
+    auto t = std::make_shared<Tile>(kTile, kTile);
+    std::memset(t->rgb.get(), 255, t->bytes());
     int x0 = (int)col * kTile, y0 = (int)row * kTile;
     int w = std::min(kTile, img_.width - x0), h = std::min(kTile, img_.height - y0);
     for (int y = 0; y < h; ++y)
-      std::memcpy(t->rgb.data() + (size_t)y * kTile * 3, img_.row(y0 + y) + (size_t)x0 * 3, (size_t)w * 3);
+      std::memcpy(t->rgb.get() + (size_t)y * kTile * 3, img_.row(y0 + y) + (size_t)x0 * 3, (size_t)w * 3);
     return t;
   }
 

@@ -51,7 +51,7 @@ struct Decoder {
 // err.message set on failure.
 bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
                 size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
-                size_t row_buf_len) {
+                size_t row_buf_len, int* done_w, int* done_h) {
   jpeg_decompress_struct* c = &d.cinfo;
   d.err.warned = false;
   d.err.message[0] = 0;
@@ -88,6 +88,8 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
     return false;
   }
   int copy_w = jw < out_w ? jw : out_w;
+  *done_w = copy_w;
+  *done_h = jh < out_h ? jh : out_h;
   while ((int)c->output_scanline < jh) {
     int y = (int)c->output_scanline;
     if (y < out_h && jw == out_w) {
@@ -107,16 +109,18 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
 
 }  // namespace
 
-void decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(out_w + 64) * 3 * 4;
   if (row_buf.size() < need) row_buf.resize(need);
+  int done_w = 0, done_h = 0;
   if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(),
-                  row_buf.size()))
+                  row_buf.size(), &done_w, &done_h))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+  return {done_w, done_h};
 }
 
 }  // namespace ds

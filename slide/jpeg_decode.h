@@ -5,15 +5,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace ds {
 
 enum class JpegColor { kAuto, kYCbCr, kRgb, kGrey };
 
 // Decodes `data` (with optional `tables`) into `out`, an RGB buffer of out_w x out_h pixels
-// (row stride out_w * 3). Pixels the JPEG does not cover are left untouched. InputError(what,
-// reason) on any libjpeg error or warning (corrupt or truncated data).
-void decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+// (row stride out_w * 3). Returns the width and height written (the JPEG's size clipped to
+// out_w x out_h); pixels outside are left untouched. InputError(what, reason) on any libjpeg
+// error or warning (corrupt or truncated data).
+std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
 }  // namespace ds

@@ -57,6 +57,7 @@ ReadBenchResult run_read_bench(const Slide& slide, const ReadBenchOptions& opt) 
     }
     checksum += sum;
   };
+  uint64_t hits0 = slide.cache().hits(), misses0 = slide.cache().misses();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
   for (int t = 1; t < opt.threads; ++t) pool.emplace_back(worker);
@@ -71,6 +72,8 @@ ReadBenchResult run_read_bench(const Slide& slide, const ReadBenchOptions& opt) 
   r.seconds = std::chrono::duration<double>(t1 - t0).count();
   r.regions_per_sec = r.regions / r.seconds;
   r.mb_per_sec = (double)r.regions * w * h * 3 / 1e6 / r.seconds;
+  r.tiles_decoded = slide.cache().misses() - misses0;
+  r.tiles_from_cache = slide.cache().hits() - hits0;
   r.checksum = checksum;
   return r;
 }

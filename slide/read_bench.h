@@ -21,6 +21,7 @@ struct ReadBenchResult {
   int regions = 0;
   int region_width = 0, region_height = 0;
   double seconds = 0, regions_per_sec = 0, mb_per_sec = 0;
+  uint64_t tiles_decoded = 0, tiles_from_cache = 0;
   uint64_t checksum = 0;  // sum of every 61st byte read, so the reads cannot be skipped
 };
 

@@ -133,7 +133,7 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     int64_t ty0 = std::max<int64_t>(row * th, y0), ty1 = std::min<int64_t>((row + 1) * th, y1);
     size_t len = (size_t)(tx1 - tx0) * 3;
     for (int64_t yy = ty0; yy < ty1; ++yy) {
-      const uint8_t* src = t.rgb.data() + ((size_t)(yy - row * th) * t.width + (size_t)(tx0 - col * tw)) * 3;
+      const uint8_t* src = t.rgb.get() + ((size_t)(yy - row * th) * t.width + (size_t)(tx0 - col * tw)) * 3;
       uint8_t* dst = out + ((size_t)(yy - ly) * w + (size_t)(tx0 - lx)) * 3;
       std::memcpy(dst, src, len);
     }

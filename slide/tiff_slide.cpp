@@ -26,6 +26,15 @@ constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
 const char* const kConvertHint =
     "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
 
+// Whites the part of a w x h RGB buffer outside its top-left cw x ch corner.
+void fill_white_outside(uint8_t* out, int w, int h, int cw, int ch) {
+  cw = std::min(cw, w);
+  ch = std::min(ch, h);
+  if (cw < w)
+    for (int y = 0; y < ch; ++y) std::memset(out + ((size_t)y * w + cw) * 3, 255, (size_t)(w - cw) * 3);
+  if (ch < h) std::memset(out + (size_t)ch * w * 3, 255, (size_t)(h - ch) * w * 3);
+}
+
 bool is_jpeg2000(uint16_t c) { return c == 33003 || c == 33005 || c == 34712; }
 
 // Throws InputError unless `d` holds 8-bit chunky RGB / RGBA / grey we can decode.
@@ -87,13 +96,10 @@ class TiffSource : public TileSource {
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    auto t = std::make_shared<Tile>();
-    t->width = (int)d.tile_w;
-    t->height = (int)d.tile_h;
-    t->rgb.resize((size_t)d.tile_w * d.tile_h * 3);
+    auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
-    decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.data(), what);
+    decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
     return t;
   }
 
@@ -107,7 +113,7 @@ class TiffSource : public TileSource {
     if ((uint64_t)d->width * d->height > kMaxAssociatedPixels)
       throw InputError(path_, what + " is too large");
     RgbImage img((int)d->width, (int)d->height);
-    std::vector<uint8_t> chunk((size_t)d->tile_w * d->tile_h * 3);
+    std::vector<uint8_t> chunk((size_t)d->tile_w * d->tile_h * 3);  // decode_chunk fills it
     for (uint32_t r = 0; r < d->rows; ++r)
       for (uint32_t c = 0; c < d->cols; ++c) {
         decode_chunk(*d, (uint64_t)r * d->cols + c, chunk.data(), what);
@@ -124,9 +130,11 @@ class TiffSource : public TileSource {
   // Decodes tile/strip `idx` of `d` into `out` (tile_w x tile_h RGB). Missing chunks are white.
   void decode_chunk(const TiffDir& d, uint64_t idx, uint8_t* out, const std::string& what) {
     size_t out_bytes = (size_t)d.tile_w * d.tile_h * 3;
-    std::memset(out, 255, out_bytes);
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
-    if (off == 0 || cnt == 0) return;
+    if (off == 0 || cnt == 0) {
+      std::memset(out, 255, out_bytes);
+      return;
+    }
     if (off > file_size_ || cnt > file_size_ - off)
       throw InputError(path_, what + " lies past the end of the file (truncated file?)");
     if (d.compression == COMPRESSION_JPEG) {
@@ -134,14 +142,16 @@ class TiffSource : public TileSource {
       if (cnt > out_bytes * 4 + (1u << 20)) throw InputError(path_, what + " has an absurd byte count");
       raw.resize(cnt);
       read_at(raw.data(), cnt, off, what);
-      decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), out,
-                      (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
+      auto [jw, jh] = decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt,
+                                      jpeg_color(d), out, (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
+      fill_white_outside(out, (int)d.tile_w, (int)d.tile_h, jw, jh);
       return;
     }
     size_t px = (size_t)d.tile_w * d.tile_h;
     size_t raw_bytes = px * d.spp;
     thread_local std::vector<uint8_t> raw;
     raw.resize(raw_bytes);
+    std::memset(out, 255, out_bytes);
     auto h = pool_.acquire(d);
     h->clear_error();
     tmsize_t got = d.tiled ? TIFFReadEncodedTile(h->get(), (uint32_t)idx, raw.data(), (tmsize_t)raw_bytes)

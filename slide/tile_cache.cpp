@@ -16,12 +16,12 @@ TilePtr TileCache::get(uint64_t key) {
 }
 
 void TileCache::put(uint64_t key, TilePtr tile) {
-  size_t size = tile->rgb.size();
+  size_t size = tile->bytes();
   std::lock_guard<std::mutex> lock(mu_);
   if (size > budget_) return;
   auto it = map_.find(key);
   if (it != map_.end()) {
-    bytes_ -= it->second->second->rgb.size();
+    bytes_ -= it->second->second->bytes();
     lru_.erase(it->second);
     map_.erase(it);
   }
@@ -34,7 +34,7 @@ void TileCache::put(uint64_t key, TilePtr tile) {
 void TileCache::evict_locked() {
   while (bytes_ > budget_ && !lru_.empty()) {
     auto& back = lru_.back();
-    bytes_ -= back.second->rgb.size();
+    bytes_ -= back.second->bytes();
     map_.erase(back.first);
     lru_.pop_back();
   }

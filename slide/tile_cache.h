@@ -12,8 +12,10 @@
 namespace ds {
 
 struct Tile {
-  int width = 0, height = 0;    // full tile size (edge tiles are padded)
-  std::vector<uint8_t> rgb;     // [height][width][3]
+  int width = 0, height = 0;        // full tile size (edge tiles are padded)
+  std::unique_ptr<uint8_t[]> rgb;   // [height][width][3]; not zeroed on allocation (decoders fill it)
+  Tile(int w, int h) : width(w), height(h), rgb(new uint8_t[bytes()]) {}
+  size_t bytes() const { return (size_t)width * height * 3; }
 };
 using TilePtr = std::shared_ptr<const Tile>;
 
