@@ -76,7 +76,8 @@ void run_classify(const ClassifyOpts& o, const Globals& g) {
         nlohmann::ordered_json pj = nlohmann::ordered_json::object();
         for (size_t k = 0; k < K; ++k) pj[model.classes[k]] = row[k];
         j["probabilities"] = pj;
-        std::cout << j.dump() << "\n";
+        // File names need not be UTF-8: replace bad bytes rather than fail the whole run.
+        std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
       } else {
         std::string line = pad(names[i], name_w) + "  " + pad(model.classes[best], pred_w);
         for (size_t k = 0; k < K; ++k) {
