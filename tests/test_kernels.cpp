@@ -118,8 +118,10 @@ TEST_CASE("sgemm is reasonably fast") {
   }
   const double gflops = 2.0 * n * n * n / best * 1e-9;
   std::printf("sgemm 512^3: %.1f GFLOP/s\n", gflops);
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   REQUIRE(gflops > 2.0);  // ~5-20 here even on a busy machine; the loop form without vector
-                         // types gave ~2.5, a naive triple loop well under 1
+                          // types gave ~2.5, a naive triple loop well under 1
+#endif
 }
 
 TEST_CASE("conv2d kernels match their direct twins") {
