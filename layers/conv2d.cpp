@@ -1,6 +1,5 @@
 // Conv2d layer: shape checks, parameters named after torchvision keys, and the tape node that
 // routes gradients through engine/kernels/conv.
-#include <memory>
 
 #include "engine/error.h"
 #include "engine/kernels/conv.h"
