@@ -34,9 +34,9 @@ OptimizerState Optimizer::state() const {
   st.kind = kind();
   st.step = step_;
   st.lr = lr_;
-  for (auto& [name, t] : const_cast<Optimizer*>(this)->slots()) {
+  for (const auto& [name, t] : slots()) {
     st.names.push_back(name);
-    st.tensors.push_back(t->clone());
+    st.tensors.push_back(t.clone());
   }
   return st;
 }
@@ -56,13 +56,13 @@ void Optimizer::load_state(const OptimizerState& st) {
     if (mine[i].first != st.names[i])
       throw InputError("optimizer state: tensor " + std::to_string(i) + " is '" + st.names[i] +
                        "', expected '" + mine[i].first + "'");
-    if (mine[i].second->shape() != st.tensors[i].shape())
+    if (mine[i].second.shape() != st.tensors[i].shape())
       throw InputError("optimizer state: " + st.names[i] + " has shape " +
                        st.tensors[i].shape().str() + ", expected " +
-                       mine[i].second->shape().str());
+                       mine[i].second.shape().str());
   }
   set_lr(st.lr);
-  for (size_t i = 0; i < mine.size(); ++i) mine[i].second->copy_from(st.tensors[i]);
+  for (size_t i = 0; i < mine.size(); ++i) mine[i].second.copy_from(st.tensors[i]);
   step_ = st.step;
 }
 
@@ -107,11 +107,11 @@ void Adam::step() {
   }
 }
 
-std::vector<std::pair<std::string, Tensor*>> Adam::slots() {
-  std::vector<std::pair<std::string, Tensor*>> out;
-  for (size_t k = 0; k < params_.size(); ++k) out.emplace_back("exp_avg/" + params_[k]->name, &exp_avg_[k]);
+std::vector<std::pair<std::string, Tensor>> Adam::slots() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t k = 0; k < params_.size(); ++k) out.emplace_back("exp_avg/" + params_[k]->name, exp_avg_[k]);
   for (size_t k = 0; k < params_.size(); ++k)
-    out.emplace_back("exp_avg_sq/" + params_[k]->name, &exp_avg_sq_[k]);
+    out.emplace_back("exp_avg_sq/" + params_[k]->name, exp_avg_sq_[k]);
   return out;
 }
 
@@ -148,10 +148,10 @@ void Sgd::step() {
   }
 }
 
-std::vector<std::pair<std::string, Tensor*>> Sgd::slots() {
-  std::vector<std::pair<std::string, Tensor*>> out;
+std::vector<std::pair<std::string, Tensor>> Sgd::slots() const {
+  std::vector<std::pair<std::string, Tensor>> out;
   for (size_t k = 0; k < momentum_buffer_.size(); ++k)
-    out.emplace_back("momentum_buffer/" + params_[k]->name, &momentum_buffer_[k]);
+    out.emplace_back("momentum_buffer/" + params_[k]->name, momentum_buffer_[k]);
   return out;
 }
 

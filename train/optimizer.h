@@ -46,8 +46,9 @@ class Optimizer {
 
  protected:
   virtual std::string kind() const = 0;
-  // The named state tensors, in a fixed order (slot-major, then parameter order).
-  virtual std::vector<std::pair<std::string, Tensor*>> slots() = 0;
+  // The named state tensors, in a fixed order (slot-major, then parameter order). The Tensors
+  // share storage with the optimizer's own (Tensor copies are views).
+  virtual std::vector<std::pair<std::string, Tensor>> slots() const = 0;
 
   std::vector<Param*> params_;
   double lr_;
@@ -74,7 +75,7 @@ class Adam : public Optimizer {
 
  protected:
   std::string kind() const override { return "adam"; }
-  std::vector<std::pair<std::string, Tensor*>> slots() override;
+  std::vector<std::pair<std::string, Tensor>> slots() const override;
 
  private:
   AdamOptions opt_;
@@ -101,7 +102,7 @@ class Sgd : public Optimizer {
 
  protected:
   std::string kind() const override { return "sgd"; }
-  std::vector<std::pair<std::string, Tensor*>> slots() override;
+  std::vector<std::pair<std::string, Tensor>> slots() const override;
 
  private:
   SgdOptions opt_;
