@@ -2,6 +2,7 @@
 // reused; errors leave libjpeg through longjmp and become InputError here.
 #include "slide/jpeg_decode.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -107,7 +108,89 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
   return !d.err.warned;
 }
 
+bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+           JpegColor color) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  if (tables && tables_len > 0) {
+    jpeg_mem_src(c, tables, (unsigned long)tables_len);
+    jpeg_read_header(c, FALSE);
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  switch (color) {
+    case JpegColor::kYCbCr: c->jpeg_color_space = JCS_YCbCr; break;
+    case JpegColor::kRgb: c->jpeg_color_space = JCS_RGB; break;
+    case JpegColor::kGrey: c->jpeg_color_space = JCS_GRAYSCALE; break;
+    case JpegColor::kAuto: break;
+  }
+  if (c->num_components != 1 && c->num_components != 3) {
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
+                  c->num_components);
+    return false;
+  }
+  c->out_color_space = JCS_RGB;
+  c->dct_method = JDCT_ISLOW;
+  c->do_fancy_upsampling = TRUE;
+  jpeg_start_decompress(c);
+  return true;
+}
+
+bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
+                     size_t len, JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out,
+                     size_t stride, uint8_t* row_buf, size_t row_buf_len) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  if (!start(d, tables, tables_len, data, len, color)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int jw = (int)c->output_width, jh = (int)c->output_height;
+  if (x1 > jw || y1 > jh) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG of %dx%d is smaller than its tile", jw, jh);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  const int margin = 16;  // one iMCU of 4:2:0
+  JDIMENSION cx = (JDIMENSION)std::max(0, x0 - margin);
+  JDIMENSION cw = (JDIMENSION)(std::min(jw, x1 + margin) - (int)cx);
+  if (cx > 0 || (int)cw < jw) jpeg_crop_scanline(c, &cx, &cw);
+  if ((size_t)cw * 3 > row_buf_len) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG crop wider than the tile");
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int skip = std::max(0, y0 - margin);
+  if (skip > 0) jpeg_skip_scanlines(c, (JDIMENSION)skip);
+  size_t off = (size_t)(x0 - (int)cx) * 3, n = (size_t)(x1 - x0) * 3;
+  while ((int)c->output_scanline < y1) {
+    int y = (int)c->output_scanline;
+    JSAMPROW row = row_buf;
+    jpeg_read_scanlines(c, &row, 1);
+    if (y >= y0) std::memcpy(out + (size_t)(y - y0) * stride, row_buf + off, n);
+  }
+  jpeg_abort_decompress(c);
+  return !d.err.warned;
+}
+
 }  // namespace
+
+void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                          JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                          const std::string& what) {
+  if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  thread_local Decoder decoder;
+  thread_local std::vector<uint8_t> row_buf;
+  size_t need = (size_t)(x1 + 64) * 3 * 4;
+  if (row_buf.size() < need) row_buf.resize(need);
+  if (!run_decode_rect(decoder, tables, tables_len, data, len, color, x0, y0, x1, y1, out, stride,
+                       row_buf.data(), row_buf.size()))
+    throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+}
 
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {

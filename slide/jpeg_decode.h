@@ -18,4 +18,12 @@ enum class JpegColor { kAuto, kYCbCr, kRgb, kGrey };
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
+// Decodes only columns [x0, x1) and rows [y0, y1) (inside the JPEG) into `out` (row stride
+// `stride` bytes; out points at pixel (x0, y0)). Same pixels as a full decode: libjpeg-turbo's
+// crop and skip run with a one-iMCU margin so fancy upsampling sees the real neighbours, and
+// decoding stops after row y1.
+void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                          JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                          const std::string& what);
+
 }  // namespace ds

@@ -101,6 +101,7 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   int64_t c0 = x0 / tw, c1 = (x1 - 1) / tw, r0 = y0 / th, r1 = (y1 - 1) / th;
   size_t n = (size_t)((c1 - c0 + 1) * (r1 - r0 + 1));
   std::vector<TilePtr> tiles(n);
+  std::vector<char> done(n, 0);  // decoded straight into `out`, partially
   std::vector<size_t> missing;
   for (size_t i = 0; i < n; ++i) {
     int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
@@ -115,7 +116,16 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     for (size_t k = 0; k < missing.size(); ++k) {
       size_t i = missing[k];
       int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+      int64_t tx0 = std::max<int64_t>(col * tw, x0), tx1 = std::min<int64_t>((col + 1) * tw, x1);
+      int64_t ty0 = std::max<int64_t>(row * th, y0), ty1 = std::min<int64_t>((row + 1) * th, y1);
       try {
+        if ((double)((tx1 - tx0) * (ty1 - ty0)) < partial_below_ * (double)(tw * th) &&
+            source_->decode_tile_rect(level, col, row, (int)(tx0 - col * tw), (int)(ty0 - row * th),
+                                      (int)(tx1 - col * tw), (int)(ty1 - row * th),
+                                      out + ((size_t)(ty0 - ly) * w + (size_t)(tx0 - lx)) * 3, (size_t)w * 3)) {
+          done[i] = 1;
+          continue;
+        }
         tiles[i] = source_->decode_tile(level, col, row);
         cache_.put(tile_key(level, col, row), tiles[i]);
       } catch (...) {
@@ -126,6 +136,7 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     if (error) std::rethrow_exception(error);
   }
   for (size_t i = 0; i < n; ++i) {
+    if (done[i]) continue;
     int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
     const Tile& t = *tiles[i];
     DS_CHECK(t.width == tw && t.height == th, "tile size mismatch");

@@ -39,6 +39,13 @@ class TileSource {
   // A tile_width x tile_height RGB tile; pixels outside the level may hold anything.
   virtual TilePtr decode_tile(int level, int64_t col, int64_t row) = 0;
   virtual RgbImage read_associated(const std::string& name) = 0;
+  // Decodes only [x0, x1) x [y0, y1) of a tile (tile pixels, inside the level) into `out` (row
+  // stride `stride` bytes, pointing at (x0, y0)), with the same pixels as decode_tile. False
+  // when this source cannot; the caller then decodes and caches the whole tile.
+  virtual bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1,
+                                uint8_t* out, size_t stride) {
+    return false;
+  }
 };
 
 class Slide {
@@ -70,12 +77,17 @@ class Slide {
                         int decode_threads = 0) const;
 
   TileCache& cache() const { return cache_; }
+  // Uncached tiles of which a region needs less than this fraction are decoded only in part
+  // (and not cached). 0 disables partial decoding. Set before reading, not while reading.
+  void set_partial_decode_below(double fraction) { partial_below_ = fraction; }
+  double partial_decode_below() const { return partial_below_; }
 
  private:
   std::string path_;
   SlideMeta meta_;
   std::unique_ptr<TileSource> source_;
   mutable TileCache cache_;
+  double partial_below_ = 0.5;
 };
 
 }  // namespace ds

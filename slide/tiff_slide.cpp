@@ -103,6 +103,25 @@ class TiffSource : public TileSource {
     return t;
   }
 
+  bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                        size_t stride) override {
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    if (d.compression != COMPRESSION_JPEG) return false;
+    uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    if (off == 0 || cnt == 0 || off > file_size_ || cnt > file_size_ - off ||
+        cnt > (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20))
+      return false;  // decode_tile reports or whitens it
+    std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
+                       std::to_string(row) + ")";
+    thread_local std::vector<uint8_t> raw;
+    raw.resize(cnt);
+    read_at(raw.data(), cnt, off, what);
+    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), x0, y0,
+                         x1, y1, out, stride, path_ + ": " + what);
+    return true;
+  }
+
   RgbImage read_associated(const std::string& name) override {
     const TiffDir* d = nullptr;
     for (const auto& [n, idx] : associated_)

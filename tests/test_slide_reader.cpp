@@ -186,6 +186,7 @@ TEST_CASE("tile cache keeps to its budget, hits on repeats, and concurrent reads
   write_pyramid(dir + "/c.tif", src, o);
   size_t tile_bytes = 128 * 128 * 3;
   auto slide = Slide::open(dir + "/c.tif", tile_bytes * 10);
+  slide->set_partial_decode_below(0);  // whole tiles only, so every tile goes through the cache
   RgbImage a = slide->read_region(100, 100, 0, 300, 300);  // 4x4 = 16 tiles, more than the budget
   CHECK(slide->cache().bytes() <= tile_bytes * 10);
   uint64_t hits = slide->cache().hits();
@@ -224,5 +225,35 @@ TEST_CASE("plain PNG and JPEG images open as one-level slides", "[slide]") {
   auto j = Slide::open(dir + "/p.jpg");
   CHECK(j->level(0).width == 700);
   CHECK(mean_abs_diff(j->read_region(0, 0, 0, 700, 530), src) < 4.0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("partial JPEG tile decoding gives the same pixels as whole-tile decoding", "[slide]") {
+  std::string dir = ds::test::temp_dir("slide_partial");
+  RgbImage src = pattern_image(1100, 900);
+  for (bool rgb : {false, true}) {
+    PyramidWriteOptions o;
+    o.quality = 85;
+    o.jpeg_rgb = rgb;
+    o.tile_size = 256;
+    std::string path = dir + (rgb ? "/rgb.tif" : "/ycc.tif");
+    write_pyramid(path, src, o);
+    auto whole = Slide::open(path);
+    whole->set_partial_decode_below(0);
+    auto part = Slide::open(path, 0);  // no cache: every tile a region touches is decoded again
+    part->set_partial_decode_below(1.01);
+    std::mt19937 rng(11);
+    for (int k = 0; k < 60; ++k) {
+      int L = (int)(rng() % (unsigned)whole->level_count());
+      const SlideLevel& sl = whole->level(L);
+      int w = 1 + (int)(rng() % 400), h = 1 + (int)(rng() % 400);
+      int64_t x = (int64_t)(rng() % (uint64_t)(sl.width + 20)) - 10;
+      int64_t y = (int64_t)(rng() % (uint64_t)(sl.height + 20)) - 10;
+      int64_t x0 = (int64_t)(x * sl.downsample), y0 = (int64_t)(y * sl.downsample);
+      INFO("level " << L << " at " << x0 << "," << y0 << " " << w << "x" << h);
+      REQUIRE(part->read_region(x0, y0, L, w, h).pixels == whole->read_region(x0, y0, L, w, h).pixels);
+    }
+    CHECK(part->cache().bytes() == 0);
+  }
   std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,48 @@
+// libFuzzer harness for the slide reader: the input bytes become a file (memfd), which is opened
+// as a slide; every level is read at a few places and every associated image decoded. Bad input
+// must end in ds::InputError; anything else (crash, sanitizer report, other exception, hang,
+// huge allocation) is a finding. Built and run by tests/fuzz/run_fuzz.sh (`make fuzz`).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include "engine/error.h"
+#include "slide/slide.h"
+
+namespace {
+
+void exercise(const std::string& path) {
+  auto slide = ds::Slide::open(path, 8u << 20);
+  for (int L = 0; L < slide->level_count(); ++L) {
+    const ds::SlideLevel& lv = slide->level(L);
+    int64_t x_end = (int64_t)((double)(lv.width - 1) * lv.downsample);
+    int64_t y_end = (int64_t)((double)(lv.height - 1) * lv.downsample);
+    slide->read_region(0, 0, L, 64, 64, 1);
+    slide->read_region(x_end - 100, y_end - 100, L, 130, 130, 1);
+    slide->read_region(x_end / 2, y_end / 2, L, 300, 20, 1);
+  }
+  for (const auto& name : slide->associated_names()) slide->read_associated(name);
+  slide->best_level_for_downsample(3.0);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  int fd = memfd_create("ds_fuzz", MFD_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, data + done, size - done);
+    if (n <= 0) break;
+    done += (size_t)n;
+  }
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  try {
+    exercise(path);
+  } catch (const ds::InputError&) {
+  }
+  close(fd);
+  return 0;
+}
