@@ -24,5 +24,10 @@ test: deps
 bench: build
 	@for b in $(BUILD)/bench_*; do [ -x "$$b" ] && "$$b" || true; done
 
+# Slide-reader fuzzing (clang, ASan + UBSan) for FUZZ_TIME seconds: tests/fuzz/run_fuzz.sh.
+FUZZ_TIME ?= 60
+fuzz:
+	bash tests/fuzz/run_fuzz.sh $(FUZZ_TIME)
+
 clean:
 	rm -rf $(BUILD)
