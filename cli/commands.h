@@ -20,5 +20,10 @@ void register_init_model(CLI::App& app, Globals& g);
 void register_split(CLI::App& app, Globals& g);
 void register_patches(CLI::App& app, Globals& g);
 void register_synth(CLI::App& app, Globals& g);
+void register_predict(CLI::App& app, Globals& g);
+void register_search(CLI::App& app, Globals& g);
+void register_evaluate(CLI::App& app, Globals& g);
+void register_visualize(CLI::App& app, Globals& g);
+void register_report(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

@@ -222,4 +222,17 @@ VarPtr ResNet::forward(Context& ctx, const VarPtr& x) {
   return fc_.forward(ctx, global_avg_pool(ctx, h));
 }
 
+VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) {
+  out_shape(x->value.shape());
+  VarPtr h = relu(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
+  h = maxpool_.forward(ctx, h);
+  for (auto& b : basic_) h = b->forward(ctx, h);
+  for (auto& b : bottleneck_) h = b->forward(ctx, h);
+  return h;
+}
+
+VarPtr ResNet::forward_head(Context& ctx, const VarPtr& features) {
+  return fc_.forward(ctx, global_avg_pool(ctx, features));
+}
+
 }  // namespace ds

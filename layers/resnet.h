@@ -55,6 +55,11 @@ class ResNet {
   int num_classes() const { return num_classes_; }
   Shape out_shape(const Shape& in) const;  // InputError naming the shape if too small / not [N,3,H,W]
   VarPtr forward(Context& ctx, const VarPtr& x);
+  // forward() in two halves, for Grad-CAM: the last residual stage's output [N, C, h, w] (before
+  // global pooling), and the head (pool + fc) from it to logits; forward_head(forward_features(x))
+  // computes the same as forward(x).
+  VarPtr forward_features(Context& ctx, const VarPtr& x);
+  VarPtr forward_head(Context& ctx, const VarPtr& features);
   // Parameters and buffers in torchvision's state_dict order (pointers stay valid for the
   // lifetime of the ResNet; it is not copyable).
   const ParamSet& params() const { return params_; }

@@ -1,0 +1,45 @@
+// Joining a label CSV with a folder of prediction CSVs.
+#include "infer/labelled_predictions.h"
+
+#include <filesystem>
+
+#include "engine/error.h"
+#include "slide/labels_csv.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+LabelledPredictions load_labelled_predictions(const std::string& preds_dir, const std::string& labels_csv) {
+  auto rows = read_labels_csv(labels_csv);
+  DS_CHECK_INPUT(!rows.empty(), labels_csv + ": no slides");
+  LabelledPredictions lp;
+  std::vector<std::string> missing;
+  for (const auto& row : rows) {
+    const std::string stem = fs::path(row.img).stem().string();
+    const fs::path csv = fs::path(preds_dir) / (stem + ".csv");
+    if (!fs::exists(csv)) {
+      missing.push_back(csv.string());
+      continue;
+    }
+    SlidePredictions p = read_prediction_csv(csv.string());
+    if (lp.classes.empty()) lp.classes = p.classes;
+    if (p.classes != lp.classes) throw InputError(csv.string(), "classes differ from the other prediction CSVs");
+    int g = -1;
+    for (size_t k = 0; k < lp.classes.size(); ++k)
+      if (lp.classes[k] == row.gt) g = (int)k;
+    if (g < 0) throw InputError(labels_csv, row.img + ": ground truth '" + row.gt + "' is not a class of the model");
+    lp.imgs.push_back(row.img);
+    lp.gt.push_back(g);
+    lp.slides.push_back(summarize(stem, p));
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
+    if (missing.size() > 5) list += ", ...";
+    throw InputError(labels_csv, std::to_string(missing.size()) + " slides have no prediction CSV (run predict): " + list);
+  }
+  return lp;
+}
+
+}  // namespace ds

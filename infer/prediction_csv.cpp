@@ -1,0 +1,109 @@
+// Writing and strict reading of the per-slide prediction CSVs.
+#include "infer/prediction_csv.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "engine/error.h"
+#include "slide/image_io.h"
+
+namespace ds {
+
+int argmax_class(const float* probs, size_t k) {
+  size_t best = 0;
+  for (size_t i = 1; i < k; ++i)
+    if (probs[i] > probs[best]) best = i;
+  return (int)best;
+}
+
+std::string prediction_csv_text(const SlidePredictions& p) {
+  std::string s = "x,y,prediction,confidence";
+  for (const auto& c : p.classes) s += ",prob_" + c;
+  s += "\n";
+  char buf[64];
+  for (const auto& r : p.patches) {
+    s += std::to_string(r.x) + "," + std::to_string(r.y) + "," + p.classes[(size_t)r.prediction];
+    std::snprintf(buf, sizeof buf, ",%.6g", r.confidence);
+    s += buf;
+    for (float v : r.probs) {
+      std::snprintf(buf, sizeof buf, ",%.6g", v);
+      s += buf;
+    }
+    s += "\n";
+  }
+  return s;
+}
+
+void write_prediction_csv(const std::string& path, const SlidePredictions& p) {
+  std::string s = prediction_csv_text(p);
+  write_file_atomic(path, s.data(), s.size());
+}
+
+static std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(line);
+  while (std::getline(in, cur, ',')) out.push_back(cur);
+  if (!line.empty() && line.back() == ',') out.push_back("");
+  return out;
+}
+
+static double parse_number(const std::string& s, const std::string& where) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || !std::isfinite(v)) throw InputError(where, "not a number: '" + s + "'");
+  return v;
+}
+
+SlidePredictions read_prediction_csv(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open prediction CSV");
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(path, "empty file, expected header x,y,prediction,confidence,prob_<class>...");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto head = split_commas(line);
+  if (head.size() < 6 || head[0] != "x" || head[1] != "y" || head[2] != "prediction" || head[3] != "confidence")
+    throw InputError(path, "header must be x,y,prediction,confidence,prob_<class>... (two classes or more), got '" + line + "'");
+  SlidePredictions p;
+  for (size_t i = 4; i < head.size(); ++i) {
+    if (head[i].rfind("prob_", 0) != 0 || head[i].size() == 5)
+      throw InputError(path, "header column " + std::to_string(i + 1) + " must be prob_<class>, got '" + head[i] + "'");
+    p.classes.push_back(head[i].substr(5));
+  }
+  const size_t K = p.classes.size();
+  int64_t lineno = 1;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const std::string where = path + ":" + std::to_string(lineno);
+    auto f = split_commas(line);
+    if (f.size() != K + 4)
+      throw InputError(where, "expected " + std::to_string(K + 4) + " fields, got " + std::to_string(f.size()));
+    PatchPrediction r;
+    r.x = (int64_t)parse_number(f[0], where);
+    r.y = (int64_t)parse_number(f[1], where);
+    r.prediction = -1;
+    for (size_t k = 0; k < K; ++k)
+      if (p.classes[k] == f[2]) r.prediction = (int)k;
+    if (r.prediction < 0) throw InputError(where, "prediction '" + f[2] + "' is not one of the header's classes");
+    r.confidence = (float)parse_number(f[3], where);
+    for (size_t k = 0; k < K; ++k) {
+      double v = parse_number(f[4 + k], where);
+      if (v < 0 || v > 1) throw InputError(where, "probability out of [0, 1]: " + f[4 + k]);
+      r.probs.push_back((float)v);
+    }
+    if (r.confidence < 0 || r.confidence > 1) throw InputError(where, "confidence out of [0, 1]: " + f[3]);
+    p.patches.push_back(std::move(r));
+  }
+  return p;
+}
+
+}  // namespace ds

@@ -1,0 +1,133 @@
+// HTML escaping, base64 and SVG line charts for the report.
+#include "infer/report_html.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+#include "engine/error.h"
+#include "infer/colormap.h"
+
+namespace ds {
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&#39;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string base64_encode(const std::string& in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string o;
+  o.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = ((uint8_t)in[i] << 16) | ((uint8_t)in[i + 1] << 8) | (uint8_t)in[i + 2];
+    o += t[v >> 18];
+    o += t[(v >> 12) & 63];
+    o += t[(v >> 6) & 63];
+    o += t[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = (uint8_t)in[i] << 16;
+    o += t[v >> 18];
+    o += t[(v >> 12) & 63];
+    o += "==";
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = ((uint8_t)in[i] << 16) | ((uint8_t)in[i + 1] << 8);
+    o += t[v >> 18];
+    o += t[(v >> 12) & 63];
+    o += t[(v >> 6) & 63];
+    o += '=';
+  }
+  return o;
+}
+
+std::string embedded_png(const std::string& path, const std::string& alt, int max_width_px) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open image for the report");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string style = max_width_px > 0 ? " style=\"max-width:" + std::to_string(max_width_px) + "px\"" : "";
+  return "<img alt=\"" + html_escape(alt) + "\"" + style + " src=\"data:image/png;base64," + base64_encode(bytes) + "\">";
+}
+
+static std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+std::string svg_line_chart(const std::vector<Series>& series, const std::string& x_label, const std::string& y_label,
+                           bool unit_square, bool diagonal, int width, int height) {
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (!unit_square) {
+    x0 = y0 = std::numeric_limits<double>::infinity();
+    x1 = y1 = -std::numeric_limits<double>::infinity();
+    for (const auto& s : series)
+      for (const auto& [x, y] : s.points) {
+        x0 = std::min(x0, x);
+        x1 = std::max(x1, x);
+        y0 = std::min(y0, y);
+        y1 = std::max(y1, y);
+      }
+    if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    if (x1 == x0) x1 = x0 + 1;
+    if (y1 == y0) y1 = y0 + 1;
+    const double pad = 0.05 * (y1 - y0);
+    y0 -= pad;
+    y1 += pad;
+  }
+  const int L = 56, R = 12, T = 12, B = 44;
+  const double pw = width - L - R, ph = height - T - B;
+  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * pw; };
+  auto py = [&](double y) { return T + (1 - (y - y0) / (y1 - y0)) * ph; };
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+                  std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"11\">";
+  s += "<rect x=\"" + fmt(L) + "\" y=\"" + fmt(T) + "\" width=\"" + fmt(pw) + "\" height=\"" + fmt(ph) +
+       "\" fill=\"white\" stroke=\"#444\"/>";
+  for (int i = 0; i <= 4; ++i) {
+    const double xv = x0 + (x1 - x0) * i / 4, yv = y0 + (y1 - y0) * i / 4;
+    s += "<line x1=\"" + fmt(px(xv)) + "\" y1=\"" + fmt(T) + "\" x2=\"" + fmt(px(xv)) + "\" y2=\"" + fmt(T + ph) +
+         "\" stroke=\"#ddd\"/>";
+    s += "<line x1=\"" + fmt(L) + "\" y1=\"" + fmt(py(yv)) + "\" x2=\"" + fmt(L + pw) + "\" y2=\"" + fmt(py(yv)) +
+         "\" stroke=\"#ddd\"/>";
+    s += "<text x=\"" + fmt(px(xv)) + "\" y=\"" + fmt(T + ph + 14) + "\" text-anchor=\"middle\">" + fmt(xv) + "</text>";
+    s += "<text x=\"" + fmt(L - 4) + "\" y=\"" + fmt(py(yv) + 4) + "\" text-anchor=\"end\">" + fmt(yv) + "</text>";
+  }
+  s += "<text x=\"" + fmt(L + pw / 2) + "\" y=\"" + fmt(height - 6) + "\" text-anchor=\"middle\">" +
+       html_escape(x_label) + "</text>";
+  s += "<text transform=\"translate(12," + fmt(T + ph / 2) + ") rotate(-90)\" text-anchor=\"middle\">" +
+       html_escape(y_label) + "</text>";
+  if (diagonal)
+    s += "<line x1=\"" + fmt(px(0)) + "\" y1=\"" + fmt(py(0)) + "\" x2=\"" + fmt(px(1)) + "\" y2=\"" + fmt(py(1)) +
+         "\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>";
+  static const char* palette[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
+  for (size_t i = 0; i < series.size(); ++i) {
+    const char* col = palette[i % 9];
+    std::string pts;
+    for (const auto& [x, y] : series[i].points) pts += fmt(px(x)) + "," + fmt(py(y)) + " ";
+    s += "<polyline fill=\"none\" stroke=\"" + std::string(col) + "\" stroke-width=\"2\" points=\"" + pts + "\"/>";
+    if (series[i].points.size() == 1)
+      s += "<circle cx=\"" + fmt(px(series[i].points[0].first)) + "\" cy=\"" + fmt(py(series[i].points[0].second)) +
+           "\" r=\"3\" fill=\"" + col + "\"/>";
+    const double ly = T + 14 + 14 * (double)i;
+    s += "<line x1=\"" + fmt(L + pw - 120) + "\" y1=\"" + fmt(ly - 4) + "\" x2=\"" + fmt(L + pw - 104) + "\" y2=\"" +
+         fmt(ly - 4) + "\" stroke=\"" + col + "\" stroke-width=\"2\"/>";
+    s += "<text x=\"" + fmt(L + pw - 100) + "\" y=\"" + fmt(ly) + "\">" + html_escape(series[i].name) + "</text>";
+  }
+  return s + "</svg>";
+}
+
+}  // namespace ds

@@ -1,0 +1,150 @@
+// Ordered prefetching pipeline: reader threads claim batch indices from a counter, but never run
+// more than prefetch_batches ahead of the network; the network thread takes batches strictly in
+// order. The first exception (a corrupt tile, say) stops the readers and is rethrown here.
+#include "infer/slide_predictor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "engine/error.h"
+
+namespace ds {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct BatchQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<int64_t, Tensor> ready;
+  int64_t consumed = 0;  // batches taken by the network
+  int64_t next = 0;      // next batch index to claim
+  std::exception_ptr error;
+  bool stop = false;
+  double read_seconds = 0;
+};
+
+}  // namespace
+
+SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeometry& g,
+                                 const std::vector<Window>& windows, const PredictOptions& opt,
+                                 SlidePredictStats* stats) {
+  DS_CHECK_INPUT(opt.batch_size >= 1, "--batch-size must be at least 1");
+  DS_CHECK_INPUT(g.patch == model.patch_size,
+                 "patch size " + std::to_string(g.patch) + " does not match the model's " +
+                     std::to_string(model.patch_size));
+  const int64_t n = (int64_t)windows.size();
+  const int64_t B = opt.batch_size;
+  const int64_t nbatches = (n + B - 1) / B;
+  const int P = model.patch_size;
+  const size_t K = model.classes.size();
+  SlidePredictions out;
+  out.classes = model.classes;
+  out.patches.resize((size_t)n);
+  if (n == 0) return out;
+
+  BatchQueue q;
+  const int64_t ahead = std::max(1, opt.prefetch_batches);
+  auto reader = [&] {
+    for (;;) {
+      int64_t b;
+      {
+        std::unique_lock<std::mutex> lk(q.mu);
+        q.cv.wait(lk, [&] { return q.stop || q.next >= nbatches || q.next < q.consumed + ahead; });
+        if (q.stop || q.next >= nbatches) return;
+        b = q.next++;
+      }
+      try {
+        auto t0 = Clock::now();
+        const int64_t begin = b * B, end = std::min(n, begin + B);
+        Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
+        for (int64_t i = begin; i < end; ++i) {
+          RgbImage patch = read_window(slide, g, windows[(size_t)i], 1);
+          normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
+        }
+        double dt = since(t0);
+        std::lock_guard<std::mutex> lk(q.mu);
+        q.ready.emplace(b, std::move(batch));
+        q.read_seconds += dt;
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(q.mu);
+        if (!q.error) q.error = std::current_exception();
+        q.stop = true;
+      }
+      q.cv.notify_all();
+    }
+  };
+  std::vector<std::thread> readers;
+  const int nreaders = (int)std::clamp<int64_t>(opt.reader_threads, 1, nbatches);
+  for (int r = 0; r < nreaders; ++r) readers.emplace_back(reader);
+  auto stop_readers = [&] {
+    {
+      std::lock_guard<std::mutex> lk(q.mu);
+      q.stop = true;
+    }
+    q.cv.notify_all();
+    for (auto& t : readers) t.join();
+  };
+
+  double net_seconds = 0;
+  try {
+    for (int64_t b = 0; b < nbatches; ++b) {
+      Tensor batch;
+      {
+        std::unique_lock<std::mutex> lk(q.mu);
+        q.cv.wait(lk, [&] { return q.error || q.ready.count(b); });
+        if (q.error) std::rethrow_exception(q.error);
+        batch = std::move(q.ready[b]);
+        q.ready.erase(b);
+        q.consumed = b + 1;
+      }
+      q.cv.notify_all();
+      auto t0 = Clock::now();
+      Tensor probs = predict_probabilities(model, batch);
+      net_seconds += since(t0);
+      const int64_t begin = b * B;
+      for (int64_t i = 0; i < batch.size(0); ++i) {
+        const float* row = probs.data() + i * (int64_t)K;
+        PatchPrediction& r = out.patches[(size_t)(begin + i)];
+        r.x = windows[(size_t)(begin + i)].x;
+        r.y = windows[(size_t)(begin + i)].y;
+        r.prediction = argmax_class(row, K);
+        r.confidence = row[r.prediction];
+        r.probs.assign(row, row + K);
+      }
+    }
+  } catch (...) {
+    stop_readers();
+    throw;
+  }
+  stop_readers();
+  if (stats) {
+    stats->windows = n;
+    stats->read_seconds = q.read_seconds;
+    stats->net_seconds = net_seconds;
+  }
+  return out;
+}
+
+SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOptions& opt,
+                               SlidePredictStats* stats) {
+  auto t0 = Clock::now();
+  SlideWindows sw = select_windows(slide, opt.windows, opt.select_threads);
+  SlidePredictStats local;
+  SlidePredictions p = predict_windows(model, slide, sw.geometry, sw.windows, opt, &local);
+  local.candidates = sw.candidates;
+  local.windows = (int64_t)sw.windows.size();
+  local.seconds = since(t0);
+  if (stats) *stats = local;
+  return p;
+}
+
+}  // namespace ds
