@@ -20,6 +20,7 @@ void register_init_model(CLI::App& app, Globals& g);
 void register_split(CLI::App& app, Globals& g);
 void register_patches(CLI::App& app, Globals& g);
 void register_synth(CLI::App& app, Globals& g);
+void register_train(CLI::App& app, Globals& g);
 void register_predict(CLI::App& app, Globals& g);
 void register_search(CLI::App& app, Globals& g);
 void register_evaluate(CLI::App& app, Globals& g);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   ds::cli::register_split(app, g);
   ds::cli::register_patches(app, g);
   ds::cli::register_synth(app, g);
+  ds::cli::register_train(app, g);
   ds::cli::register_predict(app, g);
   ds::cli::register_search(app, g);
   ds::cli::register_evaluate(app, g);

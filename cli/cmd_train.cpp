@@ -1,0 +1,189 @@
+// deepslide train: DeepSlide's stage 3. Builds the training/validation sets (slides + label CSVs,
+// or a patch folder), trains with train/trainer and prints progress (an updating line on a
+// terminal, plain periodic lines otherwise), each epoch's metrics and confusion matrix, and a
+// summary (best epoch, best.safetensors, share of step time spent waiting for data).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/window_flags.h"
+#include "engine/error.h"
+#include "engine/threads.h"
+#include "train/dataset.h"
+#include "train/trainer.h"
+
+namespace ds::cli {
+
+namespace {
+
+struct TrainOpts {
+  WindowFlags window;
+  std::string all_wsi, labels_train, labels_val, train_folder;
+  int64_t num_train_per_class = 80000;
+  std::string arch = "resnet18", flips = "on", rot90 = "on";
+  TrainConfig cfg;
+  CLI::Option* resume = nullptr;
+};
+
+std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+
+void print_confusion(const EpochReport& r, const std::vector<std::string>& classes) {
+  size_t w = 6;
+  for (const std::string& c : classes) w = std::max(w, c.size());
+  std::string head = pad("", w) + "  (rows: true class, columns: predicted; each row sums to 1)";
+  std::cerr << head << "\n" << pad("", w);
+  for (const std::string& c : classes) std::cerr << "  " << pad(c, w);
+  std::cerr << "\n";
+  for (size_t i = 0; i < classes.size(); ++i) {
+    std::cerr << pad(classes[i], w);
+    for (double v : r.confusion[i]) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3f", v);
+      std::cerr << "  " << pad(buf, w);
+    }
+    std::cerr << "\n";
+  }
+}
+
+void run_train(TrainOpts& o, const Globals& g) {
+  set_num_threads(g.threads);
+  TrainConfig cfg = o.cfg;
+  cfg.arch = parse_arch(o.arch);
+  cfg.threads = g.threads;
+  DS_CHECK_INPUT(o.flips == "on" || o.flips == "off", "--flips must be on or off, got " + o.flips);
+  DS_CHECK_INPUT(o.rot90 == "on" || o.rot90 == "off", "--rot90 must be on or off, got " + o.rot90);
+  cfg.aug.flips = o.flips == "on";
+  cfg.aug.rot90 = o.rot90 == "on";
+  cfg.resume = o.resume->count() > 0;
+  const WindowOptions wopt = o.window.resolve(1.0);
+  const bool folder = !o.train_folder.empty();
+  const bool slides = !o.all_wsi.empty() || !o.labels_train.empty() || !o.labels_val.empty();
+  DS_CHECK_INPUT(folder != slides, "give either --train-folder or --all-wsi with --labels-train and --labels-val");
+  DS_CHECK_INPUT(o.num_train_per_class >= 1, "--num-train-per-class must be at least 1");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  Dataset data;
+  if (folder) {
+    data = load_folder_dataset(o.train_folder, wopt.patch_size, g.threads);
+  } else {
+    DS_CHECK_INPUT(!o.all_wsi.empty() && !o.labels_train.empty() && !o.labels_val.empty(),
+                   "slides mode needs --all-wsi, --labels-train and --labels-val");
+    SlidesSource src;
+    src.all_wsi = o.all_wsi;
+    src.labels_train = o.labels_train;
+    src.labels_val = o.labels_val;
+    src.window = wopt;
+    src.num_train_per_class = o.num_train_per_class;
+    data = load_slides_dataset(src, g.threads);
+  }
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!data.skipped.empty()) {
+    std::cerr << "skipped " << data.skipped.size() << (folder ? " image(s):\n" : " slide(s):\n");
+    for (const std::string& s : data.skipped) std::cerr << "  " << s << "\n";
+  }
+  const auto tn = class_counts(data.train, data.classes.size());
+  const auto vn = class_counts(data.val, data.classes.size());
+  char head[160];
+  std::snprintf(head, sizeof head, "data (%s, %.1f s): %zu training, %zu validation patches",
+                folder ? "patch folder" : "slides", load_s, data.train.size(), data.val.size());
+  std::cerr << head << "\n";
+  for (size_t c = 0; c < data.classes.size(); ++c)
+    std::cerr << "  " << data.classes[c] << ": " << tn[c] << " train, " << vn[c] << " val\n";
+
+  const bool tty = isatty(2);
+  auto last = std::chrono::steady_clock::now();
+  bool line_open = false;
+  TrainEvents ev;
+  ev.message = [&](const std::string& s) { std::cerr << s << "\n"; };
+  ev.progress = [&](const StepProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - last).count();
+    if (tty) {
+      if (dt < 0.2 && p.batch != p.batches) return;
+      std::cerr << "\r" << format_progress(p) << "\033[K" << std::flush;
+      line_open = true;
+    } else {
+      if (dt < 30 && p.batch != 1) return;
+      std::cerr << format_progress(p) << "\n";
+    }
+    last = now;
+  };
+  ev.epoch = [&](const EpochReport& r) {
+    if (line_open) std::cerr << "\n";
+    line_open = false;
+    char buf[300];
+    std::snprintf(buf, sizeof buf,
+                  "epoch %lld/%lld: train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1f s, "
+                  "%.1f img/s, data wait %.1f%%",
+                  (long long)r.epoch, (long long)cfg.epochs, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr,
+                  r.seconds, r.images_per_second, 100 * r.wait_share);
+    std::cerr << buf << "\n";
+    print_confusion(r, data.classes);
+    if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
+  };
+  const TrainSummary s = train_model(cfg, data, ev);
+  if (line_open) std::cerr << "\n";
+  char buf[300];
+  if (s.stopped_early) {
+    std::snprintf(buf, sizeof buf, "stopped after %lld steps (--max-steps); %.1f img/s, data wait %.1f%% of step time",
+                  (long long)s.steps, s.images_per_second, 100 * s.wait_share);
+    std::cout << buf << "\n";
+    return;
+  }
+  if (!s.best_path.empty()) {
+    std::snprintf(buf, sizeof buf, "best: epoch %lld, val acc %.4f -> %s (from %s)", (long long)s.best_epoch,
+                  s.best_val_acc, s.best_path.c_str(), s.best_source.c_str());
+    std::cout << buf << "\n";
+  }
+  std::snprintf(buf, sizeof buf, "%lld steps, %.1f img/s, data wait %.1f%% of step time", (long long)s.steps,
+                s.images_per_second, 100 * s.wait_share);
+  std::cout << buf << "\n";
+}
+
+}  // namespace
+
+void register_train(CLI::App& app, Globals& g) {
+  auto o = std::make_shared<TrainOpts>();
+  auto* sub = app.add_subcommand("train", "Train a ResNet on slide windows or a patch folder (DeepSlide stage 3)");
+  sub->add_option("--all-wsi", o->all_wsi, "Slides mode: folder of slides (label CSV paths are relative to it)");
+  sub->add_option("--labels-train", o->labels_train, "Slides mode: training label CSV (img,gt)");
+  sub->add_option("--labels-val", o->labels_val, "Slides mode: validation label CSV (img,gt)");
+  sub->add_option("--num-train-per-class", o->num_train_per_class, "Slides mode: training windows per class")
+      ->capture_default_str();
+  sub->add_option("--train-folder", o->train_folder, "Patch folder mode: DIR/train/<class>/..., DIR/val/<class>/...");
+  add_window_flags(sub, o->window, false);
+  TrainConfig& c = o->cfg;
+  sub->add_option("--arch", o->arch, "resnet18|resnet34|resnet50")->capture_default_str();
+  sub->add_option("--batch-size", c.batch_size, "Batch size")->capture_default_str();
+  sub->add_option("--epochs", c.epochs, "Epochs")->capture_default_str();
+  sub->add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
+  sub->add_option("--weight-decay", c.weight_decay, "Adam L2 weight decay")->capture_default_str();
+  sub->add_option("--lr-decay", c.lr_decay, "Learning-rate factor per epoch (ExponentialLR)")->capture_default_str();
+  sub->add_option("--save-interval", c.save_interval, "Checkpoint every N epochs")->capture_default_str();
+  sub->add_option("--checkpoint-minutes", c.checkpoint_minutes, "Mid-epoch checkpoint every M minutes (0: off)")
+      ->capture_default_str();
+  sub->add_option("--color-jitter-brightness", c.aug.brightness, "ColorJitter brightness")->capture_default_str();
+  sub->add_option("--color-jitter-contrast", c.aug.contrast, "ColorJitter contrast")->capture_default_str();
+  sub->add_option("--color-jitter-saturation", c.aug.saturation, "ColorJitter saturation")->capture_default_str();
+  sub->add_option("--color-jitter-hue", c.aug.hue, "ColorJitter hue")->capture_default_str();
+  sub->add_option("--flips", o->flips, "Random horizontal and vertical flips: on|off")->capture_default_str();
+  sub->add_option("--rot90", o->rot90, "Random 90-degree rotations: on|off")->capture_default_str();
+  sub->add_option("--seed", c.seed, "Seed of initialisation, sample order and augmentation")->capture_default_str();
+  sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
+  sub->add_option("--workers", c.workers, "Loader threads")->capture_default_str();
+  sub->add_option("--out", c.out, "Output folder (log.csv, checkpoints/, best.safetensors)")->required();
+  o->resume = sub->add_option("--resume", c.resume_from, "Resume from the latest checkpoint in OUT, or the one named")
+                  ->expected(0, 1);
+  sub->add_option("--pretrained", c.pretrained, "Start from this model file (classifier re-initialised if needed)");
+  sub->add_option("--norm-samples", c.norm_samples, "Training patches the mean/std are computed from")
+      ->capture_default_str();
+  sub->add_option("--max-steps", c.max_steps, "Stop after N optimizer steps (benchmarks, tests)");
+  sub->callback([o, &g] { run_train(*o, g); });
+}
+
+}  // namespace ds::cli

@@ -1,0 +1,190 @@
+// Building the training/validation sets from slides or a patch folder (see dataset.h).
+#include "train/dataset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "slide/labels_csv.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+RgbImage Dataset::read(const Sample& s) const {
+  if (s.file >= 0) return load_image(files[(size_t)s.file]);
+  return read_window(*slides[(size_t)s.slide], geometry[(size_t)s.slide], s.window, 1);
+}
+
+std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num_classes) {
+  std::vector<int64_t> n(num_classes, 0);
+  for (const Sample& s : samples) n[(size_t)s.label]++;
+  return n;
+}
+
+namespace {
+
+// Opens the slides of one label CSV; slides already opened (same path) are shared.
+void open_rows(Dataset& d, const std::string& all_wsi, const std::string& csv, std::vector<int>& slide_idx,
+               std::vector<int>& labels) {
+  const std::vector<SlideLabel> rows = read_labels_csv(csv);
+  DS_CHECK_INPUT(!rows.empty(), csv + ": no slides listed");
+  for (const SlideLabel& row : rows) {
+    const std::string path = resolve_slide_path(all_wsi, row, csv);
+    auto it = std::find(d.slide_paths.begin(), d.slide_paths.end(), path);
+    int idx = (int)(it - d.slide_paths.begin());
+    if (it == d.slide_paths.end()) {
+      d.slides.push_back(Slide::open(path));
+      d.slide_paths.push_back(path);
+    }
+    const auto c = std::find(d.classes.begin(), d.classes.end(), row.gt);
+    if (c == d.classes.end())
+      throw InputError(csv, "class '" + row.gt + "' (slide " + row.img + ") does not appear in the training labels");
+    slide_idx.push_back(idx);
+    labels.push_back((int)(c - d.classes.begin()));
+  }
+}
+
+std::vector<Sample> to_samples(const TrainingWindows& tw, const std::vector<int>& slide_idx,
+                               std::vector<ReadGeometry>& geometry) {
+  std::vector<Sample> out;
+  out.reserve(tw.samples.size());
+  for (const WindowSample& w : tw.samples) {
+    Sample s;
+    s.label = w.label;
+    s.slide = slide_idx[(size_t)w.slide];
+    s.window = w.window;
+    geometry[(size_t)s.slide] = tw.geometry[(size_t)w.slide];
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset load_slides_dataset(const SlidesSource& src, int threads) {
+  Dataset d;
+  d.patch_size = src.window.patch_size;
+  d.classes = label_classes(read_labels_csv(src.labels_train));
+  DS_CHECK_INPUT(d.classes.size() >= 2, src.labels_train + ": at least two classes are needed, found " +
+                                            std::to_string(d.classes.size()));
+  std::vector<int> train_idx, train_labels, val_idx, val_labels;
+  open_rows(d, src.all_wsi, src.labels_train, train_idx, train_labels);
+  open_rows(d, src.all_wsi, src.labels_val, val_idx, val_labels);
+  d.geometry.resize(d.slides.size());
+
+  auto subset = [&](const std::vector<int>& idx) {
+    std::vector<const Slide*> v;
+    for (int i : idx) v.push_back(d.slides[(size_t)i].get());
+    return v;
+  };
+  BalanceOptions bal;
+  bal.num_per_class = src.num_train_per_class;
+  TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, src.window, bal, threads);
+  d.train = to_samples(tw, train_idx, d.geometry);
+  for (const std::string& s : tw.skipped) d.skipped.push_back(s);
+
+  WindowOptions vopt = src.window;
+  vopt.overlap = src.val_overlap;
+  TrainingWindows vw = plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads);
+  d.val = to_samples(vw, val_idx, d.geometry);
+  for (const std::string& s : vw.skipped) d.skipped.push_back(s);
+  DS_CHECK_INPUT(!d.val.empty(), src.labels_val + ": no tissue windows in any validation slide");
+
+  const std::vector<int64_t> n = class_counts(d.train, d.classes.size());
+  for (size_t c = 0; c < n.size(); ++c)
+    DS_CHECK_INPUT(n[c] > 0, src.labels_train + ": class '" + d.classes[c] + "' has no training windows");
+  d.source = "slides:" + fs::absolute(src.labels_train).string() + "," + fs::absolute(src.labels_val).string() +
+             ",n=" + std::to_string(d.train.size()) + "/" + std::to_string(d.val.size());
+  return d;
+}
+
+namespace {
+
+bool is_image(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return (char)std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+// class name -> sorted image paths under root/<class>/**.
+std::map<std::string, std::vector<std::string>> scan_split(const fs::path& root) {
+  DS_CHECK_INPUT(fs::is_directory(root), root.string() + ": not a folder (expected <class> sub-folders)");
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (!e.is_directory()) continue;
+    std::vector<std::string>& files = out[e.path().filename().string()];
+    for (const auto& f : fs::recursive_directory_iterator(e.path()))
+      if (f.is_regular_file() && is_image(f.path())) files.push_back(f.path().string());
+    std::sort(files.begin(), files.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads) {
+  Dataset d;
+  d.patch_size = patch_size;
+  const auto train = scan_split(fs::path(dir) / "train");
+  const auto val = scan_split(fs::path(dir) / "val");
+  for (const auto& [name, files] : train) {
+    DS_CHECK_INPUT(!files.empty(), (fs::path(dir) / "train" / name).string() + ": class '" + name +
+                                       "' has no images (.jpg, .jpeg, .png)");
+    d.classes.push_back(name);
+  }
+  DS_CHECK_INPUT(d.classes.size() >= 2, (fs::path(dir) / "train").string() +
+                                            ": at least two class folders are needed, found " +
+                                            std::to_string(d.classes.size()));
+  for (const auto& [name, files] : val)
+    DS_CHECK_INPUT(train.count(name), (fs::path(dir) / "val" / name).string() + ": class '" + name +
+                                          "' is missing from the training folder");
+  std::vector<std::pair<int, bool>> meta;  // (label, is_train) per file
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& [name, files] : pass == 0 ? train : val) {
+      const int label = (int)(std::find(d.classes.begin(), d.classes.end(), name) - d.classes.begin());
+      for (const std::string& f : files) {
+        d.files.push_back(f);
+        meta.push_back({label, pass == 0});
+      }
+    }
+  // Decode every image once to find unreadable or wrong-size files before training.
+  std::vector<std::string> problem(d.files.size());
+  parallel_for((int64_t)d.files.size(), threads, [&](int64_t i) {
+    try {
+      RgbImage img = load_image(d.files[(size_t)i]);
+      if (img.width != patch_size || img.height != patch_size)
+        problem[(size_t)i] = d.files[(size_t)i] + ": " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                             ", expected " + std::to_string(patch_size) + "x" + std::to_string(patch_size);
+    } catch (const InputError& e) {
+      problem[(size_t)i] = e.what();
+    }
+  });
+  for (size_t i = 0; i < d.files.size(); ++i) {
+    if (!problem[i].empty()) {
+      d.skipped.push_back(problem[i]);
+      continue;
+    }
+    Sample s;
+    s.label = meta[i].first;
+    s.file = (int32_t)i;
+    (meta[i].second ? d.train : d.val).push_back(s);
+  }
+  if (d.skipped.size() * 100 > d.files.size())
+    throw InputError(dir, std::to_string(d.skipped.size()) + " of " + std::to_string(d.files.size()) +
+                              " images are unreadable or not " + std::to_string(patch_size) + "x" +
+                              std::to_string(patch_size) + " (more than 1%); first: " + d.skipped.front());
+  const std::vector<int64_t> n = class_counts(d.train, d.classes.size());
+  for (size_t c = 0; c < n.size(); ++c)
+    DS_CHECK_INPUT(n[c] > 0, (fs::path(dir) / "train" / d.classes[c]).string() + ": no usable images");
+  DS_CHECK_INPUT(!d.val.empty(), (fs::path(dir) / "val").string() + ": no usable validation images");
+  d.source = "folder:" + fs::absolute(dir).string() + ",n=" + std::to_string(d.train.size()) + "/" +
+             std::to_string(d.val.size());
+  return d;
+}
+
+}  // namespace ds

@@ -1,0 +1,57 @@
+// Training and validation sets for `deepslide train`: either windows of whole slides (DeepSlide's
+// label CSVs; training windows balanced per class, validation windows at overlap 1.5, every patch
+// read from the slide when needed) or a patch folder (DeepSlide's "skip to stage 3" layout,
+// DIR/{train,val}/<class>/**/*.{jpg,jpeg,png}). Bad input is found before training starts: an
+// empty class, a val class missing from train, a label CSV naming a missing slide; unreadable or
+// wrong-size patch images are counted, listed and skipped (more than 1% stops with an error).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slide/image_io.h"
+#include "slide/slide.h"
+#include "slide/slide_windows.h"
+#include "slide/training_windows.h"
+
+namespace ds {
+
+// One training or validation example: a file, or a window of a slide.
+struct Sample {
+  int label = 0;
+  int32_t file = -1;   // index into Dataset::files (patch folder mode)
+  int32_t slide = -1;  // index into Dataset::slides (slides mode)
+  Window window;
+};
+
+struct Dataset {
+  std::vector<std::string> classes;  // sorted class names; labels index this
+  std::vector<Sample> train, val;
+  std::vector<std::string> files;               // patch folder mode
+  std::vector<std::unique_ptr<Slide>> slides;   // slides mode (read_region is thread-safe)
+  std::vector<std::string> slide_paths;
+  std::vector<ReadGeometry> geometry;           // per slide
+  int patch_size = 224;
+  std::vector<std::string> skipped;             // "what: reason", listed for the user
+  std::string source;                           // a short description for the fingerprint
+
+  // The 8-bit RGB patch of a sample (patch_size square). Thread-safe.
+  RgbImage read(const Sample& s) const;
+};
+
+struct SlidesSource {
+  std::string all_wsi, labels_train, labels_val;
+  WindowOptions window;          // patch size, level/mpp, tissue filter (overlap ignored)
+  int64_t num_train_per_class = 80000;
+  double val_overlap = 1.5;
+};
+
+Dataset load_slides_dataset(const SlidesSource& src, int threads);
+// Scans DIR/train and DIR/val; every image is decoded once (in parallel) to check its size.
+Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads);
+
+// Per-class sample counts (for messages).
+std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num_classes);
+
+}  // namespace ds

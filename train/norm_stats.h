@@ -1,0 +1,19 @@
+// Per-channel mean and standard deviation of the training patches (0..1 units, as torchvision's
+// Normalize after ToTensor), computed before training from a deterministic, evenly spaced sample
+// of up to `max_samples` training patches (no augmentation) and stored in the model file.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "train/dataset.h"
+
+namespace ds {
+
+struct NormStats {
+  std::array<float, 3> mean{}, std{};
+  int64_t patches = 0;  // patches the figures come from
+};
+
+NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads);
+
+}  // namespace ds

@@ -1,0 +1,24 @@
+// Training progress as data (the CLI decides how to show it): images/s, running loss and
+// accuracy, ETA of the epoch, and the share of step time spent waiting for the loader. Also the
+// formatting of one progress line, shared by the terminal bar and the plain periodic lines.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ds {
+
+struct StepProgress {
+  int64_t epoch = 0, epochs = 0;
+  int64_t batch = 0, batches = 0;  // batches done in this epoch / in the epoch
+  int64_t images = 0;              // images seen in this epoch by this process
+  double seconds = 0;              // wall time of this epoch in this process
+  double wait_seconds = 0;         // of which waiting for data
+  double loss = 0, acc = 0;        // running means over the epoch
+  double images_per_second() const { return seconds > 0 ? (double)images / seconds : 0; }
+  double eta_seconds() const;      // rest of this epoch at the current rate
+};
+
+std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
+std::string format_progress(const StepProgress& p);
+
+}  // namespace ds

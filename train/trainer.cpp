@@ -1,0 +1,340 @@
+// The training loop (see trainer.h). Order of writes at the end of an epoch: checkpoint model
+// file, checkpoint state file (which carries the log text), then log.csv; a resumed run rewrites
+// log.csv from the state it resumes, so the log never holds an epoch the weights do not.
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "engine/error.h"
+#include "engine/threads.h"
+#include "slide/image_io.h"
+#include "train/checkpoint.h"
+#include "train/loader.h"
+#include "train/lr_schedule.h"
+#include "train/norm_stats.h"
+#include "train/optimizer.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void check_config_values(const TrainConfig& c) {
+  DS_CHECK_INPUT(c.batch_size >= 1, "--batch-size must be at least 1, got " + std::to_string(c.batch_size));
+  DS_CHECK_INPUT(c.epochs >= 1, "--epochs must be at least 1, got " + std::to_string(c.epochs));
+  DS_CHECK_INPUT(c.lr > 0, "--lr must be positive");
+  DS_CHECK_INPUT(c.weight_decay >= 0, "--weight-decay must be >= 0");
+  DS_CHECK_INPUT(c.lr_decay > 0 && c.lr_decay <= 1, "--lr-decay must be in (0, 1]");
+  DS_CHECK_INPUT(c.save_interval >= 1, "--save-interval must be at least 1");
+  DS_CHECK_INPUT(c.checkpoint_minutes >= 0, "--checkpoint-minutes must be >= 0");
+  DS_CHECK_INPUT(c.workers >= 1 && c.workers <= 64, "--workers must be in [1, 64]");
+  DS_CHECK_INPUT(c.aug.brightness >= 0 && c.aug.contrast >= 0 && c.aug.saturation >= 0,
+                 "--color-jitter-brightness/contrast/saturation must be >= 0");
+  DS_CHECK_INPUT(c.aug.hue >= 0 && c.aug.hue <= 0.5f, "--color-jitter-hue must be in [0, 0.5]");
+  DS_CHECK_INPUT(!c.out.empty(), "--out is required");
+}
+
+// Everything that changes the weights a run produces (the fingerprint a resume must match).
+std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Dataset& d) {
+  std::map<std::string, std::string> m;
+  m["--arch"] = arch_name(c.arch);
+  m["--patch-size"] = std::to_string(d.patch_size);
+  m["--batch-size"] = std::to_string(c.batch_size);
+  m["--lr"] = fmt("%.17g", c.lr);
+  m["--weight-decay"] = fmt("%.17g", c.weight_decay);
+  m["--lr-decay"] = fmt("%.17g", c.lr_decay);
+  m["--color-jitter-brightness"] = fmt("%.9g", c.aug.brightness);
+  m["--color-jitter-contrast"] = fmt("%.9g", c.aug.contrast);
+  m["--color-jitter-saturation"] = fmt("%.9g", c.aug.saturation);
+  m["--color-jitter-hue"] = fmt("%.9g", c.aug.hue);
+  m["--flips"] = c.aug.flips ? "on" : "off";
+  m["--rot90"] = c.aug.rot90 ? "on" : "off";
+  m["--seed"] = std::to_string(c.seed);
+  m["--pretrained"] = c.pretrained.empty() ? "none" : fs::absolute(c.pretrained).string();
+  m["data"] = d.source;
+  std::string classes;
+  for (const std::string& s : d.classes) classes += (classes.empty() ? "" : ",") + s;
+  m["classes"] = classes;
+  return m;
+}
+
+// A fresh model, or the --pretrained one adapted to our classes and normalization.
+Model initial_model(const TrainConfig& c, const Dataset& d, const NormStats& ns) {
+  Model fresh = make_model(c.arch, d.classes, c.seed, d.patch_size, ns.mean, ns.std);
+  if (c.pretrained.empty()) return fresh;
+  Model pre = load_model(c.pretrained);
+  if (pre.net->arch() != c.arch)
+    throw InputError(c.pretrained, "is a " + arch_name(pre.net->arch()) + " model, --arch is " + arch_name(c.arch));
+  const bool same_head = pre.net->num_classes() == fresh.net->num_classes();
+  const ParamSet& from = pre.net->params();
+  const ParamSet& to = fresh.net->params();
+  for (size_t i = 0; i < to.params.size(); ++i) {
+    const bool head = to.params[i]->name.rfind("fc.", 0) == 0;
+    if (!head || same_head) to.params[i]->value.copy_from(from.params[i]->value);
+  }
+  for (size_t i = 0; i < to.buffers.size(); ++i) to.buffers[i]->value.copy_from(from.buffers[i]->value);
+  return fresh;
+}
+
+bool is_mid_checkpoint(const std::string& name) {
+  static const std::regex re(R"(.*_e\d+_b\d+(\.state)?\.safetensors)");
+  return std::regex_match(name, re);
+}
+
+// Removes mid-epoch checkpoints other than `keep` (they are superseded by a newer checkpoint).
+void remove_old_mid_checkpoints(const std::string& dir, const std::string& keep) {
+  const std::string keep_state = state_path_for(keep);
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string p = e.path().string();
+    if (p == keep || p == keep_state || !is_mid_checkpoint(e.path().filename().string())) continue;
+    std::error_code ec;
+    fs::remove(e.path(), ec);
+  }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_file_atomic(path, text.data(), text.size());
+}
+
+}  // namespace
+
+TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev) {
+  check_config_values(cfg);
+  auto say = [&](const std::string& s) {
+    if (ev.message) ev.message(s);
+  };
+  const std::string ckdir = (fs::path(cfg.out) / "checkpoints").string();
+  const std::string log_path = (fs::path(cfg.out) / "log.csv").string();
+  std::error_code ec;
+  fs::create_directories(ckdir, ec);
+  if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
+
+  std::map<std::string, std::string> config = fingerprint(cfg, data);
+  const std::string threads_now = std::to_string(num_threads());
+  Model model;
+  TrainState st;
+  if (cfg.resume) {
+    const std::string path = cfg.resume_from.empty() ? latest_checkpoint(ckdir) : cfg.resume_from;
+    if (path.empty()) throw InputError(ckdir, "no complete checkpoint to resume from");
+    Checkpoint c = read_checkpoint(path);
+    std::map<std::string, std::string> saved = c.state.config;
+    const std::string threads_then = saved.count("threads") ? saved["threads"] : "?";
+    saved.erase("threads");
+    check_config(state_path_for(path), saved, config);
+    if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
+      throw InputError(path, "model classes, patch size or arch differ from this run");
+    if (threads_then != threads_now)
+      say("note: checkpoint was trained with " + threads_then + " threads, this run uses " + threads_now +
+          "; the result will not be bit-identical to an uninterrupted run");
+    model = std::move(c.model);
+    st = std::move(c.state);
+    say("resuming from " + path + " (" + std::to_string(st.epochs_done) + " epochs done, " +
+        std::to_string(st.batch) + " batches into the next)");
+  } else {
+    const std::string existing = latest_checkpoint(ckdir);
+    if (!existing.empty())
+      throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
+    const auto t0 = Clock::now();
+    const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads);
+    say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + fmt("%.4f", ns.mean[0]) +
+        " " + fmt("%.4f", ns.mean[1]) + " " + fmt("%.4f", ns.mean[2]) + ", std " + fmt("%.4f", ns.std[0]) + " " +
+        fmt("%.4f", ns.std[1]) + " " + fmt("%.4f", ns.std[2]) + " (" + fmt("%.1f", since(t0)) + " s)");
+    model = initial_model(cfg, data, ns);
+    st.log_csv = std::string(kLogHeader) + "\n";
+  }
+  st.config = config;
+  st.config["threads"] = threads_now;
+  write_text_atomic(log_path, st.log_csv);
+
+  const ParamSet& ps = model.net->params();
+  AdamOptions ao;
+  ao.lr = cfg.lr;
+  ao.weight_decay = cfg.weight_decay;
+  Adam opt(ps, ao);
+  ExponentialLR sched(opt, cfg.lr_decay);
+  if (cfg.resume) {
+    opt.load_state(st.optimizer);
+    sched.set_epoch(st.sched_epoch);
+  }
+
+  LoaderOptions lo;
+  lo.batch_size = cfg.batch_size;
+  lo.workers = cfg.workers;
+  lo.queue_batches = std::max(4, 2 * cfg.workers);
+  lo.aug = cfg.aug;
+  lo.mean = model.mean;
+  lo.std = model.std;
+  lo.seed = cfg.seed;
+  LoaderOptions vo = lo;
+  vo.augment = false;
+  vo.drop_singleton = false;
+  const int64_t K = (int64_t)data.classes.size();
+  const std::string arch = arch_name(cfg.arch);
+
+  TrainSummary sum;
+  double total_step_seconds = 0, total_wait = 0;
+  int64_t total_images = 0;
+  auto last_ckpt = Clock::now();
+  auto save_state = [&](const std::string& path) {
+    st.optimizer = opt.state();
+    write_checkpoint(path, model, st);
+    remove_old_mid_checkpoints(ckdir, path);
+    last_ckpt = Clock::now();
+  };
+
+  for (int64_t e = st.epochs_done + 1; e <= cfg.epochs; ++e) {
+    Loader loader(data, data.train, lo, e, st.batch);
+    const int64_t nb = loader.num_batches();
+    const double seconds_before = st.epoch_seconds;
+    const auto t_epoch = Clock::now();
+    StepProgress p;
+    p.epoch = e;
+    p.epochs = cfg.epochs;
+    p.batches = nb;
+    p.batch = st.batch;
+    Batch b;
+    const double lr_used = opt.lr();
+    while (loader.next(b)) {
+      Tape tape;
+      Context ctx{&tape, true};
+      VarPtr logits = model.net->forward(ctx, make_var(b.x));
+      VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
+      tape.backward(loss);
+      opt.step();
+      opt.zero_grad();
+      const int64_t n = (int64_t)b.labels.size();
+      for (int64_t i = 0; i < n; ++i) {
+        const float* row = logits->value.data() + i * K;
+        if ((int)(std::max_element(row, row + K) - row) == b.labels[(size_t)i]) st.correct++;
+      }
+      st.loss_sum += (double)loss->value[0] * (double)n;
+      st.seen += n;
+      st.batch++;
+      sum.steps++;
+      p.batch = st.batch;
+      p.images += n;
+      p.seconds = since(t_epoch);
+      p.wait_seconds = loader.wait_seconds();
+      p.loss = st.loss_sum / (double)st.seen;
+      p.acc = (double)st.correct / (double)st.seen;
+      if (ev.progress) ev.progress(p);
+      const bool stop = cfg.max_steps > 0 && sum.steps >= cfg.max_steps;
+      if (stop || (cfg.checkpoint_minutes > 0 && st.batch < nb && since(last_ckpt) >= cfg.checkpoint_minutes * 60)) {
+        st.epoch_seconds = seconds_before + since(t_epoch);
+        save_state((fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_b" + std::to_string(st.batch) +
+                                       ".safetensors")).string());
+      }
+      if (stop) {
+        total_step_seconds += since(t_epoch);
+        total_wait += loader.wait_seconds();
+        total_images += p.images;
+        sum.stopped_early = true;
+        sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
+        sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
+        return sum;
+      }
+    }
+    const double train_seconds = since(t_epoch);
+    total_step_seconds += train_seconds;
+    total_wait += loader.wait_seconds();
+    total_images += p.images;
+
+    EpochReport r;
+    r.epoch = e;
+    r.train_loss = st.seen ? st.loss_sum / (double)st.seen : 0;
+    r.train_acc = st.seen ? (double)st.correct / (double)st.seen : 0;
+    r.wait_share = train_seconds > 0 ? loader.wait_seconds() / train_seconds : 0;
+    r.images_per_second = train_seconds > 0 ? (double)p.images / train_seconds : 0;
+    std::vector<std::vector<int64_t>> counts((size_t)K, std::vector<int64_t>((size_t)K, 0));
+    double val_loss = 0;
+    int64_t val_seen = 0, val_correct = 0;
+    {
+      Loader vl(data, data.val, vo, e, 0);
+      while (vl.next(b)) {
+        Context ctx{nullptr, false};
+        VarPtr logits = model.net->forward(ctx, make_var(b.x));
+        VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
+        const int64_t n = (int64_t)b.labels.size();
+        for (int64_t i = 0; i < n; ++i) {
+          const float* row = logits->value.data() + i * K;
+          const int pred = (int)(std::max_element(row, row + K) - row);
+          counts[(size_t)b.labels[(size_t)i]][(size_t)pred]++;
+          if (pred == b.labels[(size_t)i]) val_correct++;
+        }
+        val_loss += (double)loss->value[0] * (double)n;
+        val_seen += n;
+      }
+    }
+    r.val_loss = val_seen ? val_loss / (double)val_seen : 0;
+    r.val_acc = val_seen ? (double)val_correct / (double)val_seen : 0;
+    r.confusion.assign((size_t)K, std::vector<double>((size_t)K, 0));
+    for (int64_t i = 0; i < K; ++i) {
+      int64_t row = 0;
+      for (int64_t j = 0; j < K; ++j) row += counts[(size_t)i][(size_t)j];
+      for (int64_t j = 0; j < K; ++j)
+        r.confusion[(size_t)i][(size_t)j] = row ? (double)counts[(size_t)i][(size_t)j] / (double)row : 0;
+    }
+    r.lr = lr_used;
+    r.seconds = seconds_before + since(t_epoch);
+    sched.step();
+
+    std::ostringstream row;
+    row << e << "," << fmt("%.6f", r.train_loss) << "," << fmt("%.6f", r.train_acc) << ","
+        << fmt("%.6f", r.val_loss) << "," << fmt("%.6f", r.val_acc) << "," << fmt("%.8g", r.lr) << ","
+        << fmt("%.2f", r.seconds) << "\n";
+    st.log_csv += row.str();
+    st.epochs_done = e;
+    st.batch = 0;
+    st.sched_epoch = sched.epoch();
+    st.loss_sum = 0;
+    st.correct = st.seen = 0;
+    st.epoch_seconds = 0;
+    if (e % cfg.save_interval == 0 || e == cfg.epochs) {
+      const std::string path =
+          (fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_va" + fmt("%.4f", r.val_acc) + ".safetensors"))
+              .string();
+      if (r.val_acc > st.best_val_acc) {
+        st.best_val_acc = r.val_acc;
+        st.best_epoch = e;
+        st.best_path = fs::path(path).filename().string();  // relative to OUT/checkpoints
+      }
+      save_state(path);
+      r.checkpoint = path;
+    }
+    write_text_atomic(log_path, st.log_csv);
+    if (ev.epoch) ev.epoch(r);
+  }
+
+  sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
+  sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
+  if (!st.best_path.empty()) {
+    const std::string src = (fs::path(ckdir) / st.best_path).string();
+    std::ifstream f(src, std::ios::binary);
+    if (!f) throw InputError(src, "best checkpoint is missing");
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    sum.best_path = (fs::path(cfg.out) / "best.safetensors").string();
+    write_file_atomic(sum.best_path, bytes.data(), bytes.size());
+    sum.best_source = src;
+    sum.best_epoch = st.best_epoch;
+    sum.best_val_acc = st.best_val_acc;
+  }
+  return sum;
+}
+
+}  // namespace ds
