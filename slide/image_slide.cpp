@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "slide/slide_open.h"
+#include "slide/tiff_properties.h"
 
 namespace ds {
 
@@ -44,13 +45,7 @@ std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_by
   L.height = img.height;
   L.tile_width = L.tile_height = kTile;
   meta.levels.push_back(L);
-  meta.properties["openslide.vendor"] = "image";
-  meta.properties["openslide.level-count"] = "1";
-  meta.properties["openslide.level[0].width"] = std::to_string(img.width);
-  meta.properties["openslide.level[0].height"] = std::to_string(img.height);
-  meta.properties["openslide.level[0].downsample"] = "1";
-  meta.properties["openslide.level[0].tile-width"] = std::to_string(kTile);
-  meta.properties["openslide.level[0].tile-height"] = std::to_string(kTile);
+  add_standard_properties(meta);
   return std::make_unique<Slide>(path, std::move(meta), std::make_unique<ImageSource>(std::move(img)),
                                  cache_bytes);
 }
