@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""Exact resume of `deepslide train`: a run killed with SIGKILL at a random moment (after a
+mid-epoch checkpoint exists, so the kill lands mid-epoch, mid-write or between epochs) and then
+resumed with --resume must end with byte-identical model files and the same log.csv metrics as an
+uninterrupted run (same seed, threads and workers). Also: a corrupt, partial, modified or
+differently configured checkpoint is refused with exit code 2 and a message naming the file.
+Run by ctest (DEEPSLIDE set)."""
+import glob
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_test_data import make_patch_folder  # noqa: E402
+
+DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+tmp = tempfile.mkdtemp(prefix="ds_train_resume_")
+data = f"{tmp}/data"
+make_patch_folder(data, size=32, train_per_class=10, val_per_class=4, seed=7)
+base = ["train", "--train-folder", data, "--patch-size", "32", "--batch-size", "8", "--epochs", "2",
+        "--threads", "2", "--workers", "2", "--seed", "11"]
+
+
+def run(args, expect=0):
+    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
+    if p.returncode != expect:
+        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
+    return p
+
+
+def models(out):
+    """End-of-epoch model files: name -> bytes."""
+    return {os.path.basename(p): open(p, "rb").read()
+            for p in sorted(glob.glob(f"{out}/checkpoints/*_va*.safetensors")) if ".state." not in p}
+
+
+def metrics(out):
+    """log.csv without the wall-time column."""
+    return [",".join(line.split(",")[:6]) for line in open(f"{out}/log.csv").read().splitlines()]
+
+
+# Uninterrupted reference.
+ref = f"{tmp}/ref"
+t0 = time.time()
+run(base + ["--out", ref, "--checkpoint-minutes", "0"])
+ref_seconds = time.time() - t0
+ref_models = models(ref)
+check(len(ref_models) == 2, f"reference checkpoints {sorted(ref_models)}")
+
+# Interrupted: checkpoint every ~0.1 s, kill -9 at a random moment after the first mid-epoch
+# checkpoint is complete, resume (and kill the resumed run too, once), then finish.
+seed = int(os.environ.get("DS_RESUME_SEED", str(random.randrange(1 << 30))))
+rnd = random.Random(seed)
+out = f"{tmp}/int"
+kills = 0
+args = base + ["--out", out, "--checkpoint-minutes", "0.002"]
+for attempt in range(2):
+    p = subprocess.Popen([DEEPSLIDE] + args + (["--resume"] if attempt else []),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not glob.glob(f"{out}/checkpoints/*_b*.state.safetensors"):
+        time.sleep(0.02)
+    time.sleep(rnd.uniform(0, 0.4 * ref_seconds))
+    if p.poll() is None:
+        p.kill()
+        kills += 1
+    p.wait()
+check(kills >= 1, "the interrupted run finished before it could be killed")
+resumed = run(args + ["--resume"])
+check("resuming from" in resumed.stderr, "resume message missing: " + resumed.stderr[:300])
+got = models(out)
+check(sorted(got) == sorted(ref_models), f"checkpoint names {sorted(got)} != {sorted(ref_models)} (kill seed {seed})")
+for name, b in ref_models.items():
+    check(got.get(name) == b, f"{name}: resumed weights differ from the uninterrupted run (kill seed {seed})")
+check(metrics(out) == metrics(ref), f"log.csv metrics differ (kill seed {seed}):\n{metrics(out)}\n{metrics(ref)}")
+check(open(f"{out}/best.safetensors", "rb").read() == open(f"{ref}/best.safetensors", "rb").read(),
+      "best.safetensors differs")
+check(not glob.glob(f"{out}/checkpoints/*_b*.safetensors"), "mid-epoch checkpoints left after the run")
+
+# Refusals, each naming the file. Work on copies of the reference run.
+ck = sorted(ref_models)[0]
+
+
+def copy_run(name):
+    """A run folder holding a copy of the reference's first checkpoint."""
+    d = f"{tmp}/{name}"
+    os.makedirs(f"{d}/checkpoints")
+    state_name = ck[:-len(".safetensors")] + ".state.safetensors"
+    for f in (ck, state_name):
+        shutil.copy(f"{ref}/checkpoints/{f}", f"{d}/checkpoints/{f}")
+    return d, f"{d}/checkpoints/{ck}", f"{d}/checkpoints/{state_name}"
+
+
+def error_line(p):
+    lines = p.stderr.strip().splitlines()
+    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr
+
+
+d, model, state = copy_run("trunc")
+with open(state, "r+b") as f:
+    f.truncate(os.path.getsize(state) // 2)
+p = run(base + ["--out", d, "--resume", model], expect=2)
+check(state in error_line(p), "truncated state file not named: " + error_line(p))
+
+d, model, state = copy_run("flip")
+with open(model, "r+b") as f:
+    f.seek(os.path.getsize(model) - 100)
+    byte = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([byte[0] ^ 0x55]))
+p = run(base + ["--out", d, "--resume", model], expect=2)
+check(model in error_line(p), "modified model file not named: " + error_line(p))
+
+d, model, state = copy_run("partial")
+os.remove(state)
+p = run(base + ["--out", d, "--resume", model], expect=2)
+check(state in error_line(p) and "partial" in error_line(p), "missing state file not named: " + error_line(p))
+
+d, model, state = copy_run("garbage")
+with open(state, "wb") as f:
+    f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+p = run(base + ["--out", d, "--resume", model], expect=2)
+check(state in error_line(p), "garbage state file not named: " + error_line(p))
+
+d, model, state = copy_run("config")
+p = run([a if a != "11" else "12" for a in base] + ["--out", d, "--resume"], expect=2)
+check(state in error_line(p) and "--seed" in error_line(p), "changed --seed not refused by name: " + error_line(p))
+
+# A fresh run into a folder with checkpoints is refused rather than mixing runs.
+p = run(base + ["--out", ref], expect=2)
+check("--resume" in error_line(p), "fresh run over existing checkpoints not refused: " + error_line(p))
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print(f"ok (kill seed {seed}, {kills} kill(s), reference run {ref_seconds:.1f} s)")
+shutil.rmtree(tmp)
