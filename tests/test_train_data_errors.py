@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""`deepslide train` data sources and bad input. Slides mode: `deepslide synth` + `split`, then a
+one-epoch run reads balanced training windows and overlap-1.5 validation windows from the slides
+and writes a loadable checkpoint. Errors before any training (exit 2, one line naming the file):
+a label CSV naming a missing slide, a validation class absent from the training labels, an empty
+class folder, a validation class folder missing from train, more than 1% unreadable or
+wrong-size patch images; fewer than 1% are skipped, counted and listed. Run by ctest."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_test_data import make_patch_folder  # noqa: E402
+from PIL import Image  # noqa: E402
+
+DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+def run(args, expect=0):
+    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
+    if p.returncode != expect:
+        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
+    return p
+
+
+def error_line(p):
+    lines = p.stderr.strip().splitlines()
+    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr
+
+
+tmp = tempfile.mkdtemp(prefix="ds_train_data_")
+common = ["--patch-size", "32", "--epochs", "1", "--threads", "2", "--checkpoint-minutes", "0"]
+
+# Slides mode, one short epoch.
+wsi, labels = f"{tmp}/wsi", f"{tmp}/labels"
+run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "3", "--width", "800", "--height", "600",
+     "--seed", "2"])
+run(["split", "--all-wsi", wsi, "--out", labels, "--val-per-class", "1", "--test-per-class", "1"])
+slides = ["train", "--all-wsi", wsi, "--labels-train", f"{labels}/labels_train.csv",
+          "--labels-val", f"{labels}/labels_val.csv", "--level", "1", "--num-train-per-class", "16"] + common
+p = run(slides + ["--out", f"{tmp}/slides_out"])
+check("32 training" in p.stderr, "balanced training windows (2 x 16): " + p.stderr[:400])
+ck = [c for c in glob.glob(f"{tmp}/slides_out/checkpoints/*.safetensors") if ".state." not in c]
+check(len(ck) == 1, f"slides-mode checkpoints {ck}")
+check(os.path.exists(f"{tmp}/slides_out/best.safetensors"), "no best.safetensors in slides mode")
+
+# A label CSV naming a missing slide.
+bad_csv = f"{tmp}/labels_missing.csv"
+with open(bad_csv, "w") as f:
+    f.write(open(f"{labels}/labels_train.csv").read() + "solid/nowhere.tif,solid\n")
+p = run(slides[:4] + [bad_csv] + slides[5:] + ["--out", f"{tmp}/o1"], expect=2)
+check("nowhere.tif" in error_line(p) and bad_csv in error_line(p), "missing slide: " + error_line(p))
+
+# A validation class that is not in the training labels.
+bad_val = f"{tmp}/labels_val_extra.csv"
+with open(bad_val, "w") as f:
+    f.write("img,gt\nsolid/solid_000.tif,tumour\n")
+p = run(slides[:6] + [bad_val] + slides[7:] + ["--out", f"{tmp}/o2"], expect=2)
+check("tumour" in error_line(p) and bad_val in error_line(p), "unknown val class: " + error_line(p))
+
+# Patch folders.
+data = f"{tmp}/data"
+make_patch_folder(data, size=32, train_per_class=60, val_per_class=6, seed=4)
+folder = ["train", "--train-folder", data] + common + ["--max-steps", "1"]
+
+d = f"{tmp}/empty_class"
+shutil.copytree(data, d)
+os.makedirs(f"{d}/train/empty")
+p = run(["train", "--train-folder", d] + common + ["--out", f"{tmp}/o3"], expect=2)
+check("empty" in error_line(p) and "no images" in error_line(p), "empty class: " + error_line(p))
+
+d = f"{tmp}/val_only_class"
+shutil.copytree(data, d)
+os.makedirs(f"{d}/val/other")
+Image.new("RGB", (32, 32)).save(f"{d}/val/other/x.png")
+p = run(["train", "--train-folder", d] + common + ["--out", f"{tmp}/o4"], expect=2)
+check("other" in error_line(p) and "missing from the training folder" in error_line(p), "val-only class: " + error_line(p))
+
+# One bad image of 132 (< 1%... 1/132 = 0.76%): listed and skipped, training goes on.
+d = f"{tmp}/one_bad"
+shutil.copytree(data, d)
+bad = f"{d}/train/dense/broken.png"
+open(bad, "wb").write(b"not a png")
+p = run(["train", "--train-folder", d, "--out", f"{tmp}/o5"] + common + ["--max-steps", "1"])
+check("skipped 1 image" in p.stderr and bad in p.stderr, "one bad image not listed: " + p.stderr[:600])
+
+# Two bad images of 133 (1.5%): refused before training.
+Image.new("RGB", (48, 32)).save(f"{d}/val/sparse/wide.png")
+p = run(["train", "--train-folder", d, "--out", f"{tmp}/o6"] + common, expect=2)
+check("more than 1%" in error_line(p) and d in error_line(p), "2 bad of 133 not refused: " + error_line(p))
+check(not os.path.exists(f"{tmp}/o6/log.csv"), "training started despite bad data")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("ok")
+shutil.rmtree(tmp)
