@@ -1,8 +1,15 @@
 // Plain PNG/JPEG images (DeepSlide's default input) as one-level slides. The image is decoded
-// once; tiles of 512 px are cut from it so the region and cache code is shared with TIFF.
+// once, whole, so its size is checked from the header first (at most 2^28 pixels); tiles of
+// 512 px are cut from it so the region and cache code is shared with TIFF.
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <tuple>
+
+#include <stb_image.h>
 
 #include "engine/error.h"
+#include "slide/jpeg_decode.h"
 #include "slide/slide_open.h"
 #include "slide/tiff_properties.h"
 
@@ -11,6 +18,7 @@ namespace ds {
 namespace {
 
 constexpr int kTile = 512;
+constexpr int64_t kMaxPixels = 1ll << 28;
 
 class ImageSource : public TileSource {
  public:
@@ -37,7 +45,23 @@ class ImageSource : public TileSource {
 }  // namespace
 
 std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_bytes) {
+  int hw = 0, hh = 0, hc = 0;
+  bool known = stbi_info(path.c_str(), &hw, &hh, &hc);
+  if (!known) {  // JPEG headers stb cannot parse: ask libjpeg
+    std::ifstream f(path, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+    std::tie(hw, hh) = jpeg_header_size(bytes.data(), bytes.size());
+    // Neither stb nor libjpeg can read the header, so decoding would fail too: stop before
+    // load_image allocates for whatever size a lenient scan finds.
+    if (hw <= 0 || hh <= 0) throw InputError(path, "corrupt or unreadable image header");
+  }
+  if ((int64_t)hw * hh > kMaxPixels)
+    throw InputError(path, "plain image of " + std::to_string(hw) + "x" + std::to_string(hh) +
+                               " is too large to open whole; convert it to a tiled pyramid with: "
+                               "vips tiffsave in.jpg out.tif --tile --pyramid --compression jpeg");
   RgbImage img = load_image(path);
+  if ((int64_t)img.width * img.height > kMaxPixels)
+    throw InputError(path, "plain image too large to open whole; convert it to a tiled pyramid");
   SlideMeta meta;
   meta.vendor = "image";
   SlideLevel L;

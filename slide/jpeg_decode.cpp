@@ -177,7 +177,29 @@ bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const
   return !d.err.warned;
 }
 
+bool read_size(Decoder& d, const uint8_t* data, size_t len, int* w, int* h) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  *w = (int)c->image_width;
+  *h = (int)c->image_height;
+  jpeg_abort_decompress(c);
+  return true;
+}
+
 }  // namespace
+
+std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
+  if (len < 4) return {0, 0};
+  thread_local Decoder decoder;
+  int w = 0, h = 0;
+  if (!read_size(decoder, data, len, &w, &h)) return {0, 0};
+  return {w, h};
+}
 
 void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                           JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,

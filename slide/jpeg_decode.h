@@ -18,6 +18,9 @@ enum class JpegColor { kAuto, kYCbCr, kRgb, kGrey };
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
+// Width and height from a JPEG's frame header, or {0, 0} when there is none or it is unreadable.
+std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len);
+
 // Decodes only columns [x0, x1) and rows [y0, y1) (inside the JPEG) into `out` (row stride
 // `stride` bytes; out points at pixel (x0, y0)). Same pixels as a full decode: libjpeg-turbo's
 // crop and skip run with a one-iMCU margin so fancy upsampling sees the real neighbours, and

@@ -170,3 +170,9 @@ TEST_CASE("grey images expand to RGB; zero-length tiles read as white", "[slide]
   CHECK(m.row(5)[20 * 3] == 255);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("fuzz finding: a JPEG whose header claims gigapixels is refused before allocating", "[slide][bad]") {
+  // Found by tests/fuzz (libFuzzer out-of-memory): a lenient size scan saw ~1.5 Gpx.
+  std::string e = error_of(std::string(DS_FIXTURES) + "/slides/fuzz_huge_jpeg_header.jpg");
+  CHECK(has(e, "image header"));
+}

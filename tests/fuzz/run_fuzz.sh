@@ -6,7 +6,7 @@ set -euo pipefail
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${FUZZ_BUILD:-$SRC/build-fuzz}"
 TIME="${1:-${FUZZ_TIME:-60}}"
-mkdir -p "$OUT/corpus" "$OUT/seeds"
+mkdir -p "$OUT/corpus" "$OUT/seeds" "$OUT/findings"
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found; run scripts/install-deps.sh --fuzz" >&2
   exit 1
@@ -40,4 +40,4 @@ export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS=1
 "$OUT/fuzz_slide" "$OUT/corpus" "$OUT/seeds" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 \
-  -malloc_limit_mb=1024 -max_len=200000 -print_final_stats=1
+  -malloc_limit_mb=1024 -max_len=200000 -print_final_stats=1 -artifact_prefix="$OUT/findings/"
