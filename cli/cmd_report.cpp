@@ -166,7 +166,7 @@ void run_report(const ReportOpts& o) {
 
   if (agg.is_object()) {
     h += "<h2>Aggregation (chosen on validation slides)</h2><p>Chosen: <b>" +
-         html_escape(agg.value("name", std::string("?"))) + "</b>. " + html_escape(agg.value("selection", std::string())) +
+         html_escape(agg.value("name", std::string("?"))) + "</b> (" + html_escape(agg.value("selection", std::string())) + ")" +
          ". Logistic regression: " + html_escape(agg.value("logistic_rule", std::string())) + ".</p>";
     h += "<table><tr><th class=\"l\">candidate</th><th>validation mean class accuracy</th><th class=\"l\">parameters</th></tr>";
     for (const auto& c : agg.value("candidates", json::array())) {

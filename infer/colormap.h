@@ -18,7 +18,7 @@ const char* deepslide_class_color_name(size_t k);
 Rgb jet(float v);  // v in [0, 1] -> blue .. cyan .. yellow .. red
 
 void fill_rect(RgbImage& img, int x0, int y0, int x1, int y1, Rgb c);  // [x0, x1) x [y0, y1), clipped
-// Draws text (letters, digits, . - _ : % and space; letters upper-cased) with its top-left at
+// Draws text (letters, digits, . - _ : % ( ) and space; letters upper-cased) with its top-left at
 // (x, y), each font pixel a scale x scale square. Returns the width drawn.
 int draw_text(RgbImage& img, int x, int y, const std::string& text, Rgb c, int scale = 2);
 int text_width(const std::string& text, int scale = 2);

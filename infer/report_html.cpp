@@ -122,10 +122,11 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::string&
     if (series[i].points.size() == 1)
       s += "<circle cx=\"" + fmt(px(series[i].points[0].first)) + "\" cy=\"" + fmt(py(series[i].points[0].second)) +
            "\" r=\"3\" fill=\"" + col + "\"/>";
-    const double ly = T + 14 + 14 * (double)i;
-    s += "<line x1=\"" + fmt(L + pw - 120) + "\" y1=\"" + fmt(ly - 4) + "\" x2=\"" + fmt(L + pw - 104) + "\" y2=\"" +
+    // Legend in the lower right, where ROC and rising training curves leave room.
+    const double ly = T + ph - 8 - 14 * (double)(series.size() - 1 - i);
+    s += "<line x1=\"" + fmt(L + pw - 170) + "\" y1=\"" + fmt(ly - 4) + "\" x2=\"" + fmt(L + pw - 154) + "\" y2=\"" +
          fmt(ly - 4) + "\" stroke=\"" + col + "\" stroke-width=\"2\"/>";
-    s += "<text x=\"" + fmt(L + pw - 100) + "\" y=\"" + fmt(ly) + "\">" + html_escape(series[i].name) + "</text>";
+    s += "<text x=\"" + fmt(L + pw - 150) + "\" y=\"" + fmt(ly) + "\">" + html_escape(series[i].name) + "</text>";
   }
   return s + "</svg>";
 }

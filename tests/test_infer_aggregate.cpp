@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/rng.h"
 #include "infer/aggregator.h"
 #include "infer/logistic.h"
 #include "infer/prediction_csv.h"
