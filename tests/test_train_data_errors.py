@@ -4,7 +4,9 @@ one-epoch run reads balanced training windows and overlap-1.5 validation windows
 and writes a loadable checkpoint. Errors before any training (exit 2, one line naming the file):
 a label CSV naming a missing slide, a validation class absent from the training labels, an empty
 class folder, a validation class folder missing from train, more than 1% unreadable or
-wrong-size patch images; fewer than 1% are skipped, counted and listed. Run by ctest."""
+wrong-size patch images, a --pretrained model of another architecture; fewer than 1% bad images
+are skipped, counted and listed. --pretrained keeps the backbone and re-initialises the
+classifier when the class count differs. Run by ctest."""
 import glob
 import os
 import shutil
@@ -98,6 +100,39 @@ Image.new("RGB", (48, 32)).save(f"{d}/val/sparse/wide.png")
 p = run(["train", "--train-folder", d, "--out", f"{tmp}/o6"] + common, expect=2)
 check("more than 1%" in error_line(p) and d in error_line(p), "2 bad of 133 not refused: " + error_line(p))
 check(not os.path.exists(f"{tmp}/o6/log.csv"), "training started despite bad data")
+
+# --pretrained: a 3-class model starts a 2-class run; its backbone is kept, fc re-initialised,
+# mean/std still come from the data. An architecture mismatch is refused naming the file.
+import json  # noqa: E402
+import struct  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        body = f.read()
+    out = {k: np.frombuffer(body[v["data_offsets"][0]:v["data_offsets"][1]], dtype=np.float32).reshape(v["shape"])
+           for k, v in head.items() if k != "__metadata__"}
+    return out, head["__metadata__"]
+
+
+pre = f"{tmp}/pre.safetensors"
+run(["init-model", "--arch", "resnet18", "--classes", "x,y,z", "--patch-size", "32", "--seed", "77", "--out", pre])
+p = run(folder + ["--pretrained", pre, "--lr", "1e-12", "--out", f"{tmp}/o7"])
+got = [c for c in glob.glob(f"{tmp}/o7/checkpoints/*.safetensors") if ".state." not in c]
+if got:
+    t, meta = tensors(got[0])
+    t0, _ = tensors(pre)
+    check(np.abs(t["conv1.weight"] - t0["conv1.weight"]).max() < 1e-6, "pretrained backbone not used")
+    check(t["fc.weight"].shape == (2, 512), f"fc shape {t['fc.weight'].shape}")
+    check(json.loads(meta["mean"])[0] > 0.7, f"mean not from data: {meta['mean']}")
+pre34 = f"{tmp}/pre34.safetensors"
+run(["init-model", "--arch", "resnet34", "--classes", "x,y", "--patch-size", "32", "--out", pre34])
+p = run(folder + ["--pretrained", pre34, "--out", f"{tmp}/o8"], expect=2)
+check(pre34 in error_line(p) and "resnet34" in error_line(p), "arch mismatch of --pretrained: " + error_line(p))
 
 if failures:
     print("\n".join(failures))

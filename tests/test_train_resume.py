@@ -88,6 +88,7 @@ check(metrics(out) == metrics(ref), f"log.csv metrics differ (kill seed {seed}):
 check(open(f"{out}/best.safetensors", "rb").read() == open(f"{ref}/best.safetensors", "rb").read(),
       "best.safetensors differs")
 check(not glob.glob(f"{out}/checkpoints/*_b*.safetensors"), "mid-epoch checkpoints left after the run")
+check(not glob.glob(f"{out}/**/*.tmp.*", recursive=True), "temporary files of killed writes left after the run")
 
 # Refusals, each naming the file. Work on copies of the reference run.
 ck = sorted(ref_models)[0]

@@ -108,6 +108,16 @@ void remove_old_mid_checkpoints(const std::string& dir, const std::string& keep)
   }
 }
 
+// Temporary files of atomic writes interrupted by a kill ("<name>.tmp.<pid>").
+void remove_stale_temporaries(const std::string& dir) {
+  static const std::regex re(R"(.*\.tmp\.\d+)");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!std::regex_match(e.path().filename().string(), re)) continue;
+    std::error_code ec;
+    fs::remove(e.path(), ec);
+  }
+}
+
 void write_text_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }
@@ -160,6 +170,8 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   }
   st.config = config;
   st.config["threads"] = threads_now;
+  remove_stale_temporaries(ckdir);
+  remove_stale_temporaries(cfg.out);
   write_text_atomic(log_path, st.log_csv);
 
   const ParamSet& ps = model.net->params();
