@@ -61,7 +61,7 @@ synth = f"{tmp}/synth_preds"
 os.makedirs(synth)
 val_rows, test_rows = [], []
 slide_patches = {}
-for i in range(36):
+for i in range(48):
     gt = i % K
     n = int(rng.integers(0, 25)) if i % 11 else 0  # a few slides without patches
     logits = rng.normal(size=(n, K))
@@ -78,7 +78,7 @@ for i in range(36):
             f.write(f"{j * 10},{j * 20},{classes[pred[j]]},{probs[j, pred[j]]:.6g}," +
                     ",".join(f"{v:.6g}" for v in probs[j]) + "\n")
     slide_patches[name] = (pred, probs[np.arange(n), pred], probs)
-    (val_rows if i < 18 else test_rows).append((f"{classes[gt]}/{name}.tif", classes[gt]))
+    (val_rows if i < 30 else test_rows).append((f"{classes[gt]}/{name}.tif", classes[gt]))
 write_labels(f"{tmp}/val.csv", val_rows)
 write_labels(f"{tmp}/test.csv", test_rows)
 
@@ -142,7 +142,26 @@ first_best = next(c["name"] for c in agg["candidates"] if c["mean_class_accuracy
 check(agg["name"] == first_best, f"chose {agg['name']}, first best is {first_best}")
 check(cands["per_class"]["mean_class_accuracy"] >= max(expected_mca[f"shared_{t:g}"] for t in grid) - 1e-12,
       "per-class search is never worse than the best shared threshold")
-check(agg["logistic_offered"] is False, "logistic needs 10 validation slides per class (6 here)")
+check(agg["logistic_offered"] is True and "logistic" in cands, "logistic offered with 10 validation slides per class")
+lr = read_csv(f"{tmp}/synth_search/candidates/logistic.csv")
+check(len(lr) == len(val_rows) + 1 and all(abs(sum(float(v) for v in r[2:2 + K]) - 1) < 1e-4 for r in lr[1:]),
+      "logistic candidate CSV holds probabilities")
+json.dump(cands["logistic"], open(f"{tmp}/logistic.json", "w"))
+run(["evaluate", "--preds", synth, "--labels", f"{tmp}/test.csv", "--aggregator", f"{tmp}/logistic.json",
+     "--out", f"{tmp}/synth_eval_lr", "--bootstrap", "50"])
+W, bias = np.array(cands["logistic"]["weights"]), np.array(cands["logistic"]["bias"])
+for row in read_csv(f"{tmp}/synth_eval_lr/slides.csv")[1:]:
+    name = os.path.splitext(os.path.basename(row[0]))[0]
+    pr = slide_patches[name][0]
+    feats = np.concatenate([np.bincount(pr, minlength=K) / max(len(pr), 1), mean_prob(name)])
+    z = W @ feats + bias
+    want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    check(np.allclose([float(v) for v in row[3:3 + K]], want, atol=1e-5), f"logistic scores {name}: {row} vs {want}")
+write_labels(f"{tmp}/val_small.csv", val_rows[:27])  # 9 slides per class: not enough
+run(["search", "--preds", synth, "--labels", f"{tmp}/val_small.csv", "--out", f"{tmp}/synth_search_small"])
+small = json.load(open(f"{tmp}/synth_search_small/aggregator.json"))
+check(small["logistic_offered"] is False and "logistic" not in [c["name"] for c in small["candidates"]],
+      "no logistic regression with 9 validation slides per class")
 
 # Evaluate with a fixed shared-threshold aggregator and restate the metrics.
 fixed = {"method": "threshold", "classes": classes, "thresholds": {c: 0.5 for c in classes}, "name": "shared_0.5"}
