@@ -1,0 +1,113 @@
+// The prefetching slide predictor (infer/slide_predictor): with several reader threads and a
+// batch size that does not divide the window count, every window's probabilities equal those of
+// a plain make_batch + predict_probabilities over the same windows, in window order; and a tile
+// that fails to decode in the middle of a batch surfaces as the reader's exception (naming the
+// file) without hanging or losing the reader threads.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <stdexcept>
+
+#include "engine/error.h"
+#include "infer/slide_predictor.h"
+#include "slide/slide.h"
+#include "weights/model.h"
+
+using namespace ds;
+
+namespace {
+
+// A 256 x 192 one-level slide of 32 x 32 tiles with a pattern that varies by position; tile
+// (fail_col, fail_row) throws like a corrupt JPEG tile would.
+class PatternSource : public TileSource {
+ public:
+  int fail_col = -1, fail_row = -1;
+  TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    if (col == fail_col && row == fail_row) throw InputError("fake.tif", "corrupt tile " + std::to_string(col) + "," + std::to_string(row));
+    auto t = std::make_shared<Tile>(32, 32);
+    for (int y = 0; y < 32; ++y)
+      for (int x = 0; x < 32; ++x) {
+        uint8_t* p = t->rgb.get() + (y * 32 + x) * 3;
+        const int64_t gx = col * 32 + x, gy = row * 32 + y;
+        p[0] = (uint8_t)((gx * 7 + gy * 3) & 255);
+        p[1] = (uint8_t)((gx * gy) & 255);
+        p[2] = (uint8_t)((gy * 11) & 255);
+      }
+    return t;
+  }
+  RgbImage read_associated(const std::string& name) override { throw InputError("fake.tif", "no " + name); }
+};
+
+std::unique_ptr<Slide> make_slide(int fail_col, int fail_row) {
+  SlideMeta meta;
+  meta.vendor = "test";
+  SlideLevel l;
+  l.width = 256;
+  l.height = 192;
+  l.tile_width = l.tile_height = 32;
+  meta.levels.push_back(l);
+  auto src = std::make_unique<PatternSource>();
+  src->fail_col = fail_col;
+  src->fail_row = fail_row;
+  return std::make_unique<Slide>("fake.tif", meta, std::move(src), 1 << 20);
+}
+
+}  // namespace
+
+TEST_CASE("predictor: order and values match a plain batch with several readers", "[infer][predict]") {
+  Model model = make_model(Arch::resnet18, {"x", "y", "z"}, 11, 32);
+  auto slide = make_slide(-1, -1);
+  WindowOptions wo;
+  wo.patch_size = 32;
+  wo.overlap = 2;
+  wo.tissue = TissueMethod::none;
+  ReadGeometry g = read_geometry(*slide, wo);
+  std::vector<Window> windows = candidate_windows(*slide, g, wo.overlap);
+  REQUIRE(windows.size() == 15 * 11);
+  PredictOptions po;
+  po.windows = wo;
+  po.batch_size = 7;
+  po.reader_threads = 3;
+  po.prefetch_batches = 2;
+  SlidePredictStats st;
+  SlidePredictions p = predict_windows(model, *slide, g, windows, po, &st);
+  REQUIRE(p.patches.size() == windows.size());
+  CHECK(st.windows == (int64_t)windows.size());
+  std::vector<RgbImage> patches;
+  for (const Window& w : windows) patches.push_back(read_window(*slide, g, w));
+  Tensor ref = predict_probabilities(model, make_batch(patches, model));
+  float worst = 0;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    CHECK(p.patches[i].x == windows[i].x);
+    CHECK(p.patches[i].y == windows[i].y);
+    for (int k = 0; k < 3; ++k) worst = std::max(worst, std::fabs(p.patches[i].probs[(size_t)k] - ref[(int64_t)i * 3 + k]));
+    CHECK(p.patches[i].prediction == argmax_class(ref.data() + i * 3, 3));
+    CHECK(p.patches[i].confidence == p.patches[i].probs[(size_t)p.patches[i].prediction]);
+  }
+  // Batch composition differs (7 vs all): allow float reassociation in the kernels.
+  CHECK(worst < 1e-5f);
+  // No windows: an empty result, not an error.
+  CHECK(predict_windows(model, *slide, g, {}, po).patches.empty());
+}
+
+TEST_CASE("predictor: a tile failing mid-batch is rethrown, readers stop", "[infer][predict]") {
+  Model model = make_model(Arch::resnet18, {"x", "y"}, 11, 32);
+  auto slide = make_slide(3, 2);  // inside the grid, reached after a few batches
+  WindowOptions wo;
+  wo.patch_size = 32;
+  wo.overlap = 1;
+  wo.tissue = TissueMethod::none;
+  ReadGeometry g = read_geometry(*slide, wo);
+  std::vector<Window> windows = candidate_windows(*slide, g, wo.overlap);
+  PredictOptions po;
+  po.windows = wo;
+  po.batch_size = 5;
+  for (int readers : {1, 3}) {
+    po.reader_threads = readers;
+    CHECK_THROWS_WITH(predict_windows(model, *slide, g, windows, po),
+                      Catch::Contains("fake.tif") && Catch::Contains("corrupt tile 3,2"));
+  }
+  // Patch size must match the model.
+  Model big = make_model(Arch::resnet18, {"x", "y"}, 1, 64);
+  CHECK_THROWS_AS(predict_windows(big, *slide, g, windows, po), InputError);
+}
