@@ -232,7 +232,9 @@ val = read_csv(f"{tmp}/labels/labels_val.csv")[1:]
 test = read_csv(f"{tmp}/labels/labels_test.csv")[1:]
 with open(f"{wsi}/{cls[0]}/broken.tif", "wb") as f:
     f.write(b"II*\x00" + b"\x00" * 20)
-rows = [tuple(val[0]), (f"{cls[0]}/broken.tif", cls[0])] + [tuple(r) for r in val[1:] + test]
+Image.new("RGB", (200, 160), (250, 250, 250)).save(f"{wsi}/{cls[1]}/blank.png")
+rows = [tuple(val[0]), (f"{cls[0]}/broken.tif", cls[0])] + [tuple(r) for r in val[1:] + test] + \
+       [(f"{cls[1]}/blank.png", cls[1])]
 write_labels(f"{tmp}/all.csv", rows)
 preds = f"{tmp}/run/preds"
 pargs = ["predict", "--model", f"{tmp}/m.safetensors", "--all-wsi", wsi, "--labels", f"{tmp}/all.csv", "--out", preds,
@@ -241,6 +243,9 @@ p = run(pargs, expect=2)
 check("broken.tif" in p.stdout and "failed" in p.stdout, f"failure listed: {p.stdout}")
 check("patches/s" in p.stdout, "patches/s reported")
 check(not os.path.exists(f"{preds}/broken.csv"), "no CSV for the broken slide")
+check("no tissue windows" in p.stdout and "blank.png" in p.stdout, f"blank slide listed: {p.stdout}")
+blank = read_csv(f"{preds}/blank.csv") if os.path.exists(f"{preds}/blank.csv") else []
+check(len(blank) == 1 and blank[0][:4] == ["x", "y", "prediction", "confidence"], f"blank slide CSV {blank}")
 good = [r for r in rows if "broken" not in r[0]]
 meta = json.load(open(f"{preds}/predict.json"))
 for img, _ in good:
@@ -295,11 +300,15 @@ for img, _ in test:
         check(np.any(np.all(top == [255, 0, 0], axis=2)), f"{stem}: red dots for {cls[0]}")
     heat = np.asarray(Image.open(f"{run_dir}/vis/{stem}_heatmap_{cls[0]}.png").convert("RGB"))
     check(np.any(heat[:thumb.shape[0], :thumb.shape[1]] != thumb), f"{stem}: heatmap differs from the thumbnail")
+with open(f"{run_dir}/log.csv", "w") as f:
+    f.write("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n1,0.9,0.6,0.8,0.62,0.001,10\n"
+            "2,0.7,0.7,0.75,0.66,0.00085,10\n3,0.5,0.8,0.7,0.7,0.0007225,10\n")
 run(["report", "--run", run_dir, "--out", f"{run_dir}/report.html"])
 html = open(f"{run_dir}/report.html").read()
 check(html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"), "complete HTML")
 check(html.count("data:image/png;base64,") == sum(len(v["files"]) for v in vis["slides"].values()), "images embedded")
-check("<svg" in html and "polyline" in html, "inline SVG ROC")
+check(html.count("<svg") == 3 and "polyline" in html, "inline SVG: ROC, loss and accuracy curves")
+check("val_acc" in html and "train_loss" in html, "training curves labelled from log.csv")
 check("src=\"http" not in html and "href=\"http" not in html and "<script" not in html, "nothing external")
 for word in ["mean class accuracy", "Confusion matrix", "ROC curves", "Slides", "Settings"]:
     check(word in html, f"report section {word}")
