@@ -46,15 +46,17 @@ class ImageSource : public TileSource {
 
 std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_bytes) {
   int hw = 0, hh = 0, hc = 0;
-  bool known = stbi_info(path.c_str(), &hw, &hh, &hc);
-  if (!known) {  // JPEG headers stb cannot parse: ask libjpeg
-    std::ifstream f(path, std::ios::binary);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
-    std::tie(hw, hh) = jpeg_header_size(bytes.data(), bytes.size());
-    // Neither stb nor libjpeg can read the header, so decoding would fail too: stop before
-    // load_image allocates for whatever size a lenient scan finds.
-    if (hw <= 0 || hh <= 0) throw InputError(path, "corrupt or unreadable image header");
-  }
+  std::ifstream f(path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+  bool is_jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+  // JPEG headers are read by libjpeg (stb's JPEG header parser indexes out of bounds on some
+  // corrupt files, found by tests/fuzz); PNG's fixed IHDR by stb.
+  if (is_jpeg) std::tie(hw, hh) = jpeg_header_size(bytes.data(), bytes.size());
+  else if (bytes.size() <= (size_t)INT32_MAX)
+    stbi_info_from_memory(bytes.data(), (int)bytes.size(), &hw, &hh, &hc);
+  // An unreadable header means decoding would fail too: stop before load_image allocates for
+  // whatever size a lenient scan finds.
+  if (hw <= 0 || hh <= 0) throw InputError(path, "corrupt or unreadable image header");
   if ((int64_t)hw * hh > kMaxPixels)
     throw InputError(path, "plain image of " + std::to_string(hw) + "x" + std::to_string(hh) +
                                " is too large to open whole; convert it to a tiled pyramid with: "

@@ -171,8 +171,10 @@ TEST_CASE("grey images expand to RGB; zero-length tiles read as white", "[slide]
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("fuzz finding: a JPEG whose header claims gigapixels is refused before allocating", "[slide][bad]") {
+TEST_CASE("fuzz findings: corrupt JPEG headers are refused before allocating or parsing further", "[slide][bad]") {
   // Found by tests/fuzz (libFuzzer out-of-memory): a lenient size scan saw ~1.5 Gpx.
   std::string e = error_of(std::string(DS_FIXTURES) + "/slides/fuzz_huge_jpeg_header.jpg");
   CHECK(has(e, "image header"));
+  // Found by tests/fuzz (UBSan): stb's JPEG header parser indexed out of bounds on this one.
+  CHECK(has(error_of(std::string(DS_FIXTURES) + "/slides/fuzz_stb_jpeg_header.jpg"), "image header"));
 }
