@@ -1,0 +1,39 @@
+// The training step alone (forward, softmax cross-entropy, backward, Adam, zero grads) on a fixed
+// in-memory batch: the compute ceiling `deepslide train` is compared with (bench/train_throughput.py),
+// so the cost of the loader threads shows as the difference. Args: patch size, batch size.
+#include <benchmark/benchmark.h>
+
+#include "engine/rng.h"
+#include "engine/threads.h"
+#include "layers/layers.h"
+#include "layers/resnet.h"
+#include "train/optimizer.h"
+
+using namespace ds;
+
+static void BM_train_step_resnet18(benchmark::State& state) {
+  const int64_t P = state.range(0), N = state.range(1);
+  Rng rng(1);
+  ResNet net(Arch::resnet18, 2, rng);
+  AdamOptions ao;
+  ao.weight_decay = 1e-4;
+  Adam opt(net.params(), ao);
+  Tensor x(Shape{N, 3, P, P});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
+  std::vector<int> labels((size_t)N);
+  for (int64_t i = 0; i < N; ++i) labels[(size_t)i] = (int)(i % 2);
+  for (auto _ : state) {
+    Tape tape;
+    Context ctx{&tape, true};
+    VarPtr logits = net.forward(ctx, make_var(x));
+    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
+    tape.backward(loss);
+    opt.step();
+    opt.zero_grad();
+    benchmark::DoNotOptimize(loss->value.data());
+  }
+  state.counters["img/s"] = benchmark::Counter((double)N * (double)state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_train_step_resnet18)->Args({224, 16})->Args({64, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
