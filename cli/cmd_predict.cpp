@@ -30,6 +30,7 @@ struct PredictOpts {
   int readers = 1;
   bool force = false;
   WindowFlags win;
+  CLI::Option* patch_flag = nullptr;  // --patch-size, only to check it against the model
 };
 
 void write_json(const std::string& path, const nlohmann::ordered_json& j) {
@@ -41,7 +42,7 @@ void run_predict(const PredictOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   Model model = load_model(o.model);
   WindowOptions wopt = o.win.resolve(3.0);
-  if (o.win.opt.patch_size != 224 && o.win.opt.patch_size != model.patch_size)
+  if (o.patch_flag && o.patch_flag->count() > 0 && o.win.opt.patch_size != model.patch_size)
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
   wopt.patch_size = model.patch_size;
@@ -145,6 +146,8 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_flag("--force", o->force, "Redo slides whose CSV already exists");
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   add_window_flags(sub, o->win);
+  o->patch_flag = sub->get_option("--patch-size");
+  o->patch_flag->description("Patch side in pixels (default and only allowed value: the model's)");
   sub->callback([o, &g] { run_predict(*o, g); });
 }
 

@@ -273,6 +273,9 @@ run(pargs[:6] + [f"{tmp}/good.csv"] + pargs[7:] + ["--force"])
 stem0 = os.path.splitext(os.path.basename(good[0][0]))[0]
 check(os.path.getmtime(f"{preds}/{stem0}.csv") != mtimes[f"{stem0}.csv"], "--force rewrites")
 
+p = run(pargs + ["--patch-size", "64"], expect=2)
+check("patch size" in p.stderr and p.stderr.count("\n") == 1, f"--patch-size against the model: {p.stderr!r}")
+
 run_dir = f"{tmp}/run"
 run(["search", "--preds", preds, "--labels", f"{tmp}/labels/labels_val.csv", "--out", f"{run_dir}/search"])
 a = json.load(open(f"{run_dir}/search/aggregator.json"))
