@@ -47,6 +47,7 @@ void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.aug.brightness >= 0 && c.aug.contrast >= 0 && c.aug.saturation >= 0,
                  "--color-jitter-brightness/contrast/saturation must be >= 0");
   DS_CHECK_INPUT(c.aug.hue >= 0 && c.aug.hue <= 0.5f, "--color-jitter-hue must be in [0, 0.5]");
+  DS_CHECK_INPUT(c.norm_samples >= 1, "--norm-samples must be at least 1");
   DS_CHECK_INPUT(!c.out.empty(), "--out is required");
 }
 
