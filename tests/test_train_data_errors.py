@@ -6,7 +6,8 @@ a label CSV naming a missing slide, a validation class absent from the training 
 class folder, a validation class folder missing from train, more than 1% unreadable or
 wrong-size patch images, a --pretrained model of another architecture; fewer than 1% bad images
 are skipped, counted and listed. --pretrained keeps the backbone and re-initialises the
-classifier when the class count differs. Run by ctest."""
+classifier when the class count differs. On a terminal, progress is one updating line. Run by
+ctest."""
 import glob
 import os
 import shutil
@@ -133,6 +134,29 @@ pre34 = f"{tmp}/pre34.safetensors"
 run(["init-model", "--arch", "resnet34", "--classes", "x,y", "--patch-size", "32", "--out", pre34])
 p = run(folder + ["--pretrained", pre34, "--out", f"{tmp}/o8"], expect=2)
 check(pre34 in error_line(p) and "resnet34" in error_line(p), "arch mismatch of --pretrained: " + error_line(p))
+
+# On a terminal the progress is one updating line (carriage returns, img/s, loss, ETA).
+import pty  # noqa: E402
+
+master, slave = pty.openpty()
+proc = subprocess.Popen([DEEPSLIDE] + folder[:-1] + ["3", "--batch-size", "4", "--out", f"{tmp}/o9"],
+                        stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+tty_out = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    tty_out += chunk
+proc.wait()
+os.close(master)
+text = tty_out.decode(errors="replace")
+check(proc.returncode == 0, "terminal run failed: " + text[-300:])
+check(text.count("\repoch 1/1  batch") >= 2 and "\x1b[K" in text and "img/s" in text and "eta" in text and "loss" in text,
+      "no updating progress line on a terminal: " + repr(text[-300:]))
 
 if failures:
     print("\n".join(failures))
