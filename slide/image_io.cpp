@@ -26,6 +26,9 @@ namespace ds {
 
 namespace {
 
+// Plain images are decoded whole; the cap keeps a corrupt or huge header from allocating gigabytes.
+constexpr int64_t kMaxImagePixels = (int64_t)1 << 28;
+
 // Width and height from a JPEG's start-of-frame marker (0 when none is found).
 void jpeg_size(const std::vector<uint8_t>& d, int& w, int& h) {
   w = h = 0;
@@ -65,7 +68,7 @@ RgbImage load_jpeg(const std::string& path, const std::vector<uint8_t>& data) {
   int w = 0, h = 0;
   jpeg_size(data, w, h);
   if (w <= 0 || h <= 0) throw InputError(path, "JPEG without a frame header (corrupt or truncated)");
-  if ((int64_t)w * h > (int64_t)1 << 31)
+  if ((int64_t)w * h > kMaxImagePixels)
     throw InputError(path, "JPEG of " + std::to_string(w) + "x" + std::to_string(h) +
                                " is too large to load whole; convert it to a tiled pyramid "
                                "(vips tiffsave in.jpg out.tif --tile --pyramid --compression jpeg)");
@@ -83,6 +86,10 @@ RgbImage load_image(const std::string& path) {
   if (data.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return load_jpeg(path, data);
   int w = 0, h = 0, comp = 0;
   if (data.size() > (size_t)INT32_MAX) throw InputError(path, "image file too large");
+  if (stbi_info_from_memory(data.data(), (int)data.size(), &w, &h, &comp) && (int64_t)w * h > kMaxImagePixels)
+    throw InputError(path, "image of " + std::to_string(w) + "x" + std::to_string(h) +
+                               " is too large to load whole; convert it to a tiled pyramid "
+                               "(vips tiffsave in.png out.tif --tile --pyramid --compression jpeg)");
   unsigned char* p = stbi_load_from_memory(data.data(), (int)data.size(), &w, &h, &comp, 3);
   if (!p) throw InputError(path, std::string("cannot decode image (") + stbi_failure_reason() + ")");
   RgbImage img;
