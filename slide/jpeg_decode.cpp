@@ -48,66 +48,9 @@ struct Decoder {
   ~Decoder() { jpeg_destroy_decompress(&cinfo); }
 };
 
-// Plain C-style body: no objects with destructors live across setjmp. Returns false with
-// err.message set on failure.
-bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
-                size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
-                size_t row_buf_len, int* done_w, int* done_h) {
-  jpeg_decompress_struct* c = &d.cinfo;
-  d.err.warned = false;
-  d.err.message[0] = 0;
-  if (setjmp(d.err.jump)) {
-    jpeg_abort_decompress(c);
-    return false;
-  }
-  if (tables && tables_len > 0) {
-    jpeg_mem_src(c, tables, (unsigned long)tables_len);
-    jpeg_read_header(c, FALSE);
-  }
-  jpeg_mem_src(c, data, (unsigned long)len);
-  jpeg_read_header(c, TRUE);
-  switch (color) {
-    case JpegColor::kYCbCr: c->jpeg_color_space = JCS_YCbCr; break;
-    case JpegColor::kRgb: c->jpeg_color_space = JCS_RGB; break;
-    case JpegColor::kGrey: c->jpeg_color_space = JCS_GRAYSCALE; break;
-    case JpegColor::kAuto: break;
-  }
-  if (c->num_components != 1 && c->num_components != 3) {
-    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
-                  c->num_components);
-    jpeg_abort_decompress(c);
-    return false;
-  }
-  c->out_color_space = JCS_RGB;
-  c->dct_method = JDCT_ISLOW;
-  c->do_fancy_upsampling = TRUE;
-  jpeg_start_decompress(c);
-  int jw = (int)c->output_width, jh = (int)c->output_height;
-  if ((size_t)jw * 3 > row_buf_len) {
-    std::snprintf(d.err.message, sizeof d.err.message, "JPEG width %d exceeds the tile", jw);
-    jpeg_abort_decompress(c);
-    return false;
-  }
-  int copy_w = jw < out_w ? jw : out_w;
-  *done_w = copy_w;
-  *done_h = jh < out_h ? jh : out_h;
-  while ((int)c->output_scanline < jh) {
-    int y = (int)c->output_scanline;
-    if (y < out_h && jw == out_w) {
-      JSAMPROW rows[8];
-      int n = 0;
-      for (; n < 8 && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
-      jpeg_read_scanlines(c, rows, (JDIMENSION)n);
-    } else {
-      JSAMPROW row = row_buf;
-      jpeg_read_scanlines(c, &row, 1);
-      if (y < out_h) std::memcpy(out + (size_t)y * out_w * 3, row_buf, (size_t)copy_w * 3);
-    }
-  }
-  jpeg_finish_decompress(c);
-  return !d.err.warned;
-}
-
+// Feeds tables and data to libjpeg, reads the header and sets the colour space from the TIFF.
+// Returns false (err.message set) for an unsupported component count; libjpeg errors longjmp
+// to the caller's setjmp.
 bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
            JpegColor color) {
   jpeg_decompress_struct* c = &d.cinfo;
@@ -134,6 +77,49 @@ bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* 
   jpeg_start_decompress(c);
   return true;
 }
+
+// Plain C-style body: no objects with destructors live across setjmp. Returns false with
+// err.message set on failure.
+bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
+                size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
+                size_t row_buf_len, int* done_w, int* done_h) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  if (!start(d, tables, tables_len, data, len, color)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int jw = (int)c->output_width, jh = (int)c->output_height;
+  if ((size_t)jw * 3 > row_buf_len) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG width %d exceeds the tile", jw);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int copy_w = jw < out_w ? jw : out_w;
+  *done_w = copy_w;
+  *done_h = jh < out_h ? jh : out_h;
+  while ((int)c->output_scanline < jh) {
+    int y = (int)c->output_scanline;
+    if (y < out_h && jw == out_w) {
+      JSAMPROW rows[8];
+      int n = 0;
+      for (; n < 8 && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
+      jpeg_read_scanlines(c, rows, (JDIMENSION)n);
+    } else {
+      JSAMPROW row = row_buf;
+      jpeg_read_scanlines(c, &row, 1);
+      if (y < out_h) std::memcpy(out + (size_t)y * out_w * 3, row_buf, (size_t)copy_w * 3);
+    }
+  }
+  jpeg_finish_decompress(c);
+  return !d.err.warned;
+}
+
 
 bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
                      size_t len, JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out,
