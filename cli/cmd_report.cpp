@@ -203,7 +203,7 @@ void run_report(const ReportOpts& o) {
            ", predicted " + html_escape(slides[i][2]) + "<div class=\"imgs\">";
       for (const auto& f : vis_meta["slides"][stem]["files"]) {
         const std::string name = f.get<std::string>();
-        h += embedded_png((fs::path(vis) / name).string(), name, name.find("_gradcam_") != std::string::npos ? 260 : 420);
+        h += embedded_image((fs::path(vis) / name).string(), name, name.find("_gradcam_") != std::string::npos ? 260 : 420);
         ++embedded;
       }
       h += "</div></div>";

@@ -1,15 +1,15 @@
-// HTML escaping, base64 and SVG line charts for the report.
+// HTML escaping, base64, embedded pictures and SVG line charts for the report.
 #include "infer/report_html.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <limits>
 
 #include "engine/error.h"
 #include "infer/colormap.h"
+#include "slide/image_io.h"
+#include "slide/resize.h"
 
 namespace ds {
 
@@ -55,12 +55,16 @@ std::string base64_encode(const std::string& in) {
   return o;
 }
 
-std::string embedded_png(const std::string& path, const std::string& alt, int max_width_px) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open image for the report");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+std::string embedded_image(const std::string& path, const std::string& alt, int max_width_px) {
+  RgbImage img = load_image(path);
+  if (max_width_px > 0 && img.width > 2 * max_width_px) {
+    const int w = 2 * max_width_px, h = std::max(1, (int)((int64_t)img.height * w / img.width));
+    img = resize_area(img, w, h);
+  }
+  const std::vector<uint8_t> jpg = encode_jpeg(img, 90);
   std::string style = max_width_px > 0 ? " style=\"max-width:" + std::to_string(max_width_px) + "px\"" : "";
-  return "<img alt=\"" + html_escape(alt) + "\"" + style + " src=\"data:image/png;base64," + base64_encode(bytes) + "\">";
+  return "<img alt=\"" + html_escape(alt) + "\"" + style + " src=\"data:image/jpeg;base64," +
+         base64_encode(std::string(jpg.begin(), jpg.end())) + "\">";
 }
 
 static std::string fmt(double v) {

@@ -1,4 +1,4 @@
-// Pieces of the self-contained HTML report: escaping, base64 data URIs for embedded PNGs, and
+// Pieces of the self-contained HTML report: escaping, base64 data URIs for embedded pictures, and
 // inline SVG charts (ROC curves, training curves). No scripts, no external resources: the file
 // opens offline on an air-gapped machine.
 #pragma once
@@ -10,8 +10,10 @@ namespace ds {
 
 std::string html_escape(const std::string& s);
 std::string base64_encode(const std::string& bytes);
-// <img> with the file's bytes as a data URI (InputError naming the file when unreadable).
-std::string embedded_png(const std::string& path, const std::string& alt, int max_width_px = 0);
+// <img> with the picture as a JPEG data URI (InputError naming the file when unreadable).
+// Pictures wider than twice max_width_px are downscaled to that, so a report of many slides
+// stays a few megabytes.
+std::string embedded_image(const std::string& path, const std::string& alt, int max_width_px = 0);
 
 struct Series {
   std::string name;

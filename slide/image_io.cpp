@@ -135,19 +135,27 @@ static void append_bytes(void* ctx, void* data, int size) {
   buf->insert(buf->end(), d, d + size);
 }
 
-void save_png(const std::string& path, const RgbImage& img, bool sync) {
+std::vector<uint8_t> encode_png(const RgbImage& img) {
   std::vector<uint8_t> buf;
-  if (!stbi_write_png_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(),
-                              img.width * 3))
-    throw InputError(path, "PNG encoding failed");
+  if (!stbi_write_png_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(), img.width * 3))
+    throw InternalError("PNG encoding failed");
+  return buf;
+}
+
+std::vector<uint8_t> encode_jpeg(const RgbImage& img, int quality) {
+  std::vector<uint8_t> buf;
+  if (!stbi_write_jpg_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(), quality))
+    throw InternalError("JPEG encoding failed");
+  return buf;
+}
+
+void save_png(const std::string& path, const RgbImage& img, bool sync) {
+  std::vector<uint8_t> buf = encode_png(img);
   write_file_atomic(path, buf.data(), buf.size(), sync);
 }
 
 void save_jpeg(const std::string& path, const RgbImage& img, int quality, bool sync) {
-  std::vector<uint8_t> buf;
-  if (!stbi_write_jpg_to_func(append_bytes, &buf, img.width, img.height, 3, img.pixels.data(),
-                              quality))
-    throw InputError(path, "JPEG encoding failed");
+  std::vector<uint8_t> buf = encode_jpeg(img, quality);
   write_file_atomic(path, buf.data(), buf.size(), sync);
 }
 

@@ -17,6 +17,9 @@ struct RgbImage {
 };
 
 RgbImage load_image(const std::string& path);  // InputError(path, reason) when unreadable
+// In-memory encodings (for embedding, e.g. data URIs in the HTML report).
+std::vector<uint8_t> encode_png(const RgbImage& img);
+std::vector<uint8_t> encode_jpeg(const RgbImage& img, int quality = 90);
 void save_png(const std::string& path, const RgbImage& img, bool sync = true);
 void save_jpeg(const std::string& path, const RgbImage& img, int quality = 90, bool sync = true);
 // Writes to a temporary file in the same folder, fsyncs it (unless sync is false: bulk exports

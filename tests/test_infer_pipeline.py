@@ -11,7 +11,7 @@ numpy as the oracle:
   (confusion, accuracy, mean class accuracy, macro F1 with sklearn's conventions, one-vs-rest AUC
   by pairwise comparison with ties 1/2).
 - search/evaluate/visualize/report on the real predictions: outputs exist and have the documented
-  structure; the report is one offline HTML file with embedded PNGs and inline SVG.
+  structure; the report is one offline HTML file with embedded JPEG pictures and inline SVG.
 Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
@@ -309,7 +309,7 @@ with open(f"{run_dir}/log.csv", "w") as f:
 run(["report", "--run", run_dir, "--out", f"{run_dir}/report.html"])
 html = open(f"{run_dir}/report.html").read()
 check(html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"), "complete HTML")
-check(html.count("data:image/png;base64,") == sum(len(v["files"]) for v in vis["slides"].values()), "images embedded")
+check(html.count("data:image/jpeg;base64,") == sum(len(v["files"]) for v in vis["slides"].values()), "images embedded")
 check(html.count("<svg") == 3 and "polyline" in html, "inline SVG: ROC, loss and accuracy curves")
 check("val_acc" in html and "train_loss" in html, "training curves labelled from log.csv")
 check("src=\"http" not in html and "href=\"http" not in html and "<script" not in html, "nothing external")
