@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. `make` builds, `make test` installs missing packages, builds and runs
-# every test through ctest; `make bench` builds and runs the benchmark suite.
+# every test through ctest; `make demo` runs the whole pipeline on synthetic slides (scripts/demo.sh);
+# `make bench` builds and runs the benchmark suite; `make fuzz` fuzzes the slide reader.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -28,6 +29,10 @@ bench: build
 FUZZ_TIME ?= 60
 fuzz:
 	bash tests/fuzz/run_fuzz.sh $(FUZZ_TIME)
+
+demo: deps
+	$(MAKE) build
+	DEEPSLIDE=$(BUILD)/deepslide bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
