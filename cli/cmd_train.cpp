@@ -98,15 +98,32 @@ void run_train(TrainOpts& o, const Globals& g) {
   const bool tty = isatty(2);
   auto last = std::chrono::steady_clock::now();
   bool line_open = false;
+  // On a terminal redraws are throttled; the last throttled step is kept and drawn before the
+  // line is closed, so the line always ends on the final state (also when --max-steps stops).
+  bool undrawn = false;
+  StepProgress last_step;
+  auto draw = [&](const StepProgress& p) {
+    std::cerr << "\r" << format_progress(p) << "\033[K" << std::flush;
+    line_open = true;
+    undrawn = false;
+  };
+  auto close_line = [&] {
+    if (undrawn) draw(last_step);
+    if (line_open) std::cerr << "\n";
+    line_open = false;
+  };
   TrainEvents ev;
   ev.message = [&](const std::string& s) { std::cerr << s << "\n"; };
   ev.progress = [&](const StepProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(now - last).count();
     if (tty) {
-      if (dt < 0.2 && p.batch != p.batches) return;
-      std::cerr << "\r" << format_progress(p) << "\033[K" << std::flush;
-      line_open = true;
+      if (dt < 0.2 && p.batch != p.batches) {
+        last_step = p;
+        undrawn = true;
+        return;
+      }
+      draw(p);
     } else {
       if (dt < 30 && p.batch != 1) return;
       std::cerr << format_progress(p) << "\n";
@@ -114,8 +131,7 @@ void run_train(TrainOpts& o, const Globals& g) {
     last = now;
   };
   ev.epoch = [&](const EpochReport& r) {
-    if (line_open) std::cerr << "\n";
-    line_open = false;
+    close_line();
     char buf[300];
     std::snprintf(buf, sizeof buf,
                   "epoch %lld/%lld: train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1f s, "
@@ -127,7 +143,7 @@ void run_train(TrainOpts& o, const Globals& g) {
     if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
   };
   const TrainSummary s = train_model(cfg, data, ev);
-  if (line_open) std::cerr << "\n";
+  close_line();
   char buf[300];
   if (s.stopped_early) {
     std::snprintf(buf, sizeof buf, "stopped after %lld steps (--max-steps); %.1f img/s, data wait %.1f%% of step time",
