@@ -16,27 +16,14 @@ Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 from PIL import Image
 
-DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
-failures = []
-
-
-def run(args, expect=0):
-    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
-    if p.returncode != expect:
-        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-600:]}")
-    return p
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run  # noqa: E402
 
 
 def read_csv(path):

@@ -7,7 +7,6 @@ target mpp, and bad input gives exit code 2 with a one-line error. Run by ctest 
 import csv
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -15,20 +14,8 @@ import numpy as np
 import openslide
 from PIL import Image
 
-DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
-failures = []
-
-
-def run(args, expect=0):
-    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
-    if p.returncode != expect:
-        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()}")
-    return p
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run  # noqa: E402
 
 
 tmp = tempfile.mkdtemp(prefix="ds_synth_")

@@ -12,27 +12,12 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
-
-DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-
-
-def run(args, expect=0):
-    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
-    if p.returncode != expect:
-        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
-    return p
 
 
 def metadata(path):

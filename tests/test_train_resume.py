@@ -15,15 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
-
-DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
 
 
 tmp = tempfile.mkdtemp(prefix="ds_train_resume_")
@@ -31,13 +24,6 @@ data = f"{tmp}/data"
 make_patch_folder(data, size=32, train_per_class=10, val_per_class=4, seed=7)
 base = ["train", "--train-folder", data, "--patch-size", "32", "--batch-size", "8", "--epochs", "2",
         "--threads", "2", "--workers", "2", "--seed", "11"]
-
-
-def run(args, expect=0):
-    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
-    if p.returncode != expect:
-        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
-    return p
 
 
 def models(out):

@@ -1,0 +1,20 @@
+"""Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
+list that checks append to instead of stopping at the first problem, and run() which records an
+unexpected exit code with the tail of stderr."""
+import os
+import subprocess
+
+DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+def run(args, expect=0):
+    p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True)
+    if p.returncode != expect:
+        failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
+    return p
