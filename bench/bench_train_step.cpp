@@ -1,6 +1,7 @@
-// The training step alone (forward, softmax cross-entropy, backward, Adam, zero grads) on a fixed
-// in-memory batch: the compute ceiling `deepslide train` is compared with (bench/train_throughput.py),
-// so the cost of the loader threads shows as the difference. Args: patch size, batch size.
+// The training step alone (train/train_step: forward, softmax cross-entropy, backward, Adam, zero
+// grads) on a fixed in-memory batch: the compute ceiling `deepslide train` is compared with
+// (bench/train_throughput.py), so the cost of the loader threads shows as the difference.
+// Args: patch size, batch size.
 #include <benchmark/benchmark.h>
 
 #include "engine/rng.h"
@@ -8,6 +9,7 @@
 #include "layers/layers.h"
 #include "layers/resnet.h"
 #include "train/optimizer.h"
+#include "train/train_step.h"
 
 using namespace ds;
 
@@ -23,14 +25,8 @@ static void BM_train_step_resnet18(benchmark::State& state) {
   std::vector<int> labels((size_t)N);
   for (int64_t i = 0; i < N; ++i) labels[(size_t)i] = (int)(i % 2);
   for (auto _ : state) {
-    Tape tape;
-    Context ctx{&tape, true};
-    VarPtr logits = net.forward(ctx, make_var(x));
-    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
-    tape.backward(loss);
-    opt.step();
-    opt.zero_grad();
-    benchmark::DoNotOptimize(loss->value.data());
+    const StepResult r = train_step(net, opt, x, labels);
+    benchmark::DoNotOptimize(r.loss);
   }
   state.counters["img/s"] = benchmark::Counter((double)N * (double)state.iterations(), benchmark::Counter::kIsRate);
 }

@@ -19,6 +19,7 @@
 #include "train/lr_schedule.h"
 #include "train/norm_stats.h"
 #include "train/optimizer.h"
+#include "train/train_step.h"
 
 namespace fs = std::filesystem;
 
@@ -224,19 +225,13 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
     Batch b;
     const double lr_used = opt.lr();
     while (loader.next(b)) {
-      Tape tape;
-      Context ctx{&tape, true};
-      VarPtr logits = model.net->forward(ctx, make_var(b.x));
-      VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
-      tape.backward(loss);
-      opt.step();
-      opt.zero_grad();
+      const StepResult sr = train_step(*model.net, opt, b.x, b.labels);
       const int64_t n = (int64_t)b.labels.size();
       for (int64_t i = 0; i < n; ++i) {
-        const float* row = logits->value.data() + i * K;
+        const float* row = sr.logits.data() + i * K;
         if ((int)(std::max_element(row, row + K) - row) == b.labels[(size_t)i]) st.correct++;
       }
-      st.loss_sum += (double)loss->value[0] * (double)n;
+      st.loss_sum += (double)sr.loss * (double)n;
       st.seen += n;
       st.batch++;
       sum.steps++;
