@@ -1,0 +1,51 @@
+// deepslide bench: whole-model throughput (images/s of an inference forward or a training step)
+// as one JSON line on stdout, progress on stderr; for bench/compare_pytorch.py and BENCHMARKS.md.
+// The measuring is train/model_bench.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/cpu_features.h"
+#include "engine/error.h"
+#include "engine/threads.h"
+#include "train/model_bench.h"
+
+namespace ds::cli {
+
+void register_bench(CLI::App& app, Globals& g) {
+  struct Opts {
+    std::string arch = "resnet18", mode = "infer";
+    ModelBenchOptions bench;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("bench", "Measure model throughput: inference forward or training step (one JSON line)");
+  sub->add_option("--arch", o->arch, "resnet18|resnet34|resnet50")->capture_default_str();
+  sub->add_option("--mode", o->mode, "infer (eval forward + softmax) or train (forward, loss, backward, Adam)")
+      ->capture_default_str();
+  sub->add_option("--batch", o->bench.batch, "Batch size")->capture_default_str();
+  sub->add_option("--size", o->bench.size, "Input side in pixels")->capture_default_str();
+  sub->add_option("--classes", o->bench.classes, "Output classes")->capture_default_str();
+  sub->add_option("--iters", o->bench.iters, "Timed steps")->capture_default_str();
+  sub->add_option("--warmup", o->bench.warmup, "Untimed steps first")->capture_default_str();
+  sub->add_option("--seed", o->bench.seed, "Seed of weights, input and labels")->capture_default_str();
+  sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
+  sub->callback([o, &g] {
+    DS_CHECK_INPUT(o->mode == "infer" || o->mode == "train", "--mode must be infer or train, got " + o->mode);
+    DS_CHECK_INPUT(g.threads >= 0, "--threads must be >= 0, got " + std::to_string(g.threads));
+    o->bench.arch = parse_arch(o->arch);
+    o->bench.train = o->mode == "train";
+    set_num_threads(g.threads);
+    const ModelBenchResult r =
+        run_model_bench(o->bench, [](const std::string& s) { std::cerr << "bench: " << s << "\n"; });
+    nlohmann::ordered_json j = {{"arch", arch_name(o->bench.arch)}, {"mode", o->mode},
+                                {"batch", o->bench.batch},           {"size", o->bench.size},
+                                {"threads", num_threads()},          {"isa", isa_name(cpu_isa())},
+                                {"iters", o->bench.iters},           {"images_per_sec", r.images_per_sec},
+                                {"ms_per_batch", r.ms_median},       {"ms_min", r.ms_min},
+                                {"peak_rss_mb", r.peak_rss_mb}};
+    std::cout << j.dump() << "\n";
+  });
+}
+
+}  // namespace ds::cli

@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""`deepslide bench` from the outside: one JSON line on stdout with the documented fields and sane
+values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), and bad flags
+giving exit 2 with one error line. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run  # noqa: E402
+
+FIELDS = {"arch": str, "mode": str, "batch": int, "size": int, "threads": int, "isa": str, "iters": int,
+          "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float}
+
+for mode in ["train", "infer"]:
+    p = run(["bench", "--arch", "resnet18", "--mode", mode, "--batch", "2", "--size", "32", "--iters", "2",
+             "--warmup", "1", "--threads", "2"])
+    if p.returncode != 0:
+        continue
+    lines = p.stdout.splitlines()
+    check(len(lines) == 1, f"{mode}: stdout is one line: {p.stdout!r}")
+    try:
+        j = json.loads(lines[0])
+    except (ValueError, IndexError) as e:
+        check(False, f"{mode}: stdout is JSON ({e}): {p.stdout!r}")
+        continue
+    check(list(j) == list(FIELDS), f"{mode}: fields {list(j)}")
+    for k, t in FIELDS.items():
+        # JSON numbers: a float field may print as an integer-valued number only if it is one
+        ok = isinstance(j.get(k), t) or (t is float and isinstance(j.get(k), int))
+        check(ok, f"{mode}: {k} is {t.__name__}: {j.get(k)!r}")
+    if all(isinstance(j.get(k), (int, float)) for k in ["images_per_sec", "ms_per_batch", "ms_min", "peak_rss_mb"]):
+        check(j["images_per_sec"] > 0, f"{mode}: images_per_sec > 0")
+        check(j["peak_rss_mb"] > 0, f"{mode}: peak_rss_mb > 0")
+        check(0 < j["ms_min"] <= j["ms_per_batch"], f"{mode}: 0 < ms_min <= ms_per_batch")
+        check(abs(j["images_per_sec"] - 2000.0 / j["ms_per_batch"]) < 1e-6 * j["images_per_sec"],
+              f"{mode}: images_per_sec = batch / median step time")
+    check(j.get("mode") == mode and j.get("arch") == "resnet18" and j.get("batch") == 2 and j.get("size") == 32
+          and j.get("iters") == 2 and j.get("threads") == 2, f"{mode}: flags echoed: {j}")
+    check(j.get("isa") in ("scalar", "avx2", "avx512"), f"{mode}: isa {j.get('isa')!r}")
+    check("iter 2/2" in p.stderr, f"{mode}: progress on stderr: {p.stderr!r}")
+
+bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters", "0"], "--iters"),
+       (["--arch", "resnet7"], "resnet7"), (["--size", "8"], "")]
+for flags, needle in bad:
+    opts = {"--batch": "2", "--size": "64", "--iters": "1", "--warmup": "0"}
+    opts.update(zip(flags[::2], flags[1::2]))
+    args = ["bench"] + [x for kv in opts.items() for x in kv]
+    p = run(args, expect=2)
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 1 and lines[0].startswith("deepslide: error: ") and needle in lines[0],
+          f"{' '.join(flags)}: one error line naming {needle!r}: {p.stderr!r}")
+    check(p.stdout == "", f"{' '.join(flags)}: nothing on stdout: {p.stdout!r}")
+
+if failures:
+    for f in failures:
+        print("FAIL:", f)
+    sys.exit(f"{len(failures)} check(s) failed")
+print("OK")

@@ -1,0 +1,43 @@
+// Whole-model throughput behind `deepslide bench`: a ResNet on a fixed random batch (seeded input
+// and labels), timed step by step. Infer mode runs predict_probabilities (weights/model.h), the
+// call `deepslide predict` and `classify` make; train mode runs train_step (train/train_step.h),
+// the step `deepslide train` takes with its Adam settings. So any optimisation of those paths
+// shows here. Also the process's peak resident memory, for comparisons with PyTorch.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "layers/resnet.h"
+
+namespace ds {
+
+struct ModelBenchOptions {
+  Arch arch = Arch::resnet18;
+  bool train = false;   // false: eval-mode forward + softmax; true: forward, loss, backward, Adam
+  int batch = 16;
+  int size = 224;       // input is batch x 3 x size x size
+  int classes = 2;
+  int iters = 10;       // timed steps
+  int warmup = 2;       // untimed steps first
+  uint64_t seed = 0;    // model init, input values and labels
+  double lr = 1e-3, weight_decay = 1e-4;  // Adam, as `deepslide train`'s defaults
+};
+
+struct ModelBenchResult {
+  std::vector<double> ms;   // each timed step, milliseconds
+  double ms_median = 0, ms_min = 0;
+  double images_per_sec = 0;  // batch / median step time
+  double peak_rss_mb = 0;     // VmHWM after the run
+};
+
+// Checks the options (InputError naming the flag), then builds the model and runs warmup + iters
+// steps. progress (optional) gets one line per step.
+ModelBenchResult run_model_bench(const ModelBenchOptions& opt,
+                                 const std::function<void(const std::string&)>& progress = {});
+
+// Peak resident set size of this process in MiB (VmHWM in /proc/self/status; 0 if unavailable).
+double peak_rss_mb();
+
+}  // namespace ds
