@@ -1,0 +1,25 @@
+// This machine's measured single-precision FMA peak, the 100% that bench/ reports kernel
+// GFLOP/s against: every thread runs a register-resident set of independent FMA chains (16 zmm
+// on AVX-512, 12 ymm on AVX2, scalar otherwise; the path engine/cpu_features picks), enough to
+// cover FMA latency times throughput on current x86 cores.
+#pragma once
+#include <cstdint>
+
+namespace ds {
+
+// GFLOP/s (an FMA counts as 2 flops) of `threads` OpenMP threads (<= 0: all cores) running the
+// chains at once, best of several ~0.1 s runs.
+double measured_fma_peak_gflops(int threads);
+
+namespace fma_detail {
+// One thread's chains for `iters` iterations; returns a value that depends on every FMA so the
+// work cannot be dropped. Each iteration does k*_flops single-precision flops.
+constexpr int64_t kAvx512Flops = 16 * 16 * 2;  // 16 zmm accumulators x 16 lanes x (mul + add)
+constexpr int64_t kAvx2Flops = 12 * 8 * 2;     // 12 ymm accumulators x 8 lanes
+constexpr int64_t kScalarFlops = 16 * 2;       // 16 scalar accumulators
+float fma_chains_avx512(int64_t iters);
+float fma_chains_avx2(int64_t iters);
+float fma_chains_scalar(int64_t iters);
+}  // namespace fma_detail
+
+}  // namespace ds
