@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Whole-model throughput: `deepslide bench` against PyTorch (Debian python3-torch, oneDNN) on the
+same architecture, batch, input size and thread count, in alternating rounds so both see the same
+machine load. Each PyTorch measurement runs in a fresh subprocess (this script with --torch-worker)
+so its peak RSS (VmHWM) is its own; ours comes from `deepslide bench`'s JSON line.
+
+What is timed, per side: `--warmup` untimed steps, then `--iters` timed ones; the median step time
+gives images/s. Both sides use random normal input and random labels, 2 classes by default.
+  train: model.train(), Adam(lr 1e-3, weight_decay 1e-4), CrossEntropyLoss; one step is
+         zero_grad, forward, loss, backward, optimizer step (ours: train/train_step, the step
+         `deepslide train` takes).
+  infer: model.eval() under torch.inference_mode(), forward + softmax (ours: predict_probabilities,
+         the call `deepslide predict` makes).
+PyTorch's layout: channels_last (model and input, its fastest configuration on CPU, the one
+DESIGN.md's targets refer to), nchw (its default), or both.
+
+Prints a Markdown table for BENCHMARKS.md (progress on stderr), or with --json one JSON object.
+
+  /usr/bin/python3 bench/compare_pytorch.py --deepslide build/deepslide --arch resnet18 \\
+      --mode both --batch 16 --size 224 --threads 2 --iters 5 --warmup 2 --rounds 3
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def vm_hwm_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def torch_worker(a):
+    """One PyTorch measurement in this (fresh) process; prints one JSON line."""
+    import torch
+    import torchvision
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    model = getattr(torchvision.models, a.arch)(num_classes=a.classes)
+    x = torch.randn(a.batch, 3, a.size, a.size)
+    y = torch.randint(0, a.classes, (a.batch,))
+    if a.torch_layout == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if a.mode == "train":
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def step():
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+    else:
+        model.eval()
+
+        def step():
+            with torch.inference_mode():
+                return torch.softmax(model(x), dim=1)[0, 0].item()
+
+    ms = []
+    for i in range(a.warmup + a.iters):
+        t0 = time.perf_counter()
+        step()
+        dt = (time.perf_counter() - t0) * 1000.0
+        if i >= a.warmup:
+            ms.append(dt)
+    med = statistics.median(ms)
+    print(json.dumps({"images_per_sec": 1000.0 * a.batch / med, "ms_per_batch": med, "ms_min": min(ms),
+                      "peak_rss_mb": vm_hwm_mb(), "torch": torch.__version__,
+                      "mkldnn": torch.backends.mkldnn.is_available()}))
+
+
+def env_for(threads):
+    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def run_ours(a, mode):
+    p = subprocess.run([a.deepslide, "bench", "--arch", a.arch, "--mode", mode, "--batch", str(a.batch),
+                        "--size", str(a.size), "--threads", str(a.threads), "--iters", str(a.iters),
+                        "--warmup", str(a.warmup), "--classes", str(a.classes), "--seed", str(a.seed)],
+                       capture_output=True, text=True, env=env_for(a.threads))
+    if p.returncode != 0:
+        sys.exit(f"deepslide bench failed (exit {p.returncode}): {p.stderr.strip()[-800:]}")
+    return json.loads(p.stdout)
+
+
+def run_torch(a, mode, layout):
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--arch", a.arch,
+                        "--mode", mode, "--batch", str(a.batch), "--size", str(a.size), "--threads",
+                        str(a.threads), "--iters", str(a.iters), "--warmup", str(a.warmup), "--classes",
+                        str(a.classes), "--seed", str(a.seed), "--torch-layout", layout],
+                       capture_output=True, text=True, env=env_for(a.threads))
+    if p.returncode != 0:
+        sys.exit(f"PyTorch worker failed (exit {p.returncode}): {p.stderr.strip()[-800:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--deepslide", default="build/deepslide")
+    ap.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    ap.add_argument("--mode", default="both", choices=["train", "infer", "both"])
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--torch-layout", default="channels_last", choices=["channels_last", "nchw", "both"])
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    for name in ["batch", "size", "threads", "iters", "rounds"]:
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} must be at least 1")
+    if a.warmup < 0:
+        ap.error("--warmup must be >= 0")
+    if a.torch_worker:
+        torch_worker(a)
+        return
+
+    modes = ["train", "infer"] if a.mode == "both" else [a.mode]
+    layouts = ["channels_last", "nchw"] if a.torch_layout == "both" else [a.torch_layout]
+    results = []
+    isa = torch_version = None
+    for mode in modes:
+        ours, theirs = [], {l: [] for l in layouts}
+        for r in range(a.rounds):  # alternate so both see the same load
+            o = run_ours(a, mode)
+            isa = o["isa"]
+            ours.append(o)
+            log(f"{mode} round {r + 1}/{a.rounds}: deepslide {o['images_per_sec']:.2f} img/s "
+                f"({o['ms_per_batch']:.0f} ms/batch, peak RSS {o['peak_rss_mb']:.0f} MB)")
+            for l in layouts:
+                t = run_torch(a, mode, l)
+                torch_version = t["torch"]
+                theirs[l].append(t)
+                log(f"{mode} round {r + 1}/{a.rounds}: PyTorch {l} {t['images_per_sec']:.2f} img/s "
+                    f"({t['ms_per_batch']:.0f} ms/batch, peak RSS {t['peak_rss_mb']:.0f} MB)")
+        ours_ips = [o["images_per_sec"] for o in ours]
+        entry = {"mode": mode, "deepslide_images_per_sec": ours_ips,
+                 "deepslide_median": statistics.median(ours_ips),
+                 "deepslide_peak_rss_mb": max(o["peak_rss_mb"] for o in ours), "pytorch": {}}
+        for l in layouts:
+            ips = [t["images_per_sec"] for t in theirs[l]]
+            med = statistics.median(ips)
+            entry["pytorch"][l] = {"images_per_sec": ips, "median": med,
+                                   "peak_rss_mb": max(t["peak_rss_mb"] for t in theirs[l]),
+                                   "ratio_ours_over_pytorch": entry["deepslide_median"] / med}
+        results.append(entry)
+
+    summary = {"arch": a.arch, "batch": a.batch, "size": a.size, "threads": a.threads, "iters": a.iters,
+               "warmup": a.warmup, "rounds": a.rounds, "classes": a.classes, "isa": isa, "torch": torch_version,
+               "results": results}
+    if a.json:
+        print(json.dumps(summary))
+        return
+    print(f"\n{a.arch}, batch {a.batch}, {a.size}x{a.size}, {a.threads} threads, {a.rounds} rounds of "
+          f"{a.warmup} warmup + {a.iters} timed steps; deepslide ISA {isa}, PyTorch {torch_version}\n")
+    print("| mode | deepslide img/s | PyTorch layout | PyTorch img/s | ours / PyTorch | deepslide peak RSS MB |"
+          " PyTorch peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for e in results:
+        for l, t in e["pytorch"].items():
+            print(f"| {e['mode']} | {e['deepslide_median']:.2f} | {l} | {t['median']:.2f} | "
+                  f"{t['ratio_ours_over_pytorch']:.3f}x | {e['deepslide_peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
