@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""`deepslide run` on a tiny pipeline (2 classes x 4 synthetic slides, 32-px windows, one short
+epoch): every stage runs and leaves its outputs and a stamp; a second run skips every stage; a
+changed [predict] key reruns predict and the stages after it but not split or train (their files
+untouched); --from/--until restrict the range, --from needs the earlier stages complete; a
+deleted output of a completed stage makes that stage rerun; raising [train] epochs resumes from
+the last checkpoint; a bad config (unknown key or table, wrong type, key the run sets itself,
+missing slide folder, TOML syntax) exits 2 with one line naming the file and the line.
+Run by ctest (DEEPSLIDE set)."""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run  # noqa: E402
+
+STAGES = ["split", "train", "predict", "search", "visualize", "evaluate", "report"]
+
+tmp = tempfile.mkdtemp(prefix="ds_run_")
+wsi = f"{tmp}/wsi"
+work = f"{tmp}/work"
+run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "4", "--width", "1000", "--height", "800",
+     "--seed", "3"])
+
+BASE = {
+    "common": {"all_wsi": f'"{wsi}"', "patch_size": "32", "level": "2", "threads": "2"},
+    "split": {"val_per_class": "1", "test_per_class": "1"},
+    "train": {"num_train_per_class": "16", "epochs": "1", "batch_size": "16", "norm_samples": "32",
+              "checkpoint_minutes": "0", "seed": "1"},
+    "predict": {"overlap": "1"},
+    "visualize": {"mode": '"dots"', "thumb_size": "128"},
+    "evaluate": {"bootstrap": "20"},
+}
+
+
+def write_config(name, tables, top=""):
+    path = f"{tmp}/{name}.toml"
+    with open(path, "w") as f:
+        f.write(f'# test config\nworkdir = "{work}"\n{top}')
+        for t, keys in tables.items():
+            f.write(f"\n[{t}]\n")
+            for k, v in keys.items():
+                f.write(f"{k} = {v}\n")
+    return path
+
+
+def with_change(table, key, value, base=None):
+    tables = {t: dict(k) for t, k in (base or BASE).items()}
+    tables.setdefault(table, {})[key] = value
+    return tables
+
+
+def stage_states(stdout):
+    """stage -> 'ran' | 'skipped' | 'not run' from the summary."""
+    states = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^  (\w+)\s+(.*)$", line)
+        if m and m.group(1) in STAGES:
+            rest = m.group(2)
+            states[m.group(1)] = ("skipped" if rest.startswith("skipped") else "not run" if rest.startswith("not run")
+                                  else "ran" if re.match(r"[0-9.]+ s", rest) else rest)
+    return states
+
+
+def expect_states(p, want, what):
+    got = stage_states(p.stdout)
+    check(got == want, f"{what}: stages {got}, expected {want}\n{p.stdout[-1500:]}")
+
+
+def mtime(rel):
+    return os.stat(f"{work}/{rel}").st_mtime_ns
+
+
+cfg = write_config("base", BASE)
+ALL_RAN = {s: "ran" for s in STAGES}
+ALL_SKIPPED = {s: "skipped" for s in STAGES}
+
+# 1. Everything runs; outputs and stamps exist; summary with accuracy and report path.
+p = run(["run", "--config", cfg])
+expect_states(p, ALL_RAN, "first run")
+for rel in ["labels_train.csv", "labels_val.csv", "labels_test.csv", "best.safetensors", "log.csv", "checkpoints",
+            "preds_val/predict.json", "preds_test/predict.json", "inference_val/aggregator.json",
+            "vis_test/visualize.json", "inference_test/metrics.json", "report.html"]:
+    check(os.path.exists(f"{work}/{rel}"), f"missing output {rel}")
+for s in STAGES:
+    path = f"{work}/.stages/{s}.json"
+    check(os.path.exists(path), f"missing stamp {path}")
+    check(not os.path.exists(f"{work}/.stages/{s}.attempt.json"), f"attempt record of {s} left after success")
+if os.path.exists(f"{work}/.stages/train.json"):
+    st = json.load(open(f"{work}/.stages/train.json"))
+    check(st["stage"] == "train" and st["commands"][0][0] == "train" and "--epochs" in st["commands"][0],
+          f"train stamp commands {st.get('commands')}")
+    check(f"{work}/labels_train.csv" in st["inputs"] and "mtime_ns" in st["inputs"][f"{work}/labels_train.csv"],
+          f"train stamp inputs {st.get('inputs')}")
+    check("--threads" not in st["commands"][0], "speed-only --threads is part of the fingerprint")
+m = re.search(r"slide-level test accuracy: ([0-9.]+) \((\d+) slides", p.stdout)
+check(m is not None and m.group(2) == "2", f"no accuracy line: {p.stdout[-600:]}")
+check(f"report: {work}/report.html" in p.stdout, "no report path in the summary")
+check("$ deepslide train " in p.stdout, "the stage command lines are not printed")
+
+# 2. Nothing changed: every stage skipped.
+labels_t, model_t = mtime("labels_train.csv"), mtime("best.safetensors")
+p = run(["run", "--config", cfg])
+expect_states(p, ALL_SKIPPED, "second run")
+check("skipped (up to date)" in p.stdout, "no 'skipped (up to date)'")
+
+# 3. A [predict] change reruns predict and everything after it, not split or train.
+OVERLAP = with_change("predict", "overlap", "1.5")
+cfg2 = write_config("overlap", OVERLAP)
+preds_t = mtime("preds_val/predict.json")
+p = run(["run", "--config", cfg2])
+expect_states(p, {**{s: "skipped" for s in STAGES[:2]}, **{s: "ran" for s in STAGES[2:]}}, "changed [predict]")
+check("settings changed: --overlap 1 -> 1.5" in p.stdout, f"no reason given: {p.stdout[:800]}")
+check(mtime("labels_train.csv") == labels_t and mtime("best.safetensors") == model_t, "split/train outputs rewritten")
+check(mtime("preds_val/predict.json") != preds_t, "predict outputs not rewritten")
+# A speed-only key ([predict] readers) changes nothing.
+p = run(["run", "--config", write_config("readers", with_change("predict", "readers", "2", OVERLAP))])
+expect_states(p, ALL_SKIPPED, "speed-only key")
+
+# 4. --from/--until (with --force, so the stages in range run although up to date).
+p = run(["run", "--config", cfg2, "--from", "search", "--until", "evaluate", "--force"])
+expect_states(p, {"split": "not run", "train": "not run", "predict": "not run", "search": "ran", "visualize": "ran",
+                  "evaluate": "ran", "report": "not run"}, "--from search --until evaluate")
+p = run(["run", "--config", cfg2])
+expect_states(p, {**{s: "skipped" for s in STAGES[:-1]}, "report": "ran"}, "after --until evaluate")
+fresh = f"{tmp}/fresh"
+p = run(["run", "--config", cfg2, "--workdir", fresh, "--from", "predict"], expect=2)
+check("stage split has not completed" in p.stderr and p.stderr.count("\n") == 1,
+      f"--from predict on a fresh workdir: {p.stderr!r}")
+p = run(["run", "--config", cfg2, "--workdir", fresh, "--until", "split"])
+expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "--until split")
+check(os.path.exists(f"{fresh}/labels_val.csv") and not os.path.exists(f"{fresh}/best.safetensors"),
+      "--until split ran more than split")
+run(["run", "--config", cfg2, "--from", "nope"], expect=2)
+
+# 5. A deleted output of a completed stage: that stage reruns (and the ones after it).
+os.remove(f"{work}/inference_val/aggregator.json")
+p = run(["run", "--config", cfg2])
+expect_states(p, {**{s: "skipped" for s in STAGES[:3]}, **{s: "ran" for s in STAGES[3:]}}, "deleted aggregator.json")
+check("output missing: " in p.stdout, "no reason for the rerun after a deleted output")
+
+# 6. More epochs: train resumes from its last checkpoint instead of starting over.
+p = run(["run", "--config", write_config("epochs", with_change("train", "epochs", "2", OVERLAP)), "--until", "train"])
+expect_states(p, {"split": "skipped", "train": "ran", **{s: "not run" for s in STAGES[2:]}}, "epochs 1 -> 2")
+check("--resume" in p.stdout and "resumed" in p.stdout, f"train did not resume: {p.stdout[-800:]}")
+log = open(f"{work}/log.csv").read().splitlines()
+check([r.split(",")[0] for r in log[1:]] == ["1", "2"], f"log.csv after resuming: {log}")
+
+# 7. Bad configs: exit 2, one line naming the file (and the line where there is one).
+bad = [
+    ("unknown_key", with_change("train", "epoch", "3"), ":", "unknown key 'epoch' in [train]"),
+    ("unknown_table", {**BASE, "trian": {"epochs": "3"}}, ":", "unknown table [trian]"),
+    ("wrong_type", with_change("train", "epochs", '"four"'), ":", "[train] epochs must be an integer"),
+    ("managed", with_change("predict", "out", '"x"'), ":", "set by deepslide run itself"),
+    ("no_slides", with_change("common", "all_wsi", f'"{tmp}/nowhere"'), ":", "no such folder"),
+    ("exclusive", with_change("common", "mpp", "0.5"), "", "--level excludes --mpp"),
+]
+for name, tables, has_line, words in bad:
+    path = write_config(name, tables)
+    p = run(["run", "--config", path], expect=2)
+    line = p.stderr.strip()
+    check(p.stderr.count("\n") == 1 and line.startswith(f"deepslide: error: {path}{has_line}") and words in line,
+          f"bad config {name}: {p.stderr!r}")
+path = f"{tmp}/syntax.toml"
+open(path, "w").write('[common]\nall_wsi = "x"\n[train\n')
+p = run(["run", "--config", path], expect=2)
+check(p.stderr.startswith(f"deepslide: error: {path}:3: TOML syntax"), f"syntax error: {p.stderr!r}")
+p = run(["run", "--config", f"{tmp}/missing.toml"], expect=2)
+check(f"{tmp}/missing.toml" in p.stderr, f"missing config: {p.stderr!r}")
+# The bad configs touched nothing: everything is still up to date.
+p = run(["run", "--config", write_config("epochs2", with_change("train", "epochs", "2", OVERLAP))])
+expect_states(p, {**{s: "skipped" for s in STAGES[:2]}, **{s: "ran" for s in STAGES[2:]}}, "after the bad configs")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("ok")
+shutil.rmtree(tmp)
