@@ -16,6 +16,9 @@ namespace ds {
 struct Var {
   Tensor value;
   Tensor grad;
+  // False for inputs nobody needs the gradient of (a training batch): layers then skip that
+  // gradient (conv1 skips its backward-data pass). Intermediate results keep the default.
+  bool needs_grad = true;
   explicit Var(Tensor v) : value(std::move(v)) {}
   Tensor& ensure_grad();  // zero-filled grad of value's shape, allocated once
 };

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "engine/block_cache.h"
 #include "engine/error.h"
 
 namespace ds {
@@ -45,10 +46,9 @@ std::string Shape::str() const {
 
 static std::shared_ptr<float> alloc_aligned(int64_t n) {
   DS_CHECK(n >= 0, "negative tensor size");
-  size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
+  const size_t bytes = (size_t)std::max<int64_t>(n, 1) * sizeof(float);
+  void* p = block_alloc(bytes);
+  return std::shared_ptr<float>(static_cast<float*>(p), [bytes](float* q) { block_free(q, bytes); });
 }
 
 Tensor Tensor::empty(const Shape& shape) {

@@ -1,5 +1,6 @@
 // BatchNorm2d layer: batch statistics and running-stat update in training, running statistics
-// in evaluation; the tape node runs the matching backward (engine/kernels/batchnorm).
+// in evaluation, optionally fused with a residual add and ReLU; the tape node runs the matching
+// backward (engine/kernels/batchnorm). Channels-last input [N, H, W, C].
 #include "engine/error.h"
 #include "engine/kernels/batchnorm.h"
 #include "layers/layers.h"
@@ -17,38 +18,46 @@ BatchNorm2d::BatchNorm2d(const std::string& name, int64_t C_) : C(C_) {
 }
 
 Shape BatchNorm2d::out_shape(const Shape& in) const {
-  DS_CHECK_INPUT(in.ndim == 4 && in[1] == C,
+  DS_CHECK_INPUT(in.ndim == 4 && in[3] == C,
                  "BatchNorm2d " + weight.name + ": input " + in.str() +
-                     " does not fit, expected [N, " + std::to_string(C) + ", H, W]");
+                     " does not fit, expected [N, H, W, " + std::to_string(C) + "]");
   return in;
 }
 
-VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x) {
+VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residual, bool relu) {
   const Shape s = out_shape(x->value.shape());
-  const int64_t N = s[0], HW = s[2] * s[3];
+  if (residual)
+    DS_CHECK_INPUT(residual->value.shape() == s, "BatchNorm2d " + weight.name + ": residual " +
+                                                     residual->value.shape().str() +
+                                                     " differs from the input " + s.str());
+  const int64_t P = s[0] * s[1] * s[2];
   VarPtr y = make_var(Tensor::empty(s));
   Tensor mean = Tensor::empty(Shape{C}), invstd = Tensor::empty(Shape{C});
   const bool training = ctx.training;
+  BnFuse fuse;
+  fuse.residual = residual ? residual->value.data() : nullptr;
+  fuse.relu = relu;
   if (training) {
     // PyTorch refuses too: the variance of a single value is undefined.
-    DS_CHECK_INPUT(N * HW > 1, "BatchNorm2d " + weight.name + ": input " + s.str() +
-                                   " has fewer than two values per channel; training needs more");
-    batchnorm2d_forward_train(y->value.data(), mean.data(), invstd.data(),
-                              running_mean.value.data(), running_var.value.data(),
-                              x->value.data(), weight.value.data(), bias.value.data(), N, C, HW,
-                              momentum, eps);
+    DS_CHECK_INPUT(P > 1, "BatchNorm2d " + weight.name + ": input " + s.str() +
+                              " has fewer than two values per channel; training needs more");
+    batchnorm_forward_train(y->value.data(), mean.data(), invstd.data(),
+                            running_mean.value.data(), running_var.value.data(),
+                            x->value.data(), weight.value.data(), bias.value.data(), P, C,
+                            momentum, eps, fuse);
   } else {
-    batchnorm2d_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(),
-                             weight.value.data(), bias.value.data(), running_mean.value.data(),
-                             running_var.value.data(), N, C, HW, eps);
+    batchnorm_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(),
+                           weight.value.data(), bias.value.data(), running_mean.value.data(),
+                           running_var.value.data(), P, C, eps, fuse);
   }
   if (ctx.recording()) {
-    ctx.tape->push([x, y, mean, invstd, training, N, HW, C = C, gamma = weight.value,
+    ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value,
                     d_gamma = weight.grad, d_beta = bias.grad]() mutable {
       if (!y->grad.defined()) return;
-      batchnorm2d_backward(x->ensure_grad().data(), d_gamma.data(), d_beta.data(),
-                           y->grad.data(), x->value.data(), gamma.data(), mean.data(),
-                           invstd.data(), N, C, HW, training);
+      batchnorm_backward(x->ensure_grad().data(), d_gamma.data(), d_beta.data(),
+                         residual ? residual->ensure_grad().data() : nullptr, y->grad.data(),
+                         relu ? y->value.data() : nullptr, x->value.data(), gamma.data(),
+                         mean.data(), invstd.data(), P, C, training);
     });
   }
   return y;

@@ -1,5 +1,5 @@
 // Conv2d layer: shape checks, parameters named after torchvision keys, and the tape node that
-// routes gradients through engine/kernels/conv.
+// routes gradients through engine/kernels/conv (channels-last activations).
 
 #include "engine/error.h"
 #include "engine/kernels/conv.h"
@@ -19,32 +19,32 @@ Conv2d::Conv2d(const std::string& name, int64_t C_, int64_t OC_, int64_t k, int6
 }
 
 Shape Conv2d::out_shape(const Shape& in) const {
-  const std::string expect = "[N, " + std::to_string(C) + ", H >= " +
-                             std::to_string(KH - 2 * pad) + ", W >= " +
-                             std::to_string(KW - 2 * pad) + "]";
+  const std::string expect = "[N, H >= " + std::to_string(KH - 2 * pad) + ", W >= " +
+                             std::to_string(KW - 2 * pad) + ", " + std::to_string(C) + "]";
   const std::string who = "Conv2d " + weight.name + " (" + std::to_string(C) + "->" +
                           std::to_string(OC) + ", k" + std::to_string(KH) + ", s" +
                           std::to_string(stride) + ", p" + std::to_string(pad) + ")";
-  DS_CHECK_INPUT(in.ndim == 4 && in[1] == C && in[2] + 2 * pad >= KH && in[3] + 2 * pad >= KW,
+  DS_CHECK_INPUT(in.ndim == 4 && in[3] == C && in[1] + 2 * pad >= KH && in[2] + 2 * pad >= KW,
                  who + ": input " + in.str() + " does not fit, expected " + expect);
-  return Shape{in[0], OC, conv_out_size(in[2], KH, stride, pad),
-               conv_out_size(in[3], KW, stride, pad)};
+  return Shape{in[0], conv_out_size(in[1], KH, stride, pad), conv_out_size(in[2], KW, stride, pad),
+               OC};
 }
 
 VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
   const Shape os = out_shape(x->value.shape());
-  const ConvDims d = make_conv_dims(os[0], C, x->value.size(2), x->value.size(3), OC, KH, KW,
+  const ConvDims d = make_conv_dims(os[0], C, x->value.size(1), x->value.size(2), OC, KH, KW,
                                     stride, pad);
   VarPtr y = make_var(Tensor::empty(os));
-  conv2d_forward(y->value.data(), x->value.data(), weight.value.data(),
-                 has_bias ? bias.value.data() : nullptr, d);
+  ConvEpilogue ep;
+  ep.bias = has_bias ? bias.value.data() : nullptr;
+  conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
   if (ctx.recording()) {
     ctx.tape->push([x, y, d, w = weight.value, d_w = weight.grad,
                     d_b = has_bias ? bias.grad : Tensor()]() mutable {
       if (!y->grad.defined()) return;  // nothing downstream used this output
       conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr,
                               y->grad.data(), x->value.data(), d);
-      conv2d_backward_data(x->ensure_grad().data(), y->grad.data(), w.data(), d);
+      if (x->needs_grad) conv2d_backward_data(x->ensure_grad().data(), y->grad.data(), w.data(), d);
     });
   }
   return y;

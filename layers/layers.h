@@ -1,7 +1,9 @@
 // The layers ResNet needs, each a thin struct over free kernels (engine/kernels/), with
 // PyTorch semantics. forward() checks shapes, computes the output and, when ctx.tape is set,
 // saves what backward needs and pushes one backward node; the node accumulates (+=) into the
-// input's Var::grad and the parameters' Param::grad. All activations are NCHW.
+// input's Var::grad and the parameters' Param::grad. Activations are channels-last: images are
+// [N, H, W, C] (to_channels_last / to_channels_first convert at the network's edges); parameters
+// keep PyTorch's layouts ([OC, C, KH, KW] convolution weights).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,7 +35,10 @@ struct BatchNorm2d {
   BatchNorm2d() = default;
   BatchNorm2d(const std::string& name, int64_t C);
   Shape out_shape(const Shape& in) const;
-  VarPtr forward(Context& ctx, const VarPtr& x);  // training: batch stats + running update
+  // training: batch stats + running update. Optionally fused with what follows BN in a ResNet
+  // block: relu(bn(x) + residual) (residual same shape as x, or null).
+  VarPtr forward(Context& ctx, const VarPtr& x, const VarPtr& residual = nullptr,
+                 bool relu = false);
   void collect(ParamSet& ps);
 };
 
@@ -56,7 +61,9 @@ struct Linear {
 
 VarPtr relu(Context& ctx, const VarPtr& x);
 VarPtr add(Context& ctx, const VarPtr& a, const VarPtr& b);  // residual add, same shapes
-VarPtr global_avg_pool(Context& ctx, const VarPtr& x);       // AdaptiveAvgPool2d(1)+flatten: [N,C,H,W] -> [N,C]
+VarPtr global_avg_pool(Context& ctx, const VarPtr& x);       // AdaptiveAvgPool2d(1)+flatten: [N,H,W,C] -> [N,C]
+VarPtr to_channels_last(Context& ctx, const VarPtr& x);      // [N,C,H,W] -> [N,H,W,C]
+VarPtr to_channels_first(Context& ctx, const VarPtr& x);     // [N,H,W,C] -> [N,C,H,W]
 // Mean softmax cross-entropy over the batch: logits [N, K], labels in [0, K). Returns a [1]
 // scalar. If probs is non-null it receives the softmax probabilities [N, K].
 VarPtr softmax_cross_entropy(Context& ctx, const VarPtr& logits, const std::vector<int>& labels,

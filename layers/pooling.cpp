@@ -1,5 +1,5 @@
-// MaxPool2d and global average pooling layers (engine/kernels/pooling). Max pooling saves the
-// argmax of every window only when recording, for its backward.
+// MaxPool2d and global average pooling layers (engine/kernels/pooling), channels-last. Max
+// pooling saves the argmax of every window only when recording, for its backward.
 #include <memory>
 #include <vector>
 
@@ -14,17 +14,17 @@ Shape MaxPool2d::out_shape(const Shape& in) const {
                           ", p" + std::to_string(pad) + ")";
   DS_CHECK_INPUT(k > 0 && stride > 0 && pad >= 0 && 2 * pad <= k,
                  who + ": padding must be at most half the kernel size");
-  DS_CHECK_INPUT(in.ndim == 4 && in[2] + 2 * pad >= k && in[3] + 2 * pad >= k,
-                 who + ": input " + in.str() + " does not fit, expected [N, C, H >= " +
+  DS_CHECK_INPUT(in.ndim == 4 && in[1] + 2 * pad >= k && in[2] + 2 * pad >= k,
+                 who + ": input " + in.str() + " does not fit, expected [N, H >= " +
                      std::to_string(k - 2 * pad) + ", W >= " + std::to_string(k - 2 * pad) +
-                     "]");
-  return Shape{in[0], in[1], (in[2] + 2 * pad - k) / stride + 1,
-               (in[3] + 2 * pad - k) / stride + 1};
+                     ", C]");
+  return Shape{in[0], (in[1] + 2 * pad - k) / stride + 1, (in[2] + 2 * pad - k) / stride + 1,
+               in[3]};
 }
 
 VarPtr MaxPool2d::forward(Context& ctx, const VarPtr& x) {
   const Shape os = out_shape(x->value.shape());
-  const PoolDims d = make_pool_dims(os[0], os[1], x->value.size(2), x->value.size(3), k, stride,
+  const PoolDims d = make_pool_dims(os[0], os[3], x->value.size(1), x->value.size(2), k, stride,
                                     pad);
   VarPtr y = make_var(Tensor::empty(os));
   if (!ctx.recording()) {
@@ -42,9 +42,9 @@ VarPtr MaxPool2d::forward(Context& ctx, const VarPtr& x) {
 
 VarPtr global_avg_pool(Context& ctx, const VarPtr& x) {
   const Shape& s = x->value.shape();
-  DS_CHECK_INPUT(s.ndim == 4 && s[2] * s[3] > 0,
-                 "global_avg_pool: input " + s.str() + " does not fit, expected [N, C, H, W]");
-  const int64_t N = s[0], C = s[1], HW = s[2] * s[3];
+  DS_CHECK_INPUT(s.ndim == 4 && s[1] * s[2] > 0,
+                 "global_avg_pool: input " + s.str() + " does not fit, expected [N, H, W, C]");
+  const int64_t N = s[0], C = s[3], HW = s[1] * s[2];
   VarPtr y = make_var(Tensor::empty(Shape{N, C}));
   global_avg_pool_forward(y->value.data(), x->value.data(), N, C, HW);
   if (ctx.recording()) {

@@ -50,10 +50,9 @@ Shape BasicBlock::out_shape(const Shape& in) const {
 }
 
 VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x) {
-  VarPtr out = relu(ctx, bn1.forward(ctx, conv1.forward(ctx, x)));
-  out = bn2.forward(ctx, conv2.forward(ctx, out));
+  VarPtr out = bn1.forward(ctx, conv1.forward(ctx, x), nullptr, true);
   VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
-  return relu(ctx, add(ctx, out, identity));
+  return bn2.forward(ctx, conv2.forward(ctx, out), identity, true);  // relu(bn2(.) + identity)
 }
 
 void BasicBlock::collect(ParamSet& ps) {
@@ -96,11 +95,10 @@ Shape Bottleneck::out_shape(const Shape& in) const {
 }
 
 VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x) {
-  VarPtr out = relu(ctx, bn1.forward(ctx, conv1.forward(ctx, x)));
-  out = relu(ctx, bn2.forward(ctx, conv2.forward(ctx, out)));
-  out = bn3.forward(ctx, conv3.forward(ctx, out));
+  VarPtr out = bn1.forward(ctx, conv1.forward(ctx, x), nullptr, true);
+  out = bn2.forward(ctx, conv2.forward(ctx, out), nullptr, true);
   VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
-  return relu(ctx, add(ctx, out, identity));
+  return bn3.forward(ctx, conv3.forward(ctx, out), identity, true);  // relu(bn3(.) + identity)
 }
 
 void Bottleneck::collect(ParamSet& ps) {
@@ -207,32 +205,31 @@ Shape ResNet::out_shape(const Shape& in) const {
   if (in.ndim != 4 || in[0] < 1 || in[1] != 3 || in[2] < 28 || in[3] < 28)
     throw InputError(arch_name(arch_) + ": input must be [N, 3, H, W] with N >= 1 and H, W >= 28, got " +
                      in.str());
-  Shape s = maxpool_.out_shape(bn1_.out_shape(conv1_.out_shape(in)));
+  Shape s = maxpool_.out_shape(bn1_.out_shape(conv1_.out_shape(Shape{in[0], in[2], in[3], in[1]})));
   for (const auto& b : basic_) s = b->out_shape(s);
   for (const auto& b : bottleneck_) s = b->out_shape(s);
-  return fc_.out_shape(Shape{s[0], s[1]});
+  return fc_.out_shape(Shape{s[0], s[3]});
 }
 
-VarPtr ResNet::forward(Context& ctx, const VarPtr& x) {
+VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
   out_shape(x->value.shape());
-  VarPtr h = relu(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
-  h = maxpool_.forward(ctx, h);
-  for (auto& b : basic_) h = b->forward(ctx, h);
-  for (auto& b : bottleneck_) h = b->forward(ctx, h);
-  return fc_.forward(ctx, global_avg_pool(ctx, h));
-}
-
-VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) {
-  out_shape(x->value.shape());
-  VarPtr h = relu(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
-  h = maxpool_.forward(ctx, h);
+  VarPtr h = to_channels_last(ctx, x);
+  h = maxpool_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, h), nullptr, true));
   for (auto& b : basic_) h = b->forward(ctx, h);
   for (auto& b : bottleneck_) h = b->forward(ctx, h);
   return h;
 }
 
+VarPtr ResNet::forward(Context& ctx, const VarPtr& x) {
+  return fc_.forward(ctx, global_avg_pool(ctx, trunk(ctx, x)));
+}
+
+VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) {
+  return to_channels_first(ctx, trunk(ctx, x));
+}
+
 VarPtr ResNet::forward_head(Context& ctx, const VarPtr& features) {
-  return fc_.forward(ctx, global_avg_pool(ctx, features));
+  return fc_.forward(ctx, global_avg_pool(ctx, to_channels_last(ctx, features)));
 }
 
 }  // namespace ds

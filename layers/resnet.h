@@ -1,6 +1,7 @@
 // ResNet-18/34 (BasicBlock) and ResNet-50 (Bottleneck) with torchvision's topology,
 // initialisation and parameter names (conv1, bn1, layer1.0.conv1, ..., fc), any class count,
-// any input size down to 28x28. forward() maps [N, 3, H, W] to logits [N, num_classes].
+// any input size down to 28x28. forward() maps [N, 3, H, W] to logits [N, num_classes]; inside,
+// activations are channels-last (layers.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,7 @@ class ResNet {
 
  private:
   ResNet(Arch arch, int num_classes, Rng* rng);  // rng == nullptr: no random init
+  VarPtr trunk(Context& ctx, const VarPtr& x);   // NCHW input -> last stage's output, NHWC
   Arch arch_;
   int num_classes_;
   Conv2d conv1_;

@@ -61,7 +61,12 @@ R34_BASE = 2000
 R50_BASE = 3000
 DEEP_INPUT_STREAM = 1003
 DEEP_SHAPE = [2, 3, 96, 96]
-R18_INPUT_STREAM = 1000
+R18_INPUT_STREAM = 1000  # first candidate; see pick_r18_input_stream
+# A ReLU input closer to zero than this can change sign between two correct float32
+# implementations (an FMA kernel and a separately-rounded one differed by 1.5e-6 here), which
+# flips that element's gradient; the ResNet-18 fixture input is chosen so no ReLU input of the
+# training-mode pass is that close, and the gradients compare at the tolerances they state.
+RELU_MARGIN = 1e-5
 BLOCK_INPUT_STREAM = 1001
 BLOCK_OUT_WEIGHT_STREAM = 1002
 OPT_PARAM_STREAM = 1100
@@ -167,19 +172,46 @@ def t2n(t):
     return t.detach().cpu().numpy().astype(np.float32)
 
 
+def smallest_relu_input(m, x):
+    """Smallest |input| any ReLU of m sees in one forward pass (in m's current mode)."""
+    lows = []
+    hooks = [mod.register_forward_pre_hook(lambda _m, inp: lows.append(inp[0].detach().abs().min().item()))
+             for mod in m.modules() if isinstance(mod, torch.nn.ReLU)]
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    return min(lows)
+
+
+def pick_r18_input_stream(fresh):
+    """The first input stream from R18_INPUT_STREAM whose ReLU inputs all keep RELU_MARGIN."""
+    n = int(np.prod(R18_SHAPE))
+    for stream in range(R18_INPUT_STREAM, R18_INPUT_STREAM + 200):
+        x = torch.from_numpy(uniform(stream, n).reshape(R18_SHAPE))
+        m, _ = fresh()
+        m.train()
+        low = smallest_relu_input(m, x)
+        if low > RELU_MARGIN:
+            print(f"resnet18 input stream {stream}: smallest |ReLU input| {low:.3g}", file=sys.stderr)
+            return stream
+    raise SystemExit("no input stream keeps every ReLU input away from zero")
+
+
 def resnet18_fixtures(w, doc):
     def fresh():
         m = torchvision.models.resnet18(num_classes=R18_CLASSES)
         meta = set_formula(m, R18_BASE, fc_in=m.fc.in_features)
         return m, meta
 
-    x_np = uniform(R18_INPUT_STREAM, int(np.prod(R18_SHAPE))).reshape(R18_SHAPE)
+    stream = pick_r18_input_stream(fresh)
+    x_np = uniform(stream, int(np.prod(R18_SHAPE))).reshape(R18_SHAPE)
     labels = torch.tensor(R18_LABELS, dtype=torch.long)
 
     # One training-mode forward/backward.
     m, meta = fresh()
     doc["models"]["resnet18"] = {"base": R18_BASE, "classes": R18_CLASSES, "input_shape": R18_SHAPE,
-                                 "input_stream": R18_INPUT_STREAM, "labels": R18_LABELS, "fc_in": 512,
+                                 "input_stream": stream, "labels": R18_LABELS, "fc_in": 512,
                                  "tensors": meta}
     m.train()
     x = torch.from_numpy(x_np.copy()).requires_grad_(True)
@@ -188,7 +220,7 @@ def resnet18_fixtures(w, doc):
     loss.backward()
     w.add("r18.train.logits", t2n(logits))
     w.add("r18.train.loss", [loss.item()])
-    w.add_maybe_sampled("r18.grad.input", t2n(x.grad), R18_INPUT_STREAM)
+    w.add_maybe_sampled("r18.grad.input", t2n(x.grad), stream)
     sd = dict(m.state_dict(keep_vars=True))
     for e in meta:
         t = sd[e["name"]]

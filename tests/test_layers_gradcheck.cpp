@@ -123,7 +123,7 @@ TEST_CASE("Conv2d gradients: bias / no bias, stride 2, padding, 7x7, 1x1") {
     Conv2d conv("layer1.0.conv1", c.C, c.OC, c.k, c.stride, c.pad, c.bias);
     randomize(conv.weight, rng, 0.5f);
     if (c.bias) randomize(conv.bias, rng, 0.5f);
-    VarPtr x = make_var(randn(Shape{c.N, c.C, c.H, c.W}, rng));
+    VarPtr x = make_var(randn(Shape{c.N, c.H, c.W, c.C}, rng));  // channels-last
     std::vector<Param*> ps = {&conv.weight};
     if (c.bias) ps.push_back(&conv.bias);
     const std::string what = "conv k" + std::to_string(c.k) + " s" + std::to_string(c.stride) +
@@ -140,7 +140,7 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
   BatchNorm2d bn("bn1", C);
   randomize(bn.weight, rng, 0.5f, 1.f);
   randomize(bn.bias, rng, 0.5f);
-  VarPtr x = make_var(randn(Shape{N, C, H, W}, rng, 2.f, 0.5f));
+  VarPtr x = make_var(randn(Shape{N, H, W, C}, rng, 2.f, 0.5f));  // channels-last
 
   // One training forward from fresh running stats (0 and 1), by hand in double.
   BatchNorm2d fresh("bn1", C);
@@ -153,11 +153,11 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
   for (int64_t c = 0; c < C; ++c) {
     double mean = 0, sq = 0;
     for (int64_t b = 0; b < N; ++b)
-      for (int64_t i = 0; i < HW; ++i) mean += x->value[(b * C + c) * HW + i];
+      for (int64_t i = 0; i < HW; ++i) mean += x->value[(b * HW + i) * C + c];
     mean /= n;
     for (int64_t b = 0; b < N; ++b)
       for (int64_t i = 0; i < HW; ++i) {
-        const double t = x->value[(b * C + c) * HW + i] - mean;
+        const double t = x->value[(b * HW + i) * C + c] - mean;
         sq += t * t;
       }
     const double rm = 0.9 * 0.0 + 0.1 * mean, rv = 0.9 * 1.0 + 0.1 * sq / (n - 1);
@@ -168,7 +168,7 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
     const double invstd = 1.0 / std::sqrt(sq / n + 1e-5);
     for (int64_t b = 0; b < N; ++b)
       for (int64_t i = 0; i < HW; ++i) {
-        const int64_t k = (b * C + c) * HW + i;
+        const int64_t k = (b * HW + i) * C + c;
         const double e = (x->value[k] - mean) * invstd * bn.weight.value[c] + bn.bias.value[c];
         worst_out = std::max(worst_out, std::fabs(y->value[k] - e));
       }
@@ -181,13 +181,29 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
     return bn.forward(ctx, in[0]);
   }, {x}, {&bn.weight, &bn.bias}, true));
 
+  // Fused with what follows BN in a ResNet block: relu(bn(x) + residual). The residual puts
+  // every pre-activation at least 0.3 away from the ReLU's kink, out of the step's reach, with
+  // both signs present.
+  VarPtr res = make_var(randn(Shape{N, H, W, C}, rng));
+  {
+    Context plain{nullptr, true};
+    const Tensor y0 = bn.forward(plain, x)->value;
+    for (int64_t i = 0; i < y0.numel(); ++i)
+      res->value[i] = -y0[i] + (i % 3 == 0 ? -1.f : 1.f) * (0.3f + std::fabs(res->value[i]));
+  }
+  note(gradcheck("batchnorm2d train + residual + relu",
+                 [&](Context& ctx, const std::vector<VarPtr>& in) {
+                   return bn.forward(ctx, in[0], in[1], true);
+                 },
+                 {x, res}, {&bn.weight, &bn.bias}, true));
+
   // A second forward moves the running stats again: (1 - m) r + m * batch_stat.
   const float rm0 = fresh.running_mean.value[0];
   fresh.forward(train_ctx, x);
   CHECK(fresh.running_mean.value[0] == Approx(0.9 * rm0 + (rm0 / 0.1) * 0.1).epsilon(1e-5));
 
   // Training needs more than one value per channel, as in PyTorch.
-  VarPtr one = make_var(randn(Shape{1, C, 1, 1}, rng));
+  VarPtr one = make_var(randn(Shape{1, 1, 1, C}, rng));
   REQUIRE_THROWS_AS(bn.forward(train_ctx, one), InputError);
 }
 
@@ -202,12 +218,12 @@ TEST_CASE("BatchNorm2d in eval mode: running statistics, gradients, no stat upda
     bn.running_var.value[c] = 0.5f + (float)rng.uniform();
   }
   const Tensor rm = bn.running_mean.value.clone(), rv = bn.running_var.value.clone();
-  VarPtr x = make_var(randn(Shape{2, C, 3, 2}, rng));
+  VarPtr x = make_var(randn(Shape{2, 3, 2, C}, rng));
   Context eval_ctx{nullptr, false};
   VarPtr y = bn.forward(eval_ctx, x);
   double worst = 0;
   for (int64_t i = 0; i < x->value.numel(); ++i) {
-    const int64_t c = (i / 6) % C;
+    const int64_t c = i % C;
     const double e = (x->value[i] - rm[c]) / std::sqrt((double)rv[c] + 1e-5) * bn.weight.value[c] +
                      bn.bias.value[c];
     worst = std::max(worst, std::fabs(y->value[i] - e));
@@ -223,12 +239,12 @@ TEST_CASE("BatchNorm2d in eval mode: running statistics, gradients, no stat upda
 TEST_CASE("MaxPool2d, ReLU, add, global average pool and Linear gradients") {
   Rng rng(4);
   MaxPool2d pool;  // k3 s2 p1, as ResNet
-  VarPtr xp = make_var(ladder(Shape{2, 3, 7, 6}, rng, 0.05f));
+  VarPtr xp = make_var(ladder(Shape{2, 7, 6, 3}, rng, 0.05f));
   note(gradcheck("maxpool2d k3 s2 p1", [&](Context& ctx, const std::vector<VarPtr>& in) {
     return pool.forward(ctx, in[0]);
   }, {xp}, {}, true));
   MaxPool2d pool2{2, 2, 0};
-  VarPtr xp2 = make_var(ladder(Shape{1, 2, 5, 5}, rng, 0.05f));
+  VarPtr xp2 = make_var(ladder(Shape{1, 5, 5, 2}, rng, 0.05f));
   note(gradcheck("maxpool2d k2 s2 p0", [&](Context& ctx, const std::vector<VarPtr>& in) {
     return pool2.forward(ctx, in[0]);
   }, {xp2}, {}, true));
@@ -302,7 +318,7 @@ TEST_CASE("a residual block chain: conv-bn-relu-conv-bn-add-relu-pool-gap-fc-xen
   randomize(b2.weight, rng, 0.2f, 1.f);
   randomize(fc.weight, rng, 0.5f);
   MaxPool2d pool;
-  VarPtr x = make_var(randn(Shape{2, C, 6, 6}, rng));
+  VarPtr x = make_var(randn(Shape{2, 6, 6, C}, rng));
   const std::vector<int> labels = {1, 0};
   auto net = [&](Context& ctx, const std::vector<VarPtr>& in) {
     VarPtr h = relu(ctx, b1.forward(ctx, c1.forward(ctx, in[0])));
@@ -347,7 +363,7 @@ TEST_CASE("parameter names, initial values, inference without a tape, accumulati
   Rng rng(7);
   randomize(conv.weight, rng, 0.3f);
   randomize(fc.weight, rng, 0.3f);
-  VarPtr x = make_var(randn(Shape{2, 3, 5, 5}, rng));
+  VarPtr x = make_var(randn(Shape{2, 5, 5, 3}, rng));
   auto net = [&](Context& ctx) {
     return fc.forward(ctx, global_avg_pool(ctx, relu(ctx, bn.forward(ctx, conv.forward(ctx, x)))));
   };
@@ -375,30 +391,30 @@ TEST_CASE("parameter names, initial values, inference without a tape, accumulati
 
 TEST_CASE("out_shape names both shapes when the input does not fit") {
   Conv2d conv("layer2.0.conv1", 64, 128, 3, 2, 1, false);
-  REQUIRE(conv.out_shape(Shape{4, 64, 56, 56}) == Shape{4, 128, 28, 28});
-  REQUIRE(conv.out_shape(Shape{1, 64, 1, 1}) == Shape{1, 128, 1, 1});
+  REQUIRE(conv.out_shape(Shape{4, 56, 56, 64}) == Shape{4, 28, 28, 128});  // channels-last
+  REQUIRE(conv.out_shape(Shape{1, 1, 1, 64}) == Shape{1, 1, 1, 128});
   try {
-    conv.out_shape(Shape{4, 32, 56, 56});
+    conv.out_shape(Shape{4, 56, 56, 32});
     FAIL("no exception");
   } catch (const InputError& e) {
     const std::string m = e.what();
-    CHECK(m.find("[4, 32, 56, 56]") != std::string::npos);
+    CHECK(m.find("[4, 56, 56, 32]") != std::string::npos);
     CHECK(m.find("64") != std::string::npos);
     CHECK(m.find("layer2.0.conv1") != std::string::npos);
   }
   Conv2d c7("conv1", 3, 64, 7, 2, 3, false);
-  REQUIRE(c7.out_shape(Shape{2, 3, 224, 224}) == Shape{2, 64, 112, 112});
-  REQUIRE_THROWS_AS(Conv2d("c", 3, 4, 7, 1, 0, false).out_shape(Shape{1, 3, 6, 9}), InputError);
+  REQUIRE(c7.out_shape(Shape{2, 224, 224, 3}) == Shape{2, 112, 112, 64});
+  REQUIRE_THROWS_AS(Conv2d("c", 3, 4, 7, 1, 0, false).out_shape(Shape{1, 6, 9, 3}), InputError);
   REQUIRE_THROWS_AS(conv.out_shape(Shape{64, 56, 56}), InputError);
   Context ctx;
   REQUIRE_THROWS_AS(conv.forward(ctx, make_var(Tensor(Shape{1, 3, 8, 8}))), InputError);
 
   BatchNorm2d bn("bn1", 64);
-  REQUIRE(bn.out_shape(Shape{2, 64, 3, 3}) == Shape{2, 64, 3, 3});
-  REQUIRE_THROWS_AS(bn.out_shape(Shape{2, 63, 3, 3}), InputError);
+  REQUIRE(bn.out_shape(Shape{2, 3, 3, 64}) == Shape{2, 3, 3, 64});
+  REQUIRE_THROWS_AS(bn.out_shape(Shape{2, 3, 3, 63}), InputError);
   MaxPool2d pool;
-  REQUIRE(pool.out_shape(Shape{2, 64, 112, 112}) == Shape{2, 64, 56, 56});
-  REQUIRE(pool.out_shape(Shape{2, 64, 7, 7}) == Shape{2, 64, 4, 4});
+  REQUIRE(pool.out_shape(Shape{2, 112, 112, 64}) == Shape{2, 56, 56, 64});
+  REQUIRE(pool.out_shape(Shape{2, 7, 7, 64}) == Shape{2, 4, 4, 64});
   REQUIRE(pool.out_shape(Shape{1, 1, 1, 1}) == Shape{1, 1, 1, 1});
   REQUIRE_THROWS_AS(pool.out_shape(Shape{2, 64, 112}), InputError);
   REQUIRE_THROWS_AS((MaxPool2d{3, 2, 2}).out_shape(Shape{1, 1, 8, 8}), InputError);

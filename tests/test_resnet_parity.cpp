@@ -261,11 +261,14 @@ TEST_CASE("resnet50 bottleneck block (stride 2, downsample) matches PyTorch") {
   for (Param* p : ps.params) got_p.push_back(p->name);
   REQUIRE(got_p == want_p);
 
+  // The fixture is NCHW as PyTorch's; the block runs channels-last between the conversions.
   Tape tape;
   Context ctx{&tape, true};
   VarPtr input = make_var(x.clone());
-  VarPtr out = blk->forward(ctx, input);
-  REQUIRE(blk->out_shape(in_shape) == out->value.shape());
+  VarPtr out = to_channels_first(ctx, blk->forward(ctx, to_channels_last(ctx, input)));
+  const Shape nhwc_in{in_shape[0], in_shape[2], in_shape[3], in_shape[1]};
+  const Shape o = blk->out_shape(nhwc_in);
+  REQUIRE(Shape{o[0], o[3], o[1], o[2]} == out->value.shape());
   // loss = sum(out * w): a weighted-sum node seeds d_out = w.
   const Tensor w = formula_tensor(out->value.shape(), meta["out_weight_stream"].get<uint64_t>());
   VarPtr loss = make_var(Tensor(Shape{1}));
@@ -305,8 +308,9 @@ TEST_CASE("resnet50 bottleneck block (stride 2, downsample) matches PyTorch") {
 
   auto [eval_blk, eval_ps] = make();
   Context eval_ctx;
-  const double e_eval = rel_err(eval_blk->forward(eval_ctx, make_var(x.clone()))->value,
-                                fx.get("block.eval.out"));
+  const VarPtr eval_out = to_channels_first(
+      eval_ctx, eval_blk->forward(eval_ctx, to_channels_last(eval_ctx, make_var(x.clone()))));
+  const double e_eval = rel_err(eval_out->value, fx.get("block.eval.out"));
   std::printf("bottleneck eval: out rel err %.3g\n", e_eval);
   CHECK(e_eval <= kForwardTol);
 }

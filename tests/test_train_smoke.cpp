@@ -60,8 +60,9 @@ struct TinyNet {
       for (int64_t i = 0; i < p->value.numel(); ++i) p->value[i] = rng.uniform(-bound, bound);
   }
 
-  VarPtr forward(Context& ctx, const VarPtr& x) {
-    VarPtr h = pool.forward(ctx, relu(ctx, bn1.forward(ctx, conv1.forward(ctx, x))));
+  VarPtr forward(Context& ctx, const VarPtr& x) {  // x: NCHW images, as make_batch gives
+    VarPtr h = to_channels_last(ctx, x);
+    h = pool.forward(ctx, relu(ctx, bn1.forward(ctx, conv1.forward(ctx, h))));
     h = relu(ctx, bn2.forward(ctx, conv2.forward(ctx, h)));
     return fc.forward(ctx, global_avg_pool(ctx, h));
   }

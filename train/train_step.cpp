@@ -9,7 +9,9 @@ namespace ds {
 StepResult train_step(ResNet& net, Optimizer& opt, const Tensor& x, const std::vector<int>& labels) {
   Tape tape;
   Context ctx{&tape, true};
-  VarPtr logits = net.forward(ctx, make_var(x));
+  VarPtr input = make_var(x);
+  input->needs_grad = false;  // nobody reads the image gradient: conv1 skips backward-data
+  VarPtr logits = net.forward(ctx, input);
   VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
   tape.backward(loss);
   opt.step();

@@ -1,263 +1,329 @@
-// im2col + sgemm convolution (see conv.h). Images are processed in groups whose column buffer
-// stays under kColBudget floats: col is [C*KH*KW, g*OH*OW] (rows = taps, columns = output pixels
-// of the g images side by side), so one GEMM covers the whole group:
-//   forward          tmp[OC, g*OHW]  = W[OC, CKK] * col
-//   backward data    dcol[CKK, g*OHW] = W^T * d_out_group, then col2im adds it into d_in
-//   backward weights d_W[OC, CKK]    += d_out_group * col^T  (K = g*OHW: one big reduction)
-// A group of one image needs no layout copies ([OC, OHW] is its NCHW slice), and a 1x1,
-// stride-1, unpadded convolution of one image uses the image itself as its columns.
+// Channels-last convolution drivers (see conv.h): zero-padding copies, weight packing, tiling
+// and threading around the brgemm micro-kernels. Tiles: M output pixels of one output row by NV
+// vectors of output channels; every tile is computed by one thread in a fixed order, so results
+// do not depend on the thread count.
 #include "engine/kernels/conv.h"
 
-#include <algorithm>
+#include <omp.h>
 
-#include "engine/kernels/gemm.h"
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "engine/kernels/brgemm.h"
 #include "engine/kernels/scratch.h"
 
 namespace ds {
 
 namespace {
 
-constexpr int64_t kColBudget = int64_t(1) << 22;  // floats (16 MiB) per column buffer
-constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t group_size(const ConvDims& d) {
-  const int64_t per_image = d.C * d.KH * d.KW * d.OH * d.OW;
-  return std::clamp<int64_t>(kColBudget / std::max<int64_t>(per_image, 1), 1,
-                            std::max<int64_t>(d.N, 1));
+bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
+
+// Vectors per tile in the output-channel direction. More vectors per tile load fewer A values
+// per FMA; fewer allow more pixels per tile. DEEPSLIDE_CONV_NV overrides (benchmarks).
+int choose_nv(const BrgemmKernels& k, int64_t cols) {
+  static const int forced = [] {
+    const char* e = std::getenv("DEEPSLIDE_CONV_NV");
+    return e ? std::clamp(std::atoi(e), 0, 4) : 0;
+  }();
+  const int64_t nvec = ceil_div(cols, k.vw);
+  const int nv = forced ? forced : (k.vw == 16 ? 4 : 2);
+  return (int)std::min<int64_t>(nv, nvec);
 }
 
-// col[(c*KH + kh)*KW + kw][gi*OHW + oh*OW + ow] = in[n0+gi][c][ih][iw] or 0 outside.
-void im2col(float* col,        // [C*KH*KW, g*OH*OW]
-            const float* in,   // [N, C, H, W]
-            int64_t n0, int64_t g, const ConvDims& d) {
-  const int64_t ohw = d.OH * d.OW, ld = g * ohw, rows = d.C * d.KH * d.KW;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * ld > kParallelMin)
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t gi = 0; gi < g; ++gi) {
-      const int64_t c = row / (d.KH * d.KW), kh = (row / d.KW) % d.KH, kw = row % d.KW;
-      const float* src = in + ((n0 + gi) * d.C + c) * d.H * d.W;
-      float* dst = col + row * ld + gi * ohw;
-      for (int64_t oh = 0; oh < d.OH; ++oh) {
-        const int64_t ih = oh * d.stride_h - d.pad_h + kh;
-        float* drow = dst + oh * d.OW;
-        if (ih < 0 || ih >= d.H) {
-          for (int64_t ow = 0; ow < d.OW; ++ow) drow[ow] = 0.f;
-          continue;
-        }
-        const float* srow = src + ih * d.W;
-        for (int64_t ow = 0; ow < d.OW; ++ow) {
-          const int64_t iw = ow * d.stride_w - d.pad_w + kw;
-          drow[ow] = (iw >= 0 && iw < d.W) ? srow[iw] : 0.f;
-        }
-      }
+// dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; dst is [N, Hp, Wp, C].
+void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C,
+              int64_t Hp, int64_t Wp, int64_t top, int64_t left) {
+  const int64_t rows = N * Hp;
+#pragma omp parallel for schedule(static) if (use_threads((double)rows * Wp * C))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / Hp, ih = r % Hp - top;
+    float* d = dst + r * Wp * C;
+    if (ih < 0 || ih >= H) {
+      std::memset(d, 0, sizeof(float) * Wp * C);
+      continue;
+    }
+    const int64_t j0 = std::clamp<int64_t>(left, 0, Wp);             // first copied column
+    const int64_t j1 = std::clamp<int64_t>(left + W, j0, Wp);        // end of copied columns
+    std::memset(d, 0, sizeof(float) * j0 * C);
+    std::memcpy(d + j0 * C, src + ((n * H + ih) * W + (j0 - left)) * C,
+                sizeof(float) * (j1 - j0) * C);
+    std::memset(d + j1 * C, 0, sizeof(float) * (Wp - j1) * C);
+  }
+}
+
+// A padded copy of an NHWC image when padding is needed (the source itself otherwise).
+struct Padded {
+  const float* data;
+  int64_t Hp, Wp;
+};
+
+Padded padded_input(const float* in, const ConvDims& d) {
+  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
+  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W) return {in, d.H, d.W};
+  float* buf = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * d.C);
+  pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w);
+  return {buf, Hp, Wp};
+}
+
+// One "rows" convolution: out[n, oh, ow, :cols] (=|+=) epilogue(sum over kh of
+// in_pad[n, oh*sh + kh, ow*sw .. + KW, :C] . wp[kh]) with wp packed [KH][KW*C][ldw].
+struct RowsConv {
+  const float* in;
+  int64_t Hp, Wp, C;
+  const float* wp;
+  int64_t ldw, KH, KW, sh, sw;
+  float* out;
+  int64_t N, OH, OW, cols;
+  ConvEpilogue ep;
+  bool accumulate;
+};
+
+void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
+  const int NV = choose_nv(k, r.cols);
+  const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
+  const int64_t per_row = ceil_div(r.OW, k.max_m[NV]);
+  std::vector<int64_t> a_off(r.KH), b_off(r.KH);
+  for (int64_t kh = 0; kh < r.KH; ++kh) {
+    a_off[kh] = kh * r.Wp * r.C;
+    b_off[kh] = kh * r.KW * r.C * r.ldw;
+  }
+  const int64_t items = nb * r.N * r.OH;
+  const double flops = 2.0 * r.N * r.OH * r.OW * r.cols * r.KH * r.KW * r.C;
+#pragma omp parallel for schedule(static) if (use_threads(flops))
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t ob = it / (r.N * r.OH), row = it % (r.N * r.OH);
+    const int64_t n = row / r.OH, oh = row % r.OH;
+    const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+    const int64_t oc0 = ob * NV * k.vw;
+    RowsTile t;
+    t.a_off = a_off.data();
+    t.lda = r.sw * r.C;
+    t.b = r.wp + oc0;
+    t.b_off = b_off.data();
+    t.ldb = r.ldw;
+    t.taps = (int)r.KH;
+    t.K = r.KW * r.C;
+    t.ldc = r.cols;
+    t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
+    t.accumulate = r.accumulate;
+    t.bias = r.ep.bias ? r.ep.bias + oc0 : nullptr;
+    t.ldr = r.cols;
+    t.relu = r.ep.relu;
+    const float* arow = r.in + (n * r.Hp + oh * r.sh) * r.Wp * r.C;
+    const int64_t crow = (n * r.OH + oh) * r.OW;
+    for (int64_t i = 0; i < per_row; ++i) {
+      const int64_t ow0 = i * r.OW / per_row, ow1 = (i + 1) * r.OW / per_row;
+      t.a = arow + ow0 * r.sw * r.C;
+      t.c = r.out + (crow + ow0) * r.cols + oc0;
+      t.res = r.ep.residual ? r.ep.residual + (crow + ow0) * r.cols + oc0 : nullptr;
+      k.rows(t, (int)(ow1 - ow0), nv);
     }
   }
 }
 
-// in[n0+gi][c][ih][iw] += col[...] for every tap that reads it (adjoint of im2col). Parallel
-// over (image, channel) so no two threads write the same input plane.
-void col2im_add(float* in,         // [N, C, H, W]
-                const float* col,  // [C*KH*KW, g*OH*OW]
-                int64_t n0, int64_t g, const ConvDims& d) {
-  const int64_t ohw = d.OH * d.OW, ld = g * ohw;
-  const int64_t work = d.C * d.KH * d.KW * ld;
-#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelMin)
-  for (int64_t gi = 0; gi < g; ++gi) {
-    for (int64_t c = 0; c < d.C; ++c) {
-      float* dst = in + ((n0 + gi) * d.C + c) * d.H * d.W;
-      for (int64_t kh = 0; kh < d.KH; ++kh) {
-        for (int64_t kw = 0; kw < d.KW; ++kw) {
-          const float* src = col + ((c * d.KH + kh) * d.KW + kw) * ld + gi * ohw;
-          for (int64_t oh = 0; oh < d.OH; ++oh) {
-            const int64_t ih = oh * d.stride_h - d.pad_h + kh;
-            if (ih < 0 || ih >= d.H) continue;
-            float* drow = dst + ih * d.W;
-            const float* srow = src + oh * d.OW;
-            for (int64_t ow = 0; ow < d.OW; ++ow) {
-              const int64_t iw = ow * d.stride_w - d.pad_w + kw;
-              if (iw >= 0 && iw < d.W) drow[iw] += srow[ow];
-            }
-          }
-        }
-      }
-    }
+// Packs w[OC, C, KH, KW] for the forward pass: wp[(kh*KW + kw)*C + c][oc], oc padded to ldw.
+float* pack_forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
+  float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
+  const int64_t rows = d.KH * d.KW * d.C;
+#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t kh = r / (d.KW * d.C), kw = (r / d.C) % d.KW, c = r % d.C;
+    float* dst = wp + r * ldw;
+    for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] = w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
+    for (int64_t oc = d.OC; oc < ldw; ++oc) dst[oc] = 0.f;
   }
+  return wp;
 }
 
-// A 1x1, stride-1, unpadded convolution reads the input as it is: its columns are the image.
-bool is_pointwise(const ConvDims& d) {
-  return d.KH == 1 && d.KW == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 &&
-         d.pad_w == 0;
-}
-
-// The columns of images [n0, n0 + g): the input itself for one pointwise image, else im2col
-// into col.
-const float* columns(float* col, const float* in, int64_t n0, int64_t g, const ConvDims& d) {
-  if (is_pointwise(d) && g == 1) return in + n0 * d.C * d.H * d.W;
-  im2col(col, in, n0, g, d);
-  return col;
-}
-
-// rows [n0, n0 + g) of src [N, R, L] laid out as [R, g * L] (a view when g == 1, else copied
-// into dst).
-const float* group_rows(float* dst, const float* src, int64_t n0, int64_t g, int64_t R,
-                        int64_t L) {
-  if (g == 1) return src + n0 * R * L;
-#pragma omp parallel for collapse(2) schedule(static) if (g * R * L > kParallelMin)
-  for (int64_t gi = 0; gi < g; ++gi) {
-    for (int64_t r = 0; r < R; ++r) {
-      const float* s = src + ((n0 + gi) * R + r) * L;
-      float* t = dst + r * g * L + gi * L;
-      for (int64_t i = 0; i < L; ++i) t[i] = s[i];
-    }
+// Packs w for backward data: wt[(kh*KW + kw)*OC + oc][c] = w[oc][c][kh][kw] (flip = false) or
+// w[oc][c][KH-1-kh][KW-1-kw] (flip = true), c padded to ldw.
+float* pack_transposed_weights(const float* w, const ConvDims& d, int64_t ldw, bool flip) {
+  float* wt = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.OC * ldw);
+  const int64_t rows = d.KH * d.KW * d.OC;
+#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t kh = r / (d.KW * d.OC), kw = (r / d.OC) % d.KW, oc = r % d.OC;
+    const int64_t sh = flip ? d.KH - 1 - kh : kh, sw = flip ? d.KW - 1 - kw : kw;
+    float* dst = wt + r * ldw;
+    for (int64_t c = 0; c < d.C; ++c) dst[c] = w[((oc * d.C + c) * d.KH + sh) * d.KW + sw];
+    for (int64_t c = d.C; c < ldw; ++c) dst[c] = 0.f;
   }
-  return dst;
+  return wt;
 }
 
 }  // namespace
 
-ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
-                        int64_t KW, int64_t stride, int64_t pad) {
-  ConvDims d;
-  d.N = N, d.C = C, d.H = H, d.W = W, d.OC = OC, d.KH = KH, d.KW = KW;
-  d.stride_h = d.stride_w = stride;
-  d.pad_h = d.pad_w = pad;
-  d.OH = conv_out_size(H, KH, stride, pad);
-  d.OW = conv_out_size(W, KW, stride, pad);
-  return d;
-}
-
-void conv2d_forward(float* out, const float* in, const float* w, const float* b,
-                    const ConvDims& d) {
-  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  float* col = scratch(ScratchSlot::conv_col, is_pointwise(d) && gmax == 1 ? 0 : ckk * gmax * ohw);
-  float* tmp = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
-  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
-    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-    const float* cols = columns(col, in, n0, g, d);
-    float* y = g == 1 ? out + n0 * d.OC * ohw : tmp;  // one image: its output is [OC, OHW]
-    sgemm(false, false, d.OC, ld, ckk, 1.f, w, ckk, cols, ld, 0.f, y, ld);
-#pragma omp parallel for collapse(2) schedule(static) if (d.OC * ld > kParallelMin)
-    for (int64_t gi = 0; gi < g; ++gi) {
-      for (int64_t oc = 0; oc < d.OC; ++oc) {
-        const float* src = y + oc * ld + gi * ohw;
-        float* dst = out + ((n0 + gi) * d.OC + oc) * ohw;
-        const float bias = b ? b[oc] : 0.f;
-        if (src == dst) {
-          if (b)
-            for (int64_t i = 0; i < ohw; ++i) dst[i] += bias;
-        } else {
-          for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i] + bias;
-        }
-      }
-    }
-  }
+void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
+                    const ConvEpilogue& ep) {
+  if (d.N * d.OH * d.OW * d.OC == 0) return;
+  const BrgemmKernels& k = brgemm_kernels();
+  const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
+  const float* wp = pack_forward_weights(w, d, ldw);
+  const Padded p = padded_input(in, d);
+  run_rows_conv({p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N,
+                 d.OH, d.OW, d.OC, ep, false},
+                k);
 }
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d) {
-  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  float* col = scratch(ScratchSlot::conv_col, ckk * gmax * ohw);
-  float* dy = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
-  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
-    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-    const float* dys = group_rows(dy, d_out, n0, g, d.OC, ohw);
-    if (is_pointwise(d) && g == 1) {  // the columns are the input gradient itself
-      sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dys, ld, 1.f, d_in + n0 * d.C * ohw, ld);
-      continue;
+  if (d.N * d.H * d.W * d.C == 0 || d.OH * d.OW == 0) return;
+  const BrgemmKernels& k = brgemm_kernels();
+  const int64_t ldw = ceil_div(d.C, k.vw) * k.vw;
+  if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h < d.KH && d.pad_w < d.KW) {
+    // A stride-1 convolution's input gradient is the convolution of the output gradient,
+    // padded by K - 1 - pad, with the flipped, transposed kernel.
+    const float* wt = pack_transposed_weights(w, d, ldw, true);
+    const int64_t Hp = d.H - 1 + d.KH, Wp = d.W - 1 + d.KW;
+    float* gp = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * d.OC);
+    pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hp, Wp, d.KH - 1 - d.pad_h, d.KW - 1 - d.pad_w);
+    run_rows_conv({gp, Hp, Wp, d.OC, wt, ldw, d.KH, d.KW, 1, 1, d_in, d.N, d.H, d.W, d.C, {}, true},
+                  k);
+    return;
+  }
+  // Other strides: every tap's GEMM (output pixels x OC) . (OC x C) is added at its strided
+  // input positions of a padded gradient; threads own (image, channel block) pairs, so no two
+  // write the same value.
+  const float* wt = pack_transposed_weights(w, d, ldw, false);
+  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
+  float* gp = scratch(ScratchSlot::conv_acc, d.N * Hp * Wp * d.C);
+  const int NV = choose_nv(k, d.C);
+  const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
+  const int64_t per_row = ceil_div(d.OW, k.max_m[NV]);
+  const int64_t zero_offset = 0;
+  const double flops = 2.0 * d.N * d.OH * d.OW * d.OC * d.KH * d.KW * d.C;
+#pragma omp parallel for collapse(2) schedule(static) if (use_threads(flops))
+  for (int64_t n = 0; n < d.N; ++n) {
+    for (int64_t ob = 0; ob < nb; ++ob) {
+      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+      const int64_t c0 = ob * NV * k.vw, ncols = std::min<int64_t>((int64_t)nv * k.vw, d.C - c0);
+      float* img = gp + n * Hp * Wp * d.C;
+      for (int64_t r = 0; r < Hp * Wp; ++r) std::memset(img + r * d.C + c0, 0, sizeof(float) * ncols);
+      RowsTile t;
+      t.a_off = &zero_offset;
+      t.lda = d.OC;
+      t.b_off = &zero_offset;
+      t.ldb = ldw;
+      t.taps = 1;
+      t.K = d.OC;
+      t.ldc = d.stride_w * d.C;
+      t.N = ncols;
+      t.accumulate = true;
+      for (int64_t oh = 0; oh < d.OH; ++oh) {
+        for (int64_t i = 0; i < per_row; ++i) {
+          const int64_t ow0 = i * d.OW / per_row, ow1 = (i + 1) * d.OW / per_row;
+          t.a = d_out + ((n * d.OH + oh) * d.OW + ow0) * d.OC;
+          for (int64_t kh = 0; kh < d.KH; ++kh) {
+            for (int64_t kw = 0; kw < d.KW; ++kw) {
+              t.b = wt + (kh * d.KW + kw) * d.OC * ldw + c0;
+              t.c = img + ((oh * d.stride_h + kh) * Wp + ow0 * d.stride_w + kw) * d.C + c0;
+              k.rows(t, (int)(ow1 - ow0), nv);
+            }
+          }
+        }
+      }
+      // d_in += the interior of the padded gradient.
+      for (int64_t ih = 0; ih < d.H; ++ih) {
+        const int64_t ip = ih + d.pad_h;
+        if (ip >= Hp) break;
+        for (int64_t iw = 0; iw < d.W; ++iw) {
+          const int64_t jp = iw + d.pad_w;
+          if (jp >= Wp) break;
+          float* dst = d_in + ((n * d.H + ih) * d.W + iw) * d.C + c0;
+          const float* src = img + (ip * Wp + jp) * d.C + c0;
+          for (int64_t c = 0; c < ncols; ++c) dst[c] += src[c];
+        }
+      }
     }
-    sgemm(true, false, ckk, ld, d.OC, 1.f, w, ckk, dys, ld, 0.f, col, ld);
-    col2im_add(d_in, col, n0, g, d);
   }
 }
 
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
                              const ConvDims& d) {
-  const int64_t ohw = d.OH * d.OW, ckk = d.C * d.KH * d.KW, gmax = group_size(d);
-  float* col = scratch(ScratchSlot::conv_col, is_pointwise(d) && gmax == 1 ? 0 : ckk * gmax * ohw);
-  float* dy = scratch(ScratchSlot::conv_tmp, gmax > 1 ? d.OC * gmax * ohw : 0);
-  for (int64_t n0 = 0; n0 < d.N; n0 += gmax) {
-    const int64_t g = std::min(gmax, d.N - n0), ld = g * ohw;
-    const float* dys = group_rows(dy, d_out, n0, g, d.OC, ohw);
-    const float* cols = columns(col, in, n0, g, d);
-    sgemm(false, true, d.OC, ckk, ld, 1.f, dys, ld, cols, ld, 1.f, d_w, ckk);
-  }
-  if (!d_b) return;
-#pragma omp parallel for schedule(static) if (d.N * d.OC * ohw > kParallelMin)
-  for (int64_t oc = 0; oc < d.OC; ++oc) {
-    double s = 0;
-    for (int64_t n = 0; n < d.N; ++n) {
-      const float* src = d_out + (n * d.OC + oc) * ohw;
-      for (int64_t i = 0; i < ohw; ++i) s += src[i];
-    }
-    d_b[oc] += (float)s;
-  }
-}
-
-void conv2d_forward_ref(float* out, const float* in, const float* w, const float* b,
-                        const ConvDims& d) {
-  for (int64_t n = 0; n < d.N; ++n)
-    for (int64_t oc = 0; oc < d.OC; ++oc)
-      for (int64_t oh = 0; oh < d.OH; ++oh)
-        for (int64_t ow = 0; ow < d.OW; ++ow) {
-          double s = b ? b[oc] : 0.0;
-          for (int64_t c = 0; c < d.C; ++c)
-            for (int64_t kh = 0; kh < d.KH; ++kh)
-              for (int64_t kw = 0; kw < d.KW; ++kw) {
-                const int64_t ih = oh * d.stride_h - d.pad_h + kh;
-                const int64_t iw = ow * d.stride_w - d.pad_w + kw;
-                if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
-                s += (double)in[((n * d.C + c) * d.H + ih) * d.W + iw] *
-                     w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
-              }
-          out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] = (float)s;
-        }
-}
-
-void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w,
-                              const ConvDims& d) {
-  for (int64_t n = 0; n < d.N; ++n)
-    for (int64_t c = 0; c < d.C; ++c)
-      for (int64_t ih = 0; ih < d.H; ++ih)
-        for (int64_t iw = 0; iw < d.W; ++iw) {
-          double s = 0;
-          for (int64_t oc = 0; oc < d.OC; ++oc)
-            for (int64_t kh = 0; kh < d.KH; ++kh)
-              for (int64_t kw = 0; kw < d.KW; ++kw) {
-                const int64_t th = ih + d.pad_h - kh, tw = iw + d.pad_w - kw;
-                if (th < 0 || tw < 0 || th % d.stride_h || tw % d.stride_w) continue;
-                const int64_t oh = th / d.stride_h, ow = tw / d.stride_w;
-                if (oh >= d.OH || ow >= d.OW) continue;
-                s += (double)d_out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] *
-                     w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
-              }
-          d_in[((n * d.C + c) * d.H + ih) * d.W + iw] += (float)s;
-        }
-}
-
-void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
-                                 const ConvDims& d) {
-  for (int64_t oc = 0; oc < d.OC; ++oc) {
-    for (int64_t c = 0; c < d.C; ++c)
-      for (int64_t kh = 0; kh < d.KH; ++kh)
-        for (int64_t kw = 0; kw < d.KW; ++kw) {
-          double s = 0;
-          for (int64_t n = 0; n < d.N; ++n)
-            for (int64_t oh = 0; oh < d.OH; ++oh)
-              for (int64_t ow = 0; ow < d.OW; ++ow) {
-                const int64_t ih = oh * d.stride_h - d.pad_h + kh;
-                const int64_t iw = ow * d.stride_w - d.pad_w + kw;
-                if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
-                s += (double)d_out[((n * d.OC + oc) * d.OH + oh) * d.OW + ow] *
-                     in[((n * d.C + c) * d.H + ih) * d.W + iw];
-              }
-          d_w[((oc * d.C + c) * d.KH + kh) * d.KW + kw] += (float)s;
-        }
-    if (d_b) {
+  if (d.OC * d.C * d.KH * d.KW == 0) return;
+  const BrgemmKernels& k = brgemm_kernels();
+  const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
+  const int64_t pixels = d.N * d.OH * d.OW;
+  if (d_b) {
+    for (int64_t oc = 0; oc < d.OC; ++oc) {
       double s = 0;
-      for (int64_t n = 0; n < d.N; ++n)
-        for (int64_t i = 0; i < d.OH * d.OW; ++i) s += d_out[(n * d.OC + oc) * d.OH * d.OW + i];
+      for (int64_t p = 0; p < pixels; ++p) s += d_out[p * d.OC + oc];
       d_b[oc] += (float)s;
     }
+  }
+  if (pixels == 0) return;
+  // Output gradient rows must be readable to whole vectors: pad them when OC is not a multiple.
+  const float* g = d_out;
+  if (ldw != d.OC) {
+    float* gp = scratch(ScratchSlot::conv_bpack, pixels * ldw);
+    for (int64_t p = 0; p < pixels; ++p) {
+      std::memcpy(gp + p * ldw, d_out + p * d.OC, sizeof(float) * d.OC);
+      std::memset(gp + p * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
+    }
+    g = gp;
+  }
+  const Padded p = padded_input(in, d);
+  // Accumulator dw[kh][kw*C + c][oc] (row length ldw).
+  const int64_t kwc = d.KW * d.C;
+  float* dw = scratch(ScratchSlot::conv_acc, d.KH * kwc * ldw);
+  std::memset(dw, 0, sizeof(float) * d.KH * kwc * ldw);
+
+  const int NV = choose_nv(k, d.OC);
+  const int M = k.max_m[NV];
+  const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
+  const int64_t mt = ceil_div(kwc, M);  // M-tiles per kernel row
+  const int64_t tiles = d.KH * mt * nb;
+  // Output rows per chunk: what one chunk reads (input rows and gradient rows) stays in L2.
+  const int64_t row_bytes = 4 * (d.OW * ldw + d.stride_h * p.Wp * d.C);
+  const int64_t rows_total = d.N * d.OH;
+  const int64_t chunk = std::clamp<int64_t>((256 << 10) / std::max<int64_t>(row_bytes, 1), 1, 64);
+  const double flops = 2.0 * pixels * d.OC * d.KH * kwc;
+#pragma omp parallel if (use_threads(flops))
+  {
+    std::vector<int64_t> a_row(chunk), b_row(chunk);
+    for (int64_t r0 = 0; r0 < rows_total; r0 += chunk) {
+      const int64_t nr = std::min(chunk, rows_total - r0);
+      // Static and nowait: a thread owns the same tiles in every chunk (same loop, same
+      // schedule), so it never waits for the other threads between chunks.
+#pragma omp for schedule(static) nowait
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t ob = t % nb, mi = (t / nb) % mt, kh = t / (nb * mt);
+        const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+        const int64_t m0 = mi * kwc / mt, m1 = (mi + 1) * kwc / mt;
+        const int64_t oc0 = ob * NV * k.vw;
+        for (int64_t r = 0; r < nr; ++r) {
+          const int64_t n = (r0 + r) / d.OH, oh = (r0 + r) % d.OH;
+          a_row[r] = ((n * p.Hp + oh * d.stride_h + kh) * p.Wp) * d.C + m0;
+          b_row[r] = (n * d.OH + oh) * d.OW * ldw + oc0;
+        }
+        ColsTile ct;
+        ct.a = p.data;
+        ct.a_row = a_row.data();
+        ct.sa = d.stride_w * d.C;
+        ct.b = g;
+        ct.b_row = b_row.data();
+        ct.sb = ldw;
+        ct.rows = (int)nr;
+        ct.L = d.OW;
+        ct.c = dw + (kh * kwc + m0) * ldw + oc0;
+        ct.ldc = ldw;
+        ct.N = (int64_t)nv * k.vw;
+        k.cols(ct, (int)(m1 - m0), nv);
+      }
+    }
+  }
+  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc].
+  const int64_t wrows = d.OC * d.C;
+#pragma omp parallel for schedule(static) if (use_threads((double)wrows * d.KH * d.KW * 8))
+  for (int64_t r = 0; r < wrows; ++r) {
+    const int64_t oc = r / d.C, c = r % d.C;
+    float* dst = d_w + r * d.KH * d.KW;
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      for (int64_t kw = 0; kw < d.KW; ++kw)
+        dst[kh * d.KW + kw] += dw[(kh * kwc + kw * d.C + c) * ldw + oc];
   }
 }
 

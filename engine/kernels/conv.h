@@ -1,6 +1,17 @@
-// 2-D convolution kernels (NCHW, float32, PyTorch semantics: cross-correlation, zero padding).
-// The fast versions lower groups of images to one GEMM through im2col/col2im; the _ref twins are
-// direct loops used as test oracles. Backward kernels accumulate (+=) into their outputs.
+// 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
+// cross-correlation, zero padding). Weights stay in PyTorch's [OC, C, KH, KW] layout (the model
+// file's) and are packed per call. The fast versions run the brgemm micro-kernels (brgemm.h):
+//   forward          per output-pixel tile, sum over kernel rows of a GEMM with K = KW * C
+//                    (a kernel row's taps are contiguous in NHWC, so conv1's 7 x 3 taps pack
+//                    into K = 21 without a special im2col);
+//   backward data    stride 1: the forward kernel on the padded output gradient with flipped,
+//                    transposed weights; other strides: each tap's GEMM scattered into a
+//                    padded input gradient, threads split over (image, channel block);
+//   backward weights per (kernel row, KW*C block, OC block) tile, reduced over output pixels
+//                    in L2-sized chunks, threads split over tiles (never over the batch), so the
+//                    result does not depend on the thread count.
+// The _ref twins are direct loops with double accumulation, used as test oracles.
+// Backward kernels accumulate (+=) into their outputs.
 #pragma once
 #include <cstdint>
 
@@ -22,30 +33,37 @@ inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad)
 ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
                         int64_t KW, int64_t stride, int64_t pad);
 
-// out = conv(in, w) + b. b may be null.
-void conv2d_forward(float* out,       // [N, OC, OH, OW]
-                    const float* in,  // [N, C, H, W]
+// What the forward pass applies to each output value before storing it, in this order:
+// + bias[oc], + residual[n, oh, ow, oc], max(., 0). All optional.
+struct ConvEpilogue {
+  const float* bias = nullptr;      // [OC]
+  const float* residual = nullptr;  // [N, OH, OW, OC]
+  bool relu = false;
+};
+
+// out = epilogue(conv(in, w)).
+void conv2d_forward(float* out,       // [N, OH, OW, OC]
+                    const float* in,  // [N, H, W, C]
                     const float* w,   // [OC, C, KH, KW]
-                    const float* b,   // [OC] or null
-                    const ConvDims& d);
+                    const ConvDims& d, const ConvEpilogue& ep = {});
 
 // d_in += conv_transpose(d_out, w). Accumulates.
-void conv2d_backward_data(float* d_in,        // [N, C, H, W]
-                          const float* d_out,  // [N, OC, OH, OW]
+void conv2d_backward_data(float* d_in,         // [N, H, W, C]
+                          const float* d_out,  // [N, OH, OW, OC]
                           const float* w,      // [OC, C, KH, KW]
                           const ConvDims& d);
 
-// d_w += sum over images of d_out (x) in; d_b += sum of d_out over N, OH, OW (d_b may be null).
-// Accumulates.
+// d_w += sum over images and pixels of d_out (x) in; d_b += sum of d_out over N, OH, OW (d_b may
+// be null). Accumulates.
 void conv2d_backward_weights(float* d_w,          // [OC, C, KH, KW]
                              float* d_b,          // [OC] or null
-                             const float* d_out,  // [N, OC, OH, OW]
-                             const float* in,     // [N, C, H, W]
+                             const float* d_out,  // [N, OH, OW, OC]
+                             const float* in,     // [N, H, W, C]
                              const ConvDims& d);
 
 // Direct-loop twins with double accumulation (same contracts; backward ones accumulate).
-void conv2d_forward_ref(float* out, const float* in, const float* w, const float* b,
-                        const ConvDims& d);
+void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d,
+                        const ConvEpilogue& ep = {});
 void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d);
 void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
                                  const ConvDims& d);

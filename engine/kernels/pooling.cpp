@@ -1,9 +1,13 @@
-// Max pooling and global average pooling kernels (see pooling.h), OpenMP-parallel over planes.
+// Max pooling and global average pooling kernels on NHWC (see pooling.h), OpenMP-parallel over
+// output rows / images, vectorised over channels.
 #include "engine/kernels/pooling.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace ds {
 
@@ -23,86 +27,100 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
 }
 
 void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
-  const int64_t planes = d.N * d.C;
-#pragma omp parallel for schedule(static) if (planes * d.H * d.W > kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* x = in + p * d.H * d.W;
-    float* y = out + p * d.OH * d.OW;
-    int32_t* am = argmax ? argmax + p * d.OH * d.OW : nullptr;
-    for (int64_t oh = 0; oh < d.OH; ++oh) {
+  const int64_t rows = d.N * d.OH, C = d.C;
+#pragma omp parallel if (rows * d.OW * C > kParallelMin && !omp_in_parallel())
+  {
+    std::vector<float> best(C);
+    std::vector<int32_t> idx(C);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r / d.OH, oh = r % d.OH;
       const int64_t h0 = std::max<int64_t>(oh * d.stride_h - d.pad_h, 0);
       const int64_t h1 = std::min<int64_t>(oh * d.stride_h - d.pad_h + d.KH, d.H);
       for (int64_t ow = 0; ow < d.OW; ++ow) {
         const int64_t w0 = std::max<int64_t>(ow * d.stride_w - d.pad_w, 0);
         const int64_t w1 = std::min<int64_t>(ow * d.stride_w - d.pad_w + d.KW, d.W);
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t best_i = h0 * d.W + w0;
+        std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+        std::fill(idx.begin(), idx.end(), (int32_t)(h0 * d.W + w0));
         for (int64_t ih = h0; ih < h1; ++ih) {
           for (int64_t iw = w0; iw < w1; ++iw) {
-            const float v = x[ih * d.W + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = ih * d.W + iw;
+            const float* x = in + ((n * d.H + ih) * d.W + iw) * C;
+            const int32_t i = (int32_t)(ih * d.W + iw);
+            for (int64_t c = 0; c < C; ++c) {
+              const bool take = (x[c] > best[c]) | (x[c] != x[c]);  // a NaN wins
+              best[c] = take ? x[c] : best[c];
+              idx[c] = take ? i : idx[c];
             }
           }
         }
-        y[oh * d.OW + ow] = best;
-        if (am) am[oh * d.OW + ow] = (int32_t)best_i;
+        const int64_t o = (r * d.OW + ow) * C;
+        std::copy(best.begin(), best.end(), out + o);
+        if (argmax) std::copy(idx.begin(), idx.end(), argmax + o);
       }
     }
   }
 }
 
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
-  for (int64_t p = 0; p < d.N * d.C; ++p)
-    for (int64_t oh = 0; oh < d.OH; ++oh)
-      for (int64_t ow = 0; ow < d.OW; ++ow) {
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t best_i = -1;
-        for (int64_t kh = 0; kh < d.KH; ++kh)
-          for (int64_t kw = 0; kw < d.KW; ++kw) {
-            const int64_t ih = oh * d.stride_h - d.pad_h + kh;
-            const int64_t iw = ow * d.stride_w - d.pad_w + kw;
-            if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
-            const float v = in[p * d.H * d.W + ih * d.W + iw];
-            if (best_i < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_i = ih * d.W + iw;
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t c = 0; c < d.C; ++c)
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          float best = -std::numeric_limits<float>::infinity();
+          int64_t best_i = -1;
+          for (int64_t kh = 0; kh < d.KH; ++kh)
+            for (int64_t kw = 0; kw < d.KW; ++kw) {
+              const int64_t ih = oh * d.stride_h - d.pad_h + kh;
+              const int64_t iw = ow * d.stride_w - d.pad_w + kw;
+              if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
+              const float v = in[((n * d.H + ih) * d.W + iw) * d.C + c];
+              if (best_i < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_i = ih * d.W + iw;
+              }
             }
-          }
-        out[p * d.OH * d.OW + oh * d.OW + ow] = best;
-        if (argmax) argmax[p * d.OH * d.OW + oh * d.OW + ow] = (int32_t)best_i;
-      }
+          const int64_t o = ((n * d.OH + oh) * d.OW + ow) * d.C + c;
+          out[o] = best;
+          if (argmax) argmax[o] = (int32_t)best_i;
+        }
 }
 
 void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax,
                         const PoolDims& d) {
-  const int64_t planes = d.N * d.C, ohw = d.OH * d.OW;
-#pragma omp parallel for schedule(static) if (planes * d.H * d.W > kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    float* dx = d_in + p * d.H * d.W;
-    const float* dy = d_out + p * ohw;
-    const int32_t* am = argmax + p * ohw;
-    for (int64_t i = 0; i < ohw; ++i) dx[am[i]] += dy[i];
+  const int64_t ohw = d.OH * d.OW, C = d.C;
+  // Windows overlap within an image, so each image is one thread's.
+#pragma omp parallel for schedule(static) if (d.N * ohw * C > kParallelMin && !omp_in_parallel())
+  for (int64_t n = 0; n < d.N; ++n) {
+    float* dx = d_in + n * d.H * d.W * C;
+    for (int64_t i = 0; i < ohw; ++i) {
+      const float* dy = d_out + (n * ohw + i) * C;
+      const int32_t* am = argmax + (n * ohw + i) * C;
+      for (int64_t c = 0; c < C; ++c) dx[(int64_t)am[c] * C + c] += dy[c];
+    }
   }
 }
 
 void global_avg_pool_forward(float* out, const float* in, int64_t N, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
-  for (int64_t p = 0; p < N * C; ++p) {
-    const float* x = in + p * HW;
-    double s = 0;
-    for (int64_t i = 0; i < HW; ++i) s += x[i];
-    out[p] = (float)(s / (double)HW);
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin && !omp_in_parallel())
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<double> s(C, 0.0);
+    for (int64_t i = 0; i < HW; ++i) {
+      const float* x = in + (n * HW + i) * C;
+      for (int64_t c = 0; c < C; ++c) s[c] += x[c];
+    }
+    for (int64_t c = 0; c < C; ++c) out[n * C + c] = (float)(s[c] / (double)HW);
   }
 }
 
 void global_avg_pool_backward(float* d_in, const float* d_out, int64_t N, int64_t C, int64_t HW) {
-#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
-  for (int64_t p = 0; p < N * C; ++p) {
-    const float g = d_out[p] / (float)HW;
-    float* dx = d_in + p * HW;
-    for (int64_t i = 0; i < HW; ++i) dx[i] += g;
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin && !omp_in_parallel())
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<float> g(C);
+    for (int64_t c = 0; c < C; ++c) g[c] = d_out[n * C + c] / (float)HW;
+    for (int64_t i = 0; i < HW; ++i) {
+      float* dx = d_in + (n * HW + i) * C;
+      for (int64_t c = 0; c < C; ++c) dx[c] += g[c];
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-// Pooling kernels (NCHW, float32, PyTorch semantics): max pooling with implicit -inf padding
+// Pooling kernels (channels-last NHWC, float32, PyTorch semantics): max pooling with implicit -inf padding
 // (floor output size, no dilation) and global average pooling. Backward kernels accumulate.
 #pragma once
 #include <cstdint>
@@ -17,28 +17,28 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
 
 // out = window max; argmax (if non-null) receives the index ih * W + iw of the first maximum in
 // row-major window order (a NaN wins, the last one, as in PyTorch's CPU kernel).
-void maxpool2d_forward(float* out,       // [N, C, OH, OW]
-                       int32_t* argmax,  // [N, C, OH, OW] or null
-                       const float* in,  // [N, C, H, W]
+void maxpool2d_forward(float* out,       // [N, OH, OW, C]
+                       int32_t* argmax,  // [N, OH, OW, C] or null
+                       const float* in,  // [N, H, W, C]
                        const PoolDims& d);
 
 // d_in[argmax] += d_out. Accumulates.
-void maxpool2d_backward(float* d_in,            // [N, C, H, W]
-                        const float* d_out,     // [N, C, OH, OW]
-                        const int32_t* argmax,  // [N, C, OH, OW]
+void maxpool2d_backward(float* d_in,            // [N, H, W, C]
+                        const float* d_out,     // [N, OH, OW, C]
+                        const int32_t* argmax,  // [N, OH, OW, C]
                         const PoolDims& d);
 
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
 // fast path (test oracle).
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d);
 
-// out[n, c] = mean of in[n, c, :, :] (accumulated in double).
+// out[n, c] = mean of in[n, :, :, c] (accumulated in double).
 void global_avg_pool_forward(float* out,       // [N, C]
-                             const float* in,  // [N, C, HW]
+                             const float* in,  // [N, HW, C]
                              int64_t N, int64_t C, int64_t HW);
 
-// d_in[n, c, i] += d_out[n, c] / HW. Accumulates.
-void global_avg_pool_backward(float* d_in,         // [N, C, HW]
+// d_in[n, i, c] += d_out[n, c] / HW. Accumulates.
+void global_avg_pool_backward(float* d_in,         // [N, HW, C]
                               const float* d_out,  // [N, C]
                               int64_t N, int64_t C, int64_t HW);
 

@@ -1,4 +1,4 @@
-// Per-thread scratch memory for kernels (im2col columns, packed GEMM panels): reused across
+// Per-thread scratch memory for kernels (padded images, packed weights and GEMM panels): reused across
 // calls so hot loops neither zero-fill nor page-fault fresh allocations every time. A slot grows
 // to the largest size requested on that thread and is kept until the thread exits; contents are
 // uninitialised. Each kernel uses its own slots, so nested kernel calls never share memory.
@@ -7,7 +7,15 @@
 
 namespace ds {
 
-enum class ScratchSlot { conv_col = 0, conv_tmp = 1, gemm_a = 2, gemm_b = 3, count = 4 };
+enum class ScratchSlot {
+  conv_pad = 0,   // zero-padded NHWC image (input, or output gradient)
+  conv_wpack,     // packed weights
+  conv_acc,       // backward-weights accumulator / backward-data padded gradient
+  conv_bpack,     // output gradient padded to whole vectors
+  gemm_a,
+  gemm_b,
+  count
+};
 
 float* scratch(ScratchSlot slot, int64_t n);  // at least n floats, 64-byte aligned
 

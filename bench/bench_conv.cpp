@@ -1,0 +1,90 @@
+// Every distinct ResNet-18 convolution shape at batch 16 (224 x 224 input), forward,
+// backward-data and backward-weights, in GFLOP/s and as a fraction of this machine's measured
+// FMA peak (bench/fma_peak.h) at the same thread count. Run: build/bench_conv
+// [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via OMP_NUM_THREADS.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <string>
+#include <vector>
+
+#include "bench/fma_peak.h"
+#include "engine/kernels/conv.h"
+#include "engine/rng.h"
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t C, H, OC, k, stride, pad;
+};
+
+// ResNet-18's convolutions, each distinct shape once (input side H = W).
+const Shape kShapes[] = {
+    {"conv1", 3, 224, 64, 7, 2, 3},
+    {"layer1.conv", 64, 56, 64, 3, 1, 1},
+    {"layer2.0.conv1", 64, 56, 128, 3, 2, 1},
+    {"layer2.conv", 128, 28, 128, 3, 1, 1},
+    {"layer2.0.downsample", 64, 56, 128, 1, 2, 0},
+    {"layer3.0.conv1", 128, 28, 256, 3, 2, 1},
+    {"layer3.conv", 256, 14, 256, 3, 1, 1},
+    {"layer3.0.downsample", 128, 28, 256, 1, 2, 0},
+    {"layer4.0.conv1", 256, 14, 512, 3, 2, 1},
+    {"layer4.conv", 512, 7, 512, 3, 1, 1},
+    {"layer4.0.downsample", 256, 14, 512, 1, 2, 0},
+};
+constexpr int64_t kBatch = 16;
+
+double peak_gflops() {
+  static const double p = ds::measured_fma_peak_gflops(omp_get_max_threads());
+  return p;
+}
+
+std::vector<float> randn(int64_t n, uint64_t seed) {
+  ds::Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.normal();
+  return v;
+}
+
+enum Pass { kForward, kBackwardData, kBackwardWeights };
+
+void run(benchmark::State& state, Shape s, Pass pass) {
+  const ds::ConvDims d = ds::make_conv_dims(kBatch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
+  const auto x = randn(d.N * d.H * d.W * d.C, 1), w = randn(d.OC * d.C * d.KH * d.KW, 2);
+  const auto dy = randn(d.N * d.OH * d.OW * d.OC, 3);
+  std::vector<float> y(dy.size()), dx(x.size()), dw(w.size());
+  for (auto _ : state) {
+    switch (pass) {
+      case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
+      case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
+      case kBackwardWeights:
+        ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d);
+        break;
+    }
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * d.N * d.OH * d.OW * d.OC * d.C * d.KH * d.KW;
+  state.counters["GFLOPs"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_pct"] = benchmark::Counter(
+      flops * 1e-9 * 100.0 / peak_gflops(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+int register_all() {
+  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights"};
+  for (const Shape& s : kShapes)
+    for (int p = 0; p < 3; ++p) {
+      if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
+      benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s,
+                                   (Pass)p)
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(0.5)
+          ->UseRealTime();
+    }
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,15 @@
+// Layout conversion between channels-first (NCHW, the model's input and Grad-CAM's view) and
+// channels-last (NHWC, what the network runs on).
+#pragma once
+#include <cstdint>
+
+namespace ds {
+
+// out[n][i][c] (=|+=) in[n][c][i], i over H*W. accumulate adds instead of storing.
+void nchw_to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
+                  bool accumulate = false);
+// out[n][c][i] (=|+=) in[n][i][c].
+void nhwc_to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
+                  bool accumulate = false);
+
+}  // namespace ds
