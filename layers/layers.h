@@ -27,6 +27,13 @@ struct Conv2d {
   void collect(ParamSet& ps);
 };
 
+struct BatchNorm2d;
+// Inference only (no tape, evaluation mode): relu(bn(conv(x)) + residual) in one pass, with the
+// BN's running statistics folded into the convolution's weights and bias (residual may be null,
+// relu optional). Equal to the unfused layers up to rounding.
+VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
+                    const VarPtr& residual, bool relu);
+
 struct BatchNorm2d {
   int64_t C = 0;
   float momentum = 0.1f, eps = 1e-5f;

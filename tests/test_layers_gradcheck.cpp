@@ -433,3 +433,36 @@ TEST_CASE("out_shape names both shapes when the input does not fit") {
   REQUIRE_THROWS_AS(global_avg_pool(ctx, make_var(Tensor(Shape{2, 3}))), InputError);
   std::printf("gradcheck: worst error over all layers %.2e\n", g_worst);
 }
+
+TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add and ReLU") {
+  Rng rng(11);
+  for (bool bias : {false, true}) {
+    Conv2d conv("layer2.0.conv2", 5, 18, 3, 2, 1, bias);
+    BatchNorm2d bn("layer2.0.bn2", 18);
+    randomize(conv.weight, rng, 0.4f);
+    if (bias) randomize(conv.bias, rng, 0.4f);
+    randomize(bn.weight, rng, 0.3f, 1.f);
+    randomize(bn.bias, rng, 0.3f);
+    for (int64_t c = 0; c < 18; ++c) {
+      bn.running_mean.value[c] = rng.normal() * 0.5f;
+      bn.running_var.value[c] = 0.3f + (float)rng.uniform();
+    }
+    VarPtr x = make_var(randn(Shape{2, 9, 7, 5}, rng));
+    VarPtr res = make_var(randn(Shape{2, 5, 4, 18}, rng));
+    Context eval;
+    for (int fused = 0; fused < 2; ++fused) {
+      const VarPtr r = fused ? res : nullptr;
+      const Tensor expect = bn.forward(eval, conv.forward(eval, x), r, fused == 1)->value;
+      const Tensor got = conv_bn_eval(eval, conv, bn, x, r, fused == 1)->value;
+      REQUIRE(got.shape() == expect.shape());
+      const float err = max_abs_diff(got, expect);
+      INFO("bias " << bias << " residual+relu " << fused << " max abs diff " << err);
+      CHECK(err < 1e-5f * (1.f + max_abs(expect)));
+    }
+  }
+  Tape tape;
+  Context train{&tape, true};
+  Conv2d conv("c", 3, 4, 3, 1, 1, false);
+  BatchNorm2d bn("b", 4);
+  REQUIRE_THROWS(conv_bn_eval(train, conv, bn, make_var(Tensor(Shape{1, 4, 4, 3})), nullptr, true));
+}
