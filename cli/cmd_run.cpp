@@ -427,6 +427,18 @@ void run_pipeline(const RunOpts& o, const Globals& g) {
                 << " uses its existing results\n";
   }
 
+  // The run replaces only outputs it wrote itself: a stage in range with no record in .stages
+  // whose output paths already exist (a hand-made labels CSV, another tool's checkpoints/) stops
+  // the run before anything is removed.
+  for (int i = first; i <= last; ++i) {
+    const Stage& st = stages[(size_t)i];
+    if (fs::exists(stamps / (st.name + ".json"), ec) || fs::exists(stamps / (st.name + ".attempt.json"), ec)) continue;
+    for (const std::string& p : st.clear)
+      if (fs::exists(fs::symlink_status(p, ec)))
+        throw InputError(p, "exists, but " + stamps.string() + " has no record of deepslide run writing it (stage " +
+                                st.name + "); move it away or use another --workdir");
+  }
+
   std::vector<StageResult> results;
   for (int i = 0; i < first; ++i) results.push_back({kStages[(size_t)i], "not run", 0, "before --from"});
   bool cascade = false;

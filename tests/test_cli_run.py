@@ -5,7 +5,8 @@ changed [predict] key reruns predict and the stages after it but not split or tr
 untouched); --from/--until restrict the range, --from needs the earlier stages complete; a
 deleted output of a completed stage makes that stage rerun; raising [train] epochs resumes from
 the last checkpoint; a bad config (unknown key or table, wrong type, key the run sets itself,
-missing slide folder, TOML syntax) exits 2 with one line naming the file and the line.
+missing slide folder, TOML syntax) exits 2 with one line naming the file and the line; a file in
+the workdir that the run did not write is not replaced.
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -170,6 +171,13 @@ p = run(["run", "--config", path], expect=2)
 check(p.stderr.startswith(f"deepslide: error: {path}:3: TOML syntax"), f"syntax error: {p.stderr!r}")
 p = run(["run", "--config", f"{tmp}/missing.toml"], expect=2)
 check(f"{tmp}/missing.toml" in p.stderr, f"missing config: {p.stderr!r}")
+# Outputs the run did not write are never replaced: a hand-made labels CSV in a new workdir.
+foreign = f"{tmp}/foreign"
+os.makedirs(foreign)
+open(f"{foreign}/labels_val.csv", "w").write("img,gt\n")
+p = run(["run", "--config", cfg, "--workdir", foreign], expect=2)
+check(p.stderr.startswith(f"deepslide: error: {foreign}/labels_val.csv: exists, but ") and
+      open(f"{foreign}/labels_val.csv").read() == "img,gt\n", f"foreign output: {p.stderr!r}")
 # The bad configs touched nothing: everything is still up to date.
 p = run(["run", "--config", write_config("epochs2", with_change("train", "epochs", "2", OVERLAP))])
 expect_states(p, {**{s: "skipped" for s in STAGES[:2]}, **{s: "ran" for s in STAGES[2:]}}, "after the bad configs")
