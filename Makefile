@@ -1,6 +1,7 @@
 # Thin wrapper over CMake. `make` builds, `make test` installs missing packages, builds and runs
-# every test through ctest; `make demo` runs the whole pipeline on synthetic slides (scripts/demo.sh);
-# `make bench` builds and runs the benchmark suite; `make fuzz` fuzzes the slide reader.
+# every test through ctest; `make demo` writes synthetic slides and runs the whole pipeline on them
+# with `deepslide run --config configs/demo.toml --workdir demo` (scripts/demo.sh); `make bench`
+# builds and runs the benchmark suite; `make fuzz` fuzzes the slide reader.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
