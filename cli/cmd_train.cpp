@@ -1,7 +1,9 @@
 // deepslide train: DeepSlide's stage 3. Builds the training/validation sets (slides + label CSVs,
 // or a patch folder), trains with train/trainer and prints progress (an updating line on a
 // terminal, plain periodic lines otherwise), each epoch's metrics and confusion matrix, and a
-// summary (best epoch, best.safetensors, share of step time spent waiting for data).
+// summary (best epoch, best.safetensors, share of step time spent waiting for data). Bad input
+// is listed on stderr: images skipped before training (patch folder), and the images or slide
+// windows found unreadable while training (as found, and again in a list at the end).
 #include <unistd.h>
 
 #include <chrono>
@@ -113,7 +115,10 @@ void run_train(TrainOpts& o, const Globals& g) {
     line_open = false;
   };
   TrainEvents ev;
-  ev.message = [&](const std::string& s) { std::cerr << s << "\n"; };
+  ev.message = [&](const std::string& s) {
+    close_line();
+    std::cerr << s << "\n";
+  };
   ev.progress = [&](const StepProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(now - last).count();
@@ -142,8 +147,21 @@ void run_train(TrainOpts& o, const Globals& g) {
     print_confusion(r, data.classes);
     if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
   };
-  const TrainSummary s = train_model(cfg, data, ev);
+  TrainSummary s;
+  try {
+    s = train_model(cfg, data, ev);
+  } catch (...) {
+    close_line();  // the error line goes below the progress line, not onto it
+    throw;
+  }
   close_line();
+  if (!s.unreadable.empty()) {  // listed like the bad images of a patch folder above
+    const char* what = folder ? "image(s)" : "window(s)";
+    std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << data.items
+              << " while training:\n";
+    for (const UnreadableItem& u : s.unreadable)
+      std::cerr << "  " << u.file << (u.where.empty() ? "" : " " + u.where) << ": " << u.reason << "\n";
+  }
   char buf[300];
   if (s.stopped_early) {
     std::snprintf(buf, sizeof buf, "stopped after %lld steps (--max-steps); %.1f img/s, data wait %.1f%% of step time",

@@ -27,6 +27,10 @@ struct WindowOptions {
   PurpleParams purple;
   double otsu_min_fraction = 0.5;  // share of the window that must be tissue in the Otsu mask
   int otsu_thumbnail = 2048;       // longer side of the image the Otsu mask is computed on
+  // Purple filter: a window whose read fails (corrupt tile, truncated file) is kept, its tissue
+  // unknown, instead of stopping with the error; `deepslide train` then counts, lists and skips
+  // it when it reads it (see train/loader.h). Off: the read error propagates.
+  bool keep_unreadable = false;
 };
 
 // How windows are read: a `region` x `region` square at `level`, resized to patch x patch.

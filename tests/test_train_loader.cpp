@@ -1,8 +1,9 @@
 // Unit tests of the training data path and checkpoints: the epoch order is a seeded permutation;
 // loader batches do not depend on the number of worker threads and a loader started at batch b
 // yields exactly the tail of a full pass (what exact resume relies on); augmentation changes
-// training batches but not validation batches; normalization statistics do not depend on the
-// thread count; checkpoint state round-trips exactly; the latest complete checkpoint is found.
+// training batches but not validation batches; an unreadable sample is left out of its batch and
+// reported with it; normalization statistics do not depend on the thread count; checkpoint state
+// round-trips exactly; the latest complete checkpoint is found.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -120,16 +121,41 @@ TEST_CASE("loader batches do not depend on workers; a late start yields the tail
   fs::remove_all(dir);
 }
 
-TEST_CASE("loader errors reach the consumer") {
+TEST_CASE("an unreadable sample is left out of its batch and reported with it") {
   const fs::path dir = temp_dir("err");
   Dataset d = random_dataset(dir, 8);
+  const RgbImage img4 = load_image(d.files[4]);
   fs::remove(d.files[5]);
   LoaderOptions o;
   o.batch_size = 2;
   o.augment = false;
   o.mean = {0, 0, 0};
   o.std = {1, 1, 1};
-  CHECK_THROWS_AS(all_batches(d, o, 1, 0), InputError);
+  for (int workers : {1, 3}) {
+    o.workers = workers;
+    const auto b = all_batches(d, o, 1, 0);
+    REQUIRE(b.size() == 4);
+    for (int i : {0, 1, 3}) {
+      CHECK(b[(size_t)i].labels.size() == 2);
+      CHECK(b[(size_t)i].failed.empty());
+    }
+    CHECK(b[2].x.size(0) == 1);
+    CHECK(b[2].labels == std::vector<int>{0});
+    CHECK(b[2].x[0] == Approx(img4.pixels[0] / 255.0f));
+    REQUIRE(b[2].failed.size() == 1);
+    CHECK(b[2].failed[0].sample == 5);
+    CHECK(b[2].failed[0].reason.find(d.files[5]) != std::string::npos);
+  }
+  // The normalization sample leaves it out too, and says which it was.
+  const NormStats ns = compute_norm_stats(d, 2000, 2);
+  CHECK(ns.patches == 7);
+  REQUIRE(ns.failed.size() == 1);
+  CHECK(ns.failed[0].first == 5);
+  // An image that changed size since it was checked is unreadable too (not a buffer overrun).
+  save_png(d.files[5], RgbImage(8, 16), false);
+  const auto b = all_batches(d, o, 1, 0);
+  REQUIRE(b[2].failed.size() == 1);
+  CHECK(b[2].failed[0].reason.find("8x16, expected 16x16") != std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -167,6 +193,7 @@ TEST_CASE("checkpoint state round-trips exactly and the latest complete checkpoi
   st.best_val_acc = 0.875;
   st.best_path = "resnet18_e2_va0.8750.safetensors";
   st.log_csv = "epoch,train_loss\n1,0.5\n";
+  st.unreadable = {{"/s/a.tif", "x=32 y=64", "level 0 tile (1, 2): corrupt JPEG data (x: y)"}, {"/p/b.png", "", "bad"}};
   st.optimizer = opt.state();
   st.config = {{"--lr", "0.001"}, {"data", "folder:/x,n=3/4"}};
   const std::string mid = (dir / "resnet18_e3_b7.safetensors").string();
@@ -177,6 +204,12 @@ TEST_CASE("checkpoint state round-trips exactly and the latest complete checkpoi
   CHECK(c.state.config == st.config);
   CHECK(c.state.batch == 7);
   CHECK(c.state.best_path == st.best_path);
+  REQUIRE(c.state.unreadable.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(c.state.unreadable[i].file == st.unreadable[i].file);
+    CHECK(c.state.unreadable[i].where == st.unreadable[i].where);
+    CHECK(c.state.unreadable[i].reason == st.unreadable[i].reason);
+  }
   CHECK(c.state.optimizer.step == 1);
   REQUIRE(c.state.optimizer.names == st.optimizer.names);
   for (size_t i = 0; i < st.optimizer.tensors.size(); ++i)

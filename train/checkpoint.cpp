@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "engine/error.h"
 #include "weights/safetensors.h"
@@ -69,6 +70,9 @@ void write_checkpoint(const std::string& model_path, const Model& model, const T
   meta["best_val_acc"] = exact(st.best_val_acc);
   meta["best_path"] = st.best_path;
   meta["log_csv"] = st.log_csv;
+  std::string unreadable;
+  for (const UnreadableItem& u : st.unreadable) unreadable += u.file + "\t" + u.where + "\t" + u.reason + "\n";
+  meta["unreadable"] = unreadable;
   meta["optimizer"] = st.optimizer.kind;
   meta["optimizer_step"] = std::to_string(st.optimizer.step);
   meta["optimizer_lr"] = exact(st.optimizer.lr);
@@ -139,6 +143,16 @@ Checkpoint read_checkpoint(const std::string& model_path) {
   st.best_val_acc = need_double(f, sp, "best_val_acc");
   st.best_path = need(f, sp, "best_path");
   st.log_csv = need(f, sp, "log_csv");
+  // Optional: state files written before it was recorded hold no unreadable items.
+  if (auto it = f.metadata.find("unreadable"); it != f.metadata.end()) {
+    std::istringstream lines(it->second);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const size_t t1 = line.find('\t'), t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
+      if (t2 == std::string::npos) throw InputError(sp, "bad line '" + line + "' in 'unreadable'");
+      st.unreadable.push_back({line.substr(0, t1), line.substr(t1 + 1, t2 - t1 - 1), line.substr(t2 + 1)});
+    }
+  }
   st.optimizer.kind = need(f, sp, "optimizer");
   st.optimizer.step = need_int(f, sp, "optimizer_step");
   st.optimizer.lr = need_double(f, sp, "optimizer_lr");

@@ -1,8 +1,10 @@
 // Training checkpoints: a normal model file (loads with load_model / deepslide classify) plus a
 // state file next to it (<name>.state.safetensors) holding what an exact resume needs: optimizer
 // moments and step, the scheduler epoch, the position in training (epochs done, batches done in
-// the next epoch), running metric sums, the best checkpoint so far, the log.csv text, a hash of the
-// model file and the training configuration (a resume with a different one is refused by name).
+// the next epoch), running metric sums, the best checkpoint so far, the log.csv text, the items
+// found unreadable so far (for the 1% rule and the final list; a resumed run re-reads only what
+// comes after the checkpoint, so nothing is counted twice), a hash of the model file and the
+// training configuration (a resume with a different one is refused by name).
 // No generator state is needed: the loader derives every random draw from (seed, epoch, position).
 // Both files are written atomically (temp, fsync, rename), the model file first, so a state file
 // only exists next to a complete model file.
@@ -17,6 +19,12 @@
 
 namespace ds {
 
+// An item whose read failed while training: its file, where in it ("x=.. y=.." for a slide
+// window, "" for a patch image) and the error. No tabs or newlines in any field.
+struct UnreadableItem {
+  std::string file, where, reason;
+};
+
 struct TrainState {
   int64_t epochs_done = 0;    // completed epochs
   int64_t batch = 0;          // batches done in epoch epochs_done + 1
@@ -28,6 +36,7 @@ struct TrainState {
   double best_val_acc = -1;
   std::string best_path;
   std::string log_csv;        // the whole OUT/log.csv as of this checkpoint
+  std::vector<UnreadableItem> unreadable;  // in the order found, each item once
   OptimizerState optimizer;
   std::map<std::string, std::string> config;  // training configuration fingerprint (flag -> value)
 };

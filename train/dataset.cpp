@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
@@ -16,8 +17,27 @@ namespace fs = std::filesystem;
 namespace ds {
 
 RgbImage Dataset::read(const Sample& s) const {
-  if (s.file >= 0) return load_image(files[(size_t)s.file]);
-  return read_window(*slides[(size_t)s.slide], geometry[(size_t)s.slide], s.window, 1);
+  if (s.file < 0) return read_window(*slides[(size_t)s.slide], geometry[(size_t)s.slide], s.window, 1);
+  RgbImage img = load_image(files[(size_t)s.file]);
+  if (img.width != patch_size || img.height != patch_size)  // changed since it was checked
+    throw InputError(files[(size_t)s.file], std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                                ", expected " + std::to_string(patch_size) + "x" +
+                                                std::to_string(patch_size));
+  return img;
+}
+
+const std::string& Dataset::file_of(const Sample& s) const {
+  return s.file >= 0 ? files[(size_t)s.file] : slide_paths[(size_t)s.slide];
+}
+
+std::string Dataset::where_in_file(const Sample& s) const {
+  if (s.file >= 0) return "";
+  return "x=" + std::to_string(s.window.x) + " y=" + std::to_string(s.window.y);
+}
+
+std::string Dataset::describe(const Sample& s) const {
+  const std::string w = where_in_file(s);
+  return file_of(s) + (w.empty() ? "" : " " + w);
 }
 
 std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num_classes) {
@@ -69,6 +89,8 @@ std::vector<Sample> to_samples(const TrainingWindows& tw, const std::vector<int>
 Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   Dataset d;
   d.patch_size = src.window.patch_size;
+  WindowOptions wopt = src.window;
+  wopt.keep_unreadable = true;  // an unreadable window is counted and skipped when it is read
   d.classes = label_classes(read_labels_csv(src.labels_train));
   DS_CHECK_INPUT(d.classes.size() >= 2, src.labels_train + ": at least two classes are needed, found " +
                                             std::to_string(d.classes.size()));
@@ -84,11 +106,11 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   };
   BalanceOptions bal;
   bal.num_per_class = src.num_train_per_class;
-  TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, src.window, bal, threads);
+  TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, wopt, bal, threads);
   d.train = to_samples(tw, train_idx, d.geometry);
   for (const std::string& s : tw.skipped) d.skipped.push_back(s);
 
-  WindowOptions vopt = src.window;
+  WindowOptions vopt = wopt;
   vopt.overlap = src.val_overlap;
   TrainingWindows vw = plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads);
   d.val = to_samples(vw, val_idx, d.geometry);
@@ -98,6 +120,10 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   const std::vector<int64_t> n = class_counts(d.train, d.classes.size());
   for (size_t c = 0; c < n.size(); ++c)
     DS_CHECK_INPUT(n[c] > 0, src.labels_train + ": class '" + d.classes[c] + "' has no training windows");
+  std::set<std::tuple<int32_t, int64_t, int64_t>> distinct;
+  for (const auto* set : {&d.train, &d.val})
+    for (const Sample& s : *set) distinct.insert({s.slide, s.window.x, s.window.y});
+  d.items = (int64_t)distinct.size();
   d.source = "slides:" + fs::absolute(src.labels_train).string() + "," + fs::absolute(src.labels_val).string() +
              ",n=" + std::to_string(d.train.size()) + "/" + std::to_string(d.val.size());
   return d;
@@ -174,6 +200,8 @@ Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads)
     s.file = (int32_t)i;
     (meta[i].second ? d.train : d.val).push_back(s);
   }
+  d.items = (int64_t)d.files.size();
+  d.unreadable_at_load = (int64_t)d.skipped.size();
   if (d.skipped.size() * 100 > d.files.size())
     throw InputError(dir, std::to_string(d.skipped.size()) + " of " + std::to_string(d.files.size()) +
                               " images are unreadable or not " + std::to_string(patch_size) + "x" +

@@ -2,8 +2,10 @@
 // label CSVs; training windows balanced per class, validation windows at overlap 1.5, every patch
 // read from the slide when needed) or a patch folder (DeepSlide's "skip to stage 3" layout,
 // DIR/{train,val}/<class>/**/*.{jpg,jpeg,png}). Bad input is found before training starts: an
-// empty class, a val class missing from train, a label CSV naming a missing slide; unreadable or
-// wrong-size patch images are counted, listed and skipped (more than 1% stops with an error).
+// empty class, a val class missing from train, a label CSV naming a missing or unopenable slide;
+// unreadable or wrong-size patch images are counted, listed and skipped (more than 1% stops with
+// an error). A slide window whose read fails (a corrupt tile) is found when it is read: the
+// loader skips it and the trainer counts and lists it under the same 1% rule (see trainer.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -35,9 +37,22 @@ struct Dataset {
   int patch_size = 224;
   std::vector<std::string> skipped;             // "what: reason", listed for the user
   std::string source;                           // a short description for the fingerprint
+  // The 1% rule for unreadable items: (unreadable_at_load + unreadable found while training)
+  // * 100 > items stops with an error. Items are the patch images found (readable or not) in
+  // folder mode, the distinct windows (slide, x, y) of the training and validation sets in
+  // slides mode; unreadable_at_load counts the images skipped above (slides mode: 0).
+  int64_t items = 0;
+  int64_t unreadable_at_load = 0;
 
-  // The 8-bit RGB patch of a sample (patch_size square). Thread-safe.
+  bool slides_mode() const { return !slides.empty(); }
+  // The 8-bit RGB patch of a sample (patch_size square); InputError naming the file when it
+  // cannot be read (or a patch image is not patch_size square). Thread-safe.
   RgbImage read(const Sample& s) const;
+  // The file a sample comes from; where in it ("x=<x> y=<y>", the window's level-0 top-left
+  // corner, or "" for a patch image); both for messages ("<file> x=<x> y=<y>").
+  const std::string& file_of(const Sample& s) const;
+  std::string where_in_file(const Sample& s) const;
+  std::string describe(const Sample& s) const;
 };
 
 struct SlidesSource {

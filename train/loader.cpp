@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/error.h"
 #include "engine/rng.h"
 #include "weights/model.h"
 
@@ -61,17 +62,28 @@ Batch Loader::build(int64_t b) const {
   const int64_t end = std::min<int64_t>((int64_t)samples_.size(), begin + opt_.batch_size);
   const int64_t P = data_.patch_size;
   Batch out;
-  out.x = Tensor::empty(Shape{end - begin, 3, P, P});
+  std::vector<RgbImage> imgs;
+  imgs.reserve((size_t)(end - begin));
   for (int64_t pos = begin; pos < end; ++pos) {
-    const Sample& s = samples_[(size_t)order_[(size_t)pos]];
-    RgbImage img = data_.read(s);
+    const int64_t idx = order_[(size_t)pos];
+    const Sample& s = samples_[(size_t)idx];
+    RgbImage img;
+    try {
+      img = data_.read(s);
+    } catch (const InputError& e) {
+      out.failed.push_back({idx, e.what()});
+      continue;
+    }
     if (opt_.augment) {
       Rng rng(mix_seed(opt_.seed, (uint64_t)epoch_, (uint64_t)pos));
       augment(img, opt_.aug, rng);
     }
-    normalize_patch(out.x.data() + (pos - begin) * 3 * P * P, img, opt_.mean, opt_.std);
+    imgs.push_back(std::move(img));
     out.labels.push_back(s.label);
   }
+  out.x = Tensor::empty(Shape{(int64_t)imgs.size(), 3, P, P});
+  for (size_t i = 0; i < imgs.size(); ++i)
+    normalize_patch(out.x.data() + (int64_t)i * 3 * P * P, imgs[i], opt_.mean, opt_.std);
   return out;
 }
 

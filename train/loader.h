@@ -2,6 +2,9 @@
 // Determinism does not depend on thread timing: the epoch's sample order is a permutation seeded
 // by (seed, epoch), and each sample's augmentation Rng is seeded by (seed, epoch, position in the
 // epoch), so a run resumed at batch b of an epoch sees exactly the batches it would have seen.
+// A sample whose read fails with an InputError (a corrupt slide tile, an image that changed since
+// it was checked) is left out of its batch and reported with it; the other samples keep their
+// positions and augmentation draws, so the batches stay deterministic. The trainer counts them.
 #pragma once
 #include <array>
 #include <condition_variable>
@@ -9,6 +12,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,9 +28,15 @@ uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
 // The order in which an epoch visits samples [0, n): identity when !shuffle.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
 
+struct SampleFailure {
+  int64_t sample = 0;  // index into the loader's samples
+  std::string reason;  // the read error
+};
+
 struct Batch {
-  Tensor x;                 // [N, 3, P, P], normalized
+  Tensor x;                 // [N, 3, P, P], normalized; N = readable samples (may be 0)
   std::vector<int> labels;  // N
+  std::vector<SampleFailure> failed;  // samples left out, in epoch order
 };
 
 struct LoaderOptions {

@@ -1,11 +1,13 @@
 // Mean/std of the training patches (see norm_stats.h). Sums are kept per patch in double and added
-// in patch order, so the result does not depend on the thread count.
+// in patch order, so the result does not depend on the thread count (nor does the list of
+// unreadable patches).
 #include "train/norm_stats.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/parallel.h"
 
 namespace ds {
@@ -14,8 +16,15 @@ NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threa
   const int64_t n = (int64_t)data.train.size();
   const int64_t k = std::min(n, max_samples);
   std::vector<std::array<double, 6>> sums((size_t)k);
+  std::vector<std::string> error((size_t)k);
   parallel_for(k, threads, [&](int64_t i) {
-    const RgbImage img = data.read(data.train[(size_t)(i * n / k)]);
+    RgbImage img;
+    try {
+      img = data.read(data.train[(size_t)(i * n / k)]);
+    } catch (const InputError& e) {
+      error[(size_t)i] = e.what();
+      return;
+    }
     std::array<double, 6> s{};
     const size_t px = (size_t)img.width * img.height;
     for (size_t p = 0; p < px; ++p)
@@ -28,13 +37,19 @@ NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threa
     sums[(size_t)i] = s;
   });
   std::array<double, 6> tot{};
-  for (const auto& s : sums)
-    for (int j = 0; j < 6; ++j) tot[j] += s[j];
   NormStats out;
-  out.patches = k;
+  for (int64_t i = 0; i < k; ++i) {
+    if (!error[(size_t)i].empty()) {
+      out.failed.push_back({i * n / k, error[(size_t)i]});
+      continue;
+    }
+    for (int j = 0; j < 6; ++j) tot[j] += sums[(size_t)i][j];
+    out.patches++;
+  }
+  const double used = (double)std::max<int64_t>(out.patches, 1);
   for (int c = 0; c < 3; ++c) {
-    const double mean = tot[c] / (double)k;
-    const double var = std::max(0.0, tot[3 + c] / (double)k - mean * mean);
+    const double mean = tot[c] / used;
+    const double var = std::max(0.0, tot[3 + c] / used - mean * mean);
     out.mean[c] = (float)mean;
     // A constant channel would divide by zero; fall back to 1 (no scaling).
     out.std[c] = var > 1e-12 ? (float)std::sqrt(var) : 1.0f;

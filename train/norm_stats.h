@@ -4,6 +4,9 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "train/dataset.h"
 
@@ -11,7 +14,10 @@ namespace ds {
 
 struct NormStats {
   std::array<float, 3> mean{}, std{};
-  int64_t patches = 0;  // patches the figures come from
+  int64_t patches = 0;  // readable patches the figures come from
+  // Sampled patches whose read failed (index into data.train, the error), in index order; they
+  // are left out of the figures (which are meaningless when patches == 0).
+  std::vector<std::pair<int64_t, std::string>> failed;
 };
 
 NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads);

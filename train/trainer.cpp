@@ -1,6 +1,7 @@
 // The training loop (see trainer.h). Order of writes at the end of an epoch: checkpoint model
 // file, checkpoint state file (which carries the log text), then log.csv; a resumed run rewrites
 // log.csv from the state it resumes, so the log never holds an epoch the weights do not.
+// Unreadable items: see trainer.h (UnreadableTracker below).
 #include "train/trainer.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "engine/error.h"
@@ -124,6 +126,68 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }
 
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+// Unreadable items of this run (see trainer.h): each recorded once in the state, listed as found,
+// checked against the 1% rule.
+class UnreadableTracker {
+ public:
+  UnreadableTracker(const Dataset& data, std::vector<UnreadableItem>& found,
+                    std::function<void(const std::string&)> say)
+      : data_(data), found_(found), say_(std::move(say)) {
+    for (const UnreadableItem& u : found_) seen_.insert(u.file + "\t" + u.where);
+  }
+
+  void add(const Sample& s, const std::string& error) {
+    UnreadableItem u{one_line(data_.file_of(s)), one_line(data_.where_in_file(s)), one_line(error)};
+    if (!seen_.insert(u.file + "\t" + u.where).second) return;
+    const std::string prefix = u.file + ": ";  // the error usually starts with the file
+    if (u.reason.compare(0, prefix.size(), prefix) == 0) u.reason.erase(0, prefix.size());
+    found_.push_back(u);
+    say_("skipped unreadable " + std::string(data_.slides_mode() ? "window " : "image ") + describe(u) + ": " +
+         u.reason);
+  }
+
+  static std::string describe(const UnreadableItem& u) { return u.file + (u.where.empty() ? "" : " " + u.where); }
+
+  // InputError naming the files and the count when more than 1% of the items are unreadable.
+  void check() const {
+    const int64_t bad = data_.unreadable_at_load + (int64_t)found_.size();
+    if (found_.empty() || bad * 100 <= data_.items) return;  // (an excess at load was refused there)
+    std::string msg = std::to_string(bad) + " of " + std::to_string(data_.items);
+    if (data_.slides_mode()) {
+      std::vector<std::pair<std::string, int64_t>> per_file;  // in the order first found
+      for (const UnreadableItem& u : found_) {
+        auto it = std::find_if(per_file.begin(), per_file.end(), [&](const auto& p) { return p.first == u.file; });
+        if (it == per_file.end())
+          per_file.push_back({u.file, 1});
+        else
+          it->second++;
+      }
+      msg += " windows could not be read (more than 1%):";
+      const size_t shown = std::min<size_t>(per_file.size(), 5);
+      for (size_t i = 0; i < shown; ++i)
+        msg += std::string(i ? "," : "") + " " + std::to_string(per_file[i].second) + " in " + per_file[i].first;
+      if (per_file.size() > shown) msg += " and " + std::to_string(per_file.size() - shown) + " more slides";
+    } else {
+      msg += " images are unreadable or not " + std::to_string(data_.patch_size) + "x" +
+             std::to_string(data_.patch_size) + " (more than 1%; " + std::to_string(data_.unreadable_at_load) +
+             " found before training, " + std::to_string(found_.size()) + " while training)";
+    }
+    throw InputError(msg + "; first: " + describe(found_.front()) + ": " + found_.front().reason);
+  }
+
+ private:
+  const Dataset& data_;
+  std::vector<UnreadableItem>& found_;
+  std::function<void(const std::string&)> say_;
+  std::set<std::string> seen_;
+};
+
 }  // namespace
 
 TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev) {
@@ -164,6 +228,14 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
       throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
     const auto t0 = Clock::now();
     const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads);
+    {
+      UnreadableTracker bad(data, st.unreadable, say);
+      for (const auto& [i, error] : ns.failed) bad.add(data.train[(size_t)i], error);
+      bad.check();
+      if (ns.patches == 0)
+        throw InputError("none of the " + std::to_string(ns.failed.size()) +
+                         " training patches sampled for the normalization can be read (try another --norm-samples)");
+    }
     say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + fmt("%.4f", ns.mean[0]) +
         " " + fmt("%.4f", ns.mean[1]) + " " + fmt("%.4f", ns.mean[2]) + ", std " + fmt("%.4f", ns.std[0]) + " " +
         fmt("%.4f", ns.std[1]) + " " + fmt("%.4f", ns.std[2]) + " (" + fmt("%.1f", since(t0)) + " s)");
@@ -172,6 +244,12 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   }
   st.config = config;
   st.config["threads"] = threads_now;
+  UnreadableTracker unreadable(data, st.unreadable, say);
+  if (cfg.resume && !st.unreadable.empty()) {
+    say(std::to_string(st.unreadable.size()) + " unreadable " + (data.slides_mode() ? "window(s)" : "image(s)") +
+        " found before the checkpoint (listed at the end)");
+    unreadable.check();
+  }
   remove_stale_temporaries(ckdir);
   remove_stale_temporaries(cfg.out);
   write_text_atomic(log_path, st.log_csv);
@@ -225,6 +303,17 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
     Batch b;
     const double lr_used = opt.lr();
     while (loader.next(b)) {
+      for (const SampleFailure& f : b.failed) unreadable.add(data.train[(size_t)f.sample], f.reason);
+      unreadable.check();
+      if (b.labels.size() < 2 && !(b.labels.size() == 1 && b.failed.empty())) {
+        // Unreadable samples left none, or one where there were more: no step (see trainer.h).
+        say("epoch " + std::to_string(e) + " batch " + std::to_string(st.batch + 1) + ": " +
+            std::to_string(b.labels.size()) + " readable sample(s) left, no step");
+        st.batch++;
+        p.batch = st.batch;
+        if (ev.progress) ev.progress(p);
+        continue;
+      }
       const StepResult sr = train_step(*model.net, opt, b.x, b.labels);
       const int64_t n = (int64_t)b.labels.size();
       for (int64_t i = 0; i < n; ++i) {
@@ -255,6 +344,7 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
         sum.stopped_early = true;
         sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
         sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
+        sum.unreadable = st.unreadable;
         return sum;
       }
     }
@@ -275,6 +365,9 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
     {
       Loader vl(data, data.val, vo, e, 0);
       while (vl.next(b)) {
+        for (const SampleFailure& f : b.failed) unreadable.add(data.val[(size_t)f.sample], f.reason);
+        unreadable.check();
+        if (b.labels.empty()) continue;
         Context ctx{nullptr, false};
         VarPtr logits = model.net->forward(ctx, make_var(b.x));
         VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
@@ -331,6 +424,7 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
 
   sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
   sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
+  sum.unreadable = st.unreadable;
   if (!st.best_path.empty()) {
     const std::string src = (fs::path(ckdir) / st.best_path).string();
     std::ifstream f(src, std::ios::binary);

@@ -2,6 +2,18 @@
 // Adam with L2 weight decay, ExponentialLR per epoch, the loader threads, per-epoch validation,
 // OUT/log.csv, checkpoints every --save-interval epochs and every --checkpoint-minutes, exact
 // resume, and OUT/best.safetensors at the end. Reports through callbacks; prints nothing.
+//
+// Unreadable items (a slide window on a corrupt tile; a patch image that changed after it was
+// checked) are left out by the loader (and by the normalization sample), reported once each
+// through events.message as found, kept in the checkpoint state, and returned in the summary.
+// The 1% rule is folder mode's: when (data.unreadable_at_load + distinct items found unreadable
+// so far) * 100 > data.items, training stops with an InputError naming the files and the count.
+// It is checked after the normalization sample and after every batch (training and validation),
+// so it fires as soon as more than 1% of the whole set is known to be bad (by the end of the
+// first epoch every item has been read once, but for a last training sample dropped as a batch
+// of one). Items found are not counted again in later epochs or after a resume. A training batch
+// left with no readable sample, or with one where it had more, is not stepped on (train-mode
+// batch norm needs two).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -10,6 +22,7 @@
 
 #include "layers/resnet.h"
 #include "train/augment.h"
+#include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/progress.h"
 
@@ -58,6 +71,7 @@ struct TrainSummary {
   double images_per_second = 0;
   int64_t steps = 0;           // optimizer steps in this process
   bool stopped_early = false;  // max_steps reached
+  std::vector<UnreadableItem> unreadable;  // found while training, this run and before a resume
 };
 
 // Names of the log.csv columns.
