@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Training throughput of `deepslide train` (slides mode: windows read from synthetic slides,
 augmented and normalized by the loader threads) against the training step alone on an in-memory
-batch (bench_train_step), in alternating rounds so both see the same machine load. Prints the
-medians, their ratio and the share of step time `deepslide train` spent waiting for data.
+batch (`deepslide bench --mode train`), in alternating rounds so both see the same machine load.
+Prints the medians, their ratio and the share of step time `deepslide train` spent waiting for
+data.
 
   /usr/bin/python3 bench/train_throughput.py --deepslide build/deepslide \
-      --bench build/bench_train_step --patch 224 --batch 16 --steps 4 --rounds 3
+      --patch 224 --batch 16 --steps 4 --rounds 3
 """
 import argparse
 import json
@@ -17,7 +18,6 @@ import tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--deepslide", default="build/deepslide")
-ap.add_argument("--bench", default="build/bench_train_step")
 ap.add_argument("--patch", type=int, default=224)
 ap.add_argument("--batch", type=int, default=16)
 ap.add_argument("--steps", type=int, default=4)
@@ -46,11 +46,10 @@ for r in range(a.rounds):
     train_rates.append(float(m.group(1)))
     waits.append(float(m.group(2)))
     subprocess.run(["rm", "-rf", out])
-    b = subprocess.run([a.bench, f"--benchmark_filter=BM_train_step_resnet18/{a.patch}/{a.batch}/",
-                        "--benchmark_format=json", "--benchmark_min_time=1"],
-                       env={**os.environ, "OMP_NUM_THREADS": str(a.threads)},
-                       check=True, capture_output=True, text=True)
-    step_rates.append(json.loads(b.stdout)["benchmarks"][0]["img/s"])
+    b = subprocess.run([a.deepslide, "bench", "--arch", "resnet18", "--mode", "train", "--batch", str(a.batch),
+                        "--size", str(a.patch), "--threads", str(a.threads), "--iters", str(a.steps),
+                        "--warmup", "1"], check=True, capture_output=True, text=True)
+    step_rates.append(json.loads(b.stdout)["images_per_sec"])
     print(f"round {r + 1}: train {train_rates[-1]:.2f} img/s (data wait {waits[-1]:.1f}%), "
           f"step alone {step_rates[-1]:.2f} img/s", flush=True)
 
