@@ -67,17 +67,22 @@ struct Stage {
   std::vector<std::string> clear;     // removed before a fresh (not resumed) run
 };
 
+// The commands a run chains, registered on an app of its own (flag checks, dry parses).
+void register_stage_commands(CLI::App& app, Globals& g) {
+  register_split(app, g);
+  register_train(app, g);
+  register_predict(app, g);
+  register_search(app, g);
+  register_visualize(app, g);
+  register_evaluate(app, g);
+  register_report(app, g);
+}
+
 std::vector<StageSpec> stage_specs() {
   // The commands' own registration, on a scratch app: the config accepts exactly their flags.
   CLI::App scratch;
   Globals g;
-  register_split(scratch, g);
-  register_train(scratch, g);
-  register_predict(scratch, g);
-  register_search(scratch, g);
-  register_visualize(scratch, g);
-  register_evaluate(scratch, g);
-  register_report(scratch, g);
+  register_stage_commands(scratch, g);
   const std::string paths = " (it points into the workdir)";
   std::vector<StageSpec> specs = {
       {"split", {}, {"--out"}, paths},
@@ -104,13 +109,7 @@ void dry_parse(const std::string& config, const std::vector<Stage>& stages) {
       scratch.require_subcommand(1);
       scratch.add_option("--threads", g.threads);
       scratch.fallthrough();
-      register_split(scratch, g);
-      register_train(scratch, g);
-      register_predict(scratch, g);
-      register_search(scratch, g);
-      register_visualize(scratch, g);
-      register_evaluate(scratch, g);
-      register_report(scratch, g);
+      register_stage_commands(scratch, g);
       for (CLI::App* sub : scratch.get_subcommands([](CLI::App*) { return true; })) sub->callback(std::function<void()>());
       std::vector<std::string> rev(a.rbegin(), a.rend());
       try {

@@ -57,6 +57,13 @@ Rgb jet(float v) {
   return {ch(3.f), ch(2.f), ch(1.f)};
 }
 
+void blend_jet(uint8_t* p, float v, float alpha) {
+  const Rgb c = jet(v);
+  p[0] = (uint8_t)std::lround((1 - alpha) * p[0] + alpha * c.r);
+  p[1] = (uint8_t)std::lround((1 - alpha) * p[1] + alpha * c.g);
+  p[2] = (uint8_t)std::lround((1 - alpha) * p[2] + alpha * c.b);
+}
+
 void fill_rect(RgbImage& img, int x0, int y0, int x1, int y1, Rgb c) {
   x0 = std::max(x0, 0);
   y0 = std::max(y0, 0);

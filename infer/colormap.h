@@ -16,6 +16,8 @@ struct Rgb {
 Rgb deepslide_class_color(size_t k);  // cycles after DeepSlide's nine colours
 const char* deepslide_class_color_name(size_t k);
 Rgb jet(float v);  // v in [0, 1] -> blue .. cyan .. yellow .. red
+// p (one RGB pixel) = (1 - alpha) * p + alpha * jet(v), rounded.
+void blend_jet(uint8_t* p, float v, float alpha);
 
 void fill_rect(RgbImage& img, int x0, int y0, int x1, int y1, Rgb c);  // [x0, x1) x [y0, y1), clipped
 // Draws text (letters, digits, . - _ : % ( ) and space; letters upper-cased) with its top-left at

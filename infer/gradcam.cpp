@@ -86,11 +86,7 @@ RgbImage cam_overlay(const RgbImage& patch, const CamMap& cam, float alpha) {
       const float tx = fx - (float)x0;
       auto at = [&](int yy, int xx) { return cam.value[(size_t)(yy * cam.width + xx)]; };
       const float v = (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1));
-      const Rgb c = jet(v);
-      uint8_t* p = out.row(y) + x * 3;
-      p[0] = (uint8_t)std::lround((1 - alpha) * p[0] + alpha * c.r);
-      p[1] = (uint8_t)std::lround((1 - alpha) * p[1] + alpha * c.g);
-      p[2] = (uint8_t)std::lround((1 - alpha) * p[2] + alpha * c.b);
+      blend_jet(out.row(y) + x * 3, v, alpha);
     }
   }
   return out;

@@ -50,11 +50,7 @@ RgbImage draw_heatmap(const RgbImage& thumb, double downsample, const SlidePredi
     for (int x = 0; x < out.width; ++x) {
       const float v = m[(size_t)y * out.width + x];
       if (v < 0) continue;
-      const Rgb c = jet(v);
-      uint8_t* q = out.row(y) + x * 3;
-      q[0] = (uint8_t)std::lround((1 - alpha) * q[0] + alpha * c.r);
-      q[1] = (uint8_t)std::lround((1 - alpha) * q[1] + alpha * c.g);
-      q[2] = (uint8_t)std::lround((1 - alpha) * q[2] + alpha * c.b);
+      blend_jet(out.row(y) + x * 3, v, alpha);
     }
   return out;
 }

@@ -1,5 +1,5 @@
 // Inference-time fusion of a convolution with the BatchNorm (and residual add, ReLU) after it:
-// w' = w * gamma / sqrt(var + eps) per output channel, b' = beta + (b - mean) * gamma /
+// w' = w * gamma / sqrt(var + eps) per output channel (applied as the weights are packed), b' = beta + (b - mean) * gamma /
 // sqrt(var + eps), and the add and ReLU happen in the convolution's epilogue. Saves the BN pass
 // and its activation tensor on every layer of a predict run.
 #include <cmath>
@@ -19,25 +19,24 @@ VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, con
                                                       ": residual " +
                                                       residual->value.shape().str() +
                                                       " differs from the output " + os.str());
-  const int64_t OC = conv.OC, per_oc = conv.C * conv.KH * conv.KW;
-  Tensor w = Tensor::empty(conv.weight.value.shape()), b = Tensor::empty(Shape{OC});
+  const int64_t OC = conv.OC;
+  Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
   for (int64_t oc = 0; oc < OC; ++oc) {
-    const double scale = (double)bn.weight.value[oc] /
-                         std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
-    const float* src = conv.weight.value.data() + oc * per_oc;
-    float* dst = w.data() + oc * per_oc;
-    for (int64_t i = 0; i < per_oc; ++i) dst[i] = (float)(src[i] * scale);
+    const double s = (double)bn.weight.value[oc] /
+                     std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
+    scale[oc] = (float)s;
     const double conv_b = conv.has_bias ? conv.bias.value[oc] : 0.0;
-    b[oc] = (float)(bn.bias.value[oc] + (conv_b - bn.running_mean.value[oc]) * scale);
+    b[oc] = (float)(bn.bias.value[oc] + (conv_b - bn.running_mean.value[oc]) * s);
   }
   const ConvDims d = make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC,
                                     conv.KH, conv.KW, conv.stride, conv.pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
+  ep.weight_scale = scale.data();  // applied while the weights are packed: no scaled copy
   ep.bias = b.data();
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
-  conv2d_forward(y->value.data(), x->value.data(), w.data(), d, ep);
+  conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
   return y;
 }
 

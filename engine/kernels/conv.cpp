@@ -125,8 +125,9 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   }
 }
 
-// Packs w[OC, C, KH, KW] for the forward pass: wp[(kh*KW + kw)*C + c][oc], oc padded to ldw.
-float* pack_forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
+// Packs w[OC, C, KH, KW] for the forward pass: wp[(kh*KW + kw)*C + c][oc] (times scale[oc] if
+// given), oc padded to ldw.
+float* pack_forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
   float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
   const int64_t rows = d.KH * d.KW * d.C;
 #pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
@@ -134,6 +135,8 @@ float* pack_forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
     const int64_t kh = r / (d.KW * d.C), kw = (r / d.C) % d.KW, c = r % d.C;
     float* dst = wp + r * ldw;
     for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] = w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
+    if (scale)
+      for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] *= scale[oc];
     for (int64_t oc = d.OC; oc < ldw; ++oc) dst[oc] = 0.f;
   }
   return wp;
@@ -162,7 +165,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
-  const float* wp = pack_forward_weights(w, d, ldw);
+  const float* wp = pack_forward_weights(w, ep.weight_scale, d, ldw);
   const Padded p = padded_input(in, d);
   run_rows_conv({p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N,
                  d.OH, d.OW, d.OC, ep, false},

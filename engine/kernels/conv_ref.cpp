@@ -50,8 +50,11 @@ void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvD
             for (int64_t kw = 0; kw < d.KW; ++kw) {
               const int64_t iw = ow * d.stride_w - d.pad_w + kw;
               if (iw < 0 || iw >= d.W) continue;
-              for (int64_t c = 0; c < d.C; ++c)
-                s += (double)in[ix.in(n, ih, iw, c)] * w[ix.wt(oc, c, kh, kw)];
+              for (int64_t c = 0; c < d.C; ++c) {
+                float wv = w[ix.wt(oc, c, kh, kw)];
+                if (ep.weight_scale) wv *= ep.weight_scale[oc];
+                s += (double)in[ix.in(n, ih, iw, c)] * wv;
+              }
             }
           }
           float v = (float)s;
