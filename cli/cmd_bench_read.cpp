@@ -14,33 +14,39 @@ void register_bench_read(CLI::App& app, Globals& g) {
     std::string slide;
     ReadBenchOptions bench;
     size_t cache_mb = 32;
-    double partial_below = 0.5;
+    std::string partial = "auto";
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench-read", "Measure slide-read throughput");
   sub->add_option("slide", o->slide, "Slide file")->required();
-  sub->add_option("--pattern", o->bench.pattern, "aligned (one tile per region) or random")
-      ->check(CLI::IsMember({"aligned", "random"}))
+  sub->add_option("--pattern", o->bench.pattern,
+                  "aligned (one tile per region), random (--size regions anywhere) or raster (--size windows row by row)")
+      ->check(CLI::IsMember({"aligned", "random", "raster"}))
       ->capture_default_str();
-  sub->add_option("--size", o->bench.size, "Region side for --pattern random")->capture_default_str();
+  sub->add_option("--size", o->bench.size, "Region side for --pattern random and raster")->capture_default_str();
   sub->add_option("--count", o->bench.count, "Number of regions")->capture_default_str();
   sub->add_option("--threads", o->bench.threads, "Reading threads")->capture_default_str();
   sub->add_option("--level", o->bench.level, "Pyramid level")->capture_default_str();
   sub->add_option("--seed", o->bench.seed, "Seed for region positions")->capture_default_str();
   sub->add_option("--cache-mb", o->cache_mb, "Decoded-tile cache (OpenSlide's default is 32)")->capture_default_str();
-  sub->add_option("--partial-decode-below", o->partial_below,
-                  "Decode only the needed part of uncached tiles a region covers less than this fraction of (0 = off)")
+  sub->add_option("--partial-decode", o->partial,
+                  "Decode only the needed part of uncached tiles a region does not wholly cover: auto (when the "
+                  "cache sees little reuse), never or always")
+      ->check(CLI::IsMember({"auto", "never", "always"}))
       ->capture_default_str();
   sub->callback([o] {
     auto slide = Slide::open(o->slide, o->cache_mb << 20);
-    slide->set_partial_decode_below(o->partial_below);
+    slide->set_partial_decode(o->partial == "never"    ? Slide::PartialDecode::kNever
+                              : o->partial == "always" ? Slide::PartialDecode::kAlways
+                                                       : Slide::PartialDecode::kAuto);
     ReadBenchResult r = run_read_bench(*slide, o->bench);
     nlohmann::ordered_json j = {{"pattern", o->bench.pattern}, {"level", o->bench.level},
                                 {"region_width", r.region_width}, {"region_height", r.region_height},
                                 {"count", r.regions}, {"threads", o->bench.threads},
-                                {"cache_mb", o->cache_mb}, {"partial_decode_below", o->partial_below}, {"seconds", r.seconds},
+                                {"cache_mb", o->cache_mb}, {"partial_decode", o->partial}, {"seconds", r.seconds},
                                 {"regions_per_sec", r.regions_per_sec}, {"mb_per_sec", r.mb_per_sec},
                                 {"tiles_decoded", r.tiles_decoded}, {"tiles_from_cache", r.tiles_from_cache},
+                                {"tiles_decoded_in_part", r.tiles_decoded_in_part},
                                 {"checksum", r.checksum}};
     std::cout << j.dump() << "\n";
   });

@@ -9,7 +9,9 @@
 namespace ds {
 
 struct ReadBenchOptions {
-  std::string pattern = "random";  // "aligned": one whole tile per region; "random": size x size anywhere
+  // "aligned": one whole tile per region; "random": size x size anywhere; "raster": size x size
+  // windows side by side, row by row from the top-left (a sliding window without overlap)
+  std::string pattern = "random";
   int size = 224;
   int count = 1000;
   int threads = 1;
@@ -21,7 +23,7 @@ struct ReadBenchResult {
   int regions = 0;
   int region_width = 0, region_height = 0;
   double seconds = 0, regions_per_sec = 0, mb_per_sec = 0;
-  uint64_t tiles_decoded = 0, tiles_from_cache = 0;
+  uint64_t tiles_decoded = 0, tiles_from_cache = 0, tiles_decoded_in_part = 0;  // in part: not cached
   uint64_t checksum = 0;  // sum of every 61st byte read, so the reads cannot be skipped
 };
 

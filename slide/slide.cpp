@@ -20,6 +20,7 @@ namespace {
 
 constexpr int64_t kMaxRegionPixels = 1ll << 28;
 constexpr int kMaxRegionSide = 1 << 20;
+constexpr double kLowReuse = 0.25;  // reuse rate below which uncovered tiles are decoded in part
 
 uint64_t tile_key(int level, int64_t col, int64_t row) {
   return ((uint64_t)level << 56) | ((uint64_t)row << 28) | (uint64_t)col;
@@ -102,13 +103,23 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   size_t n = (size_t)((c1 - c0 + 1) * (r1 - r0 + 1));
   std::vector<TilePtr> tiles(n);
   std::vector<char> done(n, 0);  // decoded straight into `out`, partially
+  std::vector<char> again(n, 0);  // missed recently too: a neighbour is reading it, cache it whole
   std::vector<size_t> missing;
   for (size_t i = 0; i < n; ++i) {
     int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
-    tiles[i] = cache_.get(tile_key(level, col, row));
+    bool seen = false;
+    tiles[i] = cache_.get(tile_key(level, col, row), &seen);
+    again[i] = seen;
     if (!tiles[i]) missing.push_back(i);
   }
   if (!missing.empty()) {
+    // Decode only in part (see set_partial_decode) or whole and cache?
+    const bool partial = partial_ == PartialDecode::kAlways ||
+                         (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
+    auto load_whole = [&](size_t i, bool wait) {
+      int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+      return cache_.load(tile_key(level, col, row), [&] { return source_->decode_tile(level, col, row); }, wait);
+    };
     std::exception_ptr error;
     int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();
     threads = std::min<int>(threads, (int)missing.size());
@@ -119,21 +130,25 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
       int64_t tx0 = std::max<int64_t>(col * tw, x0), tx1 = std::min<int64_t>((col + 1) * tw, x1);
       int64_t ty0 = std::max<int64_t>(row * th, y0), ty1 = std::min<int64_t>((row + 1) * th, y1);
       try {
-        if ((double)((tx1 - tx0) * (ty1 - ty0)) < partial_below_ * (double)(tw * th) &&
+        bool covered = tx1 - tx0 == tw && ty1 - ty0 == th;
+        if (partial && !covered && !(again[i] && partial_ == PartialDecode::kAuto) &&
             source_->decode_tile_rect(level, col, row, (int)(tx0 - col * tw), (int)(ty0 - row * th),
                                       (int)(tx1 - col * tw), (int)(ty1 - row * th),
                                       out + ((size_t)(ty0 - ly) * w + (size_t)(tx0 - lx)) * 3, (size_t)w * 3)) {
           done[i] = 1;
+          ++partial_count_;
           continue;
         }
-        tiles[i] = source_->decode_tile(level, col, row);
-        cache_.put(tile_key(level, col, row), tiles[i]);
+        // A tile another thread is decoding already is waited for below, after the others.
+        tiles[i] = load_whole(i, /*wait=*/false);
       } catch (...) {
 #pragma omp critical(ds_slide_error)
         if (!error) error = std::current_exception();
       }
     }
     if (error) std::rethrow_exception(error);
+    for (size_t i : missing)
+      if (!done[i] && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
   }
   for (size_t i = 0; i < n; ++i) {
     if (done[i]) continue;

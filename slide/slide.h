@@ -4,6 +4,7 @@
 // out, outside the slide white. Thread-safe: one Slide may be read from many threads; decoded
 // tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -77,17 +78,23 @@ class Slide {
                         int decode_threads = 0) const;
 
   TileCache& cache() const { return cache_; }
-  // Uncached tiles of which a region needs less than this fraction are decoded only in part
-  // (and not cached). 0 disables partial decoding. Set before reading, not while reading.
-  void set_partial_decode_below(double fraction) { partial_below_ = fraction; }
-  double partial_decode_below() const { return partial_below_; }
+  // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it
+  // needs (not cached). kAuto: while the cache's reuse rate is low (random access, where a cached
+  // tile would be evicted before anyone read it again), except tiles missed twice in a short
+  // while; with high reuse (sliding windows) every tile is decoded whole and cached. Set before
+  // reading, not while reading.
+  enum class PartialDecode { kAuto, kNever, kAlways };
+  void set_partial_decode(PartialDecode mode) { partial_ = mode; }
+  PartialDecode partial_decode() const { return partial_; }
+  uint64_t tiles_decoded_in_part() const { return partial_count_; }
 
  private:
   std::string path_;
   SlideMeta meta_;
   std::unique_ptr<TileSource> source_;
   mutable TileCache cache_;
-  double partial_below_ = 0.5;
+  PartialDecode partial_ = PartialDecode::kAuto;
+  mutable std::atomic<uint64_t> partial_count_{0};
 };
 
 }  // namespace ds

@@ -1,23 +1,56 @@
 // LRU tile cache (see tile_cache.h): one mutex, O(1) get/put, eviction by byte budget.
 #include "slide/tile_cache.h"
 
+#include <algorithm>
+
 namespace ds {
 
-TilePtr TileCache::get(uint64_t key) {
+namespace {
+constexpr double kReuseWeight = 1.0 / 64;  // EMA weight of one lookup
+}
+
+TilePtr TileCache::get(uint64_t key, bool* recently_missed) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find(key);
   if (it == map_.end()) {
     ++misses_;
+    bool seen = note_miss_locked(key);
+    if (recently_missed) *recently_missed = seen;
     return nullptr;
   }
   ++hits_;
+  reuse_ += kReuseWeight * (1.0 - reuse_);
   lru_.splice(lru_.begin(), lru_, it->second);
   return it->second->second;
+}
+
+bool TileCache::note_miss_locked(uint64_t key) {
+  auto g = ghost_map_.find(key);
+  bool seen = g != ghost_map_.end();
+  reuse_ += kReuseWeight * ((seen ? 1.0 : 0.0) - reuse_);
+  if (seen) {
+    ghost_.splice(ghost_.begin(), ghost_, g->second);
+    return true;
+  }
+  ghost_.push_front(key);
+  ghost_map_[key] = ghost_.begin();
+  size_t cap = std::max<size_t>(64, budget_ / std::max<size_t>(tile_bytes_, 1));
+  while (ghost_.size() > cap) {
+    ghost_map_.erase(ghost_.back());
+    ghost_.pop_back();
+  }
+  return false;
+}
+
+double TileCache::reuse_rate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reuse_;
 }
 
 void TileCache::put(uint64_t key, TilePtr tile) {
   size_t size = tile->bytes();
   std::lock_guard<std::mutex> lock(mu_);
+  tile_bytes_ = size;
   if (size > budget_) return;
   auto it = map_.find(key);
   if (it != map_.end()) {
@@ -29,6 +62,52 @@ void TileCache::put(uint64_t key, TilePtr tile) {
   map_[key] = lru_.begin();
   bytes_ += size;
   evict_locked();
+}
+
+TilePtr TileCache::load(uint64_t key, const std::function<TilePtr()>& decode, bool wait) {
+  std::shared_ptr<Flight> f;
+  bool owner = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end()) return it->second->second;  // decoded meanwhile
+    auto fl = flights_.find(key);
+    if (fl != flights_.end()) {
+      if (!wait) return nullptr;
+      f = fl->second;
+    } else {
+      f = std::make_shared<Flight>();
+      flights_[key] = f;
+      owner = true;
+    }
+  }
+  if (!owner) {
+    std::unique_lock<std::mutex> lock(f->mu);
+    f->cv.wait(lock, [&] { return f->done; });
+    if (f->error) std::rethrow_exception(f->error);
+    return f->tile;
+  }
+  TilePtr tile;
+  std::exception_ptr error;
+  try {
+    tile = decode();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (tile) put(key, tile);  // before the flight ends, so a later load finds it cached
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flights_.erase(key);
+  }
+  {
+    std::lock_guard<std::mutex> lock(f->mu);
+    f->tile = tile;
+    f->error = error;
+    f->done = true;
+  }
+  f->cv.notify_all();
+  if (error) std::rethrow_exception(error);
+  return tile;
 }
 
 void TileCache::evict_locked() {
@@ -71,6 +150,9 @@ void TileCache::clear() {
   lru_.clear();
   map_.clear();
   bytes_ = 0;
+  ghost_.clear();
+  ghost_map_.clear();
+  reuse_ = 1.0;
 }
 
 }  // namespace ds

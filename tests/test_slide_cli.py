@@ -98,6 +98,21 @@ def main():
         assert bench["count"] == 50 and bench["regions_per_sec"] > 0 and bench["mb_per_sec"] > 0
         aligned = json.loads(run("bench-read", tif, "--pattern", "aligned", "--count", "20").stdout)
         assert aligned["region_width"] == 128 and aligned["region_height"] == 128
+        # Same regions read with and without partial decoding give the same bytes (checksum).
+        jtif = os.path.join(tmp, "pyr_jpeg.tif")
+        subprocess.run(["vips", "tiffsave", src, jtif, "--tile", "--pyramid", "--compression", "jpeg",
+                        "--tile-width", "128", "--tile-height", "128"], check=True)
+        sums = set()
+        for mode in ["auto", "never", "always"]:
+            r = json.loads(run("bench-read", jtif, "--pattern", "random", "--size", "100", "--count", "40",
+                               "--seed", "5", "--partial-decode", mode).stdout)
+            assert r["partial_decode"] == mode
+            if mode != "auto":  # auto: this small slide sees much reuse, so whole tiles
+                assert (r["tiles_decoded_in_part"] == 0) == (mode == "never"), r
+            sums.add(r["checksum"])
+        assert len(sums) == 1, sums
+        raster = json.loads(run("bench-read", jtif, "--pattern", "raster", "--size", "100", "--count", "30").stdout)
+        assert raster["tiles_decoded_in_part"] == 0 and raster["tiles_from_cache"] > 0, raster
 
         text = os.path.join(tmp, "notes.txt")
         with open(text, "w") as f:

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -186,7 +188,7 @@ TEST_CASE("tile cache keeps to its budget, hits on repeats, and concurrent reads
   write_pyramid(dir + "/c.tif", src, o);
   size_t tile_bytes = 128 * 128 * 3;
   auto slide = Slide::open(dir + "/c.tif", tile_bytes * 10);
-  slide->set_partial_decode_below(0);  // whole tiles only, so every tile goes through the cache
+  slide->set_partial_decode(ds::Slide::PartialDecode::kNever);  // whole tiles only, so every tile goes through the cache
   RgbImage a = slide->read_region(100, 100, 0, 300, 300);  // 4x4 = 16 tiles, more than the budget
   CHECK(slide->cache().bytes() <= tile_bytes * 10);
   uint64_t hits = slide->cache().hits();
@@ -239,9 +241,9 @@ TEST_CASE("partial JPEG tile decoding gives the same pixels as whole-tile decodi
     std::string path = dir + (rgb ? "/rgb.tif" : "/ycc.tif");
     write_pyramid(path, src, o);
     auto whole = Slide::open(path);
-    whole->set_partial_decode_below(0);
+    whole->set_partial_decode(ds::Slide::PartialDecode::kNever);
     auto part = Slide::open(path, 0);  // no cache: every tile a region touches is decoded again
-    part->set_partial_decode_below(1.01);
+    part->set_partial_decode(ds::Slide::PartialDecode::kAlways);
     std::mt19937 rng(11);
     for (int k = 0; k < 60; ++k) {
       int L = (int)(rng() % (unsigned)whole->level_count());
@@ -256,4 +258,94 @@ TEST_CASE("partial JPEG tile decoding gives the same pixels as whole-tile decodi
     CHECK(part->cache().bytes() == 0);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("tile cache tracks reuse: raster windows keep whole tiles, random regions decode in part", "[slide]") {
+  // The cache's own bookkeeping first: hits and repeated misses count as reuse, fresh misses not.
+  TileCache c(10 * 64 * 64 * 3);
+  CHECK(c.reuse_rate() == 1.0);
+  bool again = true;
+  for (uint64_t k = 0; k < 400; ++k) CHECK(c.get(k, &again) == nullptr);
+  CHECK(c.reuse_rate() < 0.01);
+  c.get(399, &again);
+  CHECK(again);
+  c.get(0, &again);  // long forgotten: the ghost list holds about as many keys as the cache tiles
+  CHECK_FALSE(again);
+  auto t = std::make_shared<Tile>(64, 64);
+  std::memset(t->rgb.get(), 7, t->bytes());
+  c.put(5, t);
+  for (int i = 0; i < 400; ++i) CHECK(c.get(5) == t);
+  CHECK(c.reuse_rate() > 0.99);
+
+  std::string dir = ds::test::temp_dir("slide_reuse");
+  RgbImage src = pattern_image(2048, 4096);
+  PyramidWriteOptions o;
+  o.tile_size = 128;
+  write_pyramid(dir + "/r.tif", src, o);
+  auto whole = Slide::open(dir + "/r.tif");
+  whole->set_partial_decode(Slide::PartialDecode::kNever);
+  size_t budget = (size_t)128 * 128 * 3 * 40;  // 40 tiles: two rows of the 16-tile-wide level
+
+  auto raster = Slide::open(dir + "/r.tif", budget);
+  for (int y = 0; y + 100 <= 4096; y += 100)
+    for (int x = 0; x + 100 <= 2048; x += 100)
+      REQUIRE(raster->read_region(x, y, 0, 100, 100).pixels == whole->read_region(x, y, 0, 100, 100).pixels);
+  CHECK(raster->cache().reuse_rate() > 0.5);
+  CHECK(raster->tiles_decoded_in_part() == 0);
+  CHECK(raster->cache().misses() == 16 * 32);  // every tile decoded once, whole, then read from cache
+
+  auto random = Slide::open(dir + "/r.tif", budget);
+  std::mt19937 rng(3);
+  uint64_t misses0 = 0, part0 = 0;
+  for (int k = 0; k < 300; ++k) {
+    if (k == 100) {  // the rate starts at 1 and takes ~90 fresh misses to fall below 0.25
+      CHECK(random->cache().reuse_rate() < 0.25);
+      misses0 = random->cache().misses();
+      part0 = random->tiles_decoded_in_part();
+    }
+    int64_t x = rng() % 1900, y = rng() % 3900;
+    REQUIRE(random->read_region(x, y, 0, 100, 100).pixels == whole->read_region(x, y, 0, 100, 100).pixels);
+  }
+  CHECK(random->cache().reuse_rate() < 0.25);
+  // With reuse low, the tiles a region only clips are decoded in part, not cached (all but
+  // those missed twice in a short while).
+  CHECK(random->tiles_decoded_in_part() - part0 > (random->cache().misses() - misses0) * 8 / 10);
+  CHECK(whole->tiles_decoded_in_part() == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("tile cache decodes a tile once when threads ask for it together", "[slide]") {
+  TileCache c(size_t(1) << 20);
+  std::atomic<int> calls{0};
+  std::atomic<bool> started{false}, release{false};
+  auto slow = [&] {
+    ++calls;
+    started = true;
+    while (!release) std::this_thread::yield();
+    auto t = std::make_shared<Tile>(16, 16);
+    std::memset(t->rgb.get(), 9, t->bytes());
+    return TilePtr(t);
+  };
+  std::vector<TilePtr> got(4);
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] { got[0] = c.load(42, slow); });
+  while (!started) std::this_thread::yield();
+  CHECK(c.load(42, slow, /*wait=*/false) == nullptr);  // busy elsewhere: no second decode
+  for (int t = 1; t < 4; ++t) ts.emplace_back([&, t] { got[(size_t)t] = c.load(42, slow); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  release = true;
+  for (auto& t : ts) t.join();
+  CHECK(calls == 1);
+  for (auto& g : got) CHECK(g == got[0]);
+  CHECK(c.load(42, slow) == got[0]);  // cached now
+  CHECK(calls == 1);
+
+  // A failed decode reaches every waiter and is not cached.
+  auto bad = [&]() -> TilePtr {
+    ++calls;
+    throw InputError("tile.tif", "corrupt tile");
+  };
+  CHECK_THROWS_AS(c.load(7, bad), InputError);
+  CHECK_THROWS_AS(c.load(7, bad), InputError);
+  CHECK(calls == 3);
 }
