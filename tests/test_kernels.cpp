@@ -92,12 +92,15 @@ TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count")
   std::vector<float> C1(M * N), C3(M * N);
   const ConvDims d = make_conv_dims(4, 9, 20, 20, 40, 3, 3, 1, 1);
   const ConvDims d2 = make_conv_dims(3, 24, 15, 15, 20, 3, 3, 2, 1);
+  const ConvDims d3 = make_conv_dims(2, 200, 9, 9, 200, 3, 3, 1, 1);  // chunked schedule
   auto x = randn(d.N * d.C * d.H * d.W, rng), w = randn(d.OC * d.C * 9, rng);
   auto dy = randn(d.N * d.OC * d.OH * d.OW, rng);
   auto x2 = randn(d2.N * d2.C * d2.H * d2.W, rng), w2 = randn(d2.OC * d2.C * 9, rng);
   auto dy2 = randn(d2.N * d2.OC * d2.OH * d2.OW, rng);
+  auto x3 = randn(d3.N * d3.C * d3.H * d3.W, rng), w3 = randn(d3.OC * d3.C * 9, rng);
+  auto dy3 = randn(d3.N * d3.OC * d3.OH * d3.OW, rng);
   struct Out {
-    std::vector<float> gemm, y, dx, dw, dx2, bn, bn_dx;
+    std::vector<float> gemm, y, dx, dw, dx2, y3, dx3, bn, bn_dx;
   };
   auto run = [&](int threads) {
     Out o;
@@ -112,6 +115,10 @@ TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count")
     conv2d_backward_weights(o.dw.data(), nullptr, dy.data(), x.data(), d);
     o.dx2.assign(x2.size(), 0.f);
     conv2d_backward_data(o.dx2.data(), dy2.data(), w2.data(), d2);
+    o.y3.resize(dy3.size());
+    conv2d_forward(o.y3.data(), x3.data(), w3.data(), d3);
+    o.dx3.assign(x3.size(), 0.f);
+    conv2d_backward_data(o.dx3.data(), dy3.data(), w3.data(), d3);
     const int64_t P = d.N * d.OH * d.OW, C = d.OC;
     std::vector<float> g(C, 1.5f), bt(C, 0.5f), mean(C), is(C), dg(C), db(C);
     o.bn.resize(P * C);
@@ -130,6 +137,8 @@ TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count")
   REQUIRE(a.dx == b.dx);
   REQUIRE(a.dw == b.dw);
   REQUIRE(a.dx2 == b.dx2);
+  REQUIRE(a.y3 == b.y3);
+  REQUIRE(a.dx3 == b.dx3);
   REQUIRE(a.bn == b.bn);
   REQUIRE(a.bn_dx == b.bn_dx);
 }
@@ -150,6 +159,11 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {2, 33, 11, 11, 70, 3, 2, 1, false}, // stride 2, odd channels, odd size
       {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map
       {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than needed for "same"
+      // Wide reductions run the chunked schedule (weights of a channel block beyond L2):
+      {2, 200, 9, 9, 70, 3, 1, 1, true},   // chunked forward (AVX-512) with the full epilogue
+      {1, 300, 7, 5, 180, 3, 1, 1, false}, // chunked forward and chunked backward data
+      {2, 260, 9, 8, 33, 3, 2, 1, true},   // chunked stride 2, tiles crossing rows and images
+      {1, 1400, 5, 5, 20, 3, 1, 1, true},  // chunked on every ISA
   };
   std::vector<Isa> isas = {Isa::scalar};
   if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);

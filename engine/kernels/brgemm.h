@@ -1,8 +1,9 @@
 // Batch-reduce GEMM micro-kernels: the register-blocked inner loops every convolution pass runs.
 // Two tile shapes, each an M x (NV vectors) block of accumulators kept in registers:
 //   rows: C[m][n] = epilogue( sum_t sum_k A[a_off[t] + m*lda + k] * B[b_off[t] + k*ldb + n] )
-//         A rows are strided (m*lda), k contiguous: forward and backward-data convolution, where a
-//         row is one output pixel's receptive field in a channels-last image and t a kernel row.
+//         A rows are strided (m*lda) or given one by one (a_rows[m] + a_off[t] + k), k contiguous:
+//         forward and backward-data convolution, where a row is one output pixel's receptive
+//         field in a channels-last image and t a kernel row.
 //   cols: C[m][n] += sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
 //         k strided, m contiguous: backward-weights, where k runs over output pixels.
 // B rows must be readable to a whole number of vectors (callers pad packed weights); C is stored
@@ -19,6 +20,7 @@ struct RowsTile {
   const float* a = nullptr;       // A base
   const int64_t* a_off = nullptr; // [taps] offsets into A
   int64_t lda = 0;                // distance between consecutive rows m
+  const float* const* a_rows = nullptr;  // if set: row m starts at a_rows[m] (a, lda unused)
   const float* b = nullptr;       // B base
   const int64_t* b_off = nullptr; // [taps] offsets into B
   int64_t ldb = 0;                // distance between consecutive k

@@ -82,8 +82,82 @@ struct RowsConv {
   bool accumulate;
 };
 
+// Packed weights of one output-channel block larger than this do not stay in L2 across the
+// tiles of one output row; such convolutions (layer3/layer4) run chunked. DEEPSLIDE_CONV_CHUNK_KB
+// overrides (benchmarks; 0 = never chunk).
+int64_t chunk_threshold_bytes() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("DEEPSLIDE_CONV_CHUNK_KB");
+    return e ? (int64_t)std::atoll(e) << 10 : int64_t(384) << 10;
+  }();
+  return v;
+}
+
+// The chunked schedule: the reduction (kernel rows x KW*C) is cut into chunks whose packed
+// weights fit in L2 (~kChunkK floats of K), and each work item (output-channel block, group of
+// ~kGroupBytes of outputs) runs every tile of its pixel group through one chunk before the next,
+// so a chunk's weights are read from L2 by all the group's tiles instead of streaming from L3 for
+// every output row. Tiles take M consecutive output pixels (crossing row and image ends: each row
+// of A is addressed through its own pointer); partial sums stay in the output, the epilogue's
+// bias goes with the first chunk and residual and ReLU with the last.
+void run_rows_conv_chunked(const RowsConv& r, const BrgemmKernels& k, int NV) {
+  constexpr int64_t kChunkK = 768;
+  constexpr int64_t kGroupBytes = 192 << 10;
+  const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
+  const int M = k.max_m[NV];
+  const int64_t P = r.N * r.OH * r.OW;
+  const int64_t group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
+  const int64_t ngroups = ceil_div(P, group);
+  const int64_t kwc = r.KW * r.C, per_tap = ceil_div(kwc, kChunkK), nchunks = r.KH * per_tap;
+  const int64_t items = nb * ngroups;
+  const double flops = 2.0 * P * r.cols * r.KH * kwc;
+#pragma omp parallel if (use_threads(flops))
+  {
+    std::vector<const float*> base((size_t)group);
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t ob = it / ngroups, g = it % ngroups;
+      const int64_t p0 = g * group, p1 = std::min(P, p0 + group);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
+        base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
+      }
+      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+      const int64_t oc0 = ob * NV * k.vw;
+      for (int64_t ch = 0; ch < nchunks; ++ch) {
+        const int64_t kh = ch / per_tap, part = ch % per_tap;
+        const int64_t k0 = part * kwc / per_tap, k1 = (part + 1) * kwc / per_tap;
+        const bool first = ch == 0, last = ch == nchunks - 1;
+        const int64_t a_off = kh * r.Wp * r.C + k0, b_off = (kh * kwc + k0) * r.ldw;
+        RowsTile t;
+        t.a_off = &a_off;
+        t.b = r.wp + oc0;
+        t.b_off = &b_off;
+        t.ldb = r.ldw;
+        t.taps = 1;
+        t.K = k1 - k0;
+        t.ldc = r.cols;
+        t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
+        t.accumulate = first ? r.accumulate : true;
+        t.bias = first && r.ep.bias ? r.ep.bias + oc0 : nullptr;
+        t.ldr = r.cols;
+        t.relu = last && r.ep.relu;
+        for (int64_t pt = p0; pt < p1; pt += M) {
+          t.a_rows = base.data() + (pt - p0);
+          t.c = r.out + pt * r.cols + oc0;
+          t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;
+          k.rows(t, (int)std::min<int64_t>(M, p1 - pt), nv);
+        }
+      }
+    }
+  }
+}
+
 void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int NV = choose_nv(k, r.cols);
+  const int64_t block_weight_bytes = 4 * r.KH * r.KW * r.C * NV * k.vw;
+  const int64_t threshold = chunk_threshold_bytes();
+  if (threshold > 0 && block_weight_bytes > threshold) return run_rows_conv_chunked(r, k, NV);
   const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
   const int64_t per_row = ceil_div(r.OW, k.max_m[NV]);
   std::vector<int64_t> a_off(r.KH), b_off(r.KH);
@@ -126,18 +200,35 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
 }
 
 // Packs w[OC, C, KH, KW] for the forward pass: wp[(kh*KW + kw)*C + c][oc] (times scale[oc] if
-// given), oc padded to ldw.
+// given), oc padded to ldw. A blocked transpose: for 16 output x 16 input channels the weights
+// are 16 contiguous runs of w, and each packed row receives 16 consecutive floats (one cache
+// line). Element-wise gathers with stride C*KH*KW (or scatters with stride ldw, which alias in
+// L1) took longer than layer4's convolution itself.
 float* pack_forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
   float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
-  const int64_t rows = d.KH * d.KW * d.C;
-#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t kh = r / (d.KW * d.C), kw = (r / d.C) % d.KW, c = r % d.C;
-    float* dst = wp + r * ldw;
-    for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] = w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
-    if (scale)
-      for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] *= scale[oc];
-    for (int64_t oc = d.OC; oc < ldw; ++oc) dst[oc] = 0.f;
+  constexpr int64_t B = 16;
+  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, B), nob = ceil_div(d.OC, B);
+#pragma omp parallel if (use_threads((double)taps * d.C * ldw * 4))
+  {
+    std::vector<float> tmp((size_t)(B * B * taps));  // [oc][c][tap] of one block pair
+#pragma omp for schedule(static)
+    for (int64_t cb = 0; cb < ncb; ++cb) {
+      const int64_t c0 = cb * B, nc = std::min(B, d.C - c0);
+      for (int64_t ob = 0; ob < nob; ++ob) {
+        const int64_t oc0 = ob * B, no = std::min(B, d.OC - oc0);
+        for (int64_t o = 0; o < no; ++o)
+          std::memcpy(&tmp[(size_t)(o * B * taps)], w + ((oc0 + o) * d.C + c0) * taps, sizeof(float) * nc * taps);
+        for (int64_t c = 0; c < nc; ++c)
+          for (int64_t tap = 0; tap < taps; ++tap) {
+            float* dst = wp + (tap * d.C + c0 + c) * ldw + oc0;
+            for (int64_t o = 0; o < no; ++o)
+              dst[o] = tmp[(size_t)((o * B + c) * taps + tap)] * (scale ? scale[oc0 + o] : 1.f);
+          }
+      }
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t c = c0; c < c0 + nc; ++c)
+          std::memset(wp + (tap * d.C + c) * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
+    }
   }
   return wp;
 }
@@ -146,10 +237,12 @@ float* pack_forward_weights(const float* w, const float* scale, const ConvDims& 
 // w[oc][c][KH-1-kh][KW-1-kw] (flip = true), c padded to ldw.
 float* pack_transposed_weights(const float* w, const ConvDims& d, int64_t ldw, bool flip) {
   float* wt = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.OC * ldw);
-  const int64_t rows = d.KH * d.KW * d.OC;
+  const int64_t taps = d.KH * d.KW, rows = taps * d.OC;
+  // oc-major order: the taps of one oc read the same C * taps run of w while it is in L1.
 #pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t kh = r / (d.KW * d.OC), kw = (r / d.OC) % d.KW, oc = r % d.OC;
+  for (int64_t q = 0; q < rows; ++q) {
+    const int64_t oc = q / taps, kh = q % taps / d.KW, kw = q % d.KW;
+    const int64_t r = (kh * d.KW + kw) * d.OC + oc;
     const int64_t sh = flip ? d.KH - 1 - kh : kh, sw = flip ? d.KW - 1 - kw : kw;
     float* dst = wt + r * ldw;
     for (int64_t c = 0; c < d.C; ++c) dst[c] = w[((oc * d.C + c) * d.KH + sh) * d.KW + sw];
