@@ -1,10 +1,11 @@
 // Baseline x86-64 (SSE2) instance of the brgemm micro-kernels (brgemm_tiles.inc), and the
-// run-time choice between the per-ISA tables. 4 floats per xmm, 16 registers.
+// run-time choice between the per-ISA tables. 4 floats per xmm, 16 registers (the same tile
+// limits as AVX2).
 #define DS_VW 4
 #define DS_MAX_M1 12
 #define DS_MAX_M2 6
-#define DS_MAX_M3 4
-#define DS_MAX_M4 3
+#define DS_MAX_M3 3
+#define DS_MAX_M4 2
 #define DS_ISA Isa::scalar
 #define DS_KERNELS_FN brgemm_kernels_generic
 #include "engine/kernels/brgemm_tiles.inc"

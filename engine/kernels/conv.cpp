@@ -101,8 +101,8 @@ int64_t chunk_threshold_bytes() {
 // of A is addressed through its own pointer); partial sums stay in the output, the epilogue's
 // bias goes with the first chunk and residual and ReLU with the last.
 void run_rows_conv_chunked(const RowsConv& r, const BrgemmKernels& k, int NV) {
-  constexpr int64_t kChunkK = 768;
-  constexpr int64_t kGroupBytes = 192 << 10;
+  static const int64_t kChunkK = std::getenv("XK") ? std::atoll(std::getenv("XK")) : 768;
+  static const int64_t kGroupBytes = (std::getenv("XG") ? std::atoll(std::getenv("XG")) : 192) << 10;
   const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
   const int M = k.max_m[NV];
   const int64_t P = r.N * r.OH * r.OW;
