@@ -1,7 +1,7 @@
 // Channels-last convolution drivers (see conv.h): zero-padding copies, weight packing, tiling
-// and threading around the brgemm micro-kernels. Tiles: M output pixels of one output row by NV
-// vectors of output channels; every tile is computed by one thread in a fixed order, so results
-// do not depend on the thread count.
+// and threading around the brgemm micro-kernels. Tiles: M output pixels by NV vectors of output
+// channels; every tile is computed by one thread in a fixed order (the schedule depends on the
+// shapes only), so results do not depend on the thread count.
 #include "engine/kernels/conv.h"
 
 #include <omp.h>
@@ -82,33 +82,41 @@ struct RowsConv {
   bool accumulate;
 };
 
-// Packed weights of one output-channel block larger than this do not stay in L2 across the
-// tiles of one output row; such convolutions (layer3/layer4) run chunked. DEEPSLIDE_CONV_CHUNK_KB
-// overrides (benchmarks; 0 = never chunk).
-int64_t chunk_threshold_bytes() {
-  static const int64_t v = [] {
-    const char* e = std::getenv("DEEPSLIDE_CONV_CHUNK_KB");
-    return e ? (int64_t)std::atoll(e) << 10 : int64_t(384) << 10;
-  }();
-  return v;
-}
-
-// The chunked schedule: the reduction (kernel rows x KW*C) is cut into chunks whose packed
-// weights fit in L2 (~kChunkK floats of K), and each work item (output-channel block, group of
-// ~kGroupBytes of outputs) runs every tile of its pixel group through one chunk before the next,
-// so a chunk's weights are read from L2 by all the group's tiles instead of streaming from L3 for
-// every output row. Tiles take M consecutive output pixels (crossing row and image ends: each row
-// of A is addressed through its own pointer); partial sums stay in the output, the epilogue's
-// bias goes with the first chunk and residual and ReLU with the last.
-void run_rows_conv_chunked(const RowsConv& r, const BrgemmKernels& k, int NV) {
-  static const int64_t kChunkK = std::getenv("XK") ? std::atoll(std::getenv("XK")) : 768;
-  static const int64_t kGroupBytes = (std::getenv("XG") ? std::atoll(std::getenv("XG")) : 192) << 10;
+// The reduction (kernel rows x KW*C) is cut into chunks whose packed weights fit in L2 (whole
+// kernel rows while they fit kChunkK, else parts of one row), and each work item (output-channel
+// block, group of consecutive output pixels) runs every tile of its group through one chunk
+// before the next, so a chunk's weights are read from L2 by all the group's tiles instead of
+// streaming from L3 for every output row (layer3/layer4: 1.2 MB per block at C = 512). Tiles take
+// M consecutive output pixels, crossing row and image ends (each row of A has its own pointer),
+// so narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
+// epilogue's bias goes with the first chunk, residual and ReLU with the last.
+void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
+  const int NV = choose_nv(k, r.cols);
+  constexpr int64_t kChunkK = 1152;            // 1152 x 64 x 4 B = 288 KB of weights per chunk
+  constexpr int64_t kGroupBytes = 192 << 10;   // outputs of one work item (their partial sums)
   const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
   const int M = k.max_m[NV];
   const int64_t P = r.N * r.OH * r.OW;
   const int64_t group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
   const int64_t ngroups = ceil_div(P, group);
-  const int64_t kwc = r.KW * r.C, per_tap = ceil_div(kwc, kChunkK), nchunks = r.KH * per_tap;
+  // Chunks: whole kernel rows (as many as fit kChunkK) or, for wide rows, parts of one row.
+  const int64_t kwc = r.KW * r.C, per_tap = ceil_div(kwc, kChunkK);
+  const int64_t taps_per = per_tap > 1 ? 1 : std::max<int64_t>(1, kChunkK / kwc);
+  const int64_t nchunks = per_tap > 1 ? r.KH * per_tap : ceil_div(r.KH, taps_per);
+  std::vector<int64_t> a_offs((size_t)(nchunks * r.KH)), b_offs((size_t)(nchunks * r.KH));
+  std::vector<int64_t> chunk_taps((size_t)nchunks), chunk_k((size_t)nchunks);
+  for (int64_t ch = 0; ch < nchunks; ++ch) {
+    const int64_t kh0 = per_tap > 1 ? ch / per_tap : ch * taps_per;
+    const int64_t part = per_tap > 1 ? ch % per_tap : 0;
+    const int64_t k0 = part * kwc / per_tap, k1 = (part + 1) * kwc / per_tap;
+    const int64_t nt = per_tap > 1 ? 1 : std::min(taps_per, r.KH - kh0);
+    chunk_taps[(size_t)ch] = nt;
+    chunk_k[(size_t)ch] = k1 - k0;
+    for (int64_t j = 0; j < nt; ++j) {
+      a_offs[(size_t)(ch * r.KH + j)] = (kh0 + j) * r.Wp * r.C + k0;
+      b_offs[(size_t)(ch * r.KH + j)] = ((kh0 + j) * kwc + k0) * r.ldw;
+    }
+  }
   const int64_t items = nb * ngroups;
   const double flops = 2.0 * P * r.cols * r.KH * kwc;
 #pragma omp parallel if (use_threads(flops))
@@ -125,17 +133,14 @@ void run_rows_conv_chunked(const RowsConv& r, const BrgemmKernels& k, int NV) {
       const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
       const int64_t oc0 = ob * NV * k.vw;
       for (int64_t ch = 0; ch < nchunks; ++ch) {
-        const int64_t kh = ch / per_tap, part = ch % per_tap;
-        const int64_t k0 = part * kwc / per_tap, k1 = (part + 1) * kwc / per_tap;
         const bool first = ch == 0, last = ch == nchunks - 1;
-        const int64_t a_off = kh * r.Wp * r.C + k0, b_off = (kh * kwc + k0) * r.ldw;
         RowsTile t;
-        t.a_off = &a_off;
+        t.a_off = &a_offs[(size_t)(ch * r.KH)];
         t.b = r.wp + oc0;
-        t.b_off = &b_off;
+        t.b_off = &b_offs[(size_t)(ch * r.KH)];
         t.ldb = r.ldw;
-        t.taps = 1;
-        t.K = k1 - k0;
+        t.taps = (int)chunk_taps[(size_t)ch];
+        t.K = chunk_k[(size_t)ch];
         t.ldc = r.cols;
         t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
         t.accumulate = first ? r.accumulate : true;
@@ -149,52 +154,6 @@ void run_rows_conv_chunked(const RowsConv& r, const BrgemmKernels& k, int NV) {
           k.rows(t, (int)std::min<int64_t>(M, p1 - pt), nv);
         }
       }
-    }
-  }
-}
-
-void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
-  const int NV = choose_nv(k, r.cols);
-  const int64_t block_weight_bytes = 4 * r.KH * r.KW * r.C * NV * k.vw;
-  const int64_t threshold = chunk_threshold_bytes();
-  if (threshold > 0 && block_weight_bytes > threshold) return run_rows_conv_chunked(r, k, NV);
-  const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
-  const int64_t per_row = ceil_div(r.OW, k.max_m[NV]);
-  std::vector<int64_t> a_off(r.KH), b_off(r.KH);
-  for (int64_t kh = 0; kh < r.KH; ++kh) {
-    a_off[kh] = kh * r.Wp * r.C;
-    b_off[kh] = kh * r.KW * r.C * r.ldw;
-  }
-  const int64_t items = nb * r.N * r.OH;
-  const double flops = 2.0 * r.N * r.OH * r.OW * r.cols * r.KH * r.KW * r.C;
-#pragma omp parallel for schedule(static) if (use_threads(flops))
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t ob = it / (r.N * r.OH), row = it % (r.N * r.OH);
-    const int64_t n = row / r.OH, oh = row % r.OH;
-    const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-    const int64_t oc0 = ob * NV * k.vw;
-    RowsTile t;
-    t.a_off = a_off.data();
-    t.lda = r.sw * r.C;
-    t.b = r.wp + oc0;
-    t.b_off = b_off.data();
-    t.ldb = r.ldw;
-    t.taps = (int)r.KH;
-    t.K = r.KW * r.C;
-    t.ldc = r.cols;
-    t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
-    t.accumulate = r.accumulate;
-    t.bias = r.ep.bias ? r.ep.bias + oc0 : nullptr;
-    t.ldr = r.cols;
-    t.relu = r.ep.relu;
-    const float* arow = r.in + (n * r.Hp + oh * r.sh) * r.Wp * r.C;
-    const int64_t crow = (n * r.OH + oh) * r.OW;
-    for (int64_t i = 0; i < per_row; ++i) {
-      const int64_t ow0 = i * r.OW / per_row, ow1 = (i + 1) * r.OW / per_row;
-      t.a = arow + ow0 * r.sw * r.C;
-      t.c = r.out + (crow + ow0) * r.cols + oc0;
-      t.res = r.ep.residual ? r.ep.residual + (crow + ow0) * r.cols + oc0 : nullptr;
-      k.rows(t, (int)(ow1 - ow0), nv);
     }
   }
 }
