@@ -4,7 +4,7 @@
 //         A rows are strided (m*lda) or given one by one (a_rows[m] + a_off[t] + k), k contiguous:
 //         forward and backward-data convolution, where a row is one output pixel's receptive
 //         field in a channels-last image and t a kernel row.
-//   cols: C[m][n] += sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
+//   cols: C[m][n] (+)= sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
 //         k strided, m contiguous: backward-weights, where k runs over output pixels.
 // B rows must be readable to a whole number of vectors (callers pad packed weights); C is stored
 // only for n < N. One implementation (brgemm_tiles.inc, GCC vector types) is compiled per ISA
@@ -49,6 +49,7 @@ struct ColsTile {
   float* c = nullptr;              // accumulated into: C[m*ldc + n] for n < N
   int64_t ldc = 0;
   int64_t N = 0;
+  bool overwrite = false;          // start from 0 instead of C's old values
 };
 
 struct BrgemmKernels {

@@ -321,64 +321,93 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
     g = gp;
   }
   const Padded p = padded_input(in, d);
-  // Accumulator dw[kh][kw*C + c][oc] (row length ldw).
+  // Accumulator dw[kh][kw*C + c][oc] (row length ldw); each tile's first pixel chunk writes it.
   const int64_t kwc = d.KW * d.C;
   float* dw = scratch(ScratchSlot::conv_acc, d.KH * kwc * ldw);
-  std::memset(dw, 0, sizeof(float) * d.KH * kwc * ldw);
 
   const int NV = choose_nv(k, d.OC);
   const int M = k.max_m[NV];
   const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
   const int64_t mt = ceil_div(kwc, M);  // M-tiles per kernel row
-  const int64_t tiles = d.KH * mt * nb;
-  // Output rows per chunk: what one chunk reads (input rows and gradient rows) stays in L2.
-  const int64_t row_bytes = 4 * (d.OW * ldw + d.stride_h * p.Wp * d.C);
+  // Superblocks: mts M-tiles (counted over kernel rows x KW*C) x nbs output-channel blocks of
+  // dw, at most ~kSuperBytes, so a superblock's accumulators stay in the L2 caches while every
+  // pixel chunk passes through it (a larger dw, 9.4 MB on layer4, used to stream from L3 once per
+  // chunk). Small layers are one superblock. The threads split a superblock's tiles, so the
+  // budget is per thread; the tiles and each tile's order of pixel chunks do not depend on it.
+  const int64_t super_bytes = (int64_t(384) << 10) * std::max(1, omp_get_max_threads());
+  const int64_t nbs = std::min<int64_t>(nb, 4), mq = d.KH * mt;
+  const int64_t mts = std::clamp<int64_t>(super_bytes / (4 * M * nbs * NV * k.vw), 1, mq);
+  const int64_t msb = ceil_div(mq, mts), nsb = ceil_div(nb, nbs), supers = msb * nsb;
+  // Output rows per pixel chunk: the chunk's input and gradient slices for one superblock stay in L2.
+  const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * p.Wp * d.C);
   const int64_t rows_total = d.N * d.OH;
-  const int64_t chunk = std::clamp<int64_t>((256 << 10) / std::max<int64_t>(row_bytes, 1), 1, 64);
+  const int64_t chunk = std::clamp<int64_t>((256 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
   const double flops = 2.0 * pixels * d.OC * d.KH * kwc;
 #pragma omp parallel if (use_threads(flops))
   {
-    std::vector<int64_t> a_row(chunk), b_row(chunk);
-    for (int64_t r0 = 0; r0 < rows_total; r0 += chunk) {
-      const int64_t nr = std::min(chunk, rows_total - r0);
-      // Static and nowait: a thread owns the same tiles in every chunk (same loop, same
-      // schedule), so it never waits for the other threads between chunks.
-#pragma omp for schedule(static) nowait
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t ob = t % nb, mi = (t / nb) % mt, kh = t / (nb * mt);
-        const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-        const int64_t m0 = mi * kwc / mt, m1 = (mi + 1) * kwc / mt;
-        const int64_t oc0 = ob * NV * k.vw;
+    std::vector<int64_t> a_row(chunk * d.KH), b_row(chunk);  // a_row: per kernel row
+    for (int64_t sb = 0; sb < supers; ++sb) {
+      const int64_t q0 = sb / nsb * mts, ob0 = sb % nsb * nbs;
+      const int64_t nq = std::min(mts, mq - q0), nob = std::min(nbs, nb - ob0);
+      for (int64_t r0 = 0; r0 < rows_total; r0 += chunk) {
+        const int64_t nr = std::min(chunk, rows_total - r0);
         for (int64_t r = 0; r < nr; ++r) {
           const int64_t n = (r0 + r) / d.OH, oh = (r0 + r) % d.OH;
-          a_row[r] = ((n * p.Hp + oh * d.stride_h + kh) * p.Wp) * d.C + m0;
-          b_row[r] = (n * d.OH + oh) * d.OW * ldw + oc0;
+          for (int64_t kh = 0; kh < d.KH; ++kh)
+            a_row[kh * chunk + r] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * d.C;
+          b_row[r] = (n * d.OH + oh) * d.OW * ldw;
         }
-        ColsTile ct;
-        ct.a = p.data;
-        ct.a_row = a_row.data();
-        ct.sa = d.stride_w * d.C;
-        ct.b = g;
-        ct.b_row = b_row.data();
-        ct.sb = ldw;
-        ct.rows = (int)nr;
-        ct.L = d.OW;
-        ct.c = dw + (kh * kwc + m0) * ldw + oc0;
-        ct.ldc = ldw;
-        ct.N = (int64_t)nv * k.vw;
-        k.cols(ct, (int)(m1 - m0), nv);
+        // Static and nowait: a thread owns the same tiles in every chunk (same loop, same
+        // schedule), so it never waits for the other threads. M-tile outer, channel block inner:
+        // a thread's consecutive tiles share their input slice.
+#pragma omp for schedule(static) nowait
+        for (int64_t t = 0; t < nq * nob; ++t) {
+          const int64_t q = q0 + t / nob, kh = q / mt, mi = q % mt, ob = ob0 + t % nob;
+          const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+          const int64_t m0 = mi * kwc / mt, m1 = (mi + 1) * kwc / mt;
+          const int64_t oc0 = ob * NV * k.vw;
+          ColsTile ct;
+          ct.a = p.data + m0;
+          ct.a_row = a_row.data() + kh * chunk;
+          ct.sa = d.stride_w * d.C;
+          ct.b = g + oc0;
+          ct.b_row = b_row.data();
+          ct.sb = ldw;
+          ct.rows = (int)nr;
+          ct.L = d.OW;
+          ct.c = dw + (kh * kwc + m0) * ldw + oc0;
+          ct.ldc = ldw;
+          ct.N = (int64_t)nv * k.vw;
+          ct.overwrite = r0 == 0;
+          k.cols(ct, (int)(m1 - m0), nv);
+        }
       }
     }
   }
-  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc].
-  const int64_t wrows = d.OC * d.C;
-#pragma omp parallel for schedule(static) if (use_threads((double)wrows * d.KH * d.KW * 8))
-  for (int64_t r = 0; r < wrows; ++r) {
-    const int64_t oc = r / d.C, c = r % d.C;
-    float* dst = d_w + r * d.KH * d.KW;
-    for (int64_t kh = 0; kh < d.KH; ++kh)
-      for (int64_t kw = 0; kw < d.KW; ++kw)
-        dst[kh * d.KW + kw] += dw[(kh * kwc + kw * d.C + c) * ldw + oc];
+  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc], as a blocked transpose (16 x 16 channels): dw is
+  // read a cache line at a time and d_w written in contiguous runs.
+  constexpr int64_t B = 16;
+  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, B), nob = ceil_div(d.OC, B);
+#pragma omp parallel if (use_threads((double)taps * d.C * d.OC * 8))
+  {
+    std::vector<float> tmp((size_t)(B * B * taps));  // [oc][c][tap] of one block pair
+#pragma omp for schedule(static)
+    for (int64_t cb = 0; cb < ncb; ++cb) {
+      const int64_t c0 = cb * B, nc = std::min(B, d.C - c0);
+      for (int64_t ob = 0; ob < nob; ++ob) {
+        const int64_t oc0 = ob * B, no = std::min(B, d.OC - oc0);
+        for (int64_t tap = 0; tap < taps; ++tap)
+          for (int64_t c = 0; c < nc; ++c) {
+            const float* src = dw + ((tap / d.KW) * kwc + (tap % d.KW) * d.C + c0 + c) * ldw + oc0;
+            for (int64_t o = 0; o < no; ++o) tmp[(size_t)((o * B + c) * taps + tap)] = src[o];
+          }
+        for (int64_t o = 0; o < no; ++o) {
+          float* dst = d_w + ((oc0 + o) * d.C + c0) * taps;
+          const float* t = &tmp[(size_t)(o * B * taps)];
+          for (int64_t i = 0; i < nc * taps; ++i) dst[i] += t[i];
+        }
+      }
+    }
   }
 }
 
