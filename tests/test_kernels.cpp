@@ -338,7 +338,13 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
   std::vector<float> rm(C), rv(C);
   for (int64_t c = 0; c < C; ++c) rm[c] = rng.normal(), rv[c] = 0.5f + (float)rng.uniform();
   const float momentum = 0.1f, eps = 1e-5f;
+  std::vector<Isa> isas = {Isa::scalar};
+  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
+  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const Isa isa_before = cpu_isa();
+  for (Isa isa : isas)
   for (int fused = 0; fused < 2; ++fused) {
+    force_isa(isa);
     for (bool training : {true, false}) {
       BnFuse fuse;
       if (fused) fuse.residual = res.data(), fuse.relu = true;
@@ -395,9 +401,10 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
           worst = std::max(worst, std::fabs(dx[k] - (dx0[k] + gr)));
         }
       }
-      std::printf("batchnorm %s%s vs double reference: max abs error %.3g\n",
+      std::printf("batchnorm %s %s%s vs double reference: max abs error %.3g\n", isa_name(isa),
                   training ? "train" : "eval", fused ? " +residual+relu" : "", worst);
       CHECK(worst < 5e-5);
     }
   }
+  force_isa(isa_before);
 }

@@ -1,12 +1,15 @@
 // BatchNorm kernels on [P, C] (see batchnorm.h). Per-channel sums are taken over fixed blocks
 // of pixels in parallel (double partials, one row per block) and the blocks added in order;
-// the elementwise passes are parallel over pixels and vectorise over channels.
+// the elementwise passes are parallel over pixels. The loops themselves are per ISA (bn_loops.h).
 #include "engine/kernels/batchnorm.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "engine/kernels/bn_loops.h"
 
 namespace ds {
 
@@ -15,47 +18,39 @@ namespace {
 constexpr int64_t kBlock = 256;                     // pixels per partial sum
 constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
 
-// sums[c] = sum over p of f(p, c), in double, independent of the thread count.
-template <class F>
-void channel_sums(double* sums, int64_t P, int64_t C, F f) {
+// Per-channel sums over fixed blocks of kBlock pixels, in parallel, then the blocks added in
+// order: independent of the thread count. block(part, p0, p1) writes `width` doubles. The
+// partials live in a per-thread buffer that only grows (a fresh vector per call, 400 KB for
+// bn1, was faulted in every time).
+template <class Block>
+const double* block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
   const int64_t blocks = (P + kBlock - 1) / kBlock;
-  std::vector<double> part((size_t)(blocks * C), 0.0);
+  thread_local std::vector<double> part;
+  if (part.size() < (size_t)(blocks * width)) part.resize((size_t)(blocks * width));
+  double* parts = part.data();
 #pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
-    double* s = part.data() + b * C;
-    const int64_t p1 = std::min(P, (b + 1) * kBlock);
-    for (int64_t p = b * kBlock; p < p1; ++p)
-      for (int64_t c = 0; c < C; ++c) s[c] += f(p, c);
-  }
-  for (int64_t c = 0; c < C; ++c) sums[c] = 0;
+  for (int64_t b = 0; b < blocks; ++b) block(parts + b * width, b * kBlock, std::min(P, (b + 1) * kBlock));
+  for (int64_t c = 0; c < width; ++c) out[c] = 0;
   for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t c = 0; c < C; ++c) sums[c] += part[b * C + c];
+    for (int64_t c = 0; c < width; ++c) out[c] += parts[b * width + c];
+  return out;
+}
+
+// Runs f(p0, p1) over [0, P) in blocks of kBlock pixels, in parallel.
+template <class F>
+void for_pixel_blocks(int64_t P, int64_t C, F f) {
+  const int64_t blocks = (P + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
+  for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(P, (b + 1) * kBlock));
 }
 
 // out = fuse(scale * x + shift) per channel.
 void normalize(float* out, const float* in, const float* scale, const float* shift, int64_t P,
                int64_t C, const BnFuse& fuse) {
-#pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
-  for (int64_t p = 0; p < P; ++p) {
-    const float* x = in + p * C;
-    float* y = out + p * C;
-    const float* r = fuse.residual ? fuse.residual + p * C : nullptr;
-    if (r && fuse.relu) {
-      for (int64_t c = 0; c < C; ++c) {
-        const float v = x[c] * scale[c] + shift[c] + r[c];
-        y[c] = v < 0 ? 0.f : v;
-      }
-    } else if (r) {
-      for (int64_t c = 0; c < C; ++c) y[c] = x[c] * scale[c] + shift[c] + r[c];
-    } else if (fuse.relu) {
-      for (int64_t c = 0; c < C; ++c) {
-        const float v = x[c] * scale[c] + shift[c];
-        y[c] = v < 0 ? 0.f : v;
-      }
-    } else {
-      for (int64_t c = 0; c < C; ++c) y[c] = x[c] * scale[c] + shift[c];
-    }
-  }
+  const BnLoops& L = bn_loops();
+  for_pixel_blocks(P, C, [&](int64_t p0, int64_t p1) {
+    L.normalize(out, in, scale, shift, fuse.residual, fuse.relu, p0, p1, C);
+  });
 }
 
 }  // namespace
@@ -64,15 +59,13 @@ void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd,
                              float* running_mean, float* running_var, const float* in,
                              const float* gamma, const float* beta, int64_t P, int64_t C,
                              float momentum, float eps, const BnFuse& fuse) {
+  const BnLoops& L = bn_loops();
   std::vector<double> sum(C), sq(C);
-  channel_sums(sum.data(), P, C, [&](int64_t p, int64_t c) { return (double)in[p * C + c]; });
+  block_sums(P, C, C, sum.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
   std::vector<double> mean(C);
   for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / (double)P;
   // Two-pass variance: no cancellation.
-  channel_sums(sq.data(), P, C, [&](int64_t p, int64_t c) {
-    const double t = in[p * C + c] - mean[c];
-    return t * t;
-  });
+  block_sums(P, C, C, sq.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, mean.data(), p0, p1, C); });
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const double var = sq[c] / (double)P;
@@ -111,13 +104,14 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
                         const float* d_out, const float* out, const float* in,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         int64_t P, int64_t C, bool training) {
-  // g = d_out masked by the fused ReLU.
-  auto g = [&](int64_t i) { return out && !(out[i] > 0) ? 0.f : d_out[i]; };
-  std::vector<double> sum_dy(C), sum_dy_xc(C);
-  channel_sums(sum_dy.data(), P, C, [&](int64_t p, int64_t c) { return (double)g(p * C + c); });
-  channel_sums(sum_dy_xc.data(), P, C, [&](int64_t p, int64_t c) {
-    return (double)g(p * C + c) * ((double)in[p * C + c] - save_mean[c]);
+  // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
+  const BnLoops& L = bn_loops();
+  std::vector<double> both(2 * C);
+  block_sums(P, C, 2 * C, both.data(), [&](double* s, int64_t p0, int64_t p1) {
+    L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C);
   });
+  const double* sum_dy = both.data();
+  const double* sum_dy_xc = both.data() + C;
   // training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
   // eval:     dx = gamma * invstd * dy
   std::vector<float> a(C), b(C), cst(C);
@@ -132,17 +126,9 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
     b[c] = (float)(-k * mean_dy_xhat * invstd);                  // * x
     cst[c] = (float)(-k * mean_dy + k * mean_dy_xhat * invstd * save_mean[c]);
   }
-#pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
-  for (int64_t p = 0; p < P; ++p) {
-    const float* x = in + p * C;
-    float* dx = d_in + p * C;
-    float* dr = d_residual ? d_residual + p * C : nullptr;
-    for (int64_t c = 0; c < C; ++c) {
-      const float gi = g(p * C + c);
-      dx[c] += a[c] * gi + b[c] * x[c] + cst[c];
-      if (dr) dr[c] += gi;
-    }
-  }
+  for_pixel_blocks(P, C, [&](int64_t p0, int64_t p1) {
+    L.backward(d_in, d_residual, d_out, out, in, a.data(), b.data(), cst.data(), p0, p1, C);
+  });
 }
 
 }  // namespace ds

@@ -1,0 +1,34 @@
+// The per-pixel-block loops of the BatchNorm kernels (batchnorm.cpp), compiled once per ISA from
+// bn_loops.inc (bn_loops_avx512.cpp, bn_loops_avx2.cpp, bn_loops_generic.cpp) and picked at run
+// time: memory-bound passes over [P, C] that the baseline SSE2 build ran two doubles at a time.
+// Each works on pixels [p0, p1) and all C channels; sums are written (not added) in double.
+#pragma once
+#include <cstdint>
+
+#include "engine/cpu_features.h"
+
+namespace ds {
+
+struct BnLoops {
+  // s[c] = sum_p x[p][c]; with mean: sum_p (x[p][c] - mean[c])^2.
+  void (*sums)(double* s, const float* x, const double* mean, int64_t p0, int64_t p1, int64_t C);
+  // g = dy masked by out > 0 (out may be null): s[c] = sum_p g, s2[c] = sum_p g * (x - mean[c]).
+  void (*grad_sums)(double* s, double* s2, const float* dy, const float* out, const float* x,
+                    const float* mean, int64_t p0, int64_t p1, int64_t C);
+  // y = scale * x + shift (+ res) (max 0 if relu).
+  void (*normalize)(float* y, const float* x, const float* scale, const float* shift,
+                    const float* res, bool relu, int64_t p0, int64_t p1, int64_t C);
+  // dx += a * g + b * x + cst; dr += g (dr may be null), g as in grad_sums.
+  void (*backward)(float* dx, float* dr, const float* dy, const float* out, const float* x,
+                   const float* a, const float* b, const float* cst, int64_t p0, int64_t p1,
+                   int64_t C);
+};
+
+const BnLoops& bn_loops(Isa isa);
+inline const BnLoops& bn_loops() { return bn_loops(cpu_isa()); }
+
+const BnLoops& bn_loops_avx512();
+const BnLoops& bn_loops_avx2();
+const BnLoops& bn_loops_generic();
+
+}  // namespace ds

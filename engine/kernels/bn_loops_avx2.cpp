@@ -1,0 +1,3 @@
+// AVX2 + FMA instance of the BatchNorm loops (bn_loops.inc).
+#define DS_BN_FN bn_loops_avx2
+#include "engine/kernels/bn_loops.inc"
