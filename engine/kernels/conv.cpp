@@ -80,6 +80,9 @@ struct RowsConv {
   int64_t N, OH, OW, cols;
   ConvEpilogue ep;
   bool accumulate;
+  // Where output pixel (n, oh, ow) goes: out[n][oh*osh + oph][ow*osw + opw] of an image of
+  // OHo x OWo pixels (backward data writes one stride phase of d_in). Default: out[n][oh][ow].
+  int64_t osh = 1, osw = 1, oph = 0, opw = 0, OHo = 0, OWo = 0;
 };
 
 // The reduction (kernel rows x KW*C) is cut into chunks whose packed weights fit in L2 (whole
@@ -119,19 +122,25 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   }
   const int64_t items = nb * ngroups;
   const double flops = 2.0 * P * r.cols * r.KH * kwc;
+  const int64_t OHo = r.OHo ? r.OHo : r.OH, OWo = r.OWo ? r.OWo : r.OW;
+  const bool mapped = r.osh != 1 || r.osw != 1 || r.oph != 0 || r.opw != 0 || OHo != r.OH || OWo != r.OW;
 #pragma omp parallel if (use_threads(flops))
   {
     std::vector<const float*> base((size_t)group);
+    std::vector<float*> obase(mapped ? (size_t)group : 0);
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t ob = it / ngroups, g = it % ngroups;
       const int64_t p0 = g * group, p1 = std::min(P, p0 + group);
+      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
+      const int64_t oc0 = ob * NV * k.vw;
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
         base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
+        if (mapped)
+          obase[(size_t)(p - p0)] =
+              r.out + ((n * OHo + oh * r.osh + r.oph) * OWo + ow * r.osw + r.opw) * r.cols + oc0;
       }
-      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-      const int64_t oc0 = ob * NV * k.vw;
       for (int64_t ch = 0; ch < nchunks; ++ch) {
         const bool first = ch == 0, last = ch == nchunks - 1;
         RowsTile t;
@@ -150,6 +159,7 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
         for (int64_t pt = p0; pt < p1; pt += M) {
           t.a_rows = base.data() + (pt - p0);
           t.c = r.out + pt * r.cols + oc0;
+          if (mapped) t.c_rows = obase.data() + (pt - p0);
           t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;
           k.rows(t, (int)std::min<int64_t>(M, p1 - pt), nv);
         }
@@ -192,24 +202,6 @@ float* pack_forward_weights(const float* w, const float* scale, const ConvDims& 
   return wp;
 }
 
-// Packs w for backward data: wt[(kh*KW + kw)*OC + oc][c] = w[oc][c][kh][kw] (flip = false) or
-// w[oc][c][KH-1-kh][KW-1-kw] (flip = true), c padded to ldw.
-float* pack_transposed_weights(const float* w, const ConvDims& d, int64_t ldw, bool flip) {
-  float* wt = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.OC * ldw);
-  const int64_t taps = d.KH * d.KW, rows = taps * d.OC;
-  // oc-major order: the taps of one oc read the same C * taps run of w while it is in L1.
-#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
-  for (int64_t q = 0; q < rows; ++q) {
-    const int64_t oc = q / taps, kh = q % taps / d.KW, kw = q % d.KW;
-    const int64_t r = (kh * d.KW + kw) * d.OC + oc;
-    const int64_t sh = flip ? d.KH - 1 - kh : kh, sw = flip ? d.KW - 1 - kw : kw;
-    float* dst = wt + r * ldw;
-    for (int64_t c = 0; c < d.C; ++c) dst[c] = w[((oc * d.C + c) * d.KH + sh) * d.KW + sw];
-    for (int64_t c = d.C; c < ldw; ++c) dst[c] = 0.f;
-  }
-  return wt;
-}
-
 }  // namespace
 
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
@@ -228,71 +220,66 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
   if (d.N * d.H * d.W * d.C == 0 || d.OH * d.OW == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.C, k.vw) * k.vw;
-  if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h < d.KH && d.pad_w < d.KW) {
-    // A stride-1 convolution's input gradient is the convolution of the output gradient,
-    // padded by K - 1 - pad, with the flipped, transposed kernel.
-    const float* wt = pack_transposed_weights(w, d, ldw, true);
-    const int64_t Hp = d.H - 1 + d.KH, Wp = d.W - 1 + d.KW;
-    float* gp = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * d.OC);
-    pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hp, Wp, d.KH - 1 - d.pad_h, d.KW - 1 - d.pad_w);
-    run_rows_conv({gp, Hp, Wp, d.OC, wt, ldw, d.KH, d.KW, 1, 1, d_in, d.N, d.H, d.W, d.C, {}, true},
-                  k);
-    return;
-  }
-  // Other strides: every tap's GEMM (output pixels x OC) . (OC x C) is added at its strided
-  // input positions of a padded gradient; threads own (image, channel block) pairs, so no two
-  // write the same value.
-  const float* wt = pack_transposed_weights(w, d, ldw, false);
-  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
-  float* gp = scratch(ScratchSlot::conv_acc, d.N * Hp * Wp * d.C);
-  const int NV = choose_nv(k, d.C);
-  const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
-  const int64_t per_row = ceil_div(d.OW, k.max_m[NV]);
-  const int64_t zero_offset = 0;
-  const double flops = 2.0 * d.N * d.OH * d.OW * d.OC * d.KH * d.KW * d.C;
-#pragma omp parallel for collapse(2) schedule(static) if (use_threads(flops))
-  for (int64_t n = 0; n < d.N; ++n) {
-    for (int64_t ob = 0; ob < nb; ++ob) {
-      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-      const int64_t c0 = ob * NV * k.vw, ncols = std::min<int64_t>((int64_t)nv * k.vw, d.C - c0);
-      float* img = gp + n * Hp * Wp * d.C;
-      for (int64_t r = 0; r < Hp * Wp; ++r) std::memset(img + r * d.C + c0, 0, sizeof(float) * ncols);
-      RowsTile t;
-      t.a_off = &zero_offset;
-      t.lda = d.OC;
-      t.b_off = &zero_offset;
-      t.ldb = ldw;
-      t.taps = 1;
-      t.K = d.OC;
-      t.ldc = d.stride_w * d.C;
-      t.N = ncols;
-      t.accumulate = true;
-      for (int64_t oh = 0; oh < d.OH; ++oh) {
-        for (int64_t i = 0; i < per_row; ++i) {
-          const int64_t ow0 = i * d.OW / per_row, ow1 = (i + 1) * d.OW / per_row;
-          t.a = d_out + ((n * d.OH + oh) * d.OW + ow0) * d.OC;
-          for (int64_t kh = 0; kh < d.KH; ++kh) {
-            for (int64_t kw = 0; kw < d.KW; ++kw) {
-              t.b = wt + (kh * d.KW + kw) * d.OC * ldw + c0;
-              t.c = img + ((oh * d.stride_h + kh) * Wp + ow0 * d.stride_w + kw) * d.C + c0;
-              k.rows(t, (int)(ow1 - ow0), nv);
-            }
-          }
-        }
-      }
-      // d_in += the interior of the padded gradient.
-      for (int64_t ih = 0; ih < d.H; ++ih) {
-        const int64_t ip = ih + d.pad_h;
-        if (ip >= Hp) break;
-        for (int64_t iw = 0; iw < d.W; ++iw) {
-          const int64_t jp = iw + d.pad_w;
-          if (jp >= Wp) break;
-          float* dst = d_in + ((n * d.H + ih) * d.W + iw) * d.C + c0;
-          const float* src = img + (ip * Wp + jp) * d.C + c0;
-          for (int64_t c = 0; c < ncols; ++c) dst[c] += src[c];
-        }
-      }
+  // d_in split by the phase of its position modulo the stride: input positions of one phase
+  // (pa, pb) take exactly the taps kh = pa + pad_h - sh*dh (and likewise kw), each reading output
+  // row a + dh. So each phase is a small stride-1 convolution of the output gradient (shifted and
+  // zero-padded per phase) with that phase's taps, run by the forward pass's tiles and
+  // accumulated straight into d_in at the phase's positions. Stride 1 is one phase with every
+  // tap, flipped (the classic "transposed convolution"). (A scatter of each tap's GEMM re-read and
+  // re-wrote a padded gradient once per tap.)
+  const int64_t sh = d.stride_h, sw = d.stride_w;
+  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  // Phase (pa, pb): its taps are kh = pa + pad_h - sh*dh for dh in [dh0, dh0 + KHp), likewise kw.
+  struct Phase {
+    int64_t pa, pb, Ha, Wb, dh0, dw0, KHp, KWp;
+  };
+  std::vector<Phase> phases;
+  int64_t top = 0, left = 0, bottom = d.OH, right = d.OW;  // extent of d_out rows/cols read
+  for (int64_t pa = 0; pa < sh; ++pa)
+    for (int64_t pb = 0; pb < sw; ++pb) {
+      const int64_t Ha = ceil_div(d.H - pa, sh), Wb = ceil_div(d.W - pb, sw);
+      const int64_t dh0 = floor_div(pa + d.pad_h - (d.KH - 1) + sh - 1, sh);  // kh <= KH - 1
+      const int64_t dw0 = floor_div(pb + d.pad_w - (d.KW - 1) + sw - 1, sw);
+      const int64_t KHp = floor_div(pa + d.pad_h, sh) - dh0 + 1;                // kh >= 0
+      const int64_t KWp = floor_div(pb + d.pad_w, sw) - dw0 + 1;
+      if (Ha <= 0 || Wb <= 0 || KHp <= 0 || KWp <= 0) continue;  // no position or no tap
+      phases.push_back({pa, pb, Ha, Wb, dh0, dw0, KHp, KWp});
+      top = std::min(top, dh0);
+      left = std::min(left, dw0);
+      bottom = std::max(bottom, Ha - 1 + dh0 + KHp);
+      right = std::max(right, Wb - 1 + dw0 + KWp);
     }
+  // One zero-padded copy of d_out serves every phase: G[n][i][j] = d_out[n][i + top][j + left]
+  // (d_out itself when no phase reads outside it, as for 1x1 stride-2 downsamples).
+  const int64_t Hg = bottom - top, Wg = right - left;
+  const float* G = d_out;
+  if (top != 0 || left != 0 || Hg != d.OH || Wg != d.OW) {
+    float* gp = scratch(ScratchSlot::conv_pad, d.N * Hg * Wg * d.OC);
+    pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hg, Wg, -top, -left);
+    G = gp;
+  }
+  for (const Phase& f : phases) {
+    // Phase weights wq[(jh*KWp + jw)*OC + oc][c] = w[oc][c][kh][kw], kh = pa + pad_h - sh*(dh0 + jh).
+    float* wq = scratch(ScratchSlot::conv_wpack, f.KHp * f.KWp * d.OC * ldw);
+    const int64_t taps = f.KHp * f.KWp;
+#pragma omp parallel for schedule(static) if (use_threads((double)taps * d.OC * ldw * 4))
+    for (int64_t q = 0; q < d.OC * taps; ++q) {
+      const int64_t oc = q / taps, jh = q / f.KWp % f.KHp, jw = q % f.KWp;
+      const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
+      float* dst = wq + ((jh * f.KWp + jw) * d.OC + oc) * ldw;
+      for (int64_t c = 0; c < d.C; ++c) dst[c] = w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
+      for (int64_t c = d.C; c < ldw; ++c) dst[c] = 0.f;
+    }
+    // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
+    const float* in = G + ((f.dh0 - top) * Wg + (f.dw0 - left)) * d.OC;
+    RowsConv rc{in, Hg, Wg, d.OC, wq, ldw, f.KHp, f.KWp, 1, 1, d_in, d.N, f.Ha, f.Wb, d.C, {}, true};
+    rc.osh = sh;
+    rc.osw = sw;
+    rc.oph = f.pa;
+    rc.opw = f.pb;
+    rc.OHo = d.H;
+    rc.OWo = d.W;
+    run_rows_conv(rc, k);
   }
 }
 
