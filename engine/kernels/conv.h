@@ -1,15 +1,18 @@
 // 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
 // cross-correlation, zero padding). Weights stay in PyTorch's [OC, C, KH, KW] layout (the model
 // file's) and are packed per call. The fast versions run the brgemm micro-kernels (brgemm.h):
-//   forward          per output-pixel tile, sum over kernel rows of a GEMM with K = KW * C
-//                    (a kernel row's taps are contiguous in NHWC, so conv1's 7 x 3 taps pack
-//                    into K = 21 without a special im2col);
-//   backward data    stride 1: the forward kernel on the padded output gradient with flipped,
-//                    transposed weights; other strides: each tap's GEMM scattered into a
-//                    padded input gradient, threads split over (image, channel block);
+//   forward          tiles of M consecutive output pixels (across row ends) x NV vectors of
+//                    output channels, K = kernel rows x KW * C (a kernel row's taps are
+//                    contiguous in NHWC, so conv1's 7 x 3 taps pack into K = 21 without an
+//                    im2col), cut into chunks whose packed weights stay in L2 while a group of
+//                    pixels passes through them;
+//   backward data    per stride phase of the input, a stride-1 convolution of the output gradient
+//                    with that phase's (flipped, transposed) taps, by the forward tiles,
+//                    accumulated into d_in (stride 1: one phase, every tap);
 //   backward weights per (kernel row, KW*C block, OC block) tile, reduced over output pixels
-//                    in L2-sized chunks, threads split over tiles (never over the batch), so the
-//                    result does not depend on the thread count.
+//                    in L2-sized chunks, tiles grouped into superblocks of dw that stay in L2;
+//                    threads split over tiles (never over the batch).
+// Every schedule depends on the shapes only, so results do not depend on the thread count.
 // The _ref twins are direct loops with double accumulation, used as test oracles.
 // Backward kernels accumulate (+=) into their outputs.
 #pragma once
