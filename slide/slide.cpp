@@ -91,12 +91,13 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
     throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) +
                                 " is empty or too large");
-  std::memset(out, 255, (size_t)w * h * 3);
   int64_t lx = level == 0 ? x : (int64_t)std::floor((double)x / L.downsample);
   int64_t ly = level == 0 ? y : (int64_t)std::floor((double)y / L.downsample);
-  // Visible part of the region inside the level.
+  // Visible part of the region inside the level; the tiles below write all of it, so only a
+  // region reaching outside the level needs the white background first.
   int64_t x0 = std::max<int64_t>(lx, 0), y0 = std::max<int64_t>(ly, 0);
   int64_t x1 = std::min<int64_t>(lx + w, L.width), y1 = std::min<int64_t>(ly + h, L.height);
+  if (x0 != lx || y0 != ly || x1 != lx + w || y1 != ly + h) std::memset(out, 255, (size_t)w * h * 3);
   if (x0 >= x1 || y0 >= y1) return;
   int64_t tw = L.tile_width, th = L.tile_height;
   int64_t c0 = x0 / tw, c1 = (x1 - 1) / tw, r0 = y0 / th, r1 = (y1 - 1) / th;
