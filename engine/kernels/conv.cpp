@@ -173,32 +173,47 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
 // are 16 contiguous runs of w, and each packed row receives 16 consecutive floats (one cache
 // line). Element-wise gathers with stride C*KH*KW (or scatters with stride ldw, which alias in
 // L1) took longer than layer4's convolution itself.
-float* pack_forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
-  float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
-  constexpr int64_t B = 16;
-  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, B), nob = ceil_div(d.OC, B);
-#pragma omp parallel if (use_threads((double)taps * d.C * ldw * 4))
+// Runs block(c0, nc, oc0, no, tmp) for every pair of 16-channel blocks (input c0.., output
+// oc0..; nc, no channels) and then done(c0, nc) per input block, in parallel over input blocks,
+// tmp a per-thread [16][16][taps] scratch: the frame of the blocked transposes between PyTorch's
+// weight layout and the packed ones.
+constexpr int64_t kWB = 16;
+template <class Block, class Done>
+void for_weight_blocks(const ConvDims& d, double work, Block block, Done done) {
+  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, kWB), nob = ceil_div(d.OC, kWB);
+#pragma omp parallel if (use_threads(work))
   {
-    std::vector<float> tmp((size_t)(B * B * taps));  // [oc][c][tap] of one block pair
+    std::vector<float> tmp((size_t)(kWB * kWB * taps));
 #pragma omp for schedule(static)
     for (int64_t cb = 0; cb < ncb; ++cb) {
-      const int64_t c0 = cb * B, nc = std::min(B, d.C - c0);
-      for (int64_t ob = 0; ob < nob; ++ob) {
-        const int64_t oc0 = ob * B, no = std::min(B, d.OC - oc0);
+      const int64_t c0 = cb * kWB, nc = std::min(kWB, d.C - c0);
+      for (int64_t ob = 0; ob < nob; ++ob)
+        block(c0, nc, ob * kWB, std::min(kWB, d.OC - ob * kWB), tmp.data());
+      done(c0, nc);
+    }
+  }
+}
+
+float* pack_forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
+  float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
+  const int64_t taps = d.KH * d.KW;
+  for_weight_blocks(
+      d, (double)taps * d.C * ldw * 4,
+      [&](int64_t c0, int64_t nc, int64_t oc0, int64_t no, float* tmp) {  // tmp [oc][c][tap]
         for (int64_t o = 0; o < no; ++o)
-          std::memcpy(&tmp[(size_t)(o * B * taps)], w + ((oc0 + o) * d.C + c0) * taps, sizeof(float) * nc * taps);
+          std::memcpy(tmp + o * kWB * taps, w + ((oc0 + o) * d.C + c0) * taps, sizeof(float) * nc * taps);
         for (int64_t c = 0; c < nc; ++c)
           for (int64_t tap = 0; tap < taps; ++tap) {
             float* dst = wp + (tap * d.C + c0 + c) * ldw + oc0;
             for (int64_t o = 0; o < no; ++o)
-              dst[o] = tmp[(size_t)((o * B + c) * taps + tap)] * (scale ? scale[oc0 + o] : 1.f);
+              dst[o] = tmp[(o * kWB + c) * taps + tap] * (scale ? scale[oc0 + o] : 1.f);
           }
-      }
-      for (int64_t tap = 0; tap < taps; ++tap)
-        for (int64_t c = c0; c < c0 + nc; ++c)
-          std::memset(wp + (tap * d.C + c) * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
-    }
-  }
+      },
+      [&](int64_t c0, int64_t nc) {
+        for (int64_t tap = 0; tap < taps; ++tap)
+          for (int64_t c = c0; c < c0 + nc; ++c)
+            std::memset(wp + (tap * d.C + c) * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
+      });
   return wp;
 }
 
@@ -371,31 +386,24 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
       }
     }
   }
-  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc], as a blocked transpose (16 x 16 channels): dw is
-  // read a cache line at a time and d_w written in contiguous runs.
-  constexpr int64_t B = 16;
-  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, B), nob = ceil_div(d.OC, B);
-#pragma omp parallel if (use_threads((double)taps * d.C * d.OC * 8))
-  {
-    std::vector<float> tmp((size_t)(B * B * taps));  // [oc][c][tap] of one block pair
-#pragma omp for schedule(static)
-    for (int64_t cb = 0; cb < ncb; ++cb) {
-      const int64_t c0 = cb * B, nc = std::min(B, d.C - c0);
-      for (int64_t ob = 0; ob < nob; ++ob) {
-        const int64_t oc0 = ob * B, no = std::min(B, d.OC - oc0);
+  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc], as a blocked transpose: dw is read a cache line
+  // at a time and d_w written in contiguous runs.
+  const int64_t taps = d.KH * d.KW;
+  for_weight_blocks(
+      d, (double)taps * d.C * d.OC * 8,
+      [&](int64_t c0, int64_t nc, int64_t oc0, int64_t no, float* tmp) {  // tmp [oc][c][tap]
         for (int64_t tap = 0; tap < taps; ++tap)
           for (int64_t c = 0; c < nc; ++c) {
             const float* src = dw + ((tap / d.KW) * kwc + (tap % d.KW) * d.C + c0 + c) * ldw + oc0;
-            for (int64_t o = 0; o < no; ++o) tmp[(size_t)((o * B + c) * taps + tap)] = src[o];
+            for (int64_t o = 0; o < no; ++o) tmp[(o * kWB + c) * taps + tap] = src[o];
           }
         for (int64_t o = 0; o < no; ++o) {
           float* dst = d_w + ((oc0 + o) * d.C + c0) * taps;
-          const float* t = &tmp[(size_t)(o * B * taps)];
+          const float* t = tmp + o * kWB * taps;
           for (int64_t i = 0; i < nc * taps; ++i) dst[i] += t[i];
         }
-      }
-    }
-  }
+      },
+      [](int64_t, int64_t) {});
 }
 
 }  // namespace ds
