@@ -34,24 +34,32 @@ int choose_nv(const BrgemmKernels& k, int64_t cols) {
   return (int)std::min<int64_t>(nv, nvec);
 }
 
-// dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; dst is [N, Hp, Wp, C].
+// dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; dst is [N, Hp, Wp, ldd]
+// (pixels ldd >= C floats apart, the extra channels zero; ldd = 0 means C).
 void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C,
-              int64_t Hp, int64_t Wp, int64_t top, int64_t left) {
-  const int64_t rows = N * Hp;
-#pragma omp parallel for schedule(static) if (use_threads((double)rows * Wp * C))
+              int64_t Hp, int64_t Wp, int64_t top, int64_t left, int64_t ldd = 0) {
+  const int64_t rows = N * Hp, dc = ldd ? ldd : C;
+#pragma omp parallel for schedule(static) if (use_threads((double)rows * Wp * dc))
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t n = r / Hp, ih = r % Hp - top;
-    float* d = dst + r * Wp * C;
+    float* d = dst + r * Wp * dc;
     if (ih < 0 || ih >= H) {
-      std::memset(d, 0, sizeof(float) * Wp * C);
+      std::memset(d, 0, sizeof(float) * Wp * dc);
       continue;
     }
     const int64_t j0 = std::clamp<int64_t>(left, 0, Wp);             // first copied column
     const int64_t j1 = std::clamp<int64_t>(left + W, j0, Wp);        // end of copied columns
-    std::memset(d, 0, sizeof(float) * j0 * C);
-    std::memcpy(d + j0 * C, src + ((n * H + ih) * W + (j0 - left)) * C,
-                sizeof(float) * (j1 - j0) * C);
-    std::memset(d + j1 * C, 0, sizeof(float) * (Wp - j1) * C);
+    const float* s = src + ((n * H + ih) * W + (j0 - left)) * C;
+    std::memset(d, 0, sizeof(float) * j0 * dc);
+    if (dc == C) {
+      std::memcpy(d + j0 * C, s, sizeof(float) * (j1 - j0) * C);
+    } else {
+      for (int64_t j = j0; j < j1; ++j, s += C) {
+        std::memcpy(d + j * dc, s, sizeof(float) * C);
+        std::memset(d + j * dc + C, 0, sizeof(float) * (dc - C));
+      }
+    }
+    std::memset(d + j1 * dc, 0, sizeof(float) * (Wp - j1) * dc);
   }
 }
 
@@ -312,17 +320,24 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
     }
   }
   if (pixels == 0) return;
-  // Output gradient rows must be readable to whole vectors: pad them when OC is not a multiple.
+  // Pixels 1 KB or more apart put successive pixels of a tile's operands in the same few L1 sets
+  // (layer4: 2 KB apart, 2 sets for a whole input slice), so such operands are copied with 16
+  // floats of slack per pixel: inputs of 256+ channels, gradients of 512+ (measured: +6-9% on
+  // layer3/layer4; spacing 256-channel gradients cost 4% on layer3.0.conv1). Gradient rows must
+  // also be readable to whole vectors: padded when OC is not a multiple.
+  const int64_t ldg = ldw >= 512 ? ldw + 16 : ldw, cs = d.C >= 256 ? d.C + 16 : d.C;
   const float* g = d_out;
-  if (ldw != d.OC) {
-    float* gp = scratch(ScratchSlot::conv_bpack, pixels * ldw);
-    for (int64_t p = 0; p < pixels; ++p) {
-      std::memcpy(gp + p * ldw, d_out + p * d.OC, sizeof(float) * d.OC);
-      std::memset(gp + p * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
-    }
+  if (ldg != d.OC) {
+    float* gp = scratch(ScratchSlot::conv_bpack, pixels * ldg);
+    pad_copy(gp, d_out, 1, pixels, 1, d.OC, pixels, 1, 0, 0, ldg);
     g = gp;
   }
-  const Padded p = padded_input(in, d);
+  Padded p = padded_input(in, d);
+  if (cs != d.C) {
+    float* buf = scratch(ScratchSlot::conv_pad, d.N * p.Hp * p.Wp * cs);
+    pad_copy(buf, in, d.N, d.H, d.W, d.C, p.Hp, p.Wp, d.pad_h, d.pad_w, cs);
+    p.data = buf;
+  }
   // Accumulator dw[kh][kw*C + c][oc] (row length ldw); each tile's first pixel chunk writes it.
   const int64_t kwc = d.KW * d.C;
   float* dw = scratch(ScratchSlot::conv_acc, d.KH * kwc * ldw);
@@ -330,7 +345,8 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   const int NV = choose_nv(k, d.OC);
   const int M = k.max_m[NV];
   const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
-  const int64_t mt = ceil_div(kwc, M);  // M-tiles per kernel row
+  // M-tiles per kernel row: over KW*C as one run, or per tap when input pixels are spaced apart.
+  const int64_t ctk = cs != d.C ? ceil_div(d.C, M) : 0, mt = ctk ? d.KW * ctk : ceil_div(kwc, M);
   // Superblocks: mts M-tiles (counted over kernel rows x KW*C) x nbs output-channel blocks of
   // dw, at most ~kSuperBytes, so a superblock's accumulators stay in the L2 caches while every
   // pixel chunk passes through it (a larger dw, 9.4 MB on layer4, used to stream from L3 once per
@@ -356,8 +372,8 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
         for (int64_t r = 0; r < nr; ++r) {
           const int64_t n = (r0 + r) / d.OH, oh = (r0 + r) % d.OH;
           for (int64_t kh = 0; kh < d.KH; ++kh)
-            a_row[kh * chunk + r] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * d.C;
-          b_row[r] = (n * d.OH + oh) * d.OW * ldw;
+            a_row[kh * chunk + r] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * cs;
+          b_row[r] = (n * d.OH + oh) * d.OW * ldg;
         }
         // Static and nowait: a thread owns the same tiles in every chunk (same loop, same
         // schedule), so it never waits for the other threads. M-tile outer, channel block inner:
@@ -366,15 +382,18 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
         for (int64_t t = 0; t < nq * nob; ++t) {
           const int64_t q = q0 + t / nob, kh = q / mt, mi = q % mt, ob = ob0 + t % nob;
           const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-          const int64_t m0 = mi * kwc / mt, m1 = (mi + 1) * kwc / mt;
+          // Tile rows [m0, m1) of dw's KW*C; A offset kw * cs + c for m = kw * C + c.
+          const int64_t m0 = ctk ? mi / ctk * d.C + mi % ctk * d.C / ctk : mi * kwc / mt;
+          const int64_t m1 = ctk ? mi / ctk * d.C + (mi % ctk + 1) * d.C / ctk : (mi + 1) * kwc / mt;
+          const int64_t kw = m0 / d.C, c0 = m0 % d.C;
           const int64_t oc0 = ob * NV * k.vw;
           ColsTile ct;
-          ct.a = p.data + m0;
+          ct.a = p.data + kw * cs + c0;
           ct.a_row = a_row.data() + kh * chunk;
-          ct.sa = d.stride_w * d.C;
+          ct.sa = d.stride_w * cs;
           ct.b = g + oc0;
           ct.b_row = b_row.data();
-          ct.sb = ldw;
+          ct.sb = ldg;
           ct.rows = (int)nr;
           ct.L = d.OW;
           ct.c = dw + (kh * kwc + m0) * ldw + oc0;
