@@ -4,6 +4,8 @@
 // use fused multiply-adds where these loops round twice).
 #include "train/optimizer.h"
 
+#include <omp.h>
+
 #include <cmath>
 
 #include "engine/error.h"
@@ -97,6 +99,8 @@ void Adam::step() {
     float* m = exp_avg_[k].data();
     float* v = exp_avg_sq_[k].data();
     const int64_t n = params_[k]->value.numel();
+    // Elementwise, so splitting it over threads changes no result.
+#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16) && !omp_in_parallel())
     for (int64_t i = 0; i < n; ++i) {
       const float g = decay ? d_p[i] + wd * p[i] : d_p[i];
       m[i] = m[i] * beta1 + one_minus_beta1 * g;
