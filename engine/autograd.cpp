@@ -10,6 +10,12 @@ Tensor& Var::ensure_grad() {
   return grad;
 }
 
+Tensor& Var::grad_to_write(bool* fresh) {
+  *fresh = !grad.defined();
+  if (*fresh) grad = Tensor::empty(value.shape());
+  return grad;
+}
+
 void Tape::backward(const VarPtr& loss, float seed) {
   DS_CHECK(loss && loss->value.numel() == 1,
            "backward() needs a scalar loss, got " + (loss ? loss->value.shape().str() : "null"));

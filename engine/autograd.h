@@ -21,6 +21,10 @@ struct Var {
   bool needs_grad = true;
   explicit Var(Tensor v) : value(std::move(v)) {}
   Tensor& ensure_grad();  // zero-filled grad of value's shape, allocated once
+  // The grad for a backward function to add into, or, when it does not exist yet (*fresh set),
+  // allocated uninitialised: the caller then writes every element instead of adding (it is the
+  // first contributor), which saves zero-filling it.
+  Tensor& grad_to_write(bool* fresh);
 };
 using VarPtr = std::shared_ptr<Var>;
 inline VarPtr make_var(Tensor t) { return std::make_shared<Var>(std::move(t)); }

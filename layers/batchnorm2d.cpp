@@ -54,10 +54,12 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
     ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value,
                     d_gamma = weight.grad, d_beta = bias.grad]() mutable {
       if (!y->grad.defined()) return;
-      batchnorm_backward(x->ensure_grad().data(), d_gamma.data(), d_beta.data(),
-                         residual ? residual->ensure_grad().data() : nullptr, y->grad.data(),
+      bool set_in = false, set_res = false;  // first contributor: write, no zero-fill needed
+      float* d_in = x->grad_to_write(&set_in).data();
+      float* d_res = residual ? residual->grad_to_write(&set_res).data() : nullptr;
+      batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(),
                          relu ? y->value.data() : nullptr, x->value.data(), gamma.data(),
-                         mean.data(), invstd.data(), P, C, training);
+                         mean.data(), invstd.data(), P, C, training, set_in, set_res);
     });
   }
   return y;

@@ -362,6 +362,15 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
       batchnorm_backward(dx.data(), dg.data(), db.data(), fused ? dr.data() : nullptr, dy.data(),
                          fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(),
                          invstd.data(), P, C, training);
+      // Writing instead of adding (first contributor to a fresh grad): the same increments.
+      std::vector<float> dxw(x.size(), NAN), drw(x.size(), NAN), dgw(C, 0.f), dbw(C, 0.f);
+      batchnorm_backward(dxw.data(), dgw.data(), dbw.data(), fused ? drw.data() : nullptr, dy.data(),
+                         fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(),
+                         invstd.data(), P, C, training, true, true);
+      for (size_t i = 0; i < x.size(); ++i) {
+        REQUIRE(dxw[i] == Approx(dx[i] - dx0[i]).margin(1e-4));
+        if (fused) REQUIRE(drw[i] == Approx(dr[i] - dr0[i]).margin(1e-4));
+      }
       double worst = 0;
       for (int64_t c = 0; c < C; ++c) {
         double m = 0, v = 0;

@@ -103,7 +103,7 @@ void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, co
 void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_residual,
                         const float* d_out, const float* out, const float* in,
                         const float* gamma, const float* save_mean, const float* save_invstd,
-                        int64_t P, int64_t C, bool training) {
+                        int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
   // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
   const BnLoops& L = bn_loops();
   std::vector<double> both(2 * C);
@@ -127,7 +127,8 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
     cst[c] = (float)(-k * mean_dy + k * mean_dy_xhat * invstd * save_mean[c]);
   }
   for_pixel_blocks(P, C, [&](int64_t p0, int64_t p1) {
-    L.backward(d_in, d_residual, d_out, out, in, a.data(), b.data(), cst.data(), p0, p1, C);
+    L.backward(d_in, d_residual, d_out, out, in, a.data(), b.data(), cst.data(), set_in, set_residual,
+               p0, p1, C);
   });
 }
 

@@ -40,7 +40,8 @@ void batchnorm_forward_eval(float* out,                // [P, C]
                             const float* running_var,  // [C]
                             int64_t P, int64_t C, float eps, const BnFuse& fuse = {});
 
-// Accumulates (+=) into d_in, d_gamma, d_beta and d_residual (if non-null). out is the forward
+// Accumulates (+=) into d_in, d_gamma, d_beta and d_residual (if non-null), except that d_in
+// and d_residual are written (=) when set_in / set_residual say so. out is the forward
 // output (needed only when the forward fused a ReLU: the gradient passes where out > 0).
 // training = true differentiates through the batch statistics; false treats mean/invstd as
 // constants (evaluation mode).
@@ -54,6 +55,7 @@ void batchnorm_backward(float* d_in,              // [P, C]
                         const float* gamma,       // [C]
                         const float* save_mean,   // [C]
                         const float* save_invstd, // [C]
-                        int64_t P, int64_t C, bool training);
+                        int64_t P, int64_t C, bool training, bool set_in = false,
+                        bool set_residual = false);
 
 }  // namespace ds

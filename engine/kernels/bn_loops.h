@@ -18,10 +18,11 @@ struct BnLoops {
   // y = scale * x + shift (+ res) (max 0 if relu).
   void (*normalize)(float* y, const float* x, const float* scale, const float* shift,
                     const float* res, bool relu, int64_t p0, int64_t p1, int64_t C);
-  // dx += a * g + b * x + cst; dr += g (dr may be null), g as in grad_sums.
+  // dx += a * g + b * x + cst; dr += g (dr may be null), g as in grad_sums; = instead of +=
+  // for dx if set_dx, for dr if set_dr.
   void (*backward)(float* dx, float* dr, const float* dy, const float* out, const float* x,
-                   const float* a, const float* b, const float* cst, int64_t p0, int64_t p1,
-                   int64_t C);
+                   const float* a, const float* b, const float* cst, bool set_dx, bool set_dr,
+                   int64_t p0, int64_t p1, int64_t C);
 };
 
 const BnLoops& bn_loops(Isa isa);
