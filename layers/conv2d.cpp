@@ -44,7 +44,11 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
       if (!y->grad.defined()) return;  // nothing downstream used this output
       conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr,
                               y->grad.data(), x->value.data(), d);
-      if (x->needs_grad) conv2d_backward_data(x->ensure_grad().data(), y->grad.data(), w.data(), d);
+      if (x->needs_grad) {
+        bool fresh = false;  // first contributor: the kernel writes instead of adding
+        float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
+        conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
+      }
     });
   }
   return y;

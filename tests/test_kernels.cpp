@@ -190,11 +190,16 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       conv2d_forward(y1.data(), x.data(), w.data(), d, ep);
       conv2d_forward_ref(y2.data(), x.data(), w.data(), d, ep);
       // Backward outputs start non-zero: both must accumulate.
-      auto dx1 = randn(n_in, rng), dx2 = dx1;
+      auto dx1 = randn(n_in, rng), dx2 = dx1, dx_init = dx1;
       auto dw1 = randn(n_w, rng), dw2 = dw1;
       auto db1 = randn(d.OC, rng), db2 = db1;
       conv2d_backward_data(dx1.data(), dy.data(), w.data(), d);
       conv2d_backward_data_ref(dx2.data(), dy.data(), w.data(), d);
+      // set = true writes the gradient over whatever d_in held (NaN here).
+      std::vector<float> dxs(n_in, NAN), dx_added(n_in);
+      conv2d_backward_data(dxs.data(), dy.data(), w.data(), d, true);
+      for (int64_t i = 0; i < n_in; ++i) dx_added[i] = dx1[i] - dx_init[i];
+      CHECK(rel_err(dxs, dx_added) < 1e-5);
       conv2d_backward_weights(dw1.data(), c.bias ? db1.data() : nullptr, dy.data(), x.data(), d);
       conv2d_backward_weights_ref(dw2.data(), c.bias ? db2.data() : nullptr, dy.data(), x.data(),
                                   d);

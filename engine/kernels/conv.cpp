@@ -239,8 +239,13 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
                 k);
 }
 
-void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d) {
-  if (d.N * d.H * d.W * d.C == 0 || d.OH * d.OW == 0) return;
+void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
+                          bool set) {
+  if (d.N * d.H * d.W * d.C == 0) return;
+  if (d.OH * d.OW == 0) {
+    if (set) std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
+    return;
+  }
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.C, k.vw) * k.vw;
   // d_in split by the phase of its position modulo the stride: input positions of one phase
@@ -272,6 +277,11 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
       bottom = std::max(bottom, Ha - 1 + dh0 + KHp);
       right = std::max(right, Wb - 1 + dw0 + KWp);
     }
+  // With set, the phases write their positions; positions no tap reaches are zeroed first.
+  if (set && (int64_t)phases.size() < sh * sw) {
+    std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
+    set = false;
+  }
   // One zero-padded copy of d_out serves every phase: G[n][i][j] = d_out[n][i + top][j + left]
   // (d_out itself when no phase reads outside it, as for 1x1 stride-2 downsamples).
   const int64_t Hg = bottom - top, Wg = right - left;
@@ -295,7 +305,7 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     }
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
     const float* in = G + ((f.dh0 - top) * Wg + (f.dw0 - left)) * d.OC;
-    RowsConv rc{in, Hg, Wg, d.OC, wq, ldw, f.KHp, f.KWp, 1, 1, d_in, d.N, f.Ha, f.Wb, d.C, {}, true};
+    RowsConv rc{in, Hg, Wg, d.OC, wq, ldw, f.KHp, f.KWp, 1, 1, d_in, d.N, f.Ha, f.Wb, d.C, {}, !set};
     rc.osh = sh;
     rc.osw = sw;
     rc.oph = f.pa;

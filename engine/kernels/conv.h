@@ -52,11 +52,12 @@ void conv2d_forward(float* out,       // [N, OH, OW, OC]
                     const float* w,   // [OC, C, KH, KW]
                     const ConvDims& d, const ConvEpilogue& ep = {});
 
-// d_in += conv_transpose(d_out, w). Accumulates.
+// d_in += conv_transpose(d_out, w); with set, d_in = conv_transpose(d_out, w) (d_in's old
+// contents ignored).
 void conv2d_backward_data(float* d_in,         // [N, H, W, C]
                           const float* d_out,  // [N, OH, OW, OC]
                           const float* w,      // [OC, C, KH, KW]
-                          const ConvDims& d);
+                          const ConvDims& d, bool set = false);
 
 // d_w += sum over images and pixels of d_out (x) in; d_b += sum of d_out over N, OH, OW (d_b may
 // be null). Accumulates.
