@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/kernels/bn_loops.h"
+#include "engine/kernels/scratch.h"
 
 namespace ds {
 
@@ -20,20 +21,17 @@ constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which thre
 
 // Per-channel sums over fixed blocks of kBlock pixels, in parallel, then the blocks added in
 // order: independent of the thread count. block(part, p0, p1) writes `width` doubles. The
-// partials live in a per-thread buffer that only grows (a fresh vector per call, 400 KB for
-// bn1, was faulted in every time).
+// partials live in kernel scratch memory (a fresh vector per call, 400 KB for bn1, was faulted
+// in every time).
 template <class Block>
-const double* block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
+void block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
   const int64_t blocks = (P + kBlock - 1) / kBlock;
-  thread_local std::vector<double> part;
-  if (part.size() < (size_t)(blocks * width)) part.resize((size_t)(blocks * width));
-  double* parts = part.data();
+  double* parts = reinterpret_cast<double*>(scratch(ScratchSlot::bn_partials, 2 * blocks * width));
 #pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
   for (int64_t b = 0; b < blocks; ++b) block(parts + b * width, b * kBlock, std::min(P, (b + 1) * kBlock));
   for (int64_t c = 0; c < width; ++c) out[c] = 0;
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t c = 0; c < width; ++c) out[c] += parts[b * width + c];
-  return out;
 }
 
 // Runs f(p0, p1) over [0, P) in blocks of kBlock pixels, in parallel.

@@ -63,17 +63,19 @@ void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int
   }
 }
 
-// A padded copy of an NHWC image when padding is needed (the source itself otherwise).
+// A padded copy of an NHWC image with pixels ldd floats apart (ldd = 0: C) when padding or
+// spacing is needed (the source itself otherwise).
 struct Padded {
   const float* data;
   int64_t Hp, Wp;
 };
 
-Padded padded_input(const float* in, const ConvDims& d) {
+Padded padded_input(const float* in, const ConvDims& d, int64_t ldd = 0) {
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
-  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W) return {in, d.H, d.W};
-  float* buf = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * d.C);
-  pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w);
+  const int64_t dc = ldd ? ldd : d.C;
+  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C) return {in, d.H, d.W};
+  float* buf = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * dc);
+  pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w, dc);
   return {buf, Hp, Wp};
 }
 
@@ -342,12 +344,7 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
     pad_copy(gp, d_out, 1, pixels, 1, d.OC, pixels, 1, 0, 0, ldg);
     g = gp;
   }
-  Padded p = padded_input(in, d);
-  if (cs != d.C) {
-    float* buf = scratch(ScratchSlot::conv_pad, d.N * p.Hp * p.Wp * cs);
-    pad_copy(buf, in, d.N, d.H, d.W, d.C, p.Hp, p.Wp, d.pad_h, d.pad_w, cs);
-    p.data = buf;
-  }
+  const Padded p = padded_input(in, d, cs);
   // Accumulator dw[kh][kw*C + c][oc] (row length ldw); each tile's first pixel chunk writes it.
   const int64_t kwc = d.KW * d.C;
   float* dw = scratch(ScratchSlot::conv_acc, d.KH * kwc * ldw);
@@ -370,21 +367,22 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * p.Wp * d.C);
   const int64_t rows_total = d.N * d.OH;
   const int64_t chunk = std::clamp<int64_t>((256 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
+  // Where output row r (image n, row oh) starts in the input for kernel row kh, and in g.
+  std::vector<int64_t> a_row((size_t)(d.KH * rows_total)), b_row((size_t)rows_total);
+  for (int64_t r = 0; r < rows_total; ++r) {
+    const int64_t n = r / d.OH, oh = r % d.OH;
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      a_row[(size_t)(kh * rows_total + r)] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * cs;
+    b_row[(size_t)r] = r * d.OW * ldg;
+  }
   const double flops = 2.0 * pixels * d.OC * d.KH * kwc;
 #pragma omp parallel if (use_threads(flops))
   {
-    std::vector<int64_t> a_row(chunk * d.KH), b_row(chunk);  // a_row: per kernel row
     for (int64_t sb = 0; sb < supers; ++sb) {
       const int64_t q0 = sb / nsb * mts, ob0 = sb % nsb * nbs;
       const int64_t nq = std::min(mts, mq - q0), nob = std::min(nbs, nb - ob0);
       for (int64_t r0 = 0; r0 < rows_total; r0 += chunk) {
         const int64_t nr = std::min(chunk, rows_total - r0);
-        for (int64_t r = 0; r < nr; ++r) {
-          const int64_t n = (r0 + r) / d.OH, oh = (r0 + r) % d.OH;
-          for (int64_t kh = 0; kh < d.KH; ++kh)
-            a_row[kh * chunk + r] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * cs;
-          b_row[r] = (n * d.OH + oh) * d.OW * ldg;
-        }
         // Static and nowait: a thread owns the same tiles in every chunk (same loop, same
         // schedule), so it never waits for the other threads. M-tile outer, channel block inner:
         // a thread's consecutive tiles share their input slice.
@@ -399,10 +397,10 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
           const int64_t oc0 = ob * NV * k.vw;
           ColsTile ct;
           ct.a = p.data + kw * cs + c0;
-          ct.a_row = a_row.data() + kh * chunk;
+          ct.a_row = a_row.data() + kh * rows_total + r0;
           ct.sa = d.stride_w * cs;
           ct.b = g + oc0;
-          ct.b_row = b_row.data();
+          ct.b_row = b_row.data() + r0;
           ct.sb = ldg;
           ct.rows = (int)nr;
           ct.L = d.OW;
