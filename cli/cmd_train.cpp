@@ -160,7 +160,7 @@ void run_train(TrainOpts& o, const Globals& g) {
     std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << data.items
               << " while training:\n";
     for (const UnreadableItem& u : s.unreadable)
-      std::cerr << "  " << u.file << (u.where.empty() ? "" : " " + u.where) << ": " << u.reason << "\n";
+      std::cerr << "  " << u.describe() << ": " << u.reason << "\n";
   }
   char buf[300];
   if (s.stopped_early) {

@@ -82,18 +82,12 @@ SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int th
   } else {
     const ReadGeometry g = out.geometry;
     parallel_for((int64_t)cand.size(), threads, [&](int64_t i) {
-      if (!opt.keep_unreadable) {
-        keep[(size_t)i] = is_purple(read_window(slide, g, cand[(size_t)i], 1), opt.purple);
-        return;
-      }
-      RgbImage img;
       try {
-        img = read_window(slide, g, cand[(size_t)i], 1);
+        keep[(size_t)i] = is_purple(read_window(slide, g, cand[(size_t)i], 1), opt.purple);
       } catch (const InputError&) {
+        if (!opt.keep_unreadable) throw;
         keep[(size_t)i] = 1;  // tissue unknown; the reader of the window reports it
-        return;
       }
-      keep[(size_t)i] = is_purple(img, opt.purple);
     });
   }
   for (size_t i = 0; i < cand.size(); ++i)

@@ -23,6 +23,7 @@ namespace ds {
 // window, "" for a patch image) and the error. No tabs or newlines in any field.
 struct UnreadableItem {
   std::string file, where, reason;
+  std::string describe() const { return file + (where.empty() ? "" : " " + where); }  // "file x=.. y=.."
 };
 
 struct TrainState {

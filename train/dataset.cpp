@@ -16,14 +16,22 @@ namespace fs = std::filesystem;
 
 namespace ds {
 
+namespace {
+
+// A patch image, which must be patch_size square (InputError naming the file otherwise).
+RgbImage load_patch(const std::string& file, int64_t patch_size) {
+  RgbImage img = load_image(file);
+  if (img.width != patch_size || img.height != patch_size)
+    throw InputError(file, std::to_string(img.width) + "x" + std::to_string(img.height) + ", expected " +
+                               std::to_string(patch_size) + "x" + std::to_string(patch_size));
+  return img;
+}
+
+}  // namespace
+
 RgbImage Dataset::read(const Sample& s) const {
   if (s.file < 0) return read_window(*slides[(size_t)s.slide], geometry[(size_t)s.slide], s.window, 1);
-  RgbImage img = load_image(files[(size_t)s.file]);
-  if (img.width != patch_size || img.height != patch_size)  // changed since it was checked
-    throw InputError(files[(size_t)s.file], std::to_string(img.width) + "x" + std::to_string(img.height) +
-                                                ", expected " + std::to_string(patch_size) + "x" +
-                                                std::to_string(patch_size));
-  return img;
+  return load_patch(files[(size_t)s.file], patch_size);  // checked at load, checked again: it may change
 }
 
 const std::string& Dataset::file_of(const Sample& s) const {
@@ -33,11 +41,6 @@ const std::string& Dataset::file_of(const Sample& s) const {
 std::string Dataset::where_in_file(const Sample& s) const {
   if (s.file >= 0) return "";
   return "x=" + std::to_string(s.window.x) + " y=" + std::to_string(s.window.y);
-}
-
-std::string Dataset::describe(const Sample& s) const {
-  const std::string w = where_in_file(s);
-  return file_of(s) + (w.empty() ? "" : " " + w);
 }
 
 std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num_classes) {
@@ -182,10 +185,7 @@ Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads)
   std::vector<std::string> problem(d.files.size());
   parallel_for((int64_t)d.files.size(), threads, [&](int64_t i) {
     try {
-      RgbImage img = load_image(d.files[(size_t)i]);
-      if (img.width != patch_size || img.height != patch_size)
-        problem[(size_t)i] = d.files[(size_t)i] + ": " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                             ", expected " + std::to_string(patch_size) + "x" + std::to_string(patch_size);
+      load_patch(d.files[(size_t)i], patch_size);
     } catch (const InputError& e) {
       problem[(size_t)i] = e.what();
     }

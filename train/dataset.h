@@ -52,7 +52,6 @@ struct Dataset {
   // corner, or "" for a patch image); both for messages ("<file> x=<x> y=<y>").
   const std::string& file_of(const Sample& s) const;
   std::string where_in_file(const Sample& s) const;
-  std::string describe(const Sample& s) const;
 };
 
 struct SlidesSource {

@@ -62,8 +62,7 @@ Batch Loader::build(int64_t b) const {
   const int64_t end = std::min<int64_t>((int64_t)samples_.size(), begin + opt_.batch_size);
   const int64_t P = data_.patch_size;
   Batch out;
-  std::vector<RgbImage> imgs;
-  imgs.reserve((size_t)(end - begin));
+  out.x = Tensor::empty(Shape{end - begin, 3, P, P});
   for (int64_t pos = begin; pos < end; ++pos) {
     const int64_t idx = order_[(size_t)pos];
     const Sample& s = samples_[(size_t)idx];
@@ -78,12 +77,10 @@ Batch Loader::build(int64_t b) const {
       Rng rng(mix_seed(opt_.seed, (uint64_t)epoch_, (uint64_t)pos));
       augment(img, opt_.aug, rng);
     }
-    imgs.push_back(std::move(img));
+    normalize_patch(out.x.data() + (int64_t)out.labels.size() * 3 * P * P, img, opt_.mean, opt_.std);
     out.labels.push_back(s.label);
   }
-  out.x = Tensor::empty(Shape{(int64_t)imgs.size(), 3, P, P});
-  for (size_t i = 0; i < imgs.size(); ++i)
-    normalize_patch(out.x.data() + (int64_t)i * 3 * P * P, imgs[i], opt_.mean, opt_.std);
+  if (!out.failed.empty()) out.x = out.x.slice(0, (int64_t)out.labels.size());  // unreadable ones dropped
   return out;
 }
 

@@ -4,11 +4,10 @@
 // use fused multiply-adds where these loops round twice).
 #include "train/optimizer.h"
 
-#include <omp.h>
-
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/kernels/elementwise.h"
 
 namespace ds {
 
@@ -89,26 +88,12 @@ void Adam::step() {
   // PyTorch casts Python scalars to the tensor's float type inside each kernel.
   const float step_size = (float)(lr_ / bias_correction1);
   const float bc2_sqrt = (float)std::sqrt(bias_correction2);
-  const float beta1 = (float)opt_.beta1, one_minus_beta1 = (float)(1.0 - opt_.beta1);
-  const float beta2 = (float)opt_.beta2, one_minus_beta2 = (float)(1.0 - opt_.beta2);
-  const float eps = (float)opt_.eps, wd = (float)opt_.weight_decay;
-  const bool decay = opt_.weight_decay != 0;
-  for (size_t k = 0; k < params_.size(); ++k) {
-    float* p = params_[k]->value.data();
-    const float* d_p = params_[k]->grad.data();
-    float* m = exp_avg_[k].data();
-    float* v = exp_avg_sq_[k].data();
-    const int64_t n = params_[k]->value.numel();
-    // Elementwise, so splitting it over threads changes no result.
-#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16) && !omp_in_parallel())
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = decay ? d_p[i] + wd * p[i] : d_p[i];
-      m[i] = m[i] * beta1 + one_minus_beta1 * g;
-      v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
-      const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-      p[i] = p[i] + (-step_size) * m[i] / denom;
-    }
-  }
+  const AdamCoeffs a{step_size, bc2_sqrt, (float)opt_.beta1, (float)(1.0 - opt_.beta1), (float)opt_.beta2,
+                     (float)(1.0 - opt_.beta2), (float)opt_.eps, (float)opt_.weight_decay,
+                     opt_.weight_decay != 0};
+  for (size_t k = 0; k < params_.size(); ++k)
+    adam_update(params_[k]->value.data(), exp_avg_[k].data(), exp_avg_sq_[k].data(), params_[k]->grad.data(),
+                params_[k]->value.numel(), a);
 }
 
 std::vector<std::pair<std::string, Tensor>> Adam::slots() const {

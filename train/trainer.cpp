@@ -148,11 +148,10 @@ class UnreadableTracker {
     const std::string prefix = u.file + ": ";  // the error usually starts with the file
     if (u.reason.compare(0, prefix.size(), prefix) == 0) u.reason.erase(0, prefix.size());
     found_.push_back(u);
-    say_("skipped unreadable " + std::string(data_.slides_mode() ? "window " : "image ") + describe(u) + ": " +
+    say_("skipped unreadable " + std::string(data_.slides_mode() ? "window " : "image ") + u.describe() + ": " +
          u.reason);
   }
 
-  static std::string describe(const UnreadableItem& u) { return u.file + (u.where.empty() ? "" : " " + u.where); }
 
   // InputError naming the files and the count when more than 1% of the items are unreadable.
   void check() const {
@@ -178,7 +177,7 @@ class UnreadableTracker {
              std::to_string(data_.patch_size) + " (more than 1%; " + std::to_string(data_.unreadable_at_load) +
              " found before training, " + std::to_string(found_.size()) + " while training)";
     }
-    throw InputError(msg + "; first: " + describe(found_.front()) + ": " + found_.front().reason);
+    throw InputError(msg + "; first: " + found_.front().describe() + ": " + found_.front().reason);
   }
 
  private:
