@@ -1,6 +1,7 @@
 // The training step alone (train/train_step: forward, softmax cross-entropy, backward, Adam, zero
-// grads) on a fixed in-memory batch: the compute ceiling `deepslide train` is compared with
-// (bench/train_throughput.py), so the cost of the loader threads shows as the difference.
+// grads) on a fixed in-memory batch, as Google Benchmark: the compute ceiling of `deepslide train`
+// (bench/train_throughput.py compares the trainer with `deepslide bench --mode train`, which times
+// the same step).
 // Args: patch size, batch size.
 #include <benchmark/benchmark.h>
 

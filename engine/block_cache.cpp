@@ -63,10 +63,4 @@ void block_free(void* p, size_t bytes) {
   std::free(p);
 }
 
-size_t block_cache_bytes() {
-  Cache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  return c.held;
-}
-
 }  // namespace ds

@@ -10,6 +10,5 @@ namespace ds {
 
 void* block_alloc(size_t bytes);            // 64-byte aligned; throws std::bad_alloc
 void block_free(void* p, size_t bytes);     // bytes as passed to block_alloc
-size_t block_cache_bytes();                 // bytes currently held for reuse
 
 }  // namespace ds

@@ -40,4 +40,10 @@ VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, con
   return y;
 }
 
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+               bool relu) {
+  if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu);
+  return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
+}
+
 }  // namespace ds

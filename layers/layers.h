@@ -33,6 +33,10 @@ struct BatchNorm2d;
 // relu optional). Equal to the unfused layers up to rounding.
 VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
                     const VarPtr& residual, bool relu);
+// relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
+// the two layers (BN fusing the add and ReLU) when recording or training.
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+               bool relu);
 
 struct BatchNorm2d {
   int64_t C = 0;

@@ -50,15 +50,9 @@ Shape BasicBlock::out_shape(const Shape& in) const {
 }
 
 VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x) {
-  if (!ctx.recording() && !ctx.training) {  // inference: BN folded into the convolutions
-    VarPtr out = conv_bn_eval(ctx, conv1, bn1, x, nullptr, true);
-    VarPtr identity =
-        has_downsample ? conv_bn_eval(ctx, down_conv, down_bn, x, nullptr, false) : x;
-    return conv_bn_eval(ctx, conv2, bn2, out, identity, true);
-  }
-  VarPtr out = bn1.forward(ctx, conv1.forward(ctx, x), nullptr, true);
-  VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
-  return bn2.forward(ctx, conv2.forward(ctx, out), identity, true);  // relu(bn2(.) + identity)
+  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true);
+  VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
+  return conv_bn(ctx, conv2, bn2, out, identity, true);  // relu(bn2(conv2(.)) + identity)
 }
 
 void BasicBlock::collect(ParamSet& ps) {
@@ -101,17 +95,10 @@ Shape Bottleneck::out_shape(const Shape& in) const {
 }
 
 VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x) {
-  if (!ctx.recording() && !ctx.training) {  // inference: BN folded into the convolutions
-    VarPtr out = conv_bn_eval(ctx, conv1, bn1, x, nullptr, true);
-    out = conv_bn_eval(ctx, conv2, bn2, out, nullptr, true);
-    VarPtr identity =
-        has_downsample ? conv_bn_eval(ctx, down_conv, down_bn, x, nullptr, false) : x;
-    return conv_bn_eval(ctx, conv3, bn3, out, identity, true);
-  }
-  VarPtr out = bn1.forward(ctx, conv1.forward(ctx, x), nullptr, true);
-  out = bn2.forward(ctx, conv2.forward(ctx, out), nullptr, true);
-  VarPtr identity = has_downsample ? down_bn.forward(ctx, down_conv.forward(ctx, x)) : x;
-  return bn3.forward(ctx, conv3.forward(ctx, out), identity, true);  // relu(bn3(.) + identity)
+  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true);
+  out = conv_bn(ctx, conv2, bn2, out, nullptr, true);
+  VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
+  return conv_bn(ctx, conv3, bn3, out, identity, true);  // relu(bn3(conv3(.)) + identity)
 }
 
 void Bottleneck::collect(ParamSet& ps) {
@@ -227,10 +214,7 @@ Shape ResNet::out_shape(const Shape& in) const {
 VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
   out_shape(x->value.shape());
   VarPtr h = to_channels_last(ctx, x);
-  if (!ctx.recording() && !ctx.training)
-    h = conv_bn_eval(ctx, conv1_, bn1_, h, nullptr, true);
-  else
-    h = bn1_.forward(ctx, conv1_.forward(ctx, h), nullptr, true);
+  h = conv_bn(ctx, conv1_, bn1_, h, nullptr, true);
   h = maxpool_.forward(ctx, h);
   for (auto& b : basic_) h = b->forward(ctx, h);
   for (auto& b : bottleneck_) h = b->forward(ctx, h);

@@ -102,15 +102,25 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   int64_t tw = L.tile_width, th = L.tile_height;
   int64_t c0 = x0 / tw, c1 = (x1 - 1) / tw, r0 = y0 / th, r1 = (y1 - 1) / th;
   size_t n = (size_t)((c1 - c0 + 1) * (r1 - r0 + 1));
+  // Tile i of the region: its column and row, and the part of it the region shows (level pixels).
+  struct TileSpan {
+    int64_t col, row, x0, x1, y0, y1;
+  };
+  auto span = [&](size_t i) {
+    const int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+    return TileSpan{col, row, std::max<int64_t>(col * tw, x0), std::min<int64_t>((col + 1) * tw, x1),
+                    std::max<int64_t>(row * th, y0), std::min<int64_t>((row + 1) * th, y1)};
+  };
   std::vector<TilePtr> tiles(n);
-  std::vector<char> done(n, 0);  // decoded straight into `out`, partially
-  std::vector<char> again(n, 0);  // missed recently too: a neighbour is reading it, cache it whole
+  // 1: decoded straight into `out`, partially; 2 (kAuto): missed recently too, so a neighbour is
+  // reading it as well: decode it whole and cache it.
+  std::vector<char> state(n, 0);
   std::vector<size_t> missing;
   for (size_t i = 0; i < n; ++i) {
-    int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+    const TileSpan t = span(i);
     bool seen = false;
-    tiles[i] = cache_.get(tile_key(level, col, row), &seen);
-    again[i] = seen;
+    tiles[i] = cache_.get(tile_key(level, t.col, t.row), &seen);
+    if (seen && partial_ == PartialDecode::kAuto) state[i] = 2;
     if (!tiles[i]) missing.push_back(i);
   }
   if (!missing.empty()) {
@@ -118,8 +128,9 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     const bool partial = partial_ == PartialDecode::kAlways ||
                          (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
     auto load_whole = [&](size_t i, bool wait) {
-      int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
-      return cache_.load(tile_key(level, col, row), [&] { return source_->decode_tile(level, col, row); }, wait);
+      const TileSpan t = span(i);
+      return cache_.load(tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); },
+                         wait);
     };
     std::exception_ptr error;
     int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();
@@ -127,16 +138,14 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (size_t k = 0; k < missing.size(); ++k) {
       size_t i = missing[k];
-      int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
-      int64_t tx0 = std::max<int64_t>(col * tw, x0), tx1 = std::min<int64_t>((col + 1) * tw, x1);
-      int64_t ty0 = std::max<int64_t>(row * th, y0), ty1 = std::min<int64_t>((row + 1) * th, y1);
+      const TileSpan t = span(i);
       try {
-        bool covered = tx1 - tx0 == tw && ty1 - ty0 == th;
-        if (partial && !covered && !(again[i] && partial_ == PartialDecode::kAuto) &&
-            source_->decode_tile_rect(level, col, row, (int)(tx0 - col * tw), (int)(ty0 - row * th),
-                                      (int)(tx1 - col * tw), (int)(ty1 - row * th),
-                                      out + ((size_t)(ty0 - ly) * w + (size_t)(tx0 - lx)) * 3, (size_t)w * 3)) {
-          done[i] = 1;
+        bool covered = t.x1 - t.x0 == tw && t.y1 - t.y0 == th;
+        if (partial && !covered && state[i] != 2 &&
+            source_->decode_tile_rect(level, t.col, t.row, (int)(t.x0 - t.col * tw), (int)(t.y0 - t.row * th),
+                                      (int)(t.x1 - t.col * tw), (int)(t.y1 - t.row * th),
+                                      out + ((size_t)(t.y0 - ly) * w + (size_t)(t.x0 - lx)) * 3, (size_t)w * 3)) {
+          state[i] = 1;
           ++partial_count_;
           continue;
         }
@@ -149,19 +158,17 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     }
     if (error) std::rethrow_exception(error);
     for (size_t i : missing)
-      if (!done[i] && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
+      if (state[i] != 1 && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (done[i]) continue;
-    int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+    if (state[i] == 1) continue;
+    const TileSpan s = span(i);
     const Tile& t = *tiles[i];
     DS_CHECK(t.width == tw && t.height == th, "tile size mismatch");
-    int64_t tx0 = std::max<int64_t>(col * tw, x0), tx1 = std::min<int64_t>((col + 1) * tw, x1);
-    int64_t ty0 = std::max<int64_t>(row * th, y0), ty1 = std::min<int64_t>((row + 1) * th, y1);
-    size_t len = (size_t)(tx1 - tx0) * 3;
-    for (int64_t yy = ty0; yy < ty1; ++yy) {
-      const uint8_t* src = t.rgb.get() + ((size_t)(yy - row * th) * t.width + (size_t)(tx0 - col * tw)) * 3;
-      uint8_t* dst = out + ((size_t)(yy - ly) * w + (size_t)(tx0 - lx)) * 3;
+    size_t len = (size_t)(s.x1 - s.x0) * 3;
+    for (int64_t yy = s.y0; yy < s.y1; ++yy) {
+      const uint8_t* src = t.rgb.get() + ((size_t)(yy - s.row * th) * t.width + (size_t)(s.x0 - s.col * tw)) * 3;
+      uint8_t* dst = out + ((size_t)(yy - ly) * w + (size_t)(s.x0 - lx)) * 3;
       std::memcpy(dst, src, len);
     }
   }

@@ -85,7 +85,6 @@ class Slide {
   // reading, not while reading.
   enum class PartialDecode { kAuto, kNever, kAlways };
   void set_partial_decode(PartialDecode mode) { partial_ = mode; }
-  PartialDecode partial_decode() const { return partial_; }
   uint64_t tiles_decoded_in_part() const { return partial_count_; }
 
  private:

@@ -229,6 +229,17 @@ float* pack_forward_weights(const float* w, const float* scale, const ConvDims& 
 
 }  // namespace
 
+ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
+                        int64_t KW, int64_t stride, int64_t pad) {
+  ConvDims d;
+  d.N = N, d.C = C, d.H = H, d.W = W, d.OC = OC, d.KH = KH, d.KW = KW;
+  d.stride_h = d.stride_w = stride;
+  d.pad_h = d.pad_w = pad;
+  d.OH = conv_out_size(H, KH, stride, pad);
+  d.OW = conv_out_size(W, KW, stride, pad);
+  return d;
+}
+
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
                     const ConvEpilogue& ep) {
   if (d.N * d.OH * d.OW * d.OC == 0) return;
