@@ -13,6 +13,7 @@
 // `deepslide <command> ...` as typed by hand, so `run` and the separate commands cannot diverge,
 // and a crash or an out-of-memory kill in stage N ends only stage N: this process reports it and
 // the stamps of the stages before N stay.
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/file.h>
@@ -66,6 +67,14 @@ struct Stage {
   std::vector<std::string> required;  // files it must leave behind to count as complete
   std::vector<std::string> clear;     // removed before a fresh (not resumed) run
 };
+
+// The first of `paths` that does not exist ("" when all do).
+std::string first_missing(const std::vector<std::string>& paths) {
+  std::error_code ec;
+  for (const std::string& p : paths)
+    if (!fs::exists(p, ec)) return p;
+  return "";
+}
 
 // The commands a run chains, registered on an app of its own (flag checks, dry parses).
 void register_stage_commands(CLI::App& app, Globals& g) {
@@ -179,9 +188,7 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
   for (auto it = inputs.begin(); it != inputs.end(); ++it)
     if (!old_in.contains(it.key()) || old_in[it.key()] != it.value()) return "input changed: " + it.key();
   if (old_in.size() != inputs.size()) return "inputs changed";
-  std::error_code ec;
-  for (const std::string& p : st.required)
-    if (!fs::exists(p, ec)) return "output missing: " + p;
+  if (const std::string miss = first_missing(st.required); !miss.empty()) return "output missing: " + miss;
   const json& old_out = (*stamp)["outputs"];
   for (const std::string& p : st.outputs) {
     const json now = path_fingerprint(p);
@@ -392,7 +399,8 @@ void run_pipeline(const RunOpts& o, const Globals& g) {
   const fs::path W = fs::absolute(shown).lexically_normal();
   std::vector<Stage> stages = plan(cfg, W);
   dry_parse(cfg.path, stages);
-  const CommandFlags& train_flags = specs[1].flags;
+  const CommandFlags& train_flags =
+      std::find_if(specs.begin(), specs.end(), [](const StageSpec& s) { return s.name == "train"; })->flags;
 
   std::error_code ec;
   fs::create_directories(W, ec);
@@ -413,9 +421,7 @@ void run_pipeline(const RunOpts& o, const Globals& g) {
     const Stage& st = stages[(size_t)i];
     const std::string sp = (stamps / (st.name + ".json")).string();
     auto stamp = read_stamp(sp);
-    std::string missing;
-    for (const std::string& r : st.required)
-      if (!fs::exists(r, ec)) missing = r;
+    const std::string missing = first_missing(st.required);
     if (!stamp || !missing.empty())
       throw InputError("--from " + o.from, "stage " + st.name + " has not completed in " + shown +
                                                (stamp ? " (" + missing + " is missing)" : " (no " + sp + ")") +
@@ -513,11 +519,10 @@ void run_pipeline(const RunOpts& o, const Globals& g) {
       if (rc == 2) throw InputError(o.config, msg);
       throw InternalError(o.config + ": " + msg);
     }
-    for (const std::string& r : st.required)
-      if (!fs::exists(r, ec))
-        throw InputError(o.config, "stage " + st.name + " finished without writing " + r +
-                                       (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)"
-                                                           : ""));
+    if (const std::string miss = first_missing(st.required); !miss.empty())
+      throw InputError(o.config, "stage " + st.name + " finished without writing " + miss +
+                                     (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)"
+                                                         : ""));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     record.erase("started");
     record["outputs"] = paths_fingerprint(st.outputs);
