@@ -77,6 +77,22 @@ RgbImage load_jpeg(const std::string& path, const std::vector<uint8_t>& data) {
   return img;
 }
 
+// stb_image trusts PNG chunk lengths and grows its buffer to them before reading: a corrupt
+// length of 2 GB would be allocated. Every chunk must fit in the file.
+void check_png_chunks(const std::string& path, const std::vector<uint8_t>& d) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (d.size() < 8 || std::memcmp(d.data(), kSignature, 8) != 0) return;
+  size_t i = 8;
+  while (i + 12 <= d.size()) {
+    uint64_t len = ((uint64_t)d[i] << 24) | ((uint64_t)d[i + 1] << 16) | ((uint64_t)d[i + 2] << 8) | d[i + 3];
+    if (len > d.size() - i - 12)
+      throw InputError(path, "PNG chunk at byte " + std::to_string(i) + " runs past the end of the file "
+                             "(truncated or corrupt)");
+    if (std::memcmp(d.data() + i + 4, "IEND", 4) == 0) return;
+    i += 12 + (size_t)len;
+  }
+}
+
 }  // namespace
 
 RgbImage load_image(const std::string& path) {
@@ -84,6 +100,7 @@ RgbImage load_image(const std::string& path) {
   if (std::filesystem::is_directory(path)) throw InputError(path, "is a folder, not an image");
   std::vector<uint8_t> data = read_all(path);
   if (data.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return load_jpeg(path, data);
+  check_png_chunks(path, data);
   int w = 0, h = 0, comp = 0;
   if (data.size() > (size_t)INT32_MAX) throw InputError(path, "image file too large");
   if (stbi_info_from_memory(data.data(), (int)data.size(), &w, &h, &comp) && (int64_t)w * h > kMaxImagePixels)

@@ -11,6 +11,7 @@
 #include <jpeglib.h>
 
 #include "engine/error.h"
+#include "slide/jpeg_crop.h"
 
 namespace ds {
 
@@ -195,6 +196,14 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(x1 + 64) * 3 * 4;
   if (row_buf.size() < need) row_buf.resize(need);
+  // First the MCUs the rectangle needs, cut out without decoding (jpeg_crop.h); when that is not
+  // possible or libjpeg objects to the result, the original, which reports any corruption.
+  thread_local std::vector<uint8_t> cropped;
+  JpegCrop at;
+  if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at) &&
+      run_decode_rect(decoder, tables, tables_len, cropped.data(), cropped.size(), color, x0 - at.x, y0 - at.y,
+                      x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
+    return;
   if (!run_decode_rect(decoder, tables, tables_len, data, len, color, x0, y0, x1, y1, out, stride,
                        row_buf.data(), row_buf.size()))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");

@@ -178,3 +178,17 @@ TEST_CASE("fuzz findings: corrupt JPEG headers are refused before allocating or 
   // Found by tests/fuzz (UBSan): stb's JPEG header parser indexed out of bounds on this one.
   CHECK(has(error_of(std::string(DS_FIXTURES) + "/slides/fuzz_stb_jpeg_header.jpg"), "image header"));
 }
+
+TEST_CASE("fuzz findings: a PNG chunk longer than the file is refused before stb allocates it", "[slide][bad]") {
+  // Found by tests/fuzz (libFuzzer out-of-memory): stb_image grew its IDAT buffer to a 2.5 GB
+  // chunk length read from the file.
+  std::string dir = temp_dir("slide_bad_png");
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  png += std::string("\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0", 21) + "CRC!";
+  png += std::string("\x7f\xff\xff\xf0IDAT", 8) + "some bytes, nowhere near 2 GB";
+  write_bytes(dir + "/long_chunk.png", png);
+  std::string e = error_of(dir + "/long_chunk.png");
+  CHECK(has(e, "long_chunk.png"));
+  CHECK(has(e, "runs past the end of the file"));
+  std::filesystem::remove_all(dir);
+}

@@ -13,15 +13,15 @@ if ! command -v clang++ >/dev/null; then
 fi
 STB="$(dirname "$(find /usr/include -name stb_image.h | head -1)")"
 SOURCES="slide/slide.cpp slide/tiff_slide.cpp slide/tiff_dir.cpp slide/tiff_handle.cpp
-  slide/tiff_handle_pool.cpp slide/tiff_properties.cpp slide/jpeg_decode.cpp slide/tile_cache.cpp
-  slide/image_slide.cpp slide/image_io.cpp tests/fuzz/fuzz_slide.cpp"
+  slide/tiff_handle_pool.cpp slide/tiff_properties.cpp slide/jpeg_decode.cpp slide/jpeg_crop.cpp slide/tile_cache.cpp
+  slide/image_slide.cpp slide/image_io.cpp engine/block_cache.cpp tests/fuzz/fuzz_slide.cpp"
 cd "$SRC"
 # shellcheck disable=SC2086
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -fopenmp -I"$SRC" -I"$STB" $SOURCES -o "$OUT/fuzz_slide" -ltiff -ljpeg
-if [ -z "$(ls -A "$OUT/seeds")" ]; then
+if [ ! -f "$OUT/seeds/jpeg128.tif" ]; then
   /usr/bin/python3 - "$OUT/seeds" <<'PY'
-import sys, subprocess, numpy as np
+import os, sys, subprocess, numpy as np
 from PIL import Image
 d = sys.argv[1]
 rng = np.random.default_rng(0)
@@ -34,6 +34,12 @@ for name, opts in [("jpeg", ["--compression", "jpeg"]), ("lzw", ["--compression"
     subprocess.run(["vips", "tiffsave", f"{d}/s.png", f"{d}/{name}.tif", "--tile", "--pyramid",
                     "--tile-width", "32", "--tile-height", "32", *opts], check=True)
 subprocess.run(["vips", "tiffsave", f"{d}/s.png", f"{d}/strip.tif", "--compression", "lzw"], check=True)
+# Tiles of several MCU rows and columns, so partial reads cut JPEG tiles (slide/jpeg_crop.cpp).
+big = rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)
+Image.fromarray(big).save(f"{d}/big.png")
+subprocess.run(["vips", "tiffsave", f"{d}/big.png", f"{d}/jpeg128.tif", "--tile", "--compression", "jpeg",
+                "--tile-width", "128", "--tile-height", "128"], check=True)
+os.remove(f"{d}/big.png")
 PY
 fi
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"

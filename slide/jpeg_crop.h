@@ -1,0 +1,28 @@
+// Cuts a baseline JPEG down to the MCUs one region needs before libjpeg sees it. Without restart
+// markers the only way to reach a block is to entropy-decode every block before it; a fast skip
+// decoder here does that (Huffman code lengths only, DC values tracked), then the needed MCUs'
+// bits are spliced into a smaller JPEG whose rows each start with a re-encoded DC difference.
+// libjpeg decodes just that: in random 224-px reads, most of a tile's blocks are only skipped.
+// The region's pixels are the same as a full decode's: one MCU of margin on every side keeps
+// fancy upsampling's neighbours, and the caller decodes with the same margins as before.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ds {
+
+// Where the cropped JPEG sits in the original, in pixels.
+struct JpegCrop {
+  int x = 0, y = 0;
+};
+
+// Writes to `out` a JPEG holding the MCUs that pixels [x0, x1) x [y0, y1) of `data` (with
+// optional abbreviated `tables`) need, plus one MCU of margin around them; its pixel (0, 0) is
+// the original's (at->x, at->y). Returns false, and the caller decodes the original, when the
+// stream is not a single-scan baseline Huffman JPEG without restart markers, when cropping would
+// save nothing, or when the data looks corrupt (the full decode then reports it).
+bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0,
+               int x1, int y1, std::vector<uint8_t>& out, JpegCrop* at);
+
+}  // namespace ds
