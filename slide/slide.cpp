@@ -112,15 +112,17 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
                     std::max<int64_t>(row * th, y0), std::min<int64_t>((row + 1) * th, y1)};
   };
   std::vector<TilePtr> tiles(n);
-  // 1: decoded straight into `out`, partially; 2 (kAuto): missed recently too, so a neighbour is
-  // reading it as well: decode it whole and cache it.
+  // 1: decoded straight into `out`, partially; 2 (kAuto): missed twice before in a short while,
+  // so reads keep coming back to it: decode it whole and cache it. (After one earlier miss it is
+  // not worth it: a partial decode costs about a third of a whole one, and in random reads a
+  // second visit is usually the last.)
   std::vector<char> state(n, 0);
   std::vector<size_t> missing;
   for (size_t i = 0; i < n; ++i) {
     const TileSpan t = span(i);
-    bool seen = false;
-    tiles[i] = cache_.get(tile_key(level, t.col, t.row), &seen);
-    if (seen && partial_ == PartialDecode::kAuto) state[i] = 2;
+    bool often = false;
+    tiles[i] = cache_.get(tile_key(level, t.col, t.row), &often);
+    if (often && partial_ == PartialDecode::kAuto) state[i] = 2;
     if (!tiles[i]) missing.push_back(i);
   }
   if (!missing.empty()) {

@@ -9,37 +9,45 @@ namespace {
 constexpr double kReuseWeight = 1.0 / 64;  // EMA weight of one lookup
 }
 
-TilePtr TileCache::get(uint64_t key, bool* recently_missed) {
+TilePtr TileCache::get(uint64_t key, bool* missed_often) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find(key);
   if (it == map_.end()) {
     ++misses_;
-    bool seen = note_miss_locked(key);
-    if (recently_missed) *recently_missed = seen;
+    int before = note_miss_locked(key);
+    if (missed_often) *missed_often = before >= 2;
     return nullptr;
   }
   ++hits_;
-  reuse_ += kReuseWeight * (1.0 - reuse_);
+  note_reuse_locked(1.0);
   lru_.splice(lru_.begin(), lru_, it->second);
   return it->second->second;
 }
 
-bool TileCache::note_miss_locked(uint64_t key) {
+int TileCache::note_miss_locked(uint64_t key) {
   auto g = ghost_map_.find(key);
   bool seen = g != ghost_map_.end();
-  reuse_ += kReuseWeight * ((seen ? 1.0 : 0.0) - reuse_);
+  note_reuse_locked(seen ? 1.0 : 0.0);
   if (seen) {
-    ghost_.splice(ghost_.begin(), ghost_, g->second);
-    return true;
+    ghost_.splice(ghost_.begin(), ghost_, g->second.at);
+    return g->second.misses++;
   }
   ghost_.push_front(key);
-  ghost_map_[key] = ghost_.begin();
+  ghost_map_[key] = Ghost{ghost_.begin(), 1};
   size_t cap = std::max<size_t>(64, budget_ / std::max<size_t>(tile_bytes_, 1));
   while (ghost_.size() > cap) {
     ghost_map_.erase(ghost_.back());
     ghost_.pop_back();
   }
-  return false;
+  return 0;
+}
+
+// A plain mean over the first lookups (so the first few already show the pattern), then an
+// exponential moving average over about the last 64.
+void TileCache::note_reuse_locked(double reused) {
+  const uint64_t n = ++lookups_;
+  const double weight = n < 64 ? 1.0 / (double)n : kReuseWeight;
+  reuse_ += weight * (reused - reuse_);
 }
 
 double TileCache::reuse_rate() const {
@@ -153,6 +161,7 @@ void TileCache::clear() {
   ghost_.clear();
   ghost_map_.clear();
   reuse_ = 1.0;
+  lookups_ = 0;
 }
 
 }  // namespace ds

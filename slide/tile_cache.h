@@ -34,15 +34,16 @@ using TilePtr = std::shared_ptr<const Tile>;
 
 // Besides the tiles it keeps the keys of recently missed tiles (a "ghost" list as long as the
 // cache holds tiles) and a running reuse rate: the share of recent lookups that found their tile
-// cached or recently missed. Raster sliding windows score near 1 (neighbours share tiles); random
-// regions over a large slide near 0, and then caching whole tiles is wasted work (Slide decodes
-// only the needed part of such tiles instead).
+// cached or recently missed (a plain mean over the first 64 lookups, then a moving average).
+// Raster sliding windows score near 1 (neighbours share tiles); random regions over a large slide
+// near 0, and then caching whole tiles is wasted work (Slide decodes only the needed part of such
+// tiles instead).
 class TileCache {
  public:
   explicit TileCache(size_t budget_bytes) : budget_(budget_bytes) {}
-  // Counts a hit or a miss and updates the reuse rate; on a miss, *recently_missed (if given)
-  // tells whether the key was missed recently too.
-  TilePtr get(uint64_t key, bool* recently_missed = nullptr);
+  // Counts a hit or a miss and updates the reuse rate; on a miss, *missed_often (if given) tells
+  // whether the key was missed at least twice before in a short while (while on the ghost list).
+  TilePtr get(uint64_t key, bool* missed_often = nullptr);
   double reuse_rate() const;  // 1 until lookups show otherwise
   void put(uint64_t key, TilePtr tile);
   // The tile from the cache, or decoded by `decode` and put in the cache; if another thread is
@@ -59,7 +60,9 @@ class TileCache {
 
  private:
   void evict_locked();
-  bool note_miss_locked(uint64_t key);  // ghost lookup + insert, updates reuse_; true if seen
+  // Ghost lookup + insert, updates reuse_; returns how often the key was missed before (0 = new).
+  int note_miss_locked(uint64_t key);
+  void note_reuse_locked(double reused);  // 1 for a hit or a ghost hit, 0 for a fresh miss
   mutable std::mutex mu_;
   size_t budget_;
   size_t bytes_ = 0;
@@ -67,7 +70,11 @@ class TileCache {
   std::list<std::pair<uint64_t, TilePtr>> lru_;  // front = most recent
   std::unordered_map<uint64_t, std::list<std::pair<uint64_t, TilePtr>>::iterator> map_;
   std::list<uint64_t> ghost_;  // front = most recent miss
-  std::unordered_map<uint64_t, std::list<uint64_t>::iterator> ghost_map_;
+  struct Ghost {
+    std::list<uint64_t>::iterator at;
+    int misses;
+  };
+  std::unordered_map<uint64_t, Ghost> ghost_map_;
   struct Flight {  // one decode in progress
     std::mutex mu;
     std::condition_variable cv;
@@ -77,6 +84,7 @@ class TileCache {
   };
   std::unordered_map<uint64_t, std::shared_ptr<Flight>> flights_;
   double reuse_ = 1.0;
+  uint64_t lookups_ = 0;  // since construction or clear(), for the reuse rate's warm-up
   size_t tile_bytes_ = 256 * 256 * 3;  // last tile size put, to size the ghost list
 };
 

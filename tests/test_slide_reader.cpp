@@ -267,8 +267,11 @@ TEST_CASE("tile cache tracks reuse: raster windows keep whole tiles, random regi
   bool again = true;
   for (uint64_t k = 0; k < 400; ++k) CHECK(c.get(k, &again) == nullptr);
   CHECK(c.reuse_rate() < 0.01);
+  c.get(399, &again);  // missed once before: not yet "often"
+  CHECK_FALSE(again);
   c.get(399, &again);
   CHECK(again);
+  c.get(0, &again);
   c.get(0, &again);  // long forgotten: the ghost list holds about as many keys as the cache tiles
   CHECK_FALSE(again);
   auto t = std::make_shared<Tile>(64, 64);
@@ -291,14 +294,16 @@ TEST_CASE("tile cache tracks reuse: raster windows keep whole tiles, random regi
     for (int x = 0; x + 100 <= 2048; x += 100)
       REQUIRE(raster->read_region(x, y, 0, 100, 100).pixels == whole->read_region(x, y, 0, 100, 100).pixels);
   CHECK(raster->cache().reuse_rate() > 0.5);
-  CHECK(raster->tiles_decoded_in_part() == 0);
-  CHECK(raster->cache().misses() == 16 * 32);  // every tile decoded once, whole, then read from cache
+  // Every tile decoded once, whole, then read from the cache; only the first window, before the
+  // reuse shows, may decode a tile in part (and so decode it twice).
+  CHECK(raster->tiles_decoded_in_part() <= 2);
+  CHECK(raster->cache().misses() <= 16 * 32 + raster->tiles_decoded_in_part());
 
   auto random = Slide::open(dir + "/r.tif", budget);
   std::mt19937 rng(3);
   uint64_t misses0 = 0, part0 = 0;
   for (int k = 0; k < 300; ++k) {
-    if (k == 100) {  // the rate starts at 1 and takes ~90 fresh misses to fall below 0.25
+    if (k == 10) {  // the rate is a plain mean of the first lookups, so it is low at once
       CHECK(random->cache().reuse_rate() < 0.25);
       misses0 = random->cache().misses();
       part0 = random->tiles_decoded_in_part();
@@ -308,7 +313,7 @@ TEST_CASE("tile cache tracks reuse: raster windows keep whole tiles, random regi
   }
   CHECK(random->cache().reuse_rate() < 0.25);
   // With reuse low, the tiles a region only clips are decoded in part, not cached (all but
-  // those missed twice in a short while).
+  // those missed three times in a short while).
   CHECK(random->tiles_decoded_in_part() - part0 > (random->cache().misses() - misses0) * 8 / 10);
   CHECK(whole->tiles_decoded_in_part() == 0);
   std::filesystem::remove_all(dir);
