@@ -2,23 +2,36 @@
 # `make fuzz`: builds the slide-reader libFuzzer harness with clang (ASan + UBSan) and runs it for
 # FUZZ_TIME seconds (default 60) on a seed corpus of small slides written here by vips (JPEG,
 # LZW, Deflate, BigTIFF, SubIFD, stripped) plus PNG/JPEG. Exits non-zero on any finding.
+# `run_fuzz.sh --check` (a ctest, tests/test_fuzz_harness.sh) builds the harness with g++ instead,
+# without libFuzzer or sanitizers, and runs it once on each seed: the harness cannot rot unseen.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${FUZZ_BUILD:-$SRC/build-fuzz}"
+CHECK=0
+if [ "${1:-}" = "--check" ]; then
+  CHECK=1
+  shift
+fi
 TIME="${1:-${FUZZ_TIME:-60}}"
 mkdir -p "$OUT/corpus" "$OUT/seeds" "$OUT/findings"
-if ! command -v clang++ >/dev/null; then
+if [ "$CHECK" = 0 ] && ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found; run scripts/install-deps.sh --fuzz" >&2
   exit 1
 fi
 STB="$(dirname "$(find /usr/include -name stb_image.h | head -1)")"
 SOURCES="slide/slide.cpp slide/tiff_slide.cpp slide/tiff_dir.cpp slide/tiff_handle.cpp
-  slide/tiff_handle_pool.cpp slide/tiff_properties.cpp slide/jpeg_decode.cpp slide/jpeg_crop.cpp slide/tile_cache.cpp
-  slide/image_slide.cpp slide/image_io.cpp engine/block_cache.cpp tests/fuzz/fuzz_slide.cpp"
+  slide/tiff_handle_pool.cpp slide/tiff_properties.cpp slide/jpeg_decode.cpp slide/jpeg_crop.cpp
+  slide/tile_cache.cpp slide/image_slide.cpp slide/image_io.cpp engine/block_cache.cpp tests/fuzz/fuzz_slide.cpp"
 cd "$SRC"
-# shellcheck disable=SC2086
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -fopenmp -I"$SRC" -I"$STB" $SOURCES -o "$OUT/fuzz_slide" -ltiff -ljpeg
+if [ "$CHECK" = 1 ]; then
+  # shellcheck disable=SC2086
+  g++ -std=c++20 -O1 -fopenmp -I"$SRC" -I"$STB" $SOURCES tests/fuzz/fuzz_replay_main.cpp \
+    -o "$OUT/fuzz_slide_check" -ltiff -ljpeg
+else
+  # shellcheck disable=SC2086
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -fopenmp -I"$SRC" -I"$STB" $SOURCES -o "$OUT/fuzz_slide" -ltiff -ljpeg
+fi
 if [ ! -f "$OUT/seeds/jpeg128.tif" ]; then
   /usr/bin/python3 - "$OUT/seeds" <<'PY'
 import os, sys, subprocess, numpy as np
@@ -41,6 +54,10 @@ subprocess.run(["vips", "tiffsave", f"{d}/big.png", f"{d}/jpeg128.tif", "--tile"
                 "--tile-width", "128", "--tile-height", "128"], check=True)
 os.remove(f"{d}/big.png")
 PY
+fi
+if [ "$CHECK" = 1 ]; then
+  OMP_NUM_THREADS=1 "$OUT/fuzz_slide_check" "$OUT"/seeds/*
+  exit 0
 fi
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
