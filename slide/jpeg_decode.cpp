@@ -17,6 +17,8 @@ namespace ds {
 
 namespace {
 
+constexpr int kRowBatch = 16;  // rows per jpeg_read_scanlines call in rectangle decodes
+
 struct ErrorMgr {
   jpeg_error_mgr pub;
   jmp_buf jump;
@@ -146,7 +148,9 @@ bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const
   JDIMENSION cx = (JDIMENSION)std::max(0, x0 - margin);
   JDIMENSION cw = (JDIMENSION)(std::min(jw, x1 + margin) - (int)cx);
   if (cx > 0 || (int)cw < jw) jpeg_crop_scanline(c, &cx, &cw);
-  if ((size_t)cw * 3 > row_buf_len) {
+  // Rows are read kRowBatch at a time (one libjpeg call per batch, not per row).
+  const size_t row_bytes = (size_t)cw * 3;
+  if (row_bytes * kRowBatch > row_buf_len) {
     std::snprintf(d.err.message, sizeof d.err.message, "JPEG crop wider than the tile");
     jpeg_abort_decompress(c);
     return false;
@@ -154,11 +158,18 @@ bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const
   int skip = std::max(0, y0 - margin);
   if (skip > 0) jpeg_skip_scanlines(c, (JDIMENSION)skip);
   size_t off = (size_t)(x0 - (int)cx) * 3, n = (size_t)(x1 - x0) * 3;
+  JSAMPROW rows[kRowBatch];
+  for (int i = 0; i < kRowBatch; ++i) rows[i] = row_buf + (size_t)i * row_bytes;
   while ((int)c->output_scanline < y1) {
     int y = (int)c->output_scanline;
-    JSAMPROW row = row_buf;
-    jpeg_read_scanlines(c, &row, 1);
-    if (y >= y0) std::memcpy(out + (size_t)(y - y0) * stride, row_buf + off, n);
+    int got = (int)jpeg_read_scanlines(c, rows, (JDIMENSION)std::min(kRowBatch, y1 - y));
+    if (got <= 0) {  // cannot happen with in-memory data; never loop forever
+      std::snprintf(d.err.message, sizeof d.err.message, "JPEG decoder returned no rows");
+      jpeg_abort_decompress(c);
+      return false;
+    }
+    for (int i = 0; i < got; ++i)
+      if (y + i >= y0) std::memcpy(out + (size_t)(y + i - y0) * stride, rows[i] + off, n);
   }
   jpeg_abort_decompress(c);
   return !d.err.warned;
@@ -194,7 +205,7 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   thread_local std::vector<uint8_t> row_buf;
-  size_t need = (size_t)(x1 + 64) * 3 * 4;
+  size_t need = (size_t)(x1 + 64) * 3 * kRowBatch;
   if (row_buf.size() < need) row_buf.resize(need);
   // First the MCUs the rectangle needs, cut out without decoding (jpeg_crop.h); when that is not
   // possible or libjpeg objects to the result, the original, which reports any corruption.
