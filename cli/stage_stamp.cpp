@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "slide/image_io.h"
 
 namespace fs = std::filesystem;
@@ -25,11 +26,7 @@ int64_t mtime_ns(const fs::path& p) {
 }  // namespace
 
 std::string fnv1a_hex(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  const uint64_t h = fnv1a(s.data(), s.size(), kFnvOffsetLegacy);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
   return buf;

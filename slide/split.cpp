@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "engine/rng.h"
 
 namespace fs = std::filesystem;
@@ -55,9 +56,8 @@ SplitResult split_slides(const std::string& all_wsi, int val_per_class, int test
                            std::to_string(need) + " (" + std::to_string(val_per_class) + " val + " +
                            std::to_string(test_per_class) + " test + 1 train)");
     if (seed) {
-      uint64_t h = 1469598103934665603ull;  // FNV-1a of the class name: stable across platforms
-      for (unsigned char c : cls) h = (h ^ c) * 1099511628211ull;
-      Rng rng(*seed ^ h);
+      // Hash of the class name: each class shuffles differently, the same on every platform.
+      Rng rng(*seed ^ fnv1a(cls.data(), cls.size(), kFnvOffsetLegacy));
       for (size_t i = files.size(); i > 1; --i) std::swap(files[i - 1], files[rng.uniform_int(i)]);
     }
     const size_t test_idx = files.size() - test_per_class, val_idx = test_idx - val_per_class;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "weights/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -43,11 +44,11 @@ std::string state_path_for(const std::string& model_path) {
 uint64_t file_hash(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(path, "cannot open");
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = kFnvOffset;
   char buf[1 << 16];
   while (f) {
     f.read(buf, sizeof buf);
-    for (std::streamsize i = 0; i < f.gcount(); ++i) h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ull;
+    h = fnv1a(buf, (size_t)f.gcount(), h);
   }
   return h;
 }
