@@ -1,6 +1,6 @@
 """Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
-list that checks append to instead of stopping at the first problem, and run() which records an
-unexpected exit code with the tail of stderr."""
+list that checks append to instead of stopping at the first problem, run() which records an
+unexpected exit code with the tail of stderr, and error_line() for the one-line error."""
 import os
 import subprocess
 
@@ -18,3 +18,9 @@ def run(args, expect=0):
     if p.returncode != expect:
         failures.append(f"deepslide {' '.join(args)}: exit {p.returncode}, expected {expect}: {p.stderr.strip()[-800:]}")
     return p
+
+
+def error_line(p):
+    """The 'deepslide: error: ...' line a failed run ends with, or a marker plus the stderr tail."""
+    lines = p.stderr.strip().splitlines()
+    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr[-600:]

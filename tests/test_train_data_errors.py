@@ -16,14 +16,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, error_line, failures, run  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 from PIL import Image  # noqa: E402
-
-
-def error_line(p):
-    lines = p.stderr.strip().splitlines()
-    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr
 
 
 tmp = tempfile.mkdtemp(prefix="ds_train_data_")

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, error_line, failures, run  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
 
@@ -88,11 +88,6 @@ def copy_run(name):
     for f in (ck, state_name):
         shutil.copy(f"{ref}/checkpoints/{f}", f"{d}/checkpoints/{f}")
     return d, f"{d}/checkpoints/{ck}", f"{d}/checkpoints/{state_name}"
-
-
-def error_line(p):
-    lines = p.stderr.strip().splitlines()
-    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr
 
 
 d, model, state = copy_run("trunc")

@@ -26,16 +26,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, run  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 TILE = 32
-
-
-def error_line(p):
-    lines = p.stderr.strip().splitlines()
-    return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr[-600:]
 
 
 def make_slides(root, seed=3):
