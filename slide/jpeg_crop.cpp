@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kLook = 11;        // bits looked up at once in the Huffman tables
 constexpr int kMulti = 14;       // bits looked up at once to skip several AC symbols
+constexpr int kMaxDc = 1 << 16;  // |DC| of an 8-bit JPEG block stays within 2^11
 constexpr size_t kPad = 512;     // zero bytes after the entropy data (a block reads < 256 bytes)
 
 inline uint64_t load_be64(const uint8_t* p) {
@@ -48,6 +49,7 @@ struct Huffman {
     for (int l = 1; l <= 16; ++l) {
       offset[l] = k - code;
       for (int i = 0; i < counts[l]; ++i, ++k, ++code) {
+        if (code >= (1 << l)) return false;  // over-subscribed: not a valid code (checked first)
         int sym = symbols[k];
         if (dc && sym > 15) return false;  // libjpeg rejects the table too
         if (dc && enc_len[sym] == 0) {
@@ -67,7 +69,7 @@ struct Huffman {
           for (int j = 0; j < n; ++j) fast[first + j] = e;
         }
       }
-      if (code > (1 << l)) return false;  // over-subscribed: not a valid code
+      if (code >= (1 << l)) return false;  // an all-ones code: libjpeg rejects the table too
       maxcode[l] = counts[l] ? code - 1 : -1;
       code <<= 1;
     }
@@ -189,6 +191,8 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
         s.sof_h[c] = q[7 + 3 * c] >> 4;
         s.sof_v[c] = q[7 + 3 * c] & 15;
         if (s.sof_h[c] < 1 || s.sof_h[c] > 4 || s.sof_v[c] < 1 || s.sof_v[c] > 4) return false;
+        for (int e = 0; e < c; ++e)
+          if (s.sof_comp_id[e] == s.sof_comp_id[c]) return false;  // libjpeg matches them its own way
       }
       s.sof_at = i + 3;
     } else if ((m >= 0xC2 && m <= 0xCF)) {
@@ -381,6 +385,7 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
             if (v < (1 << (size - 1))) v += 1 - (1 << size);
             br.consume(size);
             pred[ci] += v;
+            if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
           }
           if (first && b == 0) {
             cut->dc_to[ci] = br.pos();

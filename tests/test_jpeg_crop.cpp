@@ -178,3 +178,52 @@ TEST_CASE("corrupt or truncated JPEG data never crashes the cutter", "[slide][jp
   }
   CHECK(errors > 0);  // damage was noticed somewhere, and nothing but InputError escaped
 }
+
+TEST_CASE("review findings: over-subscribed Huffman tables and duplicate component ids are refused", "[slide][jpeg]") {
+  auto img = busy_image(256, 256, 12);
+  auto jpg = encode(img, {});
+  auto find = [&](uint8_t marker) {
+    for (size_t i = 0; i + 1 < jpg.size(); ++i)
+      if (jpg[i] == 0xFF && jpg[i + 1] == marker) return i;
+    return (size_t)0;
+  };
+  std::vector<uint8_t> out(40 * 40 * 3);
+  // Three 1-bit codes (same symbol count: taken from the longest length): once wrote past the
+  // fast lookup table.
+  {
+    auto bad = jpg;
+    size_t dht = find(0xC4);
+    REQUIRE(dht > 0);
+    uint8_t* counts = bad.data() + dht + 4;  // counts[1..16] follow FF C4, length, Tc/Th
+    int longest = 16;
+    while (longest > 1 && counts[longest] < 3) --longest;
+    REQUIRE(longest > 1);
+    counts[longest] -= 3;
+    counts[1] += 3;
+    ds::JpegCrop at;
+    std::vector<uint8_t> cut;
+    CHECK_FALSE(ds::crop_jpeg(nullptr, 0, bad.data(), bad.size(), 100, 100, 140, 140, cut, &at));
+    CHECK_THROWS_AS(ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, 100, 100,
+                                             140, 140, out.data(), 40 * 3, "bad.jpg"),
+                    ds::InputError);
+  }
+  // Component ids {1, 1, 3}: libjpeg pairs scan and frame components its own way; a cut walked
+  // the wrong blocks and gave wrong pixels without any error.
+  {
+    auto dup = jpg;
+    size_t sof = find(0xC0), sos = find(0xDA);
+    REQUIRE(sof > 0);
+    REQUIRE(sos > 0);
+    dup[sof + 2 + 8 + 3] = dup[sof + 2 + 8];  // second frame component's id := the first's
+    dup[sos + 2 + 3 + 2] = dup[sos + 2 + 3];  // and the scan's second selector
+    CHECK_FALSE(can_crop(dup, 100, 100, 110, 110));
+    ds::RgbImage full(256, 256);
+    bool decodes = true;
+    try {
+      full = full_decode(dup, 256, 256);
+    } catch (const ds::InputError&) {
+      decodes = false;
+    }
+    if (decodes) CHECK(rect_matches(dup, full, 100, 100, 140, 140));
+  }
+}
