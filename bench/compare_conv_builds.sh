@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Interleaved bench_conv comparison: runs each given bench_conv binary ROUNDS times on the
+# benchmarks matching FILTER (anchored at the start), alternating binaries so all see the same
+# machine load, and prints the median, min and max peak_pct per binary. The environment passes
+# through (OMP_NUM_THREADS, DEEPSLIDE_ISA, ...), so one binary under two settings is compared by
+# running the script twice in a row, or by wrapping the binary in `env VAR=... binary`.
+#
+#   bash bench/compare_conv_builds.sh 3 layer4.conv/fwd build/bench_conv /tmp/old/bench_conv
+set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: $0 ROUNDS FILTER BENCH_CONV..." >&2
+  exit 2
+fi
+rounds=$1 filter=$2
+shift 2
+declare -A res
+for _ in $(seq "$rounds"); do
+  for b in "$@"; do
+    v=$($b --benchmark_filter="^$filter" 2>&1 | grep -o "peak_pct=[0-9.]*" | cut -d= -f2 | head -1)
+    res["$b"]+="$v "
+  done
+done
+for b in "$@"; do
+  echo "$filter [$b]: $(echo ${res["$b"]} | tr ' ' '\n' | sort -n |
+    awk '{a[NR]=$1} END {printf "median %.1f (min %.1f max %.1f)", a[int((NR+1)/2)], a[1], a[NR]}')"
+done
