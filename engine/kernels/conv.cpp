@@ -366,18 +366,21 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   // M-tiles per kernel row: over KW*C as one run, or per tap when input pixels are spaced apart.
   const int64_t ctk = cs != d.C ? ceil_div(d.C, M) : 0, mt = ctk ? d.KW * ctk : ceil_div(kwc, M);
   // Superblocks: mts M-tiles (counted over kernel rows x KW*C) x nbs output-channel blocks of
-  // dw, at most ~kSuperBytes, so a superblock's accumulators stay in the L2 caches while every
+  // dw, at most ~super_bytes, so a superblock's accumulators stay in the L2 caches while every
   // pixel chunk passes through it (a larger dw, 9.4 MB on layer4, used to stream from L3 once per
   // chunk). Small layers are one superblock. The threads split a superblock's tiles, so the
   // budget is per thread; the tiles and each tile's order of pixel chunks do not depend on it.
-  const int64_t super_bytes = (int64_t(384) << 10) * std::max(1, omp_get_max_threads());
+  // 768 KB and 512 KB per pixel chunk (below) overfill a 1 MB L2 on paper but measured best of
+  // 192-1024 KB x 128-1024 KB (bench/compare_conv_builds.sh, session 4): +2 to +7 points on
+  // every 3x3 backward-weights shape against 384 KB x 256 KB.
+  const int64_t super_bytes = (int64_t(768) << 10) * std::max(1, omp_get_max_threads());
   const int64_t nbs = std::min<int64_t>(nb, 4), mq = d.KH * mt;
   const int64_t mts = std::clamp<int64_t>(super_bytes / (4 * M * nbs * NV * k.vw), 1, mq);
   const int64_t msb = ceil_div(mq, mts), nsb = ceil_div(nb, nbs), supers = msb * nsb;
   // Output rows per pixel chunk: the chunk's input and gradient slices for one superblock stay in L2.
   const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * p.Wp * d.C);
   const int64_t rows_total = d.N * d.OH;
-  const int64_t chunk = std::clamp<int64_t>((256 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
+  const int64_t chunk = std::clamp<int64_t>((512 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
   // Where output row r (image n, row oh) starts in the input for kernel row kh, and in g.
   std::vector<int64_t> a_row((size_t)(d.KH * rows_total)), b_row((size_t)rows_total);
   for (int64_t r = 0; r < rows_total; ++r) {
