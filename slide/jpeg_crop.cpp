@@ -229,7 +229,7 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
 
 // Copies the entropy-coded data up to its first marker with the stuffed zero bytes removed.
 size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
-  out.resize(n + kPad);
+  if (out.size() < n + kPad) out.resize(n + kPad);  // grown only: not zero-filled per call
   uint8_t* o = out.data();
   size_t i = 0;
   while (i < n) {
@@ -272,14 +272,16 @@ struct BitWriter {
   uint8_t* o;
   uint64_t acc = 0;
   int n = 0;
+  void byte(uint8_t b) {
+    *o++ = b;
+    if (b == 0xFF) *o++ = 0;
+  }
   void put(uint32_t bits, int len) {  // len <= 32
     acc = (acc << len) | bits;
     n += len;
     while (n >= 8) {
       n -= 8;
-      uint8_t b = (uint8_t)(acc >> n);
-      *o++ = b;
-      if (b == 0xFF) *o++ = 0;
+      byte((uint8_t)(acc >> n));
     }
   }
   void copy(const uint8_t* src, uint64_t from, uint64_t to) {
@@ -292,11 +294,7 @@ struct BitWriter {
         std::memcpy(o, &be, 4);
         o += 4;
       } else {
-        for (int sh = 24; sh >= 0; sh -= 8) {
-          uint8_t b = (uint8_t)(bytes >> sh);
-          *o++ = b;
-          if (b == 0xFF) *o++ = 0;
-        }
+        for (int sh = 24; sh >= 0; sh -= 8) byte((uint8_t)(bytes >> sh));
       }
       from += 32;
     }
@@ -437,7 +435,8 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
   const int h2 = std::min(s.height, re * mcu_h) - rs * mcu_h;
   uint64_t copied = 0;
   for (const RowCut& cut : rows) copied += cut.end - cut.start;
-  out.resize(s.entropy_begin + (size_t)(copied / 8) * 2 + rows.size() * 4 * 8 + 64);
+  const size_t bound = s.entropy_begin + (size_t)(copied / 8) * 2 + rows.size() * 4 * 8 + 64;
+  if (out.size() < bound) out.resize(bound);
   std::memcpy(out.data(), data, s.entropy_begin);
   out[s.sof_at] = (uint8_t)(h2 >> 8);
   out[s.sof_at + 1] = (uint8_t)h2;
@@ -465,7 +464,7 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
   w.finish();
   *w.o++ = 0xFF;
   *w.o++ = 0xD9;
-  out.resize((size_t)(w.o - out.data()));
+  at->bytes = (size_t)(w.o - out.data());
   at->x = cs * mcu_w;
   at->y = rs * mcu_h;
   return true;

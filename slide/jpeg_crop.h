@@ -12,12 +12,14 @@
 
 namespace ds {
 
-// Where the cropped JPEG sits in the original, in pixels.
+// Where the cropped JPEG sits in the original, in pixels, and its length in bytes.
 struct JpegCrop {
   int x = 0, y = 0;
+  size_t bytes = 0;
 };
 
-// Writes to `out` a JPEG holding the MCUs that pixels [x0, x1) x [y0, y1) of `data` (with
+// Writes to the start of `out` (grown when too small, never shrunk, so a reused buffer is not
+// zero-filled again on every call) a JPEG of at->bytes bytes holding the MCUs that pixels [x0, x1) x [y0, y1) of `data` (with
 // optional abbreviated `tables`) need, plus one MCU of margin around them; its pixel (0, 0) is
 // the original's (at->x, at->y). Returns false, and the caller decodes the original, when the
 // stream is not a single-scan baseline Huffman JPEG without restart markers, when cropping would

@@ -17,7 +17,7 @@ namespace ds {
 
 namespace {
 
-constexpr int kRowBatch = 16;  // rows per jpeg_read_scanlines call in rectangle decodes
+constexpr int kRowBatch = 16;  // rows per jpeg_read_scanlines call
 
 struct ErrorMgr {
   jpeg_error_mgr pub;
@@ -109,9 +109,9 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
   while ((int)c->output_scanline < jh) {
     int y = (int)c->output_scanline;
     if (y < out_h && jw == out_w) {
-      JSAMPROW rows[8];
+      JSAMPROW rows[kRowBatch];
       int n = 0;
-      for (; n < 8 && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
+      for (; n < kRowBatch && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
       jpeg_read_scanlines(c, rows, (JDIMENSION)n);
     } else {
       JSAMPROW row = row_buf;
@@ -212,7 +212,7 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   thread_local std::vector<uint8_t> cropped;
   JpegCrop at;
   if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at) &&
-      run_decode_rect(decoder, tables, tables_len, cropped.data(), cropped.size(), color, x0 - at.x, y0 - at.y,
+      run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, x0 - at.x, y0 - at.y,
                       x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
     return;
   if (!run_decode_rect(decoder, tables, tables_len, data, len, color, x0, y0, x1, y1, out, stride,

@@ -152,7 +152,6 @@ class UnreadableTracker {
          u.reason);
   }
 
-
   // InputError naming the files and the count when more than 1% of the items are unreadable.
   void check() const {
     const int64_t bad = data_.unreadable_at_load + (int64_t)found_.size();
