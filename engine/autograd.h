@@ -29,13 +29,21 @@ struct Var {
 using VarPtr = std::shared_ptr<Var>;
 inline VarPtr make_var(Tensor t) { return std::make_shared<Var>(std::move(t)); }
 
+// How a Param is laid out in memory against files (model files, checkpoints, PyTorch
+// fixtures), which always hold PyTorch's layout. Convolution weights are held [KH, KW, C, OC]
+// (the layout the convolution kernels compute with, so they are never repacked per call) and
+// written and read as [OC, C, KH, KW]; see file_shape() / to_file_layout() in layers/module.h.
+enum class ParamLayout { same, conv_hwio };
+
 // A learnable tensor with a torchvision-style name ("layer1.0.conv1.weight").
 struct Param {
   std::string name;
   Tensor value;
   Tensor grad;  // same shape as value, zero-initialised, accumulates
+  ParamLayout layout = ParamLayout::same;
   Param() = default;
-  Param(std::string n, const Shape& s) : name(std::move(n)), value(s), grad(s) {}
+  Param(std::string n, const Shape& s, ParamLayout l = ParamLayout::same)
+      : name(std::move(n)), value(s), grad(s), layout(l) {}
 };
 
 // A non-learnable state tensor saved with the model (BN running_mean / running_var).

@@ -14,7 +14,7 @@ Conv2d::Conv2d(const std::string& name, int64_t C_, int64_t OC_, int64_t k, int6
                  "Conv2d " + name + ": invalid configuration C=" + std::to_string(C) +
                      " OC=" + std::to_string(OC) + " k=" + std::to_string(k) +
                      " stride=" + std::to_string(stride) + " pad=" + std::to_string(pad));
-  weight = Param(join_name(name, "weight"), Shape{OC, C, KH, KW});
+  weight = Param(join_name(name, "weight"), Shape{KH, KW, C, OC}, ParamLayout::conv_hwio);
   if (has_bias) bias = Param(join_name(name, "bias"), Shape{OC});
 }
 

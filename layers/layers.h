@@ -3,7 +3,8 @@
 // saves what backward needs and pushes one backward node; the node accumulates (+=) into the
 // input's Var::grad and the parameters' Param::grad. Activations are channels-last: images are
 // [N, H, W, C] (to_channels_last / to_channels_first convert at the network's edges); parameters
-// keep PyTorch's layouts ([OC, C, KH, KW] convolution weights).
+// keep PyTorch's layouts except convolution weights, held [KH, KW, C, OC] and converted to
+// PyTorch's [OC, C, KH, KW] at file I/O (ParamLayout::conv_hwio).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,7 +18,7 @@ namespace ds {
 struct Conv2d {
   int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
   bool has_bias = false;
-  Param weight;  // [OC, C, KH, KW]
+  Param weight;  // [KH, KW, C, OC] ([OC, C, KH, KW] in files: ParamLayout::conv_hwio)
   Param bias;    // [OC] when has_bias
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad,

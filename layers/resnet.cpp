@@ -185,7 +185,8 @@ ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
       else
         t.zero();
     } else if (t.dim() == 4) {
-      const double fan_out = (double)(t.size(0) * t.size(2) * t.size(3));
+      const Shape fs = file_shape(*p);  // [OC, C, KH, KW]
+      const double fan_out = (double)(fs[0] * fs[2] * fs[3]);
       const float std = (float)std::sqrt(2.0 / fan_out);
       if (rng)
         for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng->normal(0.0f, std);

@@ -237,6 +237,21 @@ TEST_CASE("layout conversions are inverse transposes and accumulate") {
   for (size_t i = 0; i < x.size(); ++i) REQUIRE(z[i] == x[i] + 1.f);
 }
 
+TEST_CASE("convolution weight reorders between PyTorch's [OC, C, KH, KW] and [KH, KW, C, OC]") {
+  Rng rng(10);
+  const int64_t OC = 5, C = 3, KH = 3, KW = 2;
+  auto w = randn(OC * C * KH * KW, rng);
+  std::vector<float> hwio(w.size()), back(w.size());
+  oihw_to_hwio(hwio.data(), w.data(), OC, C, KH, KW);
+  for (int64_t oc = 0; oc < OC; ++oc)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw)
+          REQUIRE(hwio[((kh * KW + kw) * C + c) * OC + oc] == w[((oc * C + c) * KH + kh) * KW + kw]);
+  hwio_to_oihw(back.data(), hwio.data(), OC, C, KH, KW);
+  REQUIRE(back == w);
+}
+
 TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradients there") {
   struct Case { int64_t N, C, H, W, k, stride, pad; };
   const Case cases[] = {{2, 3, 9, 7, 3, 2, 1}, {1, 5, 8, 8, 2, 2, 0}, {2, 2, 5, 6, 3, 1, 1},

@@ -107,8 +107,11 @@ CheckResult gradcheck(const std::string& what, const Fn& fn, const std::vector<V
 double g_worst = 0;
 void note(const CheckResult& r) { g_worst = std::max(g_worst, r.max_err); }
 
+// Draws in PyTorch's layout, so a parameter gets the same values whatever layout it is held in.
 void randomize(Param& p, Rng& rng, float scale, float shift = 0.f) {
-  for (int64_t i = 0; i < p.value.numel(); ++i) p.value[i] = rng.normal() * scale + shift;
+  Tensor t(file_shape(p));
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.normal() * scale + shift;
+  from_file_layout(p, t.data(), p.value);
 }
 
 }  // namespace
@@ -351,7 +354,8 @@ TEST_CASE("parameter names, initial values, inference without a tape, accumulati
   REQUIRE(ps.buffers.size() == 2);
   REQUIRE(ps.buffers[0]->name == "layer1.0.bn1.running_mean");
   REQUIRE(ps.buffers[1]->name == "layer1.0.bn1.running_var");
-  REQUIRE(conv.weight.value.shape() == Shape{8, 3, 3, 3});
+  REQUIRE(conv.weight.value.shape() == Shape{3, 3, 3, 8});  // [KH, KW, C, OC]
+  REQUIRE(file_shape(conv.weight) == Shape{8, 3, 3, 3});
   REQUIRE(max_abs(conv.weight.value) == 0.f);
   REQUIRE(bn.weight.value[5] == 1.f);
   REQUIRE(bn.bias.value[5] == 0.f);

@@ -84,10 +84,15 @@ void require_input_error(F&& f, const std::vector<std::string>& needles) {
 
 std::vector<int64_t> dims(const Shape& s) { return std::vector<int64_t>(s.d, s.d + s.ndim); }
 
-// Every parameter and buffer of a model as StTensorRefs, for crafting variants of a model file.
-std::vector<StTensorRef> model_refs(const Model& m) {
+// Every parameter and buffer of a model as StTensorRefs in the file layout (PyTorch's), for
+// crafting variants of a model file. Converted tensors live in `keep` (reserved up front).
+std::vector<StTensorRef> model_refs(const Model& m, std::vector<Tensor>& keep) {
   std::vector<StTensorRef> refs;
-  for (const Param* p : m.net->params().params) refs.push_back({p->name, dims(p->value.shape()), p->value.data()});
+  keep.reserve(m.net->params().params.size());
+  for (const Param* p : m.net->params().params) {
+    keep.push_back(to_file_layout(*p, p->value));
+    refs.push_back({p->name, dims(keep.back().shape()), keep.back().data()});
+  }
   for (const Buffer* b : m.net->params().buffers) refs.push_back({b->name, dims(b->value.shape()), b->value.data()});
   return refs;
 }
@@ -224,6 +229,17 @@ TEST_CASE("model save/load round trip gives identical weights and metadata") {
   for (const StTensor& t : raw.tensors) REQUIRE(t.dtype == "F32");
   REQUIRE(raw.find("layer4.1.bn2.running_var") != nullptr);
   REQUIRE(raw.find("fc.weight")->shape == std::vector<int64_t>{3, 512});
+  // Convolution weights are written in PyTorch's [OC, C, KH, KW] whatever their layout in memory.
+  const StTensor* c1 = raw.find("conv1.weight");
+  REQUIRE(c1->shape == std::vector<int64_t>{64, 3, 7, 7});
+  const Tensor& w = m.net->params().params.front()->value;  // conv1.weight, [7, 7, 3, 64]
+  REQUIRE(m.net->params().params.front()->name == "conv1.weight");
+  for (int64_t oc = 0; oc < 64; oc += 9)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t kh = 0; kh < 7; kh += 2)
+        for (int64_t kw = 0; kw < 7; kw += 3)
+          REQUIRE(c1->values[(size_t)(((oc * 3 + c) * 7 + kh) * 7 + kw)] ==
+                  w[((kh * 7 + kw) * 3 + c) * 64 + oc]);
 
   Model back = load_model(path);
   REQUIRE(back.net->arch() == Arch::resnet18);
@@ -249,7 +265,8 @@ TEST_CASE("model save/load round trip gives identical weights and metadata") {
 TEST_CASE("a model stored as F16 loads with the F16-rounded weights") {
   const Model& m = small_model();
   // Re-encode every tensor of the model as F16 (round to nearest via float->half by hand).
-  std::vector<StTensorRef> refs = model_refs(m);
+  std::vector<Tensor> keep;
+  std::vector<StTensorRef> refs = model_refs(m, keep);
   std::string header = "{\"__metadata__\":" + nlohmann::json(good_metadata()).dump();
   std::vector<uint8_t> data;
   auto to_half = [](float f) -> uint16_t {
@@ -279,9 +296,10 @@ TEST_CASE("a model stored as F16 loads with the F16-rounded weights") {
   write_bytes(path, raw_file(header, data));
   Model back = load_model(path);
   const ParamSet& b = back.net->params();
-  for (size_t i = 0; i < b.params.size(); ++i)
-    for (int64_t j = 0; j < b.params[i]->value.numel(); j += 97)
-      REQUIRE(b.params[i]->value[j] == half_to_float(halves[i][j]));
+  for (size_t i = 0; i < b.params.size(); ++i) {
+    const Tensor got = to_file_layout(*b.params[i], b.params[i]->value);
+    for (int64_t j = 0; j < got.numel(); j += 97) REQUIRE(got[j] == half_to_float(halves[i][j]));
+  }
 }
 
 TEST_CASE("bad safetensors files give an InputError naming the file and the tensor") {
@@ -371,7 +389,8 @@ TEST_CASE("bad safetensors files give an InputError naming the file and the tens
 TEST_CASE("model files with wrong tensors give an InputError naming the file and tensor") {
   const Model& m = small_model();
   const std::string p = tmp_path("badmodel.safetensors");
-  const std::vector<StTensorRef> refs = model_refs(m);
+  std::vector<Tensor> keep;
+  const std::vector<StTensorRef> refs = model_refs(m, keep);
   auto expect = [&](const std::vector<StTensorRef>& r, const std::map<std::string, std::string>& md,
                     std::vector<std::string> needles) {
     write_bytes(p, encode_safetensors(r, md));  // no fsync: these files only feed the loader

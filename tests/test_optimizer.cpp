@@ -249,6 +249,38 @@ TEST_CASE("optimizer state saves and restores exactly") {
   REQUIRE(adam.step_count() == 0);  // failed loads change nothing
 }
 
+TEST_CASE("optimizer state holds convolution weights' slots in PyTorch's layout") {
+  // A Conv2d weight is held [KH, KW, C, OC]; checkpoints get its slots as [OC, C, KH, KW], like
+  // the model file gets the weight, and load_state() converts back.
+  Conv2d conv("c", 3, 4, 2, 1, 0, false);
+  for (int64_t i = 0; i < conv.weight.value.numel(); ++i) {
+    conv.weight.value[i] = 0.01f * (float)i;
+    conv.weight.grad[i] = 0.1f * (float)(i % 7) - 0.3f;
+  }
+  ParamSet ps;
+  conv.collect(ps);
+  Adam opt(ps, AdamOptions{});
+  opt.step();
+  const OptimizerState st = opt.state();
+  REQUIRE(st.names[0] == "exp_avg/c.weight");
+  REQUIRE(st.tensors[0].shape() == Shape{4, 3, 2, 2});
+  // exp_avg after one step is (1 - beta1) * grad: check the mapping element by element.
+  for (int64_t oc = 0; oc < 4; ++oc)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t kh = 0; kh < 2; ++kh)
+        for (int64_t kw = 0; kw < 2; ++kw) {
+          const float g = conv.weight.grad[((kh * 2 + kw) * 3 + c) * 4 + oc];
+          REQUIRE(st.tensors[0][((oc * 3 + c) * 2 + kh) * 2 + kw] == Approx(0.1f * g).margin(1e-7));
+        }
+  Adam restored(ps, AdamOptions{});
+  restored.load_state(st);
+  const OptimizerState again = restored.state();
+  for (size_t i = 0; i < st.tensors.size(); ++i) REQUIRE(max_abs_diff(again.tensors[i], st.tensors[i]) == 0.0f);
+  OptimizerState bad = st;
+  bad.tensors[0] = Tensor(Shape{2, 2, 3, 4});  // the in-memory shape is not the file's
+  REQUIRE_THROWS_WITH(restored.load_state(bad), Catch::Contains("[4, 3, 2, 2]"));
+}
+
 TEST_CASE("zero_grad clears every gradient") {
   OneParam w({1.0f, 2.0f});
   w.set_grad({3.0f, 4.0f});

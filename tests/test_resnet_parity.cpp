@@ -87,7 +87,7 @@ TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order and shapes"
       auto entry = std::make_pair(e[0].get<std::string>(), Shape(e[1].get<std::vector<int64_t>>()));
       (e[2].get<bool>() ? want_p : want_b).push_back(entry);
     }
-    for (Param* p : ps.params) got_p.emplace_back(p->name, p->value.shape());
+    for (Param* p : ps.params) got_p.emplace_back(p->name, file_shape(*p));  // PyTorch layout
     for (Buffer* b : ps.buffers) got_b.emplace_back(b->name, b->value.shape());
     INFO(arch_str);
     REQUIRE(got_p.size() == want_p.size());
@@ -138,7 +138,8 @@ TEST_CASE("resnet initialisation follows torchvision") {
           sq += (double)t[i] * t[i];
         }
         const double n = (double)t.numel();
-        const double want_std = std::sqrt(2.0 / (double)(t.size(0) * t.size(2) * t.size(3)));
+        const Shape fs = file_shape(*p);  // [OC, C, KH, KW]
+        const double want_std = std::sqrt(2.0 / (double)(fs[0] * fs[2] * fs[3]));
         REQUIRE(std::fabs(sum / n) < 5 * want_std / std::sqrt(n));
         REQUIRE(std::sqrt(sq / n) == Approx(want_std).epsilon(n >= 4096 ? 0.05 : 0.15));
       } else {
@@ -186,7 +187,8 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
     const std::string name = e["name"].get<std::string>();
     const uint64_t stream = e["stream"].get<uint64_t>();
     if (e["param"].get<bool>()) {
-      SampledCompare c = compare_sampled(fx, "r18.grad." + name, params.at(name)->grad, stream);
+      const Param* p = params.at(name);
+      SampledCompare c = compare_sampled(fx, "r18.grad." + name, to_file_layout(*p, p->grad), stream);
       std::printf("  grad %-28s rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n", name.c_str(),
                   c.worst(), c.elem, c.l2, c.sum, c.maxabs);
       INFO("grad " << name);
@@ -292,7 +294,8 @@ TEST_CASE("resnet50 bottleneck block (stride 2, downsample) matches PyTorch") {
   for (const auto& e : meta["tensors"]) {
     const std::string name = e["name"].get<std::string>();
     if (e["param"].get<bool>()) {
-      const double err = rel_err(params.at(name)->grad, fx.get("block.grad." + name));
+      const Param* p = params.at(name);
+      const double err = rel_err(to_file_layout(*p, p->grad), fx.get("block.grad." + name));
       INFO("grad " << name);
       CHECK(err <= kGradTol);
       worst_grad = std::max(worst_grad, err);

@@ -175,17 +175,25 @@ inline SampledCompare compare_sampled(const Fixtures& fx, const std::string& key
 // index (names, shapes, streams). Throws if a name is missing or a shape differs.
 inline void load_formula(const Fixtures& fx, const std::string& model, const ParamSet& ps,
                          int64_t fc_in = 0) {
-  std::map<std::string, Tensor*> by_name;
-  for (Param* p : ps.params) by_name[p->name] = &p->value;
-  for (Buffer* b : ps.buffers) by_name[b->name] = &b->value;
+  // The formula numbers PyTorch's layout: parameters are filled in their file layout.
+  std::map<std::string, Param*> params;
+  std::map<std::string, Tensor*> buffers;
+  for (Param* p : ps.params) params[p->name] = p;
+  for (Buffer* b : ps.buffers) buffers[b->name] = &b->value;
   for (const auto& e : fx.doc["models"][model]["tensors"]) {
     const std::string name = e["name"].get<std::string>();
-    auto it = by_name.find(name);
-    if (it == by_name.end()) throw std::runtime_error("model has no tensor " + name);
+    const Param* p = params.count(name) ? params[name] : nullptr;
+    Tensor* dst = p ? &params[name]->value : buffers.count(name) ? buffers[name] : nullptr;
+    if (!dst) throw std::runtime_error("model has no tensor " + name);
     Shape s(e["shape"].get<std::vector<int64_t>>());
-    if (it->second->shape() != s)
-      throw std::runtime_error(name + ": shape " + it->second->shape().str() + " vs " + s.str());
-    fill_formula(*it->second, name, e["stream"].get<uint64_t>(), fc_in);
+    const Shape have = p ? file_shape(*p) : dst->shape();
+    if (have != s) throw std::runtime_error(name + ": shape " + have.str() + " vs " + s.str());
+    Tensor t(s);
+    fill_formula(t, name, e["stream"].get<uint64_t>(), fc_in);
+    if (p)
+      from_file_layout(*p, t.data(), *dst);
+    else
+      dst->copy_from(t);
   }
 }
 

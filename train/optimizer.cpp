@@ -35,9 +35,9 @@ OptimizerState Optimizer::state() const {
   st.kind = kind();
   st.step = step_;
   st.lr = lr_;
-  for (const auto& [name, t] : slots()) {
-    st.names.push_back(name);
-    st.tensors.push_back(t.clone());
+  for (const Slot& s : slots()) {
+    st.names.push_back(s.name);
+    st.tensors.push_back(s.param->layout == ParamLayout::same ? s.t.clone() : to_file_layout(*s.param, s.t));
   }
   return st;
 }
@@ -54,16 +54,17 @@ void Optimizer::load_state(const OptimizerState& st) {
     throw InputError("optimizer state: expected " + std::to_string(mine.size()) +
                      " tensors, got " + std::to_string(st.names.size()));
   for (size_t i = 0; i < mine.size(); ++i) {
-    if (mine[i].first != st.names[i])
+    if (mine[i].name != st.names[i])
       throw InputError("optimizer state: tensor " + std::to_string(i) + " is '" + st.names[i] +
-                       "', expected '" + mine[i].first + "'");
-    if (mine[i].second.shape() != st.tensors[i].shape())
+                       "', expected '" + mine[i].name + "'");
+    const Shape want = file_shape(*mine[i].param);
+    if (want != st.tensors[i].shape())
       throw InputError("optimizer state: " + st.names[i] + " has shape " +
-                       st.tensors[i].shape().str() + ", expected " +
-                       mine[i].second.shape().str());
+                       st.tensors[i].shape().str() + ", expected " + want.str());
   }
   set_lr(st.lr);
-  for (size_t i = 0; i < mine.size(); ++i) mine[i].second.copy_from(st.tensors[i]);
+  for (size_t i = 0; i < mine.size(); ++i)
+    from_file_layout(*mine[i].param, st.tensors[i].data(), mine[i].t);
   step_ = st.step;
 }
 
@@ -96,11 +97,11 @@ void Adam::step() {
                 params_[k]->value.numel(), a);
 }
 
-std::vector<std::pair<std::string, Tensor>> Adam::slots() const {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (size_t k = 0; k < params_.size(); ++k) out.emplace_back("exp_avg/" + params_[k]->name, exp_avg_[k]);
+std::vector<Optimizer::Slot> Adam::slots() const {
+  std::vector<Slot> out;
+  for (size_t k = 0; k < params_.size(); ++k) out.push_back({"exp_avg/" + params_[k]->name, exp_avg_[k], params_[k]});
   for (size_t k = 0; k < params_.size(); ++k)
-    out.emplace_back("exp_avg_sq/" + params_[k]->name, exp_avg_sq_[k]);
+    out.push_back({"exp_avg_sq/" + params_[k]->name, exp_avg_sq_[k], params_[k]});
   return out;
 }
 
@@ -137,10 +138,10 @@ void Sgd::step() {
   }
 }
 
-std::vector<std::pair<std::string, Tensor>> Sgd::slots() const {
-  std::vector<std::pair<std::string, Tensor>> out;
+std::vector<Optimizer::Slot> Sgd::slots() const {
+  std::vector<Slot> out;
   for (size_t k = 0; k < momentum_buffer_.size(); ++k)
-    out.emplace_back("momentum_buffer/" + params_[k]->name, momentum_buffer_[k]);
+    out.push_back({"momentum_buffer/" + params_[k]->name, momentum_buffer_[k], params_[k]});
   return out;
 }
 

@@ -39,16 +39,23 @@ class Optimizer {
   int64_t step_count() const { return step_; }
   const std::vector<Param*>& params() const { return params_; }
 
-  // Deep copy of the state; load_state() checks kind, names and shapes (InputError naming the
+  // Deep copy of the state, its tensors in the parameters' file layout (PyTorch's, as
+  // checkpoints hold them); load_state() checks kind, names and shapes (InputError naming the
   // first mismatch) and copies the tensors in.
   OptimizerState state() const;
   void load_state(const OptimizerState& st);
 
  protected:
   virtual std::string kind() const = 0;
-  // The named state tensors, in a fixed order (slot-major, then parameter order). The Tensors
-  // share storage with the optimizer's own (Tensor copies are views).
-  virtual std::vector<std::pair<std::string, Tensor>> slots() const = 0;
+  // One state tensor: its name, the tensor (sharing storage with the optimizer's own; Tensor
+  // copies are views) and the parameter whose shape and layout it has.
+  struct Slot {
+    std::string name;
+    Tensor t;
+    const Param* param;
+  };
+  // The state tensors, in a fixed order (slot-major, then parameter order).
+  virtual std::vector<Slot> slots() const = 0;
 
   std::vector<Param*> params_;
   double lr_;
@@ -75,7 +82,7 @@ class Adam : public Optimizer {
 
  protected:
   std::string kind() const override { return "adam"; }
-  std::vector<std::pair<std::string, Tensor>> slots() const override;
+  std::vector<Slot> slots() const override;
 
  private:
   AdamOptions opt_;
@@ -102,7 +109,7 @@ class Sgd : public Optimizer {
 
  protected:
   std::string kind() const override { return "sgd"; }
-  std::vector<std::pair<std::string, Tensor>> slots() const override;
+  std::vector<Slot> slots() const override;
 
  private:
   SgdOptions opt_;

@@ -130,7 +130,12 @@ void save_model(const std::string& path, const Model& model) {
 
   std::vector<StTensorRef> refs;
   const ParamSet& ps = model.net->params();
-  for (const Param* p : ps.params) refs.push_back({p->name, dims_of(p->value.shape()), p->value.data()});
+  std::vector<Tensor> file_tensors;  // PyTorch's layout (copies of conv weights); kept alive for the write
+  file_tensors.reserve(ps.params.size());
+  for (const Param* p : ps.params) {
+    file_tensors.push_back(to_file_layout(*p, p->value));
+    refs.push_back({p->name, dims_of(file_tensors.back().shape()), file_tensors.back().data()});
+  }
   for (const Buffer* b : ps.buffers) refs.push_back({b->name, dims_of(b->value.shape()), b->value.data()});
   write_safetensors(path, refs, meta);
 }
@@ -192,19 +197,22 @@ Model load_model(const std::string& path) {
   m.patch_size = patch_size;
 
   std::set<std::string> expected;
-  auto fill = [&](const std::string& name, Tensor& dst) {
+  auto find = [&](const std::string& name, const Shape& shape) -> const StTensor& {
     expected.insert(name);
     const StTensor* t = f.find(name);
     if (!t) throw InputError(path, "tensor '" + name + "' is missing (" + arch_text + " needs it)");
-    const std::vector<int64_t> want = dims_of(dst.shape());
+    const std::vector<int64_t> want = dims_of(shape);
     if (t->shape != want)
       throw InputError(path, "tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
                                  shape_str(want));
-    std::copy(t->values.begin(), t->values.end(), dst.data());
+    return *t;
   };
   const ParamSet& ps = m.net->params();
-  for (Param* p : ps.params) fill(p->name, p->value);
-  for (Buffer* b : ps.buffers) fill(b->name, b->value);
+  for (Param* p : ps.params) from_file_layout(*p, find(p->name, file_shape(*p)).values.data(), p->value);
+  for (Buffer* b : ps.buffers) {
+    const StTensor& t = find(b->name, b->value.shape());
+    std::copy(t.values.begin(), t.values.end(), b->value.data());
+  }
   for (const StTensor& t : f.tensors)
     if (!expected.count(t.name))
       throw InputError(path, "unexpected tensor '" + t.name + "' (not part of " + arch_text + ")");

@@ -50,7 +50,6 @@ struct ColsTile {
   float* c = nullptr;              // accumulated into: C[m*ldc + n] for n < N
   int64_t ldc = 0;
   int64_t N = 0;
-  bool overwrite = false;          // start from 0 instead of C's old values
 };
 
 struct BrgemmKernels {

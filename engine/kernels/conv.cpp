@@ -1,4 +1,4 @@
-// Channels-last convolution drivers (see conv.h): zero-padding copies, weight packing, tiling
+// Channels-last convolution drivers (see conv.h): zero-padding copies, weight transposes, tiling
 // and threading around the brgemm micro-kernels. Tiles: M output pixels by NV vectors of output
 // channels; every tile is computed by one thread in a fixed order (the schedule depends on the
 // shapes only), so results do not depend on the thread count.
@@ -19,6 +19,8 @@ namespace ds {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+constexpr int64_t kTB = 16;  // block edge of the weight transposes
 
 bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
 
@@ -178,52 +180,20 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   }
 }
 
-// Packs w[OC, C, KH, KW] for the forward pass: wp[(kh*KW + kw)*C + c][oc] (times scale[oc] if
-// given), oc padded to ldw. A blocked transpose: for 16 output x 16 input channels the weights
-// are 16 contiguous runs of w, and each packed row receives 16 consecutive floats (one cache
-// line). Element-wise gathers with stride C*KH*KW (or scatters with stride ldw, which alias in
-// L1) took longer than layer4's convolution itself.
-// Runs block(c0, nc, oc0, no, tmp) for every pair of 16-channel blocks (input c0.., output
-// oc0..; nc, no channels) and then done(c0, nc) per input block, in parallel over input blocks,
-// tmp a per-thread [16][16][taps] scratch: the frame of the blocked transposes between PyTorch's
-// weight layout and the packed ones.
-constexpr int64_t kWB = 16;
-template <class Block, class Done>
-void for_weight_blocks(const ConvDims& d, double work, Block block, Done done) {
-  const int64_t taps = d.KH * d.KW, ncb = ceil_div(d.C, kWB), nob = ceil_div(d.OC, kWB);
-#pragma omp parallel if (use_threads(work))
-  {
-    std::vector<float> tmp((size_t)(kWB * kWB * taps));
-#pragma omp for schedule(static)
-    for (int64_t cb = 0; cb < ncb; ++cb) {
-      const int64_t c0 = cb * kWB, nc = std::min(kWB, d.C - c0);
-      for (int64_t ob = 0; ob < nob; ++ob)
-        block(c0, nc, ob * kWB, std::min(kWB, d.OC - ob * kWB), tmp.data());
-      done(c0, nc);
-    }
+// The forward pass's B operand: w itself ([KH*KW*C][OC] rows) when OC is a whole number of
+// vectors and no scale applies, else a copy with rows padded to ldw (zeros) and output channel oc
+// times scale[oc] (a folded BatchNorm).
+const float* forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
+  if (ldw == d.OC && !scale) return w;
+  const int64_t rows = d.KH * d.KW * d.C;
+  float* wp = scratch(ScratchSlot::conv_wpack, rows * ldw);
+#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = w + r * d.OC;
+    float* dst = wp + r * ldw;
+    for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] = scale ? src[oc] * scale[oc] : src[oc];
+    std::fill(dst + d.OC, dst + ldw, 0.f);
   }
-}
-
-float* pack_forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
-  float* wp = scratch(ScratchSlot::conv_wpack, d.KH * d.KW * d.C * ldw);
-  const int64_t taps = d.KH * d.KW;
-  for_weight_blocks(
-      d, (double)taps * d.C * ldw * 4,
-      [&](int64_t c0, int64_t nc, int64_t oc0, int64_t no, float* tmp) {  // tmp [oc][c][tap]
-        for (int64_t o = 0; o < no; ++o)
-          std::memcpy(tmp + o * kWB * taps, w + ((oc0 + o) * d.C + c0) * taps, sizeof(float) * nc * taps);
-        for (int64_t c = 0; c < nc; ++c)
-          for (int64_t tap = 0; tap < taps; ++tap) {
-            float* dst = wp + (tap * d.C + c0 + c) * ldw + oc0;
-            for (int64_t o = 0; o < no; ++o)
-              dst[o] = tmp[(o * kWB + c) * taps + tap] * (scale ? scale[oc0 + o] : 1.f);
-          }
-      },
-      [&](int64_t c0, int64_t nc) {
-        for (int64_t tap = 0; tap < taps; ++tap)
-          for (int64_t c = c0; c < c0 + nc; ++c)
-            std::memset(wp + (tap * d.C + c) * ldw + d.OC, 0, sizeof(float) * (ldw - d.OC));
-      });
   return wp;
 }
 
@@ -245,7 +215,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
-  const float* wp = pack_forward_weights(w, ep.weight_scale, d, ldw);
+  const float* wp = forward_weights(w, ep.weight_scale, d, ldw);
   const Padded p = padded_input(in, d);
   run_rows_conv({p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N,
                  d.OH, d.OW, d.OC, ep, false},
@@ -305,16 +275,26 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     G = gp;
   }
   for (const Phase& f : phases) {
-    // Phase weights wq[(jh*KWp + jw)*OC + oc][c] = w[oc][c][kh][kw], kh = pa + pad_h - sh*(dh0 + jh).
+    // Phase weights wq[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
+    // sh*(dh0 + jh), c padded to ldw: per tap a transpose of w's C x OC block, in 16 x 16 blocks
+    // (16 rows of w read, 16 of wq written, each a cache line).
     float* wq = scratch(ScratchSlot::conv_wpack, f.KHp * f.KWp * d.OC * ldw);
-    const int64_t taps = f.KHp * f.KWp;
+    const int64_t taps = f.KHp * f.KWp, ocb = ceil_div(d.OC, kTB);
 #pragma omp parallel for schedule(static) if (use_threads((double)taps * d.OC * ldw * 4))
-    for (int64_t q = 0; q < d.OC * taps; ++q) {
-      const int64_t oc = q / taps, jh = q / f.KWp % f.KHp, jw = q % f.KWp;
+    for (int64_t q = 0; q < taps * ocb; ++q) {
+      const int64_t jh = q / ocb / f.KWp, jw = q / ocb % f.KWp, oc0 = q % ocb * kTB;
       const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
-      float* dst = wq + ((jh * f.KWp + jw) * d.OC + oc) * ldw;
-      for (int64_t c = 0; c < d.C; ++c) dst[c] = w[((oc * d.C + c) * d.KH + kh) * d.KW + kw];
-      for (int64_t c = d.C; c < ldw; ++c) dst[c] = 0.f;
+      const float* src = w + (kh * d.KW + kw) * d.C * d.OC;
+      float* dst = wq + (jh * f.KWp + jw) * d.OC * ldw;
+      const int64_t no = std::min(kTB, d.OC - oc0);
+      float tmp[kTB][kTB];
+      for (int64_t c0 = 0; c0 < d.C; c0 += kTB) {
+        const int64_t nc = std::min(kTB, d.C - c0);
+        for (int64_t c = 0; c < nc; ++c) std::memcpy(tmp[c], src + (c0 + c) * d.OC + oc0, sizeof(float) * no);
+        for (int64_t o = 0; o < no; ++o)
+          for (int64_t c = 0; c < nc; ++c) dst[(oc0 + o) * ldw + c0 + c] = tmp[c][o];
+      }
+      for (int64_t o = oc0; o < oc0 + no; ++o) std::fill(dst + o * ldw + d.C, dst + (o + 1) * ldw, 0.f);
     }
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
     const float* in = G + ((f.dh0 - top) * Wg + (f.dw0 - left)) * d.OC;
@@ -356,9 +336,8 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
     g = gp;
   }
   const Padded p = padded_input(in, d, cs);
-  // Accumulator dw[kh][kw*C + c][oc] (row length ldw); each tile's first pixel chunk writes it.
+  // The tiles accumulate straight into d_w, whose [kh][kw*C + c][oc] layout is theirs.
   const int64_t kwc = d.KW * d.C;
-  float* dw = scratch(ScratchSlot::conv_acc, d.KH * kwc * ldw);
 
   const int NV = choose_nv(k, d.OC);
   const int M = k.max_m[NV];
@@ -366,8 +345,8 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   // M-tiles per kernel row: over KW*C as one run, or per tap when input pixels are spaced apart.
   const int64_t ctk = cs != d.C ? ceil_div(d.C, M) : 0, mt = ctk ? d.KW * ctk : ceil_div(kwc, M);
   // Superblocks: mts M-tiles (counted over kernel rows x KW*C) x nbs output-channel blocks of
-  // dw, at most ~super_bytes, so a superblock's accumulators stay in the L2 caches while every
-  // pixel chunk passes through it (a larger dw, 9.4 MB on layer4, used to stream from L3 once per
+  // d_w, at most ~super_bytes, so a superblock's accumulators stay in the L2 caches while every
+  // pixel chunk passes through it (a larger d_w, 9.4 MB on layer4, used to stream from L3 once per
   // chunk). Small layers are one superblock. The threads split a superblock's tiles, so the
   // budget is per thread; the tiles and each tile's order of pixel chunks do not depend on it.
   // 768 KB and 512 KB per pixel chunk (below) overfill a 1 MB L2 on paper but measured best of
@@ -404,7 +383,7 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
         for (int64_t t = 0; t < nq * nob; ++t) {
           const int64_t q = q0 + t / nob, kh = q / mt, mi = q % mt, ob = ob0 + t % nob;
           const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-          // Tile rows [m0, m1) of dw's KW*C; A offset kw * cs + c for m = kw * C + c.
+          // Tile rows [m0, m1) of d_w's KW*C; A offset kw * cs + c for m = kw * C + c.
           const int64_t m0 = ctk ? mi / ctk * d.C + mi % ctk * d.C / ctk : mi * kwc / mt;
           const int64_t m1 = ctk ? mi / ctk * d.C + (mi % ctk + 1) * d.C / ctk : (mi + 1) * kwc / mt;
           const int64_t kw = m0 / d.C, c0 = m0 % d.C;
@@ -418,33 +397,14 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
           ct.sb = ldg;
           ct.rows = (int)nr;
           ct.L = d.OW;
-          ct.c = dw + (kh * kwc + m0) * ldw + oc0;
-          ct.ldc = ldw;
-          ct.N = (int64_t)nv * k.vw;
-          ct.overwrite = r0 == 0;
+          ct.c = d_w + (kh * kwc + m0) * d.OC + oc0;
+          ct.ldc = d.OC;
+          ct.N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0);
           k.cols(ct, (int)(m1 - m0), nv);
         }
       }
     }
   }
-  // d_w[oc][c][kh][kw] += dw[kh][kw*C + c][oc], as a blocked transpose: dw is read a cache line
-  // at a time and d_w written in contiguous runs.
-  const int64_t taps = d.KH * d.KW;
-  for_weight_blocks(
-      d, (double)taps * d.C * d.OC * 8,
-      [&](int64_t c0, int64_t nc, int64_t oc0, int64_t no, float* tmp) {  // tmp [oc][c][tap]
-        for (int64_t tap = 0; tap < taps; ++tap)
-          for (int64_t c = 0; c < nc; ++c) {
-            const float* src = dw + ((tap / d.KW) * kwc + (tap % d.KW) * d.C + c0 + c) * ldw + oc0;
-            for (int64_t o = 0; o < no; ++o) tmp[(o * kWB + c) * taps + tap] = src[o];
-          }
-        for (int64_t o = 0; o < no; ++o) {
-          float* dst = d_w + ((oc0 + o) * d.C + c0) * taps;
-          const float* t = tmp + o * kWB * taps;
-          for (int64_t i = 0; i < nc * taps; ++i) dst[i] += t[i];
-        }
-      },
-      [](int64_t, int64_t) {});
 }
 
 }  // namespace ds

@@ -1,16 +1,18 @@
 // 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
-// cross-correlation, zero padding). Weights stay in PyTorch's [OC, C, KH, KW] layout (the model
-// file's) and are packed per call. The fast versions run the brgemm micro-kernels (brgemm.h):
+// cross-correlation, zero padding). Weights are [KH, KW, C, OC] (layers hold them so; model files
+// keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (OC a whole number of
+// vectors, no scale), backward weights accumulates into them in place, and only backward data
+// transposes them per call. The fast versions run the brgemm micro-kernels (brgemm.h):
 //   forward          tiles of M consecutive output pixels (across row ends) x NV vectors of
 //                    output channels, K = kernel rows x KW * C (a kernel row's taps are
 //                    contiguous in NHWC, so conv1's 7 x 3 taps pack into K = 21 without an
-//                    im2col), cut into chunks whose packed weights stay in L2 while a group of
+//                    im2col), cut into chunks whose weights stay in L2 while a group of
 //                    pixels passes through them;
 //   backward data    per stride phase of the input, a stride-1 convolution of the output gradient
 //                    with that phase's (flipped, transposed) taps, by the forward tiles,
 //                    accumulated into d_in (stride 1: one phase, every tap);
 //   backward weights per (kernel row, KW*C block, OC block) tile, reduced over output pixels
-//                    in L2-sized chunks, tiles grouped into superblocks of dw that stay in L2;
+//                    in L2-sized chunks, tiles grouped into superblocks of d_w that stay in L2;
 //                    threads split over tiles (never over the batch).
 // Every schedule depends on the shapes only, so results do not depend on the thread count.
 // The _ref twins are direct loops with double accumulation, used as test oracles.
@@ -22,7 +24,7 @@ namespace ds {
 
 struct ConvDims {
   int64_t N = 0, C = 0, H = 0, W = 0;     // input
-  int64_t OC = 0, KH = 0, KW = 0;         // weights [OC, C, KH, KW]
+  int64_t OC = 0, KH = 0, KW = 0;         // weights [KH, KW, C, OC]
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   int64_t OH = 0, OW = 0;                 // output
 };
@@ -38,7 +40,7 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 
 // What the forward pass applies to each output value before storing it, in this order:
 // + bias[oc], + residual[n, oh, ow, oc], max(., 0). All optional. weight_scale multiplies output
-// channel oc's weights as they are packed (a folded BatchNorm), so the sum is conv(in, w * scale).
+// channel oc's weights (in a scaled copy: a folded BatchNorm), so the sum is conv(in, w * scale).
 struct ConvEpilogue {
   const float* weight_scale = nullptr;  // [OC]
   const float* bias = nullptr;      // [OC]
@@ -49,19 +51,19 @@ struct ConvEpilogue {
 // out = epilogue(conv(in, w)).
 void conv2d_forward(float* out,       // [N, OH, OW, OC]
                     const float* in,  // [N, H, W, C]
-                    const float* w,   // [OC, C, KH, KW]
+                    const float* w,   // [KH, KW, C, OC]
                     const ConvDims& d, const ConvEpilogue& ep = {});
 
 // d_in += conv_transpose(d_out, w); with set, d_in = conv_transpose(d_out, w) (d_in's old
 // contents ignored).
 void conv2d_backward_data(float* d_in,         // [N, H, W, C]
                           const float* d_out,  // [N, OH, OW, OC]
-                          const float* w,      // [OC, C, KH, KW]
+                          const float* w,      // [KH, KW, C, OC]
                           const ConvDims& d, bool set = false);
 
 // d_w += sum over images and pixels of d_out (x) in; d_b += sum of d_out over N, OH, OW (d_b may
 // be null). Accumulates.
-void conv2d_backward_weights(float* d_w,          // [OC, C, KH, KW]
+void conv2d_backward_weights(float* d_w,          // [KH, KW, C, OC]
                              float* d_b,          // [OC] or null
                              const float* d_out,  // [N, OH, OW, OC]
                              const float* in,     // [N, H, W, C]

@@ -9,7 +9,7 @@ namespace ds {
 
 namespace {
 
-// Index helpers for the NHWC tensors and the [OC, C, KH, KW] weights.
+// Index helpers for the NHWC tensors and the [KH, KW, C, OC] weights.
 struct Idx {
   const ConvDims& d;
   int64_t in(int64_t n, int64_t h, int64_t w, int64_t c) const {
@@ -19,7 +19,7 @@ struct Idx {
     return ((n * d.OH + h) * d.OW + w) * d.OC + oc;
   }
   int64_t wt(int64_t oc, int64_t c, int64_t kh, int64_t kw) const {
-    return ((oc * d.C + c) * d.KH + kh) * d.KW + kw;
+    return ((kh * d.KW + kw) * d.C + c) * d.OC + oc;
   }
 };
 

@@ -1,5 +1,6 @@
 // Layout conversion between channels-first (NCHW, the model's input and Grad-CAM's view) and
-// channels-last (NHWC, what the network runs on).
+// channels-last (NHWC, what the network runs on), and between PyTorch's convolution weight
+// layout [OC, C, KH, KW] and the kernels' [KH, KW, C, OC].
 #pragma once
 #include <cstdint>
 
@@ -11,5 +12,9 @@ void nchw_to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
 // out[n][c][i] (=|+=) in[n][i][c].
 void nhwc_to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
                   bool accumulate = false);
+
+// out[kh][kw][c][oc] = in[oc][c][kh][kw] and back (model and checkpoint I/O, not per step).
+void oihw_to_hwio(float* out, const float* in, int64_t OC, int64_t C, int64_t KH, int64_t KW);
+void hwio_to_oihw(float* out, const float* in, int64_t OC, int64_t C, int64_t KH, int64_t KW);
 
 }  // namespace ds

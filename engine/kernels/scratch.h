@@ -10,7 +10,6 @@ namespace ds {
 enum class ScratchSlot {
   conv_pad = 0,   // zero-padded NHWC image (input, or output gradient)
   conv_wpack,     // packed weights
-  conv_acc,       // backward-weights accumulator
   conv_bpack,     // output gradient padded to whole vectors (or spaced apart)
   bn_partials,    // BatchNorm per-block channel sums (doubles)
   gemm_a,
