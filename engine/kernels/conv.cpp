@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "engine/kernels/brgemm.h"
@@ -81,8 +82,13 @@ Padded padded_input(const float* in, const ConvDims& d, int64_t ldd = 0) {
   return {buf, Hp, Wp};
 }
 
+// Fills panel[row][0, ldp) with columns [n0, n0 + nn) of a convolution's B operand (rows: its
+// KH x KW*C reduction), zeros past nn.
+using PanelFill = std::function<void(int64_t n0, int64_t nn, float* panel, int64_t ldp)>;
+
 // One "rows" convolution: out[n, oh, ow, :cols] (=|+=) epilogue(sum over kh of
-// in_pad[n, oh*sh + kh, ow*sw .. + KW, :C] . wp[kh]) with wp packed [KH][KW*C][ldw].
+// in_pad[n, oh*sh + kh, ow*sw .. + KW, :C] . wp[kh]) with wp [KH][KW*C][ldw], or, with
+// fill_panel set (wp unused), each thread's output-channel block of it built by fill_panel.
 struct RowsConv {
   const float* in;
   int64_t Hp, Wp, C;
@@ -95,6 +101,7 @@ struct RowsConv {
   // Where output pixel (n, oh, ow) goes: out[n][oh*osh + oph][ow*osw + opw] of an image of
   // OHo x OWo pixels (backward data writes one stride phase of d_in). Default: out[n][oh][ow].
   int64_t osh = 1, osw = 1, oph = 0, opw = 0, OHo = 0, OWo = 0;
+  PanelFill fill_panel = nullptr;
 };
 
 // The reduction (kernel rows x KW*C) is cut into chunks whose packed weights fit in L2 (whole
@@ -105,6 +112,10 @@ struct RowsConv {
 // M consecutive output pixels, crossing row and image ends (each row of A has its own pointer),
 // so narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
 // epilogue's bias goes with the first chunk, residual and ReLU with the last.
+// With fill_panel, a thread builds the B columns of its work item's output-channel block in a
+// per-thread panel when the block changes (static schedule, block-major items: about once per
+// block), instead of a separate pass writing the whole transposed B to memory for the tiles to
+// read back (measured: 8-11 points of peak on layer4's backward data).
 void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int NV = choose_nv(k, r.cols);
   constexpr int64_t kChunkK = 1152;            // 1152 x 64 x 4 B = 288 KB of weights per chunk
@@ -116,6 +127,7 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int64_t ngroups = ceil_div(P, group);
   // Chunks: whole kernel rows (as many as fit kChunkK) or, for wide rows, parts of one row.
   const int64_t kwc = r.KW * r.C, per_tap = ceil_div(kwc, kChunkK);
+  const int64_t ldp = (int64_t)NV * k.vw, ldb = r.fill_panel ? ldp : r.ldw;
   const int64_t taps_per = per_tap > 1 ? 1 : std::max<int64_t>(1, kChunkK / kwc);
   const int64_t nchunks = per_tap > 1 ? r.KH * per_tap : ceil_div(r.KH, taps_per);
   std::vector<int64_t> a_offs((size_t)(nchunks * r.KH)), b_offs((size_t)(nchunks * r.KH));
@@ -129,7 +141,7 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
     chunk_k[(size_t)ch] = k1 - k0;
     for (int64_t j = 0; j < nt; ++j) {
       a_offs[(size_t)(ch * r.KH + j)] = (kh0 + j) * r.Wp * r.C + k0;
-      b_offs[(size_t)(ch * r.KH + j)] = ((kh0 + j) * kwc + k0) * r.ldw;
+      b_offs[(size_t)(ch * r.KH + j)] = ((kh0 + j) * kwc + k0) * ldb;
     }
   }
   const int64_t items = nb * ngroups;
@@ -140,12 +152,18 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   {
     std::vector<const float*> base((size_t)group);
     std::vector<float*> obase(mapped ? (size_t)group : 0);
+    float* panel = r.fill_panel ? scratch(ScratchSlot::conv_wpack, r.KH * kwc * ldp) : nullptr;
+    int64_t panel_ob = -1;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t ob = it / ngroups, g = it % ngroups;
       const int64_t p0 = g * group, p1 = std::min(P, p0 + group);
       const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
       const int64_t oc0 = ob * NV * k.vw;
+      if (panel && ob != panel_ob) {
+        r.fill_panel(oc0, std::min(ldp, r.cols - oc0), panel, ldp);
+        panel_ob = ob;
+      }
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
         base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
@@ -157,9 +175,9 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
         const bool first = ch == 0, last = ch == nchunks - 1;
         RowsTile t;
         t.a_off = &a_offs[(size_t)(ch * r.KH)];
-        t.b = r.wp + oc0;
+        t.b = panel ? panel : r.wp + oc0;
         t.b_off = &b_offs[(size_t)(ch * r.KH)];
-        t.ldb = r.ldw;
+        t.ldb = ldb;
         t.taps = (int)chunk_taps[(size_t)ch];
         t.K = chunk_k[(size_t)ch];
         t.ldc = r.cols;
@@ -230,7 +248,6 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     return;
   }
   const BrgemmKernels& k = brgemm_kernels();
-  const int64_t ldw = ceil_div(d.C, k.vw) * k.vw;
   // d_in split by the phase of its position modulo the stride: input positions of one phase
   // (pa, pb) take exactly the taps kh = pa + pad_h - sh*dh (and likewise kw), each reading output
   // row a + dh. So each phase is a small stride-1 convolution of the output gradient (shifted and
@@ -275,30 +292,36 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     G = gp;
   }
   for (const Phase& f : phases) {
-    // Phase weights wq[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
-    // sh*(dh0 + jh), c padded to ldw: per tap a transpose of w's C x OC block, in 16 x 16 blocks
-    // (16 rows of w read, 16 of wq written, each a cache line).
-    float* wq = scratch(ScratchSlot::conv_wpack, f.KHp * f.KWp * d.OC * ldw);
-    const int64_t taps = f.KHp * f.KWp, ocb = ceil_div(d.OC, kTB);
-#pragma omp parallel for schedule(static) if (use_threads((double)taps * d.OC * ldw * 4))
-    for (int64_t q = 0; q < taps * ocb; ++q) {
-      const int64_t jh = q / ocb / f.KWp, jw = q / ocb % f.KWp, oc0 = q % ocb * kTB;
-      const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
-      const float* src = w + (kh * d.KW + kw) * d.C * d.OC;
-      float* dst = wq + (jh * f.KWp + jw) * d.OC * ldw;
-      const int64_t no = std::min(kTB, d.OC - oc0);
+    // Phase weights B[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
+    // sh*(dh0 + jh), kw likewise: per tap a transpose of w's C x OC block, built per thread for
+    // its block of columns c. In 16 x 16 blocks through an L1 buffer, w read row after row (its
+    // rows are contiguous: reading 16-float pieces 2 KB apart column-block first defeated the
+    // prefetcher and cost as much as a fifth of layer4's backward data).
+    auto fill = [&, f](int64_t n0, int64_t nn, float* panel, int64_t ldp) {
       float tmp[kTB][kTB];
-      for (int64_t c0 = 0; c0 < d.C; c0 += kTB) {
-        const int64_t nc = std::min(kTB, d.C - c0);
-        for (int64_t c = 0; c < nc; ++c) std::memcpy(tmp[c], src + (c0 + c) * d.OC + oc0, sizeof(float) * no);
-        for (int64_t o = 0; o < no; ++o)
-          for (int64_t c = 0; c < nc; ++c) dst[(oc0 + o) * ldw + c0 + c] = tmp[c][o];
-      }
-      for (int64_t o = oc0; o < oc0 + no; ++o) std::fill(dst + o * ldw + d.C, dst + (o + 1) * ldw, 0.f);
-    }
+      for (int64_t jh = 0; jh < f.KHp; ++jh)
+        for (int64_t jw = 0; jw < f.KWp; ++jw) {
+          const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
+          const float* src = w + ((kh * d.KW + kw) * d.C + n0) * d.OC;
+          float* dst = panel + (jh * f.KWp + jw) * d.OC * ldp;
+          for (int64_t c0 = 0; c0 < nn; c0 += kTB) {
+            const int64_t nc = std::min(kTB, nn - c0);
+            for (int64_t oc0 = 0; oc0 < d.OC; oc0 += kTB) {
+              const int64_t no = std::min(kTB, d.OC - oc0);
+              for (int64_t c = 0; c < nc; ++c)
+                for (int64_t o = 0; o < no; ++o) tmp[o][c] = src[(c0 + c) * d.OC + oc0 + o];
+              for (int64_t o = 0; o < no; ++o)
+                std::copy(tmp[o], tmp[o] + nc, dst + (oc0 + o) * ldp + c0);
+            }
+          }
+          if (nn < ldp)
+            for (int64_t oc = 0; oc < d.OC; ++oc) std::fill(dst + oc * ldp + nn, dst + (oc + 1) * ldp, 0.f);
+        }
+    };
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
     const float* in = G + ((f.dh0 - top) * Wg + (f.dw0 - left)) * d.OC;
-    RowsConv rc{in, Hg, Wg, d.OC, wq, ldw, f.KHp, f.KWp, 1, 1, d_in, d.N, f.Ha, f.Wb, d.C, {}, !set};
+    RowsConv rc{in, Hg, Wg, d.OC, nullptr, 0, f.KHp, f.KWp, 1, 1, d_in, d.N, f.Ha, f.Wb, d.C, {}, !set};
+    rc.fill_panel = fill;
     rc.osh = sh;
     rc.osw = sw;
     rc.oph = f.pa;
