@@ -164,6 +164,7 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {1, 300, 7, 5, 180, 3, 1, 1, false}, // chunked forward and chunked backward data
       {2, 260, 9, 8, 33, 3, 2, 1, true},   // chunked stride 2, tiles crossing rows and images
       {1, 1400, 5, 5, 20, 3, 1, 1, true},  // chunked on every ISA
+      {1, 400, 6, 5, 24, 3, 1, 1, false},  // a kernel row wider than a chunk: one tap per chunk
       {2, 20, 6, 7, 520, 3, 2, 1, true},   // 512+ output channels: gradient rows spaced apart
   };
   std::vector<Isa> isas = {Isa::scalar};

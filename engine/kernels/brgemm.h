@@ -1,9 +1,10 @@
 // Batch-reduce GEMM micro-kernels: the register-blocked inner loops every convolution pass runs.
 // Two tile shapes, each an M x (NV vectors) block of accumulators kept in registers:
 //   rows: C[m][n] = epilogue( sum_t sum_k A[a_off[t] + m*lda + k] * B[b_off[t] + k*ldb + n] )
-//         A rows are strided (m*lda) or given one by one (a_rows[m] + a_off[t] + k), k contiguous:
+//         A rows are strided (m*lda) or given one by one (a_rows[m] + a_off[t] + k, or per tap
+//         a_taps[t][m] + a_off[t] + k), k contiguous:
 //         forward and backward-data convolution, where a row is one output pixel's receptive
-//         field in a channels-last image and t a kernel row.
+//         field in a channels-last image and t a kernel row (or, per tap, one tap's pixel).
 //   cols: C[m][n] (+)= sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
 //         k strided, m contiguous: backward-weights, where k runs over output pixels.
 // B rows must be readable to a whole number of vectors (callers pad packed weights); C is stored
@@ -21,6 +22,8 @@ struct RowsTile {
   const int64_t* a_off = nullptr; // [taps] offsets into A
   int64_t lda = 0;                // distance between consecutive rows m
   const float* const* a_rows = nullptr;  // if set: row m starts at a_rows[m] (a, lda unused)
+  const float* const* a_taps = nullptr;  // if set: row m of tap t starts at a_taps[t*a_taps_ld + m]
+  int64_t a_taps_ld = 0;
   const float* b = nullptr;       // B base
   const int64_t* b_off = nullptr; // [taps] offsets into B
   int64_t ldb = 0;                // distance between consecutive k
