@@ -286,6 +286,10 @@ TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradi
       expect[(n * hw + a1[i]) * d.C + c] += dy[i];
     }
     for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i]);
+    // With set, the old contents (NaN here) are ignored: the sums start from zero.
+    std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());
+    maxpool2d_backward(dx.data(), dy.data(), a1.data(), d, true);
+    for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i] - 0.25f);
   }
   // First maximum in row-major window order: a 2x2 window of equal values picks its top-left.
   const PoolDims d = make_pool_dims(1, 1, 2, 2, 2, 2, 0);

@@ -109,8 +109,9 @@ struct RowsConv {
   int64_t off_h = 0, off_w = 0;
 };
 
-// Per-tap addressing (RowsConv::tapwise) pays for itself from this many channels on: a tap's
-// reduction is C long, so conv1's 3 channels keep the padded copy and whole kernel rows.
+// Padded convolutions with at least this many input channels run tapwise (RowsConv::tapwise).
+// A tap's reduction is only C long, so conv1's 3 channels keep the padded copy and whole kernel
+// rows (K = 21). Not swept: every other padded convolution of ResNet has 64 or more channels.
 constexpr int64_t kTapwiseMinC = 16;
 
 // The reduction (kernel rows x KW*C) is cut into chunks whose packed weights fit in L2 (whole
@@ -124,7 +125,7 @@ constexpr int64_t kTapwiseMinC = 16;
 // With fill_panel, a thread builds the B columns of its work item's output-channel block in a
 // per-thread panel when the block changes (static schedule, block-major items: about once per
 // block), instead of a separate pass writing the whole transposed B to memory for the tiles to
-// read back (measured: 8-11 points of peak on layer4's backward data).
+// read back (layer4 backward data then runs within a point of skipping the transpose).
 void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int NV = choose_nv(k, r.cols);
   constexpr int64_t kChunkK = 1152;            // 1152 x 64 x 4 B = 288 KB of weights per chunk

@@ -85,13 +85,16 @@ void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const P
         }
 }
 
-void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax,
-                        const PoolDims& d) {
+void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax, const PoolDims& d,
+                        bool set) {
   const int64_t ohw = d.OH * d.OW, C = d.C;
-  // Windows overlap within an image, so each image is one thread's.
+  // Windows overlap within an image, so each image is one thread's; with set, that thread also
+  // zeroes it first. (A gather, each input pixel summing the windows that chose it and written
+  // once, measured 7.1 ms against 4.5 ms for this at 16 x 112 x 112 x 64.)
 #pragma omp parallel for schedule(static) if (d.N * ohw * C > kParallelMin && !omp_in_parallel())
   for (int64_t n = 0; n < d.N; ++n) {
     float* dx = d_in + n * d.H * d.W * C;
+    if (set) std::fill(dx, dx + d.H * d.W * C, 0.f);
     for (int64_t i = 0; i < ohw; ++i) {
       const float* dy = d_out + (n * ohw + i) * C;
       const int32_t* am = argmax + (n * ohw + i) * C;

@@ -1,5 +1,6 @@
 // Pooling kernels (channels-last NHWC, float32, PyTorch semantics): max pooling with implicit -inf padding
-// (floor output size, no dilation) and global average pooling. Backward kernels accumulate.
+// (floor output size, no dilation) and global average pooling. Backward kernels accumulate
+// (max pooling's can also set).
 #pragma once
 #include <cstdint>
 
@@ -22,11 +23,11 @@ void maxpool2d_forward(float* out,       // [N, OH, OW, C]
                        const float* in,  // [N, H, W, C]
                        const PoolDims& d);
 
-// d_in[argmax] += d_out. Accumulates.
+// d_in[argmax] += d_out; with set, d_in = that sum (d_in's old contents ignored).
 void maxpool2d_backward(float* d_in,            // [N, H, W, C]
                         const float* d_out,     // [N, OH, OW, C]
                         const int32_t* argmax,  // [N, OH, OW, C]
-                        const PoolDims& d);
+                        const PoolDims& d, bool set = false);
 
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
 // fast path (test oracle).
