@@ -1,7 +1,8 @@
 // Inference-time fusion of a convolution with the BatchNorm (and residual add, ReLU) after it:
-// w' = w * gamma / sqrt(var + eps) per output channel (applied as the weights are packed), b' = beta + (b - mean) * gamma /
-// sqrt(var + eps), and the add and ReLU happen in the convolution's epilogue. Saves the BN pass
-// and its activation tensor on every layer of a predict run.
+// w' = w * gamma / sqrt(var + eps) per output channel (applied to each sum in the epilogue),
+// b' = beta + (b - mean) * gamma / sqrt(var + eps), and the add and ReLU happen in the
+// convolution's epilogue too. Saves the BN pass and its activation tensor on every layer of a
+// predict run.
 #include <cmath>
 
 #include "engine/error.h"
@@ -32,7 +33,7 @@ VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, con
                                     conv.KH, conv.KW, conv.stride, conv.pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
-  ep.weight_scale = scale.data();  // applied while the weights are packed: no scaled copy
+  ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
   ep.bias = b.data();
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;

@@ -182,7 +182,10 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       auto x = randn(n_in, rng), w = randn(n_w, rng), b = randn(d.OC, rng);
       auto dy = randn(n_out, rng), res = randn(n_out, rng);
       ConvEpilogue ep;
+      std::vector<float> scale(d.OC);
+      for (int64_t oc = 0; oc < d.OC; ++oc) scale[oc] = 0.5f + 0.1f * (float)(oc % 7);
       if (c.bias) {
+        ep.weight_scale = scale.data();  // the twin scales the weights, the kernel the sums
         ep.bias = b.data();
         ep.residual = res.data();
         ep.relu = true;

@@ -33,8 +33,10 @@ struct RowsTile {
   int64_t ldc = 0;
   float* const* c_rows = nullptr; // if set: row m of C starts at c_rows[m] (c, ldc unused)
   int64_t N = 0;                  // valid columns (<= NV * vector width)
-  // Epilogue, in this order: (+ old C if accumulate) (+ bias[n]) (+ res[m*ldr + n]) (max 0).
+  // Epilogue, in this order: (+ old C if accumulate) (* scale[n]) (+ bias[n]) (+ res[m*ldr + n])
+  // (max 0).
   bool accumulate = false;
+  const float* scale = nullptr;
   const float* bias = nullptr;
   const float* res = nullptr;
   int64_t ldr = 0;

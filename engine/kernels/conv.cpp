@@ -121,7 +121,7 @@ constexpr int64_t kTapwiseMinC = 16;
 // streaming from L3 for every output row (layer3/layer4: 1.2 MB per block at C = 512). Tiles take
 // M consecutive output pixels, crossing row and image ends (each row of A has its own pointer),
 // so narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
-// epilogue's bias goes with the first chunk, residual and ReLU with the last.
+// epilogue (scale, bias, residual, ReLU) goes with the last chunk.
 // With fill_panel, a thread builds the B columns of its work item's output-channel block in a
 // per-thread panel when the block changes (static schedule, block-major items: about once per
 // block), instead of a separate pass writing the whole transposed B to memory for the tiles to
@@ -216,7 +216,8 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
         t.ldc = r.cols;
         t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
         t.accumulate = first ? r.accumulate : true;
-        t.bias = first && r.ep.bias ? r.ep.bias + oc0 : nullptr;
+        t.scale = last && r.ep.weight_scale ? r.ep.weight_scale + oc0 : nullptr;
+        t.bias = last && r.ep.bias ? r.ep.bias + oc0 : nullptr;
         t.ldr = r.cols;
         t.relu = last && r.ep.relu;
         for (int64_t pt = p0; pt < p1; pt += M) {
@@ -235,17 +236,16 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
 }
 
 // The forward pass's B operand: w itself ([KH*KW*C][OC] rows) when OC is a whole number of
-// vectors and no scale applies, else a copy with rows padded to ldw (zeros) and output channel oc
-// times scale[oc] (a folded BatchNorm).
-const float* forward_weights(const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
-  if (ldw == d.OC && !scale) return w;
+// vectors, else a copy with rows padded to ldw (zeros).
+const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
+  if (ldw == d.OC) return w;
   const int64_t rows = d.KH * d.KW * d.C;
   float* wp = scratch(ScratchSlot::conv_wpack, rows * ldw);
 #pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = w + r * d.OC;
     float* dst = wp + r * ldw;
-    for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] = scale ? src[oc] * scale[oc] : src[oc];
+    std::copy(src, src + d.OC, dst);
     std::fill(dst + d.OC, dst + ldw, 0.f);
   }
   return wp;
@@ -269,7 +269,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
-  const float* wp = forward_weights(w, ep.weight_scale, d, ldw);
+  const float* wp = forward_weights(w, d, ldw);
   if ((d.pad_h || d.pad_w) && d.C >= kTapwiseMinC) {
     RowsConv rc{in, d.H, d.W, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N, d.OH, d.OW,
                 d.OC, ep, false};

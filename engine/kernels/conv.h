@@ -39,8 +39,9 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
                         int64_t KW, int64_t stride, int64_t pad);
 
 // What the forward pass applies to each output value before storing it, in this order:
-// + bias[oc], + residual[n, oh, ow, oc], max(., 0). All optional. weight_scale multiplies output
-// channel oc's weights (in a scaled copy: a folded BatchNorm), so the sum is conv(in, w * scale).
+// * weight_scale[oc], + bias[oc], + residual[n, oh, ow, oc], max(., 0). All optional. Scaling
+// the sum is conv(in, w * scale) up to rounding (a folded BatchNorm, without a scaled copy of
+// the weights).
 struct ConvEpilogue {
   const float* weight_scale = nullptr;  // [OC]
   const float* bias = nullptr;      // [OC]
