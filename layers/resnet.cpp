@@ -188,10 +188,15 @@ ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
       const Shape fs = file_shape(*p);  // [OC, C, KH, KW]
       const double fan_out = (double)(fs[0] * fs[2] * fs[3]);
       const float std = (float)std::sqrt(2.0 / fan_out);
-      if (rng)
-        for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng->normal(0.0f, std);
-      else
+      if (rng) {
+        // Drawn in the file's (PyTorch's) order, so a seed gives the same weights whatever the
+        // layout in memory (and the same as before conv weights were held [KH, KW, C, OC]).
+        Tensor drawn = Tensor::empty(fs);
+        for (int64_t i = 0; i < drawn.numel(); ++i) drawn[i] = rng->normal(0.0f, std);
+        from_file_layout(*p, drawn.data(), t);
+      } else {
         t.zero();
+      }
     } else if (p->name.ends_with(".weight")) {
       t.fill(1.0f);
     } else {

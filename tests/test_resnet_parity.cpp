@@ -158,6 +158,19 @@ TEST_CASE("resnet initialisation follows torchvision") {
   REQUIRE(max_abs(z.params().params.back()->value) == 0.0f);
 }
 
+TEST_CASE("a seed draws convolution weights in PyTorch's element order") {
+  // The draws fill [OC, C, KH, KW] in order whatever the layout in memory, so a seed gives the
+  // same network as before the weights were held [KH, KW, C, OC].
+  Rng rng(42), replay(42);
+  ResNet net(Arch::resnet18, 3, rng);
+  const Param& conv1 = *net.params().params.front();
+  REQUIRE(conv1.name == "conv1.weight");
+  const float std = (float)std::sqrt(2.0 / (64.0 * 7 * 7));
+  const Tensor file = to_file_layout(conv1, conv1.value);
+  REQUIRE(file.shape() == Shape{64, 3, 7, 7});
+  for (int64_t i = 0; i < file.numel(); ++i) REQUIRE(file[i] == replay.normal(0.0f, std));
+}
+
 TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, running stats") {
   const auto& fx = fixtures();
   ParityResNet18 m;

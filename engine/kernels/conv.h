@@ -1,7 +1,7 @@
 // 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
 // cross-correlation, zero padding). Weights are [KH, KW, C, OC] (layers hold them so; model files
-// keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (OC a whole number of
-// vectors, no scale), backward weights accumulates into them in place, and only backward data
+// keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (when OC is a whole
+// number of vectors), backward weights accumulates into them in place, and only backward data
 // transposes them per call. The fast versions run the brgemm micro-kernels (brgemm.h):
 //   forward          tiles of M consecutive output pixels (across row ends) x NV vectors of
 //                    output channels, K = kernel rows x KW * C (a kernel row's taps are
