@@ -114,7 +114,7 @@ struct RowsConv {
 // rows (K = 21). Not swept: every other padded convolution of ResNet has 64 or more channels.
 constexpr int64_t kTapwiseMinC = 16;
 
-// The reduction (kernel rows x KW*C) is cut into chunks whose packed weights fit in L2 (whole
+// The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole
 // kernel rows while they fit kChunkK, else parts of one row), and each work item (output-channel
 // block, group of consecutive output pixels) runs every tile of its group through one chunk
 // before the next, so a chunk's weights are read from L2 by all the group's tiles instead of
@@ -137,8 +137,8 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int64_t ngroups = ceil_div(P, group);
   // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either way.
   // Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row. Tapwise
-  // chunks follow the kernel rows the same way (whole kernel rows, or 1/per_row of one), as
-  // measured best: chunks of 2 taps on 512 channels (K = 1024) ran layer4 at 76% against 83%
+  // chunks follow the kernel rows the same way (whole kernel rows, or KW / ceil(KW*C / kChunkK)
+  // taps when a kernel row does not fit), as measured best: chunks of 2 taps on 512 channels (K = 1024) ran layer4 at 76% against 83%
   // with 1 tap, and 4 taps on 256 channels 73% against 76% with 3.
   const int64_t nrows = r.tapwise ? r.KH * r.KW : r.KH, kwc = r.tapwise ? r.C : r.KW * r.C;
   const int64_t per_tap = ceil_div(kwc, kChunkK);
