@@ -26,14 +26,15 @@ constexpr int64_t kTB = 16;  // block edge of the weight transposes
 bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
 
 // Vectors per tile in the output-channel direction. More vectors per tile load fewer A values
-// per FMA; fewer allow more pixels per tile. DEEPSLIDE_CONV_NV overrides (benchmarks).
-int choose_nv(const BrgemmKernels& k, int64_t cols) {
+// per FMA; fewer allow more pixels (or input channels) per tile. narrow asks for 2 where the
+// default would be 4. DEEPSLIDE_CONV_NV overrides (benchmarks).
+int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow = false) {
   static const int forced = [] {
     const char* e = std::getenv("DEEPSLIDE_CONV_NV");
     return e ? std::clamp(std::atoi(e), 0, 4) : 0;
   }();
   const int64_t nvec = ceil_div(cols, k.vw);
-  const int nv = forced ? forced : (k.vw == 16 ? 4 : 2);
+  const int nv = forced ? forced : (k.vw == 16 && !narrow ? 4 : 2);
   return (int)std::min<int64_t>(nv, nvec);
 }
 
@@ -414,7 +415,11 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   // The tiles accumulate straight into d_w, whose [kh][kw*C + c][oc] layout is theirs.
   const int64_t kwc = d.KW * d.C;
 
-  const int NV = choose_nv(k, d.OC);
+  // Narrow tiles (2 vectors of output channels, more input channels) from 128 input channels
+  // on: bash bench/compare_conv_builds.sh, 5 rounds, NV 4 -> 2: layer2 76.0 -> 79.0, layer3
+  // 72.1 -> 74.1, layer4 65.3 -> 68.9, layer3.0.conv1 67.6 -> 68.6, layer4.0.conv1 56.2 -> 57.4;
+  // but layer1 (64 channels) 74.3 -> 72.3 and conv1 66.9 -> 57.3.
+  const int NV = choose_nv(k, d.OC, d.C >= 128);
   const int M = k.max_m[NV];
   const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
   // M-tiles per kernel row: over KW*C as one run, or per tap when input pixels are spaced apart.
