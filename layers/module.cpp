@@ -20,7 +20,7 @@ Shape file_shape(const Param& p) {
 
 Tensor to_file_layout(const Param& p, const Tensor& t) {
   DS_CHECK(t.shape() == p.value.shape(), "to_file_layout: " + p.name + " shape mismatch");
-  if (p.layout == ParamLayout::same) return t;
+  if (p.layout == ParamLayout::same) return t.clone();
   const Shape& s = t.shape();
   Tensor out = Tensor::empty(file_shape(p));
   hwio_to_oihw(out.data(), t.data(), s[3], s[2], s[0], s[1]);

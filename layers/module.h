@@ -21,9 +21,9 @@ inline std::string join_name(const std::string& prefix, const std::string& name)
 void zero_grads(const ParamSet& ps);
 
 // A Param's tensors as files hold them (PyTorch's layout; see ParamLayout): file_shape() is the
-// shape there, to_file_layout() converts t (p.value, p.grad or an optimizer slot of p's shape; a
-// copy, or t itself when the layouts agree) and from_file_layout() fills dst (of p's shape)
-// from src (file_shape(p).numel() floats).
+// shape there, to_file_layout() returns a copy of t (p.value, p.grad or an optimizer slot of
+// p's shape) in that layout and from_file_layout() fills dst (of p's shape) from src
+// (file_shape(p).numel() floats).
 Shape file_shape(const Param& p);
 Tensor to_file_layout(const Param& p, const Tensor& t);
 void from_file_layout(const Param& p, const float* src, Tensor& dst);

@@ -37,7 +37,7 @@ OptimizerState Optimizer::state() const {
   st.lr = lr_;
   for (const Slot& s : slots()) {
     st.names.push_back(s.name);
-    st.tensors.push_back(s.param->layout == ParamLayout::same ? s.t.clone() : to_file_layout(*s.param, s.t));
+    st.tensors.push_back(to_file_layout(*s.param, s.t));
   }
   return st;
 }

@@ -130,7 +130,7 @@ void save_model(const std::string& path, const Model& model) {
 
   std::vector<StTensorRef> refs;
   const ParamSet& ps = model.net->params();
-  std::vector<Tensor> file_tensors;  // PyTorch's layout (copies of conv weights); kept alive for the write
+  std::vector<Tensor> file_tensors;  // copies in PyTorch's layout, kept alive for the write
   file_tensors.reserve(ps.params.size());
   for (const Param* p : ps.params) {
     file_tensors.push_back(to_file_layout(*p, p->value));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/kernels/brgemm.h"
+#include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
 
 namespace ds {
@@ -20,8 +21,6 @@ namespace ds {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-constexpr int64_t kTB = 16;  // block edge of the weight transposes
 
 bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
 
@@ -139,8 +138,9 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either way.
   // Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row. Tapwise
   // chunks follow the kernel rows the same way (whole kernel rows, or KW / ceil(KW*C / kChunkK)
-  // taps when a kernel row does not fit), as measured best: chunks of 2 taps on 512 channels (K = 1024) ran layer4 at 76% against 83%
-  // with 1 tap, and 4 taps on 256 channels 73% against 76% with 3.
+  // taps when a kernel row does not fit), as measured best: chunks of 2 taps on 512 channels
+  // (K = 1024) ran layer4 at 76% against 83% with 1 tap, and 4 taps on 256 channels 73%
+  // against 76% with 3.
   const int64_t nrows = r.tapwise ? r.KH * r.KW : r.KH, kwc = r.tapwise ? r.C : r.KW * r.C;
   const int64_t per_tap = ceil_div(kwc, kChunkK);
   const int64_t ldp = (int64_t)NV * k.vw, ldb = r.fill_panel ? ldp : r.ldw;
@@ -271,19 +271,14 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
   const float* wp = forward_weights(w, d, ldw);
-  if ((d.pad_h || d.pad_w) && d.C >= kTapwiseMinC) {
-    RowsConv rc{in, d.H, d.W, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N, d.OH, d.OW,
-                d.OC, ep, false};
-    rc.tapwise = true;
-    rc.off_h = -d.pad_h;
-    rc.off_w = -d.pad_w;
-    run_rows_conv(rc, k);
-    return;
-  }
-  const Padded p = padded_input(in, d);
-  run_rows_conv({p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N,
-                 d.OH, d.OW, d.OC, ep, false},
-                k);
+  const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
+  const Padded p = tapwise ? Padded{in, d.H, d.W} : padded_input(in, d);
+  RowsConv rc{p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N, d.OH,
+              d.OW, d.OC, ep, false};
+  rc.tapwise = tapwise;
+  rc.off_h = -d.pad_h;
+  rc.off_w = -d.pad_w;
+  run_rows_conv(rc, k);
 }
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
@@ -342,27 +337,16 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
   }
   for (const Phase& f : phases) {
     // Phase weights B[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
-    // sh*(dh0 + jh), kw likewise: per tap a transpose of w's C x OC block, built per thread for
-    // its block of columns c. In 16 x 16 blocks through an L1 buffer, w read row after row (its
-    // rows are contiguous: reading 16-float pieces 2 KB apart column-block first defeated the
-    // prefetcher and cost as much as a fifth of layer4's backward data).
+    // sh*(dh0 + jh), kw likewise: per tap a blocked transpose of w's rows [n0, n0 + nn) (each OC
+    // long), built per thread for its block of columns c. (Reading w in 16-float pieces 2 KB
+    // apart, column block first, defeated the prefetcher and cost as much as a fifth of layer4's
+    // backward data.)
     auto fill = [&, f](int64_t n0, int64_t nn, float* panel, int64_t ldp) {
-      float tmp[kTB][kTB];
       for (int64_t jh = 0; jh < f.KHp; ++jh)
         for (int64_t jw = 0; jw < f.KWp; ++jw) {
           const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
-          const float* src = w + ((kh * d.KW + kw) * d.C + n0) * d.OC;
           float* dst = panel + (jh * f.KWp + jw) * d.OC * ldp;
-          for (int64_t c0 = 0; c0 < nn; c0 += kTB) {
-            const int64_t nc = std::min(kTB, nn - c0);
-            for (int64_t oc0 = 0; oc0 < d.OC; oc0 += kTB) {
-              const int64_t no = std::min(kTB, d.OC - oc0);
-              for (int64_t c = 0; c < nc; ++c)
-                for (int64_t o = 0; o < no; ++o) tmp[o][c] = src[(c0 + c) * d.OC + oc0 + o];
-              for (int64_t o = 0; o < no; ++o)
-                std::copy(tmp[o], tmp[o] + nc, dst + (oc0 + o) * ldp + c0);
-            }
-          }
+          transpose_2d(dst, ldp, w + ((kh * d.KW + kw) * d.C + n0) * d.OC, d.OC, nn, d.OC);
           if (nn < ldp)
             for (int64_t oc = 0; oc < d.OC; ++oc) std::fill(dst + oc * ldp + nn, dst + (oc + 1) * ldp, 0.f);
         }

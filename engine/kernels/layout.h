@@ -6,6 +6,11 @@
 
 namespace ds {
 
+// dst[j*ldd + i] (=|+=) src[i*lds + j] for i < rows, j < cols: a rows x cols matrix (rows lds
+// apart) transposed into a cols x rows one (rows ldd apart), single-threaded.
+void transpose_2d(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols,
+                  bool accumulate = false);
+
 // out[n][i][c] (=|+=) in[n][c][i], i over H*W. accumulate adds instead of storing.
 void nchw_to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
                   bool accumulate = false);
