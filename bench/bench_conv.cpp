@@ -1,10 +1,11 @@
 // Every distinct ResNet-18 convolution shape at batch 16 (224 x 224 input), forward,
-// backward-data and backward-weights, in GFLOP/s and as a fraction of this machine's measured
+// backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this machine's measured
 // FMA peak (bench/fma_peak.h) at the same thread count. Run: build/bench_conv
 // [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -58,7 +59,7 @@ void run(benchmark::State& state, Shape s, Pass pass) {
   ds::Tensor x = randn(d.N * d.H * d.W * d.C, 1), w = randn(d.OC * d.C * d.KH * d.KW, 2);
   ds::Tensor dy = randn(d.N * d.OH * d.OW * d.OC, 3);
   ds::Tensor y(dy.shape()), dx(x.shape()), dw(w.shape());
-  double seconds = 0;
+  std::vector<double> times;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     switch (pass) {
@@ -72,10 +73,14 @@ void run(benchmark::State& state, Shape s, Pass pass) {
     const double dt =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.SetIterationTime(dt);
-    seconds += dt;
+    times.push_back(dt);
   }
+  // The median iteration: a call another process interrupted does not move it (the peak is the
+  // best of 10 runs, bench/fma_peak.cpp, so neither figure counts such interruptions).
+  std::sort(times.begin(), times.end());
+  const double median = times.empty() ? 0 : times[times.size() / 2];
   const double flops = 2.0 * d.N * d.OH * d.OW * d.OC * d.C * d.KH * d.KW;
-  const double gflops = flops * (double)state.iterations() / seconds * 1e-9;
+  const double gflops = flops / median * 1e-9;
   state.counters["GFLOPs"] = gflops;
   state.counters["peak_pct"] = 100.0 * gflops / peak_gflops();
 }
