@@ -1,7 +1,8 @@
 // Every distinct ResNet-18 convolution shape at batch 16 (224 x 224 input), forward,
-// backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this machine's measured
-// FMA peak (bench/fma_peak.h) at the same thread count. Run: build/bench_conv
-// [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via OMP_NUM_THREADS.
+// backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this
+// machine's measured FMA peak (bench/fma_peak.h) at the same thread count. Run:
+// build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
+// OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
