@@ -166,6 +166,10 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {1, 1400, 5, 5, 20, 3, 1, 1, true},  // chunked on every ISA
       {1, 400, 6, 5, 24, 3, 1, 1, false},  // a kernel row wider than a chunk: one tap per chunk
       {2, 20, 6, 7, 520, 3, 2, 1, true},   // 512+ output channels: gradient rows spaced apart
+      // Forward work items in superblocks of output-channel blocks, pixel groups outer, the
+      // last superblock partial (AVX-512: 3 blocks of 4, 4, 2 vectors in superblocks of 2);
+      // 288 output pixels in two equal groups.
+      {2, 100, 12, 12, 160, 3, 1, 1, true},
   };
   std::vector<Isa> isas = {Isa::scalar};
   if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);

@@ -114,6 +114,13 @@ struct RowsConv {
 // rows (K = 21). Not swept: every other padded convolution of ResNet has 64 or more channels.
 constexpr int64_t kTapwiseMinC = 16;
 
+// Weights of the output-channel blocks one work-item superblock covers (run_rows_conv).
+// Measured (bash bench/compare_conv_builds.sh, 5 rounds, against block order): layer2.0.conv1
+// forward 60.8 -> 71.1% of peak, layer2.0.downsample 24.2 -> 44.8, layer3.0.downsample 67.2 ->
+// 72.5, layer2 81.1 -> 83.8; shapes whose blocks hold more than this keep block order (four
+// blocks of layer3 at a time ran it 75 -> 66).
+constexpr int64_t kSuperWeightBytes = 640 << 10;
+
 // The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole
 // kernel rows while they fit kChunkK, else parts of one row), and each work item (output-channel
 // block, group of consecutive output pixels) runs every tile of its group through one chunk
@@ -133,7 +140,9 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
   const int M = k.max_m[NV];
   const int64_t P = r.N * r.OH * r.OW;
-  const int64_t group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
+  // Pixel groups of (nearly) equal size, whole tiles each, at most kGroupBytes of outputs.
+  const int64_t max_group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
+  const int64_t group = ceil_div(ceil_div(P, ceil_div(P, max_group)), M) * M;
   const int64_t ngroups = ceil_div(P, group);
   // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either way.
   // Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row. Tapwise
@@ -168,6 +177,13 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
   }
   const std::vector<float> zeros(r.tapwise ? (size_t)r.C : 0, 0.f);  // taps outside the image
   const int64_t items = nb * ngroups;
+  // Work items in block order, or, when the weights of several blocks fit kSuperWeightBytes
+  // together, in superblocks of nbs blocks with the pixel groups outer: the threads then split a
+  // superblock's pixel groups, each reading its part of the image once for all nbs blocks,
+  // instead of each thread streaming the whole image once per block of its own.
+  const int64_t block_bytes = 4 * nrows * kwc * NV * k.vw;
+  const int64_t nbs =
+      r.fill_panel ? 1 : std::clamp<int64_t>(kSuperWeightBytes / block_bytes, 1, nb);
   const double flops = 2.0 * P * r.cols * nrows * kwc;
   const int64_t OHo = r.OHo ? r.OHo : r.OH, OWo = r.OWo ? r.OWo : r.OW;
   const bool mapped = r.osh != 1 || r.osw != 1 || r.oph != 0 || r.opw != 0 || OHo != r.OH || OWo != r.OW;
@@ -179,7 +195,9 @@ void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
     int64_t panel_ob = -1;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
-      const int64_t ob = it / ngroups, g = it % ngroups;
+      const int64_t sb = it / (nbs * ngroups), in_sb = it % (nbs * ngroups);
+      const int64_t nbs_here = std::min(nbs, nb - sb * nbs);
+      const int64_t ob = sb * nbs + in_sb % nbs_here, g = in_sb / nbs_here;
       const int64_t p0 = g * group, p1 = std::min(P, p0 + group);
       const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
       const int64_t oc0 = ob * NV * k.vw;
