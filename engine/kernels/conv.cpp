@@ -1,7 +1,8 @@
-// Channels-last convolution drivers (see conv.h): zero-padding copies, weight transposes, tiling
-// and threading around the brgemm micro-kernels. Tiles: M output pixels by NV vectors of output
-// channels; every tile is computed by one thread in a fixed order (the schedule depends on the
-// shapes only), so results do not depend on the thread count.
+// Channels-last convolution drivers (see conv.h): zero-padding copies, weight transposes and
+// backward data's stride phases around the rows scheduler (conv_rows.h, forward and backward
+// data), and backward weights' own tiling around the brgemm cols tiles. Every tile is computed
+// by one thread in a fixed order (the schedule depends on the shapes only), so results do not
+// depend on the thread count.
 #include "engine/kernels/conv.h"
 
 #include <omp.h>
@@ -9,33 +10,16 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <vector>
 
 #include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_rows.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
 
 namespace ds {
 
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
-
-// Vectors per tile in the output-channel direction. More vectors per tile load fewer A values
-// per FMA; fewer allow more pixels (or input channels) per tile. narrow asks for 2 where the
-// default would be 4. DEEPSLIDE_CONV_NV overrides (benchmarks).
-int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow = false) {
-  static const int forced = [] {
-    const char* e = std::getenv("DEEPSLIDE_CONV_NV");
-    return e ? std::clamp(std::atoi(e), 0, 4) : 0;
-  }();
-  const int64_t nvec = ceil_div(cols, k.vw);
-  const int nv = forced ? forced : (k.vw == 16 && !narrow ? 4 : 2);
-  return (int)std::min<int64_t>(nv, nvec);
-}
 
 // dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; dst is [N, Hp, Wp, ldd]
 // (pixels ldd >= C floats apart, the extra channels zero; ldd = 0 means C).
@@ -82,177 +66,10 @@ Padded padded_input(const float* in, const ConvDims& d, int64_t ldd = 0) {
   return {buf, Hp, Wp};
 }
 
-// Fills panel[row][0, ldp) with columns [n0, n0 + nn) of a convolution's B operand (rows: its
-// KH x KW*C reduction), zeros past nn.
-using PanelFill = std::function<void(int64_t n0, int64_t nn, float* panel, int64_t ldp)>;
-
-// One "rows" convolution: out[n, oh, ow, :cols] (=|+=) epilogue(sum over kh of
-// in_pad[n, oh*sh + kh, ow*sw .. + KW, :C] . wp[kh]) with wp [KH][KW*C][ldw], or, with
-// fill_panel set (wp unused), each thread's output-channel block of it built by fill_panel.
-struct RowsConv {
-  const float* in;
-  int64_t Hp, Wp, C;
-  const float* wp;
-  int64_t ldw, KH, KW, sh, sw;
-  float* out;
-  int64_t N, OH, OW, cols;
-  ConvEpilogue ep;
-  bool accumulate;
-  // Where output pixel (n, oh, ow) goes: out[n][oh*osh + oph][ow*osw + opw] of an image of
-  // OHo x OWo pixels (backward data writes one stride phase of d_in). Default: out[n][oh][ow].
-  int64_t osh = 1, osw = 1, oph = 0, opw = 0, OHo = 0, OWo = 0;
-  PanelFill fill_panel = nullptr;
-  // Per tap instead of per kernel row, on an unpadded image: in is [N][Hp][Wp][C] and tap (kh,
-  // kw) of output pixel (n, oh, ow) reads pixel (oh*sh + kh + off_h, ow*sw + kw + off_w), zeros
-  // where that is outside the image. No zero-padded copy of the image is made.
-  bool tapwise = false;
-  int64_t off_h = 0, off_w = 0;
-};
-
 // Padded convolutions with at least this many input channels run tapwise (RowsConv::tapwise).
 // A tap's reduction is only C long, so conv1's 3 channels keep the padded copy and whole kernel
 // rows (K = 21). Not swept: every other padded convolution of ResNet has 64 or more channels.
 constexpr int64_t kTapwiseMinC = 16;
-
-// Weights of the output-channel blocks one work-item superblock covers (run_rows_conv).
-// Measured (bash bench/compare_conv_builds.sh, 5 rounds, against block order): layer2.0.conv1
-// forward 60.8 -> 71.1% of peak, layer2.0.downsample 24.2 -> 44.8, layer3.0.downsample 67.2 ->
-// 72.5, layer2 81.1 -> 83.8; shapes whose blocks hold more than this keep block order (four
-// blocks of layer3 at a time ran it 75 -> 66).
-constexpr int64_t kSuperWeightBytes = 640 << 10;
-
-// The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole
-// kernel rows while they fit kChunkK, else parts of one row), and each work item (output-channel
-// block, group of consecutive output pixels) runs every tile of its group through one chunk
-// before the next, so a chunk's weights are read from L2 by all the group's tiles instead of
-// streaming from L3 for every output row (layer3/layer4: 1.2 MB per block at C = 512). Tiles take
-// M consecutive output pixels, crossing row and image ends (each row of A has its own pointer),
-// so narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
-// epilogue (scale, bias, residual, ReLU) goes with the last chunk.
-// With fill_panel, a thread builds the B columns of its work item's output-channel block in a
-// per-thread panel when the block changes (static schedule, block-major items: about once per
-// block), instead of a separate pass writing the whole transposed B to memory for the tiles to
-// read back (layer4 backward data then runs within a point of skipping the transpose).
-void run_rows_conv(const RowsConv& r, const BrgemmKernels& k) {
-  const int NV = choose_nv(k, r.cols);
-  constexpr int64_t kChunkK = 1152;            // 1152 x 64 x 4 B = 288 KB of weights per chunk
-  constexpr int64_t kGroupBytes = 192 << 10;   // outputs of one work item (their partial sums)
-  const int64_t nvec = ceil_div(r.cols, k.vw), nb = ceil_div(nvec, NV);
-  const int M = k.max_m[NV];
-  const int64_t P = r.N * r.OH * r.OW;
-  // Pixel groups of (nearly) equal size, whole tiles each, at most kGroupBytes of outputs.
-  const int64_t max_group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
-  const int64_t group = ceil_div(ceil_div(P, ceil_div(P, max_group)), M) * M;
-  const int64_t ngroups = ceil_div(P, group);
-  // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either way.
-  // Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row. Tapwise
-  // chunks follow the kernel rows the same way (whole kernel rows, or KW / ceil(KW*C / kChunkK)
-  // taps when a kernel row does not fit), as measured best: chunks of 2 taps on 512 channels
-  // (K = 1024) ran layer4 at 76% against 83% with 1 tap, and 4 taps on 256 channels 73%
-  // against 76% with 3.
-  const int64_t nrows = r.tapwise ? r.KH * r.KW : r.KH, kwc = r.tapwise ? r.C : r.KW * r.C;
-  const int64_t per_tap = ceil_div(kwc, kChunkK);
-  const int64_t ldp = (int64_t)NV * k.vw, ldb = r.fill_panel ? ldp : r.ldw;
-  const int64_t kernel_row = r.KW * r.C;
-  const int64_t taps_per =
-      per_tap > 1                ? 1
-      : !r.tapwise               ? std::max<int64_t>(1, kChunkK / kwc)
-      : kernel_row <= kChunkK    ? r.KW * std::max<int64_t>(1, kChunkK / kernel_row)
-                                 : std::max<int64_t>(1, r.KW / ceil_div(kernel_row, kChunkK));
-  const int64_t nchunks = per_tap > 1 ? nrows * per_tap : ceil_div(nrows, taps_per);
-  std::vector<int64_t> a_offs((size_t)(nchunks * nrows)), b_offs((size_t)(nchunks * nrows));
-  std::vector<int64_t> chunk_row((size_t)nchunks), chunk_taps((size_t)nchunks), chunk_k((size_t)nchunks);
-  for (int64_t ch = 0; ch < nchunks; ++ch) {
-    const int64_t kh0 = per_tap > 1 ? ch / per_tap : ch * taps_per;
-    const int64_t part = per_tap > 1 ? ch % per_tap : 0;
-    const int64_t k0 = part * kwc / per_tap, k1 = (part + 1) * kwc / per_tap;
-    const int64_t nt = per_tap > 1 ? 1 : std::min(taps_per, nrows - kh0);
-    chunk_row[(size_t)ch] = kh0;
-    chunk_taps[(size_t)ch] = nt;
-    chunk_k[(size_t)ch] = k1 - k0;
-    for (int64_t j = 0; j < nt; ++j) {
-      a_offs[(size_t)(ch * nrows + j)] = r.tapwise ? k0 : (kh0 + j) * r.Wp * r.C + k0;
-      b_offs[(size_t)(ch * nrows + j)] = ((kh0 + j) * kwc + k0) * ldb;
-    }
-  }
-  const std::vector<float> zeros(r.tapwise ? (size_t)r.C : 0, 0.f);  // taps outside the image
-  const int64_t items = nb * ngroups;
-  // Work items in block order, or, when the weights of several blocks fit kSuperWeightBytes
-  // together, in superblocks of nbs blocks with the pixel groups outer: the threads then split a
-  // superblock's pixel groups, each reading its part of the image once for all nbs blocks,
-  // instead of each thread streaming the whole image once per block of its own.
-  const int64_t block_bytes = 4 * nrows * kwc * NV * k.vw;
-  const int64_t nbs =
-      r.fill_panel ? 1 : std::clamp<int64_t>(kSuperWeightBytes / block_bytes, 1, nb);
-  const double flops = 2.0 * P * r.cols * nrows * kwc;
-  const int64_t OHo = r.OHo ? r.OHo : r.OH, OWo = r.OWo ? r.OWo : r.OW;
-  const bool mapped = r.osh != 1 || r.osw != 1 || r.oph != 0 || r.opw != 0 || OHo != r.OH || OWo != r.OW;
-#pragma omp parallel if (use_threads(flops))
-  {
-    std::vector<const float*> base((size_t)(r.tapwise ? nrows * group : group));  // [row][pixel] if tapwise
-    std::vector<float*> obase(mapped ? (size_t)group : 0);
-    float* panel = r.fill_panel ? scratch(ScratchSlot::conv_wpack, nrows * kwc * ldp) : nullptr;
-    int64_t panel_ob = -1;
-#pragma omp for schedule(static)
-    for (int64_t it = 0; it < items; ++it) {
-      const int64_t sb = it / (nbs * ngroups), in_sb = it % (nbs * ngroups);
-      const int64_t nbs_here = std::min(nbs, nb - sb * nbs);
-      const int64_t ob = sb * nbs + in_sb % nbs_here, g = in_sb / nbs_here;
-      const int64_t p0 = g * group, p1 = std::min(P, p0 + group);
-      const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-      const int64_t oc0 = ob * NV * k.vw;
-      if (panel && ob != panel_ob) {
-        r.fill_panel(oc0, std::min(ldp, r.cols - oc0), panel, ldp);
-        panel_ob = ob;
-      }
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
-        if (r.tapwise) {
-          for (int64_t kh = 0; kh < r.KH; ++kh)
-            for (int64_t kw = 0; kw < r.KW; ++kw) {
-              const int64_t ih = oh * r.sh + kh + r.off_h, iw = ow * r.sw + kw + r.off_w;
-              const bool inside = ih >= 0 && ih < r.Hp && iw >= 0 && iw < r.Wp;
-              base[(size_t)((kh * r.KW + kw) * group + p - p0)] =
-                  inside ? r.in + ((n * r.Hp + ih) * r.Wp + iw) * r.C : zeros.data();
-            }
-        } else {
-          base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
-        }
-        if (mapped)
-          obase[(size_t)(p - p0)] =
-              r.out + ((n * OHo + oh * r.osh + r.oph) * OWo + ow * r.osw + r.opw) * r.cols + oc0;
-      }
-      for (int64_t ch = 0; ch < nchunks; ++ch) {
-        const bool first = ch == 0, last = ch == nchunks - 1;
-        RowsTile t;
-        t.a_off = &a_offs[(size_t)(ch * nrows)];
-        t.b = panel ? panel : r.wp + oc0;
-        t.b_off = &b_offs[(size_t)(ch * nrows)];
-        t.a_taps_ld = group;
-        t.ldb = ldb;
-        t.taps = (int)chunk_taps[(size_t)ch];
-        t.K = chunk_k[(size_t)ch];
-        t.ldc = r.cols;
-        t.N = std::min<int64_t>((int64_t)nv * k.vw, r.cols - oc0);
-        t.accumulate = first ? r.accumulate : true;
-        t.scale = last && r.ep.weight_scale ? r.ep.weight_scale + oc0 : nullptr;
-        t.bias = last && r.ep.bias ? r.ep.bias + oc0 : nullptr;
-        t.ldr = r.cols;
-        t.relu = last && r.ep.relu;
-        for (int64_t pt = p0; pt < p1; pt += M) {
-          if (r.tapwise)
-            t.a_taps = base.data() + chunk_row[(size_t)ch] * group + (pt - p0);
-          else
-            t.a_rows = base.data() + (pt - p0);
-          t.c = r.out + pt * r.cols + oc0;
-          if (mapped) t.c_rows = obase.data() + (pt - p0);
-          t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;
-          k.rows(t, (int)std::min<int64_t>(M, p1 - pt), nv);
-        }
-      }
-    }
-  }
-}
 
 // The forward pass's B operand: w itself ([KH*KW*C][OC] rows) when OC is a whole number of
 // vectors, else a copy with rows padded to ldw (zeros).
@@ -296,7 +113,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   rc.tapwise = tapwise;
   rc.off_h = -d.pad_h;
   rc.off_w = -d.pad_w;
-  run_rows_conv(rc, k);
+  run_rows_convs({rc}, k);
 }
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
@@ -353,6 +170,7 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hg, Wg, -top, -left);
     G = gp;
   }
+  std::vector<RowsConv> convs;  // one per phase, run in one parallel region
   for (const Phase& f : phases) {
     // Phase weights B[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
     // sh*(dh0 + jh), kw likewise: per tap a blocked transpose of w's rows [n0, n0 + nn) (each OC
@@ -383,8 +201,9 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     rc.opw = f.pb;
     rc.OHo = d.H;
     rc.OWo = d.W;
-    run_rows_conv(rc, k);
+    convs.push_back(rc);
   }
+  run_rows_convs(convs, k);
 }
 
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
