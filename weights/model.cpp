@@ -30,15 +30,7 @@ std::string float_str(float v) {
 }
 
 std::string float_list(const std::array<float, 3>& v) {
-  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on the chain of
-  // std::string operator+ this used to be.
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ", ";
-    s += float_str(v[i]);
-  }
-  s += "]";
-  return s;
+  return "[" + float_str(v[0]) + ", " + float_str(v[1]) + ", " + float_str(v[2]) + "]";
 }
 
 std::vector<int64_t> dims_of(const Shape& s) { return std::vector<int64_t>(s.d, s.d + s.ndim); }
