@@ -50,9 +50,10 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 
 // A safetensors file from a header text and raw data bytes (the header length is computed).
 std::vector<uint8_t> raw_file(const std::string& header, const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out(8);
-  uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = (uint8_t)(n >> (8 * i));
+  std::vector<uint8_t> out;
+  out.reserve(8 + header.size() + data.size());
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out.push_back((uint8_t)(n >> (8 * i)));
   out.insert(out.end(), header.begin(), header.end());
   out.insert(out.end(), data.begin(), data.end());
   return out;
