@@ -26,7 +26,7 @@ namespace {
 // Measured (bash bench/compare_conv_builds.sh, 5 rounds, against block order): layer2.0.conv1
 // forward 60.8 -> 71.1% of peak, layer2.0.downsample 24.2 -> 44.8, layer3.0.downsample 67.2 ->
 // 72.5, layer2 81.1 -> 83.8; shapes whose blocks hold more than this keep block order (four
-// blocks of layer3 at a time ran it 75 -> 66).
+// blocks of layer3 at a time ran it 81.4 -> 72.8, 3 rounds).
 constexpr int64_t kSuperWeightBytes = 640 << 10;
 constexpr int64_t kChunkK = 1152;           // 1152 x 64 x 4 B = 288 KB of weights per chunk
 constexpr int64_t kGroupBytes = 192 << 10;  // outputs of one work item (their partial sums)
