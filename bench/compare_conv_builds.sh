@@ -7,6 +7,7 @@
 #
 #   bash bench/compare_conv_builds.sh 3 layer4.conv/fwd build/bench_conv /tmp/old/bench_conv
 set -euo pipefail
+source "$(dirname "$0")/stats.sh"
 if [ $# -lt 3 ]; then
   echo "usage: $0 ROUNDS FILTER BENCH_CONV..." >&2
   exit 2
@@ -21,6 +22,6 @@ for _ in $(seq "$rounds"); do
   done
 done
 for b in "$@"; do
-  echo "$filter [$b]: $(echo ${res["$b"]} | tr ' ' '\n' | sort -n |
-    awk '{a[NR]=$1} END {printf "median %.1f (min %.1f max %.1f)", a[int((NR+1)/2)], a[1], a[NR]}')"
+  read -r med lo hi < <(echo "${res["$b"]}" | median_min_max)
+  printf '%s [%s]: median %.1f (min %.1f max %.1f)\n' "$filter" "$b" "$med" "$lo" "$hi"
 done

@@ -6,6 +6,7 @@
 #
 #   bash bench/conv_standing.sh 3 build/bench_conv
 set -euo pipefail
+source "$(dirname "$0")/stats.sh"
 if [ $# -ne 2 ]; then
   echo "usage: $0 RUNS BENCH_CONV" >&2
   exit 2
@@ -22,6 +23,6 @@ date -u +"# %Y-%m-%d %H:%M UTC, $runs runs of $bin: median (min, max) % of FMA p
 awk '{ v[$1] = v[$1] " " $2; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
      END { for (i = 1; i <= n; ++i) print order[i], v[order[i]] }' "$out" |
   while read -r name vals; do
-    echo "$vals" | tr ' ' '\n' | sort -n | awk -v name="$name" '{a[NR] = $1}
-      END { printf "%-32s %5.1f (%5.1f, %5.1f)\n", name, a[int((NR + 1) / 2)], a[1], a[NR] }'
+    read -r med lo hi < <(echo "$vals" | median_min_max)
+    printf '%-32s %5.1f (%5.1f, %5.1f)\n' "$name" "$med" "$lo" "$hi"
   done

@@ -328,8 +328,8 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
         }
       }
     }
+    if (part_buf) {  // the same on every thread, so all of them meet the barrier
 #pragma omp barrier
-    if (part_buf) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < wsize; ++i) d_w[i] += part_buf[i];
     }

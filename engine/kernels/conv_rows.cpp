@@ -210,7 +210,7 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
 // between them.
 void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) {
   std::vector<RowsPlan> plans;
-  plans.reserve(convs.size());
+  plans.reserve(convs.size());  // items point into plans: no reallocation after this
   for (const RowsConv& c : convs)
     if (c.N * c.OH * c.OW * c.cols > 0) plans.emplace_back(c, k);
   std::vector<std::pair<const RowsPlan*, int64_t>> items;
