@@ -14,7 +14,7 @@
 
 #include "bench/fma_peak.h"
 #include "engine/kernels/conv.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/tensor.h"
 
 namespace {

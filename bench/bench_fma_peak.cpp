@@ -6,7 +6,7 @@
 
 #include "bench/fma_peak.h"
 #include "engine/cpu_features.h"
-#include "engine/threads.h"
+#include "base/threads.h"
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : ds::hardware_threads();

@@ -5,8 +5,8 @@
 // Args: patch size, batch size.
 #include <benchmark/benchmark.h>
 
-#include "engine/rng.h"
-#include "engine/threads.h"
+#include "base/rng.h"
+#include "base/threads.h"
 #include "layers/layers.h"
 #include "layers/resnet.h"
 #include "train/optimizer.h"

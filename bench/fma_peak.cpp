@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/cpu_features.h"
-#include "engine/threads.h"
+#include "base/threads.h"
 
 namespace ds {
 

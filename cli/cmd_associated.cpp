@@ -1,7 +1,7 @@
 // deepslide associated SLIDE NAME: writes an associated image (thumbnail, label, macro) as PNG.
 #include "cli/commands.h"
-#include "slide/image_io.h"
-#include "slide/slide.h"
+#include "slide/reader/image_io.h"
+#include "slide/reader/slide.h"
 
 namespace ds::cli {
 

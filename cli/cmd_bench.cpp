@@ -7,8 +7,8 @@
 
 #include "cli/commands.h"
 #include "engine/cpu_features.h"
-#include "engine/error.h"
-#include "engine/threads.h"
+#include "base/error.h"
+#include "base/threads.h"
 #include "train/model_bench.h"
 
 namespace ds::cli {

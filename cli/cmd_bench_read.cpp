@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "slide/read_bench.h"
+#include "slide/reader/read_bench.h"
 
 namespace ds::cli {
 

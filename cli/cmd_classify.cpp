@@ -10,10 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "engine/threads.h"
-#include "slide/image_io.h"
+#include "base/error.h"
+#include "base/threads.h"
+#include "slide/reader/image_io.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 
 namespace ds::cli {
 

@@ -9,11 +9,11 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "infer/aggregator.h"
 #include "infer/labelled_predictions.h"
 #include "infer/metrics.h"
-#include "slide/image_io.h"
+#include "base/atomic_file.h"
 
 namespace fs = std::filesystem;
 
@@ -28,8 +28,6 @@ struct EvalOpts {
 };
 
 nlohmann::ordered_json num(double v) { return std::isnan(v) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v); }
-
-void write_text(const fs::path& p, const std::string& s) { write_file_atomic(p.string(), s.data(), s.size()); }
 
 void run_evaluate(const EvalOpts& o) {
   DS_CHECK_INPUT(o.bootstrap >= 1, "--bootstrap must be at least 1");
@@ -88,7 +86,7 @@ void run_evaluate(const EvalOpts& o) {
   j["roc"] = roc;
 
   fs::create_directories(o.out);
-  write_text(fs::path(o.out) / "metrics.json", j.dump(2) + "\n");
+  write_text_atomic((fs::path(o.out) / "metrics.json").string(), j.dump(2) + "\n");
   std::string conf = "gt\\predicted";
   for (const auto& c : lp.classes) conf += "," + c;
   conf += "\n";
@@ -97,7 +95,7 @@ void run_evaluate(const EvalOpts& o) {
     for (int b = 0; b < K; ++b) conf += "," + std::to_string(m.confusion[(size_t)a][(size_t)b]);
     conf += "\n";
   }
-  write_text(fs::path(o.out) / "confusion.csv", conf);
+  write_text_atomic((fs::path(o.out) / "confusion.csv").string(), conf);
   std::string sl = "img,gt,predicted";
   for (const auto& c : lp.classes) sl += ",score_" + c;
   sl += ",patches\n";
@@ -110,7 +108,7 @@ void run_evaluate(const EvalOpts& o) {
     }
     sl += "," + std::to_string(lp.slides[i].patches()) + "\n";
   }
-  write_text(fs::path(o.out) / "slides.csv", sl);
+  write_text_atomic((fs::path(o.out) / "slides.csv").string(), sl);
 
   std::printf("evaluate: %zu slides, aggregator %s\n", pred.size(), j["aggregator"].get<std::string>().c_str());
   std::printf("accuracy %.4f [%.4f, %.4f]  mean class accuracy %.4f  macro F1 %.4f [%.4f, %.4f]  macro AUC %s\n",

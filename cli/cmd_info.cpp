@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "slide/slide.h"
+#include "slide/reader/slide.h"
 
 namespace ds::cli {
 

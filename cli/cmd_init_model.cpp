@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights/model.h"
 
 namespace ds::cli {

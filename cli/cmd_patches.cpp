@@ -9,11 +9,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "engine/threads.h"
+#include "base/threads.h"
 #include "cli/window_flags.h"
-#include "engine/parallel.h"
-#include "slide/labels_csv.h"
-#include "slide/slide.h"
+#include "base/parallel.h"
+#include "slide/windows/labels_csv.h"
+#include "slide/reader/slide.h"
 
 namespace fs = std::filesystem;
 

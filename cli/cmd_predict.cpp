@@ -13,10 +13,11 @@
 
 #include "cli/commands.h"
 #include "cli/window_flags.h"
-#include "engine/error.h"
-#include "engine/threads.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/threads.h"
 #include "infer/slide_predictor.h"
-#include "slide/labels_csv.h"
+#include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
 

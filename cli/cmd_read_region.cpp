@@ -1,7 +1,7 @@
 // deepslide read-region: one region of a slide level to a PNG (x, y in level-0 pixels).
 #include "cli/commands.h"
-#include "slide/image_io.h"
-#include "slide/slide.h"
+#include "slide/reader/image_io.h"
+#include "slide/reader/slide.h"
 
 namespace ds::cli {
 

@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "infer/report_html.h"
-#include "slide/image_io.h"
+#include "base/atomic_file.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

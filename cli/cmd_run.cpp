@@ -1,7 +1,7 @@
-// deepslide run: the whole DeepSlide pipeline from one TOML file (cli/pipeline_config.h):
+// deepslide run: the whole DeepSlide pipeline from one TOML file (pipeline/pipeline_config.h):
 // split -> train -> predict (val, test) -> search -> visualize -> evaluate -> report, in one
 // workdir with DeepSlide's folder names. A stage that completes leaves a stamp
-// (WORKDIR/.stages/<stage>.json, cli/stage_stamp.h); a stage whose settings, inputs and
+// (WORKDIR/.stages/<stage>.json, pipeline/stage_stamp.h); a stage whose settings, inputs and
 // outputs still match its stamp is skipped, and once a stage runs every later stage runs too.
 // A stage re-entered after an interruption resumes where that pays: train continues from its
 // last checkpoint (--resume) and predict keeps the slides it finished.
@@ -33,9 +33,9 @@
 #include <optional>
 
 #include "cli/commands.h"
-#include "cli/pipeline_config.h"
-#include "cli/stage_stamp.h"
-#include "engine/error.h"
+#include "pipeline/pipeline_config.h"
+#include "pipeline/stage_stamp.h"
+#include "base/error.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;

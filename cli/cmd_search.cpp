@@ -8,10 +8,10 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "infer/aggregator.h"
 #include "infer/labelled_predictions.h"
-#include "slide/image_io.h"
+#include "base/atomic_file.h"
 
 namespace fs = std::filesystem;
 
@@ -43,8 +43,6 @@ std::vector<double> parse_grid(const std::string& s) {
   return v;
 }
 
-void write_text(const fs::path& p, const std::string& s) { write_file_atomic(p.string(), s.data(), s.size()); }
-
 void run_search(const SearchOpts& o) {
   std::vector<double> grid = parse_grid(o.thresholds);
   LabelledPredictions lp = load_labelled_predictions(o.preds, o.labels);
@@ -53,7 +51,7 @@ void run_search(const SearchOpts& o) {
   nlohmann::ordered_json cands = nlohmann::ordered_json::array();
   for (const Candidate& c : r.candidates) {
     const std::string file = "candidates/" + c.name + ".csv";
-    write_text(fs::path(o.out) / file, inference_csv_text(lp.imgs, c.decisions, lp.classes));
+    write_text_atomic((fs::path(o.out) / file).string(), inference_csv_text(lp.imgs, c.decisions, lp.classes));
     nlohmann::ordered_json cj = c.agg.to_json();
     cj["name"] = c.name;
     cj["mean_class_accuracy"] = c.mean_class_accuracy;
@@ -73,7 +71,7 @@ void run_search(const SearchOpts& o) {
   j["selection"] = "highest validation mean class accuracy; ties go to the earlier candidate "
                    "(shared thresholds ascending, per_class, majority, mean_probability, logistic)";
   j["candidates"] = cands;
-  write_text(fs::path(o.out) / "aggregator.json", j.dump(2) + "\n");
+  write_text_atomic((fs::path(o.out) / "aggregator.json").string(), j.dump(2) + "\n");
   std::printf("search: chose %s (mean class accuracy %.4f on %zu validation slides)%s; wrote %s\n",
               best.name.c_str(), best.mean_class_accuracy, lp.slides.size(),
               r.logistic_offered ? "" : "; logistic regression not offered (too few validation slides)",

@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "cli/commands.h"
-#include "slide/split.h"
+#include "slide/windows/split.h"
 
 namespace ds::cli {
 

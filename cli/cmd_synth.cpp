@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "engine/threads.h"
-#include "slide/synth_slides.h"
+#include "base/threads.h"
+#include "slide/synth/synth_slides.h"
 
 namespace ds::cli {
 

@@ -14,8 +14,8 @@
 
 #include "cli/commands.h"
 #include "cli/window_flags.h"
-#include "engine/error.h"
-#include "engine/threads.h"
+#include "base/error.h"
+#include "base/threads.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
 

@@ -14,16 +14,18 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "engine/error.h"
-#include "engine/threads.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/threads.h"
 #include "infer/colormap.h"
 #include "infer/gradcam.h"
 #include "infer/prediction_csv.h"
 #include "infer/visualize.h"
-#include "slide/labels_csv.h"
-#include "slide/resize.h"
-#include "slide/slide_windows.h"
-#include "slide/thumbnail.h"
+#include "slide/windows/labels_csv.h"
+#include "slide/reader/resize.h"
+#include "slide/windows/slide_windows.h"
+#include "slide/reader/thumbnail.h"
+#include "weights/model_forward.h"
 
 namespace fs = std::filesystem;
 

@@ -8,7 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "base/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"deepslide.cpp: whole-slide histopathology classification (DeepSlide in C++)"};

@@ -1,7 +1,7 @@
 // Registration and validation of the shared window flags.
 #include "cli/window_flags.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace ds::cli {
 

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "slide/slide_windows.h"
+#include "slide/windows/slide_windows.h"
 
 namespace ds::cli {
 

@@ -1,7 +1,7 @@
 // Tape replay and lazy gradient allocation.
 #include "engine/autograd.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace ds {
 

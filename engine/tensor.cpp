@@ -7,8 +7,8 @@
 #include <cstring>
 #include <new>
 
-#include "engine/block_cache.h"
-#include "engine/error.h"
+#include "base/block_cache.h"
+#include "base/error.h"
 
 namespace ds {
 

@@ -1,7 +1,7 @@
 // Slide-level aggregation rules; see aggregate.h for the exact semantics and tie-breaking.
 #include "infer/aggregate.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace ds {
 

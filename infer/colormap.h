@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "slide/image_io.h"
+#include "slide/reader/image_io.h"
 
 namespace ds {
 

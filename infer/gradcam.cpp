@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "infer/colormap.h"
 #include "layers/layers.h"
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "slide/image_io.h"
+#include "slide/reader/image_io.h"
 #include "weights/model.h"
 
 namespace ds {

@@ -3,8 +3,8 @@
 
 #include <filesystem>
 
-#include "engine/error.h"
-#include "slide/labels_csv.h"
+#include "base/error.h"
+#include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 
 #include <Eigen/Dense>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace ds {
 

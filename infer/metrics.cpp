@@ -6,8 +6,8 @@
 #include <limits>
 #include <numeric>
 
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 namespace ds {
 

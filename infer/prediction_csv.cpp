@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
-#include "slide/image_io.h"
+#include "base/error.h"
+#include "base/atomic_file.h"
 
 namespace ds {
 

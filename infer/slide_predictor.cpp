@@ -12,7 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/error.h"
+#include "base/error.h"
+#include "weights/model_forward.h"
 
 namespace ds {
 

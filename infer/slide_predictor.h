@@ -6,8 +6,8 @@
 #include <functional>
 
 #include "infer/prediction_csv.h"
-#include "slide/slide.h"
-#include "slide/slide_windows.h"
+#include "slide/reader/slide.h"
+#include "slide/windows/slide_windows.h"
 #include "weights/model.h"
 
 namespace ds {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "infer/prediction_csv.h"
-#include "slide/image_io.h"
+#include "slide/reader/image_io.h"
 
 namespace ds {
 

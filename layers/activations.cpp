@@ -1,5 +1,5 @@
 // Elementwise ops of the network: ReLU and the residual add (engine/kernels/elementwise).
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/elementwise.h"
 #include "layers/layers.h"
 

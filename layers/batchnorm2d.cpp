@@ -1,7 +1,7 @@
 // BatchNorm2d layer: batch statistics and running-stat update in training, running statistics
 // in evaluation, optionally fused with a residual add and ReLU; the tape node runs the matching
 // backward (engine/kernels/batchnorm). Channels-last input [N, H, W, C].
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/batchnorm.h"
 #include "layers/layers.h"
 

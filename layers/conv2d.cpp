@@ -1,7 +1,7 @@
 // Conv2d layer: shape checks, parameters named after torchvision keys, and the tape node that
 // routes gradients through engine/kernels/conv (channels-last activations).
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/conv.h"
 #include "layers/layers.h"
 

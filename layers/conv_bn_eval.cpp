@@ -5,7 +5,7 @@
 // predict run.
 #include <cmath>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/conv.h"
 #include "layers/layers.h"
 

@@ -1,6 +1,6 @@
 // The layout conversions at the network's edges: images arrive NCHW (make_batch, PyTorch's
 // convention), the layers run channels-last, Grad-CAM reads features NCHW.
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/layout.h"
 #include "layers/layers.h"
 

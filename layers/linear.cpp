@@ -1,5 +1,5 @@
 // Linear layer (nn.Linear): y = x W^T + b through engine/kernels/linear.
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/linear.h"
 #include "layers/layers.h"
 

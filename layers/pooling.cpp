@@ -3,8 +3,8 @@
 #include <memory>
 #include <vector>
 
-#include "engine/block_cache.h"
-#include "engine/error.h"
+#include "base/block_cache.h"
+#include "base/error.h"
 #include "engine/kernels/pooling.h"
 #include "layers/layers.h"
 

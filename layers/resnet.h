@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "layers/layers.h"
 #include "layers/module.h"
 

@@ -1,6 +1,6 @@
 // Softmax cross-entropy loss (mean over the batch, as nn.CrossEntropyLoss) and inference
 // softmax, through engine/kernels/softmax_xent. Labels come from outside: always checked.
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/softmax_xent.h"
 #include "layers/layers.h"
 

@@ -3,7 +3,7 @@
 is_purple computes on them (skimage.measure.block_reduce with np.average, as DeepSlide calls it),
 and a thumbnail with the tissue mask and Otsu threshold that OpenCV computes the way CLAM does
 (RGB->HSV, saturation, medianBlur 7, THRESH_OTSU). These are outside oracles for
-slide/tissue_filter.cpp; used only here, never at run time.
+slide/windows/tissue_filter.cpp; used only here, never at run time.
 
 Needs Debian python3-numpy python3-pil python3-skimage python3-opencv
 (`bash scripts/install-deps.sh --fixtures`). Run: /usr/bin/python3 scripts/gen_tissue_fixtures.py

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/rng.h"
-#include "slide/image_io.h"
+#include "base/rng.h"
+#include "slide/reader/image_io.h"
 #include "train/augment.h"
 
 using namespace ds;

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "infer/aggregator.h"
 #include "infer/logistic.h"
 #include "infer/prediction_csv.h"

@@ -6,9 +6,10 @@
 
 #include <cmath>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "infer/gradcam.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 
 using namespace ds;
 

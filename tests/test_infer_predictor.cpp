@@ -8,10 +8,11 @@
 #include <atomic>
 #include <stdexcept>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "infer/slide_predictor.h"
-#include "slide/slide.h"
+#include "slide/reader/slide.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 
 using namespace ds;
 

@@ -12,9 +12,9 @@
 #include <random>
 #include <vector>
 
-#include "engine/error.h"
-#include "slide/jpeg_crop.h"
-#include "slide/jpeg_decode.h"
+#include "base/error.h"
+#include "slide/reader/jpeg_crop.h"
+#include "slide/reader/jpeg_decode.h"
 #include "test_slide_util.h"
 
 namespace {

@@ -20,8 +20,8 @@
 #include "engine/kernels/linear.h"
 #include "engine/kernels/pooling.h"
 #include "engine/kernels/softmax_xent.h"
-#include "engine/rng.h"
-#include "engine/threads.h"
+#include "base/rng.h"
+#include "base/threads.h"
 
 using namespace ds;
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "layers/layers.h"
 
 using namespace ds;

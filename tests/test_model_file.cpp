@@ -17,9 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 #include "weights/safetensors.h"
 
 using namespace ds;

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "test_util.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"

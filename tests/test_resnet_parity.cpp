@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <map>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "layers/resnet.h"
 #include "test_util.h"
 

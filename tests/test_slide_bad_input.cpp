@@ -5,10 +5,10 @@
 
 #include <algorithm>
 
-#include "engine/error.h"
-#include "slide/pyramid_writer.h"
-#include "slide/slide.h"
-#include "slide/tiff_dir.h"
+#include "base/error.h"
+#include "slide/synth/pyramid_writer.h"
+#include "slide/reader/slide.h"
+#include "slide/reader/tiff_dir.h"
 #include "test_slide_util.h"
 
 using namespace ds;

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <thread>
 
-#include "engine/error.h"
-#include "slide/pyramid_writer.h"
-#include "slide/slide.h"
+#include "base/error.h"
+#include "slide/synth/pyramid_writer.h"
+#include "slide/reader/slide.h"
 #include "test_slide_util.h"
 
 using namespace ds;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "slide/image_io.h"
+#include "slide/reader/image_io.h"
 
 namespace ds::test {
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "slide/synth_tissue.h"
-#include "slide/tissue_filter.h"
+#include "slide/synth/synth_tissue.h"
+#include "slide/windows/tissue_filter.h"
 
 using namespace ds;
 

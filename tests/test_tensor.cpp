@@ -4,8 +4,8 @@
 #include <cstdint>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "engine/tensor.h"
 
 using namespace ds;

@@ -7,12 +7,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
-#include "slide/image_io.h"
-#include "slide/labels_csv.h"
-#include "slide/split.h"
-#include "slide/tissue_filter.h"
-#include "slide/window_grid.h"
+#include "base/error.h"
+#include "slide/reader/image_io.h"
+#include "slide/windows/labels_csv.h"
+#include "slide/windows/split.h"
+#include "slide/windows/tissue_filter.h"
+#include "slide/windows/window_grid.h"
 
 using namespace ds;
 namespace fs = std::filesystem;

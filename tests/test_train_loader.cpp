@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
-#include "engine/rng.h"
-#include "slide/image_io.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "slide/reader/image_io.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
 #include "train/norm_stats.h"

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "layers/layers.h"
 #include "layers/resnet.h"
 #include "train/lr_schedule.h"

@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <unistd.h>
 
-#include "engine/error.h"
-#include "slide/image_io.h"
-#include "slide/slide.h"
-#include "slide/synth_tissue.h"
-#include "slide/training_windows.h"
+#include "base/error.h"
+#include "slide/reader/image_io.h"
+#include "slide/reader/slide.h"
+#include "slide/synth/synth_tissue.h"
+#include "slide/windows/training_windows.h"
 
 using namespace ds;
 namespace fs = std::filesystem;

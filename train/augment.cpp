@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace ds {
 

@@ -7,8 +7,8 @@
 // Pillow's fixed-point weights, Pillow's RGB<->HSV with a uint8 hue shift), so outputs match
 // torchvision.transforms.functional on PIL images bit for bit.
 #pragma once
-#include "engine/rng.h"
-#include "slide/image_io.h"
+#include "base/rng.h"
+#include "slide/reader/image_io.h"
 
 namespace ds {
 

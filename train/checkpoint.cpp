@@ -7,8 +7,8 @@
 #include <regex>
 #include <sstream>
 
-#include "engine/error.h"
-#include "engine/hash.h"
+#include "base/error.h"
+#include "base/hash.h"
 #include "weights/safetensors.h"
 
 namespace fs = std::filesystem;

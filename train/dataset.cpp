@@ -8,9 +8,9 @@
 #include <set>
 #include <tuple>
 
-#include "engine/error.h"
-#include "engine/parallel.h"
-#include "slide/labels_csv.h"
+#include "base/error.h"
+#include "base/parallel.h"
+#include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "slide/image_io.h"
-#include "slide/slide.h"
-#include "slide/slide_windows.h"
-#include "slide/training_windows.h"
+#include "slide/reader/image_io.h"
+#include "slide/reader/slide.h"
+#include "slide/windows/slide_windows.h"
+#include "slide/windows/training_windows.h"
 
 namespace ds {
 

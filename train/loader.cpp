@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 
 namespace ds {
 

@@ -7,11 +7,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
-#include "engine/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
 #include "weights/model.h"
+#include "weights/model_forward.h"
 
 namespace ds {
 

@@ -1,5 +1,5 @@
 // Whole-model throughput behind `deepslide bench`: a ResNet on a fixed random batch (seeded input
-// and labels), timed step by step. Infer mode runs predict_probabilities (weights/model.h), the
+// and labels), timed step by step. Infer mode runs predict_probabilities (weights/model_forward.h), the
 // call `deepslide predict` and `classify` make; train mode runs train_step (train/train_step.h),
 // the step `deepslide train` takes with its Adam settings. So any optimisation of those paths
 // shows here. Also the process's peak resident memory, for comparisons with PyTorch.

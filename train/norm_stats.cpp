@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 namespace ds {
 

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/kernels/elementwise.h"
 
 namespace ds {

@@ -13,9 +13,10 @@
 #include <set>
 #include <sstream>
 
-#include "engine/error.h"
-#include "engine/threads.h"
-#include "slide/image_io.h"
+#include "base/error.h"
+#include "base/format.h"
+#include "base/threads.h"
+#include "base/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
 #include "train/lr_schedule.h"
@@ -31,12 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.batch_size >= 1, "--batch-size must be at least 1, got " + std::to_string(c.batch_size));
@@ -60,13 +55,13 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
   m["--arch"] = arch_name(c.arch);
   m["--patch-size"] = std::to_string(d.patch_size);
   m["--batch-size"] = std::to_string(c.batch_size);
-  m["--lr"] = fmt("%.17g", c.lr);
-  m["--weight-decay"] = fmt("%.17g", c.weight_decay);
-  m["--lr-decay"] = fmt("%.17g", c.lr_decay);
-  m["--color-jitter-brightness"] = fmt("%.9g", c.aug.brightness);
-  m["--color-jitter-contrast"] = fmt("%.9g", c.aug.contrast);
-  m["--color-jitter-saturation"] = fmt("%.9g", c.aug.saturation);
-  m["--color-jitter-hue"] = fmt("%.9g", c.aug.hue);
+  m["--lr"] = format_number("%.17g", c.lr);
+  m["--weight-decay"] = format_number("%.17g", c.weight_decay);
+  m["--lr-decay"] = format_number("%.17g", c.lr_decay);
+  m["--color-jitter-brightness"] = format_number("%.9g", c.aug.brightness);
+  m["--color-jitter-contrast"] = format_number("%.9g", c.aug.contrast);
+  m["--color-jitter-saturation"] = format_number("%.9g", c.aug.saturation);
+  m["--color-jitter-hue"] = format_number("%.9g", c.aug.hue);
   m["--flips"] = c.aug.flips ? "on" : "off";
   m["--rot90"] = c.aug.rot90 ? "on" : "off";
   m["--seed"] = std::to_string(c.seed);
@@ -120,10 +115,6 @@ void remove_stale_temporaries(const std::string& dir) {
     std::error_code ec;
     fs::remove(e.path(), ec);
   }
-}
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-  write_file_atomic(path, text.data(), text.size());
 }
 
 std::string one_line(std::string s) {
@@ -234,9 +225,9 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
         throw InputError("none of the " + std::to_string(ns.failed.size()) +
                          " training patches sampled for the normalization can be read (try another --norm-samples)");
     }
-    say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + fmt("%.4f", ns.mean[0]) +
-        " " + fmt("%.4f", ns.mean[1]) + " " + fmt("%.4f", ns.mean[2]) + ", std " + fmt("%.4f", ns.std[0]) + " " +
-        fmt("%.4f", ns.std[1]) + " " + fmt("%.4f", ns.std[2]) + " (" + fmt("%.1f", since(t0)) + " s)");
+    say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + format_number("%.4f", ns.mean[0]) +
+        " " + format_number("%.4f", ns.mean[1]) + " " + format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
+        format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" + format_number("%.1f", since(t0)) + " s)");
     model = initial_model(cfg, data, ns);
     st.log_csv = std::string(kLogHeader) + "\n";
   }
@@ -394,9 +385,9 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
     sched.step();
 
     std::ostringstream row;
-    row << e << "," << fmt("%.6f", r.train_loss) << "," << fmt("%.6f", r.train_acc) << ","
-        << fmt("%.6f", r.val_loss) << "," << fmt("%.6f", r.val_acc) << "," << fmt("%.8g", r.lr) << ","
-        << fmt("%.2f", r.seconds) << "\n";
+    row << e << "," << format_number("%.6f", r.train_loss) << "," << format_number("%.6f", r.train_acc) << ","
+        << format_number("%.6f", r.val_loss) << "," << format_number("%.6f", r.val_acc) << "," << format_number("%.8g", r.lr) << ","
+        << format_number("%.2f", r.seconds) << "\n";
     st.log_csv += row.str();
     st.epochs_done = e;
     st.batch = 0;
@@ -406,7 +397,7 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
     st.epoch_seconds = 0;
     if (e % cfg.save_interval == 0 || e == cfg.epochs) {
       const std::string path =
-          (fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_va" + fmt("%.4f", r.val_acc) + ".safetensors"))
+          (fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_va" + format_number("%.4f", r.val_acc) + ".safetensors"))
               .string();
       if (r.val_acc > st.best_val_acc) {
         st.best_val_acc = r.val_acc;

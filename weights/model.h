@@ -1,7 +1,5 @@
 // The model file: a ResNet plus what is needed to use it (class names, input normalization,
-// patch size), stored as safetensors with torchvision's state_dict names (see DESIGN.md, "Files
-// and formats"). Also the one place where 8-bit RGB patches become a normalized NCHW batch and
-// where eval-mode probabilities are computed, so training and inference share them.
+// patch size), stored as safetensors with torchvision's state_dict names (docs/formats.md).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -11,7 +9,6 @@
 
 #include "engine/tensor.h"
 #include "layers/resnet.h"
-#include "slide/image_io.h"
 
 namespace ds {
 
@@ -42,17 +39,5 @@ void save_model(const std::string& path, const Model& model);
 // Reads and checks a model file: metadata present and valid, arch known, exactly the tensors
 // the architecture needs with the right shapes. InputError naming the file (and the tensor).
 Model load_model(const std::string& path);
-
-// 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch,
-// x/255 then (x - mean) / std per channel. `names` (optional, same length) label size errors.
-Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
-                  const std::vector<std::string>& names = {});
-// One patch into out (3 * P * P floats, CHW), same arithmetic as make_batch.
-void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
-                     const std::array<float, 3>& std);
-
-// Runs the network in eval mode (no tape, BN running statistics) and returns softmax
-// probabilities [N, K] for a batch from make_batch.
-Tensor predict_probabilities(Model& model, const Tensor& batch);
 
 }  // namespace ds

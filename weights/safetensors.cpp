@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
-#include "slide/image_io.h"
+#include "base/error.h"
+#include "base/atomic_file.h"
 
 namespace ds {
 

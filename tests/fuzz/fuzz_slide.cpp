@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/error.h"
-#include "slide/slide.h"
+#include "base/error.h"
+#include "slide/reader/slide.h"
 
 namespace {
 

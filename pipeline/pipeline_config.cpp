@@ -1,0 +1,222 @@
+// Parsing and checking of the `deepslide run` TOML file (see pipeline_config.h). toml++ gives
+// the syntax and the line of every key; the flags come from the commands' CLI11 registration.
+#include "pipeline/pipeline_config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include <toml++/toml.h>
+
+#include "base/error.h"
+
+namespace ds::cli {
+
+namespace {
+
+std::string shortest(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+const char* type_word(FlagType t) {
+  switch (t) {
+    case FlagType::on_off_switch: return "true or false";
+    case FlagType::integer: return "an integer";
+    case FlagType::unsigned_integer: return "a non-negative integer";
+    case FlagType::number: return "a number";
+    case FlagType::text: return "a string";
+  }
+  return "?";
+}
+
+const char* toml_word(const toml::node& v) {
+  switch (v.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+struct Located {
+  std::string path;
+  int64_t line = 0;
+  [[noreturn]] void fail(const std::string& reason) const {
+    throw InputError(line > 0 ? path + ":" + std::to_string(line) : path, reason);
+  }
+};
+
+// A scalar (or an array of scalars joined with commas, for list flags such as --thresholds) as
+// the text the command line would carry, checked against the flag's type.
+std::string scalar_text(const toml::node& v, FlagType t, const std::string& what, const Located& at) {
+  auto bad = [&] { at.fail(what + " must be " + type_word(t) + ", got " + toml_word(v)); };
+  if (auto s = v.as_string()) {
+    if (t != FlagType::text) bad();
+    return s->get();
+  }
+  if (auto i = v.as_integer()) {
+    if (t == FlagType::unsigned_integer && i->get() < 0) at.fail(what + " must be >= 0, got " + std::to_string(i->get()));
+    return std::to_string(i->get());
+  }
+  if (auto f = v.as_floating_point()) {
+    if (t == FlagType::integer || t == FlagType::unsigned_integer) bad();
+    return shortest(f->get());
+  }
+  if (auto b = v.as_boolean()) {
+    if (t != FlagType::text) bad();
+    return b->get() ? "on" : "off";  // the on|off flags (--flips, --rot90)
+  }
+  if (auto a = v.as_array()) {
+    if (t != FlagType::text || a->empty()) bad();
+    std::string out;
+    for (const toml::node& e : *a) {
+      if (e.is_array() || e.is_table()) bad();
+      out += (out.empty() ? "" : ",") + scalar_text(e, FlagType::text, what, at);
+    }
+    return out;
+  }
+  bad();
+  return "";
+}
+
+FlagSetting make_setting(const std::string& flag, FlagType t, const toml::node& v, const std::string& what,
+                         const Located& at) {
+  FlagSetting s;
+  s.flag = flag;
+  s.where = at.path + ":" + std::to_string(at.line);
+  s.what = what;
+  if (t == FlagType::on_off_switch) {
+    auto b = v.as_boolean();
+    if (!b) at.fail(what + " is a switch: give true or false, got " + toml_word(v));
+    s.value = b->get() ? "true" : "false";
+    if (b->get()) s.tokens = {flag};
+    return s;
+  }
+  s.value = scalar_text(v, t, what, at);
+  s.tokens = {flag, s.value};
+  return s;
+}
+
+}  // namespace
+
+std::string key_to_flag(const std::string& key) {
+  std::string f = "--" + key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+CommandFlags command_flags(const CLI::App& sub) {
+  CommandFlags c;
+  c.command = sub.get_name();
+  for (const CLI::Option* o : sub.get_options()) {
+    if (o->get_lnames().empty()) continue;
+    const std::string name = "--" + o->get_lnames().front();
+    if (name == "--help") continue;
+    FlagType t = FlagType::text;
+    const std::string tn = o->get_type_name().substr(0, o->get_type_name().find(':'));
+    if (o->get_items_expected_max() == 0) t = FlagType::on_off_switch;
+    else if (tn == "INT") t = FlagType::integer;
+    else if (tn == "UINT") t = FlagType::unsigned_integer;
+    else if (tn == "FLOAT") t = FlagType::number;
+    c.flags[name] = t;
+    if (!o->get_default_str().empty()) c.defaults[name] = o->get_default_str();
+  }
+  return c;
+}
+
+const FlagSetting* PipelineConfig::find(const std::string& stage, const std::string& flag) const {
+  auto it = settings.find(stage);
+  if (it == settings.end()) return nullptr;
+  for (const FlagSetting& s : it->second)
+    if (s.flag == flag) return &s;
+  return nullptr;
+}
+
+PipelineConfig load_pipeline_config(const std::string& path, const std::vector<StageSpec>& stages) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "cannot open the pipeline config (no such file)");
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    Located{path, (int64_t)e.source().begin.line}.fail("TOML syntax: " + std::string(e.description()));
+  }
+  PipelineConfig cfg;
+  cfg.path = path;
+  std::string stage_names;
+  for (const StageSpec& s : stages) stage_names += (stage_names.empty() ? "" : ", ") + ("[" + s.name + "]");
+
+  struct Keyed {
+    int64_t line;
+    FlagSetting setting;
+  };
+  std::map<std::string, std::vector<Keyed>> common, own;  // stage -> settings
+  for (auto&& [k, v] : root) {
+    const std::string key(k.str());
+    const Located at{path, (int64_t)k.source().begin.line};
+    if (key == "workdir") {
+      auto s = v.as_string();
+      if (!s) at.fail("workdir must be a string, got " + std::string(toml_word(v)));
+      cfg.workdir = s->get();
+      continue;
+    }
+    const toml::table* t = v.as_table();
+    auto stage_it = std::find_if(stages.begin(), stages.end(), [&](const StageSpec& s) { return s.name == key; });
+    if (key != "common" && stage_it == stages.end())
+      at.fail(t ? "unknown table [" + key + "] (tables: [common], " + stage_names + ")"
+                : "unknown top-level key '" + key + "' (only workdir; flags go in [common] or a stage table)");
+    if (!t) at.fail("'" + key + "' must be a table ([" + key + "])");
+    for (auto&& [k2, v2] : *t) {
+      const std::string name(k2.str());
+      const Located at2{path, (int64_t)k2.source().begin.line};
+      const std::string what = "[" + key + "] " + name;
+      if (v2.is_table()) at2.fail(what + ": nested tables are not allowed");
+      const std::string flag = key_to_flag(name);
+      if (key == "common") {
+        bool known = false, applied = false;
+        for (const StageSpec& s : stages) {
+          auto f = s.flags.flags.find(flag);
+          if (f == s.flags.flags.end()) continue;
+          known = true;
+          if (s.managed.count(flag)) continue;
+          applied = true;
+          common[s.name].push_back({at2.line, make_setting(flag, f->second, v2, what, at2)});
+        }
+        if (!known) at2.fail("unknown key '" + name + "' in [common]: no stage's command has " + flag);
+        if (!applied) at2.fail(what + " is set by deepslide run itself (" + flag + " points into the workdir)");
+        continue;
+      }
+      const StageSpec& s = *stage_it;
+      auto f = s.flags.flags.find(flag);
+      if (f == s.flags.flags.end())
+        at2.fail("unknown key '" + name + "' in [" + key + "]: deepslide " + s.flags.command + " has no " + flag +
+                 " flag (see deepslide " + s.flags.command + " --help)");
+      if (s.managed.count(flag)) at2.fail(what + " is set by deepslide run itself" + s.managed_why);
+      for (const Keyed& o : own[s.name])
+        if (o.setting.flag == flag) at2.fail(what + ": " + flag + " is already set in [" + key + "]");
+      own[s.name].push_back({at2.line, make_setting(flag, f->second, v2, what, at2)});
+    }
+  }
+  for (const StageSpec& s : stages) {
+    std::vector<Keyed> merged;
+    for (const Keyed& c : common[s.name]) {
+      const bool overridden = std::any_of(own[s.name].begin(), own[s.name].end(),
+                                          [&](const Keyed& o) { return o.setting.flag == c.setting.flag; });
+      if (!overridden) merged.push_back(c);
+    }
+    std::stable_sort(merged.begin(), merged.end(), [](const Keyed& a, const Keyed& b) { return a.line < b.line; });
+    std::vector<Keyed> mine = own[s.name];
+    std::stable_sort(mine.begin(), mine.end(), [](const Keyed& a, const Keyed& b) { return a.line < b.line; });
+    merged.insert(merged.end(), mine.begin(), mine.end());
+    auto& out = cfg.settings[s.name];
+    for (const Keyed& k : merged) out.push_back(k.setting);
+  }
+  return cfg;
+}
+
+}  // namespace ds::cli

@@ -1,0 +1,83 @@
+// Path fingerprints and stamp files for `deepslide run` (see stage_stamp.h).
+#include "pipeline/stage_stamp.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace ds::cli {
+
+namespace {
+
+int64_t mtime_ns(const fs::path& p) {
+  std::error_code ec;
+  const auto t = fs::last_write_time(p, ec);
+  if (ec) return 0;
+  return (int64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string fnv1a_hex(const std::string& s) {
+  const uint64_t h = fnv1a(s.data(), s.size(), kFnvOffsetLegacy);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
+}
+
+json path_fingerprint(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return json{{"missing", true}};
+  if (fs::is_regular_file(st))
+    return json{{"size", (int64_t)fs::file_size(path, ec)}, {"mtime_ns", mtime_ns(path)}};
+  if (!fs::is_directory(st)) return json{{"special", true}};
+  std::vector<std::string> lines;
+  int64_t bytes = 0;
+  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (!it->is_regular_file(ec2)) continue;
+    const int64_t size = (int64_t)it->file_size(ec2);
+    bytes += size;
+    lines.push_back(fs::relative(it->path(), path, ec2).generic_string() + "\t" + std::to_string(size) + "\t" +
+                    std::to_string(mtime_ns(it->path())));
+  }
+  if (ec) throw InputError(path, "cannot list folder: " + ec.message());
+  std::sort(lines.begin(), lines.end());
+  std::string all;
+  for (const std::string& l : lines) all += l + "\n";
+  return json{{"files", (int64_t)lines.size()}, {"bytes", bytes}, {"hash", fnv1a_hex(all)}};
+}
+
+json paths_fingerprint(const std::vector<std::string>& paths) {
+  json j = json::object();
+  for (const std::string& p : paths) j[p] = path_fingerprint(p);
+  return j;
+}
+
+std::optional<json> read_stamp(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs"))
+    return std::nullopt;
+  return j;
+}
+
+void write_stamp(const std::string& path, const json& stamp) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) throw InputError(fs::path(path).parent_path().string(), "cannot create folder: " + ec.message());
+  const std::string s = stamp.dump(2) + "\n";
+  write_file_atomic(path, s.data(), s.size());
+}
+
+}  // namespace ds::cli

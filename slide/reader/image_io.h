@@ -1,0 +1,19 @@
+// 8-bit RGB images in memory and on disk: PNG/JPEG (and anything stb_image reads) in, PNG and
+// JPEG out. Grey and grey+alpha are expanded to RGB, alpha is dropped. Writes are atomic.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/rgb_image.h"
+
+namespace ds {
+
+RgbImage load_image(const std::string& path);  // InputError(path, reason) when unreadable
+// In-memory encodings (for embedding, e.g. data URIs in the HTML report).
+std::vector<uint8_t> encode_png(const RgbImage& img);
+std::vector<uint8_t> encode_jpeg(const RgbImage& img, int quality = 90);
+void save_png(const std::string& path, const RgbImage& img, bool sync = true);
+void save_jpeg(const std::string& path, const RgbImage& img, int quality = 90, bool sync = true);
+
+}  // namespace ds

@@ -1,0 +1,473 @@
+// Baseline JPEG cropping by skip-decoding and bit splicing (see jpeg_crop.h). The skip decoder
+// mirrors libjpeg's block loop exactly (k += run + 1 per coefficient, ZRL adds 16, any other
+// zero-size symbol ends the block) so it consumes the same bits libjpeg would, corrupt data
+// included; anything it cannot follow makes crop_jpeg return false.
+#include "slide/reader/jpeg_crop.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ds {
+
+namespace {
+
+constexpr int kLook = 11;        // bits looked up at once in the Huffman tables
+constexpr int kMulti = 14;       // bits looked up at once to skip several AC symbols
+constexpr int kMaxDc = 1 << 16;  // |DC| of an 8-bit JPEG block stays within 2^11
+constexpr size_t kPad = 512;     // zero bytes after the entropy data (a block reads < 256 bytes)
+
+inline uint64_t load_be64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+inline int be16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
+
+// One Huffman table as defined by DHT, with what the skip decoder and the DC encoder need.
+struct Huffman {
+  bool defined = false;
+  bool built = false;
+  bool dc = false;
+  uint8_t counts[17] = {};
+  uint8_t symbols[256] = {};
+  // fast[next kLook bits]: DC (length << 8 | symbol); AC (bits consumed incl. the value << 8 |
+  // coefficient-index advance); 0 when the code is longer than kLook bits.
+  uint16_t fast[1 << kLook];
+  // AC only: multi[next kMulti bits] skips every whole symbol in those bits at once (see
+  // build_multi); 0 when not even the first fits.
+  std::vector<uint32_t> multi;
+  int32_t maxcode[17];  // largest code of each length, -1 if none
+  int32_t offset[17];   // index into symbols of a length's code c is c + offset
+  uint16_t enc_code[16];  // DC category -> code (enc_len 0 = the table has no such symbol)
+  uint8_t enc_len[16];
+
+  bool build() {
+    int code = 0, k = 0;
+    std::memset(fast, 0, sizeof fast);
+    std::memset(enc_len, 0, sizeof enc_len);
+    for (int l = 1; l <= 16; ++l) {
+      offset[l] = k - code;
+      for (int i = 0; i < counts[l]; ++i, ++k, ++code) {
+        if (code >= (1 << l)) return false;  // over-subscribed: not a valid code (checked first)
+        int sym = symbols[k];
+        if (dc && sym > 15) return false;  // libjpeg rejects the table too
+        if (dc && enc_len[sym] == 0) {
+          enc_code[sym] = (uint16_t)code;
+          enc_len[sym] = (uint8_t)l;
+        }
+        if (l <= kLook) {
+          uint16_t e;
+          if (dc) {
+            e = (uint16_t)(l << 8 | sym);
+          } else {
+            int run = sym >> 4, size = sym & 15;
+            int adv = size ? run + 1 : (run == 15 ? 16 : 64);
+            e = (uint16_t)((l + size) << 8 | adv);
+          }
+          int first = code << (kLook - l), n = 1 << (kLook - l);
+          for (int j = 0; j < n; ++j) fast[first + j] = e;
+        }
+      }
+      if (code >= (1 << l)) return false;  // an all-ones code: libjpeg rejects the table too
+      maxcode[l] = counts[l] ? code - 1 : -1;
+      code <<= 1;
+    }
+    if (!dc) build_multi();
+    built = true;
+    return true;
+  }
+
+  // For each kMulti-bit string: the symbols lying wholly inside it, up to an end-of-block. Packs
+  // bits of all (4) | bits of the first (4) | advance of all (8) | advance of all but the last (8)
+  // | advance of the first (8); advances are capped at 255 (a block ends at 64 anyway).
+  void build_multi() {
+    multi.resize(1u << kMulti);
+    for (uint32_t v = 0; v < (1u << kMulti); ++v) {
+      int pos = 0, n = 0, adv_all = 0, adv_prefix = 0, first_bits = 0, first_adv = 0;
+      for (;;) {
+        uint64_t window = (uint64_t)v << (64 - kMulti) << pos;
+        uint16_t e = fast[window >> (64 - kLook)];
+        int bits = e >> 8, adv = e & 0xFF;
+        if (!e || pos + bits > kMulti) break;
+        if (n == 0) {
+          first_bits = bits;
+          first_adv = adv;
+        }
+        adv_prefix = adv_all;
+        adv_all = std::min(255, adv_all + adv);
+        pos += bits;
+        ++n;
+        if (adv == 64 || adv_all >= 64) break;
+      }
+      multi[v] = n == 0 ? 0
+                        : (uint32_t)pos << 28 | (uint32_t)first_bits << 24 | (uint32_t)adv_all << 16 |
+                              (uint32_t)adv_prefix << 8 | (uint32_t)first_adv;
+    }
+  }
+
+  // Symbol of a code longer than kLook bits at the top of `buf` (its length in *len), or -1.
+  int slow(uint64_t buf, int* len) const {
+    for (int l = kLook + 1; l <= 16; ++l) {
+      int32_t c = (int32_t)(buf >> (64 - l));
+      if (c <= maxcode[l]) {
+        *len = l;
+        return symbols[c + offset[l]];
+      }
+    }
+    return -1;
+  }
+};
+
+struct ScanComp {
+  int id = 0, h = 1, v = 1, blocks = 1;
+  const Huffman* dc = nullptr;
+  const Huffman* ac = nullptr;
+};
+
+struct Header {
+  Huffman tables[2][4];  // [0 = DC, 1 = AC][id]
+  int width = 0, height = 0, ncomp = 0;
+  int sof_comp_id[4] = {}, sof_h[4] = {}, sof_v[4] = {};
+  size_t sof_at = 0;         // offset of the frame height in the tile data
+  size_t entropy_begin = 0;  // first byte after the SOS segment
+  ScanComp scan[4];
+  int nscan = 0;
+};
+
+bool parse_dht(const uint8_t* q, size_t n, Header& s) {
+  while (n > 0) {
+    if (n < 17) return false;
+    int tc = q[0] >> 4, th = q[0] & 15;
+    if (tc > 1 || th > 3) return false;
+    int total = 0;
+    for (int l = 1; l <= 16; ++l) total += q[l];
+    if (total > 256 || n < 17 + (size_t)total) return false;
+    Huffman& h = s.tables[tc][th];
+    uint8_t counts[17] = {};
+    std::memcpy(counts + 1, q + 1, 16);
+    // Tables repeat from tile to tile: rebuild only when they change.
+    if (!h.built || std::memcmp(h.counts, counts, 17) != 0 || std::memcmp(h.symbols, q + 17, (size_t)total) != 0) {
+      std::memcpy(h.counts, counts, 17);
+      std::memcpy(h.symbols, q + 17, (size_t)total);
+      h.dc = tc == 0;
+      h.built = false;
+      if (!h.build()) return false;
+    }
+    h.defined = true;
+    q += 17 + total;
+    n -= 17 + (size_t)total;
+  }
+  return true;
+}
+
+// Walks the marker segments of `p`. The tables stream ends at EOI; the tile stream at its SOS.
+bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
+  if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return false;
+  size_t i = 2;
+  for (;;) {
+    if (i >= n) return tables_only;
+    if (p[i] != 0xFF) return false;
+    while (i < n && p[i] == 0xFF) ++i;
+    if (i >= n) return false;
+    int m = p[i++];
+    if (m == 0xD9) return tables_only;
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
+    if (i + 2 > n) return false;
+    size_t len = (size_t)be16(p + i);
+    if (len < 2 || i + len > n) return false;
+    const uint8_t* q = p + i + 2;
+    size_t ql = len - 2;
+    if (m == 0xC4) {
+      if (!parse_dht(q, ql, s)) return false;
+    } else if (m == 0xC0 || m == 0xC1) {
+      if (tables_only || ql < 6 || q[0] != 8) return false;
+      s.height = be16(q + 1);
+      s.width = be16(q + 3);
+      s.ncomp = q[5];
+      if (s.width == 0 || s.height == 0 || s.ncomp < 1 || s.ncomp > 4 || ql < 6 + 3 * (size_t)s.ncomp) return false;
+      for (int c = 0; c < s.ncomp; ++c) {
+        s.sof_comp_id[c] = q[6 + 3 * c];
+        s.sof_h[c] = q[7 + 3 * c] >> 4;
+        s.sof_v[c] = q[7 + 3 * c] & 15;
+        if (s.sof_h[c] < 1 || s.sof_h[c] > 4 || s.sof_v[c] < 1 || s.sof_v[c] > 4) return false;
+        for (int e = 0; e < c; ++e)
+          if (s.sof_comp_id[e] == s.sof_comp_id[c]) return false;  // libjpeg matches them its own way
+      }
+      s.sof_at = i + 3;
+    } else if ((m >= 0xC2 && m <= 0xCF)) {
+      return false;  // progressive, lossless, hierarchical or arithmetic coding
+    } else if (m == 0xDD) {
+      if (ql < 2 || be16(q) != 0) return false;  // restart intervals
+    } else if (m == 0xDA) {
+      if (tables_only || s.ncomp == 0 || ql < 1) return false;
+      int ns = q[0];
+      if (ns != s.ncomp || ql < 4 + 2 * (size_t)ns) return false;  // one interleaved scan only
+      for (int k = 0; k < ns; ++k) {
+        int id = q[1 + 2 * k], td = q[2 + 2 * k] >> 4, ta = q[2 + 2 * k] & 15;
+        int c = 0;
+        while (c < s.ncomp && s.sof_comp_id[c] != id) ++c;
+        if (c == s.ncomp || td > 3 || ta > 3) return false;
+        ScanComp& sc = s.scan[k];
+        sc.id = id;
+        sc.h = ns == 1 ? 1 : s.sof_h[c];
+        sc.v = ns == 1 ? 1 : s.sof_v[c];
+        sc.blocks = sc.h * sc.v;
+        sc.dc = &s.tables[0][td];
+        sc.ac = &s.tables[1][ta];
+        if (!sc.dc->defined || !sc.ac->defined) return false;
+      }
+      const uint8_t* t = q + 1 + 2 * ns;
+      if (t[0] != 0 || t[1] != 63 || t[2] != 0) return false;  // sequential, full spectrum
+      s.nscan = ns;
+      s.entropy_begin = i + len;
+      return true;
+    }
+    i += len;
+  }
+}
+
+// Copies the entropy-coded data up to its first marker with the stuffed zero bytes removed.
+size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
+  if (out.size() < n + kPad) out.resize(n + kPad);  // grown only: not zero-filled per call
+  uint8_t* o = out.data();
+  size_t i = 0;
+  while (i < n) {
+    const void* f = std::memchr(p + i, 0xFF, n - i);
+    size_t j = f ? (size_t)((const uint8_t*)f - p) : n;
+    std::memcpy(o, p + i, j - i);
+    o += j - i;
+    i = j;
+    if (!f || i + 1 >= n || p[i + 1] != 0x00) break;  // a marker ends the data
+    *o++ = 0xFF;
+    i += 2;
+  }
+  size_t bytes = (size_t)(o - out.data());
+  std::memset(o, 0, kPad);
+  return bytes;
+}
+
+// Reads bits MSB first with a 64-bit buffer topped up without branches (at least 56 valid bits
+// after refill); needs 8 readable bytes past any position it reaches.
+struct BitReader {
+  const uint8_t* base;
+  const uint8_t* p;
+  uint64_t buf = 0;
+  int count = 0;
+  explicit BitReader(const uint8_t* b) : base(b), p(b) {}
+  void refill() {
+    buf |= load_be64(p) >> count;
+    p += (63 - count) >> 3;
+    count |= 56;
+  }
+  void consume(int n) {
+    buf <<= n;
+    count -= n;
+  }
+  uint64_t pos() const { return (uint64_t)(p - base) * 8 - (uint64_t)count; }
+};
+
+// Writes bits MSB first, stuffing a zero byte after every 0xFF.
+struct BitWriter {
+  uint8_t* o;
+  uint64_t acc = 0;
+  int n = 0;
+  void byte(uint8_t b) {
+    *o++ = b;
+    if (b == 0xFF) *o++ = 0;
+  }
+  void put(uint32_t bits, int len) {  // len <= 32
+    acc = (acc << len) | bits;
+    n += len;
+    while (n >= 8) {
+      n -= 8;
+      byte((uint8_t)(acc >> n));
+    }
+  }
+  void copy(const uint8_t* src, uint64_t from, uint64_t to) {
+    while (to - from >= 32) {  // 32 bits at a time; bytes stored at once unless one is 0xFF
+      uint32_t v = (uint32_t)((load_be64(src + (from >> 3)) << (from & 7)) >> 32);
+      acc = (acc << 32) | v;
+      uint32_t bytes = (uint32_t)(acc >> n), inv = ~bytes;
+      if (((inv - 0x01010101u) & ~inv & 0x80808080u) == 0) {
+        uint32_t be = __builtin_bswap32(bytes);
+        std::memcpy(o, &be, 4);
+        o += 4;
+      } else {
+        for (int sh = 24; sh >= 0; sh -= 8) byte((uint8_t)(bytes >> sh));
+      }
+      from += 32;
+    }
+    while (from < to) {
+      int k = (int)std::min<uint64_t>(32, to - from);
+      uint32_t v = (uint32_t)((load_be64(src + (from >> 3)) << (from & 7)) >> (64 - k));
+      put(v, k);
+      from += (uint64_t)k;
+    }
+  }
+  void finish() {
+    if (n > 0) put((1u << (8 - n)) - 1, 8 - n);  // pad with one bits, as encoders do
+  }
+};
+
+// Where one needed MCU row starts and ends, and its first blocks' DC codes.
+struct RowCut {
+  uint64_t start = 0, end = 0;
+  uint64_t dc_from[4] = {}, dc_to[4] = {};
+  int dc_value[4] = {};  // DC of each component's first block
+  int last_dc[4] = {};   // DC predictors after the row's last needed MCU
+};
+
+}  // namespace
+
+bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0,
+               int x1, int y1, std::vector<uint8_t>& out, JpegCrop* at) {
+  thread_local Header s;
+  for (auto& row : s.tables)
+    for (auto& h : row) h.defined = false;
+  s.ncomp = s.nscan = 0;
+  if (tables && tables_len > 0 && !parse_segments(tables, tables_len, s, true)) return false;
+  if (!parse_segments(data, len, s, false)) return false;
+  int hmax = 1, vmax = 1;
+  for (int c = 0; c < s.nscan; ++c) {
+    hmax = std::max(hmax, s.scan[c].h);
+    vmax = std::max(vmax, s.scan[c].v);
+  }
+  const int mcu_w = 8 * hmax, mcu_h = 8 * vmax;
+  const int mcus_x = (s.width + mcu_w - 1) / mcu_w, mcus_y = (s.height + mcu_h - 1) / mcu_h;
+  if (x0 < 0 || y0 < 0 || x1 > s.width || y1 > s.height || x0 >= x1 || y0 >= y1) return false;
+  int rs = std::max(0, y0 / mcu_h - 1), re = std::min(mcus_y, (y1 - 1) / mcu_h + 2);
+  int cs = std::max(0, x0 / mcu_w - 1), ce = std::min(mcus_x, (x1 - 1) / mcu_w + 2);
+  // Cutting columns means walking every MCU up to the last one needed (to find where each row's
+  // needed part starts and ends), at about half libjpeg's cost per MCU; it pays when libjpeg is
+  // then spared more than half of each row. Otherwise only the rows above are cut: the walk stops
+  // at the first needed MCU and everything after it is copied.
+  const bool by_rows = (ce - cs) * 20 > mcus_x * 9;
+  if (by_rows) {
+    if (rs == 0) return false;  // nothing above to skip; libjpeg stops after the last row anyway
+    cs = 0;
+    ce = mcus_x;
+  }
+  const int walk_rows = by_rows ? rs + 1 : re, walk_last_cols = by_rows ? 1 : ce;
+
+  thread_local std::vector<uint8_t> bits;
+  size_t nbytes = unstuff(data + s.entropy_begin, len - s.entropy_begin, bits);
+  const uint64_t total_bits = (uint64_t)nbytes * 8;
+
+  thread_local std::vector<RowCut> rows;
+  rows.assign((size_t)(walk_rows - rs), RowCut{});
+  BitReader br(bits.data());
+  int pred[4] = {0, 0, 0, 0};
+  for (int r = 0; r < walk_rows; ++r) {
+    RowCut* cut = r >= rs ? &rows[(size_t)(r - rs)] : nullptr;
+    const int cols = (r == walk_rows - 1) ? walk_last_cols : mcus_x;
+    for (int c = 0; c < cols; ++c) {
+      const bool first = cut && c == cs;
+      if (first) cut->start = br.pos();
+      for (int ci = 0; ci < s.nscan; ++ci) {
+        const ScanComp& sc = s.scan[ci];
+        for (int b = 0; b < sc.blocks; ++b) {
+          br.refill();
+          if (first && b == 0) cut->dc_from[ci] = br.pos();
+          uint16_t e = sc.dc->fast[br.buf >> (64 - kLook)];
+          int size, l;
+          if (e) {
+            l = e >> 8;
+            size = e & 0xFF;
+          } else if ((size = sc.dc->slow(br.buf, &l)) < 0) {
+            return false;
+          }
+          br.consume(l);
+          if (size) {
+            int v = (int)(br.buf >> (64 - size));
+            if (v < (1 << (size - 1))) v += 1 - (1 << size);
+            br.consume(size);
+            pred[ci] += v;
+            if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
+          }
+          if (first && b == 0) {
+            cut->dc_to[ci] = br.pos();
+            cut->dc_value[ci] = pred[ci];
+          }
+          const Huffman& ac = *sc.ac;
+          for (int k = 1; k < 64;) {
+            if (br.count < 32) br.refill();  // not every symbol: keeps the load off the critical path
+            uint32_t m = ac.multi[br.buf >> (64 - kMulti)];
+            if (m) {
+              if (k + (int)((m >> 8) & 0xFF) < 64) {  // every symbol but the last leaves the block open
+                br.consume((int)(m >> 28));
+                k += (int)((m >> 16) & 0xFF);
+              } else {
+                br.consume((int)((m >> 24) & 15));
+                k += (int)(m & 0xFF);
+              }
+              continue;
+            }
+            uint16_t a = ac.fast[br.buf >> (64 - kLook)];
+            if (a) {
+              br.consume(a >> 8);
+              k += a & 0xFF;
+            } else {
+              int sym = ac.slow(br.buf, &l);
+              if (sym < 0) return false;
+              int run = sym >> 4, sz = sym & 15;
+              br.consume(l + sz);
+              k += sz ? run + 1 : (run == 15 ? 16 : 64);
+            }
+          }
+          if (br.pos() > total_bits) return false;  // ran past the data: truncated or corrupt
+        }
+      }
+      if (cut && c == (by_rows ? 0 : ce - 1)) {
+        cut->end = br.pos();
+        std::copy(pred, pred + 4, cut->last_dc);
+      }
+    }
+  }
+
+  if (by_rows) {  // the rest of the data, to the end of the image
+    rows[0].end = total_bits;
+    re = mcus_y;
+  }
+
+  // Splice: header with the new size, then each needed row's bits with its first DCs re-encoded.
+  const int w2 = std::min(s.width, ce * mcu_w) - cs * mcu_w;
+  const int h2 = std::min(s.height, re * mcu_h) - rs * mcu_h;
+  uint64_t copied = 0;
+  for (const RowCut& cut : rows) copied += cut.end - cut.start;
+  const size_t bound = s.entropy_begin + (size_t)(copied / 8) * 2 + rows.size() * 4 * 8 + 64;
+  if (out.size() < bound) out.resize(bound);
+  std::memcpy(out.data(), data, s.entropy_begin);
+  out[s.sof_at] = (uint8_t)(h2 >> 8);
+  out[s.sof_at + 1] = (uint8_t)h2;
+  out[s.sof_at + 2] = (uint8_t)(w2 >> 8);
+  out[s.sof_at + 3] = (uint8_t)w2;
+  BitWriter w{out.data() + s.entropy_begin};
+  int spred[4] = {0, 0, 0, 0};
+  for (const RowCut& cut : rows) {
+    uint64_t from = cut.start;
+    for (int ci = 0; ci < s.nscan; ++ci) {
+      w.copy(bits.data(), from, cut.dc_from[ci]);
+      int diff = cut.dc_value[ci] - spred[ci];
+      int mag = diff < 0 ? -diff : diff;
+      int size = 0;
+      while (mag >> size) ++size;
+      const Huffman& dc = *s.scan[ci].dc;
+      if (size > 15 || dc.enc_len[size] == 0) return false;  // no code for it in this table
+      w.put(dc.enc_code[size], dc.enc_len[size]);
+      if (size) w.put((uint32_t)(diff < 0 ? diff - 1 : diff) & ((1u << size) - 1), size);
+      from = cut.dc_to[ci];
+    }
+    w.copy(bits.data(), from, cut.end);
+    std::copy(cut.last_dc, cut.last_dc + 4, spred);
+  }
+  w.finish();
+  *w.o++ = 0xFF;
+  *w.o++ = 0xD9;
+  at->bytes = (size_t)(w.o - out.data());
+  at->x = cs * mcu_w;
+  at->y = rs * mcu_h;
+  return true;
+}
+
+}  // namespace ds

@@ -1,0 +1,237 @@
+// libjpeg-turbo decode of TIFF JPEG tiles (see jpeg_decode.h). One decompressor per thread is
+// reused; errors leave libjpeg through longjmp and become InputError here.
+#include "slide/reader/jpeg_decode.h"
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <jpeglib.h>
+
+#include "base/error.h"
+#include "slide/reader/jpeg_crop.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int kRowBatch = 16;  // rows per jpeg_read_scanlines call
+
+struct ErrorMgr {
+  jpeg_error_mgr pub;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool warned;
+};
+
+void on_error(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  longjmp(e->jump, 1);
+}
+
+void on_message(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  if (!e->warned) (*cinfo->err->format_message)(cinfo, e->message);
+  e->warned = true;
+}
+
+struct Decoder {
+  jpeg_decompress_struct cinfo;
+  ErrorMgr err;
+  Decoder() {
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    jpeg_create_decompress(&cinfo);
+  }
+  ~Decoder() { jpeg_destroy_decompress(&cinfo); }
+};
+
+// Feeds tables and data to libjpeg, reads the header and sets the colour space from the TIFF.
+// Returns false (err.message set) for an unsupported component count; libjpeg errors longjmp
+// to the caller's setjmp.
+bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+           JpegColor color) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  if (tables && tables_len > 0) {
+    jpeg_mem_src(c, tables, (unsigned long)tables_len);
+    jpeg_read_header(c, FALSE);
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  switch (color) {
+    case JpegColor::kYCbCr: c->jpeg_color_space = JCS_YCbCr; break;
+    case JpegColor::kRgb: c->jpeg_color_space = JCS_RGB; break;
+    case JpegColor::kGrey: c->jpeg_color_space = JCS_GRAYSCALE; break;
+    case JpegColor::kAuto: break;
+  }
+  if (c->num_components != 1 && c->num_components != 3) {
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
+                  c->num_components);
+    return false;
+  }
+  c->out_color_space = JCS_RGB;
+  c->dct_method = JDCT_ISLOW;
+  c->do_fancy_upsampling = TRUE;
+  jpeg_start_decompress(c);
+  return true;
+}
+
+// Plain C-style body: no objects with destructors live across setjmp. Returns false with
+// err.message set on failure.
+bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
+                size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
+                size_t row_buf_len, int* done_w, int* done_h) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  if (!start(d, tables, tables_len, data, len, color)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int jw = (int)c->output_width, jh = (int)c->output_height;
+  if ((size_t)jw * 3 > row_buf_len) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG width %d exceeds the tile", jw);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int copy_w = jw < out_w ? jw : out_w;
+  *done_w = copy_w;
+  *done_h = jh < out_h ? jh : out_h;
+  while ((int)c->output_scanline < jh) {
+    int y = (int)c->output_scanline;
+    if (y < out_h && jw == out_w) {
+      JSAMPROW rows[kRowBatch];
+      int n = 0;
+      for (; n < kRowBatch && y + n < out_h && y + n < jh; ++n) rows[n] = out + (size_t)(y + n) * out_w * 3;
+      jpeg_read_scanlines(c, rows, (JDIMENSION)n);
+    } else {
+      JSAMPROW row = row_buf;
+      jpeg_read_scanlines(c, &row, 1);
+      if (y < out_h) std::memcpy(out + (size_t)y * out_w * 3, row_buf, (size_t)copy_w * 3);
+    }
+  }
+  jpeg_finish_decompress(c);
+  return !d.err.warned;
+}
+
+
+bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
+                     size_t len, JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out,
+                     size_t stride, uint8_t* row_buf, size_t row_buf_len) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  if (!start(d, tables, tables_len, data, len, color)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int jw = (int)c->output_width, jh = (int)c->output_height;
+  if (x1 > jw || y1 > jh) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG of %dx%d is smaller than its tile", jw, jh);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  const int margin = 16;  // one iMCU of 4:2:0
+  JDIMENSION cx = (JDIMENSION)std::max(0, x0 - margin);
+  JDIMENSION cw = (JDIMENSION)(std::min(jw, x1 + margin) - (int)cx);
+  if (cx > 0 || (int)cw < jw) jpeg_crop_scanline(c, &cx, &cw);
+  // Rows are read kRowBatch at a time (one libjpeg call per batch, not per row).
+  const size_t row_bytes = (size_t)cw * 3;
+  if (row_bytes * kRowBatch > row_buf_len) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG crop wider than the tile");
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  int skip = std::max(0, y0 - margin);
+  if (skip > 0) jpeg_skip_scanlines(c, (JDIMENSION)skip);
+  size_t off = (size_t)(x0 - (int)cx) * 3, n = (size_t)(x1 - x0) * 3;
+  JSAMPROW rows[kRowBatch];
+  for (int i = 0; i < kRowBatch; ++i) rows[i] = row_buf + (size_t)i * row_bytes;
+  while ((int)c->output_scanline < y1) {
+    int y = (int)c->output_scanline;
+    int got = (int)jpeg_read_scanlines(c, rows, (JDIMENSION)std::min(kRowBatch, y1 - y));
+    if (got <= 0) {  // cannot happen with in-memory data; never loop forever
+      std::snprintf(d.err.message, sizeof d.err.message, "JPEG decoder returned no rows");
+      jpeg_abort_decompress(c);
+      return false;
+    }
+    for (int i = 0; i < got; ++i)
+      if (y + i >= y0) std::memcpy(out + (size_t)(y + i - y0) * stride, rows[i] + off, n);
+  }
+  jpeg_abort_decompress(c);
+  return !d.err.warned;
+}
+
+bool read_size(Decoder& d, const uint8_t* data, size_t len, int* w, int* h) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  *w = (int)c->image_width;
+  *h = (int)c->image_height;
+  jpeg_abort_decompress(c);
+  return true;
+}
+
+}  // namespace
+
+std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
+  if (len < 4) return {0, 0};
+  thread_local Decoder decoder;
+  int w = 0, h = 0;
+  if (!read_size(decoder, data, len, &w, &h)) return {0, 0};
+  return {w, h};
+}
+
+void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                          JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                          const std::string& what) {
+  if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  thread_local Decoder decoder;
+  thread_local std::vector<uint8_t> row_buf;
+  size_t need = (size_t)(x1 + 64) * 3 * kRowBatch;
+  if (row_buf.size() < need) row_buf.resize(need);
+  // First the MCUs the rectangle needs, cut out without decoding (jpeg_crop.h); when that is not
+  // possible or libjpeg objects to the result, the original, which reports any corruption.
+  thread_local std::vector<uint8_t> cropped;
+  JpegCrop at;
+  if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at) &&
+      run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, x0 - at.x, y0 - at.y,
+                      x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
+    return;
+  if (!run_decode_rect(decoder, tables, tables_len, data, len, color, x0, y0, x1, y1, out, stride,
+                       row_buf.data(), row_buf.size()))
+    throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+}
+
+std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
+  if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  thread_local Decoder decoder;
+  thread_local std::vector<uint8_t> row_buf;
+  size_t need = (size_t)(out_w + 64) * 3 * 4;
+  if (row_buf.size() < need) row_buf.resize(need);
+  int done_w = 0, done_h = 0;
+  if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(),
+                  row_buf.size(), &done_w, &done_h))
+    throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+  return {done_w, done_h};
+}
+
+}  // namespace ds

@@ -1,0 +1,179 @@
+// Slide: format dispatch by magic bytes, level queries, and region assembly from cached tiles
+// (missing tiles decoded in parallel, outside any lock, then copied into the region).
+#include "slide/reader/slide.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+
+#include "base/error.h"
+#include "slide/reader/slide_open.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int64_t kMaxRegionPixels = 1ll << 28;
+constexpr int kMaxRegionSide = 1 << 20;
+constexpr double kLowReuse = 0.25;  // reuse rate below which uncovered tiles are decoded in part
+
+uint64_t tile_key(int level, int64_t col, int64_t row) {
+  return ((uint64_t)level << 56) | ((uint64_t)row << 28) | (uint64_t)col;
+}
+
+}  // namespace
+
+std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(path, "cannot open for reading");
+  unsigned char m[8] = {0};
+  f.read(reinterpret_cast<char*>(m), 8);
+  std::streamsize n = f.gcount();
+  if (n == 0) throw InputError(path, "empty file");
+  bool tiff = n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                         (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
+  if (tiff) return open_tiff_slide(path, cache_bytes);
+  bool png = n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0;
+  bool jpeg = n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF;
+  if (png || jpeg) return open_image_slide(path, cache_bytes);
+  throw InputError(path, "not a slide: unrecognised format (expected TIFF/SVS, PNG or JPEG)");
+}
+
+Slide::Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes)
+    : path_(std::move(path)), meta_(std::move(meta)), source_(std::move(source)), cache_(cache_bytes) {}
+
+const SlideLevel& Slide::level(int i) const {
+  if (i < 0 || i >= level_count())
+    throw InputError(path_, "level " + std::to_string(i) + " does not exist (the slide has " +
+                                std::to_string(level_count()) + " levels)");
+  return meta_.levels[(size_t)i];
+}
+
+int Slide::best_level_for_downsample(double ds) const {
+  if (ds < meta_.levels[0].downsample) return 0;
+  for (int i = 1; i < level_count(); ++i)
+    if (ds < meta_.levels[(size_t)i].downsample) return i - 1;
+  return level_count() - 1;
+}
+
+RgbImage Slide::read_associated(const std::string& name) const {
+  for (const auto& a : meta_.associated)
+    if (a == name) return source_->read_associated(name);
+  std::string have;
+  for (const auto& a : meta_.associated) have += (have.empty() ? "" : ", ") + a;
+  throw InputError(path_, "no associated image '" + name + "' (available: " +
+                              (have.empty() ? "none" : have) + ")");
+}
+
+RgbImage Slide::read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads) const {
+  if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
+    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) +
+                                " is empty or too large");
+  RgbImage img;
+  img.width = w;
+  img.height = h;
+  img.pixels.resize((size_t)w * h * 3);
+  read_region_into(img.pixels.data(), x, y, level, w, h, decode_threads);
+  return img;
+}
+
+void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h,
+                             int decode_threads) const {
+  const SlideLevel& L = this->level(level);
+  if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
+    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) +
+                                " is empty or too large");
+  int64_t lx = level == 0 ? x : (int64_t)std::floor((double)x / L.downsample);
+  int64_t ly = level == 0 ? y : (int64_t)std::floor((double)y / L.downsample);
+  // Visible part of the region inside the level; the tiles below write all of it, so only a
+  // region reaching outside the level needs the white background first.
+  int64_t x0 = std::max<int64_t>(lx, 0), y0 = std::max<int64_t>(ly, 0);
+  int64_t x1 = std::min<int64_t>(lx + w, L.width), y1 = std::min<int64_t>(ly + h, L.height);
+  if (x0 != lx || y0 != ly || x1 != lx + w || y1 != ly + h) std::memset(out, 255, (size_t)w * h * 3);
+  if (x0 >= x1 || y0 >= y1) return;
+  int64_t tw = L.tile_width, th = L.tile_height;
+  int64_t c0 = x0 / tw, c1 = (x1 - 1) / tw, r0 = y0 / th, r1 = (y1 - 1) / th;
+  size_t n = (size_t)((c1 - c0 + 1) * (r1 - r0 + 1));
+  // Tile i of the region: its column and row, and the part of it the region shows (level pixels).
+  struct TileSpan {
+    int64_t col, row, x0, x1, y0, y1;
+  };
+  auto span = [&](size_t i) {
+    const int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+    return TileSpan{col, row, std::max<int64_t>(col * tw, x0), std::min<int64_t>((col + 1) * tw, x1),
+                    std::max<int64_t>(row * th, y0), std::min<int64_t>((row + 1) * th, y1)};
+  };
+  std::vector<TilePtr> tiles(n);
+  // 1: decoded straight into `out`, partially; 2 (kAuto): missed twice before in a short while,
+  // so reads keep coming back to it: decode it whole and cache it. (After one earlier miss it is
+  // not worth it: a partial decode costs about a third of a whole one, and in random reads a
+  // second visit is usually the last.)
+  std::vector<char> state(n, 0);
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < n; ++i) {
+    const TileSpan t = span(i);
+    bool often = false;
+    tiles[i] = cache_.get(tile_key(level, t.col, t.row), &often);
+    if (often && partial_ == PartialDecode::kAuto) state[i] = 2;
+    if (!tiles[i]) missing.push_back(i);
+  }
+  if (!missing.empty()) {
+    // Decode only in part (see set_partial_decode) or whole and cache?
+    const bool partial = partial_ == PartialDecode::kAlways ||
+                         (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
+    auto load_whole = [&](size_t i, bool wait) {
+      const TileSpan t = span(i);
+      return cache_.load(tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); },
+                         wait);
+    };
+    std::exception_ptr error;
+    int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();
+    threads = std::min<int>(threads, (int)missing.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+    for (size_t k = 0; k < missing.size(); ++k) {
+      size_t i = missing[k];
+      const TileSpan t = span(i);
+      try {
+        bool covered = t.x1 - t.x0 == tw && t.y1 - t.y0 == th;
+        if (partial && !covered && state[i] != 2 &&
+            source_->decode_tile_rect(level, t.col, t.row, (int)(t.x0 - t.col * tw), (int)(t.y0 - t.row * th),
+                                      (int)(t.x1 - t.col * tw), (int)(t.y1 - t.row * th),
+                                      out + ((size_t)(t.y0 - ly) * w + (size_t)(t.x0 - lx)) * 3, (size_t)w * 3)) {
+          state[i] = 1;
+          ++partial_count_;
+          continue;
+        }
+        // A tile another thread is decoding already is waited for below, after the others.
+        tiles[i] = load_whole(i, /*wait=*/false);
+      } catch (...) {
+#pragma omp critical(ds_slide_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    for (size_t i : missing)
+      if (state[i] != 1 && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (state[i] == 1) continue;
+    const TileSpan s = span(i);
+    const Tile& t = *tiles[i];
+    DS_CHECK(t.width == tw && t.height == th, "tile size mismatch");
+    size_t len = (size_t)(s.x1 - s.x0) * 3;
+    for (int64_t yy = s.y0; yy < s.y1; ++yy) {
+      const uint8_t* src = t.rgb.get() + ((size_t)(yy - s.row * th) * t.width + (size_t)(s.x0 - s.col * tw)) * 3;
+      uint8_t* dst = out + ((size_t)(yy - ly) * w + (size_t)(s.x0 - lx)) * 3;
+      std::memcpy(dst, src, len);
+    }
+  }
+}
+
+}  // namespace ds

@@ -1,0 +1,99 @@
+// A whole-slide image: a pyramid of levels read tile by tile, never a whole level at once.
+// Opens pyramidal TIFF (generic, SubIFD/OME-style, Aperio SVS, BigTIFF, stripped) and plain
+// PNG/JPEG images (one level). read_region follows OpenSlide: x, y in level-0 pixels, 8-bit RGB
+// out, outside the slide white. Thread-safe: one Slide may be read from many threads; decoded
+// tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slide/reader/image_io.h"
+#include "slide/reader/tile_cache.h"
+
+namespace ds {
+
+struct SlideLevel {
+  int64_t width = 0, height = 0;
+  double downsample = 1.0;  // OpenSlide's: mean of the width and height ratios to level 0
+  int tile_width = 0, tile_height = 0;
+};
+
+// Metadata a backend fills in when it opens a file.
+struct SlideMeta {
+  std::string vendor;  // "aperio", "generic-tiff", "image"
+  std::vector<SlideLevel> levels;
+  std::map<std::string, std::string> properties;  // OpenSlide-style keys
+  std::vector<std::string> associated;             // "thumbnail", "label", "macro", ...
+  std::optional<double> mpp_x, mpp_y, objective_power;
+};
+
+// A backend: decodes one tile of a level, and associated images. Must be callable from many
+// threads at once.
+class TileSource {
+ public:
+  virtual ~TileSource() = default;
+  // A tile_width x tile_height RGB tile; pixels outside the level may hold anything.
+  virtual TilePtr decode_tile(int level, int64_t col, int64_t row) = 0;
+  virtual RgbImage read_associated(const std::string& name) = 0;
+  // Decodes only [x0, x1) x [y0, y1) of a tile (tile pixels, inside the level) into `out` (row
+  // stride `stride` bytes, pointing at (x0, y0)), with the same pixels as decode_tile. False
+  // when this source cannot; the caller then decodes and caches the whole tile.
+  virtual bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1,
+                                uint8_t* out, size_t stride) {
+    return false;
+  }
+};
+
+class Slide {
+ public:
+  static constexpr size_t kDefaultCacheBytes = 256u << 20;
+  // Opens by content (TIFF magic, PNG, JPEG); InputError naming the file and reason otherwise.
+  static std::unique_ptr<Slide> open(const std::string& path, size_t cache_bytes = kDefaultCacheBytes);
+  Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes);
+
+  const std::string& path() const { return path_; }
+  const std::string& vendor() const { return meta_.vendor; }
+  int level_count() const { return (int)meta_.levels.size(); }
+  const SlideLevel& level(int i) const;
+  const std::vector<SlideLevel>& levels() const { return meta_.levels; }
+  // OpenSlide's rule: the largest level whose downsample is <= the one asked for.
+  int best_level_for_downsample(double downsample) const;
+  const std::map<std::string, std::string>& properties() const { return meta_.properties; }
+  std::optional<double> mpp_x() const { return meta_.mpp_x; }
+  std::optional<double> mpp_y() const { return meta_.mpp_y; }
+  std::optional<double> objective_power() const { return meta_.objective_power; }
+  const std::vector<std::string>& associated_names() const { return meta_.associated; }
+  RgbImage read_associated(const std::string& name) const;
+
+  // w x h pixels of `level` whose top-left corner is level-0 pixel (x, y). decode_threads: how
+  // many threads decode the region's missing tiles (0 = OpenMP default, 1 = this thread only).
+  RgbImage read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
+  // Same, into a caller buffer of w * h * 3 bytes (row stride w * 3).
+  void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h,
+                        int decode_threads = 0) const;
+
+  TileCache& cache() const { return cache_; }
+  // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it
+  // needs (not cached). kAuto: while the cache's reuse rate is low (random access, where a cached
+  // tile would be evicted before anyone read it again), except tiles missed twice in a short
+  // while; with high reuse (sliding windows) every tile is decoded whole and cached. Set before
+  // reading, not while reading.
+  enum class PartialDecode { kAuto, kNever, kAlways };
+  void set_partial_decode(PartialDecode mode) { partial_ = mode; }
+  uint64_t tiles_decoded_in_part() const { return partial_count_; }
+
+ private:
+  std::string path_;
+  SlideMeta meta_;
+  std::unique_ptr<TileSource> source_;
+  mutable TileCache cache_;
+  PartialDecode partial_ = PartialDecode::kAuto;
+  mutable std::atomic<uint64_t> partial_count_{0};
+};
+
+}  // namespace ds

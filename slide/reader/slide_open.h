@@ -1,0 +1,13 @@
+// Backend constructors behind Slide::open: one per file family.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "slide/reader/slide.h"
+
+namespace ds {
+
+std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes);
+std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_bytes);
+
+}  // namespace ds

@@ -1,0 +1,65 @@
+// libtiff handle with captured diagnostics (see tiff_handle.h).
+#include "slide/reader/tiff_handle.h"
+
+#include <cstdarg>
+#include <cstdio>
+
+#include "base/error.h"
+
+namespace ds {
+
+namespace {
+
+constexpr tmsize_t kMaxSingleAlloc = (tmsize_t)512 << 20;
+
+int capture_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  auto* s = static_cast<std::string*>(user);
+  if (s->empty()) *s = buf;
+  return 1;
+}
+
+int ignore_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+
+}  // namespace
+
+TiffHandle::TiffHandle(const std::string& path)
+    : path_(path), error_(std::make_unique<std::string>()) {
+  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
+  TIFFOpenOptionsSetMaxSingleMemAlloc(opts, kMaxSingleAlloc);
+  TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_error, error_.get());
+  TIFFOpenOptionsSetWarningHandlerExtR(opts, ignore_warning, nullptr);
+  tif_ = TIFFOpenExt(path.c_str(), "rm", opts);
+  TIFFOpenOptionsFree(opts);
+  if (!tif_) {
+    std::string why = error_->empty() ? "not a readable TIFF file" : "not a TIFF file (" + *error_ + ")";
+    throw InputError(path, why);
+  }
+  cur_main_ = 0;
+}
+
+TiffHandle::~TiffHandle() {
+  if (tif_) TIFFClose(tif_);
+}
+
+void TiffHandle::select(int main_index, uint64_t subifd_offset) {
+  if (main_index >= 0) {
+    if (cur_main_ == main_index) return;
+    clear_error();
+    if (!TIFFSetDirectory(tif_, (tdir_t)main_index))
+      throw InputError(path_, "cannot read TIFF directory " + std::to_string(main_index) +
+                                  (error_->empty() ? "" : " (" + *error_ + ")"));
+    cur_main_ = main_index;
+  } else {
+    if (cur_main_ == -1 && cur_sub_ == subifd_offset) return;
+    clear_error();
+    if (!TIFFSetSubDirectory(tif_, subifd_offset))
+      throw InputError(path_, "cannot read TIFF SubIFD at offset " + std::to_string(subifd_offset) +
+                                  (error_->empty() ? "" : " (" + *error_ + ")"));
+    cur_main_ = -1;
+    cur_sub_ = subifd_offset;
+  }
+}
+
+}  // namespace ds

@@ -1,0 +1,18 @@
+// Slide properties from TIFF tags, OpenSlide-style keys: tiff.* from the base directory,
+// aperio.* from an Aperio ImageDescription (`key = value` pairs after the first '|'), and the
+// standard openslide.mpp-x/-y and openslide.objective-power derived from them.
+#pragma once
+#include "slide/reader/slide.h"
+#include "slide/reader/tiff_dir.h"
+
+namespace ds {
+
+bool is_aperio_description(const std::string& description);
+// Adds tiff.* keys and, from the resolution tags, mpp when the unit is centimetre or inch.
+void add_tiff_properties(const TiffDir& base, SlideMeta& meta);
+// Adds aperio.* keys, MPP and AppMag; overrides resolution-tag mpp as OpenSlide does.
+void add_aperio_properties(const std::string& description, SlideMeta& meta);
+// openslide.level-count, openslide.level[i].*, openslide.vendor and the mpp/objective keys.
+void add_standard_properties(SlideMeta& meta);
+
+}  // namespace ds

@@ -1,0 +1,296 @@
+// The TIFF backend: decides which IFDs are pyramid levels and which are associated images
+// (generic, SubIFD, Aperio), checks that their pixel layout is one we decode, and decodes tiles.
+// JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo. Other codecs:
+// libtiff's decoder on a pooled handle, so threads never share libtiff state.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/error.h"
+#include "slide/reader/jpeg_decode.h"
+#include "slide/reader/slide_open.h"
+#include "slide/reader/tiff_dir.h"
+#include "slide/reader/tiff_handle_pool.h"
+#include "slide/reader/tiff_properties.h"
+
+namespace ds {
+
+namespace {
+
+constexpr uint64_t kMaxChunkPixels = 64ull << 20;
+constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
+const char* const kConvertHint =
+    "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
+
+// Whites the part of a w x h RGB buffer outside its top-left cw x ch corner.
+void fill_white_outside(uint8_t* out, int w, int h, int cw, int ch) {
+  cw = std::min(cw, w);
+  ch = std::min(ch, h);
+  if (cw < w)
+    for (int y = 0; y < ch; ++y) std::memset(out + ((size_t)y * w + cw) * 3, 255, (size_t)(w - cw) * 3);
+  if (ch < h) std::memset(out + (size_t)ch * w * 3, 255, (size_t)(h - ch) * w * 3);
+}
+
+bool is_jpeg2000(uint16_t c) { return c == 33003 || c == 33005 || c == 34712; }
+
+// Throws InputError unless `d` holds 8-bit chunky RGB / RGBA / grey we can decode.
+void check_supported(const TiffDir& d, const std::string& path, const std::string& what) {
+  std::string comp = compression_name(d.compression);
+  if (is_jpeg2000(d.compression))
+    throw InputError(path, what + " uses " + comp + " compression, which is not supported" + kConvertHint);
+  if (d.compression != COMPRESSION_JPEG && !TIFFIsCODECConfigured(d.compression))
+    throw InputError(path, what + " uses unsupported " + comp + kConvertHint);
+  if (d.bps != 8)
+    throw InputError(path, what + " has " + std::to_string(d.bps) +
+                               "-bit samples; only 8-bit RGB, RGBA or grey is supported" +
+                               "; convert it with: vips cast in.tif out.tif uchar");
+  if (d.sample_format != SAMPLEFORMAT_UINT)
+    throw InputError(path, what + " has non-integer samples; only 8-bit unsigned is supported");
+  if (d.planar == PLANARCONFIG_SEPARATE && d.spp > 1)
+    throw InputError(path, what + " stores samples planar-separate (PlanarConfiguration=2)" +
+                               ", which is not supported; convert it with: tiffcp -p contig in.tif out.tif");
+  if (d.spp < 1 || d.spp > 4)
+    throw InputError(path, what + " has " + std::to_string(d.spp) + " samples per pixel");
+  bool ok;
+  if (d.compression == COMPRESSION_JPEG) {
+    ok = ((d.photometric == PHOTOMETRIC_YCBCR || d.photometric == PHOTOMETRIC_RGB) && d.spp == 3) ||
+         (d.photometric == PHOTOMETRIC_MINISBLACK && d.spp == 1);
+  } else {
+    ok = (d.photometric == PHOTOMETRIC_RGB && d.spp >= 3) ||
+         ((d.photometric == PHOTOMETRIC_MINISBLACK || d.photometric == PHOTOMETRIC_MINISWHITE) && d.spp <= 2);
+  }
+  if (!ok)
+    throw InputError(path, what + " has PhotometricInterpretation " + std::to_string(d.photometric) +
+                               " with " + std::to_string(d.spp) + " samples under " + comp +
+                               " compression, which is not supported" + kConvertHint);
+  if ((uint64_t)d.tile_w * d.tile_h > kMaxChunkPixels)
+    throw InputError(path, what + " has a " + std::to_string(d.tile_w) + "x" + std::to_string(d.tile_h) +
+                               " strip or tile, too large to decode piecewise" + kConvertHint);
+}
+
+JpegColor jpeg_color(const TiffDir& d) {
+  if (d.photometric == PHOTOMETRIC_RGB) return JpegColor::kRgb;
+  if (d.photometric == PHOTOMETRIC_MINISBLACK) return JpegColor::kGrey;
+  return JpegColor::kYCbCr;
+}
+
+class TiffSource : public TileSource {
+ public:
+  TiffSource(std::string path, std::vector<TiffDir> dirs, std::vector<int> level_dirs,
+             std::vector<std::pair<std::string, int>> associated)
+      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(level_dirs)),
+        associated_(std::move(associated)), pool_(path_) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(path_, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) throw InputError(path_, "cannot stat");
+    file_size_ = (uint64_t)st.st_size;
+  }
+  ~TiffSource() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+    std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
+                       std::to_string(row) + ")";
+    decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
+    return t;
+  }
+
+  bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                        size_t stride) override {
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    if (d.compression != COMPRESSION_JPEG) return false;
+    uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    if (off == 0 || cnt == 0 || off > file_size_ || cnt > file_size_ - off ||
+        cnt > (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20))
+      return false;  // decode_tile reports or whitens it
+    std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
+                       std::to_string(row) + ")";
+    thread_local std::vector<uint8_t> raw;
+    raw.resize(cnt);
+    read_at(raw.data(), cnt, off, what);
+    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), x0, y0,
+                         x1, y1, out, stride, path_ + ": " + what);
+    return true;
+  }
+
+  RgbImage read_associated(const std::string& name) override {
+    const TiffDir* d = nullptr;
+    for (const auto& [n, idx] : associated_)
+      if (n == name) d = &dirs_[(size_t)idx];
+    if (!d) throw InputError(path_, "no associated image '" + name + "'");
+    std::string what = "associated image '" + name + "'";
+    check_supported(*d, path_, what);
+    if ((uint64_t)d->width * d->height > kMaxAssociatedPixels)
+      throw InputError(path_, what + " is too large");
+    RgbImage img((int)d->width, (int)d->height);
+    std::vector<uint8_t> chunk((size_t)d->tile_w * d->tile_h * 3);  // decode_chunk fills it
+    for (uint32_t r = 0; r < d->rows; ++r)
+      for (uint32_t c = 0; c < d->cols; ++c) {
+        decode_chunk(*d, (uint64_t)r * d->cols + c, chunk.data(), what);
+        uint32_t x0 = c * d->tile_w, y0 = r * d->tile_h;
+        uint32_t cw = std::min(d->tile_w, d->width - x0), ch = std::min(d->tile_h, d->height - y0);
+        for (uint32_t y = 0; y < ch; ++y)
+          std::memcpy(img.row((int)(y0 + y)) + (size_t)x0 * 3, chunk.data() + (size_t)y * d->tile_w * 3,
+                      (size_t)cw * 3);
+      }
+    return img;
+  }
+
+ private:
+  // Decodes tile/strip `idx` of `d` into `out` (tile_w x tile_h RGB). Missing chunks are white.
+  void decode_chunk(const TiffDir& d, uint64_t idx, uint8_t* out, const std::string& what) {
+    size_t out_bytes = (size_t)d.tile_w * d.tile_h * 3;
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    if (off == 0 || cnt == 0) {
+      std::memset(out, 255, out_bytes);
+      return;
+    }
+    if (off > file_size_ || cnt > file_size_ - off)
+      throw InputError(path_, what + " lies past the end of the file (truncated file?)");
+    if (d.compression == COMPRESSION_JPEG) {
+      thread_local std::vector<uint8_t> raw;
+      if (cnt > out_bytes * 4 + (1u << 20)) throw InputError(path_, what + " has an absurd byte count");
+      raw.resize(cnt);
+      read_at(raw.data(), cnt, off, what);
+      auto [jw, jh] = decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt,
+                                      jpeg_color(d), out, (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
+      fill_white_outside(out, (int)d.tile_w, (int)d.tile_h, jw, jh);
+      return;
+    }
+    size_t px = (size_t)d.tile_w * d.tile_h;
+    size_t raw_bytes = px * d.spp;
+    thread_local std::vector<uint8_t> raw;
+    raw.resize(raw_bytes);
+    std::memset(out, 255, out_bytes);
+    auto h = pool_.acquire(d);
+    h->clear_error();
+    tmsize_t got = d.tiled ? TIFFReadEncodedTile(h->get(), (uint32_t)idx, raw.data(), (tmsize_t)raw_bytes)
+                           : TIFFReadEncodedStrip(h->get(), (uint32_t)idx, raw.data(), (tmsize_t)raw_bytes);
+    if (got < 0 || !h->last_error().empty())
+      throw InputError(path_, what + ": cannot decode " + compression_name(d.compression) + " data" +
+                                  (h->last_error().empty() ? "" : " (" + h->last_error() + ")"));
+    size_t n = std::min<size_t>((size_t)got / d.spp, px);
+    const uint8_t* s = raw.data();
+    bool invert = d.photometric == PHOTOMETRIC_MINISWHITE;
+    for (size_t i = 0; i < n; ++i, s += d.spp, out += 3) {
+      if (d.spp >= 3) {
+        out[0] = s[0];
+        out[1] = s[1];
+        out[2] = s[2];
+      } else {
+        uint8_t g = invert ? (uint8_t)(255 - s[0]) : s[0];
+        out[0] = out[1] = out[2] = g;
+      }
+    }
+  }
+
+  void read_at(uint8_t* dst, uint64_t len, uint64_t off, const std::string& what) {
+    while (len > 0) {
+      ssize_t n = ::pread(fd_, dst, len, (off_t)off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw InputError(path_, what + ": read failed (truncated file?)");
+      dst += n;
+      off += (uint64_t)n;
+      len -= (uint64_t)n;
+    }
+  }
+
+  std::string path_;
+  std::vector<TiffDir> dirs_;
+  std::vector<int> level_dirs_;
+  std::vector<std::pair<std::string, int>> associated_;
+  TiffHandlePool pool_;
+  int fd_ = -1;
+  uint64_t file_size_ = 0;
+};
+
+bool contains(const std::string& s, const char* word) { return s.find(word) != std::string::npos; }
+
+// Same aspect ratio as the base, smaller: a reduced level from a writer that did not flag it.
+bool ratio_matches(const TiffDir& base, const TiffDir& d) {
+  if (d.width >= base.width || d.height >= base.height) return false;
+  double expected_h = (double)base.height * d.width / base.width;
+  return std::abs((double)d.height - expected_h) <= 1.0 + 0.01 * expected_h;
+}
+
+}  // namespace
+
+std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes) {
+  std::vector<TiffDir> dirs;
+  {
+    TiffHandle h(path);
+    dirs = read_tiff_dirs(h);
+  }
+  const TiffDir& base = dirs[0];
+  bool aperio = is_aperio_description(base.description);
+  std::vector<int> levels;
+  std::vector<std::pair<std::string, int>> associated;
+  if (aperio) {
+    bool have_label = false, have_macro = false;
+    for (size_t i = 0; i < dirs.size(); ++i) {
+      const TiffDir& d = dirs[i];
+      if (d.main_index < 0) continue;
+      if (d.tiled || i == 0) {
+        levels.push_back((int)i);
+        continue;
+      }
+      std::string name;
+      if (d.main_index == 1) name = "thumbnail";
+      else if (contains(d.description, "label") && !have_label) name = "label";
+      else if (contains(d.description, "macro") && !have_macro) name = "macro";
+      else if (!have_label) name = "label";
+      else if (!have_macro) name = "macro";
+      else name = "image" + std::to_string(d.main_index);
+      have_label |= name == "label";
+      have_macro |= name == "macro";
+      associated.emplace_back(name, (int)i);
+    }
+  } else {
+    levels.push_back(0);
+    for (size_t i = 1; i < dirs.size(); ++i) {
+      const TiffDir& d = dirs[i];
+      if (d.subfile_type & 4) continue;  // transparency mask
+      bool from_subifd = d.parent == 0;
+      bool flagged = d.main_index > 0 && d.reduced() && base.subifds.empty();
+      bool unflagged = d.main_index > 0 && !d.reduced() && base.subifds.empty() && ratio_matches(base, d);
+      if (from_subifd || flagged || unflagged) levels.push_back((int)i);
+    }
+  }
+  std::stable_sort(levels.begin(), levels.end(),
+                   [&](int a, int b) { return dirs[(size_t)a].width > dirs[(size_t)b].width; });
+  levels.erase(std::unique(levels.begin(), levels.end(),
+                           [&](int a, int b) { return dirs[(size_t)a].width == dirs[(size_t)b].width; }),
+               levels.end());
+
+  SlideMeta meta;
+  meta.vendor = aperio ? "aperio" : "generic-tiff";
+  const TiffDir& top = dirs[(size_t)levels[0]];
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const TiffDir& d = dirs[(size_t)levels[i]];
+    check_supported(d, path, "level " + std::to_string(i));
+    SlideLevel L;
+    L.width = d.width;
+    L.height = d.height;
+    L.tile_width = (int)d.tile_w;
+    L.tile_height = (int)d.tile_h;
+    L.downsample = ((double)top.height / d.height + (double)top.width / d.width) / 2.0;
+    meta.levels.push_back(L);
+  }
+  for (const auto& a : associated) meta.associated.push_back(a.first);
+  add_tiff_properties(top, meta);
+  if (aperio) add_aperio_properties(top.description, meta);
+  add_standard_properties(meta);
+  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(levels), std::move(associated));
+  return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
+}
+
+}  // namespace ds

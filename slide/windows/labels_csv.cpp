@@ -1,0 +1,79 @@
+// Label CSV reading/writing and slide path resolution.
+#include "slide/windows/labels_csv.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+static std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+std::vector<SlideLabel> read_labels_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "cannot open label CSV");
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(path, "empty label CSV (expected header img,gt)");
+  if (line.size() >= 3 && (unsigned char)line[0] == 0xEF) line = line.substr(3);  // UTF-8 BOM
+  std::string header = trim(line);
+  header.erase(std::remove(header.begin(), header.end(), ' '), header.end());
+  if (header != "img,gt") throw InputError(path, "header is '" + trim(line) + "', expected img,gt");
+  std::vector<SlideLabel> rows;
+  std::set<std::string> seen;
+  int lineno = 1;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (trim(line).empty()) continue;
+    size_t comma = line.find(',');
+    if (comma == std::string::npos || line.find(',', comma + 1) != std::string::npos)
+      throw InputError(path, "line " + std::to_string(lineno) + ": expected two fields img,gt");
+    SlideLabel r{trim(line.substr(0, comma)), trim(line.substr(comma + 1))};
+    if (r.img.empty() || r.gt.empty())
+      throw InputError(path, "line " + std::to_string(lineno) + ": empty img or gt");
+    if (!seen.insert(r.img).second)
+      throw InputError(path, "line " + std::to_string(lineno) + ": slide '" + r.img + "' listed twice");
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& rows_in) {
+  std::vector<SlideLabel> rows = rows_in;
+  std::sort(rows.begin(), rows.end(), [](const SlideLabel& a, const SlideLabel& b) { return a.img < b.img; });
+  std::ostringstream out;
+  out << "img,gt\n";
+  for (const auto& r : rows) {
+    if (r.img.find(',') != std::string::npos || r.gt.find(',') != std::string::npos)
+      throw InputError(path, "slide or class name contains a comma: " + r.img);
+    out << r.img << "," << r.gt << "\n";
+  }
+  std::string s = out.str();
+  write_file_atomic(path, s.data(), s.size());
+}
+
+std::string resolve_slide_path(const std::string& all_wsi, const SlideLabel& row,
+                               const std::string& csv_path) {
+  fs::path direct = fs::path(all_wsi) / row.img;
+  if (fs::is_regular_file(direct)) return direct.string();
+  fs::path in_class = fs::path(all_wsi) / row.gt / row.img;
+  if (fs::is_regular_file(in_class)) return in_class.string();
+  throw InputError(csv_path, "slide '" + row.img + "' not found under " + all_wsi);
+}
+
+std::vector<std::string> label_classes(const std::vector<SlideLabel>& rows) {
+  std::set<std::string> s;
+  for (const auto& r : rows) s.insert(r.gt);
+  return {s.begin(), s.end()};
+}
+
+}  // namespace ds

@@ -1,0 +1,59 @@
+// The windows of one slide: where the sliding window goes (DeepSlide's grid at a pyramid level,
+// or at a target microns-per-pixel so one model serves 20x and 40x scans), which windows hold
+// tissue (purple filter, Otsu mask or none), and reading a window's pixels. Windows are
+// coordinates; nothing is written to disk.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "slide/reader/image_io.h"
+#include "slide/reader/slide.h"
+#include "slide/windows/tissue_filter.h"
+#include "slide/windows/window_grid.h"
+
+namespace ds {
+
+enum class TissueMethod { purple, otsu, none };
+TissueMethod parse_tissue_method(const std::string& name);  // InputError on unknown names
+const char* tissue_method_name(TissueMethod m);
+
+struct WindowOptions {
+  int patch_size = 224;     // side of the patch the model sees
+  double overlap = 3.0;     // DeepSlide's inverse overlap factor
+  int level = 0;            // pyramid level to read at (ignored when mpp > 0)
+  double mpp = 0.0;         // > 0: target microns per pixel; picks the level and scales the window
+  TissueMethod tissue = TissueMethod::purple;
+  PurpleParams purple;
+  double otsu_min_fraction = 0.5;  // share of the window that must be tissue in the Otsu mask
+  int otsu_thumbnail = 2048;       // longer side of the image the Otsu mask is computed on
+  // Purple filter: a window whose read fails (corrupt tile, truncated file) is kept, its tissue
+  // unknown, instead of stopping with the error; `deepslide train` then counts, lists and skips
+  // it when it reads it (see train/loader.h). Off: the read error propagates.
+  bool keep_unreadable = false;
+};
+
+// How windows are read: a `region` x `region` square at `level`, resized to patch x patch.
+struct ReadGeometry {
+  int level = 0;
+  double level_downsample = 1.0;
+  int region = 224;
+  int patch = 224;
+  int64_t level0_side() const;  // the window's side in level-0 pixels
+};
+
+ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt);
+// Grid windows over the read level, in level-0 coordinates, before tissue filtering.
+std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap);
+RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w, int decode_threads = 1);
+
+struct SlideWindows {
+  ReadGeometry geometry;
+  std::vector<Window> windows;  // windows with tissue, in grid order (rows outer)
+  int64_t candidates = 0;       // grid windows examined
+};
+
+// Selects the tissue windows of a slide (threads > 0: parallel over windows).
+SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads = 0);
+
+}  // namespace ds

@@ -1,0 +1,136 @@
+// DeepSlide's purple filter and a CLAM-style Otsu saturation mask.
+#include "slide/windows/tissue_filter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "base/error.h"
+
+namespace ds {
+
+int purple_block_count(const uint8_t* rgb, int width, int height, int64_t stride, int scale) {
+  DS_CHECK_INPUT(scale > 0, "purple filter: scale must be positive, got " + std::to_string(scale));
+  const int bh = height / scale, bw = width / scale;
+  if (bh <= 0 || bw <= 0)
+    throw InputError("purple filter: patch " + std::to_string(width) + "x" +
+                     std::to_string(height) + " is smaller than the scale " +
+                     std::to_string(scale));
+  const int nby = (height + bh - 1) / bh, nbx = (width + bw - 1) / bw;
+  const double area = (double)bh * bw;  // zero padding counts in the average, as block_reduce
+  std::vector<double> sums((size_t)nbx * 3);
+  int count = 0;
+  for (int by = 0; by < nby; ++by) {
+    std::fill(sums.begin(), sums.end(), 0.0);
+    const int y1 = std::min(height, (by + 1) * bh);
+    for (int y = by * bh; y < y1; ++y) {
+      const uint8_t* row = rgb + (int64_t)y * stride;
+      for (int x = 0; x < width; ++x) {
+        double* s = &sums[(size_t)(x / bw) * 3];
+        s[0] += row[3 * x];
+        s[1] += row[3 * x + 1];
+        s[2] += row[3 * x + 2];
+      }
+    }
+    for (int bx = 0; bx < nbx; ++bx) {
+      const double r = sums[bx * 3] / area, g = sums[bx * 3 + 1] / area, b = sums[bx * 3 + 2] / area;
+      if (r > g - 10 && b > g - 10 && (r + b) / 2 > g + 20) ++count;
+    }
+  }
+  return count;
+}
+
+bool is_purple(const RgbImage& patch, const PurpleParams& params) {
+  return purple_block_count(patch.pixels.data(), patch.width, patch.height, (int64_t)patch.width * 3,
+                            params.scale) > params.threshold;
+}
+
+double TissueMask::tissue_fraction(int64_t x, int64_t y, int64_t w, int64_t h) const {
+  if (width <= 0 || height <= 0 || w <= 0 || h <= 0) return 0.0;
+  int64_t x0 = (int64_t)std::floor(x / downsample), y0 = (int64_t)std::floor(y / downsample);
+  int64_t x1 = (int64_t)std::ceil((x + w) / downsample), y1 = (int64_t)std::ceil((y + h) / downsample);
+  int64_t total = std::max<int64_t>(1, (x1 - x0) * (y1 - y0));
+  x0 = std::max<int64_t>(0, x0);
+  y0 = std::max<int64_t>(0, y0);
+  x1 = std::min<int64_t>(width, x1);
+  y1 = std::min<int64_t>(height, y1);
+  int64_t n = 0;
+  for (int64_t yy = y0; yy < y1; ++yy)
+    for (int64_t xx = x0; xx < x1; ++xx) n += on[(size_t)yy * width + xx];
+  return (double)n / (double)total;
+}
+
+int otsu_threshold(const std::vector<int64_t>& hist) {
+  // Same recurrence as OpenCV's getThreshVal_Otsu_8u so that ties resolve the same way.
+  DS_CHECK(hist.size() == 256, "otsu: histogram must have 256 bins");
+  double total = 0, mu = 0;
+  for (int i = 0; i < 256; ++i) total += (double)hist[i];
+  if (total <= 0) return 0;
+  const double scale = 1.0 / total;
+  for (int i = 0; i < 256; ++i) mu += i * ((double)hist[i] * scale);
+  double mu1 = 0, q1 = 0, max_sigma = 0;
+  int max_val = 0;
+  const double eps = 1.1920928955078125e-07;  // FLT_EPSILON
+  for (int i = 0; i < 256; ++i) {
+    const double p_i = (double)hist[i] * scale;
+    mu1 *= q1;
+    q1 += p_i;
+    const double q2 = 1.0 - q1;
+    if (std::min(q1, q2) < eps || std::max(q1, q2) > 1.0 - eps) continue;
+    mu1 = (mu1 + i * p_i) / q1;
+    const double mu2 = (mu - q1 * mu1) / q2;
+    const double sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2);
+    if (sigma > max_sigma) {
+      max_sigma = sigma;
+      max_val = i;
+    }
+  }
+  return max_val;
+}
+
+std::vector<uint8_t> hsv_saturation(const RgbImage& img) {
+  std::vector<uint8_t> sat((size_t)img.width * img.height);
+  for (size_t i = 0; i < sat.size(); ++i) {
+    const uint8_t* p = &img.pixels[i * 3];
+    const int mx = std::max({p[0], p[1], p[2]}), mn = std::min({p[0], p[1], p[2]});
+    // OpenCV's 8-bit RGB->HSV saturation: fixed point with a 12-bit shift and a rounded
+    // reciprocal table, so masks match cv2 exactly.
+    const int sdiv = mx == 0 ? 0 : (int)std::lround((double)(255 << 12) / mx);
+    sat[i] = (uint8_t)(((mx - mn) * sdiv + (1 << 11)) >> 12);
+  }
+  return sat;
+}
+
+TissueMask otsu_tissue_mask(const RgbImage& img, double downsample, int median_size) {
+  const int w = img.width, h = img.height;
+  DS_CHECK_INPUT(w > 0 && h > 0, "otsu tissue mask: empty image");
+  const std::vector<uint8_t> sat = hsv_saturation(img);
+  // Median blur with replicated borders.
+  std::vector<uint8_t> med((size_t)w * h);
+  const int r = std::max(0, median_size / 2);
+  std::vector<uint8_t> win;
+  win.reserve((size_t)(2 * r + 1) * (2 * r + 1));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      win.clear();
+      for (int dy = -r; dy <= r; ++dy) {
+        const int yy = std::clamp(y + dy, 0, h - 1);
+        for (int dx = -r; dx <= r; ++dx) win.push_back(sat[(size_t)yy * w + std::clamp(x + dx, 0, w - 1)]);
+      }
+      std::nth_element(win.begin(), win.begin() + win.size() / 2, win.end());
+      med[(size_t)y * w + x] = win[win.size() / 2];
+    }
+  std::vector<int64_t> hist(256, 0);
+  for (uint8_t v : med) ++hist[v];
+  const int t = otsu_threshold(hist);
+  TissueMask mask;
+  mask.width = w;
+  mask.height = h;
+  mask.downsample = downsample;
+  mask.threshold = t;
+  mask.on.resize(med.size());
+  for (size_t i = 0; i < med.size(); ++i) mask.on[i] = med[i] > t ? 1 : 0;
+  return mask;
+}
+
+}  // namespace ds

@@ -1,0 +1,105 @@
+// Per-class overlap search, thinning and oversampling of training windows.
+#include "slide/windows/training_windows.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/error.h"
+
+namespace ds {
+
+namespace {
+
+struct ClassWindows {
+  std::vector<WindowSample> samples;
+  std::vector<ReadGeometry> geometry;  // per slide of the class, in the class's slide order
+};
+
+// Tissue windows of the given slides at one overlap; slides without any are reported once.
+std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const std::vector<int>& idx,
+                                  const std::vector<int>& labels, WindowOptions opt, double overlap, int threads,
+                                  std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped) {
+  opt.overlap = overlap;
+  std::vector<WindowSample> out;
+  for (int i : idx) {
+    SlideWindows sw = select_windows(*slides[(size_t)i], opt, threads);
+    geometry[(size_t)i] = sw.geometry;
+    if (sw.windows.empty() && skipped)
+      skipped->push_back(slides[(size_t)i]->path() + ": no tissue windows (" + std::to_string(sw.candidates) +
+                         " examined, tissue filter " + tissue_method_name(opt.tissue) + ")");
+    for (const Window& w : sw.windows) out.push_back({i, w, labels[(size_t)i]});
+  }
+  return out;
+}
+
+}  // namespace
+
+TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
+                                          const std::vector<std::string>& class_names,
+                                          const WindowOptions& base, const BalanceOptions& balance, int threads) {
+  DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
+  DS_CHECK_INPUT(balance.num_per_class > 0, "--num-train-per-class must be positive");
+  TrainingWindows tw;
+  tw.geometry.resize(slides.size());
+  std::vector<std::vector<WindowSample>> per_class(class_names.size());
+  for (size_t c = 0; c < class_names.size(); ++c) {
+    std::vector<int> idx;
+    for (size_t i = 0; i < slides.size(); ++i)
+      if (labels[i] == (int)c) idx.push_back((int)i);
+    ClassWindowReport rep;
+    rep.name = class_names[c];
+    rep.slides = (int)idx.size();
+    if (idx.empty()) throw InputError("class '" + class_names[c] + "' has no training slides");
+    // Windows scale with the square of the overlap factor: one pass at 1, then the estimate.
+    std::vector<WindowSample> s = collect(slides, idx, labels, base, 1.0, threads, tw.geometry, &tw.skipped);
+    double f = 1.0;
+    if (!s.empty() && (int64_t)s.size() < balance.num_per_class) {
+      f = std::clamp(std::sqrt((double)balance.num_per_class / (double)s.size()), 1.0, balance.max_overlap);
+      const int region = tw.geometry[(size_t)idx[0]].region;
+      f = std::min(f, (double)region);  // the step stays at least one pixel
+      if (f > 1.0) s = collect(slides, idx, labels, base, f, threads, tw.geometry, nullptr);
+    }
+    if (s.empty()) throw InputError("class '" + class_names[c] + "' has no tissue windows in any training slide");
+    rep.overlap = f;
+    rep.found = (int64_t)s.size();
+    if ((int64_t)s.size() > balance.num_per_class) {  // thin evenly, keeping grid order
+      std::vector<WindowSample> thin;
+      thin.reserve((size_t)balance.num_per_class);
+      for (int64_t k = 0; k < balance.num_per_class; ++k)
+        thin.push_back(s[(size_t)(k * (int64_t)s.size() / balance.num_per_class)]);
+      s.swap(thin);
+    }
+    per_class[c] = std::move(s);
+    tw.classes.push_back(rep);
+  }
+  size_t biggest = 0;
+  for (const auto& s : per_class) biggest = std::max(biggest, s.size());
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    const auto& s = per_class[c];
+    for (size_t k = 0; k < biggest; ++k) tw.samples.push_back(s[k % s.size()]);
+    tw.classes[c].after_balance = (int64_t)biggest;
+  }
+  return tw;
+}
+
+TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
+                              const std::vector<std::string>& class_names, const WindowOptions& opt, int threads) {
+  DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
+  TrainingWindows tw;
+  tw.geometry.resize(slides.size());
+  std::vector<int> idx(slides.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
+  tw.samples = collect(slides, idx, labels, opt, opt.overlap, threads, tw.geometry, &tw.skipped);
+  for (size_t c = 0; c < class_names.size(); ++c) {
+    ClassWindowReport rep;
+    rep.name = class_names[c];
+    rep.overlap = opt.overlap;
+    for (size_t i = 0; i < slides.size(); ++i) rep.slides += labels[i] == (int)c;
+    for (const auto& s : tw.samples) rep.found += s.label == (int)c;
+    rep.after_balance = rep.found;
+    tw.classes.push_back(rep);
+  }
+  return tw;
+}
+
+}  // namespace ds

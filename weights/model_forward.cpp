@@ -1,0 +1,48 @@
+// Patches to a normalized batch (torchvision's ToTensor + Normalize arithmetic) and the
+// eval-mode forward pass with softmax.
+#include "weights/model_forward.h"
+
+#include "base/error.h"
+#include "layers/layers.h"
+
+namespace ds {
+
+void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                     const std::array<float, 3>& std) {
+  const size_t hw = (size_t)patch.width * patch.height;
+  for (int c = 0; c < 3; ++c) {
+    // Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s).
+    const float m = mean[c], s = std[c];
+    float* dst = out + c * hw;
+    const uint8_t* src = patch.pixels.data() + c;
+    for (size_t i = 0; i < hw; ++i) dst[i] = ((float)src[3 * i] / 255.0f - m) / s;
+  }
+}
+
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
+                  const std::vector<std::string>& names) {
+  DS_CHECK(names.empty() || names.size() == patches.size(), "make_batch: names and patches differ");
+  const int P = model.patch_size;
+  Tensor batch = Tensor::empty(Shape{(int64_t)patches.size(), 3, P, P});
+  for (size_t i = 0; i < patches.size(); ++i) {
+    const RgbImage& im = patches[i];
+    if (im.width != P || im.height != P)
+      throw InputError(names.empty() ? "patch " + std::to_string(i) : names[i],
+                       "image is " + std::to_string(im.width) + "x" + std::to_string(im.height) +
+                           " pixels but the model expects " + std::to_string(P) + "x" +
+                           std::to_string(P) + " patches (patch_size " + std::to_string(P) + ")");
+    normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
+  }
+  return batch;
+}
+
+Tensor predict_probabilities(Model& model, const Tensor& batch) {
+  DS_CHECK(model.net != nullptr, "predict_probabilities: no network");
+  Context ctx;
+  ctx.tape = nullptr;
+  ctx.training = false;
+  VarPtr logits = model.net->forward(ctx, make_var(batch));
+  return softmax(logits->value);
+}
+
+}  // namespace ds

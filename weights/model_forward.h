@@ -1,0 +1,26 @@
+// Feeding a Model: 8-bit RGB patches become a normalized NCHW batch, a batch becomes class
+// probabilities. Training and inference both go through here, so they normalize alike.
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "base/rgb_image.h"
+#include "engine/tensor.h"
+#include "weights/model.h"
+
+namespace ds {
+
+// 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch,
+// x/255 then (x - mean) / std per channel. `names` (optional, same length) label size errors.
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
+                  const std::vector<std::string>& names = {});
+// One patch into out (3 * P * P floats, CHW), same arithmetic as make_batch.
+void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                     const std::array<float, 3>& std);
+
+// Runs the network in eval mode (no tape, BN running statistics) and returns softmax
+// probabilities [N, K] for a batch from make_batch.
+Tensor predict_probabilities(Model& model, const Tensor& batch);
+
+}  // namespace ds
