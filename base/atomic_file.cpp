@@ -1,44 +1,79 @@
-// Atomic file replacement: temporary file in the same folder, fsync, rename.
+// Atomic file replacement: exclusive temporary file in the same folder, fsync, rename, folder fsync.
 #include "base/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "base/error.h"
 
 namespace ds {
 
-void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
+namespace {
+
+std::atomic<uint64_t> temp_counter{0};
+
+// Makes the rename durable: the folder entry is on disk once its folder is synced.
+void sync_folder(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // nothing to sync through; the rename itself has happened
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  for (int attempt = 0; fd_ < 0; ++attempt) {
+    tmp_ = path_ + ".tmp." + std::to_string(getpid()) + "." + std::to_string(temp_counter.fetch_add(1));
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd_ < 0 && (errno != EEXIST || attempt >= 16))
+      throw InputError(path_, std::string("cannot write: ") + std::strerror(errno));
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
-  size_t left = size;
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
+  while (size > 0) {
+    ssize_t n = ::write(fd_, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw InputError(path, std::string("write failed: ") + std::strerror(e));
+      throw InputError(path_, std::string("write failed: ") + std::strerror(errno));
     }
     p += n;
-    left -= (size_t)n;
+    size -= (size_t)n;
   }
-  if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw InputError(path, std::string("write failed: ") + std::strerror(errno));
+}
+
+void AtomicFile::commit(bool sync) {
+  if ((sync && ::fsync(fd_) != 0) || ::close(fd_) != 0) {
+    fd_ = -1;
+    throw InputError(path_, std::string("write failed: ") + std::strerror(errno));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw InputError(path, std::string("cannot rename into place: ") + std::strerror(e));
-  }
+  fd_ = -1;
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    throw InputError(path_, std::string("cannot rename into place: ") + std::strerror(errno));
+  committed_ = true;
+  if (sync) sync_folder(path_);
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync) {
+  AtomicFile f(path);
+  f.write(data, size);
+  f.commit(sync);
 }
 
 void write_text_atomic(const std::string& path, const std::string& text, bool sync) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "base/hash.h"
 #include "base/atomic_file.h"
 
@@ -64,10 +65,14 @@ json paths_fingerprint(const std::vector<std::string>& paths) {
 }
 
 std::optional<json> read_stamp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs"))
+  if (!fs::exists(path)) return std::nullopt;
+  json j;
+  try {
+    j = read_json_file<json>(path);
+  } catch (const InputError&) {
+    return std::nullopt;  // unreadable or not ours: the stage counts as not done
+  }
+  if (!j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs"))
     return std::nullopt;
   return j;
 }

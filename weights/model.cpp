@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "base/rng.h"
 #include "layers/layers.h"
 #include "weights/safetensors.h"
@@ -79,9 +80,12 @@ const std::string& meta_key(const std::string& path, const StFile& f, const std:
 }
 
 nlohmann::json meta_json(const std::string& path, const std::string& key, const std::string& text) {
+  if (json_nesting_depth(text) > kMaxJsonDepth)
+    throw InputError(path, "metadata '" + key + "' is JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                               " levels");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded())
-    throw InputError(path, "metadata '" + key + "' is not valid JSON: " + text);
+    throw InputError(path, "metadata '" + key + "' is not valid JSON: " + text.substr(0, 200));
   return j;
 }
 

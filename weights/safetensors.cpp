@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "base/atomic_file.h"
 
 namespace ds {
@@ -135,6 +136,8 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
   const char* hdr = reinterpret_cast<const char*>(bytes + 8);
   if (hdr[0] != '{') throw fail("safetensors header does not start with '{' (not safetensors)");
 
+  if (json_nesting_depth(std::string(hdr, header_len)) > kMaxJsonDepth)
+    throw fail("safetensors header is JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one).
   std::set<std::string> seen;
   std::string duplicate;

@@ -52,10 +52,12 @@ struct Decoder {
 };
 
 // Feeds tables and data to libjpeg, reads the header and sets the colour space from the TIFF.
-// Returns false (err.message set) for an unsupported component count; libjpeg errors longjmp
-// to the caller's setjmp.
+// The header is checked against what the directory declares before libjpeg allocates anything
+// in proportion to it (a progressive JPEG buffers coefficients for its whole frame): the frame
+// must fit max_w x max_h and its component count must match the colour space. Returns false
+// (err.message set) when it does not; libjpeg errors longjmp to the caller's setjmp.
 bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-           JpegColor color) {
+           JpegColor color, int max_w, int max_h) {
   jpeg_decompress_struct* c = &d.cinfo;
   if (tables && tables_len > 0) {
     jpeg_mem_src(c, tables, (unsigned long)tables_len);
@@ -72,6 +74,17 @@ bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* 
   if (c->num_components != 1 && c->num_components != 3) {
     std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
                   c->num_components);
+    return false;
+  }
+  if ((color == JpegColor::kGrey && c->num_components != 1) ||
+      ((color == JpegColor::kYCbCr || color == JpegColor::kRgb) && c->num_components != 3)) {
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG where the directory declares %s",
+                  c->num_components, color == JpegColor::kGrey ? "grey" : "RGB/YCbCr");
+    return false;
+  }
+  if ((int64_t)c->image_width > max_w || (int64_t)c->image_height > max_h) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG frame of %ux%u is larger than the %dx%d declared",
+                  c->image_width, c->image_height, max_w, max_h);
     return false;
   }
   c->out_color_space = JCS_RGB;
@@ -93,7 +106,7 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
     jpeg_abort_decompress(c);
     return false;
   }
-  if (!start(d, tables, tables_len, data, len, color)) {
+  if (!start(d, tables, tables_len, data, len, color, out_w, out_h)) {
     jpeg_abort_decompress(c);
     return false;
   }
@@ -125,8 +138,8 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
 
 
 bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
-                     size_t len, JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out,
-                     size_t stride, uint8_t* row_buf, size_t row_buf_len) {
+                     size_t len, JpegColor color, int max_w, int max_h, int x0, int y0, int x1, int y1,
+                     uint8_t* out, size_t stride, uint8_t* row_buf, size_t row_buf_len) {
   jpeg_decompress_struct* c = &d.cinfo;
   d.err.warned = false;
   d.err.message[0] = 0;
@@ -134,7 +147,7 @@ bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const
     jpeg_abort_decompress(c);
     return false;
   }
-  if (!start(d, tables, tables_len, data, len, color)) {
+  if (!start(d, tables, tables_len, data, len, color, max_w, max_h)) {
     jpeg_abort_decompress(c);
     return false;
   }
@@ -200,8 +213,8 @@ std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
 }
 
 void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-                          JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
-                          const std::string& what) {
+                          JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
+                          size_t stride, const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   thread_local std::vector<uint8_t> row_buf;
@@ -212,10 +225,10 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   thread_local std::vector<uint8_t> cropped;
   JpegCrop at;
   if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at) &&
-      run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, x0 - at.x, y0 - at.y,
-                      x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
+      run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, tile_w, tile_h, x0 - at.x,
+                      y0 - at.y, x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
     return;
-  if (!run_decode_rect(decoder, tables, tables_len, data, len, color, x0, y0, x1, y1, out, stride,
+  if (!run_decode_rect(decoder, tables, tables_len, data, len, color, tile_w, tile_h, x0, y0, x1, y1, out, stride,
                        row_buf.data(), row_buf.size()))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
 }

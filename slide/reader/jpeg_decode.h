@@ -12,21 +12,22 @@ namespace ds {
 enum class JpegColor { kAuto, kYCbCr, kRgb, kGrey };
 
 // Decodes `data` (with optional `tables`) into `out`, an RGB buffer of out_w x out_h pixels
-// (row stride out_w * 3). Returns the width and height written (the JPEG's size clipped to
-// out_w x out_h); pixels outside are left untouched. InputError(what, reason) on any libjpeg
-// error or warning (corrupt or truncated data).
+// (row stride out_w * 3). Returns the width and height written (the JPEG's frame, which may be
+// smaller than out_w x out_h); pixels outside are left untouched. InputError(what, reason) on any
+// libjpeg error or warning (corrupt or truncated data), on a frame larger than out_w x out_h and
+// on a component count that does not match `color`, the last two found before decoding starts.
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                      JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
 // Width and height from a JPEG's frame header, or {0, 0} when there is none or it is unreadable.
 std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len);
 
-// Decodes only columns [x0, x1) and rows [y0, y1) (inside the JPEG) into `out` (row stride
-// `stride` bytes; out points at pixel (x0, y0)). Same pixels as a full decode: libjpeg-turbo's
-// crop and skip run with a one-iMCU margin so fancy upsampling sees the real neighbours, and
-// decoding stops after row y1.
+// Decodes only columns [x0, x1) and rows [y0, y1) (inside the JPEG, whose frame may be at most
+// tile_w x tile_h) into `out` (row stride `stride` bytes; out points at pixel (x0, y0)). Same
+// pixels as a full decode: libjpeg-turbo's crop and skip run with a one-iMCU margin so fancy
+// upsampling sees the real neighbours, and decoding stops after row y1.
 void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-                          JpegColor color, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
-                          const std::string& what);
+                          JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
+                          size_t stride, const std::string& what);
 
 }  // namespace ds

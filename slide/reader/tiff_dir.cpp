@@ -1,8 +1,21 @@
-// Reads and sanity-checks every IFD of a TIFF (see tiff_dir.h). Limits keep hostile files from
-// causing huge allocations: sides up to 2^24, tiles up to 16384 px a side, 2^26 chunks.
+// Reads and sanity-checks every IFD of a TIFF (see tiff_dir.h). Nothing whose size a file declares
+// is allocated before it is checked against what the file can hold and against one budget per
+// slide (kMaxMetadataBytes):
+// - image sides up to 2^20 px: a whole 75 x 25 mm glass slide scanned at 0.1 um/px is 750k px, so
+//   a larger side is a broken or hostile file;
+// - tiles up to 16384 px a side;
+// - the tile (strip) offset and byte-count arrays must be stored in the file in full: libtiff pads
+//   a short array to the tile grid, which let a few bytes claim gigabytes of offsets;
+// - the offset arrays, descriptions and JPEG tables of all directories together stay under
+//   kMaxMetadataBytes, and there are at most kMaxDirs directories (libtiff refuses IFD loops).
 #include "slide/reader/tiff_dir.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
+#include <set>
 
 #include "base/error.h"
 
@@ -10,10 +23,118 @@ namespace ds {
 
 namespace {
 
-constexpr uint32_t kMaxSide = 1u << 24;
+constexpr uint32_t kMaxSide = 1u << 20;
 constexpr uint32_t kMaxTileSide = 16384;
 constexpr uint64_t kMaxChunks = 1ull << 26;
 constexpr int kMaxDirs = 4096;
+constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
+
+// The count and on-disk size of one IFD entry, read from the file itself (libtiff does not expose
+// the count an array tag was stored with, only the array it padded).
+struct RawEntry {
+  bool found = false;
+  uint64_t count = 0;
+  uint64_t value_bytes = 0;  // count x the type's size
+  uint64_t value_offset = 0; // where the values are, or 0 when they sit inside the entry
+};
+
+uint64_t type_size(uint16_t type) {
+  switch (type) {
+    case 1: case 2: case 6: case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
+    case 3: case 8: return 2;                  // SHORT, SSHORT
+    case 4: case 9: case 11: case 13: return 4;  // LONG, SLONG, FLOAT, IFD
+    case 5: case 10: case 12: case 16: case 17: case 18: return 8;  // RATIONAL.., LONG8, SLONG8, IFD8
+    default: return 0;
+  }
+}
+
+class RawIfdReader {
+ public:
+  explicit RawIfdReader(TiffHandle& h) : h_(h) {
+    TIFF* tif = h.get();
+    fd_ = TIFFFileno(tif);
+    struct stat st;
+    file_size_ = ::fstat(fd_, &st) == 0 ? (uint64_t)st.st_size : 0;
+    big_ = TIFFIsBigTIFF(tif);
+    swap_ = TIFFIsByteSwapped(tif);
+  }
+  uint64_t file_size() const { return file_size_; }
+
+  // The entry for `tag` in the IFD at `ifd_offset`.
+  RawEntry entry(uint64_t ifd_offset, uint16_t tag, const std::string& where) {
+    const uint64_t count_size = big_ ? 8 : 2, entry_size = big_ ? 20 : 12, inline_size = big_ ? 8 : 4;
+    uint64_t n = read_uint(ifd_offset, count_size, where);
+    if (n > 65535) throw InputError(h_.path(), where + ": directory claims " + std::to_string(n) + " entries");
+    std::vector<uint8_t> table(n * entry_size);
+    read_at(table.data(), table.size(), ifd_offset + count_size, where);
+    RawEntry e;
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint8_t* p = table.data() + i * entry_size;
+      if (get(p, 2) != tag) continue;
+      e.found = true;
+      uint64_t size = type_size((uint16_t)get(p + 2, 2));
+      e.count = get(p + 4, big_ ? 8 : 4);
+      if (size == 0 || e.count > file_size_ / size)
+        throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + " claims " + std::to_string(e.count) +
+                                        " values, more than the file holds");
+      e.value_bytes = e.count * size;
+      if (e.value_bytes > inline_size) {
+        e.value_offset = get(p + (big_ ? 12 : 8), big_ ? 8 : 4);
+        if (e.value_offset > file_size_ || e.value_bytes > file_size_ - e.value_offset)
+          throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + "'s " + std::to_string(e.count) +
+                                          " values extend past the end of the file");
+      }
+      break;
+    }
+    return e;
+  }
+
+ private:
+  uint64_t get(const uint8_t* p, int n) const {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) {
+      int k = swap_ ? i : n - 1 - i;  // swap_ means big-endian data on this little-endian machine
+      v = (v << 8) | p[k];
+    }
+    return v;
+  }
+  uint64_t read_uint(uint64_t off, uint64_t n, const std::string& where) {
+    uint8_t b[8];
+    read_at(b, n, off, where);
+    return get(b, (int)n);
+  }
+  void read_at(uint8_t* dst, uint64_t n, uint64_t off, const std::string& where) {
+    if (off > file_size_ || n > file_size_ - off)
+      throw InputError(h_.path(), where + ": directory extends past the end of the file");
+    uint64_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd_, dst + done, n - done, (off_t)(off + done));
+      if (r <= 0) throw InputError(h_.path(), where + ": cannot read the directory");
+      done += (uint64_t)r;
+    }
+  }
+
+  TiffHandle& h_;
+  int fd_ = -1;
+  uint64_t file_size_ = 0;
+  bool big_ = false, swap_ = false;
+};
+
+// Tracks the metadata copied out of every directory of one slide against kMaxMetadataBytes.
+class MetadataBudget {
+ public:
+  explicit MetadataBudget(const std::string& path) : path_(path) {}
+  void take(uint64_t bytes, const std::string& where) {
+    used_ += bytes;
+    if (used_ > kMaxMetadataBytes)
+      throw InputError(path_, where + ": the directories' metadata (tile offsets, descriptions) passes " +
+                                  std::to_string(kMaxMetadataBytes >> 20) + " MB; a broken or hostile file");
+  }
+
+ private:
+  std::string path_;
+  uint64_t used_ = 0;
+};
 
 std::string get_string(TIFF* tif, ttag_t tag) {
   char* s = nullptr;
@@ -21,7 +142,21 @@ std::string get_string(TIFF* tif, ttag_t tag) {
   return {};
 }
 
-TiffDir read_current(TiffHandle& h, const std::string& where) {
+// The tile (strip) offset or byte-count array of the current directory must be stored in full.
+void check_chunk_array(RawIfdReader& raw, uint64_t ifd_offset, uint16_t tag, uint64_t needed,
+                       const std::string& path, const std::string& where) {
+  RawEntry e = raw.entry(ifd_offset, tag, where);
+  const char* name = tag == TIFFTAG_TILEOFFSETS     ? "TileOffsets"
+                     : tag == TIFFTAG_TILEBYTECOUNTS ? "TileByteCounts"
+                     : tag == TIFFTAG_STRIPOFFSETS   ? "StripOffsets"
+                                                     : "StripByteCounts";
+  if (!e.found) throw InputError(path, where + ": missing " + std::string(name));
+  if (e.count < needed)
+    throw InputError(path, where + ": " + name + " lists " + std::to_string(e.count) + " entries but the image has " +
+                               std::to_string(needed) + " tiles/strips");
+}
+
+TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, const std::string& where) {
   TIFF* tif = h.get();
   const std::string& path = h.path();
   TiffDir d;
@@ -82,13 +217,20 @@ TiffDir read_current(TiffHandle& h, const std::string& where) {
   ttag_t off_tag = d.tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS;
   ttag_t cnt_tag = d.tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS;
   uint64_t listed = d.tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+  if (listed < chunks * planes)
+    throw InputError(path, where + ": tile/strip count " + std::to_string(listed) +
+                               " does not match the image geometry");
+  // Checked before libtiff loads the arrays (the handle defers loading them until asked).
+  const uint64_t ifd_offset = TIFFCurrentDirOffset(tif);
+  check_chunk_array(raw, ifd_offset, (uint16_t)off_tag, listed, path, where);
+  check_chunk_array(raw, ifd_offset, (uint16_t)cnt_tag, listed, path, where);
+  budget.take(chunks * 2 * sizeof(uint64_t) + d.description.size() + d.software.size() + d.make.size() +
+                  d.model.size() + d.datetime.size(),
+              where);
   h.clear_error();
   if (!TIFFGetField(tif, off_tag, &offs) || !TIFFGetField(tif, cnt_tag, &counts) || !offs || !counts)
     throw InputError(path, where + ": missing tile/strip offsets" +
                                (h.last_error().empty() ? "" : " (" + h.last_error() + ")"));
-  if (listed < chunks * planes)
-    throw InputError(path, where + ": tile/strip count " + std::to_string(listed) +
-                               " does not match the image geometry");
   d.offsets.assign(offs, offs + chunks);
   d.byte_counts.assign(counts, counts + chunks);
 
@@ -97,12 +239,16 @@ TiffDir read_current(TiffHandle& h, const std::string& where) {
     void* p = nullptr;
     if (TIFFGetField(tif, TIFFTAG_JPEGTABLES, &n, &p) && p && n > 4) {
       auto* b = static_cast<uint8_t*>(p);
+      budget.take(n, where);
       d.jpeg_tables.assign(b, b + n);
     }
   }
   uint16_t nsub = 0;
   uint64_t* subs = nullptr;
-  if (TIFFGetField(tif, TIFFTAG_SUBIFD, &nsub, &subs) && subs) d.subifds.assign(subs, subs + nsub);
+  if (TIFFGetField(tif, TIFFTAG_SUBIFD, &nsub, &subs) && subs) {
+    budget.take((uint64_t)nsub * sizeof(uint64_t), where);
+    d.subifds.assign(subs, subs + nsub);
+  }
   return d;
 }
 
@@ -111,12 +257,16 @@ TiffDir read_current(TiffHandle& h, const std::string& where) {
 std::vector<TiffDir> read_tiff_dirs(TiffHandle& h) {
   TIFF* tif = h.get();
   std::vector<TiffDir> dirs;
+  RawIfdReader raw(h);
+  MetadataBudget budget(h.path());
+  std::set<uint64_t> seen;  // IFD offsets read so far: a SubIFD must not point back at one
   h.forget_position();
   TIFFSetDirectory(tif, 0);
   for (int i = 0;; ++i) {
     if (i >= kMaxDirs) throw InputError(h.path(), "too many TIFF directories");
-    TiffDir d = read_current(h, "directory " + std::to_string(i));
+    TiffDir d = read_current(h, raw, budget, "directory " + std::to_string(i));
     d.main_index = i;
+    seen.insert(TIFFCurrentDirOffset(tif));
     dirs.push_back(std::move(d));
     h.clear_error();
     if (!TIFFReadDirectory(tif)) {
@@ -131,8 +281,11 @@ std::vector<TiffDir> read_tiff_dirs(TiffHandle& h) {
     std::vector<uint64_t> subs = dirs[i].subifds;
     for (size_t k = 0; k < subs.size(); ++k) {
       if ((int)dirs.size() >= kMaxDirs) throw InputError(h.path(), "too many TIFF directories");
+      if (!seen.insert(subs[k]).second)
+        throw InputError(h.path(), "SubIFD " + std::to_string(k) + " of directory " + std::to_string(i) +
+                                       " points at a directory already read (a loop)");
       h.select(-1, subs[k]);
-      TiffDir d = read_current(h, "SubIFD " + std::to_string(k) + " of directory " + std::to_string(i));
+      TiffDir d = read_current(h, raw, budget, "SubIFD " + std::to_string(k) + " of directory " + std::to_string(i));
       d.subifd_offset = subs[k];
       d.parent = (int)i;
       dirs.push_back(std::move(d));

@@ -30,7 +30,8 @@ TiffHandle::TiffHandle(const std::string& path)
   TIFFOpenOptionsSetMaxSingleMemAlloc(opts, kMaxSingleAlloc);
   TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_error, error_.get());
   TIFFOpenOptionsSetWarningHandlerExtR(opts, ignore_warning, nullptr);
-  tif_ = TIFFOpenExt(path.c_str(), "rm", opts);
+  // "D": tile offset arrays are loaded only when asked for, after tiff_dir.cpp has checked them.
+  tif_ = TIFFOpenExt(path.c_str(), "rmD", opts);
   TIFFOpenOptionsFree(opts);
   if (!tif_) {
     std::string why = error_->empty() ? "not a readable TIFF file" : "not a TIFF file (" + *error_ + ")";

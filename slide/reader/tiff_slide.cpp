@@ -117,8 +117,8 @@ class TiffSource : public TileSource {
     thread_local std::vector<uint8_t> raw;
     raw.resize(cnt);
     read_at(raw.data(), cnt, off, what);
-    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), x0, y0,
-                         x1, y1, out, stride, path_ + ": " + what);
+    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
+                         (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
     return true;
   }
 

@@ -3,13 +3,13 @@
 #include "slide/synth/pyramid_writer.h"
 
 #include <tiffio.h>
-#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 
 namespace ds {
@@ -166,9 +166,9 @@ void write_pyramid(const std::string& path, const RgbImage& level0, const Pyrami
          std::min(levels.back().width, levels.back().height) >= opt.level_factor)
     levels.push_back(shrink_box(levels.back(), opt.level_factor));
 
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  try {
-    Writer w(tmp, opt);
+  AtomicFile out(path);
+  {
+    Writer w(out.temp_path(), opt);
     w.width0_ = level0.width;
     std::string desc;
     if (opt.aperio) {
@@ -202,14 +202,8 @@ void write_pyramid(const std::string& path, const RgbImage& level0, const Pyrami
         w.write_stripped(img, name == "label" ? COMPRESSION_LZW : COMPRESSION_JPEG, d);
       }
     w.close();
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw InputError(path, "cannot rename the written file into place");
-  }
+  out.commit();
 }
 
 }  // namespace ds

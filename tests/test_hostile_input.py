@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Hostile input, as an attacker would write it (tests/hostile_files.py): each file ends in a clean
+exit-2 error naming the file, within a bounded peak RSS (measured per child with wait4), never a
+signal or a hang. TIFFs whose directories claim gigabytes of tile offsets (short arrays libtiff
+pads, one array shared by many directories), absurd image sides, SubIFD loops, JPEG tiles whose
+frame is larger than the tile; a model file whose metadata nests JSON a million levels deep;
+plain images in formats other than PNG and JPEG.
+Run by ctest (DEEPSLIDE set)."""
+import io
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile_files  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
+
+MAX_RSS_MB = 400
+
+
+def run_measured(args, timeout=60):
+    """(exit code, stderr, peak RSS in MB) of one deepslide run; a run past `timeout` is killed
+    and recorded as a failure."""
+    import time
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([DEEPSLIDE, *args], stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                p.kill()
+                failures.append(f"deepslide {' '.join(args)}: still running after {timeout} s")
+            time.sleep(0.01)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return p.returncode, err.read().decode(errors="replace"), usage.ru_maxrss / 1024
+
+
+def expect_refused(args, name, *words):
+    """Exit 2, one 'deepslide: error:' line naming `name` and each of `words`, bounded memory."""
+    code, err, rss = run_measured(args)
+    lines = err.strip().splitlines()
+    label = "deepslide " + " ".join(args)
+    check(code == 2, f"{label}: exit {code}, expected 2: {err[-500:]}")
+    check(len(lines) == 1 and lines[0].startswith("deepslide: error: ") and name in lines[0],
+          f"{label}: not one error line naming {name}: {err[-500:]}")
+    for w in words:
+        check(w in err, f"{label}: '{w}' missing from: {err[-300:]}")
+    check(rss < MAX_RSS_MB, f"{label}: peak RSS {rss:.0f} MB >= {MAX_RSS_MB} MB")
+    return rss
+
+
+def tiff_with_jpeg_tile(jpeg, tile):
+    """One 8-bit YCbCr directory of one `tile` x `tile` JPEG tile holding `jpeg` (a whole JPEG)."""
+    t = hostile_files.Tiff()
+    tags = hostile_files.rgb_tiled(tile, tile, [0], [len(jpeg)])
+    tags[259] = (hostile_files.SHORT, [7])
+    tags[262] = (hostile_files.SHORT, [6])
+    t.add(tags)
+    body = bytearray(t.bytes())
+    # Point the one tile at the JPEG appended after everything else.
+    off = len(body)
+    body += jpeg
+    # rgb_tiled stored the one-entry offset inline: patch it.
+    n = struct.unpack_from("<H", body, 8)[0]
+    for i in range(n):
+        tag = struct.unpack_from("<H", body, 10 + 12 * i)[0]
+        if tag == 324:
+            struct.pack_into("<I", body, 10 + 12 * i + 8, off)
+    return bytes(body)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ds_hostile_")
+    hostile_files.write_all(tmp)
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+
+    # Tile offset arrays: the file must hold them, and all directories together stay in budget.
+    rss = expect_refused(["info", f("short_offset_chain.tif")], "short_offset_chain.tif", "TileOffsets lists 1 entries")
+    print(f"short offset arrays: refused, peak RSS {rss:.0f} MB")
+    rss = expect_refused(["info", f("shared_offset_arrays.tif")], "shared_offset_arrays.tif", "passes 256 MB")
+    print(f"shared offset arrays: refused, peak RSS {rss:.0f} MB")
+    expect_refused(["info", f("huge_side.tif")], "huge_side.tif")
+    expect_refused(["read-region", f("huge_side.tif"), "--x", "0", "--y", "0", "--level", "0", "--width", "16",
+                    "--height", "16", "--out", f("r.png")], "huge_side.tif")
+    expect_refused(["info", f("subifd_storm.tif")], "subifd_storm.tif", "a loop")
+
+    # A JPEG tile whose frame is larger than the tile the directory declares.
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 100, 150)).save(buf, format="JPEG", progressive=True)
+    with open(f("big_frame.tif"), "wb") as out:
+        out.write(tiff_with_jpeg_tile(buf.getvalue(), 16))
+    expect_refused(["read-region", f("big_frame.tif"), "--x", "0", "--y", "0", "--level", "0", "--width", "16",
+                    "--height", "16", "--out", f("r.png")], "big_frame.tif", "larger than the 16x16 declared")
+    check(not os.path.exists(f("r.png")), "read-region wrote an output for a refused slide")
+
+    # Model metadata nested a million levels deep.
+    hostile_files.deep_json_model(f("deep1m.safetensors"), depth=1_000_000)
+    Image.new("RGB", (32, 32)).save(f("patch.png"))
+    expect_refused(["classify", "--model", f("deep1m.safetensors"), f("patch.png")], "deep1m.safetensors",
+                   "nested deeper than")
+
+    # Plain images: PNG and JPEG only (stb_image's other decoders are compiled out).
+    Image.new("RGB", (32, 32)).save(f("patch.gif"))
+    Image.new("RGB", (32, 32)).save(f("patch.bmp"))
+    run_measured(["init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "32",
+                  "--out", f("m.safetensors")])
+    for name in ("patch.gif", "patch.bmp"):
+        expect_refused(["classify", "--model", f("m.safetensors"), f(name)], name, "not a PNG or JPEG")
+
+    if failures:
+        print("\n".join(failures))
+        sys.exit(1)
+    print("hostile input: all refused cleanly")
+
+
+if __name__ == "__main__":
+    main()
