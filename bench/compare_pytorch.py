@@ -12,7 +12,7 @@ gives images/s. Both sides use random normal input and random labels, 2 classes 
   infer: model.eval() under torch.inference_mode(), forward + softmax (ours: predict_probabilities,
          the call `deepslide predict` makes).
 PyTorch's layout: channels_last (model and input, its fastest configuration on CPU, the one
-DESIGN.md's targets refer to), nchw (its default), or both.
+docs/design.md's targets refer to), nchw (its default), or both.
 
 Prints a Markdown table for BENCHMARKS.md (progress on stderr), or with --json one JSON object.
 
