@@ -113,6 +113,31 @@ def main():
     for name in ("patch.gif", "patch.bmp"):
         expect_refused(["classify", "--model", f("m.safetensors"), f(name)], name, "not a PNG or JPEG")
 
+    # Label CSVs whose names would put outputs outside --out, and lines without end.
+    wsi = os.path.join(tmp, "wsi")
+    code, err, _ = run_measured(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "400",
+                                 "--height", "300"])
+    check(code == 0, "synth failed: " + err[-300:])
+    out = os.path.join(tmp, "out")
+    for name, row, words in [("escape_class.csv", "glandular/glandular_000.tif,../../../somewhere", "path separator"),
+                             ("dotdot_class.csv", "glandular_000.tif,..", "is '..'"),
+                             ("abs_slide.csv", "/etc/passwd,a", "absolute path"),
+                             ("climb_slide.csv", "a/../../../../etc/passwd,a", "climbs out"),
+                             ("control_class.csv", "glandular/glandular_000.tif,gl\x1b[31mand", "control character")]:
+        with open(f(name), "w") as fh:
+            fh.write("img,gt\n" + row + "\n")
+        for cmd in (["patches", "--all-wsi", wsi, "--labels", f(name), "--out", out],
+                    ["predict", "--model", f("m.safetensors"), "--all-wsi", wsi, "--labels", f(name), "--out", out]):
+            expect_refused(cmd, name, "line 2", *words)
+    check(not os.path.exists(os.path.join(tmp, "somewhere")) and not os.path.exists("/somewhere"),
+          "an output escaped --out")
+    with open(f("long_line.csv"), "w") as fh:
+        fh.write("img,gt\n" + "a" * 200000 + ",b\n")
+    expect_refused(["patches", "--all-wsi", wsi, "--labels", f("long_line.csv"), "--out", out], "long_line.csv",
+                   "line 2 is longer than")
+    expect_refused(["init-model", "--arch", "resnet18", "--classes", "../up,b", "--out", f("bad.safetensors")],
+                   "", "path separator")
+
     if failures:
         print("\n".join(failures))
         sys.exit(1)

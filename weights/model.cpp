@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/safe_names.h"
 #include "base/rng.h"
 #include "layers/layers.h"
 #include "weights/safetensors.h"
@@ -43,6 +44,9 @@ void check_classes(const std::string& where, const std::vector<std::string>& cla
   std::set<std::string> seen;
   for (const std::string& c : classes) {
     if (c.empty()) throw InputError(where, "class names must not be empty");
+    // Class names name output folders (patches, visualizations) and CSV columns.
+    if (std::string why = unsafe_component_reason(c); !why.empty())
+      throw InputError(where, "class name '" + quoted_for_message(c) + "' " + why);
     if (!seen.insert(c).second) throw InputError(where, "class '" + c + "' is listed twice");
   }
 }

@@ -7,12 +7,16 @@
 #include <set>
 #include <sstream>
 
-#include "base/error.h"
 #include "base/atomic_file.h"
+#include "base/bounded_lines.h"
+#include "base/error.h"
+#include "base/safe_names.h"
 
 namespace fs = std::filesystem;
 
 namespace ds {
+
+constexpr size_t kMaxLabelRows = 1u << 20;
 
 static std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
@@ -23,7 +27,7 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path, "cannot open label CSV");
   std::string line;
-  if (!std::getline(in, line)) throw InputError(path, "empty label CSV (expected header img,gt)");
+  if (!read_bounded_line(in, line, path, 1)) throw InputError(path, "empty label CSV (expected header img,gt)");
   if (line.size() >= 3 && (unsigned char)line[0] == 0xEF) line = line.substr(3);  // UTF-8 BOM
   std::string header = trim(line);
   header.erase(std::remove(header.begin(), header.end(), ' '), header.end());
@@ -31,8 +35,10 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
   std::vector<SlideLabel> rows;
   std::set<std::string> seen;
   int lineno = 1;
-  while (std::getline(in, line)) {
+  while (read_bounded_line(in, line, path, lineno + 1)) {
     ++lineno;
+    if (rows.size() >= kMaxLabelRows)
+      throw InputError(path, "more than " + std::to_string(kMaxLabelRows) + " slides");
     if (trim(line).empty()) continue;
     size_t comma = line.find(',');
     if (comma == std::string::npos || line.find(',', comma + 1) != std::string::npos)
@@ -40,6 +46,11 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
     SlideLabel r{trim(line.substr(0, comma)), trim(line.substr(comma + 1))};
     if (r.img.empty() || r.gt.empty())
       throw InputError(path, "line " + std::to_string(lineno) + ": empty img or gt");
+    // Both become parts of output paths (a class folder, a slide's CSV): they must stay inside.
+    if (std::string why = unsafe_component_reason(r.gt); !why.empty())
+      throw InputError(path, "line " + std::to_string(lineno) + ": class name '" + quoted_for_message(r.gt) + "' " + why);
+    if (std::string why = unsafe_relative_path_reason(r.img); !why.empty())
+      throw InputError(path, "line " + std::to_string(lineno) + ": slide path '" + quoted_for_message(r.img) + "' " + why);
     if (!seen.insert(r.img).second)
       throw InputError(path, "line " + std::to_string(lineno) + ": slide '" + r.img + "' listed twice");
     rows.push_back(r);

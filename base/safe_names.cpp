@@ -1,0 +1,55 @@
+// Checks for names that become parts of output paths (see safe_names.h).
+#include "base/safe_names.h"
+
+namespace ds {
+
+namespace {
+
+constexpr size_t kMaxComponent = 255;  // NAME_MAX on Linux file systems
+constexpr size_t kMaxPath = 4096;      // PATH_MAX
+
+bool has_control(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string unsafe_component_reason(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name == "." || name == "..") return "is '" + name + "'";
+  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos)
+    return "contains a path separator";
+  if (has_control(name)) return "contains a control character";
+  if (name.size() > kMaxComponent) return "is longer than " + std::to_string(kMaxComponent) + " bytes";
+  return "";
+}
+
+std::string unsafe_relative_path_reason(const std::string& path) {
+  if (path.empty()) return "is empty";
+  if (path.size() > kMaxPath) return "is longer than " + std::to_string(kMaxPath) + " bytes";
+  if (path[0] == '/') return "is an absolute path";
+  if (path.find('\\') != std::string::npos) return "contains a backslash";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (part == "..") return "climbs out of its folder with '..'";
+    if (!part.empty() && part != ".") {
+      std::string why = unsafe_component_reason(part);
+      if (!why.empty()) return "has a component that " + why;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string quoted_for_message(std::string s) {
+  for (char& c : s)
+    if ((unsigned char)c < 0x20 || c == 0x7f) c = '?';
+  return s.size() > 200 ? s.substr(0, 200) + "..." : s;
+}
+
+}  // namespace ds

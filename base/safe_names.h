@@ -1,0 +1,21 @@
+// Names from files we did not write (class names from label CSVs and model files, slide paths
+// from label CSVs) end up in output paths: a class becomes a folder, a slide a CSV name. These
+// checks keep every such path inside the output folder: a class name is one plain path
+// component; a slide path is relative and never climbs out with "..".
+#pragma once
+#include <string>
+
+namespace ds {
+
+// "" when `name` may be used as one path component, else the reason it may not: empty, "." or
+// "..", a '/' or '\\', a control character, or longer than 255 bytes.
+std::string unsafe_component_reason(const std::string& name);
+
+// "" when `path` is a relative path whose components are each safe (as above, except that '/'
+// separates them), else the reason.
+std::string unsafe_relative_path_reason(const std::string& path);
+
+// `s` for an error message: control characters shown as '?', cut after 200 bytes.
+std::string quoted_for_message(std::string s);
+
+}  // namespace ds
