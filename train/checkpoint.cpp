@@ -170,8 +170,9 @@ Checkpoint read_checkpoint(const std::string& model_path) {
 
 std::string latest_checkpoint(const std::string& dir) {
   if (!fs::is_directory(dir)) return "";
-  static const std::regex end_re(R"(.*_e(\d+)_va[0-9.]+\.safetensors)");
-  static const std::regex mid_re(R"(.*_e(\d+)_b(\d+)\.safetensors)");
+  // At most 9 digits: a name no run of ours can have (a planted or corrupt one) is not ours.
+  static const std::regex end_re(R"(.*_e(\d{1,9})_va[0-9.]+\.safetensors)");
+  static const std::regex mid_re(R"(.*_e(\d{1,9})_b(\d{1,9})\.safetensors)");
   std::string best;
   std::pair<int64_t, int64_t> best_key{-1, -1};
   for (const auto& e : fs::directory_iterator(dir)) {
