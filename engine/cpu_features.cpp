@@ -43,17 +43,6 @@ Isa cpu_isa() {
 
 void force_isa(Isa isa) { g_forced.store((int)isa); }
 
-bool cpu_has_avx512_bf16() {
-#if defined(__x86_64__)
-  unsigned eax, ebx, ecx, edx;
-  // CPUID leaf 7 sub-leaf 1: EAX bit 5 = AVX512_BF16.
-  __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(1));
-  return hw_isa() == Isa::avx512 && (eax & (1u << 5));
-#else
-  return false;
-#endif
-}
-
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::avx512: return "avx512";

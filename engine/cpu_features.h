@@ -8,7 +8,6 @@ namespace ds {
 enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 
 Isa cpu_isa();                 // best supported path (cached), capped by DEEPSLIDE_ISA
-bool cpu_has_avx512_bf16();
 const char* isa_name(Isa isa);
 void force_isa(Isa isa);       // for tests: cap the path (cannot raise it above the CPU's)
 

@@ -1,4 +1,4 @@
-// Tensor storage, views and elementwise helpers.
+// Tensor storage, views, fills and copies.
 #include "engine/tensor.h"
 
 #include <algorithm>
@@ -109,14 +109,6 @@ void Tensor::fill(float v) { std::fill(data(), data() + numel(), v); }
 void Tensor::copy_from(const Tensor& src) {
   DS_CHECK(src.numel() == numel(), "copy " + src.shape_.str() + " into " + shape_.str());
   if (numel()) std::memmove(data(), src.data(), sizeof(float) * numel());
-}
-
-void Tensor::add_(const Tensor& src) {
-  DS_CHECK(src.numel() == numel(), "add " + src.shape_.str() + " into " + shape_.str());
-  float* a = data();
-  const float* b = src.data();
-  int64_t n = numel();
-  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
 std::vector<float> Tensor::to_vector() const { return std::vector<float>(data(), data() + numel()); }

@@ -48,12 +48,10 @@ class Tensor {
   Tensor view(const Shape& shape) const;        // same storage, new shape (same numel)
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, same storage
   Tensor clone() const;                          // deep copy
-  bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
 
   void fill(float v);
   void zero() { fill(0.0f); }
   void copy_from(const Tensor& src);  // same numel required
-  void add_(const Tensor& src);       // this += src (same numel)
   std::vector<float> to_vector() const;
 
  private:

@@ -33,7 +33,7 @@ VarPtr MaxPool2d::forward(Context& ctx, const VarPtr& x) {
     return y;
   }
   // Every index is written by the forward pass: an uninitialised block from the block cache
-  // (a zero-filled vector cost a 12.8 MB fill and fresh pages per step at 224 px).
+  // (a zero-filled vector would cost a fill and fresh pages every step).
   const size_t bytes = sizeof(int32_t) * (size_t)os.numel();
   std::shared_ptr<int32_t> argmax(static_cast<int32_t*>(block_alloc(bytes)),
                                   [bytes](int32_t* p) { block_free(p, bytes); });

@@ -190,7 +190,7 @@ ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
       const float std = (float)std::sqrt(2.0 / fan_out);
       if (rng) {
         // Drawn in the file's (PyTorch's) order, so a seed gives the same weights whatever the
-        // layout in memory (and the same as before conv weights were held [KH, KW, C, OC]).
+        // layout in memory.
         Tensor drawn = Tensor::empty(fs);
         for (int64_t i = 0; i < drawn.numel(); ++i) drawn[i] = rng->normal(0.0f, std);
         from_file_layout(*p, drawn.data(), t);

@@ -3,31 +3,29 @@
 // the elementwise passes are parallel over pixels. The loops themselves are per ISA (bn_loops.h).
 #include "engine/kernels/batchnorm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "base/int_math.h"
 #include "engine/kernels/bn_loops.h"
 #include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
 
 namespace ds {
 
 namespace {
 
 constexpr int64_t kBlock = 256;                     // pixels per partial sum
-constexpr int64_t kParallelMin = int64_t(1) << 15;  // elements below which threads do not pay
 
 // Per-channel sums over fixed blocks of kBlock pixels, in parallel, then the blocks added in
 // order: independent of the thread count. block(part, p0, p1) writes `width` doubles. The
-// partials live in kernel scratch memory (a fresh vector per call, 400 KB for bn1, was faulted
-// in every time).
+// partials live in kernel scratch memory, so they are not faulted in afresh on every call.
 template <class Block>
 void block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
-  const int64_t blocks = (P + kBlock - 1) / kBlock;
+  const int64_t blocks = ceil_div(P, kBlock);
   double* parts = reinterpret_cast<double*>(scratch(ScratchSlot::bn_partials, 2 * blocks * width));
-#pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (use_threads(P * C, kMinParallelElements))
   for (int64_t b = 0; b < blocks; ++b) block(parts + b * width, b * kBlock, std::min(P, (b + 1) * kBlock));
   for (int64_t c = 0; c < width; ++c) out[c] = 0;
   for (int64_t b = 0; b < blocks; ++b)
@@ -37,8 +35,8 @@ void block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
 // Runs f(p0, p1) over [0, P) in blocks of kBlock pixels, in parallel.
 template <class F>
 void for_pixel_blocks(int64_t P, int64_t C, F f) {
-  const int64_t blocks = (P + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (P * C > kParallelMin && !omp_in_parallel())
+  const int64_t blocks = ceil_div(P, kBlock);
+#pragma omp parallel for schedule(static) if (use_threads(P * C, kMinParallelElements))
   for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(P, (b + 1) * kBlock));
 }
 

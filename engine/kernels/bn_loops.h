@@ -1,7 +1,8 @@
 // The per-pixel-block loops of the BatchNorm kernels (batchnorm.cpp), compiled once per ISA from
 // bn_loops.inc (bn_loops_avx512.cpp, bn_loops_avx2.cpp, bn_loops_generic.cpp) and picked at run
-// time: memory-bound passes over [P, C] that the baseline SSE2 build ran two doubles at a time.
-// Each works on pixels [p0, p1) and all C channels; sums are written (not added) in double.
+// time: memory-bound passes over [P, C] channels-last activations, whose double sums run a whole
+// AVX2 or AVX-512 vector wide where the baseline SSE2 build takes two doubles at a time. Each
+// works on pixels [p0, p1) and all C channels; sums are written (not added) in double.
 #pragma once
 #include <cstdint>
 

@@ -1,12 +1,13 @@
-// Batch-reduce GEMM micro-kernels: the register-blocked inner loops every convolution pass runs.
-// Two tile shapes, each an M x (NV vectors) block of accumulators kept in registers:
-//   rows: C[m][n] = epilogue( sum_t sum_k A[a_off[t] + m*lda + k] * B[b_off[t] + k*ldb + n] )
-//         A rows are strided (m*lda) or given one by one (a_rows[m] + a_off[t] + k, or per tap
-//         a_taps[t][m] + a_off[t] + k), k contiguous:
-//         forward and backward-data convolution, where a row is one output pixel's receptive
-//         field in a channels-last image and t a kernel row (or, per tap, one tap's pixel).
-//   cols: C[m][n] (+)= sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
-//         k strided, m contiguous: backward-weights, where k runs over output pixels.
+// Batch-reduce GEMM micro-kernels: the register-blocked inner loops every convolution pass (and
+// so Linear) runs. Two tile shapes, each an M x (NV vectors) block of accumulators kept in
+// registers:
+//   rows: C[m][n] = epilogue( sum_t sum_k A_t[m][k] * B[b_off[t] + k*ldb + n] )
+//         with row m of tap t, A_t[m], given by pointer (a_rows[m] + a_off[t], or per tap
+//         a_taps[t*a_taps_ld + m] + a_off[t]), k contiguous: forward and backward-data
+//         convolution, where a row is one output pixel's receptive field in a channels-last image
+//         and t a kernel row (or, per tap, one tap's pixel).
+//   cols: C[m][n] += sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
+//         k strided, m contiguous: backward weights, where k runs over output pixels.
 // B rows must be readable to a whole number of vectors (callers pad packed weights); C is stored
 // only for n < N. One implementation (brgemm_tiles.inc, GCC vector types) is compiled per ISA
 // (brgemm_avx512.cpp, brgemm_avx2.cpp, brgemm_generic.cpp) and picked at run time.
@@ -18,49 +19,53 @@
 namespace ds {
 
 struct RowsTile {
-  const float* a = nullptr;       // A base
-  const int64_t* a_off = nullptr; // [taps] offsets into A
-  int64_t lda = 0;                // distance between consecutive rows m
-  const float* const* a_rows = nullptr;  // if set: row m starts at a_rows[m] (a, lda unused)
-  const float* const* a_taps = nullptr;  // if set: row m of tap t starts at a_taps[t*a_taps_ld + m]
+  // A: row m starts at a_rows[m] + a_off[t] for tap t, or, if a_taps is set, at
+  // a_taps[t * a_taps_ld + m] + a_off[t]; each row K floats long, contiguous.
+  const float* const* a_rows = nullptr;
+  const float* const* a_taps = nullptr;
   int64_t a_taps_ld = 0;
-  const float* b = nullptr;       // B base
-  const int64_t* b_off = nullptr; // [taps] offsets into B
-  int64_t ldb = 0;                // distance between consecutive k
+  const int64_t* a_off = nullptr;  // [taps]
+  // B: [K, ldb] per tap, at b + b_off[t]; rows readable to NV whole vectors.
+  const float* b = nullptr;
+  const int64_t* b_off = nullptr;  // [taps]
+  int64_t ldb = 0;
   int taps = 1;
-  int64_t K = 0;                  // reduction length per tap
+  int64_t K = 0;  // reduction length per tap
+  // C: [M, ldc] at c, or row m at c_rows[m] if set; columns n < N stored.
   float* c = nullptr;
   int64_t ldc = 0;
-  float* const* c_rows = nullptr; // if set: row m of C starts at c_rows[m] (c, ldc unused)
-  int64_t N = 0;                  // valid columns (<= NV * vector width)
+  float* const* c_rows = nullptr;
+  int64_t N = 0;  // valid columns (<= NV * vector width)
   // Epilogue, in this order: (+ old C if accumulate) (* scale[n]) (+ bias[n]) (+ res[m*ldr + n])
   // (max 0).
   bool accumulate = false;
-  const float* scale = nullptr;
-  const float* bias = nullptr;
-  const float* res = nullptr;
+  const float* scale = nullptr;  // [N] or null
+  const float* bias = nullptr;   // [N] or null
+  const float* res = nullptr;    // [M, ldr] or null
   int64_t ldr = 0;
   bool relu = false;
 };
 
 struct ColsTile {
+  // A: element (k, m) of reduction row r at a[a_row[r] + k*sa + m], m contiguous.
   const float* a = nullptr;
-  const int64_t* a_row = nullptr;  // [rows] offsets into A
-  int64_t sa = 0;                  // distance between consecutive k within a row
+  const int64_t* a_row = nullptr;  // [rows]
+  int64_t sa = 0;
+  // B: element (k, n) of reduction row r at b[b_row[r] + k*sb + n]; readable to whole vectors.
   const float* b = nullptr;
-  const int64_t* b_row = nullptr;  // [rows] offsets into B
+  const int64_t* b_row = nullptr;  // [rows]
   int64_t sb = 0;
   int rows = 0;
-  int64_t L = 0;                   // k per row
-  float* c = nullptr;              // accumulated into: C[m*ldc + n] for n < N
+  int64_t L = 0;      // k per reduction row
+  float* c = nullptr;  // [M, ldc], accumulated into (+=) for n < N
   int64_t ldc = 0;
   int64_t N = 0;
 };
 
+// One ISA's tiles. M (pixels or rows per tile) may be 1 .. max_m[NV], NV (vectors) 1 .. 4.
 struct BrgemmKernels {
-  Isa isa;
-  int vw;                         // floats per vector
-  int max_m[5];                   // largest M for NV = 1..4 (index NV)
+  int vw;        // floats per vector
+  int max_m[5];  // largest M for NV = 1..4 (index NV): what fits the register file
   void (*rows)(const RowsTile& t, int M, int NV);
   void (*cols)(const ColsTile& t, int M, int NV);
 };

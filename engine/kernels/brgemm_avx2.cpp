@@ -6,6 +6,5 @@
 #define DS_MAX_M2 6
 #define DS_MAX_M3 3
 #define DS_MAX_M4 2
-#define DS_ISA Isa::avx2
 #define DS_KERNELS_FN brgemm_kernels_avx2
 #include "engine/kernels/brgemm_tiles.inc"

@@ -6,7 +6,6 @@
 #define DS_MAX_M2 6
 #define DS_MAX_M3 3
 #define DS_MAX_M4 2
-#define DS_ISA Isa::scalar
 #define DS_KERNELS_FN brgemm_kernels_generic
 #include "engine/kernels/brgemm_tiles.inc"
 

@@ -8,25 +8,33 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "base/int_math.h"
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_rows.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
 
 namespace ds {
 
 namespace {
 
-// dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; dst is [N, Hp, Wp, ldd]
-// (pixels ldd >= C floats apart, the extra channels zero; ldd = 0 means C).
+// Padded convolutions with at least this many input channels run tapwise (RowsConv::tapwise).
+// A tap's reduction is only C long, so conv1's 3 channels keep the padded copy and whole kernel
+// rows (K = 21). Every other padded convolution of ResNet has 64 or more channels, so the exact
+// value does not matter there.
+constexpr int64_t kTapwiseMinC = 16;
+
+// dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; src is [N, H, W, C] and
+// dst [N, Hp, Wp, ldd]: pixels ldd >= C floats apart, the extra channels zero (ldd = 0 means C).
+// A copy is counted as flops against the convolutions' threshold for threads.
 void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C,
               int64_t Hp, int64_t Wp, int64_t top, int64_t left, int64_t ldd = 0) {
   const int64_t rows = N * Hp, dc = ldd ? ldd : C;
-#pragma omp parallel for schedule(static) if (use_threads((double)rows * Wp * dc))
+#pragma omp parallel for schedule(static) if (use_threads(rows * Wp * dc, kMinParallelFlops))
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t n = r / Hp, ih = r % Hp - top;
     float* d = dst + r * Wp * dc;
@@ -34,8 +42,8 @@ void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int
       std::memset(d, 0, sizeof(float) * Wp * dc);
       continue;
     }
-    const int64_t j0 = std::clamp<int64_t>(left, 0, Wp);             // first copied column
-    const int64_t j1 = std::clamp<int64_t>(left + W, j0, Wp);        // end of copied columns
+    const int64_t j0 = std::clamp<int64_t>(left, 0, Wp);       // first copied column
+    const int64_t j1 = std::clamp<int64_t>(left + W, j0, Wp);  // end of copied columns
     const float* s = src + ((n * H + ih) * W + (j0 - left)) * C;
     std::memset(d, 0, sizeof(float) * j0 * dc);
     if (dc == C) {
@@ -50,39 +58,30 @@ void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int
   }
 }
 
-// A padded copy of an NHWC image with pixels ldd floats apart (ldd = 0: C) when padding or
-// spacing is needed (the source itself otherwise).
+// An NHWC image as the tiles read it: data is [N, Hp, Wp, pixel stride].
 struct Padded {
   const float* data;
   int64_t Hp, Wp;
 };
 
-Padded padded_input(const float* in, const ConvDims& d, int64_t ldd = 0) {
+// The input zero-padded for d (and pixels ldd floats apart, ldd = 0: C) in scratch slot `slot`,
+// or the input itself when it needs neither padding nor spacing.
+Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_t ldd = 0) {
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
   const int64_t dc = ldd ? ldd : d.C;
   if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C) return {in, d.H, d.W};
-  float* buf = scratch(ScratchSlot::conv_pad, d.N * Hp * Wp * dc);
+  float* buf = scratch(slot, d.N * Hp * Wp * dc);
   pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w, dc);
   return {buf, Hp, Wp};
 }
 
-// Padded convolutions with at least this many input channels run tapwise (RowsConv::tapwise).
-// A tap's reduction is only C long, so conv1's 3 channels keep the padded copy and whole kernel
-// rows (K = 21). Not swept: every other padded convolution of ResNet has 64 or more channels.
-constexpr int64_t kTapwiseMinC = 16;
-
-// Backward weights sums weight gradients up to this size in two pixel parts (see there). Larger
-// ones gained nothing (up to 6 MB: layer3 80.4 vs 80.1% of peak, layer3.0.conv1 78.5 vs 78.0,
-// layer4.0.conv1 61.9 vs 59.0; 5 rounds).
-constexpr int64_t kPartWeightBytes = 768 << 10;
-
-// The forward pass's B operand: w itself ([KH*KW*C][OC] rows) when OC is a whole number of
-// vectors, else a copy with rows padded to ldw (zeros).
+// The forward pass's B operand, [KH*KW*C, ldw]: w itself when OC is a whole number of vectors
+// (ldw = OC), else a copy with rows padded to ldw (zeros).
 const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
   if (ldw == d.OC) return w;
   const int64_t rows = d.KH * d.KW * d.C;
-  float* wp = scratch(ScratchSlot::conv_wpack, rows * ldw);
-#pragma omp parallel for schedule(static) if (use_threads((double)rows * ldw * 4))
+  float* wp = scratch(ScratchSlot::conv_weights_pad, rows * ldw);
+#pragma omp parallel for schedule(static) if (use_threads(rows * ldw * 4, kMinParallelFlops))
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = w + r * d.OC;
     float* dst = wp + r * ldw;
@@ -105,21 +104,93 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
   return d;
 }
 
+// ---- forward: one rows convolution over the input (tapwise) or its padded copy ----
+
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
                     const ConvEpilogue& ep) {
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
-  const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
-  const float* wp = forward_weights(w, d, ldw);
+  const int64_t ldw = round_up(d.OC, k.vw);
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
-  const Padded p = tapwise ? Padded{in, d.H, d.W} : padded_input(in, d);
-  RowsConv rc{p.data, p.Hp, p.Wp, d.C, wp, ldw, d.KH, d.KW, d.stride_h, d.stride_w, out, d.N, d.OH,
-              d.OW, d.OC, ep, false};
-  rc.tapwise = tapwise;
-  rc.off_h = -d.pad_h;
-  rc.off_w = -d.pad_w;
+  const Padded p = tapwise ? Padded{in, d.H, d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
+  const RowsConv rc{.in = p.data, .Hp = p.Hp, .Wp = p.Wp, .C = d.C,
+                    .wp = forward_weights(w, d, ldw), .ldw = ldw,
+                    .KH = d.KH, .KW = d.KW, .sh = d.stride_h, .sw = d.stride_w,
+                    .out = out, .N = d.N, .OH = d.OH, .OW = d.OW, .cols = d.OC, .ep = ep,
+                    .tapwise = tapwise, .off_h = -d.pad_h, .off_w = -d.pad_w};
   run_rows_convs({rc}, k);
 }
+
+// ---- backward data: one stride-1 rows convolution per stride phase of d_in ----
+//
+// d_in is split by the phase of its position modulo the stride: input positions of one phase
+// (pa, pb) take exactly the taps kh = pa + pad_h - sh*dh (and likewise kw), each reading output
+// row a + dh. So each phase is a small stride-1 convolution of the output gradient (shifted and
+// zero-padded per phase) with that phase's taps, run by the forward pass's tiles and accumulated
+// straight into d_in at the phase's positions, rather than a scatter of each tap's product, which
+// would re-read and re-write a padded gradient once per tap. Stride 1 is one phase with every
+// tap, flipped (the classic "transposed convolution").
+
+namespace {
+
+struct Phase {
+  int64_t pa, pb;    // d_in positions (pa + sh*a, pb + sw*b) for a < Ha, b < Wb
+  int64_t Ha, Wb;
+  int64_t dh0, dw0;  // tap jh of the phase (jh < KHp) reads d_out row a + dh0 + jh, likewise jw
+  int64_t KHp, KWp;  // its taps: kh = pa + pad_h - sh*(dh0 + jh), kw = pb + pad_w - sw*(dw0 + jw)
+};
+
+struct Phases {
+  std::vector<Phase> list;  // the phases with at least one position and one tap
+  // The rows [top, bottom) and columns [left, right) of d_out they read, beyond its edges where
+  // top or left is negative or bottom, right exceed OH, OW.
+  int64_t top = 0, left = 0, bottom = 0, right = 0;
+};
+
+Phases stride_phases(const ConvDims& d) {
+  const int64_t sh = d.stride_h, sw = d.stride_w;
+  Phases ph;
+  ph.bottom = d.OH;
+  ph.right = d.OW;
+  for (int64_t pa = 0; pa < sh; ++pa)
+    for (int64_t pb = 0; pb < sw; ++pb) {
+      Phase f;
+      f.pa = pa, f.pb = pb;
+      f.Ha = ceil_div(d.H - pa, sh), f.Wb = ceil_div(d.W - pb, sw);
+      f.dh0 = floor_div(pa + d.pad_h - (d.KH - 1) + sh - 1, sh);  // kh <= KH - 1
+      f.dw0 = floor_div(pb + d.pad_w - (d.KW - 1) + sw - 1, sw);
+      f.KHp = floor_div(pa + d.pad_h, sh) - f.dh0 + 1;            // kh >= 0
+      f.KWp = floor_div(pb + d.pad_w, sw) - f.dw0 + 1;
+      if (f.Ha <= 0 || f.Wb <= 0 || f.KHp <= 0 || f.KWp <= 0) continue;  // no position or no tap
+      ph.list.push_back(f);
+      ph.top = std::min(ph.top, f.dh0);
+      ph.left = std::min(ph.left, f.dw0);
+      ph.bottom = std::max(ph.bottom, f.Ha - 1 + f.dh0 + f.KHp);
+      ph.right = std::max(ph.right, f.Wb - 1 + f.dw0 + f.KWp);
+    }
+  return ph;
+}
+
+// A phase's B operand, built per thread for its block of input channels [c0, c0 + nc): rows
+// (jh*KWp + jw)*OC + oc, B[row][c - c0] = w[kh][kw][c][oc], zeros past nc. Per tap a blocked
+// transpose of w's rows (each OC long): reading w row by row keeps the prefetcher streaming,
+// where 16-float pieces 2 KB apart would not.
+PanelFill phase_panel(const float* w, const ConvDims& d, const Phase& f) {
+  return [w, d, f](int64_t c0, int64_t nc, float* panel, int64_t ldp) {
+    for (int64_t jh = 0; jh < f.KHp; ++jh)
+      for (int64_t jw = 0; jw < f.KWp; ++jw) {
+        const int64_t kh = f.pa + d.pad_h - d.stride_h * (f.dh0 + jh);
+        const int64_t kw = f.pb + d.pad_w - d.stride_w * (f.dw0 + jw);
+        float* dst = panel + (jh * f.KWp + jw) * d.OC * ldp;
+        transpose_2d(dst, ldp, w + ((kh * d.KW + kw) * d.C + c0) * d.OC, d.OC, nc, d.OC);
+        if (nc < ldp)
+          for (int64_t oc = 0; oc < d.OC; ++oc)
+            std::fill(dst + oc * ldp + nc, dst + (oc + 1) * ldp, 0.f);
+      }
+  };
+}
+
+}  // namespace
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
                           bool set) {
@@ -128,206 +199,231 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     if (set) std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
     return;
   }
-  const BrgemmKernels& k = brgemm_kernels();
-  // d_in split by the phase of its position modulo the stride: input positions of one phase
-  // (pa, pb) take exactly the taps kh = pa + pad_h - sh*dh (and likewise kw), each reading output
-  // row a + dh. So each phase is a small stride-1 convolution of the output gradient (shifted and
-  // zero-padded per phase) with that phase's taps, run by the forward pass's tiles and
-  // accumulated straight into d_in at the phase's positions. Stride 1 is one phase with every
-  // tap, flipped (the classic "transposed convolution"). (A scatter of each tap's GEMM re-read and
-  // re-wrote a padded gradient once per tap.)
-  const int64_t sh = d.stride_h, sw = d.stride_w;
-  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
-  // Phase (pa, pb): its taps are kh = pa + pad_h - sh*dh for dh in [dh0, dh0 + KHp), likewise kw.
-  struct Phase {
-    int64_t pa, pb, Ha, Wb, dh0, dw0, KHp, KWp;
-  };
-  std::vector<Phase> phases;
-  int64_t top = 0, left = 0, bottom = d.OH, right = d.OW;  // extent of d_out rows/cols read
-  for (int64_t pa = 0; pa < sh; ++pa)
-    for (int64_t pb = 0; pb < sw; ++pb) {
-      const int64_t Ha = ceil_div(d.H - pa, sh), Wb = ceil_div(d.W - pb, sw);
-      const int64_t dh0 = floor_div(pa + d.pad_h - (d.KH - 1) + sh - 1, sh);  // kh <= KH - 1
-      const int64_t dw0 = floor_div(pb + d.pad_w - (d.KW - 1) + sw - 1, sw);
-      const int64_t KHp = floor_div(pa + d.pad_h, sh) - dh0 + 1;                // kh >= 0
-      const int64_t KWp = floor_div(pb + d.pad_w, sw) - dw0 + 1;
-      if (Ha <= 0 || Wb <= 0 || KHp <= 0 || KWp <= 0) continue;  // no position or no tap
-      phases.push_back({pa, pb, Ha, Wb, dh0, dw0, KHp, KWp});
-      top = std::min(top, dh0);
-      left = std::min(left, dw0);
-      bottom = std::max(bottom, Ha - 1 + dh0 + KHp);
-      right = std::max(right, Wb - 1 + dw0 + KWp);
-    }
+  const Phases ph = stride_phases(d);
   // With set, the phases write their positions; positions no tap reaches are zeroed first.
-  if (set && (int64_t)phases.size() < sh * sw) {
+  if (set && (int64_t)ph.list.size() < d.stride_h * d.stride_w) {
     std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
     set = false;
   }
   // Each phase reads d_out per tap (tapwise, no copy), or, with few channels, one zero-padded
   // copy of d_out serves every phase: G[n][i][j] = d_out[n][i + top][j + left] (d_out itself
   // when no phase reads outside it, as for 1x1 stride-2 downsamples).
-  const bool outside = top != 0 || left != 0 || bottom != d.OH || right != d.OW;
+  const bool outside = ph.top != 0 || ph.left != 0 || ph.bottom != d.OH || ph.right != d.OW;
   const bool tapwise = outside && d.OC >= kTapwiseMinC;
-  const int64_t Hg = bottom - top, Wg = right - left;
+  const int64_t Hg = ph.bottom - ph.top, Wg = ph.right - ph.left;
   const float* G = d_out;
   if (outside && !tapwise) {
-    float* gp = scratch(ScratchSlot::conv_pad, d.N * Hg * Wg * d.OC);
-    pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hg, Wg, -top, -left);
+    float* gp = scratch(ScratchSlot::conv_grad_pad, d.N * Hg * Wg * d.OC);
+    pad_copy(gp, d_out, d.N, d.OH, d.OW, d.OC, Hg, Wg, -ph.top, -ph.left);
     G = gp;
   }
   std::vector<RowsConv> convs;  // one per phase, run in one parallel region
-  for (const Phase& f : phases) {
-    // Phase weights B[(jh*KWp + jw)*OC + oc][c] = w[kh][kw][c][oc], kh = pa + pad_h -
-    // sh*(dh0 + jh), kw likewise: per tap a blocked transpose of w's rows [n0, n0 + nn) (each OC
-    // long), built per thread for its block of columns c. (Reading w in 16-float pieces 2 KB
-    // apart, column block first, defeated the prefetcher and cost as much as a fifth of layer4's
-    // backward data.)
-    auto fill = [&, f](int64_t n0, int64_t nn, float* panel, int64_t ldp) {
-      for (int64_t jh = 0; jh < f.KHp; ++jh)
-        for (int64_t jw = 0; jw < f.KWp; ++jw) {
-          const int64_t kh = f.pa + d.pad_h - sh * (f.dh0 + jh), kw = f.pb + d.pad_w - sw * (f.dw0 + jw);
-          float* dst = panel + (jh * f.KWp + jw) * d.OC * ldp;
-          transpose_2d(dst, ldp, w + ((kh * d.KW + kw) * d.C + n0) * d.OC, d.OC, nn, d.OC);
-          if (nn < ldp)
-            for (int64_t oc = 0; oc < d.OC; ++oc) std::fill(dst + oc * ldp + nn, dst + (oc + 1) * ldp, 0.f);
-        }
-    };
+  for (const Phase& f : ph.list) {
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
-    const float* in = tapwise ? d_out : G + ((f.dh0 - top) * Wg + (f.dw0 - left)) * d.OC;
-    RowsConv rc{in, tapwise ? d.OH : Hg, tapwise ? d.OW : Wg, d.OC, nullptr, 0, f.KHp, f.KWp, 1, 1,
-                d_in, d.N, f.Ha, f.Wb, d.C, {}, !set};
-    rc.fill_panel = fill;
-    rc.tapwise = tapwise;
-    rc.off_h = f.dh0;
-    rc.off_w = f.dw0;
-    rc.osh = sh;
-    rc.osw = sw;
-    rc.oph = f.pa;
-    rc.opw = f.pb;
-    rc.OHo = d.H;
-    rc.OWo = d.W;
-    convs.push_back(rc);
+    const float* src = tapwise ? d_out : G + ((f.dh0 - ph.top) * Wg + (f.dw0 - ph.left)) * d.OC;
+    convs.push_back(RowsConv{
+        .in = src, .Hp = tapwise ? d.OH : Hg, .Wp = tapwise ? d.OW : Wg, .C = d.OC,
+        .fill_panel = phase_panel(w, d, f),
+        .KH = f.KHp, .KW = f.KWp,
+        .out = d_in, .N = d.N, .OH = f.Ha, .OW = f.Wb, .cols = d.C, .accumulate = !set,
+        .map = {.sh = d.stride_h, .sw = d.stride_w, .ph = f.pa, .pw = f.pb, .H = d.H, .W = d.W},
+        .tapwise = tapwise, .off_h = f.dh0, .off_w = f.dw0});
   }
-  run_rows_convs(convs, k);
+  run_rows_convs(convs, brgemm_kernels());
 }
+
+// ---- backward weights: brgemm cols tiles of d_w, reduced over output pixels ----
+
+namespace {
+
+// Weight gradients of at most this size are summed in two pixel parts (WgradPlan::nparts);
+// larger budgets do not pay.
+constexpr int64_t kPartWeightBytes = 768 << 10;
+
+// d_b[oc] += sum over pixels p of d_out[p][oc], d_out [pixels, OC], summed in double.
+void bias_grad(float* d_b, const float* d_out, int64_t pixels, int64_t OC) {
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    double s = 0;
+    for (int64_t p = 0; p < pixels; ++p) s += d_out[p * OC + oc];
+    d_b[oc] += (float)s;
+  }
+}
+
+// The operands as the cols tiles read them. Pixels 1 KB or more apart put successive pixels of
+// a tile's operands in the same few L1 sets (layer4's are 2 KB apart: 2 sets for a whole input
+// slice), so such operands are copied with 16 floats of slack per pixel: inputs of 256+
+// channels and gradients of 512+ (256-channel gradients run slower spaced). Gradient rows must
+// also be readable to whole vectors: padded when OC is not a multiple.
+struct WgradOperands {
+  Padded in;          // A: the input, zero-padded, [N, Hp, Wp, cs]
+  int64_t cs;         // distance between input pixels
+  const float* grad;  // B: the output gradient, [N * OH * OW, ldg]
+  int64_t ldg;        // distance between gradient pixels
+};
+
+WgradOperands wgrad_operands(const float* d_out, const float* in, const ConvDims& d,
+                             const BrgemmKernels& k) {
+  const int64_t ldw = round_up(d.OC, k.vw), pixels = d.N * d.OH * d.OW;
+  WgradOperands op;
+  op.ldg = ldw >= 512 ? ldw + 16 : ldw;
+  op.cs = d.C >= 256 ? d.C + 16 : d.C;
+  op.grad = d_out;
+  if (op.ldg != d.OC) {
+    float* gp = scratch(ScratchSlot::wgrad_grad, pixels * op.ldg);
+    pad_copy(gp, d_out, 1, pixels, 1, d.OC, pixels, 1, 0, 0, op.ldg);
+    op.grad = gp;
+  }
+  op.in = padded_input(ScratchSlot::wgrad_input, in, d, op.cs);
+  return op;
+}
+
+// How backward weights cuts its work. d_w, [KH, KW*C, OC], is its own accumulator: tiles of M
+// rows (input channels, across taps) x NV vectors of output channels accumulate straight into it.
+struct WgradPlan {
+  int NV = 0, M = 0;
+  int64_t nvec = 0;  // vectors covering the output channels
+  int64_t nb = 0;    // output-channel blocks of NV vectors
+  int64_t kwc = 0;   // KW * C: rows of d_w per kernel row
+  // M-tiles per kernel row: over KW*C as one run (ctk = 0), or ctk per tap when input pixels are
+  // spaced apart (a tile then never crosses a tap).
+  int64_t ctk = 0;
+  int64_t mt = 0;
+  int64_t mq = 0;  // M-tiles over all kernel rows: KH * mt
+  // Superblocks: mts M-tiles x nbs output-channel blocks of d_w; msb x nsb of them.
+  int64_t mts = 0, nbs = 0, msb = 0, nsb = 0, supers = 0;
+  int64_t rows_total = 0;  // output rows, N * OH
+  int64_t chunk = 0;       // output rows per pixel chunk
+  int64_t nparts = 0;      // pixel parts: 1 or 2
+  std::vector<int64_t> a_row;  // [kh][output row]: where the row starts in A for kernel row kh
+  std::vector<int64_t> b_row;  // [output row]: where it starts in B
+
+  WgradPlan(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
+    plan_tiles(d, k, op);
+    plan_superblocks(d, k);
+    plan_pixels(d, k, op);
+  }
+
+  // Narrow tiles (2 vectors of output channels, more input channels) from 128 input channels
+  // on, where they run faster; with fewer channels (layer1, conv1) the wide ones do.
+  void plan_tiles(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
+    NV = choose_nv(k, d.OC, d.C >= 128);
+    M = k.max_m[NV];
+    nvec = ceil_div(d.OC, k.vw);
+    nb = ceil_div(nvec, NV);
+    kwc = d.KW * d.C;
+    ctk = op.cs != d.C ? ceil_div(d.C, M) : 0;
+    mt = ctk ? d.KW * ctk : ceil_div(kwc, M);
+    mq = d.KH * mt;
+  }
+
+  // Superblocks of d_w of at most ~super_bytes, so a superblock's accumulators stay in the L2
+  // caches while every pixel chunk passes through it, instead of a large d_w (9.4 MB on layer4)
+  // streaming from L3 once per chunk. Small layers are one superblock. The threads split a
+  // superblock's tiles, so the budget is per thread; the tiles and each tile's order of pixel
+  // chunks do not depend on it. 768 KB here and 512 KB per pixel chunk (plan_pixels) overfill a
+  // 1 MB L2 on paper but are the best of a sweep over 192-1024 KB x 128-1024 KB
+  // (bench/compare_conv_builds.sh) on every 3x3 shape.
+  void plan_superblocks(const ConvDims& d, const BrgemmKernels& k) {
+    const int64_t super_bytes = (int64_t(768) << 10) * std::max(1, omp_get_max_threads());
+    nbs = std::min<int64_t>(nb, 4);
+    mts = std::clamp<int64_t>(super_bytes / (4 * M * nbs * NV * k.vw), 1, mq);
+    msb = ceil_div(mq, mts);
+    nsb = ceil_div(nb, nbs);
+    supers = msb * nsb;
+  }
+
+  // Pixel chunks: output rows whose input and gradient slices for one superblock stay in L2.
+  // Pixel parts: a weight gradient of at most kPartWeightBytes is summed in two parts over
+  // disjoint halves of the output rows, part 0 into d_w, part 1 into a zeroed buffer added to d_w
+  // at the end. The threads split parts before tiles, so each reads only its part's pixels
+  // (with only the tiles split, both threads would read every pixel chunk into their own L2).
+  // The parts depend on the shape only, so results do not depend on the thread count.
+  void plan_pixels(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
+    const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * op.in.Wp * d.C);
+    rows_total = d.N * d.OH;
+    chunk = std::clamp<int64_t>((512 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
+    nparts = 4 * d.KH * kwc * d.OC <= kPartWeightBytes && rows_total >= 2 ? 2 : 1;
+    a_row.resize((size_t)(d.KH * rows_total));
+    b_row.resize((size_t)rows_total);
+    for (int64_t r = 0; r < rows_total; ++r) {
+      const int64_t n = r / d.OH, oh = r % d.OH;
+      for (int64_t kh = 0; kh < d.KH; ++kh)
+        a_row[(size_t)(kh * rows_total + r)] =
+            (n * op.in.Hp + oh * d.stride_h + kh) * op.in.Wp * op.cs;
+      b_row[(size_t)r] = r * d.OW * op.ldg;
+    }
+  }
+};
+
+// Tile q (of mq M-tiles) x output-channel block ob of d_w (or of the part buffer, dst) summed
+// over output rows [r0, r0 + nr).
+void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const ConvDims& d,
+                const BrgemmKernels& k, int64_t q, int64_t ob, int64_t r0, int64_t nr) {
+  const int64_t kh = q / pl.mt, mi = q % pl.mt;
+  const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
+  // Tile rows [m0, m1) of d_w's KW*C; A offset kw * cs + c for m = kw * C + c.
+  const int64_t ctk = pl.ctk;
+  const int64_t m0 = ctk ? mi / ctk * d.C + mi % ctk * d.C / ctk : mi * pl.kwc / pl.mt;
+  const int64_t m1 = ctk ? mi / ctk * d.C + (mi % ctk + 1) * d.C / ctk : (mi + 1) * pl.kwc / pl.mt;
+  const int64_t kw = m0 / d.C, c0 = m0 % d.C;
+  const int64_t oc0 = ob * pl.NV * k.vw;
+  const ColsTile ct{.a = op.in.data + kw * op.cs + c0,
+                    .a_row = pl.a_row.data() + kh * pl.rows_total + r0,
+                    .sa = d.stride_w * op.cs,
+                    .b = op.grad + oc0,
+                    .b_row = pl.b_row.data() + r0,
+                    .sb = op.ldg,
+                    .rows = (int)nr,
+                    .L = d.OW,
+                    .c = dst + (kh * pl.kwc + m0) * d.OC + oc0,
+                    .ldc = d.OC,
+                    .N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0)};
+  k.cols(ct, (int)(m1 - m0), nv);
+}
+
+// Thread tid's share of every superblock: a run of (part, tile) items, part-major, the same in
+// every pixel chunk, so it never waits for the other threads. M-tile outer, channel block inner:
+// a thread's consecutive tiles share their input slice.
+void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const WgradPlan& pl,
+                  const ConvDims& d, const BrgemmKernels& k, int64_t tid, int64_t nthreads) {
+  for (int64_t sb = 0; sb < pl.supers; ++sb) {
+    const int64_t q0 = sb / pl.nsb * pl.mts, ob0 = sb % pl.nsb * pl.nbs;
+    const int64_t nq = std::min(pl.mts, pl.mq - q0), nob = std::min(pl.nbs, pl.nb - ob0);
+    const int64_t ntiles = nq * nob;
+    const int64_t lo = pl.nparts * ntiles * tid / nthreads;
+    const int64_t hi = pl.nparts * ntiles * (tid + 1) / nthreads;
+    for (int64_t part = lo / ntiles; part < pl.nparts && part * ntiles < hi; ++part) {
+      const int64_t t0 = std::max(lo - part * ntiles, int64_t(0));
+      const int64_t t1 = std::min(hi - part * ntiles, ntiles);
+      const int64_t pr0 = pl.rows_total * part / pl.nparts;
+      const int64_t pr1 = pl.rows_total * (part + 1) / pl.nparts;
+      float* dst = part == 0 ? d_w : part_buf;
+      for (int64_t r0 = pr0; r0 < pr1; r0 += pl.chunk) {
+        const int64_t nr = std::min(pl.chunk, pr1 - r0);
+        for (int64_t t = t0; t < t1; ++t) wgrad_tile(dst, op, pl, d, k, q0 + t / nob, ob0 + t % nob, r0, nr);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
                              const ConvDims& d) {
   if (d.OC * d.C * d.KH * d.KW == 0) return;
-  const BrgemmKernels& k = brgemm_kernels();
-  const int64_t ldw = ceil_div(d.OC, k.vw) * k.vw;
   const int64_t pixels = d.N * d.OH * d.OW;
-  if (d_b) {
-    for (int64_t oc = 0; oc < d.OC; ++oc) {
-      double s = 0;
-      for (int64_t p = 0; p < pixels; ++p) s += d_out[p * d.OC + oc];
-      d_b[oc] += (float)s;
-    }
-  }
+  if (d_b) bias_grad(d_b, d_out, pixels, d.OC);
   if (pixels == 0) return;
-  // Pixels 1 KB or more apart put successive pixels of a tile's operands in the same few L1 sets
-  // (layer4: 2 KB apart, 2 sets for a whole input slice), so such operands are copied with 16
-  // floats of slack per pixel: inputs of 256+ channels, gradients of 512+ (measured: +6-9% on
-  // layer3/layer4; spacing 256-channel gradients cost 4% on layer3.0.conv1). Gradient rows must
-  // also be readable to whole vectors: padded when OC is not a multiple.
-  const int64_t ldg = ldw >= 512 ? ldw + 16 : ldw, cs = d.C >= 256 ? d.C + 16 : d.C;
-  const float* g = d_out;
-  if (ldg != d.OC) {
-    float* gp = scratch(ScratchSlot::conv_bpack, pixels * ldg);
-    pad_copy(gp, d_out, 1, pixels, 1, d.OC, pixels, 1, 0, 0, ldg);
-    g = gp;
-  }
-  const Padded p = padded_input(in, d, cs);
-  // The tiles accumulate straight into d_w, whose [kh][kw*C + c][oc] layout is theirs.
-  const int64_t kwc = d.KW * d.C;
-
-  // Narrow tiles (2 vectors of output channels, more input channels) from 128 input channels
-  // on: bash bench/compare_conv_builds.sh, 5 rounds, NV 4 -> 2: layer2 76.0 -> 79.0, layer3
-  // 72.1 -> 74.1, layer4 65.3 -> 68.9, layer3.0.conv1 67.6 -> 68.6, layer4.0.conv1 56.2 -> 57.4;
-  // but layer1 (64 channels) 74.3 -> 72.3 and conv1 66.9 -> 57.3.
-  const int NV = choose_nv(k, d.OC, d.C >= 128);
-  const int M = k.max_m[NV];
-  const int64_t nvec = ldw / k.vw, nb = ceil_div(nvec, NV);
-  // M-tiles per kernel row: over KW*C as one run, or per tap when input pixels are spaced apart.
-  const int64_t ctk = cs != d.C ? ceil_div(d.C, M) : 0, mt = ctk ? d.KW * ctk : ceil_div(kwc, M);
-  // Superblocks: mts M-tiles (counted over kernel rows x KW*C) x nbs output-channel blocks of
-  // d_w, at most ~super_bytes, so a superblock's accumulators stay in the L2 caches while every
-  // pixel chunk passes through it (a larger d_w, 9.4 MB on layer4, used to stream from L3 once per
-  // chunk). Small layers are one superblock. The threads split a superblock's tiles, so the
-  // budget is per thread; the tiles and each tile's order of pixel chunks do not depend on it.
-  // 768 KB and 512 KB per pixel chunk (below) overfill a 1 MB L2 on paper but measured best of
-  // 192-1024 KB x 128-1024 KB (bench/compare_conv_builds.sh, session 4): +2 to +7 points on
-  // every 3x3 backward-weights shape against 384 KB x 256 KB.
-  const int64_t super_bytes = (int64_t(768) << 10) * std::max(1, omp_get_max_threads());
-  const int64_t nbs = std::min<int64_t>(nb, 4), mq = d.KH * mt;
-  const int64_t mts = std::clamp<int64_t>(super_bytes / (4 * M * nbs * NV * k.vw), 1, mq);
-  const int64_t msb = ceil_div(mq, mts), nsb = ceil_div(nb, nbs), supers = msb * nsb;
-  // Output rows per pixel chunk: the chunk's input and gradient slices for one superblock stay in L2.
-  const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * p.Wp * d.C);
-  const int64_t rows_total = d.N * d.OH;
-  const int64_t chunk = std::clamp<int64_t>((512 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
-  // Where output row r (image n, row oh) starts in the input for kernel row kh, and in g.
-  std::vector<int64_t> a_row((size_t)(d.KH * rows_total)), b_row((size_t)rows_total);
-  for (int64_t r = 0; r < rows_total; ++r) {
-    const int64_t n = r / d.OH, oh = r % d.OH;
-    for (int64_t kh = 0; kh < d.KH; ++kh)
-      a_row[(size_t)(kh * rows_total + r)] = (n * p.Hp + oh * d.stride_h + kh) * p.Wp * cs;
-    b_row[(size_t)r] = r * d.OW * ldg;
-  }
-  // Pixel parts: a weight gradient of at most kPartWeightBytes is summed in two parts over
-  // disjoint halves of the output rows, part 0 into d_w, part 1 into a zeroed buffer added to d_w
-  // at the end. The threads split parts before tiles, so each reads only its part's pixels (with
-  // only the tiles split, both threads read every pixel chunk into their own L2: layer1 backward
-  // weights ran 78% of peak on 2 threads against 87% on 1). The parts depend on the shape only,
-  // so results do not depend on the thread count.
-  const int64_t wsize = d.KH * kwc * d.OC;
-  const int64_t nparts = 4 * wsize <= kPartWeightBytes && rows_total >= 2 ? 2 : 1;
-  float* part_buf = nparts > 1 ? scratch(ScratchSlot::conv_wpack, wsize) : nullptr;
+  const BrgemmKernels& k = brgemm_kernels();
+  const WgradOperands op = wgrad_operands(d_out, in, d, k);
+  const WgradPlan pl(d, k, op);
+  const int64_t wsize = d.KH * d.KW * d.C * d.OC;
+  float* part_buf = pl.nparts > 1 ? scratch(ScratchSlot::wgrad_part, wsize) : nullptr;
   if (part_buf) std::memset(part_buf, 0, sizeof(float) * wsize);
-  const double flops = 2.0 * pixels * d.OC * d.KH * kwc;
-#pragma omp parallel if (use_threads(flops))
+  const double flops = 2.0 * pixels * d.OC * d.KH * pl.kwc;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
-    const int64_t nthreads = omp_get_num_threads(), tid = omp_get_thread_num();
-    for (int64_t sb = 0; sb < supers; ++sb) {
-      const int64_t q0 = sb / nsb * mts, ob0 = sb % nsb * nbs;
-      const int64_t nq = std::min(mts, mq - q0), nob = std::min(nbs, nb - ob0), ntiles = nq * nob;
-      // This thread's run of (part, tile) items, part-major: it owns the same tiles in every
-      // chunk, so it never waits for the other threads. M-tile outer, channel block inner: a
-      // thread's consecutive tiles share their input slice.
-      const int64_t lo = nparts * ntiles * tid / nthreads, hi = nparts * ntiles * (tid + 1) / nthreads;
-      for (int64_t part = lo / ntiles; part < nparts && part * ntiles < hi; ++part) {
-        const int64_t t0 = std::max(lo - part * ntiles, int64_t(0));
-        const int64_t t1 = std::min(hi - part * ntiles, ntiles);
-        const int64_t pr0 = rows_total * part / nparts, pr1 = rows_total * (part + 1) / nparts;
-        float* dst = part == 0 ? d_w : part_buf;
-        for (int64_t r0 = pr0; r0 < pr1; r0 += chunk) {
-          const int64_t nr = std::min(chunk, pr1 - r0);
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t q = q0 + t / nob, kh = q / mt, mi = q % mt, ob = ob0 + t % nob;
-            const int nv = (int)std::min<int64_t>(NV, nvec - ob * NV);
-            // Tile rows [m0, m1) of d_w's KW*C; A offset kw * cs + c for m = kw * C + c.
-            const int64_t m0 = ctk ? mi / ctk * d.C + mi % ctk * d.C / ctk : mi * kwc / mt;
-            const int64_t m1 =
-                ctk ? mi / ctk * d.C + (mi % ctk + 1) * d.C / ctk : (mi + 1) * kwc / mt;
-            const int64_t kw = m0 / d.C, c0 = m0 % d.C;
-            const int64_t oc0 = ob * NV * k.vw;
-            ColsTile ct;
-            ct.a = p.data + kw * cs + c0;
-            ct.a_row = a_row.data() + kh * rows_total + r0;
-            ct.sa = d.stride_w * cs;
-            ct.b = g + oc0;
-            ct.b_row = b_row.data() + r0;
-            ct.sb = ldg;
-            ct.rows = (int)nr;
-            ct.L = d.OW;
-            ct.c = dst + (kh * kwc + m0) * d.OC + oc0;
-            ct.ldc = d.OC;
-            ct.N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0);
-            k.cols(ct, (int)(m1 - m0), nv);
-          }
-        }
-      }
-    }
+    wgrad_thread(d_w, part_buf, op, pl, d, k, omp_get_thread_num(), omp_get_num_threads());
     if (part_buf) {  // the same on every thread, so all of them meet the barrier
 #pragma omp barrier
 #pragma omp for schedule(static)

@@ -1,19 +1,22 @@
 // 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
 // cross-correlation, zero padding). Weights are [KH, KW, C, OC] (layers hold them so; model files
-// keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (when OC is a whole
-// number of vectors), backward weights accumulates into them in place, and only backward data
-// transposes them per call. The fast versions run the brgemm micro-kernels (brgemm.h):
+// keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (a copy with rows
+// padded to whole vectors when OC is not a multiple of the vector width), backward weights
+// accumulates into them in place, and only backward data transposes them per call. The fast
+// versions run the brgemm micro-kernels (brgemm.h):
 //   forward          tiles of M consecutive output pixels (across row ends) x NV vectors of
 //                    output channels, K = kernel rows x KW * C (a kernel row's taps are
 //                    contiguous in NHWC, so conv1's 7 x 3 taps pack into K = 21 without an
-//                    im2col), cut into chunks whose weights stay in L2 while a group of
-//                    pixels passes through them;
+//                    im2col), or per tap on the unpadded image when C >= 16, cut into chunks
+//                    whose weights stay in L2 while a group of pixels passes through them
+//                    (conv_rows.h);
 //   backward data    per stride phase of the input, a stride-1 convolution of the output gradient
 //                    with that phase's (flipped, transposed) taps, by the forward tiles,
 //                    accumulated into d_in (stride 1: one phase, every tap);
 //   backward weights per (kernel row, KW*C block, OC block) tile, reduced over output pixels
 //                    in L2-sized chunks, tiles grouped into superblocks of d_w that stay in L2;
-//                    threads split over tiles (never over the batch).
+//                    small weight gradients are summed in two halves of the pixels, the threads
+//                    split those halves first and then the tiles (never the batch).
 // Every schedule depends on the shapes only, so results do not depend on the thread count.
 // The _ref twins are direct loops with double accumulation, used as test oracles.
 // Backward kernels accumulate (+=) into their outputs.

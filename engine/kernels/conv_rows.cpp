@@ -3,10 +3,14 @@
 // between the threads by their cost.
 #include "engine/kernels/conv_rows.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
 
+#include "base/int_math.h"
 #include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
 
 namespace ds {
 
@@ -22,59 +26,91 @@ int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow) {
 
 namespace {
 
-// Weights of the output-channel blocks one work-item superblock covers.
-// Measured (bash bench/compare_conv_builds.sh, 5 rounds, against block order): layer2.0.conv1
-// forward 60.8 -> 71.1% of peak, layer2.0.downsample 24.2 -> 44.8, layer3.0.downsample 67.2 ->
-// 72.5, layer2 81.1 -> 83.8; shapes whose blocks hold more than this keep block order (four
-// blocks of layer3 at a time ran it 81.4 -> 72.8, 3 rounds).
+// Output-channel blocks whose weights fit this together form a superblock (RowsPlan); blocks
+// that hold more each stay a superblock of their own, because several such blocks at a time
+// evict each other's weights from L2.
 constexpr int64_t kSuperWeightBytes = 640 << 10;
 constexpr int64_t kChunkK = 1152;           // 1152 x 64 x 4 B = 288 KB of weights per chunk
 constexpr int64_t kGroupBytes = 192 << 10;  // outputs of one work item (their partial sums)
 
-// The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole
-// kernel rows while they fit kChunkK, else parts of one row), and each work item (output-channel
-// block, group of consecutive output pixels) runs every tile of its group through one chunk
-// before the next, so a chunk's weights are read from L2 by all the group's tiles instead of
-// streaming from L3 for every output row (layer3/layer4: 1.2 MB per block at C = 512). Tiles take
-// M consecutive output pixels, crossing row and image ends (each row of A has its own pointer),
-// so narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
+// The plan of one rows convolution.
+// The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole kernel
+// rows while they fit kChunkK, else parts of one row), and each work item (output-channel block,
+// group of consecutive output pixels) runs every tile of its group through one chunk before the
+// next, so a chunk's weights are read from L2 by all the group's tiles instead of streaming from
+// L3 for every output row (a block of layer3/layer4's weights is 1.2 MB at C = 512). Tiles take M
+// consecutive output pixels, crossing row and image ends (each row of A has its own pointer), so
+// narrow maps (7 or 14 wide) still fill whole tiles. Partial sums stay in the output; the
 // epilogue (scale, bias, residual, ReLU) goes with the last chunk.
 // With fill_panel, a thread builds the B columns of its work item's output-channel block in a
 // per-thread panel when the block changes (block-major items: about once per block), instead of
-// a separate pass writing the whole transposed B to memory for the tiles to read back (layer4
-// backward data then runs within a point of skipping the transpose).
+// a separate pass writing the whole transposed B to memory for the tiles to read back.
 struct RowsPlan {
   const RowsConv* r;
-  int NV, M;
-  int64_t nvec, nb, P, group, ngroups, nrows, kwc, ldp, ldb, nchunks, nbs, items, OHo, OWo;
-  bool mapped;
-  std::vector<int64_t> a_offs, b_offs;                  // [chunk][row of the chunk]
-  std::vector<int64_t> chunk_row, chunk_taps, chunk_k;  // [chunk]
-  std::vector<float> zeros;                             // taps outside the image (tapwise)
+  // Tiles: M output pixels x NV vectors of output channels.
+  int NV = 0;
+  int M = 0;
+  int64_t nvec = 0;  // vectors covering the output channels
+  int64_t nb = 0;    // output-channel blocks of NV vectors
+  // Work items: one output-channel block x one group of consecutive output pixels.
+  int64_t P = 0;        // output pixels, N * OH * OW
+  int64_t group = 0;    // pixels per group, whole tiles
+  int64_t ngroups = 0;  // pixel groups
+  int64_t nbs = 0;      // output-channel blocks per superblock
+  int64_t items = 0;    // nb * ngroups
+  // The reduction: nrows rows of kwc floats (kernel rows of KW*C, or taps of C when tapwise),
+  // cut into chunks.
+  int64_t nrows = 0;
+  int64_t kwc = 0;
+  int64_t ldp = 0;  // a panel's row: NV vectors
+  int64_t ldb = 0;  // distance between B's rows: ldp with fill_panel, else the weights' ldw
+  int64_t nchunks = 0;
+  std::vector<int64_t> a_offs, b_offs;  // [chunk][row of the chunk]: where it starts in A and B
+  std::vector<int64_t> chunk_row;       // [chunk]: its first reduction row
+  std::vector<int64_t> chunk_taps;      // [chunk]: reduction rows in it
+  std::vector<int64_t> chunk_k;         // [chunk]: floats of each of its rows
+  std::vector<float> zeros;             // what taps outside the image read (tapwise)
+  // Where the outputs go.
+  int64_t OHo = 0, OWo = 0;  // size of the image written into
+  bool mapped = false;       // output pixels are not out's consecutive pixels (RowsConv::map)
 
   RowsPlan(const RowsConv& conv, const BrgemmKernels& k) : r(&conv) {
+    plan_tiles(k);
+    plan_groups(k);
+    plan_chunks();
+    plan_superblocks(k);
+    plan_output();
+  }
+
+  void plan_tiles(const BrgemmKernels& k) {
     NV = choose_nv(k, r->cols);
+    M = k.max_m[NV];
     nvec = ceil_div(r->cols, k.vw);
     nb = ceil_div(nvec, NV);
-    M = k.max_m[NV];
+    ldp = (int64_t)NV * k.vw;
+  }
+
+  // Pixel groups of (nearly) equal size, whole tiles each, at most kGroupBytes of outputs.
+  void plan_groups(const BrgemmKernels& k) {
     P = r->N * r->OH * r->OW;
-    // Pixel groups of (nearly) equal size, whole tiles each, at most kGroupBytes of outputs.
     const int64_t max_group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
-    group = ceil_div(ceil_div(P, ceil_div(P, max_group)), M) * M;
+    group = round_up(ceil_div(P, ceil_div(P, max_group)), M);
     ngroups = ceil_div(P, group);
-    // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either
-    // way. Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row.
-    // Tapwise chunks follow the kernel rows the same way (whole kernel rows, or
-    // KW / ceil(KW*C / kChunkK) taps when a kernel row does not fit), as measured best: chunks of
-    // 2 taps on 512 channels (K = 1024) ran layer4 at 76% against 83% with 1 tap, and 4 taps on
-    // 256 channels 73% against 76% with 3.
+    items = nb * ngroups;
+  }
+
+  // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either
+  // way. Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row.
+  // Tapwise chunks follow the kernel rows the same way (whole kernel rows, or
+  // KW / ceil(KW*C / kChunkK) taps when a kernel row does not fit), which measures best: one tap
+  // per chunk on 512 channels and three on 256, rather than two and four.
+  void plan_chunks() {
     nrows = r->tapwise ? r->KH * r->KW : r->KH;
     kwc = r->tapwise ? r->C : r->KW * r->C;
-    const int64_t per_tap = ceil_div(kwc, kChunkK);
-    ldp = (int64_t)NV * k.vw;
     ldb = r->fill_panel ? ldp : r->ldw;
+    const int64_t per_tap = ceil_div(kwc, kChunkK);  // chunks per reduction row (> 1: wide rows)
     const int64_t kernel_row = r->KW * r->C;
-    const int64_t taps_per =
+    const int64_t taps_per =  // reduction rows per chunk (when rows are not split)
         per_tap > 1             ? 1
         : !r->tapwise           ? std::max<int64_t>(1, kChunkK / kwc)
         : kernel_row <= kChunkK ? r->KW * std::max<int64_t>(1, kChunkK / kernel_row)
@@ -86,30 +122,35 @@ struct RowsPlan {
     chunk_taps.resize((size_t)nchunks);
     chunk_k.resize((size_t)nchunks);
     for (int64_t ch = 0; ch < nchunks; ++ch) {
-      const int64_t kh0 = per_tap > 1 ? ch / per_tap : ch * taps_per;
+      const int64_t row0 = per_tap > 1 ? ch / per_tap : ch * taps_per;
       const int64_t part = per_tap > 1 ? ch % per_tap : 0;
       const int64_t k0 = part * kwc / per_tap, k1 = (part + 1) * kwc / per_tap;
-      const int64_t nt = per_tap > 1 ? 1 : std::min(taps_per, nrows - kh0);
-      chunk_row[(size_t)ch] = kh0;
-      chunk_taps[(size_t)ch] = nt;
+      const int64_t rows = per_tap > 1 ? 1 : std::min(taps_per, nrows - row0);
+      chunk_row[(size_t)ch] = row0;
+      chunk_taps[(size_t)ch] = rows;
       chunk_k[(size_t)ch] = k1 - k0;
-      for (int64_t j = 0; j < nt; ++j) {
-        a_offs[(size_t)(ch * nrows + j)] = r->tapwise ? k0 : (kh0 + j) * r->Wp * r->C + k0;
-        b_offs[(size_t)(ch * nrows + j)] = ((kh0 + j) * kwc + k0) * ldb;
+      for (int64_t j = 0; j < rows; ++j) {
+        a_offs[(size_t)(ch * nrows + j)] = r->tapwise ? k0 : (row0 + j) * r->Wp * r->C + k0;
+        b_offs[(size_t)(ch * nrows + j)] = ((row0 + j) * kwc + k0) * ldb;
       }
     }
     zeros.assign(r->tapwise ? (size_t)r->C : 0, 0.f);
-    items = nb * ngroups;
-    // Work items in block order, or, when the weights of several blocks fit kSuperWeightBytes
-    // together, in superblocks of nbs blocks with the pixel groups outer: the threads then split
-    // a superblock's pixel groups, each reading its part of the image once for all nbs blocks,
-    // instead of each thread streaming the whole image once per block of its own.
+  }
+
+  // Work items in block order, or, when the weights of several blocks fit kSuperWeightBytes
+  // together, in superblocks of nbs blocks with the pixel groups outer: the threads then split
+  // a superblock's pixel groups, each reading its part of the image once for all nbs blocks,
+  // instead of each thread streaming the whole image once per block of its own.
+  void plan_superblocks(const BrgemmKernels& k) {
     const int64_t block_bytes = 4 * nrows * kwc * NV * k.vw;
     nbs = r->fill_panel ? 1 : std::clamp<int64_t>(kSuperWeightBytes / block_bytes, 1, nb);
-    OHo = r->OHo ? r->OHo : r->OH;
-    OWo = r->OWo ? r->OWo : r->OW;
-    mapped = r->osh != 1 || r->osw != 1 || r->oph != 0 || r->opw != 0 || OHo != r->OH ||
-             OWo != r->OW;
+  }
+
+  void plan_output() {
+    const OutputMap& m = r->map;
+    OHo = m.H ? m.H : r->OH;
+    OWo = m.W ? m.W : r->OW;
+    mapped = m.sh != 1 || m.sw != 1 || m.ph != 0 || m.pw != 0 || OHo != r->OH || OWo != r->OW;
   }
 
   // Output-channel block and pixel group of work item it.
@@ -139,21 +180,11 @@ struct RowsThread {
   int64_t panel_ob = -1;
 };
 
-void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernels& k) {
+// Where the A rows of pixels [p0, p1) start (per tap when tapwise) and, for mapped outputs,
+// where their output rows start (at output channel oc0).
+void point_rows(const RowsPlan& pl, int64_t p0, int64_t p1, int64_t oc0, RowsThread& th) {
   const RowsConv& r = *pl.r;
-  int64_t ob, g;
-  pl.item(it, ob, g);
-  const int64_t group = pl.group, nrows = pl.nrows;
-  const int64_t p0 = g * group, p1 = std::min(pl.P, p0 + group);
-  const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
-  const int64_t oc0 = ob * pl.NV * k.vw;
-  if (r.fill_panel && (th.panel_plan != &pl || th.panel_ob != ob)) {
-    r.fill_panel(oc0, std::min(pl.ldp, r.cols - oc0), th.panel, pl.ldp);
-    th.panel_plan = &pl;
-    th.panel_ob = ob;
-  }
-  const float** base = th.base.data();
-  float** obase = th.obase.data();
+  const OutputMap& m = r.map;
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
     if (r.tapwise) {
@@ -161,23 +192,40 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
         for (int64_t kw = 0; kw < r.KW; ++kw) {
           const int64_t ih = oh * r.sh + kh + r.off_h, iw = ow * r.sw + kw + r.off_w;
           const bool inside = ih >= 0 && ih < r.Hp && iw >= 0 && iw < r.Wp;
-          base[(kh * r.KW + kw) * group + p - p0] =
+          th.base[(size_t)((kh * r.KW + kw) * pl.group + p - p0)] =
               inside ? r.in + ((n * r.Hp + ih) * r.Wp + iw) * r.C : pl.zeros.data();
         }
     } else {
-      base[p - p0] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
+      th.base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
     }
     if (pl.mapped)
-      obase[p - p0] =
-          r.out + ((n * pl.OHo + oh * r.osh + r.oph) * pl.OWo + ow * r.osw + r.opw) * r.cols + oc0;
+      th.obase[(size_t)(p - p0)] =
+          r.out + ((n * pl.OHo + oh * m.sh + m.ph) * pl.OWo + ow * m.sw + m.pw) * r.cols + oc0;
   }
+}
+
+// Work item it: every tile of its pixel group through each reduction chunk in turn.
+void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernels& k) {
+  const RowsConv& r = *pl.r;
+  int64_t ob, g;
+  pl.item(it, ob, g);
+  const int64_t p0 = g * pl.group, p1 = std::min(pl.P, p0 + pl.group);
+  const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
+  const int64_t oc0 = ob * pl.NV * k.vw;
+  if (r.fill_panel && (th.panel_plan != &pl || th.panel_ob != ob)) {
+    r.fill_panel(oc0, std::min(pl.ldp, r.cols - oc0), th.panel, pl.ldp);
+    th.panel_plan = &pl;
+    th.panel_ob = ob;
+  }
+  point_rows(pl, p0, p1, oc0, th);
+  const float** base = th.base.data();
   for (int64_t ch = 0; ch < pl.nchunks; ++ch) {
     const bool first = ch == 0, last = ch == pl.nchunks - 1;
     RowsTile t;
-    t.a_off = &pl.a_offs[(size_t)(ch * nrows)];
+    t.a_off = &pl.a_offs[(size_t)(ch * pl.nrows)];
     t.b = r.fill_panel ? th.panel : r.wp + oc0;
-    t.b_off = &pl.b_offs[(size_t)(ch * nrows)];
-    t.a_taps_ld = group;
+    t.b_off = &pl.b_offs[(size_t)(ch * pl.nrows)];
+    t.a_taps_ld = pl.group;
     t.ldb = pl.ldb;
     t.taps = (int)pl.chunk_taps[(size_t)ch];
     t.K = pl.chunk_k[(size_t)ch];
@@ -190,11 +238,11 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
     t.relu = last && r.ep.relu;
     for (int64_t pt = p0; pt < p1; pt += pl.M) {
       if (r.tapwise)
-        t.a_taps = base + pl.chunk_row[(size_t)ch] * group + (pt - p0);
+        t.a_taps = base + pl.chunk_row[(size_t)ch] * pl.group + (pt - p0);
       else
         t.a_rows = base + (pt - p0);
       t.c = r.out + pt * r.cols + oc0;
-      if (pl.mapped) t.c_rows = obase + (pt - p0);
+      if (pl.mapped) t.c_rows = th.obase.data() + (pt - p0);
       t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;
       k.rows(t, (int)std::min<int64_t>(pl.M, p1 - pt), nv);
     }
@@ -230,13 +278,13 @@ void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) 
     if (pl.r->fill_panel) panel_len = std::max(panel_len, pl.nrows * pl.kwc * pl.ldp);
   }
   if (items.empty()) return;
-#pragma omp parallel if (use_threads(2.0 * total))
+#pragma omp parallel if (use_threads(2.0 * total, kMinParallelFlops))
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     RowsThread th;
     th.base.resize(base_len);
     th.obase.resize(obase_len);
-    if (panel_len) th.panel = scratch(ScratchSlot::conv_wpack, panel_len);
+    if (panel_len) th.panel = scratch(ScratchSlot::conv_panel, panel_len);
     for (size_t i = 0; i < items.size(); ++i) {
       const int owner = std::min(nt - 1, (int)(mid[i] / total * nt));
       if (owner == tid) run_item(*items[i].first, items[i].second, th, k);

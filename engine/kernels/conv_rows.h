@@ -4,8 +4,6 @@
 // parallel region. Every tile is computed by one thread in a fixed order that depends on the
 // shapes only, so results do not depend on the thread count.
 #pragma once
-#include <omp.h>
-
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -14,11 +12,6 @@
 #include "engine/kernels/conv.h"
 
 namespace ds {
-
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Whether a kernel of this many flops is worth a parallel region.
-inline bool use_threads(double flops) { return flops > 2e6 && !omp_in_parallel(); }
 
 // Vectors per tile in the output-channel direction. More vectors per tile load fewer A values
 // per FMA; fewer allow more pixels (or input channels) per tile. narrow asks for 2 where the
@@ -29,23 +22,38 @@ int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow = false);
 // KH x KW*C reduction), zeros past nn.
 using PanelFill = std::function<void(int64_t n0, int64_t nn, float* panel, int64_t ldp)>;
 
-// One "rows" convolution: out[n, oh, ow, :cols] (=|+=) epilogue(sum over kh of
-// in_pad[n, oh*sh + kh, ow*sw .. + KW, :C] . wp[kh]) with wp [KH][KW*C][ldw], or, with
-// fill_panel set (wp unused), each thread's output-channel block of it built by fill_panel.
+// Where output pixel (n, oh, ow) is stored: out[n][oh*sh + ph][ow*sw + pw] of an image of H x W
+// pixels. Backward data writes each stride phase of d_in this way; the default (H = W = 0) is
+// out[n][oh][ow] of the OH x OW output itself.
+struct OutputMap {
+  int64_t sh = 1, sw = 1;  // strides
+  int64_t ph = 0, pw = 0;  // offsets
+  int64_t H = 0, W = 0;    // the image written into (0: OH x OW)
+};
+
+// One "rows" convolution:
+//   out[n, oh, ow, :cols] (=|+=) epilogue( sum over kernel rows kh of
+//       in[n, oh*sh + kh, ow*sw .. ow*sw + KW, :C] . B[kh] )
+// with B [KH][KW*C][ldw] given as wp, or, with fill_panel set (wp unused), each work item's
+// output-channel block of it built by fill_panel into a per-thread panel.
 struct RowsConv {
-  const float* in;
-  int64_t Hp, Wp, C;
-  const float* wp;
-  int64_t ldw, KH, KW, sh, sw;
-  float* out;
-  int64_t N, OH, OW, cols;
-  ConvEpilogue ep;
-  bool accumulate;
-  // Where output pixel (n, oh, ow) goes: out[n][oh*osh + oph][ow*osw + opw] of an image of
-  // OHo x OWo pixels (backward data writes one stride phase of d_in). Default: out[n][oh][ow].
-  int64_t osh = 1, osw = 1, oph = 0, opw = 0, OHo = 0, OWo = 0;
+  // A, the image: in is [N, Hp, Wp, C] channels-last, already zero-padded (unless tapwise).
+  const float* in = nullptr;
+  int64_t Hp = 0, Wp = 0, C = 0;
+  // B, the weights: wp is [KH, KW*C, ldw], ldw >= cols a whole number of vectors.
+  const float* wp = nullptr;
+  int64_t ldw = 0;
   PanelFill fill_panel = nullptr;
-  // Per tap instead of per kernel row, on an unpadded image: in is [N][Hp][Wp][C] and tap (kh,
+  // The kernel and its strides.
+  int64_t KH = 0, KW = 0;
+  int64_t sh = 1, sw = 1;
+  // C, the output: out is [N, OH, OW, cols] channels-last, or placed by map.
+  float* out = nullptr;
+  int64_t N = 0, OH = 0, OW = 0, cols = 0;
+  ConvEpilogue ep = {};     // applied with the last reduction chunk
+  bool accumulate = false;  // out += instead of out =
+  OutputMap map = {};
+  // Per tap instead of per kernel row, on an unpadded image: in is [N, Hp, Wp, C] and tap (kh,
   // kw) of output pixel (n, oh, ow) reads pixel (oh*sh + kh + off_h, ow*sw + kw + off_w), zeros
   // where that is outside the image. No zero-padded copy of the image is made.
   bool tapwise = false;

@@ -2,9 +2,9 @@
 // layout conversions built on them: NCHW <-> NHWC and the convolution weight reorders.
 #include "engine/kernels/layout.h"
 
-#include <omp.h>
-
 #include <algorithm>
+
+#include "engine/kernels/threading.h"
 
 namespace ds {
 
@@ -27,13 +27,13 @@ void transpose_2d(float* dst, int64_t ldd, const float* src, int64_t lds, int64_
 
 void nchw_to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
                   bool accumulate) {
-#pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (use_threads(N * C * HW, kMinParallelElements))
   for (int64_t n = 0; n < N; ++n) transpose_2d(out + n * C * HW, C, in + n * C * HW, HW, C, HW, accumulate);
 }
 
 void nhwc_to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW,
                   bool accumulate) {
-#pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (use_threads(N * C * HW, kMinParallelElements))
   for (int64_t n = 0; n < N; ++n) transpose_2d(out + n * C * HW, HW, in + n * C * HW, C, HW, C, accumulate);
 }
 

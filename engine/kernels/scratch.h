@@ -1,19 +1,24 @@
-// Per-thread scratch memory for kernels (padded images, packed weights and GEMM panels): reused across
-// calls so hot loops neither zero-fill nor page-fault fresh allocations every time. A slot grows
-// to the largest size requested on that thread and is kept until the thread exits; contents are
-// uninitialised. Each kernel uses its own slots, so nested kernel calls never share memory.
+// Per-thread scratch memory for kernels (padded images, packed weights, panels, partial sums):
+// reused across calls so hot loops neither zero-fill nor page-fault fresh allocations every time.
+// A slot grows to the largest size requested on that thread and is kept until the thread exits;
+// contents are uninitialised. Each slot has exactly one use, named below, so no two uses (nested
+// kernel calls, or two buffers of one kernel) ever share memory.
 #pragma once
 #include <cstdint>
 
 namespace ds {
 
 enum class ScratchSlot {
-  conv_pad = 0,   // zero-padded NHWC image (input, or output gradient)
-  conv_wpack,     // packed weights
-  conv_bpack,     // output gradient padded to whole vectors (or spaced apart)
-  bn_partials,    // BatchNorm per-block channel sums (doubles)
-  gemm_a,
-  gemm_b,
+  conv_input_pad = 0,  // conv2d_forward: zero-padded input (convolutions not run tapwise)
+  conv_weights_pad,    // conv2d_forward: weights with rows padded to whole vectors
+  conv_grad_pad,       // conv2d_backward_data: zero-padded output gradient (not tapwise)
+  conv_panel,          // conv2d_backward_data: a thread's panel of transposed weights
+  wgrad_input,         // conv2d_backward_weights: input, zero-padded and pixels spaced apart
+  wgrad_grad,          // conv2d_backward_weights: output gradient, rows padded and spaced
+  wgrad_part,          // conv2d_backward_weights: the second pixel part's weight gradient
+  bn_partials,         // BatchNorm: per-block channel sums (doubles)
+  gemm_a,              // sgemm: a thread's packed block of A
+  gemm_b,              // sgemm: a thread's packed block of B
   count
 };
 
