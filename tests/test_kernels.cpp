@@ -1,9 +1,9 @@
-// Fast kernels against their reference twins on awkward shapes: sgemm (every transpose, odd
-// sizes, alpha/beta, beta = 0 over NaN), channels-last convolution forward (with its fused
-// epilogue) / backward-data / backward-weights on every ISA path (odd channels and sizes,
-// stride 2, padding, 1x1 and 7x7, batch 1), thread-count independence, layout transposes, max
-// pooling (ties and NaN), linear, softmax cross-entropy and batchnorm with its fused residual
-// and ReLU (against double-precision formulas).
+// Fast kernels against their reference twins on awkward shapes: channels-last convolution
+// forward (with its fused epilogue) / backward-data / backward-weights on every ISA path (odd
+// channels and sizes, stride 2, padding, 1x1 and 7x7, batch 1), linear on every ISA path,
+// thread-count independence, layout transposes, max pooling (ties and NaN), softmax
+// cross-entropy and batchnorm with its fused residual and ReLU (against double-precision
+// formulas).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -15,7 +15,6 @@
 #include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
 #include "engine/cpu_features.h"
-#include "engine/kernels/gemm.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/pooling.h"
@@ -47,49 +46,10 @@ double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("sgemm matches sgemm_ref on odd shapes, all transposes, alpha and beta") {
-  Rng rng(1);
-  struct Case { int64_t M, N, K; };
-  const Case cases[] = {{1, 1, 1},   {7, 13, 5},    {6, 8, 256},  {97, 130, 300},
-                        {200, 3, 517}, {5, 300, 9}, {64, 257, 33}, {130, 70, 600}};
-  double worst = 0;
-  for (const Case& c : cases) {
-    for (int ta = 0; ta < 2; ++ta) {
-      for (int tb = 0; tb < 2; ++tb) {
-        for (float beta : {0.f, 1.f, 0.5f}) {
-          const float alpha = beta == 0.5f ? -1.5f : 1.f;
-          const int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 1, ldc = c.N + 2;
-          auto A = randn((ta ? c.K : c.M) * lda, rng);
-          auto B = randn((tb ? c.N : c.K) * ldb, rng);
-          auto C0 = randn(c.M * ldc, rng);
-          if (beta == 0.f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
-          auto C1 = C0, C2 = C0;
-          sgemm(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C1.data(), ldc);
-          sgemm_ref(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C2.data(),
-                    ldc);
-          // Padding columns of C must be untouched.
-          for (int64_t i = 0; i < c.M; ++i)
-            for (int64_t j = c.N; j < ldc; ++j) {
-              C1[i * ldc + j] = 0.f;
-              C2[i * ldc + j] = 0.f;
-            }
-          const double e = rel_err(C1, C2);
-          INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << ta << " tb=" << tb
-                    << " beta=" << beta << " err=" << e);
-          REQUIRE(e < 2e-6 * std::sqrt((double)c.K) + 1e-6);
-          worst = std::max(worst, e);
-        }
-      }
-    }
-  }
-  std::printf("sgemm vs sgemm_ref: max relative error %.3g\n", worst);
-}
-
-TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count") {
+TEST_CASE("linear, conv and batchnorm results do not depend on the thread count") {
   Rng rng(8);
-  const int64_t M = 150, N = 333, K = 700;
-  auto A = randn(M * K, rng), B = randn(K * N, rng);
-  std::vector<float> C1(M * N), C3(M * N);
+  const int64_t LN = 150, LIN = 700, LOUT = 333;
+  auto lx = randn(LN * LIN, rng), lw = randn(LOUT * LIN, rng), ldy = randn(LN * LOUT, rng);
   const ConvDims d = make_conv_dims(4, 9, 20, 20, 40, 3, 3, 1, 1);
   const ConvDims d2 = make_conv_dims(3, 24, 15, 15, 20, 3, 3, 2, 1);
   const ConvDims d3 = make_conv_dims(2, 200, 9, 9, 200, 3, 3, 1, 1);  // chunked schedule
@@ -100,13 +60,17 @@ TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count")
   auto x3 = randn(d3.N * d3.C * d3.H * d3.W, rng), w3 = randn(d3.OC * d3.C * 9, rng);
   auto dy3 = randn(d3.N * d3.OC * d3.OH * d3.OW, rng);
   struct Out {
-    std::vector<float> gemm, y, dx, dw, dx2, y3, dx3, bn, bn_dx;
+    std::vector<float> lin, lin_dx, lin_dw, y, dx, dw, dx2, y3, dx3, bn, bn_dx;
   };
   auto run = [&](int threads) {
     Out o;
     set_num_threads(threads);
-    o.gemm.resize(M * N);
-    sgemm(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, o.gemm.data(), N);
+    o.lin.resize(LN * LOUT);
+    linear_forward(o.lin.data(), lx.data(), lw.data(), nullptr, LN, LIN, LOUT);
+    o.lin_dx.assign(lx.size(), 0.f);
+    o.lin_dw.assign(lw.size(), 0.f);
+    linear_backward(o.lin_dx.data(), o.lin_dw.data(), nullptr, ldy.data(), lx.data(), lw.data(),
+                    LN, LIN, LOUT);
     o.y.resize(dy.size());
     conv2d_forward(o.y.data(), x.data(), w.data(), d);
     o.dx.assign(x.size(), 0.f);
@@ -132,7 +96,9 @@ TEST_CASE("sgemm, conv and batchnorm results do not depend on the thread count")
   const int before = num_threads();
   const Out a = run(1), b = run(3);
   set_num_threads(before);
-  REQUIRE(a.gemm == b.gemm);
+  REQUIRE(a.lin == b.lin);
+  REQUIRE(a.lin_dx == b.lin_dx);
+  REQUIRE(a.lin_dw == b.lin_dw);
   REQUIRE(a.y == b.y);
   REQUIRE(a.dx == b.dx);
   REQUIRE(a.dw == b.dw);
@@ -306,28 +272,37 @@ TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradi
   REQUIRE(am == 0);
 }
 
-TEST_CASE("linear kernels match sgemm_ref compositions") {
-  Rng rng(5);
-  const int64_t N = 3, IN = 37, OUT = 5;
-  auto x = randn(N * IN, rng), w = randn(OUT * IN, rng), b = randn(OUT, rng);
-  auto dy = randn(N * OUT, rng);
-  std::vector<float> y(N * OUT), y_ref(N * OUT);
-  linear_forward(y.data(), x.data(), w.data(), b.data(), N, IN, OUT);
-  sgemm_ref(false, true, N, OUT, IN, 1.f, x.data(), IN, w.data(), IN, 0.f, y_ref.data(), OUT);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < OUT; ++o) y_ref[n * OUT + o] += b[o];
-  REQUIRE(rel_err(y, y_ref) < 1e-6);
-  auto dx = randn(N * IN, rng), dx_ref = dx;
-  auto dw = randn(OUT * IN, rng), dw_ref = dw;
-  auto db = randn(OUT, rng), db_ref = db;
-  linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), N, IN, OUT);
-  sgemm_ref(false, false, N, IN, OUT, 1.f, dy.data(), OUT, w.data(), IN, 1.f, dx_ref.data(), IN);
-  sgemm_ref(true, false, OUT, IN, N, 1.f, dy.data(), OUT, x.data(), IN, 1.f, dw_ref.data(), IN);
-  for (int64_t o = 0; o < OUT; ++o)
-    for (int64_t n = 0; n < N; ++n) db_ref[o] += dy[n * OUT + o];
-  REQUIRE(rel_err(dx, dx_ref) < 1e-6);
-  REQUIRE(rel_err(dw, dw_ref) < 1e-6);
-  REQUIRE(rel_err(db, db_ref) < 1e-6);
+TEST_CASE("linear kernels match their direct twins on every ISA path") {
+  struct Case { int64_t N, IN, OUT; };
+  // The classifier head (OUT below a vector), odd sizes, and a wide reduction.
+  const Case cases[] = {{3, 37, 5}, {16, 512, 2}, {1, 1, 1}, {70, 600, 130}, {5, 1300, 17}};
+  const Isa before = cpu_isa();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if ((int)isa > (int)before) continue;
+    force_isa(isa);
+    Rng rng(5);
+    for (const Case& c : cases) {
+      auto x = randn(c.N * c.IN, rng), w = randn(c.OUT * c.IN, rng), b = randn(c.OUT, rng);
+      auto dy = randn(c.N * c.OUT, rng);
+      std::vector<float> y(c.N * c.OUT, 7.f), y_ref(c.N * c.OUT, -7.f);
+      linear_forward(y.data(), x.data(), w.data(), b.data(), c.N, c.IN, c.OUT);
+      linear_forward_ref(y_ref.data(), x.data(), w.data(), b.data(), c.N, c.IN, c.OUT);
+      // Backward outputs start non-zero: both must accumulate.
+      auto dx = randn(c.N * c.IN, rng), dx_ref = dx;
+      auto dw = randn(c.OUT * c.IN, rng), dw_ref = dw;
+      auto db = randn(c.OUT, rng), db_ref = db;
+      linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), c.N, c.IN,
+                      c.OUT);
+      linear_backward_ref(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
+                          w.data(), c.N, c.IN, c.OUT);
+      INFO(isa_name(isa) << " N=" << c.N << " IN=" << c.IN << " OUT=" << c.OUT);
+      CHECK(rel_err(y, y_ref) < 1e-5);
+      CHECK(rel_err(dx, dx_ref) < 1e-5);
+      CHECK(rel_err(dw, dw_ref) < 1e-5);
+      CHECK(rel_err(db, db_ref) < 1e-5);
+    }
+  }
+  force_isa(before);
 }
 
 TEST_CASE("softmax cross-entropy is stable and matches a double computation") {

@@ -17,8 +17,8 @@ enum class ScratchSlot {
   wgrad_grad,          // conv2d_backward_weights: output gradient, rows padded and spaced
   wgrad_part,          // conv2d_backward_weights: the second pixel part's weight gradient
   bn_partials,         // BatchNorm: per-block channel sums (doubles)
-  gemm_a,              // sgemm: a thread's packed block of A
-  gemm_b,              // sgemm: a thread's packed block of B
+  linear_weights,      // linear_forward, linear_backward: W transposed to [IN, OUT]
+  linear_wgrad,        // linear_backward: the weight gradient in [IN, OUT]
   count
 };
 
