@@ -1,4 +1,4 @@
-// CPU feature detection via the compiler's cpuid builtins.
+// CPU feature detection via the compiler's cpuid builtins, and the DEEPSLIDE_ISA cap.
 #include "engine/cpu_features.h"
 
 #include <algorithm>
@@ -27,6 +27,7 @@ static Isa hw_isa() {
 static Isa env_cap() {
   const char* e = std::getenv("DEEPSLIDE_ISA");
   if (!e) return Isa::avx512;
+  if (!std::strcmp(e, "ref")) return Isa::ref;
   if (!std::strcmp(e, "scalar")) return Isa::scalar;
   if (!std::strcmp(e, "avx2")) return Isa::avx2;
   return Isa::avx512;
@@ -47,8 +48,10 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::avx512: return "avx512";
     case Isa::avx2: return "avx2";
-    default: return "scalar";
+    case Isa::scalar: return "scalar";
+    case Isa::ref: return "ref";
   }
+  return "?";
 }
 
 }  // namespace ds

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """`deepslide bench` from the outside: one JSON line on stdout with the documented fields and sane
-values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), and bad flags
-giving exit 2 with one error line. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
+in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
+line. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import sys
@@ -39,6 +40,18 @@ for mode in ["train", "infer"]:
           and j.get("iters") == 2 and j.get("threads") == 2, f"{mode}: flags echoed: {j}")
     check(j.get("isa") in ("scalar", "avx2", "avx512"), f"{mode}: isa {j.get('isa')!r}")
     check("iter 2/2" in p.stderr, f"{mode}: progress on stderr: {p.stderr!r}")
+
+# Reference mode: every kernel on its reference loop, one thread; the JSON line says so.
+os.environ["DEEPSLIDE_ISA"] = "ref"
+p = run(["bench", "--arch", "resnet18", "--mode", "train", "--batch", "2", "--size", "64", "--iters", "1",
+         "--warmup", "0"])
+del os.environ["DEEPSLIDE_ISA"]
+if p.returncode == 0:
+    try:
+        j = json.loads(p.stdout.splitlines()[0])
+        check(j.get("isa") == "ref" and j.get("images_per_sec", 0) > 0, f"ref: isa ref and a speed: {j}")
+    except (ValueError, IndexError) as e:
+        check(False, f"ref: stdout is JSON ({e}): {p.stdout!r}")
 
 bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters", "0"], "--iters"),
        (["--arch", "resnet7"], "resnet7"), (["--size", "8"], "")]

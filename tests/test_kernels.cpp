@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/batchnorm.h"
@@ -19,6 +20,7 @@
 #include "engine/kernels/linear.h"
 #include "engine/kernels/pooling.h"
 #include "engine/kernels/softmax_xent.h"
+#include "engine/kernels/threading.h"
 #include "base/rng.h"
 #include "base/threads.h"
 
@@ -346,7 +348,7 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
   std::vector<float> rm(C), rv(C);
   for (int64_t c = 0; c < C; ++c) rm[c] = rng.normal(), rv[c] = 0.5f + (float)rng.uniform();
   const float momentum = 0.1f, eps = 1e-5f;
-  std::vector<Isa> isas = {Isa::scalar};
+  std::vector<Isa> isas = {Isa::ref, Isa::scalar};  // ref: the _ref twins, through the dispatch
   if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
   if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
   const Isa isa_before = cpu_isa();
@@ -424,4 +426,39 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
     }
   }
   force_isa(isa_before);
+}
+
+TEST_CASE("reference mode runs the _ref twins, on one thread") {
+  Rng rng(11);
+  const ConvDims d = make_conv_dims(2, 20, 9, 8, 24, 3, 3, 2, 1);
+  const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
+  const int64_t n_w = d.KH * d.KW * d.C * d.OC;
+  auto x = randn(n_in, rng), w = randn(n_w, rng), dy = randn(n_out, rng);
+  const Isa before = cpu_isa();
+  force_isa(Isa::ref);
+  REQUIRE(cpu_isa() == Isa::ref);
+  REQUIRE(reference_kernels());
+  REQUIRE(std::string(isa_name(cpu_isa())) == "ref");
+  // Bit for bit what the twins compute: the kernels dispatched to them.
+  std::vector<float> y(n_out), y_ref(n_out), dx(n_in, NAN), dx_ref(n_in, NAN);
+  std::vector<float> dw(n_w, 0.f), dw_ref(n_w, 0.f);
+  conv2d_forward(y.data(), x.data(), w.data(), d);
+  conv2d_forward_ref(y_ref.data(), x.data(), w.data(), d);
+  conv2d_backward_data(dx.data(), dy.data(), w.data(), d, true);
+  conv2d_backward_data_ref(dx_ref.data(), dy.data(), w.data(), d, true);
+  conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d);
+  conv2d_backward_weights_ref(dw_ref.data(), nullptr, dy.data(), x.data(), d);
+  CHECK(y == y_ref);
+  CHECK(dx == dx_ref);
+  CHECK(dw == dw_ref);
+  const int64_t IN = n_in / d.N, OUT = 5;  // the input images as N rows of IN features
+  auto lw = randn(OUT * IN, rng);
+  std::vector<float> lin(d.N * OUT), lin_ref(d.N * OUT);
+  linear_forward(lin.data(), x.data(), lw.data(), nullptr, d.N, IN, OUT);
+  linear_forward_ref(lin_ref.data(), x.data(), lw.data(), nullptr, d.N, IN, OUT);
+  CHECK(lin == lin_ref);
+  // Every kernel stays on the calling thread, however much work it has.
+  CHECK(!use_threads(1e12, kMinParallelFlops));
+  force_isa(before);
+  CHECK(!reference_kernels());
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/int_math.h"
+#include "engine/cpu_features.h"
 #include "engine/kernels/bn_loops.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
@@ -55,6 +56,9 @@ void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd,
                              float* running_mean, float* running_var, const float* in,
                              const float* gamma, const float* beta, int64_t P, int64_t C,
                              float momentum, float eps, const BnFuse& fuse) {
+  if (reference_kernels())
+    return batchnorm_forward_train_ref(out, save_mean, save_invstd, running_mean, running_var, in,
+                                       gamma, beta, P, C, momentum, eps, fuse);
   const BnLoops& L = bn_loops();
   std::vector<double> sum(C), sq(C);
   block_sums(P, C, C, sum.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
@@ -85,6 +89,9 @@ void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, co
                             const float* gamma, const float* beta, const float* running_mean,
                             const float* running_var, int64_t P, int64_t C, float eps,
                             const BnFuse& fuse) {
+  if (reference_kernels())
+    return batchnorm_forward_eval_ref(out, save_mean, save_invstd, in, gamma, beta, running_mean,
+                                      running_var, P, C, eps, fuse);
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt((double)running_var[c] + (double)eps);
@@ -100,6 +107,9 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
                         const float* d_out, const float* out, const float* in,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
+  if (reference_kernels())
+    return batchnorm_backward_ref(d_in, d_gamma, d_beta, d_residual, d_out, out, in, gamma,
+                                  save_mean, save_invstd, P, C, training, set_in, set_residual);
   // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
   const BnLoops& L = bn_loops();
   std::vector<double> both(2 * C);

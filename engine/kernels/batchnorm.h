@@ -4,7 +4,8 @@
 // per-channel mean and invstd = 1/sqrt(var + eps) they normalised with, so one backward kernel
 // serves training (batch statistics) and evaluation (running statistics). The forward kernels
 // can fuse what follows BN in a ResNet block: y = relu(bn(x) + residual); the backward kernel
-// then takes y to mask the ReLU and writes the residual's gradient.
+// then takes y to mask the ReLU and writes the residual's gradient. The _ref twins are direct
+// loops in double, one channel at a time: test oracles, and what reference mode runs.
 #pragma once
 #include <cstdint>
 
@@ -57,5 +58,21 @@ void batchnorm_backward(float* d_in,              // [P, C]
                         const float* save_invstd, // [C]
                         int64_t P, int64_t C, bool training, bool set_in = false,
                         bool set_residual = false);
+
+// Direct-loop twins (same contracts). In reference mode (DEEPSLIDE_ISA=ref,
+// engine/cpu_features.h) the kernels above run these.
+void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd,
+                                 float* running_mean, float* running_var, const float* in,
+                                 const float* gamma, const float* beta, int64_t P, int64_t C,
+                                 float momentum, float eps, const BnFuse& fuse = {});
+void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in,
+                                const float* gamma, const float* beta, const float* running_mean,
+                                const float* running_var, int64_t P, int64_t C, float eps,
+                                const BnFuse& fuse = {});
+void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual,
+                            const float* d_out, const float* out, const float* in,
+                            const float* gamma, const float* save_mean, const float* save_invstd,
+                            int64_t P, int64_t C, bool training, bool set_in = false,
+                            bool set_residual = false);
 
 }  // namespace ds

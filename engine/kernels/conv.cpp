@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/int_math.h"
+#include "engine/cpu_features.h"
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_rows.h"
 #include "engine/kernels/layout.h"
@@ -108,6 +109,7 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
                     const ConvEpilogue& ep) {
+  if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = round_up(d.OC, k.vw);
@@ -194,6 +196,7 @@ PanelFill phase_panel(const float* w, const ConvDims& d, const Phase& f) {
 
 void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
                           bool set) {
+  if (reference_kernels()) return conv2d_backward_data_ref(d_in, d_out, w, d, set);
   if (d.N * d.H * d.W * d.C == 0) return;
   if (d.OH * d.OW == 0) {
     if (set) std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
@@ -410,6 +413,7 @@ void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const Wg
 
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
                              const ConvDims& d) {
+  if (reference_kernels()) return conv2d_backward_weights_ref(d_w, d_b, d_out, in, d);
   if (d.OC * d.C * d.KH * d.KW == 0) return;
   const int64_t pixels = d.N * d.OH * d.OW;
   if (d_b) bias_grad(d_b, d_out, pixels, d.OC);

@@ -18,7 +18,8 @@
 //                    small weight gradients are summed in two halves of the pixels, the threads
 //                    split those halves first and then the tiles (never the batch).
 // Every schedule depends on the shapes only, so results do not depend on the thread count.
-// The _ref twins are direct loops with double accumulation, used as test oracles.
+// The _ref twins are direct loops with double accumulation: test oracles, and what reference mode
+// runs.
 // Backward kernels accumulate (+=) into their outputs.
 #pragma once
 #include <cstdint>
@@ -73,10 +74,12 @@ void conv2d_backward_weights(float* d_w,          // [KH, KW, C, OC]
                              const float* in,     // [N, H, W, C]
                              const ConvDims& d);
 
-// Direct-loop twins with double accumulation (same contracts; backward ones accumulate).
+// Direct-loop twins with double accumulation (same contracts; backward ones accumulate). In
+// reference mode (DEEPSLIDE_ISA=ref, engine/cpu_features.h) the kernels above run these.
 void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d,
                         const ConvEpilogue& ep = {});
-void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d);
+void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d,
+                              bool set = false);
 void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
                                  const ConvDims& d);
 

@@ -54,7 +54,8 @@ void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvD
         }
 }
 
-void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d) {
+void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d,
+                              bool set) {
   const Idx ix{d};
   std::vector<double> acc((size_t)(d.N * d.H * d.W * d.C), 0.0);
   for (int64_t n = 0; n < d.N; ++n)
@@ -72,7 +73,7 @@ void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, c
                     (double)d_out[ix.out(n, oh, ow, oc)] * w[ix.wt(oc, c, kh, kw)];
           }
         }
-  for (size_t i = 0; i < acc.size(); ++i) d_in[i] += (float)acc[i];
+  for (size_t i = 0; i < acc.size(); ++i) d_in[i] = (set ? 0.f : d_in[i]) + (float)acc[i];
 }
 
 void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
@@ -27,6 +28,7 @@ const float* conv_weights(const float* w, int64_t IN, int64_t OUT) {
 
 void linear_forward(float* out, const float* in, const float* w, const float* b, int64_t N,
                     int64_t IN, int64_t OUT) {
+  if (reference_kernels()) return linear_forward_ref(out, in, w, b, N, IN, OUT);
   ConvEpilogue ep;
   ep.bias = b;
   conv2d_forward(out, in, conv_weights(w, IN, OUT), as_conv(N, IN, OUT), ep);
@@ -34,6 +36,7 @@ void linear_forward(float* out, const float* in, const float* w, const float* b,
 
 void linear_backward(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in,
                      const float* w, int64_t N, int64_t IN, int64_t OUT) {
+  if (reference_kernels()) return linear_backward_ref(d_in, d_w, d_b, d_out, in, w, N, IN, OUT);
   const ConvDims d = as_conv(N, IN, OUT);
   if (d_in) conv2d_backward_data(d_in, d_out, conv_weights(w, IN, OUT), d);
   // The convolution sums d_w^T [IN, OUT]; it is added into d_w [OUT, IN] transposed.

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/cpu_features.h"
 #include "engine/kernels/threading.h"
 
 namespace ds {
@@ -23,6 +24,7 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
 }
 
 void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
+  if (reference_kernels()) return maxpool2d_forward_ref(out, argmax, in, d);
   const int64_t rows = d.N * d.OH, C = d.C;
 #pragma omp parallel if (use_threads(rows * d.OW * C, kMinParallelElements))
   {

@@ -30,7 +30,7 @@ void maxpool2d_backward(float* d_in,            // [N, H, W, C]
                         const PoolDims& d, bool set = false);
 
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
-// fast path (test oracle).
+// fast path: test oracle, and what reference mode (DEEPSLIDE_ISA=ref) runs.
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d);
 
 // out[n, c] = mean of in[n, :, :, c] (accumulated in double).
