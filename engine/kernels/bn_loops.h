@@ -3,6 +3,8 @@
 // time: memory-bound passes over [P, C] channels-last activations, whose double sums run a whole
 // AVX2 or AVX-512 vector wide where the baseline SSE2 build takes two doubles at a time. Each
 // works on pixels [p0, p1) and all C channels; sums are written (not added) in double.
+// Arguments: activations and their gradients (x, y, dy, out, res, dx, dr) are [P, C]; per-channel
+// vectors (mean, scale, shift, a, b, cst) are [C]; sums s, s2 are [C] doubles.
 #pragma once
 #include <cstdint>
 

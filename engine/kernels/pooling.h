@@ -1,6 +1,7 @@
-// Pooling kernels (channels-last NHWC, float32, PyTorch semantics): max pooling with implicit -inf padding
-// (floor output size, no dilation) and global average pooling. Backward kernels accumulate
-// (max pooling's can also set).
+// Pooling kernels (channels-last NHWC, float32, PyTorch semantics): max pooling with implicit
+// -inf padding (floor output size, no dilation) and global average pooling. Max pooling's
+// forward has a direct twin (reference mode runs it); its backward and global average pooling
+// are plain loops, their own reference. Backward kernels accumulate (max pooling's can also set).
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,6 @@
 // Softmax and mean softmax cross-entropy kernels (numerically stable: the row maximum is
-// subtracted before exp, sums in double). Backward accumulates.
+// subtracted before exp, sums in double). Serial plain loops over the few rows of a batch: their
+// own reference. Backward accumulates.
 #pragma once
 #include <cstdint>
 
