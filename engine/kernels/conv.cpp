@@ -70,10 +70,11 @@ struct Padded {
 Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_t ldd = 0) {
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
   const int64_t dc = ldd ? ldd : d.C;
-  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C) return {in, d.H, d.W};
+  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C)
+    return {.data = in, .Hp = d.H, .Wp = d.W};
   float* buf = scratch(slot, d.N * Hp * Wp * dc);
   pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w, dc);
-  return {buf, Hp, Wp};
+  return {.data = buf, .Hp = Hp, .Wp = Wp};
 }
 
 // The forward pass's B operand, [KH*KW*C, ldw]: w itself when OC is a whole number of vectors
@@ -114,7 +115,9 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = round_up(d.OC, k.vw);
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
-  const Padded p = tapwise ? Padded{in, d.H, d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
+  const Padded p =
+      tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W}
+              : padded_input(ScratchSlot::conv_input_pad, in, d);
   const RowsConv rc{.in = p.data, .Hp = p.Hp, .Wp = p.Wp, .C = d.C,
                     .wp = forward_weights(w, d, ldw), .ldw = ldw,
                     .KH = d.KH, .KW = d.KW, .sh = d.stride_h, .sw = d.stride_w,
@@ -292,8 +295,12 @@ struct WgradPlan {
   int64_t ctk = 0;
   int64_t mt = 0;
   int64_t mq = 0;  // M-tiles over all kernel rows: KH * mt
-  // Superblocks: mts M-tiles x nbs output-channel blocks of d_w; msb x nsb of them.
-  int64_t mts = 0, nbs = 0, msb = 0, nsb = 0, supers = 0;
+  // Superblocks of d_w: mts M-tiles x nbs output-channel blocks each.
+  int64_t mts = 0;
+  int64_t nbs = 0;
+  int64_t msb = 0;     // superblocks along the M-tiles
+  int64_t nsb = 0;     // superblocks along the output-channel blocks
+  int64_t supers = 0;  // msb * nsb
   int64_t rows_total = 0;  // output rows, N * OH
   int64_t chunk = 0;       // output rows per pixel chunk
   int64_t nparts = 0;      // pixel parts: 1 or 2
@@ -403,7 +410,8 @@ void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const Wg
       float* dst = part == 0 ? d_w : part_buf;
       for (int64_t r0 = pr0; r0 < pr1; r0 += pl.chunk) {
         const int64_t nr = std::min(pl.chunk, pr1 - r0);
-        for (int64_t t = t0; t < t1; ++t) wgrad_tile(dst, op, pl, d, k, q0 + t / nob, ob0 + t % nob, r0, nr);
+        for (int64_t t = t0; t < t1; ++t)
+          wgrad_tile(dst, op, pl, d, k, q0 + t / nob, ob0 + t % nob, r0, nr);
       }
     }
   }
