@@ -2,6 +2,7 @@
 #include "base/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 
 #include "base/error.h"
 
@@ -68,6 +70,23 @@ void AtomicFile::commit(bool sync) {
     throw InputError(path_, std::string("cannot rename into place: ") + std::strerror(errno));
   committed_ = true;
   if (sync) sync_folder(path_);
+}
+
+int remove_dead_temporaries(const std::string& dir) {
+  static const std::regex kTemp(R"(.+\.tmp\.(\d{1,9})\.\d{1,20})");
+  int removed = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    std::smatch m;
+    const std::string name = it->path().filename().string();
+    if (!std::regex_match(name, m, kTemp) || !it->is_regular_file()) continue;
+    const pid_t pid = (pid_t)std::stol(m[1]);
+    if (pid == getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync) {
