@@ -107,16 +107,6 @@ void remove_old_mid_checkpoints(const std::string& dir, const std::string& keep)
   }
 }
 
-// Temporary files of atomic writes interrupted by a kill ("<name>.tmp.<pid>").
-void remove_stale_temporaries(const std::string& dir) {
-  static const std::regex re(R"(.*\.tmp\.\d+)");
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!std::regex_match(e.path().filename().string(), re)) continue;
-    std::error_code ec;
-    fs::remove(e.path(), ec);
-  }
-}
-
 std::string one_line(std::string s) {
   for (char& c : s)
     if (c == '\t' || c == '\n' || c == '\r') c = ' ';
@@ -239,8 +229,9 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
         " found before the checkpoint (listed at the end)");
     unreadable.check();
   }
-  remove_stale_temporaries(ckdir);
-  remove_stale_temporaries(cfg.out);
+  // Temporary files of atomic writes interrupted by a kill.
+  remove_dead_temporaries(ckdir);
+  remove_dead_temporaries(cfg.out);
   write_text_atomic(log_path, st.log_csv);
 
   const ParamSet& ps = model.net->params();
