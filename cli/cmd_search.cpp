@@ -1,19 +1,12 @@
-// deepslide search (stage 5): picks the slide-level aggregation on validation slides by mean
-// class accuracy (infer/aggregator.h) and writes OUT/aggregator.json plus one CSV per candidate
-// in DeepSlide's inference format (OUT/candidates/<name>.csv).
+// deepslide search (stage 5): flags, one call to infer/search.h's choose_aggregator (which writes
+// OUT/aggregator.json and OUT/candidates/<name>.csv), and each candidate's score printed.
 #include <cstdio>
-#include <filesystem>
-#include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "base/error.h"
-#include "infer/aggregator.h"
-#include "infer/labelled_predictions.h"
-#include "base/atomic_file.h"
-
-namespace fs = std::filesystem;
+#include "infer/search.h"
 
 namespace ds::cli {
 
@@ -44,38 +37,14 @@ std::vector<double> parse_grid(const std::string& s) {
 }
 
 void run_search(const SearchOpts& o) {
-  std::vector<double> grid = parse_grid(o.thresholds);
-  LabelledPredictions lp = load_labelled_predictions(o.preds, o.labels);
-  SearchResult r = search_aggregators(lp.slides, lp.gt, lp.classes, grid);
-  fs::create_directories(fs::path(o.out) / "candidates");
-  nlohmann::ordered_json cands = nlohmann::ordered_json::array();
-  for (const Candidate& c : r.candidates) {
-    const std::string file = "candidates/" + c.name + ".csv";
-    write_text_atomic((fs::path(o.out) / file).string(), inference_csv_text(lp.imgs, c.decisions, lp.classes));
-    nlohmann::ordered_json cj = c.agg.to_json();
-    cj["name"] = c.name;
-    cj["mean_class_accuracy"] = c.mean_class_accuracy;
-    cj["csv"] = file;
-    cands.push_back(cj);
+  const SearchOutcome s = choose_aggregator({o.preds, o.labels, o.out, parse_grid(o.thresholds)});
+  for (const Candidate& c : s.result.candidates)
     std::printf("%-18s mean class accuracy %.4f\n", c.name.c_str(), c.mean_class_accuracy);
-  }
-  const Candidate& best = r.candidates[r.best];
-  nlohmann::ordered_json j = best.agg.to_json();
-  j["name"] = best.name;
-  j["mean_class_accuracy"] = best.mean_class_accuracy;
-  j["validation_slides"] = lp.slides.size();
-  j["threshold_grid"] = grid;
-  j["logistic_offered"] = r.logistic_offered;
-  j["logistic_rule"] = "offered only when every class has at least " +
-                       std::to_string(kLogisticMinSlidesPerClass) + " validation slides";
-  j["selection"] = "highest validation mean class accuracy; ties go to the earlier candidate "
-                   "(shared thresholds ascending, per_class, majority, mean_probability, logistic)";
-  j["candidates"] = cands;
-  write_text_atomic((fs::path(o.out) / "aggregator.json").string(), j.dump(2) + "\n");
+  const Candidate& best = s.result.candidates[s.result.best];
   std::printf("search: chose %s (mean class accuracy %.4f on %zu validation slides)%s; wrote %s\n",
-              best.name.c_str(), best.mean_class_accuracy, lp.slides.size(),
-              r.logistic_offered ? "" : "; logistic regression not offered (too few validation slides)",
-              (fs::path(o.out) / "aggregator.json").string().c_str());
+              best.name.c_str(), best.mean_class_accuracy, s.validation_slides,
+              s.result.logistic_offered ? "" : "; logistic regression not offered (too few validation slides)",
+              s.aggregator_json.c_str());
 }
 
 }  // namespace

@@ -1,0 +1,62 @@
+// The search stage's files: aggregator.json and the candidates' CSVs.
+#include "infer/search.h"
+
+#include <filesystem>
+
+#include "base/atomic_file.h"
+#include "infer/labelled_predictions.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// A candidate as aggregator.json lists it: its aggregator, name, score and CSV.
+ojson candidate_json(const Candidate& c, const std::string& csv) {
+  ojson j = c.agg.to_json();
+  j["name"] = c.name;
+  j["mean_class_accuracy"] = c.mean_class_accuracy;
+  j["csv"] = csv;
+  return j;
+}
+
+ojson aggregator_json(const SearchResult& r, size_t slides, const std::vector<double>& grid, ojson candidates) {
+  const Candidate& best = r.candidates[r.best];
+  ojson j = best.agg.to_json();
+  j["name"] = best.name;
+  j["mean_class_accuracy"] = best.mean_class_accuracy;
+  j["validation_slides"] = slides;
+  j["threshold_grid"] = grid;
+  j["logistic_offered"] = r.logistic_offered;
+  j["logistic_rule"] = "offered only when every class has at least " + std::to_string(kLogisticMinSlidesPerClass) +
+                       " validation slides";
+  j["selection"] = "highest validation mean class accuracy; ties go to the earlier candidate "
+                   "(shared thresholds ascending, per_class, majority, mean_probability, logistic)";
+  j["candidates"] = std::move(candidates);
+  return j;
+}
+
+}  // namespace
+
+SearchOutcome choose_aggregator(const SearchOptions& o) {
+  const LabelledPredictions lp = load_labelled_predictions(o.preds, o.labels);
+  SearchOutcome out;
+  out.result = search_aggregators(lp.slides, lp.gt, lp.classes, o.thresholds);
+  out.validation_slides = lp.slides.size();
+  fs::create_directories(fs::path(o.out) / "candidates");
+  ojson candidates = ojson::array();
+  for (const Candidate& c : out.result.candidates) {
+    const std::string file = "candidates/" + c.name + ".csv";
+    write_text_atomic((fs::path(o.out) / file).string(), inference_csv_text(lp.imgs, c.decisions, lp.classes));
+    candidates.push_back(candidate_json(c, file));
+  }
+  out.aggregator_json = (fs::path(o.out) / "aggregator.json").string();
+  const ojson j = aggregator_json(out.result, out.validation_slides, o.thresholds, std::move(candidates));
+  write_text_atomic(out.aggregator_json, j.dump(2) + "\n");
+  return out;
+}
+
+}  // namespace ds
