@@ -1,6 +1,7 @@
 // metrics.json's keys (one list, walked by a writer and by a reader) and the evaluate stage.
 #include "infer/evaluation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -215,6 +216,11 @@ Evaluation Evaluation::from_json(const nlohmann::json& j, const std::string& whe
   } catch (const nlohmann::json::exception& x) {
     throw InputError(where, std::string("not a valid metrics.json: ") + x.what());
   }
+  const size_t K = e.classes.size();
+  const bool square = e.metrics.confusion.size() == K &&
+                      std::all_of(e.metrics.confusion.begin(), e.metrics.confusion.end(),
+                                  [&](const std::vector<int64_t>& row) { return row.size() == K; });
+  if (!square) throw InputError(where, "confusion is not one row and one column per class");
   return e;
 }
 

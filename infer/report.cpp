@@ -1,0 +1,314 @@
+// The report, section by section: test metrics, per class, confusion matrix, ROC curves,
+// aggregation, slides with their pictures, training curves, settings.
+#include "infer/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/json_bounded.h"
+#include "infer/evaluation.h"
+#include "infer/report_html.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ds {
+
+namespace {
+
+using CsvRows = std::vector<std::vector<std::string>>;
+
+// Everything the report shows, read before any HTML is written.
+struct RunOutputs {
+  std::string run, search, vis, log;  // folders and the training log ("" when there is none)
+  Evaluation eval;
+  CsvRows slides;                     // eval/slides.csv, header first
+  json aggregator, predict, visualize;  // null when the file is absent
+};
+
+const char* kStyle = R"(body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f2f2f2}td.l,th.l{text-align:left}.ci{color:#666;font-size:90%}.ok{color:#1a7f37}.bad{color:#c62828}
+.slide{border:1px solid #ddd;padding:8px;margin:12px 0}.imgs img{margin:4px;vertical-align:top;border:1px solid #eee}
+.charts svg{margin-right:16px}pre{background:#f7f7f7;padding:8px;overflow:auto})";
+
+// A file the report can do without: null when it cannot be opened.
+json read_optional_json(const std::string& path) {
+  if (!std::ifstream(path)) return json();
+  return read_json_file(path);
+}
+
+std::string or_default(const std::string& v, const std::string& run, const std::string& sub) {
+  return v.empty() ? (fs::path(run) / sub).string() : v;
+}
+
+CsvRows read_csv(const std::string& path) {
+  std::ifstream in(path);
+  CsvRows rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+std::string num(double v, int digits = 4) {
+  if (std::isnan(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+std::string num(const json& v) { return v.is_null() ? "n/a" : num(v.get<double>()); }
+
+// The bracketed 95% interval after a value, when the evaluation has them.
+std::string ci(const std::optional<BootstrapCI>& c, Interval BootstrapCI::*which) {
+  if (!c) return "";
+  const Interval& i = *c.*which;
+  return " <span class=\"ci\">[" + num(i.lo) + ", " + num(i.hi) + "]</span>";
+}
+
+std::string row(const std::string& label, const std::string& value) {
+  return "<tr><td class=\"l\">" + label + "</td><td>" + value + "</td></tr>";
+}
+
+RunOutputs read_run(const ReportOptions& o) {
+  RunOutputs r;
+  r.run = o.run;
+  r.search = or_default(o.search, o.run, "search");
+  r.vis = or_default(o.vis, o.run, "vis");
+  const std::string eval = or_default(o.eval, o.run, "eval"), preds = or_default(o.preds, o.run, "preds");
+  r.eval = read_evaluation((fs::path(eval) / "metrics.json").string());
+  r.aggregator = read_optional_json((fs::path(r.search) / "aggregator.json").string());
+  r.predict = read_optional_json((fs::path(preds) / "predict.json").string());
+  r.visualize = read_optional_json((fs::path(r.vis) / "visualize.json").string());
+  r.log = o.log;
+  if (r.log.empty()) {
+    for (const char* cand : {"log.csv", "train/log.csv"})
+      if (fs::exists(fs::path(o.run) / cand)) {
+        r.log = (fs::path(o.run) / cand).string();
+        break;
+      }
+  }
+  const std::string slides = (fs::path(eval) / "slides.csv").string();
+  r.slides = read_csv(slides);
+  if (r.slides.empty()) throw InputError(slides, "cannot open or empty");
+  return r;
+}
+
+std::string page_start(const std::string& run) {
+  std::string h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>deepslide report</title><style>";
+  h += kStyle;
+  h += "</style></head><body>";
+  const std::time_t now = std::time(nullptr);
+  char when[64];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  return h + "<h1>deepslide report</h1><p>Run <code>" + html_escape(run) + "</code>, generated " + when +
+         " by deepslide " + DEEPSLIDE_VERSION + ".</p>";
+}
+
+std::string metrics_section(const Evaluation& e) {
+  const Metrics& m = e.metrics;
+  std::string h = "<h2>Test metrics</h2><table><tr><th class=\"l\">metric</th><th>value</th></tr>";
+  h += row("slides", std::to_string(e.slides));
+  h += row("aggregator", html_escape(e.aggregator.empty() ? "?" : e.aggregator));
+  h += row("accuracy", num(m.accuracy) + ci(e.ci, &BootstrapCI::accuracy));
+  h += row("mean class accuracy", num(m.mean_class_accuracy) + ci(e.ci, &BootstrapCI::mean_class_accuracy));
+  h += row("macro F1", num(m.macro_f1) + ci(e.ci, &BootstrapCI::macro_f1));
+  h += row("macro ROC AUC (one-vs-rest)", num(m.macro_auc)) + "</table>";
+  if (e.ci)
+    h += "<p class=\"ci\">Brackets: 95% percentile bootstrap over slides, " + std::to_string(e.ci->resamples) +
+         " resamples, seed " + std::to_string(e.ci->seed) + ".</p>";
+  return h;
+}
+
+std::string per_class_section(const Evaluation& e) {
+  std::string h = "<h2>Per class</h2><table><tr><th class=\"l\">class</th><th>slides</th><th>predicted</th>"
+                  "<th>precision</th><th>recall (accuracy)</th><th>F1</th><th>AUC</th></tr>";
+  for (size_t k = 0; k < e.classes.size(); ++k) {
+    const ClassMetrics& c = e.metrics.per_class[k];
+    h += "<tr><td class=\"l\">" + html_escape(e.classes[k]) + "</td><td>" + std::to_string(c.support) + "</td><td>" +
+         std::to_string(c.predicted) + "</td><td>" + num(c.precision) + "</td><td>" + num(c.recall) + "</td><td>" +
+         num(c.f1) + "</td><td>" + num(c.auc) + "</td></tr>";
+  }
+  return h + "</table>";
+}
+
+// Counts shaded by size: green on the diagonal, red off it.
+std::string confusion_section(const Evaluation& e) {
+  const auto& conf = e.metrics.confusion;
+  std::string h = "<h2>Confusion matrix</h2><table><tr><th class=\"l\">ground truth \\ predicted</th>";
+  for (const auto& c : e.classes) h += "<th>" + html_escape(c) + "</th>";
+  h += "</tr>";
+  int64_t max_cell = 1;
+  for (const auto& r : conf)
+    for (int64_t v : r) max_cell = std::max(max_cell, v);
+  for (size_t a = 0; a < e.classes.size(); ++a) {
+    h += "<tr><th class=\"l\">" + html_escape(e.classes[a]) + "</th>";
+    for (size_t b = 0; b < e.classes.size(); ++b) {
+      const int64_t v = conf[a][b];
+      const int shade = 255 - (int)(120 * v / max_cell);
+      char bg[64];
+      std::snprintf(bg, sizeof bg, a == b ? "rgb(%d,255,%d)" : "rgb(255,%d,%d)", shade, shade);
+      h += "<td style=\"background:" + std::string(bg) + "\">" + std::to_string(v) + "</td>";
+    }
+    h += "</tr>";
+  }
+  return h + "</table>";
+}
+
+std::string roc_section(const Evaluation& e) {
+  if (!e.roc) return "";
+  std::vector<Series> roc;
+  for (size_t k = 0; k < e.classes.size(); ++k)
+    roc.push_back({e.classes[k] + " (AUC " + num(e.metrics.per_class[k].auc, 3) + ")", (*e.roc)[k]});
+  return "<h2>ROC curves (slide scores, one-vs-rest)</h2><div class=\"charts\">" +
+         svg_line_chart(roc, "false positive rate", "true positive rate", true, true) + "</div>";
+}
+
+std::string aggregation_section(const json& agg, const std::string& search) {
+  if (!agg.is_object()) return "<h2>Aggregation</h2><p>No aggregator.json under " + html_escape(search) + ".</p>";
+  std::string h = "<h2>Aggregation (chosen on validation slides)</h2><p>Chosen: <b>" +
+                  html_escape(agg.value("name", std::string("?"))) + "</b> (" +
+                  html_escape(agg.value("selection", std::string())) + ")" +
+                  ". Logistic regression: " + html_escape(agg.value("logistic_rule", std::string())) + ".</p>";
+  h += "<table><tr><th class=\"l\">candidate</th><th>validation mean class accuracy</th><th class=\"l\">parameters</th></tr>";
+  for (const auto& c : agg.value("candidates", json::array())) {
+    std::string params;
+    if (c.contains("thresholds")) params = c["thresholds"].dump();
+    h += "<tr><td class=\"l\">" + html_escape(c.value("name", std::string())) + "</td><td>" +
+         num(c["mean_class_accuracy"]) + "</td><td class=\"l\">" + html_escape(params) + "</td></tr>";
+  }
+  return h + "</table>";
+}
+
+// slides.csv as a table; the predicted column green when it matches the ground truth, red when not.
+std::string slides_table(const CsvRows& slides) {
+  std::string h = "<h2>Slides</h2><table><tr>";
+  for (const auto& col : slides[0]) h += "<th class=\"l\">" + html_escape(col) + "</th>";
+  h += "</tr>";
+  for (size_t i = 1; i < slides.size(); ++i) {
+    const bool ok = slides[i].size() > 2 && slides[i][1] == slides[i][2];
+    h += "<tr>";
+    for (size_t c = 0; c < slides[i].size(); ++c)
+      h += "<td class=\"l" + std::string(c == 2 ? (ok ? " ok" : " bad") : "") + "\">" + html_escape(slides[i][c]) +
+           "</td>";
+    h += "</tr>";
+  }
+  return h + "</table>";
+}
+
+// visualize's pictures of each slide, embedded; counts them into `embedded`.
+std::string slide_pictures(const RunOutputs& r, int& embedded) {
+  const json& vis = r.visualize;
+  if (!vis.is_object() || !vis.contains("slides"))
+    return "<p>No pictures: run <code>deepslide visualize --out " + html_escape(r.vis) + "</code>.</p>";
+  std::string h;
+  for (size_t i = 1; i < r.slides.size(); ++i) {
+    const std::vector<std::string>& s = r.slides[i];
+    const std::string stem = fs::path(s[0]).stem().string();
+    if (!vis["slides"].contains(stem)) continue;
+    h += "<div class=\"slide\"><b>" + html_escape(s[0]) + "</b>: ground truth " + html_escape(s[1]) + ", predicted " +
+         html_escape(s[2]) + "<div class=\"imgs\">";
+    const json& entry = vis["slides"][stem];
+    for (const auto& f : entry.contains("files") ? entry["files"] : json::array()) {
+      const std::string name = f.get<std::string>();
+      h += embedded_image((fs::path(r.vis) / name).string(), name, name.find("_gradcam_") != std::string::npos ? 260 : 420);
+      ++embedded;
+    }
+    h += "</div></div>";
+  }
+  if (vis.contains("colors")) {
+    const std::vector<std::string>& classes = r.eval.classes;
+    h += "<p>Dot colours (DeepSlide's): ";
+    for (size_t k = 0; k < classes.size() && k < vis["colors"].size(); ++k)
+      h += html_escape(classes[k]) + " = " + html_escape(vis["colors"][k].get<std::string>()) + "; ";
+    h += "heatmaps: blue 0 to red 1 (jet).</p>";
+  }
+  return h;
+}
+
+// Loss and accuracy curves from log.csv: its first column is the epoch, every column whose name
+// has "loss" or "acc" in it a series.
+std::string training_section(const std::string& log) {
+  std::string h = "<h2>Training</h2>";
+  if (log.empty() || !fs::exists(log)) return h + "<p>No training log (log.csv) under the run folder.</p>";
+  const CsvRows rows = read_csv(log);
+  if (rows.size() <= 1) return h;
+  std::vector<Series> loss, acc;
+  for (size_t c = 1; c < rows[0].size(); ++c) {
+    const std::string& name = rows[0][c];
+    const bool is_loss = name.find("loss") != std::string::npos, is_acc = name.find("acc") != std::string::npos;
+    if (!is_loss && !is_acc) continue;
+    Series s;
+    s.name = name;
+    for (size_t r = 1; r < rows.size(); ++r)
+      if (rows[r].size() == rows[0].size()) {
+        try {
+          s.points.emplace_back(std::stod(rows[r][0]), std::stod(rows[r][c]));
+        } catch (...) {
+        }
+      }
+    (is_loss ? loss : acc).push_back(s);
+  }
+  h += "<p>From <code>" + html_escape(log) + "</code>.</p><div class=\"charts\">";
+  if (!loss.empty()) h += svg_line_chart(loss, "epoch", "loss", false, false);
+  if (!acc.empty()) h += svg_line_chart(acc, "epoch", "accuracy", false, false);
+  return h + "</div>";
+}
+
+// predict.json without its per-slide list, aggregator.json without its candidates.
+std::string settings_section(const json& predict, const json& aggregator) {
+  std::string h = "<h2>Settings</h2>";
+  if (predict.is_object()) {
+    json p = predict;
+    p.erase("slides");
+    h += "<p>predict:</p><pre>" + html_escape(p.dump(2)) + "</pre>";
+  }
+  if (aggregator.is_object()) {
+    json a = aggregator;
+    a.erase("candidates");
+    h += "<p>aggregator:</p><pre>" + html_escape(a.dump(2)) + "</pre>";
+  }
+  return h;
+}
+
+}  // namespace
+
+ReportSummary write_report(const ReportOptions& o) {
+  const RunOutputs r = read_run(o);
+  ReportSummary sum;
+  std::string h = page_start(r.run);
+  h += metrics_section(r.eval);
+  h += per_class_section(r.eval);
+  h += confusion_section(r.eval);
+  h += roc_section(r.eval);
+  h += aggregation_section(r.aggregator, r.search);
+  h += slides_table(r.slides);
+  h += slide_pictures(r, sum.images);
+  h += training_section(r.log);
+  h += settings_section(r.predict, r.aggregator);
+  h += "</body></html>\n";
+  write_file_atomic(o.out, h.data(), h.size());
+  sum.bytes = h.size();
+  return sum;
+}
+
+}  // namespace ds

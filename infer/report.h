@@ -1,0 +1,27 @@
+// deepslide report: one self-contained offline HTML file for a run folder. Reads (defaults under
+// the run folder): eval/metrics.json and eval/slides.csv (required), search/aggregator.json,
+// preds/predict.json, vis/visualize.json and its PNGs, and log.csv or train/log.csv. Images are
+// embedded as data URIs and charts are inline SVG (infer/report_html.h); nothing outside the
+// file is referenced.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace ds {
+
+struct ReportOptions {
+  std::string run;  // the run folder
+  std::string out;  // the HTML file to write
+  // Each stage's output folder and the training log; "" for the default under `run`.
+  std::string eval, search, preds, vis, log;
+};
+
+struct ReportSummary {
+  size_t bytes = 0;  // of the HTML file
+  int images = 0;    // pictures embedded
+};
+
+// Reads the run's outputs and writes the report; prints nothing.
+ReportSummary write_report(const ReportOptions& opt);
+
+}  // namespace ds
