@@ -1,5 +1,5 @@
 // Parsing and checking of the `deepslide run` TOML file (see pipeline_config.h). toml++ gives
-// the syntax and the line of every key; the flags come from the commands' CLI11 registration.
+// the syntax and the line of every key; the flags come from the caller (StageSpec).
 #include "pipeline/pipeline_config.h"
 
 #include <algorithm>
@@ -10,7 +10,7 @@
 
 #include "base/error.h"
 
-namespace ds::cli {
+namespace ds {
 
 namespace {
 
@@ -102,31 +102,81 @@ FlagSetting make_setting(const std::string& flag, FlagType t, const toml::node& 
   return s;
 }
 
+// A setting with the line it came from: a stage's settings keep file order.
+struct Keyed {
+  int64_t line;
+  FlagSetting setting;
+};
+using PerStage = std::map<std::string, std::vector<Keyed>>;  // stage -> settings
+
+toml::table parse_toml(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "cannot open the pipeline config (no such file)");
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    Located{path, (int64_t)e.source().begin.line}.fail("TOML syntax: " + std::string(e.description()));
+  }
+}
+
+// A [common] key: a setting of every stage whose command has the flag, unless the run sets that
+// flag itself.
+void add_common_key(const std::vector<StageSpec>& stages, const std::string& name, const toml::node& v,
+                    const Located& at, PerStage& common) {
+  const std::string what = "[common] " + name, flag = key_to_flag(name);
+  bool known = false, applied = false;
+  for (const StageSpec& s : stages) {
+    auto f = s.flags.flags.find(flag);
+    if (f == s.flags.flags.end()) continue;
+    known = true;
+    if (s.managed.count(flag)) continue;
+    applied = true;
+    common[s.name].push_back({at.line, make_setting(flag, f->second, v, what, at)});
+  }
+  if (!known) at.fail("unknown key '" + name + "' in [common]: no stage's command has " + flag);
+  if (!applied) at.fail(what + " is set by deepslide run itself (" + flag + " points into the workdir)");
+}
+
+// A key of stage s's own table.
+void add_stage_key(const StageSpec& s, const std::string& name, const toml::node& v, const Located& at,
+                   PerStage& own) {
+  const std::string what = "[" + s.name + "] " + name, flag = key_to_flag(name);
+  auto f = s.flags.flags.find(flag);
+  if (f == s.flags.flags.end())
+    at.fail("unknown key '" + name + "' in [" + s.name + "]: deepslide " + s.flags.command + " has no " + flag +
+            " flag (see deepslide " + s.flags.command + " --help)");
+  if (s.managed.count(flag)) at.fail(what + " is set by deepslide run itself" + s.managed_why);
+  for (const Keyed& o : own[s.name])
+    if (o.setting.flag == flag) at.fail(what + ": " + flag + " is already set in [" + s.name + "]");
+  own[s.name].push_back({at.line, make_setting(flag, f->second, v, what, at)});
+}
+
+// Per stage: the [common] settings its own table does not replace, then its own, each in file
+// order.
+void merge_settings(const std::vector<StageSpec>& stages, PerStage& common, PerStage& own, PipelineConfig& cfg) {
+  auto by_line = [](const Keyed& a, const Keyed& b) { return a.line < b.line; };
+  for (const StageSpec& s : stages) {
+    std::vector<Keyed> merged;
+    for (const Keyed& c : common[s.name]) {
+      const bool overridden = std::any_of(own[s.name].begin(), own[s.name].end(),
+                                          [&](const Keyed& o) { return o.setting.flag == c.setting.flag; });
+      if (!overridden) merged.push_back(c);
+    }
+    std::stable_sort(merged.begin(), merged.end(), by_line);
+    std::vector<Keyed> mine = own[s.name];
+    std::stable_sort(mine.begin(), mine.end(), by_line);
+    merged.insert(merged.end(), mine.begin(), mine.end());
+    auto& out = cfg.settings[s.name];
+    for (const Keyed& k : merged) out.push_back(k.setting);
+  }
+}
+
 }  // namespace
 
 std::string key_to_flag(const std::string& key) {
   std::string f = "--" + key;
   std::replace(f.begin(), f.end(), '_', '-');
   return f;
-}
-
-CommandFlags command_flags(const CLI::App& sub) {
-  CommandFlags c;
-  c.command = sub.get_name();
-  for (const CLI::Option* o : sub.get_options()) {
-    if (o->get_lnames().empty()) continue;
-    const std::string name = "--" + o->get_lnames().front();
-    if (name == "--help") continue;
-    FlagType t = FlagType::text;
-    const std::string tn = o->get_type_name().substr(0, o->get_type_name().find(':'));
-    if (o->get_items_expected_max() == 0) t = FlagType::on_off_switch;
-    else if (tn == "INT") t = FlagType::integer;
-    else if (tn == "UINT") t = FlagType::unsigned_integer;
-    else if (tn == "FLOAT") t = FlagType::number;
-    c.flags[name] = t;
-    if (!o->get_default_str().empty()) c.defaults[name] = o->get_default_str();
-  }
-  return c;
 }
 
 const FlagSetting* PipelineConfig::find(const std::string& stage, const std::string& flag) const {
@@ -138,24 +188,12 @@ const FlagSetting* PipelineConfig::find(const std::string& stage, const std::str
 }
 
 PipelineConfig load_pipeline_config(const std::string& path, const std::vector<StageSpec>& stages) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "cannot open the pipeline config (no such file)");
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    Located{path, (int64_t)e.source().begin.line}.fail("TOML syntax: " + std::string(e.description()));
-  }
+  const toml::table root = parse_toml(path);
   PipelineConfig cfg;
   cfg.path = path;
   std::string stage_names;
   for (const StageSpec& s : stages) stage_names += (stage_names.empty() ? "" : ", ") + ("[" + s.name + "]");
-
-  struct Keyed {
-    int64_t line;
-    FlagSetting setting;
-  };
-  std::map<std::string, std::vector<Keyed>> common, own;  // stage -> settings
+  PerStage common, own;
   for (auto&& [k, v] : root) {
     const std::string key(k.str());
     const Located at{path, (int64_t)k.source().begin.line};
@@ -174,49 +212,15 @@ PipelineConfig load_pipeline_config(const std::string& path, const std::vector<S
     for (auto&& [k2, v2] : *t) {
       const std::string name(k2.str());
       const Located at2{path, (int64_t)k2.source().begin.line};
-      const std::string what = "[" + key + "] " + name;
-      if (v2.is_table()) at2.fail(what + ": nested tables are not allowed");
-      const std::string flag = key_to_flag(name);
-      if (key == "common") {
-        bool known = false, applied = false;
-        for (const StageSpec& s : stages) {
-          auto f = s.flags.flags.find(flag);
-          if (f == s.flags.flags.end()) continue;
-          known = true;
-          if (s.managed.count(flag)) continue;
-          applied = true;
-          common[s.name].push_back({at2.line, make_setting(flag, f->second, v2, what, at2)});
-        }
-        if (!known) at2.fail("unknown key '" + name + "' in [common]: no stage's command has " + flag);
-        if (!applied) at2.fail(what + " is set by deepslide run itself (" + flag + " points into the workdir)");
-        continue;
-      }
-      const StageSpec& s = *stage_it;
-      auto f = s.flags.flags.find(flag);
-      if (f == s.flags.flags.end())
-        at2.fail("unknown key '" + name + "' in [" + key + "]: deepslide " + s.flags.command + " has no " + flag +
-                 " flag (see deepslide " + s.flags.command + " --help)");
-      if (s.managed.count(flag)) at2.fail(what + " is set by deepslide run itself" + s.managed_why);
-      for (const Keyed& o : own[s.name])
-        if (o.setting.flag == flag) at2.fail(what + ": " + flag + " is already set in [" + key + "]");
-      own[s.name].push_back({at2.line, make_setting(flag, f->second, v2, what, at2)});
+      if (v2.is_table()) at2.fail("[" + key + "] " + name + ": nested tables are not allowed");
+      if (key == "common")
+        add_common_key(stages, name, v2, at2, common);
+      else
+        add_stage_key(*stage_it, name, v2, at2, own);
     }
   }
-  for (const StageSpec& s : stages) {
-    std::vector<Keyed> merged;
-    for (const Keyed& c : common[s.name]) {
-      const bool overridden = std::any_of(own[s.name].begin(), own[s.name].end(),
-                                          [&](const Keyed& o) { return o.setting.flag == c.setting.flag; });
-      if (!overridden) merged.push_back(c);
-    }
-    std::stable_sort(merged.begin(), merged.end(), [](const Keyed& a, const Keyed& b) { return a.line < b.line; });
-    std::vector<Keyed> mine = own[s.name];
-    std::stable_sort(mine.begin(), mine.end(), [](const Keyed& a, const Keyed& b) { return a.line < b.line; });
-    merged.insert(merged.end(), mine.begin(), mine.end());
-    auto& out = cfg.settings[s.name];
-    for (const Keyed& k : merged) out.push_back(k.setting);
-  }
+  merge_settings(stages, common, own, cfg);
   return cfg;
 }
 
-}  // namespace ds::cli
+}  // namespace ds

@@ -1,20 +1,19 @@
 // The TOML file of `deepslide run`: one table per stage ([split], [train], [predict], [search],
 // [visualize], [evaluate], [report]) whose keys are that command's flags (patch_size = 32 ->
 // --patch-size 32), a [common] table whose keys go to every stage whose command has that flag,
-// and an optional top-level `workdir`. Keys are checked against the commands' own CLI11
-// registration, so the file accepts exactly the flags the separate commands accept; anything
-// else is an InputError naming the file, the line and the reason.
+// and an optional top-level `workdir`. Keys are checked against the commands' flags as cli/
+// reads them off the commands' own registration (CommandFlags), so the file accepts exactly the
+// flags the separate commands accept; anything else is an InputError naming the file, the line
+// and the reason.
 #pragma once
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
+namespace ds {
 
-namespace ds::cli {
-
-// The kind of value a flag takes, read from its CLI11 option.
+// The kind of value a flag takes.
 enum class FlagType { on_off_switch, integer, unsigned_integer, number, text };
 
 // One command's flags (long names, "--epochs") and their value kinds.
@@ -23,7 +22,6 @@ struct CommandFlags {
   std::map<std::string, FlagType> flags;
   std::map<std::string, std::string> defaults;  // the --help default, where the command shows one
 };
-CommandFlags command_flags(const CLI::App& sub);
 
 // A pipeline stage as the config sees it: its table name, the command it runs and the flags
 // `deepslide run` sets itself (workdir paths), which the config may not set.
@@ -60,4 +58,4 @@ PipelineConfig load_pipeline_config(const std::string& path, const std::vector<S
 // "--patch-size" from "patch_size" or "patch-size".
 std::string key_to_flag(const std::string& key);
 
-}  // namespace ds::cli
+}  // namespace ds

@@ -13,9 +13,11 @@
 
 namespace fs = std::filesystem;
 
-namespace ds::cli {
+namespace ds {
 
 namespace {
+
+using json = nlohmann::ordered_json;
 
 int64_t mtime_ns(const fs::path& p) {
   std::error_code ec;
@@ -85,4 +87,4 @@ void write_stamp(const std::string& path, const json& stamp) {
   write_file_atomic(path, s.data(), s.size());
 }
 
-}  // namespace ds::cli
+}  // namespace ds

@@ -12,20 +12,18 @@
 
 #include <nlohmann/json.hpp>
 
-namespace ds::cli {
-
-using json = nlohmann::ordered_json;
+namespace ds {
 
 // {"missing": true} | {"size": S, "mtime_ns": T} | {"files": N, "bytes": B, "hash": "<16 hex>"}
-json path_fingerprint(const std::string& path);
+nlohmann::ordered_json path_fingerprint(const std::string& path);
 // {path: path_fingerprint(path), ...} in the order given.
-json paths_fingerprint(const std::vector<std::string>& paths);
+nlohmann::ordered_json paths_fingerprint(const std::vector<std::string>& paths);
 
 // FNV-1a 64 of a string, as 16 hex digits.
 std::string fnv1a_hex(const std::string& s);
 
 // The stamp file, nullopt when it does not exist or is not a readable stamp (treated as absent).
-std::optional<json> read_stamp(const std::string& path);
-void write_stamp(const std::string& path, const json& stamp);  // atomic; creates the folder
+std::optional<nlohmann::ordered_json> read_stamp(const std::string& path);
+void write_stamp(const std::string& path, const nlohmann::ordered_json& stamp);  // atomic; creates the folder
 
-}  // namespace ds::cli
+}  // namespace ds

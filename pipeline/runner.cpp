@@ -1,0 +1,348 @@
+// The run, step by step: plan and check everything, lock the workdir, then each stage in the
+// range (skip, or resume or clear, run its commands, stamp it), then the summary.
+#include "pipeline/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+
+#include "base/error.h"
+#include "infer/evaluation.h"
+#include "pipeline/stage_process.h"
+#include "pipeline/stage_stamp.h"
+#include "train/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+
+struct StageResult {
+  std::string name;
+  std::string status;  // "ran", "skipped (up to date)", "not run", "FAILED"
+  double seconds = 0;
+  std::string note;
+};
+
+class Runner {
+ public:
+  Runner(const RunOptions& o, const StageCommands& commands, std::ostream& log, std::ostream& err)
+      : o_(o), commands_(commands), log_(log), err_(err) {}
+
+  void run();
+
+ private:
+  // The config, the stage range and the command lines, all checked before anything is written.
+  void plan();
+
+  // One run per workdir at a time: an exclusive lock on WORKDIR/.stages/lock, which the stage
+  // processes inherit.
+  void lock_workdir();
+
+  std::string stamp_path(const Stage& st) const { return (stamps_ / (st.name + ".json")).string(); }
+  std::string attempt_path(const Stage& st) const { return (stamps_ / (st.name + ".attempt.json")).string(); }
+
+  // --from uses the results of the stages before it: they must have completed (a stale one is
+  // only noted).
+  void check_stages_before_from();
+
+  // The run replaces only outputs it wrote itself: a stage in range with no record in .stages
+  // whose output paths already exist (a hand-made labels CSV, another tool's checkpoints/) stops
+  // the run before anything is removed.
+  void check_no_foreign_outputs() const;
+
+  // Skips stage i when it is up to date, else runs it; returns whether it ran.
+  bool run_stage(int i, bool cascade);
+
+  // Resume where that pays: train from its last checkpoint (adds --resume), predict keeping the
+  // slides an interrupted run with the same settings finished.
+  bool resumes(Stage& st, const std::optional<json>& stamp, const std::optional<json>& attempt, const json& cmds,
+               const json& inputs);
+
+  void remove_outputs(const Stage& st);
+
+  // A stage that starts loses its stamp and gets an attempt record (.stages/<stage>.attempt.json,
+  // its commands and inputs); when it completes, the record becomes its stamp (outputs
+  // fingerprinted, time taken).
+  json stamp_attempt(const Stage& st, const json& cmds, const json& inputs);
+  void stamp_completed(const Stage& st, json& record, double seconds);
+
+  // Stage i's command `a` exited with code rc: the summary, then the error (an InputError when
+  // the stage's was one, exit code 2).
+  [[noreturn]] void fail(int i, const Argv& a, int rc, double seconds);
+
+  void print_summary() const;
+
+  // The test accuracy and the report's path. Results of stages after --until may be stale:
+  // named only when their stage is in the range.
+  void print_outcome() const;
+
+  const RunOptions& o_;
+  const StageCommands& commands_;
+  std::ostream& log_;
+  std::ostream& err_;
+  const Clock::time_point start_ = Clock::now();
+  PipelineConfig cfg_;
+  std::string shown_;  // the workdir as given
+  fs::path workdir_;   // absolute
+  Workdir files_{fs::path()};  // its files and folders
+  fs::path stamps_;
+  int first_ = 0, last_ = 0;
+  std::vector<Stage> stages_;
+  CommandFlags train_flags_;
+  int lock_fd_ = -1;
+  std::vector<StageResult> results_;
+};
+
+void Runner::run() {
+  plan();
+  lock_workdir();
+  log_ << "deepslide run: config " << o_.config << ", workdir " << shown_ << ", stages " << kStages[(size_t)first_]
+       << " .. " << kStages[(size_t)last_] << (o_.force ? " (--force)" : "") << "\n";
+  check_stages_before_from();
+  check_no_foreign_outputs();
+  for (int i = 0; i < first_; ++i) results_.push_back({kStages[(size_t)i], "not run", 0, "before --from"});
+  bool cascade = false;
+  for (int i = first_; i <= last_; ++i)
+    if (run_stage(i, cascade)) cascade = true;
+  for (int i = last_ + 1; i < (int)kStages.size(); ++i)
+    results_.push_back({kStages[(size_t)i], "not run", 0, "after --until"});
+  print_summary();
+  print_outcome();
+  ::close(lock_fd_);
+}
+
+void Runner::plan() {
+  const std::vector<StageSpec> specs = stage_specs(commands_.flags);
+  cfg_ = load_pipeline_config(o_.config, specs);
+  shown_ = !o_.workdir.empty() ? o_.workdir : cfg_.workdir;
+  if (shown_.empty())
+    throw InputError(o_.config, "no workdir: give --workdir DIR or set workdir = \"DIR\" at the top of the file");
+  first_ = o_.from.empty() ? 0 : stage_index(o_.from, "--from");
+  last_ = o_.until.empty() ? (int)kStages.size() - 1 : stage_index(o_.until, "--until");
+  if (first_ > last_) throw InputError("--from " + o_.from, "comes after --until " + o_.until);
+  check_config_paths(cfg_, first_, last_);
+  workdir_ = fs::absolute(shown_).lexically_normal();
+  files_ = Workdir(workdir_);
+  stages_ = plan_stages(cfg_, workdir_);
+  for (const Stage& st : stages_)
+    for (const Argv& a : st.commands)
+      if (const std::string why = commands_.rejects(a); !why.empty())
+        throw InputError(cfg_.path, "[" + st.name + "]: deepslide " + a[0] + " rejects these settings: " + why);
+  train_flags_ = commands_.flags.at("train");
+}
+
+void Runner::lock_workdir() {
+  std::error_code ec;
+  fs::create_directories(workdir_, ec);
+  if (ec) throw InputError(shown_, "cannot create the workdir: " + ec.message());
+  stamps_ = workdir_ / ".stages";
+  fs::create_directories(stamps_, ec);
+  if (ec) throw InputError(stamps_.string(), "cannot create folder: " + ec.message());
+  const std::string lock_path = (stamps_ / "lock").string();
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (lock_fd_ < 0) throw InputError(lock_path, std::string("cannot open: ") + std::strerror(errno));
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    throw InputError(shown_, "another deepslide run is using this workdir (" + lock_path + " is locked)");
+}
+
+void Runner::check_stages_before_from() {
+  for (int i = 0; i < first_; ++i) {
+    const Stage& st = stages_[(size_t)i];
+    const std::string sp = stamp_path(st);
+    const auto stamp = read_stamp(sp);
+    const std::string missing = first_missing(st.required);
+    if (!stamp || !missing.empty())
+      throw InputError("--from " + o_.from, "stage " + st.name + " has not completed in " + shown_ +
+                                                (stamp ? " (" + missing + " is missing)" : " (no " + sp + ")") +
+                                                "; run it first (--from " + st.name + " or no --from)");
+    const std::string why = stale_reason(st, stamp, commands_json(st), paths_fingerprint(st.inputs));
+    if (!why.empty())
+      log_ << "note: " << st.name << " is out of date (" << why << "); --from " << o_.from
+           << " uses its existing results\n";
+  }
+}
+
+void Runner::check_no_foreign_outputs() const {
+  std::error_code ec;
+  for (int i = first_; i <= last_; ++i) {
+    const Stage& st = stages_[(size_t)i];
+    if (fs::exists(stamp_path(st), ec) || fs::exists(attempt_path(st), ec)) continue;
+    for (const std::string& p : st.clear)
+      if (fs::exists(fs::symlink_status(p, ec)))
+        throw InputError(p, "exists, but " + stamps_.string() + " has no record of deepslide run writing it (stage " +
+                                st.name + "); move it away or use another --workdir");
+  }
+}
+
+bool Runner::run_stage(int i, bool cascade) {
+  Stage& st = stages_[(size_t)i];
+  const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(kStages.size()) + "] " + st.name;
+  const json cmds = commands_json(st);
+  const json inputs = paths_fingerprint(st.inputs);
+  const auto stamp = read_stamp(stamp_path(st));
+  const auto attempt = read_stamp(attempt_path(st));
+  const std::string why = o_.force     ? "--force"
+                          : cascade    ? "an earlier stage ran"
+                          : !stamp && attempt ? "its last run did not complete"
+                                              : stale_reason(st, stamp, cmds, inputs);
+  if (why.empty()) {
+    log_ << "\n" << tag << ": skipped (up to date)\n";
+    results_.push_back({st.name, "skipped (up to date)", 0, ""});
+    return false;
+  }
+  log_ << "\n" << tag << ": running (" << why << ")" << std::endl;
+  const bool resume = resumes(st, stamp, attempt, cmds, inputs);
+  if (!resume) remove_outputs(st);
+  json record = stamp_attempt(st, cmds, inputs);
+  const auto t0 = Clock::now();
+  for (const Argv& a : st.commands)
+    if (const int rc = run_stage_process(a, o_.threads, log_, err_); rc != 0) fail(i, a, rc, since(t0));
+  if (const std::string miss = first_missing(st.required); !miss.empty())
+    throw InputError(o_.config, "stage " + st.name + " finished without writing " + miss +
+                                    (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)"
+                                                        : ""));
+  const double secs = since(t0);
+  stamp_completed(st, record, secs);
+  log_ << tag << ": done in " << seconds_text(secs) << "\n";
+  results_.push_back({st.name, "ran", secs, resume ? "resumed" : ""});
+  return true;
+}
+
+bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::optional<json>& attempt,
+                     const json& cmds, const json& inputs) {
+  if (o_.force) return false;
+  const std::string& checkpoints = files_.checkpoints;
+  if (st.name == "train") {
+    const std::optional<json>& prev = attempt ? attempt : stamp;
+    if (prev && train_resumable(*prev, cmds, inputs, train_flags_) && !latest_checkpoint(checkpoints).empty()) {
+      for (Argv& a : st.commands) a.push_back("--resume");
+      log_ << "resuming from the last checkpoint in " << checkpoints << "\n";
+      return true;
+    }
+  }
+  if (st.name == "predict" && attempt && (*attempt)["commands"] == cmds && (*attempt)["inputs"] == inputs) {
+    log_ << "resuming: slides predicted before the interruption are kept\n";
+    return true;
+  }
+  return false;
+}
+
+void Runner::remove_outputs(const Stage& st) {
+  std::error_code ec;
+  std::string removed;
+  for (const std::string& p : st.clear) {
+    if (!fs::exists(fs::symlink_status(p, ec))) continue;
+    fs::remove_all(p, ec);
+    if (ec) throw InputError(p, "cannot remove the previous output: " + ec.message());
+    removed += (removed.empty() ? "" : ", ") + fs::path(p).filename().string();
+  }
+  if (!removed.empty()) log_ << "removed the previous outputs: " << removed << "\n";
+}
+
+json Runner::stamp_attempt(const Stage& st, const json& cmds, const json& inputs) {
+  std::error_code ec;
+  fs::remove(stamp_path(st), ec);
+  json record;
+  record["stage"] = st.name;
+  record["deepslide_version"] = DEEPSLIDE_VERSION;
+  record["commands"] = cmds;
+  record["inputs"] = inputs;
+  record["outputs"] = json::object();
+  record["started"] = now_utc();
+  write_stamp(attempt_path(st), record);
+  return record;
+}
+
+void Runner::stamp_completed(const Stage& st, json& record, double seconds) {
+  record.erase("started");
+  record["outputs"] = paths_fingerprint(st.outputs);
+  record["fingerprint"] = fnv1a_hex(record["commands"].dump() + record["inputs"].dump());
+  record["seconds"] = seconds;
+  record["finished"] = now_utc();
+  write_stamp(stamp_path(st), record);
+  std::error_code ec;
+  fs::remove(attempt_path(st), ec);
+}
+
+void Runner::fail(int i, const Argv& a, int rc, double seconds) {
+  const std::string& name = kStages[(size_t)i];
+  results_.push_back({name, "FAILED", seconds, "exit code " + std::to_string(rc)});
+  for (int j = i + 1; j < (int)kStages.size(); ++j) results_.push_back({kStages[(size_t)j], "not run", 0, ""});
+  print_summary();
+  std::string kept;
+  for (int j = 0; j < i; ++j) kept += (kept.empty() ? "" : ", ") + kStages[(size_t)j];
+  const std::string msg = "stage " + name + " failed (deepslide " + a[0] + " exited with code " +
+                          std::to_string(rc) + ", its message is above)" +
+                          (kept.empty() ? "" : "; " + kept + " kept") + "; fix the cause and rerun deepslide run";
+  if (rc == 2) throw InputError(o_.config, msg);
+  throw InternalError(o_.config + ": " + msg);
+}
+
+void Runner::print_summary() const {
+  log_ << "\ndeepslide run: summary (workdir " << shown_ << ")\n";
+  for (const StageResult& r : results_) {
+    char buf[200];
+    std::string what = r.status == "ran" ? seconds_text(r.seconds) : r.status;
+    if (!r.note.empty()) what += " (" + r.note + ")";
+    std::snprintf(buf, sizeof buf, "  %-10s %s", r.name.c_str(), what.c_str());
+    log_ << buf << "\n";
+  }
+  log_ << "  total      " << seconds_text(since(start_)) << "\n";
+}
+
+void Runner::print_outcome() const {
+  if (last_ >= stage_index("evaluate", "")) {
+    try {
+      const Evaluation e = read_evaluation(files_.metrics);
+      if (!std::isnan(e.metrics.accuracy)) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "slide-level test accuracy: %.4f (%lld slides; mean class accuracy %.4f)",
+                      e.metrics.accuracy, (long long)e.slides, e.metrics.mean_class_accuracy);
+        log_ << buf << "\n";
+      }
+    } catch (const InputError&) {
+      // No accuracy line without a readable metrics.json.
+    }
+  }
+  std::error_code ec;
+  if (last_ >= stage_index("report", "") && fs::exists(files_.report, ec))
+    log_ << "report: " << (fs::path(shown_) / "report.html").string() << "\n";
+}
+
+}  // namespace
+
+void run_pipeline(const RunOptions& opt, const StageCommands& commands, std::ostream& log, std::ostream& err) {
+  Runner(opt, commands, log, err).run();
+}
+
+}  // namespace ds

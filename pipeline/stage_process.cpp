@@ -1,0 +1,62 @@
+// fork + exec of a stage command (see stage_process.h).
+#include "pipeline/stage_process.h"
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace ds {
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:+@%") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+int run_stage_process(const std::vector<std::string>& argv, int threads, std::ostream& log, std::ostream& err) {
+  std::vector<std::string> full = {"deepslide"};
+  if (threads > 0) full.insert(full.end(), {"--threads", std::to_string(threads)});
+  full.insert(full.end(), argv.begin(), argv.end());
+  std::string shown = "$";
+  for (const std::string& t : full) shown += " " + shell_quote(t);
+  log << shown << std::endl;
+  std::fflush(stdout);
+  std::vector<char*> cargs;
+  for (std::string& t : full) cargs.push_back(t.data());
+  cargs.push_back(nullptr);
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: when this process is killed, the
+  // stage it started is too, instead of running on unattended. The child inherits the workdir
+  // lock's descriptor, so the lock lasts as long as either process.
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw InternalError(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    execv("/proc/self/exe", cargs.data());
+    std::fprintf(stderr, "deepslide run: cannot start /proc/self/exe: %s\n", std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw InternalError(std::string("waitpid: ") + std::strerror(errno));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) {
+    err << "deepslide run: " << argv[0] << " was killed by signal " << WTERMSIG(status) << " ("
+        << strsignal(WTERMSIG(status)) << ")\n";
+    return 128 + WTERMSIG(status);
+  }
+  return 1;
+}
+
+}  // namespace ds

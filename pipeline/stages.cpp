@@ -1,0 +1,225 @@
+// The stage table, the plan for a workdir, and the staleness checks against stamps.
+#include "pipeline/stages.h"
+
+#include <algorithm>
+#include <set>
+
+#include "base/error.h"
+#include "pipeline/stage_stamp.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+const std::vector<std::string> kStages = {"split", "train", "predict", "search", "visualize", "evaluate", "report"};
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Flags that change how fast a stage runs, not what it produces: left out of the fingerprint.
+const std::set<std::string> kSpeedOnly = {"--threads", "--workers", "--readers", "--checkpoint-minutes"};
+// Train flags a resumed run may change (besides the speed-only ones; --epochs only upwards).
+const std::set<std::string> kTrainResumable = {"--save-interval", "--max-steps", "--epochs"};
+
+std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+Argv fingerprint_argv(const Argv& a) {
+  Argv out;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (kSpeedOnly.count(a[i])) {
+      if (i + 1 < a.size() && a[i + 1].rfind("--", 0) != 0) ++i;
+      continue;
+    }
+    out.push_back(a[i]);
+  }
+  return out;
+}
+
+// flag -> value ("" for a switch) of one command line.
+std::map<std::string, std::string> flag_map(const json& argv) {
+  std::map<std::string, std::string> m;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string t = argv[i].get<std::string>();
+    if (t.rfind("--", 0) != 0) continue;
+    const bool has_value = i + 1 < argv.size() && argv[i + 1].get<std::string>().rfind("--", 0) != 0;
+    m[t] = has_value ? argv[i + 1].get<std::string>() : "";
+  }
+  return m;
+}
+
+// "--overlap 1 -> 1.5, --mode (default) -> dots": what differs between two sets of command lines.
+std::string describe_change(const json& before, const json& now) {
+  std::set<std::string> seen;
+  std::string out;
+  for (size_t c = 0; c < std::max(before.size(), now.size()); ++c) {
+    const auto a = c < before.size() ? flag_map(before[c]) : std::map<std::string, std::string>{};
+    const auto b = c < now.size() ? flag_map(now[c]) : std::map<std::string, std::string>{};
+    std::set<std::string> keys;
+    for (const auto& [k, v] : a) keys.insert(k);
+    for (const auto& [k, v] : b) keys.insert(k);
+    for (const std::string& k : keys) {
+      const bool in_a = a.count(k), in_b = b.count(k);
+      if (in_a && in_b && a.at(k) == b.at(k)) continue;
+      std::string d = k + " " + (in_a ? (a.at(k).empty() ? "on" : a.at(k)) : "(default)") + " -> " +
+                      (in_b ? (b.at(k).empty() ? "on" : b.at(k)) : "(default)");
+      if (seen.insert(d).second) out += (out.empty() ? "" : ", ") + d;
+    }
+  }
+  return out.empty() ? "command line changed" : out;
+}
+
+}  // namespace
+
+Workdir::Workdir(const fs::path& w)
+    : dir(w.string()),
+      labels_train((w / "labels_train.csv").string()),
+      labels_val((w / "labels_val.csv").string()),
+      labels_test((w / "labels_test.csv").string()),
+      model((w / "best.safetensors").string()),
+      log((w / "log.csv").string()),
+      checkpoints((w / "checkpoints").string()),
+      preds_val((w / "preds_val").string()),
+      preds_test((w / "preds_test").string()),
+      inference_val((w / "inference_val").string()),
+      inference_test((w / "inference_test").string()),
+      vis((w / "vis_test").string()),
+      report((w / "report.html").string()),
+      aggregator(inference_val + "/aggregator.json"),
+      metrics(inference_test + "/metrics.json") {}
+
+std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& flags) {
+  const std::string paths = " (it points into the workdir)";
+  std::vector<StageSpec> specs = {
+      {"split", {}, {"--out"}, paths},
+      {"train", {}, {"--out", "--labels-train", "--labels-val", "--resume", "--train-folder"},
+       " (run trains on the split's labels_*.csv into the workdir and resumes by itself)"},
+      {"predict", {}, {"--model", "--labels", "--out", "--force"},
+       " (run predicts the val and test slides with the trained best.safetensors)"},
+      {"search", {}, {"--preds", "--labels", "--out"}, paths},
+      {"visualize", {}, {"--labels", "--preds", "--out", "--model"}, paths},
+      {"evaluate", {}, {"--preds", "--labels", "--aggregator", "--out"}, paths},
+      {"report", {}, {"--run", "--out", "--eval", "--search", "--preds", "--vis", "--log"}, paths},
+  };
+  for (StageSpec& s : specs) s.flags = flags.at(s.name);
+  return specs;
+}
+
+int stage_index(const std::string& name, const char* flag) {
+  for (size_t i = 0; i < kStages.size(); ++i)
+    if (kStages[i] == name) return (int)i;
+  std::string all;
+  for (const std::string& s : kStages) all += (all.empty() ? "" : ", ") + s;
+  throw InputError(flag, "unknown stage '" + name + "' (stages: " + all + ")");
+}
+
+std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdir) {
+  const Workdir w(workdir);
+  // The stage's command: the config's settings, then the paths the run sets itself.
+  auto cmd = [&](const std::string& stage, const Argv& managed) {
+    Argv a = {stage};
+    for (const FlagSetting& s : cfg.settings.at(stage)) a.insert(a.end(), s.tokens.begin(), s.tokens.end());
+    a.insert(a.end(), managed.begin(), managed.end());
+    return a;
+  };
+  auto all_wsi = [&](const std::string& stage) {
+    const FlagSetting* s = cfg.find(stage, "--all-wsi");
+    return s ? std::vector<std::string>{s->value} : std::vector<std::string>{};
+  };
+  const std::vector<std::string> labels = {w.labels_train, w.labels_val, w.labels_test};
+  std::vector<std::string> train_in = cat(all_wsi("train"), {w.labels_train, w.labels_val});
+  if (const FlagSetting* pre = cfg.find("train", "--pretrained")) train_in.push_back(pre->value);
+  const Argv predict_val = cmd("predict", {"--model", w.model, "--labels", w.labels_val, "--out", w.preds_val});
+  const Argv predict_test = cmd("predict", {"--model", w.model, "--labels", w.labels_test, "--out", w.preds_test});
+  return {
+      {"split", {cmd("split", {"--out", w.dir})}, all_wsi("split"), labels, labels, labels},
+      {"train", {cmd("train", {"--labels-train", w.labels_train, "--labels-val", w.labels_val, "--out", w.dir})},
+       train_in, {w.model, w.log}, {w.model}, {w.checkpoints, w.log, w.model}},
+      {"predict", {predict_val, predict_test}, cat(all_wsi("predict"), {w.model, w.labels_val, w.labels_test}),
+       {w.preds_val, w.preds_test}, {w.preds_val + "/predict.json", w.preds_test + "/predict.json"},
+       {w.preds_val, w.preds_test}},
+      {"search", {cmd("search", {"--preds", w.preds_val, "--labels", w.labels_val, "--out", w.inference_val})},
+       {w.preds_val, w.labels_val}, {w.inference_val}, {w.aggregator}, {w.inference_val}},
+      {"visualize",
+       {cmd("visualize", {"--labels", w.labels_test, "--preds", w.preds_test, "--out", w.vis, "--model", w.model})},
+       cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}), {w.vis}, {w.vis + "/visualize.json"},
+       {w.vis}},
+      {"evaluate",
+       {cmd("evaluate", {"--preds", w.preds_test, "--labels", w.labels_test, "--aggregator", w.aggregator, "--out",
+                         w.inference_test})},
+       {w.preds_test, w.labels_test, w.aggregator}, {w.inference_test}, {w.metrics},
+       {w.inference_test}},
+      {"report",
+       {cmd("report", {"--run", w.dir, "--eval", w.inference_test, "--search", w.inference_val, "--preds",
+                       w.preds_test, "--vis", w.vis, "--log", w.log, "--out", w.report})},
+       {w.inference_test, w.inference_val, w.preds_test, w.vis, w.log}, {w.report}, {w.report}, {w.report}},
+  };
+}
+
+void check_config_paths(const PipelineConfig& cfg, int first, int last) {
+  for (int i = first; i <= last; ++i) {
+    const std::string& name = kStages[(size_t)i];
+    const FlagSetting* w = cfg.find(name, "--all-wsi");
+    if (!w && (name == "split" || name == "train" || name == "predict" || name == "visualize"))
+      throw InputError(cfg.path, "no slide folder: set all_wsi = \"DIR\" in [common] (used by split, train, predict, "
+                                 "visualize)");
+    std::error_code ec;
+    if (w && !fs::is_directory(w->value, ec))
+      throw InputError(w->where, w->what + ": no such folder: " + w->value +
+                                     (fs::exists(w->value, ec) ? " (it is a file)" : ""));
+    const FlagSetting* pre = cfg.find(name, "--pretrained");
+    if (pre && !fs::is_regular_file(pre->value, ec)) throw InputError(pre->where, pre->what + ": no such file: " + pre->value);
+  }
+}
+
+std::string first_missing(const std::vector<std::string>& paths) {
+  std::error_code ec;
+  for (const std::string& p : paths)
+    if (!fs::exists(p, ec)) return p;
+  return "";
+}
+
+json commands_json(const Stage& st) {
+  json j = json::array();
+  for (const Argv& a : st.commands) j.push_back(fingerprint_argv(a));
+  return j;
+}
+
+std::string stale_reason(const Stage& st, const std::optional<json>& stamp, const json& cmds, const json& inputs) {
+  if (!stamp) return "no completed run recorded";
+  if ((*stamp)["commands"] != cmds) return "settings changed: " + describe_change((*stamp)["commands"], cmds);
+  const json& old_in = (*stamp)["inputs"];
+  for (auto it = inputs.begin(); it != inputs.end(); ++it)
+    if (!old_in.contains(it.key()) || old_in[it.key()] != it.value()) return "input changed: " + it.key();
+  if (old_in.size() != inputs.size()) return "inputs changed";
+  if (const std::string miss = first_missing(st.required); !miss.empty()) return "output missing: " + miss;
+  const json& old_out = (*stamp)["outputs"];
+  for (const std::string& p : st.outputs) {
+    const json now = path_fingerprint(p);
+    if (!old_out.contains(p) || old_out[p] != now)
+      return (now.contains("missing") ? "output missing: " : "output changed since it was written: ") + p;
+  }
+  return "";
+}
+
+bool train_resumable(const json& prev, const json& cmds, const json& inputs, const CommandFlags& flags) {
+  if (prev["inputs"] != inputs || prev["commands"].size() != 1 || cmds.size() != 1) return false;
+  auto a = flag_map(prev["commands"][0]), b = flag_map(cmds[0]);
+  const std::string def = flags.defaults.count("--epochs") ? flags.defaults.at("--epochs") : "0";
+  const std::string ea = a.count("--epochs") ? a["--epochs"] : def, eb = b.count("--epochs") ? b["--epochs"] : def;
+  try {
+    if (std::stoll(eb) < std::stoll(ea)) return false;
+  } catch (...) {
+    return false;
+  }
+  for (const std::string& k : kTrainResumable) {
+    a.erase(k);
+    b.erase(k);
+  }
+  return a == b;
+}
+
+}  // namespace ds

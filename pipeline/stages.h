@@ -1,0 +1,71 @@
+// The stages of `deepslide run`, in one workdir with DeepSlide's folder names: split -> train ->
+// predict (val, test) -> search -> visualize -> evaluate -> report. For each stage: the command
+// lines it runs (the config's keys plus the workdir paths the run sets itself), the paths it
+// reads and writes, and whether its stamp (pipeline/stage_stamp.h) says it is complete and
+// current.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/pipeline_config.h"
+
+namespace ds {
+
+using Argv = std::vector<std::string>;  // {"train", "--epochs", "4", ...}
+
+// Stage names in run order; each is also the name of the command it runs.
+extern const std::vector<std::string> kStages;
+
+// One stage of the plan: its command line(s) and the paths that decide whether it is current.
+struct Stage {
+  std::string name;
+  std::vector<Argv> commands;         // predict has two
+  std::vector<std::string> inputs;    // files and folders it reads
+  std::vector<std::string> outputs;   // files and folders it writes (fingerprinted in the stamp)
+  std::vector<std::string> required;  // files it must leave behind to count as complete
+  std::vector<std::string> clear;     // removed before a fresh (not resumed) run
+};
+
+// The workdir's files and folders, with DeepSlide's names.
+struct Workdir {
+  explicit Workdir(const std::filesystem::path& absolute);
+  std::string dir, labels_train, labels_val, labels_test, model, log, checkpoints, preds_val, preds_test,
+      inference_val, inference_test, vis, report, aggregator, metrics;
+};
+
+// The config's view of each stage: its command's flags (from `flags`, by command name) and the
+// flags the run sets itself.
+std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& flags);
+
+// Index of a stage in kStages; InputError naming `flag` for an unknown name.
+int stage_index(const std::string& name, const char* flag);
+
+// The stages with their command lines, for the absolute workdir and the parsed config.
+std::vector<Stage> plan_stages(const PipelineConfig& cfg, const std::filesystem::path& workdir);
+
+// Existence checks on the inputs the config names for stages first..last, before anything runs.
+void check_config_paths(const PipelineConfig& cfg, int first, int last);
+
+// The first of `paths` that does not exist ("" when all do).
+std::string first_missing(const std::vector<std::string>& paths);
+
+// The stage's command lines as its stamp records them: without the flags that change how fast
+// a stage runs but not what it produces (--threads, --workers, --readers, --checkpoint-minutes).
+nlohmann::ordered_json commands_json(const Stage& st);
+
+// "" when the stamp says the stage is complete and current, else why it must run.
+std::string stale_reason(const Stage& st, const std::optional<nlohmann::ordered_json>& stamp,
+                         const nlohmann::ordered_json& cmds, const nlohmann::ordered_json& inputs);
+
+// May train resume from its checkpoints instead of starting over? Same inputs, and the same
+// flags except --save-interval, --max-steps and --epochs (which may only grow); `flags` gives
+// train's default --epochs.
+bool train_resumable(const nlohmann::ordered_json& prev, const nlohmann::ordered_json& cmds,
+                     const nlohmann::ordered_json& inputs, const CommandFlags& flags);
+
+}  // namespace ds
