@@ -167,84 +167,69 @@ class UnreadableTracker {
   std::set<std::string> seen_;
 };
 
-}  // namespace
+using Say = std::function<void(const std::string&)>;
 
-TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev) {
-  check_config_values(cfg);
-  auto say = [&](const std::string& s) {
-    if (ev.message) ev.message(s);
-  };
-  const std::string ckdir = (fs::path(cfg.out) / "checkpoints").string();
-  const std::string log_path = (fs::path(cfg.out) / "log.csv").string();
-  std::error_code ec;
-  fs::create_directories(ckdir, ec);
-  if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
-
-  std::map<std::string, std::string> config = fingerprint(cfg, data);
-  const std::string threads_now = std::to_string(num_threads());
+// The model and training state a run starts from.
+struct Start {
   Model model;
   TrainState st;
-  if (cfg.resume) {
-    const std::string path = cfg.resume_from.empty() ? latest_checkpoint(ckdir) : cfg.resume_from;
-    if (path.empty()) throw InputError(ckdir, "no complete checkpoint to resume from");
-    Checkpoint c = read_checkpoint(path);
-    std::map<std::string, std::string> saved = c.state.config;
-    const std::string threads_then = saved.count("threads") ? saved["threads"] : "?";
-    saved.erase("threads");
-    check_config(state_path_for(path), saved, config);
-    if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
-      throw InputError(path, "model classes, patch size or arch differ from this run");
-    if (threads_then != threads_now)
-      say("note: checkpoint was trained with " + threads_then + " threads, this run uses " + threads_now +
-          "; the result will not be bit-identical to an uninterrupted run");
-    model = std::move(c.model);
-    st = std::move(c.state);
-    say("resuming from " + path + " (" + std::to_string(st.epochs_done) + " epochs done, " +
-        std::to_string(st.batch) + " batches into the next)");
-  } else {
-    const std::string existing = latest_checkpoint(ckdir);
-    if (!existing.empty())
-      throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
-    const auto t0 = Clock::now();
-    const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads);
-    {
-      UnreadableTracker bad(data, st.unreadable, say);
-      for (const auto& [i, error] : ns.failed) bad.add(data.train[(size_t)i], error);
-      bad.check();
-      if (ns.patches == 0)
-        throw InputError("none of the " + std::to_string(ns.failed.size()) +
-                         " training patches sampled for the normalization can be read (try another --norm-samples)");
-    }
-    say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + format_number("%.4f", ns.mean[0]) +
-        " " + format_number("%.4f", ns.mean[1]) + " " + format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
-        format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" + format_number("%.1f", since(t0)) + " s)");
-    model = initial_model(cfg, data, ns);
-    st.log_csv = std::string(kLogHeader) + "\n";
-  }
-  st.config = config;
-  st.config["threads"] = threads_now;
-  UnreadableTracker unreadable(data, st.unreadable, say);
-  if (cfg.resume && !st.unreadable.empty()) {
-    say(std::to_string(st.unreadable.size()) + " unreadable " + (data.slides_mode() ? "window(s)" : "image(s)") +
-        " found before the checkpoint (listed at the end)");
-    unreadable.check();
-  }
-  // Temporary files of atomic writes interrupted by a kill.
-  remove_dead_temporaries(ckdir);
-  remove_dead_temporaries(cfg.out);
-  write_text_atomic(log_path, st.log_csv);
+};
 
-  const ParamSet& ps = model.net->params();
+// Resuming: the checkpoint's model and state, once its settings are checked against this run's.
+Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const std::string& ckdir,
+                             const std::map<std::string, std::string>& config, const std::string& threads_now,
+                             const Say& say) {
+  const std::string path = cfg.resume_from.empty() ? latest_checkpoint(ckdir) : cfg.resume_from;
+  if (path.empty()) throw InputError(ckdir, "no complete checkpoint to resume from");
+  Checkpoint c = read_checkpoint(path);
+  std::map<std::string, std::string> saved = c.state.config;
+  const std::string threads_then = saved.count("threads") ? saved["threads"] : "?";
+  saved.erase("threads");
+  check_config(state_path_for(path), saved, config);
+  if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
+    throw InputError(path, "model classes, patch size or arch differ from this run");
+  if (threads_then != threads_now)
+    say("note: checkpoint was trained with " + threads_then + " threads, this run uses " + threads_now +
+        "; the result will not be bit-identical to an uninterrupted run");
+  Start s{std::move(c.model), std::move(c.state)};
+  say("resuming from " + path + " (" + std::to_string(s.st.epochs_done) + " epochs done, " +
+      std::to_string(s.st.batch) + " batches into the next)");
+  return s;
+}
+
+// Starting over in an OUT without checkpoints: the normalization statistics of a sample of
+// training patches, then a fresh (or --pretrained) model that normalizes with them.
+Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string& ckdir, const Say& say) {
+  const std::string existing = latest_checkpoint(ckdir);
+  if (!existing.empty())
+    throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
+  const auto t0 = Clock::now();
+  Start s;
+  const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads);
+  {
+    UnreadableTracker bad(data, s.st.unreadable, say);
+    for (const auto& [i, error] : ns.failed) bad.add(data.train[(size_t)i], error);
+    bad.check();
+    if (ns.patches == 0)
+      throw InputError("none of the " + std::to_string(ns.failed.size()) +
+                       " training patches sampled for the normalization can be read (try another --norm-samples)");
+  }
+  say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + format_number("%.4f", ns.mean[0]) +
+      " " + format_number("%.4f", ns.mean[1]) + " " + format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
+      format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" + format_number("%.1f", since(t0)) + " s)");
+  s.model = initial_model(cfg, data, ns);
+  s.st.log_csv = std::string(kLogHeader) + "\n";
+  return s;
+}
+
+AdamOptions adam_options(const TrainConfig& cfg) {
   AdamOptions ao;
   ao.lr = cfg.lr;
   ao.weight_decay = cfg.weight_decay;
-  Adam opt(ps, ao);
-  ExponentialLR sched(opt, cfg.lr_decay);
-  if (cfg.resume) {
-    opt.load_state(st.optimizer);
-    sched.set_epoch(st.sched_epoch);
-  }
+  return ao;
+}
 
+LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model) {
   LoaderOptions lo;
   lo.batch_size = cfg.batch_size;
   lo.workers = cfg.workers;
@@ -253,170 +238,309 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   lo.mean = model.mean;
   lo.std = model.std;
   lo.seed = cfg.seed;
-  LoaderOptions vo = lo;
+  return lo;
+}
+
+// Validation batches: not augmented, and a last batch of one is kept.
+LoaderOptions validation_loader_options(const LoaderOptions& train) {
+  LoaderOptions vo = train;
   vo.augment = false;
   vo.drop_singleton = false;
-  const int64_t K = (int64_t)data.classes.size();
-  const std::string arch = arch_name(cfg.arch);
+  return vo;
+}
 
-  TrainSummary sum;
-  double total_step_seconds = 0, total_wait = 0;
-  int64_t total_images = 0;
-  auto last_ckpt = Clock::now();
-  auto save_state = [&](const std::string& path) {
-    st.optimizer = opt.state();
-    write_checkpoint(path, model, st);
-    remove_old_mid_checkpoints(ckdir, path);
-    last_ckpt = Clock::now();
-  };
+int argmax_row(const float* row, int64_t k) { return (int)(std::max_element(row, row + k) - row); }
 
-  for (int64_t e = st.epochs_done + 1; e <= cfg.epochs; ++e) {
-    Loader loader(data, data.train, lo, e, st.batch);
-    const int64_t nb = loader.num_batches();
-    const double seconds_before = st.epoch_seconds;
-    const auto t_epoch = Clock::now();
-    StepProgress p;
-    p.epoch = e;
-    p.epochs = cfg.epochs;
-    p.batches = nb;
-    p.batch = st.batch;
-    Batch b;
-    const double lr_used = opt.lr();
-    while (loader.next(b)) {
-      for (const SampleFailure& f : b.failed) unreadable.add(data.train[(size_t)f.sample], f.reason);
-      unreadable.check();
-      if (b.labels.size() < 2 && !(b.labels.size() == 1 && b.failed.empty())) {
-        // Unreadable samples left none, or one where there were more: no step (see trainer.h).
-        say("epoch " + std::to_string(e) + " batch " + std::to_string(st.batch + 1) + ": " +
-            std::to_string(b.labels.size()) + " readable sample(s) left, no step");
-        st.batch++;
-        p.batch = st.batch;
-        if (ev.progress) ev.progress(p);
-        continue;
-      }
-      const StepResult sr = train_step(*model.net, opt, b.x, b.labels);
-      const int64_t n = (int64_t)b.labels.size();
-      for (int64_t i = 0; i < n; ++i) {
-        const float* row = sr.logits.data() + i * K;
-        if ((int)(std::max_element(row, row + K) - row) == b.labels[(size_t)i]) st.correct++;
-      }
-      st.loss_sum += (double)sr.loss * (double)n;
-      st.seen += n;
-      st.batch++;
-      sum.steps++;
-      p.batch = st.batch;
-      p.images += n;
-      p.seconds = since(t_epoch);
-      p.wait_seconds = loader.wait_seconds();
-      p.loss = st.loss_sum / (double)st.seen;
-      p.acc = (double)st.correct / (double)st.seen;
-      if (ev.progress) ev.progress(p);
-      const bool stop = cfg.max_steps > 0 && sum.steps >= cfg.max_steps;
-      if (stop || (cfg.checkpoint_minutes > 0 && st.batch < nb && since(last_ckpt) >= cfg.checkpoint_minutes * 60)) {
-        st.epoch_seconds = seconds_before + since(t_epoch);
-        save_state((fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_b" + std::to_string(st.batch) +
-                                       ".safetensors")).string());
-      }
-      if (stop) {
-        total_step_seconds += since(t_epoch);
-        total_wait += loader.wait_seconds();
-        total_images += p.images;
-        sum.stopped_early = true;
-        sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
-        sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
-        sum.unreadable = st.unreadable;
-        return sum;
-      }
-    }
-    const double train_seconds = since(t_epoch);
-    total_step_seconds += train_seconds;
-    total_wait += loader.wait_seconds();
-    total_images += p.images;
+// The epoch in progress: its loader, its progress as reported, and its clock (a resumed epoch
+// keeps the seconds spent on it before the checkpoint).
+struct Epoch {
+  Epoch(const Dataset& data, const LoaderOptions& lo, int64_t e, int64_t epochs, const TrainState& st)
+      : loader(data, data.train, lo, e, st.batch), seconds_before(st.epoch_seconds) {
+    progress.epoch = e;
+    progress.epochs = epochs;
+    progress.batches = loader.num_batches();
+    progress.batch = st.batch;
+  }
+  double seconds() const { return seconds_before + since(start); }
 
+  Loader loader;
+  double seconds_before;
+  Clock::time_point start = Clock::now();
+  StepProgress progress;
+};
+
+// A run from its start to the last epoch, or to max_steps: the optimizer and LR schedule, the
+// loaders, the running state, checkpoints and log.csv.
+class Training {
+ public:
+  Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, Start start);
+  TrainSummary run();
+
+ private:
+  void say(const std::string& s) const {
+    if (ev_.message) ev_.message(s);
+  }
+  // Epoch e's training batches; false when max_steps stopped the run.
+  bool train_batches(Epoch& ep);
+  void step(const Batch& b, Epoch& ep);
+  // After a step: the mid-epoch checkpoint when one is due (every checkpoint_minutes, and at
+  // max_steps); true when max_steps is reached.
+  bool checkpoint_mid_epoch(Epoch& ep);
+  void validate(int64_t e, EpochReport& r);
+  // log.csv's row, the state of a finished epoch, the end-of-epoch checkpoint every
+  // save_interval epochs (and after the last one), the epoch event.
+  void end_epoch(int64_t e, EpochReport& r);
+  void save_checkpoint(const std::string& path);
+  void add_time(double step_seconds, double wait_seconds, int64_t images);
+  TrainSummary summary() const;
+  // OUT/best.safetensors: a copy of the best end-of-epoch checkpoint's model file.
+  void copy_best(TrainSummary& sum) const;
+
+  const TrainConfig& cfg_;
+  const Dataset& data_;
+  const TrainEvents& ev_;
+  const std::string ckdir_, log_path_;
+  Model model_;
+  TrainState st_;
+  UnreadableTracker unreadable_;
+  Adam opt_;
+  ExponentialLR sched_;
+  const LoaderOptions lo_, vo_;
+  const int64_t K_;
+  const std::string arch_;
+  int64_t steps_ = 0;  // optimizer steps in this process
+  bool stopped_early_ = false;
+  double total_step_seconds_ = 0, total_wait_ = 0;
+  int64_t total_images_ = 0;
+  Clock::time_point last_ckpt_;
+};
+
+Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, Start start)
+    : cfg_(cfg),
+      data_(data),
+      ev_(ev),
+      ckdir_((fs::path(cfg.out) / "checkpoints").string()),
+      log_path_((fs::path(cfg.out) / "log.csv").string()),
+      model_(std::move(start.model)),
+      st_(std::move(start.st)),
+      unreadable_(data, st_.unreadable, [this](const std::string& s) { say(s); }),
+      opt_(model_.net->params(), adam_options(cfg)),
+      sched_(opt_, cfg.lr_decay),
+      lo_(train_loader_options(cfg, model_)),
+      vo_(validation_loader_options(lo_)),
+      K_((int64_t)data.classes.size()),
+      arch_(arch_name(cfg.arch)) {
+  if (cfg.resume && !st_.unreadable.empty()) {
+    say(std::to_string(st_.unreadable.size()) + " unreadable " + (data.slides_mode() ? "window(s)" : "image(s)") +
+        " found before the checkpoint (listed at the end)");
+    unreadable_.check();
+  }
+  // Temporary files of atomic writes interrupted by a kill.
+  remove_dead_temporaries(ckdir_);
+  remove_dead_temporaries(cfg.out);
+  write_text_atomic(log_path_, st_.log_csv);
+  if (cfg.resume) {
+    opt_.load_state(st_.optimizer);
+    sched_.set_epoch(st_.sched_epoch);
+  }
+}
+
+TrainSummary Training::run() {
+  last_ckpt_ = Clock::now();
+  for (int64_t e = st_.epochs_done + 1; e <= cfg_.epochs; ++e) {
+    Epoch ep(data_, lo_, e, cfg_.epochs, st_);
     EpochReport r;
+    r.lr = opt_.lr();
+    if (!train_batches(ep)) return summary();
+    const double train_seconds = since(ep.start);
+    add_time(train_seconds, ep.loader.wait_seconds(), ep.progress.images);
     r.epoch = e;
-    r.train_loss = st.seen ? st.loss_sum / (double)st.seen : 0;
-    r.train_acc = st.seen ? (double)st.correct / (double)st.seen : 0;
-    r.wait_share = train_seconds > 0 ? loader.wait_seconds() / train_seconds : 0;
-    r.images_per_second = train_seconds > 0 ? (double)p.images / train_seconds : 0;
-    std::vector<std::vector<int64_t>> counts((size_t)K, std::vector<int64_t>((size_t)K, 0));
-    double val_loss = 0;
-    int64_t val_seen = 0, val_correct = 0;
-    {
-      Loader vl(data, data.val, vo, e, 0);
-      while (vl.next(b)) {
-        for (const SampleFailure& f : b.failed) unreadable.add(data.val[(size_t)f.sample], f.reason);
-        unreadable.check();
-        if (b.labels.empty()) continue;
-        Context ctx{nullptr, false};
-        VarPtr logits = model.net->forward(ctx, make_var(b.x));
-        VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
-        const int64_t n = (int64_t)b.labels.size();
-        for (int64_t i = 0; i < n; ++i) {
-          const float* row = logits->value.data() + i * K;
-          const int pred = (int)(std::max_element(row, row + K) - row);
-          counts[(size_t)b.labels[(size_t)i]][(size_t)pred]++;
-          if (pred == b.labels[(size_t)i]) val_correct++;
-        }
-        val_loss += (double)loss->value[0] * (double)n;
-        val_seen += n;
-      }
-    }
-    r.val_loss = val_seen ? val_loss / (double)val_seen : 0;
-    r.val_acc = val_seen ? (double)val_correct / (double)val_seen : 0;
-    r.confusion.assign((size_t)K, std::vector<double>((size_t)K, 0));
-    for (int64_t i = 0; i < K; ++i) {
-      int64_t row = 0;
-      for (int64_t j = 0; j < K; ++j) row += counts[(size_t)i][(size_t)j];
-      for (int64_t j = 0; j < K; ++j)
-        r.confusion[(size_t)i][(size_t)j] = row ? (double)counts[(size_t)i][(size_t)j] / (double)row : 0;
-    }
-    r.lr = lr_used;
-    r.seconds = seconds_before + since(t_epoch);
-    sched.step();
-
-    std::ostringstream row;
-    row << e << "," << format_number("%.6f", r.train_loss) << "," << format_number("%.6f", r.train_acc) << ","
-        << format_number("%.6f", r.val_loss) << "," << format_number("%.6f", r.val_acc) << "," << format_number("%.8g", r.lr) << ","
-        << format_number("%.2f", r.seconds) << "\n";
-    st.log_csv += row.str();
-    st.epochs_done = e;
-    st.batch = 0;
-    st.sched_epoch = sched.epoch();
-    st.loss_sum = 0;
-    st.correct = st.seen = 0;
-    st.epoch_seconds = 0;
-    if (e % cfg.save_interval == 0 || e == cfg.epochs) {
-      const std::string path =
-          (fs::path(ckdir) / (arch + "_e" + std::to_string(e) + "_va" + format_number("%.4f", r.val_acc) + ".safetensors"))
-              .string();
-      if (r.val_acc > st.best_val_acc) {
-        st.best_val_acc = r.val_acc;
-        st.best_epoch = e;
-        st.best_path = fs::path(path).filename().string();  // relative to OUT/checkpoints
-      }
-      save_state(path);
-      r.checkpoint = path;
-    }
-    write_text_atomic(log_path, st.log_csv);
-    if (ev.epoch) ev.epoch(r);
+    r.train_loss = st_.seen ? st_.loss_sum / (double)st_.seen : 0;
+    r.train_acc = st_.seen ? (double)st_.correct / (double)st_.seen : 0;
+    r.wait_share = train_seconds > 0 ? ep.loader.wait_seconds() / train_seconds : 0;
+    r.images_per_second = train_seconds > 0 ? (double)ep.progress.images / train_seconds : 0;
+    validate(e, r);
+    r.seconds = ep.seconds();
+    sched_.step();
+    end_epoch(e, r);
   }
-
-  sum.wait_share = total_step_seconds > 0 ? total_wait / total_step_seconds : 0;
-  sum.images_per_second = total_step_seconds > 0 ? (double)total_images / total_step_seconds : 0;
-  sum.unreadable = st.unreadable;
-  if (!st.best_path.empty()) {
-    const std::string src = (fs::path(ckdir) / st.best_path).string();
-    std::ifstream f(src, std::ios::binary);
-    if (!f) throw InputError(src, "best checkpoint is missing");
-    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    sum.best_path = (fs::path(cfg.out) / "best.safetensors").string();
-    write_file_atomic(sum.best_path, bytes.data(), bytes.size());
-    sum.best_source = src;
-    sum.best_epoch = st.best_epoch;
-    sum.best_val_acc = st.best_val_acc;
-  }
+  TrainSummary sum = summary();
+  copy_best(sum);
   return sum;
+}
+
+bool Training::train_batches(Epoch& ep) {
+  StepProgress& p = ep.progress;
+  Batch b;
+  while (ep.loader.next(b)) {
+    for (const SampleFailure& f : b.failed) unreadable_.add(data_.train[(size_t)f.sample], f.reason);
+    unreadable_.check();
+    if (b.labels.size() < 2 && !(b.labels.size() == 1 && b.failed.empty())) {
+      // Unreadable samples left none, or one where there were more: no step (see trainer.h).
+      say("epoch " + std::to_string(p.epoch) + " batch " + std::to_string(st_.batch + 1) + ": " +
+          std::to_string(b.labels.size()) + " readable sample(s) left, no step");
+      st_.batch++;
+      p.batch = st_.batch;
+      if (ev_.progress) ev_.progress(p);
+      continue;
+    }
+    step(b, ep);
+    if (checkpoint_mid_epoch(ep)) {
+      add_time(since(ep.start), ep.loader.wait_seconds(), p.images);
+      stopped_early_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+void Training::step(const Batch& b, Epoch& ep) {
+  const StepResult sr = train_step(*model_.net, opt_, b.x, b.labels);
+  const int64_t n = (int64_t)b.labels.size();
+  for (int64_t i = 0; i < n; ++i)
+    if (argmax_row(sr.logits.data() + i * K_, K_) == b.labels[(size_t)i]) st_.correct++;
+  st_.loss_sum += (double)sr.loss * (double)n;
+  st_.seen += n;
+  st_.batch++;
+  steps_++;
+  StepProgress& p = ep.progress;
+  p.batch = st_.batch;
+  p.images += n;
+  p.seconds = since(ep.start);
+  p.wait_seconds = ep.loader.wait_seconds();
+  p.loss = st_.loss_sum / (double)st_.seen;
+  p.acc = (double)st_.correct / (double)st_.seen;
+  if (ev_.progress) ev_.progress(p);
+}
+
+bool Training::checkpoint_mid_epoch(Epoch& ep) {
+  const bool stop = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
+  const bool due = cfg_.checkpoint_minutes > 0 && st_.batch < ep.progress.batches &&
+                   since(last_ckpt_) >= cfg_.checkpoint_minutes * 60;
+  if (stop || due) {
+    st_.epoch_seconds = ep.seconds();
+    save_checkpoint((fs::path(ckdir_) / (arch_ + "_e" + std::to_string(ep.progress.epoch) + "_b" +
+                                         std::to_string(st_.batch) + ".safetensors"))
+                        .string());
+  }
+  return stop;
+}
+
+void Training::validate(int64_t e, EpochReport& r) {
+  std::vector<std::vector<int64_t>> counts((size_t)K_, std::vector<int64_t>((size_t)K_, 0));
+  double val_loss = 0;
+  int64_t val_seen = 0, val_correct = 0;
+  Loader vl(data_, data_.val, vo_, e, 0);
+  Batch b;
+  while (vl.next(b)) {
+    for (const SampleFailure& f : b.failed) unreadable_.add(data_.val[(size_t)f.sample], f.reason);
+    unreadable_.check();
+    if (b.labels.empty()) continue;
+    Context ctx{nullptr, false};
+    VarPtr logits = model_.net->forward(ctx, make_var(b.x));
+    VarPtr loss = softmax_cross_entropy(ctx, logits, b.labels);
+    const int64_t n = (int64_t)b.labels.size();
+    for (int64_t i = 0; i < n; ++i) {
+      const int pred = argmax_row(logits->value.data() + i * K_, K_);
+      counts[(size_t)b.labels[(size_t)i]][(size_t)pred]++;
+      if (pred == b.labels[(size_t)i]) val_correct++;
+    }
+    val_loss += (double)loss->value[0] * (double)n;
+    val_seen += n;
+  }
+  r.val_loss = val_seen ? val_loss / (double)val_seen : 0;
+  r.val_acc = val_seen ? (double)val_correct / (double)val_seen : 0;
+  r.confusion.assign((size_t)K_, std::vector<double>((size_t)K_, 0));
+  for (int64_t i = 0; i < K_; ++i) {
+    int64_t row = 0;
+    for (int64_t j = 0; j < K_; ++j) row += counts[(size_t)i][(size_t)j];
+    for (int64_t j = 0; j < K_; ++j)
+      r.confusion[(size_t)i][(size_t)j] = row ? (double)counts[(size_t)i][(size_t)j] / (double)row : 0;
+  }
+}
+
+void Training::end_epoch(int64_t e, EpochReport& r) {
+  std::ostringstream row;
+  row << e << "," << format_number("%.6f", r.train_loss) << "," << format_number("%.6f", r.train_acc) << ","
+      << format_number("%.6f", r.val_loss) << "," << format_number("%.6f", r.val_acc) << ","
+      << format_number("%.8g", r.lr) << "," << format_number("%.2f", r.seconds) << "\n";
+  st_.log_csv += row.str();
+  st_.epochs_done = e;
+  st_.batch = 0;
+  st_.sched_epoch = sched_.epoch();
+  st_.loss_sum = 0;
+  st_.correct = st_.seen = 0;
+  st_.epoch_seconds = 0;
+  if (e % cfg_.save_interval == 0 || e == cfg_.epochs) {
+    const std::string path = (fs::path(ckdir_) / (arch_ + "_e" + std::to_string(e) + "_va" +
+                                                  format_number("%.4f", r.val_acc) + ".safetensors"))
+                                 .string();
+    if (r.val_acc > st_.best_val_acc) {
+      st_.best_val_acc = r.val_acc;
+      st_.best_epoch = e;
+      st_.best_path = fs::path(path).filename().string();  // relative to OUT/checkpoints
+    }
+    save_checkpoint(path);
+    r.checkpoint = path;
+  }
+  write_text_atomic(log_path_, st_.log_csv);
+  if (ev_.epoch) ev_.epoch(r);
+}
+
+void Training::save_checkpoint(const std::string& path) {
+  st_.optimizer = opt_.state();
+  write_checkpoint(path, model_, st_);
+  remove_old_mid_checkpoints(ckdir_, path);
+  last_ckpt_ = Clock::now();
+}
+
+void Training::add_time(double step_seconds, double wait_seconds, int64_t images) {
+  total_step_seconds_ += step_seconds;
+  total_wait_ += wait_seconds;
+  total_images_ += images;
+}
+
+TrainSummary Training::summary() const {
+  TrainSummary sum;
+  sum.steps = steps_;
+  sum.stopped_early = stopped_early_;
+  sum.wait_share = total_step_seconds_ > 0 ? total_wait_ / total_step_seconds_ : 0;
+  sum.images_per_second = total_step_seconds_ > 0 ? (double)total_images_ / total_step_seconds_ : 0;
+  sum.unreadable = st_.unreadable;
+  return sum;
+}
+
+void Training::copy_best(TrainSummary& sum) const {
+  if (st_.best_path.empty()) return;
+  const std::string src = (fs::path(ckdir_) / st_.best_path).string();
+  std::ifstream f(src, std::ios::binary);
+  if (!f) throw InputError(src, "best checkpoint is missing");
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  sum.best_path = (fs::path(cfg_.out) / "best.safetensors").string();
+  write_file_atomic(sum.best_path, bytes.data(), bytes.size());
+  sum.best_source = src;
+  sum.best_epoch = st_.best_epoch;
+  sum.best_val_acc = st_.best_val_acc;
+}
+
+}  // namespace
+
+TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev) {
+  check_config_values(cfg);
+  const Say say = [&](const std::string& s) {
+    if (ev.message) ev.message(s);
+  };
+  const std::string ckdir = (fs::path(cfg.out) / "checkpoints").string();
+  std::error_code ec;
+  fs::create_directories(ckdir, ec);
+  if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
+  const std::map<std::string, std::string> config = fingerprint(cfg, data);
+  const std::string threads_now = std::to_string(num_threads());
+  Start start = cfg.resume ? resume_from_checkpoint(cfg, data, ckdir, config, threads_now, say)
+                           : fresh_start(cfg, data, ckdir, say);
+  start.st.config = config;
+  start.st.config["threads"] = threads_now;
+  return Training(cfg, data, ev, std::move(start)).run();
 }
 
 }  // namespace ds
