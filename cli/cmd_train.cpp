@@ -1,5 +1,5 @@
-// deepslide train: DeepSlide's stage 3. Builds the training/validation sets (slides + label CSVs,
-// or a patch folder), trains with train/trainer and prints progress (an updating line on a
+// deepslide train: DeepSlide's stage 3. Flags, one call to train/trainer.h's load_and_train, and
+// what it reports printed: the data (patch counts per class), progress (an updating line on a
 // terminal, plain periodic lines otherwise), each epoch's metrics and confusion matrix, and a
 // summary (best epoch, best.safetensors, share of step time spent waiting for data). Bad input
 // is listed on stderr: images skipped before training (patch folder), and the images or slide
@@ -32,7 +32,92 @@ struct TrainOpts {
   CLI::Option* resume = nullptr;
 };
 
+TrainConfig train_config(const TrainOpts& o, const Globals& g) {
+  TrainConfig cfg = o.cfg;
+  cfg.arch = parse_arch(o.arch);
+  cfg.threads = g.threads;
+  DS_CHECK_INPUT(o.flips == "on" || o.flips == "off", "--flips must be on or off, got " + o.flips);
+  DS_CHECK_INPUT(o.rot90 == "on" || o.rot90 == "off", "--rot90 must be on or off, got " + o.rot90);
+  cfg.aug.flips = o.flips == "on";
+  cfg.aug.rot90 = o.rot90 == "on";
+  cfg.resume = o.resume->count() > 0;
+  return cfg;
+}
+
+DataSource data_source(const TrainOpts& o) {
+  DataSource src;
+  src.slides.window = o.window.resolve(1.0);
+  const bool folder = !o.train_folder.empty();
+  const bool slides = !o.all_wsi.empty() || !o.labels_train.empty() || !o.labels_val.empty();
+  DS_CHECK_INPUT(folder != slides, "give either --train-folder or --all-wsi with --labels-train and --labels-val");
+  DS_CHECK_INPUT(o.num_train_per_class >= 1, "--num-train-per-class must be at least 1");
+  DS_CHECK_INPUT(folder || (!o.all_wsi.empty() && !o.labels_train.empty() && !o.labels_val.empty()),
+                 "slides mode needs --all-wsi, --labels-train and --labels-val");
+  src.train_folder = o.train_folder;
+  src.slides.all_wsi = o.all_wsi;
+  src.slides.labels_train = o.labels_train;
+  src.slides.labels_val = o.labels_val;
+  src.slides.num_train_per_class = o.num_train_per_class;
+  return src;
+}
+
 std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+
+// The progress line on stderr: on a terminal one line redrawn at most every 0.2 s; otherwise a
+// plain line for the first batch and then every 30 s.
+class ProgressLine {
+ public:
+  void start() { last_ = std::chrono::steady_clock::now(); }
+  void step(const StepProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - last_).count();
+    if (tty_) {
+      if (dt < 0.2 && p.batch != p.batches) {
+        last_step_ = p;
+        undrawn_ = true;
+        return;
+      }
+      draw(p);
+    } else {
+      if (dt < 30 && p.batch != 1) return;
+      std::cerr << format_progress(p) << "\n";
+    }
+    last_ = now;
+  }
+  // Ends the line so that other output goes below it. The last throttled step is drawn first,
+  // so the line always ends on the final state (also when --max-steps stops).
+  void close() {
+    if (undrawn_) draw(last_step_);
+    if (open_) std::cerr << "\n";
+    open_ = false;
+  }
+
+ private:
+  void draw(const StepProgress& p) {
+    std::cerr << "\r" << format_progress(p) << "\033[K" << std::flush;
+    open_ = true;
+    undrawn_ = false;
+  }
+  const bool tty_ = isatty(2);
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  bool open_ = false, undrawn_ = false;
+  StepProgress last_step_;
+};
+
+void print_data(const Dataset& data, double load_s, bool folder) {
+  if (!data.skipped.empty()) {
+    std::cerr << "skipped " << data.skipped.size() << (folder ? " image(s):\n" : " slide(s):\n");
+    for (const std::string& s : data.skipped) std::cerr << "  " << s << "\n";
+  }
+  const auto tn = class_counts(data.train, data.classes.size());
+  const auto vn = class_counts(data.val, data.classes.size());
+  char head[160];
+  std::snprintf(head, sizeof head, "data (%s, %.1f s): %zu training, %zu validation patches",
+                folder ? "patch folder" : "slides", load_s, data.train.size(), data.val.size());
+  std::cerr << head << "\n";
+  for (size_t c = 0; c < data.classes.size(); ++c)
+    std::cerr << "  " << data.classes[c] << ": " << tn[c] << " train, " << vn[c] << " val\n";
+}
 
 void print_confusion(const EpochReport& r, const std::vector<std::string>& classes) {
   size_t w = 6;
@@ -52,115 +137,26 @@ void print_confusion(const EpochReport& r, const std::vector<std::string>& class
   }
 }
 
-void run_train(TrainOpts& o, const Globals& g) {
-  set_num_threads(g.threads);
-  TrainConfig cfg = o.cfg;
-  cfg.arch = parse_arch(o.arch);
-  cfg.threads = g.threads;
-  DS_CHECK_INPUT(o.flips == "on" || o.flips == "off", "--flips must be on or off, got " + o.flips);
-  DS_CHECK_INPUT(o.rot90 == "on" || o.rot90 == "off", "--rot90 must be on or off, got " + o.rot90);
-  cfg.aug.flips = o.flips == "on";
-  cfg.aug.rot90 = o.rot90 == "on";
-  cfg.resume = o.resume->count() > 0;
-  const WindowOptions wopt = o.window.resolve(1.0);
-  const bool folder = !o.train_folder.empty();
-  const bool slides = !o.all_wsi.empty() || !o.labels_train.empty() || !o.labels_val.empty();
-  DS_CHECK_INPUT(folder != slides, "give either --train-folder or --all-wsi with --labels-train and --labels-val");
-  DS_CHECK_INPUT(o.num_train_per_class >= 1, "--num-train-per-class must be at least 1");
+void print_epoch(const EpochReport& r, int64_t epochs, const std::vector<std::string>& classes) {
+  char buf[300];
+  std::snprintf(buf, sizeof buf,
+                "epoch %lld/%lld: train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1f s, "
+                "%.1f img/s, data wait %.1f%%",
+                (long long)r.epoch, (long long)epochs, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr,
+                r.seconds, r.images_per_second, 100 * r.wait_share);
+  std::cerr << buf << "\n";
+  print_confusion(r, classes);
+  if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
+}
 
-  const auto t0 = std::chrono::steady_clock::now();
-  Dataset data;
-  if (folder) {
-    data = load_folder_dataset(o.train_folder, wopt.patch_size, g.threads);
-  } else {
-    DS_CHECK_INPUT(!o.all_wsi.empty() && !o.labels_train.empty() && !o.labels_val.empty(),
-                   "slides mode needs --all-wsi, --labels-train and --labels-val");
-    SlidesSource src;
-    src.all_wsi = o.all_wsi;
-    src.labels_train = o.labels_train;
-    src.labels_val = o.labels_val;
-    src.window = wopt;
-    src.num_train_per_class = o.num_train_per_class;
-    data = load_slides_dataset(src, g.threads);
-  }
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!data.skipped.empty()) {
-    std::cerr << "skipped " << data.skipped.size() << (folder ? " image(s):\n" : " slide(s):\n");
-    for (const std::string& s : data.skipped) std::cerr << "  " << s << "\n";
-  }
-  const auto tn = class_counts(data.train, data.classes.size());
-  const auto vn = class_counts(data.val, data.classes.size());
-  char head[160];
-  std::snprintf(head, sizeof head, "data (%s, %.1f s): %zu training, %zu validation patches",
-                folder ? "patch folder" : "slides", load_s, data.train.size(), data.val.size());
-  std::cerr << head << "\n";
-  for (size_t c = 0; c < data.classes.size(); ++c)
-    std::cerr << "  " << data.classes[c] << ": " << tn[c] << " train, " << vn[c] << " val\n";
-
-  const bool tty = isatty(2);
-  auto last = std::chrono::steady_clock::now();
-  bool line_open = false;
-  // On a terminal redraws are throttled; the last throttled step is kept and drawn before the
-  // line is closed, so the line always ends on the final state (also when --max-steps stops).
-  bool undrawn = false;
-  StepProgress last_step;
-  auto draw = [&](const StepProgress& p) {
-    std::cerr << "\r" << format_progress(p) << "\033[K" << std::flush;
-    line_open = true;
-    undrawn = false;
-  };
-  auto close_line = [&] {
-    if (undrawn) draw(last_step);
-    if (line_open) std::cerr << "\n";
-    line_open = false;
-  };
-  TrainEvents ev;
-  ev.message = [&](const std::string& s) {
-    close_line();
-    std::cerr << s << "\n";
-  };
-  ev.progress = [&](const StepProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    const double dt = std::chrono::duration<double>(now - last).count();
-    if (tty) {
-      if (dt < 0.2 && p.batch != p.batches) {
-        last_step = p;
-        undrawn = true;
-        return;
-      }
-      draw(p);
-    } else {
-      if (dt < 30 && p.batch != 1) return;
-      std::cerr << format_progress(p) << "\n";
-    }
-    last = now;
-  };
-  ev.epoch = [&](const EpochReport& r) {
-    close_line();
-    char buf[300];
-    std::snprintf(buf, sizeof buf,
-                  "epoch %lld/%lld: train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g | %.1f s, "
-                  "%.1f img/s, data wait %.1f%%",
-                  (long long)r.epoch, (long long)cfg.epochs, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr,
-                  r.seconds, r.images_per_second, 100 * r.wait_share);
-    std::cerr << buf << "\n";
-    print_confusion(r, data.classes);
-    if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
-  };
-  TrainSummary s;
-  try {
-    s = train_model(cfg, data, ev);
-  } catch (...) {
-    close_line();  // the error line goes below the progress line, not onto it
-    throw;
-  }
-  close_line();
-  if (!s.unreadable.empty()) {  // listed like the bad images of a patch folder above
+// The unreadable items found while training (listed like the bad images of a patch folder),
+// then where training stopped and the best epoch.
+void print_summary(const TrainSummary& s, bool folder, int64_t items) {
+  if (!s.unreadable.empty()) {
     const char* what = folder ? "image(s)" : "window(s)";
-    std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << data.items
+    std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << items
               << " while training:\n";
-    for (const UnreadableItem& u : s.unreadable)
-      std::cerr << "  " << u.describe() << ": " << u.reason << "\n";
+    for (const UnreadableItem& u : s.unreadable) std::cerr << "  " << u.describe() << ": " << u.reason << "\n";
   }
   char buf[300];
   if (s.stopped_early) {
@@ -177,6 +173,41 @@ void run_train(TrainOpts& o, const Globals& g) {
   std::snprintf(buf, sizeof buf, "%lld steps, %.1f img/s, data wait %.1f%% of step time", (long long)s.steps,
                 s.images_per_second, 100 * s.wait_share);
   std::cout << buf << "\n";
+}
+
+void run_train(const TrainOpts& o, const Globals& g) {
+  set_num_threads(g.threads);
+  const TrainConfig cfg = train_config(o, g);
+  const DataSource src = data_source(o);
+  const bool folder = !src.train_folder.empty();
+  ProgressLine progress;
+  std::vector<std::string> classes;
+  int64_t items = 0;
+  TrainEvents ev;
+  ev.data = [&](const Dataset& data, double seconds) {
+    print_data(data, seconds, folder);
+    classes = data.classes;
+    items = data.items;
+    progress.start();
+  };
+  ev.message = [&](const std::string& s) {
+    progress.close();
+    std::cerr << s << "\n";
+  };
+  ev.progress = [&](const StepProgress& p) { progress.step(p); };
+  ev.epoch = [&](const EpochReport& r) {
+    progress.close();
+    print_epoch(r, cfg.epochs, classes);
+  };
+  TrainSummary s;
+  try {
+    s = load_and_train(cfg, src, ev);
+  } catch (...) {
+    progress.close();  // the error line goes below the progress line, not onto it
+    throw;
+  }
+  progress.close();
+  print_summary(s, folder, items);
 }
 
 }  // namespace

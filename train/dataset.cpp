@@ -215,4 +215,9 @@ Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads)
   return d;
 }
 
+Dataset load_dataset(const DataSource& src, int threads) {
+  if (!src.train_folder.empty()) return load_folder_dataset(src.train_folder, src.slides.window.patch_size, threads);
+  return load_slides_dataset(src.slides, threads);
+}
+
 }  // namespace ds

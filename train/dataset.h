@@ -65,6 +65,14 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads);
 // Scans DIR/train and DIR/val; every image is decoded once (in parallel) to check its size.
 Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads);
 
+// Where `deepslide train` takes its data from: a patch folder when train_folder is set, else
+// slides with label CSVs. slides.window.patch_size is the patch size in both.
+struct DataSource {
+  std::string train_folder;
+  SlidesSource slides;
+};
+Dataset load_dataset(const DataSource& src, int threads);
+
 // Per-class sample counts (for messages).
 std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num_classes);
 

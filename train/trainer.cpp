@@ -543,4 +543,11 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   return Training(cfg, data, ev, std::move(start)).run();
 }
 
+TrainSummary load_and_train(const TrainConfig& cfg, const DataSource& src, const TrainEvents& ev) {
+  const auto t0 = Clock::now();
+  const Dataset data = load_dataset(src, cfg.threads);
+  if (ev.data) ev.data(data, since(t0));
+  return train_model(cfg, data, ev);
+}
+
 }  // namespace ds

@@ -57,6 +57,7 @@ struct EpochReport {
 };
 
 struct TrainEvents {
+  std::function<void(const Dataset&, double)> data;    // the data loaded, and the seconds it took
   std::function<void(const std::string&)> message;     // one line of information
   std::function<void(const StepProgress&)> progress;   // after every step
   std::function<void(const EpochReport&)> epoch;       // after every epoch
@@ -78,5 +79,9 @@ struct TrainSummary {
 constexpr const char* kLogHeader = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds";
 
 TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& events);
+
+// `deepslide train`: loads the data (load_dataset with cfg.threads, reported through
+// events.data), then train_model.
+TrainSummary load_and_train(const TrainConfig& cfg, const DataSource& src, const TrainEvents& events);
 
 }  // namespace ds
