@@ -1,25 +1,15 @@
-// deepslide predict (stage 4): every tissue window of every slide in a label CSV through the
-// model, one CSV per slide (OUT/<slide stem>.csv, see infer/prediction_csv.h) plus
-// OUT/predict.json (model, classes, window geometry per slide: what visualize and report need).
-// Reruns skip slides whose CSV exists unless --force; a failing slide is listed with its reason
-// and the rest go on (exit code 2 at the end).
-#include <chrono>
-#include <filesystem>
-#include <fstream>
+// deepslide predict (stage 4): flags, one call to infer/predict.h's predict_slides (one CSV per
+// slide plus OUT/predict.json), and each slide's outcome and a summary printed. A failing slide
+// is listed with its reason and the rest go on (exit code 2 at the end).
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/commands.h"
 #include "cli/window_flags.h"
-#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/threads.h"
-#include "infer/slide_predictor.h"
-#include "slide/windows/labels_csv.h"
-
-namespace fs = std::filesystem;
+#include "infer/predict.h"
 
 namespace ds::cli {
 
@@ -34,102 +24,63 @@ struct PredictOpts {
   CLI::Option* patch_flag = nullptr;  // --patch-size, only to check it against the model
 };
 
-void write_json(const std::string& path, const nlohmann::ordered_json& j) {
-  std::string s = j.dump(2) + "\n";
-  write_file_atomic(path, s.data(), s.size());
+void print_slide(const SlideOutcome& r) {
+  const std::string prefix = "[" + std::to_string(r.index + 1) + "/" + std::to_string(r.count) + "] " + r.img;
+  const SlidePredictStats& st = r.stats;
+  switch (r.status) {
+    case SlideOutcome::Status::skipped:
+      std::cerr << prefix << ": " << r.csv << " exists, skipped (--force redoes it)\n";
+      break;
+    case SlideOutcome::Status::failed:
+      std::cerr << prefix << ": FAILED: " << r.error << "\n";
+      break;
+    case SlideOutcome::Status::predicted:
+      std::cerr << prefix << ": " << st.windows << " of " << st.candidates << " windows, "
+                << (int64_t)(st.windows / std::max(st.seconds, 1e-9)) << " patches/s (" << st.seconds
+                << " s, network " << st.net_seconds << " s, reading " << st.read_seconds << " s on reader threads)\n";
+  }
+}
+
+void print_summary(const PredictSummary& s, const std::string& out) {
+  const double secs = s.seconds;
+  std::cout << "predict: " << s.windows << " patches from " << s.slides - s.failed.size() - s.skipped.size()
+            << " slides in " << secs << " s (" << (int64_t)(s.windows / std::max(secs, 1e-9))
+            << " patches/s overall, " << (int64_t)(s.windows / std::max(s.net_seconds, 1e-9))
+            << " patches/s in the network), CSVs in " << out << "\n";
+  if (!s.skipped.empty()) std::cout << "predict: " << s.skipped.size() << " slides already done, skipped\n";
+  if (!s.empty.empty()) {
+    std::cout << "predict: " << s.empty.size() << " slides had no tissue windows (header-only CSV):\n";
+    for (const auto& img : s.empty) std::cout << "  " << img << "\n";
+  }
+  if (!s.failed.empty()) {
+    std::cout << "predict: " << s.failed.size() << " slides failed:\n";
+    for (const auto& [img, why] : s.failed) std::cout << "  " << img << ": " << why << "\n";
+  }
 }
 
 void run_predict(const PredictOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   Model model = load_model(o.model);
-  WindowOptions wopt = o.win.resolve(3.0);
+  PredictSlidesOptions p;
+  p.predict.windows = o.win.resolve(3.0);
   if (o.patch_flag && o.patch_flag->count() > 0 && o.win.opt.patch_size != model.patch_size)
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
-  wopt.patch_size = model.patch_size;
+  p.predict.windows.patch_size = model.patch_size;
   DS_CHECK_INPUT(o.readers >= 1, "--readers must be at least 1");
-  PredictOptions popt;
-  popt.windows = wopt;
-  popt.batch_size = o.batch_size;
-  popt.reader_threads = o.readers;
-  popt.select_threads = g.threads;
-  auto rows = read_labels_csv(o.labels);
-  fs::create_directories(o.out);
-
-  const std::string meta_path = (fs::path(o.out) / "predict.json").string();
-  nlohmann::ordered_json meta;
-  if (fs::exists(meta_path)) {
-    std::ifstream in(meta_path);
-    meta = nlohmann::ordered_json::parse(in, nullptr, false);
-    if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::ordered_json::object();
-  }
-  meta["model"] = o.model;
-  meta["classes"] = model.classes;
-  meta["patch_size"] = model.patch_size;
-  meta["overlap"] = wopt.overlap;
-  meta["level"] = wopt.level;
-  meta["mpp"] = wopt.mpp;
-  meta["tissue"] = tissue_method_name(wopt.tissue);
-  meta["batch_size"] = o.batch_size;
-  if (!meta.contains("slides")) meta["slides"] = nlohmann::ordered_json::object();
-
-  std::vector<std::pair<std::string, std::string>> failed;
-  std::vector<std::string> empty, skipped;
-  int64_t total = 0;
-  double net_total = 0;
-  auto t_all = std::chrono::steady_clock::now();
-  for (size_t si = 0; si < rows.size(); ++si) {
-    const SlideLabel& row = rows[si];
-    const std::string prefix = "[" + std::to_string(si + 1) + "/" + std::to_string(rows.size()) + "] " + row.img;
-    try {
-      const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
-      const std::string stem = fs::path(path).stem().string();
-      const std::string csv = (fs::path(o.out) / (stem + ".csv")).string();
-      if (!o.force && fs::exists(csv)) {
-        skipped.push_back(row.img);
-        std::cerr << prefix << ": " << csv << " exists, skipped (--force redoes it)\n";
-        continue;
-      }
-      auto slide = Slide::open(path);
-      SlidePredictStats st;
-      SlidePredictions p = predict_slide(model, *slide, popt, &st);
-      write_prediction_csv(csv, p);
-      ReadGeometry geo = read_geometry(*slide, wopt);
-      meta["slides"][stem] = {{"img", row.img}, {"gt", row.gt}, {"path", path}, {"csv", stem + ".csv"},
-                              {"window_side", geo.level0_side()}, {"read_level", geo.level},
-                              {"windows", st.windows}, {"candidates", st.candidates}};
-      write_json(meta_path, meta);
-      total += st.windows;
-      net_total += st.net_seconds;
-      if (st.windows == 0) empty.push_back(row.img);
-      std::cerr << prefix << ": " << st.windows << " of " << st.candidates << " windows, "
-                << (int64_t)(st.windows / std::max(st.seconds, 1e-9)) << " patches/s ("
-                << st.seconds << " s, network " << st.net_seconds << " s, reading " << st.read_seconds
-                << " s on reader threads)\n";
-    } catch (const InputError& e) {
-      failed.emplace_back(row.img, e.what());
-      std::cerr << prefix << ": FAILED: " << e.what() << "\n";
-    } catch (const std::runtime_error& e) {
-      failed.emplace_back(row.img, e.what());
-      std::cerr << prefix << ": FAILED: " << e.what() << "\n";
-    }
-  }
-  write_json(meta_path, meta);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
-  std::cout << "predict: " << total << " patches from " << rows.size() - failed.size() - skipped.size()
-            << " slides in " << secs << " s (" << (int64_t)(total / std::max(secs, 1e-9)) << " patches/s overall, "
-            << (int64_t)(total / std::max(net_total, 1e-9)) << " patches/s in the network), CSVs in " << o.out << "\n";
-  if (!skipped.empty()) std::cout << "predict: " << skipped.size() << " slides already done, skipped\n";
-  if (!empty.empty()) {
-    std::cout << "predict: " << empty.size() << " slides had no tissue windows (header-only CSV):\n";
-    for (const auto& s : empty) std::cout << "  " << s << "\n";
-  }
-  if (!failed.empty()) {
-    std::cout << "predict: " << failed.size() << " slides failed:\n";
-    for (const auto& [img, why] : failed) std::cout << "  " << img << ": " << why << "\n";
-    throw InputError(o.labels, std::to_string(failed.size()) + " of " + std::to_string(rows.size()) +
+  p.predict.batch_size = o.batch_size;
+  p.predict.reader_threads = o.readers;
+  p.predict.select_threads = g.threads;
+  p.model_path = o.model;
+  p.all_wsi = o.all_wsi;
+  p.labels = o.labels;
+  p.out = o.out;
+  p.force = o.force;
+  const PredictSummary s = predict_slides(model, p, print_slide);
+  print_summary(s, o.out);
+  if (!s.failed.empty())
+    throw InputError(o.labels, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
                                    " slides failed (listed above)");
-  }
 }
 
 }  // namespace
