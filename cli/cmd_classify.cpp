@@ -1,5 +1,6 @@
-// deepslide classify: run a model file on PNG/JPEG patches and print, per image, the predicted
-// class and every class probability (a table, or one JSON object per line with --json).
+// deepslide classify: flags, one call to infer/classify.h's classify_images, and per image the
+// predicted class and every class probability printed (a table, or one JSON object per line
+// with --json).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -12,9 +13,7 @@
 #include "cli/commands.h"
 #include "base/error.h"
 #include "base/threads.h"
-#include "slide/reader/image_io.h"
-#include "weights/model.h"
-#include "weights/model_forward.h"
+#include "infer/classify.h"
 
 namespace ds::cli {
 
@@ -36,61 +35,66 @@ void print_row(std::string line) {
   std::cout << line << "\n";
 }
 
+// The table: column widths fitted to the image names and class names. The header goes out with
+// the first batch, so an unreadable first image prints only the error line.
+class Table {
+ public:
+  Table(const std::vector<std::string>& classes, const std::vector<std::string>& images) : classes_(classes) {
+    for (const std::string& p : images) name_w_ = std::max(name_w_, p.size());
+    for (const std::string& c : classes) {
+      class_w_.push_back(std::max<size_t>(c.size(), 6));
+      pred_w_ = std::max(pred_w_, c.size());
+    }
+  }
+  void print(const ImageClass& r) {
+    if (!header_done_) {
+      std::string line = pad("image", name_w_) + "  " + pad("prediction", pred_w_);
+      for (size_t k = 0; k < classes_.size(); ++k) line += "  " + pad(classes_[k], class_w_[k]);
+      print_row(line);
+      header_done_ = true;
+    }
+    std::string line = pad(r.image, name_w_) + "  " + pad(classes_[(size_t)r.prediction], pred_w_);
+    for (size_t k = 0; k < classes_.size(); ++k) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4f", r.probs[k]);
+      line += "  " + pad(buf, class_w_[k]);
+    }
+    print_row(line);
+  }
+
+ private:
+  const std::vector<std::string>& classes_;
+  size_t name_w_ = 5, pred_w_ = 10;
+  std::vector<size_t> class_w_;
+  bool header_done_ = false;
+};
+
+void print_json(const ImageClass& r, const std::vector<std::string>& classes) {
+  nlohmann::ordered_json j;
+  j["image"] = r.image;
+  j["prediction"] = classes[(size_t)r.prediction];
+  nlohmann::ordered_json pj = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < classes.size(); ++k) pj[classes[k]] = r.probs[k];
+  j["probabilities"] = pj;
+  // File names need not be UTF-8: replace bad bytes rather than fail the whole run.
+  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
+
 void run_classify(const ClassifyOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   if (o.batch_size < 1)
     throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
   Model model = load_model(o.model);
-  const size_t K = model.classes.size();
-
-  size_t name_w = 5;
-  for (const std::string& p : o.images) name_w = std::max(name_w, p.size());
-  std::vector<size_t> class_w(K);
-  size_t pred_w = 10;
-  for (size_t k = 0; k < K; ++k) {
-    class_w[k] = std::max<size_t>(model.classes[k].size(), 6);
-    pred_w = std::max(pred_w, model.classes[k].size());
-  }
-  // The table header goes out with the first batch, so an unreadable first image prints only
-  // the error line.
-  bool header_done = o.json;
-
-  for (size_t start = 0; start < o.images.size(); start += (size_t)o.batch_size) {
-    const size_t end = std::min(o.images.size(), start + (size_t)o.batch_size);
-    std::vector<std::string> names(o.images.begin() + start, o.images.begin() + end);
-    std::vector<RgbImage> patches;
-    for (const std::string& p : names) patches.push_back(load_image(p));
-    Tensor probs = predict_probabilities(model, make_batch(patches, model, names));
-    if (!header_done) {
-      std::string line = pad("image", name_w) + "  " + pad("prediction", pred_w);
-      for (size_t k = 0; k < K; ++k) line += "  " + pad(model.classes[k], class_w[k]);
-      print_row(line);
-      header_done = true;
-    }
-    for (size_t i = 0; i < names.size(); ++i) {
-      const float* row = probs.data() + i * K;
-      const size_t best = (size_t)(std::max_element(row, row + K) - row);
-      if (o.json) {
-        nlohmann::ordered_json j;
-        j["image"] = names[i];
-        j["prediction"] = model.classes[best];
-        nlohmann::ordered_json pj = nlohmann::ordered_json::object();
-        for (size_t k = 0; k < K; ++k) pj[model.classes[k]] = row[k];
-        j["probabilities"] = pj;
-        // File names need not be UTF-8: replace bad bytes rather than fail the whole run.
-        std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-      } else {
-        std::string line = pad(names[i], name_w) + "  " + pad(model.classes[best], pred_w);
-        for (size_t k = 0; k < K; ++k) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%.4f", row[k]);
-          line += "  " + pad(buf, class_w[k]);
-        }
-        print_row(line);
-      }
+  Table table(model.classes, o.images);
+  classify_images(model, o.images, o.batch_size, [&](const std::vector<ImageClass>& batch) {
+    for (const ImageClass& r : batch) {
+      if (o.json)
+        print_json(r, model.classes);
+      else
+        table.print(r);
     }
     std::cout.flush();
-  }
+  });
 }
 
 }  // namespace
