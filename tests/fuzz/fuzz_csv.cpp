@@ -2,7 +2,7 @@
 // libFuzzer harness for the CSVs a run reads: the input, as a file (memfd), is read as a slide
 // label CSV (slide/windows/labels_csv.h) and as a per-slide prediction CSV (infer/prediction_csv.h),
 // and what the prediction reader returns goes through what reads it next (summarize, the
-// aggregation rules) and back to text. Bad input must end in ds::InputError. Seeds:
+// aggregation rules, dots and heatmaps on a thumbnail) and back to text. Bad input must end in ds::InputError. Seeds:
 // tests/fuzz/seeds/csv/.
 #include <cstdint>
 #include <vector>
@@ -11,6 +11,7 @@
 #include "fuzz_input.h"
 #include "infer/aggregate.h"
 #include "infer/prediction_csv.h"
+#include "infer/visualize.h"
 #include "slide/windows/labels_csv.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -29,6 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ds::mean_probability(s);
     ds::threshold_rule(s, std::vector<double>(p.classes.size(), 0.5));
     ds::slide_features(s);
+    // Drawn on a thumbnail, with a window side as predict.json gives it (a normal one and an absurd one).
+    const ds::RgbImage thumb(40, 30, 255);
+    for (int64_t side : {(int64_t)224, (int64_t)1 << 40}) {
+      ds::draw_dots(thumb, 16.0, p, side);
+      if (!p.classes.empty()) ds::probability_map(40, 30, 16.0, p, side, 0);
+    }
   } catch (const ds::InputError&) {
   }
   return 0;
