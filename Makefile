@@ -1,12 +1,13 @@
 # Thin wrapper over CMake. `make` builds, `make test` installs missing packages, builds and runs
 # every test through ctest; `make demo` writes synthetic slides and runs the whole pipeline on them
 # with `deepslide run --config configs/demo.toml --workdir demo` (scripts/demo.sh); `make bench`
-# builds and runs the benchmark suite; `make fuzz` fuzzes the slide reader.
+# builds and runs the benchmark suite; `make fuzz` runs every fuzz target (tests/fuzz) FUZZ_TIME
+# seconds each, `make fuzz-ci` each for 20 s (the fuzz step of .ci/run).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench fuzz clean demo
+.PHONY: all deps configure build test bench fuzz fuzz-ci clean demo
 
 all: build
 
@@ -26,10 +27,15 @@ test: deps
 bench: build
 	@for b in $(BUILD)/bench_*; do [ -x "$$b" ] && "$$b" || true; done
 
-# Slide-reader fuzzing (clang, ASan + UBSan) for FUZZ_TIME seconds: tests/fuzz/run_fuzz.sh.
+# libFuzzer targets (clang, ASan + UBSan), FUZZ_TIME seconds each: tests/fuzz/run_fuzz.sh.
 FUZZ_TIME ?= 60
 fuzz:
+	bash scripts/install-deps.sh --fuzz
 	bash tests/fuzz/run_fuzz.sh $(FUZZ_TIME)
+
+fuzz-ci:
+	bash scripts/install-deps.sh --fuzz
+	bash tests/fuzz/run_fuzz.sh --ci
 
 demo: deps
 	$(MAKE) build

@@ -62,6 +62,15 @@ static double parse_number(const std::string& s, const std::string& where) {
   return v;
 }
 
+// A window's corner: a whole number of level-0 pixels in [0, 2^31). Slides are at most 2^20 px a
+// side; a larger value would overflow the int arithmetic of whatever maps it onto a thumbnail.
+static int64_t parse_coordinate(const std::string& s, const std::string& where) {
+  const double v = parse_number(s, where);
+  if (!(v >= 0 && v < 2147483648.0) || v != std::floor(v))
+    throw InputError(where, "window coordinate must be a whole number in [0, 2^31), got '" + s + "'");
+  return (int64_t)v;
+}
+
 SlidePredictions read_prediction_csv(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open prediction CSV");
@@ -88,8 +97,8 @@ SlidePredictions read_prediction_csv(const std::string& path) {
     if (f.size() != K + 4)
       throw InputError(where, "expected " + std::to_string(K + 4) + " fields, got " + std::to_string(f.size()));
     PatchPrediction r;
-    r.x = (int64_t)parse_number(f[0], where);
-    r.y = (int64_t)parse_number(f[1], where);
+    r.x = parse_coordinate(f[0], where);
+    r.y = parse_coordinate(f[1], where);
     r.prediction = -1;
     for (size_t k = 0; k < K; ++k)
       if (p.classes[k] == f[2]) r.prediction = (int)k;

@@ -8,14 +8,26 @@
 
 namespace ds {
 
+namespace {
+
+// A thumbnail coordinate, rounded and clamped to [-1, limit + 1] before it becomes an int: the
+// windows come from files (prediction CSVs, predict.json), and a double past INT_MAX converted
+// to int is undefined behaviour.
+int thumb_px(double v, int limit) {
+  return (int)std::clamp(std::round(v), -1.0, (double)limit + 1.0);
+}
+
+}  // namespace
+
 RgbImage draw_dots(const RgbImage& thumb, double downsample, const SlidePredictions& p, int64_t window_side) {
   RgbImage out = thumb;
   const double half_dot = std::max(1.0, (double)window_side * 11.0 / 224.0 / downsample);
   for (const PatchPrediction& r : p.patches) {
     const double cx = ((double)r.x + (double)window_side / 2.0) / downsample;
     const double cy = ((double)r.y + (double)window_side / 2.0) / downsample;
-    fill_rect(out, (int)std::lround(cx - half_dot), (int)std::lround(cy - half_dot), (int)std::lround(cx + half_dot),
-              (int)std::lround(cy + half_dot), deepslide_class_color((size_t)r.prediction));
+    fill_rect(out, thumb_px(cx - half_dot, out.width), thumb_px(cy - half_dot, out.height),
+              thumb_px(cx + half_dot, out.width), thumb_px(cy + half_dot, out.height),
+              deepslide_class_color((size_t)r.prediction));
   }
   return out;
 }
@@ -26,10 +38,10 @@ std::vector<float> probability_map(int width, int height, double downsample, con
   std::vector<int> n((size_t)width * height, 0);
   for (const PatchPrediction& r : p.patches) {
     // Thumbnail pixels whose centres fall inside the window.
-    const int x0 = std::max(0, (int)std::ceil((double)r.x / downsample - 0.5));
-    const int x1 = std::min(width, (int)std::ceil((double)(r.x + window_side) / downsample - 0.5));
-    const int y0 = std::max(0, (int)std::ceil((double)r.y / downsample - 0.5));
-    const int y1 = std::min(height, (int)std::ceil((double)(r.y + window_side) / downsample - 0.5));
+    const int x0 = std::max(0, thumb_px(std::ceil((double)r.x / downsample - 0.5), width));
+    const int x1 = std::min(width, thumb_px(std::ceil(((double)r.x + (double)window_side) / downsample - 0.5), width));
+    const int y0 = std::max(0, thumb_px(std::ceil((double)r.y / downsample - 0.5), height));
+    const int y1 = std::min(height, thumb_px(std::ceil(((double)r.y + (double)window_side) / downsample - 0.5), height));
     for (int y = y0; y < y1; ++y)
       for (int x = x0; x < x1; ++x) {
         sum[(size_t)y * width + x] += r.probs[(size_t)k];

@@ -3,8 +3,10 @@
 #include "pipeline/pipeline_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 
 #include <toml++/toml.h>
 
@@ -41,6 +43,57 @@ const char* toml_word(const toml::node& v) {
     case toml::node_type::table: return "a table";
     default: return "a date/time";
   }
+}
+
+// A pipeline config is a few hundred bytes; this bounds what toml++ builds from a hostile one.
+constexpr uintmax_t kMaxConfigBytes = 1u << 20;
+constexpr int kMaxConfigDepth = 32;
+
+// The deepest nesting of tables and arrays a TOML text can build: brackets ([ and { outside
+// strings and comments) plus the dots of a dotted key (a.b.c = 1, [a.b.c]), each of which opens
+// a table. toml++ bounds nested values (TOML_MAX_NESTED_VALUES) but not dotted keys or table
+// headers, and frees what it built recursively: a key of 100,000 parts overflowed the stack.
+// Over-counts (a float's dot, a header's bracket), never under-counts.
+int toml_nesting_depth(const std::string& t) {
+  int depth = 0, deepest = 0, dots = 0;
+  bool after_part = false;  // just after a bare or quoted key part, where a dot continues the key
+  const size_t n = t.size();
+  auto bare = [](char c) { return std::isalnum((unsigned char)c) || c == '_' || c == '-' || c == '+' || c == ':'; };
+  size_t i = 0;
+  while (i < n) {
+    const char c = t[i];
+    if (c == '#') {
+      while (i < n && t[i] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool basic = c == '"';
+      if (i + 2 < n && t[i + 1] == c && t[i + 2] == c) {  // multi-line string
+        i += 3;
+        while (i < n && !(t[i] == c && i + 2 < n && t[i + 1] == c && t[i + 2] == c)) i += basic && t[i] == '\\' ? 2 : 1;
+        i += 3;
+      } else {
+        ++i;
+        while (i < n && t[i] != c && t[i] != '\n') i += basic && t[i] == '\\' ? 2 : 1;
+        ++i;
+      }
+      after_part = true;
+    } else if (bare(c)) {
+      while (i < n && bare(t[i])) ++i;
+      after_part = true;
+    } else if (c == '.') {
+      if (after_part) deepest = std::max(deepest, depth + ++dots);
+      after_part = false;
+      ++i;
+    } else if (c == ' ' || c == '\t') {
+      ++i;
+    } else {  // = , [ ] { } newline: the key, if any, has ended
+      dots = 0;
+      after_part = false;
+      if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+      if ((c == ']' || c == '}') && depth > 0) --depth;
+      ++i;
+    }
+  }
+  return deepest;
 }
 
 struct Located {
@@ -112,8 +165,18 @@ using PerStage = std::map<std::string, std::vector<Keyed>>;  // stage -> setting
 toml::table parse_toml(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "cannot open the pipeline config (no such file)");
+  const uintmax_t bytes = std::filesystem::file_size(path, ec);
+  if (ec || bytes > kMaxConfigBytes)
+    throw InputError(path, "a pipeline config of " + std::to_string(bytes) + " bytes is larger than the " +
+                               std::to_string(kMaxConfigBytes >> 20) + " MB limit");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((size_t)bytes, '\0');
+  if (!in.read(text.data(), (std::streamsize)bytes)) throw InputError(path, "cannot read the pipeline config");
+  if (toml_nesting_depth(text) > kMaxConfigDepth)
+    throw InputError(path, "tables, arrays and dotted keys nested deeper than " + std::to_string(kMaxConfigDepth) +
+                               " levels (a pipeline config needs two)");
   try {
-    return toml::parse_file(path);
+    return toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     Located{path, (int64_t)e.source().begin.line}.fail("TOML syntax: " + std::string(e.description()));
   }

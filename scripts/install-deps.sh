@@ -8,9 +8,12 @@ BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev libjpeg62-turbo-
 # Test oracles and third-party writers: used by tests and fixture generators, never at run time.
 ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision python3-openslide
   openslide-tools libvips-tools libtiff-tools"
-FUZZ_PKGS="clang libclang-rt-14-dev"
-# Extra oracles used only to regenerate committed fixtures (scripts/gen_*_fixtures.py).
-FIXTURE_PKGS="python3-skimage python3-opencv"
+# The fuzz targets (tests/fuzz/run_fuzz.sh): clang 14, whose libFuzzer and sanitizer runtimes
+# (libclang_rt.fuzzer-x86_64.a, asan, ubsan) are in libclang-rt-14-dev; ccache keeps rebuilds short.
+FUZZ_PKGS="clang libclang-rt-14-dev ccache"
+# Extra oracles used only to regenerate committed fixtures (scripts/gen_*_fixtures.py) and fuzz
+# seeds (tests/fuzz/make_seeds.py: jpegtran).
+FIXTURE_PKGS="python3-skimage python3-opencv libjpeg-turbo-progs"
 
 want="$BUILD_PKGS $ORACLE_PKGS"
 for arg in "$@"; do

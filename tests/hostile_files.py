@@ -1,5 +1,6 @@
 """Crafted hostile inputs, written byte by byte: TIFFs whose directories claim far more than the
-file holds, model files with absurd metadata, label CSVs that try to escape the output folder.
+file holds, model files with absurd metadata, label CSVs that try to escape the output folder,
+a pipeline config nested a hundred thousand tables deep.
 Used by tests/test_hostile_input.py and as fuzz seeds (`python3 tests/hostile_files.py DIR`
 writes every file into DIR)."""
 import json
@@ -113,11 +114,18 @@ def deep_json_model(path, depth=1_000_000):
         f.write(struct.pack("<Q", len(header)) + header)
 
 
+def deep_toml_keys(parts=100_000):
+    """A pipeline config whose one dotted key opens `parts` nested tables (toml++ bounds nested
+    values, not dotted keys, and frees tables recursively)."""
+    return (".".join(["a"] * parts) + " = 1\n").encode()
+
+
 FILES = {
     "short_offset_chain.tif": short_offset_chain,
     "shared_offset_arrays.tif": shared_offset_arrays,
     "huge_side.tif": huge_side,
     "subifd_storm.tif": subifd_storm,
+    "deep_keys.toml": deep_toml_keys,
 }
 
 

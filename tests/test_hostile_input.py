@@ -3,7 +3,8 @@
 exit-2 error naming the file, within a bounded peak RSS (measured per child with wait4), never a
 signal or a hang. TIFFs whose directories claim gigabytes of tile offsets (short arrays libtiff
 pads, one array shared by many directories), absurd image sides, SubIFD loops, JPEG tiles whose
-frame is larger than the tile; a model file whose metadata nests JSON a million levels deep;
+frame is larger than the tile; a model file whose metadata nests JSON a million levels deep; a pipeline config whose dotted key
+nests 100,000 tables;
 plain images in formats other than PNG and JPEG.
 Run by ctest (DEEPSLIDE set)."""
 import io
@@ -103,6 +104,13 @@ def main():
     hostile_files.deep_json_model(f("deep1m.safetensors"), depth=1_000_000)
     Image.new("RGB", (32, 32)).save(f("patch.png"))
     expect_refused(["classify", "--model", f("deep1m.safetensors"), f("patch.png")], "deep1m.safetensors",
+                   "nested deeper than")
+
+    # A pipeline config whose dotted key nests 100,000 tables (a fuzz finding: toml++ overflowed
+    # the stack on it).
+    with open(f("deep_keys.toml"), "wb") as fh:
+        fh.write(hostile_files.deep_toml_keys())
+    expect_refused(["run", "--config", f("deep_keys.toml"), "--workdir", f("work")], "deep_keys.toml",
                    "nested deeper than")
 
     # Plain images: PNG and JPEG only (stb_image's other decoders are compiled out).

@@ -213,5 +213,9 @@ TEST_CASE("prediction CSV round trip and bad files", "[infer][csv]") {
   bad("x,y,prediction,confidence,prob_a,prob_b\n1,2,z,0.5,0.5,0.5\n", "not one of");
   bad("x,y,prediction,confidence,prob_a,prob_b\n1,2,a,0.5,1.5,0.5\n", "out of");
   bad("x,y,prediction,confidence,prob_a,prob_b\n1,q,a,0.5,0.5,0.5\n", "not a number");
+  // Coordinates past int64 were a float-to-integer overflow (fuzz finding, seeds/csv/regress_*).
+  bad("x,y,prediction,confidence,prob_a,prob_b\n1e3,3e30,a,0.5,0.5,0.5\n", "whole number in [0, 2^31)");
+  bad("x,y,prediction,confidence,prob_a,prob_b\n-5,2,a,0.5,0.5,0.5\n", "whole number");
+  bad("x,y,prediction,confidence,prob_a,prob_b\n5,2.5,a,0.5,0.5,0.5\n", "whole number");
   fs::remove_all(dir);
 }

@@ -449,6 +449,16 @@ TEST_CASE("model files with bad metadata give an InputError naming the file and 
   expect("std", "[0.2, 0, 0.2]", {"std must be positive"});
   expect("patch_size", "4", {"patch_size 4"});
   expect("patch_size", "22x", {"'22x'"});
+
+  // A long class list and no classifier: refused before a network of that many classes is built
+  // (200,000 classes would be a 1.6 GB fc layer in ResNet-50, from a 2 MB file).
+  std::string many = "[";
+  for (int i = 0; i < 200000; ++i) many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  auto md = good_metadata();
+  md["arch"] = "resnet50";
+  md["classes"] = many + "]";
+  write_bytes(p, encode_safetensors({}, md));
+  require_input_error([&] { load_model(p); }, {p, "'fc.weight' is missing"});
 }
 
 TEST_CASE("make_batch normalizes like ToTensor + Normalize and checks the patch size") {

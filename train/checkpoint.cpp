@@ -122,17 +122,9 @@ double need_double(const StFile& f, const std::string& path, const std::string& 
 
 }  // namespace
 
-Checkpoint read_checkpoint(const std::string& model_path) {
-  const std::string sp = state_path_for(model_path);
-  if (!fs::exists(model_path)) throw InputError(model_path, "checkpoint model file not found");
-  if (!fs::exists(sp)) throw InputError(sp, "training state file not found (partial checkpoint)");
-  const StFile f = read_safetensors(sp);
+TrainState train_state_from(const StFile& f, const std::string& sp) {
   if (need(f, sp, "format") != kStateFormat) throw InputError(sp, "not a deepslide training state file");
-  if (need(f, sp, "model_hash") != hex64(file_hash(model_path)))
-    throw InputError(model_path, "does not match its state file " + sp + " (modified or corrupt checkpoint)");
-  Checkpoint c;
-  c.model = load_model(model_path);
-  TrainState& st = c.state;
+  TrainState st;
   st.epochs_done = need_int(f, sp, "epochs_done");
   st.batch = need_int(f, sp, "batch");
   st.sched_epoch = need_int(f, sp, "sched_epoch");
@@ -160,11 +152,28 @@ Checkpoint read_checkpoint(const std::string& model_path) {
   if (st.epochs_done < 0 || st.batch < 0 || st.seen < 0 || st.correct < 0 || st.correct > st.seen)
     throw InputError(sp, "inconsistent training position or counters");
   for (const StTensor& t : f.tensors) {
+    if (t.shape.size() > (size_t)Shape::kMaxDims)  // Shape would refuse it as an internal error
+      throw InputError(sp, "optimizer tensor '" + t.name + "' has shape " + shape_str(t.shape) + ", more than " +
+                               std::to_string(Shape::kMaxDims) + " dimensions");
     st.optimizer.names.push_back(t.name);
     st.optimizer.tensors.push_back(Tensor::from_vector(Shape(t.shape), t.values));
   }
   for (const auto& [k, v] : f.metadata)
     if (k.rfind("config.", 0) == 0) st.config[k.substr(7)] = v;
+  return st;
+}
+
+Checkpoint read_checkpoint(const std::string& model_path) {
+  const std::string sp = state_path_for(model_path);
+  if (!fs::exists(model_path)) throw InputError(model_path, "checkpoint model file not found");
+  if (!fs::exists(sp)) throw InputError(sp, "training state file not found (partial checkpoint)");
+  const StFile f = read_safetensors(sp);
+  if (need(f, sp, "format") != kStateFormat) throw InputError(sp, "not a deepslide training state file");
+  if (need(f, sp, "model_hash") != hex64(file_hash(model_path)))
+    throw InputError(model_path, "does not match its state file " + sp + " (modified or corrupt checkpoint)");
+  Checkpoint c;
+  c.model = load_model(model_path);
+  c.state = train_state_from(f, sp);
   return c;
 }
 

@@ -16,6 +16,7 @@
 
 #include "train/optimizer.h"
 #include "weights/model.h"
+#include "weights/safetensors.h"
 
 namespace ds {
 
@@ -54,6 +55,10 @@ struct Checkpoint {
 // Reads a checkpoint by its model file path; a missing, corrupt, partial or mismatched (model file
 // not the one the state was written with) pair is an InputError naming the file.
 Checkpoint read_checkpoint(const std::string& model_path);
+
+// The training state a state file holds (read_checkpoint without the model file: no hash check),
+// from the file already parsed; `path` names it in errors. For read_checkpoint and the fuzzer.
+TrainState train_state_from(const StFile& f, const std::string& path);
 
 // The most advanced complete checkpoint (model + state file) in dir, by the position in its name
 // (<arch>_e<E>_va<acc> = end of epoch E, <arch>_e<E>_b<B> = B batches into epoch E); "" if none.

@@ -188,13 +188,14 @@ Model load_model(const std::string& path) {
   if (pres.ec != std::errc() || pres.ptr != ps_text.data() + ps_text.size())
     throw InputError(path, "metadata patch_size '" + ps_text + "' is not an integer");
 
-  // fc.weight must agree with the class list before we build a network of that size.
-  if (const StTensor* fc = f.find("fc.weight")) {
-    if (fc->shape.size() != 2 || fc->shape[0] != (int64_t)classes.size())
-      throw InputError(path, "tensor 'fc.weight' has shape " + shape_str(fc->shape) +
-                                 " but the metadata lists " + std::to_string(classes.size()) +
-                                 " classes");
-  }
+  // fc.weight must be there and agree with the class list before we build a network of that
+  // size: the file then holds as many weights as the classifier we allocate, so a long class list
+  // in a small file cannot make us allocate gigabytes.
+  const StTensor* fc = f.find("fc.weight");
+  if (!fc) throw InputError(path, "tensor 'fc.weight' is missing (" + arch_text + " needs it)");
+  if (fc->shape.size() != 2 || fc->shape[0] != (int64_t)classes.size())
+    throw InputError(path, "tensor 'fc.weight' has shape " + shape_str(fc->shape) + " but the metadata lists " +
+                               std::to_string(classes.size()) + " classes");
 
   Model m;
   m.net = std::make_unique<ResNet>(arch, (int)classes.size());  // every weight is overwritten below

@@ -1,15 +1,14 @@
+// fuzz-links: ds_slide_reader
 // libFuzzer harness for the slide reader: the input bytes become a file (memfd), which is opened
 // as a slide; every level is read at a few places (whole and partial tile decodes) and every
 // associated image decoded. Bad input must end in ds::InputError; anything else (crash,
-// sanitizer report, other exception, hang, huge allocation) is a finding. Built and run by
-// tests/fuzz/run_fuzz.sh (`make fuzz`).
-#include <sys/mman.h>
-#include <unistd.h>
-
+// sanitizer report, other exception, hang, huge allocation) is a finding. Seeds:
+// tests/fuzz/seeds/slide/ (tests/fuzz/make_seeds.py). Built and run by tests/fuzz/run_fuzz.sh.
 #include <cstdint>
 #include <string>
 
 #include "base/error.h"
+#include "fuzz_input.h"
 #include "slide/reader/slide.h"
 
 namespace {
@@ -40,19 +39,11 @@ void exercise(const std::string& path) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  int fd = memfd_create("ds_fuzz", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += (size_t)n;
-  }
-  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  ds::fuzz::MemFile file(data, size);
+  if (!file.ok()) return 0;
   try {
-    exercise(path);
+    exercise(file.path());
   } catch (const ds::InputError&) {
   }
-  close(fd);
   return 0;
 }
