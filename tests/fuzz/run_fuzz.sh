@@ -25,11 +25,11 @@ SOURCES="$(ls slide/reader/*.cpp base/*.cpp) tests/fuzz/fuzz_slide.cpp"
 if [ "$CHECK" = 1 ]; then
   # shellcheck disable=SC2086
   g++ -std=c++20 -O1 -fopenmp -I"$SRC" -I"$STB" $SOURCES tests/fuzz/fuzz_replay_main.cpp \
-    -o "$OUT/fuzz_slide_check" -ltiff -ljpeg
+    -o "$OUT/fuzz_slide_check" -ltiff -ljpeg $(pkg-config --cflags --libs libopenjp2)
 else
   # shellcheck disable=SC2086
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -fopenmp -I"$SRC" -I"$STB" $SOURCES -o "$OUT/fuzz_slide" -ltiff -ljpeg
+    -fopenmp -I"$SRC" -I"$STB" $SOURCES -o "$OUT/fuzz_slide" -ltiff -ljpeg $(pkg-config --cflags --libs libopenjp2)
 fi
 if [ ! -f "$OUT/seeds/jpeg128.tif" ]; then
   /usr/bin/python3 - "$OUT/seeds" <<'PY'
