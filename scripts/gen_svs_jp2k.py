@@ -33,7 +33,7 @@ def tissue(w, h, seed):
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (max(2, h // 64), max(2, w // 64), 3), dtype=np.uint8)
     img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    y, x = np.mgrid[0:h, 0:w]
+    y, x = np.arange(h)[:, None], np.arange(w)[None, :]
     img[..., 0] += ((x // 37 + y // 23) % 2 * 30).astype(np.int16)
     img += rng.integers(-12, 13, img.shape, dtype=np.int16)
     return np.clip(img, 0, 255).astype(np.uint8)

@@ -116,3 +116,68 @@ TEST_CASE("Aperio JPEG 2000: a corrupt codestream is an InputError naming the fi
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("NDPI: threads reading restart-interval tiles agree, with recorded and scanned restart markers",
+          "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_ndpi");
+  std::string recorded = fixture("hamamatsu.ndpi");
+  // The same file without tag 65426: the tile index comes from scanning for RSTn markers, lazily
+  // and under a lock, from several threads at once.
+  std::string bytes = ds::test::read_bytes(recorded);
+  size_t tags = 0;
+  for (size_t at = bytes.find(std::string("\x92\xFF\x04\x00", 4)); at != std::string::npos;
+       at = bytes.find(std::string("\x92\xFF\x04\x00", 4), at + 4)) {
+    bytes[at] = (char)0xDC;  // 65426 -> 65500, a tag nobody reads
+    ++tags;
+  }
+  REQUIRE(tags == 2);  // the two levels with restart markers
+  std::string scanned = dir + "/scanned.ndpi";
+  ds::test::write_bytes(scanned, bytes);
+  for (const std::string& path : {recorded, scanned}) {
+    auto whole = Slide::open(path);
+    CHECK(whole->vendor() == "hamamatsu");
+    CHECK(whole->level_count() == 8);
+    CHECK(whole->level(0).tile_height == 8);
+    auto threaded = Slide::open(path, 1u << 20);  // a small cache: tiles come and go
+    std::atomic<int> wrong{0};
+    auto reader = [&](uint32_t seed) {
+      std::mt19937 r(seed);
+      for (int k = 0; k < 40; ++k) {
+        int L = (int)(r() % 3);
+        const SlideLevel& sl = whole->level(L);
+        int64_t x = (int64_t)(r() % (uint64_t)sl.width), y = (int64_t)(r() % (uint64_t)sl.height);
+        int w = 1 + (int)(r() % 300), h = 1 + (int)(r() % 300);
+        int64_t x0 = (int64_t)(x * sl.downsample), y0 = (int64_t)(y * sl.downsample);
+        auto a = threaded->read_region(x0, y0, L, w, h, 2);
+        auto b = Slide::open(path, 0)->read_region(x0, y0, L, w, h, 1);
+        if (a.pixels != b.pixels) ++wrong;
+      }
+    };
+    std::thread t1(reader, 1u), t2(reader, 2u), t3(reader, 3u);
+    t1.join();
+    t2.join();
+    t3.join();
+    CHECK(wrong == 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("NDPI: a broken restart marker is an InputError naming the file", "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_ndpi_bad");
+  std::string bytes = ds::test::read_bytes(fixture("hamamatsu.ndpi"));
+  // The 3rd restart marker of level 0 (the first JPEG in the file): RST2 made a plain byte.
+  size_t sos = bytes.find(std::string("\xFF\xDA", 2));
+  REQUIRE(sos != std::string::npos);
+  size_t at = sos;
+  for (int k = 0; k < 3; ++k) at = bytes.find(std::string("\xFF", 1) + (char)(0xD0 + k), at + 2);
+  REQUIRE(at != std::string::npos);
+  bytes[at + 1] = 0x00;
+  std::string path = dir + "/broken.ndpi";
+  ds::test::write_bytes(path, bytes);
+  auto s = Slide::open(path);
+  std::string msg = input_error([&] { s->read_region(0, 0, 0, 1024, 64); });
+  INFO(msg);
+  CHECK(msg.find(path) != std::string::npos);
+  CHECK(msg.find("restart marker") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

@@ -30,4 +30,12 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
                           JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
                           size_t stride, const std::string& what);
 
+// NDPI restart-interval tiles (OpenSlide's way, so the pixels are its own): `data` is a JPEG
+// header followed by one interval's data and EOI; its frame is taken to be frame_w x frame_h
+// whatever the SOF says (a large NDPI level's SOF describes the whole level, or holds 0), and it
+// is decoded scaled by 1/scale_denom (1, 2, 4 or 8, libjpeg's DCT scaling) with libjpeg's
+// defaults (colour space from the JPEG's markers) into `out`, frame_w/scale x frame_h/scale RGB.
+void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom,
+                           uint8_t* out, const std::string& what);
+
 }  // namespace ds

@@ -1,0 +1,320 @@
+// The Hamamatsu NDPI backend. An NDPI file is one JPEG per directory: pyramid levels (SourceLens
+// > 0, focal plane 0, widest first), the macro image (SourceLens -1) and sometimes a map (-2). A
+// level's JPEG is not tiled but carries restart markers; as OpenSlide does, each restart interval
+// (one MCU row high, restart-interval MCUs wide) is a tile, decoded on its own from the JPEG's
+// header plus that interval's bytes, found through the restart-marker index (restart_index.h).
+// Levels without restart markers are one tile. Like OpenSlide, every level also yields levels at
+// 1/2, 1/4 and 1/8 of its size decoded with libjpeg's DCT scaling (where its tile divides), a
+// real directory of the same width taking precedence. Properties follow OpenSlide's names:
+// tiff.* of the first directory, hamamatsu.* from NDPI's tags and its key=value map (65449),
+// mpp from the resolution tags when in centimetres, objective power from SourceLens.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "base/error.h"
+#include "base/format.h"
+#include "slide/reader/jpeg_decode.h"
+#include "slide/reader/jpeg_markers.h"
+#include "slide/reader/ndpi_ifd.h"
+#include "slide/reader/restart_index.h"
+#include "slide/reader/slide_open.h"
+#include "slide/reader/tiff_properties.h"
+
+namespace ds {
+
+namespace {
+
+constexpr uint32_t kJpegMaxDimension = 65500;  // libjpeg's JPEG_MAX_DIMENSION
+constexpr uint64_t kMaxHeaderBytes = 1u << 20;
+constexpr uint64_t kMaxTilePixels = 64ull << 20;     // one tile (a level without restart markers)
+constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
+constexpr uint32_t kMaxSide = 1u << 20;              // as tiff_dir.cpp: 75 mm at 0.07 um/px
+
+// One directory's JPEG, cut into restart-interval tiles.
+struct NdpiJpeg {
+  uint64_t start = 0, end = 0;   // the strip: [start, end) in the file
+  std::vector<uint8_t> header;   // SOI .. end of SOS, SOF size patched as OpenSlide does
+  uint32_t width = 0, height = 0;
+  uint32_t tile_w = 0, tile_h = 0, tiles_across = 0, tiles_down = 0;
+  std::unique_ptr<RestartIndex> index;
+};
+
+struct NdpiLevel {
+  int jpeg = 0;
+  int scale = 1;  // libjpeg scale_denom
+};
+
+class File {
+ public:
+  explicit File(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) throw InputError(path, "cannot stat");
+    size_ = (uint64_t)st.st_size;
+  }
+  ~File() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  int fd() const { return fd_; }
+  uint64_t size() const { return size_; }
+  void read(uint8_t* dst, uint64_t len, uint64_t off, const std::string& what) const {
+    if (off > size_ || len > size_ - off)
+      throw InputError(path_, what + " lies past the end of the file (truncated file?)");
+    while (len > 0) {
+      ssize_t n = ::pread(fd_, dst, len, (off_t)off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw InputError(path_, what + ": read failed (truncated file?)");
+      dst += n;
+      off += (uint64_t)n;
+      len -= (uint64_t)n;
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// The restart marker that ends interval i: RST0..RST7 in turn.
+uint8_t restart_after(uint64_t i) { return (uint8_t)(0xD0 + i % 8); }
+
+class NdpiSource : public TileSource {
+ public:
+  NdpiSource(std::string path, std::unique_ptr<File> file, std::vector<NdpiJpeg> jpegs, std::vector<NdpiLevel> levels,
+             std::optional<NdpiDir> macro)
+      : path_(std::move(path)), file_(std::move(file)), jpegs_(std::move(jpegs)), levels_(std::move(levels)),
+        macro_(std::move(macro)) {}
+
+  TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    const NdpiLevel& L = levels_[(size_t)level];
+    NdpiJpeg& J = jpegs_[(size_t)L.jpeg];
+    std::string where = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
+                        std::to_string(row) + ")";
+    uint64_t tileno = (uint64_t)row * J.tiles_across + (uint64_t)col;
+    auto [b, e] = J.index->range(tileno, where);
+    const bool first = tileno == 0, last = tileno + 1 == (uint64_t)J.tiles_across * J.tiles_down;
+    // The header, then the interval read together with the two bytes before it (the restart
+    // marker that must precede it), which then give way to the header's last two bytes again.
+    thread_local std::vector<uint8_t> buf;
+    const size_t h = J.header.size();
+    buf.resize(h + (size_t)(e - b));
+    std::memcpy(buf.data(), J.header.data(), h);
+    if (first) {
+      file_->read(buf.data() + h, e - b, b, where);
+    } else {
+      file_->read(buf.data() + h - 2, e - b + 2, b - 2, where);
+      if (buf[h - 2] != 0xFF || buf[h - 1] != restart_after(tileno - 1))
+        throw InputError(path_, where + ": no restart marker where the JPEG's record (NDPI tag 65426) puts one");
+      buf[h - 2] = J.header[h - 2];
+      buf[h - 1] = J.header[h - 1];
+    }
+    // The interval ends with the next one's restart marker (the last with EOI): made EOI.
+    size_t n = buf.size();
+    if (n < h + 2 || buf[n - 2] != 0xFF || (!last && buf[n - 1] != restart_after(tileno)))
+      throw InputError(path_, where + ": the interval does not end with a restart marker (broken restart markers)");
+    buf[n - 1] = 0xD9;
+    const int tw = (int)J.tile_w / L.scale, th = (int)J.tile_h / L.scale;
+    auto t = std::make_shared<Tile>(tw, th);
+    decode_jpeg_rgb_frame(buf.data(), n, (int)J.tile_w, (int)J.tile_h, L.scale, t->rgb.get(), path_ + ": " + where);
+    return t;
+  }
+
+  RgbImage read_associated(const std::string& name) override {
+    if (name != "macro" || !macro_) throw InputError(path_, "no associated image '" + name + "'");
+    const NdpiDir& d = *macro_;
+    std::string what = "associated image 'macro'";
+    if (d.strip_bytes > (uint64_t)kMaxAssociatedPixels * 3 + (1u << 20))
+      throw InputError(path_, what + " has an absurd byte count");
+    std::vector<uint8_t> raw((size_t)d.strip_bytes);
+    file_->read(raw.data(), raw.size(), d.strip_offset, what);
+    auto [w, h] = jpeg_header_size(raw.data(), raw.size());
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > kMaxAssociatedPixels)
+      throw InputError(path_, what + " is not a readable JPEG of sane size");
+    RgbImage img(w, h);
+    decode_jpeg_rgb(nullptr, 0, raw.data(), raw.size(), JpegColor::kAuto, img.pixels.data(), w, h,
+                    path_ + ": " + what);
+    return img;
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<File> file_;
+  std::vector<NdpiJpeg> jpegs_;
+  std::vector<NdpiLevel> levels_;
+  std::optional<NdpiDir> macro_;
+};
+
+// Reads directory `d`'s JPEG header and lays out its tiles. OpenSlide's rules: a tile is one
+// restart interval, which must divide the MCU row; without restart markers the image is one tile.
+NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, const std::string& where) {
+  NdpiJpeg J;
+  if (d.strip_count != 1)
+    throw InputError(path, where + " has " + std::to_string(d.strip_count) + " strips (NDPI levels have one)");
+  if (d.width == 0 || d.height == 0 || d.width > kMaxSide || d.height > kMaxSide)
+    throw InputError(path, where + ": absurd image size " + std::to_string(d.width) + "x" + std::to_string(d.height));
+  J.start = d.strip_offset;
+  J.end = d.strip_offset + d.strip_bytes;
+  if (d.strip_bytes < 4 || J.start > f.size() || d.strip_bytes > f.size() - J.start)
+    throw InputError(path, where + "'s JPEG lies past the end of the file (truncated file?)");
+  std::vector<uint8_t> head((size_t)std::min<uint64_t>(d.strip_bytes, kMaxHeaderBytes));
+  f.read(head.data(), head.size(), J.start, where + "'s JPEG header");
+  std::string why;
+  auto hdr = parse_jpeg_header(head.data(), head.size(), &why);
+  if (!hdr) throw InputError(path, where + ": " + why);
+  if (hdr->components != 3) throw InputError(path, where + ": JPEG has " + std::to_string(hdr->components) +
+                                                       " components (expected 3)");
+  head.resize(hdr->header_len);
+  // A level larger than JPEG allows holds 0 (or anything) in the SOF; libjpeg refuses such a
+  // header, so it gets the largest size libjpeg accepts (the decoder is told the tile's size).
+  uint8_t* sof = head.data() + hdr->sof_pos + 5;
+  if (hdr->height == 0 || hdr->height > kJpegMaxDimension) sof[0] = kJpegMaxDimension >> 8, sof[1] = kJpegMaxDimension & 255;
+  if (hdr->width == 0 || hdr->width > kJpegMaxDimension) sof[2] = kJpegMaxDimension >> 8, sof[3] = kJpegMaxDimension & 255;
+  J.header = std::move(head);
+  const bool jpeg_size_valid = d.width <= kJpegMaxDimension && d.height <= kJpegMaxDimension;
+  J.width = jpeg_size_valid ? hdr->width : (uint32_t)d.width;
+  J.height = jpeg_size_valid ? hdr->height : (uint32_t)d.height;
+  if (hdr->restart_interval == 0) {
+    // One tile. The JPEG's own size wins over the directory's, which sometimes disagree on small
+    // levels (OpenSlide 4 does the same; 3.4 refuses the file).
+    if (!jpeg_size_valid) throw InputError(path, where + ": a JPEG wider or taller than 65500 px without restart markers");
+    if ((uint64_t)J.width * J.height > kMaxTilePixels)
+      throw InputError(path, where + ": a " + std::to_string(J.width) + "x" + std::to_string(J.height) +
+                                 " JPEG without restart markers, too large to decode in one piece");
+    J.tile_w = J.width;
+    J.tile_h = J.height;
+  } else {
+    if (J.width != d.width || J.height != d.height)
+      throw InputError(path, where + ": JPEG of " + std::to_string(J.width) + "x" + std::to_string(J.height) +
+                                 " where the directory says " + std::to_string(d.width) + "x" + std::to_string(d.height));
+    const uint32_t mcu_w = (uint32_t)hdr->mcu_width(), mcu_h = (uint32_t)hdr->mcu_height();
+    const uint32_t mcus_per_row = (J.width + mcu_w - 1) / mcu_w;
+    if (hdr->restart_interval > mcus_per_row || mcus_per_row % hdr->restart_interval != 0)
+      throw InputError(path, where + ": restart interval of " + std::to_string(hdr->restart_interval) +
+                                 " MCUs does not divide the " + std::to_string(mcus_per_row) + " MCUs of a row");
+    J.tile_w = mcu_w * hdr->restart_interval;
+    J.tile_h = mcu_h;
+  }
+  J.tiles_across = (J.width + J.tile_w - 1) / J.tile_w;
+  J.tiles_down = (J.height + J.tile_h - 1) / J.tile_h;
+  const uint64_t tiles = (uint64_t)J.tiles_across * J.tiles_down;
+  // Every interval holds at least one byte and a 2-byte marker: a count the data cannot hold is a
+  // broken file, and is refused before the index is allocated.
+  if (tiles > 1 && tiles > d.strip_bytes / 3)
+    throw InputError(path, where + ": " + std::to_string(tiles) + " restart intervals in " +
+                               std::to_string(d.strip_bytes) + " bytes of JPEG");
+  std::vector<uint64_t> recorded;
+  if (tiles > 1 && d.mcu_starts.size() == tiles) {
+    recorded.resize(tiles);
+    for (uint64_t i = 0; i < tiles; ++i) recorded[i] = J.start + d.mcu_starts[i];
+  }
+  J.index = std::make_unique<RestartIndex>(f.fd(), path, J.start + J.header.size(), J.end, tiles, std::move(recorded));
+  return J;
+}
+
+std::string format_double(double v) { return format_number("%.17g", v); }
+
+void add_ndpi_properties(const NdpiDir& d0, SlideMeta& meta) {
+  auto& p = meta.properties;
+  // tiff.* of the first directory, as OpenSlide's TIFF property reader gives them.
+  for (const auto& [k, v] : d0.strings) p[k] = v;
+  for (const auto& [k, v] : d0.strings)
+    if (k == "tiff.ImageDescription") p["openslide.comment"] = v;
+  if (d0.x_resolution) p["tiff.XResolution"] = format_double(*d0.x_resolution);
+  if (d0.y_resolution) p["tiff.YResolution"] = format_double(*d0.y_resolution);
+  if (d0.x_position) p["tiff.XPosition"] = format_double(*d0.x_position);
+  if (d0.y_position) p["tiff.YPosition"] = format_double(*d0.y_position);
+  const uint64_t unit = d0.resolution_unit.value_or(2);
+  p["tiff.ResolutionUnit"] = unit == 1 ? "none" : unit == 2 ? "inch" : unit == 3 ? "centimeter" : "unknown";
+  if (unit == 3 && d0.x_resolution) meta.mpp_x = 10000.0 / *d0.x_resolution;
+  if (unit == 3 && d0.y_resolution) meta.mpp_y = 10000.0 / *d0.y_resolution;
+  if (d0.source_lens) {
+    p["hamamatsu.SourceLens"] = format_double(*d0.source_lens);
+    meta.objective_power = *d0.source_lens;
+  }
+  if (d0.x_offset) p["hamamatsu.XOffsetFromSlideCentre"] = std::to_string(*d0.x_offset);
+  if (d0.y_offset) p["hamamatsu.YOffsetFromSlideCentre"] = std::to_string(*d0.y_offset);
+  if (d0.reference) p["hamamatsu.Reference"] = *d0.reference;
+  if (d0.property_map) {
+    // key=value records separated by CRLF; empty keys or values are skipped, as OpenSlide does.
+    const std::string& m = *d0.property_map;
+    for (size_t pos = 0; pos <= m.size();) {
+      size_t next = m.find("\r\n", pos);
+      std::string rec = m.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+      size_t eq = rec.find('=');
+      if (eq != std::string::npos && eq > 0 && eq + 1 < rec.size())
+        p["hamamatsu." + rec.substr(0, eq)] = rec.substr(eq + 1);
+      if (next == std::string::npos) break;
+      pos = next + 2;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Slide> open_ndpi_slide(const std::string& path, size_t cache_bytes) {
+  std::vector<NdpiDir> dirs = read_ndpi_dirs(path);
+  auto file = std::make_unique<File>(path);
+  std::vector<NdpiJpeg> jpegs;
+  std::optional<NdpiDir> macro;
+  uint64_t min_width = UINT64_MAX;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const NdpiDir& d = dirs[i];
+    std::string where = "directory " + std::to_string(i);
+    if (!d.source_lens) throw InputError(path, where + " has no SourceLens (NDPI tag 65421)");
+    if (*d.source_lens > 0) {
+      if (d.focal_plane.value_or(0) != 0) continue;  // other focal planes are not read
+      if (d.width >= min_width)
+        throw InputError(path, where + " is not smaller than the level before it; NDPI levels come widest first");
+      min_width = d.width;
+      jpegs.push_back(open_jpeg(*file, path, d, where));
+    } else if (*d.source_lens == -1 && !macro) {
+      if (d.strip_count != 1) throw InputError(path, where + " (macro image) has more than one strip");
+      macro = d;
+    }
+  }
+  if (jpegs.empty()) throw InputError(path, "no pyramid level (no directory with SourceLens > 0)");
+
+  // Levels by width: each JPEG at full size and, where its tile divides, at 1/2, 1/4, 1/8; a later
+  // (smaller) JPEG replaces a scaled level of the same width, as in OpenSlide.
+  std::map<uint32_t, NdpiLevel, std::greater<uint32_t>> by_width;
+  for (size_t j = 0; j < jpegs.size(); ++j) {
+    const NdpiJpeg& J = jpegs[j];
+    by_width[J.width] = NdpiLevel{(int)j, 1};
+    for (int s = 2; s <= 8; s *= 2)
+      if (J.tile_w % (uint32_t)s == 0 && J.tile_h % (uint32_t)s == 0) by_width[J.width / (uint32_t)s] = NdpiLevel{(int)j, s};
+  }
+  SlideMeta meta;
+  meta.vendor = "hamamatsu";
+  std::vector<NdpiLevel> levels;
+  const NdpiJpeg& top = jpegs[(size_t)by_width.begin()->second.jpeg];
+  for (const auto& [w, L] : by_width) {
+    const NdpiJpeg& J = jpegs[(size_t)L.jpeg];
+    SlideLevel sl;
+    sl.width = J.width / (uint32_t)L.scale;
+    sl.height = J.height / (uint32_t)L.scale;
+    if (sl.width == 0 || sl.height == 0) continue;
+    sl.tile_width = (int)(J.tile_w / (uint32_t)L.scale);
+    sl.tile_height = (int)(J.tile_h / (uint32_t)L.scale);
+    sl.downsample = ((double)top.height / (double)sl.height + (double)top.width / (double)sl.width) / 2.0;
+    meta.levels.push_back(sl);
+    levels.push_back(L);
+  }
+  if (macro) meta.associated.push_back("macro");
+  add_ndpi_properties(dirs[0], meta);
+  add_standard_properties(meta);
+  auto source = std::make_unique<NdpiSource>(path, std::move(file), std::move(jpegs), std::move(levels), macro);
+  return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
+}
+
+}  // namespace ds
