@@ -3,7 +3,9 @@
 // level's JPEG is not tiled but carries restart markers; as OpenSlide does, each restart interval
 // (one MCU row high, restart-interval MCUs wide) is a tile, decoded on its own from the JPEG's
 // header plus that interval's bytes, found through the restart-marker index (restart_index.h).
-// Levels without restart markers are one tile. Like OpenSlide, every level also yields levels at
+// The reader's tiles stack 8 intervals of a column into one JPEG (restart markers between them)
+// and decode them in one libjpeg pass: the same pixels, an eighth of libjpeg's set-up, which is
+// most of the cost of an interval 8 px high. Levels without restart markers are one tile. Like OpenSlide, every level also yields levels at
 // 1/2, 1/4 and 1/8 of its size decoded with libjpeg's DCT scaling (where its tile divides), a
 // real directory of the same width taking precedence. Properties follow OpenSlide's names:
 // tiff.* of the first directory, hamamatsu.* from NDPI's tags and its key=value map (65449),
@@ -40,9 +42,12 @@ constexpr uint32_t kMaxSide = 1u << 20;              // as tiff_dir.cpp: 75 mm a
 // One directory's JPEG, cut into restart-interval tiles.
 struct NdpiJpeg {
   uint64_t start = 0, end = 0;   // the strip: [start, end) in the file
-  std::vector<uint8_t> header;   // SOI .. end of SOS, SOF size patched as OpenSlide does
+  std::vector<uint8_t> header;   // SOI .. end of SOS
+  size_t sof_pos = 0;            // where the SOF is in `header`
   uint32_t width = 0, height = 0;
+  // Restart intervals: tile_w x tile_h pixels (one MCU row high), tiles_across x tiles_down.
   uint32_t tile_w = 0, tile_h = 0, tiles_across = 0, tiles_down = 0;
+  uint32_t stack = 1;            // intervals of a column decoded together (the reader's tile height)
   std::unique_ptr<RestartIndex> index;
 };
 
@@ -96,38 +101,36 @@ class NdpiSource : public TileSource {
       : path_(std::move(path)), file_(std::move(file)), jpegs_(std::move(jpegs)), levels_(std::move(levels)),
         macro_(std::move(macro)) {}
 
+  // Tile (col, row) of the reader's grid is intervals (col, row x stack ...) of the JPEG.
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     const NdpiLevel& L = levels_[(size_t)level];
-    NdpiJpeg& J = jpegs_[(size_t)L.jpeg];
-    std::string where = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
-                        std::to_string(row) + ")";
-    uint64_t tileno = (uint64_t)row * J.tiles_across + (uint64_t)col;
-    auto [b, e] = J.index->range(tileno, where);
-    const bool first = tileno == 0, last = tileno + 1 == (uint64_t)J.tiles_across * J.tiles_down;
-    // The header, then the interval read together with the two bytes before it (the restart
-    // marker that must precede it), which then give way to the header's last two bytes again.
-    thread_local std::vector<uint8_t> buf;
-    const size_t h = J.header.size();
-    buf.resize(h + (size_t)(e - b));
-    std::memcpy(buf.data(), J.header.data(), h);
-    if (first) {
-      file_->read(buf.data() + h, e - b, b, where);
-    } else {
-      file_->read(buf.data() + h - 2, e - b + 2, b - 2, where);
-      if (buf[h - 2] != 0xFF || buf[h - 1] != restart_after(tileno - 1))
-        throw InputError(path_, where + ": no restart marker where the JPEG's record (NDPI tag 65426) puts one");
-      buf[h - 2] = J.header[h - 2];
-      buf[h - 1] = J.header[h - 1];
-    }
-    // The interval ends with the next one's restart marker (the last with EOI): made EOI.
-    size_t n = buf.size();
-    if (n < h + 2 || buf[n - 2] != 0xFF || (!last && buf[n - 1] != restart_after(tileno)))
-      throw InputError(path_, where + ": the interval does not end with a restart marker (broken restart markers)");
-    buf[n - 1] = 0xD9;
-    const int tw = (int)J.tile_w / L.scale, th = (int)J.tile_h / L.scale;
-    auto t = std::make_shared<Tile>(tw, th);
-    decode_jpeg_rgb_frame(buf.data(), n, (int)J.tile_w, (int)J.tile_h, L.scale, t->rgb.get(), path_ + ": " + where);
+    const NdpiJpeg& J = jpegs_[(size_t)L.jpeg];
+    std::string where = tile_name(level, col, row);
+    const uint64_t r0 = (uint64_t)row * J.stack, r1 = std::min<uint64_t>(r0 + J.stack, J.tiles_down);
+    const std::vector<uint8_t>& buf = stacked_jpeg(J, (uint64_t)col, r0, r1, where);
+    const uint32_t s = (uint32_t)L.scale;
+    auto t = std::make_shared<Tile>((int)(J.tile_w / s), (int)(J.tile_h * J.stack / s));
+    decode_jpeg_rgb_frame(buf.data(), buf.size(), (int)J.tile_w, (int)(J.tile_h * (r1 - r0)), L.scale, t->rgb.get(),
+                          path_ + ": " + where);
     return t;
+  }
+
+  // Random regions clip most tiles they touch: only the intervals of the rows a region needs are
+  // stacked, and libjpeg decodes only its columns (with a margin, so the pixels are the same).
+  // Full-size levels only.
+  bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                        size_t stride) override {
+    const NdpiLevel& L = levels_[(size_t)level];
+    if (L.scale != 1) return false;
+    const NdpiJpeg& J = jpegs_[(size_t)L.jpeg];
+    std::string where = tile_name(level, col, row);
+    const uint64_t first = (uint64_t)row * J.stack;
+    const uint64_t r0 = first + (uint64_t)y0 / J.tile_h, r1 = first + (uint64_t)(y1 - 1) / J.tile_h + 1;
+    const std::vector<uint8_t>& buf = stacked_jpeg(J, (uint64_t)col, r0, r1, where);
+    const int dy = (int)((r0 - first) * J.tile_h);
+    decode_jpeg_rgb_rect(nullptr, 0, buf.data(), buf.size(), JpegColor::kAuto, (int)J.tile_w,
+                         (int)(J.tile_h * (r1 - r0)), x0, y0 - dy, x1, y1 - dy, out, stride, path_ + ": " + where);
+    return true;
   }
 
   RgbImage read_associated(const std::string& name) override {
@@ -148,6 +151,52 @@ class NdpiSource : public TileSource {
   }
 
  private:
+  static std::string tile_name(int level, int64_t col, int64_t row) {
+    return "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
+  }
+
+  // One JPEG, in a per-thread buffer, of the restart intervals (col, r0) .. (col, r1 - 1) one
+  // above the other: the header with the SOF sized to them (OpenSlide keeps the level's size
+  // there and sets the interval's after reading the header, but then libjpeg sizes its row
+  // buffers for the whole level on every interval), then each interval's data and a
+  // restart marker (RST0, RST1, ... in turn; EOI after the last). Each interval is one MCU row
+  // and starts with fresh DC predictions, so libjpeg decodes every row as it decodes the interval
+  // alone, as OpenSlide does: no upsampling looks across rows (4:2:2, 4:4:4; see `stack`). Each
+  // interval is read with the two bytes before it, which must be the restart marker that ends
+  // the one before it (the record of tag 65426 is checked so), and must end with its own.
+  const std::vector<uint8_t>& stacked_jpeg(const NdpiJpeg& J, uint64_t col, uint64_t r0, uint64_t r1,
+                                           const std::string& where) {
+    thread_local std::vector<uint8_t> buf;
+    buf.assign(J.header.begin(), J.header.end());
+    const uint32_t frame_h = J.tile_h * (uint32_t)(r1 - r0);
+    uint8_t* sof = buf.data() + J.sof_pos + 5;
+    sof[0] = (uint8_t)(frame_h >> 8), sof[1] = (uint8_t)frame_h;
+    sof[2] = (uint8_t)(J.tile_w >> 8), sof[3] = (uint8_t)J.tile_w;
+    const uint64_t count = (uint64_t)J.tiles_across * J.tiles_down;
+    for (uint64_t r = r0; r < r1; ++r) {
+      const uint64_t tileno = r * J.tiles_across + col;
+      auto [b, e] = J.index->range(tileno, where);
+      const size_t at = buf.size();
+      if (tileno == 0) {
+        buf.resize(at + (size_t)(e - b));
+        file_->read(buf.data() + at, e - b, b, where);
+      } else {
+        const uint8_t keep0 = buf[at - 2], keep1 = buf[at - 1];
+        buf.resize(at + (size_t)(e - b));
+        file_->read(buf.data() + at - 2, e - b + 2, b - 2, where);
+        if (buf[at - 2] != 0xFF || buf[at - 1] != restart_after(tileno - 1))
+          throw InputError(path_, where + ": no restart marker where the JPEG's record (NDPI tag 65426) puts one");
+        buf[at - 2] = keep0;
+        buf[at - 1] = keep1;
+      }
+      const size_t n = buf.size();
+      if (n < at + 3 || buf[n - 2] != 0xFF || (tileno + 1 < count && buf[n - 1] != restart_after(tileno)))
+        throw InputError(path_, where + ": an interval does not end with a restart marker (broken restart markers)");
+      buf[n - 1] = r + 1 < r1 ? restart_after(r - r0) : 0xD9;
+    }
+    return buf;
+  }
+
   std::string path_;
   std::unique_ptr<File> file_;
   std::vector<NdpiJpeg> jpegs_;
@@ -175,12 +224,6 @@ NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, con
   if (hdr->components != 3) throw InputError(path, where + ": JPEG has " + std::to_string(hdr->components) +
                                                        " components (expected 3)");
   head.resize(hdr->header_len);
-  // A level larger than JPEG allows holds 0 (or anything) in the SOF; libjpeg refuses such a
-  // header, so it gets the largest size libjpeg accepts (the decoder is told the tile's size).
-  uint8_t* sof = head.data() + hdr->sof_pos + 5;
-  if (hdr->height == 0 || hdr->height > kJpegMaxDimension) sof[0] = kJpegMaxDimension >> 8, sof[1] = kJpegMaxDimension & 255;
-  if (hdr->width == 0 || hdr->width > kJpegMaxDimension) sof[2] = kJpegMaxDimension >> 8, sof[3] = kJpegMaxDimension & 255;
-  J.header = std::move(head);
   const bool jpeg_size_valid = d.width <= kJpegMaxDimension && d.height <= kJpegMaxDimension;
   J.width = jpeg_size_valid ? hdr->width : (uint32_t)d.width;
   J.height = jpeg_size_valid ? hdr->height : (uint32_t)d.height;
@@ -204,7 +247,16 @@ NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, con
                                  " MCUs does not divide the " + std::to_string(mcus_per_row) + " MCUs of a row");
     J.tile_w = mcu_w * hdr->restart_interval;
     J.tile_h = mcu_h;
+    if (J.tile_w > kJpegMaxDimension)
+      throw InputError(path, where + ": restart intervals of " + std::to_string(J.tile_w) +
+                                 " px, wider than a JPEG frame can be");
   }
+  J.header = std::move(head);
+  J.sof_pos = hdr->sof_pos;
+  // Intervals of one column are decoded 64 rows at a time (one libjpeg pass instead of eight:
+  // most of a small interval's cost is libjpeg's set-up) where no upsampling looks across rows,
+  // which would make the pixels differ from decoding each interval alone.
+  if (hdr->restart_interval != 0 && hdr->max_v == 1) J.stack = std::max<uint32_t>(1, 64 / J.tile_h);
   J.tiles_across = (J.width + J.tile_w - 1) / J.tile_w;
   J.tiles_down = (J.height + J.tile_h - 1) / J.tile_h;
   const uint64_t tiles = (uint64_t)J.tiles_across * J.tiles_down;
@@ -305,7 +357,7 @@ std::unique_ptr<Slide> open_ndpi_slide(const std::string& path, size_t cache_byt
     sl.height = J.height / (uint32_t)L.scale;
     if (sl.width == 0 || sl.height == 0) continue;
     sl.tile_width = (int)(J.tile_w / (uint32_t)L.scale);
-    sl.tile_height = (int)(J.tile_h / (uint32_t)L.scale);
+    sl.tile_height = (int)(J.tile_h * J.stack / (uint32_t)L.scale);
     sl.downsample = ((double)top.height / (double)sl.height + (double)top.width / (double)sl.width) / 2.0;
     meta.levels.push_back(sl);
     levels.push_back(L);
@@ -313,6 +365,12 @@ std::unique_ptr<Slide> open_ndpi_slide(const std::string& path, size_t cache_byt
   if (macro) meta.associated.push_back("macro");
   add_ndpi_properties(dirs[0], meta);
   add_standard_properties(meta);
+  // OpenSlide's tile is one restart interval; ours stacks `stack` of them (same pixels).
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const NdpiJpeg& J = jpegs[(size_t)levels[i].jpeg];
+    meta.properties["openslide.level[" + std::to_string(i) + "].tile-height"] =
+        std::to_string(J.tile_h / (uint32_t)levels[i].scale);
+  }
   auto source = std::make_unique<NdpiSource>(path, std::move(file), std::move(jpegs), std::move(levels), macro);
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
