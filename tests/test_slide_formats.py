@@ -1,6 +1,7 @@
 # Vendor formats against OpenSlide 3.4.1 (python3-openslide, the oracle), on files written by
 # third-party writers following each vendor's layout (scripts/gen_svs_jp2k.py: opj_compress +
-# tifffile; scripts/gen_ndpi.py: cjpeg / vips JPEGs in an NDPI container): the committed
+# tifffile; scripts/gen_ndpi.py: cjpeg / vips JPEGs in an NDPI container; scripts/gen_ome_tiff.py:
+# tifffile, whose SubIFD levels OpenSlide does not read: libvips is their oracle): the committed
 # fixtures (tests/fixtures/slides/) and larger variants made here. A file counts only when
 # OpenSlide opens it as its vendor (and, for NDPI, tifffile reads it as NDPI). Then `deepslide
 # info` must give OpenSlide's levels, downsamples, mpp, objective power and every property
@@ -29,6 +30,7 @@ SRC = os.environ.get("DS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".
 FIXTURES = os.environ.get("DS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
 sys.path.insert(0, os.path.join(SRC, "scripts"))
 import gen_ndpi  # noqa: E402
+import gen_ome_tiff  # noqa: E402
 import gen_svs_jp2k  # noqa: E402
 
 
@@ -190,6 +192,41 @@ def svs_bad_inputs(tmp):
     print("SVS JPEG 2000: a corrupt codestream and a cut file: exit 2, one line")
 
 
+def ome_tiff(tmp, rng):
+    """OME-TIFF: OpenSlide reads it as generic-tiff, level 0 only; libvips reads every level (its
+    SubIFDs) and is the oracle there (lossless tiles: exact). mpp from PhysicalSize, in nm here."""
+    p = os.path.join(tmp, "pyramid.ome.tif")
+    gen_ome_tiff.make_ome(p, 1100, 900, levels=3, mpp=250, unit="nm")
+    assert tifffile.TiffFile(p).is_ome
+    info = json.loads(run("info", p))
+    assert info["vendor"] == "ome-tiff", info["vendor"]
+    assert [(L["width"], L["height"]) for L in info["levels"]] == [(1100, 900), (550, 450), (275, 225)], info["levels"]
+    assert info["mpp_x"] == 0.25 and info["mpp_y"] == 0.25, (info["mpp_x"], info["mpp_y"])
+    assert info["properties"]["openslide.mpp-x"] == "0.25" and info["properties"]["ome.PhysicalSizeXUnit"] == "nm"
+    s = openslide.OpenSlide(p)
+    assert s.properties["openslide.vendor"] == "generic-tiff" and s.level_count == 1
+    n = compare_regions(p, s, tmp, rng, regions=4)
+    for level, L in enumerate(info["levels"]):
+        ref_png = os.path.join(tmp, f"vips{level}.png")
+        load = [p] if level == 0 else [p, "--subifd", str(level - 1)]
+        subprocess.run(["vips", "tiffload", *load, ref_png], check=True, capture_output=True)
+        ref = np.asarray(Image.open(ref_png).convert("RGB")).astype(np.int16)
+        assert ref.shape == (L["height"], L["width"], 3), (level, ref.shape)
+        ds = int(L["downsample"])
+        for _ in range(4):
+            w, h = rng.randint(1, 300), rng.randint(1, 300)
+            lx, ly = rng.randint(-20, L["width"] + 5), rng.randint(-20, L["height"] + 5)
+            got = ours(p, lx * ds, ly * ds, level, w, h, os.path.join(tmp, "o.png"))
+            want = np.full((h, w, 3), 255, np.int16)
+            x0, y0, x1, y1 = max(lx, 0), max(ly, 0), min(lx + w, L["width"]), min(ly + h, L["height"])
+            if x0 < x1 and y0 < y1:
+                want[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = ref[y0:y1, x0:x1]
+            assert int(np.abs(got - want).max()) == 0, f"OME-TIFF level {level} ({lx},{ly}) {w}x{h} differs from libvips"
+            n += 1
+    print(f"pyramid.ome.tif: ome-tiff, 3 levels (SubIFDs), mpp 0.25 from PhysicalSize in nm, {n} regions exact "
+          "(level 0 against OpenSlide, every level against libvips)")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_formats_")
     try:
@@ -216,6 +253,7 @@ def main():
             check_file(p, "hamamatsu", tmp, rng, regions=2)
         wide = json.loads(run("info", os.path.join(tmp, "wide.ndpi")))
         assert wide["levels"][0]["width"] == 69632
+        ome_tiff(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
         print("formats: all exact")

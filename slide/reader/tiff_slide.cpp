@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "slide/reader/jp2k_decode.h"
 #include "slide/reader/jpeg_decode.h"
+#include "slide/reader/ome_xml.h"
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
@@ -295,7 +296,10 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
                levels.end());
 
   SlideMeta meta;
-  meta.vendor = aperio ? "aperio" : "generic-tiff";
+  // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
+  // gives its pixel size.
+  const bool ome = !aperio && is_ome_xml(base.description);
+  meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
   const TiffDir& top = dirs[(size_t)levels[0]];
   for (size_t i = 0; i < levels.size(); ++i) {
     const TiffDir& d = dirs[(size_t)levels[i]];
@@ -311,6 +315,7 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   for (const auto& a : associated) meta.associated.push_back(a.first);
   add_tiff_properties(top, meta);
   if (aperio) add_aperio_properties(top.description, meta);
+  if (ome) add_ome_properties(base.description, meta);
   add_standard_properties(meta);
   auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(levels), std::move(associated));
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
