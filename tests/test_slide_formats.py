@@ -189,7 +189,15 @@ def svs_bad_inputs(tmp):
         f.write(raw[:lvl.dataoffsets[0] + 10])
     expect_error(["read-region", cut, "--x", 0, "--y", 0, "--level", 1, "--width", 150, "--height", 120, "--out",
                   os.path.join(tmp, "c.png")], cut)
-    print("SVS JPEG 2000: a corrupt codestream and a cut file: exit 2, one line")
+    # A description that is not UTF-8 (a Latin-1 "µ"): info prints it (U+FFFD for the byte).
+    latin = bytearray(raw)
+    at = latin.find(b"ScanScope ID")
+    latin[at] = 0xB5
+    p = os.path.join(tmp, "latin1.svs")
+    with open(p, "wb") as f:
+        f.write(latin)
+    assert "\ufffdcanScope ID" in json.loads(run("info", p))["properties"]["tiff.ImageDescription"]
+    print("SVS JPEG 2000: a corrupt codestream and a cut file: exit 2, one line; a Latin-1 description reads")
 
 
 def ome_tiff(tmp, rng):

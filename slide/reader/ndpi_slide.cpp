@@ -38,6 +38,10 @@ constexpr uint64_t kMaxHeaderBytes = 1u << 20;
 constexpr uint64_t kMaxTilePixels = 64ull << 20;     // one tile (a level without restart markers)
 constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
 constexpr uint32_t kMaxSide = 1u << 20;              // as tiff_dir.cpp: 75 mm at 0.07 um/px
+// Restart intervals of one level (the index holds 8 bytes each): a 2^20 x 2^20 level cut into
+// NanoZoomer's 512 x 8 intervals has 2^11 x 2^17 = 2^28 of them; real levels (200k x 100k px)
+// some 5 million; 2^25 keeps the index under 256 MB.
+constexpr uint64_t kMaxIntervals = 1ull << 25;
 
 // One directory's JPEG, cut into restart-interval tiles.
 struct NdpiJpeg {
@@ -262,6 +266,9 @@ NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, con
   const uint64_t tiles = (uint64_t)J.tiles_across * J.tiles_down;
   // Every interval holds at least one byte and a 2-byte marker: a count the data cannot hold is a
   // broken file, and is refused before the index is allocated.
+  if (tiles > kMaxIntervals)
+    throw InputError(path, where + ": " + std::to_string(tiles) + " restart intervals, more than the " +
+                               std::to_string(kMaxIntervals) + " this reader indexes");
   if (tiles > 1 && tiles > d.strip_bytes / 3)
     throw InputError(path, where + ": " + std::to_string(tiles) + " restart intervals in " +
                                std::to_string(d.strip_bytes) + " bytes of JPEG");
