@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "base/error.h"
 #include "slide/reader/jpeg_crop.h"
@@ -24,6 +25,7 @@ struct ErrorMgr {
   jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
   bool warned;
+  bool skip_to_restart = false;  // JWRN_EXTRANEOUS_DATA is expected, not a sign of damage
 };
 
 void on_error(j_common_ptr cinfo) {
@@ -35,6 +37,7 @@ void on_error(j_common_ptr cinfo) {
 void on_message(j_common_ptr cinfo, int level) {
   if (level >= 0) return;  // trace messages
   auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  if (e->skip_to_restart && cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA) return;
   if (!e->warned) (*cinfo->err->format_message)(cinfo, e->message);
   e->warned = true;
 }
@@ -259,9 +262,14 @@ std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
 
 void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                           JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
-                          size_t stride, const std::string& what) {
+                          size_t stride, const std::string& what, bool skip_to_restart) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
+  decoder.err.skip_to_restart = skip_to_restart;
+  struct Reset {  // the thread's decoder serves other calls too
+    Decoder& d;
+    ~Reset() { d.err.skip_to_restart = false; }
+  } reset{decoder};
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(x1 + 64) * 3 * kRowBatch;
   if (row_buf.size() < need) row_buf.resize(need);

@@ -50,6 +50,7 @@ std::optional<JpegHeader> parse_jpeg_header(const uint8_t* d, size_t len, std::s
       have_sof = true;
     } else if (m == 0xDD) {  // DRI
       if (body < 2) return fail("JPEG DRI segment too short");
+      h.dri_pos = pos;
       h.restart_interval = (uint32_t)s[0] << 8 | s[1];
     } else if (m == 0xDA) {  // SOS
       if (!have_sof) return fail("JPEG reaches its scan without a frame header (SOF)");

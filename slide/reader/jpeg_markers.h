@@ -12,6 +12,7 @@ namespace ds {
 
 struct JpegHeader {
   size_t sof_pos = 0;         // offset of the SOF marker (0xFF byte)
+  size_t dri_pos = 0;         // offset of the DRI marker, 0 when there is none
   size_t header_len = 0;      // offset just past the first SOS segment: entropy-coded data starts here
   uint32_t width = 0, height = 0;  // as the SOF says (0 or anything when the image is larger than JPEG allows)
   int components = 0, comps_in_scan = 0;

@@ -48,6 +48,8 @@ struct NdpiJpeg {
   uint64_t start = 0, end = 0;   // the strip: [start, end) in the file
   std::vector<uint8_t> header;   // SOI .. end of SOS
   size_t sof_pos = 0;            // where the SOF is in `header`
+  size_t dri_pos = 0;            // where the DRI is (0: none, a level without restart markers)
+  uint32_t mcu_w = 8;
   uint32_t width = 0, height = 0;
   // Restart intervals: tile_w x tile_h pixels (one MCU row high), tiles_across x tiles_down.
   uint32_t tile_w = 0, tile_h = 0, tiles_across = 0, tiles_down = 0;
@@ -130,10 +132,21 @@ class NdpiSource : public TileSource {
     std::string where = tile_name(level, col, row);
     const uint64_t first = (uint64_t)row * J.stack;
     const uint64_t r0 = first + (uint64_t)y0 / J.tile_h, r1 = first + (uint64_t)(y1 - 1) / J.tile_h + 1;
-    const std::vector<uint8_t>& buf = stacked_jpeg(J, (uint64_t)col, r0, r1, where);
+    std::vector<uint8_t>& buf = stacked_jpeg(J, (uint64_t)col, r0, r1, where);
     const int dy = (int)((r0 - first) * J.tile_h);
-    decode_jpeg_rgb_rect(nullptr, 0, buf.data(), buf.size(), JpegColor::kAuto, (int)J.tile_w,
-                         (int)(J.tile_h * (r1 - r0)), x0, y0 - dy, x1, y1 - dy, out, stride, path_ + ": " + where);
+    // The MCUs right of the region (one of margin kept for the upsampling) are not decoded: the
+    // frame and the restart interval end there, and libjpeg skips to the next row's marker.
+    uint32_t frame_w = J.tile_w;
+    if (J.dri_pos) {
+      frame_w = std::min(J.tile_w, ((uint32_t)(x1 - 1) / J.mcu_w + 2) * J.mcu_w);
+      uint8_t* sof = buf.data() + J.sof_pos + 5;
+      sof[2] = (uint8_t)(frame_w >> 8), sof[3] = (uint8_t)frame_w;
+      const uint32_t mcus = frame_w / J.mcu_w;
+      buf[J.dri_pos + 4] = (uint8_t)(mcus >> 8), buf[J.dri_pos + 5] = (uint8_t)mcus;
+    }
+    decode_jpeg_rgb_rect(nullptr, 0, buf.data(), buf.size(), JpegColor::kAuto, (int)frame_w,
+                         (int)(J.tile_h * (r1 - r0)), x0, y0 - dy, x1, y1 - dy, out, stride, path_ + ": " + where,
+                         frame_w < J.tile_w);
     return true;
   }
 
@@ -168,7 +181,7 @@ class NdpiSource : public TileSource {
   // alone, as OpenSlide does: no upsampling looks across rows (4:2:2, 4:4:4; see `stack`). Each
   // interval is read with the two bytes before it, which must be the restart marker that ends
   // the one before it (the record of tag 65426 is checked so), and must end with its own.
-  const std::vector<uint8_t>& stacked_jpeg(const NdpiJpeg& J, uint64_t col, uint64_t r0, uint64_t r1,
+  std::vector<uint8_t>& stacked_jpeg(const NdpiJpeg& J, uint64_t col, uint64_t r0, uint64_t r1,
                                            const std::string& where) {
     thread_local std::vector<uint8_t> buf;
     buf.assign(J.header.begin(), J.header.end());
@@ -257,6 +270,8 @@ NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, con
   }
   J.header = std::move(head);
   J.sof_pos = hdr->sof_pos;
+  J.dri_pos = hdr->restart_interval ? hdr->dri_pos : 0;
+  J.mcu_w = (uint32_t)hdr->mcu_width();
   // Intervals of one column are decoded 64 rows at a time (one libjpeg pass instead of eight:
   // most of a small interval's cost is libjpeg's set-up) where no upsampling looks across rows,
   // which would make the pixels differ from decoding each interval alone.
