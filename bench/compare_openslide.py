@@ -1,16 +1,24 @@
 #!/usr/bin/python3
 # Slide-read throughput: `deepslide bench-read` against OpenSlide (python3-openslide, as
 # DeepSlide calls it) on the same file in the same run, runs alternating so both see the same
-# machine load. Default file: a 16384 x 16384 pyramid of 256 px JPEG Q80 tiles written by vips
-# (smooth colour blobs plus noise, ~24 KB per tile). Patterns: aligned (one whole tile per
-# region), random (224 x 224 anywhere on level 0) and raster (224 x 224 windows side by side, row
-# by row: a sliding window); 1 and 2 threads. Both readers use a 32 MiB decoded-tile cache
-# (OpenSlide 3.4's default). deepslide runs twice per round: with its default --partial-decode
-# auto (tiles a region only clips are decoded in part, uncached, while the cache sees little
-# reuse) and with --partial-decode never (every tile decoded whole and cached, as OpenSlide does).
-# Prints a Markdown table for BENCHMARKS.md.
+# machine load. One file per format (--format, or any file with --slide, repeatable):
+#   tiff      a 16384 x 16384 pyramid of 256 px JPEG Q80 tiles written by vips (smooth colour
+#             blobs plus noise, ~24 KB per tile);
+#   svs-jp2k  an 8192 x 8192 Aperio SVS of 240 px JPEG 2000 tiles (33003, YCbCr 4:2:2, ratio
+#             12), written by scripts/gen_svs_jp2k.py (opj_compress + tifffile);
+#   ndpi      an 8192 x 8192 Hamamatsu NDPI, 4:2:2 JPEG Q85 with a restart marker every 32
+#             MCUs (512 x 8 px tiles), written by scripts/gen_ndpi.py (cjpeg + an NDPI container).
+# Patterns: aligned (one whole deepslide tile per region; for NDPI that is 8 of OpenSlide's
+# restart-interval tiles of a column, 512 x 64), random (224 x 224
+# anywhere on level 0) and raster (224 x 224 windows side by side, row by row: a sliding
+# window); 1 and 2 threads. Both readers use a 32 MiB decoded-tile cache (OpenSlide 3.4's
+# default). deepslide runs twice per round: with its default --partial-decode auto (tiles a
+# region only clips are decoded in part, uncached, while the cache sees little reuse) and with
+# --partial-decode never (every tile decoded whole and cached, as OpenSlide does).
+# Prints a Markdown table per file for BENCHMARKS.md.
 #
-#   /usr/bin/python3 bench/compare_openslide.py --deepslide build/deepslide [--slide F] [--count N]
+#   /usr/bin/python3 bench/compare_openslide.py --deepslide build/deepslide [--format F]... [--slide F]...
+#       [--count N] [--rounds R]
 import argparse
 import json
 import os
@@ -21,6 +29,10 @@ import threading
 import time
 
 import openslide
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SLIDES = {"tiff": "/tmp/ds_bench/slide16k.tif", "svs-jp2k": "/tmp/ds_bench/jp2k8k.svs",
+                  "ndpi": "/tmp/ds_bench/ndpi8k.ndpi"}
 
 
 def make_slide(path):
@@ -41,6 +53,14 @@ def make_slide(path):
         os.remove(os.path.join(d, f))
 
 
+def make_format_slide(fmt, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py"}[fmt]
+    extra = ["--levels", "3"] if fmt == "svs-jp2k" else ["--levels", "4"]
+    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, "--width", "8192",
+                    "--height", "8192", *extra], check=True)
+
+
 def ours(binary, slide, pattern, threads, count, seed, partial="auto"):
     out = subprocess.run([binary, "bench-read", slide, "--pattern", pattern, "--size", "224", "--count",
                           str(count), "--threads", str(threads), "--seed", str(seed), "--cache-mb", "32",
@@ -49,17 +69,25 @@ def ours(binary, slide, pattern, threads, count, seed, partial="auto"):
     return json.loads(out)["regions_per_sec"]
 
 
-def theirs(slide_path, pattern, threads, count, seed):
+def tile_size(binary, slide):
+    """deepslide's level-0 tile, which bench-read's aligned pattern reads (for NDPI, 8 restart
+    intervals of a column, where OpenSlide's tile is one interval)."""
+    L = json.loads(subprocess.run([binary, "info", slide], check=True, capture_output=True, text=True).stdout)
+    return L["levels"][0]["tile_width"], L["levels"][0]["tile_height"]
+
+
+def theirs(slide_path, pattern, threads, count, seed, tile):
     s = openslide.OpenSlide(slide_path)  # fresh cache each run, as ours
     w, h = s.level_dimensions[0]
+    tw, th = tile
     rng = random.Random(seed)
-    if pattern == "aligned":
-        pos = [(rng.randrange(w // 256) * 256, rng.randrange(h // 256) * 256, 256) for _ in range(count)]
+    if pattern == "aligned":  # as bench-read: the same regions, a whole deepslide tile each
+        pos = [(rng.randrange(-(-w // tw)) * tw, rng.randrange(-(-h // th)) * th, (tw, th)) for _ in range(count)]
     elif pattern == "raster":  # as bench-read: row-major, stride 224, wrapping
         cols, rows = w // 224, h // 224
-        pos = [(i % (cols * rows) % cols * 224, i % (cols * rows) // cols * 224, 224) for i in range(count)]
+        pos = [(i % (cols * rows) % cols * 224, i % (cols * rows) // cols * 224, (224, 224)) for i in range(count)]
     else:
-        pos = [(rng.randrange(w - 224), rng.randrange(h - 224), 224) for _ in range(count)]
+        pos = [(rng.randrange(w - 224), rng.randrange(h - 224), (224, 224)) for _ in range(count)]
     nxt = iter(range(count))
     lock = threading.Lock()
 
@@ -70,7 +98,7 @@ def theirs(slide_path, pattern, threads, count, seed):
             if i is None:
                 return
             x, y, size = pos[i]
-            s.read_region((x, y), 0, (size, size))
+            s.read_region((x, y), 0, size)
 
     t0 = time.perf_counter()
     ts = [threading.Thread(target=work) for _ in range(threads)]
@@ -83,33 +111,49 @@ def theirs(slide_path, pattern, threads, count, seed):
     return count / dt
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--deepslide", default="build/deepslide")
-    ap.add_argument("--slide", default="/tmp/ds_bench/slide16k.tif")
-    ap.add_argument("--count", type=int, default=1500)
-    ap.add_argument("--rounds", type=int, default=3)
-    a = ap.parse_args()
-    if not os.path.exists(a.slide):
-        make_slide(a.slide)
+def bench(a, slide):
     rows = []
+    tile = tile_size(a.deepslide, slide)
     for pattern in ["aligned", "random", "raster"]:
         for threads in [1, 2]:
             o, p1, t = [], [], []
             for r in range(a.rounds):  # alternate so all see the same load
-                o.append(ours(a.deepslide, a.slide, pattern, threads, a.count, r))
-                t.append(theirs(a.slide, pattern, threads, a.count, r))
-                p1.append(ours(a.deepslide, a.slide, pattern, threads, a.count, r, "never"))
+                o.append(ours(a.deepslide, slide, pattern, threads, a.count, r))
+                t.append(theirs(slide, pattern, threads, a.count, r, tile))
+                p1.append(ours(a.deepslide, slide, pattern, threads, a.count, r, "never"))
             mo, mp, mt = statistics.median(o), statistics.median(p1), statistics.median(t)
             rows.append((pattern, threads, mo, mp, mt))
-            print(json.dumps({"pattern": pattern, "threads": threads, "deepslide_regions_per_sec": o,
+            print(json.dumps({"slide": slide, "pattern": pattern, "threads": threads, "deepslide_regions_per_sec": o,
                               "deepslide_never_partial_regions_per_sec": p1, "openslide_regions_per_sec": t}),
                   flush=True)
+    s = openslide.OpenSlide(slide)
+    print(f"\n{os.path.basename(slide)}: {s.properties['openslide.vendor']}, {s.level_dimensions[0][0]} x "
+          f"{s.level_dimensions[0][1]}, OpenSlide's tiles {s.properties['openslide.level[0].tile-width']} x "
+          f"{s.properties['openslide.level[0].tile-height']}, deepslide's (aligned regions) {tile[0]} x {tile[1]}")
     print("\n| pattern | threads | deepslide (default: --partial-decode auto) | deepslide --partial-decode never |"
           " OpenSlide | ratio default | ratio never |")
     print("|---|---|---|---|---|---|---|")
     for p, th, mo, mp, mt in rows:
-        print(f"| {p} | {th} | {mo:.0f} | {mp:.0f} | {mt:.0f} | {mo / mt:.2f}x | {mp / mt:.2f}x |")
+        print(f"| {p} | {th} | {mo:.0f} | {mp:.0f} | {mt:.0f} | {mo / mt:.2f}x | {mp / mt:.2f}x |", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--deepslide", default="build/deepslide")
+    ap.add_argument("--format", action="append", choices=sorted(DEFAULT_SLIDES),
+                    help="bench this format's default file (made on first use); repeatable")
+    ap.add_argument("--slide", action="append", help="bench this file; repeatable")
+    ap.add_argument("--count", type=int, default=1500)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    slides = list(a.slide or [])
+    for fmt in a.format or ([] if slides else ["tiff"]):
+        path = DEFAULT_SLIDES[fmt]
+        if not os.path.exists(path):
+            make_slide(path) if fmt == "tiff" else make_format_slide(fmt, path)
+        slides.append(path)
+    for slide in slides:
+        bench(a, slide)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ void register_info(CLI::App& app, Globals& g) {
     j["associated"] = slide->associated_names();
     j["properties"] = nlohmann::ordered_json::object();
     for (const auto& [k, v] : slide->properties()) j["properties"][k] = v;
-    std::cout << j.dump(2) << "\n";
+    // Vendor strings are not always UTF-8 (a Latin-1 "µ" in a scanner's description): such bytes
+    // print as U+FFFD instead of ending the command in a JSON error.
+    std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   });
 }
 

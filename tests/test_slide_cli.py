@@ -124,7 +124,9 @@ def main():
                             "--out", out], "level 9")
         expect_input_error(["read-region", tif, "--x", 0, "--y", 0, "--width", 0, "--height", 5,
                             "--out", out], "region size")
-        # A JPEG 2000 (Aperio 33003) file: the error names the codec and the conversion.
+        # JPEG 2000 tiles that are not: an Aperio 33003 file whose tiles hold other data opens, and
+        # reading it names the file and the codec; generic JPEG 2000 (34712) is refused with the
+        # conversion.
         with open(tif, "rb") as f:
             raw = bytearray(f.read())
         j2k = os.path.join(tmp, "j2k.svs")
@@ -134,6 +136,15 @@ def main():
             e = ifd + 2 + 12 * i
             if struct.unpack_from("<H", raw, e)[0] == 259:
                 struct.pack_into("<H", raw, e + 8, 33003)
+        with open(j2k, "wb") as f:
+            f.write(raw)
+        run("info", j2k)
+        expect_input_error(["read-region", j2k, "--x", 0, "--y", 0, "--width", 64, "--height", 64, "--out",
+                            os.path.join(tmp, "j.png")], j2k, "not a JPEG 2000 codestream")
+        for i in range(n):
+            e = ifd + 2 + 12 * i
+            if struct.unpack_from("<H", raw, e)[0] == 259:
+                struct.pack_into("<H", raw, e + 8, 34712)
         with open(j2k, "wb") as f:
             f.write(raw)
         expect_input_error(["info", j2k], "JPEG 2000", "vips tiffsave")

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "base/error.h"
 #include "slide/reader/jpeg_crop.h"
@@ -24,6 +25,7 @@ struct ErrorMgr {
   jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
   bool warned;
+  bool skip_to_restart = false;  // JWRN_EXTRANEOUS_DATA is expected, not a sign of damage
 };
 
 void on_error(j_common_ptr cinfo) {
@@ -35,6 +37,7 @@ void on_error(j_common_ptr cinfo) {
 void on_message(j_common_ptr cinfo, int level) {
   if (level >= 0) return;  // trace messages
   auto* e = reinterpret_cast<ErrorMgr*>(cinfo->err);
+  if (e->skip_to_restart && cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA) return;
   if (!e->warned) (*cinfo->err->format_message)(cinfo, e->message);
   e->warned = true;
 }
@@ -188,6 +191,51 @@ bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const
   return !d.err.warned;
 }
 
+bool run_decode_frame(Decoder& d, const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom,
+                      uint8_t* out) {
+  jpeg_decompress_struct* c = &d.cinfo;
+  d.err.warned = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) {
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  jpeg_mem_src(c, data, (unsigned long)len);
+  jpeg_read_header(c, TRUE);
+  if (c->num_components != 3) {
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG (expected 3)", c->num_components);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  c->scale_num = 1;
+  c->scale_denom = (unsigned)scale_denom;
+  c->image_width = (JDIMENSION)frame_w;
+  c->image_height = (JDIMENSION)frame_h;
+  c->out_color_space = JCS_RGB;
+  jpeg_start_decompress(c);
+  const int ow = frame_w / scale_denom, oh = frame_h / scale_denom;
+  if ((int)c->output_width != ow || (int)c->output_height != oh) {
+    std::snprintf(d.err.message, sizeof d.err.message, "JPEG decodes to %ux%u, expected %dx%d", c->output_width,
+                  c->output_height, ow, oh);
+    jpeg_abort_decompress(c);
+    return false;
+  }
+  while ((int)c->output_scanline < oh) {
+    JSAMPROW rows[kRowBatch];
+    int y = (int)c->output_scanline, n = 0;
+    for (; n < kRowBatch && y + n < oh; ++n) rows[n] = out + (size_t)(y + n) * ow * 3;
+    if (jpeg_read_scanlines(c, rows, (JDIMENSION)n) == 0) {
+      std::snprintf(d.err.message, sizeof d.err.message, "JPEG decoder returned no rows");
+      jpeg_abort_decompress(c);
+      return false;
+    }
+  }
+  // Not jpeg_finish_decompress: the input side still expects the rows of the SOF's frame after
+  // this interval (OpenSlide stops here too).
+  jpeg_abort_decompress(c);
+  return !d.err.warned;
+}
+
 bool read_size(Decoder& d, const uint8_t* data, size_t len, int* w, int* h) {
   jpeg_decompress_struct* c = &d.cinfo;
   if (setjmp(d.err.jump)) {
@@ -214,9 +262,14 @@ std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
 
 void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                           JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
-                          size_t stride, const std::string& what) {
+                          size_t stride, const std::string& what, bool skip_to_restart) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
+  decoder.err.skip_to_restart = skip_to_restart;
+  struct Reset {  // the thread's decoder serves other calls too
+    Decoder& d;
+    ~Reset() { d.err.skip_to_restart = false; }
+  } reset{decoder};
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(x1 + 64) * 3 * kRowBatch;
   if (row_buf.size() < need) row_buf.resize(need);
@@ -230,6 +283,14 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
     return;
   if (!run_decode_rect(decoder, tables, tables_len, data, len, color, tile_w, tile_h, x0, y0, x1, y1, out, stride,
                        row_buf.data(), row_buf.size()))
+    throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
+}
+
+void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom,
+                           uint8_t* out, const std::string& what) {
+  if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  thread_local Decoder decoder;
+  if (!run_decode_frame(decoder, data, len, frame_w, frame_h, scale_denom, out))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "slide/reader/ndpi_ifd.h"
 #include "slide/reader/slide_open.h"
 
 namespace ds {
@@ -40,7 +41,7 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   if (n == 0) throw InputError(path, "empty file");
   bool tiff = n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
                          (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
-  if (tiff) return open_tiff_slide(path, cache_bytes);
+  if (tiff) return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
   bool png = n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0;
   bool jpeg = n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF;
   if (png || jpeg) return open_image_slide(path, cache_bytes);

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "base/error.h"
@@ -33,7 +34,9 @@ constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 // the count an array tag was stored with, only the array it padded).
 struct RawEntry {
   bool found = false;
+  uint16_t type = 0;
   uint64_t count = 0;
+  uint8_t field[8] = {};     // the value/offset field as stored
   uint64_t value_bytes = 0;  // count x the type's size
   uint64_t value_offset = 0; // where the values are, or 0 when they sit inside the entry
 };
@@ -72,7 +75,9 @@ class RawIfdReader {
       const uint8_t* p = table.data() + i * entry_size;
       if (get(p, 2) != tag) continue;
       e.found = true;
-      uint64_t size = type_size((uint16_t)get(p + 2, 2));
+      e.type = (uint16_t)get(p + 2, 2);
+      std::memcpy(e.field, p + (big_ ? 12 : 8), big_ ? 8 : 4);
+      uint64_t size = type_size(e.type);
       e.count = get(p + 4, big_ ? 8 : 4);
       if (size == 0 || e.count > file_size_ / size)
         throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + " claims " + std::to_string(e.count) +
@@ -87,6 +92,19 @@ class RawIfdReader {
       break;
     }
     return e;
+  }
+
+  // A RATIONAL (or SRATIONAL) tag's first value as a double, as OpenSlide computes it (libtiff
+  // hands out a float); nullopt when the tag is absent or of another type.
+  std::optional<double> rational(uint64_t ifd_offset, uint16_t tag, const std::string& where) {
+    RawEntry e = entry(ifd_offset, tag, where);
+    if (!e.found || e.count == 0 || (e.type != 5 && e.type != 10)) return std::nullopt;
+    uint8_t b[8];
+    if (e.value_offset) read_at(b, 8, e.value_offset, where);
+    else std::memcpy(b, e.field, 8);
+    uint64_t num = get(b, 4), den = get(b + 4, 4);
+    if (e.type == 10) return (double)(int32_t)num / (double)(int32_t)den;
+    return (double)num / (double)den;
   }
 
  private:
@@ -187,8 +205,9 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
   float xr = 0, yr = 0;
   if (TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xr) && TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yr)) {
     d.has_resolution = xr > 0 && yr > 0;
-    d.x_resolution = xr;
-    d.y_resolution = yr;
+    const uint64_t at = TIFFCurrentDirOffset(tif);
+    d.x_resolution = raw.rational(at, TIFFTAG_XRESOLUTION, where).value_or(xr);
+    d.y_resolution = raw.rational(at, TIFFTAG_YRESOLUTION, where).value_or(yr);
   }
   TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &d.resolution_unit);
 

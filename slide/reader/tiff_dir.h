@@ -24,7 +24,7 @@ struct TiffDir {
   uint32_t subfile_type = 0;
   std::string description, software, make, model, datetime;
   bool has_resolution = false;
-  float x_resolution = 0, y_resolution = 0;
+  double x_resolution = 0, y_resolution = 0;  // the RATIONAL's exact quotient
   uint16_t resolution_unit = 2;
   std::vector<uint8_t> jpeg_tables;
   std::vector<uint64_t> offsets, byte_counts;  // one per tile/strip

@@ -31,7 +31,9 @@ TiffHandle::TiffHandle(const std::string& path)
   TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_error, error_.get());
   TIFFOpenOptionsSetWarningHandlerExtR(opts, ignore_warning, nullptr);
   // "D": tile offset arrays are loaded only when asked for, after tiff_dir.cpp has checked them.
-  tif_ = TIFFOpenExt(path.c_str(), "rmD", opts);
+  // "c": no strip chopping. libtiff would otherwise present one large uncompressed strip as many
+  // virtual ones, which tiff_dir.cpp's check (the offsets must be stored in full) refuses.
+  tif_ = TIFFOpenExt(path.c_str(), "rmDc", opts);
   TIFFOpenOptionsFree(opts);
   if (!tif_) {
     std::string why = error_->empty() ? "not a readable TIFF file" : "not a TIFF file (" + *error_ + ")";

@@ -29,7 +29,7 @@ bool is_aperio_description(const std::string& d) { return d.rfind("Aperio", 0) =
 
 void add_tiff_properties(const TiffDir& b, SlideMeta& meta) {
   auto& p = meta.properties;
-  if (!b.description.empty()) p["tiff.ImageDescription"] = b.description;
+  if (!b.description.empty()) p["tiff.ImageDescription"] = p["openslide.comment"] = b.description;
   if (!b.software.empty()) p["tiff.Software"] = b.software;
   if (!b.make.empty()) p["tiff.Make"] = b.make;
   if (!b.model.empty()) p["tiff.Model"] = b.model;

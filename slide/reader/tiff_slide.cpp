@@ -1,7 +1,8 @@
 // The TIFF backend: decides which IFDs are pyramid levels and which are associated images
 // (generic, SubIFD, Aperio), checks that their pixel layout is one we decode, and decodes tiles.
-// JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo. Other codecs:
-// libtiff's decoder on a pooled handle, so threads never share libtiff state.
+// JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo; Aperio JPEG 2000
+// tiles (33003, 33005): raw bytes by pread + OpenJPEG. Other codecs: libtiff's decoder on a
+// pooled handle, so threads never share libtiff state.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +12,9 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "slide/reader/jp2k_decode.h"
 #include "slide/reader/jpeg_decode.h"
+#include "slide/reader/ome_xml.h"
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
@@ -35,14 +38,18 @@ void fill_white_outside(uint8_t* out, int w, int h, int cw, int ch) {
   if (ch < h) std::memset(out + (size_t)ch * w * 3, 255, (size_t)(h - ch) * w * 3);
 }
 
-bool is_jpeg2000(uint16_t c) { return c == 33003 || c == 33005 || c == 34712; }
+// Aperio's JPEG 2000 codes: raw J2K codestreams, 33003 YCbCr without MCT, 33005 RGB with MCT.
+constexpr uint16_t kAperioJ2kYCbCr = 33003, kAperioJ2kRgb = 33005;
+bool is_aperio_j2k(uint16_t c) { return c == kAperioJ2kYCbCr || c == kAperioJ2kRgb; }
+// Chunks we read raw with pread and decode ourselves, outside libtiff.
+bool decoded_raw(uint16_t c) { return c == COMPRESSION_JPEG || is_aperio_j2k(c); }
 
 // Throws InputError unless `d` holds 8-bit chunky RGB / RGBA / grey we can decode.
 void check_supported(const TiffDir& d, const std::string& path, const std::string& what) {
   std::string comp = compression_name(d.compression);
-  if (is_jpeg2000(d.compression))
+  if (d.compression == 34712)
     throw InputError(path, what + " uses " + comp + " compression, which is not supported" + kConvertHint);
-  if (d.compression != COMPRESSION_JPEG && !TIFFIsCODECConfigured(d.compression))
+  if (!decoded_raw(d.compression) && !TIFFIsCODECConfigured(d.compression))
     throw InputError(path, what + " uses unsupported " + comp + kConvertHint);
   if (d.bps != 8)
     throw InputError(path, what + " has " + std::to_string(d.bps) +
@@ -56,7 +63,10 @@ void check_supported(const TiffDir& d, const std::string& path, const std::strin
   if (d.spp < 1 || d.spp > 4)
     throw InputError(path, what + " has " + std::to_string(d.spp) + " samples per pixel");
   bool ok;
-  if (d.compression == COMPRESSION_JPEG) {
+  if (is_aperio_j2k(d.compression)) {
+    // The colour space is the codestream's (OpenSlide ignores PhotometricInterpretation here).
+    ok = d.spp == 3;
+  } else if (d.compression == COMPRESSION_JPEG) {
     ok = ((d.photometric == PHOTOMETRIC_YCBCR || d.photometric == PHOTOMETRIC_RGB) && d.spp == 3) ||
          (d.photometric == PHOTOMETRIC_MINISBLACK && d.spp == 1);
   } else {
@@ -76,6 +86,10 @@ JpegColor jpeg_color(const TiffDir& d) {
   if (d.photometric == PHOTOMETRIC_RGB) return JpegColor::kRgb;
   if (d.photometric == PHOTOMETRIC_MINISBLACK) return JpegColor::kGrey;
   return JpegColor::kYCbCr;
+}
+
+J2kColor j2k_color(const TiffDir& d) {
+  return d.compression == kAperioJ2kYCbCr ? J2kColor::kYCbCr : J2kColor::kRgb;
 }
 
 class TiffSource : public TileSource {
@@ -106,7 +120,7 @@ class TiffSource : public TileSource {
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (d.compression != COMPRESSION_JPEG) return false;
+    if (!decoded_raw(d.compression)) return false;
     uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
     if (off == 0 || cnt == 0 || off > file_size_ || cnt > file_size_ - off ||
@@ -117,6 +131,11 @@ class TiffSource : public TileSource {
     thread_local std::vector<uint8_t> raw;
     raw.resize(cnt);
     read_at(raw.data(), cnt, off, what);
+    if (is_aperio_j2k(d.compression)) {
+      decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
+                     path_ + ": " + what);
+      return true;
+    }
     decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
                          (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
     return true;
@@ -156,11 +175,16 @@ class TiffSource : public TileSource {
     }
     if (off > file_size_ || cnt > file_size_ - off)
       throw InputError(path_, what + " lies past the end of the file (truncated file?)");
-    if (d.compression == COMPRESSION_JPEG) {
+    if (decoded_raw(d.compression)) {
       thread_local std::vector<uint8_t> raw;
       if (cnt > out_bytes * 4 + (1u << 20)) throw InputError(path_, what + " has an absurd byte count");
       raw.resize(cnt);
       read_at(raw.data(), cnt, off, what);
+      if (is_aperio_j2k(d.compression)) {
+        decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, 0, 0, (int)d.tile_w,
+                       (int)d.tile_h, out, (size_t)d.tile_w * 3, path_ + ": " + what);
+        return;
+      }
       auto [jw, jh] = decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt,
                                       jpeg_color(d), out, (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
       fill_white_outside(out, (int)d.tile_w, (int)d.tile_h, jw, jh);
@@ -272,7 +296,10 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
                levels.end());
 
   SlideMeta meta;
-  meta.vendor = aperio ? "aperio" : "generic-tiff";
+  // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
+  // gives its pixel size.
+  const bool ome = !aperio && is_ome_xml(base.description);
+  meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
   const TiffDir& top = dirs[(size_t)levels[0]];
   for (size_t i = 0; i < levels.size(); ++i) {
     const TiffDir& d = dirs[(size_t)levels[i]];
@@ -288,6 +315,7 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   for (const auto& a : associated) meta.associated.push_back(a.first);
   add_tiff_properties(top, meta);
   if (aperio) add_aperio_properties(top.description, meta);
+  if (ome) add_ome_properties(base.description, meta);
   add_standard_properties(meta);
   auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(levels), std::move(associated));
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);

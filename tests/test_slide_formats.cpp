@@ -1,0 +1,189 @@
+// Vendor formats of the slide reader on the committed fixtures (tests/fixtures/slides/, written
+// by scripts/gen_*.py with third-party writers; tests/test_slide_formats.py compares them with
+// OpenSlide): partial tile decodes equal whole ones, threads agree, and damaged files fail with
+// an InputError that names the file.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "base/error.h"
+#include "slide/reader/slide.h"
+#include "tests/test_slide_util.h"
+
+using ds::Slide;
+using ds::SlideLevel;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(DS_FIXTURES) + "/slides/" + name; }
+
+// Random regions of every level (crossing tile and level edges): `part` (no cache, every tile a
+// region clips decoded only in the part it needs) must equal `whole` (whole tiles, cached).
+void check_partial_equals_whole(const std::string& path) {
+  auto whole = Slide::open(path);
+  whole->set_partial_decode(Slide::PartialDecode::kNever);
+  auto part = Slide::open(path, 0);
+  part->set_partial_decode(Slide::PartialDecode::kAlways);
+  std::mt19937 rng(5);
+  for (int k = 0; k < 80; ++k) {
+    int L = (int)(rng() % (unsigned)whole->level_count());
+    const SlideLevel& sl = whole->level(L);
+    int w = 1 + (int)(rng() % 300), h = 1 + (int)(rng() % 300);
+    int64_t x = (int64_t)(rng() % (uint64_t)(sl.width + 20)) - 10;
+    int64_t y = (int64_t)(rng() % (uint64_t)(sl.height + 20)) - 10;
+    int64_t x0 = (int64_t)(x * sl.downsample), y0 = (int64_t)(y * sl.downsample);
+    INFO(path << " level " << L << " at " << x0 << "," << y0 << " " << w << "x" << h);
+    REQUIRE(part->read_region(x0, y0, L, w, h, 1).pixels == whole->read_region(x0, y0, L, w, h, 1).pixels);
+  }
+  CHECK(part->tiles_decoded_in_part() > 0);
+  std::atomic<int> wrong{0};
+  auto reader = [&](uint32_t seed) {
+    std::mt19937 r(seed);
+    const SlideLevel& l0 = whole->level(0);
+    for (int k = 0; k < 30; ++k) {
+      int64_t x0 = (int64_t)(r() % (uint64_t)l0.width), y0 = (int64_t)(r() % (uint64_t)l0.height);
+      int w = 1 + (int)(r() % 200), h = 1 + (int)(r() % 200);
+      if (part->read_region(x0, y0, 0, w, h, 1).pixels != whole->read_region(x0, y0, 0, w, h, 1).pixels) ++wrong;
+    }
+  };
+  std::thread t1(reader, 1u), t2(reader, 2u), t3(reader, 3u);
+  t1.join();
+  t2.join();
+  t3.join();
+  CHECK(wrong == 0);
+}
+
+// The message of the InputError `f` throws; fails the test when it throws nothing.
+template <class F>
+std::string input_error(F f) {
+  try {
+    f();
+  } catch (const ds::InputError& e) {
+    return e.what();
+  }
+  FAIL("no InputError");
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("Aperio JPEG 2000: partial tile decodes equal whole ones", "[slide][formats]") {
+  for (const char* name : {"aperio_jp2k_33003.svs", "aperio_jp2k_33005.svs"}) {
+    auto s = Slide::open(fixture(name));
+    CHECK(s->vendor() == "aperio");
+    CHECK(s->level_count() == 2);
+    CHECK(s->associated_names().size() == 3);
+    check_partial_equals_whole(fixture(name));
+  }
+}
+
+TEST_CASE("Aperio JPEG 2000: a corrupt codestream is an InputError naming the file", "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_j2k_bad");
+  std::string good = ds::test::read_bytes(fixture("aperio_jp2k_33003.svs"));
+  // The first tile's codestream starts with SOC + SIZ; its first occurrence in the file is tile 0.
+  size_t soc = good.find(std::string("\xFF\x4F\xFF\x51", 4));
+  REQUIRE(soc != std::string::npos);
+  struct Case {
+    const char* name;
+    std::string bytes;
+    const char* reason;
+  };
+  // (Garbled code-block data decodes to garbage without complaint, as in any JPEG 2000 decoder;
+  // what can be detected is a broken header or a tile part that claims more than there is.)
+  std::string wrong_size = good, no_soc = good, cod = good, truncated = good;
+  wrong_size[soc + 4 + 4 + 2] = 0x7F;  // Xsiz: a far larger image than the tile
+  no_soc[soc + 1] = 0x00;
+  size_t after_siz = soc + 4 + (((uint8_t)good[soc + 4] << 8) | (uint8_t)good[soc + 5]);
+  REQUIRE(good.substr(after_siz, 2) == std::string("\xFF\x52", 2));  // COD
+  cod[after_siz + 9] = 40;                                            // 40 decomposition levels
+  size_t sot = good.find(std::string("\xFF\x90", 2), soc);
+  REQUIRE(sot != std::string::npos);
+  truncated[sot + 6] = 0x10;  // Psot: a tile part of 256 MB in a tile of a few KB
+  for (const Case& c : {Case{"size.svs", wrong_size, "where the directory declares 240x240 tiles"},
+                        Case{"nosoc.svs", no_soc, "no SOC marker"}, Case{"cod.svs", cod, "corrupt JPEG 2000 data"},
+                        Case{"truncated.svs", truncated, "corrupt JPEG 2000 data"}}) {
+    std::string path = dir + "/" + c.name;
+    ds::test::write_bytes(path, c.bytes);
+    auto s = Slide::open(path);
+    std::string msg = input_error([&] { s->read_region(0, 0, 0, 100, 100); });
+    INFO(msg);
+    CHECK(msg.find(path) != std::string::npos);
+    CHECK(msg.find(c.reason) != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("NDPI: threads reading restart-interval tiles agree, with recorded and scanned restart markers",
+          "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_ndpi");
+  std::string recorded = fixture("hamamatsu.ndpi");
+  // The same file without tag 65426: the tile index comes from scanning for RSTn markers, lazily
+  // and under a lock, from several threads at once.
+  std::string bytes = ds::test::read_bytes(recorded);
+  size_t tags = 0;
+  for (size_t at = bytes.find(std::string("\x92\xFF\x04\x00", 4)); at != std::string::npos;
+       at = bytes.find(std::string("\x92\xFF\x04\x00", 4), at + 4)) {
+    bytes[at] = (char)0xDC;  // 65426 -> 65500, a tag nobody reads
+    ++tags;
+  }
+  REQUIRE(tags == 2);  // the two levels with restart markers
+  std::string scanned = dir + "/scanned.ndpi";
+  ds::test::write_bytes(scanned, bytes);
+  for (const std::string& path : {recorded, scanned}) {
+    auto whole = Slide::open(path);
+    CHECK(whole->vendor() == "hamamatsu");
+    CHECK(whole->level_count() == 8);
+    // OpenSlide's tile is one restart interval (512 x 8); the reader decodes 8 of a column at once.
+    CHECK(whole->properties().at("openslide.level[0].tile-height") == "8");
+    CHECK(whole->level(0).tile_height == 64);
+    auto threaded = Slide::open(path, 1u << 20);  // a small cache: tiles come and go
+    std::atomic<int> wrong{0};
+    auto reader = [&](uint32_t seed) {
+      std::mt19937 r(seed);
+      for (int k = 0; k < 40; ++k) {
+        int L = (int)(r() % 3);
+        const SlideLevel& sl = whole->level(L);
+        int64_t x = (int64_t)(r() % (uint64_t)sl.width), y = (int64_t)(r() % (uint64_t)sl.height);
+        int w = 1 + (int)(r() % 300), h = 1 + (int)(r() % 300);
+        int64_t x0 = (int64_t)(x * sl.downsample), y0 = (int64_t)(y * sl.downsample);
+        auto a = threaded->read_region(x0, y0, L, w, h, 2);
+        auto b = Slide::open(path, 0)->read_region(x0, y0, L, w, h, 1);
+        if (a.pixels != b.pixels) ++wrong;
+      }
+    };
+    std::thread t1(reader, 1u), t2(reader, 2u), t3(reader, 3u);
+    t1.join();
+    t2.join();
+    t3.join();
+    CHECK(wrong == 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("NDPI: partial tile decodes (the rows and columns a region needs) equal whole ones", "[slide][formats]") {
+  check_partial_equals_whole(fixture("hamamatsu.ndpi"));
+}
+
+TEST_CASE("NDPI: a broken restart marker is an InputError naming the file", "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_ndpi_bad");
+  std::string bytes = ds::test::read_bytes(fixture("hamamatsu.ndpi"));
+  // The 3rd restart marker of level 0 (the first JPEG in the file): RST2 made a plain byte.
+  size_t sos = bytes.find(std::string("\xFF\xDA", 2));
+  REQUIRE(sos != std::string::npos);
+  size_t at = sos;
+  for (int k = 0; k < 3; ++k) at = bytes.find(std::string("\xFF", 1) + (char)(0xD0 + k), at + 2);
+  REQUIRE(at != std::string::npos);
+  bytes[at + 1] = 0x00;
+  std::string path = dir + "/broken.ndpi";
+  ds::test::write_bytes(path, bytes);
+  auto s = Slide::open(path);
+  std::string msg = input_error([&] { s->read_region(0, 0, 0, 1024, 64); });
+  INFO(msg);
+  CHECK(msg.find(path) != std::string::npos);
+  CHECK(msg.find("restart marker") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
