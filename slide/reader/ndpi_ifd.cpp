@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "slide/reader/slide_file.h"
 
 namespace ds {
 
@@ -30,47 +31,6 @@ uint64_t type_size(uint16_t type) {
     default: return 0;
   }
 }
-
-class File {
- public:
-  explicit File(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) {
-      ::close(fd_);
-      throw InputError(path, "cannot stat");
-    }
-    size_ = (uint64_t)st.st_size;
-  }
-  ~File() { ::close(fd_); }
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  uint64_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-  // False when [off, off + n) is not wholly inside the file or cannot be read.
-  bool try_read(void* dst, uint64_t n, uint64_t off) const {
-    if (off > size_ || n > size_ - off) return false;
-    auto* p = static_cast<uint8_t*>(dst);
-    while (n > 0) {
-      ssize_t r = ::pread(fd_, p, n, (off_t)off);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      p += r;
-      off += (uint64_t)r;
-      n -= (uint64_t)r;
-    }
-    return true;
-  }
-  void read(void* dst, uint64_t n, uint64_t off, const std::string& where) const {
-    if (!try_read(dst, n, off)) throw InputError(path_, where + " extends past the end of the file");
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
 
 struct Entry {
   uint16_t tag = 0, type = 0;
@@ -100,7 +60,7 @@ class Ifd {
 
 // Reads the directory at `off`. ndpi: 8-byte next offset and the high-bytes array after it.
 // Returns false (the caller decides whether that is an error) when it does not fit in the file.
-bool read_ifd(const File& f, uint64_t off, bool ndpi, bool big_endian, Ifd& out) {
+bool read_ifd(const SlideFile& f, uint64_t off, bool ndpi, bool big_endian, Ifd& out) {
   out = Ifd();
   out.big_endian = big_endian;
   uint8_t b[8];
@@ -129,7 +89,7 @@ bool read_ifd(const File& f, uint64_t off, bool ndpi, bool big_endian, Ifd& out)
 
 class DirReader {
  public:
-  DirReader(const File& f, const Ifd& ifd, std::string where, uint64_t& budget)
+  DirReader(const SlideFile& f, const Ifd& ifd, std::string where, uint64_t& budget)
       : f_(f), ifd_(ifd), where_(std::move(where)), budget_(budget) {}
 
   // The raw bytes of `e`'s values (count x type size), checked against the file and the budget.
@@ -217,13 +177,13 @@ class DirReader {
   }
 
  private:
-  const File& f_;
+  const SlideFile& f_;
   const Ifd& ifd_;
   std::string where_;
   uint64_t& budget_;
 };
 
-NdpiDir read_dir(const File& f, const Ifd& ifd, uint64_t off, const std::string& where, uint64_t& budget) {
+NdpiDir read_dir(const SlideFile& f, const Ifd& ifd, uint64_t off, const std::string& where, uint64_t& budget) {
   DirReader r(f, ifd, where, budget);
   NdpiDir d;
   d.ifd_offset = off;
@@ -277,7 +237,7 @@ struct Layout {
   uint64_t first = 0;
 };
 
-std::optional<Layout> layout(const File& f) {
+std::optional<Layout> layout(const SlideFile& f) {
   uint8_t h[16];
   if (!f.try_read(h, 8, 0)) return std::nullopt;
   Layout l;
@@ -305,7 +265,7 @@ std::optional<Layout> layout(const File& f) {
 
 bool is_ndpi(const std::string& path) {
   try {
-    File f(path);
+    SlideFile f(path);
     auto l = layout(f);
     if (!l) return false;
     if (l->ndpi) return true;
@@ -319,7 +279,7 @@ bool is_ndpi(const std::string& path) {
 }
 
 std::vector<NdpiDir> read_ndpi_dirs(const std::string& path) {
-  File f(path);
+  SlideFile f(path);
   auto l = layout(f);
   if (!l) throw InputError(path, "not a classic TIFF file");
   std::vector<NdpiDir> dirs;

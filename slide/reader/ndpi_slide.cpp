@@ -26,6 +26,7 @@
 #include "slide/reader/jpeg_markers.h"
 #include "slide/reader/ndpi_ifd.h"
 #include "slide/reader/restart_index.h"
+#include "slide/reader/slide_file.h"
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_properties.h"
 
@@ -62,47 +63,12 @@ struct NdpiLevel {
   int scale = 1;  // libjpeg scale_denom
 };
 
-class File {
- public:
-  explicit File(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) throw InputError(path, "cannot stat");
-    size_ = (uint64_t)st.st_size;
-  }
-  ~File() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  int fd() const { return fd_; }
-  uint64_t size() const { return size_; }
-  void read(uint8_t* dst, uint64_t len, uint64_t off, const std::string& what) const {
-    if (off > size_ || len > size_ - off)
-      throw InputError(path_, what + " lies past the end of the file (truncated file?)");
-    while (len > 0) {
-      ssize_t n = ::pread(fd_, dst, len, (off_t)off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw InputError(path_, what + ": read failed (truncated file?)");
-      dst += n;
-      off += (uint64_t)n;
-      len -= (uint64_t)n;
-    }
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
-
 // The restart marker that ends interval i: RST0..RST7 in turn.
 uint8_t restart_after(uint64_t i) { return (uint8_t)(0xD0 + i % 8); }
 
 class NdpiSource : public TileSource {
  public:
-  NdpiSource(std::string path, std::unique_ptr<File> file, std::vector<NdpiJpeg> jpegs, std::vector<NdpiLevel> levels,
+  NdpiSource(std::string path, std::unique_ptr<SlideFile> file, std::vector<NdpiJpeg> jpegs, std::vector<NdpiLevel> levels,
              std::optional<NdpiDir> macro)
       : path_(std::move(path)), file_(std::move(file)), jpegs_(std::move(jpegs)), levels_(std::move(levels)),
         macro_(std::move(macro)) {}
@@ -215,7 +181,7 @@ class NdpiSource : public TileSource {
   }
 
   std::string path_;
-  std::unique_ptr<File> file_;
+  std::unique_ptr<SlideFile> file_;
   std::vector<NdpiJpeg> jpegs_;
   std::vector<NdpiLevel> levels_;
   std::optional<NdpiDir> macro_;
@@ -223,7 +189,7 @@ class NdpiSource : public TileSource {
 
 // Reads directory `d`'s JPEG header and lays out its tiles. OpenSlide's rules: a tile is one
 // restart interval, which must divide the MCU row; without restart markers the image is one tile.
-NdpiJpeg open_jpeg(const File& f, const std::string& path, const NdpiDir& d, const std::string& where) {
+NdpiJpeg open_jpeg(const SlideFile& f, const std::string& path, const NdpiDir& d, const std::string& where) {
   NdpiJpeg J;
   if (d.strip_count != 1)
     throw InputError(path, where + " has " + std::to_string(d.strip_count) + " strips (NDPI levels have one)");
@@ -338,7 +304,7 @@ void add_ndpi_properties(const NdpiDir& d0, SlideMeta& meta) {
 
 std::unique_ptr<Slide> open_ndpi_slide(const std::string& path, size_t cache_bytes) {
   std::vector<NdpiDir> dirs = read_ndpi_dirs(path);
-  auto file = std::make_unique<File>(path);
+  auto file = std::make_unique<SlideFile>(path);
   std::vector<NdpiJpeg> jpegs;
   std::optional<NdpiDir> macro;
   uint64_t min_width = UINT64_MAX;

@@ -10,15 +10,13 @@
 //   kMaxMetadataBytes, and there are at most kMaxDirs directories (libtiff refuses IFD loops).
 #include "slide/reader/tiff_dir.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <optional>
 #include <set>
 
 #include "base/error.h"
+#include "slide/reader/slide_file.h"
 
 namespace ds {
 
@@ -53,15 +51,12 @@ uint64_t type_size(uint16_t type) {
 
 class RawIfdReader {
  public:
-  explicit RawIfdReader(TiffHandle& h) : h_(h) {
+  explicit RawIfdReader(TiffHandle& h) : h_(h), file_(TIFFFileno(h.get()), h.path()) {
     TIFF* tif = h.get();
-    fd_ = TIFFFileno(tif);
-    struct stat st;
-    file_size_ = ::fstat(fd_, &st) == 0 ? (uint64_t)st.st_size : 0;
     big_ = TIFFIsBigTIFF(tif);
     swap_ = TIFFIsByteSwapped(tif);
   }
-  uint64_t file_size() const { return file_size_; }
+  uint64_t file_size() const { return file_.size(); }
 
   // The entry for `tag` in the IFD at `ifd_offset`.
   RawEntry entry(uint64_t ifd_offset, uint16_t tag, const std::string& where) {
@@ -69,7 +64,7 @@ class RawIfdReader {
     uint64_t n = read_uint(ifd_offset, count_size, where);
     if (n > 65535) throw InputError(h_.path(), where + ": directory claims " + std::to_string(n) + " entries");
     std::vector<uint8_t> table(n * entry_size);
-    read_at(table.data(), table.size(), ifd_offset + count_size, where);
+    file_.read(table.data(), table.size(), ifd_offset + count_size, where);
     RawEntry e;
     for (uint64_t i = 0; i < n; ++i) {
       const uint8_t* p = table.data() + i * entry_size;
@@ -79,13 +74,13 @@ class RawIfdReader {
       std::memcpy(e.field, p + (big_ ? 12 : 8), big_ ? 8 : 4);
       uint64_t size = type_size(e.type);
       e.count = get(p + 4, big_ ? 8 : 4);
-      if (size == 0 || e.count > file_size_ / size)
+      if (size == 0 || e.count > file_.size() / size)
         throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + " claims " + std::to_string(e.count) +
                                         " values, more than the file holds");
       e.value_bytes = e.count * size;
       if (e.value_bytes > inline_size) {
         e.value_offset = get(p + (big_ ? 12 : 8), big_ ? 8 : 4);
-        if (e.value_offset > file_size_ || e.value_bytes > file_size_ - e.value_offset)
+        if (!file_.contains(e.value_offset, e.value_bytes))
           throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + "'s " + std::to_string(e.count) +
                                           " values extend past the end of the file");
       }
@@ -100,7 +95,7 @@ class RawIfdReader {
     RawEntry e = entry(ifd_offset, tag, where);
     if (!e.found || e.count == 0 || (e.type != 5 && e.type != 10)) return std::nullopt;
     uint8_t b[8];
-    if (e.value_offset) read_at(b, 8, e.value_offset, where);
+    if (e.value_offset) file_.read(b, 8, e.value_offset, where);
     else std::memcpy(b, e.field, 8);
     uint64_t num = get(b, 4), den = get(b + 4, 4);
     if (e.type == 10) return (double)(int32_t)num / (double)(int32_t)den;
@@ -118,23 +113,11 @@ class RawIfdReader {
   }
   uint64_t read_uint(uint64_t off, uint64_t n, const std::string& where) {
     uint8_t b[8];
-    read_at(b, n, off, where);
+    file_.read(b, n, off, where);
     return get(b, (int)n);
   }
-  void read_at(uint8_t* dst, uint64_t n, uint64_t off, const std::string& where) {
-    if (off > file_size_ || n > file_size_ - off)
-      throw InputError(h_.path(), where + ": directory extends past the end of the file");
-    uint64_t done = 0;
-    while (done < n) {
-      ssize_t r = ::pread(fd_, dst + done, n - done, (off_t)(off + done));
-      if (r <= 0) throw InputError(h_.path(), where + ": cannot read the directory");
-      done += (uint64_t)r;
-    }
-  }
-
   TiffHandle& h_;
-  int fd_ = -1;
-  uint64_t file_size_ = 0;
+  SlideFile file_;
   bool big_ = false, swap_ = false;
 };
 

@@ -3,10 +3,6 @@
 // JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo; Aperio JPEG 2000
 // tiles (33003, 33005): raw bytes by pread + OpenJPEG. Other codecs: libtiff's decoder on a
 // pooled handle, so threads never share libtiff state.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +11,7 @@
 #include "slide/reader/jp2k_decode.h"
 #include "slide/reader/jpeg_decode.h"
 #include "slide/reader/ome_xml.h"
+#include "slide/reader/slide_file.h"
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
@@ -97,16 +94,7 @@ class TiffSource : public TileSource {
   TiffSource(std::string path, std::vector<TiffDir> dirs, std::vector<int> level_dirs,
              std::vector<std::pair<std::string, int>> associated)
       : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(level_dirs)),
-        associated_(std::move(associated)), pool_(path_) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw InputError(path_, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) throw InputError(path_, "cannot stat");
-    file_size_ = (uint64_t)st.st_size;
-  }
-  ~TiffSource() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
+        associated_(std::move(associated)), pool_(path_), file_(path_) {}
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
@@ -123,14 +111,14 @@ class TiffSource : public TileSource {
     if (!decoded_raw(d.compression)) return false;
     uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
-    if (off == 0 || cnt == 0 || off > file_size_ || cnt > file_size_ - off ||
+    if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
         cnt > (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20))
       return false;  // decode_tile reports or whitens it
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
     thread_local std::vector<uint8_t> raw;
     raw.resize(cnt);
-    read_at(raw.data(), cnt, off, what);
+    file_.read(raw.data(), cnt, off, what);
     if (is_aperio_j2k(d.compression)) {
       decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
                      path_ + ": " + what);
@@ -173,13 +161,12 @@ class TiffSource : public TileSource {
       std::memset(out, 255, out_bytes);
       return;
     }
-    if (off > file_size_ || cnt > file_size_ - off)
-      throw InputError(path_, what + " lies past the end of the file (truncated file?)");
+    if (!file_.contains(off, cnt)) throw InputError(path_, what + " lies past the end of the file (truncated file?)");
     if (decoded_raw(d.compression)) {
       thread_local std::vector<uint8_t> raw;
       if (cnt > out_bytes * 4 + (1u << 20)) throw InputError(path_, what + " has an absurd byte count");
       raw.resize(cnt);
-      read_at(raw.data(), cnt, off, what);
+      file_.read(raw.data(), cnt, off, what);
       if (is_aperio_j2k(d.compression)) {
         decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, 0, 0, (int)d.tile_w,
                        (int)d.tile_h, out, (size_t)d.tile_w * 3, path_ + ": " + what);
@@ -217,24 +204,12 @@ class TiffSource : public TileSource {
     }
   }
 
-  void read_at(uint8_t* dst, uint64_t len, uint64_t off, const std::string& what) {
-    while (len > 0) {
-      ssize_t n = ::pread(fd_, dst, len, (off_t)off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw InputError(path_, what + ": read failed (truncated file?)");
-      dst += n;
-      off += (uint64_t)n;
-      len -= (uint64_t)n;
-    }
-  }
-
   std::string path_;
   std::vector<TiffDir> dirs_;
   std::vector<int> level_dirs_;
   std::vector<std::pair<std::string, int>> associated_;
   TiffHandlePool pool_;
-  int fd_ = -1;
-  uint64_t file_size_ = 0;
+  SlideFile file_;
 };
 
 bool contains(const std::string& s, const char* word) { return s.find(word) != std::string::npos; }
