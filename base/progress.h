@@ -70,7 +70,7 @@ class Progress {
   std::string name_, phase_;
   int64_t item_ = 0, items_done_ = 0;
   int64_t total_ = 0, resumed_ = 0;
-  bool phase_run_steps_ = true;
+  std::atomic<bool> phase_run_steps_{true};  // read by add() without the mutex
   double start_ = 0, phase_start_ = 0;
   bool work_started_ = false;       // a phase has started (items before it were skipped)
   double work_start_ = 0;
