@@ -1,13 +1,17 @@
 // deepslide predict (stage 4): flags, one call to infer/predict.h's predict_slides (one CSV per
-// slide plus OUT/predict.json), and each slide's outcome and a summary printed. A failing slide
-// is listed with its reason and the rest go on (exit code 2 at the end).
+// slide plus OUT/predict.json), progress on stderr (base/progress.h), each slide's outcome and a
+// summary printed. A failing slide is listed with its reason and the rest go on (exit code 2 at
+// the end); SIGINT/SIGTERM commit the current slide's chunk and exit 130/143 (cli/main.cpp).
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/window_flags.h"
 #include "base/error.h"
+#include "base/interrupt.h"
+#include "base/progress.h"
 #include "base/threads.h"
 #include "infer/predict.h"
 
@@ -20,34 +24,51 @@ struct PredictOpts {
   int batch_size = 64;
   int readers = 1;
   bool force = false;
+  bool quiet = false;
+  double commit_seconds = 30;
   WindowFlags win;
   CLI::Option* patch_flag = nullptr;  // --patch-size, only to check it against the model
 };
 
-void print_slide(const SlideOutcome& r) {
+std::string secs(double s) {
+  std::ostringstream o;
+  o.precision(s < 10 ? 2 : 3);
+  o << s << " s";
+  return o.str();
+}
+
+std::string slide_line(const SlideOutcome& r) {
   const std::string prefix = "[" + std::to_string(r.index + 1) + "/" + std::to_string(r.count) + "] " + r.img;
   const SlidePredictStats& st = r.stats;
   switch (r.status) {
     case SlideOutcome::Status::skipped:
-      std::cerr << prefix << ": " << r.csv << " exists, skipped (--force redoes it)\n";
-      break;
+      return prefix + ": " + r.csv + " is up to date, skipped (--force redoes it)";
     case SlideOutcome::Status::failed:
-      std::cerr << prefix << ": FAILED: " << r.error << "\n";
-      break;
+      return prefix + ": FAILED: " + r.error;
     case SlideOutcome::Status::predicted:
-      std::cerr << prefix << ": " << st.windows << " of " << st.candidates << " windows, "
-                << (int64_t)(st.windows / std::max(st.seconds, 1e-9)) << " patches/s (" << st.seconds
-                << " s, network " << st.net_seconds << " s, reading " << st.read_seconds << " s on reader threads)\n";
+      break;
   }
+  std::string s;
+  if (!r.redo_reason.empty()) s += prefix + ": redone: " + r.redo_reason + "\n";
+  if (!r.partial_note.empty()) s += prefix + ": " + r.partial_note + "\n";
+  s += prefix + ": " + std::to_string(st.windows) + " of " + std::to_string(st.candidates) + " windows";
+  if (st.resumed > 0) s += " (" + std::to_string(st.resumed) + " resumed from a partial file)";
+  s += ", " + std::to_string((int64_t)((st.windows - st.resumed) / std::max(st.seconds, 1e-9))) + " patches/s (" +
+       secs(st.seconds) + ": tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) +
+       ", reading " + secs(st.read_seconds) + " on reader threads)";
+  return s;
 }
 
 void print_summary(const PredictSummary& s, const std::string& out) {
-  const double secs = s.seconds;
+  const double t = s.seconds;
+  const int64_t fresh = s.windows - s.resumed;
   std::cout << "predict: " << s.windows << " patches from " << s.slides - s.failed.size() - s.skipped.size()
-            << " slides in " << secs << " s (" << (int64_t)(s.windows / std::max(secs, 1e-9))
-            << " patches/s overall, " << (int64_t)(s.windows / std::max(s.net_seconds, 1e-9))
-            << " patches/s in the network), CSVs in " << out << "\n";
-  if (!s.skipped.empty()) std::cout << "predict: " << s.skipped.size() << " slides already done, skipped\n";
+            << " slides in " << secs(t) << " (" << (int64_t)(fresh / std::max(t, 1e-9)) << " patches/s overall, "
+            << (int64_t)(fresh / std::max(s.net_seconds, 1e-9)) << " patches/s in the network; tissue scan "
+            << secs(s.scan_seconds) << ", network " << secs(s.net_seconds) << ", reading " << secs(s.read_seconds)
+            << " on reader threads), CSVs in " << out << "\n";
+  if (s.resumed > 0) std::cout << "predict: " << s.resumed << " patches resumed from partial files\n";
+  if (!s.skipped.empty()) std::cout << "predict: " << s.skipped.size() << " slides up to date, skipped\n";
   if (!s.empty.empty()) {
     std::cout << "predict: " << s.empty.size() << " slides had no tissue windows (header-only CSV):\n";
     for (const auto& img : s.empty) std::cout << "  " << img << "\n";
@@ -76,7 +97,17 @@ void run_predict(const PredictOpts& o, const Globals& g) {
   p.labels = o.labels;
   p.out = o.out;
   p.force = o.force;
-  const PredictSummary s = predict_slides(model, p, print_slide);
+  p.commit_seconds = o.commit_seconds;
+  Progress progress("predict", 0, "windows", ProgressStyle::for_stderr(o.quiet));
+  p.progress = &progress;
+  install_stop_handlers();
+  // Outcome lines go through the progress reporter (they clear its redrawn line), and are kept
+  // when quiet: they are the record of what happened to each slide.
+  const PredictSummary s = predict_slides(model, p, [&](const SlideOutcome& r) {
+    const std::string line = slide_line(r);
+    if (o.quiet) std::cerr << line << "\n";
+    else progress.print(line);
+  });
   print_summary(s, o.out);
   if (!s.failed.empty())
     throw InputError(o.labels, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
@@ -91,11 +122,15 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_option("--model", o->model, "Model file (.safetensors)")->required();
   sub->add_option("--all-wsi", o->all_wsi, "Folder of slides (class sub-folders)")->required();
   sub->add_option("--labels", o->labels, "Label CSV (img,gt) of the slides to predict")->required();
-  sub->add_option("--out", o->out, "Output folder for <slide>.csv and predict.json")->required();
+  sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--readers", o->readers, "Threads reading and decoding windows ahead of the network")
       ->capture_default_str();
-  sub->add_flag("--force", o->force, "Redo slides whose CSV already exists");
+  sub->add_flag("--force", o->force, "Redo slides whose CSV is up to date");
+  sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
+  sub->add_option("--commit-seconds", o->commit_seconds,
+                  "Seconds between commits of a slide's predictions to its partial file (what a rerun continues from)")
+      ->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   add_window_flags(sub, o->win);
   o->patch_flag = sub->get_option("--patch-size");

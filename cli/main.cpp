@@ -1,5 +1,6 @@
 // deepslide: the one binary. Registers every subcommand, turns exceptions into one line on
-// stderr with exit code 2 (bad input) or 1 (internal error).
+// stderr with exit code 2 (bad input), 1 (internal error) or 128 + the signal (a job stopped
+// cleanly by SIGINT or SIGTERM: 130, 143).
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "base/error.h"
+#include "base/interrupt.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"deepslide.cpp: whole-slide histopathology classification (DeepSlide in C++)"};
@@ -38,6 +40,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const ds::Interrupted& e) {
+    std::cerr << "deepslide: " << e.what() << "\n";
+    return e.exit_code();
   } catch (const ds::InputError& e) {
     std::cerr << "deepslide: error: " << e.what() << "\n";
     return 2;

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "infer/prediction_index.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -13,11 +14,11 @@ namespace ds {
 LabelledPredictions load_labelled_predictions(const std::string& preds_dir, const std::string& labels_csv) {
   auto rows = read_labels_csv(labels_csv);
   DS_CHECK_INPUT(!rows.empty(), labels_csv + ": no slides");
+  const PredictionIndex index(preds_dir);
   LabelledPredictions lp;
   std::vector<std::string> missing;
   for (const auto& row : rows) {
-    const std::string stem = fs::path(row.img).stem().string();
-    const fs::path csv = fs::path(preds_dir) / (stem + ".csv");
+    const fs::path csv = index.csv_for(row);
     if (!fs::exists(csv)) {
       missing.push_back(csv.string());
       continue;
@@ -31,7 +32,7 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     if (g < 0) throw InputError(labels_csv, row.img + ": ground truth '" + row.gt + "' is not a class of the model");
     lp.imgs.push_back(row.img);
     lp.gt.push_back(g);
-    lp.slides.push_back(summarize(stem, p));
+    lp.slides.push_back(summarize(index.name_for(row), p));
   }
   if (!missing.empty()) {
     std::string list;

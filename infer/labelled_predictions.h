@@ -1,4 +1,5 @@
-// Loads the prediction CSVs of the slides of a label CSV (PREDS/<stem of img>.csv), checks that
+// Loads the prediction CSVs of the slides of a label CSV (found through PREDS/predict.json,
+// infer/prediction_index.h), checks that
 // every slide has one, that all share the same classes and that every ground truth is one of
 // them; search and evaluate both start here.
 #pragma once

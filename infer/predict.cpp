@@ -1,14 +1,21 @@
-// The slide loop of predict, and predict.json.
+// The slide loop of predict: per slide, whether its CSV can be reused (key file), else its tissue
+// scan (or the windows of its partial file), its windows through the model in committed chunks,
+// its CSV and key file, and its entry in predict.json.
 #include "infer/predict.h"
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
+#include <new>
 
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/interrupt.h"
+#include "base/json_bounded.h"
+#include "infer/partial_predictions.h"
+#include "infer/prediction_index.h"
+#include "infer/prediction_key.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -17,17 +24,22 @@ namespace ds {
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 void write_json(const std::string& path, const ojson& j) { write_text_atomic(path, j.dump(2) + "\n"); }
 
 // predict.json as an earlier run left it (its slides are kept), with this run's settings.
 ojson predict_meta(const std::string& path, const Model& model, const PredictSlidesOptions& o) {
-  ojson meta;
-  if (fs::exists(path)) {
-    std::ifstream in(path);
-    meta = ojson::parse(in, nullptr, false);
-    if (meta.is_discarded() || !meta.is_object()) meta = ojson::object();
+  ojson meta = ojson::object();
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    try {
+      meta = read_json_file<ojson>(path);
+    } catch (const InputError&) {
+      meta = ojson::object();  // rewritten below; the CSVs and key files are what count
+    }
+    if (!meta.is_object()) meta = ojson::object();
   }
   const WindowOptions& w = o.predict.windows;
   meta["model"] = o.model_path;
@@ -38,53 +50,155 @@ ojson predict_meta(const std::string& path, const Model& model, const PredictSli
   meta["mpp"] = w.mpp;
   meta["tissue"] = tissue_method_name(w.tissue);
   meta["batch_size"] = o.predict.batch_size;
-  if (!meta.contains("slides")) meta["slides"] = ojson::object();
+  if (!meta.contains("slides") || !meta["slides"].is_object()) meta["slides"] = ojson::object();
   return meta;
 }
 
-// One slide: skipped when its CSV exists (unless force), else predicted, its CSV written and
-// its entry added to predict.json.
-SlideOutcome predict_one(Model& model, const PredictSlidesOptions& o, const SlideLabel& row, ojson& meta,
-                         const std::string& meta_path) {
+// What the loop shares between slides.
+struct RunState {
+  Model& model;
+  const PredictSlidesOptions& o;
+  ojson run_key;
+  ojson meta;
+  std::string meta_path;
+};
+
+// The tissue windows of a slide: from its partial file when one for the same key exists, else
+// from a tissue scan. Fills `part` (rows already predicted, their CSV text).
+void slide_windows(RunState& st, const Slide& slide, const std::string& partial_path, size_t item,
+                   const std::string& img, SlideOutcome& r, PartialPredictions& part) {
+  std::string why;
+  if (read_partial(partial_path, part.key, st.model.classes, part, why)) return;
+  if (!why.empty()) r.partial_note = fs::path(partial_path).filename().string() + " not used: " + why;
+  Progress* pg = st.o.progress;
+  const WindowOptions& wo = st.o.predict.windows;
+  if (pg) pg->phase((int64_t)item, img, "tissue scan",
+                    (int64_t)candidate_windows(slide, read_geometry(slide, wo), wo.overlap).size(), 0, false);
+  const auto t0 = Clock::now();
+  SlideWindows sw = select_windows(slide, wo, st.o.predict.select_threads, [&](int64_t n) {
+    throw_if_stop_requested("during the tissue scan of " + img + "; nothing of it was saved yet");
+    if (pg) pg->add(n);
+  });
+  r.stats.scan_seconds = since(t0);
+  part.candidates = sw.candidates;
+  part.windows = std::move(sw.windows);
+  part.rows = 0;
+  part.csv = prediction_csv_header(st.model.classes);
+}
+
+// One slide: skipped when its CSV is up to date (unless force), else predicted.
+SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
+  const PredictSlidesOptions& o = st.o;
   SlideOutcome r;
   r.img = row.img;
   const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
-  const std::string stem = fs::path(path).stem().string();
-  r.csv = (fs::path(o.out) / (stem + ".csv")).string();
-  if (!o.force && fs::exists(r.csv)) {
+  r.name = slide_output_name(slide_relative_path(o.all_wsi, path));
+  const fs::path out(o.out);
+  r.csv = (out / (r.name + ".csv")).string();
+  const std::string key_path = (out / (r.name + ".key.json")).string();
+  const std::string partial_path = (out / (r.name + ".partial")).string();
+
+  PartialPredictions part;
+  part.key = slide_key(st.run_key, path);
+  const std::string refusal = reuse_refusal(r.csv, key_path, part.key);
+  if (refusal.empty() && !o.force) {
     r.status = SlideOutcome::Status::skipped;
     return r;
   }
+  if (refusal != "no CSV yet") r.redo_reason = refusal.empty() ? "--force" : refusal;
+  std::error_code ec;
+  fs::remove(key_path, ec);  // the CSV about to be replaced must not keep a key saying otherwise
+
+  const auto t0 = Clock::now();
   auto slide = Slide::open(path);
-  SlidePredictions p = predict_slide(model, *slide, o.predict, &r.stats);
-  write_prediction_csv(r.csv, p);
-  ReadGeometry geo = read_geometry(*slide, o.predict.windows);
-  meta["slides"][stem] = {{"img", row.img}, {"gt", row.gt}, {"path", path}, {"csv", stem + ".csv"},
-                          {"window_side", geo.level0_side()}, {"read_level", geo.level},
-                          {"windows", r.stats.windows}, {"candidates", r.stats.candidates}};
-  write_json(meta_path, meta);
+  slide_windows(st, *slide, partial_path, item, row.img, r, part);
+  const ReadGeometry geo = read_geometry(*slide, o.predict.windows);
+  const int64_t total = (int64_t)part.windows.size();
+  if (o.progress) o.progress->phase((int64_t)item, row.img, "predict", total, part.rows);
+
+  auto last_commit = Clock::now();
+  const std::string saved = partial_path + " (rerun the same command to continue)";
+  SlidePredictStats net;
+  predict_windows_streaming(
+      st.model, *slide, geo, part.windows, part.rows, o.predict,
+      [&](const std::vector<PatchPrediction>& batch, int64_t done) {
+        append_prediction_rows(part.csv, st.model.classes, batch);
+        part.rows = done;
+        if (o.progress) o.progress->add((int64_t)batch.size());
+        const bool stop = stop_signal() != 0;
+        if (done < total && (stop || since(last_commit) >= o.commit_seconds)) {
+          write_partial(partial_path, part);
+          last_commit = Clock::now();
+        }
+        if (stop && done < total)  // a finished slide is written; the loop stops before the next
+          throw_if_stop_requested(row.img + ": " + std::to_string(done) + " of " + std::to_string(total) +
+                                  " windows committed to " + saved);
+      },
+      &net);
+  write_text_atomic(r.csv, part.csv);
+  write_key_file(key_path, part.key, part.csv);
+  fs::remove(partial_path, ec);
+
+  r.stats.candidates = part.candidates;
+  r.stats.windows = total;
+  r.stats.resumed = net.resumed;
+  r.stats.read_seconds = net.read_seconds;
+  r.stats.net_seconds = net.net_seconds;
+  r.stats.seconds = since(t0);
+  st.meta["slides"][r.name] = {{"img", row.img},
+                               {"gt", row.gt},
+                               {"path", path},
+                               {"csv", r.name + ".csv"},
+                               {"window_side", geo.level0_side()},
+                               {"read_level", geo.level},
+                               {"windows", r.stats.windows},
+                               {"candidates", r.stats.candidates},
+                               {"resumed", r.stats.resumed},
+                               {"seconds", r.stats.seconds},
+                               {"scan_seconds", r.stats.scan_seconds},
+                               {"read_seconds", r.stats.read_seconds},
+                               {"net_seconds", r.stats.net_seconds}};
+  write_json(st.meta_path, st.meta);
   return r;
+}
+
+// A failure's message names the slide file, whatever threw it.
+std::string naming(const std::string& path, const std::string& what) {
+  return what.find(path) != std::string::npos ? what : path + ": " + what;
 }
 
 }  // namespace
 
 PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
                               const std::function<void(const SlideOutcome&)>& on_slide) {
+  DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
-  const std::string meta_path = (fs::path(o.out) / "predict.json").string();
-  ojson meta = predict_meta(meta_path, model, o);
+  remove_dead_temporaries(o.out);
+  RunState st{model, o, run_key(o.model_path, o.predict.windows), ojson(), (fs::path(o.out) / "predict.json").string()};
+  st.meta = predict_meta(st.meta_path, model, o);
   PredictSummary sum;
   sum.slides = rows.size();
-  const auto t0 = std::chrono::steady_clock::now();
+  if (o.progress) o.progress->set_items((int64_t)rows.size());
+  const auto t0 = Clock::now();
   for (size_t si = 0; si < rows.size(); ++si) {
+    throw_if_stop_requested("stopped before slide " + rows[si].img + "; the slides before it are finished");
     SlideOutcome r;
+    std::string path = rows[si].img;
     try {
-      r = predict_one(model, o, rows[si], meta, meta_path);
-    } catch (const std::runtime_error& e) {  // InputError and InternalError: this slide only
-      r.img = rows[si].img;
+      path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
+      r = predict_one(st, rows[si], si);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
       r.status = SlideOutcome::Status::failed;
-      r.error = e.what();
+      r.error = path + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
+    } catch (const std::exception& e) {  // InputError, InternalError, filesystem errors: this slide only
+      r.status = SlideOutcome::Status::failed;
+      r.error = naming(path, e.what());
+    }
+    if (r.status == SlideOutcome::Status::failed) {
+      r.img = rows[si].img;
       sum.failed.emplace_back(r.img, r.error);
     }
     r.index = si;
@@ -92,13 +206,17 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
     if (r.status == SlideOutcome::Status::skipped) sum.skipped.push_back(r.img);
     if (r.status == SlideOutcome::Status::predicted) {
       sum.windows += r.stats.windows;
+      sum.resumed += r.stats.resumed;
+      sum.scan_seconds += r.stats.scan_seconds;
+      sum.read_seconds += r.stats.read_seconds;
       sum.net_seconds += r.stats.net_seconds;
       if (r.stats.windows == 0) sum.empty.push_back(r.img);
     }
+    if (o.progress) o.progress->item_done();
     if (on_slide) on_slide(r);
   }
-  write_json(meta_path, meta);
-  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_json(st.meta_path, st.meta);
+  sum.seconds = since(t0);
   return sum;
 }
 

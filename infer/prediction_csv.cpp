@@ -18,13 +18,17 @@ int argmax_class(const float* probs, size_t k) {
   return (int)best;
 }
 
-std::string prediction_csv_text(const SlidePredictions& p) {
+std::string prediction_csv_header(const std::vector<std::string>& classes) {
   std::string s = "x,y,prediction,confidence";
-  for (const auto& c : p.classes) s += ",prob_" + c;
-  s += "\n";
+  for (const auto& c : classes) s += ",prob_" + c;
+  return s + "\n";
+}
+
+void append_prediction_rows(std::string& s, const std::vector<std::string>& classes,
+                            const std::vector<PatchPrediction>& patches) {
   char buf[64];
-  for (const auto& r : p.patches) {
-    s += std::to_string(r.x) + "," + std::to_string(r.y) + "," + p.classes[(size_t)r.prediction];
+  for (const auto& r : patches) {
+    s += std::to_string(r.x) + "," + std::to_string(r.y) + "," + classes[(size_t)r.prediction];
     std::snprintf(buf, sizeof buf, ",%.6g", r.confidence);
     s += buf;
     for (float v : r.probs) {
@@ -33,6 +37,11 @@ std::string prediction_csv_text(const SlidePredictions& p) {
     }
     s += "\n";
   }
+}
+
+std::string prediction_csv_text(const SlidePredictions& p) {
+  std::string s = prediction_csv_header(p.classes);
+  append_prediction_rows(s, p.classes, p.patches);
   return s;
 }
 

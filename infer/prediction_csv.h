@@ -24,6 +24,11 @@ struct SlidePredictions {
 int argmax_class(const float* probs, size_t k);
 
 std::string prediction_csv_text(const SlidePredictions& p);
+// The same text in pieces, for a CSV written a chunk at a time (infer/partial_predictions.h):
+// the header line, then the rows of `patches` appended to `text`.
+std::string prediction_csv_header(const std::vector<std::string>& classes);
+void append_prediction_rows(std::string& text, const std::vector<std::string>& classes,
+                            const std::vector<PatchPrediction>& patches);
 void write_prediction_csv(const std::string& path, const SlidePredictions& p);  // atomic
 // Reads and checks a prediction CSV (header, column count, numbers, class names, probabilities
 // in [0, 1]). InputError naming the file and line.

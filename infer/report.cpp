@@ -223,11 +223,14 @@ std::string slide_pictures(const RunOutputs& r, int& embedded) {
   std::string h;
   for (size_t i = 1; i < r.slides.size(); ++i) {
     const std::vector<std::string>& s = r.slides[i];
-    const std::string stem = fs::path(s[0]).stem().string();
-    if (!vis["slides"].contains(stem)) continue;
+    // visualize.json's entry for this img and gt (its keys are output names, not stems).
+    const json* found = nullptr;
+    for (const auto& [name, e] : vis["slides"].items())
+      if (e.is_object() && e.contains("img") && e["img"] == s[0] && e.contains("gt") && e["gt"] == s[1]) found = &e;
+    if (!found) continue;
     h += "<div class=\"slide\"><b>" + html_escape(s[0]) + "</b>: ground truth " + html_escape(s[1]) + ", predicted " +
          html_escape(s[2]) + "<div class=\"imgs\">";
-    const json& entry = vis["slides"][stem];
+    const json& entry = *found;
     for (const auto& f : entry.contains("files") ? entry["files"] : json::array()) {
       const std::string name = f.get<std::string>();
       h += embedded_image((fs::path(r.vis) / name).string(), name, name.find("_gradcam_") != std::string::npos ? 260 : 420);

@@ -35,22 +35,24 @@ struct BatchQueue {
 
 }  // namespace
 
-SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeometry& g,
-                                 const std::vector<Window>& windows, const PredictOptions& opt,
-                                 SlidePredictStats* stats) {
+void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeometry& g,
+                               const std::vector<Window>& windows, int64_t first, const PredictOptions& opt,
+                               const BatchCallback& on_batch, SlidePredictStats* stats) {
   DS_CHECK_INPUT(opt.batch_size >= 1, "--batch-size must be at least 1");
   DS_CHECK_INPUT(g.patch == model.patch_size,
                  "patch size " + std::to_string(g.patch) + " does not match the model's " +
                      std::to_string(model.patch_size));
-  const int64_t n = (int64_t)windows.size();
+  DS_CHECK(first >= 0 && first <= (int64_t)windows.size(), "first window out of range");
+  const int64_t n = (int64_t)windows.size() - first;  // windows to predict, from `first` on
   const int64_t B = opt.batch_size;
   const int64_t nbatches = (n + B - 1) / B;
   const int P = model.patch_size;
   const size_t K = model.classes.size();
-  SlidePredictions out;
-  out.classes = model.classes;
-  out.patches.resize((size_t)n);
-  if (n == 0) return out;
+  if (stats) {
+    stats->windows = (int64_t)windows.size();
+    stats->resumed = first;
+  }
+  if (n == 0) return;
 
   BatchQueue q;
   const int64_t ahead = std::max(1, opt.prefetch_batches);
@@ -68,7 +70,7 @@ SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeo
         const int64_t begin = b * B, end = std::min(n, begin + B);
         Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
         for (int64_t i = begin; i < end; ++i) {
-          RgbImage patch = read_window(slide, g, windows[(size_t)i], 1);
+          RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
           normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
         }
         double dt = since(t0);
@@ -96,6 +98,7 @@ SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeo
   };
 
   double net_seconds = 0;
+  std::vector<PatchPrediction> rows;
   try {
     for (int64_t b = 0; b < nbatches; ++b) {
       Tensor batch;
@@ -111,16 +114,22 @@ SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeo
       auto t0 = Clock::now();
       Tensor probs = predict_probabilities(model, batch);
       net_seconds += since(t0);
-      const int64_t begin = b * B;
+      const int64_t begin = first + b * B;
+      rows.resize((size_t)batch.size(0));
       for (int64_t i = 0; i < batch.size(0); ++i) {
         const float* row = probs.data() + i * (int64_t)K;
-        PatchPrediction& r = out.patches[(size_t)(begin + i)];
+        PatchPrediction& r = rows[(size_t)i];
         r.x = windows[(size_t)(begin + i)].x;
         r.y = windows[(size_t)(begin + i)].y;
         r.prediction = argmax_class(row, K);
         r.confidence = row[r.prediction];
         r.probs.assign(row, row + K);
       }
+      if (stats) {  // kept current, so a callback that throws leaves true figures behind
+        stats->read_seconds = q.read_seconds;
+        stats->net_seconds = net_seconds;
+      }
+      on_batch(rows, begin + batch.size(0));
     }
   } catch (...) {
     stop_readers();
@@ -128,10 +137,22 @@ SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeo
   }
   stop_readers();
   if (stats) {
-    stats->windows = n;
     stats->read_seconds = q.read_seconds;
     stats->net_seconds = net_seconds;
   }
+}
+
+SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeometry& g,
+                                 const std::vector<Window>& windows, const PredictOptions& opt,
+                                 SlidePredictStats* stats) {
+  SlidePredictions out;
+  out.classes = model.classes;
+  out.patches.reserve(windows.size());
+  predict_windows_streaming(model, slide, g, windows, 0, opt,
+                            [&](const std::vector<PatchPrediction>& batch, int64_t) {
+                              out.patches.insert(out.patches.end(), batch.begin(), batch.end());
+                            },
+                            stats);
   return out;
 }
 
@@ -139,10 +160,11 @@ SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOp
                                SlidePredictStats* stats) {
   auto t0 = Clock::now();
   SlideWindows sw = select_windows(slide, opt.windows, opt.select_threads);
+  const double scan = since(t0);
   SlidePredictStats local;
   SlidePredictions p = predict_windows(model, slide, sw.geometry, sw.windows, opt, &local);
   local.candidates = sw.candidates;
-  local.windows = (int64_t)sw.windows.size();
+  local.scan_seconds = scan;
   local.seconds = since(t0);
   if (stats) *stats = local;
   return p;

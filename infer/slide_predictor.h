@@ -23,10 +23,17 @@ struct PredictOptions {
 struct SlidePredictStats {
   int64_t candidates = 0;   // grid windows examined
   int64_t windows = 0;      // tissue windows predicted
+  int64_t resumed = 0;      // of which committed by an earlier, interrupted run
+  double scan_seconds = 0;  // tissue selection (wall time)
   double read_seconds = 0;  // summed over reader threads
   double net_seconds = 0;   // network time (main thread)
   double seconds = 0;       // wall time for the slide, tissue selection included
 };
+
+// Called on the network thread after each batch, in window order, with the batch's predictions
+// and the number of windows done so far (resumed ones included). It may throw to stop: the
+// readers are stopped and the exception propagates.
+using BatchCallback = std::function<void(const std::vector<PatchPrediction>& batch, int64_t done)>;
 
 // Predicts every tissue window of `slide`. Throws what reading or the model throws.
 SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOptions& opt,
@@ -36,5 +43,11 @@ SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOp
 SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeometry& g,
                                  const std::vector<Window>& windows, const PredictOptions& opt,
                                  SlidePredictStats* stats = nullptr);
+// Streaming form: predicts windows[first..] and hands each batch to on_batch instead of keeping
+// them (a resumed slide starts at `first`; a slide's rows need not all be held in memory).
+// stats: windows = windows.size(), resumed = first, read and network time.
+void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeometry& g,
+                               const std::vector<Window>& windows, int64_t first, const PredictOptions& opt,
+                               const BatchCallback& on_batch, SlidePredictStats* stats = nullptr);
 
 }  // namespace ds

@@ -14,6 +14,7 @@
 #include "infer/colormap.h"
 #include "infer/gradcam.h"
 #include "infer/prediction_csv.h"
+#include "infer/prediction_index.h"
 #include "infer/visualize.h"
 #include "slide/reader/resize.h"
 #include "slide/reader/thumbnail.h"
@@ -45,24 +46,21 @@ RgbImage side_by_side(const RgbImage& a, const RgbImage& b, int min_side) {
 
 // predict.json: the window geometry of the predictions and each slide's entry.
 struct PredictMeta {
+  PredictionIndex index;
+  const nlohmann::json& j;
   std::string path;
-  nlohmann::json j;
   WindowOptions windows;
+  explicit PredictMeta(const std::string& preds) : index(preds), j(index.json()), path(index.path()) {}
 };
 
-PredictMeta read_predict_meta(const std::string& preds) {
-  PredictMeta m;
-  m.path = (fs::path(preds) / "predict.json").string();
-  std::ifstream in(m.path);
-  if (!in) throw InputError(m.path, "cannot open (written by predict; needed for the window geometry)");
-  m.j = nlohmann::json::parse(in, nullptr, false);
-  if (m.j.is_discarded() || !m.j.contains("slides") || !m.j.contains("patch_size"))
+void read_predict_meta(PredictMeta& m) {
+  if (!m.index.has_file()) throw InputError(m.path, "cannot open (written by predict; needed for the window geometry)");
+  if (!m.j.contains("patch_size") || !m.j["patch_size"].is_number_integer())
     throw InputError(m.path, "not a predict.json (needs patch_size and slides)");
   m.windows.patch_size = m.j["patch_size"].get<int>();
   m.windows.overlap = m.j.value("overlap", 3.0);
   m.windows.level = m.j.value("level", 0);
   m.windows.mpp = m.j.value("mpp", 0.0);
-  return m;
 }
 
 // Writes OUT/<name> and lists it in `files`.
@@ -98,9 +96,10 @@ void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& win
   }
 }
 
-// What was drawn of one slide: visualize.json's entry.
+// What was drawn of one slide: visualize.json's entry. Pictures are named after the slide's
+// output name (infer/prediction_index.h), so two slides that share a stem do not share pictures.
 struct SlidePictures {
-  std::string stem;
+  std::string stem;  // the output name
   double downsample = 0;  // level-0 pixels per thumbnail pixel
   ojson files = ojson::array();
 };
@@ -109,12 +108,13 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
                              const SlideLabel& row) {
   const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
   SlidePictures pics;
-  pics.stem = fs::path(path).stem().string();
+  pics.stem = meta.index.name_for(row);
   const std::string& stem = pics.stem;
-  const std::string csv = (fs::path(o.preds) / (stem + ".csv")).string();
-  if (!meta.j["slides"].contains(stem))
-    throw InputError(meta.path, "no entry for slide " + stem + " (predict it first)");
-  const int64_t side = meta.j["slides"][stem].at("window_side").get<int64_t>();
+  const std::string csv = meta.index.csv_for(row);
+  if (!meta.j["slides"].contains(stem) || !meta.j["slides"][stem].contains("window_side") ||
+      !meta.j["slides"][stem]["window_side"].is_number_integer())
+    throw InputError(meta.path, "no entry for slide " + row.img + " (predict it first)");
+  const int64_t side = meta.j["slides"][stem]["window_side"].get<int64_t>();
   SlidePredictions p = read_prediction_csv(csv);
   auto slide = Slide::open(path);
   Thumbnail th = read_thumbnail(*slide, o.thumb_size);
@@ -139,7 +139,8 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
 
 size_t visualize_slides(const VisualizeOptions& o,
                         const std::function<void(size_t, size_t, const std::string&, size_t)>& on_slide) {
-  const PredictMeta meta = read_predict_meta(o.preds);
+  PredictMeta meta(o.preds);
+  read_predict_meta(meta);
   Model model;
   if (o.gradcam > 0) {
     model = load_model(o.model);

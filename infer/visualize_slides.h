@@ -1,9 +1,10 @@
 // Stage 6, visualize: per slide of a label CSV, from its prediction CSV and a thumbnail read from
-// a pyramid level: OUT/<stem>_thumb.png, OUT/<stem>_dots.png (DeepSlide's coloured dots with a
-// class key), OUT/<stem>_heatmap_<class>.png (probability heatmap with a scale) and, with
-// gradcam K and a model, OUT/<stem>_gradcam_<class>_<i>.png for the K windows with the highest
-// probability of each class (patch left, Grad-CAM overlay right). OUT/visualize.json lists what
-// was written per slide. The window geometry comes from predict's predict.json.
+// a pyramid level: OUT/<name>_thumb.png, OUT/<name>_dots.png (DeepSlide's coloured dots with a
+// class key), OUT/<name>_heatmap_<class>.png (probability heatmap with a scale) and, with
+// gradcam K and a model, OUT/<name>_gradcam_<class>_<i>.png for the K windows with the highest
+// probability of each class (patch left, Grad-CAM overlay right); <name> is the slide's output
+// name (infer/prediction_index.h). OUT/visualize.json lists what was written per slide, keyed by
+// that name, with img and gt. The slides' CSVs and window geometry come from predict.json.
 #pragma once
 #include <cstddef>
 #include <functional>

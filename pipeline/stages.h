@@ -55,7 +55,8 @@ void check_config_paths(const PipelineConfig& cfg, int first, int last);
 std::string first_missing(const std::vector<std::string>& paths);
 
 // The stage's command lines as its stamp records them: without the flags that change how fast
-// a stage runs but not what it produces (--threads, --workers, --readers, --checkpoint-minutes).
+// a stage runs but not what it produces (--threads, --workers, --readers, --checkpoint-minutes,
+// --commit-seconds).
 nlohmann::ordered_json commands_json(const Stage& st);
 
 // "" when the stamp says the stage is complete and current, else why it must run.

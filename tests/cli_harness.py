@@ -24,3 +24,9 @@ def error_line(p):
     """The 'deepslide: error: ...' line a failed run ends with, or a marker plus the stderr tail."""
     lines = p.stderr.strip().splitlines()
     return lines[-1] if lines and lines[-1].startswith("deepslide: error: ") else "(no error line) " + p.stderr[-600:]
+
+
+def out_name(rel):
+    """The name predict gives a slide's outputs (infer/prediction_index.h): its path under the
+    slide folder with '%' -> '%25' and '/' -> '%2F' (names of at most 200 bytes)."""
+    return rel.replace("%", "%25").replace("/", "%2F")

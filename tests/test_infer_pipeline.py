@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import check, failures, out_name, run  # noqa: E402
 
 
 def read_csv(path):
@@ -59,7 +59,7 @@ for i in range(48):
     probs = np.clip(probs, 0, 1)
     name = f"s{i:02d}"
     pred = probs.argmax(1)
-    with open(f"{synth}/{name}.csv", "w") as f:
+    with open(f"{synth}/{out_name(f'{classes[gt]}/{name}.tif')}.csv", "w") as f:
         f.write("x,y,prediction,confidence," + ",".join("prob_" + c for c in classes) + "\n")
         for j in range(n):
             f.write(f"{j * 10},{j * 20},{classes[pred[j]]},{probs[j, pred[j]]:.6g}," +
@@ -229,14 +229,15 @@ pargs = ["predict", "--model", f"{tmp}/m.safetensors", "--all-wsi", wsi, "--labe
 p = run(pargs, expect=2)
 check("broken.tif" in p.stdout and "failed" in p.stdout, f"failure listed: {p.stdout}")
 check("patches/s" in p.stdout, "patches/s reported")
-check(not os.path.exists(f"{preds}/broken.csv"), "no CSV for the broken slide")
+check(not os.path.exists(f"{preds}/{out_name(cls[0] + '/broken.tif')}.csv"), "no CSV for the broken slide")
 check("no tissue windows" in p.stdout and "blank.png" in p.stdout, f"blank slide listed: {p.stdout}")
-blank = read_csv(f"{preds}/blank.csv") if os.path.exists(f"{preds}/blank.csv") else []
+blank_csv = f"{preds}/{out_name(cls[1] + '/blank.png')}.csv"
+blank = read_csv(blank_csv) if os.path.exists(blank_csv) else []
 check(len(blank) == 1 and blank[0][:4] == ["x", "y", "prediction", "confidence"], f"blank slide CSV {blank}")
 good = [r for r in rows if "broken" not in r[0]]
 meta = json.load(open(f"{preds}/predict.json"))
 for img, _ in good:
-    stem = os.path.splitext(os.path.basename(img))[0]
+    stem = out_name(img)
     path = f"{preds}/{stem}.csv"
     check(os.path.exists(path), f"{path} written after the failure")
     if not os.path.exists(path):
@@ -257,7 +258,7 @@ check(p.stderr.count("skipped") == len(good), f"rerun skips finished slides: {p.
 check(all(os.path.getmtime(f"{preds}/{f}") == t for f, t in mtimes.items()), "skipped CSVs untouched")
 write_labels(f"{tmp}/good.csv", good[:1])
 run(pargs[:6] + [f"{tmp}/good.csv"] + pargs[7:] + ["--force"])
-stem0 = os.path.splitext(os.path.basename(good[0][0]))[0]
+stem0 = out_name(good[0][0])
 check(os.path.getmtime(f"{preds}/{stem0}.csv") != mtimes[f"{stem0}.csv"], "--force rewrites")
 
 p = run(pargs + ["--patch-size", "64"], expect=2)
@@ -275,7 +276,7 @@ run(["visualize", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_test.csv",
      f"{run_dir}/vis", "--gradcam", "1", "--model", f"{tmp}/m.safetensors", "--threads", "2"])
 vis = json.load(open(f"{run_dir}/vis/visualize.json"))
 for img, _ in test:
-    stem = os.path.splitext(os.path.basename(img))[0]
+    stem = out_name(img)
     files = vis["slides"][stem]["files"]
     expect = {f"{stem}_thumb.png", f"{stem}_dots.png"} | {f"{stem}_heatmap_{c}.png" for c in cls} | \
              {f"{stem}_gradcam_{c}_0.png" for c in cls}

@@ -12,18 +12,6 @@ double StepProgress::eta_seconds() const {
   return seconds / (double)batch * (double)(batches - batch);
 }
 
-std::string format_duration(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%lds", s);
-  return buf;
-}
-
 std::string format_progress(const StepProgress& p) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "epoch %lld/%lld  batch %lld/%lld  %.1f img/s  loss %.4f  acc %.4f  eta %s",

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "base/progress.h"  // format_duration
+
 namespace ds {
 
 struct StepProgress {
@@ -18,7 +20,6 @@ struct StepProgress {
   double eta_seconds() const;      // rest of this epoch at the current rate
 };
 
-std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
 std::string format_progress(const StepProgress& p);
 
 }  // namespace ds

@@ -63,12 +63,14 @@ RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w,
   return img;
 }
 
-SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads) {
+SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                            const std::function<void(int64_t)>& on_checked) {
   SlideWindows out;
   out.geometry = read_geometry(slide, opt);
   std::vector<Window> cand = candidate_windows(slide, out.geometry, opt.overlap);
   out.candidates = (int64_t)cand.size();
   if (opt.tissue == TissueMethod::none) {
+    if (on_checked) on_checked(out.candidates);
     out.windows = std::move(cand);
     return out;
   }
@@ -79,6 +81,7 @@ SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int th
     const int64_t side = out.geometry.level0_side();
     for (size_t i = 0; i < cand.size(); ++i)
       keep[i] = mask.tissue_fraction(cand[i].x, cand[i].y, side, side) >= opt.otsu_min_fraction;
+    if (on_checked) on_checked(out.candidates);
   } else {
     const ReadGeometry g = out.geometry;
     parallel_for((int64_t)cand.size(), threads, [&](int64_t i) {
@@ -88,6 +91,7 @@ SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int th
         if (!opt.keep_unreadable) throw;
         keep[(size_t)i] = 1;  // tissue unknown; the reader of the window reports it
       }
+      if (on_checked) on_checked(1);
     });
   }
   for (size_t i = 0; i < cand.size(); ++i)

@@ -4,6 +4,7 @@
 // coordinates; nothing is written to disk.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,10 @@ struct SlideWindows {
   int64_t candidates = 0;       // grid windows examined
 };
 
-// Selects the tissue windows of a slide (threads > 0: parallel over windows).
-SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads = 0);
+// Selects the tissue windows of a slide (threads > 0: parallel over windows). on_checked, when
+// given, is called with the number of candidates just examined (from any thread; it may throw to
+// stop the scan), so a caller can show progress of a scan that reads every candidate.
+SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads = 0,
+                            const std::function<void(int64_t)>& on_checked = nullptr);
 
 }  // namespace ds

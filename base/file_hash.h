@@ -1,0 +1,27 @@
+// Fingerprints of files, to tell whether an output was made from the same inputs: the FNV-1a
+// hash of a whole file (a model of some 100 MB hashes in a fraction of a second), and a cheaper
+// identity for files too large to read whole each time (a slide of gigabytes): its size and the
+// hashes of its first and last megabyte. Not for security: a changed slide that keeps its size,
+// its first and its last megabyte is taken for the same slide.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ds {
+
+// FNV-1a of the file's bytes. InputError naming the file when it cannot be read.
+uint64_t fnv1a_file(const std::string& path);
+
+struct FileIdentity {
+  uint64_t bytes = 0;
+  uint64_t head = 0;  // FNV-1a of the first min(bytes, span) bytes
+  uint64_t tail = 0;  // FNV-1a of the last min(bytes, span) bytes
+  bool operator==(const FileIdentity& o) const { return bytes == o.bytes && head == o.head && tail == o.tail; }
+};
+
+FileIdentity file_identity(const std::string& path, uint64_t span = 1 << 20);
+
+// 16 lower-case hex digits.
+std::string hex64(uint64_t v);
+
+}  // namespace ds

@@ -1,0 +1,99 @@
+// Building, comparing and storing prediction keys.
+#include "infer/prediction_key.h"
+
+#include <filesystem>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/file_hash.h"
+#include "base/hash.h"
+#include "base/json_bounded.h"
+#include "engine/cpu_features.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+// Key fields and how a difference in each is said; a field missing here is named as is.
+const char* field_words(const std::string& field) {
+  if (field == "version") return "the deepslide version changed";
+  if (field == "model_fnv1a" || field == "model_bytes") return "the model file changed";
+  if (field == "slide") return "the slide file changed";
+  if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
+  return nullptr;
+}
+
+}  // namespace
+
+ojson run_key(const std::string& model_path, const WindowOptions& w) {
+  ojson k;
+  k["version"] = DEEPSLIDE_VERSION;
+  k["model_bytes"] = (uint64_t)fs::file_size(model_path);
+  k["model_fnv1a"] = hex64(fnv1a_file(model_path));
+  k["isa"] = isa_name(cpu_isa());
+  k["patch_size"] = w.patch_size;
+  k["overlap"] = w.overlap;
+  if (w.mpp > 0) k["mpp"] = w.mpp;
+  else k["level"] = w.level;
+  k["tissue"] = tissue_method_name(w.tissue);
+  if (w.tissue == TissueMethod::purple) {
+    k["purple_scale"] = w.purple.scale;
+    k["purple_threshold"] = w.purple.threshold;
+  } else if (w.tissue == TissueMethod::otsu) {
+    k["otsu_min_fraction"] = w.otsu_min_fraction;
+    k["otsu_thumbnail"] = w.otsu_thumbnail;
+  }
+  return k;
+}
+
+ojson slide_key(const ojson& run, const std::string& slide_path) {
+  ojson k = run;
+  const FileIdentity id = file_identity(slide_path);
+  k["slide"] = {{"bytes", id.bytes}, {"head_fnv1a", hex64(id.head)}, {"tail_fnv1a", hex64(id.tail)}};
+  return k;
+}
+
+std::string key_difference(const ojson& old_key, const ojson& key) {
+  if (!old_key.is_object()) return "its key is not a JSON object";
+  for (const auto& [field, v] : key.items()) {
+    if (old_key.contains(field) && old_key[field] == v) continue;
+    if (const char* words = field_words(field)) return words;
+    if (!old_key.contains(field)) return "--" + field + " is new (" + v.dump() + ")";
+    return "--" + field + " changed (" + old_key[field].dump() + " -> " + v.dump() + ")";
+  }
+  for (const auto& [field, v] : old_key.items())
+    if (!key.contains(field)) return "--" + field + " no longer applies";
+  return "";
+}
+
+std::string reuse_refusal(const std::string& csv_path, const std::string& key_path, const ojson& key) {
+  std::error_code ec;
+  if (!fs::exists(csv_path, ec)) return "no CSV yet";
+  if (!fs::exists(key_path, ec)) return "its CSV has no key file " + fs::path(key_path).filename().string();
+  ojson stored;
+  try {
+    stored = read_json_file<ojson>(key_path);
+  } catch (const InputError& e) {
+    return std::string("its key file is unreadable (") + e.what() + ")";
+  }
+  if (!stored.is_object() || !stored.contains("key")) return "its key file has no key";
+  const std::string diff = key_difference(stored["key"], key);
+  if (!diff.empty()) return diff;
+  if (stored.value("csv_bytes", ojson()) != (uint64_t)fs::file_size(csv_path, ec) ||
+      stored.value("csv_fnv1a", ojson()) != hex64(fnv1a_file(csv_path)))
+    return "its CSV is not the one its key file describes (edited or replaced)";
+  return "";
+}
+
+void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text) {
+  ojson j;
+  j["format"] = "deepslide-prediction-key";
+  j["key"] = key;
+  j["csv_bytes"] = (uint64_t)csv_text.size();
+  j["csv_fnv1a"] = hex64(fnv1a(csv_text.data(), csv_text.size()));
+  write_text_atomic(key_path, j.dump(2) + "\n");
+}
+
+}  // namespace ds

@@ -1,0 +1,38 @@
+// What made a prediction CSV, so a rerun redoes exactly the slides whose CSV came from something
+// else: the model file's content hash, every setting that changes the numbers or the windows
+// (patch size, overlap, level or mpp, tissue filter and its parameters, the kernel ISA: AVX-512
+// and AVX2 round differently), the slide's identity (size and hashes of its first and last MB,
+// base/file_hash.h) and the program version. Batch size, thread and reader counts are left out:
+// they do not change a byte of the CSV (kernel schedules depend on shapes, not thread counts, and
+// each window's row is computed alone).
+//
+// Written beside the CSV as OUT/<name>.key.json: {"key": {...}, "csv_bytes", "csv_fnv1a"} (the
+// CSV's own fingerprint, so a CSV replaced or cut after the key was written is not trusted).
+// The same key heads a partial file (infer/partial_predictions.h).
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "slide/windows/slide_windows.h"
+
+namespace ds {
+
+using ojson = nlohmann::ordered_json;
+
+// The per-run part: program version, model hash, ISA and window settings.
+ojson run_key(const std::string& model_path, const WindowOptions& windows);
+// The run key plus the slide's identity.
+ojson slide_key(const ojson& run, const std::string& slide_path);
+
+// "" when `old_key` equals `key`, else what differs, in words ("the model file changed",
+// "--overlap changed (3 -> 1)", "the slide file changed", "deepslide version changed").
+std::string key_difference(const ojson& old_key, const ojson& key);
+
+// Why OUT/<name>.csv cannot be reused for `key` ("" when it can): no CSV, no key file, a key
+// file for other inputs (key_difference), or a CSV that is not the one the key file describes.
+std::string reuse_refusal(const std::string& csv_path, const std::string& key_path, const ojson& key);
+// Writes the key file of a finished CSV (atomically, after the CSV).
+void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text);
+
+}  // namespace ds
