@@ -57,7 +57,7 @@ TEST_CASE("label_windows and restrict_windows") {
   CHECK(l[4].cls == "normal");
   CHECK(l[4].cover == Approx(0.75));
   auto r = restrict_windows(w, 100, a, 0.9);
-  CHECK(r.size() == 5);  // every window but the one at 300
+  CHECK(r.size() == 4);  // not 150 (half outside) nor 300
   CHECK_THROWS_AS(label_windows(w, 100, a, 0.0, "n"), InputError);
 }
 
