@@ -23,6 +23,12 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_option("--out", o->exp.out, "Output folder")->required();
   sub->add_flag("--by-folder", o->exp.by_folder, "One folder per slide, <x>;<y>.jpg names (DeepSlide's eval layout)");
   sub->add_option("--jpeg-quality", o->exp.quality, "JPEG quality")->capture_default_str();
+  sub->add_option("--annotations", o->exp.annotations,
+                  "Folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP XML): only windows inside "
+                  "annotated regions, written under the annotation's class");
+  sub->add_option("--annotation-cover", o->exp.annotation_cover,
+                  "With --annotations: share of a window one class's annotations must cover")
+      ->capture_default_str();
   add_window_flags(sub, o->win);
   sub->callback([o, &g] {
     set_num_threads(g.threads);
@@ -37,7 +43,9 @@ void register_patches(CLI::App& app, Globals& g) {
     std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() << " slides to "
               << exp.out << "\n";
     if (!s.skipped.empty()) {
-      std::cout << "patches: " << s.skipped.size() << " slides had no tissue windows and were skipped:\n";
+      std::cout << "patches: " << s.skipped.size() << " slides had no tissue windows"
+                << (exp.annotations.empty() ? "" : " inside annotations (or no annotation file)")
+                << " and were skipped:\n";
       for (const auto& path : s.skipped) std::cout << "  " << path << "\n";
     }
   });

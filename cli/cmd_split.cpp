@@ -4,14 +4,16 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "base/error.h"
+#include "slide/windows/grouped_split.h"
 #include "slide/windows/split.h"
 
 namespace ds::cli {
 
 void register_split(CLI::App& app, Globals& g) {
   struct Opts {
-    std::string all_wsi, out, materialize = "none";
-    int val_per_class = 3, test_per_class = 3;
+    std::string all_wsi, out, materialize = "none", groups;
+    int val_per_class = 3, test_per_class = 3, folds = 0;
     uint64_t seed = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -24,10 +26,30 @@ void register_split(CLI::App& app, Globals& g) {
   sub->add_option("--materialize", o->materialize, "Also build wsi_train/val/test folders: none|copy|link")
       ->check(CLI::IsMember({"none", "copy", "link"}))
       ->capture_default_str();
+  sub->add_option("--groups", o->groups, "CSV slide,patient: all slides of a patient go to the same split");
+  sub->add_option("--folds", o->folds,
+                  "Write K cross-validation folds (OUT/fold<k>/labels_*.csv), stratified by class, by patient "
+                  "with --groups");
   sub->callback([o, seed_opt] {
     std::optional<uint64_t> seed;
     if (seed_opt->count()) seed = o->seed;
-    SplitResult s = split_slides(o->all_wsi, o->val_per_class, o->test_per_class, seed);
+    std::map<std::string, std::string> groups;
+    std::vector<SlideLabel> slides;
+    if (!o->groups.empty() || o->folds) slides = all_slides(o->all_wsi);
+    if (!o->groups.empty()) groups = read_patient_groups(o->groups, slides);
+    if (o->folds) {
+      DS_CHECK_INPUT(o->materialize == "none", "--materialize does not apply to --folds");
+      const std::vector<SplitResult> f = fold_slides(slides, groups, o->folds, seed);
+      write_folds(o->all_wsi, o->out, f);
+      for (size_t k = 0; k < f.size(); ++k)
+        std::cout << "split: fold" << k << ": " << f[k].train.size() << " train, " << f[k].val.size() << " val, "
+                  << f[k].test.size() << " test slides\n";
+      std::cout << "split: " << f.size() << " folds -> "
+                << (std::filesystem::path(o->out) / "fold*/labels_*.csv").string() << "\n";
+      return;
+    }
+    SplitResult s = o->groups.empty() ? split_slides(o->all_wsi, o->val_per_class, o->test_per_class, seed)
+                                      : split_slides_grouped(slides, groups, o->val_per_class, o->test_per_class, seed);
     Materialize m = o->materialize == "copy" ? Materialize::copy
                     : o->materialize == "link" ? Materialize::link : Materialize::none;
     write_split(o->all_wsi, o->out, s, m);

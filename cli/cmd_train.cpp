@@ -18,6 +18,7 @@
 #include "base/threads.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
+#include "train/window_list.h"
 
 namespace ds::cli {
 
@@ -28,6 +29,8 @@ struct TrainOpts {
   std::string all_wsi, labels_train, labels_val, train_folder;
   int64_t num_train_per_class = 80000;
   std::string arch = "resnet18", flips = "on", rot90 = "on";
+  std::string annotations, windows_csv;
+  double annotation_cover = 0.5;
   TrainConfig cfg;
   CLI::Option* resume = nullptr;
 };
@@ -58,6 +61,9 @@ DataSource data_source(const TrainOpts& o) {
   src.slides.labels_train = o.labels_train;
   src.slides.labels_val = o.labels_val;
   src.slides.num_train_per_class = o.num_train_per_class;
+  DS_CHECK_INPUT(o.annotations.empty() || !folder, "--annotations needs slides mode (--all-wsi with label CSVs)");
+  src.slides.annotations = o.annotations;
+  src.slides.annotation_cover = o.annotation_cover;
   return src;
 }
 
@@ -186,6 +192,7 @@ void run_train(const TrainOpts& o, const Globals& g) {
   TrainEvents ev;
   ev.data = [&](const Dataset& data, double seconds) {
     print_data(data, seconds, folder);
+    if (!o.windows_csv.empty()) write_window_list(data, o.windows_csv);
     classes = data.classes;
     items = data.items;
     progress.start();
@@ -220,6 +227,13 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--labels-val", o->labels_val, "Slides mode: validation label CSV (img,gt)");
   sub->add_option("--num-train-per-class", o->num_train_per_class, "Slides mode: training windows per class")
       ->capture_default_str();
+  sub->add_option("--annotations", o->annotations,
+                  "Slides mode: folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP XML); windows only "
+                  "inside annotated regions, labelled by the annotation's class");
+  sub->add_option("--annotation-cover", o->annotation_cover,
+                  "With --annotations: share of a window one class's annotations must cover")
+      ->capture_default_str();
+  sub->add_option("--windows-csv", o->windows_csv, "Slides mode: write the training and validation windows here");
   sub->add_option("--train-folder", o->train_folder, "Patch folder mode: DIR/train/<class>/..., DIR/val/<class>/...");
   add_window_flags(sub, o->window, false);
   TrainConfig& c = o->cfg;

@@ -28,5 +28,6 @@ void register_evaluate(CLI::App& app, Globals& g);
 void register_visualize(CLI::App& app, Globals& g);
 void register_report(CLI::App& app, Globals& g);
 void register_run(CLI::App& app, Globals& g);
+void register_geojson(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

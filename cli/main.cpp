@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   ds::cli::register_visualize(app, g);
   ds::cli::register_report(app, g);
   ds::cli::register_run(app, g);
+  ds::cli::register_geojson(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -95,7 +95,8 @@ Workdir::Workdir(const fs::path& w)
 std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& flags) {
   const std::string paths = " (it points into the workdir)";
   std::vector<StageSpec> specs = {
-      {"split", {}, {"--out"}, paths},
+      // --folds writes fold<k>/ folders, which the run's later stages do not read (yet).
+      {"split", {}, {"--out", "--folds"}, " (it points into the workdir; run does not run cross-validation folds yet)"},
       {"train", {}, {"--out", "--labels-train", "--labels-val", "--resume", "--train-folder"},
        " (run trains on the split's labels_*.csv into the workdir and resumes by itself)"},
       {"predict", {}, {"--model", "--labels", "--out", "--force"},

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "slide/windows/annotations.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -107,15 +108,31 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
     for (int i : idx) v.push_back(d.slides[(size_t)i].get());
     return v;
   };
+  // Annotations of every opened slide (--annotations), and the per-set views of them.
+  std::vector<std::optional<SlideAnnotations>> ann(d.slides.size());
+  if (!src.annotations.empty())
+    for (size_t i = 0; i < d.slides.size(); ++i)
+      ann[i] = load_slide_annotations(src.annotations, d.slide_paths[i], d.slides[i]->level(0).width,
+                                      d.slides[i]->level(0).height);
+  auto regions = [&](const std::vector<int>& idx) {
+    AnnotationRegions r;
+    r.cover = src.annotation_cover;
+    for (int i : idx) r.per_slide.push_back(ann[(size_t)i] ? &*ann[(size_t)i] : nullptr);
+    return r;
+  };
+  const AnnotationRegions train_regions = regions(train_idx), val_regions = regions(val_idx);
+  const bool annotated = !src.annotations.empty();
   BalanceOptions bal;
   bal.num_per_class = src.num_train_per_class;
-  TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, wopt, bal, threads);
+  TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, wopt, bal, threads,
+                                                 annotated ? &train_regions : nullptr);
   d.train = to_samples(tw, train_idx, d.geometry);
   for (const std::string& s : tw.skipped) d.skipped.push_back(s);
 
   WindowOptions vopt = wopt;
   vopt.overlap = src.val_overlap;
-  TrainingWindows vw = plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads);
+  TrainingWindows vw =
+      plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads, annotated ? &val_regions : nullptr);
   d.val = to_samples(vw, val_idx, d.geometry);
   for (const std::string& s : vw.skipped) d.skipped.push_back(s);
   DS_CHECK_INPUT(!d.val.empty(), src.labels_val + ": no tissue windows in any validation slide");
@@ -129,6 +146,8 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   d.items = (int64_t)distinct.size();
   d.source = "slides:" + fs::absolute(src.labels_train).string() + "," + fs::absolute(src.labels_val).string() +
              ",n=" + std::to_string(d.train.size()) + "/" + std::to_string(d.val.size());
+  if (annotated)
+    d.source += ",annotations=" + fs::absolute(src.annotations).string() + "@" + std::to_string(src.annotation_cover);
   return d;
 }
 

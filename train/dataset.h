@@ -59,6 +59,11 @@ struct SlidesSource {
   WindowOptions window;          // patch size, level/mpp, tissue filter (overlap ignored)
   int64_t num_train_per_class = 80000;
   double val_overlap = 1.5;
+  // --annotations: a folder of <slide stem>.geojson/.json/.xml; windows are then taken only
+  // inside annotated regions covering at least annotation_cover of them, labelled by class
+  // (training_windows.h's AnnotationRegions), for training and validation slides alike.
+  std::string annotations;
+  double annotation_cover = 0.5;
 };
 
 Dataset load_slides_dataset(const SlidesSource& src, int threads);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "base/parallel.h"
+#include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -20,20 +21,40 @@ std::string pad5(int64_t v) {
   return buf;
 }
 
-// The slide at `path` (row of the label CSV) into its folder; returns the windows written.
+// The tissue windows of a slide with the class each is written under: the slide's, or with
+// annotations the annotation's (windows outside them dropped).
+std::vector<LabelledWindow> slide_windows_to_write(const PatchExportOptions& o, const Slide& slide,
+                                                   const SlideLabel& row, SlideWindows& sw) {
+  std::vector<LabelledWindow> out;
+  if (o.annotations.empty()) {
+    for (const Window& w : sw.windows) out.push_back({w, row.gt, 1.0});
+    return out;
+  }
+  const auto a = load_slide_annotations(o.annotations, slide.path(), slide.level(0).width, slide.level(0).height);
+  if (!a) return out;
+  return label_windows(sw.windows, sw.geometry.level0_side(), *a, o.annotation_cover, row.gt);
+}
+
+// The slide at `path` (row of the label CSV) into its folders; returns the windows written.
 SlideWindows export_slide(const PatchExportOptions& o, const SlideLabel& row, const std::string& path) {
   auto slide = Slide::open(path);
   SlideWindows sw = select_windows(*slide, o.windows, o.threads);
+  const std::vector<LabelledWindow> todo = slide_windows_to_write(o, *slide, row, sw);
   const std::string stem = fs::path(path).stem().string();
-  fs::path dir = fs::path(o.out) / row.gt;
-  if (o.by_folder) dir = dir / stem / stem;
-  fs::create_directories(dir);
-  parallel_for((int64_t)sw.windows.size(), o.threads, [&](int64_t i) {
-    const Window& w = sw.windows[(size_t)i];
+  auto dir_of = [&](const std::string& cls) {
+    fs::path dir = fs::path(o.out) / cls;
+    return o.by_folder ? dir / stem / stem : dir;
+  };
+  for (const LabelledWindow& lw : todo) fs::create_directories(dir_of(lw.cls));
+  parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
+    const Window& w = todo[(size_t)i].window;
     const std::string name = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
                                          : stem + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
-    save_jpeg((dir / name).string(), read_window(*slide, sw.geometry, w, 1), o.quality, false);
+    save_jpeg((dir_of(todo[(size_t)i].cls) / name).string(), read_window(*slide, sw.geometry, w, 1), o.quality,
+              false);
   });
+  sw.windows.clear();
+  for (const LabelledWindow& lw : todo) sw.windows.push_back(lw.window);
   return sw;
 }
 

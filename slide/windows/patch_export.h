@@ -22,6 +22,11 @@ struct PatchExportOptions {
   int quality = 90;     // JPEG quality
   WindowOptions windows;
   int threads = 0;      // tissue selection and writing
+  // A folder of <slide stem>.geojson/.json/.xml: only windows inside annotated regions are
+  // written, each under its annotation's class (annotated_windows.h); a slide without a file
+  // writes nothing and is listed as skipped.
+  std::string annotations;
+  double annotation_cover = 0.5;
 };
 
 // One slide done.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "slide/windows/annotated_windows.h"
 
 namespace ds {
 
@@ -15,19 +16,47 @@ struct ClassWindows {
   std::vector<ReadGeometry> geometry;  // per slide of the class, in the class's slide order
 };
 
+// The samples of one slide's tissue windows: its class, or with annotations the class that
+// covers each window (windows outside them dropped).
+void add_samples(int i, const SlideWindows& sw, const std::vector<int>& labels,
+                 const std::vector<std::string>& class_names, const AnnotationRegions* regions,
+                 std::vector<WindowSample>& out) {
+  if (!regions) {
+    for (const Window& w : sw.windows) out.push_back({i, w, labels[(size_t)i]});
+    return;
+  }
+  const SlideAnnotations& a = *regions->per_slide[(size_t)i];
+  for (const LabelledWindow& lw : label_windows(sw.windows, sw.geometry.level0_side(), a, regions->cover,
+                                                class_names[(size_t)labels[(size_t)i]])) {
+    const auto c = std::find(class_names.begin(), class_names.end(), lw.cls);
+    if (c == class_names.end())
+      throw InputError(a.path, "annotation class '" + lw.cls + "' is not a class of the training labels");
+    out.push_back({i, lw.window, (int)(c - class_names.begin())});
+  }
+}
+
 // Tissue windows of the given slides at one overlap; slides without any are reported once.
 std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const std::vector<int>& idx,
-                                  const std::vector<int>& labels, WindowOptions opt, double overlap, int threads,
+                                  const std::vector<int>& labels, const std::vector<std::string>& class_names,
+                                  WindowOptions opt, double overlap, int threads, const AnnotationRegions* regions,
                                   std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped) {
   opt.overlap = overlap;
   std::vector<WindowSample> out;
   for (int i : idx) {
+    const std::string& path = slides[(size_t)i]->path();
+    if (regions && !regions->per_slide[(size_t)i]) {
+      geometry[(size_t)i] = read_geometry(*slides[(size_t)i], opt);
+      if (skipped) skipped->push_back(path + ": no annotation file");
+      continue;
+    }
     SlideWindows sw = select_windows(*slides[(size_t)i], opt, threads);
     geometry[(size_t)i] = sw.geometry;
-    if (sw.windows.empty() && skipped)
-      skipped->push_back(slides[(size_t)i]->path() + ": no tissue windows (" + std::to_string(sw.candidates) +
-                         " examined, tissue filter " + tissue_method_name(opt.tissue) + ")");
-    for (const Window& w : sw.windows) out.push_back({i, w, labels[(size_t)i]});
+    const size_t before = out.size();
+    add_samples(i, sw, labels, class_names, regions, out);
+    if (out.size() == before && skipped)
+      skipped->push_back(path + ": no tissue windows" + (regions ? " inside its annotations" : "") + " (" +
+                         std::to_string(sw.candidates) + " examined, tissue filter " +
+                         tissue_method_name(opt.tissue) + ")");
   }
   return out;
 }
@@ -36,12 +65,14 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const
 
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                                           const std::vector<std::string>& class_names,
-                                          const WindowOptions& base, const BalanceOptions& balance, int threads) {
+                                          const WindowOptions& base, const BalanceOptions& balance, int threads,
+                                          const AnnotationRegions* regions) {
   DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
+  DS_CHECK(!regions || regions->per_slide.size() == slides.size(), "annotations and slides differ in length");
   DS_CHECK_INPUT(balance.num_per_class > 0, "--num-train-per-class must be positive");
   TrainingWindows tw;
   tw.geometry.resize(slides.size());
-  std::vector<std::vector<WindowSample>> per_class(class_names.size());
+  std::vector<WindowSample> pool;  // every class's windows, before balancing
   for (size_t c = 0; c < class_names.size(); ++c) {
     std::vector<int> idx;
     for (size_t i = 0; i < slides.size(); ++i)
@@ -49,19 +80,32 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
     ClassWindowReport rep;
     rep.name = class_names[c];
     rep.slides = (int)idx.size();
+    tw.classes.push_back(rep);
+    // With annotations a class may come from other classes' slides only.
+    if (idx.empty() && regions) continue;
     if (idx.empty()) throw InputError("class '" + class_names[c] + "' has no training slides");
     // Windows scale with the square of the overlap factor: one pass at 1, then the estimate.
-    std::vector<WindowSample> s = collect(slides, idx, labels, base, 1.0, threads, tw.geometry, &tw.skipped);
+    std::vector<WindowSample> s =
+        collect(slides, idx, labels, class_names, base, 1.0, threads, regions, tw.geometry, &tw.skipped);
     double f = 1.0;
     if (!s.empty() && (int64_t)s.size() < balance.num_per_class) {
       f = std::clamp(std::sqrt((double)balance.num_per_class / (double)s.size()), 1.0, balance.max_overlap);
       const int region = tw.geometry[(size_t)idx[0]].region;
       f = std::min(f, (double)region);  // the step stays at least one pixel
-      if (f > 1.0) s = collect(slides, idx, labels, base, f, threads, tw.geometry, nullptr);
+      if (f > 1.0) s = collect(slides, idx, labels, class_names, base, f, threads, regions, tw.geometry, nullptr);
     }
-    if (s.empty()) throw InputError("class '" + class_names[c] + "' has no tissue windows in any training slide");
-    rep.overlap = f;
-    rep.found = (int64_t)s.size();
+    tw.classes[c].overlap = f;
+    pool.insert(pool.end(), s.begin(), s.end());
+  }
+  // Balance by the windows' labels (their slides' classes unless annotations say otherwise).
+  std::vector<std::vector<WindowSample>> per_class(class_names.size());
+  for (const WindowSample& w : pool) per_class[(size_t)w.label].push_back(w);
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    std::vector<WindowSample>& s = per_class[c];
+    if (s.empty())
+      throw InputError("class '" + class_names[c] + "' has no tissue windows in any training slide" +
+                       (regions ? " inside its annotations" : ""));
+    tw.classes[c].found = (int64_t)s.size();
     if ((int64_t)s.size() > balance.num_per_class) {  // thin evenly, keeping grid order
       std::vector<WindowSample> thin;
       thin.reserve((size_t)balance.num_per_class);
@@ -69,8 +113,6 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
         thin.push_back(s[(size_t)(k * (int64_t)s.size() / balance.num_per_class)]);
       s.swap(thin);
     }
-    per_class[c] = std::move(s);
-    tw.classes.push_back(rep);
   }
   size_t biggest = 0;
   for (const auto& s : per_class) biggest = std::max(biggest, s.size());
@@ -83,13 +125,15 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
 }
 
 TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
-                              const std::vector<std::string>& class_names, const WindowOptions& opt, int threads) {
+                              const std::vector<std::string>& class_names, const WindowOptions& opt, int threads,
+                              const AnnotationRegions* regions) {
   DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
+  DS_CHECK(!regions || regions->per_slide.size() == slides.size(), "annotations and slides differ in length");
   TrainingWindows tw;
   tw.geometry.resize(slides.size());
   std::vector<int> idx(slides.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
-  tw.samples = collect(slides, idx, labels, opt, opt.overlap, threads, tw.geometry, &tw.skipped);
+  tw.samples = collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped);
   for (size_t c = 0; c < class_names.size(); ++c) {
     ClassWindowReport rep;
     rep.name = class_names[c];

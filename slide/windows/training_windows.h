@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "slide/reader/slide.h"
+#include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
 
 namespace ds {
@@ -40,15 +41,24 @@ struct BalanceOptions {
   double max_overlap = 8.0;       // never step finer than patch / max_overlap
 };
 
+// Training on annotated regions (--annotations): per_slide[i] holds slide i's annotations, or
+// null when it has none (the slide then yields no window and is listed as skipped). Each tissue
+// window is kept and labelled as label_windows (annotated_windows.h) says, the slide's class
+// standing in for unclassified annotations; balancing is by those labels.
+struct AnnotationRegions {
+  std::vector<const SlideAnnotations*> per_slide;
+  double cover = 0.5;
+};
+
 // slides[i] has class labels[i] (index into class_names). threads: parallel window selection.
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                                           const std::vector<std::string>& class_names,
                                           const WindowOptions& base, const BalanceOptions& balance,
-                                          int threads = 0);
+                                          int threads = 0, const AnnotationRegions* regions = nullptr);
 
 // Windows of every slide at one overlap (validation and evaluation sets), no balancing.
 TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                               const std::vector<std::string>& class_names, const WindowOptions& opt,
-                              int threads = 0);
+                              int threads = 0, const AnnotationRegions* regions = nullptr);
 
 }  // namespace ds

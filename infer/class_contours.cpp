@@ -1,0 +1,115 @@
+// Raster union of grid squares and boundary tracing (see class_contours.h).
+#include "infer/class_contours.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "base/error.h"
+
+namespace ds {
+
+namespace {
+
+struct Edge {
+  int64_t x0, y0, x1, y1;  // in cells
+  Point outside;           // centre of the uncovered cell beside it (to place holes)
+};
+
+}  // namespace
+
+int64_t grid_step_of(const std::vector<Square>& squares) {
+  int64_t step = 0;
+  for (int axis = 0; axis < 2; ++axis) {
+    std::vector<int64_t> v;
+    for (const Square& q : squares) v.push_back(axis ? q.y : q.x);
+    std::sort(v.begin(), v.end());
+    for (size_t i = 1; i < v.size(); ++i)
+      if (v[i] > v[i - 1] && (step == 0 || v[i] - v[i - 1] < step)) step = v[i] - v[i - 1];
+  }
+  return step > 0 ? step : squares.empty() ? 1 : squares[0].side;
+}
+
+std::vector<Polygon> union_outline(const std::vector<Square>& squares, int64_t step) {
+  if (squares.empty()) return {};
+  const int64_t side = squares[0].side;
+  for (const Square& q : squares) DS_CHECK(q.side == side && side > 0, "squares of different sides");
+  DS_CHECK(step > 0, "grid step must be positive");
+  const int64_t cell = step;
+  const int64_t k = std::max<int64_t>(1, (side + cell / 2) / cell);
+  const int64_t ox = squares[0].x, oy = squares[0].y;
+  std::set<std::pair<int64_t, int64_t>> on;  // covered cells (i, j)
+  for (const Square& q : squares) {
+    const int64_t i0 = (int64_t)std::floor((double)(q.x - ox) / (double)cell + 0.5);
+    const int64_t j0 = (int64_t)std::floor((double)(q.y - oy) / (double)cell + 0.5);
+    for (int64_t j = j0; j < j0 + k; ++j)
+      for (int64_t i = i0; i < i0 + k; ++i) on.insert({i, j});
+  }
+  auto covered = [&](int64_t i, int64_t j) { return on.count({i, j}) > 0; };
+  // Boundary edges, each cell's sides in one turning order (top, right, bottom, left).
+  std::vector<Edge> edges;
+  std::multimap<std::pair<int64_t, int64_t>, size_t> from;  // start vertex -> edge
+  auto add = [&](int64_t x0, int64_t y0, int64_t x1, int64_t y1, int64_t ni, int64_t nj) {
+    from.insert({{x0, y0}, edges.size()});
+    edges.push_back({x0, y0, x1, y1, {ni + 0.5, nj + 0.5}});
+  };
+  for (const auto& [i, j] : on) {
+    if (!covered(i, j - 1)) add(i, j, i + 1, j, i, j - 1);
+    if (!covered(i + 1, j)) add(i + 1, j, i + 1, j + 1, i + 1, j);
+    if (!covered(i, j + 1)) add(i + 1, j + 1, i, j + 1, i, j + 1);
+    if (!covered(i - 1, j)) add(i, j + 1, i, j, i - 1, j);
+  }
+  std::vector<bool> used(edges.size(), false);
+  std::vector<Ring> rings;
+  std::vector<Point> ring_outside;
+  auto to_px = [&](int64_t cx, int64_t cy) { return Point{(double)(ox + cx * cell), (double)(oy + cy * cell)}; };
+  for (size_t e0 = 0; e0 < edges.size(); ++e0) {
+    if (used[e0]) continue;
+    Ring r;
+    size_t e = e0;
+    while (!used[e]) {
+      used[e] = true;
+      const Edge& E = edges[e];
+      const int64_t dx = E.x1 - E.x0, dy = E.y1 - E.y0;
+      // Where two boundaries meet at a corner, take the turn that hugs the cell just left (the
+      // positive cross product), so touching corners split into separate rings.
+      size_t next = e0;
+      int best = -2;
+      auto range = from.equal_range({E.x1, E.y1});
+      for (auto it = range.first; it != range.second; ++it) {
+        const Edge& F = edges[it->second];
+        if (used[it->second] && it->second != e0) continue;
+        const int64_t cross = dx * (F.y1 - F.y0) - dy * (F.x1 - F.x0);
+        const int rank = cross > 0 ? 1 : cross == 0 ? 0 : -1;
+        if (rank > best) best = rank, next = it->second;
+      }
+      const Edge& N = edges[next];
+      const bool turn = dx * (N.y1 - N.y0) - dy * (N.x1 - N.x0) != 0;
+      if (turn) r.push_back(to_px(E.x1, E.y1));  // a corner; straight runs add no vertex
+      e = next;
+    }
+    rings.push_back(r);
+    ring_outside.push_back({ox + edges[e0].outside.x * (double)cell, oy + edges[e0].outside.y * (double)cell});
+  }
+  // Outer rings turn one way, holes the other; each hole goes to the smallest outer ring around it.
+  std::vector<Polygon> out;
+  std::vector<double> area;
+  for (const Ring& r : rings)
+    if (ring_signed_area(r) > 0) {
+      out.push_back(Polygon{{r}});
+      area.push_back(ring_signed_area(r));
+    }
+  for (size_t h = 0; h < rings.size(); ++h) {
+    if (ring_signed_area(rings[h]) > 0) continue;
+    size_t best = out.size();
+    for (size_t o = 0; o < out.size(); ++o)
+      if (point_in_polygon(Polygon{{out[o].rings[0]}}, ring_outside[h]) && (best == out.size() || area[o] < area[best]))
+        best = o;
+    DS_CHECK(best < out.size(), "a hole outside every outline");
+    out[best].rings.push_back(rings[h]);
+  }
+  return out;
+}
+
+}  // namespace ds

@@ -1,0 +1,68 @@
+// Annotation files: format detection, the slide's file in an annotations folder, bounds checks.
+// The two parsers are annotations_geojson.cpp and annotations_asap.cpp.
+#include "slide/windows/annotations.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/json_bounded.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+SlideAnnotations read_annotations(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open");
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw InputError(path, "cannot read");
+  if ((uint64_t)size > kMaxJsonBytes)
+    throw InputError(path, "annotation file of " + std::to_string(size) + " bytes is larger than the " +
+                               std::to_string(kMaxJsonBytes >> 20) + " MB limit");
+  in.seekg(0);
+  std::string text((size_t)size, '\0');
+  in.read(text.data(), size);
+  if (!in) throw InputError(path, "cannot read");
+  const size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  if (first != std::string::npos && (text[first] == '{' || text[first] == '['))
+    return parse_geojson_annotations(text, path);
+  if (first != std::string::npos && text[first] == '<') return parse_asap_annotations(text, path);
+  throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
+}
+
+void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t height) {
+  for (size_t i = 0; i < a.items.size(); ++i)
+    for (const Polygon& p : a.items[i].polygons)
+      for (const Ring& r : p.rings)
+        for (const Point& q : r)
+          if (!(q.x >= 0 && q.y >= 0 && q.x <= (double)width && q.y <= (double)height)) {
+            std::ostringstream m;
+            m << "feature " << i << ": vertex (" << q.x << ", " << q.y << ") lies outside the slide (" << width
+              << " x " << height << " level-0 pixels)";
+            throw InputError(a.path, m.str());
+          }
+}
+
+std::optional<std::string> find_annotation_file(const std::string& dir, const std::string& slide_path) {
+  const std::string stem = fs::path(slide_path).stem().string();
+  for (const char* ext : {".geojson", ".json", ".xml"}) {
+    const fs::path p = fs::path(dir) / (stem + ext);
+    if (fs::is_regular_file(p)) return p.string();
+  }
+  return std::nullopt;
+}
+
+std::optional<SlideAnnotations> load_slide_annotations(const std::string& dir, const std::string& slide_path,
+                                                       int64_t width, int64_t height) {
+  if (!fs::is_directory(dir)) throw InputError(dir, "annotations folder not found");
+  const auto file = find_annotation_file(dir, slide_path);
+  if (!file) return std::nullopt;
+  SlideAnnotations a = read_annotations(*file);
+  check_annotations_inside(a, width, height);
+  return a;
+}
+
+}  // namespace ds
