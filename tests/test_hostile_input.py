@@ -8,6 +8,7 @@ nests 100,000 tables;
 plain images in formats other than PNG and JPEG.
 Run by ctest (DEEPSLIDE set)."""
 import io
+import json
 import os
 import struct
 import subprocess
@@ -145,6 +146,35 @@ def main():
                    "line 2 is longer than")
     expect_refused(["init-model", "--arch", "resnet18", "--classes", "../up,b", "--out", f("bad.safetensors")],
                    "", "path separator")
+
+
+    # A model file of gigabytes (sparse) whose header does not describe its data: refused after
+    # the header is read, without reading the rest.
+    big = f("big.safetensors")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    with open(big, "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)) + header)
+    os.truncate(big, 3 << 30)
+    rss = expect_refused(["classify", "--model", big, f("patch.png")], "big.safetensors", "unexpected bytes")
+    check(rss < 100, f"a sparse 3 GB model file cost {rss:.0f} MB to refuse")
+    print(f"3 GB model file with a short header: refused, peak RSS {rss:.0f} MB")
+
+    # Prediction CSVs: a line without end is refused; a byte order mark before the header is skipped.
+    preds = os.path.join(tmp, "preds")
+    os.makedirs(preds)
+    head = "x,y,prediction,confidence,prob_a,prob_b\n"
+    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+        fh.write(head + "0,0,a," + "0" * 200000 + "\n")
+    with open(os.path.join(preds, "s2.csv"), "wb") as fh:
+        fh.write(b"\xef\xbb\xbf" + head.encode() + b"0,0,b,0.9,0.1,0.9\n")
+    with open(f("preds_labels.csv"), "w") as fh:
+        fh.write("img,gt\ns1.tif,a\ns2.tif,b\n")
+    expect_refused(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")], "s1.csv",
+                   "line 2 is longer than")
+    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+        fh.write(head + "0,0,a,0.8,0.8,0.2\n")
+    code, err, _ = run_measured(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")])
+    check(code == 0, "search refused a prediction CSV with a byte order mark: " + err[-300:])
 
     if failures:
         print("\n".join(failures))
