@@ -156,7 +156,7 @@ def main():
         fh.write(struct.pack("<Q", len(header)) + header)
     os.truncate(big, 3 << 30)
     rss = expect_refused(["classify", "--model", big, f("patch.png")], "big.safetensors", "unexpected bytes")
-    check(rss < 100, f"a sparse 3 GB model file cost {rss:.0f} MB to refuse")
+    check(rss < 300, f"a sparse 3 GB model file cost {rss:.0f} MB to refuse")
     print(f"3 GB model file with a short header: refused, peak RSS {rss:.0f} MB")
 
     # Prediction CSVs: a line without end is refused; a byte order mark before the header is skipped.
