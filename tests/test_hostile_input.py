@@ -10,6 +10,7 @@ Run by ctest (DEEPSLIDE set)."""
 import io
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import hostile_files  # noqa: E402
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
 
 MAX_RSS_MB = 400
+HUGE_RSS_MB = 300  # listing the 2^20 px slide's grid alone would take 790 MB (patches) or 3 GB (predict)
 
 
 def run_measured(args, timeout=60):
@@ -147,6 +149,26 @@ def main():
     expect_refused(["init-model", "--arch", "resnet18", "--classes", "../up,b", "--out", f("bad.safetensors")],
                    "", "path separator")
 
+
+
+    # A legal slide that declares 2^20 px a side (8 MB of tile tables, every tile absent): the
+    # window grid (49 million windows at 224 px and overlap 1.5, 197 million at 3) is walked in
+    # bands, never listed, so patches and predict's tissue scan stay within a few hundred MB.
+    hw = os.path.join(tmp, "huge_wsi")
+    os.makedirs(os.path.join(hw, "a"))
+    shutil.copy(f("huge_declared.tif"), os.path.join(hw, "a", "huge.tif"))
+    with open(f("huge_labels.csv"), "w") as fh:
+        fh.write("img,gt\na/huge.tif,a\n")
+    code, err, rss = run_measured(["patches", "--all-wsi", hw, "--labels", f("huge_labels.csv"), "--out", f("huge_out"),
+                                   "--tissue", "otsu"], timeout=300)
+    check(code == 0 and "0 of 49294441 windows kept" in err, f"patches on a 2^20 px slide: exit {code}: {err[-500:]}")
+    check(rss < HUGE_RSS_MB, f"patches on a 2^20 px slide: peak RSS {rss:.0f} MB >= {HUGE_RSS_MB} MB")
+    print(f"patches, 2^20 px slide, otsu: peak RSS {rss:.0f} MB")
+    code, err, rss = run_measured(["predict", "--model", f("m.safetensors"), "--all-wsi", hw, "--labels",
+                                   f("huge_labels.csv"), "--out", f("huge_preds"), "--tissue", "otsu"], timeout=300)
+    check(code == 0, f"predict on a 2^20 px slide: exit {code}: {err[-500:]}")
+    check(rss < HUGE_RSS_MB, f"predict's tissue scan on a 2^20 px slide: peak RSS {rss:.0f} MB >= {HUGE_RSS_MB} MB")
+    print(f"predict (tissue scan), 2^20 px slide, otsu: peak RSS {rss:.0f} MB")
 
     # A model file of gigabytes (sparse) whose header does not describe its data: refused after
     # the header is read, without reading the rest.

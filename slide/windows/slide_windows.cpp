@@ -47,13 +47,21 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   return g;
 }
 
-std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap) {
+Window CandidateGrid::at(int64_t i) const {  // level pixels -> level-0 pixels
+  const Window w = grid.at(i);
+  return {(int64_t)std::llround(w.x * level_downsample), (int64_t)std::llround(w.y * level_downsample)};
+}
+
+CandidateGrid candidate_grid(const Slide& slide, const ReadGeometry& g, double overlap) {
   const SlideLevel& L = slide.level(g.level);
-  std::vector<Window> w = window_grid({L.width, L.height, g.region, overlap});
-  for (Window& v : w) {  // level pixels -> level-0 pixels
-    v.x = (int64_t)std::llround(v.x * g.level_downsample);
-    v.y = (int64_t)std::llround(v.y * g.level_downsample);
-  }
+  return {WindowGrid({L.width, L.height, g.region, overlap}), g.level_downsample};
+}
+
+std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap) {
+  const CandidateGrid grid = candidate_grid(slide, g, overlap);
+  std::vector<Window> w;
+  w.reserve((size_t)grid.size());
+  for (int64_t i = 0; i < grid.size(); ++i) w.push_back(grid.at(i));
   return w;
 }
 
@@ -63,35 +71,72 @@ RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w,
   return img;
 }
 
-SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads) {
+SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                                 const std::function<void(std::vector<Window>& band)>& on_band,
+                                 const std::function<void(int64_t)>& on_checked) {
   SlideWindows out;
   out.geometry = read_geometry(slide, opt);
-  std::vector<Window> cand = candidate_windows(slide, out.geometry, opt.overlap);
-  out.candidates = (int64_t)cand.size();
+  const ReadGeometry g = out.geometry;
+  const CandidateGrid grid = candidate_grid(slide, g, opt.overlap);
+  // Whether candidate `w` holds tissue.
+  std::function<bool(const Window&)> tissue;
+  TissueMask mask;
   if (opt.tissue == TissueMethod::none) {
-    out.windows = std::move(cand);
-    return out;
-  }
-  std::vector<uint8_t> keep(cand.size(), 0);
-  if (opt.tissue == TissueMethod::otsu) {
-    Thumbnail th = read_thumbnail(slide, opt.otsu_thumbnail);
-    TissueMask mask = otsu_tissue_mask(th.image, th.downsample);
-    const int64_t side = out.geometry.level0_side();
-    for (size_t i = 0; i < cand.size(); ++i)
-      keep[i] = mask.tissue_fraction(cand[i].x, cand[i].y, side, side) >= opt.otsu_min_fraction;
+    tissue = [](const Window&) { return true; };
+  } else if (opt.tissue == TissueMethod::otsu) {
+    if (grid.size() > 0) {
+      Thumbnail th = read_thumbnail(slide, opt.otsu_thumbnail);
+      mask = otsu_tissue_mask(th.image, th.downsample);
+    }
+    const int64_t side = g.level0_side();
+    tissue = [&mask, side, &opt](const Window& w) {
+      return mask.tissue_fraction(w.x, w.y, side, side) >= opt.otsu_min_fraction;
+    };
   } else {
-    const ReadGeometry g = out.geometry;
-    parallel_for((int64_t)cand.size(), threads, [&](int64_t i) {
+    tissue = [&slide, &g, &opt](const Window& w) {
       try {
-        keep[(size_t)i] = is_purple(read_window(slide, g, cand[(size_t)i], 1), opt.purple);
+        return is_purple(read_window(slide, g, w, 1), opt.purple);
       } catch (const InputError&) {
         if (!opt.keep_unreadable) throw;
-        keep[(size_t)i] = 1;  // tissue unknown; the reader of the window reports it
+        return true;  // tissue unknown; the reader of the window reports it
       }
-    });
+    };
   }
-  for (size_t i = 0; i < cand.size(); ++i)
-    if (keep[i]) out.windows.push_back(cand[i]);
+  std::vector<Window> cand;
+  std::vector<uint8_t> keep;
+  std::vector<Window> kept;
+  for (int64_t b0 = 0; b0 < grid.size(); b0 += kWindowBand) {
+    const int64_t n = std::min(kWindowBand, grid.size() - b0);
+    cand.resize((size_t)n);
+    keep.assign((size_t)n, 0);
+    for (int64_t i = 0; i < n; ++i) cand[(size_t)i] = grid.at(b0 + i);
+    if (opt.tissue == TissueMethod::none) {
+      std::fill(keep.begin(), keep.end(), 1);
+    } else if (opt.tissue == TissueMethod::otsu) {
+      parallel_for(n, threads, [&](int64_t i) { keep[(size_t)i] = tissue(cand[(size_t)i]); });
+    } else {  // the purple filter reads every window: progress per window
+      parallel_for(n, threads, [&](int64_t i) {
+        keep[(size_t)i] = tissue(cand[(size_t)i]);
+        if (on_checked) on_checked(1);
+      });
+    }
+    if (on_checked && opt.tissue != TissueMethod::purple) on_checked(n);
+    kept.clear();
+    for (int64_t i = 0; i < n; ++i)
+      if (keep[(size_t)i]) kept.push_back(cand[(size_t)i]);
+    out.candidates += n;
+    on_band(kept);
+  }
+  return out;
+}
+
+SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                            const std::function<void(int64_t)>& on_checked) {
+  std::vector<Window> all;
+  SlideWindows out = scan_tissue_windows(
+      slide, opt, threads, [&](std::vector<Window>& band) { all.insert(all.end(), band.begin(), band.end()); },
+      on_checked);
+  out.windows = std::move(all);
   return out;
 }
 

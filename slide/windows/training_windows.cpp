@@ -15,20 +15,32 @@ struct ClassWindows {
   std::vector<ReadGeometry> geometry;  // per slide of the class, in the class's slide order
 };
 
-// Tissue windows of the given slides at one overlap; slides without any are reported once.
-std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const std::vector<int>& idx,
+// Tissue windows of the given slides at one overlap; slides without any are reported once. A
+// slide whose scan fails is listed in `failed` and removed from `idx`.
+std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::vector<int>& idx,
                                   const std::vector<int>& labels, WindowOptions opt, double overlap, int threads,
-                                  std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped) {
+                                  std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped,
+                                  std::vector<std::string>& failed) {
   opt.overlap = overlap;
   std::vector<WindowSample> out;
+  std::vector<int> scanned;
   for (int i : idx) {
-    SlideWindows sw = select_windows(*slides[(size_t)i], opt, threads);
+    const std::string& path = slides[(size_t)i]->path();
+    SlideWindows sw;
+    try {
+      sw = with_file_oom_as_input_error(path, [&] { return select_windows(*slides[(size_t)i], opt, threads); });
+    } catch (const InputError& e) {
+      failed.push_back(naming_file(path, e.what()));
+      continue;
+    }
+    scanned.push_back(i);
     geometry[(size_t)i] = sw.geometry;
     if (sw.windows.empty() && skipped)
       skipped->push_back(slides[(size_t)i]->path() + ": no tissue windows (" + std::to_string(sw.candidates) +
                          " examined, tissue filter " + tissue_method_name(opt.tissue) + ")");
     for (const Window& w : sw.windows) out.push_back({i, w, labels[(size_t)i]});
   }
+  idx = scanned;
   return out;
 }
 
@@ -51,14 +63,16 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
     rep.slides = (int)idx.size();
     if (idx.empty()) throw InputError("class '" + class_names[c] + "' has no training slides");
     // Windows scale with the square of the overlap factor: one pass at 1, then the estimate.
-    std::vector<WindowSample> s = collect(slides, idx, labels, base, 1.0, threads, tw.geometry, &tw.skipped);
+    std::vector<WindowSample> s = collect(slides, idx, labels, base, 1.0, threads, tw.geometry, &tw.skipped, tw.failed);
     double f = 1.0;
     if (!s.empty() && (int64_t)s.size() < balance.num_per_class) {
       f = std::clamp(std::sqrt((double)balance.num_per_class / (double)s.size()), 1.0, balance.max_overlap);
       const int region = tw.geometry[(size_t)idx[0]].region;
       f = std::min(f, (double)region);  // the step stays at least one pixel
-      if (f > 1.0) s = collect(slides, idx, labels, base, f, threads, tw.geometry, nullptr);
+      if (f > 1.0) s = collect(slides, idx, labels, base, f, threads, tw.geometry, nullptr, tw.failed);
     }
+    if (idx.empty())
+      throw InputError("class '" + class_names[c] + "': every training slide failed; first: " + tw.failed.back());
     if (s.empty()) throw InputError("class '" + class_names[c] + "' has no tissue windows in any training slide");
     rep.overlap = f;
     rep.found = (int64_t)s.size();
@@ -89,7 +103,7 @@ TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std
   tw.geometry.resize(slides.size());
   std::vector<int> idx(slides.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
-  tw.samples = collect(slides, idx, labels, opt, opt.overlap, threads, tw.geometry, &tw.skipped);
+  tw.samples = collect(slides, idx, labels, opt, opt.overlap, threads, tw.geometry, &tw.skipped, tw.failed);
   for (size_t c = 0; c < class_names.size(); ++c) {
     ClassWindowReport rep;
     rep.name = class_names[c];
