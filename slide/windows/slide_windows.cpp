@@ -112,12 +112,16 @@ SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, i
     for (int64_t i = 0; i < n; ++i) cand[(size_t)i] = grid.at(b0 + i);
     if (opt.tissue == TissueMethod::none) {
       std::fill(keep.begin(), keep.end(), 1);
-    } else if (opt.tissue == TissueMethod::otsu) {
-      parallel_for(n, threads, [&](int64_t i) { keep[(size_t)i] = tissue(cand[(size_t)i]); });
-    } else {  // the purple filter reads every window: progress per window
-      parallel_for(n, threads, [&](int64_t i) {
-        keep[(size_t)i] = tissue(cand[(size_t)i]);
-        if (on_checked) on_checked(1);
+    } else {
+      // The purple filter reads each window (progress per window); an Otsu test is a few mask
+      // pixels, so threads take 1024 windows at a time.
+      const bool purple = opt.tissue == TissueMethod::purple;
+      const int64_t grain = purple ? 1 : 1024;
+      parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
+        for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
+          keep[(size_t)i] = tissue(cand[(size_t)i]);
+          if (purple && on_checked) on_checked(1);
+        }
       });
     }
     if (on_checked && opt.tissue != TissueMethod::purple) on_checked(n);
