@@ -33,9 +33,9 @@ decltype(auto) with_file_oom_as_input_error(const std::string& file, Fn&& fn) {
 }
 
 // `what` (an error message) as one line about `file`: prefixed with "file: " unless it already
-// starts with the file's name.
+// names the file.
 inline std::string naming_file(const std::string& file, const std::string& what) {
-  return what.compare(0, file.size(), file) == 0 ? what : file + ": " + what;
+  return what.find(file) != std::string::npos ? what : file + ": " + what;
 }
 
 // Always-on check for things that come from outside (files, flags, shapes).
