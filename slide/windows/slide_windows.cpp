@@ -71,37 +71,43 @@ RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w,
   return img;
 }
 
+namespace {
+
+// Whether a candidate window holds tissue, by opt.tissue (none: always). The Otsu test reads the
+// thumbnail once, into `mask`, which must outlive the test.
+std::function<bool(const Window&)> tissue_test(const Slide& slide, const ReadGeometry& g, const WindowOptions& opt,
+                                               TissueMask& mask) {
+  if (opt.tissue == TissueMethod::none) return [](const Window&) { return true; };
+  if (opt.tissue == TissueMethod::otsu) {
+    Thumbnail th = read_thumbnail(slide, opt.otsu_thumbnail);
+    mask = otsu_tissue_mask(th.image, th.downsample);
+    const int64_t side = g.level0_side();
+    const double min_fraction = opt.otsu_min_fraction;
+    return [&mask, side, min_fraction](const Window& w) {
+      return mask.tissue_fraction(w.x, w.y, side, side) >= min_fraction;
+    };
+  }
+  return [&slide, g, opt](const Window& w) {
+    try {
+      return is_purple(read_window(slide, g, w, 1), opt.purple);
+    } catch (const InputError&) {
+      if (!opt.keep_unreadable) throw;
+      return true;  // tissue unknown; the reader of the window reports it
+    }
+  };
+}
+
+}  // namespace
+
 SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, int threads,
                                  const std::function<void(std::vector<Window>& band)>& on_band,
                                  const std::function<void(int64_t)>& on_checked) {
   SlideWindows out;
   out.geometry = read_geometry(slide, opt);
-  const ReadGeometry g = out.geometry;
-  const CandidateGrid grid = candidate_grid(slide, g, opt.overlap);
-  // Whether candidate `w` holds tissue.
-  std::function<bool(const Window&)> tissue;
+  const CandidateGrid grid = candidate_grid(slide, out.geometry, opt.overlap);
+  if (grid.size() == 0) return out;
   TissueMask mask;
-  if (opt.tissue == TissueMethod::none) {
-    tissue = [](const Window&) { return true; };
-  } else if (opt.tissue == TissueMethod::otsu) {
-    if (grid.size() > 0) {
-      Thumbnail th = read_thumbnail(slide, opt.otsu_thumbnail);
-      mask = otsu_tissue_mask(th.image, th.downsample);
-    }
-    const int64_t side = g.level0_side();
-    tissue = [&mask, side, &opt](const Window& w) {
-      return mask.tissue_fraction(w.x, w.y, side, side) >= opt.otsu_min_fraction;
-    };
-  } else {
-    tissue = [&slide, &g, &opt](const Window& w) {
-      try {
-        return is_purple(read_window(slide, g, w, 1), opt.purple);
-      } catch (const InputError&) {
-        if (!opt.keep_unreadable) throw;
-        return true;  // tissue unknown; the reader of the window reports it
-      }
-    };
-  }
+  const std::function<bool(const Window&)> tissue = tissue_test(slide, out.geometry, opt, mask);
   std::vector<Window> cand;
   std::vector<uint8_t> keep;
   std::vector<Window> kept;
@@ -110,21 +116,17 @@ SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, i
     cand.resize((size_t)n);
     keep.assign((size_t)n, 0);
     for (int64_t i = 0; i < n; ++i) cand[(size_t)i] = grid.at(b0 + i);
-    if (opt.tissue == TissueMethod::none) {
-      std::fill(keep.begin(), keep.end(), 1);
-    } else {
-      // The purple filter reads each window (progress per window); an Otsu test is a few mask
-      // pixels, so threads take 1024 windows at a time.
-      const bool purple = opt.tissue == TissueMethod::purple;
-      const int64_t grain = purple ? 1 : 1024;
-      parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
-        for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
-          keep[(size_t)i] = tissue(cand[(size_t)i]);
-          if (purple && on_checked) on_checked(1);
-        }
-      });
-    }
-    if (on_checked && opt.tissue != TissueMethod::purple) on_checked(n);
+    // The purple filter reads each window (progress per window); the other tests cost a few
+    // mask pixels at most, so threads take 1024 windows at a time.
+    const bool purple = opt.tissue == TissueMethod::purple;
+    const int64_t grain = purple ? 1 : 1024;
+    parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
+      for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
+        keep[(size_t)i] = tissue(cand[(size_t)i]);
+        if (purple && on_checked) on_checked(1);
+      }
+    });
+    if (on_checked && !purple) on_checked(n);
     kept.clear();
     for (int64_t i = 0; i < n; ++i)
       if (keep[(size_t)i]) kept.push_back(cand[(size_t)i]);
