@@ -33,4 +33,12 @@ inline bool read_bounded_line(std::istream& in, std::string& line, const std::st
   }
 }
 
+// Removes a UTF-8 byte order mark from the start of a file's first line (spreadsheet programs
+// write one); returns whether there was one. Only the exact three bytes EF BB BF are removed.
+inline bool strip_utf8_bom(std::string& first_line) {
+  if (first_line.compare(0, 3, "\xEF\xBB\xBF") != 0) return false;
+  first_line.erase(0, 3);
+  return true;
+}
+
 }  // namespace ds

@@ -1,6 +1,10 @@
 // Checks for names that become parts of output paths (see safe_names.h).
 #include "base/safe_names.h"
 
+#include <cstdio>
+
+#include "base/hash.h"
+
 namespace ds {
 
 namespace {
@@ -44,6 +48,19 @@ std::string unsafe_relative_path_reason(const std::string& path) {
     start = end + 1;
   }
   return "";
+}
+
+std::string bounded_name(const std::string& name) {
+  if (name.size() <= 200) return name;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(name.data(), name.size()));
+  return name.substr(0, 160) + "%h" + hex;
+}
+
+std::string flat_path_name(const std::string& relative_path) {
+  std::string out;
+  for (char c : relative_path) out += c == '%' ? "%25" : c == '/' ? "%2F" : std::string(1, c);
+  return bounded_name(out);
 }
 
 std::string quoted_for_message(std::string s) {

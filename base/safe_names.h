@@ -15,6 +15,14 @@ std::string unsafe_component_reason(const std::string& name);
 // separates them), else the reason.
 std::string unsafe_relative_path_reason(const std::string& path);
 
+// A relative slide path flattened into one file name, reversibly (so distinct paths give
+// distinct names): '%' -> "%25", '/' -> "%2F" ("a/s.svs" -> "a%2Fs.svs"). A name longer than
+// 200 bytes is cut to 160 and ends in "%h" and the 16 hex digits of the path's FNV-1a hash
+// ("%h" never comes out of the escaping, so a cut name cannot equal an uncut one).
+std::string flat_path_name(const std::string& relative_path);
+// `name` itself when at most 200 bytes, else cut as flat_path_name cuts, hashing `name`.
+std::string bounded_name(const std::string& name);
+
 // `s` for an error message: control characters shown as '?', cut after 200 bytes.
 std::string quoted_for_message(std::string s);
 

@@ -1,11 +1,13 @@
 // deepslide patches: flags, one call to slide/windows/patch_export.h's export_patches (tissue
-// windows as JPEG files in DeepSlide's folder layout), and a line per slide printed.
+// windows as JPEG files in DeepSlide's folder layout), and a line per slide printed. A slide that
+// fails is listed and the others go on; the command then exits 2.
 #include <algorithm>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/window_flags.h"
+#include "base/error.h"
 #include "base/threads.h"
 #include "slide/windows/patch_export.h"
 
@@ -37,16 +39,27 @@ void register_patches(CLI::App& app, Globals& g) {
     exp.windows = o->win.resolve(exp.by_folder ? 3.0 : 1.5);
     exp.threads = g.threads;
     const PatchExportSummary s = export_patches(exp, [](const SlideExport& e) {
-      std::cerr << "[" << e.index + 1 << "/" << e.count << "] " << e.img << ": " << e.kept << " of " << e.candidates
-                << " windows kept (" << (int)(e.total / std::max(e.seconds, 1e-9)) << " patches/s)\n";
+      std::cerr << "[" << e.index + 1 << "/" << e.count << "] " << e.img;
+      if (!e.error.empty()) {
+        std::cerr << ": FAILED: " << e.error << "\n";
+        return;
+      }
+      std::cerr << ": " << e.kept << " of " << e.candidates << " windows kept (" << (int)(e.total / std::max(e.seconds, 1e-9))
+                << " patches/s)\n";
     });
-    std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() << " slides to "
-              << exp.out << "\n";
+    std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() - s.failed.size()
+              << " slides to " << exp.out << "\n";
     if (!s.skipped.empty()) {
       std::cout << "patches: " << s.skipped.size() << " slides had no tissue windows"
                 << (exp.annotations.empty() ? "" : " inside annotations (or no annotation file)")
                 << " and were skipped:\n";
       for (const auto& path : s.skipped) std::cout << "  " << path << "\n";
+    }
+    if (!s.failed.empty()) {
+      std::cout << "patches: " << s.failed.size() << " slides failed:\n";
+      for (const auto& [img, why] : s.failed) std::cout << "  " << why << "\n";
+      throw InputError(exp.labels, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
+                                       " slides failed (listed above)");
     }
   });
 }

@@ -3,7 +3,9 @@
 // terminal, plain periodic lines otherwise), each epoch's metrics and confusion matrix, and a
 // summary (best epoch, best.safetensors, share of step time spent waiting for data). Bad input
 // is listed on stderr: images skipped before training (patch folder), and the images or slide
-// windows found unreadable while training (as found, and again in a list at the end).
+// windows found unreadable while training (as found, and again in a list at the end). Slides that
+// failed to open or scan are listed before training; training goes on without them and the
+// command exits 2 at the end.
 #include <unistd.h>
 
 #include <chrono>
@@ -111,6 +113,10 @@ class ProgressLine {
 };
 
 void print_data(const Dataset& data, double load_s, bool folder) {
+  if (!data.failed.empty()) {
+    std::cerr << data.failed.size() << " of " << data.slides_listed << " slide(s) failed and are left out:\n";
+    for (const std::string& s : data.failed) std::cerr << "  FAILED: " << s << "\n";
+  }
   if (!data.skipped.empty()) {
     std::cerr << "skipped " << data.skipped.size() << (folder ? " image(s):\n" : " slide(s):\n");
     for (const std::string& s : data.skipped) std::cerr << "  " << s << "\n";
@@ -190,9 +196,13 @@ void run_train(const TrainOpts& o, const Globals& g) {
   std::vector<std::string> classes;
   int64_t items = 0;
   TrainEvents ev;
+  size_t failed = 0;
+  int64_t listed = 0;
   ev.data = [&](const Dataset& data, double seconds) {
     print_data(data, seconds, folder);
     if (!o.windows_csv.empty()) write_window_list(data, o.windows_csv);
+    failed = data.failed.size();
+    listed = data.slides_listed;
     classes = data.classes;
     items = data.items;
     progress.start();
@@ -215,6 +225,9 @@ void run_train(const TrainOpts& o, const Globals& g) {
   }
   progress.close();
   print_summary(s, folder, items);
+  if (failed > 0)
+    throw InputError(src.slides.labels_train, std::to_string(failed) + " of " + std::to_string(listed) +
+                                                  " slides failed and were left out of training (listed above)");
 }
 
 }  // namespace

@@ -6,8 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "base/error.h"
 #include "base/atomic_file.h"
+#include "base/bounded_lines.h"
+#include "base/error.h"
 
 namespace ds {
 
@@ -50,6 +51,10 @@ void write_prediction_csv(const std::string& path, const SlidePredictions& p) {
   write_file_atomic(path, s.data(), s.size());
 }
 
+// More windows than any slide yields: a 200,000 x 100,000 px slide at 224 px windows and
+// overlap 3 has 3.6 million; the bound stops a file of endless rows before memory does.
+constexpr size_t kMaxPredictionRows = 1u << 24;
+
 static std::vector<std::string> split_commas(const std::string& line) {
   std::vector<std::string> out;
   std::string cur;
@@ -84,7 +89,9 @@ SlidePredictions read_prediction_csv(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open prediction CSV");
   std::string line;
-  if (!std::getline(in, line)) throw InputError(path, "empty file, expected header x,y,prediction,confidence,prob_<class>...");
+  if (!read_bounded_line(in, line, path, 1))
+    throw InputError(path, "empty file, expected header x,y,prediction,confidence,prob_<class>...");
+  strip_utf8_bom(line);  // a CSV saved by a spreadsheet program
   if (!line.empty() && line.back() == '\r') line.pop_back();
   auto head = split_commas(line);
   if (head.size() < 6 || head[0] != "x" || head[1] != "y" || head[2] != "prediction" || head[3] != "confidence")
@@ -97,10 +104,12 @@ SlidePredictions read_prediction_csv(const std::string& path) {
   }
   const size_t K = p.classes.size();
   int64_t lineno = 1;
-  while (std::getline(in, line)) {
+  while (read_bounded_line(in, line, path, lineno + 1)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
+    if (p.patches.size() >= kMaxPredictionRows)
+      throw InputError(path, "more than " + std::to_string(kMaxPredictionRows) + " windows");
     const std::string where = path + ":" + std::to_string(lineno);
     auto f = split_commas(line);
     if (f.size() != K + 4)

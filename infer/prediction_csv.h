@@ -31,7 +31,8 @@ void append_prediction_rows(std::string& text, const std::vector<std::string>& c
                             const std::vector<PatchPrediction>& patches);
 void write_prediction_csv(const std::string& path, const SlidePredictions& p);  // atomic
 // Reads and checks a prediction CSV (header, column count, numbers, class names, probabilities
-// in [0, 1]). InputError naming the file and line.
+// in [0, 1]). Lines are bounded (64 KB, base/bounded_lines.h) and so are rows (2^24); a UTF-8
+// byte order mark before the header is skipped. InputError naming the file and line.
 SlidePredictions read_prediction_csv(const std::string& path);
 
 }  // namespace ds

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "infer/evaluation.h"
+#include "pipeline/build_id.h"
 #include "pipeline/stage_process.h"
 #include "pipeline/stage_stamp.h"
 #include "train/checkpoint.h"
@@ -120,6 +121,8 @@ class Runner {
   std::vector<Stage> stages_;
   CommandFlags train_flags_;
   int lock_fd_ = -1;
+  FileHashCache hashes_;   // WORKDIR/.stages/hashes.json, once the workdir is locked
+  json build_;             // this binary (pipeline/build_id.h)
   std::vector<StageResult> results_;
 };
 
@@ -136,6 +139,7 @@ void Runner::run() {
     if (run_stage(i, cascade)) cascade = true;
   for (int i = last_ + 1; i < (int)kStages.size(); ++i)
     results_.push_back({kStages[(size_t)i], "not run", 0, "after --until"});
+  hashes_.save();
   print_summary();
   print_outcome();
   ::close(lock_fd_);
@@ -173,6 +177,8 @@ void Runner::lock_workdir() {
   if (lock_fd_ < 0) throw InputError(lock_path, std::string("cannot open: ") + std::strerror(errno));
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
     throw InputError(shown_, "another deepslide run is using this workdir (" + lock_path + " is locked)");
+  hashes_ = FileHashCache((stamps_ / "hashes.json").string());
+  build_ = build_identity(hashes_);
 }
 
 void Runner::check_stages_before_from() {
@@ -185,7 +191,8 @@ void Runner::check_stages_before_from() {
       throw InputError("--from " + o_.from, "stage " + st.name + " has not completed in " + shown_ +
                                                 (stamp ? " (" + missing + " is missing)" : " (no " + sp + ")") +
                                                 "; run it first (--from " + st.name + " or no --from)");
-    const std::string why = stale_reason(st, stamp, commands_json(st), paths_fingerprint(st.inputs));
+    const std::string why =
+        stale_reason(st, stamp, commands_json(st), build_, paths_fingerprint(st.inputs, hashes_), hashes_);
     if (!why.empty())
       log_ << "note: " << st.name << " is out of date (" << why << "); --from " << o_.from
            << " uses its existing results\n";
@@ -208,13 +215,13 @@ bool Runner::run_stage(int i, bool cascade) {
   Stage& st = stages_[(size_t)i];
   const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(kStages.size()) + "] " + st.name;
   const json cmds = commands_json(st);
-  const json inputs = paths_fingerprint(st.inputs);
+  const json inputs = paths_fingerprint(st.inputs, hashes_);
   const auto stamp = read_stamp(stamp_path(st));
   const auto attempt = read_stamp(attempt_path(st));
   const std::string why = o_.force     ? "--force"
                           : cascade    ? "an earlier stage ran"
                           : !stamp && attempt ? "its last run did not complete"
-                                              : stale_reason(st, stamp, cmds, inputs);
+                                              : stale_reason(st, stamp, cmds, build_, inputs, hashes_);
   if (why.empty()) {
     log_ << "\n" << tag << ": skipped (up to date)\n";
     results_.push_back({st.name, "skipped (up to date)", 0, ""});
@@ -274,7 +281,7 @@ json Runner::stamp_attempt(const Stage& st, const json& cmds, const json& inputs
   fs::remove(stamp_path(st), ec);
   json record;
   record["stage"] = st.name;
-  record["deepslide_version"] = DEEPSLIDE_VERSION;
+  record["build"] = build_;
   record["commands"] = cmds;
   record["inputs"] = inputs;
   record["outputs"] = json::object();
@@ -285,19 +292,21 @@ json Runner::stamp_attempt(const Stage& st, const json& cmds, const json& inputs
 
 void Runner::stamp_completed(const Stage& st, json& record, double seconds) {
   record.erase("started");
-  record["outputs"] = paths_fingerprint(st.outputs);
+  record["outputs"] = paths_fingerprint(st.outputs, hashes_);
   record["fingerprint"] = fnv1a_hex(record["commands"].dump() + record["inputs"].dump());
   record["seconds"] = seconds;
   record["finished"] = now_utc();
   write_stamp(stamp_path(st), record);
   std::error_code ec;
   fs::remove(attempt_path(st), ec);
+  hashes_.save();
 }
 
 void Runner::fail(int i, const Argv& a, int rc, double seconds) {
   const std::string& name = kStages[(size_t)i];
   results_.push_back({name, "FAILED", seconds, "exit code " + std::to_string(rc)});
   for (int j = i + 1; j < (int)kStages.size(); ++j) results_.push_back({kStages[(size_t)j], "not run", 0, ""});
+  hashes_.save();
   print_summary();
   std::string kept;
   for (int j = 0; j < i; ++j) kept += (kept.empty() ? "" : ", ") + kStages[(size_t)j];

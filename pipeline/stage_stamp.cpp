@@ -10,23 +10,13 @@
 #include "base/json_bounded.h"
 #include "base/hash.h"
 #include "base/atomic_file.h"
+#include "base/sha256.h"
 
 namespace fs = std::filesystem;
 
 namespace ds {
 
-namespace {
-
 using json = nlohmann::ordered_json;
-
-int64_t mtime_ns(const fs::path& p) {
-  std::error_code ec;
-  const auto t = fs::last_write_time(p, ec);
-  if (ec) return 0;
-  return (int64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
-}  // namespace
 
 std::string fnv1a_hex(const std::string& s) {
   const uint64_t h = fnv1a(s.data(), s.size(), kFnvOffsetLegacy);
@@ -35,12 +25,11 @@ std::string fnv1a_hex(const std::string& s) {
   return buf;
 }
 
-json path_fingerprint(const std::string& path) {
+json path_fingerprint(const std::string& path, FileHashCache& cache) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return json{{"missing", true}};
-  if (fs::is_regular_file(st))
-    return json{{"size", (int64_t)fs::file_size(path, ec)}, {"mtime_ns", mtime_ns(path)}};
+  if (fs::is_regular_file(st)) return json{{"size", (int64_t)fs::file_size(path, ec)}, {"sha256", cache.sha256(path)}};
   if (!fs::is_directory(st)) return json{{"special", true}};
   std::vector<std::string> lines;
   int64_t bytes = 0;
@@ -51,18 +40,21 @@ json path_fingerprint(const std::string& path) {
     const int64_t size = (int64_t)it->file_size(ec2);
     bytes += size;
     lines.push_back(fs::relative(it->path(), path, ec2).generic_string() + "\t" + std::to_string(size) + "\t" +
-                    std::to_string(mtime_ns(it->path())));
+                    cache.sha256(it->path().string()));
   }
   if (ec) throw InputError(path, "cannot list folder: " + ec.message());
   std::sort(lines.begin(), lines.end());
-  std::string all;
-  for (const std::string& l : lines) all += l + "\n";
-  return json{{"files", (int64_t)lines.size()}, {"bytes", bytes}, {"hash", fnv1a_hex(all)}};
+  Sha256 h;
+  for (const std::string& l : lines) {
+    h.update(l.data(), l.size());
+    h.update("\n", 1);
+  }
+  return json{{"files", (int64_t)lines.size()}, {"bytes", bytes}, {"sha256", h.hex()}};
 }
 
-json paths_fingerprint(const std::vector<std::string>& paths) {
+json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache) {
   json j = json::object();
-  for (const std::string& p : paths) j[p] = path_fingerprint(p);
+  for (const std::string& p : paths) j[p] = path_fingerprint(p, cache);
   return j;
 }
 

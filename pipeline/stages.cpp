@@ -190,9 +190,16 @@ json commands_json(const Stage& st) {
   return j;
 }
 
-std::string stale_reason(const Stage& st, const std::optional<json>& stamp, const json& cmds, const json& inputs) {
+std::string stale_reason(const Stage& st, const std::optional<json>& stamp, const json& cmds, const json& build,
+                         const json& inputs, FileHashCache& cache) {
   if (!stamp) return "no completed run recorded";
   if ((*stamp)["commands"] != cmds) return "settings changed: " + describe_change((*stamp)["commands"], cmds);
+  if (!stamp->contains("build") || (*stamp)["build"] != build) {
+    const json old_build = stamp->value("build", json::object());
+    return "another deepslide binary completed it (" + old_build.value("git", std::string("unknown")) + " " +
+           old_build.value("binary_sha256", std::string("?")).substr(0, 12) + " -> " + build.value("git", std::string()) +
+           " " + build.value("binary_sha256", std::string()).substr(0, 12) + ")";
+  }
   const json& old_in = (*stamp)["inputs"];
   for (auto it = inputs.begin(); it != inputs.end(); ++it)
     if (!old_in.contains(it.key()) || old_in[it.key()] != it.value()) return "input changed: " + it.key();
@@ -200,7 +207,7 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
   if (const std::string miss = first_missing(st.required); !miss.empty()) return "output missing: " + miss;
   const json& old_out = (*stamp)["outputs"];
   for (const std::string& p : st.outputs) {
-    const json now = path_fingerprint(p);
+    const json now = path_fingerprint(p, cache);
     if (!old_out.contains(p) || old_out[p] != now)
       return (now.contains("missing") ? "output missing: " : "output changed since it was written: ") + p;
   }

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/file_hash_cache.h"
 #include "pipeline/pipeline_config.h"
 
 namespace ds {
@@ -59,9 +60,12 @@ std::string first_missing(const std::vector<std::string>& paths);
 // --commit-seconds).
 nlohmann::ordered_json commands_json(const Stage& st);
 
-// "" when the stamp says the stage is complete and current, else why it must run.
+// "" when the stamp says the stage is complete and current, else why it must run: no stamp,
+// other settings, another deepslide binary (`build`, pipeline/build_id.h), changed inputs, or
+// outputs missing or changed since (fingerprinted through `cache`).
 std::string stale_reason(const Stage& st, const std::optional<nlohmann::ordered_json>& stamp,
-                         const nlohmann::ordered_json& cmds, const nlohmann::ordered_json& inputs);
+                         const nlohmann::ordered_json& cmds, const nlohmann::ordered_json& build,
+                         const nlohmann::ordered_json& inputs, FileHashCache& cache);
 
 // May train resume from its checkpoints instead of starting over? Same inputs, and the same
 // flags except --save-interval, --max-steps and --epochs (which may only grow); `flags` gives

@@ -95,6 +95,16 @@ def huge_side():
     return t.bytes()
 
 
+def huge_declared():
+    """A 2^20 px square level 0 in 1024 px tiles (a million tiles, all absent: white) over a
+    2048 px level 1 (also white): a legal 8 MB pyramid whose window grid at 224 px has tens of
+    millions of windows."""
+    t = Tiff()
+    t.add(rgb_tiled(1 << 20, 1024))
+    t.add(rgb_tiled(2048, 256))
+    return t.bytes()
+
+
 def subifd_storm():
     """A small image whose directory lists itself as a SubIFD 1000 times."""
     t = Tiff()
@@ -124,6 +134,7 @@ FILES = {
     "short_offset_chain.tif": short_offset_chain,
     "shared_offset_arrays.tif": shared_offset_arrays,
     "huge_side.tif": huge_side,
+    "huge_declared.tif": huge_declared,
     "subifd_storm.tif": subifd_storm,
     "deep_keys.toml": deep_toml_keys,
 }

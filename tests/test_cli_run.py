@@ -6,17 +6,20 @@ untouched); --from/--until restrict the range, --from needs the earlier stages c
 deleted output of a completed stage makes that stage rerun; raising [train] epochs resumes from
 the last checkpoint; a bad config (unknown key or table, wrong type, key the run sets itself,
 missing slide folder, TOML syntax) exits 2 with one line naming the file and the line; a file in
-the workdir that the run did not write is not replaced.
+the workdir that the run did not write is not replaced; stamps compare contents: a label file
+replaced by `cp -p` of one with the same size and mtime makes its stage stale, and so does
+another deepslide binary (a copy with one byte appended).
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 
 STAGES = ["split", "train", "predict", "search", "visualize", "evaluate", "report"]
 
@@ -94,7 +97,7 @@ if os.path.exists(f"{work}/.stages/train.json"):
     st = json.load(open(f"{work}/.stages/train.json"))
     check(st["stage"] == "train" and st["commands"][0][0] == "train" and "--epochs" in st["commands"][0],
           f"train stamp commands {st.get('commands')}")
-    check(f"{work}/labels_train.csv" in st["inputs"] and "mtime_ns" in st["inputs"][f"{work}/labels_train.csv"],
+    check(f"{work}/labels_train.csv" in st["inputs"] and "sha256" in st["inputs"][f"{work}/labels_train.csv"],
           f"train stamp inputs {st.get('inputs')}")
     check("--threads" not in st["commands"][0], "speed-only --threads is part of the fingerprint")
 m = re.search(r"slide-level test accuracy: ([0-9.]+) \((\d+) slides", p.stdout)
@@ -125,8 +128,10 @@ expect_states(p, ALL_SKIPPED, "speed-only key")
 p = run(["run", "--config", cfg2, "--from", "search", "--until", "evaluate", "--force"])
 expect_states(p, {"split": "not run", "train": "not run", "predict": "not run", "search": "ran", "visualize": "ran",
                   "evaluate": "ran", "report": "not run"}, "--from search --until evaluate")
+# The forced stages rewrote their outputs with the same bytes: report's inputs are unchanged
+# (stamps compare contents), so report stays up to date.
 p = run(["run", "--config", cfg2])
-expect_states(p, {**{s: "skipped" for s in STAGES[:-1]}, "report": "ran"}, "after --until evaluate")
+expect_states(p, ALL_SKIPPED, "after --until evaluate")
 fresh = f"{tmp}/fresh"
 p = run(["run", "--config", cfg2, "--workdir", fresh, "--from", "predict"], expect=2)
 check("stage split has not completed" in p.stderr and p.stderr.count("\n") == 1,
@@ -181,6 +186,43 @@ check(p.stderr.startswith(f"deepslide: error: {foreign}/labels_val.csv: exists, 
 # The bad configs touched nothing: everything is still up to date.
 p = run(["run", "--config", write_config("epochs2", with_change("train", "epochs", "2", OVERLAP))])
 expect_states(p, {**{s: "skipped" for s in STAGES[:2]}, **{s: "ran" for s in STAGES[2:]}}, "after the bad configs")
+cfg3 = write_config("epochs2", with_change("train", "epochs", "2", OVERLAP))
+check(os.path.exists(f"{work}/.stages/hashes.json"), "no hash cache in .stages")
+
+# 8. Content, not size and mtime: a label file replaced by `cp -p` of one with the same size and
+# mtime but other contents (two rows' classes swapped) makes split stale.
+labels = f"{work}/labels_train.csv"
+rows = open(labels).read().splitlines()
+swap = [i for i in range(1, len(rows)) if rows[i].split(",")[1] != rows[1].split(",")[1]][0]
+a, b = rows[1].split(","), rows[swap].split(",")
+rows[1], rows[swap] = f"{a[0]},{b[1]}", f"{b[0]},{a[1]}"
+edited = f"{tmp}/labels_train_edited.csv"
+open(edited, "w").write("\n".join(rows) + "\n")
+st = os.stat(labels)
+check(os.path.getsize(edited) == st.st_size, "the edited label file differs in size")
+os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+subprocess.run(["cp", "-p", edited, labels], check=True)
+check(os.stat(labels).st_mtime_ns == st.st_mtime_ns and os.path.getsize(labels) == st.st_size, "cp -p changed mtime")
+p = run(["run", "--config", cfg3, "--until", "split"])
+expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "labels replaced by cp -p")
+check(f"output changed since it was written: {labels}" in p.stdout, f"no reason for the cp -p rerun: {p.stdout[:800]}")
+p = run(["run", "--config", cfg3, "--until", "split"])
+expect_states(p, {"split": "skipped", **{s: "not run" for s in STAGES[1:]}}, "rerun after cp -p")
+
+# 9. Another binary: a copy of deepslide with one byte appended (same version, same commit, other
+# SHA-256) makes the stage stale; a second run with that binary skips it again.
+other = f"{tmp}/deepslide_other"
+shutil.copy2(DEEPSLIDE, other)
+with open(other, "ab") as fh:
+    fh.write(b"\0")
+for want in ("ran", "skipped"):
+    p = subprocess.run([other, "run", "--config", cfg3, "--until", "split"], capture_output=True, text=True)
+    check(p.returncode == 0, f"run with another binary: exit {p.returncode}: {p.stderr[-500:]}")
+    expect_states(p, {"split": want, **{s: "not run" for s in STAGES[1:]}}, f"another binary ({want})")
+check("another deepslide binary completed it" in p.stdout or want == "skipped", "no reason for the binary rerun")
+p = run(["run", "--config", cfg3, "--until", "split"])
+expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "back to the first binary")
+check("another deepslide binary completed it" in p.stdout, f"no reason for the binary rerun: {p.stdout[:800]}")
 
 if failures:
     print("\n".join(failures))

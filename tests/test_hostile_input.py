@@ -8,7 +8,9 @@ nests 100,000 tables;
 plain images in formats other than PNG and JPEG.
 Run by ctest (DEEPSLIDE set)."""
 import io
+import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import hostile_files  # noqa: E402
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
 
 MAX_RSS_MB = 400
+HUGE_RSS_MB = 300  # listing the 2^20 px slide's grid alone would take 790 MB
 
 
 def run_measured(args, timeout=60):
@@ -28,12 +31,14 @@ def run_measured(args, timeout=60):
     with tempfile.TemporaryFile() as err:
         p = subprocess.Popen([DEEPSLIDE, *args], stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
+        killed = False
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
-            if time.monotonic() > deadline:
+            if not killed and time.monotonic() > deadline:
                 p.kill()
+                killed = True
                 failures.append(f"deepslide {' '.join(args)}: still running after {timeout} s")
             time.sleep(0.01)
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -145,6 +150,58 @@ def main():
                    "line 2 is longer than")
     expect_refused(["init-model", "--arch", "resnet18", "--classes", "../up,b", "--out", f("bad.safetensors")],
                    "", "path separator")
+
+
+
+    # A legal slide that declares 2^20 px a side (8 MB of tile tables, every tile absent): the
+    # window grid (49 million windows at 224 px and overlap 1.5, whose list alone would take
+    # 790 MB) is walked in bands, never listed, so patches and predict's tissue scan stay within a
+    # few hundred MB.
+    hw = os.path.join(tmp, "huge_wsi")
+    os.makedirs(os.path.join(hw, "a"))
+    shutil.copy(f("huge_declared.tif"), os.path.join(hw, "a", "huge.tif"))
+    with open(f("huge_labels.csv"), "w") as fh:
+        fh.write("img,gt\na/huge.tif,a\n")
+    code, err, rss = run_measured(["patches", "--all-wsi", hw, "--labels", f("huge_labels.csv"), "--out", f("huge_out"),
+                                   "--tissue", "otsu"], timeout=300)
+    check(code == 0 and "0 of 49294441 windows kept" in err, f"patches on a 2^20 px slide: exit {code}: {err[-500:]}")
+    check(rss < HUGE_RSS_MB, f"patches on a 2^20 px slide: peak RSS {rss:.0f} MB >= {HUGE_RSS_MB} MB")
+    print(f"patches, 2^20 px slide, otsu: peak RSS {rss:.0f} MB")
+    run_measured(["init-model", "--arch", "resnet18", "--classes", "a,b", "--out", f("m224.safetensors")])
+    code, err, rss = run_measured(["predict", "--model", f("m224.safetensors"), "--all-wsi", hw, "--labels",
+                                   f("huge_labels.csv"), "--out", f("huge_preds"), "--tissue", "otsu",
+                                   "--overlap", "1.5"], timeout=300)
+    check(code == 0, f"predict on a 2^20 px slide: exit {code}: {err[-500:]}")
+    check(rss < HUGE_RSS_MB, f"predict's tissue scan on a 2^20 px slide: peak RSS {rss:.0f} MB >= {HUGE_RSS_MB} MB")
+    print(f"predict (tissue scan), 2^20 px slide, otsu: peak RSS {rss:.0f} MB")
+
+    # A model file of gigabytes (sparse) whose header does not describe its data: refused after
+    # the header is read, without reading the rest.
+    big = f("big.safetensors")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    with open(big, "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)) + header)
+    os.truncate(big, 3 << 30)
+    rss = expect_refused(["classify", "--model", big, f("patch.png")], "big.safetensors", "unexpected bytes")
+    check(rss < 300, f"a sparse 3 GB model file cost {rss:.0f} MB to refuse")
+    print(f"3 GB model file with a short header: refused, peak RSS {rss:.0f} MB")
+
+    # Prediction CSVs: a line without end is refused; a byte order mark before the header is skipped.
+    preds = os.path.join(tmp, "preds")
+    os.makedirs(preds)
+    head = "x,y,prediction,confidence,prob_a,prob_b\n"
+    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+        fh.write(head + "0,0,a," + "0" * 200000 + "\n")
+    with open(os.path.join(preds, "s2.csv"), "wb") as fh:
+        fh.write(b"\xef\xbb\xbf" + head.encode() + b"0,0,b,0.9,0.1,0.9\n")
+    with open(f("preds_labels.csv"), "w") as fh:
+        fh.write("img,gt\ns1.tif,a\ns2.tif,b\n")
+    expect_refused(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")], "s1.csv",
+                   "line 2 is longer than")
+    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+        fh.write(head + "0,0,a,0.8,0.8,0.2\n")
+    code, err, _ = run_measured(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")])
+    check(code == 0, "search refused a prediction CSV with a byte order mark: " + err[-300:])
 
     if failures:
         print("\n".join(failures))

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """`deepslide train` data sources and bad input. Slides mode: `deepslide synth` + `split`, then a
 one-epoch run reads balanced training windows and overlap-1.5 validation windows from the slides
-and writes a loadable checkpoint. Errors before any training (exit 2, one line naming the file):
-a label CSV naming a missing slide, a validation class absent from the training labels, an empty
+and writes a loadable checkpoint. A label CSV naming a missing slide: one line naming
+it, training goes on without it, exit 2 at the end. Errors before any training (exit 2, one line
+naming the file): a validation class absent from the training labels, an empty
 class folder, a validation class folder missing from train, more than 1% unreadable or
 wrong-size patch images, a --pretrained model of another architecture; fewer than 1% bad images
 are skipped, counted and listed. --pretrained keeps the backbone and re-initialises the
@@ -37,12 +38,17 @@ ck = [c for c in glob.glob(f"{tmp}/slides_out/checkpoints/*.safetensors") if ".s
 check(len(ck) == 1, f"slides-mode checkpoints {ck}")
 check(os.path.exists(f"{tmp}/slides_out/best.safetensors"), "no best.safetensors in slides mode")
 
-# A label CSV naming a missing slide.
+# A label CSV naming a missing slide: one line naming it and the CSV, training goes on without
+# it, and the command exits 2 at the end with the count.
 bad_csv = f"{tmp}/labels_missing.csv"
 with open(bad_csv, "w") as f:
     f.write(open(f"{labels}/labels_train.csv").read() + "solid/nowhere.tif,solid\n")
 p = run(slides[:4] + [bad_csv] + slides[5:] + ["--out", f"{tmp}/o1"], expect=2)
-check("nowhere.tif" in error_line(p) and bad_csv in error_line(p), "missing slide: " + error_line(p))
+failed = [line for line in p.stderr.splitlines() if "FAILED: " in line]
+check(len(failed) == 1 and "nowhere.tif" in failed[0] and bad_csv in failed[0], "missing slide: " + p.stderr[-600:])
+check("slides failed and were left out of training" in error_line(p) and bad_csv in error_line(p),
+      "missing slide, last line: " + error_line(p))
+check(os.path.exists(f"{tmp}/o1/best.safetensors"), "training did not go on without the missing slide")
 
 # A validation class that is not in the training labels.
 bad_val = f"{tmp}/labels_val_extra.csv"

@@ -9,6 +9,7 @@
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
 #include "slide/synth/synth_tissue.h"
+#include "slide/reader/thumbnail.h"
 #include "slide/windows/training_windows.h"
 
 using namespace ds;
@@ -65,4 +66,66 @@ TEST_CASE("training windows are balanced across classes") {
   REQUIRE_THROWS_WITH(balanced_training_windows(only_blank, {0, 1}, {"a", "b"}, opt, bal, 2),
                       Catch::Contains("class 'b'"));
   fs::remove_all(dir);
+}
+
+// The grid is walked in bands of kWindowBand windows; what comes out must be what filtering the
+// whole listed grid gives, in the same order, for every tissue filter.
+TEST_CASE("banded window selection equals the listed grid, filtered") {
+  fs::path dir = fs::temp_directory_path() / ("ds_band_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto slide = Slide::open(write_png_slide(dir, "big.png", 2000, 1500, 1, 7));
+  WindowOptions opt;
+  opt.patch_size = 16;
+  opt.overlap = 3.0;
+  const ReadGeometry g = read_geometry(*slide, opt);
+  const std::vector<Window> cand = candidate_windows(*slide, g, opt.overlap);
+  REQUIRE((int64_t)cand.size() > kWindowBand);  // more than one band
+  const CandidateGrid grid = candidate_grid(*slide, g, opt.overlap);
+  REQUIRE(grid.size() == (int64_t)cand.size());
+  CHECK(window_grid({2000, 1500, 16, 3.0}).size() == cand.size());
+  for (TissueMethod m : {TissueMethod::purple, TissueMethod::otsu, TissueMethod::none}) {
+    opt.tissue = m;
+    std::vector<Window> want;
+    if (m == TissueMethod::otsu) {
+      const Thumbnail th = read_thumbnail(*slide, opt.otsu_thumbnail);
+      const TissueMask mask = otsu_tissue_mask(th.image, th.downsample);
+      for (const Window& w : cand)
+        if (mask.tissue_fraction(w.x, w.y, g.level0_side(), g.level0_side()) >= opt.otsu_min_fraction)
+          want.push_back(w);
+    } else {
+      for (const Window& w : cand)
+        if (m == TissueMethod::none || is_purple(read_window(*slide, g, w), opt.purple)) want.push_back(w);
+    }
+    int bands = 0;
+    int64_t checked = 0;
+    std::vector<Window> got;
+    const SlideWindows sw = scan_tissue_windows(
+        *slide, opt, 2,
+        [&](std::vector<Window>& band) {
+          ++bands;
+          got.insert(got.end(), band.begin(), band.end());
+        },
+        [&](int64_t n) {
+#pragma omp atomic
+          checked += n;
+        });
+    INFO("tissue filter " << tissue_method_name(m) << ": " << want.size() << " of " << cand.size());
+    CHECK(sw.candidates == (int64_t)cand.size());
+    CHECK(checked == (int64_t)cand.size());
+    CHECK(bands == (int)((cand.size() + kWindowBand - 1) / kWindowBand));
+    CHECK(got == want);
+    CHECK(select_windows(*slide, opt, 2).windows == want);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("memory exhausted by a file is an input error naming it") {
+  try {
+    with_file_oom_as_input_error("slides/huge.tif", []() -> int { throw std::bad_alloc(); });
+    FAIL("no exception");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).rfind("slides/huge.tif: out of memory", 0) == 0);
+  }
+  CHECK(naming_file("a.tif", "a.tif: truncated") == "a.tif: truncated");
+  CHECK(naming_file("a.tif", "level 9 does not exist") == "a.tif: level 9 does not exist");
 }

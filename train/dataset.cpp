@@ -52,22 +52,31 @@ std::vector<int64_t> class_counts(const std::vector<Sample>& samples, size_t num
 
 namespace {
 
-// Opens the slides of one label CSV; slides already opened (same path) are shared.
+// Opens the slides of one label CSV; slides already opened (same path) are shared. A slide that
+// cannot be found or opened is listed in d.failed and left out.
 void open_rows(Dataset& d, const std::string& all_wsi, const std::string& csv, std::vector<int>& slide_idx,
-               std::vector<int>& labels) {
+               std::vector<int>& labels, std::set<std::string>& failed_paths) {
   const std::vector<SlideLabel> rows = read_labels_csv(csv);
   DS_CHECK_INPUT(!rows.empty(), csv + ": no slides listed");
   for (const SlideLabel& row : rows) {
-    const std::string path = resolve_slide_path(all_wsi, row, csv);
-    auto it = std::find(d.slide_paths.begin(), d.slide_paths.end(), path);
-    int idx = (int)(it - d.slide_paths.begin());
-    if (it == d.slide_paths.end()) {
-      d.slides.push_back(Slide::open(path));
-      d.slide_paths.push_back(path);
-    }
     const auto c = std::find(d.classes.begin(), d.classes.end(), row.gt);
     if (c == d.classes.end())
       throw InputError(csv, "class '" + row.gt + "' (slide " + row.img + ") does not appear in the training labels");
+    std::string path = row.img;
+    int idx = -1;
+    try {
+      path = resolve_slide_path(all_wsi, row, csv);
+      auto it = std::find(d.slide_paths.begin(), d.slide_paths.end(), path);
+      idx = (int)(it - d.slide_paths.begin());
+      if (it == d.slide_paths.end() && !failed_paths.count(path)) {
+        d.slides.push_back(with_file_oom_as_input_error(path, [&] { return Slide::open(path); }));
+        d.slide_paths.push_back(path);
+      }
+    } catch (const InputError& e) {
+      if (failed_paths.insert(path).second) d.failed.push_back(naming_file(path, e.what()));
+      continue;
+    }
+    if (failed_paths.count(path)) continue;
     slide_idx.push_back(idx);
     labels.push_back((int)(c - d.classes.begin()));
   }
@@ -99,8 +108,10 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   DS_CHECK_INPUT(d.classes.size() >= 2, src.labels_train + ": at least two classes are needed, found " +
                                             std::to_string(d.classes.size()));
   std::vector<int> train_idx, train_labels, val_idx, val_labels;
-  open_rows(d, src.all_wsi, src.labels_train, train_idx, train_labels);
-  open_rows(d, src.all_wsi, src.labels_val, val_idx, val_labels);
+  std::set<std::string> failed_paths;
+  open_rows(d, src.all_wsi, src.labels_train, train_idx, train_labels, failed_paths);
+  open_rows(d, src.all_wsi, src.labels_val, val_idx, val_labels, failed_paths);
+  d.slides_listed = (int64_t)(d.slides.size() + failed_paths.size());
   d.geometry.resize(d.slides.size());
 
   auto subset = [&](const std::vector<int>& idx) {
@@ -128,6 +139,7 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
                                                  annotated ? &train_regions : nullptr);
   d.train = to_samples(tw, train_idx, d.geometry);
   for (const std::string& s : tw.skipped) d.skipped.push_back(s);
+  for (const std::string& s : tw.failed) d.failed.push_back(s);
 
   WindowOptions vopt = wopt;
   vopt.overlap = src.val_overlap;
@@ -135,6 +147,8 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
       plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads, annotated ? &val_regions : nullptr);
   d.val = to_samples(vw, val_idx, d.geometry);
   for (const std::string& s : vw.skipped) d.skipped.push_back(s);
+  for (const std::string& s : vw.failed)
+    if (std::find(d.failed.begin(), d.failed.end(), s) == d.failed.end()) d.failed.push_back(s);
   DS_CHECK_INPUT(!d.val.empty(), src.labels_val + ": no tissue windows in any validation slide");
 
   const std::vector<int64_t> n = class_counts(d.train, d.classes.size());

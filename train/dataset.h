@@ -2,7 +2,9 @@
 // label CSVs; training windows balanced per class, validation windows at overlap 1.5, every patch
 // read from the slide when needed) or a patch folder (DeepSlide's "skip to stage 3" layout,
 // DIR/{train,val}/<class>/**/*.{jpg,jpeg,png}). Bad input is found before training starts: an
-// empty class, a val class missing from train, a label CSV naming a missing or unopenable slide;
+// empty class, a val class missing from train stop it; a slide that is missing, cannot be opened
+// or fails its tissue scan (memory exhausted by its declared size included) is listed in
+// `failed` and left out, and training goes on with the others (the command exits 2 at the end);
 // unreadable or wrong-size patch images are counted, listed and skipped (more than 1% stops with
 // an error). A slide window whose read fails (a corrupt tile) is found when it is read: the
 // loader skips it and the trainer counts and lists it under the same 1% rule (see trainer.h).
@@ -36,6 +38,8 @@ struct Dataset {
   std::vector<ReadGeometry> geometry;           // per slide
   int patch_size = 224;
   std::vector<std::string> skipped;             // "what: reason", listed for the user
+  std::vector<std::string> failed;              // slides mode: "file: reason" of slides left out
+  int64_t slides_listed = 0;                    // slides mode: distinct slides the label CSVs name
   std::string source;                           // a short description for the fingerprint
   // The 1% rule for unreadable items: (unreadable_at_load + unreadable found while training)
   // * 100 > items stops with an error. Items are the patch images found (readable or not) in

@@ -119,13 +119,16 @@ const StTensor* StFile::find(const std::string& name) const {
   return nullptr;
 }
 
-StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t size) {
+namespace {
+
+// The header length in the file's first 8 bytes, checked against the limit and the file size.
+uint64_t checked_header_length(const std::string& label, const uint8_t* first8, uint64_t size) {
   auto fail = [&](const std::string& reason) { return InputError(label, reason); };
   if (size == 0) throw fail("empty file, not a safetensors model");
   if (size < 8)
     throw fail("file is " + std::to_string(size) +
                " bytes, too short for a safetensors header length (8 bytes)");
-  const uint64_t header_len = read_le64(bytes);
+  const uint64_t header_len = read_le64(first8);
   if (header_len == 0) throw fail("safetensors header length is 0");
   if (header_len > kMaxSafetensorsHeader)
     throw fail("safetensors header length " + std::to_string(header_len) + " exceeds the " +
@@ -133,7 +136,14 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
   if (header_len > size - 8)
     throw fail("safetensors header length " + std::to_string(header_len) + " but only " +
                std::to_string(size - 8) + " bytes follow (truncated or not safetensors)");
-  const char* hdr = reinterpret_cast<const char*>(bytes + 8);
+  return header_len;
+}
+
+// Parses and checks the JSON header against a data section of `data_size` bytes: metadata into
+// `out`, the tensors' entries (sorted by offset, tiling the data section) returned.
+std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint64_t header_len, uint64_t data_size,
+                                StFile& out) {
+  auto fail = [&](const std::string& reason) { return InputError(label, reason); };
   if (hdr[0] != '{') throw fail("safetensors header does not start with '{' (not safetensors)");
 
   if (json_nesting_depth(std::string(hdr, header_len)) > kMaxJsonDepth)
@@ -154,9 +164,6 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
   if (!header.is_object()) throw fail("safetensors header is not a JSON object");
   if (!duplicate.empty()) throw fail("safetensors header lists '" + duplicate + "' twice");
 
-  const uint64_t data_size = size - 8 - header_len;
-  const uint8_t* data = bytes + 8 + header_len;
-  StFile out;
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
@@ -236,6 +243,13 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
   if (pos != data_size)
     throw fail(std::to_string(data_size - pos) + " unexpected bytes after the last tensor");
 
+  return entries;
+}
+
+// Decodes the tensors of `entries` into `out`; read(entry, dst) fills dst with the entry's raw bytes.
+template <class ReadFn>
+void decode_entries(const std::vector<Entry>& entries, StFile& out, ReadFn read) {
+  std::vector<uint8_t> raw;
   for (const Entry& e : entries) {
     if (ends_with(e.name, "num_batches_tracked")) {
       ++out.ignored;
@@ -247,12 +261,34 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
     t.shape = e.shape;
     const size_t n = (size_t)((e.end - e.begin) / dtype_size(e.dtype));
     t.values.resize(n);
-    decode(e.dtype, data + e.begin, n, t.values.data());
+    if (e.dtype == "F32") {
+      read(e, reinterpret_cast<uint8_t*>(t.values.data()));  // little-endian, as x86-64
+    } else {
+      raw.resize((size_t)(e.end - e.begin));
+      read(e, raw.data());
+      decode(e.dtype, raw.data(), n, t.values.data());
+    }
     out.tensors.push_back(std::move(t));
   }
+}
+
+}  // namespace
+
+StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t size) {
+  const uint64_t header_len = checked_header_length(label, bytes, size);
+  const uint8_t* data = bytes + 8 + header_len;
+  StFile out;
+  const std::vector<Entry> entries =
+      parse_header(label, reinterpret_cast<const char*>(bytes + 8), header_len, size - 8 - header_len, out);
+  decode_entries(entries, out, [&](const Entry& e, uint8_t* dst) {
+    std::memcpy(dst, data + e.begin, (size_t)(e.end - e.begin));
+  });
   return out;
 }
 
+// Reads the header first and checks every size in it against the file's size, then each
+// tensor's bytes straight into its values: a file never costs more memory than the tensors it
+// holds, whatever its header claims.
 StFile read_safetensors(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
@@ -263,10 +299,21 @@ StFile read_safetensors(const std::string& path) {
   const std::streamoff len = in.tellg();
   if (len < 0) throw InputError(path, "cannot determine the file size");
   in.seekg(0, std::ios::beg);
-  std::vector<uint8_t> bytes((size_t)len);
-  if (len > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), len))
-    throw InputError(path, "read failed");
-  return parse_safetensors(path, bytes.data(), bytes.size());
+  const uint64_t size = (uint64_t)len;
+  uint8_t first8[8] = {};
+  if (size >= 8 && !in.read(reinterpret_cast<char*>(first8), 8)) throw InputError(path, "read failed");
+  const uint64_t header_len = checked_header_length(path, first8, size);
+  std::string hdr((size_t)header_len, '\0');
+  if (!in.read(hdr.data(), (std::streamsize)header_len)) throw InputError(path, "read failed");
+  StFile out;
+  const std::vector<Entry> entries = parse_header(path, hdr.data(), header_len, size - 8 - header_len, out);
+  const uint64_t data_start = 8 + header_len;
+  decode_entries(entries, out, [&](const Entry& e, uint8_t* dst) {
+    in.seekg((std::streamoff)(data_start + e.begin), std::ios::beg);
+    if (!in.read(reinterpret_cast<char*>(dst), (std::streamsize)(e.end - e.begin)))
+      throw InputError(path, quoted(e.name) + ": read failed (file changed while reading?)");
+  });
+  return out;
 }
 
 std::vector<uint8_t> encode_safetensors(const std::vector<StTensorRef>& tensors,

@@ -28,7 +28,7 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
   if (!in) throw InputError(path, "cannot open label CSV");
   std::string line;
   if (!read_bounded_line(in, line, path, 1)) throw InputError(path, "empty label CSV (expected header img,gt)");
-  if (line.size() >= 3 && (unsigned char)line[0] == 0xEF) line = line.substr(3);  // UTF-8 BOM
+  strip_utf8_bom(line);
   std::string header = trim(line);
   header.erase(std::remove(header.begin(), header.end(), ' '), header.end());
   if (header != "img,gt") throw InputError(path, "header is '" + trim(line) + "', expected img,gt");

@@ -1,11 +1,15 @@
-// Writing a slide's tissue windows as JPEG files, in parallel.
+// Writing a slide's tissue windows as JPEG files, band by band, each slide on its own.
 #include "slide/windows/patch_export.h"
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <optional>
 
+#include "base/error.h"
 #include "base/parallel.h"
+#include "base/safe_names.h"
 #include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
 
@@ -21,61 +25,106 @@ std::string pad5(int64_t v) {
   return buf;
 }
 
-// The tissue windows of a slide with the class each is written under: the slide's, or with
+struct SlideCounts {
+  int64_t kept = 0, candidates = 0;
+};
+
+// One band of tissue windows with the class each is written under: the slide's, or with
 // annotations the annotation's (windows outside them dropped).
-std::vector<LabelledWindow> slide_windows_to_write(const PatchExportOptions& o, const Slide& slide,
-                                                   const SlideLabel& row, SlideWindows& sw) {
-  std::vector<LabelledWindow> out;
+std::vector<LabelledWindow> band_to_write(const PatchExportOptions& o, const SlideLabel& row,
+                                          const std::vector<Window>& band, int64_t side,
+                                          const std::optional<SlideAnnotations>& a) {
   if (o.annotations.empty()) {
-    for (const Window& w : sw.windows) out.push_back({w, row.gt, 1.0});
+    std::vector<LabelledWindow> out;
+    for (const Window& w : band) out.push_back({w, row.gt, 1.0});
     return out;
   }
-  const auto a = load_slide_annotations(o.annotations, slide.path(), slide.level(0).width, slide.level(0).height);
-  if (!a) return out;
-  return label_windows(sw.windows, sw.geometry.level0_side(), *a, o.annotation_cover, row.gt);
+  return label_windows(band, side, *a, o.annotation_cover, row.gt);
 }
 
-// The slide at `path` (row of the label CSV) into its folders; returns the windows written.
-SlideWindows export_slide(const PatchExportOptions& o, const SlideLabel& row, const std::string& path) {
+// The slide at `path` into its folders under `name`: each band of tissue windows is written as
+// soon as it is selected. With annotations, a slide without an annotation file yields nothing.
+SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, const std::string& path,
+                         const std::string& name) {
   auto slide = Slide::open(path);
-  SlideWindows sw = select_windows(*slide, o.windows, o.threads);
-  const std::vector<LabelledWindow> todo = slide_windows_to_write(o, *slide, row, sw);
-  const std::string stem = fs::path(path).stem().string();
+  const ReadGeometry g = read_geometry(*slide, o.windows);
+  std::optional<SlideAnnotations> a;
+  if (!o.annotations.empty()) {
+    a = load_slide_annotations(o.annotations, slide->path(), slide->level(0).width, slide->level(0).height);
+    if (!a) return {};
+  }
   auto dir_of = [&](const std::string& cls) {
     fs::path dir = fs::path(o.out) / cls;
-    return o.by_folder ? dir / stem / stem : dir;
+    return o.by_folder ? dir / name / name : dir;
   };
-  for (const LabelledWindow& lw : todo) fs::create_directories(dir_of(lw.cls));
-  parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
-    const Window& w = todo[(size_t)i].window;
-    const std::string name = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
-                                         : stem + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
-    save_jpeg((dir_of(todo[(size_t)i].cls) / name).string(), read_window(*slide, sw.geometry, w, 1), o.quality,
-              false);
+  SlideCounts n;
+  const SlideWindows sw = scan_tissue_windows(*slide, o.windows, o.threads, [&](std::vector<Window>& band) {
+    const std::vector<LabelledWindow> todo = band_to_write(o, row, band, g.level0_side(), a);
+    for (const LabelledWindow& lw : todo) {
+      std::error_code ec;
+      fs::create_directories(dir_of(lw.cls), ec);
+      if (ec) throw InputError(dir_of(lw.cls).string(), "cannot create folder: " + ec.message());
+    }
+    parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
+      const Window& w = todo[(size_t)i].window;
+      const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
+                                           : name + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
+      save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), read_window(*slide, g, w, 1), o.quality, false);
+    });
+    n.kept += (int64_t)todo.size();
   });
-  sw.windows.clear();
-  for (const LabelledWindow& lw : todo) sw.windows.push_back(lw.window);
-  return sw;
+  n.candidates = sw.candidates;
+  return n;
+}
 }
 
 }  // namespace
 
+std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows) {
+  std::vector<std::string> names;
+  for (const SlideLabel& r : rows) names.push_back(bounded_name(fs::path(r.img).stem().string()));
+  // Flatten every name shared within a class folder, until none is: flattened names of distinct
+  // paths differ, so this ends; a stem equal to another slide's flattened name is flattened too.
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_folder;
+    for (size_t i = 0; i < rows.size(); ++i) by_folder[{rows[i].gt, names[i]}].push_back(i);
+    for (const auto& [key, idx] : by_folder)
+      if (idx.size() > 1)
+        for (size_t i : idx)
+          if (names[i] != flat_path_name(rows[i].img)) {
+            names[i] = flat_path_name(rows[i].img);
+            changed = true;
+          }
+  }
+  return names;
+}
+
 PatchExportSummary export_patches(const PatchExportOptions& o, const std::function<void(const SlideExport&)>& on_slide) {
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
+  const std::vector<std::string> names = patch_slide_names(rows);
   PatchExportSummary sum;
   sum.slides = rows.size();
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t si = 0; si < rows.size(); ++si) {
-    const std::string path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
-    const SlideWindows sw = export_slide(o, rows[si], path);
-    sum.patches += (int64_t)sw.windows.size();
-    if (sw.windows.empty()) sum.skipped.push_back(path);
     SlideExport e;
     e.index = si;
     e.count = rows.size();
     e.img = rows[si].img;
-    e.kept = (int64_t)sw.windows.size();
-    e.candidates = sw.candidates;
+    e.name = names[si];
+    std::string path = rows[si].img;
+    try {
+      path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
+      const SlideCounts n =
+          with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si]); });
+      e.kept = n.kept;
+      e.candidates = n.candidates;
+      sum.patches += n.kept;
+      if (n.kept == 0) sum.skipped.push_back(path);
+    } catch (const InputError& err) {
+      e.error = naming_file(path, err.what());
+      sum.failed.emplace_back(rows[si].img, e.error);
+    }
     e.total = sum.patches;
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (on_slide) on_slide(e);

@@ -3,13 +3,23 @@
 //   <out>/<class>/<slide>_<x>_<y>.jpg                  (default; DeepSlide's train/val patches)
 //   <out>/<class>/<slide>/<slide>/<xxxxx>;<yyyyy>.jpg  (by_folder; DeepSlide's eval patches)
 // x is the column and y the row, in level-0 pixels. DeepSlide's own names put the row first.
+// <slide> is the slide's file stem (DeepSlide's name) unless another slide of the label CSV would
+// land in the same class folder under the same stem (a/s.svs and b/s.tif): those slides are
+// named by their label-CSV path flattened into one name (base/safe_names.h flat_path_name,
+// "a%2Fs.svs"), so no slide's patches overwrite another's. Names over 200 bytes are cut and end
+// in a hash.
+// Each slide is exported on its own: a slide that cannot be found, opened or read is reported
+// (SlideExport::error, PatchExportSummary::failed) and the others go on. Windows are selected and
+// written band by band (slide_windows.h), so memory does not grow with the slide's declared size.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "slide/windows/labels_csv.h"
 #include "slide/windows/slide_windows.h"
 
 namespace ds {
@@ -29,22 +39,29 @@ struct PatchExportOptions {
   double annotation_cover = 0.5;
 };
 
-// One slide done.
+// One slide done (or failed).
 struct SlideExport {
   size_t index = 0, count = 0;  // slide index + 1 of count
   std::string img;              // as in the label CSV
+  std::string name;             // <slide> in the output names
   int64_t kept = 0, candidates = 0;
   int64_t total = 0;            // patches written so far, this slide included
   double seconds = 0;           // since the export started
+  std::string error;            // non-empty: the slide failed; one line naming the file and the reason
 };
 
 struct PatchExportSummary {
   int64_t patches = 0;
   size_t slides = 0;                 // in the label CSV
   std::vector<std::string> skipped;  // slide paths without a tissue window
+  std::vector<std::pair<std::string, std::string>> failed;  // img, "file: reason"
 };
 
-// Writes every tissue window of every slide; on_slide after each. Prints nothing.
+// The <slide> name of each row (see above), in row order.
+std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows);
+
+// Writes every tissue window of every slide; on_slide after each. Prints nothing. Throws only for
+// what concerns the whole export (the label CSV, the output folder); per-slide failures are listed.
 PatchExportSummary export_patches(const PatchExportOptions& opt, const std::function<void(const SlideExport&)>& on_slide);
 
 }  // namespace ds

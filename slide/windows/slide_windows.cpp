@@ -47,13 +47,21 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   return g;
 }
 
-std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap) {
+Window CandidateGrid::at(int64_t i) const {  // level pixels -> level-0 pixels
+  const Window w = grid.at(i);
+  return {(int64_t)std::llround(w.x * level_downsample), (int64_t)std::llround(w.y * level_downsample)};
+}
+
+CandidateGrid candidate_grid(const Slide& slide, const ReadGeometry& g, double overlap) {
   const SlideLevel& L = slide.level(g.level);
-  std::vector<Window> w = window_grid({L.width, L.height, g.region, overlap});
-  for (Window& v : w) {  // level pixels -> level-0 pixels
-    v.x = (int64_t)std::llround(v.x * g.level_downsample);
-    v.y = (int64_t)std::llround(v.y * g.level_downsample);
-  }
+  return {WindowGrid({L.width, L.height, g.region, overlap}), g.level_downsample};
+}
+
+std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap) {
+  const CandidateGrid grid = candidate_grid(slide, g, overlap);
+  std::vector<Window> w;
+  w.reserve((size_t)grid.size());
+  for (int64_t i = 0; i < grid.size(); ++i) w.push_back(grid.at(i));
   return w;
 }
 
@@ -63,39 +71,78 @@ RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w,
   return img;
 }
 
-SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads,
-                            const std::function<void(int64_t)>& on_checked) {
-  SlideWindows out;
-  out.geometry = read_geometry(slide, opt);
-  std::vector<Window> cand = candidate_windows(slide, out.geometry, opt.overlap);
-  out.candidates = (int64_t)cand.size();
-  if (opt.tissue == TissueMethod::none) {
-    if (on_checked) on_checked(out.candidates);
-    out.windows = std::move(cand);
-    return out;
-  }
-  std::vector<uint8_t> keep(cand.size(), 0);
+namespace {
+
+// Whether a candidate window holds tissue, by opt.tissue (none: always). The Otsu test reads the
+// thumbnail once, into `mask`, which must outlive the test.
+std::function<bool(const Window&)> tissue_test(const Slide& slide, const ReadGeometry& g, const WindowOptions& opt,
+                                               TissueMask& mask) {
+  if (opt.tissue == TissueMethod::none) return [](const Window&) { return true; };
   if (opt.tissue == TissueMethod::otsu) {
     Thumbnail th = read_thumbnail(slide, opt.otsu_thumbnail);
-    TissueMask mask = otsu_tissue_mask(th.image, th.downsample);
-    const int64_t side = out.geometry.level0_side();
-    for (size_t i = 0; i < cand.size(); ++i)
-      keep[i] = mask.tissue_fraction(cand[i].x, cand[i].y, side, side) >= opt.otsu_min_fraction;
-    if (on_checked) on_checked(out.candidates);
-  } else {
-    const ReadGeometry g = out.geometry;
-    parallel_for((int64_t)cand.size(), threads, [&](int64_t i) {
-      try {
-        keep[(size_t)i] = is_purple(read_window(slide, g, cand[(size_t)i], 1), opt.purple);
-      } catch (const InputError&) {
-        if (!opt.keep_unreadable) throw;
-        keep[(size_t)i] = 1;  // tissue unknown; the reader of the window reports it
-      }
-      if (on_checked) on_checked(1);
-    });
+    mask = otsu_tissue_mask(th.image, th.downsample);
+    const int64_t side = g.level0_side();
+    const double min_fraction = opt.otsu_min_fraction;
+    return [&mask, side, min_fraction](const Window& w) {
+      return mask.tissue_fraction(w.x, w.y, side, side) >= min_fraction;
+    };
   }
-  for (size_t i = 0; i < cand.size(); ++i)
-    if (keep[i]) out.windows.push_back(cand[i]);
+  return [&slide, g, opt](const Window& w) {
+    try {
+      return is_purple(read_window(slide, g, w, 1), opt.purple);
+    } catch (const InputError&) {
+      if (!opt.keep_unreadable) throw;
+      return true;  // tissue unknown; the reader of the window reports it
+    }
+  };
+}
+
+}  // namespace
+
+SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                                 const std::function<void(std::vector<Window>& band)>& on_band,
+                                 const std::function<void(int64_t)>& on_checked) {
+  SlideWindows out;
+  out.geometry = read_geometry(slide, opt);
+  const CandidateGrid grid = candidate_grid(slide, out.geometry, opt.overlap);
+  if (grid.size() == 0) return out;
+  TissueMask mask;
+  const std::function<bool(const Window&)> tissue = tissue_test(slide, out.geometry, opt, mask);
+  std::vector<Window> cand;
+  std::vector<uint8_t> keep;
+  std::vector<Window> kept;
+  for (int64_t b0 = 0; b0 < grid.size(); b0 += kWindowBand) {
+    const int64_t n = std::min(kWindowBand, grid.size() - b0);
+    cand.resize((size_t)n);
+    keep.assign((size_t)n, 0);
+    for (int64_t i = 0; i < n; ++i) cand[(size_t)i] = grid.at(b0 + i);
+    // The purple filter reads each window (progress per window); the other tests cost a few
+    // mask pixels at most, so threads take 1024 windows at a time.
+    const bool purple = opt.tissue == TissueMethod::purple;
+    const int64_t grain = purple ? 1 : 1024;
+    parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
+      for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
+        keep[(size_t)i] = tissue(cand[(size_t)i]);
+        if (purple && on_checked) on_checked(1);
+      }
+    });
+    if (on_checked && !purple) on_checked(n);
+    kept.clear();
+    for (int64_t i = 0; i < n; ++i)
+      if (keep[(size_t)i]) kept.push_back(cand[(size_t)i]);
+    out.candidates += n;
+    on_band(kept);
+  }
+  return out;
+}
+
+SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                            const std::function<void(int64_t)>& on_checked) {
+  std::vector<Window> all;
+  SlideWindows out = scan_tissue_windows(
+      slide, opt, threads, [&](std::vector<Window>& band) { all.insert(all.end(), band.begin(), band.end()); },
+      on_checked);
+  out.windows = std::move(all);
   return out;
 }
 

@@ -1,7 +1,8 @@
 // The windows of one slide: where the sliding window goes (DeepSlide's grid at a pyramid level,
 // or at a target microns-per-pixel so one model serves 20x and 40x scans), which windows hold
 // tissue (purple filter, Otsu mask or none), and reading a window's pixels. Windows are
-// coordinates; nothing is written to disk.
+// coordinates; nothing is written to disk. The grid is walked in bands (kWindowBand windows),
+// never listed whole, so memory follows the tissue windows kept, not the size a slide declares.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -44,7 +45,16 @@ struct ReadGeometry {
 };
 
 ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt);
-// Grid windows over the read level, in level-0 coordinates, before tissue filtering.
+
+// Grid windows over the read level, in level-0 coordinates, before tissue filtering, by index.
+struct CandidateGrid {
+  WindowGrid grid;  // in the read level's pixels
+  double level_downsample = 1.0;
+  int64_t size() const { return grid.size(); }
+  Window at(int64_t i) const;  // level-0 top-left corner
+};
+CandidateGrid candidate_grid(const Slide& slide, const ReadGeometry& g, double overlap);
+// Every window of candidate_grid(), listed (small grids, tests).
 std::vector<Window> candidate_windows(const Slide& slide, const ReadGeometry& g, double overlap);
 RgbImage read_window(const Slide& slide, const ReadGeometry& g, const Window& w, int decode_threads = 1);
 
@@ -54,9 +64,21 @@ struct SlideWindows {
   int64_t candidates = 0;       // grid windows examined
 };
 
-// Selects the tissue windows of a slide (threads > 0: parallel over windows). on_checked, when
-// given, is called with the number of candidates just examined (from any thread; it may throw to
-// stop the scan), so a caller can show progress of a scan that reads every candidate.
+// Grid windows examined per band: memory for candidates stays at a band's worth (1 MB) whatever
+// size the slide declares.
+constexpr int64_t kWindowBand = 1 << 16;
+
+// Selects the tissue windows of a slide band by band, in grid order: on_band receives each
+// band's tissue windows (possibly none) as soon as the band is examined. Returns the geometry and
+// the number of grid windows examined (`windows` left empty). threads > 0: parallel over windows.
+// on_checked, when given, is called with the number of candidates just examined (from any
+// thread; it may throw to stop the scan), so a caller can show progress of a scan that reads
+// every candidate.
+SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, int threads,
+                                 const std::function<void(std::vector<Window>& band)>& on_band,
+                                 const std::function<void(int64_t)>& on_checked = nullptr);
+// Selects the tissue windows of a slide (threads > 0: parallel over windows): the bands of
+// scan_tissue_windows() gathered.
 SlideWindows select_windows(const Slide& slide, const WindowOptions& opt, int threads = 0,
                             const std::function<void(int64_t)>& on_checked = nullptr);
 

@@ -35,21 +35,32 @@ void add_samples(int i, const SlideWindows& sw, const std::vector<int>& labels,
   }
 }
 
-// Tissue windows of the given slides at one overlap; slides without any are reported once.
-std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const std::vector<int>& idx,
+// Tissue windows of the given slides at one overlap; slides without any are reported once. A
+// slide whose scan fails is listed in `failed` and removed from `idx`.
+std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::vector<int>& idx,
                                   const std::vector<int>& labels, const std::vector<std::string>& class_names,
                                   WindowOptions opt, double overlap, int threads, const AnnotationRegions* regions,
-                                  std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped) {
+                                  std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped,
+                                  std::vector<std::string>& failed) {
   opt.overlap = overlap;
   std::vector<WindowSample> out;
+  std::vector<int> scanned;
   for (int i : idx) {
     const std::string& path = slides[(size_t)i]->path();
     if (regions && !regions->per_slide[(size_t)i]) {
       geometry[(size_t)i] = read_geometry(*slides[(size_t)i], opt);
       if (skipped) skipped->push_back(path + ": no annotation file");
+      scanned.push_back(i);
       continue;
     }
-    SlideWindows sw = select_windows(*slides[(size_t)i], opt, threads);
+    SlideWindows sw;
+    try {
+      sw = with_file_oom_as_input_error(path, [&] { return select_windows(*slides[(size_t)i], opt, threads); });
+    } catch (const InputError& e) {
+      failed.push_back(naming_file(path, e.what()));
+      continue;
+    }
+    scanned.push_back(i);
     geometry[(size_t)i] = sw.geometry;
     const size_t before = out.size();
     add_samples(i, sw, labels, class_names, regions, out);
@@ -58,6 +69,7 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, const
                          std::to_string(sw.candidates) + " examined, tissue filter " +
                          tissue_method_name(opt.tissue) + ")");
   }
+  idx = scanned;
   return out;
 }
 
@@ -86,14 +98,17 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
     if (idx.empty()) throw InputError("class '" + class_names[c] + "' has no training slides");
     // Windows scale with the square of the overlap factor: one pass at 1, then the estimate.
     std::vector<WindowSample> s =
-        collect(slides, idx, labels, class_names, base, 1.0, threads, regions, tw.geometry, &tw.skipped);
+        collect(slides, idx, labels, class_names, base, 1.0, threads, regions, tw.geometry, &tw.skipped, tw.failed);
     double f = 1.0;
     if (!s.empty() && (int64_t)s.size() < balance.num_per_class) {
       f = std::clamp(std::sqrt((double)balance.num_per_class / (double)s.size()), 1.0, balance.max_overlap);
       const int region = tw.geometry[(size_t)idx[0]].region;
       f = std::min(f, (double)region);  // the step stays at least one pixel
-      if (f > 1.0) s = collect(slides, idx, labels, class_names, base, f, threads, regions, tw.geometry, nullptr);
+      if (f > 1.0)
+        s = collect(slides, idx, labels, class_names, base, f, threads, regions, tw.geometry, nullptr, tw.failed);
     }
+    if (idx.empty())
+      throw InputError("class '" + class_names[c] + "': every training slide failed; first: " + tw.failed.back());
     tw.classes[c].overlap = f;
     pool.insert(pool.end(), s.begin(), s.end());
   }
@@ -133,7 +148,8 @@ TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std
   tw.geometry.resize(slides.size());
   std::vector<int> idx(slides.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
-  tw.samples = collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped);
+  tw.samples =
+      collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped, tw.failed);
   for (size_t c = 0; c < class_names.size(); ++c) {
     ClassWindowReport rep;
     rep.name = class_names[c];

@@ -3,7 +3,8 @@
 // from file sizes; we count windows), classes with more are thinned evenly to the target, and
 // smaller classes are then oversampled by cycling through their windows until every class has
 // as many as the largest (DeepSlide's duplicate_until_n, without copying files). Slides with no
-// tissue window are listed and skipped.
+// tissue window are listed and skipped; a slide whose scan fails (an unreadable file, memory
+// exhausted by its declared size) is listed in `failed` and left out, and the others go on.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,6 +35,7 @@ struct TrainingWindows {
   std::vector<WindowSample> samples;
   std::vector<ClassWindowReport> classes;
   std::vector<std::string> skipped;    // "slide: reason"
+  std::vector<std::string> failed;     // "slide: reason": scans that failed; the slide is left out
 };
 
 struct BalanceOptions {

@@ -20,15 +20,17 @@ int64_t grid_steps(int64_t extent, int64_t patch, double overlap) {
   return (int64_t)((double)(extent - patch) / (double)patch * overlap) + 1;
 }
 
+WindowGrid::WindowGrid(const GridSpec& s) : step(grid_step(s.patch, s.overlap)) {
+  if (s.width < s.patch || s.height < s.patch) return;  // no window fits inside the image
+  rows = grid_steps(s.height, s.patch, s.overlap);
+  cols = grid_steps(s.width, s.patch, s.overlap);
+}
+
 std::vector<Window> window_grid(const GridSpec& s) {
-  const int64_t step = grid_step(s.patch, s.overlap);
+  const WindowGrid g(s);
   std::vector<Window> out;
-  if (s.width < s.patch || s.height < s.patch) return out;  // no window fits inside the image
-  const int64_t rows = grid_steps(s.height, s.patch, s.overlap);
-  const int64_t cols = grid_steps(s.width, s.patch, s.overlap);
-  out.reserve((size_t)(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out.push_back({c * step, r * step});
+  out.reserve((size_t)g.size());
+  for (int64_t i = 0; i < g.size(); ++i) out.push_back(g.at(i));
   return out;
 }
 

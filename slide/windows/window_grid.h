@@ -4,6 +4,9 @@
 // windows at (x = col * step, y = row * step), rows outer and columns inner — exactly the
 // windows DeepSlide's code visits. Coordinates here are x = column, y = row (OpenSlide's
 // convention); DeepSlide's patch file names put the row first.
+// A grid is arithmetic, not a list: WindowGrid gives window i on demand, so a slide that declares
+// 2^20 px a side (tens of millions of windows) costs nothing until windows are visited, and
+// callers walk it in bands (slide_windows.h). window_grid() lists a whole grid, for small ones.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -23,6 +26,16 @@ struct GridSpec {
 
 int64_t grid_step(int64_t patch, double overlap);
 int64_t grid_steps(int64_t extent, int64_t patch, double overlap);
-std::vector<Window> window_grid(const GridSpec& spec);
+
+// The windows of a grid by index, in DeepSlide's order (rows outer, columns inner).
+struct WindowGrid {
+  int64_t rows = 0, cols = 0, step = 1;
+  WindowGrid() = default;
+  explicit WindowGrid(const GridSpec& spec);  // InputError on a bad patch size or overlap
+  int64_t size() const { return rows * cols; }
+  Window at(int64_t i) const { return {(i % cols) * step, (i / cols) * step}; }
+};
+
+std::vector<Window> window_grid(const GridSpec& spec);  // every window of WindowGrid(spec)
 
 }  // namespace ds

@@ -1,0 +1,29 @@
+// The running binary's identity for the stage stamps (see build_id.h).
+#include "pipeline/build_id.h"
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "base/sha256.h"
+
+#ifndef DEEPSLIDE_GIT
+#define DEEPSLIDE_GIT "unknown"
+#endif
+
+namespace ds {
+
+nlohmann::ordered_json build_identity(FileHashCache& cache) {
+  std::error_code ec;
+  // The file /proc/self/exe points at, so the cache can key it by its path.
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw InternalError("cannot find the running executable (/proc/self/exe): " + ec.message());
+  nlohmann::ordered_json j;
+  j["version"] = DEEPSLIDE_VERSION;
+  j["git"] = DEEPSLIDE_GIT;
+  // A binary replaced while it runs reads "<path> (deleted)": hash the running one directly.
+  j["binary_sha256"] = std::filesystem::is_regular_file(exe, ec) ? cache.sha256(exe.string())
+                                                                  : sha256_file_hex("/proc/self/exe");
+  return j;
+}
+
+}  // namespace ds

@@ -1,0 +1,74 @@
+// The stage stamps' hash cache (see file_hash_cache.h).
+#include "pipeline/file_hash_cache.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/json_bounded.h"
+#include "base/sha256.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+int64_t ns(const struct timespec& t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
+
+// What must be unchanged for a remembered hash to hold.
+nlohmann::json identity(const struct stat& st) {
+  return {(int64_t)st.st_size, ns(st.st_mtim), ns(st.st_ctim), (uint64_t)st.st_ino, (uint64_t)st.st_dev};
+}
+
+}  // namespace
+
+FileHashCache::FileHashCache(std::string path) : path_(std::move(path)) {
+  std::error_code ec;
+  if (path_.empty() || !fs::exists(path_, ec)) return;
+  try {
+    nlohmann::json j = read_json_file<nlohmann::json>(path_);
+    if (j.is_object()) entries_ = std::move(j);
+  } catch (const InputError&) {
+    // Unreadable: start empty, every file is hashed again.
+  }
+}
+
+std::string FileHashCache::sha256(const std::string& file) {
+  const std::string key = fs::absolute(file).lexically_normal().string();
+  struct stat before {};
+  if (::stat(file.c_str(), &before) != 0) throw InputError(file, std::string("cannot stat: ") + std::strerror(errno));
+  const nlohmann::json id = identity(before);
+  auto it = entries_.find(key);
+  if (it != entries_.end() && it->is_object() && (*it)["id"] == id && (*it)["sha256"].is_string())
+    return (*it)["sha256"].get<std::string>();
+  const std::string hex = sha256_file_hex(file);
+  struct stat after {};
+  const bool same = ::stat(file.c_str(), &after) == 0 && identity(after) == id;
+  const int64_t now = (int64_t)std::time(nullptr) * 1000000000;
+  const bool settled = now - ns(before.st_mtim) > 2000000000LL && now - ns(before.st_ctim) > 2000000000LL;
+  if (same && settled) {
+    entries_[key] = {{"id", id}, {"sha256", hex}};
+    dirty_ = true;
+  } else if (it != entries_.end()) {
+    entries_.erase(it);
+    dirty_ = true;
+  }
+  return hex;
+}
+
+void FileHashCache::save() {
+  if (path_.empty() || !dirty_) return;
+  std::error_code ec;
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = fs::exists(it.key(), ec) ? std::next(it) : entries_.erase(it);
+  write_text_atomic(path_, entries_.dump() + "\n");
+  dirty_ = false;
+}
+
+}  // namespace ds
