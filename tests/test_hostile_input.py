@@ -190,15 +190,15 @@ def main():
     preds = os.path.join(tmp, "preds")
     os.makedirs(preds)
     head = "x,y,prediction,confidence,prob_a,prob_b\n"
-    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+    with open(os.path.join(preds, "s1.tif.csv"), "w") as fh:
         fh.write(head + "0,0,a," + "0" * 200000 + "\n")
-    with open(os.path.join(preds, "s2.csv"), "wb") as fh:
+    with open(os.path.join(preds, "s2.tif.csv"), "wb") as fh:
         fh.write(b"\xef\xbb\xbf" + head.encode() + b"0,0,b,0.9,0.1,0.9\n")
     with open(f("preds_labels.csv"), "w") as fh:
         fh.write("img,gt\ns1.tif,a\ns2.tif,b\n")
-    expect_refused(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")], "s1.csv",
+    expect_refused(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")], "s1.tif.csv",
                    "line 2 is longer than")
-    with open(os.path.join(preds, "s1.csv"), "w") as fh:
+    with open(os.path.join(preds, "s1.tif.csv"), "w") as fh:
         fh.write(head + "0,0,a,0.8,0.8,0.2\n")
     code, err, _ = run_measured(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")])
     check(code == 0, "search refused a prediction CSV with a byte order mark: " + err[-300:])

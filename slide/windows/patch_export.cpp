@@ -76,7 +76,6 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
   n.candidates = sw.candidates;
   return n;
 }
-}
 
 }  // namespace
 
