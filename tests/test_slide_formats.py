@@ -31,6 +31,7 @@ FIXTURES = os.environ.get("DS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
 sys.path.insert(0, os.path.join(SRC, "scripts"))
 import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
+import gen_philips  # noqa: E402
 import gen_svs_jp2k  # noqa: E402
 
 
@@ -235,6 +236,44 @@ def ome_tiff(tmp, rng):
           "(level 0 against OpenSlide, every level against libvips)")
 
 
+def philips(tmp, rng):
+    """Philips TIFF: padded reduced levels clipped by the XML's pixel spacing, missing tiles,
+    label and macro as base64 JPEGs in the XML; then the bad inputs."""
+    p = os.path.join(tmp, "philips.tiff")
+    gen_philips.make_philips(p, 1280, 1000, levels=4, tile=128)
+    assert openslide.OpenSlide.detect_format(p) == "philips"
+    check_file(p, "philips", tmp, rng, regions=4)
+    # Level 0 not a whole number of tiles, 256-px tiles, three levels (the last a single row).
+    q = os.path.join(tmp, "philips_odd.tiff")
+    gen_philips.make_philips(q, 1100, 700, levels=3, tile=256, seed=9)
+    check_file(q, "philips", tmp, rng, regions=3)
+    # Bad base64 in the XML: OpenSlide leaves the image out, and so do we.
+    b = os.path.join(tmp, "philips_bad_b64.tiff")
+    gen_philips.make_philips(b, 512, 384, levels=2, tile=128, label_b64="@@not base64@@")
+    check_file(b, "philips", tmp, rng, regions=1)
+    assert "label" not in json.loads(run("info", b))["associated"]
+    expect_error(["associated", b, "label", "--out", os.path.join(tmp, "l.png")], b, "label")
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    # Broken XML: an element closed by the wrong tag.
+    at = raw.find(b"</Array>")
+    broken = bytearray(raw)
+    broken[at:at + 8] = b"</Arrax>"
+    bp = os.path.join(tmp, "philips_broken_xml.tiff")
+    with open(bp, "wb") as f:
+        f.write(broken)
+    expect_error(["info", bp], bp, "XML")
+    # A missing level: the XML's last pixel data representation loses its spacing.
+    at = raw.rfind(b'Name="DICOM_PIXEL_SPACING"')
+    gone = bytearray(raw)
+    gone[at:at + 26] = b'Name="DICOM_PIXEL_SPACINX"'
+    gp = os.path.join(tmp, "philips_missing_level.tiff")
+    with open(gp, "wb") as f:
+        f.write(gone)
+    expect_error(["info", gp], gp, "pixel spacings")
+    print("Philips: broken XML and a missing level: exit 2, one line; bad base64: no label, as OpenSlide")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_formats_")
     try:
@@ -262,6 +301,7 @@ def main():
         wide = json.loads(run("info", os.path.join(tmp, "wide.ndpi")))
         assert wide["levels"][0]["width"] == 69632
         ome_tiff(tmp, rng)
+        philips(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
         print("formats: all exact")

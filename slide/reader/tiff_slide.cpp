@@ -1,5 +1,6 @@
 // The TIFF backend: decides which IFDs are pyramid levels and which are associated images
-// (generic, SubIFD, Aperio), checks that their pixel layout is one we decode, and decodes tiles.
+// (generic, SubIFD, Aperio here; Philips and the other XML-described layouts in their own files,
+// through tiff_layout.h), checks that their pixel layout is one we decode, and decodes tiles.
 // JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo; Aperio JPEG 2000
 // tiles (33003, 33005): raw bytes by pread + OpenJPEG. Other codecs: libtiff's decoder on a
 // pooled handle, so threads never share libtiff state.
@@ -15,6 +16,7 @@
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
+#include "slide/reader/tiff_layout.h"
 #include "slide/reader/tiff_properties.h"
 
 namespace ds {
@@ -91,10 +93,10 @@ J2kColor j2k_color(const TiffDir& d) {
 
 class TiffSource : public TileSource {
  public:
-  TiffSource(std::string path, std::vector<TiffDir> dirs, std::vector<int> level_dirs,
-             std::vector<std::pair<std::string, int>> associated)
-      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(level_dirs)),
-        associated_(std::move(associated)), pool_(path_), file_(path_) {}
+  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
+      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(layout.level_dirs)),
+        associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)), pool_(path_),
+        file_(path_) {}
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
@@ -130,6 +132,8 @@ class TiffSource : public TileSource {
   }
 
   RgbImage read_associated(const std::string& name) override {
+    for (const auto& [n, jpeg] : embedded_)
+      if (n == name) return decode_embedded(name, jpeg);
     const TiffDir* d = nullptr;
     for (const auto& [n, idx] : associated_)
       if (n == name) d = &dirs_[(size_t)idx];
@@ -153,6 +157,17 @@ class TiffSource : public TileSource {
   }
 
  private:
+  // A complete JPEG kept in the metadata, decoded as OpenSlide decodes it (libjpeg's colour space).
+  RgbImage decode_embedded(const std::string& name, const std::vector<uint8_t>& jpeg) {
+    std::string what = path_ + ": associated image '" + name + "'";
+    auto [w, h] = jpeg_header_size(jpeg.data(), jpeg.size());
+    if (w <= 0 || h <= 0 || (uint64_t)w * h > kMaxAssociatedPixels)
+      throw InputError(path_, "associated image '" + name + "' has an unreadable or too large JPEG header");
+    RgbImage img(w, h);
+    decode_jpeg_rgb(nullptr, 0, jpeg.data(), jpeg.size(), JpegColor::kAuto, img.pixels.data(), w, h, what);
+    return img;
+  }
+
   // Decodes tile/strip `idx` of `d` into `out` (tile_w x tile_h RGB). Missing chunks are white.
   void decode_chunk(const TiffDir& d, uint64_t idx, uint8_t* out, const std::string& what) {
     size_t out_bytes = (size_t)d.tile_w * d.tile_h * 3;
@@ -208,6 +223,7 @@ class TiffSource : public TileSource {
   std::vector<TiffDir> dirs_;
   std::vector<int> level_dirs_;
   std::vector<std::pair<std::string, int>> associated_;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> embedded_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -221,18 +237,12 @@ bool ratio_matches(const TiffDir& base, const TiffDir& d) {
   return std::abs((double)d.height - expected_h) <= 1.0 + 0.01 * expected_h;
 }
 
-}  // namespace
-
-std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes) {
-  std::vector<TiffDir> dirs;
-  {
-    TiffHandle h(path);
-    dirs = read_tiff_dirs(h);
-  }
+// The generic and Aperio layouts: Aperio's by its description's image kinds, a generic pyramid
+// by reduced-resolution flags, SubIFDs or size ratios.
+TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
+  TiffLayout layout;
+  std::vector<int>& levels = layout.level_dirs;
   const TiffDir& base = dirs[0];
-  bool aperio = is_aperio_description(base.description);
-  std::vector<int> levels;
-  std::vector<std::pair<std::string, int>> associated;
   if (aperio) {
     bool have_label = false, have_macro = false;
     for (size_t i = 0; i < dirs.size(); ++i) {
@@ -251,7 +261,7 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
       else name = "image" + std::to_string(d.main_index);
       have_label |= name == "label";
       have_macro |= name == "macro";
-      associated.emplace_back(name, (int)i);
+      layout.associated.emplace_back(name, (int)i);
     }
   } else {
     levels.push_back(0);
@@ -269,30 +279,55 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   levels.erase(std::unique(levels.begin(), levels.end(),
                            [&](int a, int b) { return dirs[(size_t)a].width == dirs[(size_t)b].width; }),
                levels.end());
+  return layout;
+}
 
-  SlideMeta meta;
-  // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
-  // gives its pixel size.
-  const bool ome = !aperio && is_ome_xml(base.description);
-  meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
-  const TiffDir& top = dirs[(size_t)levels[0]];
-  for (size_t i = 0; i < levels.size(); ++i) {
-    const TiffDir& d = dirs[(size_t)levels[i]];
-    check_supported(d, path, "level " + std::to_string(i));
-    SlideLevel L;
-    L.width = d.width;
-    L.height = d.height;
-    L.tile_width = (int)d.tile_w;
-    L.tile_height = (int)d.tile_h;
-    L.downsample = ((double)top.height / d.height + (double)top.width / d.width) / 2.0;
-    meta.levels.push_back(L);
+}  // namespace
+
+std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes) {
+  std::vector<TiffDir> dirs;
+  {
+    TiffHandle h(path);
+    dirs = read_tiff_dirs(h);
   }
-  for (const auto& a : associated) meta.associated.push_back(a.first);
-  add_tiff_properties(top, meta);
-  if (aperio) add_aperio_properties(top.description, meta);
-  if (ome) add_ome_properties(base.description, meta);
+  const TiffDir& base = dirs[0];
+  SlideMeta meta;
+  TiffLayout layout;
+  bool generic = false;
+  if (is_philips(base)) {
+    layout = philips_layout(path, dirs, meta);
+  } else {
+    const bool aperio = is_aperio_description(base.description);
+    // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
+    // gives its pixel size.
+    const bool ome = !aperio && is_ome_xml(base.description);
+    meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
+    layout = generic_layout(dirs, aperio);
+    const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
+    add_tiff_properties(top, meta);
+    if (aperio) add_aperio_properties(top.description, meta);
+    if (ome) add_ome_properties(base.description, meta);
+    generic = true;
+  }
+  const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
+  for (size_t i = 0; i < layout.level_dirs.size(); ++i) {
+    const TiffDir& d = dirs[(size_t)layout.level_dirs[i]];
+    check_supported(d, path, "level " + std::to_string(i));
+    if (generic) {
+      SlideLevel L;
+      L.width = d.width;
+      L.height = d.height;
+      L.tile_width = (int)d.tile_w;
+      L.tile_height = (int)d.tile_h;
+      L.downsample = ((double)top.height / d.height + (double)top.width / d.width) / 2.0;
+      layout.levels.push_back(L);
+    }
+  }
+  meta.levels = layout.levels;
+  for (const auto& a : layout.associated) meta.associated.push_back(a.first);
+  for (const auto& a : layout.embedded) meta.associated.push_back(a.first);
   add_standard_properties(meta);
-  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(levels), std::move(associated));
+  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout));
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
 

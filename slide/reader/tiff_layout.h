@@ -1,0 +1,33 @@
+// How one TIFF dialect lays a slide out over a file's directories: which directories are the
+// pyramid's levels and which are associated images, and what the dialect's metadata says. The
+// generic, SubIFD and Aperio layouts are worked out in tiff_slide.cpp; vendors whose layout lives
+// in an XML description (Philips, ...) fill one in their own file; tiff_slide.cpp then checks the
+// levels' pixel layout and decodes them all alike.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "slide/reader/slide.h"
+#include "slide/reader/tiff_dir.h"
+
+namespace ds {
+
+struct TiffLayout {
+  std::vector<int> level_dirs;  // indices into the directories, largest level first
+  // Level sizes and downsamples when the metadata overrides the directories' (Philips pads its
+  // reduced levels to whole tiles); empty: the directories' sizes, downsamples from them.
+  std::vector<SlideLevel> levels;
+  std::vector<std::pair<std::string, int>> associated;  // name -> directory
+  // name -> a complete JPEG kept in the metadata (Philips' base64 label and macro).
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> embedded;
+};
+
+// Philips TIFF (philips_tiff.cpp): Software "Philips..." and a DataObject XML description.
+bool is_philips(const TiffDir& base);
+// The layout from the XML, and meta's vendor, philips.* and tiff.* properties and mpp.
+// InputError naming `path` when the XML is broken or disagrees with the directories.
+TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& dirs, SlideMeta& meta);
+
+}  // namespace ds
