@@ -4,6 +4,7 @@
 // an InputError that names the file.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -11,7 +12,9 @@
 #include <thread>
 
 #include "base/error.h"
+#include "slide/reader/base64.h"
 #include "slide/reader/slide.h"
+#include "slide/reader/xml.h"
 #include "tests/test_slide_util.h"
 
 using ds::Slide;
@@ -186,4 +189,71 @@ TEST_CASE("NDPI: a broken restart marker is an InputError naming the file", "[sl
   CHECK(msg.find(path) != std::string::npos);
   CHECK(msg.find("restart marker") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Philips TIFF: levels clipped by the XML's pixel spacing, missing tiles white, partial decodes",
+          "[slide][formats]") {
+  // scripts/gen_philips.py 600x420, 3 levels of 128-px tiles; tiles 0 and 6 of levels 0 and 1 absent.
+  auto s = Slide::open(fixture("philips.tiff"));
+  CHECK(s->vendor() == "philips");
+  REQUIRE(s->level_count() == 3);
+  CHECK(s->level(1).width == 300);  // the directory is padded to 384 x 256
+  CHECK(s->level(1).height == 210);
+  CHECK(s->level(2).downsample == 4.0);
+  CHECK(s->mpp_x() == 0.25);
+  CHECK(s->properties().count("tiff.ImageDescription") == 0);
+  CHECK(s->properties().at("philips.PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE[2].DICOM_PIXEL_SPACING") ==
+        "\"0.001\" \"0.001\"");
+  CHECK(s->associated_names() == std::vector<std::string>{"label", "macro"});
+  CHECK(s->read_associated("label").width == 120);
+  auto corner = s->read_region(0, 0, 0, 128, 128);
+  CHECK(std::all_of(corner.pixels.begin(), corner.pixels.end(), [](uint8_t v) { return v == 255; }));
+  check_partial_equals_whole(fixture("philips.tiff"));
+}
+
+TEST_CASE("Philips TIFF: broken XML and a pixel spacing short are InputErrors naming the file",
+          "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_philips_bad");
+  std::string good = ds::test::read_bytes(fixture("philips.tiff"));
+  struct Case {
+    const char* name;
+    std::string from, to;
+    const char* reason;
+  };
+  for (const Case& c : {Case{"unclosed.tiff", "</Array>", "</Arrax>", "XML is broken"},
+                        Case{"entity.tiff", "&amp;", "&bad;", "unknown entity"},
+                        Case{"spacing.tiff", "&quot;0.001&quot;", "&quot;x.001&quot;", "cannot parse the pixel spacing"},
+                        Case{"root.tiff", "ObjectType=\"DPUfsImport\"", "ObjectTypo=\"DPUfsImport\"", "not a DataObject"}}) {
+    std::string bytes = good;
+    size_t at = bytes.find(c.from);
+    REQUIRE(at != std::string::npos);
+    bytes.replace(at, c.from.size(), c.to);
+    std::string path = dir + "/" + c.name;
+    ds::test::write_bytes(path, bytes);
+    std::string msg = input_error([&] { Slide::open(path); });
+    INFO(msg);
+    CHECK(msg.find(path) != std::string::npos);
+    CHECK(msg.find(c.reason) != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("XML reader: entities, CDATA, line ends, and bounded nesting", "[slide][formats]") {
+  auto root = ds::parse_xml(
+      "<?xml version=\"1.0\"?>\r\n<!DOCTYPE x [<!ENTITY e \"v\">]><!-- c --><r a='1&amp;2' b=\"x\r\ny\">"
+      "t&lt;&#65;&#x42;<![CDATA[<raw>]]>\r\n<c/><c n=\"2\">in</c></r>");
+  REQUIRE(root->name == "r");
+  CHECK(*root->attribute("a") == "1&2");
+  CHECK(*root->attribute("b") == "x y");
+  CHECK(root->text == "t<AB<raw>\n");
+  CHECK(root->children_named("c").size() == 2);
+  CHECK(root->find("c")->children.empty());
+  CHECK(*root->children_named("c")[1]->attribute("n") == "2");
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "<a>";
+  CHECK_THROWS_AS(ds::parse_xml(deep), std::runtime_error);
+  CHECK_THROWS_AS(ds::parse_xml("<a><b></a>"), std::runtime_error);
+  CHECK_THROWS_AS(ds::parse_xml("<a x=1/>"), std::runtime_error);
+  CHECK_THROWS_AS(ds::parse_xml("<a/><b/>"), std::runtime_error);
+  CHECK(ds::decode_base64("TWFu\nTWE=") == std::vector<uint8_t>{'M', 'a', 'n', 'M', 'a'});
 }

@@ -7,8 +7,9 @@ and commit what changes. Every file is small (the whole set stays well under 1 M
 vips (tiled and stripped TIFF, BigTIFF, SubIFD pyramids, LZW, Deflate), PIL (baseline,
 progressive, greyscale and restart-marker JPEGs, PNG), a small TIFF assembler here (Aperio SVS
 layout with thumbnail, label and macro; tiles as abbreviated JPEGs sharing JPEGTables;
-progressive JPEG tiles), jpegtran (restart markers), the crafted hostile files of tests/hostile_files.py (at seed size) and
-hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
+progressive JPEG tiles), the vendor generators scripts/gen_*.py (Aperio JPEG 2000, NDPI, OME-TIFF,
+Philips, ...) at seed size, jpegtran (restart markers), the crafted hostile files of
+tests/hostile_files.py (at seed size) and hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
 are committed next to these as regress_*, and this script leaves them alone.
 """
 import io
@@ -25,6 +26,11 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
+import gen_ndpi  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_ome_tiff  # noqa: E402
+import gen_philips  # noqa: E402
+import gen_svs_jp2k  # noqa: E402
 import hostile_files  # noqa: E402  (tests/hostile_files.py)
 
 TARGETS = ["slide", "jpeg", "model", "csv", "json", "config"]
@@ -211,6 +217,12 @@ def slide_seeds(d, tmp):
         f.write(aperio_svs())
     with open(os.path.join(d, "progressive_tiles.tif"), "wb") as f:
         f.write(progressive_tiles())
+    # The vendor formats' generators (scripts/gen_*.py) at seed size.
+    gen_svs_jp2k.make_svs(os.path.join(d, "aperio_jp2k.svs"), 260, 200, 33003, levels=2, rate=60,
+                          label_size=(24, 20), macro_size=(40, 16))
+    gen_ndpi.make_ndpi(os.path.join(d, "hamamatsu.ndpi"), 128, 96, levels=2, quality=50, macro_size=(64, 24))
+    gen_ome_tiff.make_ome(os.path.join(d, "pyramid.ome.tif"), 72, 56, levels=2, tile=32)
+    gen_philips.make_philips(os.path.join(d, "philips.tiff"), 200, 140, levels=2, tile=64, seed=4)
     # The crafted hostile files, at seed size (tests/hostile_files.py).
     t = hostile_files.Tiff()
     t.add(hostile_files.rgb_tiled(1024, 16))
