@@ -257,3 +257,36 @@ TEST_CASE("XML reader: entities, CDATA, line ends, and bounded nesting", "[slide
   CHECK_THROWS_AS(ds::parse_xml("<a/><b/>"), std::runtime_error);
   CHECK(ds::decode_base64("TWFu\nTWE=") == std::vector<uint8_t>{'M', 'a', 'n', 'M', 'a'});
 }
+
+TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, no tile-size properties",
+          "[slide][formats]") {
+  // scripts/gen_ventana.py: 4 x 3 tiles of 128 px, areas of 2 x 2 tiles at (0, 0) and (2, 1).
+  auto s = Slide::open(fixture("ventana.bif"));
+  CHECK(s->vendor() == "ventana");
+  REQUIRE(s->level_count() == 2);
+  CHECK(s->level(0).width == 512);
+  CHECK(s->level(1).height == 192);
+  CHECK(s->objective_power() == 40.0);
+  CHECK(s->mpp_x() == 0.2325);
+  CHECK(s->properties().at("openslide.region[1].y") == "128");
+  CHECK(s->properties().count("openslide.level[0].tile-width") == 0);
+  auto white = [](const ds::RgbImage& img) {
+    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
+  };
+  CHECK(white(s->read_region(256, 0, 0, 256, 128)));  // above the second area
+  CHECK(white(s->read_region(0, 256, 0, 256, 128)));  // below the first
+  CHECK(!white(s->read_region(0, 0, 0, 256, 256)));
+  CHECK(white(s->read_region(256, 0, 1, 128, 64)));  // the first gap at level 1 (level-0 coordinates)
+  // A region across both areas and a gap, from several threads with a small cache.
+  auto ref = Slide::open(fixture("ventana.bif"), 0)->read_region(100, 50, 0, 400, 300, 1);
+  auto shared = Slide::open(fixture("ventana.bif"), 1u << 18);
+  std::atomic<int> wrong{0};
+  auto reader = [&] {
+    for (int k = 0; k < 10; ++k)
+      if (shared->read_region(100, 50, 0, 400, 300, 2).pixels != ref.pixels) ++wrong;
+  };
+  std::thread t1(reader), t2(reader);
+  t1.join();
+  t2.join();
+  CHECK(wrong == 0);
+}

@@ -33,6 +33,7 @@ import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
 import gen_philips  # noqa: E402
 import gen_svs_jp2k  # noqa: E402
+import gen_ventana  # noqa: E402
 
 
 def run(*args):
@@ -274,6 +275,34 @@ def philips(tmp, rng):
     print("Philips: broken XML and a missing level: exit 2, one line; bad base64: no label, as OpenSlide")
 
 
+def ventana(tmp, rng):
+    """Ventana BIF: two areas of interest on the level-0 tile grid (the rest white), no overlap;
+    a Ventana TIFF (no EncodeInfo); then the bad inputs."""
+    p = os.path.join(tmp, "ventana.bif")
+    gen_ventana.make_ventana(p, cols=4, rows=3, tile=256, levels=3)
+    assert openslide.OpenSlide.detect_format(p) == "ventana"
+    check_file(p, "ventana", tmp, rng, regions=5)
+    q = os.path.join(tmp, "ventana_plain.tif")
+    gen_ventana.make_ventana(q, cols=3, rows=2, tile=128, levels=2, plain=True, seed=8)
+    check_file(q, "ventana", tmp, rng, regions=3)
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    cases = [(b"level=1 mag=20", b"level=2 mag=20", "missing level"),  # a level left out
+             (b"</SlideStitchInfo>", b"</SlideStitchInfX>", "EncodeInfo XML is broken"),
+             (b'OverlapX="0" OverlapY="0" Confidence="90"', b'OverlapX="9" OverlapY="0" Confidence="90"', "overlap"),
+             (b'Tile2="2"', b'Tile2="9"', "tile number out of bounds")]
+    for i, (old, new, words) in enumerate(cases):
+        bad = bytearray(raw)
+        at = bad.find(old)
+        assert at >= 0, old
+        bad[at:at + len(old)] = new
+        bp = os.path.join(tmp, f"ventana_bad{i}.bif")
+        with open(bp, "wb") as f:
+            f.write(bad)
+        expect_error(["info", bp], bp, words)
+    print("Ventana: a missing level, broken XML, overlapping tiles, a bad tile number: exit 2, one line")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_formats_")
     try:
@@ -302,6 +331,7 @@ def main():
         assert wide["levels"][0]["width"] == 69632
         ome_tiff(tmp, rng)
         philips(tmp, rng)
+        ventana(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
         print("formats: all exact")

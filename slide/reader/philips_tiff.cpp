@@ -100,17 +100,6 @@ void add_attributes(const std::vector<const XmlElement*>& attrs, const std::stri
   }
 }
 
-// OpenSlide's number parsing: a comma is a decimal point, the whole string must be the number.
-bool parse_double(std::string s, double& out) {
-  for (char& c : s)
-    if (c == ',') c = '.';
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtod(s.c_str(), &end);
-  return *end == '\0' && errno != ERANGE && !std::isnan(out);
-}
-
 std::string strip(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n\f\v"), e = s.find_last_not_of(" \t\r\n\f\v");
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
@@ -125,7 +114,11 @@ bool parse_spacing(const std::string& text, double& w, double& h) {
       if (c == '"') c = ' ';
     return strip(f);
   };
-  return parse_double(field(text.substr(0, sp)), h) && parse_double(field(text.substr(sp + 1)), w);
+  auto row = parse_openslide_double(field(text.substr(0, sp))), col = parse_openslide_double(field(text.substr(sp + 1)));
+  if (!row || !col) return false;
+  h = *row;
+  w = *col;
+  return true;
 }
 
 }  // namespace

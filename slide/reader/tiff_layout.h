@@ -1,7 +1,7 @@
 // How one TIFF dialect lays a slide out over a file's directories: which directories are the
 // pyramid's levels and which are associated images, and what the dialect's metadata says. The
 // generic, SubIFD and Aperio layouts are worked out in tiff_slide.cpp; vendors whose layout lives
-// in an XML description (Philips, ...) fill one in their own file; tiff_slide.cpp then checks the
+// in XML (Philips, Ventana) fill one in their own file; tiff_slide.cpp then checks the
 // levels' pixel layout and decodes them all alike.
 #pragma once
 #include <cstdint>
@@ -22,7 +22,20 @@ struct TiffLayout {
   std::vector<std::pair<std::string, int>> associated;  // name -> directory
   // name -> a complete JPEG kept in the metadata (Philips' base64 label and macro).
   std::vector<std::pair<std::string, std::vector<uint8_t>>> embedded;
+  // Ventana BIF: the scanned areas, in level-0 tiles of area_tile_w x area_tile_h; when `masked`,
+  // every level reads white outside them and outside its directory.
+  struct Area {
+    int64_t col0, row0, cols, rows;
+  };
+  std::vector<Area> areas;
+  int area_tile_w = 0, area_tile_h = 0;
+  bool masked = false;
+  bool tile_size_properties = true;  // openslide.level[i].tile-width/-height (OpenSlide omits them for BIF)
 };
+
+// Ventana BIF / TIFF (ventana_tiff.cpp): an iScan element in directory 0's XMLPacket.
+bool is_ventana(const TiffDir& base);
+TiffLayout ventana_layout(const std::string& path, const std::vector<TiffDir>& dirs, SlideMeta& meta);
 
 // Philips TIFF (philips_tiff.cpp): Software "Philips..." and a DataObject XML description.
 bool is_philips(const TiffDir& base);

@@ -95,8 +95,11 @@ class TiffSource : public TileSource {
  public:
   TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
       : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(layout.level_dirs)),
-        associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)), pool_(path_),
-        file_(path_) {}
+        associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)),
+        areas_(std::move(layout.areas)), area_tile_w_(layout.area_tile_w), area_tile_h_(layout.area_tile_h),
+        masked_(layout.masked), pool_(path_), file_(path_) {
+    for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
+  }
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
@@ -104,13 +107,14 @@ class TiffSource : public TileSource {
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
     decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
+    if (masked_) mask_outside_areas(level, d, col, row, t->rgb.get());
     return t;
   }
 
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (!decoded_raw(d.compression)) return false;
+    if (!decoded_raw(d.compression) || masked_) return false;
     uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
     if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
@@ -157,6 +161,22 @@ class TiffSource : public TileSource {
   }
 
  private:
+  // Whites the pixels of tile (col, row) of `level` that lie outside the directory or outside
+  // every scanned area (Ventana BIF; the level's downsample divides the area tile size).
+  void mask_outside_areas(int level, const TiffDir& d, int64_t col, int64_t row, uint8_t* rgb) const {
+    const int64_t ds = (int64_t)downsample_[(size_t)level];
+    const int64_t sw = area_tile_w_ / ds, sh = area_tile_h_ / ds;  // a level-0 tile, here
+    auto inside = [&](int64_t x, int64_t y) {
+      if (x >= d.width || y >= d.height) return false;
+      for (const auto& a : areas_)
+        if (x / sw >= a.col0 && x / sw < a.col0 + a.cols && y / sh >= a.row0 && y / sh < a.row0 + a.rows) return true;
+      return false;
+    };
+    for (int64_t y = 0; y < d.tile_h; ++y)
+      for (int64_t x = 0; x < d.tile_w; ++x)
+        if (!inside(col * d.tile_w + x, row * d.tile_h + y)) std::memset(rgb + (y * d.tile_w + x) * 3, 255, 3);
+  }
+
   // A complete JPEG kept in the metadata, decoded as OpenSlide decodes it (libjpeg's colour space).
   RgbImage decode_embedded(const std::string& name, const std::vector<uint8_t>& jpeg) {
     std::string what = path_ + ": associated image '" + name + "'";
@@ -224,6 +244,10 @@ class TiffSource : public TileSource {
   std::vector<int> level_dirs_;
   std::vector<std::pair<std::string, int>> associated_;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> embedded_;
+  std::vector<TiffLayout::Area> areas_;
+  int area_tile_w_ = 0, area_tile_h_ = 0;
+  bool masked_ = false;
+  std::vector<double> downsample_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -296,6 +320,8 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   bool generic = false;
   if (is_philips(base)) {
     layout = philips_layout(path, dirs, meta);
+  } else if (is_ventana(base)) {
+    layout = ventana_layout(path, dirs, meta);
   } else {
     const bool aperio = is_aperio_description(base.description);
     // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
@@ -327,6 +353,10 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   for (const auto& a : layout.associated) meta.associated.push_back(a.first);
   for (const auto& a : layout.embedded) meta.associated.push_back(a.first);
   add_standard_properties(meta);
+  if (!layout.tile_size_properties)
+    for (size_t i = 0; i < meta.levels.size(); ++i)
+      for (const char* k : {"].tile-width", "].tile-height"})
+        meta.properties.erase("openslide.level[" + std::to_string(i) + k);
   auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout));
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
