@@ -9,7 +9,7 @@
 # which is what the reader reproduces exactly. --plain writes a "Ventana TIFF" (no EncodeInfo:
 # one plain tiled grid per level). Tiles are PIL JPEGs written by tifffile.
 #
-#   /usr/bin/python3 scripts/gen_ventana.py OUT.bif [--tile T] [--plain]
+#   /usr/bin/python3 scripts/gen_ventana.py OUT.bif [--cols C --rows R --levels N --tile T] [--plain]
 import argparse
 import io
 
@@ -108,9 +108,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--cols", type=int, default=4, help="level 0's width in tiles")
+    ap.add_argument("--rows", type=int, default=3, help="level 0's height in tiles")
+    ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--plain", action="store_true", help="a Ventana TIFF: no EncodeInfo, no areas")
     a = ap.parse_args()
-    make_ventana(a.out, tile=a.tile, plain=a.plain)
+    # Two areas: the left half, and the right half less its top row.
+    half = max(2, a.cols // 2)
+    areas = ((0, 0, half, a.rows), (half, 1, a.cols - half, a.rows - 1))
+    make_ventana(a.out, cols=a.cols, rows=a.rows, tile=a.tile, levels=a.levels, plain=a.plain, areas=areas)
 
 
 if __name__ == "__main__":
