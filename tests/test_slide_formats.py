@@ -29,6 +29,7 @@ DEEPSLIDE = os.environ["DEEPSLIDE"]
 SRC = os.environ.get("DS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.environ.get("DS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
 sys.path.insert(0, os.path.join(SRC, "scripts"))
+import gen_leica  # noqa: E402
 import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
 import gen_philips  # noqa: E402
@@ -303,6 +304,32 @@ def ventana(tmp, rng):
     print("Ventana: a missing level, broken XML, overlapping tiles, a bad tile number: exit 2, one line")
 
 
+def leica(tmp, rng):
+    """Leica SCN: two main images at their offsets on a white slide (where they overlap the
+    earlier one shows: OpenSlide paints with cairo's SATURATE), a macro, leica.* and region/bounds properties; then bad inputs."""
+    p = os.path.join(tmp, "leica.scn")
+    gen_leica.make_leica(p)
+    assert openslide.OpenSlide.detect_format(p) == "leica"
+    check_file(p, "leica", tmp, rng, regions=5)
+    s = openslide.OpenSlide(p)
+    # Where the two main images overlap (level-0 x 500..520, y 300..520): the first one's pixels.
+    got = ours(p, 490, 290, 0, 40, 40, os.path.join(tmp, "o.png"))
+    assert int(np.abs(got - oracle(s, 490, 290, 0, 40, 40)).max()) == 0
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    cases = [(b'ifd="4"', b'ifd="9"', "directory 9"),  # a level's directory missing
+             (b"</collection>", b"</collectioX>", "XML is broken"),
+             (b">brightfield<", b">darkfieldxx<", "no brightfield")]  # every image (replaced throughout)
+    for i, (old, new, words) in enumerate(cases):
+        assert len(old) == len(new) and old in raw, old  # the description keeps its length
+        bad = raw.replace(old, new) if old == b">brightfield<" else raw.replace(old, new, 1)
+        bp = os.path.join(tmp, f"leica_bad{i}.scn")
+        with open(bp, "wb") as f:
+            f.write(bad)
+        expect_error(["info", bp], bp, words)
+    print("Leica: a missing directory and broken XML: exit 2, one line")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_formats_")
     try:
@@ -332,6 +359,7 @@ def main():
         ome_tiff(tmp, rng)
         philips(tmp, rng)
         ventana(tmp, rng)
+        leica(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
         print("formats: all exact")

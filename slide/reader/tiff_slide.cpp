@@ -1,5 +1,5 @@
 // The TIFF backend: decides which IFDs are pyramid levels and which are associated images
-// (generic, SubIFD, Aperio here; Philips and the other XML-described layouts in their own files,
+// (generic, SubIFD, Aperio here; Philips, Ventana and Leica, described in XML, in their own files
 // through tiff_layout.h), checks that their pixel layout is one we decode, and decodes tiles.
 // JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo; Aperio JPEG 2000
 // tiles (33003, 33005): raw bytes by pread + OpenJPEG. Other codecs: libtiff's decoder on a
@@ -97,11 +97,12 @@ class TiffSource : public TileSource {
       : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(layout.level_dirs)),
         associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)),
         areas_(std::move(layout.areas)), area_tile_w_(layout.area_tile_w), area_tile_h_(layout.area_tile_h),
-        masked_(layout.masked), pool_(path_), file_(path_) {
+        masked_(layout.masked), composite_(std::move(layout.composite)), pool_(path_), file_(path_) {
     for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
   }
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    if (!composite_.empty()) return decode_composite(level, col, row);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
@@ -114,7 +115,7 @@ class TiffSource : public TileSource {
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (!decoded_raw(d.compression) || masked_) return false;
+    if (!decoded_raw(d.compression) || masked_ || !composite_.empty()) return false;
     uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
     if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
@@ -161,6 +162,41 @@ class TiffSource : public TileSource {
   }
 
  private:
+  // Tile (col, row) of a level drawn from several directories (Leica SCN): white, then each
+  // directory's pixels that fall in the tile, each clipped to its own size, the last first: where
+  // two overlap the earlier one shows, as in OpenSlide (cairo's SATURATE operator keeps the first
+  // opaque pixel painted).
+  TilePtr decode_composite(int level, int64_t col, int64_t row) {
+    const auto& placed = composite_[(size_t)level];
+    const TiffDir& first = dirs_[(size_t)placed[0].dir];
+    const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
+    auto t = std::make_shared<Tile>((int)tw, (int)th);
+    std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
+    std::vector<uint8_t> chunk;
+    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
+      const auto& p = *it;
+      const TiffDir& d = dirs_[(size_t)p.dir];
+      // The tile's rectangle in the directory's pixels, clipped to the directory.
+      const int64_t x0 = std::max<int64_t>(tx - p.x, 0), y0 = std::max<int64_t>(ty - p.y, 0);
+      const int64_t x1 = std::min<int64_t>(tx + tw - p.x, d.width), y1 = std::min<int64_t>(ty + th - p.y, d.height);
+      if (x0 >= x1 || y0 >= y1) continue;
+      chunk.resize((size_t)d.tile_w * d.tile_h * 3);
+      for (int64_t r = y0 / d.tile_h; r <= (y1 - 1) / d.tile_h; ++r)
+        for (int64_t c = x0 / d.tile_w; c <= (x1 - 1) / d.tile_w; ++c) {
+          std::string what = "level " + std::to_string(level) + " directory " + std::to_string(d.main_index) +
+                              " tile (" + std::to_string(c) + ", " + std::to_string(r) + ")";
+          decode_chunk(d, (uint64_t)r * d.cols + (uint64_t)c, chunk.data(), what);
+          const int64_t cx0 = std::max<int64_t>(x0, c * d.tile_w), cx1 = std::min<int64_t>(x1, (c + 1) * d.tile_w);
+          const int64_t cy0 = std::max<int64_t>(y0, r * d.tile_h), cy1 = std::min<int64_t>(y1, (r + 1) * d.tile_h);
+          for (int64_t y = cy0; y < cy1; ++y)
+            std::memcpy(t->rgb.get() + ((size_t)(y + p.y - ty) * tw + (size_t)(cx0 + p.x - tx)) * 3,
+                        chunk.data() + ((size_t)(y - r * d.tile_h) * d.tile_w + (size_t)(cx0 - c * d.tile_w)) * 3,
+                        (size_t)(cx1 - cx0) * 3);
+        }
+    }
+    return t;
+  }
+
   // Whites the pixels of tile (col, row) of `level` that lie outside the directory or outside
   // every scanned area (Ventana BIF; the level's downsample divides the area tile size).
   void mask_outside_areas(int level, const TiffDir& d, int64_t col, int64_t row, uint8_t* rgb) const {
@@ -248,6 +284,7 @@ class TiffSource : public TileSource {
   int area_tile_w_ = 0, area_tile_h_ = 0;
   bool masked_ = false;
   std::vector<double> downsample_;
+  std::vector<std::vector<TiffLayout::Placed>> composite_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -322,6 +359,8 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
     layout = philips_layout(path, dirs, meta);
   } else if (is_ventana(base)) {
     layout = ventana_layout(path, dirs, meta);
+  } else if (is_leica(base)) {
+    layout = leica_layout(path, dirs, meta);
   } else {
     const bool aperio = is_aperio_description(base.description);
     // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
@@ -349,6 +388,8 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
       layout.levels.push_back(L);
     }
   }
+  for (size_t i = 0; i < layout.composite.size(); ++i)
+    for (const auto& p : layout.composite[i]) check_supported(dirs[(size_t)p.dir], path, "level " + std::to_string(i));
   meta.levels = layout.levels;
   for (const auto& a : layout.associated) meta.associated.push_back(a.first);
   for (const auto& a : layout.embedded) meta.associated.push_back(a.first);
