@@ -48,21 +48,24 @@ def image_xml(name, view, dims, objective, illumination="brightfield"):
             '</image>')
 
 
-def make_leica(path, scale=1, tile=64, seed=2, barcode="LS-1234"):
-    """A 1 x 0.6 mm slide (nm units) at 500 nm/px * (1/scale) for the main images."""
-    nm = 500 // scale  # nm per pixel at the main images' full resolution
+def make_leica(path, scale=1, tile=64, seed=2, barcode="LS-1234", nm=None, levels=3, quality=85,
+               macro_size=(200, 120)):
+    """A 1 x 0.6 mm slide (nm units), the main images at `nm` nm/px (default 500 / scale) with
+    `levels` resolutions each, the macro at macro_size and half that."""
+    nm = nm or 500 // scale  # nm per pixel at the main images' full resolution
     slide_w, slide_h = 1_000_000, 600_000
     mains = [((500_000, 300_000, 250_000, 150_000), seed), ((200_000, 200_000, 60_000, 60_000), seed + 1)]
     images, dirs, ifd = [], [], 2  # directories 0 and 1: the macro
-    macro_dims = [(200, 120, 0), (100, 60, 1)]
-    macro = tissue(200, 120, seed + 9)
+    mw, mh = macro_size
+    macro_dims = [(mw, mh, 0), (mw // 2, mh // 2, 1)]
+    macro = tissue(mw, mh, seed + 9)
     dirs.append(macro)
-    dirs.append(np.asarray(Image.fromarray(macro).resize((100, 60), Image.LANCZOS)))
+    dirs.append(np.asarray(Image.fromarray(macro).resize((mw // 2, mh // 2), Image.LANCZOS)))
     for k, (view, s) in enumerate(mains):
         w, h = view[0] // nm, view[1] // nm
         base = tissue(w, h, s)
         dims = []
-        for level in range(3):
+        for level in range(levels):
             lw, lh = w >> level, h >> level
             dirs.append(base if level == 0 else np.asarray(Image.fromarray(base).resize((lw, lh), Image.LANCZOS)))
             dims.append((lw, lh, ifd))
@@ -77,15 +80,15 @@ def make_leica(path, scale=1, tile=64, seed=2, barcode="LS-1234"):
         for i, img in enumerate(dirs):
             h, w, _ = img.shape
             tw, th = -(-w // tile), -(-h // tile)
-            if tw * th < 2:
-                raise ValueError("every directory needs two tiles at least (tifffile writes one as contiguous)")
             canvas = np.zeros((th * tile, tw * tile, 3), np.uint8)
             canvas[:h, :w] = img
-            tiles = [jpeg(canvas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]) for r in range(th)
+            tiles = [jpeg(canvas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile], quality) for r in range(th)
                      for c in range(tw)]
             res = (10000 / (nm / 1000), 10000 / (nm / 1000), "CENTIMETER") if i == 2 else None
+            # compression="zlib" only so tifffile takes the bytes as tiles even when there is one;
+            # the tag is set to JPEG below.
             tif.write(iter(tiles), shape=(h, w, 3), dtype=np.uint8, tile=(tile, tile), photometric="rgb",
-                      planarconfig="contig", description=xml if i == 0 else None, metadata=None,
+                      planarconfig="contig", compression="zlib", description=xml if i == 0 else None, metadata=None,
                       resolution=res, software="Leica SCN")
     with tifffile.TiffFile(path, mode="r+b") as tif:
         for page in tif.pages:

@@ -290,3 +290,39 @@ TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, n
   t2.join();
   CHECK(wrong == 0);
 }
+
+TEST_CASE("Leica SCN: main images composited at their offsets on a white slide, the earlier on top",
+          "[slide][formats]") {
+  // scripts/gen_leica.py at 1000 nm/px: a 1000 x 600 px slide; main images of 500 x 300 at
+  // (250, 150) and 200 x 200 at (60, 60); a macro of 80 x 48.
+  auto s = Slide::open(fixture("leica.scn"));
+  CHECK(s->vendor() == "leica");
+  REQUIRE(s->level_count() == 3);
+  CHECK(s->level(0).width == 1000);
+  CHECK(s->level(2).height == 150);
+  CHECK(s->mpp_x() == 1.0);
+  CHECK(s->objective_power() == 20.0);
+  CHECK(s->properties().at("leica.barcode") == "LS-1234");
+  CHECK(s->properties().at("openslide.region[1].x") == "60");
+  CHECK(s->properties().at("openslide.bounds-width") == "690");
+  CHECK(s->properties().count("tiff.ImageDescription") == 0);
+  CHECK(s->read_associated("macro").width == 80);
+  auto white = [](const ds::RgbImage& img) {
+    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
+  };
+  CHECK(white(s->read_region(0, 0, 0, 60, 60)));
+  CHECK(white(s->read_region(800, 500, 0, 200, 100)));
+  // Across the overlap (x 250..260, y 150..260; which image shows there is checked against
+  // OpenSlide by tests/test_slide_formats.py), from several threads with a small cache.
+  auto shared = Slide::open(fixture("leica.scn"), 1u << 18);
+  auto ref = Slide::open(fixture("leica.scn"), 0)->read_region(40, 40, 0, 600, 400, 1);
+  std::atomic<int> wrong{0};
+  auto reader = [&] {
+    for (int k = 0; k < 6; ++k)
+      if (shared->read_region(40, 40, 0, 600, 400, 2).pixels != ref.pixels) ++wrong;
+  };
+  std::thread t1(reader), t2(reader);
+  t1.join();
+  t2.join();
+  CHECK(wrong == 0);
+}

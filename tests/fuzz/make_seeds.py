@@ -8,7 +8,7 @@ vips (tiled and stripped TIFF, BigTIFF, SubIFD pyramids, LZW, Deflate), PIL (bas
 progressive, greyscale and restart-marker JPEGs, PNG), a small TIFF assembler here (Aperio SVS
 layout with thumbnail, label and macro; tiles as abbreviated JPEGs sharing JPEGTables;
 progressive JPEG tiles), the vendor generators scripts/gen_*.py (Aperio JPEG 2000, NDPI, OME-TIFF,
-Philips, Ventana) at seed size, jpegtran (restart markers), the crafted hostile files of
+Philips, Ventana, Leica) at seed size, jpegtran (restart markers), the crafted hostile files of
 tests/hostile_files.py (at seed size) and hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
 are committed next to these as regress_*, and this script leaves them alone.
 """
@@ -27,7 +27,8 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
-import gen_ndpi  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_leica  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
 import gen_philips  # noqa: E402
 import gen_svs_jp2k  # noqa: E402
@@ -224,6 +225,7 @@ def slide_seeds(d, tmp):
     gen_ndpi.make_ndpi(os.path.join(d, "hamamatsu.ndpi"), 128, 96, levels=2, quality=50, macro_size=(64, 24))
     gen_ome_tiff.make_ome(os.path.join(d, "pyramid.ome.tif"), 72, 56, levels=2, tile=32)
     gen_philips.make_philips(os.path.join(d, "philips.tiff"), 200, 140, levels=2, tile=64, seed=4)
+    gen_leica.make_leica(os.path.join(d, "leica.scn"), tile=32, nm=5000, levels=2, quality=40, macro_size=(40, 24))
     gen_ventana.make_ventana(os.path.join(d, "ventana.bif"), cols=3, rows=2, tile=32, levels=2,
                              areas=((0, 0, 2, 2),), macro_size=(40, 16))
     # The crafted hostile files, at seed size (tests/hostile_files.py).
