@@ -211,8 +211,7 @@ TEST_CASE("Philips TIFF: levels clipped by the XML's pixel spacing, missing tile
   check_partial_equals_whole(fixture("philips.tiff"));
 }
 
-TEST_CASE("Philips TIFF: broken XML and a pixel spacing short are InputErrors naming the file",
-          "[slide][formats]") {
+TEST_CASE("Philips TIFF: broken XML and a pixel spacing short are InputErrors naming the file", "[slide][formats]") {
   std::string dir = ds::test::temp_dir("slide_philips_bad");
   std::string good = ds::test::read_bytes(fixture("philips.tiff"));
   struct Case {
@@ -220,10 +219,11 @@ TEST_CASE("Philips TIFF: broken XML and a pixel spacing short are InputErrors na
     std::string from, to;
     const char* reason;
   };
-  for (const Case& c : {Case{"unclosed.tiff", "</Array>", "</Arrax>", "XML is broken"},
-                        Case{"entity.tiff", "&amp;", "&bad;", "unknown entity"},
-                        Case{"spacing.tiff", "&quot;0.001&quot;", "&quot;x.001&quot;", "cannot parse the pixel spacing"},
-                        Case{"root.tiff", "ObjectType=\"DPUfsImport\"", "ObjectTypo=\"DPUfsImport\"", "not a DataObject"}}) {
+  for (const Case& c :
+       {Case{"unclosed.tiff", "</Array>", "</Arrax>", "XML is broken"},
+        Case{"entity.tiff", "&amp;", "&bad;", "unknown entity"},
+        Case{"spacing.tiff", "&quot;0.001&quot;", "&quot;x.001&quot;", "cannot parse the pixel spacing"},
+        Case{"root.tiff", "ObjectType=\"DPUfsImport\"", "ObjectTypo=\"DPUfsImport\"", "not a DataObject"}}) {
     std::string bytes = good;
     size_t at = bytes.find(c.from);
     REQUIRE(at != std::string::npos);

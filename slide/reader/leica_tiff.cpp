@@ -48,8 +48,8 @@ int64_t int_attr(const std::string& path, const XmlElement& e, const char* name)
   errno = 0;
   long long r = std::strtoll(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || errno == ERANGE)
-    throw InputError(path, std::string("Leica SCN: <") + e.name + "> " + name + "=\"" + v->substr(0, 40) +
-                               "\" is not an integer");
+    throw InputError(
+        path, std::string("Leica SCN: <") + e.name + "> " + name + "=\"" + v->substr(0, 40) + "\" is not an integer");
   return r;
 }
 
@@ -72,8 +72,8 @@ std::optional<std::string> attr_at(const XmlElement* e, const char* child, const
 }  // namespace
 
 bool is_leica(const TiffDir& base) {
-  return base.tiled && (base.description.find(kNs1) != std::string::npos ||
-                        base.description.find(kNs2) != std::string::npos);
+  return base.tiled &&
+         (base.description.find(kNs1) != std::string::npos || base.description.find(kNs2) != std::string::npos);
 }
 
 TiffLayout leica_layout(const std::string& path, const std::vector<TiffDir>& dirs, SlideMeta& meta) {
@@ -150,12 +150,13 @@ TiffLayout leica_layout(const std::string& path, const std::vector<TiffDir>& dir
     if (im.is_macro || im.illumination != std::optional<std::string>("brightfield")) continue;
     if (!first) {
       first = &im;
-      for (auto [key, value] : {std::pair<const char*, const std::optional<std::string>*>{"leica.aperture", &im.aperture},
-                                {"leica.creation-date", &im.creation_date},
-                                {"leica.device-model", &im.device_model},
-                                {"leica.device-version", &im.device_version},
-                                {"leica.illumination-source", &im.illumination},
-                                {"leica.objective", &im.objective}})
+      for (auto [key, value] :
+           {std::pair<const char*, const std::optional<std::string>*>{"leica.aperture", &im.aperture},
+            {"leica.creation-date", &im.creation_date},
+            {"leica.device-model", &im.device_model},
+            {"leica.device-version", &im.device_version},
+            {"leica.illumination-source", &im.illumination},
+            {"leica.objective", &im.objective}})
         if (*value) props[key] = **value;
       if (im.objective && !im.objective->empty()) {
         char* end = nullptr;

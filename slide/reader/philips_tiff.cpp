@@ -114,7 +114,8 @@ bool parse_spacing(const std::string& text, double& w, double& h) {
       if (c == '"') c = ' ';
     return strip(f);
   };
-  auto row = parse_openslide_double(field(text.substr(0, sp))), col = parse_openslide_double(field(text.substr(sp + 1)));
+  auto row = parse_openslide_double(field(text.substr(0, sp))),
+       col = parse_openslide_double(field(text.substr(sp + 1)));
   if (!row || !col) return false;
   h = *row;
   w = *col;
@@ -154,13 +155,13 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
           throw InputError(path, "Philips TIFF: directory " + std::to_string(d.main_index) +
                                      " is tiled but not flagged reduced-resolution");
         if (d.width > prev.width || d.height > prev.height)
-          throw InputError(path, "Philips TIFF: directory " + std::to_string(d.main_index) +
-                                     " is larger than the level before it");
+          throw InputError(
+              path, "Philips TIFF: directory " + std::to_string(d.main_index) + " is larger than the level before it");
       }
       layout.level_dirs.push_back((int)i);
       continue;
     }
-    const char* name = starts_with(d.description, "Label") ? "label"
+    const char* name = starts_with(d.description, "Label")   ? "label"
                        : starts_with(d.description, "Macro") ? "macro"
                                                              : nullptr;
     if (!name) continue;
@@ -182,8 +183,8 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
     }
   if (spacings.size() != layout.level_dirs.size())
     throw InputError(path, "Philips TIFF: the XML gives " + std::to_string(spacings.size()) +
-                               " pixel spacings (DICOM_PIXEL_SPACING) for " +
-                               std::to_string(layout.level_dirs.size()) + " pyramid levels (a missing level?)");
+                               " pixel spacings (DICOM_PIXEL_SPACING) for " + std::to_string(layout.level_dirs.size()) +
+                               " pyramid levels (a missing level?)");
   const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
   double w0 = 0, h0 = 0;
   for (size_t i = 0; i < spacings.size(); ++i) {

@@ -47,7 +47,8 @@ int64_t int_attr(const std::string& path, const XmlElement& e, const char* name)
   errno = 0;
   long long r = std::strtoll(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || errno == ERANGE)
-    throw InputError(path, std::string("Ventana: EncodeInfo: ") + name + "=\"" + v->substr(0, 40) + "\" is not an integer");
+    throw InputError(path,
+                     std::string("Ventana: EncodeInfo: ") + name + "=\"" + v->substr(0, 40) + "\" is not an integer");
   return r;
 }
 
@@ -63,12 +64,13 @@ struct Area {
 };
 
 // The scanned areas of level 0's EncodeInfo, with OpenSlide's checks, and the tile advances.
-std::vector<Area> read_areas(const std::string& path, const std::string& xml, int64_t tw, int64_t th,
-                             double& advance_x, double& advance_y) {
+std::vector<Area> read_areas(const std::string& path, const std::string& xml, int64_t tw, int64_t th, double& advance_x,
+                             double& advance_y) {
   auto root = parse_or_throw(path, xml, "level-0 EncodeInfo");
   const XmlElement* stitch = root->name == "EncodeInfo" ? root->child("SlideStitchInfo") : nullptr;
   const XmlElement* origin = root->name == "EncodeInfo" ? root->child("AoiOrigin") : nullptr;
-  std::vector<const XmlElement*> infos = stitch ? stitch->children_named("ImageInfo") : std::vector<const XmlElement*>{};
+  std::vector<const XmlElement*> infos =
+      stitch ? stitch->children_named("ImageInfo") : std::vector<const XmlElement*>{};
   if (!stitch || !origin || infos.size() != origin->children.size())
     throw InputError(path, "Ventana: EncodeInfo: missing or inconsistent region metadata (ImageInfo, AoiOrigin)");
   std::vector<Area> areas;
@@ -99,7 +101,8 @@ std::vector<Area> read_areas(const std::string& path, const std::string& xml, in
     // second one from the right.
     auto coords = [&](const XmlElement& j, const char* name, int64_t& col, int64_t& row) {
       int64_t t = int_attr(path, j, name);
-      if (t < 1 || t > count) throw InputError(path, "Ventana: EncodeInfo: tile number out of bounds: " + std::to_string(t));
+      if (t < 1 || t > count)
+        throw InputError(path, "Ventana: EncodeInfo: tile number out of bounds: " + std::to_string(t));
       --t;
       col = t % a.cols;
       row = t / a.cols;
@@ -123,8 +126,9 @@ std::vector<Area> read_areas(const std::string& path, const std::string& xml, in
     areas.push_back(a);
   }
   if (!areas.empty() && (weight_x <= 0 || weight_y <= 0))
-    throw InputError(path, "Ventana BIF: no tile joints with confidence in one direction (an area one tile wide or "
-                           "high), so the tile advance is undefined (OpenSlide computes 0/0 there)");
+    throw InputError(path,
+                     "Ventana BIF: no tile joints with confidence in one direction (an area one tile wide or "
+                     "high), so the tile advance is undefined (OpenSlide computes 0/0 there)");
   advance_x = (double)tw + off_x / (double)weight_x;
   advance_y = (double)th + off_y / (double)weight_y;
   if (areas.empty()) return areas;
@@ -140,8 +144,9 @@ std::vector<Area> read_areas(const std::string& path, const std::string& xml, in
   for (Area& a : areas) {
     a.y = top - a.y - (int64_t)((double)(a.rows - 1) * advance_y + th);
     if (a.x != a.col0 * tw || a.y != a.row0 * th)
-      throw InputError(path, "Ventana BIF: an area's position (" + std::to_string(a.x) + ", " + std::to_string(a.y) +
-                                 ") is not its tile origin; OpenSlide shifts such areas, which this reader does not do yet");
+      throw InputError(path,
+                       "Ventana BIF: an area's position (" + std::to_string(a.x) + ", " + std::to_string(a.y) +
+                           ") is not its tile origin; OpenSlide shifts such areas, which this reader does not do yet");
   }
   return areas;
 }
