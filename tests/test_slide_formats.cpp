@@ -253,6 +253,9 @@ TEST_CASE("XML reader: entities, CDATA, line ends, and bounded nesting", "[slide
   for (int i = 0; i < 300; ++i) deep += "<a>";
   CHECK_THROWS_AS(ds::parse_xml(deep), std::runtime_error);
   CHECK_THROWS_AS(ds::parse_xml("<a><b></a>"), std::runtime_error);
+  std::string wide = "<a>";
+  for (int i = 0; i < (1 << 21); ++i) wide += "<b/>";
+  CHECK_THROWS_WITH(ds::parse_xml(wide + "</a>"), Catch::Contains("elements and attributes"));
   CHECK_THROWS_AS(ds::parse_xml("<a x=1/>"), std::runtime_error);
   CHECK_THROWS_AS(ds::parse_xml("<a/><b/>"), std::runtime_error);
   CHECK(ds::decode_base64("TWFu\nTWE=") == std::vector<uint8_t>{'M', 'a', 'n', 'M', 'a'});

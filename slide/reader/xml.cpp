@@ -11,6 +11,10 @@ namespace ds {
 namespace {
 
 constexpr int kMaxDepth = 256;
+// Elements and attributes together. An element costs ~150 bytes in the tree for as little as 4
+// in the text ("<a/>"), so the tree is capped on its own: real descriptions hold a few thousand
+// (a large Ventana BIF's tile joints some 10^5).
+constexpr size_t kMaxNodes = 1u << 21;
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_name_char(char c) {
@@ -134,6 +138,7 @@ class Parser {
   std::unique_ptr<XmlElement> element(int depth) {
     if (depth >= kMaxDepth) fail("elements nested deeper than " + std::to_string(kMaxDepth));
     ++p_;  // '<'
+    count_node();
     auto e = std::make_unique<XmlElement>();
     e->name = name();
     for (;;) {
@@ -158,6 +163,7 @@ class Parser {
       decode_until(q, value);
       if (p_ >= s_.size()) fail("unterminated attribute " + key);
       ++p_;
+      count_node();
       e->attributes.emplace_back(std::move(key), std::move(value));
     }
     for (;;) {
@@ -186,8 +192,13 @@ class Parser {
     }
   }
 
+  void count_node() {
+    if (++nodes_ > kMaxNodes) fail("more than " + std::to_string(kMaxNodes) + " elements and attributes");
+  }
+
   const std::string& s_;
   size_t p_ = 0;
+  size_t nodes_ = 0;
 };
 
 }  // namespace

@@ -2,8 +2,9 @@
 // DataObject tree, Leica's SCN collection, Ventana's XMP): elements, attributes, text, the five
 // predefined entities and character references, CDATA; comments, processing instructions and the
 // DOCTYPE are skipped. Not validating, no namespaces (prefixes stay part of the name), no
-// external entities. Bounded: nesting depth is capped and the tree is never larger than a small
-// multiple of the input, which the TIFF reader's metadata budget already bounds.
+// external entities. Bounded: nesting depth and the number of elements and attributes are
+// capped, so a hostile description (itself under the TIFF reader's metadata budget) can neither
+// exhaust the stack nor make a tree many times its size.
 #pragma once
 #include <memory>
 #include <string>
