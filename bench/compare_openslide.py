@@ -11,7 +11,10 @@
 #   philips   an 8192 x 8192 Philips TIFF of 256 px JPEG Q85 tiles (PIL), two of them absent,
 #             written by scripts/gen_philips.py;
 #   ventana   an 8192 x 8192 Ventana BIF of 256 px JPEG Q85 tiles (PIL) in two areas of
-#             interest, written by scripts/gen_ventana.py.
+#             interest, written by scripts/gen_ventana.py;
+#   leica     a Leica SCN whose slide is 16129 x 9678 px at level 0, two main images (8064 x
+#             4838 and 3225 x 3225) of 256 px JPEG Q85 tiles (PIL) composited on it, written by
+#             scripts/gen_leica.py --scale 8 --tile 256.
 # Patterns: aligned (one whole deepslide tile per region; for NDPI that is 8 of OpenSlide's
 # restart-interval tiles of a column, 512 x 64), random (224 x 224
 # anywhere on level 0) and raster (224 x 224 windows side by side, row by row: a sliding
@@ -37,7 +40,7 @@ import openslide
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SLIDES = {"tiff": "/tmp/ds_bench/slide16k.tif", "svs-jp2k": "/tmp/ds_bench/jp2k8k.svs",
                   "ndpi": "/tmp/ds_bench/ndpi8k.ndpi", "philips": "/tmp/ds_bench/philips8k.tiff",
-                  "ventana": "/tmp/ds_bench/ventana8k.bif"}
+                  "ventana": "/tmp/ds_bench/ventana8k.bif", "leica": "/tmp/ds_bench/leica.scn"}
 
 
 def make_slide(path):
@@ -61,11 +64,12 @@ def make_slide(path):
 def make_format_slide(fmt, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py", "philips": "gen_philips.py",
-              "ventana": "gen_ventana.py"}[fmt]
+              "ventana": "gen_ventana.py", "leica": "gen_leica.py"}[fmt]
     size = ["--width", "8192", "--height", "8192"]
     extra = {"svs-jp2k": size + ["--levels", "3"], "ndpi": size + ["--levels", "4"],
              "philips": size + ["--levels", "4", "--tile", "256"],
-             "ventana": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256"]}[fmt]
+             "ventana": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256"],
+             "leica": ["--scale", "8", "--tile", "256"]}[fmt]
     subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, *extra], check=True)
 
 

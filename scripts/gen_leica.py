@@ -9,7 +9,7 @@
 # shows where they overlap is tested: OpenSlide shows the earlier one). Directories are tiled JPEG (PIL) written by tifffile; the main
 # images' first directory has its resolution in pixels per centimetre (OpenSlide's mpp).
 #
-#   /usr/bin/python3 scripts/gen_leica.py OUT.scn [--scale S]
+#   /usr/bin/python3 scripts/gen_leica.py OUT.scn [--scale S] [--tile T]
 import argparse
 import base64
 import io
@@ -100,8 +100,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--scale", type=int, default=1, help="main images at 500/scale nm per pixel")
+    ap.add_argument("--tile", type=int, default=64)
     a = ap.parse_args()
-    make_leica(a.out, a.scale)
+    make_leica(a.out, a.scale, a.tile)
 
 
 if __name__ == "__main__":
