@@ -15,6 +15,7 @@ are committed next to these as regress_*, and this script leaves them alone.
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -223,7 +224,12 @@ def slide_seeds(d, tmp):
     gen_svs_jp2k.make_svs(os.path.join(d, "aperio_jp2k.svs"), 260, 200, 33003, levels=2, rate=60,
                           label_size=(24, 20), macro_size=(40, 16))
     gen_ndpi.make_ndpi(os.path.join(d, "hamamatsu.ndpi"), 128, 96, levels=2, quality=50, macro_size=(64, 24))
-    gen_ome_tiff.make_ome(os.path.join(d, "pyramid.ome.tif"), 72, 56, levels=2, tile=32)
+    ome = os.path.join(d, "pyramid.ome.tif")
+    gen_ome_tiff.make_ome(ome, 72, 56, levels=2, tile=32)
+    with open(ome, "rb") as f:  # tifffile's OME-XML has a fresh UUID each time: fix it, same length
+        data = re.sub(rb"urn:uuid:[0-9a-fA-F-]{36}", b"urn:uuid:" + b"0" * 8 + b"-0000" * 3 + b"-" + b"0" * 12, f.read())
+    with open(ome, "wb") as f:
+        f.write(data)
     gen_philips.make_philips(os.path.join(d, "philips.tiff"), 200, 140, levels=2, tile=64, seed=4)
     gen_leica.make_leica(os.path.join(d, "leica.scn"), tile=32, nm=5000, levels=2, quality=40, macro_size=(40, 24))
     gen_ventana.make_ventana(os.path.join(d, "ventana.bif"), cols=3, rows=2, tile=32, levels=2,
