@@ -131,7 +131,7 @@ std::vector<Area> read_areas(const std::string& path, const std::string& xml, in
                      "high), so the tile advance is undefined (OpenSlide computes 0/0 there)");
   advance_x = (double)tw + off_x / (double)weight_x;
   advance_y = (double)th + off_y / (double)weight_y;
-  if (areas.empty()) return areas;
+  if (areas.empty()) throw InputError(path, "Ventana BIF: EncodeInfo lists no scanned area (AOIScanned=1)");
   if (advance_x != (double)tw || advance_y != (double)th)
     throw InputError(path, "Ventana BIF: tiles overlap (mean tile advance " + std::to_string(advance_x) + " x " +
                                std::to_string(advance_y) + " for " + std::to_string(tw) + "x" + std::to_string(th) +
