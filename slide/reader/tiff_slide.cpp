@@ -105,6 +105,12 @@ class TiffSource : public TileSource {
     if (!composite_.empty()) return decode_composite(level, col, row);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+    if (col < 0 || row < 0 || (uint64_t)col >= d.cols || (uint64_t)row >= d.rows) {
+      // A level whose size comes from the metadata (Philips' pixel spacing, a BIF's areas) may
+      // reach past its directory: nothing is drawn there (OpenSlide: transparent).
+      std::memset(t->rgb.get(), 255, (size_t)d.tile_w * d.tile_h * 3);
+      return t;
+    }
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
     decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
@@ -115,7 +121,9 @@ class TiffSource : public TileSource {
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (!decoded_raw(d.compression) || masked_ || !composite_.empty()) return false;
+    if (!decoded_raw(d.compression) || masked_ || !composite_.empty() || (uint64_t)col >= d.cols ||
+        (uint64_t)row >= d.rows)
+      return false;
     uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
     uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
     if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
