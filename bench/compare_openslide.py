@@ -139,9 +139,11 @@ def bench(a, slide):
                               "deepslide_never_partial_regions_per_sec": p1, "openslide_regions_per_sec": t}),
                   flush=True)
     s = openslide.OpenSlide(slide)
+    # Ventana BIF and Leica SCN levels have no tile size in OpenSlide's properties.
+    their_tile = " x ".join(s.properties.get(f"openslide.level[0].tile-{k}", "?") for k in ("width", "height"))
     print(f"\n{os.path.basename(slide)}: {s.properties['openslide.vendor']}, {s.level_dimensions[0][0]} x "
-          f"{s.level_dimensions[0][1]}, OpenSlide's tiles {s.properties['openslide.level[0].tile-width']} x "
-          f"{s.properties['openslide.level[0].tile-height']}, deepslide's (aligned regions) {tile[0]} x {tile[1]}")
+          f"{s.level_dimensions[0][1]}, OpenSlide's tiles {their_tile}, deepslide's (aligned regions) "
+          f"{tile[0]} x {tile[1]}")
     print("\n| pattern | threads | deepslide (default: --partial-decode auto) | deepslide --partial-decode never |"
           " OpenSlide | ratio default | ratio never |")
     print("|---|---|---|---|---|---|---|")
