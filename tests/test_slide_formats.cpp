@@ -280,6 +280,7 @@ TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, n
   CHECK(white(s->read_region(0, 256, 0, 256, 128)));  // below the first
   CHECK(!white(s->read_region(0, 0, 0, 256, 256)));
   CHECK(white(s->read_region(256, 0, 1, 128, 64)));  // the first gap at level 1 (level-0 coordinates)
+  check_partial_equals_whole(fixture("ventana.bif"));  // partial decodes masked like whole ones
   // A region across both areas and a gap, from several threads with a small cache.
   auto ref = Slide::open(fixture("ventana.bif"), 0)->read_region(100, 50, 0, 400, 300, 1);
   auto shared = Slide::open(fixture("ventana.bif"), 1u << 18);
@@ -315,6 +316,7 @@ TEST_CASE("Leica SCN: main images composited at their offsets on a white slide, 
   };
   CHECK(white(s->read_region(0, 0, 0, 60, 60)));
   CHECK(white(s->read_region(800, 500, 0, 200, 100)));
+  check_partial_equals_whole(fixture("leica.scn"));  // each image's tiles decoded only in the part shown
   // Across the overlap (x 250..260, y 150..260; which image shows there is checked against
   // OpenSlide by tests/test_slide_formats.py), from several threads with a small cache.
   auto shared = Slide::open(fixture("leica.scn"), 1u << 18);

@@ -114,33 +114,23 @@ class TiffSource : public TileSource {
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
     decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
-    if (masked_) mask_outside_areas(level, d, col, row, t->rgb.get());
+    if (masked_)
+      mask_outside_areas(level, d, col * d.tile_w, row * d.tile_h, d.tile_w, d.tile_h, t->rgb.get(),
+                         (size_t)d.tile_w * 3);
     return t;
   }
 
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
+    if (!composite_.empty()) return decode_composite_rect(level, col, row, x0, y0, x1, y1, out, stride);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (!decoded_raw(d.compression) || masked_ || !composite_.empty() || (uint64_t)col >= d.cols ||
-        (uint64_t)row >= d.rows)
-      return false;
-    uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
-    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
-    if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
-        cnt > (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20))
-      return false;  // decode_tile reports or whitens it
+    if ((uint64_t)col >= d.cols || (uint64_t)row >= d.rows) return false;
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
-    thread_local std::vector<uint8_t> raw;
-    raw.resize(cnt);
-    file_.read(raw.data(), cnt, off, what);
-    if (is_aperio_j2k(d.compression)) {
-      decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
-                     path_ + ": " + what);
-      return true;
-    }
-    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
-                         (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
+    if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what))
+      return false;
+    if (masked_)
+      mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
     return true;
   }
 
@@ -170,55 +160,128 @@ class TiffSource : public TileSource {
   }
 
  private:
+  // Chunk `idx` of `d` can be read raw and decoded in part (JPEG, Aperio JPEG 2000) and is there.
+  bool raw_readable(const TiffDir& d, uint64_t idx) const {
+    if (!decoded_raw(d.compression)) return false;
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    return off != 0 && cnt != 0 && file_.contains(off, cnt) && cnt <= (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20);
+  }
+
+  // Decodes only [x0, x1) x [y0, y1) of chunk `idx` of `d` into `out` (row stride `stride`,
+  // pointing at (x0, y0)). False, writing nothing, when the chunk is not raw_readable.
+  bool decode_chunk_rect(const TiffDir& d, uint64_t idx, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                         const std::string& what) {
+    if (!raw_readable(d, idx)) return false;  // decode_tile reports or whitens it
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    thread_local std::vector<uint8_t> raw;
+    raw.resize(cnt);
+    file_.read(raw.data(), cnt, off, what);
+    if (is_aperio_j2k(d.compression)) {
+      decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
+                     path_ + ": " + what);
+      return true;
+    }
+    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
+                         (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
+    return true;
+  }
+
+  // A part of one directory's chunk that a composite tile shows: the chunk, the part (chunk
+  // pixels) and where it goes (level pixels).
+  struct Piece {
+    const TiffDir* d;
+    uint64_t idx;
+    int x0, y0, x1, y1;
+    int64_t lx, ly;
+  };
+
+  // The pieces of [x0, x1) x [y0, y1) (level pixels) of a composite level, the last directory's
+  // first, so that drawn in order the earlier directories end on top.
+  std::vector<Piece> composite_pieces(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1) const {
+    std::vector<Piece> out;
+    const auto& placed = composite_[(size_t)level];
+    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
+      const TiffDir& d = dirs_[(size_t)it->dir];
+      // The rectangle in the directory's pixels, clipped to the directory.
+      const int64_t ax0 = std::max<int64_t>(x0 - it->x, 0), ay0 = std::max<int64_t>(y0 - it->y, 0);
+      const int64_t ax1 = std::min<int64_t>(x1 - it->x, d.width), ay1 = std::min<int64_t>(y1 - it->y, d.height);
+      if (ax0 >= ax1 || ay0 >= ay1) continue;
+      for (int64_t r = ay0 / d.tile_h; r <= (ay1 - 1) / d.tile_h; ++r)
+        for (int64_t c = ax0 / d.tile_w; c <= (ax1 - 1) / d.tile_w; ++c) {
+          const int64_t cx0 = std::max<int64_t>(ax0, c * d.tile_w), cx1 = std::min<int64_t>(ax1, (c + 1) * d.tile_w);
+          const int64_t cy0 = std::max<int64_t>(ay0, r * d.tile_h), cy1 = std::min<int64_t>(ay1, (r + 1) * d.tile_h);
+          out.push_back(Piece{&d, (uint64_t)r * d.cols + (uint64_t)c, (int)(cx0 - c * d.tile_w),
+                              (int)(cy0 - r * d.tile_h), (int)(cx1 - c * d.tile_w), (int)(cy1 - r * d.tile_h),
+                              cx0 + it->x, cy0 + it->y});
+        }
+    }
+    return out;
+  }
+
+  // Part of a composite tile, each piece decoded only in the part shown; false (nothing written)
+  // when a piece cannot be decoded in part.
+  bool decode_composite_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                             size_t stride) {
+    const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
+    const int64_t lx = col * first.tile_w + x0, ly = row * first.tile_h + y0;
+    auto pieces = composite_pieces(level, lx, ly, col * first.tile_w + x1, row * first.tile_h + y1);
+    for (const Piece& p : pieces)
+      if (!raw_readable(*p.d, p.idx)) return false;
+    for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
+    for (const Piece& p : pieces) {
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
+                         " tile " + std::to_string(p.idx);
+      decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
+                        out + (size_t)(p.ly - ly) * stride + (size_t)(p.lx - lx) * 3, stride, what);
+    }
+    return true;
+  }
+
   // Tile (col, row) of a level drawn from several directories (Leica SCN): white, then each
   // directory's pixels that fall in the tile, each clipped to its own size, the last first: where
   // two overlap the earlier one shows, as in OpenSlide (cairo's SATURATE operator keeps the first
   // opaque pixel painted).
   TilePtr decode_composite(int level, int64_t col, int64_t row) {
-    const auto& placed = composite_[(size_t)level];
-    const TiffDir& first = dirs_[(size_t)placed[0].dir];
+    const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
     const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
     auto t = std::make_shared<Tile>((int)tw, (int)th);
     std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
     std::vector<uint8_t> chunk;
-    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
-      const auto& p = *it;
-      const TiffDir& d = dirs_[(size_t)p.dir];
-      // The tile's rectangle in the directory's pixels, clipped to the directory.
-      const int64_t x0 = std::max<int64_t>(tx - p.x, 0), y0 = std::max<int64_t>(ty - p.y, 0);
-      const int64_t x1 = std::min<int64_t>(tx + tw - p.x, d.width), y1 = std::min<int64_t>(ty + th - p.y, d.height);
-      if (x0 >= x1 || y0 >= y1) continue;
-      chunk.resize((size_t)d.tile_w * d.tile_h * 3);
-      for (int64_t r = y0 / d.tile_h; r <= (y1 - 1) / d.tile_h; ++r)
-        for (int64_t c = x0 / d.tile_w; c <= (x1 - 1) / d.tile_w; ++c) {
-          std::string what = "level " + std::to_string(level) + " directory " + std::to_string(d.main_index) +
-                              " tile (" + std::to_string(c) + ", " + std::to_string(r) + ")";
-          decode_chunk(d, (uint64_t)r * d.cols + (uint64_t)c, chunk.data(), what);
-          const int64_t cx0 = std::max<int64_t>(x0, c * d.tile_w), cx1 = std::min<int64_t>(x1, (c + 1) * d.tile_w);
-          const int64_t cy0 = std::max<int64_t>(y0, r * d.tile_h), cy1 = std::min<int64_t>(y1, (r + 1) * d.tile_h);
-          for (int64_t y = cy0; y < cy1; ++y)
-            std::memcpy(t->rgb.get() + ((size_t)(y + p.y - ty) * tw + (size_t)(cx0 + p.x - tx)) * 3,
-                        chunk.data() + ((size_t)(y - r * d.tile_h) * d.tile_w + (size_t)(cx0 - c * d.tile_w)) * 3,
-                        (size_t)(cx1 - cx0) * 3);
-        }
+    for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
+      chunk.resize((size_t)p.d->tile_w * p.d->tile_h * 3);
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
+                         " tile " + std::to_string(p.idx);
+      decode_chunk(*p.d, p.idx, chunk.data(), what);
+      for (int y = p.y0; y < p.y1; ++y)
+        std::memcpy(t->rgb.get() + ((size_t)(p.ly + y - p.y0 - ty) * tw + (size_t)(p.lx - tx)) * 3,
+                    chunk.data() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
     }
     return t;
   }
 
-  // Whites the pixels of tile (col, row) of `level` that lie outside the directory or outside
-  // every scanned area (Ventana BIF; the level's downsample divides the area tile size).
-  void mask_outside_areas(int level, const TiffDir& d, int64_t col, int64_t row, uint8_t* rgb) const {
+  // Whites the pixels of the w x h rectangle at level pixel (lx, ly) of `level`, held in `out` (row
+  // stride `stride`), that lie outside the directory or outside every scanned area (Ventana BIF;
+  // the level's downsample divides the area tile size).
+  void mask_outside_areas(int level, const TiffDir& d, int64_t lx, int64_t ly, int64_t w, int64_t h, uint8_t* out,
+                          size_t stride) const {
     const int64_t ds = (int64_t)downsample_[(size_t)level];
     const int64_t sw = area_tile_w_ / ds, sh = area_tile_h_ / ds;  // a level-0 tile, here
-    auto inside = [&](int64_t x, int64_t y) {
-      if (x >= d.width || y >= d.height) return false;
-      for (const auto& a : areas_)
-        if (x / sw >= a.col0 && x / sw < a.col0 + a.cols && y / sh >= a.row0 && y / sh < a.row0 + a.rows) return true;
-      return false;
-    };
-    for (int64_t y = 0; y < d.tile_h; ++y)
-      for (int64_t x = 0; x < d.tile_w; ++x)
-        if (!inside(col * d.tile_w + x, row * d.tile_h + y)) std::memset(rgb + (y * d.tile_w + x) * 3, 255, 3);
+    std::vector<const TiffLayout::Area*> row_areas;
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t ty = (ly + y) / sh;
+      row_areas.clear();
+      if (ly + y < (int64_t)d.height)
+        for (const auto& a : areas_)
+          if (ty >= a.row0 && ty < a.row0 + a.rows) row_areas.push_back(&a);
+      uint8_t* o = out + (size_t)y * stride;
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t tx = (lx + x) / sw;
+        bool inside = lx + x < (int64_t)d.width &&
+                      std::any_of(row_areas.begin(), row_areas.end(),
+                                  [&](const TiffLayout::Area* a) { return tx >= a->col0 && tx < a->col0 + a->cols; });
+        if (!inside) std::memset(o + x * 3, 255, 3);
+      }
+    }
   }
 
   // A complete JPEG kept in the metadata, decoded as OpenSlide decodes it (libjpeg's colour space).
