@@ -7,7 +7,14 @@
 #   svs-jp2k  an 8192 x 8192 Aperio SVS of 240 px JPEG 2000 tiles (33003, YCbCr 4:2:2, ratio
 #             12), written by scripts/gen_svs_jp2k.py (opj_compress + tifffile);
 #   ndpi      an 8192 x 8192 Hamamatsu NDPI, 4:2:2 JPEG Q85 with a restart marker every 32
-#             MCUs (512 x 8 px tiles), written by scripts/gen_ndpi.py (cjpeg + an NDPI container).
+#             MCUs (512 x 8 px tiles), written by scripts/gen_ndpi.py (cjpeg + an NDPI container);
+#   philips   an 8192 x 8192 Philips TIFF of 256 px JPEG Q85 tiles (PIL), two of them absent,
+#             written by scripts/gen_philips.py;
+#   ventana   an 8192 x 8192 Ventana BIF of 256 px JPEG Q85 tiles (PIL) in two areas of
+#             interest, written by scripts/gen_ventana.py;
+#   leica     a Leica SCN whose slide is 16129 x 9678 px at level 0, two main images (8064 x
+#             4838 and 3225 x 3225) of 256 px JPEG Q85 tiles (PIL) composited on it, written by
+#             scripts/gen_leica.py --scale 8 --tile 256.
 # Patterns: aligned (one whole deepslide tile per region; for NDPI that is 8 of OpenSlide's
 # restart-interval tiles of a column, 512 x 64), random (224 x 224
 # anywhere on level 0) and raster (224 x 224 windows side by side, row by row: a sliding
@@ -32,7 +39,8 @@ import openslide
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SLIDES = {"tiff": "/tmp/ds_bench/slide16k.tif", "svs-jp2k": "/tmp/ds_bench/jp2k8k.svs",
-                  "ndpi": "/tmp/ds_bench/ndpi8k.ndpi"}
+                  "ndpi": "/tmp/ds_bench/ndpi8k.ndpi", "philips": "/tmp/ds_bench/philips8k.tiff",
+                  "ventana": "/tmp/ds_bench/ventana8k.bif", "leica": "/tmp/ds_bench/leica.scn"}
 
 
 def make_slide(path):
@@ -55,10 +63,14 @@ def make_slide(path):
 
 def make_format_slide(fmt, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py"}[fmt]
-    extra = ["--levels", "3"] if fmt == "svs-jp2k" else ["--levels", "4"]
-    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, "--width", "8192",
-                    "--height", "8192", *extra], check=True)
+    script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py", "philips": "gen_philips.py",
+              "ventana": "gen_ventana.py", "leica": "gen_leica.py"}[fmt]
+    size = ["--width", "8192", "--height", "8192"]
+    extra = {"svs-jp2k": size + ["--levels", "3"], "ndpi": size + ["--levels", "4"],
+             "philips": size + ["--levels", "4", "--tile", "256"],
+             "ventana": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256"],
+             "leica": ["--scale", "8", "--tile", "256"]}[fmt]
+    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, *extra], check=True)
 
 
 def ours(binary, slide, pattern, threads, count, seed, partial="auto"):
@@ -127,9 +139,11 @@ def bench(a, slide):
                               "deepslide_never_partial_regions_per_sec": p1, "openslide_regions_per_sec": t}),
                   flush=True)
     s = openslide.OpenSlide(slide)
+    # Ventana BIF and Leica SCN levels have no tile size in OpenSlide's properties.
+    their_tile = " x ".join(s.properties.get(f"openslide.level[0].tile-{k}", "?") for k in ("width", "height"))
     print(f"\n{os.path.basename(slide)}: {s.properties['openslide.vendor']}, {s.level_dimensions[0][0]} x "
-          f"{s.level_dimensions[0][1]}, OpenSlide's tiles {s.properties['openslide.level[0].tile-width']} x "
-          f"{s.properties['openslide.level[0].tile-height']}, deepslide's (aligned regions) {tile[0]} x {tile[1]}")
+          f"{s.level_dimensions[0][1]}, OpenSlide's tiles {their_tile}, deepslide's (aligned regions) "
+          f"{tile[0]} x {tile[1]}")
     print("\n| pattern | threads | deepslide (default: --partial-decode auto) | deepslide --partial-decode never |"
           " OpenSlide | ratio default | ratio never |")
     print("|---|---|---|---|---|---|---|")

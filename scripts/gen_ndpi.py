@@ -174,14 +174,15 @@ def ascii(s):
 
 
 def make_ndpi(path, width=2048, height=1536, levels=3, sampling="2x1", restart=32, quality=85, seed=3,
-              encoder="cjpeg", lens=20.0, mpp=0.2265, hole=0, pieces=1, write_starts=True, high_starts=False):
+              encoder="cjpeg", lens=20.0, mpp=0.2265, hole=0, pieces=1, write_starts=True, high_starts=False,
+              macro_size=(640, 240)):
     """Writes the file; returns, per level directory, the JPEG's file offset and its interval starts."""
     base = tissue(width, height, seed)
     imgs = [base]
     for _ in range(1, levels):
         p = imgs[-1]
         imgs.append(np.asarray(Image.fromarray(p).resize((p.shape[1] // 4, p.shape[0] // 4), Image.LANCZOS)))
-    macro = tissue(640, 240, seed + 1)
+    macro = tissue(*macro_size, seed + 1)
     mapimg = np.full((60, 80, 3), 128, np.uint8)
     info = []
     with tempfile.TemporaryDirectory(prefix="ds_ndpigen_") as tmp, open(path, "wb") as f:

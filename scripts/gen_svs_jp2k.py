@@ -94,7 +94,8 @@ def description(w, h, compression, first, extra=""):
             "|Filtered = 5|ICC Profile = ScanScope v1")
 
 
-def make_svs(path, width=1000, height=760, compression=33003, seed=7, rate=12, levels=3):
+def make_svs(path, width=1000, height=760, compression=33003, seed=7, rate=12, levels=3, label_size=(153, 148),
+             macro_size=(386, 131)):
     base = tissue(width, height, seed)
     pyramid = [base]
     for _ in range(1, levels):
@@ -105,8 +106,8 @@ def make_svs(path, width=1000, height=760, compression=33003, seed=7, rate=12, l
         pyramid.append(np.asarray(Image.fromarray(prev).resize((w, h), Image.LANCZOS)))
     thumb_w = min(1024, width // 4)
     thumb = np.asarray(Image.fromarray(base).resize((thumb_w, max(1, height * thumb_w // width)), Image.LANCZOS))
-    label = tissue(153, 148, seed + 1)
-    macro = tissue(386, 131, seed + 2)
+    label = tissue(*label_size, seed + 1)
+    macro = tissue(*macro_size, seed + 2)
     tmp = tempfile.mkdtemp(prefix="ds_svsgen_")
     try:
         with tifffile.TiffWriter(path, bigtiff=False) as tif:

@@ -4,6 +4,7 @@
 // an InputError that names the file.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -11,7 +12,9 @@
 #include <thread>
 
 #include "base/error.h"
+#include "slide/reader/base64.h"
 #include "slide/reader/slide.h"
+#include "slide/reader/xml.h"
 #include "tests/test_slide_util.h"
 
 using ds::Slide;
@@ -186,4 +189,145 @@ TEST_CASE("NDPI: a broken restart marker is an InputError naming the file", "[sl
   CHECK(msg.find(path) != std::string::npos);
   CHECK(msg.find("restart marker") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Philips TIFF: levels clipped by the XML's pixel spacing, missing tiles white, partial decodes",
+          "[slide][formats]") {
+  // scripts/gen_philips.py 600x420, 3 levels of 128-px tiles; tiles 0 and 6 of levels 0 and 1 absent.
+  auto s = Slide::open(fixture("philips.tiff"));
+  CHECK(s->vendor() == "philips");
+  REQUIRE(s->level_count() == 3);
+  CHECK(s->level(1).width == 300);  // the directory is padded to 384 x 256
+  CHECK(s->level(1).height == 210);
+  CHECK(s->level(2).downsample == 4.0);
+  CHECK(s->mpp_x() == 0.25);
+  CHECK(s->properties().count("tiff.ImageDescription") == 0);
+  CHECK(s->properties().at("philips.PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE[2].DICOM_PIXEL_SPACING") ==
+        "\"0.001\" \"0.001\"");
+  CHECK(s->associated_names() == std::vector<std::string>{"label", "macro"});
+  CHECK(s->read_associated("label").width == 120);
+  auto corner = s->read_region(0, 0, 0, 128, 128);
+  CHECK(std::all_of(corner.pixels.begin(), corner.pixels.end(), [](uint8_t v) { return v == 255; }));
+  check_partial_equals_whole(fixture("philips.tiff"));
+}
+
+TEST_CASE("Philips TIFF: broken XML and a pixel spacing short are InputErrors naming the file", "[slide][formats]") {
+  std::string dir = ds::test::temp_dir("slide_philips_bad");
+  std::string good = ds::test::read_bytes(fixture("philips.tiff"));
+  struct Case {
+    const char* name;
+    std::string from, to;
+    const char* reason;
+  };
+  for (const Case& c :
+       {Case{"unclosed.tiff", "</Array>", "</Arrax>", "XML is broken"},
+        Case{"entity.tiff", "&amp;", "&bad;", "unknown entity"},
+        Case{"spacing.tiff", "&quot;0.001&quot;", "&quot;x.001&quot;", "cannot parse the pixel spacing"},
+        Case{"root.tiff", "ObjectType=\"DPUfsImport\"", "ObjectTypo=\"DPUfsImport\"", "not a DataObject"}}) {
+    std::string bytes = good;
+    size_t at = bytes.find(c.from);
+    REQUIRE(at != std::string::npos);
+    bytes.replace(at, c.from.size(), c.to);
+    std::string path = dir + "/" + c.name;
+    ds::test::write_bytes(path, bytes);
+    std::string msg = input_error([&] { Slide::open(path); });
+    INFO(msg);
+    CHECK(msg.find(path) != std::string::npos);
+    CHECK(msg.find(c.reason) != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("XML reader: entities, CDATA, line ends, and bounded nesting", "[slide][formats]") {
+  auto root = ds::parse_xml(
+      "<?xml version=\"1.0\"?>\r\n<!DOCTYPE x [<!ENTITY e \"v\">]><!-- c --><r a='1&amp;2' b=\"x\r\ny\">"
+      "t&lt;&#65;&#x42;<![CDATA[<raw>]]>\r\n<c/><c n=\"2\">in</c></r>");
+  REQUIRE(root->name == "r");
+  CHECK(*root->attribute("a") == "1&2");
+  CHECK(*root->attribute("b") == "x y");
+  CHECK(root->text == "t<AB<raw>\n");
+  CHECK(root->children_named("c").size() == 2);
+  CHECK(root->find("c")->children.empty());
+  CHECK(*root->children_named("c")[1]->attribute("n") == "2");
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "<a>";
+  CHECK_THROWS_AS(ds::parse_xml(deep), std::runtime_error);
+  CHECK_THROWS_AS(ds::parse_xml("<a><b></a>"), std::runtime_error);
+  std::string wide = "<a>";
+  for (int i = 0; i < (1 << 21); ++i) wide += "<b/>";
+  CHECK_THROWS_WITH(ds::parse_xml(wide + "</a>"), Catch::Contains("elements and attributes"));
+  CHECK_THROWS_AS(ds::parse_xml("<a x=1/>"), std::runtime_error);
+  CHECK_THROWS_AS(ds::parse_xml("<a/><b/>"), std::runtime_error);
+  CHECK(ds::decode_base64("TWFu\nTWE=") == std::vector<uint8_t>{'M', 'a', 'n', 'M', 'a'});
+}
+
+TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, no tile-size properties",
+          "[slide][formats]") {
+  // scripts/gen_ventana.py: 4 x 3 tiles of 128 px, areas of 2 x 2 tiles at (0, 0) and (2, 1).
+  auto s = Slide::open(fixture("ventana.bif"));
+  CHECK(s->vendor() == "ventana");
+  REQUIRE(s->level_count() == 2);
+  CHECK(s->level(0).width == 512);
+  CHECK(s->level(1).height == 192);
+  CHECK(s->objective_power() == 40.0);
+  CHECK(s->mpp_x() == 0.2325);
+  CHECK(s->properties().at("openslide.region[1].y") == "128");
+  CHECK(s->properties().count("openslide.level[0].tile-width") == 0);
+  auto white = [](const ds::RgbImage& img) {
+    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
+  };
+  CHECK(white(s->read_region(256, 0, 0, 256, 128)));  // above the second area
+  CHECK(white(s->read_region(0, 256, 0, 256, 128)));  // below the first
+  CHECK(!white(s->read_region(0, 0, 0, 256, 256)));
+  CHECK(white(s->read_region(256, 0, 1, 128, 64)));  // the first gap at level 1 (level-0 coordinates)
+  check_partial_equals_whole(fixture("ventana.bif"));  // partial decodes masked like whole ones
+  // A region across both areas and a gap, from several threads with a small cache.
+  auto ref = Slide::open(fixture("ventana.bif"), 0)->read_region(100, 50, 0, 400, 300, 1);
+  auto shared = Slide::open(fixture("ventana.bif"), 1u << 18);
+  std::atomic<int> wrong{0};
+  auto reader = [&] {
+    for (int k = 0; k < 10; ++k)
+      if (shared->read_region(100, 50, 0, 400, 300, 2).pixels != ref.pixels) ++wrong;
+  };
+  std::thread t1(reader), t2(reader);
+  t1.join();
+  t2.join();
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("Leica SCN: main images composited at their offsets on a white slide, the earlier on top",
+          "[slide][formats]") {
+  // scripts/gen_leica.py at 1000 nm/px: a 1000 x 600 px slide; main images of 500 x 300 at
+  // (250, 150) and 200 x 200 at (60, 60); a macro of 80 x 48.
+  auto s = Slide::open(fixture("leica.scn"));
+  CHECK(s->vendor() == "leica");
+  REQUIRE(s->level_count() == 3);
+  CHECK(s->level(0).width == 1000);
+  CHECK(s->level(2).height == 150);
+  CHECK(s->mpp_x() == 1.0);
+  CHECK(s->objective_power() == 20.0);
+  CHECK(s->properties().at("leica.barcode") == "LS-1234");
+  CHECK(s->properties().at("openslide.region[1].x") == "60");
+  CHECK(s->properties().at("openslide.bounds-width") == "690");
+  CHECK(s->properties().count("tiff.ImageDescription") == 0);
+  CHECK(s->read_associated("macro").width == 80);
+  auto white = [](const ds::RgbImage& img) {
+    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
+  };
+  CHECK(white(s->read_region(0, 0, 0, 60, 60)));
+  CHECK(white(s->read_region(800, 500, 0, 200, 100)));
+  check_partial_equals_whole(fixture("leica.scn"));  // each image's tiles decoded only in the part shown
+  // Across the overlap (x 250..260, y 150..260; which image shows there is checked against
+  // OpenSlide by tests/test_slide_formats.py), from several threads with a small cache.
+  auto shared = Slide::open(fixture("leica.scn"), 1u << 18);
+  auto ref = Slide::open(fixture("leica.scn"), 0)->read_region(40, 40, 0, 600, 400, 1);
+  std::atomic<int> wrong{0};
+  auto reader = [&] {
+    for (int k = 0; k < 6; ++k)
+      if (shared->read_region(40, 40, 0, 600, 400, 2).pixels != ref.pixels) ++wrong;
+  };
+  std::thread t1(reader), t2(reader);
+  t1.join();
+  t2.join();
+  CHECK(wrong == 0);
 }

@@ -29,9 +29,12 @@ DEEPSLIDE = os.environ["DEEPSLIDE"]
 SRC = os.environ.get("DS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.environ.get("DS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
 sys.path.insert(0, os.path.join(SRC, "scripts"))
+import gen_leica  # noqa: E402
 import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
+import gen_philips  # noqa: E402
 import gen_svs_jp2k  # noqa: E402
+import gen_ventana  # noqa: E402
 
 
 def run(*args):
@@ -235,6 +238,98 @@ def ome_tiff(tmp, rng):
           "(level 0 against OpenSlide, every level against libvips)")
 
 
+def philips(tmp, rng):
+    """Philips TIFF: padded reduced levels clipped by the XML's pixel spacing, missing tiles,
+    label and macro as base64 JPEGs in the XML; then the bad inputs."""
+    p = os.path.join(tmp, "philips.tiff")
+    gen_philips.make_philips(p, 1280, 1000, levels=4, tile=128)
+    assert openslide.OpenSlide.detect_format(p) == "philips"
+    check_file(p, "philips", tmp, rng, regions=4)
+    # Level 0 not a whole number of tiles, 256-px tiles, three levels (the last a single row).
+    q = os.path.join(tmp, "philips_odd.tiff")
+    gen_philips.make_philips(q, 1100, 700, levels=3, tile=256, seed=9)
+    check_file(q, "philips", tmp, rng, regions=3)
+    # Bad base64 in the XML: OpenSlide leaves the image out, and so do we.
+    b = os.path.join(tmp, "philips_bad_b64.tiff")
+    gen_philips.make_philips(b, 512, 384, levels=2, tile=128, label_b64="@@not base64@@")
+    check_file(b, "philips", tmp, rng, regions=1)
+    assert "label" not in json.loads(run("info", b))["associated"]
+    expect_error(["associated", b, "label", "--out", os.path.join(tmp, "l.png")], b, "label")
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    # Broken XML: an element closed by the wrong tag.
+    at = raw.find(b"</Array>")
+    broken = bytearray(raw)
+    broken[at:at + 8] = b"</Arrax>"
+    bp = os.path.join(tmp, "philips_broken_xml.tiff")
+    with open(bp, "wb") as f:
+        f.write(broken)
+    expect_error(["info", bp], bp, "XML")
+    # A missing level: the XML's last pixel data representation loses its spacing.
+    at = raw.rfind(b'Name="DICOM_PIXEL_SPACING"')
+    gone = bytearray(raw)
+    gone[at:at + 26] = b'Name="DICOM_PIXEL_SPACINX"'
+    gp = os.path.join(tmp, "philips_missing_level.tiff")
+    with open(gp, "wb") as f:
+        f.write(gone)
+    expect_error(["info", gp], gp, "pixel spacings")
+    print("Philips: broken XML and a missing level: exit 2, one line; bad base64: no label, as OpenSlide")
+
+
+def ventana(tmp, rng):
+    """Ventana BIF: two areas of interest on the level-0 tile grid (the rest white), no overlap;
+    a Ventana TIFF (no EncodeInfo); then the bad inputs."""
+    p = os.path.join(tmp, "ventana.bif")
+    gen_ventana.make_ventana(p, cols=4, rows=3, tile=256, levels=3)
+    assert openslide.OpenSlide.detect_format(p) == "ventana"
+    check_file(p, "ventana", tmp, rng, regions=5)
+    q = os.path.join(tmp, "ventana_plain.tif")
+    gen_ventana.make_ventana(q, cols=3, rows=2, tile=128, levels=2, plain=True, seed=8)
+    check_file(q, "ventana", tmp, rng, regions=3)
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    cases = [(b"level=1 mag=20", b"level=2 mag=20", "missing level"),  # a level left out
+             (b"</SlideStitchInfo>", b"</SlideStitchInfX>", "EncodeInfo XML is broken"),
+             (b'OverlapX="0" OverlapY="0" Confidence="90"', b'OverlapX="9" OverlapY="0" Confidence="90"', "overlap"),
+             (b'Tile2="2"', b'Tile2="9"', "tile number out of bounds")]
+    for i, (old, new, words) in enumerate(cases):
+        bad = bytearray(raw)
+        at = bad.find(old)
+        assert at >= 0, old
+        bad[at:at + len(old)] = new
+        bp = os.path.join(tmp, f"ventana_bad{i}.bif")
+        with open(bp, "wb") as f:
+            f.write(bad)
+        expect_error(["info", bp], bp, words)
+    print("Ventana: a missing level, broken XML, overlapping tiles, a bad tile number: exit 2, one line")
+
+
+def leica(tmp, rng):
+    """Leica SCN: two main images at their offsets on a white slide (where they overlap the
+    earlier one shows: OpenSlide paints with cairo's SATURATE), a macro, leica.* and region/bounds properties; then bad inputs."""
+    p = os.path.join(tmp, "leica.scn")
+    gen_leica.make_leica(p)
+    assert openslide.OpenSlide.detect_format(p) == "leica"
+    check_file(p, "leica", tmp, rng, regions=5)
+    s = openslide.OpenSlide(p)
+    # Where the two main images overlap (level-0 x 500..520, y 300..520): the first one's pixels.
+    got = ours(p, 490, 290, 0, 40, 40, os.path.join(tmp, "o.png"))
+    assert int(np.abs(got - oracle(s, 490, 290, 0, 40, 40)).max()) == 0
+    with open(p, "rb") as f:
+        raw = bytearray(f.read())
+    cases = [(b'ifd="4"', b'ifd="9"', "directory 9"),  # a level's directory missing
+             (b"</collection>", b"</collectioX>", "XML is broken"),
+             (b">brightfield<", b">darkfieldxx<", "no brightfield")]  # every image (replaced throughout)
+    for i, (old, new, words) in enumerate(cases):
+        assert len(old) == len(new) and old in raw, old  # the description keeps its length
+        bad = raw.replace(old, new) if old == b">brightfield<" else raw.replace(old, new, 1)
+        bp = os.path.join(tmp, f"leica_bad{i}.scn")
+        with open(bp, "wb") as f:
+            f.write(bad)
+        expect_error(["info", bp], bp, words)
+    print("Leica: a missing directory and broken XML: exit 2, one line")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_formats_")
     try:
@@ -262,6 +357,9 @@ def main():
         wide = json.loads(run("info", os.path.join(tmp, "wide.ndpi")))
         assert wide["levels"][0]["width"] == 69632
         ome_tiff(tmp, rng)
+        philips(tmp, rng)
+        ventana(tmp, rng)
+        leica(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
         print("formats: all exact")

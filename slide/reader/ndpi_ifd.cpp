@@ -104,6 +104,7 @@ class DirReader {
       throw InputError(f_.path(), where_ + ": the directories' metadata passes " +
                                       std::to_string(kMaxMetadataBytes >> 20) + " MB; a broken or hostile file");
     std::vector<uint8_t> out(n);
+    if (n == 0) return out;  // a count of 0: no values (and no memcpy from an empty vector's null data)
     if (e.in_place) std::memcpy(out.data(), e.field, n);
     else f_.read(out.data(), n, e.offset, what + "'s values");
     return out;

@@ -1,43 +1,28 @@
-// OME-XML attributes (see ome_xml.h). Not a general XML parser: the first <Pixels ...> and
-// <Objective ...> start tags are found and their name="value" attributes read, which is all
-// the OME schema needs here (the attributes are plain numbers and unit symbols).
+// OME-XML attributes (see ome_xml.h): the description parsed by the reader's XML parser
+// (xml.h), then the first Pixels and Objective elements' attributes read, which is all the OME
+// schema needs here (the attributes are plain numbers and unit symbols).
 #include "slide/reader/ome_xml.h"
 
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include "base/format.h"
+#include "slide/reader/xml.h"
 
 namespace ds {
 
 namespace {
 
-// Attributes of the first start tag named `name` (an element whose name is exactly `name`).
-std::map<std::string, std::string> attributes(const std::string& xml, const std::string& name) {
+// Attributes of the first element named `name` in document order; none when the XML does not
+// parse (the pyramid is still read, without the OME metadata).
+std::map<std::string, std::string> attributes(const XmlElement* root, const std::string& name) {
   std::map<std::string, std::string> out;
-  for (size_t at = xml.find("<" + name); at != std::string::npos; at = xml.find("<" + name, at + 1)) {
-    size_t p = at + 1 + name.size();
-    if (p >= xml.size() || !(xml[p] == ' ' || xml[p] == '\t' || xml[p] == '\r' || xml[p] == '\n' || xml[p] == '>' ||
-                             xml[p] == '/'))
-      continue;  // <PixelsFoo, not <Pixels
-    size_t end = xml.find('>', p);
-    if (end == std::string::npos) return out;
-    while (p < end) {
-      size_t eq = xml.find('=', p);
-      if (eq == std::string::npos || eq >= end) break;
-      size_t k0 = xml.find_first_not_of(" \t\r\n", p);
-      std::string key = xml.substr(k0, xml.find_last_not_of(" \t\r\n", eq - 1) + 1 - k0);
-      size_t q = xml.find_first_not_of(" \t\r\n", eq + 1);
-      if (q == std::string::npos || q >= end || (xml[q] != '"' && xml[q] != '\'')) break;
-      size_t close = xml.find(xml[q], q + 1);
-      if (close == std::string::npos || close > end) break;
-      out[key] = xml.substr(q + 1, close - q - 1);
-      p = close + 1;
-    }
-    return out;
-  }
+  const XmlElement* e = root ? root->find(name) : nullptr;
+  if (e)
+    for (const auto& [k, v] : e->attributes) out.emplace(k, v);
   return out;
 }
 
@@ -72,7 +57,13 @@ bool is_ome_xml(const std::string& d) {
 
 void add_ome_properties(const std::string& xml, SlideMeta& meta) {
   auto& p = meta.properties;
-  auto px = attributes(xml, "Pixels");
+  std::unique_ptr<XmlElement> root;
+  try {
+    root = parse_xml(xml);
+  } catch (const std::runtime_error&) {
+    return;
+  }
+  auto px = attributes(root.get(), "Pixels");
   for (const char* k : {"PhysicalSizeX", "PhysicalSizeY", "PhysicalSizeXUnit", "PhysicalSizeYUnit", "SizeC", "SizeZ",
                         "SizeT", "Type", "DimensionOrder"})
     if (auto it = px.find(k); it != px.end()) p[std::string("ome.") + k] = it->second;
@@ -86,7 +77,7 @@ void add_ome_properties(const std::string& xml, SlideMeta& meta) {
   };
   if (auto x = mpp("PhysicalSizeX", "PhysicalSizeXUnit")) meta.mpp_x = *x;
   if (auto y = mpp("PhysicalSizeY", "PhysicalSizeYUnit")) meta.mpp_y = *y;
-  auto obj = attributes(xml, "Objective");
+  auto obj = attributes(root.get(), "Objective");
   if (auto it = obj.find("NominalMagnification"); it != obj.end()) {
     p["ome.NominalMagnification"] = it->second;
     if (auto v = positive(it->second)) meta.objective_power = *v;

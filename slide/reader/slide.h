@@ -1,7 +1,8 @@
 // A whole-slide image: a pyramid of levels read tile by tile, never a whole level at once.
 // Opens pyramidal TIFF (generic, SubIFD, OME-TIFF, Aperio SVS with JPEG or JPEG 2000 tiles,
-// BigTIFF, stripped), Hamamatsu NDPI and plain PNG/JPEG images (one level). read_region follows OpenSlide: x, y in level-0 pixels, 8-bit RGB
-// out, outside the slide white. Thread-safe: one Slide may be read from many threads; decoded
+// Philips TIFF, Ventana BIF/TIFF, Leica SCN, BigTIFF, stripped), Hamamatsu NDPI and plain PNG/JPEG images
+// (one level). read_region follows OpenSlide: x, y in level-0 pixels, 8-bit RGB out, outside the
+// slide white. Thread-safe: one Slide may be read from many threads; decoded
 // tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
 #pragma once
 #include <atomic>
@@ -25,7 +26,7 @@ struct SlideLevel {
 
 // Metadata a backend fills in when it opens a file.
 struct SlideMeta {
-  std::string vendor;  // "aperio", "hamamatsu", "ome-tiff", "generic-tiff", "image"
+  std::string vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "image"
   std::vector<SlideLevel> levels;
   std::map<std::string, std::string> properties;  // OpenSlide-style keys
   std::vector<std::string> associated;             // "thumbnail", "label", "macro", ...

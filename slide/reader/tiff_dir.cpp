@@ -185,6 +185,14 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
   d.make = get_string(tif, TIFFTAG_MAKE);
   d.model = get_string(tif, TIFFTAG_MODEL);
   d.datetime = get_string(tif, TIFFTAG_DATETIME);
+  {
+    uint32_t n = 0;
+    void* xmp = nullptr;
+    if (TIFFGetField(tif, TIFFTAG_XMLPACKET, &n, &xmp) && xmp) {
+      const char* c = static_cast<const char*>(xmp);
+      d.xmp.assign(c, strnlen(c, n));  // up to the first NUL, as OpenSlide reads it
+    }
+  }
   float xr = 0, yr = 0;
   if (TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xr) && TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yr)) {
     d.has_resolution = xr > 0 && yr > 0;
@@ -227,7 +235,7 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
   check_chunk_array(raw, ifd_offset, (uint16_t)off_tag, listed, path, where);
   check_chunk_array(raw, ifd_offset, (uint16_t)cnt_tag, listed, path, where);
   budget.take(chunks * 2 * sizeof(uint64_t) + d.description.size() + d.software.size() + d.make.size() +
-                  d.model.size() + d.datetime.size(),
+                  d.model.size() + d.datetime.size() + d.xmp.size(),
               where);
   h.clear_error();
   if (!TIFFGetField(tif, off_tag, &offs) || !TIFFGetField(tif, cnt_tag, &counts) || !offs || !counts)

@@ -23,6 +23,7 @@ struct TiffDir {
   uint16_t ycbcr_sub_h = 2, ycbcr_sub_v = 2;
   uint32_t subfile_type = 0;
   std::string description, software, make, model, datetime;
+  std::string xmp;  // XMLPacket (700): Ventana's iScan and EncodeInfo XML
   bool has_resolution = false;
   double x_resolution = 0, y_resolution = 0;  // the RATIONAL's exact quotient
   uint16_t resolution_unit = 2;

@@ -1,6 +1,7 @@
 // TIFF and Aperio property extraction (see tiff_properties.h).
 #include "slide/reader/tiff_properties.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,17 @@ std::optional<double> parse_positive(const std::string& s) {
 }  // namespace
 
 bool is_aperio_description(const std::string& d) { return d.rfind("Aperio", 0) == 0; }
+
+std::optional<double> parse_openslide_double(std::string s) {
+  for (char& c : s)
+    if (c == ',') c = '.';
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (*end != '\0' || errno == ERANGE || std::isnan(v)) return std::nullopt;
+  return v;
+}
 
 void add_tiff_properties(const TiffDir& b, SlideMeta& meta) {
   auto& p = meta.properties;

@@ -1,5 +1,6 @@
 // The TIFF backend: decides which IFDs are pyramid levels and which are associated images
-// (generic, SubIFD, Aperio), checks that their pixel layout is one we decode, and decodes tiles.
+// (generic, SubIFD, Aperio here; Philips, Ventana and Leica, described in XML, in their own files
+// through tiff_layout.h), checks that their pixel layout is one we decode, and decodes tiles.
 // JPEG tiles: raw bytes by pread (no lock at all) + JPEGTables + libjpeg-turbo; Aperio JPEG 2000
 // tiles (33003, 33005): raw bytes by pread + OpenJPEG. Other codecs: libtiff's decoder on a
 // pooled handle, so threads never share libtiff state.
@@ -15,6 +16,7 @@
 #include "slide/reader/slide_open.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
+#include "slide/reader/tiff_layout.h"
 #include "slide/reader/tiff_properties.h"
 
 namespace ds {
@@ -91,45 +93,50 @@ J2kColor j2k_color(const TiffDir& d) {
 
 class TiffSource : public TileSource {
  public:
-  TiffSource(std::string path, std::vector<TiffDir> dirs, std::vector<int> level_dirs,
-             std::vector<std::pair<std::string, int>> associated)
-      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(level_dirs)),
-        associated_(std::move(associated)), pool_(path_), file_(path_) {}
+  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
+      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(layout.level_dirs)),
+        associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)),
+        areas_(std::move(layout.areas)), area_tile_w_(layout.area_tile_w), area_tile_h_(layout.area_tile_h),
+        masked_(layout.masked), composite_(std::move(layout.composite)), pool_(path_), file_(path_) {
+    for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
+  }
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
+    if (!composite_.empty()) return decode_composite(level, col, row);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+    if (col < 0 || row < 0 || (uint64_t)col >= d.cols || (uint64_t)row >= d.rows) {
+      // A level whose size comes from the metadata (Philips' pixel spacing, a BIF's areas) may
+      // reach past its directory: nothing is drawn there (OpenSlide: transparent).
+      std::memset(t->rgb.get(), 255, (size_t)d.tile_w * d.tile_h * 3);
+      return t;
+    }
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
     decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
+    if (masked_)
+      mask_outside_areas(level, d, col * d.tile_w, row * d.tile_h, d.tile_w, d.tile_h, t->rgb.get(),
+                         (size_t)d.tile_w * 3);
     return t;
   }
 
   bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                         size_t stride) override {
+    if (!composite_.empty()) return decode_composite_rect(level, col, row, x0, y0, x1, y1, out, stride);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
-    if (!decoded_raw(d.compression)) return false;
-    uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
-    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
-    if (off == 0 || cnt == 0 || !file_.contains(off, cnt) ||
-        cnt > (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20))
-      return false;  // decode_tile reports or whitens it
+    if ((uint64_t)col >= d.cols || (uint64_t)row >= d.rows) return false;
     std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
                        std::to_string(row) + ")";
-    thread_local std::vector<uint8_t> raw;
-    raw.resize(cnt);
-    file_.read(raw.data(), cnt, off, what);
-    if (is_aperio_j2k(d.compression)) {
-      decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
-                     path_ + ": " + what);
-      return true;
-    }
-    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
-                         (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
+    if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what))
+      return false;
+    if (masked_)
+      mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
     return true;
   }
 
   RgbImage read_associated(const std::string& name) override {
+    for (const auto& [n, jpeg] : embedded_)
+      if (n == name) return decode_embedded(name, jpeg);
     const TiffDir* d = nullptr;
     for (const auto& [n, idx] : associated_)
       if (n == name) d = &dirs_[(size_t)idx];
@@ -153,6 +160,141 @@ class TiffSource : public TileSource {
   }
 
  private:
+  // Chunk `idx` of `d` can be read raw and decoded in part (JPEG, Aperio JPEG 2000) and is there.
+  bool raw_readable(const TiffDir& d, uint64_t idx) const {
+    if (!decoded_raw(d.compression)) return false;
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    return off != 0 && cnt != 0 && file_.contains(off, cnt) && cnt <= (uint64_t)d.tile_w * d.tile_h * 12 + (1u << 20);
+  }
+
+  // Decodes only [x0, x1) x [y0, y1) of chunk `idx` of `d` into `out` (row stride `stride`,
+  // pointing at (x0, y0)). False, writing nothing, when the chunk is not raw_readable.
+  bool decode_chunk_rect(const TiffDir& d, uint64_t idx, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                         const std::string& what) {
+    if (!raw_readable(d, idx)) return false;  // decode_tile reports or whitens it
+    uint64_t off = d.offsets[idx], cnt = d.byte_counts[idx];
+    thread_local std::vector<uint8_t> raw;
+    raw.resize(cnt);
+    file_.read(raw.data(), cnt, off, what);
+    if (is_aperio_j2k(d.compression)) {
+      decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, x0, y0, x1, y1, out, stride,
+                     path_ + ": " + what);
+      return true;
+    }
+    decode_jpeg_rgb_rect(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), (int)d.tile_w,
+                         (int)d.tile_h, x0, y0, x1, y1, out, stride, path_ + ": " + what);
+    return true;
+  }
+
+  // A part of one directory's chunk that a composite tile shows: the chunk, the part (chunk
+  // pixels) and where it goes (level pixels).
+  struct Piece {
+    const TiffDir* d;
+    uint64_t idx;
+    int x0, y0, x1, y1;
+    int64_t lx, ly;
+  };
+
+  // The pieces of [x0, x1) x [y0, y1) (level pixels) of a composite level, the last directory's
+  // first, so that drawn in order the earlier directories end on top.
+  std::vector<Piece> composite_pieces(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1) const {
+    std::vector<Piece> out;
+    const auto& placed = composite_[(size_t)level];
+    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
+      const TiffDir& d = dirs_[(size_t)it->dir];
+      // The rectangle in the directory's pixels, clipped to the directory.
+      const int64_t ax0 = std::max<int64_t>(x0 - it->x, 0), ay0 = std::max<int64_t>(y0 - it->y, 0);
+      const int64_t ax1 = std::min<int64_t>(x1 - it->x, d.width), ay1 = std::min<int64_t>(y1 - it->y, d.height);
+      if (ax0 >= ax1 || ay0 >= ay1) continue;
+      for (int64_t r = ay0 / d.tile_h; r <= (ay1 - 1) / d.tile_h; ++r)
+        for (int64_t c = ax0 / d.tile_w; c <= (ax1 - 1) / d.tile_w; ++c) {
+          const int64_t cx0 = std::max<int64_t>(ax0, c * d.tile_w), cx1 = std::min<int64_t>(ax1, (c + 1) * d.tile_w);
+          const int64_t cy0 = std::max<int64_t>(ay0, r * d.tile_h), cy1 = std::min<int64_t>(ay1, (r + 1) * d.tile_h);
+          out.push_back(Piece{&d, (uint64_t)r * d.cols + (uint64_t)c, (int)(cx0 - c * d.tile_w),
+                              (int)(cy0 - r * d.tile_h), (int)(cx1 - c * d.tile_w), (int)(cy1 - r * d.tile_h),
+                              cx0 + it->x, cy0 + it->y});
+        }
+    }
+    return out;
+  }
+
+  // Part of a composite tile, each piece decoded only in the part shown; false (nothing written)
+  // when a piece cannot be decoded in part.
+  bool decode_composite_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                             size_t stride) {
+    const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
+    const int64_t lx = col * first.tile_w + x0, ly = row * first.tile_h + y0;
+    auto pieces = composite_pieces(level, lx, ly, col * first.tile_w + x1, row * first.tile_h + y1);
+    for (const Piece& p : pieces)
+      if (!raw_readable(*p.d, p.idx)) return false;
+    for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
+    for (const Piece& p : pieces) {
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
+                         " tile " + std::to_string(p.idx);
+      decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
+                        out + (size_t)(p.ly - ly) * stride + (size_t)(p.lx - lx) * 3, stride, what);
+    }
+    return true;
+  }
+
+  // Tile (col, row) of a level drawn from several directories (Leica SCN): white, then each
+  // directory's pixels that fall in the tile, each clipped to its own size, the last first: where
+  // two overlap the earlier one shows, as in OpenSlide (cairo's SATURATE operator keeps the first
+  // opaque pixel painted).
+  TilePtr decode_composite(int level, int64_t col, int64_t row) {
+    const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
+    const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
+    auto t = std::make_shared<Tile>((int)tw, (int)th);
+    std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
+    std::vector<uint8_t> chunk;
+    for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
+      chunk.resize((size_t)p.d->tile_w * p.d->tile_h * 3);
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
+                         " tile " + std::to_string(p.idx);
+      decode_chunk(*p.d, p.idx, chunk.data(), what);
+      for (int y = p.y0; y < p.y1; ++y)
+        std::memcpy(t->rgb.get() + ((size_t)(p.ly + y - p.y0 - ty) * tw + (size_t)(p.lx - tx)) * 3,
+                    chunk.data() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
+    }
+    return t;
+  }
+
+  // Whites the pixels of the w x h rectangle at level pixel (lx, ly) of `level`, held in `out` (row
+  // stride `stride`), that lie outside the directory or outside every scanned area (Ventana BIF;
+  // the level's downsample divides the area tile size).
+  void mask_outside_areas(int level, const TiffDir& d, int64_t lx, int64_t ly, int64_t w, int64_t h, uint8_t* out,
+                          size_t stride) const {
+    const int64_t ds = (int64_t)downsample_[(size_t)level];
+    const int64_t sw = area_tile_w_ / ds, sh = area_tile_h_ / ds;  // a level-0 tile, here
+    std::vector<const TiffLayout::Area*> row_areas;
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t ty = (ly + y) / sh;
+      row_areas.clear();
+      if (ly + y < (int64_t)d.height)
+        for (const auto& a : areas_)
+          if (ty >= a.row0 && ty < a.row0 + a.rows) row_areas.push_back(&a);
+      uint8_t* o = out + (size_t)y * stride;
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t tx = (lx + x) / sw;
+        bool inside = lx + x < (int64_t)d.width &&
+                      std::any_of(row_areas.begin(), row_areas.end(),
+                                  [&](const TiffLayout::Area* a) { return tx >= a->col0 && tx < a->col0 + a->cols; });
+        if (!inside) std::memset(o + x * 3, 255, 3);
+      }
+    }
+  }
+
+  // A complete JPEG kept in the metadata, decoded as OpenSlide decodes it (libjpeg's colour space).
+  RgbImage decode_embedded(const std::string& name, const std::vector<uint8_t>& jpeg) {
+    std::string what = path_ + ": associated image '" + name + "'";
+    auto [w, h] = jpeg_header_size(jpeg.data(), jpeg.size());
+    if (w <= 0 || h <= 0 || (uint64_t)w * h > kMaxAssociatedPixels)
+      throw InputError(path_, "associated image '" + name + "' has an unreadable or too large JPEG header");
+    RgbImage img(w, h);
+    decode_jpeg_rgb(nullptr, 0, jpeg.data(), jpeg.size(), JpegColor::kAuto, img.pixels.data(), w, h, what);
+    return img;
+  }
+
   // Decodes tile/strip `idx` of `d` into `out` (tile_w x tile_h RGB). Missing chunks are white.
   void decode_chunk(const TiffDir& d, uint64_t idx, uint8_t* out, const std::string& what) {
     size_t out_bytes = (size_t)d.tile_w * d.tile_h * 3;
@@ -208,6 +350,12 @@ class TiffSource : public TileSource {
   std::vector<TiffDir> dirs_;
   std::vector<int> level_dirs_;
   std::vector<std::pair<std::string, int>> associated_;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> embedded_;
+  std::vector<TiffLayout::Area> areas_;
+  int area_tile_w_ = 0, area_tile_h_ = 0;
+  bool masked_ = false;
+  std::vector<double> downsample_;
+  std::vector<std::vector<TiffLayout::Placed>> composite_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -221,18 +369,12 @@ bool ratio_matches(const TiffDir& base, const TiffDir& d) {
   return std::abs((double)d.height - expected_h) <= 1.0 + 0.01 * expected_h;
 }
 
-}  // namespace
-
-std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes) {
-  std::vector<TiffDir> dirs;
-  {
-    TiffHandle h(path);
-    dirs = read_tiff_dirs(h);
-  }
+// The generic and Aperio layouts: Aperio's by its description's image kinds, a generic pyramid
+// by reduced-resolution flags, SubIFDs or size ratios.
+TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
+  TiffLayout layout;
+  std::vector<int>& levels = layout.level_dirs;
   const TiffDir& base = dirs[0];
-  bool aperio = is_aperio_description(base.description);
-  std::vector<int> levels;
-  std::vector<std::pair<std::string, int>> associated;
   if (aperio) {
     bool have_label = false, have_macro = false;
     for (size_t i = 0; i < dirs.size(); ++i) {
@@ -251,7 +393,7 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
       else name = "image" + std::to_string(d.main_index);
       have_label |= name == "label";
       have_macro |= name == "macro";
-      associated.emplace_back(name, (int)i);
+      layout.associated.emplace_back(name, (int)i);
     }
   } else {
     levels.push_back(0);
@@ -269,30 +411,65 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
   levels.erase(std::unique(levels.begin(), levels.end(),
                            [&](int a, int b) { return dirs[(size_t)a].width == dirs[(size_t)b].width; }),
                levels.end());
+  return layout;
+}
 
-  SlideMeta meta;
-  // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
-  // gives its pixel size.
-  const bool ome = !aperio && is_ome_xml(base.description);
-  meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
-  const TiffDir& top = dirs[(size_t)levels[0]];
-  for (size_t i = 0; i < levels.size(); ++i) {
-    const TiffDir& d = dirs[(size_t)levels[i]];
-    check_supported(d, path, "level " + std::to_string(i));
-    SlideLevel L;
-    L.width = d.width;
-    L.height = d.height;
-    L.tile_width = (int)d.tile_w;
-    L.tile_height = (int)d.tile_h;
-    L.downsample = ((double)top.height / d.height + (double)top.width / d.width) / 2.0;
-    meta.levels.push_back(L);
+}  // namespace
+
+std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_bytes) {
+  std::vector<TiffDir> dirs;
+  {
+    TiffHandle h(path);
+    dirs = read_tiff_dirs(h);
   }
-  for (const auto& a : associated) meta.associated.push_back(a.first);
-  add_tiff_properties(top, meta);
-  if (aperio) add_aperio_properties(top.description, meta);
-  if (ome) add_ome_properties(base.description, meta);
+  const TiffDir& base = dirs[0];
+  SlideMeta meta;
+  TiffLayout layout;
+  bool generic = false;
+  if (is_philips(base)) {
+    layout = philips_layout(path, dirs, meta);
+  } else if (is_ventana(base)) {
+    layout = ventana_layout(path, dirs, meta);
+  } else if (is_leica(base)) {
+    layout = leica_layout(path, dirs, meta);
+  } else {
+    const bool aperio = is_aperio_description(base.description);
+    // OME-TIFF: a generic pyramid to OpenSlide 3.4 (which reads its level 0 only); the OME-XML
+    // gives its pixel size.
+    const bool ome = !aperio && is_ome_xml(base.description);
+    meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
+    layout = generic_layout(dirs, aperio);
+    const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
+    add_tiff_properties(top, meta);
+    if (aperio) add_aperio_properties(top.description, meta);
+    if (ome) add_ome_properties(base.description, meta);
+    generic = true;
+  }
+  const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
+  for (size_t i = 0; i < layout.level_dirs.size(); ++i) {
+    const TiffDir& d = dirs[(size_t)layout.level_dirs[i]];
+    check_supported(d, path, "level " + std::to_string(i));
+    if (generic) {
+      SlideLevel L;
+      L.width = d.width;
+      L.height = d.height;
+      L.tile_width = (int)d.tile_w;
+      L.tile_height = (int)d.tile_h;
+      L.downsample = ((double)top.height / d.height + (double)top.width / d.width) / 2.0;
+      layout.levels.push_back(L);
+    }
+  }
+  for (size_t i = 0; i < layout.composite.size(); ++i)
+    for (const auto& p : layout.composite[i]) check_supported(dirs[(size_t)p.dir], path, "level " + std::to_string(i));
+  meta.levels = layout.levels;
+  for (const auto& a : layout.associated) meta.associated.push_back(a.first);
+  for (const auto& a : layout.embedded) meta.associated.push_back(a.first);
   add_standard_properties(meta);
-  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(levels), std::move(associated));
+  if (!layout.tile_size_properties)
+    for (size_t i = 0; i < meta.levels.size(); ++i)
+      for (const char* k : {"].tile-width", "].tile-height"})
+        meta.properties.erase("openslide.level[" + std::to_string(i) + k);
+  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout));
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
 

@@ -7,13 +7,15 @@ and commit what changes. Every file is small (the whole set stays well under 1 M
 vips (tiled and stripped TIFF, BigTIFF, SubIFD pyramids, LZW, Deflate), PIL (baseline,
 progressive, greyscale and restart-marker JPEGs, PNG), a small TIFF assembler here (Aperio SVS
 layout with thumbnail, label and macro; tiles as abbreviated JPEGs sharing JPEGTables;
-progressive JPEG tiles), jpegtran (restart markers), the crafted hostile files of tests/hostile_files.py (at seed size) and
-hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
+progressive JPEG tiles), the vendor generators scripts/gen_*.py (Aperio JPEG 2000, NDPI, OME-TIFF,
+Philips, Ventana, Leica) at seed size, jpegtran (restart markers), the crafted hostile files of
+tests/hostile_files.py (at seed size) and hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
 are committed next to these as regress_*, and this script leaves them alone.
 """
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -25,6 +27,13 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
+import gen_leica  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_ndpi  # noqa: E402
+import gen_ome_tiff  # noqa: E402
+import gen_philips  # noqa: E402
+import gen_svs_jp2k  # noqa: E402
+import gen_ventana  # noqa: E402
 import hostile_files  # noqa: E402  (tests/hostile_files.py)
 
 TARGETS = ["slide", "jpeg", "model", "csv", "json", "config"]
@@ -211,6 +220,20 @@ def slide_seeds(d, tmp):
         f.write(aperio_svs())
     with open(os.path.join(d, "progressive_tiles.tif"), "wb") as f:
         f.write(progressive_tiles())
+    # The vendor formats' generators (scripts/gen_*.py) at seed size.
+    gen_svs_jp2k.make_svs(os.path.join(d, "aperio_jp2k.svs"), 260, 200, 33003, levels=2, rate=60,
+                          label_size=(24, 20), macro_size=(40, 16))
+    gen_ndpi.make_ndpi(os.path.join(d, "hamamatsu.ndpi"), 128, 96, levels=2, quality=50, macro_size=(64, 24))
+    ome = os.path.join(d, "pyramid.ome.tif")
+    gen_ome_tiff.make_ome(ome, 72, 56, levels=2, tile=32)
+    with open(ome, "rb") as f:  # tifffile's OME-XML has a fresh UUID each time: fix it, same length
+        data = re.sub(rb"urn:uuid:[0-9a-fA-F-]{36}", b"urn:uuid:" + b"0" * 8 + b"-0000" * 3 + b"-" + b"0" * 12, f.read())
+    with open(ome, "wb") as f:
+        f.write(data)
+    gen_philips.make_philips(os.path.join(d, "philips.tiff"), 200, 140, levels=2, tile=64, seed=4)
+    gen_leica.make_leica(os.path.join(d, "leica.scn"), tile=32, nm=5000, levels=2, quality=40, macro_size=(40, 24))
+    gen_ventana.make_ventana(os.path.join(d, "ventana.bif"), cols=3, rows=2, tile=32, levels=2,
+                             areas=((0, 0, 2, 2),), macro_size=(40, 16))
     # The crafted hostile files, at seed size (tests/hostile_files.py).
     t = hostile_files.Tiff()
     t.add(hostile_files.rgb_tiled(1024, 16))

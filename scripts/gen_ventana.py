@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+# Writes a Ventana BIF as the iScan scanners lay it out, as far as OpenSlide's format page and
+# ventana driver describe it: directory 0 the slide-label photograph ("Label Image", OpenSlide's
+# macro) carrying the iScan XMP (XMLPacket, tag 700: Magnification, ScanRes, ...), then
+# "Thumbnail", then the pyramid: tiled JPEG directories described "level=N mag=M quality=Q", the
+# first with the EncodeInfo XMP that places its tiles: areas of interest (AOIs) in the level-0
+# tile grid, serpentine tile numbering from the bottom row, and the joints between neighbours.
+# Overlaps are 0 here (every joint's OverlapX/Y): OpenSlide then places the tiles on whole pixels,
+# which is what the reader reproduces exactly. --plain writes a "Ventana TIFF" (no EncodeInfo:
+# one plain tiled grid per level). Tiles are PIL JPEGs written by tifffile.
+#
+#   /usr/bin/python3 scripts/gen_ventana.py OUT.bif [--cols C --rows R --levels N --tile T] [--plain]
+import argparse
+import io
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+
+def tissue(w, h, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, h // 48), max(2, w // 48), 3), dtype=np.uint8)
+    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
+    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def jpeg(arr, q=85):
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=q)
+    return buf.getvalue()
+
+
+ISCAN = ('<?xml version="1.0" encoding="utf-8"?>\n<Metadata><iScan BuildVersion="3.3.0.1" '
+         'BuildDate="5/28/2012" UnitNumber="BI10N0294" Magnification="{mag}" ScanRes="{res}" '
+         'FocusMode="1" SlideAnnotation="" Z-layers="1" Z-spacing="1" LabelBoundary="0 0 0 0" '
+         'ShowLabel="1" SessionMode="NS" /></Metadata>')
+
+
+def tile_number(col, row, cols, rows):
+    """The 1-based number OpenSlide gives tile (col, row) of an area: serpentine rows from the bottom."""
+    r = rows - 1 - row  # rows numbered from the bottom
+    c = cols - 1 - col if r % 2 else col
+    return r * cols + c + 1
+
+
+def encode_info(tile, areas, grid_rows):
+    """areas: (col0, row0, cols, rows) in the level-0 tile grid, placed on whole tiles."""
+    infos, origins = [], []
+    total_h = grid_rows * tile
+    for i, (c0, r0, cols, rows) in enumerate(areas):
+        joints = []
+        for r in range(rows):
+            for c in range(cols):
+                if c + 1 < cols:
+                    joints.append(("RIGHT", tile_number(c, r, cols, rows), tile_number(c + 1, r, cols, rows)))
+                if r + 1 < rows:  # UP: tile1 below tile2
+                    joints.append(("UP", tile_number(c, r + 1, cols, rows), tile_number(c, r, cols, rows)))
+        jx = "".join(f'<TileJointInfo FlagJoined="1" Direction="{d}" Tile1="{a}" Tile2="{b}" OverlapX="0" '
+                     f'OverlapY="0" Confidence="{90 + k % 7}" />' for k, (d, a, b) in enumerate(joints))
+        pos_y = total_h - (r0 + rows) * tile  # from the bottom of the area to the slide's bottom
+        infos.append(f'<ImageInfo AOIScanned="1" AOIIndex="{i}" Width="{tile}" Height="{tile}" NumRows="{rows}" '
+                     f'NumCols="{cols}" Pos-X="{c0 * tile}" Pos-Y="{pos_y}">{jx}</ImageInfo>')
+        origins.append(f'<AOI{i} OriginX="{c0 * tile}" OriginY="{r0 * tile}" />')
+    # An area the scanner skipped: ignored, and its origin still counted.
+    infos.append(f'<ImageInfo AOIScanned="0" AOIIndex="{len(areas)}" Width="{tile}" Height="{tile}" NumRows="1" '
+                 'NumCols="1" Pos-X="0" Pos-Y="0" />')
+    origins.append(f'<AOI{len(areas)} OriginX="0" OriginY="0" />')
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<EncodeInfo Ver="2"><SlideInfo><AoiInfo XIMAGESIZE="0" '
+            'YIMAGESIZE="0" /></SlideInfo><SlideStitchInfo>' + "".join(infos) + "</SlideStitchInfo><AoiOrigin>"
+            + "".join(origins) + "</AoiOrigin></EncodeInfo>")
+
+
+def make_ventana(path, cols=4, rows=3, tile=256, levels=3, mag=40, res=0.2325, seed=5, plain=False,
+                 areas=((0, 0, 2, 2), (2, 1, 2, 2)), macro_size=(220, 80)):
+    """Level 0 is cols x rows tiles; level i is downsampled 2^i (mag / 2^i). Each area needs two
+    rows and two columns at least: OpenSlide averages the joints of both directions."""
+    w, h = cols * tile, rows * tile
+    base = tissue(w, h, seed)
+    macro = tissue(*macro_size, seed + 1)
+    thumb = np.asarray(Image.fromarray(base).resize((w // 8, h // 8), Image.LANCZOS))
+    xmp0 = lambda s: [(700, 1, len(s.encode()), s.encode(), False)]  # noqa: E731
+    with tifffile.TiffWriter(path, bigtiff=False) as tif:
+        tif.write(macro, photometric="rgb", rowsperstrip=macro.shape[0], description="Label Image", metadata=None,
+                  extratags=xmp0(ISCAN.format(mag=mag, res=res)))
+        tif.write(thumb, photometric="rgb", rowsperstrip=thumb.shape[0], description="Thumbnail", metadata=None)
+        for i in range(levels):
+            lw, lh = -(-w // 2 ** i), -(-h // 2 ** i)
+            img = base if i == 0 else np.asarray(Image.fromarray(base).resize((lw, lh), Image.LANCZOS))
+            tw, th = -(-lw // tile), -(-lh // tile)
+            canvas = np.full((th * tile, tw * tile, 3), 255, np.uint8)
+            canvas[:lh, :lw] = img
+            tiles = [jpeg(canvas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]) for r in range(th)
+                     for c in range(tw)]
+            extra = xmp0(encode_info(tile, areas, rows)) if i == 0 and not plain else []
+            tif.write(iter(tiles), shape=(lh, lw, 3), dtype=np.uint8, tile=(tile, tile), photometric="rgb",
+                      planarconfig="contig", description=f"level={i} mag={mag // 2 ** i:g} quality=90",
+                      metadata=None, extratags=extra)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        for page in tif.pages:
+            if page.is_tiled:
+                page.tags["Compression"].overwrite(7)
+                page.tags["PhotometricInterpretation"].overwrite(6)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--cols", type=int, default=4, help="level 0's width in tiles")
+    ap.add_argument("--rows", type=int, default=3, help="level 0's height in tiles")
+    ap.add_argument("--levels", type=int, default=3)
+    ap.add_argument("--plain", action="store_true", help="a Ventana TIFF: no EncodeInfo, no areas")
+    a = ap.parse_args()
+    # Two areas: the left half, and the right half less its top row.
+    half = max(2, a.cols // 2)
+    areas = ((0, 0, half, a.rows), (half, 1, a.cols - half, a.rows - 1))
+    make_ventana(a.out, cols=a.cols, rows=a.rows, tile=a.tile, levels=a.levels, plain=a.plain, areas=areas)
+
+
+if __name__ == "__main__":
+    main()
