@@ -1,0 +1,137 @@
+// bf16 convolution driver (see conv_bf16.h): weight packing, the input's bf16 padded copy, and
+// the work items (output-channel block x group of consecutive output pixels) split between the
+// threads, each running the AVX512-BF16 tiles over its pixels.
+#include "engine/kernels/conv_bf16.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/int_math.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
+
+namespace ds {
+
+namespace {
+
+// Output pixels per work item, in tiles: 16 tiles of 6 pixels keep a block's partial outputs
+// (96 x 64 floats, 24 KB) in L1 and give layer4 at batch 16 (784 pixels, 8 blocks) 72 items to
+// share between threads.
+constexpr int64_t kGroupTiles = 16;
+
+// dst [N, Hp, Wp, Cp] bf16 = to_bf16(src [N, H, W, C]) placed at (top, left), zeros elsewhere
+// (padding rows and columns, channels C..Cp).
+void pad_round(uint16_t* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Hp,
+               int64_t Wp, int64_t Cp, int64_t top, int64_t left, const ConvBf16Kernels* k) {
+  const int64_t rows = N * Hp;
+#pragma omp parallel for schedule(static) if (use_threads(rows * Wp * Cp, kMinParallelFlops))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / Hp, ih = r % Hp - top;
+    uint16_t* d = dst + r * Wp * Cp;
+    if (ih < 0 || ih >= H) {
+      std::memset(d, 0, 2 * Wp * Cp);
+      continue;
+    }
+    const int64_t j0 = std::clamp<int64_t>(left, 0, Wp), j1 = std::clamp<int64_t>(left + W, j0, Wp);
+    const float* s = src + ((n * H + ih) * W + (j0 - left)) * C;
+    std::memset(d, 0, 2 * j0 * Cp);
+    if (Cp == C && k) {
+      k->round(d + j0 * C, s, (j1 - j0) * C);
+    } else {
+      for (int64_t j = j0; j < j1; ++j, s += C) {
+        for (int64_t c = 0; c < C; ++c) d[j * Cp + c] = to_bf16(s[c]);
+        for (int64_t c = C; c < Cp; ++c) d[j * Cp + c] = 0;
+      }
+    }
+    std::memset(d + j1 * Cp, 0, 2 * (Wp - j1) * Cp);
+  }
+}
+
+void check_dims(const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep) {
+  DS_CHECK(d.C == w.C && d.KH == w.KH && d.KW == w.KW && d.OC == w.OC,
+           "conv2d_forward_bf16: dims differ from the packed weights'");
+  DS_CHECK(!ep.weight_scale, "conv2d_forward_bf16: fold weight_scale into pack_conv_bf16");
+}
+
+}  // namespace
+
+ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C,
+                               int64_t OC) {
+  ConvBf16Weights p;
+  p.C = C;
+  p.Cp = round_up(C, 2);
+  p.KH = KH;
+  p.KW = KW;
+  p.OC = OC;
+  p.NV = (int)std::min<int64_t>(4, ceil_div(OC, 16));
+  const int64_t L = (int64_t)p.NV * 16;
+  p.nb = ceil_div(OC, L);
+  p.k2 = KW * p.Cp / 2;
+  p.packed.assign((size_t)(p.nb * KH * p.k2 * L * 2), 0);
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t oc = 0; oc < OC; ++oc) {
+          const int64_t k = kw * p.Cp + c;
+          const float v = w[((kh * KW + kw) * C + c) * OC + oc] * (scale ? scale[oc] : 1.0f);
+          p.packed[(size_t)((((oc / L * KH + kh) * p.k2 + k / 2) * L + oc % L) * 2 + k % 2)] = to_bf16(v);
+        }
+  return p;
+}
+
+void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, const ConvDims& d,
+                         const ConvEpilogue& ep) {
+  check_dims(w, d, ep);
+  if (!has_bf16_kernels()) return conv2d_forward_bf16_ref(out, in, w, d, ep);
+  const ConvBf16Kernels& k = conv_bf16_kernels_avx512bf16();
+
+  // A: the input rounded to bf16, zero-padded, channels to Cp.
+  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
+  const int64_t a_elems = d.N * Hp * Wp * w.Cp;
+  uint16_t* a = reinterpret_cast<uint16_t*>(scratch(ScratchSlot::conv_bf16_input, (a_elems + 1) / 2));
+  pad_round(a, in, d.N, d.H, d.W, d.C, Hp, Wp, w.Cp, d.pad_h, d.pad_w, &k);
+
+  const int NV = w.NV, M = k.max_m[NV];
+  const int64_t L = (int64_t)NV * 16;
+  const int64_t P = d.N * d.OH * d.OW;
+  const int64_t group = kGroupTiles * M, ngroups = ceil_div(P, group);
+  const int64_t items = w.nb * ngroups;
+  const int64_t block = w.KH * w.k2 * L * 2;  // bf16 per packed block
+  const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    const uint16_t* rows[16];
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t ob = it / ngroups, g = it % ngroups;
+      const int64_t p1 = std::min(P, (g + 1) * group);
+      Bf16Tile t;
+      t.a_rows = rows;
+      t.a_ld = Wp * w.Cp;
+      t.KH = w.KH;
+      t.k2 = w.k2;
+      t.b = w.packed.data() + ob * block;
+      t.ldc = d.OC;
+      t.N = std::min(L, d.OC - ob * L);
+      t.bias = ep.bias ? ep.bias + ob * L : nullptr;
+      t.relu = ep.relu;
+      for (int64_t p0 = g * group; p0 < p1; p0 += M) {
+        t.rows = (int)std::min<int64_t>(M, p1 - p0);
+        for (int m = 0; m < M; ++m) {
+          const int64_t p = p0 + std::min(m, t.rows - 1);  // a short tile repeats its last pixel
+          const int64_t n = p / (d.OH * d.OW), oh = p / d.OW % d.OH, ow = p % d.OW;
+          rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * w.Cp;
+        }
+        t.c = out + p0 * d.OC + ob * L;
+        t.res = ep.residual ? ep.residual + p0 * d.OC + ob * L : nullptr;
+        k.tile(t, M, NV);
+      }
+    }
+  }
+}
+
+}  // namespace ds
