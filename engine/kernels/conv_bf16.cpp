@@ -23,32 +23,28 @@ namespace {
 // share between threads.
 constexpr int64_t kGroupTiles = 16;
 
-// dst [N, Hp, Wp, Cp] bf16 = to_bf16(src [N, H, W, C]) placed at (top, left), zeros elsewhere
-// (padding rows and columns, channels C..Cp).
-void pad_round(uint16_t* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Hp,
-               int64_t Wp, int64_t Cp, int64_t top, int64_t left, const ConvBf16Kernels* k) {
-  const int64_t rows = N * Hp;
-#pragma omp parallel for schedule(static) if (use_threads(rows * Wp * Cp, kMinParallelFlops))
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / Hp, ih = r % Hp - top;
-    uint16_t* d = dst + r * Wp * Cp;
-    if (ih < 0 || ih >= H) {
-      std::memset(d, 0, 2 * Wp * Cp);
-      continue;
-    }
-    const int64_t j0 = std::clamp<int64_t>(left, 0, Wp), j1 = std::clamp<int64_t>(left + W, j0, Wp);
-    const float* s = src + ((n * H + ih) * W + (j0 - left)) * C;
-    std::memset(d, 0, 2 * j0 * Cp);
-    if (Cp == C && k) {
-      k->round(d + j0 * C, s, (j1 - j0) * C);
-    } else {
-      for (int64_t j = j0; j < j1; ++j, s += C) {
-        for (int64_t c = 0; c < C; ++c) d[j * Cp + c] = to_bf16(s[c]);
-        for (int64_t c = C; c < Cp; ++c) d[j * Cp + c] = 0;
-      }
-    }
-    std::memset(d + j1 * Cp, 0, 2 * (Wp - j1) * Cp);
+// Row r of dst [N, Hp, Wp, Cp] bf16 = to_bf16(src [N, H, W, C]) placed at (top, left), zeros
+// elsewhere (padding rows and columns, channels C..Cp).
+void pad_round_row(uint16_t* dst, const float* src, int64_t r, const ConvDims& d, int64_t Hp, int64_t Wp,
+                   int64_t Cp, const ConvBf16Kernels& k) {
+  const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
+  uint16_t* row = dst + r * Wp * Cp;
+  if (ih < 0 || ih >= d.H) {
+    std::memset(row, 0, 2 * Wp * Cp);
+    return;
   }
+  const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
+  const float* s = src + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
+  std::memset(row, 0, 2 * j0 * Cp);
+  if (Cp == C) {
+    k.round(row + j0 * C, s, (j1 - j0) * C);
+  } else {
+    for (int64_t j = j0; j < j1; ++j, s += C) {
+      for (int64_t c = 0; c < C; ++c) row[j * Cp + c] = to_bf16(s[c]);
+      for (int64_t c = C; c < Cp; ++c) row[j * Cp + c] = 0;
+    }
+  }
+  std::memset(row + j1 * Cp, 0, 2 * (Wp - j1) * Cp);
 }
 
 void check_dims(const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep) {
@@ -93,7 +89,7 @@ void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, 
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
   const int64_t a_elems = d.N * Hp * Wp * w.Cp;
   uint16_t* a = reinterpret_cast<uint16_t*>(scratch(ScratchSlot::conv_bf16_input, (a_elems + 1) / 2));
-  pad_round(a, in, d.N, d.H, d.W, d.C, Hp, Wp, w.Cp, d.pad_h, d.pad_w, &k);
+  const int64_t pad_rows = d.N * Hp;
 
   const int NV = w.NV, M = k.max_m[NV];
   const int64_t L = (int64_t)NV * 16;
@@ -104,8 +100,16 @@ void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, 
   const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
-    const uint16_t* rows[16];
+    // One parallel region for the rounding pass and the tiles: a barrier between them, but one
+    // fork and join per convolution (on a loaded machine each costs the time a descheduled
+    // thread takes to come back).
 #pragma omp for schedule(static)
+    for (int64_t r = 0; r < pad_rows; ++r) pad_round_row(a, in, r, d, Hp, Wp, w.Cp, k);
+    const uint16_t* rows[16];
+    // Dynamic: items are computed whole by whichever thread takes them, so the results do not
+    // depend on the schedule, and a thread the OS preempts (a shared machine) holds up only the
+    // item it is on instead of its whole static share.
+#pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t ob = it / ngroups, g = it % ngroups;
       const int64_t p1 = std::min(P, (g + 1) * group);
