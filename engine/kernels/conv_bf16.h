@@ -9,18 +9,21 @@
 //   the innermost pair two consecutive reduction indices k = kw * Cp + c, as vdpbf16ps reads them.
 // Activations are converted at the consumer: conv2d_forward_bf16 rounds its fp32 input to bf16
 // while it writes the zero-padded, even-channelled copy the tiles read ([N, Hp, Wp, Cp] bf16),
-// a pass the kernel makes anyway (the tiles need padding, and conv1's 3 channels padded to 4 so
-// that a kernel row's KW * Cp inputs come in pairs). Converting in the producer's epilogue would
+// a pass the input needs anyway to become bf16 (the fp32 kernel skips its padded copy from 16
+// channels on by reading tap by tap; here the copy comes with the conversion, and conv1's 3
+// channels are padded to 4 so that a kernel row's KW * Cp inputs come in pairs). Converting in the producer's epilogue would
 // save that pass but make every layer between convolutions (max-pool, residual adds, average
-// pooling) handle two types; measured, the pass is a small share of a bf16 forward
-// (BENCHMARKS.md).
+// pooling) handle two types; measured, the pass is about 5% of a bf16 ResNet-18 forward
+// (BENCHMARKS.md, "bf16 inference").
 // The tiles: M consecutive output pixels x NV vectors of output channels, accumulators in fp32
 // registers, the whole reduction in one pass (a block's bf16 weights, at most 3 x 3 x 512 x 64 x
 // 2 B = 576 KB in ResNet, stay in L2 while the block's pixel group passes), then the epilogue
 // (+ bias[oc], + residual, max 0) as they are stored. Every output is computed by one thread in
-// an order that depends on the shapes only, so results do not depend on the thread count.
+// an order that depends on the shapes only, so results do not depend on the thread count (the
+// threads take whole work items, output-channel block x group of pixels, dynamically).
 // Rounding is round-to-nearest-even throughout (to_bf16); the _ref twin does the same rounding in
-// scalar code and sums the exact products in double, so the two differ only by fp32 summation.
+// scalar code and sums the exact products in double, so the two differ only by fp32 summation
+// (and below 1e-38: vdpbf16ps treats denormal inputs as zero, the twin does not).
 #pragma once
 #include <cstddef>
 #include <cstdint>
