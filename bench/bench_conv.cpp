@@ -1,7 +1,10 @@
 // Every distinct ResNet-18 convolution shape at batch 16 (224 x 224 input), forward,
 // backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this
 // machine's measured FMA peak (bench/fma_peak.h) at the same thread count, measured next to
-// each benchmark. Run:
+// each benchmark; fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h, weights
+// packed before the timed loop, the input's rounding pass timed), only where the CPU has
+// AVX512-BF16, its peak_pct still against the fp32 FMA peak (vdpbf16ps does twice an FMA's
+// multiply-adds, so its own peak is 200%). Run:
 // build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
 // OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
@@ -13,7 +16,9 @@
 #include <vector>
 
 #include "bench/fma_peak.h"
+#include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/conv_bf16.h"
 #include "base/rng.h"
 #include "engine/tensor.h"
 
@@ -64,19 +69,22 @@ ds::Tensor randn(int64_t n, uint64_t seed) {
   return v;
 }
 
-enum Pass { kForward, kBackwardData, kBackwardWeights };
+enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16 };
 
 void run(benchmark::State& state, Shape s, Pass pass) {
   const ds::ConvDims d = ds::make_conv_dims(kBatch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
   ds::Tensor x = randn(d.N * d.H * d.W * d.C, 1), w = randn(d.OC * d.C * d.KH * d.KW, 2);
   ds::Tensor dy = randn(d.N * d.OH * d.OW * d.OC, 3);
   ds::Tensor y(dy.shape()), dx(x.shape()), dw(w.shape());
+  const ds::ConvBf16Weights wb =
+      pass == kForwardBf16 ? ds::pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC) : ds::ConvBf16Weights{};
   std::vector<double> times;
   const double peak_before = peak_gflops();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     switch (pass) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
+      case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardWeights:
         ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d);
@@ -99,10 +107,11 @@ void run(benchmark::State& state, Shape s, Pass pass) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights"};
+  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16"};
   for (const Shape& s : kShapes)
-    for (int p = 0; p < 3; ++p) {
+    for (int p = 0; p < 4; ++p) {
       if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
+      if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
       benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s,
                                    (Pass)p)
           ->Unit(benchmark::kMillisecond)

@@ -13,11 +13,15 @@ gives images/s. Both sides use random normal input and random labels, 2 classes 
          the call `deepslide predict` makes).
 PyTorch's layout: channels_last (model and input, its fastest configuration on CPU, the one
 docs/design.md's targets refer to), nchw (its default), or both.
+--precision (infer only): fp32, bf16 (ours `deepslide bench --precision bf16`, PyTorch's forward
+under torch.autocast("cpu", dtype=torch.bfloat16)), or both (an fp32 and a bf16 row per layout,
+measured in the same alternating rounds). Training is always fp32.
 
 Prints a Markdown table for BENCHMARKS.md (progress on stderr), or with --json one JSON object.
 
   /usr/bin/python3 bench/compare_pytorch.py --deepslide build/deepslide --arch resnet18 \\
       --mode both --batch 16 --size 224 --threads 2 --iters 5 --warmup 2 --rounds 3
+  /usr/bin/python3 bench/compare_pytorch.py --mode infer --precision both --threads 2
 """
 import argparse
 import json
@@ -63,9 +67,11 @@ def torch_worker(a):
     else:
         model.eval()
 
+        bf16 = a.precision == "bf16"
+
         def step():
-            with torch.inference_mode():
-                return torch.softmax(model(x), dim=1)[0, 0].item()
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return torch.softmax(model(x).float(), dim=1)[0, 0].item()
 
     ms = []
     for i in range(a.warmup + a.iters):
@@ -84,8 +90,9 @@ def env_for(threads):
     return {**os.environ, "OMP_NUM_THREADS": str(threads)}
 
 
-def run_ours(a, mode):
-    p = subprocess.run([a.deepslide, "bench", "--arch", a.arch, "--mode", mode, "--batch", str(a.batch),
+def run_ours(a, mode, precision):
+    p = subprocess.run([a.deepslide, "bench", "--arch", a.arch, "--mode", mode, "--precision", precision,
+                        "--batch", str(a.batch),
                         "--size", str(a.size), "--threads", str(a.threads), "--iters", str(a.iters),
                         "--warmup", str(a.warmup), "--classes", str(a.classes), "--seed", str(a.seed)],
                        capture_output=True, text=True, env=env_for(a.threads))
@@ -94,9 +101,9 @@ def run_ours(a, mode):
     return json.loads(p.stdout)
 
 
-def run_torch(a, mode, layout):
+def run_torch(a, mode, layout, precision):
     p = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--arch", a.arch,
-                        "--mode", mode, "--batch", str(a.batch), "--size", str(a.size), "--threads",
+                        "--mode", mode, "--precision", precision, "--batch", str(a.batch), "--size", str(a.size), "--threads",
                         str(a.threads), "--iters", str(a.iters), "--warmup", str(a.warmup), "--classes",
                         str(a.classes), "--seed", str(a.seed), "--torch-layout", layout],
                        capture_output=True, text=True, env=env_for(a.threads))
@@ -123,6 +130,8 @@ def main():
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--torch-layout", default="channels_last", choices=["channels_last", "nchw", "both"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
+                    help="infer mode's arithmetic on both sides (train is always fp32)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -135,26 +144,29 @@ def main():
         torch_worker(a)
         return
 
-    modes = ["train", "infer"] if a.mode == "both" else [a.mode]
+    precisions = ["fp32", "bf16"] if a.precision == "both" else [a.precision]
+    modes = [("train", "fp32")] if a.mode in ("train", "both") else []
+    if a.mode in ("infer", "both"):
+        modes += [("infer", p) for p in precisions]
     layouts = ["channels_last", "nchw"] if a.torch_layout == "both" else [a.torch_layout]
     results = []
     isa = torch_version = None
-    for mode in modes:
+    for mode, precision in modes:
         ours, theirs = [], {l: [] for l in layouts}
         for r in range(a.rounds):  # alternate so both see the same load
-            o = run_ours(a, mode)
+            o = run_ours(a, mode, precision)
             isa = o["isa"]
             ours.append(o)
-            log(f"{mode} round {r + 1}/{a.rounds}: deepslide {o['images_per_sec']:.2f} img/s "
+            log(f"{mode} {precision} round {r + 1}/{a.rounds}: deepslide {o['images_per_sec']:.2f} img/s "
                 f"({o['ms_per_batch']:.0f} ms/batch, peak RSS {o['peak_rss_mb']:.0f} MB)")
             for l in layouts:
-                t = run_torch(a, mode, l)
+                t = run_torch(a, mode, l, precision)
                 torch_version = t["torch"]
                 theirs[l].append(t)
-                log(f"{mode} round {r + 1}/{a.rounds}: PyTorch {l} {t['images_per_sec']:.2f} img/s "
+                log(f"{mode} {precision} round {r + 1}/{a.rounds}: PyTorch {l} {t['images_per_sec']:.2f} img/s "
                     f"({t['ms_per_batch']:.0f} ms/batch, peak RSS {t['peak_rss_mb']:.0f} MB)")
         ours_ips = [o["images_per_sec"] for o in ours]
-        entry = {"mode": mode, "deepslide_images_per_sec": ours_ips,
+        entry = {"mode": mode, "precision": precision, "deepslide_images_per_sec": ours_ips,
                  "deepslide_median": statistics.median(ours_ips),
                  "deepslide_peak_rss_mb": max(o["peak_rss_mb"] for o in ours), "pytorch": {}}
         for l in layouts:
@@ -173,12 +185,12 @@ def main():
         return
     print(f"\n{a.arch}, batch {a.batch}, {a.size}x{a.size}, {a.threads} threads, {a.rounds} rounds of "
           f"{a.warmup} warmup + {a.iters} timed steps; deepslide ISA {isa}, PyTorch {torch_version}\n")
-    print("| mode | deepslide img/s | PyTorch layout | PyTorch img/s | ours / PyTorch | deepslide peak RSS MB |"
+    print("| mode | precision | deepslide img/s | PyTorch layout | PyTorch img/s | ours / PyTorch | deepslide peak RSS MB |"
           " PyTorch peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for e in results:
         for l, t in e["pytorch"].items():
-            print(f"| {e['mode']} | {e['deepslide_median']:.2f} | {l} | {t['median']:.2f} | "
+            print(f"| {e['mode']} | {e['precision']} | {e['deepslide_median']:.2f} | {l} | {t['median']:.2f} | "
                   f"{t['ratio_ours_over_pytorch']:.3f}x | {e['deepslide_peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} |")
 
 

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/threads.h"
 #include "infer/classify.h"
+#include "weights/model_forward.h"
 
 namespace ds::cli {
 
@@ -24,6 +25,7 @@ struct ClassifyOpts {
   std::vector<std::string> images;
   bool json = false;
   int batch_size = 16;
+  std::string precision = "fp32";
 };
 
 std::string pad(const std::string& s, size_t width) {
@@ -84,6 +86,7 @@ void run_classify(const ClassifyOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   if (o.batch_size < 1)
     throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
+  const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model);
   Table table(model.classes, o.images);
   classify_images(model, o.images, o.batch_size, [&](const std::vector<ImageClass>& batch) {
@@ -94,7 +97,7 @@ void run_classify(const ClassifyOpts& o, const Globals& g) {
         table.print(r);
     }
     std::cout.flush();
-  });
+  }, precision);
 }
 
 }  // namespace
@@ -107,6 +110,9 @@ void register_classify(CLI::App& app, Globals& g) {
   sub->add_flag("--json", o->json, "One JSON object per line instead of a table");
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
+  sub->add_option("--precision", o->precision,
+                  "fp32|bf16: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16)")
+      ->capture_default_str();
   sub->callback([o, &g] { run_classify(*o, g); });
 }
 

@@ -67,11 +67,19 @@ class Tape {
   std::vector<BackwardFn> nodes_;
 };
 
-// What a forward pass needs to know: where to record (nullptr = no gradient, nothing saved)
-// and whether layers behave as in training (BatchNorm batch statistics) or evaluation.
+// The arithmetic of an inference forward pass's convolutions. bf16: weights (BN folded) and
+// activations rounded to bf16, products summed in fp32 (engine/kernels/conv_bf16.h); everything
+// between convolutions, and the classifier, stays fp32. Training is always fp32.
+enum class Precision { fp32, bf16 };
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
+// What a forward pass needs to know: where to record (nullptr = no gradient, nothing saved),
+// whether layers behave as in training (BatchNorm batch statistics) or evaluation, and, in
+// evaluation without a tape, the convolutions' precision.
 struct Context {
   Tape* tape = nullptr;
   bool training = false;
+  Precision precision = Precision::fp32;  // only inference (no tape, not training) reads it
   bool recording() const { return tape != nullptr; }
 };
 

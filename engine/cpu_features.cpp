@@ -1,6 +1,10 @@
 // CPU feature detection via the compiler's cpuid builtins, and the DEEPSLIDE_ISA cap.
 #include "engine/cpu_features.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -43,6 +47,39 @@ Isa cpu_isa() {
 }
 
 void force_isa(Isa isa) { g_forced.store((int)isa); }
+
+static CpuExtensions detect_extensions() {
+  CpuExtensions e;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (__get_cpuid_max(0, nullptr) < 7) return e;
+  __cpuid_count(7, 0, a, b, c, d);
+  const unsigned max_sub = a;
+  e.avx512_vnni = (c >> 11) & 1;
+  e.amx_bf16 = (d >> 22) & 1;
+  e.amx_tile = (d >> 24) & 1;
+  e.amx_int8 = (d >> 25) & 1;
+  if (max_sub >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    e.avx512_bf16 = (a >> 5) & 1;
+  }
+  // XCR0 is readable (xgetbv) when the OS set CR4.OSXSAVE: CPUID.1:ECX[27].
+  __cpuid(1, a, b, c, d);
+  if ((c >> 27) & 1) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    e.amx_os = ((lo >> 17) & 3) == 3;
+  }
+#endif
+  return e;
+}
+
+const CpuExtensions& cpu_extensions() {
+  static const CpuExtensions e = detect_extensions();
+  return e;
+}
+
+bool has_bf16_kernels() { return cpu_extensions().avx512_bf16 && cpu_isa() == Isa::avx512; }
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -21,6 +21,23 @@ Isa cpu_isa();            // best supported path (cached), capped by DEEPSLIDE_I
 const char* isa_name(Isa isa);  // "ref", "scalar", "avx2", "avx512"
 void force_isa(Isa isa);  // for tests: cap the path (cannot raise it above the CPU's)
 
+// Extensions beyond the Isa ladder, read from CPUID once (the OS's XSAVE state checked too: AMX
+// tiles need the kernel to enable them). They describe the hardware only; whether a kernel uses
+// one also depends on cpu_isa() (bf16 kernels need the avx512 path, see has_bf16_kernels()).
+struct CpuExtensions {
+  bool avx512_bf16 = false;  // CPUID.(EAX=7,ECX=1):EAX[5]: vdpbf16ps, vcvtne2ps2bf16
+  bool avx512_vnni = false;  // CPUID.(EAX=7,ECX=0):ECX[11]: vpdpbusd (int8)
+  bool amx_bf16 = false;     // CPUID.(EAX=7,ECX=0):EDX[22]
+  bool amx_tile = false;     // CPUID.(EAX=7,ECX=0):EDX[24]
+  bool amx_int8 = false;     // CPUID.(EAX=7,ECX=0):EDX[25]
+  bool amx_os = false;       // XCR0 bits 17-18 (XTILECFG, XTILEDATA) set by the OS
+};
+const CpuExtensions& cpu_extensions();
+
+// The AVX512-BF16 kernels run: the CPU has AVX512-BF16 and the path is not capped below avx512
+// (DEEPSLIDE_ISA / force_isa). Otherwise bf16 kernels run their reference twins.
+bool has_bf16_kernels();
+
 // True in reference mode: each kernel with a `_ref` twin asks this once, on entry, and runs the
 // twin instead (the one place a kernel chooses between them).
 inline bool reference_kernels() { return cpu_isa() == Isa::ref; }

@@ -17,8 +17,9 @@ struct ImageClass {
 
 // Classifies `images` in batches of batch_size, handing each batch's results to on_batch as it
 // completes (so they can be printed as they come). InputError naming an unreadable image or one
-// of the wrong size.
+// of the wrong size. precision: the convolutions' arithmetic (weights/model_forward.h).
 void classify_images(Model& model, const std::vector<std::string>& images, int batch_size,
-                     const std::function<void(const std::vector<ImageClass>&)>& on_batch);
+                     const std::function<void(const std::vector<ImageClass>&)>& on_batch,
+                     Precision precision = Precision::fp32);
 
 }  // namespace ds

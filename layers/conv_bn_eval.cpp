@@ -2,16 +2,78 @@
 // w' = w * gamma / sqrt(var + eps) per output channel (applied to each sum in the epilogue),
 // b' = beta + (b - mean) * gamma / sqrt(var + eps), and the add and ReLU happen in the
 // convolution's epilogue too. Saves the BN pass and its activation tensor on every layer of a
-// predict run.
+// predict run. At Precision::bf16 the scale is multiplied into the weights before they are
+// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded).
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <mutex>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/conv_bf16.h"
 #include "layers/layers.h"
 
 namespace ds {
 
-VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
+namespace {
+
+// What the folded weights were computed from: the weights' storage and 1024 of its values spread
+// over it, and every value of the BN and the conv's bias. Any optimizer step or model load
+// changes it; hashing every weight on each forward would cost a few percent of a bf16 forward.
+uint64_t fold_fingerprint(const Conv2d& conv, const BatchNorm2d& bn) {
+  const Tensor& w = conv.weight.value;
+  const float* p = w.data();
+  const int64_t n = w.numel(), step = std::max<int64_t>(1, n / 1024);
+  uint64_t h = fnv1a(&p, sizeof p);
+  h = fnv1a(&n, sizeof n, h);
+  for (int64_t i = 0; i < n; i += step) h = fnv1a(p + i, sizeof(float), h);
+  h = fnv1a(p + n - 1, sizeof(float), h);
+  for (const Tensor* t : {&bn.weight.value, &bn.bias.value, &bn.running_mean.value, &bn.running_var.value})
+    h = fnv1a(t->data(), sizeof(float) * (size_t)t->numel(), h);
+  h = fnv1a(&bn.eps, sizeof bn.eps, h);
+  if (conv.has_bias) h = fnv1a(conv.bias.value.data(), sizeof(float) * (size_t)conv.bias.value.numel(), h);
+  return h;
+}
+
+// BN folded into per-channel scale and bias: w' = w * scale, b' = beta + (b - mean) * scale.
+void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bias) {
+  for (int64_t oc = 0; oc < conv.OC; ++oc) {
+    const double s = (double)bn.weight.value[oc] /
+                     std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
+    scale[oc] = (float)s;
+    const double conv_b = conv.has_bias ? conv.bias.value[oc] : 0.0;
+    bias[oc] = (float)(bn.bias.value[oc] + (conv_b - bn.running_mean.value[oc]) * s);
+  }
+}
+
+std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded (forward passes may share a model)
+
+}  // namespace
+
+// The bf16 weights of a conv with its BN folded in, and the fp32 bias.
+struct FoldedBf16 {
+  uint64_t fingerprint = 0;
+  ConvBf16Weights w;
+  std::vector<float> bias;
+};
+
+static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
+  std::lock_guard<std::mutex> lock(g_fold_mutex);
+  const uint64_t fp = fold_fingerprint(conv, bn);
+  if (conv.bf16_folded && conv.bf16_folded->fingerprint == fp) return conv.bf16_folded;
+  auto f = std::make_shared<FoldedBf16>();
+  f->fingerprint = fp;
+  std::vector<float> scale((size_t)conv.OC);
+  f->bias.resize((size_t)conv.OC);
+  fold_bn(conv, bn, scale.data(), f->bias.data());
+  f->w = pack_conv_bf16(conv.weight.value.data(), scale.data(), conv.KH, conv.KW, conv.C, conv.OC);
+  conv.bf16_folded = f;
+  return f;
+}
+
+VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
                     const VarPtr& residual, bool relu) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
   const Shape os = bn.out_shape(conv.out_shape(x->value.shape()));
@@ -21,22 +83,22 @@ VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, con
                                                       residual->value.shape().str() +
                                                       " differs from the output " + os.str());
   const int64_t OC = conv.OC;
-  Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
-  for (int64_t oc = 0; oc < OC; ++oc) {
-    const double s = (double)bn.weight.value[oc] /
-                     std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
-    scale[oc] = (float)s;
-    const double conv_b = conv.has_bias ? conv.bias.value[oc] : 0.0;
-    b[oc] = (float)(bn.bias.value[oc] + (conv_b - bn.running_mean.value[oc]) * s);
-  }
   const ConvDims d = make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC,
                                     conv.KH, conv.KW, conv.stride, conv.pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
-  ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
-  ep.bias = b.data();
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
+  if (ctx.precision == Precision::bf16) {
+    const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
+    ep.bias = f->bias.data();  // the scale is in the bf16 weights
+    conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
+    return y;
+  }
+  Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
+  fold_bn(conv, bn, scale.data(), b.data());
+  ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
+  ep.bias = b.data();
   conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
   return y;
 }

@@ -15,11 +15,16 @@
 
 namespace ds {
 
+struct FoldedBf16;  // layers/conv_bn_eval.cpp
+
 struct Conv2d {
   int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
   bool has_bias = false;
   Param weight;  // [KH, KW, C, OC] ([OC, C, KH, KW] in files: ParamLayout::conv_hwio)
   Param bias;    // [OC] when has_bias
+  // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
+  // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
+  std::shared_ptr<const FoldedBf16> bf16_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad,
          bool bias);
@@ -31,8 +36,10 @@ struct Conv2d {
 struct BatchNorm2d;
 // Inference only (no tape, evaluation mode): relu(bn(conv(x)) + residual) in one pass, with the
 // BN's running statistics folded into the convolution's weights and bias (residual may be null,
-// relu optional). Equal to the unfused layers up to rounding.
-VarPtr conv_bn_eval(Context& ctx, const Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
+// relu optional). Equal to the unfused layers up to rounding. At ctx.precision bf16 the folded
+// weights are packed in bf16 once (cached in conv.bf16_folded) and the convolution runs
+// conv2d_forward_bf16.
+VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
                     const VarPtr& residual, bool relu);
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training.

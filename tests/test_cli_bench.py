@@ -2,7 +2,8 @@
 """`deepslide bench` from the outside: one JSON line on stdout with the documented fields and sane
 values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
-line. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
+has not, and always for train mode). Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import sys
@@ -10,8 +11,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_harness import check, failures, run  # noqa: E402
 
-FIELDS = {"arch": str, "mode": str, "batch": int, "size": int, "threads": int, "isa": str, "iters": int,
-          "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float}
+FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
+          "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
+          "cpu": dict}
+CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels"]
+with open("/proc/cpuinfo") as f:
+    HAS_BF16 = any(l.startswith("flags") and "avx512_bf16" in l.split() for l in f)
 
 for mode in ["train", "infer"]:
     p = run(["bench", "--arch", "resnet18", "--mode", mode, "--batch", "2", "--size", "32", "--iters", "2",
@@ -39,7 +44,21 @@ for mode in ["train", "infer"]:
     check(j.get("mode") == mode and j.get("arch") == "resnet18" and j.get("batch") == 2 and j.get("size") == 32
           and j.get("iters") == 2 and j.get("threads") == 2, f"{mode}: flags echoed: {j}")
     check(j.get("isa") in ("scalar", "avx2", "avx512"), f"{mode}: isa {j.get('isa')!r}")
+    check(j.get("precision") == "fp32", f"{mode}: precision fp32 by default: {j.get('precision')!r}")
+    cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
+    check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for v in cpu.values()), f"{mode}: cpu {cpu}")
+    check(cpu.get("avx512_bf16") == HAS_BF16, f"{mode}: cpu.avx512_bf16 agrees with /proc/cpuinfo: {cpu}")
     check("iter 2/2" in p.stderr, f"{mode}: progress on stderr: {p.stderr!r}")
+
+# bf16 inference: runs where the CPU has AVX512-BF16, refused (exit 2, one line naming the flag) where not.
+args = ["bench", "--mode", "infer", "--precision", "bf16", "--batch", "2", "--size", "32", "--iters", "1",
+        "--warmup", "0", "--threads", "2"]
+p = run(args, expect=0 if HAS_BF16 else 2)
+if HAS_BF16 and p.returncode == 0:
+    j = json.loads(p.stdout.splitlines()[0])
+    check(j.get("precision") == "bf16" and j["cpu"]["bf16_kernels"], f"bf16: precision echoed: {j}")
+elif not HAS_BF16:
+    check("--precision" in p.stderr and "AVX512-BF16" in p.stderr, f"bf16 refused with a reason: {p.stderr!r}")
 
 # Reference mode: every kernel on its reference loop, one thread; the JSON line says so.
 os.environ["DEEPSLIDE_ISA"] = "ref"
@@ -54,7 +73,8 @@ if p.returncode == 0:
         check(False, f"ref: stdout is JSON ({e}): {p.stdout!r}")
 
 bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters", "0"], "--iters"),
-       (["--arch", "resnet7"], "resnet7"), (["--size", "8"], "")]
+       (["--arch", "resnet7"], "resnet7"), (["--size", "8"], ""), (["--precision", "fp16"], "--precision"),
+       (["--precision", "bf16", "--mode", "train"], "--precision")]
 for flags, needle in bad:
     opts = {"--batch": "2", "--size": "64", "--iters": "1", "--warmup": "0"}
     opts.update(zip(flags[::2], flags[1::2]))

@@ -94,6 +94,26 @@ def run_checks(tmp):
         check(r["prediction"] == max(p, key=p.get), f"json prediction of {img}", res)
     print("ok  table and --json output")
 
+    # --precision bf16: where the CPU has AVX512-BF16, the same rows as fp32 with probabilities a
+    # little apart (an untrained model; tests/test_bf16.cpp measures the agreement); elsewhere
+    # refused with one line naming the flag and the missing extension. Unknown values: exit 2.
+    with open("/proc/cpuinfo") as f:
+        has_bf16 = any(l.startswith("flags") and "avx512_bf16" in l.split() for l in f)
+    if has_bf16:
+        res = ds("classify", "--json", "--precision", "bf16", "--model", model, *images)
+        rows16 = [json.loads(l) for l in res.stdout.splitlines()] if res.returncode == 0 else []
+        check(len(rows16) == len(rows) == len(images), "bf16: one object per image", res)
+        for r32, r16 in zip(rows, rows16):
+            p32, p16 = r32["probabilities"], r16["probabilities"]
+            check(r16["image"] == r32["image"] and list(p16) == list(p32), f"bf16: keys of {r16['image']}", res)
+            check(max(abs(p16[k] - p32[k]) for k in p32) < 0.1, f"bf16: probabilities near fp32's: {p16} {p32}", res)
+        print("ok  --precision bf16")
+    else:
+        expect_error("bf16 without AVX512-BF16", ["classify", "--precision", "bf16", "--model", model, good[0]],
+                     ["--precision", "AVX512-BF16"])
+    expect_error("unknown precision", ["classify", "--precision", "fp16", "--model", model, good[0]],
+                 ["--precision", "fp16"])
+
     # Bad model files.
     missing = os.path.join(tmp, "nope.safetensors")
     expect_error("missing model", ["classify", "--model", missing, good[0]], [missing, "no such file"])

@@ -35,6 +35,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   DS_CHECK_INPUT(o.classes >= 2, "--classes must be at least 2, got " + std::to_string(o.classes));
   DS_CHECK_INPUT(o.iters >= 1, "--iters must be at least 1, got " + std::to_string(o.iters));
   DS_CHECK_INPUT(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
+  DS_CHECK_INPUT(!o.train || o.precision == Precision::fp32, "--precision bf16 is for --mode infer (training is fp32)");
   std::vector<std::string> names;
   for (int c = 0; c < o.classes; ++c) names.push_back("class" + std::to_string(c));
   Model model = make_model(o.arch, names, o.seed, o.size);  // checks size against the network
@@ -58,7 +59,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     if (o.train) {
       sink = sink + train_step(*model.net, opt, x, labels).loss;
     } else {
-      sink = sink + predict_probabilities(model, x)[0];
+      sink = sink + predict_probabilities(model, x, o.precision)[0];
     }
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool warm = i < o.warmup;

@@ -16,6 +16,7 @@ namespace ds {
 struct ModelBenchOptions {
   Arch arch = Arch::resnet18;
   bool train = false;   // false: eval-mode forward + softmax; true: forward, loss, backward, Adam
+  Precision precision = Precision::fp32;  // infer mode's convolutions (training is fp32)
   int batch = 16;
   int size = 224;       // input is batch x 3 x size x size
   int classes = 2;

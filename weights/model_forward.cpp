@@ -3,6 +3,7 @@
 #include "weights/model_forward.h"
 
 #include "base/error.h"
+#include "engine/cpu_features.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -36,13 +37,28 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
   return batch;
 }
 
-Tensor predict_probabilities(Model& model, const Tensor& batch) {
+Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision) {
   DS_CHECK(model.net != nullptr, "predict_probabilities: no network");
   Context ctx;
   ctx.tape = nullptr;
   ctx.training = false;
+  ctx.precision = precision;
   VarPtr logits = model.net->forward(ctx, make_var(batch));
   return softmax(logits->value);
+}
+
+Precision parse_precision(const std::string& value) {
+  if (value == "fp32") return Precision::fp32;
+  if (value != "bf16") throw InputError("--precision", "must be fp32 or bf16, got " + value);
+  if (!has_bf16_kernels() && !reference_kernels()) {
+    const bool hw = cpu_extensions().avx512_bf16;
+    throw InputError("--precision", std::string("bf16 needs a CPU with AVX512-BF16") +
+                                        (hw ? " and the avx512 path (DEEPSLIDE_ISA caps it at " +
+                                                  std::string(isa_name(cpu_isa())) + ")"
+                                            : " (this one lacks it)") +
+                                        "; use --precision fp32");
+  }
+  return Precision::bf16;
 }
 
 }  // namespace ds

@@ -20,7 +20,14 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
                      const std::array<float, 3>& std);
 
 // Runs the network in eval mode (no tape, BN running statistics) and returns softmax
-// probabilities [N, K] for a batch from make_batch.
-Tensor predict_probabilities(Model& model, const Tensor& batch);
+// probabilities [N, K] for a batch from make_batch. precision bf16 runs the convolutions in bf16
+// (engine/autograd.h's Precision; the weights are packed once per model, on first use).
+Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision = Precision::fp32);
+
+// A --precision value: "fp32" or "bf16". bf16 needs the AVX512-BF16 kernels
+// (has_bf16_kernels(): the CPU has the extension and DEEPSLIDE_ISA does not cap the path below
+// avx512), or reference mode (DEEPSLIDE_ISA=ref), which runs the reference twin; otherwise an
+// InputError says so rather than running bf16 many times slower than fp32 on the reference loops.
+Precision parse_precision(const std::string& value);
 
 }  // namespace ds

@@ -19,6 +19,7 @@ enum class ScratchSlot {
   bn_partials,         // BatchNorm: per-block channel sums (doubles)
   linear_weights,      // linear_forward, linear_backward: W transposed to [IN, OUT]
   linear_wgrad,        // linear_backward: the weight gradient in [IN, OUT]
+  conv_bf16_input,     // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
   count
 };
 
