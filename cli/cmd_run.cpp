@@ -19,6 +19,7 @@ void register_stage_commands(CLI::App& app, Globals& g) {
   register_train(app, g);
   register_predict(app, g);
   register_search(app, g);
+  register_bundle(app, g);
   register_visualize(app, g);
   register_evaluate(app, g);
   register_report(app, g);
@@ -79,7 +80,7 @@ StageCommands stage_commands() {
 void register_run(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "The whole pipeline from a TOML config: split, train, predict, search, "
-                                        "visualize, evaluate, report; completed stages are skipped");
+                                        "bundle, visualize, evaluate, report; completed stages are skipped");
   sub->add_option("--config", o->config, "Pipeline config (TOML; see configs/deepslide.toml)")->required();
   sub->add_option("--workdir", o->workdir, "Folder for every output (default: the config's workdir)");
   sub->add_flag("--force", o->force, "Rerun every stage in the range, ignoring the stamps");

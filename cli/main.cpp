@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   ds::cli::register_evaluate(app, g);
   ds::cli::register_visualize(app, g);
   ds::cli::register_report(app, g);
+  ds::cli::register_bundle(app, g);
+  ds::cli::register_diagnose(app, g);
   ds::cli::register_run(app, g);
   try {
     app.parse(argc, argv);
