@@ -41,11 +41,19 @@ class Settings {
   Settings(const std::string& agg_path, const nlohmann::json& agg) : path_(agg_path) {
     if (agg.contains("windows") && agg["windows"].is_object()) windows_ = agg["windows"];
   }
+  // `fallback`: the value predict uses when its flag is left out, for the filter parameters
+  // (a hand-made aggregator.json has no window settings); none for the settings that decide
+  // where windows go, which must be stated.
   template <typename T>
-  T get(const std::optional<T>& flag, const std::string& key, const std::string& flag_name) {
+  T get(const std::optional<T>& flag, const std::string& key, const std::string& flag_name,
+        const std::optional<T>& fallback = std::nullopt) {
     if (flag) {
       sources[key] = flag_name;
       return *flag;
+    }
+    if (!windows_.contains(key) && fallback) {
+      sources[key] = "default";
+      return *fallback;
     }
     if (!windows_.contains(key))
       throw InputError(path_, "no '" + key + "' in its window settings (search copies them from predict.json; "
@@ -134,9 +142,12 @@ BundleMade make_bundle(const BundleOptions& o) {
   }
   w.overlap = s.get(o.overlap, "overlap", "--overlap");
   w.tissue = parse_tissue_method(s.get(o.tissue, "tissue", "--tissue"));
-  w.purple.threshold = s.get(o.purple_threshold, "purple_threshold", "--purple-threshold");
-  w.purple.scale = s.get(o.purple_scale, "purple_scale", "--purple-scale");
-  w.otsu_min_fraction = s.get(o.otsu_min_fraction, "otsu_min_fraction", "--otsu-min-fraction");
+  const WindowOptions defaults;
+  w.purple.threshold =
+      s.get(o.purple_threshold, "purple_threshold", "--purple-threshold", std::optional(defaults.purple.threshold));
+  w.purple.scale = s.get(o.purple_scale, "purple_scale", "--purple-scale", std::optional(defaults.purple.scale));
+  w.otsu_min_fraction = s.get(o.otsu_min_fraction, "otsu_min_fraction", "--otsu-min-fraction",
+                              std::optional(defaults.otsu_min_fraction));
   DS_CHECK_INPUT(w.level >= 0, "--level must be >= 0");
   DS_CHECK_INPUT(w.mpp >= 0, "--mpp must be positive");
   DS_CHECK_INPUT(w.overlap >= 1, "--overlap must be >= 1, got " + std::to_string(w.overlap));

@@ -1,7 +1,8 @@
 // `deepslide bundle`: a model file and the aggregator `search` chose become one bundle
 // (infer/bundle.h). Window settings not given come from aggregator.json's "windows" (which
 // search copies from the predict.json of the predictions it chose on, so the recipe is what the
-// aggregator was validated with); one missing from both is an error naming the flag to give.
+// aggregator was validated with); level/mpp, overlap or tissue method missing from both is an
+// error naming the flag to give (the filter's parameters fall back to predict's defaults).
 #pragma once
 #include <map>
 #include <optional>

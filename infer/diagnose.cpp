@@ -183,7 +183,7 @@ std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::ve
   for (const Diagnosis& d : rows) {
     s += csv_field(d.slide) + "," + classes[(size_t)d.diagnosis] + "," + num("%.6g", d.confidence());
     for (double v : d.scores) s += "," + num("%.6g", v);
-    s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.4f", d.tissue_mm2) : "") + "," +
+    s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.6g", d.tissue_mm2) : "") + "," +
          num("%.2f", d.seconds);
     s += with_gt ? "," + d.gt + "\n" : "\n";
   }
