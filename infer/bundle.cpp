@@ -78,11 +78,12 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const Model&
   check_field(path, std::isfinite(w.mpp) && w.mpp >= 0, "recipe_mpp", "must be >= 0 (0: read at recipe_level)");
   w.overlap = parse_number<double>(path, m, "recipe_overlap");
   check_field(path, std::isfinite(w.overlap) && w.overlap >= 1, "recipe_overlap", "must be >= 1");
+  const std::string& tissue = field(path, m, "recipe_tissue");
   try {
-    w.tissue = parse_tissue_method(field(path, m, "recipe_tissue"));
+    w.tissue = parse_tissue_method(tissue);
   } catch (const InputError&) {
     throw InputError(path, "bundle recipe field 'recipe_tissue' must be purple, otsu or none, got '" +
-                               m.at("recipe_tissue").substr(0, 60) + "'");
+                               tissue.substr(0, 60) + "'");
   }
   w.purple.threshold = parse_number<int>(path, m, "recipe_purple_threshold");
   w.purple.scale = parse_number<int>(path, m, "recipe_purple_scale");
