@@ -58,8 +58,15 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
     }
     if (folders.size() > 1) throw InputError(labels, "with --labels, give one folder (the CSV's img paths are in it)");
     const std::string root = folders.empty() ? normal(labels).parent_path().string() : folders[0];
-    for (const SlideLabel& row : read_labels_csv(labels, true))
-      slides.push_back({resolve_slide_path(root, row, labels), "", row.gt});
+    // A row whose file is missing stays an input: it fails alone, named, and the rest go on.
+    for (const SlideLabel& row : read_labels_csv(labels, true)) {
+      std::string path = (fs::path(root) / row.img).string();
+      try {
+        path = resolve_slide_path(root, row, labels);
+      } catch (const InputError&) {
+      }
+      slides.push_back({path, "", row.gt});
+    }
   } else {
     if (args.empty()) throw InputError("diagnose", "no slides given (slide files or folders)");
     for (const std::string& a : args) {
@@ -67,10 +74,8 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
         std::vector<std::string> found = walk(a, out);
         if (found.empty()) throw InputError(a, "no slides in this folder (nor below it)");
         for (std::string& f : found) slides.push_back({std::move(f), "", ""});
-      } else if (fs::exists(a, ec)) {
-        slides.push_back({a, "", ""});
       } else {
-        throw InputError(a, "no such file or folder");
+        slides.push_back({a, "", ""});  // a missing file fails alone, named, like an unreadable one
       }
     }
   }

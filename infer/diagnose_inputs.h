@@ -17,7 +17,8 @@ struct DiagnoseInput {
 // `args`: slide files and folders. `labels` (optional): a CSV `img[,gt]` whose img is resolved
 // under the single folder in `args` (or, with no args, the CSV's own folder). Files under
 // `exclude` (the output folder) are never inputs; a slide reached twice counts once.
-// InputError for a missing argument, a folder without slides or a CSV row without its file.
+// InputError for a folder without slides; a missing file (named, or a CSV row's) stays an input,
+// so it fails alone when diagnosed.
 std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args, const std::string& labels,
                                            const std::string& exclude);
 

@@ -9,7 +9,8 @@
   equal the slide-level predictions of predict + evaluate for the same bundle's model and
   aggregator (an aggregator made to split these slides, so both classes occur), its windows.csv
   equal predict's CSVs; heatmaps per class; output folders unique for same-stem slides; --json
-  lines match diagnoses.csv; a broken slide is named and counted, the others go on, exit 2;
+  lines match diagnoses.csv; a broken and a missing slide are named and counted, the others go
+  on, exit 2;
   a rerun skips current slides, and redoes a changed slide or all slides for a changed bundle,
   saying why; --labels with an img-only CSV.
 - a bundle missing a recipe field: exit 2, one line naming the file and the field.
@@ -172,8 +173,9 @@ check(p.stderr.count("the bundle changed") == len(imgs), f"changed bundle: {p.st
 # A broken slide: named, counted, the others go on, exit 2.
 with open(f"{new}/{cls[1]}/broken.tif", "wb") as f:
     f.write(b"II*\x00" + b"\x00" * 20)
-p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx2", new] + T, expect=2)
-check("broken.tif: FAILED" in p.stderr and "1 of" in error_line(p), f"broken slide: {p.stderr[-600:]}")
+p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx2", new, f"{tmp}/missing.svs"] + T, expect=2)
+check("broken.tif: FAILED" in p.stderr and "missing.svs: FAILED" in p.stderr and "2 of" in error_line(p),
+      f"broken and missing slides: {p.stderr[-600:]}")
 check(len(read_csv(f"{tmp}/dx2/diagnoses.csv")) == len(imgs) + 1, "the other slides diagnosed")
 os.remove(f"{new}/{cls[1]}/broken.tif")
 
