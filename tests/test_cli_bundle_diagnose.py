@@ -146,7 +146,11 @@ for img in imgs:
     check(r[1] == evaluated.get(img), f"{img}: diagnose says {r[1]}, evaluate {evaluated.get(img)}")
     scores = [float(v) for v in r[3:3 + len(cls)]]
     check(abs(float(r[2]) - scores[cls.index(r[1])]) < 1e-9, f"{img}: confidence is the chosen class's score")
-    check(float(r[6]) > 0, f"{img}: tissue_mm2 {r[6]}")
+    # Overlap 1: the windows tile the tissue, so their union is their count times their area.
+    info = json.loads(run(["info", f"{new}/{img}"]).stdout or "{}")
+    mpp = info.get("mpp_x", 0)
+    check(abs(float(r[6]) - int(r[5]) * (32 * mpp) ** 2 / 1e6) < 1e-6 * max(1, int(r[5])),
+          f"{img}: tissue_mm2 {r[6]} for {r[5]} windows of 32 px at {mpp} um/px")
 lines = [json.loads(x) for x in p.stdout.splitlines()]
 check([(os.path.relpath(j["slide"], new), j["diagnosis"]) for j in lines] ==
       [(os.path.relpath(r[0], new), r[1]) for r in rows[1:]], "--json lines match diagnoses.csv")
@@ -169,6 +173,11 @@ p = run(["diagnose", "--bundle", bundle, "--out", out, new] + T)
 check(p.stderr.count("skipped") == len(imgs) - 1 and "the slide changed" in p.stderr, f"changed slide: {p.stderr}")
 p = run(["diagnose", "--bundle", b2, "--out", out, new] + T)
 check(p.stderr.count("the bundle changed") == len(imgs), f"changed bundle: {p.stderr}")
+# Overlap 2 (b2, at level 1): windows overlap, so the union is less than their summed area.
+for r in read_csv(f"{out}/diagnoses.csv")[1:]:
+    n, area = int(r[5]), float(r[6])
+    side_mm2 = (64 * 0.5) ** 2 / 1e6  # 32 px at level 1 (downsample 2) of a 0.5 um/px slide
+    check(n == 0 or n * side_mm2 / 4 - 1e-9 <= area < n * side_mm2, f"{r[0]}: union {area} of {n} windows")
 
 # A broken slide: named, counted, the others go on, exit 2.
 with open(f"{new}/{cls[1]}/broken.tif", "wb") as f:
@@ -179,6 +188,12 @@ check("broken.tif: FAILED" in p.stderr and "missing.svs: FAILED" in p.stderr and
 check(len(read_csv(f"{tmp}/dx2/diagnoses.csv")) == len(imgs) + 1, "the other slides diagnosed")
 os.remove(f"{new}/{cls[1]}/broken.tif")
 
+# --labels with classes: a gt column.
+with open(f"{tmp}/with_gt.csv", "w") as f:
+    f.write("img,gt\n" + "".join(f"{i},{cls[0]}\n" for i in imgs[:2]))
+run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx6", "--labels", f"{tmp}/with_gt.csv", new] + T)
+g = read_csv(f"{tmp}/dx6/diagnoses.csv")
+check(g[0][-1] == "gt" and [r[-1] for r in g[1:]] == [cls[0]] * 2, f"gt column: {g}")
 # --labels: img-only CSV.
 with open(f"{tmp}/img_only.csv", "w") as f:
     f.write("img\n" + "".join(f"{i}\n" for i in imgs[:2]))
