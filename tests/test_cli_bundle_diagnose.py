@@ -3,7 +3,8 @@
 - bundle: window settings left out come from aggregator.json (search copies predict.json's);
   flags override them; the recipe is in the safetensors metadata; a hand-made aggregator.json
   without window settings needs the flags (exit 2, one line naming the flag).
-- a bundle is a model file: classify prints the same as with the model file; predict takes the
+- a bundle is a model file: classify prints the same as with the model file, visualize draws
+  Grad-CAM with it; predict takes the
   recipe's window settings as defaults (predict.json records them) and explicit flags win.
 - diagnose on slides the project has never seen (another synth seed), no labels: its diagnoses
   equal the slide-level predictions of predict + evaluate for the same bundle's model and
@@ -98,6 +99,10 @@ run(["predict", "--model", b1, "--all-wsi", wsi, "--labels", f"{tmp}/labels/labe
      f"{tmp}/pb"] + T)
 pj = json.load(open(f"{tmp}/pb/predict.json")) if os.path.exists(f"{tmp}/pb/predict.json") else {}
 check(pj.get("overlap") == 1 and pj.get("level") == 1 and pj.get("tissue") == "otsu", f"predict uses the recipe: {pj}")
+run(["visualize", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_test.csv", "--preds", f"{tmp}/pb", "--out",
+     f"{tmp}/vis", "--mode", "heatmap", "--gradcam", "1", "--model", b1, "--thumb-size", "128"] + T)
+check(any("_gradcam_" in f for f in os.listdir(f"{tmp}/vis")) if os.path.isdir(f"{tmp}/vis") else False,
+      "visualize --gradcam with the bundle as its model")
 run(["predict", "--model", b1, "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_test.csv", "--out",
      f"{tmp}/pb2", "--overlap", "2", "--level", "0"] + T)
 pj = json.load(open(f"{tmp}/pb2/predict.json")) if os.path.exists(f"{tmp}/pb2/predict.json") else {}
