@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "base/json_bounded.h"
 
 namespace ds {
 
@@ -64,14 +65,15 @@ Meta bundle_metadata(const Recipe& r, const nlohmann::ordered_json& provenance) 
 
 bool is_bundle(const Meta& m) { return m.count("bundle") > 0; }
 
-Recipe recipe_from_metadata(const std::string& path, const Meta& m, const Model& model) {
+Recipe recipe_from_metadata(const std::string& path, const Meta& m, const std::vector<std::string>& classes,
+                            int patch_size) {
   const int version = parse_number<int>(path, m, "bundle");
   if (version < 1 || version > kBundleVersion)
     throw InputError(path, "bundle version " + std::to_string(version) + " is not one this deepslide reads (1.." +
                                std::to_string(kBundleVersion) + ")");
   Recipe r;
   WindowOptions& w = r.windows;
-  w.patch_size = model.patch_size;
+  w.patch_size = patch_size;
   w.level = parse_number<int>(path, m, "recipe_level");
   check_field(path, w.level >= 0, "recipe_level", "must be >= 0");
   w.mpp = parse_number<double>(path, m, "recipe_mpp");
@@ -92,11 +94,11 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const Model&
   w.otsu_min_fraction = parse_number<double>(path, m, "recipe_otsu_min_fraction");
   check_field(path, w.otsu_min_fraction >= 0 && w.otsu_min_fraction <= 1, "recipe_otsu_min_fraction",
               "must be in [0, 1]");
-  const std::string& agg_text = field(path, m, "recipe_aggregator");
-  const nlohmann::json aj = nlohmann::json::parse(agg_text, nullptr, false);
-  if (aj.is_discarded()) throw InputError(path, "bundle recipe field 'recipe_aggregator' is not valid JSON");
-  r.aggregator = Aggregator::from_json(aj, path + ": bundle recipe field 'recipe_aggregator'");
-  if (r.aggregator.classes != model.classes)
+  const std::string where = path + ": bundle recipe field 'recipe_aggregator'";
+  const nlohmann::json aj = parse_json_bounded(field(path, m, "recipe_aggregator"), where);
+  if (!aj.is_object()) throw InputError(where, "is not a JSON object");
+  r.aggregator = Aggregator::from_json(aj, where);
+  if (r.aggregator.classes != classes)
     throw InputError(path, "bundle recipe field 'recipe_aggregator' lists other classes than the model");
   return r;
 }
@@ -110,10 +112,8 @@ Bundle load_bundle(const std::string& path) {
     throw InputError(path, "a model file, not a bundle (no recipe): make one with `deepslide bundle --model " + path +
                                " --aggregator aggregator.json --out model.bundle.safetensors`");
   b.recipe = recipe_from_metadata(path, meta, b.model);
-  if (auto it = meta.find("provenance"); it != meta.end()) {
-    b.provenance = nlohmann::ordered_json::parse(it->second, nullptr, false);
-    if (b.provenance.is_discarded()) b.provenance = nlohmann::ordered_json::object();
-  }
+  if (auto it = meta.find("provenance"); it != meta.end())
+    b.provenance = parse_json_bounded<nlohmann::ordered_json>(it->second, path + ": metadata 'provenance'");
   b.content_hash = file_content_hash(path);
   return b;
 }

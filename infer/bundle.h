@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,10 +32,14 @@ std::map<std::string, std::string> bundle_metadata(const Recipe& recipe, const n
 // Whether a model file's metadata marks it as a bundle.
 bool is_bundle(const std::map<std::string, std::string>& metadata);
 
-// The recipe in a bundle's metadata, checked against its model; InputError naming `path` and the
-// missing or invalid field.
+// The recipe in a bundle's metadata, checked against its model's classes and patch size;
+// InputError naming `path` and the missing or invalid field.
 Recipe recipe_from_metadata(const std::string& path, const std::map<std::string, std::string>& metadata,
-                            const Model& model);
+                            const std::vector<std::string>& classes, int patch_size);
+inline Recipe recipe_from_metadata(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                   const Model& model) {
+  return recipe_from_metadata(path, metadata, model.classes, model.patch_size);
+}
 
 struct Bundle {
   std::string path;

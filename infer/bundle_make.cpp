@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 
 namespace fs = std::filesystem;
 
@@ -16,14 +17,6 @@ namespace ds {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "cannot open");
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw InputError(path, "not a JSON object");
-  return j;
-}
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -78,8 +71,7 @@ class Settings {
 ojson training_summary(const std::string& model_path, const std::map<std::string, std::string>& meta) {
   ojson t = ojson::object();
   if (auto it = meta.find("training"); it != meta.end()) {
-    ojson j = ojson::parse(it->second, nullptr, false);
-    if (!j.is_discarded()) t["model_metadata"] = j;
+    t["model_metadata"] = parse_json_bounded<ojson>(it->second, model_path + ": metadata 'training'");
   }
   const fs::path log = fs::path(model_path).parent_path() / "log.csv";
   std::ifstream in(log);
@@ -120,6 +112,7 @@ BundleMade make_bundle(const BundleOptions& o) {
   std::map<std::string, std::string> meta;
   Model model = load_model(o.model, &meta);
   const nlohmann::json agg_json = read_json_file(o.aggregator);
+  if (!agg_json.is_object()) throw InputError(o.aggregator, "not a JSON object");
   BundleMade made;
   Recipe& r = made.recipe;
   r.aggregator = Aggregator::from_json(agg_json, o.aggregator);

@@ -2,9 +2,9 @@
 #include "infer/search.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "base/atomic_file.h"
+#include "base/json_bounded.h"
 #include "infer/labelled_predictions.h"
 
 namespace fs = std::filesystem;
@@ -43,10 +43,14 @@ ojson aggregator_json(const SearchResult& r, size_t slides, const std::vector<do
 // The window settings of the predictions searched on (predict.json's), so `deepslide bundle` can
 // ship the aggregator with the recipe it was chosen under. Empty without a readable predict.json.
 ojson prediction_windows(const std::string& preds) {
-  std::ifstream in(fs::path(preds) / "predict.json");
-  const nlohmann::json meta = nlohmann::json::parse(in, nullptr, false);
   ojson w = ojson::object();
-  if (!in || meta.is_discarded() || !meta.is_object()) return w;
+  nlohmann::json meta;
+  try {
+    meta = read_json_file((fs::path(preds) / "predict.json").string());
+  } catch (const InputError&) {
+    return w;
+  }
+  if (!meta.is_object()) return w;
   for (const char* key : {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale",
                           "otsu_min_fraction"})
     if (meta.contains(key)) w[key] = meta[key];
