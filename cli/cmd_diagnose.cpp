@@ -23,13 +23,20 @@ struct DiagnoseFlags {
   int batch_size = 64, readers = 1, thumb_size = 1024;
 };
 
+// A failure's reason without the file's name in front (the reader's errors start with it, and
+// the line already names the slide).
+std::string reason(const std::string& slide, const std::string& why) {
+  const std::string own = slide + ": ";
+  return why.rfind(own, 0) == 0 ? why.substr(own.size()) : why;
+}
+
 void print_slide(const DiagnoseEvent& e, const Bundle& b, const std::string& out, bool json, const Eta& eta) {
   const std::string prefix = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.d.slide;
   const std::string rate = eta.text(e.count - e.index - 1, "slides");
   const std::string tail = rate.empty() ? "" : "; " + rate;
   const std::vector<std::string>& classes = b.model.classes;
   if (e.status == DiagnoseEvent::Status::failed) {
-    std::cerr << prefix << ": FAILED: " << e.why << tail << "\n";
+    std::cerr << prefix << ": FAILED: " << reason(e.d.slide, e.why) << tail << "\n";
     if (json) {
       nlohmann::ordered_json j = {{"slide", e.d.slide}, {"error", e.why}};
       std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
@@ -76,7 +83,7 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   });
   std::cerr << "diagnose: " << s.diagnosed << " diagnosed, " << s.skipped << " already current, " << s.failed.size()
             << " failed; " << s.csv << "\n";
-  for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << why << "\n";
+  for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";
   if (!s.failed.empty())
     throw InputError(f.out, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
                                 " slides failed (listed above)");

@@ -109,11 +109,11 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
 void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity,
                   Diagnosis& d) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw InputError(dir.string(), "cannot create folder: " + ec.message());
   fs::remove(dir / kRecord, ec);
-  auto slide = Slide::open(d.slide);
   PredictOptions po;
   po.windows = b.recipe.windows;
   po.batch_size = o.batch_size;
@@ -156,6 +156,9 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
 }  // namespace
 
 std::string slide_identity(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "no such file");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open for reading");
   in.seekg(0, std::ios::end);
