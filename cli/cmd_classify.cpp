@@ -105,7 +105,7 @@ void run_classify(const ClassifyOpts& o, const Globals& g) {
 void register_classify(CLI::App& app, Globals& g) {
   auto o = std::make_shared<ClassifyOpts>();
   auto* sub = app.add_subcommand("classify", "Classify PNG/JPEG patches with a model file");
-  sub->add_option("--model", o->model, "Model file (.safetensors)")->required();
+  sub->add_option("--model", o->model, "Model file or bundle (.safetensors)")->required();
   sub->add_option("images", o->images, "PNG/JPEG patches, each patch_size x patch_size")->required();
   sub->add_flag("--json", o->json, "One JSON object per line instead of a table");
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");

@@ -13,6 +13,7 @@
 #include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
+#include "infer/bundle.h"
 #include "infer/predict.h"
 
 namespace ds::cli {
@@ -81,9 +82,12 @@ void print_summary(const PredictSummary& s, const std::string& out) {
 
 void run_predict(const PredictOpts& o, const Globals& g) {
   set_num_threads(g.threads);
-  Model model = load_model(o.model);
+  std::map<std::string, std::string> meta;
+  Model model = load_model(o.model, &meta);
   PredictSlidesOptions p;
-  p.predict.windows = o.win.resolve(3.0);
+  // A bundle's recipe is the default; flags given on the command line override it.
+  p.predict.windows = is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows)
+                                      : o.win.resolve(3.0);
   if (o.patch_flag && o.patch_flag->count() > 0 && o.win.opt.patch_size != model.patch_size)
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
@@ -119,7 +123,7 @@ void run_predict(const PredictOpts& o, const Globals& g) {
 void register_predict(CLI::App& app, Globals& g) {
   auto o = std::make_shared<PredictOpts>();
   auto* sub = app.add_subcommand("predict", "Stage 4: predict every tissue window of each slide, one CSV per slide");
-  sub->add_option("--model", o->model, "Model file (.safetensors)")->required();
+  sub->add_option("--model", o->model, "Model file or bundle (.safetensors; a bundle's recipe sets the window defaults)")->required();
   sub->add_option("--all-wsi", o->all_wsi, "Folder of slides (class sub-folders)")->required();
   sub->add_option("--labels", o->labels, "Label CSV (img,gt) of the slides to predict")->required();
   sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();

@@ -19,6 +19,7 @@ void register_stage_commands(CLI::App& app, Globals& g) {
   register_train(app, g);
   register_predict(app, g);
   register_search(app, g);
+  register_bundle(app, g);
   register_visualize(app, g);
   register_evaluate(app, g);
   register_report(app, g);
@@ -44,21 +45,27 @@ CommandFlags command_flags(const CLI::App& sub) {
   return c;
 }
 
-// Parses a stage's command line with the command's own registration, callbacks off: choices,
+// Parses a stage's command line with the command's own registration, without running it: choices,
 // exclusions and conversions fail as they would when the stage runs. The parse error, or "".
+// The commands' callbacks must stay in place: they own the variables their options write to (a
+// shared_ptr in the lambda), so replacing them would free those while the parse writes them.
+// Instead the root's parse-complete callback, which CLI11 runs after every option is converted
+// and checked and before any subcommand's callback, ends the parse.
 std::string dry_parse(const Argv& argv) {
+  struct Parsed {};
   CLI::App scratch;
   Globals g;
   scratch.require_subcommand(1);
   scratch.add_option("--threads", g.threads);
   scratch.fallthrough();
   register_stage_commands(scratch, g);
-  for (CLI::App* sub : scratch.get_subcommands([](CLI::App*) { return true; })) sub->callback(std::function<void()>());
+  scratch.parse_complete_callback([] { throw Parsed{}; });
   std::vector<std::string> rev(argv.rbegin(), argv.rend());
   try {
     scratch.parse(rev);
   } catch (const CLI::ParseError& e) {
     return e.what();
+  } catch (const Parsed&) {
   }
   return "";
 }
@@ -79,7 +86,7 @@ StageCommands stage_commands() {
 void register_run(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "The whole pipeline from a TOML config: split, train, predict, search, "
-                                        "visualize, evaluate, report; completed stages are skipped");
+                                        "bundle, visualize, evaluate, report; completed stages are skipped");
   sub->add_option("--config", o->config, "Pipeline config (TOML; see configs/deepslide.toml)")->required();
   sub->add_option("--workdir", o->workdir, "Folder for every output (default: the config's workdir)");
   sub->add_flag("--force", o->force, "Rerun every stage in the range, ignoring the stamps");

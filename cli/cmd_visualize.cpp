@@ -54,7 +54,7 @@ void register_visualize(CLI::App& app, Globals& g) {
   sub->add_option("--mode", o->mode, "dots|heatmap|both")->capture_default_str();
   sub->add_option("--gradcam", o->gradcam, "Grad-CAM for the K most confident windows of each class")
       ->capture_default_str();
-  sub->add_option("--model", o->model, "Model file (needed for --gradcam)");
+  sub->add_option("--model", o->model, "Model file or bundle (needed for --gradcam)");
   sub->add_option("--thumb-size", o->thumb_size, "Longer side of the thumbnail")->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->callback([o, &g] { run_visualize(*o, g); });

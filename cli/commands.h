@@ -27,6 +27,8 @@ void register_search(CLI::App& app, Globals& g);
 void register_evaluate(CLI::App& app, Globals& g);
 void register_visualize(CLI::App& app, Globals& g);
 void register_report(CLI::App& app, Globals& g);
+void register_bundle(CLI::App& app, Globals& g);
+void register_diagnose(CLI::App& app, Globals& g);
 void register_run(CLI::App& app, Globals& g);
 void register_geojson(CLI::App& app, Globals& g);
 

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   ds::cli::register_evaluate(app, g);
   ds::cli::register_visualize(app, g);
   ds::cli::register_report(app, g);
+  ds::cli::register_bundle(app, g);
+  ds::cli::register_diagnose(app, g);
   ds::cli::register_run(app, g);
   ds::cli::register_geojson(app, g);
   try {

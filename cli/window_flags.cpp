@@ -6,6 +6,7 @@
 namespace ds::cli {
 
 void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap) {
+  f.sub = sub;
   sub->add_option("--patch-size", f.opt.patch_size, "Patch side in pixels")->capture_default_str();
   if (with_overlap)
     f.overlap = sub->add_option("--overlap", f.opt.overlap,
@@ -32,6 +33,31 @@ WindowOptions WindowFlags::resolve(double default_overlap) const {
                  "--purple-scale must be in [1, patch size], got " + std::to_string(o.purple.scale));
   DS_CHECK_INPUT(o.otsu_min_fraction >= 0 && o.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
   DS_CHECK_INPUT(o.mpp >= 0, "--mpp must be positive");
+  return o;
+}
+
+}  // namespace ds::cli
+
+namespace ds::cli {
+
+WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
+  const WindowOptions flags = resolve(recipe.overlap);
+  auto given = [&](const char* name) {
+    const CLI::Option* o = sub ? sub->get_option_no_throw(name) : nullptr;
+    return o && o->count() > 0;
+  };
+  WindowOptions o = recipe;
+  if (given("--patch-size")) o.patch_size = flags.patch_size;
+  if (given("--overlap")) o.overlap = flags.overlap;
+  if (given("--level")) {
+    o.level = flags.level;
+    o.mpp = 0;
+  }
+  if (given("--mpp")) o.mpp = flags.mpp;
+  if (given("--tissue")) o.tissue = flags.tissue;
+  if (given("--purple-threshold")) o.purple.threshold = flags.purple.threshold;
+  if (given("--purple-scale")) o.purple.scale = flags.purple.scale;
+  if (given("--otsu-min-fraction")) o.otsu_min_fraction = flags.otsu_min_fraction;
   return o;
 }
 

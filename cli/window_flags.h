@@ -13,8 +13,11 @@ struct WindowFlags {
   WindowOptions opt;
   std::string tissue = "purple";
   CLI::Option* overlap = nullptr;  // to tell whether --overlap was given
+  CLI::App* sub = nullptr;         // to tell which flags were given
   // Validates and returns the options (InputError on bad values).
   WindowOptions resolve(double default_overlap) const;
+  // A bundle's recipe with each flag the user gave replacing its setting (validated as resolve).
+  WindowOptions resolve_over(const WindowOptions& recipe) const;
 };
 
 void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap = true);

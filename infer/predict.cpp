@@ -49,6 +49,9 @@ ojson predict_meta(const std::string& path, const Model& model, const PredictSli
   meta["level"] = w.level;
   meta["mpp"] = w.mpp;
   meta["tissue"] = tissue_method_name(w.tissue);
+  meta["purple_threshold"] = w.purple.threshold;
+  meta["purple_scale"] = w.purple.scale;
+  meta["otsu_min_fraction"] = w.otsu_min_fraction;
   meta["batch_size"] = o.predict.batch_size;
   if (!meta.contains("slides") || !meta["slides"].is_object()) meta["slides"] = ojson::object();
   return meta;

@@ -277,6 +277,17 @@ std::string training_section(const std::string& log) {
   return h + "</div>";
 }
 
+// The bundle `deepslide run` leaves in the run folder: what a hospital takes away to diagnose new
+// slides (nothing when the run has none).
+std::string bundle_note(const std::string& run) {
+  const fs::path bundle = fs::path(run) / "bundle.safetensors";
+  std::error_code ec;
+  if (!fs::exists(bundle, ec)) return "";
+  return "<p>Model bundle (model, window recipe and aggregator in one file): <code>" + html_escape(bundle.string()) +
+         "</code>. Diagnose new slides with <code>deepslide diagnose --bundle " + html_escape(bundle.string()) +
+         " --out DIR SLIDES...</code>.</p>";
+}
+
 // predict.json without its per-slide list, aggregator.json without its candidates.
 std::string settings_section(const json& predict, const json& aggregator) {
   std::string h = "<h2>Settings</h2>";
@@ -299,6 +310,7 @@ ReportSummary write_report(const ReportOptions& o) {
   const RunOutputs r = read_run(o);
   ReportSummary sum;
   std::string h = page_start(r.run);
+  h += bundle_note(r.run);
   h += metrics_section(r.eval);
   h += per_class_section(r.eval);
   h += confusion_section(r.eval);

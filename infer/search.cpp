@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/atomic_file.h"
+#include "base/json_bounded.h"
 #include "infer/labelled_predictions.h"
 
 namespace fs = std::filesystem;
@@ -39,6 +40,23 @@ ojson aggregator_json(const SearchResult& r, size_t slides, const std::vector<do
   return j;
 }
 
+// The window settings of the predictions searched on (predict.json's), so `deepslide bundle` can
+// ship the aggregator with the recipe it was chosen under. Empty without a readable predict.json.
+ojson prediction_windows(const std::string& preds) {
+  ojson w = ojson::object();
+  nlohmann::json meta;
+  try {
+    meta = read_json_file((fs::path(preds) / "predict.json").string());
+  } catch (const InputError&) {
+    return w;
+  }
+  if (!meta.is_object()) return w;
+  for (const char* key : {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale",
+                          "otsu_min_fraction"})
+    if (meta.contains(key)) w[key] = meta[key];
+  return w;
+}
+
 }  // namespace
 
 SearchOutcome choose_aggregator(const SearchOptions& o) {
@@ -54,7 +72,8 @@ SearchOutcome choose_aggregator(const SearchOptions& o) {
     candidates.push_back(candidate_json(c, file));
   }
   out.aggregator_json = (fs::path(o.out) / "aggregator.json").string();
-  const ojson j = aggregator_json(out.result, out.validation_slides, o.thresholds, std::move(candidates));
+  ojson j = aggregator_json(out.result, out.validation_slides, o.thresholds, std::move(candidates));
+  if (ojson w = prediction_windows(o.preds); !w.empty()) j["windows"] = w;
   write_text_atomic(out.aggregator_json, j.dump(2) + "\n");
   return out;
 }

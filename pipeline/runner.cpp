@@ -344,6 +344,9 @@ void Runner::print_outcome() const {
     }
   }
   std::error_code ec;
+  if (last_ >= stage_index("bundle", "") && fs::exists(files_.bundle, ec))
+    log_ << "model bundle: " << (fs::path(shown_) / "bundle.safetensors").string()
+         << " (diagnose new slides with deepslide diagnose --bundle)\n";
   if (last_ >= stage_index("report", "") && fs::exists(files_.report, ec))
     log_ << "report: " << (fs::path(shown_) / "report.html").string() << "\n";
 }

@@ -11,7 +11,8 @@ namespace fs = std::filesystem;
 
 namespace ds {
 
-const std::vector<std::string> kStages = {"split", "train", "predict", "search", "visualize", "evaluate", "report"};
+const std::vector<std::string> kStages = {"split",     "train",    "predict", "search", "bundle",
+                                          "visualize", "evaluate", "report"};
 
 namespace {
 
@@ -90,7 +91,8 @@ Workdir::Workdir(const fs::path& w)
       vis((w / "vis_test").string()),
       report((w / "report.html").string()),
       aggregator(inference_val + "/aggregator.json"),
-      metrics(inference_test + "/metrics.json") {}
+      metrics(inference_test + "/metrics.json"),
+      bundle((w / "bundle.safetensors").string()) {}
 
 std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& flags) {
   const std::string paths = " (it points into the workdir)";
@@ -102,6 +104,8 @@ std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& fl
       {"predict", {}, {"--model", "--labels", "--out", "--force"},
        " (run predicts the val and test slides with the trained best.safetensors)"},
       {"search", {}, {"--preds", "--labels", "--out"}, paths},
+      {"bundle", {}, {"--model", "--aggregator", "--out"},
+       " (run bundles the trained best.safetensors with the search's aggregator.json)"},
       {"visualize", {}, {"--labels", "--preds", "--out", "--model"}, paths},
       {"evaluate", {}, {"--preds", "--labels", "--aggregator", "--out"}, paths},
       {"report", {}, {"--run", "--out", "--eval", "--search", "--preds", "--vis", "--log"}, paths},
@@ -145,6 +149,8 @@ std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdi
        {w.preds_val, w.preds_test}},
       {"search", {cmd("search", {"--preds", w.preds_val, "--labels", w.labels_val, "--out", w.inference_val})},
        {w.preds_val, w.labels_val}, {w.inference_val}, {w.aggregator}, {w.inference_val}},
+      {"bundle", {cmd("bundle", {"--model", w.model, "--aggregator", w.aggregator, "--out", w.bundle})},
+       {w.model, w.aggregator}, {w.bundle}, {w.bundle}, {w.bundle}},
       {"visualize",
        {cmd("visualize", {"--labels", w.labels_test, "--preds", w.preds_test, "--out", w.vis, "--model", w.model})},
        cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}), {w.vis}, {w.vis + "/visualize.json"},

@@ -1,5 +1,5 @@
 // The stages of `deepslide run`, in one workdir with DeepSlide's folder names: split -> train ->
-// predict (val, test) -> search -> visualize -> evaluate -> report. For each stage: the command
+// predict (val, test) -> search -> bundle -> visualize -> evaluate -> report. For each stage: the command
 // lines it runs (the config's keys plus the workdir paths the run sets itself), the paths it
 // reads and writes, and whether its stamp (pipeline/stage_stamp.h) says it is complete and
 // current.
@@ -36,7 +36,8 @@ struct Stage {
 struct Workdir {
   explicit Workdir(const std::filesystem::path& absolute);
   std::string dir, labels_train, labels_val, labels_test, model, log, checkpoints, preds_val, preds_test,
-      inference_val, inference_test, vis, report, aggregator, metrics;
+      inference_val, inference_test, vis, report, aggregator, metrics,
+      bundle;  // bundle.safetensors: the model, the recipe and the aggregator in one file (for diagnose)
 };
 
 // The config's view of each stage: its command's flags (from `flags`, by command name) and the

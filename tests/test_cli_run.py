@@ -21,7 +21,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 
-STAGES = ["split", "train", "predict", "search", "visualize", "evaluate", "report"]
+STAGES = ["split", "train", "predict", "search", "bundle", "visualize", "evaluate", "report"]
 
 tmp = tempfile.mkdtemp(prefix="ds_run_")
 wsi = f"{tmp}/wsi"
@@ -87,7 +87,7 @@ p = run(["run", "--config", cfg])
 expect_states(p, ALL_RAN, "first run")
 for rel in ["labels_train.csv", "labels_val.csv", "labels_test.csv", "best.safetensors", "log.csv", "checkpoints",
             "preds_val/predict.json", "preds_test/predict.json", "inference_val/aggregator.json",
-            "vis_test/visualize.json", "inference_test/metrics.json", "report.html"]:
+            "bundle.safetensors", "vis_test/visualize.json", "inference_test/metrics.json", "report.html"]:
     check(os.path.exists(f"{work}/{rel}"), f"missing output {rel}")
 for s in STAGES:
     path = f"{work}/.stages/{s}.json"
@@ -104,6 +104,11 @@ m = re.search(r"slide-level test accuracy: ([0-9.]+) \((\d+) slides", p.stdout)
 check(m is not None and m.group(2) == "2", f"no accuracy line: {p.stdout[-600:]}")
 check(f"report: {work}/report.html" in p.stdout, "no report path in the summary")
 check("$ deepslide train " in p.stdout, "the stage command lines are not printed")
+check(f"model bundle: {work}/bundle.safetensors" in p.stdout, "no bundle path in the summary")
+if os.path.exists(f"{work}/report.html"):
+    check(f"{work}/bundle.safetensors" in open(f"{work}/report.html").read(), "the report does not name the bundle")
+p = run(["diagnose", "--bundle", f"{work}/bundle.safetensors", "--out", f"{tmp}/dx", wsi, "--threads", "2"])
+check(os.path.exists(f"{tmp}/dx/diagnoses.csv"), "diagnose with the run's bundle")
 
 # 2. Nothing changed: every stage skipped.
 labels_t, model_t = mtime("labels_train.csv"), mtime("best.safetensors")
@@ -126,8 +131,8 @@ expect_states(p, ALL_SKIPPED, "speed-only key")
 
 # 4. --from/--until (with --force, so the stages in range run although up to date).
 p = run(["run", "--config", cfg2, "--from", "search", "--until", "evaluate", "--force"])
-expect_states(p, {"split": "not run", "train": "not run", "predict": "not run", "search": "ran", "visualize": "ran",
-                  "evaluate": "ran", "report": "not run"}, "--from search --until evaluate")
+expect_states(p, {"split": "not run", "train": "not run", "predict": "not run", "search": "ran", "bundle": "ran",
+                  "visualize": "ran", "evaluate": "ran", "report": "not run"}, "--from search --until evaluate")
 # The forced stages rewrote their outputs with the same bytes: report's inputs are unchanged
 # (stamps compare contents), so report stays up to date.
 p = run(["run", "--config", cfg2])

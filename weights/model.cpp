@@ -123,7 +123,7 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
   return m;
 }
 
-void save_model(const std::string& path, const Model& model) {
+void save_model(const std::string& path, const Model& model, const std::map<std::string, std::string>& extra_metadata) {
   DS_CHECK(model.net != nullptr, "save_model: no network");
   DS_CHECK((int)model.classes.size() == model.net->num_classes(),
            "save_model: class names and fc size disagree");
@@ -135,6 +135,8 @@ void save_model(const std::string& path, const Model& model) {
   meta["mean"] = float_list(model.mean);
   meta["std"] = float_list(model.std);
   meta["patch_size"] = std::to_string(model.patch_size);
+  for (const auto& [key, value] : extra_metadata)
+    DS_CHECK(meta.emplace(key, value).second, "save_model: extra metadata key '" + key + "' is the model's own");
 
   std::vector<StTensorRef> refs;
   const ParamSet& ps = model.net->params();
@@ -148,8 +150,9 @@ void save_model(const std::string& path, const Model& model) {
   write_safetensors(path, refs, meta);
 }
 
-Model load_model(const std::string& path) {
+Model load_model(const std::string& path, std::map<std::string, std::string>* metadata) {
   StFile f = read_safetensors(path);
+  if (metadata) *metadata = f.metadata;
 
   const std::string& format = meta_key(path, f, "format");
   if (format != kModelFormat)

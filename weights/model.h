@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,11 +34,15 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
                  std::array<float, 3> std = kImageNetStd);
 
 // Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
-// metadata format/version/arch/classes/mean/std/patch_size.
-void save_model(const std::string& path, const Model& model);
+// metadata format/version/arch/classes/mean/std/patch_size, plus `extra_metadata` (what a model
+// bundle adds, infer/bundle.h; its keys must not be the model's own).
+void save_model(const std::string& path, const Model& model,
+                const std::map<std::string, std::string>& extra_metadata = {});
 
 // Reads and checks a model file: metadata present and valid, arch known, exactly the tensors
 // the architecture needs with the right shapes. InputError naming the file (and the tensor).
-Model load_model(const std::string& path);
+// Metadata keys it does not know are ignored (a bundle is a model file); `metadata`, when given,
+// receives all of them.
+Model load_model(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace ds

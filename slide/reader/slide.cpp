@@ -27,7 +27,28 @@ uint64_t tile_key(int level, int64_t col, int64_t row) {
   return ((uint64_t)level << 56) | ((uint64_t)row << 28) | (uint64_t)col;
 }
 
+enum class Magic { none, tiff, image };
+
+// The first bytes decide the backend.
+Magic magic_of(const unsigned char* m, std::streamsize n) {
+  bool tiff = n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                         (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
+  if (tiff) return Magic::tiff;
+  bool png = n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0;
+  bool jpeg = n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF;
+  return png || jpeg ? Magic::image : Magic::none;
+}
+
 }  // namespace
+
+bool Slide::has_slide_magic(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::ifstream f(path, std::ios::binary);
+  unsigned char m[8] = {0};
+  f.read(reinterpret_cast<char*>(m), 8);
+  return f.gcount() > 0 && magic_of(m, f.gcount()) != Magic::none;
+}
 
 std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) {
   std::error_code ec;
@@ -39,12 +60,9 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   f.read(reinterpret_cast<char*>(m), 8);
   std::streamsize n = f.gcount();
   if (n == 0) throw InputError(path, "empty file");
-  bool tiff = n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
-                         (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
-  if (tiff) return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
-  bool png = n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0;
-  bool jpeg = n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF;
-  if (png || jpeg) return open_image_slide(path, cache_bytes);
+  const Magic magic = magic_of(m, n);
+  if (magic == Magic::tiff) return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
+  if (magic == Magic::image) return open_image_slide(path, cache_bytes);
   throw InputError(path, "not a slide: unrecognised format (expected TIFF/SVS, PNG or JPEG)");
 }
 

@@ -55,6 +55,9 @@ class Slide {
   static constexpr size_t kDefaultCacheBytes = 256u << 20;
   // Opens by content (TIFF magic, PNG, JPEG); InputError naming the file and reason otherwise.
   static std::unique_ptr<Slide> open(const std::string& path, size_t cache_bytes = kDefaultCacheBytes);
+  // Whether open would try this file: its first bytes are a TIFF, PNG or JPEG magic (what
+  // `diagnose` looks for in folders). False for unreadable files and folders.
+  static bool has_slide_magic(const std::string& path);
   Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes);
 
   const std::string& path() const { return path_; }

@@ -23,7 +23,7 @@ static std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-std::vector<SlideLabel> read_labels_csv(const std::string& path) {
+std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optional) {
   std::ifstream in(path);
   if (!in) throw InputError(path, "cannot open label CSV");
   std::string line;
@@ -31,7 +31,9 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
   strip_utf8_bom(line);
   std::string header = trim(line);
   header.erase(std::remove(header.begin(), header.end(), ' '), header.end());
-  if (header != "img,gt") throw InputError(path, "header is '" + trim(line) + "', expected img,gt");
+  const bool img_only = gt_optional && header == "img";
+  if (header != "img,gt" && !img_only)
+    throw InputError(path, "header is '" + trim(line) + "', expected img,gt" + (gt_optional ? " or img" : ""));
   std::vector<SlideLabel> rows;
   std::set<std::string> seen;
   int lineno = 1;
@@ -41,13 +43,17 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path) {
       throw InputError(path, "more than " + std::to_string(kMaxLabelRows) + " slides");
     if (trim(line).empty()) continue;
     size_t comma = line.find(',');
-    if (comma == std::string::npos || line.find(',', comma + 1) != std::string::npos)
+    if (img_only) {
+      if (comma != std::string::npos)
+        throw InputError(path, "line " + std::to_string(lineno) + ": expected one field img (the header has no gt)");
+      comma = line.size();
+    } else if (comma == std::string::npos || line.find(',', comma + 1) != std::string::npos)
       throw InputError(path, "line " + std::to_string(lineno) + ": expected two fields img,gt");
-    SlideLabel r{trim(line.substr(0, comma)), trim(line.substr(comma + 1))};
-    if (r.img.empty() || r.gt.empty())
+    SlideLabel r{trim(line.substr(0, comma)), comma < line.size() ? trim(line.substr(comma + 1)) : std::string()};
+    if (r.img.empty() || (r.gt.empty() && !gt_optional))
       throw InputError(path, "line " + std::to_string(lineno) + ": empty img or gt");
     // Both become parts of output paths (a class folder, a slide's CSV): they must stay inside.
-    if (std::string why = unsafe_component_reason(r.gt); !why.empty())
+    if (std::string why = r.gt.empty() ? "" : unsafe_component_reason(r.gt); !why.empty())
       throw InputError(path, "line " + std::to_string(lineno) + ": class name '" + quoted_for_message(r.gt) + "' " + why);
     if (std::string why = unsafe_relative_path_reason(r.img); !why.empty())
       throw InputError(path, "line " + std::to_string(lineno) + ": slide path '" + quoted_for_message(r.img) + "' " + why);

@@ -13,8 +13,9 @@ struct SlideLabel {
 };
 
 // Reads and validates a label CSV: header `img,gt`, two non-empty fields per row, no duplicate
-// img. Errors name the file and line.
-std::vector<SlideLabel> read_labels_csv(const std::string& path);
+// img. Errors name the file and line. With gt_optional (slides to diagnose, whose class may be
+// unknown) the header may be `img` alone and a row's gt may be empty.
+std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optional = false);
 void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& rows);  // atomic, sorted by img
 
 // Resolves a row to a slide path under `all_wsi`: `all_wsi/img` when it exists, else

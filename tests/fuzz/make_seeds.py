@@ -342,6 +342,13 @@ def model_seeds(d):
     }
     deep = "[" * 200 + "]" * 200
     seeds["deep_json_metadata.safetensors"] = safetensors([], dict(meta, classes=deep))
+    bundle_meta = dict(meta, bundle="1", recipe_level="1", recipe_mpp="0", recipe_overlap="1.5",
+                       recipe_tissue="otsu", recipe_purple_threshold="100", recipe_purple_scale="15",
+                       recipe_otsu_min_fraction="0.5",
+                       recipe_aggregator=json.dumps({"method": "logistic", "classes": ["a", "b", "c"], "lambda": 1,
+                                                     "weights": [[0.5] * 6] * 3, "bias": [0, 1, 2]}),
+                       provenance=json.dumps({"deepslide_version": "0.1.0", "created": "2026-01-01T00:00:00Z"}))
+    seeds["bundle_fc_only.safetensors"] = safetensors(fc, bundle_meta)
     for name, data in seeds.items():
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)

@@ -1,0 +1,166 @@
+// Building a bundle from a model file, aggregator.json and the flags given.
+#include "infer/bundle_make.h"
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "base/error.h"
+#include "base/json_bounded.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// One window setting: the flag when given, else aggregator.json's "windows" entry, else an
+// error naming both.
+class Settings {
+ public:
+  Settings(const std::string& agg_path, const nlohmann::json& agg) : path_(agg_path) {
+    if (agg.contains("windows") && agg["windows"].is_object()) windows_ = agg["windows"];
+  }
+  // `fallback`: the value predict uses when its flag is left out, for the filter parameters
+  // (a hand-made aggregator.json has no window settings); none for the settings that decide
+  // where windows go, which must be stated.
+  template <typename T>
+  T get(const std::optional<T>& flag, const std::string& key, const std::string& flag_name,
+        const std::optional<T>& fallback = std::nullopt) {
+    if (flag) {
+      sources[key] = flag_name;
+      return *flag;
+    }
+    if (!windows_.contains(key) && fallback) {
+      sources[key] = "default";
+      return *fallback;
+    }
+    if (!windows_.contains(key))
+      throw InputError(path_, "no '" + key + "' in its window settings (search copies them from predict.json; "
+                              "an older run has none): give " + flag_name);
+    try {
+      sources[key] = path_;
+      return windows_[key].get<T>();
+    } catch (const nlohmann::json::exception&) {
+      throw InputError(path_, "window setting '" + key + "' has the wrong type: " + windows_[key].dump());
+    }
+  }
+  const nlohmann::json& windows() const { return windows_; }
+  std::map<std::string, std::string> sources;
+
+ private:
+  std::string path_;
+  nlohmann::json windows_ = nlohmann::json::object();
+};
+
+// The training summary the provenance carries: the model file's own `training` metadata when it
+// has one, and the best epoch of the log.csv written beside it by `deepslide train`.
+ojson training_summary(const std::string& model_path, const std::map<std::string, std::string>& meta) {
+  ojson t = ojson::object();
+  if (auto it = meta.find("training"); it != meta.end()) {
+    t["model_metadata"] = parse_json_bounded<ojson>(it->second, model_path + ": metadata 'training'");
+  }
+  const fs::path log = fs::path(model_path).parent_path() / "log.csv";
+  std::ifstream in(log);
+  std::string line;
+  if (!in || !std::getline(in, line)) return t;
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) header.push_back(c);
+  int epochs = 0;
+  double best = -1;
+  ojson best_row;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) f.push_back(c);
+    if (f.size() != header.size()) continue;
+    ++epochs;
+    ojson row = ojson::object();
+    for (size_t i = 0; i < f.size(); ++i) {
+      try {
+        row[header[i]] = std::stod(f[i]);
+      } catch (...) {
+        row[header[i]] = f[i];
+      }
+    }
+    if (row.contains("val_acc") && row["val_acc"].is_number() && row["val_acc"].get<double>() > best) {
+      best = row["val_acc"].get<double>();
+      best_row = row;
+    }
+  }
+  if (epochs > 0) t["log"] = {{"file", log.filename().string()}, {"epochs", epochs}, {"best_epoch", best_row}};
+  return t;
+}
+
+}  // namespace
+
+BundleMade make_bundle(const BundleOptions& o) {
+  std::map<std::string, std::string> meta;
+  Model model = load_model(o.model, &meta);
+  const nlohmann::json agg_json = read_json_file(o.aggregator);
+  if (!agg_json.is_object()) throw InputError(o.aggregator, "not a JSON object");
+  BundleMade made;
+  Recipe& r = made.recipe;
+  r.aggregator = Aggregator::from_json(agg_json, o.aggregator);
+  if (r.aggregator.classes != model.classes)
+    throw InputError(o.aggregator, "its classes differ from those of " + o.model);
+
+  Settings s(o.aggregator, agg_json);
+  if (s.windows().contains("patch_size") && s.windows()["patch_size"] != model.patch_size)
+    throw InputError(o.aggregator, "its predictions used patch size " + s.windows()["patch_size"].dump() + ", " +
+                                       o.model + " has " + std::to_string(model.patch_size));
+  WindowOptions& w = r.windows;
+  w.patch_size = model.patch_size;
+  if (o.level || o.mpp) {
+    w.level = o.level.value_or(0);
+    w.mpp = o.mpp.value_or(0.0);
+    s.sources["level"] = s.sources["mpp"] = o.level ? "--level" : "--mpp";
+  } else {
+    w.level = s.get<int>(std::nullopt, "level", "--level or --mpp");
+    w.mpp = s.get<double>(std::nullopt, "mpp", "--level or --mpp");
+  }
+  w.overlap = s.get(o.overlap, "overlap", "--overlap");
+  w.tissue = parse_tissue_method(s.get(o.tissue, "tissue", "--tissue"));
+  const WindowOptions defaults;
+  w.purple.threshold =
+      s.get(o.purple_threshold, "purple_threshold", "--purple-threshold", std::optional(defaults.purple.threshold));
+  w.purple.scale = s.get(o.purple_scale, "purple_scale", "--purple-scale", std::optional(defaults.purple.scale));
+  w.otsu_min_fraction = s.get(o.otsu_min_fraction, "otsu_min_fraction", "--otsu-min-fraction",
+                              std::optional(defaults.otsu_min_fraction));
+  DS_CHECK_INPUT(w.level >= 0, "--level must be >= 0");
+  DS_CHECK_INPUT(w.mpp >= 0, "--mpp must be positive");
+  DS_CHECK_INPUT(w.overlap >= 1, "--overlap must be >= 1, got " + std::to_string(w.overlap));
+  DS_CHECK_INPUT(w.purple.scale >= 1 && w.purple.scale <= w.patch_size, "--purple-scale must be in [1, patch size]");
+  DS_CHECK_INPUT(w.otsu_min_fraction >= 0 && w.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
+  made.sources = s.sources;
+
+  ojson& p = made.provenance;
+  p["deepslide_version"] = DEEPSLIDE_VERSION;
+  p["created"] = utc_now();
+  p["model"] = {{"file", fs::path(o.model).filename().string()}, {"content_hash", file_content_hash(o.model)}};
+  if (ojson t = training_summary(o.model, meta); !t.empty()) p["training"] = t;
+  ojson v = ojson::object();
+  v["file"] = fs::path(o.aggregator).filename().string();
+  for (const char* key : {"name", "mean_class_accuracy", "validation_slides", "selection"})
+    if (agg_json.contains(key)) v[key] = agg_json[key];
+  p["validation"] = v;
+  p["recipe_sources"] = made.sources;
+  save_model(o.out, model, bundle_metadata(r, p));
+  return made;
+}
+
+}  // namespace ds

@@ -1,0 +1,255 @@
+// The slide loop of diagnose, each slide's outputs and record, and diagnoses.csv.
+#include "infer/diagnose.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "infer/slide_predictor.h"
+#include "infer/visualize.h"
+#include "slide/reader/thumbnail.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr const char* kRecord = "diagnosis.json";
+constexpr const char* kWindowsCsv = "windows.csv";
+constexpr const char* kThumbnail = "thumbnail.png";
+
+std::string heatmap_file(const std::string& cls) { return "heatmap_" + cls + ".png"; }
+
+std::vector<std::string> output_files(const std::vector<std::string>& classes) {
+  std::vector<std::string> f = {kWindowsCsv, kThumbnail};
+  for (const std::string& c : classes) f.push_back(heatmap_file(c));
+  return f;
+}
+
+// Area of the union of the windows (all `side` x `side`, level-0 pixels), in pixels: the
+// windows overlap when --overlap > 1, so their count times their area would count tissue twice.
+double union_area_px(const std::vector<PatchPrediction>& w, int64_t side) {
+  if (w.empty()) return 0;
+  std::vector<int64_t> xs, ys;
+  for (const PatchPrediction& p : w) {
+    xs.insert(xs.end(), {p.x, p.x + side});
+    ys.insert(ys.end(), {p.y, p.y + side});
+  }
+  for (auto* v : {&xs, &ys}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  const size_t nx = xs.size() - 1;
+  std::vector<uint8_t> on(nx * (ys.size() - 1), 0);
+  auto index = [](const std::vector<int64_t>& v, int64_t c) { return (size_t)(std::lower_bound(v.begin(), v.end(), c) - v.begin()); };
+  for (const PatchPrediction& p : w)
+    for (size_t yi = index(ys, p.y); yi < index(ys, p.y + side); ++yi)
+      for (size_t xi = index(xs, p.x); xi < index(xs, p.x + side); ++xi) on[yi * nx + xi] = 1;
+  double area = 0;
+  for (size_t yi = 0; yi + 1 < ys.size(); ++yi)
+    for (size_t xi = 0; xi < nx; ++xi)
+      if (on[yi * nx + xi]) area += (double)(xs[xi + 1] - xs[xi]) * (double)(ys[yi + 1] - ys[yi]);
+  return area;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string num(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+// Why a slide must be diagnosed again ("" when its outputs are current).
+std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string& identity, Diagnosis& d) {
+  const fs::path record = dir / kRecord;
+  std::error_code ec;
+  if (!fs::exists(record, ec)) return fs::exists(dir, ec) ? "no diagnosis.json (an interrupted run?)" : "new";
+  std::ifstream in(record);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  try {
+    if (j.is_discarded()) return "diagnosis.json is unreadable";
+    if (j.at("bundle_hash").get<std::string>() != b.content_hash) return "the bundle changed";
+    if (j.at("slide_identity").get<std::string>() != identity) return "the slide changed";
+    for (const std::string& f : output_files(b.model.classes))
+      if (!fs::exists(dir / f, ec)) return f + " is missing";
+    const nlohmann::json& r = j.at("result");
+    const auto& classes = b.model.classes;
+    const auto it = std::find(classes.begin(), classes.end(), r.at("diagnosis").get<std::string>());
+    if (it == classes.end()) return "diagnosis.json names an unknown class";
+    d.diagnosis = (int)(it - classes.begin());
+    d.scores.clear();
+    for (const std::string& c : classes) d.scores.push_back(r.at("scores").at(c).get<double>());
+    d.windows = r.at("windows").get<int64_t>();
+    d.tissue_mm2 = r.at("tissue_mm2").is_null() ? -1.0 : r.at("tissue_mm2").get<double>();
+    d.seconds = r.at("seconds").get<double>();
+  } catch (const nlohmann::json::exception&) {
+    return "diagnosis.json is incomplete";
+  }
+  return "";
+}
+
+// Predicts, aggregates and draws one slide; writes its record last, so a slide interrupted
+// half-way is redone.
+void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity,
+                  Diagnosis& d) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError(dir.string(), "cannot create folder: " + ec.message());
+  fs::remove(dir / kRecord, ec);
+  PredictOptions po;
+  po.windows = b.recipe.windows;
+  po.batch_size = o.batch_size;
+  po.reader_threads = o.reader_threads;
+  po.select_threads = o.select_threads;
+  const SlidePredictions predicted = predict_slide(b.model, *slide, po);
+  const std::string csv = (dir / kWindowsCsv).string();
+  write_prediction_csv(csv, predicted);
+  // Aggregated as read back from the CSV: the numbers evaluate would see for the same slide.
+  const SlidePredictions p = read_prediction_csv(csv);
+  const SlideDecision decision = b.recipe.aggregator.apply(summarize(d.name, p));
+  d.diagnosis = decision.predicted;
+  d.scores = decision.score;
+  d.windows = (int64_t)p.patches.size();
+  const int64_t side = read_geometry(*slide, b.recipe.windows).level0_side();
+  const auto mx = slide->mpp_x(), my = slide->mpp_y();
+  d.tissue_mm2 = mx && my ? union_area_px(p.patches, side) * *mx * *my * 1e-6 : -1.0;
+
+  const Thumbnail th = read_thumbnail(*slide, o.thumb_size);
+  save_png((dir / kThumbnail).string(), th.image);
+  for (size_t k = 0; k < p.classes.size(); ++k)
+    save_png((dir / heatmap_file(p.classes[k])).string(),
+             with_scale_legend(draw_heatmap(th.image, th.downsample, p, side, (int)k),
+                               d.name + ": P(" + p.classes[k] + ")"));
+  // GEOJSON CALL SITE: predictions.geojson for QuPath goes here, once infer/geojson_export.h
+  // (the annotations branch) is merged: write (dir / "predictions.geojson") from `p` and `side`,
+  // and add the file to output_files().
+
+  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ojson rec;
+  rec["bundle"] = b.path;
+  rec["bundle_hash"] = b.content_hash;
+  rec["slide_identity"] = identity;
+  rec["result"] = diagnosis_json(d, b.model.classes, dir.string());
+  rec["files"] = output_files(b.model.classes);
+  write_text_atomic((dir / kRecord).string(),
+                    rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
+}
+
+}  // namespace
+
+std::string slide_identity(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "no such file");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open for reading");
+  in.seekg(0, std::ios::end);
+  const int64_t size = (int64_t)in.tellg();
+  constexpr int64_t kPart = 1 << 20;
+  std::vector<char> buf((size_t)std::min(size, kPart));
+  auto hash_at = [&](int64_t at) {
+    in.seekg(at);
+    in.read(buf.data(), (std::streamsize)buf.size());
+    return fnv1a(buf.data(), (size_t)in.gcount());
+  };
+  const uint64_t head = hash_at(0), tail = hash_at(std::max<int64_t>(0, size - kPart));
+  char text[80];
+  std::snprintf(text, sizeof text, "%lld:%016llx:%016llx", (long long)size, (unsigned long long)head,
+                (unsigned long long)tail);
+  return text;
+}
+
+std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes) {
+  const bool with_gt = std::any_of(rows.begin(), rows.end(), [](const Diagnosis& d) { return !d.gt.empty(); });
+  std::string s = "slide,diagnosis,confidence";
+  for (const std::string& c : classes) s += ",score_" + c;
+  s += ",windows,tissue_mm2,seconds";
+  s += with_gt ? ",gt\n" : "\n";
+  for (const Diagnosis& d : rows) {
+    s += csv_field(d.slide) + "," + classes[(size_t)d.diagnosis] + "," + num("%.6g", d.confidence());
+    for (double v : d.scores) s += "," + num("%.6g", v);
+    s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.6g", d.tissue_mm2) : "") + "," +
+         num("%.2f", d.seconds);
+    s += with_gt ? "," + d.gt + "\n" : "\n";
+  }
+  return s;
+}
+
+ojson diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes, const std::string& out) {
+  ojson j;
+  j["slide"] = d.slide;
+  j["diagnosis"] = classes[(size_t)d.diagnosis];
+  j["confidence"] = d.confidence();
+  ojson s = ojson::object();
+  for (size_t k = 0; k < classes.size(); ++k) s[classes[k]] = d.scores[k];
+  j["scores"] = s;
+  j["windows"] = d.windows;
+  j["tissue_mm2"] = d.tissue_mm2 >= 0 ? ojson(d.tissue_mm2) : ojson(nullptr);
+  j["seconds"] = d.seconds;
+  if (!d.gt.empty()) j["gt"] = d.gt;
+  j["out"] = out;
+  return j;
+}
+
+DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
+                                const std::function<void(const DiagnoseEvent&)>& on_slide) {
+  DS_CHECK_INPUT(!o.slides.empty(), "diagnose: no slides");
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw InputError(o.out, "cannot create folder: " + ec.message());
+  DiagnoseSummary sum;
+  sum.slides = o.slides.size();
+  sum.csv = (fs::path(o.out) / "diagnoses.csv").string();
+  std::vector<Diagnosis> rows;
+  for (size_t i = 0; i < o.slides.size(); ++i) {
+    DiagnoseEvent ev;
+    ev.index = i;
+    ev.count = o.slides.size();
+    Diagnosis& d = ev.d;
+    d.slide = o.slides[i].path;
+    d.name = o.slides[i].name;
+    d.gt = o.slides[i].gt;
+    const fs::path dir = fs::path(o.out) / d.name;
+    try {
+      const std::string identity = slide_identity(d.slide);
+      ev.why = redo_reason(dir, b, identity, d);
+      if (!ev.why.empty() || o.force) {
+        if (ev.why.empty()) ev.why = "--force";
+        diagnose_one(b, o, dir, identity, d);
+        ++sum.diagnosed;
+      } else {
+        ev.status = DiagnoseEvent::Status::skipped;
+        ++sum.skipped;
+      }
+      rows.push_back(d);
+      write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));
+    } catch (const std::runtime_error& e) {  // InputError and InternalError: this slide only
+      ev.status = DiagnoseEvent::Status::failed;
+      ev.why = e.what();
+      sum.failed.emplace_back(d.slide, ev.why);
+    }
+    if (on_slide) on_slide(ev);
+  }
+  if (rows.empty()) write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));
+  return sum;
+}
+
+}  // namespace ds

@@ -1,0 +1,73 @@
+// `deepslide diagnose`: a bundle's recipe (infer/bundle.h) run on new slides, one diagnosis per
+// slide. Per slide: every tissue window through the model (infer/slide_predictor.h), the
+// prediction CSV written to DIR/<slide>/windows.csv and read back (so the aggregator sees the
+// same numbers `evaluate` would), the bundle's aggregator applied, a heatmap per class over a
+// thumbnail (infer/visualize.h), and DIR/<slide>/diagnosis.json recording the result with the
+// bundle's content hash and the slide's identity, so a rerun skips what is still current.
+// DIR/diagnoses.csv gathers the rows. A slide that fails is reported and the rest go on.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "infer/bundle.h"
+#include "infer/diagnose_inputs.h"
+
+namespace ds {
+
+struct DiagnoseOptions {
+  std::vector<DiagnoseInput> slides;
+  std::string out;           // DIR
+  int batch_size = 64;
+  int reader_threads = 1;
+  int select_threads = 0;    // tissue selection threads (0 = all)
+  int thumb_size = 1024;     // longer side of the heatmaps' thumbnail
+  bool force = false;        // redo slides whose outputs are current
+};
+
+// One slide's diagnosis: a row of diagnoses.csv.
+struct Diagnosis {
+  std::string slide;           // the slide's path
+  std::string name;            // its output folder under DIR
+  std::string gt;              // from --labels, "" when unknown
+  int diagnosis = 0;           // class index
+  std::vector<double> scores;  // the aggregator's per-class slide scores (docs/formats.md says what they are)
+  int64_t windows = 0;         // tissue windows predicted
+  double tissue_mm2 = -1;      // area the tissue windows cover; < 0 when the slide has no mpp
+  double seconds = 0;          // wall time of the slide's diagnosis
+  double confidence() const { return scores.at((size_t)diagnosis); }
+};
+
+struct DiagnoseEvent {
+  enum class Status { diagnosed, skipped, failed };
+  size_t index = 0, count = 0;
+  Status status = Status::diagnosed;
+  Diagnosis d;       // diagnosed, skipped
+  std::string why;   // diagnosed: why it was (re)done; failed: the reason
+};
+
+struct DiagnoseSummary {
+  size_t slides = 0, diagnosed = 0, skipped = 0;
+  std::vector<std::pair<std::string, std::string>> failed;  // slide path, reason
+  std::string csv;                                          // DIR/diagnoses.csv
+};
+
+// The whole command; prints nothing (each slide is reported through on_slide as it finishes).
+DiagnoseSummary diagnose_slides(Bundle& bundle, const DiagnoseOptions& opt,
+                                const std::function<void(const DiagnoseEvent&)>& on_slide);
+
+// diagnoses.csv: slide,diagnosis,confidence,score_<class>...,windows,tissue_mm2,seconds[,gt]
+// (gt only when some slide has one).
+std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes);
+// The same fields as one JSON object (tissue_mm2 null without mpp), plus the output folder.
+nlohmann::ordered_json diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes,
+                                      const std::string& out);
+
+// The slide's identity for reruns: size and FNV-1a 64 of its first and last MiB.
+std::string slide_identity(const std::string& path);
+
+}  // namespace ds

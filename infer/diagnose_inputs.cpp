@@ -1,0 +1,103 @@
+// Finding the slides to diagnose and naming their output folders.
+#include "infer/diagnose_inputs.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "base/error.h"
+#include "base/hash.h"
+#include "slide/reader/slide.h"
+#include "slide/windows/labels_csv.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+// Whether `p` lies inside folder `dir` (both made absolute and normal).
+bool inside(const fs::path& p, const fs::path& dir) {
+  if (dir.empty()) return false;
+  auto [d, q] = std::mismatch(dir.begin(), dir.end(), p.begin(), p.end());
+  return d == dir.end();
+}
+
+fs::path normal(const std::string& p) { return fs::absolute(p).lexically_normal(); }
+
+std::vector<std::string> walk(const std::string& folder, const fs::path& exclude) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && inside(normal(it->path().string()), exclude)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && Slide::has_slide_magic(it->path().string())) found.push_back(it->path().string());
+  }
+  if (ec) throw InputError(folder, "cannot list: " + ec.message());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args, const std::string& labels,
+                                           const std::string& exclude) {
+  const fs::path out = exclude.empty() ? fs::path() : normal(exclude);
+  std::vector<DiagnoseInput> slides;
+  std::error_code ec;
+  if (!labels.empty()) {
+    std::vector<std::string> folders;
+    for (const std::string& a : args) {
+      if (!fs::is_directory(a, ec)) throw InputError(a, "with --labels, give the folder the CSV's img paths are in");
+      folders.push_back(a);
+    }
+    if (folders.size() > 1) throw InputError(labels, "with --labels, give one folder (the CSV's img paths are in it)");
+    const std::string root = folders.empty() ? normal(labels).parent_path().string() : folders[0];
+    // A row whose file is missing stays an input: it fails alone, named, and the rest go on.
+    for (const SlideLabel& row : read_labels_csv(labels, true)) {
+      std::string path = (fs::path(root) / row.img).string();
+      try {
+        path = resolve_slide_path(root, row, labels);
+      } catch (const InputError&) {
+      }
+      slides.push_back({path, "", row.gt});
+    }
+  } else {
+    if (args.empty()) throw InputError("diagnose", "no slides given (slide files or folders)");
+    for (const std::string& a : args) {
+      if (fs::is_directory(a, ec)) {
+        std::vector<std::string> found = walk(a, out);
+        if (found.empty()) throw InputError(a, "no slides in this folder (nor below it)");
+        for (std::string& f : found) slides.push_back({std::move(f), "", ""});
+      } else {
+        slides.push_back({a, "", ""});  // a missing file fails alone, named, like an unreadable one
+      }
+    }
+  }
+  // Each slide once, in the order given.
+  std::set<std::string> seen;
+  std::vector<DiagnoseInput> unique;
+  for (DiagnoseInput& s : slides)
+    if (seen.insert(normal(s.path).string()).second) unique.push_back(std::move(s));
+  // Output folder names: the stem, unless another slide has the same stem.
+  std::map<std::string, int> stems;
+  for (const DiagnoseInput& s : unique) ++stems[fs::path(s.path).stem().string()];
+  for (DiagnoseInput& s : unique) {
+    const std::string stem = fs::path(s.path).stem().string();
+    s.name = stem;
+    if (stems[stem] > 1) {
+      const std::string key = normal(s.path).string();
+      char hex[9];
+      std::snprintf(hex, sizeof hex, "%08x", (unsigned)(fnv1a(key.data(), key.size()) & 0xffffffffu));
+      s.name = stem + "-" + hex;
+    }
+  }
+  return unique;
+}
+
+}  // namespace ds
