@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, out_name, run  # noqa: E402
 
 
 def read_csv(path):
@@ -121,8 +121,7 @@ run(["predict", "--model", model, "--all-wsi", new, "--labels", f"{tmp}/new_labe
     + recipe + T)
 mean0 = []
 for i in imgs:
-    stem = os.path.splitext(os.path.basename(i))[0]
-    rows = read_csv(f"{tmp}/pn/{stem}.csv")[1:]
+    rows = read_csv(f"{tmp}/pn/{out_name(i)}.csv")[1:]
     mean0.append(np.mean([float(r[4]) for r in rows]) if rows else 0.0)
 cut = float(np.median(sorted(set(mean0))))
 split_agg = {"method": "logistic", "classes": cls, "lambda": 1.0,
@@ -163,10 +162,10 @@ folders = sorted(os.path.basename(j["out"]) for j in lines)
 check(len(set(folders)) == len(imgs) and sum(f.startswith(f"{cls[0]}_000-") for f in folders) == 2,
       f"unique folders for same-stem slides: {folders}")
 for j in lines:
-    stem = os.path.splitext(os.path.basename(j["slide"]))[0]
+    name = out_name(os.path.relpath(j["slide"], new))
     d = j["out"]
     check(all(os.path.exists(f"{d}/heatmap_{c}.png") for c in cls), f"{d}: heatmaps")
-    check(read_csv(f"{d}/windows.csv") == read_csv(f"{tmp}/pn/{stem}.csv"), f"{d}/windows.csv equals predict's CSV")
+    check(read_csv(f"{d}/windows.csv") == read_csv(f"{tmp}/pn/{name}.csv"), f"{d}/windows.csv equals predict's CSV")
 check("ETA" in p.stderr and "slides/s" in p.stderr, f"progress with rate and ETA: {p.stderr[-400:]}")
 
 # Rerun: all current; a changed slide is redone; a changed bundle redoes all.
