@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/file_hash.h"
 #include "base/hash.h"
 #include "base/json_bounded.h"
 
@@ -118,18 +119,6 @@ Bundle load_bundle(const std::string& path) {
   return b;
 }
 
-std::string file_content_hash(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open for reading");
-  std::vector<char> buf(1 << 20);
-  uint64_t h = kFnvOffset;
-  while (in) {
-    in.read(buf.data(), (std::streamsize)buf.size());
-    h = fnv1a(buf.data(), (size_t)in.gcount(), h);
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-  return hex;
-}
+std::string file_content_hash(const std::string& path) { return hex64(fnv1a_file(path)); }
 
 }  // namespace ds

@@ -11,7 +11,9 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/file_hash.h"
 #include "base/hash.h"
+#include "infer/geojson_export.h"
 #include "infer/slide_predictor.h"
 #include "infer/visualize.h"
 #include "slide/reader/thumbnail.h"
@@ -27,11 +29,12 @@ using ojson = nlohmann::ordered_json;
 constexpr const char* kRecord = "diagnosis.json";
 constexpr const char* kWindowsCsv = "windows.csv";
 constexpr const char* kThumbnail = "thumbnail.png";
+constexpr const char* kGeoJson = "predictions.geojson";  // QuPath: File > Import objects
 
 std::string heatmap_file(const std::string& cls) { return "heatmap_" + cls + ".png"; }
 
 std::vector<std::string> output_files(const std::vector<std::string>& classes) {
-  std::vector<std::string> f = {kWindowsCsv, kThumbnail};
+  std::vector<std::string> f = {kWindowsCsv, kThumbnail, kGeoJson};
   for (const std::string& c : classes) f.push_back(heatmap_file(c));
   return f;
 }
@@ -138,9 +141,10 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
     save_png((dir / heatmap_file(p.classes[k])).string(),
              with_scale_legend(draw_heatmap(th.image, th.downsample, p, side, (int)k),
                                d.name + ": P(" + p.classes[k] + ")"));
-  // GEOJSON CALL SITE: predictions.geojson for QuPath goes here, once infer/geojson_export.h
-  // (the annotations branch) is merged: write (dir / "predictions.geojson") from `p` and `side`,
-  // and add the file to output_files().
+  std::vector<WindowProbabilities> tiles;
+  tiles.reserve(p.patches.size());
+  for (const PatchPrediction& q : p.patches) tiles.push_back({q.x, q.y, side, q.probs});
+  write_qupath_geojson((dir / kGeoJson).string(), tiles, p.classes, {.content = GeoJsonContent::both});
 
   d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ojson rec;
@@ -159,22 +163,8 @@ std::string slide_identity(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open for reading");
-  in.seekg(0, std::ios::end);
-  const int64_t size = (int64_t)in.tellg();
-  constexpr int64_t kPart = 1 << 20;
-  std::vector<char> buf((size_t)std::min(size, kPart));
-  auto hash_at = [&](int64_t at) {
-    in.seekg(at);
-    in.read(buf.data(), (std::streamsize)buf.size());
-    return fnv1a(buf.data(), (size_t)in.gcount());
-  };
-  const uint64_t head = hash_at(0), tail = hash_at(std::max<int64_t>(0, size - kPart));
-  char text[80];
-  std::snprintf(text, sizeof text, "%lld:%016llx:%016llx", (long long)size, (unsigned long long)head,
-                (unsigned long long)tail);
-  return text;
+  const FileIdentity id = file_identity(path);
+  return std::to_string(id.bytes) + ":" + hex64(id.head) + ":" + hex64(id.tail);
 }
 
 std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes) {

@@ -166,6 +166,10 @@ for j in lines:
     d = j["out"]
     check(all(os.path.exists(f"{d}/heatmap_{c}.png") for c in cls), f"{d}: heatmaps")
     check(read_csv(f"{d}/windows.csv") == read_csv(f"{tmp}/pn/{name}.csv"), f"{d}/windows.csv equals predict's CSV")
+    gj = json.load(open(f"{d}/predictions.geojson"))
+    tiles = [f for f in gj["features"] if f["properties"]["objectType"] == "tile"]
+    check(gj["type"] == "FeatureCollection" and len(tiles) == len(read_csv(f"{d}/windows.csv")) - 1,
+          f"{d}/predictions.geojson: a QuPath tile per window")
 check("ETA" in p.stderr and "slides/s" in p.stderr, f"progress with rate and ETA: {p.stderr[-400:]}")
 
 # Rerun: all current; a changed slide is redone; a changed bundle redoes all.
