@@ -2,12 +2,13 @@
 # every test through ctest; `make demo` writes synthetic slides and runs the whole pipeline on them
 # with `deepslide run --config configs/demo.toml --workdir demo` (scripts/demo.sh); `make bench`
 # builds and runs the benchmark suite; `make fuzz` runs every fuzz target (tests/fuzz) FUZZ_TIME
-# seconds each, `make fuzz-ci` each for 20 s (the fuzz step of .ci/run).
+# seconds each, `make fuzz-ci` each for 20 s (the fuzz step of .ci/run); `make format` applies
+# .clang-format to every C++ file, `make format-check` lists the files it would change.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench fuzz fuzz-ci clean demo
+.PHONY: all deps configure build test bench fuzz fuzz-ci clean demo format format-check
 
 all: build
 
@@ -43,3 +44,9 @@ demo: deps
 
 clean:
 	rm -rf $(BUILD)
+
+format:
+	git ls-files '*.cpp' '*.h' | grep -v fixtures | xargs clang-format -i --style=file
+
+format-check:
+	git ls-files '*.cpp' '*.h' | grep -v fixtures | xargs clang-format --dry-run -Werror --style=file

@@ -14,8 +14,8 @@ namespace ds {
 
 namespace {
 
-constexpr size_t kMinCached = size_t(64) << 10;   // smaller blocks: plain aligned_alloc/free
-constexpr size_t kCap = size_t(4) << 30;          // most bytes held for reuse
+constexpr size_t kMinCached = size_t(64) << 10;  // smaller blocks: plain aligned_alloc/free
+constexpr size_t kCap = size_t(4) << 30;         // most bytes held for reuse
 
 struct Cache {
   std::mutex mu;

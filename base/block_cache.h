@@ -9,7 +9,7 @@
 
 namespace ds {
 
-void* block_alloc(size_t bytes);            // 64-byte aligned; throws std::bad_alloc
-void block_free(void* p, size_t bytes);     // bytes as passed to block_alloc
+void* block_alloc(size_t bytes);         // 64-byte aligned; throws std::bad_alloc
+void block_free(void* p, size_t bytes);  // bytes as passed to block_alloc
 
 }  // namespace ds

@@ -27,8 +27,8 @@ inline bool read_bounded_line(std::istream& in, std::string& line, const std::st
     any = true;
     if (c == '\n') return true;
     if (line.size() >= max_bytes)
-      throw InputError(path, "line " + std::to_string(lineno) + " is longer than " + std::to_string(max_bytes) +
-                                 " bytes");
+      throw InputError(path,
+                       "line " + std::to_string(lineno) + " is longer than " + std::to_string(max_bytes) + " bytes");
     line.push_back((char)c);
   }
 }

@@ -11,8 +11,7 @@ namespace ds {
 class InputError : public std::runtime_error {
  public:
   explicit InputError(const std::string& what) : std::runtime_error(what) {}
-  InputError(const std::string& file, const std::string& reason)
-      : std::runtime_error(file + ": " + reason) {}
+  InputError(const std::string& file, const std::string& reason) : std::runtime_error(file + ": " + reason) {}
 };
 
 class InternalError : public std::runtime_error {
@@ -39,17 +38,15 @@ inline std::string naming_file(const std::string& file, const std::string& what)
 }
 
 // Always-on check for things that come from outside (files, flags, shapes).
-#define DS_CHECK_INPUT(cond, msg)                     \
-  do {                                                \
-    if (!(cond)) throw ::ds::InputError(msg);         \
+#define DS_CHECK_INPUT(cond, msg)             \
+  do {                                        \
+    if (!(cond)) throw ::ds::InputError(msg); \
   } while (0)
 
 // Always-on internal invariant check.
-#define DS_CHECK(cond, msg)                                                           \
-  do {                                                                                \
-    if (!(cond))                                                                      \
-      throw ::ds::InternalError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
-                                ": " + (msg));                                        \
+#define DS_CHECK(cond, msg)                                                                                        \
+  do {                                                                                                             \
+    if (!(cond)) throw ::ds::InternalError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + (msg)); \
   } while (0)
 
 }  // namespace ds

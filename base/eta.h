@@ -23,8 +23,7 @@ class Eta {
       std::snprintf(buf, sizeof buf, "%.3g %s/s, ETA %dh%02dm", rate, unit, (int)(eta / 3600), (int)(eta / 60) % 60);
     else if (eta >= 60)
       std::snprintf(buf, sizeof buf, "%.3g %s/s, ETA %dm%02ds", rate, unit, (int)(eta / 60), (int)eta % 60);
-    else
-      std::snprintf(buf, sizeof buf, "%.3g %s/s, ETA %.0f s", rate, unit, eta);
+    else std::snprintf(buf, sizeof buf, "%.3g %s/s, ETA %.0f s", rate, unit, eta);
     return buf;
   }
 

@@ -34,8 +34,9 @@ class ReadOnlyFd {
       const size_t want = (size_t)std::min<uint64_t>(n, buf.size());
       const ssize_t got = ::pread(fd_, buf.data(), want, (off_t)offset);
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) throw InputError(path_, got < 0 ? std::string("cannot read: ") + std::strerror(errno)
-                                                     : std::string("file shrank while it was read"));
+      if (got <= 0)
+        throw InputError(path_, got < 0 ? std::string("cannot read: ") + std::strerror(errno)
+                                        : std::string("file shrank while it was read"));
       h = fnv1a(buf.data(), (size_t)got, h);
       offset += (uint64_t)got;
       n -= (uint64_t)got;

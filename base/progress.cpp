@@ -44,12 +44,9 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds)) return "?";
   const long s = std::lround(std::max(0.0, seconds));
   char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%lds", s);
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
 }
 
@@ -73,8 +70,8 @@ void Progress::set_items(int64_t items) {
   items_ = items;
 }
 
-void Progress::phase(int64_t item, const std::string& name, const std::string& phase, int64_t total,
-                     int64_t done, bool run_steps) {
+void Progress::phase(int64_t item, const std::string& name, const std::string& phase, int64_t total, int64_t done,
+                     bool run_steps) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     end_phase_locked();

@@ -72,12 +72,12 @@ class Progress {
   int64_t total_ = 0, resumed_ = 0;
   std::atomic<bool> phase_run_steps_{true};  // read by add() without the mutex
   double start_ = 0, phase_start_ = 0;
-  bool work_started_ = false;       // a phase has started (items before it were skipped)
+  bool work_started_ = false;  // a phase has started (items before it were skipped)
   double work_start_ = 0;
   int64_t items_at_work_start_ = 0;
-  std::atomic<int64_t> done_{0};     // steps of the current phase, resumed ones included
+  std::atomic<int64_t> done_{0};       // steps of the current phase, resumed ones included
   std::atomic<int64_t> run_steps_{0};  // steps of run_steps phases (resumed ones excluded)
-  double run_step_seconds_ = 0;         // time spent in run_steps phases that ended
+  double run_step_seconds_ = 0;        // time spent in run_steps phases that ended
   std::atomic<double> next_print_{0};  // time the next line is due
   bool printed_ = false, line_open_ = false;
 };

@@ -11,9 +11,9 @@ class Rng {
   explicit Rng(uint64_t seed = 0x5eed) { seed_with(seed); }
   void seed_with(uint64_t seed);
   uint64_t next_u64();
-  double uniform();                        // [0, 1)
-  float uniform(float lo, float hi);       // [lo, hi)
-  uint64_t uniform_int(uint64_t n);        // [0, n), unbiased
+  double uniform();                                 // [0, 1)
+  float uniform(float lo, float hi);                // [lo, hi)
+  uint64_t uniform_int(uint64_t n);                 // [0, n), unbiased
   float normal(float mean = 0.f, float std = 1.f);  // Box-Muller
   bool bernoulli(double p) { return uniform() < p; }
   // A new independent generator derived from this one's stream (for worker threads).

@@ -23,8 +23,7 @@ bool has_control(const std::string& s) {
 std::string unsafe_component_reason(const std::string& name) {
   if (name.empty()) return "is empty";
   if (name == "." || name == "..") return "is '" + name + "'";
-  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos)
-    return "contains a path separator";
+  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) return "contains a path separator";
   if (has_control(name)) return "contains a control character";
   if (name.size() > kMaxComponent) return "is longer than " + std::to_string(kMaxComponent) + " bytes";
   return "";

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "base/rng.h"
 #include "bench/fma_peak.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
-#include "base/rng.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -86,13 +86,10 @@ void run(benchmark::State& state, Shape s, Pass pass) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
-      case kBackwardWeights:
-        ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d);
-        break;
+      case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
     }
     benchmark::ClobberMemory();
-    const double dt =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     state.SetIterationTime(dt);
     times.push_back(dt);
   }
@@ -112,8 +109,7 @@ int register_all() {
     for (int p = 0; p < 4; ++p) {
       if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
       if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
-      benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s,
-                                   (Pass)p)
+      benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s, (Pass)p)
           ->Unit(benchmark::kMillisecond)
           ->MinTime(0.5)
           ->UseManualTime();

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/threads.h"
 #include "bench/fma_peak.h"
 #include "engine/cpu_features.h"
-#include "base/threads.h"
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : ds::hardware_threads();

@@ -61,10 +61,11 @@ int main(int argc, char** argv) {
     r.push_back(t32 / t16);
     std::fprintf(stderr, "pair %d/%d: fp32 %.1f ms, bf16 %.1f ms, ratio %.2f\n", i + 1, pairs, t32, t16, t32 / t16);
   }
-  std::printf("{\"arch\":\"resnet18\",\"batch\":%d,\"size\":%d,\"threads\":%d,\"pairs\":%d,"
-              "\"fp32_ms_median\":%.1f,\"bf16_ms_median\":%.1f,\"ratio_of_medians\":%.3f,"
-              "\"median_pair_ratio\":%.3f,\"fp32_img_per_sec\":%.2f,\"bf16_img_per_sec\":%.2f}\n",
-              batch, size, num_threads(), pairs, median(f), median(b), median(f) / median(b), median(r),
-              1000.0 * batch / median(f), 1000.0 * batch / median(b));
+  std::printf(
+      "{\"arch\":\"resnet18\",\"batch\":%d,\"size\":%d,\"threads\":%d,\"pairs\":%d,"
+      "\"fp32_ms_median\":%.1f,\"bf16_ms_median\":%.1f,\"ratio_of_medians\":%.3f,"
+      "\"median_pair_ratio\":%.3f,\"fp32_img_per_sec\":%.2f,\"bf16_img_per_sec\":%.2f}\n",
+      batch, size, num_threads(), pairs, median(f), median(b), median(f) / median(b), median(r),
+      1000.0 * batch / median(f), 1000.0 * batch / median(b));
   return 0;
 }

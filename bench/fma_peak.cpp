@@ -10,8 +10,8 @@
 #include <chrono>
 #include <vector>
 
-#include "engine/cpu_features.h"
 #include "base/threads.h"
+#include "engine/cpu_features.h"
 
 namespace ds {
 

@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "engine/cpu_features.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "cli/commands.h"
+#include "engine/cpu_features.h"
 #include "train/model_bench.h"
 #include "weights/model_forward.h"
 
@@ -19,9 +19,12 @@ namespace {
 // What the CPU offers beyond the ISA path taken (engine/cpu_features.h).
 nlohmann::ordered_json cpu_json() {
   const CpuExtensions& e = cpu_extensions();
-  return {{"avx512_bf16", e.avx512_bf16}, {"avx512_vnni", e.avx512_vnni},
-          {"amx_bf16", e.amx_bf16},       {"amx_int8", e.amx_int8},
-          {"amx_tile", e.amx_tile},       {"amx_os_enabled", e.amx_os},
+  return {{"avx512_bf16", e.avx512_bf16},
+          {"avx512_vnni", e.avx512_vnni},
+          {"amx_bf16", e.amx_bf16},
+          {"amx_int8", e.amx_int8},
+          {"amx_tile", e.amx_tile},
+          {"amx_os_enabled", e.amx_os},
           {"bf16_kernels", has_bf16_kernels()}};
 }
 
@@ -33,7 +36,8 @@ void register_bench(CLI::App& app, Globals& g) {
     ModelBenchOptions bench;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("bench", "Measure model throughput: inference forward or training step (one JSON line)");
+  auto* sub =
+      app.add_subcommand("bench", "Measure model throughput: inference forward or training step (one JSON line)");
   sub->add_option("--arch", o->arch, "resnet18|resnet34|resnet50")->capture_default_str();
   sub->add_option("--mode", o->mode, "infer (eval forward + softmax) or train (forward, loss, backward, Adam)")
       ->capture_default_str();
@@ -56,13 +60,19 @@ void register_bench(CLI::App& app, Globals& g) {
     set_num_threads(g.threads);
     const ModelBenchResult r =
         run_model_bench(o->bench, [](const std::string& s) { std::cerr << "bench: " << s << "\n"; });
-    nlohmann::ordered_json j = {{"arch", arch_name(o->bench.arch)}, {"mode", o->mode},
+    nlohmann::ordered_json j = {{"arch", arch_name(o->bench.arch)},
+                                {"mode", o->mode},
                                 {"precision", precision_name(o->bench.precision)},
-                                {"batch", o->bench.batch},           {"size", o->bench.size},
-                                {"threads", num_threads()},          {"isa", isa_name(cpu_isa())},
-                                {"iters", o->bench.iters},           {"images_per_sec", r.images_per_sec},
-                                {"ms_per_batch", r.ms_median},       {"ms_min", r.ms_min},
-                                {"peak_rss_mb", r.peak_rss_mb},      {"cpu", cpu_json()}};
+                                {"batch", o->bench.batch},
+                                {"size", o->bench.size},
+                                {"threads", num_threads()},
+                                {"isa", isa_name(cpu_isa())},
+                                {"iters", o->bench.iters},
+                                {"images_per_sec", r.images_per_sec},
+                                {"ms_per_batch", r.ms_median},
+                                {"ms_min", r.ms_min},
+                                {"peak_rss_mb", r.peak_rss_mb},
+                                {"cpu", cpu_json()}};
     std::cout << j.dump() << "\n";
   });
 }

@@ -19,8 +19,9 @@ void register_bench_read(CLI::App& app, Globals& g) {
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench-read", "Measure slide-read throughput");
   sub->add_option("slide", o->slide, "Slide file")->required();
-  sub->add_option("--pattern", o->bench.pattern,
-                  "aligned (one tile per region), random (--size regions anywhere) or raster (--size windows row by row)")
+  sub->add_option(
+         "--pattern", o->bench.pattern,
+         "aligned (one tile per region), random (--size regions anywhere) or raster (--size windows row by row)")
       ->check(CLI::IsMember({"aligned", "random", "raster"}))
       ->capture_default_str();
   sub->add_option("--size", o->bench.size, "Region side for --pattern random and raster")->capture_default_str();
@@ -40,12 +41,19 @@ void register_bench_read(CLI::App& app, Globals& g) {
                               : o->partial == "always" ? Slide::PartialDecode::kAlways
                                                        : Slide::PartialDecode::kAuto);
     ReadBenchResult r = run_read_bench(*slide, o->bench);
-    nlohmann::ordered_json j = {{"pattern", o->bench.pattern}, {"level", o->bench.level},
-                                {"region_width", r.region_width}, {"region_height", r.region_height},
-                                {"count", r.regions}, {"threads", o->bench.threads},
-                                {"cache_mb", o->cache_mb}, {"partial_decode", o->partial}, {"seconds", r.seconds},
-                                {"regions_per_sec", r.regions_per_sec}, {"mb_per_sec", r.mb_per_sec},
-                                {"tiles_decoded", r.tiles_decoded}, {"tiles_from_cache", r.tiles_from_cache},
+    nlohmann::ordered_json j = {{"pattern", o->bench.pattern},
+                                {"level", o->bench.level},
+                                {"region_width", r.region_width},
+                                {"region_height", r.region_height},
+                                {"count", r.regions},
+                                {"threads", o->bench.threads},
+                                {"cache_mb", o->cache_mb},
+                                {"partial_decode", o->partial},
+                                {"seconds", r.seconds},
+                                {"regions_per_sec", r.regions_per_sec},
+                                {"mb_per_sec", r.mb_per_sec},
+                                {"tiles_decoded", r.tiles_decoded},
+                                {"tiles_from_cache", r.tiles_from_cache},
                                 {"tiles_decoded_in_part", r.tiles_decoded_in_part},
                                 {"checksum", r.checksum}};
     std::cout << j.dump() << "\n";

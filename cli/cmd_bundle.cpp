@@ -44,16 +44,17 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
             << "  tissue    " << tissue_method_name(w.tissue) << from("tissue") << ": purple threshold "
             << w.purple.threshold << ", scale " << w.purple.scale << ", otsu min fraction " << w.otsu_min_fraction
             << "\n"
-            << "  slide     " << made.recipe.aggregator.method
-            << " aggregator (" << made.provenance["validation"].value("name", std::string("?")) << ")\n";
+            << "  slide     " << made.recipe.aggregator.method << " aggregator ("
+            << made.provenance["validation"].value("name", std::string("?")) << ")\n";
 }
 
 }  // namespace
 
 void register_bundle(CLI::App& app, Globals& g) {
   auto f = std::make_shared<BundleFlags>();
-  auto* sub = app.add_subcommand("bundle", "Pack a model, the aggregator search chose and the window recipe into one "
-                                           "model bundle for `diagnose`");
+  auto* sub = app.add_subcommand("bundle",
+                                 "Pack a model, the aggregator search chose and the window recipe into one "
+                                 "model bundle for `diagnose`");
   sub->add_option("--model", f->opt.model, "Model file (best.safetensors)")->required();
   sub->add_option("--aggregator", f->opt.aggregator, "aggregator.json written by search")->required();
   sub->add_option("--out", f->opt.out, "Bundle to write (.safetensors)")->required();

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "cli/commands.h"
 #include "infer/classify.h"
 #include "weights/model_forward.h"
 
@@ -84,20 +84,20 @@ void print_json(const ImageClass& r, const std::vector<std::string>& classes) {
 
 void run_classify(const ClassifyOpts& o, const Globals& g) {
   set_num_threads(g.threads);
-  if (o.batch_size < 1)
-    throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
+  if (o.batch_size < 1) throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
   const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model);
   Table table(model.classes, o.images);
-  classify_images(model, o.images, o.batch_size, [&](const std::vector<ImageClass>& batch) {
-    for (const ImageClass& r : batch) {
-      if (o.json)
-        print_json(r, model.classes);
-      else
-        table.print(r);
-    }
-    std::cout.flush();
-  }, precision);
+  classify_images(
+      model, o.images, o.batch_size,
+      [&](const std::vector<ImageClass>& batch) {
+        for (const ImageClass& r : batch) {
+          if (o.json) print_json(r, model.classes);
+          else table.print(r);
+        }
+        std::cout.flush();
+      },
+      precision);
 }
 
 }  // namespace

@@ -72,8 +72,8 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   o.select_threads = g.threads;
   o.thumb_size = f.thumb_size;
   o.force = f.force;
-  std::cerr << "diagnose: " << o.slides.size() << " slides with " << f.bundle << " ("
-            << b.recipe.aggregator.method << " aggregator, classes";
+  std::cerr << "diagnose: " << o.slides.size() << " slides with " << f.bundle << " (" << b.recipe.aggregator.method
+            << " aggregator, classes";
   for (const std::string& c : b.model.classes) std::cerr << " " << c;
   std::cerr << ")\n";
   Eta eta;
@@ -85,16 +85,17 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
             << " failed; " << s.csv << "\n";
   for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";
   if (!s.failed.empty())
-    throw InputError(f.out, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
-                                " slides failed (listed above)");
+    throw InputError(
+        f.out, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) + " slides failed (listed above)");
 }
 
 }  // namespace
 
 void register_diagnose(CLI::App& app, Globals& g) {
   auto f = std::make_shared<DiagnoseFlags>();
-  auto* sub = app.add_subcommand("diagnose", "Diagnose new slides with a model bundle: one row per slide in "
-                                             "DIR/diagnoses.csv, windows and heatmaps per slide");
+  auto* sub = app.add_subcommand("diagnose",
+                                 "Diagnose new slides with a model bundle: one row per slide in "
+                                 "DIR/diagnoses.csv, windows and heatmaps per slide");
   sub->add_option("--bundle", f->bundle, "Model bundle (from deepslide bundle or deepslide run)")->required();
   sub->add_option("--out", f->out, "Output folder (diagnoses.csv, one folder per slide)")->required();
   sub->add_option("slides", f->slides, "Slide files and folders (searched recursively)");

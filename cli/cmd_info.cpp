@@ -19,8 +19,11 @@ void register_info(CLI::App& app, Globals& g) {
     j["vendor"] = slide->vendor();
     j["levels"] = nlohmann::ordered_json::array();
     for (const auto& L : slide->levels())
-      j["levels"].push_back({{"width", L.width}, {"height", L.height}, {"downsample", L.downsample},
-                             {"tile_width", L.tile_width}, {"tile_height", L.tile_height}});
+      j["levels"].push_back({{"width", L.width},
+                             {"height", L.height},
+                             {"downsample", L.downsample},
+                             {"tile_width", L.tile_width},
+                             {"tile_height", L.tile_height}});
     auto opt = [](std::optional<double> v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(); };
     j["mpp_x"] = opt(slide->mpp_x());
     j["mpp_y"] = opt(slide->mpp_y());

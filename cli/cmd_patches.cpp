@@ -5,10 +5,10 @@
 #include <iostream>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/window_flags.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "cli/commands.h"
+#include "cli/window_flags.h"
 #include "slide/windows/patch_export.h"
 
 namespace ds::cli {
@@ -44,8 +44,8 @@ void register_patches(CLI::App& app, Globals& g) {
         std::cerr << ": FAILED: " << e.error << "\n";
         return;
       }
-      std::cerr << ": " << e.kept << " of " << e.candidates << " windows kept (" << (int)(e.total / std::max(e.seconds, 1e-9))
-                << " patches/s)\n";
+      std::cerr << ": " << e.kept << " of " << e.candidates << " windows kept ("
+                << (int)(e.total / std::max(e.seconds, 1e-9)) << " patches/s)\n";
     });
     std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() - s.failed.size()
               << " slides to " << exp.out << "\n";

@@ -7,12 +7,12 @@
 #include <memory>
 #include <sstream>
 
-#include "cli/commands.h"
-#include "cli/window_flags.h"
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
+#include "cli/commands.h"
+#include "cli/window_flags.h"
 #include "infer/bundle.h"
 #include "infer/predict.h"
 
@@ -42,12 +42,9 @@ std::string slide_line(const SlideOutcome& r) {
   const std::string prefix = "[" + std::to_string(r.index + 1) + "/" + std::to_string(r.count) + "] " + r.img;
   const SlidePredictStats& st = r.stats;
   switch (r.status) {
-    case SlideOutcome::Status::skipped:
-      return prefix + ": " + r.csv + " is up to date, skipped (--force redoes it)";
-    case SlideOutcome::Status::failed:
-      return prefix + ": FAILED: " + r.error;
-    case SlideOutcome::Status::predicted:
-      break;
+    case SlideOutcome::Status::skipped: return prefix + ": " + r.csv + " is up to date, skipped (--force redoes it)";
+    case SlideOutcome::Status::failed: return prefix + ": FAILED: " + r.error;
+    case SlideOutcome::Status::predicted: break;
   }
   std::string s;
   if (!r.redo_reason.empty()) s += prefix + ": redone: " + r.redo_reason + "\n";
@@ -86,8 +83,8 @@ void run_predict(const PredictOpts& o, const Globals& g) {
   Model model = load_model(o.model, &meta);
   PredictSlidesOptions p;
   // A bundle's recipe is the default; flags given on the command line override it.
-  p.predict.windows = is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows)
-                                      : o.win.resolve(3.0);
+  p.predict.windows =
+      is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows) : o.win.resolve(3.0);
   if (o.patch_flag && o.patch_flag->count() > 0 && o.win.opt.patch_size != model.patch_size)
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
@@ -123,7 +120,9 @@ void run_predict(const PredictOpts& o, const Globals& g) {
 void register_predict(CLI::App& app, Globals& g) {
   auto o = std::make_shared<PredictOpts>();
   auto* sub = app.add_subcommand("predict", "Stage 4: predict every tissue window of each slide, one CSV per slide");
-  sub->add_option("--model", o->model, "Model file or bundle (.safetensors; a bundle's recipe sets the window defaults)")->required();
+  sub->add_option("--model", o->model,
+                  "Model file or bundle (.safetensors; a bundle's recipe sets the window defaults)")
+      ->required();
   sub->add_option("--all-wsi", o->all_wsi, "Folder of slides (class sub-folders)")->required();
   sub->add_option("--labels", o->labels, "Label CSV (img,gt) of the slides to predict")->required();
   sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();

@@ -20,8 +20,7 @@ void register_report(CLI::App& app, Globals& g) {
   sub->add_option("--log", o->log, "Training log.csv (default RUN/log.csv or RUN/train/log.csv)");
   sub->callback([o] {
     const ReportSummary s = write_report(*o);
-    std::cout << "report: wrote " << o->out << " (" << s.bytes / 1024 << " KiB, " << s.images
-              << " images embedded)\n";
+    std::cout << "report: wrote " << o->out << " (" << s.bytes / 1024 << " KiB, " << s.images << " images embedded)\n";
   });
 }
 

@@ -4,8 +4,8 @@
 #include <memory>
 #include <sstream>
 
-#include "cli/commands.h"
 #include "base/error.h"
+#include "cli/commands.h"
 #include "infer/search.h"
 
 namespace ds::cli {
@@ -41,8 +41,8 @@ void run_search(const SearchOpts& o) {
   for (const Candidate& c : s.result.candidates)
     std::printf("%-18s mean class accuracy %.4f\n", c.name.c_str(), c.mean_class_accuracy);
   const Candidate& best = s.result.candidates[s.result.best];
-  std::printf("search: chose %s (mean class accuracy %.4f on %zu validation slides)%s; wrote %s\n",
-              best.name.c_str(), best.mean_class_accuracy, s.validation_slides,
+  std::printf("search: chose %s (mean class accuracy %.4f on %zu validation slides)%s; wrote %s\n", best.name.c_str(),
+              best.mean_class_accuracy, s.validation_slides,
               s.result.logistic_offered ? "" : "; logistic regression not offered (too few validation slides)",
               s.aggregator_json.c_str());
 }

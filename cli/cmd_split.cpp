@@ -3,8 +3,8 @@
 #include <iostream>
 #include <optional>
 
-#include "cli/commands.h"
 #include "base/error.h"
+#include "cli/commands.h"
 #include "slide/windows/grouped_split.h"
 #include "slide/windows/split.h"
 
@@ -22,7 +22,8 @@ void register_split(CLI::App& app, Globals& g) {
   sub->add_option("--out", o->out, "Output folder for labels_{train,val,test}.csv")->required();
   sub->add_option("--val-per-class", o->val_per_class, "Validation slides per class")->capture_default_str();
   sub->add_option("--test-per-class", o->test_per_class, "Test slides per class")->capture_default_str();
-  auto* seed_opt = sub->add_option("--seed", o->seed, "Shuffle each class with this seed (default: name order, as DeepSlide)");
+  auto* seed_opt =
+      sub->add_option("--seed", o->seed, "Shuffle each class with this seed (default: name order, as DeepSlide)");
   sub->add_option("--materialize", o->materialize, "Also build wsi_train/val/test folders: none|copy|link")
       ->check(CLI::IsMember({"none", "copy", "link"}))
       ->capture_default_str();
@@ -50,8 +51,9 @@ void register_split(CLI::App& app, Globals& g) {
     }
     SplitResult s = o->groups.empty() ? split_slides(o->all_wsi, o->val_per_class, o->test_per_class, seed)
                                       : split_slides_grouped(slides, groups, o->val_per_class, o->test_per_class, seed);
-    Materialize m = o->materialize == "copy" ? Materialize::copy
-                    : o->materialize == "link" ? Materialize::link : Materialize::none;
+    Materialize m = o->materialize == "copy"   ? Materialize::copy
+                    : o->materialize == "link" ? Materialize::link
+                                               : Materialize::none;
     write_split(o->all_wsi, o->out, s, m);
     std::cout << "split: " << s.train.size() << " train, " << s.val.size() << " val, " << s.test.size()
               << " test slides -> " << (std::filesystem::path(o->out) / "labels_*.csv").string() << "\n";

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <iostream>
 
-#include "cli/commands.h"
 #include "base/threads.h"
+#include "cli/commands.h"
 #include "slide/synth/synth_slides.h"
 
 namespace ds::cli {

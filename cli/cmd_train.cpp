@@ -14,10 +14,10 @@
 #include <memory>
 #include <string>
 
-#include "cli/commands.h"
-#include "cli/window_flags.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "cli/commands.h"
+#include "cli/window_flags.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
 #include "train/window_list.h"
@@ -166,8 +166,7 @@ void print_epoch(const EpochReport& r, int64_t epochs, const std::vector<std::st
 void print_summary(const TrainSummary& s, bool folder, int64_t items) {
   if (!s.unreadable.empty()) {
     const char* what = folder ? "image(s)" : "window(s)";
-    std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << items
-              << " while training:\n";
+    std::cerr << "skipped " << s.unreadable.size() << " unreadable " << what << " of " << items << " while training:\n";
     for (const UnreadableItem& u : s.unreadable) std::cerr << "  " << u.describe() << ": " << u.reason << "\n";
   }
   char buf[300];

@@ -4,9 +4,9 @@
 #include <iostream>
 #include <memory>
 
-#include "cli/commands.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "cli/commands.h"
 #include "infer/visualize_slides.h"
 
 namespace ds::cli {

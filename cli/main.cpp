@@ -8,9 +8,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/commands.h"
 #include "base/error.h"
 #include "base/interrupt.h"
+#include "cli/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"deepslide.cpp: whole-slide histopathology classification (DeepSlide in C++)"};

@@ -17,9 +17,9 @@ namespace ds {
 
 enum class Isa { ref = 0, scalar = 1, avx2 = 2, avx512 = 3 };  // ordered: a cap is a minimum
 
-Isa cpu_isa();            // best supported path (cached), capped by DEEPSLIDE_ISA or force_isa
+Isa cpu_isa();                  // best supported path (cached), capped by DEEPSLIDE_ISA or force_isa
 const char* isa_name(Isa isa);  // "ref", "scalar", "avx2", "avx512"
-void force_isa(Isa isa);  // for tests: cap the path (cannot raise it above the CPU's)
+void force_isa(Isa isa);        // for tests: cap the path (cannot raise it above the CPU's)
 
 // Extensions beyond the Isa ladder, read from CPUID once (the OS's XSAVE state checked too: AMX
 // tiles need the kernel to enable them). They describe the hardware only; whether a kernel uses

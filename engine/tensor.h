@@ -27,7 +27,7 @@ struct Shape {
 
 class Tensor {
  public:
-  Tensor() = default;  // undefined (no storage)
+  Tensor() = default;                   // undefined (no storage)
   explicit Tensor(const Shape& shape);  // zero-filled
   static Tensor zeros(const Shape& shape) { return Tensor(shape); }
   static Tensor empty(const Shape& shape);  // uninitialised
@@ -45,9 +45,9 @@ class Tensor {
   float& operator[](int64_t i) { return data()[i]; }
   float operator[](int64_t i) const { return data()[i]; }
 
-  Tensor view(const Shape& shape) const;        // same storage, new shape (same numel)
+  Tensor view(const Shape& shape) const;           // same storage, new shape (same numel)
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, same storage
-  Tensor clone() const;                          // deep copy
+  Tensor clone() const;                            // deep copy
 
   void fill(float v);
   void zero() { fill(0.0f); }

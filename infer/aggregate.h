@@ -20,19 +20,19 @@ namespace ds {
 
 // What the aggregators need of one slide.
 struct SlideSummary {
-  std::string name;                     // slide stem (the prediction CSV's name)
-  std::vector<int> pred;                // per patch: predicted class
-  std::vector<float> conf;              // per patch: confidence
-  std::vector<int64_t> votes;           // per class: patches predicted as that class
-  std::vector<double> mean_prob;        // per class: mean probability (0 without patches)
+  std::string name;               // slide stem (the prediction CSV's name)
+  std::vector<int> pred;          // per patch: predicted class
+  std::vector<float> conf;        // per patch: confidence
+  std::vector<int64_t> votes;     // per class: patches predicted as that class
+  std::vector<double> mean_prob;  // per class: mean probability (0 without patches)
   int64_t patches() const { return (int64_t)pred.size(); }
 };
 SlideSummary summarize(const std::string& name, const SlidePredictions& p);
 
 struct SlideDecision {
   int predicted = 0;
-  std::vector<double> score;    // per class, in [0, 1]
-  std::vector<int64_t> count;   // per class (threshold rule: patches above; others: votes)
+  std::vector<double> score;   // per class, in [0, 1]
+  std::vector<int64_t> count;  // per class (threshold rule: patches above; others: votes)
 };
 
 // First index of the largest value (Python's max / numpy argmax tie rule).

@@ -9,9 +9,8 @@
 namespace ds {
 
 SlideDecision Aggregator::apply(const SlideSummary& s) const {
-  DS_CHECK_INPUT(s.votes.size() == classes.size(),
-                 s.name + ": prediction CSV has " + std::to_string(s.votes.size()) +
-                     " classes, the aggregator " + std::to_string(classes.size()));
+  DS_CHECK_INPUT(s.votes.size() == classes.size(), s.name + ": prediction CSV has " + std::to_string(s.votes.size()) +
+                                                       " classes, the aggregator " + std::to_string(classes.size()));
   if (method == "threshold") return threshold_rule(s, thresholds);
   if (method == "majority") return majority_vote(s);
   if (method == "mean_probability") return mean_probability(s);

@@ -85,8 +85,8 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const std::v
   try {
     w.tissue = parse_tissue_method(tissue);
   } catch (const InputError&) {
-    throw InputError(path, "bundle recipe field 'recipe_tissue' must be purple, otsu or none, got '" +
-                               tissue.substr(0, 60) + "'");
+    throw InputError(
+        path, "bundle recipe field 'recipe_tissue' must be purple, otsu or none, got '" + tissue.substr(0, 60) + "'");
   }
   w.purple.threshold = parse_number<int>(path, m, "recipe_purple_threshold");
   w.purple.scale = parse_number<int>(path, m, "recipe_purple_scale");

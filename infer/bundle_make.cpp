@@ -49,8 +49,10 @@ class Settings {
       return *fallback;
     }
     if (!windows_.contains(key))
-      throw InputError(path_, "no '" + key + "' in its window settings (search copies them from predict.json; "
-                              "an older run has none): give " + flag_name);
+      throw InputError(path_, "no '" + key +
+                                  "' in its window settings (search copies them from predict.json; "
+                                  "an older run has none): give " +
+                                  flag_name);
     try {
       sources[key] = path_;
       return windows_[key].get<T>();
@@ -139,8 +141,8 @@ BundleMade make_bundle(const BundleOptions& o) {
   w.purple.threshold =
       s.get(o.purple_threshold, "purple_threshold", "--purple-threshold", std::optional(defaults.purple.threshold));
   w.purple.scale = s.get(o.purple_scale, "purple_scale", "--purple-scale", std::optional(defaults.purple.scale));
-  w.otsu_min_fraction = s.get(o.otsu_min_fraction, "otsu_min_fraction", "--otsu-min-fraction",
-                              std::optional(defaults.otsu_min_fraction));
+  w.otsu_min_fraction =
+      s.get(o.otsu_min_fraction, "otsu_min_fraction", "--otsu-min-fraction", std::optional(defaults.otsu_min_fraction));
   DS_CHECK_INPUT(w.level >= 0, "--level must be >= 0");
   DS_CHECK_INPUT(w.mpp >= 0, "--mpp must be positive");
   DS_CHECK_INPUT(w.overlap >= 1, "--overlap must be >= 1, got " + std::to_string(w.overlap));

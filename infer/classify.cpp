@@ -10,8 +10,7 @@
 namespace ds {
 
 void classify_images(Model& model, const std::vector<std::string>& images, int batch_size,
-                     const std::function<void(const std::vector<ImageClass>&)>& on_batch,
-                     Precision precision) {
+                     const std::function<void(const std::vector<ImageClass>&)>& on_batch, Precision precision) {
   const size_t K = model.classes.size();
   for (size_t start = 0; start < images.size(); start += (size_t)batch_size) {
     const size_t end = std::min(images.size(), start + (size_t)batch_size);

@@ -10,8 +10,8 @@
 namespace ds {
 
 struct ImageClass {
-  std::string image;        // the path given
-  int prediction = 0;       // class index of the largest probability (the first on ties)
+  std::string image;         // the path given
+  int prediction = 0;        // class index of the largest probability (the first on ties)
   std::vector<float> probs;  // one per class
 };
 

@@ -54,7 +54,9 @@ double union_area_px(const std::vector<PatchPrediction>& w, int64_t side) {
   }
   const size_t nx = xs.size() - 1;
   std::vector<uint8_t> on(nx * (ys.size() - 1), 0);
-  auto index = [](const std::vector<int64_t>& v, int64_t c) { return (size_t)(std::lower_bound(v.begin(), v.end(), c) - v.begin()); };
+  auto index = [](const std::vector<int64_t>& v, int64_t c) {
+    return (size_t)(std::lower_bound(v.begin(), v.end(), c) - v.begin());
+  };
   for (const PatchPrediction& p : w)
     for (size_t yi = index(ys, p.y); yi < index(ys, p.y + side); ++yi)
       for (size_t xi = index(xs, p.x); xi < index(xs, p.x + side); ++xi) on[yi * nx + xi] = 1;
@@ -109,8 +111,7 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
 
 // Predicts, aggregates and draws one slide; writes its record last, so a slide interrupted
 // half-way is redone.
-void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity,
-                  Diagnosis& d) {
+void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity, Diagnosis& d) {
   const auto t0 = std::chrono::steady_clock::now();
   auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
   std::error_code ec;
@@ -153,8 +154,7 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   rec["slide_identity"] = identity;
   rec["result"] = diagnosis_json(d, b.model.classes, dir.string());
   rec["files"] = output_files(b.model.classes);
-  write_text_atomic((dir / kRecord).string(),
-                    rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
+  write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
 
 }  // namespace

@@ -21,12 +21,12 @@ namespace ds {
 
 struct DiagnoseOptions {
   std::vector<DiagnoseInput> slides;
-  std::string out;           // DIR
+  std::string out;  // DIR
   int batch_size = 64;
   int reader_threads = 1;
-  int select_threads = 0;    // tissue selection threads (0 = all)
-  int thumb_size = 1024;     // longer side of the heatmaps' thumbnail
-  bool force = false;        // redo slides whose outputs are current
+  int select_threads = 0;  // tissue selection threads (0 = all)
+  int thumb_size = 1024;   // longer side of the heatmaps' thumbnail
+  bool force = false;      // redo slides whose outputs are current
 };
 
 // One slide's diagnosis: a row of diagnoses.csv.
@@ -46,8 +46,8 @@ struct DiagnoseEvent {
   enum class Status { diagnosed, skipped, failed };
   size_t index = 0, count = 0;
   Status status = Status::diagnosed;
-  Diagnosis d;       // diagnosed, skipped
-  std::string why;   // diagnosed: why it was (re)done; failed: the reason
+  Diagnosis d;      // diagnosed, skipped
+  std::string why;  // diagnosed: why it was (re)done; failed: the reason
 };
 
 struct DiagnoseSummary {

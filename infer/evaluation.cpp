@@ -217,9 +217,9 @@ Evaluation Evaluation::from_json(const nlohmann::json& j, const std::string& whe
     throw InputError(where, std::string("not a valid metrics.json: ") + x.what());
   }
   const size_t K = e.classes.size();
-  const bool square = e.metrics.confusion.size() == K &&
-                      std::all_of(e.metrics.confusion.begin(), e.metrics.confusion.end(),
-                                  [&](const std::vector<int64_t>& row) { return row.size() == K; });
+  const bool square =
+      e.metrics.confusion.size() == K && std::all_of(e.metrics.confusion.begin(), e.metrics.confusion.end(),
+                                                     [&](const std::vector<int64_t>& row) { return row.size() == K; });
   if (!square) throw InputError(where, "confusion is not one row and one column per class");
   return e;
 }

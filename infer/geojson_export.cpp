@@ -33,10 +33,11 @@ ojson tile_feature(const WindowProbabilities& w, const std::vector<std::string>&
   const int64_t x1 = w.x + w.side, y1 = w.y + w.side;
   ojson m = ojson::object();
   for (size_t c = 0; c < classes.size(); ++c) m["prob_" + classes[c]] = w.probs[c];
-  return {{"type", "Feature"},
-          {"geometry",
-           {{"type", "Polygon"}, {"coordinates", {{{w.x, w.y}, {x1, w.y}, {x1, y1}, {w.x, y1}, {w.x, w.y}}}}}},
-          {"properties", {{"objectType", type}, {"classification", classification(classes, (size_t)k)}, {"measurements", m}}}};
+  return {
+      {"type", "Feature"},
+      {"geometry", {{"type", "Polygon"}, {"coordinates", {{{w.x, w.y}, {x1, w.y}, {x1, y1}, {w.x, y1}, {w.x, w.y}}}}}},
+      {"properties",
+       {{"objectType", type}, {"classification", classification(classes, (size_t)k)}, {"measurements", m}}}};
 }
 
 std::vector<ojson> contour_features(const std::vector<WindowProbabilities>& windows,

@@ -47,7 +47,8 @@ std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredict
       throw InputError(o.predictions, "not a predict.json (no slides object)");
     fs::create_directories(o.out);
     for (const auto& [stem, s] : meta["slides"].items()) {
-      if (!s.contains("csv") || !s["csv"].is_string()) throw InputError(o.predictions, "slide '" + stem + "' has no csv");
+      if (!s.contains("csv") || !s["csv"].is_string())
+        throw InputError(o.predictions, "slide '" + stem + "' has no csv");
       const std::string csv = (fs::path(o.predictions).parent_path() / s["csv"].get<std::string>()).string();
       const int64_t side = o.window_side ? o.window_side : side_from_meta(meta, stem, o.predictions);
       written.push_back(write_one(csv, side, (fs::path(o.out) / (stem + ".geojson")).string(), o.geojson));
@@ -59,7 +60,8 @@ std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredict
   const fs::path beside = fs::path(o.predictions).parent_path() / "predict.json";
   if (side == 0 && fs::exists(beside)) side = side_from_meta(read_json_file(beside.string()), stem, beside.string());
   if (side == 0)
-    throw InputError(o.predictions, "window side unknown: give --window-side (no predict.json beside the CSV records it)");
+    throw InputError(o.predictions,
+                     "window side unknown: give --window-side (no predict.json beside the CSV records it)");
   std::string out = o.out;
   if (!is_json(out)) {
     fs::create_directories(out);

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/autograd.h"
 #include "base/error.h"
+#include "engine/autograd.h"
 #include "infer/colormap.h"
 #include "layers/layers.h"
 
@@ -44,8 +44,8 @@ CamInternals grad_cam_internals(Model& model, const Tensor& batch, const std::ve
 
 std::vector<CamMap> grad_cam(Model& model, const Tensor& batch, const std::vector<int>& target) {
   CamInternals in = grad_cam_internals(model, batch, target);
-  const int64_t N = in.features.size(0), C = in.features.size(1), H = in.features.size(2),
-                W = in.features.size(3), HW = H * W;
+  const int64_t N = in.features.size(0), C = in.features.size(1), H = in.features.size(2), W = in.features.size(3),
+                HW = H * W;
   Tensor probs = softmax(in.logits);
   const int64_t K = probs.size(1);
   std::vector<CamMap> out((size_t)N);
@@ -75,17 +75,18 @@ RgbImage cam_overlay(const RgbImage& patch, const CamMap& cam, float alpha) {
   RgbImage out = patch;
   for (int y = 0; y < patch.height; ++y) {
     // Bilinear sample at the centre of the output pixel (align_corners=False).
-    const float fy = std::clamp(((float)y + 0.5f) * (float)cam.height / (float)patch.height - 0.5f, 0.f,
-                                (float)cam.height - 1);
+    const float fy =
+        std::clamp(((float)y + 0.5f) * (float)cam.height / (float)patch.height - 0.5f, 0.f, (float)cam.height - 1);
     const int y0 = (int)fy, y1 = std::min(y0 + 1, cam.height - 1);
     const float ty = fy - (float)y0;
     for (int x = 0; x < patch.width; ++x) {
-      const float fx = std::clamp(((float)x + 0.5f) * (float)cam.width / (float)patch.width - 0.5f, 0.f,
-                                  (float)cam.width - 1);
+      const float fx =
+          std::clamp(((float)x + 0.5f) * (float)cam.width / (float)patch.width - 0.5f, 0.f, (float)cam.width - 1);
       const int x0 = (int)fx, x1 = std::min(x0 + 1, cam.width - 1);
       const float tx = fx - (float)x0;
       auto at = [&](int yy, int xx) { return cam.value[(size_t)(yy * cam.width + xx)]; };
-      const float v = (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1));
+      const float v =
+          (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1));
       blend_jet(out.row(y) + x * 3, v, alpha);
     }
   }

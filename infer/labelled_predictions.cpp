@@ -38,7 +38,8 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 5) list += ", ...";
-    throw InputError(labels_csv, std::to_string(missing.size()) + " slides have no prediction CSV (run predict): " + list);
+    throw InputError(labels_csv,
+                     std::to_string(missing.size()) + " slides have no prediction CSV (run predict): " + list);
   }
   return lp;
 }

@@ -128,8 +128,8 @@ static Interval percentile_interval(std::vector<double> v) {
   return {q(0.025), q(0.975)};
 }
 
-BootstrapCI bootstrap_ci(const std::vector<int>& gt, const std::vector<int>& pred, int num_classes,
-                         int resamples, uint64_t seed) {
+BootstrapCI bootstrap_ci(const std::vector<int>& gt, const std::vector<int>& pred, int num_classes, int resamples,
+                         uint64_t seed) {
   DS_CHECK(resamples >= 1 && !gt.empty(), "bootstrap_ci: need slides and resamples");
   Rng rng(seed);
   std::vector<double> acc, f1, mca;

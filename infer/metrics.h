@@ -15,7 +15,7 @@ struct ClassMetrics {
   int64_t support = 0;  // slides of this class in the ground truth
   int64_t predicted = 0;
   double precision = 0, recall = 0, f1 = 0;
-  double auc = 0;       // NaN when undefined
+  double auc = 0;  // NaN when undefined
 };
 
 struct Metrics {
@@ -48,7 +48,7 @@ struct BootstrapCI {
   uint64_t seed = 0;
 };
 // Percentile intervals (2.5%, 97.5%) over `resamples` resamplings of the slides with replacement.
-BootstrapCI bootstrap_ci(const std::vector<int>& gt, const std::vector<int>& pred, int num_classes,
-                         int resamples, uint64_t seed);
+BootstrapCI bootstrap_ci(const std::vector<int>& gt, const std::vector<int>& pred, int num_classes, int resamples,
+                         uint64_t seed);
 
 }  // namespace ds

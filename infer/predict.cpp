@@ -75,8 +75,9 @@ void slide_windows(RunState& st, const Slide& slide, const std::string& partial_
   if (!why.empty()) r.partial_note = fs::path(partial_path).filename().string() + " not used: " + why;
   Progress* pg = st.o.progress;
   const WindowOptions& wo = st.o.predict.windows;
-  if (pg) pg->phase((int64_t)item, img, "tissue scan",
-                    candidate_grid(slide, read_geometry(slide, wo), wo.overlap).size(), 0, false);
+  if (pg)
+    pg->phase((int64_t)item, img, "tissue scan", candidate_grid(slide, read_geometry(slide, wo), wo.overlap).size(), 0,
+              false);
   const auto t0 = Clock::now();
   SlideWindows sw = select_windows(slide, wo, st.o.predict.select_threads, [&](int64_t n) {
     throw_if_stop_requested("during the tissue scan of " + img + "; nothing of it was saved yet");

@@ -44,22 +44,22 @@ struct SlideOutcome {
   std::string img;              // as in the label CSV
   std::string name;             // its outputs' name (OUT/<name>.csv)
   Status status = Status::predicted;
-  std::string csv;              // its prediction CSV
-  std::string redo_reason;      // predicted although a CSV was there: why ("" when there was none)
-  std::string partial_note;     // a partial file found and not used: why
-  SlidePredictStats stats;      // predicted
-  std::string error;            // failed
+  std::string csv;           // its prediction CSV
+  std::string redo_reason;   // predicted although a CSV was there: why ("" when there was none)
+  std::string partial_note;  // a partial file found and not used: why
+  SlidePredictStats stats;   // predicted
+  std::string error;         // failed
 };
 
 struct PredictSummary {
-  size_t slides = 0;         // in the label CSV
-  int64_t windows = 0;       // predicted, over all slides
-  int64_t resumed = 0;       // of which taken from partial files
-  double seconds = 0;        // wall time of the slide loop
-  double scan_seconds = 0;   // of which in tissue scans
-  double read_seconds = 0;   // reading windows, summed over reader threads
-  double net_seconds = 0;    // in the network
-  std::vector<std::string> skipped, empty;  // imgs: CSV up to date; no tissue window
+  size_t slides = 0;                                        // in the label CSV
+  int64_t windows = 0;                                      // predicted, over all slides
+  int64_t resumed = 0;                                      // of which taken from partial files
+  double seconds = 0;                                       // wall time of the slide loop
+  double scan_seconds = 0;                                  // of which in tissue scans
+  double read_seconds = 0;                                  // reading windows, summed over reader threads
+  double net_seconds = 0;                                   // in the network
+  std::vector<std::string> skipped, empty;                  // imgs: CSV up to date; no tissue window
   std::vector<std::pair<std::string, std::string>> failed;  // img, reason
 };
 

@@ -95,7 +95,8 @@ SlidePredictions read_prediction_csv(const std::string& path) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
   auto head = split_commas(line);
   if (head.size() < 6 || head[0] != "x" || head[1] != "y" || head[2] != "prediction" || head[3] != "confidence")
-    throw InputError(path, "header must be x,y,prediction,confidence,prob_<class>... (two classes or more), got '" + line + "'");
+    throw InputError(
+        path, "header must be x,y,prediction,confidence,prob_<class>... (two classes or more), got '" + line + "'");
   SlidePredictions p;
   for (size_t i = 4; i < head.size(); ++i) {
     if (head[i].rfind("prob_", 0) != 0 || head[i].size() == 5)

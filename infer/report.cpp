@@ -32,7 +32,7 @@ using CsvRows = std::vector<std::vector<std::string>>;
 struct RunOutputs {
   std::string run, search, vis, log;  // folders and the training log ("" when there is none)
   Evaluation eval;
-  CsvRows slides;                     // eval/slides.csv, header first
+  CsvRows slides;                       // eval/slides.csv, header first
   json aggregator, predict, visualize;  // null when the file is absent
 };
 
@@ -140,8 +140,9 @@ std::string metrics_section(const Evaluation& e) {
 }
 
 std::string per_class_section(const Evaluation& e) {
-  std::string h = "<h2>Per class</h2><table><tr><th class=\"l\">class</th><th>slides</th><th>predicted</th>"
-                  "<th>precision</th><th>recall (accuracy)</th><th>F1</th><th>AUC</th></tr>";
+  std::string h =
+      "<h2>Per class</h2><table><tr><th class=\"l\">class</th><th>slides</th><th>predicted</th>"
+      "<th>precision</th><th>recall (accuracy)</th><th>F1</th><th>AUC</th></tr>";
   for (size_t k = 0; k < e.classes.size(); ++k) {
     const ClassMetrics& c = e.metrics.per_class[k];
     h += "<tr><td class=\"l\">" + html_escape(e.classes[k]) + "</td><td>" + std::to_string(c.support) + "</td><td>" +
@@ -189,7 +190,8 @@ std::string aggregation_section(const json& agg, const std::string& search) {
                   html_escape(agg.value("name", std::string("?"))) + "</b> (" +
                   html_escape(agg.value("selection", std::string())) + ")" +
                   ". Logistic regression: " + html_escape(agg.value("logistic_rule", std::string())) + ".</p>";
-  h += "<table><tr><th class=\"l\">candidate</th><th>validation mean class accuracy</th><th class=\"l\">parameters</th></tr>";
+  h += "<table><tr><th class=\"l\">candidate</th><th>validation mean class accuracy</th><th "
+       "class=\"l\">parameters</th></tr>";
   for (const auto& c : agg.value("candidates", json::array())) {
     std::string params;
     if (c.contains("thresholds")) params = c["thresholds"].dump();
@@ -233,7 +235,8 @@ std::string slide_pictures(const RunOutputs& r, int& embedded) {
     const json& entry = *found;
     for (const auto& f : entry.contains("files") ? entry["files"] : json::array()) {
       const std::string name = f.get<std::string>();
-      h += embedded_image((fs::path(r.vis) / name).string(), name, name.find("_gradcam_") != std::string::npos ? 260 : 420);
+      h += embedded_image((fs::path(r.vis) / name).string(), name,
+                          name.find("_gradcam_") != std::string::npos ? 260 : 420);
       ++embedded;
     }
     h += "</div></div>";

@@ -68,7 +68,6 @@ std::string embedded_image(const std::string& path, const std::string& alt, int 
          base64_encode(std::string(jpg.begin(), jpg.end())) + "\">";
 }
 
-
 std::string svg_line_chart(const std::vector<Series>& series, const std::string& x_label, const std::string& y_label,
                            bool unit_square, bool diagonal, int width, int height) {
   double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
@@ -95,38 +94,45 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::string&
   auto py = [&](double y) { return T + (1 - (y - y0) / (y1 - y0)) * ph; };
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
                   std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"11\">";
-  s += "<rect x=\"" + format_number("%.4g", L) + "\" y=\"" + format_number("%.4g", T) + "\" width=\"" + format_number("%.4g", pw) + "\" height=\"" + format_number("%.4g", ph) +
-       "\" fill=\"white\" stroke=\"#444\"/>";
+  s += "<rect x=\"" + format_number("%.4g", L) + "\" y=\"" + format_number("%.4g", T) + "\" width=\"" +
+       format_number("%.4g", pw) + "\" height=\"" + format_number("%.4g", ph) + "\" fill=\"white\" stroke=\"#444\"/>";
   for (int i = 0; i <= 4; ++i) {
     const double xv = x0 + (x1 - x0) * i / 4, yv = y0 + (y1 - y0) * i / 4;
-    s += "<line x1=\"" + format_number("%.4g", px(xv)) + "\" y1=\"" + format_number("%.4g", T) + "\" x2=\"" + format_number("%.4g", px(xv)) + "\" y2=\"" + format_number("%.4g", T + ph) +
-         "\" stroke=\"#ddd\"/>";
-    s += "<line x1=\"" + format_number("%.4g", L) + "\" y1=\"" + format_number("%.4g", py(yv)) + "\" x2=\"" + format_number("%.4g", L + pw) + "\" y2=\"" + format_number("%.4g", py(yv)) +
-         "\" stroke=\"#ddd\"/>";
-    s += "<text x=\"" + format_number("%.4g", px(xv)) + "\" y=\"" + format_number("%.4g", T + ph + 14) + "\" text-anchor=\"middle\">" + format_number("%.4g", xv) + "</text>";
-    s += "<text x=\"" + format_number("%.4g", L - 4) + "\" y=\"" + format_number("%.4g", py(yv) + 4) + "\" text-anchor=\"end\">" + format_number("%.4g", yv) + "</text>";
+    s += "<line x1=\"" + format_number("%.4g", px(xv)) + "\" y1=\"" + format_number("%.4g", T) + "\" x2=\"" +
+         format_number("%.4g", px(xv)) + "\" y2=\"" + format_number("%.4g", T + ph) + "\" stroke=\"#ddd\"/>";
+    s += "<line x1=\"" + format_number("%.4g", L) + "\" y1=\"" + format_number("%.4g", py(yv)) + "\" x2=\"" +
+         format_number("%.4g", L + pw) + "\" y2=\"" + format_number("%.4g", py(yv)) + "\" stroke=\"#ddd\"/>";
+    s += "<text x=\"" + format_number("%.4g", px(xv)) + "\" y=\"" + format_number("%.4g", T + ph + 14) +
+         "\" text-anchor=\"middle\">" + format_number("%.4g", xv) + "</text>";
+    s += "<text x=\"" + format_number("%.4g", L - 4) + "\" y=\"" + format_number("%.4g", py(yv) + 4) +
+         "\" text-anchor=\"end\">" + format_number("%.4g", yv) + "</text>";
   }
-  s += "<text x=\"" + format_number("%.4g", L + pw / 2) + "\" y=\"" + format_number("%.4g", height - 6) + "\" text-anchor=\"middle\">" +
-       html_escape(x_label) + "</text>";
-  s += "<text transform=\"translate(12," + format_number("%.4g", T + ph / 2) + ") rotate(-90)\" text-anchor=\"middle\">" +
-       html_escape(y_label) + "</text>";
+  s += "<text x=\"" + format_number("%.4g", L + pw / 2) + "\" y=\"" + format_number("%.4g", height - 6) +
+       "\" text-anchor=\"middle\">" + html_escape(x_label) + "</text>";
+  s += "<text transform=\"translate(12," + format_number("%.4g", T + ph / 2) +
+       ") rotate(-90)\" text-anchor=\"middle\">" + html_escape(y_label) + "</text>";
   if (diagonal)
-    s += "<line x1=\"" + format_number("%.4g", px(0)) + "\" y1=\"" + format_number("%.4g", py(0)) + "\" x2=\"" + format_number("%.4g", px(1)) + "\" y2=\"" + format_number("%.4g", py(1)) +
+    s += "<line x1=\"" + format_number("%.4g", px(0)) + "\" y1=\"" + format_number("%.4g", py(0)) + "\" x2=\"" +
+         format_number("%.4g", px(1)) + "\" y2=\"" + format_number("%.4g", py(1)) +
          "\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>";
-  static const char* palette[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
+  static const char* palette[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
+                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
   for (size_t i = 0; i < series.size(); ++i) {
     const char* col = palette[i % 9];
     std::string pts;
-    for (const auto& [x, y] : series[i].points) pts += format_number("%.4g", px(x)) + "," + format_number("%.4g", py(y)) + " ";
+    for (const auto& [x, y] : series[i].points)
+      pts += format_number("%.4g", px(x)) + "," + format_number("%.4g", py(y)) + " ";
     s += "<polyline fill=\"none\" stroke=\"" + std::string(col) + "\" stroke-width=\"2\" points=\"" + pts + "\"/>";
     if (series[i].points.size() == 1)
-      s += "<circle cx=\"" + format_number("%.4g", px(series[i].points[0].first)) + "\" cy=\"" + format_number("%.4g", py(series[i].points[0].second)) +
-           "\" r=\"3\" fill=\"" + col + "\"/>";
+      s += "<circle cx=\"" + format_number("%.4g", px(series[i].points[0].first)) + "\" cy=\"" +
+           format_number("%.4g", py(series[i].points[0].second)) + "\" r=\"3\" fill=\"" + col + "\"/>";
     // Legend in the lower right, where ROC and rising training curves leave room.
     const double ly = T + ph - 8 - 14 * (double)(series.size() - 1 - i);
-    s += "<line x1=\"" + format_number("%.4g", L + pw - 170) + "\" y1=\"" + format_number("%.4g", ly - 4) + "\" x2=\"" + format_number("%.4g", L + pw - 154) + "\" y2=\"" +
-         format_number("%.4g", ly - 4) + "\" stroke=\"" + col + "\" stroke-width=\"2\"/>";
-    s += "<text x=\"" + format_number("%.4g", L + pw - 150) + "\" y=\"" + format_number("%.4g", ly) + "\">" + html_escape(series[i].name) + "</text>";
+    s += "<line x1=\"" + format_number("%.4g", L + pw - 170) + "\" y1=\"" + format_number("%.4g", ly - 4) + "\" x2=\"" +
+         format_number("%.4g", L + pw - 154) + "\" y2=\"" + format_number("%.4g", ly - 4) + "\" stroke=\"" + col +
+         "\" stroke-width=\"2\"/>";
+    s += "<text x=\"" + format_number("%.4g", L + pw - 150) + "\" y=\"" + format_number("%.4g", ly) + "\">" +
+         html_escape(series[i].name) + "</text>";
   }
   return s + "</svg>";
 }

@@ -32,10 +32,11 @@ ojson aggregator_json(const SearchResult& r, size_t slides, const std::vector<do
   j["validation_slides"] = slides;
   j["threshold_grid"] = grid;
   j["logistic_offered"] = r.logistic_offered;
-  j["logistic_rule"] = "offered only when every class has at least " + std::to_string(kLogisticMinSlidesPerClass) +
-                       " validation slides";
-  j["selection"] = "highest validation mean class accuracy; ties go to the earlier candidate "
-                   "(shared thresholds ascending, per_class, majority, mean_probability, logistic)";
+  j["logistic_rule"] =
+      "offered only when every class has at least " + std::to_string(kLogisticMinSlidesPerClass) + " validation slides";
+  j["selection"] =
+      "highest validation mean class accuracy; ties go to the earlier candidate "
+      "(shared thresholds ascending, per_class, majority, mean_probability, logistic)";
   j["candidates"] = std::move(candidates);
   return j;
 }
@@ -51,8 +52,8 @@ ojson prediction_windows(const std::string& preds) {
     return w;
   }
   if (!meta.is_object()) return w;
-  for (const char* key : {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale",
-                          "otsu_min_fraction"})
+  for (const char* key :
+       {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale", "otsu_min_fraction"})
     if (meta.contains(key)) w[key] = meta[key];
   return w;
 }

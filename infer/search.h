@@ -11,10 +11,10 @@
 namespace ds {
 
 struct SearchOptions {
-  std::string preds;                // folder of prediction CSVs
-  std::string labels;               // label CSV (img,gt) of the validation slides
-  std::string out;                  // output folder
-  std::vector<double> thresholds;   // confidence thresholds to try
+  std::string preds;               // folder of prediction CSVs
+  std::string labels;              // label CSV (img,gt) of the validation slides
+  std::string out;                 // output folder
+  std::vector<double> thresholds;  // confidence thresholds to try
 };
 
 struct SearchOutcome {

@@ -39,9 +39,8 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
                                const std::vector<Window>& windows, int64_t first, const PredictOptions& opt,
                                const BatchCallback& on_batch, SlidePredictStats* stats) {
   DS_CHECK_INPUT(opt.batch_size >= 1, "--batch-size must be at least 1");
-  DS_CHECK_INPUT(g.patch == model.patch_size,
-                 "patch size " + std::to_string(g.patch) + " does not match the model's " +
-                     std::to_string(model.patch_size));
+  DS_CHECK_INPUT(g.patch == model.patch_size, "patch size " + std::to_string(g.patch) + " does not match the model's " +
+                                                  std::to_string(model.patch_size));
   DS_CHECK(first >= 0 && first <= (int64_t)windows.size(), "first window out of range");
   const int64_t n = (int64_t)windows.size() - first;  // windows to predict, from `first` on
   const int64_t B = opt.batch_size;
@@ -148,16 +147,16 @@ SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeo
   SlidePredictions out;
   out.classes = model.classes;
   out.patches.reserve(windows.size());
-  predict_windows_streaming(model, slide, g, windows, 0, opt,
-                            [&](const std::vector<PatchPrediction>& batch, int64_t) {
-                              out.patches.insert(out.patches.end(), batch.begin(), batch.end());
-                            },
-                            stats);
+  predict_windows_streaming(
+      model, slide, g, windows, 0, opt,
+      [&](const std::vector<PatchPrediction>& batch, int64_t) {
+        out.patches.insert(out.patches.end(), batch.begin(), batch.end());
+      },
+      stats);
   return out;
 }
 
-SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOptions& opt,
-                               SlidePredictStats* stats) {
+SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOptions& opt, SlidePredictStats* stats) {
   auto t0 = Clock::now();
   SlideWindows sw = select_windows(slide, opt.windows, opt.select_threads);
   const double scan = since(t0);

@@ -13,11 +13,11 @@
 namespace ds {
 
 struct PredictOptions {
-  WindowOptions windows;    // patch_size must equal the model's
+  WindowOptions windows;  // patch_size must equal the model's
   int batch_size = 64;
-  int reader_threads = 1;   // threads reading/decoding ahead of the network
-  int prefetch_batches = 2; // batches ready or in flight ahead of the network
-  int select_threads = 0;   // threads for tissue selection (0 = all)
+  int reader_threads = 1;    // threads reading/decoding ahead of the network
+  int prefetch_batches = 2;  // batches ready or in flight ahead of the network
+  int select_threads = 0;    // threads for tissue selection (0 = all)
 };
 
 struct SlidePredictStats {

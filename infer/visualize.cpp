@@ -13,9 +13,7 @@ namespace {
 // A thumbnail coordinate, rounded and clamped to [-1, limit + 1] before it becomes an int: the
 // windows come from files (prediction CSVs, predict.json), and a double past INT_MAX converted
 // to int is undefined behaviour.
-int thumb_px(double v, int limit) {
-  return (int)std::clamp(std::round(v), -1.0, (double)limit + 1.0);
-}
+int thumb_px(double v, int limit) { return (int)std::clamp(std::round(v), -1.0, (double)limit + 1.0); }
 
 }  // namespace
 
@@ -41,7 +39,8 @@ std::vector<float> probability_map(int width, int height, double downsample, con
     const int x0 = std::max(0, thumb_px(std::ceil((double)r.x / downsample - 0.5), width));
     const int x1 = std::min(width, thumb_px(std::ceil(((double)r.x + (double)window_side) / downsample - 0.5), width));
     const int y0 = std::max(0, thumb_px(std::ceil((double)r.y / downsample - 0.5), height));
-    const int y1 = std::min(height, thumb_px(std::ceil(((double)r.y + (double)window_side) / downsample - 0.5), height));
+    const int y1 =
+        std::min(height, thumb_px(std::ceil(((double)r.y + (double)window_side) / downsample - 0.5), height));
     for (int y = y0; y < y1; ++y)
       for (int x = x0; x < x1; ++x) {
         sum[(size_t)y * width + x] += r.probs[(size_t)k];
@@ -54,8 +53,8 @@ std::vector<float> probability_map(int width, int height, double downsample, con
   return m;
 }
 
-RgbImage draw_heatmap(const RgbImage& thumb, double downsample, const SlidePredictions& p, int64_t window_side,
-                      int k, float alpha) {
+RgbImage draw_heatmap(const RgbImage& thumb, double downsample, const SlidePredictions& p, int64_t window_side, int k,
+                      float alpha) {
   RgbImage out = thumb;
   std::vector<float> m = probability_map(thumb.width, thumb.height, downsample, p, window_side, k);
   for (int y = 0; y < out.height; ++y)

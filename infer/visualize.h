@@ -19,8 +19,8 @@ RgbImage draw_dots(const RgbImage& thumb, double downsample, const SlidePredicti
 std::vector<float> probability_map(int width, int height, double downsample, const SlidePredictions& p,
                                    int64_t window_side, int k);
 
-RgbImage draw_heatmap(const RgbImage& thumb, double downsample, const SlidePredictions& p, int64_t window_side,
-                      int k, float alpha = 0.5f);
+RgbImage draw_heatmap(const RgbImage& thumb, double downsample, const SlidePredictions& p, int64_t window_side, int k,
+                      float alpha = 0.5f);
 
 // Appends a legend strip below `img`: a title line and either a class colour key or a 0..1 bar.
 RgbImage with_class_legend(const RgbImage& img, const std::string& title, const std::vector<std::string>& classes);

@@ -99,13 +99,12 @@ void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& win
 // What was drawn of one slide: visualize.json's entry. Pictures are named after the slide's
 // output name (infer/prediction_index.h), so two slides that share a stem do not share pictures.
 struct SlidePictures {
-  std::string stem;  // the output name
+  std::string stem;       // the output name
   double downsample = 0;  // level-0 pixels per thumbnail pixel
   ojson files = ojson::array();
 };
 
-SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta, Model& model,
-                             const SlideLabel& row) {
+SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta, Model& model, const SlideLabel& row) {
   const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
   SlidePictures pics;
   pics.stem = meta.index.name_for(row);

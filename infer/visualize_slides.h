@@ -18,8 +18,8 @@ struct VisualizeOptions {
   std::string preds;    // predict's folder: prediction CSVs and predict.json
   std::string out;      // output folder
   bool dots = true, heatmaps = true;
-  int gradcam = 0;      // windows per class; needs model
-  std::string model;    // model file
+  int gradcam = 0;        // windows per class; needs model
+  std::string model;      // model file
   int thumb_size = 1024;  // longer side of the thumbnail
 };
 

@@ -20,8 +20,7 @@ VarPtr relu(Context& ctx, const VarPtr& x) {
 
 VarPtr add(Context& ctx, const VarPtr& a, const VarPtr& b) {
   DS_CHECK_INPUT(a->value.shape() == b->value.shape(),
-                 "add: shapes " + a->value.shape().str() + " and " + b->value.shape().str() +
-                     " differ");
+                 "add: shapes " + a->value.shape().str() + " and " + b->value.shape().str() + " differ");
   const int64_t n = a->value.numel();
   VarPtr y = make_var(Tensor::empty(a->value.shape()));
   add_forward(y->value.data(), a->value.data(), b->value.data(), n);

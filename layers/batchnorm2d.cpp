@@ -18,9 +18,8 @@ BatchNorm2d::BatchNorm2d(const std::string& name, int64_t C_) : C(C_) {
 }
 
 Shape BatchNorm2d::out_shape(const Shape& in) const {
-  DS_CHECK_INPUT(in.ndim == 4 && in[3] == C,
-                 "BatchNorm2d " + weight.name + ": input " + in.str() +
-                     " does not fit, expected [N, H, W, " + std::to_string(C) + "]");
+  DS_CHECK_INPUT(in.ndim == 4 && in[3] == C, "BatchNorm2d " + weight.name + ": input " + in.str() +
+                                                 " does not fit, expected [N, H, W, " + std::to_string(C) + "]");
   return in;
 }
 
@@ -28,8 +27,8 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
   const Shape s = out_shape(x->value.shape());
   if (residual)
     DS_CHECK_INPUT(residual->value.shape() == s, "BatchNorm2d " + weight.name + ": residual " +
-                                                     residual->value.shape().str() +
-                                                     " differs from the input " + s.str());
+                                                     residual->value.shape().str() + " differs from the input " +
+                                                     s.str());
   const int64_t P = s[0] * s[1] * s[2];
   VarPtr y = make_var(Tensor::empty(s));
   Tensor mean = Tensor::empty(Shape{C}), invstd = Tensor::empty(Shape{C});
@@ -41,25 +40,22 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
     // PyTorch refuses too: the variance of a single value is undefined.
     DS_CHECK_INPUT(P > 1, "BatchNorm2d " + weight.name + ": input " + s.str() +
                               " has fewer than two values per channel; training needs more");
-    batchnorm_forward_train(y->value.data(), mean.data(), invstd.data(),
-                            running_mean.value.data(), running_var.value.data(),
-                            x->value.data(), weight.value.data(), bias.value.data(), P, C,
+    batchnorm_forward_train(y->value.data(), mean.data(), invstd.data(), running_mean.value.data(),
+                            running_var.value.data(), x->value.data(), weight.value.data(), bias.value.data(), P, C,
                             momentum, eps, fuse);
   } else {
-    batchnorm_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(),
-                           weight.value.data(), bias.value.data(), running_mean.value.data(),
-                           running_var.value.data(), P, C, eps, fuse);
+    batchnorm_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(), weight.value.data(),
+                           bias.value.data(), running_mean.value.data(), running_var.value.data(), P, C, eps, fuse);
   }
   if (ctx.recording()) {
-    ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value,
-                    d_gamma = weight.grad, d_beta = bias.grad]() mutable {
+    ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value, d_gamma = weight.grad,
+                    d_beta = bias.grad]() mutable {
       if (!y->grad.defined()) return;
       bool set_in = false, set_res = false;  // first contributor: write, no zero-fill needed
       float* d_in = x->grad_to_write(&set_in).data();
       float* d_res = residual ? residual->grad_to_write(&set_res).data() : nullptr;
-      batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(),
-                         relu ? y->value.data() : nullptr, x->value.data(), gamma.data(),
-                         mean.data(), invstd.data(), P, C, training, set_in, set_res);
+      batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(), relu ? y->value.data() : nullptr,
+                         x->value.data(), gamma.data(), mean.data(), invstd.data(), P, C, training, set_in, set_res);
     });
   }
   return y;

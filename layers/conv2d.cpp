@@ -7,45 +7,38 @@
 
 namespace ds {
 
-Conv2d::Conv2d(const std::string& name, int64_t C_, int64_t OC_, int64_t k, int64_t stride_,
-               int64_t pad_, bool bias_)
+Conv2d::Conv2d(const std::string& name, int64_t C_, int64_t OC_, int64_t k, int64_t stride_, int64_t pad_, bool bias_)
     : C(C_), OC(OC_), KH(k), KW(k), stride(stride_), pad(pad_), has_bias(bias_) {
   DS_CHECK_INPUT(C > 0 && OC > 0 && k > 0 && stride > 0 && pad >= 0,
-                 "Conv2d " + name + ": invalid configuration C=" + std::to_string(C) +
-                     " OC=" + std::to_string(OC) + " k=" + std::to_string(k) +
-                     " stride=" + std::to_string(stride) + " pad=" + std::to_string(pad));
+                 "Conv2d " + name + ": invalid configuration C=" + std::to_string(C) + " OC=" + std::to_string(OC) +
+                     " k=" + std::to_string(k) + " stride=" + std::to_string(stride) + " pad=" + std::to_string(pad));
   weight = Param(join_name(name, "weight"), Shape{KH, KW, C, OC}, ParamLayout::conv_hwio);
   if (has_bias) bias = Param(join_name(name, "bias"), Shape{OC});
 }
 
 Shape Conv2d::out_shape(const Shape& in) const {
-  const std::string expect = "[N, H >= " + std::to_string(KH - 2 * pad) + ", W >= " +
-                             std::to_string(KW - 2 * pad) + ", " + std::to_string(C) + "]";
-  const std::string who = "Conv2d " + weight.name + " (" + std::to_string(C) + "->" +
-                          std::to_string(OC) + ", k" + std::to_string(KH) + ", s" +
-                          std::to_string(stride) + ", p" + std::to_string(pad) + ")";
+  const std::string expect = "[N, H >= " + std::to_string(KH - 2 * pad) + ", W >= " + std::to_string(KW - 2 * pad) +
+                             ", " + std::to_string(C) + "]";
+  const std::string who = "Conv2d " + weight.name + " (" + std::to_string(C) + "->" + std::to_string(OC) + ", k" +
+                          std::to_string(KH) + ", s" + std::to_string(stride) + ", p" + std::to_string(pad) + ")";
   DS_CHECK_INPUT(in.ndim == 4 && in[3] == C && in[1] + 2 * pad >= KH && in[2] + 2 * pad >= KW,
                  who + ": input " + in.str() + " does not fit, expected " + expect);
-  return Shape{in[0], conv_out_size(in[1], KH, stride, pad), conv_out_size(in[2], KW, stride, pad),
-               OC};
+  return Shape{in[0], conv_out_size(in[1], KH, stride, pad), conv_out_size(in[2], KW, stride, pad), OC};
 }
 
 VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
   const Shape os = out_shape(x->value.shape());
-  const ConvDims d = make_conv_dims(os[0], C, x->value.size(1), x->value.size(2), OC, KH, KW,
-                                    stride, pad);
+  const ConvDims d = make_conv_dims(os[0], C, x->value.size(1), x->value.size(2), OC, KH, KW, stride, pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
   ep.bias = has_bias ? bias.value.data() : nullptr;
   conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
   if (ctx.recording()) {
-    ctx.tape->push([x, y, d, w = weight.value, d_w = weight.grad,
-                    d_b = has_bias ? bias.grad : Tensor()]() mutable {
+    ctx.tape->push([x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
       if (!y->grad.defined()) return;  // nothing downstream used this output
-      conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr,
-                              y->grad.data(), x->value.data(), d);
+      conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr, y->grad.data(), x->value.data(), d);
       if (x->needs_grad) {
-        bool fresh = false;  // first contributor: the kernel writes instead of adding
+        bool fresh = false;                             // first contributor: the kernel writes instead of adding
         float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
         conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
       }

@@ -40,8 +40,7 @@ uint64_t fold_fingerprint(const Conv2d& conv, const BatchNorm2d& bn) {
 // BN folded into per-channel scale and bias: w' = w * scale, b' = beta + (b - mean) * scale.
 void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bias) {
   for (int64_t oc = 0; oc < conv.OC; ++oc) {
-    const double s = (double)bn.weight.value[oc] /
-                     std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
+    const double s = (double)bn.weight.value[oc] / std::sqrt((double)bn.running_var.value[oc] + (double)bn.eps);
     scale[oc] = (float)s;
     const double conv_b = conv.has_bias ? conv.bias.value[oc] : 0.0;
     bias[oc] = (float)(bn.bias.value[oc] + (conv_b - bn.running_mean.value[oc]) * s);
@@ -73,18 +72,17 @@ static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNo
   return f;
 }
 
-VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
-                    const VarPtr& residual, bool relu) {
+VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+                    bool relu) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
   const Shape os = bn.out_shape(conv.out_shape(x->value.shape()));
   if (residual)
-    DS_CHECK_INPUT(residual->value.shape() == os, "conv_bn_eval " + conv.weight.name +
-                                                      ": residual " +
-                                                      residual->value.shape().str() +
-                                                      " differs from the output " + os.str());
+    DS_CHECK_INPUT(residual->value.shape() == os, "conv_bn_eval " + conv.weight.name + ": residual " +
+                                                      residual->value.shape().str() + " differs from the output " +
+                                                      os.str());
   const int64_t OC = conv.OC;
-  const ConvDims d = make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC,
-                                    conv.KH, conv.KW, conv.stride, conv.pad);
+  const ConvDims d =
+      make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC, conv.KH, conv.KW, conv.stride, conv.pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
@@ -103,8 +101,7 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   return y;
 }
 
-VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-               bool relu) {
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu) {
   if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu);
   return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
 }

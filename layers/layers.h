@@ -26,8 +26,7 @@ struct Conv2d {
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
   std::shared_ptr<const FoldedBf16> bf16_folded;
   Conv2d() = default;
-  Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad,
-         bool bias);
+  Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
   VarPtr forward(Context& ctx, const VarPtr& x);
   void collect(ParamSet& ps);
@@ -39,25 +38,23 @@ struct BatchNorm2d;
 // relu optional). Equal to the unfused layers up to rounding. At ctx.precision bf16 the folded
 // weights are packed in bf16 once (cached in conv.bf16_folded) and the convolution runs
 // conv2d_forward_bf16.
-VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x,
-                    const VarPtr& residual, bool relu);
+VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+                    bool relu);
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training.
-VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-               bool relu);
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu);
 
 struct BatchNorm2d {
   int64_t C = 0;
   float momentum = 0.1f, eps = 1e-5f;
-  Param weight, bias;                 // [C], init 1 and 0
-  Buffer running_mean, running_var;   // [C], init 0 and 1; running_var uses the unbiased variance
+  Param weight, bias;                // [C], init 1 and 0
+  Buffer running_mean, running_var;  // [C], init 0 and 1; running_var uses the unbiased variance
   BatchNorm2d() = default;
   BatchNorm2d(const std::string& name, int64_t C);
   Shape out_shape(const Shape& in) const;
   // training: batch stats + running update. Optionally fused with what follows BN in a ResNet
   // block: relu(bn(x) + residual) (residual same shape as x, or null).
-  VarPtr forward(Context& ctx, const VarPtr& x, const VarPtr& residual = nullptr,
-                 bool relu = false);
+  VarPtr forward(Context& ctx, const VarPtr& x, const VarPtr& residual = nullptr, bool relu = false);
   void collect(ParamSet& ps);
 };
 

@@ -1,7 +1,7 @@
 // The layout conversions at the network's edges: images arrive NCHW (make_batch, PyTorch's
 // convention), the layers run channels-last, Grad-CAM reads features NCHW.
-#include "base/error.h"
 #include "engine/kernels/layout.h"
+#include "base/error.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -11,8 +11,8 @@ namespace {
 using Relayout = void (*)(float*, const float*, int64_t, int64_t, int64_t, bool);
 
 // y = fwd(x) of shape out; the gradient goes back through bwd (the inverse transpose).
-VarPtr relayout(Context& ctx, const VarPtr& x, const Shape& out, int64_t N, int64_t C, int64_t HW,
-                Relayout fwd, Relayout bwd) {
+VarPtr relayout(Context& ctx, const VarPtr& x, const Shape& out, int64_t N, int64_t C, int64_t HW, Relayout fwd,
+                Relayout bwd) {
   VarPtr y = make_var(Tensor::empty(out));
   y->needs_grad = x->needs_grad;
   fwd(y->value.data(), x->value.data(), N, C, HW, false);

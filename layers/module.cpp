@@ -30,10 +30,8 @@ Tensor to_file_layout(const Param& p, const Tensor& t) {
 void from_file_layout(const Param& p, const float* src, Tensor& dst) {
   DS_CHECK(dst.shape() == p.value.shape(), "from_file_layout: " + p.name + " shape mismatch");
   const Shape& s = dst.shape();
-  if (p.layout == ParamLayout::same)
-    std::copy(src, src + s.numel(), dst.data());
-  else
-    oihw_to_hwio(dst.data(), src, s[3], s[2], s[0], s[1]);
+  if (p.layout == ParamLayout::same) std::copy(src, src + s.numel(), dst.data());
+  else oihw_to_hwio(dst.data(), src, s[3], s[2], s[0], s[1]);
 }
 
 }  // namespace ds

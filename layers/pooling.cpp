@@ -11,22 +11,19 @@
 namespace ds {
 
 Shape MaxPool2d::out_shape(const Shape& in) const {
-  const std::string who = "MaxPool2d(k" + std::to_string(k) + ", s" + std::to_string(stride) +
-                          ", p" + std::to_string(pad) + ")";
+  const std::string who =
+      "MaxPool2d(k" + std::to_string(k) + ", s" + std::to_string(stride) + ", p" + std::to_string(pad) + ")";
   DS_CHECK_INPUT(k > 0 && stride > 0 && pad >= 0 && 2 * pad <= k,
                  who + ": padding must be at most half the kernel size");
   DS_CHECK_INPUT(in.ndim == 4 && in[1] + 2 * pad >= k && in[2] + 2 * pad >= k,
-                 who + ": input " + in.str() + " does not fit, expected [N, H >= " +
-                     std::to_string(k - 2 * pad) + ", W >= " + std::to_string(k - 2 * pad) +
-                     ", C]");
-  return Shape{in[0], (in[1] + 2 * pad - k) / stride + 1, (in[2] + 2 * pad - k) / stride + 1,
-               in[3]};
+                 who + ": input " + in.str() + " does not fit, expected [N, H >= " + std::to_string(k - 2 * pad) +
+                     ", W >= " + std::to_string(k - 2 * pad) + ", C]");
+  return Shape{in[0], (in[1] + 2 * pad - k) / stride + 1, (in[2] + 2 * pad - k) / stride + 1, in[3]};
 }
 
 VarPtr MaxPool2d::forward(Context& ctx, const VarPtr& x) {
   const Shape os = out_shape(x->value.shape());
-  const PoolDims d = make_pool_dims(os[0], os[3], x->value.size(1), x->value.size(2), k, stride,
-                                    pad);
+  const PoolDims d = make_pool_dims(os[0], os[3], x->value.size(1), x->value.size(2), k, stride, pad);
   VarPtr y = make_var(Tensor::empty(os));
   if (!ctx.recording()) {
     maxpool2d_forward(y->value.data(), nullptr, x->value.data(), d);

@@ -44,8 +44,8 @@ Shape BasicBlock::out_shape(const Shape& in) const {
   Shape main = bn2.out_shape(conv2.out_shape(bn1.out_shape(conv1.out_shape(in))));
   Shape skip = has_downsample ? down_bn.out_shape(down_conv.out_shape(in)) : in;
   if (main != skip)
-    throw InputError("BasicBlock " + conv1.weight.name + ": residual shapes differ, " + main.str() +
-                     " vs " + skip.str() + " for input " + in.str());
+    throw InputError("BasicBlock " + conv1.weight.name + ": residual shapes differ, " + main.str() + " vs " +
+                     skip.str() + " for input " + in.str());
   return main;
 }
 
@@ -77,8 +77,7 @@ Bottleneck::Bottleneck(const std::string& prefix, int64_t in_planes, int64_t pla
       bn3(join_name(prefix, "bn3"), planes * kExpansion),
       has_downsample(stride != 1 || in_planes != planes * kExpansion) {
   if (has_downsample) {
-    down_conv = Conv2d(join_name(prefix, "downsample.0"), in_planes, planes * kExpansion, 1, stride,
-                       0, false);
+    down_conv = Conv2d(join_name(prefix, "downsample.0"), in_planes, planes * kExpansion, 1, stride, 0, false);
     down_bn = BatchNorm2d(join_name(prefix, "downsample.1"), planes * kExpansion);
   }
 }
@@ -89,8 +88,8 @@ Shape Bottleneck::out_shape(const Shape& in) const {
   Shape main = bn3.out_shape(conv3.out_shape(s));
   Shape skip = has_downsample ? down_bn.out_shape(down_conv.out_shape(in)) : in;
   if (main != skip)
-    throw InputError("Bottleneck " + conv1.weight.name + ": residual shapes differ, " + main.str() +
-                     " vs " + skip.str() + " for input " + in.str());
+    throw InputError("Bottleneck " + conv1.weight.name + ": residual shapes differ, " + main.str() + " vs " +
+                     skip.str() + " for input " + in.str());
   return main;
 }
 
@@ -135,8 +134,7 @@ ArchSpec spec_of(Arch arch) {
 int64_t expansion_of(Arch arch) { return spec_of(arch).bottleneck ? Bottleneck::kExpansion : 1; }
 
 int checked_classes(int num_classes) {
-  if (num_classes < 1)
-    throw InputError("ResNet: num_classes must be at least 1, got " + std::to_string(num_classes));
+  if (num_classes < 1) throw InputError("ResNet: num_classes must be at least 1, got " + std::to_string(num_classes));
   return num_classes;
 }
 
@@ -182,8 +180,7 @@ ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
     if (p == &fc_.weight || p == &fc_.bias) {
       if (rng)
         for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng->uniform(-fc_bound, fc_bound);
-      else
-        t.zero();
+      else t.zero();
     } else if (t.dim() == 4) {
       const Shape fs = file_shape(*p);  // [OC, C, KH, KW]
       const double fan_out = (double)(fs[0] * fs[2] * fs[3]);
@@ -209,8 +206,7 @@ ResNet::ResNet(Arch arch, int num_classes, Rng* rng)
 
 Shape ResNet::out_shape(const Shape& in) const {
   if (in.ndim != 4 || in[0] < 1 || in[1] != 3 || in[2] < 28 || in[3] < 28)
-    throw InputError(arch_name(arch_) + ": input must be [N, 3, H, W] with N >= 1 and H, W >= 28, got " +
-                     in.str());
+    throw InputError(arch_name(arch_) + ": input must be [N, 3, H, W] with N >= 1 and H, W >= 28, got " + in.str());
   Shape s = maxpool_.out_shape(bn1_.out_shape(conv1_.out_shape(Shape{in[0], in[2], in[3], in[1]})));
   for (const auto& b : basic_) s = b->out_shape(s);
   for (const auto& b : bottleneck_) s = b->out_shape(s);
@@ -227,13 +223,9 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
   return h;
 }
 
-VarPtr ResNet::forward(Context& ctx, const VarPtr& x) {
-  return fc_.forward(ctx, global_avg_pool(ctx, trunk(ctx, x)));
-}
+VarPtr ResNet::forward(Context& ctx, const VarPtr& x) { return fc_.forward(ctx, global_avg_pool(ctx, trunk(ctx, x))); }
 
-VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) {
-  return to_channels_first(ctx, trunk(ctx, x));
-}
+VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) { return to_channels_first(ctx, trunk(ctx, x)); }
 
 VarPtr ResNet::forward_head(Context& ctx, const VarPtr& features) {
   return fc_.forward(ctx, global_avg_pool(ctx, to_channels_last(ctx, features)));

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/autograd.h"
 #include "base/rng.h"
+#include "engine/autograd.h"
 #include "layers/layers.h"
 #include "layers/module.h"
 
@@ -23,8 +23,8 @@ struct BasicBlock {
   Conv2d conv1, conv2;
   BatchNorm2d bn1, bn2;
   bool has_downsample = false;
-  Conv2d down_conv;      // "downsample.0"
-  BatchNorm2d down_bn;   // "downsample.1"
+  Conv2d down_conv;     // "downsample.0"
+  BatchNorm2d down_bn;  // "downsample.1"
   BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride);
   Shape out_shape(const Shape& in) const;
   VarPtr forward(Context& ctx, const VarPtr& x);

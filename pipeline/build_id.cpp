@@ -21,8 +21,8 @@ nlohmann::ordered_json build_identity(FileHashCache& cache) {
   j["version"] = DEEPSLIDE_VERSION;
   j["git"] = DEEPSLIDE_GIT;
   // A binary replaced while it runs reads "<path> (deleted)": hash the running one directly.
-  j["binary_sha256"] = std::filesystem::is_regular_file(exe, ec) ? cache.sha256(exe.string())
-                                                                  : sha256_file_hex("/proc/self/exe");
+  j["binary_sha256"] =
+      std::filesystem::is_regular_file(exe, ec) ? cache.sha256(exe.string()) : sha256_file_hex("/proc/self/exe");
   return j;
 }
 

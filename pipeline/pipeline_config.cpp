@@ -113,7 +113,8 @@ std::string scalar_text(const toml::node& v, FlagType t, const std::string& what
     return s->get();
   }
   if (auto i = v.as_integer()) {
-    if (t == FlagType::unsigned_integer && i->get() < 0) at.fail(what + " must be >= 0, got " + std::to_string(i->get()));
+    if (t == FlagType::unsigned_integer && i->get() < 0)
+      at.fail(what + " must be >= 0, got " + std::to_string(i->get()));
     return std::to_string(i->get());
   }
   if (auto f = v.as_floating_point()) {
@@ -164,7 +165,8 @@ using PerStage = std::map<std::string, std::vector<Keyed>>;  // stage -> setting
 
 toml::table parse_toml(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "cannot open the pipeline config (no such file)");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw InputError(path, "cannot open the pipeline config (no such file)");
   const uintmax_t bytes = std::filesystem::file_size(path, ec);
   if (ec || bytes > kMaxConfigBytes)
     throw InputError(path, "a pipeline config of " + std::to_string(bytes) + " bytes is larger than the " +
@@ -201,8 +203,7 @@ void add_common_key(const std::vector<StageSpec>& stages, const std::string& nam
 }
 
 // A key of stage s's own table.
-void add_stage_key(const StageSpec& s, const std::string& name, const toml::node& v, const Located& at,
-                   PerStage& own) {
+void add_stage_key(const StageSpec& s, const std::string& name, const toml::node& v, const Located& at, PerStage& own) {
   const std::string what = "[" + s.name + "] " + name, flag = key_to_flag(name);
   auto f = s.flags.flags.find(flag);
   if (f == s.flags.flags.end())
@@ -276,10 +277,8 @@ PipelineConfig load_pipeline_config(const std::string& path, const std::vector<S
       const std::string name(k2.str());
       const Located at2{path, (int64_t)k2.source().begin.line};
       if (v2.is_table()) at2.fail("[" + key + "] " + name + ": nested tables are not allowed");
-      if (key == "common")
-        add_common_key(stages, name, v2, at2, common);
-      else
-        add_stage_key(*stage_it, name, v2, at2, own);
+      if (key == "common") add_common_key(stages, name, v2, at2, common);
+      else add_stage_key(*stage_it, name, v2, at2, own);
     }
   }
   merge_settings(stages, common, own, cfg);

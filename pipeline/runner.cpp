@@ -113,16 +113,16 @@ class Runner {
   std::ostream& err_;
   const Clock::time_point start_ = Clock::now();
   PipelineConfig cfg_;
-  std::string shown_;  // the workdir as given
-  fs::path workdir_;   // absolute
+  std::string shown_;          // the workdir as given
+  fs::path workdir_;           // absolute
   Workdir files_{fs::path()};  // its files and folders
   fs::path stamps_;
   int first_ = 0, last_ = 0;
   std::vector<Stage> stages_;
   CommandFlags train_flags_;
   int lock_fd_ = -1;
-  FileHashCache hashes_;   // WORKDIR/.stages/hashes.json, once the workdir is locked
-  json build_;             // this binary (pipeline/build_id.h)
+  FileHashCache hashes_;  // WORKDIR/.stages/hashes.json, once the workdir is locked
+  json build_;            // this binary (pipeline/build_id.h)
   std::vector<StageResult> results_;
 };
 
@@ -218,8 +218,8 @@ bool Runner::run_stage(int i, bool cascade) {
   const json inputs = paths_fingerprint(st.inputs, hashes_);
   const auto stamp = read_stamp(stamp_path(st));
   const auto attempt = read_stamp(attempt_path(st));
-  const std::string why = o_.force     ? "--force"
-                          : cascade    ? "an earlier stage ran"
+  const std::string why = o_.force            ? "--force"
+                          : cascade           ? "an earlier stage ran"
                           : !stamp && attempt ? "its last run did not complete"
                                               : stale_reason(st, stamp, cmds, build_, inputs, hashes_);
   if (why.empty()) {
@@ -235,9 +235,9 @@ bool Runner::run_stage(int i, bool cascade) {
   for (const Argv& a : st.commands)
     if (const int rc = run_stage_process(a, o_.threads, log_, err_); rc != 0) fail(i, a, rc, since(t0));
   if (const std::string miss = first_missing(st.required); !miss.empty())
-    throw InputError(o_.config, "stage " + st.name + " finished without writing " + miss +
-                                    (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)"
-                                                        : ""));
+    throw InputError(o_.config,
+                     "stage " + st.name + " finished without writing " + miss +
+                         (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)" : ""));
   const double secs = since(t0);
   stamp_completed(st, record, secs);
   log_ << tag << ": done in " << seconds_text(secs) << "\n";
@@ -245,8 +245,8 @@ bool Runner::run_stage(int i, bool cascade) {
   return true;
 }
 
-bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::optional<json>& attempt,
-                     const json& cmds, const json& inputs) {
+bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::optional<json>& attempt, const json& cmds,
+                     const json& inputs) {
   if (o_.force) return false;
   const std::string& checkpoints = files_.checkpoints;
   if (st.name == "train") {
@@ -310,9 +310,9 @@ void Runner::fail(int i, const Argv& a, int rc, double seconds) {
   print_summary();
   std::string kept;
   for (int j = 0; j < i; ++j) kept += (kept.empty() ? "" : ", ") + kStages[(size_t)j];
-  const std::string msg = "stage " + name + " failed (deepslide " + a[0] + " exited with code " +
-                          std::to_string(rc) + ", its message is above)" +
-                          (kept.empty() ? "" : "; " + kept + " kept") + "; fix the cause and rerun deepslide run";
+  const std::string msg = "stage " + name + " failed (deepslide " + a[0] + " exited with code " + std::to_string(rc) +
+                          ", its message is above)" + (kept.empty() ? "" : "; " + kept + " kept") +
+                          "; fix the cause and rerun deepslide run";
   if (rc == 2) throw InputError(o_.config, msg);
   throw InternalError(o_.config + ": " + msg);
 }

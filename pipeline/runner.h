@@ -18,11 +18,11 @@
 namespace ds {
 
 struct RunOptions {
-  std::string config;   // the TOML file
-  std::string workdir;  // "" for the config's
+  std::string config;       // the TOML file
+  std::string workdir;      // "" for the config's
   std::string from, until;  // first and last stage to run ("" for all)
-  bool force = false;   // rerun every stage in the range, ignoring the stamps
-  int threads = 0;      // passed to every stage (0: the stages' default)
+  bool force = false;       // rerun every stage in the range, ignoring the stamps
+  int threads = 0;          // passed to every stage (0: the stages' default)
 };
 
 // What the run needs to know of the commands it chains: cli/ reads it off their registration.

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "base/error.h"
-#include "base/json_bounded.h"
-#include "base/hash.h"
 #include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/json_bounded.h"
 #include "base/sha256.h"
 
 namespace fs = std::filesystem;
@@ -66,8 +66,7 @@ std::optional<json> read_stamp(const std::string& path) {
   } catch (const InputError&) {
     return std::nullopt;  // unreadable or not ours: the stage counts as not done
   }
-  if (!j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs"))
-    return std::nullopt;
+  if (!j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs")) return std::nullopt;
   return j;
 }
 

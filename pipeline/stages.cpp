@@ -11,8 +11,8 @@ namespace fs = std::filesystem;
 
 namespace ds {
 
-const std::vector<std::string> kStages = {"split",     "train",    "predict", "search", "bundle",
-                                          "visualize", "evaluate", "report"};
+const std::vector<std::string> kStages = {"split",  "train",     "predict",  "search",
+                                          "bundle", "visualize", "evaluate", "report"};
 
 namespace {
 
@@ -99,12 +99,18 @@ std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& fl
   std::vector<StageSpec> specs = {
       // --folds writes fold<k>/ folders, which the run's later stages do not read (yet).
       {"split", {}, {"--out", "--folds"}, " (it points into the workdir; run does not run cross-validation folds yet)"},
-      {"train", {}, {"--out", "--labels-train", "--labels-val", "--resume", "--train-folder"},
+      {"train",
+       {},
+       {"--out", "--labels-train", "--labels-val", "--resume", "--train-folder"},
        " (run trains on the split's labels_*.csv into the workdir and resumes by itself)"},
-      {"predict", {}, {"--model", "--labels", "--out", "--force"},
+      {"predict",
+       {},
+       {"--model", "--labels", "--out", "--force"},
        " (run predicts the val and test slides with the trained best.safetensors)"},
       {"search", {}, {"--preds", "--labels", "--out"}, paths},
-      {"bundle", {}, {"--model", "--aggregator", "--out"},
+      {"bundle",
+       {},
+       {"--model", "--aggregator", "--out"},
        " (run bundles the trained best.safetensors with the search's aggregator.json)"},
       {"visualize", {}, {"--labels", "--preds", "--out", "--model"}, paths},
       {"evaluate", {}, {"--preds", "--labels", "--aggregator", "--out"}, paths},
@@ -142,28 +148,50 @@ std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdi
   const Argv predict_test = cmd("predict", {"--model", w.model, "--labels", w.labels_test, "--out", w.preds_test});
   return {
       {"split", {cmd("split", {"--out", w.dir})}, all_wsi("split"), labels, labels, labels},
-      {"train", {cmd("train", {"--labels-train", w.labels_train, "--labels-val", w.labels_val, "--out", w.dir})},
-       train_in, {w.model, w.log}, {w.model}, {w.checkpoints, w.log, w.model}},
-      {"predict", {predict_val, predict_test}, cat(all_wsi("predict"), {w.model, w.labels_val, w.labels_test}),
-       {w.preds_val, w.preds_test}, {w.preds_val + "/predict.json", w.preds_test + "/predict.json"},
+      {"train",
+       {cmd("train", {"--labels-train", w.labels_train, "--labels-val", w.labels_val, "--out", w.dir})},
+       train_in,
+       {w.model, w.log},
+       {w.model},
+       {w.checkpoints, w.log, w.model}},
+      {"predict",
+       {predict_val, predict_test},
+       cat(all_wsi("predict"), {w.model, w.labels_val, w.labels_test}),
+       {w.preds_val, w.preds_test},
+       {w.preds_val + "/predict.json", w.preds_test + "/predict.json"},
        {w.preds_val, w.preds_test}},
-      {"search", {cmd("search", {"--preds", w.preds_val, "--labels", w.labels_val, "--out", w.inference_val})},
-       {w.preds_val, w.labels_val}, {w.inference_val}, {w.aggregator}, {w.inference_val}},
-      {"bundle", {cmd("bundle", {"--model", w.model, "--aggregator", w.aggregator, "--out", w.bundle})},
-       {w.model, w.aggregator}, {w.bundle}, {w.bundle}, {w.bundle}},
+      {"search",
+       {cmd("search", {"--preds", w.preds_val, "--labels", w.labels_val, "--out", w.inference_val})},
+       {w.preds_val, w.labels_val},
+       {w.inference_val},
+       {w.aggregator},
+       {w.inference_val}},
+      {"bundle",
+       {cmd("bundle", {"--model", w.model, "--aggregator", w.aggregator, "--out", w.bundle})},
+       {w.model, w.aggregator},
+       {w.bundle},
+       {w.bundle},
+       {w.bundle}},
       {"visualize",
        {cmd("visualize", {"--labels", w.labels_test, "--preds", w.preds_test, "--out", w.vis, "--model", w.model})},
-       cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}), {w.vis}, {w.vis + "/visualize.json"},
+       cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}),
+       {w.vis},
+       {w.vis + "/visualize.json"},
        {w.vis}},
       {"evaluate",
        {cmd("evaluate", {"--preds", w.preds_test, "--labels", w.labels_test, "--aggregator", w.aggregator, "--out",
                          w.inference_test})},
-       {w.preds_test, w.labels_test, w.aggregator}, {w.inference_test}, {w.metrics},
+       {w.preds_test, w.labels_test, w.aggregator},
+       {w.inference_test},
+       {w.metrics},
        {w.inference_test}},
       {"report",
-       {cmd("report", {"--run", w.dir, "--eval", w.inference_test, "--search", w.inference_val, "--preds",
-                       w.preds_test, "--vis", w.vis, "--log", w.log, "--out", w.report})},
-       {w.inference_test, w.inference_val, w.preds_test, w.vis, w.log}, {w.report}, {w.report}, {w.report}},
+       {cmd("report", {"--run", w.dir, "--eval", w.inference_test, "--search", w.inference_val, "--preds", w.preds_test,
+                       "--vis", w.vis, "--log", w.log, "--out", w.report})},
+       {w.inference_test, w.inference_val, w.preds_test, w.vis, w.log},
+       {w.report},
+       {w.report},
+       {w.report}},
   };
 }
 
@@ -172,14 +200,16 @@ void check_config_paths(const PipelineConfig& cfg, int first, int last) {
     const std::string& name = kStages[(size_t)i];
     const FlagSetting* w = cfg.find(name, "--all-wsi");
     if (!w && (name == "split" || name == "train" || name == "predict" || name == "visualize"))
-      throw InputError(cfg.path, "no slide folder: set all_wsi = \"DIR\" in [common] (used by split, train, predict, "
-                                 "visualize)");
+      throw InputError(cfg.path,
+                       "no slide folder: set all_wsi = \"DIR\" in [common] (used by split, train, predict, "
+                       "visualize)");
     std::error_code ec;
     if (w && !fs::is_directory(w->value, ec))
-      throw InputError(w->where, w->what + ": no such folder: " + w->value +
-                                     (fs::exists(w->value, ec) ? " (it is a file)" : ""));
+      throw InputError(w->where,
+                       w->what + ": no such folder: " + w->value + (fs::exists(w->value, ec) ? " (it is a file)" : ""));
     const FlagSetting* pre = cfg.find(name, "--pretrained");
-    if (pre && !fs::is_regular_file(pre->value, ec)) throw InputError(pre->where, pre->what + ": no such file: " + pre->value);
+    if (pre && !fs::is_regular_file(pre->value, ec))
+      throw InputError(pre->where, pre->what + ": no such file: " + pre->value);
   }
 }
 
@@ -203,8 +233,8 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
   if (!stamp->contains("build") || (*stamp)["build"] != build) {
     const json old_build = stamp->value("build", json::object());
     return "another deepslide binary completed it (" + old_build.value("git", std::string("unknown")) + " " +
-           old_build.value("binary_sha256", std::string("?")).substr(0, 12) + " -> " + build.value("git", std::string()) +
-           " " + build.value("binary_sha256", std::string()).substr(0, 12) + ")";
+           old_build.value("binary_sha256", std::string("?")).substr(0, 12) + " -> " +
+           build.value("git", std::string()) + " " + build.value("binary_sha256", std::string()).substr(0, 12) + ")";
   }
   const json& old_in = (*stamp)["inputs"];
   for (auto it = inputs.begin(); it != inputs.end(); ++it)

@@ -35,8 +35,8 @@ struct Stage {
 // The workdir's files and folders, with DeepSlide's names.
 struct Workdir {
   explicit Workdir(const std::filesystem::path& absolute);
-  std::string dir, labels_train, labels_val, labels_test, model, log, checkpoints, preds_val, preds_test,
-      inference_val, inference_test, vis, report, aggregator, metrics,
+  std::string dir, labels_train, labels_val, labels_test, model, log, checkpoints, preds_val, preds_test, inference_val,
+      inference_test, vis, report, aggregator, metrics,
       bundle;  // bundle.safetensors: the model, the recipe and the aggregator in one file (for diagnose)
 };
 

@@ -74,8 +74,11 @@ TEST_CASE("GeoJSON forms: collection, feature, bare array, MultiPolygon, derived
   REQUIRE(arr.items.size() == 1);
   CHECK(arr.items[0].polygons.size() == 2);
   CHECK(arr.items[0].cls == "Tumor: Positive");
-  CHECK_THROWS_WITH(parse_geojson_annotations(R"({"type":"FeatureCollection","features":[{"geometry":{"type":"Point","coordinates":[1,1]}}]})", "f.geojson"),
-                    Catch::Contains("f.geojson: feature 0"));
+  CHECK_THROWS_WITH(
+      parse_geojson_annotations(
+          R"({"type":"FeatureCollection","features":[{"geometry":{"type":"Point","coordinates":[1,1]}}]})",
+          "f.geojson"),
+      Catch::Contains("f.geojson: feature 0"));
 }
 
 TEST_CASE("union_outline: an L of windows with a hole") {

@@ -65,22 +65,22 @@ struct Case {
   bool epilogue;
 };
 const Case kCases[] = {
-    {1, 3, 17, 15, 5, 7, 2, 3, true},     // conv1-like: 3 channels padded to 4, batch 1, odd sizes
-    {2, 3, 31, 30, 64, 7, 2, 3, true},    // conv1 shape, one full block
-    {2, 5, 9, 11, 7, 3, 1, 1, false},     // odd channels, 3x3 same padding
-    {3, 13, 7, 7, 17, 1, 1, 0, true},     // 1x1, OC past a vector
-    {2, 6, 8, 9, 10, 1, 2, 0, false},     // downsample 1x1 stride 2
-    {2, 4, 10, 10, 3, 3, 2, 1, true},     // 3x3 stride 2
-    {1, 2, 3, 3, 2, 3, 1, 0, false},      // 1x1 output
-    {2, 3, 5, 4, 2, 7, 2, 3, false},      // kernel larger than the input
-    {2, 64, 14, 14, 64, 3, 1, 1, true},   // a ResNet layer
-    {1, 70, 9, 13, 40, 3, 1, 1, false},   // NV = 3, channels not a multiple of 16
-    {2, 33, 11, 11, 70, 3, 2, 1, true},   // two blocks, the last partial
-    {3, 48, 7, 7, 96, 1, 2, 0, false},    // downsample on an odd map, NV = 4 then 2 padded
-    {1, 16, 6, 6, 16, 3, 1, 2, false},    // padding larger than "same", NV = 1
-    {2, 20, 6, 7, 520, 3, 2, 1, true},    // 9 blocks, the last partial
-    {1, 512, 7, 7, 128, 3, 1, 1, true},   // layer4's reduction (4608)
-    {4, 32, 13, 13, 32, 3, 1, 1, true},   // several pixel groups, a short last tile (NV = 2)
+    {1, 3, 17, 15, 5, 7, 2, 3, true},    // conv1-like: 3 channels padded to 4, batch 1, odd sizes
+    {2, 3, 31, 30, 64, 7, 2, 3, true},   // conv1 shape, one full block
+    {2, 5, 9, 11, 7, 3, 1, 1, false},    // odd channels, 3x3 same padding
+    {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1, OC past a vector
+    {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
+    {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
+    {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
+    {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
+    {2, 64, 14, 14, 64, 3, 1, 1, true},  // a ResNet layer
+    {1, 70, 9, 13, 40, 3, 1, 1, false},  // NV = 3, channels not a multiple of 16
+    {2, 33, 11, 11, 70, 3, 2, 1, true},  // two blocks, the last partial
+    {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map, NV = 4 then 2 padded
+    {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than "same", NV = 1
+    {2, 20, 6, 7, 520, 3, 2, 1, true},   // 9 blocks, the last partial
+    {1, 512, 7, 7, 128, 3, 1, 1, true},  // layer4's reduction (4608)
+    {4, 32, 13, 13, 32, 3, 1, 1, true},  // several pixel groups, a short last tile (NV = 2)
 };
 
 ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
@@ -99,7 +99,7 @@ TEST_CASE("to_bf16 rounds to nearest even and keeps NaN and infinities") {
   CHECK(to_bf16(std::numeric_limits<float>::max()) == 0x7f80);  // rounds up to infinity
   CHECK(std::isnan(from_bf16(to_bf16(std::numeric_limits<float>::quiet_NaN()))));
   CHECK(std::isnan(from_bf16(to_bf16(from_bits(0x7f800001)))));  // a NaN whose top bits look like inf
-  CHECK(to_bf16(from_bits(0x00010000)) == 0x0001);  // denormals round like any value
+  CHECK(to_bf16(from_bits(0x00010000)) == 0x0001);               // denormals round like any value
   Rng rng(1);
   for (int i = 0; i < 10000; ++i) {
     const float x = rng.normal() * 100.0f;
@@ -164,8 +164,8 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
     std::vector<float> v;
     Rng rng(4);
     for (int i = 0; i < 1000; ++i) v.push_back(rng.normal() * 1e3f);
-    for (uint32_t u : {0x3f808000u, 0x3f818000u, 0x00018000u, 0x80008000u, 0x7f800000u, 0xff800000u,
-                       0x7fc00000u, 0x7f800001u, 0x7f7fffffu, 0u, 0x80000000u})
+    for (uint32_t u : {0x3f808000u, 0x3f818000u, 0x00018000u, 0x80008000u, 0x7f800000u, 0xff800000u, 0x7fc00000u,
+                       0x7f800001u, 0x7f7fffffu, 0u, 0x80000000u})
       v.push_back(from_bits(u));
     std::vector<uint16_t> fast(v.size());
     conv_bf16_kernels_avx512bf16().round(fast.data(), v.data(), (int64_t)v.size());
@@ -260,8 +260,7 @@ Agreement resnet18_agreement(const int K) {
   // depend on the input, which no trained model does.
   {
     std::vector<std::vector<float>> old;
-    for (Buffer* b : model.net->params().buffers)
-      old.emplace_back(b->value.data(), b->value.data() + b->value.numel());
+    for (Buffer* b : model.net->params().buffers) old.emplace_back(b->value.data(), b->value.data() + b->value.numel());
     Context ctx;
     ctx.training = true;
     Tensor xc = Tensor::from_data(Shape{64, 3, P, P}, x.data());
@@ -329,8 +328,10 @@ Agreement resnet18_agreement(const int K) {
     ++hist[(size_t)a];
   }
   const int classes_hit = (int)std::count_if(hist.begin(), hist.end(), [](int h) { return h > 0; });
-  std::printf("resnet18 bf16 vs fp32, %d classes, %d patches: argmax agreement %.2f%%, max |prob diff| %.4f, %d classes predicted\n",
-              K, B, 100.0 * agree / B, max_diff, classes_hit);
+  std::printf(
+      "resnet18 bf16 vs fp32, %d classes, %d patches: argmax agreement %.2f%%, max |prob diff| %.4f, %d classes "
+      "predicted\n",
+      K, B, 100.0 * agree / B, max_diff, classes_hit);
   CHECK(classes_hit == K);  // the predictions vary, so agreement means something
 
   // Changing the weights invalidates the packed copy: conv1's negated changes every output.

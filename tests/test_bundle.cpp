@@ -169,8 +169,7 @@ TEST_CASE("diagnose inputs: slides by content, unique folders, the output folder
   REQUIRE(missing.size() == 1);
   CHECK(missing[0].name == "nope");
   write_text((root / "empty" / "a.txt").string(), "x");
-  CHECK(error_of([&] { diagnose_inputs({(root / "empty").string()}, "", ""); }).find("no slides") !=
-        std::string::npos);
+  CHECK(error_of([&] { diagnose_inputs({(root / "empty").string()}, "", ""); }).find("no slides") != std::string::npos);
 }
 
 TEST_CASE("slide identity follows size, head and tail") {

@@ -59,9 +59,7 @@ TEST_CASE("DeepSlide's threshold rule on a worked example", "[infer][aggregate]"
     CHECK(d.score[1] == Approx(2.0 / 3));
     CHECK(d.predicted == 1);
   }
-  SECTION("0.9: only a 0.95 passes -> a") {
-    CHECK(threshold_rule(s, {.9, .9, .9}).predicted == 0);
-  }
+  SECTION("0.9: only a 0.95 passes -> a") { CHECK(threshold_rule(s, {.9, .9, .9}).predicted == 0); }
   SECTION("nothing passes: all percents 0 and class 0, as DeepSlide") {
     SlideDecision d = threshold_rule(s, {.99, .99, .99});
     CHECK(d.count == std::vector<int64_t>{0, 0, 0});
@@ -146,8 +144,9 @@ TEST_CASE("aggregator JSON round trip and bad input", "[infer][aggregate]") {
   CHECK(b.thresholds == a.thresholds);
   CHECK_THROWS_AS(Aggregator::from_json(nlohmann::json::parse(R"({"method":"vote","classes":["a","b"]})"), "x.json"),
                   InputError);
-  CHECK_THROWS_WITH(Aggregator::from_json(nlohmann::json::parse(R"({"method":"threshold","classes":["a","b"]})"), "x.json"),
-                    Catch::Contains("x.json"));
+  CHECK_THROWS_WITH(
+      Aggregator::from_json(nlohmann::json::parse(R"({"method":"threshold","classes":["a","b"]})"), "x.json"),
+      Catch::Contains("x.json"));
 }
 
 TEST_CASE("logistic regression: the fit is a stationary point of the penalised objective", "[infer][logistic]") {
@@ -156,8 +155,8 @@ TEST_CASE("logistic regression: the fit is a stationary point of the penalised o
   Rng rng(7);
   for (int i = 0; i < 60; ++i) {
     const int c = i % 3;
-    x.push_back({c == 0 ? 0.7 + 0.2 * rng.uniform() : 0.3 * rng.uniform(), c == 1 ? 0.6 + 0.3 * rng.uniform() : 0.4 * rng.uniform(),
-                 rng.uniform()});
+    x.push_back({c == 0 ? 0.7 + 0.2 * rng.uniform() : 0.3 * rng.uniform(),
+                 c == 1 ? 0.6 + 0.3 * rng.uniform() : 0.4 * rng.uniform(), rng.uniform()});
     y.push_back(c);
   }
   // One mislabelled point keeps the problem non-separable.

@@ -47,8 +47,8 @@ TEST_CASE("confusion matrix with a class that has no slide", "[infer][metrics]")
   CHECK(m.per_class[0].recall == Approx(0.5));
   CHECK(m.per_class[1].precision == Approx(1.0));
   CHECK(m.per_class[1].f1 == Approx(2.0 / 3));
-  CHECK(m.per_class[2].precision == 0.0);  // 0 of 1 prediction right
-  CHECK(m.per_class[2].recall == 0.0);     // 0/0 -> 0
+  CHECK(m.per_class[2].precision == 0.0);                  // 0 of 1 prediction right
+  CHECK(m.per_class[2].recall == 0.0);                     // 0/0 -> 0
   CHECK(m.macro_f1 == Approx((0.5 + 2.0 / 3 + 0.0) / 3));  // sklearn: labels of gt and pred
   // AUC a: positives .8 .3 vs negatives .2 .6 -> (1 + 1 + 1 + 0) / 4; b: pos .7 .3 vs neg .1 .2 -> 1;
   // c: no positive -> undefined, left out of the macro AUC.

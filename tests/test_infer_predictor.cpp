@@ -24,7 +24,8 @@ class PatternSource : public TileSource {
  public:
   int fail_col = -1, fail_row = -1;
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
-    if (col == fail_col && row == fail_row) throw InputError("fake.tif", "corrupt tile " + std::to_string(col) + "," + std::to_string(row));
+    if (col == fail_col && row == fail_row)
+      throw InputError("fake.tif", "corrupt tile " + std::to_string(col) + "," + std::to_string(row));
     auto t = std::make_shared<Tile>(32, 32);
     for (int y = 0; y < 32; ++y)
       for (int x = 0; x < 32; ++x) {
@@ -81,7 +82,8 @@ TEST_CASE("predictor: order and values match a plain batch with several readers"
   for (size_t i = 0; i < windows.size(); ++i) {
     CHECK(p.patches[i].x == windows[i].x);
     CHECK(p.patches[i].y == windows[i].y);
-    for (int k = 0; k < 3; ++k) worst = std::max(worst, std::fabs(p.patches[i].probs[(size_t)k] - ref[(int64_t)i * 3 + k]));
+    for (int k = 0; k < 3; ++k)
+      worst = std::max(worst, std::fabs(p.patches[i].probs[(size_t)k] - ref[(int64_t)i * 3 + k]));
     CHECK(p.patches[i].prediction == argmax_class(ref.data() + i * 3, 3));
     CHECK(p.patches[i].confidence == p.patches[i].probs[(size_t)p.patches[i].prediction]);
   }

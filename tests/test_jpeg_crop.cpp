@@ -4,13 +4,15 @@
 // cannot cut (restart markers, progressive) are refused and still decode; corrupt and truncated
 // data give an InputError or a decode, never a crash.
 #include <catch2/catch.hpp>
-#include <jpeglib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
+
+// After <cstdio>: jpeglib.h uses size_t and FILE without including their headers.
+#include <jpeglib.h>
 
 #include "base/error.h"
 #include "slide/reader/jpeg_crop.h"
@@ -84,8 +86,8 @@ ds::RgbImage full_decode(const std::vector<uint8_t>& jpg, int w, int h) {
 // Decodes [x0, x1) x [y0, y1) through decode_jpeg_rgb_rect and compares with the full decode.
 bool rect_matches(const std::vector<uint8_t>& jpg, const ds::RgbImage& full, int x0, int y0, int x1, int y1) {
   std::vector<uint8_t> out((size_t)(x1 - x0) * (y1 - y0) * 3);
-  ds::decode_jpeg_rgb_rect(nullptr, 0, jpg.data(), jpg.size(), ds::JpegColor::kAuto, full.width, full.height, x0, y0, x1, y1, out.data(),
-                           (size_t)(x1 - x0) * 3, "test");
+  ds::decode_jpeg_rgb_rect(nullptr, 0, jpg.data(), jpg.size(), ds::JpegColor::kAuto, full.width, full.height, x0, y0,
+                           x1, y1, out.data(), (size_t)(x1 - x0) * 3, "test");
   for (int y = y0; y < y1; ++y)
     if (std::memcmp(out.data() + (size_t)(y - y0) * (x1 - x0) * 3, full.row(y) + (size_t)x0 * 3,
                     (size_t)(x1 - x0) * 3) != 0)
@@ -170,8 +172,8 @@ TEST_CASE("corrupt or truncated JPEG data never crashes the cutter", "[slide][jp
     if (k % 7 == 0) bad[200 + rng() % 400] = (uint8_t)rng();  // headers and tables too
     int x0 = (int)(rng() % 200), y0 = (int)(rng() % 200);
     try {
-      ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, 4096, 4096, x0, y0, x0 + 40, y0 + 40,
-                               out.data(), 40 * 3, "bad.jpg");
+      ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, 4096, 4096, x0, y0, x0 + 40,
+                               y0 + 40, out.data(), 40 * 3, "bad.jpg");
     } catch (const ds::InputError&) {
       ++errors;
     }
@@ -203,8 +205,8 @@ TEST_CASE("review findings: over-subscribed Huffman tables and duplicate compone
     ds::JpegCrop at;
     std::vector<uint8_t> cut;
     CHECK_FALSE(ds::crop_jpeg(nullptr, 0, bad.data(), bad.size(), 100, 100, 140, 140, cut, &at));
-    CHECK_THROWS_AS(ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, 4096, 4096, 100, 100,
-                                             140, 140, out.data(), 40 * 3, "bad.jpg"),
+    CHECK_THROWS_AS(ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, 4096, 4096, 100,
+                                             100, 140, 140, out.data(), 40 * 3, "bad.jpg"),
                     ds::InputError);
   }
   // Component ids {1, 1, 3}: libjpeg pairs scan and frame components its own way; a cut walked

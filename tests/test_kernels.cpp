@@ -13,16 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "base/rng.h"
+#include "base/threads.h"
+#include "engine/cpu_features.h"
 #include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
-#include "engine/cpu_features.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/pooling.h"
 #include "engine/kernels/softmax_xent.h"
 #include "engine/kernels/threading.h"
-#include "base/rng.h"
-#include "base/threads.h"
 
 using namespace ds;
 
@@ -71,8 +71,7 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
     linear_forward(o.lin.data(), lx.data(), lw.data(), nullptr, LN, LIN, LOUT);
     o.lin_dx.assign(lx.size(), 0.f);
     o.lin_dw.assign(lw.size(), 0.f);
-    linear_backward(o.lin_dx.data(), o.lin_dw.data(), nullptr, ldy.data(), lx.data(), lw.data(),
-                    LN, LIN, LOUT);
+    linear_backward(o.lin_dx.data(), o.lin_dw.data(), nullptr, ldy.data(), lx.data(), lw.data(), LN, LIN, LOUT);
     o.y.resize(dy.size());
     conv2d_forward(o.y.data(), x.data(), w.data(), d);
     o.dx.assign(x.size(), 0.f);
@@ -88,11 +87,11 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
     const int64_t P = d.N * d.OH * d.OW, C = d.OC;
     std::vector<float> g(C, 1.5f), bt(C, 0.5f), mean(C), is(C), dg(C), db(C);
     o.bn.resize(P * C);
-    batchnorm_forward_train(o.bn.data(), mean.data(), is.data(), nullptr, nullptr, o.y.data(),
-                            g.data(), bt.data(), P, C, 0.1f, 1e-5f);
+    batchnorm_forward_train(o.bn.data(), mean.data(), is.data(), nullptr, nullptr, o.y.data(), g.data(), bt.data(), P,
+                            C, 0.1f, 1e-5f);
     o.bn_dx.assign(P * C, 0.f);
-    batchnorm_backward(o.bn_dx.data(), dg.data(), db.data(), nullptr, dy.data(), nullptr,
-                       o.y.data(), g.data(), mean.data(), is.data(), P, C, true);
+    batchnorm_backward(o.bn_dx.data(), dg.data(), db.data(), nullptr, dy.data(), nullptr, o.y.data(), g.data(),
+                       mean.data(), is.data(), P, C, true);
     return o;
   };
   const int before = num_threads();
@@ -112,28 +111,31 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
 }
 
 TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
-  struct Case { int64_t N, C, H, W, OC, k, stride, pad; bool bias; };
+  struct Case {
+    int64_t N, C, H, W, OC, k, stride, pad;
+    bool bias;
+  };
   const Case cases[] = {
-      {1, 3, 17, 15, 5, 7, 2, 3, true},    // conv1-like, batch 1, odd sizes
-      {2, 3, 31, 30, 64, 7, 2, 3, false},  // conv1 taps packed into K = 21, full vectors
-      {2, 5, 9, 11, 7, 3, 1, 1, false},    // 3x3 same padding
-      {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1
-      {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
-      {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
-      {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
-      {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
-      {2, 64, 14, 14, 64, 3, 1, 1, false}, // a ResNet layer: whole vectors, several tiles a row
-      {1, 70, 9, 13, 40, 3, 1, 1, false},  // channels not a multiple of 16
-      {2, 33, 11, 11, 70, 3, 2, 1, false}, // stride 2, odd channels, odd size
-      {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map
-      {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than needed for "same"
+      {1, 3, 17, 15, 5, 7, 2, 3, true},     // conv1-like, batch 1, odd sizes
+      {2, 3, 31, 30, 64, 7, 2, 3, false},   // conv1 taps packed into K = 21, full vectors
+      {2, 5, 9, 11, 7, 3, 1, 1, false},     // 3x3 same padding
+      {3, 13, 7, 7, 17, 1, 1, 0, true},     // 1x1
+      {2, 6, 8, 9, 10, 1, 2, 0, false},     // downsample 1x1 stride 2
+      {2, 4, 10, 10, 3, 3, 2, 1, true},     // 3x3 stride 2
+      {1, 2, 3, 3, 2, 3, 1, 0, false},      // 1x1 output
+      {2, 3, 5, 4, 2, 7, 2, 3, false},      // kernel larger than the input
+      {2, 64, 14, 14, 64, 3, 1, 1, false},  // a ResNet layer: whole vectors, several tiles a row
+      {1, 70, 9, 13, 40, 3, 1, 1, false},   // channels not a multiple of 16
+      {2, 33, 11, 11, 70, 3, 2, 1, false},  // stride 2, odd channels, odd size
+      {3, 48, 7, 7, 96, 1, 2, 0, false},    // downsample on an odd map
+      {1, 16, 6, 6, 16, 3, 1, 2, false},    // padding larger than needed for "same"
       // Wide reductions run the chunked schedule (weights of a channel block beyond L2):
-      {2, 200, 9, 9, 70, 3, 1, 1, true},   // chunked forward (AVX-512) with the full epilogue
-      {1, 300, 7, 5, 180, 3, 1, 1, false}, // chunked forward and chunked backward data
-      {2, 260, 9, 8, 33, 3, 2, 1, true},   // chunked stride 2, tiles crossing rows and images
-      {1, 1400, 5, 5, 20, 3, 1, 1, true},  // chunked on every ISA
-      {1, 400, 6, 5, 24, 3, 1, 1, false},  // a kernel row wider than a chunk: one tap per chunk
-      {2, 20, 6, 7, 520, 3, 2, 1, true},   // 512+ output channels: gradient rows spaced apart
+      {2, 200, 9, 9, 70, 3, 1, 1, true},    // chunked forward (AVX-512) with the full epilogue
+      {1, 300, 7, 5, 180, 3, 1, 1, false},  // chunked forward and chunked backward data
+      {2, 260, 9, 8, 33, 3, 2, 1, true},    // chunked stride 2, tiles crossing rows and images
+      {1, 1400, 5, 5, 20, 3, 1, 1, true},   // chunked on every ISA
+      {1, 400, 6, 5, 24, 3, 1, 1, false},   // a kernel row wider than a chunk: one tap per chunk
+      {2, 20, 6, 7, 520, 3, 2, 1, true},    // 512+ output channels: gradient rows spaced apart
       // Forward work items in superblocks of output-channel blocks, pixel groups outer, the
       // last superblock partial (AVX-512: 3 blocks of 4, 4, 2 vectors in superblocks of 2);
       // 288 output pixels in two equal groups.
@@ -177,14 +179,12 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       for (int64_t i = 0; i < n_in; ++i) dx_added[i] = dx1[i] - dx_init[i];
       CHECK(rel_err(dxs, dx_added) < 1e-5);
       conv2d_backward_weights(dw1.data(), c.bias ? db1.data() : nullptr, dy.data(), x.data(), d);
-      conv2d_backward_weights_ref(dw2.data(), c.bias ? db2.data() : nullptr, dy.data(), x.data(),
-                                  d);
+      conv2d_backward_weights_ref(dw2.data(), c.bias ? db2.data() : nullptr, dy.data(), x.data(), d);
       const double ef = rel_err(y1, y2), ed = rel_err(dx1, dx2);
       const double ew = std::max(rel_err(dw1, dw2), rel_err(db1, db2));
-      INFO(isa_name(isa) << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W
-                         << " OC=" << c.OC << " k=" << c.k << " s=" << c.stride << " p=" << c.pad
-                         << " -> OH=" << d.OH << " OW=" << d.OW << " errs " << ef << " " << ed
-                         << " " << ew);
+      INFO(isa_name(isa) << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC
+                         << " k=" << c.k << " s=" << c.stride << " p=" << c.pad << " -> OH=" << d.OH << " OW=" << d.OW
+                         << " errs " << ef << " " << ed << " " << ew);
       CHECK(ef < 1e-5);
       CHECK(ed < 1e-5);
       CHECK(ew < 1e-5);
@@ -192,9 +192,10 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       worst_d = std::max(worst_d, ed);
       worst_w = std::max(worst_w, ew);
     }
-    std::printf("conv2d %s vs ref: max relative error forward %.3g, backward data %.3g, "
-                "weights %.3g\n",
-                isa_name(isa), worst_f, worst_d, worst_w);
+    std::printf(
+        "conv2d %s vs ref: max relative error forward %.3g, backward data %.3g, "
+        "weights %.3g\n",
+        isa_name(isa), worst_f, worst_d, worst_w);
   }
   force_isa(before);
 }
@@ -207,8 +208,7 @@ TEST_CASE("layout conversions are inverse transposes and accumulate") {
   nchw_to_nhwc(y.data(), x.data(), N, C, H * W);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < H * W; ++i)
-        REQUIRE(y[(n * H * W + i) * C + c] == x[(n * C + c) * H * W + i]);
+      for (int64_t i = 0; i < H * W; ++i) REQUIRE(y[(n * H * W + i) * C + c] == x[(n * C + c) * H * W + i]);
   nhwc_to_nchw(z.data(), y.data(), N, C, H * W, true);
   for (size_t i = 0; i < x.size(); ++i) REQUIRE(z[i] == x[i] + 1.f);
 }
@@ -229,9 +229,14 @@ TEST_CASE("convolution weight reorders between PyTorch's [OC, C, KH, KW] and [KH
 }
 
 TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradients there") {
-  struct Case { int64_t N, C, H, W, k, stride, pad; };
-  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1}, {1, 5, 8, 8, 2, 2, 0}, {2, 2, 5, 6, 3, 1, 1},
-                        {1, 1, 2, 2, 3, 2, 1}, {1, 17, 13, 11, 3, 2, 1}};
+  struct Case {
+    int64_t N, C, H, W, k, stride, pad;
+  };
+  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1},
+                        {1, 5, 8, 8, 2, 2, 0},
+                        {2, 2, 5, 6, 3, 1, 1},
+                        {1, 1, 2, 2, 3, 2, 1},
+                        {1, 17, 13, 11, 3, 2, 1}};
   Rng rng(4);
   for (const Case& c : cases) {
     const PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
@@ -249,8 +254,7 @@ TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradi
     }
     std::vector<float> y3(n_out);
     maxpool2d_forward(y3.data(), nullptr, x.data(), d);
-    for (int64_t i = 0; i < n_out; ++i)
-      REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
+    for (int64_t i = 0; i < n_out; ++i) REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
     // Backward: every output gradient lands on its window's argmax, on top of what was there.
     std::vector<float> dy(n_out), dx(n_in, 0.25f), expect(n_in, 0.25f);
     for (int64_t i = 0; i < n_out; ++i) dy[i] = (float)(i % 7) + 1.f;
@@ -275,7 +279,9 @@ TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradi
 }
 
 TEST_CASE("linear kernels match their direct twins on every ISA path") {
-  struct Case { int64_t N, IN, OUT; };
+  struct Case {
+    int64_t N, IN, OUT;
+  };
   // The classifier head (OUT below a vector), odd sizes, and a wide reduction.
   const Case cases[] = {{3, 37, 5}, {16, 512, 2}, {1, 1, 1}, {70, 600, 130}, {5, 1300, 17}};
   const Isa before = cpu_isa();
@@ -293,10 +299,8 @@ TEST_CASE("linear kernels match their direct twins on every ISA path") {
       auto dx = randn(c.N * c.IN, rng), dx_ref = dx;
       auto dw = randn(c.OUT * c.IN, rng), dw_ref = dw;
       auto db = randn(c.OUT, rng), db_ref = db;
-      linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), c.N, c.IN,
-                      c.OUT);
-      linear_backward_ref(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
-                          w.data(), c.N, c.IN, c.OUT);
+      linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), c.N, c.IN, c.OUT);
+      linear_backward_ref(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), c.N, c.IN, c.OUT);
       INFO(isa_name(isa) << " N=" << c.N << " IN=" << c.IN << " OUT=" << c.OUT);
       CHECK(rel_err(y, y_ref) < 1e-5);
       CHECK(rel_err(dx, dx_ref) < 1e-5);
@@ -309,9 +313,9 @@ TEST_CASE("linear kernels match their direct twins on every ISA path") {
 
 TEST_CASE("softmax cross-entropy is stable and matches a double computation") {
   const int64_t N = 3, K = 4;
-  const float logits[N * K] = {1000.f, 999.f, 998.f, -1000.f,  //
-                               0.1f,   0.2f,  -0.3f, 0.4f,     //
-                               -500.f, -501.f, 3.f,  2.f};
+  const float logits[N * K] = {1000.f, 999.f,  998.f, -1000.f,  //
+                               0.1f,   0.2f,   -0.3f, 0.4f,     //
+                               -500.f, -501.f, 3.f,   2.f};
   const int labels[N] = {1, 3, 0};
   float loss = 0, probs[N * K];
   softmax_xent_forward(&loss, probs, logits, labels, N, K);
@@ -332,8 +336,7 @@ TEST_CASE("softmax cross-entropy is stable and matches a double computation") {
   softmax_xent_backward(d, 2.f, probs, labels, N, K);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k)
-      REQUIRE(d[n * K + k] ==
-              Approx(1.f + 2.f / N * (probs[n * K + k] - (k == labels[n] ? 1.f : 0.f))));
+      REQUIRE(d[n * K + k] == Approx(1.f + 2.f / N * (probs[n * K + k] - (k == labels[n] ? 1.f : 0.f))));
   float p2[N * K];
   softmax_forward(p2, logits, N, K);
   for (int64_t i = 0; i < N * K; ++i) REQUIRE(p2[i] == probs[i]);
@@ -353,78 +356,76 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
   if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
   const Isa isa_before = cpu_isa();
   for (Isa isa : isas)
-  for (int fused = 0; fused < 2; ++fused) {
-    force_isa(isa);
-    for (bool training : {true, false}) {
-      BnFuse fuse;
-      if (fused) fuse.residual = res.data(), fuse.relu = true;
-      std::vector<float> y(x.size()), mean(C), invstd(C), rm1 = rm, rv1 = rv;
-      if (training)
-        batchnorm_forward_train(y.data(), mean.data(), invstd.data(), rm1.data(), rv1.data(),
-                                x.data(), gamma.data(), beta.data(), P, C, momentum, eps, fuse);
-      else
-        batchnorm_forward_eval(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(),
-                               beta.data(), rm.data(), rv.data(), P, C, eps, fuse);
-      auto dx = randn(x.size(), rng), dx0 = dx;
-      auto dr = randn(x.size(), rng), dr0 = dr;
-      auto dg = randn(C, rng), dg0 = dg, db = randn(C, rng), db0 = db;
-      batchnorm_backward(dx.data(), dg.data(), db.data(), fused ? dr.data() : nullptr, dy.data(),
-                         fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(),
-                         invstd.data(), P, C, training);
-      // Writing instead of adding (first contributor to a fresh grad): the same increments.
-      std::vector<float> dxw(x.size(), NAN), drw(x.size(), NAN), dgw(C, 0.f), dbw(C, 0.f);
-      batchnorm_backward(dxw.data(), dgw.data(), dbw.data(), fused ? drw.data() : nullptr, dy.data(),
-                         fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(),
-                         invstd.data(), P, C, training, true, true);
-      for (size_t i = 0; i < x.size(); ++i) {
-        REQUIRE(dxw[i] == Approx(dx[i] - dx0[i]).margin(1e-4));
-        if (fused) REQUIRE(drw[i] == Approx(dr[i] - dr0[i]).margin(1e-4));
+    for (int fused = 0; fused < 2; ++fused) {
+      force_isa(isa);
+      for (bool training : {true, false}) {
+        BnFuse fuse;
+        if (fused) fuse.residual = res.data(), fuse.relu = true;
+        std::vector<float> y(x.size()), mean(C), invstd(C), rm1 = rm, rv1 = rv;
+        if (training)
+          batchnorm_forward_train(y.data(), mean.data(), invstd.data(), rm1.data(), rv1.data(), x.data(), gamma.data(),
+                                  beta.data(), P, C, momentum, eps, fuse);
+        else
+          batchnorm_forward_eval(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(), beta.data(), rm.data(),
+                                 rv.data(), P, C, eps, fuse);
+        auto dx = randn(x.size(), rng), dx0 = dx;
+        auto dr = randn(x.size(), rng), dr0 = dr;
+        auto dg = randn(C, rng), dg0 = dg, db = randn(C, rng), db0 = db;
+        batchnorm_backward(dx.data(), dg.data(), db.data(), fused ? dr.data() : nullptr, dy.data(),
+                           fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(), invstd.data(), P, C,
+                           training);
+        // Writing instead of adding (first contributor to a fresh grad): the same increments.
+        std::vector<float> dxw(x.size(), NAN), drw(x.size(), NAN), dgw(C, 0.f), dbw(C, 0.f);
+        batchnorm_backward(dxw.data(), dgw.data(), dbw.data(), fused ? drw.data() : nullptr, dy.data(),
+                           fused ? y.data() : nullptr, x.data(), gamma.data(), mean.data(), invstd.data(), P, C,
+                           training, true, true);
+        for (size_t i = 0; i < x.size(); ++i) {
+          REQUIRE(dxw[i] == Approx(dx[i] - dx0[i]).margin(1e-4));
+          if (fused) REQUIRE(drw[i] == Approx(dr[i] - dr0[i]).margin(1e-4));
+        }
+        double worst = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          double m = 0, v = 0;
+          for (int64_t p = 0; p < P; ++p) m += x[p * C + c];
+          m /= n;
+          for (int64_t p = 0; p < P; ++p) v += std::pow(x[p * C + c] - m, 2);
+          if (training) {
+            CHECK(rm1[c] == Approx(0.9 * rm[c] + 0.1 * m).epsilon(1e-6).margin(1e-7));
+            CHECK(rv1[c] == Approx(0.9 * rv[c] + 0.1 * v / (n - 1)).epsilon(1e-6));
+            v /= n;
+          } else {
+            m = rm[c], v = rv[c];
+          }
+          const double is = 1.0 / std::sqrt(v + eps);
+          // Gradient reaching BN: dy where the fused output is positive.
+          auto g = [&](int64_t k) {
+            const double pre = (x[k] - m) * is * gamma[c] + beta[c] + (fused ? res[k] : 0.0);
+            return fused && !(pre > 0) ? 0.0 : (double)dy[k];
+          };
+          double sdy = 0, sdyx = 0;
+          for (int64_t p = 0; p < P; ++p) {
+            const int64_t k = p * C + c;
+            const double xh = (x[k] - m) * is;
+            double expect = xh * gamma[c] + beta[c];
+            if (fused) expect = std::max(0.0, expect + res[k]);
+            worst = std::max(worst, std::fabs(y[k] - expect));
+            sdy += g(k);
+            sdyx += g(k) * xh;
+            if (fused) worst = std::max(worst, std::fabs(dr[k] - (dr0[k] + g(k))));
+          }
+          worst = std::max({worst, std::fabs(db[c] - (db0[c] + sdy)), std::fabs(dg[c] - (dg0[c] + sdyx))});
+          for (int64_t p = 0; p < P; ++p) {
+            const int64_t k = p * C + c;
+            const double xh = (x[k] - m) * is;
+            const double gr = training ? gamma[c] * is * (g(k) - sdy / n - xh * sdyx / n) : gamma[c] * is * g(k);
+            worst = std::max(worst, std::fabs(dx[k] - (dx0[k] + gr)));
+          }
+        }
+        std::printf("batchnorm %s %s%s vs double reference: max abs error %.3g\n", isa_name(isa),
+                    training ? "train" : "eval", fused ? " +residual+relu" : "", worst);
+        CHECK(worst < 5e-5);
       }
-      double worst = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        double m = 0, v = 0;
-        for (int64_t p = 0; p < P; ++p) m += x[p * C + c];
-        m /= n;
-        for (int64_t p = 0; p < P; ++p) v += std::pow(x[p * C + c] - m, 2);
-        if (training) {
-          CHECK(rm1[c] == Approx(0.9 * rm[c] + 0.1 * m).epsilon(1e-6).margin(1e-7));
-          CHECK(rv1[c] == Approx(0.9 * rv[c] + 0.1 * v / (n - 1)).epsilon(1e-6));
-          v /= n;
-        } else {
-          m = rm[c], v = rv[c];
-        }
-        const double is = 1.0 / std::sqrt(v + eps);
-        // Gradient reaching BN: dy where the fused output is positive.
-        auto g = [&](int64_t k) {
-          const double pre = (x[k] - m) * is * gamma[c] + beta[c] + (fused ? res[k] : 0.0);
-          return fused && !(pre > 0) ? 0.0 : (double)dy[k];
-        };
-        double sdy = 0, sdyx = 0;
-        for (int64_t p = 0; p < P; ++p) {
-          const int64_t k = p * C + c;
-          const double xh = (x[k] - m) * is;
-          double expect = xh * gamma[c] + beta[c];
-          if (fused) expect = std::max(0.0, expect + res[k]);
-          worst = std::max(worst, std::fabs(y[k] - expect));
-          sdy += g(k);
-          sdyx += g(k) * xh;
-          if (fused) worst = std::max(worst, std::fabs(dr[k] - (dr0[k] + g(k))));
-        }
-        worst = std::max(
-            {worst, std::fabs(db[c] - (db0[c] + sdy)), std::fabs(dg[c] - (dg0[c] + sdyx))});
-        for (int64_t p = 0; p < P; ++p) {
-          const int64_t k = p * C + c;
-          const double xh = (x[k] - m) * is;
-          const double gr = training ? gamma[c] * is * (g(k) - sdy / n - xh * sdyx / n)
-                                     : gamma[c] * is * g(k);
-          worst = std::max(worst, std::fabs(dx[k] - (dx0[k] + gr)));
-        }
-      }
-      std::printf("batchnorm %s %s%s vs double reference: max abs error %.3g\n", isa_name(isa),
-                  training ? "train" : "eval", fused ? " +residual+relu" : "", worst);
-      CHECK(worst < 5e-5);
     }
-  }
   force_isa(isa_before);
 }
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/autograd.h"
 #include "base/error.h"
 #include "base/rng.h"
+#include "engine/autograd.h"
 #include "layers/layers.h"
 
 using namespace ds;
@@ -57,8 +57,7 @@ struct CheckResult {
 // Compares the tape gradients of sum(fn(inputs) * R) with central differences for every
 // element of every input and every parameter. training selects BatchNorm's mode.
 CheckResult gradcheck(const std::string& what, const Fn& fn, const std::vector<VarPtr>& inputs,
-                      const std::vector<Param*>& params, bool training, float eps = 1e-2f,
-                      double tol = 2e-3) {
+                      const std::vector<Param*>& params, bool training, float eps = 1e-2f, double tol = 2e-3) {
   Rng rng(99);
   for (const VarPtr& x : inputs) x->grad = Tensor();
   for (Param* p : params) p->grad.zero();
@@ -91,16 +90,15 @@ CheckResult gradcheck(const std::string& what, const Fn& fn, const std::vector<V
       res.max_err = std::max(res.max_err, err);
       ++res.checked;
       if (!(err <= tol)) {
-        FAIL_CHECK(what << ": d/d " << name << "[" << i << "] numeric " << num << " analytic "
-                        << ana << " error " << err);
+        FAIL_CHECK(what << ": d/d " << name << "[" << i << "] numeric " << num << " analytic " << ana << " error "
+                        << err);
       }
     }
   };
   for (size_t j = 0; j < inputs.size(); ++j)
     check_tensor(inputs[j]->value, inputs[j]->grad, "input" + std::to_string(j));
   for (Param* p : params) check_tensor(p->value, p->grad, p->name);
-  std::printf("gradcheck %-44s %6lld values, max error %.2e\n", what.c_str(),
-              (long long)res.checked, res.max_err);
+  std::printf("gradcheck %-44s %6lld values, max error %.2e\n", what.c_str(), (long long)res.checked, res.max_err);
   return res;
 }
 
@@ -117,7 +115,10 @@ void randomize(Param& p, Rng& rng, float scale, float shift = 0.f) {
 }  // namespace
 
 TEST_CASE("Conv2d gradients: bias / no bias, stride 2, padding, 7x7, 1x1") {
-  struct Case { int64_t N, C, H, W, OC, k, stride, pad; bool bias; };
+  struct Case {
+    int64_t N, C, H, W, OC, k, stride, pad;
+    bool bias;
+  };
   const Case cases[] = {{2, 3, 6, 5, 4, 3, 1, 1, true},  {1, 2, 7, 8, 3, 3, 2, 1, false},
                         {1, 2, 9, 9, 3, 7, 2, 3, false}, {2, 5, 4, 3, 3, 1, 1, 0, true},
                         {2, 3, 5, 6, 2, 1, 2, 0, false}, {1, 2, 4, 4, 2, 3, 1, 0, true}};
@@ -129,11 +130,10 @@ TEST_CASE("Conv2d gradients: bias / no bias, stride 2, padding, 7x7, 1x1") {
     VarPtr x = make_var(randn(Shape{c.N, c.H, c.W, c.C}, rng));  // channels-last
     std::vector<Param*> ps = {&conv.weight};
     if (c.bias) ps.push_back(&conv.bias);
-    const std::string what = "conv k" + std::to_string(c.k) + " s" + std::to_string(c.stride) +
-                             " p" + std::to_string(c.pad) + (c.bias ? " bias" : " nobias");
-    note(gradcheck(what, [&](Context& ctx, const std::vector<VarPtr>& in) {
-      return conv.forward(ctx, in[0]);
-    }, {x}, ps, true));
+    const std::string what = "conv k" + std::to_string(c.k) + " s" + std::to_string(c.stride) + " p" +
+                             std::to_string(c.pad) + (c.bias ? " bias" : " nobias");
+    note(gradcheck(
+        what, [&](Context& ctx, const std::vector<VarPtr>& in) { return conv.forward(ctx, in[0]); }, {x}, ps, true));
   }
 }
 
@@ -164,8 +164,8 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
         sq += t * t;
       }
     const double rm = 0.9 * 0.0 + 0.1 * mean, rv = 0.9 * 1.0 + 0.1 * sq / (n - 1);
-    worst_stat = std::max({worst_stat, std::fabs(fresh.running_mean.value[c] - rm),
-                           std::fabs(fresh.running_var.value[c] - rv)});
+    worst_stat =
+        std::max({worst_stat, std::fabs(fresh.running_mean.value[c] - rm), std::fabs(fresh.running_var.value[c] - rv)});
     CHECK(fresh.running_mean.value[c] == Approx(rm).epsilon(1e-6).margin(1e-7));
     CHECK(fresh.running_var.value[c] == Approx(rv).epsilon(1e-6));
     const double invstd = 1.0 / std::sqrt(sq / n + 1e-5);
@@ -176,13 +176,12 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
         worst_out = std::max(worst_out, std::fabs(y->value[k] - e));
       }
   }
-  std::printf("batchnorm train: running-stat error %.2e, output error %.2e\n", worst_stat,
-              worst_out);
+  std::printf("batchnorm train: running-stat error %.2e, output error %.2e\n", worst_stat, worst_out);
   CHECK(worst_out < 1e-5);
 
-  note(gradcheck("batchnorm2d train", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return bn.forward(ctx, in[0]);
-  }, {x}, {&bn.weight, &bn.bias}, true));
+  note(gradcheck(
+      "batchnorm2d train", [&](Context& ctx, const std::vector<VarPtr>& in) { return bn.forward(ctx, in[0]); }, {x},
+      {&bn.weight, &bn.bias}, true));
 
   // Fused with what follows BN in a ResNet block: relu(bn(x) + residual). The residual puts
   // every pre-activation at least 0.3 away from the ReLU's kink, out of the step's reach, with
@@ -194,11 +193,10 @@ TEST_CASE("BatchNorm2d gradients in training mode, running stats match a hand co
     for (int64_t i = 0; i < y0.numel(); ++i)
       res->value[i] = -y0[i] + (i % 3 == 0 ? -1.f : 1.f) * (0.3f + std::fabs(res->value[i]));
   }
-  note(gradcheck("batchnorm2d train + residual + relu",
-                 [&](Context& ctx, const std::vector<VarPtr>& in) {
-                   return bn.forward(ctx, in[0], in[1], true);
-                 },
-                 {x, res}, {&bn.weight, &bn.bias}, true));
+  note(gradcheck(
+      "batchnorm2d train + residual + relu",
+      [&](Context& ctx, const std::vector<VarPtr>& in) { return bn.forward(ctx, in[0], in[1], true); }, {x, res},
+      {&bn.weight, &bn.bias}, true));
 
   // A second forward moves the running stats again: (1 - m) r + m * batch_stat.
   const float rm0 = fresh.running_mean.value[0];
@@ -227,14 +225,13 @@ TEST_CASE("BatchNorm2d in eval mode: running statistics, gradients, no stat upda
   double worst = 0;
   for (int64_t i = 0; i < x->value.numel(); ++i) {
     const int64_t c = i % C;
-    const double e = (x->value[i] - rm[c]) / std::sqrt((double)rv[c] + 1e-5) * bn.weight.value[c] +
-                     bn.bias.value[c];
+    const double e = (x->value[i] - rm[c]) / std::sqrt((double)rv[c] + 1e-5) * bn.weight.value[c] + bn.bias.value[c];
     worst = std::max(worst, std::fabs(y->value[i] - e));
   }
   CHECK(worst < 1e-5);
-  note(gradcheck("batchnorm2d eval", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return bn.forward(ctx, in[0]);
-  }, {x}, {&bn.weight, &bn.bias}, false));
+  note(gradcheck(
+      "batchnorm2d eval", [&](Context& ctx, const std::vector<VarPtr>& in) { return bn.forward(ctx, in[0]); }, {x},
+      {&bn.weight, &bn.bias}, false));
   REQUIRE(max_abs_diff(bn.running_mean.value, rm) == 0.f);
   REQUIRE(max_abs_diff(bn.running_var.value, rv) == 0.f);
 }
@@ -243,41 +240,39 @@ TEST_CASE("MaxPool2d, ReLU, add, global average pool and Linear gradients") {
   Rng rng(4);
   MaxPool2d pool;  // k3 s2 p1, as ResNet
   VarPtr xp = make_var(ladder(Shape{2, 7, 6, 3}, rng, 0.05f));
-  note(gradcheck("maxpool2d k3 s2 p1", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return pool.forward(ctx, in[0]);
-  }, {xp}, {}, true));
+  note(gradcheck(
+      "maxpool2d k3 s2 p1", [&](Context& ctx, const std::vector<VarPtr>& in) { return pool.forward(ctx, in[0]); }, {xp},
+      {}, true));
   MaxPool2d pool2{2, 2, 0};
   VarPtr xp2 = make_var(ladder(Shape{1, 5, 5, 2}, rng, 0.05f));
-  note(gradcheck("maxpool2d k2 s2 p0", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return pool2.forward(ctx, in[0]);
-  }, {xp2}, {}, true));
+  note(gradcheck(
+      "maxpool2d k2 s2 p0", [&](Context& ctx, const std::vector<VarPtr>& in) { return pool2.forward(ctx, in[0]); },
+      {xp2}, {}, true));
 
   VarPtr xr = make_var(ladder(Shape{2, 3, 4, 5}, rng, 0.05f));
-  note(gradcheck("relu", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return relu(ctx, in[0]);
-  }, {xr}, {}, true));
+  note(gradcheck(
+      "relu", [&](Context& ctx, const std::vector<VarPtr>& in) { return relu(ctx, in[0]); }, {xr}, {}, true));
 
   VarPtr a = make_var(randn(Shape{2, 3, 3, 3}, rng)), b = make_var(randn(Shape{2, 3, 3, 3}, rng));
-  note(gradcheck("add", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return add(ctx, in[0], in[1]);
-  }, {a, b}, {}, true));
+  note(gradcheck(
+      "add", [&](Context& ctx, const std::vector<VarPtr>& in) { return add(ctx, in[0], in[1]); }, {a, b}, {}, true));
   // The same Var on both sides gets the gradient twice.
-  note(gradcheck("add (x + x)", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return add(ctx, in[0], in[0]);
-  }, {a}, {}, true));
+  note(gradcheck(
+      "add (x + x)", [&](Context& ctx, const std::vector<VarPtr>& in) { return add(ctx, in[0], in[0]); }, {a}, {},
+      true));
 
   VarPtr xg = make_var(randn(Shape{2, 5, 3, 4}, rng));
-  note(gradcheck("global_avg_pool", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return global_avg_pool(ctx, in[0]);
-  }, {xg}, {}, true));
+  note(gradcheck(
+      "global_avg_pool", [&](Context& ctx, const std::vector<VarPtr>& in) { return global_avg_pool(ctx, in[0]); }, {xg},
+      {}, true));
 
   Linear fc("fc", 7, 3);
   randomize(fc.weight, rng, 0.5f);
   randomize(fc.bias, rng, 0.5f);
   VarPtr xl = make_var(randn(Shape{4, 7}, rng));
-  note(gradcheck("linear", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return fc.forward(ctx, in[0]);
-  }, {xl}, {&fc.weight, &fc.bias}, true));
+  note(gradcheck(
+      "linear", [&](Context& ctx, const std::vector<VarPtr>& in) { return fc.forward(ctx, in[0]); }, {xl},
+      {&fc.weight, &fc.bias}, true));
 }
 
 TEST_CASE("softmax cross-entropy gradient, probabilities and softmax()") {
@@ -285,9 +280,10 @@ TEST_CASE("softmax cross-entropy gradient, probabilities and softmax()") {
   VarPtr logits = make_var(randn(Shape{4, 3}, rng, 2.f));
   const std::vector<int> labels = {2, 0, 1, 2};
   Tensor probs;
-  note(gradcheck("softmax_cross_entropy", [&](Context& ctx, const std::vector<VarPtr>& in) {
-    return softmax_cross_entropy(ctx, in[0], labels, &probs);
-  }, {logits}, {}, true));
+  note(gradcheck(
+      "softmax_cross_entropy",
+      [&](Context& ctx, const std::vector<VarPtr>& in) { return softmax_cross_entropy(ctx, in[0], labels, &probs); },
+      {logits}, {}, true));
   Context plain;
   softmax_cross_entropy(plain, logits, labels, &probs);  // the check left perturbed probs
   Tensor p = softmax(logits->value);
@@ -332,8 +328,7 @@ TEST_CASE("a residual block chain: conv-bn-relu-conv-bn-add-relu-pool-gap-fc-xen
   };
   // Smaller steps: a composite has kinks somewhere; this seed keeps every one out of reach.
   note(gradcheck("residual chain", net, {x},
-                 {&c1.weight, &c2.weight, &b1.weight, &b1.bias, &b2.weight, &fc.weight, &fc.bias},
-                 true, 2e-3f, 5e-3));
+                 {&c1.weight, &c2.weight, &b1.weight, &b1.bias, &b2.weight, &fc.weight, &fc.bias}, true, 2e-3f, 5e-3));
 }
 
 TEST_CASE("parameter names, initial values, inference without a tape, accumulation") {
@@ -348,9 +343,8 @@ TEST_CASE("parameter names, initial values, inference without a tape, accumulati
   fc.collect(ps);
   std::vector<std::string> names;
   for (Param* p : ps.params) names.push_back(p->name);
-  REQUIRE(names == std::vector<std::string>{"layer1.0.conv1.weight", "head.weight", "head.bias",
-                                            "layer1.0.bn1.weight", "layer1.0.bn1.bias",
-                                            "fc.weight", "fc.bias"});
+  REQUIRE(names == std::vector<std::string>{"layer1.0.conv1.weight", "head.weight", "head.bias", "layer1.0.bn1.weight",
+                                            "layer1.0.bn1.bias", "fc.weight", "fc.bias"});
   REQUIRE(ps.buffers.size() == 2);
   REQUIRE(ps.buffers[0]->name == "layer1.0.bn1.running_mean");
   REQUIRE(ps.buffers[1]->name == "layer1.0.bn1.running_var");
@@ -387,8 +381,7 @@ TEST_CASE("parameter names, initial values, inference without a tape, accumulati
   REQUIRE(max_abs(g1) > 0.f);
   VarPtr loss2 = softmax_cross_entropy(train, net(train), {0, 1});
   tape.backward(loss2);
-  for (int64_t i = 0; i < g1.numel(); ++i)
-    REQUIRE(conv.weight.grad[i] == Approx(2 * g1[i]).margin(1e-6));
+  for (int64_t i = 0; i < g1.numel(); ++i) REQUIRE(conv.weight.grad[i] == Approx(2 * g1[i]).margin(1e-6));
   zero_grads(ps);
   REQUIRE(max_abs(conv.weight.grad) == 0.f);
 }
@@ -432,8 +425,7 @@ TEST_CASE("out_shape names both shapes when the input does not fit") {
     CHECK(m.find("[8, 256]") != std::string::npos);
     CHECK(m.find("512") != std::string::npos);
   }
-  REQUIRE_THROWS_AS(add(ctx, make_var(Tensor(Shape{1, 2})), make_var(Tensor(Shape{2, 1}))),
-                    InputError);
+  REQUIRE_THROWS_AS(add(ctx, make_var(Tensor(Shape{1, 2})), make_var(Tensor(Shape{2, 1}))), InputError);
   REQUIRE_THROWS_AS(global_avg_pool(ctx, make_var(Tensor(Shape{2, 3}))), InputError);
   std::printf("gradcheck: worst error over all layers %.2e\n", g_worst);
 }

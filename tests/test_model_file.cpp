@@ -100,16 +100,19 @@ std::vector<StTensorRef> model_refs(const Model& m, std::vector<Tensor>& keep) {
 }
 
 std::map<std::string, std::string> good_metadata() {
-  return {{"format", "deepslide-model"}, {"version", "1"}, {"arch", "resnet18"},
-          {"classes", "[\"tumor\", \"normal\", \"other\"]"}, {"mean", "[0.485, 0.456, 0.406]"},
-          {"std", "[0.25, 0.25, 0.25]"}, {"patch_size", "32"}};
+  return {{"format", "deepslide-model"},
+          {"version", "1"},
+          {"arch", "resnet18"},
+          {"classes", "[\"tumor\", \"normal\", \"other\"]"},
+          {"mean", "[0.485, 0.456, 0.406]"},
+          {"std", "[0.25, 0.25, 0.25]"},
+          {"patch_size", "32"}};
 }
 
 // One small ResNet-18 shared by the tests (building one costs most of a second).
 Model& small_model() {
   static Model m = [] {
-    Model x = make_model(Arch::resnet18, {"tumor", "normal", "other"}, 7, 32, kImageNetMean,
-                         {0.25f, 0.25f, 0.25f});
+    Model x = make_model(Arch::resnet18, {"tumor", "normal", "other"}, 7, 32, kImageNetMean, {0.25f, 0.25f, 0.25f});
     // Non-trivial running statistics so the round trip covers buffers too.
     Rng rng(11);
     for (Buffer* b : x.net->params().buffers)
@@ -124,9 +127,8 @@ Model& small_model() {
 TEST_CASE("safetensors F32 round trip keeps names, shapes, values, order and metadata") {
   std::vector<float> a = {1.f, -2.5f, 3.25f, 0.f, 1e-30f, -7.f};
   std::vector<float> s = {42.f};
-  std::vector<StTensorRef> refs = {{"b.weight", {2, 3}, a.data()},
-                                   {"a.scalar", {}, s.data()},
-                                   {"c.empty", {0, 4}, nullptr}};
+  std::vector<StTensorRef> refs = {
+      {"b.weight", {2, 3}, a.data()}, {"a.scalar", {}, s.data()}, {"c.empty", {0, 4}, nullptr}};
   const std::string path = tmp_path("roundtrip.safetensors");
   write_safetensors(path, refs, {{"format", "x"}, {"note", "héllo \"quoted\""}});
 
@@ -159,7 +161,7 @@ TEST_CASE("F16, BF16 and F64 decode to the exact float32 values") {
   REQUIRE(half_to_float(0xC000) == -2.0f);
   REQUIRE(half_to_float(0x3555) == 0.333251953125f);
   REQUIRE(half_to_float(0x7BFF) == 65504.0f);
-  REQUIRE(half_to_float(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
+  REQUIRE(half_to_float(0x0001) == std::ldexp(1.0f, -24));     // smallest subnormal
   REQUIRE(half_to_float(0x03FF) == std::ldexp(1023.0f, -24));  // largest subnormal
   REQUIRE(std::signbit(half_to_float(0x8000)));
   REQUIRE(half_to_float(0x7C00) == std::numeric_limits<float>::infinity());
@@ -173,11 +175,10 @@ TEST_CASE("F16, BF16 and F64 decode to the exact float32 values") {
   for (uint16_t b : {0x3F80, 0xC040, 0x3EAB}) append<uint16_t>(data, b);
   data.push_back(0);  // pad to 8 so the F64 below starts aligned (not required, but typical)
   data.push_back(0);
-  const std::string header =
-      R"({"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]},)"
-      R"("pad":{"dtype":"U8","shape":[2],"data_offsets":[14,16]},)"
-      R"("d":{"dtype":"F64","shape":[1],"data_offsets":[16,24]}})";
+  const std::string header = R"({"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+                             R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]},)"
+                             R"("pad":{"dtype":"U8","shape":[2],"data_offsets":[14,16]},)"
+                             R"("d":{"dtype":"F64","shape":[1],"data_offsets":[16,24]}})";
   append<double>(data, 0.1);
   // U8 is a valid safetensors dtype but not a model one: only accepted because the name says so.
   std::string h2 = header;
@@ -240,8 +241,7 @@ TEST_CASE("model save/load round trip gives identical weights and metadata") {
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t kh = 0; kh < 7; kh += 2)
         for (int64_t kw = 0; kw < 7; kw += 3)
-          REQUIRE(c1->values[(size_t)(((oc * 3 + c) * 7 + kh) * 7 + kw)] ==
-                  w[((kh * 7 + kw) * 3 + c) * 64 + oc]);
+          REQUIRE(c1->values[(size_t)(((oc * 3 + c) * 7 + kh) * 7 + kw)] == w[((kh * 7 + kw) * 3 + c) * 64 + oc]);
 
   Model back = load_model(path);
   REQUIRE(back.net->arch() == Arch::resnet18);
@@ -316,7 +316,9 @@ TEST_CASE("bad safetensors files give an InputError naming the file and the tens
   for (int i = 0; i < 4; ++i) append<float>(four_floats, (float)i);
   const std::string ok = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
 
-  SECTION("missing file") { require_input_error([&] { load_model(tmp_path("nope.safetensors")); }, {"nope.safetensors", "no such file"}); }
+  SECTION("missing file") {
+    require_input_error([&] { load_model(tmp_path("nope.safetensors")); }, {"nope.safetensors", "no such file"});
+  }
   SECTION("empty") { expect({}, {"empty"}); }
   SECTION("shorter than 8 bytes") { expect({1, 0, 0}, {"too short"}); }
   SECTION("header length above the limit") {
@@ -428,10 +430,8 @@ TEST_CASE("model files with bad metadata give an InputError naming the file and 
   const std::vector<StTensorRef> refs = {{"fc.weight", {3, 512}, fc.data()}};
   auto expect = [&](const std::string& key, const std::string& value, std::vector<std::string> needles) {
     auto md = good_metadata();
-    if (value.empty())
-      md.erase(key);
-    else
-      md[key] = value;
+    if (value.empty()) md.erase(key);
+    else md[key] = value;
     write_bytes(p, encode_safetensors(refs, md));
     needles.push_back(p);
     require_input_error([&] { load_model(p); }, needles);
@@ -476,8 +476,7 @@ TEST_CASE("make_batch normalizes like ToTensor + Normalize and checks the patch 
   REQUIRE(t[3 * plane + 2 * plane + 77] == (1.f - 0.406f) / 0.25f);
 
   RgbImage wrong(32, 30);
-  require_input_error([&] { make_batch({a, wrong}, m, {"a.png", "wrong.png"}); },
-                      {"wrong.png", "32x30", "32x32"});
+  require_input_error([&] { make_batch({a, wrong}, m, {"a.png", "wrong.png"}); }, {"wrong.png", "32x30", "32x32"});
 
   Tensor probs = predict_probabilities(m, make_batch({a, b}, m));
   REQUIRE(probs.shape() == Shape{2, 3});
@@ -497,7 +496,10 @@ TEST_CASE("make_batch normalizes like ToTensor + Normalize and checks the patch 
 TEST_CASE("make_model rejects bad classes, normalization and patch sizes") {
   require_input_error([] { make_model(Arch::resnet18, {"only"}, 0, 32); }, {"at least two classes"});
   require_input_error([] { make_model(Arch::resnet18, {"a", ""}, 0, 32); }, {"empty"});
-  require_input_error([] { make_model(Arch::resnet18, {"a", "b"}, 0, 32, kImageNetMean, {0.2f, -1.f, 0.2f}); },
-                      {"std must be positive"});
+  require_input_error(
+      [] {
+        make_model(Arch::resnet18, {"a", "b"}, 0, 32, kImageNetMean, {0.2f, -1.f, 0.2f});
+      },
+      {"std must be positive"});
   require_input_error([] { make_model(Arch::resnet18, {"a", "b"}, 0, 0); }, {"patch_size"});
 }

@@ -327,8 +327,7 @@ std::vector<float> three_step_losses(ParityResNet18& m, Optimizer& opt) {
     opt.step();
   }
   Context ctx{nullptr, true};
-  losses.push_back(
-      softmax_cross_entropy(ctx, m.net.forward(ctx, make_var(m.x.clone())), m.labels)->value[0]);
+  losses.push_back(softmax_cross_entropy(ctx, m.net.forward(ctx, make_var(m.x.clone())), m.labels)->value[0]);
   return losses;
 }
 
@@ -349,8 +348,8 @@ TEST_CASE("resnet18 losses over 3 Adam steps match PyTorch") {
   std::vector<float> losses = three_step_losses(m, opt);
   Tensor ref = parity_fixtures().get("r18.adam.losses");
   const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
-              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
+              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
   CHECK(e <= 1e-4);
   REQUIRE(opt.step_count() == 3);
 }
@@ -368,7 +367,7 @@ TEST_CASE("resnet18 losses over 3 SGD-momentum steps match PyTorch") {
   std::vector<float> losses = three_step_losses(m, opt);
   Tensor ref = parity_fixtures().get("r18.sgd.losses");
   const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
-              losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
+              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
   CHECK(e <= 1e-4);
 }

@@ -114,10 +114,10 @@ double lockstep_run(uint64_t seed, Isa best) {
   const double e_eval = rel_err(eval_ref, eval_fast);
   INFO("seed " << seed);
   CHECK(e_eval <= kTol);
-  std::printf("seed %d, ref vs %s over %d steps: worst gradient rel err %.3g (%s), running "
-              "stats %.3g, eval logits %.3g\n",
-              (int)seed, isa_name(best), (int)kSteps, worst_grad, worst_name.c_str(), worst_buffer,
-              e_eval);
+  std::printf(
+      "seed %d, ref vs %s over %d steps: worst gradient rel err %.3g (%s), running "
+      "stats %.3g, eval logits %.3g\n",
+      (int)seed, isa_name(best), (int)kSteps, worst_grad, worst_name.c_str(), worst_buffer, e_eval);
   return worst_grad;
 }
 

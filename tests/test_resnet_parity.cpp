@@ -1,10 +1,10 @@
 // PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
 // scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
 // after a training step, eval-mode logits; train/eval logits of whole ResNet-34 and ResNet-50;
-// the state_dict names and shapes of resnet18/34/50 and torchvision's initialisation. (The losses over 3 Adam / SGD steps are in test_optimizer.)
-// Relative error of a tensor = max|ours - torch| / max|torch| over the tensor (over the stored
-// samples for large gradients, whose L2 norm, max |g| and sum are also checked; the sum's error is
-// taken relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
+// the state_dict names and shapes of resnet18/34/50 and torchvision's initialisation. (The losses over 3 Adam / SGD
+// steps are in test_optimizer.) Relative error of a tensor = max|ours - torch| / max|torch| over the tensor (over the
+// stored samples for large gradients, whose L2 norm, max |g| and sum are also checked; the sum's error is taken
+// relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -93,16 +93,16 @@ TEST_CASE("resnet18/34/50 have torchvision's state_dict names, order and shapes"
     REQUIRE(got_p.size() == want_p.size());
     REQUIRE(got_b.size() == want_b.size());
     for (size_t i = 0; i < want_p.size(); ++i) {
-      INFO("param " << i << ": " << got_p[i].first << " " << got_p[i].second.str() << " vs torch "
-                    << want_p[i].first << " " << want_p[i].second.str());
+      INFO("param " << i << ": " << got_p[i].first << " " << got_p[i].second.str() << " vs torch " << want_p[i].first
+                    << " " << want_p[i].second.str());
       REQUIRE(got_p[i] == want_p[i]);
     }
     for (size_t i = 0; i < want_b.size(); ++i) {
       INFO("buffer " << i << ": " << got_b[i].first << " vs torch " << want_b[i].first);
       REQUIRE(got_b[i] == want_b[i]);
     }
-    std::printf("%s: %zu params, %zu buffers match torchvision's names and shapes\n", arch_str,
-                got_p.size(), got_b.size());
+    std::printf("%s: %zu params, %zu buffers match torchvision's names and shapes\n", arch_str, got_p.size(),
+                got_b.size());
   }
 }
 
@@ -179,8 +179,7 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
 
   const double e_logits = rel_err(logits->value, fx.get("r18.train.logits"));
   const double e_loss = scalar_rel(loss->value[0], fx.get("r18.train.loss")[0]);
-  std::printf("resnet18 train: logits rel err %.3g, loss rel err %.3g (loss %.7f)\n", e_logits,
-              e_loss, loss->value[0]);
+  std::printf("resnet18 train: logits rel err %.3g, loss rel err %.3g (loss %.7f)\n", e_logits, e_loss, loss->value[0]);
   CHECK(e_logits <= kForwardTol);
   CHECK(e_loss <= kForwardTol);
 
@@ -193,8 +192,8 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
   double worst_grad = 0, worst_buf = 0;
   std::string worst_grad_name, worst_buf_name;
   SampledCompare gin = compare_sampled(fx, "r18.grad.input", input->grad, meta["input_stream"].get<uint64_t>());
-  std::printf("resnet18 grad input: rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n",
-              gin.worst(), gin.elem, gin.l2, gin.sum, gin.maxabs);
+  std::printf("resnet18 grad input: rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n", gin.worst(), gin.elem,
+              gin.l2, gin.sum, gin.maxabs);
   CHECK(gin.worst() <= kGradTol);
   for (const auto& e : meta["tensors"]) {
     const std::string name = e["name"].get<std::string>();
@@ -202,8 +201,8 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
     if (e["param"].get<bool>()) {
       const Param* p = params.at(name);
       SampledCompare c = compare_sampled(fx, "r18.grad." + name, to_file_layout(*p, p->grad), stream);
-      std::printf("  grad %-28s rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n", name.c_str(),
-                  c.worst(), c.elem, c.l2, c.sum, c.maxabs);
+      std::printf("  grad %-28s rel err %.3g (elements %.3g, l2 %.3g, sum %.3g, max %.3g)\n", name.c_str(), c.worst(),
+                  c.elem, c.l2, c.sum, c.maxabs);
       INFO("grad " << name);
       CHECK(c.worst() <= kGradTol);
       if (c.worst() >= worst_grad) worst_grad = c.worst(), worst_grad_name = name;
@@ -214,8 +213,8 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
       if (c.worst() >= worst_buf) worst_buf = c.worst(), worst_buf_name = name;
     }
   }
-  std::printf("resnet18: max gradient rel err %.3g (%s), max running-stat rel err %.3g (%s)\n",
-              worst_grad, worst_grad_name.c_str(), worst_buf, worst_buf_name.c_str());
+  std::printf("resnet18: max gradient rel err %.3g (%s), max running-stat rel err %.3g (%s)\n", worst_grad,
+              worst_grad_name.c_str(), worst_buf, worst_buf_name.c_str());
 }
 
 TEST_CASE("resnet18 eval-mode logits match PyTorch") {
@@ -235,16 +234,16 @@ TEST_CASE("resnet34 and resnet50 train- and eval-mode logits match PyTorch") {
     const auto& m = fx.doc["models"][arch];
     ResNet net(parse_arch(arch), m["classes"].get<int>());
     load_formula(fx, arch, net.params(), m["fc_in"].get<int64_t>());
-    const Tensor x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()),
-                                    m["input_stream"].get<uint64_t>());
+    const Tensor x =
+        formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()), m["input_stream"].get<uint64_t>());
     const std::string key = arch == std::string("resnet34") ? "r34" : "r50";
     for (const bool training : {false, true}) {  // eval first: a train-mode pass updates running stats
-      Context ctx{nullptr, training};  // no tape; train mode uses batch statistics
+      Context ctx{nullptr, training};            // no tape; train mode uses batch statistics
       const Tensor ours = net.forward(ctx, make_var(x.clone()))->value;
       const std::string k = key + (training ? ".train" : ".eval") + ".logits";
       const double e32 = rel_err(ours, fx.get(k)), e64 = rel_err(ours, fx.get(k + "@f64"));
-      std::printf("%s %s logits: rel err vs torch f32 %.3g, vs torch f64 %.3g (torch f32 vs f64 %.3g)\n",
-                  arch, training ? "train-mode" : "eval", e32, e64, rel_err(fx.get(k), fx.get(k + "@f64")));
+      std::printf("%s %s logits: rel err vs torch f32 %.3g, vs torch f64 %.3g (torch f32 vs f64 %.3g)\n", arch,
+                  training ? "train-mode" : "eval", e32, e64, rel_err(fx.get(k), fx.get(k + "@f64")));
       INFO(arch << (training ? " train" : " eval"));
       CHECK(e32 <= kForwardTol);
       CHECK(e64 <= kForwardTol);
@@ -319,13 +318,13 @@ TEST_CASE("resnet50 bottleneck block (stride 2, downsample) matches PyTorch") {
       worst_buf = std::max(worst_buf, err);
     }
   }
-  std::printf("bottleneck: max parameter-gradient rel err %.3g, max running-stat rel err %.3g\n",
-              worst_grad, worst_buf);
+  std::printf("bottleneck: max parameter-gradient rel err %.3g, max running-stat rel err %.3g\n", worst_grad,
+              worst_buf);
 
   auto [eval_blk, eval_ps] = make();
   Context eval_ctx;
-  const VarPtr eval_out = to_channels_first(
-      eval_ctx, eval_blk->forward(eval_ctx, to_channels_last(eval_ctx, make_var(x.clone()))));
+  const VarPtr eval_out =
+      to_channels_first(eval_ctx, eval_blk->forward(eval_ctx, to_channels_last(eval_ctx, make_var(x.clone()))));
   const double e_eval = rel_err(eval_out->value, fx.get("block.eval.out"));
   std::printf("bottleneck eval: out rel err %.3g\n", e_eval);
   CHECK(e_eval <= kForwardTol);

@@ -6,9 +6,9 @@
 #include <algorithm>
 
 #include "base/error.h"
-#include "slide/synth/pyramid_writer.h"
 #include "slide/reader/slide.h"
 #include "slide/reader/tiff_dir.h"
+#include "slide/synth/pyramid_writer.h"
 #include "test_slide_util.h"
 
 using namespace ds;
@@ -100,9 +100,9 @@ TEST_CASE("absurd sizes in tags are rejected before any allocation", "[slide][ba
   CHECK(!error_of(dir + "/huge.tif").empty());
 
   auto tiles = stripped_entries(64, 64, 3, 8, 48);
-  tiles.erase(std::remove_if(tiles.begin(), tiles.end(),
-                             [](auto& e) { return e.tag == 273 || e.tag == 278 || e.tag == 279; }),
-              tiles.end());
+  tiles.erase(
+      std::remove_if(tiles.begin(), tiles.end(), [](auto& e) { return e.tag == 273 || e.tag == 278 || e.tag == 279; }),
+      tiles.end());
   tiles.push_back({322, 4, {1u << 20}});
   tiles.push_back({323, 4, {1u << 20}});
   tiles.push_back({324, 4, {8}});
@@ -164,9 +164,9 @@ TEST_CASE("grey images expand to RGB; zero-length tiles read as white", "[slide]
   CHECK(std::all_of(a.pixels.begin(), a.pixels.end(), [](uint8_t v) { return v == 0x20; }));
 
   auto tiled = stripped_entries(32, 16, 3, 8, 0);
-  tiled.erase(std::remove_if(tiled.begin(), tiled.end(),
-                             [](auto& e) { return e.tag == 273 || e.tag == 278 || e.tag == 279; }),
-              tiled.end());
+  tiled.erase(
+      std::remove_if(tiled.begin(), tiled.end(), [](auto& e) { return e.tag == 273 || e.tag == 278 || e.tag == 279; }),
+      tiled.end());
   tiled.push_back({322, 4, {16}});
   tiled.push_back({323, 4, {16}});
   tiled.push_back({324, 4, {8, 8}});

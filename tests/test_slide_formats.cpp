@@ -102,7 +102,7 @@ TEST_CASE("Aperio JPEG 2000: a corrupt codestream is an InputError naming the fi
   no_soc[soc + 1] = 0x00;
   size_t after_siz = soc + 4 + (((uint8_t)good[soc + 4] << 8) | (uint8_t)good[soc + 5]);
   REQUIRE(good.substr(after_siz, 2) == std::string("\xFF\x52", 2));  // COD
-  cod[after_siz + 9] = 40;                                            // 40 decomposition levels
+  cod[after_siz + 9] = 40;                                           // 40 decomposition levels
   size_t sot = good.find(std::string("\xFF\x90", 2), soc);
   REQUIRE(sot != std::string::npos);
   truncated[sot + 6] = 0x10;  // Psot: a tile part of 256 MB in a tile of a few KB
@@ -279,7 +279,7 @@ TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, n
   CHECK(white(s->read_region(256, 0, 0, 256, 128)));  // above the second area
   CHECK(white(s->read_region(0, 256, 0, 256, 128)));  // below the first
   CHECK(!white(s->read_region(0, 0, 0, 256, 256)));
-  CHECK(white(s->read_region(256, 0, 1, 128, 64)));  // the first gap at level 1 (level-0 coordinates)
+  CHECK(white(s->read_region(256, 0, 1, 128, 64)));    // the first gap at level 1 (level-0 coordinates)
   check_partial_equals_whole(fixture("ventana.bif"));  // partial decodes masked like whole ones
   // A region across both areas and a gap, from several threads with a small cache.
   auto ref = Slide::open(fixture("ventana.bif"), 0)->read_region(100, 50, 0, 400, 300, 1);

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "base/error.h"
-#include "slide/synth/pyramid_writer.h"
 #include "slide/reader/slide.h"
+#include "slide/synth/pyramid_writer.h"
 #include "test_slide_util.h"
 
 using namespace ds;
@@ -188,7 +188,8 @@ TEST_CASE("tile cache keeps to its budget, hits on repeats, and concurrent reads
   write_pyramid(dir + "/c.tif", src, o);
   size_t tile_bytes = 128 * 128 * 3;
   auto slide = Slide::open(dir + "/c.tif", tile_bytes * 10);
-  slide->set_partial_decode(ds::Slide::PartialDecode::kNever);  // whole tiles only, so every tile goes through the cache
+  slide->set_partial_decode(
+      ds::Slide::PartialDecode::kNever);                   // whole tiles only, so every tile goes through the cache
   RgbImage a = slide->read_region(100, 100, 0, 300, 300);  // 4x4 = 16 tiles, more than the budget
   CHECK(slide->cache().bytes() <= tile_bytes * 10);
   uint64_t hits = slide->cache().hits();

@@ -30,8 +30,7 @@ inline RgbImage pattern_image(int w, int h, uint32_t seed = 1) {
 }
 
 inline std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() /
-           ("ds_" + name + "_" + std::to_string(std::random_device{}()));
+  auto d = std::filesystem::temp_directory_path() / ("ds_" + name + "_" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(d);
   return d.string();
 }
@@ -60,8 +59,13 @@ inline std::string make_tiff(std::vector<TiffEntry> entries, const std::string& 
   uint32_t ifd = (uint32_t)out.size();
   size_t extra = ifd + 2 + entries.size() * 12 + 4;
   std::string ext;
-  auto put16 = [](std::string& s, uint16_t v) { s += (char)(v & 255); s += (char)(v >> 8); };
-  auto put32 = [](std::string& s, uint32_t v) { for (int i = 0; i < 4; ++i) s += (char)((v >> (8 * i)) & 255); };
+  auto put16 = [](std::string& s, uint16_t v) {
+    s += (char)(v & 255);
+    s += (char)(v >> 8);
+  };
+  auto put32 = [](std::string& s, uint32_t v) {
+    for (int i = 0; i < 4; ++i) s += (char)((v >> (8 * i)) & 255);
+  };
   std::string dir;
   put16(dir, (uint16_t)entries.size());
   for (auto& e : entries) {
@@ -89,11 +93,11 @@ inline std::string make_tiff(std::vector<TiffEntry> entries, const std::string& 
 }
 
 // Entries for a w x h stripped, uncompressed image of `spp` samples of `bps` bits, one strip.
-inline std::vector<TiffEntry> stripped_entries(uint32_t w, uint32_t h, uint16_t spp, uint16_t bps,
-                                               uint32_t nbytes, uint16_t photometric = 2) {
+inline std::vector<TiffEntry> stripped_entries(uint32_t w, uint32_t h, uint16_t spp, uint16_t bps, uint32_t nbytes,
+                                               uint16_t photometric = 2) {
   std::vector<uint32_t> bits(spp, bps);
-  return {{256, 4, {w}}, {257, 4, {h}}, {258, 3, bits}, {259, 3, {1}}, {262, 3, {photometric}},
-          {273, 4, {8}}, {277, 3, {spp}}, {278, 4, {h}}, {279, 4, {nbytes}}};
+  return {{256, 4, {w}}, {257, 4, {h}},   {258, 3, bits}, {259, 3, {1}},     {262, 3, {photometric}},
+          {273, 4, {8}}, {277, 3, {spp}}, {278, 4, {h}},  {279, 4, {nbytes}}};
 }
 
 inline void set_entry(std::vector<TiffEntry>& es, TiffEntry e) {

@@ -3,9 +3,9 @@
 
 #include <cstdint>
 
-#include "engine/autograd.h"
 #include "base/error.h"
 #include "base/rng.h"
+#include "engine/autograd.h"
 #include "engine/tensor.h"
 
 using namespace ds;

@@ -133,7 +133,8 @@ TEST_CASE("split is balanced, ordered like DeepSlide and errors name the class")
     CHECK(msg.find("class 'a' has 6 slides, needs at least 7") != std::string::npos);
   }
   std::ofstream(root / "bad.csv") << "image,label\nx,y\n";
-  REQUIRE_THROWS_WITH(read_labels_csv((root / "bad.csv").string()), Catch::Contains("bad.csv") && Catch::Contains("img,gt"));
+  REQUIRE_THROWS_WITH(read_labels_csv((root / "bad.csv").string()),
+                      Catch::Contains("bad.csv") && Catch::Contains("img,gt"));
   std::ofstream(root / "dup.csv") << "img,gt\nx,a\nx,a\n";
   REQUIRE_THROWS_WITH(read_labels_csv((root / "dup.csv").string()), Catch::Contains("line 3"));
   REQUIRE_THROWS_WITH(resolve_slide_path((root / "wsi").string(), SlideLabel{"zz.jpg", "a"}, "l.csv"),

@@ -115,8 +115,7 @@ TEST_CASE("a small conv net learns lines vs columns with Adam + ExponentialLR") 
   make_batch(rng, 64, 16, x, labels);
   Context eval;
   const float acc = accuracy(net.forward(eval, make_var(x))->value, labels);
-  std::printf("tiny net: first loss %.4f, last-epoch mean %.4f, held-out accuracy %.3f\n", first,
-              last_epoch_mean, acc);
+  std::printf("tiny net: first loss %.4f, last-epoch mean %.4f, held-out accuracy %.3f\n", first, last_epoch_mean, acc);
   CHECK(last_epoch_mean < 0.5f * first);
   CHECK(acc >= 0.9f);
   REQUIRE(opt.step_count() == epochs * steps_per_epoch);
@@ -142,7 +141,6 @@ TEST_CASE("resnet18 fits a fixed 28x28 batch in a few Adam steps") {
     opt.step();
     losses.push_back(loss->value[0]);
   }
-  std::printf("resnet18 fixed batch losses: %.4f %.4f %.4f %.4f\n", losses[0], losses[1], losses[2],
-              losses[3]);
+  std::printf("resnet18 fixed batch losses: %.4f %.4f %.4f %.4f\n", losses[0], losses[1], losses[2], losses[3]);
   CHECK(losses.back() < 0.5f * losses.front());
 }

@@ -2,14 +2,14 @@
 // oversampling of the smaller class, and blank slides listed and skipped instead of crashing.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "base/error.h"
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
-#include "slide/synth/synth_tissue.h"
 #include "slide/reader/thumbnail.h"
+#include "slide/synth/synth_tissue.h"
 #include "slide/windows/training_windows.h"
 
 using namespace ds;

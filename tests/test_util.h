@@ -31,9 +31,7 @@ inline uint64_t mix64(uint64_t z) {
 }
 inline uint64_t hash64(uint64_t stream, uint64_t i) { return mix64(mix64(stream) ^ i); }
 // Exactly representable float in [-1, 1).
-inline float formula_u(uint64_t stream, uint64_t i) {
-  return (float)(hash64(stream, i) >> 40) * 0x1.0p-23f - 1.0f;
-}
+inline float formula_u(uint64_t stream, uint64_t i) { return (float)(hash64(stream, i) >> 40) * 0x1.0p-23f - 1.0f; }
 
 // Fills t with the value the generator gives the state_dict tensor `name` (fc_in: fc's
 // in_features, used only for "fc.*").
@@ -129,8 +127,7 @@ class Fixtures {
 // Gradients and buffers of more than full_limit elements are stored as samples at these positions.
 inline std::vector<int64_t> sample_positions(const Fixtures& fx, uint64_t stream, int64_t n) {
   std::vector<int64_t> pos((size_t)fx.samples());
-  for (size_t k = 0; k < pos.size(); ++k)
-    pos[k] = (int64_t)(hash64(fx.sample_stream() + stream, k) % (uint64_t)n);
+  for (size_t k = 0; k < pos.size(); ++k) pos[k] = (int64_t)(hash64(fx.sample_stream() + stream, k) % (uint64_t)n);
   return pos;
 }
 
@@ -141,8 +138,7 @@ struct SampledCompare {
   double elem = 0, l2 = 0, sum = 0, maxabs = 0;
   double worst() const { return std::max(std::max(elem, l2), std::max(sum, maxabs)); }
 };
-inline SampledCompare compare_sampled(const Fixtures& fx, const std::string& key, const Tensor& ours,
-                                      uint64_t stream) {
+inline SampledCompare compare_sampled(const Fixtures& fx, const std::string& key, const Tensor& ours, uint64_t stream) {
   SampledCompare r;
   const int64_t n = ours.numel();
   if (n <= fx.full_limit()) {
@@ -173,8 +169,7 @@ inline SampledCompare compare_sampled(const Fixtures& fx, const std::string& key
 
 // Sets every parameter and buffer of ps from the formula, using the model entry of the fixture
 // index (names, shapes, streams). Throws if a name is missing or a shape differs.
-inline void load_formula(const Fixtures& fx, const std::string& model, const ParamSet& ps,
-                         int64_t fc_in = 0) {
+inline void load_formula(const Fixtures& fx, const std::string& model, const ParamSet& ps, int64_t fc_in = 0) {
   // The formula numbers PyTorch's layout: parameters are filled in their file layout.
   std::map<std::string, Param*> params;
   std::map<std::string, Tensor*> buffers;
@@ -190,10 +185,8 @@ inline void load_formula(const Fixtures& fx, const std::string& model, const Par
     if (have != s) throw std::runtime_error(name + ": shape " + have.str() + " vs " + s.str());
     Tensor t(s);
     fill_formula(t, name, e["stream"].get<uint64_t>(), fc_in);
-    if (p)
-      from_file_layout(*p, t.data(), *dst);
-    else
-      dst->copy_from(t);
+    if (p) from_file_layout(*p, t.data(), *dst);
+    else dst->copy_from(t);
   }
 }
 
@@ -211,8 +204,7 @@ struct ParityResNet18 {
   ParityResNet18() {
     const auto& m = parity_fixtures().doc["models"]["resnet18"];
     load_formula(parity_fixtures(), "resnet18", net.params(), 512);
-    x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()),
-                       m["input_stream"].get<uint64_t>());
+    x = formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()), m["input_stream"].get<uint64_t>());
     labels = m["labels"].get<std::vector<int>>();
   }
   // Training-mode forward and backward (gradients accumulate); returns the loss variable and

@@ -39,12 +39,9 @@ void rgb_to_hsv(const uint8_t* in, uint8_t* out) {
   const float s = cr / (float)maxc;
   const float rc = (float)(maxc - r) / cr, gc = (float)(maxc - g) / cr, bc = (float)(maxc - b) / cr;
   float h;
-  if (r == maxc)
-    h = bc - gc;
-  else if (g == maxc)
-    h = (float)(2.0 + rc - bc);
-  else
-    h = (float)(4.0 + gc - rc);
+  if (r == maxc) h = bc - gc;
+  else if (g == maxc) h = (float)(2.0 + rc - bc);
+  else h = (float)(4.0 + gc - rc);
   h = (float)std::fmod((h / 6.0 + 1.0), 1.0);
   out[0] = clip8((int)(h * 255.0));
   out[1] = clip8((int)(s * 255.0));
@@ -64,12 +61,36 @@ void hsv_to_rgb(const uint8_t* in, uint8_t* out) {
   const uint8_t uq = clip8((int)std::round((float)v * (1.0 - fs * f)));
   const uint8_t ut = clip8((int)std::round((float)v * (1.0 - fs * (1.0 - f))));
   switch (i % 6) {
-    case 0: out[0] = v; out[1] = ut; out[2] = up; break;
-    case 1: out[0] = uq; out[1] = v; out[2] = up; break;
-    case 2: out[0] = up; out[1] = v; out[2] = ut; break;
-    case 3: out[0] = up; out[1] = uq; out[2] = v; break;
-    case 4: out[0] = ut; out[1] = up; out[2] = v; break;
-    default: out[0] = v; out[1] = up; out[2] = uq; break;
+    case 0:
+      out[0] = v;
+      out[1] = ut;
+      out[2] = up;
+      break;
+    case 1:
+      out[0] = uq;
+      out[1] = v;
+      out[2] = up;
+      break;
+    case 2:
+      out[0] = up;
+      out[1] = v;
+      out[2] = ut;
+      break;
+    case 3:
+      out[0] = up;
+      out[1] = uq;
+      out[2] = v;
+      break;
+    case 4:
+      out[0] = ut;
+      out[1] = up;
+      out[2] = v;
+      break;
+    default:
+      out[0] = v;
+      out[1] = up;
+      out[2] = uq;
+      break;
   }
 }
 

@@ -191,12 +191,9 @@ std::string latest_checkpoint(const std::string& dir) {
       continue;
     std::smatch m;
     std::pair<int64_t, int64_t> key;
-    if (std::regex_match(name, m, end_re))
-      key = {std::stoll(m[1]), 0};
-    else if (std::regex_match(name, m, mid_re))
-      key = {std::stoll(m[1]) - 1, std::stoll(m[2])};
-    else
-      continue;
+    if (std::regex_match(name, m, end_re)) key = {std::stoll(m[1]), 0};
+    else if (std::regex_match(name, m, mid_re)) key = {std::stoll(m[1]) - 1, std::stoll(m[2])};
+    else continue;
     if (!fs::exists(state_path_for(e.path().string()))) continue;  // killed between the two writes
     if (key > best_key || (key == best_key && e.path().string() > best)) {
       best_key = key;
@@ -210,7 +207,8 @@ void check_config(const std::string& state_path, const std::map<std::string, std
                   const std::map<std::string, std::string>& current) {
   for (const auto& [k, v] : current) {
     auto it = saved.find(k);
-    if (it == saved.end()) throw InputError(state_path, "no recorded setting '" + k + "' (not a checkpoint of this kind of run)");
+    if (it == saved.end())
+      throw InputError(state_path, "no recorded setting '" + k + "' (not a checkpoint of this kind of run)");
     if (it->second != v)
       throw InputError(state_path, "checkpoint was written with " + k + " = " + it->second + ", this run has " + v +
                                        "; resume with the same settings or start a new --out folder");

@@ -28,16 +28,16 @@ struct UnreadableItem {
 };
 
 struct TrainState {
-  int64_t epochs_done = 0;    // completed epochs
-  int64_t batch = 0;          // batches done in epoch epochs_done + 1
-  int64_t sched_epoch = 0;    // ExponentialLR epoch
-  double loss_sum = 0;        // running sums of the epoch in progress
+  int64_t epochs_done = 0;  // completed epochs
+  int64_t batch = 0;        // batches done in epoch epochs_done + 1
+  int64_t sched_epoch = 0;  // ExponentialLR epoch
+  double loss_sum = 0;      // running sums of the epoch in progress
   int64_t correct = 0, seen = 0;
-  double epoch_seconds = 0;   // wall time spent in the epoch in progress
-  int64_t best_epoch = 0;     // best saved end-of-epoch checkpoint so far (0: none)
+  double epoch_seconds = 0;  // wall time spent in the epoch in progress
+  int64_t best_epoch = 0;    // best saved end-of-epoch checkpoint so far (0: none)
   double best_val_acc = -1;
   std::string best_path;
-  std::string log_csv;        // the whole OUT/log.csv as of this checkpoint
+  std::string log_csv;                     // the whole OUT/log.csv as of this checkpoint
   std::vector<UnreadableItem> unreadable;  // in the order found, each item once
   OptimizerState optimizer;
   std::map<std::string, std::string> config;  // training configuration fingerprint (flag -> value)

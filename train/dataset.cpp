@@ -105,8 +105,8 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   WindowOptions wopt = src.window;
   wopt.keep_unreadable = true;  // an unreadable window is counted and skipped when it is read
   d.classes = label_classes(read_labels_csv(src.labels_train));
-  DS_CHECK_INPUT(d.classes.size() >= 2, src.labels_train + ": at least two classes are needed, found " +
-                                            std::to_string(d.classes.size()));
+  DS_CHECK_INPUT(d.classes.size() >= 2,
+                 src.labels_train + ": at least two classes are needed, found " + std::to_string(d.classes.size()));
   std::vector<int> train_idx, train_labels, val_idx, val_labels;
   std::set<std::string> failed_paths;
   open_rows(d, src.all_wsi, src.labels_train, train_idx, train_labels, failed_paths);

@@ -32,15 +32,15 @@ struct Sample {
 struct Dataset {
   std::vector<std::string> classes;  // sorted class names; labels index this
   std::vector<Sample> train, val;
-  std::vector<std::string> files;               // patch folder mode
-  std::vector<std::unique_ptr<Slide>> slides;   // slides mode (read_region is thread-safe)
+  std::vector<std::string> files;              // patch folder mode
+  std::vector<std::unique_ptr<Slide>> slides;  // slides mode (read_region is thread-safe)
   std::vector<std::string> slide_paths;
-  std::vector<ReadGeometry> geometry;           // per slide
+  std::vector<ReadGeometry> geometry;  // per slide
   int patch_size = 224;
-  std::vector<std::string> skipped;             // "what: reason", listed for the user
-  std::vector<std::string> failed;              // slides mode: "file: reason" of slides left out
-  int64_t slides_listed = 0;                    // slides mode: distinct slides the label CSVs name
-  std::string source;                           // a short description for the fingerprint
+  std::vector<std::string> skipped;  // "what: reason", listed for the user
+  std::vector<std::string> failed;   // slides mode: "file: reason" of slides left out
+  int64_t slides_listed = 0;         // slides mode: distinct slides the label CSVs name
+  std::string source;                // a short description for the fingerprint
   // The 1% rule for unreadable items: (unreadable_at_load + unreadable found while training)
   // * 100 > items stops with an error. Items are the patch images found (readable or not) in
   // folder mode, the distinct windows (slide, x, y) of the training and validation sets in
@@ -60,7 +60,7 @@ struct Dataset {
 
 struct SlidesSource {
   std::string all_wsi, labels_train, labels_val;
-  WindowOptions window;          // patch size, level/mpp, tissue filter (overlap ignored)
+  WindowOptions window;  // patch size, level/mpp, tissue filter (overlap ignored)
   int64_t num_train_per_class = 80000;
   double val_overlap = 1.5;
   // --annotations: a folder of <slide stem>.geojson/.json/.xml; windows are then taken only

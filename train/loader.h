@@ -34,16 +34,16 @@ struct SampleFailure {
 };
 
 struct Batch {
-  Tensor x;                 // [N, 3, P, P], normalized; N = readable samples (may be 0)
-  std::vector<int> labels;  // N
+  Tensor x;                           // [N, 3, P, P], normalized; N = readable samples (may be 0)
+  std::vector<int> labels;            // N
   std::vector<SampleFailure> failed;  // samples left out, in epoch order
 };
 
 struct LoaderOptions {
   int batch_size = 16;
   int workers = 2;
-  int queue_batches = 4;   // batches ready ahead of the consumer (per worker at least one)
-  bool augment = true;     // training: augmentation on, shuffled order
+  int queue_batches = 4;  // batches ready ahead of the consumer (per worker at least one)
+  bool augment = true;    // training: augmentation on, shuffled order
   AugmentOptions aug;
   std::array<float, 3> mean{}, std{};
   uint64_t seed = 0;

@@ -8,8 +8,7 @@
 
 namespace ds {
 
-ExponentialLR::ExponentialLR(Optimizer& opt, double gamma)
-    : opt_(opt), base_lr_(opt.lr()), gamma_(gamma) {
+ExponentialLR::ExponentialLR(Optimizer& opt, double gamma) : opt_(opt), base_lr_(opt.lr()), gamma_(gamma) {
   if (!(gamma > 0) || !std::isfinite(gamma))
     throw InputError("ExponentialLR: gamma must be finite and > 0, got " + std::to_string(gamma));
 }

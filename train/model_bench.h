@@ -15,19 +15,19 @@ namespace ds {
 
 struct ModelBenchOptions {
   Arch arch = Arch::resnet18;
-  bool train = false;   // false: eval-mode forward + softmax; true: forward, loss, backward, Adam
+  bool train = false;                     // false: eval-mode forward + softmax; true: forward, loss, backward, Adam
   Precision precision = Precision::fp32;  // infer mode's convolutions (training is fp32)
   int batch = 16;
-  int size = 224;       // input is batch x 3 x size x size
+  int size = 224;  // input is batch x 3 x size x size
   int classes = 2;
-  int iters = 10;       // timed steps
-  int warmup = 2;       // untimed steps first
-  uint64_t seed = 0;    // model init, input values and labels
+  int iters = 10;                         // timed steps
+  int warmup = 2;                         // untimed steps first
+  uint64_t seed = 0;                      // model init, input values and labels
   double lr = 1e-3, weight_decay = 1e-4;  // Adam, as `deepslide train`'s defaults
 };
 
 struct ModelBenchResult {
-  std::vector<double> ms;   // each timed step, milliseconds
+  std::vector<double> ms;  // each timed step, milliseconds
   double ms_median = 0, ms_min = 0;
   double images_per_sec = 0;  // batch / median step time
   double peak_rss_mb = 0;     // VmHWM after the run

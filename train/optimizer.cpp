@@ -1,7 +1,7 @@
 // Adam and SGD, written to reproduce torch 1.13's single-tensor implementations operation by
 // operation: scalar coefficients are computed in double as Python does and rounded to float where
-// PyTorch's CPU kernels round them, so a few steps agree with PyTorch to within float rounding (PyTorch's vector kernels
-// use fused multiply-adds where these loops round twice).
+// PyTorch's CPU kernels round them, so a few steps agree with PyTorch to within float rounding (PyTorch's vector
+// kernels use fused multiply-adds where these loops round twice).
 #include "train/optimizer.h"
 
 #include <cmath>
@@ -43,28 +43,26 @@ OptimizerState Optimizer::state() const {
 }
 
 void Optimizer::load_state(const OptimizerState& st) {
-  if (st.kind != kind())
-    throw InputError("optimizer state: kind '" + st.kind + "' does not match '" + kind() + "'");
+  if (st.kind != kind()) throw InputError("optimizer state: kind '" + st.kind + "' does not match '" + kind() + "'");
   if (st.step < 0) throw InputError("optimizer state: negative step count");
   if (st.names.size() != st.tensors.size())
     throw InputError("optimizer state: " + std::to_string(st.names.size()) + " names but " +
                      std::to_string(st.tensors.size()) + " tensors");
   auto mine = slots();
   if (mine.size() != st.names.size())
-    throw InputError("optimizer state: expected " + std::to_string(mine.size()) +
-                     " tensors, got " + std::to_string(st.names.size()));
+    throw InputError("optimizer state: expected " + std::to_string(mine.size()) + " tensors, got " +
+                     std::to_string(st.names.size()));
   for (size_t i = 0; i < mine.size(); ++i) {
     if (mine[i].name != st.names[i])
-      throw InputError("optimizer state: tensor " + std::to_string(i) + " is '" + st.names[i] +
-                       "', expected '" + mine[i].name + "'");
+      throw InputError("optimizer state: tensor " + std::to_string(i) + " is '" + st.names[i] + "', expected '" +
+                       mine[i].name + "'");
     const Shape want = file_shape(*mine[i].param);
     if (want != st.tensors[i].shape())
-      throw InputError("optimizer state: " + st.names[i] + " has shape " +
-                       st.tensors[i].shape().str() + ", expected " + want.str());
+      throw InputError("optimizer state: " + st.names[i] + " has shape " + st.tensors[i].shape().str() + ", expected " +
+                       want.str());
   }
   set_lr(st.lr);
-  for (size_t i = 0; i < mine.size(); ++i)
-    from_file_layout(*mine[i].param, st.tensors[i].data(), mine[i].t);
+  for (size_t i = 0; i < mine.size(); ++i) from_file_layout(*mine[i].param, st.tensors[i].data(), mine[i].t);
   step_ = st.step;
 }
 
@@ -89,8 +87,14 @@ void Adam::step() {
   // PyTorch casts Python scalars to the tensor's float type inside each kernel.
   const float step_size = (float)(lr_ / bias_correction1);
   const float bc2_sqrt = (float)std::sqrt(bias_correction2);
-  const AdamCoeffs a{step_size, bc2_sqrt, (float)opt_.beta1, (float)(1.0 - opt_.beta1), (float)opt_.beta2,
-                     (float)(1.0 - opt_.beta2), (float)opt_.eps, (float)opt_.weight_decay,
+  const AdamCoeffs a{step_size,
+                     bc2_sqrt,
+                     (float)opt_.beta1,
+                     (float)(1.0 - opt_.beta1),
+                     (float)opt_.beta2,
+                     (float)(1.0 - opt_.beta2),
+                     (float)opt_.eps,
+                     (float)opt_.weight_decay,
                      opt_.weight_decay != 0};
   for (size_t k = 0; k < params_.size(); ++k)
     adam_update(params_[k]->value.data(), exp_avg_[k].data(), exp_avg_sq_[k].data(), params_[k]->grad.data(),

@@ -17,7 +17,7 @@ struct StepProgress {
   double wait_seconds = 0;         // of which waiting for data
   double loss = 0, acc = 0;        // running means over the epoch
   double images_per_second() const { return seconds > 0 ? (double)images / seconds : 0; }
-  double eta_seconds() const;      // rest of this epoch at the current rate
+  double eta_seconds() const;  // rest of this epoch at the current rate
 };
 
 std::string format_progress(const StepProgress& p);

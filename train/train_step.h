@@ -11,8 +11,8 @@
 namespace ds {
 
 struct StepResult {
-  Tensor logits;     // [N, K], the training-mode forward's output (before the update)
-  float loss = 0;    // mean softmax cross-entropy over the batch
+  Tensor logits;   // [N, K], the training-mode forward's output (before the update)
+  float loss = 0;  // mean softmax cross-entropy over the batch
 };
 
 // x: [N, 3, P, P] normalized batch; labels: N class indices. Updates net's parameters (and BN

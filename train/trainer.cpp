@@ -13,10 +13,10 @@
 #include <set>
 #include <sstream>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/format.h"
 #include "base/threads.h"
-#include "base/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
 #include "train/lr_schedule.h"
@@ -142,10 +142,8 @@ class UnreadableTracker {
       std::vector<std::pair<std::string, int64_t>> per_file;  // in the order first found
       for (const UnreadableItem& u : found_) {
         auto it = std::find_if(per_file.begin(), per_file.end(), [&](const auto& p) { return p.first == u.file; });
-        if (it == per_file.end())
-          per_file.push_back({u.file, 1});
-        else
-          it->second++;
+        if (it == per_file.end()) per_file.push_back({u.file, 1});
+        else it->second++;
       }
       msg += " windows could not be read (more than 1%):";
       const size_t shown = std::min<size_t>(per_file.size(), 5);
@@ -214,9 +212,11 @@ Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string
       throw InputError("none of the " + std::to_string(ns.failed.size()) +
                        " training patches sampled for the normalization can be read (try another --norm-samples)");
   }
-  say("normalization from " + std::to_string(ns.patches) + " training patches: mean " + format_number("%.4f", ns.mean[0]) +
-      " " + format_number("%.4f", ns.mean[1]) + " " + format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
-      format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" + format_number("%.1f", since(t0)) + " s)");
+  say("normalization from " + std::to_string(ns.patches) + " training patches: mean " +
+      format_number("%.4f", ns.mean[0]) + " " + format_number("%.4f", ns.mean[1]) + " " +
+      format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
+      format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" +
+      format_number("%.1f", since(t0)) + " s)");
   s.model = initial_model(cfg, data, ns);
   s.st.log_csv = std::string(kLogHeader) + "\n";
   return s;

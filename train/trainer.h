@@ -37,41 +37,41 @@ struct TrainConfig {
   double checkpoint_minutes = 10;  // mid-epoch checkpoints; 0 disables
   AugmentOptions aug;
   uint64_t seed = 0;
-  int threads = 0;   // compute threads (recorded; resume is bit-exact only with the same count)
-  int workers = 2;   // loader threads
+  int threads = 0;  // compute threads (recorded; resume is bit-exact only with the same count)
+  int workers = 2;  // loader threads
   std::string out;
   bool resume = false;
   std::string resume_from;  // "" with resume: the latest checkpoint in OUT/checkpoints
   std::string pretrained;   // "" = torchvision init from seed
   int64_t norm_samples = 2000;
-  int64_t max_steps = 0;    // > 0: stop after this many optimizer steps in this process (tests, bench)
+  int64_t max_steps = 0;  // > 0: stop after this many optimizer steps in this process (tests, bench)
 };
 
 struct EpochReport {
   int64_t epoch = 0;
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, lr = 0, seconds = 0;
-  double wait_share = 0;                    // share of train step time spent waiting for data
+  double wait_share = 0;  // share of train step time spent waiting for data
   double images_per_second = 0;
   std::vector<std::vector<double>> confusion;  // rows: true class, normalized per row
-  std::string checkpoint;                   // written this epoch, or ""
+  std::string checkpoint;                      // written this epoch, or ""
 };
 
 struct TrainEvents {
-  std::function<void(const Dataset&, double)> data;    // the data loaded, and the seconds it took
-  std::function<void(const std::string&)> message;     // one line of information
-  std::function<void(const StepProgress&)> progress;   // after every step
-  std::function<void(const EpochReport&)> epoch;       // after every epoch
+  std::function<void(const Dataset&, double)> data;   // the data loaded, and the seconds it took
+  std::function<void(const std::string&)> message;    // one line of information
+  std::function<void(const StepProgress&)> progress;  // after every step
+  std::function<void(const EpochReport&)> epoch;      // after every epoch
 };
 
 struct TrainSummary {
   int64_t best_epoch = 0;
   double best_val_acc = 0;
-  std::string best_path;       // OUT/best.safetensors ("" if no epoch completed)
-  std::string best_source;     // the checkpoint it was copied from
-  double wait_share = 0;       // over this process's training steps
+  std::string best_path;    // OUT/best.safetensors ("" if no epoch completed)
+  std::string best_source;  // the checkpoint it was copied from
+  double wait_share = 0;    // over this process's training steps
   double images_per_second = 0;
-  int64_t steps = 0;           // optimizer steps in this process
-  bool stopped_early = false;  // max_steps reached
+  int64_t steps = 0;                       // optimizer steps in this process
+  bool stopped_early = false;              // max_steps reached
   std::vector<UnreadableItem> unreadable;  // found while training, this run and before a resume
 };
 

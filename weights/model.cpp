@@ -11,8 +11,8 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
-#include "base/safe_names.h"
 #include "base/rng.h"
+#include "base/safe_names.h"
 #include "layers/layers.h"
 #include "weights/safetensors.h"
 
@@ -39,8 +39,7 @@ std::vector<int64_t> dims_of(const Shape& s) { return std::vector<int64_t>(s.d, 
 
 void check_classes(const std::string& where, const std::vector<std::string>& classes) {
   if (classes.size() < 2)
-    throw InputError(where, "a model needs at least two classes, got " +
-                                std::to_string(classes.size()));
+    throw InputError(where, "a model needs at least two classes, got " + std::to_string(classes.size()));
   std::set<std::string> seen;
   for (const std::string& c : classes) {
     if (c.empty()) throw InputError(where, "class names must not be empty");
@@ -51,8 +50,7 @@ void check_classes(const std::string& where, const std::vector<std::string>& cla
   }
 }
 
-void check_normalization(const std::string& where, const std::array<float, 3>& mean,
-                         const std::array<float, 3>& std) {
+void check_normalization(const std::string& where, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
   for (int c = 0; c < 3; ++c) {
     if (!std::isfinite(mean[c])) throw InputError(where, "mean must be finite");
     if (!(std[c] > 0.f) || !std::isfinite(std[c]))
@@ -62,13 +60,12 @@ void check_normalization(const std::string& where, const std::array<float, 3>& m
 
 // The network must reduce a patch to at least 1x1 before the average pool.
 void check_patch_size(const std::string& where, const ResNet& net, int patch_size) {
-  if (patch_size <= 0)
-    throw InputError(where, "patch_size must be positive, got " + std::to_string(patch_size));
+  if (patch_size <= 0) throw InputError(where, "patch_size must be positive, got " + std::to_string(patch_size));
   try {
     net.out_shape(Shape{1, 3, patch_size, patch_size});
   } catch (const InputError& e) {
-    throw InputError(where, "patch_size " + std::to_string(patch_size) + " does not fit " +
-                                arch_name(net.arch()) + ": " + e.what());
+    throw InputError(
+        where, "patch_size " + std::to_string(patch_size) + " does not fit " + arch_name(net.arch()) + ": " + e.what());
   }
 }
 
@@ -76,8 +73,10 @@ const std::string& meta_key(const std::string& path, const StFile& f, const std:
   auto it = f.metadata.find(key);
   if (it == f.metadata.end()) {
     if (!f.has_metadata)
-      throw InputError(path, "no __metadata__ in the safetensors header (a raw state_dict?): "
-                             "missing key '" + key + "'; " + kExportHint);
+      throw InputError(path,
+                       "no __metadata__ in the safetensors header (a raw state_dict?): "
+                       "missing key '" +
+                           key + "'; " + kExportHint);
     throw InputError(path, "metadata key '" + key + "' is missing; " + kExportHint);
   }
   return it->second;
@@ -85,11 +84,10 @@ const std::string& meta_key(const std::string& path, const StFile& f, const std:
 
 nlohmann::json meta_json(const std::string& path, const std::string& key, const std::string& text) {
   if (json_nesting_depth(text) > kMaxJsonDepth)
-    throw InputError(path, "metadata '" + key + "' is JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
-                               " levels");
+    throw InputError(path,
+                     "metadata '" + key + "' is JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded())
-    throw InputError(path, "metadata '" + key + "' is not valid JSON: " + text.substr(0, 200));
+  if (j.is_discarded()) throw InputError(path, "metadata '" + key + "' is not valid JSON: " + text.substr(0, 200));
   return j;
 }
 
@@ -125,8 +123,7 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
 
 void save_model(const std::string& path, const Model& model, const std::map<std::string, std::string>& extra_metadata) {
   DS_CHECK(model.net != nullptr, "save_model: no network");
-  DS_CHECK((int)model.classes.size() == model.net->num_classes(),
-           "save_model: class names and fc size disagree");
+  DS_CHECK((int)model.classes.size() == model.net->num_classes(), "save_model: class names and fc size disagree");
   std::map<std::string, std::string> meta;
   meta["format"] = kModelFormat;
   meta["version"] = std::to_string(kModelVersion);
@@ -215,8 +212,8 @@ Model load_model(const std::string& path, std::map<std::string, std::string>* me
     if (!t) throw InputError(path, "tensor '" + name + "' is missing (" + arch_text + " needs it)");
     const std::vector<int64_t> want = dims_of(shape);
     if (t->shape != want)
-      throw InputError(path, "tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
-                                 shape_str(want));
+      throw InputError(path,
+                       "tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " + shape_str(want));
     return *t;
   };
   const ParamSet& ps = m.net->params();

@@ -20,7 +20,7 @@ constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
 
 struct Model {
   std::unique_ptr<ResNet> net;
-  std::vector<std::string> classes;  // class index -> name; size == net->num_classes()
+  std::vector<std::string> classes;           // class index -> name; size == net->num_classes()
   std::array<float, 3> mean = kImageNetMean;  // per RGB channel, 0..1 units (after x/255)
   std::array<float, 3> std = kImageNetStd;
   int patch_size = 224;  // patches are patch_size x patch_size pixels
@@ -29,9 +29,8 @@ struct Model {
 // A freshly initialised model (torchvision's init, seeded). Checks the classes (at least two,
 // unique, non-empty), std > 0 and that patch_size is large enough for the network; InputError
 // otherwise.
-Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t seed,
-                 int patch_size = 224, std::array<float, 3> mean = kImageNetMean,
-                 std::array<float, 3> std = kImageNetStd);
+Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t seed, int patch_size = 224,
+                 std::array<float, 3> mean = kImageNetMean, std::array<float, 3> std = kImageNetStd);
 
 // Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
 // metadata format/version/arch/classes/mean/std/patch_size, plus `extra_metadata` (what a model

@@ -20,8 +20,7 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
   }
 }
 
-Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
-                  const std::vector<std::string>& names) {
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names) {
   DS_CHECK(names.empty() || names.size() == patches.size(), "make_batch: names and patches differ");
   const int P = model.patch_size;
   Tensor batch = Tensor::empty(Shape{(int64_t)patches.size(), 3, P, P});
@@ -30,8 +29,8 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
     if (im.width != P || im.height != P)
       throw InputError(names.empty() ? "patch " + std::to_string(i) : names[i],
                        "image is " + std::to_string(im.width) + "x" + std::to_string(im.height) +
-                           " pixels but the model expects " + std::to_string(P) + "x" +
-                           std::to_string(P) + " patches (patch_size " + std::to_string(P) + ")");
+                           " pixels but the model expects " + std::to_string(P) + "x" + std::to_string(P) +
+                           " patches (patch_size " + std::to_string(P) + ")");
     normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
   }
   return batch;

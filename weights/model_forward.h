@@ -13,8 +13,7 @@ namespace ds {
 
 // 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch,
 // x/255 then (x - mean) / std per channel. `names` (optional, same length) label size errors.
-Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model,
-                  const std::vector<std::string>& names = {});
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names = {});
 // One patch into out (3 * P * P floats, CHW), same arithmetic as make_batch.
 void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
                      const std::array<float, 3>& std);

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/json_bounded.h"
-#include "base/atomic_file.h"
 
 namespace ds {
 
@@ -22,9 +22,8 @@ namespace {
 // Element size of every dtype the safetensors format defines; 0 for an unknown name.
 size_t dtype_size(const std::string& dtype) {
   static const std::map<std::string, size_t> sizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
-      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
-      {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -126,16 +125,15 @@ uint64_t checked_header_length(const std::string& label, const uint8_t* first8, 
   auto fail = [&](const std::string& reason) { return InputError(label, reason); };
   if (size == 0) throw fail("empty file, not a safetensors model");
   if (size < 8)
-    throw fail("file is " + std::to_string(size) +
-               " bytes, too short for a safetensors header length (8 bytes)");
+    throw fail("file is " + std::to_string(size) + " bytes, too short for a safetensors header length (8 bytes)");
   const uint64_t header_len = read_le64(first8);
   if (header_len == 0) throw fail("safetensors header length is 0");
   if (header_len > kMaxSafetensorsHeader)
     throw fail("safetensors header length " + std::to_string(header_len) + " exceeds the " +
                std::to_string(kMaxSafetensorsHeader) + "-byte limit (corrupt or not safetensors)");
   if (header_len > size - 8)
-    throw fail("safetensors header length " + std::to_string(header_len) + " but only " +
-               std::to_string(size - 8) + " bytes follow (truncated or not safetensors)");
+    throw fail("safetensors header length " + std::to_string(header_len) + " but only " + std::to_string(size - 8) +
+               " bytes follow (truncated or not safetensors)");
   return header_len;
 }
 
@@ -151,11 +149,9 @@ std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint6
   // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one).
   std::set<std::string> seen;
   std::string duplicate;
-  nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t event,
-                                             nlohmann::json& parsed) {
+  nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string()) {
-      if (!seen.insert(parsed.get<std::string>()).second && duplicate.empty())
-        duplicate = parsed.get<std::string>();
+      if (!seen.insert(parsed.get<std::string>()).second && duplicate.empty()) duplicate = parsed.get<std::string>();
     }
     return true;
   };
@@ -172,20 +168,16 @@ std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint6
       if (!v.is_object()) throw fail("__metadata__ is not a JSON object");
       out.has_metadata = true;
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string())
-          throw fail("__metadata__ value of '" + m.key() + "' is not a string");
+        if (!m.value().is_string()) throw fail("__metadata__ value of '" + m.key() + "' is not a string");
         out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
     const std::string what = quoted(name);
     if (!v.is_object()) throw fail(what + ": header entry is not a JSON object");
-    if (!v.contains("dtype") || !v["dtype"].is_string())
-      throw fail(what + ": missing or non-string dtype");
-    if (!v.contains("shape") || !v["shape"].is_array())
-      throw fail(what + ": missing or non-list shape");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
-        v["data_offsets"].size() != 2)
+    if (!v.contains("dtype") || !v["dtype"].is_string()) throw fail(what + ": missing or non-string dtype");
+    if (!v.contains("shape") || !v["shape"].is_array()) throw fail(what + ": missing or non-list shape");
+    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
       throw fail(what + ": data_offsets must be a list of two integers");
     Entry e;
     e.name = name;
@@ -194,8 +186,7 @@ std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint6
     const size_t esize = dtype_size(e.dtype);
     if (!ignored && esize == 0) throw fail(what + ": unknown dtype '" + e.dtype + "'");
     if (!ignored && !decodable(e.dtype))
-      throw fail(what + ": dtype " + e.dtype +
-                 " is not supported (model tensors must be F32, F16, BF16 or F64)");
+      throw fail(what + ": dtype " + e.dtype + " is not supported (model tensors must be F32, F16, BF16 or F64)");
     uint64_t numel = 1;
     bool overflow = false;
     for (const auto& d : v["shape"]) {
@@ -211,37 +202,33 @@ std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint6
     e.begin = v["data_offsets"][0].get<uint64_t>();
     e.end = v["data_offsets"][1].get<uint64_t>();
     if (e.begin > e.end)
-      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                 std::to_string(e.end) + "] end before they begin");
+      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                 "] end before they begin");
     if (e.end > data_size)
-      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                 std::to_string(e.end) + "] lie beyond the " + std::to_string(data_size) +
-                 "-byte data section (file truncated?)");
+      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                 "] lie beyond the " + std::to_string(data_size) + "-byte data section (file truncated?)");
     if (overflow) throw fail(what + ": shape " + shape_str(e.shape) + " is absurdly large");
     if (esize != 0 && numel * esize != e.end - e.begin)
-      throw fail(what + ": shape " + shape_str(e.shape) + " of " + e.dtype + " needs " +
-                 std::to_string(numel * esize) + " bytes but data_offsets [" +
-                 std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
+      throw fail(what + ": shape " + shape_str(e.shape) + " of " + e.dtype + " needs " + std::to_string(numel * esize) +
+                 " bytes but data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
                  std::to_string(e.end - e.begin));
     entries.push_back(std::move(e));
   }
 
   // The tensors must tile the data section: no overlap, no gap, nothing after the last one.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t pos = 0;
   for (const Entry& e : entries) {
     if (e.begin < pos)
-      throw fail(quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                 std::to_string(e.end) + "] overlap another tensor");
+      throw fail(quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                 "] overlap another tensor");
     if (e.begin > pos)
-      throw fail(quoted(e.name) + ": data_offsets start at " + std::to_string(e.begin) +
-                 " leaving a gap after byte " + std::to_string(pos));
+      throw fail(quoted(e.name) + ": data_offsets start at " + std::to_string(e.begin) + " leaving a gap after byte " +
+                 std::to_string(pos));
     pos = e.end;
   }
-  if (pos != data_size)
-    throw fail(std::to_string(data_size - pos) + " unexpected bytes after the last tensor");
+  if (pos != data_size) throw fail(std::to_string(data_size - pos) + " unexpected bytes after the last tensor");
 
   return entries;
 }
@@ -280,9 +267,8 @@ StFile parse_safetensors(const std::string& label, const uint8_t* bytes, size_t 
   StFile out;
   const std::vector<Entry> entries =
       parse_header(label, reinterpret_cast<const char*>(bytes + 8), header_len, size - 8 - header_len, out);
-  decode_entries(entries, out, [&](const Entry& e, uint8_t* dst) {
-    std::memcpy(dst, data + e.begin, (size_t)(e.end - e.begin));
-  });
+  decode_entries(entries, out,
+                 [&](const Entry& e, uint8_t* dst) { std::memcpy(dst, data + e.begin, (size_t)(e.end - e.begin)); });
   return out;
 }
 
@@ -337,9 +323,7 @@ std::vector<uint8_t> encode_safetensors(const std::vector<StTensorRef>& tensors,
     }
     DS_CHECK(n == 0 || t.data != nullptr, "tensor '" + t.name + "' has no data");
     counts.push_back(n);
-    header[t.name] = {{"dtype", "F32"},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + n * 4}}};
+    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + n * 4}}};
     offset += n * 4;
   }
   std::string text = header.dump();

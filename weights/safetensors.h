@@ -22,8 +22,8 @@ struct StTensor {
 struct StFile {
   bool has_metadata = false;  // a "__metadata__" entry was present
   std::map<std::string, std::string> metadata;
-  std::vector<StTensor> tensors;  // in file (data offset) order, num_batches_tracked dropped
-  int ignored = 0;                // number of num_batches_tracked entries dropped
+  std::vector<StTensor> tensors;                        // in file (data offset) order, num_batches_tracked dropped
+  int ignored = 0;                                      // number of num_batches_tracked entries dropped
   const StTensor* find(const std::string& name) const;  // nullptr when absent
 };
 

@@ -17,7 +17,7 @@ namespace ds {
 
 namespace {
 
-constexpr int64_t kBlock = 256;                     // pixels per partial sum
+constexpr int64_t kBlock = 256;  // pixels per partial sum
 
 // Per-channel sums over fixed blocks of kBlock pixels, in parallel, then the blocks added in
 // order: independent of the thread count. block(part, p0, p1) writes `width` doubles. The
@@ -42,23 +42,21 @@ void for_pixel_blocks(int64_t P, int64_t C, F f) {
 }
 
 // out = fuse(scale * x + shift) per channel.
-void normalize(float* out, const float* in, const float* scale, const float* shift, int64_t P,
-               int64_t C, const BnFuse& fuse) {
+void normalize(float* out, const float* in, const float* scale, const float* shift, int64_t P, int64_t C,
+               const BnFuse& fuse) {
   const BnLoops& L = bn_loops();
-  for_pixel_blocks(P, C, [&](int64_t p0, int64_t p1) {
-    L.normalize(out, in, scale, shift, fuse.residual, fuse.relu, p0, p1, C);
-  });
+  for_pixel_blocks(
+      P, C, [&](int64_t p0, int64_t p1) { L.normalize(out, in, scale, shift, fuse.residual, fuse.relu, p0, p1, C); });
 }
 
 }  // namespace
 
-void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd,
-                             float* running_mean, float* running_var, const float* in,
-                             const float* gamma, const float* beta, int64_t P, int64_t C,
+void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd, float* running_mean, float* running_var,
+                             const float* in, const float* gamma, const float* beta, int64_t P, int64_t C,
                              float momentum, float eps, const BnFuse& fuse) {
   if (reference_kernels())
-    return batchnorm_forward_train_ref(out, save_mean, save_invstd, running_mean, running_var, in,
-                                       gamma, beta, P, C, momentum, eps, fuse);
+    return batchnorm_forward_train_ref(out, save_mean, save_invstd, running_mean, running_var, in, gamma, beta, P, C,
+                                       momentum, eps, fuse);
   const BnLoops& L = bn_loops();
   std::vector<double> sum(C), sq(C);
   block_sums(P, C, C, sum.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
@@ -72,8 +70,7 @@ void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd,
     const double invstd = 1.0 / std::sqrt(var + (double)eps);
     save_mean[c] = (float)mean[c];
     save_invstd[c] = (float)invstd;
-    if (running_mean)
-      running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+    if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
     if (running_var) {
       const double unbiased = P > 1 ? sq[c] / (double)(P - 1) : var;
       running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
@@ -85,13 +82,12 @@ void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd,
   normalize(out, in, scale.data(), shift.data(), P, C, fuse);
 }
 
-void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, const float* in,
-                            const float* gamma, const float* beta, const float* running_mean,
-                            const float* running_var, int64_t P, int64_t C, float eps,
-                            const BnFuse& fuse) {
+void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
+                            const float* beta, const float* running_mean, const float* running_var, int64_t P,
+                            int64_t C, float eps, const BnFuse& fuse) {
   if (reference_kernels())
-    return batchnorm_forward_eval_ref(out, save_mean, save_invstd, in, gamma, beta, running_mean,
-                                      running_var, P, C, eps, fuse);
+    return batchnorm_forward_eval_ref(out, save_mean, save_invstd, in, gamma, beta, running_mean, running_var, P, C,
+                                      eps, fuse);
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt((double)running_var[c] + (double)eps);
@@ -103,19 +99,17 @@ void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, co
   normalize(out, in, scale.data(), shift.data(), P, C, fuse);
 }
 
-void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_residual,
-                        const float* d_out, const float* out, const float* in,
-                        const float* gamma, const float* save_mean, const float* save_invstd,
-                        int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
+void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_residual, const float* d_out,
+                        const float* out, const float* in, const float* gamma, const float* save_mean,
+                        const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
   if (reference_kernels())
-    return batchnorm_backward_ref(d_in, d_gamma, d_beta, d_residual, d_out, out, in, gamma,
-                                  save_mean, save_invstd, P, C, training, set_in, set_residual);
+    return batchnorm_backward_ref(d_in, d_gamma, d_beta, d_residual, d_out, out, in, gamma, save_mean, save_invstd, P,
+                                  C, training, set_in, set_residual);
   // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
   const BnLoops& L = bn_loops();
   std::vector<double> both(2 * C);
-  block_sums(P, C, 2 * C, both.data(), [&](double* s, int64_t p0, int64_t p1) {
-    L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C);
-  });
+  block_sums(P, C, 2 * C, both.data(),
+             [&](double* s, int64_t p0, int64_t p1) { L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C); });
   const double* sum_dy = both.data();
   const double* sum_dy_xc = both.data() + C;
   // training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
@@ -128,13 +122,12 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
     const double k = gamma[c] * invstd;
     const double mean_dy = training ? sum_dy[c] / (double)P : 0.0;
     const double mean_dy_xhat = training ? sum_dy_xc[c] * invstd / (double)P : 0.0;
-    a[c] = (float)k;                                             // * dy
-    b[c] = (float)(-k * mean_dy_xhat * invstd);                  // * x
+    a[c] = (float)k;                             // * dy
+    b[c] = (float)(-k * mean_dy_xhat * invstd);  // * x
     cst[c] = (float)(-k * mean_dy + k * mean_dy_xhat * invstd * save_mean[c]);
   }
   for_pixel_blocks(P, C, [&](int64_t p0, int64_t p1) {
-    L.backward(d_in, d_residual, d_out, out, in, a.data(), b.data(), cst.data(), set_in, set_residual,
-               p0, p1, C);
+    L.backward(d_in, d_residual, d_out, out, in, a.data(), b.data(), cst.data(), set_in, set_residual, p0, p1, C);
   });
 }
 

@@ -19,26 +19,25 @@ struct BnFuse {
 // Training: normalise with the batch mean and biased variance; if running_mean/running_var are
 // non-null update them as running = (1 - momentum) * running + momentum * batch_stat, with the
 // unbiased variance (P / (P - 1)) for running_var. Requires P > 1.
-void batchnorm_forward_train(float* out,            // [P, C]
-                             float* save_mean,      // [C]
-                             float* save_invstd,    // [C]
-                             float* running_mean,   // [C] or null, updated in place
-                             float* running_var,    // [C] or null, updated in place
-                             const float* in,       // [P, C]
-                             const float* gamma,    // [C]
-                             const float* beta,     // [C]
-                             int64_t P, int64_t C, float momentum, float eps,
-                             const BnFuse& fuse = {});
+void batchnorm_forward_train(float* out,           // [P, C]
+                             float* save_mean,     // [C]
+                             float* save_invstd,   // [C]
+                             float* running_mean,  // [C] or null, updated in place
+                             float* running_var,   // [C] or null, updated in place
+                             const float* in,      // [P, C]
+                             const float* gamma,   // [C]
+                             const float* beta,    // [C]
+                             int64_t P, int64_t C, float momentum, float eps, const BnFuse& fuse = {});
 
 // Evaluation: normalise with running statistics.
-void batchnorm_forward_eval(float* out,                // [P, C]
-                            float* save_mean,          // [C]: copy of running_mean
-                            float* save_invstd,        // [C]: 1/sqrt(running_var + eps)
-                            const float* in,           // [P, C]
-                            const float* gamma,        // [C]
-                            const float* beta,         // [C]
-                            const float* running_mean, // [C]
-                            const float* running_var,  // [C]
+void batchnorm_forward_eval(float* out,                 // [P, C]
+                            float* save_mean,           // [C]: copy of running_mean
+                            float* save_invstd,         // [C]: 1/sqrt(running_var + eps)
+                            const float* in,            // [P, C]
+                            const float* gamma,         // [C]
+                            const float* beta,          // [C]
+                            const float* running_mean,  // [C]
+                            const float* running_var,   // [C]
                             int64_t P, int64_t C, float eps, const BnFuse& fuse = {});
 
 // Accumulates (+=) into d_in, d_gamma, d_beta and d_residual (if non-null), except that d_in
@@ -46,33 +45,29 @@ void batchnorm_forward_eval(float* out,                // [P, C]
 // output (needed only when the forward fused a ReLU: the gradient passes where out > 0).
 // training = true differentiates through the batch statistics; false treats mean/invstd as
 // constants (evaluation mode).
-void batchnorm_backward(float* d_in,              // [P, C]
-                        float* d_gamma,           // [C]
-                        float* d_beta,            // [C]
-                        float* d_residual,        // [P, C] or null
-                        const float* d_out,       // [P, C]
-                        const float* out,         // [P, C] or null (no ReLU fused)
-                        const float* in,          // [P, C]
-                        const float* gamma,       // [C]
-                        const float* save_mean,   // [C]
-                        const float* save_invstd, // [C]
-                        int64_t P, int64_t C, bool training, bool set_in = false,
-                        bool set_residual = false);
+void batchnorm_backward(float* d_in,               // [P, C]
+                        float* d_gamma,            // [C]
+                        float* d_beta,             // [C]
+                        float* d_residual,         // [P, C] or null
+                        const float* d_out,        // [P, C]
+                        const float* out,          // [P, C] or null (no ReLU fused)
+                        const float* in,           // [P, C]
+                        const float* gamma,        // [C]
+                        const float* save_mean,    // [C]
+                        const float* save_invstd,  // [C]
+                        int64_t P, int64_t C, bool training, bool set_in = false, bool set_residual = false);
 
 // Direct-loop twins (same contracts). In reference mode (DEEPSLIDE_ISA=ref,
 // engine/cpu_features.h) the kernels above run these.
-void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd,
-                                 float* running_mean, float* running_var, const float* in,
-                                 const float* gamma, const float* beta, int64_t P, int64_t C,
-                                 float momentum, float eps, const BnFuse& fuse = {});
-void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in,
-                                const float* gamma, const float* beta, const float* running_mean,
-                                const float* running_var, int64_t P, int64_t C, float eps,
-                                const BnFuse& fuse = {});
-void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual,
-                            const float* d_out, const float* out, const float* in,
-                            const float* gamma, const float* save_mean, const float* save_invstd,
-                            int64_t P, int64_t C, bool training, bool set_in = false,
+void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd, float* running_mean,
+                                 float* running_var, const float* in, const float* gamma, const float* beta, int64_t P,
+                                 int64_t C, float momentum, float eps, const BnFuse& fuse = {});
+void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
+                                const float* beta, const float* running_mean, const float* running_var, int64_t P,
+                                int64_t C, float eps, const BnFuse& fuse = {});
+void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual, const float* d_out,
+                            const float* out, const float* in, const float* gamma, const float* save_mean,
+                            const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in = false,
                             bool set_residual = false);
 
 }  // namespace ds

@@ -9,9 +9,8 @@ namespace ds {
 namespace {
 
 // out[p][c] = fuse((in[p][c] - mean) * invstd * gamma[c] + beta[c]) for channel c.
-void normalize_channel_ref(float* out, const float* in, double mean, double invstd,
-                           const float* gamma, const float* beta, int64_t P, int64_t C, int64_t c,
-                           const BnFuse& fuse) {
+void normalize_channel_ref(float* out, const float* in, double mean, double invstd, const float* gamma,
+                           const float* beta, int64_t P, int64_t C, int64_t c, const BnFuse& fuse) {
   for (int64_t p = 0; p < P; ++p) {
     const int64_t i = p * C + c;
     double y = (in[i] - mean) * invstd * gamma[c] + beta[c];
@@ -23,10 +22,9 @@ void normalize_channel_ref(float* out, const float* in, double mean, double invs
 
 }  // namespace
 
-void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd,
-                                 float* running_mean, float* running_var, const float* in,
-                                 const float* gamma, const float* beta, int64_t P, int64_t C,
-                                 float momentum, float eps, const BnFuse& fuse) {
+void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd, float* running_mean,
+                                 float* running_var, const float* in, const float* gamma, const float* beta, int64_t P,
+                                 int64_t C, float momentum, float eps, const BnFuse& fuse) {
   for (int64_t c = 0; c < C; ++c) {
     double sum = 0;
     for (int64_t p = 0; p < P; ++p) sum += in[p * C + c];
@@ -36,8 +34,7 @@ void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invst
     const double invstd = 1.0 / std::sqrt(sq / (double)P + (double)eps);
     save_mean[c] = (float)mean;
     save_invstd[c] = (float)invstd;
-    if (running_mean)
-      running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+    if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
     if (running_var) {
       const double unbiased = P > 1 ? sq / (double)(P - 1) : sq / (double)P;
       running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
@@ -46,10 +43,9 @@ void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invst
   }
 }
 
-void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in,
-                                const float* gamma, const float* beta, const float* running_mean,
-                                const float* running_var, int64_t P, int64_t C, float eps,
-                                const BnFuse& fuse) {
+void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
+                                const float* beta, const float* running_mean, const float* running_var, int64_t P,
+                                int64_t C, float eps, const BnFuse& fuse) {
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt((double)running_var[c] + (double)eps);
     save_mean[c] = running_mean[c];
@@ -58,10 +54,10 @@ void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd
   }
 }
 
-void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual,
-                            const float* d_out, const float* out, const float* in,
-                            const float* gamma, const float* save_mean, const float* save_invstd,
-                            int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
+void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual, const float* d_out,
+                            const float* out, const float* in, const float* gamma, const float* save_mean,
+                            const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in,
+                            bool set_residual) {
   for (int64_t c = 0; c < C; ++c) {
     const double mean = save_mean[c], invstd = save_invstd[c];
     // g: the gradient reaching BN, d_out where the fused ReLU passed it (out > 0).
@@ -80,8 +76,8 @@ void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d
       const int64_t i = p * C + c;
       const double xhat = (in[i] - mean) * invstd;
       // training: through the batch statistics; evaluation: mean and invstd are constants.
-      const double dx = training ? gamma[c] * invstd * (g(p) - sum_g / P - xhat * sum_g_xhat / P)
-                                 : gamma[c] * invstd * g(p);
+      const double dx =
+          training ? gamma[c] * invstd * (g(p) - sum_g / P - xhat * sum_g_xhat / P) : gamma[c] * invstd * g(p);
       d_in[i] = (float)(set_in ? dx : d_in[i] + dx);
       if (d_residual) d_residual[i] = (float)(set_residual ? g(p) : d_residual[i] + g(p));
     }

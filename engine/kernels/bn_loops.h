@@ -16,16 +16,15 @@ struct BnLoops {
   // s[c] = sum_p x[p][c]; with mean: sum_p (x[p][c] - mean[c])^2.
   void (*sums)(double* s, const float* x, const double* mean, int64_t p0, int64_t p1, int64_t C);
   // g = dy masked by out > 0 (out may be null): s[c] = sum_p g, s2[c] = sum_p g * (x - mean[c]).
-  void (*grad_sums)(double* s, double* s2, const float* dy, const float* out, const float* x,
-                    const float* mean, int64_t p0, int64_t p1, int64_t C);
+  void (*grad_sums)(double* s, double* s2, const float* dy, const float* out, const float* x, const float* mean,
+                    int64_t p0, int64_t p1, int64_t C);
   // y = scale * x + shift (+ res) (max 0 if relu).
-  void (*normalize)(float* y, const float* x, const float* scale, const float* shift,
-                    const float* res, bool relu, int64_t p0, int64_t p1, int64_t C);
+  void (*normalize)(float* y, const float* x, const float* scale, const float* shift, const float* res, bool relu,
+                    int64_t p0, int64_t p1, int64_t C);
   // dx += a * g + b * x + cst; dr += g (dr may be null), g as in grad_sums; = instead of +=
   // for dx if set_dx, for dr if set_dr.
-  void (*backward)(float* dx, float* dr, const float* dy, const float* out, const float* x,
-                   const float* a, const float* b, const float* cst, bool set_dx, bool set_dr,
-                   int64_t p0, int64_t p1, int64_t C);
+  void (*backward)(float* dx, float* dr, const float* dy, const float* out, const float* x, const float* a,
+                   const float* b, const float* cst, bool set_dx, bool set_dr, int64_t p0, int64_t p1, int64_t C);
 };
 
 const BnLoops& bn_loops(Isa isa);

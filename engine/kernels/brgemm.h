@@ -56,7 +56,7 @@ struct ColsTile {
   const int64_t* b_row = nullptr;  // [rows]
   int64_t sb = 0;
   int rows = 0;
-  int64_t L = 0;      // k per reduction row
+  int64_t L = 0;       // k per reduction row
   float* c = nullptr;  // [M, ldc], accumulated into (+=) for n < N
   int64_t ldc = 0;
   int64_t N = 0;

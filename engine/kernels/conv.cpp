@@ -32,8 +32,8 @@ constexpr int64_t kTapwiseMinC = 16;
 // dst[n][ip][jp][c] = src[n][ip - top][jp - left][c], zero outside src; src is [N, H, W, C] and
 // dst [N, Hp, Wp, ldd]: pixels ldd >= C floats apart, the extra channels zero (ldd = 0 means C).
 // A copy is counted as flops against the convolutions' threshold for threads.
-void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C,
-              int64_t Hp, int64_t Wp, int64_t top, int64_t left, int64_t ldd = 0) {
+void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Hp, int64_t Wp,
+              int64_t top, int64_t left, int64_t ldd = 0) {
   const int64_t rows = N * Hp, dc = ldd ? ldd : C;
 #pragma omp parallel for schedule(static) if (use_threads(rows * Wp * dc, kMinParallelFlops))
   for (int64_t r = 0; r < rows; ++r) {
@@ -70,8 +70,7 @@ struct Padded {
 Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_t ldd = 0) {
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
   const int64_t dc = ldd ? ldd : d.C;
-  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C)
-    return {.data = in, .Hp = d.H, .Wp = d.W};
+  if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C) return {.data = in, .Hp = d.H, .Wp = d.W};
   float* buf = scratch(slot, d.N * Hp * Wp * dc);
   pad_copy(buf, in, d.N, d.H, d.W, d.C, Hp, Wp, d.pad_h, d.pad_w, dc);
   return {.data = buf, .Hp = Hp, .Wp = Wp};
@@ -95,8 +94,8 @@ const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
 
 }  // namespace
 
-ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
-                        int64_t KW, int64_t stride, int64_t pad) {
+ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t stride,
+                        int64_t pad) {
   ConvDims d;
   d.N = N, d.C = C, d.H = H, d.W = W, d.OC = OC, d.KH = KH, d.KW = KW;
   d.stride_h = d.stride_w = stride;
@@ -108,21 +107,33 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 
 // ---- forward: one rows convolution over the input (tapwise) or its padded copy ----
 
-void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d,
-                    const ConvEpilogue& ep) {
+void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
   if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = round_up(d.OC, k.vw);
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
   const Padded p =
-      tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W}
-              : padded_input(ScratchSlot::conv_input_pad, in, d);
-  const RowsConv rc{.in = p.data, .Hp = p.Hp, .Wp = p.Wp, .C = d.C,
-                    .wp = forward_weights(w, d, ldw), .ldw = ldw,
-                    .KH = d.KH, .KW = d.KW, .sh = d.stride_h, .sw = d.stride_w,
-                    .out = out, .N = d.N, .OH = d.OH, .OW = d.OW, .cols = d.OC, .ep = ep,
-                    .tapwise = tapwise, .off_h = -d.pad_h, .off_w = -d.pad_w};
+      tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
+  const RowsConv rc{.in = p.data,
+                    .Hp = p.Hp,
+                    .Wp = p.Wp,
+                    .C = d.C,
+                    .wp = forward_weights(w, d, ldw),
+                    .ldw = ldw,
+                    .KH = d.KH,
+                    .KW = d.KW,
+                    .sh = d.stride_h,
+                    .sw = d.stride_w,
+                    .out = out,
+                    .N = d.N,
+                    .OH = d.OH,
+                    .OW = d.OW,
+                    .cols = d.OC,
+                    .ep = ep,
+                    .tapwise = tapwise,
+                    .off_h = -d.pad_h,
+                    .off_w = -d.pad_w};
   run_rows_convs({rc}, k);
 }
 
@@ -139,7 +150,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
 namespace {
 
 struct Phase {
-  int64_t pa, pb;    // d_in positions (pa + sh*a, pb + sw*b) for a < Ha, b < Wb
+  int64_t pa, pb;  // d_in positions (pa + sh*a, pb + sw*b) for a < Ha, b < Wb
   int64_t Ha, Wb;
   int64_t dh0, dw0;  // tap jh of the phase (jh < KHp) reads d_out row a + dh0 + jh, likewise jw
   int64_t KHp, KWp;  // its taps: kh = pa + pad_h - sh*(dh0 + jh), kw = pb + pad_w - sw*(dw0 + jw)
@@ -164,7 +175,7 @@ Phases stride_phases(const ConvDims& d) {
       f.Ha = ceil_div(d.H - pa, sh), f.Wb = ceil_div(d.W - pb, sw);
       f.dh0 = floor_div(pa + d.pad_h - (d.KH - 1) + sh - 1, sh);  // kh <= KH - 1
       f.dw0 = floor_div(pb + d.pad_w - (d.KW - 1) + sw - 1, sw);
-      f.KHp = floor_div(pa + d.pad_h, sh) - f.dh0 + 1;            // kh >= 0
+      f.KHp = floor_div(pa + d.pad_h, sh) - f.dh0 + 1;  // kh >= 0
       f.KWp = floor_div(pb + d.pad_w, sw) - f.dw0 + 1;
       if (f.Ha <= 0 || f.Wb <= 0 || f.KHp <= 0 || f.KWp <= 0) continue;  // no position or no tap
       ph.list.push_back(f);
@@ -189,16 +200,14 @@ PanelFill phase_panel(const float* w, const ConvDims& d, const Phase& f) {
         float* dst = panel + (jh * f.KWp + jw) * d.OC * ldp;
         transpose_2d(dst, ldp, w + ((kh * d.KW + kw) * d.C + c0) * d.OC, d.OC, nc, d.OC);
         if (nc < ldp)
-          for (int64_t oc = 0; oc < d.OC; ++oc)
-            std::fill(dst + oc * ldp + nc, dst + (oc + 1) * ldp, 0.f);
+          for (int64_t oc = 0; oc < d.OC; ++oc) std::fill(dst + oc * ldp + nc, dst + (oc + 1) * ldp, 0.f);
       }
   };
 }
 
 }  // namespace
 
-void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d,
-                          bool set) {
+void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {
   if (reference_kernels()) return conv2d_backward_data_ref(d_in, d_out, w, d, set);
   if (d.N * d.H * d.W * d.C == 0) return;
   if (d.OH * d.OW == 0) {
@@ -227,13 +236,23 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
   for (const Phase& f : ph.list) {
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
     const float* src = tapwise ? d_out : G + ((f.dh0 - ph.top) * Wg + (f.dw0 - ph.left)) * d.OC;
-    convs.push_back(RowsConv{
-        .in = src, .Hp = tapwise ? d.OH : Hg, .Wp = tapwise ? d.OW : Wg, .C = d.OC,
-        .fill_panel = phase_panel(w, d, f),
-        .KH = f.KHp, .KW = f.KWp,
-        .out = d_in, .N = d.N, .OH = f.Ha, .OW = f.Wb, .cols = d.C, .accumulate = !set,
-        .map = {.sh = d.stride_h, .sw = d.stride_w, .ph = f.pa, .pw = f.pb, .H = d.H, .W = d.W},
-        .tapwise = tapwise, .off_h = f.dh0, .off_w = f.dw0});
+    convs.push_back(RowsConv{.in = src,
+                             .Hp = tapwise ? d.OH : Hg,
+                             .Wp = tapwise ? d.OW : Wg,
+                             .C = d.OC,
+                             .fill_panel = phase_panel(w, d, f),
+                             .KH = f.KHp,
+                             .KW = f.KWp,
+                             .out = d_in,
+                             .N = d.N,
+                             .OH = f.Ha,
+                             .OW = f.Wb,
+                             .cols = d.C,
+                             .accumulate = !set,
+                             .map = {.sh = d.stride_h, .sw = d.stride_w, .ph = f.pa, .pw = f.pb, .H = d.H, .W = d.W},
+                             .tapwise = tapwise,
+                             .off_h = f.dh0,
+                             .off_w = f.dw0});
   }
   run_rows_convs(convs, brgemm_kernels());
 }
@@ -267,8 +286,7 @@ struct WgradOperands {
   int64_t ldg;        // distance between gradient pixels
 };
 
-WgradOperands wgrad_operands(const float* d_out, const float* in, const ConvDims& d,
-                             const BrgemmKernels& k) {
+WgradOperands wgrad_operands(const float* d_out, const float* in, const ConvDims& d, const BrgemmKernels& k) {
   const int64_t ldw = round_up(d.OC, k.vw), pixels = d.N * d.OH * d.OW;
   WgradOperands op;
   op.ldg = ldw >= 512 ? ldw + 16 : ldw;
@@ -298,12 +316,12 @@ struct WgradPlan {
   // Superblocks of d_w: mts M-tiles x nbs output-channel blocks each.
   int64_t mts = 0;
   int64_t nbs = 0;
-  int64_t msb = 0;     // superblocks along the M-tiles
-  int64_t nsb = 0;     // superblocks along the output-channel blocks
-  int64_t supers = 0;  // msb * nsb
-  int64_t rows_total = 0;  // output rows, N * OH
-  int64_t chunk = 0;       // output rows per pixel chunk
-  int64_t nparts = 0;      // pixel parts: 1 or 2
+  int64_t msb = 0;             // superblocks along the M-tiles
+  int64_t nsb = 0;             // superblocks along the output-channel blocks
+  int64_t supers = 0;          // msb * nsb
+  int64_t rows_total = 0;      // output rows, N * OH
+  int64_t chunk = 0;           // output rows per pixel chunk
+  int64_t nparts = 0;          // pixel parts: 1 or 2
   std::vector<int64_t> a_row;  // [kh][output row]: where the row starts in A for kernel row kh
   std::vector<int64_t> b_row;  // [output row]: where it starts in B
 
@@ -358,8 +376,7 @@ struct WgradPlan {
     for (int64_t r = 0; r < rows_total; ++r) {
       const int64_t n = r / d.OH, oh = r % d.OH;
       for (int64_t kh = 0; kh < d.KH; ++kh)
-        a_row[(size_t)(kh * rows_total + r)] =
-            (n * op.in.Hp + oh * d.stride_h + kh) * op.in.Wp * op.cs;
+        a_row[(size_t)(kh * rows_total + r)] = (n * op.in.Hp + oh * d.stride_h + kh) * op.in.Wp * op.cs;
       b_row[(size_t)r] = r * d.OW * op.ldg;
     }
   }
@@ -367,8 +384,8 @@ struct WgradPlan {
 
 // Tile q (of mq M-tiles) x output-channel block ob of d_w (or of the part buffer, dst) summed
 // over output rows [r0, r0 + nr).
-void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const ConvDims& d,
-                const BrgemmKernels& k, int64_t q, int64_t ob, int64_t r0, int64_t nr) {
+void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const ConvDims& d, const BrgemmKernels& k,
+                int64_t q, int64_t ob, int64_t r0, int64_t nr) {
   const int64_t kh = q / pl.mt, mi = q % pl.mt;
   const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
   // Tile rows [m0, m1) of d_w's KW*C; A offset kw * cs + c for m = kw * C + c.
@@ -394,8 +411,8 @@ void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const 
 // Thread tid's share of every superblock: a run of (part, tile) items, part-major, the same in
 // every pixel chunk, so it never waits for the other threads. M-tile outer, channel block inner:
 // a thread's consecutive tiles share their input slice.
-void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const WgradPlan& pl,
-                  const ConvDims& d, const BrgemmKernels& k, int64_t tid, int64_t nthreads) {
+void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const WgradPlan& pl, const ConvDims& d,
+                  const BrgemmKernels& k, int64_t tid, int64_t nthreads) {
   for (int64_t sb = 0; sb < pl.supers; ++sb) {
     const int64_t q0 = sb / pl.nsb * pl.mts, ob0 = sb % pl.nsb * pl.nbs;
     const int64_t nq = std::min(pl.mts, pl.mq - q0), nob = std::min(pl.nbs, pl.nb - ob0);
@@ -410,8 +427,7 @@ void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const Wg
       float* dst = part == 0 ? d_w : part_buf;
       for (int64_t r0 = pr0; r0 < pr1; r0 += pl.chunk) {
         const int64_t nr = std::min(pl.chunk, pr1 - r0);
-        for (int64_t t = t0; t < t1; ++t)
-          wgrad_tile(dst, op, pl, d, k, q0 + t / nob, ob0 + t % nob, r0, nr);
+        for (int64_t t = t0; t < t1; ++t) wgrad_tile(dst, op, pl, d, k, q0 + t / nob, ob0 + t % nob, r0, nr);
       }
     }
   }
@@ -419,8 +435,7 @@ void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const Wg
 
 }  // namespace
 
-void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in,
-                             const ConvDims& d) {
+void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d) {
   if (reference_kernels()) return conv2d_backward_weights_ref(d_w, d_b, d_out, in, d);
   if (d.OC * d.C * d.KH * d.KW == 0) return;
   const int64_t pixels = d.N * d.OH * d.OW;

@@ -27,10 +27,10 @@
 namespace ds {
 
 struct ConvDims {
-  int64_t N = 0, C = 0, H = 0, W = 0;     // input
-  int64_t OC = 0, KH = 0, KW = 0;         // weights [KH, KW, C, OC]
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input
+  int64_t OC = 0, KH = 0, KW = 0;      // weights [KH, KW, C, OC]
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  int64_t OH = 0, OW = 0;                 // output
+  int64_t OH = 0, OW = 0;  // output
 };
 
 // floor((in + 2 pad - k) / stride) + 1; callers check in + 2 pad >= k first.
@@ -39,8 +39,8 @@ inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad)
 }
 
 // Fills OH/OW from the other fields (square stride and padding).
-ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH,
-                        int64_t KW, int64_t stride, int64_t pad);
+ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t stride,
+                        int64_t pad);
 
 // What the forward pass applies to each output value before storing it, in this order:
 // * weight_scale[oc], + bias[oc], + residual[n, oh, ow, oc], max(., 0). All optional. Scaling
@@ -48,8 +48,8 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 // the weights).
 struct ConvEpilogue {
   const float* weight_scale = nullptr;  // [OC]
-  const float* bias = nullptr;      // [OC]
-  const float* residual = nullptr;  // [N, OH, OW, OC]
+  const float* bias = nullptr;          // [OC]
+  const float* residual = nullptr;      // [N, OH, OW, OC]
   bool relu = false;
 };
 
@@ -76,11 +76,8 @@ void conv2d_backward_weights(float* d_w,          // [KH, KW, C, OC]
 
 // Direct-loop twins with double accumulation (same contracts; backward ones accumulate). In
 // reference mode (DEEPSLIDE_ISA=ref, engine/cpu_features.h) the kernels above run these.
-void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d,
-                        const ConvEpilogue& ep = {});
-void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d,
-                              bool set = false);
-void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
-                                 const ConvDims& d);
+void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep = {});
+void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set = false);
+void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d);
 
 }  // namespace ds

@@ -25,8 +25,8 @@ constexpr int64_t kGroupTiles = 16;
 
 // Row r of dst [N, Hp, Wp, Cp] bf16 = to_bf16(src [N, H, W, C]) placed at (top, left), zeros
 // elsewhere (padding rows and columns, channels C..Cp).
-void pad_round_row(uint16_t* dst, const float* src, int64_t r, const ConvDims& d, int64_t Hp, int64_t Wp,
-                   int64_t Cp, const ConvBf16Kernels& k) {
+void pad_round_row(uint16_t* dst, const float* src, int64_t r, const ConvDims& d, int64_t Hp, int64_t Wp, int64_t Cp,
+                   const ConvBf16Kernels& k) {
   const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
   uint16_t* row = dst + r * Wp * Cp;
   if (ih < 0 || ih >= d.H) {
@@ -55,8 +55,7 @@ void check_dims(const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue&
 
 }  // namespace
 
-ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C,
-                               int64_t OC) {
+ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC) {
   ConvBf16Weights p;
   p.C = C;
   p.Cp = round_up(C, 2);

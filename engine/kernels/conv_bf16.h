@@ -11,13 +11,12 @@
 // while it writes the zero-padded, even-channelled copy the tiles read ([N, Hp, Wp, Cp] bf16),
 // a pass the input needs anyway to become bf16 (the fp32 kernel skips its padded copy from 16
 // channels on by reading tap by tap; here the copy comes with the conversion, and conv1's 3
-// channels are padded to 4 so that a kernel row's KW * Cp inputs come in pairs). Converting in the producer's epilogue would
-// save that pass but make every layer between convolutions (max-pool, residual adds, average
-// pooling) handle two types; measured, the pass is about 5% of a bf16 ResNet-18 forward
-// (BENCHMARKS.md, "bf16 inference").
-// The tiles: M consecutive output pixels x NV vectors of output channels, accumulators in fp32
-// registers, the whole reduction in one pass (a block's bf16 weights, at most 3 x 3 x 512 x 64 x
-// 2 B = 576 KB in ResNet, stay in L2 while the block's pixel group passes), then the epilogue
+// channels are padded to 4 so that a kernel row's KW * Cp inputs come in pairs). Converting in the producer's epilogue
+// would save that pass but make every layer between convolutions (max-pool, residual adds, average pooling) handle two
+// types; measured, the pass is about 5% of a bf16 ResNet-18 forward (BENCHMARKS.md, "bf16 inference"). The tiles: M
+// consecutive output pixels x NV vectors of output channels, accumulators in fp32 registers, the whole reduction in one
+// pass (a block's bf16 weights, at most 3 x 3 x 512 x 64 x 2 B = 576 KB in ResNet, stay in L2 while the block's pixel
+// group passes), then the epilogue
 // (+ bias[oc], + residual, max 0) as they are stored. Every output is computed by one thread in
 // an order that depends on the shapes only, so results do not depend on the thread count (the
 // threads take whole work items, output-channel block x group of pixels, dynamically).
@@ -51,9 +50,9 @@ inline float from_bf16(uint16_t b) {
 // A convolution's weights in bf16, packed for the tiles (layout above).
 struct ConvBf16Weights {
   int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
-  int NV = 4;       // vectors of 16 output channels per block
-  int64_t nb = 0;   // blocks
-  int64_t k2 = 0;   // bf16 pairs per kernel row: KW * Cp / 2
+  int NV = 4;                    // vectors of 16 output channels per block
+  int64_t nb = 0;                // blocks
+  int64_t k2 = 0;                // bf16 pairs per kernel row: KW * Cp / 2
   std::vector<uint16_t> packed;  // [nb][KH][k2][NV * 16][2]
   // The bf16 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
   uint16_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
@@ -63,8 +62,7 @@ struct ConvBf16Weights {
 };
 
 // w [KH, KW, C, OC] fp32 (the layers' layout), times scale[oc] (null: 1) before rounding.
-ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C,
-                               int64_t OC);
+ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC);
 
 // out = epilogue(conv(bf16(in), w)) with ep.weight_scale null (fold it into the packing):
 // + bias[oc], + residual, max(., 0). d's C, KH, KW, OC must match w's. Runs the AVX512-BF16 tiles
@@ -99,8 +97,8 @@ struct Bf16Tile {
 };
 
 struct ConvBf16Kernels {
-  int max_m[5];  // pixels per tile for NV = 1..4 (index NV)
-  void (*tile)(const Bf16Tile& t, int M, int NV);  // M == max_m[NV]; rows <= M are stored
+  int max_m[5];                                               // pixels per tile for NV = 1..4 (index NV)
+  void (*tile)(const Bf16Tile& t, int M, int NV);             // M == max_m[NV]; rows <= M are stored
   void (*round)(uint16_t* dst, const float* src, int64_t n);  // dst[i] = to_bf16(src[i])
 };
 const ConvBf16Kernels& conv_bf16_kernels_avx512bf16();

@@ -12,21 +12,14 @@ namespace {
 // Index helpers for the NHWC tensors and the [KH, KW, C, OC] weights.
 struct Idx {
   const ConvDims& d;
-  int64_t in(int64_t n, int64_t h, int64_t w, int64_t c) const {
-    return ((n * d.H + h) * d.W + w) * d.C + c;
-  }
-  int64_t out(int64_t n, int64_t h, int64_t w, int64_t oc) const {
-    return ((n * d.OH + h) * d.OW + w) * d.OC + oc;
-  }
-  int64_t wt(int64_t oc, int64_t c, int64_t kh, int64_t kw) const {
-    return ((kh * d.KW + kw) * d.C + c) * d.OC + oc;
-  }
+  int64_t in(int64_t n, int64_t h, int64_t w, int64_t c) const { return ((n * d.H + h) * d.W + w) * d.C + c; }
+  int64_t out(int64_t n, int64_t h, int64_t w, int64_t oc) const { return ((n * d.OH + h) * d.OW + w) * d.OC + oc; }
+  int64_t wt(int64_t oc, int64_t c, int64_t kh, int64_t kw) const { return ((kh * d.KW + kw) * d.C + c) * d.OC + oc; }
 };
 
 }  // namespace
 
-void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d,
-                        const ConvEpilogue& ep) {
+void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
   const Idx ix{d};
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t oh = 0; oh < d.OH; ++oh)
@@ -54,8 +47,7 @@ void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvD
         }
 }
 
-void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d,
-                              bool set) {
+void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {
   const Idx ix{d};
   std::vector<double> acc((size_t)(d.N * d.H * d.W * d.C), 0.0);
   for (int64_t n = 0; n < d.N; ++n)
@@ -69,15 +61,13 @@ void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, c
             if (iw < 0 || iw >= d.W) continue;
             for (int64_t c = 0; c < d.C; ++c)
               for (int64_t oc = 0; oc < d.OC; ++oc)
-                acc[ix.in(n, ih, iw, c)] +=
-                    (double)d_out[ix.out(n, oh, ow, oc)] * w[ix.wt(oc, c, kh, kw)];
+                acc[ix.in(n, ih, iw, c)] += (double)d_out[ix.out(n, oh, ow, oc)] * w[ix.wt(oc, c, kh, kw)];
           }
         }
   for (size_t i = 0; i < acc.size(); ++i) d_in[i] = (set ? 0.f : d_in[i]) + (float)acc[i];
 }
 
-void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in,
-                                 const ConvDims& d) {
+void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d) {
   const Idx ix{d};
   for (int64_t oc = 0; oc < d.OC; ++oc) {
     for (int64_t c = 0; c < d.C; ++c)

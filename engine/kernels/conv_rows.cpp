@@ -199,8 +199,7 @@ void point_rows(const RowsPlan& pl, int64_t p0, int64_t p1, int64_t oc0, RowsThr
       th.base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
     }
     if (pl.mapped)
-      th.obase[(size_t)(p - p0)] =
-          r.out + ((n * pl.OHo + oh * m.sh + m.ph) * pl.OWo + ow * m.sw + m.pw) * r.cols + oc0;
+      th.obase[(size_t)(p - p0)] = r.out + ((n * pl.OHo + oh * m.sh + m.ph) * pl.OWo + ow * m.sw + m.pw) * r.cols + oc0;
   }
 }
 
@@ -237,10 +236,8 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
     t.ldr = r.cols;
     t.relu = last && r.ep.relu;
     for (int64_t pt = p0; pt < p1; pt += pl.M) {
-      if (r.tapwise)
-        t.a_taps = base + pl.chunk_row[(size_t)ch] * pl.group + (pt - p0);
-      else
-        t.a_rows = base + (pt - p0);
+      if (r.tapwise) t.a_taps = base + pl.chunk_row[(size_t)ch] * pl.group + (pt - p0);
+      else t.a_rows = base + (pt - p0);
       t.c = r.out + pt * r.cols + oc0;
       if (pl.mapped) t.c_rows = th.obase.data() + (pt - p0);
       t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;

@@ -13,9 +13,7 @@ namespace ds {
 namespace {
 
 // N images of 1 x 1 pixel with IN channels, convolved to OUT channels.
-ConvDims as_conv(int64_t N, int64_t IN, int64_t OUT) {
-  return make_conv_dims(N, IN, 1, 1, OUT, 1, 1, 1, 0);
-}
+ConvDims as_conv(int64_t N, int64_t IN, int64_t OUT) { return make_conv_dims(N, IN, 1, 1, OUT, 1, 1, 1, 0); }
 
 // W [OUT, IN] transposed to the convolutions' weight layout [1, 1, IN, OUT].
 const float* conv_weights(const float* w, int64_t IN, int64_t OUT) {
@@ -26,16 +24,15 @@ const float* conv_weights(const float* w, int64_t IN, int64_t OUT) {
 
 }  // namespace
 
-void linear_forward(float* out, const float* in, const float* w, const float* b, int64_t N,
-                    int64_t IN, int64_t OUT) {
+void linear_forward(float* out, const float* in, const float* w, const float* b, int64_t N, int64_t IN, int64_t OUT) {
   if (reference_kernels()) return linear_forward_ref(out, in, w, b, N, IN, OUT);
   ConvEpilogue ep;
   ep.bias = b;
   conv2d_forward(out, in, conv_weights(w, IN, OUT), as_conv(N, IN, OUT), ep);
 }
 
-void linear_backward(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in,
-                     const float* w, int64_t N, int64_t IN, int64_t OUT) {
+void linear_backward(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in, const float* w,
+                     int64_t N, int64_t IN, int64_t OUT) {
   if (reference_kernels()) return linear_backward_ref(d_in, d_w, d_b, d_out, in, w, N, IN, OUT);
   const ConvDims d = as_conv(N, IN, OUT);
   if (d_in) conv2d_backward_data(d_in, d_out, conv_weights(w, IN, OUT), d);
@@ -46,8 +43,8 @@ void linear_backward(float* d_in, float* d_w, float* d_b, const float* d_out, co
   transpose_2d(d_w, IN, dwt, OUT, IN, OUT, /*accumulate=*/true);
 }
 
-void linear_forward_ref(float* out, const float* in, const float* w, const float* b, int64_t N,
-                        int64_t IN, int64_t OUT) {
+void linear_forward_ref(float* out, const float* in, const float* w, const float* b, int64_t N, int64_t IN,
+                        int64_t OUT) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t o = 0; o < OUT; ++o) {
       double s = b ? b[o] : 0.0;
@@ -56,8 +53,8 @@ void linear_forward_ref(float* out, const float* in, const float* w, const float
     }
 }
 
-void linear_backward_ref(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in,
-                         const float* w, int64_t N, int64_t IN, int64_t OUT) {
+void linear_backward_ref(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in, const float* w,
+                         int64_t N, int64_t IN, int64_t OUT) {
   for (int64_t i = 0; i < IN; ++i) {
     for (int64_t n = 0; d_in && n < N; ++n) {
       double s = 0;

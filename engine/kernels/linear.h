@@ -8,26 +8,26 @@
 
 namespace ds {
 
-void linear_forward(float* out,      // [N, OUT]
-                    const float* in, // [N, IN]
-                    const float* w,  // [OUT, IN]
-                    const float* b,  // [OUT] or null
+void linear_forward(float* out,       // [N, OUT]
+                    const float* in,  // [N, IN]
+                    const float* w,   // [OUT, IN]
+                    const float* b,   // [OUT] or null
                     int64_t N, int64_t IN, int64_t OUT);
 
 // d_in += d_out W; d_w += d_out^T in; d_b += column sums of d_out. d_in and d_b may be null
 // (skipped). Accumulates.
-void linear_backward(float* d_in,        // [N, IN] or null
-                     float* d_w,         // [OUT, IN]
-                     float* d_b,         // [OUT] or null
-                     const float* d_out, // [N, OUT]
-                     const float* in,    // [N, IN]
-                     const float* w,     // [OUT, IN]
+void linear_backward(float* d_in,         // [N, IN] or null
+                     float* d_w,          // [OUT, IN]
+                     float* d_b,          // [OUT] or null
+                     const float* d_out,  // [N, OUT]
+                     const float* in,     // [N, IN]
+                     const float* w,      // [OUT, IN]
                      int64_t N, int64_t IN, int64_t OUT);
 
 // Direct-loop twins with double accumulation (same contracts).
-void linear_forward_ref(float* out, const float* in, const float* w, const float* b, int64_t N,
-                        int64_t IN, int64_t OUT);
-void linear_backward_ref(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in,
-                         const float* w, int64_t N, int64_t IN, int64_t OUT);
+void linear_forward_ref(float* out, const float* in, const float* w, const float* b, int64_t N, int64_t IN,
+                        int64_t OUT);
+void linear_backward_ref(float* d_in, float* d_w, float* d_b, const float* d_out, const float* in, const float* w,
+                         int64_t N, int64_t IN, int64_t OUT);
 
 }  // namespace ds

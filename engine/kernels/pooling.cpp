@@ -12,8 +12,7 @@
 
 namespace ds {
 
-PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
-                        int64_t pad) {
+PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride, int64_t pad) {
   PoolDims d;
   d.N = N, d.C = C, d.H = H, d.W = W, d.KH = k, d.KW = k;
   d.stride_h = d.stride_w = stride;
@@ -83,8 +82,7 @@ void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const P
         }
 }
 
-void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax, const PoolDims& d,
-                        bool set) {
+void maxpool2d_backward(float* d_in, const float* d_out, const int32_t* argmax, const PoolDims& d, bool set) {
   const int64_t ohw = d.OH * d.OW, C = d.C;
   // Windows overlap within an image, so each image is one thread's; with set, that thread also
   // zeroes it first. (A gather, each input pixel summing the windows that chose it and written

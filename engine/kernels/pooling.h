@@ -14,8 +14,7 @@ struct PoolDims {
 };
 
 // Fills OH/OW (floor mode, square kernel, stride and padding).
-PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride,
-                        int64_t pad);
+PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t stride, int64_t pad);
 
 // out = window max; argmax (if non-null) receives the index ih * W + iw of the first maximum in
 // row-major window order (a NaN wins, the last one, as in PyTorch's CPU kernel).

@@ -24,8 +24,7 @@ void softmax_forward(float* probs, const float* logits, int64_t N, int64_t K) {
   for (int64_t n = 0; n < N; ++n) softmax_row(probs + n * K, logits + n * K, K);
 }
 
-void softmax_xent_forward(float* loss, float* probs, const float* logits, const int* labels,
-                          int64_t N, int64_t K) {
+void softmax_xent_forward(float* loss, float* probs, const float* logits, const int* labels, int64_t N, int64_t K) {
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const double lse = softmax_row(probs + n * K, logits + n * K, K);
@@ -34,8 +33,7 @@ void softmax_xent_forward(float* loss, float* probs, const float* logits, const 
   loss[0] = (float)(total / (double)N);
 }
 
-void softmax_xent_backward(float* d_logits, float d_loss, const float* probs, const int* labels,
-                           int64_t N, int64_t K) {
+void softmax_xent_backward(float* d_logits, float d_loss, const float* probs, const int* labels, int64_t N, int64_t K) {
   const float scale = d_loss / (float)N;
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t k = 0; k < K; ++k) {

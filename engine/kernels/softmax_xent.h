@@ -7,8 +7,8 @@
 namespace ds {
 
 // probs = row-wise softmax of logits.
-void softmax_forward(float* probs,        // [N, K]
-                     const float* logits, // [N, K]
+void softmax_forward(float* probs,         // [N, K]
+                     const float* logits,  // [N, K]
                      int64_t N, int64_t K);
 
 // loss[0] = mean over rows of -log softmax(logits)[label]; probs receives the softmax.
@@ -20,7 +20,7 @@ void softmax_xent_forward(float* loss,          // [1]
                           int64_t N, int64_t K);
 
 // d_logits += d_loss * (probs - onehot(labels)) / N. Accumulates.
-void softmax_xent_backward(float* d_logits,     // [N, K]
+void softmax_xent_backward(float* d_logits,  // [N, K]
                            float d_loss,
                            const float* probs,  // [N, K]
                            const int* labels,   // [N]

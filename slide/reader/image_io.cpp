@@ -88,8 +88,9 @@ void check_png_chunks(const std::string& path, const std::vector<uint8_t>& d) {
   while (i + 12 <= d.size()) {
     uint64_t len = ((uint64_t)d[i] << 24) | ((uint64_t)d[i + 1] << 16) | ((uint64_t)d[i + 2] << 8) | d[i + 3];
     if (len > d.size() - i - 12)
-      throw InputError(path, "PNG chunk at byte " + std::to_string(i) + " runs past the end of the file "
-                             "(truncated or corrupt)");
+      throw InputError(path, "PNG chunk at byte " + std::to_string(i) +
+                                 " runs past the end of the file "
+                                 "(truncated or corrupt)");
     if (std::memcmp(d.data() + i + 4, "IEND", 4) == 0) return;
     i += 12 + (size_t)len;
   }

@@ -52,8 +52,7 @@ std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_by
   // JPEG headers are read by libjpeg (stb's JPEG header parser indexes out of bounds on some
   // corrupt files, found by tests/fuzz); PNG's fixed IHDR by stb.
   if (is_jpeg) std::tie(hw, hh) = jpeg_header_size(bytes.data(), bytes.size());
-  else if (bytes.size() <= (size_t)INT32_MAX)
-    stbi_info_from_memory(bytes.data(), (int)bytes.size(), &hw, &hh, &hc);
+  else if (bytes.size() <= (size_t)INT32_MAX) stbi_info_from_memory(bytes.data(), (int)bytes.size(), &hw, &hh, &hc);
   // An unreadable header means decoding would fail too: stop before load_image allocates for
   // whatever size a lenient scan finds.
   if (hw <= 0 || hh <= 0) throw InputError(path, "corrupt or unreadable image header");
@@ -72,8 +71,7 @@ std::unique_ptr<Slide> open_image_slide(const std::string& path, size_t cache_by
   L.tile_width = L.tile_height = kTile;
   meta.levels.push_back(L);
   add_standard_properties(meta);
-  return std::make_unique<Slide>(path, std::move(meta), std::make_unique<ImageSource>(std::move(img)),
-                                 cache_bytes);
+  return std::make_unique<Slide>(path, std::move(meta), std::make_unique<ImageSource>(std::move(img)), cache_bytes);
 }
 
 }  // namespace ds

@@ -40,8 +40,7 @@ std::string check_siz(const uint8_t* d, size_t len, int tile_w, int tile_h) {
            ") where the directory declares " + std::to_string(tile_w) + "x" + std::to_string(tile_h) + " tiles";
   if (xt == 0 || yt == 0 || xto != 0 || yto != 0) return "JPEG 2000 SIZ marker has a bad tile grid";
   uint64_t tiles = (uint64_t)((xsiz + xt - 1) / xt) * ((ysiz + yt - 1) / yt);
-  if (tiles > kMaxCodestreamTiles)
-    return "JPEG 2000 codestream split into " + std::to_string(tiles) + " tiles";
+  if (tiles > kMaxCodestreamTiles) return "JPEG 2000 codestream split into " + std::to_string(tiles) + " tiles";
   if (csiz != 3) return "JPEG 2000 codestream with " + std::to_string(csiz) + " components (expected 3)";
   for (uint32_t c = 0; c < 3; ++c) {
     const uint8_t* p = s + 38 + 3 * c;
@@ -151,15 +150,14 @@ void to_rgb(const Plane* p, J2kColor color, int x0, int y0, int x1, int y1, uint
 
 }  // namespace
 
-void decode_j2k_rgb(const uint8_t* data, size_t len, J2kColor color, int tile_w, int tile_h, int x0, int y0,
-                    int x1, int y1, uint8_t* out, size_t stride, const std::string& what) {
+void decode_j2k_rgb(const uint8_t* data, size_t len, J2kColor color, int tile_w, int tile_h, int x0, int y0, int x1,
+                    int y1, uint8_t* out, size_t stride, const std::string& what) {
   std::string bad = check_siz(data, len, tile_w, tile_h);
   if (!bad.empty()) throw InputError(what, bad);
   DS_CHECK(0 <= x0 && x0 < x1 && x1 <= tile_w && 0 <= y0 && y0 < y1 && y1 <= tile_h, "bad J2K rectangle");
 
   MemStream ms{data, len, 0};
-  std::unique_ptr<opj_stream_t, StreamFree> stream(
-      opj_stream_create(std::min<size_t>(len, 1u << 20), OPJ_TRUE));
+  std::unique_ptr<opj_stream_t, StreamFree> stream(opj_stream_create(std::min<size_t>(len, 1u << 20), OPJ_TRUE));
   if (!stream) throw InternalError("opj_stream_create failed");
   opj_stream_set_user_data(stream.get(), &ms, nullptr);
   opj_stream_set_user_data_length(stream.get(), len);
@@ -178,8 +176,8 @@ void decode_j2k_rgb(const uint8_t* data, size_t len, J2kColor color, int tile_w,
   opj_decoder_set_strict_mode(codec.get(), OPJ_TRUE);
 
   auto fail = [&](const char* step) {
-    throw InputError(what, "corrupt JPEG 2000 data (" + (message.empty() ? std::string(step) + " failed" : message) +
-                               ")");
+    throw InputError(what,
+                     "corrupt JPEG 2000 data (" + (message.empty() ? std::string(step) + " failed" : message) + ")");
   };
   opj_image_t* raw_image = nullptr;
   if (!opj_read_header(stream.get(), codec.get(), &raw_image)) {

@@ -18,7 +18,7 @@ enum class J2kColor { kYCbCr, kRgb };
 // smaller rectangle decodes only the code-blocks it needs, with the same pixels. InputError(what,
 // reason) on a codestream whose SIZ does not describe a tile_w x tile_h 3-component 8-bit image
 // and on any OpenJPEG error (corrupt or truncated data).
-void decode_j2k_rgb(const uint8_t* data, size_t len, J2kColor color, int tile_w, int tile_h, int x0, int y0,
-                    int x1, int y1, uint8_t* out, size_t stride, const std::string& what);
+void decode_j2k_rgb(const uint8_t* data, size_t len, J2kColor color, int tile_w, int tile_h, int x0, int y0, int x1,
+                    int y1, uint8_t* out, size_t stride, const std::string& what);
 
 }  // namespace ds

@@ -37,8 +37,8 @@ struct Huffman {
   // AC only: multi[next kMulti bits] skips every whole symbol in those bits at once (see
   // build_multi); 0 when not even the first fits.
   std::vector<uint32_t> multi;
-  int32_t maxcode[17];  // largest code of each length, -1 if none
-  int32_t offset[17];   // index into symbols of a length's code c is c + offset
+  int32_t maxcode[17];    // largest code of each length, -1 if none
+  int32_t offset[17];     // index into symbols of a length's code c is c + offset
   uint16_t enc_code[16];  // DC category -> code (enc_len 0 = the table has no such symbol)
   uint8_t enc_len[16];
 
@@ -320,8 +320,8 @@ struct RowCut {
 
 }  // namespace
 
-bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0,
-               int x1, int y1, std::vector<uint8_t>& out, JpegCrop* at) {
+bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0, int x1,
+               int y1, std::vector<uint8_t>& out, JpegCrop* at) {
   thread_local Header s;
   for (auto& row : s.tables)
     for (auto& h : row) h.defined = false;

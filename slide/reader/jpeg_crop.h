@@ -19,13 +19,13 @@ struct JpegCrop {
 };
 
 // Writes to the start of `out` (grown when too small, never shrunk, so a reused buffer is not
-// zero-filled again on every call) a JPEG of at->bytes bytes holding the MCUs that pixels [x0, x1) x [y0, y1) of `data` (with
-// optional abbreviated `tables`) need, plus one MCU of margin around them; its pixel (0, 0) is
-// the original's (at->x, at->y). Returns false, and the caller decodes the original, when the
-// stream is not a single-scan baseline Huffman JPEG without restart markers, when cropping would
-// save nothing, or when the data it walks looks corrupt (the full decode then reports it). Damage
-// after the last MCU the region needs is not seen: the region's pixels are still right.
-bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0,
-               int x1, int y1, std::vector<uint8_t>& out, JpegCrop* at);
+// zero-filled again on every call) a JPEG of at->bytes bytes holding the MCUs that pixels [x0, x1) x [y0, y1) of `data`
+// (with optional abbreviated `tables`) need, plus one MCU of margin around them; its pixel (0, 0) is the original's
+// (at->x, at->y). Returns false, and the caller decodes the original, when the stream is not a single-scan baseline
+// Huffman JPEG without restart markers, when cropping would save nothing, or when the data it walks looks corrupt (the
+// full decode then reports it). Damage after the last MCU the region needs is not seen: the region's pixels are still
+// right.
+bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0, int x1,
+               int y1, std::vector<uint8_t>& out, JpegCrop* at);
 
 }  // namespace ds

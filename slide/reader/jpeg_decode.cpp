@@ -8,8 +8,8 @@
 #include <cstring>
 #include <vector>
 
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 
 #include "base/error.h"
 #include "slide/reader/jpeg_crop.h"
@@ -59,8 +59,8 @@ struct Decoder {
 // in proportion to it (a progressive JPEG buffers coefficients for its whole frame): the frame
 // must fit max_w x max_h and its component count must match the colour space. Returns false
 // (err.message set) when it does not; libjpeg errors longjmp to the caller's setjmp.
-bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-           JpegColor color, int max_w, int max_h) {
+bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, JpegColor color,
+           int max_w, int max_h) {
   jpeg_decompress_struct* c = &d.cinfo;
   if (tables && tables_len > 0) {
     jpeg_mem_src(c, tables, (unsigned long)tables_len);
@@ -75,8 +75,7 @@ bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* 
     case JpegColor::kAuto: break;
   }
   if (c->num_components != 1 && c->num_components != 3) {
-    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported",
-                  c->num_components);
+    std::snprintf(d.err.message, sizeof d.err.message, "%d-component JPEG is not supported", c->num_components);
     return false;
   }
   if ((color == JpegColor::kGrey && c->num_components != 1) ||
@@ -99,9 +98,8 @@ bool start(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* 
 
 // Plain C-style body: no objects with destructors live across setjmp. Returns false with
 // err.message set on failure.
-bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
-                size_t len, JpegColor color, uint8_t* out, int out_w, int out_h, uint8_t* row_buf,
-                size_t row_buf_len, int* done_w, int* done_h) {
+bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, JpegColor color,
+                uint8_t* out, int out_w, int out_h, uint8_t* row_buf, size_t row_buf_len, int* done_w, int* done_h) {
   jpeg_decompress_struct* c = &d.cinfo;
   d.err.warned = false;
   d.err.message[0] = 0;
@@ -139,10 +137,9 @@ bool run_decode(Decoder& d, const uint8_t* tables, size_t tables_len, const uint
   return !d.err.warned;
 }
 
-
-bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data,
-                     size_t len, JpegColor color, int max_w, int max_h, int x0, int y0, int x1, int y1,
-                     uint8_t* out, size_t stride, uint8_t* row_buf, size_t row_buf_len) {
+bool run_decode_rect(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
+                     JpegColor color, int max_w, int max_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                     uint8_t* row_buf, size_t row_buf_len) {
   jpeg_decompress_struct* c = &d.cinfo;
   d.err.warned = false;
   d.err.message[0] = 0;
@@ -260,9 +257,9 @@ std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
   return {w, h};
 }
 
-void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-                          JpegColor color, int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out,
-                          size_t stride, const std::string& what, bool skip_to_restart) {
+void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, JpegColor color,
+                          int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                          const std::string& what, bool skip_to_restart) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   decoder.err.skip_to_restart = skip_to_restart;
@@ -286,8 +283,8 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
 }
 
-void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom,
-                           uint8_t* out, const std::string& what) {
+void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom, uint8_t* out,
+                           const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   if (!run_decode_frame(decoder, data, len, frame_w, frame_h, scale_denom, out))
@@ -295,15 +292,15 @@ void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int fra
 }
 
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
-                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
+                                    JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(out_w + 64) * 3 * 4;
   if (row_buf.size() < need) row_buf.resize(need);
   int done_w = 0, done_h = 0;
-  if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(),
-                  row_buf.size(), &done_w, &done_h))
+  if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(), row_buf.size(),
+                  &done_w, &done_h))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
   return {done_w, done_h};
 }

@@ -11,12 +11,12 @@
 namespace ds {
 
 struct JpegHeader {
-  size_t sof_pos = 0;         // offset of the SOF marker (0xFF byte)
-  size_t dri_pos = 0;         // offset of the DRI marker, 0 when there is none
-  size_t header_len = 0;      // offset just past the first SOS segment: entropy-coded data starts here
+  size_t sof_pos = 0;              // offset of the SOF marker (0xFF byte)
+  size_t dri_pos = 0;              // offset of the DRI marker, 0 when there is none
+  size_t header_len = 0;           // offset just past the first SOS segment: entropy-coded data starts here
   uint32_t width = 0, height = 0;  // as the SOF says (0 or anything when the image is larger than JPEG allows)
   int components = 0, comps_in_scan = 0;
-  int max_h = 1, max_v = 1;   // largest sampling factors
+  int max_h = 1, max_v = 1;       // largest sampling factors
   uint32_t restart_interval = 0;  // MCUs per restart interval, 0 when there are no restart markers
   // MCU size in pixels: 8x8 for a single-component scan, else 8 x the largest sampling factors.
   int mcu_width() const { return comps_in_scan > 1 ? 8 * max_h : 8; }

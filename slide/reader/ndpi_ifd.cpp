@@ -24,10 +24,22 @@ constexpr uint16_t kAscii = 2;
 
 uint64_t type_size(uint16_t type) {
   switch (type) {
-    case 1: case 2: case 6: case 7: return 1;                       // BYTE, ASCII, SBYTE, UNDEFINED
-    case 3: case 8: return 2;                                       // SHORT, SSHORT
-    case 4: case 9: case 11: case 13: return 4;                     // LONG, SLONG, FLOAT, IFD
-    case 5: case 10: case 12: case 16: case 17: case 18: return 8;  // RATIONAL.., DOUBLE, LONG8, SLONG8, IFD8
+    case 1:
+    case 2:
+    case 6:
+    case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
+    case 3:
+    case 8: return 2;  // SHORT, SSHORT
+    case 4:
+    case 9:
+    case 11:
+    case 13: return 4;  // LONG, SLONG, FLOAT, IFD
+    case 5:
+    case 10:
+    case 12:
+    case 16:
+    case 17:
+    case 18: return 8;  // RATIONAL.., DOUBLE, LONG8, SLONG8, IFD8
     default: return 0;
   }
 }
@@ -121,8 +133,10 @@ class DirReader {
     switch (e->type) {
       case 1: size = 1; break;
       case 3: size = 2; break;
-      case 4: case 13: size = 4; break;
-      case 16: case 18: size = 8; break;
+      case 4:
+      case 13: size = 4; break;
+      case 16:
+      case 18: size = 8; break;
       default: throw InputError(f_.path(), where_ + " tag " + std::to_string(tag) + " is not an unsigned integer");
     }
     std::vector<uint8_t> b = bytes(*e);
@@ -217,8 +231,8 @@ NdpiDir read_dir(const SlideFile& f, const Ifd& ifd, uint64_t off, const std::st
       for (size_t i = 0; i < high->size(); ++i) d.mcu_starts[i] |= (*high)[i] << 32;
   }
   const std::pair<const char*, uint16_t> strings[] = {
-      {"tiff.ImageDescription", 270}, {"tiff.Make", 271},       {"tiff.Model", 272},
-      {"tiff.Software", 305},         {"tiff.DateTime", 306},   {"tiff.Artist", 315},
+      {"tiff.ImageDescription", 270}, {"tiff.Make", 271},        {"tiff.Model", 272},
+      {"tiff.Software", 305},         {"tiff.DateTime", 306},    {"tiff.Artist", 315},
       {"tiff.HostComputer", 316},     {"tiff.Copyright", 33432}, {"tiff.DocumentName", 269}};
   for (const auto& [name, tag] : strings)
     if (auto s = r.string(tag)) d.strings.emplace_back(name, *s);

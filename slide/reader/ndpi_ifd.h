@@ -13,20 +13,20 @@
 namespace ds {
 
 // NDPI's own tags.
-constexpr uint16_t kNdpiFormatFlag = 65420, kNdpiSourceLens = 65421, kNdpiXOffset = 65422,
-                   kNdpiYOffset = 65423, kNdpiFocalPlane = 65424, kNdpiMcuStarts = 65426, kNdpiReference = 65427,
-                   kNdpiMcuStartsHigh = 65432, kNdpiPropertyMap = 65449;
+constexpr uint16_t kNdpiFormatFlag = 65420, kNdpiSourceLens = 65421, kNdpiXOffset = 65422, kNdpiYOffset = 65423,
+                   kNdpiFocalPlane = 65424, kNdpiMcuStarts = 65426, kNdpiReference = 65427, kNdpiMcuStartsHigh = 65432,
+                   kNdpiPropertyMap = 65449;
 
 struct NdpiDir {
   uint64_t ifd_offset = 0;
   uint64_t width = 0, height = 0;
-  uint64_t strip_count = 0;                 // values in StripOffsets
+  uint64_t strip_count = 0;                    // values in StripOffsets
   uint64_t strip_offset = 0, strip_bytes = 0;  // the one strip: a whole JPEG
   uint16_t compression = 1;
-  std::optional<double> source_lens;        // 65421: objective power; -1 macro, -2 map
+  std::optional<double> source_lens;  // 65421: objective power; -1 macro, -2 map
   std::optional<int64_t> focal_plane, x_offset, y_offset;
   std::optional<std::string> reference, property_map;
-  std::vector<uint64_t> mcu_starts;         // 65426 (+ 65432 << 32): restart offsets from the JPEG start
+  std::vector<uint64_t> mcu_starts;  // 65426 (+ 65432 << 32): restart offsets from the JPEG start
   // tiff.* properties, as OpenSlide reads them (strings, and floats as doubles).
   std::vector<std::pair<std::string, std::string>> strings;  // ("tiff.Make", "Hamamatsu"), ...
   std::optional<double> x_resolution, y_resolution, x_position, y_position;

@@ -5,8 +5,8 @@
 // header plus that interval's bytes, found through the restart-marker index (restart_index.h).
 // The reader's tiles stack 8 intervals of a column into one JPEG (restart markers between them)
 // and decode them in one libjpeg pass: the same pixels, an eighth of libjpeg's set-up, which is
-// most of the cost of an interval 8 px high. Levels without restart markers are one tile. Like OpenSlide, every level also yields levels at
-// 1/2, 1/4 and 1/8 of its size decoded with libjpeg's DCT scaling (where its tile divides), a
+// most of the cost of an interval 8 px high. Levels without restart markers are one tile. Like OpenSlide, every level
+// also yields levels at 1/2, 1/4 and 1/8 of its size decoded with libjpeg's DCT scaling (where its tile divides), a
 // real directory of the same width taking precedence. Properties follow OpenSlide's names:
 // tiff.* of the first directory, hamamatsu.* from NDPI's tags and its key=value map (65449),
 // mpp from the resolution tags when in centimetres, objective power from SourceLens.
@@ -36,9 +36,9 @@ namespace {
 
 constexpr uint32_t kJpegMaxDimension = 65500;  // libjpeg's JPEG_MAX_DIMENSION
 constexpr uint64_t kMaxHeaderBytes = 1u << 20;
-constexpr uint64_t kMaxTilePixels = 64ull << 20;     // one tile (a level without restart markers)
+constexpr uint64_t kMaxTilePixels = 64ull << 20;  // one tile (a level without restart markers)
 constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
-constexpr uint32_t kMaxSide = 1u << 20;              // as tiff_dir.cpp: 75 mm at 0.07 um/px
+constexpr uint32_t kMaxSide = 1u << 20;  // as tiff_dir.cpp: 75 mm at 0.07 um/px
 // Restart intervals of one level (the index holds 8 bytes each): a 2^20 x 2^20 level cut into
 // NanoZoomer's 512 x 8 intervals has 2^11 x 2^17 = 2^28 of them; real levels (200k x 100k px)
 // some 5 million; 2^25 keeps the index under 256 MB.
@@ -46,15 +46,15 @@ constexpr uint64_t kMaxIntervals = 1ull << 25;
 
 // One directory's JPEG, cut into restart-interval tiles.
 struct NdpiJpeg {
-  uint64_t start = 0, end = 0;   // the strip: [start, end) in the file
-  std::vector<uint8_t> header;   // SOI .. end of SOS
-  size_t sof_pos = 0;            // where the SOF is in `header`
-  size_t dri_pos = 0;            // where the DRI is (0: none, a level without restart markers)
+  uint64_t start = 0, end = 0;  // the strip: [start, end) in the file
+  std::vector<uint8_t> header;  // SOI .. end of SOS
+  size_t sof_pos = 0;           // where the SOF is in `header`
+  size_t dri_pos = 0;           // where the DRI is (0: none, a level without restart markers)
   uint32_t mcu_w = 8;
   uint32_t width = 0, height = 0;
   // Restart intervals: tile_w x tile_h pixels (one MCU row high), tiles_across x tiles_down.
   uint32_t tile_w = 0, tile_h = 0, tiles_across = 0, tiles_down = 0;
-  uint32_t stack = 1;            // intervals of a column decoded together (the reader's tile height)
+  uint32_t stack = 1;  // intervals of a column decoded together (the reader's tile height)
   std::unique_ptr<RestartIndex> index;
 };
 
@@ -68,9 +68,12 @@ uint8_t restart_after(uint64_t i) { return (uint8_t)(0xD0 + i % 8); }
 
 class NdpiSource : public TileSource {
  public:
-  NdpiSource(std::string path, std::unique_ptr<SlideFile> file, std::vector<NdpiJpeg> jpegs, std::vector<NdpiLevel> levels,
-             std::optional<NdpiDir> macro)
-      : path_(std::move(path)), file_(std::move(file)), jpegs_(std::move(jpegs)), levels_(std::move(levels)),
+  NdpiSource(std::string path, std::unique_ptr<SlideFile> file, std::vector<NdpiJpeg> jpegs,
+             std::vector<NdpiLevel> levels, std::optional<NdpiDir> macro)
+      : path_(std::move(path)),
+        file_(std::move(file)),
+        jpegs_(std::move(jpegs)),
+        levels_(std::move(levels)),
         macro_(std::move(macro)) {}
 
   // Tile (col, row) of the reader's grid is intervals (col, row x stack ...) of the JPEG.
@@ -128,8 +131,7 @@ class NdpiSource : public TileSource {
     if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > kMaxAssociatedPixels)
       throw InputError(path_, what + " is not a readable JPEG of sane size");
     RgbImage img(w, h);
-    decode_jpeg_rgb(nullptr, 0, raw.data(), raw.size(), JpegColor::kAuto, img.pixels.data(), w, h,
-                    path_ + ": " + what);
+    decode_jpeg_rgb(nullptr, 0, raw.data(), raw.size(), JpegColor::kAuto, img.pixels.data(), w, h, path_ + ": " + what);
     return img;
   }
 
@@ -148,7 +150,7 @@ class NdpiSource : public TileSource {
   // interval is read with the two bytes before it, which must be the restart marker that ends
   // the one before it (the record of tag 65426 is checked so), and must end with its own.
   std::vector<uint8_t>& stacked_jpeg(const NdpiJpeg& J, uint64_t col, uint64_t r0, uint64_t r1,
-                                           const std::string& where) {
+                                     const std::string& where) {
     thread_local std::vector<uint8_t> buf;
     buf.assign(J.header.begin(), J.header.end());
     const uint32_t frame_h = J.tile_h * (uint32_t)(r1 - r0);
@@ -204,8 +206,8 @@ NdpiJpeg open_jpeg(const SlideFile& f, const std::string& path, const NdpiDir& d
   std::string why;
   auto hdr = parse_jpeg_header(head.data(), head.size(), &why);
   if (!hdr) throw InputError(path, where + ": " + why);
-  if (hdr->components != 3) throw InputError(path, where + ": JPEG has " + std::to_string(hdr->components) +
-                                                       " components (expected 3)");
+  if (hdr->components != 3)
+    throw InputError(path, where + ": JPEG has " + std::to_string(hdr->components) + " components (expected 3)");
   head.resize(hdr->header_len);
   const bool jpeg_size_valid = d.width <= kJpegMaxDimension && d.height <= kJpegMaxDimension;
   J.width = jpeg_size_valid ? hdr->width : (uint32_t)d.width;
@@ -213,7 +215,8 @@ NdpiJpeg open_jpeg(const SlideFile& f, const std::string& path, const NdpiDir& d
   if (hdr->restart_interval == 0) {
     // One tile. The JPEG's own size wins over the directory's, which sometimes disagree on small
     // levels (OpenSlide 4 does the same; 3.4 refuses the file).
-    if (!jpeg_size_valid) throw InputError(path, where + ": a JPEG wider or taller than 65500 px without restart markers");
+    if (!jpeg_size_valid)
+      throw InputError(path, where + ": a JPEG wider or taller than 65500 px without restart markers");
     if ((uint64_t)J.width * J.height > kMaxTilePixels)
       throw InputError(path, where + ": a " + std::to_string(J.width) + "x" + std::to_string(J.height) +
                                  " JPEG without restart markers, too large to decode in one piece");
@@ -222,7 +225,8 @@ NdpiJpeg open_jpeg(const SlideFile& f, const std::string& path, const NdpiDir& d
   } else {
     if (J.width != d.width || J.height != d.height)
       throw InputError(path, where + ": JPEG of " + std::to_string(J.width) + "x" + std::to_string(J.height) +
-                                 " where the directory says " + std::to_string(d.width) + "x" + std::to_string(d.height));
+                                 " where the directory says " + std::to_string(d.width) + "x" +
+                                 std::to_string(d.height));
     const uint32_t mcu_w = (uint32_t)hdr->mcu_width(), mcu_h = (uint32_t)hdr->mcu_height();
     const uint32_t mcus_per_row = (J.width + mcu_w - 1) / mcu_w;
     if (hdr->restart_interval > mcus_per_row || mcus_per_row % hdr->restart_interval != 0)
@@ -231,8 +235,8 @@ NdpiJpeg open_jpeg(const SlideFile& f, const std::string& path, const NdpiDir& d
     J.tile_w = mcu_w * hdr->restart_interval;
     J.tile_h = mcu_h;
     if (J.tile_w > kJpegMaxDimension)
-      throw InputError(path, where + ": restart intervals of " + std::to_string(J.tile_w) +
-                                 " px, wider than a JPEG frame can be");
+      throw InputError(
+          path, where + ": restart intervals of " + std::to_string(J.tile_w) + " px, wider than a JPEG frame can be");
   }
   J.header = std::move(head);
   J.sof_pos = hdr->sof_pos;
@@ -332,7 +336,8 @@ std::unique_ptr<Slide> open_ndpi_slide(const std::string& path, size_t cache_byt
     const NdpiJpeg& J = jpegs[j];
     by_width[J.width] = NdpiLevel{(int)j, 1};
     for (int s = 2; s <= 8; s *= 2)
-      if (J.tile_w % (uint32_t)s == 0 && J.tile_h % (uint32_t)s == 0) by_width[J.width / (uint32_t)s] = NdpiLevel{(int)j, s};
+      if (J.tile_w % (uint32_t)s == 0 && J.tile_h % (uint32_t)s == 0)
+        by_width[J.width / (uint32_t)s] = NdpiLevel{(int)j, s};
   }
   SlideMeta meta;
   meta.vendor = "hamamatsu";

@@ -12,8 +12,7 @@ namespace ds {
 
 RestartIndex::RestartIndex(int fd, std::string path, uint64_t data_begin, uint64_t data_end, uint64_t count,
                            std::vector<uint64_t> recorded)
-    : fd_(fd), path_(std::move(path)), begin_(data_begin), end_(data_end), count_(count),
-      recorded_(!recorded.empty()) {
+    : fd_(fd), path_(std::move(path)), begin_(data_begin), end_(data_end), count_(count), recorded_(!recorded.empty()) {
   if (recorded_) {
     starts_ = std::move(recorded);
     starts_[0] = begin_;
@@ -21,8 +20,10 @@ RestartIndex::RestartIndex(int fd, std::string path, uint64_t data_begin, uint64
     // Each interval holds at least one byte and ends with a 2-byte marker.
     for (uint64_t i = 1; i <= count_; ++i)
       if (starts_[i] < starts_[i - 1] + 3 || starts_[i] > end_)
-        throw InputError(path_, "recorded restart marker offsets (NDPI tag 65426) are out of order or outside "
-                                "the JPEG at interval " + std::to_string(i));
+        throw InputError(path_,
+                         "recorded restart marker offsets (NDPI tag 65426) are out of order or outside "
+                         "the JPEG at interval " +
+                             std::to_string(i));
     known_ = count_;
   } else {
     starts_.assign(count_ + 1, 0);

@@ -61,7 +61,8 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   std::streamsize n = f.gcount();
   if (n == 0) throw InputError(path, "empty file");
   const Magic magic = magic_of(m, n);
-  if (magic == Magic::tiff) return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
+  if (magic == Magic::tiff)
+    return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
   if (magic == Magic::image) return open_image_slide(path, cache_bytes);
   throw InputError(path, "not a slide: unrecognised format (expected TIFF/SVS, PNG or JPEG)");
 }
@@ -88,14 +89,12 @@ RgbImage Slide::read_associated(const std::string& name) const {
     if (a == name) return source_->read_associated(name);
   std::string have;
   for (const auto& a : meta_.associated) have += (have.empty() ? "" : ", ") + a;
-  throw InputError(path_, "no associated image '" + name + "' (available: " +
-                              (have.empty() ? "none" : have) + ")");
+  throw InputError(path_, "no associated image '" + name + "' (available: " + (have.empty() ? "none" : have) + ")");
 }
 
 RgbImage Slide::read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads) const {
   if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
-    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) +
-                                " is empty or too large");
+    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) + " is empty or too large");
   RgbImage img;
   img.width = w;
   img.height = h;
@@ -104,12 +103,10 @@ RgbImage Slide::read_region(int64_t x, int64_t y, int level, int w, int h, int d
   return img;
 }
 
-void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h,
-                             int decode_threads) const {
+void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads) const {
   const SlideLevel& L = this->level(level);
   if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
-    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) +
-                                " is empty or too large");
+    throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) + " is empty or too large");
   int64_t lx = level == 0 ? x : (int64_t)std::floor((double)x / L.downsample);
   int64_t ly = level == 0 ? y : (int64_t)std::floor((double)y / L.downsample);
   // Visible part of the region inside the level; the tiles below write all of it, so only a
@@ -127,8 +124,12 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   };
   auto span = [&](size_t i) {
     const int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
-    return TileSpan{col, row, std::max<int64_t>(col * tw, x0), std::min<int64_t>((col + 1) * tw, x1),
-                    std::max<int64_t>(row * th, y0), std::min<int64_t>((row + 1) * th, y1)};
+    return TileSpan{col,
+                    row,
+                    std::max<int64_t>(col * tw, x0),
+                    std::min<int64_t>((col + 1) * tw, x1),
+                    std::max<int64_t>(row * th, y0),
+                    std::min<int64_t>((row + 1) * th, y1)};
   };
   std::vector<TilePtr> tiles(n);
   // 1: decoded straight into `out`, partially; 2 (kAuto): missed twice before in a short while,
@@ -146,12 +147,12 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   }
   if (!missing.empty()) {
     // Decode only in part (see set_partial_decode) or whole and cache?
-    const bool partial = partial_ == PartialDecode::kAlways ||
-                         (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
+    const bool partial =
+        partial_ == PartialDecode::kAlways || (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
     auto load_whole = [&](size_t i, bool wait) {
       const TileSpan t = span(i);
-      return cache_.load(tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); },
-                         wait);
+      return cache_.load(
+          tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); }, wait);
     };
     std::exception_ptr error;
     int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();

@@ -29,7 +29,7 @@ struct SlideMeta {
   std::string vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "image"
   std::vector<SlideLevel> levels;
   std::map<std::string, std::string> properties;  // OpenSlide-style keys
-  std::vector<std::string> associated;             // "thumbnail", "label", "macro", ...
+  std::vector<std::string> associated;            // "thumbnail", "label", "macro", ...
   std::optional<double> mpp_x, mpp_y, objective_power;
 };
 
@@ -44,8 +44,8 @@ class TileSource {
   // Decodes only [x0, x1) x [y0, y1) of a tile (tile pixels, inside the level) into `out` (row
   // stride `stride` bytes, pointing at (x0, y0)), with the same pixels as decode_tile. False
   // when this source cannot; the caller then decodes and caches the whole tile.
-  virtual bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1,
-                                uint8_t* out, size_t stride) {
+  virtual bool decode_tile_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
+                                size_t stride) {
     return false;
   }
 };
@@ -78,8 +78,7 @@ class Slide {
   // many threads decode the region's missing tiles (0 = OpenMP default, 1 = this thread only).
   RgbImage read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
   // Same, into a caller buffer of w * h * 3 bytes (row stride w * 3).
-  void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h,
-                        int decode_threads = 0) const;
+  void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
 
   TileCache& cache() const { return cache_; }
   // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it

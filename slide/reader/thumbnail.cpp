@@ -19,9 +19,10 @@ Thumbnail read_thumbnail(const Slide& slide, int max_side) {
   const int level = slide.best_level_for_downsample(want);
   const SlideLevel& L = slide.level(level);
   if (L.width * L.height > kMaxReadPixels)
-    throw InputError(slide.path(), "no pyramid level small enough for a thumbnail (smallest usable level is " +
-                                       std::to_string(L.width) + "x" + std::to_string(L.height) +
-                                       "); rebuild the pyramid: vips tiffsave in out.tif --tile --pyramid --compression jpeg");
+    throw InputError(slide.path(),
+                     "no pyramid level small enough for a thumbnail (smallest usable level is " +
+                         std::to_string(L.width) + "x" + std::to_string(L.height) +
+                         "); rebuild the pyramid: vips tiffsave in out.tif --tile --pyramid --compression jpeg");
   RgbImage full = slide.read_region(0, 0, level, (int)L.width, (int)L.height);
   const double scale = std::min(1.0, (double)max_side / std::max(L.width, L.height));
   const int tw = std::max(1, (int)std::lround(L.width * scale)), th = std::max(1, (int)std::lround(L.height * scale));

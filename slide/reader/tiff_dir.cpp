@@ -34,17 +34,29 @@ struct RawEntry {
   bool found = false;
   uint16_t type = 0;
   uint64_t count = 0;
-  uint8_t field[8] = {};     // the value/offset field as stored
-  uint64_t value_bytes = 0;  // count x the type's size
-  uint64_t value_offset = 0; // where the values are, or 0 when they sit inside the entry
+  uint8_t field[8] = {};      // the value/offset field as stored
+  uint64_t value_bytes = 0;   // count x the type's size
+  uint64_t value_offset = 0;  // where the values are, or 0 when they sit inside the entry
 };
 
 uint64_t type_size(uint16_t type) {
   switch (type) {
-    case 1: case 2: case 6: case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
-    case 3: case 8: return 2;                  // SHORT, SSHORT
-    case 4: case 9: case 11: case 13: return 4;  // LONG, SLONG, FLOAT, IFD
-    case 5: case 10: case 12: case 16: case 17: case 18: return 8;  // RATIONAL.., LONG8, SLONG8, IFD8
+    case 1:
+    case 2:
+    case 6:
+    case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
+    case 3:
+    case 8: return 2;  // SHORT, SSHORT
+    case 4:
+    case 9:
+    case 11:
+    case 13: return 4;  // LONG, SLONG, FLOAT, IFD
+    case 5:
+    case 10:
+    case 12:
+    case 16:
+    case 17:
+    case 18: return 8;  // RATIONAL.., LONG8, SLONG8, IFD8
     default: return 0;
   }
 }
@@ -144,10 +156,10 @@ std::string get_string(TIFF* tif, ttag_t tag) {
 }
 
 // The tile (strip) offset or byte-count array of the current directory must be stored in full.
-void check_chunk_array(RawIfdReader& raw, uint64_t ifd_offset, uint16_t tag, uint64_t needed,
-                       const std::string& path, const std::string& where) {
+void check_chunk_array(RawIfdReader& raw, uint64_t ifd_offset, uint16_t tag, uint64_t needed, const std::string& path,
+                       const std::string& where) {
   RawEntry e = raw.entry(ifd_offset, tag, where);
-  const char* name = tag == TIFFTAG_TILEOFFSETS     ? "TileOffsets"
+  const char* name = tag == TIFFTAG_TILEOFFSETS      ? "TileOffsets"
                      : tag == TIFFTAG_TILEBYTECOUNTS ? "TileByteCounts"
                      : tag == TIFFTAG_STRIPOFFSETS   ? "StripOffsets"
                                                      : "StripByteCounts";
@@ -228,8 +240,8 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
   ttag_t cnt_tag = d.tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS;
   uint64_t listed = d.tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
   if (listed < chunks * planes)
-    throw InputError(path, where + ": tile/strip count " + std::to_string(listed) +
-                               " does not match the image geometry");
+    throw InputError(path,
+                     where + ": tile/strip count " + std::to_string(listed) + " does not match the image geometry");
   // Checked before libtiff loads the arrays (the handle defers loading them until asked).
   const uint64_t ifd_offset = TIFFCurrentDirOffset(tif);
   check_chunk_array(raw, ifd_offset, (uint16_t)off_tag, listed, path, where);
@@ -239,8 +251,8 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
               where);
   h.clear_error();
   if (!TIFFGetField(tif, off_tag, &offs) || !TIFFGetField(tif, cnt_tag, &counts) || !offs || !counts)
-    throw InputError(path, where + ": missing tile/strip offsets" +
-                               (h.last_error().empty() ? "" : " (" + h.last_error() + ")"));
+    throw InputError(
+        path, where + ": missing tile/strip offsets" + (h.last_error().empty() ? "" : " (" + h.last_error() + ")"));
   d.offsets.assign(offs, offs + chunks);
   d.byte_counts.assign(counts, counts + chunks);
 
@@ -281,8 +293,7 @@ std::vector<TiffDir> read_tiff_dirs(TiffHandle& h) {
     h.clear_error();
     if (!TIFFReadDirectory(tif)) {
       if (!h.last_error().empty())
-        throw InputError(h.path(), "cannot read TIFF directory " + std::to_string(i + 1) + " (" +
-                                       h.last_error() + ")");
+        throw InputError(h.path(), "cannot read TIFF directory " + std::to_string(i + 1) + " (" + h.last_error() + ")");
       break;
     }
   }

@@ -24,8 +24,7 @@ int ignore_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; 
 
 }  // namespace
 
-TiffHandle::TiffHandle(const std::string& path)
-    : path_(path), error_(std::make_unique<std::string>()) {
+TiffHandle::TiffHandle(const std::string& path) : path_(path), error_(std::make_unique<std::string>()) {
   TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
   TIFFOpenOptionsSetMaxSingleMemAlloc(opts, kMaxSingleAlloc);
   TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_error, error_.get());

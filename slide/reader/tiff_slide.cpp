@@ -25,8 +25,7 @@ namespace {
 
 constexpr uint64_t kMaxChunkPixels = 64ull << 20;
 constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
-const char* const kConvertHint =
-    "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
+const char* const kConvertHint = "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
 
 // Whites the part of a w x h RGB buffer outside its top-left cw x ch corner.
 void fill_white_outside(uint8_t* out, int w, int h, int cw, int ch) {
@@ -59,8 +58,7 @@ void check_supported(const TiffDir& d, const std::string& path, const std::strin
   if (d.planar == PLANARCONFIG_SEPARATE && d.spp > 1)
     throw InputError(path, what + " stores samples planar-separate (PlanarConfiguration=2)" +
                                ", which is not supported; convert it with: tiffcp -p contig in.tif out.tif");
-  if (d.spp < 1 || d.spp > 4)
-    throw InputError(path, what + " has " + std::to_string(d.spp) + " samples per pixel");
+  if (d.spp < 1 || d.spp > 4) throw InputError(path, what + " has " + std::to_string(d.spp) + " samples per pixel");
   bool ok;
   if (is_aperio_j2k(d.compression)) {
     // The colour space is the codestream's (OpenSlide ignores PhotometricInterpretation here).
@@ -73,8 +71,8 @@ void check_supported(const TiffDir& d, const std::string& path, const std::strin
          ((d.photometric == PHOTOMETRIC_MINISBLACK || d.photometric == PHOTOMETRIC_MINISWHITE) && d.spp <= 2);
   }
   if (!ok)
-    throw InputError(path, what + " has PhotometricInterpretation " + std::to_string(d.photometric) +
-                               " with " + std::to_string(d.spp) + " samples under " + comp +
+    throw InputError(path, what + " has PhotometricInterpretation " + std::to_string(d.photometric) + " with " +
+                               std::to_string(d.spp) + " samples under " + comp +
                                " compression, which is not supported" + kConvertHint);
   if ((uint64_t)d.tile_w * d.tile_h > kMaxChunkPixels)
     throw InputError(path, what + " has a " + std::to_string(d.tile_w) + "x" + std::to_string(d.tile_h) +
@@ -87,17 +85,23 @@ JpegColor jpeg_color(const TiffDir& d) {
   return JpegColor::kYCbCr;
 }
 
-J2kColor j2k_color(const TiffDir& d) {
-  return d.compression == kAperioJ2kYCbCr ? J2kColor::kYCbCr : J2kColor::kRgb;
-}
+J2kColor j2k_color(const TiffDir& d) { return d.compression == kAperioJ2kYCbCr ? J2kColor::kYCbCr : J2kColor::kRgb; }
 
 class TiffSource : public TileSource {
  public:
   TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
-      : path_(std::move(path)), dirs_(std::move(dirs)), level_dirs_(std::move(layout.level_dirs)),
-        associated_(std::move(layout.associated)), embedded_(std::move(layout.embedded)),
-        areas_(std::move(layout.areas)), area_tile_w_(layout.area_tile_w), area_tile_h_(layout.area_tile_h),
-        masked_(layout.masked), composite_(std::move(layout.composite)), pool_(path_), file_(path_) {
+      : path_(std::move(path)),
+        dirs_(std::move(dirs)),
+        level_dirs_(std::move(layout.level_dirs)),
+        associated_(std::move(layout.associated)),
+        embedded_(std::move(layout.embedded)),
+        areas_(std::move(layout.areas)),
+        area_tile_w_(layout.area_tile_w),
+        area_tile_h_(layout.area_tile_h),
+        masked_(layout.masked),
+        composite_(std::move(layout.composite)),
+        pool_(path_),
+        file_(path_) {
     for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
   }
 
@@ -111,8 +115,8 @@ class TiffSource : public TileSource {
       std::memset(t->rgb.get(), 255, (size_t)d.tile_w * d.tile_h * 3);
       return t;
     }
-    std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
-                       std::to_string(row) + ")";
+    std::string what =
+        "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
     decode_chunk(d, (uint64_t)row * d.cols + (uint64_t)col, t->rgb.get(), what);
     if (masked_)
       mask_outside_areas(level, d, col * d.tile_w, row * d.tile_h, d.tile_w, d.tile_h, t->rgb.get(),
@@ -125,12 +129,10 @@ class TiffSource : public TileSource {
     if (!composite_.empty()) return decode_composite_rect(level, col, row, x0, y0, x1, y1, out, stride);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     if ((uint64_t)col >= d.cols || (uint64_t)row >= d.rows) return false;
-    std::string what = "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " +
-                       std::to_string(row) + ")";
-    if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what))
-      return false;
-    if (masked_)
-      mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
+    std::string what =
+        "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
+    if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what)) return false;
+    if (masked_) mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
     return true;
   }
 
@@ -143,8 +145,7 @@ class TiffSource : public TileSource {
     if (!d) throw InputError(path_, "no associated image '" + name + "'");
     std::string what = "associated image '" + name + "'";
     check_supported(*d, path_, what);
-    if ((uint64_t)d->width * d->height > kMaxAssociatedPixels)
-      throw InputError(path_, what + " is too large");
+    if ((uint64_t)d->width * d->height > kMaxAssociatedPixels) throw InputError(path_, what + " is too large");
     RgbImage img((int)d->width, (int)d->height);
     std::vector<uint8_t> chunk((size_t)d->tile_w * d->tile_h * 3);  // decode_chunk fills it
     for (uint32_t r = 0; r < d->rows; ++r)
@@ -229,8 +230,8 @@ class TiffSource : public TileSource {
       if (!raw_readable(*p.d, p.idx)) return false;
     for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
     for (const Piece& p : pieces) {
-      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
-                         " tile " + std::to_string(p.idx);
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
+                         std::to_string(p.idx);
       decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
                         out + (size_t)(p.ly - ly) * stride + (size_t)(p.lx - lx) * 3, stride, what);
     }
@@ -249,8 +250,8 @@ class TiffSource : public TileSource {
     std::vector<uint8_t> chunk;
     for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
       chunk.resize((size_t)p.d->tile_w * p.d->tile_h * 3);
-      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) +
-                         " tile " + std::to_string(p.idx);
+      std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
+                         std::to_string(p.idx);
       decode_chunk(*p.d, p.idx, chunk.data(), what);
       for (int y = p.y0; y < p.y1; ++y)
         std::memcpy(t->rgb.get() + ((size_t)(p.ly + y - p.y0 - ty) * tw + (size_t)(p.lx - tx)) * 3,
@@ -310,12 +311,12 @@ class TiffSource : public TileSource {
       raw.resize(cnt);
       file_.read(raw.data(), cnt, off, what);
       if (is_aperio_j2k(d.compression)) {
-        decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, 0, 0, (int)d.tile_w,
-                       (int)d.tile_h, out, (size_t)d.tile_w * 3, path_ + ": " + what);
+        decode_j2k_rgb(raw.data(), cnt, j2k_color(d), (int)d.tile_w, (int)d.tile_h, 0, 0, (int)d.tile_w, (int)d.tile_h,
+                       out, (size_t)d.tile_w * 3, path_ + ": " + what);
         return;
       }
-      auto [jw, jh] = decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt,
-                                      jpeg_color(d), out, (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
+      auto [jw, jh] = decode_jpeg_rgb(d.jpeg_tables.data(), d.jpeg_tables.size(), raw.data(), cnt, jpeg_color(d), out,
+                                      (int)d.tile_w, (int)d.tile_h, path_ + ": " + what);
       fill_white_outside(out, (int)d.tile_w, (int)d.tile_h, jw, jh);
       return;
     }

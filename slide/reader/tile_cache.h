@@ -26,8 +26,7 @@ struct Tile {
     void operator()(uint8_t* p) const { block_free(p, bytes); }
   };
   std::unique_ptr<uint8_t[], Free> rgb;  // [height][width][3]; not zeroed (decoders fill it)
-  Tile(int w, int h)
-      : width(w), height(h), rgb(static_cast<uint8_t*>(block_alloc(bytes())), Free{bytes()}) {}
+  Tile(int w, int h) : width(w), height(h), rgb(static_cast<uint8_t*>(block_alloc(bytes())), Free{bytes()}) {}
   size_t bytes() const { return (size_t)width * height * 3; }
 };
 using TilePtr = std::shared_ptr<const Tile>;
@@ -84,7 +83,7 @@ class TileCache {
   };
   std::unordered_map<uint64_t, std::shared_ptr<Flight>> flights_;
   double reuse_ = 1.0;
-  uint64_t lookups_ = 0;  // since construction or clear(), for the reuse rate's warm-up
+  uint64_t lookups_ = 0;               // since construction or clear(), for the reuse rate's warm-up
   size_t tile_bytes_ = 256 * 256 * 3;  // last tile size put, to size the ghost list
 };
 

@@ -118,7 +118,8 @@ class Writer {
     for (uint32_t s = 0; s * rps < (uint32_t)img.height; ++s) {
       uint32_t rows = std::min<uint32_t>(rps, (uint32_t)img.height - s * rps);
       check(TIFFWriteEncodedStrip(tif_, s, const_cast<uint8_t*>(img.row((int)(s * rps))),
-                                  (tmsize_t)rows * img.width * 3) >= 0, "strip");
+                                  (tmsize_t)rows * img.width * 3) >= 0,
+            "strip");
     }
     check(TIFFWriteDirectory(tif_) != 0, "directory");
   }
@@ -127,8 +128,7 @@ class Writer {
 
  private:
   void check(bool ok, const char* what) {
-    if (!ok || !error_.empty())
-      throw InputError(path_, std::string("TIFF write failed (") + what + "): " + error_);
+    if (!ok || !error_.empty()) throw InputError(path_, std::string("TIFF write failed (") + what + "): " + error_);
   }
   std::string path_;
   const PyramidWriteOptions& opt_;

@@ -18,10 +18,10 @@ struct PyramidWriteOptions {
   int level_factor = 2;              // 2 or 4
   bool subifds = false;              // reduced levels as SubIFDs of IFD 0 (OME-TIFF style)
   bool bigtiff = false;
-  bool jpeg_rgb = false;             // JPEG tiles in RGB instead of YCbCr 4:2:0
-  bool aperio = false;               // Aperio SVS layout and ImageDescription
-  double mpp = 0;                    // > 0: resolution tags (and Aperio MPP)
-  double app_mag = 0;                // > 0: Aperio AppMag
+  bool jpeg_rgb = false;                                     // JPEG tiles in RGB instead of YCbCr 4:2:0
+  bool aperio = false;                                       // Aperio SVS layout and ImageDescription
+  double mpp = 0;                                            // > 0: resolution tags (and Aperio MPP)
+  double app_mag = 0;                                        // > 0: Aperio AppMag
   std::vector<std::pair<std::string, RgbImage>> associated;  // aperio only: thumbnail, label, macro
 };
 

@@ -9,8 +9,8 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "base/rng.h"
-#include "slide/synth/pyramid_writer.h"
 #include "slide/reader/resize.h"
+#include "slide/synth/pyramid_writer.h"
 #include "slide/synth/synth_tissue.h"
 
 namespace fs = std::filesystem;

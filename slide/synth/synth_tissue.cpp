@@ -37,8 +37,8 @@ struct Gland {
   double cx, cy, ring;  // ring radius; lumen inside ring - nucleus radius
 };
 
-constexpr double kCell = 32.0;    // grid for scattered nuclei
-constexpr double kGland = 84.0;   // grid for glands
+constexpr double kCell = 32.0;      // grid for scattered nuclei
+constexpr double kGland = 84.0;     // grid for glands
 constexpr double kCluster = 128.0;  // grid for dense clusters
 
 }  // namespace

@@ -15,8 +15,8 @@ void check_cover(double cover) {
 
 }  // namespace
 
-std::vector<LabelledWindow> label_windows(const std::vector<Window>& windows, int64_t side,
-                                          const SlideAnnotations& a, double cover, const std::string& fallback) {
+std::vector<LabelledWindow> label_windows(const std::vector<Window>& windows, int64_t side, const SlideAnnotations& a,
+                                          double cover, const std::string& fallback) {
   check_cover(cover);
   std::map<std::string, std::vector<const Polygon*>> by_class;  // sorted: ties go to the first name
   for (const Annotation& ann : a.items)

@@ -20,8 +20,8 @@ struct LabelledWindow {
 };
 
 // `windows` are level-0 top-left corners of squares of `side` level-0 pixels; cover in (0, 1].
-std::vector<LabelledWindow> label_windows(const std::vector<Window>& windows, int64_t side,
-                                          const SlideAnnotations& a, double cover, const std::string& fallback);
+std::vector<LabelledWindow> label_windows(const std::vector<Window>& windows, int64_t side, const SlideAnnotations& a,
+                                          double cover, const std::string& fallback);
 
 std::vector<Window> restrict_windows(const std::vector<Window>& windows, int64_t side, const SlideAnnotations& a,
                                      double cover);

@@ -40,8 +40,8 @@ void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t 
         for (const Point& q : r)
           if (!(q.x >= 0 && q.y >= 0 && q.x <= (double)width && q.y <= (double)height)) {
             std::ostringstream m;
-            m << "feature " << i << ": vertex (" << q.x << ", " << q.y << ") lies outside the slide (" << width
-              << " x " << height << " level-0 pixels)";
+            m << "feature " << i << ": vertex (" << q.x << ", " << q.y << ") lies outside the slide (" << width << " x "
+              << height << " level-0 pixels)";
             throw InputError(a.path, m.str());
           }
 }

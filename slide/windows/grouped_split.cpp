@@ -23,12 +23,13 @@ std::string trim(const std::string& s) {
 
 struct Patient {
   std::string name;
-  std::string cls;              // the class most of its slides have
-  std::vector<size_t> slides;   // indices into the slide list
+  std::string cls;             // the class most of its slides have
+  std::vector<size_t> slides;  // indices into the slide list
 };
 
 // Patients of the slides (unlisted slides alone), each with its class, sorted by name.
-std::vector<Patient> patients_of(const std::vector<SlideLabel>& slides, const std::map<std::string, std::string>& groups) {
+std::vector<Patient> patients_of(const std::vector<SlideLabel>& slides,
+                                 const std::map<std::string, std::string>& groups) {
   std::map<std::string, Patient> by_name;
   for (size_t i = 0; i < slides.size(); ++i) {
     const auto g = groups.find(slides[i].img);
@@ -152,7 +153,8 @@ std::vector<SplitResult> fold_slides(const std::vector<SlideLabel>& slides,
     if ((int)v.size() < folds)
       throw InputError("class '" + cls + "' has " + std::to_string(v.size()) + " patients, fewer than the " +
                        std::to_string(folds) + " folds");
-    std::stable_sort(v.begin(), v.end(), [](const Patient* a, const Patient* b) { return a->slides.size() > b->slides.size(); });
+    std::stable_sort(v.begin(), v.end(),
+                     [](const Patient* a, const Patient* b) { return a->slides.size() > b->slides.size(); });
     std::vector<size_t> have((size_t)folds, 0);
     for (const Patient* p : v) {
       const size_t f = (size_t)(std::min_element(have.begin(), have.end()) - have.begin());

@@ -39,8 +39,7 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optiona
   int lineno = 1;
   while (read_bounded_line(in, line, path, lineno + 1)) {
     ++lineno;
-    if (rows.size() >= kMaxLabelRows)
-      throw InputError(path, "more than " + std::to_string(kMaxLabelRows) + " slides");
+    if (rows.size() >= kMaxLabelRows) throw InputError(path, "more than " + std::to_string(kMaxLabelRows) + " slides");
     if (trim(line).empty()) continue;
     size_t comma = line.find(',');
     if (img_only) {
@@ -54,9 +53,11 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optiona
       throw InputError(path, "line " + std::to_string(lineno) + ": empty img or gt");
     // Both become parts of output paths (a class folder, a slide's CSV): they must stay inside.
     if (std::string why = r.gt.empty() ? "" : unsafe_component_reason(r.gt); !why.empty())
-      throw InputError(path, "line " + std::to_string(lineno) + ": class name '" + quoted_for_message(r.gt) + "' " + why);
+      throw InputError(path,
+                       "line " + std::to_string(lineno) + ": class name '" + quoted_for_message(r.gt) + "' " + why);
     if (std::string why = unsafe_relative_path_reason(r.img); !why.empty())
-      throw InputError(path, "line " + std::to_string(lineno) + ": slide path '" + quoted_for_message(r.img) + "' " + why);
+      throw InputError(path,
+                       "line " + std::to_string(lineno) + ": slide path '" + quoted_for_message(r.img) + "' " + why);
     if (!seen.insert(r.img).second)
       throw InputError(path, "line " + std::to_string(lineno) + ": slide '" + r.img + "' listed twice");
     rows.push_back(r);
@@ -78,8 +79,7 @@ void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& ro
   write_file_atomic(path, s.data(), s.size());
 }
 
-std::string resolve_slide_path(const std::string& all_wsi, const SlideLabel& row,
-                               const std::string& csv_path) {
+std::string resolve_slide_path(const std::string& all_wsi, const SlideLabel& row, const std::string& csv_path) {
   fs::path direct = fs::path(all_wsi) / row.img;
   if (fs::is_regular_file(direct)) return direct.string();
   fs::path in_class = fs::path(all_wsi) / row.gt / row.img;

@@ -21,8 +21,7 @@ void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& ro
 // Resolves a row to a slide path under `all_wsi`: `all_wsi/img` when it exists, else
 // `all_wsi/gt/img` (DeepSlide's bare file names). InputError naming the CSV and the slide when
 // neither exists.
-std::string resolve_slide_path(const std::string& all_wsi, const SlideLabel& row,
-                               const std::string& csv_path);
+std::string resolve_slide_path(const std::string& all_wsi, const SlideLabel& row, const std::string& csv_path);
 
 // Sorted distinct class names of the rows.
 std::vector<std::string> label_classes(const std::vector<SlideLabel>& rows);

@@ -99,7 +99,8 @@ std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows) 
   return names;
 }
 
-PatchExportSummary export_patches(const PatchExportOptions& o, const std::function<void(const SlideExport&)>& on_slide) {
+PatchExportSummary export_patches(const PatchExportOptions& o,
+                                  const std::function<void(const SlideExport&)>& on_slide) {
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   const std::vector<std::string> names = patch_slide_names(rows);
   PatchExportSummary sum;

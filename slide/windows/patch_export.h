@@ -29,9 +29,9 @@ struct PatchExportOptions {
   std::string labels;   // label CSV (img,gt) of the slides to export
   std::string out;      // output folder
   bool by_folder = false;
-  int quality = 90;     // JPEG quality
+  int quality = 90;  // JPEG quality
   WindowOptions windows;
-  int threads = 0;      // tissue selection and writing
+  int threads = 0;  // tissue selection and writing
   // A folder of <slide stem>.geojson/.json/.xml: only windows inside annotated regions are
   // written, each under its annotation's class (annotated_windows.h); a slide without a file
   // writes nothing and is listed as skipped.
@@ -45,15 +45,15 @@ struct SlideExport {
   std::string img;              // as in the label CSV
   std::string name;             // <slide> in the output names
   int64_t kept = 0, candidates = 0;
-  int64_t total = 0;            // patches written so far, this slide included
-  double seconds = 0;           // since the export started
-  std::string error;            // non-empty: the slide failed; one line naming the file and the reason
+  int64_t total = 0;   // patches written so far, this slide included
+  double seconds = 0;  // since the export started
+  std::string error;   // non-empty: the slide failed; one line naming the file and the reason
 };
 
 struct PatchExportSummary {
   int64_t patches = 0;
-  size_t slides = 0;                 // in the label CSV
-  std::vector<std::string> skipped;  // slide paths without a tissue window
+  size_t slides = 0;                                        // in the label CSV
+  std::vector<std::string> skipped;                         // slide paths without a tissue window
   std::vector<std::pair<std::string, std::string>> failed;  // img, "file: reason"
 };
 
@@ -62,6 +62,7 @@ std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows);
 
 // Writes every tissue window of every slide; on_slide after each. Prints nothing. Throws only for
 // what concerns the whole export (the label CSV, the output folder); per-slide failures are listed.
-PatchExportSummary export_patches(const PatchExportOptions& opt, const std::function<void(const SlideExport&)>& on_slide);
+PatchExportSummary export_patches(const PatchExportOptions& opt,
+                                  const std::function<void(const SlideExport&)>& on_slide);
 
 }  // namespace ds

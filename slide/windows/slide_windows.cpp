@@ -30,7 +30,8 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   g.patch = opt.patch_size;
   if (opt.mpp > 0) {
     if (!slide.mpp_x() || *slide.mpp_x() <= 0)
-      throw InputError(slide.path(), "--mpp needs the slide's microns per pixel, which it does not record; use --level");
+      throw InputError(slide.path(),
+                       "--mpp needs the slide's microns per pixel, which it does not record; use --level");
     const double base = *slide.mpp_x();
     const double want = opt.mpp / base;  // level-0 pixels per target pixel
     g.level = slide.best_level_for_downsample(want);

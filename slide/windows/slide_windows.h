@@ -21,10 +21,10 @@ TissueMethod parse_tissue_method(const std::string& name);  // InputError on unk
 const char* tissue_method_name(TissueMethod m);
 
 struct WindowOptions {
-  int patch_size = 224;     // side of the patch the model sees
-  double overlap = 3.0;     // DeepSlide's inverse overlap factor
-  int level = 0;            // pyramid level to read at (ignored when mpp > 0)
-  double mpp = 0.0;         // > 0: target microns per pixel; picks the level and scales the window
+  int patch_size = 224;  // side of the patch the model sees
+  double overlap = 3.0;  // DeepSlide's inverse overlap factor
+  int level = 0;         // pyramid level to read at (ignored when mpp > 0)
+  double mpp = 0.0;      // > 0: target microns per pixel; picks the level and scales the window
   TissueMethod tissue = TissueMethod::purple;
   PurpleParams purple;
   double otsu_min_fraction = 0.5;  // share of the window that must be tissue in the Otsu mask

@@ -51,10 +51,10 @@ SplitResult split_slides(const std::string& all_wsi, int val_per_class, int test
     std::vector<std::string> files = list_slides((fs::path(all_wsi) / cls).string());
     const int need = val_per_class + test_per_class + 1;
     if ((int)files.size() < need)
-      throw InputError((fs::path(all_wsi) / cls).string(),
-                       "class '" + cls + "' has " + std::to_string(files.size()) + " slides, needs at least " +
-                           std::to_string(need) + " (" + std::to_string(val_per_class) + " val + " +
-                           std::to_string(test_per_class) + " test + 1 train)");
+      throw InputError((fs::path(all_wsi) / cls).string(), "class '" + cls + "' has " + std::to_string(files.size()) +
+                                                               " slides, needs at least " + std::to_string(need) +
+                                                               " (" + std::to_string(val_per_class) + " val + " +
+                                                               std::to_string(test_per_class) + " test + 1 train)");
     if (seed) {
       // Hash of the class name: each class shuffles differently, the same on every platform.
       Rng rng(*seed ^ fnv1a(cls.data(), cls.size(), kFnvOffsetLegacy));
@@ -69,25 +69,23 @@ SplitResult split_slides(const std::string& all_wsi, int val_per_class, int test
   return r;
 }
 
-static void materialize_set(const std::string& all_wsi, const fs::path& dir,
-                            const std::vector<SlideLabel>& rows, Materialize how) {
+static void materialize_set(const std::string& all_wsi, const fs::path& dir, const std::vector<SlideLabel>& rows,
+                            Materialize how) {
   for (const auto& row : rows) {
     fs::path src = fs::absolute(fs::path(all_wsi) / row.img);
     fs::path dst = dir / row.img;
     fs::create_directories(dst.parent_path());
     std::error_code ec;
     fs::remove(dst, ec);
-    if (how == Materialize::copy)
-      fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-    else
-      fs::create_symlink(src, dst, ec);
-    if (ec) throw InputError(dst.string(), "cannot " + std::string(how == Materialize::copy ? "copy" : "link") +
-                                               " slide: " + ec.message());
+    if (how == Materialize::copy) fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
+    else fs::create_symlink(src, dst, ec);
+    if (ec)
+      throw InputError(dst.string(),
+                       "cannot " + std::string(how == Materialize::copy ? "copy" : "link") + " slide: " + ec.message());
   }
 }
 
-void write_split(const std::string& all_wsi, const std::string& out_dir, const SplitResult& s,
-                 Materialize how) {
+void write_split(const std::string& all_wsi, const std::string& out_dir, const SplitResult& s, Materialize how) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir, "cannot create folder: " + ec.message());

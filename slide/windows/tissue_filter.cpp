@@ -13,9 +13,8 @@ int purple_block_count(const uint8_t* rgb, int width, int height, int64_t stride
   DS_CHECK_INPUT(scale > 0, "purple filter: scale must be positive, got " + std::to_string(scale));
   const int bh = height / scale, bw = width / scale;
   if (bh <= 0 || bw <= 0)
-    throw InputError("purple filter: patch " + std::to_string(width) + "x" +
-                     std::to_string(height) + " is smaller than the scale " +
-                     std::to_string(scale));
+    throw InputError("purple filter: patch " + std::to_string(width) + "x" + std::to_string(height) +
+                     " is smaller than the scale " + std::to_string(scale));
   const int nby = (height + bh - 1) / bh, nbx = (width + bw - 1) / bw;
   const double area = (double)bh * bw;  // zero padding counts in the average, as block_reduce
   std::vector<double> sums((size_t)nbx * 3);
@@ -41,8 +40,8 @@ int purple_block_count(const uint8_t* rgb, int width, int height, int64_t stride
 }
 
 bool is_purple(const RgbImage& patch, const PurpleParams& params) {
-  return purple_block_count(patch.pixels.data(), patch.width, patch.height, (int64_t)patch.width * 3,
-                            params.scale) > params.threshold;
+  return purple_block_count(patch.pixels.data(), patch.width, patch.height, (int64_t)patch.width * 3, params.scale) >
+         params.threshold;
 }
 
 double TissueMask::tissue_fraction(int64_t x, int64_t y, int64_t w, int64_t h) const {

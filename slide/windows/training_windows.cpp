@@ -66,8 +66,8 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
     add_samples(i, sw, labels, class_names, regions, out);
     if (out.size() == before && skipped)
       skipped->push_back(path + ": no tissue windows" + (regions ? " inside its annotations" : "") + " (" +
-                         std::to_string(sw.candidates) + " examined, tissue filter " +
-                         tissue_method_name(opt.tissue) + ")");
+                         std::to_string(sw.candidates) + " examined, tissue filter " + tissue_method_name(opt.tissue) +
+                         ")");
   }
   idx = scanned;
   return out;
@@ -76,8 +76,8 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
 }  // namespace
 
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
-                                          const std::vector<std::string>& class_names,
-                                          const WindowOptions& base, const BalanceOptions& balance, int threads,
+                                          const std::vector<std::string>& class_names, const WindowOptions& base,
+                                          const BalanceOptions& balance, int threads,
                                           const AnnotationRegions* regions) {
   DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
   DS_CHECK(!regions || regions->per_slide.size() == slides.size(), "annotations and slides differ in length");
@@ -148,8 +148,8 @@ TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std
   tw.geometry.resize(slides.size());
   std::vector<int> idx(slides.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
-  tw.samples =
-      collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped, tw.failed);
+  tw.samples = collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped,
+                       tw.failed);
   for (size_t c = 0; c < class_names.size(); ++c) {
     ClassWindowReport rep;
     rep.name = class_names[c];

@@ -25,17 +25,17 @@ struct WindowSample {
 struct ClassWindowReport {
   std::string name;
   int slides = 0;
-  double overlap = 1.0;      // overlap factor chosen
-  int64_t found = 0;         // tissue windows at that overlap
-  int64_t after_balance = 0; // after thinning / oversampling
+  double overlap = 1.0;       // overlap factor chosen
+  int64_t found = 0;          // tissue windows at that overlap
+  int64_t after_balance = 0;  // after thinning / oversampling
 };
 
 struct TrainingWindows {
   std::vector<ReadGeometry> geometry;  // per slide
   std::vector<WindowSample> samples;
   std::vector<ClassWindowReport> classes;
-  std::vector<std::string> skipped;    // "slide: reason"
-  std::vector<std::string> failed;     // "slide: reason": scans that failed; the slide is left out
+  std::vector<std::string> skipped;  // "slide: reason"
+  std::vector<std::string> failed;   // "slide: reason": scans that failed; the slide is left out
 };
 
 struct BalanceOptions {
@@ -54,13 +54,13 @@ struct AnnotationRegions {
 
 // slides[i] has class labels[i] (index into class_names). threads: parallel window selection.
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
-                                          const std::vector<std::string>& class_names,
-                                          const WindowOptions& base, const BalanceOptions& balance,
-                                          int threads = 0, const AnnotationRegions* regions = nullptr);
+                                          const std::vector<std::string>& class_names, const WindowOptions& base,
+                                          const BalanceOptions& balance, int threads = 0,
+                                          const AnnotationRegions* regions = nullptr);
 
 // Windows of every slide at one overlap (validation and evaluation sets), no balancing.
 TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
-                              const std::vector<std::string>& class_names, const WindowOptions& opt,
-                              int threads = 0, const AnnotationRegions* regions = nullptr);
+                              const std::vector<std::string>& class_names, const WindowOptions& opt, int threads = 0,
+                              const AnnotationRegions* regions = nullptr);
 
 }  // namespace ds

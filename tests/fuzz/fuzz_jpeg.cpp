@@ -70,8 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const size_t a = (size_t)y * stride + (size_t)x0 * 3;
       const size_t len = (size_t)(std::min(x1, jw) - x0) * 3;
       if (x0 < jw && std::memcmp(full.data() + a, rect.data() + a, len) != 0) {
-        std::fprintf(stderr, "fuzz_jpeg: rectangle [%d,%d)x[%d,%d) of a %dx%d tile differs from the full decode "
-                     "at row %d\n", x0, x1, y0, y1, tw, th, y);
+        std::fprintf(stderr,
+                     "fuzz_jpeg: rectangle [%d,%d)x[%d,%d) of a %dx%d tile differs from the full decode "
+                     "at row %d\n",
+                     x0, x1, y0, y1, tw, th, y);
         std::abort();
       }
     }
