@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "slide/reader/slide_file.h"
+#include "slide/reader/tiff_types.h"
 
 namespace ds {
 
@@ -21,28 +22,6 @@ namespace {
 constexpr int kMaxDirs = 4096;
 constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 constexpr uint16_t kAscii = 2;
-
-uint64_t type_size(uint16_t type) {
-  switch (type) {
-    case 1:
-    case 2:
-    case 6:
-    case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
-    case 3:
-    case 8: return 2;  // SHORT, SSHORT
-    case 4:
-    case 9:
-    case 11:
-    case 13: return 4;  // LONG, SLONG, FLOAT, IFD
-    case 5:
-    case 10:
-    case 12:
-    case 16:
-    case 17:
-    case 18: return 8;  // RATIONAL.., DOUBLE, LONG8, SLONG8, IFD8
-    default: return 0;
-  }
-}
 
 struct Entry {
   uint16_t tag = 0, type = 0;
@@ -91,7 +70,7 @@ bool read_ifd(const SlideFile& f, uint64_t off, bool ndpi, bool big_endian, Ifd&
     e.count = out.get(p + 4, 4);
     std::memcpy(e.field, p + 8, 4);
     if (ndpi) std::memcpy(e.field + 4, raw.data() + 12 * n + 8 + 4 * i, 4);
-    uint64_t bytes = type_size(e.type) * e.count;
+    uint64_t bytes = tiff_type_size(e.type) * e.count;
     // NDPI keeps ASCII out of line even when it would fit in the field.
     e.in_place = bytes <= 4 && !(ndpi && e.type == kAscii);
     if (!e.in_place) e.offset = out.get(e.field, 4) | (ndpi ? out.get(e.field + 4, 4) << 32 : 0);
@@ -106,7 +85,7 @@ class DirReader {
 
   // The raw bytes of `e`'s values (count x type size), checked against the file and the budget.
   std::vector<uint8_t> bytes(const Entry& e) {
-    uint64_t size = type_size(e.type);
+    uint64_t size = tiff_type_size(e.type);
     std::string what = where_ + " tag " + std::to_string(e.tag);
     if (size == 0) throw InputError(f_.path(), what + " has unknown type " + std::to_string(e.type));
     if (e.count > f_.size() / size) throw InputError(f_.path(), what + " claims more values than the file holds");

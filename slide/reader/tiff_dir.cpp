@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "slide/reader/slide_file.h"
+#include "slide/reader/tiff_types.h"
 
 namespace ds {
 
@@ -38,28 +39,6 @@ struct RawEntry {
   uint64_t value_bytes = 0;   // count x the type's size
   uint64_t value_offset = 0;  // where the values are, or 0 when they sit inside the entry
 };
-
-uint64_t type_size(uint16_t type) {
-  switch (type) {
-    case 1:
-    case 2:
-    case 6:
-    case 7: return 1;  // BYTE, ASCII, SBYTE, UNDEFINED
-    case 3:
-    case 8: return 2;  // SHORT, SSHORT
-    case 4:
-    case 9:
-    case 11:
-    case 13: return 4;  // LONG, SLONG, FLOAT, IFD
-    case 5:
-    case 10:
-    case 12:
-    case 16:
-    case 17:
-    case 18: return 8;  // RATIONAL.., LONG8, SLONG8, IFD8
-    default: return 0;
-  }
-}
 
 class RawIfdReader {
  public:
@@ -84,7 +63,7 @@ class RawIfdReader {
       e.found = true;
       e.type = (uint16_t)get(p + 2, 2);
       std::memcpy(e.field, p + (big_ ? 12 : 8), big_ ? 8 : 4);
-      uint64_t size = type_size(e.type);
+      uint64_t size = tiff_type_size(e.type);
       e.count = get(p + 4, big_ ? 8 : 4);
       if (size == 0 || e.count > file_.size() / size)
         throw InputError(h_.path(), where + ": tag " + std::to_string(tag) + " claims " + std::to_string(e.count) +
