@@ -50,6 +50,17 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+ItemEta::ItemEta() : start_(steady_seconds()) {}
+
+std::string ItemEta::text(size_t left, const char* unit) const {
+  const double secs = steady_seconds() - start_;
+  if (worked_ == 0 || secs <= 0) return "";
+  const double rate = (double)worked_ / secs;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g %s/s, ETA ", rate, unit);
+  return buf + format_duration((double)left / rate);
+}
+
 double Progress::now() const { return steady_seconds() - start_; }
 
 Progress::Progress(std::string job, int64_t items, std::string unit, ProgressStyle style)

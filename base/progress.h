@@ -85,4 +85,20 @@ class Progress {
 // "12s", "3m05s", "1h02m" (shared with train's progress lines).
 std::string format_duration(double seconds);
 
+// Rate and time left of a loop over whole items, for a command that reports once per item
+// (diagnose: "0.25 slides/s, ETA 12s").
+class ItemEta {
+ public:
+  ItemEta();
+  // Call when an item that took real work finishes (skipped items do not count: they would
+  // make the rate look faster than the work left).
+  void worked() { ++worked_; }
+  // "<rate> <unit>/s, ETA <duration>" for `left` items still to do ("" before the first worked item).
+  std::string text(size_t left, const char* unit) const;
+
+ private:
+  double start_;
+  size_t worked_ = 0;
+};
+
 }  // namespace ds

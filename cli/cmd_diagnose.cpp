@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "base/error.h"
-#include "base/eta.h"
+#include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "infer/diagnose.h"
@@ -30,7 +30,7 @@ std::string reason(const std::string& slide, const std::string& why) {
   return why.rfind(own, 0) == 0 ? why.substr(own.size()) : why;
 }
 
-void print_slide(const DiagnoseEvent& e, const Bundle& b, const std::string& out, bool json, const Eta& eta) {
+void print_slide(const DiagnoseEvent& e, const Bundle& b, const std::string& out, bool json, const ItemEta& eta) {
   const std::string prefix = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.d.slide;
   const std::string rate = eta.text(e.count - e.index - 1, "slides");
   const std::string tail = rate.empty() ? "" : "; " + rate;
@@ -76,7 +76,7 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
             << " aggregator, classes";
   for (const std::string& c : b.model.classes) std::cerr << " " << c;
   std::cerr << ")\n";
-  Eta eta;
+  ItemEta eta;
   const DiagnoseSummary s = diagnose_slides(b, o, [&](const DiagnoseEvent& e) {
     if (e.status == DiagnoseEvent::Status::diagnosed) eta.worked();
     print_slide(e, b, f.out, f.json, eta);

@@ -12,27 +12,18 @@
 #   /usr/bin/python3 scripts/gen_leica.py OUT.scn [--scale S] [--tile T]
 import argparse
 import base64
-import io
 
 import numpy as np
 import tifffile
 from PIL import Image
-
-NS = "http://www.leica-microsystems.com/scn/2010/10/01"
+from synthetic_tissue import jpeg, tissue as _tissue  # noqa: E402
 
 
 def tissue(w, h, seed):
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 40), max(2, w // 40), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return _tissue(w, h, seed, cell=40)
 
 
-def jpeg(arr, q=85):
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "JPEG", quality=q)
-    return buf.getvalue()
+NS = "http://www.leica-microsystems.com/scn/2010/10/01"
 
 
 def image_xml(name, view, dims, objective, illumination="brightfield"):

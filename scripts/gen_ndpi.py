@@ -24,19 +24,15 @@ import tempfile
 
 import numpy as np
 from PIL import Image
-
-ASCII, SHORT, LONG, RATIONAL, SLONG, FLOAT = 2, 3, 4, 5, 9, 11
-RST = re.compile(rb"\xff[\xd0-\xd7]")  # in entropy-coded data 0xFF is followed by 0x00 or a marker
+from synthetic_tissue import tissue as _tissue  # noqa: E402
 
 
 def tissue(w, h, seed):
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 48), max(2, w // 48), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    y, x = np.arange(h)[:, None], np.arange(w)[None, :]
-    img[..., 2] += ((x // 29 + y // 17) % 2 * 40).astype(np.int16)
-    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return _tissue(w, h, seed, stripes=(2, 29, 17, 40))
+
+
+ASCII, SHORT, LONG, RATIONAL, SLONG, FLOAT = 2, 3, 4, 5, 9, 11
+RST = re.compile(rb"\xff[\xd0-\xd7]")  # in entropy-coded data 0xFF is followed by 0x00 or a marker
 
 
 def encode(img, tmp, sampling, restart, quality, encoder):

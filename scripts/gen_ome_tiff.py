@@ -12,14 +12,11 @@ import argparse
 import numpy as np
 import tifffile
 from PIL import Image
+from synthetic_tissue import tissue as _tissue  # noqa: E402
 
 
 def tissue(w, h, seed):
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 40), max(2, w // 40), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return _tissue(w, h, seed, cell=40)
 
 
 def make_ome(path, width=1100, height=900, levels=3, mpp=0.25, unit="µm", tile=256, seed=11):

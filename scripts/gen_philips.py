@@ -12,26 +12,16 @@
 #   /usr/bin/python3 scripts/gen_philips.py OUT.tiff [--width W --height H --levels N --tile T]
 import argparse
 import base64
-import io
 from xml.sax.saxutils import escape
 
 import numpy as np
 import tifffile
 from PIL import Image
-
-
-def tissue(w, h, seed):
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 48), max(2, w // 48), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+from synthetic_tissue import jpeg as _jpeg, tissue  # noqa: E402
 
 
 def jpeg(arr, q=80):
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "JPEG", quality=q)
-    return buf.getvalue()
+    return _jpeg(arr, q)
 
 
 def attr(name, value, pmsvr="IString"):

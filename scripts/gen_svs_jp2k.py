@@ -24,19 +24,14 @@ import tempfile
 import numpy as np
 import tifffile
 from PIL import Image
-
-TILE = 240
+from synthetic_tissue import tissue as _tissue  # noqa: E402
 
 
 def tissue(w, h, seed):
-    """Smooth H&E-like colour fields with edges and noise, so JPEG 2000 has detail to keep."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 64), max(2, w // 64), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    y, x = np.arange(h)[:, None], np.arange(w)[None, :]
-    img[..., 0] += ((x // 37 + y // 23) % 2 * 30).astype(np.int16)
-    img += rng.integers(-12, 13, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return _tissue(w, h, seed, cell=64, noise=12, stripes=(0, 37, 23, 30))
+
+
+TILE = 240
 
 
 def ycbcr_planes(rgb):

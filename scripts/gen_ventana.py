@@ -11,25 +11,11 @@
 #
 #   /usr/bin/python3 scripts/gen_ventana.py OUT.bif [--cols C --rows R --levels N --tile T] [--plain]
 import argparse
-import io
 
 import numpy as np
 import tifffile
 from PIL import Image
-
-
-def tissue(w, h, seed):
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 48), max(2, w // 48), 3), dtype=np.uint8)
-    img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
-    img += rng.integers(-10, 11, img.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def jpeg(arr, q=85):
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "JPEG", quality=q)
-    return buf.getvalue()
+from synthetic_tissue import jpeg, tissue  # noqa: E402
 
 
 ISCAN = ('<?xml version="1.0" encoding="utf-8"?>\n<Metadata><iScan BuildVersion="3.3.0.1" '
