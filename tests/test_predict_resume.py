@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`deepslide predict` interrupted and resumed: a slide big enough that predicting it takes some
-seconds with a tiny model (generated here by `deepslide synth`), run with --commit-seconds 1 and
-killed once its partial file exists: with SIGTERM (the chunk in hand is committed, exit 143, a
+seconds with a tiny model (generated here by `deepslide synth`), run with --commit-seconds 0.2 and
+killed once its first chunk of predictions is committed: with SIGTERM (the chunk in hand is committed, exit 143, a
 message naming the partial file) and with SIGKILL (the last commit is all there is); each rerun
 continues from the partial file and ends with a CSV byte-identical to an uninterrupted run's, and
 the partial file is gone. Also the progress output when stderr is not a terminal: lines appear
@@ -20,7 +20,7 @@ from cli_harness import DEEPSLIDE, check, failures, out_name, run  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="ds_predict_resume_")
 wsi = f"{tmp}/wsi"
-run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "1100", "--height", "1100",
+run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "1600", "--height", "1600",
      "--seed", "5"])
 cls = sorted(os.listdir(wsi))
 img = f"{cls[0]}/{sorted(os.listdir(f'{wsi}/{cls[0]}'))[0]}"
@@ -33,7 +33,7 @@ name = out_name(img)
 def args(out, *extra):
     return ["predict", "--model", f"{tmp}/m.safetensors", "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv",
             "--out", out, "--overlap", "1", "--tissue", "none", "--batch-size", "16", "--threads", "2",
-            "--commit-seconds", "1", *extra]
+            "--commit-seconds", "0.2", *extra]
 
 
 # Uninterrupted reference, with plain progress lines every 0.5 s.
@@ -61,11 +61,15 @@ check(entry.get("windows") == total, f"predict.json windows {entry.get('windows'
 
 
 def interrupted(out, sig):
-    """Starts predict, waits for its first committed chunk, sends `sig`; returns (exit, stderr)."""
+    """Starts predict, waits for its first committed chunk of predictions (the partial file is
+    written with none right after the tissue scan), sends `sig`; returns (exit, stderr). A chunk
+    is committed every 0.2 s, so the signal lands mid-slide however fast the machine is."""
     proc = subprocess.Popen([DEEPSLIDE, *args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not os.path.exists(f"{out}/{name}.partial") and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while proc.poll() is None and time.monotonic() < deadline:
+        if os.path.exists(f"{out}/{name}.partial") and partial_rows(out) > 0:
+            break
+        time.sleep(0.01)
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
