@@ -18,8 +18,16 @@ namespace {
 
 class ReadOnlyFd {
  public:
-  explicit ReadOnlyFd(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  // O_NONBLOCK so that opening a FIFO returns at once (it is then refused); it changes nothing
+  // for a regular file.
+  explicit ReadOnlyFd(const std::string& path)
+      : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
     if (fd_ < 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw InputError(path, "not a regular file (a FIFO or device)");
+    }
   }
   ~ReadOnlyFd() { ::close(fd_); }
   uint64_t size() const {

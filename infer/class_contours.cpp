@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <string>
 
 #include "base/error.h"
 
@@ -38,6 +39,14 @@ std::vector<Polygon> union_outline(const std::vector<Square>& squares, int64_t s
   DS_CHECK(step > 0, "grid step must be positive");
   const int64_t cell = step;
   const int64_t k = std::max<int64_t>(1, (side + cell / 2) / cell);
+  // Each square marks k x k cells: bounded so a window side far larger than the grid step (a
+  // hand-made predict.json or --window-side) cannot make this a hang and gigabytes of cells.
+  // predict's grids have k = the overlap factor, a few at most.
+  constexpr int64_t kMaxCellsPerSide = 16, kMaxCellVisits = int64_t{1} << 27;
+  DS_CHECK_INPUT(k <= kMaxCellsPerSide && (int64_t)squares.size() * k * k <= kMaxCellVisits,
+                 "contours: windows of side " + std::to_string(side) + " on a grid of step " + std::to_string(step) +
+                     " (" + std::to_string(k) + " grid steps a side, at most " + std::to_string(kMaxCellsPerSide) +
+                     ") over " + std::to_string(squares.size()) + " windows are too many cells to trace");
   const int64_t ox = squares[0].x, oy = squares[0].y;
   std::set<std::pair<int64_t, int64_t>> on;  // covered cells (i, j)
   for (const Square& q : squares) {

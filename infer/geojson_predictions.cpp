@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/safe_names.h"
 #include "infer/prediction_csv.h"
 
 namespace fs = std::filesystem;
@@ -12,6 +13,9 @@ namespace fs = std::filesystem;
 namespace ds {
 
 namespace {
+
+// No window is wider than the widest slide the reader opens (2^20 px a side).
+constexpr int64_t kMaxWindowSide = int64_t{1} << 20;
 
 bool is_json(const std::string& p) {
   const std::string e = fs::path(p).extension().string();
@@ -22,8 +26,9 @@ bool is_json(const std::string& p) {
 int64_t side_from_meta(const nlohmann::json& meta, const std::string& stem, const std::string& where) {
   if (!meta.contains("slides") || !meta["slides"].is_object() || !meta["slides"].contains(stem)) return 0;
   const auto& s = meta["slides"][stem];
-  if (!s.contains("window_side") || !s["window_side"].is_number_integer() || s["window_side"].get<int64_t>() <= 0)
-    throw InputError(where, "slide '" + stem + "' has no positive window_side");
+  if (!s.contains("window_side") || !s["window_side"].is_number_integer() || s["window_side"].get<int64_t>() <= 0 ||
+      s["window_side"].get<int64_t>() > kMaxWindowSide)
+    throw InputError(where, "slide '" + stem + "' has no window_side in [1, " + std::to_string(kMaxWindowSide) + "]");
   return s["window_side"].get<int64_t>();
 }
 
@@ -39,7 +44,8 @@ std::string write_one(const std::string& csv, int64_t side, const std::string& o
 }  // namespace
 
 std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredictions& o) {
-  DS_CHECK_INPUT(o.window_side >= 0, "--window-side must be positive");
+  DS_CHECK_INPUT(o.window_side >= 0 && o.window_side <= kMaxWindowSide,
+                 "--window-side must be in [1, " + std::to_string(kMaxWindowSide) + "]");
   std::vector<std::string> written;
   if (fs::path(o.predictions).extension() == ".json") {  // predict.json: every slide it lists
     const nlohmann::json meta = read_json_file(o.predictions);
@@ -49,6 +55,10 @@ std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredict
     for (const auto& [stem, s] : meta["slides"].items()) {
       if (!s.contains("csv") || !s["csv"].is_string())
         throw InputError(o.predictions, "slide '" + stem + "' has no csv");
+      // Both name files beside predict.json / in --out: one plain name each, as predict writes them.
+      for (const std::string& name : {stem, s["csv"].get<std::string>()})
+        if (const std::string why = unsafe_component_reason(name); !why.empty())
+          throw InputError(o.predictions, "slide '" + quoted_for_message(stem) + "': " + why);
       const std::string csv = (fs::path(o.predictions).parent_path() / s["csv"].get<std::string>()).string();
       const int64_t side = o.window_side ? o.window_side : side_from_meta(meta, stem, o.predictions);
       written.push_back(write_one(csv, side, (fs::path(o.out) / (stem + ".geojson")).string(), o.geojson));

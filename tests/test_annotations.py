@@ -240,6 +240,7 @@ cases = {
     "line": ([good, {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 1], [5, 5]]}}], "feature 1"),
     "ring": ({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[1, 1], [5, 5], [1, 1]]]}}, "feature 0"),
     "notjson": ("{\"type\": ", "not valid JSON"),
+    "climbs": ([feature(Polygon([(10, 10), (100, 10), (100, 100)]), "../../escaped")], "path separator"),
     "xml": ('<ASAP_Annotations><Annotations><Annotation Name="a" Type="Dot" PartOfGroup="None"><Coordinates>'
             '<Coordinate Order="0" X="1" Y="1"/></Coordinates></Annotation></Annotations></ASAP_Annotations>', "feature 0"),
 }

@@ -175,6 +175,24 @@ def main():
     check(rss < HUGE_RSS_MB, f"predict's tissue scan on a 2^20 px slide: peak RSS {rss:.0f} MB >= {HUGE_RSS_MB} MB")
     print(f"predict (tissue scan), 2^20 px slide, otsu: peak RSS {rss:.0f} MB")
 
+    # A FIFO named as a slide is refused at once (opening it would wait for a writer for ever).
+    fifo = f("fifo.tif")
+    os.mkfifo(fifo)
+    expect_refused(["info", fifo], "fifo.tif", "not a regular file")
+
+    # predict.json's slide names become output names: one plain name each, and a window side no
+    # wider than a slide can be.
+    gj = os.path.join(tmp, "gj")
+    os.makedirs(gj)
+    with open(os.path.join(gj, "x.csv"), "w") as fh:
+        fh.write("x,y,prediction,confidence,prob_a,prob_b\n0,0,a,0.9,0.9,0.1\n")
+    for key, side, why in (("../../evil", 32, "path separator"), ("x", 1 << 62, "no window_side")):
+        with open(os.path.join(gj, "predict.json"), "w") as fh:
+            json.dump({"slides": {key: {"csv": "x.csv", "window_side": side}}}, fh)
+        expect_refused(["geojson", "--predictions", os.path.join(gj, "predict.json"), "--out", f("gj_out")],
+                       "predict.json", why)
+    check(not os.path.exists(os.path.join(tmp, "evil.geojson")), "geojson wrote outside --out")
+
     # A model file of gigabytes (sparse) whose header does not describe its data: refused after
     # the header is read, without reading the rest.
     big = f("big.safetensors")

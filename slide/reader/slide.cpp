@@ -54,6 +54,8 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
   if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
+  // Opening a FIFO would wait for a writer for ever; a device is no slide either.
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "not a regular file (a FIFO or device)");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(path, "cannot open for reading");
   unsigned char m[8] = {0};

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/safe_names.h"
 
 namespace fs = std::filesystem;
 
@@ -27,10 +28,19 @@ SlideAnnotations read_annotations(const std::string& path) {
   in.read(text.data(), size);
   if (!in) throw InputError(path, "cannot read");
   const size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  SlideAnnotations a;
   if (first != std::string::npos && (text[first] == '{' || text[first] == '['))
-    return parse_geojson_annotations(text, path);
-  if (first != std::string::npos && text[first] == '<') return parse_asap_annotations(text, path);
-  throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
+    a = parse_geojson_annotations(text, path);
+  else if (first != std::string::npos && text[first] == '<') a = parse_asap_annotations(text, path);
+  else throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
+  // An annotation's class names the folder its patches go to (patches) and a training label:
+  // one plain name, as a label CSV's class must be.
+  for (size_t i = 0; i < a.items.size(); ++i)
+    if (!a.items[i].cls.empty())
+      if (const std::string why = unsafe_component_reason(a.items[i].cls); !why.empty())
+        throw InputError(
+            path, "annotation " + std::to_string(i) + ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
+  return a;
 }
 
 void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t height) {
