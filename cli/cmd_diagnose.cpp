@@ -1,12 +1,13 @@
 // deepslide diagnose: flags, the slides found (infer/diagnose_inputs.h), one call to
 // infer/diagnose.h's diagnose_slides, and per slide a progress line on stderr (with rate and
-// ETA) and, with --json, one JSON line on stdout. A failing slide is named with its reason and
-// the rest go on (exit code 2 at the end).
+// ETA; base/progress.h within each slide) and, with --json, one JSON line on stdout. A failing slide is named with its
+// reason and the rest go on (exit code 2 at the end).
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
@@ -19,8 +20,10 @@ namespace {
 struct DiagnoseFlags {
   std::string bundle, out, labels;
   std::vector<std::string> slides;
-  bool json = false, force = false;
+  bool json = false, force = false, quiet = false;
   int batch_size = 64, readers = 1, thumb_size = 1024;
+  double commit_seconds = 30, annotation_cover = 0.5;
+  std::string annotations;
 };
 
 // A failure's reason without the file's name in front (the reader's errors start with it, and
@@ -30,32 +33,46 @@ std::string reason(const std::string& slide, const std::string& why) {
   return why.rfind(own, 0) == 0 ? why.substr(own.size()) : why;
 }
 
-void print_slide(const DiagnoseEvent& e, const Bundle& b, const std::string& out, bool json, const ItemEta& eta) {
+std::string secs(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.2f s" : "%.1f s", s);
+  return buf;
+}
+
+// Where a diagnosed slide's time went, and what was resumed or left out.
+std::string details(const DiagnoseEvent& e) {
+  const SlidePredictStats& st = e.stats;
+  if (e.reused_windows) return "; windows.csv reused (already predicted)";
+  std::string s;
+  if (st.resumed > 0) s += "; " + std::to_string(st.resumed) + " windows resumed from windows.partial";
+  if (e.annotated) s += "; inside its annotations (" + std::to_string(e.outside_roi) + " outside left out)";
+  s += "; tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) + ", reading " +
+       secs(st.read_seconds) + " on reader threads";
+  return s;
+}
+
+std::string slide_line(const DiagnoseEvent& e, const Bundle& b, const ItemEta& eta) {
   const std::string prefix = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.d.slide;
   const std::string rate = eta.text(e.count - e.index - 1, "slides");
   const std::string tail = rate.empty() ? "" : "; " + rate;
   const std::vector<std::string>& classes = b.model.classes;
-  if (e.status == DiagnoseEvent::Status::failed) {
-    std::cerr << prefix << ": FAILED: " << reason(e.d.slide, e.why) << tail << "\n";
-    if (json) {
-      nlohmann::ordered_json j = {{"slide", e.d.slide}, {"error", e.why}};
-      std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
-    }
-    return;
-  }
+  if (e.status == DiagnoseEvent::Status::failed) return prefix + ": FAILED: " + reason(e.d.slide, e.why) + tail;
   char conf[32];
   std::snprintf(conf, sizeof conf, "%.3f", e.d.confidence());
+  const std::string head = prefix + ": " + classes[(size_t)e.d.diagnosis] + " (" + conf + ")";
   if (e.status == DiagnoseEvent::Status::skipped)
-    std::cerr << prefix << ": " << classes[(size_t)e.d.diagnosis] << " (" << conf
-              << "), skipped: outputs current for this bundle and slide (--force redoes it)" << tail << "\n";
-  else
-    std::cerr << prefix << ": " << classes[(size_t)e.d.diagnosis] << " (" << conf << "), " << e.d.windows
-              << " windows, " << (int)(e.d.seconds * 10) / 10.0 << " s"
-              << (e.why == "new" ? "" : " (redone: " + e.why + ")") << tail << "\n";
-  if (json)
-    std::cout << diagnosis_json(e.d, classes, out + "/" + e.d.name)
-                     .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-              << std::endl;
+    return head + ", skipped: outputs current for this bundle and slide (--force redoes it)" + tail;
+  std::string s;
+  if (!e.partial_note.empty()) s += prefix + ": " + e.partial_note + "\n";
+  return s + head + ", " + std::to_string(e.d.windows) + " windows, " + secs(e.d.seconds) +
+         (e.why == "new" ? "" : " (redone: " + e.why + ")") + details(e) + tail;
+}
+
+void print_json(const DiagnoseEvent& e, const Bundle& b, const std::string& out) {
+  nlohmann::ordered_json j;
+  if (e.status == DiagnoseEvent::Status::failed) j = {{"slide", e.d.slide}, {"error", e.why}};
+  else j = diagnosis_json(e.d, b.model.classes, out + "/" + e.d.name);
+  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
 }
 
 void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
@@ -72,14 +89,27 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   o.select_threads = g.threads;
   o.thumb_size = f.thumb_size;
   o.force = f.force;
+  DS_CHECK_INPUT(f.commit_seconds >= 0, "--commit-seconds must not be negative");
+  DS_CHECK_INPUT(f.annotation_cover > 0 && f.annotation_cover <= 1, "--annotation-cover must be in (0, 1]");
+  o.commit_seconds = f.commit_seconds;
+  o.annotations = f.annotations;
+  o.annotation_cover = f.annotation_cover;
+  Progress progress("diagnose", (int64_t)o.slides.size(), "windows", ProgressStyle::for_stderr(f.quiet));
+  o.progress = &progress;
+  install_stop_handlers();
   std::cerr << "diagnose: " << o.slides.size() << " slides with " << f.bundle << " (" << b.recipe.aggregator.method
             << " aggregator, classes";
   for (const std::string& c : b.model.classes) std::cerr << " " << c;
   std::cerr << ")\n";
   ItemEta eta;
+  // Outcome lines go through the progress reporter (they clear its redrawn line), and are kept
+  // when quiet: they are the record of what happened to each slide.
   const DiagnoseSummary s = diagnose_slides(b, o, [&](const DiagnoseEvent& e) {
     if (e.status == DiagnoseEvent::Status::diagnosed) eta.worked();
-    print_slide(e, b, f.out, f.json, eta);
+    const std::string line = slide_line(e, b, eta);
+    if (f.quiet) std::cerr << line << "\n";
+    else progress.print(line);
+    if (f.json) print_json(e, b, f.out);
   });
   std::cerr << "diagnose: " << s.diagnosed << " diagnosed, " << s.skipped << " already current, " << s.failed.size()
             << " failed; " << s.csv << "\n";
@@ -105,6 +135,17 @@ void register_diagnose(CLI::App& app, Globals& g) {
   sub->add_option("--batch-size", f->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--readers", f->readers, "Threads reading windows ahead of the network")->capture_default_str();
   sub->add_option("--thumb-size", f->thumb_size, "Longer side of the heatmaps' thumbnail")->capture_default_str();
+  sub->add_flag("--quiet", f->quiet, "No progress line (each slide's outcome and the summary are still printed)");
+  sub->add_option("--commit-seconds", f->commit_seconds,
+                  "Seconds between commits of a slide's predictions to its windows.partial (what a rerun "
+                  "continues from)")
+      ->capture_default_str();
+  sub->add_option("--annotations", f->annotations,
+                  "Folder of annotation files (<slide-stem>.geojson or .xml): diagnose only from the windows "
+                  "inside a slide's annotated regions (slides without a file: the whole slide)");
+  sub->add_option("--annotation-cover", f->annotation_cover,
+                  "With --annotations: share of a window the annotations must cover")
+      ->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->callback([f, &g] { run_diagnose(*f, g); });
 }

@@ -27,6 +27,8 @@ struct PredictOpts {
   bool force = false;
   bool quiet = false;
   double commit_seconds = 30;
+  std::string annotations;
+  double annotation_cover = 0.5;
   WindowFlags win;
   CLI::Option* patch_flag = nullptr;  // --patch-size, only to check it against the model
 };
@@ -51,6 +53,7 @@ std::string slide_line(const SlideOutcome& r) {
   if (!r.partial_note.empty()) s += prefix + ": " + r.partial_note + "\n";
   s += prefix + ": " + std::to_string(st.windows) + " of " + std::to_string(st.candidates) + " windows";
   if (st.resumed > 0) s += " (" + std::to_string(st.resumed) + " resumed from a partial file)";
+  if (r.annotated) s += " inside its annotations (" + std::to_string(r.outside_roi) + " outside left out)";
   s += ", " + std::to_string((int64_t)((st.windows - st.resumed) / std::max(st.seconds, 1e-9))) + " patches/s (" +
        secs(st.seconds) + ": tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) +
        ", reading " + secs(st.read_seconds) + " on reader threads)";
@@ -99,6 +102,9 @@ void run_predict(const PredictOpts& o, const Globals& g) {
   p.out = o.out;
   p.force = o.force;
   p.commit_seconds = o.commit_seconds;
+  DS_CHECK_INPUT(o.annotation_cover > 0 && o.annotation_cover <= 1, "--annotation-cover must be in (0, 1]");
+  p.annotations = o.annotations;
+  p.annotation_cover = o.annotation_cover;
   Progress progress("predict", 0, "windows", ProgressStyle::for_stderr(o.quiet));
   p.progress = &progress;
   install_stop_handlers();
@@ -133,6 +139,12 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
   sub->add_option("--commit-seconds", o->commit_seconds,
                   "Seconds between commits of a slide's predictions to its partial file (what a rerun continues from)")
+      ->capture_default_str();
+  sub->add_option("--annotations", o->annotations,
+                  "Folder of annotation files (<slide-stem>.geojson or .xml): predict only the windows "
+                  "inside a slide's annotated regions (slides without a file: the whole slide)");
+  sub->add_option("--annotation-cover", o->annotation_cover,
+                  "With --annotations: share of a window the annotations must cover")
       ->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   add_window_flags(sub, o->win);

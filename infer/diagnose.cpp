@@ -7,14 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <new>
+#include <optional>
 #include <set>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/file_hash.h"
 #include "base/hash.h"
+#include "base/interrupt.h"
 #include "infer/geojson_export.h"
-#include "infer/slide_predictor.h"
+#include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
 #include "slide/reader/thumbnail.h"
 
@@ -28,13 +31,15 @@ using ojson = nlohmann::ordered_json;
 
 constexpr const char* kRecord = "diagnosis.json";
 constexpr const char* kWindowsCsv = "windows.csv";
+constexpr const char* kWindowsKey = "windows.key.json";  // what windows.csv was made from
+constexpr const char* kPartial = "windows.partial";      // predictions committed so far
 constexpr const char* kThumbnail = "thumbnail.png";
 constexpr const char* kGeoJson = "predictions.geojson";  // QuPath: File > Import objects
 
 std::string heatmap_file(const std::string& cls) { return "heatmap_" + cls + ".png"; }
 
 std::vector<std::string> output_files(const std::vector<std::string>& classes) {
-  std::vector<std::string> f = {kWindowsCsv, kThumbnail, kGeoJson};
+  std::vector<std::string> f = {kWindowsCsv, kWindowsKey, kThumbnail, kGeoJson};
   for (const std::string& c : classes) f.push_back(heatmap_file(c));
   return f;
 }
@@ -109,23 +114,59 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
   return "";
 }
 
+// The slide's windows.csv: reused when its key file says it came from the same bundle, recipe,
+// annotations and slide (a run killed while drawing), else predicted with commits to
+// windows.partial that a rerun continues from.
+void slide_predictions(Bundle& b, const DiagnoseOptions& o, const Slide& slide, const fs::path& dir, size_t item,
+                       DiagnoseEvent& ev) {
+  ResumableSlide job;
+  job.label = ev.d.slide;
+  job.partial_path = (dir / kPartial).string();
+  job.item = (int64_t)item;
+  job.key = slide_key(run_key(b.path, b.recipe.windows), ev.d.slide);
+  std::optional<std::string> ann_file;
+  std::optional<SlideAnnotations> roi;
+  if (!o.annotations.empty()) {
+    ann_file = find_annotation_file(o.annotations, ev.d.slide);
+    job.key["annotations"] = annotation_key(ann_file, o.annotation_cover);
+  }
+  const std::string csv = (dir / kWindowsCsv).string(), key = (dir / kWindowsKey).string();
+  if (!o.force && reuse_refusal(csv, key, job.key).empty()) {
+    ev.reused_windows = true;
+    return;
+  }
+  if (ann_file) {
+    roi = load_slide_annotations(o.annotations, ev.d.slide, slide.level(0).width, slide.level(0).height);
+    job.roi = &*roi;
+    job.roi_cover = o.annotation_cover;
+  }
+  ev.annotated = ann_file.has_value();
+  PredictOptions po;
+  po.windows = b.recipe.windows;
+  po.batch_size = o.batch_size;
+  po.reader_threads = o.reader_threads;
+  po.select_threads = o.select_threads;
+  const ResumedPredictions p = predict_slide_resumable(b.model, slide, {po, o.commit_seconds, o.progress}, job);
+  finish_prediction_csv(csv, key, job.partial_path, job.key, p.csv);
+  ev.stats = p.stats;
+  ev.partial_note = p.partial_note;
+  ev.outside_roi = p.outside_roi;
+}
+
 // Predicts, aggregates and draws one slide; writes its record last, so a slide interrupted
-// half-way is redone.
-void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity, Diagnosis& d) {
+// half-way is redone (from its committed predictions).
+void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity, size_t item,
+                  DiagnoseEvent& ev) {
+  Diagnosis& d = ev.d;
   const auto t0 = std::chrono::steady_clock::now();
   auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw InputError(dir.string(), "cannot create folder: " + ec.message());
   fs::remove(dir / kRecord, ec);
-  PredictOptions po;
-  po.windows = b.recipe.windows;
-  po.batch_size = o.batch_size;
-  po.reader_threads = o.reader_threads;
-  po.select_threads = o.select_threads;
-  const SlidePredictions predicted = predict_slide(b.model, *slide, po);
+  slide_predictions(b, o, *slide, dir, item, ev);
+  if (o.progress) o.progress->phase((int64_t)item, d.slide, "heatmaps and GeoJSON", 0, 0, false);
   const std::string csv = (dir / kWindowsCsv).string();
-  write_prediction_csv(csv, predicted);
   // Aggregated as read back from the CSV: the numbers evaluate would see for the same slide.
   const SlidePredictions p = read_prediction_csv(csv);
   const SlideDecision decision = b.recipe.aggregator.apply(summarize(d.name, p));
@@ -153,6 +194,13 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   rec["bundle_hash"] = b.content_hash;
   rec["slide_identity"] = identity;
   rec["result"] = diagnosis_json(d, b.model.classes, dir.string());
+  rec["timings"] = {{"seconds", d.seconds},
+                    {"windows_reused", ev.reused_windows},
+                    {"resumed_windows", ev.stats.resumed},
+                    {"scan_seconds", ev.stats.scan_seconds},
+                    {"read_seconds", ev.stats.read_seconds},
+                    {"net_seconds", ev.stats.net_seconds}};
+  if (!o.annotations.empty()) rec["outside_annotations"] = ev.outside_roi;
   rec["files"] = output_files(b.model.classes);
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
@@ -209,7 +257,9 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   sum.slides = o.slides.size();
   sum.csv = (fs::path(o.out) / "diagnoses.csv").string();
   std::vector<Diagnosis> rows;
+  if (o.progress) o.progress->set_items((int64_t)o.slides.size());
   for (size_t i = 0; i < o.slides.size(); ++i) {
+    throw_if_stop_requested("stopped before slide " + o.slides[i].path + "; the slides before it are finished");
     DiagnoseEvent ev;
     ev.index = i;
     ev.count = o.slides.size();
@@ -223,7 +273,7 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
       ev.why = redo_reason(dir, b, identity, d);
       if (!ev.why.empty() || o.force) {
         if (ev.why.empty()) ev.why = "--force";
-        diagnose_one(b, o, dir, identity, d);
+        diagnose_one(b, o, dir, identity, i, ev);
         ++sum.diagnosed;
       } else {
         ev.status = DiagnoseEvent::Status::skipped;
@@ -231,11 +281,16 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
       }
       rows.push_back(d);
       write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));
-    } catch (const std::runtime_error& e) {  // InputError and InternalError: this slide only
+    } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
+      ev.status = DiagnoseEvent::Status::failed;
+      ev.why = d.slide + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
+      sum.failed.emplace_back(d.slide, ev.why);
+    } catch (const std::runtime_error& e) {  // InputError, InternalError, filesystem errors: this slide only
       ev.status = DiagnoseEvent::Status::failed;
       ev.why = e.what();
       sum.failed.emplace_back(d.slide, ev.why);
     }
+    if (o.progress) o.progress->item_done();
     if (on_slide) on_slide(ev);
   }
   if (rows.empty()) write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));

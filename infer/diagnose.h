@@ -4,6 +4,8 @@
 // same numbers `evaluate` would), the bundle's aggregator applied, a heatmap per class over a
 // thumbnail (infer/visualize.h), and DIR/<slide>/diagnosis.json recording the result with the
 // bundle's content hash and the slide's identity, so a rerun skips what is still current.
+// Predictions are committed as they go to DIR/<slide>/windows.partial (infer/resumable_prediction.h):
+// a run killed mid-slide continues from there; SIGINT/SIGTERM commit and throw Interrupted.
 // DIR/diagnoses.csv gathers the rows. A slide that fails is reported and the rest go on.
 #pragma once
 #include <cstdint>
@@ -14,8 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/progress.h"
 #include "infer/bundle.h"
 #include "infer/diagnose_inputs.h"
+#include "infer/slide_predictor.h"
 
 namespace ds {
 
@@ -24,9 +28,13 @@ struct DiagnoseOptions {
   std::string out;  // DIR
   int batch_size = 64;
   int reader_threads = 1;
-  int select_threads = 0;  // tissue selection threads (0 = all)
-  int thumb_size = 1024;   // longer side of the heatmaps' thumbnail
-  bool force = false;      // redo slides whose outputs are current
+  int select_threads = 0;        // tissue selection threads (0 = all)
+  int thumb_size = 1024;         // longer side of the heatmaps' thumbnail
+  bool force = false;            // redo slides whose outputs are current
+  double commit_seconds = 30;    // between commits of a slide's predictions to DIR/<slide>/windows.partial
+  Progress* progress = nullptr;  // phases "tissue scan", "predict", "heatmaps and GeoJSON"; may be null
+  std::string annotations;       // regions of interest, as predict's (infer/predict.h)
+  double annotation_cover = 0.5;
 };
 
 // One slide's diagnosis: a row of diagnoses.csv.
@@ -48,6 +56,12 @@ struct DiagnoseEvent {
   Status status = Status::diagnosed;
   Diagnosis d;      // diagnosed, skipped
   std::string why;  // diagnosed: why it was (re)done; failed: the reason
+  // diagnosed:
+  SlidePredictStats stats;      // the prediction's windows and times (zero when reused)
+  bool reused_windows = false;  // windows.csv was current (a run killed while drawing)
+  std::string partial_note;     // windows.partial found and not used: why
+  bool annotated = false;       // predicted inside the slide's annotations
+  int64_t outside_roi = 0;      // tissue windows left out as outside them
 };
 
 struct DiagnoseSummary {
@@ -56,7 +70,8 @@ struct DiagnoseSummary {
   std::string csv;                                          // DIR/diagnoses.csv
 };
 
-// The whole command; prints nothing (each slide is reported through on_slide as it finishes).
+// The whole command; prints nothing but progress (each slide is reported through on_slide as it
+// finishes). Throws Interrupted on a stop signal, after committing the current slide's chunk.
 DiagnoseSummary diagnose_slides(Bundle& bundle, const DiagnoseOptions& opt,
                                 const std::function<void(const DiagnoseEvent&)>& on_slide);
 

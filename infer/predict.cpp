@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <new>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -13,9 +14,10 @@
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
-#include "infer/partial_predictions.h"
 #include "infer/prediction_index.h"
 #include "infer/prediction_key.h"
+#include "infer/resumable_prediction.h"
+#include "slide/windows/annotations.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -53,6 +55,13 @@ ojson predict_meta(const std::string& path, const Model& model, const PredictSli
   meta["purple_scale"] = w.purple.scale;
   meta["otsu_min_fraction"] = w.otsu_min_fraction;
   meta["batch_size"] = o.predict.batch_size;
+  if (!o.annotations.empty()) {
+    meta["annotations"] = o.annotations;
+    meta["annotation_cover"] = o.annotation_cover;
+  } else {
+    meta.erase("annotations");
+    meta.erase("annotation_cover");
+  }
   if (!meta.contains("slides") || !meta["slides"].is_object()) meta["slides"] = ojson::object();
   return meta;
 }
@@ -66,30 +75,6 @@ struct RunState {
   std::string meta_path;
 };
 
-// The tissue windows of a slide: from its partial file when one for the same key exists, else
-// from a tissue scan. Fills `part` (rows already predicted, their CSV text).
-void slide_windows(RunState& st, const Slide& slide, const std::string& partial_path, size_t item,
-                   const std::string& img, SlideOutcome& r, PartialPredictions& part) {
-  std::string why;
-  if (read_partial(partial_path, part.key, st.model.classes, part, why)) return;
-  if (!why.empty()) r.partial_note = fs::path(partial_path).filename().string() + " not used: " + why;
-  Progress* pg = st.o.progress;
-  const WindowOptions& wo = st.o.predict.windows;
-  if (pg)
-    pg->phase((int64_t)item, img, "tissue scan", candidate_grid(slide, read_geometry(slide, wo), wo.overlap).size(), 0,
-              false);
-  const auto t0 = Clock::now();
-  SlideWindows sw = select_windows(slide, wo, st.o.predict.select_threads, [&](int64_t n) {
-    throw_if_stop_requested("during the tissue scan of " + img + "; nothing of it was saved yet");
-    if (pg) pg->add(n);
-  });
-  r.stats.scan_seconds = since(t0);
-  part.candidates = sw.candidates;
-  part.windows = std::move(sw.windows);
-  part.rows = 0;
-  part.csv = prediction_csv_header(st.model.classes);
-}
-
 // One slide: skipped when its CSV is up to date (unless force), else predicted.
 SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
   const PredictSlidesOptions& o = st.o;
@@ -100,11 +85,18 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
   const fs::path out(o.out);
   r.csv = (out / (r.name + ".csv")).string();
   const std::string key_path = (out / (r.name + ".key.json")).string();
-  const std::string partial_path = (out / (r.name + ".partial")).string();
 
-  PartialPredictions part;
-  part.key = slide_key(st.run_key, path);
-  const std::string refusal = reuse_refusal(r.csv, key_path, part.key);
+  ResumableSlide job;
+  job.label = row.img;
+  job.partial_path = (out / (r.name + ".partial")).string();
+  job.item = (int64_t)item;
+  job.key = slide_key(st.run_key, path);
+  std::optional<std::string> ann_file;
+  if (!o.annotations.empty()) {
+    ann_file = find_annotation_file(o.annotations, path);
+    job.key["annotations"] = annotation_key(ann_file, o.annotation_cover);
+  }
+  const std::string refusal = reuse_refusal(r.csv, key_path, job.key);
   if (refusal.empty() && !o.force) {
     r.status = SlideOutcome::Status::skipped;
     return r;
@@ -115,53 +107,40 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
 
   const auto t0 = Clock::now();
   auto slide = Slide::open(path);
-  slide_windows(st, *slide, partial_path, item, row.img, r, part);
+  std::optional<SlideAnnotations> roi;
+  if (ann_file) {
+    roi = load_slide_annotations(o.annotations, path, slide->level(0).width, slide->level(0).height);
+    job.roi = &*roi;
+    job.roi_cover = o.annotation_cover;
+  }
+  r.annotated = ann_file.has_value();
+  const ResumedPredictions p =
+      predict_slide_resumable(st.model, *slide, {o.predict, o.commit_seconds, o.progress}, job);
+  finish_prediction_csv(r.csv, key_path, job.partial_path, job.key, p.csv);
+  r.partial_note = p.partial_note;
+  r.stats = p.stats;
+  r.stats.seconds = since(t0);  // opening the slide included
+  r.outside_roi = p.outside_roi;
+
   const ReadGeometry geo = read_geometry(*slide, o.predict.windows);
-  const int64_t total = (int64_t)part.windows.size();
-  if (o.progress) o.progress->phase((int64_t)item, row.img, "predict", total, part.rows);
-
-  auto last_commit = Clock::now();
-  const std::string saved = partial_path + " (rerun the same command to continue)";
-  SlidePredictStats net;
-  predict_windows_streaming(
-      st.model, *slide, geo, part.windows, part.rows, o.predict,
-      [&](const std::vector<PatchPrediction>& batch, int64_t done) {
-        append_prediction_rows(part.csv, st.model.classes, batch);
-        part.rows = done;
-        if (o.progress) o.progress->add((int64_t)batch.size());
-        const bool stop = stop_signal() != 0;
-        if (done < total && (stop || since(last_commit) >= o.commit_seconds)) {
-          write_partial(partial_path, part);
-          last_commit = Clock::now();
-        }
-        if (stop && done < total)  // a finished slide is written; the loop stops before the next
-          throw_if_stop_requested(row.img + ": " + std::to_string(done) + " of " + std::to_string(total) +
-                                  " windows committed to " + saved);
-      },
-      &net);
-  write_text_atomic(r.csv, part.csv);
-  write_key_file(key_path, part.key, part.csv);
-  fs::remove(partial_path, ec);
-
-  r.stats.candidates = part.candidates;
-  r.stats.windows = total;
-  r.stats.resumed = net.resumed;
-  r.stats.read_seconds = net.read_seconds;
-  r.stats.net_seconds = net.net_seconds;
-  r.stats.seconds = since(t0);
-  st.meta["slides"][r.name] = {{"img", row.img},
-                               {"gt", row.gt},
-                               {"path", path},
-                               {"csv", r.name + ".csv"},
-                               {"window_side", geo.level0_side()},
-                               {"read_level", geo.level},
-                               {"windows", r.stats.windows},
-                               {"candidates", r.stats.candidates},
-                               {"resumed", r.stats.resumed},
-                               {"seconds", r.stats.seconds},
-                               {"scan_seconds", r.stats.scan_seconds},
-                               {"read_seconds", r.stats.read_seconds},
-                               {"net_seconds", r.stats.net_seconds}};
+  ojson entry = {{"img", row.img},
+                 {"gt", row.gt},
+                 {"path", path},
+                 {"csv", r.name + ".csv"},
+                 {"window_side", geo.level0_side()},
+                 {"read_level", geo.level},
+                 {"windows", r.stats.windows},
+                 {"candidates", r.stats.candidates},
+                 {"resumed", r.stats.resumed},
+                 {"seconds", r.stats.seconds},
+                 {"scan_seconds", r.stats.scan_seconds},
+                 {"read_seconds", r.stats.read_seconds},
+                 {"net_seconds", r.stats.net_seconds}};
+  if (!o.annotations.empty()) {
+    entry["annotations"] = ann_file ? ojson(*ann_file) : ojson(nullptr);
+    entry["outside_annotations"] = r.outside_roi;
+  }
+  st.meta["slides"][r.name] = entry;
   write_json(st.meta_path, st.meta);
   return r;
 }

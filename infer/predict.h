@@ -6,10 +6,10 @@
 // so slides that share a stem never share a CSV. Each CSV has a key file recording what made it
 // (infer/prediction_key.h); a rerun skips a slide only when its key is the same, else redoes it
 // and says why. A slide's predictions are committed every `commit_seconds` to a partial file
-// (infer/partial_predictions.h) that a rerun continues from; the finished CSV is byte-identical
-// to an uninterrupted run's. On SIGINT/SIGTERM (base/interrupt.h) the current chunk is committed
-// and Interrupted is thrown. A slide that fails (unreadable, corrupt, too large for memory) is
-// reported with its reason and the rest go on.
+// (infer/partial_predictions.h, infer/resumable_prediction.h) that a rerun continues from; the finished CSV is
+// byte-identical to an uninterrupted run's. On SIGINT/SIGTERM (base/interrupt.h) the current chunk is committed and
+// Interrupted is thrown. A slide that fails (unreadable, corrupt, too large for memory) is reported with its reason and
+// the rest go on.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +35,11 @@ struct PredictSlidesOptions {
   // (a few MB for 100,000 windows) and syncs it: tens of milliseconds every 30 s.
   double commit_seconds = 30;
   Progress* progress = nullptr;  // phases "tissue scan" and "predict" of each slide; may be null
+  // Regions of interest: a folder of annotation files (slide/windows/annotations.h); a slide with
+  // one is predicted only in windows its annotations cover by at least annotation_cover, a slide
+  // without one whole. The annotation file's hash is part of the slide's key.
+  std::string annotations;
+  double annotation_cover = 0.5;
 };
 
 // One slide's outcome, reported as it finishes.
@@ -48,6 +53,8 @@ struct SlideOutcome {
   std::string redo_reason;   // predicted although a CSV was there: why ("" when there was none)
   std::string partial_note;  // a partial file found and not used: why
   SlidePredictStats stats;   // predicted
+  bool annotated = false;    // predicted inside the slide's annotations (--annotations)
+  int64_t outside_roi = 0;   // tissue windows left out as outside them
   std::string error;         // failed
 };
 
