@@ -21,6 +21,7 @@ const char* field_words(const std::string& field) {
   if (field == "version") return "the deepslide version changed";
   if (field == "model_fnv1a" || field == "model_bytes") return "the model file changed";
   if (field == "slide") return "the slide file changed";
+  if (field == "annotations") return "the annotations changed (--annotations, its file or --annotation-cover)";
   if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
   return nullptr;
 }

@@ -22,19 +22,19 @@ struct ResumableOptions {
 };
 
 struct ResumableSlide {
-  std::string label;          // the slide as the user named it (progress, messages)
-  std::string partial_path;   // its partial file
-  ojson key;                  // what its predictions depend on (infer/prediction_key.h)
-  int64_t item = 0;           // its index among the run's slides (progress)
+  std::string label;                      // the slide as the user named it (progress, messages)
+  std::string partial_path;               // its partial file
+  ojson key;                              // what its predictions depend on (infer/prediction_key.h)
+  int64_t item = 0;                       // its index among the run's slides (progress)
   const SlideAnnotations* roi = nullptr;  // when set, only windows these cover by >= roi_cover
   double roi_cover = 0.5;
 };
 
 struct ResumedPredictions {
-  std::string csv;              // the prediction CSV text, header included
-  SlidePredictStats stats;      // candidates, windows, resumed, and where the time went
-  std::string partial_note;     // a partial file found and not used: why ("" otherwise)
-  int64_t outside_roi = 0;      // tissue windows dropped for lying outside the annotations
+  std::string csv;           // the prediction CSV text, header included
+  SlidePredictStats stats;   // candidates, windows, resumed, and where the time went
+  std::string partial_note;  // a partial file found and not used: why ("" otherwise)
+  int64_t outside_roi = 0;   // tissue windows dropped for lying outside the annotations
 };
 
 ResumedPredictions predict_slide_resumable(Model& model, const Slide& slide, const ResumableOptions& opt,
