@@ -1,11 +1,13 @@
 // deepslide patches: flags, one call to slide/windows/patch_export.h's export_patches (tissue
-// windows as JPEG files in DeepSlide's folder layout), and a line per slide printed. A slide that
+// windows as JPEG files in DeepSlide's folder layout), progress within each slide (base/progress.h)
+// and a line per slide printed. A slide that
 // fails is listed and the others go on; the command then exits 2.
 #include <algorithm>
 #include <iostream>
 #include <memory>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/window_flags.h"
@@ -17,6 +19,7 @@ void register_patches(CLI::App& app, Globals& g) {
   struct Opts {
     PatchExportOptions exp;
     WindowFlags win;
+    bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("patches", "Export tissue windows as JPEG patches in DeepSlide's folder layout");
@@ -31,6 +34,7 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_option("--annotation-cover", o->exp.annotation_cover,
                   "With --annotations: share of a window one class's annotations must cover")
       ->capture_default_str();
+  sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
   add_window_flags(sub, o->win);
   sub->callback([o, &g] {
     set_num_threads(g.threads);
@@ -38,14 +42,17 @@ void register_patches(CLI::App& app, Globals& g) {
     // DeepSlide's defaults: 1.5 for validation patches, 3 (slide_overlap) for evaluation folders.
     exp.windows = o->win.resolve(exp.by_folder ? 3.0 : 1.5);
     exp.threads = g.threads;
-    const PatchExportSummary s = export_patches(exp, [](const SlideExport& e) {
-      std::cerr << "[" << e.index + 1 << "/" << e.count << "] " << e.img;
-      if (!e.error.empty()) {
-        std::cerr << ": FAILED: " << e.error << "\n";
-        return;
-      }
-      std::cerr << ": " << e.kept << " of " << e.candidates << " windows kept ("
-                << (int)(e.total / std::max(e.seconds, 1e-9)) << " patches/s)\n";
+    Progress progress("patches", 0, "windows", ProgressStyle::for_stderr(o->quiet));
+    exp.progress = &progress;
+    const PatchExportSummary s = export_patches(exp, [&](const SlideExport& e) {
+      const std::string head = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.img;
+      const std::string line = !e.error.empty()
+                                   ? head + ": FAILED: " + e.error
+                                   : head + ": " + std::to_string(e.kept) + " of " + std::to_string(e.candidates) +
+                                         " windows kept (" +
+                                         std::to_string((int64_t)(e.total / std::max(e.seconds, 1e-9))) + " patches/s)";
+      if (o->quiet) std::cerr << line << "\n";
+      else progress.print(line);
     });
     std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() - s.failed.size()
               << " slides to " << exp.out << "\n";

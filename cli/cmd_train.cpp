@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/error.h"
@@ -189,8 +190,11 @@ void print_summary(const TrainSummary& s, bool folder, int64_t items) {
 void run_train(const TrainOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   const TrainConfig cfg = train_config(o, g);
-  const DataSource src = data_source(o);
+  DataSource src = data_source(o);
   const bool folder = !src.train_folder.empty();
+  // The tissue scans of the training and validation slides, before the first step.
+  std::optional<Progress> scan_progress(std::in_place, "train data", 0, "windows", ProgressStyle::for_stderr(false));
+  src.slides.progress = &*scan_progress;
   ProgressLine progress;
   std::vector<std::string> classes;
   int64_t items = 0;
@@ -198,6 +202,7 @@ void run_train(const TrainOpts& o, const Globals& g) {
   size_t failed = 0;
   int64_t listed = 0;
   ev.data = [&](const Dataset& data, double seconds) {
+    scan_progress.reset();  // ends its line before the data summary
     print_data(data, seconds, folder);
     if (!o.windows_csv.empty()) write_window_list(data, o.windows_csv);
     failed = data.failed.size();

@@ -1,10 +1,11 @@
 // deepslide visualize (stage 6): flags, one call to infer/visualize_slides.h's visualize_slides
-// (thumbnails, dots, heatmaps and Grad-CAM pictures per slide, OUT/visualize.json), and a line
-// per slide printed.
+// (thumbnails, dots, heatmaps and Grad-CAM pictures per slide, OUT/visualize.json), progress within
+// each slide (base/progress.h), and a line per slide printed.
 #include <iostream>
 #include <memory>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "infer/visualize_slides.h"
@@ -17,6 +18,7 @@ struct VisOpts {
   std::string all_wsi, labels, preds, out, mode = "both", model;
   int gradcam = 0;
   int thumb_size = 1024;
+  bool quiet = false;
 };
 
 void run_visualize(const VisOpts& o, const Globals& g) {
@@ -36,8 +38,13 @@ void run_visualize(const VisOpts& o, const Globals& g) {
   v.gradcam = o.gradcam;
   v.model = o.model;
   v.thumb_size = o.thumb_size;
-  const size_t slides = visualize_slides(v, [](size_t i, size_t n, const std::string& img, size_t pictures) {
-    std::cerr << "[" << i + 1 << "/" << n << "] " << img << ": " << pictures << " pictures\n";
+  Progress progress("visualize", 0, "windows", ProgressStyle::for_stderr(o.quiet));
+  v.progress = &progress;
+  const size_t slides = visualize_slides(v, [&](size_t i, size_t n, const std::string& img, size_t pictures) {
+    const std::string line = "[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] " + img + ": " +
+                             std::to_string(pictures) + " pictures";
+    if (o.quiet) std::cerr << line << "\n";
+    else progress.print(line);
   });
   std::cout << "visualize: " << slides << " slides, pictures in " << o.out << "\n";
 }
@@ -56,6 +63,7 @@ void register_visualize(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--model", o->model, "Model file or bundle (needed for --gradcam)");
   sub->add_option("--thumb-size", o->thumb_size, "Longer side of the thumbnail")->capture_default_str();
+  sub->add_flag("--quiet", o->quiet, "No progress line (each slide's line and the summary are still printed)");
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->callback([o, &g] { run_visualize(*o, g); });
 }

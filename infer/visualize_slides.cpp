@@ -79,7 +79,7 @@ class PictureWriter {
 
 // For each class, Grad-CAM of the `per_class` windows with the highest probability of it.
 void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& windows, const SlidePredictions& p,
-                      int per_class, const std::string& stem, PictureWriter& w) {
+                      int per_class, const std::string& stem, PictureWriter& w, Progress* progress) {
   const ReadGeometry geo = read_geometry(slide, windows);
   for (size_t k = 0; k < p.classes.size(); ++k) {
     std::vector<size_t> order(p.patches.size());
@@ -93,6 +93,7 @@ void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& win
     for (size_t i = 0; i < order.size(); ++i)
       w.save(stem + "_gradcam_" + p.classes[k] + "_" + std::to_string(i) + ".png",
              side_by_side(patches[i], cam_overlay(patches[i], cams[i]), 128));
+    if (progress) progress->add((int64_t)order.size());
   }
 }
 
@@ -104,7 +105,8 @@ struct SlidePictures {
   ojson files = ojson::array();
 };
 
-SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta, Model& model, const SlideLabel& row) {
+SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta, Model& model, const SlideLabel& row,
+                             size_t item) {
   const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
   SlidePictures pics;
   pics.stem = meta.index.name_for(row);
@@ -114,6 +116,7 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
       !meta.j["slides"][stem]["window_side"].is_number_integer())
     throw InputError(meta.path, "no entry for slide " + row.img + " (predict it first)");
   const int64_t side = meta.j["slides"][stem]["window_side"].get<int64_t>();
+  if (o.progress) o.progress->phase((int64_t)item, row.img, "thumbnail and heatmaps", 0, 0, false);
   SlidePredictions p = read_prediction_csv(csv);
   auto slide = Slide::open(path);
   Thumbnail th = read_thumbnail(*slide, o.thumb_size);
@@ -129,7 +132,10 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
              with_scale_legend(draw_heatmap(th.image, th.downsample, p, side, (int)k), "P(" + p.classes[k] + ")"));
   if (o.gradcam > 0 && !p.patches.empty()) {
     DS_CHECK_INPUT(p.classes == model.classes, csv + ": classes differ from the model's");
-    gradcam_pictures(model, *slide, meta.windows, p, o.gradcam, stem, w);
+    if (o.progress)
+      o.progress->phase((int64_t)item, row.img, "grad-cam",
+                        (int64_t)p.classes.size() * std::min((int64_t)o.gradcam, (int64_t)p.patches.size()));
+    gradcam_pictures(model, *slide, meta.windows, p, o.gradcam, stem, w, o.progress);
   }
   return pics;
 }
@@ -148,8 +154,10 @@ size_t visualize_slides(const VisualizeOptions& o,
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
   ojson index = ojson::object();
+  if (o.progress) o.progress->set_items((int64_t)rows.size());
   for (size_t si = 0; si < rows.size(); ++si) {
-    const SlidePictures pics = slide_pictures(o, meta, model, rows[si]);
+    const SlidePictures pics = slide_pictures(o, meta, model, rows[si], si);
+    if (o.progress) o.progress->item_done();
     index[pics.stem] = {
         {"img", rows[si].img}, {"gt", rows[si].gt}, {"downsample", pics.downsample}, {"files", pics.files}};
     if (on_slide) on_slide(si, rows.size(), rows[si].img, pics.files.size());

@@ -10,6 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "base/progress.h"
+
 namespace ds {
 
 struct VisualizeOptions {
@@ -21,6 +23,8 @@ struct VisualizeOptions {
   int gradcam = 0;        // windows per class; needs model
   std::string model;      // model file
   int thumb_size = 1024;  // longer side of the thumbnail
+  // Per slide, phases "thumbnail and heatmaps" and "grad-cam" (its windows, class by class); may be null.
+  Progress* progress = nullptr;
 };
 
 // The whole stage; on_slide(index, count, img, pictures written) after each slide. Returns the

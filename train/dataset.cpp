@@ -135,8 +135,10 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   const bool annotated = !src.annotations.empty();
   BalanceOptions bal;
   bal.num_per_class = src.num_train_per_class;
+  ScanProgress scan{src.progress, 0, (int64_t)(train_idx.size() + val_idx.size())};
+  if (src.progress) src.progress->set_items(scan.planned);
   TrainingWindows tw = balanced_training_windows(subset(train_idx), train_labels, d.classes, wopt, bal, threads,
-                                                 annotated ? &train_regions : nullptr);
+                                                 annotated ? &train_regions : nullptr, &scan);
   d.train = to_samples(tw, train_idx, d.geometry);
   for (const std::string& s : tw.skipped) d.skipped.push_back(s);
   for (const std::string& s : tw.failed) d.failed.push_back(s);
@@ -144,7 +146,7 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   WindowOptions vopt = wopt;
   vopt.overlap = src.val_overlap;
   TrainingWindows vw =
-      plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads, annotated ? &val_regions : nullptr);
+      plain_windows(subset(val_idx), val_labels, d.classes, vopt, threads, annotated ? &val_regions : nullptr, &scan);
   d.val = to_samples(vw, val_idx, d.geometry);
   for (const std::string& s : vw.skipped) d.skipped.push_back(s);
   for (const std::string& s : vw.failed)

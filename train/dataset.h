@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+
 #include <vector>
+#include "base/progress.h"
 
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
@@ -68,6 +70,7 @@ struct SlidesSource {
   // (training_windows.h's AnnotationRegions), for training and validation slides alike.
   std::string annotations;
   double annotation_cover = 0.5;
+  Progress* progress = nullptr;  // each slide's tissue scan, an item (training_windows.h ScanProgress); may be null
 };
 
 Dataset load_slides_dataset(const SlidesSource& src, int threads);

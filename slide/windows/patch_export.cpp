@@ -45,7 +45,7 @@ std::vector<LabelledWindow> band_to_write(const PatchExportOptions& o, const Sli
 // The slide at `path` into its folders under `name`: each band of tissue windows is written as
 // soon as it is selected. With annotations, a slide without an annotation file yields nothing.
 SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, const std::string& path,
-                         const std::string& name) {
+                         const std::string& name, size_t item) {
   auto slide = Slide::open(path);
   const ReadGeometry g = read_geometry(*slide, o.windows);
   std::optional<SlideAnnotations> a;
@@ -58,21 +58,29 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
     return o.by_folder ? dir / name / name : dir;
   };
   SlideCounts n;
-  const SlideWindows sw = scan_tissue_windows(*slide, o.windows, o.threads, [&](std::vector<Window>& band) {
-    const std::vector<LabelledWindow> todo = band_to_write(o, row, band, g.level0_side(), a);
-    for (const LabelledWindow& lw : todo) {
-      std::error_code ec;
-      fs::create_directories(dir_of(lw.cls), ec);
-      if (ec) throw InputError(dir_of(lw.cls).string(), "cannot create folder: " + ec.message());
-    }
-    parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
-      const Window& w = todo[(size_t)i].window;
-      const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
-                                           : name + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
-      save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), read_window(*slide, g, w, 1), o.quality, false);
-    });
-    n.kept += (int64_t)todo.size();
-  });
+  if (o.progress)
+    o.progress->phase((int64_t)item, row.img, "scan and write", candidate_grid(*slide, g, o.windows.overlap).size());
+  const auto on_checked = [&](int64_t k) {
+    if (o.progress) o.progress->add(k);
+  };
+  const SlideWindows sw = scan_tissue_windows(
+      *slide, o.windows, o.threads,
+      [&](std::vector<Window>& band) {
+        const std::vector<LabelledWindow> todo = band_to_write(o, row, band, g.level0_side(), a);
+        for (const LabelledWindow& lw : todo) {
+          std::error_code ec;
+          fs::create_directories(dir_of(lw.cls), ec);
+          if (ec) throw InputError(dir_of(lw.cls).string(), "cannot create folder: " + ec.message());
+        }
+        parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
+          const Window& w = todo[(size_t)i].window;
+          const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
+                                               : name + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
+          save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), read_window(*slide, g, w, 1), o.quality, false);
+        });
+        n.kept += (int64_t)todo.size();
+      },
+      on_checked);
   n.candidates = sw.candidates;
   return n;
 }
@@ -106,6 +114,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   PatchExportSummary sum;
   sum.slides = rows.size();
   const auto t0 = std::chrono::steady_clock::now();
+  if (o.progress) o.progress->set_items((int64_t)rows.size());
   for (size_t si = 0; si < rows.size(); ++si) {
     SlideExport e;
     e.index = si;
@@ -116,7 +125,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
     try {
       path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
       const SlideCounts n =
-          with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si]); });
+          with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
       e.kept = n.kept;
       e.candidates = n.candidates;
       sum.patches += n.kept;
@@ -125,6 +134,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
       e.error = naming_file(path, err.what());
       sum.failed.emplace_back(rows[si].img, e.error);
     }
+    if (o.progress) o.progress->item_done();
     e.total = sum.patches;
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (on_slide) on_slide(e);

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/progress.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/slide_windows.h"
 
@@ -37,6 +38,7 @@ struct PatchExportOptions {
   // writes nothing and is listed as skipped.
   std::string annotations;
   double annotation_cover = 0.5;
+  Progress* progress = nullptr;  // per slide, phase "scan and write" over its grid windows; may be null
 };
 
 // One slide done (or failed).

@@ -41,8 +41,13 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
                                   const std::vector<int>& labels, const std::vector<std::string>& class_names,
                                   WindowOptions opt, double overlap, int threads, const AnnotationRegions* regions,
                                   std::vector<ReadGeometry>& geometry, std::vector<std::string>* skipped,
-                                  std::vector<std::string>& failed) {
+                                  std::vector<std::string>& failed, ScanProgress* scan) {
   opt.overlap = overlap;
+  Progress* pg = scan ? scan->progress : nullptr;
+  const std::string phase = overlap == 1.0 ? "tissue scan" : "tissue scan at overlap " + std::to_string(overlap);
+  auto on_checked = [pg](int64_t n) {
+    if (pg) pg->add(n);
+  };
   std::vector<WindowSample> out;
   std::vector<int> scanned;
   for (int i : idx) {
@@ -55,8 +60,14 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
     }
     SlideWindows sw;
     try {
-      sw = with_file_oom_as_input_error(path, [&] { return select_windows(*slides[(size_t)i], opt, threads); });
+      if (pg)
+        pg->phase(scan->scans++, path, phase,
+                  candidate_grid(*slides[(size_t)i], read_geometry(*slides[(size_t)i], opt), overlap).size());
+      sw = with_file_oom_as_input_error(path,
+                                        [&] { return select_windows(*slides[(size_t)i], opt, threads, on_checked); });
+      if (pg) pg->item_done();
     } catch (const InputError& e) {
+      if (pg) pg->item_done();
       failed.push_back(naming_file(path, e.what()));
       continue;
     }
@@ -77,8 +88,8 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
 
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                                           const std::vector<std::string>& class_names, const WindowOptions& base,
-                                          const BalanceOptions& balance, int threads,
-                                          const AnnotationRegions* regions) {
+                                          const BalanceOptions& balance, int threads, const AnnotationRegions* regions,
+                                          ScanProgress* scan) {
   DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
   DS_CHECK(!regions || regions->per_slide.size() == slides.size(), "annotations and slides differ in length");
   DS_CHECK_INPUT(balance.num_per_class > 0, "--num-train-per-class must be positive");
@@ -97,15 +108,17 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
     if (idx.empty() && regions) continue;
     if (idx.empty()) throw InputError("class '" + class_names[c] + "' has no training slides");
     // Windows scale with the square of the overlap factor: one pass at 1, then the estimate.
-    std::vector<WindowSample> s =
-        collect(slides, idx, labels, class_names, base, 1.0, threads, regions, tw.geometry, &tw.skipped, tw.failed);
+    std::vector<WindowSample> s = collect(slides, idx, labels, class_names, base, 1.0, threads, regions, tw.geometry,
+                                          &tw.skipped, tw.failed, scan);
     double f = 1.0;
     if (!s.empty() && (int64_t)s.size() < balance.num_per_class) {
       f = std::clamp(std::sqrt((double)balance.num_per_class / (double)s.size()), 1.0, balance.max_overlap);
       const int region = tw.geometry[(size_t)idx[0]].region;
       f = std::min(f, (double)region);  // the step stays at least one pixel
-      if (f > 1.0)
-        s = collect(slides, idx, labels, class_names, base, f, threads, regions, tw.geometry, nullptr, tw.failed);
+      if (f > 1.0) {
+        if (scan && scan->progress) scan->progress->set_items(scan->planned += (int64_t)idx.size());
+        s = collect(slides, idx, labels, class_names, base, f, threads, regions, tw.geometry, nullptr, tw.failed, scan);
+      }
     }
     if (idx.empty())
       throw InputError("class '" + class_names[c] + "': every training slide failed; first: " + tw.failed.back());
@@ -141,7 +154,7 @@ TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slide
 
 TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                               const std::vector<std::string>& class_names, const WindowOptions& opt, int threads,
-                              const AnnotationRegions* regions) {
+                              const AnnotationRegions* regions, ScanProgress* scan) {
   DS_CHECK(slides.size() == labels.size(), "slides and labels differ in length");
   DS_CHECK(!regions || regions->per_slide.size() == slides.size(), "annotations and slides differ in length");
   TrainingWindows tw;
@@ -149,7 +162,7 @@ TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std
   std::vector<int> idx(slides.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = (int)i;
   tw.samples = collect(slides, idx, labels, class_names, opt, opt.overlap, threads, regions, tw.geometry, &tw.skipped,
-                       tw.failed);
+                       tw.failed, scan);
   for (size_t c = 0; c < class_names.size(); ++c) {
     ClassWindowReport rep;
     rep.name = class_names[c];

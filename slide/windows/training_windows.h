@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
@@ -52,15 +53,23 @@ struct AnnotationRegions {
   double cover = 0.5;
 };
 
+// Progress of the tissue scans: each scan of a slide is an item of `progress` (a class scanned
+// again at a finer overlap adds its slides as new items).
+struct ScanProgress {
+  Progress* progress = nullptr;
+  int64_t scans = 0;    // scans started so far: the next item's index
+  int64_t planned = 0;  // scans planned: the progress's item count (set it before the first)
+};
+
 // slides[i] has class labels[i] (index into class_names). threads: parallel window selection.
 TrainingWindows balanced_training_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                                           const std::vector<std::string>& class_names, const WindowOptions& base,
                                           const BalanceOptions& balance, int threads = 0,
-                                          const AnnotationRegions* regions = nullptr);
+                                          const AnnotationRegions* regions = nullptr, ScanProgress* scan = nullptr);
 
 // Windows of every slide at one overlap (validation and evaluation sets), no balancing.
 TrainingWindows plain_windows(const std::vector<const Slide*>& slides, const std::vector<int>& labels,
                               const std::vector<std::string>& class_names, const WindowOptions& opt, int threads = 0,
-                              const AnnotationRegions* regions = nullptr);
+                              const AnnotationRegions* regions = nullptr, ScanProgress* scan = nullptr);
 
 }  // namespace ds
