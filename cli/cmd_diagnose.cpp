@@ -48,6 +48,7 @@ std::string details(const DiagnoseEvent& e) {
   if (e.annotated) s += "; inside its annotations (" + std::to_string(e.outside_roi) + " outside left out)";
   s += "; tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) + ", reading " +
        secs(st.read_seconds) + " on reader threads";
+  if (st.commits > 0) s += ", " + std::to_string(st.commits) + " commits " + secs(st.commit_seconds);
   return s;
 }
 

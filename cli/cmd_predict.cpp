@@ -56,7 +56,8 @@ std::string slide_line(const SlideOutcome& r) {
   if (r.annotated) s += " inside its annotations (" + std::to_string(r.outside_roi) + " outside left out)";
   s += ", " + std::to_string((int64_t)((st.windows - st.resumed) / std::max(st.seconds, 1e-9))) + " patches/s (" +
        secs(st.seconds) + ": tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) +
-       ", reading " + secs(st.read_seconds) + " on reader threads)";
+       ", reading " + secs(st.read_seconds) + " on reader threads" +
+       (st.commits > 0 ? ", " + std::to_string(st.commits) + " commits " + secs(st.commit_seconds) : "") + ")";
   return s;
 }
 

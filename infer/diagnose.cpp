@@ -199,7 +199,9 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
                     {"resumed_windows", ev.stats.resumed},
                     {"scan_seconds", ev.stats.scan_seconds},
                     {"read_seconds", ev.stats.read_seconds},
-                    {"net_seconds", ev.stats.net_seconds}};
+                    {"net_seconds", ev.stats.net_seconds},
+                    {"commits", ev.stats.commits},
+                    {"commit_seconds", ev.stats.commit_seconds}};
   if (!o.annotations.empty()) rec["outside_annotations"] = ev.outside_roi;
   rec["files"] = output_files(b.model.classes);
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");

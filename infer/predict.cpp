@@ -135,7 +135,9 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
                  {"seconds", r.stats.seconds},
                  {"scan_seconds", r.stats.scan_seconds},
                  {"read_seconds", r.stats.read_seconds},
-                 {"net_seconds", r.stats.net_seconds}};
+                 {"net_seconds", r.stats.net_seconds},
+                 {"commits", r.stats.commits},
+                 {"commit_seconds", r.stats.commit_seconds}};
   if (!o.annotations.empty()) {
     entry["annotations"] = ann_file ? ojson(*ann_file) : ojson(nullptr);
     entry["outside_annotations"] = r.outside_roi;

@@ -71,7 +71,10 @@ ResumedPredictions predict_slide_resumable(Model& model, const Slide& slide, con
         if (o.progress) o.progress->add((int64_t)batch.size());
         const bool stop = stop_signal() != 0;
         if (done < total && (stop || since(last_commit) >= o.commit_seconds)) {
+          const auto c0 = Clock::now();
           write_partial(job.partial_path, part);
+          r.stats.commit_seconds += since(c0);
+          ++r.stats.commits;
           last_commit = Clock::now();
         }
         if (stop && done < total)  // a finished slide is written; the caller stops before the next

@@ -21,13 +21,15 @@ struct PredictOptions {
 };
 
 struct SlidePredictStats {
-  int64_t candidates = 0;   // grid windows examined
-  int64_t windows = 0;      // tissue windows predicted
-  int64_t resumed = 0;      // of which committed by an earlier, interrupted run
-  double scan_seconds = 0;  // tissue selection (wall time)
-  double read_seconds = 0;  // summed over reader threads
-  double net_seconds = 0;   // network time (main thread)
-  double seconds = 0;       // wall time for the slide, tissue selection included
+  int64_t candidates = 0;     // grid windows examined
+  int64_t windows = 0;        // tissue windows predicted
+  int64_t resumed = 0;        // of which committed by an earlier, interrupted run
+  double scan_seconds = 0;    // tissue selection (wall time)
+  double read_seconds = 0;    // summed over reader threads
+  double net_seconds = 0;     // network time (main thread)
+  double seconds = 0;         // wall time for the slide, tissue selection included
+  int64_t commits = 0;        // partial-file commits (infer/resumable_prediction.h)
+  double commit_seconds = 0;  // time they took
 };
 
 // Called on the network thread after each batch, in window order, with the batch's predictions
