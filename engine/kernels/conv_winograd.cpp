@@ -1,7 +1,6 @@
 // The Winograd F(4x4, 3x3) driver (see conv_winograd.h): the filter transform, the per-layer
 // choice, and the forward pass over blocks of tiles (input transform, 36 GEMMs on the brgemm
-// rows tiles, output transform with the epilogue), each block's three passes split between the
-// threads with a barrier between them.
+// rows tiles, output transform with the epilogue), each block run by one thread.
 #include "engine/kernels/conv_winograd.h"
 
 #include <omp.h>
@@ -31,7 +30,8 @@ ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64
       for (int kh = 0; kh < 3; ++kh)
         for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w[((kh * 3 + kw) * C + c) * OC + oc];
       for (int a = 0; a < 6; ++a)
-        for (int kw = 0; kw < 3; ++kw) gg[a][kw] = kWinoG[a][0] * g[0][kw] + kWinoG[a][1] * g[1][kw] + kWinoG[a][2] * g[2][kw];
+        for (int kw = 0; kw < 3; ++kw)
+          gg[a][kw] = kWinoG[a][0] * g[0][kw] + kWinoG[a][1] * g[1][kw] + kWinoG[a][2] * g[2][kw];
       const double s = scale ? scale[oc] : 1.0;
       for (int a = 0; a < 6; ++a)
         for (int b = 0; b < 6; ++b) {
@@ -49,6 +49,11 @@ bool winograd_applies(const ConvDims& d) {
 namespace {
 
 std::atomic<int> g_forced_mode{-1};
+
+// Tiles per block at which reading the transformed filters (36 x C x OC floats, once per
+// block) costs what the block's V and M traffic does (36 x (C + OC) floats per tile, written
+// and read): C*OC / (2 (C + OC)).
+int64_t reuse_tiles(const ConvDims& d) { return d.C * d.OC / (2 * (d.C + d.OC)); }
 
 WinogradMode env_mode() {
   const char* e = std::getenv("DEEPSLIDE_WINOGRAD");
@@ -70,12 +75,17 @@ WinogradMode winograd_mode() {
 void force_winograd_mode(WinogradMode m) { g_forced_mode.store((int)m, std::memory_order_relaxed); }
 
 bool winograd_pays(const ConvDims& d) {
-  // Tiles per image cover OH x OW with 4x4 blocks; the GEMMs do 36 / (16 * 9) of the direct
-  // multiply-adds per covered pixel.
+  // Two costs the direct convolution does not have: outputs computed and thrown away where 4
+  // does not divide the output side (covered / real pixels: 1.31 on layer3's 14x14 and layer4's
+  // 7x7, 4 on a 2x2 map), and the transformed filters, 4x the weights, read once per block of
+  // tiles: with fewer tiles than a quarter of WinoPlan's reuse size they dominate (layer4 at
+  // batch 1: 4 tiles for 37.7 MB). Both limits from bench_conv's fwd and fwd_winograd figures
+  // (BENCHMARKS.md, "Winograd").
   const double covered = (double)round_up(d.OH, 4) * round_up(d.OW, 4);
   const double waste = covered / ((double)d.OH * d.OW);
-  const int64_t tiles = d.N * (covered / 16);
-  return d.C >= 16 && d.OC >= 16 && waste < 1.5 && tiles >= 16;
+  const int64_t tiles = d.N * (int64_t)(covered / 16);
+  const int64_t reuse = reuse_tiles(d);
+  return d.C >= 16 && d.OC >= 16 && waste < 1.5 && tiles >= std::max<int64_t>(16, reuse / 4);
 }
 
 bool use_winograd(const ConvDims& d) {
@@ -86,12 +96,15 @@ bool use_winograd(const ConvDims& d) {
 
 namespace {
 
-// How the forward pass cuts its work: blocks of Tb tiles; in each, V [36][Tb][ldv] (the
-// transformed inputs) and M [36][Tb][ldm] (the GEMMs' outputs).
+// How the forward pass cuts its work: nblocks blocks of at most Tb consecutive tiles, each block
+// run by one thread from start to end in its own scratch: V [36][Tb][ldv] (the transformed
+// inputs) and M [36][Tb][ldm] (the GEMMs' outputs). No thread waits for another (on a loaded
+// machine a barrier per pass cost more than the passes). A tile's arithmetic does not depend on
+// its block, so neither do the results.
 struct WinoPlan {
   int64_t TH = 0, TW = 0, T = 0;  // tiles per column, per row, in all
   int64_t ldv = 0, ldm = 0;       // floats between tiles in V and in M
-  int64_t Tb = 0;                 // tiles per block
+  int64_t nblocks = 0, Tb = 0;    // blocks, and tiles in the largest
   int NV = 0, M = 0;              // brgemm tile: M tiles x NV vectors of output channels
   int64_t nvec = 0, nob = 0;      // vectors of ldo, blocks of NV vectors
 
@@ -106,13 +119,15 @@ struct WinoPlan {
     M = k.max_m[NV];
     nvec = w.ldo / k.vw;
     nob = ceil_div(nvec, NV);
-    // A block's V and M stay in the threads' L2 caches (768 KB each) between the passes; but a
-    // block also reads all of U (36 x C x OC floats) once, so blocks are at least C*OC /
-    // (2 (C + OC)) tiles, where U's traffic per tile equals V's and M's.
+    // A block's V and M stay in its thread's L2 (768 KB) between the passes; but a block also
+    // reads all of U, so blocks are at least reuse_tiles(). Then as many blocks as it takes,
+    // rounded up to a multiple of the threads so they finish together.
     const int64_t per_tile = 4 * 36 * (ldv + ldm);
-    const int64_t fit = (int64_t(768) << 10) * std::max(1, omp_get_max_threads()) / per_tile;
-    const int64_t reuse = d.C * d.OC / (2 * (d.C + d.OC));
-    Tb = std::min(T, round_up(std::max({fit, reuse, (int64_t)M}), M));
+    const int64_t fit = (int64_t(768) << 10) / per_tile;
+    const int64_t want = round_up(std::max({fit, reuse_tiles(d), (int64_t)M}), M);
+    const int64_t threads = std::max(1, omp_get_max_threads());
+    nblocks = std::min(T, round_up(ceil_div(T, want), threads));
+    Tb = ceil_div(T, nblocks);
   }
 };
 
@@ -176,21 +191,19 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
   const WinogradKernels& wk = winograd_kernels(cpu_isa());
   const WinoPlan pl(d, w, k);
   DS_CHECK(pl.M <= 32, "conv2d_forward_winograd: brgemm tile taller than 32 rows");
-  float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
-  float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
   const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
-#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
-  for (int64_t b0 = 0; b0 < pl.T; b0 += pl.Tb) {
-    const int64_t nt = std::min(pl.Tb, pl.T - b0);
-#pragma omp for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1) if (use_threads(flops, kMinParallelFlops))
+  for (int64_t b = 0; b < pl.nblocks; ++b) {
+    const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
+    float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
+    float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
     for (int64_t t = 0; t < nt; ++t) {
       const float* pix[36];
       tile_pixels(d, pl, b0 + t, in, pix);
       wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
     }
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < 36 * pl.nob; ++item) block_gemm(w, pl, k, V, Mb, nt, item / pl.nob, item % pl.nob);
-#pragma omp for schedule(static)
+    for (int64_t xi = 0; xi < 36; ++xi)
+      for (int64_t ob = 0; ob < pl.nob; ++ob) block_gemm(w, pl, k, V, Mb, nt, xi, ob);
     for (int64_t t = 0; t < nt; ++t) {
       float* o[16];
       const float* r[16];

@@ -21,8 +21,8 @@
 // BENCHMARKS.md, "Winograd"). F(6x6, 3x3) would save more multiplications but its points
 // (+-1/2) grow the error by about ten times; it is not used.
 //
-// The fast path (conv2d_forward_winograd) works on blocks of tiles shared by all threads, three
-// passes per block: the input transform fused into the gather of each tile's 6x6 patch (zeros
+// The fast path (conv2d_forward_winograd) works on blocks of tiles, each run by one thread in
+// three passes: the input transform fused into the gather of each tile's 6x6 patch (zeros
 // outside the image, no padded copy), the 36 GEMMs on the brgemm rows micro-kernel (brgemm.h),
 // and the output transform fused with the epilogue (+ bias, + residual, ReLU) as the 4x4 pixels
 // are stored. The filter transform is done once per model (pack_conv_winograd; layers cache it
@@ -91,8 +91,8 @@ struct WinogradKernels {
   // For the 16 outputs p = i*4 + j of a tile with out[p] set: out[p][oc] = relu?((A^T M A)[p][oc]
   // + bias[oc] + res[p][oc]) for oc < OC, M[xi][oc] at M + xi * ldm (readable to whole vectors
   // up to OC rounded up to 16); bias and res may be null (res[p] null where out[p] is).
-  void (*output)(float* const* out, const float* M, int64_t ldm, int64_t OC, const float* bias,
-                 const float* const* res, bool relu);
+  void (*output)(float* const* out, const float* M, int64_t ldm, int64_t OC, const float* bias, const float* const* res,
+                 bool relu);
 };
 const WinogradKernels& winograd_kernels(Isa isa);
 const WinogradKernels& winograd_kernels_avx512();
