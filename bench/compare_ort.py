@@ -28,15 +28,11 @@ sys.path.insert(0, HERE)
 import compare_pytorch  # noqa: E402  (its PyTorch worker, run in a fresh process per measurement)
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 def install_ort(cache):
     if os.path.isfile(os.path.join(cache, "node_modules", "onnxruntime-node", "package.json")):
         return
     os.makedirs(cache, exist_ok=True)
-    log(f"installing onnxruntime-node into {cache} (npm install --ignore-scripts)")
+    compare_pytorch.log(f"installing onnxruntime-node into {cache} (npm install --ignore-scripts)")
     subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", cache,
                     "onnxruntime-node"], check=True, stdout=sys.stderr)
 
@@ -54,7 +50,7 @@ torch.onnx.export(model, torch.randn(batch, 3, size, size), path, opset_version=
 def export_onnx(a):
     path = os.path.join(a.cache, f"{a.arch}_c{a.classes}_b{a.batch}_s{a.size}.onnx")
     if not os.path.isfile(path):
-        log(f"exporting {a.arch} to {path}")
+        compare_pytorch.log(f"exporting {a.arch} to {path}")
         tmp = path + ".tmp"
         subprocess.run([sys.executable, "-c", EXPORT, a.arch, str(a.classes), str(a.batch), str(a.size), tmp],
                        check=True, stdout=sys.stderr)
@@ -63,14 +59,8 @@ def export_onnx(a):
 
 
 def run_ours(a, winograd):
-    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "DEEPSLIDE_WINOGRAD": winograd}
-    p = subprocess.run([a.deepslide, "bench", "--arch", a.arch, "--mode", "infer", "--batch", str(a.batch),
-                        "--size", str(a.size), "--threads", str(a.threads), "--iters", str(a.iters),
-                        "--warmup", str(a.warmup), "--classes", str(a.classes), "--seed", str(a.seed)],
-                       capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"deepslide bench failed (exit {p.returncode}): {p.stderr.strip()[-800:]}")
-    return json.loads(p.stdout)
+    os.environ["DEEPSLIDE_WINOGRAD"] = winograd  # compare_pytorch.run_ours passes the environment on
+    return compare_pytorch.run_ours(a, "infer", "fp32")
 
 
 def run_ort(a, model):
@@ -84,23 +74,12 @@ def run_ort(a, model):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--deepslide", default="build/deepslide")
-    ap.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--classes", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    compare_pytorch.add_model_args(ap)
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "deepslide", "ort"))
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     a = ap.parse_args()
-    for name in ["batch", "size", "threads", "iters", "rounds"]:
-        if getattr(a, name) < 1:
-            ap.error(f"--{name} must be at least 1")
+    compare_pytorch.check_model_args(ap, a)
     install_ort(a.cache)
     model = export_onnx(a)
     # compare_pytorch's worker reads these fields.
@@ -121,7 +100,7 @@ def main():
                 o = compare_pytorch.run_torch(ta, "infer", "channels_last", "fp32")
                 torch_version = o["torch"]
             sides[side].append(o["images_per_sec"])
-            log(f"round {r + 1}/{a.rounds}: {side} {o['images_per_sec']:.2f} img/s ({o['ms_per_batch']:.1f} ms/batch)")
+            compare_pytorch.log(f"round {r + 1}/{a.rounds}: {side} {o['images_per_sec']:.2f} img/s ({o['ms_per_batch']:.1f} ms/batch)")
     med = {s: statistics.median(v) for s, v in sides.items()}
     summary = {"arch": a.arch, "batch": a.batch, "size": a.size, "threads": a.threads, "iters": a.iters,
                "warmup": a.warmup, "rounds": a.rounds, "isa": isa, "ort": ort_version, "torch": torch_version,

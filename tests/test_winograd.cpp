@@ -17,27 +17,23 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_winograd.h"
+#include "test_util.h"
 
 using namespace ds;
 
 namespace {
 
+// n draws of a normal distribution.
 std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.normal();
+  std::vector<float> v((size_t)n);
+  std::generate(v.begin(), v.end(), [&] { return rng.normal(); });
   return v;
 }
 
-// max |a - b| / max |b| (the parity tests' relative error).
+// max |a - b| / max |b| (test_util.h's, for vectors).
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs((double)a[i] - b[i]);
-    if (!(d <= num)) num = d;
-    den = std::max(den, std::fabs((double)b[i]));
-  }
-  return den > 0 ? num / den : num;
+  return test::rel_err(a.data(), b.data(), (int64_t)b.size());
 }
 
 struct Case {
@@ -50,8 +46,8 @@ struct Case {
 // 2x3, ResNet-like whole vectors, 256+ channels (spaced V and M rows), and enough tiles for
 // several blocks.
 const Case kCases[] = {
-    {1, 3, 5, 7, 5, 1, true},     {2, 5, 9, 11, 7, 1, false},  {1, 17, 6, 6, 33, 0, true},
-    {3, 13, 7, 7, 17, 1, true},   {1, 2, 3, 3, 2, 0, false},   {2, 4, 4, 5, 3, 0, true},
+    {1, 3, 5, 7, 5, 1, true},     {2, 5, 9, 11, 7, 1, false},   {1, 17, 6, 6, 33, 0, true},
+    {3, 13, 7, 7, 17, 1, true},   {1, 2, 3, 3, 2, 0, false},    {2, 4, 4, 5, 3, 0, true},
     {1, 16, 6, 6, 16, 2, false},  {2, 64, 14, 14, 64, 1, true}, {1, 70, 9, 13, 40, 1, false},
     {1, 260, 5, 6, 300, 1, true}, {4, 8, 40, 36, 24, 1, true},  {1, 40, 11, 10, 520, 1, true},
 };
