@@ -3,7 +3,8 @@
 // path against the twin on odd shapes on every ISA path the CPU has (tile edges, padding 0-2,
 // sizes and channels not multiples of 4 or 16, several blocks, the fused epilogue), thread-count
 // independence, the error on ResNet-18's 3x3 layers against a float64 direct convolution (the
-// figure conv_winograd.h and BENCHMARKS.md quote), and the per-layer choice. PyTorch parity of
+// figure conv_winograd.h and BENCHMARKS.md quote), the per-layer choice, and a whole model's
+// probabilities with and without Winograd (and its cached filters refreshed when weights change). PyTorch parity of
 // whole networks run by Winograd is in test_resnet_parity.
 #include <catch2/catch.hpp>
 
@@ -18,6 +19,8 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_winograd.h"
 #include "test_util.h"
+#include "weights/model.h"
+#include "weights/model_forward.h"
 
 using namespace ds;
 
@@ -180,5 +183,38 @@ TEST_CASE("the per-layer choice: applies to 3x3 stride 1 only, modes, never in r
   force_winograd_mode(WinogradMode::on);
   CHECK_FALSE(use_winograd(l1));  // reference mode keeps the direct convolution
   force_isa(before);
+  force_winograd_mode(WinogradMode::aut);
+}
+
+TEST_CASE("a model's Winograd forward matches its direct one, and the transformed filters follow the weights") {
+  // ResNet-18, 3 classes, 16 random 64-px patches, every 3x3 stride-1 convolution by Winograd
+  // (mode on) against none (off), through predict_probabilities as predict runs it.
+  Model model = make_model(Arch::resnet18, {"a", "b", "c"}, 7, 64);
+  Rng rng(9);
+  Tensor x = Tensor::empty(Shape{16, 3, 64, 64});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
+  auto probs = [&](WinogradMode m) {
+    force_winograd_mode(m);
+    return predict_probabilities(model, x);
+  };
+  const auto max_diff = [](const Tensor& a, const Tensor& b) {
+    double m = 0;
+    for (int64_t i = 0; i < b.numel(); ++i) m = std::max(m, (double)std::fabs(a[i] - b[i]));
+    return m;
+  };
+  const Tensor direct = probs(WinogradMode::off), wino = probs(WinogradMode::on), again = probs(WinogradMode::on);
+  const double d1 = max_diff(wino, direct);
+  std::printf("resnet18 64 px: max |prob diff| winograd vs direct %.3g\n", d1);
+  CHECK(d1 <= 1e-4);
+  CHECK(test::rel_err(again.data(), wino.data(), wino.numel()) == 0);  // cached filters reused
+  // New weights in a 3x3 stride-1 convolution: the cached transform is refreshed.
+  Param* w = nullptr;
+  for (Param* p : model.net->params().params)
+    if (p->name == "layer1.0.conv1.weight") w = p;
+  REQUIRE(w);
+  for (int64_t i = 0; i < w->value.numel(); ++i) w->value[i] = -w->value[i];
+  const Tensor direct2 = probs(WinogradMode::off), wino2 = probs(WinogradMode::on);
+  CHECK(max_diff(wino2, direct2) <= 1e-4);
+  CHECK(max_diff(wino2, wino) > 1e-3);  // the change reached the Winograd path
   force_winograd_mode(WinogradMode::aut);
 }
