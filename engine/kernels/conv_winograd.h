@@ -18,8 +18,9 @@
 // Rounding: the transforms multiply by up to 8 (A^T) and 5 (B^T) and sum with cancellation, so
 // results differ from the direct convolution by more than its own rounding: measured on
 // ResNet-18's 3x3 layers at random weights, max |error| / max |output| of order 1e-5 (tests and
-// BENCHMARKS.md, "Winograd"). F(6x6, 3x3) would save more multiplications but its points
-// (+-1/2) grow the error by about ten times; it is not used.
+// BENCHMARKS.md, "Winograd"). F(6x6, 3x3) would save more multiplications, but it needs the
+// points +-1/2 too and its fp32 error is reported an order of magnitude larger (Barabasz et al.,
+// "Error analysis and improving the accuracy of Winograd convolution", 2020); not implemented.
 //
 // The fast path (conv2d_forward_winograd) works on blocks of tiles, each run by one thread in
 // three passes: the input transform fused into the gather of each tile's 6x6 patch (zeros
