@@ -4,7 +4,11 @@
 // each benchmark; fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h, weights
 // packed before the timed loop, the input's rounding pass timed), only where the CPU has
 // AVX512-BF16, its peak_pct still against the fp32 FMA peak (vdpbf16ps does twice an FMA's
-// multiply-adds, so its own peak is 200%). Run:
+// multiply-adds, so its own peak is 200%). fwd_winograd is the Winograd F(4x4, 3x3) forward of
+// the stride-1 3x3 shapes (engine/kernels/conv_winograd.h, filters transformed before the timed
+// loop), its GFLOP/s and peak_pct counted in the direct convolution's flops ("equivalent": above
+// 100% means faster than the direct convolution could be at the FMA peak); the b1/ variants are
+// the forward passes at batch 1. Run:
 // build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
 // OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
@@ -20,6 +24,7 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/conv_winograd.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -69,15 +74,17 @@ ds::Tensor randn(int64_t n, uint64_t seed) {
   return v;
 }
 
-enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16 };
+enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16, kForwardWinograd };
 
-void run(benchmark::State& state, Shape s, Pass pass) {
-  const ds::ConvDims d = ds::make_conv_dims(kBatch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
+void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
+  const ds::ConvDims d = ds::make_conv_dims(batch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
   ds::Tensor x = randn(d.N * d.H * d.W * d.C, 1), w = randn(d.OC * d.C * d.KH * d.KW, 2);
   ds::Tensor dy = randn(d.N * d.OH * d.OW * d.OC, 3);
   ds::Tensor y(dy.shape()), dx(x.shape()), dw(w.shape());
   const ds::ConvBf16Weights wb =
       pass == kForwardBf16 ? ds::pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC) : ds::ConvBf16Weights{};
+  const ds::ConvWinogradWeights ww =
+      pass == kForwardWinograd ? ds::pack_conv_winograd(w.data(), nullptr, d.C, d.OC) : ds::ConvWinogradWeights{};
   std::vector<double> times;
   const double peak_before = peak_gflops();
   for (auto _ : state) {
@@ -85,6 +92,7 @@ void run(benchmark::State& state, Shape s, Pass pass) {
     switch (pass) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
+      case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
     }
@@ -104,16 +112,21 @@ void run(benchmark::State& state, Shape s, Pass pass) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16"};
-  for (const Shape& s : kShapes)
-    for (int p = 0; p < 4; ++p) {
-      if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
-      if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
-      benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s, (Pass)p)
-          ->Unit(benchmark::kMillisecond)
-          ->MinTime(0.5)
-          ->UseManualTime();
-    }
+  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16", "fwd_winograd"};
+  for (const int64_t batch : {kBatch, int64_t(1)})
+    for (const Shape& s : kShapes)
+      for (int p = 0; p < 5; ++p) {
+        if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
+        if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
+        const bool wino = s.k == 3 && s.stride == 1;
+        if (p == kForwardWinograd && !wino) continue;
+        if (batch == 1 && !(wino && (p == kForward || p == kForwardWinograd))) continue;
+        const std::string prefix = batch == 1 ? "b1/" : "";
+        benchmark::RegisterBenchmark((prefix + s.name + "/" + pass_names[p]).c_str(), run, s, (Pass)p, batch)
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.5)
+            ->UseManualTime();
+      }
   return 0;
 }
 const int registered = register_all();

@@ -116,11 +116,10 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_model_args(ap):
+    """The model and timing flags this script shares with bench/compare_ort.py."""
     ap.add_argument("--deepslide", default="build/deepslide")
     ap.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
-    ap.add_argument("--mode", default="both", choices=["train", "infer", "both"])
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
@@ -129,17 +128,27 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+
+
+def check_model_args(ap, a):
+    for name in ["batch", "size", "threads", "iters", "rounds"]:
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} must be at least 1")
+    if a.warmup < 0:
+        ap.error("--warmup must be >= 0")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_args(ap)
+    ap.add_argument("--mode", default="both", choices=["train", "infer", "both"])
     ap.add_argument("--torch-layout", default="channels_last", choices=["channels_last", "nchw", "both"])
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
                     help="infer mode's arithmetic on both sides (train is always fp32)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    for name in ["batch", "size", "threads", "iters", "rounds"]:
-        if getattr(a, name) < 1:
-            ap.error(f"--{name} must be at least 1")
-    if a.warmup < 0:
-        ap.error("--warmup must be >= 0")
+    check_model_args(ap, a)
     if a.torch_worker:
         torch_worker(a)
         return

@@ -3,7 +3,8 @@
 // b' = beta + (b - mean) * gamma / sqrt(var + eps), and the add and ReLU happen in the
 // convolution's epilogue too. Saves the BN pass and its activation tensor on every layer of a
 // predict run. At Precision::bf16 the scale is multiplied into the weights before they are
-// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded).
+// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded); likewise into the
+// Winograd-transformed weights of the fp32 3x3 stride-1 convolutions (Conv2d::winograd_folded).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "base/hash.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -47,7 +49,24 @@ void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bia
   }
 }
 
-std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded (forward passes may share a model)
+std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded and winograd_folded (forward passes may share a model)
+
+// The folded weights in slot, packed again by pack(scale) when the fingerprint has changed.
+template <class Folded, class Pack>
+std::shared_ptr<const Folded> cached_fold(std::shared_ptr<const Folded>& slot, const Conv2d& conv,
+                                          const BatchNorm2d& bn, Pack pack) {
+  std::lock_guard<std::mutex> lock(g_fold_mutex);
+  const uint64_t fp = fold_fingerprint(conv, bn);
+  if (slot && slot->fingerprint == fp) return slot;
+  auto f = std::make_shared<Folded>();
+  f->fingerprint = fp;
+  std::vector<float> scale((size_t)conv.OC);
+  f->bias.resize((size_t)conv.OC);
+  fold_bn(conv, bn, scale.data(), f->bias.data());
+  f->w = pack(scale.data());
+  slot = f;
+  return f;
+}
 
 }  // namespace
 
@@ -58,18 +77,23 @@ struct FoldedBf16 {
   std::vector<float> bias;
 };
 
+// The Winograd-transformed weights of a conv with its BN's scale folded in, and the bias.
+struct FoldedWinograd {
+  uint64_t fingerprint = 0;
+  ConvWinogradWeights w;
+  std::vector<float> bias;
+};
+
 static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
-  std::lock_guard<std::mutex> lock(g_fold_mutex);
-  const uint64_t fp = fold_fingerprint(conv, bn);
-  if (conv.bf16_folded && conv.bf16_folded->fingerprint == fp) return conv.bf16_folded;
-  auto f = std::make_shared<FoldedBf16>();
-  f->fingerprint = fp;
-  std::vector<float> scale((size_t)conv.OC);
-  f->bias.resize((size_t)conv.OC);
-  fold_bn(conv, bn, scale.data(), f->bias.data());
-  f->w = pack_conv_bf16(conv.weight.value.data(), scale.data(), conv.KH, conv.KW, conv.C, conv.OC);
-  conv.bf16_folded = f;
-  return f;
+  return cached_fold(conv.bf16_folded, conv, bn, [&](const float* scale) {
+    return pack_conv_bf16(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC);
+  });
+}
+
+static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const BatchNorm2d& bn) {
+  return cached_fold(conv.winograd_folded, conv, bn, [&](const float* scale) {
+    return pack_conv_winograd(conv.weight.value.data(), scale, conv.C, conv.OC);
+  });
 }
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
@@ -91,6 +115,12 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
     const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the bf16 weights
     conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
+    return y;
+  }
+  if (use_winograd(d)) {
+    const std::shared_ptr<const FoldedWinograd> f = folded_winograd(conv, bn);
+    ep.bias = f->bias.data();  // the scale is in the transformed weights
+    conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
     return y;
   }
   Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});

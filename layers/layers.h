@@ -15,7 +15,8 @@
 
 namespace ds {
 
-struct FoldedBf16;  // layers/conv_bn_eval.cpp
+struct FoldedBf16;      // layers/conv_bn_eval.cpp
+struct FoldedWinograd;  // layers/conv_bn_eval.cpp
 
 struct Conv2d {
   int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
@@ -25,6 +26,10 @@ struct Conv2d {
   // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
   std::shared_ptr<const FoldedBf16> bf16_folded;
+  // conv_bn_eval's Winograd-transformed fp32 weights, BN folded in, for the 3x3 stride-1
+  // convolutions it runs by Winograd (use_winograd, engine/kernels/conv_winograd.h); refreshed
+  // like bf16_folded.
+  std::shared_ptr<const FoldedWinograd> winograd_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
@@ -37,7 +42,8 @@ struct BatchNorm2d;
 // BN's running statistics folded into the convolution's weights and bias (residual may be null,
 // relu optional). Equal to the unfused layers up to rounding. At ctx.precision bf16 the folded
 // weights are packed in bf16 once (cached in conv.bf16_folded) and the convolution runs
-// conv2d_forward_bf16.
+// conv2d_forward_bf16. In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
+// conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded).
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,

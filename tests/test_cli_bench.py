@@ -3,7 +3,7 @@
 values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
 line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
-has not, and always for train mode). Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+has not, and always for train mode); DEEPSLIDE_WINOGRAD's values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import sys
@@ -84,6 +84,16 @@ for flags, needle in bad:
     check(len(lines) == 1 and lines[0].startswith("deepslide: error: ") and needle in lines[0],
           f"{' '.join(flags)}: one error line naming {needle!r}: {p.stderr!r}")
     check(p.stdout == "", f"{' '.join(flags)}: nothing on stdout: {p.stdout!r}")
+
+# DEEPSLIDE_WINOGRAD (engine/kernels/conv_winograd.h): 0, 1 and auto run; anything else is one
+# error line naming the variable, exit 2.
+for value, expect in [("0", 0), ("1", 0), ("auto", 0), ("yes", 2)]:
+    os.environ["DEEPSLIDE_WINOGRAD"] = value
+    p = run(["bench", "--mode", "infer", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"], expect=expect)
+    del os.environ["DEEPSLIDE_WINOGRAD"]
+    if expect == 2:
+        lines = p.stderr.strip().splitlines()
+        check(len(lines) == 1 and "DEEPSLIDE_WINOGRAD" in lines[0], f"winograd {value}: one error line: {p.stderr!r}")
 
 if failures:
     for f in failures:

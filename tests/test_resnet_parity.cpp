@@ -1,10 +1,10 @@
 // PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
 // scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
-// after a training step, eval-mode logits; train/eval logits of whole ResNet-34 and ResNet-50;
-// the state_dict names and shapes of resnet18/34/50 and torchvision's initialisation. (The losses over 3 Adam / SGD
-// steps are in test_optimizer.) Relative error of a tensor = max|ours - torch| / max|torch| over the tensor (over the
-// stored samples for large gradients, whose L2 norm, max |g| and sum are also checked; the sum's error is taken
-// relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
+// after a training step, eval-mode logits (direct, per-layer choice and all-Winograd 3x3 convolutions); train/eval
+// logits of whole ResNet-34 and ResNet-50; the state_dict names and shapes of resnet18/34/50 and torchvision's
+// initialisation. (The losses over 3 Adam / SGD steps are in test_optimizer.) Relative error of a tensor = max|ours -
+// torch| / max|torch| over the tensor (over the stored samples for large gradients, whose L2 norm, max |g| and sum are
+// also checked; the sum's error is taken relative to the L1 norm). Limits: forward <= 1e-4, gradients <= 1e-3.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,6 +12,7 @@
 #include <map>
 
 #include "base/error.h"
+#include "engine/kernels/conv_winograd.h"
 #include "layers/resnet.h"
 #include "test_util.h"
 
@@ -24,6 +25,11 @@ constexpr double kForwardTol = 1e-4;
 constexpr double kGradTol = 1e-3;
 
 const Fixtures& fixtures() { return parity_fixtures(); }
+
+// Eval-mode parity runs with the direct convolution only, the per-layer choice, and Winograd on
+// every 3x3 stride-1 convolution (engine/kernels/conv_winograd.h).
+constexpr WinogradMode kWinogradModes[] = {WinogradMode::off, WinogradMode::aut, WinogradMode::on};
+const char* mode_name(WinogradMode m) { return m == WinogradMode::off ? "off" : m == WinogradMode::on ? "on" : "auto"; }
 
 double scalar_rel(double ours, double ref) { return std::fabs(ours - ref) / std::fabs(ref); }
 
@@ -219,11 +225,15 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
 
 TEST_CASE("resnet18 eval-mode logits match PyTorch") {
   ParityResNet18 m;
-  Context ctx;  // no tape, eval mode: running statistics
-  VarPtr logits = m.net.forward(ctx, make_var(m.x.clone()));
-  const double e = rel_err(logits->value, fixtures().get("r18.eval.logits"));
-  std::printf("resnet18 eval: logits rel err %.3g\n", e);
-  CHECK(e <= kForwardTol);
+  for (const WinogradMode mode : kWinogradModes) {
+    force_winograd_mode(mode);
+    Context ctx;  // no tape, eval mode: running statistics
+    VarPtr logits = m.net.forward(ctx, make_var(m.x.clone()));
+    const double e = rel_err(logits->value, fixtures().get("r18.eval.logits"));
+    std::printf("resnet18 eval (winograd %s): logits rel err %.3g\n", mode_name(mode), e);
+    CHECK(e <= kForwardTol);
+  }
+  force_winograd_mode(WinogradMode::aut);
 }
 
 // Train-mode BN over few values per channel makes deep nets ill-conditioned, so these are
@@ -237,17 +247,23 @@ TEST_CASE("resnet34 and resnet50 train- and eval-mode logits match PyTorch") {
     const Tensor x =
         formula_tensor(Shape(m["input_shape"].get<std::vector<int64_t>>()), m["input_stream"].get<uint64_t>());
     const std::string key = arch == std::string("resnet34") ? "r34" : "r50";
-    for (const bool training : {false, true}) {  // eval first: a train-mode pass updates running stats
-      Context ctx{nullptr, training};            // no tape; train mode uses batch statistics
+    // Eval first, once per Winograd mode: a train-mode pass updates running stats.
+    for (const int pass : {0, 1, 2, 3}) {
+      const bool training = pass == 3;
+      const WinogradMode mode = kWinogradModes[pass % 3];
+      force_winograd_mode(mode);
+      Context ctx{nullptr, training};  // no tape; train mode uses batch statistics
       const Tensor ours = net.forward(ctx, make_var(x.clone()))->value;
       const std::string k = key + (training ? ".train" : ".eval") + ".logits";
       const double e32 = rel_err(ours, fx.get(k)), e64 = rel_err(ours, fx.get(k + "@f64"));
-      std::printf("%s %s logits: rel err vs torch f32 %.3g, vs torch f64 %.3g (torch f32 vs f64 %.3g)\n", arch,
-                  training ? "train-mode" : "eval", e32, e64, rel_err(fx.get(k), fx.get(k + "@f64")));
-      INFO(arch << (training ? " train" : " eval"));
+      std::printf("%s %s logits (winograd %s): rel err vs torch f32 %.3g, vs torch f64 %.3g (torch f32 vs f64 %.3g)\n",
+                  arch, training ? "train-mode" : "eval", mode_name(mode), e32, e64,
+                  rel_err(fx.get(k), fx.get(k + "@f64")));
+      INFO(arch << (training ? " train" : " eval") << " winograd " << mode_name(mode));
       CHECK(e32 <= kForwardTol);
       CHECK(e64 <= kForwardTol);
     }
+    force_winograd_mode(WinogradMode::aut);
   }
 }
 

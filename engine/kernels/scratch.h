@@ -20,6 +20,8 @@ enum class ScratchSlot {
   linear_weights,      // linear_forward, linear_backward: W transposed to [IN, OUT]
   linear_wgrad,        // linear_backward: the weight gradient in [IN, OUT]
   conv_bf16_input,     // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
+  winograd_v,          // conv2d_forward_winograd: a block's transformed inputs
+  winograd_m,          // conv2d_forward_winograd: a block's GEMM outputs
   count
 };
 

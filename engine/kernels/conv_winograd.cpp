@@ -1,0 +1,216 @@
+// The Winograd F(4x4, 3x3) driver (see conv_winograd.h): the filter transform, the per-layer
+// choice, and the forward pass over blocks of tiles (input transform, 36 GEMMs on the brgemm
+// rows tiles, output transform with the epilogue), each block run by one thread.
+#include "engine/kernels/conv_winograd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/int_math.h"
+#include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_rows.h"
+#include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
+
+namespace ds {
+
+ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64_t C, int64_t OC) {
+  ConvWinogradWeights p;
+  p.C = C, p.OC = OC, p.ldo = round_up(OC, 16);
+  p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC
+  float* U = p.U.data();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      double g[3][3], gg[6][3];  // the filter, and G g
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w[((kh * 3 + kw) * C + c) * OC + oc];
+      for (int a = 0; a < 6; ++a)
+        for (int kw = 0; kw < 3; ++kw)
+          gg[a][kw] = kWinoG[a][0] * g[0][kw] + kWinoG[a][1] * g[1][kw] + kWinoG[a][2] * g[2][kw];
+      const double s = scale ? scale[oc] : 1.0;
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          const double u = gg[a][0] * kWinoG[b][0] + gg[a][1] * kWinoG[b][1] + gg[a][2] * kWinoG[b][2];
+          U[((a * 6 + b) * C + c) * p.ldo + oc] = (float)(u * s);
+        }
+    }
+  return p;
+}
+
+bool winograd_applies(const ConvDims& d) {
+  return d.KH == 3 && d.KW == 3 && d.stride_h == 1 && d.stride_w == 1 && d.OH > 0 && d.OW > 0;
+}
+
+namespace {
+
+std::atomic<int> g_forced_mode{-1};
+
+// Tiles per block at which reading the transformed filters (36 x C x OC floats, once per
+// block) costs what the block's V and M traffic does (36 x (C + OC) floats per tile, written
+// and read): C*OC / (2 (C + OC)).
+int64_t reuse_tiles(const ConvDims& d) { return d.C * d.OC / (2 * (d.C + d.OC)); }
+
+WinogradMode env_mode() {
+  const char* e = std::getenv("DEEPSLIDE_WINOGRAD");
+  if (!e || !*e || !std::strcmp(e, "auto")) return WinogradMode::aut;
+  if (!std::strcmp(e, "0")) return WinogradMode::off;
+  if (!std::strcmp(e, "1")) return WinogradMode::on;
+  throw InputError("DEEPSLIDE_WINOGRAD", std::string("'") + e + "' is not 0, 1 or auto");
+}
+
+}  // namespace
+
+WinogradMode winograd_mode() {
+  const int f = g_forced_mode.load(std::memory_order_relaxed);
+  if (f >= 0) return (WinogradMode)f;
+  static const WinogradMode m = env_mode();
+  return m;
+}
+
+void force_winograd_mode(WinogradMode m) { g_forced_mode.store((int)m, std::memory_order_relaxed); }
+
+bool winograd_pays(const ConvDims& d) {
+  // Two costs the direct convolution does not have: outputs computed and thrown away where 4
+  // does not divide the output side (covered / real pixels: 1.31 on layer3's 14x14 and layer4's
+  // 7x7, 4 on a 2x2 map), and the transformed filters, 4x the weights, read once per block of
+  // tiles: with fewer tiles than a quarter of WinoPlan's reuse size they dominate (layer4 at
+  // batch 1: 4 tiles for 37.7 MB). Both limits from bench_conv's fwd and fwd_winograd figures
+  // (BENCHMARKS.md, "Winograd").
+  const double covered = (double)round_up(d.OH, 4) * round_up(d.OW, 4);
+  const double waste = covered / ((double)d.OH * d.OW);
+  const int64_t tiles = d.N * (int64_t)(covered / 16);
+  const int64_t reuse = reuse_tiles(d);
+  return d.C >= 16 && d.OC >= 16 && waste < 1.5 && tiles >= std::max<int64_t>(16, reuse / 4);
+}
+
+bool use_winograd(const ConvDims& d) {
+  if (reference_kernels() || !winograd_applies(d)) return false;
+  const WinogradMode m = winograd_mode();
+  return m == WinogradMode::on || (m == WinogradMode::aut && winograd_pays(d));
+}
+
+namespace {
+
+// How the forward pass cuts its work: nblocks blocks of at most Tb consecutive tiles, each block
+// run by one thread from start to end in its own scratch: V [36][Tb][ldv] (the transformed
+// inputs) and M [36][Tb][ldm] (the GEMMs' outputs). No thread waits for another (on a loaded
+// machine a barrier per pass cost more than the passes). A tile's arithmetic does not depend on
+// its block, so neither do the results.
+struct WinoPlan {
+  int64_t TH = 0, TW = 0, T = 0;  // tiles per column, per row, in all
+  int64_t ldv = 0, ldm = 0;       // floats between tiles in V and in M
+  int64_t nblocks = 0, Tb = 0;    // blocks, and tiles in the largest
+  int NV = 0, M = 0;              // brgemm tile: M tiles x NV vectors of output channels
+  int64_t nvec = 0, nob = 0;      // vectors of ldo, blocks of NV vectors
+
+  WinoPlan(const ConvDims& d, const ConvWinogradWeights& w, const BrgemmKernels& k) {
+    TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
+    // Rows 1 KB or more apart put the M rows a tile reads in the same few L1 sets: spaced by
+    // 16 floats (as backward weights does).
+    ldv = round_up(d.C, 16);
+    if (ldv >= 256) ldv += 16;
+    ldm = w.ldo >= 256 ? w.ldo + 16 : w.ldo;
+    NV = choose_nv(k, w.ldo);
+    M = k.max_m[NV];
+    nvec = w.ldo / k.vw;
+    nob = ceil_div(nvec, NV);
+    // A block's V and M stay in its thread's L2 (768 KB) between the passes; but a block also
+    // reads all of U, so blocks are at least reuse_tiles(). Then as many blocks as it takes,
+    // rounded up to a multiple of the threads so they finish together.
+    const int64_t per_tile = 4 * 36 * (ldv + ldm);
+    const int64_t fit = (int64_t(768) << 10) / per_tile;
+    const int64_t want = round_up(std::max({fit, reuse_tiles(d), (int64_t)M}), M);
+    const int64_t threads = std::max(1, omp_get_max_threads());
+    nblocks = std::min(T, round_up(ceil_div(T, want), threads));
+    Tb = ceil_div(T, nblocks);
+  }
+};
+
+// Tile t's 6x6 input pixels (null outside the image) and, with out set, its 4x4 output and
+// residual pixels (null outside the output).
+void tile_pixels(const ConvDims& d, const WinoPlan& pl, int64_t t, const float* in, const float** pix) {
+  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) {
+      const int64_t ih = th * 4 - d.pad_h + i, iw = tw * 4 - d.pad_w + j;
+      const bool inside = ih >= 0 && ih < d.H && iw >= 0 && iw < d.W;
+      pix[i * 6 + j] = inside ? in + ((n * d.H + ih) * d.W + iw) * d.C : nullptr;
+    }
+}
+void tile_outputs(const ConvDims& d, const WinoPlan& pl, int64_t t, float* out, const float* res, float** o,
+                  const float** r) {
+  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const int64_t oh = th * 4 + i, ow = tw * 4 + j, p = ((n * d.OH + oh) * d.OW + ow) * d.OC;
+      const bool inside = oh < d.OH && ow < d.OW;
+      o[i * 4 + j] = inside ? out + p : nullptr;
+      r[i * 4 + j] = inside && res ? res + p : nullptr;
+    }
+}
+
+// The GEMM of position xi and output-channel block ob over tiles [0, nt) of the block:
+// M[xi][t][oc] = sum_c V[xi][t][c] * U[xi][c][oc].
+void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKernels& k, const float* V, float* Mb,
+                int64_t nt, int64_t xi, int64_t ob) {
+  static const int64_t zero = 0;
+  const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
+  const int64_t oc0 = ob * pl.NV * k.vw;
+  const float* rows[32];
+  for (int64_t m0 = 0; m0 < nt; m0 += pl.M) {
+    const int mm = (int)std::min<int64_t>(pl.M, nt - m0);
+    for (int m = 0; m < mm; ++m) rows[m] = V + (xi * pl.Tb + m0 + m) * pl.ldv;
+    const RowsTile rt{.a_rows = rows,
+                      .a_off = &zero,
+                      .b = w.U.data() + xi * w.C * w.ldo + oc0,
+                      .b_off = &zero,
+                      .ldb = w.ldo,
+                      .taps = 1,
+                      .K = w.C,
+                      .c = Mb + (xi * pl.Tb + m0) * pl.ldm + oc0,
+                      .ldc = pl.ldm,
+                      .N = (int64_t)nv * k.vw};
+    k.rows(rt, mm, nv);
+  }
+}
+
+}  // namespace
+
+void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
+                             const ConvEpilogue& ep) {
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale,
+           "conv2d_forward_winograd: not a 3x3 stride-1 convolution of the packed weights' shape");
+  if (reference_kernels()) return conv2d_forward_winograd_ref(out, in, w, d, ep);
+  if (d.N == 0 || d.OC == 0) return;
+  const BrgemmKernels& k = brgemm_kernels();
+  const WinogradKernels& wk = winograd_kernels(cpu_isa());
+  const WinoPlan pl(d, w, k);
+  DS_CHECK(pl.M <= 32, "conv2d_forward_winograd: brgemm tile taller than 32 rows");
+  const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
+#pragma omp parallel for schedule(dynamic, 1) if (use_threads(flops, kMinParallelFlops))
+  for (int64_t b = 0; b < pl.nblocks; ++b) {
+    const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
+    float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
+    float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
+    for (int64_t t = 0; t < nt; ++t) {
+      const float* pix[36];
+      tile_pixels(d, pl, b0 + t, in, pix);
+      wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
+    }
+    for (int64_t xi = 0; xi < 36; ++xi)
+      for (int64_t ob = 0; ob < pl.nob; ++ob) block_gemm(w, pl, k, V, Mb, nt, xi, ob);
+    for (int64_t t = 0; t < nt; ++t) {
+      float* o[16];
+      const float* r[16];
+      tile_outputs(d, pl, b0 + t, out, ep.residual, o, r);
+      wk.output(o, Mb + t * pl.ldm, pl.Tb * pl.ldm, d.OC, ep.bias, ep.residual ? r : nullptr, ep.relu);
+    }
+  }
+}
+
+}  // namespace ds

@@ -1,0 +1,103 @@
+// Winograd F(4x4, 3x3) inference convolution (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2016) for stride-1 3x3 convolutions on channels-last fp32 activations: each
+// 4x4 block of output pixels ("tile") is computed from the 6x6 input patch under it with 36
+// multiplications per (input, output) channel pair instead of 144, so such a layer does 4x fewer
+// multiply-adds (fewer where 4 does not divide the output side: layer4's 7x7 runs 8x8).
+//
+// The algorithm, per tile and channel pair (d the 6x6 input patch, g the 3x3 filter):
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A          (.) element-wise, Y the 4x4 outputs
+// summed over input channels before A^T . A, so the element-wise products of all tiles become
+// 36 GEMMs, one per position xi of the 6x6 transformed tile:
+//   M[xi][tile][oc] = sum_c V[xi][tile][c] * U[xi][c][oc],  V = B^T d B,  U = G g G^T.
+// The matrices come from the Cook-Toom construction on the interpolation points 0, 1, -1, 2, -2
+// and infinity: a 1-D F(4, 3) is the product of a degree-3 and a degree-2 polynomial (6
+// coefficients) evaluated at 6 points, multiplied pointwise and interpolated back (A^T the
+// evaluation of the output at the points, G of the filter, B^T the inverse Vandermonde of the
+// input side); nesting it in rows and columns gives the 2-D form. See kWinoBT, kWinoG, kWinoAT.
+//
+// Rounding: the transforms multiply by up to 8 (A^T) and 5 (B^T) and sum with cancellation, so
+// results differ from the direct convolution by more than its own rounding: measured on
+// ResNet-18's 3x3 layers at random weights, max |error| / max |output| of order 1e-5 (tests and
+// BENCHMARKS.md, "Winograd"). F(6x6, 3x3) would save more multiplications, but it needs the
+// points +-1/2 too and its fp32 error is reported an order of magnitude larger (Barabasz et al.,
+// "Error analysis and improving the accuracy of Winograd convolution", 2020); not implemented.
+//
+// The fast path (conv2d_forward_winograd) works on blocks of tiles, each run by one thread in
+// three passes: the input transform fused into the gather of each tile's 6x6 patch (zeros
+// outside the image, no padded copy), the 36 GEMMs on the brgemm rows micro-kernel (brgemm.h),
+// and the output transform fused with the epilogue (+ bias, + residual, ReLU) as the 4x4 pixels
+// are stored. The filter transform is done once per model (pack_conv_winograd; layers cache it
+// with the folded BatchNorm). Each output is computed in an order that depends on the shapes
+// only, so results do not depend on the thread count. The _ref twin runs the same algorithm in
+// plain loops in double.
+#pragma once
+#include <cstdint>
+
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv.h"
+#include "engine/tensor.h"
+
+namespace ds {
+
+// B^T (6x6): the input transform V = B^T d B.
+constexpr double kWinoBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+// G (6x3): the filter transform U = G g G^T.
+constexpr double kWinoG[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+// A^T (4x6): the output transform Y = A^T M A.
+constexpr double kWinoAT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+// A convolution's filters transformed: U[xi][c][oc] = (G g G^T)[xi] * scale[oc], oc < OC, zeros
+// up to ldo (OC rounded up to 16 floats, so every ISA's tiles read whole vectors).
+struct ConvWinogradWeights {
+  int64_t C = 0, OC = 0, ldo = 0;
+  Tensor U;  // [36, C, ldo]
+};
+
+// w [3, 3, C, OC] (the layers' layout), times scale[oc] (null: 1), transformed in double.
+ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64_t C, int64_t OC);
+
+// d is a convolution F(4x4, 3x3) computes: 3x3 kernel, stride 1 (any padding).
+bool winograd_applies(const ConvDims& d);
+
+// Which convolutions the layers run by Winograd, from DEEPSLIDE_WINOGRAD: 0 none, 1 every one
+// that applies (tests, benchmarks), unset or "auto" those winograd_pays() picks. Never in
+// reference mode (DEEPSLIDE_ISA=ref keeps the direct convolution).
+enum class WinogradMode { off = 0, on = 1, aut = 2 };
+WinogradMode winograd_mode();
+void force_winograd_mode(WinogradMode m);  // for tests and benchmarks: overrides the environment
+bool winograd_pays(const ConvDims& d);     // the per-layer choice of auto mode (conv_winograd.cpp)
+bool use_winograd(const ConvDims& d);      // applies, mode, not reference mode
+
+// out = epilogue(conv(in, w)) with ep.weight_scale null (fold the scale into the packing): +
+// bias[oc], + residual, max(., 0). d must satisfy winograd_applies and match w's C and OC. In
+// reference mode it runs the _ref twin.
+void conv2d_forward_winograd(float* out,       // [N, OH, OW, OC]
+                             const float* in,  // [N, H, W, C]
+                             const ConvWinogradWeights& w, const ConvDims& d, const ConvEpilogue& ep = {});
+
+// The same algorithm in plain loops: V, the products and Y in double, the epilogue in fp32.
+void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
+                                 const ConvEpilogue& ep = {});
+
+// One ISA's transforms (conv_winograd_tiles.inc), vectorised over channels.
+struct WinogradKernels {
+  // V[xi * ldv + c] = (B^T d B)[xi] for c < C, d[i][j] the C floats at pix[i*6 + j] (null: zeros).
+  void (*input)(float* V, int64_t ldv, const float* const* pix, int64_t C);
+  // For the 16 outputs p = i*4 + j of a tile with out[p] set: out[p][oc] = relu?((A^T M A)[p][oc]
+  // + bias[oc] + res[p][oc]) for oc < OC, M[xi][oc] at M + xi * ldm (readable to whole vectors
+  // up to OC rounded up to 16); bias and res may be null (res[p] null where out[p] is).
+  void (*output)(float* const* out, const float* M, int64_t ldm, int64_t OC, const float* bias, const float* const* res,
+                 bool relu);
+};
+const WinogradKernels& winograd_kernels(Isa isa);
+const WinogradKernels& winograd_kernels_avx512();
+const WinogradKernels& winograd_kernels_avx2();
+const WinogradKernels& winograd_kernels_generic();
+
+}  // namespace ds
