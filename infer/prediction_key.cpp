@@ -9,6 +9,7 @@
 #include "base/hash.h"
 #include "base/json_bounded.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_winograd.h"
 
 namespace fs = std::filesystem;
 
@@ -22,6 +23,7 @@ const char* field_words(const std::string& field) {
   if (field == "model_fnv1a" || field == "model_bytes") return "the model file changed";
   if (field == "slide") return "the slide file changed";
   if (field == "annotations") return "the annotations changed (--annotations, its file or --annotation-cover)";
+  if (field == "winograd") return "the convolution algorithm changed (DEEPSLIDE_WINOGRAD)";
   if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
   return nullptr;
 }
@@ -34,6 +36,9 @@ ojson run_key(const std::string& model_path, const WindowOptions& w) {
   k["model_bytes"] = (uint64_t)fs::file_size(model_path);
   k["model_fnv1a"] = hex64(fnv1a_file(model_path));
   k["isa"] = isa_name(cpu_isa());
+  // Winograd rounds differently from the direct convolution (engine/kernels/conv_winograd.h).
+  static const char* kWinograd[] = {"off", "on", "auto"};
+  k["winograd"] = kWinograd[(int)winograd_mode()];
   k["patch_size"] = w.patch_size;
   k["overlap"] = w.overlap;
   if (w.mpp > 0) k["mpp"] = w.mpp;
