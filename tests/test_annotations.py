@@ -15,7 +15,8 @@
   its positive regions minus its negative ones; the ellipse as a fine polygon), under the layer's
   Name, else the region's Text, else the slide's class.
 - Bad annotation files: exit 2 and one line naming the file and feature (an XML DTD, an Aperio
-  arrow, a hole crossing its region's outline, an unknown XML root among them)."""
+  arrow, a hole crossing its region's outline, an unknown XML root, holes too costly to place
+  among them)."""
 import csv
 import json
 import math
@@ -309,6 +310,13 @@ cases = {
                          '<Vertex X="10" Y="100"/></Vertices></Region><Region Id="2" NegativeROA="1"><Vertices>'
                          '<Vertex X="50" Y="50"/><Vertex X="150" Y="50"/><Vertex X="50" Y="90"/></Vertices></Region>'
                          "</Regions></Annotation></Annotations>", "crosses the outline"),
+    # Two 40,000-vertex circles, one a hole in the other: 1.6e9 vertex tests to place the hole,
+    # past the 2^30 budget: refused (in about 3 s) rather than hours for a larger file.
+    "xml_aperio_budget": ('<Annotations><Annotation Name="t"><Regions>' + "".join(
+        f'<Region Id="{i}" NegativeROA="{i - 1}"><Vertices>' + "".join(
+            f'<Vertex X="{200 + r * math.cos(2 * math.pi * k / 40000):.2f}" '
+            f'Y="{200 + r * math.sin(2 * math.pi * k / 40000):.2f}"/>' for k in range(40000)) + "</Vertices></Region>"
+        for i, r in ((1, 150), (2, 60))) + "</Regions></Annotation></Annotations>", "vertex tests"),
 }
 for name, (content, needle) in cases.items():
     d = f"{bad_dir}/{name}"
