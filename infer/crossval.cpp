@@ -18,9 +18,9 @@ using json = nlohmann::ordered_json;
 // NaN is written as null (JSON has no NaN) and read back as NaN.
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-double number_at(const nlohmann::json& j, const char* key, const std::string& where) {
+double number_at(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw InputError(where, std::string("no \"") + key + "\"");
-  const nlohmann::json& v = j[key];
+  const json& v = j[key];
   if (v.is_null()) return NAN;
   if (!v.is_number()) throw InputError(where, std::string("\"") + key + "\" is not a number");
   return v.get<double>();
@@ -70,7 +70,7 @@ json CrossValidation::to_json() const {
   return j;
 }
 
-CrossValidation CrossValidation::from_json(const nlohmann::json& j, const std::string& where) {
+CrossValidation CrossValidation::from_json(const json& j, const std::string& where) {
   CrossValidation c;
   try {
     c.folds = j.at("folds").get<std::vector<std::string>>();
@@ -115,7 +115,7 @@ void write_crossval(const CrossValidation& c, const std::string& path) {
 }
 
 CrossValidation read_crossval(const std::string& path) {
-  return CrossValidation::from_json(read_json_file(path), path);
+  return CrossValidation::from_json(read_json_file<json>(path), path);
 }
 
 }  // namespace ds

@@ -24,8 +24,9 @@ struct CrossValidation {
   std::vector<MetricSpread> metrics;
 
   nlohmann::ordered_json to_json() const;
-  // InputError naming `where` when a key is missing or has the wrong type.
-  static CrossValidation from_json(const nlohmann::json& j, const std::string& where);
+  // InputError naming `where` when a key is missing or has the wrong type. Metrics keep the
+  // file's order.
+  static CrossValidation from_json(const nlohmann::ordered_json& j, const std::string& where);
 };
 
 // Mean, sample standard deviation (n - 1), min and max of the finite values.
