@@ -385,6 +385,9 @@ JSON = {
     "stamp.json": json.dumps({"commands": [["train", "--epochs", "2"]], "inputs": {"a": {"size": 3, "mtime_ns": 1}},
                               "outputs": {"b": {"files": 2, "bytes": 9, "hash": "0123456789abcdef"}},
                               "seconds": 1.5}),
+    "crossval.json": json.dumps({"folds": ["fold0", "fold1", "fold2"], "slides": [2, 2, 3], "metrics": {
+        "accuracy": {"values": [0.5, 1.0, None], "n": 2, "mean": 0.75, "sd": 0.35355, "min": 0.5, "max": 1.0},
+        "macro_auc": {"values": [None, None, None], "n": 0, "mean": None, "sd": None, "min": None, "max": None}}}),
     "deep.json": "[" * 100 + "]" * 100,
     "strings_with_brackets.json": '{"method": "majority", "classes": ["[[[", "]]\\"{"]}',
 }
