@@ -6,7 +6,7 @@ WORKDIR/fold<k>/ with a stamp of its own; crossval.json holds each fold's test m
 its metrics.json has them and their mean, sample standard deviation, min and max (checked against
 Python's statistics module); every fold's report shows the table. A second run skips every
 stage; a fold's deleted metrics.json reruns that fold's evaluate, the summary and the reports,
-and no other fold's stages. folds = 2 in the config and `split --folds 0` are errors (exit 2,
+and no other fold's stages; raising epochs resumes each fold's train from its own checkpoints. folds = 2 in the config and `split --folds 0` are errors (exit 2,
 one line). Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
@@ -30,12 +30,12 @@ run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "3", "--widt
      "--seed", "5"])
 
 
-def write_config(name, folds):
+def write_config(name, folds, epochs=1):
     path = f"{tmp}/{name}.toml"
     with open(path, "w") as f:
         f.write(f'workdir = "{work}"\n\n[common]\nall_wsi = "{wsi}"\npatch_size = 32\nlevel = 2\nthreads = 2\n\n'
                 f"[split]\nfolds = {folds}\nseed = 1\n\n"
-                "[train]\nnum_train_per_class = 16\nepochs = 1\nbatch_size = 16\nnorm_samples = 32\n"
+                f"[train]\nnum_train_per_class = 16\nepochs = {epochs}\nbatch_size = 16\nnorm_samples = 32\n"
                 "checkpoint_minutes = 0\nseed = 1\n\n[predict]\noverlap = 1\n\n"
                 '[visualize]\nmode = "dots"\nthumb_size = 96\n\n[evaluate]\nbootstrap = 10\n')
     return path
@@ -98,6 +98,14 @@ p = run(["run", "--config", cfg])
 want = {s: "skipped" for s in ALL}
 want.update({"fold1/evaluate": "ran", "crossval": "ran", **{f"fold{k}/report": "ran" for k in range(K)}})
 expect_stages(p, want, "after deleting fold1's metrics.json")
+
+# One more epoch (until train): each fold's train resumes from its own checkpoints.
+p = run(["run", "--config", write_config("epochs2", K, epochs=2), "--until", "train"])
+want = {s: "not run" for s in ALL}
+want.update({"split": "skipped", **{f"fold{k}/train": "ran" for k in range(K)}})
+expect_stages(p, want, "epochs 1 -> 2 until train")
+for k in range(K):
+    check(f"resuming from the last checkpoint in {work}/fold{k}/checkpoints" in p.stdout, f"fold{k}/train did not resume")
 
 # Two folds leave nothing to train on; --folds 0 is not "no folds".
 p = run(["run", "--config", write_config("folds2", 2)], expect=2)
