@@ -18,6 +18,8 @@ void register_report(CLI::App& app, Globals& g) {
   sub->add_option("--preds", o->preds, "predict's output folder (default RUN/preds)");
   sub->add_option("--vis", o->vis, "visualize's output folder (default RUN/vis)");
   sub->add_option("--log", o->log, "Training log.csv (default RUN/log.csv or RUN/train/log.csv)");
+  sub->add_option("--crossval", o->crossval,
+                  "Cross-validation summary (crossval.json of deepslide run with folds) to show as a table");
   sub->callback([o] {
     const ReportSummary s = write_report(*o);
     std::cout << "report: wrote " << o->out << " (" << s.bytes / 1024 << " KiB, " << s.images << " images embedded)\n";

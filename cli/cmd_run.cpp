@@ -87,7 +87,8 @@ void register_run(CLI::App& app, Globals& g) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run",
                                  "The whole pipeline from a TOML config: split, train, predict, search, "
-                                 "bundle, visualize, evaluate, report; completed stages are skipped");
+                                 "bundle, visualize, evaluate, report (per fold, with the folds' summary, when "
+                                 "[split] folds = K); completed stages are skipped");
   sub->add_option("--config", o->config, "Pipeline config (TOML; see configs/deepslide.toml)")->required();
   sub->add_option("--workdir", o->workdir, "Folder for every output (default: the config's workdir)");
   sub->add_flag("--force", o->force, "Rerun every stage in the range, ignoring the stamps");

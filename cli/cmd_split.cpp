@@ -28,17 +28,19 @@ void register_split(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"none", "copy", "link"}))
       ->capture_default_str();
   sub->add_option("--groups", o->groups, "CSV slide,patient: all slides of a patient go to the same split");
-  sub->add_option("--folds", o->folds,
-                  "Write K cross-validation folds (OUT/fold<k>/labels_*.csv), stratified by class, by patient "
-                  "with --groups");
-  sub->callback([o, seed_opt] {
+  auto* folds_opt = sub->add_option("--folds", o->folds,
+                                    "Write K >= 3 cross-validation folds (OUT/fold<k>/labels_*.csv), stratified by "
+                                    "class, by patient with --groups");
+  sub->callback([o, seed_opt, folds_opt] {
     std::optional<uint64_t> seed;
     if (seed_opt->count()) seed = o->seed;
     std::map<std::string, std::string> groups;
     std::vector<SlideLabel> slides;
-    if (!o->groups.empty() || o->folds) slides = all_slides(o->all_wsi);
+    // --folds given at all means folds: --folds 0 is an error (fold_slides), not "no folds".
+    const bool folds = folds_opt->count() > 0;
+    if (!o->groups.empty() || folds) slides = all_slides(o->all_wsi);
     if (!o->groups.empty()) groups = read_patient_groups(o->groups, slides);
-    if (o->folds) {
+    if (folds) {
       DS_CHECK_INPUT(o->materialize == "none", "--materialize does not apply to --folds");
       const std::vector<SplitResult> f = fold_slides(slides, groups, o->folds, seed);
       write_folds(o->all_wsi, o->out, f);

@@ -37,7 +37,11 @@ std::string write_one(const std::string& csv, int64_t side, const std::string& o
   std::vector<WindowProbabilities> w;
   w.reserve(p.patches.size());
   for (const PatchPrediction& q : p.patches) w.push_back({q.x, q.y, side, q.probs});
-  write_qupath_geojson(out, w, p.classes, opt);
+  try {
+    write_qupath_geojson(out, w, p.classes, opt);
+  } catch (const InputError& e) {  // the windows' problems (too many contour cells...) are the CSV's
+    throw InputError(naming_file(csv, e.what()));
+  }
   return out;
 }
 

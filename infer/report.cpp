@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "infer/crossval.h"
 #include "infer/evaluation.h"
 #include "infer/report_html.h"
 
@@ -34,6 +36,7 @@ struct RunOutputs {
   Evaluation eval;
   CsvRows slides;                       // eval/slides.csv, header first
   json aggregator, predict, visualize;  // null when the file is absent
+  std::optional<CrossValidation> crossval;
 };
 
 const char* kStyle = R"(body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -99,6 +102,7 @@ RunOutputs read_run(const ReportOptions& o) {
   r.aggregator = read_optional_json((fs::path(r.search) / "aggregator.json").string());
   r.predict = read_optional_json((fs::path(preds) / "predict.json").string());
   r.visualize = read_optional_json((fs::path(r.vis) / "visualize.json").string());
+  if (!o.crossval.empty()) r.crossval = read_crossval(o.crossval);
   r.log = o.log;
   if (r.log.empty()) {
     for (const char* cand : {"log.csv", "train/log.csv"})
@@ -137,6 +141,27 @@ std::string metrics_section(const Evaluation& e) {
     h += "<p class=\"ci\">Brackets: 95% percentile bootstrap over slides, " + std::to_string(e.ci->resamples) +
          " resamples, seed " + std::to_string(e.ci->seed) + ".</p>";
   return h;
+}
+
+// The test metrics of every fold of a cross-validation run and their mean and spread.
+std::string crossval_section(const std::optional<CrossValidation>& c) {
+  if (!c) return "";
+  std::string h = "<h2>Cross-validation (" + std::to_string(c->folds.size()) +
+                  " folds)</h2><table><tr><th class=\"l\">test metric</th><th>mean</th><th>sd</th><th>min</th>"
+                  "<th>max</th>";
+  for (size_t k = 0; k < c->folds.size(); ++k)
+    h += "<th>" + html_escape(c->folds[k]) + " (" + std::to_string(c->slides[k]) + " slides)</th>";
+  h += "</tr>";
+  for (const MetricSpread& s : c->metrics) {
+    h += "<tr><td class=\"l\">" + html_escape(s.name) + "</td><td>" + num(s.mean) + "</td><td>" + num(s.sd) +
+         "</td><td>" + num(s.min) + "</td><td>" + num(s.max) + "</td>";
+    for (double v : s.values) h += "<td>" + num(v) + "</td>";
+    h += "</tr>";
+  }
+  return h +
+         "</table><p class=\"ci\">sd: sample standard deviation over the folds (n - 1); a fold whose value is "
+         "undefined (n/a) is left out of the mean and spread. The sections below are this report's own "
+         "fold.</p>";
 }
 
 std::string per_class_section(const Evaluation& e) {
@@ -314,6 +339,7 @@ ReportSummary write_report(const ReportOptions& o) {
   ReportSummary sum;
   std::string h = page_start(r.run);
   h += bundle_note(r.run);
+  h += crossval_section(r.crossval);
   h += metrics_section(r.eval);
   h += per_class_section(r.eval);
   h += confusion_section(r.eval);

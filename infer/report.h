@@ -2,7 +2,7 @@
 // the run folder): eval/metrics.json and eval/slides.csv (required), search/aggregator.json,
 // preds/predict.json, vis/visualize.json and its PNGs, and log.csv or train/log.csv. Images are
 // embedded as data URIs and charts are inline SVG (infer/report_html.h); nothing outside the
-// file is referenced.
+// file is referenced. With a cross-validation summary, a table of the test metrics over folds.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -14,6 +14,8 @@ struct ReportOptions {
   std::string out;  // the HTML file to write
   // Each stage's output folder and the training log; "" for the default under `run`.
   std::string eval, search, preds, vis, log;
+  // A cross-validation summary (crossval.json, infer/crossval.h) to show as a table; "" for none.
+  std::string crossval;
 };
 
 struct ReportSummary {

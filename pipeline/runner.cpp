@@ -14,9 +14,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include "base/error.h"
+#include "infer/crossval.h"
 #include "infer/evaluation.h"
 #include "pipeline/build_id.h"
 #include "pipeline/stage_process.h"
@@ -81,8 +83,13 @@ class Runner {
   // the run before anything is removed.
   void check_no_foreign_outputs() const;
 
-  // Skips stage i when it is up to date, else runs it; returns whether it ran.
-  bool run_stage(int i, bool cascade);
+  // Skips stage i of the plan when it is up to date, else runs it; returns whether it ran.
+  bool run_stage(size_t i, bool cascade);
+
+  // The crossval stage, in-process: the folds' metrics.json (its inputs) summarized into its output.
+  void summarize_folds_stage(const Stage& st);
+
+  int kind_of(const Stage& st) const { return stage_index(st.kind, ""); }
 
   // Resume where that pays: train from its last checkpoint (adds --resume), predict keeping the
   // slides an interrupted run with the same settings finished.
@@ -99,7 +106,7 @@ class Runner {
 
   // Stage i's command `a` exited with code rc: the summary, then the error (an InputError when
   // the stage's was one, exit code 2).
-  [[noreturn]] void fail(int i, const Argv& a, int rc, double seconds);
+  [[noreturn]] void fail(size_t i, const Argv& a, int rc, double seconds);
 
   void print_summary() const;
 
@@ -120,6 +127,7 @@ class Runner {
   int first_ = 0, last_ = 0;
   std::vector<Stage> stages_;
   CommandFlags train_flags_;
+  int folds_ = 0;  // [split] folds, 0 for a run without cross-validation
   int lock_fd_ = -1;
   FileHashCache hashes_;  // WORKDIR/.stages/hashes.json, once the workdir is locked
   json build_;            // this binary (pipeline/build_id.h)
@@ -133,12 +141,23 @@ void Runner::run() {
        << " .. " << kStages[(size_t)last_] << (o_.force ? " (--force)" : "") << "\n";
   check_stages_before_from();
   check_no_foreign_outputs();
-  for (int i = 0; i < first_; ++i) results_.push_back({kStages[(size_t)i], "not run", 0, "before --from"});
-  bool cascade = false;
-  for (int i = first_; i <= last_; ++i)
-    if (run_stage(i, cascade)) cascade = true;
-  for (int i = last_ + 1; i < (int)kStages.size(); ++i)
-    results_.push_back({kStages[(size_t)i], "not run", 0, "after --until"});
+  // Once a stage runs, the later stages that use its results run too: every later stage after
+  // one of the run's own (split, crossval), a fold's later stages and the run's own after a fold's.
+  bool own_ran = false, any_ran = false;
+  std::map<std::string, bool> fold_ran;
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    const Stage& st = stages_[i];
+    const int k = kind_of(st);
+    if (k < first_ || k > last_) {
+      results_.push_back({st.name, "not run", 0, k < first_ ? "before --from" : "after --until"});
+      continue;
+    }
+    const bool cascade = own_ran || (st.group.empty() ? any_ran : fold_ran[st.group]);
+    if (run_stage(i, cascade)) {
+      any_ran = true;
+      (st.group.empty() ? own_ran : fold_ran[st.group]) = true;
+    }
+  }
   hashes_.save();
   print_summary();
   print_outcome();
@@ -157,6 +176,7 @@ void Runner::plan() {
   check_config_paths(cfg_, first_, last_);
   workdir_ = fs::absolute(shown_).lexically_normal();
   files_ = Workdir(workdir_);
+  folds_ = config_folds(cfg_);
   stages_ = plan_stages(cfg_, workdir_);
   for (const Stage& st : stages_)
     for (const Argv& a : st.commands)
@@ -182,8 +202,8 @@ void Runner::lock_workdir() {
 }
 
 void Runner::check_stages_before_from() {
-  for (int i = 0; i < first_; ++i) {
-    const Stage& st = stages_[(size_t)i];
+  for (const Stage& st : stages_) {
+    if (kind_of(st) >= first_) continue;
     const std::string sp = stamp_path(st);
     const auto stamp = read_stamp(sp);
     const std::string missing = first_missing(st.required);
@@ -201,8 +221,8 @@ void Runner::check_stages_before_from() {
 
 void Runner::check_no_foreign_outputs() const {
   std::error_code ec;
-  for (int i = first_; i <= last_; ++i) {
-    const Stage& st = stages_[(size_t)i];
+  for (const Stage& st : stages_) {
+    if (kind_of(st) < first_ || kind_of(st) > last_) continue;
     if (fs::exists(stamp_path(st), ec) || fs::exists(attempt_path(st), ec)) continue;
     for (const std::string& p : st.clear)
       if (fs::exists(fs::symlink_status(p, ec)))
@@ -211,9 +231,9 @@ void Runner::check_no_foreign_outputs() const {
   }
 }
 
-bool Runner::run_stage(int i, bool cascade) {
-  Stage& st = stages_[(size_t)i];
-  const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(kStages.size()) + "] " + st.name;
+bool Runner::run_stage(size_t i, bool cascade) {
+  Stage& st = stages_[i];
+  const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(stages_.size()) + "] " + st.name;
   const json cmds = commands_json(st);
   const json inputs = paths_fingerprint(st.inputs, hashes_);
   const auto stamp = read_stamp(stamp_path(st));
@@ -234,10 +254,11 @@ bool Runner::run_stage(int i, bool cascade) {
   const auto t0 = Clock::now();
   for (const Argv& a : st.commands)
     if (const int rc = run_stage_process(a, o_.threads, log_, err_); rc != 0) fail(i, a, rc, since(t0));
+  if (st.kind == "crossval") summarize_folds_stage(st);
   if (const std::string miss = first_missing(st.required); !miss.empty())
     throw InputError(o_.config,
                      "stage " + st.name + " finished without writing " + miss +
-                         (st.name == "train" ? " (did [train] max_steps stop it before an epoch ended?)" : ""));
+                         (st.kind == "train" ? " (did [train] max_steps stop it before an epoch ended?)" : ""));
   const double secs = since(t0);
   stamp_completed(st, record, secs);
   log_ << tag << ": done in " << seconds_text(secs) << "\n";
@@ -248,8 +269,8 @@ bool Runner::run_stage(int i, bool cascade) {
 bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::optional<json>& attempt, const json& cmds,
                      const json& inputs) {
   if (o_.force) return false;
-  const std::string& checkpoints = files_.checkpoints;
-  if (st.name == "train") {
+  const std::string checkpoints = Workdir(st.dir).checkpoints;
+  if (st.kind == "train") {
     const std::optional<json>& prev = attempt ? attempt : stamp;
     if (prev && train_resumable(*prev, cmds, inputs, train_flags_) && !latest_checkpoint(checkpoints).empty()) {
       for (Argv& a : st.commands) a.push_back("--resume");
@@ -257,7 +278,7 @@ bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::opt
       return true;
     }
   }
-  if (st.name == "predict" && attempt && (*attempt)["commands"] == cmds && (*attempt)["inputs"] == inputs) {
+  if (st.kind == "predict" && attempt && (*attempt)["commands"] == cmds && (*attempt)["inputs"] == inputs) {
     log_ << "resuming: slides predicted before the interruption are kept\n";
     return true;
   }
@@ -302,14 +323,14 @@ void Runner::stamp_completed(const Stage& st, json& record, double seconds) {
   hashes_.save();
 }
 
-void Runner::fail(int i, const Argv& a, int rc, double seconds) {
-  const std::string& name = kStages[(size_t)i];
+void Runner::fail(size_t i, const Argv& a, int rc, double seconds) {
+  const std::string& name = stages_[i].name;
   results_.push_back({name, "FAILED", seconds, "exit code " + std::to_string(rc)});
-  for (int j = i + 1; j < (int)kStages.size(); ++j) results_.push_back({kStages[(size_t)j], "not run", 0, ""});
+  for (size_t j = i + 1; j < stages_.size(); ++j) results_.push_back({stages_[j].name, "not run", 0, ""});
   hashes_.save();
   print_summary();
   std::string kept;
-  for (int j = 0; j < i; ++j) kept += (kept.empty() ? "" : ", ") + kStages[(size_t)j];
+  for (size_t j = 0; j < i; ++j) kept += (kept.empty() ? "" : ", ") + stages_[j].name;
   const std::string msg = "stage " + name + " failed (deepslide " + a[0] + " exited with code " + std::to_string(rc) +
                           ", its message is above)" + (kept.empty() ? "" : "; " + kept + " kept") +
                           "; fix the cause and rerun deepslide run";
@@ -323,13 +344,40 @@ void Runner::print_summary() const {
     char buf[200];
     std::string what = r.status == "ran" ? seconds_text(r.seconds) : r.status;
     if (!r.note.empty()) what += " (" + r.note + ")";
-    std::snprintf(buf, sizeof buf, "  %-10s %s", r.name.c_str(), what.c_str());
+    std::snprintf(buf, sizeof buf, folds_ ? "  %-16s %s" : "  %-10s %s", r.name.c_str(), what.c_str());
     log_ << buf << "\n";
   }
-  log_ << "  total      " << seconds_text(since(start_)) << "\n";
+  log_ << (folds_ ? "  total            " : "  total      ") << seconds_text(since(start_)) << "\n";
+}
+
+void Runner::summarize_folds_stage(const Stage& st) {
+  std::vector<std::string> names;
+  for (size_t k = 0; k < st.inputs.size(); ++k) names.push_back("fold" + std::to_string(k));
+  write_crossval(summarize_folds(names, st.inputs), st.outputs.at(0));
 }
 
 void Runner::print_outcome() const {
+  if (folds_) {
+    if (last_ < stage_index("crossval", "")) return;
+    try {
+      const CrossValidation c = read_crossval(files_.crossval);
+      for (const MetricSpread& m : c.metrics)
+        if (m.name == "accuracy" && m.n > 0) {
+          char buf[240];
+          std::snprintf(buf, sizeof buf,
+                        "cross-validation: slide-level test accuracy over %zu folds: mean %.4f, sd %.4f, min %.4f, "
+                        "max %.4f",
+                        c.folds.size(), m.mean, m.sd, m.min, m.max);
+          log_ << buf << "\n";
+        }
+      log_ << "cross-validation summary: " << (fs::path(shown_) / "crossval.json").string() << "\n";
+    } catch (const InputError&) {
+      // No summary line without a readable crossval.json.
+    }
+    if (last_ >= stage_index("report", ""))
+      log_ << "reports: " << (fs::path(shown_) / "fold*" / "report.html").string() << "\n";
+    return;
+  }
   if (last_ >= stage_index("evaluate", "")) {
     try {
       const Evaluation e = read_evaluation(files_.metrics);

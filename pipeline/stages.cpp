@@ -11,8 +11,8 @@ namespace fs = std::filesystem;
 
 namespace ds {
 
-const std::vector<std::string> kStages = {"split",  "train",     "predict",  "search",
-                                          "bundle", "visualize", "evaluate", "report"};
+const std::vector<std::string> kStages = {"split",     "train",    "predict",  "search", "bundle",
+                                          "visualize", "evaluate", "crossval", "report"};
 
 namespace {
 
@@ -92,13 +92,13 @@ Workdir::Workdir(const fs::path& w)
       report((w / "report.html").string()),
       aggregator(inference_val + "/aggregator.json"),
       metrics(inference_test + "/metrics.json"),
-      bundle((w / "bundle.safetensors").string()) {}
+      bundle((w / "bundle.safetensors").string()),
+      crossval((w / "crossval.json").string()) {}
 
 std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& flags) {
   const std::string paths = " (it points into the workdir)";
   std::vector<StageSpec> specs = {
-      // --folds writes fold<k>/ folders, which the run's later stages do not read (yet).
-      {"split", {}, {"--out", "--folds"}, " (it points into the workdir; run does not run cross-validation folds yet)"},
+      {"split", {}, {"--out"}, paths},
       {"train",
        {},
        {"--out", "--labels-train", "--labels-val", "--resume", "--train-folder"},
@@ -114,7 +114,7 @@ std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& fl
        " (run bundles the trained best.safetensors with the search's aggregator.json)"},
       {"visualize", {}, {"--labels", "--preds", "--out", "--model"}, paths},
       {"evaluate", {}, {"--preds", "--labels", "--aggregator", "--out"}, paths},
-      {"report", {}, {"--run", "--out", "--eval", "--search", "--preds", "--vis", "--log"}, paths},
+      {"report", {}, {"--run", "--out", "--eval", "--search", "--preds", "--vis", "--log", "--crossval"}, paths},
   };
   for (StageSpec& s : specs) s.flags = flags.at(s.name);
   return specs;
@@ -128,8 +128,27 @@ int stage_index(const std::string& name, const char* flag) {
   throw InputError(flag, "unknown stage '" + name + "' (stages: " + all + ")");
 }
 
-std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdir) {
-  const Workdir w(workdir);
+int config_folds(const PipelineConfig& cfg) {
+  const FlagSetting* f = cfg.find("split", "--folds");
+  if (!f) return 0;
+  long long k = 0;
+  try {
+    k = std::stoll(f->value);
+  } catch (...) {
+    k = -1;
+  }
+  if (k < 3 || k > kMaxFolds)
+    throw InputError(f->where, f->what + " must be from 3 to " + std::to_string(kMaxFolds) + ", got " + f->value +
+                                   " (a fold to test on, one to validate on, at least one to train on)");
+  return (int)k;
+}
+
+namespace {
+
+// The stages after split for one run folder: the workdir, or a fold's folder in a cross-validation
+// run (group "fold<k>"), whose reports also show the run's cross-validation summary.
+std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const std::string& group,
+                              const std::string& crossval) {
   // The stage's command: the config's settings, then the paths the run sets itself.
   auto cmd = [&](const std::string& stage, const Argv& managed) {
     Argv a = {stage};
@@ -141,58 +160,115 @@ std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdi
     const FlagSetting* s = cfg.find(stage, "--all-wsi");
     return s ? std::vector<std::string>{s->value} : std::vector<std::string>{};
   };
-  const std::vector<std::string> labels = {w.labels_train, w.labels_val, w.labels_test};
   std::vector<std::string> train_in = cat(all_wsi("train"), {w.labels_train, w.labels_val});
   if (const FlagSetting* pre = cfg.find("train", "--pretrained")) train_in.push_back(pre->value);
   const Argv predict_val = cmd("predict", {"--model", w.model, "--labels", w.labels_val, "--out", w.preds_val});
   const Argv predict_test = cmd("predict", {"--model", w.model, "--labels", w.labels_test, "--out", w.preds_test});
-  return {
-      {"split", {cmd("split", {"--out", w.dir})}, all_wsi("split"), labels, labels, labels},
+  Argv report = {"--run",      w.dir,   "--eval", w.inference_test, "--search", w.inference_val, "--preds",
+                 w.preds_test, "--vis", w.vis,    "--log",          w.log,      "--out",         w.report};
+  std::vector<std::string> report_in = {w.inference_test, w.inference_val, w.preds_test, w.vis, w.log};
+  if (!crossval.empty()) {
+    report.insert(report.end(), {"--crossval", crossval});
+    report_in.push_back(crossval);
+  }
+  std::vector<Stage> out = {
       {"train",
+       "",
+       "",
+       "",
        {cmd("train", {"--labels-train", w.labels_train, "--labels-val", w.labels_val, "--out", w.dir})},
        train_in,
        {w.model, w.log},
        {w.model},
        {w.checkpoints, w.log, w.model}},
       {"predict",
+       "",
+       "",
+       "",
        {predict_val, predict_test},
        cat(all_wsi("predict"), {w.model, w.labels_val, w.labels_test}),
        {w.preds_val, w.preds_test},
        {w.preds_val + "/predict.json", w.preds_test + "/predict.json"},
        {w.preds_val, w.preds_test}},
       {"search",
+       "",
+       "",
+       "",
        {cmd("search", {"--preds", w.preds_val, "--labels", w.labels_val, "--out", w.inference_val})},
        {w.preds_val, w.labels_val},
        {w.inference_val},
        {w.aggregator},
        {w.inference_val}},
       {"bundle",
+       "",
+       "",
+       "",
        {cmd("bundle", {"--model", w.model, "--aggregator", w.aggregator, "--out", w.bundle})},
        {w.model, w.aggregator},
        {w.bundle},
        {w.bundle},
        {w.bundle}},
       {"visualize",
+       "",
+       "",
+       "",
        {cmd("visualize", {"--labels", w.labels_test, "--preds", w.preds_test, "--out", w.vis, "--model", w.model})},
        cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}),
        {w.vis},
        {w.vis + "/visualize.json"},
        {w.vis}},
       {"evaluate",
+       "",
+       "",
+       "",
        {cmd("evaluate", {"--preds", w.preds_test, "--labels", w.labels_test, "--aggregator", w.aggregator, "--out",
                          w.inference_test})},
        {w.preds_test, w.labels_test, w.aggregator},
        {w.inference_test},
        {w.metrics},
        {w.inference_test}},
-      {"report",
-       {cmd("report", {"--run", w.dir, "--eval", w.inference_test, "--search", w.inference_val, "--preds", w.preds_test,
-                       "--vis", w.vis, "--log", w.log, "--out", w.report})},
-       {w.inference_test, w.inference_val, w.preds_test, w.vis, w.log},
-       {w.report},
-       {w.report},
-       {w.report}},
+      {"report", "", "", "", {cmd("report", report)}, report_in, {w.report}, {w.report}, {w.report}},
   };
+  for (Stage& st : out) {
+    st.kind = st.name;
+    st.group = group;
+    st.dir = w.dir;
+    if (!group.empty()) st.name = group + "/" + st.kind;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdir) {
+  const Workdir w(workdir);
+  const int folds = config_folds(cfg);
+  Argv split = {"split"};
+  for (const FlagSetting& s : cfg.settings.at("split")) split.insert(split.end(), s.tokens.begin(), s.tokens.end());
+  split.insert(split.end(), {"--out", w.dir});
+  std::vector<std::string> split_in;
+  for (const char* flag : {"--all-wsi", "--groups"})
+    if (const FlagSetting* s = cfg.find("split", flag)) split_in.push_back(s->value);
+  std::vector<Workdir> runs;  // the folders the stages after split run in
+  if (folds == 0) runs.push_back(w);
+  for (int k = 0; k < folds; ++k) runs.emplace_back(workdir / ("fold" + std::to_string(k)));
+  std::vector<std::string> labels;
+  for (const Workdir& r : runs) labels.insert(labels.end(), {r.labels_train, r.labels_val, r.labels_test});
+  std::vector<Stage> plan = {{"split", "split", "", w.dir, {split}, split_in, labels, labels, labels}};
+  for (size_t k = 0; k < runs.size(); ++k) {
+    const std::string group = folds ? "fold" + std::to_string(k) : "";
+    const std::vector<Stage> r = run_stages(cfg, runs[k], group, folds ? w.crossval : "");
+    plan.insert(plan.end(), r.begin(), r.end());
+  }
+  if (folds) {
+    std::vector<std::string> metrics;
+    for (const Workdir& r : runs) metrics.push_back(r.metrics);
+    plan.push_back({"crossval", "crossval", "", w.dir, {}, metrics, {w.crossval}, {w.crossval}, {w.crossval}});
+  }
+  // Run order: by kind, then fold (stable).
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const Stage& a, const Stage& b) { return stage_index(a.kind, "") < stage_index(b.kind, ""); });
+  return plan;
 }
 
 void check_config_paths(const PipelineConfig& cfg, int first, int last) {

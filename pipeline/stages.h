@@ -1,8 +1,11 @@
 // The stages of `deepslide run`, in one workdir with DeepSlide's folder names: split -> train ->
-// predict (val, test) -> search -> bundle -> visualize -> evaluate -> report. For each stage: the command
-// lines it runs (the config's keys plus the workdir paths the run sets itself), the paths it
-// reads and writes, and whether its stamp (pipeline/stage_stamp.h) says it is complete and
-// current.
+// predict (val, test) -> search -> bundle -> visualize -> evaluate -> report. With `[split]
+// folds = K` (cross-validation) split writes K folds and each fold runs train .. evaluate and
+// report in its own folder, WORKDIR/fold<k>/, with the same names; between evaluate and report
+// the crossval stage summarizes the folds' test metrics (WORKDIR/crossval.json, infer/crossval.h),
+// which every fold's report shows. For each stage: the command lines it runs (the config's keys
+// plus the workdir paths the run sets itself), the paths it reads and writes, and whether its
+// stamp (pipeline/stage_stamp.h) says it is complete and current.
 #pragma once
 #include <filesystem>
 #include <map>
@@ -19,13 +22,17 @@ namespace ds {
 
 using Argv = std::vector<std::string>;  // {"train", "--epochs", "4", ...}
 
-// Stage names in run order; each is also the name of the command it runs.
+// Stage kinds in run order; each but crossval (which the run does itself) is also the name of the
+// command it runs. --from and --until name kinds.
 extern const std::vector<std::string> kStages;
 
 // One stage of the plan: its command line(s) and the paths that decide whether it is current.
 struct Stage {
-  std::string name;
-  std::vector<Argv> commands;         // predict has two
+  std::string name;                   // "train"; "fold0/train" for a fold's (its stamp: .stages/<name>.json)
+  std::string kind;                   // its kStages entry: "train"
+  std::string group;                  // "" for the run's own stages, "fold<k>" for a fold's
+  std::string dir;                    // the folder it writes into: the workdir or the fold's folder
+  std::vector<Argv> commands;         // predict has two; crossval none (the run summarizes in-process)
   std::vector<std::string> inputs;    // files and folders it reads
   std::vector<std::string> outputs;   // files and folders it writes (fingerprinted in the stamp)
   std::vector<std::string> required;  // files it must leave behind to count as complete
@@ -37,8 +44,14 @@ struct Workdir {
   explicit Workdir(const std::filesystem::path& absolute);
   std::string dir, labels_train, labels_val, labels_test, model, log, checkpoints, preds_val, preds_test, inference_val,
       inference_test, vis, report, aggregator, metrics,
-      bundle;  // bundle.safetensors: the model, the recipe and the aggregator in one file (for diagnose)
+      bundle,    // bundle.safetensors: the model, the recipe and the aggregator in one file (for diagnose)
+      crossval;  // crossval.json: the folds' test metrics and their spread (cross-validation runs)
 };
+
+// The number of folds `[split] folds` asks for, 0 without it; InputError naming the line when it
+// is not an integer in [3, kMaxFolds].
+constexpr int kMaxFolds = 100;
+int config_folds(const PipelineConfig& cfg);
 
 // The config's view of each stage: its command's flags (from `flags`, by command name) and the
 // flags the run sets itself.
@@ -47,7 +60,8 @@ std::vector<StageSpec> stage_specs(const std::map<std::string, CommandFlags>& fl
 // Index of a stage in kStages; InputError naming `flag` for an unknown name.
 int stage_index(const std::string& name, const char* flag);
 
-// The stages with their command lines, for the absolute workdir and the parsed config.
+// The stages with their command lines, for the absolute workdir and the parsed config, in run
+// order (kinds in kStages order; within a kind, fold 0 first).
 std::vector<Stage> plan_stages(const PipelineConfig& cfg, const std::filesystem::path& workdir);
 
 // Existence checks on the inputs the config names for stages first..last, before anything runs.

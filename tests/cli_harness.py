@@ -1,7 +1,9 @@
 """Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
 list that checks append to instead of stopping at the first problem, run() which records an
-unexpected exit code with the tail of stderr, and error_line() for the one-line error."""
+unexpected exit code with the tail of stderr, error_line() for the one-line error, and
+expect_stages() for `deepslide run`'s summary."""
 import os
+import re
 import subprocess
 
 DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
@@ -30,3 +32,22 @@ def out_name(rel):
     """The name predict gives a slide's outputs (infer/prediction_index.h): its path under the
     slide folder with '%' -> '%25' and '/' -> '%2F' (names of at most 200 bytes)."""
     return rel.replace("%", "%25").replace("/", "%2F")
+
+
+def stage_states(stdout, names):
+    """stage name -> 'ran' | 'skipped' | 'not run' (else the status text) from deepslide run's
+    summary, for the stages in `names` ("train", or "fold0/train" in a cross-validation run)."""
+    states = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^  ([\w/]+)\s+(.*)$", line)
+        if m and m.group(1) in names:
+            rest = m.group(2)
+            states[m.group(1)] = ("skipped" if rest.startswith("skipped") else "not run" if rest.startswith("not run")
+                                  else "ran" if re.match(r"[0-9.]+ s", rest) else rest)
+    return states
+
+
+def expect_stages(p, want, what):
+    """Checks that the run `p` reports exactly the stage states `want` (name -> state)."""
+    got = stage_states(p.stdout, want.keys())
+    check(got == want, f"{what}: stages {got}, expected {want}\n{p.stdout[-2000:]}")

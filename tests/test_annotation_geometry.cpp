@@ -1,8 +1,12 @@
 // Geometry and window selection by annotation on shapes whose answers are known by hand (the
 // random shapes against shapely are in tests/test_annotations.py): a square with a square hole,
 // a concave L, overlapping polygons of one class (the sampled union), restrict_windows for
-// prediction, the GeoJSON parser's accepted forms, and contours of known window sets.
+// prediction, the GeoJSON parser's accepted forms, the Aperio ImageScope reader on its committed
+// fixture (classes, holes, the ellipse against pi a b), XML refusals, and contours of known
+// window sets.
 #include <catch2/catch.hpp>
+
+#include <cmath>
 
 #include "base/error.h"
 #include "infer/class_contours.h"
@@ -44,8 +48,8 @@ TEST_CASE("covered_fraction: exact for apart polygons, sampled for overlapping o
 TEST_CASE("label_windows and restrict_windows") {
   SlideAnnotations a;
   a.path = "x.geojson";
-  a.items.push_back({"tumor", {rect(0, 0, 100, 100)}});
-  a.items.push_back({"", {rect(100, 0, 200, 100)}});
+  a.items.push_back({"tumor", {rect(0, 0, 100, 100)}, ""});
+  a.items.push_back({"", {rect(100, 0, 200, 100)}, ""});
   std::vector<Window> w = {{0, 0}, {50, 0}, {100, 0}, {150, 0}, {300, 0}, {75, 0}};
   auto l = label_windows(w, 100, a, 0.5, "normal");
   REQUIRE(l.size() == 5);  // all but the window at 300
@@ -79,6 +83,62 @@ TEST_CASE("GeoJSON forms: collection, feature, bare array, MultiPolygon, derived
           R"({"type":"FeatureCollection","features":[{"geometry":{"type":"Point","coordinates":[1,1]}}]})",
           "f.geojson"),
       Catch::Contains("f.geojson: feature 0"));
+}
+
+TEST_CASE("Aperio ImageScope XML: layers, region types, negative regions") {
+  // tests/fixtures/annotations/make_aperio.py says what the fixture holds.
+  const SlideAnnotations a = read_annotations(std::string(DS_FIXTURES) + "/annotations/aperio_imagescope.xml");
+  REQUIRE(a.items.size() == 4);  // the two negative regions are holes, not items
+  CHECK(a.items[0].cls == "tumor");
+  REQUIRE(a.items[0].polygons.size() == 1);
+  CHECK(a.items[0].polygons[0].rings.size() == 2);      // the star and the pentagon inside it
+  CHECK(a.items[0].polygons[0].rings[0].size() == 24);  // the repeated closing vertex dropped
+  CHECK(a.items[1].cls == "tumor");
+  CHECK(a.items[1].polygons[0].rings.size() == 1);  // the stray negative region cuts nothing
+  CHECK(polygon_area(a.items[1].polygons[0]) == Approx(80 * 80));
+  CHECK(a.items[2].cls == "stroma");  // no layer Name: the region's Text
+  const Polygon& ellipse = a.items[2].polygons[0];
+  CHECK(ellipse.rings[0].size() == 128);
+  const double pi_ab = std::acos(-1.0) * 80 * 60;  // corners (420, 250), (580, 370)
+  CHECK(polygon_area(ellipse) < pi_ab);
+  CHECK(polygon_area(ellipse) > pi_ab * (1 - 5e-4));  // an inscribed 128-gon: 4.0e-4 short
+  CHECK(point_in_polygon(ellipse, {500, 310}));
+  CHECK_FALSE(point_in_polygon(ellipse, {425, 255}));  // a corner of the box, outside the ellipse
+  CHECK(a.items[3].cls.empty());
+  CHECK(a.items[3].where == "annotation 1 ('') region 1 (Id 2)");
+}
+
+TEST_CASE("XML annotations: DTDs and unknown roots refused, ASAP and Aperio told apart by the root") {
+  auto fails_with = [](const std::string& xml, const std::string& needle) {
+    try {
+      (void)parse_aperio_annotations(xml, "x.xml");
+      (void)parse_asap_annotations(xml, "x.xml");
+    } catch (const InputError& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+      CHECK(std::string(e.what()).rfind("x.xml: ", 0) == 0);
+      return;
+    }
+    FAIL("no error for " << xml);
+  };
+  fails_with("<!DOCTYPE Annotations [<!ENTITY a \"b\">]><Annotations/>", "DTD");
+  fails_with("<?xml version=\"1.0\"?><!ENTITY a \"b\"><Annotations/>", "DTD");
+  fails_with("<ASAP_Annotations/>", "not an Aperio ImageScope annotation file");
+  fails_with(
+      "<Annotations><Annotation><Regions><Region Type=\"2\"><Vertices><Vertex X=\"1\" Y=\"1\"/>"
+      "</Vertices></Region></Regions></Annotation></Annotations>",
+      "an ellipse has 1 vertices");
+  fails_with(
+      "<Annotations><Annotation><Regions><Region Type=\"4\"><Vertices><Vertex X=\"1\" Y=\"1\"/>"
+      "</Vertices></Region></Regions></Annotation></Annotations>",
+      "region Type '4'");
+  // An ASAP file holds an <Annotations> element too, below its root: it still reads as ASAP.
+  const SlideAnnotations asap = parse_asap_annotations(
+      "<ASAP_Annotations><Annotations><Annotation Name=\"a\" Type=\"Polygon\" PartOfGroup=\"t\"><Coordinates>"
+      "<Coordinate Order=\"0\" X=\"0\" Y=\"0\"/><Coordinate Order=\"1\" X=\"9\" Y=\"0\"/>"
+      "<Coordinate Order=\"2\" X=\"0\" Y=\"9\"/></Coordinates></Annotation></Annotations></ASAP_Annotations>",
+      "x.xml");
+  CHECK(asap.items.size() == 1);
 }
 
 TEST_CASE("union_outline: an L of windows with a hole") {

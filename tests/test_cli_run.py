@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, expect_stages, failures, run  # noqa: E402
 
 STAGES = ["split", "train", "predict", "search", "bundle", "visualize", "evaluate", "report"]
 
@@ -57,21 +57,8 @@ def with_change(table, key, value, base=None):
     return tables
 
 
-def stage_states(stdout):
-    """stage -> 'ran' | 'skipped' | 'not run' from the summary."""
-    states = {}
-    for line in stdout.splitlines():
-        m = re.match(r"^  (\w+)\s+(.*)$", line)
-        if m and m.group(1) in STAGES:
-            rest = m.group(2)
-            states[m.group(1)] = ("skipped" if rest.startswith("skipped") else "not run" if rest.startswith("not run")
-                                  else "ran" if re.match(r"[0-9.]+ s", rest) else rest)
-    return states
-
-
 def expect_states(p, want, what):
-    got = stage_states(p.stdout)
-    check(got == want, f"{what}: stages {got}, expected {want}\n{p.stdout[-1500:]}")
+    expect_stages(p, want, what)
 
 
 def mtime(rel):

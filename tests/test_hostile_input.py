@@ -192,6 +192,13 @@ def main():
         expect_refused(["geojson", "--predictions", os.path.join(gj, "predict.json"), "--out", f("gj_out")],
                        "predict.json", why)
     check(not os.path.exists(os.path.join(tmp, "evil.geojson")), "geojson wrote outside --out")
+    # Contours of windows 17 grid steps wide are refused, and the error names the CSV they came from.
+    with open(os.path.join(gj, "predict.json"), "w") as fh:
+        json.dump({"slides": {"x": {"csv": "wide.csv", "window_side": 32 * 17}}}, fh)
+    with open(os.path.join(gj, "wide.csv"), "w") as fh:
+        fh.write("x,y,prediction,confidence,prob_a,prob_b\n0,0,a,0.9,0.9,0.1\n32,0,a,0.9,0.9,0.1\n")
+    expect_refused(["geojson", "--predictions", os.path.join(gj, "predict.json"), "--out", f("gj_wide"), "--geojson",
+                    "contours"], "wide.csv", "too many cells")
 
     # A model file of gigabytes (sparse) whose header does not describe its data: refused after
     # the header is read, without reading the rest.

@@ -1,5 +1,5 @@
 // Annotation files: format detection, the slide's file in an annotations folder, bounds checks.
-// The two parsers are annotations_geojson.cpp and annotations_asap.cpp.
+// The parsers are annotations_geojson.cpp, annotations_asap.cpp and annotations_aperio.cpp.
 #include "slide/windows/annotations.h"
 
 #include <filesystem>
@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
+#include "slide/windows/xml_tags.h"
 
 namespace fs = std::filesystem;
 
@@ -31,15 +32,21 @@ SlideAnnotations read_annotations(const std::string& path) {
   SlideAnnotations a;
   if (first != std::string::npos && (text[first] == '{' || text[first] == '['))
     a = parse_geojson_annotations(text, path);
-  else if (first != std::string::npos && text[first] == '<') a = parse_asap_annotations(text, path);
-  else throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
+  else if (first != std::string::npos && text[first] == '<') {
+    const std::string root = xml_root_name(text, path);
+    if (root == "ASAP_Annotations") a = parse_asap_annotations(text, path);
+    else if (root == "Annotations") a = parse_aperio_annotations(text, path);
+    else
+      throw InputError(path, "XML whose root element <" + root +
+                                 "> is neither ASAP's <ASAP_Annotations> nor Aperio ImageScope's <Annotations>");
+  } else throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
   // An annotation's class names the folder its patches go to (patches) and a training label:
   // one plain name, as a label CSV's class must be.
   for (size_t i = 0; i < a.items.size(); ++i)
     if (!a.items[i].cls.empty())
       if (const std::string why = unsafe_component_reason(a.items[i].cls); !why.empty())
-        throw InputError(
-            path, "annotation " + std::to_string(i) + ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
+        throw InputError(path, (a.items[i].where.empty() ? "annotation " + std::to_string(i) : a.items[i].where) +
+                                   ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
   return a;
 }
 
@@ -50,8 +57,8 @@ void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t 
         for (const Point& q : r)
           if (!(q.x >= 0 && q.y >= 0 && q.x <= (double)width && q.y <= (double)height)) {
             std::ostringstream m;
-            m << "feature " << i << ": vertex (" << q.x << ", " << q.y << ") lies outside the slide (" << width << " x "
-              << height << " level-0 pixels)";
+            m << (a.items[i].where.empty() ? "feature " + std::to_string(i) : a.items[i].where) << ": vertex (" << q.x
+              << ", " << q.y << ") lies outside the slide (" << width << " x " << height << " level-0 pixels)";
             throw InputError(a.path, m.str());
           }
 }

@@ -1,9 +1,11 @@
 // Annotated regions of a slide, read from the files pathologists draw them in: QuPath's GeoJSON
 // export (a FeatureCollection, one Feature, or a bare array of features; Polygon and
-// MultiPolygon with holes; the class from properties.classification) and ASAP's XML
-// (Annotation/Coordinates; the class is the annotation's group). Coordinates are level-0 pixels
-// with the origin at the top-left, as both tools write them. Every problem is an InputError
-// naming the file and the feature (GeoJSON index from 0, or ASAP annotation index and name).
+// MultiPolygon with holes; the class from properties.classification), ASAP's XML
+// (Annotation/Coordinates; the class is the annotation's group) and Aperio ImageScope's XML
+// (Annotation/Regions/Region/Vertices; the class is the layer's Name, negative regions are holes).
+// Coordinates are level-0 pixels with the origin at the top-left, as the tools write them. Every
+// problem is an InputError naming the file and the feature (GeoJSON index from 0, ASAP
+// annotation index and name, Aperio annotation and region).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -17,6 +19,7 @@ namespace ds {
 struct Annotation {
   std::string cls;                // class name; empty when the annotation has none
   std::vector<Polygon> polygons;  // a MultiPolygon has several
+  std::string where;              // how messages name it; "" for "feature <index>"
 };
 
 struct SlideAnnotations {
@@ -24,10 +27,13 @@ struct SlideAnnotations {
   std::vector<Annotation> items;
 };
 
-// By content: '{' or '[' first is GeoJSON, '<' is XML.
+// By content: '{' or '[' first is GeoJSON, '<' is XML: ASAP's when the root element is
+// <ASAP_Annotations>, Aperio ImageScope's when it is <Annotations>. XML with a DTD is refused
+// (slide/windows/xml_tags.h).
 SlideAnnotations read_annotations(const std::string& path);
 SlideAnnotations parse_geojson_annotations(const std::string& text, const std::string& path);
 SlideAnnotations parse_asap_annotations(const std::string& text, const std::string& path);
+SlideAnnotations parse_aperio_annotations(const std::string& text, const std::string& path);
 
 // InputError naming the file and feature when a vertex lies outside [0, width] x [0, height].
 void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t height);

@@ -1,9 +1,10 @@
 // fuzz-links: ds_pipeline
 // libFuzzer harness for the JSON sidecars: the input goes through base/json_bounded.h (as text and
 // as a file), then to the readers of what the JSON holds: infer/aggregator.h Aggregator::from_json
-// (aggregator.json; a valid one is applied to a slide and must survive to_json -> from_json) and
-// pipeline/stage_stamp.h read_stamp (a stage stamp). Bad input must end in ds::InputError (a stamp
-// that does not read is treated as absent). Seeds: tests/fuzz/seeds/json/.
+// (aggregator.json; a valid one is applied to a slide and must survive to_json -> from_json),
+// pipeline/stage_stamp.h read_stamp (a stage stamp) and infer/crossval.h read_crossval (a
+// cross-validation summary, which report --crossval reads). Bad input must end in ds::InputError
+// (a stamp that does not read is treated as absent). Seeds: tests/fuzz/seeds/json/.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "base/json_bounded.h"
 #include "fuzz_input.h"
 #include "infer/aggregator.h"
+#include "infer/crossval.h"
 #include "pipeline/stage_stamp.h"
 
 // read_stamp lives in ds::cli or, once the runner has moved into pipeline/, in ds.
@@ -49,6 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     read_stamp(file.path());
+  } catch (const ds::InputError&) {
+  }
+  try {
+    ds::read_crossval(file.path());
   } catch (const ds::InputError&) {
   }
   return 0;

@@ -9,7 +9,8 @@ progressive, greyscale and restart-marker JPEGs, PNG), a small TIFF assembler he
 layout with thumbnail, label and macro; tiles as abbreviated JPEGs sharing JPEGTables;
 progressive JPEG tiles), the vendor generators scripts/gen_*.py (Aperio JPEG 2000, NDPI, OME-TIFF,
 Philips, Ventana, Leica) at seed size, jpegtran (restart markers), the crafted hostile files of
-tests/hostile_files.py (at seed size) and hand-written CSV, JSON, TOML and safetensors text. Regression inputs (a finding's crashing input)
+tests/hostile_files.py (at seed size), hand-written CSV, JSON, TOML, annotation (GeoJSON, ASAP and
+Aperio XML) and safetensors text, and tests/fixtures/annotations/'s Aperio file. Regression inputs (a finding's crashing input)
 are committed next to these as regress_*, and this script leaves them alone.
 """
 import io
@@ -36,7 +37,7 @@ import gen_svs_jp2k  # noqa: E402
 import gen_ventana  # noqa: E402
 import hostile_files  # noqa: E402  (tests/hostile_files.py)
 
-TARGETS = ["slide", "jpeg", "model", "csv", "json", "config"]
+TARGETS = ["slide", "jpeg", "model", "csv", "json", "config", "annotations"]
 
 
 def tissue(w, h, seed=0):
@@ -384,6 +385,9 @@ JSON = {
     "stamp.json": json.dumps({"commands": [["train", "--epochs", "2"]], "inputs": {"a": {"size": 3, "mtime_ns": 1}},
                               "outputs": {"b": {"files": 2, "bytes": 9, "hash": "0123456789abcdef"}},
                               "seconds": 1.5}),
+    "crossval.json": json.dumps({"folds": ["fold0", "fold1", "fold2"], "slides": [2, 2, 3], "metrics": {
+        "accuracy": {"values": [0.5, 1.0, None], "n": 2, "mean": 0.75, "sd": 0.35355, "min": 0.5, "max": 1.0},
+        "macro_auc": {"values": [None, None, None], "n": 0, "mean": None, "sd": None, "min": None, "max": None}}}),
     "deep.json": "[" * 100 + "]" * 100,
     "strings_with_brackets.json": '{"method": "majority", "classes": ["[[[", "]]\\"{"]}',
 }
@@ -397,6 +401,44 @@ TOML = {
     "types.toml": ('[train]\nepochs = 0x10\nlr = 1e-3\nseed = 1_000\narch = """\nresnet18"""\n'
                    "out = 'x'\n# comment\n[search]\nthresholds = [1, 2.5, \"3\"]\noverlap = inf\n"),
     "dates.toml": "[train]\narch = 1979-05-27T07:32:00Z\n[[search]]\nmode = 'x'\n",
+}
+
+
+def _feature(rings, cls=None, kind="Polygon"):
+    props = {"objectType": "annotation"}
+    if cls:
+        props["classification"] = {"name": cls, "color": [255, 0, 0]}
+    return {"type": "Feature", "geometry": {"type": kind, "coordinates": rings}, "properties": props}
+
+
+_SQUARE = [[10, 10], [400, 10], [400, 300], [10, 300], [10, 10]]
+_HOLE = [[100, 100], [200, 100], [150, 200], [100, 100]]
+with open(os.path.join(os.path.dirname(HERE), "fixtures", "annotations", "aperio_imagescope.xml")) as _f:
+    _APERIO_FIXTURE = _f.read()
+
+ANNOTATIONS = {
+    "qupath.geojson": json.dumps({"type": "FeatureCollection", "features": [
+        _feature([_SQUARE, _HOLE], "tumor"),
+        _feature([[[[500, 500], [700, 500], [600, 700], [500, 500]]], [[[800, 100], [900, 100], [850, 200]]]], None,
+                 "MultiPolygon"),
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [_SQUARE]},
+         "properties": {"classification": {"names": ["tumor", "grade 2"]}}}]}),
+    "bare_array.geojson": json.dumps([_feature([_SQUARE], "stroma")]),
+    "asap.xml": ('<?xml version="1.0"?>\n<ASAP_Annotations>\n<Annotations>\n'
+                 '<Annotation Name="A0" Type="Polygon" PartOfGroup="tumor" Color="#F4FA58"><Coordinates>'
+                 '<Coordinate Order="1" X="400" Y="10"/><Coordinate Order="0" X="10" Y="10"/>'
+                 '<Coordinate Order="2" X="200,5" Y="300"/></Coordinates></Annotation>\n'
+                 '<Annotation Name="A1" Type="Rectangle" PartOfGroup="None" Color="#000000"><Coordinates>'
+                 '<Coordinate Order="0" X="500" Y="500"/><Coordinate Order="1" X="600" Y="500"/>'
+                 '<Coordinate Order="2" X="600" Y="600"/><Coordinate Order="3" X="500" Y="600"/>'
+                 "</Coordinates></Annotation>\n</Annotations>\n<AnnotationGroups />\n</ASAP_Annotations>\n"),
+    "aperio.xml": _APERIO_FIXTURE,
+    "aperio_minimal.xml": ('<Annotations><Annotation Name=""><Regions><Region Id="1" Text="a &amp; b">'
+                           '<Vertices><Vertex X="1" Y="1"/><Vertex X="90" Y="1"/><Vertex X="50" Y="80"/></Vertices>'
+                           '</Region><Region Id="2" Type="2"><Vertices><Vertex X="300" Y="300"/>'
+                           '<Vertex X="500" Y="400"/></Vertices></Region></Regions></Annotation></Annotations>'),
+    "dtd.xml": ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxx"><!ENTITY y "&x;&x;&x;">]>'
+                '<Annotations><Annotation Name="&y;"/></Annotations>'),
 }
 
 
@@ -416,6 +458,7 @@ def main():
         text_seeds(os.path.join(out, "csv"), CSV)
         text_seeds(os.path.join(out, "json"), JSON)
         text_seeds(os.path.join(out, "config"), TOML)
+        text_seeds(os.path.join(out, "annotations"), ANNOTATIONS)
     finally:
         shutil.rmtree(tmp)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(out) for f in fs)
