@@ -1,13 +1,34 @@
 """Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
-list that checks append to instead of stopping at the first problem, run() which records an
+list that checks append to instead of stopping at the first problem, tempdir() for scratch
+folders removed after a passing run, run() which records an
 unexpected exit code with the tail of stderr, error_line() for the one-line error, and
 expect_stages() for `deepslide run`'s summary."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 
 DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
 failures = []
+_scratch = []
+
+
+def tempdir(prefix):
+    """A fresh folder under the system temp dir, removed when the test exits without failures
+    (kept for a look when one failed, or when DEEPSLIDE_KEEP_TMP is set)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _scratch.append(d)
+    return d
+
+
+@atexit.register
+def _remove_scratch():
+    if failures or os.environ.get("DEEPSLIDE_KEEP_TMP"):
+        return
+    for d in _scratch:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def check(cond, msg):

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 
 from shapely.affinity import scale
@@ -32,9 +31,9 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
 from shapely.ops import unary_union
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, run, tempdir  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_annot_")
+tmp = tempdir("ds_annot_")
 wsi = f"{tmp}/wsi"
 W, H = 640, 480
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "2", "--width", str(W), "--height", str(H),

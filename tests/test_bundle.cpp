@@ -16,6 +16,7 @@
 #include "infer/bundle.h"
 #include "infer/diagnose.h"
 #include "infer/diagnose_inputs.h"
+#include "scratch_dir.h"
 #include "slide/windows/labels_csv.h"
 #include "weights/model.h"
 
@@ -25,11 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path test_dir() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("ds_test_bundle_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
+  static fs::path dir = ds::test::scratch_dir("test_bundle");
   return dir;
 }
 

@@ -22,13 +22,12 @@ import os
 import shutil
 import struct
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, out_name, run  # noqa: E402
+from cli_harness import check, error_line, failures, out_name, run, tempdir  # noqa: E402
 
 
 def read_csv(path):
@@ -55,7 +54,7 @@ def st_without_key(src, dst, key):
         f.write(struct.pack("<Q", len(h)) + h + data)
 
 
-tmp = tempfile.mkdtemp(prefix="ds_bundle_")
+tmp = tempdir("ds_bundle_")
 wsi, new = f"{tmp}/wsi", f"{tmp}/new"
 T = ["--threads", "2"]
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "4", "--width", "600", "--height", "500",

@@ -16,14 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, expect_stages, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, expect_stages, failures, run, tempdir  # noqa: E402
 
 STAGES = ["split", "train", "predict", "search", "bundle", "visualize", "evaluate", "report"]
 
-tmp = tempfile.mkdtemp(prefix="ds_run_")
+tmp = tempdir("ds_run_")
 wsi = f"{tmp}/wsi"
 work = f"{tmp}/work"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "4", "--width", "1000", "--height", "800",

@@ -14,16 +14,15 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, expect_stages, failures, run  # noqa: E402
+from cli_harness import check, error_line, expect_stages, failures, run, tempdir  # noqa: E402
 
 K = 3
 KINDS = ["train", "predict", "search", "bundle", "visualize", "evaluate", "report"]
 ALL = ["split", "crossval"] + [f"fold{k}/{s}" for k in range(K) for s in KINDS]
 
-tmp = tempfile.mkdtemp(prefix="ds_run_folds_")
+tmp = tempdir("ds_run_folds_")
 wsi = f"{tmp}/wsi"
 work = f"{tmp}/work"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "3", "--width", "1000", "--height", "800",

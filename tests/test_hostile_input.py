@@ -18,7 +18,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile_files  # noqa: E402
-from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, tempdir  # noqa: E402
 
 MAX_RSS_MB = 400
 HUGE_RSS_MB = 300  # listing the 2^20 px slide's grid alone would take 790 MB
@@ -81,7 +81,7 @@ def tiff_with_jpeg_tile(jpeg, tile):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="ds_hostile_")
+    tmp = tempdir("ds_hostile_")
     hostile_files.write_all(tmp)
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
 

@@ -17,13 +17,12 @@ import csv
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, out_name, run  # noqa: E402
+from cli_harness import check, failures, out_name, run, tempdir  # noqa: E402
 
 
 def read_csv(path):
@@ -38,7 +37,7 @@ def write_labels(path, rows):
             f.write(f"{img},{gt}\n")
 
 
-tmp = tempfile.mkdtemp(prefix="ds_infer_")
+tmp = tempdir("ds_infer_")
 
 # ---------------------------------------------------------------- oracle part: synthetic CSVs
 rng = np.random.default_rng(3)

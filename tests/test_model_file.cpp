@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "scratch_dir.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
 #include "weights/safetensors.h"
@@ -29,11 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path test_dir() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("ds_test_model_file_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
+  static fs::path dir = ds::test::scratch_dir("test_model_file");
   return dir;
 }
 

@@ -6,6 +6,7 @@ mean) and is compared with the file names we write (ours: x = column; DeepSlide'
 Run by ctest with DEEPSLIDE set to the binary."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,8 @@ def main():
         failures += 1
         print("fixture does not exercise both kept and dropped windows")
     print("ok" if failures == 0 else f"FAILED: {failures} mismatches")
+    if not failures:
+        shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(1 if failures else 0)
 
 

@@ -8,14 +8,13 @@ Run by ctest (DEEPSLIDE set)."""
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, run, tempdir  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_patches_isolation_")
+tmp = tempdir("ds_patches_isolation_")
 wsi = f"{tmp}/wsi"
 rng = np.random.default_rng(1)
 for rel in ("a/s.png", "b/s.png", "d/t.png"):

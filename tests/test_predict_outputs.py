@@ -13,13 +13,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile_files  # noqa: E402
-from cli_harness import check, failures, out_name, run  # noqa: E402
+from cli_harness import check, failures, out_name, run, tempdir  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_predict_outputs_")
+tmp = tempdir("ds_predict_outputs_")
 wsi = f"{tmp}/wsi"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "2", "--width", "400", "--height", "300",
      "--seed", "8"])

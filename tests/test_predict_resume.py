@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, out_name, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_predict_resume_")
+tmp = tempdir("ds_predict_resume_")
 wsi = f"{tmp}/wsi"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "1600", "--height", "1600",
      "--seed", "5"])

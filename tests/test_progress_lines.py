@@ -8,12 +8,11 @@ visualize) prints none while keeping the per-slide outcome lines. Run by ctest (
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, run, tempdir  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_progress_")
+tmp = tempdir("ds_progress_")
 wsi = f"{tmp}/wsi"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "2", "--width", "700", "--height", "600",
      "--seed", "3"])

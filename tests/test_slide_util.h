@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.h"
 #include "slide/reader/image_io.h"
 
 namespace ds::test {
@@ -29,11 +30,7 @@ inline RgbImage pattern_image(int w, int h, uint32_t seed = 1) {
   return img;
 }
 
-inline std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("ds_" + name + "_" + std::to_string(std::random_device{}()));
-  std::filesystem::create_directories(d);
-  return d.string();
-}
+inline std::string temp_dir(const std::string& name) { return ds::test::scratch_dir(name).string(); }
 
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

@@ -6,12 +6,11 @@ largest patient), grouped by patient; bad groups CSVs exit 2 with one line namin
 import csv
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, run, tempdir  # noqa: E402
 
-tmp = tempfile.mkdtemp(prefix="ds_groups_")
+tmp = tempdir("ds_groups_")
 wsi = f"{tmp}/wsi"
 os.makedirs(wsi)
 # Empty files are enough: split lists slides, it does not open them.

@@ -8,17 +8,16 @@ import csv
 import hashlib
 import os
 import sys
-import tempfile
 
 import numpy as np
 import openslide
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import check, failures, run, tempdir  # noqa: E402
 
 
-tmp = tempfile.mkdtemp(prefix="ds_synth_")
+tmp = tempdir("ds_synth_")
 wsi = f"{tmp}/wsi"
 run(["synth", "--out", wsi, "--classes", "3", "--slides-per-class", "3", "--width", "900", "--height", "700",
      "--seed", "5"])

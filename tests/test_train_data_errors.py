@@ -14,15 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, error_line, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, error_line, failures, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
-tmp = tempfile.mkdtemp(prefix="ds_train_data_")
+tmp = tempdir("ds_train_data_")
 common = ["--patch-size", "32", "--epochs", "1", "--threads", "2", "--checkpoint-minutes", "0"]
 
 # Slides mode, one short epoch.

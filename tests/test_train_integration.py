@@ -13,10 +13,9 @@ import re
 import shutil
 import struct
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import check, failures, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
 
@@ -26,7 +25,7 @@ def metadata(path):
         return json.loads(f.read(n))["__metadata__"]
 
 
-tmp = tempfile.mkdtemp(prefix="ds_train_int_")
+tmp = tempdir("ds_train_int_")
 data = f"{tmp}/data"
 make_patch_folder(data, size=32, train_per_class=32, val_per_class=12, seed=3)
 out = f"{tmp}/out"

@@ -11,15 +11,14 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, error_line, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, error_line, failures, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
 
-tmp = tempfile.mkdtemp(prefix="ds_train_resume_")
+tmp = tempdir("ds_train_resume_")
 data = f"{tmp}/data"
 make_patch_folder(data, size=32, train_per_class=10, val_per_class=4, seed=7)
 base = ["train", "--train-folder", data, "--patch-size", "32", "--batch-size", "8", "--epochs", "2",

@@ -24,10 +24,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, run, tempdir  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -83,7 +82,7 @@ def models(out):
             for p in sorted(glob.glob(f"{out}/checkpoints/*_va*.safetensors")) if ".state." not in p}
 
 
-tmp = tempfile.mkdtemp(prefix="ds_train_slide_errors_")
+tmp = tempdir("ds_train_slide_errors_")
 clean = f"{tmp}/clean"
 make_slides(clean)
 
