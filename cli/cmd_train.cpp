@@ -233,7 +233,7 @@ void run_train(const TrainOpts& o, const Globals& g) {
   }
   progress.close();
   if (dist::rank() == 0) print_summary(s, folder, items);
-  if (failed > 0)
+  if (failed > 0 && dist::rank() == 0)  // (once: every rank found the same failures)
     throw InputError(src.slides.labels_train, std::to_string(failed) + " of " + std::to_string(listed) +
                                                   " slides failed and were left out of training (listed above)");
 }
