@@ -5,7 +5,7 @@
 // is listed on stderr: images skipped before training (patch folder), and the images or slide
 // windows found unreadable while training (as found, and again in a list at the end). Slides that
 // failed to open or scan are listed before training; training goes on without them and the
-// command exits 2 at the end.
+// command exits 2 at the end. Under mpirun only rank 0 prints (train/trainer.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/window_flags.h"
+#include "dist/comm.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
 #include "train/window_list.h"
@@ -162,6 +163,14 @@ void print_epoch(const EpochReport& r, int64_t epochs, const std::vector<std::st
   if (!r.checkpoint.empty()) std::cerr << "checkpoint " << r.checkpoint << "\n";
 }
 
+// Under mpirun: the ranks and the share of step time spent summing across them ("" alone).
+std::string ranks_line(const TrainSummary& s) {
+  if (s.ranks == 1) return "";
+  char buf[120];
+  std::snprintf(buf, sizeof buf, "; %d ranks, %.1f%% of step time in their sums", s.ranks, 100 * s.comm_share);
+  return buf;
+}
+
 // The unreadable items found while training (listed like the bad images of a patch folder),
 // then where training stopped and the best epoch.
 void print_summary(const TrainSummary& s, bool folder, int64_t items) {
@@ -174,7 +183,7 @@ void print_summary(const TrainSummary& s, bool folder, int64_t items) {
   if (s.stopped_early) {
     std::snprintf(buf, sizeof buf, "stopped after %lld steps (--max-steps); %.1f img/s, data wait %.1f%% of step time",
                   (long long)s.steps, s.images_per_second, 100 * s.wait_share);
-    std::cout << buf << "\n";
+    std::cout << buf << ranks_line(s) << "\n";
     return;
   }
   if (!s.best_path.empty()) {
@@ -184,7 +193,7 @@ void print_summary(const TrainSummary& s, bool folder, int64_t items) {
   }
   std::snprintf(buf, sizeof buf, "%lld steps, %.1f img/s, data wait %.1f%% of step time", (long long)s.steps,
                 s.images_per_second, 100 * s.wait_share);
-  std::cout << buf << "\n";
+  std::cout << buf << ranks_line(s) << "\n";
 }
 
 void run_train(const TrainOpts& o, const Globals& g) {
@@ -228,8 +237,8 @@ void run_train(const TrainOpts& o, const Globals& g) {
     throw;
   }
   progress.close();
-  print_summary(s, folder, items);
-  if (failed > 0)
+  if (dist::rank() == 0) print_summary(s, folder, items);
+  if (failed > 0 && dist::rank() == 0)  // (once: every rank found the same failures)
     throw InputError(src.slides.labels_train, std::to_string(failed) + " of " + std::to_string(listed) +
                                                   " slides failed and were left out of training (listed above)");
 }
@@ -279,6 +288,8 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--norm-samples", c.norm_samples, "Training patches the mean/std are computed from")
       ->capture_default_str();
   sub->add_option("--max-steps", c.max_steps, "Stop after N optimizer steps (benchmarks, tests)");
+  sub->add_flag("--sync-bn", c.sync_bn,
+                "Under mpirun: BatchNorm statistics of the whole batch across the ranks (default: each rank's own)");
   sub->callback([o, &g] { run_train(*o, g); });
 }
 

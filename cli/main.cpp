@@ -1,6 +1,8 @@
 // deepslide: the one binary. Registers every subcommand, turns exceptions into one line on
 // stderr with exit code 2 (bad input), 1 (internal error) or 128 + the signal (a job stopped
-// cleanly by SIGINT or SIGTERM: 130, 143).
+// cleanly by SIGINT or SIGTERM: 130, 143). Under mpirun/srun (dist/comm.h) the ranks start
+// together; a rank that fails prints its line, naming its rank, and ends the whole job with its
+// exit code (the others would wait for it for ever); only `train` runs on more than one rank.
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -11,6 +13,38 @@
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "cli/commands.h"
+#include "dist/comm.h"
+
+namespace {
+
+// The exit code of the exception being handled, after its one line on stderr.
+int report(const CLI::App& app) {
+  const std::string who = ds::dist::size() > 1 ? "deepslide (rank " + std::to_string(ds::dist::rank()) + " of " +
+                                                     std::to_string(ds::dist::size()) + ")"
+                                               : "deepslide";
+  try {
+    throw;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const ds::Interrupted& e) {
+    std::cerr << who << ": " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const ds::InputError& e) {
+    std::cerr << who << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const ds::InternalError& e) {
+    std::cerr << who << ": internal error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << who << ": error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << who << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"deepslide.cpp: whole-slide histopathology classification (DeepSlide in C++)"};
@@ -39,25 +73,23 @@ int main(int argc, char** argv) {
   ds::cli::register_diagnose(app, g);
   ds::cli::register_run(app, g);
   ds::cli::register_geojson(app, g);
+  app.parse_complete_callback([&app] {
+    const std::string cmd = app.get_subcommands().front()->get_name();
+    if (ds::dist::size() > 1 && cmd != "train")
+      throw ds::InputError("deepslide " + cmd + " runs in one process; under mpirun/srun (" +
+                           std::to_string(ds::dist::size()) + " ranks here) only `deepslide train` runs");
+  });
+  int code = 0;
   try {
+    ds::dist::init(&argc, &argv);
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  } catch (const ds::Interrupted& e) {
-    std::cerr << "deepslide: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const ds::InputError& e) {
-    std::cerr << "deepslide: error: " << e.what() << "\n";
-    return 2;
-  } catch (const ds::InternalError& e) {
-    std::cerr << "deepslide: internal error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "deepslide: error: out of memory\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "deepslide: error: " << e.what() << "\n";
-    return 1;
+  } catch (...) {
+    code = report(app);
+    if (code != 0 && ds::dist::size() > 1) {
+      std::cerr.flush();
+      ds::dist::abort_job(code);
+    }
   }
-  return 0;
+  ds::dist::finalize();
+  return code;
 }

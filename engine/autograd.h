@@ -73,13 +73,17 @@ class Tape {
 enum class Precision { fp32, bf16 };
 inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
 
+struct BnSync;  // engine/kernels/batchnorm.h
+
 // What a forward pass needs to know: where to record (nullptr = no gradient, nothing saved),
-// whether layers behave as in training (BatchNorm batch statistics) or evaluation, and, in
-// evaluation without a tape, the convolutions' precision.
+// whether layers behave as in training (BatchNorm batch statistics) or evaluation, in
+// evaluation without a tape the convolutions' precision, and in data-parallel training with
+// synchronized BatchNorm the object that sums BN statistics over the processes.
 struct Context {
   Tape* tape = nullptr;
   bool training = false;
   Precision precision = Precision::fp32;  // only inference (no tape, not training) reads it
+  const BnSync* bn_sync = nullptr;        // only training reads it; must outlive the tape's backward
   bool recording() const { return tape != nullptr; }
 };
 

@@ -37,25 +37,27 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
   fuse.residual = residual ? residual->value.data() : nullptr;
   fuse.relu = relu;
   if (training) {
-    // PyTorch refuses too: the variance of a single value is undefined.
-    DS_CHECK_INPUT(P > 1, "BatchNorm2d " + weight.name + ": input " + s.str() +
-                              " has fewer than two values per channel; training needs more");
+    // PyTorch refuses too: the variance of a single value is undefined. (Synchronized, the
+    // batch is every process's slice; the trainer gives each at least one sample.)
+    DS_CHECK_INPUT(P > (ctx.bn_sync ? 0 : 1), "BatchNorm2d " + weight.name + ": input " + s.str() +
+                                                  " has fewer than two values per channel; training needs more");
     batchnorm_forward_train(y->value.data(), mean.data(), invstd.data(), running_mean.value.data(),
                             running_var.value.data(), x->value.data(), weight.value.data(), bias.value.data(), P, C,
-                            momentum, eps, fuse);
+                            momentum, eps, fuse, ctx.bn_sync);
   } else {
     batchnorm_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(), weight.value.data(),
                            bias.value.data(), running_mean.value.data(), running_var.value.data(), P, C, eps, fuse);
   }
   if (ctx.recording()) {
     ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value, d_gamma = weight.grad,
-                    d_beta = bias.grad]() mutable {
+                    d_beta = bias.grad, sync = ctx.bn_sync]() mutable {
       if (!y->grad.defined()) return;
       bool set_in = false, set_res = false;  // first contributor: write, no zero-fill needed
       float* d_in = x->grad_to_write(&set_in).data();
       float* d_res = residual ? residual->grad_to_write(&set_res).data() : nullptr;
       batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(), relu ? y->value.data() : nullptr,
-                         x->value.data(), gamma.data(), mean.data(), invstd.data(), P, C, training, set_in, set_res);
+                         x->value.data(), gamma.data(), mean.data(), invstd.data(), P, C, training, set_in, set_res,
+                         sync);
     });
   }
   return y;

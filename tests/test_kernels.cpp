@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <limits>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/rng.h"
@@ -426,6 +429,88 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
         CHECK(worst < 5e-5);
       }
     }
+  force_isa(isa_before);
+}
+
+// Two slices of one batch, each normalised by its own thread with a BnSync that adds the two
+// threads' statistics (as two MPI ranks would), must give what the whole batch gives.
+class TwoSliceSum : public BnSync {
+ public:
+  void sum(double* v, int64_t n) const override {
+    std::unique_lock<std::mutex> lk(mu_);
+    const int gen = gen_;
+    const int me = arrived_++;
+    parts_[me].assign(v, v + n);
+    if (arrived_ == 2) {
+      arrived_ = 0;
+      ++gen_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lk, [&] { return gen_ != gen; });
+    }
+    for (int64_t i = 0; i < n; ++i) v[i] = parts_[0][i] + parts_[1][i];  // slot order: same on both
+    if (++read_ == 2) read_ = 0, cv_.notify_all();
+    else cv_.wait(lk, [&] { return read_ == 0; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable int arrived_ = 0, gen_ = 0, read_ = 0;
+  mutable std::vector<double> parts_[2];
+};
+
+TEST_CASE("synchronized batchnorm over two slices equals batchnorm over the whole batch") {
+  Rng rng(8);
+  const int64_t P = 600, C = 13, P0 = 250;  // slices not aligned to the partial-sum blocks
+  auto x = randn(P * C, rng), dy = randn(P * C, rng), res = randn(P * C, rng);
+  for (auto& v : x) v = v * 2.f + 1.f;
+  auto gamma = randn(C, rng), beta = randn(C, rng);
+  std::vector<float> rm(C, 0.5f), rv(C, 2.f);
+  std::vector<Isa> isas = {Isa::ref, Isa::scalar};
+  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
+  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const Isa isa_before = cpu_isa();
+  for (Isa isa : isas) {
+    force_isa(isa);
+    BnFuse fuse;
+    fuse.residual = res.data();
+    fuse.relu = true;
+    std::vector<float> y(P * C), mean(C), invstd(C), rmw = rm, rvw = rv, dx(P * C), dg(C, 0.f), db(C, 0.f);
+    batchnorm_forward_train(y.data(), mean.data(), invstd.data(), rmw.data(), rvw.data(), x.data(), gamma.data(),
+                            beta.data(), P, C, 0.1f, 1e-5f, fuse);
+    batchnorm_backward(dx.data(), dg.data(), db.data(), nullptr, dy.data(), y.data(), x.data(), gamma.data(),
+                       mean.data(), invstd.data(), P, C, true, true);
+    TwoSliceSum sync;
+    std::vector<float> ys(P * C), dxs(P * C), dgs[2], dbs[2], rms[2], rvs[2];
+    auto slice = [&](int k) {
+      const int64_t p0 = k ? P0 : 0, n = k ? P - P0 : P0, o = p0 * C;
+      BnFuse f = fuse;
+      f.residual = res.data() + o;
+      std::vector<float> m(C), is(C);
+      rms[k] = rm, rvs[k] = rv, dgs[k].assign(C, 0.f), dbs[k].assign(C, 0.f);
+      batchnorm_forward_train(ys.data() + o, m.data(), is.data(), rms[k].data(), rvs[k].data(), x.data() + o,
+                              gamma.data(), beta.data(), n, C, 0.1f, 1e-5f, f, &sync);
+      batchnorm_backward(dxs.data() + o, dgs[k].data(), dbs[k].data(), nullptr, dy.data() + o, ys.data() + o,
+                         x.data() + o, gamma.data(), m.data(), is.data(), n, C, true, true, false, &sync);
+    };
+    std::thread t1(slice, 1);
+    slice(0);
+    t1.join();
+    double worst = 0;
+    for (int64_t i = 0; i < P * C; ++i)
+      worst = std::max({worst, (double)std::fabs(ys[i] - y[i]), (double)std::fabs(dxs[i] - dx[i])});
+    for (int64_t c = 0; c < C; ++c)
+      for (int k = 0; k < 2; ++k)
+        worst = std::max({worst, (double)std::fabs(rms[k][c] - rmw[c]), (double)std::fabs(rvs[k][c] - rvw[c]),
+                          (double)std::fabs(dgs[0][c] + dgs[1][c] - dg[c]),
+                          (double)std::fabs(dbs[0][c] + dbs[1][c] - db[c])});
+    // Each slice's own d_gamma is its share, not the whole (the gradient sum adds the shares).
+    CHECK(std::fabs(dbs[0][0] - db[0]) > 1e-3);
+    std::printf("synchronized batchnorm %s, two slices vs whole batch: max abs difference %.3g\n", isa_name(isa),
+                worst);
+    CHECK(worst < 2e-5);
+  }
   force_isa(isa_before);
 }
 

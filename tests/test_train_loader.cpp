@@ -231,3 +231,27 @@ TEST_CASE("checkpoint state round-trips exactly and the latest complete checkpoi
   CHECK_NOTHROW(check_config("s", st.config, st.config));
   fs::remove_all(dir);
 }
+
+TEST_CASE("batch shares of the ranks are contiguous, balanced, in rank order and cover the batch") {
+  for (int ranks = 1; ranks <= 5; ++ranks)
+    for (int min_share = 1; min_share <= 2; ++min_share)
+      for (int64_t n = 1; n <= 23; ++n) {
+        int64_t next = 0, smallest = n, largest = 0, given = 0;
+        for (int r = 0; r < ranks; ++r) {
+          const auto [lo, hi] = batch_share(n, ranks, r, min_share);
+          if (hi == lo) continue;
+          REQUIRE(lo == next);  // the slices, concatenated in rank order, are the batch
+          next = hi;
+          smallest = std::min(smallest, hi - lo);
+          largest = std::max(largest, hi - lo);
+          ++given;
+        }
+        REQUIRE(next == n);
+        REQUIRE(largest - smallest <= 1);
+        // As many ranks as can each get min_share samples (one at least).
+        REQUIRE(given == std::clamp<int64_t>(n / min_share, 1, ranks));
+        if (n >= min_share) REQUIRE(smallest >= min_share);
+      }
+  CHECK(batch_share(16, 2, 1, 2) == std::pair<int64_t, int64_t>{8, 16});
+  CHECK(batch_share(3, 2, 1, 2) == std::pair<int64_t, int64_t>{3, 3});  // one rank of 3, not 1 + 2
+}

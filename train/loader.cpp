@@ -38,6 +38,12 @@ int64_t batches_per_epoch(int64_t n, const LoaderOptions& opt) {
   return b;
 }
 
+std::pair<int64_t, int64_t> batch_share(int64_t n, int ranks, int rank, int min_share) {
+  const int64_t k = std::clamp<int64_t>(n / std::max(1, min_share), 1, std::max(1, ranks));
+  if (rank >= k) return {n, n};
+  return {rank * n / k, (rank + 1) * n / k};
+}
+
 Loader::Loader(const Dataset& data, const std::vector<Sample>& samples, const LoaderOptions& opt, int64_t epoch,
                int64_t first_batch)
     : data_(data), samples_(samples), opt_(opt), epoch_(epoch) {
@@ -59,10 +65,13 @@ Loader::~Loader() {
 }
 
 Batch Loader::build(int64_t b) const {
-  const int64_t begin = b * opt_.batch_size;
-  const int64_t end = std::min<int64_t>((int64_t)samples_.size(), begin + opt_.batch_size);
+  const int64_t first = b * opt_.batch_size;
+  const int64_t n = std::min<int64_t>((int64_t)samples_.size(), first + opt_.batch_size) - first;
+  const auto [lo, hi] = batch_share(n, opt_.ranks, opt_.rank, opt_.min_share);
+  const int64_t begin = first + lo, end = first + hi;
   const int64_t P = data_.patch_size;
   Batch out;
+  out.share = end - begin;
   out.x = Tensor::empty(Shape{end - begin, 3, P, P});
   for (int64_t pos = begin; pos < end; ++pos) {
     const int64_t idx = order_[(size_t)pos];

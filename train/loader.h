@@ -5,6 +5,9 @@
 // A sample whose read fails with an InputError (a corrupt slide tile, an image that changed since
 // it was checked) is left out of its batch and reported with it; the other samples keep their
 // positions and augmentation draws, so the batches stay deterministic. The trainer counts them.
+// Data-parallel training (train/data_parallel.h): every rank walks the same batches and builds
+// only its share of each (batch_share); positions, and so augmentation draws, are the batch's,
+// so the data do not depend on the number of ranks.
 #pragma once
 #include <array>
 #include <condition_variable>
@@ -14,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -37,7 +41,14 @@ struct Batch {
   Tensor x;                           // [N, 3, P, P], normalized; N = readable samples (may be 0)
   std::vector<int> labels;            // N
   std::vector<SampleFailure> failed;  // samples left out, in epoch order
+  int64_t share = 0;                  // samples this rank was given (N + failed)
 };
+
+// The positions [first, last) of a batch of n samples that rank `rank` of `ranks` builds:
+// contiguous, balanced slices in rank order for the first k ranks, where k is the largest
+// number of ranks (at least 1, at most `ranks`) that each get min_share samples; the other
+// ranks get none. Concatenated in rank order the slices are the batch.
+std::pair<int64_t, int64_t> batch_share(int64_t n, int ranks, int rank, int min_share);
 
 struct LoaderOptions {
   int batch_size = 16;
@@ -48,6 +59,8 @@ struct LoaderOptions {
   std::array<float, 3> mean{}, std{};
   uint64_t seed = 0;
   bool drop_singleton = true;  // drop a last batch of one sample (train-mode BN needs two)
+  int rank = 0, ranks = 1;     // build this rank's share of each batch (batch_share)
+  int min_share = 1;
 };
 
 // Number of batches an epoch of n samples has under these options.

@@ -6,19 +6,24 @@
 
 namespace ds {
 
-StepResult train_step(ResNet& net, Optimizer& opt, const Tensor& x, const std::vector<int>& labels) {
-  Tape tape;
-  Context ctx{&tape, true};
-  VarPtr input = make_var(x);
-  input->needs_grad = false;  // nobody reads the image gradient: conv1 skips backward-data
-  VarPtr logits = net.forward(ctx, input);
-  VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
-  tape.backward(loss);
+StepResult train_step(ResNet& net, Optimizer& opt, const Tensor& x, const std::vector<int>& labels,
+                      const StepSync& sync) {
+  StepResult r;
+  if (!labels.empty()) {
+    Tape tape;
+    Context ctx{&tape, true};
+    ctx.bn_sync = sync.bn;
+    VarPtr input = make_var(x);
+    input->needs_grad = false;  // nobody reads the image gradient: conv1 skips backward-data
+    VarPtr logits = net.forward(ctx, input);
+    VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
+    tape.backward(loss, (float)sync.loss_weight);
+    r.logits = logits->value;
+    r.loss = loss->value[0];
+  }
+  if (sync.reduce_gradients) sync.reduce_gradients();
   opt.step();
   opt.zero_grad();
-  StepResult r;
-  r.logits = logits->value;
-  r.loss = loss->value[0];
   return r;
 }
 

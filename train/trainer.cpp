@@ -1,7 +1,9 @@
 // The training loop (see trainer.h). Order of writes at the end of an epoch: checkpoint model
 // file, checkpoint state file (which carries the log text), then log.csv; a resumed run rewrites
 // log.csv from the state it resumes, so the log never holds an epoch the weights do not.
-// Unreadable items: see trainer.h (UnreadableTracker below).
+// Unreadable items: see trainer.h (UnreadableTracker below). Under mpirun (data_parallel.h) every
+// rank runs this loop on its share of each batch; every decision (skip a batch, stop, the 1% rule)
+// is taken from what all ranks report, so they stay in step; only rank 0 writes and reports.
 #include "train/trainer.h"
 
 #include <algorithm>
@@ -16,8 +18,11 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/format.h"
+#include "base/hash.h"
 #include "base/threads.h"
+#include "dist/comm.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/loader.h"
 #include "train/lr_schedule.h"
 #include "train/norm_stats.h"
@@ -65,6 +70,7 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
   m["--flips"] = c.aug.flips ? "on" : "off";
   m["--rot90"] = c.aug.rot90 ? "on" : "off";
   m["--seed"] = std::to_string(c.seed);
+  if (c.sync_bn) m["--sync-bn"] = "on";  // (absent when off: checkpoints from before the flag resume)
   m["--pretrained"] = c.pretrained.empty() ? "none" : fs::absolute(c.pretrained).string();
   m["data"] = d.source;
   std::string classes;
@@ -175,19 +181,21 @@ struct Start {
 
 // Resuming: the checkpoint's model and state, once its settings are checked against this run's.
 Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const std::string& ckdir,
-                             const std::map<std::string, std::string>& config, const std::string& threads_now,
+                             const std::map<std::string, std::string>& config, const std::string& layout_now,
                              const Say& say) {
   const std::string path = cfg.resume_from.empty() ? latest_checkpoint(ckdir) : cfg.resume_from;
   if (path.empty()) throw InputError(ckdir, "no complete checkpoint to resume from");
   Checkpoint c = read_checkpoint(path);
   std::map<std::string, std::string> saved = c.state.config;
-  const std::string threads_then = saved.count("threads") ? saved["threads"] : "?";
+  const std::string layout_then = (saved.count("threads") ? saved["threads"] : "?") + " threads x " +
+                                  (saved.count("ranks") ? saved["ranks"] : "1") + " ranks";
   saved.erase("threads");
+  saved.erase("ranks");
   check_config(state_path_for(path), saved, config);
   if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
     throw InputError(path, "model classes, patch size or arch differ from this run");
-  if (threads_then != threads_now)
-    say("note: checkpoint was trained with " + threads_then + " threads, this run uses " + threads_now +
+  if (layout_then != layout_now)
+    say("note: checkpoint was trained with " + layout_then + ", this run uses " + layout_now +
         "; the result will not be bit-identical to an uninterrupted run");
   Start s{std::move(c.model), std::move(c.state)};
   say("resuming from " + path + " (" + std::to_string(s.st.epochs_done) + " epochs done, " +
@@ -229,8 +237,11 @@ AdamOptions adam_options(const TrainConfig& cfg) {
   return ao;
 }
 
-LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model) {
+LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, const DataParallel& dp) {
   LoaderOptions lo;
+  lo.rank = dp.rank();
+  lo.ranks = dp.ranks();
+  lo.min_share = dp.min_share();
   lo.batch_size = cfg.batch_size;
   lo.workers = cfg.workers;
   lo.queue_batches = std::max(4, 2 * cfg.workers);
@@ -246,6 +257,7 @@ LoaderOptions validation_loader_options(const LoaderOptions& train) {
   LoaderOptions vo = train;
   vo.augment = false;
   vo.drop_singleton = false;
+  vo.min_share = 1;  // evaluation mode: no batch statistics
   return vo;
 }
 
@@ -262,10 +274,12 @@ struct Epoch {
     progress.batch = st.batch;
   }
   double seconds() const { return seconds_before + since(start); }
+  double comm_seconds() const { return dist::comm_seconds() - comm_before; }  // in the ranks' sums
 
   Loader loader;
   double seconds_before;
   Clock::time_point start = Clock::now();
+  double comm_before = dist::comm_seconds();
   StepProgress progress;
 };
 
@@ -273,7 +287,7 @@ struct Epoch {
 // loaders, the running state, checkpoints and log.csv.
 class Training {
  public:
-  Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, Start start);
+  Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, DataParallel& dp, Start start);
   TrainSummary run();
 
  private:
@@ -282,7 +296,9 @@ class Training {
   }
   // Epoch e's training batches; false when max_steps stopped the run.
   bool train_batches(Epoch& ep);
-  void step(const Batch& b, Epoch& ep);
+  void step(const Batch& b, int64_t job_readable, Epoch& ep);
+  // Every rank's failures of a batch, recorded and checked against the 1% rule alike on all ranks.
+  JobBatch gather(const Batch& b, const std::vector<Sample>& samples);
   // After a step: the mid-epoch checkpoint when one is due (every checkpoint_minutes, and at
   // max_steps); true when max_steps is reached.
   bool checkpoint_mid_epoch(Epoch& ep);
@@ -291,7 +307,7 @@ class Training {
   // save_interval epochs (and after the last one), the epoch event.
   void end_epoch(int64_t e, EpochReport& r);
   void save_checkpoint(const std::string& path);
-  void add_time(double step_seconds, double wait_seconds, int64_t images);
+  void add_time(double step_seconds, double wait_seconds, double comm_seconds, int64_t images);
   TrainSummary summary() const;
   // OUT/best.safetensors: a copy of the best end-of-epoch checkpoint's model file.
   void copy_best(TrainSummary& sum) const;
@@ -299,6 +315,8 @@ class Training {
   const TrainConfig& cfg_;
   const Dataset& data_;
   const TrainEvents& ev_;
+  DataParallel& dp_;
+  const bool writer_;  // rank 0: writes log.csv, checkpoints, best.safetensors
   const std::string ckdir_, log_path_;
   Model model_;
   TrainState st_;
@@ -310,15 +328,17 @@ class Training {
   const std::string arch_;
   int64_t steps_ = 0;  // optimizer steps in this process
   bool stopped_early_ = false;
-  double total_step_seconds_ = 0, total_wait_ = 0;
+  double total_step_seconds_ = 0, total_wait_ = 0, total_comm_ = 0;
   int64_t total_images_ = 0;
   Clock::time_point last_ckpt_;
 };
 
-Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, Start start)
+Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev, DataParallel& dp, Start start)
     : cfg_(cfg),
       data_(data),
       ev_(ev),
+      dp_(dp),
+      writer_(dp.leader()),
       ckdir_((fs::path(cfg.out) / "checkpoints").string()),
       log_path_((fs::path(cfg.out) / "log.csv").string()),
       model_(std::move(start.model)),
@@ -326,7 +346,7 @@ Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvent
       unreadable_(data, st_.unreadable, [this](const std::string& s) { say(s); }),
       opt_(model_.net->params(), adam_options(cfg)),
       sched_(opt_, cfg.lr_decay),
-      lo_(train_loader_options(cfg, model_)),
+      lo_(train_loader_options(cfg, model_, dp)),
       vo_(validation_loader_options(lo_)),
       K_((int64_t)data.classes.size()),
       arch_(arch_name(cfg.arch)) {
@@ -335,10 +355,12 @@ Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvent
         " found before the checkpoint (listed at the end)");
     unreadable_.check();
   }
-  // Temporary files of atomic writes interrupted by a kill.
-  remove_dead_temporaries(ckdir_);
-  remove_dead_temporaries(cfg.out);
-  write_text_atomic(log_path_, st_.log_csv);
+  if (writer_) {
+    // Temporary files of atomic writes interrupted by a kill.
+    remove_dead_temporaries(ckdir_);
+    remove_dead_temporaries(cfg.out);
+    write_text_atomic(log_path_, st_.log_csv);
+  }
   if (cfg.resume) {
     opt_.load_state(st_.optimizer);
     sched_.set_epoch(st_.sched_epoch);
@@ -353,7 +375,7 @@ TrainSummary Training::run() {
     r.lr = opt_.lr();
     if (!train_batches(ep)) return summary();
     const double train_seconds = since(ep.start);
-    add_time(train_seconds, ep.loader.wait_seconds(), ep.progress.images);
+    add_time(train_seconds, ep.loader.wait_seconds(), ep.comm_seconds(), ep.progress.images);
     r.epoch = e;
     r.train_loss = st_.seen ? st_.loss_sum / (double)st_.seen : 0;
     r.train_acc = st_.seen ? (double)st_.correct / (double)st_.seen : 0;
@@ -373,20 +395,26 @@ bool Training::train_batches(Epoch& ep) {
   StepProgress& p = ep.progress;
   Batch b;
   while (ep.loader.next(b)) {
-    for (const SampleFailure& f : b.failed) unreadable_.add(data_.train[(size_t)f.sample], f.reason);
-    unreadable_.check();
-    if (b.labels.size() < 2 && !(b.labels.size() == 1 && b.failed.empty())) {
-      // Unreadable samples left none, or one where there were more: no step (see trainer.h).
+    const JobBatch jb = gather(b, data_.train);
+    // Unreadable samples left none, or one where there were more (on a rank, with per-rank
+    // BatchNorm): no step (see trainer.h). With --sync-bn every rank needs a sample.
+    const bool too_few = jb.readable < 2 && !(jb.readable == 1 && jb.failed.empty());
+    const bool rank_short = dp_.sync_bn() ? jb.any_rank_without_samples : jb.any_rank_lost_all_but_one;
+    if (too_few || rank_short) {
       say("epoch " + std::to_string(p.epoch) + " batch " + std::to_string(st_.batch + 1) + ": " +
-          std::to_string(b.labels.size()) + " readable sample(s) left, no step");
+          std::to_string(jb.readable) + " readable sample(s) left" +
+          (too_few         ? ""
+           : dp_.sync_bn() ? ", a rank has none"
+                           : ", one on a rank") +
+          ", no step");
       st_.batch++;
       p.batch = st_.batch;
       if (ev_.progress) ev_.progress(p);
       continue;
     }
-    step(b, ep);
+    step(b, jb.readable, ep);
     if (checkpoint_mid_epoch(ep)) {
-      add_time(since(ep.start), ep.loader.wait_seconds(), p.images);
+      add_time(since(ep.start), ep.loader.wait_seconds(), ep.comm_seconds(), p.images);
       stopped_early_ = true;
       return false;
     }
@@ -394,12 +422,27 @@ bool Training::train_batches(Epoch& ep) {
   return true;
 }
 
-void Training::step(const Batch& b, Epoch& ep) {
-  const StepResult sr = train_step(*model_.net, opt_, b.x, b.labels);
-  const int64_t n = (int64_t)b.labels.size();
-  for (int64_t i = 0; i < n; ++i)
-    if (argmax_row(sr.logits.data() + i * K_, K_) == b.labels[(size_t)i]) st_.correct++;
-  st_.loss_sum += (double)sr.loss * (double)n;
+JobBatch Training::gather(const Batch& b, const std::vector<Sample>& samples) {
+  JobBatch jb = dp_.gather(b);
+  for (const SampleFailure& f : jb.failed) unreadable_.add(samples[(size_t)f.sample], f.reason);
+  unreadable_.check();
+  return jb;
+}
+
+void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
+  StepSync sync;
+  sync.bn = dp_.bn_sync();
+  const int64_t mine = (int64_t)b.labels.size();
+  sync.loss_weight = (double)mine / (double)job_readable;
+  if (dp_.ranks() > 1) sync.reduce_gradients = [&] { dp_.sum_gradients(model_.net->params()); };
+  const StepResult sr = train_step(*model_.net, opt_, b.x, b.labels, sync);
+  double sums[2] = {(double)sr.loss * (double)mine, 0};  // loss sum, correct (every rank's)
+  for (int64_t i = 0; i < mine; ++i)
+    if (argmax_row(sr.logits.data() + i * K_, K_) == b.labels[(size_t)i]) sums[1]++;
+  dp_.sum(sums, 2);
+  const int64_t n = job_readable;
+  st_.correct += (int64_t)sums[1];
+  st_.loss_sum += sums[0];
   st_.seen += n;
   st_.batch++;
   steps_++;
@@ -417,7 +460,7 @@ bool Training::checkpoint_mid_epoch(Epoch& ep) {
   const bool stop = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
   const bool due = cfg_.checkpoint_minutes > 0 && st_.batch < ep.progress.batches &&
                    since(last_ckpt_) >= cfg_.checkpoint_minutes * 60;
-  if (stop || due) {
+  if (writer_ && (stop || due)) {
     st_.epoch_seconds = ep.seconds();
     save_checkpoint((fs::path(ckdir_) / (arch_ + "_e" + std::to_string(ep.progress.epoch) + "_b" +
                                          std::to_string(st_.batch) + ".safetensors"))
@@ -427,14 +470,15 @@ bool Training::checkpoint_mid_epoch(Epoch& ep) {
 }
 
 void Training::validate(int64_t e, EpochReport& r) {
+  // Sharded like the training batches; the counts and the loss are summed over the ranks.
+  dp_.broadcast_buffers(model_.net->params());
   std::vector<std::vector<int64_t>> counts((size_t)K_, std::vector<int64_t>((size_t)K_, 0));
   double val_loss = 0;
   int64_t val_seen = 0, val_correct = 0;
   Loader vl(data_, data_.val, vo_, e, 0);
   Batch b;
   while (vl.next(b)) {
-    for (const SampleFailure& f : b.failed) unreadable_.add(data_.val[(size_t)f.sample], f.reason);
-    unreadable_.check();
+    gather(b, data_.val);
     if (b.labels.empty()) continue;
     Context ctx{nullptr, false};
     VarPtr logits = model_.net->forward(ctx, make_var(b.x));
@@ -448,6 +492,17 @@ void Training::validate(int64_t e, EpochReport& r) {
     val_loss += (double)loss->value[0] * (double)n;
     val_seen += n;
   }
+  std::vector<int64_t> job((size_t)(K_ * K_ + 2));
+  for (int64_t i = 0; i < K_; ++i)
+    for (int64_t j = 0; j < K_; ++j) job[(size_t)(i * K_ + j)] = counts[(size_t)i][(size_t)j];
+  job[(size_t)(K_ * K_)] = val_seen;
+  job[(size_t)(K_ * K_ + 1)] = val_correct;
+  dp_.sum(job.data(), (int64_t)job.size());
+  dp_.sum(&val_loss, 1);
+  for (int64_t i = 0; i < K_; ++i)
+    for (int64_t j = 0; j < K_; ++j) counts[(size_t)i][(size_t)j] = job[(size_t)(i * K_ + j)];
+  val_seen = job[(size_t)(K_ * K_)];
+  val_correct = job[(size_t)(K_ * K_ + 1)];
   r.val_loss = val_seen ? val_loss / (double)val_seen : 0;
   r.val_acc = val_seen ? (double)val_correct / (double)val_seen : 0;
   r.confusion.assign((size_t)K_, std::vector<double>((size_t)K_, 0));
@@ -480,10 +535,10 @@ void Training::end_epoch(int64_t e, EpochReport& r) {
       st_.best_epoch = e;
       st_.best_path = fs::path(path).filename().string();  // relative to OUT/checkpoints
     }
-    save_checkpoint(path);
+    if (writer_) save_checkpoint(path);
     r.checkpoint = path;
   }
-  write_text_atomic(log_path_, st_.log_csv);
+  if (writer_) write_text_atomic(log_path_, st_.log_csv);
   if (ev_.epoch) ev_.epoch(r);
 }
 
@@ -494,9 +549,10 @@ void Training::save_checkpoint(const std::string& path) {
   last_ckpt_ = Clock::now();
 }
 
-void Training::add_time(double step_seconds, double wait_seconds, int64_t images) {
+void Training::add_time(double step_seconds, double wait_seconds, double comm_seconds, int64_t images) {
   total_step_seconds_ += step_seconds;
   total_wait_ += wait_seconds;
+  total_comm_ += comm_seconds;
   total_images_ += images;
 }
 
@@ -506,12 +562,14 @@ TrainSummary Training::summary() const {
   sum.stopped_early = stopped_early_;
   sum.wait_share = total_step_seconds_ > 0 ? total_wait_ / total_step_seconds_ : 0;
   sum.images_per_second = total_step_seconds_ > 0 ? (double)total_images_ / total_step_seconds_ : 0;
+  sum.comm_share = total_step_seconds_ > 0 ? total_comm_ / total_step_seconds_ : 0;
+  sum.ranks = dp_.ranks();
   sum.unreadable = st_.unreadable;
   return sum;
 }
 
 void Training::copy_best(TrainSummary& sum) const {
-  if (st_.best_path.empty()) return;
+  if (st_.best_path.empty() || !writer_) return;
   const std::string src = (fs::path(ckdir_) / st_.best_path).string();
   std::ifstream f(src, std::ios::binary);
   if (!f) throw InputError(src, "best checkpoint is missing");
@@ -523,10 +581,37 @@ void Training::copy_best(TrainSummary& sum) const {
   sum.best_val_acc = st_.best_val_acc;
 }
 
+// What must be the same on every rank of a job: the run's settings, its data, the checkpoint it
+// resumes and the model it starts from (its normalization).
+std::string run_description(const TrainConfig& cfg, const Dataset& data,
+                            const std::map<std::string, std::string>& config, const Start& start) {
+  std::ostringstream d;
+  for (const auto& [k, v] : config) d << k << "=" << v << "\n";
+  d << "epochs=" << cfg.epochs << " max_steps=" << cfg.max_steps << " resume=" << cfg.resume << " " << cfg.resume_from
+    << " save_interval=" << cfg.save_interval << " norm_samples=" << cfg.norm_samples << "\n";
+  d << "done=" << start.st.epochs_done << "/" << start.st.batch << "\n";
+  for (int i = 0; i < 3; ++i)
+    d << format_number("%a", start.model.mean[i]) << format_number(" %a ", start.model.std[i]);
+  for (const auto* set : {&data.train, &data.val}) {
+    uint64_t h = kFnvOffset;
+    for (const Sample& s : *set) {
+      const int64_t v[5] = {s.label, s.file, s.slide, s.window.x, s.window.y};
+      h = fnv1a(v, sizeof v, h);
+    }
+    d << "\n" << set->size() << " " << h;
+  }
+  for (const std::string& f : data.files) d << "\n" << f;
+  for (const std::string& f : data.slide_paths) d << "\n" << f;
+  return d.str();
+}
+
 }  // namespace
 
-TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& ev) {
+TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& rank_ev) {
   check_config_values(cfg);
+  DataParallel dp(cfg.sync_bn);
+  const TrainEvents none;
+  const TrainEvents& ev = dp.leader() ? rank_ev : none;
   const Say say = [&](const std::string& s) {
     if (ev.message) ev.message(s);
   };
@@ -535,18 +620,26 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   fs::create_directories(ckdir, ec);
   if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
   const std::map<std::string, std::string> config = fingerprint(cfg, data);
-  const std::string threads_now = std::to_string(num_threads());
-  Start start = cfg.resume ? resume_from_checkpoint(cfg, data, ckdir, config, threads_now, say)
+  const std::string threads_now = std::to_string(num_threads()), ranks_now = std::to_string(dp.ranks());
+  Start start = cfg.resume ? resume_from_checkpoint(cfg, data, ckdir, config,
+                                                    threads_now + " threads x " + ranks_now + " ranks", say)
                            : fresh_start(cfg, data, ckdir, say);
+  dp.check_same_run(run_description(cfg, data, config, start));
+  dp.broadcast_model(start.model.net->params());
   start.st.config = config;
   start.st.config["threads"] = threads_now;
-  return Training(cfg, data, ev, std::move(start)).run();
+  if (dp.ranks() > 1) start.st.config["ranks"] = ranks_now;  // (absent: one process)
+  if (dp.ranks() > 1)
+    say("data parallel: " + ranks_now + " ranks x " + threads_now + " threads, batch " +
+        std::to_string(cfg.batch_size) + " split across them, BatchNorm " +
+        (cfg.sync_bn ? "synchronized (--sync-bn)" : "per rank"));
+  return Training(cfg, data, ev, dp, std::move(start)).run();
 }
 
 TrainSummary load_and_train(const TrainConfig& cfg, const DataSource& src, const TrainEvents& ev) {
   const auto t0 = Clock::now();
   const Dataset data = load_dataset(src, cfg.threads);
-  if (ev.data) ev.data(data, since(t0));
+  if (ev.data && dist::rank() == 0) ev.data(data, since(t0));
   return train_model(cfg, data, ev);
 }
 

@@ -45,6 +45,9 @@ struct TrainConfig {
   std::string pretrained;   // "" = torchvision init from seed
   int64_t norm_samples = 2000;
   int64_t max_steps = 0;  // > 0: stop after this many optimizer steps in this process (tests, bench)
+  // Under mpirun (train/data_parallel.h): BatchNorm statistics of the whole batch across the
+  // ranks instead of each rank's own.
+  bool sync_bn = false;
 };
 
 struct EpochReport {
@@ -66,10 +69,12 @@ struct TrainEvents {
 struct TrainSummary {
   int64_t best_epoch = 0;
   double best_val_acc = 0;
-  std::string best_path;    // OUT/best.safetensors ("" if no epoch completed)
-  std::string best_source;  // the checkpoint it was copied from
-  double wait_share = 0;    // over this process's training steps
-  double images_per_second = 0;
+  std::string best_path;         // OUT/best.safetensors ("" if no epoch completed)
+  std::string best_source;       // the checkpoint it was copied from
+  double wait_share = 0;         // over this process's training steps
+  double images_per_second = 0;  // the whole job's (every rank's images)
+  double comm_share = 0;         // share of step time spent in the ranks' gradient and statistics sums
+  int ranks = 1;
   int64_t steps = 0;                       // optimizer steps in this process
   bool stopped_early = false;              // max_steps reached
   std::vector<UnreadableItem> unreadable;  // found while training, this run and before a resume
@@ -78,6 +83,8 @@ struct TrainSummary {
 // Names of the log.csv columns.
 constexpr const char* kLogHeader = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds";
 
+// Under mpirun every rank calls it with the same arguments; only rank 0 writes files and fires
+// events (the others run with none).
 TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& events);
 
 // `deepslide train`: loads the data (load_dataset with cfg.threads, reported through

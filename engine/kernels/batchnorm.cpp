@@ -53,26 +53,30 @@ void normalize(float* out, const float* in, const float* scale, const float* shi
 
 void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd, float* running_mean, float* running_var,
                              const float* in, const float* gamma, const float* beta, int64_t P, int64_t C,
-                             float momentum, float eps, const BnFuse& fuse) {
+                             float momentum, float eps, const BnFuse& fuse, const BnSync* sync) {
   if (reference_kernels())
     return batchnorm_forward_train_ref(out, save_mean, save_invstd, running_mean, running_var, in, gamma, beta, P, C,
-                                       momentum, eps, fuse);
+                                       momentum, eps, fuse, sync);
   const BnLoops& L = bn_loops();
-  std::vector<double> sum(C), sq(C);
+  std::vector<double> sum(C + 1), sq(C);  // sum[C]: the pixel count
   block_sums(P, C, C, sum.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
+  sum[C] = (double)P;
+  if (sync) sync->sum(sum.data(), C + 1);
+  const double n = sum[C];
   std::vector<double> mean(C);
-  for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / (double)P;
+  for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / n;
   // Two-pass variance: no cancellation.
   block_sums(P, C, C, sq.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, mean.data(), p0, p1, C); });
+  if (sync) sync->sum(sq.data(), C);
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
-    const double var = sq[c] / (double)P;
+    const double var = sq[c] / n;
     const double invstd = 1.0 / std::sqrt(var + (double)eps);
     save_mean[c] = (float)mean[c];
     save_invstd[c] = (float)invstd;
     if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
     if (running_var) {
-      const double unbiased = P > 1 ? sq[c] / (double)(P - 1) : var;
+      const double unbiased = n > 1 ? sq[c] / (n - 1) : var;
       running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
     }
     // y = (x - mean) * invstd * gamma + beta, as scale * x + shift.
@@ -101,10 +105,11 @@ void batchnorm_forward_eval(float* out, float* save_mean, float* save_invstd, co
 
 void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_residual, const float* d_out,
                         const float* out, const float* in, const float* gamma, const float* save_mean,
-                        const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in, bool set_residual) {
+                        const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in, bool set_residual,
+                        const BnSync* sync) {
   if (reference_kernels())
     return batchnorm_backward_ref(d_in, d_gamma, d_beta, d_residual, d_out, out, in, gamma, save_mean, save_invstd, P,
-                                  C, training, set_in, set_residual);
+                                  C, training, set_in, set_residual, sync);
   // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
   const BnLoops& L = bn_loops();
   std::vector<double> both(2 * C);
@@ -112,6 +117,19 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
              [&](double* s, int64_t p0, int64_t p1) { L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C); });
   const double* sum_dy = both.data();
   const double* sum_dy_xc = both.data() + C;
+  // The means below are over the whole batch: with sync, of every process's sums and pixels.
+  std::vector<double> whole;
+  const double* all_dy = sum_dy;
+  const double* all_dy_xc = sum_dy_xc;
+  double n = (double)P;
+  if (sync && training) {
+    whole.assign(both.begin(), both.end());
+    whole.push_back((double)P);
+    sync->sum(whole.data(), 2 * C + 1);
+    all_dy = whole.data();
+    all_dy_xc = whole.data() + C;
+    n = whole[2 * C];
+  }
   // training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
   // eval:     dx = gamma * invstd * dy
   std::vector<float> a(C), b(C), cst(C);
@@ -120,8 +138,8 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
     d_beta[c] += (float)sum_dy[c];
     d_gamma[c] += (float)(sum_dy_xc[c] * invstd);
     const double k = gamma[c] * invstd;
-    const double mean_dy = training ? sum_dy[c] / (double)P : 0.0;
-    const double mean_dy_xhat = training ? sum_dy_xc[c] * invstd / (double)P : 0.0;
+    const double mean_dy = training ? all_dy[c] / n : 0.0;
+    const double mean_dy_xhat = training ? all_dy_xc[c] * invstd / n : 0.0;
     a[c] = (float)k;                             // * dy
     b[c] = (float)(-k * mean_dy_xhat * invstd);  // * x
     cst[c] = (float)(-k * mean_dy + k * mean_dy_xhat * invstd * save_mean[c]);

@@ -11,6 +11,15 @@
 
 namespace ds {
 
+// Synchronized BatchNorm: sums per-channel statistics over the processes that share one
+// training batch (each holds a slice of it), so that every slice is normalised with the whole
+// batch's mean and variance and differentiated through them. The engine only calls it; the
+// communication lives above (train/data_parallel). Null everywhere = this process's batch.
+struct BnSync {
+  virtual ~BnSync() = default;
+  virtual void sum(double* v, int64_t n) const = 0;  // v[0..n) elementwise over the processes, in place
+};
+
 struct BnFuse {
   const float* residual = nullptr;  // [P, C] added after normalisation, or null
   bool relu = false;                // max(., 0) last
@@ -18,7 +27,8 @@ struct BnFuse {
 
 // Training: normalise with the batch mean and biased variance; if running_mean/running_var are
 // non-null update them as running = (1 - momentum) * running + momentum * batch_stat, with the
-// unbiased variance (P / (P - 1)) for running_var. Requires P > 1.
+// unbiased variance (P / (P - 1)) for running_var. Requires P > 1. With sync, P and the sums are
+// the whole batch's over the processes (each then needs P >= 1).
 void batchnorm_forward_train(float* out,           // [P, C]
                              float* save_mean,     // [C]
                              float* save_invstd,   // [C]
@@ -27,7 +37,8 @@ void batchnorm_forward_train(float* out,           // [P, C]
                              const float* in,      // [P, C]
                              const float* gamma,   // [C]
                              const float* beta,    // [C]
-                             int64_t P, int64_t C, float momentum, float eps, const BnFuse& fuse = {});
+                             int64_t P, int64_t C, float momentum, float eps, const BnFuse& fuse = {},
+                             const BnSync* sync = nullptr);
 
 // Evaluation: normalise with running statistics.
 void batchnorm_forward_eval(float* out,                 // [P, C]
@@ -44,7 +55,8 @@ void batchnorm_forward_eval(float* out,                 // [P, C]
 // and d_residual are written (=) when set_in / set_residual say so. out is the forward
 // output (needed only when the forward fused a ReLU: the gradient passes where out > 0).
 // training = true differentiates through the batch statistics; false treats mean/invstd as
-// constants (evaluation mode).
+// constants (evaluation mode). With sync (training), the means of the gradient terms are the
+// whole batch's; d_gamma and d_beta stay this process's share (the gradient sum adds them up).
 void batchnorm_backward(float* d_in,               // [P, C]
                         float* d_gamma,            // [C]
                         float* d_beta,             // [C]
@@ -55,19 +67,21 @@ void batchnorm_backward(float* d_in,               // [P, C]
                         const float* gamma,        // [C]
                         const float* save_mean,    // [C]
                         const float* save_invstd,  // [C]
-                        int64_t P, int64_t C, bool training, bool set_in = false, bool set_residual = false);
+                        int64_t P, int64_t C, bool training, bool set_in = false, bool set_residual = false,
+                        const BnSync* sync = nullptr);
 
 // Direct-loop twins (same contracts). In reference mode (DEEPSLIDE_ISA=ref,
 // engine/cpu_features.h) the kernels above run these.
 void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd, float* running_mean,
                                  float* running_var, const float* in, const float* gamma, const float* beta, int64_t P,
-                                 int64_t C, float momentum, float eps, const BnFuse& fuse = {});
+                                 int64_t C, float momentum, float eps, const BnFuse& fuse = {},
+                                 const BnSync* sync = nullptr);
 void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                                 const float* beta, const float* running_mean, const float* running_var, int64_t P,
                                 int64_t C, float eps, const BnFuse& fuse = {});
 void batchnorm_backward_ref(float* d_in, float* d_gamma, float* d_beta, float* d_residual, const float* d_out,
                             const float* out, const float* in, const float* gamma, const float* save_mean,
                             const float* save_invstd, int64_t P, int64_t C, bool training, bool set_in = false,
-                            bool set_residual = false);
+                            bool set_residual = false, const BnSync* sync = nullptr);
 
 }  // namespace ds

@@ -1,0 +1,112 @@
+// Data-parallel training (see data_parallel.h).
+#include "train/data_parallel.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/hash.h"
+#include "dist/comm.h"
+
+namespace ds {
+
+namespace {
+
+struct CommBnSync : BnSync {
+  void sum(double* v, int64_t n) const override { dist::sum(v, n); }
+};
+const CommBnSync kCommBnSync;
+
+// A batch share as bytes: "<share> <readable>\n", then per failure "<sample> <bytes>\n<reason>".
+std::string encode(const Batch& b) {
+  std::string s = std::to_string(b.share) + " " + std::to_string(b.labels.size()) + "\n";
+  for (const SampleFailure& f : b.failed)
+    s += std::to_string(f.sample) + " " + std::to_string(f.reason.size()) + "\n" + f.reason;
+  return s;
+}
+
+struct Share {
+  int64_t share = 0, readable = 0;
+  std::vector<SampleFailure> failed;
+};
+
+Share decode(const std::string& s) {
+  std::istringstream in(s);
+  Share r;
+  in >> r.share >> r.readable;
+  in.get();
+  int64_t sample = 0;
+  size_t len = 0;
+  while (in >> sample >> len) {
+    in.get();
+    std::string reason(len, '\0');
+    in.read(reason.data(), (std::streamsize)len);
+    r.failed.push_back({sample, reason});
+  }
+  return r;
+}
+
+}  // namespace
+
+DataParallel::DataParallel(bool sync_bn) : rank_(dist::rank()), ranks_(dist::size()), sync_bn_(sync_bn) {}
+
+const BnSync* DataParallel::bn_sync() const { return sync_bn_ && ranks_ > 1 ? &kCommBnSync : nullptr; }
+
+void DataParallel::check_same_run(const std::string& description) const {
+  if (ranks_ == 1) return;
+  const uint64_t h = fnv1a(description.data(), description.size());
+  const std::vector<std::string> all = dist::allgather(std::string(reinterpret_cast<const char*>(&h), sizeof h));
+  for (int r = 1; r < ranks_; ++r)
+    if (all[(size_t)r] != all[0])
+      throw InputError("rank " + std::to_string(r) + " of " + std::to_string(ranks_) +
+                       " has other flags, data or checkpoint than rank 0: every rank must run the same command "
+                       "on the same files (a shared file system)");
+}
+
+void DataParallel::broadcast_model(const ParamSet& ps) const {
+  if (ranks_ == 1) return;
+  for (Param* p : ps.params) dist::broadcast(p->value.data(), p->value.numel() * (int64_t)sizeof(float));
+  broadcast_buffers(ps);
+}
+
+void DataParallel::broadcast_buffers(const ParamSet& ps) const {
+  if (ranks_ == 1) return;
+  for (Buffer* b : ps.buffers) dist::broadcast(b->value.data(), b->value.numel() * (int64_t)sizeof(float));
+}
+
+void DataParallel::sum_gradients(const ParamSet& ps) {
+  if (ranks_ == 1) return;
+  int64_t n = 0;
+  for (const Param* p : ps.params) n += p->grad.numel();
+  flat_.resize((size_t)n);
+  int64_t off = 0;
+  for (const Param* p : ps.params) {
+    std::memcpy(flat_.data() + off, p->grad.data(), (size_t)p->grad.numel() * sizeof(float));
+    off += p->grad.numel();
+  }
+  dist::sum(flat_.data(), n);
+  off = 0;
+  for (Param* p : ps.params) {
+    std::memcpy(p->grad.data(), flat_.data() + off, (size_t)p->grad.numel() * sizeof(float));
+    off += p->grad.numel();
+  }
+}
+
+JobBatch DataParallel::gather(const Batch& mine) const {
+  JobBatch jb;
+  const std::vector<std::string> all = dist::allgather(encode(mine));
+  for (const std::string& s : all) {
+    Share sh = decode(s);
+    jb.readable += sh.readable;
+    if (sh.readable == 0) jb.any_rank_without_samples = true;
+    if (sh.readable == 1 && sh.share > 1) jb.any_rank_lost_all_but_one = true;
+    for (SampleFailure& f : sh.failed) jb.failed.push_back(std::move(f));
+  }
+  return jb;
+}
+
+void DataParallel::sum(double* v, int64_t n) const { dist::sum(v, n); }
+void DataParallel::sum(int64_t* v, int64_t n) const { dist::sum(v, n); }
+
+}  // namespace ds
