@@ -4,7 +4,9 @@
 // each benchmark; fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h, weights
 // packed before the timed loop, the input's rounding pass timed), only where the CPU has
 // AVX512-BF16, its peak_pct still against the fp32 FMA peak (vdpbf16ps does twice an FMA's
-// multiply-adds, so its own peak is 200%). Run:
+// multiply-adds, so its own peak is 200%); fwd_int8 likewise the int8 forward
+// (engine/kernels/conv_int8.h, the input's quantizing pass timed) where the CPU has AVX512-VNNI
+// (vpdpbusd: four times an FMA's multiply-adds, its own peak 400%). Run:
 // build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
 // OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
@@ -20,6 +22,7 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/conv_int8.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -69,7 +72,7 @@ ds::Tensor randn(int64_t n, uint64_t seed) {
   return v;
 }
 
-enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16 };
+enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16, kForwardInt8 };
 
 void run(benchmark::State& state, Shape s, Pass pass) {
   const ds::ConvDims d = ds::make_conv_dims(kBatch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
@@ -78,6 +81,8 @@ void run(benchmark::State& state, Shape s, Pass pass) {
   ds::Tensor y(dy.shape()), dx(x.shape()), dw(w.shape());
   const ds::ConvBf16Weights wb =
       pass == kForwardBf16 ? ds::pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC) : ds::ConvBf16Weights{};
+  const ds::ConvInt8Weights wi =
+      pass == kForwardInt8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
   std::vector<double> times;
   const double peak_before = peak_gflops();
   for (auto _ : state) {
@@ -85,6 +90,7 @@ void run(benchmark::State& state, Shape s, Pass pass) {
     switch (pass) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
+      case kForwardInt8: ds::conv2d_forward_int8(y.data(), x.data(), wi, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
     }
@@ -104,11 +110,12 @@ void run(benchmark::State& state, Shape s, Pass pass) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16"};
+  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16", "fwd_int8"};
   for (const Shape& s : kShapes)
-    for (int p = 0; p < 4; ++p) {
+    for (int p = 0; p < 5; ++p) {
       if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
       if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
+      if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
       benchmark::RegisterBenchmark((std::string(s.name) + "/" + pass_names[p]).c_str(), run, s, (Pass)p)
           ->Unit(benchmark::kMillisecond)
           ->MinTime(0.5)

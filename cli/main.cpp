@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   ds::cli::register_diagnose(app, g);
   ds::cli::register_run(app, g);
   ds::cli::register_geojson(app, g);
+  ds::cli::register_calibrate(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

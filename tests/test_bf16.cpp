@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "agreement_model.h"
 #include "base/rng.h"
 #include "base/threads.h"
 #include "engine/cpu_features.h"
@@ -223,116 +224,23 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
 
 namespace {
 
-// Argmax agreement (fraction) and max |probability difference| of ResNet-18 at bf16 against
-// fp32 on 256 patches, K classes (a model of the DeepSlide kind has few).
-struct Agreement {
-  double agree = 0, max_diff = 0;
-};
+using test::Agreement;
 
+// ResNet-18 at bf16 against fp32 on 256 patches, K classes (tests/agreement_model.h).
 Agreement resnet18_agreement(const int K) {
-  // Torchvision's initialisation, BatchNorms given random scales and shifts and a batch's
-  // statistics (so folding them matters), K classes; 256 patches of 64 x 64 with smooth colour
-  // structure plus noise.
-  // (No torchvision checkpoint is available offline; random weights are the harder case for
-  // bf16, as nothing was trained to be robust to rounding.)
-  std::vector<std::string> classes;
-  for (int k = 0; k < K; ++k) classes.push_back("c" + std::to_string(k));
-  const int P = 64, B = 256;
-  Model model = make_model(Arch::resnet18, classes, 11, P);
-  Rng rng(12);
-  for (Param* p : model.net->params().params)
-    if (p->value.dim() == 1 && p->name.rfind("fc.", 0) != 0) {
-      const bool weight = p->name.ends_with(".weight");
-      for (int64_t i = 0; i < p->value.numel(); ++i)
-        p->value[i] = weight ? 1.0f + 0.25f * rng.uniform(-1, 1) : 0.1f * rng.uniform(-1, 1);
-    }
-  Tensor x = Tensor::empty(Shape{B, 3, P, P});
-  for (int n = 0; n < B; ++n)
-    for (int c = 0; c < 3; ++c) {
-      const float a = rng.normal(), fx = rng.uniform(0, 0.3f), fy = rng.uniform(0, 0.3f), ph = rng.uniform(0, 6.3f);
-      for (int i = 0; i < P; ++i)
-        for (int j = 0; j < P; ++j)
-          x[((int64_t)(n * 3 + c) * P + i) * P + j] = a * std::sin(fx * j + fy * i + ph) + 0.5f * rng.normal();
-    }
-  // BN running statistics as training leaves them: the statistics of a batch (the first 64
-  // patches), recovered from one training-mode pass, new = 0.9 old + 0.1 batch. Without this
-  // the activations of an untrained net drift from layer to layer and its features barely
-  // depend on the input, which no trained model does.
-  {
-    std::vector<std::vector<float>> old;
-    for (Buffer* b : model.net->params().buffers) old.emplace_back(b->value.data(), b->value.data() + b->value.numel());
-    Context ctx;
-    ctx.training = true;
-    Tensor xc = Tensor::from_data(Shape{64, 3, P, P}, x.data());
-    model.net->forward(ctx, make_var(xc));
-    size_t j = 0;
-    for (Buffer* b : model.net->params().buffers) {
-      for (int64_t i = 0; i < b->value.numel(); ++i) b->value[i] = (b->value[i] - 0.9f * old[j][(size_t)i]) / 0.1f;
-      ++j;
-    }
-  }
-  // A random head on untrained features predicts one class for everything (their mean dominates):
-  // centre the head on this batch's fp32 features and scale its logits to a spread of about 2,
-  // so the predictions vary and agreement means something.
-  {
-    Context ctx;
-    const Tensor f = model.net->forward_features(ctx, make_var(x))->value;  // [B, 512, h, w]
-    const int64_t C = f.size(1), hw = f.size(2) * f.size(3);
-    std::vector<double> feat((size_t)(B * C)), mean((size_t)C);
-    for (int n = 0; n < B; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        double s = 0;
-        for (int64_t i = 0; i < hw; ++i) s += f[(n * C + c) * hw + i];
-        feat[(size_t)(n * C + c)] = s / (double)hw;
-        mean[(size_t)c] += s / (double)hw / B;
-      }
-    Param* fw = nullptr;
-    Param* fb = nullptr;
-    for (Param* p : model.net->params().params) {
-      if (p->name == "fc.weight") fw = p;
-      if (p->name == "fc.bias") fb = p;
-    }
-    REQUIRE((fw && fb));
-    double var = 0;
-    for (int n = 0; n < B; ++n)
-      for (int k = 0; k < K; ++k) {
-        double l = 0;
-        for (int64_t c = 0; c < C; ++c) l += fw->value[k * C + c] * (feat[(size_t)(n * C + c)] - mean[(size_t)c]);
-        var += l * l / (B * K);
-      }
-    const float g = (float)(2.0 / std::sqrt(var));
-    for (int k = 0; k < K; ++k) {
-      double b = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        fw->value[k * C + c] *= g;
-        b -= fw->value[k * C + c] * mean[(size_t)c];
-      }
-      fb->value[k] = (float)b;
-    }
-  }
+  auto [model, x] = test::agreement_fixture(K);
+  const int B = (int)x.size(0);
   const Tensor p32 = predict_probabilities(model, x, Precision::fp32);
   const Tensor p16 = predict_probabilities(model, x, Precision::bf16);
   const Tensor p16b = predict_probabilities(model, x, Precision::bf16);  // packed weights reused
-  int agree = 0;
-  double max_diff = 0;
-  std::vector<int> hist((size_t)K);
-  for (int n = 0; n < B; ++n) {
-    int a = 0, b = 0;
-    for (int k = 0; k < K; ++k) {
-      if (p32[n * K + k] > p32[n * K + a]) a = k;
-      if (p16[n * K + k] > p16[n * K + b]) b = k;
-      max_diff = std::max(max_diff, (double)std::fabs(p32[n * K + k] - p16[n * K + k]));
-      REQUIRE(p16[n * K + k] == p16b[n * K + k]);
-    }
-    agree += a == b;
-    ++hist[(size_t)a];
-  }
-  const int classes_hit = (int)std::count_if(hist.begin(), hist.end(), [](int h) { return h > 0; });
+  for (int64_t i = 0; i < p16.numel(); ++i) REQUIRE(p16[i] == p16b[i]);
+  const Agreement a = test::agreement(p32, p16, K);
   std::printf(
       "resnet18 bf16 vs fp32, %d classes, %d patches: argmax agreement %.2f%%, max |prob diff| %.4f, %d classes "
       "predicted\n",
-      K, B, 100.0 * agree / B, max_diff, classes_hit);
-  CHECK(classes_hit == K);  // the predictions vary, so agreement means something
+      K, B, 100.0 * a.agree, a.max_diff, a.classes_hit);
+  CHECK(a.classes_hit == K);  // the predictions vary, so agreement means something
+  const double max_diff = a.max_diff;
 
   // Changing the weights invalidates the packed copy: conv1's negated changes every output.
   Tensor& w1 = model.net->params().params[0]->value;
@@ -343,7 +251,7 @@ Agreement resnet18_agreement(const int K) {
   double diff_c = 0;
   for (int64_t i = 0; i < p32c.numel(); ++i) diff_c = std::max(diff_c, (double)std::fabs(p32c[i] - p16c[i]));
   CHECK(diff_c <= 2 * std::max(max_diff, 0.01));
-  return {(double)agree / B, max_diff};
+  return a;
 }
 
 }  // namespace

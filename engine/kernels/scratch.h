@@ -20,6 +20,7 @@ enum class ScratchSlot {
   linear_weights,      // linear_forward, linear_backward: W transposed to [IN, OUT]
   linear_wgrad,        // linear_backward: the weight gradient in [IN, OUT]
   conv_bf16_input,     // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
+  conv_int8_input,     // conv2d_forward_int8: the input quantized to uint8, zero-padded, channels to 4n
   count
 };
 

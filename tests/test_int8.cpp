@@ -1,0 +1,312 @@
+// int8 inference (engine/kernels/conv_int8.h, weights/calibrate.h): quantize_u8's rounding and
+// clamping, the per-channel weight packing, the reference twin against the fp32 reference
+// convolution of the dequantized operands, the AVX512-VNNI tiles against the twin bit for bit
+// (int32 sums and the epilogue; the quantizing pass against quantize_u8), thread independence,
+// the dispatch below avx512, calibration and its metadata round trip, and a whole ResNet-18 at
+// int8 against fp32. Without AVX512-VNNI the kernel cases print "not run: CPU lacks AVX512-VNNI"
+// and ctest reports this executable as skipped (CMakeLists.txt), never as passed.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <vector>
+
+#include "agreement_model.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "base/threads.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv.h"
+#include "engine/kernels/conv_int8.h"
+#include "layers/layers.h"
+#include "weights/calibrate.h"
+#include "weights/model.h"
+#include "weights/model_forward.h"
+
+using namespace ds;
+
+namespace {
+
+// Activations of the kind int8 sees: post-ReLU (half zeros), some past act_max (saturating).
+std::vector<float> relu_randn(int64_t n, Rng& rng) {
+  std::vector<float> v((size_t)n);
+  for (auto& x : v) x = std::max(0.0f, rng.normal());
+  return v;
+}
+std::vector<float> randn(int64_t n, Rng& rng) {
+  std::vector<float> v((size_t)n);
+  for (auto& x : v) x = rng.normal();
+  return v;
+}
+
+bool vnni_available() {
+  if (has_vnni_kernels()) return true;
+  WARN("not run: CPU lacks AVX512-VNNI (or DEEPSLIDE_ISA caps the path below avx512)");
+  return false;
+}
+
+struct Case {
+  int64_t N, C, H, W, OC, k, stride, pad;
+  bool epilogue;
+};
+const Case kCases[] = {
+    {1, 3, 17, 15, 5, 7, 2, 3, true},    // 3 channels padded to 4, batch 1, odd sizes
+    {2, 5, 9, 11, 7, 3, 1, 1, false},    // odd channels, 3x3 same padding
+    {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1, OC past a vector
+    {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
+    {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
+    {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
+    {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
+    {2, 64, 14, 14, 64, 3, 1, 1, true},  // a ResNet layer
+    {1, 70, 9, 13, 40, 3, 1, 1, false},  // NV = 3, channels not a multiple of 4
+    {2, 33, 11, 11, 70, 3, 2, 1, true},  // two blocks, the last partial
+    {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map, NV = 4 then 2 padded
+    {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than "same", NV = 1
+    {2, 20, 6, 7, 520, 3, 2, 1, true},   // 9 blocks, the last partial
+    {1, 512, 7, 7, 128, 3, 1, 1, true},  // layer4's reduction (4608)
+    {4, 32, 13, 13, 32, 3, 1, 1, true},  // several pixel groups, a short last tile (NV = 2)
+};
+
+ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
+
+}  // namespace
+
+TEST_CASE("quantize_u8 rounds to nearest even and clamps to 0..255") {
+  CHECK(quantize_u8(0.5f, 1.0f) == 0);  // halfway: even
+  CHECK(quantize_u8(1.5f, 1.0f) == 2);
+  CHECK(quantize_u8(2.5f, 1.0f) == 2);
+  CHECK(quantize_u8(2.5001f, 1.0f) == 3);
+  CHECK(quantize_u8(-3.0f, 1.0f) == 0);
+  CHECK(quantize_u8(254.6f, 1.0f) == 255);
+  CHECK(quantize_u8(1e30f, 1.0f) == 255);
+  CHECK(quantize_u8(std::numeric_limits<float>::infinity(), 1.0f) == 255);
+  CHECK(quantize_u8(-std::numeric_limits<float>::infinity(), 1.0f) == 0);
+  CHECK(quantize_u8(std::numeric_limits<float>::quiet_NaN(), 1.0f) == 0);
+  CHECK(quantize_u8(2.0f, 255.0f / 4.0f) == 128);  // 127.5 -> 128 (even)
+}
+
+TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zeros past C and OC") {
+  Rng rng(2);
+  const int64_t KH = 3, KW = 3, C = 5, OC = 70;
+  auto w = randn(KH * KW * C * OC, rng), scale = randn(OC, rng);
+  for (int64_t i = 0; i < KH * KW * C; ++i) w[(size_t)(i * OC + 3)] = 0;  // an all-zero channel
+  const float act_max = 6.0f;
+  const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), KH, KW, C, OC, act_max);
+  CHECK(p.Cp == 8);
+  CHECK(p.NV == 4);
+  CHECK(p.nb == 2);
+  CHECK(p.k4 == 6);
+  CHECK((int64_t)p.packed.size() == p.nb * KH * p.k4 * 64 * 4);
+  CHECK(p.in_inv == 255.0f / act_max);
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    double m = 0;
+    for (int64_t k = 0; k < KH * KW * C; ++k)
+      m = std::max(m, std::fabs((double)(w[(size_t)(k * OC + oc)] * scale[(size_t)oc])));
+    if (oc == 3) CHECK(p.w_scale[3] == 1.0f);
+    else CHECK(p.w_scale[(size_t)oc] == Approx(m / 127).epsilon(1e-6));
+    CHECK(p.out_scale[(size_t)oc] == (act_max / 255.0f) * p.w_scale[(size_t)oc]);
+  }
+  int extremes = 0;
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw)
+      for (int64_t c = 0; c < p.Cp; ++c)
+        for (int64_t oc = 0; oc < p.nb * 64; ++oc) {
+          const int q = p.at(kh, kw, c, oc);
+          if (c >= C || oc >= OC) {
+            REQUIRE(q == 0);
+            continue;
+          }
+          const float v = w[(size_t)(((kh * KW + kw) * C + c) * OC + oc)] * scale[(size_t)oc];
+          const float s = p.w_scale[(size_t)oc];
+          REQUIRE(q >= -127);
+          REQUIRE(std::fabs(q * s - v) <= 0.5f * s * (1 + 1e-5f));  // within half a step
+          extremes += std::abs(q) == 127;
+        }
+  CHECK(extremes >= OC - 1);  // each channel's largest weight maps to +-127
+}
+
+TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequantized operands") {
+  Rng rng(3);
+  for (const Case& c : kCases) {
+    const ConvDims d = dims(c);
+    if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
+    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
+    auto x = relu_randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
+    auto res = randn(n_out, rng);
+    std::vector<float> scale((size_t)d.OC);
+    for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
+    const float act_max = 2.0f;  // inputs past 2 saturate
+    const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC, act_max);
+    // Dequantized operands: q_x * s_x and q_w * s_w, whose exact products the twin sums.
+    std::vector<float> xq(x.size()), wq(w.size());
+    for (size_t i = 0; i < x.size(); ++i) xq[i] = (float)quantize_u8(x[i], p.in_inv) * (act_max / 255.0f);
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      for (int64_t kw = 0; kw < d.KW; ++kw)
+        for (int64_t ci = 0; ci < d.C; ++ci)
+          for (int64_t oc = 0; oc < d.OC; ++oc)
+            wq[(size_t)(((kh * d.KW + kw) * d.C + ci) * d.OC + oc)] = p.at(kh, kw, ci, oc) * p.w_scale[(size_t)oc];
+    ConvEpilogue ep;
+    if (c.epilogue) {
+      ep.bias = b.data();
+      ep.residual = res.data();
+      ep.relu = true;
+    }
+    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+    conv2d_forward_int8_ref(y1.data(), x.data(), p, d, ep);
+    conv2d_forward_ref(y2.data(), xq.data(), wq.data(), d, ep);
+    double e = 0, m = 1;
+    for (size_t i = 0; i < y1.size(); ++i) {
+      e = std::max(e, (double)std::fabs(y1[i] - y2[i]));
+      m = std::max(m, (double)std::fabs(y2[i]));
+    }
+    INFO("C=" << c.C << " OC=" << c.OC << " k=" << c.k);
+    CHECK(e / m < 1e-5);
+  }
+}
+
+TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bit") {
+  if (!vnni_available()) return;
+  // The quantizing pass: quantize_u8's results on halfway cases, saturation, negatives, NaN, inf.
+  {
+    std::vector<float> v;
+    Rng rng(4);
+    for (int i = 0; i < 1000; ++i) v.push_back(rng.normal() * 200.0f);
+    for (float f : {0.5f, 1.5f, 2.5f, 254.5f, 255.5f, -0.5f, 0.0f, -0.0f, 1e-40f, 3e38f}) v.push_back(f);
+    v.push_back(std::numeric_limits<float>::infinity());
+    v.push_back(-std::numeric_limits<float>::infinity());
+    v.push_back(std::numeric_limits<float>::quiet_NaN());
+    std::vector<uint8_t> fast(v.size());
+    conv_int8_kernels_avx512vnni().quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f);
+    for (size_t i = 0; i < v.size(); ++i) REQUIRE(fast[i] == quantize_u8(v[i], 1.0f));
+  }
+  Rng rng(5);
+  for (const Case& c : kCases) {
+    const ConvDims d = dims(c);
+    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
+    auto x = relu_randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
+    auto res = randn(n_out, rng);
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f);
+    ConvEpilogue ep;
+    if (c.epilogue) {
+      ep.bias = b.data();
+      ep.residual = res.data();
+      ep.relu = true;
+    }
+    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+    conv2d_forward_int8(y1.data(), x.data(), p, d, ep);
+    conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
+    INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
+              << " s=" << c.stride << " p=" << c.pad);
+    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+  }
+  // The largest sums: every input saturated (255) times weights of +-127, a 4608-long reduction
+  // (255 * 127 * 4608 = 1.5e8, well inside int32; both sides round it to fp32 alike).
+  {
+    const ConvDims d = make_conv_dims(1, 512, 5, 5, 32, 3, 3, 1, 1);
+    std::vector<float> x((size_t)(d.N * d.H * d.W * d.C), 1e6f), w((size_t)(9 * 512 * 32));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 32) % 3 == 2 ? -1.0f : 1.0f;
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 3, 3, 512, 32, 1.0f);
+    std::vector<float> y1((size_t)(d.OH * d.OW * d.OC)), y2(y1.size());
+    conv2d_forward_int8(y1.data(), x.data(), p, d);
+    conv2d_forward_int8_ref(y2.data(), x.data(), p, d);
+    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+    // Centre pixel: 9 taps x 512 channels, a third of them -1: sum 255 * 127 * 1536.
+    CHECK(y2[(size_t)((2 * 5 + 2) * 32)] == (float)(255 * 127 * 1536) * p.out_scale[0]);
+  }
+  std::printf("conv2d_forward_int8 (avx512_vnni) equals ref bit for bit on %zu shapes\n",
+              sizeof kCases / sizeof kCases[0]);
+
+  // Thread-count independence: bit for bit.
+  const ConvDims d = dims(kCases[9]);
+  auto x = relu_randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
+  const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 2.0f);
+  std::vector<float> y1((size_t)(d.N * d.OH * d.OW * d.OC)), y2(y1.size());
+  const int before = num_threads();
+  set_num_threads(1);
+  conv2d_forward_int8(y1.data(), x.data(), p, d);
+  set_num_threads(2);
+  conv2d_forward_int8(y2.data(), x.data(), p, d);
+  set_num_threads(before);
+  CHECK(y1 == y2);
+
+  // Below the avx512 path the dispatch runs the twin.
+  const Isa isa = cpu_isa();
+  force_isa(Isa::avx2);
+  CHECK(!has_vnni_kernels());
+  std::vector<float> y3(y1.size());
+  conv2d_forward_int8(y3.data(), x.data(), p, d);
+  force_isa(isa);
+  CHECK(y3 == y1);
+}
+
+TEST_CASE("calibration: ranges of every conv but conv1, refused without them, carried by the model file") {
+  auto [model, x] = test::agreement_fixture(2, 64);
+  Tensor calib = Tensor::from_data(Shape{16, 3, 64, 64}, x.data());
+  CHECK(!is_calibrated(model));
+  CHECK_THROWS_AS(set_model_precision(model, Precision::int8, "m.safetensors"), InputError);
+  CHECK_THROWS_AS(predict_probabilities(model, calib, Precision::int8), InputError);
+  begin_calibration(model);
+  calibrate_batch(model, calib);
+  const std::vector<Conv2d*> convs = model.net->convs();
+  CHECK(finish_calibration(model) == (int)convs.size() - 1);
+  CHECK(convs[0]->int8_act_max == 0);  // conv1: the normalized image is signed
+  for (size_t i = 1; i < convs.size(); ++i) {
+    CHECK(convs[i]->calib_lo == 0);  // post-ReLU
+    CHECK(convs[i]->int8_act_max == convs[i]->calib_hi);
+  }
+  set_model_precision(model, Precision::int8);
+  CHECK(model.precision == Precision::int8);
+  const Tensor few = Tensor::from_data(Shape{2, 3, 64, 64}, x.data());  // (the twin is slow without VNNI)
+  const Tensor p8 = predict_probabilities(model, few);                  // at the model's precision
+
+  const std::string path = (std::filesystem::temp_directory_path() / "ds_test_int8.safetensors").string();
+  save_model(path, model, {{"note", "kept"}});
+  std::map<std::string, std::string> meta;
+  Model back = load_model(path, &meta);
+  CHECK(meta.count(kInt8MetadataKey) == 1);
+  CHECK(extra_metadata(meta) == std::map<std::string, std::string>{{"note", "kept"}});
+  const std::vector<Conv2d*> bc = back.net->convs();
+  for (size_t i = 0; i < convs.size(); ++i) CHECK(bc[i]->int8_act_max == convs[i]->int8_act_max);
+  const Tensor p8b = predict_probabilities(back, few, Precision::int8);
+  for (int64_t i = 0; i < p8.numel(); ++i) REQUIRE(p8[i] == p8b[i]);
+  std::filesystem::remove(path);
+
+  // Bad metadata values name the file.
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, "[1]"), Catch::Contains("f.st"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"layer9.0.conv1": 1})"), Catch::Contains("layer9.0.conv1"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": -1})"), Catch::Contains("finite number"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": "x"})"), Catch::Contains("finite number"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": 1e39})"), Catch::Contains("finite number"));
+}
+
+// Calibrated on 64 patches, evaluated on 256 others. The brief of issue 20 asks for >= 99.5%
+// argmax agreement and probabilities within 0.05 on trained weights; none are available offline,
+// and on this untrained fixture (tests/agreement_model.h, which also gives bf16 only 99.6% and
+// 97.3% within 0.07) measured int8 reaches 95.7% within 0.21 (2 classes) and 90.2% within 0.20
+// (10 classes): an untrained ResNet amplifies each layer's ~1% quantization noise (scaling its
+// residual branches down as training does helped little: 96-98%, 0.07-0.17). The limits below hold
+// those figures with a little room, so they catch a broken path (a wrong scale or a
+// misplaced residual drops agreement to chance) but do not show the brief's target: that needs
+// a trained model (BENCHMARKS.md, "int8 inference").
+TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 classes") {
+  if (!vnni_available()) return;
+  for (int K : {2, 10}) {
+    auto [model, x] = test::agreement_fixture(K, 320);
+    const int64_t per = x.numel() / 320;
+    begin_calibration(model);
+    calibrate_batch(model, Tensor::from_data(Shape{64, 3, 64, 64}, x.data() + 256 * per));
+    finish_calibration(model);
+    const Tensor xe = Tensor::from_data(Shape{256, 3, 64, 64}, x.data());
+    const Tensor p32 = predict_probabilities(model, xe, Precision::fp32);
+    const Tensor p8 = predict_probabilities(model, xe, Precision::int8);
+    const test::Agreement a = test::agreement(p32, p8, K);
+    std::printf("resnet18 int8 vs fp32, %d classes, 256 patches: argmax agreement %.2f%%, max |prob diff| %.4f\n", K,
+                100.0 * a.agree, a.max_diff);
+    CHECK(a.classes_hit == K);
+    CHECK(a.agree >= (K == 2 ? 0.94 : 0.87));
+    CHECK(a.max_diff <= 0.25);
+  }
+}
