@@ -16,6 +16,7 @@
 #include "agreement_model.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
@@ -27,11 +28,10 @@ using namespace ds;
 
 namespace {
 
-std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v((size_t)n);
-  for (auto& x : v) x = rng.normal();
-  return v;
-}
+using test::Case;
+using test::dims;
+using test::kCases;
+using test::randn;
 
 uint32_t bits(float x) {
   uint32_t u;
@@ -60,31 +60,6 @@ bool bf16_available() {
   WARN("not run: CPU lacks AVX512-BF16 (or DEEPSLIDE_ISA caps the path below avx512)");
   return false;
 }
-
-struct Case {
-  int64_t N, C, H, W, OC, k, stride, pad;
-  bool epilogue;
-};
-const Case kCases[] = {
-    {1, 3, 17, 15, 5, 7, 2, 3, true},    // conv1-like: 3 channels padded to 4, batch 1, odd sizes
-    {2, 3, 31, 30, 64, 7, 2, 3, true},   // conv1 shape, one full block
-    {2, 5, 9, 11, 7, 3, 1, 1, false},    // odd channels, 3x3 same padding
-    {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1, OC past a vector
-    {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
-    {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
-    {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
-    {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
-    {2, 64, 14, 14, 64, 3, 1, 1, true},  // a ResNet layer
-    {1, 70, 9, 13, 40, 3, 1, 1, false},  // NV = 3, channels not a multiple of 16
-    {2, 33, 11, 11, 70, 3, 2, 1, true},  // two blocks, the last partial
-    {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map, NV = 4 then 2 padded
-    {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than "same", NV = 1
-    {2, 20, 6, 7, 520, 3, 2, 1, true},   // 9 blocks, the last partial
-    {1, 512, 7, 7, 128, 3, 1, 1, true},  // layer4's reduction (4608)
-    {4, 32, 13, 13, 32, 3, 1, 1, true},  // several pixel groups, a short last tile (NV = 2)
-};
-
-ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
 
 }  // namespace
 
@@ -144,12 +119,7 @@ TEST_CASE("the bf16 reference twin is the fp32 reference convolution of the roun
     std::vector<float> xr(x.size()), wr(w.size());
     for (size_t i = 0; i < x.size(); ++i) xr[i] = from_bf16(to_bf16(x[i]));
     for (size_t i = 0; i < w.size(); ++i) wr[i] = from_bf16(to_bf16(w[i] * scale[i % (size_t)d.OC]));
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16_ref(y1.data(), x.data(), p, d, ep);
     conv2d_forward_ref(y2.data(), xr.data(), wr.data(), d, ep);
@@ -180,12 +150,7 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
     auto x = randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
     auto res = randn(n_out, rng);
     const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16(y1.data(), x.data(), p, d, ep);
     conv2d_forward_bf16_ref(y2.data(), x.data(), p, d, ep);
@@ -198,28 +163,13 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
   }
   std::printf("conv2d_forward_bf16 (avx512_bf16) vs ref: max relative error %.3g\n", worst);
 
-  // Thread-count independence: bit for bit.
+  // Thread-count independence and the dispatch below avx512, bit for bit.
   const ConvDims d = dims(kCases[10]);
   auto x = randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
   const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
-  std::vector<float> y1((size_t)(d.N * d.OH * d.OW * d.OC)), y2(y1.size());
-  const int before = num_threads();
-  set_num_threads(1);
-  conv2d_forward_bf16(y1.data(), x.data(), p, d);
-  set_num_threads(2);
-  conv2d_forward_bf16(y2.data(), x.data(), p, d);
-  set_num_threads(before);
-  CHECK(y1 == y2);
-
-  // Below the avx512 path the dispatch runs the twin.
-  const Isa isa = cpu_isa();
-  force_isa(Isa::avx2);
-  CHECK(!has_bf16_kernels());
-  std::vector<float> y3(y1.size()), y4(y1.size());
-  conv2d_forward_bf16(y3.data(), x.data(), p, d);
-  conv2d_forward_bf16_ref(y4.data(), x.data(), p, d);
-  force_isa(isa);
-  CHECK(y3 == y4);
+  test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
+                                   [&](float* y) { conv2d_forward_bf16(y, x.data(), p, d); },
+                                   [&](float* y) { conv2d_forward_bf16_ref(y, x.data(), p, d); }, has_bf16_kernels);
 }
 
 namespace {

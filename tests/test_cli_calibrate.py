@@ -8,24 +8,13 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
-DEEPSLIDE = os.environ["DEEPSLIDE"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, error_line, failures, run  # noqa: E402
+
 SLIDES = [os.path.join(os.environ["DS_FIXTURES"], "slides", s) for s in ("philips.tiff", "leica.scn")]
-failures = []
-
-
-def ds(*args):
-    return subprocess.run([DEEPSLIDE, *args], capture_output=True, text=True)
-
-
-def check(cond, what, res=None):
-    if not cond:
-        extra = f"\n  exit {res.returncode}\n  stdout: {res.stdout!r}\n  stderr: {res.stderr!r}" if res else ""
-        failures.append(what + extra)
-        print("FAIL:", what + extra)
 
 
 def metadata(path):
@@ -34,50 +23,40 @@ def metadata(path):
     return json.loads(raw[8:8 + n])["__metadata__"]
 
 
-def expect_error(label, args, needles):
-    res = ds(*args)
-    lines = res.stderr.splitlines()
-    check(res.returncode == 2 and lines and lines[-1].startswith("deepslide: error: "), f"{label}: exit 2", res)
-    for n in needles:
-        check(n in res.stderr, f"{label}: message mentions {n!r}", res)
-    print(f"ok  {label}: {lines[-1] if lines else ''}")
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_cli_calibrate_")
     try:
         model = os.path.join(tmp, "m.safetensors")
-        res = ds("init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "32", "--seed", "1",
-                 "--out", model)
-        check(res.returncode == 0, "init-model", res)
+        run(["init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "32", "--seed", "1", "--out", model])
         out = os.path.join(tmp, "m.int8.safetensors")
-        res = ds("calibrate", "--model", model, "--out", out, "--windows", "6", "--tissue", "none", *SLIDES)
-        check(res.returncode == 0 and "calibrate: 6 windows; 19 of 20 convolutions run int8" in res.stdout,
-              "calibrate: 6 windows over two slides", res)
+        p = run(["calibrate", "--model", model, "--out", out, "--windows", "6", "--tissue", "none", *SLIDES])
+        check("calibrate: 6 windows; 19 of 20 convolutions run int8" in p.stdout, f"6 windows over two slides: {p.stdout!r}")
         for s in SLIDES:
-            check(f"calibrate: {s}" in res.stderr, f"progress names {s}", res)
+            check(f"calibrate: {s}" in p.stderr, f"progress names {s}: {p.stderr!r}")
         meta = metadata(out) if os.path.exists(out) else {}
         ranges = json.loads(meta.get("int8_act_max", "{}"))
         check(len(ranges) == 19 and "conv1" not in ranges and "layer1.0.conv1" in ranges
               and "layer2.0.downsample.0" in ranges, f"ranges of 19 convs: {sorted(ranges)}")
         check(all(isinstance(v, float) and v > 0 for v in ranges.values()), f"ranges positive: {ranges}")
-        before = metadata(model)
-        check({k: v for k, v in meta.items() if k != "int8_act_max"} == before, "the other metadata kept")
-        print("ok  calibrate on slide windows")
+        check({k: v for k, v in meta.items() if k != "int8_act_max"} == metadata(model), "the other metadata kept")
 
-        # Calibrating the calibrated file again replaces the ranges (and keeps one key).
-        res = ds("calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0])
-        check(res.returncode == 0 and "calibrate: 2 windows" in res.stdout, "recalibrate in place", res)
-        check(set(metadata(out)) == set(meta), "recalibrated: same keys", res)
+        # Calibrating the calibrated file again, in place, replaces the ranges.
+        p = run(["calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0]])
+        check("calibrate: 2 windows" in p.stdout, f"recalibrate in place: {p.stdout!r}")
+        check(set(metadata(out)) == set(meta), "recalibrated: same keys")
 
         missing = os.path.join(tmp, "nope.svs")
-        expect_error("missing slide", ["calibrate", "--model", model, "--out", out, missing], [missing])
-        expect_error("--windows 0", ["calibrate", "--model", model, "--out", out, "--windows", "0", SLIDES[0]],
-                     ["--windows"])
-        expect_error("missing model", ["calibrate", "--model", missing, "--out", out, SLIDES[0]], [missing])
+        for label, args, needle in [
+                ("missing slide", ["--model", model, "--out", out, missing], missing),
+                ("--windows 0", ["--model", model, "--out", out, "--windows", "0", SLIDES[0]], "--windows"),
+                ("missing model", ["--model", missing, "--out", out, SLIDES[0]], missing)]:
+            line = error_line(run(["calibrate", *args], expect=2))
+            check(needle in line, f"{label}: the error names {needle}: {line}")
+            print(f"ok  {label}: {line}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
+        print("\n".join(failures))
         sys.exit(f"{len(failures)} check(s) failed")
     print("OK")
 

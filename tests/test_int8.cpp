@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_int8.h"
@@ -30,15 +31,15 @@ using namespace ds;
 
 namespace {
 
+using test::Case;
+using test::dims;
+using test::kCases;
+using test::randn;
+
 // Activations of the kind int8 sees: post-ReLU (half zeros), some past act_max (saturating).
 std::vector<float> relu_randn(int64_t n, Rng& rng) {
   std::vector<float> v((size_t)n);
   for (auto& x : v) x = std::max(0.0f, rng.normal());
-  return v;
-}
-std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v((size_t)n);
-  for (auto& x : v) x = rng.normal();
   return v;
 }
 
@@ -47,30 +48,6 @@ bool vnni_available() {
   WARN("not run: CPU lacks AVX512-VNNI (or DEEPSLIDE_ISA caps the path below avx512)");
   return false;
 }
-
-struct Case {
-  int64_t N, C, H, W, OC, k, stride, pad;
-  bool epilogue;
-};
-const Case kCases[] = {
-    {1, 3, 17, 15, 5, 7, 2, 3, true},    // 3 channels padded to 4, batch 1, odd sizes
-    {2, 5, 9, 11, 7, 3, 1, 1, false},    // odd channels, 3x3 same padding
-    {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1, OC past a vector
-    {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
-    {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
-    {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
-    {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
-    {2, 64, 14, 14, 64, 3, 1, 1, true},  // a ResNet layer
-    {1, 70, 9, 13, 40, 3, 1, 1, false},  // NV = 3, channels not a multiple of 4
-    {2, 33, 11, 11, 70, 3, 2, 1, true},  // two blocks, the last partial
-    {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map, NV = 4 then 2 padded
-    {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than "same", NV = 1
-    {2, 20, 6, 7, 520, 3, 2, 1, true},   // 9 blocks, the last partial
-    {1, 512, 7, 7, 128, 3, 1, 1, true},  // layer4's reduction (4608)
-    {4, 32, 13, 13, 32, 3, 1, 1, true},  // several pixel groups, a short last tile (NV = 2)
-};
-
-ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
 
 }  // namespace
 
@@ -148,12 +125,7 @@ TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequ
         for (int64_t ci = 0; ci < d.C; ++ci)
           for (int64_t oc = 0; oc < d.OC; ++oc)
             wq[(size_t)(((kh * d.KW + kw) * d.C + ci) * d.OC + oc)] = p.at(kh, kw, ci, oc) * p.w_scale[(size_t)oc];
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_int8_ref(y1.data(), x.data(), p, d, ep);
     conv2d_forward_ref(y2.data(), xq.data(), wq.data(), d, ep);
@@ -189,12 +161,7 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
     auto x = relu_randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
     auto res = randn(n_out, rng);
     const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f);
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_int8(y1.data(), x.data(), p, d, ep);
     conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
@@ -219,27 +186,13 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
   std::printf("conv2d_forward_int8 (avx512_vnni) equals ref bit for bit on %zu shapes\n",
               sizeof kCases / sizeof kCases[0]);
 
-  // Thread-count independence: bit for bit.
-  const ConvDims d = dims(kCases[9]);
+  // Thread-count independence and the dispatch below avx512, bit for bit.
+  const ConvDims d = dims(kCases[10]);
   auto x = relu_randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
   const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 2.0f);
-  std::vector<float> y1((size_t)(d.N * d.OH * d.OW * d.OC)), y2(y1.size());
-  const int before = num_threads();
-  set_num_threads(1);
-  conv2d_forward_int8(y1.data(), x.data(), p, d);
-  set_num_threads(2);
-  conv2d_forward_int8(y2.data(), x.data(), p, d);
-  set_num_threads(before);
-  CHECK(y1 == y2);
-
-  // Below the avx512 path the dispatch runs the twin.
-  const Isa isa = cpu_isa();
-  force_isa(Isa::avx2);
-  CHECK(!has_vnni_kernels());
-  std::vector<float> y3(y1.size());
-  conv2d_forward_int8(y3.data(), x.data(), p, d);
-  force_isa(isa);
-  CHECK(y3 == y1);
+  test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
+                                   [&](float* y) { conv2d_forward_int8(y, x.data(), p, d); },
+                                   [&](float* y) { conv2d_forward_int8_ref(y, x.data(), p, d); }, has_vnni_kernels);
 }
 
 TEST_CASE("calibration: ranges of every conv but conv1, refused without them, carried by the model file") {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "engine/kernels/conv.h"
+#include "engine/kernels/lowp_conv.h"
 
 namespace ds {
 
@@ -77,24 +78,9 @@ void conv2d_forward_bf16(float* out,       // [N, OH, OW, OC] fp32
 void conv2d_forward_bf16_ref(float* out, const float* in, const ConvBf16Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
 
-// One tile for the AVX512-BF16 instance (conv_bf16_avx512bf16.cpp): M output pixels x NV vectors.
-struct Bf16Tile {
-  // A: pixel m's first kernel row at a_rows[m], KH rows a_ld bf16 apart, each k2 pairs long.
-  const uint16_t* const* a_rows = nullptr;
-  int64_t a_ld = 0;
-  int64_t KH = 0, k2 = 0;
-  // B: one packed block, [KH][k2][NV * 16][2].
-  const uint16_t* b = nullptr;
-  // C: row m (m < rows) at c + m * ldc, columns n < N stored.
-  float* c = nullptr;
-  int64_t ldc = 0;
-  int rows = 0;
-  int64_t N = 0;
-  // Epilogue: + bias[n], + res[m * ldc + n], max 0.
-  const float* bias = nullptr;
-  const float* res = nullptr;
-  bool relu = false;
-};
+// One tile for the AVX512-BF16 instance (conv_bf16_avx512bf16.cpp): bf16 bits in A and B, kg =
+// k2 pairs per kernel row, no scale (folded into the weights).
+using Bf16Tile = LowpTile<uint16_t, uint16_t>;
 
 struct ConvBf16Kernels {
   int max_m[5];                                               // pixels per tile for NV = 1..4 (index NV)

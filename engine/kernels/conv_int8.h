@@ -17,7 +17,7 @@
 // vectors of 16 output channels (the last block zero-padded), Cp = C rounded up to a multiple of
 // 4, the innermost four consecutive reduction indices k = kw * Cp + c, as vpdpbusd reads them.
 // The quantized input is the zero-padded copy [N, Hp, Wp, Cp] uint8 written by one pass, as the
-// bf16 convolution's (conv_bf16.h, which this driver mirrors: tiles of M output pixels x NV
+// bf16 convolution's (conv_bf16.h; both run lowp_conv.h's driver: tiles of M output pixels x NV
 // vectors, whole work items per thread so results do not depend on the thread count).
 #pragma once
 #include <cmath>
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/kernels/conv.h"
+#include "engine/kernels/lowp_conv.h"
 
 namespace ds {
 
@@ -78,25 +79,9 @@ void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpil
 void conv2d_forward_int8_ref(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
 
-// One tile for the VNNI instance (conv_int8_avx512vnni.cpp): M output pixels x NV vectors.
-struct Int8Tile {
-  // A: pixel m's first kernel row at a_rows[m], KH rows a_ld bytes apart, each k4 groups long.
-  const uint8_t* const* a_rows = nullptr;
-  int64_t a_ld = 0;
-  int64_t KH = 0, k4 = 0;
-  // B: one packed block, [KH][k4][NV * 16][4].
-  const int8_t* b = nullptr;
-  // C: row m (m < rows) at c + m * ldc, columns n < N stored.
-  float* c = nullptr;
-  int64_t ldc = 0;
-  int rows = 0;
-  int64_t N = 0;
-  // Epilogue: fma(sum, scale[n], bias[n]) (bias null: 0), + res[m * ldc + n], max 0.
-  const float* scale = nullptr;
-  const float* bias = nullptr;
-  const float* res = nullptr;
-  bool relu = false;
-};
+// One tile for the VNNI instance (conv_int8_avx512vnni.cpp): uint8 A, int8 B, kg = k4 groups of
+// four per kernel row, scale = out_scale.
+using Int8Tile = LowpTile<uint8_t, int8_t>;
 
 struct ConvInt8Kernels {
   int max_m[5];                                                            // pixels per tile for NV = 1..4

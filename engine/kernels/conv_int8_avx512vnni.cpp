@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "engine/kernels/conv_int8.h"
+#include "engine/kernels/lowp_epilogue_avx512.h"
 
 namespace ds {
 
@@ -30,7 +31,7 @@ void tile_mn(const Int8Tile& t) {
   for (int64_t kh = 0; kh < t.KH; ++kh) {
     const uint8_t* a[M];
     for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
-    for (int64_t p = 0; p < t.k4; ++p, b += NV * 64) {
+    for (int64_t p = 0; p < t.kg; ++p, b += NV * 64) {
       __m512i bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * 64);
       for (int m = 0; m < M; ++m) {
@@ -41,20 +42,9 @@ void tile_mn(const Int8Tile& t) {
       }
     }
   }
-  for (int m = 0; m < M; ++m) {
-    if (m >= t.rows) break;
-    for (int v = 0; v < NV; ++v) {
-      const int64_t n0 = v * 16;
-      if (n0 >= t.N) break;
-      const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
-      const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(k, t.bias + n0) : _mm512_setzero_ps();
-      const __m512 sum = (__m512) __builtin_convertvector((i32x16)acc[m][v], f32x16);  // vcvtdq2ps, nearest
-      __m512 x = _mm512_fmadd_ps(sum, _mm512_maskz_loadu_ps(k, t.scale + n0), bias);
-      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldc + n0));
-      if (t.relu) x = (__m512)((f32x16)x > 0.0f ? (f32x16)x : 0.0f);  // (GCC 12 warns on _mm512_max_ps)
-      _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
-    }
-  }
+  lowp_store_rows<M, NV>(t, [&](int m, int v) {  // vcvtdq2ps, to nearest
+    return (__m512) __builtin_convertvector((i32x16)acc[m][v], f32x16);
+  });
 }
 
 void tile(const Int8Tile& t, int M, int NV) {
