@@ -45,6 +45,32 @@ inline const Case kCases[] = {
 
 inline ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
 
+// Whether the kernels under test run on this CPU; if not, a warning in the words ctest's
+// SKIP_REGULAR_EXPRESSION (CMakeLists.txt) turns into a skip, never a pass.
+inline bool kernels_run(bool available, const char* extension) {
+  if (available) return true;
+  WARN("not run: CPU lacks " << extension << " (or DEEPSLIDE_ISA caps the path below avx512)");
+  return false;
+}
+
+// A case's random operands, drawn in this order: input (ReLU'd when nonneg, the inputs int8 sees),
+// weights [KH, KW, C, OC], bias, residual; the outputs' count.
+struct Operands {
+  std::vector<float> x, w, b, res;
+  size_t n_out = 0;
+};
+inline Operands operands(const ConvDims& d, Rng& rng, bool nonneg = false) {
+  Operands o;
+  o.x = randn(d.N * d.H * d.W * d.C, rng);
+  if (nonneg)
+    for (float& v : o.x) v = v > 0 ? v : 0.0f;
+  o.w = randn(d.KH * d.KW * d.C * d.OC, rng);
+  o.b = randn(d.OC, rng);
+  o.n_out = (size_t)(d.N * d.OH * d.OW * d.OC);
+  o.res = randn((int64_t)o.n_out, rng);
+  return o;
+}
+
 // The case's epilogue: bias, residual and ReLU when c.epilogue, none otherwise.
 inline ConvEpilogue epilogue(const Case& c, const std::vector<float>& bias, const std::vector<float>& residual) {
   ConvEpilogue ep;

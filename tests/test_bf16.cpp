@@ -55,11 +55,7 @@ double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   return m / scale;
 }
 
-bool bf16_available() {
-  if (has_bf16_kernels()) return true;
-  WARN("not run: CPU lacks AVX512-BF16 (or DEEPSLIDE_ISA caps the path below avx512)");
-  return false;
-}
+bool bf16_available() { return test::kernels_run(has_bf16_kernels(), "AVX512-BF16"); }
 
 }  // namespace
 
@@ -93,8 +89,8 @@ TEST_CASE("pack_conv_bf16 holds to_bf16(w * scale) in the tiles' order, zeros pa
   CHECK(p.Cp == 6);
   CHECK(p.NV == 4);
   CHECK(p.nb == 2);
-  CHECK(p.k2 == 9);
-  CHECK((int64_t)p.packed.size() == p.nb * KH * p.k2 * 64 * 2);
+  CHECK(p.kg == 9);
+  CHECK((int64_t)p.packed.size() == p.nb * KH * p.kg * 64 * 2);
   for (int64_t kh = 0; kh < KH; ++kh)
     for (int64_t kw = 0; kw < KW; ++kw)
       for (int64_t c = 0; c < p.Cp; ++c)
@@ -110,9 +106,7 @@ TEST_CASE("the bf16 reference twin is the fp32 reference convolution of the roun
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
     if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng);
     std::vector<float> scale((size_t)d.OC);
     for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
     const ConvBf16Weights p = pack_conv_bf16(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC);
@@ -146,9 +140,7 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
   double worst = 0;
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng);
     const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
     const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);

@@ -43,11 +43,7 @@ std::vector<float> relu_randn(int64_t n, Rng& rng) {
   return v;
 }
 
-bool vnni_available() {
-  if (has_vnni_kernels()) return true;
-  WARN("not run: CPU lacks AVX512-VNNI (or DEEPSLIDE_ISA caps the path below avx512)");
-  return false;
-}
+bool vnni_available() { return test::kernels_run(has_vnni_kernels(), "AVX512-VNNI"); }
 
 }  // namespace
 
@@ -75,8 +71,8 @@ TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zer
   CHECK(p.Cp == 8);
   CHECK(p.NV == 4);
   CHECK(p.nb == 2);
-  CHECK(p.k4 == 6);
-  CHECK((int64_t)p.packed.size() == p.nb * KH * p.k4 * 64 * 4);
+  CHECK(p.kg == 6);
+  CHECK((int64_t)p.packed.size() == p.nb * KH * p.kg * 64 * 4);
   CHECK(p.in_inv == 255.0f / act_max);
   for (int64_t oc = 0; oc < OC; ++oc) {
     double m = 0;
@@ -110,9 +106,7 @@ TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequ
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
     if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = relu_randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
     std::vector<float> scale((size_t)d.OC);
     for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
     const float act_max = 2.0f;  // inputs past 2 saturate
@@ -157,9 +151,7 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
   Rng rng(5);
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = relu_randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
     const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f);
     const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);

@@ -21,18 +21,10 @@ void check_dims(const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue&
 }  // namespace
 
 ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC) {
-  const LowpBlocking b(KW, C, OC, 2);
   ConvBf16Weights p;
-  p.C = C;
-  p.Cp = b.Cp;
-  p.KH = KH;
-  p.KW = KW;
-  p.OC = OC;
-  p.NV = b.NV;
-  p.nb = b.nb;
-  p.k2 = b.kg;
-  p.packed.assign((size_t)b.size(KH), 0);
-  lowp_pack_each(b, w, scale, KH, KW, C, OC, [&](int64_t i, float v, int64_t) { p.packed[(size_t)i] = to_bf16(v); });
+  static_cast<LowpPacking&>(p) = LowpPacking(KH, KW, C, OC, 2);
+  p.packed.assign((size_t)p.size(), 0);
+  lowp_pack_each(p, w, scale, [&](int64_t i, float v, int64_t) { p.packed[(size_t)i] = to_bf16(v); });
   return p;
 }
 
@@ -43,9 +35,8 @@ void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, 
   const ConvBf16Kernels& k = conv_bf16_kernels_avx512bf16();
 
   // A: the input rounded to bf16, zero-padded, channels to Cp.
-  const LowpWeights<uint16_t> lw{w.Cp, w.KH, w.k2, w.NV, w.nb, w.packed.data(), nullptr};
-  lowp_conv_forward<uint16_t, uint16_t>(out, in, d, lw, ep, ScratchSlot::conv_bf16_input, k.max_m, k.tile, k.round,
-                                        to_bf16);
+  lowp_conv_forward<uint16_t, uint16_t>(out, in, d, w, w.packed.data(), nullptr, ep, ScratchSlot::conv_bf16_input,
+                                        k.max_m, k.tile, k.round, to_bf16);
 }
 
 }  // namespace ds

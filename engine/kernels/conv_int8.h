@@ -41,21 +41,14 @@ inline uint8_t quantize_u8(float x, float inv) {
 
 // A convolution's weights in int8, packed for the tiles (layout above), with what the epilogue
 // needs: out_scale[oc] = s_x * s_w[oc] for the input scale they were packed for.
-struct ConvInt8Weights {
-  int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
-  int NV = 4;                    // vectors of 16 output channels per block
-  int64_t nb = 0;                // blocks
-  int64_t k4 = 0;                // groups of 4 per kernel row: KW * Cp / 4
-  float act_max = 0;             // the input's calibrated range: 0..act_max maps to 0..255
-  float in_inv = 0;              // 255 / act_max, for quantize_u8
-  std::vector<float> w_scale;    // s_w[oc]
-  std::vector<float> out_scale;  // s_x * s_w[oc], padded with zeros to nb * NV * 16
-  std::vector<int8_t> packed;    // [nb][KH][k4][NV * 16][4]
+struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel row
+  float act_max = 0;                    // the input's calibrated range: 0..act_max maps to 0..255
+  float in_inv = 0;                     // 255 / act_max, for quantize_u8
+  std::vector<float> w_scale;           // s_w[oc]
+  std::vector<float> out_scale;         // s_x * s_w[oc], padded with zeros to nb * NV * 16
+  std::vector<int8_t> packed;           // [nb][KH][kg][NV * 16][4]
   // The int8 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
-  int8_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
-    const int64_t k = kw * Cp + c, L = (int64_t)NV * 16;
-    return packed[(std::size_t)((((oc / L * KH + kh) * k4 + k / 4) * L + oc % L) * 4 + k % 4)];
-  }
+  int8_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const { return packed[(size_t)index(kh, kw, c, oc)]; }
 };
 
 // w [KH, KW, C, OC] fp32 (the layers' layout) times scale[oc] (null: 1), quantized per output
@@ -79,8 +72,8 @@ void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpil
 void conv2d_forward_int8_ref(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
 
-// One tile for the VNNI instance (conv_int8_avx512vnni.cpp): uint8 A, int8 B, kg = k4 groups of
-// four per kernel row, scale = out_scale.
+// One tile for the VNNI instance (conv_int8_avx512vnni.cpp): uint8 A, int8 B, kg groups of four
+// per kernel row, scale = out_scale.
 using Int8Tile = LowpTile<uint8_t, int8_t>;
 
 struct ConvInt8Kernels {

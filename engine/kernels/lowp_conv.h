@@ -44,32 +44,41 @@ struct LowpTile {
 // The packing both share: blocks of NV vectors of 16 output channels (NV = 4, fewer for a narrow
 // layer; the last block zero-padded), channels padded to whole reduction groups of `group`
 // elements, kg groups per kernel row, packed [nb][KH][kg][NV * 16][group].
-struct LowpBlocking {
-  int64_t Cp = 0, L = 0, nb = 0, kg = 0, group = 0;
-  int NV = 0;
-  LowpBlocking(int64_t KW, int64_t C, int64_t OC, int64_t group_)
-      : Cp(round_up(C, group_)),
-        L(16 * std::min<int64_t>(4, ceil_div(OC, 16))),
-        nb(ceil_div(OC, L)),
-        kg(KW * Cp / group_),
-        group(group_),
-        NV((int)(L / 16)) {}
-  // Where the weight of (kh, k = kw * Cp + c, oc) goes.
-  int64_t index(int64_t KH, int64_t kh, int64_t k, int64_t oc) const {
+struct LowpPacking {
+  int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
+  int NV = 4;         // vectors of 16 output channels per block
+  int64_t L = 0;      // NV * 16
+  int64_t nb = 0;     // blocks
+  int64_t kg = 0;     // groups per kernel row: KW * Cp / group
+  int64_t group = 0;  // reduction indices per group (2 bf16, 4 int8: 32 bits)
+  LowpPacking() = default;
+  LowpPacking(int64_t KH_, int64_t KW_, int64_t C_, int64_t OC_, int64_t group_)
+      : C(C_),
+        Cp(round_up(C_, group_)),
+        KH(KH_),
+        KW(KW_),
+        OC(OC_),
+        NV((int)std::min<int64_t>(4, ceil_div(OC_, 16))),
+        L(16 * (int64_t)NV),
+        nb(ceil_div(OC_, L)),
+        kg(KW_ * Cp / group_),
+        group(group_) {}
+  // Where the weight of (kh, kw, c, oc) goes, c < Cp, oc < nb * L.
+  int64_t index(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
+    const int64_t k = kw * Cp + c;
     return (((oc / L * KH + kh) * kg + k / group) * L + oc % L) * group + k % group;
   }
-  int64_t size(int64_t KH) const { return nb * KH * kg * L * group; }
+  int64_t size() const { return nb * KH * kg * L * group; }
 };
 
 // f(packed index, w[kh, kw, c, oc] * scale[oc], oc) for every weight of w [KH, KW, C, OC].
 template <class F>
-void lowp_pack_each(const LowpBlocking& b, const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C,
-                    int64_t OC, F f) {
-  for (int64_t kh = 0; kh < KH; ++kh)
-    for (int64_t kw = 0; kw < KW; ++kw)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t oc = 0; oc < OC; ++oc)
-          f(b.index(KH, kh, kw * b.Cp + c, oc), w[((kh * KW + kw) * C + c) * OC + oc] * (scale ? scale[oc] : 1.0f), oc);
+void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F f) {
+  for (int64_t kh = 0; kh < b.KH; ++kh)
+    for (int64_t kw = 0; kw < b.KW; ++kw)
+      for (int64_t c = 0; c < b.C; ++c)
+        for (int64_t oc = 0; oc < b.OC; ++oc)
+          f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), oc);
 }
 
 // Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
@@ -77,23 +86,14 @@ void lowp_pack_each(const LowpBlocking& b, const float* w, const float* scale, i
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
 
-// The packed weights as the driver needs them.
-template <class B>
-struct LowpWeights {
-  int64_t Cp, KH, kg;  // channels padded to whole groups, kernel rows, groups per kernel row
-  int NV;              // vectors of 16 output channels per block
-  int64_t nb;          // blocks
-  const B* packed;     // [nb][KH][kg][NV * 16][group]
-  const float* scale;  // per output channel, padded to nb * NV * 16 (or null)
-};
-
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run) or `one`
 // (a single value, for channel counts that need padding), zero-padded to [N, Hp, Wp, Cp] in the
-// scratch slot. max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
+// scratch slot. w: the packing of `packed`; scale: per output channel, padded to nb * L (or null).
+// max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
 template <class A, class B, class Convert, class One>
-void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpWeights<B>& w, const ConvEpilogue& ep,
-                       ScratchSlot slot, const int (&max_m)[5], void (*tile)(const LowpTile<A, B>&, int, int),
-                       Convert convert, One one) {
+void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
+                       const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
+                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, One one) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
@@ -149,10 +149,10 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       t.a_ld = Wp * Cp;
       t.KH = w.KH;
       t.kg = w.kg;
-      t.b = w.packed + ob * block;
+      t.b = packed + ob * block;
       t.ldc = d.OC;
       t.N = std::min(L, d.OC - ob * L);
-      t.scale = w.scale ? w.scale + ob * L : nullptr;
+      t.scale = scale ? scale + ob * L : nullptr;
       t.bias = ep.bias ? ep.bias + ob * L : nullptr;
       t.relu = ep.relu;
       for (int64_t p0 = g * group; p0 < p1; p0 += M) {
