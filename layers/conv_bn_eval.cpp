@@ -70,16 +70,29 @@ std::shared_ptr<const Folded> cached_fold(std::shared_ptr<const Folded>& slot, c
   return f;
 }
 
-// The smallest and largest of n values (NaN ignored), merged into conv's calibration range.
+// The smallest and largest of n values (NaN ignored), merged into conv's calibration range, and
+// the positive ones counted in its histogram (Conv2d::calib_hist).
 void record_range(Conv2d& conv, const float* x, int64_t n) {
   float lo = conv.calib_seen ? conv.calib_lo : INFINITY, hi = conv.calib_seen ? conv.calib_hi : -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
   }
+  if (!conv.calib_seen) conv.calib_hist.assign(kCalibBins, 0.0), conv.calib_top = 0;
   conv.calib_lo = lo;
   conv.calib_hi = hi;
   conv.calib_seen = true;
+  if (!(hi > 0) || !std::isfinite(hi)) return;
+  std::vector<double>& h = conv.calib_hist;
+  if (conv.calib_top == 0) conv.calib_top = hi;
+  while (conv.calib_top < hi) {  // double the range: bins merge in pairs
+    for (int i = 0; i < kCalibBins / 2; ++i) h[(size_t)i] = h[(size_t)(2 * i)] + h[(size_t)(2 * i + 1)];
+    std::fill(h.begin() + kCalibBins / 2, h.end(), 0.0);
+    conv.calib_top *= 2;
+  }
+  const float per_bin = (float)kCalibBins / conv.calib_top;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > 0) h[(size_t)std::min(kCalibBins - 1, (int)(x[i] * per_bin))] += 1;
 }
 
 }  // namespace

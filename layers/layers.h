@@ -17,6 +17,7 @@ namespace ds {
 
 struct FoldedBf16;  // layers/conv_bn_eval.cpp
 struct FoldedInt8;  // layers/conv_bn_eval.cpp
+constexpr int kCalibBins = 2048;
 
 struct Conv2d {
   int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
@@ -31,6 +32,11 @@ struct Conv2d {
   // 0 means not calibrated or a signed input: the conv stays fp32). int8_folded as bf16_folded.
   float calib_lo = 0, calib_hi = 0;
   bool calib_seen = false;
+  // The positive inputs seen, counted in kCalibBins equal bins over [0, calib_top) (calib_top
+  // doubles, merging bins in pairs, when a larger input arrives): what finish_calibration picks
+  // the range from.
+  std::vector<double> calib_hist;
+  float calib_top = 0;
   float int8_act_max = 0;
   std::shared_ptr<const FoldedInt8> int8_folded;
   Conv2d() = default;

@@ -200,7 +200,8 @@ TEST_CASE("calibration: ranges of every conv but conv1, refused without them, ca
   CHECK(convs[0]->int8_act_max == 0);  // conv1: the normalized image is signed
   for (size_t i = 1; i < convs.size(); ++i) {
     CHECK(convs[i]->calib_lo == 0);  // post-ReLU
-    CHECK(convs[i]->int8_act_max == convs[i]->calib_hi);
+    CHECK(convs[i]->int8_act_max > 0);
+    CHECK(convs[i]->int8_act_max <= convs[i]->calib_hi);
   }
   set_model_precision(model, Precision::int8);
   CHECK(model.precision == Precision::int8);
@@ -230,12 +231,12 @@ TEST_CASE("calibration: ranges of every conv but conv1, refused without them, ca
 // Calibrated on 64 patches, evaluated on 256 others. The brief of issue 20 asks for >= 99.5%
 // argmax agreement and probabilities within 0.05 on trained weights; none are available offline,
 // and on this untrained fixture (tests/agreement_model.h, which also gives bf16 only 99.6% and
-// 97.3% within 0.07) measured int8 reaches 95.7% within 0.21 (2 classes) and 90.2% within 0.20
-// (10 classes): an untrained ResNet amplifies each layer's ~1% quantization noise (scaling its
-// residual branches down as training does helped little: 96-98%, 0.07-0.17). The limits below hold
-// those figures with a little room, so they catch a broken path (a wrong scale or a
-// misplaced residual drops agreement to chance) but do not show the brief's target: that needs
-// a trained model (BENCHMARKS.md, "int8 inference").
+// 97.3% within 0.07) measured int8 reaches 96.5% within 0.21 (2 classes) and 89.5% within 0.21
+// (10 classes): an untrained ResNet amplifies each layer's ~1% quantization noise.
+// tests/test_int8_torch_oracle.py compares the loss with PyTorch's own int8 on the same weights.
+// The limits below hold the figures with a little room, so they catch a broken path (a wrong
+// scale or a misplaced residual drops agreement to chance) but do not show the brief's target:
+// that needs a trained model (BENCHMARKS.md, "int8 inference").
 TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 classes") {
   if (!vnni_available()) return;
   for (int K : {2, 10}) {

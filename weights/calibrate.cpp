@@ -2,7 +2,9 @@
 // (see calibrate.h).
 #include "weights/calibrate.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,11 +35,36 @@ void calibrate_batch(Model& model, const Tensor& batch) {
   model.net->forward(ctx, make_var(batch));
 }
 
+// The range 0..c whose uint8 quantization of the counted inputs has the least squared error:
+// inputs up to c are rounded (error step^2 / 12 each, step = c / 255), inputs above it saturate
+// (error (x - c)^2, x at its bin's centre). c runs over the bins' upper edges from 1/16 of the
+// histogram's top; suffix sums make each candidate O(1).
+static float least_error_range(const std::vector<double>& h, float top, float hi) {
+  const int B = (int)h.size();
+  const double w = (double)top / B;
+  std::vector<double> s0((size_t)B + 1), s1((size_t)B + 1), s2((size_t)B + 1);
+  for (int i = B - 1; i >= 0; --i) {
+    const double m = (i + 0.5) * w, c = h[(size_t)i];
+    s0[(size_t)i] = s0[(size_t)i + 1] + c;
+    s1[(size_t)i] = s1[(size_t)i + 1] + c * m;
+    s2[(size_t)i] = s2[(size_t)i + 1] + c * m * m;
+  }
+  double best = INFINITY;
+  float range = hi;
+  for (int j = B / 16 - 1; j < B; ++j) {
+    const double c = (j + 1) * w, step = c / 255;
+    const double below = (s0[0] - s0[(size_t)j + 1]) * step * step / 12;
+    const double above = s2[(size_t)j + 1] - 2 * c * s1[(size_t)j + 1] + c * c * s0[(size_t)j + 1];
+    if (below + above < best) best = below + above, range = (float)std::min(c, (double)hi);
+  }
+  return range;
+}
+
 int finish_calibration(Model& model) {
   int n = 0;
   for (Conv2d* c : model.net->convs()) {
     const bool ok = c->calib_seen && c->calib_lo >= 0 && c->calib_hi > 0 && std::isfinite(c->calib_hi);
-    c->int8_act_max = ok ? c->calib_hi : 0.0f;
+    c->int8_act_max = ok ? least_error_range(c->calib_hist, c->calib_top, c->calib_hi) : 0.0f;
     n += ok;
   }
   return n;

@@ -1,7 +1,10 @@
 // int8 calibration (issue 20): the range of each convolution's input over representative
 // windows, from which `--precision int8` quantizes that input per tensor (engine/kernels/
 // conv_int8.h). A conv whose inputs were all >= 0 (every ResNet conv but conv1, whose input is the
-// normalized image) gets int8_act_max = the largest input seen; the others stay fp32 at int8.
+// normalized image) gets int8_act_max = the range 0..c whose uint8 quantization of the inputs seen
+// has the least squared error (from a histogram of them: rounding error below c, saturation above;
+// c is at most the largest input, lower when a few outliers would coarsen the step for all); the
+// others stay fp32 at int8.
 // The ranges travel with the model file as metadata `int8_act_max` (docs/formats.md), so a
 // calibrated bundle runs int8 anywhere.
 #pragma once
@@ -19,8 +22,8 @@ void begin_calibration(Model& model);
 // One fp32 forward pass over a batch from make_batch (weights/model_forward.h), widening each
 // conv's recorded input range. Not for concurrent use on one model.
 void calibrate_batch(Model& model, const Tensor& batch);
-// Sets each conv's int8_act_max from the recorded ranges (0 where none, a negative input, or no
-// positive one) and returns how many convs will run int8.
+// Sets each conv's int8_act_max from the recorded inputs (the least-error range above; 0 where
+// none, a negative input, or no positive one) and returns how many convs will run int8.
 int finish_calibration(Model& model);
 // Whether any conv has an int8 range (what Precision::int8 needs).
 bool is_calibrated(const Model& model);
