@@ -92,16 +92,14 @@ def torch_worker(a):
                       "mkldnn": torch.backends.mkldnn.is_available()}))
 
 
-def int8_model(a, x):
-    """torchvision's quantizable ResNet with the seeded weights, fused (conv + BN + ReLU), observed
-    on x and converted to int8 (per-channel weights, per-tensor activations: onednn's default
-    qconfig)."""
+def quantize_int8(m, x):
+    """A torchvision.models.quantization network in eval mode, fused (conv + BN + ReLU), observed
+    on x and converted to int8 for the onednn engine (per-channel weights, per-tensor activations:
+    onednn's default qconfig). Also used by tests/test_int8_torch_oracle.py."""
     import torch
-    from torchvision.models import quantization
 
     torch.backends.quantized.engine = "onednn"
-    torch.manual_seed(a.seed)
-    m = getattr(quantization, a.arch)(num_classes=a.classes, quantize=False).eval()
+    m.eval()
     m.fuse_model()
     m.qconfig = torch.ao.quantization.get_default_qconfig("onednn")
     torch.ao.quantization.prepare(m, inplace=True)
@@ -109,6 +107,15 @@ def int8_model(a, x):
         m(x)
     torch.ao.quantization.convert(m, inplace=True)
     return m
+
+
+def int8_model(a, x):
+    """torchvision's quantizable ResNet with the seeded weights, quantized on x."""
+    import torch
+    from torchvision.models import quantization
+
+    torch.manual_seed(a.seed)
+    return quantize_int8(getattr(quantization, a.arch)(num_classes=a.classes, quantize=False), x)
 
 
 def env_for(threads):

@@ -32,9 +32,10 @@ DEEPSLIDE = os.environ["DEEPSLIDE"]
 EXPORT = os.path.join(os.environ["DS_SOURCE_DIR"], "weights", "export_torchvision.py")
 P, CLASSES = 64, ["a", "b"]
 torch.set_num_threads(2)
-_spec = importlib.util.spec_from_file_location("export_torchvision", EXPORT)
-export_torchvision = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_torchvision)
+_spec = importlib.util.spec_from_file_location(
+    "compare_pytorch", os.path.join(os.environ["DS_SOURCE_DIR"], "bench", "compare_pytorch.py"))
+compare_pytorch = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compare_pytorch)  # its quantize_int8: PyTorch's int8 as the benchmark runs it
 
 
 def run(cmd):
@@ -116,14 +117,7 @@ def main():
         run([DEEPSLIDE, "calibrate", "--model", model, "--out", model8, *calib])
         p32, p8 = ours(model, evals, "fp32"), ours(model8, evals, "int8")
 
-        torch.backends.quantized.engine = "onednn"
-        q = m
-        q.fuse_model()
-        q.qconfig = torch.ao.quantization.get_default_qconfig("onednn")
-        torch.ao.quantization.prepare(q, inplace=True)
-        with torch.no_grad():
-            q(xc)
-        torch.ao.quantization.convert(q, inplace=True)
+        q = compare_pytorch.quantize_int8(m, xc)
         with torch.no_grad():
             p8_torch = torch.softmax(q(xe), 1).numpy()
 
