@@ -8,7 +8,10 @@
 // the stride-1 3x3 shapes (engine/kernels/conv_winograd.h, filters transformed before the timed
 // loop), its GFLOP/s and peak_pct counted in the direct convolution's flops ("equivalent": above
 // 100% means faster than the direct convolution could be at the FMA peak); the b1/ variants are
-// the forward passes at batch 1. Run:
+// the forward passes at batch 1.
+// fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
+// timed) where the CPU has AVX512-VNNI (vpdpbusd: four times an FMA's multiply-adds, its own
+// peak 400%). Run:
 // build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
 // OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
@@ -25,6 +28,7 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/conv_int8.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -74,7 +78,7 @@ ds::Tensor randn(int64_t n, uint64_t seed) {
   return v;
 }
 
-enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16, kForwardWinograd };
+enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16, kForwardWinograd, kForwardInt8 };
 
 void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvDims d = ds::make_conv_dims(batch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
@@ -85,6 +89,8 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       pass == kForwardBf16 ? ds::pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC) : ds::ConvBf16Weights{};
   const ds::ConvWinogradWeights ww =
       pass == kForwardWinograd ? ds::pack_conv_winograd(w.data(), nullptr, d.C, d.OC) : ds::ConvWinogradWeights{};
+  const ds::ConvInt8Weights wi =
+      pass == kForwardInt8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
   std::vector<double> times;
   const double peak_before = peak_gflops();
   for (auto _ : state) {
@@ -93,6 +99,7 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
       case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
+      case kForwardInt8: ds::conv2d_forward_int8(y.data(), x.data(), wi, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
     }
@@ -112,12 +119,13 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16", "fwd_winograd"};
+  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16", "fwd_winograd", "fwd_int8"};
   for (const int64_t batch : {kBatch, int64_t(1)})
     for (const Shape& s : kShapes)
-      for (int p = 0; p < 5; ++p) {
+      for (int p = 0; p < 6; ++p) {
         if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
         if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
+        if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
         const bool wino = s.k == 3 && s.stride == 1;
         if (p == kForwardWinograd && !wino) continue;
         if (batch == 1 && !(wino && (p == kForward || p == kForwardWinograd))) continue;

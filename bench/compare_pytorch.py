@@ -14,14 +14,18 @@ gives images/s. Both sides use random normal input and random labels, 2 classes 
 PyTorch's layout: channels_last (model and input, its fastest configuration on CPU, the one
 docs/design.md's targets refer to), nchw (its default), or both.
 --precision (infer only): fp32, bf16 (ours `deepslide bench --precision bf16`, PyTorch's forward
-under torch.autocast("cpu", dtype=torch.bfloat16)), or both (an fp32 and a bf16 row per layout,
-measured in the same alternating rounds). Training is always fp32.
+under torch.autocast("cpu", dtype=torch.bfloat16)), int8 (ours `--precision int8`; PyTorch's
+eager post-training static quantization: torchvision.models.quantization's resnet, fused,
+calibrated on the same input batch, converted for the quantized engine `onednn`, the one x86
+engine the Debian build ships besides qnnpack, no fbgemm), both (fp32 and bf16) or all (fp32,
+bf16, int8): one row per precision and layout. Every round measures every mode and precision in
+turn, so all see the same machine load. Training is always fp32.
 
 Prints a Markdown table for BENCHMARKS.md (progress on stderr), or with --json one JSON object.
 
   /usr/bin/python3 bench/compare_pytorch.py --deepslide build/deepslide --arch resnet18 \\
       --mode both --batch 16 --size 224 --threads 2 --iters 5 --warmup 2 --rounds 3
-  /usr/bin/python3 bench/compare_pytorch.py --mode infer --precision both --threads 2
+  /usr/bin/python3 bench/compare_pytorch.py --mode infer --precision all --threads 2
 """
 import argparse
 import json
@@ -68,6 +72,8 @@ def torch_worker(a):
         model.eval()
 
         bf16 = a.precision == "bf16"
+        if a.precision == "int8":
+            model = int8_model(a, x)
 
         def step():
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -84,6 +90,32 @@ def torch_worker(a):
     print(json.dumps({"images_per_sec": 1000.0 * a.batch / med, "ms_per_batch": med, "ms_min": min(ms),
                       "peak_rss_mb": vm_hwm_mb(), "torch": torch.__version__,
                       "mkldnn": torch.backends.mkldnn.is_available()}))
+
+
+def quantize_int8(m, x):
+    """A torchvision.models.quantization network in eval mode, fused (conv + BN + ReLU), observed
+    on x and converted to int8 for the onednn engine (per-channel weights, per-tensor activations:
+    onednn's default qconfig). Also used by tests/test_int8_torch_oracle.py."""
+    import torch
+
+    torch.backends.quantized.engine = "onednn"
+    m.eval()
+    m.fuse_model()
+    m.qconfig = torch.ao.quantization.get_default_qconfig("onednn")
+    torch.ao.quantization.prepare(m, inplace=True)
+    with torch.inference_mode():
+        m(x)
+    torch.ao.quantization.convert(m, inplace=True)
+    return m
+
+
+def int8_model(a, x):
+    """torchvision's quantizable ResNet with the seeded weights, quantized on x."""
+    import torch
+    from torchvision.models import quantization
+
+    torch.manual_seed(a.seed)
+    return quantize_int8(getattr(quantization, a.arch)(num_classes=a.classes, quantize=False), x)
 
 
 def env_for(threads):
@@ -143,7 +175,7 @@ def main():
     add_model_args(ap)
     ap.add_argument("--mode", default="both", choices=["train", "infer", "both"])
     ap.add_argument("--torch-layout", default="channels_last", choices=["channels_last", "nchw", "both"])
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8", "both", "all"],
                     help="infer mode's arithmetic on both sides (train is always fp32)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
@@ -153,36 +185,39 @@ def main():
         torch_worker(a)
         return
 
-    precisions = ["fp32", "bf16"] if a.precision == "both" else [a.precision]
+    precisions = {"both": ["fp32", "bf16"], "all": ["fp32", "bf16", "int8"]}.get(a.precision, [a.precision])
     modes = [("train", "fp32")] if a.mode in ("train", "both") else []
     if a.mode in ("infer", "both"):
         modes += [("infer", p) for p in precisions]
     layouts = ["channels_last", "nchw"] if a.torch_layout == "both" else [a.torch_layout]
     results = []
     isa = torch_version = None
-    for mode, precision in modes:
-        ours, theirs = [], {l: [] for l in layouts}
-        for r in range(a.rounds):  # alternate so both see the same load
+    ours = {m: [] for m in modes}
+    theirs = {m: {l: [] for l in layouts} for m in modes}
+    for r in range(a.rounds):  # every mode and precision in each round, so all see the same load
+        for mode, precision in modes:
             o = run_ours(a, mode, precision)
             isa = o["isa"]
-            ours.append(o)
+            ours[(mode, precision)].append(o)
             log(f"{mode} {precision} round {r + 1}/{a.rounds}: deepslide {o['images_per_sec']:.2f} img/s "
                 f"({o['ms_per_batch']:.0f} ms/batch, peak RSS {o['peak_rss_mb']:.0f} MB)")
             for l in layouts:
                 t = run_torch(a, mode, l, precision)
                 torch_version = t["torch"]
-                theirs[l].append(t)
+                theirs[(mode, precision)][l].append(t)
                 log(f"{mode} {precision} round {r + 1}/{a.rounds}: PyTorch {l} {t['images_per_sec']:.2f} img/s "
                     f"({t['ms_per_batch']:.0f} ms/batch, peak RSS {t['peak_rss_mb']:.0f} MB)")
-        ours_ips = [o["images_per_sec"] for o in ours]
+    for mode, precision in modes:
+        ours_ips = [o["images_per_sec"] for o in ours[(mode, precision)]]
         entry = {"mode": mode, "precision": precision, "deepslide_images_per_sec": ours_ips,
                  "deepslide_median": statistics.median(ours_ips),
-                 "deepslide_peak_rss_mb": max(o["peak_rss_mb"] for o in ours), "pytorch": {}}
+                 "deepslide_peak_rss_mb": max(o["peak_rss_mb"] for o in ours[(mode, precision)]), "pytorch": {}}
         for l in layouts:
-            ips = [t["images_per_sec"] for t in theirs[l]]
+            ts = theirs[(mode, precision)][l]
+            ips = [t["images_per_sec"] for t in ts]
             med = statistics.median(ips)
             entry["pytorch"][l] = {"images_per_sec": ips, "median": med,
-                                   "peak_rss_mb": max(t["peak_rss_mb"] for t in theirs[l]),
+                                   "peak_rss_mb": max(t["peak_rss_mb"] for t in ts),
                                    "ratio_ours_over_pytorch": entry["deepslide_median"] / med}
         results.append(entry)
 

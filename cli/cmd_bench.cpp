@@ -25,7 +25,8 @@ nlohmann::ordered_json cpu_json() {
           {"amx_int8", e.amx_int8},
           {"amx_tile", e.amx_tile},
           {"amx_os_enabled", e.amx_os},
-          {"bf16_kernels", has_bf16_kernels()}};
+          {"bf16_kernels", has_bf16_kernels()},
+          {"vnni_kernels", has_vnni_kernels()}};
 }
 
 }  // namespace
@@ -42,7 +43,8 @@ void register_bench(CLI::App& app, Globals& g) {
   sub->add_option("--mode", o->mode, "infer (eval forward + softmax) or train (forward, loss, backward, Adam)")
       ->capture_default_str();
   sub->add_option("--precision", o->precision,
-                  "fp32|bf16: the inference convolutions' arithmetic (bf16 needs AVX512-BF16; --mode infer only)")
+                  "fp32|bf16|int8: the inference convolutions' arithmetic (bf16 needs AVX512-BF16, int8 "
+                  "AVX512-VNNI and is calibrated on the benchmark's input; --mode infer only)")
       ->capture_default_str();
   sub->add_option("--batch", o->bench.batch, "Batch size")->capture_default_str();
   sub->add_option("--size", o->bench.size, "Input side in pixels")->capture_default_str();

@@ -87,6 +87,7 @@ void run_classify(const ClassifyOpts& o, const Globals& g) {
   if (o.batch_size < 1) throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
   const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model);
+  set_model_precision(model, precision, o.model);
   Table table(model.classes, o.images);
   classify_images(
       model, o.images, o.batch_size,
@@ -111,7 +112,8 @@ void register_classify(CLI::App& app, Globals& g) {
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--precision", o->precision,
-                  "fp32|bf16: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16)")
+                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`)")
       ->capture_default_str();
   sub->callback([o, &g] { run_classify(*o, g); });
 }

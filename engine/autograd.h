@@ -69,9 +69,14 @@ class Tape {
 
 // The arithmetic of an inference forward pass's convolutions. bf16: weights (BN folded) and
 // activations rounded to bf16, products summed in fp32 (engine/kernels/conv_bf16.h); everything
-// between convolutions, and the classifier, stays fp32. Training is always fp32.
-enum class Precision { fp32, bf16 };
-inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+// between convolutions, and the classifier, stays fp32. Training is always fp32. int8: weights
+// (BN folded) per output channel and inputs per tensor in 8 bits, sums in int32
+// (engine/kernels/conv_int8.h), for the convolutions with a calibrated input range
+// (weights/calibrate.h); the others (a ResNet's conv1, whose input is signed) stay fp32.
+enum class Precision { fp32, bf16, int8 };
+inline const char* precision_name(Precision p) {
+  return p == Precision::bf16 ? "bf16" : p == Precision::int8 ? "int8" : "fp32";
+}
 
 struct BnSync;  // engine/kernels/batchnorm.h
 
@@ -84,6 +89,9 @@ struct Context {
   bool training = false;
   Precision precision = Precision::fp32;  // only inference (no tape, not training) reads it
   const BnSync* bn_sync = nullptr;        // only training reads it; must outlive the tape's backward
+  // Inference at fp32 that also records each convolution's input range (Conv2d::calib_lo/hi):
+  // weights/calibrate.h.
+  bool calibrating = false;
   bool recording() const { return tape != nullptr; }
 };
 

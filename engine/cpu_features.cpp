@@ -80,6 +80,7 @@ const CpuExtensions& cpu_extensions() {
 }
 
 bool has_bf16_kernels() { return cpu_extensions().avx512_bf16 && cpu_isa() == Isa::avx512; }
+bool has_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -37,6 +37,9 @@ const CpuExtensions& cpu_extensions();
 // The AVX512-BF16 kernels run: the CPU has AVX512-BF16 and the path is not capped below avx512
 // (DEEPSLIDE_ISA / force_isa). Otherwise bf16 kernels run their reference twins.
 bool has_bf16_kernels();
+// The AVX512-VNNI int8 kernels run (engine/kernels/conv_int8.h): the CPU has AVX512-VNNI and the
+// path is not capped below avx512. Otherwise int8 kernels run their reference twins.
+bool has_vnni_kernels();
 
 // True in reference mode: each kernel with a `_ref` twin asks this once, on entry, and runs the
 // twin instead (the one place a kernel chooses between them).

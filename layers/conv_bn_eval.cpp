@@ -3,10 +3,13 @@
 // b' = beta + (b - mean) * gamma / sqrt(var + eps), and the add and ReLU happen in the
 // convolution's epilogue too. Saves the BN pass and its activation tensor on every layer of a
 // predict run. At Precision::bf16 the scale is multiplied into the weights before they are
-// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded); likewise into the
-// Winograd-transformed weights of the fp32 3x3 stride-1 convolutions (Conv2d::winograd_folded).
+// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded); at Precision::int8
+// likewise before quantizing (Conv2d::int8_folded), for the convs with a calibrated input range;
+// likewise into the Winograd-transformed weights of the fp32 3x3 stride-1 convolutions
+// (Conv2d::winograd_folded).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -15,6 +18,7 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/conv_int8.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -49,31 +53,62 @@ void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bia
   }
 }
 
-std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded and winograd_folded (forward passes may share a model)
+std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded, int8_folded and winograd_folded (forward passes may share a model)
 
-// The folded weights in slot, packed again by pack(scale) when the fingerprint has changed.
-template <class Folded, class Pack>
+// The cached packing in `slot` if it was made from the same weights (fingerprint), else a new
+// one: the BN folded into a scale and the fp32 bias, make(scale) packing the weights with it.
+template <class Folded, class Make>
 std::shared_ptr<const Folded> cached_fold(std::shared_ptr<const Folded>& slot, const Conv2d& conv,
-                                          const BatchNorm2d& bn, Pack pack) {
+                                          const BatchNorm2d& bn, uint64_t salt, Make make) {
   std::lock_guard<std::mutex> lock(g_fold_mutex);
-  const uint64_t fp = fold_fingerprint(conv, bn);
+  const uint64_t fp = fnv1a(&salt, sizeof salt, fold_fingerprint(conv, bn));
   if (slot && slot->fingerprint == fp) return slot;
   auto f = std::make_shared<Folded>();
   f->fingerprint = fp;
   std::vector<float> scale((size_t)conv.OC);
   f->bias.resize((size_t)conv.OC);
   fold_bn(conv, bn, scale.data(), f->bias.data());
-  f->w = pack(scale.data());
+  f->w = make(scale.data());
   slot = f;
   return f;
 }
 
+// The smallest and largest of n values (NaN ignored), merged into conv's calibration range, and
+// the positive ones counted in its histogram (Conv2d::calib_hist).
+void record_range(Conv2d& conv, const float* x, int64_t n) {
+  float lo = conv.calib_seen ? conv.calib_lo : INFINITY, hi = conv.calib_seen ? conv.calib_hi : -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  if (!conv.calib_seen) conv.calib_hist.assign(kCalibBins, 0.0), conv.calib_top = 0;
+  conv.calib_lo = lo;
+  conv.calib_hi = hi;
+  conv.calib_seen = true;
+  if (!(hi > 0) || !std::isfinite(hi)) return;
+  std::vector<double>& h = conv.calib_hist;
+  if (conv.calib_top == 0) conv.calib_top = hi;
+  while (conv.calib_top < hi) {  // double the range: bins merge in pairs
+    for (int i = 0; i < kCalibBins / 2; ++i) h[(size_t)i] = h[(size_t)(2 * i)] + h[(size_t)(2 * i + 1)];
+    std::fill(h.begin() + kCalibBins / 2, h.end(), 0.0);
+    conv.calib_top *= 2;
+  }
+  const float per_bin = (float)kCalibBins / conv.calib_top;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > 0) h[(size_t)std::min(kCalibBins - 1, (int)(x[i] * per_bin))] += 1;
+}
+
 }  // namespace
 
-// The bf16 weights of a conv with its BN folded in, and the fp32 bias.
+// The packed weights of a conv with its BN folded in (bf16 or int8), and the fp32 bias.
 struct FoldedBf16 {
   uint64_t fingerprint = 0;
   ConvBf16Weights w;
+  std::vector<float> bias;
+};
+struct FoldedInt8 {
+  uint64_t fingerprint = 0;
+  ConvInt8Weights w;
   std::vector<float> bias;
 };
 
@@ -85,14 +120,23 @@ struct FoldedWinograd {
 };
 
 static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
-  return cached_fold(conv.bf16_folded, conv, bn, [&](const float* scale) {
+  return cached_fold(conv.bf16_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_bf16(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC);
   });
 }
 
 static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const BatchNorm2d& bn) {
-  return cached_fold(conv.winograd_folded, conv, bn, [&](const float* scale) {
+  return cached_fold(conv.winograd_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_winograd(conv.weight.value.data(), scale, conv.C, conv.OC);
+  });
+}
+
+// Packed for the conv's calibrated input range (part of the fingerprint: recalibrating repacks).
+static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNorm2d& bn) {
+  uint32_t act;
+  std::memcpy(&act, &conv.int8_act_max, 4);
+  return cached_fold(conv.int8_folded, conv, bn, 0x100000000ull | act, [&](const float* scale) {
+    return pack_conv_int8(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC, conv.int8_act_max);
   });
 }
 
@@ -111,6 +155,13 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
+  if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
+  if (ctx.precision == Precision::int8 && conv.int8_act_max > 0) {
+    const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
+    ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
+    conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
+    return y;
+  }
   if (ctx.precision == Precision::bf16) {
     const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the bf16 weights

@@ -17,6 +17,8 @@ namespace ds {
 
 struct FoldedBf16;      // layers/conv_bn_eval.cpp
 struct FoldedWinograd;  // layers/conv_bn_eval.cpp
+struct FoldedInt8;  // layers/conv_bn_eval.cpp
+constexpr int kCalibBins = 2048;
 
 struct Conv2d {
   int64_t C = 0, OC = 0, KH = 0, KW = 0, stride = 1, pad = 0;
@@ -30,6 +32,18 @@ struct Conv2d {
   // convolutions it runs by Winograd (use_winograd, engine/kernels/conv_winograd.h); refreshed
   // like bf16_folded.
   std::shared_ptr<const FoldedWinograd> winograd_folded;
+  // int8 (weights/calibrate.h): the smallest and largest input seen by forward passes with
+  // ctx.calibrating, and the range the input is quantized to at Precision::int8 (0..int8_act_max;
+  // 0 means not calibrated or a signed input: the conv stays fp32). int8_folded as bf16_folded.
+  float calib_lo = 0, calib_hi = 0;
+  bool calib_seen = false;
+  // The positive inputs seen, counted in kCalibBins equal bins over [0, calib_top) (calib_top
+  // doubles, merging bins in pairs, when a larger input arrives): what finish_calibration picks
+  // the range from.
+  std::vector<double> calib_hist;
+  float calib_top = 0;
+  float int8_act_max = 0;
+  std::shared_ptr<const FoldedInt8> int8_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
@@ -42,8 +56,10 @@ struct BatchNorm2d;
 // BN's running statistics folded into the convolution's weights and bias (residual may be null,
 // relu optional). Equal to the unfused layers up to rounding. At ctx.precision bf16 the folded
 // weights are packed in bf16 once (cached in conv.bf16_folded) and the convolution runs
-// conv2d_forward_bf16. In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
+// conv2d_forward_bf16; at int8, when conv.int8_act_max > 0, in int8 (conv.int8_folded,
+// conv2d_forward_int8). In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
 // conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded).
+// ctx.calibrating widens conv.calib_lo/hi to the input's range.
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,

@@ -223,6 +223,19 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
   return h;
 }
 
+std::vector<Conv2d*> ResNet::convs() {
+  std::vector<Conv2d*> v{&conv1_};
+  for (auto& b : basic_) {
+    v.insert(v.end(), {&b->conv1, &b->conv2});
+    if (b->has_downsample) v.push_back(&b->down_conv);
+  }
+  for (auto& b : bottleneck_) {
+    v.insert(v.end(), {&b->conv1, &b->conv2, &b->conv3});
+    if (b->has_downsample) v.push_back(&b->down_conv);
+  }
+  return v;
+}
+
 VarPtr ResNet::forward(Context& ctx, const VarPtr& x) { return fc_.forward(ctx, global_avg_pool(ctx, trunk(ctx, x))); }
 
 VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) { return to_channels_first(ctx, trunk(ctx, x)); }

@@ -64,6 +64,9 @@ class ResNet {
   // Parameters and buffers in torchvision's state_dict order (pointers stay valid for the
   // lifetime of the ResNet; it is not copyable).
   const ParamSet& params() const { return params_; }
+  // Every convolution, in forward order (conv1 first; in a block conv1, conv2[, conv3], the
+  // downsample): for calibration and the int8 ranges (weights/calibrate.h).
+  std::vector<Conv2d*> convs();
   ResNet(const ResNet&) = delete;
   ResNet& operator=(const ResNet&) = delete;
 

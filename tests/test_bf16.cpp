@@ -13,8 +13,10 @@
 #include <limits>
 #include <vector>
 
+#include "agreement_model.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
@@ -26,11 +28,10 @@ using namespace ds;
 
 namespace {
 
-std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v((size_t)n);
-  for (auto& x : v) x = rng.normal();
-  return v;
-}
+using test::Case;
+using test::dims;
+using test::kCases;
+using test::randn;
 
 uint32_t bits(float x) {
   uint32_t u;
@@ -54,36 +55,7 @@ double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   return m / scale;
 }
 
-bool bf16_available() {
-  if (has_bf16_kernels()) return true;
-  WARN("not run: CPU lacks AVX512-BF16 (or DEEPSLIDE_ISA caps the path below avx512)");
-  return false;
-}
-
-struct Case {
-  int64_t N, C, H, W, OC, k, stride, pad;
-  bool epilogue;
-};
-const Case kCases[] = {
-    {1, 3, 17, 15, 5, 7, 2, 3, true},    // conv1-like: 3 channels padded to 4, batch 1, odd sizes
-    {2, 3, 31, 30, 64, 7, 2, 3, true},   // conv1 shape, one full block
-    {2, 5, 9, 11, 7, 3, 1, 1, false},    // odd channels, 3x3 same padding
-    {3, 13, 7, 7, 17, 1, 1, 0, true},    // 1x1, OC past a vector
-    {2, 6, 8, 9, 10, 1, 2, 0, false},    // downsample 1x1 stride 2
-    {2, 4, 10, 10, 3, 3, 2, 1, true},    // 3x3 stride 2
-    {1, 2, 3, 3, 2, 3, 1, 0, false},     // 1x1 output
-    {2, 3, 5, 4, 2, 7, 2, 3, false},     // kernel larger than the input
-    {2, 64, 14, 14, 64, 3, 1, 1, true},  // a ResNet layer
-    {1, 70, 9, 13, 40, 3, 1, 1, false},  // NV = 3, channels not a multiple of 16
-    {2, 33, 11, 11, 70, 3, 2, 1, true},  // two blocks, the last partial
-    {3, 48, 7, 7, 96, 1, 2, 0, false},   // downsample on an odd map, NV = 4 then 2 padded
-    {1, 16, 6, 6, 16, 3, 1, 2, false},   // padding larger than "same", NV = 1
-    {2, 20, 6, 7, 520, 3, 2, 1, true},   // 9 blocks, the last partial
-    {1, 512, 7, 7, 128, 3, 1, 1, true},  // layer4's reduction (4608)
-    {4, 32, 13, 13, 32, 3, 1, 1, true},  // several pixel groups, a short last tile (NV = 2)
-};
-
-ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad); }
+bool bf16_available() { return test::kernels_run(has_bf16_kernels(), "AVX512-BF16"); }
 
 }  // namespace
 
@@ -117,8 +89,8 @@ TEST_CASE("pack_conv_bf16 holds to_bf16(w * scale) in the tiles' order, zeros pa
   CHECK(p.Cp == 6);
   CHECK(p.NV == 4);
   CHECK(p.nb == 2);
-  CHECK(p.k2 == 9);
-  CHECK((int64_t)p.packed.size() == p.nb * KH * p.k2 * 64 * 2);
+  CHECK(p.kg == 9);
+  CHECK((int64_t)p.packed.size() == p.nb * KH * p.kg * 64 * 2);
   for (int64_t kh = 0; kh < KH; ++kh)
     for (int64_t kw = 0; kw < KW; ++kw)
       for (int64_t c = 0; c < p.Cp; ++c)
@@ -134,21 +106,14 @@ TEST_CASE("the bf16 reference twin is the fp32 reference convolution of the roun
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
     if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng);
     std::vector<float> scale((size_t)d.OC);
     for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
     const ConvBf16Weights p = pack_conv_bf16(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC);
     std::vector<float> xr(x.size()), wr(w.size());
     for (size_t i = 0; i < x.size(); ++i) xr[i] = from_bf16(to_bf16(x[i]));
     for (size_t i = 0; i < w.size(); ++i) wr[i] = from_bf16(to_bf16(w[i] * scale[i % (size_t)d.OC]));
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16_ref(y1.data(), x.data(), p, d, ep);
     conv2d_forward_ref(y2.data(), xr.data(), wr.data(), d, ep);
@@ -175,16 +140,9 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
   double worst = 0;
   for (const Case& c : kCases) {
     const ConvDims d = dims(c);
-    const int64_t n_in = d.N * d.H * d.W * d.C, n_out = d.N * d.OH * d.OW * d.OC;
-    auto x = randn(n_in, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng), b = randn(d.OC, rng);
-    auto res = randn(n_out, rng);
+    auto [x, w, b, res, n_out] = test::operands(d, rng);
     const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
-    ConvEpilogue ep;
-    if (c.epilogue) {
-      ep.bias = b.data();
-      ep.residual = res.data();
-      ep.relu = true;
-    }
+    const ConvEpilogue ep = test::epilogue(c, b, res);
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16(y1.data(), x.data(), p, d, ep);
     conv2d_forward_bf16_ref(y2.data(), x.data(), p, d, ep);
@@ -197,142 +155,34 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
   }
   std::printf("conv2d_forward_bf16 (avx512_bf16) vs ref: max relative error %.3g\n", worst);
 
-  // Thread-count independence: bit for bit.
+  // Thread-count independence and the dispatch below avx512, bit for bit.
   const ConvDims d = dims(kCases[10]);
   auto x = randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
   const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
-  std::vector<float> y1((size_t)(d.N * d.OH * d.OW * d.OC)), y2(y1.size());
-  const int before = num_threads();
-  set_num_threads(1);
-  conv2d_forward_bf16(y1.data(), x.data(), p, d);
-  set_num_threads(2);
-  conv2d_forward_bf16(y2.data(), x.data(), p, d);
-  set_num_threads(before);
-  CHECK(y1 == y2);
-
-  // Below the avx512 path the dispatch runs the twin.
-  const Isa isa = cpu_isa();
-  force_isa(Isa::avx2);
-  CHECK(!has_bf16_kernels());
-  std::vector<float> y3(y1.size()), y4(y1.size());
-  conv2d_forward_bf16(y3.data(), x.data(), p, d);
-  conv2d_forward_bf16_ref(y4.data(), x.data(), p, d);
-  force_isa(isa);
-  CHECK(y3 == y4);
+  test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
+                                   [&](float* y) { conv2d_forward_bf16(y, x.data(), p, d); },
+                                   [&](float* y) { conv2d_forward_bf16_ref(y, x.data(), p, d); }, has_bf16_kernels);
 }
 
 namespace {
 
-// Argmax agreement (fraction) and max |probability difference| of ResNet-18 at bf16 against
-// fp32 on 256 patches, K classes (a model of the DeepSlide kind has few).
-struct Agreement {
-  double agree = 0, max_diff = 0;
-};
+using test::Agreement;
 
+// ResNet-18 at bf16 against fp32 on 256 patches, K classes (tests/agreement_model.h).
 Agreement resnet18_agreement(const int K) {
-  // Torchvision's initialisation, BatchNorms given random scales and shifts and a batch's
-  // statistics (so folding them matters), K classes; 256 patches of 64 x 64 with smooth colour
-  // structure plus noise.
-  // (No torchvision checkpoint is available offline; random weights are the harder case for
-  // bf16, as nothing was trained to be robust to rounding.)
-  std::vector<std::string> classes;
-  for (int k = 0; k < K; ++k) classes.push_back("c" + std::to_string(k));
-  const int P = 64, B = 256;
-  Model model = make_model(Arch::resnet18, classes, 11, P);
-  Rng rng(12);
-  for (Param* p : model.net->params().params)
-    if (p->value.dim() == 1 && p->name.rfind("fc.", 0) != 0) {
-      const bool weight = p->name.ends_with(".weight");
-      for (int64_t i = 0; i < p->value.numel(); ++i)
-        p->value[i] = weight ? 1.0f + 0.25f * rng.uniform(-1, 1) : 0.1f * rng.uniform(-1, 1);
-    }
-  Tensor x = Tensor::empty(Shape{B, 3, P, P});
-  for (int n = 0; n < B; ++n)
-    for (int c = 0; c < 3; ++c) {
-      const float a = rng.normal(), fx = rng.uniform(0, 0.3f), fy = rng.uniform(0, 0.3f), ph = rng.uniform(0, 6.3f);
-      for (int i = 0; i < P; ++i)
-        for (int j = 0; j < P; ++j)
-          x[((int64_t)(n * 3 + c) * P + i) * P + j] = a * std::sin(fx * j + fy * i + ph) + 0.5f * rng.normal();
-    }
-  // BN running statistics as training leaves them: the statistics of a batch (the first 64
-  // patches), recovered from one training-mode pass, new = 0.9 old + 0.1 batch. Without this
-  // the activations of an untrained net drift from layer to layer and its features barely
-  // depend on the input, which no trained model does.
-  {
-    std::vector<std::vector<float>> old;
-    for (Buffer* b : model.net->params().buffers) old.emplace_back(b->value.data(), b->value.data() + b->value.numel());
-    Context ctx;
-    ctx.training = true;
-    Tensor xc = Tensor::from_data(Shape{64, 3, P, P}, x.data());
-    model.net->forward(ctx, make_var(xc));
-    size_t j = 0;
-    for (Buffer* b : model.net->params().buffers) {
-      for (int64_t i = 0; i < b->value.numel(); ++i) b->value[i] = (b->value[i] - 0.9f * old[j][(size_t)i]) / 0.1f;
-      ++j;
-    }
-  }
-  // A random head on untrained features predicts one class for everything (their mean dominates):
-  // centre the head on this batch's fp32 features and scale its logits to a spread of about 2,
-  // so the predictions vary and agreement means something.
-  {
-    Context ctx;
-    const Tensor f = model.net->forward_features(ctx, make_var(x))->value;  // [B, 512, h, w]
-    const int64_t C = f.size(1), hw = f.size(2) * f.size(3);
-    std::vector<double> feat((size_t)(B * C)), mean((size_t)C);
-    for (int n = 0; n < B; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        double s = 0;
-        for (int64_t i = 0; i < hw; ++i) s += f[(n * C + c) * hw + i];
-        feat[(size_t)(n * C + c)] = s / (double)hw;
-        mean[(size_t)c] += s / (double)hw / B;
-      }
-    Param* fw = nullptr;
-    Param* fb = nullptr;
-    for (Param* p : model.net->params().params) {
-      if (p->name == "fc.weight") fw = p;
-      if (p->name == "fc.bias") fb = p;
-    }
-    REQUIRE((fw && fb));
-    double var = 0;
-    for (int n = 0; n < B; ++n)
-      for (int k = 0; k < K; ++k) {
-        double l = 0;
-        for (int64_t c = 0; c < C; ++c) l += fw->value[k * C + c] * (feat[(size_t)(n * C + c)] - mean[(size_t)c]);
-        var += l * l / (B * K);
-      }
-    const float g = (float)(2.0 / std::sqrt(var));
-    for (int k = 0; k < K; ++k) {
-      double b = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        fw->value[k * C + c] *= g;
-        b -= fw->value[k * C + c] * mean[(size_t)c];
-      }
-      fb->value[k] = (float)b;
-    }
-  }
+  auto [model, x] = test::agreement_fixture(K);
+  const int B = (int)x.size(0);
   const Tensor p32 = predict_probabilities(model, x, Precision::fp32);
   const Tensor p16 = predict_probabilities(model, x, Precision::bf16);
   const Tensor p16b = predict_probabilities(model, x, Precision::bf16);  // packed weights reused
-  int agree = 0;
-  double max_diff = 0;
-  std::vector<int> hist((size_t)K);
-  for (int n = 0; n < B; ++n) {
-    int a = 0, b = 0;
-    for (int k = 0; k < K; ++k) {
-      if (p32[n * K + k] > p32[n * K + a]) a = k;
-      if (p16[n * K + k] > p16[n * K + b]) b = k;
-      max_diff = std::max(max_diff, (double)std::fabs(p32[n * K + k] - p16[n * K + k]));
-      REQUIRE(p16[n * K + k] == p16b[n * K + k]);
-    }
-    agree += a == b;
-    ++hist[(size_t)a];
-  }
-  const int classes_hit = (int)std::count_if(hist.begin(), hist.end(), [](int h) { return h > 0; });
+  for (int64_t i = 0; i < p16.numel(); ++i) REQUIRE(p16[i] == p16b[i]);
+  const Agreement a = test::agreement(p32, p16, K);
   std::printf(
       "resnet18 bf16 vs fp32, %d classes, %d patches: argmax agreement %.2f%%, max |prob diff| %.4f, %d classes "
       "predicted\n",
-      K, B, 100.0 * agree / B, max_diff, classes_hit);
-  CHECK(classes_hit == K);  // the predictions vary, so agreement means something
+      K, B, 100.0 * a.agree, a.max_diff, a.classes_hit);
+  CHECK(a.classes_hit == K);  // the predictions vary, so agreement means something
+  const double max_diff = a.max_diff;
 
   // Changing the weights invalidates the packed copy: conv1's negated changes every output.
   Tensor& w1 = model.net->params().params[0]->value;
@@ -343,7 +193,7 @@ Agreement resnet18_agreement(const int K) {
   double diff_c = 0;
   for (int64_t i = 0; i < p32c.numel(); ++i) diff_c = std::max(diff_c, (double)std::fabs(p32c[i] - p16c[i]));
   CHECK(diff_c <= 2 * std::max(max_diff, 0.01));
-  return {(double)agree / B, max_diff};
+  return a;
 }
 
 }  // namespace

@@ -14,9 +14,12 @@ from cli_harness import check, failures, run  # noqa: E402
 FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
           "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
           "cpu": dict}
-CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels"]
+CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
+              "vnni_kernels"]
 with open("/proc/cpuinfo") as f:
-    HAS_BF16 = any(l.startswith("flags") and "avx512_bf16" in l.split() for l in f)
+    FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
+HAS_BF16 = "avx512_bf16" in FLAGS
+HAS_VNNI = "avx512_vnni" in FLAGS
 
 for mode in ["train", "infer"]:
     p = run(["bench", "--arch", "resnet18", "--mode", mode, "--batch", "2", "--size", "32", "--iters", "2",
@@ -60,6 +63,15 @@ if HAS_BF16 and p.returncode == 0:
 elif not HAS_BF16:
     check("--precision" in p.stderr and "AVX512-BF16" in p.stderr, f"bf16 refused with a reason: {p.stderr!r}")
 
+# int8 inference (calibrated on the benchmark's input): runs where the CPU has AVX512-VNNI, refused
+# (exit 2, one line naming the flag) where not.
+p = run(args[:4] + ["int8"] + args[5:], expect=0 if HAS_VNNI else 2)
+if HAS_VNNI and p.returncode == 0:
+    j = json.loads(p.stdout.splitlines()[0])
+    check(j.get("precision") == "int8" and j["cpu"]["vnni_kernels"], f"int8: precision echoed: {j}")
+elif not HAS_VNNI:
+    check("--precision" in p.stderr and "AVX512-VNNI" in p.stderr, f"int8 refused with a reason: {p.stderr!r}")
+
 # Reference mode: every kernel on its reference loop, one thread; the JSON line says so.
 os.environ["DEEPSLIDE_ISA"] = "ref"
 p = run(["bench", "--arch", "resnet18", "--mode", "train", "--batch", "2", "--size", "64", "--iters", "1",
@@ -74,7 +86,8 @@ if p.returncode == 0:
 
 bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters", "0"], "--iters"),
        (["--arch", "resnet7"], "resnet7"), (["--size", "8"], ""), (["--precision", "fp16"], "--precision"),
-       (["--precision", "bf16", "--mode", "train"], "--precision")]
+       (["--precision", "bf16", "--mode", "train"], "--precision"),
+       (["--precision", "int8", "--mode", "train"], "--precision")]
 for flags, needle in bad:
     opts = {"--batch": "2", "--size": "64", "--iters": "1", "--warmup": "0"}
     opts.update(zip(flags[::2], flags[1::2]))

@@ -88,6 +88,23 @@ m2 = st_metadata(b2) if os.path.exists(b2) else {}
 check(m2.get("recipe_overlap") == "2" and m2.get("recipe_tissue") == "purple" and m2.get("recipe_level") == "1",
       f"flags override: {m2}")
 
+# ---- calibrate: a bundle stays a bundle (its recipe reads the windows), and bundling a calibrated
+# model keeps its int8 ranges (metadata int8_act_max)
+one_slide = os.path.join(wsi, cls[0], sorted(os.listdir(os.path.join(wsi, cls[0])))[0])
+b1c = f"{tmp}/b1.int8.safetensors"
+p = run(["calibrate", "--model", b1, "--out", b1c, "--windows", "4", one_slide] + T)
+mc = st_metadata(b1c) if os.path.exists(b1c) else {}
+check("int8_act_max" in mc and {k: v for k, v in mc.items() if k != "int8_act_max"} == meta,
+      f"calibrated bundle: the bundle's metadata kept, ranges added: {sorted(mc)}")
+check("calibrate: 4 windows" in p.stdout, f"calibrate on the bundle's recipe: {p.stdout!r}")
+mcal = f"{tmp}/m.int8.safetensors"
+run(["calibrate", "--model", model, "--out", mcal, "--windows", "4", one_slide] + T)
+b3 = f"{tmp}/b3.safetensors"
+run(["bundle", "--model", mcal, "--aggregator", f"{tmp}/search/aggregator.json", "--out", b3])
+m3 = st_metadata(b3) if os.path.exists(b3) else {}
+check(m3.get("int8_act_max") and m3.get("int8_act_max") == st_metadata(mcal).get("int8_act_max"),
+      "bundle of a calibrated model keeps its int8 ranges")
+
 # ---- a bundle is a model file: classify and predict take it
 patch = f"{tmp}/patch.png"
 Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(patch)

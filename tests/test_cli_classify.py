@@ -40,6 +40,19 @@ def expect_error(label, args, needles):
     print(f"ok  {label}: {res.stderr.strip()}")
 
 
+def check_precision_rows(precision, model, images, rows):
+    """classify --json at `precision` gives the fp32 rows' images and classes in order, each
+    probability within 0.1 of fp32's (an untrained model)."""
+    res = ds("classify", "--json", "--precision", precision, "--model", model, *images)
+    low = [json.loads(l) for l in res.stdout.splitlines()] if res.returncode == 0 else []
+    check(len(low) == len(rows) == len(images), f"{precision}: one object per image", res)
+    for r32, r in zip(rows, low):
+        p32, p = r32["probabilities"], r["probabilities"]
+        check(r["image"] == r32["image"] and list(p) == list(p32), f"{precision}: keys of {r['image']}", res)
+        check(max(abs(p[k] - p32[k]) for k in p32) < 0.1, f"{precision}: probabilities near fp32's: {p} {p32}", res)
+    print(f"ok  --precision {precision}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ds_cli_classify_")
     try:
@@ -98,21 +111,33 @@ def run_checks(tmp):
     # little apart (an untrained model; tests/test_bf16.cpp measures the agreement); elsewhere
     # refused with one line naming the flag and the missing extension. Unknown values: exit 2.
     with open("/proc/cpuinfo") as f:
-        has_bf16 = any(l.startswith("flags") and "avx512_bf16" in l.split() for l in f)
+        flags = next((l.split() for l in f if l.startswith("flags")), [])
+    has_bf16, has_vnni = "avx512_bf16" in flags, "avx512_vnni" in flags
     if has_bf16:
-        res = ds("classify", "--json", "--precision", "bf16", "--model", model, *images)
-        rows16 = [json.loads(l) for l in res.stdout.splitlines()] if res.returncode == 0 else []
-        check(len(rows16) == len(rows) == len(images), "bf16: one object per image", res)
-        for r32, r16 in zip(rows, rows16):
-            p32, p16 = r32["probabilities"], r16["probabilities"]
-            check(r16["image"] == r32["image"] and list(p16) == list(p32), f"bf16: keys of {r16['image']}", res)
-            check(max(abs(p16[k] - p32[k]) for k in p32) < 0.1, f"bf16: probabilities near fp32's: {p16} {p32}", res)
-        print("ok  --precision bf16")
+        check_precision_rows("bf16", model, images, rows)
     else:
         expect_error("bf16 without AVX512-BF16", ["classify", "--precision", "bf16", "--model", model, good[0]],
                      ["--precision", "AVX512-BF16"])
     expect_error("unknown precision", ["classify", "--precision", "fp16", "--model", model, good[0]],
                  ["--precision", "fp16"])
+
+    # --precision int8 needs a calibrated model: refused naming the model and `calibrate`. After
+    # `deepslide calibrate` on the patches (a copy of the model; its metadata keeps every key),
+    # where the CPU has AVX512-VNNI the same rows as fp32 with probabilities a little apart
+    # (tests/test_int8.cpp measures the agreement); elsewhere refused naming the extension.
+    if has_vnni:
+        expect_error("int8 on an uncalibrated model", ["classify", "--precision", "int8", "--model", model, good[0]],
+                     [model, "deepslide calibrate"])
+    calibrated = os.path.join(tmp, "m.int8.safetensors")
+    res = ds("calibrate", "--model", model, "--out", calibrated, *images)
+    check(res.returncode == 0 and "19 of 20 convolutions run int8" in res.stdout, "calibrate on patches", res)
+    if has_vnni:
+        check_precision_rows("int8", calibrated, images, rows)
+    else:
+        expect_error("int8 without AVX512-VNNI", ["classify", "--precision", "int8", "--model", calibrated, good[0]],
+                     ["--precision", "AVX512-VNNI"])
+    expect_error("calibrate on an unreadable patch", ["calibrate", "--model", model, "--out", calibrated,
+                                                      os.path.join(tmp, "nope.png")], ["nope.png"])
 
     # Bad model files.
     missing = os.path.join(tmp, "nope.safetensors")

@@ -11,6 +11,7 @@
 #include "base/rng.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
+#include "weights/calibrate.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
 
@@ -35,7 +36,8 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   DS_CHECK_INPUT(o.classes >= 2, "--classes must be at least 2, got " + std::to_string(o.classes));
   DS_CHECK_INPUT(o.iters >= 1, "--iters must be at least 1, got " + std::to_string(o.iters));
   DS_CHECK_INPUT(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
-  DS_CHECK_INPUT(!o.train || o.precision == Precision::fp32, "--precision bf16 is for --mode infer (training is fp32)");
+  DS_CHECK_INPUT(!o.train || o.precision == Precision::fp32,
+                 std::string("--precision ") + precision_name(o.precision) + " is for --mode infer (training is fp32)");
   std::vector<std::string> names;
   for (int c = 0; c < o.classes; ++c) names.push_back("class" + std::to_string(c));
   Model model = make_model(o.arch, names, o.seed, o.size);  // checks size against the network
@@ -45,6 +47,14 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
   std::vector<int> labels((size_t)o.batch);
   for (int& l : labels) l = (int)rng.uniform_int((uint64_t)o.classes);
+
+  // int8 needs input ranges: calibrated on the benchmark's own input (the timing does not depend
+  // on the ranges' values).
+  if (o.precision == Precision::int8) {
+    begin_calibration(model);
+    calibrate_batch(model, x);
+    finish_calibration(model);
+  }
 
   AdamOptions ao;
   ao.lr = o.lr;

@@ -14,6 +14,7 @@
 #include "base/rng.h"
 #include "base/safe_names.h"
 #include "layers/layers.h"
+#include "weights/calibrate.h"
 #include "weights/safetensors.h"
 
 namespace ds {
@@ -132,6 +133,7 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
   meta["mean"] = float_list(model.mean);
   meta["std"] = float_list(model.std);
   meta["patch_size"] = std::to_string(model.patch_size);
+  if (std::string int8 = int8_metadata(model); !int8.empty()) meta[kInt8MetadataKey] = std::move(int8);
   for (const auto& [key, value] : extra_metadata)
     DS_CHECK(meta.emplace(key, value).second, "save_model: extra metadata key '" + key + "' is the model's own");
 
@@ -145,6 +147,13 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
   }
   for (const Buffer* b : ps.buffers) refs.push_back({b->name, dims_of(b->value.shape()), b->value.data()});
   write_safetensors(path, refs, meta);
+}
+
+std::map<std::string, std::string> extra_metadata(const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, std::string> extra = metadata;
+  for (const char* own : {"format", "version", "arch", "classes", "mean", "std", "patch_size", kInt8MetadataKey})
+    extra.erase(own);
+  return extra;
 }
 
 Model load_model(const std::string& path, std::map<std::string, std::string>* metadata) {
@@ -225,6 +234,7 @@ Model load_model(const std::string& path, std::map<std::string, std::string>* me
   for (const StTensor& t : f.tensors)
     if (!expected.count(t.name))
       throw InputError(path, "unexpected tensor '" + t.name + "' (not part of " + arch_text + ")");
+  if (auto it = f.metadata.find(kInt8MetadataKey); it != f.metadata.end()) apply_int8_metadata(path, m, it->second);
   return m;
 }
 

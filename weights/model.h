@@ -24,6 +24,11 @@ struct Model {
   std::array<float, 3> mean = kImageNetMean;  // per RGB channel, 0..1 units (after x/255)
   std::array<float, 3> std = kImageNetStd;
   int patch_size = 224;  // patches are patch_size x patch_size pixels
+  // The convolutions' arithmetic in predict_probabilities(model, batch): set it with
+  // set_model_precision (weights/model_forward.h), which checks that int8 has its ranges. The
+  // int8 input ranges themselves live in the network's convs (weights/calibrate.h) and are saved
+  // and loaded with the file (metadata int8_act_max).
+  Precision precision = Precision::fp32;
 };
 
 // A freshly initialised model (torchvision's init, seeded). Checks the classes (at least two,
@@ -33,10 +38,15 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
                  std::array<float, 3> mean = kImageNetMean, std::array<float, 3> std = kImageNetStd);
 
 // Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
-// metadata format/version/arch/classes/mean/std/patch_size, plus `extra_metadata` (what a model
+// metadata format/version/arch/classes/mean/std/patch_size (and int8_act_max when the model is
+// calibrated, weights/calibrate.h), plus `extra_metadata` (what a model
 // bundle adds, infer/bundle.h; its keys must not be the model's own).
 void save_model(const std::string& path, const Model& model,
                 const std::map<std::string, std::string>& extra_metadata = {});
+
+// The metadata keys of a model file that are not the model's own (those save_model writes from
+// the Model): what a command that rewrites a model file passes on as extra_metadata.
+std::map<std::string, std::string> extra_metadata(const std::map<std::string, std::string>& metadata);
 
 // Reads and checks a model file: metadata present and valid, arch known, exactly the tensors
 // the architecture needs with the right shapes. InputError naming the file (and the tensor).

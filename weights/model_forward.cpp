@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "engine/cpu_features.h"
 #include "layers/layers.h"
+#include "weights/calibrate.h"
 
 namespace ds {
 
@@ -38,6 +39,8 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, cons
 
 Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision) {
   DS_CHECK(model.net != nullptr, "predict_probabilities: no network");
+  DS_CHECK_INPUT(precision != Precision::int8 || is_calibrated(model),
+                 "int8 needs a calibrated model: run deepslide calibrate first");
   Context ctx;
   ctx.tape = nullptr;
   ctx.training = false;
@@ -46,18 +49,31 @@ Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precis
   return softmax(logits->value);
 }
 
+Tensor predict_probabilities(Model& model, const Tensor& batch) {
+  return predict_probabilities(model, batch, model.precision);
+}
+
+void set_model_precision(Model& model, Precision precision, const std::string& model_path) {
+  if (precision == Precision::int8 && !is_calibrated(model))
+    throw InputError(model_path,
+                     "has no int8 calibration (metadata int8_act_max): run `deepslide calibrate` on it "
+                     "first, or use --precision fp32 or bf16");
+  model.precision = precision;
+}
+
 Precision parse_precision(const std::string& value) {
   if (value == "fp32") return Precision::fp32;
-  if (value != "bf16") throw InputError("--precision", "must be fp32 or bf16, got " + value);
-  if (!has_bf16_kernels() && !reference_kernels()) {
-    const bool hw = cpu_extensions().avx512_bf16;
-    throw InputError("--precision", std::string("bf16 needs a CPU with AVX512-BF16") +
+  if (value != "bf16" && value != "int8") throw InputError("--precision", "must be fp32, bf16 or int8, got " + value);
+  const bool bf16 = value == "bf16";
+  if (!(bf16 ? has_bf16_kernels() : has_vnni_kernels()) && !reference_kernels()) {
+    const bool hw = bf16 ? cpu_extensions().avx512_bf16 : cpu_extensions().avx512_vnni;
+    throw InputError("--precision", value + " needs a CPU with " + (bf16 ? "AVX512-BF16" : "AVX512-VNNI") +
                                         (hw ? " and the avx512 path (DEEPSLIDE_ISA caps it at " +
                                                   std::string(isa_name(cpu_isa())) + ")"
                                             : " (this one lacks it)") +
                                         "; use --precision fp32");
   }
-  return Precision::bf16;
+  return bf16 ? Precision::bf16 : Precision::int8;
 }
 
 }  // namespace ds

@@ -19,14 +19,24 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
                      const std::array<float, 3>& std);
 
 // Runs the network in eval mode (no tape, BN running statistics) and returns softmax
-// probabilities [N, K] for a batch from make_batch. precision bf16 runs the convolutions in bf16
-// (engine/autograd.h's Precision; the weights are packed once per model, on first use).
-Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision = Precision::fp32);
+// probabilities [N, K] for a batch from make_batch, its convolutions at `precision`
+// (engine/autograd.h's Precision; bf16 and int8 weights are packed once per model, on first use).
+// int8 needs a calibrated model (weights/calibrate.h): InputError otherwise.
+Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision);
+// The same at the model's own precision (model.precision, set by set_model_precision).
+Tensor predict_probabilities(Model& model, const Tensor& batch);
 
-// A --precision value: "fp32" or "bf16". bf16 needs the AVX512-BF16 kernels
+// Sets the precision every later predict_probabilities(model, batch) runs at: what `predict`,
+// `diagnose` and `visualize` call with their --precision (parse_precision) before they start.
+// int8 on a model without int8 ranges is an InputError naming `model_path` and saying to run
+// `deepslide calibrate`.
+void set_model_precision(Model& model, Precision precision, const std::string& model_path = "the model");
+
+// A --precision value: "fp32", "bf16" or "int8". bf16 needs the AVX512-BF16 kernels
 // (has_bf16_kernels(): the CPU has the extension and DEEPSLIDE_ISA does not cap the path below
-// avx512), or reference mode (DEEPSLIDE_ISA=ref), which runs the reference twin; otherwise an
-// InputError says so rather than running bf16 many times slower than fp32 on the reference loops.
+// avx512), int8 the AVX512-VNNI ones (has_vnni_kernels()), or reference mode (DEEPSLIDE_ISA=ref),
+// which runs the reference twins; otherwise an InputError says so rather than running many times
+// slower than fp32 on the reference loops.
 Precision parse_precision(const std::string& value);
 
 }  // namespace ds

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "engine/kernels/conv.h"
+#include "engine/kernels/lowp_conv.h"
 
 namespace ds {
 
@@ -48,17 +49,10 @@ inline float from_bf16(uint16_t b) {
 }
 
 // A convolution's weights in bf16, packed for the tiles (layout above).
-struct ConvBf16Weights {
-  int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
-  int NV = 4;                    // vectors of 16 output channels per block
-  int64_t nb = 0;                // blocks
-  int64_t k2 = 0;                // bf16 pairs per kernel row: KW * Cp / 2
-  std::vector<uint16_t> packed;  // [nb][KH][k2][NV * 16][2]
+struct ConvBf16Weights : LowpPacking {  // group 2: kg bf16 pairs per kernel row
+  std::vector<uint16_t> packed;         // [nb][KH][kg][NV * 16][2]
   // The bf16 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
-  uint16_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
-    const int64_t k = kw * Cp + c, L = (int64_t)NV * 16;
-    return packed[(std::size_t)((((oc / L * KH + kh) * k2 + k / 2) * L + oc % L) * 2 + k % 2)];
-  }
+  uint16_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const { return packed[(size_t)index(kh, kw, c, oc)]; }
 };
 
 // w [KH, KW, C, OC] fp32 (the layers' layout), times scale[oc] (null: 1) before rounding.
@@ -77,24 +71,9 @@ void conv2d_forward_bf16(float* out,       // [N, OH, OW, OC] fp32
 void conv2d_forward_bf16_ref(float* out, const float* in, const ConvBf16Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
 
-// One tile for the AVX512-BF16 instance (conv_bf16_avx512bf16.cpp): M output pixels x NV vectors.
-struct Bf16Tile {
-  // A: pixel m's first kernel row at a_rows[m], KH rows a_ld bf16 apart, each k2 pairs long.
-  const uint16_t* const* a_rows = nullptr;
-  int64_t a_ld = 0;
-  int64_t KH = 0, k2 = 0;
-  // B: one packed block, [KH][k2][NV * 16][2].
-  const uint16_t* b = nullptr;
-  // C: row m (m < rows) at c + m * ldc, columns n < N stored.
-  float* c = nullptr;
-  int64_t ldc = 0;
-  int rows = 0;
-  int64_t N = 0;
-  // Epilogue: + bias[n], + res[m * ldc + n], max 0.
-  const float* bias = nullptr;
-  const float* res = nullptr;
-  bool relu = false;
-};
+// One tile for the AVX512-BF16 instance (conv_bf16_avx512bf16.cpp): bf16 bits in A and B, kg =
+// kg pairs per kernel row, no scale (folded into the weights).
+using Bf16Tile = LowpTile<uint16_t, uint16_t>;
 
 struct ConvBf16Kernels {
   int max_m[5];                                               // pixels per tile for NV = 1..4 (index NV)

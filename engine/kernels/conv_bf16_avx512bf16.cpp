@@ -10,12 +10,11 @@
 #include <cstring>
 
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/lowp_epilogue_avx512.h"
 
 namespace ds {
 
 namespace {
-
-typedef float f32x16 __attribute__((vector_size(64)));
 
 template <int M, int NV>
 void tile_mn(const Bf16Tile& t) {
@@ -26,7 +25,7 @@ void tile_mn(const Bf16Tile& t) {
   for (int64_t kh = 0; kh < t.KH; ++kh) {
     const uint16_t* a[M];
     for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
-    for (int64_t p = 0; p < t.k2; ++p, b += NV * 32) {
+    for (int64_t p = 0; p < t.kg; ++p, b += NV * 32) {
       __m512bh bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 32);
       for (int m = 0; m < M; ++m) {
@@ -37,19 +36,7 @@ void tile_mn(const Bf16Tile& t) {
       }
     }
   }
-  for (int m = 0; m < M; ++m) {
-    if (m >= t.rows) break;
-    for (int v = 0; v < NV; ++v) {
-      const int64_t n0 = v * 16;
-      if (n0 >= t.N) break;
-      const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
-      __m512 x = acc[m][v];
-      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.bias + n0));
-      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldc + n0));
-      if (t.relu) x = (__m512)((f32x16)x > 0.0f ? (f32x16)x : 0.0f);  // (GCC 12 warns on _mm512_max_ps)
-      _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
-    }
-  }
+  lowp_store_rows<M, NV>(t, [&](int m, int v) { return acc[m][v]; });
 }
 
 void tile(const Bf16Tile& t, int M, int NV) {

@@ -22,6 +22,7 @@ enum class ScratchSlot {
   conv_bf16_input,     // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
   winograd_v,          // conv2d_forward_winograd: a block's transformed inputs
   winograd_m,          // conv2d_forward_winograd: a block's GEMM outputs
+  conv_int8_input,     // conv2d_forward_int8: the input quantized to uint8, zero-padded, channels to 4n
   count
 };
 

@@ -1,0 +1,85 @@
+// AVX512-VNNI instance of the int8 convolution tiles (conv_int8.h): vpdpbusd multiplies 64
+// unsigned bytes of A by 64 signed bytes of B and adds each group of four products to one of 16
+// int32 accumulators, exactly (no saturation), so one instruction does four times the
+// multiply-adds of an fp32 FMA on the same register. Tile shapes as the bf16 tiles' (6 x 4, 8 x 3,
+// 12 x 2, 14 x 1 accumulators plus NV B vectors and one broadcast group of A). Compiled with
+// -mavx512vnni (CMakeLists.txt gives the flag to *_avx512vnni.cpp files only) and called only
+// when has_vnni_kernels().
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "engine/kernels/conv_int8.h"
+#include "engine/kernels/lowp_epilogue_avx512.h"
+
+namespace ds {
+
+namespace {
+
+// GCC vector types for the conversions rather than intrinsics: GCC 12's conversion intrinsics
+// raise false -Wmaybe-uninitialized reports (as in conv_bf16_avx512bf16.cpp).
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+
+template <int M, int NV>
+void tile_mn(const Int8Tile& t) {
+  __m512i acc[M][NV];
+  for (int m = 0; m < M; ++m)
+    for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_setzero_si512();
+  const int8_t* b = t.b;
+  for (int64_t kh = 0; kh < t.KH; ++kh) {
+    const uint8_t* a[M];
+    for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
+    for (int64_t p = 0; p < t.kg; ++p, b += NV * 64) {
+      __m512i bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * 64);
+      for (int m = 0; m < M; ++m) {
+        int32_t quad;
+        std::memcpy(&quad, a[m] + 4 * p, 4);
+        const __m512i av = _mm512_set1_epi32(quad);
+        for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_dpbusd_epi32(acc[m][v], av, bv[v]);
+      }
+    }
+  }
+  lowp_store_rows<M, NV>(t, [&](int m, int v) {  // vcvtdq2ps, to nearest
+    return (__m512) __builtin_convertvector((i32x16)acc[m][v], f32x16);
+  });
+}
+
+void tile(const Int8Tile& t, int M, int NV) {
+  switch (NV) {
+    case 4: return tile_mn<6, 4>(t);
+    case 3: return tile_mn<8, 3>(t);
+    case 2: return tile_mn<12, 2>(t);
+    default: return tile_mn<14, 1>(t);
+  }
+}
+
+// quantize_u8 on 16 floats with the same float operations: multiply, clamp to 0..255 (NaN -> 0),
+// then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255: the sum's
+// last bit is the integer's), an exact truncating conversion, and vpmovdb.
+void quantize(uint8_t* dst, const float* src, int64_t n, float inv) {
+  const f32x16 vinv = (f32x16)_mm512_set1_ps(inv), magic = (f32x16)_mm512_set1_ps(12582912.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    f32x16 v;
+    std::memcpy(&v, src + i, 64);
+    v = v * vinv;
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    v = (v + magic) - magic;
+    const u8x16 q = __builtin_convertvector(__builtin_convertvector(v, i32x16), u8x16);
+    std::memcpy(dst + i, &q, 16);
+  }
+  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv);
+}
+
+}  // namespace
+
+const ConvInt8Kernels& conv_int8_kernels_avx512vnni() {
+  static const ConvInt8Kernels k = {.max_m = {0, 14, 12, 8, 6}, .tile = tile, .quantize = quantize};
+  return k;
+}
+
+}  // namespace ds

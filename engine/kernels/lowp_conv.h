@@ -1,0 +1,201 @@
+// What the reduced-precision inference convolutions (conv_bf16.h, conv_int8.h) share: the tile
+// description their SIMD instances run, the driver that converts the fp32 input into the
+// zero-padded low-precision copy the tiles read and shares the work items (output-channel block x
+// group of consecutive output pixels) between the threads, and the direct loops of their
+// reference twins. Both reduce over groups of 4 bytes of A, the 32 bits one broadcast loads:
+// 2 bf16 (vdpbf16ps) or 4 uint8 (vpdpbusd).
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "base/int_math.h"
+#include "engine/kernels/conv.h"
+#include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
+
+namespace ds {
+
+// One tile: M output pixels x NV vectors of 16 output channels. A elements are the input's (bf16
+// bits or uint8), B the packed weights' (bf16 bits or int8).
+template <class A, class B>
+struct LowpTile {
+  // A: pixel m's first kernel row at a_rows[m], KH rows a_ld elements apart, each kg groups long.
+  const A* const* a_rows = nullptr;
+  int64_t a_ld = 0;
+  int64_t KH = 0, kg = 0;
+  // B: one packed block, [KH][kg][NV * 16][group].
+  const B* b = nullptr;
+  // C: row m (m < rows) at c + m * ldc, columns n < N stored.
+  float* c = nullptr;
+  int64_t ldc = 0;
+  int rows = 0;
+  int64_t N = 0;
+  // Epilogue: sum * scale[n] + bias[n] as one fma (scale null: sum + bias[n]; bias null: 0),
+  // + res[m * ldc + n], max 0.
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  const float* res = nullptr;
+  bool relu = false;
+};
+
+// The packing both share: blocks of NV vectors of 16 output channels (NV = 4, fewer for a narrow
+// layer; the last block zero-padded), channels padded to whole reduction groups of `group`
+// elements, kg groups per kernel row, packed [nb][KH][kg][NV * 16][group].
+struct LowpPacking {
+  int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
+  int NV = 4;         // vectors of 16 output channels per block
+  int64_t L = 0;      // NV * 16
+  int64_t nb = 0;     // blocks
+  int64_t kg = 0;     // groups per kernel row: KW * Cp / group
+  int64_t group = 0;  // reduction indices per group (2 bf16, 4 int8: 32 bits)
+  LowpPacking() = default;
+  LowpPacking(int64_t KH_, int64_t KW_, int64_t C_, int64_t OC_, int64_t group_)
+      : C(C_),
+        Cp(round_up(C_, group_)),
+        KH(KH_),
+        KW(KW_),
+        OC(OC_),
+        NV((int)std::min<int64_t>(4, ceil_div(OC_, 16))),
+        L(16 * (int64_t)NV),
+        nb(ceil_div(OC_, L)),
+        kg(KW_ * Cp / group_),
+        group(group_) {}
+  // Where the weight of (kh, kw, c, oc) goes, c < Cp, oc < nb * L.
+  int64_t index(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
+    const int64_t k = kw * Cp + c;
+    return (((oc / L * KH + kh) * kg + k / group) * L + oc % L) * group + k % group;
+  }
+  int64_t size() const { return nb * KH * kg * L * group; }
+};
+
+// f(packed index, w[kh, kw, c, oc] * scale[oc], oc) for every weight of w [KH, KW, C, OC].
+template <class F>
+void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F f) {
+  for (int64_t kh = 0; kh < b.KH; ++kh)
+    for (int64_t kw = 0; kw < b.KW; ++kw)
+      for (int64_t c = 0; c < b.C; ++c)
+        for (int64_t oc = 0; oc < b.OC; ++oc)
+          f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), oc);
+}
+
+// Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
+// pixels, 8 blocks of 64 channels) 72 items to share between the threads, and a thread's
+// consecutive items of one block reuse its weights from L2. Chosen, not swept.
+constexpr int64_t kLowpGroupTiles = 16;
+
+// out = tiles over the input converted by `convert` (dst, src, n: a contiguous run) or `one`
+// (a single value, for channel counts that need padding), zero-padded to [N, Hp, Wp, Cp] in the
+// scratch slot. w: the packing of `packed`; scale: per output channel, padded to nb * L (or null).
+// max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
+template <class A, class B, class Convert, class One>
+void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
+                       const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
+                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, One one) {
+  constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
+  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
+  const int64_t a_elems = d.N * Hp * Wp * Cp;
+  A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
+  const int64_t pad_rows = d.N * Hp;
+  // Row r of a: the converted input placed at (top, left), zeros elsewhere (padding rows and
+  // columns, channels C..Cp).
+  auto pad_row = [&](int64_t r) {
+    const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
+    A* row = a + r * Wp * Cp;
+    if (ih < 0 || ih >= d.H) {
+      std::memset(row, 0, sizeof(A) * Wp * Cp);
+      return;
+    }
+    const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
+    const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
+    std::memset(row, 0, sizeof(A) * j0 * Cp);
+    if (Cp == C) {
+      convert(row + j0 * C, s, (j1 - j0) * C);
+    } else {
+      for (int64_t j = j0; j < j1; ++j, s += C) {
+        for (int64_t c = 0; c < C; ++c) row[j * Cp + c] = one(s[c]);
+        for (int64_t c = C; c < Cp; ++c) row[j * Cp + c] = 0;
+      }
+    }
+    std::memset(row + j1 * Cp, 0, sizeof(A) * (Wp - j1) * Cp);
+  };
+
+  const int NV = w.NV, M = max_m[NV];
+  const int64_t L = (int64_t)NV * 16;
+  const int64_t P = d.N * d.OH * d.OW;
+  const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
+  const int64_t items = w.nb * ngroups;
+  const int64_t block = w.KH * w.kg * L * kGroup;  // B elements per packed block
+  const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    // One parallel region for the conversion pass and the tiles: a barrier between them, but one
+    // fork and join per convolution (on a loaded machine each costs the time a descheduled
+    // thread takes to come back).
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < pad_rows; ++r) pad_row(r);
+    const A* rows[16];
+    // Dynamic: items are computed whole by whichever thread takes them, so the results do not
+    // depend on the schedule, and a thread the OS preempts (a shared machine) holds up only the
+    // item it is on instead of its whole static share.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t ob = it / ngroups, g = it % ngroups;
+      const int64_t p1 = std::min(P, (g + 1) * group);
+      LowpTile<A, B> t;
+      t.a_rows = rows;
+      t.a_ld = Wp * Cp;
+      t.KH = w.KH;
+      t.kg = w.kg;
+      t.b = packed + ob * block;
+      t.ldc = d.OC;
+      t.N = std::min(L, d.OC - ob * L);
+      t.scale = scale ? scale + ob * L : nullptr;
+      t.bias = ep.bias ? ep.bias + ob * L : nullptr;
+      t.relu = ep.relu;
+      for (int64_t p0 = g * group; p0 < p1; p0 += M) {
+        t.rows = (int)std::min<int64_t>(M, p1 - p0);
+        for (int m = 0; m < M; ++m) {
+          const int64_t p = p0 + std::min(m, t.rows - 1);  // a short tile repeats its last pixel
+          const int64_t n = p / (d.OH * d.OW), oh = p / d.OW % d.OH, ow = p % d.OW;
+          rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * Cp;
+        }
+        t.c = out + p0 * d.OC + ob * L;
+        t.res = ep.residual ? ep.residual + p0 * d.OC + ob * L : nullptr;
+        tile(t, M, NV);
+      }
+    }
+  }
+}
+
+// The reference twins' direct loops: for each output, acc = Acc{} then tap(acc, x, kh, kw, oc)
+// for every kernel tap inside the input (x: the input pixel's C values), v = finish(acc, oc),
+// then + residual and max(., 0) (NaN -> 0, as the tiles).
+template <class Acc, class Tap, class Finish>
+void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const ConvEpilogue& ep, Tap tap,
+                         Finish finish) {
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t oh = 0; oh < d.OH; ++oh)
+      for (int64_t ow = 0; ow < d.OW; ++ow)
+        for (int64_t oc = 0; oc < d.OC; ++oc) {
+          Acc s{};
+          for (int64_t kh = 0; kh < d.KH; ++kh) {
+            const int64_t ih = oh * d.stride_h + kh - d.pad_h;
+            if (ih < 0 || ih >= d.H) continue;
+            for (int64_t kw = 0; kw < d.KW; ++kw) {
+              const int64_t iw = ow * d.stride_w + kw - d.pad_w;
+              if (iw < 0 || iw >= d.W) continue;
+              tap(s, in + ((n * d.H + ih) * d.W + iw) * d.C, kh, kw, oc);
+            }
+          }
+          const int64_t o = ((n * d.OH + oh) * d.OW + ow) * d.OC + oc;
+          float v = finish(s, oc);
+          if (ep.residual) v += ep.residual[o];
+          if (ep.relu) v = v > 0.0f ? v : 0.0f;
+          out[o] = v;
+        }
+}
+
+}  // namespace ds

@@ -1,0 +1,29 @@
+// `deepslide calibrate`'s work: a model's int8 input ranges (weights/calibrate.h) measured on
+// windows of slides (at most max_windows, spread evenly over the slides and, within a slide, over
+// its tissue windows in grid order) and on PNG/JPEG patches (every one given).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "slide/windows/slide_windows.h"
+#include "weights/model.h"
+
+namespace ds {
+
+struct CalibrationSummary {
+  int64_t windows = 0;  // windows and patches the ranges were measured on
+  int int8_convs = 0;   // convolutions that run int8 (the others, conv1, stay fp32)
+  int convs = 0;
+};
+
+// Inputs ending in .png, .jpg or .jpeg (any case) are patches (patch_size a side); the others are
+// slides, read with `windows` (its patch_size must be the model's). InputError naming the file
+// for an unreadable input, and naming the inputs when they hold no window at all. progress, when
+// given, is told each slide as its windows are selected (patches are quick: not reported).
+CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::string>& inputs,
+                                       const WindowOptions& windows, int64_t max_windows, int batch, int threads,
+                                       const std::function<void(const std::string&)>& progress = nullptr);
+
+}  // namespace ds

@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""`deepslide calibrate` from the outside: windows of slides (two fixture slides, tissue filter off)
+spread under --windows, the ranges written as metadata int8_act_max (all 19 convs but conv1, each a
+positive number) with the input file's other metadata kept, and bad input giving exit code 2 and
+one line naming the file. Run by ctest with /usr/bin/python3; env DEEPSLIDE, DS_FIXTURES.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, error_line, failures, run  # noqa: E402
+
+SLIDES = [os.path.join(os.environ["DS_FIXTURES"], "slides", s) for s in ("philips.tiff", "leica.scn")]
+
+
+def metadata(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n])["__metadata__"]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ds_cli_calibrate_")
+    try:
+        model = os.path.join(tmp, "m.safetensors")
+        run(["init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "32", "--seed", "1", "--out", model])
+        out = os.path.join(tmp, "m.int8.safetensors")
+        p = run(["calibrate", "--model", model, "--out", out, "--windows", "6", "--tissue", "none", *SLIDES])
+        check("calibrate: 6 windows; 19 of 20 convolutions run int8" in p.stdout, f"6 windows over two slides: {p.stdout!r}")
+        for s in SLIDES:
+            check(f"calibrate: {s}" in p.stderr, f"progress names {s}: {p.stderr!r}")
+        meta = metadata(out) if os.path.exists(out) else {}
+        ranges = json.loads(meta.get("int8_act_max", "{}"))
+        check(len(ranges) == 19 and "conv1" not in ranges and "layer1.0.conv1" in ranges
+              and "layer2.0.downsample.0" in ranges, f"ranges of 19 convs: {sorted(ranges)}")
+        check(all(isinstance(v, float) and v > 0 for v in ranges.values()), f"ranges positive: {ranges}")
+        check({k: v for k, v in meta.items() if k != "int8_act_max"} == metadata(model), "the other metadata kept")
+
+        # Calibrating the calibrated file again, in place, replaces the ranges.
+        p = run(["calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0]])
+        check("calibrate: 2 windows" in p.stdout, f"recalibrate in place: {p.stdout!r}")
+        check(set(metadata(out)) == set(meta), "recalibrated: same keys")
+
+        missing = os.path.join(tmp, "nope.svs")
+        for label, args, needle in [
+                ("missing slide", ["--model", model, "--out", out, missing], missing),
+                ("--windows 0", ["--model", model, "--out", out, "--windows", "0", SLIDES[0]], "--windows"),
+                ("missing model", ["--model", missing, "--out", out, SLIDES[0]], missing)]:
+            line = error_line(run(["calibrate", *args], expect=2))
+            check(needle in line, f"{label}: the error names {needle}: {line}")
+            print(f"ok  {label}: {line}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print("\n".join(failures))
+        sys.exit(f"{len(failures)} check(s) failed")
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()

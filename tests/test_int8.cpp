@@ -1,0 +1,258 @@
+// int8 inference (engine/kernels/conv_int8.h, weights/calibrate.h): quantize_u8's rounding and
+// clamping, the per-channel weight packing, the reference twin against the fp32 reference
+// convolution of the dequantized operands, the AVX512-VNNI tiles against the twin bit for bit
+// (int32 sums and the epilogue; the quantizing pass against quantize_u8), thread independence,
+// the dispatch below avx512, calibration and its metadata round trip, and a whole ResNet-18 at
+// int8 against fp32. Without AVX512-VNNI the kernel cases print "not run: CPU lacks AVX512-VNNI"
+// and ctest reports this executable as skipped (CMakeLists.txt), never as passed.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <vector>
+
+#include "agreement_model.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "base/threads.h"
+#include "conv_cases.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv.h"
+#include "engine/kernels/conv_int8.h"
+#include "layers/layers.h"
+#include "weights/calibrate.h"
+#include "weights/model.h"
+#include "weights/model_forward.h"
+
+using namespace ds;
+
+namespace {
+
+using test::Case;
+using test::dims;
+using test::kCases;
+using test::randn;
+
+// Activations of the kind int8 sees: post-ReLU (half zeros), some past act_max (saturating).
+std::vector<float> relu_randn(int64_t n, Rng& rng) {
+  std::vector<float> v((size_t)n);
+  for (auto& x : v) x = std::max(0.0f, rng.normal());
+  return v;
+}
+
+bool vnni_available() { return test::kernels_run(has_vnni_kernels(), "AVX512-VNNI"); }
+
+}  // namespace
+
+TEST_CASE("quantize_u8 rounds to nearest even and clamps to 0..255") {
+  CHECK(quantize_u8(0.5f, 1.0f) == 0);  // halfway: even
+  CHECK(quantize_u8(1.5f, 1.0f) == 2);
+  CHECK(quantize_u8(2.5f, 1.0f) == 2);
+  CHECK(quantize_u8(2.5001f, 1.0f) == 3);
+  CHECK(quantize_u8(-3.0f, 1.0f) == 0);
+  CHECK(quantize_u8(254.6f, 1.0f) == 255);
+  CHECK(quantize_u8(1e30f, 1.0f) == 255);
+  CHECK(quantize_u8(std::numeric_limits<float>::infinity(), 1.0f) == 255);
+  CHECK(quantize_u8(-std::numeric_limits<float>::infinity(), 1.0f) == 0);
+  CHECK(quantize_u8(std::numeric_limits<float>::quiet_NaN(), 1.0f) == 0);
+  CHECK(quantize_u8(2.0f, 255.0f / 4.0f) == 128);  // 127.5 -> 128 (even)
+}
+
+TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zeros past C and OC") {
+  Rng rng(2);
+  const int64_t KH = 3, KW = 3, C = 5, OC = 70;
+  auto w = randn(KH * KW * C * OC, rng), scale = randn(OC, rng);
+  for (int64_t i = 0; i < KH * KW * C; ++i) w[(size_t)(i * OC + 3)] = 0;  // an all-zero channel
+  const float act_max = 6.0f;
+  const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), KH, KW, C, OC, act_max);
+  CHECK(p.Cp == 8);
+  CHECK(p.NV == 4);
+  CHECK(p.nb == 2);
+  CHECK(p.kg == 6);
+  CHECK((int64_t)p.packed.size() == p.nb * KH * p.kg * 64 * 4);
+  CHECK(p.in_inv == 255.0f / act_max);
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    double m = 0;
+    for (int64_t k = 0; k < KH * KW * C; ++k)
+      m = std::max(m, std::fabs((double)(w[(size_t)(k * OC + oc)] * scale[(size_t)oc])));
+    if (oc == 3) CHECK(p.w_scale[3] == 1.0f);
+    else CHECK(p.w_scale[(size_t)oc] == Approx(m / 127).epsilon(1e-6));
+    CHECK(p.out_scale[(size_t)oc] == (act_max / 255.0f) * p.w_scale[(size_t)oc]);
+  }
+  int extremes = 0;
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw)
+      for (int64_t c = 0; c < p.Cp; ++c)
+        for (int64_t oc = 0; oc < p.nb * 64; ++oc) {
+          const int q = p.at(kh, kw, c, oc);
+          if (c >= C || oc >= OC) {
+            REQUIRE(q == 0);
+            continue;
+          }
+          const float v = w[(size_t)(((kh * KW + kw) * C + c) * OC + oc)] * scale[(size_t)oc];
+          const float s = p.w_scale[(size_t)oc];
+          REQUIRE(q >= -127);
+          REQUIRE(std::fabs(q * s - v) <= 0.5f * s * (1 + 1e-5f));  // within half a step
+          extremes += std::abs(q) == 127;
+        }
+  CHECK(extremes >= OC - 1);  // each channel's largest weight maps to +-127
+}
+
+TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequantized operands") {
+  Rng rng(3);
+  for (const Case& c : kCases) {
+    const ConvDims d = dims(c);
+    if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
+    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
+    std::vector<float> scale((size_t)d.OC);
+    for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
+    const float act_max = 2.0f;  // inputs past 2 saturate
+    const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC, act_max);
+    // Dequantized operands: q_x * s_x and q_w * s_w, whose exact products the twin sums.
+    std::vector<float> xq(x.size()), wq(w.size());
+    for (size_t i = 0; i < x.size(); ++i) xq[i] = (float)quantize_u8(x[i], p.in_inv) * (act_max / 255.0f);
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      for (int64_t kw = 0; kw < d.KW; ++kw)
+        for (int64_t ci = 0; ci < d.C; ++ci)
+          for (int64_t oc = 0; oc < d.OC; ++oc)
+            wq[(size_t)(((kh * d.KW + kw) * d.C + ci) * d.OC + oc)] = p.at(kh, kw, ci, oc) * p.w_scale[(size_t)oc];
+    const ConvEpilogue ep = test::epilogue(c, b, res);
+    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+    conv2d_forward_int8_ref(y1.data(), x.data(), p, d, ep);
+    conv2d_forward_ref(y2.data(), xq.data(), wq.data(), d, ep);
+    double e = 0, m = 1;
+    for (size_t i = 0; i < y1.size(); ++i) {
+      e = std::max(e, (double)std::fabs(y1[i] - y2[i]));
+      m = std::max(m, (double)std::fabs(y2[i]));
+    }
+    INFO("C=" << c.C << " OC=" << c.OC << " k=" << c.k);
+    CHECK(e / m < 1e-5);
+  }
+}
+
+TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bit") {
+  if (!vnni_available()) return;
+  // The quantizing pass: quantize_u8's results on halfway cases, saturation, negatives, NaN, inf.
+  {
+    std::vector<float> v;
+    Rng rng(4);
+    for (int i = 0; i < 1000; ++i) v.push_back(rng.normal() * 200.0f);
+    for (float f : {0.5f, 1.5f, 2.5f, 254.5f, 255.5f, -0.5f, 0.0f, -0.0f, 1e-40f, 3e38f}) v.push_back(f);
+    v.push_back(std::numeric_limits<float>::infinity());
+    v.push_back(-std::numeric_limits<float>::infinity());
+    v.push_back(std::numeric_limits<float>::quiet_NaN());
+    std::vector<uint8_t> fast(v.size());
+    conv_int8_kernels_avx512vnni().quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f);
+    for (size_t i = 0; i < v.size(); ++i) REQUIRE(fast[i] == quantize_u8(v[i], 1.0f));
+  }
+  Rng rng(5);
+  for (const Case& c : kCases) {
+    const ConvDims d = dims(c);
+    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f);
+    const ConvEpilogue ep = test::epilogue(c, b, res);
+    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+    conv2d_forward_int8(y1.data(), x.data(), p, d, ep);
+    conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
+    INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
+              << " s=" << c.stride << " p=" << c.pad);
+    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+  }
+  // The largest sums: every input saturated (255) times weights of +-127, a 4608-long reduction
+  // (255 * 127 * 4608 = 1.5e8, well inside int32; both sides round it to fp32 alike).
+  {
+    const ConvDims d = make_conv_dims(1, 512, 5, 5, 32, 3, 3, 1, 1);
+    std::vector<float> x((size_t)(d.N * d.H * d.W * d.C), 1e6f), w((size_t)(9 * 512 * 32));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 32) % 3 == 2 ? -1.0f : 1.0f;
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 3, 3, 512, 32, 1.0f);
+    std::vector<float> y1((size_t)(d.OH * d.OW * d.OC)), y2(y1.size());
+    conv2d_forward_int8(y1.data(), x.data(), p, d);
+    conv2d_forward_int8_ref(y2.data(), x.data(), p, d);
+    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+    // Centre pixel: 9 taps x 512 channels, a third of them -1: sum 255 * 127 * 1536.
+    CHECK(y2[(size_t)((2 * 5 + 2) * 32)] == (float)(255 * 127 * 1536) * p.out_scale[0]);
+  }
+  std::printf("conv2d_forward_int8 (avx512_vnni) equals ref bit for bit on %zu shapes\n",
+              sizeof kCases / sizeof kCases[0]);
+
+  // Thread-count independence and the dispatch below avx512, bit for bit.
+  const ConvDims d = dims(kCases[10]);
+  auto x = relu_randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
+  const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 2.0f);
+  test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
+                                   [&](float* y) { conv2d_forward_int8(y, x.data(), p, d); },
+                                   [&](float* y) { conv2d_forward_int8_ref(y, x.data(), p, d); }, has_vnni_kernels);
+}
+
+TEST_CASE("calibration: ranges of every conv but conv1, refused without them, carried by the model file") {
+  auto [model, x] = test::agreement_fixture(2, 64);
+  Tensor calib = Tensor::from_data(Shape{16, 3, 64, 64}, x.data());
+  CHECK(!is_calibrated(model));
+  CHECK_THROWS_AS(set_model_precision(model, Precision::int8, "m.safetensors"), InputError);
+  CHECK_THROWS_AS(predict_probabilities(model, calib, Precision::int8), InputError);
+  begin_calibration(model);
+  calibrate_batch(model, calib);
+  const std::vector<Conv2d*> convs = model.net->convs();
+  CHECK(finish_calibration(model) == (int)convs.size() - 1);
+  CHECK(convs[0]->int8_act_max == 0);  // conv1: the normalized image is signed
+  for (size_t i = 1; i < convs.size(); ++i) {
+    CHECK(convs[i]->calib_lo == 0);  // post-ReLU
+    CHECK(convs[i]->int8_act_max > 0);
+    CHECK(convs[i]->int8_act_max <= convs[i]->calib_hi);
+  }
+  set_model_precision(model, Precision::int8);
+  CHECK(model.precision == Precision::int8);
+  const Tensor few = Tensor::from_data(Shape{2, 3, 64, 64}, x.data());  // (the twin is slow without VNNI)
+  const Tensor p8 = predict_probabilities(model, few);                  // at the model's precision
+
+  const std::string path = (std::filesystem::temp_directory_path() / "ds_test_int8.safetensors").string();
+  save_model(path, model, {{"note", "kept"}});
+  std::map<std::string, std::string> meta;
+  Model back = load_model(path, &meta);
+  CHECK(meta.count(kInt8MetadataKey) == 1);
+  CHECK(extra_metadata(meta) == std::map<std::string, std::string>{{"note", "kept"}});
+  const std::vector<Conv2d*> bc = back.net->convs();
+  for (size_t i = 0; i < convs.size(); ++i) CHECK(bc[i]->int8_act_max == convs[i]->int8_act_max);
+  const Tensor p8b = predict_probabilities(back, few, Precision::int8);
+  for (int64_t i = 0; i < p8.numel(); ++i) REQUIRE(p8[i] == p8b[i]);
+  std::filesystem::remove(path);
+
+  // Bad metadata values name the file.
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, "[1]"), Catch::Contains("f.st"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"layer9.0.conv1": 1})"), Catch::Contains("layer9.0.conv1"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": -1})"), Catch::Contains("finite number"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": "x"})"), Catch::Contains("finite number"));
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": 1e39})"), Catch::Contains("finite number"));
+}
+
+// Calibrated on 64 patches, evaluated on 256 others. The brief of issue 20 asks for >= 99.5%
+// argmax agreement and probabilities within 0.05 on trained weights; none are available offline,
+// and on this untrained fixture (tests/agreement_model.h, which also gives bf16 only 99.6% and
+// 97.3% within 0.07) measured int8 reaches 96.5% within 0.21 (2 classes) and 89.5% within 0.21
+// (10 classes): an untrained ResNet amplifies each layer's ~1% quantization noise.
+// tests/test_int8_torch_oracle.py compares the loss with PyTorch's own int8 on the same weights.
+// The limits below hold the figures with a little room, so they catch a broken path (a wrong
+// scale or a misplaced residual drops agreement to chance) but do not show the brief's target:
+// that needs a trained model (BENCHMARKS.md, "int8 inference").
+TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 classes") {
+  if (!vnni_available()) return;
+  for (int K : {2, 10}) {
+    auto [model, x] = test::agreement_fixture(K, 320);
+    const int64_t per = x.numel() / 320;
+    begin_calibration(model);
+    calibrate_batch(model, Tensor::from_data(Shape{64, 3, 64, 64}, x.data() + 256 * per));
+    finish_calibration(model);
+    const Tensor xe = Tensor::from_data(Shape{256, 3, 64, 64}, x.data());
+    const Tensor p32 = predict_probabilities(model, xe, Precision::fp32);
+    const Tensor p8 = predict_probabilities(model, xe, Precision::int8);
+    const test::Agreement a = test::agreement(p32, p8, K);
+    std::printf("resnet18 int8 vs fp32, %d classes, 256 patches: argmax agreement %.2f%%, max |prob diff| %.4f\n", K,
+                100.0 * a.agree, a.max_diff);
+    CHECK(a.classes_hit == K);
+    CHECK(a.agree >= (K == 2 ? 0.94 : 0.87));
+    CHECK(a.max_diff <= 0.25);
+  }
+}

@@ -1,0 +1,107 @@
+// int8 calibration: recording the convolutions' input ranges and carrying them in model metadata
+// (see calibrate.h).
+#include "weights/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "layers/layers.h"
+
+namespace ds {
+
+namespace {
+
+// A conv's name in the metadata: its weight's without ".weight" ("layer1.0.conv1").
+std::string conv_name(const Conv2d& c) {
+  const std::string& w = c.weight.name;
+  return w.ends_with(".weight") ? w.substr(0, w.size() - 7) : w;
+}
+
+}  // namespace
+
+void begin_calibration(Model& model) {
+  DS_CHECK(model.net != nullptr, "begin_calibration: no network");
+  for (Conv2d* c : model.net->convs()) c->calib_seen = false;
+}
+
+void calibrate_batch(Model& model, const Tensor& batch) {
+  DS_CHECK(model.net != nullptr, "calibrate_batch: no network");
+  Context ctx;
+  ctx.calibrating = true;  // fp32, no tape, evaluation mode
+  model.net->forward(ctx, make_var(batch));
+}
+
+// The range 0..c whose uint8 quantization of the counted inputs has the least squared error:
+// inputs up to c are rounded (error step^2 / 12 each, step = c / 255), inputs above it saturate
+// (error (x - c)^2, x at its bin's centre). c runs over the bins' upper edges from 1/16 of the
+// histogram's top; suffix sums make each candidate O(1).
+static float least_error_range(const std::vector<double>& h, float top, float hi) {
+  const int B = (int)h.size();
+  const double w = (double)top / B;
+  std::vector<double> s0((size_t)B + 1), s1((size_t)B + 1), s2((size_t)B + 1);
+  for (int i = B - 1; i >= 0; --i) {
+    const double m = (i + 0.5) * w, c = h[(size_t)i];
+    s0[(size_t)i] = s0[(size_t)i + 1] + c;
+    s1[(size_t)i] = s1[(size_t)i + 1] + c * m;
+    s2[(size_t)i] = s2[(size_t)i + 1] + c * m * m;
+  }
+  double best = INFINITY;
+  float range = hi;
+  for (int j = B / 16 - 1; j < B; ++j) {
+    const double c = (j + 1) * w, step = c / 255;
+    const double below = (s0[0] - s0[(size_t)j + 1]) * step * step / 12;
+    const double above = s2[(size_t)j + 1] - 2 * c * s1[(size_t)j + 1] + c * c * s0[(size_t)j + 1];
+    if (below + above < best) best = below + above, range = (float)std::min(c, (double)hi);
+  }
+  return range;
+}
+
+int finish_calibration(Model& model) {
+  int n = 0;
+  for (Conv2d* c : model.net->convs()) {
+    const bool ok = c->calib_seen && c->calib_lo >= 0 && c->calib_hi > 0 && std::isfinite(c->calib_hi);
+    c->int8_act_max = ok ? least_error_range(c->calib_hist, c->calib_top, c->calib_hi) : 0.0f;
+    n += ok;
+  }
+  return n;
+}
+
+bool is_calibrated(const Model& model) {
+  if (!model.net) return false;
+  for (Conv2d* c : model.net->convs())
+    if (c->int8_act_max > 0) return true;
+  return false;
+}
+
+std::string int8_metadata(const Model& model) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (Conv2d* c : model.net->convs())
+    if (c->int8_act_max > 0) j[conv_name(*c)] = c->int8_act_max;
+  return j.empty() ? "" : j.dump();
+}
+
+void apply_int8_metadata(const std::string& path, Model& model, const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' is not a JSON object");
+  std::vector<Conv2d*> convs = model.net->convs();
+  for (Conv2d* c : convs) c->int8_act_max = 0;
+  for (const auto& [name, v] : j.items()) {
+    Conv2d* conv = nullptr;
+    for (Conv2d* c : convs)
+      if (conv_name(*c) == name) conv = c;
+    if (!conv)
+      throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' names '" + name +
+                                 "', which is not a convolution of the network");
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 || v.get<double>() > 3.0e38)
+      throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name +
+                                 "' must be a finite number >= 0, got " + v.dump());
+    conv->int8_act_max = v.get<float>();
+  }
+}
+
+}  // namespace ds
