@@ -14,6 +14,7 @@
 #include "slide/reader/ome_xml.h"
 #include "slide/reader/slide_file.h"
 #include "slide/reader/slide_open.h"
+#include "slide/reader/subpixel_paint.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
 #include "slide/reader/tiff_layout.h"
@@ -89,7 +90,9 @@ J2kColor j2k_color(const TiffDir& d) { return d.compression == kAperioJ2kYCbCr ?
 
 class TiffSource : public TileSource {
  public:
-  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
+  // dir_cache_bytes: the budget for whole directory tiles that composited (Leica) and tile-map
+  // (overlapping BIF) levels cut their tiles from.
+  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout, size_t dir_cache_bytes)
       : path_(std::move(path)),
         dirs_(std::move(dirs)),
         level_dirs_(std::move(layout.level_dirs)),
@@ -100,6 +103,8 @@ class TiffSource : public TileSource {
         area_tile_h_(layout.area_tile_h),
         masked_(layout.masked),
         composite_(std::move(layout.composite)),
+        tile_maps_(std::move(layout.tile_maps)),
+        dir_tiles_(dir_cache_bytes),
         pool_(path_),
         file_(path_) {
     for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
@@ -109,6 +114,11 @@ class TiffSource : public TileSource {
     if (!composite_.empty()) return decode_composite(level, col, row);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+    if (!tile_maps_.empty()) {
+      draw_tile_map(level, col * d.tile_w, row * d.tile_h, (int)d.tile_w, (int)d.tile_h, t->rgb.get(),
+                    (size_t)d.tile_w * 3, /*whole=*/true);
+      return t;
+    }
     if (col < 0 || row < 0 || (uint64_t)col >= d.cols || (uint64_t)row >= d.rows) {
       // A level whose size comes from the metadata (Philips' pixel spacing, a BIF's areas) may
       // reach past its directory: nothing is drawn there (OpenSlide: transparent).
@@ -128,6 +138,10 @@ class TiffSource : public TileSource {
                         size_t stride) override {
     if (!composite_.empty()) return decode_composite_rect(level, col, row, x0, y0, x1, y1, out, stride);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    if (!tile_maps_.empty()) {
+      draw_tile_map(level, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride, /*whole=*/false);
+      return true;
+    }
     if ((uint64_t)col >= d.cols || (uint64_t)row >= d.rows) return false;
     std::string what =
         "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
@@ -247,17 +261,69 @@ class TiffSource : public TileSource {
     const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
     auto t = std::make_shared<Tile>((int)tw, (int)th);
     std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
-    std::vector<uint8_t> chunk;
     for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
-      chunk.resize((size_t)p.d->tile_w * p.d->tile_h * 3);
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
-      decode_chunk(*p.d, p.idx, chunk.data(), what);
+      const TilePtr chunk = dir_tile(*p.d, p.idx, what);
       for (int y = p.y0; y < p.y1; ++y)
         std::memcpy(t->rgb.get() + ((size_t)(p.ly + y - p.y0 - ty) * tw + (size_t)(p.lx - tx)) * 3,
-                    chunk.data() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
+                    chunk->rgb.get() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
     }
     return t;
+  }
+
+  // Whole tile `idx` of directory `d`, decoded once and kept while its neighbours need it: a
+  // composited or tile-map tile is cut from several directory tiles, each of which feeds the
+  // tiles next to it too (OpenSlide caches the directories' tiles likewise).
+  TilePtr dir_tile(const TiffDir& d, uint64_t idx, const std::string& what) {
+    const uint64_t key = ((uint64_t)(&d - dirs_.data()) << 32) | idx;  // idx < 2^26 (tiff_dir.cpp)
+    return dir_tiles_.load(key, [&] {
+      auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+      decode_chunk(d, idx, t->rgb.get(), what);
+      return TilePtr(std::move(t));
+    });
+  }
+
+  // [x0, x1) x [y0, y1) of chunk `idx` of `d` into `out` (row stride `stride`): from the cached
+  // whole tile when `whole`, else decoded in part where it can be.
+  void decode_chunk_part(const TiffDir& d, uint64_t idx, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                         bool whole, const std::string& what) {
+    if (!whole && decode_chunk_rect(d, idx, x0, y0, x1, y1, out, stride, what)) return;
+    const TilePtr t = dir_tile(d, idx, what);
+    for (int y = y0; y < y1; ++y)
+      std::memcpy(out + (size_t)(y - y0) * stride, t->rgb.get() + ((size_t)y * d.tile_w + (size_t)x0) * 3,
+                  (size_t)(x1 - x0) * 3);
+  }
+
+  // Level pixels [x, x + w) x [y, y + h) of a tile-map level (a BIF whose tiles overlap) into
+  // `out` (row stride `stride`): the level-0 tiles that reach it, each the part of its directory
+  // tile that the level's subtile is (clipped to the directory, as OpenSlide clips), painted as
+  // OpenSlide paints them, over white. whole: a whole tile for the cache, cut from cached whole
+  // directory tiles; else only the parts of directory tiles it shows are decoded.
+  void draw_tile_map(int level, int64_t x, int64_t y, int w, int h, uint8_t* out, size_t stride, bool whole) {
+    const TileMap& m = tile_maps_[(size_t)level];
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    thread_local SaturateCanvas canvas;
+    thread_local std::vector<uint8_t> part;
+    canvas.reset(w, h);
+    for (const PlacedTile& t : tiles_in(m, x, y, x + w, y + h)) {
+      const int64_t dcol = t.col / m.subtiles, drow = t.row / m.subtiles;
+      if (dcol >= (int64_t)d.cols || drow >= (int64_t)d.rows) continue;  // no such tile: nothing drawn
+      const int sx = (int)(t.col % m.subtiles) * m.tile_w, sy = (int)(t.row % m.subtiles) * m.tile_h;
+      const int vw = (int)std::clamp<int64_t>((int64_t)d.width - dcol * d.tile_w - sx, 0, m.tile_w);
+      const int vh = (int)std::clamp<int64_t>((int64_t)d.height - drow * d.tile_h - sy, 0, m.tile_h);
+      const SubpixelPlacement at = place_at(t.x - (double)x, t.y - (double)y);
+      const SampleRect r = sampled_rect(canvas, at, vw, vh);
+      if (r.empty()) continue;
+      const size_t part_stride = (size_t)(r.x1 - r.x0) * 3;
+      part.resize(part_stride * (size_t)(r.y1 - r.y0));
+      std::string what =
+          "level " + std::to_string(level) + " tile (" + std::to_string(dcol) + ", " + std::to_string(drow) + ")";
+      decode_chunk_part(d, (uint64_t)drow * d.cols + (uint64_t)dcol, sx + r.x0, sy + r.y0, sx + r.x1, sy + r.y1,
+                        part.data(), part_stride, whole, what);
+      paint_saturate(canvas, at, vw, vh, r, part.data(), part_stride);
+    }
+    flatten_over_white(canvas, out, stride);
   }
 
   // Whites the pixels of the w x h rectangle at level pixel (lx, ly) of `level`, held in `out` (row
@@ -357,6 +423,8 @@ class TiffSource : public TileSource {
   bool masked_ = false;
   std::vector<double> downsample_;
   std::vector<std::vector<TiffLayout::Placed>> composite_;
+  std::vector<TileMap> tile_maps_;
+  TileCache dir_tiles_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -470,7 +538,9 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
     for (size_t i = 0; i < meta.levels.size(); ++i)
       for (const char* k : {"].tile-width", "].tile-height"})
         meta.properties.erase("openslide.level[" + std::to_string(i) + k);
-  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout));
+  // Composited and tile-map levels keep directory tiles besides the slide's own cache.
+  const size_t dir_cache = layout.composite.empty() && layout.tile_maps.empty() ? 0 : cache_bytes / 2;
+  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout), dir_cache);
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
 
