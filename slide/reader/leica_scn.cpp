@@ -22,8 +22,8 @@ int64_t int_attr(const std::string& path, const XmlElement& e, const char* name)
   const std::string* v = e.attribute(name);
   if (!v) throw InputError(path, std::string("Leica SCN: <") + e.name + "> has no attribute " + name);
   if (auto r = parse_openslide_int(*v)) return *r;
-  throw InputError(path,
-                   std::string("Leica SCN: <") + e.name + "> " + name + "=\"" + v->substr(0, 40) + "\" is not an integer");
+  throw InputError(
+      path, std::string("Leica SCN: <") + e.name + "> " + name + "=\"" + v->substr(0, 40) + "\" is not an integer");
 }
 
 // The text of the element at `a`/`b`/... below `e`, absent when the element or its text is.

@@ -44,6 +44,16 @@ uint8_t mul_un8(uint32_t x, uint32_t a) {
   return (uint8_t)(((t >> 8) + t) >> 8);
 }
 
+// pixman's SATURATE of premultiplied source s onto d: s scaled down to the room d leaves, added.
+void saturate(uint8_t* d, uint32_t s[4]) {
+  const uint32_t room = 255 - d[3];
+  if (s[3] > room) {
+    const uint32_t f = (room * 255 + s[3] / 2) / s[3];
+    for (int c = 0; c < 4; ++c) s[c] = mul_un8(s[c], f);
+  }
+  for (int c = 0; c < 4; ++c) d[c] = (uint8_t)std::min<uint32_t>(255, d[c] + s[c]);
+}
+
 }  // namespace
 
 void SaturateCanvas::reset(int w, int h) {
@@ -75,6 +85,12 @@ void paint_saturate(SaturateCanvas& canvas, SubpixelPlacement at, int valid_w, i
   int i0, i1, j0, j1;
   reach(at.fx, valid_w, canvas.width, i0, i1);
   reach(at.fy, valid_h, canvas.height, j0, j1);
+  // A translation samples every pixel at the same fraction: one set of weights, and canvas pixel
+  // (i, j) reads source pixels (i + cx, j + cy) and their right and lower neighbours.
+  const Tap tx = tap(0, at.fx), ty = tap(0, at.fy);
+  const int64_t cx = tx.first, cy = ty.first;
+  const uint32_t dx = (uint32_t)tx.weight << 1, dy = (uint32_t)ty.weight << 1;
+  const uint32_t w_br = dx * dy, w_tr = dx * (256 - dy), w_bl = (256 - dx) * dy, w_tl = (256 - dx) * (256 - dy);
   // A source pixel: opaque RGB inside the part, transparent outside it.
   auto source = [&](int64_t x, int64_t y, uint32_t c[4]) {
     if (x < part.x0 || x >= part.x1 || y < part.y0 || y >= part.y1) {
@@ -84,29 +100,43 @@ void paint_saturate(SaturateCanvas& canvas, SubpixelPlacement at, int valid_w, i
     const uint8_t* p = pixels + (size_t)(y - part.y0) * stride + (size_t)(x - part.x0) * 3;
     c[0] = p[0], c[1] = p[1], c[2] = p[2], c[3] = 255;
   };
+  // Any pixel, the tile's edges among them.
+  auto paint = [&](uint8_t* d, int64_t x, int64_t y) {
+    uint32_t tl[4], tr[4], bl[4], br[4], s[4];
+    source(x, y, tl);
+    source(x + 1, y, tr);
+    source(x, y + 1, bl);
+    source(x + 1, y + 1, br);
+    for (int c = 0; c < 4; ++c) s[c] = (tl[c] * w_tl + tr[c] * w_tr + bl[c] * w_bl + br[c] * w_br) >> 16;
+    saturate(d, s);
+  };
+  // Columns whose four source pixels are all inside the part.
+  const int in0 = (int)std::clamp<int64_t>(part.x0 - cx, i0, i1),
+            in1 = (int)std::clamp<int64_t>(part.x1 - 1 - cx, in0, i1);
   for (int j = j0; j < j1; ++j) {
-    const Tap ty = tap(j, at.fy);
-    const uint32_t dy = (uint32_t)ty.weight << 1;
     uint8_t* row = canvas.rgba.data() + (size_t)j * canvas.width * 4;
-    for (int i = i0; i < i1; ++i) {
+    const int64_t y = j + cy;
+    const bool inside = y >= part.y0 && y + 1 < part.y1;
+    const int a = inside ? in0 : i1, b = inside ? in1 : i1;
+    for (int i = i0; i < a; ++i)
+      if (row[(size_t)i * 4 + 3] != 255) paint(row + (size_t)i * 4, i + cx, y);
+    for (int i = b; i < i1; ++i)
+      if (row[(size_t)i * 4 + 3] != 255) paint(row + (size_t)i * 4, i + cx, y);
+    if (a >= b) continue;
+    const uint8_t* top = pixels + (size_t)(y - part.y0) * stride;
+    const uint8_t* bot = top + stride;
+    for (int i = a; i < b; ++i) {
       uint8_t* d = row + (size_t)i * 4;
       if (d[3] == 255) continue;  // SATURATE adds nothing to an opaque pixel
-      const Tap tx = tap(i, at.fx);
-      const uint32_t dx = (uint32_t)tx.weight << 1;
-      uint32_t tl[4], tr[4], bl[4], br[4];
-      source(tx.first, ty.first, tl);
-      source(tx.first + 1, ty.first, tr);
-      source(tx.first, ty.first + 1, bl);
-      source(tx.first + 1, ty.first + 1, br);
-      const uint32_t w_br = dx * dy, w_tr = dx * (256 - dy), w_bl = (256 - dx) * dy, w_tl = (256 - dx) * (256 - dy);
-      uint32_t s[4];
-      for (int c = 0; c < 4; ++c) s[c] = (tl[c] * w_tl + tr[c] * w_tr + bl[c] * w_bl + br[c] * w_br) >> 16;
-      const uint32_t room = 255 - d[3];
-      if (s[3] > room) {
-        const uint32_t f = (room * 255 + s[3] / 2) / s[3];
-        for (uint32_t& v : s) v = mul_un8(v, f);
+      const size_t at_x = (size_t)(i + cx - part.x0) * 3;
+      const uint8_t *t = top + at_x, *u = bot + at_x;
+      uint32_t s[4] = {0, 0, 0, 255};  // opaque taps: alpha 255 * 65536 >> 16
+      for (int c = 0; c < 3; ++c) s[c] = (t[c] * w_tl + t[c + 3] * w_tr + u[c] * w_bl + u[c + 3] * w_br) >> 16;
+      if (d[3] == 0) {
+        d[0] = (uint8_t)s[0], d[1] = (uint8_t)s[1], d[2] = (uint8_t)s[2], d[3] = 255;
+        continue;
       }
-      for (int c = 0; c < 4; ++c) d[c] = (uint8_t)std::min<uint32_t>(255, d[c] + s[c]);
+      saturate(d, s);
     }
   }
 }

@@ -26,6 +26,7 @@ namespace {
 
 constexpr uint64_t kMaxChunkPixels = 64ull << 20;
 constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
+constexpr int64_t kMaxDrawnRegionPixels = 1ll << 22;
 const char* const kConvertHint = "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
 
 // Whites the part of a w x h RGB buffer outside its top-left cw x ch corner.
@@ -147,6 +148,13 @@ class TiffSource : public TileSource {
         "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
     if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what)) return false;
     if (masked_) mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
+    return true;
+  }
+
+  bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) override {
+    // Tile-map levels only, and regions small enough for a canvas of their own (4 bytes a pixel).
+    if (tile_maps_.empty() || (x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
+    draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, /*whole=*/false);
     return true;
   }
 

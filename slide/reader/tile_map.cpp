@@ -10,12 +10,8 @@ namespace ds {
 
 namespace {
 
-double tile_x(const TileMap& m, const TileMap::Area& a, int64_t col) {
-  return (double)col * m.advance_x + a.offset_x;
-}
-double tile_y(const TileMap& m, const TileMap::Area& a, int64_t row) {
-  return (double)row * m.advance_y + a.offset_y;
-}
+double tile_x(const TileMap& m, const TileMap::Area& a, int64_t col) { return (double)col * m.advance_x + a.offset_x; }
+double tile_y(const TileMap& m, const TileMap::Area& a, int64_t row) { return (double)row * m.advance_y + a.offset_y; }
 
 // The columns [lo, hi) of an area (or rows, with the y quantities) whose tiles may reach
 // [p0, p1): a superset, the caller tests each tile.
@@ -63,9 +59,8 @@ std::vector<PlacedTile> tiles_in(const TileMap& m, int64_t x0, int64_t y0, int64
         if (owner(m, col, row) == &a) out.push_back(PlacedTile{col, row, x, y});
       }
   }
-  std::sort(out.begin(), out.end(), [](const PlacedTile& p, const PlacedTile& q) {
-    return p.row != q.row ? p.row > q.row : p.col > q.col;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const PlacedTile& p, const PlacedTile& q) { return p.row != q.row ? p.row > q.row : p.col > q.col; });
   return out;
 }
 

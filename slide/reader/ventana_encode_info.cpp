@@ -39,8 +39,7 @@ struct JointSums {
 };
 
 // An area from its ImageInfo and AoiOrigin elements, Pos-Y still from the bottom.
-VentanaArea read_area(const std::string& path, const XmlElement& info, const XmlElement& aoi, int64_t tw,
-                      int64_t th) {
+VentanaArea read_area(const std::string& path, const XmlElement& info, const XmlElement& aoi, int64_t tw, int64_t th) {
   VentanaArea a;
   const int64_t ox = int_attr(path, aoi, "OriginX"), oy = int_attr(path, aoi, "OriginY");
   if (int_attr(path, info, "Width") != tw || int_attr(path, info, "Height") != th)
@@ -89,7 +88,8 @@ void add_joints(const std::string& path, const XmlElement& info, const VentanaAr
       throw InputError(path, "Ventana: EncodeInfo: unexpected tile joint " + *dir);
     const double ox = -double_attr(path, *j, "OverlapX"), oy = -double_attr(path, *j, "OverlapY");
     const int64_t conf = int_attr(path, *j, "Confidence");
-    if (conf < 0 || conf > (1 << 20)) throw InputError(path, "Ventana: EncodeInfo: a joint's confidence is out of range");
+    if (conf < 0 || conf > (1 << 20))
+      throw InputError(path, "Ventana: EncodeInfo: a joint's confidence is out of range");
     if (up) sums.offset_y += (double)conf * oy, sums.weight_y += conf;
     else sums.offset_x += (double)conf * ox, sums.weight_x += conf;
   }
