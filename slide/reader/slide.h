@@ -52,7 +52,7 @@ class TileSource {
   // `stride`, pointing at (x0, y0)), the pixels decode_tile gives, decoding only the part shown.
   // False when this source does not (its levels are drawn tile by tile); Slide asks it where it
   // would decode every tile of a region in part. Worth it where a tile is itself cut from several
-  // stored ones (overlapping Ventana BIF tiles): each stored one is then cut once, not per tile.
+  // stored ones (Leica, overlapping Ventana BIF tiles): each stored one is then cut once, not per tile.
   virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
     return false;
   }

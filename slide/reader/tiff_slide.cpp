@@ -152,7 +152,9 @@ class TiffSource : public TileSource {
   }
 
   bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) override {
-    // Tile-map levels only, and regions small enough for a canvas of their own (4 bytes a pixel).
+    // Levels cut from several stored tiles only (composites, tile maps), and regions small enough
+    // for a tile map's canvas (4 bytes a pixel).
+    if (!composite_.empty()) return draw_composite(level, x0, y0, x1, y1, out, stride);
     if (tile_maps_.empty() || (x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
     draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, /*whole=*/false);
     return true;
@@ -246,16 +248,22 @@ class TiffSource : public TileSource {
   bool decode_composite_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                              size_t stride) {
     const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
-    const int64_t lx = col * first.tile_w + x0, ly = row * first.tile_h + y0;
-    auto pieces = composite_pieces(level, lx, ly, col * first.tile_w + x1, row * first.tile_h + y1);
+    const int64_t tx = col * first.tile_w, ty = row * first.tile_h;
+    return draw_composite(level, tx + x0, ty + y0, tx + x1, ty + y1, out, stride);
+  }
+
+  // Level pixels [x0, x1) x [y0, y1) of a composite level into `out` (row stride `stride`), each
+  // piece decoded only in the part shown; false (nothing written) when a piece cannot be.
+  bool draw_composite(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
+    auto pieces = composite_pieces(level, x0, y0, x1, y1);
     for (const Piece& p : pieces)
       if (!raw_readable(*p.d, p.idx)) return false;
-    for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
+    for (int64_t y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
     for (const Piece& p : pieces) {
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
       decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
-                        out + (size_t)(p.ly - ly) * stride + (size_t)(p.lx - lx) * 3, stride, what);
+                        out + (size_t)(p.ly - y0) * stride + (size_t)(p.lx - x0) * 3, stride, what);
     }
     return true;
   }
