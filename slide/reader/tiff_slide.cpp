@@ -349,21 +349,25 @@ class TiffSource : public TileSource {
                           size_t stride) const {
     const int64_t ds = (int64_t)downsample_[(size_t)level];
     const int64_t sw = area_tile_w_ / ds, sh = area_tile_h_ / ds;  // a level-0 tile, here
-    std::vector<const TiffLayout::Area*> row_areas;
+    const int64_t right = std::min<int64_t>(lx + w, d.width);
+    std::vector<std::pair<int64_t, int64_t>> shown;  // a row's columns inside an area, [from, to)
     for (int64_t y = 0; y < h; ++y) {
       const int64_t ty = (ly + y) / sh;
-      row_areas.clear();
+      shown.clear();
       if (ly + y < (int64_t)d.height)
         for (const auto& a : areas_)
-          if (ty >= a.row0 && ty < a.row0 + a.rows) row_areas.push_back(&a);
+          if (ty >= a.row0 && ty < a.row0 + a.rows) {
+            const int64_t from = std::max(a.col0 * sw, lx), to = std::min((a.col0 + a.cols) * sw, right);
+            if (from < to) shown.emplace_back(from, to);
+          }
+      std::sort(shown.begin(), shown.end());
       uint8_t* o = out + (size_t)y * stride;
-      for (int64_t x = 0; x < w; ++x) {
-        const int64_t tx = (lx + x) / sw;
-        bool inside = lx + x < (int64_t)d.width &&
-                      std::any_of(row_areas.begin(), row_areas.end(),
-                                  [&](const TiffLayout::Area* a) { return tx >= a->col0 && tx < a->col0 + a->cols; });
-        if (!inside) std::memset(o + x * 3, 255, 3);
+      int64_t x = lx;  // whitened or shown up to here
+      for (const auto& [from, to] : shown) {
+        if (from > x) std::memset(o + (x - lx) * 3, 255, (size_t)(from - x) * 3);
+        x = std::max(x, to);
       }
+      if (x < lx + w) std::memset(o + (x - lx) * 3, 255, (size_t)(lx + w - x) * 3);
     }
   }
 
