@@ -311,8 +311,12 @@ def ventana(tmp, rng):
     bp = os.path.join(tmp, "ventana_stacked.bif")
     gen_ventana.make_ventana(bp, cols=4, rows=3, tile=128, levels=2, overlap=(100, 0))
     expect_error(["info", bp], bp, "tile advance")
+    # More scanned areas than any scanner writes (every drawn tile looks through them): refused.
+    bp = os.path.join(tmp, "ventana_many_areas.bif")
+    gen_ventana.make_ventana(bp, cols=2, rows=2, tile=32, levels=1, areas=((0, 0, 2, 2),) * 4097)
+    expect_error(["info", bp], bp, "scanned areas")
     print("Ventana: a missing level, broken XML, a negative confidence, a bad tile number, tiles overlapping by 100 "
-          "of 128 px: exit 2, one line")
+          "of 128 px, 4097 areas: exit 2, one line")
 
 
 def ventana_overlap(tmp, rng):

@@ -16,6 +16,9 @@ namespace ds {
 namespace {
 
 constexpr int64_t kMaxSide = 1 << 20;  // level-0 pixels an area may reach, across and down
+// Scanned areas a file may list: scanners write a handful, and every tile drawn looks through
+// them for the last one holding it.
+constexpr size_t kMaxAreas = 4096;
 
 int64_t int_attr(const std::string& path, const XmlElement& e, const char* name) {
   const std::string* v = e.attribute(name);
@@ -117,6 +120,8 @@ VentanaStitch read_encode_info(const std::string& path, const std::string& xml, 
   JointSums sums;
   for (size_t i = 0; i < infos.size(); ++i) {
     if (!int_attr(path, *infos[i], "AOIScanned")) continue;
+    if (s.areas.size() == kMaxAreas)
+      throw InputError(path, "Ventana BIF: EncodeInfo lists more than " + std::to_string(kMaxAreas) + " scanned areas");
     s.areas.push_back(read_area(path, *infos[i], *origin->children[i], tw, th));
     add_joints(path, *infos[i], s.areas.back(), sums);
   }
