@@ -153,9 +153,10 @@ class TiffSource : public TileSource {
 
   bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) override {
     // Levels cut from several stored tiles only (composites, tile maps), and regions small enough
-    // for a tile map's canvas (4 bytes a pixel).
+    // for a tile map's canvas (4 bytes a pixel); larger ones go tile by tile, on every thread.
+    if ((x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
     if (!composite_.empty()) return draw_composite(level, x0, y0, x1, y1, out, stride);
-    if (tile_maps_.empty() || (x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
+    if (tile_maps_.empty()) return false;
     draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, /*whole=*/false);
     return true;
   }
