@@ -12,6 +12,9 @@
 #             written by scripts/gen_philips.py;
 #   ventana   an 8192 x 8192 Ventana BIF of 256 px JPEG Q85 tiles (PIL) in two areas of
 #             interest, written by scripts/gen_ventana.py;
+#   ventana-overlap  the same with tiles overlapping by about 23 x 14 px and the areas off the
+#             tile grid (gen_ventana.py --overlap 23 14): both readers resample every tile at
+#             its sub-pixel position;
 #   leica     a Leica SCN whose slide is 16129 x 9678 px at level 0, two main images (8064 x
 #             4838 and 3225 x 3225) of 256 px JPEG Q85 tiles (PIL) composited on it, written by
 #             scripts/gen_leica.py --scale 8 --tile 256.
@@ -22,10 +25,12 @@
 # default). deepslide runs twice per round: with its default --partial-decode auto (tiles a
 # region only clips are decoded in part, uncached, while the cache sees little reuse) and with
 # --partial-decode never (every tile decoded whole and cached, as OpenSlide does).
+# --baseline B adds another deepslide binary (an earlier build, default mode) to each round, for
+# before/after figures measured side by side.
 # Prints a Markdown table per file for BENCHMARKS.md.
 #
 #   /usr/bin/python3 bench/compare_openslide.py --deepslide build/deepslide [--format F]... [--slide F]...
-#       [--count N] [--rounds R]
+#       [--count N] [--rounds R] [--baseline OLD_BINARY]
 import argparse
 import json
 import os
@@ -40,7 +45,8 @@ import openslide
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SLIDES = {"tiff": "/tmp/ds_bench/slide16k.tif", "svs-jp2k": "/tmp/ds_bench/jp2k8k.svs",
                   "ndpi": "/tmp/ds_bench/ndpi8k.ndpi", "philips": "/tmp/ds_bench/philips8k.tiff",
-                  "ventana": "/tmp/ds_bench/ventana8k.bif", "leica": "/tmp/ds_bench/leica.scn"}
+                  "ventana": "/tmp/ds_bench/ventana8k.bif", "leica": "/tmp/ds_bench/leica.scn",
+                  "ventana-overlap": "/tmp/ds_bench/ventana8k_overlap.bif"}
 
 
 def make_slide(path):
@@ -64,12 +70,14 @@ def make_slide(path):
 def make_format_slide(fmt, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py", "philips": "gen_philips.py",
-              "ventana": "gen_ventana.py", "leica": "gen_leica.py"}[fmt]
+              "ventana": "gen_ventana.py", "leica": "gen_leica.py", "ventana-overlap": "gen_ventana.py"}[fmt]
     size = ["--width", "8192", "--height", "8192"]
     extra = {"svs-jp2k": size + ["--levels", "3"], "ndpi": size + ["--levels", "4"],
              "philips": size + ["--levels", "4", "--tile", "256"],
              "ventana": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256"],
-             "leica": ["--scale", "8", "--tile", "256"]}[fmt]
+             "leica": ["--scale", "8", "--tile", "256"],
+             "ventana-overlap": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256", "--overlap", "23",
+                                 "14"]}[fmt]
     subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, *extra], check=True)
 
 
@@ -128,15 +136,18 @@ def bench(a, slide):
     tile = tile_size(a.deepslide, slide)
     for pattern in ["aligned", "random", "raster"]:
         for threads in [1, 2]:
-            o, p1, t = [], [], []
+            o, p1, t, b = [], [], [], []
             for r in range(a.rounds):  # alternate so all see the same load
                 o.append(ours(a.deepslide, slide, pattern, threads, a.count, r))
                 t.append(theirs(slide, pattern, threads, a.count, r, tile))
                 p1.append(ours(a.deepslide, slide, pattern, threads, a.count, r, "never"))
+                if a.baseline:
+                    b.append(ours(a.baseline, slide, pattern, threads, a.count, r))
             mo, mp, mt = statistics.median(o), statistics.median(p1), statistics.median(t)
-            rows.append((pattern, threads, mo, mp, mt))
+            rows.append((pattern, threads, mo, mp, mt, statistics.median(b) if b else None))
             print(json.dumps({"slide": slide, "pattern": pattern, "threads": threads, "deepslide_regions_per_sec": o,
-                              "deepslide_never_partial_regions_per_sec": p1, "openslide_regions_per_sec": t}),
+                              "deepslide_never_partial_regions_per_sec": p1, "openslide_regions_per_sec": t,
+                              "baseline_regions_per_sec": b}),
                   flush=True)
     s = openslide.OpenSlide(slide)
     # Ventana BIF and Leica SCN levels have no tile size in OpenSlide's properties.
@@ -144,11 +155,13 @@ def bench(a, slide):
     print(f"\n{os.path.basename(slide)}: {s.properties['openslide.vendor']}, {s.level_dimensions[0][0]} x "
           f"{s.level_dimensions[0][1]}, OpenSlide's tiles {their_tile}, deepslide's (aligned regions) "
           f"{tile[0]} x {tile[1]}")
+    base = " baseline (default) | baseline ratio |" if a.baseline else ""
     print("\n| pattern | threads | deepslide (default: --partial-decode auto) | deepslide --partial-decode never |"
-          " OpenSlide | ratio default | ratio never |")
-    print("|---|---|---|---|---|---|---|")
-    for p, th, mo, mp, mt in rows:
-        print(f"| {p} | {th} | {mo:.0f} | {mp:.0f} | {mt:.0f} | {mo / mt:.2f}x | {mp / mt:.2f}x |", flush=True)
+          " OpenSlide | ratio default | ratio never |" + base)
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if a.baseline else ""))
+    for p, th, mo, mp, mt, mb in rows:
+        extra = f" {mb:.0f} | {mb / mt:.2f}x |" if a.baseline else ""
+        print(f"| {p} | {th} | {mo:.0f} | {mp:.0f} | {mt:.0f} | {mo / mt:.2f}x | {mp / mt:.2f}x |" + extra, flush=True)
 
 
 def main():
@@ -159,6 +172,7 @@ def main():
     ap.add_argument("--slide", action="append", help="bench this file; repeatable")
     ap.add_argument("--count", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", help="an earlier deepslide binary, run in the same rounds (before/after)")
     a = ap.parse_args()
     slides = list(a.slide or [])
     for fmt in a.format or ([] if slides else ["tiff"]):

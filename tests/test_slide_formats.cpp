@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "slide/reader/base64.h"
 #include "slide/reader/slide.h"
+#include "slide/reader/subpixel_paint.h"
 #include "slide/reader/xml.h"
 #include "tests/test_slide_util.h"
 
@@ -23,6 +24,10 @@ using ds::SlideLevel;
 namespace {
 
 std::string fixture(const std::string& name) { return std::string(DS_FIXTURES) + "/slides/" + name; }
+
+bool all_white(const ds::RgbImage& img) {
+  return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
+}
 
 // Random regions of every level (crossing tile and level edges): `part` (no cache, every tile a
 // region clips decoded only in the part it needs) must equal `whole` (whole tiles, cached).
@@ -273,14 +278,11 @@ TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, n
   CHECK(s->mpp_x() == 0.2325);
   CHECK(s->properties().at("openslide.region[1].y") == "128");
   CHECK(s->properties().count("openslide.level[0].tile-width") == 0);
-  auto white = [](const ds::RgbImage& img) {
-    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
-  };
-  CHECK(white(s->read_region(256, 0, 0, 256, 128)));  // above the second area
-  CHECK(white(s->read_region(0, 256, 0, 256, 128)));  // below the first
-  CHECK(!white(s->read_region(0, 0, 0, 256, 256)));
-  CHECK(white(s->read_region(256, 0, 1, 128, 64)));    // the first gap at level 1 (level-0 coordinates)
-  check_partial_equals_whole(fixture("ventana.bif"));  // partial decodes masked like whole ones
+  CHECK(all_white(s->read_region(256, 0, 0, 256, 128)));  // above the second area
+  CHECK(all_white(s->read_region(0, 256, 0, 256, 128)));  // below the first
+  CHECK(!all_white(s->read_region(0, 0, 0, 256, 256)));
+  CHECK(all_white(s->read_region(256, 0, 1, 128, 64)));  // the first gap at level 1 (level-0 coordinates)
+  check_partial_equals_whole(fixture("ventana.bif"));    // partial decodes masked like whole ones
   // A region across both areas and a gap, from several threads with a small cache.
   auto ref = Slide::open(fixture("ventana.bif"), 0)->read_region(100, 50, 0, 400, 300, 1);
   auto shared = Slide::open(fixture("ventana.bif"), 1u << 18);
@@ -293,6 +295,63 @@ TEST_CASE("Ventana BIF: levels sized to the scanned areas, white outside them, n
   t1.join();
   t2.join();
   CHECK(wrong == 0);
+}
+
+TEST_CASE("Sub-pixel painting: pixman's bilinear taps and weights, SATURATE keeps what was painted first",
+          "[slide][formats]") {
+  // A 4 x 1 tile of greys 0, 40, 80, 120 (opaque), painted on a 6 x 1 canvas.
+  const uint8_t grey[12] = {0, 0, 0, 40, 40, 40, 80, 80, 80, 120, 120, 120};
+  ds::SaturateCanvas c;
+  auto paint = [&](double x) {
+    auto at = ds::place_at(x, 0);
+    ds::SampleRect r = ds::sampled_rect(c, at, 4, 1);
+    REQUIRE(!r.empty());
+    ds::paint_saturate(c, at, 4, 1, r, grey + r.x0 * 3, 12);
+  };
+  auto rgba = [&](int i) { return std::vector<int>(c.rgba.begin() + i * 4, c.rgba.begin() + i * 4 + 4); };
+  c.reset(6, 1);
+  paint(1.0);  // whole pixels: a copy
+  CHECK(rgba(0) == std::vector<int>{0, 0, 0, 0});
+  CHECK(rgba(1) == std::vector<int>{0, 0, 0, 255});
+  CHECK(rgba(4) == std::vector<int>{120, 120, 120, 255});
+  CHECK(rgba(5) == std::vector<int>{0, 0, 0, 0});
+  c.reset(6, 1);
+  paint(1.5);  // half a pixel: weights 128/256 each, sums truncated, the edges half transparent
+  CHECK(rgba(1) == std::vector<int>{0, 0, 0, 127});  // (0 + 0) / 2, alpha 255 * 128 / 256
+  CHECK(rgba(2) == std::vector<int>{20, 20, 20, 255});
+  CHECK(rgba(4) == std::vector<int>{100, 100, 100, 255});
+  CHECK(rgba(5) == std::vector<int>{60, 60, 60, 127});
+  c.reset(6, 1);
+  paint(1.25);                                          // i - x = 0.75 - 1: the right pixel weighs 96/128
+  CHECK(rgba(1) == std::vector<int>{0, 0, 0, 191});     // 255 * 192 * 256 >> 16
+  CHECK(rgba(2) == std::vector<int>{30, 30, 30, 255});  // (0 * 64 + 40 * 192) * 256 >> 16
+  CHECK(rgba(5) == std::vector<int>{30, 30, 30, 63});
+  // SATURATE: a later tile fills only what is left transparent, scaled down to the room left.
+  paint(1.5);
+  CHECK(rgba(1) == std::vector<int>{0, 0, 0, 255});     // 127 scaled to the 64 left
+  CHECK(rgba(2) == std::vector<int>{30, 30, 30, 255});  // opaque already: kept
+  CHECK(rgba(5) == std::vector<int>{90, 90, 90, 190});  // room enough: added
+  uint8_t out[18];
+  ds::flatten_over_white(c, out, 18);
+  CHECK(out[5 * 3] == 90 + 65);  // premultiplied grey + the white left showing
+  CHECK(out[0] == 255);
+}
+
+TEST_CASE("Ventana BIF with overlapping tiles: OpenSlide's tilemap, levels sized by it, partial draws equal whole",
+          "[slide][formats]") {
+  // scripts/gen_ventana.py --cols 5 --rows 3 --tile 128 --levels 3 --overlap 11 7 (tests/test_slide_formats.py
+  // compares it with OpenSlide).
+  auto s = Slide::open(fixture("ventana_overlap.bif"));
+  CHECK(s->vendor() == "ventana");
+  REQUIRE(s->level_count() == 3);
+  CHECK(s->level(0).width == 601);
+  CHECK(s->level(0).height == 372);
+  CHECK(s->level(2).width == 151);
+  CHECK(s->properties().at("openslide.region[1].x") == "234");
+  CHECK(s->properties().at("openslide.region[0].height") == "370");
+  CHECK(all_white(s->read_region(300, 0, 0, 250, 100)));  // above the second area
+  CHECK(!all_white(s->read_region(0, 0, 0, 200, 200)));
+  check_partial_equals_whole(fixture("ventana_overlap.bif"));
 }
 
 TEST_CASE("Leica SCN: main images composited at their offsets on a white slide, the earlier on top",
@@ -311,11 +370,8 @@ TEST_CASE("Leica SCN: main images composited at their offsets on a white slide, 
   CHECK(s->properties().at("openslide.bounds-width") == "690");
   CHECK(s->properties().count("tiff.ImageDescription") == 0);
   CHECK(s->read_associated("macro").width == 80);
-  auto white = [](const ds::RgbImage& img) {
-    return std::all_of(img.pixels.begin(), img.pixels.end(), [](uint8_t v) { return v == 255; });
-  };
-  CHECK(white(s->read_region(0, 0, 0, 60, 60)));
-  CHECK(white(s->read_region(800, 500, 0, 200, 100)));
+  CHECK(all_white(s->read_region(0, 0, 0, 60, 60)));
+  CHECK(all_white(s->read_region(800, 500, 0, 200, 100)));
   check_partial_equals_whole(fixture("leica.scn"));  // each image's tiles decoded only in the part shown
   // Across the overlap (x 250..260, y 150..260; which image shows there is checked against
   // OpenSlide by tests/test_slide_formats.py), from several threads with a small cache.

@@ -48,6 +48,14 @@ class TileSource {
                                 size_t stride) {
     return false;
   }
+  // Draws level pixels [x0, x1) x [y0, y1) (inside the level) in one go into `out` (row stride
+  // `stride`, pointing at (x0, y0)), the pixels decode_tile gives, decoding only the part shown.
+  // False when this source does not (its levels are drawn tile by tile); Slide asks it where it
+  // would decode every tile of a region in part. Worth it where a tile is itself cut from several
+  // stored ones (Leica, overlapping Ventana BIF tiles): each stored one is then cut once, not per tile.
+  virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
+    return false;
+  }
 };
 
 class Slide {

@@ -11,6 +11,7 @@
 
 #include "slide/reader/slide.h"
 #include "slide/reader/tiff_dir.h"
+#include "slide/reader/tile_map.h"
 
 namespace ds {
 
@@ -37,6 +38,9 @@ struct TiffLayout {
     int64_t x, y;
   };
   std::vector<std::vector<Placed>> composite;
+  // Ventana BIF whose tiles overlap or lie off the tile grid: level i is tile_maps[i], drawn from
+  // level_dirs[i]'s tiles at sub-pixel positions. Empty: the levels are their directories' grids.
+  std::vector<TileMap> tile_maps;
   bool tile_size_properties = true;  // openslide.level[i].tile-width/-height (OpenSlide omits them for BIF)
 };
 

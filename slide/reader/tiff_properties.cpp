@@ -39,6 +39,14 @@ std::optional<double> parse_openslide_double(std::string s) {
   return v;
 }
 
+std::optional<int64_t> parse_openslide_int(const std::string& s) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE) return std::nullopt;
+  return v;
+}
+
 void add_tiff_properties(const TiffDir& b, SlideMeta& meta) {
   auto& p = meta.properties;
   if (!b.description.empty()) p["tiff.ImageDescription"] = p["openslide.comment"] = b.description;

@@ -14,6 +14,8 @@ bool is_aperio_description(const std::string& description);
 // A number as OpenSlide parses vendor metadata: a comma is a decimal point, the whole string must
 // be the number, overflow and NaN are refused.
 std::optional<double> parse_openslide_double(std::string s);
+// OpenSlide's integer attributes: the whole value a base-10 integer that fits.
+std::optional<int64_t> parse_openslide_int(const std::string& s);
 // Adds tiff.* keys and, from the resolution tags, mpp when the unit is centimetre or inch.
 void add_tiff_properties(const TiffDir& base, SlideMeta& meta);
 // Adds aperio.* keys, MPP and AppMag; overrides resolution-tag mpp as OpenSlide does.

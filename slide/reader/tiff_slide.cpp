@@ -14,6 +14,7 @@
 #include "slide/reader/ome_xml.h"
 #include "slide/reader/slide_file.h"
 #include "slide/reader/slide_open.h"
+#include "slide/reader/subpixel_paint.h"
 #include "slide/reader/tiff_dir.h"
 #include "slide/reader/tiff_handle_pool.h"
 #include "slide/reader/tiff_layout.h"
@@ -25,6 +26,7 @@ namespace {
 
 constexpr uint64_t kMaxChunkPixels = 64ull << 20;
 constexpr uint64_t kMaxAssociatedPixels = 1ull << 28;
+constexpr int64_t kMaxDrawnRegionPixels = 1ll << 22;
 const char* const kConvertHint = "; convert it with: vips tiffsave in.svs out.tif --tile --pyramid --compression jpeg";
 
 // Whites the part of a w x h RGB buffer outside its top-left cw x ch corner.
@@ -89,7 +91,9 @@ J2kColor j2k_color(const TiffDir& d) { return d.compression == kAperioJ2kYCbCr ?
 
 class TiffSource : public TileSource {
  public:
-  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout)
+  // dir_cache_bytes: the budget for whole directory tiles that composited (Leica) and tile-map
+  // (overlapping BIF) levels cut their tiles from.
+  TiffSource(std::string path, std::vector<TiffDir> dirs, TiffLayout layout, size_t dir_cache_bytes)
       : path_(std::move(path)),
         dirs_(std::move(dirs)),
         level_dirs_(std::move(layout.level_dirs)),
@@ -100,6 +104,8 @@ class TiffSource : public TileSource {
         area_tile_h_(layout.area_tile_h),
         masked_(layout.masked),
         composite_(std::move(layout.composite)),
+        tile_maps_(std::move(layout.tile_maps)),
+        dir_tiles_(dir_cache_bytes),
         pool_(path_),
         file_(path_) {
     for (const auto& L : layout.levels) downsample_.push_back(L.downsample);
@@ -109,6 +115,11 @@ class TiffSource : public TileSource {
     if (!composite_.empty()) return decode_composite(level, col, row);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
     auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+    if (!tile_maps_.empty()) {
+      draw_tile_map(level, col * d.tile_w, row * d.tile_h, (int)d.tile_w, (int)d.tile_h, t->rgb.get(),
+                    (size_t)d.tile_w * 3, /*whole=*/true);
+      return t;
+    }
     if (col < 0 || row < 0 || (uint64_t)col >= d.cols || (uint64_t)row >= d.rows) {
       // A level whose size comes from the metadata (Philips' pixel spacing, a BIF's areas) may
       // reach past its directory: nothing is drawn there (OpenSlide: transparent).
@@ -128,11 +139,25 @@ class TiffSource : public TileSource {
                         size_t stride) override {
     if (!composite_.empty()) return decode_composite_rect(level, col, row, x0, y0, x1, y1, out, stride);
     const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    if (!tile_maps_.empty()) {
+      draw_tile_map(level, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride, /*whole=*/false);
+      return true;
+    }
     if ((uint64_t)col >= d.cols || (uint64_t)row >= d.rows) return false;
     std::string what =
         "level " + std::to_string(level) + " tile (" + std::to_string(col) + ", " + std::to_string(row) + ")";
     if (!decode_chunk_rect(d, (uint64_t)row * d.cols + (uint64_t)col, x0, y0, x1, y1, out, stride, what)) return false;
     if (masked_) mask_outside_areas(level, d, col * d.tile_w + x0, row * d.tile_h + y0, x1 - x0, y1 - y0, out, stride);
+    return true;
+  }
+
+  bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) override {
+    // Levels cut from several stored tiles only (composites, tile maps), and regions small enough
+    // for a tile map's canvas (4 bytes a pixel); larger ones go tile by tile, on every thread.
+    if ((x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
+    if (!composite_.empty()) return draw_composite(level, x0, y0, x1, y1, out, stride);
+    if (tile_maps_.empty()) return false;
+    draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, /*whole=*/false);
     return true;
   }
 
@@ -224,16 +249,22 @@ class TiffSource : public TileSource {
   bool decode_composite_rect(int level, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out,
                              size_t stride) {
     const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
-    const int64_t lx = col * first.tile_w + x0, ly = row * first.tile_h + y0;
-    auto pieces = composite_pieces(level, lx, ly, col * first.tile_w + x1, row * first.tile_h + y1);
+    const int64_t tx = col * first.tile_w, ty = row * first.tile_h;
+    return draw_composite(level, tx + x0, ty + y0, tx + x1, ty + y1, out, stride);
+  }
+
+  // Level pixels [x0, x1) x [y0, y1) of a composite level into `out` (row stride `stride`), each
+  // piece decoded only in the part shown; false (nothing written) when a piece cannot be.
+  bool draw_composite(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
+    auto pieces = composite_pieces(level, x0, y0, x1, y1);
     for (const Piece& p : pieces)
       if (!raw_readable(*p.d, p.idx)) return false;
-    for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
+    for (int64_t y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
     for (const Piece& p : pieces) {
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
       decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
-                        out + (size_t)(p.ly - ly) * stride + (size_t)(p.lx - lx) * 3, stride, what);
+                        out + (size_t)(p.ly - y0) * stride + (size_t)(p.lx - x0) * 3, stride, what);
     }
     return true;
   }
@@ -247,17 +278,69 @@ class TiffSource : public TileSource {
     const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
     auto t = std::make_shared<Tile>((int)tw, (int)th);
     std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
-    std::vector<uint8_t> chunk;
     for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
-      chunk.resize((size_t)p.d->tile_w * p.d->tile_h * 3);
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
-      decode_chunk(*p.d, p.idx, chunk.data(), what);
+      const TilePtr chunk = dir_tile(*p.d, p.idx, what);
       for (int y = p.y0; y < p.y1; ++y)
         std::memcpy(t->rgb.get() + ((size_t)(p.ly + y - p.y0 - ty) * tw + (size_t)(p.lx - tx)) * 3,
-                    chunk.data() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
+                    chunk->rgb.get() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
     }
     return t;
+  }
+
+  // Whole tile `idx` of directory `d`, decoded once and kept while its neighbours need it: a
+  // composited or tile-map tile is cut from several directory tiles, each of which feeds the
+  // tiles next to it too (OpenSlide caches the directories' tiles likewise).
+  TilePtr dir_tile(const TiffDir& d, uint64_t idx, const std::string& what) {
+    const uint64_t key = ((uint64_t)(&d - dirs_.data()) << 32) | idx;  // idx < 2^26 (tiff_dir.cpp)
+    return dir_tiles_.load(key, [&] {
+      auto t = std::make_shared<Tile>((int)d.tile_w, (int)d.tile_h);
+      decode_chunk(d, idx, t->rgb.get(), what);
+      return TilePtr(std::move(t));
+    });
+  }
+
+  // [x0, x1) x [y0, y1) of chunk `idx` of `d` into `out` (row stride `stride`): from the cached
+  // whole tile when `whole`, else decoded in part where it can be.
+  void decode_chunk_part(const TiffDir& d, uint64_t idx, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+                         bool whole, const std::string& what) {
+    if (!whole && decode_chunk_rect(d, idx, x0, y0, x1, y1, out, stride, what)) return;
+    const TilePtr t = dir_tile(d, idx, what);
+    for (int y = y0; y < y1; ++y)
+      std::memcpy(out + (size_t)(y - y0) * stride, t->rgb.get() + ((size_t)y * d.tile_w + (size_t)x0) * 3,
+                  (size_t)(x1 - x0) * 3);
+  }
+
+  // Level pixels [x, x + w) x [y, y + h) of a tile-map level (a BIF whose tiles overlap) into
+  // `out` (row stride `stride`): the level-0 tiles that reach it, each the part of its directory
+  // tile that the level's subtile is (clipped to the directory, as OpenSlide clips), painted as
+  // OpenSlide paints them, over white. whole: a whole tile for the cache, cut from cached whole
+  // directory tiles; else only the parts of directory tiles it shows are decoded.
+  void draw_tile_map(int level, int64_t x, int64_t y, int w, int h, uint8_t* out, size_t stride, bool whole) {
+    const TileMap& m = tile_maps_[(size_t)level];
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    thread_local SaturateCanvas canvas;
+    thread_local std::vector<uint8_t> part;
+    canvas.reset(w, h);
+    for (const PlacedTile& t : tiles_in(m, x, y, x + w, y + h)) {
+      const int64_t dcol = t.col / m.subtiles, drow = t.row / m.subtiles;
+      if (dcol >= (int64_t)d.cols || drow >= (int64_t)d.rows) continue;  // no such tile: nothing drawn
+      const int sx = (int)(t.col % m.subtiles) * m.tile_w, sy = (int)(t.row % m.subtiles) * m.tile_h;
+      const int vw = (int)std::clamp<int64_t>((int64_t)d.width - dcol * d.tile_w - sx, 0, m.tile_w);
+      const int vh = (int)std::clamp<int64_t>((int64_t)d.height - drow * d.tile_h - sy, 0, m.tile_h);
+      const SubpixelPlacement at = place_at(t.x - (double)x, t.y - (double)y);
+      const SampleRect r = sampled_rect(canvas, at, vw, vh);
+      if (r.empty()) continue;
+      const size_t part_stride = (size_t)(r.x1 - r.x0) * 3;
+      part.resize(part_stride * (size_t)(r.y1 - r.y0));
+      std::string what =
+          "level " + std::to_string(level) + " tile (" + std::to_string(dcol) + ", " + std::to_string(drow) + ")";
+      decode_chunk_part(d, (uint64_t)drow * d.cols + (uint64_t)dcol, sx + r.x0, sy + r.y0, sx + r.x1, sy + r.y1,
+                        part.data(), part_stride, whole, what);
+      paint_saturate(canvas, at, vw, vh, r, part.data(), part_stride);
+    }
+    flatten_over_white(canvas, out, stride);
   }
 
   // Whites the pixels of the w x h rectangle at level pixel (lx, ly) of `level`, held in `out` (row
@@ -267,21 +350,25 @@ class TiffSource : public TileSource {
                           size_t stride) const {
     const int64_t ds = (int64_t)downsample_[(size_t)level];
     const int64_t sw = area_tile_w_ / ds, sh = area_tile_h_ / ds;  // a level-0 tile, here
-    std::vector<const TiffLayout::Area*> row_areas;
+    const int64_t right = std::min<int64_t>(lx + w, d.width);
+    std::vector<std::pair<int64_t, int64_t>> shown;  // a row's columns inside an area, [from, to)
     for (int64_t y = 0; y < h; ++y) {
       const int64_t ty = (ly + y) / sh;
-      row_areas.clear();
+      shown.clear();
       if (ly + y < (int64_t)d.height)
         for (const auto& a : areas_)
-          if (ty >= a.row0 && ty < a.row0 + a.rows) row_areas.push_back(&a);
+          if (ty >= a.row0 && ty < a.row0 + a.rows) {
+            const int64_t from = std::max(a.col0 * sw, lx), to = std::min((a.col0 + a.cols) * sw, right);
+            if (from < to) shown.emplace_back(from, to);
+          }
+      std::sort(shown.begin(), shown.end());
       uint8_t* o = out + (size_t)y * stride;
-      for (int64_t x = 0; x < w; ++x) {
-        const int64_t tx = (lx + x) / sw;
-        bool inside = lx + x < (int64_t)d.width &&
-                      std::any_of(row_areas.begin(), row_areas.end(),
-                                  [&](const TiffLayout::Area* a) { return tx >= a->col0 && tx < a->col0 + a->cols; });
-        if (!inside) std::memset(o + x * 3, 255, 3);
+      int64_t x = lx;  // whitened or shown up to here
+      for (const auto& [from, to] : shown) {
+        if (from > x) std::memset(o + (x - lx) * 3, 255, (size_t)(from - x) * 3);
+        x = std::max(x, to);
       }
+      if (x < lx + w) std::memset(o + (x - lx) * 3, 255, (size_t)(lx + w - x) * 3);
     }
   }
 
@@ -357,6 +444,8 @@ class TiffSource : public TileSource {
   bool masked_ = false;
   std::vector<double> downsample_;
   std::vector<std::vector<TiffLayout::Placed>> composite_;
+  std::vector<TileMap> tile_maps_;
+  TileCache dir_tiles_;
   TiffHandlePool pool_;
   SlideFile file_;
 };
@@ -470,7 +559,9 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
     for (size_t i = 0; i < meta.levels.size(); ++i)
       for (const char* k : {"].tile-width", "].tile-height"})
         meta.properties.erase("openslide.level[" + std::to_string(i) + k);
-  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout));
+  // Composited and tile-map levels keep directory tiles besides the slide's own cache.
+  const size_t dir_cache = layout.composite.empty() && layout.tile_maps.empty() ? 0 : cache_bytes / 2;
+  auto source = std::make_unique<TiffSource>(path, std::move(dirs), std::move(layout), dir_cache);
   return std::make_unique<Slide>(path, std::move(meta), std::move(source), cache_bytes);
 }
 

@@ -235,6 +235,8 @@ def slide_seeds(d, tmp):
     gen_leica.make_leica(os.path.join(d, "leica.scn"), tile=32, nm=5000, levels=2, quality=40, macro_size=(40, 24))
     gen_ventana.make_ventana(os.path.join(d, "ventana.bif"), cols=3, rows=2, tile=32, levels=2,
                              areas=((0, 0, 2, 2),), macro_size=(40, 16))
+    gen_ventana.make_ventana(os.path.join(d, "ventana_overlap.bif"), cols=3, rows=2, tile=32, levels=2,
+                             areas=((0, 0, 2, 2),), macro_size=(40, 16), overlap=(3, 2))
     # The crafted hostile files, at seed size (tests/hostile_files.py).
     t = hostile_files.Tiff()
     t.add(hostile_files.rgb_tiled(1024, 16))
