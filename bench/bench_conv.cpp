@@ -27,8 +27,8 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
-#include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/conv_int8.h"
+#include "engine/kernels/conv_winograd.h"
 #include "engine/tensor.h"
 
 namespace {

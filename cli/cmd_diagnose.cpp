@@ -12,6 +12,7 @@
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "infer/diagnose.h"
+#include "weights/model_forward.h"
 
 namespace ds::cli {
 
@@ -24,6 +25,7 @@ struct DiagnoseFlags {
   int batch_size = 64, readers = 1, thumb_size = 1024;
   double commit_seconds = 30, annotation_cover = 0.5;
   std::string annotations;
+  std::string precision = "fp32";
 };
 
 // A failure's reason without the file's name in front (the reader's errors start with it, and
@@ -81,7 +83,9 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   DS_CHECK_INPUT(f.batch_size >= 1, "--batch-size must be at least 1");
   DS_CHECK_INPUT(f.readers >= 1, "--readers must be at least 1");
   DS_CHECK_INPUT(f.thumb_size >= 64 && f.thumb_size <= 8192, "--thumb-size must be in [64, 8192]");
+  const Precision precision = parse_precision(f.precision);
   Bundle b = load_bundle(f.bundle);
+  set_model_precision(b.model, precision, f.bundle);
   DiagnoseOptions o;
   o.slides = diagnose_inputs(f.slides, f.labels, f.out);
   o.out = f.out;
@@ -99,7 +103,7 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   o.progress = &progress;
   install_stop_handlers();
   std::cerr << "diagnose: " << o.slides.size() << " slides with " << f.bundle << " (" << b.recipe.aggregator.method
-            << " aggregator, classes";
+            << " aggregator, " << precision_name(precision) << ", classes";
   for (const std::string& c : b.model.classes) std::cerr << " " << c;
   std::cerr << ")\n";
   ItemEta eta;
@@ -134,6 +138,10 @@ void register_diagnose(CLI::App& app, Globals& g) {
   sub->add_flag("--json", f->json, "One JSON object per slide on stdout");
   sub->add_flag("--force", f->force, "Redo slides whose outputs are current");
   sub->add_option("--batch-size", f->batch_size, "Patches per forward pass")->capture_default_str();
+  sub->add_option("--precision", f->precision,
+                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`); part of each slide's key")
+      ->capture_default_str();
   sub->add_option("--readers", f->readers, "Threads reading windows ahead of the network")->capture_default_str();
   sub->add_option("--thumb-size", f->thumb_size, "Longer side of the heatmaps' thumbnail")->capture_default_str();
   sub->add_flag("--quiet", f->quiet, "No progress line (each slide's outcome and the summary are still printed)");

@@ -15,6 +15,7 @@
 #include "cli/window_flags.h"
 #include "infer/bundle.h"
 #include "infer/predict.h"
+#include "weights/model_forward.h"
 
 namespace ds::cli {
 
@@ -29,6 +30,7 @@ struct PredictOpts {
   double commit_seconds = 30;
   std::string annotations;
   double annotation_cover = 0.5;
+  std::string precision = "fp32";
   WindowFlags win;
   CLI::Option* patch_flag = nullptr;  // --patch-size, only to check it against the model
 };
@@ -84,7 +86,9 @@ void print_summary(const PredictSummary& s, const std::string& out) {
 void run_predict(const PredictOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   std::map<std::string, std::string> meta;
+  const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model, &meta);
+  set_model_precision(model, precision, o.model);
   PredictSlidesOptions p;
   // A bundle's recipe is the default; flags given on the command line override it.
   p.predict.windows =
@@ -134,6 +138,10 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_option("--labels", o->labels, "Label CSV (img,gt) of the slides to predict")->required();
   sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
+  sub->add_option("--precision", o->precision,
+                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`); part of each slide's key")
+      ->capture_default_str();
   sub->add_option("--readers", o->readers, "Threads reading and decoding windows ahead of the network")
       ->capture_default_str();
   sub->add_flag("--force", o->force, "Redo slides whose CSV is up to date");

@@ -85,8 +85,18 @@ std::string num(const char* fmt, double v) {
   return buf;
 }
 
+// What a slide's outputs depend on: the bundle, its recipe, the precision and kernels, the slide,
+// and its annotations (--annotations); diagnosis.json and windows.key.json carry it.
+ojson diagnose_key(const Bundle& b, const DiagnoseOptions& o, const std::string& slide_path) {
+  ojson key = slide_key(run_key(b.path, b.recipe.windows, b.model.precision), slide_path);
+  if (!o.annotations.empty())
+    key["annotations"] = annotation_key(find_annotation_file(o.annotations, slide_path), o.annotation_cover);
+  return key;
+}
+
 // Why a slide must be diagnosed again ("" when its outputs are current).
-std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string& identity, Diagnosis& d) {
+std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string& identity, const ojson& key,
+                        Diagnosis& d) {
   const fs::path record = dir / kRecord;
   std::error_code ec;
   if (!fs::exists(record, ec)) return fs::exists(dir, ec) ? "no diagnosis.json (an interrupted run?)" : "new";
@@ -96,6 +106,8 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
     if (j.is_discarded()) return "diagnosis.json is unreadable";
     if (j.at("bundle_hash").get<std::string>() != b.content_hash) return "the bundle changed";
     if (j.at("slide_identity").get<std::string>() != identity) return "the slide changed";
+    if (!j.contains("key")) return "diagnosis.json has no key (an older version made it)";
+    if (const std::string why = key_difference(j.at("key"), key); !why.empty()) return why;
     for (const std::string& f : output_files(b.model.classes))
       if (!fs::exists(dir / f, ec)) return f + " is missing";
     const nlohmann::json& r = j.at("result");
@@ -118,18 +130,15 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
 // annotations and slide (a run killed while drawing), else predicted with commits to
 // windows.partial that a rerun continues from.
 void slide_predictions(Bundle& b, const DiagnoseOptions& o, const Slide& slide, const fs::path& dir, size_t item,
-                       DiagnoseEvent& ev) {
+                       const ojson& key_json, DiagnoseEvent& ev) {
   ResumableSlide job;
   job.label = ev.d.slide;
   job.partial_path = (dir / kPartial).string();
   job.item = (int64_t)item;
-  job.key = slide_key(run_key(b.path, b.recipe.windows), ev.d.slide);
+  job.key = key_json;
   std::optional<std::string> ann_file;
   std::optional<SlideAnnotations> roi;
-  if (!o.annotations.empty()) {
-    ann_file = find_annotation_file(o.annotations, ev.d.slide);
-    job.key["annotations"] = annotation_key(ann_file, o.annotation_cover);
-  }
+  if (!o.annotations.empty()) ann_file = find_annotation_file(o.annotations, ev.d.slide);
   const std::string csv = (dir / kWindowsCsv).string(), key = (dir / kWindowsKey).string();
   if (!o.force && reuse_refusal(csv, key, job.key).empty()) {
     ev.reused_windows = true;
@@ -155,8 +164,8 @@ void slide_predictions(Bundle& b, const DiagnoseOptions& o, const Slide& slide, 
 
 // Predicts, aggregates and draws one slide; writes its record last, so a slide interrupted
 // half-way is redone (from its committed predictions).
-void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity, size_t item,
-                  DiagnoseEvent& ev) {
+void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, const std::string& identity,
+                  const ojson& key, size_t item, DiagnoseEvent& ev) {
   Diagnosis& d = ev.d;
   const auto t0 = std::chrono::steady_clock::now();
   auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
@@ -164,7 +173,7 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   fs::create_directories(dir, ec);
   if (ec) throw InputError(dir.string(), "cannot create folder: " + ec.message());
   fs::remove(dir / kRecord, ec);
-  slide_predictions(b, o, *slide, dir, item, ev);
+  slide_predictions(b, o, *slide, dir, item, key, ev);
   if (o.progress) o.progress->phase((int64_t)item, d.slide, "heatmaps and GeoJSON", 0, 0, false);
   const std::string csv = (dir / kWindowsCsv).string();
   // Aggregated as read back from the CSV: the numbers evaluate would see for the same slide.
@@ -193,6 +202,8 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   rec["bundle"] = b.path;
   rec["bundle_hash"] = b.content_hash;
   rec["slide_identity"] = identity;
+  rec["precision"] = precision_name(b.model.precision);
+  rec["key"] = key;
   rec["result"] = diagnosis_json(d, b.model.classes, dir.string());
   rec["timings"] = {{"seconds", d.seconds},
                     {"windows_reused", ev.reused_windows},
@@ -272,10 +283,11 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
     const fs::path dir = fs::path(o.out) / d.name;
     try {
       const std::string identity = slide_identity(d.slide);
-      ev.why = redo_reason(dir, b, identity, d);
+      const ojson key = diagnose_key(b, o, d.slide);
+      ev.why = redo_reason(dir, b, identity, key, d);
       if (!ev.why.empty() || o.force) {
         if (ev.why.empty()) ev.why = "--force";
-        diagnose_one(b, o, dir, identity, i, ev);
+        diagnose_one(b, o, dir, identity, key, i, ev);
         ++sum.diagnosed;
       } else {
         ev.status = DiagnoseEvent::Status::skipped;

@@ -55,6 +55,7 @@ ojson predict_meta(const std::string& path, const Model& model, const PredictSli
   meta["purple_scale"] = w.purple.scale;
   meta["otsu_min_fraction"] = w.otsu_min_fraction;
   meta["batch_size"] = o.predict.batch_size;
+  meta["precision"] = precision_name(model.precision);
   if (!o.annotations.empty()) {
     meta["annotations"] = o.annotations;
     meta["annotation_cover"] = o.annotation_cover;
@@ -160,7 +161,8 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
   remove_dead_temporaries(o.out);
-  RunState st{model, o, run_key(o.model_path, o.predict.windows), ojson(), (fs::path(o.out) / "predict.json").string()};
+  RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), ojson(),
+              (fs::path(o.out) / "predict.json").string()};
   st.meta = predict_meta(st.meta_path, model, o);
   PredictSummary sum;
   sum.slides = rows.size();

@@ -24,13 +24,14 @@ const char* field_words(const std::string& field) {
   if (field == "slide") return "the slide file changed";
   if (field == "annotations") return "the annotations changed (--annotations, its file or --annotation-cover)";
   if (field == "winograd") return "the convolution algorithm changed (DEEPSLIDE_WINOGRAD)";
+  if (field == "precision") return "the precision changed (--precision)";
   if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
   return nullptr;
 }
 
 }  // namespace
 
-ojson run_key(const std::string& model_path, const WindowOptions& w) {
+ojson run_key(const std::string& model_path, const WindowOptions& w, Precision precision) {
   ojson k;
   k["version"] = DEEPSLIDE_VERSION;
   k["model_bytes"] = (uint64_t)fs::file_size(model_path);
@@ -39,6 +40,7 @@ ojson run_key(const std::string& model_path, const WindowOptions& w) {
   // Winograd rounds differently from the direct convolution (engine/kernels/conv_winograd.h).
   static const char* kWinograd[] = {"off", "on", "auto"};
   k["winograd"] = kWinograd[(int)winograd_mode()];
+  k["precision"] = precision_name(precision);
   k["patch_size"] = w.patch_size;
   k["overlap"] = w.overlap;
   if (w.mpp > 0) k["mpp"] = w.mpp;

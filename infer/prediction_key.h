@@ -1,8 +1,8 @@
 // What made a prediction CSV, so a rerun redoes exactly the slides whose CSV came from something
 // else: the model file's content hash, every setting that changes the numbers or the windows
 // (patch size, overlap, level or mpp, tissue filter and its parameters, the kernel ISA: AVX-512
-// and AVX2 round differently), the slide's identity (size and hashes of its first and last MB,
-// base/file_hash.h) and the program version. Batch size, thread and reader counts are left out:
+// and AVX2 round differently; the precision and the convolution algorithm), the slide's identity (size and hashes of
+// its first and last MB, base/file_hash.h) and the program version. Batch size, thread and reader counts are left out:
 // they do not change a byte of the CSV (kernel schedules depend on shapes, not thread counts, and
 // each window's row is computed alone).
 //
@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/autograd.h"
 #include "slide/windows/slide_windows.h"
 
 namespace ds {
@@ -21,7 +22,8 @@ namespace ds {
 using ojson = nlohmann::ordered_json;
 
 // The per-run part: program version, model hash, ISA and window settings.
-ojson run_key(const std::string& model_path, const WindowOptions& windows);
+// `precision` is the convolutions' arithmetic (bf16 and int8 round differently from fp32).
+ojson run_key(const std::string& model_path, const WindowOptions& windows, Precision precision);
 // The run key plus the slide's identity.
 ojson slide_key(const ojson& run, const std::string& slide_path);
 

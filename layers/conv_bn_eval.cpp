@@ -17,8 +17,8 @@
 #include "base/hash.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
-#include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/conv_int8.h"
+#include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -53,7 +53,8 @@ void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bia
   }
 }
 
-std::mutex g_fold_mutex;  // guards Conv2d::bf16_folded, int8_folded and winograd_folded (forward passes may share a model)
+std::mutex
+    g_fold_mutex;  // guards Conv2d::bf16_folded, int8_folded and winograd_folded (forward passes may share a model)
 
 // The cached packing in `slot` if it was made from the same weights (fingerprint), else a new
 // one: the BN folded into a scale and the fp32 bias, make(scale) packing the weights with it.

@@ -17,7 +17,7 @@ namespace ds {
 
 struct FoldedBf16;      // layers/conv_bn_eval.cpp
 struct FoldedWinograd;  // layers/conv_bn_eval.cpp
-struct FoldedInt8;  // layers/conv_bn_eval.cpp
+struct FoldedInt8;      // layers/conv_bn_eval.cpp
 constexpr int kCalibBins = 2048;
 
 struct Conv2d {

@@ -10,8 +10,8 @@
   diagnosis.json) reuses windows.csv instead of predicting again.
 - --annotations: with a GeoJSON rectangle over the slide's left part, predict and diagnose keep
   exactly the windows the rectangle covers (counted here independently), a slide without an
-  annotation file is predicted whole, and a changed annotation file makes a rerun redo the slide
-  and say why.
+  annotation file is predicted whole, and a changed annotation file makes a rerun of predict and
+  of diagnose redo the slide and say why.
 Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
@@ -168,6 +168,8 @@ p = run(pargs)
 check("the annotations changed" in p.stderr, f"a changed annotation file redoes the slide: {p.stderr[-400:]}")
 n = read(f"{tmp}/proi/{out_name(rel)}.csv").count(b"\n") - 1
 check(n == len([1 for x, y in ref_xy if x + 32 <= x1 + 64]), f"{n} windows inside the wider rectangle")
+p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/roi", slide, *T, "--annotations", ann])
+check("the annotations changed" in p.stderr, f"diagnose redoes a slide whose annotations changed: {p.stderr[-400:]}")
 os.remove(f"{ann}/{stem}.geojson")
 p = run(pargs)
 check(read(f"{tmp}/proi/{out_name(rel)}.csv") == ref, "a slide without an annotation file is predicted whole")

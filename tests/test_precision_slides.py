@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""--precision on the slide commands: `predict` and `diagnose` at bf16 and int8.
+- Where the CPU has AVX512-BF16 / AVX512-VNNI the real kernels run; elsewhere the reference
+  twins (DEEPSLIDE_ISA=ref, which --precision accepts), and the test says so. Either way the
+  wiring is what is checked here (the kernels against their twins: test_bf16, test_int8).
+- predict at bf16 (int8, after `deepslide calibrate`) into the folder fp32 filled: each slide is
+  redone and the outcome says the precision changed; predict.json records the precision; every
+  window's probabilities within 0.02 (bf16) / 0.05 (int8) of fp32's, and the same argmax wherever
+  fp32's two classes are further apart than twice that; a rerun at the same precision skips.
+- diagnose --precision: diagnosis.json records it and its key; a rerun at another precision
+  redoes the slide ("the precision changed"), the same one skips it.
+- Refusals: int8 on an uncalibrated model names the file and `deepslide calibrate`; bf16 / int8
+  on a CPU without the extension (not in reference mode) name the missing extension.
+Run by ctest (DEEPSLIDE set)."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import DEEPSLIDE, check, error_line, failures, out_name, tempdir  # noqa: E402
+
+with open("/proc/cpuinfo") as f:
+    FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
+HAS = {"bf16": "avx512_bf16" in FLAGS, "int8": "avx512_vnni" in FLAGS}
+BOUND = {"bf16": 0.02, "int8": 0.05}
+
+
+def ds(args, precision="fp32", expect=0):
+    """Runs deepslide; at a reduced precision the CPU lacks, on the reference kernels (and at fp32
+    too when any reduced precision needs them, so every comparison is within one kernel family)."""
+    env = dict(os.environ)
+    if not all(HAS.values()):
+        env["DEEPSLIDE_ISA"] = "ref"
+    p = subprocess.run([DEEPSLIDE, *args, "--precision", precision], capture_output=True, text=True, env=env)
+    if p.returncode != expect:
+        failures.append(f"deepslide {' '.join(args)} --precision {precision}: exit {p.returncode}, expected {expect}: "
+                        f"{p.stderr.strip()[-800:]}")
+    return p
+
+
+tmp = tempdir("ds_precision_slides_")
+wsi = f"{tmp}/wsi"
+subprocess.run([DEEPSLIDE, "synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "256",
+                "--height", "256", "--seed", "7"], check=True, capture_output=True)
+cls = sorted(os.listdir(wsi))
+slide_rel = f"{cls[0]}/{sorted(os.listdir(f'{wsi}/{cls[0]}'))[0]}"
+slide = f"{wsi}/{slide_rel}"
+model, calibrated = f"{tmp}/m.safetensors", f"{tmp}/m.int8.safetensors"
+subprocess.run([DEEPSLIDE, "init-model", "--arch", "resnet18", "--classes", ",".join(cls), "--patch-size", "32", "--out",
+                model], check=True, capture_output=True)
+subprocess.run([DEEPSLIDE, "calibrate", "--model", model, "--out", calibrated, slide, "--windows", "64", "--level", "0",
+                "--overlap", "1", "--tissue", "none"], check=True, capture_output=True)
+with open(f"{tmp}/labels.csv", "w") as f:
+    f.write(f"img,gt\n{slide_rel},{cls[0]}\n")
+W = ["--level", "0", "--overlap", "1", "--tissue", "none", "--threads", "2", "--batch-size", "16", "--quiet"]
+where = {p: "its AVX-512 kernels" if HAS[p] else "the reference kernels (this CPU lacks " +
+         ("AVX512-BF16" if p == "bf16" else "AVX512-VNNI") + ")" for p in HAS}
+print(f"bf16 on {where['bf16']}; int8 on {where['int8']}")
+
+
+def rows(path):
+    with open(path) as f:
+        return [r for r in csv.DictReader(f)]
+
+
+def predict(precision, out):
+    return ds(["predict", "--model", calibrated, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv", "--out", out, *W],
+              precision)
+
+
+csv_path = f"{tmp}/p/{out_name(slide_rel)}.csv"
+predict("fp32", f"{tmp}/p")
+ref = rows(csv_path) if os.path.exists(csv_path) else []
+check(len(ref) == 64, f"fp32: {len(ref)} windows, expected 64")
+probs = [f"prob_{c}" for c in cls]
+for precision in ("bf16", "int8"):
+    p = predict(precision, f"{tmp}/p")
+    check("the precision changed" in p.stdout + p.stderr, f"{precision}: the slide redone, saying why: {p.stdout[-400:]}")
+    meta = json.load(open(f"{tmp}/p/predict.json"))
+    check(meta.get("precision") == precision, f"{precision}: predict.json precision {meta.get('precision')}")
+    got = rows(csv_path)
+    check([(r["x"], r["y"]) for r in got] == [(r["x"], r["y"]) for r in ref], f"{precision}: the same windows as fp32")
+    diff = max((abs(float(a[k]) - float(b[k])) for a, b in zip(ref, got) for k in probs), default=1.0)
+    check(diff <= BOUND[precision], f"{precision}: max |probability - fp32's| {diff:.4f} > {BOUND[precision]}")
+    decided = [(a, b) for a, b in zip(ref, got) if abs(float(a[probs[0]]) - float(a[probs[1]])) > 2 * BOUND[precision]]
+    flips = sum(a["prediction"] != b["prediction"] for a, b in decided)
+    check(flips == 0, f"{precision}: {flips} of {len(decided)} clearly decided windows changed class")
+    print(f"{precision}: max |probability difference| {diff:.4f}, {len(decided)} clearly decided windows, "
+          f"{sum(a['prediction'] == b['prediction'] for a, b in zip(ref, got))} of {len(ref)} argmax equal to fp32's")
+    p = predict(precision, f"{tmp}/p")
+    check("up to date, skipped" in p.stdout + p.stderr, f"{precision}: a rerun at the same precision skips the slide")
+
+# diagnose: the precision in diagnosis.json and its key; another precision redoes the slide.
+agg = {"method": "mean_probability", "classes": cls, "name": "made_for_the_test"}
+json.dump(agg, open(f"{tmp}/agg.json", "w"))
+bundle = f"{tmp}/b.safetensors"
+subprocess.run([DEEPSLIDE, "bundle", "--model", calibrated, "--aggregator", f"{tmp}/agg.json", "--out", bundle,
+                "--overlap", "1", "--level", "0", "--tissue", "none"], check=True, capture_output=True)
+D = ["diagnose", "--bundle", bundle, "--out", f"{tmp}/d", slide, "--threads", "2", "--batch-size", "16", "--quiet"]
+record = f"{tmp}/d/{os.path.splitext(os.path.basename(slide))[0]}/diagnosis.json"
+for precision, why in (("int8", "diagnosed"), ("fp32", "the precision changed"), ("bf16", "the precision changed")):
+    p = ds(D, precision)
+    check(why in p.stderr, f"diagnose {precision}: says '{why}': {p.stderr[-400:]}")
+    rec = json.load(open(record)) if os.path.exists(record) else {}
+    check(rec.get("precision") == precision and rec.get("key", {}).get("precision") == precision,
+          f"diagnose {precision}: diagnosis.json precision {rec.get('precision')}, key {rec.get('key')}")
+p = ds(D, "bf16")
+check("skipped" in p.stderr, f"diagnose bf16 again: skipped: {p.stderr[-400:]}")
+
+# Refusals, one line each.
+p = ds(["predict", "--model", model, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/u", *W],
+       "int8", expect=2)
+line = error_line(p)
+check(model in line and "deepslide calibrate" in line, f"int8 on an uncalibrated model: {line}")
+for precision, ext in (("bf16", "AVX512-BF16"), ("int8", "AVX512-VNNI")):
+    # Capping the ISA at avx2 takes the kernels away on any CPU.
+    p = subprocess.run([DEEPSLIDE, *D, "--precision", precision], capture_output=True, text=True,
+                       env=dict(os.environ, DEEPSLIDE_ISA="avx2"))
+    line = error_line(p)
+    check(p.returncode == 2 and "--precision" in line and ext in line, f"{precision} without {ext}: {line}")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("ok")
