@@ -118,6 +118,7 @@ void Progress::item_done() {
   std::lock_guard<std::mutex> lk(mu_);
   end_phase_locked();
   ++items_done_;
+  last_item_done_ = now();
   total_ = 0;
   done_ = 0;
 }
@@ -150,18 +151,22 @@ std::string Progress::status_locked() const {
   }
   s += ", " + fixed(rate, rate < 10 ? 1 : 0) + " " + unit_ + "/s";
   if (total_ > 0 && rate > 0) s += ", ETA " + format_duration((double)(total_ - done) / rate);
-  // The run: share of items done, the current phase counting for its share of one item.
-  const double phase_frac = total_ > 0 ? std::min(1.0, (double)done / (double)total_) : 0.0;
-  const double frac = items_ > 0 ? ((double)items_done_ + phase_frac) / (double)items_ : 1.0;
-  const double frac_at_start = items_ > 0 ? (double)items_at_work_start_ / (double)items_ : 0.0;
   const int64_t run_steps = run_steps_.load(std::memory_order_relaxed);
   const double run_step_seconds = run_step_seconds_ + (phase_run_steps_ && !phase_.empty() ? dt : 0.0);
   const double run_rate = run_step_seconds > 0 ? (double)run_steps / run_step_seconds : 0;
   s += "; run " + std::to_string(items_done_) + "/" + std::to_string(items_) + " done, " + std::to_string(run_steps) +
        " " + unit_ + ", " + fixed(run_rate, run_rate < 10 ? 1 : 0) + " " + unit_ + "/s, " + format_duration(t) +
        " elapsed";
-  if (work_started_ && frac > frac_at_start && frac < 1)
-    s += ", ETA " + format_duration((t - work_start_) * (1 - frac) / (frac - frac_at_start));
+  // The run's ETA: what the current phase still needs, plus the items after this one at the time
+  // each finished item took. None while no item has finished and others are to come: a phase's
+  // share says nothing of the item's later phases (extrapolating from it showed 8 hours for a
+  // 20-minute slide as it went from its tissue scan to the network).
+  const int64_t later = items_ - items_done_ - 1, finished = items_done_ - items_at_work_start_;
+  if (work_started_ && total_ > 0 && rate > 0 && (later <= 0 || finished > 0)) {
+    double eta = (double)(total_ - done) / rate;
+    if (later > 0) eta += (double)later * (last_item_done_ - work_start_) / (double)finished;
+    s += ", ETA " + format_duration(eta);
+  }
   return s;
 }
 

@@ -75,6 +75,7 @@ class Progress {
   bool work_started_ = false;  // a phase has started (items before it were skipped)
   double work_start_ = 0;
   int64_t items_at_work_start_ = 0;
+  double last_item_done_ = 0;          // when the latest item finished
   std::atomic<int64_t> done_{0};       // steps of the current phase, resumed ones included
   std::atomic<int64_t> run_steps_{0};  // steps of run_steps phases (resumed ones excluded)
   double run_step_seconds_ = 0;        // time spent in run_steps phases that ended

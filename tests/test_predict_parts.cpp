@@ -5,6 +5,9 @@
 // always, nothing when silent).
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -133,4 +136,37 @@ TEST_CASE("progress: plain lines at most once per interval, outcome lines always
   quiet.phase(0, "a", "predict", 10);
   quiet.add(10);  // nothing to check but that it neither prints nor crashes
   CHECK(quiet.status().find("10/10") != std::string::npos);
+}
+
+// The run's ETA is the current phase's remaining time plus the later items at the pace of the
+// finished ones; none while nothing has finished and more items follow.
+TEST_CASE("progress: the run's ETA does not extrapolate from one phase of a multi-phase item") {
+  const auto etas = [](const std::string& s) {
+    std::vector<std::string> out;
+    for (size_t at = s.find("ETA "); at != std::string::npos; at = s.find("ETA ", at + 4))
+      out.push_back(s.substr(at + 4, s.find_first_of(",;", at) - at - 4));
+    return out;
+  };
+  ProgressStyle st;
+  st.out = nullptr;
+  Progress one("job", 1, "windows", st);
+  one.phase(0, "big.svs", "tissue scan", 1000, 0, false);
+  one.add(990);
+  one.phase(0, "big.svs", "predict", 100000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  one.add(10);  // the phase has 0.01% done: extrapolating the item's share would say days
+  std::vector<std::string> e = etas(one.status());
+  REQUIRE(e.size() == 2);
+  CHECK(e[0] == e[1]);  // one item: the run's ETA is the phase's
+
+  Progress two("job", 2, "windows", st);
+  two.phase(0, "a.svs", "predict", 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  two.add(50);
+  CHECK(etas(two.status()).size() == 1);  // a later item, none finished: no run ETA
+  two.item_done();
+  two.phase(1, "b.svs", "predict", 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  two.add(50);
+  CHECK(etas(two.status()).size() == 2);
 }

@@ -110,8 +110,7 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   const SlideLevel& L = this->level(level);
   if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
     throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) + " is empty or too large");
-  int64_t lx = level == 0 ? x : (int64_t)std::floor((double)x / L.downsample);
-  int64_t ly = level == 0 ? y : (int64_t)std::floor((double)y / L.downsample);
+  int64_t lx = level_pixel(x, level), ly = level_pixel(y, level);
   // Visible part of the region inside the level; the tiles below write all of it, so only a
   // region reaching outside the level needs the white background first.
   int64_t x0 = std::max<int64_t>(lx, 0), y0 = std::max<int64_t>(ly, 0);

@@ -6,6 +6,7 @@
 // tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
 #pragma once
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -85,6 +86,10 @@ class Slide {
   // w x h pixels of `level` whose top-left corner is level-0 pixel (x, y). decode_threads: how
   // many threads decode the region's missing tiles (0 = OpenMP default, 1 = this thread only).
   RgbImage read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
+  // The pixel of `level` that level-0 coordinate v falls in (read_region's corner: rounded down).
+  int64_t level_pixel(int64_t v, int level) const {
+    return level == 0 ? v : (int64_t)std::floor((double)v / this->level(level).downsample);
+  }
   // Same, into a caller buffer of w * h * 3 bytes (row stride w * 3).
   void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
 

@@ -8,6 +8,7 @@
 #include "base/parallel.h"
 #include "slide/reader/resize.h"
 #include "slide/reader/thumbnail.h"
+#include "slide/windows/purple_scan.h"
 
 namespace ds {
 
@@ -117,17 +118,22 @@ SlideWindows scan_tissue_windows(const Slide& slide, const WindowOptions& opt, i
     cand.resize((size_t)n);
     keep.assign((size_t)n, 0);
     for (int64_t i = 0; i < n; ++i) cand[(size_t)i] = grid.at(b0 + i);
-    // The purple filter reads each window (progress per window); the other tests cost a few
-    // mask pixels at most, so threads take 1024 windows at a time.
+    // The purple filter reads windows: chunks of neighbours at a time where it can (progress per
+    // chunk), else each window (progress per window). The other tests cost a few mask pixels at
+    // most, so threads take 1024 windows at a time.
     const bool purple = opt.tissue == TissueMethod::purple;
-    const int64_t grain = purple ? 1 : 1024;
-    parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
-      for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
-        keep[(size_t)i] = tissue(cand[(size_t)i]);
-        if (purple && on_checked) on_checked(1);
-      }
-    });
-    if (on_checked && !purple) on_checked(n);
+    if (purple && chunked_purple_applies(out.geometry)) {
+      chunked_purple_band(slide, out.geometry, grid, b0, n, opt.purple, threads, keep, tissue, on_checked);
+    } else {
+      const int64_t grain = purple ? 1 : 1024;
+      parallel_for((n + grain - 1) / grain, threads, [&](int64_t c) {
+        for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
+          keep[(size_t)i] = tissue(cand[(size_t)i]);
+          if (purple && on_checked) on_checked(1);
+        }
+      });
+      if (on_checked && !purple) on_checked(n);
+    }
     kept.clear();
     for (int64_t i = 0; i < n; ++i)
       if (keep[(size_t)i]) kept.push_back(cand[(size_t)i]);

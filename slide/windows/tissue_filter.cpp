@@ -44,6 +44,45 @@ bool is_purple(const RgbImage& patch, const PurpleParams& params) {
          params.threshold;
 }
 
+RgbIntegral::RgbIntegral(const RgbImage& img) : width(img.width), height(img.height) {
+  DS_CHECK((int64_t)width * height <= (int64_t)1 << 24, "RgbIntegral: image too large for 32-bit sums");
+  sums.assign((size_t)(width + 1) * (height + 1) * 3, 0);
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* row = img.pixels.data() + (size_t)y * width * 3;
+    const uint32_t* above = &sums[(size_t)y * (width + 1) * 3];
+    uint32_t* out = &sums[(size_t)(y + 1) * (width + 1) * 3];
+    uint32_t run[3] = {0, 0, 0};
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        run[c] += row[3 * x + c];
+        out[3 * (x + 1) + c] = above[3 * (x + 1) + c] + run[c];
+      }
+  }
+}
+
+int purple_block_count(const RgbIntegral& t, int x, int y, int side, int scale) {
+  DS_CHECK_INPUT(scale > 0, "purple filter: scale must be positive, got " + std::to_string(scale));
+  const int bs = side / scale;
+  if (bs <= 0)
+    throw InputError("purple filter: patch " + std::to_string(side) + "x" + std::to_string(side) +
+                     " is smaller than the scale " + std::to_string(scale));
+  DS_CHECK(x >= 0 && y >= 0 && x + side <= t.width && y + side <= t.height, "purple window outside its image");
+  const int nb = (side + bs - 1) / bs;
+  const double area = (double)bs * bs;  // zero padding counts in the average, as above
+  int count = 0;
+  for (int by = 0; by < nb; ++by) {
+    const int y0 = y + by * bs, y1 = y + std::min(side, (by + 1) * bs);
+    for (int bx = 0; bx < nb; ++bx) {
+      const int x0 = x + bx * bs, x1 = x + std::min(side, (bx + 1) * bs);
+      double m[3];
+      for (int c = 0; c < 3; ++c)
+        m[c] = (double)(t.at(x1, y1, c) - t.at(x0, y1, c) - t.at(x1, y0, c) + t.at(x0, y0, c)) / area;
+      if (m[0] > m[1] - 10 && m[2] > m[1] - 10 && (m[0] + m[2]) / 2 > m[1] + 20) ++count;
+    }
+  }
+  return count;
+}
+
 double TissueMask::tissue_fraction(int64_t x, int64_t y, int64_t w, int64_t h) const {
   if (width <= 0 || height <= 0 || w <= 0 || h <= 0) return 0.0;
   int64_t x0 = (int64_t)std::floor(x / downsample), y0 = (int64_t)std::floor(y / downsample);

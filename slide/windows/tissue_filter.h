@@ -24,6 +24,18 @@ struct PurpleParams {
 int purple_block_count(const uint8_t* rgb, int width, int height, int64_t stride, int scale);
 bool is_purple(const RgbImage& patch, const PurpleParams& params);
 
+// Per-channel summed-area table of an RGB image: at(x, y, c) is the sum of channel c over
+// [0, x) x [0, y). Block sums taken from it are the exact integers purple_block_count adds up
+// pixel by pixel, so counts from either are equal. Up to 2^24 pixels (uint32 sums cannot overflow).
+struct RgbIntegral {
+  int width = 0, height = 0;
+  std::vector<uint32_t> sums;  // [(height + 1)][(width + 1)][3]
+  explicit RgbIntegral(const RgbImage& img);
+  uint32_t at(int x, int y, int c) const { return sums[((size_t)y * (width + 1) + x) * 3 + c]; }
+};
+// purple_block_count of the window [x, x + side) x [y, y + side) of the image `t` was made from.
+int purple_block_count(const RgbIntegral& t, int x, int y, int side, int scale);
+
 // A binary mask over a low-resolution image; `downsample` maps mask pixels to level-0 pixels.
 struct TissueMask {
   int width = 0, height = 0;
