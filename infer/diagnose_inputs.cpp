@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "slide/reader/dicom_instance.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/labels_csv.h"
 
@@ -29,6 +30,7 @@ fs::path normal(const std::string& p) { return fs::absolute(p).lexically_normal(
 
 std::vector<std::string> walk(const std::string& folder, const fs::path& exclude) {
   std::vector<std::string> found;
+  std::set<fs::path> dicom_folders;  // a folder of DICOM instances is one slide: its first file
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -40,6 +42,11 @@ std::vector<std::string> walk(const std::string& folder, const fs::path& exclude
   }
   if (ec) throw InputError(folder, "cannot list: " + ec.message());
   std::sort(found.begin(), found.end());
+  // Every instance of a DICOM series opens the whole series (slide/reader/dicom_series.h): one
+  // file per folder stands for it.
+  std::erase_if(found, [&](const std::string& f) {
+    return has_dicom_magic(f) && !dicom_folders.insert(fs::path(f).parent_path()).second;
+  });
   return found;
 }
 
