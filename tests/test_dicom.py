@@ -2,7 +2,7 @@
 # (scripts/gen_dicom.py) from the tiles of a libvips pyramid, read back frame by frame by pydicom
 # and decoded by PIL, assembled into each level. `deepslide read-region` must give exactly those
 # pixels (JPEG, JPEG 2000 and uncompressed frames; TILED_FULL and TILED_SPARSE with a missing
-# tile, white; a level split into a concatenation), `info` the vips pyramid's levels, the mpp and
+# tile, white; a level split into a concatenation; frames small enough that DCMTK holds them), `info` the vips pyramid's levels, the mpp and
 # objective power written, the associated images PIL decodes, and the regions the vips TIFF itself
 # gives (the same JPEG tiles). Opening one instance file finds the rest of its series in the
 # folder. Bad input (a DICOM that is no WSI, a missing frame, a truncated file, absurd sizes, a
@@ -155,6 +155,7 @@ def test_variants(tmp, rng):
              ("sparse concatenation", dict(sparse=True, concatenate=2)),
              ("jpeg2000", dict(codec="jpeg2000", width=300, height=260)),
              ("native", dict(codec="native", width=300, height=200, tile=64)),
+             ("jpeg2000 frames kept in memory", dict(codec="jpeg2000", width=48, height=32, tile=16)),
              ("single file", dict(single_file=True, width=400, height=300))]
     for what, kw in cases:
         folder = os.path.join(tmp, what.replace(" ", "_"))

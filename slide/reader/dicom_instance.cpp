@@ -90,14 +90,14 @@ std::optional<uint64_t> value_offset_in_file(DcmElement& e) {
 // ---- properties ----
 
 bool is_stop_tag(const DcmTagKey& t) {
-  return t == DcmTagKey(0x0048, 0x0200) /* ReferencedImageNavigationSequence */ || t == DCM_PerFrameFunctionalGroupsSequence ||
-         t == DCM_ExtendedOffsetTable || t == DCM_FloatPixelData || t == DCM_DoubleFloatPixelData ||
-         t == DCM_PixelData;
+  return t == DcmTagKey(0x0048, 0x0200) /* ReferencedImageNavigationSequence */ ||
+         t == DCM_PerFrameFunctionalGroupsSequence || t == DCM_ExtendedOffsetTable || t == DCM_FloatPixelData ||
+         t == DCM_DoubleFloatPixelData || t == DCM_PixelData;
 }
 
 bool is_binary(DcmEVR vr) {
-  return vr == EVR_OB || vr == EVR_OW || vr == EVR_OF || vr == EVR_OD || vr == EVR_OL || vr == EVR_OV ||
-         vr == EVR_UN || vr == EVR_ox || vr == EVR_px || vr == EVR_pixelSQ || vr == EVR_pixelItem;
+  return vr == EVR_OB || vr == EVR_OW || vr == EVR_OF || vr == EVR_OD || vr == EVR_OL || vr == EVR_OV || vr == EVR_UN ||
+         vr == EVR_ox || vr == EVR_px || vr == EVR_pixelSQ || vr == EVR_pixelItem;
 }
 
 std::string value_string(DcmElement& e, unsigned long pos) {
@@ -182,7 +182,8 @@ void locate_encapsulated(DcmPixelData& pix, E_TransferSyntax xfer, uint64_t nfra
   d.frames.reserve(nframes);
   for (unsigned long i = 1; i < items; ++i) {
     DcmPixelItem* it = nullptr;
-    if (seq->getItem(it, i).bad() || !it) throw InputError(d.path, "cannot read pixel data fragment " + std::to_string(i));
+    if (seq->getItem(it, i).bad() || !it)
+      throw InputError(d.path, "cannot read pixel data fragment " + std::to_string(i));
     DicomFrameBytes f;
     f.length = it->getLength();
     if (auto off = value_offset_in_file(*it)) {
@@ -221,9 +222,10 @@ void locate_native(DcmElement& pix, uint64_t nframes, DicomInstance& d) {
 void read_positions(DcmDataset& ds, uint64_t nframes, DicomInstance& d) {
   DcmSequenceOfItems* pf = nullptr;
   if (ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, pf).bad() || !pf || pf->card() != nframes)
-    throw InputError(d.path, "TILED_SPARSE but the Per-Frame Functional Groups do not give one plane position per "
-                             "frame (" + std::to_string(pf ? pf->card() : 0) + " for " + std::to_string(nframes) +
-                                 " frames)");
+    throw InputError(d.path,
+                     "TILED_SPARSE but the Per-Frame Functional Groups do not give one plane position per "
+                     "frame (" +
+                         std::to_string(pf ? pf->card() : 0) + " for " + std::to_string(nframes) + " frames)");
   d.positions.reserve(nframes);
   for (unsigned long i = 0; i < pf->card(); ++i) {
     DcmItem* pos = seq_item(*pf->getItem(i), DCM_PlanePositionSlideSequence);
@@ -252,9 +254,9 @@ void check_sample_layout(DcmDataset& ds, DicomInstance& d) {
     throw InputError(d.path, std::to_string(*fp) + " focal planes (this reader reads single-plane slides)");
   d.photometric = get_string(ds, DCM_PhotometricInterpretation);
   const std::string& p = d.photometric;
-  bool ok = d.codec == DicomCodec::kNative     ? p == "RGB"
-            : d.codec == DicomCodec::kJpeg     ? p == "RGB" || p == "YBR_FULL_422" || p == "YBR_FULL"
-                                               : p == "RGB" || p == "YBR_ICT" || p == "YBR_RCT";
+  bool ok = d.codec == DicomCodec::kNative ? p == "RGB"
+            : d.codec == DicomCodec::kJpeg ? p == "RGB" || p == "YBR_FULL_422" || p == "YBR_FULL"
+                                           : p == "RGB" || p == "YBR_ICT" || p == "YBR_RCT";
   if (!ok) throw InputError(d.path, "PhotometricInterpretation '" + p + "' is not supported for " + d.transfer_syntax);
 }
 
@@ -267,8 +269,8 @@ void read_geometry(DcmDataset& ds, DicomInstance& d) {
   d.total_cols = cols.value_or(*tw);
   d.total_rows = rows.value_or(*th);
   if (d.total_cols <= 0 || d.total_rows <= 0 || d.total_cols > kMaxSide || d.total_rows > kMaxSide)
-    throw InputError(d.path, "absurd total pixel matrix " + std::to_string(d.total_cols) + "x" +
-                                 std::to_string(d.total_rows));
+    throw InputError(d.path,
+                     "absurd total pixel matrix " + std::to_string(d.total_cols) + "x" + std::to_string(d.total_rows));
   d.tile_w = (int)*tw;
   d.tile_h = (int)*th;
   const std::string org = get_string(ds, DCM_DimensionOrganizationType);
@@ -293,14 +295,16 @@ void read_concatenation(DcmDataset& ds, DicomInstance& d) {
   d.concatenation_uid = get_string(ds, DCM_ConcatenationUID);
   if (d.concatenation_uid.empty()) return;
   auto n = get_int(ds, DCM_InConcatenationNumber), total = get_int(ds, DCM_InConcatenationTotalNumber);
-  if (!n || *n < 1 || *n > 65535) throw InputError(d.path, "a concatenation part without a valid InConcatenationNumber");
+  if (!n || *n < 1 || *n > 65535)
+    throw InputError(d.path, "a concatenation part without a valid InConcatenationNumber");
   d.in_concatenation = (int)*n;
   if (total) {
     if (*total < *n || *total > 65535) throw InputError(d.path, "InConcatenationTotalNumber is out of range");
     d.concatenation_total = (int)*total;
   }
   if (auto off = get_int(ds, DCM_ConcatenationFrameOffsetNumber)) {
-    if (*off < 0 || (uint64_t)*off > kMaxFrames * 256) throw InputError(d.path, "absurd ConcatenationFrameOffsetNumber");
+    if (*off < 0 || (uint64_t)*off > kMaxFrames * 256)
+      throw InputError(d.path, "absurd ConcatenationFrameOffsetNumber");
     d.frame_offset = (uint64_t)*off;
   }
 }
@@ -312,10 +316,8 @@ void read_frames(DcmDataset& ds, DicomInstance& d) {
     throw InputError(d.path, "absurd NumberOfFrames " + std::to_string(nframes));
   DcmElement* pix = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, pix).bad() || !pix) throw InputError(d.path, "no pixel data");
-  if (d.codec == DicomCodec::kNative)
-    locate_native(*pix, (uint64_t)nframes, d);
-  else
-    locate_encapsulated(static_cast<DcmPixelData&>(*pix), ds.getOriginalXfer(), (uint64_t)nframes, d);
+  if (d.codec == DicomCodec::kNative) locate_native(*pix, (uint64_t)nframes, d);
+  else locate_encapsulated(static_cast<DcmPixelData&>(*pix), ds.getOriginalXfer(), (uint64_t)nframes, d);
   if (d.sparse) read_positions(ds, (uint64_t)nframes, d);
 }
 

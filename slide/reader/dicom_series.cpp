@@ -69,7 +69,8 @@ std::vector<DicomInstance> find_instances(const std::string& path) {
       throw InputError(path, "holds " + std::to_string(series.size()) +
                                  " whole-slide series; open one of its files to read that file's series");
     if (series.empty())
-      throw InputError(path, failed.empty() ? std::string("no DICOM whole-slide image in the folder") : failed[0].second);
+      throw InputError(path,
+                       failed.empty() ? std::string("no DICOM whole-slide image in the folder") : failed[0].second);
     first_series = *series.begin();
   }
   for (const auto& [uid, msg] : failed)

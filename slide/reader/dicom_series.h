@@ -25,10 +25,10 @@ struct DicomLevel {
 };
 
 struct DicomSeries {
-  std::vector<DicomInstance> parts;            // every instance a level or associated image uses
-  std::vector<DicomLevel> levels;              // widest first
+  std::vector<DicomInstance> parts;              // every instance a level or associated image uses
+  std::vector<DicomLevel> levels;                // widest first
   std::map<std::string, DicomLevel> associated;  // "label", "macro", "thumbnail"
-  size_t level0_part = 0;                      // the instance level 0's properties come from
+  size_t level0_part = 0;                        // the instance level 0's properties come from
 };
 
 // `path` is a DICOM file or a folder of them. InputError naming the file at fault when the

@@ -66,7 +66,8 @@ class DicomSource : public TileSource {
     for (int64_t r = 0; r < L.rows; ++r)
       for (int64_t c = 0; c < L.cols; ++c) {
         const int x0 = (int)(c * L.tile_w), y0 = (int)(r * L.tile_h);
-        const int w = (int)std::min<int64_t>(L.tile_w, L.width - x0), h = (int)std::min<int64_t>(L.tile_h, L.height - y0);
+        const int w = (int)std::min<int64_t>(L.tile_w, L.width - x0),
+                  h = (int)std::min<int64_t>(L.tile_h, L.height - y0);
         draw(L, c, r, 0, 0, w, h, img.row(y0) + (size_t)x0 * 3, (size_t)img.width * 3,
              "associated image '" + name + "' tile (" + std::to_string(c) + ", " + std::to_string(r) + ")");
       }
@@ -113,13 +114,13 @@ class DicomSource : public TileSource {
     }
     auto [fw, fh] = jpeg_header_size(data, len);
     if (fw != tw || fh != th)
-      throw InputError(what, "JPEG frame of " + std::to_string(fw) + "x" + std::to_string(fh) + " where the instance's " +
-                                 "Columns x Rows is " + std::to_string(tw) + "x" + std::to_string(th));
+      throw InputError(what, "JPEG frame of " + std::to_string(fw) + "x" + std::to_string(fh) +
+                                 " where the instance's " + "Columns x Rows is " + std::to_string(tw) + "x" +
+                                 std::to_string(th));
     const JpegColor color = d.photometric == "RGB" ? JpegColor::kRgb : JpegColor::kYCbCr;
     if (x0 == 0 && y0 == 0 && x1 == tw && y1 == th && stride == (size_t)tw * 3)
       decode_jpeg_rgb(nullptr, 0, data, len, color, out, tw, th, what);
-    else
-      decode_jpeg_rgb_rect(nullptr, 0, data, len, color, tw, th, x0, y0, x1, y1, out, stride, what);
+    else decode_jpeg_rgb_rect(nullptr, 0, data, len, color, tw, th, x0, y0, x1, y1, out, stride, what);
   }
 
   std::vector<DicomInstance> parts_;
