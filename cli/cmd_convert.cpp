@@ -21,9 +21,13 @@ void register_convert(CLI::App& app, Globals& g) {
   sub->add_option("--tile", o->dicom.tile, "Frame side in pixels (a multiple of 16)")->capture_default_str();
   sub->add_option("--quality", o->dicom.quality, "JPEG quality of the frames")->capture_default_str();
   sub->add_option("--levels", o->dicom.max_levels, "Write only the first N levels (0: all)")->capture_default_str();
+  sub->add_flag("!--reencode", o->dicom.copy_jpeg,
+                "Re-encode every frame (default: copy stored JPEG tiles of the frame size as they are)");
   sub->callback([o] {
     auto slide = Slide::open(o->slide);
-    for (const std::string& p : write_dicom_series(*slide, o->out, o->dicom)) std::cout << p << "\n";
+    DicomWriteResult r = write_dicom_series(*slide, o->out, o->dicom);
+    for (const std::string& p : r.files) std::cout << p << "\n";
+    std::cout << r.frames_copied << " frames copied from the slide's JPEG tiles, the others encoded\n";
   });
 }
 

@@ -3,7 +3,8 @@
 # pydicom reads each as a VL Whole Slide Microscopy Image with JPEG baseline frames, one per tile
 # of its level (TILED_FULL), and the total pixel matrix, pixel spacing, objective power and ICC
 # profile of the source; the series `deepslide` then reads equals the frames PIL decodes, exactly
-# (test_dicom.py's oracle), and stays within JPEG's loss of the source slide. Sources: a vips
+# (test_dicom.py's oracle), and stays within JPEG's loss of the source slide, or equals it where
+# the frames are the source's JPEG tiles copied (frame side = the source's tile side). Sources: a vips
 # TIFF and a pydicom DICOM series (scripts/gen_dicom.py), so DICOM -> DICOM is covered too.
 import json
 import os
@@ -25,11 +26,18 @@ src_dicom, src_tiff = f"{tmp}/src", f"{tmp}/src.tif"
 gen_dicom.write_series(src_dicom, width=900, height=650, tile=128, keep_tiff=src_tiff)
 rng = __import__("random").Random(7)
 
-for what, source in (("tiff", src_tiff), ("dicom", src_dicom)):
-    out = f"{tmp}/out_{what}"
-    p = run(["convert", source, "--to", "dicom", "--out", out, "--tile", "256", "--quality", "92"])
+# (what, source, frame side, frames copied): at the source's own tile size (128) the stored JPEG
+# tiles are copied, unchanged, and the converted slide is the source pixel for pixel; at 256 (or
+# with --reencode) every frame is encoded from the pixels.
+cases = (("tiff", src_tiff, 256, False), ("dicom", src_dicom, 256, False), ("tiff copied", src_tiff, 128, True),
+         ("dicom copied", src_dicom, 128, True), ("tiff --reencode", src_tiff, 128, False))
+for what, source, tile, copied in cases:
+    out = f"{tmp}/out_{what.replace(' ', '_')}"
+    p = run(["convert", source, "--to", "dicom", "--out", out, "--tile", str(tile), "--quality", "92"]
+            + (["--reencode"] if "reencode" in what else []))
     if p.returncode:
         continue
+    n_copied = int(p.stdout.strip().splitlines()[-1].split()[0])
     src_info = json.loads(run(["info", source]).stdout)
     for name in sorted(os.listdir(out)):
         path = os.path.join(out, name)
@@ -43,7 +51,7 @@ for what, source in (("tiff", src_tiff), ("dicom", src_dicom)):
             L = src_info["levels"][i]
             check((ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows) == (L["width"], L["height"]),
                   f"{what}: {name} total pixel matrix")
-            tiles = -(-L["width"] // 256) * -(-L["height"] // 256)
+            tiles = -(-L["width"] // tile) * -(-L["height"] // tile)
             check(int(ds.NumberOfFrames) == tiles and ds.DimensionOrganizationType == "TILED_FULL",
                   f"{what}: {name} has {ds.NumberOfFrames} frames for {tiles} tiles")
             spacing = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
@@ -60,12 +68,17 @@ for what, source in (("tiff", src_tiff), ("dicom", src_dicom)):
     check(info["properties"].get("openslide.icc-size") == src_info["properties"].get("openslide.icc-size"),
           f"{what}: ICC profile size")
     check(sorted(info["associated"]) == sorted(src_info["associated"]), f"{what}: associated {info['associated']}")
+    all_frames = sum(-(-L["width"] // tile) * -(-L["height"] // tile) for L in info["levels"])
+    check(n_copied == (all_frames if copied else 0), f"{what}: {n_copied} of {all_frames} frames copied")
     for i, L in enumerate(info["levels"]):
         a = test_dicom.ours(out, 0, 0, i, L["width"], L["height"], f"{tmp}/a.png").astype(int)
         b = test_dicom.ours(source, 0, 0, i, L["width"], L["height"], f"{tmp}/b.png").astype(int)
         diff = np.abs(a - b).mean()
-        check(diff < 3, f"{what}: level {i} differs from the source by {diff:.2f} on average (JPEG loss expected < 3)")
-    print(f"convert from {what}: {len(os.listdir(out))} files, levels {[(L['width'], L['height']) for L in info['levels']]}")
+        if copied:
+            check(diff == 0, f"{what}: level {i} differs from the source (copied frames must give its pixels)")
+        else:
+            check(diff < 3, f"{what}: level {i} differs from the source by {diff:.2f} on average (JPEG loss < 3)")
+    print(f"convert from {what}: {len(os.listdir(out))} files, {n_copied} of {all_frames} frames copied")
 
 p = subprocess.run([DEEPSLIDE, "convert", src_tiff, "--to", "dicom", "--out", f"{tmp}/bad", "--tile", "100"],
                    capture_output=True, text=True)

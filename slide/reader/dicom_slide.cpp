@@ -57,6 +57,23 @@ class DicomSource : public TileSource {
     return true;
   }
 
+  bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) override {
+    const DicomLevel& L = levels_[(size_t)level];
+    const DicomTileRef* t = find(L, col, row);
+    if (!t) return false;
+    const DicomInstance& d = parts_[t->part];
+    if (d.codec != DicomCodec::kJpeg || d.photometric == "RGB") return false;
+    const DicomFrameBytes& f = d.frames[t->frame];
+    if (f.in_memory) {
+      out.assign(d.inline_bytes.begin() + (ptrdiff_t)f.offset,
+                 d.inline_bytes.begin() + (ptrdiff_t)(f.offset + f.length));
+    } else {
+      out.resize(f.length);
+      files_[t->part]->read(out.data(), f.length, f.offset, tile_name(level, col, row));
+    }
+    return true;
+  }
+
   RgbImage read_associated(const std::string& name) override {
     auto it = associated_.find(name);
     if (it == associated_.end()) throw InputError("no associated image '" + name + "'");
@@ -75,13 +92,20 @@ class DicomSource : public TileSource {
   }
 
  private:
-  // Pixels [x0, x1) x [y0, y1) of tile (col, row) into `out` (row stride `stride`, at (x0, y0)).
-  void draw(const DicomLevel& L, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
-            const std::string& where) const {
+  // The frame that holds tile (col, row), or nullptr (outside the level, or not stored).
+  static const DicomTileRef* find(const DicomLevel& L, int64_t col, int64_t row) {
+    if (col < 0 || row < 0 || col >= L.cols || row >= L.rows) return nullptr;
     const uint64_t key = (uint64_t)row * (uint64_t)L.cols + (uint64_t)col;
     auto it = std::lower_bound(L.tiles.begin(), L.tiles.end(), key,
                                [](const DicomTileRef& t, uint64_t k) { return t.tile < k; });
-    if (col < 0 || row < 0 || col >= L.cols || row >= L.rows || it == L.tiles.end() || it->tile != key) {
+    return it == L.tiles.end() || it->tile != key ? nullptr : &*it;
+  }
+
+  // Pixels [x0, x1) x [y0, y1) of tile (col, row) into `out` (row stride `stride`, at (x0, y0)).
+  void draw(const DicomLevel& L, int64_t col, int64_t row, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+            const std::string& where) const {
+    const DicomTileRef* it = find(L, col, row);
+    if (!it) {
       for (int y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
       return;  // not stored (TILED_SPARSE): white, as OpenSlide leaves it transparent
     }

@@ -59,6 +59,10 @@ class TileSource {
   virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
     return false;
   }
+  // The stored bytes of tile (col, row) as one complete baseline YCbCr JPEG that decodes to the
+  // pixels decode_tile gives (TIFF JPEG tiles with their JPEGTables spliced in, DICOM JPEG
+  // frames), for copying without re-encoding. False when the tile is not stored so.
+  virtual bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) { return false; }
 };
 
 class Slide {
@@ -93,6 +97,12 @@ class Slide {
   RgbImage read_region(int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
   // Same, into a caller buffer of w * h * 3 bytes (row stride w * 3).
   void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
+
+  // TileSource::raw_jpeg_tile for tile (col, row) of `level` (its tile grid: level().tile_width).
+  bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) const {
+    this->level(level);  // InputError for a level the slide lacks
+    return source_->raw_jpeg_tile(level, col, row, out);
+  }
 
   TileCache& cache() const { return cache_; }
   // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it

@@ -62,8 +62,9 @@ void put_code(DcmItem& parent, const DcmTagKey& seq, const char* value, const ch
 // Patient, study, series, equipment and the Whole Slide Microscopy Series / Image modules.
 void put_identity(DcmDataset& ds, const SeriesUids& u, const std::string& flavor, int number) {
   const bool original = flavor == "VOLUME" && number == 1;
-  put(ds, DCM_ImageType, std::string(original ? "ORIGINAL" : "DERIVED") + "\\PRIMARY\\" + flavor + "\\" +
-                             (original ? "NONE" : "RESAMPLED"));
+  put(ds, DCM_ImageType,
+      std::string(original ? "ORIGINAL" : "DERIVED") + "\\PRIMARY\\" + flavor + "\\" +
+          (original ? "NONE" : "RESAMPLED"));
   put(ds, DCM_SOPClassUID, UID_VLWholeSlideMicroscopyImageStorage);
   put(ds, DCM_SOPInstanceUID, new_uid(SITE_INSTANCE_UID_ROOT));
   put(ds, DCM_StudyInstanceUID, u.study);
@@ -161,35 +162,49 @@ void save(DcmFileFormat& ff, const std::string& path) {
   out.commit();
 }
 
-// Level `level` cut into tile x tile frames (edge frames padded white), each a baseline JPEG.
-std::vector<std::vector<uint8_t>> level_frames(const Slide& slide, int level, const DicomWriteOptions& opt) {
+// Level `level` cut into tile x tile frames (edge frames padded white), each a baseline JPEG:
+// the slide's own stored JPEG tile, copied, where its tiles are tile x tile YCbCr JPEGs
+// (TileSource::raw_jpeg_tile), else the pixels encoded. `copied` counts the first kind.
+std::vector<std::vector<uint8_t>> level_frames(const Slide& slide, int level, const DicomWriteOptions& opt,
+                                               size_t* copied) {
   const SlideLevel& L = slide.level(level);
+  const bool same_grid = opt.copy_jpeg && L.tile_width == opt.tile && L.tile_height == opt.tile;
   std::vector<std::vector<uint8_t>> frames;
   for (int64_t ty = 0; ty < L.height; ty += opt.tile)
     for (int64_t tx = 0; tx < L.width; tx += opt.tile) {
+      std::vector<uint8_t> raw;
+      if (same_grid && slide.raw_jpeg_tile(level, tx / opt.tile, ty / opt.tile, raw)) {
+        frames.push_back(std::move(raw));
+        ++*copied;
+        continue;
+      }
       // The level-0 point whose level pixel (floor of x / downsample) is exactly (tx, ty).
-      const int64_t x = (int64_t)std::ceil((double)tx * L.downsample), y = (int64_t)std::ceil((double)ty * L.downsample);
+      const int64_t x = (int64_t)std::ceil((double)tx * L.downsample),
+                    y = (int64_t)std::ceil((double)ty * L.downsample);
       frames.push_back(encode_jpeg(slide.read_region(x, y, level, opt.tile, opt.tile), opt.quality));
     }
   return frames;
 }
 
 const char* flavor_of(const std::string& associated) {
-  return associated == "label" ? "LABEL" : associated == "macro" ? "OVERVIEW" : associated == "thumbnail" ? "THUMBNAIL"
-                                                                                                           : nullptr;
+  return associated == "label"       ? "LABEL"
+         : associated == "macro"     ? "OVERVIEW"
+         : associated == "thumbnail" ? "THUMBNAIL"
+                                     : nullptr;
 }
 
 }  // namespace
 
-std::vector<std::string> write_dicom_series(const Slide& slide, const std::string& out_dir,
-                                            const DicomWriteOptions& opt) {
-  if (opt.tile < 16 || opt.tile > 4096 || opt.tile % 16) throw InputError("--tile must be a multiple of 16 in [16, 4096]");
+DicomWriteResult write_dicom_series(const Slide& slide, const std::string& out_dir, const DicomWriteOptions& opt) {
+  if (opt.tile < 16 || opt.tile > 4096 || opt.tile % 16)
+    throw InputError("--tile must be a multiple of 16 in [16, 4096]");
   if (opt.quality < 1 || opt.quality > 100) throw InputError("--quality must be in [1, 100]");
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir, "cannot create the output folder: " + ec.message());
   const SeriesUids u{new_uid(SITE_STUDY_UID_ROOT), new_uid(SITE_SERIES_UID_ROOT), new_uid(SITE_INSTANCE_UID_ROOT)};
   std::vector<std::string> written;
+  size_t copied = 0;
   const int levels = opt.max_levels > 0 ? std::min(opt.max_levels, slide.level_count()) : slide.level_count();
   for (int i = 0; i < levels; ++i) {
     const SlideLevel& L = slide.level(i);
@@ -197,7 +212,7 @@ std::vector<std::string> write_dicom_series(const Slide& slide, const std::strin
     DcmDataset& ds = *ff.getDataset();
     put_identity(ds, u, "VOLUME", i + 1);
     put_geometry(ds, slide, L.width, L.height, opt.tile, opt.tile, L.downsample);
-    put_frames(ds, level_frames(slide, i, opt), opt.quality);
+    put_frames(ds, level_frames(slide, i, opt, &copied), opt.quality);
     written.push_back((std::filesystem::path(out_dir) / ("level" + std::to_string(i) + ".dcm")).string());
     save(ff, written.back());
   }
@@ -215,7 +230,7 @@ std::vector<std::string> write_dicom_series(const Slide& slide, const std::strin
     written.push_back((std::filesystem::path(out_dir) / (name + ".dcm")).string());
     save(ff, written.back());
   }
-  return written;
+  return DicomWriteResult{written, copied};
 }
 
 }  // namespace ds
