@@ -92,10 +92,14 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
   for (DiagnoseInput& s : slides)
     if (seen.insert(normal(s.path).string()).second) unique.push_back(std::move(s));
   // Output folder names: the stem, unless another slide has the same stem.
+  // A DICOM instance stands for its folder's series: the slide is named after the folder.
+  auto stem_of = [](const std::string& p) {
+    return has_dicom_magic(p) ? fs::absolute(p).parent_path().filename().string() : fs::path(p).stem().string();
+  };
   std::map<std::string, int> stems;
-  for (const DiagnoseInput& s : unique) ++stems[fs::path(s.path).stem().string()];
+  for (const DiagnoseInput& s : unique) ++stems[stem_of(s.path)];
   for (DiagnoseInput& s : unique) {
-    const std::string stem = fs::path(s.path).stem().string();
+    const std::string stem = stem_of(s.path);
     s.name = stem;
     if (stems[stem] > 1) {
       const std::string key = normal(s.path).string();

@@ -2,9 +2,9 @@
 # (scripts/gen_dicom.py) from the tiles of a libvips pyramid, read back frame by frame by pydicom
 # and decoded by PIL, assembled into each level. `deepslide read-region` must give exactly those
 # pixels (JPEG, JPEG 2000 and uncompressed frames; TILED_FULL and TILED_SPARSE with a missing
-# tile, white; a level split into a concatenation; frames small enough that DCMTK holds them), `info` the vips pyramid's levels, the mpp and
-# objective power written, the associated images PIL decodes, and the regions the vips TIFF itself
-# gives (the same JPEG tiles). Opening one instance file finds the rest of its series in the
+# tile, white; a level split into a concatenation; frames small enough that DCMTK holds them),
+# `info` the vips pyramid's levels, the mpp and objective power written, the associated images
+# PIL decodes, and the regions the vips TIFF itself gives (the same JPEG tiles). Opening one instance file finds the rest of its series in the
 # folder. Bad input (a DICOM that is no WSI, a missing frame, a truncated file, absurd sizes, a
 # frame off the tile grid, a missing concatenation part, two series in one folder, a frame whose
 # size contradicts the instance) must end in one error line naming the file, exit code 2.

@@ -61,6 +61,8 @@ if len(rows["dicom"]) == 1 and len(rows["tiff"]) == 1:
     for key in ("diagnosis", "confidence", "score_a", "score_b", "windows"):
         check(rows["tiff"][0][key] == rows["dicom"][0][key],
               f"diagnose {key}: {rows['dicom'][0][key]} on DICOM, {rows['tiff'][0][key]} on the TIFF")
+    check(os.path.isdir(f"{tmp}/diag_dicom/s"), f"the DICOM slide's folder is not named after its series' folder: "
+          f"{os.listdir(f'{tmp}/diag_dicom')}")
     print(f"diagnose: {rows['dicom'][0]['windows']} windows, {rows['dicom'][0]['diagnosis']}, identical")
 
 if failures:
