@@ -352,8 +352,9 @@ DicomInstance read_dicom_instance(const std::string& path, std::string* series_u
     throw InputError(path, "no SeriesInstanceUID or SOPInstanceUID");
   d.flavor = get_string(ds, DCM_ImageType, 2);
   d.transfer_syntax = get_string(meta, DCM_TransferSyntaxUID);
-  d.codec = codec_of(path, d.transfer_syntax);
+  // Other image flavors are passed over (as OpenSlide does), whatever they hold.
   if (d.flavor != "VOLUME" && d.flavor != "LABEL" && d.flavor != "OVERVIEW" && d.flavor != "THUMBNAIL") return d;
+  d.codec = codec_of(path, d.transfer_syntax);
   check_sample_layout(ds, d);
   read_geometry(ds, d);
   read_concatenation(ds, d);
