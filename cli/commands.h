@@ -15,6 +15,7 @@ void register_classify(CLI::App& app, Globals& g);
 void register_info(CLI::App& app, Globals& g);
 void register_read_region(CLI::App& app, Globals& g);
 void register_associated(CLI::App& app, Globals& g);
+void register_convert(CLI::App& app, Globals& g);
 void register_bench_read(CLI::App& app, Globals& g);
 void register_bench(CLI::App& app, Globals& g);
 void register_init_model(CLI::App& app, Globals& g);

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   ds::cli::register_info(app, g);
   ds::cli::register_read_region(app, g);
   ds::cli::register_associated(app, g);
+  ds::cli::register_convert(app, g);
   ds::cli::register_bench_read(app, g);
   ds::cli::register_bench(app, g);
   ds::cli::register_init_model(app, g);

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "slide/reader/dicom_instance.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/labels_csv.h"
 
@@ -29,6 +30,7 @@ fs::path normal(const std::string& p) { return fs::absolute(p).lexically_normal(
 
 std::vector<std::string> walk(const std::string& folder, const fs::path& exclude) {
   std::vector<std::string> found;
+  std::set<fs::path> dicom_folders;  // a folder of DICOM instances is one slide: its first file
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -40,6 +42,11 @@ std::vector<std::string> walk(const std::string& folder, const fs::path& exclude
   }
   if (ec) throw InputError(folder, "cannot list: " + ec.message());
   std::sort(found.begin(), found.end());
+  // Every instance of a DICOM series opens the whole series (slide/reader/dicom_series.h): one
+  // file per folder stands for it.
+  std::erase_if(found, [&](const std::string& f) {
+    return has_dicom_magic(f) && !dicom_folders.insert(fs::path(f).parent_path()).second;
+  });
   return found;
 }
 
@@ -85,10 +92,14 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
   for (DiagnoseInput& s : slides)
     if (seen.insert(normal(s.path).string()).second) unique.push_back(std::move(s));
   // Output folder names: the stem, unless another slide has the same stem.
+  // A DICOM instance stands for its folder's series: the slide is named after the folder.
+  auto stem_of = [](const std::string& p) {
+    return has_dicom_magic(p) ? fs::absolute(p).parent_path().filename().string() : fs::path(p).stem().string();
+  };
   std::map<std::string, int> stems;
-  for (const DiagnoseInput& s : unique) ++stems[fs::path(s.path).stem().string()];
+  for (const DiagnoseInput& s : unique) ++stems[stem_of(s.path)];
   for (DiagnoseInput& s : unique) {
-    const std::string stem = fs::path(s.path).stem().string();
+    const std::string stem = stem_of(s.path);
     s.name = stem;
     if (stems[stem] > 1) {
       const std::string key = normal(s.path).string();

@@ -199,3 +199,34 @@ TEST_CASE("fuzz findings: a PNG chunk longer than the file is refused before stb
   CHECK(has(e, "runs past the end of the file"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("DICOM: truncated, corrupted and empty inputs are one InputError", "[slide][bad][dicom]") {
+  // Instances written by pydicom (tests/fuzz/make_seeds.py, scripts/gen_dicom.py). Each damaged
+  // copy sits alone in its folder: opening an instance reads the rest of its series from there.
+  std::string dir = temp_dir("slide_dicom");
+  const std::string seeds = std::string(DS_SOURCE_DIR) + "/tests/fuzz/seeds/slide/";
+  for (const char* name : {"dicom_jpeg.dcm", "dicom_sparse.dcm", "dicom_jp2k.dcm", "dicom_native.dcm"}) {
+    const std::string bytes = read_bytes(seeds + name);
+    INFO(name);
+    std::string p = dir + "/x.dcm";
+    write_bytes(p, bytes);
+    CHECK(error_of(p).empty());
+    for (double frac : {0.05, 0.2, 0.5, 0.9, 0.999}) {
+      write_bytes(p, bytes.substr(0, (size_t)(bytes.size() * frac)));
+      INFO(frac);
+      const std::string e = error_of(p);
+      CHECK(has(e, p));
+    }
+    // Bytes overwritten across the header and the frames: opens and reads, or one InputError.
+    for (size_t at = 132; at < bytes.size(); at += 61) {
+      std::string bad = bytes;
+      bad[at] = (char)(bad[at] ^ 0x5a);
+      write_bytes(p, bad);
+      CHECK_NOTHROW(error_of(p));
+    }
+  }
+  std::filesystem::create_directories(dir + "/none");
+  write_bytes(dir + "/none/a.txt", "not DICOM");
+  CHECK(has(error_of(dir + "/none"), "no DICOM files"));
+  std::filesystem::remove_all(dir);
+}

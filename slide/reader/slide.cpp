@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "slide/reader/dicom_instance.h"
 #include "slide/reader/ndpi_ifd.h"
 #include "slide/reader/slide_open.h"
 
@@ -48,13 +49,14 @@ bool Slide::has_slide_magic(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   unsigned char m[8] = {0};
   f.read(reinterpret_cast<char*>(m), 8);
-  return f.gcount() > 0 && magic_of(m, f.gcount()) != Magic::none;
+  return (f.gcount() > 0 && magic_of(m, f.gcount()) != Magic::none) || has_dicom_magic(path);
 }
 
 std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
+  // A folder is a slide when it holds DICOM instances (dicom_series.h).
+  if (std::filesystem::is_directory(path, ec)) return open_dicom_slide(path, cache_bytes);
   // Opening a FIFO would wait for a writer for ever; a device is no slide either.
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "not a regular file (a FIFO or device)");
   std::ifstream f(path, std::ios::binary);
@@ -67,7 +69,8 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   if (magic == Magic::tiff)
     return is_ndpi(path) ? open_ndpi_slide(path, cache_bytes) : open_tiff_slide(path, cache_bytes);
   if (magic == Magic::image) return open_image_slide(path, cache_bytes);
-  throw InputError(path, "not a slide: unrecognised format (expected TIFF/SVS, PNG or JPEG)");
+  if (has_dicom_magic(path)) return open_dicom_slide(path, cache_bytes);
+  throw InputError(path, "not a slide: unrecognised format (expected TIFF/SVS, DICOM, PNG or JPEG)");
 }
 
 Slide::Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes)

@@ -1,6 +1,7 @@
 // A whole-slide image: a pyramid of levels read tile by tile, never a whole level at once.
 // Opens pyramidal TIFF (generic, SubIFD, OME-TIFF, Aperio SVS with JPEG or JPEG 2000 tiles,
-// Philips TIFF, Ventana BIF/TIFF, Leica SCN, BigTIFF, stripped), Hamamatsu NDPI and plain PNG/JPEG images
+// Philips TIFF, Ventana BIF/TIFF, Leica SCN, BigTIFF, stripped), Hamamatsu NDPI, DICOM WSI (a file or
+// a folder of instances) and plain PNG/JPEG images
 // (one level). read_region follows OpenSlide: x, y in level-0 pixels, 8-bit RGB out, outside the
 // slide white. Thread-safe: one Slide may be read from many threads; decoded
 // tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
@@ -27,11 +28,13 @@ struct SlideLevel {
 
 // Metadata a backend fills in when it opens a file.
 struct SlideMeta {
-  std::string vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "image"
+  std::string
+      vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "dicom", "image"
   std::vector<SlideLevel> levels;
   std::map<std::string, std::string> properties;  // OpenSlide-style keys
   std::vector<std::string> associated;            // "thumbnail", "label", "macro", ...
   std::optional<double> mpp_x, mpp_y, objective_power;
+  std::vector<uint8_t> icc_profile;  // the slide's ICC colour profile, when the file has one (DICOM)
 };
 
 // A backend: decodes one tile of a level, and associated images. Must be callable from many
@@ -57,14 +60,19 @@ class TileSource {
   virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
     return false;
   }
+  // The stored bytes of tile (col, row) as one complete baseline YCbCr JPEG that decodes to the
+  // pixels decode_tile gives (TIFF JPEG tiles with their JPEGTables spliced in, DICOM JPEG
+  // frames), for copying without re-encoding. False when the tile is not stored so.
+  virtual bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) { return false; }
 };
 
 class Slide {
  public:
   static constexpr size_t kDefaultCacheBytes = 256u << 20;
-  // Opens by content (TIFF magic, PNG, JPEG); InputError naming the file and reason otherwise.
+  // Opens by content (TIFF magic, DICOM's "DICM", PNG, JPEG; a folder of DICOM instances);
+  // InputError naming the file and reason otherwise.
   static std::unique_ptr<Slide> open(const std::string& path, size_t cache_bytes = kDefaultCacheBytes);
-  // Whether open would try this file: its first bytes are a TIFF, PNG or JPEG magic (what
+  // Whether open would try this file: its first bytes are a TIFF, DICOM, PNG or JPEG magic (what
   // `diagnose` looks for in folders). False for unreadable files and folders.
   static bool has_slide_magic(const std::string& path);
   Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes);
@@ -81,6 +89,8 @@ class Slide {
   std::optional<double> mpp_y() const { return meta_.mpp_y; }
   std::optional<double> objective_power() const { return meta_.objective_power; }
   const std::vector<std::string>& associated_names() const { return meta_.associated; }
+  // The ICC profile the pixels are in (empty when the file names none); openslide.icc-size.
+  const std::vector<uint8_t>& icc_profile() const { return meta_.icc_profile; }
   RgbImage read_associated(const std::string& name) const;
 
   // w x h pixels of `level` whose top-left corner is level-0 pixel (x, y). decode_threads: how
@@ -92,6 +102,12 @@ class Slide {
   }
   // Same, into a caller buffer of w * h * 3 bytes (row stride w * 3).
   void read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads = 0) const;
+
+  // TileSource::raw_jpeg_tile for tile (col, row) of `level` (its tile grid: level().tile_width).
+  bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) const {
+    this->level(level);  // InputError for a level the slide lacks
+    return source_->raw_jpeg_tile(level, col, row, out);
+  }
 
   TileCache& cache() const { return cache_; }
   // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it

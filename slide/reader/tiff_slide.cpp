@@ -161,6 +161,26 @@ class TiffSource : public TileSource {
     return true;
   }
 
+  bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) override {
+    if (!composite_.empty() || !tile_maps_.empty() || masked_) return false;
+    const TiffDir& d = dirs_[(size_t)level_dirs_[(size_t)level]];
+    if (d.compression != COMPRESSION_JPEG || jpeg_color(d) != JpegColor::kYCbCr || col < 0 || row < 0 ||
+        (uint64_t)col >= d.cols || (uint64_t)row >= d.rows)
+      return false;
+    const uint64_t idx = (uint64_t)row * d.cols + (uint64_t)col;
+    if (!raw_readable(d, idx)) return false;
+    const uint64_t cnt = d.byte_counts[idx];
+    std::vector<uint8_t> raw(cnt);
+    file_.read(raw.data(), cnt, d.offsets[idx], "level " + std::to_string(level) + " tile");
+    // An abbreviated tile: its tables' segments (without their EOI) go after its SOI.
+    const bool tables = d.jpeg_tables.size() > 4;
+    if (raw.size() < 4 || raw[0] != 0xFF || raw[1] != 0xD8) return false;
+    out.assign(raw.begin(), raw.begin() + 2);
+    if (tables) out.insert(out.end(), d.jpeg_tables.begin() + 2, d.jpeg_tables.end() - 2);
+    out.insert(out.end(), raw.begin() + 2, raw.end());
+    return true;
+  }
+
   RgbImage read_associated(const std::string& name) override {
     for (const auto& [n, jpeg] : embedded_)
       if (n == name) return decode_embedded(name, jpeg);

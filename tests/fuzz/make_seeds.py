@@ -29,7 +29,8 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
-import gen_leica  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_dicom  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
+import gen_leica  # noqa: E402
 import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
 import gen_philips  # noqa: E402
@@ -196,6 +197,22 @@ def progressive_tiles():
                  tiled_jpeg_ifd(base.resize((32, 24)), 32, progressive=True, subfile=1)])
 
 
+def dicom_seeds(d, tmp):
+    """DICOM WSI instances (scripts/gen_dicom.py, one level each): JPEG TILED_FULL, TILED_SPARSE
+    with a tile left out, JPEG 2000, uncompressed, and a concatenation part."""
+    cases = {"dicom_jpeg.dcm": dict(), "dicom_sparse.dcm": dict(sparse=True, drop_tile=True),
+             "dicom_jp2k.dcm": dict(codec="jpeg2000"), "dicom_native.dcm": dict(codec="native", tile=16, width=48,
+                                                                               height=32)}
+    for name, kw in cases.items():
+        out = os.path.join(tmp, name)
+        kw = {"width": 160, "height": 144, "tile": 64, **kw}
+        gen_dicom.write_series(out, single_file=True, **kw)
+        shutil.copy(os.path.join(out, "level0.dcm"), os.path.join(d, name))
+    out = os.path.join(tmp, "concat")
+    gen_dicom.write_series(out, width=160, height=144, tile=64, concatenate=2)
+    shutil.copy(os.path.join(out, "level0_part2.dcm"), os.path.join(d, "dicom_concat_part.dcm"))
+
+
 def slide_seeds(d, tmp):
     img = tissue(80, 56, 5)
     png = os.path.join(tmp, "s.png")
@@ -237,6 +254,7 @@ def slide_seeds(d, tmp):
                              areas=((0, 0, 2, 2),), macro_size=(40, 16))
     gen_ventana.make_ventana(os.path.join(d, "ventana_overlap.bif"), cols=3, rows=2, tile=32, levels=2,
                              areas=((0, 0, 2, 2),), macro_size=(40, 16), overlap=(3, 2))
+    dicom_seeds(d, tmp)
     # The crafted hostile files, at seed size (tests/hostile_files.py).
     t = hostile_files.Tiff()
     t.add(hostile_files.rgb_tiled(1024, 16))

@@ -1,0 +1,71 @@
+# The whole pipeline on a DICOM slide (issue 22): a series written by pydicom from the tiles of a
+# vips pyramid (scripts/gen_dicom.py) and that pyramid's TIFF are the same slide, so `predict`
+# must give the same windows and the same predictions on both (read at level 0 and, through the
+# pyramid, at level 1), and `diagnose` on a folder holding the series finds one slide (not one
+# per instance) with the same windows as the TIFF.
+import csv
+import json
+import os
+import sys
+
+SRC = os.environ.get("DS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(SRC, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_dicom  # noqa: E402
+from cli_harness import check, failures, run, tempdir  # noqa: E402
+
+tmp = tempdir("ds_dicom_pipeline_")
+for kind in ("tiff", "dicom"):
+    os.makedirs(f"{tmp}/{kind}/a")
+gen_dicom.write_series(f"{tmp}/dicom/a/s", width=800, height=600, seed=5, keep_tiff=f"{tmp}/tiff/a/s.tif")
+slides = {"tiff": "a/s.tif", "dicom": "a/s/level0.dcm"}
+run(["init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "64", "--seed", "3", "--out",
+     f"{tmp}/m.safetensors"])
+
+
+def predictions(kind, *extra):
+    with open(f"{tmp}/{kind}.csv", "w") as f:
+        f.write(f"img,gt\n{slides[kind]},a\n")
+    out = f"{tmp}/out_{kind}_{len(extra)}"
+    run(["predict", "--model", f"{tmp}/m.safetensors", "--all-wsi", f"{tmp}/{kind}", "--labels",
+         f"{tmp}/{kind}.csv", "--out", out, "--tissue", "otsu", "--overlap", "1", "--quiet", *extra])
+    rows = []
+    for name in sorted(os.listdir(out)):
+        if name.endswith(".csv"):
+            with open(os.path.join(out, name)) as f:
+                rows += list(csv.DictReader(f))
+    return rows
+
+
+for extra in ((), ("--level", "1")):
+    t, d = predictions("tiff", *extra), predictions("dicom", *extra)
+    check(len(t) > 0, f"predict {extra}: no windows on the TIFF")
+    check(t == d, f"predict {extra}: DICOM and TIFF differ ({len(d)} vs {len(t)} windows; first "
+                  f"{next(((a, b) for a, b in zip(d, t) if a != b), None)})")
+    print(f"predict {' '.join(extra) or '--level 0'}: {len(t)} windows, identical")
+
+# diagnose on a folder: the series is one slide (not one per instance), with the TIFF's windows,
+# scores and diagnosis.
+agg = {"method": "logistic", "classes": ["a", "b"], "lambda": 1.0, "weights": [[1, 0, 0, 0], [0, 1, 0, 0]],
+       "bias": [0, 0], "name": "made_for_the_test"}
+json.dump(agg, open(f"{tmp}/agg.json", "w"))
+run(["bundle", "--model", f"{tmp}/m.safetensors", "--aggregator", f"{tmp}/agg.json", "--out", f"{tmp}/b.safetensors",
+     "--level", "0", "--overlap", "1", "--tissue", "otsu"])
+rows = {}
+for kind in ("tiff", "dicom"):
+    run(["diagnose", "--bundle", f"{tmp}/b.safetensors", f"{tmp}/{kind}", "--out", f"{tmp}/diag_{kind}", "--quiet"])
+    with open(f"{tmp}/diag_{kind}/diagnoses.csv") as f:
+        rows[kind] = list(csv.DictReader(f))
+check(len(rows["dicom"]) == 1, f"diagnose found {len(rows['dicom'])} slides in the DICOM folder (one expected)")
+if len(rows["dicom"]) == 1 and len(rows["tiff"]) == 1:
+    for key in ("diagnosis", "confidence", "score_a", "score_b", "windows"):
+        check(rows["tiff"][0][key] == rows["dicom"][0][key],
+              f"diagnose {key}: {rows['dicom'][0][key]} on DICOM, {rows['tiff'][0][key]} on the TIFF")
+    check(os.path.isdir(f"{tmp}/diag_dicom/s"), f"the DICOM slide's folder is not named after its series' folder: "
+          f"{os.listdir(f'{tmp}/diag_dicom')}")
+    print(f"diagnose: {rows['dicom'][0]['windows']} windows, {rows['dicom'][0]['diagnosis']}, identical")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("dicom pipeline: all checks passed")
