@@ -9,9 +9,8 @@ namespace ds {
 namespace {
 
 // skimage's xyz_from_rgb (sRGB primaries, D65) and the reference white of rgb2lab's default.
-constexpr Mat3 kXyzFromRgb = {{{0.412453, 0.357580, 0.180423},
-                               {0.212671, 0.715160, 0.072169},
-                               {0.019334, 0.119193, 0.950227}}};
+constexpr Mat3 kXyzFromRgb = {
+    {{0.412453, 0.357580, 0.180423}, {0.212671, 0.715160, 0.072169}, {0.019334, 0.119193, 0.950227}}};
 constexpr double kWhite[3] = {0.95047, 1.0, 1.08883};
 const double kLogAdjust = std::log(1e-6);
 
@@ -23,8 +22,8 @@ const Mat3& rgb_from_xyz() {
 }  // namespace
 
 Mat3 mat3_inverse(const Mat3& m) {
-  const double a = m[0][0], b = m[0][1], c = m[0][2], d = m[1][0], e = m[1][1], f = m[1][2], g = m[2][0],
-               h = m[2][1], i = m[2][2];
+  const double a = m[0][0], b = m[0][1], c = m[0][2], d = m[1][0], e = m[1][1], f = m[1][2], g = m[2][0], h = m[2][1],
+               i = m[2][2];
   const double A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
   const double det = a * A + b * B + c * C;
   Mat3 r;
@@ -90,8 +89,7 @@ void lab_to_rgb(const double* lab, double* rgb, size_t n) {
     double xyz[3];
     for (int j = 0; j < 3; ++j) xyz[j] = lab_f_inverse(f[j]) * kWhite[j];
     for (int j = 0; j < 3; ++j)
-      rgb[p * 3 + j] =
-          std::clamp(linear_to_srgb(m[j][0] * xyz[0] + m[j][1] * xyz[1] + m[j][2] * xyz[2]), 0.0, 1.0);
+      rgb[p * 3 + j] = std::clamp(linear_to_srgb(m[j][0] * xyz[0] + m[j][1] * xyz[1] + m[j][2] * xyz[2]), 0.0, 1.0);
   }
 }
 

@@ -26,15 +26,19 @@ void apply_hed_jitter(RgbImage& img, const HedJitter& j) {
   float F[3][3], B[3][3];
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c) F[r][c] = (float)fwd[r][c], B[r][c] = (float)back[r][c];
-  uint8_t* p = img.pixels.data();
-  const size_t px = (size_t)img.width * img.height;
-  for (size_t i = 0; i < px; ++i) {
-    const float o[3] = {od_table.od[p[i * 3]], od_table.od[p[i * 3 + 1]], od_table.od[p[i * 3 + 2]]};
-    float s[3];
+  const float alpha[3] = {j.alpha[0], j.alpha[1], j.alpha[2]}, beta[3] = {j.beta[0], j.beta[1], j.beta[2]};
+  alignas(64) float s[3][256];
+  auto map = [&](const float* o0, const float* o1, const float* o2, float* r0, float* r1, float* r2, size_t n) {
     for (int k = 0; k < 3; ++k)
-      s[k] = std::max(0.f, o[0] * F[0][k] + o[1] * F[1][k] + o[2] * F[2][k]) * j.alpha[k] + j.beta[k];
-    for (int c = 0; c < 3; ++c) p[i * 3 + c] = exp_table(s[0] * B[0][c] + s[1] * B[1][c] + s[2] * B[2][c]);
-  }
+      for (size_t i = 0; i < n; ++i) {
+        const float v = o0[i] * F[0][k] + o1[i] * F[1][k] + o2[i] * F[2][k];
+        s[k][i] = std::max(v, 0.f) * alpha[k] + beta[k];
+      }
+    float* r[3] = {r0, r1, r2};
+    for (int c = 0; c < 3; ++c)
+      for (size_t i = 0; i < n; ++i) r[c][i] = s[0][i] * B[0][c] + s[1][i] * B[1][c] + s[2][i] * B[2][c];
+  };
+  redraw_od(img.pixels.data(), (size_t)img.width * img.height, od_table.od, exp_table.data(), map);
 }
 
 }  // namespace ds

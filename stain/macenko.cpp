@@ -154,19 +154,12 @@ void macenko_apply(RgbImage& img, const std::array<Vec3, 2>& stains, const std::
   double P[2][3];
   if (!src.ok || !pseudo_inverse(src.stains, P)) return;
   // OD_out = HE_ref * diag(maxC_ref / maxC_src) * pinv(HE_src) * OD_in.
-  float A[3][3];
+  LinearOdMap map{};
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c)
-      A[r][c] = (float)(stains[0][r] * max_conc[0] / src.max_conc[0] * P[0][c] +
-                        stains[1][r] * max_conc[1] / src.max_conc[1] * P[1][c]);
-  const OdTable& T = od_table();
-  const ExpTable& E = exp_table();
-  uint8_t* p = img.pixels.data();
-  const size_t px = (size_t)img.width * img.height;
-  for (size_t i = 0; i < px; ++i) {
-    const float a = T.od[p[i * 3]], b = T.od[p[i * 3 + 1]], c = T.od[p[i * 3 + 2]];
-    for (int r = 0; r < 3; ++r) p[i * 3 + r] = E(A[r][0] * a + A[r][1] * b + A[r][2] * c);
-  }
+      map.M[c][r] = (float)(stains[0][r] * max_conc[0] / src.max_conc[0] * P[0][c] +
+                            stains[1][r] * max_conc[1] / src.max_conc[1] * P[1][c]);
+  redraw_od(img.pixels.data(), (size_t)img.width * img.height, od_table().od, exp_table().data(), map);
 }
 
 }  // namespace ds

@@ -1,6 +1,6 @@
 // NumPy's np.percentile with its default 'linear' method, by selection instead of a sort: the
 // q-th percentile of n values is the value at rank q/100 * (n - 1), interpolated between the two
-// order statistics around it. Reorders `v`.
+// order statistics around it. May reorder `v`.
 #pragma once
 #include <cstddef>
 

@@ -117,6 +117,10 @@ void reinhard_apply(RgbImage& img, const LabStats& target) {
     shift[c] = (float)(target.mean[c] - src.mean[c] * k);
   }
   const Tables& T = tables();
+  float M[3][3];
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) M[r][c] = T.rgb_from_xyz[r][c];
+  const uint8_t* srgb8 = T.srgb8.data();
   uint8_t* p = img.pixels.data();
   for (size_t i = 0; i < px; ++i) {
     const float L = lab[i * 3] * scale[0] + shift[0];
@@ -126,10 +130,14 @@ void reinhard_apply(RgbImage& img, const LabStats& target) {
     const float fx = a * (1.f / 500.f) + fy;
     const float fz = std::max(0.f, fy - b * (1.f / 200.f));
     const float x = f_inverse(fx), y = f_inverse(fy), z = f_inverse(fz);
+    uint8_t out[3];
     for (int c = 0; c < 3; ++c) {
-      const float lin = T.rgb_from_xyz[c][0] * x + T.rgb_from_xyz[c][1] * y + T.rgb_from_xyz[c][2] * z;
-      p[i * 3 + c] = T.srgb8[(size_t)(std::clamp(lin, 0.f, 1.f) * 65535.f + 0.5f)];
+      float lin = M[c][0] * x + M[c][1] * y + M[c][2] * z;
+      lin = lin < 0.f ? 0.f : lin;
+      lin = lin > 1.f ? 1.f : lin;
+      out[c] = srgb8[(int)(lin * 65535.f + 0.5f)];
     }
+    p[i * 3] = out[0], p[i * 3 + 1] = out[1], p[i * 3 + 2] = out[2];
   }
 }
 

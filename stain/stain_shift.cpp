@@ -31,20 +31,15 @@ void shift_stain(RgbImage& img, double S) {
   to[1] = unit({e[0] + 0.10 * S, e[1] + 0.05 * S, e[2] + 0.30 * S});
   const double k[3] = {1 + 0.25 * S, 1 + 0.15 * S, 1.0};  // heavier staining
   const double gain[3] = {1 - 0.08 * S, 1 - 0.02 * S, 1 + 0.06 * S};
-  float M[3][3], off[3];
-  for (int r = 0; r < 3; ++r)    // input OD channel
+  LinearOdMap map;
+  for (int r = 0; r < 3; ++r)      // input OD channel
     for (int c = 0; c < 3; ++c) {  // output OD channel
       double v = 0;
       for (int s = 0; s < 3; ++s) v += from[r][s] * k[s] * to[s][c];
-      M[r][c] = (float)v;
+      map.M[r][c] = (float)v;
     }
-  for (int c = 0; c < 3; ++c) off[c] = (float)-std::log(gain[c]);
-  uint8_t* p = img.pixels.data();
-  const size_t px = (size_t)img.width * img.height;
-  for (size_t i = 0; i < px; ++i) {
-    const float o[3] = {od_table.od[p[i * 3]], od_table.od[p[i * 3 + 1]], od_table.od[p[i * 3 + 2]]};
-    for (int c = 0; c < 3; ++c) p[i * 3 + c] = exp_table(o[0] * M[0][c] + o[1] * M[1][c] + o[2] * M[2][c] + off[c]);
-  }
+  for (int c = 0; c < 3; ++c) map.off[c] = (float)-std::log(gain[c]);
+  redraw_od(img.pixels.data(), (size_t)img.width * img.height, od_table.od, exp_table.data(), map);
 }
 
 }  // namespace ds

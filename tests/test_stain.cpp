@@ -13,6 +13,7 @@
 #include "stain/colour.h"
 #include "stain/hed_jitter.h"
 #include "stain/macenko.h"
+#include "stain/percentile.h"
 #include "stain/reinhard.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
@@ -174,10 +175,11 @@ TEST_CASE("the stain reference survives its metadata form, and bad metadata is r
     const StainReference r = fit_stain_reference(m, img, "x");
     CHECK(parse_stain_reference(stain_reference_json(r), "m.safetensors") == r);
   }
-  for (const char* bad : {"[]", "{}", R"({"method":"vahadane"})", R"({"method":"macenko","stains":[[1,0,0]],"max_conc":[1,1]})",
-                          R"({"method":"macenko","stains":[[1,0,0],[0,1,0]],"max_conc":[1,0]})",
-                          R"({"method":"reinhard","lab_mean":[1,2],"lab_std":[1,1,1]})",
-                          R"({"method":"reinhard","lab_mean":[1,2,"x"],"lab_std":[1,1,1]})", "{"}) {
+  for (const char* bad :
+       {"[]", "{}", R"({"method":"vahadane"})", R"({"method":"macenko","stains":[[1,0,0]],"max_conc":[1,1]})",
+        R"({"method":"macenko","stains":[[1,0,0],[0,1,0]],"max_conc":[1,0]})",
+        R"({"method":"reinhard","lab_mean":[1,2],"lab_std":[1,1,1]})",
+        R"({"method":"reinhard","lab_mean":[1,2,"x"],"lab_std":[1,1,1]})", "{"}) {
     INFO(bad);
     REQUIRE_THROWS_AS(parse_stain_reference(bad, "m.safetensors"), InputError);
   }
@@ -226,4 +228,24 @@ TEST_CASE("the synthetic stain shift moves the stain vectors and grows with its 
   RgbImage zero = src;
   shift_stain(zero, 0);
   CHECK(zero.pixels == src.pixels);
+}
+
+TEST_CASE("percentiles by selection equal NumPy's linear percentile of the sorted values") {
+  Rng rng(11);
+  for (size_t n : {1, 2, 7, 4095, 4096, 10001, 50176}) {
+    for (int dup : {0, 1}) {  // continuous values, and values with many ties
+      std::vector<float> v(n);
+      for (float& x : v) x = dup ? (float)rng.uniform_int(37) : rng.normal();
+      std::vector<float> sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      for (double q : {0.0, 1.0, 37.5, 50.0, 99.0, 100.0}) {
+        const double pos = q / 100 * (double)(n - 1);
+        const size_t k = (size_t)pos;
+        const double want = sorted[k] + (k + 1 < n ? (sorted[k + 1] - sorted[k]) * (pos - (double)k) : 0.0);
+        std::vector<float> work = v;
+        INFO("n " << n << " dup " << dup << " q " << q);
+        CHECK(percentile(work.data(), n, q) == Approx(want).margin(1e-6));
+      }
+    }
+  }
 }

@@ -42,7 +42,8 @@ StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::
   RgbImage used(P * placed, P);
   for (int t = 0; t < placed; ++t)
     for (int y = 0; y < P; ++y) std::memcpy(used.row(y) + (size_t)t * P * 3, ok[(size_t)t]->row(y), (size_t)P * 3);
-  out.ref = fit_stain_reference(method, used, "the " + std::to_string(placed) + " training windows sampled for --stain-norm");
+  out.ref =
+      fit_stain_reference(method, used, "the " + std::to_string(placed) + " training windows sampled for --stain-norm");
   out.windows = placed;
   return out;
 }
@@ -51,7 +52,8 @@ StainReference stain_reference_from_flags(const std::string& model_path, const s
                                           const std::string& ref_image) {
   const StainMethod m = parse_stain_method(method);
   if (!model_path.empty()) {
-    DS_CHECK_INPUT(m == StainMethod::none && ref_image.empty(), "give --stain-from or --stain-norm/--stain-ref, not both");
+    DS_CHECK_INPUT(m == StainMethod::none && ref_image.empty(),
+                   "give --stain-from or --stain-norm/--stain-ref, not both");
     const Model model = load_model(model_path);
     if (model.stain.method == StainMethod::none)
       throw InputError(model_path, "has no stain normalisation (trained without --stain-norm)");
