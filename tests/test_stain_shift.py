@@ -22,7 +22,7 @@ SIZE = 32
 # lab's are the reference vectors of Macenko et al.'s code, the other lab's bluer haematoxylin
 # and a more magenta eosin, stained more heavily.
 LAB_A = ([0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581], 1.0)
-LAB_B = ([0.70, 0.65, 0.30], [0.10, 0.85, 0.52], 1.5)
+LAB_B = ([0.70, 0.65, 0.30], [0.30, 0.80, 0.52], 1.4)
 
 
 def patch(rng, lab, dense):
