@@ -18,9 +18,12 @@ constexpr double kXyz[3][3] = {{0.412453 / 0.95047, 0.357580 / 0.95047, 0.180423
                                {0.212671, 0.715160, 0.072169},
                                {0.019334 / 1.08883, 0.119193 / 1.08883, 0.950227 / 1.08883}};
 
+constexpr size_t kChunk = 256;
+
 struct Tables {
   float linear[256];  // sRGB 8-bit -> linear
-  // lab_f(t) for t in [0, kFMax], linear interpolation between samples kFStep apart.
+  // lab_f(t) for t in [0, kFMax], linear interpolation between samples kFMax / kFSamples apart
+  // (8-bit sRGB gives t <= 1: white over the reference white).
   static constexpr int kFSamples = 8192;
   static constexpr float kFMax = 1.02f;
   std::vector<float> f;
@@ -38,12 +41,6 @@ struct Tables {
     for (int r = 0; r < 3; ++r)
       for (int c = 0; c < 3; ++c) rgb_from_xyz[r][c] = (float)(inv[r][c] * white[c]);
   }
-  float lab_f(float t) const {
-    if (t > kFMax) return std::cbrt(t);
-    const float x = std::max(t, 0.0f) * (kFSamples / kFMax);
-    const int i = (int)x;
-    return f[(size_t)i] + (f[(size_t)i + 1] - f[(size_t)i]) * (x - (float)i);
-  }
 };
 
 const Tables& tables() {
@@ -51,42 +48,68 @@ const Tables& tables() {
   return t;
 }
 
-std::vector<float>& scratch() {
-  thread_local std::vector<float> s;
+// A window's LAB values, one plane per channel.
+struct Planes {
+  std::vector<float> c[3];
+};
+
+Planes& scratch() {
+  thread_local Planes s;
   return s;
 }
 
-// img -> LAB floats, interleaved.
-void to_lab(const RgbImage& img, float* lab) {
+// f of n values of t (in place): the table index and weight are computed on vectors, the two
+// samples gathered.
+void lab_f_chunk(float* t, size_t n, const float* f) {
+  alignas(64) int idx[kChunk];
+  alignas(64) float w[kChunk];
+  for (size_t i = 0; i < n; ++i) {
+    float x = t[i] * (Tables::kFSamples / Tables::kFMax);
+    x = std::max(x, 0.f);
+    x = std::min(x, (float)Tables::kFSamples);
+    const int k = (int)x;
+    idx[i] = k;
+    w[i] = x - (float)k;
+  }
+  for (size_t i = 0; i < n; ++i) t[i] = f[idx[i]] + (f[idx[i] + 1] - f[idx[i]]) * w[i];
+}
+
+// img -> LAB planes.
+void to_lab(const RgbImage& img, Planes& lab) {
   const Tables& T = tables();
-  float m[3][3];
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c) m[r][c] = (float)kXyz[r][c];
   const size_t px = (size_t)img.width * img.height;
+  for (auto& c : lab.c) c.resize(px);
   const uint8_t* p = img.pixels.data();
-  for (size_t i = 0; i < px; ++i) {
-    const float r = T.linear[p[i * 3]], g = T.linear[p[i * 3 + 1]], b = T.linear[p[i * 3 + 2]];
-    const float fx = T.lab_f(m[0][0] * r + m[0][1] * g + m[0][2] * b);
-    const float fy = T.lab_f(m[1][0] * r + m[1][1] * g + m[1][2] * b);
-    const float fz = T.lab_f(m[2][0] * r + m[2][1] * g + m[2][2] * b);
-    lab[i * 3] = 116.f * fy - 16.f;
-    lab[i * 3 + 1] = 500.f * (fx - fy);
-    lab[i * 3 + 2] = 200.f * (fy - fz);
+  alignas(64) float rgb[3][kChunk], t[3][kChunk];
+  for (size_t start = 0; start < px; start += kChunk) {
+    const size_t n = std::min(kChunk, px - start);
+    for (size_t i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c) rgb[c][i] = T.linear[p[(start + i) * 3 + c]];
+    for (int r = 0; r < 3; ++r) {
+      const float a = (float)kXyz[r][0], b = (float)kXyz[r][1], d = (float)kXyz[r][2];
+      for (size_t i = 0; i < n; ++i) t[r][i] = a * rgb[0][i] + b * rgb[1][i] + d * rgb[2][i];
+      lab_f_chunk(t[r], n, T.f.data());
+    }
+    float* L = lab.c[0].data() + start;
+    float* A = lab.c[1].data() + start;
+    float* B = lab.c[2].data() + start;
+    for (size_t i = 0; i < n; ++i) {
+      L[i] = 116.f * t[1][i] - 16.f;
+      A[i] = 500.f * (t[0][i] - t[1][i]);
+      B[i] = 200.f * (t[1][i] - t[2][i]);
+    }
   }
 }
 
-LabStats stats_of(const float* lab, size_t px) {
-  double s[3] = {0, 0, 0}, ss[3] = {0, 0, 0};
-  for (size_t i = 0; i < px; ++i)
-    for (int c = 0; c < 3; ++c) {
-      const double v = lab[i * 3 + c];
-      s[c] += v, ss[c] += v * v;
-    }
+LabStats stats_of(const Planes& lab, size_t px) {
   LabStats st;
   const double n = (double)std::max<size_t>(px, 1);
   for (int c = 0; c < 3; ++c) {
-    st.mean[c] = s[c] / n;
-    st.std[c] = std::sqrt(std::max(0.0, ss[c] / n - st.mean[c] * st.mean[c]));
+    double s = 0, ss = 0;
+    const float* v = lab.c[c].data();
+    for (size_t i = 0; i < px; ++i) s += v[i], ss += (double)v[i] * v[i];
+    st.mean[c] = s / n;
+    st.std[c] = std::sqrt(std::max(0.0, ss / n - st.mean[c] * st.mean[c]));
   }
   return st;
 }
@@ -96,20 +119,17 @@ inline float f_inverse(float f) { return f > 0.2068966f ? f * f * f : (f - 16.f 
 }  // namespace
 
 LabStats lab_stats(const RgbImage& img) {
-  const size_t px = (size_t)img.width * img.height;
-  std::vector<float>& lab = scratch();
-  lab.resize(px * 3);
-  to_lab(img, lab.data());
-  return stats_of(lab.data(), px);
+  Planes& lab = scratch();
+  to_lab(img, lab);
+  return stats_of(lab, (size_t)img.width * img.height);
 }
 
 void reinhard_apply(RgbImage& img, const LabStats& target) {
   const size_t px = (size_t)img.width * img.height;
   if (px == 0) return;
-  std::vector<float>& lab = scratch();
-  lab.resize(px * 3);
-  to_lab(img, lab.data());
-  const LabStats src = stats_of(lab.data(), px);
+  Planes& lab = scratch();
+  to_lab(img, lab);
+  const LabStats src = stats_of(lab, px);
   float scale[3], shift[3];
   for (int c = 0; c < 3; ++c) {
     const double k = src.std[c] > 1e-9 ? target.std[c] / src.std[c] : 1.0;
@@ -122,22 +142,32 @@ void reinhard_apply(RgbImage& img, const LabStats& target) {
     for (int c = 0; c < 3; ++c) M[r][c] = T.rgb_from_xyz[r][c];
   const uint8_t* srgb8 = T.srgb8.data();
   uint8_t* p = img.pixels.data();
-  for (size_t i = 0; i < px; ++i) {
-    const float L = lab[i * 3] * scale[0] + shift[0];
-    const float a = lab[i * 3 + 1] * scale[1] + shift[1];
-    const float b = lab[i * 3 + 2] * scale[2] + shift[2];
-    const float fy = (L + 16.f) * (1.f / 116.f);
-    const float fx = a * (1.f / 500.f) + fy;
-    const float fz = std::max(0.f, fy - b * (1.f / 200.f));
-    const float x = f_inverse(fx), y = f_inverse(fy), z = f_inverse(fz);
-    uint8_t out[3];
-    for (int c = 0; c < 3; ++c) {
-      float lin = M[c][0] * x + M[c][1] * y + M[c][2] * z;
-      lin = lin < 0.f ? 0.f : lin;
-      lin = lin > 1.f ? 1.f : lin;
-      out[c] = srgb8[(int)(lin * 65535.f + 0.5f)];
+  alignas(64) float xyz[3][kChunk];
+  alignas(64) int idx[3][kChunk];
+  for (size_t start = 0; start < px; start += kChunk) {
+    const size_t n = std::min(kChunk, px - start);
+    const float* L = lab.c[0].data() + start;
+    const float* A = lab.c[1].data() + start;
+    const float* B = lab.c[2].data() + start;
+    for (size_t i = 0; i < n; ++i) {
+      const float fy = (L[i] * scale[0] + shift[0] + 16.f) * (1.f / 116.f);
+      const float fx = (A[i] * scale[1] + shift[1]) * (1.f / 500.f) + fy;
+      const float fz = std::max(0.f, fy - (B[i] * scale[2] + shift[2]) * (1.f / 200.f));
+      xyz[0][i] = f_inverse(fx), xyz[1][i] = f_inverse(fy), xyz[2][i] = f_inverse(fz);
     }
-    p[i * 3] = out[0], p[i * 3 + 1] = out[1], p[i * 3 + 2] = out[2];
+    for (int c = 0; c < 3; ++c)
+      for (size_t i = 0; i < n; ++i) {
+        float lin = M[c][0] * xyz[0][i] + M[c][1] * xyz[1][i] + M[c][2] * xyz[2][i];
+        lin = std::max(lin, 0.f);
+        lin = std::min(lin, 1.f);
+        idx[c][i] = (int)(lin * 65535.f + 0.5f);
+      }
+    uint8_t* dst = p + start * 3;
+    for (size_t i = 0; i < n; ++i) {
+      dst[i * 3] = srgb8[idx[0][i]];
+      dst[i * 3 + 1] = srgb8[idx[1][i]];
+      dst[i * 3 + 2] = srgb8[idx[2][i]];
+    }
   }
 }
 

@@ -208,6 +208,13 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
   saved.erase("threads");
   saved.erase("ranks");
   check_config(state_path_for(path), saved, config);
+  // The stain keys are recorded only when on (older checkpoints lack them): one the checkpoint
+  // has and this run lacks is a setting turned off, not an older checkpoint.
+  for (const char* k : {"--stain-norm", "--stain-aug"})
+    if (saved.count(k) && !config.count(k))
+      throw InputError(state_path_for(path), std::string("checkpoint was written with ") + k + " = " + saved[k] +
+                                                 ", this run has it off; resume with the same settings or start a "
+                                                 "new --out folder");
   if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
     throw InputError(path, "model classes, patch size or arch differ from this run");
   if (layout_then != layout_now)
