@@ -17,6 +17,9 @@
 #include "stain/reinhard.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
+#include "tests/scratch_dir.h"
+#include "weights/model.h"
+#include "weights/model_forward.h"
 
 using namespace ds;
 
@@ -248,4 +251,29 @@ TEST_CASE("percentiles by selection equal NumPy's linear percentile of the sorte
       }
     }
   }
+}
+
+TEST_CASE("a model file carries its stain reference, and make_batch normalises with it") {
+  const RgbImage ref_img = load_image(kDir + "src_1.png");
+  Model m = make_model(Arch::resnet18, {"a", "b"}, 3, 64);
+  m.stain = fit_stain_reference(StainMethod::macenko, ref_img, "src_1.png");
+  const std::string path = (ds::test::scratch_dir("stain_model") / "m.safetensors").string();
+  save_model(path, m);
+  std::map<std::string, std::string> meta;
+  const Model back = load_model(path, &meta);
+  CHECK(back.stain == m.stain);
+  CHECK(meta.count("stain") == 1);
+  CHECK(extra_metadata(meta).count("stain") == 0);  // the model's own: rewriting keeps it once
+  const RgbImage src = load_image(kDir + "src_0.png");
+  RgbImage normalised = src;
+  normalize_stain(normalised, back.stain);
+  const Tensor batch = make_batch({src}, back);
+  std::vector<float> want((size_t)3 * 64 * 64);
+  normalize_patch(want.data(), normalised, back.mean, back.std);
+  CHECK(std::equal(want.begin(), want.end(), batch.data()));
+  Model plain = make_model(Arch::resnet18, {"a", "b"}, 3, 64);
+  save_model(path, plain);
+  std::map<std::string, std::string> meta2;
+  CHECK(load_model(path, &meta2).stain.method == StainMethod::none);
+  CHECK(meta2.count("stain") == 0);  // a model without normalisation is written as before
 }

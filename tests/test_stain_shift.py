@@ -95,6 +95,30 @@ if len(acc) == 2:
     check(acc["macenko"][1] >= 0.85, f"with Macenko the other lab keeps its accuracy: {acc}")
     check(acc["none"][1] <= acc["macenko"][1] - 0.15, f"without normalisation the other lab loses accuracy: {acc}")
 
+# synth --stain-shift and patches --stain-from: shifted slides differ from plain ones of the same
+# seed; patches normalised with the Macenko model differ from the plain export; a model without a
+# reference is refused, naming it.
+for shift in ("0", "1"):
+    run(["synth", "--out", f"{tmp}/wsi{shift}", "--classes", "2", "--slides-per-class", "1", "--width", "512",
+         "--height", "512", "--seed", "3", "--stain-shift", shift])
+plain, shifted = (open(f"{tmp}/wsi{s}/glandular/glandular_000.tif", "rb").read() for s in ("0", "1"))
+check(plain != shifted, "synth --stain-shift 1 wrote the same slide as --stain-shift 0")
+p = run(["synth", "--out", f"{tmp}/wsi_bad", "--stain-shift", "5"], expect=2)
+check("--stain-shift" in p.stderr, f"synth --stain-shift 5: {p.stderr.strip()[-200:]}")
+with open(f"{tmp}/labels.csv", "w") as f:
+    f.write("img,gt\nglandular/glandular_000.tif,glandular\nsolid/solid_000.tif,solid\n")
+exports = {}
+for name, extra in (("plain", []), ("norm", ["--stain-from", f"{tmp}/out_macenko/best.safetensors"])):
+    run(["patches", "--all-wsi", f"{tmp}/wsi1", "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/patches_{name}",
+         "--patch-size", "32", "--quiet"] + extra)
+    exports[name] = {os.path.relpath(os.path.join(r, f), f"{tmp}/patches_{name}"): open(os.path.join(r, f), "rb").read()
+                     for r, _, fs in os.walk(f"{tmp}/patches_{name}") for f in fs if f.endswith(".jpg")}
+check(exports["plain"] and sorted(exports["plain"]) == sorted(exports["norm"]), "the same patches are exported")
+check(any(exports["plain"][k] != exports["norm"].get(k) for k in exports["plain"]), "--stain-from changed no patch")
+p = run(["patches", "--all-wsi", f"{tmp}/wsi1", "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/patches_bad",
+         "--patch-size", "32", "--stain-from", f"{tmp}/out_none/best.safetensors"], expect=2)
+check("out_none/best.safetensors" in p.stderr and "stain" in p.stderr, f"model without a reference: {p.stderr[-300:]}")
+
 # Bad flags: exit 2 with one line naming the reason.
 p = run(["train", "--train-folder", f"{tmp}/data", "--patch-size", str(SIZE), "--out", f"{tmp}/bad",
          "--stain-norm", "vahadane"], expect=2)
