@@ -105,9 +105,17 @@ LabStats stats_of(const Planes& lab, size_t px) {
   LabStats st;
   const double n = (double)std::max<size_t>(px, 1);
   for (int c = 0; c < 3; ++c) {
-    double s = 0, ss = 0;
+    // Eight partial sums in a fixed order: one running sum would be a chain of dependent adds
+    // (without -ffast-math the compiler may not reorder them), the slowest part of a window.
+    constexpr size_t kLanes = 8;
+    double sl[kLanes] = {}, ssl[kLanes] = {};
     const float* v = lab.c[c].data();
-    for (size_t i = 0; i < px; ++i) s += v[i], ss += (double)v[i] * v[i];
+    size_t i = 0;
+    for (; i + kLanes <= px; i += kLanes)
+      for (size_t j = 0; j < kLanes; ++j) sl[j] += v[i + j], ssl[j] += (double)v[i + j] * v[i + j];
+    for (size_t j = 0; i < px; ++i, ++j) sl[j] += v[i], ssl[j] += (double)v[i] * v[i];
+    double s = 0, ss = 0;
+    for (size_t j = 0; j < kLanes; ++j) s += sl[j], ss += ssl[j];
     st.mean[c] = s / n;
     st.std[c] = std::sqrt(std::max(0.0, ss / n - st.mean[c] * st.mean[c]));
   }
