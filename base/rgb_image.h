@@ -1,6 +1,7 @@
 // The one image type every layer above the base shares: 8-bit RGB, row-major. Slides yield it,
 // networks are fed from it, visualizations are drawn into it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/window_flags.h"
 #include "slide/windows/patch_export.h"
+#include "train/stain_fit.h"
 
 namespace ds::cli {
 
@@ -20,6 +21,7 @@ void register_patches(CLI::App& app, Globals& g) {
     PatchExportOptions exp;
     WindowFlags win;
     bool quiet = false;
+    std::string stain_from, stain_norm = "none", stain_ref;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("patches", "Export tissue windows as JPEG patches in DeepSlide's folder layout");
@@ -34,6 +36,12 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_option("--annotation-cover", o->exp.annotation_cover,
                   "With --annotations: share of a window one class's annotations must cover")
       ->capture_default_str();
+  sub->add_option("--stain-from", o->stain_from,
+                  "Stain-normalise every patch as this model or bundle does (its train --stain-norm)");
+  sub->add_option("--stain-norm", o->stain_norm,
+                  "Stain-normalise every patch: none|reinhard|macenko (with --stain-ref)")
+      ->capture_default_str();
+  sub->add_option("--stain-ref", o->stain_ref, "Reference image the --stain-norm method is fitted on");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
   add_window_flags(sub, o->win);
   sub->callback([o, &g] {
@@ -42,6 +50,7 @@ void register_patches(CLI::App& app, Globals& g) {
     // DeepSlide's defaults: 1.5 for validation patches, 3 (slide_overlap) for evaluation folders.
     exp.windows = o->win.resolve(exp.by_folder ? 3.0 : 1.5);
     exp.threads = g.threads;
+    exp.stain = stain_reference_from_flags(o->stain_from, o->stain_norm, o->stain_ref);
     Progress progress("patches", 0, "windows", ProgressStyle::for_stderr(o->quiet));
     exp.progress = &progress;
     const PatchExportSummary s = export_patches(exp, [&](const SlideExport& e) {

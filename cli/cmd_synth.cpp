@@ -18,6 +18,9 @@ void register_synth(CLI::App& app, Globals& g) {
   sub->add_option("--height", o->height, "Approximate slide height in pixels")->capture_default_str();
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub->add_option("--mpp", o->mpp, "Microns per pixel recorded in the files")->capture_default_str();
+  sub->add_option("--stain-shift", o->stain_shift,
+                  "Redraw the slides with another lab's stain: other H and E vectors and a colour cast (0..2)")
+      ->capture_default_str();
   sub->add_option("--jpeg-quality", o->quality, "JPEG quality of the tiles")->capture_default_str();
   sub->callback([o, &g] {
     set_num_threads(g.threads);

@@ -33,6 +33,7 @@ struct TrainOpts {
   std::string all_wsi, labels_train, labels_val, train_folder;
   int64_t num_train_per_class = 80000;
   std::string arch = "resnet18", flips = "on", rot90 = "on";
+  std::string stain_norm = "none";
   std::string annotations, windows_csv;
   double annotation_cover = 0.5;
   TrainConfig cfg;
@@ -47,6 +48,7 @@ TrainConfig train_config(const TrainOpts& o, const Globals& g) {
   DS_CHECK_INPUT(o.rot90 == "on" || o.rot90 == "off", "--rot90 must be on or off, got " + o.rot90);
   cfg.aug.flips = o.flips == "on";
   cfg.aug.rot90 = o.rot90 == "on";
+  cfg.stain_norm = parse_stain_method(o.stain_norm);
   cfg.resume = o.resume->count() > 0;
   return cfg;
 }
@@ -278,6 +280,17 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--color-jitter-hue", c.aug.hue, "ColorJitter hue")->capture_default_str();
   sub->add_option("--flips", o->flips, "Random horizontal and vertical flips: on|off")->capture_default_str();
   sub->add_option("--rot90", o->rot90, "Random 90-degree rotations: on|off")->capture_default_str();
+  sub->add_option("--stain-norm", o->stain_norm,
+                  "Stain normalisation of every window (train and, from the model, every later command): "
+                  "none|reinhard|macenko")
+      ->capture_default_str();
+  sub->add_option("--stain-ref", c.stain_ref,
+                  "Reference image for --stain-norm (default: fitted on 64 training windows)");
+  sub->add_flag("--stain-aug", c.stain_aug, "HED jitter (Tellez et al. 2018) on training windows");
+  sub->add_option("--stain-aug-scale", c.hed.scale, "HED jitter: each stain scaled by U(1-s, 1+s)")
+      ->capture_default_str();
+  sub->add_option("--stain-aug-shift", c.hed.shift, "HED jitter: each stain's optical density shifted by U(-s, s)")
+      ->capture_default_str();
   sub->add_option("--seed", c.seed, "Seed of initialisation, sample order and augmentation")->capture_default_str();
   sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
   sub->add_option("--workers", c.workers, "Loader threads")->capture_default_str();

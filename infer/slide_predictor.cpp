@@ -70,6 +70,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
         Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
         for (int64_t i = begin; i < end; ++i) {
           RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
+          normalize_stain(patch, model.stain);
           normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
         }
         double dt = since(t0);

@@ -13,6 +13,7 @@
 namespace ds {
 
 namespace {
+constexpr uint64_t kStainAugSalt = 0x484544ull << 40;  // "HED"
 uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -82,6 +83,11 @@ Batch Loader::build(int64_t b) const {
     } catch (const InputError& e) {
       out.failed.push_back({idx, e.what()});
       continue;
+    }
+    normalize_stain(img, opt_.stain);
+    if (opt_.augment && opt_.stain_aug) {
+      Rng stain_rng(mix_seed(opt_.seed ^ kStainAugSalt, (uint64_t)epoch_, (uint64_t)pos));
+      apply_hed_jitter(img, draw_hed_jitter(opt_.hed, stain_rng));
     }
     if (opt_.augment) {
       Rng rng(mix_seed(opt_.seed, (uint64_t)epoch_, (uint64_t)pos));

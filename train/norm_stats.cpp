@@ -12,7 +12,7 @@
 
 namespace ds {
 
-NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads) {
+NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain) {
   const int64_t n = (int64_t)data.train.size();
   const int64_t k = std::min(n, max_samples);
   std::vector<std::array<double, 6>> sums((size_t)k);
@@ -21,6 +21,7 @@ NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threa
     RgbImage img;
     try {
       img = data.read(data.train[(size_t)(i * n / k)]);
+      normalize_stain(img, stain);
     } catch (const InputError& e) {
       error[(size_t)i] = e.what();
       return;

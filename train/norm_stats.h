@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "stain/stain_norm.h"
 #include "train/dataset.h"
 
 namespace ds {
@@ -20,6 +21,8 @@ struct NormStats {
   std::vector<std::pair<int64_t, std::string>> failed;
 };
 
-NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads);
+// `stain`: the run's stain normalisation, applied to each patch first (training normalises the
+// stains before the mean/std, so the statistics are those of the normalised patches).
+NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain = {});
 
 }  // namespace ds

@@ -27,6 +27,7 @@
 #include "train/lr_schedule.h"
 #include "train/norm_stats.h"
 #include "train/optimizer.h"
+#include "train/stain_fit.h"
 #include "train/train_step.h"
 
 namespace fs = std::filesystem;
@@ -50,6 +51,10 @@ void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.aug.brightness >= 0 && c.aug.contrast >= 0 && c.aug.saturation >= 0,
                  "--color-jitter-brightness/contrast/saturation must be >= 0");
   DS_CHECK_INPUT(c.aug.hue >= 0 && c.aug.hue <= 0.5f, "--color-jitter-hue must be in [0, 0.5]");
+  DS_CHECK_INPUT(c.hed.scale >= 0 && c.hed.scale < 1, "--stain-aug-scale must be in [0, 1)");
+  DS_CHECK_INPUT(c.hed.shift >= 0 && c.hed.shift <= 1, "--stain-aug-shift must be in [0, 1]");
+  DS_CHECK_INPUT(c.stain_ref.empty() || c.stain_norm != StainMethod::none,
+                 "--stain-ref needs --stain-norm reinhard|macenko");
   DS_CHECK_INPUT(c.norm_samples >= 1, "--norm-samples must be at least 1");
   DS_CHECK_INPUT(!c.out.empty(), "--out is required");
 }
@@ -70,7 +75,17 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
   m["--flips"] = c.aug.flips ? "on" : "off";
   m["--rot90"] = c.aug.rot90 ? "on" : "off";
   m["--seed"] = std::to_string(c.seed);
-  if (c.sync_bn) m["--sync-bn"] = "on";  // (absent when off: checkpoints from before the flag resume)
+  if (c.sync_bn) m["--sync-bn"] = "on";
+  // (the stain keys are absent when off: checkpoints from before the flags resume)
+  if (c.stain_norm != StainMethod::none) {
+    m["--stain-norm"] = stain_method_name(c.stain_norm);
+    m["--stain-ref"] = c.stain_ref.empty() ? "training windows" : fs::absolute(c.stain_ref).string();
+  }
+  if (c.stain_aug) {
+    m["--stain-aug"] = "on";
+    m["--stain-aug-scale"] = format_number("%.9g", c.hed.scale);
+    m["--stain-aug-shift"] = format_number("%.9g", c.hed.shift);
+  }  // (absent when off: checkpoints from before the flag resume)
   m["--pretrained"] = c.pretrained.empty() ? "none" : fs::absolute(c.pretrained).string();
   m["data"] = d.source;
   std::string classes;
@@ -80,8 +95,9 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
 }
 
 // A fresh model, or the --pretrained one adapted to our classes and normalization.
-Model initial_model(const TrainConfig& c, const Dataset& d, const NormStats& ns) {
+Model initial_model(const TrainConfig& c, const Dataset& d, const NormStats& ns, const StainReference& stain) {
   Model fresh = make_model(c.arch, d.classes, c.seed, d.patch_size, ns.mean, ns.std);
+  fresh.stain = stain;
   if (c.pretrained.empty()) return fresh;
   Model pre = load_model(c.pretrained);
   if (pre.net->arch() != c.arch)
@@ -192,6 +208,13 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
   saved.erase("threads");
   saved.erase("ranks");
   check_config(state_path_for(path), saved, config);
+  // The stain keys are recorded only when on (older checkpoints lack them): one the checkpoint
+  // has and this run lacks is a setting turned off, not an older checkpoint.
+  for (const char* k : {"--stain-norm", "--stain-aug"})
+    if (saved.count(k) && !config.count(k))
+      throw InputError(state_path_for(path), std::string("checkpoint was written with ") + k + " = " + saved[k] +
+                                                 ", this run has it off; resume with the same settings or start a "
+                                                 "new --out folder");
   if (c.model.classes != data.classes || c.model.patch_size != data.patch_size || c.model.net->arch() != cfg.arch)
     throw InputError(path, "model classes, patch size or arch differ from this run");
   if (layout_then != layout_now)
@@ -211,9 +234,15 @@ Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string
     throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
   const auto t0 = Clock::now();
   Start s;
-  const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads);
+  const StainFit stain = fit_training_stain(data, cfg.stain_norm, cfg.stain_ref, cfg.threads);
+  if (cfg.stain_norm != StainMethod::none)
+    say("stain normalisation fitted on " +
+        (cfg.stain_ref.empty() ? std::to_string(stain.windows) + " training windows" : cfg.stain_ref) + ": " +
+        describe_stain_reference(stain.ref));
+  const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads, stain.ref);
   {
     UnreadableTracker bad(data, s.st.unreadable, say);
+    for (const auto& [i, error] : stain.failed) bad.add(data.train[(size_t)i], error);
     for (const auto& [i, error] : ns.failed) bad.add(data.train[(size_t)i], error);
     bad.check();
     if (ns.patches == 0)
@@ -225,7 +254,7 @@ Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string
       format_number("%.4f", ns.mean[2]) + ", std " + format_number("%.4f", ns.std[0]) + " " +
       format_number("%.4f", ns.std[1]) + " " + format_number("%.4f", ns.std[2]) + " (" +
       format_number("%.1f", since(t0)) + " s)");
-  s.model = initial_model(cfg, data, ns);
+  s.model = initial_model(cfg, data, ns, stain.ref);
   s.st.log_csv = std::string(kLogHeader) + "\n";
   return s;
 }
@@ -246,6 +275,9 @@ LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, c
   lo.workers = cfg.workers;
   lo.queue_batches = std::max(4, 2 * cfg.workers);
   lo.aug = cfg.aug;
+  lo.stain = model.stain;
+  lo.stain_aug = cfg.stain_aug;
+  lo.hed = cfg.hed;
   lo.mean = model.mean;
   lo.std = model.std;
   lo.seed = cfg.seed;

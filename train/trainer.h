@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "layers/resnet.h"
+#include "stain/hed_jitter.h"
+#include "stain/stain_norm.h"
 #include "train/augment.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
@@ -36,6 +38,11 @@ struct TrainConfig {
   int64_t save_interval = 1;
   double checkpoint_minutes = 10;  // mid-epoch checkpoints; 0 disables
   AugmentOptions aug;
+  // --stain-norm / --stain-ref (train/stain_fit.h) and --stain-aug with its strengths.
+  StainMethod stain_norm = StainMethod::none;
+  std::string stain_ref;  // "" = fitted on the training windows
+  bool stain_aug = false;
+  HedJitterOptions hed;
   uint64_t seed = 0;
   int threads = 0;  // compute threads (recorded; resume is bit-exact only with the same count)
   int workers = 2;  // loader threads

@@ -10,11 +10,13 @@
 
 #include "engine/tensor.h"
 #include "layers/resnet.h"
+#include "stain/stain_norm.h"
 
 namespace ds {
 
 constexpr const char* kModelFormat = "deepslide-model";
 constexpr int kModelVersion = 1;
+constexpr const char* kStainMetadataKey = "stain";
 constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
 constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
 
@@ -24,6 +26,9 @@ struct Model {
   std::array<float, 3> mean = kImageNetMean;  // per RGB channel, 0..1 units (after x/255)
   std::array<float, 3> std = kImageNetStd;
   int patch_size = 224;  // patches are patch_size x patch_size pixels
+  // Stain normalisation every patch gets before the mean/std normalization (stain/stain_norm.h):
+  // fitted by `train --stain-norm`, saved as metadata "stain" (absent: none, as before it existed).
+  StainReference stain;
   // The convolutions' arithmetic in predict_probabilities(model, batch): set it with
   // set_model_precision (weights/model_forward.h), which checks that int8 has its ranges. The
   // int8 input ranges themselves live in the network's convs (weights/calibrate.h) and are saved
@@ -39,7 +44,7 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
 
 // Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
 // metadata format/version/arch/classes/mean/std/patch_size (and int8_act_max when the model is
-// calibrated, weights/calibrate.h), plus `extra_metadata` (what a model
+// calibrated, weights/calibrate.h; stain when it normalises stains), plus `extra_metadata` (what a model
 // bundle adds, infer/bundle.h; its keys must not be the model's own).
 void save_model(const std::string& path, const Model& model,
                 const std::map<std::string, std::string>& extra_metadata = {});

@@ -32,7 +32,13 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, cons
                        "image is " + std::to_string(im.width) + "x" + std::to_string(im.height) +
                            " pixels but the model expects " + std::to_string(P) + "x" + std::to_string(P) +
                            " patches (patch_size " + std::to_string(P) + ")");
-    normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
+    if (model.stain.method == StainMethod::none) {
+      normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
+    } else {
+      RgbImage stained = im;
+      normalize_stain(stained, model.stain);
+      normalize_patch(batch.data() + i * 3 * (size_t)P * P, stained, model.mean, model.std);
+    }
   }
   return batch;
 }

@@ -11,10 +11,12 @@
 
 namespace ds {
 
-// 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch,
-// x/255 then (x - mean) / std per channel. `names` (optional, same length) label size errors.
+// 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch: the
+// model's stain normalisation (model.stain, on a copy), then x/255 and (x - mean) / std per channel. `names` (optional,
+// same length) label size errors.
 Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names = {});
-// One patch into out (3 * P * P floats, CHW), same arithmetic as make_batch.
+// One patch into out (3 * P * P floats, CHW), make_batch's arithmetic after the stain
+// normalisation (readers that own their patch call normalize_stain(patch, model.stain) first).
 void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
                      const std::array<float, 3>& std);
 

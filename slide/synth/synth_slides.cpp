@@ -12,6 +12,7 @@
 #include "slide/reader/resize.h"
 #include "slide/synth/pyramid_writer.h"
 #include "slide/synth/synth_tissue.h"
+#include "stain/stain_shift.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +45,7 @@ static RgbImage make_label(uint64_t seed) {
 }
 
 std::vector<std::string> write_synth_dataset(const SynthOptions& opt) {
+  DS_CHECK_INPUT(opt.stain_shift >= 0 && opt.stain_shift <= 2, "--stain-shift must be in [0, 2]");
   DS_CHECK_INPUT(opt.classes >= 2 && opt.classes <= 32, "--classes must be in [2, 32]");
   DS_CHECK_INPUT(opt.slides_per_class >= 1 && opt.slides_per_class <= 10000, "--slides-per-class must be >= 1");
   DS_CHECK_INPUT(opt.width >= 256 && opt.height >= 256, "--width and --height must be >= 256");
@@ -74,6 +76,7 @@ std::vector<std::string> write_synth_dataset(const SynthOptions& opt) {
     SynthTissue tissue(w, h, c, slide_seed);
     RgbImage img(w, h);
     tissue.render(0, 0, img);
+    shift_stain(img, opt.stain_shift);
     PyramidWriteOptions po;
     po.compression = "jpeg";
     po.quality = opt.quality;

@@ -17,6 +17,9 @@ struct SynthOptions {
   double mpp = 0.5;  // written to the file (20x)
   int quality = 85;
   int threads = 0;
+  // Another lab's stain (stain/stain_shift.h): other H and E vectors and a colour cast, growing
+  // with the value (0: none, 1: strong). Morphology and everything else stay as without it.
+  double stain_shift = 0;
 };
 
 std::vector<std::string> synth_class_names(int classes);

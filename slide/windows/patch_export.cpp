@@ -76,7 +76,9 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
           const Window& w = todo[(size_t)i].window;
           const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
                                                : name + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
-          save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), read_window(*slide, g, w, 1), o.quality, false);
+          RgbImage patch = read_window(*slide, g, w, 1);
+          normalize_stain(patch, o.stain);
+          save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), patch, o.quality, false);
         });
         n.kept += (int64_t)todo.size();
       },

@@ -22,6 +22,7 @@
 #include "base/progress.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/slide_windows.h"
+#include "stain/stain_norm.h"
 
 namespace ds {
 
@@ -38,6 +39,9 @@ struct PatchExportOptions {
   // writes nothing and is listed as skipped.
   std::string annotations;
   double annotation_cover = 0.5;
+  // Each patch stain-normalised before it is written (stain/stain_norm.h): a model's reference
+  // (`--stain-from MODEL`) or one fitted on `--stain-ref IMAGE`; method none writes them as read.
+  StainReference stain;
   Progress* progress = nullptr;  // per slide, phase "scan and write" over its grid windows; may be null
 };
 

@@ -1,0 +1,31 @@
+// Macenko et al. 2009, "A method for normalizing histology slides for quantitative analysis"
+// (ISBI), with the constants of the authors' reference code (stain/stain_norm.h):
+//   1. optical density per channel, OD = -ln((I + 1) / Io);
+//   2. drop background: pixels with OD < beta in any channel;
+//   3. the plane of the two largest eigenvectors of the remaining ODs' covariance (the SVD
+//      directions of the paper; the first oriented towards positive OD);
+//   4. each pixel's angle in that plane; the stain vectors are the directions at the alpha-th and
+//      (100 - alpha)-th percentile angles, haematoxylin the one with the larger red OD;
+//   5. every pixel's two concentrations by least squares, and their 99th percentiles.
+// Normalising redraws each pixel as Io * exp(-HE_ref * C * maxC_ref / maxC), C its least-squares
+// concentrations: a 3x3 linear map of OD per image, applied through tables (stain_tables.h).
+#pragma once
+#include <array>
+
+#include "base/rgb_image.h"
+
+namespace ds {
+
+struct MacenkoFit {
+  bool ok = false;  // false: too little tissue, or a degenerate estimate
+  std::array<std::array<double, 3>, 2> stains{};
+  std::array<double, 2> max_conc{};
+};
+
+MacenkoFit macenko_fit(const RgbImage& img);
+
+// Redraws `img` with the given target stains and scales; leaves it as it is when its own fit fails.
+void macenko_apply(RgbImage& img, const std::array<std::array<double, 3>, 2>& stains,
+                   const std::array<double, 2>& max_conc);
+
+}  // namespace ds

@@ -1,0 +1,133 @@
+// The stain reference: fitting, applying, and its metadata form (see stain_norm.h).
+#include "stain/stain_norm.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/json_bounded.h"
+#include "stain/macenko.h"
+#include "stain/reinhard.h"
+
+namespace ds {
+
+StainMethod parse_stain_method(const std::string& name) {
+  if (name == "none") return StainMethod::none;
+  if (name == "reinhard") return StainMethod::reinhard;
+  if (name == "macenko") return StainMethod::macenko;
+  throw InputError("--stain-norm must be none, reinhard or macenko, got '" + name + "'");
+}
+
+std::string stain_method_name(StainMethod m) {
+  switch (m) {
+    case StainMethod::reinhard: return "reinhard";
+    case StainMethod::macenko: return "macenko";
+    default: return "none";
+  }
+}
+
+StainReference fit_stain_reference(StainMethod method, const RgbImage& img, const std::string& where) {
+  StainReference ref;
+  ref.method = method;
+  if (method == StainMethod::reinhard) {
+    const LabStats st = lab_stats(img);
+    ref.lab_mean = st.mean;
+    ref.lab_std = st.std;
+  } else if (method == StainMethod::macenko) {
+    const MacenkoFit fit = macenko_fit(img);
+    if (!fit.ok)
+      throw InputError(where, "too little stained tissue to fit Macenko's stain vectors (fewer than " +
+                                  std::to_string(kMacenkoMinTissue) +
+                                  " pixels with optical density >= 0.15 in every channel, or a degenerate estimate)");
+    ref.stains = fit.stains;
+    ref.max_conc = fit.max_conc;
+  }
+  return ref;
+}
+
+void normalize_stain(RgbImage& img, const StainReference& ref) {
+  if (ref.method == StainMethod::reinhard) reinhard_apply(img, LabStats{ref.lab_mean, ref.lab_std});
+  if (ref.method == StainMethod::macenko) macenko_apply(img, ref.stains, ref.max_conc);
+}
+
+std::string stain_reference_json(const StainReference& ref) {
+  nlohmann::json j;
+  j["method"] = stain_method_name(ref.method);
+  if (ref.method == StainMethod::reinhard) {
+    j["lab_mean"] = ref.lab_mean;
+    j["lab_std"] = ref.lab_std;
+  } else if (ref.method == StainMethod::macenko) {
+    j["stains"] = ref.stains;
+    j["max_conc"] = ref.max_conc;
+  }
+  return j.dump();
+}
+
+namespace {
+
+// A JSON list of N finite numbers (`what` names it in the error).
+template <size_t N>
+std::array<double, N> numbers(const nlohmann::json* v, const std::string& what, const std::string& where) {
+  std::array<double, N> out{};
+  if (!v || !v->is_array() || v->size() != N)
+    throw InputError(where, "stain metadata " + what + " must be a list of " + std::to_string(N) + " numbers");
+  for (size_t i = 0; i < N; ++i) {
+    if (!(*v)[i].is_number() || !std::isfinite((*v)[i].get<double>()))
+      throw InputError(where, "stain metadata " + what + " holds a value that is not a finite number");
+    out[i] = (*v)[i].get<double>();
+  }
+  return out;
+}
+
+const nlohmann::json* member(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+StainReference parse_stain_reference(const std::string& text, const std::string& where) {
+  const nlohmann::json j = parse_json_bounded<nlohmann::json>(text, where);
+  if (!j.is_object() || !j.contains("method") || !j["method"].is_string())
+    throw InputError(where, "stain metadata must be a JSON object with a 'method'");
+  StainReference ref;
+  try {
+    ref.method = parse_stain_method(j["method"].get<std::string>());
+  } catch (const InputError& e) {
+    throw InputError(where, std::string("stain metadata: ") + e.what());
+  }
+  if (ref.method == StainMethod::reinhard) {
+    ref.lab_mean = numbers<3>(member(j, "lab_mean"), "'lab_mean'", where);
+    ref.lab_std = numbers<3>(member(j, "lab_std"), "'lab_std'", where);
+    for (double s : ref.lab_std)
+      if (s < 0) throw InputError(where, "stain metadata 'lab_std' must not be negative");
+  } else if (ref.method == StainMethod::macenko) {
+    ref.max_conc = numbers<2>(member(j, "max_conc"), "'max_conc'", where);
+    const nlohmann::json* st = member(j, "stains");
+    if (!st || !st->is_array() || st->size() != 2)
+      throw InputError(where, "stain metadata 'stains' must be two lists of 3 numbers");
+    for (size_t k = 0; k < 2; ++k) ref.stains[k] = numbers<3>(&(*st)[k], "'stains'", where);
+    for (double m : ref.max_conc)
+      if (!(m > 0)) throw InputError(where, "stain metadata 'max_conc' must be positive");
+  }
+  return ref;
+}
+
+std::string describe_stain_reference(const StainReference& r) {
+  char buf[256];
+  if (r.method == StainMethod::reinhard) {
+    std::snprintf(buf, sizeof buf, "reinhard, LAB mean %.2f %.2f %.2f, std %.2f %.2f %.2f", r.lab_mean[0],
+                  r.lab_mean[1], r.lab_mean[2], r.lab_std[0], r.lab_std[1], r.lab_std[2]);
+  } else if (r.method == StainMethod::macenko) {
+    std::snprintf(buf, sizeof buf, "macenko, H %.3f %.3f %.3f, E %.3f %.3f %.3f, max concentrations %.3f %.3f",
+                  r.stains[0][0], r.stains[0][1], r.stains[0][2], r.stains[1][0], r.stains[1][1], r.stains[1][2],
+                  r.max_conc[0], r.max_conc[1]);
+  } else {
+    return "none";
+  }
+  return buf;
+}
+
+}  // namespace ds

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Stain normalisation end to end: two ResNet-18s are trained on patches from one "lab" (32 px,
+classes told apart by nuclei density, no colour jitter), one with `--stain-norm none`, one with
+`--stain-norm macenko` fitted on the training windows; both classify held-out patches of the same
+lab and of another lab, whose stain vectors differ and whose staining is heavier (drawn from the
+optical-density model here, not by deepslide). The model without normalisation must lose accuracy
+on the other lab where the one with it keeps it; the Macenko model's file carries its reference,
+so `classify` normalises as training did. Run by ctest."""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import check, failures, run, tempdir  # noqa: E402
+
+SIZE = 32
+# (haematoxylin, eosin) optical-density directions and a staining strength per lab: the training
+# lab's are the reference vectors of Macenko et al.'s code, the other lab's bluer haematoxylin
+# and a more magenta eosin, stained more heavily.
+LAB_A = ([0.5626, 0.7201, 0.4062], [0.2159, 0.8012, 0.5581], 1.0)
+LAB_B = ([0.70, 0.65, 0.30], [0.30, 0.80, 0.52], 1.4)
+
+
+def patch(rng, lab, dense):
+    hv = np.array(lab[0]) / np.linalg.norm(lab[0])
+    ev = np.array(lab[1]) / np.linalg.norm(lab[1])
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    ch = np.zeros((SIZE, SIZE))
+    for _ in range(int(rng.integers(12, 18) if dense else rng.integers(2, 4))):
+        cy, cx, r = rng.uniform(0, SIZE), rng.uniform(0, SIZE), rng.uniform(1.5, 2.5)
+        ch += 1.0 * ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r)
+    ce = 0.6 + 0.4 * rng.uniform(size=(SIZE, SIZE))
+    od = lab[2] * (np.minimum(ch, 1.2)[..., None] * hv + ce[..., None] * ev) + rng.normal(0, 0.02, (SIZE, SIZE, 3))
+    return np.clip(np.rint(255 * np.exp(-np.maximum(od, 0))), 0, 255).astype(np.uint8)
+
+
+def write_set(root, lab, per_class, seed):
+    rng = np.random.default_rng(seed)
+    files = []
+    for cls in ("dense", "sparse"):
+        os.makedirs(f"{root}/{cls}", exist_ok=True)
+        for i in range(per_class):
+            f = f"{root}/{cls}/{cls}_{i:03d}.png"
+            Image.fromarray(patch(rng, lab, cls == "dense")).save(f)
+            files.append((f, cls))
+    return files
+
+
+def metadata(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n))["__metadata__"]
+
+
+def accuracy(model, files):
+    p = run(["classify", "--model", model, "--json", "--threads", "2"] + [f for f, _ in files])
+    check(p.returncode == 0, f"classify exit {p.returncode}: {p.stderr}")
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    check(len(rows) == len(files), f"classify printed {len(rows)} rows for {len(files)} patches")
+    return sum(r.get("prediction") == cls for r, (_, cls) in zip(rows, files)) / max(1, len(files))
+
+
+tmp = tempdir("ds_stain_shift_")
+write_set(f"{tmp}/data/train", LAB_A, 40, 1)
+write_set(f"{tmp}/data/val", LAB_A, 12, 2)
+same_lab = write_set(f"{tmp}/test_a", LAB_A, 30, 3)
+other_lab = write_set(f"{tmp}/test_b", LAB_B, 30, 4)
+
+acc = {}
+for norm in ("none", "macenko"):
+    out = f"{tmp}/out_{norm}"
+    p = run(["train", "--train-folder", f"{tmp}/data", "--patch-size", str(SIZE), "--epochs", "3", "--threads", "2",
+             "--seed", "5", "--out", out, "--checkpoint-minutes", "0", "--stain-norm", norm,
+             "--color-jitter-brightness", "0", "--color-jitter-contrast", "0", "--color-jitter-saturation", "0",
+             "--color-jitter-hue", "0"])
+    check(p.returncode == 0, f"train --stain-norm {norm}: exit {p.returncode}: {p.stderr}")
+    if p.returncode != 0:
+        continue
+    meta = metadata(f"{out}/best.safetensors")
+    if norm == "none":
+        check("stain" not in meta, f"a model without normalisation has no stain metadata: {meta.get('stain')}")
+    else:
+        st = json.loads(meta.get("stain", "{}"))
+        check(st.get("method") == "macenko" and len(st.get("stains", [])) == 2, f"stain metadata {st}")
+        check("stain normalisation fitted on" in p.stdout + p.stderr, "train reports the fitted reference")
+    acc[norm] = (accuracy(f"{out}/best.safetensors", same_lab), accuracy(f"{out}/best.safetensors", other_lab))
+    print(f"--stain-norm {norm}: accuracy on the training lab {acc[norm][0]:.3f}, on the other lab {acc[norm][1]:.3f}")
+
+if len(acc) == 2:
+    check(acc["none"][0] >= 0.85 and acc["macenko"][0] >= 0.85, f"both learn the training lab: {acc}")
+    check(acc["macenko"][1] >= 0.85, f"with Macenko the other lab keeps its accuracy: {acc}")
+    check(acc["none"][1] <= acc["macenko"][1] - 0.15, f"without normalisation the other lab loses accuracy: {acc}")
+
+# synth --stain-shift and patches --stain-from: shifted slides differ from plain ones of the same
+# seed; patches normalised with the Macenko model differ from the plain export; a model without a
+# reference is refused, naming it.
+for shift in ("0", "1"):
+    run(["synth", "--out", f"{tmp}/wsi{shift}", "--classes", "2", "--slides-per-class", "1", "--width", "512",
+         "--height", "512", "--seed", "3", "--stain-shift", shift])
+plain, shifted = (open(f"{tmp}/wsi{s}/glandular/glandular_000.tif", "rb").read() for s in ("0", "1"))
+check(plain != shifted, "synth --stain-shift 1 wrote the same slide as --stain-shift 0")
+p = run(["synth", "--out", f"{tmp}/wsi_bad", "--stain-shift", "5"], expect=2)
+check("--stain-shift" in p.stderr, f"synth --stain-shift 5: {p.stderr.strip()[-200:]}")
+with open(f"{tmp}/labels.csv", "w") as f:
+    f.write("img,gt\nglandular/glandular_000.tif,glandular\nsolid/solid_000.tif,solid\n")
+exports = {}
+for name, extra in (("plain", []), ("norm", ["--stain-from", f"{tmp}/out_macenko/best.safetensors"])):
+    run(["patches", "--all-wsi", f"{tmp}/wsi1", "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/patches_{name}",
+         "--patch-size", "32", "--quiet"] + extra)
+    exports[name] = {os.path.relpath(os.path.join(r, f), f"{tmp}/patches_{name}"): open(os.path.join(r, f), "rb").read()
+                     for r, _, fs in os.walk(f"{tmp}/patches_{name}") for f in fs if f.endswith(".jpg")}
+check(exports["plain"] and sorted(exports["plain"]) == sorted(exports["norm"]), "the same patches are exported")
+check(any(exports["plain"][k] != exports["norm"].get(k) for k in exports["plain"]), "--stain-from changed no patch")
+p = run(["patches", "--all-wsi", f"{tmp}/wsi1", "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/patches_bad",
+         "--patch-size", "32", "--stain-from", f"{tmp}/out_none/best.safetensors"], expect=2)
+check("out_none/best.safetensors" in p.stderr and "stain" in p.stderr, f"model without a reference: {p.stderr[-300:]}")
+
+# Bad flags: exit 2 with one line naming the reason.
+p = run(["train", "--train-folder", f"{tmp}/data", "--patch-size", str(SIZE), "--out", f"{tmp}/bad",
+         "--stain-norm", "vahadane"], expect=2)
+check(p.returncode == 2 and "--stain-norm" in p.stderr, f"unknown method: exit {p.returncode}, {p.stderr}")
+p = run(["train", "--train-folder", f"{tmp}/data", "--patch-size", str(SIZE), "--out", f"{tmp}/bad2",
+         "--stain-norm", "macenko", "--stain-ref", f"{tmp}/missing.png"], expect=2)
+check(p.returncode == 2 and "missing.png" in p.stderr, f"missing reference: exit {p.returncode}, {p.stderr}")
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("ok")

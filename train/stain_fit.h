@@ -1,0 +1,37 @@
+// The stain reference of a training run (`train --stain-norm`): fitted on `--stain-ref IMAGE`, or,
+// without one, on up to kStainFitWindows training windows taken evenly from the training list
+// (the same deterministic spacing as the mean/std sample, train/norm_stats.h) and laid side by
+// side, so the reference is the training set's typical stain. The model stores it
+// (weights/model.h), and every command that loads the model normalises with it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stain/stain_norm.h"
+#include "train/dataset.h"
+
+namespace ds {
+
+// 64 windows of 224 px are 3.2 M pixels: percentiles over them take tens of milliseconds, and more
+// windows moved the fitted vectors by less than 1e-3 on the synthetic demo slides.
+constexpr int64_t kStainFitWindows = 64;
+
+struct StainFit {
+  StainReference ref;
+  int64_t windows = 0;  // training windows the fit used (0 with a reference image)
+  // Sampled windows whose read failed (index into data.train, the error); left out of the fit.
+  std::vector<std::pair<int64_t, std::string>> failed;
+};
+
+// method none: an empty reference. InputError naming the image (or the training windows) when
+// there is nothing to fit.
+StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads);
+
+// The reference of `patches`' flags: a model's or bundle's (model_path; InputError when it has
+// none), or `method` fitted on `ref_image` (required unless method is "none"), not both.
+StainReference stain_reference_from_flags(const std::string& model_path, const std::string& method,
+                                          const std::string& ref_image);
+
+}  // namespace ds
