@@ -130,10 +130,15 @@ RgbImage render_deep_zoom_tile(const Slide& slide, const DeepZoom& dz, int level
   DS_CHECK(dz.has_tile(level, col, row), "Deep Zoom tile out of range");
   const double s = std::ldexp(1.0, dz.shift(level));
   const int lv = slide.best_level_for_downsample(s);
-  const double r = s / slide.level(lv).downsample;
+  const SlideLevel& L = slide.level(lv);
+  const double r = s / L.downsample;
   const int64_t q = std::llround(r);
   const DeepZoom::Rect t = dz.tile_rect(level, col, row);
-  if (q >= 1 && std::fabs(r - (double)q) <= 1e-9 * r) return render_box(slide, lv, q, t);
+  // The level is the slide scaled by s / q, its size rounded either way (pyramids written with
+  // floor(w / 2) levels report downsamples such as 8.04 for what is a halving three times over).
+  const auto scaled = [&](int64_t n0) { return (double)n0 * (double)q / s; };
+  if (q >= 1 && std::fabs((double)L.width - scaled(dz.width)) <= 1.0 && std::fabs((double)L.height - scaled(dz.height)) <= 1.0)
+    return render_box(slide, lv, q, t);
   return render_resampled(slide, lv, r, t);
 }
 

@@ -39,10 +39,11 @@ struct DeepZoom {
 constexpr int64_t kMaxTileSourcePixels = int64_t{4096} * 4096;
 
 // The tile's pixels. The slide level read is the one OpenSlide picks for the Deep Zoom level's
-// downsample; when that level's downsample divides it exactly (q = 2^shift / level downsample an
-// integer, the usual power-of-two pyramid), each Deep Zoom pixel is the rounded mean of the q x q
-// block of level pixels under it, the block clipped to the level (a block that would start past
-// the level's edge takes its last column or row): exact, so tests reproduce it from read-region.
+// downsample s = 2^shift. When that level is the slide scaled by s / q for an integer q (its size
+// within a pixel of level 0's times q / s: the usual power-of-two pyramid, whether its levels
+// were rounded up or down), each Deep Zoom pixel i is the rounded mean of level pixels
+// [i q, (i + 1) q) in each direction, clipped to the level (a block that would start past the
+// level's edge takes its last column or row): exact, so tests reproduce it from read-region.
 // Otherwise the region is area-resampled (slide/reader/resize.h). InputError when the tile would
 // read more than kMaxTileSourcePixels; the reader's errors propagate.
 RgbImage render_deep_zoom_tile(const Slide& slide, const DeepZoom& dz, int level, int64_t col, int64_t row);
