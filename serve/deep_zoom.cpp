@@ -137,7 +137,8 @@ RgbImage render_deep_zoom_tile(const Slide& slide, const DeepZoom& dz, int level
   // The level is the slide scaled by s / q, its size rounded either way (pyramids written with
   // floor(w / 2) levels report downsamples such as 8.04 for what is a halving three times over).
   const auto scaled = [&](int64_t n0) { return (double)n0 * (double)q / s; };
-  if (q >= 1 && std::fabs((double)L.width - scaled(dz.width)) <= 1.0 && std::fabs((double)L.height - scaled(dz.height)) <= 1.0)
+  if (q >= 1 && std::fabs((double)L.width - scaled(dz.width)) <= 1.0 &&
+      std::fabs((double)L.height - scaled(dz.height)) <= 1.0)
     return render_box(slide, lv, q, t);
   return render_resampled(slide, lv, r, t);
 }

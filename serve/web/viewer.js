@@ -70,12 +70,16 @@
     return [f(1.5 - Math.abs(4 * v - 3)), f(1.5 - Math.abs(4 * v - 2)), f(1.5 - Math.abs(4 * v - 1))];
   }
 
-  function drawCells(s, fill) {
+  // outline: DeepSlide's colours include white, which needs an edge to show on a slide
+  function drawCells(s, fill, outline) {
     const { c, ctx, scale } = overlayCanvas(s);
-    const g = state.grid;
+    const g = state.grid, side = Math.max(1, g.step * scale);
+    ctx.strokeStyle = 'rgba(0,0,0,0.35)';
+    ctx.lineWidth = 1;
     for (const r of state.preds.windows) {
       ctx.fillStyle = fill(r);
-      ctx.fillRect((r[0] + g.off) * scale, (r[1] + g.off) * scale, Math.max(1, g.step * scale), Math.max(1, g.step * scale));
+      ctx.fillRect((r[0] + g.off) * scale, (r[1] + g.off) * scale, side, side);
+      if (outline && side >= 4) ctx.strokeRect((r[0] + g.off) * scale + 0.5, (r[1] + g.off) * scale + 0.5, side - 1, side - 1);
     }
     return c;
   }
@@ -95,7 +99,7 @@
     removeOverlay('squares');
     if (!state.preds || !state.preds.windows.length || !$('show-squares').checked) return;
     const colors = state.preds.colors;
-    const c = drawCells(state.slide, (r) => colors[r[2]] + '80');
+    const c = drawCells(state.slide, (r) => colors[r[2]] + '80', true);
     addOverlay('squares', c);
   }
 
@@ -103,7 +107,7 @@
     removeOverlay('heatmap');
     const k = $('heatmap-class').value;
     if (!state.preds || k === '' || !state.preds.windows.length) return;
-    const c = drawCells(state.slide, (r) => 'rgb(' + jet(r[3 + Number(k)]).join(',') + ')');
+    const c = drawCells(state.slide, (r) => 'rgb(' + jet(r[3 + Number(k)]).join(',') + ')', false);
     c.style.opacity = String($('heatmap-opacity').value / 100);
     addOverlay('heatmap', c);
   }
