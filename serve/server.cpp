@@ -194,6 +194,7 @@ void run_server(const Catalog& catalog, const ServeOptions& o,
   const size_t threads = (size_t)o.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_payload_max_length(64 * 1024);  // no endpoint takes a body
+  svr.set_tcp_nodelay(true);              // a tile is one write: no 40 ms wait for a delayed ACK
   svr.set_read_timeout(10, 0);
   svr.set_keep_alive_max_count(1000);
   Handlers h(catalog, o);
