@@ -4,8 +4,8 @@
 // tile of the top --levels levels in a shuffled order: "cold" (each tile rendered from the slide
 // and encoded: the reader's tile cache starts empty, the file is in the OS page cache after the
 // first run) and "warm" (every tile answered from the encoded-tile cache, the list repeated up to
-// --requests). Bounded by --requests per pass and --seconds per pass. Prints one JSON line per pass: tiles/s, client latency p50/p99
-// and the server's own time per tile (its Server-Timing header) p50/p99, in milliseconds.
+// --requests). Bounded by --requests per pass and --seconds per pass. Prints one JSON line per pass: tiles/s, client
+// latency p50/p99 and the server's own time per tile (its Server-Timing header) p50/p99, in milliseconds.
 //   bench_serve_load SLIDE [--concurrency 16] [--levels 3] [--requests 5000] [--seconds 30] [--serve-threads 8]
 #include <algorithm>
 #include <atomic>
@@ -79,7 +79,8 @@ Pass run_pass(int port, const std::vector<std::string>& paths, int concurrency, 
 
 void report(const char* name, const Pass& p, int concurrency, int serve_threads) {
   std::printf(
-      "{\"pass\": \"%s\", \"tiles\": %zu, \"errors\": %d, \"seconds\": %.3f, \"tiles_per_s\": %.1f, \"concurrency\": %d, "
+      "{\"pass\": \"%s\", \"tiles\": %zu, \"errors\": %d, \"seconds\": %.3f, \"tiles_per_s\": %.1f, \"concurrency\": "
+      "%d, "
       "\"serve_threads\": %d, \"client_p50_ms\": %.3f, \"client_p99_ms\": %.3f, \"server_p50_ms\": %.4f, "
       "\"server_p99_ms\": %.4f}\n",
       name, p.client_ms.size(), p.errors, p.seconds, (double)p.client_ms.size() / p.seconds, concurrency, serve_threads,
@@ -91,7 +92,9 @@ void report(const char* name, const Pass& p, int concurrency, int serve_threads)
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_serve_load SLIDE [--concurrency N] [--levels N] [--requests N] [--seconds S] [--serve-threads N]\n");
+    std::fprintf(stderr,
+                 "usage: bench_serve_load SLIDE [--concurrency N] [--levels N] [--requests N] [--seconds S] "
+                 "[--serve-threads N]\n");
     return 2;
   }
   int concurrency = 16, levels = 3, requests = 5000, serve_threads = 8;
@@ -125,12 +128,13 @@ int main(int argc, char** argv) {
   std::atomic<int> port{0};
   std::atomic<bool> stop{false};
   std::thread server([&] {
-    run_server(catalog, so, [&](const std::string& url) { port = std::atoi(url.c_str() + url.rfind(':') + 1); },
-               [&] { return stop.load(); });
+    run_server(
+        catalog, so, [&](const std::string& url) { port = std::atoi(url.c_str() + url.rfind(':') + 1); },
+        [&] { return stop.load(); });
   });
   while (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::fprintf(stderr, "bench_serve_load: %s, %zu tiles of the top %d levels, %d clients\n", argv[1], paths.size(), levels,
-               concurrency);
+  std::fprintf(stderr, "bench_serve_load: %s, %zu tiles of the top %d levels, %d clients\n", argv[1], paths.size(),
+               levels, concurrency);
   report("cold", run_pass(port, paths, concurrency, seconds), concurrency, serve_threads);
   std::vector<std::string> again;  // the same tiles, over and over, up to --requests
   while (again.size() < (size_t)requests) again.insert(again.end(), paths.begin(), paths.end());

@@ -1,12 +1,15 @@
 """Shared by the `deepslide serve` tests: start the server on a free loopback port (it prints the
 URL on its first line), GET a path without any client-side normalisation (so `..` reaches the
-server as written), and stop it with SIGTERM, checking it exits cleanly."""
+server as written), and stop it with SIGTERM, checking it exits cleanly (stop_and_report)."""
 import http.client
 import os
 import select
 import signal
 import subprocess
+import sys
 import urllib.parse
+
+import cli_harness
 
 DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
 
@@ -51,3 +54,13 @@ class Server:
             self.proc.wait()
             return -9, self.proc.stderr.read()
         return self.proc.returncode, self.proc.stderr.read()
+
+
+def stop_and_report(srv, ok_message):
+    """Stops the server (a failure unless it exits 0), prints the failures and exits 1, or prints ok."""
+    code, err = srv.stop()
+    cli_harness.check(code == 0, f"serve exit {code} after SIGTERM: {err[-500:]}")
+    if cli_harness.failures:
+        print("\n".join(cli_harness.failures))
+        sys.exit(1)
+    print(ok_message)
