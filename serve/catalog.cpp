@@ -4,6 +4,7 @@
 #include "serve/catalog.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "base/error.h"

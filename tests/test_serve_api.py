@@ -229,7 +229,8 @@ def check_bad_requests(srv, slide_path, sid, top):
         "/slides/..%2f..%2f..%2fetc%2fpasswd", "//etc/passwd", "/etc/passwd", "/api/slides/../../etc/passwd/predictions",
         "/static/..", "/static/openseadragon.min.js.map", "/static/%2fetc%2fpasswd", "/slides/" + slide_path,
         "/slides/" + slide_path.replace("/", "%2f"), f"/slides/{sid}_files/{top}/0_0.jpeg/../../../etc/passwd",
-        "/slides/" + "a" * 10000 + ".dzi",
+        "/slides/" + "a" * 10000 + ".dzi", "/slides/" + "a" * 8000 + ".dzi", "/static/" + "x/" * 3000,
+        f"/slides/{sid}_files/{top}/" + "1" * 7000 + "_0.jpeg",
     ]
     for path in bad:
         st, _, body = srv.get(path)
