@@ -2,9 +2,10 @@
 # a synthetic slide with a predict run and a GeoJSON annotation, and the page's self-test
 # (`#selftest=1`, serve/web/viewer.js) reports what it saw: tiles loaded (each one answered 200;
 # a failed tile is counted apart), the prediction layer on, off after a click on its checkbox and
-# on again, a heatmap shown, the annotation polygons drawn and toggled, the diagnosis panel and
-# the scale bar. A screenshot is kept in the build folder (serve_screenshot.png) and checked not
-# blank. Exit 77 (ctest: skipped, never passed) when chromium is missing or cannot start.
+# on again, a heatmap shown, the annotation polygons drawn and toggled, the diagnosis panel, a
+# click on a window showing its two class probabilities, and the scale bar. A screenshot is kept
+# in the build folder (serve_screenshot.png) and checked not blank. Exit 77 (ctest: skipped,
+# never passed) when chromium is missing or cannot start.
 import json
 import os
 import re
@@ -76,6 +77,9 @@ def main():
             h.check(r["heatmapOn"], f"heatmap: {r}")
             h.check(r["annotationPaths"] == 1 and not r["annotationsAfterToggle"], f"annotations: {r}")
             h.check("windows predicted" in r["diagnosisText"], f"diagnosis panel: {r['diagnosisText']}")
+            x, y = r.get("clickedWindow", [None, None])
+            h.check(f"window at x {x}, y {y}" in r.get("clickText", "") and r["clickText"].count("%") == 2,
+                    f"click on a window: {r.get('clickText')!r}")
             h.check(re.fullmatch(r"\d+ (µm|mm)", r["scaleBar"] or "") is not None, f"scale bar: {r['scaleBar']!r}")
         shot = os.path.join(os.getcwd(), "serve_screenshot.png")
         p = chromium(binary, [f"--screenshot={shot}", f"{srv.url}#slide={sid}"], os.path.join(tmp, "profile2"))

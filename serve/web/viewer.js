@@ -259,6 +259,13 @@
     out.annotationPaths = $('overlay-annotations') ? $('overlay-annotations').querySelectorAll('path').length : 0;
     $('show-annotations').click();
     out.annotationsAfterToggle = visible('annotations');
+    if (state.preds && state.preds.windows.length) {  // a click at the centre of the first window
+      const w = state.preds.windows[0], g = state.grid;
+      const at = new OpenSeadragon.Point(w[0] + g.off + g.step / 2, w[1] + g.off + g.step / 2);
+      onClick({ quick: true, position: viewer.viewport.imageToViewerElementCoordinates(at) });
+      out.clickedWindow = [w[0], w[1]];
+      out.clickText = $('window').textContent;
+    }
     $('show-annotations').click();
     out.diagnosisText = $('diagnosis').textContent;
     out.scaleBar = $('scalebar').hidden ? '' : $('scalebar-label').textContent;
