@@ -1,6 +1,7 @@
 """Shared by the `deepslide serve` tests: start the server on a free loopback port (it prints the
 URL on its first line), GET a path without any client-side normalisation (so `..` reaches the
-server as written), and stop it with SIGTERM, checking it exits cleanly (stop_and_report)."""
+server as written), and stop it with SIGTERM, checking it exits cleanly (serving(), stop_and_report)."""
+import contextlib
 import http.client
 import os
 import select
@@ -64,3 +65,15 @@ def stop_and_report(srv, ok_message):
         print("\n".join(cli_harness.failures))
         sys.exit(1)
     print(ok_message)
+
+
+@contextlib.contextmanager
+def serving(*args, ok_message):
+    """A Server for the with-block; afterwards stop_and_report, or on a skip or an error just a stop."""
+    srv = Server(*args)
+    try:
+        yield srv
+    except BaseException:
+        srv.stop()
+        raise
+    stop_and_report(srv, ok_message)

@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli_harness as h  # noqa: E402
-from serve_harness import DEEPSLIDE, Server, stop_and_report  # noqa: E402
+from serve_harness import DEEPSLIDE, Server, serving  # noqa: E402
 
 FIX = os.environ.get("DS_FIXTURES", os.path.join(os.path.dirname(__file__), "fixtures"))
 TOKEN = "s3cret-token_for.tests~1"
@@ -312,8 +312,7 @@ def main():
     for f in fixtures:
         shutil.copy(os.path.join(FIX, "slides", f), tmp)
     slides = [pyr] + [os.path.join(tmp, f) for f in fixtures]
-    srv = Server("--annotations", ann_dir, *slides, pred, diag)
-    try:
+    with serving("--annotations", ann_dir, *slides, pred, diag, ok_message="serve API: ok") as srv:
         listed = {s["name"]: s["id"] for s in json.loads(srv.get("/api/slides")[2])}
         for path in slides + [synth]:
             check_tiles(srv, listed[os.path.basename(path)], path, tmp)
@@ -329,10 +328,6 @@ def main():
         h.check(st == 200 and b"Redistribution" in lic, f"licence: {st}")
         check_token(pyr)
         check_start_errors(tmp, pyr)
-    except BaseException:  # a skip or an unexpected error: stop the server, report nothing
-        srv.stop()
-        raise
-    stop_and_report(srv, "serve API: ok")
 
 
 if __name__ == "__main__":

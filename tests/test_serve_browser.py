@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli_harness as h  # noqa: E402
-from serve_harness import Server, stop_and_report  # noqa: E402
+from serve_harness import serving  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
                   "--window-size=1200,800", "--virtual-time-budget=15000"]
@@ -59,8 +59,7 @@ def main():
     with open(os.path.join(ann, "solid_000.geojson"), "w") as f:
         json.dump({"type": "Feature", "properties": {"classification": {"name": "tumor"}}, "geometry": {
             "type": "Polygon", "coordinates": [[[300, 300], [1500, 350], [1200, 1200], [350, 1000], [300, 300]]]}}, f)
-    srv = Server("--annotations", ann, run)
-    try:
+    with serving("--annotations", ann, run, ok_message="serve in chromium: ok") as srv:
         sid = json.loads(srv.get("/api/slides")[2])[0]["id"]
         page = f"{srv.url}#slide={sid}&selftest=1"
         p = chromium(binary, ["--dump-dom", page], os.path.join(tmp, "profile1"))
@@ -89,10 +88,6 @@ def main():
             view = img[100:700, 400:1100]  # inside the viewer, right of the 300 px side panel
             print(f"screenshot {shot}: viewer std {view.std():.1f}, mean {view.mean():.1f}")
             h.check(view.std() > 10 and view.mean() < 250, f"screenshot looks blank (std {view.std():.1f})")
-    except BaseException:  # a skip or an unexpected error: stop the server, report nothing
-        srv.stop()
-        raise
-    stop_and_report(srv, "serve in chromium: ok")
 
 
 if __name__ == "__main__":
