@@ -6,6 +6,7 @@
 # coordinates out of range, other methods, overlong URLs) answered 4xx with no file's contents,
 # the token rules, parallel requests, and start-up errors (exit 2, one line).
 import concurrent.futures
+import csv
 import io
 import json
 import math
@@ -290,6 +291,39 @@ def check_start_errors(tmp, slide):
         h.check(p.returncode == 2 and word in line, f"serve {args}: exit {p.returncode}, {line}")
 
 
+def check_real_runs(tmp):
+    """The folders `predict` and `diagnose` write (an untrained 32-px model, a majority bundle),
+    served as they are: each slide with its run's windows, window side and diagnosis."""
+    new, t = os.path.join(tmp, "new"), lambda *p: os.path.join(tmp, *p)
+    h.run(["synth", "--out", new, "--classes", "2", "--slides-per-class", "1", "--width", "600", "--height", "500",
+           "--seed", "9"])
+    h.run(["init-model", "--arch", "resnet18", "--classes", "glandular,solid", "--patch-size", "32", "--out", t("m.st")])
+    with open(t("agg.json"), "w") as f:
+        json.dump({"method": "majority", "classes": ["glandular", "solid"]}, f)
+    recipe = ["--overlap", "1", "--level", "0", "--tissue", "none"]
+    h.run(["bundle", "--model", t("m.st"), "--aggregator", t("agg.json"), "--out", t("b.st")] + recipe)
+    h.run(["diagnose", "--bundle", t("b.st"), "--out", t("dx"), new, "--quiet"])
+    with open(t("labels.csv"), "w") as f:
+        f.write("img,gt\nsolid/solid_000.tif,solid\n")
+    h.run(["predict", "--model", t("m.st"), "--all-wsi", new, "--labels", t("labels.csv"), "--out", t("pn"), "--quiet"]
+          + recipe)
+    with serving(t("dx"), t("pn"), ok_message="served real predict and diagnose folders") as srv:
+        slides = json.loads(srv.get("/api/slides")[2])
+        h.check(sorted((s["name"], s["predictions"]) for s in slides) ==
+                [("glandular_000.tif", "diagnose"), ("solid_000.tif", "diagnose"), ("solid_000.tif", "predict")],
+                f"real runs: {slides}")
+        dx = {r["slide"]: r for r in csv.DictReader(open(t("dx", "diagnoses.csv")))}
+        for s in slides:
+            p = json.loads(srv.get(f"/api/slides/{s['id']}/predictions")[2])
+            rows = list(csv.reader(open(t("dx", s["name"][:-4], "windows.csv") if s["predictions"] == "diagnose"
+                                        else t("pn", "solid%2Fsolid_000.tif.csv"))))[1:]
+            h.check(p["window_side"] == 32 and len(p["windows"]) == len(rows) > 0 and p["classes"] == ["glandular", "solid"],
+                    f"{s['id']}: side {p['window_side']}, {len(p['windows'])} windows, CSV {len(rows)}")
+            if s["predictions"] == "diagnose":
+                want = [r for k, r in dx.items() if k.endswith(s["name"])][0]["diagnosis"]
+                h.check(p["diagnosis"]["diagnosis"] == want == s["diagnosis"], f"{s['id']}: diagnosis {p['diagnosis']}")
+
+
 def main():
     tmp = h.tempdir("ds_serve_api_")
     src = os.path.join(tmp, "src.png")
@@ -328,6 +362,7 @@ def main():
         h.check(st == 200 and b"Redistribution" in lic, f"licence: {st}")
         check_token(pyr)
         check_start_errors(tmp, pyr)
+    check_real_runs(tmp)
 
 
 if __name__ == "__main__":
