@@ -2,7 +2,8 @@
 # sizes, tile grid, each tile's size), every PNG tile checked exactly against `read-region` of the
 # same area averaged as serve/deep_zoom.h defines it (q x q block means, rounded), JPEG tiles close
 # to the PNG ones and to OpenSlide's own Deep Zoom tiles, the JSON endpoints against the run
-# files they come from, bad requests (unknown slide, `..` in every spelling, levels and
+# files they come from (hand-written from docs/formats.md, and real `predict` and `diagnose`
+# output), bad requests (unknown slide, `..` in every spelling, levels and
 # coordinates out of range, other methods, overlong URLs) answered 4xx with no file's contents,
 # the token rules, parallel requests, and start-up errors (exit 2, one line).
 import concurrent.futures
