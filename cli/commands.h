@@ -33,5 +33,6 @@ void register_diagnose(CLI::App& app, Globals& g);
 void register_run(CLI::App& app, Globals& g);
 void register_geojson(CLI::App& app, Globals& g);
 void register_calibrate(CLI::App& app, Globals& g);
+void register_serve(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   ds::cli::register_run(app, g);
   ds::cli::register_geojson(app, g);
   ds::cli::register_calibrate(app, g);
+  ds::cli::register_serve(app, g);
   app.parse_complete_callback([&app] {
     const std::string cmd = app.get_subcommands().front()->get_name();
     if (ds::dist::size() > 1 && cmd != "train")

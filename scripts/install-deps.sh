@@ -5,11 +5,11 @@ set -euo pipefail
 
 BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev libjpeg62-turbo-dev libopenjp2-7-dev libdcmtk-dev libstb-dev
   catch2 libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libomp-dev
-  libopenmpi-dev openmpi-bin"
-# Test oracles and third-party writers: used by tests and fixture generators, never at run time.
+  libopenmpi-dev openmpi-bin libcpp-httplib-dev"
+# Test oracles and third-party writers (chromium: the headless browser of test_serve_browser.py): used by tests and fixture generators, never at run time.
 ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision python3-openslide
   openslide-tools libvips-tools libtiff-tools libopenjp2-tools libjpeg-turbo-progs python3-tifffile
-  python3-shapely python3-pydicom dcmtk"
+  python3-shapely python3-pydicom dcmtk chromium"
 # The fuzz targets (tests/fuzz/run_fuzz.sh): clang 14, whose libFuzzer and sanitizer runtimes
 # (libclang_rt.fuzzer-x86_64.a, asan, ubsan) are in libclang-rt-14-dev; ccache keeps rebuilds short.
 FUZZ_PKGS="clang libclang-rt-14-dev ccache"

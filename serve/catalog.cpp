@@ -1,0 +1,203 @@
+// Building the served list from the command line: each argument is looked at once, its slides
+// opened (a file named twice, by two runs, shares one Slide and so one tile cache), and its
+// prediction files located. Requests later look ids up in this list and nothing else.
+#include "serve/catalog.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "base/error.h"
+#include "base/json_bounded.h"
+#include "slide/windows/annotations.h"
+#include "slide/windows/slide_windows.h"
+
+namespace fs = std::filesystem;
+
+namespace ds {
+
+namespace {
+
+constexpr size_t kMaxIdBytes = 64;
+
+// A slide path a run folder recorded: as written (relative to where the run was started, usually
+// here too), else relative to the run folder or its parent (the folder moved with its slides).
+std::string resolve_recorded(const std::string& recorded, const fs::path& run, const std::string& where) {
+  std::error_code ec;
+  const fs::path p(recorded);
+  if (p.is_absolute() || fs::is_regular_file(p, ec)) {
+    if (!fs::is_regular_file(p, ec)) throw InputError(where, "slide '" + recorded + "' does not exist");
+    return recorded;
+  }
+  for (const fs::path& base : {run, run.parent_path()}) {
+    const fs::path q = base / p;
+    if (fs::is_regular_file(q, ec)) return q.string();
+  }
+  throw InputError(where,
+                   "slide '" + recorded + "' not found (as written, nor under " + run.string() + " or its parent)");
+}
+
+const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) throw InputError(where, std::string("no '") + key + "'");
+  return j[key];
+}
+
+std::string string_member(const nlohmann::json& j, const char* key, const std::string& where) {
+  const nlohmann::json& v = member(j, key, where);
+  if (!v.is_string() || v.get<std::string>().empty())
+    throw InputError(where, std::string("'") + key + "' is not a non-empty string");
+  return v.get<std::string>();
+}
+
+// A CSV name predict.json gives: a plain file name in the run folder (predict flattens paths).
+std::string csv_in_run(const fs::path& run, const std::string& name, const std::string& where) {
+  if (name.find('/') != std::string::npos || name == "." || name == "..")
+    throw InputError(where, "csv '" + name + "' is not a file name in the run folder");
+  return (run / name).string();
+}
+
+// The window side diagnose used: its key's patch size at its level or mpp (slide/windows).
+int64_t diagnose_window_side(const Slide& slide, const nlohmann::json& key, const std::string& where) {
+  const nlohmann::json& ps = member(key, "patch_size", where);
+  if (!ps.is_number_integer() || ps.get<int64_t>() < 1 || ps.get<int64_t>() > 8192)
+    throw InputError(where, "key.patch_size is not an integer in [1, 8192]");
+  WindowOptions w;
+  w.patch_size = ps.get<int>();
+  if (key.contains("mpp") && key["mpp"].is_number() && key["mpp"].get<double>() > 0) {
+    w.mpp = key["mpp"].get<double>();
+  } else {
+    const nlohmann::json& lv = member(key, "level", where);
+    if (!lv.is_number_integer() || lv.get<int64_t>() < 0 || lv.get<int64_t>() >= slide.level_count())
+      throw InputError(where, "key.level is not a level of the slide");
+    w.level = lv.get<int>();
+  }
+  return read_geometry(slide, w).level0_side();
+}
+
+bool is_diagnose_slide_folder(const fs::path& d) {
+  std::error_code ec;
+  return fs::is_regular_file(d / "diagnosis.json", ec);
+}
+
+}  // namespace
+
+std::string slide_id_base(const std::string& path) {
+  std::string id = fs::path(path).filename().string();
+  for (char& c : id)
+    if (!(std::isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-')) c = '_';
+  if (id.size() > kMaxIdBytes) id.resize(kMaxIdBytes);
+  if (id.empty() || id == "." || id == "..") id = "slide";
+  return id;
+}
+
+std::shared_ptr<const Slide> Catalog::open(const std::string& path, size_t cache_bytes) {
+  std::error_code ec;
+  fs::path canon = fs::weakly_canonical(path, ec);
+  const std::string key = ec ? path : canon.string();
+  auto it = opened_.find(key);
+  if (it != opened_.end()) return it->second;
+  std::shared_ptr<const Slide> s = Slide::open(path, cache_bytes);
+  opened_[key] = s;
+  return s;
+}
+
+void Catalog::add(ServedSlide s, const std::string& annotations_dir) {
+  std::string base = slide_id_base(s.path), id = base;
+  for (int n = 2; by_id_.count(id); ++n) {
+    const std::string suffix = "-" + std::to_string(n);
+    id = base.substr(0, kMaxIdBytes - suffix.size()) + suffix;
+  }
+  s.id = id;
+  s.dz.width = s.slide->level(0).width;
+  s.dz.height = s.slide->level(0).height;
+  if (!annotations_dir.empty()) {
+    if (auto f = find_annotation_file(annotations_dir, s.path)) s.annotations = *f;
+  }
+  by_id_[id] = slides_.size();
+  slides_.push_back(std::move(s));
+}
+
+const ServedSlide* Catalog::find(const std::string& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &slides_[it->second];
+}
+
+Catalog::Catalog(const CatalogOptions& o) {
+  for (const std::string& arg : o.inputs) {
+    std::error_code ec;
+    const fs::path p(arg);
+    if (fs::is_regular_file(p, ec)) {
+      ServedSlide s;
+      s.path = arg;
+      s.slide = open(arg, o.cache_bytes);
+      add(std::move(s), o.annotations);
+      continue;
+    }
+    if (!fs::is_directory(p, ec)) throw InputError(arg, "no such slide or folder");
+    if (fs::is_regular_file(p / "predict.json", ec)) {
+      add_predict_run(p, o);
+    } else if (is_diagnose_slide_folder(p)) {
+      add_diagnosed(p, p, o);
+    } else {
+      std::vector<fs::path> diagnosed, files;
+      for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
+        if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) diagnosed.push_back(e.path());
+        else if (e.is_regular_file(ec) && Slide::has_slide_magic(e.path().string())) files.push_back(e.path());
+      }
+      if (ec) throw InputError(arg, "cannot list the folder: " + ec.message());
+      std::sort(diagnosed.begin(), diagnosed.end());
+      std::sort(files.begin(), files.end());
+      for (const fs::path& d : diagnosed) add_diagnosed(d, p, o);
+      if (diagnosed.empty()) {
+        for (const fs::path& f : files) {
+          ServedSlide s;
+          s.path = f.string();
+          s.slide = open(s.path, o.cache_bytes);
+          add(std::move(s), o.annotations);
+        }
+      }
+      if (diagnosed.empty() && files.empty())
+        throw InputError(arg, "holds no slide, no predict.json and no diagnose output (<slide>/diagnosis.json)");
+    }
+  }
+  if (slides_.empty()) throw InputError("deepslide serve", "no slides to serve");
+}
+
+void Catalog::add_predict_run(const fs::path& run, const CatalogOptions& o) {
+  const std::string where = (run / "predict.json").string();
+  const nlohmann::json meta = read_json_file(where);
+  const nlohmann::json& slides = member(meta, "slides", where);
+  if (!slides.is_object()) throw InputError(where, "'slides' is not an object");
+  for (const auto& [name, e] : slides.items()) {
+    const std::string w = where + ": slide '" + name + "'";
+    ServedSlide s;
+    s.path = resolve_recorded(string_member(e, "path", w), run, w);
+    s.slide = open(s.path, o.cache_bytes);
+    s.source = "predict";
+    s.run = run.string();
+    s.csv = csv_in_run(run, string_member(e, "csv", w), w);
+    const nlohmann::json& side = member(e, "window_side", w);
+    if (!side.is_number_integer() || side.get<int64_t>() < 1 || side.get<int64_t>() > (int64_t{1} << 20))
+      throw InputError(w, "window_side is not an integer in [1, 2^20]");
+    s.window_side = side.get<int64_t>();
+    s.diagnosis = nullptr;
+    add(std::move(s), o.annotations);
+  }
+}
+
+void Catalog::add_diagnosed(const fs::path& dir, const fs::path& run, const CatalogOptions& o) {
+  const std::string where = (dir / "diagnosis.json").string();
+  const nlohmann::json rec = read_json_file(where);
+  const nlohmann::json& result = member(rec, "result", where);
+  ServedSlide s;
+  s.path = resolve_recorded(string_member(result, "slide", where), run, where);
+  s.slide = open(s.path, o.cache_bytes);
+  s.source = "diagnose";
+  s.run = dir.string();
+  s.csv = (dir / "windows.csv").string();
+  s.window_side = diagnose_window_side(*s.slide, member(rec, "key", where), where);
+  s.diagnosis = result;
+  add(std::move(s), o.annotations);
+}
+
+}  // namespace ds

@@ -1,0 +1,96 @@
+// Overlay JSON built from the files the catalog located at start-up; a request never chooses a
+// file. Probabilities are rounded to 1e-4 (a colour or a percentage on screen needs no more) so a
+// slide's hundred thousand windows stay a few megabytes.
+#include "serve/overlays.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "infer/colormap.h"
+#include "infer/prediction_csv.h"
+#include "slide/windows/annotations.h"
+
+namespace ds {
+
+namespace {
+
+std::string hex_color(Rgb c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+  return buf;
+}
+
+double round4(double v) { return std::round(v * 1e4) / 1e4; }
+
+nlohmann::json ring_json(const Ring& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Point& p : r) a.push_back({p.x, p.y});
+  if (!r.empty()) a.push_back({r.front().x, r.front().y});  // GeoJSON rings are closed
+  return a;
+}
+
+}  // namespace
+
+nlohmann::json slide_list_json(const Catalog& c) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const ServedSlide& s : c.slides()) {
+    const Slide& sl = *s.slide;
+    nlohmann::json e = {{"id", s.id},
+                        {"name", std::filesystem::path(s.path).filename().string()},
+                        {"width", sl.level(0).width},
+                        {"height", sl.level(0).height},
+                        {"levels", sl.level_count()},
+                        {"vendor", sl.vendor()},
+                        {"dzi", "/slides/" + s.id + ".dzi"},
+                        {"predictions", s.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.source)},
+                        {"annotations", !s.annotations.empty()}};
+    e["mpp_x"] = sl.mpp_x() ? nlohmann::json(*sl.mpp_x()) : nlohmann::json(nullptr);
+    e["mpp_y"] = sl.mpp_y() ? nlohmann::json(*sl.mpp_y()) : nlohmann::json(nullptr);
+    e["diagnosis"] = s.diagnosis.is_object() && s.diagnosis.contains("diagnosis") ? s.diagnosis["diagnosis"]
+                                                                                  : nlohmann::json(nullptr);
+    list.push_back(std::move(e));
+  }
+  return list;
+}
+
+nlohmann::json predictions_json(const ServedSlide& s) {
+  nlohmann::json j = {{"id", s.id},
+                      {"source", s.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.source)},
+                      {"window_side", s.window_side},
+                      {"classes", nlohmann::json::array()},
+                      {"colors", nlohmann::json::array()},
+                      {"windows", nlohmann::json::array()},
+                      {"diagnosis", s.diagnosis.is_null() ? nlohmann::json(nullptr) : s.diagnosis}};
+  if (s.source.empty()) return j;
+  const SlidePredictions p = read_prediction_csv(s.csv);
+  for (size_t k = 0; k < p.classes.size(); ++k) {
+    j["classes"].push_back(p.classes[k]);
+    j["colors"].push_back(hex_color(deepslide_class_color(k)));
+  }
+  nlohmann::json& w = j["windows"];
+  for (const PatchPrediction& q : p.patches) {
+    nlohmann::json row = {q.x, q.y, q.prediction};
+    for (float v : q.probs) row.push_back(round4(v));
+    w.push_back(std::move(row));
+  }
+  return j;
+}
+
+nlohmann::json annotations_geojson(const ServedSlide& s) {
+  nlohmann::json fc = {{"type", "FeatureCollection"}, {"features", nlohmann::json::array()}};
+  if (s.annotations.empty()) return fc;
+  const SlideAnnotations a = read_annotations(s.annotations);
+  for (const Annotation& an : a.items) {
+    for (const Polygon& poly : an.polygons) {
+      nlohmann::json rings = nlohmann::json::array();
+      for (const Ring& r : poly.rings) rings.push_back(ring_json(r));
+      fc["features"].push_back({{"type", "Feature"},
+                                {"geometry", {{"type", "Polygon"}, {"coordinates", rings}}},
+                                {"properties", {{"name", an.cls}}}});
+    }
+  }
+  return fc;
+}
+
+}  // namespace ds

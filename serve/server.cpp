@@ -1,0 +1,227 @@
+// Routes and their handlers. Handlers do the work on the library's worker threads; a slide is
+// read through its one Slide (and tile cache), a tile's bytes are kept in a TileBytesCache.
+// Errors: a request that names nothing we serve is 404, a method other than GET/HEAD 405, a
+// missing or wrong token 401; a slide or CSV that fails to read is 500 with one line saying why
+// (also printed on stderr), never a crash.
+#include "serve/server.h"
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <httplib.h>
+
+#include "base/error.h"
+#include "base/interrupt.h"
+#include "serve/access.h"
+#include "serve/overlays.h"
+#include "serve/tile_bytes_cache.h"
+#include "serve/web_files.h"
+#include "slide/reader/image_io.h"
+#include "slide/reader/jpeg_encode.h"
+
+namespace ds {
+
+namespace {
+
+constexpr const char* kId = "([A-Za-z0-9._-]{1,64})";
+
+const char* content_type(std::string_view name) {
+  auto ends = [&](std::string_view e) { return name.size() >= e.size() && name.substr(name.size() - e.size()) == e; };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  return "text/plain; charset=utf-8";
+}
+
+void send_text(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain; charset=utf-8");
+}
+
+int64_t to_int(const std::string& s) {  // the patterns allow only digits, at most 10 of them
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+class Handlers {
+ public:
+  Handlers(const Catalog& c, const ServeOptions& o) : c_(c), o_(o), tiles_(o.tile_cache_bytes) {}
+  void install(httplib::Server& svr);
+
+ private:
+  httplib::Server::HandlerResponse gate(const httplib::Request& req, httplib::Response& res) const;
+  void tile(const httplib::Request& req, httplib::Response& res);
+  void json(httplib::Response& res, const std::string& id, const std::string& what);
+  const ServedSlide* slide_or_404(const std::string& id, httplib::Response& res) const;
+  std::shared_ptr<const std::string> overlay_text(const ServedSlide& s, const std::string& what);
+
+  const Catalog& c_;
+  const ServeOptions& o_;
+  TileBytesCache tiles_;
+  std::mutex overlay_mu_;
+  std::map<std::string, std::shared_ptr<const std::string>> overlays_;  // "<id>/<what>" -> JSON text
+};
+
+httplib::Server::HandlerResponse Handlers::gate(const httplib::Request& req, httplib::Response& res) const {
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header(
+      "Content-Security-Policy",
+      "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+  if (req.method != "GET" && req.method != "HEAD") {
+    send_text(res, 405, "only GET and HEAD are served");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (o_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  const std::string auth = req.get_header_value("Authorization");
+  const bool bearer = auth.rfind("Bearer ", 0) == 0 && token_matches(auth.substr(7), o_.token);
+  const bool cookie = token_matches(cookie_value(req.get_header_value("Cookie"), kTokenCookie), o_.token);
+  const bool param = req.has_param("token") && token_matches(req.get_param_value("token"), o_.token);
+  if (param)
+    res.set_header("Set-Cookie", std::string(kTokenCookie) + "=" + o_.token + "; Path=/; HttpOnly; SameSite=Strict");
+  if (bearer || cookie || param) return httplib::Server::HandlerResponse::Unhandled;
+  send_text(res, 401, "a token is required: open the URL deepslide serve printed (with ?token=...)");
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+const ServedSlide* Handlers::slide_or_404(const std::string& id, httplib::Response& res) const {
+  const ServedSlide* s = c_.find(id);
+  if (!s) send_text(res, 404, "no slide '" + id + "'");
+  return s;
+}
+
+void Handlers::tile(const httplib::Request& req, httplib::Response& res) {
+  const ServedSlide* s = slide_or_404(req.matches[1], res);
+  if (!s) return;
+  const int64_t level = to_int(req.matches[2]), col = to_int(req.matches[3]), row = to_int(req.matches[4]);
+  const std::string fmt = req.matches[5];
+  if (level >= s->dz.level_count() || !s->dz.has_tile((int)level, col, row)) {
+    send_text(res, 404,
+              "no tile " + std::to_string(col) + "_" + std::to_string(row) + " at level " + std::to_string(level) +
+                  " of '" + s->id + "'");
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string key =
+      s->id + "/" + std::to_string(level) + "/" + std::to_string(col) + "_" + std::to_string(row) + "." + fmt;
+  TileBytesCache::Bytes bytes = tiles_.get(key);
+  if (!bytes) {
+    const RgbImage img = render_deep_zoom_tile(*s->slide, s->dz, (int)level, col, row);
+    std::vector<uint8_t> enc = fmt == "png" ? encode_png(img) : encode_jpeg_turbo(img, o_.jpeg_quality);
+    bytes = std::make_shared<const std::string>(enc.begin(), enc.end());
+    tiles_.put(key, bytes);
+  }
+  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  res.set_header("Server-Timing", "tile;dur=" + std::to_string(us / 1000.0));
+  res.set_header("Cache-Control", "private, max-age=3600");
+  res.set_content(bytes->data(), bytes->size(), fmt == "png" ? "image/png" : "image/jpeg");
+}
+
+std::shared_ptr<const std::string> Handlers::overlay_text(const ServedSlide& s, const std::string& what) {
+  const std::string key = s.id + "/" + what;
+  {
+    std::lock_guard<std::mutex> lock(overlay_mu_);
+    auto it = overlays_.find(key);
+    if (it != overlays_.end()) return it->second;
+  }
+  const nlohmann::json j = what == "predictions" ? predictions_json(s) : annotations_geojson(s);
+  auto text = std::make_shared<const std::string>(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::lock_guard<std::mutex> lock(overlay_mu_);
+  overlays_[key] = text;
+  return text;
+}
+
+void Handlers::json(httplib::Response& res, const std::string& id, const std::string& what) {
+  const ServedSlide* s = slide_or_404(id, res);
+  if (!s) return;
+  const auto text = overlay_text(*s, what);
+  res.set_content(text->data(), text->size(), "application/json");
+}
+
+void Handlers::install(httplib::Server& svr) {
+  svr.set_pre_routing_handler([this](const httplib::Request& q, httplib::Response& r) { return gate(q, r); });
+  const std::string index(web_file("index.html"));
+  svr.Get("/", [index](const httplib::Request&, httplib::Response& res) {
+    res.set_content(index, "text/html; charset=utf-8");
+  });
+  svr.Get("/static/([A-Za-z0-9._-]{1,64})", [](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    for (const WebFile& f : web_files())
+      if (f.name == name) return res.set_content(f.bytes.data(), f.bytes.size(), content_type(f.name));
+    send_text(res, 404, "no file '" + name + "'");
+  });
+  svr.Get("/api/slides", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(slide_list_json(c_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    "application/json");
+  });
+  svr.Get(std::string("/api/slides/") + kId + "/(predictions|annotations)",
+          [this](const httplib::Request& req, httplib::Response& res) { json(res, req.matches[1], req.matches[2]); });
+  svr.Get(std::string("/slides/") + kId + "\\.dzi", [this](const httplib::Request& req, httplib::Response& res) {
+    if (const ServedSlide* s = slide_or_404(req.matches[1], res))
+      res.set_content(s->dz.dzi_xml("jpeg"), "application/xml");
+  });
+  svr.Get(std::string("/slides/") + kId + "_files/([0-9]{1,3})/([0-9]{1,10})_([0-9]{1,10})\\.(jpeg|png)",
+          [this](const httplib::Request& req, httplib::Response& res) { tile(req, res); });
+  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string why = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "deepslide serve: %s: %s\n", req.path.c_str(), why.c_str());
+    send_text(res, 500, why);
+  });
+  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) send_text(res, res.status, res.status == 404 ? "not found" : "bad request");
+  });
+}
+
+}  // namespace
+
+void run_server(const Catalog& catalog, const ServeOptions& o,
+                const std::function<void(const std::string&)>& on_listening, const std::function<bool()>& stop) {
+  check_bind_policy(o.bind, o.token);
+  DS_CHECK_INPUT(o.port >= 0 && o.port <= 65535, "--port must be in [0, 65535]");
+  DS_CHECK_INPUT(o.threads >= 1 && o.threads <= 256, "--serve-threads must be in [1, 256]");
+  httplib::Server svr;
+  const size_t threads = (size_t)o.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(64 * 1024);  // no endpoint takes a body
+  svr.set_tcp_nodelay(true);              // a tile is one write: no 40 ms wait for a delayed ACK
+  svr.set_read_timeout(10, 0);
+  svr.set_keep_alive_max_count(1000);
+  Handlers h(catalog, o);
+  h.install(svr);
+  int port = o.port;
+  if (port == 0) port = svr.bind_to_any_port(o.bind);
+  else if (!svr.bind_to_port(o.bind, port)) port = -1;
+  if (port <= 0)
+    throw InputError(o.bind + ":" + std::to_string(o.port),
+                     "cannot listen there (in use, or not an address of this machine)");
+  install_stop_handlers();
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      if (stop_signal() != 0 || (stop && stop())) {
+        svr.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  const std::string host = o.bind.find(':') != std::string::npos ? "[" + o.bind + "]" : o.bind;
+  on_listening("http://" + host + ":" + std::to_string(port) + "/" + (o.token.empty() ? "" : "?token=" + o.token));
+  svr.listen_after_bind();
+  done = true;
+  watcher.join();
+}
+
+}  // namespace ds

@@ -1,0 +1,90 @@
+// The parts of `deepslide serve` that need no socket: Deep Zoom geometry (worked by hand from the
+// DZI rules: levels halve with rounding up down to 1 x 1, tiles overlap inside the level only),
+// the bind and token rules, the cookie parser, and the encoded-tile LRU's byte bound.
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "serve/access.h"
+#include "serve/deep_zoom.h"
+#include "serve/tile_bytes_cache.h"
+
+using namespace ds;
+
+TEST_CASE("Deep Zoom levels and tiles follow the DZI rules") {
+  DeepZoom dz;
+  dz.width = 1000;
+  dz.height = 600;
+  // 1000 x 600 -> 500 x 300 -> ... -> 8 x 5 -> 4 x 3 -> 2 x 2 -> 1 x 1: 11 levels (ceil(log2 1000) = 10)
+  REQUIRE(dz.level_count() == 11);
+  CHECK(dz.level_width(10) == 1000);
+  CHECK(dz.level_height(10) == 600);
+  CHECK(dz.level_width(9) == 500);
+  CHECK(dz.level_width(3) == 8);   // ceil(1000 / 128)
+  CHECK(dz.level_height(3) == 5);  // ceil(600 / 128)
+  CHECK(dz.level_width(0) == 1);
+  CHECK(dz.level_height(0) == 1);
+  CHECK(dz.cols(10) == 4);  // ceil(1000 / 254)
+  CHECK(dz.rows(10) == 3);
+  const DeepZoom::Rect first = dz.tile_rect(10, 0, 0);
+  CHECK((first.x0 == 0 && first.y0 == 0 && first.x1 == 255 && first.y1 == 255));  // overlap right and below only
+  const DeepZoom::Rect mid = dz.tile_rect(10, 1, 1);
+  CHECK((mid.x0 == 253 && mid.x1 == 509 && mid.y0 == 253 && mid.y1 == 509));
+  const DeepZoom::Rect last = dz.tile_rect(10, 3, 2);
+  CHECK((last.x0 == 761 && last.x1 == 1000 && last.y0 == 507 && last.y1 == 600));
+  CHECK(dz.has_tile(10, 3, 2));
+  CHECK_FALSE(dz.has_tile(10, 4, 0));
+  CHECK_FALSE(dz.has_tile(11, 0, 0));
+  CHECK_FALSE(dz.has_tile(-1, 0, 0));
+  CHECK_FALSE(dz.has_tile(10, -1, 0));
+  CHECK(dz.dzi_xml("jpeg").find("TileSize=\"254\"") != std::string::npos);
+  DeepZoom one;
+  one.width = one.height = 1;
+  CHECK(one.level_count() == 1);
+}
+
+TEST_CASE("serve binds off loopback only with a token") {
+  CHECK(is_loopback_address("127.0.0.1"));
+  CHECK(is_loopback_address("127.1.2.3"));
+  CHECK(is_loopback_address("::1"));
+  CHECK(is_loopback_address("localhost"));
+  CHECK_FALSE(is_loopback_address("0.0.0.0"));
+  CHECK_FALSE(is_loopback_address("10.0.0.5"));
+  CHECK_NOTHROW(check_bind_policy("127.0.0.1", ""));
+  CHECK_THROWS_AS(check_bind_policy("0.0.0.0", ""), InputError);
+  CHECK_THROWS_AS(check_bind_policy("0.0.0.0", "short"), InputError);
+  CHECK_THROWS_AS(check_bind_policy("0.0.0.0", "has a space in it ok"), InputError);
+  CHECK_NOTHROW(check_bind_policy("0.0.0.0", "abcdefghijklmnop"));
+}
+
+TEST_CASE("tokens compare whole, cookies parse by name") {
+  CHECK(token_matches("abcdefghijklmnop", "abcdefghijklmnop"));
+  CHECK_FALSE(token_matches("abcdefghijklmnoq", "abcdefghijklmnop"));
+  CHECK_FALSE(token_matches("abcdefghijklmno", "abcdefghijklmnop"));
+  CHECK_FALSE(token_matches("abcdefghijklmnopq", "abcdefghijklmnop"));
+  CHECK_FALSE(token_matches("", "abcdefghijklmnop"));
+  CHECK(token_matches("anything", ""));  // no token configured: everyone
+  CHECK(cookie_value("a=1; deepslide_token=xyz; b=2", "deepslide_token") == "xyz");
+  CHECK(cookie_value("deepslide_token=xyz", "deepslide_token") == "xyz");
+  CHECK(cookie_value("xdeepslide_token=xyz", "deepslide_token").empty());
+  CHECK(cookie_value("", "deepslide_token").empty());
+}
+
+TEST_CASE("the encoded-tile cache keeps recent tiles within its byte bound") {
+  TileBytesCache c(100);
+  auto bytes = [](size_t n) { return std::make_shared<const std::string>(n, 'x'); };
+  c.put("a", bytes(40));
+  c.put("b", bytes(40));
+  REQUIRE(c.get("a"));    // a is now the most recent
+  c.put("c", bytes(40));  // 120 > 100: b, the least recent, goes
+  CHECK(c.get("a"));
+  CHECK_FALSE(c.get("b"));
+  CHECK(c.get("c"));
+  CHECK(c.bytes() == 80);
+  c.put("huge", bytes(101));  // larger than the whole cache: not kept
+  CHECK_FALSE(c.get("huge"));
+  c.put("a", bytes(10));  // replacing counts the new size only
+  CHECK(c.bytes() == 50);
+}
