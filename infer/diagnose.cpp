@@ -85,10 +85,11 @@ std::string num(const char* fmt, double v) {
   return buf;
 }
 
-// What a slide's outputs depend on: the bundle, its recipe, the precision and kernels, the slide,
-// and its annotations (--annotations); diagnosis.json and windows.key.json carry it.
-ojson diagnose_key(const Bundle& b, const DiagnoseOptions& o, const std::string& slide_path) {
-  ojson key = slide_key(run_key(b.path, b.recipe.windows, b.model.precision), slide_path);
+// What a slide's outputs depend on: the run's key (the bundle, its recipe, the precision and
+// kernels), the slide, and its annotations (--annotations); diagnosis.json and windows.key.json
+// carry it.
+ojson diagnose_key(const ojson& run, const DiagnoseOptions& o, const std::string& slide_path, const FileIdentity& id) {
+  ojson key = slide_key(run, id);
   if (!o.annotations.empty())
     key["annotations"] = annotation_key(find_annotation_file(o.annotations, slide_path), o.annotation_cover);
   return key;
@@ -218,15 +219,20 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
 
-}  // namespace
-
-std::string slide_identity(const std::string& path) {
+FileIdentity checked_identity(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
-  const FileIdentity id = file_identity(path);
+  return file_identity(path);
+}
+
+std::string identity_text(const FileIdentity& id) {
   return std::to_string(id.bytes) + ":" + hex64(id.head) + ":" + hex64(id.tail);
 }
+
+}  // namespace
+
+std::string slide_identity(const std::string& path) { return identity_text(checked_identity(path)); }
 
 std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes) {
   const bool with_gt = std::any_of(rows.begin(), rows.end(), [](const Diagnosis& d) { return !d.gt.empty(); });
@@ -271,6 +277,7 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   sum.csv = (fs::path(o.out) / "diagnoses.csv").string();
   std::vector<Diagnosis> rows;
   if (o.progress) o.progress->set_items((int64_t)o.slides.size());
+  const ojson run = run_key(b.path, b.recipe.windows, b.model.precision);  // hashes the bundle: once
   for (size_t i = 0; i < o.slides.size(); ++i) {
     throw_if_stop_requested("stopped before slide " + o.slides[i].path + "; the slides before it are finished");
     DiagnoseEvent ev;
@@ -282,8 +289,9 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
     d.gt = o.slides[i].gt;
     const fs::path dir = fs::path(o.out) / d.name;
     try {
-      const std::string identity = slide_identity(d.slide);
-      const ojson key = diagnose_key(b, o, d.slide);
+      const FileIdentity id = checked_identity(d.slide);  // read once: the record's identity and the key's
+      const std::string identity = identity_text(id);
+      const ojson key = diagnose_key(run, o, d.slide, id);
       ev.why = redo_reason(dir, b, identity, key, d);
       if (!ev.why.empty() || o.force) {
         if (ev.why.empty()) ev.why = "--force";

@@ -56,9 +56,10 @@ ojson run_key(const std::string& model_path, const WindowOptions& w, Precision p
   return k;
 }
 
-ojson slide_key(const ojson& run, const std::string& slide_path) {
+ojson slide_key(const ojson& run, const std::string& slide_path) { return slide_key(run, file_identity(slide_path)); }
+
+ojson slide_key(const ojson& run, const FileIdentity& id) {
   ojson k = run;
-  const FileIdentity id = file_identity(slide_path);
   k["slide"] = {{"bytes", id.bytes}, {"head_fnv1a", hex64(id.head)}, {"tail_fnv1a", hex64(id.tail)}};
   return k;
 }

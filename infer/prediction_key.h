@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/file_hash.h"
 #include "engine/autograd.h"
 #include "slide/windows/slide_windows.h"
 
@@ -24,7 +25,8 @@ using ojson = nlohmann::ordered_json;
 // The per-run part: program version, model hash, ISA and window settings.
 // `precision` is the convolutions' arithmetic (bf16 and int8 round differently from fp32).
 ojson run_key(const std::string& model_path, const WindowOptions& windows, Precision precision);
-// The run key plus the slide's identity.
+// The run key plus the slide's identity (base/file_hash.h), or that of the file at slide_path.
+ojson slide_key(const ojson& run, const FileIdentity& slide);
 ojson slide_key(const ojson& run, const std::string& slide_path);
 
 // "" when `old_key` equals `key`, else what differs, in words ("the model file changed",

@@ -1,14 +1,17 @@
 """Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
 list that checks append to instead of stopping at the first problem, tempdir() for scratch
 folders removed after a passing run, run() which records an
-unexpected exit code with the tail of stderr, error_line() for the one-line error, and
-expect_stages() for `deepslide run`'s summary."""
+unexpected exit code with the tail of stderr, error_line() for the one-line error,
+expect_stages() for `deepslide run`'s summary, and partial_rows() / interrupted_after_commit() for
+the resume tests."""
 import atexit
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 DEEPSLIDE = os.environ.get("DEEPSLIDE", "build/deepslide")
 failures = []
@@ -72,3 +75,33 @@ def expect_stages(p, want, what):
     """Checks that the run `p` reports exactly the stage states `want` (name -> state)."""
     got = stage_states(p.stdout, want.keys())
     check(got == want, f"{what}: stages {got}, expected {want}\n{p.stdout[-2000:]}")
+
+
+def partial_rows(path):
+    """Rows committed to a partial predictions file (its JSON first line), 0 if none or unreadable."""
+    try:
+        with open(path) as f:
+            return json.loads(f.readline())["rows"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def interrupted_after_commit(args, partial, sig, env=None):
+    """Starts `deepslide args`, waits until the partial file (a path, or a function giving it)
+    holds a committed chunk, sends `sig`; returns (exit code, stderr). With chunks committed every
+    fraction of a second the signal lands mid-slide however fast the machine is."""
+    proc = subprocess.Popen([DEEPSLIDE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if partial_rows(partial() if callable(partial) else partial) > 0:
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        failures.append(f"{sig!r}: deepslide {args[0]} did not stop")
+    return proc.returncode, err

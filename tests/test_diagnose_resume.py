@@ -22,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import (DEEPSLIDE, check, failures, interrupted_after_commit, out_name, partial_rows,  # noqa: E402
+                         run, tempdir)
 
 tmp = tempdir("ds_diagnose_resume_")
 wsi = f"{tmp}/wsi"
@@ -75,38 +76,10 @@ for k in ("seconds", "scan_seconds", "read_seconds", "net_seconds", "resumed_win
 check(not os.path.exists(f"{ref_dir}/windows.partial"), "partial file removed once the slide is finished")
 
 
-def partial_rows(path):
-    try:
-        with open(path) as f:
-            return json.loads(f.readline())["rows"]
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def interrupted(out, sig):
-    """Starts diagnose, waits for a committed chunk of predictions, sends `sig`; (exit, stderr)."""
-    proc = subprocess.Popen([DEEPSLIDE, "diagnose", "--bundle", bundle, "--out", out, slide, *T],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        part = f"{folder(out)}/windows.partial"
-        if os.path.exists(part) and partial_rows(part) > 0:
-            break
-        time.sleep(0.01)
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        failures.append(f"{sig!r}: diagnose did not stop")
-    return proc.returncode, err
-
-
 for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -9)):
     out = f"{tmp}/{sig.name}"
-    rc, err = interrupted(out, sig)
+    rc, err = interrupted_after_commit(["diagnose", "--bundle", bundle, "--out", out, slide, *T],
+                                       lambda: f"{folder(out)}/windows.partial", sig)
     check(rc == code, f"{sig.name}: exit {rc}, expected {code}: {err[-600:]}")
     d = folder(out)
     if sig == signal.SIGTERM:

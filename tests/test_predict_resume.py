@@ -15,7 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import (DEEPSLIDE, check, failures, interrupted_after_commit, out_name, partial_rows,  # noqa: E402
+                         run, tempdir)
 
 tmp = tempdir("ds_predict_resume_")
 wsi = f"{tmp}/wsi"
@@ -59,43 +60,17 @@ check(entry.get("windows") == total, f"predict.json windows {entry.get('windows'
 
 
 
-def interrupted(out, sig):
-    """Starts predict, waits for its first committed chunk of predictions (the partial file is
-    written with none right after the tissue scan), sends `sig`; returns (exit, stderr). A chunk
-    is committed every 0.2 s, so the signal lands mid-slide however fast the machine is."""
-    proc = subprocess.Popen([DEEPSLIDE, *args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if os.path.exists(f"{out}/{name}.partial") and partial_rows(out) > 0:
-            break
-        time.sleep(0.01)
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        failures.append(f"{sig!r}: predict did not stop")
-    return proc.returncode, err
-
-
-def partial_rows(out):
-    with open(f"{out}/{name}.partial") as f:
-        return json.loads(f.readline())["rows"]
-
-
 foreign = b""
 for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -9)):
     out = f"{tmp}/{sig.name}"
-    rc, err = interrupted(out, sig)
+    rc, err = interrupted_after_commit(args(out), f"{out}/{name}.partial", sig)
     check(rc == code, f"{sig.name}: exit {rc}, expected {code}: {err[-600:]}")
     if sig == signal.SIGTERM:
         last = err.strip().splitlines()[-1] if err.strip() else ""
         check("interrupted (SIGTERM)" in last and f"{name}.partial" in last, f"SIGTERM message: {last!r}")
     check(os.path.exists(f"{out}/{name}.partial"), f"{sig.name}: partial file kept")
     check(not os.path.exists(f"{out}/{name}.csv"), f"{sig.name}: no CSV for an unfinished slide")
-    rows = partial_rows(out) if os.path.exists(f"{out}/{name}.partial") else 0
+    rows = partial_rows(f"{out}/{name}.partial") if os.path.exists(f"{out}/{name}.partial") else 0
     check(0 < rows < total, f"{sig.name}: {rows} of {total} rows committed")
     if os.path.exists(f"{out}/{name}.partial"):
         foreign = open(f"{out}/{name}.partial", "rb").read()

@@ -2,7 +2,8 @@
 #include "slide/windows/purple_scan.h"
 
 #include <algorithm>
-#include <optional>
+#include <memory>
+#include <mutex>
 
 #include "base/error.h"
 #include "base/parallel.h"
@@ -16,6 +17,32 @@ constexpr int kChunkSide = 1536;  // level pixels a chunk spans at most (unless 
 // A rectangle of grid cells; members are those whose index lies in the band.
 struct Chunk {
   int64_t r0, r1, c0, c1;  // rows [r0, r1), columns [c0, c1)
+};
+
+// A chunk's pixels and their table (tens of MB), handed from chunk to chunk rather than
+// allocated for each.
+struct ChunkBuffers {
+  RgbImage pixels;
+  RgbIntegral table;
+};
+
+class BufferPool {
+ public:
+  std::unique_ptr<ChunkBuffers> take() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (free_.empty()) return std::make_unique<ChunkBuffers>();
+    auto b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(std::unique_ptr<ChunkBuffers> b) {
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.push_back(std::move(b));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<ChunkBuffers>> free_;
 };
 
 }  // namespace
@@ -37,6 +64,7 @@ void chunked_purple_band(const Slide& slide, const ReadGeometry& g, const Candid
   // Window corners in the read level's pixels, as read_region places them.
   auto level_x = [&](int64_t col) { return slide.level_pixel(grid.at(col).x, g.level); };
   auto level_y = [&](int64_t row) { return slide.level_pixel(grid.at(row * wg.cols).y, g.level); };
+  BufferPool pool;
   parallel_for((int64_t)chunks.size(), threads, [&](int64_t ci) {
     const Chunk& ch = chunks[(size_t)ci];
     std::vector<int64_t> members;
@@ -52,19 +80,24 @@ void chunked_purple_band(const Slide& slide, const ReadGeometry& g, const Candid
     }
     const int64_t x0 = level_x(cmin), y0 = level_y(rmin);
     const int w = (int)(level_x(cmax) - x0 + g.region), h = (int)(level_y(rmax) - y0 + g.region);
-    std::optional<RgbIntegral> table;
+    std::unique_ptr<ChunkBuffers> buf = pool.take();
+    RgbImage& px = buf->pixels;
+    px.width = w;
+    px.height = h;
+    px.pixels.resize((size_t)w * h * 3);
+    bool readable = true;
     try {
-      table.emplace(slide.read_region(grid.at(cmin).x, grid.at(rmin * wg.cols).y, g.level, w, h, 1));
+      slide.read_region_into(px.pixels.data(), grid.at(cmin).x, grid.at(rmin * wg.cols).y, g.level, w, h, 1);
+      buf->table.build(px);
     } catch (const InputError&) {
-      // A tile that cannot be read: the windows alone, so each is judged (and named) as it would be.
+      readable = false;  // a tile that cannot be read: the windows alone, each judged (and named) as it would be
     }
-    for (int64_t i : members) {
-      const Window win = grid.at(i);
+    for (int64_t i : members)
       keep[(size_t)(i - b0)] =
-          table ? purple_block_count(*table, (int)(level_x(i % wg.cols) - x0), (int)(level_y(i / wg.cols) - y0),
-                                     g.region, params.scale) > params.threshold
-                : one_window(win);
-    }
+          readable ? purple_block_count(buf->table, (int)(level_x(i % wg.cols) - x0), (int)(level_y(i / wg.cols) - y0),
+                                        g.region, params.scale) > params.threshold
+                   : one_window(grid.at(i));
+    pool.give(std::move(buf));
     if (on_checked) on_checked((int64_t)members.size());
   });
 }

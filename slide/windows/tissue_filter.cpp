@@ -44,13 +44,17 @@ bool is_purple(const RgbImage& patch, const PurpleParams& params) {
          params.threshold;
 }
 
-RgbIntegral::RgbIntegral(const RgbImage& img) : width(img.width), height(img.height) {
+void RgbIntegral::build(const RgbImage& img) {
+  width = img.width;
+  height = img.height;
   DS_CHECK((int64_t)width * height <= (int64_t)1 << 24, "RgbIntegral: image too large for 32-bit sums");
-  sums.assign((size_t)(width + 1) * (height + 1) * 3, 0);
+  sums.resize((size_t)(width + 1) * (height + 1) * 3);
+  std::fill(sums.begin(), sums.begin() + (size_t)(width + 1) * 3, 0u);  // row 0; column 0 below
   for (int y = 0; y < height; ++y) {
     const uint8_t* row = img.pixels.data() + (size_t)y * width * 3;
     const uint32_t* above = &sums[(size_t)y * (width + 1) * 3];
     uint32_t* out = &sums[(size_t)(y + 1) * (width + 1) * 3];
+    out[0] = out[1] = out[2] = 0;
     uint32_t run[3] = {0, 0, 0};
     for (int x = 0; x < width; ++x)
       for (int c = 0; c < 3; ++c) {

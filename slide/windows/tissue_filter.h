@@ -30,7 +30,9 @@ bool is_purple(const RgbImage& patch, const PurpleParams& params);
 struct RgbIntegral {
   int width = 0, height = 0;
   std::vector<uint32_t> sums;  // [(height + 1)][(width + 1)][3]
-  explicit RgbIntegral(const RgbImage& img);
+  RgbIntegral() = default;
+  explicit RgbIntegral(const RgbImage& img) { build(img); }
+  void build(const RgbImage& img);  // the table of img, reusing this one's storage
   uint32_t at(int x, int y, int c) const { return sums[((size_t)y * (width + 1) + x) * 3 + c]; }
 };
 // purple_block_count of the window [x, x + side) x [y, y + side) of the image `t` was made from.
