@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <new>
 #include <optional>
 #include <set>
@@ -16,6 +15,7 @@
 #include "base/file_hash.h"
 #include "base/hash.h"
 #include "base/interrupt.h"
+#include "base/json_bounded.h"
 #include "infer/geojson_export.h"
 #include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
@@ -101,10 +101,13 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
   const fs::path record = dir / kRecord;
   std::error_code ec;
   if (!fs::exists(record, ec)) return fs::exists(dir, ec) ? "no diagnosis.json (an interrupted run?)" : "new";
-  std::ifstream in(record);
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  nlohmann::json j;
   try {
-    if (j.is_discarded()) return "diagnosis.json is unreadable";
+    j = read_json_file(record.string());  // bounded: the record may have been edited by anyone
+  } catch (const InputError&) {
+    return "diagnosis.json is unreadable";
+  }
+  try {
     if (j.at("bundle_hash").get<std::string>() != b.content_hash) return "the bundle changed";
     if (j.at("slide_identity").get<std::string>() != identity) return "the slide changed";
     if (!j.contains("key")) return "diagnosis.json has no key (an older version made it)";
