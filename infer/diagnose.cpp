@@ -19,6 +19,7 @@
 #include "infer/geojson_export.h"
 #include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
+#include "slide/reader/slide_identity.h"
 #include "slide/reader/thumbnail.h"
 
 namespace fs = std::filesystem;
@@ -226,7 +227,7 @@ FileIdentity checked_identity(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
-  return file_identity(path);
+  return slide_source_identity(path);
 }
 
 std::string identity_text(const FileIdentity& id) {

@@ -10,6 +10,7 @@
 #include "base/json_bounded.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_winograd.h"
+#include "slide/reader/slide_identity.h"
 
 namespace fs = std::filesystem;
 
@@ -56,7 +57,9 @@ ojson run_key(const std::string& model_path, const WindowOptions& w, Precision p
   return k;
 }
 
-ojson slide_key(const ojson& run, const std::string& slide_path) { return slide_key(run, file_identity(slide_path)); }
+ojson slide_key(const ojson& run, const std::string& slide_path) {
+  return slide_key(run, slide_source_identity(slide_path));
+}
 
 ojson slide_key(const ojson& run, const FileIdentity& id) {
   ojson k = run;

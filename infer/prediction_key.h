@@ -2,9 +2,9 @@
 // else: the model file's content hash, every setting that changes the numbers or the windows
 // (patch size, overlap, level or mpp, tissue filter and its parameters, the kernel ISA: AVX-512
 // and AVX2 round differently; the precision and the convolution algorithm), the slide's identity (size and hashes of
-// its first and last MB, base/file_hash.h) and the program version. Batch size, thread and reader counts are left out:
-// they do not change a byte of the CSV (kernel schedules depend on shapes, not thread counts, and
-// each window's row is computed alone).
+// its first and last MB, base/file_hash.h; over every instance of a DICOM series) and the program version. Batch size,
+// thread and reader counts are left out: they do not change a byte of the CSV (kernel schedules depend on shapes, not
+// thread counts, and each window's row is computed alone).
 //
 // Written beside the CSV as OUT/<name>.key.json: {"key": {...}, "csv_bytes", "csv_fnv1a"} (the
 // CSV's own fingerprint, so a CSV replaced or cut after the key was written is not trusted).
@@ -25,7 +25,8 @@ using ojson = nlohmann::ordered_json;
 // The per-run part: program version, model hash, ISA and window settings.
 // `precision` is the convolutions' arithmetic (bf16 and int8 round differently from fp32).
 ojson run_key(const std::string& model_path, const WindowOptions& windows, Precision precision);
-// The run key plus the slide's identity (base/file_hash.h), or that of the file at slide_path.
+// The run key plus the slide's identity: given, or that of every file the slide at slide_path is
+// read from (slide/reader/slide_identity.h: a DICOM series' instances).
 ojson slide_key(const ojson& run, const FileIdentity& slide);
 ojson slide_key(const ojson& run, const std::string& slide_path);
 

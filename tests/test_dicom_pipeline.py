@@ -12,6 +12,7 @@ SRC = os.environ.get("DS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".
 sys.path.insert(0, os.path.join(SRC, "scripts"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_dicom  # noqa: E402
+import pydicom  # noqa: E402
 from cli_harness import check, failures, run, tempdir  # noqa: E402
 
 tmp = tempdir("ds_dicom_pipeline_")
@@ -43,6 +44,22 @@ for extra in ((), ("--level", "1")):
     check(t == d, f"predict {extra}: DICOM and TIFF differ ({len(d)} vs {len(t)} windows; first "
                   f"{next(((a, b) for a, b in zip(d, t) if a != b), None)})")
     print(f"predict {' '.join(extra) or '--level 0'}: {len(t)} windows, identical")
+
+# The prediction key covers every instance of the series, not only the file named in the labels:
+# a rerun skips the slide, and redoes it once another level's instance changed.
+def predict_again(*extra):
+    return run(["predict", "--model", f"{tmp}/m.safetensors", "--all-wsi", f"{tmp}/dicom", "--labels",
+                f"{tmp}/dicom.csv", "--out", f"{tmp}/out_dicom_2", "--tissue", "otsu", "--overlap", "1", *extra])
+
+
+p = predict_again("--level", "1")
+check("up to date, skipped" in p.stderr and "redone" not in p.stderr, f"an unchanged series is skipped: {p.stderr[-600:]}")
+level1 = pydicom.dcmread(f"{tmp}/dicom/a/s/level1.dcm")
+level1.ContentTime = "235959"  # another file, the same pixels
+level1.save_as(f"{tmp}/dicom/a/s/level1.dcm")
+p = predict_again("--level", "1")
+check("redone: the slide file changed" in p.stderr, f"a changed level-1 instance redoes the slide: {p.stderr[-600:]}")
+print("predict: a changed instance of the series redoes the slide")
 
 # diagnose on a folder: the series is one slide (not one per instance), with the TIFF's windows,
 # scores and diagnosis.

@@ -1,0 +1,37 @@
+// A slide's identity over all its files (see slide_identity.h).
+#include "slide/reader/slide_identity.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "base/hash.h"
+#include "slide/reader/dicom_instance.h"
+#include "slide/reader/dicom_series.h"
+
+namespace ds {
+
+std::vector<std::string> slide_source_files(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec) && !has_dicom_magic(path)) return {path};
+  std::vector<std::string> files;
+  for (const DicomInstance& d : read_dicom_series(path).parts) files.push_back(d.path);
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+FileIdentity slide_source_identity(const std::string& path) {
+  const std::vector<std::string> files = slide_source_files(path);
+  if (files.size() == 1 && files[0] == path) return file_identity(path);
+  FileIdentity all;
+  all.head = all.tail = kFnvOffset;
+  for (const std::string& f : files) {
+    const FileIdentity id = file_identity(f);
+    all.bytes += id.bytes;
+    all.head = fnv1a(&id.bytes, sizeof id.bytes, all.head);
+    all.head = fnv1a(&id.head, sizeof id.head, all.head);
+    all.tail = fnv1a(&id.tail, sizeof id.tail, all.tail);
+  }
+  return all;
+}
+
+}  // namespace ds
