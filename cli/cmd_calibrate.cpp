@@ -1,6 +1,6 @@
 // deepslide calibrate: flags, one call to infer/calibrate_inputs.h (a model's int8 input ranges
-// measured on windows of slides or on patches), and the model written again with the ranges in
-// its metadata (every other key kept, so a bundle stays a bundle).
+// measured on windows of slides or on patches, and bf16's and int8's agreement with fp32), and the
+// model written again with both in its metadata (every other key kept, so a bundle stays a bundle).
 #include <iostream>
 #include <memory>
 
@@ -19,6 +19,7 @@ struct CalibrateOpts {
   std::string model, out;
   std::vector<std::string> inputs;
   int64_t windows = 512;
+  int64_t agreement_windows = 256;
   int batch_size = 16;
   WindowFlags win;
 };
@@ -32,11 +33,16 @@ void run_calibrate(const CalibrateOpts& o, const Globals& g) {
       is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows) : o.win.resolve(3.0);
   w.patch_size = model.patch_size;
   const CalibrationSummary s =
-      calibrate_on_inputs(model, o.inputs, w, o.windows, o.batch_size, g.threads,
+      calibrate_on_inputs(model, o.inputs, w, o.windows, o.agreement_windows, o.batch_size, g.threads,
                           [](const std::string& p) { std::cerr << "calibrate: " << p << "\n"; });
   save_model(o.out, model, extra_metadata(meta));
   std::cout << "calibrate: " << s.windows << " windows; " << s.int8_convs << " of " << s.convs
             << " convolutions run int8 (the others fp32); wrote " << o.out << "\n";
+  for (const auto& [name, e] : {std::pair{"bf16", s.agreement.bf16}, std::pair{"int8", s.agreement.int8}})
+    if (e.measured)
+      std::cout << "calibrate: " << name << " agrees with fp32 on " << e.argmax_agreement * 100 << "% of "
+                << s.agreement.windows << " windows' argmax, max |probability difference| " << e.max_abs_dp << "\n";
+  if (!s.agreement_note.empty()) std::cout << "calibrate: agreement " << s.agreement_note << "\n";
 }
 
 }  // namespace
@@ -49,6 +55,10 @@ void register_calibrate(CLI::App& app, Globals& g) {
   sub->add_option("--out", o->out, "Model file to write, the ranges in its metadata (may be --model)")->required();
   sub->add_option("inputs", o->inputs, "Slides (windows read as predict reads them) or PNG/JPEG patches")->required();
   sub->add_option("--windows", o->windows, "Slide windows to measure at most, spread over the slides")
+      ->capture_default_str();
+  sub->add_option("--agreement-windows", o->agreement_windows,
+                  "Windows (of those measured, spread over them) on which bf16 and int8 are compared with fp32 "
+                  "for --precision auto; 0: not compared")
       ->capture_default_str();
   sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");

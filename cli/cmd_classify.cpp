@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "infer/classify.h"
 #include "weights/model_forward.h"
+#include "weights/precision_agreement.h"
 
 namespace ds::cli {
 
@@ -85,9 +86,10 @@ void print_json(const ImageClass& r, const std::vector<std::string>& classes) {
 void run_classify(const ClassifyOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   if (o.batch_size < 1) throw InputError("--batch-size", "must be at least 1, got " + std::to_string(o.batch_size));
-  const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model);
-  set_model_precision(model, precision, o.model);
+  const PrecisionPick pick = choose_precision(o.precision, model, o.model);
+  const Precision precision = pick.precision;
+  if (!pick.why.empty()) std::cerr << "classify: precision " << pick.why << "\n";
   Table table(model.classes, o.images);
   classify_images(
       model, o.images, o.batch_size,
@@ -112,8 +114,9 @@ void register_classify(CLI::App& app, Globals& g) {
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--precision", o->precision,
-                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
-                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`)")
+                  "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
+                  "whose agreement with fp32 the model records, else fp32)")
       ->capture_default_str();
   sub->callback([o, &g] { run_classify(*o, g); });
 }

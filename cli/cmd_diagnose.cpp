@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "infer/diagnose.h"
 #include "weights/model_forward.h"
+#include "weights/precision_agreement.h"
 
 namespace ds::cli {
 
@@ -83,9 +84,10 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   DS_CHECK_INPUT(f.batch_size >= 1, "--batch-size must be at least 1");
   DS_CHECK_INPUT(f.readers >= 1, "--readers must be at least 1");
   DS_CHECK_INPUT(f.thumb_size >= 64 && f.thumb_size <= 8192, "--thumb-size must be in [64, 8192]");
-  const Precision precision = parse_precision(f.precision);
   Bundle b = load_bundle(f.bundle);
-  set_model_precision(b.model, precision, f.bundle);
+  const PrecisionPick pick = choose_precision(f.precision, b.model, f.bundle);
+  const Precision precision = pick.precision;
+  if (!pick.why.empty()) std::cerr << "diagnose: precision " << pick.why << "\n";
   DiagnoseOptions o;
   o.slides = diagnose_inputs(f.slides, f.labels, f.out);
   o.out = f.out;
@@ -139,8 +141,9 @@ void register_diagnose(CLI::App& app, Globals& g) {
   sub->add_flag("--force", f->force, "Redo slides whose outputs are current");
   sub->add_option("--batch-size", f->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--precision", f->precision,
-                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
-                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`); part of each slide's key")
+                  "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
+                  "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
   sub->add_option("--readers", f->readers, "Threads reading windows ahead of the network")->capture_default_str();
   sub->add_option("--thumb-size", f->thumb_size, "Longer side of the heatmaps' thumbnail")->capture_default_str();

@@ -16,6 +16,7 @@
 #include "infer/bundle.h"
 #include "infer/predict.h"
 #include "weights/model_forward.h"
+#include "weights/precision_agreement.h"
 
 namespace ds::cli {
 
@@ -86,9 +87,9 @@ void print_summary(const PredictSummary& s, const std::string& out) {
 void run_predict(const PredictOpts& o, const Globals& g) {
   set_num_threads(g.threads);
   std::map<std::string, std::string> meta;
-  const Precision precision = parse_precision(o.precision);
   Model model = load_model(o.model, &meta);
-  set_model_precision(model, precision, o.model);
+  const PrecisionPick pick = choose_precision(o.precision, model, o.model);
+  if (!pick.why.empty()) std::cerr << "predict: precision " << pick.why << "\n";
   PredictSlidesOptions p;
   // A bundle's recipe is the default; flags given on the command line override it.
   p.predict.windows =
@@ -139,8 +140,9 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
   sub->add_option("--precision", o->precision,
-                  "fp32|bf16|int8: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
-                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`); part of each slide's key")
+                  "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
+                  "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
   sub->add_option("--readers", o->readers, "Threads reading and decoding windows ahead of the network")
       ->capture_default_str();

@@ -6,10 +6,12 @@
 
 #include "base/error.h"
 #include "base/int_math.h"
+#include "engine/cpu_features.h"
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
 #include "weights/calibrate.h"
 #include "weights/model_forward.h"
+#include "weights/precision_agreement.h"
 
 namespace ds {
 
@@ -21,12 +23,57 @@ bool is_patch_file(const std::string& path) {
   return lower.ends_with(".png") || lower.ends_with(".jpg") || lower.ends_with(".jpeg");
 }
 
+// Every stride-th window seen, the stride doubling (and every other kept window dropped) whenever
+// more than twice `want` are kept: an even spread over a count not known in advance, in bounded
+// memory.
+class EvenSample {
+ public:
+  explicit EvenSample(int64_t want) : want_(want) {}
+  void offer(const RgbImage& im) {
+    if (want_ <= 0 || seen_++ % stride_ != 0) return;
+    kept_.push_back(im);
+    if ((int64_t)kept_.size() <= 2 * want_) return;
+    for (size_t i = 1; 2 * i < kept_.size(); ++i) kept_[i] = std::move(kept_[2 * i]);  // [0] stays
+    kept_.resize((kept_.size() + 1) / 2);
+    stride_ *= 2;
+  }
+  // At most `want` of the kept windows, evenly spaced.
+  std::vector<RgbImage> take() {
+    const int64_t n = (int64_t)kept_.size(), k = std::min(n, want_);
+    std::vector<RgbImage> out;
+    for (int64_t i = 0; i < k; ++i) out.push_back(std::move(kept_[(size_t)(i * n / k)]));
+    return out;
+  }
+
+ private:
+  int64_t want_, seen_ = 0, stride_ = 1;
+  std::vector<RgbImage> kept_;
+};
+
+// Measures what this CPU can (every precision in reference mode) on the sampled windows.
+void measure(Model& model, EvenSample& sample, int batch, CalibrationSummary& s) {
+  const bool ref = reference_kernels();
+  const bool bf16 = ref || has_bf16_kernels(), int8 = (ref || has_vnni_kernels()) && s.int8_convs > 0;
+  std::vector<std::string> skipped;
+  if (!bf16) skipped.push_back("bf16 (no AVX512-BF16 kernels on this CPU)");
+  if (!int8)
+    skipped.push_back(s.int8_convs > 0 ? "int8 (no AVX512-VNNI kernels on this CPU)" : "int8 (no int8 convolution)");
+  std::vector<RgbImage> windows = sample.take();
+  if (windows.empty()) skipped = {"bf16 and int8 (--agreement-windows 0)"};
+  model.agreement = measure_agreement(model, windows, batch, bf16, int8);
+  s.agreement = model.agreement;
+  for (size_t i = 0; i < skipped.size(); ++i) s.agreement_note += (i ? ", " : "not measured: ") + skipped[i];
+}
+
 }  // namespace
 
 CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::string>& inputs,
-                                       const WindowOptions& windows, int64_t max_windows, int batch, int threads,
+                                       const WindowOptions& windows, int64_t max_windows, int64_t agreement_windows,
+                                       int batch, int threads,
                                        const std::function<void(const std::string&)>& progress) {
   DS_CHECK_INPUT(max_windows >= 1, "--windows must be at least 1, got " + std::to_string(max_windows));
+  DS_CHECK_INPUT(agreement_windows >= 0,
+                 "--agreement-windows must be at least 0, got " + std::to_string(agreement_windows));
   DS_CHECK_INPUT(batch >= 1, "--batch-size must be at least 1, got " + std::to_string(batch));
   DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
   const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_patch_file(p); });
@@ -42,7 +89,10 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
     pending.clear();
     names.clear();
   };
+  EvenSample sample(agreement_windows);
+  model.agreement = {};  // measured for the ranges set below, or not at all
   auto add = [&](RgbImage im, const std::string& name) {
+    sample.offer(im);
     pending.push_back(std::move(im));
     names.push_back(name);
     if ((int)pending.size() == batch) flush();
@@ -65,6 +115,7 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
   if (s.windows == 0) throw InputError("calibrate", "the inputs hold no tissue window to calibrate on");
   s.int8_convs = finish_calibration(model);
   s.convs = (int)model.net->convs().size();
+  measure(model, sample, batch, s);
   return s;
 }
 

@@ -22,6 +22,7 @@
 #include "scratch_dir.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
+#include "weights/precision_agreement.h"
 #include "weights/safetensors.h"
 
 using namespace ds;
@@ -499,4 +500,75 @@ TEST_CASE("make_model rejects bad classes, normalization and patch sizes") {
       },
       {"std must be positive"});
   require_input_error([] { make_model(Arch::resnet18, {"a", "b"}, 0, 0); }, {"patch_size"});
+}
+
+TEST_CASE("a model's precision agreement round-trips through its file and refuses bad values") {
+  Model m = load_model([] {
+    const std::string p = tmp_path("agree_src.safetensors");
+    save_model(p, small_model());
+    return p;
+  }());
+  REQUIRE_FALSE(m.agreement.any());
+  m.agreement.windows = 40;
+  m.agreement.bf16 = {true, 1.0, 0.004};
+  m.agreement.int8 = {true, 0.975, 0.0375};
+  const std::string path = tmp_path("agree.safetensors");
+  save_model(path, m);
+  REQUIRE(read_safetensors(path).metadata.count(kAgreementMetadataKey) == 1);
+  const Model back = load_model(path);
+  REQUIRE(back.agreement.windows == 40);
+  REQUIRE(back.agreement.bf16.measured);
+  REQUIRE(back.agreement.bf16.max_abs_dp == 0.004);
+  REQUIRE(back.agreement.int8.argmax_agreement == 0.975);
+  // A command that rewrites the file does not pass the record on as someone else's metadata.
+  REQUIRE(extra_metadata(read_safetensors(path).metadata).count(kAgreementMetadataKey) == 0);
+
+  const std::string f = "model.safetensors";
+  auto bad = [&](const std::string& text, const std::string& needle) {
+    require_input_error([&] { parse_agreement_metadata(f, text); }, {f, needle});
+  };
+  bad("[1, 2]", "not a JSON object");
+  bad("{\"bf16\": {\"argmax_agreement\": 1, \"max_abs_dp\": 0}}", "'windows'");
+  bad("{\"windows\": 0}", "'windows'");
+  bad("{\"windows\": 4, \"fp16\": {}}", "names 'fp16'");
+  bad("{\"windows\": 4, \"int8\": {\"argmax_agreement\": 1.5, \"max_abs_dp\": 0}}", "int8.argmax_agreement");
+  bad("{\"windows\": 4, \"bf16\": {\"argmax_agreement\": 1}}", "bf16.max_abs_dp");
+  bad("{\"windows\": 4, \"bf16\": 7}", "bf16.argmax_agreement");
+  bad(std::string(100, '[') + std::string(100, ']'), "nested");
+}
+
+TEST_CASE("--precision auto picks the fastest precision with kernels whose recorded agreement meets the bar") {
+  PrecisionAgreement a;
+  a.windows = 200;
+  a.bf16 = {true, 1.0, 0.01};
+  a.int8 = {true, 0.999, 0.03};
+  // Everything present and good: int8.
+  REQUIRE(pick_precision(a, true, true, true).precision == Precision::int8);
+  REQUIRE(pick_precision(a, true, true, true).why.find("auto -> int8") == 0);
+  // No VNNI kernels, or an uncalibrated model: bf16, saying why not int8.
+  PrecisionPick p = pick_precision(a, true, true, false);
+  REQUIRE(p.precision == Precision::bf16);
+  REQUIRE(p.why.find("no AVX512-VNNI kernels") != std::string::npos);
+  REQUIRE(pick_precision(a, false, true, true).precision == Precision::bf16);
+  // int8 short of the bar, on either measure.
+  PrecisionAgreement worse = a;
+  worse.int8.argmax_agreement = 0.99;
+  REQUIRE(pick_precision(worse, true, true, true).precision == Precision::bf16);
+  REQUIRE(pick_precision(worse, true, true, true).why.find("short of the bar") != std::string::npos);
+  worse = a;
+  worse.int8.max_abs_dp = 0.06;
+  REQUIRE(pick_precision(worse, true, true, true).precision == Precision::bf16);
+  // bf16 is held to its tighter bound (0.02), int8 to 0.05.
+  worse.bf16.max_abs_dp = 0.03;
+  REQUIRE(pick_precision(worse, true, true, true).precision == Precision::fp32);
+  // Never measured: never chosen, whatever the CPU.
+  PrecisionAgreement none;
+  p = pick_precision(none, true, true, true);
+  REQUIRE(p.precision == Precision::fp32);
+  REQUIRE(p.why.find("no agreement recorded") != std::string::npos);
+  // No kernels at all: fp32, naming both extensions.
+  p = pick_precision(a, true, false, false);
+  REQUIRE(p.precision == Precision::fp32);
+  REQUIRE(p.why.find("AVX512-BF16") != std::string::npos);
+  REQUIRE(p.why.find("AVX512-VNNI") != std::string::npos);
 }

@@ -9,6 +9,9 @@
   fp32's two classes are further apart than twice that; a rerun at the same precision skips.
 - diagnose --precision: diagnosis.json records it and its key; a rerun at another precision
   redoes the slide ("the precision changed"), the same one skips it.
+- calibrate records bf16's and int8's agreement with fp32; --precision auto picks int8 from it (the
+  same key as an explicit int8 run), what this CPU's kernels allow without reference mode, and
+  fp32 for a model without a record, saying why each time.
 - Refusals: int8 on an uncalibrated model names the file and `deepslide calibrate`; bf16 / int8
   on a CPU without the extension (not in reference mode) name the missing extension.
 Run by ctest (DEEPSLIDE set)."""
@@ -50,8 +53,17 @@ slide = f"{wsi}/{slide_rel}"
 model, calibrated = f"{tmp}/m.safetensors", f"{tmp}/m.int8.safetensors"
 subprocess.run([DEEPSLIDE, "init-model", "--arch", "resnet18", "--classes", ",".join(cls), "--patch-size", "32", "--out",
                 model], check=True, capture_output=True)
-subprocess.run([DEEPSLIDE, "calibrate", "--model", model, "--out", calibrated, slide, "--windows", "64", "--level", "0",
-                "--overlap", "1", "--tissue", "none"], check=True, capture_output=True)
+# Calibration measures bf16's and int8's agreement with fp32 on 16 of its windows (on the reference
+# twins where the CPU lacks the kernels, as every reduced-precision run here).
+cal = subprocess.run([DEEPSLIDE, "calibrate", "--model", model, "--out", calibrated, slide, "--windows", "64", "--level",
+                      "0", "--overlap", "1", "--tissue", "none", "--agreement-windows", "16"], capture_output=True,
+                     text=True, env=dict(os.environ, **({} if all(HAS.values()) else {"DEEPSLIDE_ISA": "ref"})))
+check(cal.returncode == 0, f"calibrate: {cal.stderr[-600:]}")
+with open(calibrated, "rb") as f:
+    header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+agreement = json.loads(header.get("__metadata__", {}).get("precision_agreement", "{}"))
+check(agreement.get("windows") == 16 and set(agreement) == {"windows", "bf16", "int8"},
+      f"calibrate records the agreement of both precisions on 16 windows: {agreement}")
 with open(f"{tmp}/labels.csv", "w") as f:
     f.write(f"img,gt\n{slide_rel},{cls[0]}\n")
 W = ["--level", "0", "--overlap", "1", "--tissue", "none", "--threads", "2", "--batch-size", "16", "--quiet"]
@@ -91,6 +103,36 @@ for precision in ("bf16", "int8"):
           f"{sum(a['prediction'] == b['prediction'] for a, b in zip(ref, got))} of {len(ref)} argmax equal to fp32's")
     p = predict(precision, f"{tmp}/p")
     check("up to date, skipped" in p.stdout + p.stderr, f"{precision}: a rerun at the same precision skips the slide")
+
+    # The calibration's 16 windows are among these 64 (the same window flags): its record can be
+    # no worse than what this run saw.
+    rec = agreement.get(precision, {})
+    check(0 < rec.get("max_abs_dp", -1) <= diff + 1e-6, f"{precision}: recorded max |dp| {rec.get('max_abs_dp')} "
+          f"is not within (0, {diff:.6f}], this run's over all 64 windows")
+    if all(a["prediction"] == b["prediction"] for a, b in zip(ref, got)):
+        check(rec.get("argmax_agreement") == 1, f"{precision}: recorded argmax agreement {rec.get('argmax_agreement')}")
+
+# --precision auto: with every kernel (or on the reference twins) the calibrated model's record
+# meets the bar, so int8: the very key of the int8 run above, which is skipped.
+p = predict("auto", f"{tmp}/p")
+check("precision auto -> int8" in p.stderr and "up to date, skipped" in p.stdout + p.stderr,
+      f"auto picks int8 and reuses the int8 CSV: {p.stderr[-600:]}")
+check(json.load(open(f"{tmp}/p/predict.json")).get("precision") == "int8", "auto: predict.json holds int8")
+# Without reference mode, on this CPU: int8 only with AVX512-VNNI, bf16 with AVX512-BF16, else fp32.
+native = subprocess.run([DEEPSLIDE, "predict", "--model", calibrated, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv",
+                         "--out", f"{tmp}/auto_native", *W, "--precision", "auto"], capture_output=True, text=True)
+want = "int8" if HAS["int8"] else "bf16" if HAS["bf16"] else "fp32"
+check(native.returncode == 0 and f"precision auto -> {want}" in native.stderr,
+      f"auto on this CPU's own kernels picks {want}: {native.stderr[-600:]}")
+if want == "fp32":
+    check("no AVX512-VNNI kernels" in native.stderr and "no AVX512-BF16 kernels" in native.stderr,
+          f"auto says which kernels are missing: {native.stderr[-600:]}")
+# An uncalibrated model with no record: fp32, saying so.
+p = ds(["predict", "--model", model, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/auto_u", *W],
+       "auto")
+check("precision auto -> fp32" in p.stderr and "no agreement recorded" in p.stderr,
+      f"auto on a model without a record: {p.stderr[-600:]}")
+print(f"auto: int8 with the record (reference mode), {want} on this CPU's kernels, fp32 without a record")
 
 # diagnose: the precision in diagnosis.json and its key; another precision redoes the slide.
 agg = {"method": "mean_probability", "classes": cls, "name": "made_for_the_test"}

@@ -15,6 +15,7 @@
 #include "base/safe_names.h"
 #include "layers/layers.h"
 #include "weights/calibrate.h"
+#include "weights/precision_agreement.h"
 #include "weights/safetensors.h"
 
 namespace ds {
@@ -134,6 +135,8 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
   meta["std"] = float_list(model.std);
   meta["patch_size"] = std::to_string(model.patch_size);
   if (std::string int8 = int8_metadata(model); !int8.empty()) meta[kInt8MetadataKey] = std::move(int8);
+  if (std::string agree = agreement_metadata(model.agreement); !agree.empty())
+    meta[kAgreementMetadataKey] = std::move(agree);
   if (model.stain.method != StainMethod::none) meta[kStainMetadataKey] = stain_reference_json(model.stain);
   for (const auto& [key, value] : extra_metadata)
     DS_CHECK(meta.emplace(key, value).second, "save_model: extra metadata key '" + key + "' is the model's own");
@@ -152,8 +155,8 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
 
 std::map<std::string, std::string> extra_metadata(const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> extra = metadata;
-  for (const char* own :
-       {"format", "version", "arch", "classes", "mean", "std", "patch_size", kInt8MetadataKey, kStainMetadataKey})
+  for (const char* own : {"format", "version", "arch", "classes", "mean", "std", "patch_size", kInt8MetadataKey,
+                          kStainMetadataKey, kAgreementMetadataKey})
     extra.erase(own);
   return extra;
 }
@@ -237,6 +240,8 @@ Model load_model(const std::string& path, std::map<std::string, std::string>* me
     if (!expected.count(t.name))
       throw InputError(path, "unexpected tensor '" + t.name + "' (not part of " + arch_text + ")");
   if (auto it = f.metadata.find(kInt8MetadataKey); it != f.metadata.end()) apply_int8_metadata(path, m, it->second);
+  if (auto it = f.metadata.find(kAgreementMetadataKey); it != f.metadata.end())
+    m.agreement = parse_agreement_metadata(path, it->second);
   if (auto it = f.metadata.find(kStainMetadataKey); it != f.metadata.end())
     m.stain = parse_stain_reference(it->second, path);
   return m;

@@ -11,6 +11,7 @@
 #include "engine/tensor.h"
 #include "layers/resnet.h"
 #include "stain/stain_norm.h"
+#include "weights/precision_agreement.h"
 
 namespace ds {
 
@@ -34,6 +35,10 @@ struct Model {
   // int8 input ranges themselves live in the network's convs (weights/calibrate.h) and are saved
   // and loaded with the file (metadata int8_act_max).
   Precision precision = Precision::fp32;
+  // How bf16 and int8 inference agree with fp32 on this model (weights/precision_agreement.h),
+  // measured by `deepslide calibrate`, saved as metadata precision_agreement: what --precision auto
+  // goes by.
+  PrecisionAgreement agreement;
 };
 
 // A freshly initialised model (torchvision's init, seeded). Checks the classes (at least two,
@@ -44,8 +49,8 @@ Model make_model(Arch arch, const std::vector<std::string>& classes, uint64_t se
 
 // Writes the model atomically: every parameter and buffer as F32 under its torchvision name,
 // metadata format/version/arch/classes/mean/std/patch_size (and int8_act_max when the model is
-// calibrated, weights/calibrate.h; stain when it normalises stains), plus `extra_metadata` (what a model
-// bundle adds, infer/bundle.h; its keys must not be the model's own).
+// calibrated, weights/calibrate.h; precision_agreement when measured; stain when it normalises stains), plus
+// `extra_metadata` (what a model bundle adds, infer/bundle.h; its keys must not be the model's own).
 void save_model(const std::string& path, const Model& model,
                 const std::map<std::string, std::string>& extra_metadata = {});
 

@@ -69,7 +69,10 @@ void set_model_precision(Model& model, Precision precision, const std::string& m
 
 Precision parse_precision(const std::string& value) {
   if (value == "fp32") return Precision::fp32;
-  if (value != "bf16" && value != "int8") throw InputError("--precision", "must be fp32, bf16 or int8, got " + value);
+  if (value != "bf16" && value != "int8")
+    throw InputError("--precision", "must be fp32, bf16 or int8" +
+                                        std::string(value == "auto" ? " here (auto needs a model)" : "") + ", got " +
+                                        value);
   const bool bf16 = value == "bf16";
   if (!(bf16 ? has_bf16_kernels() : has_vnni_kernels()) && !reference_kernels()) {
     const bool hw = bf16 ? cpu_extensions().avx512_bf16 : cpu_extensions().avx512_vnni;

@@ -1,0 +1,66 @@
+// How closely a model's reduced-precision inference agrees with its fp32 inference, measured once
+// (by `deepslide calibrate`, on the windows it calibrates on) and kept in the model file as
+// metadata `precision_agreement`, and `--precision auto`: the fastest precision this CPU has
+// kernels for whose recorded agreement meets the bar below. A precision never measured on a model
+// is never chosen for it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/rgb_image.h"
+#include "engine/autograd.h"
+
+namespace ds {
+
+struct Model;
+
+constexpr const char* kAgreementMetadataKey = "precision_agreement";
+
+// The bar `auto` holds a precision to (the reduced-precision issue's accuracy targets): at least
+// this share of windows with fp32's argmax, and every probability within this of fp32's.
+constexpr double kMinArgmaxAgreement = 0.995;
+constexpr double kMaxProbDiffBf16 = 0.02;
+constexpr double kMaxProbDiffInt8 = 0.05;
+
+struct AgreementEntry {
+  bool measured = false;
+  double argmax_agreement = 0;  // share of windows whose argmax equals fp32's
+  double max_abs_dp = 0;        // largest |probability - fp32's| over windows and classes
+};
+
+struct PrecisionAgreement {
+  int64_t windows = 0;  // windows both entries were measured on
+  AgreementEntry bf16, int8;
+  bool any() const { return bf16.measured || int8.measured; }
+};
+
+// Runs `windows` (each the model's patch size) at fp32 and at each precision asked for, in
+// batches of `batch`, and returns the agreement (the model's own precision is left as it was).
+// int8 needs a calibrated model. Precisions the CPU has no kernels for run their reference twins.
+PrecisionAgreement measure_agreement(Model& model, const std::vector<RgbImage>& windows, int batch, bool bf16,
+                                     bool int8);
+
+// The metadata value ({"windows": N, "bf16": {"argmax_agreement": a, "max_abs_dp": d}, "int8": ...},
+// measured entries only), or "" when nothing was measured.
+std::string agreement_metadata(const PrecisionAgreement& a);
+// InputError naming `path` when the value is not such an object (windows >= 1, shares and
+// differences in [0, 1]).
+PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::string& text);
+
+struct PrecisionPick {
+  Precision precision = Precision::fp32;
+  std::string why;  // one line: what was chosen and why the faster ones were not
+};
+
+// auto's rule, given which kernels this CPU has: int8 (fastest) if it has the kernels, the model
+// is calibrated and its recorded agreement meets the bar; else bf16 likewise; else fp32.
+PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels);
+
+// A --precision value on a loaded model: "auto" by pick_precision with this CPU's kernels (every
+// precision counts as present in reference mode, DEEPSLIDE_ISA=ref), else parse_precision's.
+// Sets the model's precision (set_model_precision) and returns the pick; `why` is empty unless
+// the value was "auto".
+PrecisionPick choose_precision(const std::string& value, Model& model, const std::string& model_path);
+
+}  // namespace ds
