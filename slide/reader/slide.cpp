@@ -154,11 +154,14 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
     // Decode only in part (see set_partial_decode) or whole and cache?
     const bool partial =
         partial_ == PartialDecode::kAlways || (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
-    const bool fresh = missing.size() == n && std::none_of(state.begin(), state.end(), [](char s) { return s == 2; });
-    if (partial && fresh &&
+    // A level the source draws in one go (cut from several stored tiles): in part when reads
+    // rarely come back, else from the stored tiles it keeps whole (this cache then holds nothing
+    // for the level: its lookups only measure the reuse).
+    const bool in_part = partial && std::none_of(state.begin(), state.end(), [](char s) { return s == 2; });
+    if (missing.size() == n &&
         source_->draw_region(level, x0, y0, x1, y1, out + ((size_t)(y0 - ly) * w + (size_t)(x0 - lx)) * 3,
-                             (size_t)w * 3)) {
-      partial_count_ += n;
+                             (size_t)w * 3, /*whole=*/!in_part)) {
+      if (in_part) partial_count_ += n;
       return;
     }
     auto load_whole = [&](size_t i, bool wait) {

@@ -53,11 +53,14 @@ class TileSource {
     return false;
   }
   // Draws level pixels [x0, x1) x [y0, y1) (inside the level) in one go into `out` (row stride
-  // `stride`, pointing at (x0, y0)), the pixels decode_tile gives, decoding only the part shown.
-  // False when this source does not (its levels are drawn tile by tile); Slide asks it where it
-  // would decode every tile of a region in part. Worth it where a tile is itself cut from several
-  // stored ones (Leica, overlapping Ventana BIF tiles): each stored one is then cut once, not per tile.
-  virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
+  // `stride`, pointing at (x0, y0)), the pixels decode_tile gives: decoding only the part shown,
+  // or with `whole` copying from whole stored tiles the source decodes once and keeps. False when
+  // this source does not (its levels are drawn tile by tile); Slide asks it where it would decode
+  // every tile of a region in part (not whole) or whole (whole). Worth it where a tile is itself
+  // cut from several stored ones (Leica, overlapping Ventana BIF tiles): each stored one is then
+  // cut once per region, and whole reads copy pixels once instead of into a tile and out again.
+  virtual bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride,
+                           bool whole) {
     return false;
   }
   // The stored bytes of tile (col, row) as one complete baseline YCbCr JPEG that decodes to the

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "base/error.h"
 #include "slide/reader/jp2k_decode.h"
@@ -151,13 +152,14 @@ class TiffSource : public TileSource {
     return true;
   }
 
-  bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) override {
+  bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride,
+                   bool whole) override {
     // Levels cut from several stored tiles only (composites, tile maps), and regions small enough
     // for a tile map's canvas (4 bytes a pixel); larger ones go tile by tile, on every thread.
     if ((x1 - x0) * (y1 - y0) > kMaxDrawnRegionPixels) return false;
-    if (!composite_.empty()) return draw_composite(level, x0, y0, x1, y1, out, stride);
+    if (!composite_.empty()) return draw_composite(level, x0, y0, x1, y1, out, stride, whole);
     if (tile_maps_.empty()) return false;
-    draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, /*whole=*/false);
+    draw_tile_map(level, x0, y0, (int)(x1 - x0), (int)(y1 - y0), out, stride, whole);
     return true;
   }
 
@@ -270,23 +272,36 @@ class TiffSource : public TileSource {
                              size_t stride) {
     const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
     const int64_t tx = col * first.tile_w, ty = row * first.tile_h;
-    return draw_composite(level, tx + x0, ty + y0, tx + x1, ty + y1, out, stride);
+    return draw_composite(level, tx + x0, ty + y0, tx + x1, ty + y1, out, stride, /*whole=*/false);
   }
 
-  // Level pixels [x0, x1) x [y0, y1) of a composite level into `out` (row stride `stride`), each
-  // piece decoded only in the part shown; false (nothing written) when a piece cannot be.
-  bool draw_composite(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride) {
+  // Level pixels [x0, x1) x [y0, y1) of a composite level into `out` (row stride `stride`): each
+  // piece decoded only in the part shown (false, nothing written, when a piece cannot be), or with
+  // `whole` copied from its cached whole directory tile.
+  bool draw_composite(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride,
+                      bool whole) {
     auto pieces = composite_pieces(level, x0, y0, x1, y1);
-    for (const Piece& p : pieces)
-      if (!raw_readable(*p.d, p.idx)) return false;
-    for (int64_t y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
+    if (!whole)
+      for (const Piece& p : pieces)
+        if (!raw_readable(*p.d, p.idx)) return false;
+    if (!composite_covers(level, x0, y0, x1, y1))
+      for (int64_t y = y0; y < y1; ++y) std::memset(out + (size_t)(y - y0) * stride, 255, (size_t)(x1 - x0) * 3);
     for (const Piece& p : pieces) {
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
-      decode_chunk_rect(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
-                        out + (size_t)(p.ly - y0) * stride + (size_t)(p.lx - x0) * 3, stride, what);
+      decode_chunk_part(*p.d, p.idx, p.x0, p.y0, p.x1, p.y1,
+                        out + (size_t)(p.ly - y0) * stride + (size_t)(p.lx - x0) * 3, stride, whole, what);
     }
     return true;
+  }
+
+  // Whether one image of a composite level holds all of [x0, x1) x [y0, y1): no white shows.
+  bool composite_covers(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1) const {
+    const auto& placed = composite_[(size_t)level];
+    return std::any_of(placed.begin(), placed.end(), [&](const TiffLayout::Placed& p) {
+      const TiffDir& d = dirs_[(size_t)p.dir];
+      return p.x <= x0 && p.y <= y0 && x1 <= p.x + (int64_t)d.width && y1 <= p.y + (int64_t)d.height;
+    });
   }
 
   // Tile (col, row) of a level drawn from several directories (Leica SCN): white, then each
@@ -296,9 +311,12 @@ class TiffSource : public TileSource {
   TilePtr decode_composite(int level, int64_t col, int64_t row) {
     const TiffDir& first = dirs_[(size_t)composite_[(size_t)level][0].dir];
     const int64_t tw = first.tile_w, th = first.tile_h, tx = col * tw, ty = row * th;
+    const std::vector<Piece> pieces = composite_pieces(level, tx, ty, tx + tw, ty + th);
+    // Most of a Leica slide lies outside its images: those tiles are one shared white tile.
+    if (pieces.empty()) return white_tile((int)tw, (int)th);
     auto t = std::make_shared<Tile>((int)tw, (int)th);
-    std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
-    for (const Piece& p : composite_pieces(level, tx, ty, tx + tw, ty + th)) {
+    if (!composite_covers(level, tx, ty, tx + tw, ty + th)) std::memset(t->rgb.get(), 255, (size_t)tw * th * 3);
+    for (const Piece& p : pieces) {
       std::string what = "level " + std::to_string(level) + " directory " + std::to_string(p.d->main_index) + " tile " +
                          std::to_string(p.idx);
       const TilePtr chunk = dir_tile(*p.d, p.idx, what);
@@ -307,6 +325,17 @@ class TiffSource : public TileSource {
                     chunk->rgb.get() + ((size_t)y * p.d->tile_w + (size_t)p.x0) * 3, (size_t)(p.x1 - p.x0) * 3);
     }
     return t;
+  }
+
+  // A tile of white pixels, made once per size and shared (tiles are never written once made).
+  TilePtr white_tile(int w, int h) {
+    std::lock_guard<std::mutex> lock(white_mu_);
+    if (!white_ || white_->width != w || white_->height != h) {
+      auto t = std::make_shared<Tile>(w, h);
+      std::memset(t->rgb.get(), 255, t->bytes());
+      white_ = std::move(t);
+    }
+    return white_;
   }
 
   // Whole tile `idx` of directory `d`, decoded once and kept while its neighbours need it: a
@@ -464,6 +493,8 @@ class TiffSource : public TileSource {
   bool masked_ = false;
   std::vector<double> downsample_;
   std::vector<std::vector<TiffLayout::Placed>> composite_;
+  std::mutex white_mu_;
+  TilePtr white_;  // white_tile's
   std::vector<TileMap> tile_maps_;
   TileCache dir_tiles_;
   TiffHandlePool pool_;
