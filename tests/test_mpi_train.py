@@ -8,7 +8,7 @@
 - a rank killed with SIGKILL stops the job (non-zero exit, the dead rank named), the last
   checkpoint stays good and --resume finishes the run bit-identical to the uninterrupted one;
 - ranks given other flags are refused (exit 2, one line naming the rank); a command other than
-  train is refused under mpirun; only rank 0 writes and prints.
+  train, predict, diagnose, patches or bench is refused under mpirun; only rank 0 writes and prints.
 Prints "not run: ..." (ctest SKIP) when mpirun is missing or the binary was built without MPI.
 Run by ctest (DEEPSLIDE set)."""
 import glob
@@ -98,7 +98,7 @@ if "built without MPI" in probe.stderr:
     sys.exit(0)
 
 # Refusals first (they are fast): a command other than train, and ranks that disagree.
-check(probe.returncode == 2 and "only `deepslide train` runs" in probe.stderr,
+check(probe.returncode == 2 and "only train, predict, diagnose, patches and bench run" in probe.stderr,
       f"info under mpirun: exit {probe.returncode}: {probe.stderr[-500:]}")
 odd = subprocess.run([MPIRUN, "--oversubscribe", "--bind-to", "none",
                       "-np", "1", DEEPSLIDE] + BASE + ["--out", f"{tmp}/odd"] +
