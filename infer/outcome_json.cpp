@@ -26,18 +26,36 @@ SlidePredictStats stats_from_json(const json& j) {
   return s;
 }
 
+namespace {
+
+// What predict's outcome and diagnose's event both say about a slide's prediction.
+template <class T>
+void put_prediction(json& j, const T& r) {
+  j["stats"] = stats_to_json(r.stats);
+  j["partial_note"] = r.partial_note;
+  j["annotated"] = r.annotated;
+  j["outside_roi"] = r.outside_roi;
+}
+
+template <class T>
+void get_prediction(const json& j, T& r) {
+  r.stats = stats_from_json(j.at("stats"));
+  r.partial_note = j.at("partial_note");
+  r.annotated = j.at("annotated");
+  r.outside_roi = j.at("outside_roi");
+}
+
+}  // namespace
+
 std::string encode_outcome(const SlideOutcome& r, const ojson& entry) {
-  const json j = {{"img", r.img},
-                  {"name", r.name},
-                  {"status", (int)r.status},
-                  {"csv", r.csv},
-                  {"redo_reason", r.redo_reason},
-                  {"partial_note", r.partial_note},
-                  {"stats", stats_to_json(r.stats)},
-                  {"annotated", r.annotated},
-                  {"outside_roi", r.outside_roi},
-                  {"error", r.error},
-                  {"entry", entry.dump()}};
+  json j = {{"img", r.img},
+            {"name", r.name},
+            {"status", (int)r.status},
+            {"csv", r.csv},
+            {"redo_reason", r.redo_reason},
+            {"error", r.error},
+            {"entry", entry.dump()}};
+  put_prediction(j, r);
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -49,32 +67,26 @@ SlideOutcome decode_outcome(const std::string& text, ojson& entry) {
   r.status = (SlideOutcome::Status)j.at("status").get<int>();
   r.csv = j.at("csv");
   r.redo_reason = j.at("redo_reason");
-  r.partial_note = j.at("partial_note");
-  r.stats = stats_from_json(j.at("stats"));
-  r.annotated = j.at("annotated");
-  r.outside_roi = j.at("outside_roi");
   r.error = j.at("error");
+  get_prediction(j, r);
   entry = ojson::parse(j.at("entry").get<std::string>());
   return r;
 }
 
 std::string encode_event(const DiagnoseEvent& e) {
   const Diagnosis& d = e.d;
-  const json j = {{"status", (int)e.status},
-                  {"slide", d.slide},
-                  {"name", d.name},
-                  {"gt", d.gt},
-                  {"diagnosis", d.diagnosis},
-                  {"scores", d.scores},
-                  {"windows", d.windows},
-                  {"tissue_mm2", d.tissue_mm2},
-                  {"seconds", d.seconds},
-                  {"why", e.why},
-                  {"stats", stats_to_json(e.stats)},
-                  {"reused_windows", e.reused_windows},
-                  {"partial_note", e.partial_note},
-                  {"annotated", e.annotated},
-                  {"outside_roi", e.outside_roi}};
+  json j = {{"status", (int)e.status},
+            {"slide", d.slide},
+            {"name", d.name},
+            {"gt", d.gt},
+            {"diagnosis", d.diagnosis},
+            {"scores", d.scores},
+            {"windows", d.windows},
+            {"tissue_mm2", d.tissue_mm2},
+            {"seconds", d.seconds},
+            {"why", e.why},
+            {"reused_windows", e.reused_windows}};
+  put_prediction(j, e);
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -92,11 +104,8 @@ DiagnoseEvent decode_event(const std::string& text) {
   d.tissue_mm2 = j.at("tissue_mm2");
   d.seconds = j.at("seconds");
   e.why = j.at("why");
-  e.stats = stats_from_json(j.at("stats"));
   e.reused_windows = j.at("reused_windows");
-  e.partial_note = j.at("partial_note");
-  e.annotated = j.at("annotated");
-  e.outside_roi = j.at("outside_roi");
+  get_prediction(j, e);
   return e;
 }
 
