@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "base/error.h"
@@ -72,6 +73,20 @@ FileIdentity file_identity(const std::string& path, uint64_t span) {
   id.head = f.hash(0, n, kFnvOffset);
   id.tail = f.hash(id.bytes - n, n, kFnvOffset);
   return id;
+}
+
+uint64_t bytes_on_disk(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    const uintmax_t n = fs::file_size(path, ec);
+    return ec ? 0 : (uint64_t)n;
+  }
+  uint64_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file(ec)) total += (uint64_t)it->file_size(ec);
+  return total;
 }
 
 std::string hex64(uint64_t v) {

@@ -21,6 +21,10 @@ struct FileIdentity {
 
 FileIdentity file_identity(const std::string& path, uint64_t span = 1 << 20);
 
+// Bytes of a file, or of the files in a folder and below (a DICOM series); 0 when there is
+// nothing to measure. For ordering work largest first, never for identity.
+uint64_t bytes_on_disk(const std::string& path);
+
 // 16 lower-case hex digits.
 std::string hex64(uint64_t v);
 

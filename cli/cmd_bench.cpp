@@ -1,6 +1,7 @@
 // deepslide bench: whole-model throughput (images/s of an inference forward or a training step)
 // as one JSON line on stdout, progress on stderr; for bench/compare_pytorch.py and BENCHMARKS.md.
-// The measuring is train/model_bench.
+// The measuring is train/model_bench. Under mpirun (--mode train) the step is data parallel and
+// rank 0 prints the whole job's figures, with the time spent in the gradient sum.
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "base/error.h"
 #include "base/threads.h"
 #include "cli/commands.h"
+#include "dist/comm.h"
 #include "engine/cpu_features.h"
 #include "train/model_bench.h"
 #include "weights/model_forward.h"
@@ -46,7 +48,8 @@ void register_bench(CLI::App& app, Globals& g) {
                   "fp32|bf16|int8: the inference convolutions' arithmetic (bf16 needs AVX512-BF16, int8 "
                   "AVX512-VNNI and is calibrated on the benchmark's input; --mode infer only)")
       ->capture_default_str();
-  sub->add_option("--batch", o->bench.batch, "Batch size")->capture_default_str();
+  sub->add_option("--batch", o->bench.batch, "Batch size (under mpirun: the whole job's, split across the ranks)")
+      ->capture_default_str();
   sub->add_option("--size", o->bench.size, "Input side in pixels")->capture_default_str();
   sub->add_option("--classes", o->bench.classes, "Output classes")->capture_default_str();
   sub->add_option("--iters", o->bench.iters, "Timed steps")->capture_default_str();
@@ -60,8 +63,11 @@ void register_bench(CLI::App& app, Globals& g) {
     o->bench.train = o->mode == "train";
     o->bench.precision = parse_precision(o->precision);
     set_num_threads(g.threads);
-    const ModelBenchResult r =
-        run_model_bench(o->bench, [](const std::string& s) { std::cerr << "bench: " << s << "\n"; });
+    const bool leader = dist::rank() == 0;
+    const ModelBenchResult r = run_model_bench(o->bench, [leader](const std::string& s) {
+      if (leader) std::cerr << "bench: " << s << "\n";
+    });
+    if (!leader) return;
     nlohmann::ordered_json j = {{"arch", arch_name(o->bench.arch)},
                                 {"mode", o->mode},
                                 {"precision", precision_name(o->bench.precision)},
@@ -74,6 +80,9 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"ms_per_batch", r.ms_median},
                                 {"ms_min", r.ms_min},
                                 {"peak_rss_mb", r.peak_rss_mb},
+                                {"ranks", r.ranks},
+                                {"allreduce_ms", r.sum_ms_median},
+                                {"allreduce_share", r.sum_share},
                                 {"cpu", cpu_json()}};
     std::cout << j.dump() << "\n";
   });

@@ -11,6 +11,7 @@
 #include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
+#include "dist/comm.h"
 #include "infer/diagnose.h"
 #include "weights/model_forward.h"
 #include "weights/precision_agreement.h"
@@ -55,9 +56,10 @@ std::string details(const DiagnoseEvent& e) {
   return s;
 }
 
-std::string slide_line(const DiagnoseEvent& e, const Bundle& b, const ItemEta& eta) {
+// `left`: slides not reported yet (under mpirun they finish out of order).
+std::string slide_line(const DiagnoseEvent& e, const Bundle& b, const ItemEta& eta, size_t left) {
   const std::string prefix = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.d.slide;
-  const std::string rate = eta.text(e.count - e.index - 1, "slides");
+  const std::string rate = eta.text(left, "slides");
   const std::string tail = rate.empty() ? "" : "; " + rate;
   const std::vector<std::string>& classes = b.model.classes;
   if (e.status == DiagnoseEvent::Status::failed) return prefix + ": FAILED: " + reason(e.d.slide, e.why) + tail;
@@ -77,6 +79,15 @@ void print_json(const DiagnoseEvent& e, const Bundle& b, const std::string& out)
   if (e.status == DiagnoseEvent::Status::failed) j = {{"slide", e.d.slide}, {"error", e.why}};
   else j = diagnosis_json(e.d, b.model.classes, out + "/" + e.d.name);
   std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+}
+
+// The run's first line: slides, bundle, aggregator, precision, classes (and ranks under mpirun).
+std::string header(const DiagnoseOptions& o, const DiagnoseFlags& f, const Bundle& b, Precision precision) {
+  std::string s = "diagnose: " + std::to_string(o.slides.size()) + " slides with " + f.bundle + " (" +
+                  b.recipe.aggregator.method + " aggregator, " + precision_name(precision) + ", classes";
+  for (const std::string& c : b.model.classes) s += " " + c;
+  if (dist::size() > 1) s += "; " + std::to_string(dist::size()) + " ranks sharing the slides";
+  return s + ")\n";
 }
 
 void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
@@ -104,20 +115,21 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   Progress progress("diagnose", (int64_t)o.slides.size(), "windows", ProgressStyle::for_stderr(f.quiet));
   o.progress = &progress;
   install_stop_handlers();
-  std::cerr << "diagnose: " << o.slides.size() << " slides with " << f.bundle << " (" << b.recipe.aggregator.method
-            << " aggregator, " << precision_name(precision) << ", classes";
-  for (const std::string& c : b.model.classes) std::cerr << " " << c;
-  std::cerr << ")\n";
+  // Under mpirun the ranks share the slides out and rank 0 alone prints (dist/work_queue.h).
+  const bool leader = dist::rank() == 0;
+  if (leader) std::cerr << header(o, f, b, precision);
   ItemEta eta;
+  size_t reported = 0;
   // Outcome lines go through the progress reporter (they clear its redrawn line), and are kept
   // when quiet: they are the record of what happened to each slide.
   const DiagnoseSummary s = diagnose_slides(b, o, [&](const DiagnoseEvent& e) {
     if (e.status == DiagnoseEvent::Status::diagnosed) eta.worked();
-    const std::string line = slide_line(e, b, eta);
+    const std::string line = slide_line(e, b, eta, e.count - ++reported);
     if (f.quiet) std::cerr << line << "\n";
     else progress.print(line);
     if (f.json) print_json(e, b, f.out);
   });
+  if (!leader) return;  // rank 0 reports the whole job
   std::cerr << "diagnose: " << s.diagnosed << " diagnosed, " << s.skipped << " already current, " << s.failed.size()
             << " failed; " << s.csv << "\n";
   for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";

@@ -11,6 +11,7 @@
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/window_flags.h"
+#include "dist/comm.h"
 #include "slide/windows/patch_export.h"
 #include "train/stain_fit.h"
 
@@ -63,6 +64,7 @@ void register_patches(CLI::App& app, Globals& g) {
       if (o->quiet) std::cerr << line << "\n";
       else progress.print(line);
     });
+    if (dist::rank() != 0) return;  // under mpirun rank 0 reports the whole job (dist/work_queue.h)
     std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() - s.failed.size()
               << " slides to " << exp.out << "\n";
     if (!s.skipped.empty()) {

@@ -13,6 +13,7 @@
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/window_flags.h"
+#include "dist/comm.h"
 #include "infer/bundle.h"
 #include "infer/predict.h"
 #include "weights/model_forward.h"
@@ -121,6 +122,7 @@ void run_predict(const PredictOpts& o, const Globals& g) {
     if (o.quiet) std::cerr << line << "\n";
     else progress.print(line);
   });
+  if (dist::rank() != 0) return;  // under mpirun rank 0 reports the whole job (dist/work_queue.h)
   print_summary(s, o.out);
   if (!s.failed.empty())
     throw InputError(o.labels, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +

@@ -2,7 +2,9 @@
 // stderr with exit code 2 (bad input), 1 (internal error) or 128 + the signal (a job stopped
 // cleanly by SIGINT or SIGTERM: 130, 143). Under mpirun/srun (dist/comm.h) the ranks start
 // together; a rank that fails prints its line, naming its rank, and ends the whole job with its
-// exit code (the others would wait for it for ever); only `train` runs on more than one rank.
+// exit code (the others would wait for it for ever), unless every rank had already finished
+// together (dist::finished_together: predict's "slides failed" at the end). Only the commands in
+// kRunsOnRanks run on more than one rank.
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -16,6 +18,14 @@
 #include "dist/comm.h"
 
 namespace {
+
+// train: data parallel; predict, diagnose, patches: slides shared out (dist/work_queue.h); bench:
+// --mode train measures the data-parallel step.
+bool runs_on_ranks(const std::string& cmd) {
+  for (const char* c : {"train", "predict", "diagnose", "patches", "bench"})
+    if (cmd == c) return true;
+  return false;
+}
 
 // The exit code of the exception being handled, after its one line on stderr.
 int report(const CLI::App& app) {
@@ -78,9 +88,10 @@ int main(int argc, char** argv) {
   ds::cli::register_serve(app, g);
   app.parse_complete_callback([&app] {
     const std::string cmd = app.get_subcommands().front()->get_name();
-    if (ds::dist::size() > 1 && cmd != "train")
+    if (ds::dist::size() > 1 && !runs_on_ranks(cmd))
       throw ds::InputError("deepslide " + cmd + " runs in one process; under mpirun/srun (" +
-                           std::to_string(ds::dist::size()) + " ranks here) only `deepslide train` runs");
+                           std::to_string(ds::dist::size()) +
+                           " ranks here) only train, predict, diagnose, patches and bench run");
   });
   int code = 0;
   try {
@@ -88,7 +99,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (...) {
     code = report(app);
-    if (code != 0 && ds::dist::size() > 1) {
+    if (code != 0 && ds::dist::size() > 1 && !ds::dist::finished_together()) {
       std::cerr.flush();
       ds::dist::abort_job(code);
     }

@@ -10,12 +10,8 @@
 #include "base/error.h"
 #include "base/int_math.h"
 
-#ifdef DEEPSLIDE_MPI
-// The C API only: the deprecated C++ bindings mpi.h pulls into C++ need libmpi_cxx.
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#endif
+#include "base/hash.h"
+#include "dist/mpi_check.h"
 
 namespace ds::dist {
 
@@ -23,6 +19,8 @@ namespace {
 
 int g_rank = 0, g_size = 1;
 bool g_started = false;  // init() started MPI
+bool g_threads = false;  // MPI lets a thread other than main call it (MPI_THREAD_SERIALIZED)
+bool g_finished_together = false;
 double g_comm_seconds = 0;
 
 // The environment a launcher gives its processes: Open MPI's mpirun, PMIx (srun --mpi=pmix,
@@ -47,14 +45,6 @@ struct Timed {
 };
 
 #ifdef DEEPSLIDE_MPI
-void check_mpi(int rc, const char* what) {
-  if (rc == MPI_SUCCESS) return;
-  char msg[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(rc, msg, &len);
-  throw InternalError(std::string(what) + " failed: " + std::string(msg, (size_t)len));
-}
-
 template <class T>
 MPI_Datatype mpi_type();
 template <>
@@ -99,12 +89,24 @@ void ordered_sum(T* v, int64_t n) {
 
 }  // namespace
 
+#ifdef DEEPSLIDE_MPI
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  throw InternalError(std::string(what) + " failed: " + std::string(msg, (size_t)len));
+}
+#endif
+
 void init(int* argc, char*** argv) {
   if (!launched_by_mpi()) return;
 #ifdef DEEPSLIDE_MPI
   int provided = 0;
-  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // Serialized: work_queue.h's answering thread on rank 0 calls MPI while the main thread does not.
+  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
   g_started = true;
+  g_threads = provided >= MPI_THREAD_SERIALIZED;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 #else
@@ -202,5 +204,21 @@ std::vector<std::string> allgather(const std::string& mine) {
 }
 
 double comm_seconds() { return g_comm_seconds; }
+
+bool threads_allowed() { return g_size == 1 || g_threads; }
+
+void mark_finished_together() { g_finished_together = true; }
+bool finished_together() { return g_size == 1 || g_finished_together; }
+
+void check_same_run(const std::string& description) {
+  if (g_size == 1) return;
+  const uint64_t h = fnv1a(description.data(), description.size());
+  const std::vector<std::string> all = allgather(std::string(reinterpret_cast<const char*>(&h), sizeof h));
+  for (int r = 1; r < g_size; ++r)
+    if (all[(size_t)r] != all[0])
+      throw InputError("rank " + std::to_string(r) + " of " + std::to_string(g_size) +
+                       " has other flags, data or checkpoint than rank 0: every rank must run the same command "
+                       "on the same files (a shared file system)");
+}
 
 }  // namespace ds::dist

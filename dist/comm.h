@@ -9,7 +9,8 @@
 // the order to the library, which may change with message size or topology; ours does not, so two
 // runs with the same number of ranks give bit-identical sums.
 //
-// Collectives are called from one thread (the main one; MPI_THREAD_FUNNELED). A rank that fails
+// Collectives are called from one thread (the main one); work_queue.h's thread on rank 0 calls
+// MPI while the main one does not (MPI_THREAD_SERIALIZED). A rank that fails
 // ends the whole job through abort_job(): the others would otherwise wait for it for ever.
 #pragma once
 #include <cstdint>
@@ -42,5 +43,18 @@ std::vector<std::string> allgather(const std::string& mine);
 // Seconds this process has spent inside the collectives above (waiting for the slowest rank
 // included): the communication share of a data-parallel step.
 double comm_seconds();
+
+// An InputError on every rank when the ranks' descriptions of the run (flags, inputs, the
+// checkpoint resumed: whatever the caller puts in) differ: they would compute different things,
+// or wait for each other for ever. Every rank sends the FNV-1a hash of its description to all.
+void check_same_run(const std::string& description);
+
+// True when MPI lets another thread than main call it while main does not (always when alone).
+bool threads_allowed();
+// True once every rank has left its last exchange with the others (work_queue.h's share_items
+// says so): a rank that fails after that leaves no rank waiting for it, so main ends it with its
+// exit code after MPI_Finalize instead of ending the whole job with MPI_Abort. Always true alone.
+bool finished_together();
+void mark_finished_together();
 
 }  // namespace ds::dist

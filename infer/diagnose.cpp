@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <new>
 #include <optional>
 #include <set>
@@ -16,7 +17,10 @@
 #include "base/hash.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
+#include "dist/comm.h"
+#include "dist/work_queue.h"
 #include "infer/geojson_export.h"
+#include "infer/outcome_json.h"
 #include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
 #include "slide/reader/slide_identity.h"
@@ -270,6 +274,51 @@ ojson diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes
   return j;
 }
 
+namespace {
+
+// One slide, whatever happens to it: its event as text (infer/outcome_json.h), for rank 0.
+std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run, size_t i) {
+  throw_if_stop_requested("stopped before slide " + o.slides[i].path + "; the slides before it are finished");
+  DiagnoseEvent ev;
+  Diagnosis& d = ev.d;
+  d.slide = o.slides[i].path;
+  d.name = o.slides[i].name;
+  d.gt = o.slides[i].gt;
+  const fs::path dir = fs::path(o.out) / d.name;
+  try {
+    const FileIdentity id = checked_identity(d.slide);  // read once: the record's identity and the key's
+    const std::string identity = identity_text(id);
+    const ojson key = diagnose_key(run, o, d.slide, id);
+    ev.why = redo_reason(dir, b, identity, key, d);
+    if (!ev.why.empty() || o.force) {
+      if (ev.why.empty()) ev.why = "--force";
+      diagnose_one(b, o, dir, identity, key, i, ev);
+    } else {
+      ev.status = DiagnoseEvent::Status::skipped;
+    }
+  } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
+    ev.status = DiagnoseEvent::Status::failed;
+    ev.why = d.slide + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
+  } catch (const std::runtime_error& e) {  // InputError, InternalError, filesystem errors: this slide only
+    ev.status = DiagnoseEvent::Status::failed;
+    ev.why = e.what();
+  }
+  return encode_event(ev);
+}
+
+// What every rank must share with rank 0: the run's key (the bundle's hash, its recipe), the
+// settings that change an output, and the slides with their sizes.
+std::string run_description(const DiagnoseOptions& o, const ojson& run) {
+  std::string s = "diagnose\n" + run.dump() + "\nout=" + o.out + "\nthumb=" + std::to_string(o.thumb_size) +
+                  "\nforce=" + std::to_string(o.force) + "\nannotations=" + o.annotations + " " +
+                  std::to_string(o.annotation_cover) + "\n";
+  for (const DiagnoseInput& in : o.slides)
+    s += in.path + "\t" + in.name + "\t" + in.gt + "\t" + std::to_string(bytes_on_disk(in.path)) + "\n";
+  return s;
+}
+
+}  // namespace
+
 DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
                                 const std::function<void(const DiagnoseEvent&)>& on_slide) {
   DS_CHECK_INPUT(!o.slides.empty(), "diagnose: no slides");
@@ -279,47 +328,39 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   DiagnoseSummary sum;
   sum.slides = o.slides.size();
   sum.csv = (fs::path(o.out) / "diagnoses.csv").string();
-  std::vector<Diagnosis> rows;
-  if (o.progress) o.progress->set_items((int64_t)o.slides.size());
   const ojson run = run_key(b.path, b.recipe.windows, b.model.precision);  // hashes the bundle: once
-  for (size_t i = 0; i < o.slides.size(); ++i) {
-    throw_if_stop_requested("stopped before slide " + o.slides[i].path + "; the slides before it are finished");
-    DiagnoseEvent ev;
-    ev.index = i;
-    ev.count = o.slides.size();
-    Diagnosis& d = ev.d;
-    d.slide = o.slides[i].path;
-    d.name = o.slides[i].name;
-    d.gt = o.slides[i].gt;
-    const fs::path dir = fs::path(o.out) / d.name;
-    try {
-      const FileIdentity id = checked_identity(d.slide);  // read once: the record's identity and the key's
-      const std::string identity = identity_text(id);
-      const ojson key = diagnose_key(run, o, d.slide, id);
-      ev.why = redo_reason(dir, b, identity, key, d);
-      if (!ev.why.empty() || o.force) {
-        if (ev.why.empty()) ev.why = "--force";
-        diagnose_one(b, o, dir, identity, key, i, ev);
-        ++sum.diagnosed;
-      } else {
-        ev.status = DiagnoseEvent::Status::skipped;
-        ++sum.skipped;
-      }
-      rows.push_back(d);
-      write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));
-    } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
-      ev.status = DiagnoseEvent::Status::failed;
-      ev.why = d.slide + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
-      sum.failed.emplace_back(d.slide, ev.why);
-    } catch (const std::runtime_error& e) {  // InputError, InternalError, filesystem errors: this slide only
-      ev.status = DiagnoseEvent::Status::failed;
-      ev.why = e.what();
-      sum.failed.emplace_back(d.slide, ev.why);
-    }
-    if (o.progress) o.progress->item_done();
-    if (on_slide) on_slide(ev);
-  }
-  if (rows.empty()) write_text_atomic(sum.csv, diagnoses_csv_text(rows, b.model.classes));
+  dist::check_same_run(run_description(o, run));
+  // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
+  DiagnoseOptions mine = o;
+  if (dist::rank() != 0) mine.progress = nullptr;
+  if (mine.progress) mine.progress->set_items((int64_t)o.slides.size());
+  std::map<size_t, Diagnosis> rows;  // by input order, whichever rank finished first
+  auto write_csv = [&] {
+    std::vector<Diagnosis> v;
+    for (const auto& [i, d] : rows) v.push_back(d);
+    write_text_atomic(sum.csv, diagnoses_csv_text(v, b.model.classes));
+  };
+  std::vector<int64_t> sizes;
+  for (const DiagnoseInput& in : o.slides) sizes.push_back((int64_t)bytes_on_disk(in.path));
+  std::vector<int64_t> order = dist::largest_first(sizes);
+  if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the input order
+  dist::share_items(
+      order, [&](int64_t i) { return diagnose_item(b, mine, run, (size_t)i); },
+      [&](int64_t i, const std::string& text) {
+        DiagnoseEvent ev = decode_event(text);
+        ev.index = (size_t)i;
+        ev.count = o.slides.size();
+        if (ev.status == DiagnoseEvent::Status::failed) {
+          sum.failed.emplace_back(ev.d.slide, ev.why);
+        } else {
+          ++(ev.status == DiagnoseEvent::Status::skipped ? sum.skipped : sum.diagnosed);
+          rows[(size_t)i] = ev.d;
+          write_csv();
+        }
+        if (mine.progress) mine.progress->item_done();
+        if (on_slide) on_slide(ev);
+      });
+  if (dist::rank() == 0 && rows.empty()) write_csv();
   return sum;
 }
 

@@ -3,10 +3,13 @@
 // its CSV and key file, and its entry in predict.json.
 #include "infer/predict.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <new>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -14,11 +17,15 @@
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
+#include "dist/comm.h"
+#include "dist/work_queue.h"
+#include "infer/outcome_json.h"
 #include "infer/prediction_index.h"
 #include "infer/prediction_key.h"
 #include "infer/resumable_prediction.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/labels_csv.h"
+#include "slide/windows/resolved_slides.h"
 
 namespace fs = std::filesystem;
 
@@ -72,12 +79,12 @@ struct RunState {
   Model& model;
   const PredictSlidesOptions& o;
   ojson run_key;
-  ojson meta;
-  std::string meta_path;
+  Progress* progress;  // o.progress on rank 0, else null (one rank prints)
 };
 
-// One slide: skipped when its CSV is up to date (unless force), else predicted.
-SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
+// One slide: skipped when its CSV is up to date (unless force), else predicted; `entry` is its
+// predict.json entry when predicted.
+SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item, ojson& entry) {
   const PredictSlidesOptions& o = st.o;
   SlideOutcome r;
   r.img = row.img;
@@ -116,7 +123,7 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
   }
   r.annotated = ann_file.has_value();
   const ResumedPredictions p =
-      predict_slide_resumable(st.model, *slide, {o.predict, o.commit_seconds, o.progress}, job);
+      predict_slide_resumable(st.model, *slide, {o.predict, o.commit_seconds, st.progress}, job);
   finish_prediction_csv(r.csv, key_path, job.partial_path, job.key, p.csv);
   r.partial_note = p.partial_note;
   r.stats = p.stats;
@@ -124,33 +131,107 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item) {
   r.outside_roi = p.outside_roi;
 
   const ReadGeometry geo = read_geometry(*slide, o.predict.windows);
-  ojson entry = {{"img", row.img},
-                 {"gt", row.gt},
-                 {"path", path},
-                 {"csv", r.name + ".csv"},
-                 {"window_side", geo.level0_side()},
-                 {"read_level", geo.level},
-                 {"windows", r.stats.windows},
-                 {"candidates", r.stats.candidates},
-                 {"resumed", r.stats.resumed},
-                 {"seconds", r.stats.seconds},
-                 {"scan_seconds", r.stats.scan_seconds},
-                 {"read_seconds", r.stats.read_seconds},
-                 {"net_seconds", r.stats.net_seconds},
-                 {"commits", r.stats.commits},
-                 {"commit_seconds", r.stats.commit_seconds}};
+  entry = {{"img", row.img},
+           {"gt", row.gt},
+           {"path", path},
+           {"csv", r.name + ".csv"},
+           {"window_side", geo.level0_side()},
+           {"read_level", geo.level},
+           {"windows", r.stats.windows},
+           {"candidates", r.stats.candidates},
+           {"resumed", r.stats.resumed},
+           {"seconds", r.stats.seconds},
+           {"scan_seconds", r.stats.scan_seconds},
+           {"read_seconds", r.stats.read_seconds},
+           {"net_seconds", r.stats.net_seconds},
+           {"commits", r.stats.commits},
+           {"commit_seconds", r.stats.commit_seconds}};
   if (!o.annotations.empty()) {
     entry["annotations"] = ann_file ? ojson(*ann_file) : ojson(nullptr);
     entry["outside_annotations"] = r.outside_roi;
   }
-  st.meta["slides"][r.name] = entry;
-  write_json(st.meta_path, st.meta);
   return r;
 }
 
 // A failure's message names the slide file, whatever threw it.
 std::string naming(const std::string& path, const std::string& what) {
   return what.find(path) != std::string::npos ? what : path + ": " + what;
+}
+
+// One row of the label CSV, whatever happens to it: its outcome and predict.json entry as text
+// (infer/outcome_json.h), for rank 0.
+std::string predict_row(RunState& st, const std::vector<SlideLabel>& rows, size_t si) {
+  const PredictSlidesOptions& o = st.o;
+  throw_if_stop_requested("stopped before slide " + rows[si].img + "; the slides before it are finished");
+  SlideOutcome r;
+  ojson entry;
+  std::string path = rows[si].img;
+  try {
+    path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
+    r = predict_one(st, rows[si], si, entry);
+    return encode_outcome(r, entry);  // throws for a name that is not UTF-8, as writing predict.json would
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
+    r.status = SlideOutcome::Status::failed;
+    r.error = path + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
+  } catch (const std::exception& e) {  // InputError, InternalError, filesystem errors: this slide only
+    r.status = SlideOutcome::Status::failed;
+    r.error = naming(path, e.what());
+  }
+  r.img = rows[si].img;
+  return encode_outcome(r, ojson());
+}
+
+// predict.json's "slides" in a fixed order, whichever rank finished first: the entries of earlier
+// runs for slides not in this label CSV (in their order), then this CSV's slides in row order,
+// each with this run's entry or, when it has none (skipped, failed), the earlier one.
+struct SlideEntries {
+  ojson earlier;                   // "slides" as the run found it
+  std::vector<std::string> names;  // each row's output name ("" when its slide is not found)
+  std::map<size_t, ojson> fresh;   // this run's entries by row
+
+  ojson ordered() const {
+    ojson out = ojson::object();
+    std::set<std::string> ours(names.begin(), names.end());
+    for (const auto& [name, e] : earlier.items())
+      if (!ours.count(name)) out[name] = e;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i].empty()) continue;
+      if (auto it = fresh.find(i); it != fresh.end()) out[names[i]] = it->second;
+      else if (earlier.contains(names[i])) out[names[i]] = earlier[names[i]];
+    }
+    return out;
+  }
+};
+
+// The settings a rank must share with rank 0 beyond run_key (which holds the model's hash and
+// the window recipe): where the slides come from and go, and what changes predict.json.
+std::string run_settings(const PredictSlidesOptions& o) {
+  return "out=" + o.out + "\nall_wsi=" + o.all_wsi + "\nlabels=" + o.labels + "\nmodel=" + o.model_path +
+         "\nbatch=" + std::to_string(o.predict.batch_size) + "\nforce=" + std::to_string(o.force) +
+         "\nannotations=" + o.annotations + " " + std::to_string(o.annotation_cover) + "\n";
+}
+
+std::vector<std::string> output_names(const PredictSlidesOptions& o, const std::vector<ResolvedSlide>& slides) {
+  std::vector<std::string> names;
+  for (const ResolvedSlide& s : slides)
+    names.push_back(s.path.empty() ? "" : slide_output_name(slide_relative_path(o.all_wsi, s.path)));
+  return names;
+}
+
+// Rank 0: one slide's outcome (its own or another rank's) into the summary and predict.json.
+void record(PredictSummary& sum, const SlideOutcome& r) {
+  if (r.status == SlideOutcome::Status::failed) sum.failed.emplace_back(r.img, r.error);
+  if (r.status == SlideOutcome::Status::skipped) sum.skipped.push_back(r.img);
+  if (r.status == SlideOutcome::Status::predicted) {
+    sum.windows += r.stats.windows;
+    sum.resumed += r.stats.resumed;
+    sum.scan_seconds += r.stats.scan_seconds;
+    sum.read_seconds += r.stats.read_seconds;
+    sum.net_seconds += r.stats.net_seconds;
+    if (r.stats.windows == 0) sum.empty.push_back(r.img);
+  }
 }
 
 }  // namespace
@@ -160,49 +241,45 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
-  remove_dead_temporaries(o.out);
-  RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), ojson(),
-              (fs::path(o.out) / "predict.json").string()};
-  st.meta = predict_meta(st.meta_path, model, o);
+  const bool leader = dist::rank() == 0;
+  RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), leader ? o.progress : nullptr};
+  const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
+  dist::check_same_run("predict\n" + st.run_key.dump() + "\n" + run_settings(o) + slides_description(rows, slides));
+  const std::string meta_path = (fs::path(o.out) / "predict.json").string();
+  ojson meta;
+  SlideEntries entries;
+  if (leader) {  // before any rank writes: a live rank's temporary is not dead
+    remove_dead_temporaries(o.out);
+    meta = predict_meta(meta_path, model, o);
+    entries.earlier = meta["slides"];
+    entries.names = output_names(o, slides);
+  }
   PredictSummary sum;
   sum.slides = rows.size();
-  if (o.progress) o.progress->set_items((int64_t)rows.size());
+  if (st.progress) st.progress->set_items((int64_t)rows.size());
   const auto t0 = Clock::now();
-  for (size_t si = 0; si < rows.size(); ++si) {
-    throw_if_stop_requested("stopped before slide " + rows[si].img + "; the slides before it are finished");
-    SlideOutcome r;
-    std::string path = rows[si].img;
-    try {
-      path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
-      r = predict_one(st, rows[si], si);
-    } catch (const Interrupted&) {
-      throw;
-    } catch (const std::bad_alloc&) {  // a slide whose sizes ask for more memory than there is
-      r.status = SlideOutcome::Status::failed;
-      r.error = path + ": out of memory while reading this slide (its declared sizes are too large for this machine)";
-    } catch (const std::exception& e) {  // InputError, InternalError, filesystem errors: this slide only
-      r.status = SlideOutcome::Status::failed;
-      r.error = naming(path, e.what());
-    }
-    if (r.status == SlideOutcome::Status::failed) {
-      r.img = rows[si].img;
-      sum.failed.emplace_back(r.img, r.error);
-    }
-    r.index = si;
-    r.count = rows.size();
-    if (r.status == SlideOutcome::Status::skipped) sum.skipped.push_back(r.img);
-    if (r.status == SlideOutcome::Status::predicted) {
-      sum.windows += r.stats.windows;
-      sum.resumed += r.stats.resumed;
-      sum.scan_seconds += r.stats.scan_seconds;
-      sum.read_seconds += r.stats.read_seconds;
-      sum.net_seconds += r.stats.net_seconds;
-      if (r.stats.windows == 0) sum.empty.push_back(r.img);
-    }
-    if (o.progress) o.progress->item_done();
-    if (on_slide) on_slide(r);
+  std::vector<int64_t> order = dist::largest_first(slide_sizes(slides));
+  if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the CSV's order
+  dist::share_items(
+      order, [&](int64_t i) { return predict_row(st, rows, (size_t)i); },
+      [&](int64_t i, const std::string& text) {
+        ojson entry;
+        SlideOutcome r = decode_outcome(text, entry);
+        r.index = (size_t)i;
+        r.count = rows.size();
+        record(sum, r);
+        if (!entry.is_null()) {
+          entries.fresh[(size_t)i] = std::move(entry);
+          meta["slides"] = entries.ordered();
+          write_json(meta_path, meta);
+        }
+        if (st.progress) st.progress->item_done();
+        if (on_slide) on_slide(r);
+      });
+  if (leader) {
+    meta["slides"] = entries.ordered();
+    write_json(meta_path, meta);
   }
-  write_json(st.meta_path, st.meta);
   sum.seconds = since(t0);
   return sum;
 }

@@ -8,10 +8,13 @@
 - a rank killed with SIGKILL stops the job (non-zero exit, the dead rank named), the last
   checkpoint stays good and --resume finishes the run bit-identical to the uninterrupted one;
 - ranks given other flags are refused (exit 2, one line naming the rank); a command other than
-  train is refused under mpirun; only rank 0 writes and prints.
+  train, predict, diagnose, patches or bench is refused under mpirun; only rank 0 writes and prints;
+- `deepslide bench --mode train` under mpirun prints one JSON line with the job's images/s and the
+  time in the gradient sum; --mode infer is refused.
 Prints "not run: ..." (ctest SKIP) when mpirun is missing or the binary was built without MPI.
 Run by ctest (DEEPSLIDE set)."""
 import glob
+import json
 import os
 import shutil
 import signal
@@ -98,7 +101,7 @@ if "built without MPI" in probe.stderr:
     sys.exit(0)
 
 # Refusals first (they are fast): a command other than train, and ranks that disagree.
-check(probe.returncode == 2 and "only `deepslide train` runs" in probe.stderr,
+check(probe.returncode == 2 and "only train, predict, diagnose, patches and bench run" in probe.stderr,
       f"info under mpirun: exit {probe.returncode}: {probe.stderr[-500:]}")
 odd = subprocess.run([MPIRUN, "--oversubscribe", "--bind-to", "none",
                       "-np", "1", DEEPSLIDE] + BASE + ["--out", f"{tmp}/odd"] +
@@ -106,6 +109,20 @@ odd = subprocess.run([MPIRUN, "--oversubscribe", "--bind-to", "none",
                      capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
 check(odd.returncode == 2 and "rank 1 of 2 has other flags" in odd.stderr,
       f"ranks with other flags: exit {odd.returncode}: {odd.stderr[-800:]}")
+
+# deepslide bench --mode train under mpirun: one JSON line from rank 0, the whole job's batch, the
+# time in the gradient sum; --mode infer is refused.
+bench = launch(2, ["bench", "--mode", "train", "--batch", "4", "--size", "32", "--iters", "2", "--warmup", "0",
+                   "--threads", "1"])
+lines = [line for line in bench.stdout.splitlines() if line.startswith("{")]
+check(bench.returncode == 0 and len(lines) == 1, f"bench under mpirun: exit {bench.returncode}, stdout {bench.stdout!r}")
+if lines:
+    j = json.loads(lines[0])
+    check(j["ranks"] == 2 and j["batch"] == 4 and j["allreduce_ms"] > 0 and 0 < j["allreduce_share"] < 1 and
+          abs(j["images_per_sec"] - 4000 / j["ms_per_batch"]) < 1e-6 * j["images_per_sec"], f"bench JSON {j}")
+check(bench.stderr.count("iter 2/2") == 1, "bench progress printed by rank 0 alone: " + bench.stderr[-500:])
+bench = launch(2, ["bench", "--mode", "infer", "--batch", "4", "--size", "32", "--iters", "1", "--threads", "1"])
+check(bench.returncode == 2 and "--mode train only" in bench.stderr, f"bench --mode infer under mpirun: {bench.stderr[-500:]}")
 
 # Determinism: two identical 2-rank runs.
 a, b = f"{tmp}/a", f"{tmp}/b"

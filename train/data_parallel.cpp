@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "base/error.h"
-#include "base/hash.h"
 #include "dist/comm.h"
 
 namespace ds {
@@ -53,16 +52,7 @@ DataParallel::DataParallel(bool sync_bn) : rank_(dist::rank()), ranks_(dist::siz
 
 const BnSync* DataParallel::bn_sync() const { return sync_bn_ && ranks_ > 1 ? &kCommBnSync : nullptr; }
 
-void DataParallel::check_same_run(const std::string& description) const {
-  if (ranks_ == 1) return;
-  const uint64_t h = fnv1a(description.data(), description.size());
-  const std::vector<std::string> all = dist::allgather(std::string(reinterpret_cast<const char*>(&h), sizeof h));
-  for (int r = 1; r < ranks_; ++r)
-    if (all[(size_t)r] != all[0])
-      throw InputError("rank " + std::to_string(r) + " of " + std::to_string(ranks_) +
-                       " has other flags, data or checkpoint than rank 0: every rank must run the same command "
-                       "on the same files (a shared file system)");
-}
+void DataParallel::check_same_run(const std::string& description) const { dist::check_same_run(description); }
 
 void DataParallel::broadcast_model(const ParamSet& ps) const {
   if (ranks_ == 1) return;

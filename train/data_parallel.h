@@ -38,7 +38,7 @@ class DataParallel {
   int min_share() const { return sync_bn_ ? 1 : 2; }
 
   // An InputError on every rank when the ranks' descriptions of the run (flags, data, the
-  // checkpoint resumed) differ: they would train different models, or wait for each other for ever.
+  // checkpoint resumed) differ (dist::check_same_run).
   void check_same_run(const std::string& description) const;
   // Rank 0's parameters and buffers to every rank.
   void broadcast_model(const ParamSet& ps) const;

@@ -9,6 +9,9 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "dist/comm.h"
+#include "train/data_parallel.h"
+#include "train/loader.h"
 #include "train/optimizer.h"
 #include "train/train_step.h"
 #include "weights/calibrate.h"
@@ -30,8 +33,33 @@ double peak_rss_mb() {
   return 0;
 }
 
+namespace {
+
+// The median of v (v not empty).
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// This rank's rows of the whole batch x (all of it alone), as train's loader shares a batch.
+Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
+  const Shape& s = x.shape();
+  Tensor part = Tensor::empty(Shape{last - first, s[1], s[2], s[3]});
+  const int64_t row = s[1] * s[2] * s[3];
+  std::copy(x.data() + first * row, x.data() + last * row, part.data());
+  return part;
+}
+
+}  // namespace
+
 ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function<void(const std::string&)>& progress) {
   DS_CHECK_INPUT(o.batch >= 1, "--batch must be at least 1, got " + std::to_string(o.batch));
+  DataParallel dp(false);  // per-rank BatchNorm: train's default
+  DS_CHECK_INPUT(dp.ranks() == 1 || o.train, "under mpirun `deepslide bench` measures --mode train only");
+  DS_CHECK_INPUT(o.batch >= dp.min_share() * dp.ranks(), "--batch " + std::to_string(o.batch) + " gives some of the " +
+                                                             std::to_string(dp.ranks()) +
+                                                             " ranks fewer than 2 images (per-rank BatchNorm needs 2)");
   DS_CHECK_INPUT(o.size >= 1, "--size must be at least 1, got " + std::to_string(o.size));
   DS_CHECK_INPUT(o.classes >= 2, "--classes must be at least 2, got " + std::to_string(o.classes));
   DS_CHECK_INPUT(o.iters >= 1, "--iters must be at least 1, got " + std::to_string(o.iters));
@@ -56,6 +84,18 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     finish_calibration(model);
   }
 
+  dp.check_same_run("bench " + std::to_string((int)o.arch) + " " + std::to_string(o.train) + " " +
+                    std::to_string(o.batch) + " " + std::to_string(o.size) + " " + std::to_string(o.classes) + " " +
+                    std::to_string(o.iters) + " " + std::to_string(o.warmup) + " " + std::to_string(o.seed));
+  const auto [first, last] = batch_share(o.batch, dp.ranks(), dp.rank(), dp.min_share());
+  if (dp.ranks() > 1) {
+    x = rows_of(x, first, last);
+    labels = std::vector<int>(labels.begin() + first, labels.begin() + last);
+  }
+  StepSync sync;
+  sync.loss_weight = (double)(last - first) / (double)o.batch;
+  if (dp.ranks() > 1) sync.reduce_gradients = [&] { dp.sum_gradients(model.net->params()); };
+
   AdamOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;
@@ -64,16 +104,19 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   using Clock = std::chrono::steady_clock;
   ModelBenchResult r;
   volatile float sink = 0;  // keeps each step's result observable
+  r.ranks = dp.ranks();
   for (int i = 0; i < o.warmup + o.iters; ++i) {
     const auto t0 = Clock::now();
+    const double comm0 = dist::comm_seconds();
     if (o.train) {
-      sink = sink + train_step(*model.net, opt, x, labels).loss;
+      sink = sink + train_step(*model.net, opt, x, labels, sync).loss;
     } else {
       sink = sink + predict_probabilities(model, x, o.precision)[0];
     }
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool warm = i < o.warmup;
     if (!warm) r.ms.push_back(ms);
+    if (!warm) r.sum_ms.push_back(1000.0 * (dist::comm_seconds() - comm0));
     if (progress) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "%s %d/%d: %.1f ms (%.2f img/s)", warm ? "warmup" : "iter",
@@ -81,12 +124,13 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
       progress(buf);
     }
   }
-  std::vector<double> s = r.ms;
-  std::sort(s.begin(), s.end());
-  const size_t n = s.size();
-  r.ms_median = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-  r.ms_min = s.front();
+  r.ms_median = median(r.ms);
+  r.ms_min = *std::min_element(r.ms.begin(), r.ms.end());
   r.images_per_sec = 1000.0 * o.batch / r.ms_median;
+  r.sum_ms_median = median(r.sum_ms);
+  double total = 0, in_sums = 0;
+  for (size_t i = 0; i < r.ms.size(); ++i) total += r.ms[i], in_sums += r.sum_ms[i];
+  r.sum_share = in_sums / total;
   r.peak_rss_mb = peak_rss_mb();
   return r;
 }

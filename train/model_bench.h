@@ -3,6 +3,10 @@
 // call `deepslide predict` and `classify` make; train mode runs train_step (train/train_step.h),
 // the step `deepslide train` takes with its Adam settings. So any optimisation of those paths
 // shows here. Also the process's peak resident memory, for comparisons with PyTorch.
+// Under mpirun, train mode is data parallel as `deepslide train` is (train/data_parallel.h): the
+// batch is split across the ranks, the gradients summed after each backward, and the result is the
+// whole job's images/s with the time each step spent in that sum (waiting for the slowest rank
+// included); rank 0's figures, which the sum keeps in step with the others'.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -29,12 +33,16 @@ struct ModelBenchOptions {
 struct ModelBenchResult {
   std::vector<double> ms;  // each timed step, milliseconds
   double ms_median = 0, ms_min = 0;
-  double images_per_sec = 0;  // batch / median step time
-  double peak_rss_mb = 0;     // VmHWM after the run
+  double images_per_sec = 0;  // batch / median step time (the whole job's batch under mpirun)
+  double peak_rss_mb = 0;     // VmHWM after the run (this rank's)
+  int ranks = 1;
+  std::vector<double> sum_ms;  // each timed step's gradient sum over the ranks (0 alone)
+  double sum_ms_median = 0;
+  double sum_share = 0;  // time in the sums over the timed steps' time
 };
 
 // Checks the options (InputError naming the flag), then builds the model and runs warmup + iters
-// steps. progress (optional) gets one line per step.
+// steps. progress (optional) gets one line per step (call it on rank 0 only).
 ModelBenchResult run_model_bench(const ModelBenchOptions& opt,
                                  const std::function<void(const std::string&)>& progress = {});
 

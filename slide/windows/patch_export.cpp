@@ -1,17 +1,23 @@
 // Writing a slide's tissue windows as JPEG files, band by band, each slide on its own.
 #include "slide/windows/patch_export.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "base/parallel.h"
 #include "base/safe_names.h"
+#include "dist/comm.h"
+#include "dist/work_queue.h"
 #include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
+#include "slide/windows/resolved_slides.h"
 
 namespace fs = std::filesystem;
 
@@ -109,38 +115,80 @@ std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows) 
   return names;
 }
 
+namespace {
+
+// What every rank must share with rank 0 besides the slides: each setting that changes a file.
+std::string settings_description(const PatchExportOptions& o) {
+  const WindowOptions& w = o.windows;
+  char nums[160];
+  std::snprintf(nums, sizeof nums, "%d %a %d %a %d %a %a %a %d %a", w.patch_size, w.overlap, w.level, w.mpp,
+                (int)w.tissue, (double)w.purple.threshold, (double)w.purple.scale, w.otsu_min_fraction,
+                w.otsu_thumbnail, o.annotation_cover);
+  return "patches\nout=" + o.out + "\nby_folder=" + std::to_string(o.by_folder) +
+         "\nquality=" + std::to_string(o.quality) + "\nwindows=" + nums + "\nannotations=" + o.annotations +
+         "\nstain=" + stain_reference_json(o.stain) + "\n";
+}
+
+// One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
+// candidate windows, or the error.
+std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
+                        const std::vector<std::string>& names, size_t si) {
+  nlohmann::json j = {{"path", rows[si].img}, {"kept", 0}, {"candidates", 0}, {"error", ""}};
+  std::string path = rows[si].img;
+  try {
+    path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
+    j["path"] = path;
+    const SlideCounts n =
+        with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
+    j["kept"] = n.kept;
+    j["candidates"] = n.candidates;
+  } catch (const InputError& err) {
+    j["error"] = naming_file(path, err.what());
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 PatchExportSummary export_patches(const PatchExportOptions& o,
                                   const std::function<void(const SlideExport&)>& on_slide) {
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   const std::vector<std::string> names = patch_slide_names(rows);
+  const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
+  dist::check_same_run(settings_description(o) + slides_description(rows, slides));
+  // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
+  PatchExportOptions mine = o;
+  if (dist::rank() != 0) mine.progress = nullptr;
   PatchExportSummary sum;
   sum.slides = rows.size();
   const auto t0 = std::chrono::steady_clock::now();
-  if (o.progress) o.progress->set_items((int64_t)rows.size());
-  for (size_t si = 0; si < rows.size(); ++si) {
-    SlideExport e;
-    e.index = si;
-    e.count = rows.size();
-    e.img = rows[si].img;
-    e.name = names[si];
-    std::string path = rows[si].img;
-    try {
-      path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
-      const SlideCounts n =
-          with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
-      e.kept = n.kept;
-      e.candidates = n.candidates;
-      sum.patches += n.kept;
-      if (n.kept == 0) sum.skipped.push_back(path);
-    } catch (const InputError& err) {
-      e.error = naming_file(path, err.what());
-      sum.failed.emplace_back(rows[si].img, e.error);
-    }
-    if (o.progress) o.progress->item_done();
-    e.total = sum.patches;
-    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (on_slide) on_slide(e);
-  }
+  if (mine.progress) mine.progress->set_items((int64_t)rows.size());
+  std::map<size_t, std::string> skipped;  // in row order whichever rank finished first
+  std::map<size_t, std::pair<std::string, std::string>> failed;
+  std::vector<int64_t> order = dist::largest_first(slide_sizes(slides));
+  if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the CSV's order
+  dist::share_items(
+      order, [&](int64_t i) { return export_item(mine, rows, names, (size_t)i); },
+      [&](int64_t i, const std::string& text) {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        SlideExport e;
+        e.index = (size_t)i;
+        e.count = rows.size();
+        e.img = rows[(size_t)i].img;
+        e.name = names[(size_t)i];
+        e.kept = j.at("kept");
+        e.candidates = j.at("candidates");
+        e.error = j.at("error");
+        if (!e.error.empty()) failed[(size_t)i] = {e.img, e.error};
+        else if (e.kept == 0) skipped[(size_t)i] = j.at("path");
+        sum.patches += e.kept;
+        if (mine.progress) mine.progress->item_done();
+        e.total = sum.patches;
+        e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (on_slide) on_slide(e);
+      });
+  for (auto& [i, p] : skipped) sum.skipped.push_back(std::move(p));
+  for (auto& [i, f] : failed) sum.failed.push_back(std::move(f));
   return sum;
 }
 

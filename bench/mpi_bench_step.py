@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""The data-parallel training step alone: `deepslide bench --mode train` as 1 process x T threads
+against `mpirun -np R` ranks x T/R threads each, alternating rounds, the same global batch. Prints
+per round and as medians the whole job's images/s, the ratio, and the ranks' time per step in the
+gradient sum (`allreduce_ms`, waiting for the slowest rank included) and its share of the step.
+Unlike bench/mpi_train_throughput.py (whole `deepslide train` runs: loader, statistics, per-step
+exchanges) this times the step only, on a seeded random batch.
+
+    /usr/bin/python3 bench/mpi_bench_step.py --deepslide build/deepslide --rounds 3
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def bench(cmd, env):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr[-2000:]}")
+    return json.loads([line for line in p.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--deepslide", default="build/deepslide")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="cores of the whole job")
+    ap.add_argument("--ranks", type=int, default=2)
+    a = ap.parse_args()
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    common = ["bench", "--mode", "train", "--arch", a.arch, "--batch", str(a.batch), "--size", str(a.size),
+              "--iters", str(a.iters), "--warmup", str(a.warmup)]
+    per_rank = max(1, a.threads // a.ranks)
+    one, many, ms, share = [], [], [], []
+    for r in range(a.rounds):
+        j1 = bench([a.deepslide] + common + ["--threads", str(a.threads)], dict(env, OMP_NUM_THREADS=str(a.threads)))
+        jn = bench(["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(a.ranks), a.deepslide] + common +
+                   ["--threads", str(per_rank)], dict(env, OMP_NUM_THREADS=str(per_rank)))
+        one.append(j1["images_per_sec"])
+        many.append(jn["images_per_sec"])
+        ms.append(jn["allreduce_ms"])
+        share.append(jn["allreduce_share"])
+        print(f"round {r + 1}: 1 x {a.threads} threads {one[-1]:.2f} img/s ({j1['ms_per_batch']:.0f} ms/step), "
+              f"{a.ranks} ranks x {per_rank} {many[-1]:.2f} img/s ({jn['ms_per_batch']:.0f} ms/step, "
+              f"{ms[-1]:.0f} ms in the gradient sum, {100 * share[-1]:.1f}%)", flush=True)
+    m1, mn = statistics.median(one), statistics.median(many)
+    print(f"median: 1 x {a.threads} threads {m1:.2f} img/s, {a.ranks} ranks x {per_rank} {mn:.2f} img/s, "
+          f"ratio {mn / m1:.2f}x, gradient sum {statistics.median(ms):.0f} ms per step "
+          f"({100 * statistics.median(share):.1f}% of the step)")
+
+
+if __name__ == "__main__":
+    main()
