@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/threads.h"
 #include "cli/commands.h"
+#include "cli/cpu_report.h"
 #include "engine/cpu_features.h"
 #include "train/model_bench.h"
 #include "weights/model_forward.h"
@@ -74,7 +75,9 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"ms_per_batch", r.ms_median},
                                 {"ms_min", r.ms_min},
                                 {"peak_rss_mb", r.peak_rss_mb},
-                                {"cpu", cpu_json()}};
+                                {"cpu", cpu_json()},
+                                {"caches", caches_json()}};
+    j.update(tuning_json());
     std::cout << j.dump() << "\n";
   });
 }
