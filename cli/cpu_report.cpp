@@ -19,9 +19,9 @@ nlohmann::ordered_json blocking_json(const ConvBlocking& b) {
 nlohmann::ordered_json caches_json() {
   const CpuCaches& c = cpu_caches();
   const CpuIdentity& id = cpu_identity();
-  return {{"brand", id.brand},       {"vendor", id.vendor},   {"family", id.family},
-          {"model", id.model},       {"l1d", c.l1d},          {"l2", c.l2},
-          {"l3", c.l3},              {"l3_per_core", c.l3_per_core}, {"caches_from", c.source}};
+  return {{"brand", id.brand},      {"vendor", id.vendor}, {"family", id.family}, {"model", id.model},
+          {"l1d", c.l1d},           {"l2", c.l2},          {"l3", c.l3},          {"l3_per_core", c.l3_per_core},
+          {"caches_from", c.source}};
 }
 
 nlohmann::ordered_json tuning_json() {

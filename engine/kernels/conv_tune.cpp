@@ -50,9 +50,9 @@ Operands make_operands(const ConvDims& d) {
     for (int64_t i = 0; i < n; ++i) t[i] = rng.normal();
     return t;
   };
-  Operands o{randn(d.N * d.H * d.W * d.C), randn(d.KH * d.KW * d.C * d.OC), randn(d.N * d.OH * d.OW * d.OC),
-             Tensor::empty(Shape{d.N * d.OH * d.OW * d.OC}), randn(d.N * d.H * d.W * d.C),
-             randn(d.KH * d.KW * d.C * d.OC)};
+  Operands o{randn(d.N * d.H * d.W * d.C),    randn(d.KH * d.KW * d.C * d.OC),
+             randn(d.N * d.OH * d.OW * d.OC), Tensor::empty(Shape{d.N * d.OH * d.OW * d.OC}),
+             randn(d.N * d.H * d.W * d.C),    randn(d.KH * d.KW * d.C * d.OC)};
   return o;
 }
 
