@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "conv_cases.h"
 #include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
@@ -27,22 +28,8 @@ void write(const std::string& path, const std::string& text) {
   f << text << "\n";
 }
 
-std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v((size_t)n);
-  for (auto& x : v) x = rng.normal();
-  return v;
-}
-
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0, scale = 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs((double)a[i] - b[i]);
-    if (!(d <= m)) m = d;
-    scale = std::max(scale, 1.0 + std::fabs((double)b[i]));
-  }
-  return m / scale;
-}
+using test::randn;
+using test::rel_err;
 
 // The three passes of one convolution (forward with the full epilogue, backward passes
 // accumulating into non-zero outputs) under the current blocking.
@@ -71,6 +58,23 @@ const ConvDims kShapes[] = {
     make_conv_dims(1, 40, 6, 5, 520, 3, 3, 2, 1),  make_conv_dims(2, 96, 8, 8, 136, 1, 1, 2, 0),
     make_conv_dims(1, 1400, 4, 4, 20, 3, 3, 1, 1),
 };
+
+// Each shape's passes under `base` and then under each of `others`: check(ref, result, blocking).
+template <class Check>
+void compare_blockings(const ConvBlocking& base, const std::vector<ConvBlocking>& others, uint64_t seed, Check check) {
+  for (const ConvDims& d : kShapes) {
+    set_conv_blocking_override(&base);
+    const Passes ref = run_passes(d, seed);
+    for (const ConvBlocking& b : others) {
+      set_conv_blocking_override(&b);
+      INFO("C=" << d.C << " OC=" << d.OC << " k=" << d.KH << " s=" << d.stride_h << " chunk_k=" << b.chunk_k
+                << " group_bytes=" << b.group_bytes << " wgrad_chunk_bytes=" << b.wgrad_chunk_bytes
+                << " wgrad_part_bytes=" << b.wgrad_part_bytes);
+      check(ref, run_passes(d, seed));
+    }
+  }
+  set_conv_blocking_override(nullptr);
+}
 
 }  // namespace
 
@@ -166,21 +170,13 @@ TEST_CASE("convolution results are bit-identical under any blocking that keeps t
   if ((int)before >= (int)Isa::avx512) isas.push_back(Isa::avx512);
   for (Isa isa : isas) {
     force_isa(isa);
-    for (const ConvDims& d : kShapes) {
-      set_conv_blocking_override(&base);
-      const Passes ref = run_passes(d, 7);
-      for (const ConvBlocking& b : same_order) {
-        set_conv_blocking_override(&b);
-        const Passes p = run_passes(d, 7);
-        INFO(isa_name(isa) << " C=" << d.C << " OC=" << d.OC << " k=" << d.KH << " s=" << d.stride_h
-                           << " group_bytes=" << b.group_bytes << " wgrad_chunk_bytes=" << b.wgrad_chunk_bytes);
-        CHECK(p.y == ref.y);
-        CHECK(p.dx == ref.dx);
-        CHECK(p.dw == ref.dw);
-      }
-    }
+    INFO(isa_name(isa));
+    compare_blockings(base, same_order, 7, [](const Passes& ref, const Passes& p) {
+      CHECK(p.y == ref.y);
+      CHECK(p.dx == ref.dx);
+      CHECK(p.dw == ref.dw);
+    });
   }
-  set_conv_blocking_override(nullptr);
   force_isa(before);
 }
 
@@ -198,19 +194,11 @@ TEST_CASE("reduction chunks and pixel parts change results only by rounding (1e-
     reordered.push_back(b);
   }
   double worst = 0;
-  for (const ConvDims& d : kShapes) {
-    set_conv_blocking_override(&base);
-    const Passes ref = run_passes(d, 11);
-    for (const ConvBlocking& b : reordered) {
-      set_conv_blocking_override(&b);
-      const Passes p = run_passes(d, 11);
-      const double e = std::max({rel_err(p.y, ref.y), rel_err(p.dx, ref.dx), rel_err(p.dw, ref.dw)});
-      INFO("C=" << d.C << " OC=" << d.OC << " chunk_k=" << b.chunk_k << " part=" << b.wgrad_part_bytes << " err " << e);
-      CHECK(e < 1e-5);
-      worst = std::max(worst, e);
-    }
-  }
-  set_conv_blocking_override(nullptr);
+  compare_blockings(base, reordered, 11, [&](const Passes& ref, const Passes& p) {
+    const double e = std::max({rel_err(p.y, ref.y), rel_err(p.dx, ref.dx), rel_err(p.dw, ref.dw)});
+    CHECK(e < 1e-5);
+    worst = std::max(worst, e);
+  });
   std::printf("reordering blockings vs derived: max relative difference %.3g\n", worst);
 }
 
