@@ -18,7 +18,7 @@ import sys
 if len(sys.argv) != 4:
     sys.exit(__doc__)
 rounds, binary, tuned_xdg = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-FILTER = r"^(conv1|layer[0-9a-z.]*)/(fwd|bwd_data|bwd_weights)$"
+FILTER = r"^(conv1|layer[0-9a-z.]*)/(fwd|bwd_data|bwd_weights)/"
 base = {k: v for k, v in os.environ.items() if k not in ("DEEPSLIDE_CACHES", "DEEPSLIDE_TUNING", "XDG_CACHE_HOME",
                                                           "DEEPSLIDE_CONV_BLOCKING")}
 CONFIGS = {

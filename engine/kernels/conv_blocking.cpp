@@ -106,7 +106,8 @@ ConvBlocking conv_blocking(const ConvDims& d, ConvPass pass) {
     return g_override;
   }
   if (const ConvBlocking* e = env_blocking()) return *e;
-  if (const ConvBlocking* t = tuned_conv_blocking(conv_shape_class(d, pass))) return *t;
+  if (!conv_tuning_state().table.empty())  // the class's name is built only when there is a file
+    if (const ConvBlocking* t = tuned_conv_blocking(conv_shape_class(d, pass))) return *t;
   return derived();
 }
 
