@@ -24,9 +24,11 @@
 
 #include "base/rng.h"
 #include "bench/fma_peak.h"
+#include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/tensor.h"
@@ -141,4 +143,18 @@ const int registered = register_all();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// The benchmark's context names the caches and where the convolutions' blocking came from
+// (engine/kernels/conv_blocking.h: derived, a tuning file, DEEPSLIDE_CONV_BLOCKING, off).
+int main(int argc, char** argv) {
+  const ds::CpuCaches& c = ds::cpu_caches();
+  benchmark::AddCustomContext("cpu_brand", ds::cpu_identity().brand);
+  benchmark::AddCustomContext("caches", "L1d " + std::to_string(c.l1d >> 10) + " KB, L2 " + std::to_string(c.l2 >> 10) +
+                                            " KB, L3 " + std::to_string(c.l3 >> 10) + " KB (" + c.source + ")");
+  benchmark::AddCustomContext("blocking", ds::conv_blocking_source());
+  benchmark::AddCustomContext("isa", ds::isa_name(ds::cpu_isa()));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

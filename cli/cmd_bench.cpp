@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/threads.h"
 #include "cli/commands.h"
+#include "cli/cpu_report.h"
 #include "dist/comm.h"
 #include "engine/cpu_features.h"
 #include "train/model_bench.h"
@@ -83,7 +84,9 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"ranks", r.ranks},
                                 {"allreduce_ms", r.sum_ms_median},
                                 {"allreduce_share", r.sum_share},
-                                {"cpu", cpu_json()}};
+                                {"cpu", cpu_json()},
+                                {"caches", caches_json()}};
+    j.update(tuning_json());
     std::cout << j.dump() << "\n";
   });
 }

@@ -3,12 +3,14 @@
 // that command's flags and prints for users.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace ds::cli {
 
 // Options common to every command.
 struct Globals {
-  int threads = 0;  // 0 = all cores
+  int threads = 0;            // 0 = all cores
+  std::string tuning = "on";  // "off": ignore the convolution tuning file (engine/kernels/conv_tuning.h)
 };
 
 void register_classify(CLI::App& app, Globals& g);
@@ -34,5 +36,6 @@ void register_run(CLI::App& app, Globals& g);
 void register_geojson(CLI::App& app, Globals& g);
 void register_calibrate(CLI::App& app, Globals& g);
 void register_serve(CLI::App& app, Globals& g);
+void register_tune(CLI::App& app, Globals& g);
 
 }  // namespace ds::cli

@@ -16,6 +16,7 @@
 #include "base/interrupt.h"
 #include "cli/commands.h"
 #include "dist/comm.h"
+#include "engine/kernels/conv_tuning.h"
 
 namespace {
 
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ds::cli::Globals g;
   app.add_option("--threads", g.threads, "Threads for every command (default: all cores)");
+  app.add_option("--tuning", g.tuning, "on|off: use this CPU's convolution tuning file (deepslide tune)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.fallthrough();
   ds::cli::register_classify(app, g);
   ds::cli::register_info(app, g);
@@ -86,7 +90,9 @@ int main(int argc, char** argv) {
   ds::cli::register_geojson(app, g);
   ds::cli::register_calibrate(app, g);
   ds::cli::register_serve(app, g);
-  app.parse_complete_callback([&app] {
+  ds::cli::register_tune(app, g);
+  app.parse_complete_callback([&app, &g] {
+    ds::set_conv_tuning_enabled(g.tuning != "off");
     const std::string cmd = app.get_subcommands().front()->get_name();
     if (ds::dist::size() > 1 && !runs_on_ranks(cmd))
       throw ds::InputError("deepslide " + cmd + " runs in one process; under mpirun/srun (" +

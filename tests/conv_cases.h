@@ -2,6 +2,8 @@
 // (test_bf16, test_int8): awkward sizes, channel counts that need padding, partial blocks,
 // every ResNet-18 kind of layer.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +20,18 @@ inline std::vector<float> randn(int64_t n, Rng& rng) {
   std::vector<float> v((size_t)n);
   for (auto& x : v) x = rng.normal();
   return v;
+}
+
+// max |a - b| / (1 + max |b|): an error relative to the result's scale.
+inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs((double)a[i] - b[i]);
+    if (!(d <= m)) m = d;
+    scale = std::max(scale, 1.0 + std::fabs((double)b[i]));
+  }
+  return m / scale;
 }
 
 struct Case {

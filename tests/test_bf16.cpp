@@ -32,6 +32,7 @@ using test::Case;
 using test::dims;
 using test::kCases;
 using test::randn;
+using test::rel_err;
 
 uint32_t bits(float x) {
   uint32_t u;
@@ -42,17 +43,6 @@ float from_bits(uint32_t u) {
   float x;
   std::memcpy(&x, &u, 4);
   return x;
-}
-
-// max |a - b| / (1 + max |b|)
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0, scale = 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs((double)a[i] - b[i]);
-    if (!(d <= m)) m = d;
-    scale = std::max(scale, 1.0 + std::fabs((double)b[i]));
-  }
-  return m / scale;
 }
 
 bool bf16_available() { return test::kernels_run(has_bf16_kernels(), "AVX512-BF16"); }

@@ -3,7 +3,8 @@
 values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
 line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
-has not, and always for train mode); DEEPSLIDE_WINOGRAD's values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+has not, and always for train mode); the caches and the blocking source (tests/test_cli_tune.py
+tests them further); DEEPSLIDE_WINOGRAD's values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import sys
@@ -13,7 +14,8 @@ from cli_harness import check, failures, run  # noqa: E402
 
 FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
           "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
-          "ranks": int, "allreduce_ms": float, "allreduce_share": float, "cpu": dict}
+          "ranks": int, "allreduce_ms": float, "allreduce_share": float, "cpu": dict, "caches": dict, "tuning": str,
+          "file": str, "classes": int}
 CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
               "vnni_kernels"]
 with open("/proc/cpuinfo") as f:
@@ -53,6 +55,8 @@ for mode in ["train", "infer"]:
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
     check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for v in cpu.values()), f"{mode}: cpu {cpu}")
     check(cpu.get("avx512_bf16") == HAS_BF16, f"{mode}: cpu.avx512_bf16 agrees with /proc/cpuinfo: {cpu}")
+    check(j.get("caches", {}).get("l2", 0) > 0 and j.get("tuning") in ("file", "derived", "off", "env"),
+          f"{mode}: caches and tuning source: {j.get('caches')} {j.get('tuning')}")
     check("iter 2/2" in p.stderr, f"{mode}: progress on stderr: {p.stderr!r}")
 
 # bf16 inference: runs where the CPU has AVX512-BF16, refused (exit 2, one line naming the flag) where not.

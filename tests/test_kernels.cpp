@@ -18,6 +18,7 @@
 
 #include "base/rng.h"
 #include "base/threads.h"
+#include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
@@ -31,23 +32,8 @@ using namespace ds;
 
 namespace {
 
-std::vector<float> randn(int64_t n, Rng& rng) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.normal();
-  return v;
-}
-
-// Largest |a - b| relative to 1 + max|b|.
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0, scale = 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs((double)a[i] - b[i]);
-    if (!(d <= m)) m = d;
-    scale = std::max(scale, 1.0 + std::fabs((double)b[i]));
-  }
-  return m / scale;
-}
+using test::randn;
+using test::rel_err;
 
 }  // namespace
 

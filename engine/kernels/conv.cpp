@@ -14,6 +14,7 @@
 #include "base/int_math.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_rows.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
@@ -133,7 +134,8 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
                     .ep = ep,
                     .tapwise = tapwise,
                     .off_h = -d.pad_h,
-                    .off_w = -d.pad_w};
+                    .off_w = -d.pad_w,
+                    .blocking = conv_blocking(d, ConvPass::forward)};
   run_rows_convs({rc}, k);
 }
 
@@ -233,6 +235,7 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     G = gp;
   }
   std::vector<RowsConv> convs;  // one per phase, run in one parallel region
+  const ConvBlocking blocking = conv_blocking(d, ConvPass::backward_data);
   for (const Phase& f : ph.list) {
     // Row a + jh of this phase's input is d_out row a + dh0 + jh = G row a + (dh0 - top) + jh.
     const float* src = tapwise ? d_out : G + ((f.dh0 - ph.top) * Wg + (f.dw0 - ph.left)) * d.OC;
@@ -252,7 +255,8 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
                              .map = {.sh = d.stride_h, .sw = d.stride_w, .ph = f.pa, .pw = f.pb, .H = d.H, .W = d.W},
                              .tapwise = tapwise,
                              .off_h = f.dh0,
-                             .off_w = f.dw0});
+                             .off_w = f.dw0,
+                             .blocking = blocking});
   }
   run_rows_convs(convs, brgemm_kernels());
 }
@@ -260,10 +264,6 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
 // ---- backward weights: brgemm cols tiles of d_w, reduced over output pixels ----
 
 namespace {
-
-// Weight gradients of at most this size are summed in two pixel parts (WgradPlan::nparts);
-// larger budgets do not pay.
-constexpr int64_t kPartWeightBytes = 768 << 10;
 
 // d_b[oc] += sum over pixels p of d_out[p][oc], d_out [pixels, OC], summed in double.
 void bias_grad(float* d_b, const float* d_out, int64_t pixels, int64_t OC) {
@@ -325,10 +325,10 @@ struct WgradPlan {
   std::vector<int64_t> a_row;  // [kh][output row]: where the row starts in A for kernel row kh
   std::vector<int64_t> b_row;  // [output row]: where it starts in B
 
-  WgradPlan(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
+  WgradPlan(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op, const ConvBlocking& b) {
     plan_tiles(d, k, op);
-    plan_superblocks(d, k);
-    plan_pixels(d, k, op);
+    plan_superblocks(d, k, b);
+    plan_pixels(d, k, op, b);
   }
 
   // Narrow tiles (2 vectors of output channels, more input channels) from 128 input channels
@@ -347,12 +347,12 @@ struct WgradPlan {
   // Superblocks of d_w of at most ~super_bytes, so a superblock's accumulators stay in the L2
   // caches while every pixel chunk passes through it, instead of a large d_w (9.4 MB on layer4)
   // streaming from L3 once per chunk. Small layers are one superblock. The threads split a
-  // superblock's tiles, so the budget is per thread; the tiles and each tile's order of pixel
-  // chunks do not depend on it. 768 KB here and 512 KB per pixel chunk (plan_pixels) overfill a
-  // 1 MB L2 on paper but are the best of a sweep over 192-1024 KB x 128-1024 KB
-  // (bench/compare_conv_builds.sh) on every 3x3 shape.
-  void plan_superblocks(const ConvDims& d, const BrgemmKernels& k) {
-    const int64_t super_bytes = (int64_t(768) << 10) * std::max(1, omp_get_max_threads());
+  // superblock's tiles, so the budget (wgrad_super_bytes) is per thread; the tiles and each
+  // tile's order of pixel chunks do not depend on it. On Zen 5's 1 MB L2 the derived 768 KB here
+  // and 512 KB per pixel chunk (plan_pixels) overfill L2 on paper but are the best of a sweep
+  // over 192-1024 KB x 128-1024 KB (bench/compare_conv_builds.sh) on every 3x3 shape.
+  void plan_superblocks(const ConvDims& d, const BrgemmKernels& k, const ConvBlocking& b) {
+    const int64_t super_bytes = std::max<int64_t>(1, b.wgrad_super_bytes) * std::max(1, omp_get_max_threads());
     nbs = std::min<int64_t>(nb, 4);
     mts = std::clamp<int64_t>(super_bytes / (4 * M * nbs * NV * k.vw), 1, mq);
     msb = ceil_div(mq, mts);
@@ -361,16 +361,16 @@ struct WgradPlan {
   }
 
   // Pixel chunks: output rows whose input and gradient slices for one superblock stay in L2.
-  // Pixel parts: a weight gradient of at most kPartWeightBytes is summed in two parts over
+  // Pixel parts: a weight gradient of at most wgrad_part_bytes is summed in two parts over
   // disjoint halves of the output rows, part 0 into d_w, part 1 into a zeroed buffer added to d_w
   // at the end. The threads split parts before tiles, so each reads only its part's pixels
   // (with only the tiles split, both threads would read every pixel chunk into their own L2).
   // The parts depend on the shape only, so results do not depend on the thread count.
-  void plan_pixels(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
+  void plan_pixels(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op, const ConvBlocking& b) {
     const int64_t row_bytes = 4 * (d.OW * nbs * NV * k.vw + d.stride_h * op.in.Wp * d.C);
     rows_total = d.N * d.OH;
-    chunk = std::clamp<int64_t>((512 << 10) / std::max<int64_t>(row_bytes, 1), 1, rows_total);
-    nparts = 4 * d.KH * kwc * d.OC <= kPartWeightBytes && rows_total >= 2 ? 2 : 1;
+    chunk = std::clamp<int64_t>(b.wgrad_chunk_bytes / std::max<int64_t>(row_bytes, 1), 1, rows_total);
+    nparts = 4 * d.KH * kwc * d.OC <= b.wgrad_part_bytes && rows_total >= 2 ? 2 : 1;
     a_row.resize((size_t)(d.KH * rows_total));
     b_row.resize((size_t)rows_total);
     for (int64_t r = 0; r < rows_total; ++r) {
@@ -443,7 +443,7 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   if (pixels == 0) return;
   const BrgemmKernels& k = brgemm_kernels();
   const WgradOperands op = wgrad_operands(d_out, in, d, k);
-  const WgradPlan pl(d, k, op);
+  const WgradPlan pl(d, k, op, conv_blocking(d, ConvPass::backward_weights));
   const int64_t wsize = d.KH * d.KW * d.C * d.OC;
   float* part_buf = pl.nparts > 1 ? scratch(ScratchSlot::wgrad_part, wsize) : nullptr;
   if (part_buf) std::memset(part_buf, 0, sizeof(float) * wsize);

@@ -26,16 +26,16 @@ int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow) {
 
 namespace {
 
-// Output-channel blocks whose weights fit this together form a superblock (RowsPlan); blocks
-// that hold more each stay a superblock of their own, because several such blocks at a time
-// evict each other's weights from L2.
-constexpr int64_t kSuperWeightBytes = 640 << 10;
-constexpr int64_t kChunkK = 1152;           // 1152 x 64 x 4 B = 288 KB of weights per chunk
-constexpr int64_t kGroupBytes = 192 << 10;  // outputs of one work item (their partial sums)
+// The cache blocking (ConvBlocking, conv_blocking.h, RowsConv::blocking): the reduction is cut
+// into chunks of at most chunk_k floats per kernel row (on Zen 5's 1 MB L2, 1152 x 64 x 4 B =
+// 288 KB of weights per chunk), a work item holds at most group_bytes of outputs (their partial
+// sums), and output-channel blocks whose weights fit super_weight_bytes together form a
+// superblock (RowsPlan); blocks that hold more each stay a superblock of their own, because
+// several such blocks at a time evict each other's weights from L2.
 
 // The plan of one rows convolution.
 // The reduction (kernel rows x KW*C) is cut into chunks whose weights fit in L2 (whole kernel
-// rows while they fit kChunkK, else parts of one row), and each work item (output-channel block,
+// rows while they fit chunk_k, else parts of one row), and each work item (output-channel block,
 // group of consecutive output pixels) runs every tile of its group through one chunk before the
 // next, so a chunk's weights are read from L2 by all the group's tiles instead of streaming from
 // L3 for every output row (a block of layer3/layer4's weights is 1.2 MB at C = 512). Tiles take M
@@ -90,31 +90,32 @@ struct RowsPlan {
     ldp = (int64_t)NV * k.vw;
   }
 
-  // Pixel groups of (nearly) equal size, whole tiles each, at most kGroupBytes of outputs.
+  // Pixel groups of (nearly) equal size, whole tiles each, at most group_bytes of outputs.
   void plan_groups(const BrgemmKernels& k) {
     P = r->N * r->OH * r->OW;
-    const int64_t max_group = std::max<int64_t>(M, kGroupBytes / (4 * NV * k.vw) / M * M);
+    const int64_t max_group = std::max<int64_t>(M, r->blocking.group_bytes / (4 * NV * k.vw) / M * M);
     group = round_up(ceil_div(P, ceil_div(P, max_group)), M);
     ngroups = ceil_div(P, group);
     items = nb * ngroups;
   }
 
   // The reduction's rows: kernel rows of KW*C, or taps of C (tapwise); B is [rows][kwc] either
-  // way. Chunks: whole rows (as many as fit kChunkK) or, for wide rows, parts of one row.
+  // way. Chunks: whole rows (as many as fit chunk_k) or, for wide rows, parts of one row.
   // Tapwise chunks follow the kernel rows the same way (whole kernel rows, or
-  // KW / ceil(KW*C / kChunkK) taps when a kernel row does not fit), which measures best: one tap
+  // KW / ceil(KW*C / chunk_k) taps when a kernel row does not fit), which measures best: one tap
   // per chunk on 512 channels and three on 256, rather than two and four.
   void plan_chunks() {
     nrows = r->tapwise ? r->KH * r->KW : r->KH;
     kwc = r->tapwise ? r->C : r->KW * r->C;
     ldb = r->fill_panel ? ldp : r->ldw;
-    const int64_t per_tap = ceil_div(kwc, kChunkK);  // chunks per reduction row (> 1: wide rows)
+    const int64_t max_k = std::max<int64_t>(1, r->blocking.chunk_k);
+    const int64_t per_tap = ceil_div(kwc, max_k);  // chunks per reduction row (> 1: wide rows)
     const int64_t kernel_row = r->KW * r->C;
     const int64_t taps_per =  // reduction rows per chunk (when rows are not split)
-        per_tap > 1             ? 1
-        : !r->tapwise           ? std::max<int64_t>(1, kChunkK / kwc)
-        : kernel_row <= kChunkK ? r->KW * std::max<int64_t>(1, kChunkK / kernel_row)
-                                : std::max<int64_t>(1, r->KW / ceil_div(kernel_row, kChunkK));
+        per_tap > 1           ? 1
+        : !r->tapwise         ? std::max<int64_t>(1, max_k / kwc)
+        : kernel_row <= max_k ? r->KW * std::max<int64_t>(1, max_k / kernel_row)
+                              : std::max<int64_t>(1, r->KW / ceil_div(kernel_row, max_k));
     nchunks = per_tap > 1 ? nrows * per_tap : ceil_div(nrows, taps_per);
     a_offs.resize((size_t)(nchunks * nrows));
     b_offs.resize((size_t)(nchunks * nrows));
@@ -137,13 +138,13 @@ struct RowsPlan {
     zeros.assign(r->tapwise ? (size_t)r->C : 0, 0.f);
   }
 
-  // Work items in block order, or, when the weights of several blocks fit kSuperWeightBytes
+  // Work items in block order, or, when the weights of several blocks fit super_weight_bytes
   // together, in superblocks of nbs blocks with the pixel groups outer: the threads then split
   // a superblock's pixel groups, each reading its part of the image once for all nbs blocks,
   // instead of each thread streaming the whole image once per block of its own.
   void plan_superblocks(const BrgemmKernels& k) {
     const int64_t block_bytes = 4 * nrows * kwc * NV * k.vw;
-    nbs = r->fill_panel ? 1 : std::clamp<int64_t>(kSuperWeightBytes / block_bytes, 1, nb);
+    nbs = r->fill_panel ? 1 : std::clamp<int64_t>(r->blocking.super_weight_bytes / block_bytes, 1, nb);
   }
 
   void plan_output() {

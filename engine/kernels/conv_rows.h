@@ -10,6 +10,7 @@
 
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/conv_blocking.h"
 
 namespace ds {
 
@@ -58,6 +59,8 @@ struct RowsConv {
   // where that is outside the image. No zero-padded copy of the image is made.
   bool tapwise = false;
   int64_t off_h = 0, off_w = 0;
+  // Chunks, groups and superblocks (chunk_k, group_bytes, super_weight_bytes; conv_blocking.h).
+  ConvBlocking blocking = {};
 };
 
 // Runs the convolutions in one parallel region. Their outputs must not overlap (backward data's

@@ -1,0 +1,44 @@
+// The tuning run behind `deepslide tune`: for each shape class of ResNet-18's convolutions and
+// each pass (forward, backward data, backward weights), times the derived blocking
+// (conv_blocking.h) against candidates that halve or double one of its parameters, then the
+// winners of each parameter together, all alternating in rounds, and keeps the fastest median
+// if it beats the derived one by min_gain (else the derived one, so noise does not move it).
+// The result is what write_conv_tuning (conv_tuning.h) stores.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/conv_blocking.h"
+#include "engine/kernels/conv_tuning.h"
+
+namespace ds {
+
+struct ConvTuneShape {
+  std::string name;  // ResNet-18's layer name, e.g. "layer2.0.conv1"
+  ConvDims d;
+};
+// ResNet-18's distinct convolution shapes at this batch and input side (224: ImageNet's).
+std::vector<ConvTuneShape> resnet18_conv_shapes(int64_t batch, int64_t size);
+
+struct ConvTuneOptions {
+  int64_t batch = 16, size = 224;
+  int rounds = 3;          // timed calls per candidate (the median counts), after one untimed
+  double min_gain = 0.03;  // a candidate must be this much faster than the derived blocking
+};
+
+// InputError unless batch is 1..1024, size 32..1024 and rounds 1..50.
+void check_conv_tune_options(const ConvTuneOptions& o);
+
+struct ConvTuneProgress {
+  const ConvTuneShape* shape;
+  ConvPass pass;
+  const ConvTunedClass* result;
+  int done, total;  // classes finished, of
+};
+
+std::vector<ConvTunedClass> tune_conv_blocking(const ConvTuneOptions& o,
+                                               const std::function<void(const ConvTuneProgress&)>& progress);
+
+}  // namespace ds
