@@ -282,7 +282,7 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--rot90", o->rot90, "Random 90-degree rotations: on|off")->capture_default_str();
   sub->add_option("--stain-norm", o->stain_norm,
                   "Stain normalisation of every window (train and, from the model, every later command): "
-                  "none|reinhard|macenko")
+                  "none|reinhard|macenko|vahadane")
       ->capture_default_str();
   sub->add_option("--stain-ref", c.stain_ref,
                   "Reference image for --stain-norm (default: fitted on 64 training windows)");

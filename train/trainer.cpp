@@ -54,7 +54,7 @@ void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.hed.scale >= 0 && c.hed.scale < 1, "--stain-aug-scale must be in [0, 1)");
   DS_CHECK_INPUT(c.hed.shift >= 0 && c.hed.shift <= 1, "--stain-aug-shift must be in [0, 1]");
   DS_CHECK_INPUT(c.stain_ref.empty() || c.stain_norm != StainMethod::none,
-                 "--stain-ref needs --stain-norm reinhard|macenko");
+                 "--stain-ref needs --stain-norm reinhard|macenko|vahadane");
   DS_CHECK_INPUT(c.norm_samples >= 1, "--norm-samples must be at least 1");
   DS_CHECK_INPUT(!c.out.empty(), "--out is required");
 }
