@@ -8,8 +8,10 @@
   labs' stain vectors) and, from NumPy implementations of the published algorithms below:
   each image's Macenko fit (stain vectors, 99th-percentile concentrations), Vahadane fit (the
   same, stain vectors by scikit-learn's dictionary learning) and Reinhard LAB statistics, image 0
-  normalised to image 1's reference by the three methods, and an HED jitter with fixed factors
-  (skimage's rgb2hed / hed2rgb).
+  normalised to image 1's reference by the three methods, an HED jitter with fixed factors
+  (skimage's rgb2hed / hed2rgb), and the same jitter drawn back with perturbed H and E vectors
+  (skimage's combine_stains with rgb_from_hed's first two rows times fixed factors, each row
+  rescaled to its length).
 
 Macenko et al. 2009, with the constants of the authors' reference code (Io = 240, beta = 0.15,
 alpha = 1): (1) OD = -ln((I + 1) / Io); (2) drop pixels with OD < beta in any channel; (3) the
@@ -37,7 +39,7 @@ import os
 
 import numpy as np
 from PIL import Image
-from skimage.color import hed2rgb, lab2rgb, rgb2hed, rgb2lab
+from skimage.color import combine_stains, hed2rgb, lab2rgb, rgb2hed, rgb2lab, rgb_from_hed
 from sklearn.decomposition import dict_learning
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "stain")
@@ -182,10 +184,18 @@ Image.fromarray(reinhard_normalise(src, np.array(ref["lab_mean"]), np.array(ref[
 alpha, beta = np.array([1.04, 0.97, 1.02]), np.array([0.03, -0.04, 0.01])  # beta in OD units
 jit = hed2rgb(rgb2hed(src.astype(np.float64) / 255) * alpha + beta / -np.log(1e-6))
 Image.fromarray(to8(jit)).save(os.path.join(OUT, "hed_jitter_0.png"))
+factor = np.array([[1.08, 0.93, 1.05], [0.95, 1.02, 1.09]])  # H r, g, b; E r, g, b
+m = rgb_from_hed.copy()
+for r in range(2):
+    row = m[r] * factor[r]
+    m[r] = row * np.linalg.norm(m[r]) / np.linalg.norm(row)
+mat = combine_stains(rgb2hed(src.astype(np.float64) / 255) * alpha + beta / -np.log(1e-6), m)
+Image.fromarray(to8(mat)).save(os.path.join(OUT, "stain_matrix_0.png"))
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump({"images": images, "macenko": "macenko_0_to_1.png", "reinhard": "reinhard_0_to_1.png",
                "vahadane": "vahadane_0_to_1.png",
-               "hed_jitter": {"file": "hed_jitter_0.png", "alpha": alpha.tolist(), "beta": beta.tolist()}},
+               "hed_jitter": {"file": "hed_jitter_0.png", "alpha": alpha.tolist(), "beta": beta.tolist()},
+               "stain_matrix": {"file": "stain_matrix_0.png", "factor": factor.tolist()}},
               f, indent=1)
 print("wrote", OUT)

@@ -16,6 +16,7 @@
 #include "stain/macenko.h"
 #include "stain/percentile.h"
 #include "stain/reinhard.h"
+#include "stain/stain_aug.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
 #include "stain/vahadane.h"
@@ -270,6 +271,67 @@ TEST_CASE("HED jitter draws six values from the rng and at alpha 1, beta 0 is sk
   RgbImage round_trip = src;
   for (size_t i = 0; i < rgb.size(); ++i) round_trip.pixels[i] = (uint8_t)std::lround(back[i] * 255);
   CHECK(image_diff(same, round_trip).first <= 1);
+}
+
+TEST_CASE("stain-matrix perturbation is skimage's combine_stains with the perturbed H and E vectors") {
+  const auto j = load_json("cases.json");
+  const RgbImage src = load_image(kDir + "src_0.png");
+  StainJitter sj;
+  for (int k = 0; k < 3; ++k) {
+    sj.hed.alpha[k] = j["hed_jitter"]["alpha"][k].get<float>();
+    sj.hed.beta[k] = j["hed_jitter"]["beta"][k].get<float>();
+  }
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 3; ++c) sj.vector_factor[r][c] = j["stain_matrix"]["factor"][r][c].get<float>();
+  RgbImage img = src;
+  apply_stain_jitter(img, sj);
+  const auto [max_d, n] = image_diff(img, load_image(kDir + j["stain_matrix"]["file"].get<std::string>()));
+  INFO(n << " values differ");
+  CHECK(max_d <= 1);
+  CHECK(n * 50 < (int)img.pixels.size());
+  // It changed the window beyond HED jitter's, and factors of 1 are HED jitter exactly.
+  RgbImage hed_only = src;
+  apply_hed_jitter(hed_only, sj.hed);
+  CHECK(image_diff(img, hed_only).first > 3);
+  StainJitter plain;
+  plain.hed = sj.hed;
+  RgbImage same = src;
+  apply_stain_jitter(same, plain);
+  CHECK(same.pixels == hed_only.pixels);
+}
+
+TEST_CASE("stain augmentation draws: HED's six first, the vectors' six after, each within its range") {
+  StainAugOptions opt;
+  opt.hed = HedJitterOptions{0.1f, 0.2f};
+  opt.vectors = 0.15f;
+  for (StainAug kind : {StainAug::hed, StainAug::matrix, StainAug::both}) {
+    INFO(stain_aug_name(kind));
+    opt.kind = kind;
+    Rng a(9), b(9);
+    const StainJitter j = draw_stain_jitter(opt, a);
+    const bool hed = kind != StainAug::matrix, mat = kind != StainAug::hed;
+    if (hed) {
+      const HedJitter want = draw_hed_jitter(opt.hed, b);  // the same stream, the same order
+      CHECK(j.hed.alpha == want.alpha);
+      CHECK(j.hed.beta == want.beta);
+    } else {
+      CHECK(j.hed.alpha == std::array<float, 3>{1, 1, 1});
+      CHECK(j.hed.beta == std::array<float, 3>{0, 0, 0});
+    }
+    for (const auto& v : j.vector_factor)
+      for (float f : v) {
+        if (mat) {
+          CHECK(f >= 0.85f);
+          CHECK(f <= 1.15f);
+          b.uniform();
+        } else {
+          CHECK(f == 1.f);
+        }
+      }
+    CHECK(a.next_u64() == b.next_u64());  // nothing more was drawn
+  }
+  CHECK(parse_stain_aug("matrix") == StainAug::matrix);
+  CHECK_THROWS_AS(parse_stain_aug("rotate"), InputError);
 }
 
 TEST_CASE("the synthetic stain shift moves the stain vectors and grows with its strength") {
