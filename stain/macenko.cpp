@@ -6,6 +6,7 @@
 #include "stain/macenko.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -30,9 +31,14 @@ Scratch& scratch() {
 
 using Vec3 = std::array<double, 3>;
 
-// The angle at percentile q of the tissue ODs projected on (v1, v2), as NumPy computes
-// np.percentile(np.arctan2(p2, p1), q).
-double angle_percentile(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, double q) {
+double interpolate(const Ranked& r, bool tangent) {
+  const double lo = tangent ? std::atan((double)r.lo) : r.lo, hi = tangent ? std::atan((double)r.hi) : r.hi;
+  return lo + (hi - lo) * r.frac;
+}
+
+// The angles at percentiles q and 100 - q of the tissue ODs projected on (v1, v2), as NumPy
+// computes np.percentile(np.arctan2(p2, p1), [q, 100 - q]).
+std::pair<double, double> angle_percentiles(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, double q) {
   const float* o0 = s.od[0].data();
   const float* o1 = s.od[1].data();
   const float* o2 = s.od[2].data();
@@ -51,11 +57,9 @@ double angle_percentile(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, do
       const double p2 = v2[0] * o0[i] + v2[1] * o1[i] + v2[2] * o2[i];
       t[i] = (float)std::atan2(p2, p1);
     }
-    return percentile(t, n, q);
   }
-  const Ranked r = percentile_neighbours(t, n, q);
-  const double lo = std::atan((double)r.lo), hi = std::atan((double)r.hi);
-  return lo + (hi - lo) * r.frac;
+  const auto [lo, hi] = percentile_neighbours(t, n, q, 100 - q);
+  return {interpolate(lo, positive), interpolate(hi, positive)};
 }
 
 // Tissue ODs into the scratch and their covariance's two leading eigenvectors; false when there
@@ -98,8 +102,7 @@ MacenkoFit macenko_fit(const RgbImage& img) {
   size_t n = 0;
   Vec3 v1, v2;
   if (!tissue_plane(img, s, n, v1, v2)) return fit;
-  const double lo = angle_percentile(s, n, v1, v2, kMacenkoAlpha);
-  const double hi = angle_percentile(s, n, v1, v2, 100 - kMacenkoAlpha);
+  const auto [lo, hi] = angle_percentiles(s, n, v1, v2, kMacenkoAlpha);
   Vec3 vmin, vmax;
   for (int i = 0; i < 3; ++i) {
     vmin[i] = v1[i] * std::cos(lo) + v2[i] * std::sin(lo);
