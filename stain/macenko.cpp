@@ -113,9 +113,4 @@ MacenkoFit macenko_fit(const RgbImage& img) {
   return fit;
 }
 
-void macenko_apply(RgbImage& img, const StainPair& stains, const std::array<double, 2>& max_conc) {
-  const MacenkoFit src = macenko_fit(img);
-  if (src.ok) redraw_two_stain(img, src.stains, src.max_conc, stains, max_conc);
-}
-
 }  // namespace ds

@@ -17,15 +17,8 @@
 
 namespace ds {
 
-struct MacenkoFit {
-  bool ok = false;  // false: too little tissue, or a degenerate estimate
-  StainPair stains{};
-  std::array<double, 2> max_conc{};
-};
+using MacenkoFit = TwoStainFit;
 
 MacenkoFit macenko_fit(const RgbImage& img);
-
-// Redraws `img` with the given target stains and scales; leaves it as it is when its own fit fails.
-void macenko_apply(RgbImage& img, const StainPair& stains, const std::array<double, 2>& max_conc);
 
 }  // namespace ds

@@ -20,6 +20,10 @@ namespace {
 // Macenko and Vahadane both store two stain vectors and their concentration scales.
 bool has_stain_vectors(StainMethod m) { return m == StainMethod::macenko || m == StainMethod::vahadane; }
 
+TwoStainFit two_stain_fit(StainMethod m, const RgbImage& img) {
+  return m == StainMethod::macenko ? macenko_fit(img) : TwoStainFit(vahadane_fit(img));
+}
+
 }  // namespace
 
 StainMethod parse_stain_method(const std::string& name) {
@@ -47,17 +51,11 @@ StainReference fit_stain_reference(StainMethod method, const RgbImage& img, cons
     ref.lab_mean = st.mean;
     ref.lab_std = st.std;
   } else if (has_stain_vectors(method)) {
-    bool ok = false;
-    if (method == StainMethod::macenko) {
-      const MacenkoFit fit = macenko_fit(img);
-      ok = fit.ok, ref.stains = fit.stains, ref.max_conc = fit.max_conc;
-    } else {
-      const VahadaneFit fit = vahadane_fit(img);
-      ok = fit.ok, ref.stains = fit.stains, ref.max_conc = fit.max_conc;
-    }
+    const TwoStainFit fit = two_stain_fit(method, img);
+    ref.stains = fit.stains, ref.max_conc = fit.max_conc;
     std::string name = stain_method_name(method);
     name[0] = (char)std::toupper((unsigned char)name[0]);
-    if (!ok)
+    if (!fit.ok)
       throw InputError(where, "too little stained tissue to fit " + name + "'s stain vectors (fewer than " +
                                   std::to_string(kMacenkoMinTissue) +
                                   " pixels with optical density >= 0.15 in every channel, or a degenerate estimate)");
@@ -67,8 +65,10 @@ StainReference fit_stain_reference(StainMethod method, const RgbImage& img, cons
 
 void normalize_stain(RgbImage& img, const StainReference& ref) {
   if (ref.method == StainMethod::reinhard) reinhard_apply(img, LabStats{ref.lab_mean, ref.lab_std});
-  if (ref.method == StainMethod::macenko) macenko_apply(img, ref.stains, ref.max_conc);
-  if (ref.method == StainMethod::vahadane) vahadane_apply(img, ref.stains, ref.max_conc);
+  if (has_stain_vectors(ref.method)) {  // the window's own fit, then the redraw to the reference's
+    const TwoStainFit src = two_stain_fit(ref.method, img);
+    if (src.ok) redraw_two_stain(img, src.stains, src.max_conc, ref.stains, ref.max_conc);
+  }  // (a window without enough tissue is left as it is)
 }
 
 std::string stain_reference_json(const StainReference& ref) {

@@ -12,6 +12,13 @@ namespace ds {
 
 using StainPair = std::array<std::array<double, 3>, 2>;  // unit OD vectors, haematoxylin then eosin
 
+// A window's estimate: its vectors and the 99th percentiles of their concentrations.
+struct TwoStainFit {
+  bool ok = false;  // false: too little tissue, or a degenerate estimate
+  StainPair stains{};
+  std::array<double, 2> max_conc{};
+};
+
 // od[v] for every 8-bit value v (shared by both methods and their tissue masks).
 const float* two_stain_od_table();
 

@@ -153,9 +153,4 @@ VahadaneFit vahadane_fit(const RgbImage& img) {
   return fit;
 }
 
-void vahadane_apply(RgbImage& img, const StainPair& stains, const std::array<double, 2>& max_conc) {
-  const VahadaneFit src = vahadane_fit(img);
-  if (src.ok) redraw_two_stain(img, src.stains, src.max_conc, stains, max_conc);
-}
-
 }  // namespace ds

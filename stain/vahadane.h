@@ -24,16 +24,11 @@ constexpr double kVahadaneTol = 1e-6;    // relative fall of the cost that ends 
 constexpr int kVahadaneMaxIter = 200;
 constexpr int kVahadaneMaxPixels = 2048;  // tissue pixels the factorisation sees, at most
 
-struct VahadaneFit {
-  bool ok = false;  // false: Macenko's start failed (too little tissue), or a degenerate estimate
-  StainPair stains{};
-  std::array<double, 2> max_conc{};
+// ok false: Macenko's start failed (too little tissue), or a degenerate estimate.
+struct VahadaneFit : TwoStainFit {
   int iterations = 0;
 };
 
 VahadaneFit vahadane_fit(const RgbImage& img);
-
-// Redraws `img` with the given target stains and scales; leaves it as it is when its own fit fails.
-void vahadane_apply(RgbImage& img, const StainPair& stains, const std::array<double, 2>& max_conc);
 
 }  // namespace ds
