@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "stain/macenko.h"
@@ -42,6 +44,17 @@ size_t tissue_sample(const RgbImage& img, Sample& s) {
   return k;
 }
 
+// c ? a : b as bit operations, which GCC vectorises where it does not a floating-point conditional.
+inline double select(bool c, double a, double b) {
+  uint64_t ua, ub;
+  std::memcpy(&ua, &a, 8);
+  std::memcpy(&ub, &b, 8);
+  const uint64_t m = 0ull - (uint64_t)c, r = (ua & m) | (ub & ~m);
+  double out;
+  std::memcpy(&out, &r, 8);
+  return out;
+}
+
 // What one code pass leaves for the atom update and the cost: A = C^T C, B = OD^T C, sum of C.
 struct CodeStats {
   double A[2][2] = {}, B[3][2] = {}, sum_c = 0;
@@ -61,18 +74,17 @@ bool code_pass(const Sample& s, size_t n, const double d[2][3], CodeStats& st) {
   const double* x1 = s.x[1].data();
   const double* x2 = s.x[2].data();
   double a00 = 0, a01 = 0, a11 = 0, b00 = 0, b01 = 0, b10 = 0, b11 = 0, b20 = 0, b21 = 0, sc = 0;
+  const double inv_det = 1 / det, inv00 = 1 / g00, inv11 = 1 / g11;
   for (size_t i = 0; i < n; ++i) {
     const double v0 = d[0][0] * x0[i] + d[0][1] * x1[i] + d[0][2] * x2[i] - kVahadaneLambda;
     const double v1 = d[1][0] * x0[i] + d[1][1] * x1[i] + d[1][2] * x2[i] - kVahadaneLambda;
-    double c0 = (g11 * v0 - g01 * v1) / det, c1 = (g00 * v1 - g01 * v0) / det;
-    if (!(c0 >= 0 && c1 >= 0)) {
-      const double only0 = std::max(0.0, v0 / g00);
-      if (g01 * only0 >= v1) {
-        c0 = only0, c1 = 0;
-      } else {
-        c0 = 0, c1 = std::max(0.0, v1 / g11);
-      }
-    }
+    // All three candidates, then selects (branch-free, so the loop vectorises).
+    const double both0 = (g11 * v0 - g01 * v1) * inv_det, both1 = (g00 * v1 - g01 * v0) * inv_det;
+    const double q0 = v0 * inv00, q1 = v1 * inv11;
+    const double only0 = select(q0 > 0, q0, 0.0), only1 = select(q1 > 0, q1, 0.0);
+    const bool both = (both0 >= 0) & (both1 >= 0), first = g01 * only0 >= v1;
+    const double c0 = select(both, both0, select(first, only0, 0.0));
+    const double c1 = select(both, both1, select(first, 0.0, only1));
     a00 += c0 * c0, a01 += c0 * c1, a11 += c1 * c1;
     b00 += x0[i] * c0, b01 += x0[i] * c1, b10 += x1[i] * c0, b11 += x1[i] * c1, b20 += x2[i] * c0, b21 += x2[i] * c1;
     sc += c0 + c1;
