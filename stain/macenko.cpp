@@ -96,20 +96,24 @@ bool tissue_plane(const RgbImage& img, Scratch& s, size_t& n, Vec3& v1, Vec3& v2
 
 }  // namespace
 
-MacenkoFit macenko_fit(const RgbImage& img) {
-  MacenkoFit fit;
+bool macenko_vectors(const RgbImage& img, StainPair& stains) {
   Scratch& s = scratch();
   size_t n = 0;
   Vec3 v1, v2;
-  if (!tissue_plane(img, s, n, v1, v2)) return fit;
+  if (!tissue_plane(img, s, n, v1, v2)) return false;
   const auto [lo, hi] = angle_percentiles(s, n, v1, v2, kMacenkoAlpha);
   Vec3 vmin, vmax;
   for (int i = 0; i < 3; ++i) {
     vmin[i] = v1[i] * std::cos(lo) + v2[i] * std::sin(lo);
     vmax[i] = v1[i] * std::cos(hi) + v2[i] * std::sin(hi);
   }
-  fit.stains = vmin[0] > vmax[0] ? StainPair{vmin, vmax} : StainPair{vmax, vmin};
-  fit.ok = stain_max_conc(img, fit.stains, fit.max_conc);
+  stains = vmin[0] > vmax[0] ? StainPair{vmin, vmax} : StainPair{vmax, vmin};
+  return true;
+}
+
+MacenkoFit macenko_fit(const RgbImage& img) {
+  MacenkoFit fit;
+  fit.ok = macenko_vectors(img, fit.stains) && stain_max_conc(img, fit.stains, fit.max_conc);
   return fit;
 }
 

@@ -20,5 +20,7 @@ namespace ds {
 using MacenkoFit = TwoStainFit;
 
 MacenkoFit macenko_fit(const RgbImage& img);
+// Steps 1-4 alone (Vahadane's start); false when there is too little tissue.
+bool macenko_vectors(const RgbImage& img, StainPair& stains);
 
 }  // namespace ds

@@ -142,12 +142,12 @@ int learn(const Sample& s, size_t n, double d[2][3]) {
 
 VahadaneFit vahadane_fit(const RgbImage& img) {
   VahadaneFit fit;
-  const MacenkoFit start = macenko_fit(img);
-  if (!start.ok) return fit;
+  StainPair start;
+  if (!macenko_vectors(img, start)) return fit;
   double d[2][3];
   for (int k = 0; k < 2; ++k) {
     double norm = 0;
-    for (int f = 0; f < 3; ++f) d[k][f] = std::max(start.stains[k][f], 0.0), norm += d[k][f] * d[k][f];
+    for (int f = 0; f < 3; ++f) d[k][f] = std::max(start[k][f], 0.0), norm += d[k][f] * d[k][f];
     if (!(norm > 0)) return fit;
     for (double& v : d[k]) v /= std::sqrt(norm);
   }
