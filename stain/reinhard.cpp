@@ -6,10 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 #include <vector>
 
+#include "stain/bit_select.h"
 #include "stain/colour.h"
 
 namespace ds {
@@ -60,18 +59,6 @@ Planes& scratch() {
   return s;
 }
 
-// c ? a : b as bit operations: GCC 12 does not vectorise a float conditional here ("control flow
-// in loop", -fopt-info-vec), but does vectorise the masks.
-inline float select(bool c, float a, float b) {
-  uint32_t ua, ub;
-  std::memcpy(&ua, &a, 4);
-  std::memcpy(&ub, &b, 4);
-  const uint32_t m = 0u - (uint32_t)c, r = (ua & m) | (ub & ~m);
-  float out;
-  std::memcpy(&out, &r, 4);
-  return out;
-}
-
 // f of n values of t (in place): the table index and weight are computed on vectors, the two
 // samples gathered.
 void lab_f_chunk(float* t, size_t n, const float* f) {
@@ -79,8 +66,8 @@ void lab_f_chunk(float* t, size_t n, const float* f) {
   alignas(64) float w[kChunk];
   for (size_t i = 0; i < n; ++i) {
     float x = t[i] * (Tables::kFSamples / Tables::kFMax);
-    x = select(x > 0.f, x, 0.f);
-    x = select(x < (float)Tables::kFSamples, x, (float)Tables::kFSamples);
+    x = bit_select(x > 0.f, x, 0.f);
+    x = bit_select(x < (float)Tables::kFSamples, x, (float)Tables::kFSamples);
     const int k = (int)x;
     idx[i] = k;
     w[i] = x - (float)k;
@@ -139,7 +126,7 @@ LabStats stats_of(const Planes& lab, size_t px) {
 // Both branches computed, then one selected.
 inline float f_inverse(float f) {
   const float cube = f * f * f, line = (f - 16.f / 116.f) * (1.f / 7.787f);
-  return select(f > 0.2068966f, cube, line);
+  return bit_select(f > 0.2068966f, cube, line);
 }
 
 }  // namespace
@@ -179,7 +166,7 @@ void reinhard_apply(RgbImage& img, const LabStats& target) {
       const float fy = (L[i] * scale[0] + shift[0] + 16.f) * (1.f / 116.f);
       const float fx = (A[i] * scale[1] + shift[1]) * (1.f / 500.f) + fy;
       const float z = fy - (B[i] * scale[2] + shift[2]) * (1.f / 200.f);
-      const float fz = select(z > 0.f, z, 0.f);
+      const float fz = bit_select(z > 0.f, z, 0.f);
       xyz[0][i] = f_inverse(fx), xyz[1][i] = f_inverse(fy), xyz[2][i] = f_inverse(fz);
     }
     for (int c = 0; c < 3; ++c)

@@ -5,10 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 #include <vector>
 
+#include "stain/bit_select.h"
 #include "stain/macenko.h"
 #include "stain/stain_norm.h"
 
@@ -44,17 +43,6 @@ size_t tissue_sample(const RgbImage& img, Sample& s) {
   return k;
 }
 
-// c ? a : b as bit operations, which GCC vectorises where it does not a floating-point conditional.
-inline double select(bool c, double a, double b) {
-  uint64_t ua, ub;
-  std::memcpy(&ua, &a, 8);
-  std::memcpy(&ub, &b, 8);
-  const uint64_t m = 0ull - (uint64_t)c, r = (ua & m) | (ub & ~m);
-  double out;
-  std::memcpy(&out, &r, 8);
-  return out;
-}
-
 // What one code pass leaves for the atom update and the cost: A = C^T C, B = OD^T C, sum of C.
 struct CodeStats {
   double A[2][2] = {}, B[3][2] = {}, sum_c = 0;
@@ -81,10 +69,10 @@ bool code_pass(const Sample& s, size_t n, const double d[2][3], CodeStats& st) {
     // All three candidates, then selects (branch-free, so the loop vectorises).
     const double both0 = (g11 * v0 - g01 * v1) * inv_det, both1 = (g00 * v1 - g01 * v0) * inv_det;
     const double q0 = v0 * inv00, q1 = v1 * inv11;
-    const double only0 = select(q0 > 0, q0, 0.0), only1 = select(q1 > 0, q1, 0.0);
+    const double only0 = bit_select(q0 > 0, q0, 0.0), only1 = bit_select(q1 > 0, q1, 0.0);
     const bool both = (both0 >= 0) & (both1 >= 0), first = g01 * only0 >= v1;
-    const double c0 = select(both, both0, select(first, only0, 0.0));
-    const double c1 = select(both, both1, select(first, 0.0, only1));
+    const double c0 = bit_select(both, both0, bit_select(first, only0, 0.0));
+    const double c1 = bit_select(both, both1, bit_select(first, 0.0, only1));
     a00 += c0 * c0, a01 += c0 * c1, a11 += c1 * c1;
     b00 += x0[i] * c0, b01 += x0[i] * c1, b10 += x1[i] * c0, b11 += x1[i] * c1, b20 += x2[i] * c0, b21 += x2[i] * c1;
     sc += c0 + c1;
