@@ -1,4 +1,4 @@
-// Stain normalisation and augmentation per window, one thread (stain/): Macenko and Reinhard
+// Stain normalisation and augmentation per window, one thread (stain/): Macenko, Vahadane and Reinhard
 // (each window fitted and redrawn, as the reader threads of train/predict do), HED jitter, and a
 // Macenko fit on a tissue thumbnail (the reference fit of `train --stain-ref`). Windows are
 // synthetic H&E tissue (slide/synth), 224 px unless the argument says otherwise; windows/s is the
@@ -52,6 +52,7 @@ void norm_case(benchmark::State& state, StainMethod m) {
 
 static void BM_macenko_window(benchmark::State& state) { norm_case(state, StainMethod::macenko); }
 static void BM_reinhard_window(benchmark::State& state) { norm_case(state, StainMethod::reinhard); }
+static void BM_vahadane_window(benchmark::State& state) { norm_case(state, StainMethod::vahadane); }
 
 static void BM_hed_jitter_window(benchmark::State& state) {
   const int P = (int)state.range(0);
@@ -89,6 +90,7 @@ static void BM_macenko_fit_thumbnail(benchmark::State& state) {
 
 BENCHMARK(BM_macenko_window)->Arg(224)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_reinhard_window)->Arg(224)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_vahadane_window)->Arg(224)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_hed_jitter_window)->Arg(224)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_copy_window)->Arg(224)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_macenko_fit_thumbnail)

@@ -40,7 +40,7 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_option("--stain-from", o->stain_from,
                   "Stain-normalise every patch as this model or bundle does (its train --stain-norm)");
   sub->add_option("--stain-norm", o->stain_norm,
-                  "Stain-normalise every patch: none|reinhard|macenko (with --stain-ref)")
+                  "Stain-normalise every patch: none|reinhard|macenko|vahadane (with --stain-ref)")
       ->capture_default_str();
   sub->add_option("--stain-ref", o->stain_ref, "Reference image the --stain-norm method is fitted on");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");

@@ -33,11 +33,12 @@ struct TrainOpts {
   std::string all_wsi, labels_train, labels_val, train_folder;
   int64_t num_train_per_class = 80000;
   std::string arch = "resnet18", flips = "on", rot90 = "on";
-  std::string stain_norm = "none";
+  std::string stain_norm = "none", stain_aug;
   std::string annotations, windows_csv;
   double annotation_cover = 0.5;
   TrainConfig cfg;
   CLI::Option* resume = nullptr;
+  CLI::Option* stain_aug_flag = nullptr;
 };
 
 TrainConfig train_config(const TrainOpts& o, const Globals& g) {
@@ -49,6 +50,8 @@ TrainConfig train_config(const TrainOpts& o, const Globals& g) {
   cfg.aug.flips = o.flips == "on";
   cfg.aug.rot90 = o.rot90 == "on";
   cfg.stain_norm = parse_stain_method(o.stain_norm);
+  if (o.stain_aug_flag->count() > 0)  // a bare --stain-aug is HED jitter (the flag's meaning before the choice)
+    cfg.stain_aug.kind = parse_stain_aug(o.stain_aug.empty() ? "hed" : o.stain_aug);
   cfg.resume = o.resume->count() > 0;
   return cfg;
 }
@@ -282,14 +285,22 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--rot90", o->rot90, "Random 90-degree rotations: on|off")->capture_default_str();
   sub->add_option("--stain-norm", o->stain_norm,
                   "Stain normalisation of every window (train and, from the model, every later command): "
-                  "none|reinhard|macenko")
+                  "none|reinhard|macenko|vahadane")
       ->capture_default_str();
   sub->add_option("--stain-ref", c.stain_ref,
                   "Reference image for --stain-norm (default: fitted on 64 training windows)");
-  sub->add_flag("--stain-aug", c.stain_aug, "HED jitter (Tellez et al. 2018) on training windows");
-  sub->add_option("--stain-aug-scale", c.hed.scale, "HED jitter: each stain scaled by U(1-s, 1+s)")
+  o->stain_aug_flag =
+      sub->add_option("--stain-aug", o->stain_aug,
+                      "Stain augmentation of training windows: hed (HED jitter, Tellez et al. 2018; the default "
+                      "of a bare --stain-aug), matrix (H and E vectors perturbed) or both")
+          ->expected(0, 1);
+  sub->add_option("--stain-aug-scale", c.stain_aug.hed.scale, "HED jitter: each stain scaled by U(1-s, 1+s)")
       ->capture_default_str();
-  sub->add_option("--stain-aug-shift", c.hed.shift, "HED jitter: each stain's optical density shifted by U(-s, s)")
+  sub->add_option("--stain-aug-shift", c.stain_aug.hed.shift,
+                  "HED jitter: each stain's optical density shifted by U(-s, s)")
+      ->capture_default_str();
+  sub->add_option("--stain-aug-vectors", c.stain_aug.vectors,
+                  "Stain-matrix perturbation: each H and E vector component times U(1-s, 1+s)")
       ->capture_default_str();
   sub->add_option("--seed", c.seed, "Seed of initialisation, sample order and augmentation")->capture_default_str();
   sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");

@@ -6,9 +6,12 @@
   lab2rgb (of those LAB values and of random, partly out-of-gamut ones).
 - three small H&E-like images (src_*.png, drawn from random stain concentrations with three
   labs' stain vectors) and, from NumPy implementations of the published algorithms below:
-  each image's Macenko fit (stain vectors, 99th-percentile concentrations) and Reinhard LAB
-  statistics, image 0 normalised to image 1's reference by both methods, and an HED jitter with
-  fixed factors (skimage's rgb2hed / hed2rgb).
+  each image's Macenko fit (stain vectors, 99th-percentile concentrations), Vahadane fit (the
+  same, stain vectors by scikit-learn's dictionary learning) and Reinhard LAB statistics, image 0
+  normalised to image 1's reference by the three methods, an HED jitter with fixed factors
+  (skimage's rgb2hed / hed2rgb), and the same jitter drawn back with perturbed H and E vectors
+  (skimage's combine_stains with rgb_from_hed's first two rows times fixed factors, each row
+  rescaled to its length).
 
 Macenko et al. 2009, with the constants of the authors' reference code (Io = 240, beta = 0.15,
 alpha = 1): (1) OD = -ln((I + 1) / Io); (2) drop pixels with OD < beta in any channel; (3) the
@@ -17,18 +20,27 @@ positive sum); (4) each pixel's angle in the plane, the stain vectors at the alp
 percentile angles, haematoxylin the one with the larger first (red) component; (5) every
 pixel's concentrations by least squares, their 99th percentiles. Normalising: Io * exp(-HE_ref *
 C / maxC * maxC_ref), rounded and clipped to 8 bits.
+Vahadane et al. 2016: the stain matrix D (2 x 3, rows >= 0 of norm <= 1) and concentrations
+C >= 0 minimising 0.5 ||OD - C D||^2 + lambda ||C||_1 (lambda = 0.1, the paper's), here
+scikit-learn's dict_learning (coordinate-descent lasso codes, block-coordinate atom updates,
+positive code and dictionary), on Macenko's tissue pixels taken at indices floor(j n / k),
+k = min(n, 2048); the problem is not convex, so both sides start from the image's Macenko vectors
+(clipped at 0, unit rows) and stop when the cost falls by less than 1e-6 of itself (at most 200
+iterations). Rows normalised, haematoxylin the one with the larger red OD; concentrations by
+least squares and their 99th percentiles, and the redraw, as Macenko's (as TIAToolbox does).
 Reinhard et al. 2001: per LAB channel (skimage's rgb2lab), (x - mean_src) / std_src * std_ref +
 mean_ref over all pixels (population std), back with lab2rgb, rounded to 8 bits.
 
-Run: /usr/bin/python3 scripts/gen_stain_fixtures.py (Debian python3-skimage, python3-numpy,
-python3-pil); deterministic.
+Run: /usr/bin/python3 scripts/gen_stain_fixtures.py (Debian python3-skimage, python3-sklearn,
+python3-numpy, python3-pil); deterministic.
 """
 import json
 import os
 
 import numpy as np
 from PIL import Image
-from skimage.color import hed2rgb, lab2rgb, rgb2hed, rgb2lab
+from skimage.color import combine_stains, hed2rgb, lab2rgb, rgb2hed, rgb2lab, rgb_from_hed
+from sklearn.decomposition import dict_learning
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "stain")
 os.makedirs(OUT, exist_ok=True)
@@ -108,8 +120,31 @@ def macenko_fit(img):
     return he, maxc, od, conc
 
 
-def macenko_normalise(img, he_ref, maxc_ref):
-    _, maxc, od, conc = macenko_fit(img)
+LAMBDA, TOL, MAX_ITER, MAX_PIXELS = 0.1, 1e-6, 200, 2048
+
+
+def vahadane_fit(img):
+    he0, _, od, _ = macenko_fit(img)
+    tissue = od[~np.any(od < BETA, axis=1)]
+    n = len(tissue)
+    k = min(n, MAX_PIXELS)
+    x = tissue[(np.arange(k) * n) // k]
+    d0 = np.maximum(he0.T, 0)
+    d0 /= np.linalg.norm(d0, axis=1, keepdims=True)
+    _, d, _, iters = dict_learning(x, n_components=2, alpha=LAMBDA, max_iter=MAX_ITER, tol=TOL, method="cd",
+                                   code_init=np.zeros((k, 2)), dict_init=d0.copy(), positive_dict=True,
+                                   positive_code=True, method_max_iter=10000, random_state=0, return_n_iter=True)
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    if d[0, 0] < d[1, 0]:
+        d = d[::-1]
+    he = d.T
+    conc = np.linalg.lstsq(he, od.T, rcond=None)[0]
+    maxc = np.percentile(conc, 99, axis=1)
+    return he, maxc, od, conc, iters
+
+
+def two_stain_normalise(img, fit, he_ref, maxc_ref):
+    _, maxc, od, conc = fit(img)[:4]
     conc = conc / maxc[:, None] * maxc_ref[:, None]
     out = IO * np.exp(-(he_ref @ conc))
     return np.clip(np.rint(out.T), 0, 255).astype(np.uint8).reshape(img.shape)
@@ -132,22 +167,35 @@ for i, (hv, ev) in enumerate(LABS):
     name = f"src_{i}.png"
     Image.fromarray(img).save(os.path.join(OUT, name))
     he, maxc, _, _ = macenko_fit(img)
+    vhe, vmaxc, _, _, iters = vahadane_fit(img)
+    print(name, "vahadane iterations", iters)
     mean, std = lab_stats(img)
     images.append({"file": name, "stains": he.T.tolist(), "max_conc": maxc.tolist(), "lab_mean": mean.tolist(),
-                   "lab_std": std.tolist()})
+                   "lab_std": std.tolist(), "vahadane_stains": vhe.T.tolist(), "vahadane_max_conc": vmaxc.tolist()})
 
 src = np.asarray(Image.open(os.path.join(OUT, "src_0.png")))
 ref = images[1]
-Image.fromarray(macenko_normalise(src, np.array(ref["stains"]).T, np.array(ref["max_conc"]))).save(
+Image.fromarray(two_stain_normalise(src, macenko_fit, np.array(ref["stains"]).T, np.array(ref["max_conc"]))).save(
     os.path.join(OUT, "macenko_0_to_1.png"))
+Image.fromarray(two_stain_normalise(src, vahadane_fit, np.array(ref["vahadane_stains"]).T,
+                                    np.array(ref["vahadane_max_conc"]))).save(os.path.join(OUT, "vahadane_0_to_1.png"))
 Image.fromarray(reinhard_normalise(src, np.array(ref["lab_mean"]), np.array(ref["lab_std"]))).save(
     os.path.join(OUT, "reinhard_0_to_1.png"))
 alpha, beta = np.array([1.04, 0.97, 1.02]), np.array([0.03, -0.04, 0.01])  # beta in OD units
 jit = hed2rgb(rgb2hed(src.astype(np.float64) / 255) * alpha + beta / -np.log(1e-6))
 Image.fromarray(to8(jit)).save(os.path.join(OUT, "hed_jitter_0.png"))
+factor = np.array([[1.08, 0.93, 1.05], [0.95, 1.02, 1.09]])  # H r, g, b; E r, g, b
+m = rgb_from_hed.copy()
+for r in range(2):
+    row = m[r] * factor[r]
+    m[r] = row * np.linalg.norm(m[r]) / np.linalg.norm(row)
+mat = combine_stains(rgb2hed(src.astype(np.float64) / 255) * alpha + beta / -np.log(1e-6), m)
+Image.fromarray(to8(mat)).save(os.path.join(OUT, "stain_matrix_0.png"))
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump({"images": images, "macenko": "macenko_0_to_1.png", "reinhard": "reinhard_0_to_1.png",
-               "hed_jitter": {"file": "hed_jitter_0.png", "alpha": alpha.tolist(), "beta": beta.tolist()}},
+               "vahadane": "vahadane_0_to_1.png",
+               "hed_jitter": {"file": "hed_jitter_0.png", "alpha": alpha.tolist(), "beta": beta.tolist()},
+               "stain_matrix": {"file": "stain_matrix_0.png", "factor": factor.tolist()}},
               f, indent=1)
 print("wrote", OUT)

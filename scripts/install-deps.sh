@@ -14,7 +14,7 @@ ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision
 # (libclang_rt.fuzzer-x86_64.a, asan, ubsan) are in libclang-rt-14-dev; ccache keeps rebuilds short.
 FUZZ_PKGS="clang libclang-rt-14-dev ccache"
 # Extra oracles used only to regenerate committed fixtures (scripts/gen_*_fixtures.py).
-FIXTURE_PKGS="python3-skimage python3-opencv"
+FIXTURE_PKGS="python3-skimage python3-opencv python3-sklearn"
 
 want="$BUILD_PKGS $ORACLE_PKGS"
 for arg in "$@"; do

@@ -17,15 +17,22 @@ HedJitter draw_hed_jitter(const HedJitterOptions& opt, Rng& rng) {
 }
 
 void apply_hed_jitter(RgbImage& img, const HedJitter& j) {
+  const Mat3& back = rgb_from_hed();
+  std::array<std::array<float, 3>, 3> B;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) B[r][c] = (float)back[r][c];
+  apply_hed_jitter(img, j, B);
+}
+
+void apply_hed_jitter(RgbImage& img, const HedJitter& j, const std::array<std::array<float, 3>, 3>& back) {
   // skimage: od = -ln(max(v / 255, 1e-6)); hed = max(0, od @ hed_from_rgb) in OD units (the
   // 1/13.8 of separate_stains and the 13.8 of combine_stains cancel); out = exp(-hed' @ rgb_from_hed).
   static const OdTable od_table(0.0, 255.0, 255e-6);
   static const ExpTable exp_table(255.0);
   const Mat3& fwd = hed_from_rgb();
-  const Mat3& back = rgb_from_hed();
-  float F[3][3], B[3][3];
+  float F[3][3], B[3][3];  // locals: the compiler knows the output stores do not touch them
   for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c) F[r][c] = (float)fwd[r][c], B[r][c] = (float)back[r][c];
+    for (int c = 0; c < 3; ++c) F[r][c] = (float)fwd[r][c], B[r][c] = back[r][c];
   const float alpha[3] = {j.alpha[0], j.alpha[1], j.alpha[2]}, beta[3] = {j.beta[0], j.beta[1], j.beta[2]};
   alignas(64) float s[3][256];
   auto map = [&](const float* o0, const float* o1, const float* o2, float* r0, float* r1, float* r2, size_t n) {

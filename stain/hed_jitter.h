@@ -27,5 +27,8 @@ HedJitter draw_hed_jitter(const HedJitterOptions& opt, Rng& rng);
 
 // rgb2hed, hed * alpha + beta (beta / 13.8 in skimage's units), hed2rgb, rounded to 8 bits.
 void apply_hed_jitter(RgbImage& img, const HedJitter& j);
+// The same, but drawn back with `rgb_from_stains` (rows: the H, E and D optical-density vectors)
+// instead of skimage's rgb_from_hed: the stain-matrix perturbation of stain/stain_aug.h.
+void apply_hed_jitter(RgbImage& img, const HedJitter& j, const std::array<std::array<float, 3>, 3>& rgb_from_stains);
 
 }  // namespace ds

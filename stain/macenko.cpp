@@ -6,31 +6,22 @@
 #include "stain/macenko.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Dense>
 
 #include "stain/percentile.h"
 #include "stain/stain_norm.h"
-#include "stain/stain_tables.h"
+#include "stain/two_stain.h"
 
 namespace ds {
 
 namespace {
 
-const OdTable& od_table() {
-  static const OdTable t(1.0, kMacenkoIo);
-  return t;
-}
-
-const ExpTable& exp_table() {
-  static const ExpTable t(kMacenkoIo);
-  return t;
-}
-
 struct Scratch {
   std::vector<float> od[3];  // tissue pixels' OD
-  std::vector<float> a, b;   // angles (or tangents), then concentrations
+  std::vector<float> a;      // angles (or tangents)
 };
 
 Scratch& scratch() {
@@ -40,9 +31,14 @@ Scratch& scratch() {
 
 using Vec3 = std::array<double, 3>;
 
-// The angle at percentile q of the tissue ODs projected on (v1, v2), as NumPy computes
-// np.percentile(np.arctan2(p2, p1), q).
-double angle_percentile(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, double q) {
+double interpolate(const Ranked& r, bool tangent) {
+  const double lo = tangent ? std::atan((double)r.lo) : r.lo, hi = tangent ? std::atan((double)r.hi) : r.hi;
+  return lo + (hi - lo) * r.frac;
+}
+
+// The angles at percentiles q and 100 - q of the tissue ODs projected on (v1, v2), as NumPy
+// computes np.percentile(np.arctan2(p2, p1), [q, 100 - q]).
+std::pair<double, double> angle_percentiles(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, double q) {
   const float* o0 = s.od[0].data();
   const float* o1 = s.od[1].data();
   const float* o2 = s.od[2].data();
@@ -61,24 +57,22 @@ double angle_percentile(Scratch& s, size_t n, const Vec3& v1, const Vec3& v2, do
       const double p2 = v2[0] * o0[i] + v2[1] * o1[i] + v2[2] * o2[i];
       t[i] = (float)std::atan2(p2, p1);
     }
-    return percentile(t, n, q);
   }
-  const Ranked r = percentile_neighbours(t, n, q);
-  const double lo = std::atan((double)r.lo), hi = std::atan((double)r.hi);
-  return lo + (hi - lo) * r.frac;
+  const auto [lo, hi] = percentile_neighbours(t, n, q, 100 - q);
+  return {interpolate(lo, positive), interpolate(hi, positive)};
 }
 
 // Tissue ODs into the scratch and their covariance's two leading eigenvectors; false when there
 // are too few tissue pixels.
 bool tissue_plane(const RgbImage& img, Scratch& s, size_t& n, Vec3& v1, Vec3& v2) {
-  const OdTable& T = od_table();
+  const float* od = two_stain_od_table();
   const size_t px = (size_t)img.width * img.height;
   for (auto& v : s.od) v.resize(px);
   const uint8_t* p = img.pixels.data();
   n = 0;
   double sum[3] = {0, 0, 0}, sxx[6] = {0, 0, 0, 0, 0, 0};
   for (size_t i = 0; i < px; ++i) {
-    const float a = T.od[p[i * 3]], b = T.od[p[i * 3 + 1]], c = T.od[p[i * 3 + 2]];
+    const float a = od[p[i * 3]], b = od[p[i * 3 + 1]], c = od[p[i * 3 + 2]];
     if (a < (float)kMacenkoBeta || b < (float)kMacenkoBeta || c < (float)kMacenkoBeta) continue;
     s.od[0][n] = a, s.od[1][n] = b, s.od[2][n] = c;
     ++n;
@@ -100,66 +94,27 @@ bool tissue_plane(const RgbImage& img, Scratch& s, size_t& n, Vec3& v1, Vec3& v2
   return true;
 }
 
-// (HE^T HE)^-1 HE^T: each pixel's least-squares concentrations are these rows times its OD.
-bool pseudo_inverse(const std::array<Vec3, 2>& he, double pinv[2][3]) {
-  double g[2][2];
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 2; ++j) g[i][j] = he[i][0] * he[j][0] + he[i][1] * he[j][1] + he[i][2] * he[j][2];
-  const double det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
-  if (!(std::fabs(det) > 1e-12)) return false;
-  const double inv[2][2] = {{g[1][1] / det, -g[0][1] / det}, {-g[1][0] / det, g[0][0] / det}};
-  for (int i = 0; i < 2; ++i)
-    for (int k = 0; k < 3; ++k) pinv[i][k] = inv[i][0] * he[0][k] + inv[i][1] * he[1][k];
-  return true;
-}
-
 }  // namespace
 
-MacenkoFit macenko_fit(const RgbImage& img) {
-  MacenkoFit fit;
+bool macenko_vectors(const RgbImage& img, StainPair& stains) {
   Scratch& s = scratch();
   size_t n = 0;
   Vec3 v1, v2;
-  if (!tissue_plane(img, s, n, v1, v2)) return fit;
-  const double lo = angle_percentile(s, n, v1, v2, kMacenkoAlpha);
-  const double hi = angle_percentile(s, n, v1, v2, 100 - kMacenkoAlpha);
+  if (!tissue_plane(img, s, n, v1, v2)) return false;
+  const auto [lo, hi] = angle_percentiles(s, n, v1, v2, kMacenkoAlpha);
   Vec3 vmin, vmax;
   for (int i = 0; i < 3; ++i) {
     vmin[i] = v1[i] * std::cos(lo) + v2[i] * std::sin(lo);
     vmax[i] = v1[i] * std::cos(hi) + v2[i] * std::sin(hi);
   }
-  fit.stains = vmin[0] > vmax[0] ? std::array<Vec3, 2>{vmin, vmax} : std::array<Vec3, 2>{vmax, vmin};
-  double P[2][3];
-  if (!pseudo_inverse(fit.stains, P)) return fit;
-  // Concentrations of every pixel, background included (as the reference code does).
-  const OdTable& T = od_table();
-  const size_t px = (size_t)img.width * img.height;
-  s.a.resize(px);
-  s.b.resize(px);
-  const float p0[3] = {(float)P[0][0], (float)P[0][1], (float)P[0][2]};
-  const float p1[3] = {(float)P[1][0], (float)P[1][1], (float)P[1][2]};
-  const uint8_t* p = img.pixels.data();
-  for (size_t i = 0; i < px; ++i) {
-    const float a = T.od[p[i * 3]], b = T.od[p[i * 3 + 1]], c = T.od[p[i * 3 + 2]];
-    s.a[i] = p0[0] * a + p0[1] * b + p0[2] * c;
-    s.b[i] = p1[0] * a + p1[1] * b + p1[2] * c;
-  }
-  fit.max_conc = {percentile(s.a.data(), px, 99), percentile(s.b.data(), px, 99)};
-  fit.ok = fit.max_conc[0] > 1e-6 && fit.max_conc[1] > 1e-6;
-  return fit;
+  stains = vmin[0] > vmax[0] ? StainPair{vmin, vmax} : StainPair{vmax, vmin};
+  return true;
 }
 
-void macenko_apply(RgbImage& img, const std::array<Vec3, 2>& stains, const std::array<double, 2>& max_conc) {
-  const MacenkoFit src = macenko_fit(img);
-  double P[2][3];
-  if (!src.ok || !pseudo_inverse(src.stains, P)) return;
-  // OD_out = HE_ref * diag(maxC_ref / maxC_src) * pinv(HE_src) * OD_in.
-  LinearOdMap map{};
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c)
-      map.M[c][r] = (float)(stains[0][r] * max_conc[0] / src.max_conc[0] * P[0][c] +
-                            stains[1][r] * max_conc[1] / src.max_conc[1] * P[1][c]);
-  redraw_od(img.pixels.data(), (size_t)img.width * img.height, od_table().od, exp_table().data(), map);
+MacenkoFit macenko_fit(const RgbImage& img) {
+  MacenkoFit fit;
+  fit.ok = macenko_vectors(img, fit.stains) && stain_max_conc(img, fit.stains, fit.max_conc);
+  return fit;
 }
 
 }  // namespace ds

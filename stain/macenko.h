@@ -8,24 +8,19 @@
 //      (100 - alpha)-th percentile angles, haematoxylin the one with the larger red OD;
 //   5. every pixel's two concentrations by least squares, and their 99th percentiles.
 // Normalising redraws each pixel as Io * exp(-HE_ref * C * maxC_ref / maxC), C its least-squares
-// concentrations: a 3x3 linear map of OD per image, applied through tables (stain_tables.h).
+// concentrations: a 3x3 linear map of OD per image (steps 5 and the redraw: stain/two_stain.h).
 #pragma once
 #include <array>
 
 #include "base/rgb_image.h"
+#include "stain/two_stain.h"
 
 namespace ds {
 
-struct MacenkoFit {
-  bool ok = false;  // false: too little tissue, or a degenerate estimate
-  std::array<std::array<double, 3>, 2> stains{};
-  std::array<double, 2> max_conc{};
-};
+using MacenkoFit = TwoStainFit;
 
 MacenkoFit macenko_fit(const RgbImage& img);
-
-// Redraws `img` with the given target stains and scales; leaves it as it is when its own fit fails.
-void macenko_apply(RgbImage& img, const std::array<std::array<double, 3>, 2>& stains,
-                   const std::array<double, 2>& max_conc);
+// Steps 1-4 alone (Vahadane's start); false when there is too little tissue.
+bool macenko_vectors(const RgbImage& img, StainPair& stains);
 
 }  // namespace ds

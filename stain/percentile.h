@@ -3,6 +3,7 @@
 // order statistics around it. May reorder `v`.
 #pragma once
 #include <cstddef>
+#include <utility>
 
 namespace ds {
 
@@ -15,5 +16,7 @@ struct Ranked {
   double frac = 0;
 };
 Ranked percentile_neighbours(float* v, size_t n, double q);
+// Two percentiles of the same values, sharing the passes over them (the histogram's).
+std::pair<Ranked, Ranked> percentile_neighbours(float* v, size_t n, double q1, double q2);
 
 }  // namespace ds

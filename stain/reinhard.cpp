@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "stain/bit_select.h"
 #include "stain/colour.h"
 
 namespace ds {
@@ -65,8 +66,8 @@ void lab_f_chunk(float* t, size_t n, const float* f) {
   alignas(64) float w[kChunk];
   for (size_t i = 0; i < n; ++i) {
     float x = t[i] * (Tables::kFSamples / Tables::kFMax);
-    x = std::max(x, 0.f);
-    x = std::min(x, (float)Tables::kFSamples);
+    x = bit_select(x > 0.f, x, 0.f);
+    x = bit_select(x < (float)Tables::kFSamples, x, (float)Tables::kFSamples);
     const int k = (int)x;
     idx[i] = k;
     w[i] = x - (float)k;
@@ -122,7 +123,11 @@ LabStats stats_of(const Planes& lab, size_t px) {
   return st;
 }
 
-inline float f_inverse(float f) { return f > 0.2068966f ? f * f * f : (f - 16.f / 116.f) * (1.f / 7.787f); }
+// Both branches computed, then one selected.
+inline float f_inverse(float f) {
+  const float cube = f * f * f, line = (f - 16.f / 116.f) * (1.f / 7.787f);
+  return bit_select(f > 0.2068966f, cube, line);
+}
 
 }  // namespace
 
@@ -160,15 +165,19 @@ void reinhard_apply(RgbImage& img, const LabStats& target) {
     for (size_t i = 0; i < n; ++i) {
       const float fy = (L[i] * scale[0] + shift[0] + 16.f) * (1.f / 116.f);
       const float fx = (A[i] * scale[1] + shift[1]) * (1.f / 500.f) + fy;
-      const float fz = std::max(0.f, fy - (B[i] * scale[2] + shift[2]) * (1.f / 200.f));
+      const float z = fy - (B[i] * scale[2] + shift[2]) * (1.f / 200.f);
+      const float fz = bit_select(z > 0.f, z, 0.f);
       xyz[0][i] = f_inverse(fx), xyz[1][i] = f_inverse(fy), xyz[2][i] = f_inverse(fz);
     }
     for (int c = 0; c < 3; ++c)
       for (size_t i = 0; i < n; ++i) {
-        float lin = M[c][0] * xyz[0][i] + M[c][1] * xyz[1][i] + M[c][2] * xyz[2][i];
-        lin = std::max(lin, 0.f);
-        lin = std::min(lin, 1.f);
-        idx[c][i] = (int)(lin * 65535.f + 0.5f);
+        // linear RGB clamped to [0, 1], as its table index: clamping the index instead of the value
+        // gives the same integers (the rounding offset is below one step) and vectorises.
+        const float lin = M[c][0] * xyz[0][i] + M[c][1] * xyz[1][i] + M[c][2] * xyz[2][i];
+        float t = lin * 65535.f + 0.5f;
+        t = std::max(t, 0.f);
+        t = std::min(t, 65535.f);
+        idx[c][i] = (int)t;
       }
     uint8_t* dst = p + start * 3;
     for (size_t i = 0; i < n; ++i) {

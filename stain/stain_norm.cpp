@@ -1,6 +1,7 @@
 // The stain reference: fitting, applying, and its metadata form (see stain_norm.h).
 #include "stain/stain_norm.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -10,20 +11,34 @@
 #include "base/json_bounded.h"
 #include "stain/macenko.h"
 #include "stain/reinhard.h"
+#include "stain/vahadane.h"
 
 namespace ds {
+
+namespace {
+
+// Macenko and Vahadane both store two stain vectors and their concentration scales.
+bool has_stain_vectors(StainMethod m) { return m == StainMethod::macenko || m == StainMethod::vahadane; }
+
+TwoStainFit two_stain_fit(StainMethod m, const RgbImage& img) {
+  return m == StainMethod::macenko ? macenko_fit(img) : TwoStainFit(vahadane_fit(img));
+}
+
+}  // namespace
 
 StainMethod parse_stain_method(const std::string& name) {
   if (name == "none") return StainMethod::none;
   if (name == "reinhard") return StainMethod::reinhard;
   if (name == "macenko") return StainMethod::macenko;
-  throw InputError("--stain-norm must be none, reinhard or macenko, got '" + name + "'");
+  if (name == "vahadane") return StainMethod::vahadane;
+  throw InputError("--stain-norm must be none, reinhard, macenko or vahadane, got '" + name + "'");
 }
 
 std::string stain_method_name(StainMethod m) {
   switch (m) {
     case StainMethod::reinhard: return "reinhard";
     case StainMethod::macenko: return "macenko";
+    case StainMethod::vahadane: return "vahadane";
     default: return "none";
   }
 }
@@ -35,21 +50,25 @@ StainReference fit_stain_reference(StainMethod method, const RgbImage& img, cons
     const LabStats st = lab_stats(img);
     ref.lab_mean = st.mean;
     ref.lab_std = st.std;
-  } else if (method == StainMethod::macenko) {
-    const MacenkoFit fit = macenko_fit(img);
+  } else if (has_stain_vectors(method)) {
+    const TwoStainFit fit = two_stain_fit(method, img);
+    ref.stains = fit.stains, ref.max_conc = fit.max_conc;
+    std::string name = stain_method_name(method);
+    name[0] = (char)std::toupper((unsigned char)name[0]);
     if (!fit.ok)
-      throw InputError(where, "too little stained tissue to fit Macenko's stain vectors (fewer than " +
+      throw InputError(where, "too little stained tissue to fit " + name + "'s stain vectors (fewer than " +
                                   std::to_string(kMacenkoMinTissue) +
                                   " pixels with optical density >= 0.15 in every channel, or a degenerate estimate)");
-    ref.stains = fit.stains;
-    ref.max_conc = fit.max_conc;
   }
   return ref;
 }
 
 void normalize_stain(RgbImage& img, const StainReference& ref) {
   if (ref.method == StainMethod::reinhard) reinhard_apply(img, LabStats{ref.lab_mean, ref.lab_std});
-  if (ref.method == StainMethod::macenko) macenko_apply(img, ref.stains, ref.max_conc);
+  if (has_stain_vectors(ref.method)) {  // the window's own fit, then the redraw to the reference's
+    const TwoStainFit src = two_stain_fit(ref.method, img);
+    if (src.ok) redraw_two_stain(img, src.stains, src.max_conc, ref.stains, ref.max_conc);
+  }  // (a window without enough tissue is left as it is)
 }
 
 std::string stain_reference_json(const StainReference& ref) {
@@ -58,7 +77,7 @@ std::string stain_reference_json(const StainReference& ref) {
   if (ref.method == StainMethod::reinhard) {
     j["lab_mean"] = ref.lab_mean;
     j["lab_std"] = ref.lab_std;
-  } else if (ref.method == StainMethod::macenko) {
+  } else if (has_stain_vectors(ref.method)) {
     j["stains"] = ref.stains;
     j["max_conc"] = ref.max_conc;
   }
@@ -103,7 +122,7 @@ StainReference parse_stain_reference(const std::string& text, const std::string&
     ref.lab_std = numbers<3>(member(j, "lab_std"), "'lab_std'", where);
     for (double s : ref.lab_std)
       if (s < 0) throw InputError(where, "stain metadata 'lab_std' must not be negative");
-  } else if (ref.method == StainMethod::macenko) {
+  } else if (has_stain_vectors(ref.method)) {
     ref.max_conc = numbers<2>(member(j, "max_conc"), "'max_conc'", where);
     const nlohmann::json* st = member(j, "stains");
     if (!st || !st->is_array() || st->size() != 2)
@@ -120,10 +139,10 @@ std::string describe_stain_reference(const StainReference& r) {
   if (r.method == StainMethod::reinhard) {
     std::snprintf(buf, sizeof buf, "reinhard, LAB mean %.2f %.2f %.2f, std %.2f %.2f %.2f", r.lab_mean[0],
                   r.lab_mean[1], r.lab_mean[2], r.lab_std[0], r.lab_std[1], r.lab_std[2]);
-  } else if (r.method == StainMethod::macenko) {
-    std::snprintf(buf, sizeof buf, "macenko, H %.3f %.3f %.3f, E %.3f %.3f %.3f, max concentrations %.3f %.3f",
-                  r.stains[0][0], r.stains[0][1], r.stains[0][2], r.stains[1][0], r.stains[1][1], r.stains[1][2],
-                  r.max_conc[0], r.max_conc[1]);
+  } else if (has_stain_vectors(r.method)) {
+    std::snprintf(buf, sizeof buf, "%s, H %.3f %.3f %.3f, E %.3f %.3f %.3f, max concentrations %.3f %.3f",
+                  stain_method_name(r.method).c_str(), r.stains[0][0], r.stains[0][1], r.stains[0][2], r.stains[1][0],
+                  r.stains[1][1], r.stains[1][2], r.max_conc[0], r.max_conc[1]);
   } else {
     return "none";
   }

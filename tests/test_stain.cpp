@@ -1,6 +1,7 @@
 // stain/ against scikit-image and NumPy (fixtures from scripts/gen_stain_fixtures.py): the colour
 // conversions to float tolerance, Macenko's stain matrix and Reinhard's statistics within 1e-3
-// of the published algorithms, normalised images and HED jitter within one 8-bit level, the
+// of the published algorithms, Vahadane's stain matrix within kVahadaneTolerance of
+// scikit-learn's dictionary learning, normalised images and HED jitter within one 8-bit level, the
 // metadata round trip and its refusals, and the synthetic stain shift's direction.
 #include <catch2/catch.hpp>
 
@@ -15,8 +16,10 @@
 #include "stain/macenko.h"
 #include "stain/percentile.h"
 #include "stain/reinhard.h"
+#include "stain/stain_aug.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
+#include "stain/vahadane.h"
 #include "tests/scratch_dir.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
@@ -108,7 +111,37 @@ TEST_CASE("Macenko's stain matrix and Reinhard's statistics equal the NumPy impl
   }
 }
 
-TEST_CASE("normalised images and HED jitter are the oracle's within one 8-bit level") {
+// Vahadane's factorisation is not convex and scikit-learn's lasso codes are approximate (its
+// coordinate descent stops at a duality gap of 1e-4), while ours are exact: from the same start
+// the two land on the same stain vectors to this, and on scales to 1e-2 (measured: under 2e-4).
+constexpr double kVahadaneTolerance = 2e-3;
+
+TEST_CASE("Vahadane's stain matrix is scikit-learn's dictionary learning from the same start") {
+  const auto j = load_json("cases.json");
+  for (const auto& c : j["images"]) {
+    INFO(c["file"].get<std::string>());
+    const RgbImage img = load_image(kDir + c["file"].get<std::string>());
+    const VahadaneFit fit = vahadane_fit(img);
+    REQUIRE(fit.ok);
+    CHECK(fit.iterations > 1);
+    CHECK(fit.iterations < kVahadaneMaxIter);
+    double d = 0;
+    for (int s = 0; s < 2; ++s)
+      for (int k = 0; k < 3; ++k)
+        d = std::max(d, std::fabs(fit.stains[s][k] - c["vahadane_stains"][s][k].get<double>()));
+    INFO("largest difference " << d);
+    CHECK(d < kVahadaneTolerance);
+    for (int s = 0; s < 2; ++s) CHECK(fit.max_conc[s] == Approx(c["vahadane_max_conc"][s].get<double>()).margin(1e-2));
+    // and it is not Macenko's answer: the factorisation moved the vectors
+    const MacenkoFit m = macenko_fit(img);
+    double moved = 0;
+    for (int s = 0; s < 2; ++s)
+      for (int k = 0; k < 3; ++k) moved = std::max(moved, std::fabs(fit.stains[s][k] - m.stains[s][k]));
+    CHECK(moved > 10 * kVahadaneTolerance);
+  }
+}
+
+TEST_CASE("normalised images and HED jitter are the oracle's within one 8-bit level (Vahadane: a few)") {
   const auto j = load_json("cases.json");
   const RgbImage src = load_image(kDir + "src_0.png");
   const RgbImage ref_img = load_image(kDir + "src_1.png");
@@ -121,6 +154,29 @@ TEST_CASE("normalised images and HED jitter are the oracle's within one 8-bit le
     INFO(n << " values differ");
     CHECK(max_d <= 1);
     CHECK(n * 50 < (int)img.pixels.size());  // and only a few (rounding boundaries)
+  }
+  {
+    // Vahadane to the oracle's own reference, so only the window's fit differs. Its H and E
+    // vectors are nearly parallel (cosine 0.99 on these images), so least-squares concentrations
+    // magnify the vectors' 1e-3 differences: a few levels where the stains are densest, 7% of
+    // the values at all.
+    StainReference ref;
+    ref.method = StainMethod::vahadane;
+    const auto& c = j["images"][1];
+    for (int s = 0; s < 2; ++s) {
+      ref.max_conc[s] = c["vahadane_max_conc"][s].get<double>();
+      for (int k = 0; k < 3; ++k) ref.stains[s][k] = c["vahadane_stains"][s][k].get<double>();
+    }
+    RgbImage img = src;
+    normalize_stain(img, ref);
+    const RgbImage want = load_image(kDir + j["vahadane"].get<std::string>());
+    const auto [max_d, n] = image_diff(img, want);
+    double sum = 0;
+    for (size_t i = 0; i < img.pixels.size(); ++i) sum += std::abs((int)img.pixels[i] - (int)want.pixels[i]);
+    INFO("vahadane: " << n << " values differ, by " << max_d << " at most, " << sum / (double)img.pixels.size()
+                      << " on average");
+    CHECK(max_d <= 4);                              // measured: 4
+    CHECK(sum < 0.15 * (double)img.pixels.size());  // measured: 0.09 levels on average
   }
   RgbImage img = src;
   HedJitter hj;
@@ -165,6 +221,9 @@ TEST_CASE("a window without tissue is left as it is; fitting on one is an input 
   normalize_stain(copy, fit_stain_reference(StainMethod::macenko, tissue, "t"));
   CHECK(copy.pixels == glass.pixels);
   REQUIRE_THROWS_AS(fit_stain_reference(StainMethod::macenko, glass, "glass.png"), InputError);
+  REQUIRE_THROWS_AS(fit_stain_reference(StainMethod::vahadane, glass, "glass.png"), InputError);
+  normalize_stain(copy, fit_stain_reference(StainMethod::vahadane, tissue, "t"));
+  CHECK(copy.pixels == glass.pixels);
   try {
     fit_stain_reference(StainMethod::macenko, glass, "glass.png");
   } catch (const InputError& e) {
@@ -174,19 +233,20 @@ TEST_CASE("a window without tissue is left as it is; fitting on one is an input 
 
 TEST_CASE("the stain reference survives its metadata form, and bad metadata is refused") {
   const RgbImage img = load_image(kDir + "src_1.png");
-  for (StainMethod m : {StainMethod::none, StainMethod::reinhard, StainMethod::macenko}) {
+  for (StainMethod m : {StainMethod::none, StainMethod::reinhard, StainMethod::macenko, StainMethod::vahadane}) {
     const StainReference r = fit_stain_reference(m, img, "x");
     CHECK(parse_stain_reference(stain_reference_json(r), "m.safetensors") == r);
   }
-  for (const char* bad :
-       {"[]", "{}", R"({"method":"vahadane"})", R"({"method":"macenko","stains":[[1,0,0]],"max_conc":[1,1]})",
-        R"({"method":"macenko","stains":[[1,0,0],[0,1,0]],"max_conc":[1,0]})",
-        R"({"method":"reinhard","lab_mean":[1,2],"lab_std":[1,1,1]})",
-        R"({"method":"reinhard","lab_mean":[1,2,"x"],"lab_std":[1,1,1]})", "{"}) {
+  for (const char* bad : {"[]", "{}", R"({"method":"vahadane"})", R"({"method":"nmf"})",
+                          R"({"method":"macenko","stains":[[1,0,0]],"max_conc":[1,1]})",
+                          R"({"method":"macenko","stains":[[1,0,0],[0,1,0]],"max_conc":[1,0]})",
+                          R"({"method":"reinhard","lab_mean":[1,2],"lab_std":[1,1,1]})",
+                          R"({"method":"reinhard","lab_mean":[1,2,"x"],"lab_std":[1,1,1]})", "{"}) {
     INFO(bad);
     REQUIRE_THROWS_AS(parse_stain_reference(bad, "m.safetensors"), InputError);
   }
-  CHECK_THROWS_AS(parse_stain_method("vahadane"), InputError);
+  CHECK_THROWS_AS(parse_stain_method("nmf"), InputError);
+  CHECK(parse_stain_method("vahadane") == StainMethod::vahadane);
 }
 
 TEST_CASE("HED jitter draws six values from the rng and at alpha 1, beta 0 is skimage's round trip") {
@@ -211,6 +271,67 @@ TEST_CASE("HED jitter draws six values from the rng and at alpha 1, beta 0 is sk
   RgbImage round_trip = src;
   for (size_t i = 0; i < rgb.size(); ++i) round_trip.pixels[i] = (uint8_t)std::lround(back[i] * 255);
   CHECK(image_diff(same, round_trip).first <= 1);
+}
+
+TEST_CASE("stain-matrix perturbation is skimage's combine_stains with the perturbed H and E vectors") {
+  const auto j = load_json("cases.json");
+  const RgbImage src = load_image(kDir + "src_0.png");
+  StainJitter sj;
+  for (int k = 0; k < 3; ++k) {
+    sj.hed.alpha[k] = j["hed_jitter"]["alpha"][k].get<float>();
+    sj.hed.beta[k] = j["hed_jitter"]["beta"][k].get<float>();
+  }
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 3; ++c) sj.vector_factor[r][c] = j["stain_matrix"]["factor"][r][c].get<float>();
+  RgbImage img = src;
+  apply_stain_jitter(img, sj);
+  const auto [max_d, n] = image_diff(img, load_image(kDir + j["stain_matrix"]["file"].get<std::string>()));
+  INFO(n << " values differ");
+  CHECK(max_d <= 1);
+  CHECK(n * 50 < (int)img.pixels.size());
+  // It changed the window beyond HED jitter's, and factors of 1 are HED jitter exactly.
+  RgbImage hed_only = src;
+  apply_hed_jitter(hed_only, sj.hed);
+  CHECK(image_diff(img, hed_only).first > 3);
+  StainJitter plain;
+  plain.hed = sj.hed;
+  RgbImage same = src;
+  apply_stain_jitter(same, plain);
+  CHECK(same.pixels == hed_only.pixels);
+}
+
+TEST_CASE("stain augmentation draws: HED's six first, the vectors' six after, each within its range") {
+  StainAugOptions opt;
+  opt.hed = HedJitterOptions{0.1f, 0.2f};
+  opt.vectors = 0.15f;
+  for (StainAug kind : {StainAug::hed, StainAug::matrix, StainAug::both}) {
+    INFO(stain_aug_name(kind));
+    opt.kind = kind;
+    Rng a(9), b(9);
+    const StainJitter j = draw_stain_jitter(opt, a);
+    const bool hed = kind != StainAug::matrix, mat = kind != StainAug::hed;
+    if (hed) {
+      const HedJitter want = draw_hed_jitter(opt.hed, b);  // the same stream, the same order
+      CHECK(j.hed.alpha == want.alpha);
+      CHECK(j.hed.beta == want.beta);
+    } else {
+      CHECK(j.hed.alpha == std::array<float, 3>{1, 1, 1});
+      CHECK(j.hed.beta == std::array<float, 3>{0, 0, 0});
+    }
+    for (const auto& v : j.vector_factor)
+      for (float f : v) {
+        if (mat) {
+          CHECK(f >= 0.85f);
+          CHECK(f <= 1.15f);
+          b.uniform();
+        } else {
+          CHECK(f == 1.f);
+        }
+      }
+    CHECK(a.next_u64() == b.next_u64());  // nothing more was drawn
+  }
+  CHECK(parse_stain_aug("matrix") == StainAug::matrix);
+  CHECK_THROWS_AS(parse_stain_aug("rotate"), InputError);
 }
 
 TEST_CASE("the synthetic stain shift moves the stain vectors and grows with its strength") {

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""`train --stain-norm reinhard --stain-aug` resumes bit-identically: a run stopped after a few
-steps (--max-steps, which checkpoints mid-epoch) and resumed ends with the same model files as an
-uninterrupted run, the model carries the stain reference, and a resume with another
---stain-aug-scale or without --stain-norm is refused (exit 2, naming the checkpoint). The HED
+"""`train --stain-norm reinhard --stain-aug both` (HED jitter and stain-matrix perturbation)
+resumes bit-identically: a run stopped after a few steps (--max-steps, which checkpoints
+mid-epoch) and resumed ends with the same model files as an uninterrupted run, the model carries
+the stain reference, and a resume with another --stain-aug-scale, another --stain-aug-vectors,
+`--stain-aug hed` or without --stain-norm is refused (exit 2, naming the checkpoint). The stain
 draws come from their own seeded stream, so a run without --stain-aug draws as before (the other
 resume tests keep their reference runs). Run by ctest (DEEPSLIDE set)."""
 import glob
@@ -20,10 +21,11 @@ data = f"{tmp}/data"
 make_patch_folder(data, size=32, train_per_class=10, val_per_class=4, seed=7)
 
 
-def train_args(scale="0.1", norm="reinhard"):
+def train_args(scale="0.1", norm="reinhard", aug="both", vectors="0.1"):
     return ["train", "--train-folder", data, "--patch-size", "32", "--batch-size", "8", "--epochs", "2",
             "--threads", "2", "--workers", "2", "--seed", "11", "--checkpoint-minutes", "0",
-            "--stain-aug", "--stain-aug-scale", scale, "--stain-aug-shift", "0.1", "--stain-norm", norm]
+            "--stain-aug", aug, "--stain-aug-scale", scale, "--stain-aug-shift", "0.1", "--stain-aug-vectors", vectors,
+            "--stain-norm", norm]
 
 
 base = train_args()
@@ -57,8 +59,9 @@ check(sorted(got) == sorted(ref_models), f"checkpoint names {sorted(got)} != {so
 for name, b in ref_models.items():
     check(got.get(name) == b, f"{name}: resumed weights differ from the uninterrupted run")
 
-# Another augmentation strength, or no normalisation, is another run: refused.
-for i, changed in enumerate((train_args(scale="0.2"), train_args(norm="none"))):
+# Another augmentation strength or choice, or no normalisation, is another run: refused.
+for i, changed in enumerate((train_args(scale="0.2"), train_args(vectors="0.2"), train_args(aug="hed"),
+                             train_args(norm="none"))):
     d = f"{tmp}/changed{i}"
     run(base + ["--out", d, "--max-steps", "1"])
     p = run(changed + ["--out", d, "--resume"], expect=2)

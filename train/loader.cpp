@@ -85,9 +85,9 @@ Batch Loader::build(int64_t b) const {
       continue;
     }
     normalize_stain(img, opt_.stain);
-    if (opt_.augment && opt_.stain_aug) {
+    if (opt_.augment && opt_.stain_aug.kind != StainAug::none) {
       Rng stain_rng(mix_seed(opt_.seed ^ kStainAugSalt, (uint64_t)epoch_, (uint64_t)pos));
-      apply_hed_jitter(img, draw_hed_jitter(opt_.hed, stain_rng));
+      apply_stain_jitter(img, draw_stain_jitter(opt_.stain_aug, stain_rng));
     }
     if (opt_.augment) {
       Rng rng(mix_seed(opt_.seed, (uint64_t)epoch_, (uint64_t)pos));

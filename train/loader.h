@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "stain/hed_jitter.h"
+#include "stain/stain_aug.h"
 #include "stain/stain_norm.h"
 #include "train/augment.h"
 #include "train/dataset.h"
@@ -59,11 +59,10 @@ struct LoaderOptions {
   bool augment = true;    // training: augmentation on, shuffled order
   AugmentOptions aug;
   // Every sample: the model's stain normalisation first; then, when augmenting and stain_aug is
-  // set, HED jitter drawn from its own Rng (seed, epoch, position; another salt than the colour
-  // jitter's), so runs without it draw exactly as before.
+  // on, HED jitter and/or stain-matrix perturbation drawn from its own Rng (seed, epoch, position;
+  // another salt than the colour jitter's), so runs without it draw exactly as before.
   StainReference stain;
-  bool stain_aug = false;
-  HedJitterOptions hed;
+  StainAugOptions stain_aug;
   std::array<float, 3> mean{}, std{};
   uint64_t seed = 0;
   bool drop_singleton = true;  // drop a last batch of one sample (train-mode BN needs two)

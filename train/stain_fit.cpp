@@ -60,7 +60,7 @@ StainReference stain_reference_from_flags(const std::string& model_path, const s
     return model.stain;
   }
   if (m == StainMethod::none) {
-    DS_CHECK_INPUT(ref_image.empty(), "--stain-ref needs --stain-norm reinhard|macenko");
+    DS_CHECK_INPUT(ref_image.empty(), "--stain-ref needs --stain-norm reinhard|macenko|vahadane");
     return {};
   }
   DS_CHECK_INPUT(!ref_image.empty(), "--stain-norm " + method + " needs --stain-ref IMAGE (or use --stain-from MODEL)");

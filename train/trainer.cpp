@@ -51,10 +51,11 @@ void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.aug.brightness >= 0 && c.aug.contrast >= 0 && c.aug.saturation >= 0,
                  "--color-jitter-brightness/contrast/saturation must be >= 0");
   DS_CHECK_INPUT(c.aug.hue >= 0 && c.aug.hue <= 0.5f, "--color-jitter-hue must be in [0, 0.5]");
-  DS_CHECK_INPUT(c.hed.scale >= 0 && c.hed.scale < 1, "--stain-aug-scale must be in [0, 1)");
-  DS_CHECK_INPUT(c.hed.shift >= 0 && c.hed.shift <= 1, "--stain-aug-shift must be in [0, 1]");
+  DS_CHECK_INPUT(c.stain_aug.hed.scale >= 0 && c.stain_aug.hed.scale < 1, "--stain-aug-scale must be in [0, 1)");
+  DS_CHECK_INPUT(c.stain_aug.hed.shift >= 0 && c.stain_aug.hed.shift <= 1, "--stain-aug-shift must be in [0, 1]");
+  DS_CHECK_INPUT(c.stain_aug.vectors >= 0 && c.stain_aug.vectors < 1, "--stain-aug-vectors must be in [0, 1)");
   DS_CHECK_INPUT(c.stain_ref.empty() || c.stain_norm != StainMethod::none,
-                 "--stain-ref needs --stain-norm reinhard|macenko");
+                 "--stain-ref needs --stain-norm reinhard|macenko|vahadane");
   DS_CHECK_INPUT(c.norm_samples >= 1, "--norm-samples must be at least 1");
   DS_CHECK_INPUT(!c.out.empty(), "--out is required");
 }
@@ -81,11 +82,16 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
     m["--stain-norm"] = stain_method_name(c.stain_norm);
     m["--stain-ref"] = c.stain_ref.empty() ? "training windows" : fs::absolute(c.stain_ref).string();
   }
-  if (c.stain_aug) {
-    m["--stain-aug"] = "on";
-    m["--stain-aug-scale"] = format_number("%.9g", c.hed.scale);
-    m["--stain-aug-shift"] = format_number("%.9g", c.hed.shift);
-  }  // (absent when off: checkpoints from before the flag resume)
+  // (absent when off: checkpoints from before the flag resume; HED jitter alone is "on", as it
+  // was recorded before the choice existed)
+  const StainAug sa = c.stain_aug.kind;
+  if (sa != StainAug::none) m["--stain-aug"] = sa == StainAug::hed ? "on" : stain_aug_name(sa);
+  if (sa == StainAug::hed || sa == StainAug::both) {
+    m["--stain-aug-scale"] = format_number("%.9g", c.stain_aug.hed.scale);
+    m["--stain-aug-shift"] = format_number("%.9g", c.stain_aug.hed.shift);
+  }
+  if (sa == StainAug::matrix || sa == StainAug::both)
+    m["--stain-aug-vectors"] = format_number("%.9g", c.stain_aug.vectors);
   m["--pretrained"] = c.pretrained.empty() ? "none" : fs::absolute(c.pretrained).string();
   m["data"] = d.source;
   std::string classes;
@@ -277,7 +283,6 @@ LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, c
   lo.aug = cfg.aug;
   lo.stain = model.stain;
   lo.stain_aug = cfg.stain_aug;
-  lo.hed = cfg.hed;
   lo.mean = model.mean;
   lo.std = model.std;
   lo.seed = cfg.seed;

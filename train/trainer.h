@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "layers/resnet.h"
-#include "stain/hed_jitter.h"
+#include "stain/stain_aug.h"
 #include "stain/stain_norm.h"
 #include "train/augment.h"
 #include "train/checkpoint.h"
@@ -41,8 +41,7 @@ struct TrainConfig {
   // --stain-norm / --stain-ref (train/stain_fit.h) and --stain-aug with its strengths.
   StainMethod stain_norm = StainMethod::none;
   std::string stain_ref;  // "" = fitted on the training windows
-  bool stain_aug = false;
-  HedJitterOptions hed;
+  StainAugOptions stain_aug;
   uint64_t seed = 0;
   int threads = 0;  // compute threads (recorded; resume is bit-exact only with the same count)
   int workers = 2;  // loader threads
