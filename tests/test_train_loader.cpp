@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "scratch_dir.h"
 #include "slide/reader/image_io.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
@@ -23,12 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("ds_test_train_loader_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+// A folder of this process's own (runs of the test in other checkouts must not share it).
+fs::path temp_dir(const std::string& name) { return ds::test::scratch_dir("test_train_loader_" + name); }
 
 // n random 16x16 PNGs, alternating labels.
 Dataset random_dataset(const fs::path& dir, int n) {
