@@ -97,7 +97,9 @@ PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::
   if (w == j.end() || !w->is_number_integer() || w->get<int64_t>() < 1)
     throw InputError(path, what + ": 'windows' must be a whole number >= 1");
   a.windows = w->get<int64_t>();
-  for (const auto& [key, v] : j.items()) {
+  for (auto it = j.begin(); it != j.end(); ++it) {  // not a structured binding: the lambda below uses them
+    const std::string key = it.key();
+    const nlohmann::json& v = it.value();
     if (key == "windows") continue;
     AgreementEntry* e = key == "bf16" ? &a.bf16 : key == "int8" ? &a.int8 : nullptr;
     if (!e) throw InputError(path, what + " names '" + key + "' (bf16 or int8 expected)");
