@@ -308,12 +308,14 @@ std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run,
 
 // What every rank must share with rank 0: the run's key (the bundle's hash, its recipe), the
 // settings that change an output, and the slides with their sizes.
-std::string run_description(const DiagnoseOptions& o, const ojson& run) {
+std::string run_description(const DiagnoseOptions& o, const ojson& run, const std::vector<int64_t>& sizes) {
   std::string s = "diagnose\n" + run.dump() + "\nout=" + o.out + "\nthumb=" + std::to_string(o.thumb_size) +
                   "\nforce=" + std::to_string(o.force) + "\nannotations=" + o.annotations + " " +
                   std::to_string(o.annotation_cover) + "\n";
-  for (const DiagnoseInput& in : o.slides)
-    s += in.path + "\t" + in.name + "\t" + in.gt + "\t" + std::to_string(bytes_on_disk(in.path)) + "\n";
+  for (size_t i = 0; i < o.slides.size(); ++i) {
+    const DiagnoseInput& in = o.slides[i];
+    s += in.path + "\t" + in.name + "\t" + in.gt + "\t" + std::to_string(sizes[i]) + "\n";
+  }
   return s;
 }
 
@@ -329,7 +331,9 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   sum.slides = o.slides.size();
   sum.csv = (fs::path(o.out) / "diagnoses.csv").string();
   const ojson run = run_key(b.path, b.recipe.windows, b.model.precision);  // hashes the bundle: once
-  dist::check_same_run(run_description(o, run));
+  std::vector<int64_t> sizes;  // each slide's bytes, measured once: compared across ranks and ordering them
+  for (const DiagnoseInput& in : o.slides) sizes.push_back((int64_t)bytes_on_disk(in.path));
+  dist::check_same_run(run_description(o, run, sizes));
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   DiagnoseOptions mine = o;
   if (dist::rank() != 0) mine.progress = nullptr;
@@ -340,8 +344,6 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
     for (const auto& [i, d] : rows) v.push_back(d);
     write_text_atomic(sum.csv, diagnoses_csv_text(v, b.model.classes));
   };
-  std::vector<int64_t> sizes;
-  for (const DiagnoseInput& in : o.slides) sizes.push_back((int64_t)bytes_on_disk(in.path));
   std::vector<int64_t> order = dist::largest_first(sizes);
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the input order
   dist::share_items(
