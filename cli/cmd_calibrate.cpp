@@ -58,7 +58,7 @@ void register_calibrate(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--agreement-windows", o->agreement_windows,
                   "Windows (of those measured, spread over them) on which bf16 and int8 are compared with fp32 "
-                  "for --precision auto; 0: not compared")
+                  "for --precision auto; 0: not compared, at most 2048")
       ->capture_default_str();
   sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/error.h"
+
 namespace ds {
 
 int64_t parse_cache_size(const std::string& text) {
@@ -126,17 +128,18 @@ CpuCaches caches_from_sysfs(const std::string& dir) {
 
 namespace {
 
-// DEEPSLIDE_CACHES="l1d=48K,l2=1M,l3=32M" over `c`; a malformed entry leaves its size alone.
+// DEEPSLIDE_CACHES="l1d=48K,l2=1M,l3=32M" over `c`; InputError for an entry that is not one of
+// those keys with a size (as DEEPSLIDE_CONV_BLOCKING's parser does: a typo must not pass silently).
 void apply_env(CpuCaches& c, const char* spec) {
   std::stringstream ss(spec);
   std::string item;
   bool any = false;
   while (std::getline(ss, item, ',')) {
     const size_t eq = item.find('=');
-    if (eq == std::string::npos) continue;
     const std::string key = item.substr(0, eq);
-    const int64_t v = parse_cache_size(item.substr(eq + 1));
-    if (v <= 0) continue;
+    const int64_t v = eq == std::string::npos ? -1 : parse_cache_size(item.substr(eq + 1));
+    if (v <= 0 || (key != "l1d" && key != "l2" && key != "l3"))
+      throw InputError("DEEPSLIDE_CACHES", "'" + item + "' is not l1d|l2|l3=SIZE (bytes, or with K or M; up to 2^40)");
     if (key == "l1d") c.l1d = v, any = true;
     if (key == "l2") c.l2 = v, any = true;
     if (key == "l3") c.l3 = v, c.l3_per_core = v, c.l3_sharing = 0, any = true;

@@ -72,8 +72,10 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
                                        int batch, int threads,
                                        const std::function<void(const std::string&)>& progress) {
   DS_CHECK_INPUT(max_windows >= 1, "--windows must be at least 1, got " + std::to_string(max_windows));
-  DS_CHECK_INPUT(agreement_windows >= 0,
-                 "--agreement-windows must be at least 0, got " + std::to_string(agreement_windows));
+  // The sampled windows are kept in memory (up to twice this many before they are thinned).
+  DS_CHECK_INPUT(agreement_windows >= 0 && agreement_windows <= kMaxAgreementWindows,
+                 "--agreement-windows must be in 0.." + std::to_string(kMaxAgreementWindows) + ", got " +
+                     std::to_string(agreement_windows));
   DS_CHECK_INPUT(batch >= 1, "--batch-size must be at least 1, got " + std::to_string(batch));
   DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
   const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_patch_file(p); });

@@ -15,6 +15,9 @@
 
 namespace ds {
 
+// At most this many agreement windows (kept in memory: 2 x 2048 x 224 x 224 x 3 B = 600 MB at most).
+constexpr int64_t kMaxAgreementWindows = 2048;
+
 struct CalibrationSummary {
   int64_t windows = 0;  // windows and patches the ranges were measured on
   int int8_convs = 0;   // convolutions that run int8 (the others, conv1, stay fp32)

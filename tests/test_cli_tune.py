@@ -115,6 +115,14 @@ for args in (["tune", "--size", "8"], ["tune", "--rounds", "0"]):
     check(p.stderr.strip().count("\n") == 0, f"{args}: one error line: {p.stderr!r}")
 run(["--tuning", "maybe", "tune", "--show"], expect=2)
 
+# A malformed DEEPSLIDE_CACHES is refused in one line naming it, as DEEPSLIDE_CONV_BLOCKING is.
+for spec in ("l2=-5", "l2=99999999999999999999", "l4=1M", "../x"):
+    p = subprocess.run([DEEPSLIDE, "tune", "--show"], capture_output=True, text=True,
+                       env=dict(os.environ, DEEPSLIDE_CACHES=spec))
+    line = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    check(p.returncode == 2 and "DEEPSLIDE_CACHES" in line and spec in line,
+          f"DEEPSLIDE_CACHES={spec}: exit {p.returncode}, {line!r}")
+
 if failures:
     for f in failures:
         print("FAIL:", f)
