@@ -1,5 +1,6 @@
 // deepslide bench: whole-model throughput (images/s of an inference forward or a training step)
-// as one JSON line on stdout, progress on stderr; for bench/compare_pytorch.py and BENCHMARKS.md.
+// as one JSON line on stdout (with the algorithm each convolution ran), progress on stderr; for
+// bench/compare_pytorch.py and BENCHMARKS.md.
 // The measuring is train/model_bench. Under mpirun (--mode train) the step is data parallel and
 // rank 0 prints the whole job's figures, with the time spent in the gradient sum.
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "cli/cpu_report.h"
 #include "dist/comm.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_winograd.h"
 #include "train/model_bench.h"
 #include "weights/model_forward.h"
 
@@ -30,6 +32,13 @@ nlohmann::ordered_json cpu_json() {
           {"amx_os_enabled", e.amx_os},
           {"bf16_kernels", has_bf16_kernels()},
           {"vnni_kernels", has_vnni_kernels()}};
+}
+
+// Each inference convolution's algorithm by layer ({} in train mode, whose steps run direct).
+nlohmann::ordered_json algos_json(const std::vector<ConvAlgoUse>& uses) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const ConvAlgoUse& u : uses) j[u.layer] = u.algo;
+  return j;
 }
 
 }  // namespace
@@ -84,6 +93,8 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"ranks", r.ranks},
                                 {"allreduce_ms", r.sum_ms_median},
                                 {"allreduce_share", r.sum_share},
+                                {"conv_algo", conv_algo_name(winograd_mode())},
+                                {"conv_algos", algos_json(r.conv_algos)},
                                 {"cpu", cpu_json()},
                                 {"caches", caches_json()}};
     j.update(tuning_json());

@@ -1,6 +1,7 @@
-// deepslide tune: times candidate convolution blockings on this CPU (engine/kernels/conv_tune.h)
-// and stores the winners in the tuning file (engine/kernels/conv_tuning.h) that every later
-// process reads; --show prints what this CPU is and which blocking it would use, as JSON.
+// deepslide tune: times candidate convolution blockings on this CPU (engine/kernels/conv_tune.h),
+// then the direct convolution against Winograd per 3x3 stride-1 shape, and stores the winners in
+// the tuning file (engine/kernels/conv_tuning.h) that every later process reads; --show prints what this CPU is and
+// which blocking it would use, as JSON.
 #include <cstdio>
 #include <iostream>
 
@@ -25,7 +26,7 @@ void register_tune(CLI::App& app, Globals& g) {
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand(
-      "tune", "Time convolution blockings on this CPU and store the fastest per shape class (about a minute)");
+      "tune", "Time convolution blockings and algorithms on this CPU and store the fastest per shape (about a minute)");
   sub->add_option("--batch", o->tune.batch, "Batch of the timed convolutions")->capture_default_str();
   sub->add_option("--size", o->tune.size, "Input side in pixels (ResNet-18's shapes at this size)")
       ->capture_default_str();
@@ -57,7 +58,11 @@ void register_tune(CLI::App& app, Globals& g) {
                    p.shape->name.c_str(), conv_pass_name(p.pass), r.derived_ms, r.ms,
                    r.blocking == derive_conv_blocking(cpu_caches()) ? "" : " (changed)");
     });
-    write_conv_tuning(path, classes);
+    const auto winograd = tune_winograd(o->tune, classes, [](const ConvTuneShape& shape, const WinogradChoice& c) {
+      std::fprintf(stderr, "tune: [winograd] %-13s direct %8.3f ms, winograd %8.3f ms: %s\n", shape.name.c_str(),
+                   c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");
+    });
+    write_conv_tuning(path, classes, winograd);
     std::fprintf(stderr, "tune: wrote %s\n", path.c_str());
   });
 }

@@ -11,6 +11,7 @@ namespace ds::cli {
 struct Globals {
   int threads = 0;            // 0 = all cores
   std::string tuning = "on";  // "off": ignore the convolution tuning file (engine/kernels/conv_tuning.h)
+  std::string conv_algo;      // --conv-algo: "" (DEEPSLIDE_WINOGRAD, else auto), auto, direct or winograd
 };
 
 void register_classify(CLI::App& app, Globals& g);

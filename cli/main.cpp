@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "dist/comm.h"
 #include "engine/kernels/conv_tuning.h"
+#include "engine/kernels/conv_winograd.h"
 
 namespace {
 
@@ -66,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--tuning", g.tuning, "on|off: use this CPU's convolution tuning file (deepslide tune)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  app.add_option("--conv-algo", g.conv_algo,
+                 "auto|direct|winograd: the 3x3 stride-1 inference convolutions' algorithm (auto: what deepslide "
+                 "tune measured on this CPU, else a rule; default: DEEPSLIDE_WINOGRAD, else auto)")
+      ->check(CLI::IsMember({"auto", "direct", "winograd"}));
   app.fallthrough();
   ds::cli::register_classify(app, g);
   ds::cli::register_info(app, g);
@@ -93,6 +98,7 @@ int main(int argc, char** argv) {
   ds::cli::register_tune(app, g);
   app.parse_complete_callback([&app, &g] {
     ds::set_conv_tuning_enabled(g.tuning != "off");
+    if (!g.conv_algo.empty()) ds::force_winograd_mode(ds::parse_conv_algo(g.conv_algo, "--conv-algo"));
     const std::string cmd = app.get_subcommands().front()->get_name();
     if (ds::dist::size() > 1 && !runs_on_ranks(cmd))
       throw ds::InputError("deepslide " + cmd + " runs in one process; under mpirun/srun (" +

@@ -24,7 +24,8 @@ const char* field_words(const std::string& field) {
   if (field == "model_fnv1a" || field == "model_bytes") return "the model file changed";
   if (field == "slide") return "the slide file changed";
   if (field == "annotations") return "the annotations changed (--annotations, its file or --annotation-cover)";
-  if (field == "winograd") return "the convolution algorithm changed (DEEPSLIDE_WINOGRAD)";
+  if (field == "winograd")
+    return "the convolution algorithm changed (--conv-algo, DEEPSLIDE_WINOGRAD or the tuning file's choices)";
   if (field == "precision") return "the precision changed (--precision)";
   if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
   return nullptr;
@@ -39,8 +40,7 @@ ojson run_key(const std::string& model_path, const WindowOptions& w, Precision p
   k["model_fnv1a"] = hex64(fnv1a_file(model_path));
   k["isa"] = isa_name(cpu_isa());
   // Winograd rounds differently from the direct convolution (engine/kernels/conv_winograd.h).
-  static const char* kWinograd[] = {"off", "on", "auto"};
-  k["winograd"] = kWinograd[(int)winograd_mode()];
+  k["winograd"] = conv_algo_key();
   k["precision"] = precision_name(precision);
   k["patch_size"] = w.patch_size;
   k["overlap"] = w.overlap;

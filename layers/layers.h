@@ -62,6 +62,14 @@ struct BatchNorm2d;
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);
+// While a log is set, conv_bn_eval appends which algorithm each convolution ran, in order:
+// "direct", "winograd", "bf16" or "int8" (`deepslide bench` reports it). Null stops logging.
+struct ConvAlgoUse {
+  std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1"
+  std::string algo;
+};
+void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
+
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training.
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu);

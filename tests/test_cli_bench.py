@@ -4,17 +4,21 @@ values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few secon
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
 line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
 has not, and always for train mode); the caches and the blocking source (tests/test_cli_tune.py
-tests them further); DEEPSLIDE_WINOGRAD's values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+tests them further); --conv-algo and DEEPSLIDE_WINOGRAD: which algorithm each convolution ran (the
+conv_algos field), and bad values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 
 FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
           "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
-          "ranks": int, "allreduce_ms": float, "allreduce_share": float, "cpu": dict, "caches": dict, "tuning": str,
+          "ranks": int, "allreduce_ms": float, "allreduce_share": float, "conv_algo": str, "conv_algos": dict,
+          "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
 CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
               "vnni_kernels"]
@@ -104,15 +108,48 @@ for flags, needle in bad:
           f"{' '.join(flags)}: one error line naming {needle!r}: {p.stderr!r}")
     check(p.stdout == "", f"{' '.join(flags)}: nothing on stdout: {p.stdout!r}")
 
-# DEEPSLIDE_WINOGRAD (engine/kernels/conv_winograd.h): 0, 1 and auto run; anything else is one
-# error line naming the variable, exit 2.
-for value, expect in [("0", 0), ("1", 0), ("auto", 0), ("yes", 2)]:
-    os.environ["DEEPSLIDE_WINOGRAD"] = value
-    p = run(["bench", "--mode", "infer", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"], expect=expect)
-    del os.environ["DEEPSLIDE_WINOGRAD"]
-    if expect == 2:
+# --conv-algo and DEEPSLIDE_WINOGRAD (engine/kernels/conv_winograd.h): the JSON says which algorithm
+# each convolution ran: direct everywhere, Winograd on every stride-1 3x3 one (ResNet-18's
+# layerN.M.conv1/conv2 but the three stride-2 layerN.0.conv1), or the auto choice; the flag wins
+# over the variable; anything else is one error line naming the flag or variable, exit 2.
+STRIDE1 = {f"layer{a}.{b}.conv{c}" for a in range(1, 5) for b in range(2) for c in (1, 2)} - \
+    {f"layer{a}.0.conv1" for a in range(2, 5)}
+INFER = ["bench", "--mode", "infer", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]
+
+
+def algos(flags=(), env_value=None, expect=0):
+    env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="ds_bench_xdg_"))  # no tuning file
+    env.pop("DEEPSLIDE_WINOGRAD", None)
+    if env_value is not None:
+        env["DEEPSLIDE_WINOGRAD"] = env_value
+    p = subprocess.run([DEEPSLIDE, *flags, *INFER], capture_output=True, text=True, env=env)
+    check(p.returncode == expect, f"{flags} {env_value}: exit {p.returncode}, expected {expect}: {p.stderr[-300:]}")
+    if expect:  # CLI11 adds "Run with --help" under a refused flag value
         lines = p.stderr.strip().splitlines()
-        check(len(lines) == 1 and "DEEPSLIDE_WINOGRAD" in lines[0], f"winograd {value}: one error line: {p.stderr!r}")
+        check(len(lines) in (1, 2) and ("--conv-algo" in lines[0] or "DEEPSLIDE_WINOGRAD" in lines[0]),
+              f"{flags} {env_value}: an error line naming the flag or variable: {p.stderr!r}")
+        return None, {}
+    j = json.loads(p.stdout.splitlines()[0])
+    return j.get("conv_algo"), j.get("conv_algos", {})
+
+
+mode, used = algos(["--conv-algo", "direct"])
+check(mode == "direct" and len(used) == 20 and set(used.values()) == {"direct"}, f"direct: {mode} {used}")
+mode, used = algos(["--conv-algo", "winograd"])
+check(mode == "winograd" and {k for k, v in used.items() if v == "winograd"} == STRIDE1 and
+      all(v == "direct" for k, v in used.items() if k not in STRIDE1), f"winograd: {mode} {used}")
+for value, want in [("0", "direct"), ("1", "winograd"), ("direct", "direct"), ("winograd", "winograd"), ("auto", "auto")]:
+    check(algos(env_value=value)[0] == want, f"DEEPSLIDE_WINOGRAD={value} -> {want}")
+mode, used = algos(["--conv-algo", "direct"], env_value="1")
+check(mode == "direct" and set(used.values()) == {"direct"}, f"the flag wins over the variable: {mode} {used}")
+mode, used = algos()
+check(mode == "auto" and set(used) == STRIDE1 | {"conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1",
+                                                 "layer2.0.downsample.0", "layer3.0.downsample.0",
+                                                 "layer4.0.downsample.0"}, f"auto: {mode} {used}")
+algos(["--conv-algo", "fast"], expect=2)
+algos(env_value="yes", expect=2)
+b = json.loads(run(["bench", "--mode", "train", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]).stdout)
+check(b.get("conv_algos") == {}, f"train mode runs no inference convolution: {b.get('conv_algos')}")
 
 if failures:
     for f in failures:

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """`deepslide tune` from the outside: --show reports the caches Linux's sysfs reports and the blocking
 derived from them; a tune over tiny shapes (ResNet-18 at batch 1, 32 px, one round) writes this CPU's
-file under $XDG_CACHE_HOME/deepslide atomically; a second process (bench, tune --show) then reports
+file under $XDG_CACHE_HOME/deepslide atomically, with the blockings and the direct-or-Winograd choice of
+each stride-1 3x3 shape, which `--conv-algo auto` follows (bench's conv_algos; a flipped choice
+redoes predict's slides) and the flag overrides; a second process (bench, tune --show) then reports
 "tuning": "file"; --tuning off and DEEPSLIDE_TUNING=off ignore it; a corrupt file, one for another
 ISA and one with a value out of range are ignored with a warning naming the file (exit 0, derived
 blocking); bad flags exit 2. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
@@ -69,11 +71,20 @@ check(sorted(os.listdir(os.path.dirname(path))) == [os.path.basename(path)] if o
       f"only the file, no temporaries: {os.listdir(os.path.dirname(path)) if os.path.isdir(os.path.dirname(path)) else None}")
 good = open(path).read() if os.path.exists(path) else "{}"
 tuned = json.loads(good)
-check(tuned.get("format") == "deepslide-tune" and len(tuned.get("classes", {})) == 32,
-      f"32 classes (11 shapes x 3 passes, no conv1 bwd_data): {list(tuned.get('classes', {}))}")
+blockings = {k: v for k, v in tuned.get("classes", {}).items() if not k.startswith("winograd/")}
+choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("winograd/")}
+check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 2 and len(blockings) == 32,
+      f"32 blocking classes (11 shapes x 3 passes, no conv1 bwd_data): {list(tuned.get('classes', {}))}")
 check(all(set(c["blocking"]) == {"chunk_k", "group_bytes", "super_weight_bytes", "wgrad_super_bytes",
                                  "wgrad_chunk_bytes", "wgrad_part_bytes"} and c["ms"] <= c["derived_ms"]
-          for c in tuned.get("classes", {}).values()), "each class: a full blocking, no slower than the derived one")
+          for c in blockings.values()), "each class: a full blocking, no slower than the derived one")
+# The algorithm choices: ResNet-18's four stride-1 3x3 shapes at 32 px (maps 8, 4, 2 and 1 px), batch 1;
+# Winograd chosen only where it beat the direct convolution by 3%.
+want = {f"winograd/c{c}/oc{c}/{h}x{h}/p1" for c, h in ((64, 8), (128, 4), (256, 2), (512, 1))}
+check(set(choices) == want, f"choices for {sorted(want)}: {sorted(choices)}")
+check(all(c["batch"] == 1 and c["winograd"] == (c["ms"] < 0.97 * c["direct_ms"]) for c in choices.values()),
+      f"each choice the faster by 3%: {choices}")
+check(p.stderr.count("tune: [winograd] ") == 4, f"a progress line per choice: {p.stderr[-600:]}")
 
 
 def bench(extra=(), env=None):
@@ -109,6 +120,60 @@ for what, (text, reason) in bad_files.items():
     warn = [l for l in err.splitlines() if "warning: tuning file ignored" in l]
     check(b.get("tuning") == "ignored" and reason in b.get("warning", ""), f"{what}: ignored: {b}")
     check(len(warn) == 1 and path in warn[0] and reason in warn[0], f"{what}: one warning naming the file: {err[-400:]}")
+
+
+
+# --conv-algo auto follows the file's choices (bench --mode infer reports each convolution's
+# algorithm), the flag overrides them, and predict redoes a slide when a choice flips.
+STRIDE1 = {f"layer{a}.{b}.conv{c}" for a in range(1, 5) for b in range(2) for c in (1, 2)} - \
+    {f"layer{a}.0.conv1" for a in range(2, 5)}
+
+
+def set_choices(value):
+    t = json.loads(good)
+    for k in choices:
+        t["classes"][k]["winograd"] = value
+    with open(path, "w") as f:
+        json.dump(t, f)
+
+
+def winograd_layers(extra=()):
+    p = subprocess.run([DEEPSLIDE, *extra, "bench", "--mode", "infer", "--batch", "1", "--size", "32", "--iters", "1",
+                        "--warmup", "0", "--threads", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, f"bench infer {extra}: exit {p.returncode}: {p.stderr[-500:]}")
+    used = json.loads(p.stdout.splitlines()[0]).get("conv_algos", {}) if p.returncode == 0 else {}
+    return {k for k, v in used.items() if v == "winograd"}
+
+
+set_choices(True)
+check(winograd_layers() == STRIDE1, f"every choice winograd: {winograd_layers()}")
+check(winograd_layers(["--conv-algo", "direct"]) == set(), "--conv-algo direct over the file")
+set_choices(False)
+check(winograd_layers() == set(), f"every choice direct: {winograd_layers()}")
+check(winograd_layers(["--conv-algo", "winograd"]) == STRIDE1, "--conv-algo winograd over the file")
+
+wsi, out = f"{xdg}/wsi", f"{xdg}/pred"
+run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "320", "--height", "320", "--seed", "3"])
+cls = sorted(os.listdir(wsi))
+with open(f"{xdg}/labels.csv", "w") as f:
+    f.write("img,gt\n" + "".join(f"{c}/{sorted(os.listdir(f'{wsi}/{c}'))[0]},{c}\n" for c in cls))
+run(["init-model", "--arch", "resnet18", "--classes", ",".join(cls), "--patch-size", "32", "--out", f"{xdg}/m.safetensors"])
+predict = ["predict", "--model", f"{xdg}/m.safetensors", "--all-wsi", wsi, "--labels", f"{xdg}/labels.csv", "--out", out,
+           "--overlap", "1", "--tissue", "none", "--threads", "2"]
+set_choices(True)
+run(predict)
+keys = [json.load(open(os.path.join(out, f)))["key"]["winograd"]
+        for f in (os.listdir(out) if os.path.isdir(out) else []) if f.endswith(".key.json")]
+check(len(keys) == 2 and all(k.startswith("auto+tuned:") for k in keys), f"keys hold the choices' fingerprint: {keys}")
+p = run(predict)
+check(p.stderr.count("is up to date, skipped") == 2, f"same choices: skipped: {p.stderr[-400:]}")
+set_choices(False)
+p = run(predict)
+check(p.stderr.count("redone: the convolution algorithm changed") == 2, f"a flipped choice redoes: {p.stderr[-400:]}")
+p = run(["--conv-algo", "direct"] + predict)
+check(p.stderr.count("redone: the convolution algorithm changed") == 2, f"--conv-algo direct redoes: {p.stderr[-400:]}")
+with open(path, "w") as f:
+    f.write(good)
 
 for args in (["tune", "--size", "8"], ["tune", "--rounds", "0"]):
     p = run(args, expect=2)

@@ -207,10 +207,15 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   const std::string path = (dir / "sub" / "tune.json").string();
   ConvBlocking b = derive_conv_blocking(cpu_caches());
   b.chunk_k = 320;
-  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}});
-  const auto table = read_conv_tuning(path);
-  REQUIRE(table.size() == 1);
-  CHECK(table.at("fwd/k3x3/s1/c64/oc64") == b);
+  const WinogradChoice wino{64, 64, 56, 56, 1, 16, true, 2.5, 3.0}, direct{512, 512, 7, 7, 1, 16, false, 1.2, 1.0};
+  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}}, {wino, direct});
+  const ConvTuningFile f = read_conv_tuning(path);
+  REQUIRE(f.blocking.size() == 1);
+  CHECK(f.blocking.at("fwd/k3x3/s1/c64/oc64") == b);
+  REQUIRE(f.winograd.size() == 2);  // in the file's key order: c512 before c64
+  CHECK(winograd_choice_class(f.winograd[1]) == "winograd/c64/oc64/56x56/p1");
+  CHECK((f.winograd[1].winograd && f.winograd[1].batch == 16 && f.winograd[1].ms == 2.5));
+  CHECK((!f.winograd[0].winograd && f.winograd[0].H == 7 && f.winograd[0].direct_ms == 1.0));
 
   std::ifstream in(path);
   const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -236,11 +241,36 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused("[1, 2]", "not a deepslide tuning file");
   refused(std::string(2 << 20, ' '), "larger than");
   refused(std::string(100, '[') + std::string(100, ']'), "nested deeper");
-  refused(edit("\"version\": 1", "\"version\": 2"), "unsupported version");
+  refused(edit("\"version\": 2", "\"version\": 3"), "unsupported version");
   refused(edit("\"isa\": \"" + std::string(isa_name(cpu_isa())) + "\"", "\"isa\": \"other\""), "another CPU");
   refused(edit("\"l2\": ", "\"l2\": 1"), "another CPU");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": 3"), "chunk_k");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": \"320\""), "chunk_k");
   refused(edit("\"group_bytes\": ", "\"group_bytes\": -"), "group_bytes");
   refused(edit("\"classes\": {", "\"classes\": [{"), "");
+  refused(edit("\"winograd\": true", "\"winograd\": 1"), "winograd missing or not true/false");
+  refused(edit("\"c\": 64", "\"c\": 0"), "c missing or outside");
+  refused(edit("\"h\": 56", "\"h\": 28"), "its fields name another shape");
+  refused(edit("\"batch\": 16", "\"batch\": -1"), "batch missing or outside");
+  // A version 1 file (blockings only, before the Winograd choices) still reads.
+  const std::string v1 = (dir / "v1.json").string();
+  std::string old = edit("\"version\": 2", "\"version\": 1");
+  write(v1, old);
+  CHECK(read_conv_tuning(v1).blocking.size() == 1);
+}
+
+TEST_CASE("a measured Winograd choice holds for larger batches, a direct one for smaller") {
+  const std::vector<WinogradChoice> choices = {{64, 64, 56, 56, 1, 16, true, 2.5, 3.0},
+                                               {512, 512, 7, 7, 1, 16, false, 1.2, 1.0}};
+  auto at = [&](int64_t n, int64_t c, int64_t h) {
+    return winograd_choice_for(choices, make_conv_dims(n, c, h, h, c, 3, 3, 1, 1));
+  };
+  CHECK(at(16, 64, 56) == std::optional<bool>(true));
+  CHECK(at(64, 64, 56) == std::optional<bool>(true));
+  CHECK(at(1, 64, 56) == std::nullopt);  // fewer tiles than measured: the rule decides
+  CHECK(at(16, 512, 7) == std::optional<bool>(false));
+  CHECK(at(1, 512, 7) == std::optional<bool>(false));
+  CHECK(at(64, 512, 7) == std::nullopt);
+  CHECK(at(16, 128, 28) == std::nullopt);                                                               // not measured
+  CHECK(winograd_choice_for(choices, make_conv_dims(16, 64, 56, 56, 64, 3, 3, 1, 0)) == std::nullopt);  // other padding
 }

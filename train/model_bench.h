@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/layers.h"
 #include "layers/resnet.h"
 
 namespace ds {
@@ -38,7 +39,8 @@ struct ModelBenchResult {
   int ranks = 1;
   std::vector<double> sum_ms;  // each timed step's gradient sum over the ranks (0 alone)
   double sum_ms_median = 0;
-  double sum_share = 0;  // time in the sums over the timed steps' time
+  double sum_share = 0;                 // time in the sums over the timed steps' time
+  std::vector<ConvAlgoUse> conv_algos;  // infer mode: each convolution's algorithm (layers/layers.h)
 };
 
 // Checks the options (InputError naming the flag), then builds the model and runs warmup + iters

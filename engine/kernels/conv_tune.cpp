@@ -6,6 +6,8 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "engine/cpu_caches.h"
+#include "engine/kernels/conv_winograd.h"
 #include "engine/tensor.h"
 
 namespace ds {
@@ -56,6 +58,11 @@ Operands make_operands(const ConvDims& d) {
   return o;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 double time_pass(const ConvDims& d, ConvPass pass, Operands& o) {
   const auto t0 = std::chrono::steady_clock::now();
   switch (pass) {
@@ -78,10 +85,7 @@ std::vector<double> time_candidates(const ConvDims& d, ConvPass pass, Operands& 
     }
   set_conv_blocking_override(nullptr);
   std::vector<double> med;
-  for (auto& v : t) {
-    std::sort(v.begin(), v.end());
-    med.push_back(v[v.size() / 2]);
-  }
+  for (auto& v : t) med.push_back(median(v));
   return med;
 }
 
@@ -141,6 +145,37 @@ std::vector<ConvTunedClass> tune_conv_blocking(const ConvTuneOptions& o,
       out.push_back(tune_class(s.d, pass, ops, o));
       if (progress) progress(ConvTuneProgress{&s, pass, &out.back(), (int)out.size(), total});
     }
+  }
+  return out;
+}
+
+std::vector<WinogradChoice> tune_winograd(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+    const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
+  check_conv_tune_options(o);
+  std::vector<WinogradChoice> out;
+  for (const ConvTuneShape& s : resnet18_conv_shapes(o.batch, o.size)) {
+    const ConvDims& d = s.d;
+    if (!winograd_applies(d)) continue;
+    ConvBlocking blocking = derive_conv_blocking(cpu_caches());
+    for (const ConvTunedClass& c : blockings)
+      if (c.shape_class == conv_shape_class(d, ConvPass::forward)) blocking = c.blocking;
+    Operands ops = make_operands(d);
+    const ConvWinogradWeights packed = pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC);
+    std::vector<double> direct, wino;
+    set_conv_blocking_override(&blocking);
+    for (int r = -1; r < o.rounds; ++r) {  // one untimed call of each first
+      const double a = time_pass(d, ConvPass::forward, ops);
+      const auto t0 = std::chrono::steady_clock::now();
+      conv2d_forward_winograd(ops.y.data(), ops.x.data(), packed, d);
+      const double b = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (r >= 0) direct.push_back(a), wino.push_back(b);
+    }
+    set_conv_blocking_override(nullptr);
+    WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(wino), median(direct)};
+    c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
+    out.push_back(c);
+    if (progress) progress(s, c);
   }
   return out;
 }

@@ -2,8 +2,9 @@
 // each pass (forward, backward data, backward weights), times the derived blocking
 // (conv_blocking.h) against candidates that halve or double one of its parameters, then the
 // winners of each parameter together, all alternating in rounds, and keeps the fastest median
-// if it beats the derived one by min_gain (else the derived one, so noise does not move it).
-// The result is what write_conv_tuning (conv_tuning.h) stores.
+// if it beats the derived one by min_gain (else the derived one, so noise does not move it);
+// then, for the 3x3 stride-1 shapes, the direct convolution against Winograd. The results are
+// what write_conv_tuning (conv_tuning.h) stores.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -40,5 +41,13 @@ struct ConvTuneProgress {
 
 std::vector<ConvTunedClass> tune_conv_blocking(const ConvTuneOptions& o,
                                                const std::function<void(const ConvTuneProgress&)>& progress);
+
+// For each of ResNet-18's 3x3 stride-1 shapes at the options' batch and size, the direct
+// forward convolution (at the blocking `blockings` holds for its class, else the derived one)
+// against the Winograd one (conv_winograd.h), alternating in rounds; Winograd is chosen when its
+// median beats the direct one's by min_gain (it rounds differently, so a tie stays direct).
+std::vector<WinogradChoice> tune_winograd(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+    const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress);
 
 }  // namespace ds

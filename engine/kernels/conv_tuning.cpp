@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 
 #include "base/atomic_file.h"
@@ -17,7 +18,8 @@ namespace ds {
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+// Version 2 added the "winograd/..." classes; version 1 files (blockings only) still read.
+constexpr int kFormatVersion = 2;
 constexpr size_t kMaxClasses = 4096;
 constexpr size_t kMaxFileBytes = 1 << 20;  // a file for every class is ~50 KB
 
@@ -61,7 +63,9 @@ ConvTuningState load() {
     return s;
   }
   try {
-    s.table = read_conv_tuning(s.path);
+    ConvTuningFile f = read_conv_tuning(s.path);
+    s.table = std::move(f.blocking);
+    s.winograd = std::move(f.winograd);
     s.status = "file";
   } catch (const std::exception& e) {
     s.status = "ignored";
@@ -92,15 +96,74 @@ std::string conv_tuning_path() {
   return dir + "/deepslide/tune-" + conv_tuning_cpu_key() + ".json";
 }
 
-std::map<std::string, ConvBlocking> read_conv_tuning(const std::string& path) {
+std::string winograd_choice_class(const WinogradChoice& c) {
+  return "winograd/c" + std::to_string(c.C) + "/oc" + std::to_string(c.OC) + "/" + std::to_string(c.H) + "x" +
+         std::to_string(c.W) + "/p" + std::to_string(c.pad);
+}
+
+std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d) {
+  for (const WinogradChoice& c : choices)
+    if (c.C == d.C && c.OC == d.OC && c.H == d.H && c.W == d.W && c.pad == d.pad_h && d.pad_h == d.pad_w) {
+      if (c.winograd && d.N >= c.batch) return true;
+      if (!c.winograd && d.N <= c.batch) return false;
+      return std::nullopt;
+    }
+  return std::nullopt;
+}
+
+std::optional<bool> tuned_winograd(const ConvDims& d) {
+  const ConvTuningState& s = conv_tuning_state();
+  if (s.winograd.empty()) return std::nullopt;
+  return winograd_choice_for(s.winograd, d);
+}
+
+namespace {
+
+ConvBlocking read_blocking(const nlohmann::json& e, const std::string& cls,
+                           const std::function<void(std::string)>& fail) {
+  if (!e.contains("blocking") || !e["blocking"].is_object()) fail(cls + ": no blocking object");
+  ConvBlocking b;
+  for (int i = 0; i < 6; ++i) {
+    const auto& v = e["blocking"].value(kFields[i], nlohmann::json());
+    const int64_t lo = i == 0 ? 16 : 0, hi = int64_t(1) << 40;
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      fail(cls + ": " + kFields[i] + " missing or outside " + std::to_string(lo) + "..2^40");
+    *field(b, i) = v.get<int64_t>();
+  }
+  return b;
+}
+
+// A "winograd/c<C>/oc<OC>/<H>x<W>/p<pad>" class: its name must be the one its fields give.
+WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls,
+                             const std::function<void(std::string)>& fail) {
+  auto dim = [&](const char* k, int64_t lo, int64_t hi) {
+    const auto& v = e.value(k, nlohmann::json());
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      fail(cls + ": " + k + " missing or outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    return v.get<int64_t>();
+  };
+  WinogradChoice c;
+  c.C = dim("c", 1, 1 << 16), c.OC = dim("oc", 1, 1 << 16), c.H = dim("h", 1, 1 << 16), c.W = dim("w", 1, 1 << 16);
+  c.pad = dim("pad", 0, 1), c.batch = dim("batch", 1, 1 << 16);
+  if (!e.contains("winograd") || !e["winograd"].is_boolean()) fail(cls + ": winograd missing or not true/false");
+  c.winograd = e["winograd"].get<bool>();
+  c.ms = e.value("ms", 0.0), c.direct_ms = e.value("direct_ms", 0.0);
+  if (winograd_choice_class(c) != cls) fail(cls + ": its fields name another shape (" + winograd_choice_class(c) + ")");
+  return c;
+}
+
+}  // namespace
+
+ConvTuningFile read_conv_tuning(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw InputError(path, "cannot read: " + ec.message());
   if (size > kMaxFileBytes) throw InputError(path, "larger than a tuning file can be (1 MB)");
   const nlohmann::json j = read_json_file(path);
-  auto fail = [&](const std::string& why) { throw InputError(path, why); };
+  const std::function<void(std::string)> fail = [&](const std::string& why) { throw InputError(path, why); };
   if (!j.is_object() || j.value("format", "") != "deepslide-tune") fail("not a deepslide tuning file");
-  if (!j.contains("version") || j["version"] != kFormatVersion) fail("unsupported version");
+  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] < 1 || j["version"] > kFormatVersion)
+    fail("unsupported version");
   const nlohmann::json ours = cpu_json();
   if (!j.contains("cpu") || !j["cpu"].is_object()) fail("no cpu record");
   for (const auto& [k, v] : ours.items())
@@ -109,23 +172,17 @@ std::map<std::string, ConvBlocking> read_conv_tuning(const std::string& path) {
            ", this machine's " + v.dump() + ")");
   if (!j.contains("classes") || !j["classes"].is_object()) fail("no classes object");
   if (j["classes"].size() > kMaxClasses) fail("more than 4096 classes");
-  std::map<std::string, ConvBlocking> table;
+  ConvTuningFile f;
   for (const auto& [cls, e] : j["classes"].items()) {
-    if (!e.is_object() || !e.contains("blocking") || !e["blocking"].is_object()) fail(cls + ": no blocking object");
-    ConvBlocking b;
-    for (int i = 0; i < 6; ++i) {
-      const auto& v = e["blocking"].value(kFields[i], nlohmann::json());
-      const int64_t lo = i == 0 ? 16 : 0, hi = int64_t(1) << 40;
-      if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-        fail(cls + ": " + kFields[i] + " missing or outside " + std::to_string(lo) + "..2^40");
-      *field(b, i) = v.get<int64_t>();
-    }
-    table[cls] = b;
+    if (!e.is_object()) fail(cls + ": not an object");
+    if (cls.rfind("winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, fail));
+    else f.blocking[cls] = read_blocking(e, cls, fail);
   }
-  return table;
+  return f;
 }
 
-void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass>& classes) {
+void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass>& classes,
+                       const std::vector<WinogradChoice>& winograd) {
   nlohmann::ordered_json j = {{"format", "deepslide-tune"}, {"version", kFormatVersion}, {"cpu", cpu_json()}};
   nlohmann::ordered_json cl = nlohmann::ordered_json::object();
   for (const ConvTunedClass& c : classes) {
@@ -134,6 +191,16 @@ void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass
     for (int i = 0; i < 6; ++i) b[kFields[i]] = *field(bl, i);
     cl[c.shape_class] = {{"blocking", b}, {"ms", c.ms}, {"derived_ms", c.derived_ms}};
   }
+  for (const WinogradChoice& c : winograd)
+    cl[winograd_choice_class(c)] = {{"c", c.C},
+                                    {"oc", c.OC},
+                                    {"h", c.H},
+                                    {"w", c.W},
+                                    {"pad", c.pad},
+                                    {"batch", c.batch},
+                                    {"winograd", c.winograd},
+                                    {"ms", c.ms},
+                                    {"direct_ms", c.direct_ms}};
   j["classes"] = cl;
   std::error_code ec;
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();

@@ -5,9 +5,12 @@
 // first convolution, through the bounded JSON reader; a file that is corrupt, for another CPU,
 // ISA or cache sizes, or holds values out of range is ignored as a whole with one warning on
 // stderr, and the derived blocking is used. DEEPSLIDE_TUNING=off (or `--tuning off`) ignores
-// the file. Format: docs/formats.md.
+// the file. Besides blockings it holds which algorithm (direct or Winograd) measured faster for
+// each 3x3 stride-1 convolution shape it timed: what `--conv-algo auto` follows
+// (conv_winograd.h). Format: docs/formats.md.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,11 +18,26 @@
 
 namespace ds {
 
+// One measured choice between the direct and the Winograd forward convolution: for the shape
+// (C, OC, H, W, pad) at `batch` images, which was faster (medians of alternating rounds).
+struct WinogradChoice {
+  int64_t C = 0, OC = 0, H = 0, W = 0, pad = 0, batch = 0;
+  bool winograd = false;
+  double ms = 0, direct_ms = 0;  // Winograd's and the direct convolution's median times
+};
+std::string winograd_choice_class(const WinogradChoice& c);  // "winograd/c64/oc64/56x56/p1"
+
+struct ConvTuningFile {
+  std::map<std::string, ConvBlocking> blocking;  // shape class -> blocking
+  std::vector<WinogradChoice> winograd;
+};
+
 struct ConvTuningState {
   std::string status;                         // "file", "derived" (no file), "off" or "ignored"
   std::string path;                           // the file looked for ("" when neither XDG_CACHE_HOME nor HOME is set)
   std::string warning;                        // why a file was ignored
   std::map<std::string, ConvBlocking> table;  // shape class -> blocking
+  std::vector<WinogradChoice> winograd;       // measured algorithm choices
 };
 
 const ConvTuningState& conv_tuning_state();  // loads the file on first use
@@ -31,8 +49,14 @@ void set_conv_tuning_enabled(bool on);
 std::string conv_tuning_cpu_key();  // "amd-f25-m1-avx2"
 std::string conv_tuning_path();     // where this CPU's file is looked for
 
+// What the file measured for this convolution, if it applies: a shape where Winograd won holds
+// for this batch or a larger one (more tiles share the transformed filters), one where the direct
+// convolution won for this batch or a smaller one; otherwise nothing (the rule decides).
+std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d);
+std::optional<bool> tuned_winograd(const ConvDims& d);  // the same on the loaded file's choices
+
 // Reads and checks a tuning file for this CPU; InputError naming it and the reason otherwise.
-std::map<std::string, ConvBlocking> read_conv_tuning(const std::string& path);
+ConvTuningFile read_conv_tuning(const std::string& path);
 
 struct ConvTunedClass {
   std::string shape_class;
@@ -40,6 +64,7 @@ struct ConvTunedClass {
   double ms = 0, derived_ms = 0;  // median times of the winner and of the derived blocking
 };
 // Writes the file atomically (creating its folder).
-void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass>& classes);
+void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass>& classes,
+                       const std::vector<WinogradChoice>& winograd = {});
 
 }  // namespace ds

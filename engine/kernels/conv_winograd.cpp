@@ -7,13 +7,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "base/int_math.h"
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_rows.h"
+#include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
 
@@ -57,13 +61,40 @@ int64_t reuse_tiles(const ConvDims& d) { return d.C * d.OC / (2 * (d.C + d.OC));
 
 WinogradMode env_mode() {
   const char* e = std::getenv("DEEPSLIDE_WINOGRAD");
-  if (!e || !*e || !std::strcmp(e, "auto")) return WinogradMode::aut;
-  if (!std::strcmp(e, "0")) return WinogradMode::off;
-  if (!std::strcmp(e, "1")) return WinogradMode::on;
-  throw InputError("DEEPSLIDE_WINOGRAD", std::string("'") + e + "' is not 0, 1 or auto");
+  if (!e || !*e) return WinogradMode::aut;
+  return parse_conv_algo(e, "DEEPSLIDE_WINOGRAD");
 }
 
 }  // namespace
+
+WinogradMode parse_conv_algo(const std::string& v, const std::string& where) {
+  if (v == "auto") return WinogradMode::aut;
+  if (v == "direct" || v == "0") return WinogradMode::off;
+  if (v == "winograd" || v == "1") return WinogradMode::on;
+  throw InputError(where, "'" + v + "' is not auto, direct or winograd");
+}
+
+const char* conv_algo_name(WinogradMode m) {
+  static const char* kNames[] = {"direct", "winograd", "auto"};
+  return kNames[(int)m];
+}
+
+std::string conv_algo_key() {
+  const WinogradMode m = winograd_mode();
+  static const char* kKeyNames[] = {"off", "on", "auto"};  // as keys written before --conv-algo have them
+  std::string k = kKeyNames[(int)m];
+  if (m != WinogradMode::aut || reference_kernels()) return k;
+  const ConvTuningState& s = conv_tuning_state();
+  if (s.winograd.empty()) return k;
+  uint64_t h = kFnvOffset;  // over the choices that decide something
+  for (const WinogradChoice& c : s.winograd) {
+    const int64_t v[] = {c.C, c.OC, c.H, c.W, c.pad, c.batch, (int64_t)c.winograd};
+    h = fnv1a(v, sizeof v, h);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  return k + "+tuned:" + hex;
+}
 
 WinogradMode winograd_mode() {
   const int f = g_forced_mode.load(std::memory_order_relaxed);
@@ -75,6 +106,11 @@ WinogradMode winograd_mode() {
 void force_winograd_mode(WinogradMode m) { g_forced_mode.store((int)m, std::memory_order_relaxed); }
 
 bool winograd_pays(const ConvDims& d) {
+  if (const std::optional<bool> t = tuned_winograd(d)) return *t;
+  return winograd_rule(d);
+}
+
+bool winograd_rule(const ConvDims& d) {
   // Two costs the direct convolution does not have: outputs computed and thrown away where 4
   // does not divide the output side (covered / real pixels: 1.31 on layer3's 14x14 and layer4's
   // 7x7, 4 on a 2x2 map), and the transformed filters, 4x the weights, read once per block of

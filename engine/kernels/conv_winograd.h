@@ -32,6 +32,7 @@
 // plain loops in double.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
@@ -65,14 +66,25 @@ ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64
 // d is a convolution F(4x4, 3x3) computes: 3x3 kernel, stride 1 (any padding).
 bool winograd_applies(const ConvDims& d);
 
-// Which convolutions the layers run by Winograd, from DEEPSLIDE_WINOGRAD: 0 none, 1 every one
-// that applies (tests, benchmarks), unset or "auto" those winograd_pays() picks. Never in
-// reference mode (DEEPSLIDE_ISA=ref keeps the direct convolution).
+// Which convolutions the layers run by Winograd (`--conv-algo`, else DEEPSLIDE_WINOGRAD):
+// "direct" (or 0) none, "winograd" (or 1) every one that applies, "auto" (the default) those
+// winograd_pays() picks. Never in reference mode (DEEPSLIDE_ISA=ref keeps the direct convolution).
 enum class WinogradMode { off = 0, on = 1, aut = 2 };
 WinogradMode winograd_mode();
-void force_winograd_mode(WinogradMode m);  // for tests and benchmarks: overrides the environment
-bool winograd_pays(const ConvDims& d);     // the per-layer choice of auto mode (conv_winograd.cpp)
-bool use_winograd(const ConvDims& d);      // applies, mode, not reference mode
+void force_winograd_mode(WinogradMode m);  // --conv-algo, tests, benchmarks: overrides the environment
+// "auto", "direct" or "winograd" (0 and 1 too, as DEEPSLIDE_WINOGRAD takes them); InputError
+// naming `where` otherwise.
+WinogradMode parse_conv_algo(const std::string& value, const std::string& where);
+const char* conv_algo_name(WinogradMode m);  // "direct", "winograd", "auto"
+// auto mode's per-layer choice: what this CPU's tuning file measured for the shape
+// (tuned_winograd, conv_tuning.h), else winograd_rule.
+bool winograd_pays(const ConvDims& d);
+bool winograd_rule(const ConvDims& d);  // the fixed rule, from bench_conv's figures (conv_winograd.cpp)
+bool use_winograd(const ConvDims& d);   // applies, mode, not reference mode
+// What decides the algorithms, for result keys (Winograd rounds differently): "off" (direct),
+// "on" (winograd) or "auto", and in auto mode with measured choices loaded, a fingerprint of
+// them ("auto+tuned:<hex>").
+std::string conv_algo_key();
 
 // out = epilogue(conv(in, w)) with ep.weight_scale null (fold the scale into the packing): +
 // bias[oc], + residual, max(., 0). d must satisfy winograd_applies and match w's C and OC. In
