@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each in turn.
 #
 #   bash tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   every target (or those named) for SECONDS
-#                                                       each (default FUZZ_TIME, else 60): `make fuzz`
+#                                                       each (default FUZZ_TIME, else 60): `make fuzz`;
+#                                                       FUZZ_JOBS targets at a time (default: the cores)
 #   bash tests/fuzz/run_fuzz.sh --ci                    every target for FUZZ_CI_TIME (default 20) s:
 #                                                       `make fuzz-ci`, the fuzz step of .ci/run
 #   bash tests/fuzz/run_fuzz.sh --list                  the target names
@@ -57,20 +58,37 @@ export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS=1
 failed=""
-for t in $TARGETS; do
+# One target: exit 1 (its log's tail on stderr) on a finding; its summary lines on stdout.
+fuzz_one() {
+  local t="$1" max_len=()
   mkdir -p "$OUT/corpus/$t"
-  max_len=()
   [ "$t" = slide ] && max_len=(-max_len=200000)  # the crafted hostile TIFF seeds are up to 33 KB
-  echo "fuzz: $t for $TIME s"
-  if ! "$OUT/fuzz_$t" "$OUT/corpus/$t" "tests/fuzz/seeds/$t" -max_total_time="$TIME" -timeout=10 \
-      -rss_limit_mb=2048 -malloc_limit_mb=1024 "${max_len[@]}" -print_final_stats=1 \
-      -artifact_prefix="$OUT/findings/$t-" 2>"$OUT/$t.log"; then
-    failed="$failed $t"
-    tail -n 60 "$OUT/$t.log" >&2
-  fi
+  local rc=0
+  "$OUT/fuzz_$t" "$OUT/corpus/$t" "tests/fuzz/seeds/$t" -max_total_time="$TIME" -timeout=10 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 "${max_len[@]}" -print_final_stats=1 \
+    -artifact_prefix="$OUT/findings/$t-" 2>"$OUT/$t.log" || rc=1
+  [ $rc = 0 ] || tail -n 60 "$OUT/$t.log" >&2
   grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)" \
     "$OUT/$t.log" | sed "s/^/fuzz: $t: /" || true
+  return $rc
+}
+
+# Each target is one single-threaded process: FUZZ_JOBS (default: the cores) of them at a time.
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+declare -A running=()  # pid -> target
+wait_one() {  # bash 5.1's wait -n -p: which job ended, with its status
+  local pid rc=0
+  wait -n -p pid || rc=$?
+  [ "$rc" = 0 ] || failed="$failed ${running[$pid]}"
+  unset "running[$pid]"
+}
+for t in $TARGETS; do
+  while [ "${#running[@]}" -ge "$jobs_max" ]; do wait_one; done
+  echo "fuzz: $t for $TIME s"
+  fuzz_one "$t" &
+  running[$!]="$t"
 done
+while [ "${#running[@]}" -gt 0 ]; do wait_one; done
 echo "fuzz: ran for $(( $(date +%s) - built )) s, $(( $(date +%s) - start )) s in all"
 if [ -n "$failed" ]; then
   echo "fuzz: FAILED:$failed (inputs in $OUT/findings/)" >&2
