@@ -274,10 +274,13 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   // possible or libjpeg objects to the result, the original, which reports any corruption.
   thread_local std::vector<uint8_t> cropped;
   JpegCrop at;
-  if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at) &&
-      run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, tile_w, tile_h, x0 - at.x,
-                      y0 - at.y, x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
-    return;
+  if (crop_jpeg(tables, tables_len, data, len, x0, y0, x1, y1, cropped, &at)) {
+    decoder.err.skip_to_restart = skip_to_restart || at.restarts;
+    if (run_decode_rect(decoder, tables, tables_len, cropped.data(), at.bytes, color, tile_w, tile_h, x0 - at.x,
+                        y0 - at.y, x1 - at.x, y1 - at.y, out, stride, row_buf.data(), row_buf.size()))
+      return;
+    decoder.err.skip_to_restart = skip_to_restart;
+  }
   if (!run_decode_rect(decoder, tables, tables_len, data, len, color, tile_w, tile_h, x0, y0, x1, y1, out, stride,
                        row_buf.data(), row_buf.size()))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
