@@ -499,10 +499,7 @@ bool crop_rows_with_restarts(const uint8_t* data, size_t len, const Header& s, c
     *w.o++ = 0xFF;
     *w.o++ = k + 1 < rows.size() ? (uint8_t)(0xD0 + k % 8) : 0xD9;
   }
-  at->bytes = (size_t)(w.o - out.data());
-  at->x = c.cs * c.mcu_w;
-  at->y = c.rs * c.mcu_h;
-  at->restarts = true;
+  *at = JpegCrop{c.cs * c.mcu_w, c.rs * c.mcu_h, (size_t)(w.o - out.data()), true};
   return true;
 }
 
@@ -560,10 +557,7 @@ bool crop_plain(const uint8_t* data, size_t len, const Header& s, Cut c, std::ve
   w.finish();
   *w.o++ = 0xFF;
   *w.o++ = 0xD9;
-  at->bytes = (size_t)(w.o - out.data());
-  at->x = c.cs * c.mcu_w;
-  at->y = c.rs * c.mcu_h;
-  at->restarts = false;
+  *at = JpegCrop{c.cs * c.mcu_w, c.rs * c.mcu_h, (size_t)(w.o - out.data()), false};
   return true;
 }
 
