@@ -1,8 +1,10 @@
 // jpeg_crop (cutting a JPEG down to a rectangle's MCUs before libjpeg decodes it): every
 // rectangle decoded through it matches the same rectangle of a full libjpeg decode exactly, for
-// each chroma subsampling, grey, odd sizes, optimized Huffman tables and dense detail; streams it
-// cannot cut (restart markers, progressive) are refused and still decode; corrupt and truncated
-// data give an InputError or a decode, never a crash.
+// each chroma subsampling, grey, odd sizes, optimized Huffman tables, dense detail and a restart
+// marker after every MCU row (NDPI's restart intervals, also with the frame and interval cut short
+// as the NDPI reader does); streams it cannot cut (other restart intervals, progressive) are
+// refused and still decode; corrupt and truncated data give an InputError or a decode, never a
+// crash.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -101,6 +103,13 @@ bool can_crop(const std::vector<uint8_t>& jpg, int x0, int y0, int x1, int y1) {
   return ds::crop_jpeg(nullptr, 0, jpg.data(), jpg.size(), x0, y0, x1, y1, out, &at);
 }
 
+// Offset of the first marker `m` (0xFF m) in a JPEG's header, or 0.
+size_t find_marker(const std::vector<uint8_t>& jpg, uint8_t m) {
+  for (size_t i = 0; i + 1 < jpg.size(); ++i)
+    if (jpg[i] == 0xFF && jpg[i + 1] == m) return i;
+  return 0;
+}
+
 }  // namespace
 
 TEST_CASE("cropped JPEG rectangles match a full decode exactly", "[slide][jpeg]") {
@@ -117,6 +126,10 @@ TEST_CASE("cropped JPEG rectangles match a full decode exactly", "[slide][jpeg]"
       {"grey", {1, 1, true}, 250, 131},
       {"optimized tables", {2, 2, false, true}, 256, 256},
       {"quality 97", {2, 2, false, false, false, 0, 97}, 256, 128},
+      {"4:2:2, restart marker every MCU row", {2, 1, false, false, false, 1}, 512, 64},
+      {"4:2:0 odd size, restart marker every MCU row", {2, 2, false, false, false, 1}, 251, 203},
+      {"4:4:4, restart marker every MCU row", {1, 1, false, false, false, 1, 95}, 240, 176},
+      {"grey, restart marker every MCU row", {1, 1, true, false, false, 1}, 250, 131},
   };
   std::mt19937 rng(5);
   for (const auto& v : variants) {
@@ -126,8 +139,9 @@ TEST_CASE("cropped JPEG rectangles match a full decode exactly", "[slide][jpeg]"
     auto full = full_decode(jpg, v.w, v.h);
     // A small rectangle in the middle is always cut (by rows and columns).
     CHECK(can_crop(jpg, v.w / 2, v.h / 2, v.w / 2 + 9, v.h / 2 + 9));
-    // A wide one far down is cut by rows.
-    CHECK(can_crop(jpg, 0, v.h - 20, v.w, v.h));
+    // A wide one far down is cut by rows; with restart markers every row is reached without
+    // walking, and a rectangle at the left edge leaves no MCUs to skip.
+    CHECK(can_crop(jpg, 0, v.h - 20, v.w, v.h) == (v.o.restart_rows == 0));
     for (int k = 0; k < 150; ++k) {
       int x0 = (int)(rng() % (unsigned)v.w), y0 = (int)(rng() % (unsigned)v.h);
       int x1 = x0 + 1 + (int)(rng() % (unsigned)(v.w - x0)), y1 = y0 + 1 + (int)(rng() % (unsigned)(v.h - y0));
@@ -143,11 +157,12 @@ TEST_CASE("cropped JPEG rectangles match a full decode exactly", "[slide][jpeg]"
   }
 }
 
-TEST_CASE("JPEGs with restart markers or progressive scans are not cut but still decode", "[slide][jpeg]") {
+TEST_CASE("JPEGs with restart intervals other than one MCU row or progressive scans are not cut but still decode",
+          "[slide][jpeg]") {
   auto img = busy_image(200, 160, 4);
   for (int which = 0; which < 2; ++which) {
     EncodeOptions o;
-    if (which == 0) o.restart_rows = 1;
+    if (which == 0) o.restart_rows = 2;
     else o.progressive = true;
     auto jpg = encode(img, o);
     CHECK_FALSE(can_crop(jpg, 100, 100, 110, 110));
@@ -156,9 +171,51 @@ TEST_CASE("JPEGs with restart markers or progressive scans are not cut but still
   }
 }
 
+// The NDPI reader's partial reads: a JPEG of restart intervals one MCU row each whose frame and
+// restart interval are cut short in the header (the data still holds whole rows), decoded with
+// libjpeg skipping to each next marker. Cut or not, the pixels are the full decode's.
+TEST_CASE("restart-interval rows cut short in the header crop to the same pixels", "[slide][jpeg]") {
+  auto img = busy_image(512, 40, 8);
+  EncodeOptions o;
+  o.h_samp = 2;
+  o.v_samp = 1;
+  o.restart_rows = 1;
+  o.quality = 85;
+  auto jpg = encode(img, o);
+  auto full = full_decode(jpg, 512, 40);
+  const size_t sof = find_marker(jpg, 0xC0), dri = find_marker(jpg, 0xDD);
+  REQUIRE(sof > 0);
+  REQUIRE(dri > 0);
+  REQUIRE((jpg[dri + 4] << 8 | jpg[dri + 5]) == 32);  // one interval per 16-px MCU row
+  std::mt19937 rng(11);
+  int cut = 0;
+  for (int k = 0; k < 120; ++k) {
+    int x0 = (int)(rng() % 500), x1 = std::min(512, x0 + 1 + (int)(rng() % 240));
+    int y0 = (int)(rng() % 40), y1 = y0 + 1 + (int)(rng() % (unsigned)(40 - y0));
+    // As the reader: the frame ends one MCU right of the region, and so does each interval.
+    const int frame_w = std::min(512, ((x1 - 1) / 16 + 2) * 16), mcus = frame_w / 16;
+    auto short_jpg = jpg;
+    short_jpg[sof + 7] = (uint8_t)(frame_w >> 8);
+    short_jpg[sof + 8] = (uint8_t)frame_w;
+    short_jpg[dri + 4] = (uint8_t)(mcus >> 8);
+    short_jpg[dri + 5] = (uint8_t)mcus;
+    cut += can_crop(short_jpg, x0, y0, x1, y1);
+    std::vector<uint8_t> out((size_t)(x1 - x0) * (y1 - y0) * 3);
+    ds::decode_jpeg_rgb_rect(nullptr, 0, short_jpg.data(), short_jpg.size(), ds::JpegColor::kAuto, frame_w, 40, x0, y0,
+                             x1, y1, out.data(), (size_t)(x1 - x0) * 3, "test", frame_w < 512);
+    INFO("rect " << x0 << "," << y0 << " - " << x1 << "," << y1);
+    for (int y = y0; y < y1; ++y)
+      REQUIRE(std::memcmp(out.data() + (size_t)(y - y0) * (x1 - x0) * 3, full.row(y) + (size_t)x0 * 3,
+                          (size_t)(x1 - x0) * 3) == 0);
+  }
+  CHECK(cut > 60);  // most of them were cut (those starting 32 px in or more)
+}
+
 TEST_CASE("corrupt or truncated JPEG data never crashes the cutter", "[slide][jpeg]") {
   auto img = busy_image(256, 256, 6);
-  auto jpg = encode(img, {});
+  EncodeOptions with_restarts;
+  with_restarts.restart_rows = 1;
+  auto jpg = GENERATE(as<bool>{}, false, true) ? encode(img, with_restarts) : encode(img, {});
   std::mt19937 rng(9);
   std::vector<uint8_t> out(256 * 256 * 3);
   int errors = 0;

@@ -131,6 +131,8 @@ struct Header {
   int sof_comp_id[4] = {}, sof_h[4] = {}, sof_v[4] = {};
   size_t sof_at = 0;         // offset of the frame height in the tile data
   size_t entropy_begin = 0;  // first byte after the SOS segment
+  int restart = 0;           // restart interval in MCUs (0: none)
+  size_t dri_at = 0;         // offset of the restart interval's value in the tile data
   ScanComp scan[4];
   int nscan = 0;
 };
@@ -198,7 +200,9 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
     } else if ((m >= 0xC2 && m <= 0xCF)) {
       return false;  // progressive, lossless, hierarchical or arithmetic coding
     } else if (m == 0xDD) {
-      if (ql < 2 || be16(q) != 0) return false;  // restart intervals
+      if (ql < 2 || (tables_only && be16(q) != 0)) return false;
+      s.restart = be16(q);
+      s.dri_at = i + 2;
     } else if (m == 0xDA) {
       if (tables_only || s.ncomp == 0 || ql < 1) return false;
       int ns = q[0];
@@ -227,10 +231,10 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
   }
 }
 
-// Copies the entropy-coded data up to its first marker with the stuffed zero bytes removed.
-size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
-  if (out.size() < n + kPad) out.resize(n + kPad);  // grown only: not zero-filled per call
-  uint8_t* o = out.data();
+// Copies the entropy-coded data up to its first marker with the stuffed zero bytes removed, to
+// `o` (room for n bytes); returns the bytes written.
+size_t unstuff_to(const uint8_t* p, size_t n, uint8_t* const out) {
+  uint8_t* o = out;
   size_t i = 0;
   while (i < n) {
     const void* f = std::memchr(p + i, 0xFF, n - i);
@@ -242,8 +246,14 @@ size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
     *o++ = 0xFF;
     i += 2;
   }
-  size_t bytes = (size_t)(o - out.data());
-  std::memset(o, 0, kPad);
+  return (size_t)(o - out);
+}
+
+// unstuff_to into `out` (grown only: not zero-filled per call), followed by kPad zero bytes.
+size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
+  if (out.size() < n + kPad) out.resize(n + kPad);
+  size_t bytes = unstuff_to(p, n, out.data());
+  std::memset(out.data() + bytes, 0, kPad);
   return bytes;
 }
 
@@ -318,6 +328,239 @@ struct RowCut {
   int last_dc[4] = {};   // DC predictors after the row's last needed MCU
 };
 
+// The MCUs a crop keeps (rows rs..re-1, columns cs..ce-1) and the image's MCU grid.
+struct Cut {
+  int mcu_w, mcu_h, mcus_x, mcus_y, rs, re, cs, ce;
+};
+
+// Walks one MCU: each block's DC code (pred[] updated) and AC codes, consuming the bits libjpeg
+// would. With `first`, records where each component's first DC code lies and its value (the MCU a
+// row's cut starts at). False on a code no table has, an absurd DC, or a read past `limit` bits.
+inline bool walk_mcu(const Header& s, BitReader& br, int pred[4], RowCut* first, uint64_t limit) {
+  for (int ci = 0; ci < s.nscan; ++ci) {
+    const ScanComp& sc = s.scan[ci];
+    for (int b = 0; b < sc.blocks; ++b) {
+      br.refill();
+      if (first && b == 0) first->dc_from[ci] = br.pos();
+      uint16_t e = sc.dc->fast[br.buf >> (64 - kLook)];
+      int size, l;
+      if (e) {
+        l = e >> 8;
+        size = e & 0xFF;
+      } else if ((size = sc.dc->slow(br.buf, &l)) < 0) {
+        return false;
+      }
+      br.consume(l);
+      if (size) {
+        int v = (int)(br.buf >> (64 - size));
+        if (v < (1 << (size - 1))) v += 1 - (1 << size);
+        br.consume(size);
+        pred[ci] += v;
+        if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
+      }
+      if (first && b == 0) {
+        first->dc_to[ci] = br.pos();
+        first->dc_value[ci] = pred[ci];
+      }
+      const Huffman& ac = *sc.ac;
+      for (int k = 1; k < 64;) {
+        if (br.count < 32) br.refill();  // not every symbol: keeps the load off the critical path
+        uint32_t m = ac.multi[br.buf >> (64 - kMulti)];
+        if (m) {
+          if (k + (int)((m >> 8) & 0xFF) < 64) {  // every symbol but the last leaves the block open
+            br.consume((int)(m >> 28));
+            k += (int)((m >> 16) & 0xFF);
+          } else {
+            br.consume((int)((m >> 24) & 15));
+            k += (int)(m & 0xFF);
+          }
+          continue;
+        }
+        uint16_t a = ac.fast[br.buf >> (64 - kLook)];
+        if (a) {
+          br.consume(a >> 8);
+          k += a & 0xFF;
+        } else {
+          int sym = ac.slow(br.buf, &l);
+          if (sym < 0) return false;
+          int run = sym >> 4, sz = sym & 15;
+          br.consume(l + sz);
+          k += sz ? run + 1 : (run == 15 ? 16 : 64);
+        }
+      }
+      if (br.pos() > limit) return false;  // ran past the data: truncated or corrupt
+    }
+  }
+  return true;
+}
+
+// Writes one row's kept bits: its first blocks' DC differences re-encoded against `pred` (the
+// predictors the decoder holds when the row starts), everything else copied. False when a DC
+// table has no code for the new difference.
+bool splice_row(const Header& s, const uint8_t* bits, const RowCut& cut, const int pred[4], BitWriter& w) {
+  uint64_t from = cut.start;
+  for (int ci = 0; ci < s.nscan; ++ci) {
+    w.copy(bits, from, cut.dc_from[ci]);
+    int diff = cut.dc_value[ci] - pred[ci];
+    int mag = diff < 0 ? -diff : diff;
+    int size = 0;
+    while (mag >> size) ++size;
+    const Huffman& dc = *s.scan[ci].dc;
+    if (size > 15 || dc.enc_len[size] == 0) return false;  // no code for it in this table
+    w.put(dc.enc_code[size], dc.enc_len[size]);
+    if (size) w.put((uint32_t)(diff < 0 ? diff - 1 : diff) & ((1u << size) - 1), size);
+    from = cut.dc_to[ci];
+  }
+  w.copy(bits, from, cut.end);
+  return true;
+}
+
+// The cropped stream's header (the original's up to its scan, resized to the kept MCUs); grows
+// `out` to `bound` bytes and returns a writer for the entropy data after it.
+BitWriter begin_output(const uint8_t* data, const Header& s, const Cut& c, size_t bound, std::vector<uint8_t>& out) {
+  const int w2 = std::min(s.width, c.ce * c.mcu_w) - c.cs * c.mcu_w;
+  const int h2 = std::min(s.height, c.re * c.mcu_h) - c.rs * c.mcu_h;
+  if (out.size() < bound) out.resize(bound);
+  std::memcpy(out.data(), data, s.entropy_begin);
+  out[s.sof_at] = (uint8_t)(h2 >> 8);
+  out[s.sof_at + 1] = (uint8_t)h2;
+  out[s.sof_at + 2] = (uint8_t)(w2 >> 8);
+  out[s.sof_at + 3] = (uint8_t)w2;
+  return BitWriter{out.data() + s.entropy_begin};
+}
+
+// Byte ranges of MCU rows 0..rows-1 of a JPEG whose restart intervals are one MCU row each:
+// begin[r] is the row's first byte, end[r] the marker after it (RSTn in turn; EOI or any other
+// marker only after the last row of the image). False when the data holds fewer rows.
+bool find_rows(const uint8_t* data, size_t len, size_t at, int rows, int mcus_y, std::vector<size_t>& begin,
+               std::vector<size_t>& end) {
+  begin.resize((size_t)rows);
+  end.resize((size_t)rows);
+  for (int r = 0; r < rows; ++r) {
+    begin[(size_t)r] = at;
+    for (;;) {
+      const void* f = at < len ? std::memchr(data + at, 0xFF, len - at) : nullptr;
+      if (!f) return false;
+      const size_t ff = (size_t)((const uint8_t*)f - data);
+      size_t k = ff + 1;
+      while (k < len && data[k] == 0xFF) ++k;  // fill bytes
+      if (k >= len) return false;
+      at = k + 1;
+      if (data[k] == 0x00) continue;  // a stuffed 0xFF
+      end[(size_t)r] = ff;
+      if (data[k] == 0xD0 + r % 8) break;
+      if (r == mcus_y - 1) break;  // EOI (or any marker) after the last row
+      return false;
+    }
+  }
+  return true;
+}
+
+// One restart interval per MCU row (NDPI's stacked intervals): each needed row is found by its
+// markers and walked only up to its first kept MCU; the crop keeps the restart markers (one per
+// row, so DC predictions restart at 0) and each row's data runs on to the end of its interval.
+// libjpeg decodes the kept MCUs of a row and skips the rest to the next marker.
+bool crop_rows_with_restarts(const uint8_t* data, size_t len, const Header& s, const Cut& c, std::vector<uint8_t>& out,
+                             JpegCrop* at) {
+  // Walking pays from a couple of MCUs on: below that, copying the row costs what it saves.
+  if (s.restart != c.mcus_x || c.cs < 2) return false;
+  thread_local std::vector<size_t> begin, end;
+  if (!find_rows(data, len, s.entropy_begin, c.re, c.mcus_y, begin, end)) return false;
+  size_t stuffed = 0;
+  for (int r = c.rs; r < c.re; ++r) stuffed += end[(size_t)r] - begin[(size_t)r];
+  thread_local std::vector<uint8_t> bits;
+  if (bits.size() < stuffed + kPad) bits.resize(stuffed + kPad);
+  thread_local std::vector<RowCut> rows;
+  rows.assign((size_t)(c.re - c.rs), RowCut{});
+  size_t filled = 0;
+  for (int r = c.rs; r < c.re; ++r) {
+    RowCut& cut = rows[(size_t)(r - c.rs)];
+    const size_t first_byte = filled;
+    filled += unstuff_to(data + begin[(size_t)r], end[(size_t)r] - begin[(size_t)r], bits.data() + filled);
+    cut.end = (uint64_t)filled * 8;
+    std::memset(bits.data() + filled, 0, kPad);  // the walk may look past this row's end
+    BitReader br(bits.data());
+    br.p = bits.data() + first_byte;
+    int pred[4] = {0, 0, 0, 0};
+    for (int col = 0; col <= c.cs; ++col) {
+      if (col == c.cs) cut.start = br.pos();
+      if (!walk_mcu(s, br, pred, col == c.cs ? &cut : nullptr, cut.end)) return false;
+    }
+  }
+  const size_t bound = s.entropy_begin + filled * 2 + rows.size() * (4 * 8 + 4) + 64;
+  BitWriter w = begin_output(data, s, c, bound, out);
+  const int kept = c.ce - c.cs;
+  out[s.dri_at] = (uint8_t)(kept >> 8);
+  out[s.dri_at + 1] = (uint8_t)kept;
+  const int zero[4] = {0, 0, 0, 0};
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (!splice_row(s, bits.data(), rows[k], zero, w)) return false;
+    w.finish();
+    *w.o++ = 0xFF;
+    *w.o++ = k + 1 < rows.size() ? (uint8_t)(0xD0 + k % 8) : 0xD9;
+  }
+  *at = JpegCrop{c.cs * c.mcu_w, c.rs * c.mcu_h, (size_t)(w.o - out.data()), true};
+  return true;
+}
+
+// No restart markers: every MCU up to the last kept one is walked, and the kept rows are spliced
+// into one scan, each row's first DC differences re-encoded against the row before it.
+bool crop_plain(const uint8_t* data, size_t len, const Header& s, Cut c, std::vector<uint8_t>& out, JpegCrop* at) {
+  // Cutting columns means walking every MCU up to the last one needed (to find where each row's
+  // needed part starts and ends), at about half libjpeg's cost per MCU; it pays when libjpeg is
+  // then spared more than half of each row. Otherwise only the rows above are cut: the walk stops
+  // at the first needed MCU and everything after it is copied.
+  const bool by_rows = (c.ce - c.cs) * 20 > c.mcus_x * 9;
+  if (by_rows) {
+    if (c.rs == 0) return false;  // nothing above to skip; libjpeg stops after the last row anyway
+    c.cs = 0;
+    c.ce = c.mcus_x;
+  }
+  const int walk_rows = by_rows ? c.rs + 1 : c.re, walk_last_cols = by_rows ? 1 : c.ce;
+
+  thread_local std::vector<uint8_t> bits;
+  size_t nbytes = unstuff(data + s.entropy_begin, len - s.entropy_begin, bits);
+  const uint64_t total_bits = (uint64_t)nbytes * 8;
+
+  thread_local std::vector<RowCut> rows;
+  rows.assign((size_t)(walk_rows - c.rs), RowCut{});
+  BitReader br(bits.data());
+  int pred[4] = {0, 0, 0, 0};
+  for (int r = 0; r < walk_rows; ++r) {
+    RowCut* cut = r >= c.rs ? &rows[(size_t)(r - c.rs)] : nullptr;
+    const int cols = (r == walk_rows - 1) ? walk_last_cols : c.mcus_x;
+    for (int col = 0; col < cols; ++col) {
+      const bool first = cut && col == c.cs;
+      if (first) cut->start = br.pos();
+      if (!walk_mcu(s, br, pred, first ? cut : nullptr, total_bits)) return false;
+      if (cut && col == (by_rows ? 0 : c.ce - 1)) {
+        cut->end = br.pos();
+        std::copy(pred, pred + 4, cut->last_dc);
+      }
+    }
+  }
+  if (by_rows) {  // the rest of the data, to the end of the image
+    rows[0].end = total_bits;
+    c.re = c.mcus_y;
+  }
+
+  // Splice: header with the new size, then each needed row's bits with its first DCs re-encoded.
+  uint64_t copied = 0;
+  for (const RowCut& cut : rows) copied += cut.end - cut.start;
+  const size_t bound = s.entropy_begin + (size_t)(copied / 8) * 2 + rows.size() * 4 * 8 + 64;
+  BitWriter w = begin_output(data, s, c, bound, out);
+  int spred[4] = {0, 0, 0, 0};
+  for (const RowCut& cut : rows) {
+    if (!splice_row(s, bits.data(), cut, spred, w)) return false;
+    std::copy(cut.last_dc, cut.last_dc + 4, spred);
+  }
+  w.finish();
+  *w.o++ = 0xFF;
+  *w.o++ = 0xD9;
+  *at = JpegCrop{c.cs * c.mcu_w, c.rs * c.mcu_h, (size_t)(w.o - out.data()), false};
+  return true;
+}
+
 }  // namespace
 
 bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int x0, int y0, int x1,
@@ -326,6 +569,7 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
   for (auto& row : s.tables)
     for (auto& h : row) h.defined = false;
   s.ncomp = s.nscan = 0;
+  s.restart = 0;
   if (tables && tables_len > 0 && !parse_segments(tables, tables_len, s, true)) return false;
   if (!parse_segments(data, len, s, false)) return false;
   int hmax = 1, vmax = 1;
@@ -333,141 +577,19 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
     hmax = std::max(hmax, s.scan[c].h);
     vmax = std::max(vmax, s.scan[c].v);
   }
-  const int mcu_w = 8 * hmax, mcu_h = 8 * vmax;
-  const int mcus_x = (s.width + mcu_w - 1) / mcu_w, mcus_y = (s.height + mcu_h - 1) / mcu_h;
+  Cut c;
+  c.mcu_w = 8 * hmax;
+  c.mcu_h = 8 * vmax;
+  c.mcus_x = (s.width + c.mcu_w - 1) / c.mcu_w;
+  c.mcus_y = (s.height + c.mcu_h - 1) / c.mcu_h;
   if (x0 < 0 || y0 < 0 || x1 > s.width || y1 > s.height || x0 >= x1 || y0 >= y1) return false;
-  int rs = std::max(0, y0 / mcu_h - 1), re = std::min(mcus_y, (y1 - 1) / mcu_h + 2);
-  int cs = std::max(0, x0 / mcu_w - 1), ce = std::min(mcus_x, (x1 - 1) / mcu_w + 2);
-  // Cutting columns means walking every MCU up to the last one needed (to find where each row's
-  // needed part starts and ends), at about half libjpeg's cost per MCU; it pays when libjpeg is
-  // then spared more than half of each row. Otherwise only the rows above are cut: the walk stops
-  // at the first needed MCU and everything after it is copied.
-  const bool by_rows = (ce - cs) * 20 > mcus_x * 9;
-  if (by_rows) {
-    if (rs == 0) return false;  // nothing above to skip; libjpeg stops after the last row anyway
-    cs = 0;
-    ce = mcus_x;
-  }
-  const int walk_rows = by_rows ? rs + 1 : re, walk_last_cols = by_rows ? 1 : ce;
-
-  thread_local std::vector<uint8_t> bits;
-  size_t nbytes = unstuff(data + s.entropy_begin, len - s.entropy_begin, bits);
-  const uint64_t total_bits = (uint64_t)nbytes * 8;
-
-  thread_local std::vector<RowCut> rows;
-  rows.assign((size_t)(walk_rows - rs), RowCut{});
-  BitReader br(bits.data());
-  int pred[4] = {0, 0, 0, 0};
-  for (int r = 0; r < walk_rows; ++r) {
-    RowCut* cut = r >= rs ? &rows[(size_t)(r - rs)] : nullptr;
-    const int cols = (r == walk_rows - 1) ? walk_last_cols : mcus_x;
-    for (int c = 0; c < cols; ++c) {
-      const bool first = cut && c == cs;
-      if (first) cut->start = br.pos();
-      for (int ci = 0; ci < s.nscan; ++ci) {
-        const ScanComp& sc = s.scan[ci];
-        for (int b = 0; b < sc.blocks; ++b) {
-          br.refill();
-          if (first && b == 0) cut->dc_from[ci] = br.pos();
-          uint16_t e = sc.dc->fast[br.buf >> (64 - kLook)];
-          int size, l;
-          if (e) {
-            l = e >> 8;
-            size = e & 0xFF;
-          } else if ((size = sc.dc->slow(br.buf, &l)) < 0) {
-            return false;
-          }
-          br.consume(l);
-          if (size) {
-            int v = (int)(br.buf >> (64 - size));
-            if (v < (1 << (size - 1))) v += 1 - (1 << size);
-            br.consume(size);
-            pred[ci] += v;
-            if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
-          }
-          if (first && b == 0) {
-            cut->dc_to[ci] = br.pos();
-            cut->dc_value[ci] = pred[ci];
-          }
-          const Huffman& ac = *sc.ac;
-          for (int k = 1; k < 64;) {
-            if (br.count < 32) br.refill();  // not every symbol: keeps the load off the critical path
-            uint32_t m = ac.multi[br.buf >> (64 - kMulti)];
-            if (m) {
-              if (k + (int)((m >> 8) & 0xFF) < 64) {  // every symbol but the last leaves the block open
-                br.consume((int)(m >> 28));
-                k += (int)((m >> 16) & 0xFF);
-              } else {
-                br.consume((int)((m >> 24) & 15));
-                k += (int)(m & 0xFF);
-              }
-              continue;
-            }
-            uint16_t a = ac.fast[br.buf >> (64 - kLook)];
-            if (a) {
-              br.consume(a >> 8);
-              k += a & 0xFF;
-            } else {
-              int sym = ac.slow(br.buf, &l);
-              if (sym < 0) return false;
-              int run = sym >> 4, sz = sym & 15;
-              br.consume(l + sz);
-              k += sz ? run + 1 : (run == 15 ? 16 : 64);
-            }
-          }
-          if (br.pos() > total_bits) return false;  // ran past the data: truncated or corrupt
-        }
-      }
-      if (cut && c == (by_rows ? 0 : ce - 1)) {
-        cut->end = br.pos();
-        std::copy(pred, pred + 4, cut->last_dc);
-      }
-    }
-  }
-
-  if (by_rows) {  // the rest of the data, to the end of the image
-    rows[0].end = total_bits;
-    re = mcus_y;
-  }
-
-  // Splice: header with the new size, then each needed row's bits with its first DCs re-encoded.
-  const int w2 = std::min(s.width, ce * mcu_w) - cs * mcu_w;
-  const int h2 = std::min(s.height, re * mcu_h) - rs * mcu_h;
-  uint64_t copied = 0;
-  for (const RowCut& cut : rows) copied += cut.end - cut.start;
-  const size_t bound = s.entropy_begin + (size_t)(copied / 8) * 2 + rows.size() * 4 * 8 + 64;
-  if (out.size() < bound) out.resize(bound);
-  std::memcpy(out.data(), data, s.entropy_begin);
-  out[s.sof_at] = (uint8_t)(h2 >> 8);
-  out[s.sof_at + 1] = (uint8_t)h2;
-  out[s.sof_at + 2] = (uint8_t)(w2 >> 8);
-  out[s.sof_at + 3] = (uint8_t)w2;
-  BitWriter w{out.data() + s.entropy_begin};
-  int spred[4] = {0, 0, 0, 0};
-  for (const RowCut& cut : rows) {
-    uint64_t from = cut.start;
-    for (int ci = 0; ci < s.nscan; ++ci) {
-      w.copy(bits.data(), from, cut.dc_from[ci]);
-      int diff = cut.dc_value[ci] - spred[ci];
-      int mag = diff < 0 ? -diff : diff;
-      int size = 0;
-      while (mag >> size) ++size;
-      const Huffman& dc = *s.scan[ci].dc;
-      if (size > 15 || dc.enc_len[size] == 0) return false;  // no code for it in this table
-      w.put(dc.enc_code[size], dc.enc_len[size]);
-      if (size) w.put((uint32_t)(diff < 0 ? diff - 1 : diff) & ((1u << size) - 1), size);
-      from = cut.dc_to[ci];
-    }
-    w.copy(bits.data(), from, cut.end);
-    std::copy(cut.last_dc, cut.last_dc + 4, spred);
-  }
-  w.finish();
-  *w.o++ = 0xFF;
-  *w.o++ = 0xD9;
-  at->bytes = (size_t)(w.o - out.data());
-  at->x = cs * mcu_w;
-  at->y = rs * mcu_h;
-  return true;
+  // One MCU of margin on every side, for fancy upsampling's neighbours.
+  c.rs = std::max(0, y0 / c.mcu_h - 1);
+  c.re = std::min(c.mcus_y, (y1 - 1) / c.mcu_h + 2);
+  c.cs = std::max(0, x0 / c.mcu_w - 1);
+  c.ce = std::min(c.mcus_x, (x1 - 1) / c.mcu_w + 2);
+  if (s.restart != 0) return crop_rows_with_restarts(data, len, s, c, out, at);
+  return crop_plain(data, len, s, c, out, at);
 }
 
 }  // namespace ds

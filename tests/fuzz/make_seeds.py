@@ -301,6 +301,8 @@ def jpeg_seeds(d, slide_dir):
         "grey_as_ycbcr.bin": jpeg_seed(jpeg_bytes(img.convert("L"), quality=60), color=1),
         "auto_colour.bin": jpeg_seed(jpeg_bytes(img, quality=60), color=0, region=(100, 100, 101, 101)),
         "restart_markers.bin": jpeg_seed(_with_restarts(img)),
+        # One restart interval per MCU row, as in NDPI: crop_jpeg cuts it from its markers.
+        "restart_rows.bin": jpeg_seed(_with_restarts(tissue(160, 48, 9), per="1"), region=(150, 20, 250, 200)),
     }
     tables, tile = split_tables(jpeg_bytes(tissue(128, 64, 8), quality=50, subsampling=2))
     seeds["tables_abbreviated.bin"] = jpeg_seed(tile, tables=tables, region=(130, 20, 250, 90))
@@ -312,10 +314,10 @@ def jpeg_seeds(d, slide_dir):
             f.write(data)
 
 
-def _with_restarts(img):
+def _with_restarts(img, per="1B"):
     """A JPEG with a restart marker every MCU (jpegtran, libjpeg-turbo-progs): crop_jpeg must
-    refuse it and leave it to the full decode."""
-    return subprocess.run(["jpegtran", "-restart", "1B"], input=jpeg_bytes(img, quality=60),
+    refuse it and leave it to the full decode; per="1": every MCU row, which it cuts."""
+    return subprocess.run(["jpegtran", "-restart", per], input=jpeg_bytes(img, quality=60),
                           capture_output=True, check=True).stdout
 
 
