@@ -58,7 +58,7 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
       batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(), relu ? y->value.data() : nullptr,
                          x->value.data(), gamma.data(), mean.data(), invstd.data(), P, C, training, set_in, set_res,
                          sync);
-    });
+    }, {&weight, &bias});
   }
   return y;
 }

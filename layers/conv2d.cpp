@@ -42,7 +42,7 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
         float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
         conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
       }
-    });
+    }, {&weight, has_bias ? &bias : nullptr});
   }
   return y;
 }

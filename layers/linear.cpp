@@ -28,7 +28,7 @@ VarPtr Linear::forward(Context& ctx, const VarPtr& x) {
       if (!y->grad.defined()) return;
       linear_backward(x->ensure_grad().data(), d_w.data(), d_b.data(), y->grad.data(), x->value.data(), w.data(), N, IN,
                       OUT);
-    });
+    }, {&weight, &bias});
   }
   return y;
 }

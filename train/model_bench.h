@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layers/resnet.h"
+#include "train/grad_buckets.h"
 
 namespace ds {
 
@@ -28,6 +29,7 @@ struct ModelBenchOptions {
   int warmup = 2;                         // untimed steps first
   uint64_t seed = 0;                      // model init, input values and labels
   double lr = 1e-3, weight_decay = 1e-4;  // Adam, as `deepslide train`'s defaults
+  double grad_bucket_mb = kDefaultGradBucketMb;  // under mpirun, as train's --grad-bucket-mb
 };
 
 struct ModelBenchResult {
@@ -39,6 +41,9 @@ struct ModelBenchResult {
   std::vector<double> sum_ms;  // each timed step's gradient sum over the ranks (0 alone)
   double sum_ms_median = 0;
   double sum_share = 0;  // time in the sums over the timed steps' time
+  // The gradient sum's buckets (0 alone), and how many of them the last step started during
+  // backward (overlapped with it) rather than after it.
+  size_t grad_buckets = 0, grad_buckets_in_backward = 0;
 };
 
 // Checks the options (InputError naming the flag), then builds the model and runs warmup + iters
