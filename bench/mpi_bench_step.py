@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The data-parallel training step alone: `deepslide bench --mode train` as 1 process x T threads
 against `mpirun -np R` ranks x T/R threads each, once per gradient bucket size asked for
-(`--bucket-mb 0 --bucket-mb 25`: one sum after backward against 25 MB buckets summed during
+(default `--bucket-mb 0 --bucket-mb 10`: one sum after backward against 10 MB buckets summed during
 backward), alternating within each round, the same global batch. Prints per round and as medians
 the whole job's images/s, the ratio to one process, and the ranks' time per step in the gradient
 sum (`allreduce_ms`: inside MPI calls, waiting for the slowest rank included) with its share of
@@ -9,7 +9,7 @@ the step and how many buckets started during backward. Unlike bench/mpi_train_th
 (whole `deepslide train` runs: loader, statistics, per-step exchanges) this times the step only,
 on a seeded random batch.
 
-    /usr/bin/python3 bench/mpi_bench_step.py --deepslide build/deepslide --rounds 5 --bucket-mb 0 --bucket-mb 25
+    /usr/bin/python3 bench/mpi_bench_step.py --deepslide build/deepslide --rounds 4 --iters 4 --bucket-mb 0 --bucket-mb 4 --bucket-mb 10 --bucket-mb 25
 """
 import argparse
 import json
@@ -39,7 +39,7 @@ def main():
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--bucket-mb", action="append", help="--grad-bucket-mb of the ranks (repeat to compare)")
     a = ap.parse_args()
-    buckets = a.bucket_mb or ["25"]
+    buckets = a.bucket_mb or ["0", "10"]
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     common = ["bench", "--mode", "train", "--arch", a.arch, "--batch", str(a.batch), "--size", str(a.size),
               "--iters", str(a.iters), "--warmup", str(a.warmup)]

@@ -12,7 +12,7 @@ bucket (the parameters in reverse model order, cut as GradBuckets cuts them) can
 backward has passed its last parameter and the bucket before it has started; the link carries
 one bucket at a time. What is not hidden behind backward is added to the step.
 
-    /usr/bin/python3 bench/scaling_on_paper.py [--rate 384] [--bucket-mb 25] [--latency-us 20]
+    /usr/bin/python3 bench/scaling_on_paper.py [--rate 384] [--bucket-mb 10] [--latency-us 20]
 """
 import argparse
 
@@ -103,7 +103,7 @@ def exposed_comm(params, cap_bytes, backward_s, bw_bytes, nodes, latency_s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=384, help="images/s of one node's compute")
-    ap.add_argument("--bucket-mb", type=float, default=25)
+    ap.add_argument("--bucket-mb", type=float, default=10)
     ap.add_argument("--latency-us", type=float, default=20)
     a = ap.parse_args()
     params = resnet18()

@@ -65,18 +65,14 @@ template <class T>
 void OrderedSum<T>::after_gather() {
   std::copy(recv_.begin(), recv_.begin() + len_, v_ + off_);
   off_ += len_;
-  if (off_ < n_)
-    begin_piece();
-  else
-    phase_ = Phase::idle;
+  if (off_ < n_) begin_piece();
+  else phase_ = Phase::idle;
 }
 
 template <class T>
 void OrderedSum<T>::advance() {
-  if (phase_ == Phase::exchange)
-    after_exchange();
-  else
-    after_gather();
+  if (phase_ == Phase::exchange) after_exchange();
+  else after_gather();
 }
 
 template <class T>

@@ -146,8 +146,7 @@ TEST_CASE("a bucketed step alone leaves the gradients bit for bit") {
   ResNet net(Arch::resnet18, 2, rng);
   backward_once(net, nullptr);
   std::map<std::string, std::vector<float>> before;
-  for (const Param* p : net.params().params)
-    before[p->name].assign(p->grad.data(), p->grad.data() + p->grad.numel());
+  for (const Param* p : net.params().params) before[p->name].assign(p->grad.data(), p->grad.data() + p->grad.numel());
   for (Param* p : net.params().params) std::memset(p->grad.data(), 0, (size_t)p->grad.numel() * 4);
   GradBuckets buckets(net.params(), 1000);
   backward_once(net, &buckets);

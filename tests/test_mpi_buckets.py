@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """The gradient sum in buckets overlapped with backward (train/grad_buckets.h) under `mpirun -np 2`
-on one machine, tiny patches, one epoch of 3 steps each run:
-- the default buckets (25 MB: 2 buckets of ResNet-18's 47 MB), buckets smaller than any single
-  tensor (0.0001 MB: one per parameter), one bucket of everything (1000 MB) and 4 MB buckets with
-  --sync-bn (BatchNorm's own sums run in backward while buckets are in flight) each give weights
-  byte-identical to one sum after backward (--grad-bucket-mb 0): the sum of every element is in
-  rank order whatever the buckets;
+on one machine, tiny patches, 2 steps each run (a mid-epoch checkpoint):
+- the default buckets (10 MB: 5 buckets of ResNet-18's 45 MB), buckets smaller than any single
+  tensor (0.0001 MB: one per parameter) and one bucket of everything (1000 MB) each give weights
+  byte-identical to one sum after backward (--grad-bucket-mb 0): model files byte for byte, the
+  optimizer moments of the checkpoints' state files bit for bit; the sum of every element is in
+  rank order whatever the buckets (with --sync-bn, whose own sums run in backward while buckets
+  are in flight: tests/test_mpi_train.py);
 - two identical runs with small buckets are byte-identical;
-- `deepslide bench --mode train` reports how many buckets started during backward: all of them
-  with buckets, none with --grad-bucket-mb 0; a negative size is refused (exit 2).
+- `deepslide bench --mode train` reports how many buckets started during backward: some with
+  buckets, none with --grad-bucket-mb 0; a negative size is refused (exit 2).
 Prints "not run: ..." (ctest SKIP) when mpirun is missing or the binary was built without MPI.
 Run by ctest (DEEPSLIDE set)."""
 import glob
@@ -21,33 +22,28 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "weights"))
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
+from export_torchvision import read_safetensors  # noqa: E402
+from mpi_harness import ENV, MPI, skip_without_mpi_build  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
-MPIRUN = shutil.which("mpirun")
-if not MPIRUN:
-    print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
-    sys.exit(0)
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
-MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", "2", DEEPSLIDE]
+RANKS2 = MPI + ["-np", "2", DEEPSLIDE]
 TIMEOUT = 300
 
 tmp = tempfile.mkdtemp(prefix="ds_mpi_buckets_")
 data = f"{tmp}/data"
-# 20 training patches: batches of 8, 8 and 4; 10 validation patches.
+# 20 training patches: batches of 8 (two steps are taken); 10 validation patches.
 make_patch_folder(data, size=32, train_per_class=10, val_per_class=5, seed=4)
 BASE = ["train", "--train-folder", data, "--patch-size", "32", "--batch-size", "8", "--threads", "1", "--workers", "1",
-        "--seed", "7", "--norm-samples", "40", "--epochs", "1", "--checkpoint-minutes", "0"]
+        "--seed", "7", "--norm-samples", "40", "--max-steps", "2", "--checkpoint-minutes", "0"]
 
 
 def run(args):
-    return subprocess.run(MPI + args, capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    return subprocess.run(RANKS2 + args, capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
 
 
-probe = run(["info", "/nonexistent.tif"])
-if "built without MPI" in probe.stderr:
-    print("not run: this deepslide was built without MPI")
-    sys.exit(0)
+skip_without_mpi_build(run(["info", "/nonexistent.tif"]))
 
 
 def train(name, extra):
@@ -55,8 +51,18 @@ def train(name, extra):
     p = run(BASE + ["--out", out] + extra)
     check(p.returncode == 0, f"{name}: exit {p.returncode}: {p.stderr.strip()[-1500:]}")
     files = sorted(glob.glob(f"{out}/checkpoints/*.safetensors")) + glob.glob(f"{out}/best.safetensors")
-    check(len(files) >= 3, f"{name} wrote {files}")
-    return p, {os.path.relpath(f, out): open(f, "rb").read() for f in files}
+    check(len(files) == 2, f"{name} wrote {files}")
+    # Model files whole; of the state files the tensors (optimizer moments: the log in their
+    # metadata holds wall times).
+    got = {}
+    for f in files:
+        key = os.path.relpath(f, out)
+        if ".state." in f:
+            tensors, _ = read_safetensors(f)
+            got[key] = {k: v.tobytes() for k, v in tensors.items()}
+        else:
+            got[key] = open(f, "rb").read()
+    return p, got
 
 
 p0, ref = train("flat", ["--grad-bucket-mb", "0"])
@@ -65,13 +71,9 @@ for name, extra in (("default", []), ("tiny", ["--grad-bucket-mb", "0.0001"]), (
     p, got = train(name, extra)
     check(got == ref, f"--grad-bucket-mb {extra[1] if extra else 'default'}: weights differ from one sum after backward")
     if name == "default":
-        check("gradients summed in buckets of 25 MB during backward" in p.stderr, "bucketed message: " + p.stderr[-600:])
+        check("gradients summed in buckets of 10 MB during backward" in p.stderr, "bucketed message: " + p.stderr[-600:])
 _, again = train("tiny_again", ["--grad-bucket-mb", "0.0001"])
 check(again == ref, "a second run with tiny buckets differs")
-_, sync_flat = train("sync_flat", ["--sync-bn", "--grad-bucket-mb", "0"])
-_, sync_buckets = train("sync_buckets", ["--sync-bn", "--grad-bucket-mb", "4"])
-check(sync_flat == sync_buckets, "--sync-bn: 4 MB buckets differ from one sum after backward")
-check(sync_flat != ref, "--sync-bn changed nothing (the comparison above could not fail)")
 
 # bench: how many buckets ran during backward.
 BENCH = ["bench", "--mode", "train", "--batch", "4", "--size", "32", "--iters", "1", "--warmup", "0", "--threads", "1"]
@@ -81,8 +83,9 @@ for mb, want_buckets in (("4", None), ("0", 1)):
     check(b.returncode == 0 and len(lines) == 1, f"bench --grad-bucket-mb {mb}: exit {b.returncode}: {b.stderr[-500:]}")
     if lines:
         j = json.loads(lines[0])
-        if want_buckets is None:  # 47 MB in 4 MB buckets: a dozen or so, all started in backward
-            check(j["grad_buckets"] >= 10 and j["grad_buckets_in_backward"] == j["grad_buckets"], f"bench JSON {j}")
+        if want_buckets is None:  # 45 MB in 4 MB buckets: 12, the first ones started during backward (the
+            # later ones may queue behind the sum in flight until backward ends)
+            check(j["grad_buckets"] == 12 and 1 <= j["grad_buckets_in_backward"] <= 12, f"bench JSON {j}")
         else:
             check(j["grad_buckets"] == 1 and j["grad_buckets_in_backward"] == 0, f"bench JSON {j}")
 bad = run(BENCH + ["--grad-bucket-mb", "-1"])

@@ -73,6 +73,17 @@ GradBuckets& DataParallel::buckets_for(const ParamSet& ps) {
   return *buckets_;
 }
 
+StepSync DataParallel::step_sync(const ParamSet& ps, double loss_weight) {
+  StepSync s;
+  s.bn = bn_sync();
+  s.loss_weight = loss_weight;
+  if (ranks_ > 1) {
+    s.grad_hook = gradient_hook(ps);
+    s.reduce_gradients = [this, &ps] { sum_gradients(ps); };
+  }
+  return s;
+}
+
 GradHook* DataParallel::gradient_hook(const ParamSet& ps) {
   if (ranks_ == 1 || bucket_mb_ == 0) return nullptr;
   return &buckets_for(ps);

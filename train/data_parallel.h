@@ -15,6 +15,7 @@
 #include "layers/module.h"
 #include "train/grad_buckets.h"
 #include "train/loader.h"
+#include "train/train_step.h"
 
 namespace ds {
 
@@ -49,8 +50,13 @@ class DataParallel {
   // Rank 0's buffers (BatchNorm running statistics, which per-rank BatchNorm lets drift apart)
   // to every rank, so that all evaluate the model rank 0 saves.
   void broadcast_buffers(const ParamSet& ps) const;
+  // What train_step needs for this rank's part of a step: the loss weight (its readable samples
+  // over the job's), synchronized BatchNorm when asked, and, on more than one rank, the gradient
+  // sum (its buckets started by backward, finished before the update). ps (the model's, the same
+  // on every call) must outlive the step.
+  StepSync step_sync(const ParamSet& ps, double loss_weight);
   // What backward tells as it completes gradients (StepSync::grad_hook): starts each bucket's
-  // sum. Null alone or with bucket size 0. ps must be the same on every call (the model's).
+  // sum. Null alone or with bucket size 0.
   GradHook* gradient_hook(const ParamSet& ps);
   // Sums every parameter's gradient over the ranks (fixed order): waits for the buckets backward
   // started and sums the rest.

@@ -10,8 +10,8 @@
 //
 // One bucket is in flight at a time, and buckets start in bucket order on every rank (a bucket
 // completed early waits for the ones before it), so the ranks' collectives match, even when one
-// rank has no sample to run backward on (it starts them all in finish()). Each element is summed in rank order whatever the buckets, so the
-// summed gradients are bit-identical to one sum of all of them: the bucket size changes when the
+// rank has no sample to run backward on (it starts them all in finish()). Each element is summed in rank order whatever
+// the buckets, so the summed gradients are bit-identical to one sum of all of them: the bucket size changes when the
 // sums run, never their result.
 #pragma once
 #include <cstdint>
@@ -24,8 +24,12 @@
 
 namespace ds {
 
-// The default bucket size (--grad-bucket-mb of train and bench), MB (10^6 bytes).
-constexpr double kDefaultGradBucketMb = 25;
+// The default bucket size (--grad-bucket-mb of train and bench), MB (10^6 bytes). Chosen on
+// paper (bench/scaling_on_paper.py, docs/design.md): for ResNet-18's 45-47 MB, 25 MB (PyTorch's
+// default) leaves a 25 MB bucket that backward completes only near its end, and 4 MB buckets pay
+// too many message latencies at 128 nodes; one machine's 2 ranks cannot tell them apart
+// (BENCHMARKS.md, "Gradient buckets").
+constexpr double kDefaultGradBucketMb = 10;
 
 class GradBuckets final : public GradHook {
  public:
@@ -50,7 +54,7 @@ class GradBuckets final : public GradHook {
   struct Bucket {
     std::vector<Param*> params;
     int64_t numel = 0;
-    size_t waiting = 0;  // parameters backward has not completed yet this step
+    size_t waiting = 0;       // parameters backward has not completed yet this step
     std::vector<float> flat;  // the gradients during the sum
     dist::PendingSum sum;
   };

@@ -94,13 +94,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     x = rows_of(x, first, last);
     labels = std::vector<int>(labels.begin() + first, labels.begin() + last);
   }
-  StepSync sync;
-  sync.loss_weight = (double)(last - first) / (double)o.batch;
-  if (dp.ranks() > 1) {
-    sync.grad_hook = dp.gradient_hook(model.net->params());
-    sync.reduce_gradients = [&] { dp.sum_gradients(model.net->params()); };
-  }
-
+  const StepSync sync = dp.step_sync(model.net->params(), (double)(last - first) / (double)o.batch);
   AdamOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;

@@ -25,10 +25,10 @@ struct ModelBenchOptions {
   int batch = 16;
   int size = 224;  // input is batch x 3 x size x size
   int classes = 2;
-  int iters = 10;                         // timed steps
-  int warmup = 2;                         // untimed steps first
-  uint64_t seed = 0;                      // model init, input values and labels
-  double lr = 1e-3, weight_decay = 1e-4;  // Adam, as `deepslide train`'s defaults
+  int iters = 10;                                // timed steps
+  int warmup = 2;                                // untimed steps first
+  uint64_t seed = 0;                             // model init, input values and labels
+  double lr = 1e-3, weight_decay = 1e-4;         // Adam, as `deepslide train`'s defaults
   double grad_bucket_mb = kDefaultGradBucketMb;  // under mpirun, as train's --grad-bucket-mb
 };
 

@@ -467,14 +467,8 @@ JobBatch Training::gather(const Batch& b, const std::vector<Sample>& samples) {
 }
 
 void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
-  StepSync sync;
-  sync.bn = dp_.bn_sync();
   const int64_t mine = (int64_t)b.labels.size();
-  sync.loss_weight = (double)mine / (double)job_readable;
-  if (dp_.ranks() > 1) {
-    sync.grad_hook = dp_.gradient_hook(model_.net->params());
-    sync.reduce_gradients = [&] { dp_.sum_gradients(model_.net->params()); };
-  }
+  const StepSync sync = dp_.step_sync(model_.net->params(), (double)mine / (double)job_readable);
   const StepResult sr = train_step(*model_.net, opt_, b.x, b.labels, sync);
   double sums[2] = {(double)sr.loss * (double)mine, 0};  // loss sum, correct (every rank's)
   for (int64_t i = 0; i < mine; ++i)
