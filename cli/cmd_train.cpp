@@ -316,7 +316,7 @@ void register_train(CLI::App& app, Globals& g) {
                 "Under mpirun: BatchNorm statistics of the whole batch across the ranks (default: each rank's own)");
   sub->add_option("--grad-bucket-mb", c.grad_bucket_mb,
                   "Under mpirun: gradients summed in buckets of this many MB, each started while backward goes on "
-                  "(0: one sum after backward); the weights do not depend on it")
+                  "(0: one sum after backward; 10 suggested across machines); the weights do not depend on it")
       ->capture_default_str();
   sub->callback([o, &g] { run_train(*o, g); });
 }

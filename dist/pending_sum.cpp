@@ -24,12 +24,12 @@ const void* g_in_flight = nullptr;  // the PendingSum in flight, if any (one at 
 PendingSum::PendingSum() : s_(std::make_unique<State>()) {}
 PendingSum::PendingSum(PendingSum&&) noexcept = default;
 
+// Finished sums are the normal case (GradBuckets::finish waits for all). One still in flight
+// means an exception is unwinding this rank, and main is about to end the job (MPI_Abort): waiting
+// here could hang for a rank that never joins, and freeing its buffers would let MPI write into
+// freed memory meanwhile, so the state is left allocated.
 PendingSum::~PendingSum() {
-  if (!s_) return;  // moved from
-  try {
-    wait();
-  } catch (...) {  // (a failed exchange ends the job anyway: cli/main.cpp aborts it)
-  }
+  if (s_ && !done()) (void)s_.release();
 }
 
 void PendingSum::start(float* v, int64_t n) {

@@ -21,7 +21,7 @@ namespace ds::dist {
 class PendingSum {
  public:
   PendingSum();
-  ~PendingSum();  // waits for a sum still in flight (the other ranks take part in it)
+  ~PendingSum();  // never waits (see pending_sum.cpp)
   PendingSum(const PendingSum&) = delete;
   PendingSum& operator=(const PendingSum&) = delete;
   PendingSum(PendingSum&&) noexcept;

@@ -24,12 +24,13 @@
 
 namespace ds {
 
-// The default bucket size (--grad-bucket-mb of train and bench), MB (10^6 bytes). Chosen on
-// paper (bench/scaling_on_paper.py, docs/design.md): for ResNet-18's 45-47 MB, 25 MB (PyTorch's
-// default) leaves a 25 MB bucket that backward completes only near its end, and 4 MB buckets pay
-// too many message latencies at 128 nodes; one machine's 2 ranks cannot tell them apart
-// (BENCHMARKS.md, "Gradient buckets").
-constexpr double kDefaultGradBucketMb = 10;
+// The default bucket size (--grad-bucket-mb of train and bench), MB (10^6 bytes): 0, one sum
+// after backward, because on the one machine we can measure (2 ranks x 1 thread) the buckets did
+// not pay (BENCHMARKS.md, "Gradient buckets"). Across machines the model of docs/design.md
+// ("Scaling across machines, on paper", bench/scaling_on_paper.py) has them hide most of the sum,
+// best at 10 MB for ResNet-18's 45-47 MB: 25 MB (PyTorch's default) leaves a 25 MB bucket that
+// backward completes only near its end, 4 MB pays too many message latencies at 128 nodes.
+constexpr double kDefaultGradBucketMb = 0;
 
 class GradBuckets final : public GradHook {
  public:
