@@ -1,10 +1,11 @@
 // Data-parallel training over the ranks of an MPI job (dist/comm.h), as PyTorch's
 // DistributedDataParallel does it: every rank holds the whole model, reads its share of each
 // global batch (train/loader.h's batch_share), and the gradients are summed over the ranks before
-// every rank takes the same optimizer step, bucket by bucket while backward runs
-// (train/grad_buckets.h). The sums go in a fixed order, so two runs with the same number of
-// ranks are bit-identical, whatever the bucket size. BatchNorm uses each rank's own statistics (as DDP), or
-// the whole batch's with --sync-bn (bn_sync()). Alone (rank 0 of 1) every call is a no-op.
+// every rank takes the same optimizer step: after backward, or with a bucket size bucket by
+// bucket while backward runs (train/grad_buckets.h). The sums go in a fixed order, so two runs
+// with the same number of ranks are bit-identical, whatever the bucket size. BatchNorm uses each
+// rank's own statistics (as DDP), or the whole batch's with --sync-bn (bn_sync()). Alone (rank 0
+// of 1) every call is a no-op.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -61,7 +62,7 @@ class DataParallel {
   // Sums every parameter's gradient over the ranks (fixed order): waits for the buckets backward
   // started and sums the rest.
   void sum_gradients(const ParamSet& ps);
-  // The buckets (null alone; built by the first of the two calls above).
+  // The buckets (null alone, or before the first step: built on first use).
   const GradBuckets* buckets() const { return buckets_.get(); }
   // Every rank's readable count and failures of the batch each holds a share of.
   JobBatch gather(const Batch& mine) const;

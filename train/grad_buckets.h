@@ -10,9 +10,9 @@
 //
 // One bucket is in flight at a time, and buckets start in bucket order on every rank (a bucket
 // completed early waits for the ones before it), so the ranks' collectives match, even when one
-// rank has no sample to run backward on (it starts them all in finish()). Each element is summed in rank order whatever
-// the buckets, so the summed gradients are bit-identical to one sum of all of them: the bucket size changes when the
-// sums run, never their result.
+// rank has no sample to run backward on (it starts them all in finish()). Each element is summed
+// in rank order whatever the buckets, so the summed gradients are bit-identical to one sum of all
+// of them: the bucket size changes when the sums run, never their result.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -44,11 +44,11 @@ class GradBuckets final : public GradHook {
   void finish();
 
   size_t size() const { return b_.size(); }
-  // The parameter names of bucket i, in bucket order (tests and the trainer's message).
+  // The parameter names of bucket i, in bucket order (tests).
   std::vector<std::string> names(size_t i) const;
   int64_t bytes(size_t i) const { return b_[i].numel * (int64_t)sizeof(float); }
-  // How many buckets the last finish() found started by backward (the overlapped ones; the
-  // others started after it). All of them on a rank whose backward ran, with a hook.
+  // How many buckets the last finish() found started during backward (the overlapped ones; the
+  // others waited behind the one in flight, or for backward, and started after it).
   size_t started_in_backward() const { return started_in_backward_; }
 
  private:

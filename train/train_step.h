@@ -1,8 +1,7 @@
 // One optimizer step of `deepslide train`, shared by the trainer and `deepslide bench --mode
 // train` so the benchmark times exactly what training runs: forward in training mode on a tape,
-// softmax cross-entropy, backward, (data-parallel: the gradients summed over the ranks, started
-// during backward),
-// optimizer update, gradients zeroed.
+// softmax cross-entropy, backward, (data-parallel: the gradients summed over the ranks, after
+// backward or in buckets during it), optimizer update, gradients zeroed.
 #pragma once
 #include <functional>
 #include <vector>
