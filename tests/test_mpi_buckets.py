@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """The gradient sum in buckets overlapped with backward (train/grad_buckets.h) under `mpirun -np 2`
 on one machine, tiny patches, 2 steps each run (a mid-epoch checkpoint):
-- 10 MB buckets (5 of ResNet-18's 45 MB, the size suggested across machines), buckets smaller than any single
-  tensor (0.0001 MB: one per parameter) and one bucket of everything (1000 MB) each give weights
-  byte-identical to one sum after backward (--grad-bucket-mb 0, the default): model files byte for byte, the
-  optimizer moments of the checkpoints' state files bit for bit; the sum of every element is in
-  rank order whatever the buckets (with --sync-bn, whose own sums run in backward while buckets
-  are in flight: tests/test_mpi_train.py);
+- 10 MB buckets (5 of ResNet-18's 45 MB, the size suggested across machines), buckets smaller
+  than any single tensor (0.0001 MB: one per parameter) and one bucket of everything (1000 MB)
+  each give weights byte-identical to one sum after backward (--grad-bucket-mb 0, the default):
+  model files byte for byte, the optimizer moments of the checkpoints' state files bit for bit;
+  the sum of every element is in rank order whatever the buckets (with --sync-bn, whose own sums
+  run in backward while buckets are in flight: tests/test_mpi_train.py);
 - two identical runs with small buckets are byte-identical;
 - `deepslide bench --mode train` reports how many buckets started during backward: some with
   buckets, none with --grad-bucket-mb 0; a negative size is refused (exit 2).
