@@ -65,6 +65,9 @@ void register_bench(CLI::App& app, Globals& g) {
   sub->add_option("--iters", o->bench.iters, "Timed steps")->capture_default_str();
   sub->add_option("--warmup", o->bench.warmup, "Untimed steps first")->capture_default_str();
   sub->add_option("--seed", o->bench.seed, "Seed of weights, input and labels")->capture_default_str();
+  sub->add_option("--grad-bucket-mb", o->bench.grad_bucket_mb,
+                  "--mode train under mpirun: gradient sum bucket size in MB, as train's (0: one sum after backward)")
+      ->capture_default_str();
   sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
   sub->callback([o, &g] {
     DS_CHECK_INPUT(o->mode == "infer" || o->mode == "train", "--mode must be infer or train, got " + o->mode);
@@ -95,6 +98,9 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"allreduce_share", r.sum_share},
                                 {"conv_algo", conv_algo_name(winograd_mode())},
                                 {"conv_algos", algos_json(r.conv_algos)},
+                                {"grad_bucket_mb", o->bench.grad_bucket_mb},
+                                {"grad_buckets", r.grad_buckets},
+                                {"grad_buckets_in_backward", r.grad_buckets_in_backward},
                                 {"cpu", cpu_json()},
                                 {"caches", caches_json()}};
     j.update(tuning_json());

@@ -314,6 +314,10 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--max-steps", c.max_steps, "Stop after N optimizer steps (benchmarks, tests)");
   sub->add_flag("--sync-bn", c.sync_bn,
                 "Under mpirun: BatchNorm statistics of the whole batch across the ranks (default: each rank's own)");
+  sub->add_option("--grad-bucket-mb", c.grad_bucket_mb,
+                  "Under mpirun: gradients summed in buckets of this many MB, each started while backward goes on "
+                  "(0: one sum after backward; 10 suggested across machines); the weights do not depend on it")
+      ->capture_default_str();
   sub->callback([o, &g] { run_train(*o, g); });
 }
 

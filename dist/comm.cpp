@@ -8,10 +8,10 @@
 #include <cstring>
 
 #include "base/error.h"
-#include "base/int_math.h"
 
 #include "base/hash.h"
 #include "dist/mpi_check.h"
+#include "dist/ordered_sum.h"
 
 namespace ds::dist {
 
@@ -22,6 +22,9 @@ bool g_started = false;  // init() started MPI
 bool g_threads = false;  // MPI lets a thread other than main call it (MPI_THREAD_SERIALIZED)
 bool g_finished_together = false;
 double g_comm_seconds = 0;
+#ifdef DEEPSLIDE_MPI
+MPI_Comm g_background = MPI_COMM_NULL;  // background_comm()
+#endif
 
 // The environment a launcher gives its processes: Open MPI's mpirun, PMIx (srun --mpi=pmix,
 // Open MPI 4), PMI-1/2 (srun --mpi=pmi2, MPICH's hydra).
@@ -38,55 +41,6 @@ bool launched_by_mpi() {
   return 0;
 }
 
-// Adds the time of one collective to comm_seconds().
-struct Timed {
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  ~Timed() { g_comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
-};
-
-#ifdef DEEPSLIDE_MPI
-template <class T>
-MPI_Datatype mpi_type();
-template <>
-MPI_Datatype mpi_type<float>() {
-  return MPI_FLOAT;
-}
-template <>
-MPI_Datatype mpi_type<double>() {
-  return MPI_DOUBLE;
-}
-
-// Elements per round of ordered_sum: bounds its two scratch buffers and keeps MPI's int counts
-// far from overflow.
-constexpr int64_t kPiece = int64_t(1) << 24;
-
-// The deterministic sum of comm.h: per piece of the vector, rank r receives every rank's r-th
-// slice (MPI_Alltoall), adds them in rank order, and the sums are gathered back (MPI_Allgather).
-template <class T>
-void ordered_sum(T* v, int64_t n) {
-  const MPI_Datatype type = mpi_type<T>();
-  const int64_t N = g_size;
-  std::vector<T> send, recv;
-  for (int64_t off = 0; off < n; off += kPiece) {
-    const int64_t len = std::min(kPiece, n - off);
-    const int64_t chunk = ceil_div(len, N);
-    send.assign((size_t)(chunk * N), T(0));
-    recv.resize((size_t)(chunk * N));
-    std::copy(v + off, v + off + len, send.begin());
-    check_mpi(MPI_Alltoall(send.data(), (int)chunk, type, recv.data(), (int)chunk, type, MPI_COMM_WORLD),
-              "MPI_Alltoall");
-    for (int64_t i = 0; i < chunk; ++i) {
-      T s = recv[(size_t)i];
-      for (int64_t r = 1; r < N; ++r) s += recv[(size_t)(r * chunk + i)];
-      send[(size_t)i] = s;
-    }
-    check_mpi(MPI_Allgather(send.data(), (int)chunk, type, recv.data(), (int)chunk, type, MPI_COMM_WORLD),
-              "MPI_Allgather");
-    std::copy(recv.begin(), recv.begin() + len, v + off);
-  }
-}
-#endif
-
 }  // namespace
 
 #ifdef DEEPSLIDE_MPI
@@ -96,6 +50,13 @@ void check_mpi(int rc, const char* what) {
   int len = 0;
   MPI_Error_string(rc, msg, &len);
   throw InternalError(std::string(what) + " failed: " + std::string(msg, (size_t)len));
+}
+
+MPI_Comm background_comm() { return g_background; }
+
+CommTimer::CommTimer() : t0_(std::chrono::steady_clock::now()) {}
+CommTimer::~CommTimer() {
+  g_comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 #endif
 
@@ -109,6 +70,7 @@ void init(int* argc, char*** argv) {
   g_threads = provided >= MPI_THREAD_SERIALIZED;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &g_background), "MPI_Comm_dup");
 #else
   if (launcher_size() > 1)
     throw InputError("this deepslide was built without MPI and cannot run under mpirun/srun with " +
@@ -118,7 +80,10 @@ void init(int* argc, char*** argv) {
 
 void finalize() {
 #ifdef DEEPSLIDE_MPI
-  if (g_started) MPI_Finalize();
+  if (g_started) {
+    if (g_background != MPI_COMM_NULL) MPI_Comm_free(&g_background);
+    MPI_Finalize();
+  }
 #endif
   g_started = false;
 }
@@ -146,8 +111,10 @@ template <class T>
 void sum_floats(T* v, int64_t n) {
 #ifdef DEEPSLIDE_MPI
   if (g_size == 1 || n == 0) return;
-  Timed t;
-  ordered_sum(v, n);
+  CommTimer t;
+  OrderedSum<T> s;
+  s.start(MPI_COMM_WORLD, v, n);
+  s.wait();
 #endif
 }
 }  // namespace
@@ -158,7 +125,7 @@ void sum(double* v, int64_t n) { sum_floats(v, n); }
 void sum(int64_t* v, int64_t n) {
 #ifdef DEEPSLIDE_MPI
   if (g_size == 1 || n == 0) return;
-  Timed t;
+  CommTimer t;
   DS_CHECK(n <= INT32_MAX, "integer sum of " + std::to_string(n) + " values");
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 #endif
@@ -167,7 +134,7 @@ void sum(int64_t* v, int64_t n) {
 void broadcast(void* data, int64_t bytes, int root) {
 #ifdef DEEPSLIDE_MPI
   if (g_size == 1 || bytes == 0) return;
-  Timed t;
+  CommTimer t;
   char* p = static_cast<char*>(data);
   for (int64_t off = 0; off < bytes; off += kPiece) {
     const int64_t len = std::min(kPiece, bytes - off);
@@ -179,7 +146,7 @@ void broadcast(void* data, int64_t bytes, int root) {
 std::vector<std::string> allgather(const std::string& mine) {
 #ifdef DEEPSLIDE_MPI
   if (g_size > 1) {
-    Timed t;
+    CommTimer t;
     std::vector<int64_t> lens((size_t)g_size);
     const int64_t my_len = (int64_t)mine.size();
     check_mpi(MPI_Allgather(&my_len, 1, MPI_INT64_T, lens.data(), 1, MPI_INT64_T, MPI_COMM_WORLD), "MPI_Allgather");

@@ -1,6 +1,8 @@
 // Tape replay and lazy gradient allocation.
 #include "engine/autograd.h"
 
+#include <unordered_map>
+
 #include "base/error.h"
 
 namespace ds {
@@ -16,11 +18,25 @@ Tensor& Var::grad_to_write(bool* fresh) {
   return grad;
 }
 
-void Tape::backward(const VarPtr& loss, float seed) {
+void Tape::backward(const VarPtr& loss, float seed, GradHook* hook) {
   DS_CHECK(loss && loss->value.numel() == 1,
            "backward() needs a scalar loss, got " + (loss ? loss->value.shape().str() : "null"));
   loss->ensure_grad()[0] += seed;
-  for (size_t i = nodes_.size(); i-- > 0;) nodes_[i]();
+  // Per node, the parameters complete once it has run: a parameter's last writer in replay
+  // order is the first of its writers pushed.
+  std::vector<std::vector<Param*>> done(hook ? nodes_.size() : 0);
+  if (hook) {
+    std::unordered_map<const Param*, size_t> first;
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      for (Param* p : nodes_[i].writes) first.emplace(p, i);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      for (Param* p : nodes_[i].writes)
+        if (first.at(p) == i) done[i].push_back(p);
+  }
+  for (size_t i = nodes_.size(); i-- > 0;) {
+    nodes_[i].fn();
+    if (hook) hook->after_node(done[i]);
+  }
   nodes_.clear();
 }
 

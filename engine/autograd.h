@@ -4,6 +4,7 @@
 // Gradients accumulate (+=) into Var::grad and Param::grad until zeroed.
 #pragma once
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,17 +55,38 @@ struct Buffer {
   Buffer(std::string n, const Shape& s) : name(std::move(n)), value(s) {}
 };
 
+// Told by Tape::backward, after every node it replays, which parameters' gradients that node
+// completed: those it writes and no node still to run writes (complete even when the node found
+// no gradient to pass on and wrote nothing: the gradient stays as it was). Called on backward's
+// thread between two nodes, when no kernel runs.
+struct GradHook {
+  virtual ~GradHook() = default;
+  virtual void after_node(const std::vector<Param*>& completed) = 0;
+};
+
 class Tape {
  public:
   using BackwardFn = std::function<void()>;
-  void push(BackwardFn fn) { nodes_.push_back(std::move(fn)); }
+  // writes: the parameters whose gradients fn adds to (none for layers without parameters;
+  // null entries, an absent bias, are left out).
+  void push(BackwardFn fn, std::initializer_list<Param*> writes = {}) {
+    Node n{std::move(fn), {}};
+    for (Param* p : writes)
+      if (p) n.writes.push_back(p);
+    nodes_.push_back(std::move(n));
+  }
   // Seeds d(loss) = seed (loss must be a scalar), replays every node in reverse, then clears.
-  void backward(const VarPtr& loss, float seed = 1.0f);
+  // hook (optional) hears after each node which gradients are complete.
+  void backward(const VarPtr& loss, float seed = 1.0f, GradHook* hook = nullptr);
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
 
  private:
-  std::vector<BackwardFn> nodes_;
+  struct Node {
+    BackwardFn fn;
+    std::vector<Param*> writes;
+  };
+  std::vector<Node> nodes_;
 };
 
 // The arithmetic of an inference forward pass's convolutions. bf16: weights (BN folded) and

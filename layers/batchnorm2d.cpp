@@ -49,16 +49,18 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
                            bias.value.data(), running_mean.value.data(), running_var.value.data(), P, C, eps, fuse);
   }
   if (ctx.recording()) {
-    ctx.tape->push([x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value, d_gamma = weight.grad,
-                    d_beta = bias.grad, sync = ctx.bn_sync]() mutable {
-      if (!y->grad.defined()) return;
-      bool set_in = false, set_res = false;  // first contributor: write, no zero-fill needed
-      float* d_in = x->grad_to_write(&set_in).data();
-      float* d_res = residual ? residual->grad_to_write(&set_res).data() : nullptr;
-      batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(), relu ? y->value.data() : nullptr,
-                         x->value.data(), gamma.data(), mean.data(), invstd.data(), P, C, training, set_in, set_res,
-                         sync);
-    });
+    ctx.tape->push(
+        [x, y, residual, relu, mean, invstd, training, P, C = C, gamma = weight.value, d_gamma = weight.grad,
+         d_beta = bias.grad, sync = ctx.bn_sync]() mutable {
+          if (!y->grad.defined()) return;
+          bool set_in = false, set_res = false;  // first contributor: write, no zero-fill needed
+          float* d_in = x->grad_to_write(&set_in).data();
+          float* d_res = residual ? residual->grad_to_write(&set_res).data() : nullptr;
+          batchnorm_backward(d_in, d_gamma.data(), d_beta.data(), d_res, y->grad.data(),
+                             relu ? y->value.data() : nullptr, x->value.data(), gamma.data(), mean.data(),
+                             invstd.data(), P, C, training, set_in, set_res, sync);
+        },
+        {&weight, &bias});
   }
   return y;
 }

@@ -34,15 +34,17 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
   ep.bias = has_bias ? bias.value.data() : nullptr;
   conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
   if (ctx.recording()) {
-    ctx.tape->push([x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
-      if (!y->grad.defined()) return;  // nothing downstream used this output
-      conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr, y->grad.data(), x->value.data(), d);
-      if (x->needs_grad) {
-        bool fresh = false;                             // first contributor: the kernel writes instead of adding
-        float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
-        conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
-      }
-    });
+    ctx.tape->push(
+        [x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
+          if (!y->grad.defined()) return;  // nothing downstream used this output
+          conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr, y->grad.data(), x->value.data(), d);
+          if (x->needs_grad) {
+            bool fresh = false;                             // first contributor: the kernel writes instead of adding
+            float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
+            conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
+          }
+        },
+        {&weight, has_bias ? &bias : nullptr});
   }
   return y;
 }

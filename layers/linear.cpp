@@ -24,11 +24,13 @@ VarPtr Linear::forward(Context& ctx, const VarPtr& x) {
   VarPtr y = make_var(Tensor::empty(os));
   linear_forward(y->value.data(), x->value.data(), weight.value.data(), bias.value.data(), N, in, out);
   if (ctx.recording()) {
-    ctx.tape->push([x, y, N, IN = in, OUT = out, w = weight.value, d_w = weight.grad, d_b = bias.grad]() mutable {
-      if (!y->grad.defined()) return;
-      linear_backward(x->ensure_grad().data(), d_w.data(), d_b.data(), y->grad.data(), x->value.data(), w.data(), N, IN,
-                      OUT);
-    });
+    ctx.tape->push(
+        [x, y, N, IN = in, OUT = out, w = weight.value, d_w = weight.grad, d_b = bias.grad]() mutable {
+          if (!y->grad.defined()) return;
+          linear_backward(x->ensure_grad().data(), d_w.data(), d_b.data(), y->grad.data(), x->value.data(), w.data(), N,
+                          IN, OUT);
+        },
+        {&weight, &bias});
   }
   return y;
 }

@@ -19,8 +19,8 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // Flags that change how fast a stage runs, not what it produces: left out of the fingerprint.
-const std::set<std::string> kSpeedOnly = {"--threads", "--workers", "--readers", "--checkpoint-minutes",
-                                          "--commit-seconds"};
+const std::set<std::string> kSpeedOnly = {"--threads",        "--workers",       "--readers", "--checkpoint-minutes",
+                                          "--commit-seconds", "--grad-bucket-mb"};
 // Train flags a resumed run may change (besides the speed-only ones; --epochs only upwards).
 const std::set<std::string> kTrainResumable = {"--save-interval", "--max-steps", "--epochs"};
 

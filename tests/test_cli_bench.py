@@ -18,7 +18,7 @@ from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
           "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
           "ranks": int, "allreduce_ms": float, "allreduce_share": float, "conv_algo": str, "conv_algos": dict,
-          "cpu": dict, "caches": dict, "tuning": str,
+          "grad_bucket_mb": float, "grad_buckets": int, "grad_buckets_in_backward": int, "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
 CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
               "vnni_kernels"]
@@ -53,7 +53,8 @@ for mode in ["train", "infer"]:
     check(j.get("mode") == mode and j.get("arch") == "resnet18" and j.get("batch") == 2 and j.get("size") == 32
           and j.get("iters") == 2 and j.get("threads") == 2, f"{mode}: flags echoed: {j}")
     check(j.get("isa") in ("scalar", "avx2", "avx512"), f"{mode}: isa {j.get('isa')!r}")
-    check(j.get("ranks") == 1 and j.get("allreduce_ms") == 0 and j.get("allreduce_share") == 0,
+    check(j.get("ranks") == 1 and j.get("allreduce_ms") == 0 and j.get("allreduce_share") == 0 and
+          j.get("grad_buckets") == 0 and j.get("grad_buckets_in_backward") == 0 and j.get("grad_bucket_mb") == 0,
           f"{mode}: one process, no gradient sum: {j}")
     check(j.get("precision") == "fp32", f"{mode}: precision fp32 by default: {j.get('precision')!r}")
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}

@@ -2,7 +2,8 @@
 """Data-parallel `deepslide train` under `mpirun -np 2` on one machine (loopback), tiny patches:
 - two identical 2-rank runs give byte-identical checkpoints, best.safetensors and log.csv metrics;
 - 2 ranks with --sync-bn match one process on the same global batch within float tolerance, while
-  2 ranks with per-rank BatchNorm measurably do not (so the comparison can fail);
+  2 ranks with per-rank BatchNorm measurably do not (so the comparison can fail); the gradient sum
+  in buckets during backward equals one sum after it (the default) byte for byte;
 - a 2-rank run stopped by --max-steps and resumed with 2 ranks equals the uninterrupted run byte
   for byte; resumed with 1 rank (--sync-bn) it stays within tolerance of the 1-process run;
 - a rank killed with SIGKILL stops the job (non-zero exit, the dead rank named), the last
@@ -29,15 +30,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "weights"))
 import numpy as np  # noqa: E402
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
 from export_torchvision import read_safetensors  # noqa: E402
+from mpi_harness import ENV, MPIRUN, skip_without_mpi_build  # noqa: E402
+from mpi_harness import MPI as MPI_PREFIX  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
-MPIRUN = shutil.which("mpirun")
-if not MPIRUN:
-    print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
-    sys.exit(0)
-# Root may run mpirun (CI containers) only when it says so.
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
-MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none", "-np"]
+MPI = MPI_PREFIX + ["-np"]
 TIMEOUT = 300
 
 tmp = tempfile.mkdtemp(prefix="ds_mpi_train_")
@@ -96,9 +93,7 @@ def model_file(out, pattern):
 
 
 probe = launch(2, ["info", "/nonexistent.tif"])
-if "built without MPI" in probe.stderr:
-    print("not run: this deepslide was built without MPI")
-    sys.exit(0)
+skip_without_mpi_build(probe)
 
 # Refusals first (they are fast): a command other than train, and ranks that disagree.
 check(probe.returncode == 2 and "only train, predict, diagnose, patches and bench run" in probe.stderr,
@@ -149,6 +144,12 @@ print(f"after one step, against one process: --sync-bn 2 ranks: BN statistics re
       f"{100 * s_moved:.3f}% of weights moved > 1e-4; per-rank BN 2 ranks: {l_rel:.2g}, {100 * l_moved:.1f}%")
 check(s_rel < 1e-4 and s_moved < 1e-3, f"--sync-bn 2 ranks vs 1 process after one step: {s_rel:.3g}, {s_moved:.3g}")
 check(l_rel > 1e-2 and l_moved > 0.05, f"per-rank BN 2 ranks vs 1 process should differ: {l_rel:.3g}, {l_moved:.3g}")
+# The gradient sum in 4 MB buckets during backward (BatchNorm's own sums run between them) against one
+# sum after backward (the default): byte-identical (train/grad_buckets.h).
+sync2_buckets = f"{tmp}/sync2_buckets"
+train(2, sync2_buckets, ["--sync-bn", "--max-steps", "1", "--grad-bucket-mb", "4"])
+check(open(model_file(sync2_buckets, "*_b1.*"), "rb").read() == open(model_file(sync2, "*_b1.*"), "rb").read(),
+      "--sync-bn: the sum in 4 MB buckets differs from one sum after backward")
 # Over an epoch the training and (sharded, summed) validation metrics logged stay together.
 one_full, sync2_full = f"{tmp}/one_full", f"{tmp}/sync2_full"
 train(0, one_full, ["--sync-bn", "--epochs", "1"])

@@ -1,11 +1,10 @@
 // Data-parallel training (see data_parallel.h).
 #include "train/data_parallel.h"
 
-#include <algorithm>
-#include <cstring>
 #include <sstream>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "dist/comm.h"
 
 namespace ds {
@@ -48,7 +47,11 @@ Share decode(const std::string& s) {
 
 }  // namespace
 
-DataParallel::DataParallel(bool sync_bn) : rank_(dist::rank()), ranks_(dist::size()), sync_bn_(sync_bn) {}
+DataParallel::DataParallel(bool sync_bn, double bucket_mb)
+    : rank_(dist::rank()), ranks_(dist::size()), sync_bn_(sync_bn), bucket_mb_(bucket_mb) {
+  DS_CHECK_INPUT(bucket_mb >= 0 && bucket_mb <= 1e6,
+                 "--grad-bucket-mb must be in [0, 1000000], got " + format_number("%g", bucket_mb));
+}
 
 const BnSync* DataParallel::bn_sync() const { return sync_bn_ && ranks_ > 1 ? &kCommBnSync : nullptr; }
 
@@ -65,22 +68,30 @@ void DataParallel::broadcast_buffers(const ParamSet& ps) const {
   for (Buffer* b : ps.buffers) dist::broadcast(b->value.data(), b->value.numel() * (int64_t)sizeof(float));
 }
 
+GradBuckets& DataParallel::buckets_for(const ParamSet& ps) {
+  if (!buckets_) buckets_ = std::make_unique<GradBuckets>(ps, (int64_t)(bucket_mb_ * 1e6));
+  return *buckets_;
+}
+
+StepSync DataParallel::step_sync(const ParamSet& ps, double loss_weight) {
+  StepSync s;
+  s.bn = bn_sync();
+  s.loss_weight = loss_weight;
+  if (ranks_ > 1) {
+    s.grad_hook = gradient_hook(ps);
+    s.reduce_gradients = [this, &ps] { sum_gradients(ps); };
+  }
+  return s;
+}
+
+GradHook* DataParallel::gradient_hook(const ParamSet& ps) {
+  if (ranks_ == 1 || bucket_mb_ == 0) return nullptr;
+  return &buckets_for(ps);
+}
+
 void DataParallel::sum_gradients(const ParamSet& ps) {
   if (ranks_ == 1) return;
-  int64_t n = 0;
-  for (const Param* p : ps.params) n += p->grad.numel();
-  flat_.resize((size_t)n);
-  int64_t off = 0;
-  for (const Param* p : ps.params) {
-    std::memcpy(flat_.data() + off, p->grad.data(), (size_t)p->grad.numel() * sizeof(float));
-    off += p->grad.numel();
-  }
-  dist::sum(flat_.data(), n);
-  off = 0;
-  for (Param* p : ps.params) {
-    std::memcpy(p->grad.data(), flat_.data() + off, (size_t)p->grad.numel() * sizeof(float));
-    off += p->grad.numel();
-  }
+  buckets_for(ps).finish();
 }
 
 JobBatch DataParallel::gather(const Batch& mine) const {

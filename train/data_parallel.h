@@ -1,17 +1,22 @@
 // Data-parallel training over the ranks of an MPI job (dist/comm.h), as PyTorch's
 // DistributedDataParallel does it: every rank holds the whole model, reads its share of each
 // global batch (train/loader.h's batch_share), and the gradients are summed over the ranks before
-// every rank takes the same optimizer step. The sums go in a fixed order, so two runs with the
-// same number of ranks are bit-identical. BatchNorm uses each rank's own statistics (as DDP), or
-// the whole batch's with --sync-bn (bn_sync()). Alone (rank 0 of 1) every call is a no-op.
+// every rank takes the same optimizer step: after backward, or with a bucket size bucket by
+// bucket while backward runs (train/grad_buckets.h). The sums go in a fixed order, so two runs
+// with the same number of ranks are bit-identical, whatever the bucket size. BatchNorm uses each
+// rank's own statistics (as DDP), or the whole batch's with --sync-bn (bn_sync()). Alone (rank 0
+// of 1) every call is a no-op.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/kernels/batchnorm.h"
 #include "layers/module.h"
+#include "train/grad_buckets.h"
 #include "train/loader.h"
+#include "train/train_step.h"
 
 namespace ds {
 
@@ -25,7 +30,8 @@ struct JobBatch {
 
 class DataParallel {
  public:
-  explicit DataParallel(bool sync_bn);
+  // bucket_mb: the gradient sum's bucket size in MB; 0 = one sum of every gradient after backward.
+  explicit DataParallel(bool sync_bn, double bucket_mb = kDefaultGradBucketMb);
 
   int rank() const { return rank_; }
   int ranks() const { return ranks_; }
@@ -45,8 +51,19 @@ class DataParallel {
   // Rank 0's buffers (BatchNorm running statistics, which per-rank BatchNorm lets drift apart)
   // to every rank, so that all evaluate the model rank 0 saves.
   void broadcast_buffers(const ParamSet& ps) const;
-  // Sums every parameter's gradient over the ranks (one flat buffer, fixed order).
+  // What train_step needs for this rank's part of a step: the loss weight (its readable samples
+  // over the job's), synchronized BatchNorm when asked, and, on more than one rank, the gradient
+  // sum (its buckets started by backward, finished before the update). ps (the model's, the same
+  // on every call) must outlive the step.
+  StepSync step_sync(const ParamSet& ps, double loss_weight);
+  // What backward tells as it completes gradients (StepSync::grad_hook): starts each bucket's
+  // sum. Null alone or with bucket size 0.
+  GradHook* gradient_hook(const ParamSet& ps);
+  // Sums every parameter's gradient over the ranks (fixed order): waits for the buckets backward
+  // started and sums the rest.
   void sum_gradients(const ParamSet& ps);
+  // The buckets (null alone, or before the first step: built on first use).
+  const GradBuckets* buckets() const { return buckets_.get(); }
   // Every rank's readable count and failures of the batch each holds a share of.
   JobBatch gather(const Batch& mine) const;
   void sum(double* v, int64_t n) const;
@@ -55,7 +72,9 @@ class DataParallel {
  private:
   int rank_ = 0, ranks_ = 1;
   bool sync_bn_ = false;
-  std::vector<float> flat_;  // the gradients, concatenated
+  double bucket_mb_ = 0;
+  std::unique_ptr<GradBuckets> buckets_;
+  GradBuckets& buckets_for(const ParamSet& ps);
 };
 
 }  // namespace ds

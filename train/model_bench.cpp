@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/rng.h"
 #include "dist/comm.h"
 #include "train/data_parallel.h"
@@ -55,7 +56,7 @@ Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
 
 ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function<void(const std::string&)>& progress) {
   DS_CHECK_INPUT(o.batch >= 1, "--batch must be at least 1, got " + std::to_string(o.batch));
-  DataParallel dp(false);  // per-rank BatchNorm: train's default
+  DataParallel dp(false, o.grad_bucket_mb);  // per-rank BatchNorm: train's default
   DS_CHECK_INPUT(dp.ranks() == 1 || o.train, "under mpirun `deepslide bench` measures --mode train only");
   // A training step's BatchNorm needs 2 images per rank; inference uses the running statistics.
   DS_CHECK_INPUT(!o.train || o.batch >= dp.min_share() * dp.ranks(),
@@ -87,16 +88,14 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
 
   dp.check_same_run("bench " + std::to_string((int)o.arch) + " " + std::to_string(o.train) + " " +
                     std::to_string(o.batch) + " " + std::to_string(o.size) + " " + std::to_string(o.classes) + " " +
-                    std::to_string(o.iters) + " " + std::to_string(o.warmup) + " " + std::to_string(o.seed));
+                    std::to_string(o.iters) + " " + std::to_string(o.warmup) + " " + std::to_string(o.seed) + " " +
+                    format_number("%a", o.grad_bucket_mb));
   const auto [first, last] = batch_share(o.batch, dp.ranks(), dp.rank(), dp.min_share());
   if (dp.ranks() > 1) {
     x = rows_of(x, first, last);
     labels = std::vector<int>(labels.begin() + first, labels.begin() + last);
   }
-  StepSync sync;
-  sync.loss_weight = (double)(last - first) / (double)o.batch;
-  if (dp.ranks() > 1) sync.reduce_gradients = [&] { dp.sum_gradients(model.net->params()); };
-
+  const StepSync sync = dp.step_sync(model.net->params(), (double)(last - first) / (double)o.batch);
   AdamOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = o.weight_decay;
@@ -134,6 +133,10 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   double total = 0, in_sums = 0;
   for (size_t i = 0; i < r.ms.size(); ++i) total += r.ms[i], in_sums += r.sum_ms[i];
   r.sum_share = in_sums / total;
+  if (const GradBuckets* b = dp.buckets()) {
+    r.grad_buckets = b->size();
+    r.grad_buckets_in_backward = b->started_in_backward();
+  }
   r.peak_rss_mb = peak_rss_mb();
   return r;
 }

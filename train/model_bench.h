@@ -15,6 +15,7 @@
 
 #include "layers/layers.h"
 #include "layers/resnet.h"
+#include "train/grad_buckets.h"
 
 namespace ds {
 
@@ -25,10 +26,11 @@ struct ModelBenchOptions {
   int batch = 16;
   int size = 224;  // input is batch x 3 x size x size
   int classes = 2;
-  int iters = 10;                         // timed steps
-  int warmup = 2;                         // untimed steps first
-  uint64_t seed = 0;                      // model init, input values and labels
-  double lr = 1e-3, weight_decay = 1e-4;  // Adam, as `deepslide train`'s defaults
+  int iters = 10;                                // timed steps
+  int warmup = 2;                                // untimed steps first
+  uint64_t seed = 0;                             // model init, input values and labels
+  double lr = 1e-3, weight_decay = 1e-4;         // Adam, as `deepslide train`'s defaults
+  double grad_bucket_mb = kDefaultGradBucketMb;  // under mpirun, as train's --grad-bucket-mb
 };
 
 struct ModelBenchResult {
@@ -39,7 +41,10 @@ struct ModelBenchResult {
   int ranks = 1;
   std::vector<double> sum_ms;  // each timed step's gradient sum over the ranks (0 alone)
   double sum_ms_median = 0;
-  double sum_share = 0;                 // time in the sums over the timed steps' time
+  double sum_share = 0;  // time in the sums over the timed steps' time
+  // The gradient sum's buckets (0 alone), and how many of them the last step started during
+  // backward (overlapped with it) rather than after it.
+  size_t grad_buckets = 0, grad_buckets_in_backward = 0;
   std::vector<ConvAlgoUse> conv_algos;  // infer mode: each convolution's algorithm (layers/layers.h)
 };
 

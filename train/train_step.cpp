@@ -17,7 +17,7 @@ StepResult train_step(ResNet& net, Optimizer& opt, const Tensor& x, const std::v
     input->needs_grad = false;  // nobody reads the image gradient: conv1 skips backward-data
     VarPtr logits = net.forward(ctx, input);
     VarPtr loss = softmax_cross_entropy(ctx, logits, labels);
-    tape.backward(loss, (float)sync.loss_weight);
+    tape.backward(loss, (float)sync.loss_weight, sync.grad_hook);
     r.logits = logits->value;
     r.loss = loss->value[0];
   }

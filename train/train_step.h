@@ -1,7 +1,7 @@
 // One optimizer step of `deepslide train`, shared by the trainer and `deepslide bench --mode
 // train` so the benchmark times exactly what training runs: forward in training mode on a tape,
-// softmax cross-entropy, backward, (data-parallel: the gradients summed over the ranks),
-// optimizer update, gradients zeroed.
+// softmax cross-entropy, backward, (data-parallel: the gradients summed over the ranks, after
+// backward or in buckets during it), optimizer update, gradients zeroed.
 #pragma once
 #include <functional>
 #include <vector>
@@ -13,6 +13,7 @@
 namespace ds {
 
 struct BnSync;
+struct GradHook;
 
 // What a data-parallel step adds (train/data_parallel.h); the defaults are one process.
 struct StepSync {
@@ -20,7 +21,10 @@ struct StepSync {
   // This rank's readable samples over the whole batch's: the loss gradient is seeded with it, so
   // that the ranks' gradients summed are the gradient of the whole batch's mean loss.
   double loss_weight = 1;
-  std::function<void()> reduce_gradients;  // after backward, before the update
+  // Told by backward as it completes gradients (the bucketed sums of train/grad_buckets.h start
+  // there); reduce_gradients, after backward and before the update, finishes the sums.
+  GradHook* grad_hook = nullptr;
+  std::function<void()> reduce_gradients;
 };
 
 struct StepResult {

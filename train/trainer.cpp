@@ -467,11 +467,8 @@ JobBatch Training::gather(const Batch& b, const std::vector<Sample>& samples) {
 }
 
 void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
-  StepSync sync;
-  sync.bn = dp_.bn_sync();
   const int64_t mine = (int64_t)b.labels.size();
-  sync.loss_weight = (double)mine / (double)job_readable;
-  if (dp_.ranks() > 1) sync.reduce_gradients = [&] { dp_.sum_gradients(model_.net->params()); };
+  const StepSync sync = dp_.step_sync(model_.net->params(), (double)mine / (double)job_readable);
   const StepResult sr = train_step(*model_.net, opt_, b.x, b.labels, sync);
   double sums[2] = {(double)sr.loss * (double)mine, 0};  // loss sum, correct (every rank's)
   for (int64_t i = 0; i < mine; ++i)
@@ -625,7 +622,8 @@ std::string run_description(const TrainConfig& cfg, const Dataset& data,
   std::ostringstream d;
   for (const auto& [k, v] : config) d << k << "=" << v << "\n";
   d << "epochs=" << cfg.epochs << " max_steps=" << cfg.max_steps << " resume=" << cfg.resume << " " << cfg.resume_from
-    << " save_interval=" << cfg.save_interval << " norm_samples=" << cfg.norm_samples << "\n";
+    << " save_interval=" << cfg.save_interval << " norm_samples=" << cfg.norm_samples
+    << " grad_bucket_mb=" << format_number("%a", cfg.grad_bucket_mb) << "\n";
   d << "done=" << start.st.epochs_done << "/" << start.st.batch << "\n";
   for (int i = 0; i < 3; ++i)
     d << format_number("%a", start.model.mean[i]) << format_number(" %a ", start.model.std[i]);
@@ -646,7 +644,7 @@ std::string run_description(const TrainConfig& cfg, const Dataset& data,
 
 TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& rank_ev) {
   check_config_values(cfg);
-  DataParallel dp(cfg.sync_bn);
+  DataParallel dp(cfg.sync_bn, cfg.grad_bucket_mb);
   const TrainEvents none;
   const TrainEvents& ev = dp.leader() ? rank_ev : none;
   const Say say = [&](const std::string& s) {
@@ -669,7 +667,9 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   if (dp.ranks() > 1)
     say("data parallel: " + ranks_now + " ranks x " + threads_now + " threads, batch " +
         std::to_string(cfg.batch_size) + " split across them, BatchNorm " +
-        (cfg.sync_bn ? "synchronized (--sync-bn)" : "per rank"));
+        (cfg.sync_bn ? "synchronized (--sync-bn)" : "per rank") + ", gradients summed " +
+        (cfg.grad_bucket_mb > 0 ? "in buckets of " + format_number("%g", cfg.grad_bucket_mb) + " MB during backward"
+                                : "after backward (--grad-bucket-mb 0)"));
   return Training(cfg, data, ev, dp, std::move(start)).run();
 }
 

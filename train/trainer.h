@@ -26,6 +26,7 @@
 #include "train/augment.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
+#include "train/grad_buckets.h"
 #include "train/progress.h"
 
 namespace ds {
@@ -54,6 +55,9 @@ struct TrainConfig {
   // Under mpirun (train/data_parallel.h): BatchNorm statistics of the whole batch across the
   // ranks instead of each rank's own.
   bool sync_bn = false;
+  // Under mpirun: the gradient sum's bucket size in MB, each bucket summed while backward goes
+  // on (train/grad_buckets.h); 0 = one sum after backward. The weights do not depend on it.
+  double grad_bucket_mb = kDefaultGradBucketMb;
 };
 
 struct EpochReport {

@@ -1,0 +1,21 @@
+"""What the MPI script tests share: mpirun (when it is missing the test prints "not run: ..." and
+exits 0, which ctest counts as skipped), the environment that lets root run it (CI containers),
+and the launch prefix for ranks on one machine (loopback, no binding)."""
+import os
+import shutil
+import sys
+
+MPIRUN = shutil.which("mpirun")
+if not MPIRUN:
+    print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
+    sys.exit(0)
+# Root may run mpirun (CI containers) only when it says so.
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none"]  # then "-np", N, the program
+
+
+def skip_without_mpi_build(probe):
+    """Exits with "not run" when probe (any deepslide run under mpirun) says the binary has no MPI."""
+    if "built without MPI" in probe.stderr:
+        print("not run: this deepslide was built without MPI")
+        sys.exit(0)
