@@ -58,10 +58,10 @@ def window_accuracy(model, wsi, out):
     if p.returncode != 0:
         return float("nan")
     right = total = 0
-    for f in os.listdir(out):
-        if not f.endswith(".csv"):
+    for f in os.listdir(out):  # synth names a slide <class>_<n>; other CSVs are not slides'
+        truth = next((c for c in classes if f.startswith(c + "_")), None)
+        if not f.endswith(".csv") or truth is None:
             continue
-        truth = next(c for c in classes if f.startswith(c + "_"))
         for row in csv.DictReader(open(f"{out}/{f}")):
             right += row["prediction"] == truth
             total += 1
