@@ -22,7 +22,7 @@ void register_patches(CLI::App& app, Globals& g) {
     PatchExportOptions exp;
     WindowFlags win;
     bool quiet = false;
-    std::string stain_from, stain_norm = "none", stain_ref;
+    std::string stain_from, stain_norm = "none", stain_ref, stain_fit;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("patches", "Export tissue windows as JPEG patches in DeepSlide's folder layout");
@@ -43,6 +43,9 @@ void register_patches(CLI::App& app, Globals& g) {
                   "Stain-normalise every patch: none|reinhard|macenko|vahadane (with --stain-ref)")
       ->capture_default_str();
   sub->add_option("--stain-ref", o->stain_ref, "Reference image the --stain-norm method is fitted on");
+  sub->add_option("--stain-fit", o->stain_fit,
+                  "With --stain-norm: fit each patch's own stain on the patch (window, the default) or once per "
+                  "slide on its tissue thumbnail (slide)");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
   add_window_flags(sub, o->win);
   sub->callback([o, &g] {
@@ -51,7 +54,7 @@ void register_patches(CLI::App& app, Globals& g) {
     // DeepSlide's defaults: 1.5 for validation patches, 3 (slide_overlap) for evaluation folders.
     exp.windows = o->win.resolve(exp.by_folder ? 3.0 : 1.5);
     exp.threads = g.threads;
-    exp.stain = stain_reference_from_flags(o->stain_from, o->stain_norm, o->stain_ref);
+    exp.stain = stain_reference_from_flags(o->stain_from, o->stain_norm, o->stain_ref, o->stain_fit);
     Progress progress("patches", 0, "windows", ProgressStyle::for_stderr(o->quiet));
     exp.progress = &progress;
     const PatchExportSummary s = export_patches(exp, [&](const SlideExport& e) {

@@ -33,7 +33,7 @@ struct TrainOpts {
   std::string all_wsi, labels_train, labels_val, train_folder;
   int64_t num_train_per_class = 80000;
   std::string arch = "resnet18", flips = "on", rot90 = "on";
-  std::string stain_norm = "none", stain_aug;
+  std::string stain_norm = "none", stain_aug, stain_fit = "window";
   std::string annotations, windows_csv;
   double annotation_cover = 0.5;
   TrainConfig cfg;
@@ -50,6 +50,7 @@ TrainConfig train_config(const TrainOpts& o, const Globals& g) {
   cfg.aug.flips = o.flips == "on";
   cfg.aug.rot90 = o.rot90 == "on";
   cfg.stain_norm = parse_stain_method(o.stain_norm);
+  cfg.stain_fit = parse_stain_fit(o.stain_fit);
   if (o.stain_aug_flag->count() > 0)  // a bare --stain-aug is HED jitter (the flag's meaning before the choice)
     cfg.stain_aug.kind = parse_stain_aug(o.stain_aug.empty() ? "hed" : o.stain_aug);
   cfg.resume = o.resume->count() > 0;
@@ -289,6 +290,10 @@ void register_train(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--stain-ref", c.stain_ref,
                   "Reference image for --stain-norm (default: fitted on 64 training windows)");
+  sub->add_option("--stain-fit", o->stain_fit,
+                  "Where --stain-norm fits each window's own stain: window (every window alone) or slide (once "
+                  "per slide on its tissue thumbnail, then only the transform per window; slides mode only)")
+      ->capture_default_str();
   o->stain_aug_flag =
       sub->add_option("--stain-aug", o->stain_aug,
                       "Stain augmentation of training windows: hed (HED jitter, Tellez et al. 2018; the default "

@@ -9,6 +9,7 @@
 #include "engine/cpu_features.h"
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
+#include "slide/windows/slide_stain.h"
 #include "weights/calibrate.h"
 #include "weights/model_forward.h"
 #include "weights/precision_agreement.h"
@@ -84,9 +85,10 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
   CalibrationSummary s;
   std::vector<RgbImage> pending;
   std::vector<std::string> names;
+  const SlideStain* pending_stain = nullptr;  // the pending windows' slide's own stain (--stain-fit slide)
   auto flush = [&] {
     if (pending.empty()) return;
-    calibrate_batch(model, make_batch(pending, model, names));
+    calibrate_batch(model, make_batch(pending, model, names, pending_stain));
     s.windows += (int64_t)pending.size();
     pending.clear();
     names.clear();
@@ -108,10 +110,14 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
     if (progress) progress(path);
     const std::unique_ptr<Slide> slide = Slide::open(path);
     const SlideWindows sw = select_windows(*slide, windows, threads);
+    flush();  // the patches before it, fitted alone
+    const SlideStain slide_stain = fit_slide_stain(*slide, model.stain);
+    pending_stain = &slide_stain;
     const int64_t n = (int64_t)sw.windows.size(), take = std::min(n, per_slide);
     for (int64_t i = 0; i < take; ++i)  // evenly over the tissue windows
       add(read_window(*slide, sw.geometry, sw.windows[(size_t)(i * n / take)]), path);
     flush();  // a slide's windows in its own batches: a later unreadable slide names itself
+    pending_stain = nullptr;
   }
   flush();
   if (s.windows == 0) throw InputError("calibrate", "the inputs hold no tissue window to calibrate on");

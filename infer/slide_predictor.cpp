@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "slide/windows/slide_stain.h"
 #include "weights/model_forward.h"
 
 namespace ds {
@@ -53,6 +54,8 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
   }
   if (n == 0) return;
 
+  // A model fitted per slide: the slide's own stain once, before any window (method none otherwise).
+  const SlideStain slide_stain = fit_slide_stain(slide, model.stain);
   BatchQueue q;
   const int64_t ahead = std::max(1, opt.prefetch_batches);
   auto reader = [&] {
@@ -70,7 +73,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
         Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
         for (int64_t i = begin; i < end; ++i) {
           RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
-          normalize_stain(patch, model.stain);
+          normalize_stain(patch, model.stain, slide_stain);
           normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
         }
         double dt = since(t0);

@@ -19,6 +19,7 @@
 #include "slide/reader/resize.h"
 #include "slide/reader/thumbnail.h"
 #include "slide/windows/labels_csv.h"
+#include "slide/windows/slide_stain.h"
 #include "slide/windows/slide_windows.h"
 #include "weights/model_forward.h"
 
@@ -81,6 +82,7 @@ class PictureWriter {
 void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& windows, const SlidePredictions& p,
                       int per_class, const std::string& stem, PictureWriter& w, Progress* progress) {
   const ReadGeometry geo = read_geometry(slide, windows);
+  const SlideStain slide_stain = fit_slide_stain(slide, model.stain);  // (method none unless fitted per slide)
   for (size_t k = 0; k < p.classes.size(); ++k) {
     std::vector<size_t> order(p.patches.size());
     std::iota(order.begin(), order.end(), 0);
@@ -89,7 +91,8 @@ void gradcam_pictures(Model& model, const Slide& slide, const WindowOptions& win
     order.resize(std::min(order.size(), (size_t)per_class));
     std::vector<RgbImage> patches;
     for (size_t i : order) patches.push_back(read_window(slide, geo, {p.patches[i].x, p.patches[i].y}));
-    std::vector<CamMap> cams = grad_cam(model, make_batch(patches, model), std::vector<int>(order.size(), (int)k));
+    std::vector<CamMap> cams =
+        grad_cam(model, make_batch(patches, model, {}, &slide_stain), std::vector<int>(order.size(), (int)k));
     for (size_t i = 0; i < order.size(); ++i)
       w.save(stem + "_gradcam_" + p.classes[k] + "_" + std::to_string(i) + ".png",
              side_by_side(patches[i], cam_overlay(patches[i], cams[i]), 128));

@@ -12,6 +12,10 @@
   (skimage's rgb2hed / hed2rgb), and the same jitter drawn back with perturbed H and E vectors
   (skimage's combine_stains with rgb_from_hed's first two rows times fixed factors, each row
   rescaled to its length).
+- slide.png, slide.json: a small "slide" (H&E-like tissue on glass) and, for `--stain-fit slide`
+  (slide/windows/slide_stain.h), the fits of the three methods on its tissue pixels: the Otsu mask
+  of its HSV saturation after a 7 px median blur, by OpenCV (cvtColor, medianBlur, THRESH_OTSU, as
+  CLAM segments tissue), the pixels where the mask is on in raster order, fitted as one image.
 
 Macenko et al. 2009, with the constants of the authors' reference code (Io = 240, beta = 0.15,
 alpha = 1): (1) OD = -ln((I + 1) / Io); (2) drop pixels with OD < beta in any channel; (3) the
@@ -32,11 +36,12 @@ Reinhard et al. 2001: per LAB channel (skimage's rgb2lab), (x - mean_src) / std_
 mean_ref over all pixels (population std), back with lab2rgb, rounded to 8 bits.
 
 Run: /usr/bin/python3 scripts/gen_stain_fixtures.py (Debian python3-skimage, python3-sklearn,
-python3-numpy, python3-pil); deterministic.
+python3-numpy, python3-pil, python3-opencv); deterministic.
 """
 import json
 import os
 
+import cv2
 import numpy as np
 from PIL import Image
 from skimage.color import combine_stains, hed2rgb, lab2rgb, rgb2hed, rgb2lab, rgb_from_hed
@@ -198,4 +203,35 @@ with open(os.path.join(OUT, "cases.json"), "w") as f:
                "hed_jitter": {"file": "hed_jitter_0.png", "alpha": alpha.tolist(), "beta": beta.tolist()},
                "stain_matrix": {"file": "stain_matrix_0.png", "factor": factor.tolist()}},
               f, indent=1)
+
+
+# ---- a slide's tissue thumbnail (--stain-fit slide) ----
+def slide_image(h_vec, e_vec, seed, width=200, height=150):
+    r = np.random.RandomState(seed)
+    hv = np.array(h_vec) / np.linalg.norm(h_vec)
+    ev = np.array(e_vec) / np.linalg.norm(e_vec)
+    yy, xx = np.mgrid[0:height, 0:width]
+    tissue = ((yy - 70) ** 2 / 55.0 ** 2 + (xx - 90) ** 2 / 70.0 ** 2) <= 1
+    tissue |= ((yy - 110) ** 2 + (xx - 165) ** 2) <= 25 ** 2
+    ch = np.zeros((height, width))
+    for _ in range(60):
+        cy, cx, rad = r.uniform(0, height), r.uniform(0, width), r.uniform(2, 5)
+        ch += 1.1 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rad * rad))
+    ce = 0.35 + 0.3 * r.uniform(size=(height, width))
+    od = tissue[..., None] * (ch[..., None] * hv + ce[..., None] * ev) + r.normal(0.02, 0.01, (height, width, 3))
+    return np.clip(np.rint(255 * np.exp(-np.maximum(od, 0))), 0, 255).astype(np.uint8)
+
+
+slide = slide_image(*LABS[2], 200)
+Image.fromarray(slide).save(os.path.join(OUT, "slide.png"))
+sat = cv2.cvtColor(slide, cv2.COLOR_RGB2HSV)[:, :, 1]
+_, mask = cv2.threshold(cv2.medianBlur(sat, 7), 0, 255, cv2.THRESH_OTSU + cv2.THRESH_BINARY)
+pixels = slide.reshape(-1, 3)[mask.reshape(-1) > 0][None]  # one row, raster order
+he, maxc, _, _ = macenko_fit(pixels)
+vhe, vmaxc, _, _, _ = vahadane_fit(pixels)
+mean, std = lab_stats(pixels)
+with open(os.path.join(OUT, "slide.json"), "w") as f:
+    json.dump({"file": "slide.png", "tissue_pixels": int(pixels.shape[1]), "stains": he.T.tolist(),
+               "max_conc": maxc.tolist(), "vahadane_stains": vhe.T.tolist(), "vahadane_max_conc": vmaxc.tolist(),
+               "lab_mean": mean.tolist(), "lab_std": std.tolist()}, f, indent=1)
 print("wrote", OUT)

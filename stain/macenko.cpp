@@ -12,6 +12,7 @@
 #include <Eigen/Dense>
 
 #include "stain/percentile.h"
+#include "stain/stain_loops.h"
 #include "stain/stain_norm.h"
 #include "stain/two_stain.h"
 
@@ -44,13 +45,8 @@ std::pair<double, double> angle_percentiles(Scratch& s, size_t n, const Vec3& v1
   const float* o2 = s.od[2].data();
   s.a.resize(n);
   float* t = s.a.data();
-  bool positive = true;
-  for (size_t i = 0; i < n; ++i) {
-    const float p1 = (float)v1[0] * o0[i] + (float)v1[1] * o1[i] + (float)v1[2] * o2[i];
-    const float p2 = (float)v2[0] * o0[i] + (float)v2[1] * o1[i] + (float)v2[2] * o2[i];
-    positive &= p1 > 0;
-    t[i] = p2 / p1;
-  }
+  const float f1[3] = {(float)v1[0], (float)v1[1], (float)v1[2]}, f2[3] = {(float)v2[0], (float)v2[1], (float)v2[2]};
+  const bool positive = stain_loops().tangents(o0, o1, o2, n, f1, f2, t);
   if (!positive) {
     for (size_t i = 0; i < n; ++i) {
       const double p1 = v1[0] * o0[i] + v1[1] * o1[i] + v1[2] * o2[i];

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <vector>
 
-#include "stain/bit_select.h"
 #include "stain/colour.h"
+#include "stain/stain_loops.h"
 
 namespace ds {
 
@@ -31,7 +31,10 @@ struct Tables {
   // linear RGB in [0, 1] -> 8-bit sRGB, every 1/65535.
   std::vector<uint8_t> srgb8;
   float rgb_from_xyz[3][3];
+  float xyz[3][3];  // kXyz in float
   Tables() : f(kFSamples + 2), srgb8(65536) {
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) xyz[r][c] = (float)kXyz[r][c];
     for (int v = 0; v < 256; ++v) linear[v] = (float)srgb_to_linear(v / 255.0);
     for (size_t i = 0; i < f.size(); ++i) f[i] = (float)ds::lab_f((double)i * kFMax / kFSamples);
     for (size_t i = 0; i < srgb8.size(); ++i)
@@ -59,46 +62,16 @@ Planes& scratch() {
   return s;
 }
 
-// f of n values of t (in place): the table index and weight are computed on vectors, the two
-// samples gathered.
-void lab_f_chunk(float* t, size_t n, const float* f) {
-  alignas(64) int idx[kChunk];
-  alignas(64) float w[kChunk];
-  for (size_t i = 0; i < n; ++i) {
-    float x = t[i] * (Tables::kFSamples / Tables::kFMax);
-    x = bit_select(x > 0.f, x, 0.f);
-    x = bit_select(x < (float)Tables::kFSamples, x, (float)Tables::kFSamples);
-    const int k = (int)x;
-    idx[i] = k;
-    w[i] = x - (float)k;
-  }
-  for (size_t i = 0; i < n; ++i) t[i] = f[idx[i]] + (f[idx[i] + 1] - f[idx[i]]) * w[i];
-}
-
-// img -> LAB planes.
+// img -> LAB planes, a chunk at a time through the stain loops (stain/stain_loops.h).
 void to_lab(const RgbImage& img, Planes& lab) {
   const Tables& T = tables();
   const size_t px = (size_t)img.width * img.height;
   for (auto& c : lab.c) c.resize(px);
-  const uint8_t* p = img.pixels.data();
-  alignas(64) float rgb[3][kChunk], t[3][kChunk];
+  const StainLoops& loops = stain_loops();
   for (size_t start = 0; start < px; start += kChunk) {
     const size_t n = std::min(kChunk, px - start);
-    for (size_t i = 0; i < n; ++i)
-      for (int c = 0; c < 3; ++c) rgb[c][i] = T.linear[p[(start + i) * 3 + c]];
-    for (int r = 0; r < 3; ++r) {
-      const float a = (float)kXyz[r][0], b = (float)kXyz[r][1], d = (float)kXyz[r][2];
-      for (size_t i = 0; i < n; ++i) t[r][i] = a * rgb[0][i] + b * rgb[1][i] + d * rgb[2][i];
-      lab_f_chunk(t[r], n, T.f.data());
-    }
-    float* L = lab.c[0].data() + start;
-    float* A = lab.c[1].data() + start;
-    float* B = lab.c[2].data() + start;
-    for (size_t i = 0; i < n; ++i) {
-      L[i] = 116.f * t[1][i] - 16.f;
-      A[i] = 500.f * (t[0][i] - t[1][i]);
-      B[i] = 200.f * (t[1][i] - t[2][i]);
-    }
+    loops.rgb_to_lab(img.pixels.data() + start * 3, n, T.linear, T.xyz, T.f.data(), Tables::kFSamples, Tables::kFMax,
+                     lab.c[0].data() + start, lab.c[1].data() + start, lab.c[2].data() + start);
   }
 }
 
@@ -123,12 +96,6 @@ LabStats stats_of(const Planes& lab, size_t px) {
   return st;
 }
 
-// Both branches computed, then one selected.
-inline float f_inverse(float f) {
-  const float cube = f * f * f, line = (f - 16.f / 116.f) * (1.f / 7.787f);
-  return bit_select(f > 0.2068966f, cube, line);
-}
-
 }  // namespace
 
 LabStats lab_stats(const RgbImage& img) {
@@ -137,54 +104,54 @@ LabStats lab_stats(const RgbImage& img) {
   return stats_of(lab, (size_t)img.width * img.height);
 }
 
-void reinhard_apply(RgbImage& img, const LabStats& target) {
-  const size_t px = (size_t)img.width * img.height;
-  if (px == 0) return;
-  Planes& lab = scratch();
-  to_lab(img, lab);
-  const LabStats src = stats_of(lab, px);
-  float scale[3], shift[3];
+namespace {
+
+// Each LAB channel's map from `src`'s statistics to `target`'s: x * scale + shift.
+void channel_maps(const LabStats& src, const LabStats& target, float scale[3], float shift[3]) {
   for (int c = 0; c < 3; ++c) {
     const double k = src.std[c] > 1e-9 ? target.std[c] / src.std[c] : 1.0;
     scale[c] = (float)k;
     shift[c] = (float)(target.mean[c] - src.mean[c] * k);
   }
+}
+
+// Writes img from its LAB planes moved from `src`'s statistics to `target`'s.
+void transfer(RgbImage& img, const Planes& lab, const LabStats& src, const LabStats& target) {
+  const size_t px = (size_t)img.width * img.height;
+  float scale[3], shift[3];
+  channel_maps(src, target, scale, shift);
   const Tables& T = tables();
-  float M[3][3];
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c) M[r][c] = T.rgb_from_xyz[r][c];
-  const uint8_t* srgb8 = T.srgb8.data();
-  uint8_t* p = img.pixels.data();
-  alignas(64) float xyz[3][kChunk];
-  alignas(64) int idx[3][kChunk];
+  const StainLoops& loops = stain_loops();
   for (size_t start = 0; start < px; start += kChunk) {
     const size_t n = std::min(kChunk, px - start);
-    const float* L = lab.c[0].data() + start;
-    const float* A = lab.c[1].data() + start;
-    const float* B = lab.c[2].data() + start;
-    for (size_t i = 0; i < n; ++i) {
-      const float fy = (L[i] * scale[0] + shift[0] + 16.f) * (1.f / 116.f);
-      const float fx = (A[i] * scale[1] + shift[1]) * (1.f / 500.f) + fy;
-      const float z = fy - (B[i] * scale[2] + shift[2]) * (1.f / 200.f);
-      const float fz = bit_select(z > 0.f, z, 0.f);
-      xyz[0][i] = f_inverse(fx), xyz[1][i] = f_inverse(fy), xyz[2][i] = f_inverse(fz);
-    }
-    for (int c = 0; c < 3; ++c)
-      for (size_t i = 0; i < n; ++i) {
-        // linear RGB clamped to [0, 1], as its table index: clamping the index instead of the value
-        // gives the same integers (the rounding offset is below one step) and vectorises.
-        const float lin = M[c][0] * xyz[0][i] + M[c][1] * xyz[1][i] + M[c][2] * xyz[2][i];
-        float t = lin * 65535.f + 0.5f;
-        t = std::max(t, 0.f);
-        t = std::min(t, 65535.f);
-        idx[c][i] = (int)t;
-      }
-    uint8_t* dst = p + start * 3;
-    for (size_t i = 0; i < n; ++i) {
-      dst[i * 3] = srgb8[idx[0][i]];
-      dst[i * 3 + 1] = srgb8[idx[1][i]];
-      dst[i * 3 + 2] = srgb8[idx[2][i]];
-    }
+    loops.lab_to_rgb(lab.c[0].data() + start, lab.c[1].data() + start, lab.c[2].data() + start, n, scale, shift,
+                     T.rgb_from_xyz, T.srgb8.data(), img.pixels.data() + start * 3);
+  }
+}
+
+}  // namespace
+
+void reinhard_apply(RgbImage& img, const LabStats& target) {
+  const size_t px = (size_t)img.width * img.height;
+  if (px == 0) return;
+  Planes& lab = scratch();
+  to_lab(img, lab);
+  transfer(img, lab, stats_of(lab, px), target);
+}
+
+void reinhard_transfer(RgbImage& img, const LabStats& source, const LabStats& target) {
+  // No statistics to wait for: each chunk goes to LAB and back while it is in the cache.
+  float scale[3], shift[3];
+  channel_maps(source, target, scale, shift);
+  const Tables& T = tables();
+  const StainLoops& loops = stain_loops();
+  const size_t px = (size_t)img.width * img.height;
+  alignas(64) float L[kChunk], A[kChunk], B[kChunk];
+  for (size_t start = 0; start < px; start += kChunk) {
+    const size_t n = std::min(kChunk, px - start);
+    uint8_t* p = img.pixels.data() + start * 3;
+    loops.rgb_to_lab(p, n, T.linear, T.xyz, T.f.data(), Tables::kFSamples, Tables::kFMax, L, A, B);
+    loops.lab_to_rgb(L, A, B, n, scale, shift, T.rgb_from_xyz, T.srgb8.data(), p);
   }
 }
 

@@ -18,5 +18,7 @@ LabStats lab_stats(const RgbImage& img);
 
 // Moves img's LAB statistics to (mean, std); a channel with no spread in img is only shifted.
 void reinhard_apply(RgbImage& img, const LabStats& target);
+// The same map from statistics fitted beforehand (a slide's): img's own are not computed.
+void reinhard_transfer(RgbImage& img, const LabStats& source, const LabStats& target);
 
 }  // namespace ds

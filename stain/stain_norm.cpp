@@ -34,6 +34,14 @@ StainMethod parse_stain_method(const std::string& name) {
   throw InputError("--stain-norm must be none, reinhard, macenko or vahadane, got '" + name + "'");
 }
 
+StainScope parse_stain_fit(const std::string& name) {
+  if (name == "window") return StainScope::window;
+  if (name == "slide") return StainScope::slide;
+  throw InputError("--stain-fit must be window or slide, got '" + name + "'");
+}
+
+std::string stain_fit_name(StainScope f) { return f == StainScope::slide ? "slide" : "window"; }
+
 std::string stain_method_name(StainMethod m) {
   switch (m) {
     case StainMethod::reinhard: return "reinhard";
@@ -43,10 +51,13 @@ std::string stain_method_name(StainMethod m) {
   }
 }
 
-StainReference fit_stain_reference(StainMethod method, const RgbImage& img, const std::string& where) {
-  StainReference ref;
+namespace {
+
+// The method's numbers fitted on img into ref (method set); "" or why not.
+std::string fit_into(StainMethod method, const RgbImage& img, StainReference& ref) {
   ref.method = method;
   if (method == StainMethod::reinhard) {
+    if ((size_t)img.width * img.height == 0) return "no pixels to fit Reinhard's statistics";
     const LabStats st = lab_stats(img);
     ref.lab_mean = st.mean;
     ref.lab_std = st.std;
@@ -56,11 +67,27 @@ StainReference fit_stain_reference(StainMethod method, const RgbImage& img, cons
     std::string name = stain_method_name(method);
     name[0] = (char)std::toupper((unsigned char)name[0]);
     if (!fit.ok)
-      throw InputError(where, "too little stained tissue to fit " + name + "'s stain vectors (fewer than " +
-                                  std::to_string(kMacenkoMinTissue) +
-                                  " pixels with optical density >= 0.15 in every channel, or a degenerate estimate)");
+      return "too little stained tissue to fit " + name + "'s stain vectors (fewer than " +
+             std::to_string(kMacenkoMinTissue) +
+             " pixels with optical density >= 0.15 in every channel, or a degenerate estimate)";
   }
+  return "";
+}
+
+}  // namespace
+
+StainReference fit_stain_reference(StainMethod method, const RgbImage& img, const std::string& where) {
+  StainReference ref;
+  const std::string why = fit_into(method, img, ref);
+  if (!why.empty()) throw InputError(where, why);
   return ref;
+}
+
+bool try_fit_stain(StainMethod method, const RgbImage& img, StainReference& out) {
+  StainReference ref;
+  if (!fit_into(method, img, ref).empty()) return false;
+  out = ref;
+  return true;
 }
 
 void normalize_stain(RgbImage& img, const StainReference& ref) {
@@ -71,9 +98,18 @@ void normalize_stain(RgbImage& img, const StainReference& ref) {
   }  // (a window without enough tissue is left as it is)
 }
 
+void normalize_stain(RgbImage& img, const StainReference& ref, const SlideStain& source) {
+  if (ref.method == StainMethod::none) return;
+  if (source.method != ref.method) return normalize_stain(img, ref);
+  if (ref.method == StainMethod::reinhard)
+    reinhard_transfer(img, LabStats{source.lab_mean, source.lab_std}, LabStats{ref.lab_mean, ref.lab_std});
+  else redraw_two_stain(img, source.stains, source.max_conc, ref.stains, ref.max_conc);
+}
+
 std::string stain_reference_json(const StainReference& ref) {
   nlohmann::json j;
   j["method"] = stain_method_name(ref.method);
+  if (ref.fit == StainScope::slide) j["fit"] = "slide";  // (absent: window, as before the choice)
   if (ref.method == StainMethod::reinhard) {
     j["lab_mean"] = ref.lab_mean;
     j["lab_std"] = ref.lab_std;
@@ -117,6 +153,11 @@ StainReference parse_stain_reference(const std::string& text, const std::string&
   } catch (const InputError& e) {
     throw InputError(where, std::string("stain metadata: ") + e.what());
   }
+  if (const nlohmann::json* f = member(j, "fit")) {
+    if (!f->is_string() || (*f != "window" && *f != "slide"))
+      throw InputError(where, "stain metadata 'fit' must be \"window\" or \"slide\"");
+    ref.fit = parse_stain_fit(f->get<std::string>());
+  }
   if (ref.method == StainMethod::reinhard) {
     ref.lab_mean = numbers<3>(member(j, "lab_mean"), "'lab_mean'", where);
     ref.lab_std = numbers<3>(member(j, "lab_std"), "'lab_std'", where);
@@ -146,7 +187,7 @@ std::string describe_stain_reference(const StainReference& r) {
   } else {
     return "none";
   }
-  return buf;
+  return std::string(buf) + (r.fit == StainScope::slide ? ", fitted per slide" : "");
 }
 
 }  // namespace ds

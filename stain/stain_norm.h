@@ -4,9 +4,11 @@
 // concentration scale estimated from its optical density, then the image redrawn with the
 // reference's). A StainReference is fitted once (on a reference image, or on the
 // training windows) and travels in the model file's metadata (weights/model.h, key "stain",
-// docs/formats.md), so every command normalises as training did. Applying it fits each window
-// on its own (the source side of both methods), so it needs nothing but the window: the same
-// call serves the loader threads of train and the reader threads of predict.
+// docs/formats.md), so every command normalises as training did. The source side (the window's
+// own statistics or stain vectors) is fitted either on each window alone (StainScope::window: the
+// call needs nothing but the window) or once per slide on its tissue thumbnail (StainScope::slide,
+// slide/windows/slide_stain.h), after which a window costs only the transform; the reference
+// records which, so every command fits as training did.
 #pragma once
 #include <array>
 #include <string>
@@ -19,6 +21,11 @@ enum class StainMethod { none, reinhard, macenko, vahadane };
 
 StainMethod parse_stain_method(const std::string& name);  // InputError on an unknown name
 std::string stain_method_name(StainMethod m);
+
+// Where the source side is fitted: on each window, or once per slide (`--stain-fit`).
+enum class StainScope { window, slide };
+StainScope parse_stain_fit(const std::string& name);  // InputError on an unknown name
+std::string stain_fit_name(StainScope f);
 
 // Macenko's constants, from the authors' reference code: light intensity Io, the optical-density
 // threshold beta below which a pixel is background (in any channel), the angle percentile alpha.
@@ -36,15 +43,29 @@ struct StainReference {
   // each stain's concentration
   std::array<std::array<double, 3>, 2> stains{};
   std::array<double, 2> max_conc{};
+  StainScope fit = StainScope::window;  // how the source side is fitted (metadata "fit", absent: window)
   bool operator==(const StainReference&) const = default;
 };
+
+// A slide's own statistics (StainScope::slide) have the reference's form: `method` and the numbers
+// fitted on the slide's tissue; method none when it had too little tissue to fit.
+using SlideStain = StainReference;
 
 // Fits the method's reference on an image (a reference image, or training windows side by side).
 // InputError naming `where` when it has nothing to fit (no tissue for Macenko or Vahadane).
 StainReference fit_stain_reference(StainMethod method, const RgbImage& img, const std::string& where);
 
-// Normalises `img` in place to `ref` (nothing for StainMethod::none). Thread-safe.
+// Fits the method on `img` as fit_stain_reference does; false (and `out` untouched) where that
+// throws (too little tissue, a degenerate estimate).
+bool try_fit_stain(StainMethod method, const RgbImage& img, StainReference& out);
+
+// Normalises `img` in place to `ref` (nothing for StainMethod::none), fitting its source side on
+// img itself. Thread-safe.
 void normalize_stain(RgbImage& img, const StainReference& ref);
+// The same from a source fitted beforehand (a slide's, `source.method == ref.method`): only the
+// transform runs. A source of another method (none: the slide had too little tissue) falls back
+// to fitting img itself.
+void normalize_stain(RgbImage& img, const StainReference& ref, const SlideStain& source);
 
 // The metadata value (JSON) and its reader, which checks every number (InputError naming `where`).
 std::string stain_reference_json(const StainReference& ref);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "stain/percentile.h"
+#include "stain/stain_loops.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_tables.h"
 
@@ -50,12 +51,7 @@ bool stain_max_conc(const RgbImage& img, const StainPair& stains, std::array<dou
   b.resize(px);
   const float p0[3] = {(float)P[0][0], (float)P[0][1], (float)P[0][2]};
   const float p1[3] = {(float)P[1][0], (float)P[1][1], (float)P[1][2]};
-  const uint8_t* p = img.pixels.data();
-  for (size_t i = 0; i < px; ++i) {
-    const float r = od[p[i * 3]], g = od[p[i * 3 + 1]], bl = od[p[i * 3 + 2]];
-    a[i] = p0[0] * r + p0[1] * g + p0[2] * bl;
-    b[i] = p1[0] * r + p1[1] * g + p1[2] * bl;
-  }
+  stain_loops().project_od(img.pixels.data(), px, od, p0, p1, a.data(), b.data());
   max_conc = {percentile(a.data(), px, 99), percentile(b.data(), px, 99)};
   return max_conc[0] > 1e-6 && max_conc[1] > 1e-6;
 }
@@ -70,7 +66,8 @@ void redraw_two_stain(RgbImage& img, const StainPair& src, const std::array<doub
     for (int c = 0; c < 3; ++c)
       map.M[c][r] =
           (float)(ref[0][r] * ref_max[0] / src_max[0] * P[0][c] + ref[1][r] * ref_max[1] / src_max[1] * P[1][c]);
-  redraw_od(img.pixels.data(), (size_t)img.width * img.height, od_table().od, exp_table().data(), map);
+  stain_loops().redraw_linear(img.pixels.data(), (size_t)img.width * img.height, od_table().od, exp_table().data(),
+                              map.M, map.off);
 }
 
 }  // namespace ds

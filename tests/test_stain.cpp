@@ -17,6 +17,7 @@
 #include "stain/percentile.h"
 #include "stain/reinhard.h"
 #include "stain/stain_aug.h"
+#include "stain/stain_loops.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
 #include "stain/vahadane.h"
@@ -63,6 +64,14 @@ std::pair<int, int> image_diff(const RgbImage& a, const RgbImage& b) {
   return {max_d, n};
 }
 
+// The stain loops' instances this CPU runs (stain/stain_loops.h): baseline always, AVX2 where it has it.
+std::vector<std::pair<const char*, const StainLoops*>> loop_instances() {
+  std::vector<std::pair<const char*, const StainLoops*>> v = {{"baseline", &stain_loops_generic()}};
+  if (stain_loops_have_avx2()) v.push_back({"avx2", &stain_loops_avx2()});
+  else WARN("the AVX2 stain loops were not run: this CPU lacks AVX2 or FMA");
+  return v;
+}
+
 }  // namespace
 
 TEST_CASE("RGB <-> HED and RGB <-> LAB equal scikit-image's") {
@@ -95,20 +104,24 @@ TEST_CASE("RGB <-> HED and RGB <-> LAB equal scikit-image's") {
 
 TEST_CASE("Macenko's stain matrix and Reinhard's statistics equal the NumPy implementations") {
   const auto j = load_json("cases.json");
-  for (const auto& c : j["images"]) {
-    INFO(c["file"].get<std::string>());
-    const RgbImage img = load_image(kDir + c["file"].get<std::string>());
-    const MacenkoFit fit = macenko_fit(img);
-    REQUIRE(fit.ok);
-    for (int s = 0; s < 2; ++s)
-      for (int k = 0; k < 3; ++k) CHECK(fit.stains[s][k] == Approx(c["stains"][s][k].get<double>()).margin(1e-3));
-    for (int s = 0; s < 2; ++s) CHECK(fit.max_conc[s] == Approx(c["max_conc"][s].get<double>()).margin(1e-3));
-    const LabStats st = lab_stats(img);
-    for (int k = 0; k < 3; ++k) {
-      CHECK(st.mean[k] == Approx(c["lab_mean"][k].get<double>()).margin(1e-3));
-      CHECK(st.std[k] == Approx(c["lab_std"][k].get<double>()).margin(1e-3));
+  for (const auto& [isa, loops] : loop_instances())
+    for (const auto& c : j["images"]) {
+      INFO("stain loops: " << isa);
+      force_stain_loops(loops);
+      INFO(c["file"].get<std::string>());
+      const RgbImage img = load_image(kDir + c["file"].get<std::string>());
+      const MacenkoFit fit = macenko_fit(img);
+      REQUIRE(fit.ok);
+      for (int s = 0; s < 2; ++s)
+        for (int k = 0; k < 3; ++k) CHECK(fit.stains[s][k] == Approx(c["stains"][s][k].get<double>()).margin(1e-3));
+      for (int s = 0; s < 2; ++s) CHECK(fit.max_conc[s] == Approx(c["max_conc"][s].get<double>()).margin(1e-3));
+      const LabStats st = lab_stats(img);
+      for (int k = 0; k < 3; ++k) {
+        CHECK(st.mean[k] == Approx(c["lab_mean"][k].get<double>()).margin(1e-3));
+        CHECK(st.std[k] == Approx(c["lab_std"][k].get<double>()).margin(1e-3));
+      }
     }
-  }
+  force_stain_loops(nullptr);
 }
 
 // Vahadane's factorisation is not convex and scikit-learn's lasso codes are approximate (its
@@ -145,39 +158,44 @@ TEST_CASE("normalised images and HED jitter are the oracle's within one 8-bit le
   const auto j = load_json("cases.json");
   const RgbImage src = load_image(kDir + "src_0.png");
   const RgbImage ref_img = load_image(kDir + "src_1.png");
-  for (StainMethod m : {StainMethod::macenko, StainMethod::reinhard}) {
-    const std::string name = stain_method_name(m);
-    INFO(name);
-    RgbImage img = src;
-    normalize_stain(img, fit_stain_reference(m, ref_img, "src_1.png"));
-    const auto [max_d, n] = image_diff(img, load_image(kDir + j[name].get<std::string>()));
-    INFO(n << " values differ");
-    CHECK(max_d <= 1);
-    CHECK(n * 50 < (int)img.pixels.size());  // and only a few (rounding boundaries)
-  }
-  {
-    // Vahadane to the oracle's own reference, so only the window's fit differs. Its H and E
-    // vectors are nearly parallel (cosine 0.99 on these images), so least-squares concentrations
-    // magnify the vectors' 1e-3 differences: a few levels where the stains are densest, 7% of
-    // the values at all.
-    StainReference ref;
-    ref.method = StainMethod::vahadane;
-    const auto& c = j["images"][1];
-    for (int s = 0; s < 2; ++s) {
-      ref.max_conc[s] = c["vahadane_max_conc"][s].get<double>();
-      for (int k = 0; k < 3; ++k) ref.stains[s][k] = c["vahadane_stains"][s][k].get<double>();
+  for (const auto& [isa, loops] : loop_instances()) {
+    INFO("stain loops: " << isa);
+    force_stain_loops(loops);
+    for (StainMethod m : {StainMethod::macenko, StainMethod::reinhard}) {
+      const std::string name = stain_method_name(m);
+      INFO(name);
+      RgbImage img = src;
+      normalize_stain(img, fit_stain_reference(m, ref_img, "src_1.png"));
+      const auto [max_d, n] = image_diff(img, load_image(kDir + j[name].get<std::string>()));
+      INFO(n << " values differ");
+      CHECK(max_d <= 1);
+      CHECK(n * 50 < (int)img.pixels.size());  // and only a few (rounding boundaries)
     }
-    RgbImage img = src;
-    normalize_stain(img, ref);
-    const RgbImage want = load_image(kDir + j["vahadane"].get<std::string>());
-    const auto [max_d, n] = image_diff(img, want);
-    double sum = 0;
-    for (size_t i = 0; i < img.pixels.size(); ++i) sum += std::abs((int)img.pixels[i] - (int)want.pixels[i]);
-    INFO("vahadane: " << n << " values differ, by " << max_d << " at most, " << sum / (double)img.pixels.size()
-                      << " on average");
-    CHECK(max_d <= 4);                              // measured: 4
-    CHECK(sum < 0.15 * (double)img.pixels.size());  // measured: 0.09 levels on average
+    {
+      // Vahadane to the oracle's own reference, so only the window's fit differs. Its H and E
+      // vectors are nearly parallel (cosine 0.99 on these images), so least-squares concentrations
+      // magnify the vectors' 1e-3 differences: a few levels where the stains are densest, 7% of
+      // the values at all.
+      StainReference ref;
+      ref.method = StainMethod::vahadane;
+      const auto& c = j["images"][1];
+      for (int s = 0; s < 2; ++s) {
+        ref.max_conc[s] = c["vahadane_max_conc"][s].get<double>();
+        for (int k = 0; k < 3; ++k) ref.stains[s][k] = c["vahadane_stains"][s][k].get<double>();
+      }
+      RgbImage img = src;
+      normalize_stain(img, ref);
+      const RgbImage want = load_image(kDir + j["vahadane"].get<std::string>());
+      const auto [max_d, n] = image_diff(img, want);
+      double sum = 0;
+      for (size_t i = 0; i < img.pixels.size(); ++i) sum += std::abs((int)img.pixels[i] - (int)want.pixels[i]);
+      INFO("vahadane: " << n << " values differ, by " << max_d << " at most, " << sum / (double)img.pixels.size()
+                        << " on average");
+      CHECK(max_d <= 4);                              // measured: 4
+      CHECK(sum < 0.15 * (double)img.pixels.size());  // measured: 0.09 levels on average
+    }
   }
+  force_stain_loops(nullptr);
   RgbImage img = src;
   HedJitter hj;
   for (int k = 0; k < 3; ++k) {

@@ -3,11 +3,14 @@
 // window arithmetic, and the train/val/test split.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/rng.h"
 #include "slide/reader/image_io.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/split.h"
@@ -65,6 +68,27 @@ TEST_CASE("Otsu saturation mask matches OpenCV") {
   CHECK(on < (int)m.on.size());
   // tissue_fraction maps level-0 rectangles through the downsample.
   CHECK(m.tissue_fraction(0, 0, 16 * m.width, 16 * m.height) == Approx((double)on / m.on.size()));
+}
+
+TEST_CASE("the sliding-histogram median blur equals a selection in every window") {
+  Rng rng(5);
+  for (auto [w, h, r] : {std::array<int, 3>{1, 1, 3}, {5, 3, 3}, {37, 29, 3}, {20, 9, 1}, {16, 16, 0}, {9, 40, 5}}) {
+    INFO(w << "x" << h << " r " << r);
+    std::vector<uint8_t> v((size_t)w * h);
+    for (auto& x : v) x = (uint8_t)(rng.next_u64() % 7 == 0 ? 255 : rng.next_u64() % 64);  // ties and outliers
+    const std::vector<uint8_t> got = median_blur(v, w, h, r);
+    int wrong = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        std::vector<uint8_t> win;
+        for (int dy = -r; dy <= r; ++dy)
+          for (int dx = -r; dx <= r; ++dx)
+            win.push_back(v[(size_t)std::clamp(y + dy, 0, h - 1) * w + std::clamp(x + dx, 0, w - 1)]);
+        std::nth_element(win.begin(), win.begin() + win.size() / 2, win.end());
+        wrong += got[(size_t)y * w + x] != win[win.size() / 2];
+      }
+    CHECK(wrong == 0);
+  }
 }
 
 TEST_CASE("otsu threshold separates a bimodal histogram") {

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "train/stain_fit.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
 
@@ -84,7 +85,7 @@ Batch Loader::build(int64_t b) const {
       out.failed.push_back({idx, e.what()});
       continue;
     }
-    normalize_stain(img, opt_.stain);
+    normalize_sample_stain(img, s, opt_.stain, opt_.slide_stains);
     if (opt_.augment && opt_.stain_aug.kind != StainAug::none) {
       Rng stain_rng(mix_seed(opt_.seed ^ kStainAugSalt, (uint64_t)epoch_, (uint64_t)pos));
       apply_stain_jitter(img, draw_stain_jitter(opt_.stain_aug, stain_rng));

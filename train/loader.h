@@ -62,6 +62,7 @@ struct LoaderOptions {
   // on, HED jitter and/or stain-matrix perturbation drawn from its own Rng (seed, epoch, position;
   // another salt than the colour jitter's), so runs without it draw exactly as before.
   StainReference stain;
+  std::vector<SlideStain> slide_stains;  // --stain-fit slide: per Dataset slide (train/stain_fit.h)
   StainAugOptions stain_aug;
   std::array<float, 3> mean{}, std{};
   uint64_t seed = 0;

@@ -9,10 +9,12 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "train/stain_fit.h"
 
 namespace ds {
 
-NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain) {
+NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain,
+                             const std::vector<SlideStain>& slide_stains) {
   const int64_t n = (int64_t)data.train.size();
   const int64_t k = std::min(n, max_samples);
   std::vector<std::array<double, 6>> sums((size_t)k);
@@ -20,8 +22,9 @@ NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threa
   parallel_for(k, threads, [&](int64_t i) {
     RgbImage img;
     try {
-      img = data.read(data.train[(size_t)(i * n / k)]);
-      normalize_stain(img, stain);
+      const Sample& s = data.train[(size_t)(i * n / k)];
+      img = data.read(s);
+      normalize_sample_stain(img, s, stain, slide_stains);
     } catch (const InputError& e) {
       error[(size_t)i] = e.what();
       return;

@@ -23,6 +23,8 @@ struct NormStats {
 
 // `stain`: the run's stain normalisation, applied to each patch first (training normalises the
 // stains before the mean/std, so the statistics are those of the normalised patches).
-NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain = {});
+// `slide_stains`: --stain-fit slide's per-slide statistics (train/stain_fit.h).
+NormStats compute_norm_stats(const Dataset& data, int64_t max_samples, int threads, const StainReference& stain = {},
+                             const std::vector<SlideStain>& slide_stains = {});
 
 }  // namespace ds

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "slide/reader/image_io.h"
+#include "slide/windows/slide_stain.h"
 #include "weights/model.h"
 
 namespace ds {
@@ -49,11 +50,12 @@ StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::
 }
 
 StainReference stain_reference_from_flags(const std::string& model_path, const std::string& method,
-                                          const std::string& ref_image) {
+                                          const std::string& ref_image, const std::string& fit) {
   const StainMethod m = parse_stain_method(method);
+  const StainScope f = parse_stain_fit(fit.empty() ? "window" : fit);
   if (!model_path.empty()) {
-    DS_CHECK_INPUT(m == StainMethod::none && ref_image.empty(),
-                   "give --stain-from or --stain-norm/--stain-ref, not both");
+    DS_CHECK_INPUT(m == StainMethod::none && ref_image.empty() && fit.empty(),
+                   "give --stain-from or --stain-norm/--stain-ref/--stain-fit, not both (a model says how it fits)");
     const Model model = load_model(model_path);
     if (model.stain.method == StainMethod::none)
       throw InputError(model_path, "has no stain normalisation (trained without --stain-norm)");
@@ -61,11 +63,29 @@ StainReference stain_reference_from_flags(const std::string& model_path, const s
   }
   if (m == StainMethod::none) {
     DS_CHECK_INPUT(ref_image.empty(), "--stain-ref needs --stain-norm reinhard|macenko|vahadane");
+    DS_CHECK_INPUT(fit.empty(), "--stain-fit needs --stain-norm reinhard|macenko|vahadane");
     return {};
   }
   DS_CHECK_INPUT(!ref_image.empty(), "--stain-norm " + method + " needs --stain-ref IMAGE (or use --stain-from MODEL)");
   const RgbImage img = with_file_oom_as_input_error(ref_image, [&] { return load_image(ref_image); });
-  return fit_stain_reference(m, img, ref_image);
+  StainReference ref = fit_stain_reference(m, img, ref_image);
+  ref.fit = f;
+  return ref;
+}
+
+std::vector<SlideStain> fit_dataset_slide_stains(const Dataset& data, const StainReference& ref, int threads) {
+  std::vector<SlideStain> out;
+  if (ref.fit != StainScope::slide || ref.method == StainMethod::none || !data.slides_mode()) return out;
+  out.resize(data.slides.size());
+  parallel_for((int64_t)out.size(), threads,
+               [&](int64_t i) { out[(size_t)i] = fit_slide_stain(*data.slides[(size_t)i], ref); });
+  return out;
+}
+
+void normalize_sample_stain(RgbImage& img, const Sample& s, const StainReference& ref,
+                            const std::vector<SlideStain>& slide_stains) {
+  if (s.slide >= 0 && (size_t)s.slide < slide_stains.size()) normalize_stain(img, ref, slide_stains[(size_t)s.slide]);
+  else normalize_stain(img, ref);
 }
 
 }  // namespace ds

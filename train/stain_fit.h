@@ -30,8 +30,19 @@ struct StainFit {
 StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads);
 
 // The reference of `patches`' flags: a model's or bundle's (model_path; InputError when it has
-// none), or `method` fitted on `ref_image` (required unless method is "none"), not both.
+// none; it says itself how it is fitted), or `method` fitted on `ref_image` (required unless
+// method is "none"), not both; `fit` ("" = window) is --stain-fit, for the latter only.
 StainReference stain_reference_from_flags(const std::string& model_path, const std::string& method,
-                                          const std::string& ref_image);
+                                          const std::string& ref_image, const std::string& fit = "");
+
+// StainScope::slide: every slide's own stain statistics (slide/windows/slide_stain.h), indexed as
+// data.slides, fitted in parallel; otherwise (and in folder mode) empty. A slide whose thumbnail
+// cannot be read is an InputError naming it.
+std::vector<SlideStain> fit_dataset_slide_stains(const Dataset& data, const StainReference& ref, int threads);
+
+// Normalises a sample read from `data` with `ref`: from its slide's statistics when `slide_stains`
+// has them, else fitted on the sample alone.
+void normalize_sample_stain(RgbImage& img, const Sample& s, const StainReference& ref,
+                            const std::vector<SlideStain>& slide_stains);
 
 }  // namespace ds

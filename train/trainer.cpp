@@ -56,6 +56,8 @@ void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.stain_aug.vectors >= 0 && c.stain_aug.vectors < 1, "--stain-aug-vectors must be in [0, 1)");
   DS_CHECK_INPUT(c.stain_ref.empty() || c.stain_norm != StainMethod::none,
                  "--stain-ref needs --stain-norm reinhard|macenko|vahadane");
+  DS_CHECK_INPUT(c.stain_fit == StainScope::window || c.stain_norm != StainMethod::none,
+                 "--stain-fit slide needs --stain-norm reinhard|macenko|vahadane");
   DS_CHECK_INPUT(c.norm_samples >= 1, "--norm-samples must be at least 1");
   DS_CHECK_INPUT(!c.out.empty(), "--out is required");
 }
@@ -81,6 +83,7 @@ std::map<std::string, std::string> fingerprint(const TrainConfig& c, const Datas
   if (c.stain_norm != StainMethod::none) {
     m["--stain-norm"] = stain_method_name(c.stain_norm);
     m["--stain-ref"] = c.stain_ref.empty() ? "training windows" : fs::absolute(c.stain_ref).string();
+    if (c.stain_fit == StainScope::slide) m["--stain-fit"] = "slide";  // (absent: window, as before the flag)
   }
   // (absent when off: checkpoints from before the flag resume; HED jitter alone is "on", as it
   // was recorded before the choice existed)
@@ -199,7 +202,22 @@ using Say = std::function<void(const std::string&)>;
 struct Start {
   Model model;
   TrainState st;
+  std::vector<SlideStain> slide_stains;  // --stain-fit slide: each slide's own (train/stain_fit.h)
 };
+
+// --stain-fit slide: every slide's stain fitted on its thumbnail, once per run (said, with its time).
+std::vector<SlideStain> slide_stains(const TrainConfig& cfg, const Dataset& data, const StainReference& ref,
+                                     const Say& say) {
+  const auto t0 = Clock::now();
+  std::vector<SlideStain> out = fit_dataset_slide_stains(data, ref, cfg.threads);
+  if (out.empty()) return out;
+  const auto fitted =
+      std::count_if(out.begin(), out.end(), [&](const SlideStain& s) { return s.method == ref.method; });
+  say("stain fitted per slide on " + std::to_string(fitted) + " of " + std::to_string(out.size()) +
+      " slides' tissue thumbnails (the others, with too little tissue, per window; " +
+      format_number("%.1f", since(t0)) + " s)");
+  return out;
+}
 
 // Resuming: the checkpoint's model and state, once its settings are checked against this run's.
 Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const std::string& ckdir,
@@ -216,7 +234,7 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
   check_config(state_path_for(path), saved, config);
   // The stain keys are recorded only when on (older checkpoints lack them): one the checkpoint
   // has and this run lacks is a setting turned off, not an older checkpoint.
-  for (const char* k : {"--stain-norm", "--stain-aug"})
+  for (const char* k : {"--stain-norm", "--stain-aug", "--stain-fit"})
     if (saved.count(k) && !config.count(k))
       throw InputError(state_path_for(path), std::string("checkpoint was written with ") + k + " = " + saved[k] +
                                                  ", this run has it off; resume with the same settings or start a "
@@ -226,7 +244,8 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
   if (layout_then != layout_now)
     say("note: checkpoint was trained with " + layout_then + ", this run uses " + layout_now +
         "; the result will not be bit-identical to an uninterrupted run");
-  Start s{std::move(c.model), std::move(c.state)};
+  Start s{std::move(c.model), std::move(c.state), {}};
+  s.slide_stains = slide_stains(cfg, data, s.model.stain, say);
   say("resuming from " + path + " (" + std::to_string(s.st.epochs_done) + " epochs done, " +
       std::to_string(s.st.batch) + " batches into the next)");
   return s;
@@ -240,12 +259,14 @@ Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string
     throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
   const auto t0 = Clock::now();
   Start s;
-  const StainFit stain = fit_training_stain(data, cfg.stain_norm, cfg.stain_ref, cfg.threads);
+  StainFit stain = fit_training_stain(data, cfg.stain_norm, cfg.stain_ref, cfg.threads);
+  stain.ref.fit = cfg.stain_fit;
   if (cfg.stain_norm != StainMethod::none)
     say("stain normalisation fitted on " +
         (cfg.stain_ref.empty() ? std::to_string(stain.windows) + " training windows" : cfg.stain_ref) + ": " +
         describe_stain_reference(stain.ref));
-  const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads, stain.ref);
+  s.slide_stains = slide_stains(cfg, data, stain.ref, say);
+  const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads, stain.ref, s.slide_stains);
   {
     UnreadableTracker bad(data, s.st.unreadable, say);
     for (const auto& [i, error] : stain.failed) bad.add(data.train[(size_t)i], error);
@@ -272,7 +293,8 @@ AdamOptions adam_options(const TrainConfig& cfg) {
   return ao;
 }
 
-LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, const DataParallel& dp) {
+LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, const DataParallel& dp,
+                                   const std::vector<SlideStain>& slide_stains) {
   LoaderOptions lo;
   lo.rank = dp.rank();
   lo.ranks = dp.ranks();
@@ -282,6 +304,7 @@ LoaderOptions train_loader_options(const TrainConfig& cfg, const Model& model, c
   lo.queue_batches = std::max(4, 2 * cfg.workers);
   lo.aug = cfg.aug;
   lo.stain = model.stain;
+  lo.slide_stains = slide_stains;
   lo.stain_aug = cfg.stain_aug;
   lo.mean = model.mean;
   lo.std = model.std;
@@ -383,7 +406,7 @@ Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvent
       unreadable_(data, st_.unreadable, [this](const std::string& s) { say(s); }),
       opt_(model_.net->params(), adam_options(cfg)),
       sched_(opt_, cfg.lr_decay),
-      lo_(train_loader_options(cfg, model_, dp)),
+      lo_(train_loader_options(cfg, model_, dp, start.slide_stains)),
       vo_(validation_loader_options(lo_)),
       K_((int64_t)data.classes.size()),
       arch_(arch_name(cfg.arch)) {
@@ -644,6 +667,8 @@ std::string run_description(const TrainConfig& cfg, const Dataset& data,
 
 TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const TrainEvents& rank_ev) {
   check_config_values(cfg);
+  DS_CHECK_INPUT(cfg.stain_fit == StainScope::window || data.slides_mode(),
+                 "--stain-fit slide needs slides mode (--all-wsi with label CSVs): a patch folder has no slides");
   DataParallel dp(cfg.sync_bn, cfg.grad_bucket_mb);
   const TrainEvents none;
   const TrainEvents& ev = dp.leader() ? rank_ev : none;

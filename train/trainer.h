@@ -41,7 +41,8 @@ struct TrainConfig {
   AugmentOptions aug;
   // --stain-norm / --stain-ref (train/stain_fit.h) and --stain-aug with its strengths.
   StainMethod stain_norm = StainMethod::none;
-  std::string stain_ref;  // "" = fitted on the training windows
+  std::string stain_ref;                      // "" = fitted on the training windows
+  StainScope stain_fit = StainScope::window;  // --stain-fit: each window's source side, or each slide's
   StainAugOptions stain_aug;
   uint64_t seed = 0;
   int threads = 0;  // compute threads (recorded; resume is bit-exact only with the same count)

@@ -21,7 +21,8 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
   }
 }
 
-Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names) {
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names,
+                  const SlideStain* slide_stain) {
   DS_CHECK(names.empty() || names.size() == patches.size(), "make_batch: names and patches differ");
   const int P = model.patch_size;
   Tensor batch = Tensor::empty(Shape{(int64_t)patches.size(), 3, P, P});
@@ -36,7 +37,8 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, cons
       normalize_patch(batch.data() + i * 3 * (size_t)P * P, im, model.mean, model.std);
     } else {
       RgbImage stained = im;
-      normalize_stain(stained, model.stain);
+      if (slide_stain) normalize_stain(stained, model.stain, *slide_stain);
+      else normalize_stain(stained, model.stain);
       normalize_patch(batch.data() + i * 3 * (size_t)P * P, stained, model.mean, model.std);
     }
   }

@@ -13,8 +13,10 @@ namespace ds {
 
 // 8-bit RGB patches (HWC, each patch_size x patch_size) -> [N, 3, P, P] float batch: the
 // model's stain normalisation (model.stain, on a copy), then x/255 and (x - mean) / std per channel. `names` (optional,
-// same length) label size errors.
-Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names = {});
+// same length) label size errors. `slide_stain` (optional): the patches' slide's own stain statistics for a model
+// fitted per slide (slide/windows/slide_stain.h); without it each patch is fitted alone.
+Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, const std::vector<std::string>& names = {},
+                  const SlideStain* slide_stain = nullptr);
 // One patch into out (3 * P * P floats, CHW), make_batch's arithmetic after the stain
 // normalisation (readers that own their patch call normalize_stain(patch, model.stain) first).
 void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,

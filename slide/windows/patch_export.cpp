@@ -18,6 +18,7 @@
 #include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/resolved_slides.h"
+#include "slide/windows/slide_stain.h"
 
 namespace fs = std::filesystem;
 
@@ -69,6 +70,7 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
   const auto on_checked = [&](int64_t k) {
     if (o.progress) o.progress->add(k);
   };
+  const SlideStain slide_stain = fit_slide_stain(*slide, o.stain);  // (method none unless --stain-fit slide)
   const SlideWindows sw = scan_tissue_windows(
       *slide, o.windows, o.threads,
       [&](std::vector<Window>& band) {
@@ -83,7 +85,7 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
           const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
                                                : name + "_" + std::to_string(w.x) + "_" + std::to_string(w.y) + ".jpg";
           RgbImage patch = read_window(*slide, g, w, 1);
-          normalize_stain(patch, o.stain);
+          normalize_stain(patch, o.stain, slide_stain);
           save_jpeg((dir_of(todo[(size_t)i].cls) / file).string(), patch, o.quality, false);
         });
         n.kept += (int64_t)todo.size();

@@ -143,25 +143,44 @@ std::vector<uint8_t> hsv_saturation(const RgbImage& img) {
   return sat;
 }
 
+// A histogram slid along each row (Huang et al. 1979): a step removes one column and adds one,
+// and the median moves from where it was, so a pixel costs about 2(2r+1) updates instead of a
+// selection among (2r+1)^2 values.
+std::vector<uint8_t> median_blur(const std::vector<uint8_t>& v, int w, int h, int r) {
+  std::vector<uint8_t> out((size_t)w * h);
+  const int half = (2 * r + 1) * (2 * r + 1) / 2;  // the median's rank, from 0
+  std::vector<int> rows(2 * r + 1);
+  for (int y = 0; y < h; ++y) {
+    for (int d = -r; d <= r; ++d) rows[d + r] = std::clamp(y + d, 0, h - 1) * w;
+    int hist[256] = {};
+    auto column = [&](int x, int delta, int& below, int med) {
+      const int cx = std::clamp(x, 0, w - 1);
+      for (int row : rows) {
+        const uint8_t s = v[(size_t)row + cx];
+        hist[s] += delta;
+        below += s < med ? delta : 0;
+      }
+    };
+    int med = 0, below = 0;  // below: values under med
+    for (int x = -r; x <= r; ++x) column(x, 1, below, med);
+    for (int x = 0; x < w; ++x) {
+      if (x > 0) {
+        column(x - r - 1, -1, below, med);
+        column(x + r, 1, below, med);
+      }
+      while (below > half) below -= hist[--med];
+      while (below + hist[med] <= half) below += hist[med++];
+      out[(size_t)y * w + x] = (uint8_t)med;
+    }
+  }
+  return out;
+}
+
 TissueMask otsu_tissue_mask(const RgbImage& img, double downsample, int median_size) {
   const int w = img.width, h = img.height;
   DS_CHECK_INPUT(w > 0 && h > 0, "otsu tissue mask: empty image");
   const std::vector<uint8_t> sat = hsv_saturation(img);
-  // Median blur with replicated borders.
-  std::vector<uint8_t> med((size_t)w * h);
-  const int r = std::max(0, median_size / 2);
-  std::vector<uint8_t> win;
-  win.reserve((size_t)(2 * r + 1) * (2 * r + 1));
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      win.clear();
-      for (int dy = -r; dy <= r; ++dy) {
-        const int yy = std::clamp(y + dy, 0, h - 1);
-        for (int dx = -r; dx <= r; ++dx) win.push_back(sat[(size_t)yy * w + std::clamp(x + dx, 0, w - 1)]);
-      }
-      std::nth_element(win.begin(), win.begin() + win.size() / 2, win.end());
-      med[(size_t)y * w + x] = win[win.size() / 2];
-    }
+  const std::vector<uint8_t> med = median_blur(sat, w, h, std::max(0, median_size / 2));
   std::vector<int64_t> hist(256, 0);
   for (uint8_t v : med) ++hist[v];
   const int t = otsu_threshold(hist);

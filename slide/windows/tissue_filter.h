@@ -53,6 +53,9 @@ struct TissueMask {
 int otsu_threshold(const std::vector<int64_t>& histogram);
 // HSV saturation of each pixel, exactly as OpenCV's 8-bit RGB->HSV computes it.
 std::vector<uint8_t> hsv_saturation(const RgbImage& img);
+// Median blur of a w x h plane with replicated borders: each output the middle one of the
+// (2r+1)^2 values around it (OpenCV's medianBlur with ksize 2r+1).
+std::vector<uint8_t> median_blur(const std::vector<uint8_t>& v, int w, int h, int r);
 // HSV saturation, median blur (replicated border), Otsu threshold, as CLAM's segmentation.
 TissueMask otsu_tissue_mask(const RgbImage& thumbnail, double downsample, int median_size = 7);
 

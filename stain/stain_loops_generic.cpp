@@ -1,0 +1,38 @@
+// Baseline x86-64 instance of the stain loops (stain_loops.inc), and the choice between instances:
+// AVX2 where the CPU has AVX2 and FMA, unless DEEPSLIDE_ISA caps the path at scalar or ref (the
+// cap engine/cpu_features.h reads: stain/ sits below the engine, so it asks the CPU itself).
+#define DS_STAIN_LOOPS_FN stain_loops_generic
+#include "stain/stain_loops.inc"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace ds {
+
+bool stain_loops_have_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::atomic<const StainLoops*> g_forced{nullptr};
+}  // namespace
+
+void force_stain_loops(const StainLoops* loops) { g_forced.store(loops); }
+
+const StainLoops& stain_loops() {
+  if (const StainLoops* f = g_forced.load(std::memory_order_relaxed)) return *f;
+  static const StainLoops* chosen = [] {
+    const char* cap = std::getenv("DEEPSLIDE_ISA");
+    const bool capped = cap && (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref"));
+    return !capped && stain_loops_have_avx2() ? &stain_loops_avx2() : &stain_loops_generic();
+  }();
+  return *chosen;
+}
+
+}  // namespace ds
