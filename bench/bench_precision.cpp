@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/median.h"
 #include "base/rng.h"
 #include "base/threads.h"
 #include "engine/cpu_features.h"
@@ -22,12 +23,6 @@
 #include "weights/model_forward.h"
 
 using namespace ds;
-
-static double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int main(int argc, char** argv) {
   auto arg = [&](int i, int def) { return argc > i ? std::atoi(argv[i]) : def; };

@@ -19,3 +19,13 @@ def skip_without_mpi_build(probe):
     if "built without MPI" in probe.stderr:
         print("not run: this deepslide was built without MPI")
         sys.exit(0)
+
+
+def finish(failures, tmp):
+    """Prints each failure and exits 1, or removes the scratch folder, prints "ok" and exits 0."""
+    for f in failures:
+        print("FAIL:", f)
+    if not failures:
+        shutil.rmtree(tmp)
+        print("ok")
+    sys.exit(1 if failures else 0)

@@ -15,7 +15,6 @@ Run by ctest (DEEPSLIDE set)."""
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "weights"))
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
 from export_torchvision import read_safetensors  # noqa: E402
-from mpi_harness import ENV, MPI, skip_without_mpi_build  # noqa: E402
+from mpi_harness import ENV, MPI, finish, skip_without_mpi_build  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
 RANKS2 = MPI + ["-np", "2", DEEPSLIDE]
@@ -92,9 +91,4 @@ bad = run(BENCH + ["--grad-bucket-mb", "-1"])
 check(bad.returncode == 2 and "--grad-bucket-mb must be in [0, 1000000], got -1" in bad.stderr,
       f"negative bucket size: exit {bad.returncode}: {bad.stderr[-500:]}")
 
-for f in failures:
-    print("FAIL:", f)
-if not failures:
-    shutil.rmtree(tmp)
-    print("ok")
-sys.exit(1 if failures else 0)
+finish(failures, tmp)

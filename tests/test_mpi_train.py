@@ -17,7 +17,6 @@ Run by ctest (DEEPSLIDE set)."""
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "weights"))
 import numpy as np  # noqa: E402
 from cli_harness import DEEPSLIDE, check, failures  # noqa: E402
 from export_torchvision import read_safetensors  # noqa: E402
-from mpi_harness import ENV, MPIRUN, skip_without_mpi_build  # noqa: E402
+from mpi_harness import ENV, MPIRUN, finish, skip_without_mpi_build  # noqa: E402
 from mpi_harness import MPI as MPI_PREFIX  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
@@ -220,9 +219,4 @@ if killed:
     check("resuming from" in p.stderr, "resume after the kill: " + p.stderr[-300:])
     check(models(k) == ma, "run resumed after a killed rank differs from the uninterrupted run")
 
-for f in failures:
-    print("FAIL:", f)
-if not failures:
-    shutil.rmtree(tmp)
-    print("ok")
-sys.exit(1 if failures else 0)
+finish(failures, tmp)

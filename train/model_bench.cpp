@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/format.h"
+#include "base/median.h"
 #include "base/rng.h"
 #include "dist/comm.h"
 #include "train/data_parallel.h"
@@ -35,13 +36,6 @@ double peak_rss_mb() {
 }
 
 namespace {
-
-// The median of v (v not empty).
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // This rank's rows of the whole batch x (all of it alone), as train's loader shares a batch.
 Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "base/error.h"
+#include "base/median.h"
 #include "base/rng.h"
 #include "engine/cpu_caches.h"
 #include "engine/kernels/conv_winograd.h"
@@ -56,11 +57,6 @@ Operands make_operands(const ConvDims& d) {
              randn(d.N * d.OH * d.OW * d.OC), Tensor::empty(Shape{d.N * d.OH * d.OW * d.OC}),
              randn(d.N * d.H * d.W * d.C),    randn(d.KH * d.KW * d.C * d.OC)};
   return o;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 double time_pass(const ConvDims& d, ConvPass pass, Operands& o) {
