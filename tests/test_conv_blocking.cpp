@@ -252,6 +252,7 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused(edit("\"c\": 64", "\"c\": 0"), "c missing or outside");
   refused(edit("\"h\": 56", "\"h\": 28"), "its fields name another shape");
   refused(edit("\"batch\": 16", "\"batch\": -1"), "batch missing or outside");
+  refused(edit("\"direct_ms\": 3.0", "\"direct_ms\": [[1]]"), "direct_ms is not a number");
   // A version 1 file (blockings only, before the Winograd choices) still reads.
   const std::string v1 = (dir / "v1.json").string();
   std::string old = edit("\"version\": 2", "\"version\": 1");

@@ -147,7 +147,12 @@ WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls,
   c.pad = dim("pad", 0, 1), c.batch = dim("batch", 1, 1 << 16);
   if (!e.contains("winograd") || !e["winograd"].is_boolean()) fail(cls + ": winograd missing or not true/false");
   c.winograd = e["winograd"].get<bool>();
-  c.ms = e.value("ms", 0.0), c.direct_ms = e.value("direct_ms", 0.0);
+  auto timing = [&](const char* k) {  // information only, but a wrong type still refuses the file
+    if (!e.contains(k)) return 0.0;
+    if (!e[k].is_number()) fail(cls + ": " + k + " is not a number");
+    return e[k].get<double>();
+  };
+  c.ms = timing("ms"), c.direct_ms = timing("direct_ms");
   if (winograd_choice_class(c) != cls) fail(cls + ": its fields name another shape (" + winograd_choice_class(c) + ")");
   return c;
 }
