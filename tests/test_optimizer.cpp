@@ -1,6 +1,7 @@
 // Adam, SGD and ExponentialLR: hand-computed steps, PyTorch trajectories on one small tensor
 // (tests/fixtures/parity, opt.*), exact save/restore of optimizer state, and the ResNet-18 losses
-// over 3 Adam and 3 SGD-momentum steps against PyTorch.
+// over 3 Adam and 3 SGD-momentum steps against PyTorch (with the training forward's 3x3 stride-1
+// convolutions direct, chosen per layer, and all by Winograd).
 // Relative error of a tensor = max|ours - torch| / max|torch| over the tensor.
 #include <catch2/catch.hpp>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 
 #include "base/error.h"
+#include "engine/kernels/conv_winograd.h"
 #include "test_util.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -317,6 +319,8 @@ TEST_CASE("ExponentialLR matches torch's ExponentialLR per epoch") {
 
 namespace {
 
+constexpr WinogradMode kWinogradModes[] = {WinogradMode::off, WinogradMode::aut, WinogradMode::on};
+
 // Losses before each of 3 optimizer steps and after the last, as gen_fixtures.py computes them.
 std::vector<float> three_step_losses(ParityResNet18& m, Optimizer& opt) {
   std::vector<float> losses;
@@ -335,39 +339,51 @@ std::vector<float> three_step_losses(ParityResNet18& m, Optimizer& opt) {
 
 // The trajectory is compared as one tensor (limit 1e-4 of its largest loss): the later losses
 // are small (Adam memorises the batch), so their own relative error is larger.
+// Each with the training forward's 3x3 stride-1 convolutions direct, as auto picks them and all
+// by Winograd (the transformed filters must follow the weights from step to step).
 TEST_CASE("resnet18 losses over 3 Adam steps match PyTorch") {
   const auto& h = parity_fixtures().doc["adam"];
-  ParityResNet18 m;
-  AdamOptions o;
-  o.lr = h["lr"].get<double>();
-  o.beta1 = h["betas"][0].get<double>();
-  o.beta2 = h["betas"][1].get<double>();
-  o.eps = h["eps"].get<double>();
-  o.weight_decay = h["weight_decay"].get<double>();
-  Adam opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = parity_fixtures().get("r18.adam.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
-              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
-  CHECK(e <= 1e-4);
-  REQUIRE(opt.step_count() == 3);
+  for (const WinogradMode mode : kWinogradModes) {
+    force_winograd_mode(mode);
+    ParityResNet18 m;
+    AdamOptions o;
+    o.lr = h["lr"].get<double>();
+    o.beta1 = h["betas"][0].get<double>();
+    o.beta2 = h["betas"][1].get<double>();
+    o.eps = h["eps"].get<double>();
+    o.weight_decay = h["weight_decay"].get<double>();
+    Adam opt(m.net.params(), o);
+    std::vector<float> losses = three_step_losses(m, opt);
+    Tensor ref = parity_fixtures().get("r18.adam.losses");
+    const double e = rel_err(losses, ref.to_vector());
+    std::printf("resnet18 Adam losses (conv %s) ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
+                conv_algo_name(mode), losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+    INFO("conv " << conv_algo_name(mode));
+    CHECK(e <= 1e-4);
+    REQUIRE(opt.step_count() == 3);
+  }
+  force_winograd_mode(WinogradMode::aut);
 }
 
 TEST_CASE("resnet18 losses over 3 SGD-momentum steps match PyTorch") {
   const auto& h = parity_fixtures().doc["sgd"];
-  ParityResNet18 m;
-  SgdOptions o;
-  o.lr = h["lr"].get<double>();
-  o.momentum = h["momentum"].get<double>();
-  o.dampening = h["dampening"].get<double>();
-  o.weight_decay = h["weight_decay"].get<double>();
-  o.nesterov = h["nesterov"].get<bool>();
-  Sgd opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = parity_fixtures().get("r18.sgd.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
-              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
-  CHECK(e <= 1e-4);
+  for (const WinogradMode mode : kWinogradModes) {
+    force_winograd_mode(mode);
+    ParityResNet18 m;
+    SgdOptions o;
+    o.lr = h["lr"].get<double>();
+    o.momentum = h["momentum"].get<double>();
+    o.dampening = h["dampening"].get<double>();
+    o.weight_decay = h["weight_decay"].get<double>();
+    o.nesterov = h["nesterov"].get<bool>();
+    Sgd opt(m.net.params(), o);
+    std::vector<float> losses = three_step_losses(m, opt);
+    Tensor ref = parity_fixtures().get("r18.sgd.losses");
+    const double e = rel_err(losses, ref.to_vector());
+    std::printf("resnet18 SGD losses (conv %s) ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n",
+                conv_algo_name(mode), losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+    INFO("conv " << conv_algo_name(mode));
+    CHECK(e <= 1e-4);
+  }
+  force_winograd_mode(WinogradMode::aut);
 }
