@@ -8,7 +8,9 @@
 // the stride-1 3x3 shapes (engine/kernels/conv_winograd.h, filters transformed before the timed
 // loop), its GFLOP/s and peak_pct counted in the direct convolution's flops ("equivalent": above
 // 100% means faster than the direct convolution could be at the FMA peak); the b1/ variants are
-// the forward passes at batch 1.
+// the forward passes at batch 1. bwd_data_winograd is the backward-data pass by Winograd (the
+// forward kernel on the output gradient with the filters rotated and C, OC swapped,
+// conv_winograd.h; filters transformed before the timed loop), counted likewise.
 // fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
 // timed) where the CPU has AVX512-VNNI (vpdpbusd: four times an FMA's multiply-adds, its own
 // peak 400%). Run:
@@ -80,7 +82,15 @@ ds::Tensor randn(int64_t n, uint64_t seed) {
   return v;
 }
 
-enum Pass { kForward, kBackwardData, kBackwardWeights, kForwardBf16, kForwardWinograd, kForwardInt8 };
+enum Pass {
+  kForward,
+  kBackwardData,
+  kBackwardWeights,
+  kForwardBf16,
+  kForwardWinograd,
+  kForwardInt8,
+  kBackwardDataWinograd
+};
 
 void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvDims d = ds::make_conv_dims(batch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
@@ -91,6 +101,9 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       pass == kForwardBf16 ? ds::pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC) : ds::ConvBf16Weights{};
   const ds::ConvWinogradWeights ww =
       pass == kForwardWinograd ? ds::pack_conv_winograd(w.data(), nullptr, d.C, d.OC) : ds::ConvWinogradWeights{};
+  const ds::ConvWinogradWeights wbd = pass == kBackwardDataWinograd
+                                          ? ds::pack_conv_winograd_backward_data(w.data(), d.C, d.OC)
+                                          : ds::ConvWinogradWeights{};
   const ds::ConvInt8Weights wi =
       pass == kForwardInt8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
   std::vector<double> times;
@@ -103,6 +116,7 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
       case kForwardInt8: ds::conv2d_forward_int8(y.data(), x.data(), wi, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
+      case kBackwardDataWinograd: ds::conv2d_backward_data_winograd(dx.data(), dy.data(), wbd, d, true); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
     }
     benchmark::ClobberMemory();
@@ -121,15 +135,16 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd", "bwd_data", "bwd_weights", "fwd_bf16", "fwd_winograd", "fwd_int8"};
+  const char* pass_names[] = {"fwd",          "bwd_data", "bwd_weights",      "fwd_bf16",
+                              "fwd_winograd", "fwd_int8", "bwd_data_winograd"};
   for (const int64_t batch : {kBatch, int64_t(1)})
     for (const Shape& s : kShapes)
-      for (int p = 0; p < 6; ++p) {
+      for (int p = 0; p < 7; ++p) {
         if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
         if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
         if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
         const bool wino = s.k == 3 && s.stride == 1;
-        if (p == kForwardWinograd && !wino) continue;
+        if ((p == kForwardWinograd || p == kBackwardDataWinograd) && !wino) continue;
         if (batch == 1 && !(wino && (p == kForward || p == kForwardWinograd))) continue;
         const std::string prefix = batch == 1 ? "b1/" : "";
         benchmark::RegisterBenchmark((prefix + s.name + "/" + pass_names[p]).c_str(), run, s, (Pass)p, batch)

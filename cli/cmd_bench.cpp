@@ -34,7 +34,7 @@ nlohmann::ordered_json cpu_json() {
           {"vnni_kernels", has_vnni_kernels()}};
 }
 
-// Each inference convolution's algorithm by layer ({} in train mode, whose steps run direct).
+// Each convolution's forward algorithm by layer (inference, or the training step's forward).
 nlohmann::ordered_json algos_json(const std::vector<ConvAlgoUse>& uses) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const ConvAlgoUse& u : uses) j[u.layer] = u.algo;

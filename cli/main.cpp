@@ -68,8 +68,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app.add_option("--conv-algo", g.conv_algo,
-                 "auto|direct|winograd: the 3x3 stride-1 inference convolutions' algorithm (auto: what deepslide "
-                 "tune measured on this CPU, else a rule; default: DEEPSLIDE_WINOGRAD, else auto)")
+                 "auto|direct|winograd: the 3x3 stride-1 convolutions' algorithm, inference and training (forward, "
+                 "backward data) "
+                 "(auto: what deepslide tune measured on this CPU, else a rule; default: DEEPSLIDE_WINOGRAD, else "
+                 "auto)")
       ->check(CLI::IsMember({"auto", "direct", "winograd"}));
   app.fallthrough();
   ds::cli::register_classify(app, g);

@@ -1,8 +1,10 @@
-// Conv2d layer: shape checks, parameters named after torchvision keys, and the tape node that
-// routes gradients through engine/kernels/conv (channels-last activations).
+// Conv2d layer: shape checks, parameters named after torchvision keys, the forward (direct, or
+// Winograd for the 3x3 stride-1 shapes use_winograd picks) and the tape node that routes
+// gradients through engine/kernels/conv (channels-last activations).
 
 #include "base/error.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -32,16 +34,36 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
   ep.bias = has_bias ? bias.value.data() : nullptr;
-  conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
+  if (use_winograd(d)) {
+    // No weight version to key a cache on: the transform (about 300 flops and 36 floats written
+    // per filter, against the convolution's 2 x 9 x N x OH x OW flops per filter) is redone per
+    // call, so it always follows the weights.
+    const ConvWinogradWeights u = pack_conv_winograd(weight.value.data(), nullptr, C, OC);
+    conv2d_forward_winograd(y->value.data(), x->value.data(), u, d, ep);
+    log_conv_algo(*this, "winograd");
+  } else {
+    conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
+    log_conv_algo(*this, "direct");
+  }
   if (ctx.recording()) {
     ctx.tape->push(
-        [x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
+        [this, x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
           if (!y->grad.defined()) return;  // nothing downstream used this output
+          // Whatever ran the forward (the gradients of a convolution do not depend on how its
+          // output was computed): weight gradients direct, data gradients by Winograd where
+          // use_winograd_backward_data picks the shape (filters transformed per call), else direct.
           conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr, y->grad.data(), x->value.data(), d);
           if (x->needs_grad) {
             bool fresh = false;                             // first contributor: the kernel writes instead of adding
             float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
-            conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
+            if (use_winograd_backward_data(d)) {
+              const ConvWinogradWeights wt = pack_conv_winograd_backward_data(w.data(), d.C, d.OC);
+              conv2d_backward_data_winograd(d_in, y->grad.data(), wt, d, fresh);
+              log_conv_algo(*this, "winograd", "/bwd_data");
+            } else {
+              conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
+              log_conv_algo(*this, "direct", "/bwd_data");
+            }
           }
         },
         {&weight, has_bias ? &bias : nullptr});

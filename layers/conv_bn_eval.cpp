@@ -141,26 +141,6 @@ static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNo
   });
 }
 
-namespace {
-
-std::mutex g_log_mutex;
-std::vector<ConvAlgoUse>* g_log = nullptr;  // guarded by g_log_mutex
-
-void log_algo(const Conv2d& conv, const char* algo) {
-  std::lock_guard<std::mutex> lock(g_log_mutex);
-  if (!g_log) return;
-  std::string layer = conv.weight.name;
-  if (layer.size() > 7 && layer.compare(layer.size() - 7, 7, ".weight") == 0) layer.resize(layer.size() - 7);
-  g_log->push_back({layer, algo});
-}
-
-}  // namespace
-
-void set_conv_algo_log(std::vector<ConvAlgoUse>* log) {
-  std::lock_guard<std::mutex> lock(g_log_mutex);
-  g_log = log;
-}
-
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
@@ -181,21 +161,21 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
     const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
     ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
     conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
-    log_algo(conv, "int8");
+    log_conv_algo(conv, "int8");
     return y;
   }
   if (ctx.precision == Precision::bf16) {
     const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the bf16 weights
     conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
-    log_algo(conv, "bf16");
+    log_conv_algo(conv, "bf16");
     return y;
   }
   if (use_winograd(d)) {
     const std::shared_ptr<const FoldedWinograd> f = folded_winograd(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
-    log_algo(conv, "winograd");
+    log_conv_algo(conv, "winograd");
     return y;
   }
   Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
@@ -203,7 +183,7 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
   ep.bias = b.data();
   conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
-  log_algo(conv, "direct");
+  log_conv_algo(conv, "direct");
   return y;
 }
 

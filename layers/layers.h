@@ -47,6 +47,10 @@ struct Conv2d {
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
+  // The training (and train-mode) forward: by Winograd when use_winograd() picks the shape at
+  // this batch (engine/kernels/conv_winograd.h; the filters transformed on every call, as the
+  // weights change every step), else the direct convolution. Backward: weight gradients direct,
+  // data gradients by Winograd where use_winograd_backward_data() picks the shape, else direct.
   VarPtr forward(Context& ctx, const VarPtr& x);
   void collect(ParamSet& ps);
 };
@@ -62,13 +66,17 @@ struct BatchNorm2d;
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);
-// While a log is set, conv_bn_eval appends which algorithm each convolution ran, in order:
-// "direct", "winograd", "bf16" or "int8" (`deepslide bench` reports it). Null stops logging.
+// While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
+// forward ran, in order: "direct", "winograd", "bf16" or "int8", and Conv2d's backward node which
+// one its backward-data pass ran ("direct" or "winograd", the layer named "<layer>/bwd_data");
+// `deepslide bench` reports them. Null stops logging (layers/conv_algo_log.cpp).
 struct ConvAlgoUse {
-  std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1"
+  std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1", + pass
   std::string algo;
 };
 void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
+// Appends {layer name + pass, algo} when a log is set.
+void log_conv_algo(const Conv2d& conv, const char* algo, const char* pass = "");
 
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training.

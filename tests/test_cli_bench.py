@@ -5,7 +5,7 @@ in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving 
 line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
 has not, and always for train mode); the caches and the blocking source (tests/test_cli_tune.py
 tests them further); --conv-algo and DEEPSLIDE_WINOGRAD: which algorithm each convolution ran (the
-conv_algos field), and bad values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+conv_algos field, in infer and in train mode), and bad values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import subprocess
@@ -149,8 +149,18 @@ check(mode == "auto" and set(used) == STRIDE1 | {"conv1", "layer2.0.conv1", "lay
                                                  "layer4.0.downsample.0"}, f"auto: {mode} {used}")
 algos(["--conv-algo", "fast"], expect=2)
 algos(env_value="yes", expect=2)
-b = json.loads(run(["bench", "--mode", "train", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]).stdout)
-check(b.get("conv_algos") == {}, f"train mode runs no inference convolution: {b.get('conv_algos')}")
+# Train mode: the training step's forward and backward-data passes ("<layer>/bwd_data"; conv1 has
+# none, its input being the batch), by the same flag.
+TRAIN = ["bench", "--mode", "train", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]
+for flag, want in [("direct", set()), ("winograd", STRIDE1)]:
+    b = json.loads(run(["--conv-algo", flag, *TRAIN]).stdout)
+    used = b.get("conv_algos", {})
+    fwd = {k: v for k, v in used.items() if "/" not in k}
+    bwd = {k[:-len("/bwd_data")]: v for k, v in used.items() if k.endswith("/bwd_data")}
+    check(b.get("conv_algo") == flag and len(fwd) == 20 and len(bwd) == 19 and len(used) == 39 and
+          {k for k, v in fwd.items() if v == "winograd"} == want and
+          {k for k, v in bwd.items() if v == "winograd"} == want and
+          all(v in ("direct", "winograd") for v in used.values()), f"train {flag}: {b.get('conv_algo')} {used}")
 
 if failures:
     for f in failures:

@@ -1,13 +1,16 @@
 // Adam, SGD and ExponentialLR: hand-computed steps, PyTorch trajectories on one small tensor
 // (tests/fixtures/parity, opt.*), exact save/restore of optimizer state, and the ResNet-18 losses
-// over 3 Adam and 3 SGD-momentum steps against PyTorch.
+// over 3 Adam and 3 SGD-momentum steps against PyTorch (with the training forward's 3x3 stride-1
+// convolutions direct, chosen per layer, and all by Winograd).
 // Relative error of a tensor = max|ours - torch| / max|torch| over the tensor.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include "base/error.h"
+#include "engine/kernels/conv_winograd.h"
 #include "test_util.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -317,6 +320,8 @@ TEST_CASE("ExponentialLR matches torch's ExponentialLR per epoch") {
 
 namespace {
 
+constexpr WinogradMode kWinogradModes[] = {WinogradMode::off, WinogradMode::aut, WinogradMode::on};
+
 // Losses before each of 3 optimizer steps and after the last, as gen_fixtures.py computes them.
 std::vector<float> three_step_losses(ParityResNet18& m, Optimizer& opt) {
   std::vector<float> losses;
@@ -333,41 +338,48 @@ std::vector<float> three_step_losses(ParityResNet18& m, Optimizer& opt) {
 
 }  // namespace
 
-// The trajectory is compared as one tensor (limit 1e-4 of its largest loss): the later losses
-// are small (Adam memorises the batch), so their own relative error is larger.
+// The losses over 3 steps of the optimizer make(net params) returns against PyTorch's (key), with
+// the training's 3x3 stride-1 convolutions direct, as auto picks them and all by Winograd (the
+// transformed filters must follow the weights from step to step). The trajectory is compared as
+// one tensor (limit 1e-4 of its largest loss): the later losses are small (Adam memorises the
+// batch), so their own relative error is larger.
+template <class Make>
+void check_three_steps_per_mode(const char* name, const char* key, Make make) {
+  for (const WinogradMode mode : kWinogradModes) {
+    force_winograd_mode(mode);
+    ParityResNet18 m;
+    std::unique_ptr<Optimizer> opt = make(m.net.params());
+    std::vector<float> losses = three_step_losses(m, *opt);
+    Tensor ref = parity_fixtures().get(key);
+    const double e = rel_err(losses, ref.to_vector());
+    std::printf("resnet18 %s losses (conv %s) ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", name,
+                conv_algo_name(mode), losses[0], losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
+    INFO(name << ", conv " << conv_algo_name(mode));
+    CHECK(e <= 1e-4);
+    REQUIRE(opt->step_count() == 3);
+  }
+  force_winograd_mode(WinogradMode::aut);
+}
+
 TEST_CASE("resnet18 losses over 3 Adam steps match PyTorch") {
   const auto& h = parity_fixtures().doc["adam"];
-  ParityResNet18 m;
   AdamOptions o;
   o.lr = h["lr"].get<double>();
   o.beta1 = h["betas"][0].get<double>();
   o.beta2 = h["betas"][1].get<double>();
   o.eps = h["eps"].get<double>();
   o.weight_decay = h["weight_decay"].get<double>();
-  Adam opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = parity_fixtures().get("r18.adam.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 Adam losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
-              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
-  CHECK(e <= 1e-4);
-  REQUIRE(opt.step_count() == 3);
+  check_three_steps_per_mode("Adam", "r18.adam.losses",
+                             [&](const ParamSet& ps) { return std::make_unique<Adam>(ps, o); });
 }
 
 TEST_CASE("resnet18 losses over 3 SGD-momentum steps match PyTorch") {
   const auto& h = parity_fixtures().doc["sgd"];
-  ParityResNet18 m;
   SgdOptions o;
   o.lr = h["lr"].get<double>();
   o.momentum = h["momentum"].get<double>();
   o.dampening = h["dampening"].get<double>();
   o.weight_decay = h["weight_decay"].get<double>();
   o.nesterov = h["nesterov"].get<bool>();
-  Sgd opt(m.net.params(), o);
-  std::vector<float> losses = three_step_losses(m, opt);
-  Tensor ref = parity_fixtures().get("r18.sgd.losses");
-  const double e = rel_err(losses, ref.to_vector());
-  std::printf("resnet18 SGD losses ours %.6f %.6f %.6f %.6f torch %.6f %.6f %.6f %.6f: rel err %.3g\n", losses[0],
-              losses[1], losses[2], losses[3], ref[0], ref[1], ref[2], ref[3], e);
-  CHECK(e <= 1e-4);
+  check_three_steps_per_mode("SGD", "r18.sgd.losses", [&](const ParamSet& ps) { return std::make_unique<Sgd>(ps, o); });
 }

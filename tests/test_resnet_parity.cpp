@@ -1,6 +1,7 @@
 // PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
 // scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
-// after a training step, eval-mode logits (direct, per-layer choice and all-Winograd 3x3 convolutions); train/eval
+// after a training step and eval-mode logits (each with the direct convolution, the per-layer choice and all-Winograd
+// 3x3 stride-1 convolutions, in training their forward and backward-data passes); train/eval
 // logits of whole ResNet-34 and ResNet-50; the state_dict names and shapes of resnet18/34/50 and torchvision's
 // initialisation. (The losses over 3 Adam / SGD steps are in test_optimizer.) Relative error of a tensor = max|ours -
 // torch| / max|torch| over the tensor (over the stored samples for large gradients, whose L2 norm, max |g| and sum are
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "base/error.h"
+#include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/conv_winograd.h"
 #include "layers/resnet.h"
 #include "test_util.h"
@@ -26,8 +28,8 @@ constexpr double kGradTol = 1e-3;
 
 const Fixtures& fixtures() { return parity_fixtures(); }
 
-// Eval-mode parity runs with the direct convolution only, the per-layer choice, and Winograd on
-// every 3x3 stride-1 convolution (engine/kernels/conv_winograd.h).
+// Training-step and eval-mode parity run with the direct convolution only, the per-layer choice,
+// and Winograd on every 3x3 stride-1 convolution (engine/kernels/conv_winograd.h).
 constexpr WinogradMode kWinogradModes[] = {WinogradMode::off, WinogradMode::aut, WinogradMode::on};
 const char* mode_name(WinogradMode m) { return m == WinogradMode::off ? "off" : m == WinogradMode::on ? "on" : "auto"; }
 
@@ -177,15 +179,42 @@ TEST_CASE("a seed draws convolution weights in PyTorch's element order") {
   for (int64_t i = 0; i < file.numel(); ++i) REQUIRE(file[i] == replay.normal(0.0f, std));
 }
 
-TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, running stats") {
+namespace {
+
+// One training step of the fixture's ResNet-18 with the convolutions' forward and backward-data
+// passes as mode picks them (weight gradients are direct in every mode), against PyTorch's.
+void check_train_step(WinogradMode mode) {
   const auto& fx = fixtures();
+  force_winograd_mode(mode);
   ParityResNet18 m;
   VarPtr input, logits;
+  std::vector<ConvAlgoUse> algos;
+  set_conv_algo_log(&algos);
   VarPtr loss = m.train_step(input, logits);
+  set_conv_algo_log(nullptr);
+  force_winograd_mode(WinogradMode::aut);
+  int64_t winograd = 0, bwd = 0, bwd_winograd = 0;  // forward passes by Winograd; backward-data passes
+  for (const ConvAlgoUse& u : algos) {
+    const bool backward = u.layer.ends_with("/bwd_data");
+    winograd += !backward && u.algo == "winograd";
+    bwd += backward;
+    bwd_winograd += backward && u.algo == "winograd";
+  }
+  // 64 px, batch 2: all 13 stride-1 3x3 convolutions when on, forward and backward data; auto,
+  // by the rule (no tuning file with choices), picks layer1's 4 (16x16 maps) and leaves the
+  // smaller maps direct.
+  REQUIRE(algos.size() == 40);
+  CHECK(bwd == 20);
+  if (mode != WinogradMode::aut) CHECK(winograd == (mode == WinogradMode::on ? 13 : 0));
+  if (mode != WinogradMode::aut) CHECK(bwd_winograd == winograd);
+  if (mode == WinogradMode::aut && conv_tuning_state().winograd.empty()) CHECK((winograd == 4 && bwd_winograd == 4));
 
   const double e_logits = rel_err(logits->value, fx.get("r18.train.logits"));
   const double e_loss = scalar_rel(loss->value[0], fx.get("r18.train.loss")[0]);
-  std::printf("resnet18 train: logits rel err %.3g, loss rel err %.3g (loss %.7f)\n", e_logits, e_loss, loss->value[0]);
+  std::printf(
+      "resnet18 train (winograd %s: %lld forward, %lld backward data): logits rel err %.3g, loss rel err %.3g "
+      "(loss %.7f)\n",
+      mode_name(mode), (long long)winograd, (long long)bwd_winograd, e_logits, e_loss, loss->value[0]);
   CHECK(e_logits <= kForwardTol);
   CHECK(e_loss <= kForwardTol);
 
@@ -219,8 +248,17 @@ TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, runn
       if (c.worst() >= worst_buf) worst_buf = c.worst(), worst_buf_name = name;
     }
   }
-  std::printf("resnet18: max gradient rel err %.3g (%s), max running-stat rel err %.3g (%s)\n", worst_grad,
-              worst_grad_name.c_str(), worst_buf, worst_buf_name.c_str());
+  std::printf("resnet18 (winograd %s): max gradient rel err %.3g (%s), max running-stat rel err %.3g (%s)\n",
+              mode_name(mode), worst_grad, worst_grad_name.c_str(), worst_buf, worst_buf_name.c_str());
+}
+
+}  // namespace
+
+TEST_CASE("resnet18 training step matches PyTorch: logits, loss, gradients, running stats") {
+  for (const WinogradMode mode : kWinogradModes) {
+    INFO("winograd " << mode_name(mode));
+    check_train_step(mode);
+  }
 }
 
 TEST_CASE("resnet18 eval-mode logits match PyTorch") {

@@ -102,13 +102,10 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   for (int i = 0; i < o.warmup + o.iters; ++i) {
     const auto t0 = Clock::now();
     const double comm0 = dist::comm_seconds();
-    if (o.train) {
-      sink = sink + train_step(*model.net, opt, x, labels, sync).loss;
-    } else {
-      if (i == 0) set_conv_algo_log(&r.conv_algos);  // the first step says what every step runs
-      sink = sink + predict_probabilities(model, x, o.precision)[0];
-      set_conv_algo_log(nullptr);
-    }
+    if (i == 0) set_conv_algo_log(&r.conv_algos);  // the first step says what every step runs
+    if (o.train) sink = sink + train_step(*model.net, opt, x, labels, sync).loss;
+    else sink = sink + predict_probabilities(model, x, o.precision)[0];
+    set_conv_algo_log(nullptr);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool warm = i < o.warmup;
     if (!warm) r.ms.push_back(ms);

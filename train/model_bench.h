@@ -45,7 +45,7 @@ struct ModelBenchResult {
   // The gradient sum's buckets (0 alone), and how many of them the last step started during
   // backward (overlapped with it) rather than after it.
   size_t grad_buckets = 0, grad_buckets_in_backward = 0;
-  std::vector<ConvAlgoUse> conv_algos;  // infer mode: each convolution's algorithm (layers/layers.h)
+  std::vector<ConvAlgoUse> conv_algos;  // each convolution's forward algorithm, first step (layers/layers.h)
 };
 
 // Checks the options (InputError naming the flag), then builds the model and runs warmup + iters

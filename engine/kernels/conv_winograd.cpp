@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "base/error.h"
 #include "base/hash.h"
@@ -28,21 +29,35 @@ ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64
   p.C = C, p.OC = OC, p.ldo = round_up(OC, 16);
   p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC
   float* U = p.U.data();
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t oc = 0; oc < OC; ++oc) {
-      double g[3][3], gg[6][3];  // the filter, and G g
+  // Training transforms every forward (layers/conv2d.cpp), so this runs in parallel over input
+  // channels with the output channels innermost (contiguous in w and U: the compiler vectorises
+  // them). Each value is the same sum in the same order as the per-filter formula, in double.
+  const double flops = 300.0 * (double)C * (double)OC;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    std::vector<double> gg((size_t)(18 * OC));  // G g for one input channel: [a][kw][oc]
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* g[3][3];  // the filter taps' rows of OC values
       for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w[((kh * 3 + kw) * C + c) * OC + oc];
+        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
       for (int a = 0; a < 6; ++a)
-        for (int kw = 0; kw < 3; ++kw)
-          gg[a][kw] = kWinoG[a][0] * g[0][kw] + kWinoG[a][1] * g[1][kw] + kWinoG[a][2] * g[2][kw];
-      const double s = scale ? scale[oc] : 1.0;
+        for (int kw = 0; kw < 3; ++kw) {
+          double* r = gg.data() + (a * 3 + kw) * OC;
+          for (int64_t oc = 0; oc < OC; ++oc)
+            r[oc] = kWinoG[a][0] * g[0][kw][oc] + kWinoG[a][1] * g[1][kw][oc] + kWinoG[a][2] * g[2][kw][oc];
+        }
       for (int a = 0; a < 6; ++a)
         for (int b = 0; b < 6; ++b) {
-          const double u = gg[a][0] * kWinoG[b][0] + gg[a][1] * kWinoG[b][1] + gg[a][2] * kWinoG[b][2];
-          U[((a * 6 + b) * C + c) * p.ldo + oc] = (float)(u * s);
+          const double* r = gg.data() + a * 3 * OC;
+          float* u = U + ((a * 6 + b) * C + c) * p.ldo;
+          for (int64_t oc = 0; oc < OC; ++oc) {
+            const double v = r[oc] * kWinoG[b][0] + r[OC + oc] * kWinoG[b][1] + r[2 * OC + oc] * kWinoG[b][2];
+            u[oc] = (float)(v * (scale ? (double)scale[oc] : 1.0));
+          }
         }
     }
+  }
   return p;
 }
 

@@ -93,6 +93,20 @@ void conv2d_forward_winograd(float* out,       // [N, OH, OW, OC]
                              const float* in,  // [N, H, W, C]
                              const ConvWinogradWeights& w, const ConvDims& d, const ConvEpilogue& ep = {});
 
+// Backward data by Winograd (conv_winograd_backward.cpp): dx of a 3x3 stride-1 convolution with
+// equal padding p <= 2 is the forward convolution of dy (padding 2 - p) with each filter rotated
+// 180 degrees and C, OC swapped. pack_conv_winograd_backward_data transforms w [3, 3, C, OC] so;
+// conv2d_backward_data_winograd adds to dx or, with set, writes it, as conv2d_backward_data.
+bool winograd_backward_data_applies(const ConvDims& d);
+ConvDims winograd_backward_data_dims(const ConvDims& d);  // the forward convolution it runs
+// Applies, not reference mode, and the mode: winograd every time, auto where winograd_pays() picks
+// the forward convolution it runs.
+bool use_winograd_backward_data(const ConvDims& d);
+ConvWinogradWeights pack_conv_winograd_backward_data(const float* w, int64_t C, int64_t OC);
+void conv2d_backward_data_winograd(float* dx,        // [N, H, W, C]
+                                   const float* dy,  // [N, OH, OW, OC]
+                                   const ConvWinogradWeights& wt, const ConvDims& d, bool set);
+
 // The same algorithm in plain loops: V, the products and Y in double, the epilogue in fp32.
 void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
                                  const ConvEpilogue& ep = {});

@@ -1,0 +1,199 @@
+// Winograd in training (Conv2d::forward and its backward node, layers/conv2d.cpp): on small odd
+// shapes (padding 0-2, outputs not multiples of 4, batch 1 and 3, with and without bias) the
+// layer's output and input gradient with --conv-algo winograd equal the direct ones within the
+// Winograd tolerance of test_winograd, and its weight and bias gradients (direct in both) are
+// bit-identical for the same output gradient; through a conv -> BN -> ReLU -> conv chain, where
+// the forward's rounding reaches the gradients, all agree to 1e-4; the transform follows weights
+// changed between forwards; the algorithms are logged; reference mode stays direct; the
+// backward-data kernel against the direct one (add and overwrite). PyTorch parity of whole
+// training steps in every mode is in test_resnet_parity and test_optimizer.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <vector>
+
+#include "base/rng.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv_winograd.h"
+#include "layers/layers.h"
+#include "test_util.h"
+
+using namespace ds;
+
+namespace {
+
+void fill_normal(Tensor& t, Rng& rng, float scale = 1.0f) {
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = scale * rng.normal();
+}
+
+struct Grads {
+  Tensor y, dx, dw, db;
+  std::vector<ConvAlgoUse> algos;
+};
+
+// Forward with the tape under `mode`, output gradient r, backward; returns the output and every
+// gradient. fn maps the input to the output through the layers under test.
+template <class Fn>
+Grads run(WinogradMode mode, const Tensor& x0, const Tensor& r, std::vector<Param*> params, Fn fn) {
+  force_winograd_mode(mode);
+  for (Param* p : params)
+    if (p->grad.defined()) p->grad.zero();
+  Grads g;
+  set_conv_algo_log(&g.algos);
+  Tape tape;
+  Context ctx{&tape, true};
+  VarPtr x = make_var(x0.clone());
+  VarPtr y = fn(ctx, x);
+  VarPtr loss = make_var(Tensor::full(Shape{1}, 0.0f));
+  tape.push([y, r] {
+    Tensor& gy = y->ensure_grad();
+    for (int64_t i = 0; i < gy.numel(); ++i) gy[i] += r[i];
+  });
+  tape.backward(loss);
+  set_conv_algo_log(nullptr);
+  force_winograd_mode(WinogradMode::aut);
+  g.y = y->value.clone();
+  g.dx = x->grad.clone();
+  g.dw = params[0]->grad.clone();
+  if (params.size() > 1 && params[1]->grad.defined()) g.db = params[1]->grad.clone();
+  return g;
+}
+
+bool same(const Tensor& a, const Tensor& b) { return test::rel_err(a, b) == 0.0; }
+
+struct Case {
+  int64_t N, C, H, W, OC, pad;
+  bool bias;
+};
+const Case kCases[] = {
+    {1, 3, 5, 7, 5, 1, true},   {3, 5, 9, 11, 7, 1, false}, {1, 17, 6, 6, 33, 0, true},
+    {3, 13, 7, 7, 17, 2, true}, {1, 2, 3, 3, 2, 0, false},  {3, 16, 10, 13, 24, 1, true},
+};
+
+}  // namespace
+
+TEST_CASE("Conv2d's training forward and backward data by Winograd equal direct; weight gradients are direct") {
+  Rng rng(21);
+  for (const Case& c : kCases) {
+    Conv2d conv("c", c.C, c.OC, 3, 1, c.pad, c.bias);
+    fill_normal(conv.weight.value, rng, 0.3f);
+    if (c.bias) fill_normal(conv.bias.value, rng);
+    Tensor x = Tensor::empty(Shape{c.N, c.H, c.W, c.C});
+    fill_normal(x, rng);
+    const Shape os = conv.out_shape(x.shape());
+    Tensor r = Tensor::empty(os);
+    fill_normal(r, rng);
+    std::vector<Param*> ps = {&conv.weight, &conv.bias};
+    auto fn = [&](Context& ctx, const VarPtr& in) { return conv.forward(ctx, in); };
+    const Grads d = run(WinogradMode::off, x, r, ps, fn), w = run(WinogradMode::on, x, r, ps, fn);
+    INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " pad=" << c.pad);
+    REQUIRE(d.algos.size() == 2);  // the forward, then the backward-data pass
+    REQUIRE(w.algos.size() == 2);
+    const char* wino = reference_kernels() ? "direct" : "winograd";
+    CHECK((d.algos[0].layer == "c" && d.algos[0].algo == "direct"));
+    CHECK((d.algos[1].layer == "c/bwd_data" && d.algos[1].algo == "direct"));
+    CHECK((w.algos[0].algo == wino && w.algos[1].algo == wino));
+    const double e = test::rel_err(w.y, d.y), ex = test::rel_err(w.dx, d.dx);
+    std::printf(
+        "train N=%lld C=%lld %lldx%lld OC=%lld pad %lld: winograd vs direct rel err: output %.3g, d input %.3g\n",
+        (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.OC, (long long)c.pad, e, ex);
+    CHECK(e < 2e-5);  // test_winograd's bound for the fast path against its float64 twin
+    CHECK(ex < 2e-5);
+    CHECK(same(w.dw, d.dw));  // the same output gradient: the weight gradients are bit-identical
+    if (c.bias) CHECK(same(w.db, d.db));
+  }
+}
+
+TEST_CASE("gradients through a chain trained with a Winograd forward agree with direct") {
+  // conv -> BN (batch statistics) -> ReLU -> conv: the first conv's output feeds BN and ReLU,
+  // so its rounding reaches every gradient. 2 images of 12x12, 16 -> 24 -> 16 channels.
+  Rng rng(4);
+  Conv2d c1("c1", 16, 24, 3, 1, 1, false), c2("c2", 24, 16, 3, 1, 1, false);
+  BatchNorm2d bn("bn", 24);
+  fill_normal(c1.weight.value, rng, 0.1f);
+  fill_normal(c2.weight.value, rng, 0.1f);
+  Tensor x = Tensor::empty(Shape{2, 12, 12, 16});
+  fill_normal(x, rng);
+  Tensor r = Tensor::empty(Shape{2, 12, 12, 16});
+  fill_normal(r, rng);
+  auto fn = [&](Context& ctx, const VarPtr& in) {
+    return c2.forward(ctx, bn.forward(ctx, c1.forward(ctx, in), nullptr, true));
+  };
+  std::vector<Param*> ps = {&c1.weight, &c2.weight, &bn.weight, &bn.bias};
+  const Grads d = run(WinogradMode::off, x, r, ps, fn);
+  const Tensor d_w2 = c2.weight.grad.clone(), d_gamma = bn.weight.grad.clone();
+  const Grads w = run(WinogradMode::on, x, r, ps, fn);
+  REQUIRE(w.algos.size() == 4);  // c1, c2 forward; c2, c1 backward data
+  for (const ConvAlgoUse& u : w.algos) CHECK(u.algo == (reference_kernels() ? "direct" : "winograd"));
+  const double ey = test::rel_err(w.y, d.y), ex = test::rel_err(w.dx, d.dx), e1 = test::rel_err(w.dw, d.dw),
+               e2 = test::rel_err(c2.weight.grad, d_w2), eg = test::rel_err(bn.weight.grad, d_gamma);
+  std::printf("chain: winograd vs direct rel err: output %.3g, d input %.3g, d c1 %.3g, d c2 %.3g, d gamma %.3g\n", ey,
+              ex, e1, e2, eg);
+  CHECK(ey < 1e-4);
+  CHECK(ex < 1e-4);
+  CHECK(e1 < 1e-4);
+  CHECK(e2 < 1e-4);
+  CHECK(eg < 1e-4);
+}
+
+TEST_CASE("the training forward's Winograd filters follow weights changed between forwards") {
+  Rng rng(8);
+  Conv2d conv("c", 8, 16, 3, 1, 1, false);
+  fill_normal(conv.weight.value, rng, 0.2f);
+  Tensor x = Tensor::empty(Shape{2, 9, 9, 8});
+  fill_normal(x, rng);
+  auto forward = [&](WinogradMode m) {
+    force_winograd_mode(m);
+    Tape tape;
+    Context ctx{&tape, true};
+    Tensor y = conv.forward(ctx, make_var(x.clone()))->value.clone();
+    force_winograd_mode(WinogradMode::aut);
+    return y;
+  };
+  const Tensor before = forward(WinogradMode::on);
+  for (int64_t i = 0; i < conv.weight.value.numel(); i += 3) conv.weight.value[i] *= -2.0f;  // an "optimizer step"
+  const Tensor after = forward(WinogradMode::on), direct = forward(WinogradMode::off);
+  CHECK(test::rel_err(after, direct) < 2e-5);
+  CHECK(test::rel_err(after, before) > 0.1);
+}
+
+TEST_CASE("reference mode trains with the direct convolution whatever --conv-algo says") {
+  const Isa before = cpu_isa();
+  force_isa(Isa::ref);
+  Rng rng(3);
+  Conv2d conv("c", 4, 4, 3, 1, 1, false);
+  fill_normal(conv.weight.value, rng);
+  Tensor x = Tensor::empty(Shape{1, 6, 6, 4}), r = Tensor::empty(Shape{1, 6, 6, 4});
+  fill_normal(x, rng);
+  fill_normal(r, rng);
+  auto fn = [&](Context& ctx, const VarPtr& in) { return conv.forward(ctx, in); };
+  const Grads w = run(WinogradMode::on, x, r, {&conv.weight}, fn);
+  force_isa(before);
+  REQUIRE(w.algos.size() == 2);
+  CHECK((w.algos[0].algo == "direct" && w.algos[1].algo == "direct"));
+}
+
+TEST_CASE("backward data by Winograd equals the direct backward data (padding 0-2, overwrite and add)") {
+  Rng rng(17);
+  for (const Case& c : kCases) {
+    const ConvDims d = make_conv_dims(c.N, c.C, c.H, c.W, c.OC, 3, 3, 1, c.pad);
+    REQUIRE(winograd_backward_data_applies(d));
+    const ConvDims bd = winograd_backward_data_dims(d);
+    CHECK((bd.OH == d.H && bd.OW == d.W && bd.C == d.OC && bd.OC == d.C));
+    Tensor w = Tensor::empty(Shape{3, 3, c.C, c.OC}), dy = Tensor::empty(Shape{c.N, d.OH, d.OW, c.OC});
+    Tensor base = Tensor::empty(Shape{c.N, c.H, c.W, c.C});
+    fill_normal(w, rng, 0.3f);
+    fill_normal(dy, rng);
+    fill_normal(base, rng);
+    const ConvWinogradWeights wt = pack_conv_winograd_backward_data(w.data(), c.C, c.OC);
+    for (const bool overwrite : {true, false}) {
+      Tensor direct = base.clone(), wino = base.clone();
+      conv2d_backward_data(direct.data(), dy.data(), w.data(), d, overwrite);
+      conv2d_backward_data_winograd(wino.data(), dy.data(), wt, d, overwrite);
+      const double e = test::rel_err(wino, direct);
+      INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " pad=" << c.pad
+                << " overwrite " << overwrite);
+      CHECK(e < 2e-5);
+    }
+  }
+}
