@@ -58,8 +58,9 @@ for m in none macenko; do
   compare+=("--compare=$label, demo test slides=$run/inference_test")
   for set in new_home new_shifted; do
     out=$S/$m.$set
+    # Redone when the bundle, the slides or the binary is newer than the evaluation.
     if [ ! -f "$out/eval/metrics.json" ] || [ "$run/bundle.safetensors" -nt "$out/eval/metrics.json" ] ||
-      [ "$S/$set" -nt "$out/eval/metrics.json" ]; then
+      [ "$S/$set" -nt "$out/eval/metrics.json" ] || [ "$(command -v "$BIN")" -nt "$out/eval/metrics.json" ]; then
       "$BIN" predict --model "$run/bundle.safetensors" --all-wsi "$S/$set" --labels "$S/labels_new.csv" \
         --out "$out/preds" --quiet >/dev/null
       "$BIN" evaluate --preds "$out/preds" --labels "$S/labels_new.csv" \
