@@ -20,9 +20,14 @@ void register_report(CLI::App& app, Globals& g) {
   sub->add_option("--log", o->log, "Training log.csv (default RUN/log.csv or RUN/train/log.csv)");
   sub->add_option("--crossval", o->crossval,
                   "Cross-validation summary (crossval.json of deepslide run with folds) to show as a table");
+  sub->add_option("--compare", o->compare,
+                  "Another evaluation to show in a table of accuracies, LABEL=FOLDER (evaluate's output; "
+                  "repeatable)");
+  sub->add_option("--compare-title", o->compare_title, "Heading of the --compare table")->capture_default_str();
   sub->callback([o] {
     const ReportSummary s = write_report(*o);
-    std::cout << "report: wrote " << o->out << " (" << s.bytes / 1024 << " KiB, " << s.images << " images embedded)\n";
+    std::cout << "report: wrote " << o->out << " (" << s.bytes / 1024 << " KiB, " << s.images << " images embedded)\n"
+              << s.compare;
   });
 }
 

@@ -120,6 +120,8 @@ void evaluation_keys(Io& io, E& e) {
   io.value("aggregator", e.aggregator);
   io.value("slides", e.slides);
   io.value("classes", e.classes, kRequired);
+  io.value("windows", e.windows);
+  io.number("window_accuracy", e.window_accuracy);
   io.number("accuracy", e.metrics.accuracy, kRequired);
   io.number("mean_class_accuracy", e.metrics.mean_class_accuracy, kRequired);
   io.number("macro_precision", e.metrics.macro_precision);
@@ -166,6 +168,12 @@ Evaluation score(const LabelledPredictions& lp, const std::vector<SlideDecision>
   e.aggregator = aggregator;
   e.slides = (int64_t)lp.slides.size();
   e.classes = lp.classes;
+  int64_t right = 0;
+  for (size_t i = 0; i < lp.slides.size(); ++i) {
+    e.windows += lp.slides[i].patches();
+    right += lp.slides[i].votes[(size_t)lp.gt[i]];
+  }
+  e.window_accuracy = e.windows > 0 ? (double)right / (double)e.windows : std::numeric_limits<double>::quiet_NaN();
   e.metrics = compute_metrics(lp.gt, pred, scores, K);
   e.ci = bootstrap_ci(lp.gt, pred, K, bootstrap, seed);
   e.roc.emplace();

@@ -1,10 +1,12 @@
 // Stage 7, evaluate: the test slides' prediction CSVs through the aggregator chosen on the
 // validation slides (aggregator.json), scored with infer/metrics.h, written as OUT/metrics.json
-// (accuracy, mean_class_accuracy, macro_f1, macro_auc, confusion, per_class, ci95, roc curves),
+// (accuracy, mean_class_accuracy, macro_f1, macro_auc, confusion, per_class, ci95, roc curves, and
+// the window-level accuracy),
 // OUT/confusion.csv and OUT/slides.csv. metrics.json's keys are listed once (evaluation.cpp):
 // evaluate writes the file with them and report reads it back with them.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,6 +26,10 @@ struct Evaluation {
   std::string aggregator;  // the aggregator's name (aggregator.json's "name", else its method)
   int64_t slides = 0;
   std::vector<std::string> classes;
+  // Window (patch) level: every window of a slide scored against its slide's class, as a slide of
+  // one class throughout (DeepSlide's labels) is; NaN in a metrics.json written before these keys.
+  int64_t windows = 0;
+  double window_accuracy = std::numeric_limits<double>::quiet_NaN();
   Metrics metrics;                           // NaN where a value is undefined (written as null)
   std::optional<BootstrapCI> ci;             // 95% intervals ("ci95")
   std::optional<std::vector<RocCurve>> roc;  // one curve per class, slide scores one-vs-rest

@@ -19,6 +19,7 @@
 #include "base/json_bounded.h"
 #include "infer/crossval.h"
 #include "infer/evaluation.h"
+#include "infer/report_compare.h"
 #include "infer/report_html.h"
 
 namespace fs = std::filesystem;
@@ -37,6 +38,7 @@ struct RunOutputs {
   CsvRows slides;                       // eval/slides.csv, header first
   json aggregator, predict, visualize;  // null when the file is absent
   std::optional<CrossValidation> crossval;
+  std::vector<CompareRow> compare;  // --compare's evaluations
 };
 
 const char* kStyle = R"(body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -103,6 +105,7 @@ RunOutputs read_run(const ReportOptions& o) {
   r.predict = read_optional_json((fs::path(preds) / "predict.json").string());
   r.visualize = read_optional_json((fs::path(r.vis) / "visualize.json").string());
   if (!o.crossval.empty()) r.crossval = read_crossval(o.crossval);
+  r.compare = read_compare_rows(o.compare);
   r.log = o.log;
   if (r.log.empty()) {
     for (const char* cand : {"log.csv", "train/log.csv"})
@@ -136,7 +139,11 @@ std::string metrics_section(const Evaluation& e) {
   h += row("accuracy", num(m.accuracy) + ci(e.ci, &BootstrapCI::accuracy));
   h += row("mean class accuracy", num(m.mean_class_accuracy) + ci(e.ci, &BootstrapCI::mean_class_accuracy));
   h += row("macro F1", num(m.macro_f1) + ci(e.ci, &BootstrapCI::macro_f1));
-  h += row("macro ROC AUC (one-vs-rest)", num(m.macro_auc)) + "</table>";
+  h += row("macro ROC AUC (one-vs-rest)", num(m.macro_auc));
+  if (e.windows > 0)
+    h += row("window accuracy (" + std::to_string(e.windows) + " windows, each against its slide's class)",
+             num(e.window_accuracy));
+  h += "</table>";
   if (e.ci)
     h += "<p class=\"ci\">Brackets: 95% percentile bootstrap over slides, " + std::to_string(e.ci->resamples) +
          " resamples, seed " + std::to_string(e.ci->seed) + ".</p>";
@@ -341,6 +348,7 @@ ReportSummary write_report(const ReportOptions& o) {
   h += bundle_note(r.run);
   h += crossval_section(r.crossval);
   h += metrics_section(r.eval);
+  h += compare_section(o.compare_title, r.compare);
   h += per_class_section(r.eval);
   h += confusion_section(r.eval);
   h += roc_section(r.eval);
@@ -352,6 +360,7 @@ ReportSummary write_report(const ReportOptions& o) {
   h += "</body></html>\n";
   write_file_atomic(o.out, h.data(), h.size());
   sum.bytes = h.size();
+  sum.compare = compare_text(r.compare);
   return sum;
 }
 

@@ -2,10 +2,12 @@
 // the run folder): eval/metrics.json and eval/slides.csv (required), search/aggregator.json,
 // preds/predict.json, vis/visualize.json and its PNGs, and log.csv or train/log.csv. Images are
 // embedded as data URIs and charts are inline SVG (infer/report_html.h); nothing outside the
-// file is referenced. With a cross-validation summary, a table of the test metrics over folds.
+// file is referenced. With a cross-validation summary, a table of the test metrics over folds;
+// with --compare, a table of other evaluations' accuracies (infer/report_compare.h).
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace ds {
 
@@ -16,11 +18,15 @@ struct ReportOptions {
   std::string eval, search, preds, vis, log;
   // A cross-validation summary (crossval.json, infer/crossval.h) to show as a table; "" for none.
   std::string crossval;
+  // Other evaluations to show side by side ("LABEL=FOLDER", infer/report_compare.h) under a heading.
+  std::vector<std::string> compare;
+  std::string compare_title = "Comparison";
 };
 
 struct ReportSummary {
-  size_t bytes = 0;  // of the HTML file
-  int images = 0;    // pictures embedded
+  size_t bytes = 0;     // of the HTML file
+  int images = 0;       // pictures embedded
+  std::string compare;  // --compare's table as text lines ("" without it)
 };
 
 // Reads the run's outputs and writes the report; prints nothing.

@@ -9,9 +9,12 @@ numpy as the oracle:
   CSV equals DeepSlide's rule / majority / mean probability restated here, the chosen aggregator
   is the first with the best mean class accuracy, and metrics.json matches a numpy restatement
   (confusion, accuracy, mean class accuracy, macro F1 with sklearn's conventions, one-vs-rest AUC
-  by pairwise comparison with ties 1/2).
+  by pairwise comparison with ties 1/2), and the window-level accuracy (every window against its
+  slide's class).
 - search/evaluate/visualize/report on the real predictions: outputs exist and have the documented
-  structure; the report is one offline HTML file with embedded JPEG pictures and inline SVG.
+  structure; the report is one offline HTML file with embedded JPEG pictures and inline SVG;
+  report --compare adds a table of other evaluations' accuracies (and prints it), and refuses a
+  malformed spec or a folder without metrics.json.
 Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
@@ -186,6 +189,12 @@ for k in range(K):
     aucs.append(auc)
     check(abs(m["per_class"][classes[k]]["auc"] - auc) < 1e-9, f"AUC {classes[k]}: {m['per_class'][classes[k]]['auc']} vs {auc}")
 check(abs(m["macro_auc"] - np.mean(aucs)) < 1e-9, "macro AUC")
+# Window level: every window of a slide against its slide's class.
+n_windows = sum(len(slide_patches[n][0]) for n in names)
+n_right = sum(int(np.sum(slide_patches[n][0] == g)) for n, g in zip(names, gt))
+check(m["windows"] == n_windows and abs(m["window_accuracy"] - n_right / n_windows) < 1e-12,
+      f"windows {m['windows']} {m['window_accuracy']} vs {n_windows} {n_right / n_windows}")
+check(0 < n_right < n_windows, "the example has windows right and wrong")
 check(len(np.unique(scores)) < len(scores) * K, "the example has tied scores")
 for key in ["accuracy", "mean_class_accuracy", "macro_f1", "macro_auc", "confusion", "per_class", "ci95"]:
     check(key in m, f"metrics.json lacks {key}")
@@ -300,8 +309,29 @@ check(html.count("data:image/jpeg;base64,") == sum(len(v["files"]) for v in vis[
 check(html.count("<svg") == 3 and "polyline" in html, "inline SVG: ROC, loss and accuracy curves")
 check("val_acc" in html and "train_loss" in html, "training curves labelled from log.csv")
 check("src=\"http" not in html and "href=\"http" not in html and "<script" not in html, "nothing external")
-for word in ["mean class accuracy", "Confusion matrix", "ROC curves", "Slides", "Settings"]:
+for word in ["mean class accuracy", "Confusion matrix", "ROC curves", "Slides", "Settings", "window accuracy"]:
     check(word in html, f"report section {word}")
+check("Comparison" not in html, "no comparison table without --compare")
+
+# --compare: other evaluations side by side, in the HTML and printed; each row's figures are its
+# metrics.json's (the synthetic evaluation above and the run's own).
+p = run(["report", "--run", run_dir, "--out", f"{run_dir}/report2.html", "--compare-title", "Two <sets>",
+         "--compare", f"synthetic=slides={tmp}/synth_eval", "--compare", f"real={run_dir}/eval"])
+html = open(f"{run_dir}/report2.html").read()
+real = json.load(open(f"{run_dir}/eval/metrics.json"))
+check("<h2>Two &lt;sets&gt;</h2>" in html, "comparison heading, escaped")
+synthetic = json.load(open(f"{tmp}/synth_eval/metrics.json"))
+for label, mj in (("synthetic=slides", synthetic), ("real", real)):
+    cells = f"<td class=\"l\">{label}</td><td>{mj['slides']}</td><td>{mj['accuracy']:.4f}</td>" \
+            f"<td>{mj['windows']}</td><td>{mj['window_accuracy']:.4f}</td>"
+    check(cells in html, f"comparison row {label}: {cells}")
+    line = f"  {label}: slide accuracy {mj['accuracy']:.4f} ({mj['slides']} slides), window accuracy " \
+           f"{mj['window_accuracy']:.4f} ({mj['windows']} windows)"
+    check(line in p.stdout.splitlines(), f"printed row {label}: {p.stdout!r}")
+for bad, why in (("nolabel", "expected LABEL=FOLDER"), (f"x={tmp}/nowhere", "metrics.json")):
+    p = run(["report", "--run", run_dir, "--out", f"{run_dir}/report3.html", "--compare", bad], expect=2)
+    check(why in p.stderr and p.stderr.count("\n") == 1, f"--compare {bad}: {p.stderr!r}")
+    check(not os.path.exists(f"{run_dir}/report3.html"), f"--compare {bad}: no report written")
 
 if failures:
     print("\n".join(failures))
