@@ -264,15 +264,14 @@ struct WgradPlan1x1 {
 void wgrad_chunk(float* d_w, const float* d_out, const float* in, const ConvDims& d, const WgradPlan1x1& pl,
                  const BrgemmKernels& k, int64_t p0, int64_t np, int64_t ob0, int64_t ob1, int64_t m0, int64_t m1,
                  float* ap, float* bp, std::vector<const float*>& xrow) {
-  // A: [tile][pixel][M], channels past C zero.
+  // A: [tile][pixel][M], channels past C zero; each input pixel read once, in order.
   grid_rows(xrow.data(), in, input_grid(d, d.C), p0, np);
-  for (int64_t t = m0; t < m1; ++t) {
-    const int64_t c0 = t * pl.M, nc = std::min<int64_t>(pl.M, d.C - c0);
-    float* dst = ap + (t - m0) * np * pl.M;
-    for (int64_t p = 0; p < np; ++p) {
-      const float* x = xrow[(size_t)p] + c0;
-      for (int64_t c = 0; c < nc; ++c) dst[p * pl.M + c] = x[c];
-      for (int64_t c = nc; c < pl.M; ++c) dst[p * pl.M + c] = 0.f;
+  for (int64_t p = 0; p < np; ++p) {
+    const float* x = xrow[(size_t)p];
+    for (int64_t t = m0; t < m1; ++t) {
+      const int64_t c0 = t * pl.M, nc = std::min<int64_t>(pl.M, d.C - c0);
+      float* dst = ap + ((t - m0) * np + p) * pl.M;
+      for (int64_t c = 0; c < pl.M; ++c) dst[c] = c < nc ? x[c0 + c] : 0.f;
     }
   }
   // B: [block][pixel][ldp], output channels past OC zero.
