@@ -20,8 +20,10 @@
 
 namespace ds {
 
-// Whether d is a 1x1 convolution without padding: the ones this file runs.
-inline bool conv_is_1x1(const ConvDims& d) { return d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0; }
+// Whether d is a 1x1 convolution without padding: the ones this file runs, unless
+// DEEPSLIDE_CONV_1X1=rows sends them to the rows scheduler as before (benchmarks: the same binary
+// measured both ways).
+bool conv_is_1x1(const ConvDims& d);
 
 // The contracts of conv.h's kernels (backward ones accumulate; d_b is left to the caller).
 void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep);
