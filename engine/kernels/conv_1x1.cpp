@@ -206,33 +206,35 @@ void zero_off_grid(float* d_in, const ConvDims& d) {
 
 void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
-  PixelGemm g;
-  g.NV = choose_nv(k, d.OC);
-  g.src = in;
-  g.sg = input_grid(d, d.C);
-  g.dst = out;
-  g.dg = output_grid(d, d.OC);
-  g.K = d.C;
-  g.cols = d.OC;
-  g.bp = pack_panels(w, d.C, d.OC, (int64_t)g.NV * k.vw, false);
-  g.ep = ep;
+  const int NV = choose_nv(k, d.OC);
+  const PixelGemm g{.src = in,
+                    .sg = input_grid(d, d.C),
+                    .dst = out,
+                    .dg = output_grid(d, d.OC),
+                    .K = d.C,
+                    .cols = d.OC,
+                    .bp = pack_panels(w, d.C, d.OC, (int64_t)NV * k.vw, false),
+                    .NV = NV,
+                    .ep = ep};
   run_pixel_gemm(g, k, conv_blocking(d, ConvPass::forward));
 }
 
+// The forward GEMM with the roles swapped: d_out's pixels (K = OC) times w^T into d_in's grid.
 void conv1x1_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {
   const BrgemmKernels& k = brgemm_kernels();
   const bool gaps = d.stride_h > 1 || d.stride_w > 1 || d.H != d.OH || d.W != d.OW;
   if (set && gaps) zero_off_grid(d_in, d);
-  PixelGemm g;
-  g.NV = choose_nv(k, d.C);
-  g.src = d_out;
-  g.sg = output_grid(d, d.OC);
-  g.dst = d_in;
-  g.dg = input_grid(d, d.C);
-  g.K = d.OC;
-  g.cols = d.C;
-  g.bp = pack_panels(w, d.OC, d.C, (int64_t)g.NV * k.vw, true);
-  g.accumulate = !set;
+  const int NV = choose_nv(k, d.C);
+  const PixelGemm g{.src = d_out,
+                    .sg = output_grid(d, d.OC),
+                    .dst = d_in,
+                    .dg = input_grid(d, d.C),
+                    .K = d.OC,
+                    .cols = d.C,
+                    .bp = pack_panels(w, d.OC, d.C, (int64_t)NV * k.vw, true),
+                    .NV = NV,
+                    .ep = {},
+                    .accumulate = !set};
   run_pixel_gemm(g, k, conv_blocking(d, ConvPass::backward_data));
 }
 
