@@ -9,7 +9,8 @@
 // Why not the rows scheduler (conv_rows.h) that runs every other forward and backward-data
 // convolution: a 1x1's reduction is only C long (a 3x3's is 9C), so what that scheduler does
 // per work item (each pixel's row pointer from three divisions, per output-channel block; the
-// stride phases and their mapped outputs in backward data) cost as much as the arithmetic. Here
+// stride phases and their mapped outputs in backward data) is, on paper, of the order of the
+// arithmetic. Here
 // a pixel group's row pointers are walked once for all its blocks, the weights are packed into
 // contiguous per-block panels once per call, and backward weights packs each pixel chunk of both
 // operands into the order the tiles read (stride 2 gathers every other pixel once there).
