@@ -1,4 +1,4 @@
-// Every distinct ResNet-18 convolution shape at batch 16 (224 x 224 input), forward,
+// Every distinct ResNet-18 and ResNet-50 (r50.*) convolution shape at batch 16 (224 x 224 input), forward,
 // backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this
 // machine's measured FMA peak (bench/fma_peak.h) at the same thread count, measured next to
 // each benchmark; fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h, weights
@@ -55,6 +55,26 @@ const Shape kShapes[] = {
     {"layer4.0.conv1", 256, 14, 512, 3, 2, 1},
     {"layer4.conv", 512, 7, 512, 3, 1, 1},
     {"layer4.0.downsample", 256, 14, 512, 1, 2, 0},
+    // ResNet-50's (torchvision v1.5: the stride on the 3x3), each distinct shape once: mostly
+    // 1x1 convolutions, which reduce to 64..512 channels and expand 4x again.
+    {"r50.layer1.0.conv1", 64, 56, 64, 1, 1, 0},
+    {"r50.layer1.expand", 64, 56, 256, 1, 1, 0},  // conv3 and layer1.0.downsample
+    {"r50.layer1.reduce", 256, 56, 64, 1, 1, 0},
+    {"r50.layer2.0.conv1", 256, 56, 128, 1, 1, 0},
+    {"r50.layer2.0.conv2", 128, 56, 128, 3, 2, 1},
+    {"r50.layer2.expand", 128, 28, 512, 1, 1, 0},
+    {"r50.layer2.0.downsample", 256, 56, 512, 1, 2, 0},
+    {"r50.layer2.reduce", 512, 28, 128, 1, 1, 0},
+    {"r50.layer3.0.conv1", 512, 28, 256, 1, 1, 0},
+    {"r50.layer3.0.conv2", 256, 28, 256, 3, 2, 1},
+    {"r50.layer3.expand", 256, 14, 1024, 1, 1, 0},
+    {"r50.layer3.0.downsample", 512, 28, 1024, 1, 2, 0},
+    {"r50.layer3.reduce", 1024, 14, 256, 1, 1, 0},
+    {"r50.layer4.0.conv1", 1024, 14, 512, 1, 1, 0},
+    {"r50.layer4.0.conv2", 512, 14, 512, 3, 2, 1},
+    {"r50.layer4.expand", 512, 7, 2048, 1, 1, 0},
+    {"r50.layer4.0.downsample", 1024, 14, 2048, 1, 2, 0},
+    {"r50.layer4.reduce", 2048, 7, 512, 1, 1, 0},
 };
 constexpr int64_t kBatch = 16;
 

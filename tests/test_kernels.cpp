@@ -44,14 +44,36 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
   const ConvDims d = make_conv_dims(4, 9, 20, 20, 40, 3, 3, 1, 1);
   const ConvDims d2 = make_conv_dims(3, 24, 15, 15, 20, 3, 3, 2, 1);
   const ConvDims d3 = make_conv_dims(2, 200, 9, 9, 200, 3, 3, 1, 1);  // chunked schedule
+  const ConvDims d4 = make_conv_dims(3, 40, 13, 11, 72, 1, 1, 2, 0);  // 1x1 stride 2 (conv_1x1.h)
+  const ConvDims d5 = make_conv_dims(2, 700, 6, 7, 40, 1, 1, 1, 0);   // 1x1, reduction in chunks
   auto x = randn(d.N * d.C * d.H * d.W, rng), w = randn(d.OC * d.C * 9, rng);
   auto dy = randn(d.N * d.OC * d.OH * d.OW, rng);
   auto x2 = randn(d2.N * d2.C * d2.H * d2.W, rng), w2 = randn(d2.OC * d2.C * 9, rng);
   auto dy2 = randn(d2.N * d2.OC * d2.OH * d2.OW, rng);
   auto x3 = randn(d3.N * d3.C * d3.H * d3.W, rng), w3 = randn(d3.OC * d3.C * 9, rng);
   auto dy3 = randn(d3.N * d3.OC * d3.OH * d3.OW, rng);
+  struct Out1x1 {
+    std::vector<float> y, dx, dw;
+  };
+  struct Ops1x1 {
+    ConvDims d;
+    std::vector<float> x, w, dy;
+  };
+  const Ops1x1 c4{d4, randn(d4.N * d4.H * d4.W * d4.C, rng), randn(d4.OC * d4.C, rng),
+                  randn(d4.N * d4.OH * d4.OW * d4.OC, rng)};
+  const Ops1x1 c5{d5, randn(d5.N * d5.H * d5.W * d5.C, rng), randn(d5.OC * d5.C, rng),
+                  randn(d5.N * d5.OH * d5.OW * d5.OC, rng)};
+  // Forward, backward data (set) and backward weights of a 1x1 convolution.
+  auto run_1x1 = [](const Ops1x1& c) {
+    Out1x1 o{std::vector<float>(c.dy.size()), std::vector<float>(c.x.size()), std::vector<float>(c.w.size(), 0.f)};
+    conv2d_forward(o.y.data(), c.x.data(), c.w.data(), c.d);
+    conv2d_backward_data(o.dx.data(), c.dy.data(), c.w.data(), c.d, true);
+    conv2d_backward_weights(o.dw.data(), nullptr, c.dy.data(), c.x.data(), c.d);
+    return o;
+  };
   struct Out {
     std::vector<float> lin, lin_dx, lin_dw, y, dx, dw, dx2, y3, dx3, bn, bn_dx;
+    Out1x1 c4, c5;
   };
   auto run = [&](int threads) {
     Out o;
@@ -73,6 +95,8 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
     conv2d_forward(o.y3.data(), x3.data(), w3.data(), d3);
     o.dx3.assign(x3.size(), 0.f);
     conv2d_backward_data(o.dx3.data(), dy3.data(), w3.data(), d3);
+    o.c4 = run_1x1(c4);
+    o.c5 = run_1x1(c5);
     const int64_t P = d.N * d.OH * d.OW, C = d.OC;
     std::vector<float> g(C, 1.5f), bt(C, 0.5f), mean(C), is(C), dg(C), db(C);
     o.bn.resize(P * C);
@@ -95,6 +119,11 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
   REQUIRE(a.dx2 == b.dx2);
   REQUIRE(a.y3 == b.y3);
   REQUIRE(a.dx3 == b.dx3);
+  for (const auto& [p, q] : {std::pair{&a.c4, &b.c4}, std::pair{&a.c5, &b.c5}}) {
+    REQUIRE(p->y == q->y);
+    REQUIRE(p->dx == q->dx);
+    REQUIRE(p->dw == q->dw);
+  }
   REQUIRE(a.bn == b.bn);
   REQUIRE(a.bn_dx == b.bn_dx);
 }
@@ -129,6 +158,12 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       // last superblock partial (AVX-512: 3 blocks of 4, 4, 2 vectors in superblocks of 2);
       // 288 output pixels in two equal groups.
       {2, 100, 12, 12, 160, 3, 1, 1, true},
+      // 1x1 convolutions run as GEMMs over pixels (conv_1x1.h):
+      {2, 1400, 5, 4, 20, 1, 1, 0, true},   // reduction in chunks, partial sums in the output
+      {1, 24, 7, 7, 300, 1, 1, 0, false},   // batch 1: one pixel group, its blocks split
+      {2, 10, 8, 7, 9, 1, 3, 0, true},      // stride 3: input rows and columns no output reads
+      {3, 70, 15, 15, 130, 1, 2, 0, true},  // stride 2 on an odd map, several pixel groups
+      {40, 7, 1, 1, 3, 1, 1, 0, true},      // Linear's shape: 1 x 1 images, one partial block
   };
   std::vector<Isa> isas = {Isa::scalar};
   if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);

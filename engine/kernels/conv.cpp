@@ -14,6 +14,7 @@
 #include "base/int_math.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_1x1.h"
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_rows.h"
 #include "engine/kernels/layout.h"
@@ -111,6 +112,7 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
   if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
   if (d.N * d.OH * d.OW * d.OC == 0) return;
+  if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = round_up(d.OC, k.vw);
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
@@ -216,6 +218,7 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
     if (set) std::memset(d_in, 0, sizeof(float) * d.N * d.H * d.W * d.C);
     return;
   }
+  if (conv_is_1x1(d)) return conv1x1_backward_data(d_in, d_out, w, d, set);
   const Phases ph = stride_phases(d);
   // With set, the phases write their positions; positions no tap reaches are zeroed first.
   if (set && (int64_t)ph.list.size() < d.stride_h * d.stride_w) {
@@ -441,6 +444,7 @@ void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const f
   const int64_t pixels = d.N * d.OH * d.OW;
   if (d_b) bias_grad(d_b, d_out, pixels, d.OC);
   if (pixels == 0) return;
+  if (conv_is_1x1(d)) return conv1x1_backward_weights(d_w, d_out, in, d);
   const BrgemmKernels& k = brgemm_kernels();
   const WgradOperands op = wgrad_operands(d_out, in, d, k);
   const WgradPlan pl(d, k, op, conv_blocking(d, ConvPass::backward_weights));

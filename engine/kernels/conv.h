@@ -17,6 +17,9 @@
 //                    in L2-sized chunks, tiles grouped into superblocks of d_w that stay in L2;
 //                    small weight gradients are summed in two halves of the pixels, the threads
 //                    split those halves first and then the tiles (never the batch).
+// 1x1 convolutions without padding (conv_1x1.h) run all three passes as GEMMs over pixels
+// instead: weights packed into per-block panels, row pointers walked once per pixel group, and
+// backward weights over packed pixel chunks.
 // Every schedule depends on the shapes only, so results do not depend on the thread count.
 // The _ref twins are direct loops with double accumulation: test oracles, and what reference mode
 // runs.

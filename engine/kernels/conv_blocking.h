@@ -13,6 +13,10 @@
 // halves of the pixels separately; both change the float summation order (results differ by
 // rounding: tests/test_conv_blocking.cpp bounds it at 1e-5 relative). The others only reorder
 // independent tiles and work items: bit-identical results whatever their values.
+// 1x1 convolutions without padding (conv_1x1.h) read three of them: chunk_k (their reduction
+// chunks, as above), group_bytes (the source rows of one pixel group per chunk) and
+// wgrad_chunk_bytes (a packed pixel chunk of backward weights, whose sums stay in pixel order
+// whatever its size).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -175,19 +175,23 @@ struct RowsPlan {
 // A thread's row pointers and panel, reused across its work items.
 struct RowsThread {
   std::vector<const float*> base;  // A row per pixel of the group ([row][pixel] if tapwise)
-  std::vector<float*> obase;       // output row per pixel of the group (mapped outputs)
+  std::vector<float*> opix;        // output pixel per pixel of the group (mapped outputs)
+  std::vector<float*> obase;       // the same at the item's first output channel
   float* panel = nullptr;
   const RowsPlan* panel_plan = nullptr;
   int64_t panel_ob = -1;
+  const RowsPlan* rows_plan = nullptr;  // whose group's pointers base and opix hold
+  int64_t rows_g = -1;
 };
 
 // Where the A rows of pixels [p0, p1) start (per tap when tapwise) and, for mapped outputs,
-// where their output rows start (at output channel oc0).
-void point_rows(const RowsPlan& pl, int64_t p0, int64_t p1, int64_t oc0, RowsThread& th) {
+// where their output pixels start. The pixel is walked (n, oh, ow), not divided out per pixel:
+// with a 1x1 or a stride-2 kernel the divisions cost a noticeable share of the arithmetic.
+void point_rows(const RowsPlan& pl, int64_t p0, int64_t p1, RowsThread& th) {
   const RowsConv& r = *pl.r;
   const OutputMap& m = r.map;
+  int64_t n = p0 / (r.OH * r.OW), oh = p0 / r.OW % r.OH, ow = p0 % r.OW;
   for (int64_t p = p0; p < p1; ++p) {
-    const int64_t n = p / (r.OH * r.OW), oh = p / r.OW % r.OH, ow = p % r.OW;
     if (r.tapwise) {
       for (int64_t kh = 0; kh < r.KH; ++kh)
         for (int64_t kw = 0; kw < r.KW; ++kw) {
@@ -200,7 +204,11 @@ void point_rows(const RowsPlan& pl, int64_t p0, int64_t p1, int64_t oc0, RowsThr
       th.base[(size_t)(p - p0)] = r.in + ((n * r.Hp + oh * r.sh) * r.Wp + ow * r.sw) * r.C;
     }
     if (pl.mapped)
-      th.obase[(size_t)(p - p0)] = r.out + ((n * pl.OHo + oh * m.sh + m.ph) * pl.OWo + ow * m.sw + m.pw) * r.cols + oc0;
+      th.opix[(size_t)(p - p0)] = r.out + ((n * pl.OHo + oh * m.sh + m.ph) * pl.OWo + ow * m.sw + m.pw) * r.cols;
+    if (++ow == r.OW) {
+      ow = 0;
+      if (++oh == r.OH) oh = 0, ++n;
+    }
   }
 }
 
@@ -217,7 +225,13 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
     th.panel_plan = &pl;
     th.panel_ob = ob;
   }
-  point_rows(pl, p0, p1, oc0, th);
+  if (th.rows_plan != &pl || th.rows_g != g) {  // the previous item's group: same pointers
+    point_rows(pl, p0, p1, th);
+    th.rows_plan = &pl;
+    th.rows_g = g;
+  }
+  if (pl.mapped)
+    for (int64_t p = 0; p < p1 - p0; ++p) th.obase[(size_t)p] = th.opix[(size_t)p] + oc0;
   const float** base = th.base.data();
   for (int64_t ch = 0; ch < pl.nchunks; ++ch) {
     const bool first = ch == 0, last = ch == pl.nchunks - 1;
@@ -281,6 +295,7 @@ void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) 
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     RowsThread th;
     th.base.resize(base_len);
+    th.opix.resize(obase_len);
     th.obase.resize(obase_len);
     if (panel_len) th.panel = scratch(ScratchSlot::conv_panel, panel_len);
     for (size_t i = 0; i < items.size(); ++i) {

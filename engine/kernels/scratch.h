@@ -9,20 +9,23 @@
 namespace ds {
 
 enum class ScratchSlot {
-  conv_input_pad = 0,  // conv2d_forward: zero-padded input (convolutions not run tapwise)
-  conv_weights_pad,    // conv2d_forward: weights with rows padded to whole vectors
-  conv_grad_pad,       // conv2d_backward_data: zero-padded output gradient (not tapwise)
-  conv_panel,          // conv2d_backward_data: a thread's panel of transposed weights
-  wgrad_input,         // conv2d_backward_weights: input, zero-padded and pixels spaced apart
-  wgrad_grad,          // conv2d_backward_weights: output gradient, rows padded and spaced
-  wgrad_part,          // conv2d_backward_weights: the second pixel part's weight gradient
-  bn_partials,         // BatchNorm: per-block channel sums (doubles)
-  linear_weights,      // linear_forward, linear_backward: W transposed to [IN, OUT]
-  linear_wgrad,        // linear_backward: the weight gradient in [IN, OUT]
-  conv_bf16_input,     // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
-  winograd_v,          // conv2d_forward_winograd: a block's transformed inputs
-  winograd_m,          // conv2d_forward_winograd: a block's GEMM outputs
-  conv_int8_input,     // conv2d_forward_int8: the input quantized to uint8, zero-padded, channels to 4n
+  conv_input_pad = 0,   // conv2d_forward: zero-padded input (convolutions not run tapwise)
+  conv_weights_pad,     // conv2d_forward: weights with rows padded to whole vectors
+  conv_grad_pad,        // conv2d_backward_data: zero-padded output gradient (not tapwise)
+  conv_panel,           // conv2d_backward_data: a thread's panel of transposed weights
+  wgrad_input,          // conv2d_backward_weights: input, zero-padded and pixels spaced apart
+  wgrad_grad,           // conv2d_backward_weights: output gradient, rows padded and spaced
+  wgrad_part,           // conv2d_backward_weights: the second pixel part's weight gradient
+  bn_partials,          // BatchNorm: per-block channel sums (doubles)
+  linear_weights,       // linear_forward, linear_backward: W transposed to [IN, OUT]
+  linear_wgrad,         // linear_backward: the weight gradient in [IN, OUT]
+  conv_bf16_input,      // conv2d_forward_bf16: the input in bf16, zero-padded, even channels
+  winograd_v,           // conv2d_forward_winograd: a block's transformed inputs
+  winograd_m,           // conv2d_forward_winograd: a block's GEMM outputs
+  conv_int8_input,      // conv2d_forward_int8: the input quantized to uint8, zero-padded, channels to 4n
+  conv1x1_panels,       // 1x1 forward and backward data (conv_1x1.cpp): weights packed in panels
+  conv1x1_wgrad_input,  // 1x1 backward weights: a thread's input channels of a pixel chunk, packed
+  conv1x1_wgrad_grad,   // 1x1 backward weights: a thread's output-gradient blocks of a chunk, packed
   count
 };
 

@@ -1,0 +1,344 @@
+// 1x1 convolutions as GEMMs over pixels (see conv_1x1.h): forward and backward data share one
+// driver (run_pixel_gemm) on the brgemm rows tiles; backward weights packs pixel chunks for the
+// cols tiles.
+#include "engine/kernels/conv_1x1.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/int_math.h"
+#include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_blocking.h"
+#include "engine/kernels/conv_rows.h"
+#include "engine/kernels/layout.h"
+#include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
+
+namespace ds {
+
+bool conv_is_1x1(const ConvDims& d) {
+  static const bool rows = [] {
+    const char* e = std::getenv("DEEPSLIDE_CONV_1X1");
+    return e && std::string(e) == "rows";
+  }();
+  return !rows && d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0;
+}
+
+namespace {
+
+// N x OH x OW output pixels placed in an image of H x W pixels at (oh*sh, ow*sw), pixels ld
+// floats apart.
+struct Grid {
+  int64_t N = 0, OH = 0, OW = 0;
+  int64_t H = 0, W = 0, sh = 1, sw = 1;
+  int64_t ld = 0;
+};
+
+// ptr[i] = base + where pixel p0 + i of the grid starts, i < count: walked, one division per
+// call rather than three per pixel.
+template <class T>
+void grid_rows(T** ptr, T* base, const Grid& g, int64_t p0, int64_t count) {
+  int64_t n = p0 / (g.OH * g.OW), i = p0 / g.OW % g.OH, j = p0 % g.OW;
+  for (int64_t q = 0; q < count; ++q) {
+    ptr[q] = base + ((n * g.H + i * g.sh) * g.W + j * g.sw) * g.ld;
+    if (++j == g.OW) {
+      j = 0;
+      if (++i == g.OH) i = 0, ++n;
+    }
+  }
+}
+
+// dst rows (dst + grid(p)) (=|+=) epilogue(src rows (src + grid(p)) . B), B [K, cols] packed as
+// nb panels [K][ldp] (output-channel block ob: columns ob*ldp .. +ldp, zeros past cols).
+struct PixelGemm {
+  const float* src = nullptr;
+  Grid sg;  // src pixels, K floats each (sg.ld = K)
+  float* dst = nullptr;
+  Grid dg;  // dst pixels (dg.ld = cols); a plain [P, cols] when dg.H == OH, dg.W == OW, strides 1
+  int64_t K = 0, cols = 0;
+  const float* bp = nullptr;
+  int NV = 0;
+  ConvEpilogue ep;  // residual [P, cols]
+  bool accumulate = false;
+};
+
+bool plain(const Grid& g) { return g.H == g.OH && g.W == g.OW && g.sh == 1 && g.sw == 1; }
+
+// The work of a pixel GEMM: reduction chunks (chunk_k, which decides the summation order) and
+// pixel groups whose source rows for one chunk stay in L2 (group_bytes of them) while every
+// output-channel block passes through them; with few groups (batch 1, 7 x 7 maps) a group's
+// blocks are split too, so that every thread has work.
+struct PixelPlan {
+  int M = 0, NV = 0;
+  int64_t vw = 0, ldp = 0, nvec = 0, nb = 0;
+  int64_t P = 0, nk = 0, group = 0, ngroups = 0, obparts = 0, items = 0;
+  std::vector<int64_t> k0;  // [nk + 1]: chunk boundaries
+
+  PixelPlan(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) {
+    NV = g.NV;
+    M = k.max_m[NV];
+    vw = k.vw;
+    ldp = (int64_t)NV * vw;
+    nvec = ceil_div(g.cols, vw);
+    nb = ceil_div(nvec, NV);
+    P = g.sg.N * g.sg.OH * g.sg.OW;
+    nk = ceil_div(g.K, std::max<int64_t>(1, b.chunk_k));
+    for (int64_t c = 0; c <= nk; ++c) k0.push_back(g.K * c / nk);
+    const int64_t kc = ceil_div(g.K, nk);
+    const int64_t max_group = std::max<int64_t>(1, b.group_bytes / (4 * kc) / M) * M;
+    group = round_up(ceil_div(P, ceil_div(P, max_group)), M);
+    ngroups = ceil_div(P, group);
+    obparts = std::clamp<int64_t>(ceil_div(8, ngroups), 1, nb);
+    items = ngroups * obparts;
+  }
+};
+
+// Item it of the plan: pixel group it / obparts, its share it % obparts of the blocks.
+void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k, int64_t it,
+                std::vector<const float*>& arow, std::vector<float*>& cbase, std::vector<float*>& crow) {
+  const int64_t grp = it / pl.obparts, part = it % pl.obparts;
+  const int64_t p0 = grp * pl.group, np = std::min(pl.group, pl.P - p0);
+  const bool mapped = !plain(g.dg);
+  grid_rows(arow.data(), g.src, g.sg, p0, np);
+  if (mapped) grid_rows(cbase.data(), g.dst, g.dg, p0, np);
+  for (int64_t ob = pl.nb * part / pl.obparts; ob < pl.nb * (part + 1) / pl.obparts; ++ob) {
+    const int64_t oc0 = ob * pl.ldp;
+    const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
+    if (mapped)
+      for (int64_t i = 0; i < np; ++i) crow[(size_t)i] = cbase[(size_t)i] + oc0;
+    for (int64_t ch = 0; ch < pl.nk; ++ch) {
+      const bool last = ch == pl.nk - 1;
+      const int64_t a_off = pl.k0[(size_t)ch], b_off = pl.k0[(size_t)ch] * pl.ldp;
+      RowsTile t;
+      t.a_off = &a_off;
+      t.b = g.bp + ob * g.K * pl.ldp;
+      t.b_off = &b_off;
+      t.ldb = pl.ldp;
+      t.K = pl.k0[(size_t)ch + 1] - a_off;
+      t.ldc = g.cols;
+      t.N = std::min<int64_t>(pl.ldp, g.cols - oc0);
+      t.accumulate = ch > 0 || g.accumulate;
+      t.scale = last && g.ep.weight_scale ? g.ep.weight_scale + oc0 : nullptr;
+      t.bias = last && g.ep.bias ? g.ep.bias + oc0 : nullptr;
+      t.ldr = g.cols;
+      t.relu = last && g.ep.relu;
+      for (int64_t i = 0; i < np; i += pl.M) {
+        t.a_rows = arow.data() + i;
+        if (mapped) t.c_rows = crow.data() + i;
+        else t.c = g.dst + (p0 + i) * g.cols + oc0;
+        t.res = last && g.ep.residual ? g.ep.residual + (p0 + i) * g.cols + oc0 : nullptr;
+        k.rows(t, (int)std::min<int64_t>(pl.M, np - i), nv);
+      }
+    }
+  }
+}
+
+// The items are split between the threads in contiguous runs of equal count (every item but the
+// last group's costs the same).
+void run_pixel_gemm(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) {
+  const PixelPlan pl(g, k, b);
+  const double flops = 2.0 * (double)pl.P * (double)g.K * (double)g.cols;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    std::vector<const float*> arow((size_t)pl.group);
+    std::vector<float*> cbase((size_t)pl.group), crow((size_t)pl.group);
+    for (int64_t it = pl.items * tid / nt; it < pl.items * (tid + 1) / nt; ++it)
+      pixel_item(g, pl, k, it, arow, cbase, crow);
+  }
+}
+
+// Panels of B [K, cols] for the rows tiles: nb blocks [K][ldp], block ob holding columns
+// ob*ldp .. +ldp (zeros past cols), so a tile's weights are one contiguous run instead of rows
+// OC floats apart (which for OC >= 256 fall into a few L1 sets). transposed: B is w^T, w [cols, K]
+// (backward data: B[oc][c] = w[c][oc]).
+const float* pack_panels(const float* w, int64_t K, int64_t cols, int64_t ldp, bool transposed) {
+  const int64_t nb = ceil_div(cols, ldp);
+  float* bp = scratch(ScratchSlot::conv1x1_panels, nb * K * ldp);
+#pragma omp parallel for schedule(static) if (use_threads(nb * K * ldp * 4.0, kMinParallelFlops))
+  for (int64_t ob = 0; ob < nb; ++ob) {
+    float* dst = bp + ob * K * ldp;
+    const int64_t n0 = ob * ldp, nn = std::min(ldp, cols - n0);
+    if (transposed) {
+      transpose_2d(dst, ldp, w + n0 * K, K, nn, K);
+      if (nn < ldp)
+        for (int64_t r = 0; r < K; ++r) std::fill(dst + r * ldp + nn, dst + (r + 1) * ldp, 0.f);
+    } else {
+      for (int64_t r = 0; r < K; ++r) {
+        std::copy(w + r * cols + n0, w + r * cols + n0 + nn, dst + r * ldp);
+        std::fill(dst + r * ldp + nn, dst + (r + 1) * ldp, 0.f);
+      }
+    }
+  }
+  return bp;
+}
+
+Grid output_grid(const ConvDims& d, int64_t ld) {
+  return {.N = d.N, .OH = d.OH, .OW = d.OW, .H = d.OH, .W = d.OW, .sh = 1, .sw = 1, .ld = ld};
+}
+Grid input_grid(const ConvDims& d, int64_t ld) {
+  return {.N = d.N, .OH = d.OH, .OW = d.OW, .H = d.H, .W = d.W, .sh = d.stride_h, .sw = d.stride_w, .ld = ld};
+}
+
+// Zeroes the input positions no output pixel reads (rows and columns off the stride grid, and
+// any beyond the last one read).
+void zero_off_grid(float* d_in, const ConvDims& d) {
+  const int64_t rows = d.N * d.H, C = d.C;
+#pragma omp parallel for schedule(static) if (use_threads(rows * d.W * C, kMinParallelElements))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ih = r % d.H;
+    float* row = d_in + r * d.W * C;
+    if (ih % d.stride_h != 0 || ih / d.stride_h >= d.OH) {
+      std::memset(row, 0, sizeof(float) * d.W * C);
+      continue;
+    }
+    for (int64_t iw = 0; iw < d.W; ++iw)
+      if (iw % d.stride_w != 0 || iw / d.stride_w >= d.OW) std::memset(row + iw * C, 0, sizeof(float) * C);
+  }
+}
+
+}  // namespace
+
+void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
+  const BrgemmKernels& k = brgemm_kernels();
+  const int NV = choose_nv(k, d.OC);
+  const PixelGemm g{.src = in,
+                    .sg = input_grid(d, d.C),
+                    .dst = out,
+                    .dg = output_grid(d, d.OC),
+                    .K = d.C,
+                    .cols = d.OC,
+                    .bp = pack_panels(w, d.C, d.OC, (int64_t)NV * k.vw, false),
+                    .NV = NV,
+                    .ep = ep};
+  run_pixel_gemm(g, k, conv_blocking(d, ConvPass::forward));
+}
+
+// The forward GEMM with the roles swapped: d_out's pixels (K = OC) times w^T into d_in's grid.
+void conv1x1_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {
+  const BrgemmKernels& k = brgemm_kernels();
+  const bool gaps = d.stride_h > 1 || d.stride_w > 1 || d.H != d.OH || d.W != d.OW;
+  if (set && gaps) zero_off_grid(d_in, d);
+  const int NV = choose_nv(k, d.C);
+  const PixelGemm g{.src = d_out,
+                    .sg = output_grid(d, d.OC),
+                    .dst = d_in,
+                    .dg = input_grid(d, d.C),
+                    .K = d.OC,
+                    .cols = d.C,
+                    .bp = pack_panels(w, d.OC, d.C, (int64_t)NV * k.vw, true),
+                    .NV = NV,
+                    .ep = {},
+                    .accumulate = !set};
+  run_pixel_gemm(g, k, conv_blocking(d, ConvPass::backward_data));
+}
+
+// ---- backward weights: d_w [C, OC] += X^T dY, the reduction over pixel chunks ----
+//
+// Per chunk of pixels, a thread packs the input channels of its tiles as [channel tile][pixel]
+// [M] (gathering the strided pixels) and the output gradient's channels as [block][pixel][ldp],
+// so that the cols tiles read both contiguously, then runs its tiles over the chunk, each adding
+// into d_w. The threads split the tiles (output-channel blocks, or channel tiles when there is
+// one block), never the pixels, and every tile adds its pixels to d_w in pixel order: the
+// results do not depend on the thread count or the chunk size.
+
+namespace {
+
+struct WgradPlan1x1 {
+  int M = 0, NV = 0;
+  int64_t vw = 0, ldp = 0, nvec = 0, nb = 0, mt = 0;
+  int64_t P = 0, chunk = 0;
+  bool split_blocks = true;  // threads split the output-channel blocks (else the channel tiles)
+
+  WgradPlan1x1(const ConvDims& d, const BrgemmKernels& k, const ConvBlocking& b) {
+    NV = choose_nv(k, d.OC);
+    M = k.max_m[NV];
+    vw = k.vw;
+    ldp = (int64_t)NV * vw;
+    nvec = ceil_div(d.OC, vw);
+    nb = ceil_div(nvec, NV);
+    mt = ceil_div(d.C, M);
+    P = d.N * d.OH * d.OW;
+    // A chunk's packed operands (C + OC floats per pixel) fit wgrad_chunk_bytes; at least 64
+    // pixels, so each tile's loads and stores of its d_w accumulators stay rare.
+    chunk = std::clamp<int64_t>(b.wgrad_chunk_bytes / (4 * (d.C + nb * ldp)), 64, 4096);
+    chunk = std::min(chunk, P);
+    split_blocks = nb >= 2;
+  }
+};
+
+// Thread tid's tiles over pixels [p0, p0 + np): its blocks [ob0, ob1) x channel tiles [m0, m1).
+void wgrad_chunk(float* d_w, const float* d_out, const float* in, const ConvDims& d, const WgradPlan1x1& pl,
+                 const BrgemmKernels& k, int64_t p0, int64_t np, int64_t ob0, int64_t ob1, int64_t m0, int64_t m1,
+                 float* ap, float* bp, std::vector<const float*>& xrow) {
+  // A: [tile][pixel][M], channels past C zero; each input pixel read once, in order.
+  grid_rows(xrow.data(), in, input_grid(d, d.C), p0, np);
+  for (int64_t p = 0; p < np; ++p) {
+    const float* x = xrow[(size_t)p];
+    for (int64_t t = m0; t < m1; ++t) {
+      const int64_t c0 = t * pl.M, nc = std::min<int64_t>(pl.M, d.C - c0);
+      float* dst = ap + ((t - m0) * np + p) * pl.M;
+      for (int64_t c = 0; c < pl.M; ++c) dst[c] = c < nc ? x[c0 + c] : 0.f;
+    }
+  }
+  // B: [block][pixel][ldp], output channels past OC zero.
+  for (int64_t ob = ob0; ob < ob1; ++ob) {
+    const int64_t n0 = ob * pl.ldp, nn = std::min(pl.ldp, d.OC - n0);
+    float* dst = bp + (ob - ob0) * np * pl.ldp;
+    for (int64_t p = 0; p < np; ++p) {
+      const float* g = d_out + (p0 + p) * d.OC + n0;
+      std::copy(g, g + nn, dst + p * pl.ldp);
+      std::fill(dst + p * pl.ldp + nn, dst + (p + 1) * pl.ldp, 0.f);
+    }
+  }
+  const int64_t zero = 0;
+  for (int64_t ob = ob0; ob < ob1; ++ob) {
+    const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
+    const int64_t n0 = ob * pl.ldp;
+    for (int64_t t = m0; t < m1; ++t) {
+      const int64_t c0 = t * pl.M;
+      const ColsTile ct{.a = ap + (t - m0) * np * pl.M,
+                        .a_row = &zero,
+                        .sa = pl.M,
+                        .b = bp + (ob - ob0) * np * pl.ldp,
+                        .b_row = &zero,
+                        .sb = pl.ldp,
+                        .rows = 1,
+                        .L = np,
+                        .c = d_w + c0 * d.OC + n0,
+                        .ldc = d.OC,
+                        .N = std::min(pl.ldp, d.OC - n0)};
+      k.cols(ct, (int)std::min<int64_t>(pl.M, d.C - c0), nv);
+    }
+  }
+}
+
+}  // namespace
+
+void conv1x1_backward_weights(float* d_w, const float* d_out, const float* in, const ConvDims& d) {
+  const BrgemmKernels& k = brgemm_kernels();
+  const WgradPlan1x1 pl(d, k, conv_blocking(d, ConvPass::backward_weights));
+  const double flops = 2.0 * (double)pl.P * (double)d.C * (double)d.OC;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t units = pl.split_blocks ? pl.nb : pl.mt;
+    const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
+    const int64_t ob0 = pl.split_blocks ? u0 : 0, ob1 = pl.split_blocks ? u1 : pl.nb;
+    const int64_t m0 = pl.split_blocks ? 0 : u0, m1 = pl.split_blocks ? pl.mt : u1;
+    if (u1 > u0) {
+      float* ap = scratch(ScratchSlot::conv1x1_wgrad_input, (m1 - m0) * pl.chunk * pl.M);
+      float* bp = scratch(ScratchSlot::conv1x1_wgrad_grad, (ob1 - ob0) * pl.chunk * pl.ldp);
+      std::vector<const float*> xrow((size_t)pl.chunk);
+      for (int64_t p0 = 0; p0 < pl.P; p0 += pl.chunk)
+        wgrad_chunk(d_w, d_out, in, d, pl, k, p0, std::min(pl.chunk, pl.P - p0), ob0, ob1, m0, m1, ap, bp, xrow);
+    }
+  }
+}
+
+}  // namespace ds
