@@ -9,11 +9,11 @@ benchmark. Markdown on stdout.
 
     python3 bench/conv_blocking_table.py ROUNDS build/bench_conv TUNED_XDG
 """
-import json
 import os
-import statistics
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conv_table import print_table, run_bench_conv  # noqa: E402
 
 if len(sys.argv) != 4:
     sys.exit(__doc__)
@@ -30,24 +30,13 @@ results = {c: {} for c in CONFIGS}  # config -> benchmark -> [(gflops, pct)]
 context = {}
 for r in range(rounds):
     for name, env in CONFIGS.items():
-        p = subprocess.run(["nice", "-n", "19", binary, f"--benchmark_filter={FILTER}", "--benchmark_format=json"],
-                           capture_output=True, text=True, env=env, check=True)
-        j = json.loads(p.stdout)
-        context[name] = j["context"].get("blocking"), j["context"].get("caches")
-        for b in j["benchmarks"]:
-            key = b["name"].split("/min_time")[0].split("/manual_time")[0]
-            results[name].setdefault(key, []).append((b["GFLOPs"], b["peak_pct"]))
+        ctx, cells = run_bench_conv([binary], FILTER, env)
+        context[name] = ctx.get("blocking"), ctx.get("caches")
+        for key, cell in cells.items():
+            results[name].setdefault(key, []).append(cell)
         print(f"round {r + 1}/{rounds} {name}: done", file=sys.stderr)
 
 print(f"{rounds} rounds, medians; blocking sources: " +
       "; ".join(f"{n}: {c[0]} ({c[1]})" for n, c in context.items()))
 print()
-print("| convolution | pass | " + " | ".join(f"{n} GFLOP/s (% peak)" for n in CONFIGS) + " |")
-print("|---|---|" + "---|" * len(CONFIGS))
-for key in results["derived"]:
-    conv, pass_ = key.rsplit("/", 1)
-    cells = []
-    for n in CONFIGS:
-        v = results[n].get(key, [])
-        cells.append(f"{statistics.median(g for g, _ in v):.1f} ({statistics.median(p for _, p in v):.1f})" if v else "-")
-    print(f"| {conv} | {pass_} | " + " | ".join(cells) + " |")
+print_table(results, list(CONFIGS))

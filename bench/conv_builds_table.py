@@ -10,11 +10,12 @@ stdout.
 
     python3 bench/conv_builds_table.py ROUNDS FILTER /tmp/old/bench_conv build/bench_conv
 """
-import json
+import os
 import shlex
-import statistics
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conv_table import print_table, run_bench_conv  # noqa: E402
 
 if len(sys.argv) < 4:
     sys.exit(__doc__)
@@ -22,21 +23,11 @@ rounds, filt, binaries = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 results = {b: {} for b in binaries}  # binary -> benchmark -> [(gflops, pct)]
 for r in range(rounds):
     for b in binaries:
-        p = subprocess.run(["nice", "-n", "19", *shlex.split(b), f"--benchmark_filter={filt}", "--benchmark_format=json"],
-                           capture_output=True, text=True, check=True)
-        for x in json.loads(p.stdout)["benchmarks"]:
-            key = x["name"].split("/min_time")[0]
-            results[b].setdefault(key, []).append((x["GFLOPs"], x["peak_pct"]))
+        _, cells = run_bench_conv(shlex.split(b), filt)
+        for key, cell in cells.items():
+            results[b].setdefault(key, []).append(cell)
         print(f"round {r + 1}/{rounds} {b}: done", file=sys.stderr)
 
 print(f"{rounds} rounds, medians")
 print()
-print("| convolution | pass | " + " | ".join(f"{b} GFLOP/s (% peak)" for b in binaries) + " |")
-print("|---|---|" + "---|" * len(binaries))
-for key in results[binaries[0]]:
-    conv, pass_ = key.rsplit("/", 1)
-    cells = []
-    for b in binaries:
-        v = results[b].get(key, [])
-        cells.append(f"{statistics.median(g for g, _ in v):.1f} ({statistics.median(p for _, p in v):.1f})" if v else "-")
-    print(f"| {conv} | {pass_} | " + " | ".join(cells) + " |")
+print_table(results, binaries)
