@@ -74,20 +74,13 @@ CsvRows read_csv(const std::string& path) {
   return rows;
 }
 
-std::string num(double v, int digits = 4) {
-  if (std::isnan(v)) return "n/a";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
-std::string num(const json& v) { return v.is_null() ? "n/a" : num(v.get<double>()); }
+std::string json_number(const json& v) { return v.is_null() ? "n/a" : metric_text(v.get<double>()); }
 
 // The bracketed 95% interval after a value, when the evaluation has them.
 std::string ci(const std::optional<BootstrapCI>& c, Interval BootstrapCI::*which) {
   if (!c) return "";
   const Interval& i = *c.*which;
-  return " <span class=\"ci\">[" + num(i.lo) + ", " + num(i.hi) + "]</span>";
+  return " <span class=\"ci\">[" + metric_text(i.lo) + ", " + metric_text(i.hi) + "]</span>";
 }
 
 std::string row(const std::string& label, const std::string& value) {
@@ -136,13 +129,13 @@ std::string metrics_section(const Evaluation& e) {
   std::string h = "<h2>Test metrics</h2><table><tr><th class=\"l\">metric</th><th>value</th></tr>";
   h += row("slides", std::to_string(e.slides));
   h += row("aggregator", html_escape(e.aggregator.empty() ? "?" : e.aggregator));
-  h += row("accuracy", num(m.accuracy) + ci(e.ci, &BootstrapCI::accuracy));
-  h += row("mean class accuracy", num(m.mean_class_accuracy) + ci(e.ci, &BootstrapCI::mean_class_accuracy));
-  h += row("macro F1", num(m.macro_f1) + ci(e.ci, &BootstrapCI::macro_f1));
-  h += row("macro ROC AUC (one-vs-rest)", num(m.macro_auc));
+  h += row("accuracy", metric_text(m.accuracy) + ci(e.ci, &BootstrapCI::accuracy));
+  h += row("mean class accuracy", metric_text(m.mean_class_accuracy) + ci(e.ci, &BootstrapCI::mean_class_accuracy));
+  h += row("macro F1", metric_text(m.macro_f1) + ci(e.ci, &BootstrapCI::macro_f1));
+  h += row("macro ROC AUC (one-vs-rest)", metric_text(m.macro_auc));
   if (e.windows > 0)
     h += row("window accuracy (" + std::to_string(e.windows) + " windows, each against its slide's class)",
-             num(e.window_accuracy));
+             metric_text(e.window_accuracy));
   h += "</table>";
   if (e.ci)
     h += "<p class=\"ci\">Brackets: 95% percentile bootstrap over slides, " + std::to_string(e.ci->resamples) +
@@ -160,9 +153,9 @@ std::string crossval_section(const std::optional<CrossValidation>& c) {
     h += "<th>" + html_escape(c->folds[k]) + " (" + std::to_string(c->slides[k]) + " slides)</th>";
   h += "</tr>";
   for (const MetricSpread& s : c->metrics) {
-    h += "<tr><td class=\"l\">" + html_escape(s.name) + "</td><td>" + num(s.mean) + "</td><td>" + num(s.sd) +
-         "</td><td>" + num(s.min) + "</td><td>" + num(s.max) + "</td>";
-    for (double v : s.values) h += "<td>" + num(v) + "</td>";
+    h += "<tr><td class=\"l\">" + html_escape(s.name) + "</td><td>" + metric_text(s.mean) + "</td><td>" +
+         metric_text(s.sd) + "</td><td>" + metric_text(s.min) + "</td><td>" + metric_text(s.max) + "</td>";
+    for (double v : s.values) h += "<td>" + metric_text(v) + "</td>";
     h += "</tr>";
   }
   return h +
@@ -178,8 +171,8 @@ std::string per_class_section(const Evaluation& e) {
   for (size_t k = 0; k < e.classes.size(); ++k) {
     const ClassMetrics& c = e.metrics.per_class[k];
     h += "<tr><td class=\"l\">" + html_escape(e.classes[k]) + "</td><td>" + std::to_string(c.support) + "</td><td>" +
-         std::to_string(c.predicted) + "</td><td>" + num(c.precision) + "</td><td>" + num(c.recall) + "</td><td>" +
-         num(c.f1) + "</td><td>" + num(c.auc) + "</td></tr>";
+         std::to_string(c.predicted) + "</td><td>" + metric_text(c.precision) + "</td><td>" + metric_text(c.recall) +
+         "</td><td>" + metric_text(c.f1) + "</td><td>" + metric_text(c.auc) + "</td></tr>";
   }
   return h + "</table>";
 }
@@ -211,7 +204,7 @@ std::string roc_section(const Evaluation& e) {
   if (!e.roc) return "";
   std::vector<Series> roc;
   for (size_t k = 0; k < e.classes.size(); ++k)
-    roc.push_back({e.classes[k] + " (AUC " + num(e.metrics.per_class[k].auc, 3) + ")", (*e.roc)[k]});
+    roc.push_back({e.classes[k] + " (AUC " + metric_text(e.metrics.per_class[k].auc, 3) + ")", (*e.roc)[k]});
   return "<h2>ROC curves (slide scores, one-vs-rest)</h2><div class=\"charts\">" +
          svg_line_chart(roc, "false positive rate", "true positive rate", true, true) + "</div>";
 }
@@ -228,7 +221,7 @@ std::string aggregation_section(const json& agg, const std::string& search) {
     std::string params;
     if (c.contains("thresholds")) params = c["thresholds"].dump();
     h += "<tr><td class=\"l\">" + html_escape(c.value("name", std::string())) + "</td><td>" +
-         num(c["mean_class_accuracy"]) + "</td><td class=\"l\">" + html_escape(params) + "</td></tr>";
+         json_number(c["mean_class_accuracy"]) + "</td><td class=\"l\">" + html_escape(params) + "</td></tr>";
   }
   return h + "</table>";
 }

@@ -2,8 +2,6 @@
 // the accuracies side by side, as HTML for the report and as text for the terminal.
 #include "infer/report_compare.h"
 
-#include <cmath>
-#include <cstdio>
 #include <filesystem>
 
 #include "base/error.h"
@@ -14,13 +12,6 @@ namespace fs = std::filesystem;
 namespace ds {
 
 namespace {
-
-std::string fixed4(double v) {
-  if (std::isnan(v)) return "n/a";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.4f", v);
-  return b;
-}
 
 std::string windows(const Evaluation& e) { return e.windows > 0 ? std::to_string(e.windows) : "n/a"; }
 
@@ -46,8 +37,9 @@ std::string compare_section(const std::string& title, const std::vector<CompareR
                   "accuracy</th><th>windows</th><th>window accuracy</th><th class=\"l\">from</th></tr>";
   for (const CompareRow& r : rows)
     h += "<tr><td class=\"l\">" + html_escape(r.label) + "</td><td>" + std::to_string(r.eval.slides) + "</td><td>" +
-         fixed4(r.eval.metrics.accuracy) + "</td><td>" + windows(r.eval) + "</td><td>" +
-         fixed4(r.eval.window_accuracy) + "</td><td class=\"l\"><code>" + html_escape(r.metrics) + "</code></td></tr>";
+         metric_text(r.eval.metrics.accuracy) + "</td><td>" + windows(r.eval) + "</td><td>" +
+         metric_text(r.eval.window_accuracy) + "</td><td class=\"l\"><code>" + html_escape(r.metrics) +
+         "</code></td></tr>";
   return h +
          "</table><p class=\"ci\">Slide accuracy: each slide's class from the aggregator chosen on its "
          "model's validation slides; window accuracy: every window against its slide's class.</p>";
@@ -56,8 +48,9 @@ std::string compare_section(const std::string& title, const std::vector<CompareR
 std::string compare_text(const std::vector<CompareRow>& rows) {
   std::string t;
   for (const CompareRow& r : rows)
-    t += "  " + r.label + ": slide accuracy " + fixed4(r.eval.metrics.accuracy) + " (" + std::to_string(r.eval.slides) +
-         " slides), window accuracy " + fixed4(r.eval.window_accuracy) + " (" + windows(r.eval) + " windows)\n";
+    t += "  " + r.label + ": slide accuracy " + metric_text(r.eval.metrics.accuracy) + " (" +
+         std::to_string(r.eval.slides) + " slides), window accuracy " + metric_text(r.eval.window_accuracy) + " (" +
+         windows(r.eval) + " windows)\n";
   return t;
 }
 

@@ -14,6 +14,13 @@
 
 namespace ds {
 
+std::string metric_text(double v, int digits) {
+  if (std::isnan(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s) {

@@ -9,6 +9,8 @@
 namespace ds {
 
 std::string html_escape(const std::string& s);
+// v with digits decimals, "n/a" when NaN (a metric that could not be computed).
+std::string metric_text(double v, int digits = 4);
 std::string base64_encode(const std::string& bytes);
 // <img> with the picture as a JPEG data URI (InputError naming the file when unreadable).
 // Pictures wider than twice max_width_px are downscaled to that, so a report of many slides

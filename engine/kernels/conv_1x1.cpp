@@ -69,23 +69,24 @@ struct PixelGemm {
 
 bool plain(const Grid& g) { return g.H == g.OH && g.W == g.OW && g.sh == 1 && g.sw == 1; }
 
+// The output columns as the tiles cover them: nb blocks of NV vectors of vw floats (ldp floats
+// each, the last one partial); M pixels (or channels) per tile.
+struct ColumnBlocks {
+  int M = 0, NV = 0;
+  int64_t vw = 0, ldp = 0, nvec = 0, nb = 0;
+  ColumnBlocks(const BrgemmKernels& k, int nv, int64_t cols)
+      : M(k.max_m[nv]), NV(nv), vw(k.vw), ldp((int64_t)nv * k.vw), nvec(ceil_div(cols, k.vw)), nb(ceil_div(nvec, nv)) {}
+};
+
 // The work of a pixel GEMM: reduction chunks (chunk_k, which decides the summation order) and
 // pixel groups whose source rows for one chunk stay in L2 (group_bytes of them) while every
 // output-channel block passes through them; with few groups (batch 1, 7 x 7 maps) a group's
 // blocks are split too, so that every thread has work.
-struct PixelPlan {
-  int M = 0, NV = 0;
-  int64_t vw = 0, ldp = 0, nvec = 0, nb = 0;
+struct PixelPlan : ColumnBlocks {
   int64_t P = 0, nk = 0, group = 0, ngroups = 0, obparts = 0, items = 0;
   std::vector<int64_t> k0;  // [nk + 1]: chunk boundaries
 
-  PixelPlan(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) {
-    NV = g.NV;
-    M = k.max_m[NV];
-    vw = k.vw;
-    ldp = (int64_t)NV * vw;
-    nvec = ceil_div(g.cols, vw);
-    nb = ceil_div(nvec, NV);
+  PixelPlan(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) : ColumnBlocks(k, g.NV, g.cols) {
     P = g.sg.N * g.sg.OH * g.sg.OW;
     nk = ceil_div(g.K, std::max<int64_t>(1, b.chunk_k));
     for (int64_t c = 0; c <= nk; ++c) k0.push_back(g.K * c / nk);
@@ -222,8 +223,7 @@ void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims
 // The forward GEMM with the roles swapped: d_out's pixels (K = OC) times w^T into d_in's grid.
 void conv1x1_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {
   const BrgemmKernels& k = brgemm_kernels();
-  const bool gaps = d.stride_h > 1 || d.stride_w > 1 || d.H != d.OH || d.W != d.OW;
-  if (set && gaps) zero_off_grid(d_in, d);
+  if (set && !plain(input_grid(d, d.C))) zero_off_grid(d_in, d);
   const int NV = choose_nv(k, d.C);
   const PixelGemm g{.src = d_out,
                     .sg = output_grid(d, d.OC),
@@ -249,19 +249,13 @@ void conv1x1_backward_data(float* d_in, const float* d_out, const float* w, cons
 
 namespace {
 
-struct WgradPlan1x1 {
-  int M = 0, NV = 0;
-  int64_t vw = 0, ldp = 0, nvec = 0, nb = 0, mt = 0;
+struct WgradPlan1x1 : ColumnBlocks {
+  int64_t mt = 0;
   int64_t P = 0, chunk = 0;
   bool split_blocks = true;  // threads split the output-channel blocks (else the channel tiles)
 
-  WgradPlan1x1(const ConvDims& d, const BrgemmKernels& k, const ConvBlocking& b) {
-    NV = choose_nv(k, d.OC);
-    M = k.max_m[NV];
-    vw = k.vw;
-    ldp = (int64_t)NV * vw;
-    nvec = ceil_div(d.OC, vw);
-    nb = ceil_div(nvec, NV);
+  WgradPlan1x1(const ConvDims& d, const BrgemmKernels& k, const ConvBlocking& b)
+      : ColumnBlocks(k, choose_nv(k, d.OC), d.OC) {
     mt = ceil_div(d.C, M);
     P = d.N * d.OH * d.OW;
     // A chunk's packed operands (C + OC floats per pixel) fit wgrad_chunk_bytes; at least 64
