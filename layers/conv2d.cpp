@@ -2,12 +2,27 @@
 // Winograd for the 3x3 stride-1 shapes use_winograd picks) and the tape node that routes
 // gradients through engine/kernels/conv (channels-last activations).
 
+#include <map>
+#include <tuple>
+
 #include "base/error.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
 
 namespace ds {
+
+namespace {
+
+// This thread's transformed filters per (pass, C, OC), overwritten by every call of that shape:
+// a layer's transform is used within the call that makes it, and reusing the buffer spares a
+// fresh allocation (page-faulted in anew) per forward and per backward.
+ConvWinogradWeights& winograd_buffer(bool backward_data, int64_t C, int64_t OC) {
+  thread_local std::map<std::tuple<bool, int64_t, int64_t>, ConvWinogradWeights> buffers;
+  return buffers[{backward_data, C, OC}];
+}
+
+}  // namespace
 
 Conv2d::Conv2d(const std::string& name, int64_t C_, int64_t OC_, int64_t k, int64_t stride_, int64_t pad_, bool bias_)
     : C(C_), OC(OC_), KH(k), KW(k), stride(stride_), pad(pad_), has_bias(bias_) {
@@ -38,7 +53,8 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
     // No weight version to key a cache on: the transform (about 300 flops and 36 floats written
     // per filter, against the convolution's 2 x 9 x N x OH x OW flops per filter) is redone per
     // call, so it always follows the weights.
-    const ConvWinogradWeights u = pack_conv_winograd(weight.value.data(), nullptr, C, OC);
+    ConvWinogradWeights& u = winograd_buffer(false, C, OC);
+    pack_conv_winograd_into(u, weight.value.data(), nullptr, C, OC);
     conv2d_forward_winograd(y->value.data(), x->value.data(), u, d, ep);
     log_conv_algo(*this, "winograd");
   } else {
@@ -57,7 +73,8 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
             bool fresh = false;                             // first contributor: the kernel writes instead of adding
             float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
             if (use_winograd_backward_data(d)) {
-              const ConvWinogradWeights wt = pack_conv_winograd_backward_data(w.data(), d.C, d.OC);
+              ConvWinogradWeights& wt = winograd_buffer(true, d.C, d.OC);
+              pack_conv_winograd_backward_data_into(wt, w.data(), d.C, d.OC);
               conv2d_backward_data_winograd(d_in, y->grad.data(), wt, d, fresh);
               log_conv_algo(*this, "winograd", "/bwd_data");
             } else {

@@ -26,8 +26,15 @@ namespace ds {
 
 ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64_t C, int64_t OC) {
   ConvWinogradWeights p;
-  p.C = C, p.OC = OC, p.ldo = round_up(OC, 16);
-  p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC
+  pack_conv_winograd_into(p, w, scale, C, OC);
+  return p;
+}
+
+void pack_conv_winograd_into(ConvWinogradWeights& p, const float* w, const float* scale, int64_t C, int64_t OC) {
+  if (!p.U.defined() || p.C != C || p.OC != OC) {
+    p.C = C, p.OC = OC, p.ldo = round_up(OC, 16);
+    p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC, which the transform below never writes
+  }
   float* U = p.U.data();
   // Training transforms every forward (layers/conv2d.cpp), so this runs in parallel over input
   // channels with the output channels innermost (contiguous in w and U: the compiler vectorises
@@ -58,7 +65,6 @@ ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64
         }
     }
   }
-  return p;
 }
 
 bool winograd_applies(const ConvDims& d) {

@@ -62,6 +62,9 @@ struct ConvWinogradWeights {
 
 // w [3, 3, C, OC] (the layers' layout), times scale[oc] (null: 1), transformed in double.
 ConvWinogradWeights pack_conv_winograd(const float* w, const float* scale, int64_t C, int64_t OC);
+// The same into p, reusing its U when p already holds a transform of that C and OC (training
+// transforms every step: a fresh U, 38 MB at 512 channels, would be page-faulted in each time).
+void pack_conv_winograd_into(ConvWinogradWeights& p, const float* w, const float* scale, int64_t C, int64_t OC);
 
 // d is a convolution F(4x4, 3x3) computes: 3x3 kernel, stride 1 (any padding).
 bool winograd_applies(const ConvDims& d);
@@ -103,6 +106,7 @@ ConvDims winograd_backward_data_dims(const ConvDims& d);  // the forward convolu
 // the forward convolution it runs.
 bool use_winograd_backward_data(const ConvDims& d);
 ConvWinogradWeights pack_conv_winograd_backward_data(const float* w, int64_t C, int64_t OC);
+void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* w, int64_t C, int64_t OC);
 void conv2d_backward_data_winograd(float* dx,        // [N, H, W, C]
                                    const float* dy,  // [N, OH, OW, OC]
                                    const ConvWinogradWeights& wt, const ConvDims& d, bool set);

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/scratch.h"
 
 namespace ds {
 
@@ -28,8 +29,13 @@ bool use_winograd_backward_data(const ConvDims& d) {
 }
 
 ConvWinogradWeights pack_conv_winograd_backward_data(const float* w, int64_t C, int64_t OC) {
-  Tensor r = Tensor::empty(Shape{3, 3, OC, C});  // g rotated, [kh'][kw'][oc][c]
-  float* rp = r.data();
+  ConvWinogradWeights p;
+  pack_conv_winograd_backward_data_into(p, w, C, OC);
+  return p;
+}
+
+void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* w, int64_t C, int64_t OC) {
+  float* rp = scratch(ScratchSlot::winograd_rotated, 9 * OC * C);  // g rotated, [kh'][kw'][oc][c]
   for (int kh = 0; kh < 3; ++kh)
     for (int kw = 0; kw < 3; ++kw) {
       const float* src = w + (kh * 3 + kw) * C * OC;
@@ -37,7 +43,7 @@ ConvWinogradWeights pack_conv_winograd_backward_data(const float* w, int64_t C, 
       for (int64_t c = 0; c < C; ++c)
         for (int64_t oc = 0; oc < OC; ++oc) dst[oc * C + c] = src[c * OC + oc];
     }
-  return pack_conv_winograd(rp, nullptr, OC, C);
+  pack_conv_winograd_into(p, rp, nullptr, OC, C);
 }
 
 void conv2d_backward_data_winograd(float* dx, const float* dy, const ConvWinogradWeights& wt, const ConvDims& d,

@@ -26,6 +26,7 @@ enum class ScratchSlot {
   conv1x1_panels,       // 1x1 forward and backward data (conv_1x1.cpp): weights packed in panels
   conv1x1_wgrad_input,  // 1x1 backward weights: a thread's input channels of a pixel chunk, packed
   conv1x1_wgrad_grad,   // 1x1 backward weights: a thread's output-gradient blocks of a chunk, packed
+  winograd_rotated,     // pack_conv_winograd_backward_data_into: the filters rotated, C and OC swapped
   count
 };
 
