@@ -229,6 +229,11 @@ Evaluation Evaluation::from_json(const nlohmann::json& j, const std::string& whe
       e.metrics.confusion.size() == K && std::all_of(e.metrics.confusion.begin(), e.metrics.confusion.end(),
                                                      [&](const std::vector<int64_t>& row) { return row.size() == K; });
   if (!square) throw InputError(where, "confusion is not one row and one column per class");
+  // Older files have neither key; a present one must make sense (get<int64_t> of 1e30 would not).
+  if (j.contains("windows") && !(j["windows"].is_number_integer() && j["windows"].get<int64_t>() >= 0))
+    throw InputError(where, "windows must be a whole number, 0 or more");
+  if (!std::isnan(e.window_accuracy) && !(e.window_accuracy >= 0 && e.window_accuracy <= 1))
+    throw InputError(where, "window_accuracy must be between 0 and 1");
   return e;
 }
 

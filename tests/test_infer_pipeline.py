@@ -328,7 +328,14 @@ for label, mj in (("synthetic=slides", synthetic), ("real", real)):
     line = f"  {label}: slide accuracy {mj['accuracy']:.4f} ({mj['slides']} slides), window accuracy " \
            f"{mj['window_accuracy']:.4f} ({mj['windows']} windows)"
     check(line in p.stdout.splitlines(), f"printed row {label}: {p.stdout!r}")
-for bad, why in (("nolabel", "expected LABEL=FOLDER"), (f"x={tmp}/nowhere", "metrics.json")):
+# A metrics.json whose window figures make no sense is refused, not shown as "n/a".
+bad_evals = []
+for name, key, value in (("huge", "windows", 10**30), ("neg", "windows", -5), ("acc", "window_accuracy", 1.5)):
+    os.makedirs(f"{tmp}/bad_{name}", exist_ok=True)
+    with open(f"{tmp}/bad_{name}/metrics.json", "w") as f:
+        json.dump({**real, key: value}, f)
+    bad_evals.append((f"x={tmp}/bad_{name}", f"{key} must be"))
+for bad, why in [("nolabel", "expected LABEL=FOLDER"), (f"x={tmp}/nowhere", "metrics.json")] + bad_evals:
     p = run(["report", "--run", run_dir, "--out", f"{run_dir}/report3.html", "--compare", bad], expect=2)
     check(why in p.stderr and p.stderr.count("\n") == 1, f"--compare {bad}: {p.stderr!r}")
     check(not os.path.exists(f"{run_dir}/report3.html"), f"--compare {bad}: no report written")

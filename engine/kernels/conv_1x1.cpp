@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "base/int_math.h"
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_blocking.h"
@@ -24,7 +25,9 @@ namespace ds {
 bool conv_is_1x1(const ConvDims& d) {
   static const bool rows = [] {
     const char* e = std::getenv("DEEPSLIDE_CONV_1X1");
-    return e && std::string(e) == "rows";
+    if (!e || !*e || std::string(e) == "gemm") return false;
+    if (std::string(e) == "rows") return true;
+    throw InputError("DEEPSLIDE_CONV_1X1", "'" + std::string(e) + "' is not gemm or rows");
   }();
   return !rows && d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0;
 }
