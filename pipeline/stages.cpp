@@ -171,6 +171,12 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
     report.insert(report.end(), {"--crossval", crossval});
     report_in.push_back(crossval);
   }
+  // [report] compare = ["LABEL=FOLDER", ...]: those evaluations are inputs too, so the report is
+  // redone when one of them changes.
+  if (const FlagSetting* cmp = cfg.find("report", "--compare"))
+    for (const std::string& t : cmp->tokens)
+      if (t != "--compare" && t.rfind('=') != std::string::npos)
+        report_in.push_back((fs::path(t.substr(t.rfind('=') + 1)) / "metrics.json").string());
   std::vector<Stage> out = {
       {"train",
        "",

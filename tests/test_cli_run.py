@@ -114,6 +114,19 @@ check(mtime("preds_val/predict.json") != preds_t, "predict outputs not rewritten
 # A speed-only key ([predict] readers) changes nothing.
 p = run(["run", "--config", write_config("readers", with_change("predict", "readers", "2", OVERLAP))])
 expect_states(p, ALL_SKIPPED, "speed-only key")
+# [report] compare: the compared evaluation is an input of report, so editing it redoes the report.
+os.makedirs(f"{tmp}/other_eval", exist_ok=True)
+shutil.copy(f"{work}/inference_test/metrics.json", f"{tmp}/other_eval/metrics.json")
+cfg_cmp = write_config("compare", with_change("report", "compare", f'["other={tmp}/other_eval"]', OVERLAP))
+ONLY_REPORT = {**{s: "skipped" for s in STAGES[:-1]}, "report": "ran"}
+expect_states(run(["run", "--config", cfg_cmp]), ONLY_REPORT, "[report] compare added")
+expect_states(run(["run", "--config", cfg_cmp]), ALL_SKIPPED, "[report] compare unchanged")
+other = json.load(open(f"{tmp}/other_eval/metrics.json"))
+json.dump({**other, "accuracy": 0.25}, open(f"{tmp}/other_eval/metrics.json", "w"))
+p = run(["run", "--config", cfg_cmp])
+expect_states(p, ONLY_REPORT, "compared evaluation edited")
+check("<td>0.2500</td>" in open(f"{work}/report.html").read(), "report shows the edited evaluation")
+expect_states(run(["run", "--config", cfg2]), ONLY_REPORT, "[report] compare removed")
 
 # 4. --from/--until (with --force, so the stages in range run although up to date).
 p = run(["run", "--config", cfg2, "--from", "search", "--until", "evaluate", "--force"])
