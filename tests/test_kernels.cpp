@@ -46,6 +46,7 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
   const ConvDims d3 = make_conv_dims(2, 200, 9, 9, 200, 3, 3, 1, 1);  // chunked schedule
   const ConvDims d4 = make_conv_dims(3, 40, 13, 11, 72, 1, 1, 2, 0);  // 1x1 stride 2 (conv_1x1.h)
   const ConvDims d5 = make_conv_dims(2, 700, 6, 7, 40, 1, 1, 1, 0);   // 1x1, reduction in chunks
+  const ConvDims d6 = make_conv_dims(3, 40, 13, 11, 64, 1, 1, 2, 0);  // 1x1 stride 2, gradient in place
   auto x = randn(d.N * d.C * d.H * d.W, rng), w = randn(d.OC * d.C * 9, rng);
   auto dy = randn(d.N * d.OC * d.OH * d.OW, rng);
   auto x2 = randn(d2.N * d2.C * d2.H * d2.W, rng), w2 = randn(d2.OC * d2.C * 9, rng);
@@ -63,6 +64,8 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
                   randn(d4.N * d4.OH * d4.OW * d4.OC, rng)};
   const Ops1x1 c5{d5, randn(d5.N * d5.H * d5.W * d5.C, rng), randn(d5.OC * d5.C, rng),
                   randn(d5.N * d5.OH * d5.OW * d5.OC, rng)};
+  const Ops1x1 c6{d6, randn(d6.N * d6.H * d6.W * d6.C, rng), randn(d6.OC * d6.C, rng),
+                  randn(d6.N * d6.OH * d6.OW * d6.OC, rng)};
   // Forward, backward data (set) and backward weights of a 1x1 convolution.
   auto run_1x1 = [](const Ops1x1& c) {
     Out1x1 o{std::vector<float>(c.dy.size()), std::vector<float>(c.x.size()), std::vector<float>(c.w.size(), 0.f)};
@@ -73,7 +76,7 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
   };
   struct Out {
     std::vector<float> lin, lin_dx, lin_dw, y, dx, dw, dx2, y3, dx3, bn, bn_dx;
-    Out1x1 c4, c5;
+    Out1x1 c4, c5, c6;
   };
   auto run = [&](int threads) {
     Out o;
@@ -97,6 +100,7 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
     conv2d_backward_data(o.dx3.data(), dy3.data(), w3.data(), d3);
     o.c4 = run_1x1(c4);
     o.c5 = run_1x1(c5);
+    o.c6 = run_1x1(c6);
     const int64_t P = d.N * d.OH * d.OW, C = d.OC;
     std::vector<float> g(C, 1.5f), bt(C, 0.5f), mean(C), is(C), dg(C), db(C);
     o.bn.resize(P * C);
@@ -119,7 +123,7 @@ TEST_CASE("linear, conv and batchnorm results do not depend on the thread count"
   REQUIRE(a.dx2 == b.dx2);
   REQUIRE(a.y3 == b.y3);
   REQUIRE(a.dx3 == b.dx3);
-  for (const auto& [p, q] : {std::pair{&a.c4, &b.c4}, std::pair{&a.c5, &b.c5}}) {
+  for (const auto& [p, q] : {std::pair{&a.c4, &b.c4}, std::pair{&a.c5, &b.c5}, std::pair{&a.c6, &b.c6}}) {
     REQUIRE(p->y == q->y);
     REQUIRE(p->dx == q->dx);
     REQUIRE(p->dw == q->dw);
@@ -164,6 +168,9 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {2, 10, 8, 7, 9, 1, 3, 0, true},      // stride 3: input rows and columns no output reads
       {3, 70, 15, 15, 130, 1, 2, 0, true},  // stride 2 on an odd map, several pixel groups
       {40, 7, 1, 1, 3, 1, 1, 0, true},      // Linear's shape: 1 x 1 images, one partial block
+      {2, 40, 10, 9, 64, 1, 1, 0, false},   // OC a multiple of 16: weight gradient read in place
+      {3, 20, 13, 11, 32, 1, 2, 0, true},   // the same, stride 2 on an odd map
+      {2, 1030, 6, 5, 32, 1, 2, 0, false},  // C >= 1024: the input packed, the gradient in place
   };
   std::vector<Isa> isas = {Isa::scalar};
   if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);

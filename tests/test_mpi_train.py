@@ -149,10 +149,14 @@ sync2_buckets = f"{tmp}/sync2_buckets"
 train(2, sync2_buckets, ["--sync-bn", "--max-steps", "1", "--grad-bucket-mb", "4"])
 check(open(model_file(sync2_buckets, "*_b1.*"), "rb").read() == open(model_file(sync2, "*_b1.*"), "rb").read(),
       "--sync-bn: the sum in 4 MB buckets differs from one sum after backward")
-# Over an epoch the training and (sharded, summed) validation metrics logged stay together.
+# Over an epoch the training and (sharded, summed) validation metrics logged stay together. Direct
+# convolutions: auto's rule counts a layer's tiles, which depend on the per-process batch, and the
+# epoch's last batch of 4 is 2 a rank, too few tiles for Winograd on layer1 (winograd_rule), where
+# one process runs it on 4; the two round differently, and on the AVX-512 path (Zen 5, 2026-12-04)
+# that put the validation loss 1.3e-2 apart after the epoch, over this check's 1e-2.
 one_full, sync2_full = f"{tmp}/one_full", f"{tmp}/sync2_full"
-train(0, one_full, ["--sync-bn", "--epochs", "1"])
-train(2, sync2_full, ["--sync-bn", "--epochs", "1"])
+train(0, one_full, ["--sync-bn", "--epochs", "1", "--conv-algo", "direct"])
+train(2, sync2_full, ["--sync-bn", "--epochs", "1", "--conv-algo", "direct"])
 m1, m2 = metrics(one_full), metrics(sync2_full)
 check(len(m1) == len(m2) == 2, f"log.csv rows {m1} {m2}")
 for r1, r2 in zip(m1[1:], m2[1:]):

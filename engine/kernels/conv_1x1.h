@@ -12,8 +12,8 @@
 // stride phases and their mapped outputs in backward data) is, on paper, of the order of the
 // arithmetic. Here
 // a pixel group's row pointers are walked once for all its blocks, the weights are packed into
-// contiguous per-block panels once per call, and backward weights packs each pixel chunk of both
-// operands into the order the tiles read (stride 2 gathers every other pixel once there).
+// contiguous per-block panels once per call, and backward weights reads both operands in place,
+// one reduction row per output row (stride 2 reads every other pixel, with no gather).
 // Results do not depend on the thread count: each output element is one tile's sum, over the
 // reduction chunks (forward, backward data: chunk_k) or the pixels (backward weights) in order.
 #pragma once

@@ -24,8 +24,8 @@ enum class ScratchSlot {
   winograd_m,           // conv2d_forward_winograd: a block's GEMM outputs
   conv_int8_input,      // conv2d_forward_int8: the input quantized to uint8, zero-padded, channels to 4n
   conv1x1_panels,       // 1x1 forward and backward data (conv_1x1.cpp): weights packed in panels
-  conv1x1_wgrad_input,  // 1x1 backward weights: a thread's input channels of a pixel chunk, packed
-  conv1x1_wgrad_grad,   // 1x1 backward weights: a thread's output-gradient blocks of a chunk, packed
+  conv1x1_wgrad_input,  // 1x1 backward weights, C >= 1024: a thread's input channel tiles of a chunk
+  conv1x1_wgrad_grad,   // 1x1 backward weights, OC not a multiple of 16: a thread's gradient blocks of a chunk
   winograd_rotated,     // pack_conv_winograd_backward_data_into: the filters rotated, C and OC swapped
   count
 };
