@@ -38,7 +38,15 @@ def main():
         check(len(ranges) == 19 and "conv1" not in ranges and "layer1.0.conv1" in ranges
               and "layer2.0.downsample.0" in ranges, f"ranges of 19 convs: {sorted(ranges)}")
         check(all(isinstance(v, float) and v > 0 for v in ranges.values()), f"ranges positive: {ranges}")
-        check({k: v for k, v in meta.items() if k != "int8_act_max"} == metadata(model), "the other metadata kept")
+        # Where the CPU has bf16 or int8 kernels calibrate also records their agreement with fp32
+        # on the same windows (weights/precision_agreement.h).
+        added = ("int8_act_max", "precision_agreement")
+        check({k: v for k, v in meta.items() if k not in added} == metadata(model),
+              f"the other metadata kept: {sorted(meta)}")
+        if "precision_agreement" in meta:
+            agreement = json.loads(meta["precision_agreement"])
+            check(agreement.get("windows") == 6 and ("bf16" in agreement or "int8" in agreement),
+                  f"agreement measured on the 6 windows: {agreement}")
 
         # Calibrating the calibrated file again, in place, replaces the ranges.
         p = run(["calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0]])
