@@ -4,12 +4,13 @@
 # builds and runs the benchmark suite; `make fuzz` runs every fuzz target (tests/fuzz) FUZZ_TIME
 # seconds each, `make fuzz-ci` each for 20 s (the fuzz step of .ci/run); `make format` applies
 # .clang-format to every C++ file, `make format-check` lists the files it would change; `make
-# accuracy-winograd` trains on the UCI digits with and without Winograd (issue 27's numerics).
+# accuracy-winograd` trains on the UCI digits with and without Winograd (issue 27's numerics); `make
+# accuracy-precision` checks the demo model's agreement across algorithms and precisions.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench fuzz fuzz-ci clean demo format format-check accuracy-winograd
+.PHONY: all deps configure build test bench fuzz fuzz-ci clean demo format format-check accuracy-winograd accuracy-precision
 
 all: build
 
@@ -35,6 +36,13 @@ bench: build
 accuracy-winograd: deps
 	$(MAKE) build
 	DEEPSLIDE=$(BUILD)/deepslide /usr/bin/python3 tests/winograd_train_accuracy.py
+
+# Issues 20 and 27 on a trained model: make demo's bundle diagnoses the demo's test slides with fp32
+# direct (the reference), Winograd, auto, bf16 and int8; argmax, probability and diagnosis
+# agreement against their bars (tests/precision_demo_agreement.py; minutes, so not in `make test`).
+accuracy-precision: deps
+	$(MAKE) build
+	DEEPSLIDE=$(BUILD)/deepslide /usr/bin/python3 tests/precision_demo_agreement.py
 
 # libFuzzer targets (clang, ASan + UBSan), FUZZ_TIME seconds each: tests/fuzz/run_fuzz.sh.
 FUZZ_TIME ?= 60
