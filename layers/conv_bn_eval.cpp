@@ -134,11 +134,14 @@ static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const
 
 // Packed for the conv's calibrated input range (part of the fingerprint: recalibrating repacks).
 static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNorm2d& bn) {
-  uint32_t act;
-  std::memcpy(&act, &conv.int8_act_max, 4);
-  return cached_fold(conv.int8_folded, conv, bn, 0x100000000ull | act, [&](const float* scale) {
-    return pack_conv_int8(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC, conv.int8_act_max);
-  });
+  uint32_t hi, lo;
+  std::memcpy(&hi, &conv.int8_act_max, 4);
+  std::memcpy(&lo, &conv.int8_act_min, 4);
+  return cached_fold(conv.int8_folded, conv, bn, 0x1000000000000000ull ^ ((uint64_t)lo << 32) ^ hi,
+                     [&](const float* scale) {
+                       return pack_conv_int8(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC,
+                                             conv.int8_act_max, conv.int8_act_min);
+                     });
 }
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,

@@ -33,8 +33,9 @@ struct Conv2d {
   // like bf16_folded.
   std::shared_ptr<const FoldedWinograd> winograd_folded;
   // int8 (weights/calibrate.h): the smallest and largest input seen by forward passes with
-  // ctx.calibrating, and the range the input is quantized to at Precision::int8 (0..int8_act_max;
-  // 0 means not calibrated or a signed input: the conv stays fp32). int8_folded as bf16_folded.
+  // ctx.calibrating, and the range the input is quantized to at Precision::int8
+  // (int8_act_min..int8_act_max, int8_act_min <= 0 and 0 unless the input is signed, as conv1's;
+  // int8_act_max 0 means not calibrated: the conv stays fp32). int8_folded as bf16_folded.
   float calib_lo = 0, calib_hi = 0;
   bool calib_seen = false;
   // The positive inputs seen, counted in kCalibBins equal bins over [0, calib_top) (calib_top
@@ -42,7 +43,7 @@ struct Conv2d {
   // the range from.
   std::vector<double> calib_hist;
   float calib_top = 0;
-  float int8_act_max = 0;
+  float int8_act_max = 0, int8_act_min = 0;
   std::shared_ptr<const FoldedInt8> int8_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);

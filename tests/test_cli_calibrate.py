@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`deepslide calibrate` from the outside: windows of slides (two fixture slides, tissue filter off)
-spread under --windows, the ranges written as metadata int8_act_max (all 19 convs but conv1, each a
-positive number) with the input file's other metadata kept, and bad input giving exit code 2 and
+spread under --windows, the ranges written as metadata int8_act_max (all 20 convs: each a positive
+number, conv1's, whose input is signed, a pair [min < 0, max > 0]) with the input file's other metadata kept, and bad input giving exit code 2 and
 one line naming the file. Run by ctest with /usr/bin/python3; env DEEPSLIDE, DS_FIXTURES.
 """
 import json
@@ -30,13 +30,15 @@ def main():
         run(["init-model", "--arch", "resnet18", "--classes", "a,b", "--patch-size", "32", "--seed", "1", "--out", model])
         out = os.path.join(tmp, "m.int8.safetensors")
         p = run(["calibrate", "--model", model, "--out", out, "--windows", "6", "--tissue", "none", *SLIDES])
-        check("calibrate: 6 windows; 19 of 20 convolutions run int8" in p.stdout, f"6 windows over two slides: {p.stdout!r}")
+        check("calibrate: 6 windows; 20 of 20 convolutions run int8" in p.stdout, f"6 windows over two slides: {p.stdout!r}")
         for s in SLIDES:
             check(f"calibrate: {s}" in p.stderr, f"progress names {s}: {p.stderr!r}")
         meta = metadata(out) if os.path.exists(out) else {}
         ranges = json.loads(meta.get("int8_act_max", "{}"))
-        check(len(ranges) == 19 and "conv1" not in ranges and "layer1.0.conv1" in ranges
-              and "layer2.0.downsample.0" in ranges, f"ranges of 19 convs: {sorted(ranges)}")
+        check(len(ranges) == 20 and "conv1" in ranges and "layer1.0.conv1" in ranges
+              and "layer2.0.downsample.0" in ranges, f"ranges of 20 convs: {sorted(ranges)}")
+        c1 = ranges.pop("conv1", None)
+        check(isinstance(c1, list) and len(c1) == 2 and c1[0] < 0 < c1[1], f"conv1's signed range: {c1}")
         check(all(isinstance(v, float) and v > 0 for v in ranges.values()), f"ranges positive: {ranges}")
         # Where the CPU has bf16 or int8 kernels calibrate also records their agreement with fp32
         # on the same windows (weights/precision_agreement.h).

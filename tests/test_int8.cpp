@@ -103,34 +103,39 @@ TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zer
 
 TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequantized operands") {
   Rng rng(3);
-  for (const Case& c : kCases) {
-    const ConvDims d = dims(c);
-    if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
-    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
-    std::vector<float> scale((size_t)d.OC);
-    for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
-    const float act_max = 2.0f;  // inputs past 2 saturate
-    const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC, act_max);
-    // Dequantized operands: q_x * s_x and q_w * s_w, whose exact products the twin sums.
-    std::vector<float> xq(x.size()), wq(w.size());
-    for (size_t i = 0; i < x.size(); ++i) xq[i] = (float)quantize_u8(x[i], p.in_inv) * (act_max / 255.0f);
-    for (int64_t kh = 0; kh < d.KH; ++kh)
-      for (int64_t kw = 0; kw < d.KW; ++kw)
-        for (int64_t ci = 0; ci < d.C; ++ci)
-          for (int64_t oc = 0; oc < d.OC; ++oc)
-            wq[(size_t)(((kh * d.KW + kw) * d.C + ci) * d.OC + oc)] = p.at(kh, kw, ci, oc) * p.w_scale[(size_t)oc];
-    const ConvEpilogue ep = test::epilogue(c, b, res);
-    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
-    conv2d_forward_int8_ref(y1.data(), x.data(), p, d, ep);
-    conv2d_forward_ref(y2.data(), xq.data(), wq.data(), d, ep);
-    double e = 0, m = 1;
-    for (size_t i = 0; i < y1.size(); ++i) {
-      e = std::max(e, (double)std::fabs(y1[i] - y2[i]));
-      m = std::max(m, (double)std::fabs(y2[i]));
+  for (const Case& c : kCases)
+    for (const bool is_signed : {false, true}) {
+      const ConvDims d = dims(c);
+      if (d.C * d.KH * d.KW * d.OC > 200000) continue;  // the direct loops are slow
+      auto [x, w, b, res, n_out] = test::operands(d, rng, !is_signed);
+      std::vector<float> scale((size_t)d.OC);
+      for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.5f + 0.1f * (float)(oc % 7);
+      // Inputs past 2 saturate; signed ones below -1.3 too, the zero point round(1.3 * 255 / 3.3).
+      const float act_max = 2.0f, act_min = is_signed ? -1.3f : 0.0f;
+      const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), d.KH, d.KW, d.C, d.OC, act_max, act_min);
+      CHECK(p.zero == (is_signed ? 100.0f : 0.0f));
+      // Dequantized operands: (q_x - z) * s_x and q_w * s_w, whose exact products the twin sums (a
+      // padding tap is code z there, 0.0 here).
+      std::vector<float> xq(x.size()), wq(w.size());
+      for (size_t i = 0; i < x.size(); ++i)
+        xq[i] = ((float)quantize_u8(x[i], p.in_inv, p.zero) - p.zero) * ((act_max - act_min) / 255.0f);
+      for (int64_t kh = 0; kh < d.KH; ++kh)
+        for (int64_t kw = 0; kw < d.KW; ++kw)
+          for (int64_t ci = 0; ci < d.C; ++ci)
+            for (int64_t oc = 0; oc < d.OC; ++oc)
+              wq[(size_t)(((kh * d.KW + kw) * d.C + ci) * d.OC + oc)] = p.at(kh, kw, ci, oc) * p.w_scale[(size_t)oc];
+      const ConvEpilogue ep = test::epilogue(c, b, res);
+      std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+      conv2d_forward_int8_ref(y1.data(), x.data(), p, d, ep);
+      conv2d_forward_ref(y2.data(), xq.data(), wq.data(), d, ep);
+      double e = 0, m = 1;
+      for (size_t i = 0; i < y1.size(); ++i) {
+        e = std::max(e, (double)std::fabs(y1[i] - y2[i]));
+        m = std::max(m, (double)std::fabs(y2[i]));
+      }
+      INFO("C=" << c.C << " OC=" << c.OC << " k=" << c.k << " signed " << is_signed);
+      CHECK(e / m < 1e-5);
     }
-    INFO("C=" << c.C << " OC=" << c.OC << " k=" << c.k);
-    CHECK(e / m < 1e-5);
-  }
 }
 
 TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bit") {
@@ -145,22 +150,27 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
     v.push_back(-std::numeric_limits<float>::infinity());
     v.push_back(std::numeric_limits<float>::quiet_NaN());
     std::vector<uint8_t> fast(v.size());
-    conv_int8_kernels_avx512vnni().quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f);
-    for (size_t i = 0; i < v.size(); ++i) REQUIRE(fast[i] == quantize_u8(v[i], 1.0f));
+    for (float z : {0.0f, 37.0f, 255.0f}) {  // zero points: none, conv1-like, the top code
+      conv_int8_kernels_avx512vnni().quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f, z);
+      for (size_t i = 0; i < v.size(); ++i) REQUIRE(fast[i] == quantize_u8(v[i], 1.0f, z));
+    }
   }
   Rng rng(5);
-  for (const Case& c : kCases) {
-    const ConvDims d = dims(c);
-    auto [x, w, b, res, n_out] = test::operands(d, rng, true);
-    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f);
-    const ConvEpilogue ep = test::epilogue(c, b, res);
-    std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
-    conv2d_forward_int8(y1.data(), x.data(), p, d, ep);
-    conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
-    INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
-              << " s=" << c.stride << " p=" << c.pad);
-    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
-  }
+  for (const Case& c : kCases)
+    for (const bool is_signed : {false, true}) {  // signed: inputs of both signs, a zero point
+      const ConvDims d = dims(c);
+      auto [x, w, b, res, n_out] = test::operands(d, rng, !is_signed);
+      const ConvInt8Weights p =
+          pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f, is_signed ? -2.25f : 0.0f);
+      CHECK(p.zero == (is_signed ? 153.0f : 0.0f));  // round(2.25 * 255 / 3.75)
+      const ConvEpilogue ep = test::epilogue(c, b, res);
+      std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+      conv2d_forward_int8(y1.data(), x.data(), p, d, ep);
+      conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
+      INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
+                << " s=" << c.stride << " p=" << c.pad << " signed " << is_signed);
+      CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+    }
   // The largest sums: every input saturated (255) times weights of +-127, a 4608-long reduction
   // (255 * 127 * 4608 = 1.5e8, well inside int32; both sides round it to fp32 alike).
   {
@@ -187,7 +197,7 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
                                    [&](float* y) { conv2d_forward_int8_ref(y, x.data(), p, d); }, has_vnni_kernels);
 }
 
-TEST_CASE("calibration: ranges of every conv but conv1, refused without them, carried by the model file") {
+TEST_CASE("calibration: ranges of every conv (conv1's signed), refused without them, carried by the model file") {
   auto [model, x] = test::agreement_fixture(2, 64);
   Tensor calib = Tensor::from_data(Shape{16, 3, 64, 64}, x.data());
   CHECK(!is_calibrated(model));
@@ -196,10 +206,14 @@ TEST_CASE("calibration: ranges of every conv but conv1, refused without them, ca
   begin_calibration(model);
   calibrate_batch(model, calib);
   const std::vector<Conv2d*> convs = model.net->convs();
-  CHECK(finish_calibration(model) == (int)convs.size() - 1);
-  CHECK(convs[0]->int8_act_max == 0);  // conv1: the normalized image is signed
+  CHECK(finish_calibration(model) == (int)convs.size());
+  // conv1: the normalized image is signed, its whole range kept.
+  CHECK(convs[0]->calib_lo < 0);
+  CHECK(convs[0]->int8_act_min == convs[0]->calib_lo);
+  CHECK(convs[0]->int8_act_max == convs[0]->calib_hi);
   for (size_t i = 1; i < convs.size(); ++i) {
     CHECK(convs[i]->calib_lo == 0);  // post-ReLU
+    CHECK(convs[i]->int8_act_min == 0);
     CHECK(convs[i]->int8_act_max > 0);
     CHECK(convs[i]->int8_act_max <= convs[i]->calib_hi);
   }
@@ -215,7 +229,10 @@ TEST_CASE("calibration: ranges of every conv but conv1, refused without them, ca
   CHECK(meta.count(kInt8MetadataKey) == 1);
   CHECK(extra_metadata(meta) == std::map<std::string, std::string>{{"note", "kept"}});
   const std::vector<Conv2d*> bc = back.net->convs();
-  for (size_t i = 0; i < convs.size(); ++i) CHECK(bc[i]->int8_act_max == convs[i]->int8_act_max);
+  for (size_t i = 0; i < convs.size(); ++i) {
+    CHECK(bc[i]->int8_act_max == convs[i]->int8_act_max);
+    CHECK(bc[i]->int8_act_min == convs[i]->int8_act_min);
+  }
   const Tensor p8b = predict_probabilities(back, few, Precision::int8);
   for (int64_t i = 0; i < p8.numel(); ++i) REQUIRE(p8[i] == p8b[i]);
   std::filesystem::remove(path);
@@ -226,13 +243,22 @@ TEST_CASE("calibration: ranges of every conv but conv1, refused without them, ca
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": -1})"), Catch::Contains("finite number"));
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": "x"})"), Catch::Contains("finite number"));
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": 1e39})"), Catch::Contains("finite number"));
+  for (const char* bad : {R"({"conv1": [1, 2]})", R"({"conv1": [-1, 0]})", R"({"conv1": [-1]})",
+                          R"({"conv1": [-1, 2, 3]})", R"({"conv1": [-1e39, 2]})", R"({"conv1": ["-1", 2]})"})
+    CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, bad), Catch::Contains("pair [min < 0, max > 0]"));
+  // An older file without conv1's range: conv1 stays fp32, the others run int8.
+  apply_int8_metadata("f.st", back, R"({"layer1.0.conv1": 2.5})");
+  CHECK(back.net->convs()[0]->int8_act_max == 0);
+  CHECK(back.net->convs()[1]->int8_act_max == 2.5f);
 }
 
 // Calibrated on 64 patches, evaluated on 256 others. The brief of issue 20 asks for >= 99.5%
 // argmax agreement and probabilities within 0.05 on trained weights; none are available offline,
 // and on this untrained fixture (tests/agreement_model.h, which also gives bf16 only 99.6% and
-// 97.3% within 0.07) measured int8 reaches 96.5% within 0.21 (2 classes) and 89.5% within 0.21
-// (10 classes): an untrained ResNet amplifies each layer's ~1% quantization noise.
+// 97.3% within 0.07) measured int8 reaches 96.5% within 0.23 (2 classes) and 86.7% within 0.23
+// (10 classes; 89.5% while conv1 ran fp32: this fixture's inputs are unbounded noise, so conv1's
+// per-tensor range is coarser than an image's): an untrained ResNet amplifies each layer's ~1%
+// quantization noise.
 // tests/test_int8_torch_oracle.py compares the loss with PyTorch's own int8 on the same weights.
 // The limits below hold the figures with a little room, so they catch a broken path (a wrong
 // scale or a misplaced residual drops agreement to chance) but do not show the brief's target:
@@ -252,7 +278,7 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
     std::printf("resnet18 int8 vs fp32, %d classes, 256 patches: argmax agreement %.2f%%, max |prob diff| %.4f\n", K,
                 100.0 * a.agree, a.max_diff);
     CHECK(a.classes_hit == K);
-    CHECK(a.agree >= (K == 2 ? 0.94 : 0.87));
+    CHECK(a.agree >= (K == 2 ? 0.94 : 0.85));
     CHECK(a.max_diff <= 0.25);
   }
 }

@@ -63,8 +63,14 @@ static float least_error_range(const std::vector<double>& h, float top, float hi
 int finish_calibration(Model& model) {
   int n = 0;
   for (Conv2d* c : model.net->convs()) {
-    const bool ok = c->calib_seen && c->calib_lo >= 0 && c->calib_hi > 0 && std::isfinite(c->calib_hi);
-    c->int8_act_max = ok ? least_error_range(c->calib_hist, c->calib_top, c->calib_hi) : 0.0f;
+    const bool ok = c->calib_seen && c->calib_hi > 0 && std::isfinite(c->calib_hi) && std::isfinite(c->calib_lo);
+    // A signed input (conv1's normalized image, bounded by the pixel range) keeps its whole range:
+    // the histogram counts only positive inputs, and clipping an image buys little.
+    const bool is_signed = ok && c->calib_lo < 0;
+    c->int8_act_max = !ok         ? 0.0f
+                      : is_signed ? c->calib_hi
+                                  : least_error_range(c->calib_hist, c->calib_top, c->calib_hi);
+    c->int8_act_min = is_signed ? c->calib_lo : 0.0f;
     n += ok;
   }
   return n;
@@ -80,7 +86,8 @@ bool is_calibrated(const Model& model) {
 std::string int8_metadata(const Model& model) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (Conv2d* c : model.net->convs())
-    if (c->int8_act_max > 0) j[conv_name(*c)] = c->int8_act_max;
+    if (c->int8_act_max > 0 && c->int8_act_min < 0) j[conv_name(*c)] = {c->int8_act_min, c->int8_act_max};
+    else if (c->int8_act_max > 0) j[conv_name(*c)] = c->int8_act_max;
   return j.empty() ? "" : j.dump();
 }
 
@@ -89,7 +96,7 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
   if (j.is_discarded() || !j.is_object())
     throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' is not a JSON object");
   std::vector<Conv2d*> convs = model.net->convs();
-  for (Conv2d* c : convs) c->int8_act_max = 0;
+  for (Conv2d* c : convs) c->int8_act_max = c->int8_act_min = 0;
   for (const auto& [name, v] : j.items()) {
     Conv2d* conv = nullptr;
     for (Conv2d* c : convs)
@@ -97,10 +104,19 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
     if (!conv)
       throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' names '" + name +
                                  "', which is not a convolution of the network");
-    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 || v.get<double>() > 3.0e38)
+    auto finite = [](const nlohmann::json& x) {
+      return x.is_number() && std::isfinite(x.get<double>()) && std::fabs(x.get<double>()) <= 3.0e38;
+    };
+    if (finite(v) && v.get<double>() >= 0) {
+      conv->int8_act_max = v.get<float>();
+    } else if (v.is_array() && v.size() == 2 && finite(v[0]) && finite(v[1]) && v[0].get<double>() < 0 &&
+               v[1].get<double>() > 0) {
+      conv->int8_act_min = v[0].get<float>();
+      conv->int8_act_max = v[1].get<float>();
+    } else {
       throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name +
-                                 "' must be a finite number >= 0, got " + v.dump());
-    conv->int8_act_max = v.get<float>();
+                                 "' must be a finite number >= 0 or a pair [min < 0, max > 0], got " + v.dump());
+    }
   }
 }
 

@@ -56,23 +56,24 @@ void tile(const Int8Tile& t, int M, int NV) {
   }
 }
 
-// quantize_u8 on 16 floats with the same float operations: multiply, clamp to 0..255 (NaN -> 0),
+// quantize_u8 on 16 floats with the same float operations: fma, clamp to 0..255 (NaN -> 0),
 // then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255: the sum's
 // last bit is the integer's), an exact truncating conversion, and vpmovdb.
-void quantize(uint8_t* dst, const float* src, int64_t n, float inv) {
-  const f32x16 vinv = (f32x16)_mm512_set1_ps(inv), magic = (f32x16)_mm512_set1_ps(12582912.0f);
+void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {
+  const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(z);
+  const f32x16 magic = (f32x16)_mm512_set1_ps(12582912.0f);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     f32x16 v;
     std::memcpy(&v, src + i, 64);
-    v = v * vinv;
+    v = (f32x16)_mm512_fmadd_ps((__m512)v, vinv, vz);
     v = v > 0.0f ? v : 0.0f;
     v = v < 255.0f ? v : 255.0f;
     v = (v + magic) - magic;
     const u8x16 q = __builtin_convertvector(__builtin_convertvector(v, i32x16), u8x16);
     std::memcpy(dst + i, &q, 16);
   }
-  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv);
+  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv, z);
 }
 
 }  // namespace

@@ -88,30 +88,34 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
 constexpr int64_t kLowpGroupTiles = 16;
 
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run) or `one`
-// (a single value, for channel counts that need padding), zero-padded to [N, Hp, Wp, Cp] in the
-// scratch slot. w: the packing of `packed`; scale: per output channel, padded to nb * L (or null).
-// max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
+// (a single value, for channel counts that need padding), padded with `pad` (the code of 0.0) to
+// [N, Hp, Wp, Cp] in the scratch slot (channels C..Cp with 0: their weights are zero). w: the packing of `packed`;
+// scale: per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
 template <class A, class B, class Convert, class One>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
-                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, One one) {
+                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, One one, A pad = 0) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
   A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
   const int64_t pad_rows = d.N * Hp;
-  // Row r of a: the converted input placed at (top, left), zeros elsewhere (padding rows and
-  // columns, channels C..Cp).
+  // Row r of a: the converted input placed at (top, left), `pad` elsewhere (padding rows and
+  // columns), 0 in channels C..Cp.
+  auto fill = [&](A* p, int64_t n) {
+    if (pad == 0) std::memset(p, 0, sizeof(A) * n);
+    else std::fill(p, p + n, pad);
+  };
   auto pad_row = [&](int64_t r) {
     const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
     A* row = a + r * Wp * Cp;
     if (ih < 0 || ih >= d.H) {
-      std::memset(row, 0, sizeof(A) * Wp * Cp);
+      fill(row, Wp * Cp);
       return;
     }
     const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
     const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
-    std::memset(row, 0, sizeof(A) * j0 * Cp);
+    fill(row, j0 * Cp);
     if (Cp == C) {
       convert(row + j0 * C, s, (j1 - j0) * C);
     } else if (C == 3 && Cp == 4) {
@@ -131,7 +135,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         for (int64_t c = C; c < Cp; ++c) row[j * Cp + c] = 0;
       }
     }
-    std::memset(row + j1 * Cp, 0, sizeof(A) * (Wp - j1) * Cp);
+    fill(row + j1 * Cp, (Wp - j1) * Cp);
   };
 
   const int NV = w.NV, M = max_m[NV];
