@@ -13,11 +13,15 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
                      const std::array<float, 3>& std) {
   const size_t hw = (size_t)patch.width * patch.height;
   for (int c = 0; c < 3; ++c) {
-    // Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s).
+    // Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s),
+    // computed once per byte value: a table lookup per pixel instead of two divisions (they were
+    // a third of a reader thread's time; the values are the same floats).
     const float m = mean[c], s = std[c];
+    float table[256];
+    for (int v = 0; v < 256; ++v) table[v] = ((float)v / 255.0f - m) / s;
     float* dst = out + c * hw;
     const uint8_t* src = patch.pixels.data() + c;
-    for (size_t i = 0; i < hw; ++i) dst[i] = ((float)src[3 * i] / 255.0f - m) / s;
+    for (size_t i = 0; i < hw; ++i) dst[i] = table[src[3 * i]];
   }
 }
 
