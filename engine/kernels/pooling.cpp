@@ -25,6 +25,26 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
 void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
   if (reference_kernels()) return maxpool2d_forward_ref(out, argmax, in, d);
   const int64_t rows = d.N * d.OH, C = d.C;
+  if (!argmax) {  // inference: the maxima straight into the output, no indices to carry
+#pragma omp parallel for schedule(static) if (use_threads(rows * d.OW * C, kMinParallelElements))
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r / d.OH, oh = r % d.OH;
+      const int64_t h0 = std::max<int64_t>(oh * d.stride_h - d.pad_h, 0);
+      const int64_t h1 = std::min<int64_t>(oh * d.stride_h - d.pad_h + d.KH, d.H);
+      for (int64_t ow = 0; ow < d.OW; ++ow) {
+        const int64_t w0 = std::max<int64_t>(ow * d.stride_w - d.pad_w, 0);
+        const int64_t w1 = std::min<int64_t>(ow * d.stride_w - d.pad_w + d.KW, d.W);
+        float* best = out + (r * d.OW + ow) * C;
+        std::fill(best, best + C, -std::numeric_limits<float>::infinity());
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            const float* x = in + ((n * d.H + ih) * d.W + iw) * C;
+            for (int64_t c = 0; c < C; ++c) best[c] = (x[c] > best[c]) | (x[c] != x[c]) ? x[c] : best[c];
+          }
+      }
+    }
+    return;
+  }
 #pragma omp parallel if (use_threads(rows * d.OW * C, kMinParallelElements))
   {
     std::vector<float> best(C);
@@ -52,7 +72,7 @@ void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolD
         }
         const int64_t o = (r * d.OW + ow) * C;
         std::copy(best.begin(), best.end(), out + o);
-        if (argmax) std::copy(idx.begin(), idx.end(), argmax + o);
+        std::copy(idx.begin(), idx.end(), argmax + o);
       }
     }
   }
