@@ -11,6 +11,7 @@ per setting):
 """
 import argparse
 import csv
+import json
 import os
 import sys
 
@@ -30,7 +31,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--seed", default="1")
 ap.add_argument("--epochs", default="3")
 ap.add_argument("--shift", default="1")
-ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names from the table")
+ap.add_argument("--settings", default=";".join(SETTINGS), help="names from the table, separated by ';'")
 args = ap.parse_args()
 tmp = tempdir("ds_stain_slide_experiment_")
 SLIDE = ["--classes", "2", "--slides-per-class", "4", "--width", "1536", "--height", "1536"]
@@ -58,19 +59,17 @@ def window_accuracy(model, wsi, out):
     if p.returncode != 0:
         return float("nan")
     right = total = 0
-    for f in os.listdir(out):  # synth names a slide <class>_<n>; other CSVs are not slides'
-        truth = next((c for c in classes if f.startswith(c + "_")), None)
-        if not f.endswith(".csv") or truth is None:
-            continue
-        for row in csv.DictReader(open(f"{out}/{f}")):
-            right += row["prediction"] == truth
+    # predict.json names each slide's CSV and class (the CSV names are escaped paths).
+    for entry in json.load(open(f"{out}/predict.json"))["slides"].values():
+        for row in csv.DictReader(open(f"{out}/{entry['csv']}")):
+            right += row["prediction"] == entry["gt"]
             total += 1
     return right / max(1, total)
 
 
 print("| setting (train flags) | windows right, test slides as they are | the same slides, another lab's stain |")
 print("|---|---|---|")
-for name in args.settings.split(","):
+for name in args.settings.split(";"):
     out = f"{tmp}/model_{len(os.listdir(tmp))}"
     p = run(["train", "--all-wsi", f"{tmp}/train_wsi", "--labels-train", lt, "--labels-val", lv,
              "--num-train-per-class", "300", "--epochs", args.epochs, "--seed", args.seed, "--out", out,

@@ -15,7 +15,8 @@
 - slide.png, slide.json: a small "slide" (H&E-like tissue on glass) and, for `--stain-fit slide`
   (slide/windows/slide_stain.h), the fits of the three methods on its tissue pixels: the Otsu mask
   of its HSV saturation after a 7 px median blur, by OpenCV (cvtColor, medianBlur, THRESH_OTSU, as
-  CLAM segments tissue), the pixels where the mask is on in raster order, fitted as one image.
+  CLAM segments tissue), the glass colour (each channel's lower median where the mask is off), and
+  the pixels where the mask is on in raster order, white-balanced by it, fitted as one image.
 
 Macenko et al. 2009, with the constants of the authors' reference code (Io = 240, beta = 0.15,
 alpha = 1): (1) OD = -ln((I + 1) / Io); (2) drop pixels with OD < beta in any channel; (3) the
@@ -226,12 +227,17 @@ slide = slide_image(*LABS[2], 200)
 Image.fromarray(slide).save(os.path.join(OUT, "slide.png"))
 sat = cv2.cvtColor(slide, cv2.COLOR_RGB2HSV)[:, :, 1]
 _, mask = cv2.threshold(cv2.medianBlur(sat, 7), 0, 255, cv2.THRESH_OTSU + cv2.THRESH_BINARY)
+# The glass: each channel's lower median over the pixels the mask leaves out; the tissue pixels
+# are white-balanced by it (channel * 255 / white, rounded half to even, at most 255) before the fits.
+glass = slide.reshape(-1, 3)[mask.reshape(-1) == 0]
+white = np.sort(glass, axis=0)[(len(glass) - 1) // 2].astype(np.float64)
 pixels = slide.reshape(-1, 3)[mask.reshape(-1) > 0][None]  # one row, raster order
+pixels = np.minimum(255, np.rint(pixels * 255.0 / white)).astype(np.uint8)
 he, maxc, _, _ = macenko_fit(pixels)
 vhe, vmaxc, _, _, _ = vahadane_fit(pixels)
 mean, std = lab_stats(pixels)
 with open(os.path.join(OUT, "slide.json"), "w") as f:
-    json.dump({"file": "slide.png", "tissue_pixels": int(pixels.shape[1]), "stains": he.T.tolist(),
+    json.dump({"file": "slide.png", "tissue_pixels": int(pixels.shape[1]), "white": white.tolist(), "stains": he.T.tolist(),
                "max_conc": maxc.tolist(), "vahadane_stains": vhe.T.tolist(), "vahadane_max_conc": vmaxc.tolist(),
                "lab_mean": mean.tolist(), "lab_std": std.tolist()}, f, indent=1)
 print("wrote", OUT)

@@ -1,6 +1,7 @@
 // The stain reference: fitting, applying, and its metadata form (see stain_norm.h).
 #include "stain/stain_norm.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -98,8 +99,19 @@ void normalize_stain(RgbImage& img, const StainReference& ref) {
   }  // (a window without enough tissue is left as it is)
 }
 
+void white_balance(RgbImage& img, const std::array<double, 3>& white) {
+  if (white == std::array<double, 3>{255.0, 255.0, 255.0}) return;
+  uint8_t table[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) table[c][v] = (uint8_t)std::min(255.0, std::nearbyint(v * 255.0 / white[(size_t)c]));
+  uint8_t* p = img.pixels.data();
+  const size_t n = (size_t)img.width * img.height;
+  for (size_t i = 0; i < n; ++i, p += 3) p[0] = table[0][p[0]], p[1] = table[1][p[1]], p[2] = table[2][p[2]];
+}
+
 void normalize_stain(RgbImage& img, const StainReference& ref, const SlideStain& source) {
   if (ref.method == StainMethod::none) return;
+  white_balance(img, source.white);
   if (source.method != ref.method) return normalize_stain(img, ref);
   if (ref.method == StainMethod::reinhard)
     reinhard_transfer(img, LabStats{source.lab_mean, source.lab_std}, LabStats{ref.lab_mean, ref.lab_std});

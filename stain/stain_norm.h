@@ -44,8 +44,16 @@ struct StainReference {
   std::array<std::array<double, 3>, 2> stains{};
   std::array<double, 2> max_conc{};
   StainScope fit = StainScope::window;  // how the source side is fitted (metadata "fit", absent: window)
+  // A slide's (StainScope::slide) background colour, its glass as the scanner saw it: normalize_stain
+  // maps it to white before anything else, undoing a scanner's colour cast, which neither the
+  // methods' fixed light intensity nor their statistics model. A reference's stays 255 (not stored).
+  std::array<double, 3> white{255.0, 255.0, 255.0};
   bool operator==(const StainReference&) const = default;
 };
+
+// Every pixel's channel c scaled by 255 / white[c] (rounded, at most 255): the colour `white` becomes
+// white. Nothing when white is 255 everywhere.
+void white_balance(RgbImage& img, const std::array<double, 3>& white);
 
 // A slide's own statistics (StainScope::slide) have the reference's form: `method` and the numbers
 // fitted on the slide's tissue; method none when it had too little tissue to fit.
@@ -62,9 +70,9 @@ bool try_fit_stain(StainMethod method, const RgbImage& img, StainReference& out)
 // Normalises `img` in place to `ref` (nothing for StainMethod::none), fitting its source side on
 // img itself. Thread-safe.
 void normalize_stain(RgbImage& img, const StainReference& ref);
-// The same from a source fitted beforehand (a slide's, `source.method == ref.method`): only the
-// transform runs. A source of another method (none: the slide had too little tissue) falls back
-// to fitting img itself.
+// The same from a source fitted beforehand (a slide's, `source.method == ref.method`): the slide's
+// white balance (source.white), then only the transform. A source of another method (none: the
+// slide had too little tissue) falls back to fitting img itself, after the white balance.
 void normalize_stain(RgbImage& img, const StainReference& ref, const SlideStain& source);
 
 // The metadata value (JSON) and its reader, which checks every number (InputError naming `where`).

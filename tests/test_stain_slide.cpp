@@ -1,6 +1,7 @@
 // `--stain-fit slide` (slide/windows/slide_stain.h): a slide's stain fitted once on its tissue
 // thumbnail equals the published algorithms' fit (NumPy, scikit-learn; scripts/gen_stain_fixtures.py)
-// on the pixels OpenCV's Otsu mask keeps; windows normalised from it go through one fixed map per
+// on the pixels OpenCV's Otsu mask keeps, white-balanced by the glass the mask leaves out; a
+// scanner's colour cast is undone by it; windows normalised from it go through one fixed map per
 // slide (so they differ from per-window fits); a slide without tissue falls back to per-window fits;
 // the choice survives the metadata.
 #include <catch2/catch.hpp>
@@ -63,8 +64,12 @@ TEST_CASE("a slide's stain fitted on its tissue thumbnail is the oracle's fit of
   const RgbImage tissue = masked_pixels(thumb, otsu_tissue_mask(thumb, 1.0));
   CHECK(tissue.width == c["tissue_pixels"].get<int>());  // OpenCV's mask, pixel for pixel in count
 
+  // The glass colour, and the fits on the tissue white-balanced by it.
+  const TissueMask mask = otsu_tissue_mask(thumb, 1.0);
+  for (int k = 0; k < 3; ++k) CHECK(background_colour(thumb, mask)[k] == c["white"][k].get<double>());
   const SlideStain mac = fit_slide_stain(*slide, per_slide(StainMethod::macenko));
   REQUIRE(mac.method == StainMethod::macenko);
+  for (int k = 0; k < 3; ++k) CHECK(mac.white[k] == c["white"][k].get<double>());
   for (int s = 0; s < 2; ++s) {
     for (int k = 0; k < 3; ++k) CHECK(mac.stains[s][k] == Approx(c["stains"][s][k].get<double>()).margin(1e-3));
     CHECK(mac.max_conc[s] == Approx(c["max_conc"][s].get<double>()).margin(1e-3));
@@ -111,6 +116,71 @@ TEST_CASE("per-slide normalisation is one map per slide; per-window fits differ 
     normalize_stain(wboth, ref);
     CHECK(wa.pixels != na.pixels);
     CHECK(wboth.pixels != both.pixels);
+  }
+}
+
+TEST_CASE("the glass colour: medians of the background, white without enough of it; white balance") {
+  RgbImage img(40, 30, 0);
+  TissueMask mask;
+  mask.width = 40, mask.height = 30;
+  mask.on.assign(40 * 30, 0);
+  for (int i = 0; i < 40 * 30; ++i) {
+    uint8_t* p = img.pixels.data() + 3 * i;
+    if (i % 3 == 0) {  // tissue: ignored however dark
+      mask.on[i] = 1;
+      p[0] = 90, p[1] = 20, p[2] = 140;
+    } else {  // glass with a cast: red low, blue high, a few darker specks
+      p[0] = i % 7 == 0 ? 200 : 231;
+      p[1] = 244;
+      p[2] = i % 11 == 0 ? 150 : 252;
+    }
+  }
+  CHECK(background_colour(img, mask) == std::array<double, 3>{231, 244, 252});
+  // Too little glass (under kMinBackgroundPixels), or glass too dark to be glass: no cast assumed.
+  TissueMask mostly = mask;
+  std::fill(mostly.on.begin(), mostly.on.begin() + 1000, 1);
+  CHECK(background_colour(img, mostly) == std::array<double, 3>{255, 255, 255});
+  RgbImage dark = img;
+  for (size_t i = 0; i < dark.pixels.size(); i += 3) dark.pixels[i] = 100;
+  CHECK(background_colour(dark, mask) == std::array<double, 3>{255, 255, 255});
+  // The balance: the glass becomes white, the rest scales with it, nothing past 255.
+  RgbImage px(3, 1, 0);
+  const uint8_t v[9] = {231, 244, 252, 115, 122, 126, 255, 255, 255};
+  std::copy(v, v + 9, px.pixels.begin());
+  white_balance(px, {231, 244, 252});
+  CHECK(px.pixels == std::vector<uint8_t>{255, 255, 255, 127, 128, 128, 255, 255, 255});  // 127.5: to even
+}
+
+TEST_CASE("a scanner's colour cast: the slide's glass balances it out before the stain transform") {
+  const RgbImage slide_img = load_image(kDir + "slide.png");
+  RgbImage cast = slide_img;  // the same slide, scanned with red weaker and blue stronger
+  for (size_t i = 0; i < cast.pixels.size(); i += 3) {
+    cast.pixels[i] = (uint8_t)std::lround(cast.pixels[i] * 0.92);
+    cast.pixels[i + 2] = (uint8_t)std::min(255L, std::lround(cast.pixels[i + 2] * 1.03));
+  }
+  const RgbImage a = crop(slide_img, 30, 30, 64, 64), ac = crop(cast, 30, 30, 64, 64);
+  for (StainMethod m : {StainMethod::reinhard, StainMethod::macenko, StainMethod::vahadane}) {
+    INFO(stain_method_name(m));
+    const StainReference ref = per_slide(m);
+    const SlideStain s0 = fit_thumbnail_stain(slide_img, ref), s1 = fit_thumbnail_stain(cast, ref);
+    REQUIRE(s1.method == m);
+    CHECK(s1.white[0] < s0.white[0]);
+    CHECK(s1.white[2] >= s0.white[2]);
+    RgbImage n0 = a, n1 = ac, unbalanced = ac;
+    normalize_stain(n0, ref, s0);
+    normalize_stain(n1, ref, s1);
+    SlideStain no_balance = s1;  // the same fit without the balance: the cast stays in the output
+    no_balance.white = {255, 255, 255};
+    normalize_stain(unbalanced, ref, no_balance);
+    double balanced_err = 0, cast_err = 0;
+    for (size_t i = 0; i < n0.pixels.size(); ++i) {
+      balanced_err += std::abs((int)n1.pixels[i] - (int)n0.pixels[i]);
+      cast_err += std::abs((int)unbalanced.pixels[i] - (int)n0.pixels[i]);
+    }
+    balanced_err /= (double)n0.pixels.size(), cast_err /= (double)n0.pixels.size();
+    INFO("mean |difference| from the uncast slide's windows: balanced " << balanced_err << ", not " << cast_err);
+    CHECK(balanced_err < 2.0);
+    CHECK(balanced_err < 0.5 * cast_err);
   }
 }
 

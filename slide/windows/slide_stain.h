@@ -19,9 +19,17 @@ constexpr int kStainThumbnail = 1024;
 // The pixels of `img` where `mask` (of the same size) is on, in raster order, as a width x 1 image.
 RgbImage masked_pixels(const RgbImage& img, const TissueMask& mask);
 
-// ref.fit == StainScope::slide: ref.method fitted on the slide's tissue thumbnail (method none when
-// it holds too little tissue: each window is then fitted alone); otherwise method none. Read
-// errors propagate (InputError naming the slide).
+// The slide's glass: each channel's median over the pixels `mask` leaves out, or white (255, 255,
+// 255) when fewer than kMinBackgroundPixels (and 1% of the image) are left out or a channel's
+// median is below kMinBackgroundLevel. What fit_thumbnail_stain white-balances the slide by.
+constexpr size_t kMinBackgroundPixels = 256;
+constexpr double kMinBackgroundLevel = 128.0;
+std::array<double, 3> background_colour(const RgbImage& img, const TissueMask& mask);
+
+// ref.fit == StainScope::slide: the slide's background colour (`white`, background_colour), and
+// ref.method fitted on the slide's tissue thumbnail white-balanced by it (method none when it holds
+// too little tissue: each window is then fitted alone, after the white balance); otherwise method
+// none. Read errors propagate (InputError naming the slide).
 SlideStain fit_slide_stain(const Slide& slide, const StainReference& ref);
 
 // The same on a thumbnail already read (tests, and callers that hold one).
