@@ -10,12 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "scratch_dir.h"
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
 #include "slide/reader/thumbnail.h"
 #include "slide/windows/slide_stain.h"
 #include "stain/stain_norm.h"
 #include "stain/stain_shift.h"
+#include "train/stain_fit.h"
 
 using namespace ds;
 
@@ -182,6 +184,55 @@ TEST_CASE("a scanner's colour cast: the slide's glass balances it out before the
     CHECK(balanced_err < 2.0);
     CHECK(balanced_err < 0.5 * cast_err);
   }
+}
+
+TEST_CASE("training's reference is fitted on windows balanced by their slides' glass") {
+  // The fixture slide, and a copy scanned with a colour cast, each a one-slide training set of
+  // 32-px windows over its tissue.
+  const RgbImage plain = load_image(kDir + "slide.png");
+  RgbImage cast = plain;
+  for (size_t i = 0; i < cast.pixels.size(); i += 3) {
+    cast.pixels[i] = (uint8_t)std::lround(cast.pixels[i] * 0.9);
+    cast.pixels[i + 1] = (uint8_t)std::lround(cast.pixels[i + 1] * 0.97);
+  }
+  const std::string castf = (test::scratch_dir("stain_ref") / "cast.png").string();
+  save_png(castf, cast);
+  auto dataset = [&](const std::string& path) {
+    Dataset d;
+    d.patch_size = 32;
+    d.slides.push_back(Slide::open(path));
+    d.slide_paths.push_back(path);
+    d.geometry.push_back(ReadGeometry{0, 1.0, 32, 32});
+    for (int y = 20; y + 32 <= 120; y += 16)
+      for (int x = 30; x + 32 <= 150; x += 16) {
+        Sample s;
+        s.slide = 0;
+        s.window.x = x, s.window.y = y;
+        d.train.push_back(s);
+      }
+    return d;
+  };
+  const Dataset dp = dataset(kDir + "slide.png"), dc = dataset(castf);
+  StainReference scope;
+  scope.method = StainMethod::macenko;
+  scope.fit = StainScope::slide;
+  const std::vector<SlideStain> sp = fit_dataset_slide_stains(dp, scope, 1);
+  const std::vector<SlideStain> sc = fit_dataset_slide_stains(dc, scope, 1);
+  REQUIRE(sc.size() == 1);
+  CHECK(sc[0].white[0] < sp[0].white[0]);
+  const StainReference want = fit_training_stain(dp, StainMethod::macenko, "", 1, sp).ref;
+  const StainReference balanced = fit_training_stain(dc, StainMethod::macenko, "", 1, sc).ref;
+  const StainReference raw = fit_training_stain(dc, StainMethod::macenko, "", 1).ref;
+  auto distance = [&](const StainReference& r) {
+    double e = 0;
+    for (int s = 0; s < 2; ++s)
+      for (int k = 0; k < 3; ++k) e += std::fabs(r.stains[s][k] - want.stains[s][k]);
+    return e;
+  };
+  INFO("stain-vector distance from the uncast slide's reference: balanced " << distance(balanced) << ", raw "
+                                                                            << distance(raw));
+  CHECK(distance(balanced) < 0.02);
+  CHECK(distance(balanced) < 0.25 * distance(raw));
 }
 
 TEST_CASE("a slide with too little tissue is normalised window by window") {

@@ -12,7 +12,8 @@
 
 namespace ds {
 
-StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads) {
+StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads,
+                            const std::vector<SlideStain>& slide_stains) {
   StainFit out;
   if (method == StainMethod::none) return out;
   if (!ref_image.empty()) {
@@ -26,7 +27,10 @@ StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::
   std::vector<std::string> error((size_t)k);
   parallel_for(k, threads, [&](int64_t i) {
     try {
-      tiles[(size_t)i] = data.read(data.train[(size_t)(i * n / k)]);
+      const Sample& s = data.train[(size_t)(i * n / k)];
+      tiles[(size_t)i] = data.read(s);
+      if (s.slide >= 0 && (size_t)s.slide < slide_stains.size())
+        white_balance(tiles[(size_t)i], slide_stains[(size_t)s.slide].white);
     } catch (const InputError& e) {
       error[(size_t)i] = e.what();
     }

@@ -26,8 +26,11 @@ struct StainFit {
 };
 
 // method none: an empty reference. InputError naming the image (or the training windows) when
-// there is nothing to fit.
-StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads);
+// there is nothing to fit. With slide_stains (fit_dataset_slide_stains, --stain-fit slide) each
+// sampled window is white-balanced by its slide's glass first, as every window normalised from
+// its slide will be.
+StainFit fit_training_stain(const Dataset& data, StainMethod method, const std::string& ref_image, int threads,
+                            const std::vector<SlideStain>& slide_stains = {});
 
 // The reference of `patches`' flags: a model's or bundle's (model_path; InputError when it has
 // none; it says itself how it is fitted), or `method` fitted on `ref_image` (required unless
@@ -36,7 +39,8 @@ StainReference stain_reference_from_flags(const std::string& model_path, const s
                                           const std::string& ref_image, const std::string& fit = "");
 
 // StainScope::slide: every slide's own stain statistics (slide/windows/slide_stain.h), indexed as
-// data.slides, fitted in parallel; otherwise (and in folder mode) empty. A slide whose thumbnail
+// data.slides, fitted in parallel; otherwise (and in folder mode) empty. Only ref.method and
+// ref.fit are read, so they can be fitted before the reference itself. A slide whose thumbnail
 // cannot be read is an InputError naming it.
 std::vector<SlideStain> fit_dataset_slide_stains(const Dataset& data, const StainReference& ref, int threads);
 

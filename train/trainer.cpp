@@ -259,13 +259,18 @@ Start fresh_start(const TrainConfig& cfg, const Dataset& data, const std::string
     throw InputError(cfg.out, "already holds checkpoints (" + existing + "); use --resume or another --out");
   const auto t0 = Clock::now();
   Start s;
-  StainFit stain = fit_training_stain(data, cfg.stain_norm, cfg.stain_ref, cfg.threads);
+  // The slides' own fits first (they need only the method and scope): the reference is then
+  // fitted on windows white-balanced by their slides' glass, as training will see them.
+  StainReference scope;
+  scope.method = cfg.stain_norm;
+  scope.fit = cfg.stain_fit;
+  s.slide_stains = slide_stains(cfg, data, scope, say);
+  StainFit stain = fit_training_stain(data, cfg.stain_norm, cfg.stain_ref, cfg.threads, s.slide_stains);
   stain.ref.fit = cfg.stain_fit;
   if (cfg.stain_norm != StainMethod::none)
     say("stain normalisation fitted on " +
         (cfg.stain_ref.empty() ? std::to_string(stain.windows) + " training windows" : cfg.stain_ref) + ": " +
         describe_stain_reference(stain.ref));
-  s.slide_stains = slide_stains(cfg, data, stain.ref, say);
   const NormStats ns = compute_norm_stats(data, cfg.norm_samples, cfg.threads, stain.ref, s.slide_stains);
   {
     UnreadableTracker bad(data, s.st.unreadable, say);
