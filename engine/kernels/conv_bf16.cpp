@@ -36,7 +36,7 @@ void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, 
 
   // A: the input rounded to bf16, zero-padded, channels to Cp.
   lowp_conv_forward<uint16_t, uint16_t>(out, in, d, w, w.packed.data(), nullptr, ep, ScratchSlot::conv_bf16_input,
-                                        k.max_m, k.tile, k.round, to_bf16);
+                                        k.max_m, k.tile, k.round);
 }
 
 }  // namespace ds

@@ -71,8 +71,7 @@ void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, 
   }
   lowp_conv_forward<uint8_t, int8_t>(
       out, in, d, w, w.packed.data(), w.out_scale.data(), e, ScratchSlot::conv_int8_input, k.max_m, k.tile,
-      [&](uint8_t* dst, const float* src, int64_t n) { k.quantize(dst, src, n, inv, z); },
-      [&](float x) { return quantize_u8(x, inv, z); }, (uint8_t)z);
+      [&](uint8_t* dst, const float* src, int64_t n) { k.quantize(dst, src, n, inv, z); }, (uint8_t)z);
 }
 
 }  // namespace ds

@@ -87,14 +87,14 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
 
-// out = tiles over the input converted by `convert` (dst, src, n: a contiguous run) or `one`
-// (a single value, for channel counts that need padding), padded with `pad` (the code of 0.0) to
+// out = tiles over the input converted by `convert` (dst, src, n: a contiguous run; a row at a
+// time, into a per-thread buffer first when channels need padding), padded with `pad` (the code of 0.0) to
 // [N, Hp, Wp, Cp] in the scratch slot (channels C..Cp with 0: their weights are zero). w: the packing of `packed`;
 // scale: per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
-template <class A, class B, class Convert, class One>
+template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
-                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, One one, A pad = 0) {
+                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, A pad = 0) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
@@ -118,21 +118,23 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     fill(row, j0 * Cp);
     if (Cp == C) {
       convert(row + j0 * C, s, (j1 - j0) * C);
-    } else if (C == 3 && Cp == 4) {
-      // conv1's RGB: the row converted whole by the vector pass into a per-thread buffer, then
-      // spread to 4 channels (value by value through `one` it was ~40% of conv1's time).
-      thread_local std::vector<A> tmp;
-      tmp.resize((size_t)((j1 - j0) * 3));
-      convert(tmp.data(), s, (j1 - j0) * 3);
-      for (int64_t j = j0; j < j1; ++j) {
-        A* dst = row + j * 4;
-        std::memcpy(dst, tmp.data() + (j - j0) * 3, 3 * sizeof(A));
-        dst[3] = 0;
-      }
     } else {
-      for (int64_t j = j0; j < j1; ++j, s += C) {
-        for (int64_t c = 0; c < C; ++c) row[j * Cp + c] = one(s[c]);
-        for (int64_t c = C; c < Cp; ++c) row[j * Cp + c] = 0;
+      // Channels padded (conv1's RGB to 4): the row converted whole by the vector pass, then
+      // spread to Cp per pixel (converting value by value was ~40% of conv1's time).
+      thread_local std::vector<A> tmp;
+      tmp.resize((size_t)((j1 - j0) * C));
+      convert(tmp.data(), s, (j1 - j0) * C);
+      const A* t = tmp.data();
+      if (C == 3 && Cp == 4) {  // RGB, the common case: fixed sizes the compiler unrolls
+        for (int64_t j = j0; j < j1; ++j, t += 3) {
+          std::memcpy(row + j * 4, t, 3 * sizeof(A));
+          row[j * 4 + 3] = 0;
+        }
+      } else {
+        for (int64_t j = j0; j < j1; ++j, t += C) {
+          std::copy(t, t + C, row + j * Cp);
+          std::fill(row + j * Cp + C, row + (j + 1) * Cp, A(0));
+        }
       }
     }
     fill(row + j1 * Cp, (Wp - j1) * Cp);
