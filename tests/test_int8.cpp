@@ -243,6 +243,23 @@ TEST_CASE("calibration: ranges of every conv (conv1's signed), refused without t
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": -1})"), Catch::Contains("finite number"));
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": "x"})"), Catch::Contains("finite number"));
   CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, R"({"conv1": 1e39})"), Catch::Contains("finite number"));
+  // Ranges 8 bits cannot step: a width that overflows a float, or a denormal one (inf or NaN codes).
+  for (const char* bad :
+       {R"({"conv1": [-3e38, 3e38]})", R"({"conv1": [-1e-40, 1e-40]})", R"({"layer1.0.conv1": 1e-44})"})
+    CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, bad), Catch::Contains("255 / width finite"));
+  // Nested past the JSON bound (the parser recurses per level), or a huge value: refused, the
+  // message one short line.
+  const std::string deep = "{\"conv1\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, deep), Catch::Contains("nested deeper"));
+  std::string huge = "{\"conv1\":[1";
+  for (int i = 0; i < 100000; ++i) huge += ",1";
+  huge += "]}";
+  try {
+    apply_int8_metadata("f.st", back, huge);
+    FAIL("a 100001-element range accepted");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).size() < 400);
+  }
   for (const char* bad : {R"({"conv1": [1, 2]})", R"({"conv1": [-1, 0]})", R"({"conv1": [-1]})",
                           R"({"conv1": [-1, 2, 3]})", R"({"conv1": [-1e39, 2]})", R"({"conv1": ["-1", 2]})"})
     CHECK_THROWS_WITH(apply_int8_metadata("f.st", back, bad), Catch::Contains("pair [min < 0, max > 0]"));

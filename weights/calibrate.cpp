@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -60,6 +61,13 @@ static float least_error_range(const std::vector<double>& h, float top, float hi
   return range;
 }
 
+// A range min..max the int8 convolution can quantize to 0..255: its width a normal float whose
+// 255 / width is finite (a denormal or overflowing width gives infinite or NaN codes).
+static bool quantizable(float lo, float hi) {
+  const float width = hi - lo;
+  return width > 0 && std::isnormal(width) && std::isfinite(255.0f / width);
+}
+
 int finish_calibration(Model& model) {
   int n = 0;
   for (Conv2d* c : model.net->convs()) {
@@ -71,7 +79,8 @@ int finish_calibration(Model& model) {
                       : is_signed ? c->calib_hi
                                   : least_error_range(c->calib_hist, c->calib_top, c->calib_hi);
     c->int8_act_min = is_signed ? c->calib_lo : 0.0f;
-    n += ok;
+    if (ok && !quantizable(c->int8_act_min, c->int8_act_max)) c->int8_act_max = c->int8_act_min = 0;
+    n += c->int8_act_max > 0;
   }
   return n;
 }
@@ -92,9 +101,9 @@ std::string int8_metadata(const Model& model) {
 }
 
 void apply_int8_metadata(const std::string& path, Model& model, const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' is not a JSON object");
+  // Bounded: a value nested a million levels deep would overflow the parser's stack.
+  const nlohmann::json j = parse_json_bounded(text, path + ": metadata '" + kInt8MetadataKey + "'");
+  if (!j.is_object()) throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' is not a JSON object");
   std::vector<Conv2d*> convs = model.net->convs();
   for (Conv2d* c : convs) c->int8_act_max = c->int8_act_min = 0;
   for (const auto& [name, v] : j.items()) {
@@ -107,15 +116,17 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
     auto finite = [](const nlohmann::json& x) {
       return x.is_number() && std::isfinite(x.get<double>()) && std::fabs(x.get<double>()) <= 3.0e38;
     };
-    if (finite(v) && v.get<double>() >= 0) {
+    if (finite(v) && (v.get<double>() == 0 || (v.get<double>() > 0 && quantizable(0, v.get<float>())))) {
       conv->int8_act_max = v.get<float>();
     } else if (v.is_array() && v.size() == 2 && finite(v[0]) && finite(v[1]) && v[0].get<double>() < 0 &&
-               v[1].get<double>() > 0) {
+               v[1].get<double>() > 0 && quantizable(v[0].get<float>(), v[1].get<float>())) {
       conv->int8_act_min = v[0].get<float>();
       conv->int8_act_max = v[1].get<float>();
     } else {
       throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name +
-                                 "' must be a finite number >= 0 or a pair [min < 0, max > 0], got " + v.dump());
+                                 "' must be a finite number >= 0 or a pair [min < 0, max > 0] (a range whose width "
+                                 "8 bits can step: a normal float, 255 / width finite), got " +
+                                 v.dump().substr(0, 80));
     }
   }
 }

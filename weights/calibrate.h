@@ -34,7 +34,8 @@ bool is_calibrated(const Model& model);
 std::string int8_metadata(const Model& model);
 // Sets the ranges from a metadata value; InputError naming `path` if it is not such an object,
 // names a conv the network lacks, or holds a value that is neither a finite number >= 0 nor a pair
-// [min < 0, max > 0] of finite numbers.
+// [min < 0, max > 0] of finite numbers, or a range whose width is not a normal float or too narrow
+// for 255 / width to be finite.
 void apply_int8_metadata(const std::string& path, Model& model, const std::string& text);
 
 }  // namespace ds
