@@ -4,11 +4,12 @@
 # `deepslide run --config configs/demo.toml --workdir demo`, which prints each stage, the
 # slide-level test accuracy and where the report is. A rerun skips the stages that are up to
 # date; DEMO_RUN_FLAGS=--force redoes them, deleting demo/ starts from scratch.
-# Then the stain check (issue 24): a second model trained the same way with --stain-norm macenko
-# --stain-fit slide (each slide's glass white-balances it first; demo/stain/macenko), new test
-# slides drawn with a seed no training used, once with the home
-# lab's stain and once with another lab's (synth --stain-shift 1), both models scored on both, and
-# the table added to demo/report.html (report --compare). DEMO_STAIN=0 leaves it out.
+# Then the stain check (issue 24): three more models trained like the demo's (which uses HED
+# stain jitter) but with other colour handling: none at all, Macenko normalisation fitted per
+# slide, and DeepSlide's ColorJitter (demo/stain/<name>); new test slides drawn with a seed no
+# training used, once with the home lab's stain and once with another lab's (synth --stain-shift
+# 1); all four models scored on both, and the table added to demo/report.html (report --compare).
+# DEMO_STAIN=0 leaves it out.
 set -euo pipefail
 BIN=${DEEPSLIDE:-build/deepslide}
 synth() {  # synth FOLDER FLAGS...: written once, under a temporary name until complete
@@ -29,15 +30,26 @@ fi
 
 S=demo/stain
 mkdir -p "$S"
-echo "=== stain check: the same training with --stain-norm macenko --stain-fit slide -> $S/macenko"
-# The demo's own config with two keys added, so both models share every other setting.
-sed '/^\[train\]/a stain_norm = "macenko"\nstain_fit = "slide"' configs/demo.toml >"$S/macenko.toml"
-# shellcheck disable=SC2086
-"$BIN" run --config "$S/macenko.toml" --workdir "$S/macenko" --until evaluate ${DEMO_RUN_FLAGS:-}
-cmp -s demo/labels_test.csv "$S/macenko/labels_test.csv" || {
-  echo "demo.sh: the macenko run split the slides differently from demo/ (labels_test.csv differ)" >&2
-  exit 1
-}
+# name|[train] keys replacing the demo's colour handling|the report's label: each model is the
+# demo's config with its stain_aug and color_jitter_* lines removed and these added, so the
+# models differ only in how they treat colour.
+NO_JITTER='color_jitter_brightness = 0\ncolor_jitter_contrast = 0\ncolor_jitter_saturation = 0\ncolor_jitter_hue = 0'
+MODELS=(
+  "plain|$NO_JITTER|no colour augmentation, no normalisation"
+  "macenko|$NO_JITTER\nstain_norm = \"macenko\"\nstain_fit = \"slide\"|stain_norm = macenko, fitted per slide"
+  "jitter|# DeepSlide's ColorJitter: the flags' defaults|DeepSlide's ColorJitter (brightness, contrast, saturation 0.5, hue 0.2)"
+)
+for m in "${MODELS[@]}"; do
+  IFS='|' read -r name keys _ <<<"$m"
+  echo "=== stain check: the demo's training with $(printf '%b' "$keys" | tr '\n' ' ')-> $S/$name"
+  sed -e '/^stain_aug *=/d' -e '/^color_jitter_/d' -e "/^\[train\]/a $keys" configs/demo.toml >"$S/$name.toml"
+  # shellcheck disable=SC2086
+  "$BIN" run --config "$S/$name.toml" --workdir "$S/$name" --until evaluate ${DEMO_RUN_FLAGS:-}
+  cmp -s demo/labels_test.csv "$S/$name/labels_test.csv" || {
+    echo "demo.sh: the $name run split the slides differently from demo/ (labels_test.csv differ)" >&2
+    exit 1
+  }
+done
 echo "=== stain check: 3 new slides per class (seed 11, never trained on), home stain and --stain-shift 1"
 synth "$S/new_home" --classes 3 --slides-per-class 3 --width 3000 --height 2400 --seed 11
 synth "$S/new_shifted" --classes 3 --slides-per-class 3 --width 3000 --height 2400 --seed 11 --stain-shift 1
@@ -51,14 +63,13 @@ synth "$S/new_shifted" --classes 3 --slides-per-class 3 --width 3000 --height 24
 # Each model through its bundle (its window recipe, stain normalisation included) and the
 # aggregator its own search chose on the validation slides.
 compare=()
-for m in none macenko; do
-  run=demo
-  [ $m = macenko ] && run=$S/macenko
-  label="trained without normalisation"
-  [ $m = macenko ] && label="trained with stain_norm = macenko, fitted per slide"
+for m in "demo|-|stain_aug = hed (the demo's model)" "${MODELS[@]}"; do
+  IFS='|' read -r name _ label <<<"$m"
+  run=$S/$name
+  [ "$name" = demo ] && run=demo
   compare+=("--compare=$label, demo test slides=$run/inference_test")
   for set in new_home new_shifted; do
-    out=$S/$m.$set
+    out=$S/$name.$set
     # Redone when the bundle, the slides or the binary is newer than the evaluation.
     if [ ! -f "$out/eval/metrics.json" ] || [ "$run/bundle.safetensors" -nt "$out/eval/metrics.json" ] ||
       [ "$S/$set" -nt "$out/eval/metrics.json" ] || [ "$(command -v "$BIN")" -nt "$out/eval/metrics.json" ]; then
@@ -73,7 +84,7 @@ for m in none macenko; do
   done
 done
 # The pipeline's report again (the report stage's own arguments) with the table, which it also prints.
-echo "=== stain check: accuracy of both models, also in demo/report.html"
+echo "=== stain check: accuracy of the four models, also in demo/report.html"
 "$BIN" report --run demo --eval demo/inference_test --search demo/inference_val --preds demo/preds_test \
   --vis demo/vis_test --log demo/log.csv --out demo/report.html \
-  --compare-title "Stain shift: trained without and with stain normalisation" "${compare[@]}"
+  --compare-title "Stain shift: stain augmentation, none, stain normalisation, ColorJitter" "${compare[@]}"

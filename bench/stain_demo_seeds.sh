@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The demo's stain check over several training seeds (BENCHMARKS.md, "Stain: the demo's check"):
+# for each seed, the demo's config as it is (HED stain jitter) and with its colour handling
+# replaced (as scripts/demo.sh does): none, Macenko fitted per slide, DeepSlide's ColorJitter;
+# each scored on the demo's new slides in the home stain and in another lab's (run `make demo`
+# first: it writes demo/stain/new_home, new_shifted and labels_new.csv). Prints one line per
+# model, set and seed.
+#   bash bench/stain_demo_seeds.sh [OUT_DIR] [SEEDS...]      (default /tmp/ds_stain_seeds, 1 2 3)
+# ONLY="plain hed" trains only the models named.
+set -euo pipefail
+BIN=${DEEPSLIDE:-build/deepslide}
+OUT=${1:-/tmp/ds_stain_seeds}
+shift || true
+SEEDS=("$@")
+[ ${#SEEDS[@]} -eq 0 ] && SEEDS=(1 2 3)
+S=demo/stain
+[ -f $S/labels_new.csv ] || { echo "stain_demo_seeds.sh: run make demo first ($S/labels_new.csv is missing)" >&2; exit 1; }
+NO_JITTER='color_jitter_brightness = 0\ncolor_jitter_contrast = 0\ncolor_jitter_saturation = 0\ncolor_jitter_hue = 0'
+MODELS=("hed|# the demo's config as it is" "plain|$NO_JITTER" "macenko|$NO_JITTER\nstain_norm = \"macenko\"\nstain_fit = \"slide\""
+  "jitter|# DeepSlide's ColorJitter: the flags' defaults")
+mkdir -p "$OUT"
+for seed in "${SEEDS[@]}"; do
+  for m in "${MODELS[@]}"; do
+    IFS='|' read -r name keys <<<"$m"
+    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
+    run=$OUT/$name.s$seed
+    if [ "$name" = hed ]; then
+      sed -e "s/^seed = .*/seed = $seed/" configs/demo.toml >"$run.toml"
+    else
+      sed -e "s/^seed = .*/seed = $seed/" -e '/^stain_aug *=/d' -e '/^color_jitter_/d' -e "/^\[train\]/a $keys" \
+        configs/demo.toml >"$run.toml"
+    fi
+    "$BIN" run --config "$run.toml" --workdir "$run" --until evaluate >"$run.log" 2>&1
+    for set in new_home new_shifted; do
+      "$BIN" predict --model "$run/bundle.safetensors" --all-wsi $S/$set --labels $S/labels_new.csv \
+        --out "$run.$set/preds" --quiet >/dev/null 2>>"$run.log"
+      "$BIN" evaluate --preds "$run.$set/preds" --labels $S/labels_new.csv \
+        --aggregator "$run/inference_val/aggregator.json" --out "$run.$set/eval" >/dev/null
+      /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1]))
+print('seed $seed  $name  $set  slides %.3f  windows %.3f' % (d['accuracy'], d['window_accuracy']))" "$run.$set/eval/metrics.json"
+    done
+  done
+done
