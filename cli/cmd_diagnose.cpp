@@ -93,7 +93,7 @@ std::string header(const DiagnoseOptions& o, const DiagnoseFlags& f, const Bundl
 void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   set_num_threads(g.threads);
   DS_CHECK_INPUT(f.batch_size >= 1, "--batch-size must be at least 1");
-  DS_CHECK_INPUT(f.readers >= 1, "--readers must be at least 1");
+  DS_CHECK_INPUT(f.readers >= 0, "--readers must be 0 or more");
   DS_CHECK_INPUT(f.thumb_size >= 64 && f.thumb_size <= 8192, "--thumb-size must be in [64, 8192]");
   Bundle b = load_bundle(f.bundle);
   const PrecisionPick pick = choose_precision(f.precision, b.model, f.bundle);
@@ -157,7 +157,10 @@ void register_diagnose(CLI::App& app, Globals& g) {
                   "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
                   "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
-  sub->add_option("--readers", f->readers, "Threads reading windows ahead of the network")->capture_default_str();
+  sub->add_option("--readers", f->readers,
+                  "Threads reading windows ahead of the network (0: the network's threads read each batch before its "
+                  "forward pass, no overlap)")
+      ->capture_default_str();
   sub->add_option("--thumb-size", f->thumb_size, "Longer side of the heatmaps' thumbnail")->capture_default_str();
   sub->add_flag("--quiet", f->quiet, "No progress line (each slide's outcome and the summary are still printed)");
   sub->add_option("--commit-seconds", f->commit_seconds,

@@ -99,7 +99,7 @@ void run_predict(const PredictOpts& o, const Globals& g) {
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
   p.predict.windows.patch_size = model.patch_size;
-  DS_CHECK_INPUT(o.readers >= 1, "--readers must be at least 1");
+  DS_CHECK_INPUT(o.readers >= 0, "--readers must be 0 or more");
   p.predict.batch_size = o.batch_size;
   p.predict.reader_threads = o.readers;
   p.predict.select_threads = g.threads;
@@ -146,7 +146,10 @@ void register_predict(CLI::App& app, Globals& g) {
                   "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
                   "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
-  sub->add_option("--readers", o->readers, "Threads reading and decoding windows ahead of the network")
+  sub->add_option(
+         "--readers", o->readers,
+         "Threads reading and decoding windows ahead of the network (0: the network's threads read each batch before "
+         "its forward pass, no overlap)")
       ->capture_default_str();
   sub->add_flag("--force", o->force, "Redo slides whose CSV is up to date");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");

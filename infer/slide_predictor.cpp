@@ -1,6 +1,9 @@
 // Ordered prefetching pipeline: reader threads claim batch indices from a counter, but never run
 // more than prefetch_batches ahead of the network; the network thread takes batches strictly in
-// order. The first exception (a corrupt tile, say) stops the readers and is rethrown here.
+// order. The first exception (a corrupt tile, say) stops the readers and is rethrown here. With no
+// reader threads each batch is read by the network's own OpenMP threads just before its forward
+// pass: no overlap, but when the network's threads take every core a reader thread beside them
+// stalls the whole team at each barrier for as long as it holds a core.
 #include "infer/slide_predictor.h"
 
 #include <algorithm>
@@ -11,6 +14,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <omp.h>
 
 #include "base/error.h"
 #include "slide/windows/slide_stain.h"
@@ -56,6 +61,27 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
 
   // A model fitted per slide: the slide's own stain once, before any window (method none otherwise).
   const SlideStain slide_stain = fit_slide_stain(slide, model.stain);
+  // Batch b's windows read, stain-normalised and normalised into a tensor; on the calling thread,
+  // or shared out among OpenMP threads (the first failure rethrown once all have stopped).
+  auto read_batch = [&](int64_t b, bool parallel) {
+    const int64_t begin = b * B, end = std::min(n, begin + B);
+    Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
+    std::exception_ptr error;
+    std::mutex error_mu;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
+        normalize_stain(patch, model.stain, slide_stain);
+        normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return batch;
+  };
   BatchQueue q;
   const int64_t ahead = std::max(1, opt.prefetch_batches);
   auto reader = [&] {
@@ -69,13 +95,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
       }
       try {
         auto t0 = Clock::now();
-        const int64_t begin = b * B, end = std::min(n, begin + B);
-        Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
-        for (int64_t i = begin; i < end; ++i) {
-          RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
-          normalize_stain(patch, model.stain, slide_stain);
-          normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
-        }
+        Tensor batch = read_batch(b, false);
         double dt = since(t0);
         std::lock_guard<std::mutex> lk(q.mu);
         q.ready.emplace(b, std::move(batch));
@@ -89,7 +109,8 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
     }
   };
   std::vector<std::thread> readers;
-  const int nreaders = (int)std::clamp<int64_t>(opt.reader_threads, 1, nbatches);
+  const bool inline_reads = opt.reader_threads <= 0;
+  const int nreaders = inline_reads ? 0 : (int)std::clamp<int64_t>(opt.reader_threads, 1, nbatches);
   for (int r = 0; r < nreaders; ++r) readers.emplace_back(reader);
   auto stop_readers = [&] {
     {
@@ -105,7 +126,11 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
   try {
     for (int64_t b = 0; b < nbatches; ++b) {
       Tensor batch;
-      {
+      if (inline_reads) {
+        auto t0 = Clock::now();
+        batch = read_batch(b, true);
+        q.read_seconds += since(t0);  // wall time: the network waits for all of it
+      } else {
         std::unique_lock<std::mutex> lk(q.mu);
         q.cv.wait(lk, [&] { return q.error || q.ready.count(b); });
         if (q.error) std::rethrow_exception(q.error);

@@ -15,7 +15,7 @@ namespace ds {
 struct PredictOptions {
   WindowOptions windows;  // patch_size must equal the model's
   int batch_size = 64;
-  int reader_threads = 1;    // threads reading/decoding ahead of the network
+  int reader_threads = 1;  // threads reading/decoding ahead of the network (0: the network's threads, between batches)
   int prefetch_batches = 2;  // batches ready or in flight ahead of the network
   int select_threads = 0;    // threads for tissue selection (0 = all)
 };
@@ -25,7 +25,7 @@ struct SlidePredictStats {
   int64_t windows = 0;        // tissue windows predicted
   int64_t resumed = 0;        // of which committed by an earlier, interrupted run
   double scan_seconds = 0;    // tissue selection (wall time)
-  double read_seconds = 0;    // summed over reader threads
+  double read_seconds = 0;    // summed over reader threads (no reader threads: the wall time of the reads)
   double net_seconds = 0;     // network time (main thread)
   double seconds = 0;         // wall time for the slide, tissue selection included
   int64_t commits = 0;        // partial-file commits (infer/resumable_prediction.h)

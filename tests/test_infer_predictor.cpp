@@ -89,6 +89,17 @@ TEST_CASE("predictor: order and values match a plain batch with several readers"
   }
   // Batch composition differs (7 vs all): allow float reassociation in the kernels.
   CHECK(worst < 1e-5f);
+  // No reader threads (the network's threads read each batch): the same batches, so the same bits.
+  po.reader_threads = 0;
+  SlidePredictStats st0;
+  SlidePredictions p0 = predict_windows(model, *slide, g, windows, po, &st0);
+  REQUIRE(p0.patches.size() == p.patches.size());
+  for (size_t i = 0; i < p.patches.size(); ++i) {
+    CHECK(p0.patches[i].x == p.patches[i].x);
+    CHECK(p0.patches[i].y == p.patches[i].y);
+    CHECK(p0.patches[i].probs == p.patches[i].probs);
+  }
+  CHECK(st0.read_seconds > 0);
   // No windows: an empty result, not an error.
   CHECK(predict_windows(model, *slide, g, {}, po).patches.empty());
 }
@@ -105,7 +116,7 @@ TEST_CASE("predictor: a tile failing mid-batch is rethrown, readers stop", "[inf
   PredictOptions po;
   po.windows = wo;
   po.batch_size = 5;
-  for (int readers : {1, 3}) {
+  for (int readers : {0, 1, 3}) {
     po.reader_threads = readers;
     CHECK_THROWS_WITH(predict_windows(model, *slide, g, windows, po),
                       Catch::Contains("fake.tif") && Catch::Contains("corrupt tile 3,2"));
