@@ -11,6 +11,7 @@
 #include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
+#include "cli/window_flags.h"
 #include "dist/comm.h"
 #include "infer/diagnose.h"
 #include "weights/model_forward.h"
@@ -24,7 +25,8 @@ struct DiagnoseFlags {
   std::string bundle, out, labels;
   std::vector<std::string> slides;
   bool json = false, force = false, quiet = false;
-  int batch_size = 64, readers = 1, thumb_size = 1024;
+  int batch_size = 64, thumb_size = 1024;
+  std::string readers = "auto";
   double commit_seconds = 30, annotation_cover = 0.5;
   std::string annotations;
   std::string precision = "fp32";
@@ -51,7 +53,7 @@ std::string details(const DiagnoseEvent& e) {
   if (st.resumed > 0) s += "; " + std::to_string(st.resumed) + " windows resumed from windows.partial";
   if (e.annotated) s += "; inside its annotations (" + std::to_string(e.outside_roi) + " outside left out)";
   s += "; tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) + ", reading " +
-       secs(st.read_seconds) + " on reader threads";
+       secs(st.read_seconds);
   if (st.commits > 0) s += ", " + std::to_string(st.commits) + " commits " + secs(st.commit_seconds);
   return s;
 }
@@ -93,7 +95,6 @@ std::string header(const DiagnoseOptions& o, const DiagnoseFlags& f, const Bundl
 void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   set_num_threads(g.threads);
   DS_CHECK_INPUT(f.batch_size >= 1, "--batch-size must be at least 1");
-  DS_CHECK_INPUT(f.readers >= 0, "--readers must be 0 or more");
   DS_CHECK_INPUT(f.thumb_size >= 64 && f.thumb_size <= 8192, "--thumb-size must be in [64, 8192]");
   Bundle b = load_bundle(f.bundle);
   const PrecisionPick pick = choose_precision(f.precision, b.model, f.bundle);
@@ -103,7 +104,7 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   o.slides = diagnose_inputs(f.slides, f.labels, f.out);
   o.out = f.out;
   o.batch_size = f.batch_size;
-  o.reader_threads = f.readers;
+  o.reader_threads = parse_readers(f.readers);
   o.select_threads = g.threads;
   o.thumb_size = f.thumb_size;
   o.force = f.force;
@@ -158,8 +159,8 @@ void register_diagnose(CLI::App& app, Globals& g) {
                   "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
   sub->add_option("--readers", f->readers,
-                  "Threads reading windows ahead of the network (0: the network's threads read each batch before its "
-                  "forward pass, no overlap)")
+                  "Threads reading and decoding windows ahead of the network; 0: the network's threads read each batch "
+                  "before its forward pass (no overlap); auto: 0 when --threads takes every core, else 1")
       ->capture_default_str();
   sub->add_option("--thumb-size", f->thumb_size, "Longer side of the heatmaps' thumbnail")->capture_default_str();
   sub->add_flag("--quiet", f->quiet, "No progress line (each slide's outcome and the summary are still printed)");

@@ -26,7 +26,7 @@ namespace {
 struct PredictOpts {
   std::string model, all_wsi, labels, out;
   int batch_size = 64;
-  int readers = 1;
+  std::string readers = "auto";
   bool force = false;
   bool quiet = false;
   double commit_seconds = 30;
@@ -60,7 +60,7 @@ std::string slide_line(const SlideOutcome& r) {
   if (r.annotated) s += " inside its annotations (" + std::to_string(r.outside_roi) + " outside left out)";
   s += ", " + std::to_string((int64_t)((st.windows - st.resumed) / std::max(st.seconds, 1e-9))) + " patches/s (" +
        secs(st.seconds) + ": tissue scan " + secs(st.scan_seconds) + ", network " + secs(st.net_seconds) +
-       ", reading " + secs(st.read_seconds) + " on reader threads" +
+       ", reading " + secs(st.read_seconds) +
        (st.commits > 0 ? ", " + std::to_string(st.commits) + " commits " + secs(st.commit_seconds) : "") + ")";
   return s;
 }
@@ -72,7 +72,7 @@ void print_summary(const PredictSummary& s, const std::string& out) {
             << " slides in " << secs(t) << " (" << (int64_t)(fresh / std::max(t, 1e-9)) << " patches/s overall, "
             << (int64_t)(fresh / std::max(s.net_seconds, 1e-9)) << " patches/s in the network; tissue scan "
             << secs(s.scan_seconds) << ", network " << secs(s.net_seconds) << ", reading " << secs(s.read_seconds)
-            << " on reader threads), CSVs in " << out << "\n";
+            << "), CSVs in " << out << "\n";
   if (s.resumed > 0) std::cout << "predict: " << s.resumed << " patches resumed from partial files\n";
   if (!s.skipped.empty()) std::cout << "predict: " << s.skipped.size() << " slides up to date, skipped\n";
   if (!s.empty.empty()) {
@@ -99,9 +99,8 @@ void run_predict(const PredictOpts& o, const Globals& g) {
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));
   p.predict.windows.patch_size = model.patch_size;
-  DS_CHECK_INPUT(o.readers >= 0, "--readers must be 0 or more");
   p.predict.batch_size = o.batch_size;
-  p.predict.reader_threads = o.readers;
+  p.predict.reader_threads = parse_readers(o.readers);
   p.predict.select_threads = g.threads;
   p.model_path = o.model;
   p.all_wsi = o.all_wsi;
@@ -146,10 +145,9 @@ void register_predict(CLI::App& app, Globals& g) {
                   "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
                   "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
-  sub->add_option(
-         "--readers", o->readers,
-         "Threads reading and decoding windows ahead of the network (0: the network's threads read each batch before "
-         "its forward pass, no overlap)")
+  sub->add_option("--readers", o->readers,
+                  "Threads reading and decoding windows ahead of the network; 0: the network's threads read each batch "
+                  "before its forward pass (no overlap); auto: 0 when --threads takes every core, else 1")
       ->capture_default_str();
   sub->add_flag("--force", o->force, "Redo slides whose CSV is up to date");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");

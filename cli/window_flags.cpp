@@ -61,4 +61,11 @@ WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
   return o;
 }
 
+int parse_readers(const std::string& value) {
+  if (value == "auto") return -1;
+  const bool digits = !value.empty() && value.size() <= 3 && value.find_first_not_of("0123456789") == std::string::npos;
+  DS_CHECK_INPUT(digits, "--readers must be auto or a count from 0 to 999, not '" + value.substr(0, 40) + "'");
+  return std::stoi(value);
+}
+
 }  // namespace ds::cli

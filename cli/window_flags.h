@@ -1,5 +1,6 @@
 // The window/tissue flags shared by patches, train and predict (--patch-size, --overlap,
-// --level/--mpp, --tissue, --purple-threshold, --purple-scale, --otsu-min-fraction).
+// --level/--mpp, --tissue, --purple-threshold, --purple-scale, --otsu-min-fraction), and the
+// --readers value of predict and diagnose.
 #pragma once
 #include <string>
 
@@ -21,5 +22,8 @@ struct WindowFlags {
 };
 
 void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap = true);
+
+// --readers: "auto" -> -1 (PredictOptions::reader_threads decides), else a count >= 0.
+int parse_readers(const std::string& value);
 
 }  // namespace ds::cli

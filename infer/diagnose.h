@@ -27,7 +27,7 @@ struct DiagnoseOptions {
   std::vector<DiagnoseInput> slides;
   std::string out;  // DIR
   int batch_size = 64;
-  int reader_threads = 1;
+  int reader_threads = -1;       // as PredictOptions::reader_threads
   int select_threads = 0;        // tissue selection threads (0 = all)
   int thumb_size = 1024;         // longer side of the heatmaps' thumbnail
   bool force = false;            // redo slides whose outputs are current

@@ -64,7 +64,7 @@ struct PredictSummary {
   int64_t resumed = 0;                                      // of which taken from partial files
   double seconds = 0;                                       // wall time of the slide loop
   double scan_seconds = 0;                                  // of which in tissue scans
-  double read_seconds = 0;                                  // reading windows, summed over reader threads
+  double read_seconds = 0;                                  // reading windows (SlidePredictStats::read_seconds)
   double net_seconds = 0;                                   // in the network
   std::vector<std::string> skipped, empty;                  // imgs: CSV up to date; no tissue window
   std::vector<std::pair<std::string, std::string>> failed;  // img, reason

@@ -15,9 +15,8 @@
 #include <mutex>
 #include <thread>
 
-#include <omp.h>
-
 #include "base/error.h"
+#include "base/threads.h"
 #include "slide/windows/slide_stain.h"
 #include "weights/model_forward.h"
 
@@ -109,7 +108,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
     }
   };
   std::vector<std::thread> readers;
-  const bool inline_reads = opt.reader_threads <= 0;
+  const bool inline_reads = opt.reader_threads == 0 || (opt.reader_threads < 0 && num_threads() >= hardware_threads());
   const int nreaders = inline_reads ? 0 : (int)std::clamp<int64_t>(opt.reader_threads, 1, nbatches);
   for (int r = 0; r < nreaders; ++r) readers.emplace_back(reader);
   auto stop_readers = [&] {

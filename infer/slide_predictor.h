@@ -15,7 +15,9 @@ namespace ds {
 struct PredictOptions {
   WindowOptions windows;  // patch_size must equal the model's
   int batch_size = 64;
-  int reader_threads = 1;  // threads reading/decoding ahead of the network (0: the network's threads, between batches)
+  // Threads reading/decoding ahead of the network; 0: the network's threads, between batches
+  // (no overlap); -1: 0 when the network's threads take every core, else 1.
+  int reader_threads = -1;
   int prefetch_batches = 2;  // batches ready or in flight ahead of the network
   int select_threads = 0;    // threads for tissue selection (0 = all)
 };

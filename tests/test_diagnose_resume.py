@@ -51,7 +51,9 @@ def read(path):
     return open(path, "rb").read() if os.path.exists(path) else b""
 
 
-env = dict(os.environ, DEEPSLIDE_PROGRESS_INTERVAL="0.5")
+# Progress lines every 0.1 s: a fast CPU diagnoses this slide in about a second.
+INTERVAL = 0.1
+env = dict(os.environ, DEEPSLIDE_PROGRESS_INTERVAL=str(INTERVAL))
 t0 = time.monotonic()
 p = subprocess.run([DEEPSLIDE, "diagnose", "--bundle", bundle, "--out", f"{tmp}/ref", slide, *T], capture_output=True,
                    text=True, env=env)
@@ -63,10 +65,10 @@ total = ref.count(b"\n") - 1
 check(total > 800, f"{total} windows: the slide is too small to interrupt")
 ref_rows = list(csv.reader(open(f"{tmp}/ref/diagnoses.csv"))) if os.path.exists(f"{tmp}/ref/diagnoses.csv") else []
 lines = [line for line in p.stderr.splitlines() if line.startswith("diagnose: 1/1 ")]
-check(len(lines) >= 3, f"progress lines appear: {p.stderr[-800:]}")
+check(len(lines) >= min(3, 1 + int(elapsed / INTERVAL)), f"progress lines appear in {elapsed:.2f} s: {p.stderr[-800:]}")
 check(lines and "tissue scan" in lines[0], f"the first progress line is the tissue scan's: {lines[:1]}")
 check(any("windows/s" in line and "ETA" in line for line in lines), f"rate and ETA shown: {lines[:3]}")
-check(len(lines) <= elapsed / 0.5 + 4, f"{len(lines)} progress lines in {elapsed:.1f} s at one per 0.5 s")
+check(len(lines) <= elapsed / INTERVAL + 4, f"{len(lines)} progress lines in {elapsed:.1f} s at one per {INTERVAL} s")
 check("\r" not in p.stderr, "no in-place redraw when stderr is not a terminal")
 check("tissue scan" in p.stderr.splitlines()[-2] and "network" in p.stderr.splitlines()[-2],
       f"the outcome line says where the time went: {p.stderr.splitlines()[-2:]}")

@@ -77,6 +77,13 @@ check(len(redone) == len(rows), f"model B redoes every slide, saying why: {p.std
 check(csv_bytes(rows[0][0]) != same[0], "model B's CSV differs from model A's")
 p = predict("B")
 check(p.stderr.count("up to date, skipped") == len(rows) and "redone" not in p.stderr, f"B again skips: {p.stderr[-600:]}")
+# Reading by a reader thread or by the network's threads between batches: the same bytes.
+before = {i: csv_bytes(i) for i, _ in rows}
+for readers in ("1", "0"):
+    predict("B", "--force", "--readers", readers)
+    check(all(csv_bytes(i) == before[i] for i, _ in rows), f"--readers {readers} writes the same CSVs")
+p = predict("B", "--readers", "two", expect=2)
+check("--readers must be auto or a count" in p.stderr, f"bad --readers: {p.stderr[-300:]}")
 p = predict("B", "--purple-threshold", "90")
 check(p.stderr.count("redone: --purple_threshold changed (100 -> 90)") == len(rows), f"flag as reason: {p.stderr[-600:]}")
 with open(f"{wsi}/{rows[1][0]}", "ab") as f:
