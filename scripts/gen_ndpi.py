@@ -183,7 +183,6 @@ def make_ndpi(path, width=2048, height=1536, levels=3, sampling="2x1", restart=3
     info = []
     with tempfile.TemporaryDirectory(prefix="ds_ndpigen_") as tmp, open(path, "wb") as f:
         w = NdpiWriter(f, hole)
-        res = struct.pack("<II", round(10000 / mpp * 1000), 1000)  # pixels per cm, as a rational
         props = ("[Slide]\r\nObjective.Lens.Magnificant=20\r\nCamera.Type=C13440\r\nStage.Centre.X=12345"
                  "\r\nNDP.S/N=ds-000042\r\nEmpty=\r\n")
         for i, img in enumerate(imgs):

@@ -27,7 +27,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 from shapely.affinity import scale
-from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
+from shapely.geometry import Point, Polygon, box, shape
 from shapely.ops import unary_union
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

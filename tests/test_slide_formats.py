@@ -11,7 +11,6 @@
 # level. Damaged files (corrupt JPEG 2000 codestream, broken NDPI restart markers, a missing
 # level) must fail with one line naming the file, exit code 2.
 import json
-import math
 import os
 import random
 import shutil
