@@ -15,20 +15,18 @@ SEEDS=("$@")
 [ ${#SEEDS[@]} -eq 0 ] && SEEDS=(1 2 3)
 S=demo/stain
 [ -f $S/labels_new.csv ] || { echo "stain_demo_seeds.sh: run make demo first ($S/labels_new.csv is missing)" >&2; exit 1; }
-NO_JITTER='color_jitter_brightness = 0\ncolor_jitter_contrast = 0\ncolor_jitter_saturation = 0\ncolor_jitter_hue = 0'
-MODELS=("hed|# the demo's config as it is" "plain|$NO_JITTER" "macenko|$NO_JITTER\nstain_norm = \"macenko\"\nstain_fit = \"slide\""
-  "jitter|# DeepSlide's ColorJitter: the flags' defaults")
+# shellcheck source=scripts/stain_models.sh
+source "$(dirname "$0")/../scripts/stain_models.sh"
 mkdir -p "$OUT"
 for seed in "${SEEDS[@]}"; do
-  for m in "${MODELS[@]}"; do
-    IFS='|' read -r name keys <<<"$m"
+  for m in "hed|" "${STAIN_MODELS[@]}"; do
+    IFS='|' read -r name keys _ <<<"$m"
     [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
     run=$OUT/$name.s$seed
-    if [ "$name" = hed ]; then
+    if [ "$name" = hed ]; then  # the demo's config as it is
       sed -e "s/^seed = .*/seed = $seed/" configs/demo.toml >"$run.toml"
     else
-      sed -e "s/^seed = .*/seed = $seed/" -e '/^stain_aug *=/d' -e '/^color_jitter_/d' -e "/^\[train\]/a $keys" \
-        configs/demo.toml >"$run.toml"
+      stain_config "$keys" "$seed" >"$run.toml"
     fi
     "$BIN" run --config "$run.toml" --workdir "$run" --until evaluate >"$run.log" 2>&1
     for set in new_home new_shifted; do

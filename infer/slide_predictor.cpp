@@ -67,8 +67,10 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
     Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
     std::exception_ptr error;
     std::mutex error_mu;
+    std::atomic<bool> failed{false};
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (int64_t i = begin; i < end; ++i) {
+      if (failed.load(std::memory_order_relaxed)) continue;  // the batch is lost: read no more of it
       try {
         RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
         normalize_stain(patch, model.stain, slide_stain);
@@ -76,6 +78,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
       } catch (...) {
         std::lock_guard<std::mutex> lk(error_mu);
         if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
       }
     }
     if (error) std::rethrow_exception(error);

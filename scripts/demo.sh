@@ -30,19 +30,12 @@ fi
 
 S=demo/stain
 mkdir -p "$S"
-# name|[train] keys replacing the demo's colour handling|the report's label: each model is the
-# demo's config with its stain_aug and color_jitter_* lines removed and these added, so the
-# models differ only in how they treat colour.
-NO_JITTER='color_jitter_brightness = 0\ncolor_jitter_contrast = 0\ncolor_jitter_saturation = 0\ncolor_jitter_hue = 0'
-MODELS=(
-  "plain|$NO_JITTER|no colour augmentation, no normalisation"
-  "macenko|$NO_JITTER\nstain_norm = \"macenko\"\nstain_fit = \"slide\"|stain_norm = macenko, fitted per slide"
-  "jitter|# DeepSlide's ColorJitter: the flags' defaults|DeepSlide's ColorJitter (brightness, contrast, saturation 0.5, hue 0.2)"
-)
-for m in "${MODELS[@]}"; do
+# shellcheck source=scripts/stain_models.sh
+source "$(dirname "$0")/stain_models.sh"
+for m in "${STAIN_MODELS[@]}"; do
   IFS='|' read -r name keys _ <<<"$m"
   echo "=== stain check: the demo's training with $(printf '%b' "$keys" | tr '\n' ' ')-> $S/$name"
-  sed -e '/^stain_aug *=/d' -e '/^color_jitter_/d' -e "/^\[train\]/a $keys" configs/demo.toml >"$S/$name.toml"
+  stain_config "$keys" >"$S/$name.toml"
   # shellcheck disable=SC2086
   "$BIN" run --config "$S/$name.toml" --workdir "$S/$name" --until evaluate ${DEMO_RUN_FLAGS:-}
   cmp -s demo/labels_test.csv "$S/$name/labels_test.csv" || {
@@ -63,7 +56,7 @@ synth "$S/new_shifted" --classes 3 --slides-per-class 3 --width 3000 --height 24
 # Each model through its bundle (its window recipe, stain normalisation included) and the
 # aggregator its own search chose on the validation slides.
 compare=()
-for m in "demo|-|stain_aug = hed (the demo's model)" "${MODELS[@]}"; do
+for m in "demo|-|stain_aug = hed (the demo's model)" "${STAIN_MODELS[@]}"; do
   IFS='|' read -r name _ label <<<"$m"
   run=$S/$name
   [ "$name" = demo ] && run=demo

@@ -79,7 +79,7 @@ def main():
     calibrated = os.path.join(out, "bundle_calibrated.safetensors")
     train = slides_of(a.demo, "train")
     with open(bundle, "rb") as f:
-        source = {"bundle_sha256": hashlib.sha256(f.read()).hexdigest(), "slides": train}
+        source = {"bundle_sha256": hashlib.file_digest(f, "sha256").hexdigest(), "slides": train}
     source_path = calibrated + ".source.json"
     made_from = json.load(open(source_path)) if os.path.exists(source_path) else None
     if not os.path.exists(calibrated) or made_from != source:
