@@ -13,6 +13,9 @@ OUT=${1:-/tmp/ds_stain_seeds}
 shift || true
 SEEDS=("$@")
 [ ${#SEEDS[@]} -eq 0 ] && SEEDS=(1 2 3)
+for seed in "${SEEDS[@]}"; do  # a seed goes into a sed expression and file names: digits only
+  [[ $seed =~ ^[0-9]{1,9}$ ]] || { echo "stain_demo_seeds.sh: a seed must be a number, not '${seed:0:40}'" >&2; exit 2; }
+done
 S=demo/stain
 [ -f $S/labels_new.csv ] || { echo "stain_demo_seeds.sh: run make demo first ($S/labels_new.csv is missing)" >&2; exit 1; }
 # shellcheck source=scripts/stain_models.sh

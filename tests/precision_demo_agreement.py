@@ -81,7 +81,11 @@ def main():
     with open(bundle, "rb") as f:
         source = {"bundle_sha256": hashlib.file_digest(f, "sha256").hexdigest(), "slides": train}
     source_path = calibrated + ".source.json"
-    made_from = json.load(open(source_path)) if os.path.exists(source_path) else None
+    try:
+        with open(source_path) as f:
+            made_from = json.load(f)
+    except (OSError, ValueError, RecursionError):  # missing or unreadable: the copy's origin is unknown, so redo it
+        made_from = None
     if not os.path.exists(calibrated) or made_from != source:
         if os.path.exists(source_path):
             os.remove(source_path)
