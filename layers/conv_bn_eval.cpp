@@ -132,16 +132,19 @@ static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const
   });
 }
 
-// Packed for the conv's calibrated input range (part of the fingerprint: recalibrating repacks).
+// Packed for the conv's input quantization (part of the fingerprint: recalibrating repacks).
 static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNorm2d& bn) {
-  uint32_t hi, lo;
-  std::memcpy(&hi, &conv.int8_act_max, 4);
-  std::memcpy(&lo, &conv.int8_act_min, 4);
-  return cached_fold(conv.int8_folded, conv, bn, 0x1000000000000000ull ^ ((uint64_t)lo << 32) ^ hi,
-                     [&](const float* scale) {
-                       return pack_conv_int8(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC,
-                                             conv.int8_act_max, conv.int8_act_min);
-                     });
+  uint64_t salt = fnv1a(&conv.int8_act_max, sizeof(float), 0x1000000000000000ull);
+  salt = fnv1a(&conv.int8_act_min, sizeof(float), salt);
+  for (const std::vector<float>* v : {&conv.int8_image_mean, &conv.int8_image_std}) {
+    const size_t n = v->size();
+    salt = fnv1a(v->data(), sizeof(float) * n, fnv1a(&n, sizeof n, salt));
+  }
+  return cached_fold(conv.int8_folded, conv, bn, salt, [&](const float* scale) {
+    const Int8Input in = conv.int8_image_mean.empty() ? Int8Input::range(conv.C, conv.int8_act_max, conv.int8_act_min)
+                                                      : Int8Input::image(conv.int8_image_mean, conv.int8_image_std);
+    return pack_conv_int8(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC, in);
+  });
 }
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,

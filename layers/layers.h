@@ -44,6 +44,10 @@ struct Conv2d {
   std::vector<double> calib_hist;
   float calib_top = 0;
   float int8_act_max = 0, int8_act_min = 0;
+  // When set (conv1's, by weights/calibrate.cpp from the model's normalization): the input is the
+  // normalized 8-bit image, quantized per channel so that each code is the pixel value
+  // (Int8Input::image, engine/kernels/conv_int8.h) rather than by the range above.
+  std::vector<float> int8_image_mean, int8_image_std;
   std::shared_ptr<const FoldedInt8> int8_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);

@@ -1,11 +1,12 @@
 // A ResNet-18 whose reduced-precision predictions can be compared with fp32's, for test_bf16 and
 // test_int8: torchvision's initialisation, BatchNorms given random scales and shifts and a
-// batch's statistics (so folding them matters), K classes; B patches of P x P with smooth colour
-// structure plus noise. (No torchvision checkpoint is available offline; random weights are the
+// batch's statistics (so folding them matters), K classes; B 8-bit images of P x P with smooth
+// colour structure plus noise, normalized. (No torchvision checkpoint is available offline; random weights are the
 // harder case for reduced precision, as nothing was trained to be robust to rounding.)
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ inline AgreementFixture agreement_fixture(int K, int B = 256) {
         for (int j = 0; j < P; ++j)
           x[((int64_t)(n * 3 + c) * P + i) * P + j] = a * std::sin(fx * j + fy * i + ph) + 0.5f * rng.normal();
     }
+  // As 8-bit images (what the network sees in use: conv1's int8 codes are the pixels): each value
+  // v taken as v / 2 standard deviations from the mean, rounded to a pixel, normalized again.
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int c = (int)(i / (P * P) % 3);
+    const float v = 255.0f * (model.mean[c] + model.std[c] * 0.5f * x[i]);
+    const float pixel = std::nearbyint(std::clamp(v, 0.0f, 255.0f));
+    x[i] = (pixel / 255.0f - model.mean[c]) / model.std[c];
+  }
   // BN running statistics as training leaves them: the statistics of a batch (the first 64
   // patches), recovered from one training-mode pass, new = 0.9 old + 0.1 batch. Without this
   // the activations of an untrained net drift from layer to layer and its features barely

@@ -74,12 +74,14 @@ def main():
            env=dict(os.environ, DEMO_STAIN="0", DEEPSLIDE=DEEPSLIDE))
     out = os.path.join(a.demo, "precision_agreement")
     os.makedirs(out, exist_ok=True)
-    # The calibrated copy is redone whenever the bundle or the calibration slides differ from the
-    # ones it was made from (a retrained demo must not be judged by its predecessor's copy).
+    # The calibrated copy is redone whenever the bundle, the calibration slides or the deepslide
+    # binary differ from the ones it was made from (a retrained demo must not be judged by its
+    # predecessor's copy, nor a new calibration method by the old one's).
     calibrated = os.path.join(out, "bundle_calibrated.safetensors")
     train = slides_of(a.demo, "train")
-    with open(bundle, "rb") as f:
-        source = {"bundle_sha256": hashlib.file_digest(f, "sha256").hexdigest(), "slides": train}
+    with open(bundle, "rb") as f, open(DEEPSLIDE, "rb") as g:
+        source = {"bundle_sha256": hashlib.file_digest(f, "sha256").hexdigest(), "slides": train,
+                  "deepslide_sha256": hashlib.file_digest(g, "sha256").hexdigest()}
     source_path = calibrated + ".source.json"
     try:
         with open(source_path) as f:

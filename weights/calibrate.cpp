@@ -68,9 +68,41 @@ static bool quantizable(float lo, float hi) {
   return width > 0 && std::isnormal(width) && std::isfinite(255.0f / width);
 }
 
+// Whether the model's normalization lets the first conv's codes be the pixel values
+// (Int8Input::image): zero points 255 mean in 0..255, scales 1 / (255 std) with finite inverses,
+// and some channel with room above 0.0 (the range below is positive).
+static bool image_quantizable(const Model& m) {
+  bool above = false;
+  for (int c = 0; c < 3; ++c) {
+    if (!(m.mean[c] >= 0 && m.mean[c] <= 1 && std::isnormal(255.0f * m.std[c]) &&
+          std::isnormal(1.0f / (255.0f * m.std[c]))))
+      return false;
+    above = above || m.mean[c] < 1;
+  }
+  return above;
+}
+
+// The first conv quantized as the image (see calibrate.h); its range the normalized image's.
+static void set_image_input(Conv2d& conv, const Model& m) {
+  conv.int8_image_mean.assign(m.mean.begin(), m.mean.end());
+  conv.int8_image_std.assign(m.std.begin(), m.std.end());
+  conv.int8_act_min = conv.int8_act_max = 0;
+  for (int c = 0; c < 3; ++c) {
+    conv.int8_act_min = std::min(conv.int8_act_min, -m.mean[c] / m.std[c]);
+    conv.int8_act_max = std::max(conv.int8_act_max, (1 - m.mean[c]) / m.std[c]);
+  }
+}
+
 int finish_calibration(Model& model) {
   int n = 0;
-  for (Conv2d* c : model.net->convs()) {
+  const std::vector<Conv2d*> convs = model.net->convs();
+  for (Conv2d* c : convs) {
+    c->int8_image_mean.clear(), c->int8_image_std.clear();
+    if (c == convs[0] && image_quantizable(model)) {
+      set_image_input(*c, model);
+      ++n;
+      continue;
+    }
     const bool ok = c->calib_seen && c->calib_hi > 0 && std::isfinite(c->calib_hi) && std::isfinite(c->calib_lo);
     // A signed input (conv1's normalized image, bounded by the pixel range) keeps its whole range:
     // the histogram counts only positive inputs, and clipping an image buys little.
@@ -95,7 +127,8 @@ bool is_calibrated(const Model& model) {
 std::string int8_metadata(const Model& model) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (Conv2d* c : model.net->convs())
-    if (c->int8_act_max > 0 && c->int8_act_min < 0) j[conv_name(*c)] = {c->int8_act_min, c->int8_act_max};
+    if (!c->int8_image_mean.empty()) j[conv_name(*c)] = kInt8ImageInput;
+    else if (c->int8_act_max > 0 && c->int8_act_min < 0) j[conv_name(*c)] = {c->int8_act_min, c->int8_act_max};
     else if (c->int8_act_max > 0) j[conv_name(*c)] = c->int8_act_max;
   return j.empty() ? "" : j.dump();
 }
@@ -105,7 +138,10 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
   const nlohmann::json j = parse_json_bounded(text, path + ": metadata '" + kInt8MetadataKey + "'");
   if (!j.is_object()) throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "' is not a JSON object");
   std::vector<Conv2d*> convs = model.net->convs();
-  for (Conv2d* c : convs) c->int8_act_max = c->int8_act_min = 0;
+  for (Conv2d* c : convs) {
+    c->int8_act_max = c->int8_act_min = 0;
+    c->int8_image_mean.clear(), c->int8_image_std.clear();
+  }
   for (const auto& [name, v] : j.items()) {
     Conv2d* conv = nullptr;
     for (Conv2d* c : convs)
@@ -116,7 +152,17 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
     auto finite = [](const nlohmann::json& x) {
       return x.is_number() && std::isfinite(x.get<double>()) && std::fabs(x.get<double>()) <= 3.0e38;
     };
-    if (finite(v) && (v.get<double>() == 0 || (v.get<double>() > 0 && quantizable(0, v.get<float>())))) {
+    if (v.is_string() && v.get<std::string>() == kInt8ImageInput) {
+      if (conv != convs[0])
+        throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name + "' is \"" +
+                                   kInt8ImageInput + "\", but only the first convolution takes the image");
+      if (!image_quantizable(model))
+        throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name + "' is \"" +
+                                   kInt8ImageInput +
+                                   "\", but the model's mean/std cannot map pixels to codes (mean must be in "
+                                   "0..1, std a normal float)");
+      set_image_input(*conv, model);
+    } else if (finite(v) && (v.get<double>() == 0 || (v.get<double>() > 0 && quantizable(0, v.get<float>())))) {
       conv->int8_act_max = v.get<float>();
     } else if (v.is_array() && v.size() == 2 && finite(v[0]) && finite(v[1]) && v[0].get<double>() < 0 &&
                v[1].get<double>() > 0 && quantizable(v[0].get<float>(), v[1].get<float>())) {
@@ -124,9 +170,9 @@ void apply_int8_metadata(const std::string& path, Model& model, const std::strin
       conv->int8_act_max = v[1].get<float>();
     } else {
       throw InputError(path, std::string("metadata '") + kInt8MetadataKey + "': '" + name +
-                                 "' must be a finite number >= 0 or a pair [min < 0, max > 0] (a range whose width "
-                                 "8 bits can step: a normal float, 255 / width finite), got " +
-                                 v.dump().substr(0, 80));
+                                 "' must be a finite number >= 0, a pair [min < 0, max > 0] (a range whose width "
+                                 "8 bits can step: a normal float, 255 / width finite) or \"" +
+                                 kInt8ImageInput + "\", got " + v.dump().substr(0, 80));
     }
   }
 }

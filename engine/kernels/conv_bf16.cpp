@@ -24,7 +24,7 @@ ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, i
   ConvBf16Weights p;
   static_cast<LowpPacking&>(p) = LowpPacking(KH, KW, C, OC, 2);
   p.packed.assign((size_t)p.size(), 0);
-  lowp_pack_each(p, w, scale, [&](int64_t i, float v, int64_t) { p.packed[(size_t)i] = to_bf16(v); });
+  lowp_pack_each(p, w, scale, [&](int64_t i, float v, int64_t, int64_t) { p.packed[(size_t)i] = to_bf16(v); });
   return p;
 }
 

@@ -17,7 +17,7 @@ void conv2d_forward_bf16_ref(float* out, const float* in, const ConvBf16Weights&
         for (int64_t c = 0; c < d.C; ++c)
           s += (double)from_bf16(to_bf16(x[c])) * (double)from_bf16(w.at(kh, kw, c, oc));
       },
-      [&](double s, int64_t oc) { return (float)s + (ep.bias ? ep.bias[oc] : 0.0f); });
+      [&](double s, int64_t oc, int64_t, int64_t) { return (float)s + (ep.bias ? ep.bias[oc] : 0.0f); });
 }
 
 }  // namespace ds

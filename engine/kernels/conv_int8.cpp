@@ -1,5 +1,5 @@
-// int8 convolution driver (see conv_int8.h): per-channel weight quantization and packing, and
-// lowp_conv.h's driver with the AVX512-VNNI tiles and quantizing pass.
+// int8 convolution driver (see conv_int8.h): the input's quantization, per-channel weight
+// quantization and packing, and lowp_conv.h's driver with the AVX512-VNNI tiles and quantizing pass.
 #include "engine/kernels/conv_int8.h"
 
 #include <algorithm>
@@ -11,6 +11,28 @@
 
 namespace ds {
 
+Int8Input Int8Input::range(int64_t C, float act_max, float act_min) {
+  DS_CHECK(act_max > 0 && std::isfinite(act_max), "Int8Input::range: act_max must be positive and finite");
+  DS_CHECK(act_min <= 0 && std::isfinite(act_min), "Int8Input::range: act_min must be <= 0 and finite");
+  const float range = act_max - act_min, inv = 255.0f / range;
+  Int8Input q;
+  q.scale.assign((size_t)C, range / 255.0f);
+  q.zero.assign((size_t)C, std::min(255.0f, std::nearbyint(-act_min * inv)));
+  return q;
+}
+
+Int8Input Int8Input::image(const std::vector<float>& mean, const std::vector<float>& std) {
+  DS_CHECK(mean.size() == std.size(), "Int8Input::image: mean and std differ in length");
+  Int8Input q;
+  for (size_t c = 0; c < mean.size(); ++c) {
+    DS_CHECK(std[c] > 0 && std::isfinite(std[c]) && mean[c] >= 0 && mean[c] <= 1,
+             "Int8Input::image: std must be positive and finite, mean in 0..1");
+    q.scale.push_back(1.0f / (255.0f * std[c]));  // x / s_c = 255 std_c x
+    q.zero.push_back(255.0f * mean[c]);
+  }
+  return q;
+}
+
 void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep) {
   DS_CHECK(d.C == w.C && d.KH == w.KH && d.KW == w.KW && d.OC == w.OC,
            "conv2d_forward_int8: dims differ from the packed weights'");
@@ -18,40 +40,92 @@ void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpil
 }
 
 ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC,
-                               float act_max, float act_min) {
-  DS_CHECK(act_max > 0 && std::isfinite(act_max), "pack_conv_int8: act_max must be positive and finite");
-  DS_CHECK(act_min <= 0 && std::isfinite(act_min), "pack_conv_int8: act_min must be <= 0 and finite");
+                               const Int8Input& in) {
+  DS_CHECK((int64_t)in.scale.size() == C && (int64_t)in.zero.size() == C,
+           "pack_conv_int8: the input quantization has another channel count");
   ConvInt8Weights p;
   static_cast<LowpPacking&>(p) = LowpPacking(KH, KW, C, OC, 4);
-  p.act_max = act_max;
-  p.act_min = act_min;
-  const float range = act_max - act_min;
-  p.in_inv = 255.0f / range;
-  p.zero = std::min(255.0f, std::nearbyint(-act_min * p.in_inv));
-  // Per output channel: s_w = max |w * scale| / 127 (an all-zero channel keeps 1).
+  float s = 0;  // the largest s_c: the others fold into the weights as s_c / s (1 per tensor)
+  for (int64_t c = 0; c < C; ++c) {
+    DS_CHECK(in.scale[(size_t)c] > 0 && std::isfinite(1.0f / in.scale[(size_t)c]) && in.zero[(size_t)c] >= 0 &&
+                 in.zero[(size_t)c] <= 255,
+             "pack_conv_int8: input scales must be positive with finite inverses, zero points in 0..255");
+    s = std::max(s, in.scale[(size_t)c]);
+    p.in_inv.push_back(1.0f / in.scale[(size_t)c]);
+    p.zero.push_back(in.zero[(size_t)c]);
+    p.uniform = p.uniform && in.scale[(size_t)c] == in.scale[0] && in.zero[(size_t)c] == in.zero[0];
+  }
+  p.pad.assign((size_t)p.Cp, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    p.pad[(size_t)c] = (uint8_t)std::nearbyint(p.zero[(size_t)c]);
+    p.exact_padding = p.exact_padding && (float)p.pad[(size_t)c] == p.zero[(size_t)c];
+  }
+  for (int64_t j = 0; j < C + 15; ++j) {
+    p.inv_pattern.push_back(p.in_inv[(size_t)(j % C)]);
+    p.zero_pattern.push_back(p.zero[(size_t)(j % C)]);
+  }
+  std::vector<float> rel((size_t)C);  // s_c / s
+  for (int64_t c = 0; c < C; ++c) rel[(size_t)c] = p.uniform ? 1.0f : in.scale[(size_t)c] / s;
+  // Per output channel: s_w = max |v| / 127, v = w * scale[oc] * s_c / s (an all-zero channel keeps 1).
   p.w_scale.assign((size_t)OC, 0.0f);
-  lowp_pack_each(p, w, scale, [&](int64_t, float v, int64_t oc) {
-    p.w_scale[(size_t)oc] = std::max(p.w_scale[(size_t)oc], std::fabs(v));
+  lowp_pack_each(p, w, scale, [&](int64_t, float v, int64_t c, int64_t oc) {
+    p.w_scale[(size_t)oc] = std::max(p.w_scale[(size_t)oc], std::fabs(v * rel[(size_t)c]));
   });
   p.out_scale.assign((size_t)(p.nb * p.L), 0.0f);
   for (int64_t oc = 0; oc < OC; ++oc) {
     float& s_w = p.w_scale[(size_t)oc];
     s_w = s_w > 0 && std::isfinite(s_w) ? s_w / 127.0f : 1.0f;
-    p.out_scale[(size_t)oc] = (range / 255.0f) * s_w;
+    p.out_scale[(size_t)oc] = s * s_w;
   }
   p.packed.assign((size_t)p.size(), 0);
-  p.w_sum.assign((size_t)OC, 0);
-  lowp_pack_each(p, w, scale, [&](int64_t i, float v, int64_t oc) {
-    p.packed[(size_t)i] = (int8_t)std::clamp(std::nearbyint(v / p.w_scale[(size_t)oc]), -127.0f, 127.0f);
-    p.w_sum[(size_t)oc] += p.packed[(size_t)i];
+  std::vector<double> zero_dot((size_t)OC, 0.0);
+  p.pad_dot.assign((size_t)OC, 0);
+  lowp_pack_each(p, w, scale, [&](int64_t i, float v, int64_t c, int64_t oc) {
+    const int8_t q = (int8_t)std::clamp(std::nearbyint(v * rel[(size_t)c] / p.w_scale[(size_t)oc]), -127.0f, 127.0f);
+    p.packed[(size_t)i] = q;
+    zero_dot[(size_t)oc] += (double)q * p.zero[(size_t)c];
+    p.pad_dot[(size_t)oc] += (int32_t)q * p.pad[(size_t)c];
   });
+  p.zero_dot.assign(zero_dot.begin(), zero_dot.end());
   return p;
+}
+
+ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC,
+                               float act_max, float act_min) {
+  return pack_conv_int8(w, scale, KH, KW, C, OC, Int8Input::range(C, act_max, act_min));
 }
 
 float int8_bias(const ConvInt8Weights& w, const float* bias, int64_t oc) {
   const float b = bias ? bias[oc] : 0.0f;
-  if (w.zero == 0) return b;
-  return b - w.out_scale[(size_t)oc] * (w.zero * (float)w.w_sum[(size_t)oc]);
+  if (w.zero_dot[(size_t)oc] == 0) return b;
+  return b - w.out_scale[(size_t)oc] * w.zero_dot[(size_t)oc];
+}
+
+LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const float* bias) {
+  // Per tap (kh, kw): what its padding code adds beyond 0.0, sum_c q_w (pad_c - z_c), as 2-D prefix
+  // sums over the kernel, so each class's inside rectangle is four lookups.
+  const int64_t KH = w.KH, KW = w.KW, OC = w.OC;
+  std::vector<double> sum((size_t)((KH + 1) * (KW + 1) * OC), 0.0);  // [kh][kw][oc]: the taps < kh, < kw
+  auto at = [&](int64_t kh, int64_t kw) { return sum.data() + (kh * (KW + 1) + kw) * OC; };
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw)
+      for (int64_t oc = 0; oc < OC; ++oc) {
+        double tap = 0;
+        for (int64_t c = 0; c < w.C; ++c)
+          tap += (double)w.at(kh, kw, c, oc) * ((double)w.pad[(size_t)c] - (double)w.zero[(size_t)c]);
+        at(kh + 1, kw + 1)[oc] = tap + at(kh, kw + 1)[oc] + at(kh + 1, kw)[oc] - at(kh, kw)[oc];
+      }
+  return lowp_edge_bias(d, w.nb * w.L, [&](LowpTaps rows, LowpTaps cols, float* out) {
+    const bool all_inside = rows.k0 == 0 && rows.k1 == KH && cols.k0 == 0 && cols.k1 == KW;
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      const double inside = rows.k0 >= rows.k1 || cols.k0 >= cols.k1
+                                ? 0.0
+                                : at(rows.k1, cols.k1)[oc] - at(rows.k0, cols.k1)[oc] - at(rows.k1, cols.k0)[oc] +
+                                      at(rows.k0, cols.k0)[oc];
+      const double outside = all_inside ? 0.0 : at(KH, KW)[oc] - inside;  // none: exactly int8_bias
+      out[oc] = int8_bias(w, bias, oc) - (float)((double)w.out_scale[(size_t)oc] * outside);
+    }
+  });
 }
 
 void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
@@ -60,18 +134,23 @@ void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, 
   if (!has_vnni_kernels()) return conv2d_forward_int8_ref(out, in, w, d, ep);
   const ConvInt8Kernels& k = conv_int8_kernels_avx512vnni();
 
-  // A: the input quantized to uint8, padded with the zero point's code, channels to Cp.
-  const float inv = w.in_inv, z = w.zero;
+  // A: the input quantized to uint8, padded with the zero points' codes, channels to Cp.
   ConvEpilogue e = ep;
   std::vector<float> bias;
-  if (z != 0) {  // the zero point's constant moves into the bias
-    bias.resize((size_t)d.OC);
+  if (std::any_of(w.zero_dot.begin(), w.zero_dot.end(), [](float z) { return z != 0; })) {
+    bias.resize((size_t)d.OC);  // the zero points' constant moves into the bias
     for (int64_t oc = 0; oc < d.OC; ++oc) bias[(size_t)oc] = int8_bias(w, ep.bias, oc);
     e.bias = bias.data();
   }
-  lowp_conv_forward<uint8_t, int8_t>(
-      out, in, d, w, w.packed.data(), w.out_scale.data(), e, ScratchSlot::conv_int8_input, k.max_m, k.tile,
-      [&](uint8_t* dst, const float* src, int64_t n) { k.quantize(dst, src, n, inv, z); }, (uint8_t)z);
+  const bool zero_pad = std::all_of(w.pad.begin(), w.pad.end(), [](uint8_t v) { return v == 0; });
+  auto quantize = [&](uint8_t* dst, const float* src, int64_t n) {
+    if (w.uniform) k.quantize(dst, src, n, w.in_inv[0], w.zero[0]);
+    else k.quantize_channels(dst, src, n, w.inv_pattern.data(), w.zero_pattern.data(), d.C);
+  };
+  const LowpEdgeBias edge = w.exact_padding ? LowpEdgeBias{} : int8_edge_bias(w, d, ep.bias);
+  lowp_conv_forward<uint8_t, int8_t>(out, in, d, w, w.packed.data(), w.out_scale.data(), e,
+                                     ScratchSlot::conv_int8_input, k.max_m, k.tile, quantize,
+                                     zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge);
 }
 
 }  // namespace ds

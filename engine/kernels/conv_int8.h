@@ -3,16 +3,24 @@
 // (AVX512-VNNI's vpdpbusd), then scaled back to fp32 in the epilogue. Inference only.
 //
 // Quantization:
-//   weights  per output channel: s_w[oc] = max_k |w[k, oc] * scale[oc]| / 127 (scale: a folded
-//            BatchNorm), q_w = round(w * scale / s_w), in -127..127;
-//   inputs   per tensor, the calibrated range act_min..act_max (weights/calibrate.h) onto 0..255:
-//            s_x = (act_max - act_min) / 255, zero point z = round(-act_min / s_x),
-//            q_x = clamp(round(x / s_x + z), 0, 255) (one fma), values outside saturating. Inputs
-//            that are >= 0 (post-ReLU: every ResNet conv but conv1) have act_min = 0, z = 0;
-//            conv1's, the normalized image, is signed: its padding is z (the code of 0.0), so every
-//            output sums all KH * KW * C taps and z * sum_k q_w[k, oc] is one constant per channel;
-//   output   y = fma(float(sum q_x * q_w), s_x * s_w[oc], bias[oc] - s_x * s_w[oc] * z * sum_k q_w)
-//            (+ residual, max 0); the bias term is int8_bias (z = 0: bias unchanged).
+//   inputs   per input channel c, a scale s_c and a zero point z_c (the code of 0.0):
+//            q_x = clamp(round(x / s_c + z_c), 0, 255) (one fma), values outside saturating.
+//            Two ways to choose them (Int8Input):
+//            * per tensor, the calibrated range act_min..act_max (weights/calibrate.h) onto 0..255:
+//              s_c = (act_max - act_min) / 255 for every c, z = round(-act_min / s), an integer.
+//              Inputs that are >= 0 (post-ReLU: every ResNet conv but conv1) have act_min = 0, z = 0;
+//            * the image: the input is an 8-bit picture normalized as x = (p / 255 - mean_c) / std_c
+//              (conv1's), so s_c = 1 / (255 std_c) and z_c = 255 mean_c (x / s_c + z_c = p)
+//              make the code the pixel value p itself: the quantization loses nothing (it rounds
+//              away only the float error of x), and no pixel saturates. z_c is then fractional.
+//            Padding taps read pad_c = round(z_c) (z_c itself when it is an integer); where that is
+//            not z_c, the outputs next to the padding get a bias of their own that subtracts what
+//            the padding taps added (int8_edge_bias), so padding stays exactly 0.0;
+//   weights  per output channel, with the inputs' relative scales folded in:
+//            v = w[k, oc] * scale[oc] * s_c / s (scale: a folded BatchNorm; s = the largest s_c),
+//            s_w[oc] = max_k |v| / 127, q_w = round(v / s_w), in -127..127;
+//   output   y = fma(float(sum q_x * q_w), s * s_w[oc], bias[oc] - s * s_w[oc] * sum_k q_w z_c)
+//            (+ residual, max 0); the bias term is int8_bias (all z_c = 0: bias unchanged).
 // Rounding is to nearest even (the CPU's default mode) everywhere; the tiles and the _ref twin
 // quantize with the same float operations and sum exactly in int32 (at most 255 * 127 * K, K <
 // 2^16 for every ResNet convolution), so their outputs are bit-identical.
@@ -44,29 +52,54 @@ inline uint8_t quantize_u8(float x, float inv, float z = 0.0f) {
   return (uint8_t)std::nearbyint(v);
 }
 
+// How a convolution's input is quantized (above): a scale and a zero point per input channel.
+struct Int8Input {
+  std::vector<float> scale;  // s_c > 0
+  std::vector<float> zero;   // z_c, in 0..255
+  // Per tensor: the range act_min..act_max (act_max > 0 >= act_min, both finite) for C channels.
+  static Int8Input range(int64_t C, float act_max, float act_min = 0.0f);
+  // The normalized 8-bit image: codes are the pixel values (x = (p / 255 - mean_c) / std_c).
+  static Int8Input image(const std::vector<float>& mean, const std::vector<float>& std);
+};
+
 // A convolution's weights in int8, packed for the tiles (layout above), with what the epilogue
-// needs: out_scale[oc] = s_x * s_w[oc] for the input scale they were packed for.
+// needs: out_scale[oc] = s * s_w[oc] for the input quantization they were packed for.
 struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel row
-  float act_max = 0;                    // the input's calibrated range: act_min..act_max maps to 0..255
-  float act_min = 0;                    // <= 0; 0 for inputs that are never negative
-  float in_inv = 0;                     // 255 / (act_max - act_min), for quantize_u8
-  float zero = 0;                       // z, the code of 0.0 (an integer in 0..255): padding's value
-  std::vector<int32_t> w_sum;           // sum over k of q_w[k, oc], for the zero point's constant
-  std::vector<float> w_scale;           // s_w[oc]
-  std::vector<float> out_scale;         // s_x * s_w[oc], padded with zeros to nb * NV * 16
-  std::vector<int8_t> packed;           // [nb][KH][kg][NV * 16][4]
+  // The input's quantization, per input channel: quantize_u8(x, in_inv[c], zero[c]); padding
+  // taps and channels C..Cp read pad[c] (0 past C). `uniform`: one in_inv and zero for every
+  // channel (per tensor), quantized by the broadcast pass.
+  std::vector<float> in_inv;  // 1 / s_c
+  std::vector<float> zero;    // z_c
+  std::vector<uint8_t> pad;   // round(z_c), Cp entries
+  bool uniform = true;
+  bool exact_padding = true;  // every pad_c == z_c: padding taps add exactly 0.0 (else int8_edge_bias)
+  std::vector<float> inv_pattern, zero_pattern;  // for quantize_channels: C + 15 entries, [j] = [j % C]
+  std::vector<float> zero_dot;                   // sum over k of q_w[k, oc] * z_c(k), for the zero points' constant
+  std::vector<int32_t> pad_dot;                  // sum over k of q_w[k, oc] * pad_c(k): what the padding taps add
+  std::vector<float> w_scale;                    // s_w[oc]
+  std::vector<float> out_scale;                  // s * s_w[oc], padded with zeros to nb * NV * 16
+  std::vector<int8_t> packed;                    // [nb][KH][kg][NV * 16][4]
   // The int8 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
   int8_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const { return packed[(size_t)index(kh, kw, c, oc)]; }
 };
 
 // w [KH, KW, C, OC] fp32 (the layers' layout) times scale[oc] (null: 1), quantized per output
-// channel, for inputs in act_min..act_max (act_max > 0 >= act_min, both finite).
+// channel, for inputs quantized as `in` (C entries).
+ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC,
+                               const Int8Input& in);
+// The same for a per-tensor input range act_min..act_max (Int8Input::range).
 ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC,
                                float act_max, float act_min = 0.0f);
 
-// The epilogue's bias for output channel oc: bias (null: 0) minus the zero point's constant
-// out_scale[oc] * z * w_sum[oc]; the tiles and the twin both use it.
+// The epilogue's bias for output channel oc: bias (null: 0) minus the zero points' constant
+// out_scale[oc] * zero_dot[oc]; the tiles and the twin both use it.
 float int8_bias(const ConvInt8Weights& w, const float* bias, int64_t oc);
+
+// When the padding code is not exactly z_c (the image's fractional zero points), a padding tap
+// adds (pad_c - z_c) s_c times its weight: the biases per output pixel that take that back out,
+// from which taps of each output fall in the padding (LowpEdgeBias, width nb * NV * 16; an output
+// with no padding tap gets int8_bias). The tiles and the twin both use it, so padding is exact.
+LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const float* bias);
 
 // out = epilogue(conv(q(in), q(w))) with ep.weight_scale null (fold it into the packing):
 // * out_scale[oc] + bias[oc] (one fma), + residual, max(., 0). Runs the AVX512-VNNI tiles when
@@ -80,7 +113,7 @@ void conv2d_forward_int8(float* out,       // [N, OH, OW, OC] fp32
 void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep);
 
 // Direct loops: each input quantized by quantize_u8, products summed in int32 (the taps outside
-// the input count as code z, as the tiles' padding), then the same epilogue. The test oracle, and what runs without
+// the input count as code pad_c, as the tiles' padding), then the same epilogue. The test oracle, and what runs without
 // AVX512-VNNI or in reference mode.
 void conv2d_forward_int8_ref(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
@@ -93,6 +126,10 @@ struct ConvInt8Kernels {
   int max_m[5];                                                                     // pixels per tile for NV = 1..4
   void (*tile)(const Int8Tile& t, int M, int NV);                                   // M == max_m[NV]
   void (*quantize)(uint8_t* dst, const float* src, int64_t n, float inv, float z);  // quantize_u8(src[i], inv, z)
+  // Per channel: quantize_u8(src[i], inv[i % C], z[i % C]) for a run starting at channel 0, from
+  // patterns of C + 15 entries (inv_pattern[j] = inv[j % C]) the vectors load at any phase.
+  void (*quantize_channels)(uint8_t* dst, const float* src, int64_t n, const float* inv_pattern, const float* z_pattern,
+                            int64_t C);
 };
 const ConvInt8Kernels& conv_int8_kernels_avx512vnni();
 

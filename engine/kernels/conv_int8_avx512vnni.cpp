@@ -59,27 +59,44 @@ void tile(const Int8Tile& t, int M, int NV) {
 // quantize_u8 on 16 floats with the same float operations: fma, clamp to 0..255 (NaN -> 0),
 // then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255: the sum's
 // last bit is the integer's), an exact truncating conversion, and vpmovdb.
+inline void quantize16(uint8_t* dst, const float* src, __m512 vinv, __m512 vz) {
+  const f32x16 magic = (f32x16)_mm512_set1_ps(12582912.0f);
+  f32x16 v;
+  std::memcpy(&v, src, 64);
+  v = (f32x16)_mm512_fmadd_ps((__m512)v, vinv, vz);
+  v = v > 0.0f ? v : 0.0f;
+  v = v < 255.0f ? v : 255.0f;
+  v = (v + magic) - magic;
+  const u8x16 q = __builtin_convertvector(__builtin_convertvector(v, i32x16), u8x16);
+  std::memcpy(dst, &q, 16);
+}
+
 void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {
   const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(z);
-  const f32x16 magic = (f32x16)_mm512_set1_ps(12582912.0f);
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    f32x16 v;
-    std::memcpy(&v, src + i, 64);
-    v = (f32x16)_mm512_fmadd_ps((__m512)v, vinv, vz);
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    v = (v + magic) - magic;
-    const u8x16 q = __builtin_convertvector(__builtin_convertvector(v, i32x16), u8x16);
-    std::memcpy(dst + i, &q, 16);
-  }
+  for (; i + 16 <= n; i += 16) quantize16(dst + i, src + i, vinv, vz);
   for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv, z);
+}
+
+// The same with a scale and zero point per channel: the vector at element i (channel i % C) loads
+// its 16 of each from the patterns at that phase.
+void quantize_channels(uint8_t* dst, const float* src, int64_t n, const float* inv_pattern, const float* z_pattern,
+                       int64_t C) {
+  const int64_t step = 16 % C;  // the phase moves by 16 channels a vector
+  int64_t i = 0, phase = 0;
+  for (; i + 16 <= n; i += 16) {
+    quantize16(dst + i, src + i, _mm512_loadu_ps(inv_pattern + phase), _mm512_loadu_ps(z_pattern + phase));
+    phase += step;
+    phase -= phase >= C ? C : 0;
+  }
+  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv_pattern[i % C], z_pattern[i % C]);
 }
 
 }  // namespace
 
 const ConvInt8Kernels& conv_int8_kernels_avx512vnni() {
-  static const ConvInt8Kernels k = {.max_m = {0, 14, 12, 8, 6}, .tile = tile, .quantize = quantize};
+  static const ConvInt8Kernels k = {
+      .max_m = {0, 14, 12, 8, 6}, .tile = tile, .quantize = quantize, .quantize_channels = quantize_channels};
   return k;
 }
 

@@ -40,7 +40,55 @@ struct LowpTile {
   const float* bias = nullptr;
   const float* res = nullptr;
   bool relu = false;
+  // When set, row m's bias is row_bias[m] instead (LowpEdgeBias: outputs next to the padding).
+  const float* const* row_bias = nullptr;
 };
+
+// Kernel taps k0..k1 (k1 exclusive) of output o fall inside an input of `in` (stride, pad, k taps).
+struct LowpTaps {
+  int64_t k0, k1;
+  bool operator==(const LowpTaps&) const = default;
+};
+inline LowpTaps lowp_inside_taps(int64_t o, int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  const int64_t first = o * stride - pad;  // input index of tap 0
+  return {std::clamp<int64_t>(-first, 0, k), std::clamp<int64_t>(in - first, 0, k)};
+}
+
+// A bias vector per output pixel where it depends on which kernel taps fall in the padding (the
+// int8 convolution whose padding code stands for a value a little off 0.0, conv_int8.h): output
+// rows whose inside taps are the same kernel rows share a row class, likewise columns; each pair
+// of classes has its vector of `width` floats.
+struct LowpEdgeBias {
+  std::vector<int32_t> row_class, col_class;  // per output row, per output column
+  std::vector<LowpTaps> rows, cols;           // each class's inside taps
+  int64_t width = 0;
+  std::vector<float> bias;  // [row class][col class][width]
+  const float* at(int64_t oh, int64_t ow) const {
+    return bias.data() + ((int64_t)row_class[(size_t)oh] * (int64_t)cols.size() + col_class[(size_t)ow]) * width;
+  }
+};
+
+// The classes of d's outputs, and fill(rows taps, cols taps, vector of `width`) for each pair.
+template <class Fill>
+LowpEdgeBias lowp_edge_bias(const ConvDims& d, int64_t width, Fill fill) {
+  LowpEdgeBias e;
+  e.width = width;
+  auto classify = [](int64_t n, std::vector<int32_t>& cls, std::vector<LowpTaps>& taps, auto inside) {
+    for (int64_t o = 0; o < n; ++o) {
+      const LowpTaps t = inside(o);
+      const auto it = std::find(taps.begin(), taps.end(), t);
+      cls.push_back((int32_t)(it - taps.begin()));
+      if (it == taps.end()) taps.push_back(t);
+    }
+  };
+  classify(d.OH, e.row_class, e.rows, [&](int64_t o) { return lowp_inside_taps(o, d.H, d.KH, d.stride_h, d.pad_h); });
+  classify(d.OW, e.col_class, e.cols, [&](int64_t o) { return lowp_inside_taps(o, d.W, d.KW, d.stride_w, d.pad_w); });
+  e.bias.resize(e.rows.size() * e.cols.size() * (size_t)width);
+  for (size_t r = 0; r < e.rows.size(); ++r)
+    for (size_t c = 0; c < e.cols.size(); ++c)
+      fill(e.rows[r], e.cols[c], e.bias.data() + (r * e.cols.size() + c) * width);
+  return e;
+}
 
 // The packing both share: blocks of NV vectors of 16 output channels (NV = 4, fewer for a narrow
 // layer; the last block zero-padded), channels padded to whole reduction groups of `group`
@@ -72,14 +120,14 @@ struct LowpPacking {
   int64_t size() const { return nb * KH * kg * L * group; }
 };
 
-// f(packed index, w[kh, kw, c, oc] * scale[oc], oc) for every weight of w [KH, KW, C, OC].
+// f(packed index, w[kh, kw, c, oc] * scale[oc], c, oc) for every weight of w [KH, KW, C, OC].
 template <class F>
 void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F f) {
   for (int64_t kh = 0; kh < b.KH; ++kh)
     for (int64_t kw = 0; kw < b.KW; ++kw)
       for (int64_t c = 0; c < b.C; ++c)
         for (int64_t oc = 0; oc < b.OC; ++oc)
-          f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), oc);
+          f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), c, oc);
 }
 
 // Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
@@ -87,14 +135,17 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
 
-// out = tiles over the input converted by `convert` (dst, src, n: a contiguous run; a row at a
-// time, into a per-thread buffer first when channels need padding), padded with `pad` (the code of 0.0) to
-// [N, Hp, Wp, Cp] in the scratch slot (channels C..Cp with 0: their weights are zero). w: the packing of `packed`;
-// scale: per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4; tile(t, M, NV) runs one.
+// out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
+// first channel; a row at a time, into a per-thread buffer first when channels need padding),
+// padded to [N, Hp, Wp, Cp] in the scratch slot with pad[c] (the code of 0.0 per channel, Cp
+// entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of `packed`; scale:
+// per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4;
+// tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing ep.bias.
 template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
-                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, A pad = 0) {
+                       void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, const A* pad = nullptr,
+                       const LowpEdgeBias* edge = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
@@ -102,9 +153,10 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t pad_rows = d.N * Hp;
   // Row r of a: the converted input placed at (top, left), `pad` elsewhere (padding rows and
   // columns), 0 in channels C..Cp.
-  auto fill = [&](A* p, int64_t n) {
-    if (pad == 0) std::memset(p, 0, sizeof(A) * n);
-    else std::fill(p, p + n, pad);
+  auto fill = [&](A* p, int64_t n) {  // n a whole number of pixels
+    if (!pad) std::memset(p, 0, sizeof(A) * n);
+    else
+      for (int64_t i = 0; i < n; i += Cp) std::memcpy(p + i, pad, sizeof(A) * Cp);
   };
   auto pad_row = [&](int64_t r) {
     const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
@@ -155,6 +207,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < pad_rows; ++r) pad_row(r);
     const A* rows[16];
+    const float* row_bias[16];
     // Dynamic: items are computed whole by whichever thread takes them, so the results do not
     // depend on the schedule, and a thread the OS preempts (a shared machine) holds up only the
     // item it is on instead of its whole static share.
@@ -173,12 +226,14 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       t.scale = scale ? scale + ob * L : nullptr;
       t.bias = ep.bias ? ep.bias + ob * L : nullptr;
       t.relu = ep.relu;
+      t.row_bias = edge ? row_bias : nullptr;
       for (int64_t p0 = g * group; p0 < p1; p0 += M) {
         t.rows = (int)std::min<int64_t>(M, p1 - p0);
         for (int m = 0; m < M; ++m) {
           const int64_t p = p0 + std::min(m, t.rows - 1);  // a short tile repeats its last pixel
           const int64_t n = p / (d.OH * d.OW), oh = p / d.OW % d.OH, ow = p % d.OW;
           rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * Cp;
+          if (edge) row_bias[m] = edge->at(oh, ow) + ob * L;
         }
         t.c = out + p0 * d.OC + ob * L;
         t.res = ep.residual ? ep.residual + p0 * d.OC + ob * L : nullptr;
@@ -189,7 +244,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
 }
 
 // The reference twins' direct loops: for each output, acc = Acc{} then tap(acc, x, kh, kw, oc)
-// for every kernel tap inside the input (x: the input pixel's C values), v = finish(acc, oc),
+// for every kernel tap inside the input (x: the input pixel's C values), v = finish(acc, oc, oh, ow),
 // then + residual and max(., 0) (NaN -> 0, as the tiles).
 template <class Acc, class Tap, class Finish>
 void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const ConvEpilogue& ep, Tap tap,
@@ -209,7 +264,7 @@ void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const C
             }
           }
           const int64_t o = ((n * d.OH + oh) * d.OW + ow) * d.OC + oc;
-          float v = finish(s, oc);
+          float v = finish(s, oc, oh, ow);
           if (ep.residual) v += ep.residual[o];
           if (ep.relu) v = v > 0.0f ? v : 0.0f;
           out[o] = v;

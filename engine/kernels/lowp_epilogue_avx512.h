@@ -1,7 +1,7 @@
 // The reduced-precision tiles' epilogue on AVX-512 (LowpTile in lowp_conv.h), shared by the
 // AVX512-BF16 and AVX512-VNNI instances: each row's sums, as fp32, times scale (when given) plus
-// bias in one fma, + residual, max 0, stored with a mask past N. Include only from files built
-// with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
+// bias (the row's own when row_bias is set) in one fma, + residual, max 0, stored with a mask past N. Include only from
+// files built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
 #pragma once
 #include <immintrin.h>
 
@@ -16,11 +16,12 @@ template <int M, int NV, class A, class B, class Sum>
 inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
   for (int m = 0; m < M; ++m) {
     if (m >= t.rows) break;
+    const float* row_bias = t.row_bias ? t.row_bias[m] : t.bias;
     for (int v = 0; v < NV; ++v) {
       const int64_t n0 = v * 16;
       if (n0 >= t.N) break;
       const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
-      const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(k, t.bias + n0) : _mm512_setzero_ps();
+      const __m512 bias = row_bias ? _mm512_maskz_loadu_ps(k, row_bias + n0) : _mm512_setzero_ps();
       __m512 x = sum(m, v);
       x = t.scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), bias) : _mm512_add_ps(x, bias);
       if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldc + n0));
