@@ -28,18 +28,23 @@ namespace {
 // What the folded weights were computed from: the weights' storage and 1024 of its values spread
 // over it, and every value of the BN and the conv's bias. Any optimizer step or model load
 // changes it; hashing every weight on each forward would cost a few percent of a bf16 forward.
+// Word-wise (fnv1a_words): hashed byte by byte, this was 18% of an int8 forward's kernel time on
+// 32-px patches.
 uint64_t fold_fingerprint(const Conv2d& conv, const BatchNorm2d& bn) {
   const Tensor& w = conv.weight.value;
   const float* p = w.data();
-  const int64_t n = w.numel(), step = std::max<int64_t>(1, n / 1024);
-  uint64_t h = fnv1a(&p, sizeof p);
-  h = fnv1a(&n, sizeof n, h);
-  for (int64_t i = 0; i < n; i += step) h = fnv1a(p + i, sizeof(float), h);
-  h = fnv1a(p + n - 1, sizeof(float), h);
+  const int64_t n = w.numel(), step = std::max<int64_t>(1, (n + 1023) / 1024);  // at most 1024 samples
+  float sample[1025];
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i += step) sample[k++] = p[i];
+  sample[k++] = p[n - 1];
+  uint64_t h = fnv1a_words(&p, sizeof p);
+  h = fnv1a_words(&n, sizeof n, h);
+  h = fnv1a_words(sample, sizeof(float) * (size_t)k, h);
   for (const Tensor* t : {&bn.weight.value, &bn.bias.value, &bn.running_mean.value, &bn.running_var.value})
-    h = fnv1a(t->data(), sizeof(float) * (size_t)t->numel(), h);
-  h = fnv1a(&bn.eps, sizeof bn.eps, h);
-  if (conv.has_bias) h = fnv1a(conv.bias.value.data(), sizeof(float) * (size_t)conv.bias.value.numel(), h);
+    h = fnv1a_words(t->data(), sizeof(float) * (size_t)t->numel(), h);
+  h = fnv1a_words(&bn.eps, sizeof bn.eps, h);
+  if (conv.has_bias) h = fnv1a_words(conv.bias.value.data(), sizeof(float) * (size_t)conv.bias.value.numel(), h);
   return h;
 }
 

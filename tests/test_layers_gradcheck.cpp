@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "engine/autograd.h"
+#include "engine/cpu_features.h"
 #include "layers/layers.h"
 
 using namespace ds;
@@ -461,4 +462,54 @@ TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add an
   Conv2d conv("c", 3, 4, 3, 1, 1, false);
   BatchNorm2d bn("b", 4);
   REQUIRE_THROWS(conv_bn_eval(train, conv, bn, make_var(Tensor(Shape{1, 4, 4, 3})), nullptr, true));
+}
+
+// conv_bn_eval caches the packed weights with the BN folded in (bf16, int8, Winograd) under a
+// fingerprint of the weights and the BN: after an optimizer-like step on the weights, or a
+// change to the BN's statistics, its output must be a fresh layer's, not the cache's.
+TEST_CASE("conv_bn_eval's cached folded weights follow changes to the weights and the BN") {
+  Rng rng(12);
+  auto make = [&](Conv2d& conv, BatchNorm2d& bn) {
+    conv = Conv2d("layer1.0.conv1", 32, 32, 3, 1, 1, false);
+    bn = BatchNorm2d("layer1.0.bn1", 32);
+    conv.int8_act_max = 4.0f;  // so int8 runs where the CPU has it
+  };
+  Conv2d conv;
+  BatchNorm2d bn;
+  make(conv, bn);
+  randomize(conv.weight, rng, 0.2f);
+  randomize(bn.weight, rng, 0.3f, 1.f);
+  for (int64_t c = 0; c < 32; ++c) bn.running_var.value[c] = 0.5f + (float)rng.uniform();
+  Tensor xt = randn(Shape{2, 12, 12, 32}, rng);
+  for (int64_t i = 0; i < xt.numel(); ++i) xt[i] = std::max(0.0f, xt[i]);  // post-ReLU, as int8 expects
+  const VarPtr x = make_var(xt);
+  std::vector<Precision> precisions{Precision::fp32};
+  if (has_bf16_kernels()) precisions.push_back(Precision::bf16);
+  if (has_vnni_kernels()) precisions.push_back(Precision::int8);
+  for (Precision p : precisions) {
+    Context ctx;
+    ctx.precision = p;
+    // A layer with no cache and conv's current values: what conv_bn_eval must give.
+    auto fresh = [&] {
+      Conv2d c2;
+      BatchNorm2d b2;
+      make(c2, b2);
+      std::copy(conv.weight.value.data(), conv.weight.value.data() + conv.weight.value.numel(), c2.weight.value.data());
+      for (auto [dst, src] : {std::pair{&b2.weight, &bn.weight}, {&b2.bias, &bn.bias}})
+        std::copy(src->value.data(), src->value.data() + src->value.numel(), dst->value.data());
+      for (auto [dst, src] : {std::pair{&b2.running_mean, &bn.running_mean}, {&b2.running_var, &bn.running_var}})
+        std::copy(src->value.data(), src->value.data() + src->value.numel(), dst->value.data());
+      return conv_bn_eval(ctx, c2, b2, x, nullptr, true)->value;
+    };
+    const Tensor before = conv_bn_eval(ctx, conv, bn, x, nullptr, true)->value;
+    CHECK(max_abs_diff(before, fresh()) == 0);
+    for (int64_t i = 0; i < conv.weight.value.numel(); ++i) conv.weight.value[i] *= 1.01f;  // a step
+    const Tensor stepped = conv_bn_eval(ctx, conv, bn, x, nullptr, true)->value;
+    CHECK(max_abs_diff(stepped, before) > 0);
+    CHECK(max_abs_diff(stepped, fresh()) == 0);
+    bn.running_var.value[17] *= 2.0f;  // one statistic
+    const Tensor restat = conv_bn_eval(ctx, conv, bn, x, nullptr, true)->value;
+    CHECK(max_abs_diff(restat, stepped) > 0);
+    CHECK(max_abs_diff(restat, fresh()) == 0);
+  }
 }
