@@ -25,16 +25,16 @@ namespace ds {
 
 namespace {
 
-// What the folded weights were computed from: the weights' storage and 1024 of its values spread
+// What the folded weights were computed from: the weights' storage and 256 of its values spread
 // over it, and every value of the BN and the conv's bias. Any optimizer step or model load
-// changes it; hashing every weight on each forward would cost a few percent of a bf16 forward.
-// Word-wise (fnv1a_words): hashed byte by byte, this was 18% of an int8 forward's kernel time on
-// 32-px patches.
+// changes it (they change every weight); hashing every weight on each forward would cost a few
+// percent of a bf16 forward. Few samples, hashed by words (fnv1a_words): 1024 samples hashed byte
+// by byte were 18% of an int8 forward's kernel time on 32-px patches, mostly cache misses.
 uint64_t fold_fingerprint(const Conv2d& conv, const BatchNorm2d& bn) {
   const Tensor& w = conv.weight.value;
   const float* p = w.data();
-  const int64_t n = w.numel(), step = std::max<int64_t>(1, (n + 1023) / 1024);  // at most 1024 samples
-  float sample[1025];
+  const int64_t n = w.numel(), step = std::max<int64_t>(1, (n + 255) / 256);  // at most 256 samples
+  float sample[257];
   int64_t k = 0;
   for (int64_t i = 0; i < n; i += step) sample[k++] = p[i];
   sample[k++] = p[n - 1];

@@ -87,6 +87,18 @@ ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, i
     p.pad_dot[(size_t)oc] += (int32_t)q * p.pad[(size_t)c];
   });
   p.zero_dot.assign(zero_dot.begin(), zero_dot.end());
+  if (!p.exact_padding) {  // each class's inside rectangle is then four lookups (int8_edge_bias)
+    p.pad_excess.assign((size_t)((KH + 1) * (KW + 1) * OC), 0.0);
+    auto at = [&](int64_t kh, int64_t kw) { return p.pad_excess.data() + (kh * (KW + 1) + kw) * OC; };
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw)
+        for (int64_t oc = 0; oc < OC; ++oc) {
+          double tap = 0;
+          for (int64_t c = 0; c < C; ++c)
+            tap += (double)p.at(kh, kw, c, oc) * ((double)p.pad[(size_t)c] - (double)p.zero[(size_t)c]);
+          at(kh + 1, kw + 1)[oc] = tap + at(kh, kw + 1)[oc] + at(kh + 1, kw)[oc] - at(kh, kw)[oc];
+        }
+  }
   return p;
 }
 
@@ -102,19 +114,9 @@ float int8_bias(const ConvInt8Weights& w, const float* bias, int64_t oc) {
 }
 
 LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const float* bias) {
-  // Per tap (kh, kw): what its padding code adds beyond 0.0, sum_c q_w (pad_c - z_c), as 2-D prefix
-  // sums over the kernel, so each class's inside rectangle is four lookups.
+  DS_CHECK(!w.pad_excess.empty(), "int8_edge_bias: the padding is exact");
   const int64_t KH = w.KH, KW = w.KW, OC = w.OC;
-  std::vector<double> sum((size_t)((KH + 1) * (KW + 1) * OC), 0.0);  // [kh][kw][oc]: the taps < kh, < kw
-  auto at = [&](int64_t kh, int64_t kw) { return sum.data() + (kh * (KW + 1) + kw) * OC; };
-  for (int64_t kh = 0; kh < KH; ++kh)
-    for (int64_t kw = 0; kw < KW; ++kw)
-      for (int64_t oc = 0; oc < OC; ++oc) {
-        double tap = 0;
-        for (int64_t c = 0; c < w.C; ++c)
-          tap += (double)w.at(kh, kw, c, oc) * ((double)w.pad[(size_t)c] - (double)w.zero[(size_t)c]);
-        at(kh + 1, kw + 1)[oc] = tap + at(kh, kw + 1)[oc] + at(kh + 1, kw)[oc] - at(kh, kw)[oc];
-      }
+  auto at = [&](int64_t kh, int64_t kw) { return w.pad_excess.data() + (kh * (KW + 1) + kw) * OC; };
   return lowp_edge_bias(d, w.nb * w.L, [&](LowpTaps rows, LowpTaps cols, float* out) {
     const bool all_inside = rows.k0 == 0 && rows.k1 == KH && cols.k0 == 0 && cols.k1 == KW;
     for (int64_t oc = 0; oc < OC; ++oc) {

@@ -76,9 +76,12 @@ struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel
   std::vector<float> inv_pattern, zero_pattern;  // for quantize_channels: C + 15 entries, [j] = [j % C]
   std::vector<float> zero_dot;                   // sum over k of q_w[k, oc] * z_c(k), for the zero points' constant
   std::vector<int32_t> pad_dot;                  // sum over k of q_w[k, oc] * pad_c(k): what the padding taps add
-  std::vector<float> w_scale;                    // s_w[oc]
-  std::vector<float> out_scale;                  // s * s_w[oc], padded with zeros to nb * NV * 16
-  std::vector<int8_t> packed;                    // [nb][KH][kg][NV * 16][4]
+  // When not exact_padding: what each tap's padding code adds beyond 0.0, sum_c q_w (pad_c - z_c),
+  // as prefix sums over the kernel, [KH + 1][KW + 1][OC] (the taps < kh, < kw), for int8_edge_bias.
+  std::vector<double> pad_excess;
+  std::vector<float> w_scale;    // s_w[oc]
+  std::vector<float> out_scale;  // s * s_w[oc], padded with zeros to nb * NV * 16
+  std::vector<int8_t> packed;    // [nb][KH][kg][NV * 16][4]
   // The int8 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
   int8_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const { return packed[(size_t)index(kh, kw, c, oc)]; }
 };
