@@ -64,8 +64,8 @@ ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, i
     p.inv_pattern.push_back(p.in_inv[(size_t)(j % C)]);
     p.zero_pattern.push_back(p.zero[(size_t)(j % C)]);
   }
-  std::vector<float> rel((size_t)C);  // s_c / s
-  for (int64_t c = 0; c < C; ++c) rel[(size_t)c] = p.uniform ? 1.0f : in.scale[(size_t)c] / s;
+  std::vector<float> rel((size_t)C);  // s_c / s: exactly 1 per tensor
+  for (int64_t c = 0; c < C; ++c) rel[(size_t)c] = in.scale[(size_t)c] / s;
   // Per output channel: s_w = max |v| / 127, v = w * scale[oc] * s_c / s (an all-zero channel keeps 1).
   p.w_scale.assign((size_t)OC, 0.0f);
   lowp_pack_each(p, w, scale, [&](int64_t, float v, int64_t c, int64_t oc) {
@@ -139,8 +139,9 @@ void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, 
   // A: the input quantized to uint8, padded with the zero points' codes, channels to Cp.
   ConvEpilogue e = ep;
   std::vector<float> bias;
-  if (std::any_of(w.zero_dot.begin(), w.zero_dot.end(), [](float z) { return z != 0; })) {
-    bias.resize((size_t)d.OC);  // the zero points' constant moves into the bias
+  // The zero points' constant moves into the bias (into the per-pixel biases when padding is not exact).
+  if (w.exact_padding && std::any_of(w.zero_dot.begin(), w.zero_dot.end(), [](float z) { return z != 0; })) {
+    bias.resize((size_t)d.OC);
     for (int64_t oc = 0; oc < d.OC; ++oc) bias[(size_t)oc] = int8_bias(w, ep.bias, oc);
     e.bias = bias.data();
   }

@@ -1,7 +1,7 @@
 // The reduced-precision tiles' epilogue on AVX-512 (LowpTile in lowp_conv.h), shared by the
 // AVX512-BF16 and AVX512-VNNI instances: each row's sums, as fp32, times scale (when given) plus
-// bias (the row's own when row_bias is set) in one fma, + residual, max 0, stored with a mask past N. Include only from
-// files built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
+// bias (the row's own when row_bias is set) in one fma, + residual, max 0, stored with a mask
+// past N. Include only from files built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
 #pragma once
 #include <immintrin.h>
 
