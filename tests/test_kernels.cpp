@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "engine/kernels/pooling.h"
 #include "engine/kernels/softmax_xent.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/work_runs.h"
 
 using namespace ds;
 
@@ -575,4 +577,36 @@ TEST_CASE("reference mode runs the _ref twins, on one thread") {
   CHECK(!use_threads(1e12, kMinParallelFlops));
   force_isa(before);
   CHECK(!reference_kernels());
+}
+
+TEST_CASE("work runs hand out every item once, own run first, and let a fast thread take a slow one's items") {
+  // One caller: its own run front to back, then the others' from the back, the longest first.
+  WorkRuns one(3, [](int t) { return int64_t(4) * (t + 1) - (t == 2 ? 2 : 0); });  // runs 0-3, 4-7, 8-9
+  std::vector<int64_t> order;
+  for (int64_t i; one.next(0, i);) order.push_back(i);
+  REQUIRE(order == std::vector<int64_t>{0, 1, 2, 3, 7, 6, 5, 9, 4, 8});  // ties: the first run
+  WorkRuns none(2, [](int) { return int64_t(0); });
+  int64_t unused = -1;
+  REQUIRE_FALSE(none.next(1, unused));
+
+  // Three threads, thread 0 slow: every item exactly once, and thread 0 runs fewer than its third.
+  const int64_t n = 300;
+  WorkRuns runs(3, [&](int t) { return n * (t + 1) / 3; });
+  std::vector<std::vector<int64_t>> took(3);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      for (int64_t i; runs.next(t, i);) {
+        took[(size_t)t].push_back(i);
+        if (t == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  std::vector<int> count((size_t)n, 0);
+  for (const auto& v : took)
+    for (int64_t i : v) ++count[(size_t)i];
+  REQUIRE(std::all_of(count.begin(), count.end(), [](int c) { return c == 1; }));
+  INFO("thread 0 ran " << took[0].size() << " of its " << n / 3);
+  REQUIRE(took[0].size() < (size_t)(n / 3));
+  REQUIRE(std::is_sorted(took[0].begin(), took[0].end()));  // its own run, in order, nothing stolen
 }

@@ -46,8 +46,9 @@ struct Case {
 
 // Odd shapes: outputs not a multiple of 4 (partial tiles at the right and bottom), padding 0, 1
 // and 2, channels and output channels not multiples of the vector width, outputs of 1x1 and
-// 2x3, ResNet-like whole vectors, 256+ channels (spaced V and M rows), and enough tiles for
-// several blocks.
+// 2x3, ResNet-like whole vectors, 256+ channels (spaced V and M rows), enough tiles for
+// several blocks, and fewer tiles than a block with many output channels (on 2 threads the
+// outputs are cut into parts of the output channels: 260 -> 300 and 40 -> 520).
 const Case kCases[] = {
     {1, 3, 5, 7, 5, 1, true},     {2, 5, 9, 11, 7, 1, false},   {1, 17, 6, 6, 33, 0, true},
     {3, 13, 7, 7, 17, 1, true},   {1, 2, 3, 3, 2, 0, false},    {2, 4, 4, 5, 3, 0, true},

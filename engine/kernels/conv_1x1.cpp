@@ -19,6 +19,7 @@
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/work_runs.h"
 
 namespace ds {
 
@@ -143,17 +144,18 @@ void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k,
 }
 
 // The items are split between the threads in contiguous runs of equal count (every item but the
-// last group's costs the same).
+// last group's costs the same); a thread done with its run steals from another's (work_runs.h).
 void run_pixel_gemm(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) {
   const PixelPlan pl(g, k, b);
   const double flops = 2.0 * (double)pl.P * (double)g.K * (double)g.cols;
-#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  const bool threads = use_threads(flops, kMinParallelFlops);
+  const int nt = threads ? omp_get_max_threads() : 1;
+  WorkRuns runs(nt, [&](int t) { return pl.items * (t + 1) / nt; });
+#pragma omp parallel if (threads)
   {
-    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
     std::vector<const float*> arow((size_t)pl.group);
     std::vector<float*> cbase((size_t)pl.group), crow((size_t)pl.group);
-    for (int64_t it = pl.items * tid / nt; it < pl.items * (tid + 1) / nt; ++it)
-      pixel_item(g, pl, k, it, arow, cbase, crow);
+    for (int64_t it; runs.next(omp_get_thread_num(), it);) pixel_item(g, pl, k, it, arow, cbase, crow);
   }
 }
 

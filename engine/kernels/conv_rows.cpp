@@ -11,6 +11,7 @@
 #include "base/int_math.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/work_runs.h"
 
 namespace ds {
 
@@ -264,8 +265,8 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
 }  // namespace
 
 // The work items of all plans, in plan order, are split between the threads in contiguous runs
-// of (nearly) equal cost: item i goes to the thread whose share holds the middle of its cost.
-// With one convolution of equal items this is the plain static schedule; backward data's stride
+// of (nearly) equal cost: item i goes to the thread whose share holds the middle of its cost; a
+// thread done with its run steals from the back of another's (work_runs.h). Backward data's stride
 // phases (1, 2, 2 and 4 taps for a 3x3 kernel at stride 2) run in one region without a barrier
 // between them.
 void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) {
@@ -290,18 +291,21 @@ void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) 
     if (pl.r->fill_panel) panel_len = std::max(panel_len, pl.nrows * pl.kwc * pl.ldp);
   }
   if (items.empty()) return;
-#pragma omp parallel if (use_threads(2.0 * total, kMinParallelFlops))
+  const bool threads = use_threads(2.0 * total, kMinParallelFlops);
+  const int nt = threads ? omp_get_max_threads() : 1;
+  WorkRuns runs(nt, [&](int t) {  // thread t's run ends at the first item whose middle reaches the next share
+    if (t == nt - 1) return (int64_t)items.size();
+    return (int64_t)(std::lower_bound(mid.begin(), mid.end(), total * (t + 1) / nt) - mid.begin());
+  });
+#pragma omp parallel if (threads)
   {
-    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     RowsThread th;
     th.base.resize(base_len);
     th.opix.resize(obase_len);
     th.obase.resize(obase_len);
     if (panel_len) th.panel = scratch(ScratchSlot::conv_panel, panel_len);
-    for (size_t i = 0; i < items.size(); ++i) {
-      const int owner = std::min(nt - 1, (int)(mid[i] / total * nt));
-      if (owner == tid) run_item(*items[i].first, items[i].second, th, k);
-    }
+    for (int64_t i; runs.next(omp_get_thread_num(), i);)
+      run_item(*items[(size_t)i].first, items[(size_t)i].second, th, k);
   }
 }
 

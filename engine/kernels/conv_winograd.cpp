@@ -153,15 +153,19 @@ bool use_winograd(const ConvDims& d) {
 
 namespace {
 
-// How the forward pass cuts its work: nblocks blocks of at most Tb consecutive tiles, each block
-// run by one thread from start to end in its own scratch: V [36][Tb][ldv] (the transformed
-// inputs) and M [36][Tb][ldm] (the GEMMs' outputs). No thread waits for another (on a loaded
-// machine a barrier per pass cost more than the passes). A tile's arithmetic does not depend on
-// its block, so neither do the results.
+constexpr int64_t kWinoItemsPerThread = 4;
+
+// How the forward pass cuts its work: nblocks blocks of at most Tb consecutive tiles, each cut
+// into nparts parts of the output-channel blocks; a work item (block, part) runs on one thread
+// from start to end in its own scratch: V [36][Tb][ldv] (the block's transformed inputs) and
+// M [36][Tb][ldm] (the GEMMs' outputs, the part's columns). No thread waits for another (on a
+// loaded machine a barrier per pass cost more than the passes). A tile's arithmetic does not
+// depend on its block or part, so neither do the results.
 struct WinoPlan {
   int64_t TH = 0, TW = 0, T = 0;  // tiles per column, per row, in all
   int64_t ldv = 0, ldm = 0;       // floats between tiles in V and in M
   int64_t nblocks = 0, Tb = 0;    // blocks, and tiles in the largest
+  int64_t nparts = 1, items = 0;  // parts of the output channels per block; nblocks * nparts
   int NV = 0, M = 0;              // brgemm tile: M tiles x NV vectors of output channels
   int64_t nvec = 0, nob = 0;      // vectors of ldo, blocks of NV vectors
 
@@ -177,14 +181,20 @@ struct WinoPlan {
     nvec = w.ldo / k.vw;
     nob = ceil_div(nvec, NV);
     // A block's V and M stay in its thread's L2 (768 KB) between the passes; but a block also
-    // reads all of U, so blocks are at least reuse_tiles(). Then as many blocks as it takes,
-    // rounded up to a multiple of the threads so they finish together.
+    // reads all of U, so blocks are at least reuse_tiles().
     const int64_t per_tile = 4 * 36 * (ldv + ldm);
     const int64_t fit = (int64_t(768) << 10) / per_tile;
-    const int64_t want = round_up(std::max({fit, reuse_tiles(d), (int64_t)M}), M);
+    nblocks = ceil_div(T, round_up(std::max({fit, reuse_tiles(d), (int64_t)M}), M));
+    // Then as many blocks as it takes, rounded up to a multiple of the threads so they finish
+    // together. With fewer blocks than threads (batch 1 on layer3 and layer4), the block's output
+    // channels are cut into parts instead (kWinoItemsPerThread per thread), each part reading only
+    // its columns of U: two blocks of 8 tiles at batch 1's layer3 each read all 9.4 MB of U.
     const int64_t threads = std::max(1, omp_get_max_threads());
-    nblocks = std::min(T, round_up(ceil_div(T, want), threads));
+    if (nblocks >= threads) nblocks = round_up(nblocks, threads);
+    else nparts = std::clamp<int64_t>(ceil_div(kWinoItemsPerThread * threads, nblocks), 1, nob);
+    nblocks = std::min(nblocks, T);
     Tb = ceil_div(T, nblocks);
+    items = nblocks * nparts;
   }
 };
 
@@ -249,23 +259,39 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
   const WinoPlan pl(d, w, k);
   DS_CHECK(pl.M <= 32, "conv2d_forward_winograd: brgemm tile taller than 32 rows");
   const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
-#pragma omp parallel for schedule(dynamic, 1) if (use_threads(flops, kMinParallelFlops))
-  for (int64_t b = 0; b < pl.nblocks; ++b) {
-    const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
-    float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
-    float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
-    for (int64_t t = 0; t < nt; ++t) {
-      const float* pix[36];
-      tile_pixels(d, pl, b0 + t, in, pix);
-      wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
-    }
-    for (int64_t xi = 0; xi < 36; ++xi)
-      for (int64_t ob = 0; ob < pl.nob; ++ob) block_gemm(w, pl, k, V, Mb, nt, xi, ob);
-    for (int64_t t = 0; t < nt; ++t) {
-      float* o[16];
-      const float* r[16];
-      tile_outputs(d, pl, b0 + t, out, ep.residual, o, r);
-      wk.output(o, Mb + t * pl.ldm, pl.Tb * pl.ldm, d.OC, ep.bias, ep.residual ? r : nullptr, ep.relu);
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    int64_t have = -1;  // the block whose inputs this thread's V holds
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < pl.items; ++it) {
+      const int64_t b = it / pl.nparts, part = it % pl.nparts;
+      const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
+      float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
+      float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
+      if (have != b)
+        for (int64_t t = 0; t < nt; ++t) {
+          const float* pix[36];
+          tile_pixels(d, pl, b0 + t, in, pix);
+          wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
+        }
+      have = b;
+      const int64_t ob0 = pl.nob * part / pl.nparts, ob1 = pl.nob * (part + 1) / pl.nparts;
+      for (int64_t xi = 0; xi < 36; ++xi)
+        for (int64_t ob = ob0; ob < ob1; ++ob) block_gemm(w, pl, k, V, Mb, nt, xi, ob);
+      // The part's output channels [oc0, oc1): its columns of M, output and residual pixels.
+      const int64_t oc0 = ob0 * pl.NV * k.vw, oc1 = std::min(d.OC, ob1 * pl.NV * k.vw);
+      if (oc1 <= oc0) continue;
+      for (int64_t t = 0; t < nt; ++t) {
+        float* o[16];
+        const float* r[16];
+        tile_outputs(d, pl, b0 + t, out, ep.residual, o, r);
+        for (int p = 0; p < 16; ++p) {
+          if (o[p]) o[p] += oc0;
+          if (r[p]) r[p] += oc0;
+        }
+        wk.output(o, Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+                  ep.residual ? r : nullptr, ep.relu);
+      }
     }
   }
 }
