@@ -64,7 +64,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
   // or shared out among OpenMP threads (the first failure rethrown once all have stopped).
   auto read_batch = [&](int64_t b, bool parallel) {
     const int64_t begin = b * B, end = std::min(n, begin + B);
-    Tensor batch = Tensor::empty(Shape{end - begin, 3, P, P});
+    Tensor batch = Tensor::empty(Shape{end - begin, P, P, 3});  // channels-last: the network's layout
     std::exception_ptr error;
     std::mutex error_mu;
     std::atomic<bool> failed{false};
@@ -74,7 +74,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
       try {
         RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
         normalize_stain(patch, model.stain, slide_stain);
-        normalize_patch(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
+        normalize_patch_channels_last(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
       } catch (...) {
         std::lock_guard<std::mutex> lk(error_mu);
         if (!error) error = std::current_exception();
@@ -142,7 +142,7 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
       }
       q.cv.notify_all();
       auto t0 = Clock::now();
-      Tensor probs = predict_probabilities(model, batch);
+      Tensor probs = predict_probabilities_channels_last(model, batch);
       net_seconds += since(t0);
       const int64_t begin = first + b * B;
       rows.resize((size_t)batch.size(0));

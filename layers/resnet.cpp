@@ -215,7 +215,10 @@ Shape ResNet::out_shape(const Shape& in) const {
 
 VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
   out_shape(x->value.shape());
-  VarPtr h = to_channels_last(ctx, x);
+  return trunk_nhwc(ctx, to_channels_last(ctx, x));
+}
+
+VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
   h = conv_bn(ctx, conv1_, bn1_, h, nullptr, true);
   h = maxpool_.forward(ctx, h);
   for (auto& b : basic_) h = b->forward(ctx, h);
@@ -237,6 +240,13 @@ std::vector<Conv2d*> ResNet::convs() {
 }
 
 VarPtr ResNet::forward(Context& ctx, const VarPtr& x) { return fc_.forward(ctx, global_avg_pool(ctx, trunk(ctx, x))); }
+
+VarPtr ResNet::forward_channels_last(Context& ctx, const VarPtr& x) {
+  const Shape& s = x->value.shape();
+  if (s.ndim != 4) throw InputError(arch_name(arch_) + ": input must be [N, H, W, 3], got " + s.str());
+  out_shape(Shape{s[0], s[3], s[1], s[2]});  // the checks of the NCHW input it stands for
+  return fc_.forward(ctx, global_avg_pool(ctx, trunk_nhwc(ctx, x)));
+}
 
 VarPtr ResNet::forward_features(Context& ctx, const VarPtr& x) { return to_channels_first(ctx, trunk(ctx, x)); }
 

@@ -56,6 +56,9 @@ class ResNet {
   int num_classes() const { return num_classes_; }
   Shape out_shape(const Shape& in) const;  // InputError naming the shape if too small / not [N,3,H,W]
   VarPtr forward(Context& ctx, const VarPtr& x);
+  // forward() on an input already channels-last, [N, H, W, 3] (what the network runs on inside):
+  // the same logits without the input's transpose (whole-slide prediction's batches).
+  VarPtr forward_channels_last(Context& ctx, const VarPtr& x);
   // forward() in two halves, for Grad-CAM: the last residual stage's output [N, C, h, w] (before
   // global pooling), and the head (pool + fc) from it to logits; forward_head(forward_features(x))
   // computes the same as forward(x).
@@ -73,6 +76,7 @@ class ResNet {
  private:
   ResNet(Arch arch, int num_classes, Rng* rng);  // rng == nullptr: no random init
   VarPtr trunk(Context& ctx, const VarPtr& x);   // NCHW input -> last stage's output, NHWC
+  VarPtr trunk_nhwc(Context& ctx, VarPtr h);     // the same from the NHWC input
   Arch arch_;
   int num_classes_;
   Conv2d conv1_;

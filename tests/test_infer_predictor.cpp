@@ -125,3 +125,26 @@ TEST_CASE("predictor: a tile failing mid-batch is rethrown, readers stop", "[inf
   Model big = make_model(Arch::resnet18, {"x", "y"}, 1, 64);
   CHECK_THROWS_AS(predict_windows(big, *slide, g, windows, po), InputError);
 }
+
+TEST_CASE("predictor: channels-last batches give the NCHW batch's values bit for bit", "[infer][predict]") {
+  Model model = make_model(Arch::resnet18, {"x", "y"}, 5, 32);
+  model.mean = {0.7f, 0.6f, 0.5f};
+  model.std = {0.2f, 0.25f, 0.3f};
+  auto slide = make_slide(-1, -1);
+  std::vector<RgbImage> patches;
+  for (int i = 0; i < 5; ++i) patches.push_back(slide->read_region(i * 37, i * 23, 0, 32, 32));
+  const Tensor nchw = make_batch(patches, model);
+  Tensor nhwc = Tensor::empty(Shape{5, 32, 32, 3});
+  for (int i = 0; i < 5; ++i)
+    normalize_patch_channels_last(nhwc.data() + i * 3 * 32 * 32, patches[(size_t)i], model.mean, model.std);
+  for (int64_t n = 0; n < 5; ++n)  // the same floats, transposed
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < 32 * 32; ++p) REQUIRE(nhwc[(n * 32 * 32 + p) * 3 + c] == nchw[(n * 3 + c) * 32 * 32 + p]);
+  const Tensor a = predict_probabilities(model, nchw), b = predict_probabilities_channels_last(model, nhwc);
+  REQUIRE(a.numel() == b.numel());
+  for (int64_t i = 0; i < a.numel(); ++i) CHECK(a[i] == b[i]);
+  // The shape checks of the NCHW input it stands for.
+  Context ctx;
+  CHECK_THROWS_AS(model.net->forward_channels_last(ctx, make_var(Tensor::empty(Shape{1, 16, 16, 3}))), InputError);
+  CHECK_THROWS_AS(model.net->forward_channels_last(ctx, make_var(Tensor::empty(Shape{1, 32, 32, 4}))), InputError);
+}

@@ -1,5 +1,5 @@
-// Patches to a normalized batch (torchvision's ToTensor + Normalize arithmetic) and the
-// eval-mode forward pass with softmax.
+// Patches to a normalized batch (torchvision's ToTensor + Normalize arithmetic; NCHW, or
+// channels-last for whole-slide prediction) and the eval-mode forward pass with softmax.
 #include "weights/model_forward.h"
 
 #include "base/error.h"
@@ -9,19 +9,41 @@
 
 namespace ds {
 
+namespace {
+
+// Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s), computed
+// once per byte value: a table lookup per pixel instead of two divisions (they were a third of a
+// reader thread's time; the values are the same floats).
+std::array<float, 3 * 256> normalize_table(const std::array<float, 3>& mean, const std::array<float, 3>& std) {
+  std::array<float, 3 * 256> t;
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) t[(size_t)(c * 256 + v)] = ((float)v / 255.0f - mean[c]) / std[c];
+  return t;
+}
+
+}  // namespace
+
 void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
                      const std::array<float, 3>& std) {
   const size_t hw = (size_t)patch.width * patch.height;
+  const std::array<float, 3 * 256> t = normalize_table(mean, std);
   for (int c = 0; c < 3; ++c) {
-    // Same operation order as torchvision: ToTensor (x / 255), then Normalize ((x - m) / s),
-    // computed once per byte value: a table lookup per pixel instead of two divisions (they were
-    // a third of a reader thread's time; the values are the same floats).
-    const float m = mean[c], s = std[c];
-    float table[256];
-    for (int v = 0; v < 256; ++v) table[v] = ((float)v / 255.0f - m) / s;
+    const float* table = t.data() + c * 256;
     float* dst = out + c * hw;
     const uint8_t* src = patch.pixels.data() + c;
     for (size_t i = 0; i < hw; ++i) dst[i] = table[src[3 * i]];
+  }
+}
+
+void normalize_patch_channels_last(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                                   const std::array<float, 3>& std) {
+  const size_t hw = (size_t)patch.width * patch.height;
+  const std::array<float, 3 * 256> t = normalize_table(mean, std);
+  const uint8_t* src = patch.pixels.data();
+  for (size_t i = 0; i < hw; ++i, src += 3, out += 3) {
+    out[0] = t[src[0]];
+    out[1] = t[256 + src[1]];
+    out[2] = t[512 + src[2]];
   }
 }
 
@@ -49,7 +71,11 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, cons
   return batch;
 }
 
-Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision) {
+namespace {
+
+// Eval-mode logits of forward(ctx, x) at `precision`, as probabilities.
+template <class Forward>
+Tensor eval_probabilities(Model& model, Precision precision, Forward forward) {
   DS_CHECK(model.net != nullptr, "predict_probabilities: no network");
   DS_CHECK_INPUT(precision != Precision::int8 || is_calibrated(model),
                  "int8 needs a calibrated model: run deepslide calibrate first");
@@ -57,12 +83,22 @@ Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precis
   ctx.tape = nullptr;
   ctx.training = false;
   ctx.precision = precision;
-  VarPtr logits = model.net->forward(ctx, make_var(batch));
-  return softmax(logits->value);
+  return softmax(forward(ctx)->value);
+}
+
+}  // namespace
+
+Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision) {
+  return eval_probabilities(model, precision, [&](Context& ctx) { return model.net->forward(ctx, make_var(batch)); });
 }
 
 Tensor predict_probabilities(Model& model, const Tensor& batch) {
   return predict_probabilities(model, batch, model.precision);
+}
+
+Tensor predict_probabilities_channels_last(Model& model, const Tensor& batch) {
+  return eval_probabilities(model, model.precision,
+                            [&](Context& ctx) { return model.net->forward_channels_last(ctx, make_var(batch)); });
 }
 
 void set_model_precision(Model& model, Precision precision, const std::string& model_path) {

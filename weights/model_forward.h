@@ -21,6 +21,10 @@ Tensor make_batch(const std::vector<RgbImage>& patches, const Model& model, cons
 // normalisation (readers that own their patch call normalize_stain(patch, model.stain) first).
 void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
                      const std::array<float, 3>& std);
+// The same values channels-last (HWC, as the patch's bytes lie), for
+// predict_probabilities_channels_last: the network's own layout, no transpose on the way in.
+void normalize_patch_channels_last(float* out, const RgbImage& patch, const std::array<float, 3>& mean,
+                                   const std::array<float, 3>& std);
 
 // Runs the network in eval mode (no tape, BN running statistics) and returns softmax
 // probabilities [N, K] for a batch from make_batch, its convolutions at `precision`
@@ -29,6 +33,9 @@ void normalize_patch(float* out, const RgbImage& patch, const std::array<float, 
 Tensor predict_probabilities(Model& model, const Tensor& batch, Precision precision);
 // The same at the model's own precision (model.precision, set by set_model_precision).
 Tensor predict_probabilities(Model& model, const Tensor& batch);
+// The same probabilities (bit for bit) for a channels-last batch [N, P, P, 3] of
+// normalize_patch_channels_last patches, at the model's precision.
+Tensor predict_probabilities_channels_last(Model& model, const Tensor& batch);
 
 // Sets the precision every later predict_probabilities(model, batch) runs at: what `predict`,
 // `diagnose` and `visualize` call with their --precision (parse_precision) before they start.
