@@ -9,6 +9,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace ds {
 
@@ -80,6 +86,27 @@ const CpuExtensions& cpu_extensions() {
 }
 
 bool has_bf16_kernels() { return cpu_extensions().avx512_bf16 && cpu_isa() == Isa::avx512; }
+
+// Linux keeps the 8 KB tile data out of a process's XSAVE area until the process asks for it;
+// a tile instruction before that faults (SIGILL).
+static bool amx_permitted() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+bool has_amx_bf16_kernels() {
+  static const bool usable = [] {
+    const CpuExtensions& e = cpu_extensions();
+    const char* env = std::getenv("DEEPSLIDE_AMX");
+    if (env && std::string(env) == "0") return false;
+    return e.amx_tile && e.amx_bf16 && e.amx_os && amx_permitted();
+  }();
+  return usable && has_bf16_kernels();
+}
 bool has_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
 
 const char* isa_name(Isa isa) {

@@ -1,9 +1,9 @@
 // bf16 inference (engine/kernels/conv_bf16.h): to_bf16's rounding, the packing, the reference
 // twin against the fp32 reference convolution of the rounded operands, the AVX512-BF16 kernel
-// against its twin on awkward shapes (and its rounding pass against to_bf16, bit for bit), thread
-// independence, and a whole ResNet-18 at bf16 against fp32. On a CPU without AVX512-BF16 the
-// kernel and ResNet cases print "not run: CPU lacks AVX512-BF16" and ctest reports this
-// executable as skipped (CMakeLists.txt's SKIP_REGULAR_EXPRESSION), never as passed.
+// and the AMX-BF16 tile on emulated tile registers against the twin on awkward shapes (and its rounding pass against
+// to_bf16, bit for bit), thread independence, and a whole ResNet-18 at bf16 against fp32. On a CPU without AVX512-BF16
+// the kernel and ResNet cases print "not run: CPU lacks AVX512-BF16" and ctest reports this executable as skipped
+// (CMakeLists.txt's SKIP_REGULAR_EXPRESSION), never as passed.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include "agreement_model.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "bf16_tile_cases.h"
 #include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
@@ -152,6 +153,13 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
   test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
                                    [&](float* y) { conv2d_forward_bf16(y, x.data(), p, d); },
                                    [&](float* y) { conv2d_forward_bf16_ref(y, x.data(), p, d); }, has_bf16_kernels);
+}
+
+// The AMX-BF16 tile's logic on emulated tile registers: the same cases against the twin. The
+// hardware instance is tests/test_amx.cpp's (run only where the CPU has AMX-BF16).
+TEST_CASE("the AMX-BF16 convolution on emulated tiles matches its reference twin") {
+  if (!bf16_available()) return;
+  test::check_bf16_tiles(conv_bf16_kernels_amx_emulated(), "AMX-BF16 tiles, emulated");
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // bf16 convolution driver (see conv_bf16.h): weight packing, and lowp_conv.h's driver with the
-// AVX512-BF16 tiles and rounding pass.
+// AMX-BF16 or AVX512-BF16 tiles and the rounding pass.
 #include "engine/kernels/conv_bf16.h"
 
 #include <algorithm>
@@ -28,15 +28,20 @@ ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, i
   return p;
 }
 
+void conv2d_forward_bf16_on(const ConvBf16Kernels& k, float* out, const float* in, const ConvBf16Weights& w,
+                            const ConvDims& d, const ConvEpilogue& ep) {
+  check_dims(w, d, ep);
+  // A: the input rounded to bf16, zero-padded, channels to Cp.
+  lowp_conv_forward<uint16_t, uint16_t>(out, in, d, w, w.packed.data(), nullptr, ep, ScratchSlot::conv_bf16_input,
+                                        k.max_m, k.tile, k.round);
+}
+
 void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, const ConvDims& d,
                          const ConvEpilogue& ep) {
   check_dims(w, d, ep);
   if (!has_bf16_kernels()) return conv2d_forward_bf16_ref(out, in, w, d, ep);
-  const ConvBf16Kernels& k = conv_bf16_kernels_avx512bf16();
-
-  // A: the input rounded to bf16, zero-padded, channels to Cp.
-  lowp_conv_forward<uint16_t, uint16_t>(out, in, d, w, w.packed.data(), nullptr, ep, ScratchSlot::conv_bf16_input,
-                                        k.max_m, k.tile, k.round);
+  conv2d_forward_bf16_on(has_amx_bf16_kernels() ? conv_bf16_kernels_amx() : conv_bf16_kernels_avx512bf16(), out, in, w,
+                         d, ep);
 }
 
 }  // namespace ds

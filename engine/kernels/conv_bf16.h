@@ -59,9 +59,9 @@ struct ConvBf16Weights : LowpPacking {  // group 2: kg bf16 pairs per kernel row
 ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC);
 
 // out = epilogue(conv(bf16(in), w)) with ep.weight_scale null (fold it into the packing):
-// + bias[oc], + residual, max(., 0). d's C, KH, KW, OC must match w's. Runs the AVX512-BF16 tiles
-// when has_bf16_kernels() (engine/cpu_features.h), else the reference twin (slow but the same
-// numbers; callers that care refuse bf16 instead, as the CLI does).
+// + bias[oc], + residual, max(., 0). d's C, KH, KW, OC must match w's. Runs the AMX-BF16 tiles when
+// has_amx_bf16_kernels(), else the AVX512-BF16 tiles when has_bf16_kernels() (engine/cpu_features.h), else the
+// reference twin (slow but the same numbers; callers that care refuse bf16 instead, as the CLI does).
 void conv2d_forward_bf16(float* out,       // [N, OH, OW, OC] fp32
                          const float* in,  // [N, H, W, C] fp32, rounded to bf16 on the way in
                          const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep = {});
@@ -81,5 +81,13 @@ struct ConvBf16Kernels {
   void (*round)(uint16_t* dst, const float* src, int64_t n);  // dst[i] = to_bf16(src[i])
 };
 const ConvBf16Kernels& conv_bf16_kernels_avx512bf16();
+// AMX-BF16 tiles of 16 pixels (conv_bf16_amx_tiles.inc): on the hardware (only where
+// has_amx_bf16_kernels()), and on emulated tile registers (any AVX-512 CPU with AVX512-BF16; for
+// tests, slow).
+const ConvBf16Kernels& conv_bf16_kernels_amx();
+const ConvBf16Kernels& conv_bf16_kernels_amx_emulated();
+// conv2d_forward_bf16 on the given tiles (tests run each instance this way).
+void conv2d_forward_bf16_on(const ConvBf16Kernels& k, float* out, const float* in, const ConvBf16Weights& w,
+                            const ConvDims& d, const ConvEpilogue& ep = {});
 
 }  // namespace ds

@@ -1,0 +1,62 @@
+// The AMX-BF16 tiles on the hardware (engine/kernels/conv_bf16_amx.cpp): against the reference
+// twin on the shared shapes (tests/bf16_tile_cases.h), against the same tile on emulated
+// registers, bit-identical on 1 and 2 threads, and what conv2d_forward_bf16 dispatches to. Only
+// where the CPU has AMX-TILE and AMX-BF16 and Linux grants the tile state
+// (has_amx_bf16_kernels()); elsewhere it prints "not run: CPU lacks AMX-BF16" and ctest reports
+// the executable as skipped (CMakeLists.txt), never as passed. test_bf16 runs the tile's logic on
+// emulated registers on any AVX512-BF16 CPU.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/threads.h"
+#include "bf16_tile_cases.h"
+#include "conv_cases.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv_bf16.h"
+
+using namespace ds;
+
+namespace {
+
+bool amx_available() {
+  if (has_amx_bf16_kernels()) return true;
+  const CpuExtensions& e = cpu_extensions();
+  std::printf("not run: CPU lacks AMX-BF16 (amx_tile %d, amx_bf16 %d, OS tile state %d, DEEPSLIDE_AMX/ISA cap)\n",
+              (int)e.amx_tile, (int)e.amx_bf16, (int)e.amx_os);
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the AMX-BF16 convolution matches its reference twin on the hardware") {
+  if (!amx_available()) return;
+  test::check_bf16_tiles(conv_bf16_kernels_amx(), "AMX-BF16 tiles");
+}
+
+TEST_CASE("AMX-BF16 hardware tiles equal the emulated ones, on 1 and 2 threads, and are the default") {
+  if (!amx_available()) return;
+  Rng rng(9);
+  const ConvDims d = make_conv_dims(2, 64, 20, 36, 128, 3, 3, 1, 1);
+  auto [x, w, b, res, n_out] = test::operands(d, rng);
+  const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
+  ConvEpilogue ep;
+  ep.bias = b.data(), ep.residual = res.data(), ep.relu = true;
+  std::vector<float> hw1((size_t)n_out), hw2((size_t)n_out), emu((size_t)n_out), dflt((size_t)n_out);
+  const int before = num_threads();
+  set_num_threads(1);
+  conv2d_forward_bf16_on(conv_bf16_kernels_amx(), hw1.data(), x.data(), p, d, ep);
+  set_num_threads(2);
+  conv2d_forward_bf16_on(conv_bf16_kernels_amx(), hw2.data(), x.data(), p, d, ep);
+  set_num_threads(before);
+  conv2d_forward_bf16_on(conv_bf16_kernels_amx_emulated(), emu.data(), x.data(), p, d, ep);
+  conv2d_forward_bf16(dflt.data(), x.data(), p, d, ep);
+  CHECK(hw1 == hw2);
+  CHECK(dflt == hw1);
+  // The emulation sums each pair's products in the SDM's order; the hardware may round the
+  // pair's sum once: within fp32 summation error of each other.
+  CHECK(test::rel_err(emu, hw1) < 2e-6 * std::sqrt((double)(d.KH * d.KW * d.C)));
+}
