@@ -32,6 +32,7 @@ nlohmann::ordered_json cpu_json() {
           {"amx_os_enabled", e.amx_os},
           {"bf16_kernels", has_bf16_kernels()},
           {"amx_bf16_kernels", has_amx_bf16_kernels()},
+          {"amx_int8_kernels", has_amx_int8_kernels()},
           {"vnni_kernels", has_vnni_kernels()}};
 }
 

@@ -98,15 +98,19 @@ static bool amx_permitted() {
 #endif
 }
 
-bool has_amx_bf16_kernels() {
+// The CPU and OS offer AMX tiles, DEEPSLIDE_AMX is not 0, and Linux granted them (asked once).
+static bool amx_usable() {
   static const bool usable = [] {
     const CpuExtensions& e = cpu_extensions();
     const char* env = std::getenv("DEEPSLIDE_AMX");
     if (env && std::string(env) == "0") return false;
-    return e.amx_tile && e.amx_bf16 && e.amx_os && amx_permitted();
+    return e.amx_tile && e.amx_os && (e.amx_bf16 || e.amx_int8) && amx_permitted();
   }();
-  return usable && has_bf16_kernels();
+  return usable;
 }
+
+bool has_amx_bf16_kernels() { return cpu_extensions().amx_bf16 && amx_usable() && has_bf16_kernels(); }
+bool has_amx_int8_kernels() { return cpu_extensions().amx_int8 && amx_usable() && has_vnni_kernels(); }
 bool has_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
 
 const char* isa_name(Isa isa) {

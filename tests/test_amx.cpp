@@ -1,10 +1,11 @@
-// The AMX-BF16 tiles on the hardware (engine/kernels/conv_bf16_amx.cpp): against the reference
-// twin on the shared shapes (tests/bf16_tile_cases.h), against the same tile on emulated
-// registers, bit-identical on 1 and 2 threads, and what conv2d_forward_bf16 dispatches to. Only
-// where the CPU has AMX-TILE and AMX-BF16 and Linux grants the tile state
-// (has_amx_bf16_kernels()); elsewhere it prints "not run: CPU lacks AMX-BF16" and ctest reports
-// the executable as skipped (CMakeLists.txt), never as passed. test_bf16 runs the tile's logic on
-// emulated registers on any AVX512-BF16 CPU.
+// The AMX tiles on the hardware (engine/kernels/lowp_conv_amx.cpp): bf16 against the reference
+// twin on the shared shapes (tests/lowp_tile_cases.h) and against the same tile on emulated
+// registers, bit-identical on 1 and 2 threads and what conv2d_forward_bf16 dispatches to; int8
+// bit for bit against its twin. Only where the CPU has AMX-TILE with AMX-BF16 (and AMX-INT8) and
+// Linux grants the tile state (has_amx_bf16_kernels()); elsewhere it prints "not run: CPU lacks
+// AMX-BF16" and ctest reports the executable as skipped (CMakeLists.txt), never as passed.
+// test_bf16 and test_int8 run the tiles' logic on emulated registers on any AVX-512 CPU with
+// AVX512-BF16 / VNNI.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,10 +14,10 @@
 
 #include "base/rng.h"
 #include "base/threads.h"
-#include "bf16_tile_cases.h"
 #include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_bf16.h"
+#include "lowp_tile_cases.h"
 
 using namespace ds;
 
@@ -59,4 +60,13 @@ TEST_CASE("AMX-BF16 hardware tiles equal the emulated ones, on 1 and 2 threads, 
   // The emulation sums each pair's products in the SDM's order; the hardware may round the
   // pair's sum once: within fp32 summation error of each other.
   CHECK(test::rel_err(emu, hw1) < 2e-6 * std::sqrt((double)(d.KH * d.KW * d.C)));
+}
+
+TEST_CASE("the AMX-INT8 convolution equals its reference twin bit for bit on the hardware") {
+  if (!amx_available()) return;
+  if (!has_amx_int8_kernels()) {
+    std::printf("not run: CPU lacks AMX-INT8 (it has AMX-BF16)\n");
+    return;
+  }
+  test::check_int8_tiles(conv_int8_kernels_amx(), "AMX-INT8 tiles");
 }

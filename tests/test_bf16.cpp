@@ -16,12 +16,12 @@
 #include "agreement_model.h"
 #include "base/rng.h"
 #include "base/threads.h"
-#include "bf16_tile_cases.h"
 #include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
 #include "layers/resnet.h"
+#include "lowp_tile_cases.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
 

@@ -25,6 +25,7 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_int8.h"
 #include "layers/layers.h"
+#include "lowp_tile_cases.h"
 #include "weights/calibrate.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
@@ -214,6 +215,13 @@ TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bi
   test::check_threads_and_dispatch((size_t)(d.N * d.OH * d.OW * d.OC),
                                    [&](float* y) { conv2d_forward_int8(y, x.data(), p, d); },
                                    [&](float* y) { conv2d_forward_int8_ref(y, x.data(), p, d); }, has_vnni_kernels);
+}
+
+// The AMX-INT8 tile's logic on emulated tile registers, bit for bit against the twin. The
+// hardware instance is tests/test_amx.cpp's (run only where the CPU has AMX-INT8).
+TEST_CASE("the AMX-INT8 convolution on emulated tiles equals its reference twin bit for bit") {
+  if (!vnni_available()) return;
+  test::check_int8_tiles(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
 }
 
 TEST_CASE("the image's quantization: each normalized 8-bit pixel's code is the pixel itself") {

@@ -81,7 +81,7 @@ struct ConvBf16Kernels {
   void (*round)(uint16_t* dst, const float* src, int64_t n);  // dst[i] = to_bf16(src[i])
 };
 const ConvBf16Kernels& conv_bf16_kernels_avx512bf16();
-// AMX-BF16 tiles of 16 pixels (conv_bf16_amx_tiles.inc): on the hardware (only where
+// AMX-BF16 tiles of 16 pixels (lowp_amx_tiles.inc): on the hardware (only where
 // has_amx_bf16_kernels()), and on emulated tile registers (any AVX-512 CPU with AVX512-BF16; for
 // tests, slow).
 const ConvBf16Kernels& conv_bf16_kernels_amx();

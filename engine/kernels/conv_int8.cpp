@@ -134,8 +134,13 @@ void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, 
                          const ConvEpilogue& ep) {
   check_int8_dims(w, d, ep);
   if (!has_vnni_kernels()) return conv2d_forward_int8_ref(out, in, w, d, ep);
-  const ConvInt8Kernels& k = conv_int8_kernels_avx512vnni();
+  conv2d_forward_int8_on(has_amx_int8_kernels() ? conv_int8_kernels_amx() : conv_int8_kernels_avx512vnni(), out, in, w,
+                         d, ep);
+}
 
+void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,
+                            const ConvDims& d, const ConvEpilogue& ep) {
+  check_int8_dims(w, d, ep);
   // A: the input quantized to uint8, padded with the zero points' codes, channels to Cp.
   ConvEpilogue e = ep;
   std::vector<float> bias;

@@ -135,5 +135,12 @@ struct ConvInt8Kernels {
                             int64_t C);
 };
 const ConvInt8Kernels& conv_int8_kernels_avx512vnni();
+// AMX-INT8 tiles of 16 pixels (lowp_amx_tiles.inc): on the hardware (only where
+// has_amx_int8_kernels()), and on emulated tile registers (any AVX512-VNNI CPU; for tests, slow).
+const ConvInt8Kernels& conv_int8_kernels_amx();
+const ConvInt8Kernels& conv_int8_kernels_amx_emulated();
+// conv2d_forward_int8 on the given tiles (tests run each instance this way).
+void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,
+                            const ConvDims& d, const ConvEpilogue& ep = {});
 
 }  // namespace ds
