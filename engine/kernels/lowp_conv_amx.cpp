@@ -87,18 +87,12 @@ struct AmxInt8 : AmxHardware, AmxIntSums {
 }  // namespace
 
 const ConvBf16Kernels& conv_bf16_kernels_amx() {
-  static const ConvBf16Kernels k = {.max_m = {0, kAmxRows, kAmxRows, kAmxRows, kAmxRows},
-                                    .tile = amx_tile<AmxBf16, uint16_t, uint16_t>,
-                                    .round = conv_bf16_kernels_avx512bf16().round};
+  static const ConvBf16Kernels k = amx_bf16_kernels<AmxBf16>();
   return k;
 }
 
 const ConvInt8Kernels& conv_int8_kernels_amx() {
-  const ConvInt8Kernels& vnni = conv_int8_kernels_avx512vnni();
-  static const ConvInt8Kernels k = {.max_m = {0, kAmxRows, kAmxRows, kAmxRows, kAmxRows},
-                                    .tile = amx_tile<AmxInt8, uint8_t, int8_t>,
-                                    .quantize = vnni.quantize,
-                                    .quantize_channels = vnni.quantize_channels};
+  static const ConvInt8Kernels k = amx_int8_kernels<AmxInt8>();
   return k;
 }
 

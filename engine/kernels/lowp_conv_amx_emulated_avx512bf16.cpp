@@ -83,18 +83,12 @@ struct AmxEmulatedInt8 : AmxEmulated, AmxIntSums {
 }  // namespace
 
 const ConvBf16Kernels& conv_bf16_kernels_amx_emulated() {
-  static const ConvBf16Kernels k = {.max_m = {0, kAmxRows, kAmxRows, kAmxRows, kAmxRows},
-                                    .tile = amx_tile<AmxEmulatedBf16, uint16_t, uint16_t>,
-                                    .round = conv_bf16_kernels_avx512bf16().round};
+  static const ConvBf16Kernels k = amx_bf16_kernels<AmxEmulatedBf16>();
   return k;
 }
 
 const ConvInt8Kernels& conv_int8_kernels_amx_emulated() {
-  const ConvInt8Kernels& vnni = conv_int8_kernels_avx512vnni();
-  static const ConvInt8Kernels k = {.max_m = {0, kAmxRows, kAmxRows, kAmxRows, kAmxRows},
-                                    .tile = amx_tile<AmxEmulatedInt8, uint8_t, int8_t>,
-                                    .quantize = vnni.quantize,
-                                    .quantize_channels = vnni.quantize_channels};
+  static const ConvInt8Kernels k = amx_int8_kernels<AmxEmulatedInt8>();
   return k;
 }
 
