@@ -46,6 +46,9 @@ struct AmxHardware {
   template <int T>
   static void load(const void* p, int64_t stride) {
     static_assert(T == 4 || T == 5, "A is tmm4, B tmm5");
+    // GCC 12's tileloadd is an asm that takes the address but declares no memory read: without
+    // this barrier the copies into the tile's local buffers could be dropped as dead stores.
+    __asm__ volatile("" ::: "memory");
     if (T == 4) _tile_loadd(4, p, stride);
     else _tile_loadd(5, p, stride);
   }
