@@ -27,7 +27,7 @@ const char* field_words(const std::string& field) {
   if (field == "winograd")
     return "the convolution algorithm changed (--conv-algo, DEEPSLIDE_WINOGRAD or the tuning file's choices)";
   if (field == "precision") return "the precision changed (--precision)";
-  if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA or another CPU)";
+  if (field == "isa") return "the kernel ISA changed (DEEPSLIDE_ISA, DEEPSLIDE_AMX or another CPU)";
   return nullptr;
 }
 
@@ -38,7 +38,11 @@ ojson run_key(const std::string& model_path, const WindowOptions& w, Precision p
   k["version"] = DEEPSLIDE_VERSION;
   k["model_bytes"] = (uint64_t)fs::file_size(model_path);
   k["model_fnv1a"] = hex64(fnv1a_file(model_path));
-  k["isa"] = isa_name(cpu_isa());
+  // The AMX tiles sum in another order than the AVX-512 ones (bf16; int8 sums are exact, but a
+  // key that says which tiles ran is simpler to trust).
+  const bool amx = (precision == Precision::bf16 && has_amx_bf16_kernels()) ||
+                   (precision == Precision::int8 && has_amx_int8_kernels());
+  k["isa"] = std::string(isa_name(cpu_isa())) + (amx ? "+amx" : "");
   // Winograd rounds differently from the direct convolution (engine/kernels/conv_winograd.h).
   k["winograd"] = conv_algo_key();
   k["precision"] = precision_name(precision);
