@@ -98,19 +98,29 @@ static bool amx_permitted() {
 #endif
 }
 
-// The CPU and OS offer AMX tiles, DEEPSLIDE_AMX is not 0, and Linux granted them (asked once).
-static bool amx_usable() {
-  static const bool usable = [] {
+// The CPU and OS offer AMX tiles and Linux granted them (asked once).
+static bool amx_granted() {
+  static const bool granted = [] {
     const CpuExtensions& e = cpu_extensions();
-    const char* env = std::getenv("DEEPSLIDE_AMX");
-    if (env && std::string(env) == "0") return false;
     return e.amx_tile && e.amx_os && (e.amx_bf16 || e.amx_int8) && amx_permitted();
   }();
-  return usable;
+  return granted;
 }
 
-bool has_amx_bf16_kernels() { return cpu_extensions().amx_bf16 && amx_usable() && has_bf16_kernels(); }
-bool has_amx_int8_kernels() { return cpu_extensions().amx_int8 && amx_usable() && has_vnni_kernels(); }
+// Opt-in until the AMX tiles have run on an AMX machine (they are tested only on emulated
+// registers so far): DEEPSLIDE_AMX=1.
+static bool amx_chosen() {
+  static const bool chosen = [] {
+    const char* env = std::getenv("DEEPSLIDE_AMX");
+    return env && std::string(env) == "1";
+  }();
+  return chosen;
+}
+
+bool amx_bf16_tiles_available() { return cpu_extensions().amx_bf16 && amx_granted() && has_bf16_kernels(); }
+bool amx_int8_tiles_available() { return cpu_extensions().amx_int8 && amx_granted() && has_vnni_kernels(); }
+bool has_amx_bf16_kernels() { return amx_chosen() && amx_bf16_tiles_available(); }
+bool has_amx_int8_kernels() { return amx_chosen() && amx_int8_tiles_available(); }
 bool has_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
 
 const char* isa_name(Isa isa) {

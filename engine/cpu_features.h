@@ -37,12 +37,14 @@ const CpuExtensions& cpu_extensions();
 // The AVX512-BF16 kernels run: the CPU has AVX512-BF16 and the path is not capped below avx512
 // (DEEPSLIDE_ISA / force_isa). Otherwise bf16 kernels run their reference twins.
 bool has_bf16_kernels();
-// The AMX-BF16 tiles run the bf16 convolutions (engine/kernels/lowp_conv_amx.cpp): the bf16
-// kernels run, the CPU has AMX-TILE and AMX-BF16, the OS enables the tile state in XCR0 and
-// grants this process its use (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, asked once, here), and
-// DEEPSLIDE_AMX is not 0. Otherwise the AVX512-BF16 tiles.
+// The AMX-BF16 tiles can run (engine/kernels/lowp_conv_amx.cpp): the bf16 kernels run, the CPU
+// has AMX-TILE and AMX-BF16, the OS enables the tile state in XCR0 and grants this process its use
+// (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, asked once, here). Likewise AMX-INT8 with the VNNI kernels.
+bool amx_bf16_tiles_available();
+bool amx_int8_tiles_available();
+// They do run the bf16 / int8 convolutions: available and chosen with DEEPSLIDE_AMX=1 (opt-in
+// until they have run on an AMX machine; otherwise the AVX512-BF16 / VNNI tiles).
 bool has_amx_bf16_kernels();
-// The AMX-INT8 tiles run the int8 convolutions: likewise with AMX-INT8 and the VNNI kernels.
 bool has_amx_int8_kernels();
 // The AVX512-VNNI int8 kernels run (engine/kernels/conv_int8.h): the CPU has AVX512-VNNI and the
 // path is not capped below avx512. Otherwise int8 kernels run their reference twins.

@@ -22,7 +22,7 @@ FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int,
           "grad_bucket_mb": float, "grad_buckets": int, "grad_buckets_in_backward": int, "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
 CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
-              "vnni_kernels"]
+              "amx_bf16_kernels", "amx_int8_kernels", "vnni_kernels"]
 with open("/proc/cpuinfo") as f:
     FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
 HAS_BF16 = "avx512_bf16" in FLAGS
@@ -61,6 +61,11 @@ for mode in ["train", "infer"]:
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
     check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for v in cpu.values()), f"{mode}: cpu {cpu}")
     check(cpu.get("avx512_bf16") == HAS_BF16, f"{mode}: cpu.avx512_bf16 agrees with /proc/cpuinfo: {cpu}")
+    # The AMX tiles run only where the CPU has them (and only when DEEPSLIDE_AMX=1 chooses them).
+    check(not cpu.get("amx_bf16_kernels") or (cpu.get("amx_bf16") and cpu.get("amx_os_enabled")),
+          f"{mode}: cpu.amx_bf16_kernels without AMX-BF16: {cpu}")
+    check(not cpu.get("amx_int8_kernels") or (cpu.get("amx_int8") and cpu.get("amx_os_enabled")),
+          f"{mode}: cpu.amx_int8_kernels without AMX-INT8: {cpu}")
     check(j.get("caches", {}).get("l2", 0) > 0 and j.get("tuning") in ("file", "derived", "off", "env"),
           f"{mode}: caches and tuning source: {j.get('caches')} {j.get('tuning')}")
     check("iter 2/2" in p.stderr, f"{mode}: progress on stderr: {p.stderr!r}")
