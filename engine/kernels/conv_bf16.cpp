@@ -37,8 +37,7 @@ void conv2d_forward_bf16_on(const ConvBf16Kernels& k, float* out, const float* i
 }
 
 void conv2d_forward_bf16(float* out, const float* in, const ConvBf16Weights& w, const ConvDims& d,
-                         const ConvEpilogue& ep) {
-  check_dims(w, d, ep);
+                         const ConvEpilogue& ep) {  // both sides check the dims
   if (!has_bf16_kernels()) return conv2d_forward_bf16_ref(out, in, w, d, ep);
   conv2d_forward_bf16_on(has_amx_bf16_kernels() ? conv_bf16_kernels_amx() : conv_bf16_kernels_avx512bf16(), out, in, w,
                          d, ep);

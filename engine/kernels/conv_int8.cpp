@@ -131,8 +131,7 @@ LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const f
 }
 
 void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
-                         const ConvEpilogue& ep) {
-  check_int8_dims(w, d, ep);
+                         const ConvEpilogue& ep) {  // both sides check the dims
   if (!has_vnni_kernels()) return conv2d_forward_int8_ref(out, in, w, d, ep);
   conv2d_forward_int8_on(has_amx_int8_kernels() ? conv_int8_kernels_amx() : conv_int8_kernels_avx512vnni(), out, in, w,
                          d, ep);

@@ -165,7 +165,7 @@ struct WinoPlan {
   int64_t TH = 0, TW = 0, T = 0;  // tiles per column, per row, in all
   int64_t ldv = 0, ldm = 0;       // floats between tiles in V and in M
   int64_t nblocks = 0, Tb = 0;    // blocks, and tiles in the largest
-  int64_t nparts = 1, items = 0;  // parts of the output channels per block; nblocks * nparts
+  int64_t nparts = 1;             // parts of the output channels per block (items: nblocks * nparts)
   int NV = 0, M = 0;              // brgemm tile: M tiles x NV vectors of output channels
   int64_t nvec = 0, nob = 0;      // vectors of ldo, blocks of NV vectors
 
@@ -194,7 +194,6 @@ struct WinoPlan {
     else nparts = std::clamp<int64_t>(ceil_div(kWinoItemsPerThread * threads, nblocks), 1, nob);
     nblocks = std::min(nblocks, T);
     Tb = ceil_div(T, nblocks);
-    items = nblocks * nparts;
   }
 };
 
@@ -261,13 +260,13 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
   const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
+    float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
+    float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
     int64_t have = -1;  // the block whose inputs this thread's V holds
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < pl.items; ++it) {
+    for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
       const int64_t b = it / pl.nparts, part = it % pl.nparts;
       const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
-      float* V = scratch(ScratchSlot::winograd_v, 36 * pl.Tb * pl.ldv);
-      float* Mb = scratch(ScratchSlot::winograd_m, 36 * pl.Tb * pl.ldm);
       if (have != b)
         for (int64_t t = 0; t < nt; ++t) {
           const float* pix[36];
