@@ -10,9 +10,14 @@ import time
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        sys.exit("usage: busy_core.py BUSY_MS IDLE_MS")
-    busy, idle = float(sys.argv[1]) / 1000, float(sys.argv[2]) / 1000
+    try:
+        busy, idle = (float(a) / 1000 for a in sys.argv[1:3]) if len(sys.argv) == 3 else (None, None)
+    except ValueError:
+        busy = idle = None
+    if busy is None or not (0 < busy <= 10 and 0 <= idle <= 10):
+        print("busy_core.py: usage: busy_core.py BUSY_MS IDLE_MS (milliseconds, busy 0-10000, idle 0-10000)",
+              file=sys.stderr)
+        sys.exit(2)
     while True:
         start = time.perf_counter()
         while time.perf_counter() - start < busy:

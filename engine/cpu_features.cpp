@@ -1,6 +1,8 @@
 // CPU feature detection via the compiler's cpuid builtins, and the DEEPSLIDE_ISA cap.
 #include "engine/cpu_features.h"
 
+#include "base/error.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -112,7 +114,9 @@ static bool amx_granted() {
 static bool amx_chosen() {
   static const bool chosen = [] {
     const char* env = std::getenv("DEEPSLIDE_AMX");
-    return env && std::string(env) == "1";
+    if (!env || !*env || std::string(env) == "0") return false;
+    if (std::string(env) == "1") return true;
+    throw InputError("DEEPSLIDE_AMX", "'" + std::string(env).substr(0, 40) + "' is not 0 or 1");
   }();
   return chosen;
 }
