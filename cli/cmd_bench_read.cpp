@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "slide/reader/jpeg_decode.h"
 #include "slide/reader/read_bench.h"
 
 namespace ds::cli {
@@ -15,6 +16,7 @@ void register_bench_read(CLI::App& app, Globals& g) {
     ReadBenchOptions bench;
     size_t cache_mb = 32;
     std::string partial = "auto";
+    std::string jpeg = "auto";
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("bench-read", "Measure slide-read throughput");
@@ -35,7 +37,12 @@ void register_bench_read(CLI::App& app, Globals& g) {
                   "cache sees little reuse), never or always")
       ->check(CLI::IsMember({"auto", "never", "always"}))
       ->capture_default_str();
+  sub->add_option("--jpeg-decoder", o->jpeg,
+                  "auto: the baseline fast path where it applies (NDPI), else libjpeg; libjpeg: libjpeg always")
+      ->check(CLI::IsMember({"auto", "libjpeg"}))
+      ->capture_default_str();
   sub->callback([o] {
+    set_fast_jpeg_decoder(o->jpeg == "auto");
     auto slide = Slide::open(o->slide, o->cache_mb << 20);
     slide->set_partial_decode(o->partial == "never"    ? Slide::PartialDecode::kNever
                               : o->partial == "always" ? Slide::PartialDecode::kAlways
@@ -49,6 +56,7 @@ void register_bench_read(CLI::App& app, Globals& g) {
                                 {"threads", o->bench.threads},
                                 {"cache_mb", o->cache_mb},
                                 {"partial_decode", o->partial},
+                                {"jpeg_decoder", o->jpeg},
                                 {"seconds", r.seconds},
                                 {"regions_per_sec", r.regions_per_sec},
                                 {"mb_per_sec", r.mb_per_sec},

@@ -3,6 +3,7 @@
 #include "slide/reader/jpeg_decode.h"
 
 #include <algorithm>
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "base/error.h"
 #include "slide/reader/jpeg_crop.h"
+#include "slide/reader/jpeg_fast_decode.h"
 
 namespace ds {
 
@@ -20,6 +22,8 @@ namespace {
 
 constexpr int kRowBatch = 16;   // rows per jpeg_read_scanlines call
 constexpr size_t kPage = 4096;  // the span of addresses a load is compared with pending stores in
+
+std::atomic<bool> g_fast{true};
 
 struct ErrorMgr {
   jpeg_error_mgr pub;
@@ -255,6 +259,9 @@ bool read_size(Decoder& d, const uint8_t* data, size_t len, int* w, int* h) {
 
 }  // namespace
 
+void set_fast_jpeg_decoder(bool on) { g_fast.store(on); }
+bool fast_jpeg_decoder() { return g_fast.load(std::memory_order_relaxed); }
+
 std::pair<int, int> jpeg_header_size(const uint8_t* data, size_t len) {
   if (len < 4) return {0, 0};
   thread_local Decoder decoder;
@@ -267,6 +274,9 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
                           int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
                           const std::string& what, bool skip_to_restart) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  if (!tables && color == JpegColor::kAuto && fast_jpeg_decoder() &&
+      fast_decode_jpeg_rgb(data, len, tile_w, tile_h, true, x0, y0, x1, y1, out, stride, skip_to_restart))
+    return;
   thread_local Decoder decoder;
   decoder.err.skip_to_restart = skip_to_restart;
   struct Reset {  // the thread's decoder serves other calls too
@@ -295,6 +305,9 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
 void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int frame_h, int scale_denom, uint8_t* out,
                            const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  if (scale_denom == 1 && fast_jpeg_decoder() &&
+      fast_decode_jpeg_rgb(data, len, frame_w, frame_h, false, 0, 0, frame_w, frame_h, out, (size_t)frame_w * 3))
+    return;
   thread_local Decoder decoder;
   if (!run_decode_frame(decoder, data, len, frame_w, frame_h, scale_denom, out))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");

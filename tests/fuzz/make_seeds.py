@@ -303,6 +303,11 @@ def jpeg_seeds(d, slide_dir):
         "restart_markers.bin": jpeg_seed(_with_restarts(img)),
         # One restart interval per MCU row, as in NDPI: crop_jpeg cuts it from its markers.
         "restart_rows.bin": jpeg_seed(_with_restarts(tissue(160, 48, 9), per="1"), region=(150, 20, 250, 200)),
+        # The colour space left to the JPEG (as NDPI's): 4:2:2 and 4:4:4 go through the baseline
+        # fast decoder (slide/reader/jpeg_fast_decode.h), checked against libjpeg's full decode.
+        "fast_422_restart_rows.bin": jpeg_seed(_with_restarts(tissue(160, 48, 9), per="1", subsampling=1), color=0,
+                                               region=(70, 20, 250, 200)),
+        "fast_444.bin": jpeg_seed(jpeg_bytes(img, quality=90, subsampling=0), color=0, region=(0, 0, 255, 255)),
     }
     tables, tile = split_tables(jpeg_bytes(tissue(128, 64, 8), quality=50, subsampling=2))
     seeds["tables_abbreviated.bin"] = jpeg_seed(tile, tables=tables, region=(130, 20, 250, 90))
@@ -314,10 +319,10 @@ def jpeg_seeds(d, slide_dir):
             f.write(data)
 
 
-def _with_restarts(img, per="1B"):
+def _with_restarts(img, per="1B", subsampling=2):
     """A JPEG with a restart marker every MCU (jpegtran, libjpeg-turbo-progs): crop_jpeg must
     refuse it and leave it to the full decode; per="1": every MCU row, which it cuts."""
-    return subprocess.run(["jpegtran", "-restart", per], input=jpeg_bytes(img, quality=60),
+    return subprocess.run(["jpegtran", "-restart", per], input=jpeg_bytes(img, quality=60, subsampling=subsampling),
                           capture_output=True, check=True).stdout
 
 

@@ -1,0 +1,460 @@
+// The baseline JPEG fast path (see jpeg_fast_decode.h): the markers parsed and checked as libjpeg
+// checks them, the scan's data cut at its restart markers and unstuffed into one buffer, each
+// interval's MCUs Huffman-decoded from a 64-bit bit buffer (a 9-bit lookup resolves most codes,
+// and for the AC tables most code + value pairs at once), inverse-transformed and converted a row
+// of MCUs at a time. Anything irregular makes it decline, so libjpeg runs and has the last word.
+#include "slide/reader/jpeg_fast_decode.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "slide/reader/jpeg_pixels.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int kFastBits = 11;
+// Zero bytes after the unstuffed data: more than one MCU can read past its interval's end (4
+// blocks x 64 codes x 31 bits is under 1 KB), which is checked after each MCU.
+constexpr size_t kPad = 4096;
+constexpr int kMaxBlocks = 4;  // Y 2x1, Cb, Cr
+
+// libjpeg's jpeg_natural_order, zigzag index -> row-major position, with its 16 extra entries: a
+// run past the block's end writes position 63, as libjpeg does.
+constexpr uint8_t kNatural[80] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13,
+    6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
+    39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+
+struct Huff {
+  bool defined = false;  // by the current JPEG
+  int derived = -1;      // the tables below are for counts/symbols as a DC (1) or AC (0) table
+  uint8_t counts[17] = {};  // codes of each length 1..16
+  uint8_t symbols[256] = {};
+  // Derived: fast[peek 9 bits] = (length << 8) | symbol, 0 for longer codes; ac_fast[peek] =
+  // (value << 16) | (run << 8) | (code + value bits) for AC codes whose value fits too, else 0;
+  // canonical decoding of longer codes by maxcode and valoffset per length.
+  uint16_t fast[1 << kFastBits];
+  int32_t ac_fast[1 << kFastBits];
+  int32_t maxcode[18];
+  int32_t valoffset[17];
+};
+
+int extend(uint32_t v, int s) { return (int)v - (int)(((v >> (s - 1)) ^ 1u) & 1u) * ((1 << s) - 1); }
+
+// libjpeg's jpeg_make_d_derived_tbl, its checks included (a DC symbol above 15 is an error).
+bool derive(Huff& h, bool dc) {
+  if (h.derived == (int)dc) return true;  // the same table as in the thread's previous JPEG
+  int size[257], code_of[257], n = 0;
+  for (int l = 1; l <= 16; ++l)
+    for (int i = 0; i < h.counts[l]; ++i) {
+      if (n >= 256) return false;
+      size[n++] = l;
+    }
+  size[n] = 0;
+  int code = 0, si = size[0];
+  for (int p = 0; size[p];) {
+    while (size[p] == si) code_of[p++] = code++;
+    if (code >= (1 << si)) return false;
+    code <<= 1;
+    ++si;
+  }
+  if (dc)
+    for (int i = 0; i < n; ++i)
+      if (h.symbols[i] > 15) return false;
+  for (int l = 1, p = 0; l <= 16; ++l) {
+    if (h.counts[l]) {
+      h.valoffset[l] = p - code_of[p];
+      p += h.counts[l];
+      h.maxcode[l] = code_of[p - 1];
+    } else {
+      h.maxcode[l] = -1;
+    }
+  }
+  std::memset(h.fast, 0, sizeof h.fast);
+  std::memset(h.ac_fast, 0, sizeof h.ac_fast);
+  for (int p = 0; p < n && size[p] <= kFastBits; ++p) {
+    const int fill = 1 << (kFastBits - size[p]);
+    for (int i = 0, at = code_of[p] * fill; i < fill; ++i) h.fast[at + i] = (uint16_t)((size[p] << 8) | h.symbols[p]);
+  }
+  if (!dc)
+    for (int i = 0; i < (1 << kFastBits); ++i) {
+      const int e = h.fast[i], l = e >> 8, r = (e >> 4) & 15, s = e & 15;
+      if (!e || !s || l + s > kFastBits) continue;
+      const uint32_t v = ((uint32_t)i >> (kFastBits - l - s)) & ((1u << s) - 1);
+      h.ac_fast[i] = (int32_t)(((uint32_t)extend(v, s) << 16) | (uint32_t)(r << 8) | (uint32_t)(l + s));
+    }
+  h.derived = dc;
+  return true;
+}
+
+struct Component {
+  int id = 0, h = 1, v = 1, tq = 0, td = 0, ta = 0;
+};
+
+struct Header {
+  int16_t quant[4][64];
+  bool quant_defined[4] = {};
+  Huff dc[4], ac[4];
+  Component comp[3];
+  int ncomp = 0, sof_w = 0, sof_h = 0, restart = 0;
+  bool sof = false, adobe = false;
+  size_t scan = 0;  // first byte of the entropy-coded data
+
+  // For the next JPEG: nothing defined, the Huffman tables' derived lookups kept for reuse.
+  void reset() {
+    for (int t = 0; t < 4; ++t) quant_defined[t] = dc[t].defined = ac[t].defined = false;
+    ncomp = sof_w = sof_h = restart = 0;
+    sof = adobe = false;
+    scan = 0;
+  }
+};
+
+uint16_t be16(const uint8_t* p) { return (uint16_t)((p[0] << 8) | p[1]); }
+
+bool parse_dqt(const uint8_t* s, size_t n, Header& hd) {
+  for (size_t i = 0; i < n;) {
+    const int pq = s[i] >> 4, tq = s[i] & 15;
+    ++i;
+    if (pq > 1 || tq > 3 || i + (pq ? 128u : 64u) > n) return false;
+    for (int k = 0; k < 64; ++k, i += pq ? 2 : 1)  // libjpeg's 16-bit multipliers: int16
+      hd.quant[tq][kNatural[k]] = (int16_t)(pq ? be16(s + i) : s[i]);
+    hd.quant_defined[tq] = true;
+  }
+  return true;
+}
+
+bool parse_dht(const uint8_t* s, size_t n, Header& hd) {
+  for (size_t i = 0; i < n;) {
+    if (i + 17 > n) return false;
+    const int tc = s[i] >> 4, th = s[i] & 15;
+    if (tc > 1 || th > 3) return false;
+    Huff& h = tc ? hd.ac[th] : hd.dc[th];
+    uint8_t counts[17] = {}, symbols[256] = {};
+    size_t count = 0;
+    for (int l = 1; l <= 16; ++l) count += (counts[l] = s[i + l]);
+    i += 17;
+    if (count > 256 || i + count > n) return false;
+    std::memcpy(symbols, s + i, count);
+    i += count;
+    if (std::memcmp(counts, h.counts, sizeof counts) || std::memcmp(symbols, h.symbols, sizeof symbols)) {
+      std::memcpy(h.counts, counts, sizeof counts);
+      std::memcpy(h.symbols, symbols, sizeof symbols);
+      h.derived = -1;
+    }
+    h.defined = true;
+  }
+  return true;
+}
+
+bool parse_sof(const uint8_t* s, size_t n, Header& hd) {
+  if (hd.sof || n < 6 || s[0] != 8) return false;
+  hd.sof_h = be16(s + 1), hd.sof_w = be16(s + 3), hd.ncomp = s[5];
+  if (hd.ncomp != 3 || n != 6 + 3u * 3 || hd.sof_w == 0 || hd.sof_h == 0) return false;
+  for (int c = 0; c < 3; ++c) {
+    Component& k = hd.comp[c];
+    k.id = s[6 + 3 * c], k.h = s[7 + 3 * c] >> 4, k.v = s[7 + 3 * c] & 15, k.tq = s[8 + 3 * c];
+    if (k.tq > 3) return false;
+  }
+  hd.sof = true;
+  return true;
+}
+
+bool parse_sos(const uint8_t* s, size_t n, Header& hd) {
+  if (!hd.sof || n != 1 + 2u * 3 + 3 || s[0] != 3) return false;
+  for (int c = 0; c < 3; ++c) {
+    Component& k = hd.comp[c];
+    if (s[1 + 2 * c] != k.id) return false;  // the frame's order
+    k.td = s[2 + 2 * c] >> 4, k.ta = s[2 + 2 * c] & 15;
+    if (k.td > 3 || k.ta > 3) return false;
+  }
+  return s[7] == 0 && s[8] == 63 && s[9] == 0;  // Ss, Se, Ah/Al: sequential
+}
+
+// Markers up to the scan; false for anything outside the fast path.
+bool parse_header(const uint8_t* data, size_t len, Header& hd) {
+  if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return false;
+  for (size_t pos = 2;;) {
+    if (pos >= len || data[pos] != 0xFF) return false;
+    while (pos < len && data[pos] == 0xFF) ++pos;
+    if (pos + 3 > len) return false;
+    const uint8_t m = data[pos++];
+    const size_t seg = be16(data + pos);
+    if (seg < 2 || pos + seg > len) return false;
+    const uint8_t* s = data + pos + 2;
+    const size_t n = seg - 2;
+    pos += seg;
+    bool ok = true;
+    if (m == 0xC0 || m == 0xC1) {
+      ok = parse_sof(s, n, hd);
+    } else if (m == 0xC4) {
+      ok = parse_dht(s, n, hd);
+    } else if (m == 0xDB) {
+      ok = parse_dqt(s, n, hd);
+    } else if (m == 0xDD) {
+      ok = n == 2;
+      if (ok) hd.restart = be16(s);
+    } else if (m == 0xDA) {
+      if (!parse_sos(s, n, hd)) return false;
+      hd.scan = pos;
+      return true;
+    } else if (m == 0xEE) {
+      hd.adobe = hd.adobe || (n >= 5 && std::memcmp(s, "Adobe", 5) == 0);
+    } else if (!((m >= 0xE0 && m <= 0xEF) || m == 0xFE)) {
+      return false;  // other frame types, DAC, DNL, standalone markers out of place
+    }
+    if (!ok) return false;
+  }
+}
+
+// The scan's data, unstuffed, in `ent`, with where each restart interval starts (and, last,
+// where the data ends); false unless the markers are RST0, RST1, ... in turn and then EOI.
+bool cut_intervals(const uint8_t* data, size_t len, size_t pos, std::vector<uint8_t>& ent,
+                   std::vector<uint32_t>& starts) {
+  if (len - pos > (size_t)UINT32_MAX - kPad) return false;
+  ent.resize(len - pos + kPad);
+  starts.assign(1, 0);
+  size_t o = 0;
+  int next_rst = 0;
+  for (;;) {
+    const void* ff = std::memchr(data + pos, 0xFF, len - pos);
+    if (!ff) return false;  // no EOI
+    const size_t run = (size_t)((const uint8_t*)ff - (data + pos));
+    std::memcpy(ent.data() + o, data + pos, run);
+    o += run;
+    size_t j = pos + run + 1;
+    while (j < len && data[j] == 0xFF) ++j;  // fill bytes
+    if (j >= len) return false;
+    const uint8_t m = data[j];
+    pos = j + 1;
+    if (m == 0) {
+      ent[o++] = 0xFF;
+    } else if (m == 0xD0 + next_rst) {
+      next_rst = (next_rst + 1) & 7;
+      starts.push_back((uint32_t)o);
+    } else if (m == 0xD9) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  starts.push_back((uint32_t)o);
+  std::memset(ent.data() + o, 0, kPad);
+  return true;
+}
+
+struct BitReader {
+  const uint8_t* p = nullptr;
+  uint64_t buf = 0;  // next bits, most significant first
+  int n = 0;         // how many of buf's bits are valid
+
+  void reset(const uint8_t* at) { p = at, buf = 0, n = 0; }
+  // Tops the buffer up to 56..63 bits with whole bytes; the bits of a partly taken byte below
+  // them are loaded again, in the same place, by the next refill.
+  void refill() {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    buf |= __builtin_bswap64(w) >> n;
+    p += (63 - n) >> 3;
+    n |= 56;
+  }
+  uint32_t take(int s) {  // 1 <= s <= 16
+    const uint32_t v = (uint32_t)(buf >> (64 - s));
+    buf <<= s;
+    n -= s;
+    return v;
+  }
+  uint64_t bits_used(const uint8_t* base) const { return (uint64_t)(p - base) * 8 - (uint64_t)n; }
+};
+
+// One Huffman symbol (at least 16 bits in the buffer), or -1 for a code no table entry has.
+int decode_symbol(BitReader& b, const Huff& h) {
+  const int e = h.fast[b.buf >> (64 - kFastBits)];
+  if (e) {
+    b.take(e >> 8);
+    return e & 255;
+  }
+  for (int l = kFastBits + 1; l <= 16; ++l) {
+    const int32_t code = (int32_t)(b.buf >> (64 - l));
+    if (code <= h.maxcode[l]) {
+      const int32_t i = code + h.valoffset[l];
+      if (i < 0 || i > 255) return -1;
+      b.take(l);
+      return h.symbols[i];
+    }
+  }
+  return -1;
+}
+
+// One block's coefficients into blk (zeroed), libjpeg's decode_mcu for one block. Returns -1 for
+// a code no table has, 0 when the block has only its DC coefficient, 1 otherwise.
+// Not inlined: on its own, its loop keeps the bit reader and the block in registers.
+__attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const Huff& ac, int& pred, int16_t* blk) {
+  if (b.n < 32) b.refill();
+  const int s = decode_symbol(b, dc);
+  if (s < 0) return -1;
+  if (s) {
+    const int64_t v = (int64_t)pred + extend(b.take(s), s);
+    if (v > INT32_MAX || v < INT32_MIN) return -1;  // libjpeg: JERR_BAD_DCT_COEF
+    pred = (int)v;
+  }
+  blk[0] = (int16_t)pred;
+  int has_ac = 0;
+  for (int k = 1; k < 64; has_ac = 1) {
+    if (b.n < 32) b.refill();
+    const int32_t f = ac.ac_fast[b.buf >> (64 - kFastBits)];
+    if (f) {
+      k += (f >> 8) & 15;
+      b.take(f & 255);
+      blk[kNatural[k++]] = (int16_t)(f >> 16);
+      continue;
+    }
+    const int sym = decode_symbol(b, ac);
+    if (sym < 0) return -1;
+    const int r = sym >> 4, sz = sym & 15;
+    if (sz) {
+      k += r;
+      blk[kNatural[k++]] = (int16_t)extend(b.take(sz), sz);
+    } else {
+      if (r != 15) break;  // end of block
+      k += 16;             // 16 zeros: writes nothing
+    }
+  }
+  return has_ac;
+}
+
+// The inverse DCT of a block with only a DC coefficient, as JpegPixels::idct computes it (every
+// pass leaves a constant: (dc q + 4) >> 3), with the same range check (|dc q| < 4096 keeps the
+// first pass within 2^14).
+bool idct_dc_only(int16_t dc, int16_t q, uint8_t* out, size_t stride) {
+  const int32_t d = (int32_t)dc * q;
+  if (d <= -4096 || d >= 4096) return false;
+  const int v8 = std::clamp(((d + 4) >> 3) + 128, 0, 255);  // libjpeg's range limit (|value| < 512 here)
+  const uint64_t v = 0x0101010101010101ull * (uint64_t)v8;
+  for (int r = 0; r < 8; ++r) std::memcpy(out + (size_t)r * stride, &v, 8);
+  return true;
+}
+
+struct Scratch {
+  Header hd;
+  std::vector<uint8_t> ent, planes, up;
+  std::vector<uint32_t> starts;
+};
+
+}  // namespace
+
+bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0, int y0,
+                          int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart) {
+  thread_local Scratch sc;
+  Header& hd = sc.hd;
+  hd.reset();
+  if (!parse_header(data, len, hd)) return false;
+  if (frame_from_sof) {
+    if (hd.sof_w > frame_w || hd.sof_h > frame_h) return false;  // libjpeg's caller refuses it
+    frame_w = hd.sof_w, frame_h = hd.sof_h;
+  } else if (hd.sof_w != frame_w || hd.sof_h != frame_h) {
+    // libjpeg lays out MCUs and chroma widths from the SOF even when its caller then sets
+    // another frame size: only the plain case is the fast path's.
+    return false;
+  }
+  if (frame_w <= 0 || frame_h <= 0 || frame_w > 65535 || frame_h > 65535 || x0 < 0 || y0 < 0 || x1 > frame_w ||
+      y1 > frame_h || x0 >= x1 || y0 >= y1)
+    return false;
+  const Component* c = hd.comp;
+  const int hmax = c[0].h;
+  if ((hmax != 1 && hmax != 2) || c[0].v != 1 || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1) return false;
+  if (hd.adobe || (c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')) return false;  // libjpeg: RGB
+  for (int k = 0; k < 3; ++k) {
+    if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].defined || !hd.ac[c[k].ta].defined) return false;
+  }
+  for (int t = 0; t < 4; ++t) {
+    bool dc_used = false, ac_used = false;
+    for (int k = 0; k < 3; ++k) dc_used |= c[k].td == t, ac_used |= c[k].ta == t;
+    if ((dc_used && !derive(hd.dc[t], true)) || (ac_used && !derive(hd.ac[t], false))) return false;
+  }
+  const int mcu_w = 8 * hmax, mcus_x = (frame_w + mcu_w - 1) / mcu_w, mcus_y = (frame_h + 7) / 8;
+  const int chroma_w = (frame_w + hmax - 1) / hmax;  // libjpeg's downsampled_width
+  if (hmax == 2 && chroma_w <= 2) return false;      // libjpeg replicates instead of interpolating
+  if (!cut_intervals(data, len, hd.scan, sc.ent, sc.starts)) return false;
+  const size_t nseg = sc.starts.size() - 1;
+  if (hd.restart == 0 && nseg != 1) return false;
+
+  const JpegPixels& px = jpeg_pixels();
+  const size_t ystride = (size_t)mcus_x * mcu_w + 64, cstride = (size_t)mcus_x * 8 + 64;
+  sc.planes.resize(ystride * 8 + 2 * cstride * 8);
+  uint8_t* const yplane = sc.planes.data();
+  uint8_t* const cbplane = yplane + ystride * 8;
+  uint8_t* const crplane = cbplane + cstride * 8;
+  sc.up.resize(2 * (size_t)(x1 - x0) + 64);
+  uint8_t* const cbu = sc.up.data();
+  uint8_t* const cru = cbu + (x1 - x0) + 32;
+
+  // MCU columns whose pixels the output needs (upsampling looks one chroma sample aside).
+  const int mx_lo = std::max(0, x0 / hmax - 1) / 8, mx_hi = std::min(mcus_x * 8 - 1, (x1 - 1) / hmax + 1) / 8;
+  const int first_row = y0 / 8, last_row = std::min(mcus_y - 1, (y1 - 1) / 8);
+  const int64_t total = (int64_t)mcus_x * mcus_y, end = (int64_t)(last_row + 1) * mcus_x;
+  const int64_t ri = hd.restart ? hd.restart : total;
+  // Rows above the output are skipped a whole restart interval at a time.
+  size_t seg = (size_t)(((int64_t)first_row * mcus_x) / ri);
+  if (seg >= nseg) return false;
+  int64_t mcu = (int64_t)seg * ri, in_seg = 0;
+  BitReader br;
+  const uint8_t* base = sc.ent.data() + sc.starts[seg];
+  br.reset(base);
+  int pred[3] = {0, 0, 0};
+  alignas(64) int16_t blocks[kMaxBlocks][64];
+  const int nblocks = hmax + 2;
+  for (; mcu < end; ++mcu, ++in_seg) {
+    if (in_seg == ri) {  // the next restart interval
+      const uint64_t len_bits = (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8;
+      if (!skip_to_restart && (br.bits_used(base) + 7) / 8 * 8 != len_bits) return false;  // extraneous data
+      if (++seg >= nseg) return false;
+      base = sc.ent.data() + sc.starts[seg];
+      br.reset(base);
+      pred[0] = pred[1] = pred[2] = 0;
+      in_seg = 0;
+    }
+    std::memset(blocks, 0, sizeof(int16_t) * 64 * (size_t)nblocks);
+    int has_ac[kMaxBlocks];
+    for (int b = 0; b < nblocks; ++b) {
+      const int ci = b < hmax ? 0 : b - hmax + 1;
+      has_ac[b] = decode_block(br, hd.dc[c[ci].td], hd.ac[c[ci].ta], pred[ci], blocks[b]);
+      if (has_ac[b] < 0) return false;
+    }
+    if (br.bits_used(base) > (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8) return false;  // ran out
+    const int row = (int)(mcu / mcus_x), col = (int)(mcu % mcus_x);
+    if (row < first_row) continue;
+    if (col >= mx_lo && col <= mx_hi) {
+      // Outside the range where libjpeg's builds agree (corrupt data): libjpeg decides.
+      bool in_range = true;
+      for (int b = 0; b < nblocks; ++b) {
+        const int ci = b < hmax ? 0 : b - hmax + 1;
+        uint8_t* const at = ci == 0   ? yplane + (size_t)(col * hmax + b) * 8
+                            : ci == 1 ? cbplane + (size_t)col * 8
+                                      : crplane + (size_t)col * 8;
+        const size_t st = ci == 0 ? ystride : cstride;
+        const int16_t* q = hd.quant[c[ci].tq];
+        in_range &= has_ac[b] ? px.idct(blocks[b], q, at, st) : idct_dc_only(blocks[b][0], q[0], at, st);
+      }
+      if (!in_range) return false;
+    }
+    if (col != mcus_x - 1) continue;
+    for (int y = std::max(row * 8, y0); y < std::min(row * 8 + 8, y1); ++y) {
+      const size_t r = (size_t)(y - row * 8);
+      uint8_t* dst = out + (size_t)(y - y0) * stride;
+      if (hmax == 2) {
+        px.upsample_h2v1(cbplane + r * cstride, chroma_w, x0, x1, cbu);
+        px.upsample_h2v1(crplane + r * cstride, chroma_w, x0, x1, cru);
+        px.ycc_rgb(yplane + r * ystride + x0, cbu, cru, dst, x1 - x0);
+      } else {
+        px.ycc_rgb(yplane + r * ystride + x0, cbplane + r * cstride + x0, crplane + r * cstride + x0, dst, x1 - x0);
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace ds

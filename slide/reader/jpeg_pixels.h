@@ -1,0 +1,36 @@
+// The per-pixel stages of the baseline JPEG decoder (jpeg_fast_decode.h): inverse DCT, chroma
+// upsampling and YCbCr -> RGB, each computing exactly what libjpeg-turbo computes with its
+// defaults (the accurate integer IDCT jidctint.c, "fancy" h2v1 upsampling jdsample.c, the table
+// conversion jdcolor.c), so the pixels equal OpenSlide's bit for bit. Two instances: the plain
+// loops (jpeg_pixels_generic.cpp, libjpeg's C arithmetic; the reference) and AVX2
+// (jpeg_pixels_avx2.cpp), chosen at run time as stain_loops.h chooses: AVX2 where the CPU has it
+// and DEEPSLIDE_ISA does not cap the path at scalar or ref.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace ds {
+
+struct JpegPixels {
+  // One 8x8 block: coefficients in natural (row-major) order times the quantization table (as
+  // libjpeg's 16-bit multipliers), inverse DCT, +128 and libjpeg's range limit, into 8 rows of
+  // 8 bytes `stride` apart. Returns false when the block leaves the range in which every libjpeg
+  // build computes the same pixels (its C code in 64 bits, its SIMD code in 16-bit lanes):
+  // dequantized coefficients and first-pass values within +-2^14, results within -512..511
+  // before the +128. Blocks of real images stay far inside; corrupt data may not.
+  bool (*idct)(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride);
+  // h2v1 fancy upsampling of one row of in_w > 2 chroma samples: output columns [c0, c1) of the
+  // doubled row (3/4 of the nearer sample + 1/4 of the further, the ends replicated) into out.
+  void (*upsample_h2v1)(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out);
+  // n pixels of full-resolution Y, Cb, Cr planes to interleaved RGB.
+  void (*ycc_rgb)(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_t* rgb, int n);
+};
+
+// The instance for this CPU and DEEPSLIDE_ISA (chosen once), or the one forced.
+const JpegPixels& jpeg_pixels();
+void force_jpeg_pixels(const JpegPixels* pixels);  // tests: one instance; nullptr: the CPU's choice
+const JpegPixels& jpeg_pixels_generic();
+const JpegPixels& jpeg_pixels_avx2();  // call only where jpeg_pixels_have_avx2()
+bool jpeg_pixels_have_avx2();
+
+}  // namespace ds

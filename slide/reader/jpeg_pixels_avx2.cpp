@@ -1,0 +1,201 @@
+// The AVX2 instance of jpeg_pixels.h: the same arithmetic as the plain loops, eight 32-bit lanes
+// at a time (the IDCT: a column pass over the block's rows, a transpose, a row pass, a transpose
+// back). Equal to them for every block a JPEG encoder writes; the plain loops compute libjpeg's
+// 64-bit products, these 32-bit ones, which differ only where the dequantized coefficients are
+// far outside what 8-bit samples can produce (libjpeg-turbo's own SIMD uses 16 bits there).
+#include <immintrin.h>
+
+#include "slide/reader/jpeg_pixels.h"
+
+namespace ds {
+
+namespace {
+
+constexpr int kConstBits = 13, kPass1Bits = 2;
+
+inline __attribute__((always_inline)) __m256i mul(__m256i a, int c) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(c)); }
+
+// jidctint.c's 1-D IDCT on eight lanes, in place: v[k] holds input k, then output k (before
+// descaling).
+inline __attribute__((always_inline)) void idct_1d(__m256i* v) {
+  __m256i z2 = v[2], z3 = v[6];
+  __m256i z1 = mul(_mm256_add_epi32(z2, z3), 4433);
+  const __m256i tmp2e = _mm256_add_epi32(z1, mul(z3, -15137)), tmp3e = _mm256_add_epi32(z1, mul(z2, 6270));
+  const __m256i tmp0e = _mm256_slli_epi32(_mm256_add_epi32(v[0], v[4]), kConstBits);
+  const __m256i tmp1e = _mm256_slli_epi32(_mm256_sub_epi32(v[0], v[4]), kConstBits);
+  const __m256i tmp10 = _mm256_add_epi32(tmp0e, tmp3e), tmp13 = _mm256_sub_epi32(tmp0e, tmp3e);
+  const __m256i tmp11 = _mm256_add_epi32(tmp1e, tmp2e), tmp12 = _mm256_sub_epi32(tmp1e, tmp2e);
+  __m256i tmp0 = v[7], tmp1 = v[5], tmp2 = v[3], tmp3 = v[1];
+  z1 = _mm256_add_epi32(tmp0, tmp3);
+  z2 = _mm256_add_epi32(tmp1, tmp2);
+  z3 = _mm256_add_epi32(tmp0, tmp2);
+  __m256i z4 = _mm256_add_epi32(tmp1, tmp3);
+  const __m256i z5 = mul(_mm256_add_epi32(z3, z4), 9633);
+  tmp0 = mul(tmp0, 2446);
+  tmp1 = mul(tmp1, 16819);
+  tmp2 = mul(tmp2, 25172);
+  tmp3 = mul(tmp3, 12299);
+  z1 = mul(z1, -7373);
+  z2 = mul(z2, -20995);
+  z3 = _mm256_add_epi32(mul(z3, -16069), z5);
+  z4 = _mm256_add_epi32(mul(z4, -3196), z5);
+  tmp0 = _mm256_add_epi32(tmp0, _mm256_add_epi32(z1, z3));
+  tmp1 = _mm256_add_epi32(tmp1, _mm256_add_epi32(z2, z4));
+  tmp2 = _mm256_add_epi32(tmp2, _mm256_add_epi32(z2, z3));
+  tmp3 = _mm256_add_epi32(tmp3, _mm256_add_epi32(z1, z4));
+  v[0] = _mm256_add_epi32(tmp10, tmp3), v[7] = _mm256_sub_epi32(tmp10, tmp3);
+  v[1] = _mm256_add_epi32(tmp11, tmp2), v[6] = _mm256_sub_epi32(tmp11, tmp2);
+  v[2] = _mm256_add_epi32(tmp12, tmp1), v[5] = _mm256_sub_epi32(tmp12, tmp1);
+  v[3] = _mm256_add_epi32(tmp13, tmp0), v[4] = _mm256_sub_epi32(tmp13, tmp0);
+}
+
+inline __attribute__((always_inline)) void descale(__m256i* v, int n) {
+  const __m256i half = _mm256_set1_epi32(1 << (n - 1));
+  for (int k = 0; k < 8; ++k) v[k] = _mm256_srai_epi32(_mm256_add_epi32(v[k], half), n);
+}
+
+inline __attribute__((always_inline)) void transpose8(__m256i* v) {
+  __m256i t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_epi32(v[k], v[k + 1]);
+    t[k + 1] = _mm256_unpackhi_epi32(v[k], v[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);
+    u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+    u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);
+    u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+    v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+  }
+}
+
+// All-ones lanes where some v[k] lies outside [lo, hi].
+inline __attribute__((always_inline)) __m256i outside(const __m256i* v, int lo, int hi) {
+  const __m256i l = _mm256_set1_epi32(lo), h = _mm256_set1_epi32(hi);
+  __m256i bad = _mm256_setzero_si256();
+  for (int k = 0; k < 8; ++k)
+    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi32(l, v[k]), _mm256_cmpgt_epi32(v[k], h)));
+  return bad;
+}
+
+bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride) {
+  constexpr int kLimit = 1 << 14;  // see JpegPixels::idct
+  __m256i v[8];
+  for (int r = 0; r < 8; ++r) {  // lanes: columns
+    const __m256i c = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(coef + 8 * r)));
+    const __m256i q = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(quant + 8 * r)));
+    v[r] = _mm256_mullo_epi32(c, q);
+  }
+  __m256i bad = outside(v, 1 - kLimit, kLimit - 1);
+  idct_1d(v);
+  descale(v, kConstBits - kPass1Bits);
+  bad = _mm256_or_si256(bad, outside(v, 1 - kLimit, kLimit - 1));
+  transpose8(v);  // lanes: rows
+  idct_1d(v);
+  descale(v, kConstBits + kPass1Bits + 3);
+  bad = _mm256_or_si256(bad, outside(v, -512, 511));
+  transpose8(v);  // v[r]: output row r
+  // libjpeg's range limit: the low 10 bits as -512..511, + 128, clamped by the saturating packs.
+  const __m256i center = _mm256_set1_epi32(128);
+  for (int r = 0; r < 8; ++r) v[r] = _mm256_add_epi32(_mm256_srai_epi32(_mm256_slli_epi32(v[r], 22), 22), center);
+  for (int r = 0; r < 8; r += 4) {
+    const __m256i a = _mm256_packs_epi32(v[r], v[r + 1]), b = _mm256_packs_epi32(v[r + 2], v[r + 3]);
+    // 32-bit words: r0[0..3] r1[0..3] r2[0..3] r3[0..3] | r0[4..7] r1[4..7] r2[4..7] r3[4..7]
+    const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m128i lo = _mm256_castsi256_si128(p), hi = _mm256_extracti128_si256(p, 1);
+    _mm_storel_epi64((__m128i*)(out + r * stride), lo);
+    _mm_storel_epi64((__m128i*)(out + (r + 1) * stride), _mm_unpackhi_epi64(lo, lo));
+    _mm_storel_epi64((__m128i*)(out + (r + 2) * stride), hi);
+    _mm_storel_epi64((__m128i*)(out + (r + 3) * stride), _mm_unpackhi_epi64(hi, hi));
+  }
+  return _mm256_testz_si256(bad, bad);
+}
+
+uint8_t up_even(const uint8_t* in, int i) { return i == 0 ? in[0] : (uint8_t)((in[i] * 3 + in[i - 1] + 1) >> 2); }
+uint8_t up_odd(const uint8_t* in, int in_w, int i) {
+  return i == in_w - 1 ? in[i] : (uint8_t)((in[i] * 3 + in[i + 1] + 2) >> 2);
+}
+
+void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
+  int c = c0;
+  for (; c < c1 && (c & 1 || c < 2); ++c) out[c - c0] = c & 1 ? up_odd(in, in_w, c >> 1) : up_even(in, c >> 1);
+  // 16 samples (32 outputs) a step, each with both neighbours inside the row.
+  const __m256i one = _mm256_set1_epi16(1), two = _mm256_set1_epi16(2);
+  for (; c + 32 <= c1 && (c >> 1) + 17 <= in_w; c += 32) {
+    const int i = c >> 1;
+    const __m256i cur = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i)));
+    const __m256i prev = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i - 1)));
+    const __m256i next = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i + 1)));
+    const __m256i c3 = _mm256_add_epi16(cur, _mm256_add_epi16(cur, cur));
+    const __m256i even = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(prev, one)), 2);
+    const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, two)), 2);
+    _mm256_storeu_si256((__m256i*)(out + (c - c0)), _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
+  }
+  for (; c < c1; ++c) out[c - c0] = c & 1 ? up_odd(in, in_w, c >> 1) : up_even(in, c >> 1);
+}
+
+uint8_t clamp255(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+// floor((k x + 32768) / 65536) in 16-bit lanes, exactly: the product's high half, plus one when
+// its low half is at least 32768 (negative as a signed 16-bit value).
+inline __attribute__((always_inline)) __m256i mul_round_hi(__m256i x, short k) {
+  const __m256i kk = _mm256_set1_epi16(k);
+  return _mm256_sub_epi16(_mm256_mulhi_epi16(x, kk), _mm256_srai_epi16(_mm256_mullo_epi16(x, kk), 15));
+}
+
+// 16 pixels a step in 16-bit lanes. With x = Cr - 128 (R), Cb - 128 (B): 91881 = 65536 + 26345
+// and 116130 = 131072 - 14942 leave 16-bit multipliers; G's two products are summed in 32 bits
+// (-46802 = -65536 + 18734). The same integers as the tables of the plain loops.
+void ycc_rgb_avx2(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_t* rgb, int n) {
+  const __m256i c128 = _mm256_set1_epi16(128), half = _mm256_set1_epi32(1 << 15);
+  const __m256i g_mul = _mm256_set1_epi32((int)(((uint32_t)(uint16_t)-22554 << 16) | 18734u));  // (xr, xb) pairs
+  // Per 128-bit half (8 pixels): bytes of RG = R0..R7 G0..G7 and BB = B0..B7 (twice) to
+  // R0 G0 B0 R1 ... (16 bytes, then 8).
+  const __m256i rg_a = _mm256_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5, 0, 8, -1, 1, 9, -1, 2, 10,
+                                        -1, 3, 11, -1, 4, 12, -1, 5);
+  const __m256i bb_a = _mm256_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, -1, 0, -1, -1, 1,
+                                        -1, -1, 2, -1, -1, 3, -1, -1, 4, -1);
+  const __m256i rg_b = _mm256_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, 13, -1, 6, 14, -1, 7,
+                                        15, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i bb_b = _mm256_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, -1, -1, 6, -1,
+                                        -1, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i yy = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(y + i)));
+    const __m256i xb = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(cb + i))), c128);
+    const __m256i xr = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(cr + i))), c128);
+    const __m256i r = _mm256_add_epi16(yy, _mm256_add_epi16(xr, mul_round_hi(xr, 26345)));
+    const __m256i b = _mm256_add_epi16(yy, _mm256_add_epi16(_mm256_add_epi16(xb, xb), mul_round_hi(xb, -14942)));
+    const __m256i lo = _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi16(xr, xb), g_mul), half);
+    const __m256i hi = _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpackhi_epi16(xr, xb), g_mul), half);
+    const __m256i gsum = _mm256_packs_epi32(_mm256_srai_epi32(lo, 16), _mm256_srai_epi32(hi, 16));
+    const __m256i g = _mm256_add_epi16(yy, _mm256_sub_epi16(gsum, xr));
+    // Saturating packs clamp to 0..255; each 128-bit half then holds its 8 pixels.
+    const __m256i rgp = _mm256_packus_epi16(r, g), bbp = _mm256_packus_epi16(b, b);
+    const __m256i first = _mm256_or_si256(_mm256_shuffle_epi8(rgp, rg_a), _mm256_shuffle_epi8(bbp, bb_a));
+    const __m256i second = _mm256_or_si256(_mm256_shuffle_epi8(rgp, rg_b), _mm256_shuffle_epi8(bbp, bb_b));
+    uint8_t* o = rgb + 3 * i;
+    _mm_storeu_si128((__m128i*)o, _mm256_castsi256_si128(first));
+    _mm_storel_epi64((__m128i*)(o + 16), _mm256_castsi256_si128(second));
+    _mm_storeu_si128((__m128i*)(o + 24), _mm256_extracti128_si256(first, 1));
+    _mm_storel_epi64((__m128i*)(o + 40), _mm256_extracti128_si256(second, 1));
+  }
+  for (; i < n; ++i) {
+    const int yy = y[i], xb = cb[i] - 128, xr = cr[i] - 128;
+    rgb[3 * i] = clamp255(yy + ((91881 * xr + (1 << 15)) >> 16));
+    rgb[3 * i + 1] = clamp255(yy + ((-22554 * xb + (1 << 15) - 46802 * xr) >> 16));
+    rgb[3 * i + 2] = clamp255(yy + ((116130 * xb + (1 << 15)) >> 16));
+  }
+}
+
+}  // namespace
+
+const JpegPixels& jpeg_pixels_avx2() {
+  static const JpegPixels p{idct_avx2, upsample_h2v1_avx2, ycc_rgb_avx2};
+  return p;
+}
+
+}  // namespace ds
