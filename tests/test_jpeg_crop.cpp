@@ -4,7 +4,7 @@
 // marker after every MCU row (NDPI's restart intervals, also with the frame and interval cut short
 // as the NDPI reader does); streams it cannot cut (other restart intervals, progressive) are
 // refused and still decode; corrupt and truncated data give an InputError or a decode, never a
-// crash.
+// crash; a JPEG that lacks a table it uses never borrows it from the JPEG decoded before it.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -230,5 +230,31 @@ TEST_CASE("review findings: over-subscribed Huffman tables and duplicate compone
       decodes = false;
     }
     if (decodes) CHECK(rect_matches(dup, full, 100, 100, 140, 140));
+  }
+}
+
+TEST_CASE("a JPEG missing its quantization table never borrows the previous JPEG's", "[slide][jpeg]") {
+  // libjpeg keeps tables in its (per-thread, reused) decompressor; a tile without DQT must fail as
+  // it would alone, not decode with the last tile's table.
+  const auto good = encode(busy_image(64, 32, 1), {2, 1});
+  auto bad = encode(busy_image(64, 32, 2), {2, 1});
+  const size_t dqt = find_marker(bad, 0xDB);
+  REQUIRE(dqt > 0);
+  const size_t seg = 2 + (size_t)((bad[dqt + 2] << 8) | bad[dqt + 3]);
+  bad.erase(bad.begin() + (long)dqt, bad.begin() + (long)(dqt + seg));
+  REQUIRE(find_marker(bad, 0xDB) > 0);  // libjpeg writes one DQT per table: the chroma one is left
+  std::vector<uint8_t> out(64 * 32 * 3);
+  for (int round = 0; round < 2; ++round) {
+    ds::decode_jpeg_rgb(nullptr, 0, good.data(), good.size(), ds::JpegColor::kAuto, out.data(), 64, 32, "good");
+    CHECK_THROWS_AS(
+        ds::decode_jpeg_rgb(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kAuto, out.data(), 64, 32, "bad"),
+        ds::InputError);
+    ds::decode_jpeg_rgb_rect(nullptr, 0, good.data(), good.size(), ds::JpegColor::kYCbCr, 64, 32, 5, 5, 40, 30,
+                             out.data(), 64 * 3, "good");
+    CHECK_THROWS_AS(ds::decode_jpeg_rgb_rect(nullptr, 0, bad.data(), bad.size(), ds::JpegColor::kYCbCr, 64, 32, 5, 5,
+                                             40, 30, out.data(), 64 * 3, "bad"),
+                    ds::InputError);
+    ds::decode_jpeg_rgb_frame(good.data(), good.size(), 64, 32, 2, out.data(), "good");
+    CHECK_THROWS_AS(ds::decode_jpeg_rgb_frame(bad.data(), bad.size(), 64, 32, 2, out.data(), "bad"), ds::InputError);
   }
 }

@@ -50,14 +50,108 @@ void on_message(j_common_ptr cinfo, int level) {
 struct Decoder {
   jpeg_decompress_struct cinfo;
   ErrorMgr err;
-  Decoder() {
+  Decoder() { create(); }
+  ~Decoder() { jpeg_destroy_decompress(&cinfo); }
+  // libjpeg keeps the quantization and Huffman tables of earlier JPEGs in the object (that is how
+  // abbreviated streams get theirs): a JPEG that uses a table it does not define would be decoded
+  // with another file's. Such a JPEG gets a fresh object, so libjpeg reports the missing
+  // quantization table or uses its standard Huffman tables, whatever came before.
+  void forget_tables() {
+    jpeg_destroy_decompress(&cinfo);
+    create();
+  }
+
+ private:
+  void create() {
     cinfo.err = jpeg_std_error(&err.pub);
     err.pub.error_exit = on_error;
     err.pub.emit_message = on_message;
     jpeg_create_decompress(&cinfo);
   }
-  ~Decoder() { jpeg_destroy_decompress(&cinfo); }
 };
+
+// Which tables a stream defines and uses, walked from marker to marker (entropy-coded data
+// skipped): true when every quantization table of the frame's components is defined before the
+// first scan and every Huffman table a scan uses (DC when the scan starts at coefficient 0, AC
+// when it goes past it) before that scan. `defined` carries the tables across streams (JPEGTables
+// first, then the tile). Anything unreadable counts as not self-contained.
+struct TableUse {
+  bool q[4] = {}, dc[4] = {}, ac[4] = {};
+  int comp_q[4] = {}, ncomp = 0;
+  bool first_scan_seen = false, ok = true;
+};
+
+void walk_tables(const uint8_t* d, size_t len, TableUse& t) {
+  if (len < 4 || d[0] != 0xFF || d[1] != 0xD8) {
+    t.ok = false;
+    return;
+  }
+  for (size_t pos = 2; pos + 1 < len;) {
+    if (d[pos] != 0xFF) {  // entropy-coded data: on to the next marker
+      const void* ff = std::memchr(d + pos, 0xFF, len - pos);
+      if (!ff) return;
+      pos = (size_t)((const uint8_t*)ff - d);
+      continue;
+    }
+    const uint8_t m = d[pos + 1];
+    if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD8) || m == 0x01) {  // fill, stuffing, RSTn, SOI, TEM
+      pos += m == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (m == 0xD9 || pos + 4 > len) return;  // EOI
+    const size_t seg = (size_t)((d[pos + 2] << 8) | d[pos + 3]);
+    if (seg < 2 || pos + 2 + seg > len) {
+      t.ok = false;
+      return;
+    }
+    const uint8_t* s = d + pos + 4;
+    const size_t n = seg - 2;
+    if (m == 0xDB) {
+      for (size_t i = 0; i < n;) {
+        const int pq = s[i] >> 4, tq = s[i] & 15;
+        if (tq < 4) t.q[tq] = true;
+        i += 1 + (pq ? 128 : 64);
+      }
+    } else if (m == 0xC4) {
+      for (size_t i = 0; i + 17 <= n;) {
+        const int tc = s[i] >> 4, th = s[i] & 15;
+        size_t count = 0;
+        for (int l = 1; l <= 16; ++l) count += s[i + l];
+        if (th < 4) (tc ? t.ac : t.dc)[th] = true;
+        i += 17 + count;
+      }
+    } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && n >= 6) {  // SOFn
+      t.ncomp = std::min<int>(s[5], 4);
+      for (int c = 0; c < t.ncomp && 8 + 3u * c < n; ++c) t.comp_q[c] = s[8 + 3 * c] & 3;
+    } else if (m == 0xDA && n >= 1) {
+      if (!t.first_scan_seen)
+        for (int c = 0; c < t.ncomp; ++c) t.ok &= t.q[t.comp_q[c]];
+      t.first_scan_seen = true;
+      const size_t ns = s[0];
+      if (n < 1 + 2 * ns + 3) {
+        t.ok = false;
+        return;
+      }
+      const int ss = s[1 + 2 * ns], se = s[2 + 2 * ns];
+      for (size_t c = 0; c < ns; ++c) {
+        const int td = s[2 + 2 * c] >> 4, ta = s[2 + 2 * c] & 15;
+        if (ss == 0) t.ok &= td < 4 && t.dc[td];
+        if (se > 0) t.ok &= ta < 4 && t.ac[ta];
+      }
+    }
+    pos += 2 + seg;
+  }
+}
+
+// Gives `d` a fresh libjpeg object when the JPEG (after its tables) leans on tables it does not
+// define (see Decoder::forget_tables).
+void isolate(Decoder& d, const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len) {
+  TableUse t;
+  if (tables && tables_len > 0) walk_tables(tables, tables_len, t);
+  t.first_scan_seen = false;
+  walk_tables(data, len, t);
+  if (!t.ok) d.forget_tables();
+}
 
 // Feeds tables and data to libjpeg, reads the header and sets the colour space from the TIFF.
 // The header is checked against what the directory declares before libjpeg allocates anything
@@ -283,6 +377,7 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
     Decoder& d;
     ~Reset() { d.err.skip_to_restart = false; }
   } reset{decoder};
+  isolate(decoder, tables, tables_len, data, len);
   thread_local std::vector<uint8_t> row_buf;
   size_t need = ((size_t)(x1 + 64) * 3 + kPage) * kRowBatch + kPage;  // see run_decode_rect
   if (row_buf.size() < need) row_buf.resize(need);
@@ -309,6 +404,7 @@ void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int fra
       fast_decode_jpeg_rgb(data, len, frame_w, frame_h, false, 0, 0, frame_w, frame_h, out, (size_t)frame_w * 3))
     return;
   thread_local Decoder decoder;
+  isolate(decoder, nullptr, 0, data, len);
   if (!run_decode_frame(decoder, data, len, frame_w, frame_h, scale_denom, out))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");
 }
@@ -317,6 +413,7 @@ std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, co
                                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
   thread_local Decoder decoder;
+  isolate(decoder, tables, tables_len, data, len);
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(out_w + 64) * 3 * 4;
   if (row_buf.size() < need) row_buf.resize(need);

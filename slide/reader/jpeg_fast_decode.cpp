@@ -24,14 +24,14 @@ constexpr int kMaxBlocks = 4;  // Y 2x1, Cb, Cr
 
 // libjpeg's jpeg_natural_order, zigzag index -> row-major position, with its 16 extra entries: a
 // run past the block's end writes position 63, as libjpeg does.
-constexpr uint8_t kNatural[80] = {
-    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13,
-    6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
-    39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+constexpr uint8_t kNatural[80] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33,
+                                  40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36,
+                                  29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
+                                  47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
 
 struct Huff {
-  bool defined = false;  // by the current JPEG
-  int derived = -1;      // the tables below are for counts/symbols as a DC (1) or AC (0) table
+  bool defined = false;     // by the current JPEG
+  int derived = -1;         // the tables below are for counts/symbols as a DC (1) or AC (0) table
   uint8_t counts[17] = {};  // codes of each length 1..16
   uint8_t symbols[256] = {};
   // Derived: fast[peek 9 bits] = (length << 8) | symbol, 0 for longer codes; ac_fast[peek] =
@@ -346,8 +346,8 @@ struct Scratch {
 
 }  // namespace
 
-bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0, int y0,
-                          int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart) {
+bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
+                          int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart) {
   thread_local Scratch sc;
   Header& hd = sc.hd;
   hd.reset();
@@ -429,16 +429,30 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
     if (row < first_row) continue;
     if (col >= mx_lo && col <= mx_hi) {
       // Outside the range where libjpeg's builds agree (corrupt data): libjpeg decides.
-      bool in_range = true;
+      uint8_t* at[kMaxBlocks];
+      size_t st[kMaxBlocks];
+      const int16_t* q[kMaxBlocks];
       for (int b = 0; b < nblocks; ++b) {
         const int ci = b < hmax ? 0 : b - hmax + 1;
-        uint8_t* const at = ci == 0   ? yplane + (size_t)(col * hmax + b) * 8
-                            : ci == 1 ? cbplane + (size_t)col * 8
-                                      : crplane + (size_t)col * 8;
-        const size_t st = ci == 0 ? ystride : cstride;
-        const int16_t* q = hd.quant[c[ci].tq];
-        in_range &= has_ac[b] ? px.idct(blocks[b], q, at, st) : idct_dc_only(blocks[b][0], q[0], at, st);
+        at[b] = ci == 0 ? yplane + (size_t)(col * hmax + b) * 8 : (ci == 1 ? cbplane : crplane) + (size_t)col * 8;
+        st[b] = ci == 0 ? ystride : cstride;
+        q[b] = hd.quant[c[ci].tq];
       }
+      // Blocks with AC coefficients two at a time; DC-only blocks alone.
+      bool in_range = true;
+      int pending = -1;
+      for (int b = 0; b < nblocks; ++b) {
+        if (!has_ac[b]) {
+          in_range &= idct_dc_only(blocks[b][0], q[b][0], at[b], st[b]);
+        } else if (pending < 0) {
+          pending = b;
+        } else {
+          const int a = pending;
+          in_range &= px.idct2(blocks[a], q[a], at[a], st[a], blocks[b], q[b], at[b], st[b]);
+          pending = -1;
+        }
+      }
+      if (pending >= 0) in_range &= px.idct(blocks[pending], q[pending], at[pending], st[pending]);
       if (!in_range) return false;
     }
     if (col != mcus_x - 1) continue;

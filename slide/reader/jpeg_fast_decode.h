@@ -15,12 +15,12 @@
 namespace ds {
 
 // Decodes the JPEG `data` (SOI .. EOI) whose SOF must say frame_w x frame_h (or, with
-// frame_from_sof, at most that: the SOF's size is then the frame's), writing columns [x0, x1) of rows [y0, y1) as RGB to `out` (row stride `stride` bytes;
-// out points at pixel (x0, y0)). skip_to_restart: the data between restart markers may hold more
-// MCUs than the restart interval (the caller shortened the interval to cut a row, NDPI); the rest
-// of each interval is skipped, as libjpeg skips it. Returns false when it declines; `out` may then
-// hold some rows already, which the caller's libjpeg decode overwrites.
-bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0, int y0,
-                          int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart = false);
+// frame_from_sof, at most that: the SOF's size is then the frame's), writing columns [x0, x1) of rows [y0, y1) as RGB
+// to `out` (row stride `stride` bytes; out points at pixel (x0, y0)). skip_to_restart: the data between restart markers
+// may hold more MCUs than the restart interval (the caller shortened the interval to cut a row, NDPI); the rest of each
+// interval is skipped, as libjpeg skips it. Returns false when it declines; `out` may then hold some rows already,
+// which the caller's libjpeg decode overwrites.
+bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
+                          int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart = false);
 
 }  // namespace ds

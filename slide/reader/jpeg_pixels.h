@@ -2,9 +2,10 @@
 // upsampling and YCbCr -> RGB, each computing exactly what libjpeg-turbo computes with its
 // defaults (the accurate integer IDCT jidctint.c, "fancy" h2v1 upsampling jdsample.c, the table
 // conversion jdcolor.c), so the pixels equal OpenSlide's bit for bit. Two instances: the plain
-// loops (jpeg_pixels_generic.cpp, libjpeg's C arithmetic; the reference) and AVX2
-// (jpeg_pixels_avx2.cpp), chosen at run time as stain_loops.h chooses: AVX2 where the CPU has it
-// and DEEPSLIDE_ISA does not cap the path at scalar or ref.
+// loops (jpeg_pixels_generic.cpp, libjpeg's C arithmetic; the reference), AVX2
+// (jpeg_pixels_avx2.cpp) and AVX-512 (jpeg_pixels_avx512.cpp: AVX2's with a two-block IDCT),
+// chosen at run time as engine/ chooses its kernels: the widest the CPU has, capped by
+// DEEPSLIDE_ISA (avx2: no AVX-512; scalar or ref: the plain loops).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,10 @@ struct JpegPixels {
   // dequantized coefficients and first-pass values within +-2^14, results within -512..511
   // before the +128. Blocks of real images stay far inside; corrupt data may not.
   bool (*idct)(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride);
+  // Two blocks at once (the AVX-512 instance fills a 16-lane vector with them; the others call
+  // idct twice): the same pixels and the same answer as two idct calls.
+  bool (*idct2)(const int16_t* coef_a, const int16_t* quant_a, uint8_t* out_a, size_t stride_a, const int16_t* coef_b,
+                const int16_t* quant_b, uint8_t* out_b, size_t stride_b);
   // h2v1 fancy upsampling of one row of in_w > 2 chroma samples: output columns [c0, c1) of the
   // doubled row (3/4 of the nearer sample + 1/4 of the further, the ends replicated) into out.
   void (*upsample_h2v1)(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out);
@@ -30,7 +35,9 @@ struct JpegPixels {
 const JpegPixels& jpeg_pixels();
 void force_jpeg_pixels(const JpegPixels* pixels);  // tests: one instance; nullptr: the CPU's choice
 const JpegPixels& jpeg_pixels_generic();
-const JpegPixels& jpeg_pixels_avx2();  // call only where jpeg_pixels_have_avx2()
+const JpegPixels& jpeg_pixels_avx2();    // call only where jpeg_pixels_have_avx2()
+const JpegPixels& jpeg_pixels_avx512();  // call only where jpeg_pixels_have_avx512()
 bool jpeg_pixels_have_avx2();
+bool jpeg_pixels_have_avx512();  // AVX-512 F, BW, DQ and VL
 
 }  // namespace ds

@@ -13,7 +13,9 @@ namespace {
 
 constexpr int kConstBits = 13, kPass1Bits = 2;
 
-inline __attribute__((always_inline)) __m256i mul(__m256i a, int c) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(c)); }
+inline __attribute__((always_inline)) __m256i mul(__m256i a, int c) {
+  return _mm256_mullo_epi32(a, _mm256_set1_epi32(c));
+}
 
 // jidctint.c's 1-D IDCT on eight lanes, in place: v[k] holds input k, then output k (before
 // descaling).
@@ -154,14 +156,14 @@ void ycc_rgb_avx2(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_
   const __m256i g_mul = _mm256_set1_epi32((int)(((uint32_t)(uint16_t)-22554 << 16) | 18734u));  // (xr, xb) pairs
   // Per 128-bit half (8 pixels): bytes of RG = R0..R7 G0..G7 and BB = B0..B7 (twice) to
   // R0 G0 B0 R1 ... (16 bytes, then 8).
-  const __m256i rg_a = _mm256_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5, 0, 8, -1, 1, 9, -1, 2, 10,
-                                        -1, 3, 11, -1, 4, 12, -1, 5);
+  const __m256i rg_a = _mm256_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5, 0, 8, -1, 1, 9, -1, 2,
+                                        10, -1, 3, 11, -1, 4, 12, -1, 5);
   const __m256i bb_a = _mm256_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, -1, 0, -1, -1, 1,
                                         -1, -1, 2, -1, -1, 3, -1, -1, 4, -1);
-  const __m256i rg_b = _mm256_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, 13, -1, 6, 14, -1, 7,
-                                        15, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i bb_b = _mm256_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, -1, -1, 6, -1,
-                                        -1, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i rg_b = _mm256_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, 13, -1, 6, 14, -1,
+                                        7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i bb_b = _mm256_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, -1, -1, 6,
+                                        -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1);
   int i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256i yy = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(y + i)));
@@ -194,7 +196,13 @@ void ycc_rgb_avx2(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_
 }  // namespace
 
 const JpegPixels& jpeg_pixels_avx2() {
-  static const JpegPixels p{idct_avx2, upsample_h2v1_avx2, ycc_rgb_avx2};
+  static const JpegPixels p{idct_avx2,
+                            [](const int16_t* ca, const int16_t* qa, uint8_t* oa, size_t sa, const int16_t* cb,
+                               const int16_t* qb, uint8_t* ob, size_t sb) {
+                              const bool a = idct_avx2(ca, qa, oa, sa);
+                              return idct_avx2(cb, qb, ob, sb) && a;
+                            },
+                            upsample_h2v1_avx2, ycc_rgb_avx2};
   return p;
 }
 

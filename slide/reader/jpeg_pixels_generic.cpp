@@ -90,10 +90,8 @@ bool idct_generic(const int16_t* coef, const int16_t* quant, uint8_t* out, size_
 void upsample_h2v1_generic(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
   for (int c = c0; c < c1; ++c) {
     const int i = c >> 1, v = in[i] * 3;
-    if (c & 1)
-      out[c - c0] = i == in_w - 1 ? in[i] : (uint8_t)((v + in[i + 1] + 2) >> 2);
-    else
-      out[c - c0] = i == 0 ? in[i] : (uint8_t)((v + in[i - 1] + 1) >> 2);
+    if (c & 1) out[c - c0] = i == in_w - 1 ? in[i] : (uint8_t)((v + in[i + 1] + 2) >> 2);
+    else out[c - c0] = i == 0 ? in[i] : (uint8_t)((v + in[i - 1] + 1) >> 2);
   }
 }
 
@@ -132,7 +130,13 @@ std::atomic<const JpegPixels*> g_forced{nullptr};
 }  // namespace
 
 const JpegPixels& jpeg_pixels_generic() {
-  static const JpegPixels p{idct_generic, upsample_h2v1_generic, ycc_rgb_generic};
+  static const JpegPixels p{idct_generic,
+                            [](const int16_t* ca, const int16_t* qa, uint8_t* oa, size_t sa, const int16_t* cb,
+                               const int16_t* qb, uint8_t* ob, size_t sb) {
+                              const bool a = idct_generic(ca, qa, oa, sa);
+                              return idct_generic(cb, qb, ob, sb) && a;
+                            },
+                            upsample_h2v1_generic, ycc_rgb_generic};
   return p;
 }
 
@@ -145,14 +149,26 @@ bool jpeg_pixels_have_avx2() {
 #endif
 }
 
+bool jpeg_pixels_have_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return jpeg_pixels_have_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 void force_jpeg_pixels(const JpegPixels* pixels) { g_forced.store(pixels); }
 
 const JpegPixels& jpeg_pixels() {
   if (const JpegPixels* f = g_forced.load(std::memory_order_relaxed)) return *f;
   static const JpegPixels* chosen = [] {
     const char* cap = std::getenv("DEEPSLIDE_ISA");
-    const bool capped = cap && (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref"));
-    return !capped && jpeg_pixels_have_avx2() ? &jpeg_pixels_avx2() : &jpeg_pixels_generic();
+    const bool plain = cap && (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref"));
+    const bool no_avx512 = plain || (cap && !std::strcmp(cap, "avx2"));
+    if (!no_avx512 && jpeg_pixels_have_avx512()) return &jpeg_pixels_avx512();
+    return !plain && jpeg_pixels_have_avx2() ? &jpeg_pixels_avx2() : &jpeg_pixels_generic();
   }();
   return *chosen;
 }

@@ -1,0 +1,131 @@
+// The AVX-512 instance of jpeg_pixels.h: AVX2's stages, with an IDCT of two blocks at once (each
+// 16-lane vector holds a row of both: block a in lanes 0-7, block b in 8-15), the arithmetic of
+// the AVX2 IDCT lane for lane, so the pixels and the range answer are the same.
+#include <immintrin.h>
+
+#include "slide/reader/jpeg_pixels.h"
+
+// GCC 12's unmasked AVX-512 intrinsics pass _mm512_undefined_epi32() as the merge source, which
+// it then reports as used uninitialized (-Wuninitialized, also -Wmaybe-uninitialized); false.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace ds {
+
+namespace {
+
+constexpr int kConstBits = 13, kPass1Bits = 2, kLimit = 1 << 14;
+
+inline __attribute__((always_inline)) __m512i mul(__m512i a, int c) {
+  return _mm512_mullo_epi32(a, _mm512_set1_epi32(c));
+}
+
+// jidctint.c's 1-D IDCT on sixteen lanes, in place (as the AVX2 instance's).
+inline __attribute__((always_inline)) void idct_1d(__m512i* v) {
+  __m512i z2 = v[2], z3 = v[6];
+  __m512i z1 = mul(_mm512_add_epi32(z2, z3), 4433);
+  const __m512i tmp2e = _mm512_add_epi32(z1, mul(z3, -15137)), tmp3e = _mm512_add_epi32(z1, mul(z2, 6270));
+  const __m512i tmp0e = _mm512_slli_epi32(_mm512_add_epi32(v[0], v[4]), kConstBits);
+  const __m512i tmp1e = _mm512_slli_epi32(_mm512_sub_epi32(v[0], v[4]), kConstBits);
+  const __m512i tmp10 = _mm512_add_epi32(tmp0e, tmp3e), tmp13 = _mm512_sub_epi32(tmp0e, tmp3e);
+  const __m512i tmp11 = _mm512_add_epi32(tmp1e, tmp2e), tmp12 = _mm512_sub_epi32(tmp1e, tmp2e);
+  __m512i tmp0 = v[7], tmp1 = v[5], tmp2 = v[3], tmp3 = v[1];
+  z1 = _mm512_add_epi32(tmp0, tmp3);
+  z2 = _mm512_add_epi32(tmp1, tmp2);
+  z3 = _mm512_add_epi32(tmp0, tmp2);
+  __m512i z4 = _mm512_add_epi32(tmp1, tmp3);
+  const __m512i z5 = mul(_mm512_add_epi32(z3, z4), 9633);
+  tmp0 = mul(tmp0, 2446);
+  tmp1 = mul(tmp1, 16819);
+  tmp2 = mul(tmp2, 25172);
+  tmp3 = mul(tmp3, 12299);
+  z1 = mul(z1, -7373);
+  z2 = mul(z2, -20995);
+  z3 = _mm512_add_epi32(mul(z3, -16069), z5);
+  z4 = _mm512_add_epi32(mul(z4, -3196), z5);
+  tmp0 = _mm512_add_epi32(tmp0, _mm512_add_epi32(z1, z3));
+  tmp1 = _mm512_add_epi32(tmp1, _mm512_add_epi32(z2, z4));
+  tmp2 = _mm512_add_epi32(tmp2, _mm512_add_epi32(z2, z3));
+  tmp3 = _mm512_add_epi32(tmp3, _mm512_add_epi32(z1, z4));
+  v[0] = _mm512_add_epi32(tmp10, tmp3), v[7] = _mm512_sub_epi32(tmp10, tmp3);
+  v[1] = _mm512_add_epi32(tmp11, tmp2), v[6] = _mm512_sub_epi32(tmp11, tmp2);
+  v[2] = _mm512_add_epi32(tmp12, tmp1), v[5] = _mm512_sub_epi32(tmp12, tmp1);
+  v[3] = _mm512_add_epi32(tmp13, tmp0), v[4] = _mm512_sub_epi32(tmp13, tmp0);
+}
+
+inline __attribute__((always_inline)) void descale(__m512i* v, int n) {
+  const __m512i half = _mm512_set1_epi32(1 << (n - 1));
+  for (int k = 0; k < 8; ++k) v[k] = _mm512_srai_epi32(_mm512_add_epi32(v[k], half), n);
+}
+
+// Each 256-bit half (one block's 8 x 8) transposed, as the AVX2 transpose does per block.
+inline __attribute__((always_inline)) void transpose8x2(__m512i* v) {
+  __m512i t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm512_unpacklo_epi32(v[k], v[k + 1]);
+    t[k + 1] = _mm512_unpackhi_epi32(v[k], v[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm512_unpacklo_epi64(t[k], t[k + 2]);
+    u[k + 1] = _mm512_unpackhi_epi64(t[k], t[k + 2]);
+    u[k + 2] = _mm512_unpacklo_epi64(t[k + 1], t[k + 3]);
+    u[k + 3] = _mm512_unpackhi_epi64(t[k + 1], t[k + 3]);
+  }
+  // Per half: [x.lane0, y.lane0] and [x.lane1, y.lane1] (64-bit indices; 8+ selects y).
+  const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm512_permutex2var_epi64(u[k], lo, u[k + 4]);
+    v[k + 4] = _mm512_permutex2var_epi64(u[k], hi, u[k + 4]);
+  }
+}
+
+inline __attribute__((always_inline)) __mmask16 outside(const __m512i* v, int lo, int hi) {
+  const __m512i l = _mm512_set1_epi32(lo), h = _mm512_set1_epi32(hi);
+  __mmask16 bad = 0;
+  for (int k = 0; k < 8; ++k) bad |= _mm512_cmplt_epi32_mask(v[k], l) | _mm512_cmpgt_epi32_mask(v[k], h);
+  return bad;
+}
+
+bool idct2_avx512(const int16_t* ca, const int16_t* qa, uint8_t* oa, size_t sa, const int16_t* cb, const int16_t* qb,
+                  uint8_t* ob, size_t sb) {
+  __m512i v[8];
+  for (int r = 0; r < 8; ++r) {  // lanes: the columns of a, then of b
+    const __m256i c = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)(ca + 8 * r))),
+                                              _mm_loadu_si128((const __m128i*)(cb + 8 * r)), 1);
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)(qa + 8 * r))),
+                                              _mm_loadu_si128((const __m128i*)(qb + 8 * r)), 1);
+    v[r] = _mm512_mullo_epi32(_mm512_cvtepi16_epi32(c), _mm512_cvtepi16_epi32(q));
+  }
+  __mmask16 bad = outside(v, 1 - kLimit, kLimit - 1);
+  idct_1d(v);
+  descale(v, kConstBits - kPass1Bits);
+  bad |= outside(v, 1 - kLimit, kLimit - 1);
+  transpose8x2(v);
+  idct_1d(v);
+  descale(v, kConstBits + kPass1Bits + 3);
+  bad |= outside(v, -512, 511);
+  transpose8x2(v);  // v[r]: row r of a, then of b
+  // libjpeg's range limit: the low 10 bits as -512..511, + 128, clamped to 0..255.
+  const __m512i center = _mm512_set1_epi32(128), zero = _mm512_setzero_si512(), max = _mm512_set1_epi32(255);
+  for (int r = 0; r < 8; ++r) {
+    __m512i x = _mm512_add_epi32(_mm512_srai_epi32(_mm512_slli_epi32(v[r], 22), 22), center);
+    x = _mm512_min_epi32(_mm512_max_epi32(x, zero), max);
+    const __m128i bytes = _mm512_cvtepi32_epi8(x);
+    _mm_storel_epi64((__m128i*)(oa + r * sa), bytes);
+    _mm_storel_epi64((__m128i*)(ob + r * sb), _mm_unpackhi_epi64(bytes, bytes));
+  }
+  return bad == 0;
+}
+
+}  // namespace
+
+const JpegPixels& jpeg_pixels_avx512() {
+  static const JpegPixels p = [] {
+    JpegPixels q = jpeg_pixels_avx2();
+    q.idct2 = idct2_avx512;
+    return q;
+  }();
+  return p;
+}
+
+}  // namespace ds
