@@ -1,8 +1,11 @@
 // The baseline JPEG fast path (see jpeg_fast_decode.h): the markers parsed and checked as libjpeg
 // checks them, the scan's data cut at its restart markers and unstuffed into one buffer, each
-// interval's MCUs Huffman-decoded from a 64-bit bit buffer (a 9-bit lookup resolves most codes,
+// interval's MCUs Huffman-decoded from a 64-bit bit buffer (an 11-bit lookup resolves most codes,
 // and for the AC tables most code + value pairs at once), inverse-transformed and converted a row
-// of MCUs at a time. Anything irregular makes it decline, so libjpeg runs and has the last word.
+// of MCUs at a time. With one restart interval per MCU row (NDPI), two rows are decoded side by
+// side, block against block: Huffman decoding is one long chain of dependent table lookups per
+// interval, and two independent chains keep the core busier than one. Anything irregular makes it
+// decline, so libjpeg runs and has the last word.
 #include "slide/reader/jpeg_fast_decode.h"
 
 #include <algorithm>
@@ -34,7 +37,7 @@ struct Huff {
   int derived = -1;         // the tables below are for counts/symbols as a DC (1) or AC (0) table
   uint8_t counts[17] = {};  // codes of each length 1..16
   uint8_t symbols[256] = {};
-  // Derived: fast[peek 9 bits] = (length << 8) | symbol, 0 for longer codes; ac_fast[peek] =
+  // Derived: fast[peek kFastBits bits] = (length << 8) | symbol, 0 for longer codes; ac_fast[peek] =
   // (value << 16) | (run << 8) | (code + value bits) for AC codes whose value fits too, else 0;
   // canonical decoding of longer codes by maxcode and valoffset per length.
   uint16_t fast[1 << kFastBits];
@@ -289,41 +292,86 @@ int decode_symbol(BitReader& b, const Huff& h) {
   return -1;
 }
 
-// One block's coefficients into blk (zeroed), libjpeg's decode_mcu for one block. Returns -1 for
-// a code no table has, 0 when the block has only its DC coefficient, 1 otherwise.
-// Not inlined: on its own, its loop keeps the bit reader and the block in registers.
-__attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const Huff& ac, int& pred, int16_t* blk) {
-  if (b.n < 32) b.refill();
-  const int s = decode_symbol(b, dc);
-  if (s < 0) return -1;
-  if (s) {
-    const int64_t v = (int64_t)pred + extend(b.take(s), s);
-    if (v > INT32_MAX || v < INT32_MIN) return -1;  // libjpeg: JERR_BAD_DCT_COEF
-    pred = (int)v;
+// One block being decoded: libjpeg's decode_mcu for one block, a step at a time (a step is one
+// AC symbol), so that two blocks of independent intervals can be decoded in alternation: their
+// bit readers form two dependency chains the CPU runs side by side.
+struct BlockDecode {
+  BitReader& b;
+  const Huff& ac;
+  int16_t* blk;
+  int k = 1;
+  int has_ac = 0;  // 1 once an AC coefficient is written
+  bool done = false;
+
+  // The DC coefficient; false for a code no table has or a prediction out of int range.
+  bool dc(const Huff& dc_table, int& pred) {
+    if (b.n < 32) b.refill();
+    const int s = decode_symbol(b, dc_table);
+    if (s < 0) return false;
+    if (s) {
+      const int64_t v = (int64_t)pred + extend(b.take(s), s);
+      if (v > INT32_MAX || v < INT32_MIN) return false;  // libjpeg: JERR_BAD_DCT_COEF
+      pred = (int)v;
+    }
+    blk[0] = (int16_t)pred;
+    return true;
   }
-  blk[0] = (int16_t)pred;
-  int has_ac = 0;
-  for (int k = 1; k < 64; has_ac = 1) {
+  // One AC symbol; false for a code no table has.
+  inline __attribute__((always_inline)) bool step() {
     if (b.n < 32) b.refill();
     const int32_t f = ac.ac_fast[b.buf >> (64 - kFastBits)];
     if (f) {
       k += (f >> 8) & 15;
       b.take(f & 255);
       blk[kNatural[k++]] = (int16_t)(f >> 16);
-      continue;
-    }
-    const int sym = decode_symbol(b, ac);
-    if (sym < 0) return -1;
-    const int r = sym >> 4, sz = sym & 15;
-    if (sz) {
-      k += r;
-      blk[kNatural[k++]] = (int16_t)extend(b.take(sz), sz);
+      has_ac = 1;
     } else {
-      if (r != 15) break;  // end of block
-      k += 16;             // 16 zeros: writes nothing
+      const int sym = decode_symbol(b, ac);
+      if (sym < 0) return false;
+      const int r = sym >> 4, sz = sym & 15;
+      if (sz) {
+        k += r;
+        blk[kNatural[k++]] = (int16_t)extend(b.take(sz), sz);
+        has_ac = 1;
+      } else if (r != 15) {
+        done = true;  // end of block
+        return true;
+      } else {
+        k += 16;  // 16 zeros: writes nothing
+        has_ac = 1;
+      }
     }
+    done = k >= 64;
+    return true;
   }
-  return has_ac;
+};
+
+// One block's coefficients into blk (zeroed). Returns -1 for a code no table has, 0 when the
+// block has only its DC coefficient, 1 otherwise. Not inlined: on its own, its loop keeps the
+// bit reader and the block in registers.
+__attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const Huff& ac, int& pred, int16_t* blk) {
+  BlockDecode d{b, ac, blk};
+  if (!d.dc(dc, pred)) return -1;
+  while (!d.done)
+    if (!d.step()) return -1;
+  return d.has_ac;
+}
+
+// Two blocks of two intervals at once, in alternation (see BlockDecode); each result as
+// decode_block's.
+__attribute__((noinline)) void decode_two_blocks(BitReader& ba, BitReader& bb, const Huff& dc, const Huff& ac,
+                                                 int& pred_a, int& pred_b, int16_t* blk_a, int16_t* blk_b, int* res_a,
+                                                 int* res_b) {
+  BlockDecode a{ba, ac, blk_a}, b{bb, ac, blk_b};
+  bool ok_a = a.dc(dc, pred_a), ok_b = b.dc(dc, pred_b);
+  while (ok_a && ok_b && !a.done && !b.done) {
+    ok_a = a.step();
+    ok_b = b.step();
+  }
+  while (ok_a && !a.done) ok_a = a.step();
+  while (ok_b && !b.done) ok_b = b.step();
+  *res_a = ok_a ? a.has_ac : -1;
+  *res_b = ok_b ? b.has_ac : -1;
 }
 
 // The inverse DCT of a block with only a DC coefficient, as JpegPixels::idct computes it (every
@@ -383,79 +431,57 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
   if (hd.restart == 0 && nseg != 1) return false;
 
   const JpegPixels& px = jpeg_pixels();
+  // Two slots of one MCU row each (rows of two intervals decoded side by side).
   const size_t ystride = (size_t)mcus_x * mcu_w + 64, cstride = (size_t)mcus_x * 8 + 64;
-  sc.planes.resize(ystride * 8 + 2 * cstride * 8);
-  uint8_t* const yplane = sc.planes.data();
-  uint8_t* const cbplane = yplane + ystride * 8;
-  uint8_t* const crplane = cbplane + cstride * 8;
+  const size_t slot_bytes = ystride * 8 + 2 * cstride * 8;
+  sc.planes.resize(2 * slot_bytes);
   sc.up.resize(2 * (size_t)(x1 - x0) + 64);
   uint8_t* const cbu = sc.up.data();
   uint8_t* const cru = cbu + (x1 - x0) + 32;
+  const int nblocks = hmax + 2;
+  auto comp_of = [hmax](int b) { return b < hmax ? 0 : b - hmax + 1; };
 
   // MCU columns whose pixels the output needs (upsampling looks one chroma sample aside).
   const int mx_lo = std::max(0, x0 / hmax - 1) / 8, mx_hi = std::min(mcus_x * 8 - 1, (x1 - 1) / hmax + 1) / 8;
   const int first_row = y0 / 8, last_row = std::min(mcus_y - 1, (y1 - 1) / 8);
-  const int64_t total = (int64_t)mcus_x * mcus_y, end = (int64_t)(last_row + 1) * mcus_x;
-  const int64_t ri = hd.restart ? hd.restart : total;
-  // Rows above the output are skipped a whole restart interval at a time.
-  size_t seg = (size_t)(((int64_t)first_row * mcus_x) / ri);
-  if (seg >= nseg) return false;
-  int64_t mcu = (int64_t)seg * ri, in_seg = 0;
-  BitReader br;
-  const uint8_t* base = sc.ent.data() + sc.starts[seg];
-  br.reset(base);
-  int pred[3] = {0, 0, 0};
-  alignas(64) int16_t blocks[kMaxBlocks][64];
-  const int nblocks = hmax + 2;
-  for (; mcu < end; ++mcu, ++in_seg) {
-    if (in_seg == ri) {  // the next restart interval
-      const uint64_t len_bits = (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8;
-      if (!skip_to_restart && (br.bits_used(base) + 7) / 8 * 8 != len_bits) return false;  // extraneous data
-      if (++seg >= nseg) return false;
-      base = sc.ent.data() + sc.starts[seg];
-      br.reset(base);
-      pred[0] = pred[1] = pred[2] = 0;
-      in_seg = 0;
-    }
-    std::memset(blocks, 0, sizeof(int16_t) * 64 * (size_t)nblocks);
-    int has_ac[kMaxBlocks];
+
+  // The MCU's blocks into slot `slot`'s planes at column col (those the output needs); false
+  // outside the range where libjpeg's builds agree (corrupt data: libjpeg decides).
+  auto idct_mcu = [&](int slot, int col, int16_t(*blocks)[64], const int* has_ac) {
+    if (col < mx_lo || col > mx_hi) return true;
+    uint8_t* const yplane = sc.planes.data() + (size_t)slot * slot_bytes;
+    uint8_t* at[kMaxBlocks];
+    size_t st[kMaxBlocks];
+    const int16_t* q[kMaxBlocks];
     for (int b = 0; b < nblocks; ++b) {
-      const int ci = b < hmax ? 0 : b - hmax + 1;
-      has_ac[b] = decode_block(br, hd.dc[c[ci].td], hd.ac[c[ci].ta], pred[ci], blocks[b]);
-      if (has_ac[b] < 0) return false;
+      const int ci = comp_of(b);
+      at[b] = ci == 0 ? yplane + (size_t)(col * hmax + b) * 8
+                      : yplane + ystride * 8 + (size_t)(ci - 1) * cstride * 8 + (size_t)col * 8;
+      st[b] = ci == 0 ? ystride : cstride;
+      q[b] = hd.quant[c[ci].tq];
     }
-    if (br.bits_used(base) > (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8) return false;  // ran out
-    const int row = (int)(mcu / mcus_x), col = (int)(mcu % mcus_x);
-    if (row < first_row) continue;
-    if (col >= mx_lo && col <= mx_hi) {
-      // Outside the range where libjpeg's builds agree (corrupt data): libjpeg decides.
-      uint8_t* at[kMaxBlocks];
-      size_t st[kMaxBlocks];
-      const int16_t* q[kMaxBlocks];
-      for (int b = 0; b < nblocks; ++b) {
-        const int ci = b < hmax ? 0 : b - hmax + 1;
-        at[b] = ci == 0 ? yplane + (size_t)(col * hmax + b) * 8 : (ci == 1 ? cbplane : crplane) + (size_t)col * 8;
-        st[b] = ci == 0 ? ystride : cstride;
-        q[b] = hd.quant[c[ci].tq];
+    // Blocks with AC coefficients two at a time; DC-only blocks alone.
+    bool in_range = true;
+    int pending = -1;
+    for (int b = 0; b < nblocks; ++b) {
+      if (!has_ac[b]) {
+        in_range &= idct_dc_only(blocks[b][0], q[b][0], at[b], st[b]);
+      } else if (pending < 0) {
+        pending = b;
+      } else {
+        const int a = pending;
+        in_range &= px.idct2(blocks[a], q[a], at[a], st[a], blocks[b], q[b], at[b], st[b]);
+        pending = -1;
       }
-      // Blocks with AC coefficients two at a time; DC-only blocks alone.
-      bool in_range = true;
-      int pending = -1;
-      for (int b = 0; b < nblocks; ++b) {
-        if (!has_ac[b]) {
-          in_range &= idct_dc_only(blocks[b][0], q[b][0], at[b], st[b]);
-        } else if (pending < 0) {
-          pending = b;
-        } else {
-          const int a = pending;
-          in_range &= px.idct2(blocks[a], q[a], at[a], st[a], blocks[b], q[b], at[b], st[b]);
-          pending = -1;
-        }
-      }
-      if (pending >= 0) in_range &= px.idct(blocks[pending], q[pending], at[pending], st[pending]);
-      if (!in_range) return false;
     }
-    if (col != mcus_x - 1) continue;
+    if (pending >= 0) in_range &= px.idct(blocks[pending], q[pending], at[pending], st[pending]);
+    return in_range;
+  };
+  // Slot `slot`'s MCU row, rows [y0, y1) of it, to the output.
+  auto emit_row = [&](int slot, int row) {
+    const uint8_t* const yplane = sc.planes.data() + (size_t)slot * slot_bytes;
+    const uint8_t* const cbplane = yplane + ystride * 8;
+    const uint8_t* const crplane = cbplane + cstride * 8;
     for (int y = std::max(row * 8, y0); y < std::min(row * 8 + 8, y1); ++y) {
       const size_t r = (size_t)(y - row * 8);
       uint8_t* dst = out + (size_t)(y - y0) * stride;
@@ -467,6 +493,82 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
         px.ycc_rgb(yplane + r * ystride + x0, cbplane + r * cstride + x0, crplane + r * cstride + x0, dst, x1 - x0);
       }
     }
+  };
+  auto seg_bits = [&](size_t seg) { return (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8; };
+  alignas(64) int16_t blocks[2][kMaxBlocks][64];
+  int has_ac[2][kMaxBlocks];
+
+  if (hd.restart == mcus_x) {
+    // One restart interval per MCU row (NDPI): rows are independent; two are decoded side by side.
+    if ((size_t)last_row >= nseg) return false;
+    for (int row = first_row; row <= last_row; row += 2) {
+      const int n = row + 1 <= last_row ? 2 : 1;
+      BitReader br[2];
+      const uint8_t* base[2];
+      int pred[2][3] = {};
+      for (int i = 0; i < n; ++i) {
+        base[i] = sc.ent.data() + sc.starts[(size_t)(row + i)];
+        br[i].reset(base[i]);
+      }
+      for (int col = 0; col < mcus_x; ++col) {
+        std::memset(blocks, 0, sizeof blocks);
+        for (int b = 0; b < nblocks; ++b) {
+          const Component& k = c[comp_of(b)];
+          if (n == 2) {
+            decode_two_blocks(br[0], br[1], hd.dc[k.td], hd.ac[k.ta], pred[0][comp_of(b)], pred[1][comp_of(b)],
+                              blocks[0][b], blocks[1][b], &has_ac[0][b], &has_ac[1][b]);
+          } else {
+            has_ac[0][b] = decode_block(br[0], hd.dc[k.td], hd.ac[k.ta], pred[0][comp_of(b)], blocks[0][b]);
+          }
+        }
+        for (int i = 0; i < n; ++i) {
+          for (int b = 0; b < nblocks; ++b)
+            if (has_ac[i][b] < 0) return false;
+          if (br[i].bits_used(base[i]) > seg_bits((size_t)(row + i))) return false;  // ran out
+          if (!idct_mcu(i, col, blocks[i], has_ac[i])) return false;
+        }
+      }
+      // An interval another needed row follows must end where its MCUs do (libjpeg reads the
+      // restart marker next and objects to extraneous data).
+      for (int i = 0; i < n; ++i)
+        if (!skip_to_restart && row + i < last_row &&
+            (br[i].bits_used(base[i]) + 7) / 8 * 8 != seg_bits((size_t)(row + i)))
+          return false;
+      for (int i = 0; i < n; ++i) emit_row(i, row + i);
+    }
+    return true;
+  }
+
+  const int64_t total = (int64_t)mcus_x * mcus_y, end = (int64_t)(last_row + 1) * mcus_x;
+  const int64_t ri = hd.restart ? hd.restart : total;
+  // Rows above the output are skipped a whole restart interval at a time.
+  size_t seg = (size_t)(((int64_t)first_row * mcus_x) / ri);
+  if (seg >= nseg) return false;
+  int64_t mcu = (int64_t)seg * ri, in_seg = 0;
+  BitReader br;
+  const uint8_t* base = sc.ent.data() + sc.starts[seg];
+  br.reset(base);
+  int pred[3] = {0, 0, 0};
+  for (; mcu < end; ++mcu, ++in_seg) {
+    if (in_seg == ri) {  // the next restart interval
+      if (!skip_to_restart && (br.bits_used(base) + 7) / 8 * 8 != seg_bits(seg)) return false;  // extraneous data
+      if (++seg >= nseg) return false;
+      base = sc.ent.data() + sc.starts[seg];
+      br.reset(base);
+      pred[0] = pred[1] = pred[2] = 0;
+      in_seg = 0;
+    }
+    std::memset(blocks[0], 0, sizeof blocks[0]);
+    for (int b = 0; b < nblocks; ++b) {
+      const int ci = comp_of(b);
+      has_ac[0][b] = decode_block(br, hd.dc[c[ci].td], hd.ac[c[ci].ta], pred[ci], blocks[0][b]);
+      if (has_ac[0][b] < 0) return false;
+    }
+    if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
+    const int row = (int)(mcu / mcus_x), col = (int)(mcu % mcus_x);
+    if (row < first_row) continue;
+    if (!idct_mcu(0, col, blocks[0], has_ac[0])) return false;
+    if (col == mcus_x - 1) emit_row(0, row);
   }
   return true;
 }
