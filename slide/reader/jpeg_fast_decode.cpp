@@ -362,7 +362,8 @@ __attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const H
 __attribute__((noinline)) void decode_two_blocks(BitReader& ba, BitReader& bb, const Huff& dc, const Huff& ac,
                                                  int& pred_a, int& pred_b, int16_t* blk_a, int16_t* blk_b, int* res_a,
                                                  int* res_b) {
-  BlockDecode a{ba, ac, blk_a}, b{bb, ac, blk_b};
+  BitReader ra = ba, rb = bb;  // local copies: registers, not stores through the references
+  BlockDecode a{ra, ac, blk_a}, b{rb, ac, blk_b};
   bool ok_a = a.dc(dc, pred_a), ok_b = b.dc(dc, pred_b);
   while (ok_a && ok_b && !a.done && !b.done) {
     ok_a = a.step();
@@ -372,6 +373,8 @@ __attribute__((noinline)) void decode_two_blocks(BitReader& ba, BitReader& bb, c
   while (ok_b && !b.done) ok_b = b.step();
   *res_a = ok_a ? a.has_ac : -1;
   *res_b = ok_b ? b.has_ac : -1;
+  ba = ra;
+  bb = rb;
 }
 
 // The inverse DCT of a block with only a DC coefficient, as JpegPixels::idct computes it (every
