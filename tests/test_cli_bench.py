@@ -140,11 +140,12 @@ INFER = ["bench", "--mode", "infer", "--batch", "2", "--size", "32", "--iters", 
 
 
 def algos(flags=(), env_value=None, expect=0):
-    env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="ds_bench_xdg_"))  # no tuning file
-    env.pop("DEEPSLIDE_WINOGRAD", None)
-    if env_value is not None:
-        env["DEEPSLIDE_WINOGRAD"] = env_value
-    p = subprocess.run([DEEPSLIDE, *flags, *INFER], capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix="ds_bench_xdg_") as xdg:  # no tuning file; removed after
+        env = dict(os.environ, XDG_CACHE_HOME=xdg)
+        env.pop("DEEPSLIDE_WINOGRAD", None)
+        if env_value is not None:
+            env["DEEPSLIDE_WINOGRAD"] = env_value
+        p = subprocess.run([DEEPSLIDE, *flags, *INFER], capture_output=True, text=True, env=env)
     check(p.returncode == expect, f"{flags} {env_value}: exit {p.returncode}, expected {expect}: {p.stderr[-300:]}")
     if expect:  # CLI11 adds "Run with --help" under a refused flag value
         lines = p.stderr.strip().splitlines()
