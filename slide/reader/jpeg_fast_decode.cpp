@@ -395,6 +395,210 @@ struct Scratch {
   std::vector<uint32_t> starts;
 };
 
+// The frame's components, sampling and tables as the fast path handles them (see the header);
+// derives the Huffman lookups the scan uses. False: decline.
+bool fast_path_applies(Header& hd) {
+  const Component* c = hd.comp;
+  const int hmax = c[0].h;
+  if ((hmax != 1 && hmax != 2) || c[0].v != 1 || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1) return false;
+  if (hd.adobe || (c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')) return false;  // libjpeg: RGB
+  for (int k = 0; k < 3; ++k)
+    if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].defined || !hd.ac[c[k].ta].defined) return false;
+  for (int t = 0; t < 4; ++t) {
+    bool dc_used = false, ac_used = false;
+    for (int k = 0; k < 3; ++k) dc_used |= c[k].td == t, ac_used |= c[k].ta == t;
+    if ((dc_used && !derive(hd.dc[t], true)) || (ac_used && !derive(hd.ac[t], false))) return false;
+  }
+  return true;
+}
+
+// Decodes one frame's MCUs into RGB rows: the MCU rows the output needs, a row of MCUs at a time
+// into one of two plane slots (Y, Cb, Cr), then upsampled and converted into the output.
+class FrameDecoder {
+ public:
+  FrameDecoder(Scratch& sc, int frame_w, int frame_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
+               bool skip_to_restart)
+      : sc_(sc),
+        hd_(sc.hd),
+        px_(jpeg_pixels()),
+        x0_(x0),
+        y0_(y0),
+        x1_(x1),
+        y1_(y1),
+        out_(out),
+        stride_(stride),
+        skip_(skip_to_restart) {
+    hmax_ = hd_.comp[0].h;
+    nblocks_ = hmax_ + 2;
+    const int mcu_w = 8 * hmax_;
+    mcus_x_ = (frame_w + mcu_w - 1) / mcu_w;
+    mcus_y_ = (frame_h + 7) / 8;
+    chroma_w_ = (frame_w + hmax_ - 1) / hmax_;  // libjpeg's downsampled_width
+    ystride_ = (size_t)mcus_x_ * mcu_w + 64;
+    cstride_ = (size_t)mcus_x_ * 8 + 64;
+    slot_bytes_ = ystride_ * 8 + 2 * cstride_ * 8;
+    sc.planes.resize(2 * slot_bytes_);
+    sc.up.resize(2 * (size_t)(x1 - x0) + 64);
+    // MCU columns whose pixels the output needs (upsampling looks one chroma sample aside).
+    mx_lo_ = std::max(0, x0 / hmax_ - 1) / 8;
+    mx_hi_ = std::min(mcus_x_ * 8 - 1, (x1 - 1) / hmax_ + 1) / 8;
+    first_row_ = y0 / 8;
+    last_row_ = std::min(mcus_y_ - 1, (y1 - 1) / 8);
+  }
+
+  bool run() {
+    if (hmax_ == 2 && chroma_w_ <= 2) return false;  // libjpeg replicates instead of interpolating
+    if (hd_.restart == 0 && segments() != 1) return false;
+    return hd_.restart == mcus_x_ ? decode_row_pairs() : decode_in_order();
+  }
+
+ private:
+  size_t segments() const { return sc_.starts.size() - 1; }
+  uint64_t seg_bits(size_t seg) const { return (uint64_t)(sc_.starts[seg + 1] - sc_.starts[seg]) * 8; }
+  const uint8_t* seg_start(size_t seg) const { return sc_.ent.data() + sc_.starts[seg]; }
+  int comp_of(int b) const { return b < hmax_ ? 0 : b - hmax_ + 1; }
+
+  // One interval per MCU row (NDPI): rows are independent; two are decoded side by side, block
+  // against block (decode_two_blocks).
+  bool decode_row_pairs() {
+    if ((size_t)last_row_ >= segments()) return false;
+    for (int row = first_row_; row <= last_row_; row += 2) {
+      const int n = row + 1 <= last_row_ ? 2 : 1;
+      BitReader br[2];
+      const uint8_t* base[2];
+      int pred[2][3] = {};
+      for (int i = 0; i < n; ++i) br[i].reset(base[i] = seg_start((size_t)(row + i)));
+      for (int col = 0; col < mcus_x_; ++col) {
+        std::memset(blocks_, 0, sizeof blocks_);
+        for (int b = 0; b < nblocks_; ++b) {
+          const int ci = comp_of(b);
+          const Huff &dc = hd_.dc[hd_.comp[ci].td], &ac = hd_.ac[hd_.comp[ci].ta];
+          if (n == 2)
+            decode_two_blocks(br[0], br[1], dc, ac, pred[0][ci], pred[1][ci], blocks_[0][b], blocks_[1][b],
+                              &has_ac_[0][b], &has_ac_[1][b]);
+          else has_ac_[0][b] = decode_block(br[0], dc, ac, pred[0][ci], blocks_[0][b]);
+        }
+        for (int i = 0; i < n; ++i) {
+          for (int b = 0; b < nblocks_; ++b)
+            if (has_ac_[i][b] < 0) return false;
+          if (br[i].bits_used(base[i]) > seg_bits((size_t)(row + i))) return false;  // ran out
+          if (!idct_mcu(i, col)) return false;
+        }
+      }
+      // An interval another needed row follows must end where its MCUs do (libjpeg reads the
+      // restart marker next and objects to extraneous data).
+      for (int i = 0; i < n; ++i)
+        if (!skip_ && row + i < last_row_ && (br[i].bits_used(base[i]) + 7) / 8 * 8 != seg_bits((size_t)(row + i)))
+          return false;
+      for (int i = 0; i < n; ++i) emit_row(i, row + i);
+    }
+    return true;
+  }
+
+  // Any restart interval (or none): MCU after MCU, rows above the output skipped a whole restart
+  // interval at a time.
+  bool decode_in_order() {
+    const int64_t total = (int64_t)mcus_x_ * mcus_y_, end = (int64_t)(last_row_ + 1) * mcus_x_;
+    const int64_t ri = hd_.restart ? hd_.restart : total;
+    size_t seg = (size_t)(((int64_t)first_row_ * mcus_x_) / ri);
+    if (seg >= segments()) return false;
+    int64_t mcu = (int64_t)seg * ri, in_seg = 0;
+    BitReader br;
+    const uint8_t* base = seg_start(seg);
+    br.reset(base);
+    int pred[3] = {0, 0, 0};
+    for (; mcu < end; ++mcu, ++in_seg) {
+      if (in_seg == ri) {  // the next restart interval; extraneous data before its marker: decline
+        if (!skip_ && (br.bits_used(base) + 7) / 8 * 8 != seg_bits(seg)) return false;
+        if (++seg >= segments()) return false;
+        br.reset(base = seg_start(seg));
+        pred[0] = pred[1] = pred[2] = 0;
+        in_seg = 0;
+      }
+      std::memset(blocks_[0], 0, sizeof blocks_[0]);
+      for (int b = 0; b < nblocks_; ++b) {
+        const int ci = comp_of(b);
+        has_ac_[0][b] = decode_block(br, hd_.dc[hd_.comp[ci].td], hd_.ac[hd_.comp[ci].ta], pred[ci], blocks_[0][b]);
+        if (has_ac_[0][b] < 0) return false;
+      }
+      if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
+      const int row = (int)(mcu / mcus_x_), col = (int)(mcu % mcus_x_);
+      if (row < first_row_) continue;
+      if (!idct_mcu(0, col)) return false;
+      if (col == mcus_x_ - 1) emit_row(0, row);
+    }
+    return true;
+  }
+
+  // Slot `slot`'s blocks into its planes at MCU column col (only those the output needs); false
+  // outside the range where libjpeg's builds agree (corrupt data: libjpeg decides).
+  bool idct_mcu(int slot, int col) {
+    if (col < mx_lo_ || col > mx_hi_) return true;
+    uint8_t* const yplane = sc_.planes.data() + (size_t)slot * slot_bytes_;
+    int16_t(*blocks)[64] = blocks_[slot];
+    const int* has_ac = has_ac_[slot];
+    uint8_t* at[kMaxBlocks];
+    size_t st[kMaxBlocks];
+    const int16_t* q[kMaxBlocks];
+    for (int b = 0; b < nblocks_; ++b) {
+      const int ci = comp_of(b);
+      at[b] = ci == 0 ? yplane + (size_t)(col * hmax_ + b) * 8
+                      : yplane + ystride_ * 8 + (size_t)(ci - 1) * cstride_ * 8 + (size_t)col * 8;
+      st[b] = ci == 0 ? ystride_ : cstride_;
+      q[b] = hd_.quant[hd_.comp[ci].tq];
+    }
+    // Blocks with AC coefficients two at a time; DC-only blocks alone.
+    bool in_range = true;
+    int pending = -1;
+    for (int b = 0; b < nblocks_; ++b) {
+      if (!has_ac[b]) {
+        in_range &= idct_dc_only(blocks[b][0], q[b][0], at[b], st[b]);
+      } else if (pending < 0) {
+        pending = b;
+      } else {
+        const int a = pending;
+        in_range &= px_.idct2(blocks[a], q[a], at[a], st[a], blocks[b], q[b], at[b], st[b]);
+        pending = -1;
+      }
+    }
+    if (pending >= 0) in_range &= px_.idct(blocks[pending], q[pending], at[pending], st[pending]);
+    return in_range;
+  }
+
+  // Slot `slot`'s MCU row (MCU row `row` of the frame), rows [y0, y1) of it, to the output.
+  void emit_row(int slot, int row) {
+    const uint8_t* const yplane = sc_.planes.data() + (size_t)slot * slot_bytes_;
+    const uint8_t* const cbplane = yplane + ystride_ * 8;
+    const uint8_t* const crplane = cbplane + cstride_ * 8;
+    uint8_t* const cbu = sc_.up.data();
+    uint8_t* const cru = cbu + (x1_ - x0_) + 32;
+    for (int y = std::max(row * 8, y0_); y < std::min(row * 8 + 8, y1_); ++y) {
+      const size_t r = (size_t)(y - row * 8);
+      uint8_t* dst = out_ + (size_t)(y - y0_) * stride_;
+      if (hmax_ == 2) {
+        px_.upsample_h2v1(cbplane + r * cstride_, chroma_w_, x0_, x1_, cbu);
+        px_.upsample_h2v1(crplane + r * cstride_, chroma_w_, x0_, x1_, cru);
+        px_.ycc_rgb(yplane + r * ystride_ + x0_, cbu, cru, dst, x1_ - x0_);
+      } else {
+        px_.ycc_rgb(yplane + r * ystride_ + x0_, cbplane + r * cstride_ + x0_, crplane + r * cstride_ + x0_, dst,
+                    x1_ - x0_);
+      }
+    }
+  }
+
+  Scratch& sc_;
+  const Header& hd_;
+  const JpegPixels& px_;
+  const int x0_, y0_, x1_, y1_;
+  uint8_t* const out_;
+  const size_t stride_;
+  const bool skip_;
+  int hmax_, nblocks_, mcus_x_, mcus_y_, chroma_w_, mx_lo_, mx_hi_, first_row_, last_row_;
+  size_t ystride_, cstride_, slot_bytes_;
+  alignas(64) int16_t blocks_[2][kMaxBlocks][64];
+  int has_ac_[2][kMaxBlocks];
+};
+
 }  // namespace
 
 bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
@@ -414,166 +618,9 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
   if (frame_w <= 0 || frame_h <= 0 || frame_w > 65535 || frame_h > 65535 || x0 < 0 || y0 < 0 || x1 > frame_w ||
       y1 > frame_h || x0 >= x1 || y0 >= y1)
     return false;
-  const Component* c = hd.comp;
-  const int hmax = c[0].h;
-  if ((hmax != 1 && hmax != 2) || c[0].v != 1 || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1) return false;
-  if (hd.adobe || (c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')) return false;  // libjpeg: RGB
-  for (int k = 0; k < 3; ++k) {
-    if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].defined || !hd.ac[c[k].ta].defined) return false;
-  }
-  for (int t = 0; t < 4; ++t) {
-    bool dc_used = false, ac_used = false;
-    for (int k = 0; k < 3; ++k) dc_used |= c[k].td == t, ac_used |= c[k].ta == t;
-    if ((dc_used && !derive(hd.dc[t], true)) || (ac_used && !derive(hd.ac[t], false))) return false;
-  }
-  const int mcu_w = 8 * hmax, mcus_x = (frame_w + mcu_w - 1) / mcu_w, mcus_y = (frame_h + 7) / 8;
-  const int chroma_w = (frame_w + hmax - 1) / hmax;  // libjpeg's downsampled_width
-  if (hmax == 2 && chroma_w <= 2) return false;      // libjpeg replicates instead of interpolating
-  if (!cut_intervals(data, len, hd.scan, sc.ent, sc.starts)) return false;
-  const size_t nseg = sc.starts.size() - 1;
-  if (hd.restart == 0 && nseg != 1) return false;
-
-  const JpegPixels& px = jpeg_pixels();
-  // Two slots of one MCU row each (rows of two intervals decoded side by side).
-  const size_t ystride = (size_t)mcus_x * mcu_w + 64, cstride = (size_t)mcus_x * 8 + 64;
-  const size_t slot_bytes = ystride * 8 + 2 * cstride * 8;
-  sc.planes.resize(2 * slot_bytes);
-  sc.up.resize(2 * (size_t)(x1 - x0) + 64);
-  uint8_t* const cbu = sc.up.data();
-  uint8_t* const cru = cbu + (x1 - x0) + 32;
-  const int nblocks = hmax + 2;
-  auto comp_of = [hmax](int b) { return b < hmax ? 0 : b - hmax + 1; };
-
-  // MCU columns whose pixels the output needs (upsampling looks one chroma sample aside).
-  const int mx_lo = std::max(0, x0 / hmax - 1) / 8, mx_hi = std::min(mcus_x * 8 - 1, (x1 - 1) / hmax + 1) / 8;
-  const int first_row = y0 / 8, last_row = std::min(mcus_y - 1, (y1 - 1) / 8);
-
-  // The MCU's blocks into slot `slot`'s planes at column col (those the output needs); false
-  // outside the range where libjpeg's builds agree (corrupt data: libjpeg decides).
-  auto idct_mcu = [&](int slot, int col, int16_t(*blocks)[64], const int* has_ac) {
-    if (col < mx_lo || col > mx_hi) return true;
-    uint8_t* const yplane = sc.planes.data() + (size_t)slot * slot_bytes;
-    uint8_t* at[kMaxBlocks];
-    size_t st[kMaxBlocks];
-    const int16_t* q[kMaxBlocks];
-    for (int b = 0; b < nblocks; ++b) {
-      const int ci = comp_of(b);
-      at[b] = ci == 0 ? yplane + (size_t)(col * hmax + b) * 8
-                      : yplane + ystride * 8 + (size_t)(ci - 1) * cstride * 8 + (size_t)col * 8;
-      st[b] = ci == 0 ? ystride : cstride;
-      q[b] = hd.quant[c[ci].tq];
-    }
-    // Blocks with AC coefficients two at a time; DC-only blocks alone.
-    bool in_range = true;
-    int pending = -1;
-    for (int b = 0; b < nblocks; ++b) {
-      if (!has_ac[b]) {
-        in_range &= idct_dc_only(blocks[b][0], q[b][0], at[b], st[b]);
-      } else if (pending < 0) {
-        pending = b;
-      } else {
-        const int a = pending;
-        in_range &= px.idct2(blocks[a], q[a], at[a], st[a], blocks[b], q[b], at[b], st[b]);
-        pending = -1;
-      }
-    }
-    if (pending >= 0) in_range &= px.idct(blocks[pending], q[pending], at[pending], st[pending]);
-    return in_range;
-  };
-  // Slot `slot`'s MCU row, rows [y0, y1) of it, to the output.
-  auto emit_row = [&](int slot, int row) {
-    const uint8_t* const yplane = sc.planes.data() + (size_t)slot * slot_bytes;
-    const uint8_t* const cbplane = yplane + ystride * 8;
-    const uint8_t* const crplane = cbplane + cstride * 8;
-    for (int y = std::max(row * 8, y0); y < std::min(row * 8 + 8, y1); ++y) {
-      const size_t r = (size_t)(y - row * 8);
-      uint8_t* dst = out + (size_t)(y - y0) * stride;
-      if (hmax == 2) {
-        px.upsample_h2v1(cbplane + r * cstride, chroma_w, x0, x1, cbu);
-        px.upsample_h2v1(crplane + r * cstride, chroma_w, x0, x1, cru);
-        px.ycc_rgb(yplane + r * ystride + x0, cbu, cru, dst, x1 - x0);
-      } else {
-        px.ycc_rgb(yplane + r * ystride + x0, cbplane + r * cstride + x0, crplane + r * cstride + x0, dst, x1 - x0);
-      }
-    }
-  };
-  auto seg_bits = [&](size_t seg) { return (uint64_t)(sc.starts[seg + 1] - sc.starts[seg]) * 8; };
-  alignas(64) int16_t blocks[2][kMaxBlocks][64];
-  int has_ac[2][kMaxBlocks];
-
-  if (hd.restart == mcus_x) {
-    // One restart interval per MCU row (NDPI): rows are independent; two are decoded side by side.
-    if ((size_t)last_row >= nseg) return false;
-    for (int row = first_row; row <= last_row; row += 2) {
-      const int n = row + 1 <= last_row ? 2 : 1;
-      BitReader br[2];
-      const uint8_t* base[2];
-      int pred[2][3] = {};
-      for (int i = 0; i < n; ++i) {
-        base[i] = sc.ent.data() + sc.starts[(size_t)(row + i)];
-        br[i].reset(base[i]);
-      }
-      for (int col = 0; col < mcus_x; ++col) {
-        std::memset(blocks, 0, sizeof blocks);
-        for (int b = 0; b < nblocks; ++b) {
-          const Component& k = c[comp_of(b)];
-          if (n == 2) {
-            decode_two_blocks(br[0], br[1], hd.dc[k.td], hd.ac[k.ta], pred[0][comp_of(b)], pred[1][comp_of(b)],
-                              blocks[0][b], blocks[1][b], &has_ac[0][b], &has_ac[1][b]);
-          } else {
-            has_ac[0][b] = decode_block(br[0], hd.dc[k.td], hd.ac[k.ta], pred[0][comp_of(b)], blocks[0][b]);
-          }
-        }
-        for (int i = 0; i < n; ++i) {
-          for (int b = 0; b < nblocks; ++b)
-            if (has_ac[i][b] < 0) return false;
-          if (br[i].bits_used(base[i]) > seg_bits((size_t)(row + i))) return false;  // ran out
-          if (!idct_mcu(i, col, blocks[i], has_ac[i])) return false;
-        }
-      }
-      // An interval another needed row follows must end where its MCUs do (libjpeg reads the
-      // restart marker next and objects to extraneous data).
-      for (int i = 0; i < n; ++i)
-        if (!skip_to_restart && row + i < last_row &&
-            (br[i].bits_used(base[i]) + 7) / 8 * 8 != seg_bits((size_t)(row + i)))
-          return false;
-      for (int i = 0; i < n; ++i) emit_row(i, row + i);
-    }
-    return true;
-  }
-
-  const int64_t total = (int64_t)mcus_x * mcus_y, end = (int64_t)(last_row + 1) * mcus_x;
-  const int64_t ri = hd.restart ? hd.restart : total;
-  // Rows above the output are skipped a whole restart interval at a time.
-  size_t seg = (size_t)(((int64_t)first_row * mcus_x) / ri);
-  if (seg >= nseg) return false;
-  int64_t mcu = (int64_t)seg * ri, in_seg = 0;
-  BitReader br;
-  const uint8_t* base = sc.ent.data() + sc.starts[seg];
-  br.reset(base);
-  int pred[3] = {0, 0, 0};
-  for (; mcu < end; ++mcu, ++in_seg) {
-    if (in_seg == ri) {  // the next restart interval
-      if (!skip_to_restart && (br.bits_used(base) + 7) / 8 * 8 != seg_bits(seg)) return false;  // extraneous data
-      if (++seg >= nseg) return false;
-      base = sc.ent.data() + sc.starts[seg];
-      br.reset(base);
-      pred[0] = pred[1] = pred[2] = 0;
-      in_seg = 0;
-    }
-    std::memset(blocks[0], 0, sizeof blocks[0]);
-    for (int b = 0; b < nblocks; ++b) {
-      const int ci = comp_of(b);
-      has_ac[0][b] = decode_block(br, hd.dc[c[ci].td], hd.ac[c[ci].ta], pred[ci], blocks[0][b]);
-      if (has_ac[0][b] < 0) return false;
-    }
-    if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
-    const int row = (int)(mcu / mcus_x), col = (int)(mcu % mcus_x);
-    if (row < first_row) continue;
-    if (!idct_mcu(0, col, blocks[0], has_ac[0])) return false;
-    if (col == mcus_x - 1) emit_row(0, row);
-  }
-  return true;
+  if (!fast_path_applies(hd) || !cut_intervals(data, len, hd.scan, sc.ent, sc.starts)) return false;
+  FrameDecoder dec(sc, frame_w, frame_h, x0, y0, x1, y1, out, stride, skip_to_restart);
+  return dec.run();
 }
 
 }  // namespace ds
