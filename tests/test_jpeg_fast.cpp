@@ -264,6 +264,26 @@ TEST_CASE("the two-block IDCT equals two one-block IDCTs in every instance, rang
   CHECK(out_of_range > 100);
 }
 
+TEST_CASE("a DC-only block's IDCT is the constant the decoder's shortcut writes, range answer included",
+          "[slide][jpeg]") {
+  // jpeg_fast_decode.cpp's idct_dc_only skips the transform: (dc q + 4) >> 3, in range for dc q
+  // in -4096..4091. Every instance's full IDCT must agree with that, at and around the edges.
+  for (const auto& [name, px] : pixel_instances()) {
+    INFO(name);
+    for (int d = -4300; d <= 4300; ++d) {
+      int16_t coef[64] = {}, quant[64];
+      for (auto& q : quant) q = 1;
+      coef[0] = (int16_t)d;
+      uint8_t out[64];
+      const bool ok = px->idct(coef, quant, out, 8);
+      REQUIRE(ok == (d >= -4096 && d <= 4091));
+      if (!ok) continue;
+      const int want = std::clamp(((d + 4) >> 3) + 128, 0, 255);
+      for (uint8_t v : out) REQUIRE(v == want);
+    }
+  }
+}
+
 TEST_CASE("the AVX2 JPEG pixel stages equal the plain ones", "[slide][jpeg]") {
   if (!ds::jpeg_pixels_have_avx2()) {
     WARN("not run: this CPU lacks AVX2");

@@ -378,12 +378,12 @@ __attribute__((noinline)) void decode_two_blocks(BitReader& ba, BitReader& bb, c
 }
 
 // The inverse DCT of a block with only a DC coefficient, as JpegPixels::idct computes it (every
-// pass leaves a constant: (dc q + 4) >> 3), with the same range check (|dc q| < 4096 keeps the
-// first pass within 2^14).
+// pass leaves a constant: (dc q + 4) >> 3), with the same range answer: the first pass holds
+// 4 dc q (within -2^14..2^14-1 from dc q >= -4096), the result must be at most 511 (dc q <= 4091).
 bool idct_dc_only(int16_t dc, int16_t q, uint8_t* out, size_t stride) {
   const int32_t d = (int32_t)dc * q;
-  if (d <= -4096 || d >= 4096) return false;
-  const int v8 = std::clamp(((d + 4) >> 3) + 128, 0, 255);  // libjpeg's range limit (|value| < 512 here)
+  if (d < -4096 || d > 4091) return false;
+  const int v8 = std::clamp(((d + 4) >> 3) + 128, 0, 255);  // libjpeg's range limit (-512..511 here)
   const uint64_t v = 0x0101010101010101ull * (uint64_t)v8;
   for (int r = 0; r < 8; ++r) std::memcpy(out + (size_t)r * stride, &v, 8);
   return true;

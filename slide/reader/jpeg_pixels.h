@@ -17,8 +17,8 @@ struct JpegPixels {
   // libjpeg's 16-bit multipliers), inverse DCT, +128 and libjpeg's range limit, into 8 rows of
   // 8 bytes `stride` apart. Returns false when the block leaves the range in which every libjpeg
   // build computes the same pixels (its C code in 64 bits, its SIMD code in 16-bit lanes):
-  // dequantized coefficients and first-pass values within +-2^14, results within -512..511
-  // before the +128. Blocks of real images stay far inside; corrupt data may not.
+  // dequantized coefficients and first-pass values within -2^14..2^14-1 (the sum of two fits 16
+  // bits), results within -512..511 before the +128. Blocks of real images stay far inside; corrupt data may not.
   bool (*idct)(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride);
   // Two blocks at once (the AVX-512 instance fills a 16-lane vector with them; the others call
   // idct twice): the same pixels and the same answer as two idct calls.

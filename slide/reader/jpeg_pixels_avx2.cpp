@@ -74,13 +74,13 @@ inline __attribute__((always_inline)) void transpose8(__m256i* v) {
   }
 }
 
-// All-ones lanes where some v[k] lies outside [lo, hi].
-inline __attribute__((always_inline)) __m256i outside(const __m256i* v, int lo, int hi) {
-  const __m256i l = _mm256_set1_epi32(lo), h = _mm256_set1_epi32(hi);
-  __m256i bad = _mm256_setzero_si256();
-  for (int k = 0; k < 8; ++k)
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi32(l, v[k]), _mm256_cmpgt_epi32(v[k], h)));
-  return bad;
+// Lanes where some v[k] lies outside [lo, lo + span), span a power of two: v - lo has bits at or
+// above span's exactly then (an add and an OR per vector instead of two compares).
+inline __attribute__((always_inline)) __m256i outside(const __m256i* v, int lo, int span) {
+  const __m256i neg_lo = _mm256_set1_epi32(-lo);
+  __m256i acc = _mm256_setzero_si256();
+  for (int k = 0; k < 8; ++k) acc = _mm256_or_si256(acc, _mm256_add_epi32(v[k], neg_lo));
+  return _mm256_and_si256(acc, _mm256_set1_epi32(-span));
 }
 
 bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride) {
@@ -91,14 +91,14 @@ bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t s
     const __m256i q = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(quant + 8 * r)));
     v[r] = _mm256_mullo_epi32(c, q);
   }
-  __m256i bad = outside(v, 1 - kLimit, kLimit - 1);
+  __m256i bad = outside(v, -kLimit, 2 * kLimit);
   idct_1d(v);
   descale(v, kConstBits - kPass1Bits);
-  bad = _mm256_or_si256(bad, outside(v, 1 - kLimit, kLimit - 1));
+  bad = _mm256_or_si256(bad, outside(v, -kLimit, 2 * kLimit));
   transpose8(v);  // lanes: rows
   idct_1d(v);
   descale(v, kConstBits + kPass1Bits + 3);
-  bad = _mm256_or_si256(bad, outside(v, -512, 511));
+  bad = _mm256_or_si256(bad, outside(v, -512, 1024));
   transpose8(v);  // v[r]: output row r
   // libjpeg's range limit: the low 10 bits as -512..511, + 128, clamped by the saturating packs.
   const __m256i center = _mm256_set1_epi32(128);

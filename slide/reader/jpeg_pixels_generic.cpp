@@ -67,12 +67,12 @@ bool idct_generic(const int16_t* coef, const int16_t* quant, uint8_t* out, size_
   for (int c = 0; c < 8; ++c) {  // pass 1: columns
     for (int r = 0; r < 8; ++r) {
       in[r] = (int32_t)coef[r * 8 + c] * (int32_t)quant[r * 8 + c];
-      in_range &= in[r] > -kLimit && in[r] < kLimit;
+      in_range &= in[r] >= -kLimit && in[r] < kLimit;
     }
     idct_1d(in, res);
     for (int r = 0; r < 8; ++r) {
       ws[r * 8 + c] = (int32_t)descale(res[r], kConstBits - kPass1Bits);
-      in_range &= ws[r * 8 + c] > -kLimit && ws[r * 8 + c] < kLimit;
+      in_range &= ws[r * 8 + c] >= -kLimit && ws[r * 8 + c] < kLimit;
     }
   }
   for (int r = 0; r < 8; ++r) {  // pass 2: rows, descaled by 8 and the pass-1 bits
