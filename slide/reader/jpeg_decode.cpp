@@ -81,6 +81,39 @@ struct TableUse {
   bool first_scan_seen = false, ok = true;
 };
 
+// One marker segment's part in TableUse (its payload s[0..n)): tables defined, the frame's
+// quantization tables, a scan's Huffman tables. False when a scan header is cut short.
+bool note_segment(uint8_t m, const uint8_t* s, size_t n, TableUse& t) {
+  if (m == 0xDB) {
+    for (size_t i = 0; i < n; i += 1 + ((s[i] >> 4) ? 128 : 64))
+      if ((s[i] & 15) < 4) t.q[s[i] & 15] = true;
+  } else if (m == 0xC4) {
+    for (size_t i = 0; i + 17 <= n;) {
+      const int tc = s[i] >> 4, th = s[i] & 15;
+      size_t count = 0;
+      for (int l = 1; l <= 16; ++l) count += s[i + l];
+      if (th < 4) (tc ? t.ac : t.dc)[th] = true;
+      i += 17 + count;
+    }
+  } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && n >= 6) {  // SOFn
+    t.ncomp = std::min<int>(s[5], 4);
+    for (int c = 0; c < t.ncomp && 8 + 3u * c < n; ++c) t.comp_q[c] = s[8 + 3 * c] & 3;
+  } else if (m == 0xDA && n >= 1) {
+    if (!t.first_scan_seen)
+      for (int c = 0; c < t.ncomp; ++c) t.ok &= t.q[t.comp_q[c]];
+    t.first_scan_seen = true;
+    const size_t ns = s[0];
+    if (n < 1 + 2 * ns + 3) return false;
+    const int ss = s[1 + 2 * ns], se = s[2 + 2 * ns];
+    for (size_t c = 0; c < ns; ++c) {
+      const int td = s[2 + 2 * c] >> 4, ta = s[2 + 2 * c] & 15;
+      if (ss == 0) t.ok &= td < 4 && t.dc[td];
+      if (se > 0) t.ok &= ta < 4 && t.ac[ta];
+    }
+  }
+  return true;
+}
+
 void walk_tables(const uint8_t* d, size_t len, TableUse& t) {
   if (len < 4 || d[0] != 0xFF || d[1] != 0xD8) {
     t.ok = false;
@@ -100,44 +133,9 @@ void walk_tables(const uint8_t* d, size_t len, TableUse& t) {
     }
     if (m == 0xD9 || pos + 4 > len) return;  // EOI
     const size_t seg = (size_t)((d[pos + 2] << 8) | d[pos + 3]);
-    if (seg < 2 || pos + 2 + seg > len) {
+    if (seg < 2 || pos + 2 + seg > len || !note_segment(m, d + pos + 4, seg - 2, t)) {
       t.ok = false;
       return;
-    }
-    const uint8_t* s = d + pos + 4;
-    const size_t n = seg - 2;
-    if (m == 0xDB) {
-      for (size_t i = 0; i < n;) {
-        const int pq = s[i] >> 4, tq = s[i] & 15;
-        if (tq < 4) t.q[tq] = true;
-        i += 1 + (pq ? 128 : 64);
-      }
-    } else if (m == 0xC4) {
-      for (size_t i = 0; i + 17 <= n;) {
-        const int tc = s[i] >> 4, th = s[i] & 15;
-        size_t count = 0;
-        for (int l = 1; l <= 16; ++l) count += s[i + l];
-        if (th < 4) (tc ? t.ac : t.dc)[th] = true;
-        i += 17 + count;
-      }
-    } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && n >= 6) {  // SOFn
-      t.ncomp = std::min<int>(s[5], 4);
-      for (int c = 0; c < t.ncomp && 8 + 3u * c < n; ++c) t.comp_q[c] = s[8 + 3 * c] & 3;
-    } else if (m == 0xDA && n >= 1) {
-      if (!t.first_scan_seen)
-        for (int c = 0; c < t.ncomp; ++c) t.ok &= t.q[t.comp_q[c]];
-      t.first_scan_seen = true;
-      const size_t ns = s[0];
-      if (n < 1 + 2 * ns + 3) {
-        t.ok = false;
-        return;
-      }
-      const int ss = s[1 + 2 * ns], se = s[2 + 2 * ns];
-      for (size_t c = 0; c < ns; ++c) {
-        const int td = s[2 + 2 * c] >> 4, ta = s[2 + 2 * c] & 15;
-        if (ss == 0) t.ok &= td < 4 && t.dc[td];
-        if (se > 0) t.ok &= ta < 4 && t.ac[ta];
-      }
     }
     pos += 2 + seg;
   }
