@@ -111,6 +111,17 @@ def main():
                 assert (r["tiles_decoded_in_part"] == 0) == (mode == "never"), r
             sums.add(r["checksum"])
         assert len(sums) == 1, sums
+        # NDPI tiles through deepslide's own baseline JPEG decoder and through libjpeg: the same bytes,
+        # whole tiles (aligned, raster) and parts of tiles (random) alike.
+        ndpi = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "slides", "hamamatsu.ndpi")
+        for reads in ["aligned", "random", "raster"]:
+            sums = {}
+            for decoder in ["auto", "libjpeg"]:
+                r = json.loads(run("bench-read", ndpi, "--pattern", reads, "--size", "40", "--count", "30",
+                                   "--seed", "2", "--jpeg-decoder", decoder).stdout)
+                assert r["jpeg_decoder"] == decoder, r
+                sums[decoder] = r["checksum"]
+            assert sums["auto"] == sums["libjpeg"], (reads, sums)
         raster = json.loads(run("bench-read", jtif, "--pattern", "raster", "--size", "100", "--count", "30").stdout)
         # Raster windows keep whole tiles (only the first window, before reuse shows, may not).
         assert raster["tiles_decoded_in_part"] <= 2 and raster["tiles_from_cache"] > 0, raster
