@@ -71,14 +71,17 @@ struct Decoder {
 };
 
 // Which tables a stream defines and uses, walked from marker to marker (entropy-coded data
-// skipped): true when every quantization table of the frame's components is defined before the
-// first scan and every Huffman table a scan uses (DC when the scan starts at coefficient 0, AC
-// when it goes past it) before that scan. `defined` carries the tables across streams (JPEGTables
-// first, then the tile). Anything unreadable counts as not self-contained.
+// skipped, and not walked at all after a sequential frame's one scan): `ok` while every
+// quantization table of the frame's components is defined before the first scan and every
+// Huffman table a scan uses (DC when the scan starts at coefficient 0, AC when it goes past it)
+// before that scan. One TableUse is carried across streams (JPEGTables first, then the tile).
+// Anything unreadable counts as not self-contained.
 struct TableUse {
   bool q[4] = {}, dc[4] = {}, ac[4] = {};
   int comp_q[4] = {}, ncomp = 0;
   bool first_scan_seen = false, ok = true;
+  bool sequential = false;  // SOF0/1/9: each component in one scan
+  bool done = false;        // a sequential frame's scan of every component seen: nothing follows
 };
 
 // One marker segment's part in TableUse (its payload s[0..n)): tables defined, the frame's
@@ -96,6 +99,7 @@ bool note_segment(uint8_t m, const uint8_t* s, size_t n, TableUse& t) {
       i += 17 + count;
     }
   } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && n >= 6) {  // SOFn
+    t.sequential = m == 0xC0 || m == 0xC1 || m == 0xC9;
     t.ncomp = std::min<int>(s[5], 4);
     for (int c = 0; c < t.ncomp && 8 + 3u * c < n; ++c) t.comp_q[c] = s[8 + 3 * c] & 3;
   } else if (m == 0xDA && n >= 1) {
@@ -110,6 +114,7 @@ bool note_segment(uint8_t m, const uint8_t* s, size_t n, TableUse& t) {
       if (ss == 0) t.ok &= td < 4 && t.dc[td];
       if (se > 0) t.ok &= ta < 4 && t.ac[ta];
     }
+    t.done = t.sequential && (int)ns == t.ncomp;  // so the entropy-coded data need not be walked
   }
   return true;
 }
@@ -137,6 +142,7 @@ void walk_tables(const uint8_t* d, size_t len, TableUse& t) {
       t.ok = false;
       return;
     }
+    if (t.done) return;
     pos += 2 + seg;
   }
 }

@@ -31,6 +31,14 @@ struct JpegPixels {
   void (*ycc_rgb)(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_t* rgb, int n);
 };
 
+// idct2 for an instance without a two-block IDCT: its idct on each block.
+template <bool (*Idct)(const int16_t*, const int16_t*, uint8_t*, size_t)>
+bool idct_each(const int16_t* coef_a, const int16_t* quant_a, uint8_t* out_a, size_t stride_a, const int16_t* coef_b,
+               const int16_t* quant_b, uint8_t* out_b, size_t stride_b) {
+  const bool a = Idct(coef_a, quant_a, out_a, stride_a);
+  return Idct(coef_b, quant_b, out_b, stride_b) && a;
+}
+
 // The instance for this CPU and DEEPSLIDE_ISA (chosen once), or the one forced.
 const JpegPixels& jpeg_pixels();
 void force_jpeg_pixels(const JpegPixels* pixels);  // tests: one instance; nullptr: the CPU's choice

@@ -1,54 +1,29 @@
 // The AVX2 instance of jpeg_pixels.h: the same arithmetic as the plain loops, eight 32-bit lanes
 // at a time (the IDCT: a column pass over the block's rows, a transpose, a row pass, a transpose
-// back). Equal to them for every block a JPEG encoder writes; the plain loops compute libjpeg's
-// 64-bit products, these 32-bit ones, which differ only where the dequantized coefficients are
-// far outside what 8-bit samples can produce (libjpeg-turbo's own SIMD uses 16 bits there).
+// back). Equal to them for every block inside the IDCT's range check (JpegPixels::idct): the plain
+// loops compute libjpeg's 64-bit products, these 32-bit ones, which cannot overflow there. A
+// row's ends and a conversion's tail go to the plain loops.
 #include <immintrin.h>
 
+#include <algorithm>
+
+#include "slide/reader/jpeg_idct_1d.h"
 #include "slide/reader/jpeg_pixels.h"
 
 namespace ds {
 
 namespace {
 
-constexpr int kConstBits = 13, kPass1Bits = 2;
+constexpr int kConstBits = kIdctConstBits, kPass1Bits = kIdctPass1Bits;
 
-inline __attribute__((always_inline)) __m256i mul(__m256i a, int c) {
-  return _mm256_mullo_epi32(a, _mm256_set1_epi32(c));
-}
+typedef int32_t v8si __attribute__((vector_size(32)));
 
-// jidctint.c's 1-D IDCT on eight lanes, in place: v[k] holds input k, then output k (before
-// descaling).
+// jidctint.c's 1-D IDCT (jpeg_idct_1d.h) on 8 lanes, in place.
 inline __attribute__((always_inline)) void idct_1d(__m256i* v) {
-  __m256i z2 = v[2], z3 = v[6];
-  __m256i z1 = mul(_mm256_add_epi32(z2, z3), 4433);
-  const __m256i tmp2e = _mm256_add_epi32(z1, mul(z3, -15137)), tmp3e = _mm256_add_epi32(z1, mul(z2, 6270));
-  const __m256i tmp0e = _mm256_slli_epi32(_mm256_add_epi32(v[0], v[4]), kConstBits);
-  const __m256i tmp1e = _mm256_slli_epi32(_mm256_sub_epi32(v[0], v[4]), kConstBits);
-  const __m256i tmp10 = _mm256_add_epi32(tmp0e, tmp3e), tmp13 = _mm256_sub_epi32(tmp0e, tmp3e);
-  const __m256i tmp11 = _mm256_add_epi32(tmp1e, tmp2e), tmp12 = _mm256_sub_epi32(tmp1e, tmp2e);
-  __m256i tmp0 = v[7], tmp1 = v[5], tmp2 = v[3], tmp3 = v[1];
-  z1 = _mm256_add_epi32(tmp0, tmp3);
-  z2 = _mm256_add_epi32(tmp1, tmp2);
-  z3 = _mm256_add_epi32(tmp0, tmp2);
-  __m256i z4 = _mm256_add_epi32(tmp1, tmp3);
-  const __m256i z5 = mul(_mm256_add_epi32(z3, z4), 9633);
-  tmp0 = mul(tmp0, 2446);
-  tmp1 = mul(tmp1, 16819);
-  tmp2 = mul(tmp2, 25172);
-  tmp3 = mul(tmp3, 12299);
-  z1 = mul(z1, -7373);
-  z2 = mul(z2, -20995);
-  z3 = _mm256_add_epi32(mul(z3, -16069), z5);
-  z4 = _mm256_add_epi32(mul(z4, -3196), z5);
-  tmp0 = _mm256_add_epi32(tmp0, _mm256_add_epi32(z1, z3));
-  tmp1 = _mm256_add_epi32(tmp1, _mm256_add_epi32(z2, z4));
-  tmp2 = _mm256_add_epi32(tmp2, _mm256_add_epi32(z2, z3));
-  tmp3 = _mm256_add_epi32(tmp3, _mm256_add_epi32(z1, z4));
-  v[0] = _mm256_add_epi32(tmp10, tmp3), v[7] = _mm256_sub_epi32(tmp10, tmp3);
-  v[1] = _mm256_add_epi32(tmp11, tmp2), v[6] = _mm256_sub_epi32(tmp11, tmp2);
-  v[2] = _mm256_add_epi32(tmp12, tmp1), v[5] = _mm256_sub_epi32(tmp12, tmp1);
-  v[3] = _mm256_add_epi32(tmp13, tmp0), v[4] = _mm256_sub_epi32(tmp13, tmp0);
+  v8si w[8];
+  for (int k = 0; k < 8; ++k) w[k] = (v8si)v[k];
+  idct_1d_islow(w);
+  for (int k = 0; k < 8; ++k) v[k] = (__m256i)w[k];
 }
 
 inline __attribute__((always_inline)) void descale(__m256i* v, int n) {
@@ -116,14 +91,12 @@ bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t s
   return _mm256_testz_si256(bad, bad);
 }
 
-uint8_t up_even(const uint8_t* in, int i) { return i == 0 ? in[0] : (uint8_t)((in[i] * 3 + in[i - 1] + 1) >> 2); }
-uint8_t up_odd(const uint8_t* in, int in_w, int i) {
-  return i == in_w - 1 ? in[i] : (uint8_t)((in[i] * 3 + in[i + 1] + 2) >> 2);
-}
-
 void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
-  int c = c0;
-  for (; c < c1 && (c & 1 || c < 2); ++c) out[c - c0] = c & 1 ? up_odd(in, in_w, c >> 1) : up_even(in, c >> 1);
+  // The ends (the row's first samples, an odd first column, the tail) by the plain loop; the
+  // vector steps start at an even column past the first sample.
+  const JpegPixels& plain = jpeg_pixels_generic();
+  int c = std::min(c1, std::max(2, c0 + (c0 & 1)));
+  if (c > c0) plain.upsample_h2v1(in, in_w, c0, c, out);
   // 16 samples (32 outputs) a step, each with both neighbours inside the row.
   const __m256i one = _mm256_set1_epi16(1), two = _mm256_set1_epi16(2);
   for (; c + 32 <= c1 && (c >> 1) + 17 <= in_w; c += 32) {
@@ -136,10 +109,8 @@ void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* ou
     const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, two)), 2);
     _mm256_storeu_si256((__m256i*)(out + (c - c0)), _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
   }
-  for (; c < c1; ++c) out[c - c0] = c & 1 ? up_odd(in, in_w, c >> 1) : up_even(in, c >> 1);
+  if (c < c1) plain.upsample_h2v1(in, in_w, c, c1, out + (c - c0));
 }
-
-uint8_t clamp255(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
 
 // floor((k x + 32768) / 65536) in 16-bit lanes, exactly: the product's high half, plus one when
 // its low half is at least 32768 (negative as a signed 16-bit value).
@@ -185,24 +156,13 @@ void ycc_rgb_avx2(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_
     _mm_storeu_si128((__m128i*)(o + 24), _mm256_extracti128_si256(first, 1));
     _mm_storel_epi64((__m128i*)(o + 40), _mm256_extracti128_si256(second, 1));
   }
-  for (; i < n; ++i) {
-    const int yy = y[i], xb = cb[i] - 128, xr = cr[i] - 128;
-    rgb[3 * i] = clamp255(yy + ((91881 * xr + (1 << 15)) >> 16));
-    rgb[3 * i + 1] = clamp255(yy + ((-22554 * xb + (1 << 15) - 46802 * xr) >> 16));
-    rgb[3 * i + 2] = clamp255(yy + ((116130 * xb + (1 << 15)) >> 16));
-  }
+  if (i < n) jpeg_pixels_generic().ycc_rgb(y + i, cb + i, cr + i, rgb + 3 * i, n - i);  // the tail
 }
 
 }  // namespace
 
 const JpegPixels& jpeg_pixels_avx2() {
-  static const JpegPixels p{idct_avx2,
-                            [](const int16_t* ca, const int16_t* qa, uint8_t* oa, size_t sa, const int16_t* cb,
-                               const int16_t* qb, uint8_t* ob, size_t sb) {
-                              const bool a = idct_avx2(ca, qa, oa, sa);
-                              return idct_avx2(cb, qb, ob, sb) && a;
-                            },
-                            upsample_h2v1_avx2, ycc_rgb_avx2};
+  static const JpegPixels p{idct_avx2, idct_each<idct_avx2>, upsample_h2v1_avx2, ycc_rgb_avx2};
   return p;
 }
 

@@ -3,6 +3,7 @@
 // the AVX2 IDCT lane for lane, so the pixels and the range answer are the same.
 #include <immintrin.h>
 
+#include "slide/reader/jpeg_idct_1d.h"
 #include "slide/reader/jpeg_pixels.h"
 
 // GCC 12's unmasked AVX-512 intrinsics pass _mm512_undefined_epi32() as the merge source, which
@@ -14,43 +15,16 @@ namespace ds {
 
 namespace {
 
-constexpr int kConstBits = 13, kPass1Bits = 2, kLimit = 1 << 14;
+constexpr int kConstBits = kIdctConstBits, kPass1Bits = kIdctPass1Bits, kLimit = 1 << 14;
 
-inline __attribute__((always_inline)) __m512i mul(__m512i a, int c) {
-  return _mm512_mullo_epi32(a, _mm512_set1_epi32(c));
-}
+typedef int32_t v16si __attribute__((vector_size(64)));
 
-// jidctint.c's 1-D IDCT on sixteen lanes, in place (as the AVX2 instance's).
+// jidctint.c's 1-D IDCT (jpeg_idct_1d.h) on 16 lanes, in place.
 inline __attribute__((always_inline)) void idct_1d(__m512i* v) {
-  __m512i z2 = v[2], z3 = v[6];
-  __m512i z1 = mul(_mm512_add_epi32(z2, z3), 4433);
-  const __m512i tmp2e = _mm512_add_epi32(z1, mul(z3, -15137)), tmp3e = _mm512_add_epi32(z1, mul(z2, 6270));
-  const __m512i tmp0e = _mm512_slli_epi32(_mm512_add_epi32(v[0], v[4]), kConstBits);
-  const __m512i tmp1e = _mm512_slli_epi32(_mm512_sub_epi32(v[0], v[4]), kConstBits);
-  const __m512i tmp10 = _mm512_add_epi32(tmp0e, tmp3e), tmp13 = _mm512_sub_epi32(tmp0e, tmp3e);
-  const __m512i tmp11 = _mm512_add_epi32(tmp1e, tmp2e), tmp12 = _mm512_sub_epi32(tmp1e, tmp2e);
-  __m512i tmp0 = v[7], tmp1 = v[5], tmp2 = v[3], tmp3 = v[1];
-  z1 = _mm512_add_epi32(tmp0, tmp3);
-  z2 = _mm512_add_epi32(tmp1, tmp2);
-  z3 = _mm512_add_epi32(tmp0, tmp2);
-  __m512i z4 = _mm512_add_epi32(tmp1, tmp3);
-  const __m512i z5 = mul(_mm512_add_epi32(z3, z4), 9633);
-  tmp0 = mul(tmp0, 2446);
-  tmp1 = mul(tmp1, 16819);
-  tmp2 = mul(tmp2, 25172);
-  tmp3 = mul(tmp3, 12299);
-  z1 = mul(z1, -7373);
-  z2 = mul(z2, -20995);
-  z3 = _mm512_add_epi32(mul(z3, -16069), z5);
-  z4 = _mm512_add_epi32(mul(z4, -3196), z5);
-  tmp0 = _mm512_add_epi32(tmp0, _mm512_add_epi32(z1, z3));
-  tmp1 = _mm512_add_epi32(tmp1, _mm512_add_epi32(z2, z4));
-  tmp2 = _mm512_add_epi32(tmp2, _mm512_add_epi32(z2, z3));
-  tmp3 = _mm512_add_epi32(tmp3, _mm512_add_epi32(z1, z4));
-  v[0] = _mm512_add_epi32(tmp10, tmp3), v[7] = _mm512_sub_epi32(tmp10, tmp3);
-  v[1] = _mm512_add_epi32(tmp11, tmp2), v[6] = _mm512_sub_epi32(tmp11, tmp2);
-  v[2] = _mm512_add_epi32(tmp12, tmp1), v[5] = _mm512_sub_epi32(tmp12, tmp1);
-  v[3] = _mm512_add_epi32(tmp13, tmp0), v[4] = _mm512_sub_epi32(tmp13, tmp0);
+  v16si w[8];
+  for (int k = 0; k < 8; ++k) w[k] = (v16si)v[k];
+  idct_1d_islow(w);
+  for (int k = 0; k < 8; ++k) v[k] = (__m512i)w[k];
 }
 
 inline __attribute__((always_inline)) void descale(__m512i* v, int n) {

@@ -5,17 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "slide/reader/jpeg_idct_1d.h"
 #include "slide/reader/jpeg_pixels.h"
 
 namespace ds {
 
 namespace {
 
-// jidctint.c: 13-bit constants, 2 extra bits kept between the passes.
-constexpr int kConstBits = 13, kPass1Bits = 2;
-constexpr int64_t kFix0298631336 = 2446, kFix0390180644 = 3196, kFix0541196100 = 4433, kFix0765366865 = 6270,
-                  kFix0899976223 = 7373, kFix1175875602 = 9633, kFix1501321110 = 12299, kFix1847759065 = 15137,
-                  kFix1961570560 = 16069, kFix2053119869 = 16819, kFix2562915447 = 20995, kFix3072711026 = 25172;
+constexpr int kConstBits = kIdctConstBits, kPass1Bits = kIdctPass1Bits;
 
 int64_t descale(int64_t x, int n) { return (x + ((int64_t)1 << (n - 1))) >> n; }
 
@@ -26,60 +23,28 @@ uint8_t range_limit(int64_t v) {
   return i < 128 ? (uint8_t)(i + 128) : i < 512 ? 255 : i < 896 ? 0 : (uint8_t)(i - 896);
 }
 
-// One 1-D 8-point IDCT of in[0], in[s], ..., in[7 s] (even part, odd part, butterflies), the
-// eight results before descaling.
-void idct_1d(const int64_t* in, int64_t* out) {
-  int64_t z2 = in[2], z3 = in[6];
-  int64_t z1 = (z2 + z3) * kFix0541196100;
-  const int64_t tmp2e = z1 + z3 * -kFix1847759065, tmp3e = z1 + z2 * kFix0765366865;
-  const int64_t tmp0e = (in[0] + in[4]) * (1 << kConstBits), tmp1e = (in[0] - in[4]) * (1 << kConstBits);
-  const int64_t tmp10 = tmp0e + tmp3e, tmp13 = tmp0e - tmp3e, tmp11 = tmp1e + tmp2e, tmp12 = tmp1e - tmp2e;
-  int64_t tmp0 = in[7], tmp1 = in[5], tmp2 = in[3], tmp3 = in[1];
-  z1 = tmp0 + tmp3;
-  z2 = tmp1 + tmp2;
-  z3 = tmp0 + tmp2;
-  int64_t z4 = tmp1 + tmp3;
-  const int64_t z5 = (z3 + z4) * kFix1175875602;
-  tmp0 *= kFix0298631336;
-  tmp1 *= kFix2053119869;
-  tmp2 *= kFix3072711026;
-  tmp3 *= kFix1501321110;
-  z1 *= -kFix0899976223;
-  z2 *= -kFix2562915447;
-  z3 = z3 * -kFix1961570560 + z5;
-  z4 = z4 * -kFix0390180644 + z5;
-  tmp0 += z1 + z3;
-  tmp1 += z2 + z4;
-  tmp2 += z2 + z3;
-  tmp3 += z1 + z4;
-  out[0] = tmp10 + tmp3, out[7] = tmp10 - tmp3;
-  out[1] = tmp11 + tmp2, out[6] = tmp11 - tmp2;
-  out[2] = tmp12 + tmp1, out[5] = tmp12 - tmp1;
-  out[3] = tmp13 + tmp0, out[4] = tmp13 - tmp0;
-}
-
 constexpr int64_t kLimit = 1 << 14;  // see JpegPixels::idct
 
 bool idct_generic(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t stride) {
   int32_t ws[64];  // libjpeg's workspace: ints
-  int64_t in[8], res[8];
+  int64_t in[8];
   bool in_range = true;
   for (int c = 0; c < 8; ++c) {  // pass 1: columns
     for (int r = 0; r < 8; ++r) {
       in[r] = (int32_t)coef[r * 8 + c] * (int32_t)quant[r * 8 + c];
       in_range &= in[r] >= -kLimit && in[r] < kLimit;
     }
-    idct_1d(in, res);
+    idct_1d_islow(in);
     for (int r = 0; r < 8; ++r) {
-      ws[r * 8 + c] = (int32_t)descale(res[r], kConstBits - kPass1Bits);
+      ws[r * 8 + c] = (int32_t)descale(in[r], kConstBits - kPass1Bits);
       in_range &= ws[r * 8 + c] >= -kLimit && ws[r * 8 + c] < kLimit;
     }
   }
   for (int r = 0; r < 8; ++r) {  // pass 2: rows, descaled by 8 and the pass-1 bits
     for (int c = 0; c < 8; ++c) in[c] = ws[r * 8 + c];
-    idct_1d(in, res);
+    idct_1d_islow(in);
     for (int c = 0; c < 8; ++c) {
-      const int64_t v = descale(res[c], kConstBits + kPass1Bits + 3);
+      const int64_t v = descale(in[c], kConstBits + kPass1Bits + 3);
       in_range &= v >= -512 && v <= 511;
       out[r * stride + c] = range_limit(v);
     }
@@ -130,13 +95,7 @@ std::atomic<const JpegPixels*> g_forced{nullptr};
 }  // namespace
 
 const JpegPixels& jpeg_pixels_generic() {
-  static const JpegPixels p{idct_generic,
-                            [](const int16_t* ca, const int16_t* qa, uint8_t* oa, size_t sa, const int16_t* cb,
-                               const int16_t* qb, uint8_t* ob, size_t sb) {
-                              const bool a = idct_generic(ca, qa, oa, sa);
-                              return idct_generic(cb, qb, ob, sb) && a;
-                            },
-                            upsample_h2v1_generic, ycc_rgb_generic};
+  static const JpegPixels p{idct_generic, idct_each<idct_generic>, upsample_h2v1_generic, ycc_rgb_generic};
   return p;
 }
 
