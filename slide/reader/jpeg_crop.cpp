@@ -7,74 +7,45 @@
 #include <algorithm>
 #include <cstring>
 
+#include "slide/reader/jpeg_huffman.h"
+
 namespace ds {
 
 namespace {
 
-constexpr int kLook = 11;        // bits looked up at once in the Huffman tables
+constexpr int kLook = kHuffLookBits;
 constexpr int kMulti = 14;       // bits looked up at once to skip several AC symbols
 constexpr int kMaxDc = 1 << 16;  // |DC| of an 8-bit JPEG block stays within 2^11
 constexpr size_t kPad = 512;     // zero bytes after the entropy data (a block reads < 256 bytes)
 
-inline uint64_t load_be64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
-
-inline int be16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
-
-// One Huffman table as defined by DHT, with what the skip decoder and the DC encoder need.
+// One Huffman table with what the skip decoder and the DC encoder need besides its codes.
 struct Huffman {
-  bool defined = false;
-  bool built = false;
-  bool dc = false;
-  uint8_t counts[17] = {};
-  uint8_t symbols[256] = {};
-  // fast[next kLook bits]: DC (length << 8 | symbol); AC (bits consumed incl. the value << 8 |
-  // coefficient-index advance); 0 when the code is longer than kLook bits.
-  uint16_t fast[1 << kLook];
-  // AC only: multi[next kMulti bits] skips every whole symbol in those bits at once (see
-  // build_multi); 0 when not even the first fits.
+  HuffmanTable t;
+  // AC only: skip[next kLook bits] = (bits consumed incl. the value << 8) | coefficient-index
+  // advance, 0 when the code is longer; multi[next kMulti bits] skips every whole symbol in those
+  // bits at once (see build_multi), 0 when not even the first fits.
+  uint16_t skip[1 << kLook];
   std::vector<uint32_t> multi;
-  int32_t maxcode[17];    // largest code of each length, -1 if none
-  int32_t offset[17];     // index into symbols of a length's code c is c + offset
-  uint16_t enc_code[16];  // DC category -> code (enc_len 0 = the table has no such symbol)
+  uint16_t enc_code[16];  // DC only: category -> code (enc_len 0 = the table has no such symbol)
   uint8_t enc_len[16];
 
-  bool build() {
-    int code = 0, k = 0;
-    std::memset(fast, 0, sizeof fast);
-    std::memset(enc_len, 0, sizeof enc_len);
-    for (int l = 1; l <= 16; ++l) {
-      offset[l] = k - code;
-      for (int i = 0; i < counts[l]; ++i, ++k, ++code) {
-        if (code >= (1 << l)) return false;  // over-subscribed: not a valid code (checked first)
-        int sym = symbols[k];
-        if (dc && sym > 15) return false;  // libjpeg rejects the table too
-        if (dc && enc_len[sym] == 0) {
-          enc_code[sym] = (uint16_t)code;
-          enc_len[sym] = (uint8_t)l;
-        }
-        if (l <= kLook) {
-          uint16_t e;
-          if (dc) {
-            e = (uint16_t)(l << 8 | sym);
-          } else {
-            int run = sym >> 4, size = sym & 15;
-            int adv = size ? run + 1 : (run == 15 ? 16 : 64);
-            e = (uint16_t)((l + size) << 8 | adv);
-          }
-          int first = code << (kLook - l), n = 1 << (kLook - l);
-          for (int j = 0; j < n; ++j) fast[first + j] = e;
-        }
+  // Derives the table as DC or AC and builds the lookups above (once per contents).
+  bool build(bool dc) {
+    if (t.derived == (int)dc) return true;
+    if (!t.derive(dc)) return false;
+    if (dc) {
+      std::memset(enc_len, 0, sizeof enc_len);
+      for (int i = t.nsymbols - 1; i >= 0; --i) {  // the first code of a repeated symbol wins
+        enc_code[t.symbols[i]] = t.code[i];
+        enc_len[t.symbols[i]] = t.length[i];
       }
-      if (code >= (1 << l)) return false;  // an all-ones code: libjpeg rejects the table too
-      maxcode[l] = counts[l] ? code - 1 : -1;
-      code <<= 1;
+      return true;
     }
-    if (!dc) build_multi();
-    built = true;
+    for (int i = 0; i < (1 << kLook); ++i) {
+      const int e = t.fast[i], run = (e >> 4) & 15, size = e & 15;
+      skip[i] = e ? (uint16_t)(((e >> 8) + size) << 8 | (size ? run + 1 : (run == 15 ? 16 : 64))) : 0;
+    }
+    build_multi();
     return true;
   }
 
@@ -87,7 +58,7 @@ struct Huffman {
       int pos = 0, n = 0, adv_all = 0, adv_prefix = 0, first_bits = 0, first_adv = 0;
       for (;;) {
         uint64_t window = (uint64_t)v << (64 - kMulti) << pos;
-        uint16_t e = fast[window >> (64 - kLook)];
+        uint16_t e = skip[window >> (64 - kLook)];
         int bits = e >> 8, adv = e & 0xFF;
         if (!e || pos + bits > kMulti) break;
         if (n == 0) {
@@ -104,18 +75,6 @@ struct Huffman {
                         : (uint32_t)pos << 28 | (uint32_t)first_bits << 24 | (uint32_t)adv_all << 16 |
                               (uint32_t)adv_prefix << 8 | (uint32_t)first_adv;
     }
-  }
-
-  // Symbol of a code longer than kLook bits at the top of `buf` (its length in *len), or -1.
-  int slow(uint64_t buf, int* len) const {
-    for (int l = kLook + 1; l <= 16; ++l) {
-      int32_t c = (int32_t)(buf >> (64 - l));
-      if (c <= maxcode[l]) {
-        *len = l;
-        return symbols[c + offset[l]];
-      }
-    }
-    return -1;
   }
 };
 
@@ -137,32 +96,6 @@ struct Header {
   int nscan = 0;
 };
 
-bool parse_dht(const uint8_t* q, size_t n, Header& s) {
-  while (n > 0) {
-    if (n < 17) return false;
-    int tc = q[0] >> 4, th = q[0] & 15;
-    if (tc > 1 || th > 3) return false;
-    int total = 0;
-    for (int l = 1; l <= 16; ++l) total += q[l];
-    if (total > 256 || n < 17 + (size_t)total) return false;
-    Huffman& h = s.tables[tc][th];
-    uint8_t counts[17] = {};
-    std::memcpy(counts + 1, q + 1, 16);
-    // Tables repeat from tile to tile: rebuild only when they change.
-    if (!h.built || std::memcmp(h.counts, counts, 17) != 0 || std::memcmp(h.symbols, q + 17, (size_t)total) != 0) {
-      std::memcpy(h.counts, counts, 17);
-      std::memcpy(h.symbols, q + 17, (size_t)total);
-      h.dc = tc == 0;
-      h.built = false;
-      if (!h.build()) return false;
-    }
-    h.defined = true;
-    q += 17 + total;
-    n -= 17 + (size_t)total;
-  }
-  return true;
-}
-
 // Walks the marker segments of `p`. The tables stream ends at EOI; the tile stream at its SOS.
 bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
   if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return false;
@@ -181,7 +114,7 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
     const uint8_t* q = p + i + 2;
     size_t ql = len - 2;
     if (m == 0xC4) {
-      if (!parse_dht(q, ql, s)) return false;
+      if (!parse_dht(q, ql, [&](int tc, int th) -> HuffmanTable& { return s.tables[tc][th].t; })) return false;
     } else if (m == 0xC0 || m == 0xC1) {
       if (tables_only || ql < 6 || q[0] != 8) return false;
       s.height = be16(q + 1);
@@ -217,9 +150,11 @@ bool parse_segments(const uint8_t* p, size_t n, Header& s, bool tables_only) {
         sc.h = ns == 1 ? 1 : s.sof_h[c];
         sc.v = ns == 1 ? 1 : s.sof_v[c];
         sc.blocks = sc.h * sc.v;
-        sc.dc = &s.tables[0][td];
-        sc.ac = &s.tables[1][ta];
-        if (!sc.dc->defined || !sc.ac->defined) return false;
+        Huffman& dc = s.tables[0][td];
+        Huffman& ac = s.tables[1][ta];
+        if (!dc.t.defined || !ac.t.defined || !dc.build(true) || !ac.build(false)) return false;
+        sc.dc = &dc;
+        sc.ac = &ac;
       }
       const uint8_t* t = q + 1 + 2 * ns;
       if (t[0] != 0 || t[1] != 63 || t[2] != 0) return false;  // sequential, full spectrum
@@ -256,26 +191,6 @@ size_t unstuff(const uint8_t* p, size_t n, std::vector<uint8_t>& out) {
   std::memset(out.data() + bytes, 0, kPad);
   return bytes;
 }
-
-// Reads bits MSB first with a 64-bit buffer topped up without branches (at least 56 valid bits
-// after refill); needs 8 readable bytes past any position it reaches.
-struct BitReader {
-  const uint8_t* base;
-  const uint8_t* p;
-  uint64_t buf = 0;
-  int count = 0;
-  explicit BitReader(const uint8_t* b) : base(b), p(b) {}
-  void refill() {
-    buf |= load_be64(p) >> count;
-    p += (63 - count) >> 3;
-    count |= 56;
-  }
-  void consume(int n) {
-    buf <<= n;
-    count -= n;
-  }
-  uint64_t pos() const { return (uint64_t)(p - base) * 8 - (uint64_t)count; }
-};
 
 // Writes bits MSB first, stuffing a zero byte after every 0xFF.
 struct BitWriter {
@@ -336,59 +251,56 @@ struct Cut {
 // Walks one MCU: each block's DC code (pred[] updated) and AC codes, consuming the bits libjpeg
 // would. With `first`, records where each component's first DC code lies and its value (the MCU a
 // row's cut starts at). False on a code no table has, an absurd DC, or a read past `limit` bits.
-inline bool walk_mcu(const Header& s, BitReader& br, int pred[4], RowCut* first, uint64_t limit) {
+inline bool walk_mcu(const Header& s, BitReader& br, const uint8_t* base, int pred[4], RowCut* first, uint64_t limit) {
   for (int ci = 0; ci < s.nscan; ++ci) {
     const ScanComp& sc = s.scan[ci];
     for (int b = 0; b < sc.blocks; ++b) {
       br.refill();
-      if (first && b == 0) first->dc_from[ci] = br.pos();
-      uint16_t e = sc.dc->fast[br.buf >> (64 - kLook)];
+      if (first && b == 0) first->dc_from[ci] = br.bits_used(base);
+      uint16_t e = sc.dc->t.fast[br.buf >> (64 - kLook)];
       int size, l;
       if (e) {
         l = e >> 8;
         size = e & 0xFF;
-      } else if ((size = sc.dc->slow(br.buf, &l)) < 0) {
+      } else if ((size = sc.dc->t.slow(br.buf, &l)) < 0) {
         return false;
       }
-      br.consume(l);
+      br.skip(l);
       if (size) {
-        int v = (int)(br.buf >> (64 - size));
-        if (v < (1 << (size - 1))) v += 1 - (1 << size);
-        br.consume(size);
-        pred[ci] += v;
+        pred[ci] += huff_extend(br.take(size), size);
         if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
       }
       if (first && b == 0) {
-        first->dc_to[ci] = br.pos();
+        first->dc_to[ci] = br.bits_used(base);
         first->dc_value[ci] = pred[ci];
       }
       const Huffman& ac = *sc.ac;
       for (int k = 1; k < 64;) {
-        if (br.count < 32) br.refill();  // not every symbol: keeps the load off the critical path
+        if (br.n < 32) br.refill();  // not every symbol: keeps the load off the critical path
         uint32_t m = ac.multi[br.buf >> (64 - kMulti)];
         if (m) {
           if (k + (int)((m >> 8) & 0xFF) < 64) {  // every symbol but the last leaves the block open
-            br.consume((int)(m >> 28));
+            br.skip((int)(m >> 28));
             k += (int)((m >> 16) & 0xFF);
           } else {
-            br.consume((int)((m >> 24) & 15));
+            br.skip((int)((m >> 24) & 15));
             k += (int)(m & 0xFF);
           }
           continue;
         }
-        uint16_t a = ac.fast[br.buf >> (64 - kLook)];
+        uint16_t a = ac.skip[br.buf >> (64 - kLook)];
         if (a) {
-          br.consume(a >> 8);
+          br.skip(a >> 8);
           k += a & 0xFF;
         } else {
-          int sym = ac.slow(br.buf, &l);
+          int sym = ac.t.slow(br.buf, &l);
           if (sym < 0) return false;
           int run = sym >> 4, sz = sym & 15;
-          br.consume(l + sz);
+          br.skip(l + sz);
           k += sz ? run + 1 : (run == 15 ? 16 : 64);
         }
       }
-      if (br.pos() > limit) return false;  // ran past the data: truncated or corrupt
+      if (br.bits_used(base) > limit) return false;  // ran past the data: truncated or corrupt
     }
   }
   return true;
@@ -479,12 +391,12 @@ bool crop_rows_with_restarts(const uint8_t* data, size_t len, const Header& s, c
     filled += unstuff_to(data + begin[(size_t)r], end[(size_t)r] - begin[(size_t)r], bits.data() + filled);
     cut.end = (uint64_t)filled * 8;
     std::memset(bits.data() + filled, 0, kPad);  // the walk may look past this row's end
-    BitReader br(bits.data());
-    br.p = bits.data() + first_byte;
+    BitReader br;
+    br.reset(bits.data() + first_byte);
     int pred[4] = {0, 0, 0, 0};
     for (int col = 0; col <= c.cs; ++col) {
-      if (col == c.cs) cut.start = br.pos();
-      if (!walk_mcu(s, br, pred, col == c.cs ? &cut : nullptr, cut.end)) return false;
+      if (col == c.cs) cut.start = br.bits_used(bits.data());
+      if (!walk_mcu(s, br, bits.data(), pred, col == c.cs ? &cut : nullptr, cut.end)) return false;
     }
   }
   const size_t bound = s.entropy_begin + filled * 2 + rows.size() * (4 * 8 + 4) + 64;
@@ -524,17 +436,18 @@ bool crop_plain(const uint8_t* data, size_t len, const Header& s, Cut c, std::ve
 
   thread_local std::vector<RowCut> rows;
   rows.assign((size_t)(walk_rows - c.rs), RowCut{});
-  BitReader br(bits.data());
+  BitReader br;
+  br.reset(bits.data());
   int pred[4] = {0, 0, 0, 0};
   for (int r = 0; r < walk_rows; ++r) {
     RowCut* cut = r >= c.rs ? &rows[(size_t)(r - c.rs)] : nullptr;
     const int cols = (r == walk_rows - 1) ? walk_last_cols : c.mcus_x;
     for (int col = 0; col < cols; ++col) {
       const bool first = cut && col == c.cs;
-      if (first) cut->start = br.pos();
-      if (!walk_mcu(s, br, pred, first ? cut : nullptr, total_bits)) return false;
+      if (first) cut->start = br.bits_used(bits.data());
+      if (!walk_mcu(s, br, bits.data(), pred, first ? cut : nullptr, total_bits)) return false;
       if (cut && col == (by_rows ? 0 : c.ce - 1)) {
-        cut->end = br.pos();
+        cut->end = br.bits_used(bits.data());
         std::copy(pred, pred + 4, cut->last_dc);
       }
     }
@@ -567,7 +480,7 @@ bool crop_jpeg(const uint8_t* tables, size_t tables_len, const uint8_t* data, si
                int y1, std::vector<uint8_t>& out, JpegCrop* at) {
   thread_local Header s;
   for (auto& row : s.tables)
-    for (auto& h : row) h.defined = false;
+    for (auto& h : row) h.t.defined = false;
   s.ncomp = s.nscan = 0;
   s.restart = 0;
   if (tables && tables_len > 0 && !parse_segments(tables, tables_len, s, true)) return false;

@@ -13,13 +13,14 @@
 #include <cstring>
 #include <vector>
 
+#include "slide/reader/jpeg_huffman.h"
 #include "slide/reader/jpeg_pixels.h"
 
 namespace ds {
 
 namespace {
 
-constexpr int kFastBits = 11;
+constexpr int kFastBits = kHuffLookBits;
 // Zero bytes after the unstuffed data: more than one MCU can read past its interval's end (4
 // blocks x 64 codes x 31 bits is under 1 KB), which is checked after each MCU.
 constexpr size_t kPad = 4096;
@@ -32,65 +33,26 @@ constexpr uint8_t kNatural[80] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25
                                   29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
                                   47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
 
+// A table with, for AC tables, ac_fast[next kFastBits bits] = (value << 16) | (run << 8) | (code +
+// value bits) for codes whose value fits in those bits too, else 0.
 struct Huff {
-  bool defined = false;     // by the current JPEG
-  int derived = -1;         // the tables below are for counts/symbols as a DC (1) or AC (0) table
-  uint8_t counts[17] = {};  // codes of each length 1..16
-  uint8_t symbols[256] = {};
-  // Derived: fast[peek kFastBits bits] = (length << 8) | symbol, 0 for longer codes; ac_fast[peek] =
-  // (value << 16) | (run << 8) | (code + value bits) for AC codes whose value fits too, else 0;
-  // canonical decoding of longer codes by maxcode and valoffset per length.
-  uint16_t fast[1 << kFastBits];
+  HuffmanTable t;
   int32_t ac_fast[1 << kFastBits];
-  int32_t maxcode[18];
-  int32_t valoffset[17];
 };
 
-int extend(uint32_t v, int s) { return (int)v - (int)(((v >> (s - 1)) ^ 1u) & 1u) * ((1 << s) - 1); }
-
-// libjpeg's jpeg_make_d_derived_tbl, its checks included (a DC symbol above 15 is an error).
+// The table's lookups for use as a DC or AC table (once per contents).
 bool derive(Huff& h, bool dc) {
-  if (h.derived == (int)dc) return true;  // the same table as in the thread's previous JPEG
-  int size[257], code_of[257], n = 0;
-  for (int l = 1; l <= 16; ++l)
-    for (int i = 0; i < h.counts[l]; ++i) {
-      if (n >= 256) return false;
-      size[n++] = l;
-    }
-  size[n] = 0;
-  int code = 0, si = size[0];
-  for (int p = 0; size[p];) {
-    while (size[p] == si) code_of[p++] = code++;
-    if (code >= (1 << si)) return false;
-    code <<= 1;
-    ++si;
-  }
-  if (dc)
-    for (int i = 0; i < n; ++i)
-      if (h.symbols[i] > 15) return false;
-  for (int l = 1, p = 0; l <= 16; ++l) {
-    if (h.counts[l]) {
-      h.valoffset[l] = p - code_of[p];
-      p += h.counts[l];
-      h.maxcode[l] = code_of[p - 1];
-    } else {
-      h.maxcode[l] = -1;
-    }
-  }
-  std::memset(h.fast, 0, sizeof h.fast);
-  std::memset(h.ac_fast, 0, sizeof h.ac_fast);
-  for (int p = 0; p < n && size[p] <= kFastBits; ++p) {
-    const int fill = 1 << (kFastBits - size[p]);
-    for (int i = 0, at = code_of[p] * fill; i < fill; ++i) h.fast[at + i] = (uint16_t)((size[p] << 8) | h.symbols[p]);
-  }
-  if (!dc)
+  if (h.t.derived == (int)dc) return true;  // the same table as in the thread's previous JPEG
+  if (!h.t.derive(dc)) return false;
+  if (!dc) {
+    std::memset(h.ac_fast, 0, sizeof h.ac_fast);
     for (int i = 0; i < (1 << kFastBits); ++i) {
-      const int e = h.fast[i], l = e >> 8, r = (e >> 4) & 15, s = e & 15;
+      const int e = h.t.fast[i], l = e >> 8, r = (e >> 4) & 15, s = e & 15;
       if (!e || !s || l + s > kFastBits) continue;
       const uint32_t v = ((uint32_t)i >> (kFastBits - l - s)) & ((1u << s) - 1);
-      h.ac_fast[i] = (int32_t)(((uint32_t)extend(v, s) << 16) | (uint32_t)(r << 8) | (uint32_t)(l + s));
+      h.ac_fast[i] = (int32_t)(((uint32_t)huff_extend(v, s) << 16) | (uint32_t)(r << 8) | (uint32_t)(l + s));
     }
-  h.derived = dc;
+  }
   return true;
 }
 
@@ -109,14 +71,12 @@ struct Header {
 
   // For the next JPEG: nothing defined, the Huffman tables' derived lookups kept for reuse.
   void reset() {
-    for (int t = 0; t < 4; ++t) quant_defined[t] = dc[t].defined = ac[t].defined = false;
+    for (int t = 0; t < 4; ++t) quant_defined[t] = dc[t].t.defined = ac[t].t.defined = false;
     ncomp = sof_w = sof_h = restart = 0;
     sof = adobe = false;
     scan = 0;
   }
 };
-
-uint16_t be16(const uint8_t* p) { return (uint16_t)((p[0] << 8) | p[1]); }
 
 bool parse_dqt(const uint8_t* s, size_t n, Header& hd) {
   for (size_t i = 0; i < n;) {
@@ -126,29 +86,6 @@ bool parse_dqt(const uint8_t* s, size_t n, Header& hd) {
     for (int k = 0; k < 64; ++k, i += pq ? 2 : 1)  // libjpeg's 16-bit multipliers: int16
       hd.quant[tq][kNatural[k]] = (int16_t)(pq ? be16(s + i) : s[i]);
     hd.quant_defined[tq] = true;
-  }
-  return true;
-}
-
-bool parse_dht(const uint8_t* s, size_t n, Header& hd) {
-  for (size_t i = 0; i < n;) {
-    if (i + 17 > n) return false;
-    const int tc = s[i] >> 4, th = s[i] & 15;
-    if (tc > 1 || th > 3) return false;
-    Huff& h = tc ? hd.ac[th] : hd.dc[th];
-    uint8_t counts[17] = {}, symbols[256] = {};
-    size_t count = 0;
-    for (int l = 1; l <= 16; ++l) count += (counts[l] = s[i + l]);
-    i += 17;
-    if (count > 256 || i + count > n) return false;
-    std::memcpy(symbols, s + i, count);
-    i += count;
-    if (std::memcmp(counts, h.counts, sizeof counts) || std::memcmp(symbols, h.symbols, sizeof symbols)) {
-      std::memcpy(h.counts, counts, sizeof counts);
-      std::memcpy(h.symbols, symbols, sizeof symbols);
-      h.derived = -1;
-    }
-    h.defined = true;
   }
   return true;
 }
@@ -194,7 +131,7 @@ bool parse_header(const uint8_t* data, size_t len, Header& hd) {
     if (m == 0xC0 || m == 0xC1) {
       ok = parse_sof(s, n, hd);
     } else if (m == 0xC4) {
-      ok = parse_dht(s, n, hd);
+      ok = parse_dht(s, n, [&](int tc, int th) -> HuffmanTable& { return tc ? hd.ac[th].t : hd.dc[th].t; });
     } else if (m == 0xDB) {
       ok = parse_dqt(s, n, hd);
     } else if (m == 0xDD) {
@@ -249,47 +186,17 @@ bool cut_intervals(const uint8_t* data, size_t len, size_t pos, std::vector<uint
   return true;
 }
 
-struct BitReader {
-  const uint8_t* p = nullptr;
-  uint64_t buf = 0;  // next bits, most significant first
-  int n = 0;         // how many of buf's bits are valid
-
-  void reset(const uint8_t* at) { p = at, buf = 0, n = 0; }
-  // Tops the buffer up to 56..63 bits with whole bytes; the bits of a partly taken byte below
-  // them are loaded again, in the same place, by the next refill.
-  void refill() {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    buf |= __builtin_bswap64(w) >> n;
-    p += (63 - n) >> 3;
-    n |= 56;
-  }
-  uint32_t take(int s) {  // 1 <= s <= 16
-    const uint32_t v = (uint32_t)(buf >> (64 - s));
-    buf <<= s;
-    n -= s;
-    return v;
-  }
-  uint64_t bits_used(const uint8_t* base) const { return (uint64_t)(p - base) * 8 - (uint64_t)n; }
-};
-
 // One Huffman symbol (at least 16 bits in the buffer), or -1 for a code no table entry has.
-int decode_symbol(BitReader& b, const Huff& h) {
+int decode_symbol(BitReader& b, const HuffmanTable& h) {
   const int e = h.fast[b.buf >> (64 - kFastBits)];
   if (e) {
-    b.take(e >> 8);
+    b.skip(e >> 8);
     return e & 255;
   }
-  for (int l = kFastBits + 1; l <= 16; ++l) {
-    const int32_t code = (int32_t)(b.buf >> (64 - l));
-    if (code <= h.maxcode[l]) {
-      const int32_t i = code + h.valoffset[l];
-      if (i < 0 || i > 255) return -1;
-      b.take(l);
-      return h.symbols[i];
-    }
-  }
-  return -1;
+  int len;
+  const int sym = h.slow(b.buf, &len);
+  if (sym >= 0) b.skip(len);
+  return sym;
 }
 
 // One block being decoded: libjpeg's decode_mcu for one block, a step at a time (a step is one
@@ -306,10 +213,10 @@ struct BlockDecode {
   // The DC coefficient; false for a code no table has or a prediction out of int range.
   bool dc(const Huff& dc_table, int& pred) {
     if (b.n < 32) b.refill();
-    const int s = decode_symbol(b, dc_table);
+    const int s = decode_symbol(b, dc_table.t);
     if (s < 0) return false;
     if (s) {
-      const int64_t v = (int64_t)pred + extend(b.take(s), s);
+      const int64_t v = (int64_t)pred + huff_extend(b.take(s), s);
       if (v > INT32_MAX || v < INT32_MIN) return false;  // libjpeg: JERR_BAD_DCT_COEF
       pred = (int)v;
     }
@@ -322,16 +229,16 @@ struct BlockDecode {
     const int32_t f = ac.ac_fast[b.buf >> (64 - kFastBits)];
     if (f) {
       k += (f >> 8) & 15;
-      b.take(f & 255);
+      b.skip(f & 255);
       blk[kNatural[k++]] = (int16_t)(f >> 16);
       has_ac = 1;
     } else {
-      const int sym = decode_symbol(b, ac);
+      const int sym = decode_symbol(b, ac.t);
       if (sym < 0) return false;
       const int r = sym >> 4, sz = sym & 15;
       if (sz) {
         k += r;
-        blk[kNatural[k++]] = (int16_t)extend(b.take(sz), sz);
+        blk[kNatural[k++]] = (int16_t)huff_extend(b.take(sz), sz);
         has_ac = 1;
       } else if (r != 15) {
         done = true;  // end of block
@@ -403,7 +310,7 @@ bool fast_path_applies(Header& hd) {
   if ((hmax != 1 && hmax != 2) || c[0].v != 1 || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1) return false;
   if (hd.adobe || (c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')) return false;  // libjpeg: RGB
   for (int k = 0; k < 3; ++k)
-    if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].defined || !hd.ac[c[k].ta].defined) return false;
+    if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].t.defined || !hd.ac[c[k].ta].t.defined) return false;
   for (int t = 0; t < 4; ++t) {
     bool dc_used = false, ac_used = false;
     for (int k = 0; k < 3; ++k) dc_used |= c[k].td == t, ac_used |= c[k].ta == t;

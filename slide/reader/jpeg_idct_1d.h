@@ -15,7 +15,7 @@ constexpr int kIdctConstBits = 13, kIdctPass1Bits = 2;
 template <class T>
 inline __attribute__((always_inline)) void idct_1d_islow(T* v) {
   T z2 = v[2], z3 = v[6];
-  T z1 = (z2 + z3) * 4433;                                    // FIX(0.541196100)
+  T z1 = (z2 + z3) * 4433;                                   // FIX(0.541196100)
   const T tmp2e = z1 + z3 * -15137, tmp3e = z1 + z2 * 6270;  // FIX(1.847759065), FIX(0.765366865)
   const T tmp0e = (v[0] + v[4]) * (1 << kIdctConstBits), tmp1e = (v[0] - v[4]) * (1 << kIdctConstBits);
   const T tmp10 = tmp0e + tmp3e, tmp13 = tmp0e - tmp3e, tmp11 = tmp1e + tmp2e, tmp12 = tmp1e - tmp2e;
