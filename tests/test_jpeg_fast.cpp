@@ -324,4 +324,16 @@ TEST_CASE("the AVX2 JPEG pixel stages equal the plain ones", "[slide][jpeg]") {
     b.ycc_rgb(y.data(), cb.data(), cr.data(), rb.data(), n);
     REQUIRE(ra == rb);
   }
+  // Whole rows and rows' ends (the vector tail's overlapping last step and the last sample).
+  for (int in_w = 1; in_w <= 300; ++in_w)
+    for (const int c0 : {0, 1, 2, 3, in_w}) {
+      const int c1 = 2 * in_w;
+      if (c0 >= c1) continue;
+      std::vector<uint8_t> in((size_t)in_w + 64);
+      for (auto& v : in) v = (uint8_t)rng();
+      std::vector<uint8_t> oa((size_t)(c1 - c0)), ob((size_t)(c1 - c0));
+      a.upsample_h2v1(in.data(), in_w, c0, c1, oa.data());
+      b.upsample_h2v1(in.data(), in_w, c0, c1, ob.data());
+      REQUIRE(oa == ob);
+    }
 }

@@ -206,9 +206,9 @@ struct BlockDecode {
   BitReader& b;
   const Huff& ac;
   int16_t* blk;
-  int k = 1;
-  int has_ac = 0;  // 1 once an AC coefficient is written
+  int k = 1;  // past 1 once an AC coefficient (or a run of 16 zeros) is read
   bool done = false;
+  int has_ac() const { return k > 1; }
 
   // The DC coefficient; false for a code no table has or a prediction out of int range.
   bool dc(const Huff& dc_table, int& pred) {
@@ -231,7 +231,6 @@ struct BlockDecode {
       k += (f >> 8) & 15;
       b.skip(f & 255);
       blk[kNatural[k++]] = (int16_t)(f >> 16);
-      has_ac = 1;
     } else {
       const int sym = decode_symbol(b, ac.t);
       if (sym < 0) return false;
@@ -239,13 +238,11 @@ struct BlockDecode {
       if (sz) {
         k += r;
         blk[kNatural[k++]] = (int16_t)huff_extend(b.take(sz), sz);
-        has_ac = 1;
       } else if (r != 15) {
         done = true;  // end of block
         return true;
       } else {
         k += 16;  // 16 zeros: writes nothing
-        has_ac = 1;
       }
     }
     done = k >= 64;
@@ -254,32 +251,44 @@ struct BlockDecode {
 };
 
 // One block's coefficients into blk (zeroed). Returns -1 for a code no table has, 0 when the
-// block has only its DC coefficient, 1 otherwise. Not inlined: on its own, its loop keeps the
-// bit reader and the block in registers.
+// block has only its DC coefficient (its first AC symbol is the end of block), 1 otherwise. Not inlined: on its own,
+// its loop keeps the bit reader and the block in registers.
 __attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const Huff& ac, int& pred, int16_t* blk) {
   BlockDecode d{b, ac, blk};
   if (!d.dc(dc, pred)) return -1;
   while (!d.done)
     if (!d.step()) return -1;
-  return d.has_ac;
+  return d.has_ac();
 }
 
-// Two blocks of two intervals at once, in alternation (see BlockDecode); each result as
-// decode_block's.
-__attribute__((noinline)) void decode_two_blocks(BitReader& ba, BitReader& bb, const Huff& dc, const Huff& ac,
-                                                 int& pred_a, int& pred_b, int16_t* blk_a, int16_t* blk_b, int* res_a,
-                                                 int* res_b) {
+// The tables of one MCU's blocks: block b is of component comp[b].
+struct McuTables {
+  int nblocks = 0;
+  int comp[kMaxBlocks] = {};
+  const Huff* dc[kMaxBlocks] = {};
+  const Huff* ac[kMaxBlocks] = {};
+};
+
+// One MCU of each of two intervals, block against block in alternation (see BlockDecode); each
+// block's result in res as decode_block's. One call per MCU pair: the bit readers stay in
+// registers from block to block.
+__attribute__((noinline)) void decode_two_mcus(BitReader& ba, BitReader& bb, const McuTables& t, int* pred_a,
+                                               int* pred_b, int16_t (*blk_a)[64], int16_t (*blk_b)[64], int* res_a,
+                                               int* res_b) {
   BitReader ra = ba, rb = bb;  // local copies: registers, not stores through the references
-  BlockDecode a{ra, ac, blk_a}, b{rb, ac, blk_b};
-  bool ok_a = a.dc(dc, pred_a), ok_b = b.dc(dc, pred_b);
-  while (ok_a && ok_b && !a.done && !b.done) {
-    ok_a = a.step();
-    ok_b = b.step();
+  for (int k = 0; k < t.nblocks; ++k) {
+    const int ci = t.comp[k];
+    BlockDecode a{ra, *t.ac[k], blk_a[k]}, b{rb, *t.ac[k], blk_b[k]};
+    bool ok_a = a.dc(*t.dc[k], pred_a[ci]), ok_b = b.dc(*t.dc[k], pred_b[ci]);
+    while (ok_a && ok_b && !a.done && !b.done) {
+      ok_a = a.step();
+      ok_b = b.step();
+    }
+    while (ok_a && !a.done) ok_a = a.step();
+    while (ok_b && !b.done) ok_b = b.step();
+    res_a[k] = ok_a ? a.has_ac() : -1;
+    res_b[k] = ok_b ? b.has_ac() : -1;
   }
-  while (ok_a && !a.done) ok_a = a.step();
-  while (ok_b && !b.done) ok_b = b.step();
-  *res_a = ok_a ? a.has_ac : -1;
-  *res_b = ok_b ? b.has_ac : -1;
   ba = ra;
   bb = rb;
 }
@@ -337,6 +346,13 @@ class FrameDecoder {
         skip_(skip_to_restart) {
     hmax_ = hd_.comp[0].h;
     nblocks_ = hmax_ + 2;
+    tables_.nblocks = nblocks_;
+    for (int b = 0; b < nblocks_; ++b) {
+      const int ci = comp_of(b);
+      tables_.comp[b] = ci;
+      tables_.dc[b] = &hd_.dc[hd_.comp[ci].td];
+      tables_.ac[b] = &hd_.ac[hd_.comp[ci].ta];
+    }
     const int mcu_w = 8 * hmax_;
     mcus_x_ = (frame_w + mcu_w - 1) / mcu_w;
     mcus_y_ = (frame_h + 7) / 8;
@@ -366,7 +382,7 @@ class FrameDecoder {
   int comp_of(int b) const { return b < hmax_ ? 0 : b - hmax_ + 1; }
 
   // One interval per MCU row (NDPI): rows are independent; two are decoded side by side, block
-  // against block (decode_two_blocks).
+  // against block (decode_two_mcus).
   bool decode_row_pairs() {
     if ((size_t)last_row_ >= segments()) return false;
     for (int row = first_row_; row <= last_row_; row += 2) {
@@ -377,13 +393,12 @@ class FrameDecoder {
       for (int i = 0; i < n; ++i) br[i].reset(base[i] = seg_start((size_t)(row + i)));
       for (int col = 0; col < mcus_x_; ++col) {
         std::memset(blocks_, 0, sizeof blocks_);
-        for (int b = 0; b < nblocks_; ++b) {
-          const int ci = comp_of(b);
-          const Huff &dc = hd_.dc[hd_.comp[ci].td], &ac = hd_.ac[hd_.comp[ci].ta];
-          if (n == 2)
-            decode_two_blocks(br[0], br[1], dc, ac, pred[0][ci], pred[1][ci], blocks_[0][b], blocks_[1][b],
-                              &has_ac_[0][b], &has_ac_[1][b]);
-          else has_ac_[0][b] = decode_block(br[0], dc, ac, pred[0][ci], blocks_[0][b]);
+        if (n == 2) {
+          decode_two_mcus(br[0], br[1], tables_, pred[0], pred[1], blocks_[0], blocks_[1], has_ac_[0], has_ac_[1]);
+        } else {
+          for (int b = 0; b < nblocks_; ++b)
+            has_ac_[0][b] =
+                decode_block(br[0], *tables_.dc[b], *tables_.ac[b], pred[0][tables_.comp[b]], blocks_[0][b]);
         }
         for (int i = 0; i < n; ++i) {
           for (int b = 0; b < nblocks_; ++b)
@@ -424,8 +439,7 @@ class FrameDecoder {
       }
       std::memset(blocks_[0], 0, sizeof blocks_[0]);
       for (int b = 0; b < nblocks_; ++b) {
-        const int ci = comp_of(b);
-        has_ac_[0][b] = decode_block(br, hd_.dc[hd_.comp[ci].td], hd_.ac[hd_.comp[ci].ta], pred[ci], blocks_[0][b]);
+        has_ac_[0][b] = decode_block(br, *tables_.dc[b], *tables_.ac[b], pred[tables_.comp[b]], blocks_[0][b]);
         if (has_ac_[0][b] < 0) return false;
       }
       if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
@@ -500,6 +514,7 @@ class FrameDecoder {
   uint8_t* const out_;
   const size_t stride_;
   const bool skip_;
+  McuTables tables_;
   int hmax_, nblocks_, mcus_x_, mcus_y_, chroma_w_, mx_lo_, mx_hi_, first_row_, last_row_;
   size_t ystride_, cstride_, slot_bytes_;
   alignas(64) int16_t blocks_[2][kMaxBlocks][64];

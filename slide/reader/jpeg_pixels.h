@@ -31,6 +31,14 @@ struct JpegPixels {
   void (*ycc_rgb)(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_t* rgb, int n);
 };
 
+// Output column c of h2v1 fancy upsampling (see upsample_h2v1): the plain loop's, and the
+// vector instances' at the row's ends.
+inline uint8_t upsample_h2v1_at(const uint8_t* in, int in_w, int c) {
+  const int i = c >> 1, v = in[i] * 3;
+  if (c & 1) return i == in_w - 1 ? in[i] : (uint8_t)((v + in[i + 1] + 2) >> 2);
+  return i == 0 ? in[i] : (uint8_t)((v + in[i - 1] + 1) >> 2);
+}
+
 // idct2 for an instance without a two-block IDCT: its idct on each block.
 template <bool (*Idct)(const int16_t*, const int16_t*, uint8_t*, size_t)>
 bool idct_each(const int16_t* coef_a, const int16_t* quant_a, uint8_t* out_a, size_t stride_a, const int16_t* coef_b,

@@ -1,8 +1,8 @@
 // The AVX2 instance of jpeg_pixels.h: the same arithmetic as the plain loops, eight 32-bit lanes
 // at a time (the IDCT: a column pass over the block's rows, a transpose, a row pass, a transpose
 // back). Equal to them for every block inside the IDCT's range check (JpegPixels::idct): the plain
-// loops compute libjpeg's 64-bit products, these 32-bit ones, which cannot overflow there. A
-// row's ends and a conversion's tail go to the plain loops.
+// loops compute libjpeg's 64-bit products, these 32-bit ones, which cannot overflow there. An
+// upsampled row's ends are computed a sample at a time, a conversion's tail by the plain loop.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -92,24 +92,32 @@ bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t s
 }
 
 void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
-  // The ends (the row's first samples, an odd first column, the tail) by the plain loop; the
+  // The ends (the row's first samples, an odd first column, the last sample) one at a time; the
   // vector steps start at an even column past the first sample.
-  const JpegPixels& plain = jpeg_pixels_generic();
   int c = std::min(c1, std::max(2, c0 + (c0 & 1)));
-  if (c > c0) plain.upsample_h2v1(in, in_w, c0, c, out);
+  for (int e = c0; e < c; ++e) out[e - c0] = upsample_h2v1_at(in, in_w, e);
   // 16 samples (32 outputs) a step, each with both neighbours inside the row.
   const __m256i one = _mm256_set1_epi16(1), two = _mm256_set1_epi16(2);
-  for (; c + 32 <= c1 && (c >> 1) + 17 <= in_w; c += 32) {
-    const int i = c >> 1;
+  auto step = [&](int at) {
+    const int i = at >> 1;
     const __m256i cur = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i)));
     const __m256i prev = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i - 1)));
     const __m256i next = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i + 1)));
     const __m256i c3 = _mm256_add_epi16(cur, _mm256_add_epi16(cur, cur));
     const __m256i even = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(prev, one)), 2);
     const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, two)), 2);
-    _mm256_storeu_si256((__m256i*)(out + (c - c0)), _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
+    _mm256_storeu_si256((__m256i*)(out + (at - c0)), _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
+  };
+  for (; c + 32 <= c1 && (c >> 1) + 17 <= in_w; c += 32) step(c);
+  // The tail: one more step, ending where the row or the output allows, over outputs the last
+  // step wrote already (the same values again); then the rest (the row's last sample, or a row
+  // shorter than a step).
+  const int last = std::min(c1 - 32, 2 * (in_w - 17)) & ~1;
+  if (c < c1 && last + 32 > c && last >= std::max(2, c0)) {
+    step(last);
+    c = last + 32;
   }
-  if (c < c1) plain.upsample_h2v1(in, in_w, c, c1, out + (c - c0));
+  for (; c < c1; ++c) out[c - c0] = upsample_h2v1_at(in, in_w, c);
 }
 
 // floor((k x + 32768) / 65536) in 16-bit lanes, exactly: the product's high half, plus one when

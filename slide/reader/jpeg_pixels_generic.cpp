@@ -53,11 +53,7 @@ bool idct_generic(const int16_t* coef, const int16_t* quant, uint8_t* out, size_
 }
 
 void upsample_h2v1_generic(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
-  for (int c = c0; c < c1; ++c) {
-    const int i = c >> 1, v = in[i] * 3;
-    if (c & 1) out[c - c0] = i == in_w - 1 ? in[i] : (uint8_t)((v + in[i + 1] + 2) >> 2);
-    else out[c - c0] = i == 0 ? in[i] : (uint8_t)((v + in[i - 1] + 1) >> 2);
-  }
+  for (int c = c0; c < c1; ++c) out[c - c0] = upsample_h2v1_at(in, in_w, c);
 }
 
 // jdcolor.c's tables: R = Y + 1.402 Cr', G = Y - 0.34414 Cb' - 0.71414 Cr', B = Y + 1.772 Cb'
