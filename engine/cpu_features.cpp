@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #if defined(__linux__)
@@ -36,19 +35,10 @@ static Isa hw_isa() {
   return isa;
 }
 
-static Isa env_cap() {
-  const char* e = std::getenv("DEEPSLIDE_ISA");
-  if (!e) return Isa::avx512;
-  if (!std::strcmp(e, "ref")) return Isa::ref;
-  if (!std::strcmp(e, "scalar")) return Isa::scalar;
-  if (!std::strcmp(e, "avx2")) return Isa::avx2;
-  return Isa::avx512;
-}
-
 static std::atomic<int> g_forced{-1};
 
 Isa cpu_isa() {
-  static const Isa capped = (Isa)std::min((int)hw_isa(), (int)env_cap());
+  static const Isa capped = (Isa)std::min((int)hw_isa(), (int)isa_cap_from_env());
   int f = g_forced.load(std::memory_order_relaxed);
   if (f >= 0) return (Isa)std::min(f, (int)hw_isa());
   return capped;

@@ -12,10 +12,9 @@
 // The kernels that are plain loops already (elementwise, Adam, softmax, global average pooling,
 // max-pool backward, layout transposes) are their own reference.
 #pragma once
+#include "base/isa_cap.h"
 
 namespace ds {
-
-enum class Isa { ref = 0, scalar = 1, avx2 = 2, avx512 = 3 };  // ordered: a cap is a minimum
 
 Isa cpu_isa();                  // best supported path (cached), capped by DEEPSLIDE_ISA or force_isa
 const char* isa_name(Isa isa);  // "ref", "scalar", "avx2", "avx512"

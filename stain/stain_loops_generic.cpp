@@ -1,12 +1,12 @@
 // Baseline x86-64 instance of the stain loops (stain_loops.inc), and the choice between instances:
 // AVX2 where the CPU has AVX2 and FMA, unless DEEPSLIDE_ISA caps the path at scalar or ref (the
-// cap engine/cpu_features.h reads: stain/ sits below the engine, so it asks the CPU itself).
+// cap of base/isa_cap.h; stain/ sits below the engine, so it asks the CPU itself).
 #define DS_STAIN_LOOPS_FN stain_loops_generic
 #include "stain/stain_loops.inc"
 
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
+
+#include "base/isa_cap.h"
 
 namespace ds {
 
@@ -28,9 +28,7 @@ void force_stain_loops(const StainLoops* loops) { g_forced.store(loops); }
 const StainLoops& stain_loops() {
   if (const StainLoops* f = g_forced.load(std::memory_order_relaxed)) return *f;
   static const StainLoops* chosen = [] {
-    const char* cap = std::getenv("DEEPSLIDE_ISA");
-    const bool capped = cap && (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref"));
-    return !capped && stain_loops_have_avx2() ? &stain_loops_avx2() : &stain_loops_generic();
+    return isa_cap_from_env() >= Isa::avx2 && stain_loops_have_avx2() ? &stain_loops_avx2() : &stain_loops_generic();
   }();
   return *chosen;
 }

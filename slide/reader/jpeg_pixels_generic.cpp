@@ -2,9 +2,8 @@
 // accurate IDCT with 64-bit products, jdsample.c's h2v1 fancy upsampling, jdcolor.c's tables),
 // the reference the AVX2 instance is tested against, and the run-time choice between them.
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 
+#include "base/isa_cap.h"
 #include "slide/reader/jpeg_idct_1d.h"
 #include "slide/reader/jpeg_pixels.h"
 
@@ -119,11 +118,9 @@ void force_jpeg_pixels(const JpegPixels* pixels) { g_forced.store(pixels); }
 const JpegPixels& jpeg_pixels() {
   if (const JpegPixels* f = g_forced.load(std::memory_order_relaxed)) return *f;
   static const JpegPixels* chosen = [] {
-    const char* cap = std::getenv("DEEPSLIDE_ISA");
-    const bool plain = cap && (!std::strcmp(cap, "scalar") || !std::strcmp(cap, "ref"));
-    const bool no_avx512 = plain || (cap && !std::strcmp(cap, "avx2"));
-    if (!no_avx512 && jpeg_pixels_have_avx512()) return &jpeg_pixels_avx512();
-    return !plain && jpeg_pixels_have_avx2() ? &jpeg_pixels_avx2() : &jpeg_pixels_generic();
+    const Isa cap = isa_cap_from_env();
+    if (cap >= Isa::avx512 && jpeg_pixels_have_avx512()) return &jpeg_pixels_avx512();
+    return cap >= Isa::avx2 && jpeg_pixels_have_avx2() ? &jpeg_pixels_avx2() : &jpeg_pixels_generic();
   }();
   return *chosen;
 }
