@@ -10,14 +10,17 @@ import argparse
 import os
 import re
 
-FOLDERS = ["base", "engine", "layers", "weights", "slide", "train", "infer", "pipeline", "cli", "bench"]
+FOLDERS = ["base", "engine", "layers", "weights", "stain", "slide", "dist", "train", "infer", "pipeline", "serve", "cli",
+           "bench"]
 START = re.compile(r"^[A-Za-z_][\w:<>,\s\*&~\[\]]*\b([\w:~]+)\s*\(")
+# String and character literals and line comments: their braces are not the code's.
+LITERAL = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|//.*')
 NOT_FUNC = re.compile(r"^(namespace|struct|class|enum|union|using|typedef|template\s*<[^>]*>\s*(struct|class))\b")
 
 
 def functions(path):
     with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
+        lines = [LITERAL.sub("", line) for line in f.read().split("\n")]
     i = 0
     while i < len(lines):
         line = lines[i]

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -137,16 +138,13 @@ uint64_t checked_header_length(const std::string& label, const uint8_t* first8, 
   return header_len;
 }
 
-// Parses and checks the JSON header against a data section of `data_size` bytes: metadata into
-// `out`, the tensors' entries (sorted by offset, tiling the data section) returned.
-std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint64_t header_len, uint64_t data_size,
-                                StFile& out) {
+// The header's JSON, bounded in depth, with duplicate top-level keys rejected (nlohmann would
+// silently keep the last one).
+nlohmann::json parse_header_json(const std::string& label, const char* hdr, uint64_t header_len) {
   auto fail = [&](const std::string& reason) { return InputError(label, reason); };
   if (hdr[0] != '{') throw fail("safetensors header does not start with '{' (not safetensors)");
-
   if (json_nesting_depth(std::string(hdr, header_len)) > kMaxJsonDepth)
     throw fail("safetensors header is JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one).
   std::set<std::string> seen;
   std::string duplicate;
   nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
@@ -159,77 +157,99 @@ std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint6
   if (header.is_discarded()) throw fail("malformed JSON in the safetensors header");
   if (!header.is_object()) throw fail("safetensors header is not a JSON object");
   if (!duplicate.empty()) throw fail("safetensors header lists '" + duplicate + "' twice");
+  return header;
+}
 
-  std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) throw fail("__metadata__ is not a JSON object");
-      out.has_metadata = true;
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) throw fail("__metadata__ value of '" + m.key() + "' is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = quoted(name);
-    if (!v.is_object()) throw fail(what + ": header entry is not a JSON object");
-    if (!v.contains("dtype") || !v["dtype"].is_string()) throw fail(what + ": missing or non-string dtype");
-    if (!v.contains("shape") || !v["shape"].is_array()) throw fail(what + ": missing or non-list shape");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
-      throw fail(what + ": data_offsets must be a list of two integers");
-    Entry e;
-    e.name = name;
-    e.dtype = v["dtype"].get<std::string>();
-    const bool ignored = ends_with(name, "num_batches_tracked");
-    const size_t esize = dtype_size(e.dtype);
-    if (!ignored && esize == 0) throw fail(what + ": unknown dtype '" + e.dtype + "'");
-    if (!ignored && !decodable(e.dtype))
-      throw fail(what + ": dtype " + e.dtype + " is not supported (model tensors must be F32, F16, BF16 or F64)");
-    uint64_t numel = 1;
-    bool overflow = false;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) throw fail(what + ": shape entries must be non-negative integers");
-      uint64_t dim = d.get<uint64_t>();
-      if (dim > (1ull << 40)) overflow = true;
-      e.shape.push_back((int64_t)dim);
-      if (!overflow && dim != 0 && numel > (1ull << 50) / dim) overflow = true;
-      if (!overflow) numel *= dim;
-    }
-    for (const auto& o : v["data_offsets"])
-      if (!o.is_number_unsigned()) throw fail(what + ": data_offsets must be non-negative integers");
-    e.begin = v["data_offsets"][0].get<uint64_t>();
-    e.end = v["data_offsets"][1].get<uint64_t>();
-    if (e.begin > e.end)
-      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                 "] end before they begin");
-    if (e.end > data_size)
-      throw fail(what + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                 "] lie beyond the " + std::to_string(data_size) + "-byte data section (file truncated?)");
-    if (overflow) throw fail(what + ": shape " + shape_str(e.shape) + " is absurdly large");
-    if (esize != 0 && numel * esize != e.end - e.begin)
-      throw fail(what + ": shape " + shape_str(e.shape) + " of " + e.dtype + " needs " + std::to_string(numel * esize) +
-                 " bytes but data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
-                 std::to_string(e.end - e.begin));
-    entries.push_back(std::move(e));
+void read_metadata(const std::string& label, const nlohmann::json& v, StFile& out) {
+  if (!v.is_object()) throw InputError(label, "__metadata__ is not a JSON object");
+  out.has_metadata = true;
+  for (auto m = v.begin(); m != v.end(); ++m) {
+    if (!m.value().is_string()) throw InputError(label, "__metadata__ value of '" + m.key() + "' is not a string");
+    out.metadata[m.key()] = m.value().get<std::string>();
   }
+}
 
-  // The tensors must tile the data section: no overlap, no gap, nothing after the last one.
+// The shape's element count, or nullopt when it is absurdly large (checked without overflow).
+std::optional<uint64_t> element_count(const std::string& label, const std::string& what, const nlohmann::json& shape,
+                                      std::vector<int64_t>& dims) {
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (const auto& d : shape) {
+    if (!d.is_number_unsigned()) throw InputError(label, what + ": shape entries must be non-negative integers");
+    const uint64_t dim = d.get<uint64_t>();
+    if (dim > (1ull << 40)) overflow = true;
+    dims.push_back((int64_t)dim);
+    if (!overflow && dim != 0 && numel > (1ull << 50) / dim) overflow = true;
+    if (!overflow) numel *= dim;
+  }
+  if (overflow) return std::nullopt;
+  return numel;
+}
+
+// One tensor's header entry, checked: dtype, shape, and offsets within a data section of
+// `data_size` bytes that hold exactly the shape's bytes.
+Entry parse_entry(const std::string& label, const std::string& name, const nlohmann::json& v, uint64_t data_size) {
+  auto fail = [&](const std::string& reason) { return InputError(label, reason); };
+  const std::string what = quoted(name);
+  if (!v.is_object()) throw fail(what + ": header entry is not a JSON object");
+  if (!v.contains("dtype") || !v["dtype"].is_string()) throw fail(what + ": missing or non-string dtype");
+  if (!v.contains("shape") || !v["shape"].is_array()) throw fail(what + ": missing or non-list shape");
+  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    throw fail(what + ": data_offsets must be a list of two integers");
+  Entry e;
+  e.name = name;
+  e.dtype = v["dtype"].get<std::string>();
+  const bool ignored = ends_with(name, "num_batches_tracked");
+  const size_t esize = dtype_size(e.dtype);
+  if (!ignored && esize == 0) throw fail(what + ": unknown dtype '" + e.dtype + "'");
+  if (!ignored && !decodable(e.dtype))
+    throw fail(what + ": dtype " + e.dtype + " is not supported (model tensors must be F32, F16, BF16 or F64)");
+  const std::optional<uint64_t> numel = element_count(label, what, v["shape"], e.shape);
+  for (const auto& o : v["data_offsets"])
+    if (!o.is_number_unsigned()) throw fail(what + ": data_offsets must be non-negative integers");
+  e.begin = v["data_offsets"][0].get<uint64_t>();
+  e.end = v["data_offsets"][1].get<uint64_t>();
+  const std::string offsets = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+  if (e.begin > e.end) throw fail(what + ": " + offsets + " end before they begin");
+  if (e.end > data_size)
+    throw fail(what + ": " + offsets + " lie beyond the " + std::to_string(data_size) +
+               "-byte data section (file truncated?)");
+  if (!numel) throw fail(what + ": shape " + shape_str(e.shape) + " is absurdly large");
+  if (esize != 0 && *numel * esize != e.end - e.begin)
+    throw fail(what + ": shape " + shape_str(e.shape) + " of " + e.dtype + " needs " + std::to_string(*numel * esize) +
+               " bytes but " + offsets + " span " + std::to_string(e.end - e.begin));
+  return e;
+}
+
+// The tensors must tile the data section: no overlap, no gap, nothing after the last one.
+// Sorts `entries` by offset.
+void check_tiling(const std::string& label, std::vector<Entry>& entries, uint64_t data_size) {
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t pos = 0;
   for (const Entry& e : entries) {
-    if (e.begin < pos)
-      throw fail(quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                 "] overlap another tensor");
+    const std::string offsets = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+    if (e.begin < pos) throw InputError(label, quoted(e.name) + ": " + offsets + " overlap another tensor");
     if (e.begin > pos)
-      throw fail(quoted(e.name) + ": data_offsets start at " + std::to_string(e.begin) + " leaving a gap after byte " +
-                 std::to_string(pos));
+      throw InputError(label, quoted(e.name) + ": data_offsets start at " + std::to_string(e.begin) +
+                                  " leaving a gap after byte " + std::to_string(pos));
     pos = e.end;
   }
-  if (pos != data_size) throw fail(std::to_string(data_size - pos) + " unexpected bytes after the last tensor");
+  if (pos != data_size)
+    throw InputError(label, std::to_string(data_size - pos) + " unexpected bytes after the last tensor");
+}
 
+// Parses and checks the JSON header against a data section of `data_size` bytes: metadata into
+// `out`, the tensors' entries (sorted by offset, tiling the data section) returned.
+std::vector<Entry> parse_header(const std::string& label, const char* hdr, uint64_t header_len, uint64_t data_size,
+                                StFile& out) {
+  const nlohmann::json header = parse_header_json(label, hdr, header_len);
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") read_metadata(label, it.value(), out);
+    else entries.push_back(parse_entry(label, it.key(), it.value(), data_size));
+  }
+  check_tiling(label, entries, data_size);
   return entries;
 }
 
