@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/interrupt.h"
 #include "cli/commands.h"
 #include "dist/comm.h"
@@ -37,7 +38,9 @@ int report(const CLI::App& app) {
   try {
     throw;
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << who << ": error: " << ds::one_line(e.what(), 300) << " (--help lists the options)\n";
+    return 2;
   } catch (const ds::Interrupted& e) {
     std::cerr << who << ": " << e.what() << "\n";
     return e.exit_code();

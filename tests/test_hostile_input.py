@@ -228,6 +228,12 @@ def main():
     code, err, _ = run_measured(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")])
     check(code == 0, "search refused a prediction CSV with a byte order mark: " + err[-300:])
 
+    # A command-line value of 100000 characters: one error line naming the option, the value cut.
+    expect_refused(["bench-read", f("patch.png"), "--count", "9" * 100000], "--count", "more characters",
+                   "--help lists the options")
+    code, err, _ = run_measured(["bench-read", f("patch.png"), "--count", "9" * 100000])
+    check(len(err) < 1000, f"an error line of {len(err)} characters for a long command-line value")
+
     if failures:
         print("\n".join(failures))
         sys.exit(1)
