@@ -416,12 +416,15 @@ void decode_jpeg_rgb_frame(const uint8_t* data, size_t len, int frame_w, int fra
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
+  int done_w = 0, done_h = 0;
+  if ((color == JpegColor::kAuto || color == JpegColor::kYCbCr) && fast_jpeg_decoder() &&
+      fast_decode_jpeg_rgb_tile(tables, tables_len, data, len, out_w, out_h, out, (size_t)out_w * 3, &done_w, &done_h))
+    return {done_w, done_h};
   thread_local Decoder decoder;
   isolate(decoder, tables, tables_len, data, len);
   thread_local std::vector<uint8_t> row_buf;
   size_t need = (size_t)(out_w + 64) * 3 * 4;
   if (row_buf.size() < need) row_buf.resize(need);
-  int done_w = 0, done_h = 0;
   if (!run_decode(decoder, tables, tables_len, data, len, color, out, out_w, out_h, row_buf.data(), row_buf.size(),
                   &done_w, &done_h))
     throw InputError(what, std::string("corrupt JPEG data (") + decoder.err.message + ")");

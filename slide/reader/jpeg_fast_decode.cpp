@@ -24,7 +24,7 @@ constexpr int kFastBits = kHuffLookBits;
 // Zero bytes after the unstuffed data: more than one MCU can read past its interval's end (4
 // blocks x 64 codes x 31 bits is under 1 KB), which is checked after each MCU.
 constexpr size_t kPad = 4096;
-constexpr int kMaxBlocks = 4;  // Y 2x1, Cb, Cr
+constexpr int kMaxBlocks = 6;  // Y 2x2, Cb, Cr
 
 // libjpeg's jpeg_natural_order, zigzag index -> row-major position, with its 16 extra entries: a
 // run past the block's end writes position 63, as libjpeg does.
@@ -114,14 +114,17 @@ bool parse_sos(const uint8_t* s, size_t n, Header& hd) {
   return s[7] == 0 && s[8] == 63 && s[9] == 0;  // Ss, Se, Ah/Al: sequential
 }
 
-// Markers up to the scan; false for anything outside the fast path.
-bool parse_header(const uint8_t* data, size_t len, Header& hd) {
+// Markers up to the scan; false for anything outside the fast path. tables_only: a JPEGTables
+// stream (TIFF's abbreviated tiles), tables and APPn/COM segments up to its EOI.
+bool parse_header(const uint8_t* data, size_t len, Header& hd, bool tables_only = false) {
   if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return false;
   for (size_t pos = 2;;) {
     if (pos >= len || data[pos] != 0xFF) return false;
     while (pos < len && data[pos] == 0xFF) ++pos;
+    if (tables_only && pos < len && data[pos] == 0xD9) return true;
     if (pos + 3 > len) return false;
     const uint8_t m = data[pos++];
+    if (tables_only && (m == 0xC0 || m == 0xC1 || m == 0xDD || m == 0xDA)) return false;
     const size_t seg = be16(data + pos);
     if (seg < 2 || pos + seg > len) return false;
     const uint8_t* s = data + pos + 2;
@@ -316,7 +319,10 @@ struct Scratch {
 bool fast_path_applies(Header& hd) {
   const Component* c = hd.comp;
   const int hmax = c[0].h;
-  if ((hmax != 1 && hmax != 2) || c[0].v != 1 || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 || c[2].v != 1) return false;
+  const int vmax = c[0].v;
+  if ((hmax != 1 && hmax != 2) || (vmax != 1 && vmax != hmax) || c[1].h != 1 || c[1].v != 1 || c[2].h != 1 ||
+      c[2].v != 1)
+    return false;
   if (hd.adobe || (c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B')) return false;  // libjpeg: RGB
   for (int k = 0; k < 3; ++k)
     if (!hd.quant_defined[c[k].tq] || !hd.dc[c[k].td].t.defined || !hd.ac[c[k].ta].t.defined) return false;
@@ -333,7 +339,7 @@ bool fast_path_applies(Header& hd) {
 class FrameDecoder {
  public:
   FrameDecoder(Scratch& sc, int frame_w, int frame_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
-               bool skip_to_restart)
+               bool skip_to_restart, bool whole_scan)
       : sc_(sc),
         hd_(sc.hd),
         px_(jpeg_pixels()),
@@ -343,9 +349,12 @@ class FrameDecoder {
         y1_(y1),
         out_(out),
         stride_(stride),
-        skip_(skip_to_restart) {
+        skip_(skip_to_restart),
+        whole_(whole_scan) {
     hmax_ = hd_.comp[0].h;
-    nblocks_ = hmax_ + 2;
+    vmax_ = hd_.comp[0].v;
+    luma_blocks_ = hmax_ * vmax_;
+    nblocks_ = luma_blocks_ + 2;
     tables_.nblocks = nblocks_;
     for (int b = 0; b < nblocks_; ++b) {
       const int ci = comp_of(b);
@@ -355,31 +364,39 @@ class FrameDecoder {
     }
     const int mcu_w = 8 * hmax_;
     mcus_x_ = (frame_w + mcu_w - 1) / mcu_w;
-    mcus_y_ = (frame_h + 7) / 8;
-    chroma_w_ = (frame_w + hmax_ - 1) / hmax_;  // libjpeg's downsampled_width
+    const int mcu_h = 8 * vmax_;
+    mcus_y_ = (frame_h + mcu_h - 1) / mcu_h;
+    chroma_w_ = (frame_w + hmax_ - 1) / hmax_;  // libjpeg's downsampled_width and _height
+    chroma_h_ = (frame_h + vmax_ - 1) / vmax_;
     ystride_ = (size_t)mcus_x_ * mcu_w + 64;
     cstride_ = (size_t)mcus_x_ * 8 + 64;
-    slot_bytes_ = ystride_ * 8 + 2 * cstride_ * 8;
-    sc.planes.resize(2 * slot_bytes_);
+    slot_bytes_ = ystride_ * mcu_h + 2 * cstride_ * 8;
+    sc.planes.resize((vmax_ == 2 ? 3 : 2) * slot_bytes_);
     sc.up.resize(2 * (size_t)(x1 - x0) + 64);
     // MCU columns whose pixels the output needs (upsampling looks one chroma sample aside).
     mx_lo_ = std::max(0, x0 / hmax_ - 1) / 8;
     mx_hi_ = std::min(mcus_x_ * 8 - 1, (x1 - 1) / hmax_ + 1) / 8;
-    first_row_ = y0 / 8;
-    last_row_ = std::min(mcus_y_ - 1, (y1 - 1) / 8);
+    first_row_ = y0 / mcu_h;
+    last_row_ = std::min(mcus_y_ - 1, (y1 - 1) / mcu_h);
+    // h2v2: an output row at the top of an MCU row reads the chroma row above it, one at the
+    // bottom the row below (clamped to the image's first and last): decode those MCU rows too.
+    decode_first_ = first_row_ - (vmax_ == 2 && first_row_ > 0 && y0 == first_row_ * mcu_h);
+    decode_last_ = last_row_ + (vmax_ == 2 && y1 == (last_row_ + 1) * mcu_h && (last_row_ + 1) * 8 < chroma_h_);
   }
 
   bool run() {
     if (hmax_ == 2 && chroma_w_ <= 2) return false;  // libjpeg replicates instead of interpolating
     if (hd_.restart == 0 && segments() != 1) return false;
-    return hd_.restart == mcus_x_ ? decode_row_pairs() : decode_in_order();
+    return hd_.restart == mcus_x_ && vmax_ == 1 && !whole_ ? decode_row_pairs() : decode_in_order();
   }
 
  private:
   size_t segments() const { return sc_.starts.size() - 1; }
   uint64_t seg_bits(size_t seg) const { return (uint64_t)(sc_.starts[seg + 1] - sc_.starts[seg]) * 8; }
   const uint8_t* seg_start(size_t seg) const { return sc_.ent.data() + sc_.starts[seg]; }
-  int comp_of(int b) const { return b < hmax_ ? 0 : b - hmax_ + 1; }
+  int comp_of(int b) const { return b < luma_blocks_ ? 0 : b - luma_blocks_ + 1; }
+  // The plane slot of MCU row `row`: h2v2 keeps three rows (the one emitted and its neighbours).
+  int slot_of(int row) const { return vmax_ == 2 ? row % 3 : 0; }
 
   // One interval per MCU row (NDPI): rows are independent; two are decoded side by side, block
   // against block (decode_two_mcus).
@@ -392,7 +409,7 @@ class FrameDecoder {
       int pred[2][3] = {};
       for (int i = 0; i < n; ++i) br[i].reset(base[i] = seg_start((size_t)(row + i)));
       for (int col = 0; col < mcus_x_; ++col) {
-        std::memset(blocks_, 0, sizeof blocks_);
+        for (int i = 0; i < n; ++i) std::memset(blocks_[i], 0, sizeof blocks_[i][0] * (size_t)nblocks_);
         if (n == 2) {
           decode_two_mcus(br[0], br[1], tables_, pred[0], pred[1], blocks_[0], blocks_[1], has_ac_[0], has_ac_[1]);
         } else {
@@ -404,7 +421,7 @@ class FrameDecoder {
           for (int b = 0; b < nblocks_; ++b)
             if (has_ac_[i][b] < 0) return false;
           if (br[i].bits_used(base[i]) > seg_bits((size_t)(row + i))) return false;  // ran out
-          if (!idct_mcu(i, col)) return false;
+          if (!idct_mcu(i, i, col)) return false;
         }
       }
       // An interval another needed row follows must end where its MCUs do (libjpeg reads the
@@ -418,11 +435,12 @@ class FrameDecoder {
   }
 
   // Any restart interval (or none): MCU after MCU, rows above the output skipped a whole restart
-  // interval at a time.
+  // interval at a time. With whole_, the scan's data must end with the frame's last MCU, as
+  // libjpeg's jpeg_finish_decompress requires.
   bool decode_in_order() {
-    const int64_t total = (int64_t)mcus_x_ * mcus_y_, end = (int64_t)(last_row_ + 1) * mcus_x_;
+    const int64_t total = (int64_t)mcus_x_ * mcus_y_, end = (int64_t)(decode_last_ + 1) * mcus_x_;
     const int64_t ri = hd_.restart ? hd_.restart : total;
-    size_t seg = (size_t)(((int64_t)first_row_ * mcus_x_) / ri);
+    size_t seg = (size_t)(((int64_t)decode_first_ * mcus_x_) / ri);
     if (seg >= segments()) return false;
     int64_t mcu = (int64_t)seg * ri, in_seg = 0;
     BitReader br;
@@ -437,34 +455,47 @@ class FrameDecoder {
         pred[0] = pred[1] = pred[2] = 0;
         in_seg = 0;
       }
-      std::memset(blocks_[0], 0, sizeof blocks_[0]);
+      std::memset(blocks_[0], 0, sizeof blocks_[0][0] * (size_t)nblocks_);
       for (int b = 0; b < nblocks_; ++b) {
         has_ac_[0][b] = decode_block(br, *tables_.dc[b], *tables_.ac[b], pred[tables_.comp[b]], blocks_[0][b]);
         if (has_ac_[0][b] < 0) return false;
       }
       if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
       const int row = (int)(mcu / mcus_x_), col = (int)(mcu % mcus_x_);
-      if (row < first_row_) continue;
-      if (!idct_mcu(0, col)) return false;
-      if (col == mcus_x_ - 1) emit_row(0, row);
+      if (row < decode_first_) continue;
+      if (!idct_mcu(0, slot_of(row), col)) return false;
+      if (col == mcus_x_ - 1) row_done(row);
     }
+    if (whole_ && (end != total || seg + 1 != segments() || (br.bits_used(base) + 7) / 8 * 8 != seg_bits(seg)))
+      return false;
     return true;
   }
 
-  // Slot `slot`'s blocks into its planes at MCU column col (only those the output needs); false
-  // outside the range where libjpeg's builds agree (corrupt data: libjpeg decides).
-  bool idct_mcu(int slot, int col) {
+  // MCU row `row` is decoded: emit what has its neighbours now (h2v2: the row before it, and
+  // this one when no row below is needed).
+  void row_done(int row) {
+    if (vmax_ == 1) {
+      emit_row(0, row);
+      return;
+    }
+    if (row > first_row_ && row - 1 <= last_row_) emit_row_h2v2(row - 1);
+    if (row == decode_last_ && row <= last_row_) emit_row_h2v2(row);
+  }
+
+  // Block set `set`'s blocks into plane slot `slot` at MCU column col (only those the output
+  // needs); false outside the range where libjpeg's builds agree (corrupt data: libjpeg decides).
+  bool idct_mcu(int set, int slot, int col) {
     if (col < mx_lo_ || col > mx_hi_) return true;
     uint8_t* const yplane = sc_.planes.data() + (size_t)slot * slot_bytes_;
-    int16_t(*blocks)[64] = blocks_[slot];
-    const int* has_ac = has_ac_[slot];
+    int16_t(*blocks)[64] = blocks_[set];
+    const int* has_ac = has_ac_[set];
     uint8_t* at[kMaxBlocks];
     size_t st[kMaxBlocks];
     const int16_t* q[kMaxBlocks];
     for (int b = 0; b < nblocks_; ++b) {
       const int ci = comp_of(b);
-      at[b] = ci == 0 ? yplane + (size_t)(col * hmax_ + b) * 8
-                      : yplane + ystride_ * 8 + (size_t)(ci - 1) * cstride_ * 8 + (size_t)col * 8;
+      at[b] = ci == 0 ? yplane + (size_t)(b / hmax_) * 8 * ystride_ + (size_t)(col * hmax_ + b % hmax_) * 8
+                      : chroma_plane(slot, ci - 1) + (size_t)col * 8;
       st[b] = ci == 0 ? ystride_ : cstride_;
       q[b] = hd_.quant[hd_.comp[ci].tq];
     }
@@ -486,11 +517,32 @@ class FrameDecoder {
     return in_range;
   }
 
-  // Slot `slot`'s MCU row (MCU row `row` of the frame), rows [y0, y1) of it, to the output.
+  uint8_t* chroma_plane(int slot, int c) const {
+    return sc_.planes.data() + (size_t)slot * slot_bytes_ + ystride_ * 8 * (size_t)vmax_ + (size_t)c * cstride_ * 8;
+  }
+
+  // MCU row `row` of an h2v2 frame, rows [y0, y1) of it, to the output: each output row from its
+  // chroma row and the one above or below (clamped to the image's, see upsample_h2v2).
+  void emit_row_h2v2(int row) {
+    const uint8_t* const yplane = sc_.planes.data() + (size_t)slot_of(row) * slot_bytes_;
+    uint8_t* const cbu = sc_.up.data();
+    uint8_t* const cru = cbu + (x1_ - x0_) + 32;
+    auto chroma_row = [&](int c, int g) { return chroma_plane(slot_of(g / 8), c) + (size_t)(g % 8) * cstride_; };
+    for (int y = std::max(row * 16, y0_); y < std::min(row * 16 + 16, y1_); ++y) {
+      const int r = y - row * 16, g = row * 8 + r / 2;
+      const int far = std::clamp(r % 2 ? g + 1 : g - 1, 0, chroma_h_ - 1);
+      px_.upsample_h2v2(chroma_row(0, g), chroma_row(0, far), chroma_w_, x0_, x1_, cbu);
+      px_.upsample_h2v2(chroma_row(1, g), chroma_row(1, far), chroma_w_, x0_, x1_, cru);
+      px_.ycc_rgb(yplane + (size_t)r * ystride_ + x0_, cbu, cru, out_ + (size_t)(y - y0_) * stride_, x1_ - x0_);
+    }
+  }
+
+  // Slot `slot`'s MCU row (MCU row `row` of the frame, one block high), rows [y0, y1) of it, to
+  // the output.
   void emit_row(int slot, int row) {
     const uint8_t* const yplane = sc_.planes.data() + (size_t)slot * slot_bytes_;
-    const uint8_t* const cbplane = yplane + ystride_ * 8;
-    const uint8_t* const crplane = cbplane + cstride_ * 8;
+    const uint8_t* const cbplane = chroma_plane(slot, 0);
+    const uint8_t* const crplane = chroma_plane(slot, 1);
     uint8_t* const cbu = sc_.up.data();
     uint8_t* const cru = cbu + (x1_ - x0_) + 32;
     for (int y = std::max(row * 8, y0_); y < std::min(row * 8 + 8, y1_); ++y) {
@@ -513,9 +565,10 @@ class FrameDecoder {
   const int x0_, y0_, x1_, y1_;
   uint8_t* const out_;
   const size_t stride_;
-  const bool skip_;
+  const bool skip_, whole_;
   McuTables tables_;
-  int hmax_, nblocks_, mcus_x_, mcus_y_, chroma_w_, mx_lo_, mx_hi_, first_row_, last_row_;
+  int hmax_, vmax_, luma_blocks_, nblocks_, mcus_x_, mcus_y_, chroma_w_, chroma_h_, mx_lo_, mx_hi_;
+  int first_row_, last_row_, decode_first_, decode_last_;  // MCU rows output, and decoded
   size_t ystride_, cstride_, slot_bytes_;
   alignas(64) int16_t blocks_[2][kMaxBlocks][64];
   int has_ac_[2][kMaxBlocks];
@@ -523,11 +576,17 @@ class FrameDecoder {
 
 }  // namespace
 
-bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
-                          int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart) {
+namespace {
+
+// The fast path's entry: tables (may be null), then the JPEG; x1 or y1 0: to the frame's edge
+// (with frame_from_sof); the frame's size in *got_w, *got_h.
+bool decode(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int frame_w, int frame_h,
+            bool frame_from_sof, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart,
+            bool whole_scan, int* got_w, int* got_h) {
   thread_local Scratch sc;
   Header& hd = sc.hd;
   hd.reset();
+  if (tables && tables_len > 0 && !parse_header(tables, tables_len, hd, true)) return false;
   if (!parse_header(data, len, hd)) return false;
   if (frame_from_sof) {
     if (hd.sof_w > frame_w || hd.sof_h > frame_h) return false;  // libjpeg's caller refuses it
@@ -537,12 +596,30 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
     // another frame size: only the plain case is the fast path's.
     return false;
   }
+  if (x1 <= 0) x1 = frame_w;
+  if (y1 <= 0) y1 = frame_h;
   if (frame_w <= 0 || frame_h <= 0 || frame_w > 65535 || frame_h > 65535 || x0 < 0 || y0 < 0 || x1 > frame_w ||
       y1 > frame_h || x0 >= x1 || y0 >= y1)
     return false;
   if (!fast_path_applies(hd) || !cut_intervals(data, len, hd.scan, sc.ent, sc.starts)) return false;
-  FrameDecoder dec(sc, frame_w, frame_h, x0, y0, x1, y1, out, stride, skip_to_restart);
-  return dec.run();
+  FrameDecoder dec(sc, frame_w, frame_h, x0, y0, x1, y1, out, stride, skip_to_restart, whole_scan);
+  if (!dec.run()) return false;
+  *got_w = frame_w, *got_h = frame_h;
+  return true;
+}
+
+}  // namespace
+
+bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
+                          int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart) {
+  int w, h;
+  return decode(nullptr, 0, data, len, frame_w, frame_h, frame_from_sof, x0, y0, x1, y1, out, stride, skip_to_restart,
+                false, &w, &h);
+}
+
+bool fast_decode_jpeg_rgb_tile(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int max_w,
+                               int max_h, uint8_t* out, size_t stride, int* w, int* h) {
+  return decode(tables, tables_len, data, len, max_w, max_h, true, 0, 0, 0, 0, out, stride, false, true, w, h);
 }
 
 }  // namespace ds

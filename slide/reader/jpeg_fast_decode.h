@@ -6,8 +6,9 @@
 // It declines (returns false) whatever it does not handle or finds the least bit irregular, and
 // the caller then runs libjpeg, which decodes or reports it: so the results, errors included, are
 // libjpeg's. Handled: 8-bit Huffman sequential (SOF0/SOF1), one interleaved scan of Y, Cb, Cr with
-// Y sampled 1x1 or 2x1 (4:4:4, 4:2:2) and chroma 1x1, libjpeg's default colour handling (YCbCr;
-// no Adobe marker, component ids not 'R', 'G', 'B'), any restart interval, output at full scale.
+// Y sampled 1x1, 2x1 or 2x2 (4:4:4, 4:2:2, 4:2:0) and chroma 1x1, libjpeg's default colour
+// handling (YCbCr; no Adobe marker, component ids not 'R', 'G', 'B'), any restart interval,
+// tables from a separate JPEGTables stream (TIFF), output at full scale.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,5 +23,11 @@ namespace ds {
 // which the caller's libjpeg decode overwrites.
 bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
                           int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart = false);
+
+// A whole TIFF tile: `tables` (JPEGTables, may be null) then `data`, whose frame (at most max_w x
+// max_h) is written to `out` (row stride `stride`) and its size to *w, *h. As libjpeg's
+// jpeg_finish_decompress, it requires the scan to end with the frame's last MCU (else declines).
+bool fast_decode_jpeg_rgb_tile(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int max_w,
+                               int max_h, uint8_t* out, size_t stride, int* w, int* h);
 
 }  // namespace ds

@@ -1,6 +1,6 @@
 // The per-pixel stages of the baseline JPEG decoder (jpeg_fast_decode.h): inverse DCT, chroma
 // upsampling and YCbCr -> RGB, each computing exactly what libjpeg-turbo computes with its
-// defaults (the accurate integer IDCT jidctint.c, "fancy" h2v1 upsampling jdsample.c, the table
+// defaults (the accurate integer IDCT jidctint.c, "fancy" h2v1 and h2v2 upsampling jdsample.c, the table
 // conversion jdcolor.c), so the pixels equal OpenSlide's bit for bit. Two instances: the plain
 // loops (jpeg_pixels_generic.cpp, libjpeg's C arithmetic; the reference), AVX2
 // (jpeg_pixels_avx2.cpp) and AVX-512 (jpeg_pixels_avx512.cpp: AVX2's with a two-block IDCT),
@@ -27,6 +27,11 @@ struct JpegPixels {
   // h2v1 fancy upsampling of one row of in_w > 2 chroma samples: output columns [c0, c1) of the
   // doubled row (3/4 of the nearer sample + 1/4 of the further, the ends replicated) into out.
   void (*upsample_h2v1)(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out);
+  // h2v2 fancy upsampling of one output row: `near` is the chroma row the output row lies in,
+  // `far` the row above it (an output row's upper half) or below (lower half), the image's first
+  // or last row itself at its top or bottom; each column 3/4 near + 1/4 far, then as h2v1 across
+  // (jdsample.c's h2v2_fancy_upsample, its rounding: +8 on even columns, +7 on odd ones, >> 4).
+  void (*upsample_h2v2)(const uint8_t* near, const uint8_t* far, int in_w, int c0, int c1, uint8_t* out);
   // n pixels of full-resolution Y, Cb, Cr planes to interleaved RGB.
   void (*ycc_rgb)(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_t* rgb, int n);
 };
@@ -37,6 +42,14 @@ inline uint8_t upsample_h2v1_at(const uint8_t* in, int in_w, int c) {
   const int i = c >> 1, v = in[i] * 3;
   if (c & 1) return i == in_w - 1 ? in[i] : (uint8_t)((v + in[i + 1] + 2) >> 2);
   return i == 0 ? in[i] : (uint8_t)((v + in[i - 1] + 1) >> 2);
+}
+
+// Output column c of h2v2 fancy upsampling (see upsample_h2v2).
+inline uint8_t upsample_h2v2_at(const uint8_t* near, const uint8_t* far, int in_w, int c) {
+  const int i = c >> 1, odd = c & 1;
+  const int j = odd ? (i + 1 < in_w ? i + 1 : i) : (i > 0 ? i - 1 : 0);
+  const int here = near[i] * 3 + far[i], there = near[j] * 3 + far[j];
+  return (uint8_t)((here * 3 + there + 8 - odd) >> 4);
 }
 
 // idct2 for an instance without a two-block IDCT: its idct on each block.

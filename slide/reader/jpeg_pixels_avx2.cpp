@@ -91,33 +91,63 @@ bool idct_avx2(const int16_t* coef, const int16_t* quant, uint8_t* out, size_t s
   return _mm256_testz_si256(bad, bad);
 }
 
-void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
-  // The ends (the row's first samples, an odd first column, the last sample) one at a time; the
-  // vector steps start at an even column past the first sample.
+// Columns [c0, c1) of an upsampled row of in_w samples: vector steps of 32 outputs (16 samples,
+// each with both neighbours inside the row: even columns from 2 on), the last one ending where the
+// row or the output allows over outputs the one before wrote already (the same values again); the
+// ends and rows shorter than a step one column at a time. step(c) writes out[c - c0 ..] (32
+// bytes, reading samples c/2 - 1 .. c/2 + 16), at(c) returns column c.
+template <class Step, class At>
+inline __attribute__((always_inline)) void upsample_row(int in_w, int c0, int c1, uint8_t* out, Step step, At at) {
   int c = std::min(c1, std::max(2, c0 + (c0 & 1)));
-  for (int e = c0; e < c; ++e) out[e - c0] = upsample_h2v1_at(in, in_w, e);
-  // 16 samples (32 outputs) a step, each with both neighbours inside the row.
-  const __m256i one = _mm256_set1_epi16(1), two = _mm256_set1_epi16(2);
-  auto step = [&](int at) {
-    const int i = at >> 1;
-    const __m256i cur = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i)));
-    const __m256i prev = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i - 1)));
-    const __m256i next = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(in + i + 1)));
-    const __m256i c3 = _mm256_add_epi16(cur, _mm256_add_epi16(cur, cur));
-    const __m256i even = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(prev, one)), 2);
-    const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, two)), 2);
-    _mm256_storeu_si256((__m256i*)(out + (at - c0)), _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
-  };
+  for (int e = c0; e < c; ++e) out[e - c0] = at(e);
   for (; c + 32 <= c1 && (c >> 1) + 17 <= in_w; c += 32) step(c);
-  // The tail: one more step, ending where the row or the output allows, over outputs the last
-  // step wrote already (the same values again); then the rest (the row's last sample, or a row
-  // shorter than a step).
   const int last = std::min(c1 - 32, 2 * (in_w - 17)) & ~1;
   if (c < c1 && last + 32 > c && last >= std::max(2, c0)) {
     step(last);
     c = last + 32;
   }
-  for (; c < c1; ++c) out[c - c0] = upsample_h2v1_at(in, in_w, c);
+  for (; c < c1; ++c) out[c - c0] = at(c);
+}
+
+inline __attribute__((always_inline)) __m256i load16(const uint8_t* p) {
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)p));
+}
+
+// Even columns in the low byte of each lane, odd ones in the high byte: 32 output bytes.
+inline __attribute__((always_inline)) void store_pairs(uint8_t* out, __m256i even, __m256i odd) {
+  _mm256_storeu_si256((__m256i*)out, _mm256_or_si256(even, _mm256_slli_epi16(odd, 8)));
+}
+
+void upsample_h2v1_avx2(const uint8_t* in, int in_w, int c0, int c1, uint8_t* out) {
+  const __m256i one = _mm256_set1_epi16(1), two = _mm256_set1_epi16(2);
+  auto step = [&](int at) {
+    const int i = at >> 1;
+    const __m256i cur = load16(in + i), prev = load16(in + i - 1), next = load16(in + i + 1);
+    const __m256i c3 = _mm256_add_epi16(cur, _mm256_add_epi16(cur, cur));
+    const __m256i even = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(prev, one)), 2);
+    const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, two)), 2);
+    store_pairs(out + (at - c0), even, odd);
+  };
+  upsample_row(in_w, c0, c1, out, step, [&](int c) { return upsample_h2v1_at(in, in_w, c); });
+}
+
+// Column sums 3 near + far in 16-bit lanes (at most 1020), then h2v1's weights with h2v2's rounding.
+void upsample_h2v2_avx2(const uint8_t* near, const uint8_t* far, int in_w, int c0, int c1, uint8_t* out) {
+  const __m256i seven = _mm256_set1_epi16(7), eight = _mm256_set1_epi16(8);
+  auto colsum = [](const uint8_t* n, const uint8_t* f) {
+    const __m256i v = load16(n);
+    return _mm256_add_epi16(_mm256_add_epi16(v, _mm256_add_epi16(v, v)), load16(f));
+  };
+  auto step = [&](int at) {
+    const int i = at >> 1;
+    const __m256i cur = colsum(near + i, far + i), prev = colsum(near + i - 1, far + i - 1);
+    const __m256i next = colsum(near + i + 1, far + i + 1);
+    const __m256i c3 = _mm256_add_epi16(cur, _mm256_add_epi16(cur, cur));
+    const __m256i even = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(prev, eight)), 4);
+    const __m256i odd = _mm256_srli_epi16(_mm256_add_epi16(c3, _mm256_add_epi16(next, seven)), 4);
+    store_pairs(out + (at - c0), even, odd);
+  };
+  upsample_row(in_w, c0, c1, out, step, [&](int c) { return upsample_h2v2_at(near, far, in_w, c); });
 }
 
 // floor((k x + 32768) / 65536) in 16-bit lanes, exactly: the product's high half, plus one when
@@ -170,7 +200,7 @@ void ycc_rgb_avx2(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, uint8_
 }  // namespace
 
 const JpegPixels& jpeg_pixels_avx2() {
-  static const JpegPixels p{idct_avx2, idct_each<idct_avx2>, upsample_h2v1_avx2, ycc_rgb_avx2};
+  static const JpegPixels p{idct_avx2, idct_each<idct_avx2>, upsample_h2v1_avx2, upsample_h2v2_avx2, ycc_rgb_avx2};
   return p;
 }
 

@@ -55,6 +55,10 @@ void upsample_h2v1_generic(const uint8_t* in, int in_w, int c0, int c1, uint8_t*
   for (int c = c0; c < c1; ++c) out[c - c0] = upsample_h2v1_at(in, in_w, c);
 }
 
+void upsample_h2v2_generic(const uint8_t* near, const uint8_t* far, int in_w, int c0, int c1, uint8_t* out) {
+  for (int c = c0; c < c1; ++c) out[c - c0] = upsample_h2v2_at(near, far, in_w, c);
+}
+
 // jdcolor.c's tables: R = Y + 1.402 Cr', G = Y - 0.34414 Cb' - 0.71414 Cr', B = Y + 1.772 Cb'
 // (Cb' = Cb - 128), 16-bit fixed point, rounded where libjpeg rounds.
 struct YccTables {
@@ -90,7 +94,8 @@ std::atomic<const JpegPixels*> g_forced{nullptr};
 }  // namespace
 
 const JpegPixels& jpeg_pixels_generic() {
-  static const JpegPixels p{idct_generic, idct_each<idct_generic>, upsample_h2v1_generic, ycc_rgb_generic};
+  static const JpegPixels p{idct_generic, idct_each<idct_generic>, upsample_h2v1_generic, upsample_h2v2_generic,
+                            ycc_rgb_generic};
   return p;
 }
 
