@@ -190,6 +190,7 @@ std::string tile_decode(bool fast, const std::vector<uint8_t>& tables, const std
 }  // namespace
 
 TEST_CASE("TIFF tiles with their tables apart decode as libjpeg decodes them", "[slide][jpeg]") {
+  std::mt19937 rng(12);
   int fast_taken = 0;
   for (const auto& [pname, pixels] : pixel_instances()) {
     ForcePixels force(pixels);
@@ -204,6 +205,19 @@ TEST_CASE("TIFF tiles with their tables apart decode as libjpeg decodes them", "
           REQUIRE(a == tile_decode(false, tables, tile, color, 256, 256, slow));
           REQUIRE(a == std::to_string(w) + "x" + std::to_string(h));
           REQUIRE(fast == slow);  // the frame, and the rest of a larger tile left as it was
+        }
+        for (int t = 0; t < 8; ++t) {  // rectangles, through decode_jpeg_rgb_rect
+          const int x0 = (int)(rng() % (unsigned)w), y0 = (int)(rng() % (unsigned)h);
+          const int x1 = x0 + 1 + (int)(rng() % (unsigned)(w - x0)), y1 = y0 + 1 + (int)(rng() % (unsigned)(h - y0));
+          const size_t n = (size_t)(x1 - x0) * 3;
+          std::vector<uint8_t> fast((size_t)(y1 - y0) * n), slow(fast.size());
+          REQUIRE(ds::fast_decode_jpeg_rgb_rect(tables.data(), tables.size(), tile.data(), tile.size(), 256, 256, x0,
+                                                y0, x1, y1, fast.data(), n));
+          ds::set_fast_jpeg_decoder(false);
+          ds::decode_jpeg_rgb_rect(tables.data(), tables.size(), tile.data(), tile.size(), ds::JpegColor::kYCbCr, 256,
+                                   256, x0, y0, x1, y1, slow.data(), n, "tile");
+          ds::set_fast_jpeg_decoder(true);
+          REQUIRE(fast == slow);
         }
         std::vector<uint8_t> out(256 * 256 * 3);
         int gw = 0, gh = 0;
@@ -243,7 +257,8 @@ TEST_CASE("TIFF tiles with their tables apart decode as libjpeg decodes them", "
   CHECK(tile_decode(true, bad_tables, tile, ds::JpegColor::kYCbCr, 64, 48, fast) ==
         tile_decode(false, bad_tables, tile, ds::JpegColor::kYCbCr, 64, 48, slow));
   CHECK(fast == slow);
-  CHECK_FALSE(ds::fast_decode_jpeg_rgb_tile(nullptr, 0, tile.data(), tile.size(), 64, 48, out.data(), 64 * 3, &gw, &gh));
+  CHECK_FALSE(
+      ds::fast_decode_jpeg_rgb_tile(nullptr, 0, tile.data(), tile.size(), 64, 48, out.data(), 64 * 3, &gw, &gh));
   // RGB by the directory's say: libjpeg's, never the fast path's YCbCr conversion.
   CHECK(tile_decode(true, tables, tile, ds::JpegColor::kRgb, 64, 48, fast) ==
         tile_decode(false, tables, tile, ds::JpegColor::kRgb, 64, 48, slow));

@@ -20,9 +20,10 @@ std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, co
                                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
 // The baseline fast path (jpeg_fast_decode.h) runs first where it applies (decode_jpeg_rgb with
-// the colour space from the JPEG or YCbCr, decode_jpeg_rgb_rect without tables and with the
-// colour space from the JPEG, decode_jpeg_rgb_frame at full scale), libjpeg when it declines. Off: libjpeg always
-// (tests and bench-read's --jpeg-decoder libjpeg compare the two). On by default; process-wide.
+// the colour space from the JPEG or YCbCr; decode_jpeg_rgb_rect without tables and with the
+// colour space from the JPEG, or with tables and YCbCr; decode_jpeg_rgb_frame at full scale),
+// libjpeg when it declines. Off: libjpeg always (tests and bench-read's --jpeg-decoder libjpeg
+// compare the two). On by default; process-wide.
 void set_fast_jpeg_decoder(bool on);
 bool fast_jpeg_decoder();
 

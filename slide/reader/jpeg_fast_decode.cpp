@@ -617,6 +617,12 @@ bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int fram
                 false, &w, &h);
 }
 
+bool fast_decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int max_w,
+                               int max_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride) {
+  int w, h;
+  return decode(tables, tables_len, data, len, max_w, max_h, true, x0, y0, x1, y1, out, stride, false, false, &w, &h);
+}
+
 bool fast_decode_jpeg_rgb_tile(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int max_w,
                                int max_h, uint8_t* out, size_t stride, int* w, int* h) {
   return decode(tables, tables_len, data, len, max_w, max_h, true, 0, 0, 0, 0, out, stride, false, true, w, h);

@@ -24,6 +24,11 @@ namespace ds {
 bool fast_decode_jpeg_rgb(const uint8_t* data, size_t len, int frame_w, int frame_h, bool frame_from_sof, int x0,
                           int y0, int x1, int y1, uint8_t* out, size_t stride, bool skip_to_restart = false);
 
+// Columns [x0, x1) of rows [y0, y1) of a TIFF tile (`tables` may be null) whose frame is at most
+// max_w x max_h, as fast_decode_jpeg_rgb with frame_from_sof.
+bool fast_decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len, int max_w,
+                               int max_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride);
+
 // A whole TIFF tile: `tables` (JPEGTables, may be null) then `data`, whose frame (at most max_w x
 // max_h) is written to `out` (row stride `stride`) and its size to *w, *h. As libjpeg's
 // jpeg_finish_decompress, it requires the scan to end with the frame's last MCU (else declines).
