@@ -144,6 +144,9 @@ bool parse_header(const uint8_t* data, size_t len, Header& hd, bool tables_only 
       if (!parse_sos(s, n, hd)) return false;
       hd.scan = pos;
       return true;
+    } else if (m == 0xE0) {
+      // libjpeg warns (and its callers here refuse the JPEG) about a JFIF version other than 1.x or 2.x.
+      ok = !(n >= 14 && std::memcmp(s, "JFIF", 5) == 0 && s[5] != 1 && s[5] != 2);
     } else if (m == 0xEE) {
       hd.adobe = hd.adobe || (n >= 5 && std::memcmp(s, "Adobe", 5) == 0);
     } else if (!((m >= 0xE0 && m <= 0xEF) || m == 0xFE)) {

@@ -7,14 +7,17 @@
 //   bytes 2-5   region x0, y0, x1, y1 as fractions of the tile (/255)
 //   [2 bytes    JPEGTables length, little-endian, then the tables]   when bit 0 is set
 //   the rest    the tile's JPEG data
-// Every decode runs: the whole tile, the rectangle (crop, then libjpeg's crop and skip), and the
-// cropped stream on its own. When the whole tile and the rectangle both decode, their pixels in
-// the rectangle must be equal (jpeg_crop.h promises it): a difference aborts, as a crash would.
+// Every decode runs: the whole tile by libjpeg alone (the oracle) and with the fast decoder first
+// (jpeg_fast_decode.h: the same outcome, error or pixels, is required), the rectangle (the fast
+// decoder, or a crop and then libjpeg's crop and skip), and the cropped stream on its own. When
+// the whole tile and the rectangle both decode, their pixels in the rectangle must be equal
+// (jpeg_crop.h and jpeg_fast_decode.h promise it): a difference aborts, as a crash would.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -48,13 +51,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (y1 == y0) y1 = y0 < th ? y0 + 1 : y0, y0 = y1 - 1;
   const size_t stride = (size_t)tw * 3;
 
-  std::vector<uint8_t> full(stride * th, 7);
-  int jw = 0, jh = 0;
-  bool full_ok = false;
-  try {
-    std::tie(jw, jh) = ds::decode_jpeg_rgb(tables, tables_len, in.p, in.n, color, full.data(), tw, th, "tile");
-    full_ok = true;
-  } catch (const ds::InputError&) {
+  // The whole tile, with the fast decoder (fast) or libjpeg alone: {ok, width, height}.
+  std::string why;  // libjpeg's reason for refusing the tile
+  auto whole = [&](bool fast, std::vector<uint8_t>& out) {
+    out.assign(stride * th, 7);
+    ds::set_fast_jpeg_decoder(fast);
+    std::tuple<bool, int, int> r{false, 0, 0};
+    try {
+      const auto [w, h] = ds::decode_jpeg_rgb(tables, tables_len, in.p, in.n, color, out.data(), tw, th, "tile");
+      r = {true, w, h};
+    } catch (const ds::InputError& e) {
+      if (!fast) why = e.what();
+    }
+    ds::set_fast_jpeg_decoder(true);
+    return r;
+  };
+  std::vector<uint8_t> full, fast;
+  const auto [full_ok, jw, jh] = whole(false, full);
+  if (whole(true, fast) != std::make_tuple(full_ok, jw, jh) || (full_ok && fast != full)) {
+    std::fprintf(stderr, "fuzz_jpeg: the fast decoder's whole tile differs from libjpeg's (libjpeg: %s)\n",
+                 full_ok ? "decoded" : why.c_str());
+    std::abort();
   }
 
   std::vector<uint8_t> rect(stride * th, 7);
