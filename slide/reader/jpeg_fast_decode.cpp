@@ -21,8 +21,9 @@ namespace ds {
 namespace {
 
 constexpr int kFastBits = kHuffLookBits;
-// Zero bytes after the unstuffed data: more than one MCU can read past its interval's end (4
-// blocks x 64 codes x 31 bits is under 1 KB), which is checked after each MCU.
+// Zero bytes after the unstuffed data: no more than one MCU can read past its interval's end (6
+// blocks x 64 codes x 31 bits is under 1.5 KB, a failed block's successors included), which is
+// checked after each MCU.
 constexpr size_t kPad = 4096;
 constexpr int kMaxBlocks = 6;  // Y 2x2, Cb, Cr
 
@@ -256,17 +257,6 @@ struct BlockDecode {
   }
 };
 
-// One block's coefficients into blk (zeroed). Returns -1 for a code no table has, 0 when the
-// block has only its DC coefficient (its first AC symbol is the end of block), 1 otherwise. Not inlined: on its own,
-// its loop keeps the bit reader and the block in registers.
-__attribute__((noinline)) int decode_block(BitReader& b, const Huff& dc, const Huff& ac, int& pred, int16_t* blk) {
-  BlockDecode d{b, ac, blk};
-  if (!d.dc(dc, pred)) return -1;
-  while (!d.done)
-    if (!d.step()) return -1;
-  return d.has_ac();
-}
-
 // The tables of one MCU's blocks: block b is of component comp[b].
 struct McuTables {
   int nblocks = 0;
@@ -275,8 +265,22 @@ struct McuTables {
   const Huff* ac[kMaxBlocks] = {};
 };
 
+// One MCU's blocks into blk (zeroed), as libjpeg's decode_mcu: res[b] is -1 for a code no table
+// has, 0 when block b has only its DC coefficient (its first AC symbol is the end of block), 1
+// otherwise. One call per MCU: the bit reader stays in registers from block to block.
+__attribute__((noinline)) void decode_mcu(BitReader& br, const McuTables& t, int* pred, int16_t (*blk)[64], int* res) {
+  BitReader r = br;  // a local copy: registers, not stores through the reference
+  for (int k = 0; k < t.nblocks; ++k) {
+    BlockDecode d{r, *t.ac[k], blk[k]};
+    bool ok = d.dc(*t.dc[k], pred[t.comp[k]]);
+    while (ok && !d.done) ok = d.step();
+    res[k] = ok ? d.has_ac() : -1;
+  }
+  br = r;
+}
+
 // One MCU of each of two intervals, block against block in alternation (see BlockDecode); each
-// block's result in res as decode_block's. One call per MCU pair: the bit readers stay in
+// block's result in res as decode_mcu's. One call per MCU pair: the bit readers stay in
 // registers from block to block.
 __attribute__((noinline)) void decode_two_mcus(BitReader& ba, BitReader& bb, const McuTables& t, int* pred_a,
                                                int* pred_b, int16_t (*blk_a)[64], int16_t (*blk_b)[64], int* res_a,
@@ -416,9 +420,7 @@ class FrameDecoder {
         if (n == 2) {
           decode_two_mcus(br[0], br[1], tables_, pred[0], pred[1], blocks_[0], blocks_[1], has_ac_[0], has_ac_[1]);
         } else {
-          for (int b = 0; b < nblocks_; ++b)
-            has_ac_[0][b] =
-                decode_block(br[0], *tables_.dc[b], *tables_.ac[b], pred[0][tables_.comp[b]], blocks_[0][b]);
+          decode_mcu(br[0], tables_, pred[0], blocks_[0], has_ac_[0]);
         }
         for (int i = 0; i < n; ++i) {
           for (int b = 0; b < nblocks_; ++b)
@@ -459,10 +461,9 @@ class FrameDecoder {
         in_seg = 0;
       }
       std::memset(blocks_[0], 0, sizeof blocks_[0][0] * (size_t)nblocks_);
-      for (int b = 0; b < nblocks_; ++b) {
-        has_ac_[0][b] = decode_block(br, *tables_.dc[b], *tables_.ac[b], pred[tables_.comp[b]], blocks_[0][b]);
+      decode_mcu(br, tables_, pred, blocks_[0], has_ac_[0]);
+      for (int b = 0; b < nblocks_; ++b)
         if (has_ac_[0][b] < 0) return false;
-      }
       if (br.bits_used(base) > seg_bits(seg)) return false;  // ran out
       const int row = (int)(mcu / mcus_x_), col = (int)(mcu % mcus_x_);
       if (row < decode_first_) continue;
