@@ -1,9 +1,9 @@
-// Ordered prefetching pipeline: reader threads claim batch indices from a counter, but never run
-// more than prefetch_batches ahead of the network; the network thread takes batches strictly in
-// order. The first exception (a corrupt tile, say) stops the readers and is rethrown here. With no
-// reader threads each batch is read by the network's own OpenMP threads just before its forward
-// pass: no overlap, but when the network's threads take every core a reader thread beside them
-// stalls the whole team at each barrier for as long as it holds a core.
+// Ordered prefetching pipeline (BatchReader): reader threads claim batch indices from a counter,
+// but never run more than prefetch_batches ahead of the network; the network thread takes batches
+// strictly in order. The first exception (a corrupt tile, say) stops the readers and is rethrown
+// here. With no reader threads each batch is read by the network's own OpenMP threads just before
+// its forward pass: no overlap, but when the network's threads take every core a reader thread
+// beside them stalls the whole team at each barrier for as long as it holds a core.
 #include "infer/slide_predictor.h"
 
 #include <algorithm>
@@ -27,16 +27,154 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-struct BatchQueue {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<int64_t, Tensor> ready;
-  int64_t consumed = 0;  // batches taken by the network
-  int64_t next = 0;      // next batch index to claim
-  std::exception_ptr error;
-  bool stop = false;
-  double read_seconds = 0;
+// Batches of a slide's windows from `first` on, read, stain-normalised and normalised into
+// channels-last tensors (the network's layout): by reader threads running ahead of the network
+// (start), or, with none, on the calling thread's OpenMP team when the batch is taken.
+class BatchReader {
+ public:
+  BatchReader(const Model& model, const Slide& slide, const ReadGeometry& g, const std::vector<Window>& windows,
+              int64_t first, int64_t batch_size)
+      : model_(model),
+        slide_(slide),
+        g_(g),
+        windows_(windows),
+        first_(first),
+        n_((int64_t)windows.size() - first),
+        B_(batch_size),
+        nbatches_((n_ + B_ - 1) / B_),
+        // A model fitted per slide: the slide's own stain once, before any window.
+        stain_(fit_slide_stain(slide, model.stain)) {}
+  ~BatchReader() { stop(); }
+
+  int64_t batches() const { return nbatches_; }
+  double read_seconds() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return read_seconds_;
+  }
+
+  // `threads` reader threads, each at most `ahead` batches before the network (0: none).
+  void start(int threads, int64_t ahead) {
+    ahead_ = std::max<int64_t>(1, ahead);
+    for (int r = 0; r < threads; ++r) readers_.emplace_back([this] { read_ahead(); });
+  }
+
+  // Batch b (batches are taken in order); the first reader failure is rethrown.
+  Tensor take(int64_t b) {
+    if (readers_.empty()) {
+      const auto t0 = Clock::now();
+      Tensor batch = read(b, true);
+      read_seconds_ += since(t0);  // wall time: the network waits for all of it
+      return batch;
+    }
+    Tensor batch;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return error_ || ready_.count(b); });
+      if (error_) std::rethrow_exception(error_);
+      batch = std::move(ready_[b]);
+      ready_.erase(b);
+      consumed_ = b + 1;
+    }
+    cv_.notify_all();
+    return batch;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : readers_) t.join();
+    readers_.clear();
+  }
+
+ private:
+  // Batch b's windows into a tensor; on the calling thread, or shared out among OpenMP threads
+  // (the first failure rethrown once all have stopped).
+  Tensor read(int64_t b, bool parallel) const {
+    const int P = model_.patch_size;
+    const int64_t begin = b * B_, end = std::min(n_, begin + B_);
+    Tensor batch = Tensor::empty(Shape{end - begin, P, P, 3});
+    std::exception_ptr error;
+    std::mutex error_mu;
+    std::atomic<bool> failed{false};
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t i = begin; i < end; ++i) {
+      if (failed.load(std::memory_order_relaxed)) continue;  // the batch is lost: read no more of it
+      try {
+        RgbImage patch = read_window(slide_, g_, windows_[(size_t)(first_ + i)], 1);
+        normalize_stain(patch, model_.stain, stain_);
+        normalize_patch_channels_last(batch.data() + (i - begin) * 3 * P * P, patch, model_.mean, model_.std);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu);
+        if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return batch;
+  }
+
+  // A reader thread: claims the next batch index while it is within `ahead` of the network.
+  void read_ahead() {
+    for (;;) {
+      int64_t b;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || next_ >= nbatches_ || next_ < consumed_ + ahead_; });
+        if (stop_ || next_ >= nbatches_) return;
+        b = next_++;
+      }
+      try {
+        const auto t0 = Clock::now();
+        Tensor batch = read(b, false);
+        const double dt = since(t0);
+        std::lock_guard<std::mutex> lk(mu_);
+        ready_.emplace(b, std::move(batch));
+        read_seconds_ += dt;
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!error_) error_ = std::current_exception();
+        stop_ = true;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const Model& model_;
+  const Slide& slide_;
+  const ReadGeometry& g_;
+  const std::vector<Window>& windows_;
+  const int64_t first_, n_, B_, nbatches_;
+  const SlideStain stain_;
+  std::vector<std::thread> readers_;
+  int64_t ahead_ = 1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, Tensor> ready_;
+  int64_t consumed_ = 0;  // batches taken by the network
+  int64_t next_ = 0;      // next batch index to claim
+  std::exception_ptr error_;
+  bool stop_ = false;
+  double read_seconds_ = 0;  // summed over reader threads, or the wall time of inline reads
 };
+
+// One row per window of a batch: its position, the arg-max class, its confidence and every
+// class's probability.
+void fill_rows(const Tensor& probs, const std::vector<Window>& windows, int64_t begin, size_t K,
+               std::vector<PatchPrediction>& rows) {
+  rows.resize((size_t)probs.size(0));
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    const float* row = probs.data() + i * (int64_t)K;
+    PatchPrediction& r = rows[(size_t)i];
+    r.x = windows[(size_t)(begin + i)].x;
+    r.y = windows[(size_t)(begin + i)].y;
+    r.prediction = argmax_class(row, K);
+    r.confidence = row[r.prediction];
+    r.probs.assign(row, row + K);
+  }
+}
 
 }  // namespace
 
@@ -47,127 +185,34 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
   DS_CHECK_INPUT(g.patch == model.patch_size, "patch size " + std::to_string(g.patch) + " does not match the model's " +
                                                   std::to_string(model.patch_size));
   DS_CHECK(first >= 0 && first <= (int64_t)windows.size(), "first window out of range");
-  const int64_t n = (int64_t)windows.size() - first;  // windows to predict, from `first` on
-  const int64_t B = opt.batch_size;
-  const int64_t nbatches = (n + B - 1) / B;
-  const int P = model.patch_size;
-  const size_t K = model.classes.size();
   if (stats) {
     stats->windows = (int64_t)windows.size();
     stats->resumed = first;
   }
-  if (n == 0) return;
+  if (first == (int64_t)windows.size()) return;
 
-  // A model fitted per slide: the slide's own stain once, before any window (method none otherwise).
-  const SlideStain slide_stain = fit_slide_stain(slide, model.stain);
-  // Batch b's windows read, stain-normalised and normalised into a tensor; on the calling thread,
-  // or shared out among OpenMP threads (the first failure rethrown once all have stopped).
-  auto read_batch = [&](int64_t b, bool parallel) {
-    const int64_t begin = b * B, end = std::min(n, begin + B);
-    Tensor batch = Tensor::empty(Shape{end - begin, P, P, 3});  // channels-last: the network's layout
-    std::exception_ptr error;
-    std::mutex error_mu;
-    std::atomic<bool> failed{false};
-#pragma omp parallel for schedule(dynamic, 1) if (parallel)
-    for (int64_t i = begin; i < end; ++i) {
-      if (failed.load(std::memory_order_relaxed)) continue;  // the batch is lost: read no more of it
-      try {
-        RgbImage patch = read_window(slide, g, windows[(size_t)(first + i)], 1);
-        normalize_stain(patch, model.stain, slide_stain);
-        normalize_patch_channels_last(batch.data() + (i - begin) * 3 * P * P, patch, model.mean, model.std);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(error_mu);
-        if (!error) error = std::current_exception();
-        failed.store(true, std::memory_order_relaxed);
-      }
-    }
-    if (error) std::rethrow_exception(error);
-    return batch;
-  };
-  BatchQueue q;
-  const int64_t ahead = std::max(1, opt.prefetch_batches);
-  auto reader = [&] {
-    for (;;) {
-      int64_t b;
-      {
-        std::unique_lock<std::mutex> lk(q.mu);
-        q.cv.wait(lk, [&] { return q.stop || q.next >= nbatches || q.next < q.consumed + ahead; });
-        if (q.stop || q.next >= nbatches) return;
-        b = q.next++;
-      }
-      try {
-        auto t0 = Clock::now();
-        Tensor batch = read_batch(b, false);
-        double dt = since(t0);
-        std::lock_guard<std::mutex> lk(q.mu);
-        q.ready.emplace(b, std::move(batch));
-        q.read_seconds += dt;
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(q.mu);
-        if (!q.error) q.error = std::current_exception();
-        q.stop = true;
-      }
-      q.cv.notify_all();
-    }
-  };
-  std::vector<std::thread> readers;
+  BatchReader reader(model, slide, g, windows, first, opt.batch_size);
   const bool inline_reads = opt.reader_threads == 0 || (opt.reader_threads < 0 && num_threads() >= hardware_threads());
-  const int nreaders = inline_reads ? 0 : (int)std::clamp<int64_t>(opt.reader_threads, 1, nbatches);
-  for (int r = 0; r < nreaders; ++r) readers.emplace_back(reader);
-  auto stop_readers = [&] {
-    {
-      std::lock_guard<std::mutex> lk(q.mu);
-      q.stop = true;
-    }
-    q.cv.notify_all();
-    for (auto& t : readers) t.join();
-  };
-
+  reader.start(inline_reads ? 0 : (int)std::clamp<int64_t>(opt.reader_threads, 1, reader.batches()),
+               opt.prefetch_batches);
   double net_seconds = 0;
   std::vector<PatchPrediction> rows;
-  try {
-    for (int64_t b = 0; b < nbatches; ++b) {
-      Tensor batch;
-      if (inline_reads) {
-        auto t0 = Clock::now();
-        batch = read_batch(b, true);
-        q.read_seconds += since(t0);  // wall time: the network waits for all of it
-      } else {
-        std::unique_lock<std::mutex> lk(q.mu);
-        q.cv.wait(lk, [&] { return q.error || q.ready.count(b); });
-        if (q.error) std::rethrow_exception(q.error);
-        batch = std::move(q.ready[b]);
-        q.ready.erase(b);
-        q.consumed = b + 1;
-      }
-      q.cv.notify_all();
-      auto t0 = Clock::now();
-      Tensor probs = predict_probabilities_channels_last(model, batch);
-      net_seconds += since(t0);
-      const int64_t begin = first + b * B;
-      rows.resize((size_t)batch.size(0));
-      for (int64_t i = 0; i < batch.size(0); ++i) {
-        const float* row = probs.data() + i * (int64_t)K;
-        PatchPrediction& r = rows[(size_t)i];
-        r.x = windows[(size_t)(begin + i)].x;
-        r.y = windows[(size_t)(begin + i)].y;
-        r.prediction = argmax_class(row, K);
-        r.confidence = row[r.prediction];
-        r.probs.assign(row, row + K);
-      }
-      if (stats) {  // kept current, so a callback that throws leaves true figures behind
-        stats->read_seconds = q.read_seconds;
-        stats->net_seconds = net_seconds;
-      }
-      on_batch(rows, begin + batch.size(0));
+  for (int64_t b = 0; b < reader.batches(); ++b) {
+    const Tensor batch = reader.take(b);
+    const auto t0 = Clock::now();
+    const Tensor probs = predict_probabilities_channels_last(model, batch);
+    net_seconds += since(t0);
+    const int64_t begin = first + b * opt.batch_size;
+    fill_rows(probs, windows, begin, model.classes.size(), rows);
+    if (stats) {  // kept current, so a callback that throws leaves true figures behind
+      stats->read_seconds = reader.read_seconds();
+      stats->net_seconds = net_seconds;
     }
-  } catch (...) {
-    stop_readers();
-    throw;
+    on_batch(rows, begin + batch.size(0));
   }
-  stop_readers();
+  reader.stop();
   if (stats) {
-    stats->read_seconds = q.read_seconds;
+    stats->read_seconds = reader.read_seconds();
     stats->net_seconds = net_seconds;
   }
 }
