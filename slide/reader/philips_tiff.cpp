@@ -130,21 +130,25 @@ bool is_philips(const TiffDir& base) {
          base.description.find("DPUfsImport") != std::string::npos;
 }
 
-TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& dirs, SlideMeta& meta) {
+namespace {
+
+// The ImageDescription's XML: a DataObject of type DPUfsImport.
+std::unique_ptr<XmlElement> philips_root(const std::string& path, const std::string& description) {
   std::unique_ptr<XmlElement> root;
   try {
-    root = parse_xml(dirs[0].description);
+    root = parse_xml(description);
   } catch (const std::runtime_error& e) {
     throw InputError(path, std::string("Philips TIFF: the ImageDescription XML is broken: ") + e.what());
   }
   const std::string* type = root->attribute("ObjectType");
   if (root->name != "DataObject" || !type || *type != "DPUfsImport")
     throw InputError(path, "Philips TIFF: the ImageDescription's root is not a DataObject of type DPUfsImport");
-  auto wsi = scanned_images(*root, "WSI", false);
-  if (wsi.size() != 1)
-    throw InputError(path, "Philips TIFF: expected one WSI image in the XML, found " + std::to_string(wsi.size()));
+  return root;
+}
 
-  TiffLayout layout;
+// Tiled directories are the pyramid's levels (each flagged reduced and no larger than the one
+// before); stripped ones whose description starts "Label" or "Macro" the associated images.
+void sort_directories(const std::string& path, const std::vector<TiffDir>& dirs, TiffLayout& layout) {
   for (size_t i = 0; i < dirs.size(); ++i) {
     const TiffDir& d = dirs[i];
     if (d.main_index < 0) continue;  // SubIFDs are not part of the layout
@@ -171,10 +175,13 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
     if (!replaced) layout.associated.emplace_back(name, (int)i);
   }
   if (layout.level_dirs.empty()) throw InputError(path, "Philips TIFF: no tiled directory (no pyramid level)");
+}
 
-  // Each level's pixel spacing, one per representation of the WSI image, in order.
+// Each level's size from the WSI image's pixel spacings, one per representation, in order:
+// OpenSlide's integer downsamples, the padding clipped with them.
+void size_levels(const std::string& path, const std::vector<TiffDir>& dirs, const XmlElement& wsi, TiffLayout& layout) {
   std::vector<std::string> spacings;
-  if (const XmlElement* reps = attribute_named(*wsi[0], kRepresentations))
+  if (const XmlElement* reps = attribute_named(wsi, kRepresentations))
     for (const XmlElement* o : array_objects(*reps)) {
       const std::string* ot = o->attribute("ObjectType");
       if (!ot || *ot != "PixelDataRepresentation") continue;
@@ -202,7 +209,6 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
       w0 = w;
       h0 = h;
     } else {
-      // OpenSlide assumes integer downsamples and clips the padding with them.
       L.downsample = std::round((w / w0 + h / h0) / 2);
       if (!(L.downsample >= 1 && L.downsample <= (double)top.width && L.downsample <= (double)top.height))
         throw InputError(path, "Philips TIFF: level " + std::to_string(i) + "'s pixel spacing '" + spacings[i] +
@@ -212,14 +218,18 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
     }
     layout.levels.push_back(L);
   }
+}
 
+// Vendor, the TIFF's properties less the XML (which is in philips.*, as OpenSlide keeps it), and
+// mpp from the pixel spacing, never from the resolution tags.
+void philips_meta(const TiffDir& first, const XmlElement& root, SlideMeta& meta) {
   meta.vendor = "philips";
-  add_tiff_properties(dirs[0], meta);
-  meta.mpp_x.reset();  // Philips' mpp is the pixel spacing's, never the resolution tags'
+  add_tiff_properties(first, meta);
+  meta.mpp_x.reset();
   meta.mpp_y.reset();
-  meta.properties.erase("tiff.ImageDescription");  // the XML is in philips.*, as OpenSlide keeps it
+  meta.properties.erase("tiff.ImageDescription");
   meta.properties.erase("openslide.comment");
-  add_attributes(root->children_named("Attribute"), "philips", meta.properties);
+  add_attributes(root.children_named("Attribute"), "philips", meta.properties);
   if (auto it = meta.properties.find("philips.DICOM_PIXEL_SPACING"); it != meta.properties.end()) {
     double w, h;
     if (parse_spacing(it->second, w, h)) {
@@ -227,14 +237,16 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
       meta.mpp_y = 1e3 * h;
     }
   }
+}
 
-  // Label and macro from the XML when no directory holds them; unreadable ones are left out, as
-  // OpenSlide leaves them out.
+// Label and macro from the XML when no directory holds them; unreadable ones are left out, as
+// OpenSlide leaves them out.
+void embedded_images(const XmlElement& root, TiffLayout& layout) {
   for (auto [name, kind] : {std::pair<const char*, const char*>{"label", "LABELIMAGE"}, {"macro", "MACROIMAGE"}}) {
     bool have = false;
     for (const auto& a : layout.associated) have |= a.first == name;
     if (have) continue;
-    auto images = scanned_images(*root, kind, true);
+    auto images = scanned_images(root, kind, true);
     if (images.empty()) continue;
     const XmlElement* data = attribute_named(*images[0], "PIM_DP_IMAGE_DATA");
     if (!data) continue;
@@ -242,6 +254,20 @@ TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& d
     auto [jw, jh] = jpeg_header_size(jpeg.data(), jpeg.size());
     if (jw > 0 && jh > 0) layout.embedded.emplace_back(name, std::move(jpeg));
   }
+}
+
+}  // namespace
+
+TiffLayout philips_layout(const std::string& path, const std::vector<TiffDir>& dirs, SlideMeta& meta) {
+  const std::unique_ptr<XmlElement> root = philips_root(path, dirs[0].description);
+  auto wsi = scanned_images(*root, "WSI", false);
+  if (wsi.size() != 1)
+    throw InputError(path, "Philips TIFF: expected one WSI image in the XML, found " + std::to_string(wsi.size()));
+  TiffLayout layout;
+  sort_directories(path, dirs, layout);
+  size_levels(path, dirs, *wsi[0], layout);
+  philips_meta(dirs[0], *root, meta);
+  embedded_images(*root, layout);
   return layout;
 }
 
