@@ -257,15 +257,8 @@ inline bool walk_mcu(const Header& s, BitReader& br, const uint8_t* base, int pr
     for (int b = 0; b < sc.blocks; ++b) {
       br.refill();
       if (first && b == 0) first->dc_from[ci] = br.bits_used(base);
-      uint16_t e = sc.dc->t.fast[br.buf >> (64 - kLook)];
-      int size, l;
-      if (e) {
-        l = e >> 8;
-        size = e & 0xFF;
-      } else if ((size = sc.dc->t.slow(br.buf, &l)) < 0) {
-        return false;
-      }
-      br.skip(l);
+      const int size = decode_symbol(br, sc.dc->t);
+      if (size < 0) return false;
       if (size) {
         pred[ci] += huff_extend(br.take(size), size);
         if (pred[ci] > kMaxDc || pred[ci] < -kMaxDc) return false;  // no real image; no overflow
@@ -293,10 +286,10 @@ inline bool walk_mcu(const Header& s, BitReader& br, const uint8_t* base, int pr
           br.skip(a >> 8);
           k += a & 0xFF;
         } else {
-          int sym = ac.t.slow(br.buf, &l);
+          const int sym = decode_symbol(br, ac.t);  // a code longer than kLook bits
           if (sym < 0) return false;
-          int run = sym >> 4, sz = sym & 15;
-          br.skip(l + sz);
+          const int run = sym >> 4, sz = sym & 15;
+          br.skip(sz);
           k += sz ? run + 1 : (run == 15 ? 16 : 64);
         }
       }

@@ -193,19 +193,6 @@ bool cut_intervals(const uint8_t* data, size_t len, size_t pos, std::vector<uint
   return true;
 }
 
-// One Huffman symbol (at least 16 bits in the buffer), or -1 for a code no table entry has.
-int decode_symbol(BitReader& b, const HuffmanTable& h) {
-  const int e = h.fast[b.buf >> (64 - kFastBits)];
-  if (e) {
-    b.skip(e >> 8);
-    return e & 255;
-  }
-  int len;
-  const int sym = h.slow(b.buf, &len);
-  if (sym >= 0) b.skip(len);
-  return sym;
-}
-
 // One block being decoded: libjpeg's decode_mcu for one block, a step at a time (a step is one
 // AC symbol), so that two blocks of independent intervals can be decoded in alternation: their
 // bit readers form two dependency chains the CPU runs side by side.

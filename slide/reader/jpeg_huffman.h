@@ -100,6 +100,20 @@ struct BitReader {
   uint64_t bits_used(const uint8_t* base) const { return (uint64_t)(p - base) * 8 - (uint64_t)n; }
 };
 
+// One Huffman symbol from `b` (at least 16 bits in its buffer), its code's bits consumed; -1 (none
+// consumed) for a code the table does not have.
+inline int decode_symbol(BitReader& b, const HuffmanTable& h) {
+  const int e = h.fast[b.buf >> (64 - kHuffLookBits)];
+  if (e) {
+    b.skip(e >> 8);
+    return e & 255;
+  }
+  int len;
+  const int sym = h.slow(b.buf, &len);
+  if (sym >= 0) b.skip(len);
+  return sym;
+}
+
 // A coefficient's value from its `s` (1..15) magnitude bits, as JPEG's EXTEND.
 inline int huff_extend(uint32_t v, int s) { return (int)v - (int)(((v >> (s - 1)) ^ 1u) & 1u) * ((1 << s) - 1); }
 
