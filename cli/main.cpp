@@ -16,6 +16,7 @@
 #include "base/format.h"
 #include "base/interrupt.h"
 #include "cli/commands.h"
+#include "cli/integer_options.h"
 #include "dist/comm.h"
 #include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/conv_winograd.h"
@@ -29,6 +30,10 @@ bool runs_on_ranks(const std::string& cmd) {
     if (cmd == c) return true;
   return false;
 }
+
+// Messages quote file names and values as given; Linux paths stop at 4096 bytes, so longer text is
+// something typed or crafted to flood the terminal.
+constexpr size_t kMaxMessage = 4400;
 
 // The exit code of the exception being handled, after its one line on stderr.
 int report(const CLI::App& app) {
@@ -45,16 +50,16 @@ int report(const CLI::App& app) {
     std::cerr << who << ": " << e.what() << "\n";
     return e.exit_code();
   } catch (const ds::InputError& e) {
-    std::cerr << who << ": error: " << e.what() << "\n";
+    std::cerr << who << ": error: " << ds::one_line(e.what(), kMaxMessage) << "\n";
     return 2;
   } catch (const ds::InternalError& e) {
-    std::cerr << who << ": internal error: " << e.what() << "\n";
+    std::cerr << who << ": internal error: " << ds::one_line(e.what(), kMaxMessage) << "\n";
     return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << who << ": error: out of memory\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << who << ": error: " << e.what() << "\n";
+    std::cerr << who << ": error: " << ds::one_line(e.what(), kMaxMessage) << "\n";
     return 1;
   }
 }
@@ -101,6 +106,7 @@ int main(int argc, char** argv) {
   ds::cli::register_calibrate(app, g);
   ds::cli::register_serve(app, g);
   ds::cli::register_tune(app, g);
+  ds::cli::refuse_out_of_range_integers(app);
   app.parse_complete_callback([&app, &g] {
     ds::set_conv_tuning_enabled(g.tuning != "off");
     if (!g.conv_algo.empty()) ds::force_winograd_mode(ds::parse_conv_algo(g.conv_algo, "--conv-algo"));

@@ -234,6 +234,20 @@ def main():
     code, err, _ = run_measured(["bench-read", f("patch.png"), "--count", "9" * 100000])
     check(len(err) < 1000, f"an error line of {len(err)} characters for a long command-line value")
 
+    # 64-bit options: a value past their range is refused, not saturated (CLI11 alone kept INT64_MAX
+    # and wrote a white region); a negative seed is not wrapped to 2^64 - 1.
+    for y in ["99999999999999999999", "-99999999999999999999"]:
+        expect_refused(["read-region", f("patch.png"), "--x", "0", "--y", y, "--width", "4", "--height", "4",
+                        "--out", f("never.png")], "--y", "out of range")
+    check(not os.path.exists(f("never.png")), "read-region wrote a region for an out-of-range --y")
+    expect_refused(["init-model", "--arch", "resnet18", "--classes", "a,b", "--seed", "-1", "--out", f("never.safetensors")], "--seed", "negative")
+
+    # An error that quotes a 40000-character path stays one bounded line.
+    code, err, _ = run_measured(["read-region", f("patch.png"), "--x", "0", "--y", "0", "--width", "4", "--height",
+                                 "4", "--out", os.path.join(f("no_such_dir"), "d" * 40000, "x.png")])
+    check(code == 2 and len(err) < 5000 and len(err.strip().splitlines()) == 1,
+          f"a 40000-character output path: exit {code}, {len(err)} characters of error")
+
     if failures:
         print("\n".join(failures))
         sys.exit(1)
