@@ -22,8 +22,9 @@
 # restart-interval tiles of a column, 512 x 64), random (224 x 224
 # anywhere on level 0) and raster (224 x 224 windows side by side, row by row: a sliding
 # window); 1 and 2 threads. Both readers use a 32 MiB decoded-tile cache (OpenSlide 3.4's
-# default). deepslide runs twice per round: with its default --partial-decode auto (tiles a
-# region only clips are decoded in part, uncached, while the cache sees little reuse) and with
+# default). deepslide runs twice per round: with its default --partial-decode auto (tiles are
+# decoded only in the part a region needs, straight into it, uncached, while the cache sees
+# little reuse) and with
 # --partial-decode never (every tile decoded whole and cached, as OpenSlide does).
 # --baseline B adds another deepslide binary (an earlier build, default mode) to each round, for
 # before/after figures measured side by side.

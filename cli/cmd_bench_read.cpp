@@ -33,8 +33,8 @@ void register_bench_read(CLI::App& app, Globals& g) {
   sub->add_option("--seed", o->bench.seed, "Seed for region positions")->capture_default_str();
   sub->add_option("--cache-mb", o->cache_mb, "Decoded-tile cache (OpenSlide's default is 32)")->capture_default_str();
   sub->add_option("--partial-decode", o->partial,
-                  "Decode only the needed part of uncached tiles a region does not wholly cover: auto (when the "
-                  "cache sees little reuse), never or always")
+                  "Decode uncached tiles only in the part a region needs, straight into it, not cached: auto (when "
+                  "the cache sees little reuse), never or always")
       ->check(CLI::IsMember({"auto", "never", "always"}))
       ->capture_default_str();
   sub->add_option("--jpeg-decoder", o->jpeg,

@@ -23,7 +23,7 @@ namespace {
 
 constexpr int64_t kMaxRegionPixels = 1ll << 28;
 constexpr int kMaxRegionSide = 1 << 20;
-constexpr double kLowReuse = 0.25;  // reuse rate below which uncovered tiles are decoded in part
+constexpr double kLowReuse = 0.25;  // reuse rate below which tiles are decoded in part, uncached
 
 uint64_t tile_key(int level, int64_t col, int64_t row) {
   return ((uint64_t)level << 56) | ((uint64_t)row << 28) | (uint64_t)col;
@@ -177,8 +177,9 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
       size_t i = missing[k];
       const TileSpan t = span(i);
       try {
-        bool covered = t.x1 - t.x0 == tw && t.y1 - t.y0 == th;
-        if (partial && !covered && state[i] != 2 &&
+        // A tile the region covers whole too: decoded straight into `out`, it skips a write to
+        // a cache buffer long out of the CPU's caches and the copy out of it.
+        if (partial && state[i] != 2 &&
             source_->decode_tile_rect(level, t.col, t.row, (int)(t.x0 - t.col * tw), (int)(t.y0 - t.row * th),
                                       (int)(t.x1 - t.col * tw), (int)(t.y1 - t.row * th),
                                       out + ((size_t)(t.y0 - ly) * w + (size_t)(t.x0 - lx)) * 3, (size_t)w * 3)) {

@@ -113,11 +113,12 @@ class Slide {
   }
 
   TileCache& cache() const { return cache_; }
-  // Which uncached JPEG tiles a region does not wholly cover get decoded only in the part it
-  // needs (not cached). kAuto: while the cache's reuse rate is low (random access, where a cached
-  // tile would be evicted before anyone read it again), except tiles missed twice in a short
-  // while; with high reuse (sliding windows) every tile is decoded whole and cached. Set before
-  // reading, not while reading.
+  // Which uncached tiles (JPEG, JPEG 2000) get decoded only in the part a region needs, straight
+  // into the region and not cached (a tile the region covers whole: all of it, still uncached).
+  // kAuto: while the cache's reuse rate is low (random access, where a cached tile would be
+  // evicted before anyone read it again), except tiles missed twice in a short while; with high
+  // reuse (sliding windows) every tile is decoded whole and cached. Set before reading, not while
+  // reading.
   enum class PartialDecode { kAuto, kNever, kAlways };
   void set_partial_decode(PartialDecode mode) { partial_ = mode; }
   uint64_t tiles_decoded_in_part() const { return partial_count_; }
