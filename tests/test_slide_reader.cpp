@@ -332,6 +332,12 @@ TEST_CASE("tile cache tracks reuse: raster windows keep whole tiles, random regi
   // those missed three times in a short while).
   CHECK(random->tiles_decoded_in_part() - part0 > (random->cache().misses() - misses0) * 8 / 10);
   CHECK(whole->tiles_decoded_in_part() == 0);
+  // A region that covers tiles whole takes them the same way: decoded straight into it, uncached.
+  const uint64_t before = random->tiles_decoded_in_part(), cached = random->cache().bytes();
+  REQUIRE(random->read_region(1024, 1536, 0, 256, 128).pixels == whole->read_region(1024, 1536, 0, 256, 128).pixels);
+  CHECK(random->tiles_decoded_in_part() >= before + 1);
+  CHECK(random->cache().bytes() <= cached);
+  CHECK(random->partial_decode_pays(0));  // JPEG tiles
   std::filesystem::remove_all(dir);
 }
 

@@ -153,7 +153,8 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   if (!missing.empty()) {
     // Decode only in part (see set_partial_decode) or whole and cache?
     const bool partial =
-        partial_ == PartialDecode::kAlways || (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse);
+        partial_ == PartialDecode::kAlways ||
+        (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse && source_->partial_decode_pays(level));
     // A level the source draws in one go (cut from several stored tiles): in part when reads
     // rarely come back, else from the stored tiles it keeps whole (this cache then holds nothing
     // for the level: its lookups only measure the reuse).

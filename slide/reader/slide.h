@@ -52,6 +52,11 @@ class TileSource {
                                 size_t stride) {
     return false;
   }
+  // Whether decoding part of a level's tile costs so much less than the whole that it pays to
+  // give up caching it while reuse is low (PartialDecode::kAuto). JPEG: a 224 px part of a 256 px
+  // tile is about a third of the work. JPEG 2000 (OpenJPEG): the wavelet's inverse at every
+  // resolution reaches well past the part, and measured it never paid (bench/compare_openslide.py).
+  virtual bool partial_decode_pays(int level) const { return true; }
   // Draws level pixels [x0, x1) x [y0, y1) (inside the level) in one go into `out` (row stride
   // `stride`, pointing at (x0, y0)), the pixels decode_tile gives: decoding only the part shown,
   // or with `whole` copying from whole stored tiles the source decodes once and keeps. False when
@@ -113,6 +118,8 @@ class Slide {
   }
 
   TileCache& cache() const { return cache_; }
+  // TileSource::partial_decode_pays for `level` (PartialDecode::kAuto decodes in part only there).
+  bool partial_decode_pays(int level) const { return source_->partial_decode_pays(level); }
   // Which uncached tiles (JPEG, JPEG 2000) get decoded only in the part a region needs, straight
   // into the region and not cached (a tile the region covers whole: all of it, still uncached).
   // kAuto: while the cache's reuse rate is low (random access, where a cached tile would be

@@ -152,6 +152,10 @@ class TiffSource : public TileSource {
     return true;
   }
 
+  bool partial_decode_pays(int level) const override {
+    return !is_aperio_j2k(dirs_[(size_t)level_dirs_[(size_t)level]].compression);
+  }
+
   bool draw_region(int level, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t* out, size_t stride,
                    bool whole) override {
     // Levels cut from several stored tiles only (composites, tile maps), and regions small enough
