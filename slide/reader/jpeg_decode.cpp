@@ -375,7 +375,7 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
   if (!tables && color == JpegColor::kAuto && fast_jpeg_decoder() &&
       fast_decode_jpeg_rgb(data, len, tile_w, tile_h, true, x0, y0, x1, y1, out, stride, skip_to_restart))
     return;
-  if (tables && color == JpegColor::kYCbCr && !skip_to_restart && fast_jpeg_decoder() &&
+  if ((color == JpegColor::kAuto || color == JpegColor::kYCbCr) && !skip_to_restart && fast_jpeg_decoder() &&
       fast_decode_jpeg_rgb_rect(tables, tables_len, data, len, tile_w, tile_h, x0, y0, x1, y1, out, stride))
     return;
   thread_local Decoder decoder;

@@ -19,9 +19,9 @@ enum class JpegColor { kAuto, kYCbCr, kRgb, kGrey };
 std::pair<int, int> decode_jpeg_rgb(const uint8_t* tables, size_t tables_len, const uint8_t* data, size_t len,
                                     JpegColor color, uint8_t* out, int out_w, int out_h, const std::string& what);
 
-// The baseline fast path (jpeg_fast_decode.h) runs first where it applies (decode_jpeg_rgb with
-// the colour space from the JPEG or YCbCr; decode_jpeg_rgb_rect without tables and with the
-// colour space from the JPEG, or with tables and YCbCr; decode_jpeg_rgb_frame at full scale),
+// The baseline fast path (jpeg_fast_decode.h) runs first where it applies (decode_jpeg_rgb and
+// decode_jpeg_rgb_rect with the colour space from the JPEG or YCbCr, with or without tables;
+// decode_jpeg_rgb_rect's skip_to_restart without tables; decode_jpeg_rgb_frame at full scale),
 // libjpeg when it declines. Off: libjpeg always (tests and bench-read's --jpeg-decoder libjpeg
 // compare the two). On by default; process-wide.
 void set_fast_jpeg_decoder(bool on);
