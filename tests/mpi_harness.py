@@ -1,16 +1,25 @@
 """What the MPI script tests share: mpirun (when it is missing the test prints "not run: ..." and
-exits 0, which ctest counts as skipped), the environment that lets root run it (CI containers),
-and the launch prefix for ranks on one machine (loopback, no binding)."""
+exits 0, which ctest counts as skipped), the environment that lets root run it (CI containers)
+and gives each test its own Open MPI session folder, and the launch prefix for ranks on one
+machine (loopback, no binding)."""
+import atexit
 import os
 import shutil
 import sys
+import tempfile
 
 MPIRUN = shutil.which("mpirun")
 if not MPIRUN:
     print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
     sys.exit(0)
 # Root may run mpirun (CI containers) only when it says so.
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+# Open MPI 4.1 makes its session folder /tmp/ompi.<host>.<uid> on first use; two mpiruns starting
+# together (ctest -j 2 runs the MPI tests side by side) can both try, and the loser stops with
+# "mkdir ... File exists". Each test's mpiruns use a folder of their own.
+SESSION_BASE = tempfile.mkdtemp(prefix="ds_ompi_")
+atexit.register(shutil.rmtree, SESSION_BASE, True)
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+           OMPI_MCA_orte_tmpdir_base=SESSION_BASE)
 MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none"]  # then "-np", N, the program
 
 

@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,13 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_harness import DEEPSLIDE, check, failures, interrupted_after_commit, out_name, partial_rows, run, tempdir  # noqa: E402
 
-MPIRUN = shutil.which("mpirun")
-if not MPIRUN:
-    print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
-    sys.exit(0)
-# Root may run mpirun (CI containers) only when it says so.
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
-MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none"]
+from mpi_harness import ENV, MPI  # noqa: E402  (exits "not run" without mpirun)
 TIMEOUT = 120
 # The fields docs/formats.md lists as timings (wall times and commit counts that depend on them).
 TIMINGS = {"seconds", "scan_seconds", "read_seconds", "net_seconds", "commits", "commit_seconds", "timings"}

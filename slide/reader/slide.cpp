@@ -109,33 +109,62 @@ RgbImage Slide::read_region(int64_t x, int64_t y, int level, int w, int h, int d
   return img;
 }
 
+// The tiles of a region of a level: the part of each that the region shows (level pixels), and
+// where that part goes in the region's buffer.
+struct RegionGrid {
+  uint8_t* out;
+  int64_t lx, ly;  // the region's corner in level pixels (may lie outside the level)
+  int w;
+  int64_t x0, y0, x1, y1;  // the region's visible part, inside the level
+  int64_t tw, th;          // tile size
+  int64_t c0, c1, r0, r1;  // tile columns and rows, inclusive
+
+  size_t count() const { return (size_t)((c1 - c0 + 1) * (r1 - r0 + 1)); }
+  size_t stride() const { return (size_t)w * 3; }
+  uint8_t* at(int64_t x, int64_t y) const { return out + ((size_t)(y - ly) * w + (size_t)(x - lx)) * 3; }
+  // Tile i (row-major): its column and row, and the part of it the region shows.
+  struct Span {
+    int64_t col, row, x0, x1, y0, y1;
+  };
+  Span span(size_t i) const {
+    const int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
+    return Span{col,
+                row,
+                std::max<int64_t>(col * tw, x0),
+                std::min<int64_t>((col + 1) * tw, x1),
+                std::max<int64_t>(row * th, y0),
+                std::min<int64_t>((row + 1) * th, y1)};
+  }
+};
+
+// Copies each tile's shown part into the region, but those decoded straight into it (state 1).
+void copy_tiles(const RegionGrid& g, const std::vector<TilePtr>& tiles, const std::vector<char>& state) {
+  for (size_t i = 0; i < g.count(); ++i) {
+    if (state[i] == 1) continue;
+    const RegionGrid::Span s = g.span(i);
+    const Tile& t = *tiles[i];
+    DS_CHECK(t.width == g.tw && t.height == g.th, "tile size mismatch");
+    const size_t len = (size_t)(s.x1 - s.x0) * 3;
+    for (int64_t yy = s.y0; yy < s.y1; ++yy)
+      std::memcpy(g.at(s.x0, yy),
+                  t.rgb.get() + ((size_t)(yy - s.row * g.th) * t.width + (size_t)(s.x0 - s.col * g.tw)) * 3, len);
+  }
+}
+
 void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int w, int h, int decode_threads) const {
   const SlideLevel& L = this->level(level);
   if (w <= 0 || h <= 0 || w > kMaxRegionSide || h > kMaxRegionSide || (int64_t)w * h > kMaxRegionPixels)
     throw InputError(path_, "region size " + std::to_string(w) + "x" + std::to_string(h) + " is empty or too large");
-  int64_t lx = level_pixel(x, level), ly = level_pixel(y, level);
+  const int64_t lx = level_pixel(x, level), ly = level_pixel(y, level);
   // Visible part of the region inside the level; the tiles below write all of it, so only a
   // region reaching outside the level needs the white background first.
-  int64_t x0 = std::max<int64_t>(lx, 0), y0 = std::max<int64_t>(ly, 0);
-  int64_t x1 = std::min<int64_t>(lx + w, L.width), y1 = std::min<int64_t>(ly + h, L.height);
+  const int64_t x0 = std::max<int64_t>(lx, 0), y0 = std::max<int64_t>(ly, 0);
+  const int64_t x1 = std::min<int64_t>(lx + w, L.width), y1 = std::min<int64_t>(ly + h, L.height);
   if (x0 != lx || y0 != ly || x1 != lx + w || y1 != ly + h) std::memset(out, 255, (size_t)w * h * 3);
   if (x0 >= x1 || y0 >= y1) return;
-  int64_t tw = L.tile_width, th = L.tile_height;
-  int64_t c0 = x0 / tw, c1 = (x1 - 1) / tw, r0 = y0 / th, r1 = (y1 - 1) / th;
-  size_t n = (size_t)((c1 - c0 + 1) * (r1 - r0 + 1));
-  // Tile i of the region: its column and row, and the part of it the region shows (level pixels).
-  struct TileSpan {
-    int64_t col, row, x0, x1, y0, y1;
-  };
-  auto span = [&](size_t i) {
-    const int64_t col = c0 + (int64_t)i % (c1 - c0 + 1), row = r0 + (int64_t)i / (c1 - c0 + 1);
-    return TileSpan{col,
-                    row,
-                    std::max<int64_t>(col * tw, x0),
-                    std::min<int64_t>((col + 1) * tw, x1),
-                    std::max<int64_t>(row * th, y0),
-                    std::min<int64_t>((row + 1) * th, y1)};
-  };
+  const int64_t tw = L.tile_width, th = L.tile_height;
+  const RegionGrid g{out, lx, ly, w, x0, y0, x1, y1, tw, th, x0 / tw, (x1 - 1) / tw, y0 / th, (y1 - 1) / th};
+  const size_t n = g.count();
   std::vector<TilePtr> tiles(n);
   // 1: decoded straight into `out`, partially; 2 (kAuto): missed twice before in a short while,
   // so reads keep coming back to it: decode it whole and cache it. (After one earlier miss it is
@@ -144,73 +173,65 @@ void Slide::read_region_into(uint8_t* out, int64_t x, int64_t y, int level, int 
   std::vector<char> state(n, 0);
   std::vector<size_t> missing;
   for (size_t i = 0; i < n; ++i) {
-    const TileSpan t = span(i);
+    const RegionGrid::Span t = g.span(i);
     bool often = false;
     tiles[i] = cache_.get(tile_key(level, t.col, t.row), &often);
     if (often && partial_ == PartialDecode::kAuto) state[i] = 2;
     if (!tiles[i]) missing.push_back(i);
   }
-  if (!missing.empty()) {
-    // Decode only in part (see set_partial_decode) or whole and cache?
-    const bool partial =
-        partial_ == PartialDecode::kAlways ||
-        (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse && source_->partial_decode_pays(level));
-    // A level the source draws in one go (cut from several stored tiles): in part when reads
-    // rarely come back, else from the stored tiles it keeps whole (this cache then holds nothing
-    // for the level: its lookups only measure the reuse).
-    const bool in_part = partial && std::none_of(state.begin(), state.end(), [](char s) { return s == 2; });
-    if (missing.size() == n &&
-        source_->draw_region(level, x0, y0, x1, y1, out + ((size_t)(y0 - ly) * w + (size_t)(x0 - lx)) * 3,
-                             (size_t)w * 3, /*whole=*/!in_part)) {
-      if (in_part) partial_count_ += n;
-      return;
-    }
-    auto load_whole = [&](size_t i, bool wait) {
-      const TileSpan t = span(i);
-      return cache_.load(
-          tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); }, wait);
-    };
-    std::exception_ptr error;
-    int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();
-    threads = std::min<int>(threads, (int)missing.size());
+  if (!missing.empty() && !decode_missing(g, level, missing, decode_threads, tiles, state)) return;
+  copy_tiles(g, tiles, state);
+}
+
+bool Slide::decode_missing(const RegionGrid& g, int level, const std::vector<size_t>& missing, int decode_threads,
+                           std::vector<TilePtr>& tiles, std::vector<char>& state) const {
+  // Decode only in part (see set_partial_decode) or whole and cache?
+  const bool partial =
+      partial_ == PartialDecode::kAlways ||
+      (partial_ == PartialDecode::kAuto && cache_.reuse_rate() < kLowReuse && source_->partial_decode_pays(level));
+  // A level the source draws in one go (cut from several stored tiles): in part when reads
+  // rarely come back, else from the stored tiles it keeps whole (this cache then holds nothing
+  // for the level: its lookups only measure the reuse).
+  const bool in_part = partial && std::none_of(state.begin(), state.end(), [](char s) { return s == 2; });
+  if (missing.size() == g.count() &&
+      source_->draw_region(level, g.x0, g.y0, g.x1, g.y1, g.at(g.x0, g.y0), g.stride(), /*whole=*/!in_part)) {
+    if (in_part) partial_count_ += g.count();
+    return false;
+  }
+  auto load_whole = [&](size_t i, bool wait) {
+    const RegionGrid::Span t = g.span(i);
+    return cache_.load(
+        tile_key(level, t.col, t.row), [&] { return source_->decode_tile(level, t.col, t.row); }, wait);
+  };
+  std::exception_ptr error;
+  int threads = decode_threads > 0 ? decode_threads : omp_get_max_threads();
+  threads = std::min<int>(threads, (int)missing.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (size_t k = 0; k < missing.size(); ++k) {
-      size_t i = missing[k];
-      const TileSpan t = span(i);
-      try {
-        // A tile the region covers whole too: decoded straight into `out`, it skips a write to
-        // a cache buffer long out of the CPU's caches and the copy out of it.
-        if (partial && state[i] != 2 &&
-            source_->decode_tile_rect(level, t.col, t.row, (int)(t.x0 - t.col * tw), (int)(t.y0 - t.row * th),
-                                      (int)(t.x1 - t.col * tw), (int)(t.y1 - t.row * th),
-                                      out + ((size_t)(t.y0 - ly) * w + (size_t)(t.x0 - lx)) * 3, (size_t)w * 3)) {
-          state[i] = 1;
-          ++partial_count_;
-          continue;
-        }
-        // A tile another thread is decoding already is waited for below, after the others.
-        tiles[i] = load_whole(i, /*wait=*/false);
-      } catch (...) {
-#pragma omp critical(ds_slide_error)
-        if (!error) error = std::current_exception();
+  for (size_t k = 0; k < missing.size(); ++k) {
+    const size_t i = missing[k];
+    const RegionGrid::Span t = g.span(i);
+    try {
+      // A tile the region covers whole too: decoded straight into `out`, it skips a write to a
+      // cache buffer long out of the CPU's caches and the copy out of it.
+      if (partial && state[i] != 2 &&
+          source_->decode_tile_rect(level, t.col, t.row, (int)(t.x0 - t.col * g.tw), (int)(t.y0 - t.row * g.th),
+                                    (int)(t.x1 - t.col * g.tw), (int)(t.y1 - t.row * g.th), g.at(t.x0, t.y0),
+                                    g.stride())) {
+        state[i] = 1;
+        ++partial_count_;
+        continue;
       }
-    }
-    if (error) std::rethrow_exception(error);
-    for (size_t i : missing)
-      if (state[i] != 1 && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (state[i] == 1) continue;
-    const TileSpan s = span(i);
-    const Tile& t = *tiles[i];
-    DS_CHECK(t.width == tw && t.height == th, "tile size mismatch");
-    size_t len = (size_t)(s.x1 - s.x0) * 3;
-    for (int64_t yy = s.y0; yy < s.y1; ++yy) {
-      const uint8_t* src = t.rgb.get() + ((size_t)(yy - s.row * th) * t.width + (size_t)(s.x0 - s.col * tw)) * 3;
-      uint8_t* dst = out + ((size_t)(yy - ly) * w + (size_t)(s.x0 - lx)) * 3;
-      std::memcpy(dst, src, len);
+      // A tile another thread is decoding already is waited for below, after the others.
+      tiles[i] = load_whole(i, /*wait=*/false);
+    } catch (...) {
+#pragma omp critical(ds_slide_error)
+      if (!error) error = std::current_exception();
     }
   }
+  if (error) std::rethrow_exception(error);
+  for (size_t i : missing)
+    if (state[i] != 1 && !tiles[i]) tiles[i] = load_whole(i, /*wait=*/true);
+  return true;
 }
 
 }  // namespace ds

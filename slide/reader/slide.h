@@ -74,6 +74,8 @@ class TileSource {
   virtual bool raw_jpeg_tile(int level, int64_t col, int64_t row, std::vector<uint8_t>& out) { return false; }
 };
 
+struct RegionGrid;  // a region's tiles and where they go (slide.cpp)
+
 class Slide {
  public:
   static constexpr size_t kDefaultCacheBytes = 256u << 20;
@@ -131,6 +133,11 @@ class Slide {
   uint64_t tiles_decoded_in_part() const { return partial_count_; }
 
  private:
+  // read_region_into's tiles that the cache lacked, decoded (in part into the region, or whole
+  // into `tiles` and the cache); false when the source drew the whole region in one go.
+  bool decode_missing(const RegionGrid& g, int level, const std::vector<size_t>& missing, int decode_threads,
+                      std::vector<TilePtr>& tiles, std::vector<char>& state) const;
+
   std::string path_;
   SlideMeta meta_;
   std::unique_ptr<TileSource> source_;
