@@ -148,10 +148,8 @@ void check_chunk_array(RawIfdReader& raw, uint64_t ifd_offset, uint16_t tag, uin
                                std::to_string(needed) + " tiles/strips");
 }
 
-TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, const std::string& where) {
-  TIFF* tif = h.get();
-  const std::string& path = h.path();
-  TiffDir d;
+// The current directory's size, sample layout, strings and resolution into `d`.
+void read_image_fields(TIFF* tif, RawIfdReader& raw, const std::string& path, const std::string& where, TiffDir& d) {
   uint32_t w = 0, ht = 0;
   TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
   TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &ht);
@@ -192,7 +190,13 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
     d.y_resolution = raw.rational(at, TIFFTAG_YRESOLUTION, where).value_or(yr);
   }
   TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &d.resolution_unit);
+}
 
+// The tile or strip grid of the current directory and its offsets and byte counts into `d`
+// (whose size and strings are read), the arrays checked against the grid before libtiff loads them.
+void read_chunks(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, const std::string& where, TiffDir& d) {
+  TIFF* tif = h.get();
+  const std::string& path = h.path();
   d.tiled = TIFFIsTiled(tif);
   if (d.tiled) {
     uint32_t tw = 0, th = 0;
@@ -204,8 +208,8 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
     d.tile_h = th;
   } else {
     uint32_t rps = 0;
-    if (!TIFFGetField(tif, TIFFTAG_ROWSPERSTRIP, &rps) || rps == 0 || rps > ht) rps = ht;
-    d.tile_w = w;
+    if (!TIFFGetField(tif, TIFFTAG_ROWSPERSTRIP, &rps) || rps == 0 || rps > d.height) rps = d.height;
+    d.tile_w = d.width;
     d.tile_h = rps;
   }
   d.cols = (d.width + d.tile_w - 1) / d.tile_w;
@@ -234,7 +238,13 @@ TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, c
         path, where + ": missing tile/strip offsets" + (h.last_error().empty() ? "" : " (" + h.last_error() + ")"));
   d.offsets.assign(offs, offs + chunks);
   d.byte_counts.assign(counts, counts + chunks);
+}
 
+TiffDir read_current(TiffHandle& h, RawIfdReader& raw, MetadataBudget& budget, const std::string& where) {
+  TIFF* tif = h.get();
+  TiffDir d;
+  read_image_fields(tif, raw, h.path(), where, d);
+  read_chunks(h, raw, budget, where, d);
   if (d.compression == COMPRESSION_JPEG) {
     uint32_t n = 0;
     void* p = nullptr;
