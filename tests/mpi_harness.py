@@ -12,12 +12,12 @@ MPIRUN = shutil.which("mpirun")
 if not MPIRUN:
     print("not run: mpirun is not installed (scripts/install-deps.sh installs openmpi-bin)")
     sys.exit(0)
-# Root may run mpirun (CI containers) only when it says so.
 # Open MPI 4.1 makes its session folder /tmp/ompi.<host>.<uid> on first use; two mpiruns starting
 # together (ctest -j 2 runs the MPI tests side by side) can both try, and the loser stops with
 # "mkdir ... File exists". Each test's mpiruns use a folder of their own.
 SESSION_BASE = tempfile.mkdtemp(prefix="ds_ompi_")
 atexit.register(shutil.rmtree, SESSION_BASE, True)
+# Root may run mpirun (CI containers) only when it says so.
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
            OMPI_MCA_orte_tmpdir_base=SESSION_BASE)
 MPI = [MPIRUN, "--oversubscribe", "--bind-to", "none"]  # then "-np", N, the program

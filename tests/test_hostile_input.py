@@ -240,7 +240,8 @@ def main():
         expect_refused(["read-region", f("patch.png"), "--x", "0", "--y", y, "--width", "4", "--height", "4",
                         "--out", f("never.png")], "--y", "out of range")
     check(not os.path.exists(f("never.png")), "read-region wrote a region for an out-of-range --y")
-    expect_refused(["init-model", "--arch", "resnet18", "--classes", "a,b", "--seed", "-1", "--out", f("never.safetensors")], "--seed", "negative")
+    expect_refused(["init-model", "--arch", "resnet18", "--classes", "a,b", "--seed", "-1",
+                    "--out", f("never.safetensors")], "--seed", "negative")
 
     # An error that quotes a 40000-character path stays one bounded line.
     code, err, _ = run_measured(["read-region", f("patch.png"), "--x", "0", "--y", "0", "--width", "4", "--height",

@@ -372,11 +372,14 @@ void decode_jpeg_rgb_rect(const uint8_t* tables, size_t tables_len, const uint8_
                           int tile_w, int tile_h, int x0, int y0, int x1, int y1, uint8_t* out, size_t stride,
                           const std::string& what, bool skip_to_restart) {
   if (len < 4) throw InputError(what, "empty or truncated JPEG data");
-  if (!tables && color == JpegColor::kAuto && fast_jpeg_decoder() &&
-      fast_decode_jpeg_rgb(data, len, tile_w, tile_h, true, x0, y0, x1, y1, out, stride, skip_to_restart))
-    return;
-  if ((color == JpegColor::kAuto || color == JpegColor::kYCbCr) && !skip_to_restart && fast_jpeg_decoder() &&
-      fast_decode_jpeg_rgb_rect(tables, tables_len, data, len, tile_w, tile_h, x0, y0, x1, y1, out, stride))
+  // One fast attempt: NDPI's shortened intervals (no tables, the JPEG's colour), else any tile
+  // whose colour comes from the JPEG or is YCbCr.
+  if (fast_jpeg_decoder() &&
+      (skip_to_restart
+           ? !tables && color == JpegColor::kAuto &&
+                 fast_decode_jpeg_rgb(data, len, tile_w, tile_h, true, x0, y0, x1, y1, out, stride, true)
+           : (color == JpegColor::kAuto || color == JpegColor::kYCbCr) &&
+                 fast_decode_jpeg_rgb_rect(tables, tables_len, data, len, tile_w, tile_h, x0, y0, x1, y1, out, stride)))
     return;
   thread_local Decoder decoder;
   decoder.err.skip_to_restart = skip_to_restart;
