@@ -24,7 +24,7 @@ std::string out_of_range(const std::string& text, bool is_unsigned) {
     (void)std::strtoll(text.c_str(), &end, 0);
     if (*end != '\0' || end == text.c_str()) return {};
   }
-  return errno == ERANGE ? "is out of range for a 64-bit integer" : std::string();
+  return errno == ERANGE ? "is out of range" : std::string();
 }
 
 void add_checks(CLI::App& app) {
