@@ -15,13 +15,17 @@ ORACLE_PKGS="python3 python3-numpy python3-pil python3-torch python3-torchvision
 FUZZ_PKGS="clang libclang-rt-14-dev ccache"
 # Extra oracles used only to regenerate committed fixtures (scripts/gen_*_fixtures.py).
 FIXTURE_PKGS="python3-skimage python3-opencv python3-sklearn"
+# Benchmarks and accuracy runs outside `make test`: npm fetches ONNX Runtime (bench/compare_ort.py)
+# and Fashion-MNIST (tests/winograd_train_accuracy.py).
+BENCH_PKGS="npm"
 
 want="$BUILD_PKGS $ORACLE_PKGS"
 for arg in "$@"; do
   case "$arg" in
     --fuzz) want="$want $FUZZ_PKGS" ;;
     --fixtures) want="$want $FIXTURE_PKGS" ;;
-    *) echo "install-deps: unknown option $arg (use --fuzz, --fixtures)" >&2; exit 2 ;;
+    --bench) want="$want $BENCH_PKGS" ;;
+    *) echo "install-deps: unknown option $arg (use --fuzz, --fixtures, --bench)" >&2; exit 2 ;;
   esac
 done
 
