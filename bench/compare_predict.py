@@ -5,10 +5,12 @@ size). A synthetic slide (`deepslide synth`), an untrained ResNet-18 (speed does
 weights; int8 calibrated on the slide first), then per round and precision, alternating:
 `deepslide predict --tissue none --force` on the slide (windows / the slide's wall seconds from
 predict.json: tissue scan, reading, network and CSV all counted) and `deepslide bench --mode
-infer` at the same batch and patch size. Prints each precision's medians and their ratio.
+infer` at the same batch and patch size (`--bench-iters` batches: 60 run about as long as a
+quarter of the prediction, so a fast phase of the VM does not carry the bench side alone). Prints
+each precision's medians, their ratio, and the median of the rounds' own ratios.
 Precisions this CPU has no kernels for are left out, and the script says so.
 
-  /usr/bin/python3 bench/compare_predict.py --deepslide build/deepslide --rounds 3
+  /usr/bin/python3 bench/compare_predict.py --deepslide build/deepslide --rounds 5
 """
 import argparse
 import json
@@ -23,6 +25,7 @@ ap.add_argument("--patch", type=int, default=224)
 ap.add_argument("--batch", type=int, default=16)
 ap.add_argument("--side", type=int, default=6000, help="slide width and height in pixels")
 ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--bench-iters", type=int, default=60, help="bench's timed batches per round")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--readers", default="auto", help="predict's --readers")
 ap.add_argument("--precisions", default="fp32,bf16,int8")
@@ -69,13 +72,16 @@ for r in range(a.rounds):
         entry = next(iter(json.load(open(f"{out}/predict.json"))["slides"].values()))
         rates[p]["predict"].append(entry["windows"] / entry["seconds"])
         j = json.loads(ds("--threads", a.threads, "bench", "--mode", "infer", "--arch", "resnet18", "--batch", a.batch,
-                          "--size", a.patch, "--precision", p, "--iters", 10, "--warmup", 2).stdout.splitlines()[0])
+                          "--size", a.patch, "--precision", p, "--iters", a.bench_iters, "--warmup", 2).stdout.splitlines()[0])
         rates[p]["bench"].append(j["images_per_sec"])
         print(f"round {r + 1} {p}: predict {rates[p]['predict'][-1]:.1f} windows/s ({entry['windows']} windows, "
               f"net {entry['net_seconds']:.2f} s of {entry['seconds']:.2f} s), bench {j['images_per_sec']:.1f} img/s",
               flush=True)
 
-print(f"\n{'precision':10} {'predict windows/s':>18} {'bench img/s':>12} {'ratio':>7}")
+# Both ratios: of the medians, and the median of each round's predict / bench (the pair that ran
+# back to back, so saw the same phase of the machine's speed).
+print(f"\n{'precision':10} {'predict windows/s':>18} {'bench img/s':>12} {'ratio':>7} {'median of rounds':>17}")
 for p in precisions:
     pm, bm = statistics.median(rates[p]["predict"]), statistics.median(rates[p]["bench"])
-    print(f"{p:10} {pm:18.1f} {bm:12.1f} {pm / bm:7.3f}")
+    per_round = statistics.median(x / y for x, y in zip(rates[p]["predict"], rates[p]["bench"]))
+    print(f"{p:10} {pm:18.1f} {bm:12.1f} {pm / bm:7.3f} {per_round:17.3f}")
