@@ -65,6 +65,18 @@ uint64_t fnv1a_file(const std::string& path) {
   return f.hash(0, f.size(), kFnvOffset);
 }
 
+std::string self_exe_path() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw InternalError("cannot find the running executable (/proc/self/exe): " + ec.message());
+  return exe.string();
+}
+
+uint64_t self_exe_fnv1a() {
+  static const uint64_t h = fnv1a_file("/proc/self/exe");
+  return h;
+}
+
 FileIdentity file_identity(const std::string& path, uint64_t span) {
   ReadOnlyFd f(path);
   FileIdentity id;

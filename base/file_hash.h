@@ -25,6 +25,13 @@ FileIdentity file_identity(const std::string& path, uint64_t span = 1 << 20);
 // nothing to measure. For ordering work largest first, never for identity.
 uint64_t bytes_on_disk(const std::string& path);
 
+// The running executable's path (what /proc/self/exe points at; "<path> (deleted)" when the file
+// was replaced while it runs), and the FNV-1a of its bytes, hashed once per process (read through
+// /proc/self/exe, so a replaced binary still hashes as the one running). InternalError when Linux
+// does not say.
+std::string self_exe_path();
+uint64_t self_exe_fnv1a();
+
 // 16 lower-case hex digits.
 std::string hex64(uint64_t v);
 

@@ -21,6 +21,7 @@ namespace {
 // Key fields and how a difference in each is said; a field missing here is named as is.
 const char* field_words(const std::string& field) {
   if (field == "version") return "the deepslide version changed";
+  if (field == "program") return "the deepslide program changed (another build)";
   if (field == "model_fnv1a" || field == "model_bytes") return "the model file changed";
   if (field == "slide") return "the slide file changed";
   if (field == "annotations") return "the annotations changed (--annotations, its file or --annotation-cover)";
@@ -36,6 +37,9 @@ const char* field_words(const std::string& field) {
 ojson run_key(const std::string& model_path, const WindowOptions& w, Precision precision) {
   ojson k;
   k["version"] = DEEPSLIDE_VERSION;
+  // The executable's bytes: a rebuild that changes any kernel can change the numbers, and the
+  // version string alone is not bumped for that (the pipeline's stage stamps key the binary too).
+  k["program"] = hex64(self_exe_fnv1a());
   k["model_bytes"] = (uint64_t)fs::file_size(model_path);
   k["model_fnv1a"] = hex64(fnv1a_file(model_path));
   // The AMX tiles sum in another order than the AVX-512 ones (bf16; int8 sums are exact, but a

@@ -2,7 +2,8 @@
 // else: the model file's content hash, every setting that changes the numbers or the windows
 // (patch size, overlap, level or mpp, tissue filter and its parameters, the kernel ISA: AVX-512
 // and AVX2 round differently; the precision and the convolution algorithm), the slide's identity (size and hashes of
-// its first and last MB, base/file_hash.h; over every instance of a DICOM series) and the program version. Batch size,
+// its first and last MB, base/file_hash.h; over every instance of a DICOM series), the program version and the
+// executable's own hash (a rebuild may round differently). Batch size,
 // thread and reader counts are left out: they do not change a byte of the CSV (kernel schedules depend on shapes, not
 // thread counts, and each window's row is computed alone).
 //
@@ -22,7 +23,7 @@ namespace ds {
 
 using ojson = nlohmann::ordered_json;
 
-// The per-run part: program version, model hash, ISA and window settings.
+// The per-run part: program version and executable hash, model hash, ISA and window settings.
 // `precision` is the convolutions' arithmetic (bf16 and int8 round differently from fp32).
 ojson run_key(const std::string& model_path, const WindowOptions& windows, Precision precision);
 // The run key plus the slide's identity: given, or that of every file the slide at slide_path is

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "base/error.h"
+#include "base/file_hash.h"
 #include "base/sha256.h"
 
 #ifndef DEEPSLIDE_GIT
@@ -13,10 +13,9 @@
 namespace ds {
 
 nlohmann::ordered_json build_identity(FileHashCache& cache) {
-  std::error_code ec;
   // The file /proc/self/exe points at, so the cache can key it by its path.
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) throw InternalError("cannot find the running executable (/proc/self/exe): " + ec.message());
+  const std::filesystem::path exe = self_exe_path();
+  std::error_code ec;
   nlohmann::ordered_json j;
   j["version"] = DEEPSLIDE_VERSION;
   j["git"] = DEEPSLIDE_GIT;

@@ -4,7 +4,7 @@
   documented rule, and search, evaluate and visualize find each through predict.json;
 - each CSV has a key file: predicting with model A, then model B into the same folder redoes
   every slide and says why (one line each); B again skips them all; a changed flag or slide file
-  is a reason too;
+  is a reason too, and so is another deepslide executable (a rebuild may round differently);
 - bad slides among good ones (corrupt, declaring a huge image, truncated, a folder) are each
   reported on one line naming the file, counted in the summary, the good slides are predicted,
   and the exit code is 2.
@@ -12,11 +12,12 @@ Run by ctest (DEEPSLIDE set)."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile_files  # noqa: E402
-from cli_harness import check, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
 
 tmp = tempdir("ds_predict_outputs_")
 wsi = f"{tmp}/wsi"
@@ -77,6 +78,21 @@ check(len(redone) == len(rows), f"model B redoes every slide, saying why: {p.std
 check(csv_bytes(rows[0][0]) != same[0], "model B's CSV differs from model A's")
 p = predict("B")
 check(p.stderr.count("up to date, skipped") == len(rows) and "redone" not in p.stderr, f"B again skips: {p.stderr[-600:]}")
+# Another build of deepslide (here the same program with bytes appended, which still runs): its
+# kernels may round differently, so every slide is redone, and again with the first binary.
+rebuilt = f"{tmp}/deepslide_rebuilt"
+shutil.copyfile(DEEPSLIDE, rebuilt)
+os.chmod(rebuilt, 0o755)
+with open(rebuilt, "ab") as f:
+    f.write(b"\0" * 16)
+args = ["predict", "--model", f"{tmp}/B.safetensors", "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv", "--out",
+        preds, "--overlap", "1", "--threads", "2", "--batch-size", "32"]
+p = subprocess.run([rebuilt] + args, capture_output=True, text=True)
+check(p.returncode == 0 and p.stderr.count("redone: the deepslide program changed (another build)") == len(rows),
+      f"another executable redoes every slide: exit {p.returncode}: {p.stderr[-800:]}")
+p = predict("B")
+check(p.stderr.count("redone: the deepslide program changed (another build)") == len(rows),
+      f"the first executable again redoes them: {p.stderr[-800:]}")
 # Reading by a reader thread or by the network's threads between batches: the same bytes.
 before = {i: csv_bytes(i) for i, _ in rows}
 for readers in ("1", "0"):
