@@ -5,6 +5,7 @@
 
 #include "base/file_hash.h"
 #include "base/sha256.h"
+#include "engine/kernels/conv_winograd.h"
 
 #ifndef DEEPSLIDE_GIT
 #define DEEPSLIDE_GIT "unknown"
@@ -22,6 +23,7 @@ nlohmann::ordered_json build_identity(FileHashCache& cache) {
   // A binary replaced while it runs reads "<path> (deleted)": hash the running one directly.
   j["binary_sha256"] =
       std::filesystem::is_regular_file(exe, ec) ? cache.sha256(exe.string()) : sha256_file_hex("/proc/self/exe");
+  j["conv_algorithms"] = conv_algo_key();
   return j;
 }
 

@@ -253,7 +253,7 @@ bool Runner::run_stage(size_t i, bool cascade) {
   json record = stamp_attempt(st, cmds, inputs);
   const auto t0 = Clock::now();
   for (const Argv& a : st.commands)
-    if (const int rc = run_stage_process(a, o_.threads, log_, err_); rc != 0) fail(i, a, rc, since(t0));
+    if (const int rc = run_stage_process(a, o_.threads, o_.root_flags, log_, err_); rc != 0) fail(i, a, rc, since(t0));
   if (st.kind == "crossval") summarize_folds_stage(st);
   if (const std::string miss = first_missing(st.required); !miss.empty())
     throw InputError(o_.config,

@@ -11,6 +11,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "pipeline/pipeline_config.h"
 #include "pipeline/stages.h"
@@ -23,6 +24,9 @@ struct RunOptions {
   std::string from, until;  // first and last stage to run ("" for all)
   bool force = false;       // rerun every stage in the range, ignoring the stamps
   int threads = 0;          // passed to every stage (0: the stages' default)
+  // Root flags every stage gets, as the run was given them (--conv-algo, --tuning off: they
+  // change what train and predict compute); before the command, as a user would type them.
+  std::vector<std::string> root_flags;
 };
 
 // What the run needs to know of the commands it chains: cli/ reads it off their registration.

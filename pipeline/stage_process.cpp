@@ -23,9 +23,11 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-int run_stage_process(const std::vector<std::string>& argv, int threads, std::ostream& log, std::ostream& err) {
+int run_stage_process(const std::vector<std::string>& argv, int threads, const std::vector<std::string>& root_flags,
+                      std::ostream& log, std::ostream& err) {
   std::vector<std::string> full = {"deepslide"};
   if (threads > 0) full.insert(full.end(), {"--threads", std::to_string(threads)});
+  full.insert(full.end(), root_flags.begin(), root_flags.end());
   full.insert(full.end(), argv.begin(), argv.end());
   std::string shown = "$";
   for (const std::string& t : full) shown += " " + shell_quote(t);

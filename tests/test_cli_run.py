@@ -8,7 +8,8 @@ the last checkpoint; a bad config (unknown key or table, wrong type, key the run
 missing slide folder, TOML syntax) exits 2 with one line naming the file and the line; a file in
 the workdir that the run did not write is not replaced; stamps compare contents: a label file
 replaced by `cp -p` of one with the same size and mtime makes its stage stale, and so does
-another deepslide binary (a copy with one byte appended).
+another deepslide binary (a copy with one byte appended), and so do other convolution algorithms
+(`deepslide --conv-algo direct run`, which every stage's command line carries).
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -227,6 +228,18 @@ check("another deepslide binary completed it" in p.stdout or want == "skipped", 
 p = run(["run", "--config", cfg3, "--until", "split"])
 expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "back to the first binary")
 check("another deepslide binary completed it" in p.stdout, f"no reason for the binary rerun: {p.stdout[:800]}")
+
+# 10. The root flags reach the stages (`deepslide --conv-algo direct run` ran every stage with
+# auto before) and other algorithms make a stage stale: they round differently.
+for want in ("ran", "skipped"):
+    p = run(["--conv-algo", "direct", "run", "--config", cfg3, "--until", "split"])
+    expect_states(p, {"split": want, **{s: "not run" for s in STAGES[1:]}}, f"--conv-algo direct ({want})")
+    if want == "ran":
+        check("the convolution algorithms changed" in p.stdout, f"no reason for the algorithm rerun: {p.stdout[:800]}")
+        check(re.search(r"\$ deepslide .*--conv-algo direct split ", p.stdout) is not None,
+              f"the stage's command line lacks the root flags: {p.stdout[:800]}")
+p = run(["run", "--config", cfg3, "--until", "split"])
+expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "back to the default algorithms")
 
 if failures:
     print("\n".join(failures))
