@@ -4,7 +4,8 @@
   documented rule, and search, evaluate and visualize find each through predict.json;
 - each CSV has a key file: predicting with model A, then model B into the same folder redoes
   every slide and says why (one line each); B again skips them all; a changed flag or slide file
-  is a reason too, and so is another deepslide executable (a rebuild may round differently);
+  is a reason too, and so are another deepslide executable (a rebuild may round differently) and
+  DEEPSLIDE_CONV_1X1=rows (another summation order);
 - bad slides among good ones (corrupt, declaring a huge image, truncated, a folder) are each
   reported on one line naming the file, counted in the summary, the good slides are predicted,
   and the exit code is 2.
@@ -93,6 +94,12 @@ check(p.returncode == 0 and p.stderr.count("redone: the deepslide program change
 p = predict("B")
 check(p.stderr.count("redone: the deepslide program changed (another build)") == len(rows),
       f"the first executable again redoes them: {p.stderr[-800:]}")
+# The 1x1 convolutions on the rows scheduler sum in another order: a reason too.
+p = subprocess.run([DEEPSLIDE] + args, capture_output=True, text=True, env=dict(os.environ, DEEPSLIDE_CONV_1X1="rows"))
+check(p.returncode == 0 and p.stderr.count("redone: the convolution algorithm changed") == len(rows),
+      f"DEEPSLIDE_CONV_1X1=rows redoes every slide: exit {p.returncode}: {p.stderr[-800:]}")
+p = predict("B")
+check(p.stderr.count("redone: the convolution algorithm changed") == len(rows), f"and back: {p.stderr[-800:]}")
 # Reading by a reader thread or by the network's threads between batches: the same bytes.
 before = {i: csv_bytes(i) for i, _ in rows}
 for readers in ("1", "0"):

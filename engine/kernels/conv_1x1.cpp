@@ -23,14 +23,18 @@
 
 namespace ds {
 
-bool conv_is_1x1(const ConvDims& d) {
+bool conv_1x1_by_rows() {
   static const bool rows = [] {
     const char* e = std::getenv("DEEPSLIDE_CONV_1X1");
     if (!e || !*e || std::string(e) == "gemm") return false;
     if (std::string(e) == "rows") return true;
     throw InputError("DEEPSLIDE_CONV_1X1", "'" + std::string(e) + "' is not gemm or rows");
   }();
-  return !rows && d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0;
+  return rows;
+}
+
+bool conv_is_1x1(const ConvDims& d) {
+  return !conv_1x1_by_rows() && d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0;
 }
 
 namespace {

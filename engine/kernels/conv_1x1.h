@@ -25,6 +25,8 @@ namespace ds {
 // DEEPSLIDE_CONV_1X1=rows sends them to the rows scheduler as before (benchmarks: the same binary
 // measured both ways).
 bool conv_is_1x1(const ConvDims& d);
+// DEEPSLIDE_CONV_1X1=rows is set (another summation order: result keys say so).
+bool conv_1x1_by_rows();
 
 // The contracts of conv.h's kernels (backward ones accumulate; d_b is left to the caller).
 void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep);

@@ -17,6 +17,7 @@
 #include "base/hash.h"
 #include "base/int_math.h"
 #include "engine/kernels/brgemm.h"
+#include "engine/kernels/conv_1x1.h"
 #include "engine/kernels/conv_rows.h"
 #include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/scratch.h"
@@ -104,6 +105,7 @@ std::string conv_algo_key() {
   const WinogradMode m = winograd_mode();
   static const char* kKeyNames[] = {"off", "on", "auto"};  // as keys written before --conv-algo have them
   std::string k = kKeyNames[(int)m];
+  if (conv_1x1_by_rows() && !reference_kernels()) k += "+1x1:rows";
   if (m != WinogradMode::aut || reference_kernels()) return k;
   const ConvTuningState& s = conv_tuning_state();
   if (s.winograd.empty()) return k;

@@ -86,7 +86,7 @@ bool winograd_rule(const ConvDims& d);  // the fixed rule, from bench_conv's fig
 bool use_winograd(const ConvDims& d);   // applies, mode, not reference mode
 // What decides the algorithms, for result keys (Winograd rounds differently): "off" (direct),
 // "on" (winograd) or "auto", and in auto mode with measured choices loaded, a fingerprint of
-// them ("auto+tuned:<hex>").
+// them ("auto+tuned:<hex>"); the mode carries "+1x1:rows" under DEEPSLIDE_CONV_1X1=rows.
 std::string conv_algo_key();
 
 // out = epilogue(conv(in, w)) with ep.weight_scale null (fold the scale into the packing): +
