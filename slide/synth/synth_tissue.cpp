@@ -43,6 +43,11 @@ constexpr double kCluster = 128.0;  // grid for dense clusters
 
 }  // namespace
 
+struct SynthTissue::Cells {
+  std::vector<Gland> glands;
+  std::vector<Nucleus> nuclei;
+};
+
 SynthMorphology synth_class_morphology(int cls) {
   DS_CHECK_INPUT(cls >= 0, "synthetic class index must be >= 0");
   SynthMorphology m;
@@ -116,9 +121,9 @@ bool SynthTissue::in_tissue(double x, double y) const {
   return best < 1.0 + 0.9 * (noise(x, y, 160.0, 1) - 0.5) + 0.25 * (noise(x, y, 40.0, 2) - 0.5);
 }
 
-void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
+// Glass and stroma: every pixel of the region, before any cell is drawn over it.
+void SynthTissue::paint_stroma(int64_t x0, int64_t y0, RgbImage& out) const {
   const int w = out.width, h = out.height;
-  // 1. Glass and stroma.
   for (int yy = 0; yy < h; ++yy) {
     uint8_t* row = out.row(yy);
     for (int xx = 0; xx < w; ++xx) {
@@ -142,12 +147,12 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
       for (int c = 0; c < 3; ++c) row[3 * xx + c] = (uint8_t)std::clamp(px[c], 0.0, 255.0);
     }
   }
+}
 
-  // 2. Collect glands and nuclei that can touch the region.
-  const double margin = m_.nucleus_radius * (1 + 3 * m_.radius_jitter) * m_.max_aspect + 40;
-  const double rx0 = x0 - margin, ry0 = y0 - margin, rx1 = x0 + w + margin, ry1 = y0 + h + margin;
-  std::vector<Gland> glands;
-  std::vector<Nucleus> nuclei;
+// The glands and nuclei whose grid cells reach [rx0, rx1) x [ry0, ry1): glands with their ring
+// of nuclei, scattered nuclei, then dense clusters, each cell's from its own hash.
+SynthTissue::Cells SynthTissue::collect_cells(double rx0, double ry0, double rx1, double ry1) const {
+  Cells cells;
   auto add_nucleus = [&](CellRng& r, double cx, double cy, double radius_scale, double angle) {
     if (!in_tissue(cx, cy)) return;
     Nucleus n;
@@ -157,7 +162,7 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
     n.aspect = 1 + (m_.max_aspect - 1) * r.next();
     n.angle = angle < -100 ? 3.14159 * r.next() : angle;
     n.dark = std::clamp(m_.darkness + 0.15 * (r.next() - 0.5), 0.3, 1.0);
-    nuclei.push_back(n);
+    cells.nuclei.push_back(n);
   };
   if (m_.glands > 0) {
     for (int64_t j = (int64_t)std::floor(ry0 / kGland); j <= (int64_t)std::floor(ry1 / kGland); ++j)
@@ -166,7 +171,7 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
         if (r.next() > m_.glands) continue;
         Gland g{(i + 0.25 + 0.5 * r.next()) * kGland, (j + 0.25 + 0.5 * r.next()) * kGland, 14 + 14 * r.next()};
         if (!in_tissue(g.cx, g.cy)) continue;
-        glands.push_back(g);
+        cells.glands.push_back(g);
         const int count = (int)(2 * 3.14159 * g.ring / (2.3 * m_.nucleus_radius));
         const double phase = r.next() * 6.283;
         for (int k = 0; k < count; ++k) {
@@ -198,9 +203,13 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
         }
       }
   }
+  return cells;
+}
 
-  // 3. Gland lumens: pale, nearly empty space inside the ring of nuclei.
-  for (const Gland& g : glands) {
+// Gland lumens: pale, nearly empty space inside the ring of nuclei.
+void SynthTissue::paint_lumens(const Cells& cells, int64_t x0, int64_t y0, RgbImage& out) const {
+  const int w = out.width, h = out.height;
+  for (const Gland& g : cells.glands) {
     const double lr = g.ring - m_.nucleus_radius * 1.6;
     if (lr <= 1) continue;
     const int ya = std::max<int64_t>(0, (int64_t)std::floor(g.cy - lr) - y0);
@@ -217,9 +226,12 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
         for (int c = 0; c < 3; ++c) p[c] = (uint8_t)std::clamp(p[c] * (1 - a) + (246 - 6 * (c == 1)) * a, 0.0, 255.0);
       }
   }
+}
 
-  // 4. Nuclei: soft-edged ellipses with chromatin texture.
-  for (const Nucleus& n : nuclei) {
+// Nuclei: soft-edged ellipses with chromatin texture.
+void SynthTissue::paint_nuclei(const Cells& cells, int64_t x0, int64_t y0, RgbImage& out) const {
+  const int w = out.width, h = out.height;
+  for (const Nucleus& n : cells.nuclei) {
     const double ext = n.r * n.aspect + 1.5;
     const int ya = std::max<int64_t>(0, (int64_t)std::floor(n.cy - ext) - y0);
     const int yb = std::min<int64_t>(h - 1, (int64_t)std::ceil(n.cy + ext) - y0);
@@ -243,6 +255,15 @@ void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
         }
       }
   }
+}
+
+void SynthTissue::render(int64_t x0, int64_t y0, RgbImage& out) const {
+  paint_stroma(x0, y0, out);
+  // Cells centred up to a nucleus's reach (or a gland's ring) outside the region draw into it.
+  const double margin = m_.nucleus_radius * (1 + 3 * m_.radius_jitter) * m_.max_aspect + 40;
+  const Cells cells = collect_cells(x0 - margin, y0 - margin, x0 + out.width + margin, y0 + out.height + margin);
+  paint_lumens(cells, x0, y0, out);
+  paint_nuclei(cells, x0, y0, out);
 }
 
 }  // namespace ds

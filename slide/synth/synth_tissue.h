@@ -40,6 +40,12 @@ class SynthTissue {
   struct Island {
     double cx, cy, rx, ry;
   };
+  struct Cells;  // the glands and nuclei near a region (synth_tissue.cpp)
+  // render's steps, in order: stroma and glass, the cells that reach the region, lumens, nuclei.
+  void paint_stroma(int64_t x0, int64_t y0, RgbImage& out) const;
+  Cells collect_cells(double rx0, double ry0, double rx1, double ry1) const;
+  void paint_lumens(const Cells& cells, int64_t x0, int64_t y0, RgbImage& out) const;
+  void paint_nuclei(const Cells& cells, int64_t x0, int64_t y0, RgbImage& out) const;
   double noise(double x, double y, double scale, uint64_t salt) const;  // smooth value noise in [0,1)
   int64_t width_, height_;
   int cls_;
