@@ -261,54 +261,60 @@ TEST_CASE("convolution weight reorders between PyTorch's [OC, C, KH, KW] and [KH
   REQUIRE(back == w);
 }
 
-TEST_CASE("maxpool2d matches its twin, picks the first maximum, and routes gradients there") {
+TEST_CASE("maxpool2d matches its twin on every ISA path, picks the first maximum, and routes gradients there") {
   struct Case {
     int64_t N, C, H, W, k, stride, pad;
   };
-  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1},
-                        {1, 5, 8, 8, 2, 2, 0},
-                        {2, 2, 5, 6, 3, 1, 1},
-                        {1, 1, 2, 2, 3, 2, 1},
-                        {1, 17, 13, 11, 3, 2, 1}};
-  Rng rng(4);
-  for (const Case& c : cases) {
-    const PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
-    const int64_t n_in = d.N * d.C * d.H * d.W, n_out = d.N * d.C * d.OH * d.OW;
-    std::vector<float> x(n_in);
-    for (auto& v : x) v = (float)rng.uniform_int(4) - 2.f;  // many ties, negatives near -inf pad
-    x[n_in / 2] = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> y1(n_out), y2(n_out);
-    std::vector<int32_t> a1(n_out), a2(n_out);
-    maxpool2d_forward(y1.data(), a1.data(), x.data(), d);
-    maxpool2d_forward_ref(y2.data(), a2.data(), x.data(), d);
-    for (int64_t i = 0; i < n_out; ++i) {
-      REQUIRE(a1[i] == a2[i]);
-      REQUIRE((y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i]))));
+  // ResNet's stem pool on 64 channels, channel counts off the vector widths, windows at edges.
+  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1}, {1, 5, 8, 8, 2, 2, 0},    {2, 2, 5, 6, 3, 1, 1},
+                        {1, 1, 2, 2, 3, 2, 1}, {1, 17, 13, 11, 3, 2, 1}, {2, 64, 15, 14, 3, 2, 1},
+                        {1, 40, 7, 9, 3, 2, 1}};
+  const Isa before = cpu_isa();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if ((int)isa > (int)before) continue;
+    force_isa(isa);
+    Rng rng(4);
+    for (const Case& c : cases) {
+      INFO(isa_name(isa) << " C=" << c.C << " H=" << c.H << " W=" << c.W << " k=" << c.k);
+      const PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
+      const int64_t n_in = d.N * d.C * d.H * d.W, n_out = d.N * d.C * d.OH * d.OW;
+      std::vector<float> x(n_in);
+      for (auto& v : x) v = (float)rng.uniform_int(4) - 2.f;  // many ties, negatives near -inf pad
+      x[n_in / 2] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> y1(n_out), y2(n_out);
+      std::vector<int32_t> a1(n_out), a2(n_out);
+      maxpool2d_forward(y1.data(), a1.data(), x.data(), d);
+      maxpool2d_forward_ref(y2.data(), a2.data(), x.data(), d);
+      for (int64_t i = 0; i < n_out; ++i) {
+        REQUIRE(a1[i] == a2[i]);
+        REQUIRE((y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i]))));
+      }
+      std::vector<float> y3(n_out);
+      maxpool2d_forward(y3.data(), nullptr, x.data(), d);
+      for (int64_t i = 0; i < n_out; ++i) REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
+      // Backward: every output gradient lands on its window's argmax, on top of what was there.
+      std::vector<float> dy(n_out), dx(n_in, 0.25f), expect(n_in, 0.25f);
+      for (int64_t i = 0; i < n_out; ++i) dy[i] = (float)(i % 7) + 1.f;
+      maxpool2d_backward(dx.data(), dy.data(), a1.data(), d);
+      const int64_t ohw = d.OH * d.OW, hw = d.H * d.W;
+      for (int64_t i = 0; i < n_out; ++i) {
+        const int64_t n = i / (ohw * d.C), ch = i % d.C;  // NHWC
+        expect[(n * hw + a1[i]) * d.C + ch] += dy[i];
+      }
+      for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i]);
+      // With set, the old contents (NaN here) are ignored: the sums start from zero.
+      std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());
+      maxpool2d_backward(dx.data(), dy.data(), a1.data(), d, true);
+      for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i] - 0.25f);
     }
-    std::vector<float> y3(n_out);
-    maxpool2d_forward(y3.data(), nullptr, x.data(), d);
-    for (int64_t i = 0; i < n_out; ++i) REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
-    // Backward: every output gradient lands on its window's argmax, on top of what was there.
-    std::vector<float> dy(n_out), dx(n_in, 0.25f), expect(n_in, 0.25f);
-    for (int64_t i = 0; i < n_out; ++i) dy[i] = (float)(i % 7) + 1.f;
-    maxpool2d_backward(dx.data(), dy.data(), a1.data(), d);
-    const int64_t ohw = d.OH * d.OW, hw = d.H * d.W;
-    for (int64_t i = 0; i < n_out; ++i) {
-      const int64_t n = i / (ohw * d.C), c = i % d.C;  // NHWC
-      expect[(n * hw + a1[i]) * d.C + c] += dy[i];
-    }
-    for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i]);
-    // With set, the old contents (NaN here) are ignored: the sums start from zero.
-    std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());
-    maxpool2d_backward(dx.data(), dy.data(), a1.data(), d, true);
-    for (int64_t i = 0; i < n_in; ++i) REQUIRE(dx[i] == expect[i] - 0.25f);
+    // First maximum in row-major window order: a 2x2 window of equal values picks its top-left.
+    const PoolDims d = make_pool_dims(1, 1, 2, 2, 2, 2, 0);
+    float x[4] = {1.f, 1.f, 1.f, 1.f}, y = 0;
+    int32_t am = -1;
+    maxpool2d_forward(&y, &am, x, d);
+    REQUIRE(am == 0);
   }
-  // First maximum in row-major window order: a 2x2 window of equal values picks its top-left.
-  const PoolDims d = make_pool_dims(1, 1, 2, 2, 2, 2, 0);
-  float x[4] = {1.f, 1.f, 1.f, 1.f}, y = 0;
-  int32_t am = -1;
-  maxpool2d_forward(&y, &am, x, d);
-  REQUIRE(am == 0);
+  force_isa(before);
 }
 
 TEST_CASE("linear kernels match their direct twins on every ISA path") {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/cpu_features.h"
+#include "engine/kernels/pool_loops.h"
 #include "engine/kernels/threading.h"
 
 namespace ds {
@@ -22,51 +23,13 @@ PoolDims make_pool_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, i
   return d;
 }
 
-namespace {
-
-// The maxima of every window into out, and with kArgmax each one's first position (row-major in
-// the window) into argmax; at inference (no argmax) the index bookkeeping is left out entirely.
-template <bool kArgmax>
-void maxpool_rows(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
-  const int64_t rows = d.N * d.OH, C = d.C;
-#pragma omp parallel if (use_threads(rows * d.OW * C, kMinParallelElements))
-  {
-    std::vector<int32_t> idx(kArgmax ? C : 0);
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r / d.OH, oh = r % d.OH;
-      const int64_t h0 = std::max<int64_t>(oh * d.stride_h - d.pad_h, 0);
-      const int64_t h1 = std::min<int64_t>(oh * d.stride_h - d.pad_h + d.KH, d.H);
-      for (int64_t ow = 0; ow < d.OW; ++ow) {
-        const int64_t w0 = std::max<int64_t>(ow * d.stride_w - d.pad_w, 0);
-        const int64_t w1 = std::min<int64_t>(ow * d.stride_w - d.pad_w + d.KW, d.W);
-        const int64_t o = (r * d.OW + ow) * C;
-        float* best = out + o;
-        std::fill(best, best + C, -std::numeric_limits<float>::infinity());
-        if constexpr (kArgmax) std::fill(idx.begin(), idx.end(), (int32_t)(h0 * d.W + w0));
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const float* x = in + ((n * d.H + ih) * d.W + iw) * C;
-            const int32_t i = (int32_t)(ih * d.W + iw);
-            for (int64_t c = 0; c < C; ++c) {
-              const bool take = (x[c] > best[c]) | (x[c] != x[c]);  // a NaN wins
-              best[c] = take ? x[c] : best[c];
-              if constexpr (kArgmax) idx[c] = take ? i : idx[c];
-            }
-          }
-        }
-        if constexpr (kArgmax) std::copy(idx.begin(), idx.end(), argmax + o);
-      }
-    }
-  }
-}
-
-}  // namespace
-
+// Parallel over output rows; each row's loop is the ISA's (pool_loops.h).
 void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
   if (reference_kernels()) return maxpool2d_forward_ref(out, argmax, in, d);
-  if (argmax) maxpool_rows<true>(out, argmax, in, d);
-  else maxpool_rows<false>(out, nullptr, in, d);
+  const PoolLoops& L = pool_loops();
+  const int64_t rows = d.N * d.OH;
+#pragma omp parallel for schedule(static) if (use_threads(rows * d.OW * d.C, kMinParallelElements))
+  for (int64_t r = 0; r < rows; ++r) L.max_row(out, argmax, in, d, r);
 }
 
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
