@@ -99,7 +99,6 @@ void register_run(CLI::App& app, Globals& g) {
     o->threads = g.threads;
     // The ones given (DEEPSLIDE_WINOGRAD reaches the stages through the environment); the stamps
     // record the algorithms that result (pipeline/build_id.h).
-    o->root_flags.clear();
     if (!g.conv_algo.empty()) o->root_flags.insert(o->root_flags.end(), {"--conv-algo", g.conv_algo});
     if (g.tuning != "on") o->root_flags.insert(o->root_flags.end(), {"--tuning", g.tuning});
     run_pipeline(*o, stage_commands(), std::cout, std::cerr);

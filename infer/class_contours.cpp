@@ -82,14 +82,16 @@ Boundary boundary_edges(const Cells& on) {
   return b;
 }
 
-// Closed rings of the boundary in cell units (a vertex per corner; straight runs add none), each
-// with the centre of an uncovered cell beside its first edge (to place holes).
-void trace_rings(const Boundary& b, std::vector<std::vector<std::pair<int64_t, int64_t>>>& rings,
+// Closed rings of the boundary in pixels, the grid's cell (0, 0) at (ox, oy) (a vertex per corner;
+// straight runs add none), each with the centre of an uncovered cell beside its first edge (to
+// place holes).
+void trace_rings(const Boundary& b, int64_t ox, int64_t oy, int64_t cell, std::vector<Ring>& rings,
                  std::vector<Point>& outside) {
+  auto to_px = [&](int64_t cx, int64_t cy) { return Point{(double)(ox + cx * cell), (double)(oy + cy * cell)}; };
   std::vector<bool> used(b.edges.size(), false);
   for (size_t e0 = 0; e0 < b.edges.size(); ++e0) {
     if (used[e0]) continue;
-    std::vector<std::pair<int64_t, int64_t>> r;
+    Ring r;
     size_t e = e0;
     while (!used[e]) {
       used[e] = true;
@@ -108,11 +110,12 @@ void trace_rings(const Boundary& b, std::vector<std::vector<std::pair<int64_t, i
         if (rank > best) best = rank, next = it->second;
       }
       const Edge& N = b.edges[next];
-      if (dx * (N.y1 - N.y0) - dy * (N.x1 - N.x0) != 0) r.push_back({E.x1, E.y1});
+      if (dx * (N.y1 - N.y0) - dy * (N.x1 - N.x0) != 0) r.push_back(to_px(E.x1, E.y1));
       e = next;
     }
     rings.push_back(std::move(r));
-    outside.push_back(b.edges[e0].outside);
+    const Point& o = b.edges[e0].outside;
+    outside.push_back({ox + o.x * (double)cell, oy + o.y * (double)cell});
   }
 }
 
@@ -144,20 +147,9 @@ std::vector<Polygon> union_outline(const std::vector<Square>& squares, int64_t s
   const int64_t side = squares[0].side;
   for (const Square& q : squares) DS_CHECK(q.side == side && side > 0, "squares of different sides");
   DS_CHECK(step > 0, "grid step must be positive");
-  const int64_t cell = step, ox = squares[0].x, oy = squares[0].y;
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> cell_rings;
-  std::vector<Point> cell_outside;
-  trace_rings(boundary_edges(covered_cells(squares, cell)), cell_rings, cell_outside);
-  // Cell units to pixels.
   std::vector<Ring> rings;
   std::vector<Point> outside;
-  for (size_t r = 0; r < cell_rings.size(); ++r) {
-    Ring ring;
-    for (const auto& [cx, cy] : cell_rings[r])
-      ring.push_back(Point{(double)(ox + cx * cell), (double)(oy + cy * cell)});
-    rings.push_back(std::move(ring));
-    outside.push_back({ox + cell_outside[r].x * (double)cell, oy + cell_outside[r].y * (double)cell});
-  }
+  trace_rings(boundary_edges(covered_cells(squares, step)), squares[0].x, squares[0].y, step, rings, outside);
   return nest_holes(rings, outside);
 }
 

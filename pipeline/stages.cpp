@@ -313,14 +313,14 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
   if (!stamp) return "no completed run recorded";
   if ((*stamp)["commands"] != cmds) return "settings changed: " + describe_change((*stamp)["commands"], cmds);
   if (!stamp->contains("build") || (*stamp)["build"] != build) {
-    json old_build = stamp->value("build", json::object());
-    const std::string old_algos = old_build.value("conv_algorithms", std::string("?"));
-    if (old_build.contains("conv_algorithms") && old_algos != build.value("conv_algorithms", std::string())) {
-      old_build["conv_algorithms"] = build.value("conv_algorithms", std::string());
-      if (old_build == build)
-        return "the convolution algorithms changed (--conv-algo, DEEPSLIDE_WINOGRAD or the tuning file's choices: " +
-               old_algos + " -> " + build.value("conv_algorithms", std::string()) + ")";
-    }
+    const json old_build = stamp->value("build", json::object());
+    // The same binary with other convolution algorithms: say that rather than "another binary".
+    json same_binary = old_build;
+    same_binary["conv_algorithms"] = build.value("conv_algorithms", std::string());
+    if (old_build.contains("conv_algorithms") && same_binary == build)
+      return "the convolution algorithms changed (--conv-algo, DEEPSLIDE_WINOGRAD or the tuning file's choices: " +
+             old_build.value("conv_algorithms", std::string("?")) + " -> " +
+             build.value("conv_algorithms", std::string()) + ")";
     return "another deepslide binary completed it (" + old_build.value("git", std::string("unknown")) + " " +
            old_build.value("binary_sha256", std::string("?")).substr(0, 12) + " -> " +
            build.value("git", std::string()) + " " + build.value("binary_sha256", std::string()).substr(0, 12) + ")";
