@@ -66,7 +66,16 @@ std::optional<json> read_stamp(const std::string& path) {
   } catch (const InputError&) {
     return std::nullopt;  // unreadable or not ours: the stage counts as not done
   }
-  if (!j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs")) return std::nullopt;
+  // The shape the comparisons read (stale_reason): anything else, an edited or foreign file, counts
+  // as no stamp rather than failing the run on a JSON type error.
+  if (!j.is_object() || !j.contains("commands") || !j.contains("inputs") || !j.contains("outputs") ||
+      !j["commands"].is_array() || !j["inputs"].is_object() || !j["outputs"].is_object())
+    return std::nullopt;
+  if (j.contains("build")) {
+    if (!j["build"].is_object()) return std::nullopt;
+    for (const auto& [key, v] : j["build"].items())
+      if (!v.is_string()) return std::nullopt;
+  }
   return j;
 }
 

@@ -9,7 +9,8 @@ missing slide folder, TOML syntax) exits 2 with one line naming the file and the
 the workdir that the run did not write is not replaced; stamps compare contents: a label file
 replaced by `cp -p` of one with the same size and mtime makes its stage stale, and so does
 another deepslide binary (a copy with one byte appended), and so do other convolution algorithms
-(`deepslide --conv-algo direct run`, which every stage's command line carries).
+(`deepslide --conv-algo direct run`, which every stage's command line carries); a stamp of
+another shape counts as none.
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -240,6 +241,16 @@ for want in ("ran", "skipped"):
               f"the stage's command line lacks the root flags: {p.stdout[:800]}")
 p = run(["run", "--config", cfg3, "--until", "split"])
 expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, "back to the default algorithms")
+
+# 11. A stamp edited into another shape (a number where the build's strings go, outputs as a list)
+# counts as no stamp: the stage reruns instead of the run failing on a JSON type error.
+for field, value in (("build", {"conv_algorithms": 5}), ("outputs", [1, 2])):
+    stamp_path = f"{work}/.stages/split.json"
+    stamp = json.load(open(stamp_path))
+    stamp[field] = value if field == "outputs" else {**stamp["build"], **value}
+    json.dump(stamp, open(stamp_path, "w"))
+    p = run(["run", "--config", cfg3, "--until", "split"])
+    expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, f"stamp with a malformed {field}")
 
 if failures:
     print("\n".join(failures))
