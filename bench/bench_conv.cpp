@@ -12,10 +12,9 @@
 // forward kernel on the output gradient with the filters rotated and C, OC swapped,
 // conv_winograd.h; filters transformed before the timed loop), counted likewise.
 // fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
-// timed) where the CPU has AVX512-VNNI (vpdpbusd: four times an FMA's multiply-adds, its own
-// peak 400%). Run:
-// build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and --threads via
-// OMP_NUM_THREADS.
+// timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an FMA's
+// multiply-adds, its own peak 400%). Run: build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and
+// --threads via OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 

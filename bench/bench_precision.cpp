@@ -3,7 +3,7 @@
 // (predict_probabilities on a seeded ResNet-18 and random batch; int8 calibrated on that batch),
 // the precisions taking turns every round, in a rotating order, so all see the same machine load
 // (on a loaded machine separate processes, even alternating, drift apart by more than the
-// difference measured). bf16 runs where the CPU has AVX512-BF16, int8 where it has AVX512-VNNI.
+// difference measured). bf16 runs where the CPU has AVX512-BF16, int8 where it has AVX512-VNNI or AVX-VNNI.
 // Prints each round, then one JSON line: the median ms per batch of each precision, and for each
 // reduced one the ratio of the medians and the median of the per-round ratios (fp32 / it).
 //   build/bench_precision [batch 16] [size 224] [threads 2] [rounds 10] [warmup 1]
@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   if (has_bf16_kernels()) ps.push_back(Precision::bf16);
   else std::fprintf(stderr, "bench_precision: bf16 not run: CPU lacks AVX512-BF16 (or DEEPSLIDE_ISA caps the path)\n");
   if (has_vnni_kernels()) ps.push_back(Precision::int8);
-  else std::fprintf(stderr, "bench_precision: int8 not run: CPU lacks AVX512-VNNI (or DEEPSLIDE_ISA caps the path)\n");
+  else
+    std::fprintf(
+        stderr, "bench_precision: int8 not run: CPU lacks AVX512-VNNI and AVX-VNNI (or DEEPSLIDE_ISA caps the path)\n");
   if (ps.size() == 1) return 1;
   set_num_threads(threads);
   Model model = make_model(Arch::resnet18, {"a", "b"}, 0, size);

@@ -26,6 +26,7 @@ nlohmann::ordered_json cpu_json() {
   const CpuExtensions& e = cpu_extensions();
   return {{"avx512_bf16", e.avx512_bf16},
           {"avx512_vnni", e.avx512_vnni},
+          {"avx_vnni", e.avx_vnni},
           {"amx_bf16", e.amx_bf16},
           {"amx_int8", e.amx_int8},
           {"amx_tile", e.amx_tile},
@@ -33,7 +34,11 @@ nlohmann::ordered_json cpu_json() {
           {"bf16_kernels", has_bf16_kernels()},
           {"amx_bf16_kernels", has_amx_bf16_kernels()},
           {"amx_int8_kernels", has_amx_int8_kernels()},
-          {"vnni_kernels", has_vnni_kernels()}};
+          {"vnni_kernels", has_vnni_kernels()},
+          {"int8_tiles", has_amx_int8_kernels()      ? "amx_int8"
+                         : has_avx512_vnni_kernels() ? "avx512_vnni"
+                         : has_avx_vnni_kernels()    ? "avx_vnni"
+                                                     : "reference"}};
 }
 
 // Each convolution's forward algorithm by layer (inference, or the training step's forward).
@@ -58,7 +63,7 @@ void register_bench(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--precision", o->precision,
                   "fp32|bf16|int8: the inference convolutions' arithmetic (bf16 needs AVX512-BF16, int8 "
-                  "AVX512-VNNI and is calibrated on the benchmark's input; --mode infer only)")
+                  "AVX512-VNNI or AVX-VNNI and is calibrated on the benchmark's input; --mode infer only)")
       ->capture_default_str();
   sub->add_option("--batch", o->bench.batch, "Batch size (under mpirun: the whole job's, split across the ranks)")
       ->capture_default_str();

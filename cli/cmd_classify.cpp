@@ -113,10 +113,11 @@ void register_classify(CLI::App& app, Globals& g) {
   sub->add_flag("--json", o->json, "One JSON object per line instead of a table");
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
-  sub->add_option("--precision", o->precision,
-                  "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
-                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
-                  "whose agreement with fp32 the model records, else fp32)")
+  sub->add_option(
+         "--precision", o->precision,
+         "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+         "AVX512-VNNI or AVX-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
+         "whose agreement with fp32 the model records, else fp32)")
       ->capture_default_str();
   sub->callback([o, &g] { run_classify(*o, g); });
 }

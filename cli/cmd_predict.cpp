@@ -140,10 +140,11 @@ void register_predict(CLI::App& app, Globals& g) {
   sub->add_option("--labels", o->labels, "Label CSV (img,gt) of the slides to predict")->required();
   sub->add_option("--out", o->out, "Output folder for the prediction CSVs and predict.json")->required();
   sub->add_option("--batch-size", o->batch_size, "Patches per forward pass")->capture_default_str();
-  sub->add_option("--precision", o->precision,
-                  "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
-                  "AVX512-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
-                  "whose agreement with fp32 the model records, else fp32); part of each slide's key")
+  sub->add_option(
+         "--precision", o->precision,
+         "fp32|bf16|int8|auto: the convolutions' arithmetic (bf16 needs a CPU with AVX512-BF16, int8 "
+         "AVX512-VNNI or AVX-VNNI and a model calibrated by `deepslide calibrate`; auto: the fastest this CPU has "
+         "whose agreement with fp32 the model records, else fp32); part of each slide's key")
       ->capture_default_str();
   sub->add_option("--readers", o->readers,
                   "Threads reading and decoding windows ahead of the network; 0: the network's threads read each batch "

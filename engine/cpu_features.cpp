@@ -59,6 +59,7 @@ static CpuExtensions detect_extensions() {
   e.amx_int8 = (d >> 25) & 1;
   if (max_sub >= 1) {
     __cpuid_count(7, 1, a, b, c, d);
+    e.avx_vnni = (a >> 4) & 1;
     e.avx512_bf16 = (a >> 5) & 1;
   }
   // XCR0 is readable (xgetbv) when the OS set CR4.OSXSAVE: CPUID.1:ECX[27].
@@ -112,10 +113,12 @@ static bool amx_chosen() {
 }
 
 bool amx_bf16_tiles_available() { return cpu_extensions().amx_bf16 && amx_granted() && has_bf16_kernels(); }
-bool amx_int8_tiles_available() { return cpu_extensions().amx_int8 && amx_granted() && has_vnni_kernels(); }
+bool amx_int8_tiles_available() { return cpu_extensions().amx_int8 && amx_granted() && has_avx512_vnni_kernels(); }
 bool has_amx_bf16_kernels() { return amx_chosen() && amx_bf16_tiles_available(); }
 bool has_amx_int8_kernels() { return amx_chosen() && amx_int8_tiles_available(); }
-bool has_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
+bool has_avx512_vnni_kernels() { return cpu_extensions().avx512_vnni && cpu_isa() == Isa::avx512; }
+bool has_avx_vnni_kernels() { return cpu_extensions().avx_vnni && cpu_isa() >= Isa::avx2; }
+bool has_vnni_kernels() { return has_avx512_vnni_kernels() || has_avx_vnni_kernels(); }
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -26,6 +26,7 @@ void force_isa(Isa isa);        // for tests: cap the path (cannot raise it abov
 struct CpuExtensions {
   bool avx512_bf16 = false;  // CPUID.(EAX=7,ECX=1):EAX[5]: vdpbf16ps, vcvtne2ps2bf16
   bool avx512_vnni = false;  // CPUID.(EAX=7,ECX=0):ECX[11]: vpdpbusd (int8)
+  bool avx_vnni = false;     // CPUID.(EAX=7,ECX=1):EAX[4]: vpdpbusd on 256-bit registers, VEX-encoded
   bool amx_bf16 = false;     // CPUID.(EAX=7,ECX=0):EDX[22]
   bool amx_tile = false;     // CPUID.(EAX=7,ECX=0):EDX[24]
   bool amx_int8 = false;     // CPUID.(EAX=7,ECX=0):EDX[25]
@@ -45,8 +46,12 @@ bool amx_int8_tiles_available();
 // until they have run on an AMX machine; otherwise the AVX512-BF16 / VNNI tiles).
 bool has_amx_bf16_kernels();
 bool has_amx_int8_kernels();
-// The AVX512-VNNI int8 kernels run (engine/kernels/conv_int8.h): the CPU has AVX512-VNNI and the
-// path is not capped below avx512. Otherwise int8 kernels run their reference twins.
+// The int8 kernels (engine/kernels/conv_int8.h) run on AVX512-VNNI: the CPU has it and the path
+// is not capped below avx512; or on AVX-VNNI (256-bit: Intel Alder Lake and later, AMD Zen 5): the
+// CPU has it and the path is not capped below avx2. has_vnni_kernels(): either (AVX512-VNNI
+// first); otherwise int8 kernels run their reference twins.
+bool has_avx512_vnni_kernels();
+bool has_avx_vnni_kernels();
 bool has_vnni_kernels();
 
 // True in reference mode: each kernel with a `_ref` twin asks this once, on entry, and runs the

@@ -58,7 +58,8 @@ void measure(Model& model, EvenSample& sample, int batch, CalibrationSummary& s)
   std::vector<std::string> skipped;
   if (!bf16) skipped.push_back("bf16 (no AVX512-BF16 kernels on this CPU)");
   if (!int8)
-    skipped.push_back(s.int8_convs > 0 ? "int8 (no AVX512-VNNI kernels on this CPU)" : "int8 (no int8 convolution)");
+    skipped.push_back(s.int8_convs > 0 ? "int8 (no AVX512-VNNI or AVX-VNNI kernels on this CPU)"
+                                       : "int8 (no int8 convolution)");
   std::vector<RgbImage> windows = sample.take();
   if (windows.empty()) skipped = {"bf16 and int8 (--agreement-windows 0)"};
   model.agreement = measure_agreement(model, windows, batch, bf16, int8);

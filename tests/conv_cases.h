@@ -61,9 +61,9 @@ inline ConvDims dims(const Case& c) { return make_conv_dims(c.N, c.C, c.H, c.W, 
 
 // Whether the kernels under test run on this CPU; if not, a warning in the words ctest's
 // SKIP_REGULAR_EXPRESSION (CMakeLists.txt) turns into a skip, never a pass.
-inline bool kernels_run(bool available, const char* extension) {
+inline bool kernels_run(bool available, const char* extension, const char* path = "avx512") {
   if (available) return true;
-  WARN("not run: CPU lacks " << extension << " (or DEEPSLIDE_ISA caps the path below avx512)");
+  WARN("not run: CPU lacks " << extension << " (or DEEPSLIDE_ISA caps the path below " << path << ")");
   return false;
 }
 
@@ -96,11 +96,11 @@ inline ConvEpilogue epilogue(const Case& c, const std::vector<float>& bias, cons
   return ep;
 }
 
-// A fast kernel's results do not depend on the thread count (1 and 2, bit for bit), and below the
-// avx512 path (where `available` turns false) the dispatch runs the reference twin.
+// A fast kernel's results do not depend on the thread count (1 and 2, bit for bit), and on the
+// path `below` (avx2 unless given; where `available` turns false) the dispatch runs the reference twin.
 // run(out) runs the dispatching kernel, ref(out) the twin, on the same operands.
 template <class Run, class Ref>
-void check_threads_and_dispatch(size_t n_out, Run run, Ref ref, bool (*available)()) {
+void check_threads_and_dispatch(size_t n_out, Run run, Ref ref, bool (*available)(), Isa below = Isa::avx2) {
   std::vector<float> y1(n_out), y2(n_out), y3(n_out), y4(n_out);
   const int before = num_threads();
   set_num_threads(1);
@@ -110,7 +110,7 @@ void check_threads_and_dispatch(size_t n_out, Run run, Ref ref, bool (*available
   set_num_threads(before);
   CHECK(y1 == y2);
   const Isa isa = cpu_isa();
-  force_isa(Isa::avx2);
+  force_isa(below);
   CHECK(!available());
   run(y3.data());
   ref(y4.data());

@@ -3,7 +3,7 @@
 values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
 line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
-has not, and always for train mode), int8 likewise with AVX512-VNNI, and their peak RSS at batch 16,
+has not, and always for train mode), int8 likewise with AVX512-VNNI or AVX-VNNI, and their peak RSS at batch 16,
 224 px no higher than fp32's; the caches and the blocking source (tests/test_cli_tune.py
 tests them further); --conv-algo and DEEPSLIDE_WINOGRAD: which algorithm each convolution ran (the
 conv_algos field, in infer and in train mode), and bad values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
@@ -21,12 +21,12 @@ FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int,
           "ranks": int, "allreduce_ms": float, "allreduce_share": float, "conv_algo": str, "conv_algos": dict,
           "grad_bucket_mb": float, "grad_buckets": int, "grad_buckets_in_backward": int, "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
-CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
-              "amx_bf16_kernels", "amx_int8_kernels", "vnni_kernels"]
+CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
+              "amx_bf16_kernels", "amx_int8_kernels", "vnni_kernels", "int8_tiles"]
 with open("/proc/cpuinfo") as f:
     FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
 HAS_BF16 = "avx512_bf16" in FLAGS
-HAS_VNNI = "avx512_vnni" in FLAGS
+HAS_VNNI = "avx512_vnni" in FLAGS or "avx_vnni" in FLAGS
 
 for mode in ["train", "infer"]:
     p = run(["bench", "--arch", "resnet18", "--mode", mode, "--batch", "2", "--size", "32", "--iters", "2",
@@ -59,7 +59,8 @@ for mode in ["train", "infer"]:
           f"{mode}: one process, no gradient sum: {j}")
     check(j.get("precision") == "fp32", f"{mode}: precision fp32 by default: {j.get('precision')!r}")
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
-    check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for v in cpu.values()), f"{mode}: cpu {cpu}")
+    check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for k, v in cpu.items() if k != "int8_tiles") and
+          cpu.get("int8_tiles") in ("amx_int8", "avx512_vnni", "avx_vnni", "reference"), f"{mode}: cpu {cpu}")
     check(cpu.get("avx512_bf16") == HAS_BF16, f"{mode}: cpu.avx512_bf16 agrees with /proc/cpuinfo: {cpu}")
     # The AMX tiles run only where the CPU has them (and only when DEEPSLIDE_AMX=1 chooses them).
     check(not cpu.get("amx_bf16_kernels") or (cpu.get("amx_bf16") and cpu.get("amx_os_enabled")),
@@ -80,14 +81,29 @@ if HAS_BF16 and p.returncode == 0:
 elif not HAS_BF16:
     check("--precision" in p.stderr and "AVX512-BF16" in p.stderr, f"bf16 refused with a reason: {p.stderr!r}")
 
-# int8 inference (calibrated on the benchmark's input): runs where the CPU has AVX512-VNNI, refused
+# int8 inference (calibrated on the benchmark's input): runs where the CPU has AVX512-VNNI or AVX-VNNI, refused
 # (exit 2, one line naming the flag) where not.
 p = run(args[:4] + ["int8"] + args[5:], expect=0 if HAS_VNNI else 2)
 if HAS_VNNI and p.returncode == 0:
     j = json.loads(p.stdout.splitlines()[0])
     check(j.get("precision") == "int8" and j["cpu"]["vnni_kernels"], f"int8: precision echoed: {j}")
+    want = "avx512_vnni" if "avx512_vnni" in FLAGS else "avx_vnni"
+    check(j["cpu"]["int8_tiles"] in (want, "amx_int8"), f"int8: tiles named: {j['cpu']}")
 elif not HAS_VNNI:
-    check("--precision" in p.stderr and "AVX512-VNNI" in p.stderr, f"int8 refused with a reason: {p.stderr!r}")
+    check("--precision" in p.stderr and "AVX-VNNI" in p.stderr, f"int8 refused with a reason: {p.stderr!r}")
+
+# Capped at the avx2 path, int8 runs on AVX-VNNI's 256-bit tiles where the CPU has them (Zen 5,
+# Intel Alder Lake and later), and is refused naming the cap where it has only AVX512-VNNI.
+HAS_AVX_VNNI = "avx_vnni" in FLAGS
+os.environ["DEEPSLIDE_ISA"] = "avx2"
+p = run(args[:4] + ["int8"] + args[5:], expect=0 if HAS_AVX_VNNI else 2)
+del os.environ["DEEPSLIDE_ISA"]
+if HAS_AVX_VNNI and p.returncode == 0:
+    j = json.loads(p.stdout.splitlines()[0])
+    check(j.get("isa") == "avx2" and j["cpu"]["int8_tiles"] == "avx_vnni", f"int8 at avx2: AVX-VNNI tiles: {j}")
+elif not HAS_AVX_VNNI:
+    want = "DEEPSLIDE_ISA caps it at avx2" if "avx512_vnni" in FLAGS else "lacks it"
+    check(want in p.stderr, f"int8 at avx2 refused with a reason: {p.stderr!r}")
 
 # Issue 20: reduced precision holds no more memory than fp32 at the benchmark's batch (16 at 224 px;
 # the int8 run's fp32 calibration once left ~170 MB of Winograd weights cached beside the int8 ones).

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """--precision on the slide commands: `predict` and `diagnose` at bf16 and int8.
-- Where the CPU has AVX512-BF16 / AVX512-VNNI the real kernels run; elsewhere the reference
+- Where the CPU has AVX512-BF16 / AVX512-VNNI or AVX-VNNI the real kernels run; elsewhere the reference
   twins (DEEPSLIDE_ISA=ref, which --precision accepts), and the test says so. Either way the
   wiring is what is checked here (the kernels against their twins: test_bf16, test_int8).
 - predict at bf16 (int8, after `deepslide calibrate`) into the folder fp32 filled: each slide is
@@ -26,7 +26,7 @@ from cli_harness import DEEPSLIDE, check, error_line, failures, out_name, tempdi
 
 with open("/proc/cpuinfo") as f:
     FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
-HAS = {"bf16": "avx512_bf16" in FLAGS, "int8": "avx512_vnni" in FLAGS}
+HAS = {"bf16": "avx512_bf16" in FLAGS, "int8": "avx512_vnni" in FLAGS or "avx_vnni" in FLAGS}
 BOUND = {"bf16": 0.02, "int8": 0.05}
 
 
@@ -67,8 +67,8 @@ check(agreement.get("windows") == 16 and set(agreement) == {"windows", "bf16", "
 with open(f"{tmp}/labels.csv", "w") as f:
     f.write(f"img,gt\n{slide_rel},{cls[0]}\n")
 W = ["--level", "0", "--overlap", "1", "--tissue", "none", "--threads", "2", "--batch-size", "16", "--quiet"]
-where = {p: "its AVX-512 kernels" if HAS[p] else "the reference kernels (this CPU lacks " +
-         ("AVX512-BF16" if p == "bf16" else "AVX512-VNNI") + ")" for p in HAS}
+where = {p: "its SIMD kernels" if HAS[p] else "the reference kernels (this CPU lacks " +
+         ("AVX512-BF16" if p == "bf16" else "AVX512-VNNI and AVX-VNNI") + ")" for p in HAS}
 print(f"bf16 on {where['bf16']}; int8 on {where['int8']}")
 
 
@@ -112,20 +112,36 @@ for precision in ("bf16", "int8"):
     if all(a["prediction"] == b["prediction"] for a, b in zip(ref, got)):
         check(rec.get("argmax_agreement") == 1, f"{precision}: recorded argmax agreement {rec.get('argmax_agreement')}")
 
+# int8 on AVX-VNNI's 256-bit tiles (DEEPSLIDE_ISA=avx2, where the CPU has them): the convolutions
+# equal the AVX512-VNNI tiles' bit for bit; the fp32 rest (pooling, classifier) runs its avx2
+# kernels, so the probabilities agree to float rounding and every window keeps its class.
+if "avx_vnni" in FLAGS and all(HAS.values()):
+    int8_rows = rows(csv_path)
+    out = f"{tmp}/p_avx_vnni"
+    p = subprocess.run([DEEPSLIDE, "predict", "--model", calibrated, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv",
+                        "--out", out, *W, "--precision", "int8"], capture_output=True, text=True,
+                       env=dict(os.environ, DEEPSLIDE_ISA="avx2"))
+    got = rows(f"{out}/{out_name(slide_rel)}.csv") if p.returncode == 0 else []
+    diff = max((abs(float(a[k]) - float(b[k])) for a, b in zip(int8_rows, got) for k in probs), default=1.0)
+    check(len(got) == len(int8_rows) and diff <= 1e-5 and
+          all(a["prediction"] == b["prediction"] for a, b in zip(int8_rows, got)),
+          f"int8 on AVX-VNNI: {len(got)} windows, max |probability - AVX512-VNNI's| {diff:.2e}: {p.stderr[-400:]}")
+    print(f"int8 on AVX-VNNI (DEEPSLIDE_ISA=avx2): max |probability difference| from AVX512-VNNI's {diff:.1e}")
+
 # --precision auto: with every kernel (or on the reference twins) the calibrated model's record
 # meets the bar, so int8: the very key of the int8 run above, which is skipped.
 p = predict("auto", f"{tmp}/p")
 check("precision auto -> int8" in p.stderr and "up to date, skipped" in p.stdout + p.stderr,
       f"auto picks int8 and reuses the int8 CSV: {p.stderr[-600:]}")
 check(json.load(open(f"{tmp}/p/predict.json")).get("precision") == "int8", "auto: predict.json holds int8")
-# Without reference mode, on this CPU: int8 only with AVX512-VNNI, bf16 with AVX512-BF16, else fp32.
+# Without reference mode, on this CPU: int8 only with AVX512-VNNI or AVX-VNNI, bf16 with AVX512-BF16, else fp32.
 native = subprocess.run([DEEPSLIDE, "predict", "--model", calibrated, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv",
                          "--out", f"{tmp}/auto_native", *W, "--precision", "auto"], capture_output=True, text=True)
 want = "int8" if HAS["int8"] else "bf16" if HAS["bf16"] else "fp32"
 check(native.returncode == 0 and f"precision auto -> {want}" in native.stderr,
       f"auto on this CPU's own kernels picks {want}: {native.stderr[-600:]}")
 if want == "fp32":
-    check("no AVX512-VNNI kernels" in native.stderr and "no AVX512-BF16 kernels" in native.stderr,
+    check("no AVX512-VNNI or AVX-VNNI kernels" in native.stderr and "no AVX512-BF16 kernels" in native.stderr,
           f"auto says which kernels are missing: {native.stderr[-600:]}")
 # An uncalibrated model with no record: fp32, saying so.
 p = ds(["predict", "--model", model, "--all-wsi", wsi, "--labels", f"{tmp}/labels.csv", "--out", f"{tmp}/auto_u", *W],
@@ -156,10 +172,10 @@ p = ds(["predict", "--model", model, "--all-wsi", wsi, "--labels", f"{tmp}/label
        "int8", expect=2)
 line = error_line(p)
 check(model in line and "deepslide calibrate" in line, f"int8 on an uncalibrated model: {line}")
-for precision, ext in (("bf16", "AVX512-BF16"), ("int8", "AVX512-VNNI")):
-    # Capping the ISA at avx2 takes the kernels away on any CPU.
+for precision, ext in (("bf16", "AVX512-BF16"), ("int8", "AVX-VNNI")):
+    # Capping the ISA at avx2 takes bf16's kernels away on any CPU, at scalar int8's.
     p = subprocess.run([DEEPSLIDE, *D, "--precision", precision], capture_output=True, text=True,
-                       env=dict(os.environ, DEEPSLIDE_ISA="avx2"))
+                       env=dict(os.environ, DEEPSLIDE_ISA="avx2" if precision == "bf16" else "scalar"))
     line = error_line(p)
     check(p.returncode == 2 and "--precision" in line and ext in line, f"{precision} without {ext}: {line}")
 

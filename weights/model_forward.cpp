@@ -117,9 +117,11 @@ Precision parse_precision(const std::string& value) {
                                         value);
   const bool bf16 = value == "bf16";
   if (!(bf16 ? has_bf16_kernels() : has_vnni_kernels()) && !reference_kernels()) {
-    const bool hw = bf16 ? cpu_extensions().avx512_bf16 : cpu_extensions().avx512_vnni;
-    throw InputError("--precision", value + " needs a CPU with " + (bf16 ? "AVX512-BF16" : "AVX512-VNNI") +
-                                        (hw ? " and the avx512 path (DEEPSLIDE_ISA caps it at " +
+    const CpuExtensions& e = cpu_extensions();
+    const bool hw = bf16 ? e.avx512_bf16 : e.avx512_vnni || e.avx_vnni;
+    const std::string path = bf16 || !e.avx_vnni ? "avx512" : "avx2";
+    throw InputError("--precision", value + " needs a CPU with " + (bf16 ? "AVX512-BF16" : "AVX512-VNNI or AVX-VNNI") +
+                                        (hw ? " and the " + path + " path (DEEPSLIDE_ISA caps it at " +
                                                   std::string(isa_name(cpu_isa())) + ")"
                                             : " (this one lacks it)") +
                                         "; use --precision fp32");

@@ -45,9 +45,9 @@ void set_model_precision(Model& model, Precision precision, const std::string& m
 
 // A --precision value: "fp32", "bf16" or "int8". bf16 needs the AVX512-BF16 kernels
 // (has_bf16_kernels(): the CPU has the extension and DEEPSLIDE_ISA does not cap the path below
-// avx512), int8 the AVX512-VNNI ones (has_vnni_kernels()), or reference mode (DEEPSLIDE_ISA=ref),
-// which runs the reference twins; otherwise an InputError says so rather than running many times
-// slower than fp32 on the reference loops. ("auto" needs the model: weights/precision_agreement.h.)
+// avx512), int8 the VNNI ones (has_vnni_kernels(): AVX512-VNNI on the avx512 path or AVX-VNNI on avx2), or reference
+// mode (DEEPSLIDE_ISA=ref), which runs the reference twins; otherwise an InputError says so rather than running many
+// times slower than fp32 on the reference loops. ("auto" needs the model: weights/precision_agreement.h.)
 Precision parse_precision(const std::string& value);
 
 }  // namespace ds

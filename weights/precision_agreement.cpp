@@ -118,7 +118,7 @@ PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::
 
 PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels) {
   const std::string no_int8 =
-      refusal("int8", a.int8, a.windows, kMaxProbDiffInt8, int8_kernels, "AVX512-VNNI", calibrated);
+      refusal("int8", a.int8, a.windows, kMaxProbDiffInt8, int8_kernels, "AVX512-VNNI or AVX-VNNI", calibrated);
   if (no_int8.empty()) return {Precision::int8, "auto -> int8 (" + entry_text("int8", a.int8, a.windows) + ")"};
   const std::string no_bf16 = refusal("bf16", a.bf16, a.windows, kMaxProbDiffBf16, bf16_kernels, "AVX512-BF16", true);
   if (no_bf16.empty())

@@ -1,6 +1,7 @@
 // int8 inference convolution for `--precision int8` (issue 20): channels-last fp32 activations in
 // and out, unsigned 8-bit activations times signed 8-bit weights summed exactly in int32
-// (AVX512-VNNI's vpdpbusd), then scaled back to fp32 in the epilogue. Inference only.
+// (vpdpbusd: AVX512-VNNI, AVX-VNNI, or AMX-INT8's tiles), then scaled back to fp32 in the
+// epilogue. Inference only.
 //
 // Quantization:
 //   inputs   per input channel c, a scale s_c and a zero point z_c (the code of 0.0):
@@ -105,9 +106,10 @@ float int8_bias(const ConvInt8Weights& w, const float* bias, int64_t oc);
 LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const float* bias);
 
 // out = epilogue(conv(q(in), q(w))) with ep.weight_scale null (fold it into the packing):
-// * out_scale[oc] + bias[oc] (one fma), + residual, max(., 0). Runs the AVX512-VNNI tiles when
-// has_vnni_kernels() (engine/cpu_features.h), else the reference twin (the same numbers, slowly;
-// the CLI refuses int8 there instead).
+// * out_scale[oc] + bias[oc] (one fma), + residual, max(., 0). Runs the AMX-INT8 tiles when
+// has_amx_int8_kernels(), else the AVX512-VNNI or AVX-VNNI tiles when has_vnni_kernels()
+// (engine/cpu_features.h), else the reference twin (the same numbers, slowly; the CLI refuses
+// int8 there instead).
 void conv2d_forward_int8(float* out,       // [N, OH, OW, OC] fp32
                          const float* in,  // [N, H, W, C] fp32, quantized on the way in
                          const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep = {});
@@ -116,12 +118,12 @@ void conv2d_forward_int8(float* out,       // [N, OH, OW, OC] fp32
 void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep);
 
 // Direct loops: each input quantized by quantize_u8, products summed in int32 (the taps outside
-// the input count as code pad_c, as the tiles' padding), then the same epilogue. The test oracle, and what runs without
-// AVX512-VNNI or in reference mode.
+// the input count as code pad_c, as the tiles' padding), then the same epilogue. The test
+// oracle, and what runs without VNNI or in reference mode.
 void conv2d_forward_int8_ref(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
                              const ConvEpilogue& ep = {});
 
-// One tile for the VNNI instance (conv_int8_avx512vnni.cpp): uint8 A, int8 B, kg groups of four
+// One tile for the VNNI instances (conv_int8_avx512vnni.cpp, conv_int8_avxvnni.cpp): uint8 A, int8 B, kg groups of four
 // per kernel row, scale = out_scale.
 using Int8Tile = LowpTile<uint8_t, int8_t>;
 
@@ -135,6 +137,9 @@ struct ConvInt8Kernels {
                             int64_t C);
 };
 const ConvInt8Kernels& conv_int8_kernels_avx512vnni();
+// AVX-VNNI tiles of 6 pixels x 16 channels on 256-bit registers (conv_int8_avxvnni.cpp; only
+// where the CPU has AVX-VNNI, has_avx_vnni_kernels()).
+const ConvInt8Kernels& conv_int8_kernels_avxvnni();
 // AMX-INT8 tiles of 16 pixels (lowp_amx_tiles.inc): on the hardware (only where
 // has_amx_int8_kernels()), and on emulated tile registers (any AVX512-VNNI CPU; for tests, slow).
 const ConvInt8Kernels& conv_int8_kernels_amx();

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "engine/kernels/conv_int8.h"
+#include "engine/kernels/int8_quantize_loops.h"
 #include "engine/kernels/lowp_epilogue_avx512.h"
 
 namespace ds {
@@ -59,11 +60,11 @@ void tile(const Int8Tile& t, int M, int NV) {
 // quantize_u8 on 16 floats with the same float operations: fma, clamp to 0..255 (NaN -> 0),
 // then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255: the sum's
 // last bit is the integer's), an exact truncating conversion, and vpmovdb.
-inline void quantize16(uint8_t* dst, const float* src, __m512 vinv, __m512 vz) {
+inline void quantize16(uint8_t* dst, const float* src, f32x16 inv, f32x16 z) {
   const f32x16 magic = (f32x16)_mm512_set1_ps(12582912.0f);
   f32x16 v;
   std::memcpy(&v, src, 64);
-  v = (f32x16)_mm512_fmadd_ps((__m512)v, vinv, vz);
+  v = (f32x16)_mm512_fmadd_ps((__m512)v, (__m512)inv, (__m512)z);
   v = v > 0.0f ? v : 0.0f;
   v = v < 255.0f ? v : 255.0f;
   v = (v + magic) - magic;
@@ -72,24 +73,12 @@ inline void quantize16(uint8_t* dst, const float* src, __m512 vinv, __m512 vz) {
 }
 
 void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {
-  const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(z);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) quantize16(dst + i, src + i, vinv, vz);
-  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv, z);
+  int8_quantize_uniform<f32x16>(dst, src, n, inv, z, quantize16);
 }
 
-// The same with a scale and zero point per channel: the vector at element i (channel i % C) loads
-// its 16 of each from the patterns at that phase.
 void quantize_channels(uint8_t* dst, const float* src, int64_t n, const float* inv_pattern, const float* z_pattern,
                        int64_t C) {
-  const int64_t step = 16 % C;  // the phase moves by 16 channels a vector
-  int64_t i = 0, phase = 0;
-  for (; i + 16 <= n; i += 16) {
-    quantize16(dst + i, src + i, _mm512_loadu_ps(inv_pattern + phase), _mm512_loadu_ps(z_pattern + phase));
-    phase += step;
-    phase -= phase >= C ? C : 0;
-  }
-  for (; i < n; ++i) dst[i] = quantize_u8(src[i], inv_pattern[i % C], z_pattern[i % C]);
+  int8_quantize_channels<f32x16>(dst, src, n, inv_pattern, z_pattern, C, quantize16);
 }
 
 }  // namespace

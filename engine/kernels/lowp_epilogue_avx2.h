@@ -1,0 +1,37 @@
+// The reduced-precision tiles' epilogue on AVX2 (LowpTile in lowp_conv.h), for the AVX-VNNI int8
+// instance: the same operations as lowp_epilogue_avx512.h on 8 columns a vector (each row's sums
+// as fp32, times scale when given, plus bias, the row's own when row_bias is set, in one fma;
+// + residual, max 0), columns past N masked. Include only from files built with AVX2 and FMA.
+#pragma once
+#include <immintrin.h>
+
+#include "engine/kernels/lowp_conv.h"
+
+namespace ds {
+
+typedef float lowp_f32x8 __attribute__((vector_size(32)));
+
+// sum(m, h): the fp32 sums of row m, columns col0 + 8h .. col0 + 8h + 7, for h < NH.
+template <int M, int NH, class A, class B, class Sum>
+inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int m = 0; m < M; ++m) {
+    if (m >= t.rows) break;
+    const float* row_bias = t.row_bias ? t.row_bias[m] : t.bias;
+    for (int h = 0; h < NH; ++h) {
+      const int64_t n0 = col0 + 8 * h;
+      if (n0 >= t.N) break;
+      // Lanes n0 + i < N: all of them, or a mask (maskload reads nothing past it).
+      const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::min<int64_t>(8, t.N - n0)), lane);
+      auto load = [&](const float* p) { return _mm256_maskload_ps(p, k); };
+      const __m256 bias = row_bias ? load(row_bias + n0) : _mm256_setzero_ps();
+      __m256 x = sum(m, h);
+      x = t.scale ? _mm256_fmadd_ps(x, load(t.scale + n0), bias) : _mm256_add_ps(x, bias);
+      if (t.res) x = _mm256_add_ps(x, load(t.res + m * t.ldc + n0));
+      if (t.relu) x = (__m256)((lowp_f32x8)x > 0.0f ? (lowp_f32x8)x : 0.0f);  // NaN -> 0, as the other tiles
+      _mm256_maskstore_ps(t.c + m * t.ldc + n0, k, x);
+    }
+  }
+}
+
+}  // namespace ds
