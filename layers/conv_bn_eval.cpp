@@ -19,6 +19,7 @@
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/pooling.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -152,9 +153,14 @@ static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNo
   });
 }
 
-VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                    bool relu) {
+namespace {
+
+// conv_bn_eval, and with pool (no residual) the max pool after it: fused into the bf16 and int8
+// convolutions (their output never goes to memory whole), a pass of its own after the fp32 ones.
+VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+                         bool relu, MaxPool2d* pool) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
+  DS_CHECK(!pool || !residual, "conv_bn_pool: no residual before a pool");
   const Shape os = bn.out_shape(conv.out_shape(x->value.shape()));
   if (residual)
     DS_CHECK_INPUT(residual->value.shape() == os, "conv_bn_eval " + conv.weight.name + ": residual " +
@@ -163,25 +169,33 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   const int64_t OC = conv.OC;
   const ConvDims d =
       make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC, conv.KH, conv.KW, conv.stride, conv.pad);
-  VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
   if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
-  if (ctx.precision == Precision::int8 && conv.int8_act_max > 0) {
-    const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
-    ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
-    conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
-    log_conv_algo(conv, "int8");
+  const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
+  if (int8 || ctx.precision == Precision::bf16) {
+    PoolDims pd;
+    if (pool) {
+      pd = make_pool_dims(os[0], OC, os[1], os[2], pool->k, pool->stride, pool->pad);
+      ep.max_pool = &pd;
+    }
+    VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
+    if (int8) {
+      const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
+      ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
+      conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
+    } else {
+      const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
+      ep.bias = f->bias.data();  // the scale is in the bf16 weights
+      conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
+    }
+    log_conv_algo(conv, int8 ? "int8" : "bf16");
     return y;
   }
-  if (ctx.precision == Precision::bf16) {
-    const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
-    ep.bias = f->bias.data();  // the scale is in the bf16 weights
-    conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
-    log_conv_algo(conv, "bf16");
-    return y;
-  }
+  // fp32: the pool a pass of its own after the convolution.
+  if (pool) return pool->forward(ctx, conv_bn_pool_eval(ctx, conv, bn, x, nullptr, relu, nullptr));
+  VarPtr y = make_var(Tensor::empty(os));
   // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
   // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.
   if (!ctx.calibrating && use_winograd(d)) {
@@ -198,6 +212,18 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
   log_conv_algo(conv, "direct");
   return y;
+}
+
+}  // namespace
+
+VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
+                    bool relu) {
+  return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr);
+}
+
+VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x) {
+  if (!ctx.recording() && !ctx.training) return conv_bn_pool_eval(ctx, conv, bn, x, nullptr, true, &pool);
+  return pool.forward(ctx, conv_bn(ctx, conv, bn, x, nullptr, true));
 }
 
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu) {

@@ -107,6 +107,11 @@ struct MaxPool2d {
   VarPtr forward(Context& ctx, const VarPtr& x);  // gradient goes to the first max (PyTorch)
 };
 
+// pool(relu(bn(conv(x)))), ResNet's stem: in inference at bf16 and int8 the pool runs inside the
+// convolution (engine/kernels/lowp_conv.h: bands of rows pooled while in cache; the same numbers
+// as the layers one after another), otherwise conv_bn then pool.forward.
+VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x);
+
 struct Linear {
   int64_t in = 0, out = 0;
   Param weight;  // [out, in]

@@ -219,8 +219,7 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
 }
 
 VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
-  h = conv_bn(ctx, conv1_, bn1_, h, nullptr, true);
-  h = maxpool_.forward(ctx, h);
+  h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h);
   for (auto& b : basic_) h = b->forward(ctx, h);
   for (auto& b : bottleneck_) h = b->forward(ctx, h);
   return h;

@@ -162,6 +162,23 @@ TEST_CASE("the AMX-BF16 convolution on emulated tiles matches its reference twin
   test::check_bf16_tiles(conv_bf16_kernels_amx_emulated(), "AMX-BF16 tiles, emulated");
 }
 
+// The max pool fused into the convolution (ConvEpilogue::max_pool) equals the two passes bit for
+// bit, on the AVX512-BF16 tiles, the AMX tiles on emulated registers, and the twin.
+TEST_CASE("the bf16 convolution with the max pool fused equals the convolution then the pool") {
+  auto on = [](const ConvBf16Kernels* k) {
+    return [k](float* out, const std::vector<float>& x, const std::vector<float>& w, const ConvDims& d,
+               const ConvEpilogue& ep) {
+      const ConvBf16Weights p = pack_conv_bf16(w.data(), nullptr, d.KH, d.KW, d.C, d.OC);
+      if (k) conv2d_forward_bf16_on(*k, out, x.data(), p, d, ep);
+      else conv2d_forward_bf16_ref(out, x.data(), p, d, ep);
+    };
+  };
+  test::check_pool_fusion("bf16 reference twin", on(nullptr));
+  if (!bf16_available()) return;
+  test::check_pool_fusion("avx512_bf16", on(&conv_bf16_kernels_avx512bf16()));
+  test::check_pool_fusion("AMX-BF16 tiles, emulated", on(&conv_bf16_kernels_amx_emulated()));
+}
+
 namespace {
 
 using test::Agreement;

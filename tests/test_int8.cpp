@@ -48,6 +48,19 @@ std::vector<float> relu_randn(int64_t n, Rng& rng) {
 
 bool vnni_available() { return test::kernels_run(has_vnni_kernels(), "AVX512-VNNI and AVX-VNNI", "avx2"); }
 
+// The max pool fused into one instance's convolution (ConvEpilogue::max_pool): the 3-channel
+// shapes quantized as the image (fractional zero points: the padding's per-pixel biases), the
+// others over a range.
+void check_int8_pool_fusion(const ConvInt8Kernels& k, const char* name) {
+  test::check_pool_fusion(name, [&](float* out, const std::vector<float>& x, const std::vector<float>& w,
+                                    const ConvDims& d, const ConvEpilogue& ep) {
+    const Int8Input in = d.C == 3 ? Int8Input::image({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f})
+                                  : Int8Input::range(d.C, 2.5f, -2.5f);
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, in);
+    conv2d_forward_int8_on(k, out, x.data(), p, d, ep);
+  });
+}
+
 // The SIMD int8 instances this CPU runs, by name; each one it lacks is reported as not run.
 std::vector<std::pair<const ConvInt8Kernels*, const char*>> vnni_instances() {
   std::vector<std::pair<const ConvInt8Kernels*, const char*>> v;
@@ -214,6 +227,7 @@ TEST_CASE("the VNNI int8 convolutions (AVX512-VNNI, AVX-VNNI) equal their refere
                 sizeof kCases / sizeof kCases[0]);
     // The instance's own edge cases: the tile-row and channel-block shapes of tests/lowp_tile_cases.h.
     test::check_int8_tiles(*k, name);
+    check_int8_pool_fusion(*k, name);
   }
   if (!vnni_available()) return;
   // Thread-count independence and the dispatch below the VNNI paths, bit for bit; capped at avx2,
@@ -244,6 +258,16 @@ TEST_CASE("the VNNI int8 convolutions (AVX512-VNNI, AVX-VNNI) equal their refere
 TEST_CASE("the AMX-INT8 convolution on emulated tiles equals its reference twin bit for bit") {
   if (!vnni_available()) return;
   test::check_int8_tiles(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
+  check_int8_pool_fusion(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
+}
+
+TEST_CASE("the int8 reference twin pools as maxpool2d_forward after it") {
+  test::check_pool_fusion(
+      "int8 reference twin", [&](float* out, const std::vector<float>& x, const std::vector<float>& w,
+                                 const ConvDims& d, const ConvEpilogue& ep) {
+        const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 2.5f, -2.5f);
+        conv2d_forward_int8_ref(out, x.data(), p, d, ep);
+      });
 }
 
 TEST_CASE("the image's quantization: each normalized 8-bit pixel's code is the pixel itself") {

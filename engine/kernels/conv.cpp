@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/error.h"
 #include "base/int_math.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/brgemm.h"
@@ -110,6 +111,7 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 // ---- forward: one rows convolution over the input (tapwise) or its padded copy ----
 
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
+  DS_CHECK(!ep.max_pool, "conv2d_forward: a fused max pool is for the bf16 and int8 convolutions only");
   if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);

@@ -29,6 +29,8 @@
 
 namespace ds {
 
+struct PoolDims;  // engine/kernels/pooling.h
+
 struct ConvDims {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input
   int64_t OC = 0, KH = 0, KW = 0;      // weights [KH, KW, C, OC]
@@ -54,6 +56,9 @@ struct ConvEpilogue {
   const float* bias = nullptr;          // [OC]
   const float* residual = nullptr;      // [N, OH, OW, OC]
   bool relu = false;
+  // Inference's stem (conv1, BN, ReLU, then max pool): the bf16 and int8 convolutions take the
+  // pool too and write its output (out [N, pool OH, pool OW, OC]); the fp32 ones refuse it.
+  const PoolDims* max_pool = nullptr;
 };
 
 // out = epilogue(conv(in, w)).

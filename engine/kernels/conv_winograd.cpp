@@ -251,7 +251,7 @@ void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKe
 
 void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
                              const ConvEpilogue& ep) {
-  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale,
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
            "conv2d_forward_winograd: not a 3x3 stride-1 convolution of the packed weights' shape");
   if (reference_kernels()) return conv2d_forward_winograd_ref(out, in, w, d, ep);
   if (d.N == 0 || d.OC == 0) return;

@@ -12,8 +12,10 @@
 #include <cstring>
 #include <vector>
 
+#include "base/error.h"
 #include "base/int_math.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/pool_loops.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
 
@@ -130,10 +132,34 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
           f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), c, oc);
 }
 
+// ep.max_pool, when set, pools d's output: its N, C, H, W are d's N, OC, OH, OW, and ep has no
+// residual (internal error otherwise).
+inline void lowp_check_pool(const ConvDims& d, const ConvEpilogue& ep) {
+  const PoolDims* p = ep.max_pool;
+  DS_CHECK(!p || (p->N == d.N && p->C == d.OC && p->H == d.OH && p->W == d.OW && !ep.residual),
+           "lowp convolution: the max pool does not fit the convolution's output");
+}
+
+// The reference way to the same result: conv(out, ep) without the pool into a buffer, then
+// maxpool2d_forward into out (the twins, and the tests' oracle). Without a pool, conv into out.
+template <class Conv>
+void lowp_conv_then_pool(float* out, const ConvDims& d, const ConvEpilogue& ep, Conv conv) {
+  if (!ep.max_pool) return conv(out, ep);
+  std::vector<float> full((size_t)(d.N * d.OH * d.OW * d.OC));
+  ConvEpilogue e = ep;
+  e.max_pool = nullptr;
+  conv(full.data(), e);
+  maxpool2d_forward(out, nullptr, full.data(), *ep.max_pool);
+}
+
 // Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
 // pixels, 8 blocks of 64 channels) 72 items to share between the threads, and a thread's
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
+// Pooled rows per work item when a max pool follows (lowp_conv_forward's pool): ResNet's stem,
+// 8 pooled rows read 17 of conv1's 112-pixel rows, 476 KB of fp32 at 64 channels, which stay in
+// a core's L2 between the tiles and the pool; 1 row in 16 is computed twice.
+constexpr int64_t kLowpPoolBandRows = 8;
 
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
@@ -141,12 +167,15 @@ constexpr int64_t kLowpGroupTiles = 16;
 // entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of `packed`; scale:
 // per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4;
 // tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing ep.bias.
+// With ep.max_pool (no residual), out is the max pool of that result instead (lowp_check_pool).
 template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
                        void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, const A* pad = nullptr,
                        const LowpEdgeBias* edge = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
+  lowp_check_pool(d, ep);
+  const PoolDims* pool = ep.max_pool;
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
   A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
@@ -195,9 +224,50 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int NV = w.NV, M = max_m[NV];
   const int64_t L = (int64_t)NV * 16;
   const int64_t P = d.N * d.OH * d.OW;
-  const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
-  const int64_t items = w.nb * ngroups;
   const int64_t block = w.KH * w.kg * L * kGroup;  // B elements per packed block
+  // The tiles of output-channel block ob over the consecutive output pixels [p0, p1): pixel p's
+  // row at c + (p - p0) * OC, its residual at res likewise (or null).
+  auto run_pixels = [&](const A** rows, const float** row_bias, int64_t ob, int64_t p0, int64_t p1, float* c,
+                        const float* res) {
+    LowpTile<A, B> t;
+    t.a_rows = rows;
+    t.a_ld = Wp * Cp;
+    t.KH = w.KH;
+    t.kg = w.kg;
+    t.b = packed + ob * block;
+    t.ldc = d.OC;
+    t.N = std::min(L, d.OC - ob * L);
+    t.scale = scale ? scale + ob * L : nullptr;
+    t.bias = ep.bias ? ep.bias + ob * L : nullptr;
+    t.relu = ep.relu;
+    t.row_bias = edge ? row_bias : nullptr;
+    // The output pixel (n, oh, ow) of p, stepped one pixel at a time (three divisions per row
+    // of every tile were a few percent of a layer1 int8 convolution).
+    int64_t n = p0 / (d.OH * d.OW), oh = p0 / d.OW % d.OH, ow = p0 % d.OW;
+    for (int64_t q = p0; q < p1; q += M) {
+      t.rows = (int)std::min<int64_t>(M, p1 - q);
+      for (int m = 0; m < M; ++m) {
+        if (m >= t.rows) {  // a short tile repeats its last pixel
+          rows[m] = rows[t.rows - 1];
+          row_bias[m] = row_bias[t.rows - 1];
+          continue;
+        }
+        rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * Cp;
+        row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
+        if (++ow == d.OW) {
+          ow = 0;
+          if (++oh == d.OH) oh = 0, ++n;
+        }
+      }
+      t.c = c + (q - p0) * d.OC + ob * L;
+      t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
+      tile(t, M, NV);
+    }
+  };
+  // Work items: groups of output pixels x channel blocks, or with a max pool, bands of pooled rows.
+  const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
+  const int64_t nbands = pool ? ceil_div(pool->OH, kLowpPoolBandRows) : 0;
+  const int64_t items = pool ? d.N * nbands : w.nb * ngroups;
   const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
@@ -213,52 +283,43 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     // item it is on instead of its whole static share.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; ++it) {
-      const int64_t ob = it / ngroups, g = it % ngroups;
-      const int64_t p1 = std::min(P, (g + 1) * group);
-      LowpTile<A, B> t;
-      t.a_rows = rows;
-      t.a_ld = Wp * Cp;
-      t.KH = w.KH;
-      t.kg = w.kg;
-      t.b = packed + ob * block;
-      t.ldc = d.OC;
-      t.N = std::min(L, d.OC - ob * L);
-      t.scale = scale ? scale + ob * L : nullptr;
-      t.bias = ep.bias ? ep.bias + ob * L : nullptr;
-      t.relu = ep.relu;
-      t.row_bias = edge ? row_bias : nullptr;
-      // The output pixel (n, oh, ow) of p, stepped one pixel at a time (three divisions per row
-      // of every tile were a few percent of a layer1 int8 convolution).
-      int64_t n = g * group / (d.OH * d.OW), oh = g * group / d.OW % d.OH, ow = g * group % d.OW;
-      for (int64_t p0 = g * group; p0 < p1; p0 += M) {
-        t.rows = (int)std::min<int64_t>(M, p1 - p0);
-        for (int m = 0; m < M; ++m) {
-          if (m >= t.rows) {  // a short tile repeats its last pixel
-            rows[m] = rows[t.rows - 1];
-            row_bias[m] = row_bias[t.rows - 1];
-            continue;
-          }
-          rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * Cp;
-          row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
-          if (++ow == d.OW) {
-            ow = 0;
-            if (++oh == d.OH) oh = 0, ++n;
-          }
-        }
-        t.c = out + p0 * d.OC + ob * L;
-        t.res = ep.residual ? ep.residual + p0 * d.OC + ob * L : nullptr;
-        tile(t, M, NV);
+      if (!pool) {
+        const int64_t ob = it / ngroups, p0 = it % ngroups * group, p1 = std::min(P, p0 + group);
+        run_pixels(rows, row_bias, ob, p0, p1, out + p0 * d.OC, ep.residual ? ep.residual + p0 * d.OC : nullptr);
+        continue;
       }
+      // Pooled rows [ph0, ph1) of image n read the convolution's rows [r0, r1): computed into
+      // this thread's band buffer (L2-sized), then pooled into out, so the convolution's output
+      // never goes to memory (conv1's is 4x the pool's). Rows shared by two bands are computed
+      // by both, alike.
+      const int64_t n = it / nbands, ph0 = it % nbands * kLowpPoolBandRows;
+      const int64_t ph1 = std::min(pool->OH, ph0 + kLowpPoolBandRows);
+      const int64_t r0 = std::max<int64_t>(0, ph0 * pool->stride_h - pool->pad_h);
+      const int64_t r1 = std::min(d.OH, (ph1 - 1) * pool->stride_h - pool->pad_h + pool->KH);
+      float* band = scratch(ScratchSlot::conv_pool_band, (r1 - r0) * d.OW * d.OC);
+      const int64_t p0 = (n * d.OH + r0) * d.OW, p1 = (n * d.OH + r1) * d.OW;
+      for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
+      // The band as an image of its own: its first row is the convolution's r0, so the pool's
+      // padding above it is what remains of pad_h there.
+      PoolDims pd = *pool;
+      pd.N = 1, pd.H = r1 - r0, pd.OH = ph1 - ph0;
+      pd.pad_h = r0 - (ph0 * pool->stride_h - pool->pad_h);
+      float* o = out + (n * pool->OH + ph0) * pool->OW * d.OC;
+      for (int64_t r = 0; r < pd.OH; ++r) pool_loops().max_row(o, nullptr, band, pd, r);
     }
   }
 }
 
-// The reference twins' direct loops: for each output, acc = Acc{} then tap(acc, x, kh, kw, oc)
-// for every kernel tap inside the input (x: the input pixel's C values), v = finish(acc, oc, oh, ow),
-// then + residual and max(., 0) (NaN -> 0, as the tiles).
+// The reference twins' direct loops (and with ep.max_pool, the pool after them): for each output, acc = Acc{} then
+// tap(acc, x, kh, kw, oc) for every kernel tap inside the input (x: the input pixel's C values), v = finish(acc, oc,
+// oh, ow), then + residual and max(., 0) (NaN -> 0, as the tiles).
 template <class Acc, class Tap, class Finish>
 void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const ConvEpilogue& ep, Tap tap,
                          Finish finish) {
+  lowp_check_pool(d, ep);
+  if (ep.max_pool)
+    return lowp_conv_then_pool(
+        out, d, ep, [&](float* o, const ConvEpilogue& e) { lowp_conv_ref_loops<Acc>(o, in, d, e, tap, finish); });
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow)
