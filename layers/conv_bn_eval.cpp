@@ -174,13 +174,18 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   ep.relu = relu;
   if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
+  // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
+  // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.
+  const bool winograd = !int8 && ctx.precision != Precision::bf16 && !ctx.calibrating && use_winograd(d);
+  // Winograd does not fuse the pool: a pass of its own after the convolution.
+  if (pool && winograd) return pool->forward(ctx, conv_bn_pool_eval(ctx, conv, bn, x, nullptr, relu, nullptr));
+  PoolDims pd;
+  if (pool) {
+    pd = make_pool_dims(os[0], OC, os[1], os[2], pool->k, pool->stride, pool->pad);
+    ep.max_pool = &pd;
+  }
+  VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
   if (int8 || ctx.precision == Precision::bf16) {
-    PoolDims pd;
-    if (pool) {
-      pd = make_pool_dims(os[0], OC, os[1], os[2], pool->k, pool->stride, pool->pad);
-      ep.max_pool = &pd;
-    }
-    VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
     if (int8) {
       const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
       ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
@@ -193,12 +198,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     log_conv_algo(conv, int8 ? "int8" : "bf16");
     return y;
   }
-  // fp32: the pool a pass of its own after the convolution.
-  if (pool) return pool->forward(ctx, conv_bn_pool_eval(ctx, conv, bn, x, nullptr, relu, nullptr));
-  VarPtr y = make_var(Tensor::empty(os));
-  // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
-  // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.
-  if (!ctx.calibrating && use_winograd(d)) {
+  if (winograd) {
     const std::shared_ptr<const FoldedWinograd> f = folded_winograd(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);

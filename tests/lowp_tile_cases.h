@@ -17,7 +17,6 @@
 #include "conv_cases.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_int8.h"
-#include "engine/kernels/pooling.h"
 
 namespace ds::test {
 
@@ -75,44 +74,6 @@ inline void check_int8_tiles(const ConvInt8Kernels& k, const char* name) {
       ++shapes;
     }
   std::printf("conv2d_forward_int8 (%s) equals ref bit for bit on %d shapes and quantizations\n", name, shapes);
-}
-
-// The stem's max pool (3x3, stride 2, padding 1) fused into the convolution (ConvEpilogue's
-// max_pool) equals the convolution then maxpool2d_forward, bit for bit: the tiles compute each
-// pixel alike whichever band or tile holds it, and a maximum is exact. run(out, x, w, d, ep)
-// packs w and runs one instance (or the twin) with ep as given. The shapes: conv1's, small (two
-// bands of pooled rows), one of three bands with 40 channels (NV = 3), a stride-1 one with C = 8,
-// and a 3x3 output pooled to 2x2; the even ones with ReLU, the odd ones without (negative maxima).
-struct PoolCase {
-  int64_t N, C, H, W, OC, k, stride, pad;
-};
-constexpr PoolCase kPoolCases[] = {
-    {2, 3, 37, 37, 64, 7, 2, 3}, {1, 3, 70, 45, 40, 7, 2, 3}, {3, 8, 16, 9, 16, 3, 1, 1}, {1, 4, 3, 3, 20, 3, 1, 1}};
-
-template <class Run>
-void check_pool_fusion(const char* name, Run run) {
-  Rng rng(9);
-  int i = 0;
-  for (const PoolCase& c : kPoolCases) {
-    const ConvDims d = make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad);
-    const PoolDims pd = make_pool_dims(d.N, d.OC, d.OH, d.OW, 3, 2, 1);
-    const std::vector<float> x = randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng),
-                             b = randn(d.OC, rng);
-    ConvEpilogue ep;
-    ep.bias = b.data();
-    ep.relu = i++ % 2 == 0;
-    std::vector<float> full((size_t)(d.N * d.OH * d.OW * d.OC)), want((size_t)(pd.N * pd.OH * pd.OW * pd.C));
-    std::vector<float> got(want.size(), 7.f);
-    run(full.data(), x, w, d, ep);
-    maxpool2d_forward(want.data(), nullptr, full.data(), pd);
-    ep.max_pool = &pd;
-    run(got.data(), x, w, d, ep);
-    INFO(name << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
-              << " -> pooled " << pd.OH << "x" << pd.OW);
-    CHECK(std::memcmp(got.data(), want.data(), 4 * got.size()) == 0);
-  }
-  std::printf("%s: the max pool fused into the convolution equals the two passes bit for bit on %zu shapes\n", name,
-              std::size(kPoolCases));
 }
 
 }  // namespace ds::test

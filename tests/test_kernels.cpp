@@ -233,6 +233,21 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
   force_isa(before);
 }
 
+TEST_CASE("conv2d_forward with the max pool fused equals the convolution then the pool, on every ISA path") {
+  const Isa isa = cpu_isa();
+  for (const Isa path : {Isa::avx512, Isa::avx2, Isa::scalar, Isa::ref}) {
+    if (path > isa) {
+      WARN("not run: the " << isa_name(path) << " path (this CPU lacks it)");
+      continue;
+    }
+    force_isa(path);
+    test::check_pool_fusion(isa_name(path),
+                            [](float* out, const std::vector<float>& x, const std::vector<float>& w, const ConvDims& d,
+                               const ConvEpilogue& ep) { conv2d_forward(out, x.data(), w.data(), d, ep); });
+  }
+  force_isa(isa);
+}
+
 TEST_CASE("layout conversions are inverse transposes and accumulate") {
   Rng rng(9);
   const int64_t N = 2, C = 37, H = 5, W = 7;

@@ -110,8 +110,47 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 
 // ---- forward: one rows convolution over the input (tapwise) or its padded copy ----
 
+void check_conv_pool(const ConvDims& d, const ConvEpilogue& ep) {
+  const PoolDims* p = ep.max_pool;
+  DS_CHECK(!p || (p->N == d.N && p->C == d.OC && p->H == d.OH && p->W == d.OW && !ep.residual),
+           "convolution: the fused max pool does not fit the convolution's output");
+}
+
+namespace {
+
+// rc's output max-pooled by bands (pooling.h's PoolBand): each band's convolution rows computed
+// into the thread's buffer by rc cut to that image and those rows (run_rows_convs inside the
+// parallel loop runs on the calling thread), then pooled into out. A pixel's sums do not depend
+// on which rows a RowsConv holds, so the result equals the two passes.
+void run_rows_conv_pooled(const RowsConv& rc, const PoolDims& pool, float* out, const BrgemmKernels& k) {
+#pragma omp parallel for schedule( \
+    dynamic, 1) if (use_threads((double)rc.N * rc.OH * rc.OW * rc.cols * rc.KH * rc.KW * rc.C * 2, kMinParallelFlops))
+  for (int64_t i = 0; i < pool_bands(pool); ++i) {
+    const PoolBand b = pool_band(pool, i);
+    RowsConv band = rc;
+    band.N = 1;
+    band.OH = b.r1 - b.r0;
+    band.out = scratch(ScratchSlot::conv_pool_band, band.OH * rc.OW * rc.cols);
+    band.ep.max_pool = nullptr;
+    if (rc.tapwise) {  // tap rows are read at oh * sh + kh + off_h of image n
+      band.in = rc.in + b.n * rc.Hp * rc.Wp * rc.C;
+      band.off_h = rc.off_h + b.r0 * rc.sh;
+    } else {  // the padded image's rows from r0 * sh on
+      band.in = rc.in + (b.n * rc.Hp + b.r0 * rc.sh) * rc.Wp * rc.C;
+      band.Hp = rc.Hp - b.r0 * rc.sh;
+    }
+    run_rows_convs({band}, k);
+    maxpool2d_band(out, band.out, pool, b);
+  }
+}
+
+}  // namespace
+
 void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
-  DS_CHECK(!ep.max_pool, "conv2d_forward: a fused max pool is for the bf16 and int8 convolutions only");
+  check_conv_pool(d, ep);
+  // Where the pool is not fused: the twin, and the 1x1 GEMMs (no stem is 1x1).
+  if (ep.max_pool && (reference_kernels() || conv_is_1x1(d)))
+    return conv_then_pool(out, d, ep, [&](float* o, const ConvEpilogue& e) { conv2d_forward(o, in, w, d, e); });
   if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
   if (d.N * d.OH * d.OW * d.OC == 0) return;
   if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
@@ -140,6 +179,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
                     .off_h = -d.pad_h,
                     .off_w = -d.pad_w,
                     .blocking = conv_blocking(d, ConvPass::forward)};
+  if (ep.max_pool) return run_rows_conv_pooled(rc, *ep.max_pool, out, k);
   run_rows_convs({rc}, k);
 }
 

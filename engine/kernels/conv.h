@@ -25,11 +25,13 @@
 // runs.
 // Backward kernels accumulate (+=) into their outputs.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "engine/kernels/pooling.h"
 
 namespace ds {
-
-struct PoolDims;  // engine/kernels/pooling.h
 
 struct ConvDims {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input
@@ -56,10 +58,20 @@ struct ConvEpilogue {
   const float* bias = nullptr;          // [OC]
   const float* residual = nullptr;      // [N, OH, OW, OC]
   bool relu = false;
-  // Inference's stem (conv1, BN, ReLU, then max pool): the bf16 and int8 convolutions take the
-  // pool too and write its output (out [N, pool OH, pool OW, OC]); the fp32 ones refuse it.
+  // Inference's stem (conv1, BN, ReLU, then max pool): conv2d_forward and the bf16 and int8
+  // convolutions take the pool too and write its output (out [N, pool OH, pool OW, OC]), in
+  // bands whose rows stay in cache (or, on the paths that do not fuse it, after a whole pass).
   const PoolDims* max_pool = nullptr;
 };
+
+// conv(out, ep) without ep's max pool into a buffer, then maxpool2d_forward into out: the
+// reference way to a fused pool's result (the twins, the paths that do not fuse it, the tests'
+// oracle). Without a pool, conv(out, ep) itself.
+template <class Conv>
+void conv_then_pool(float* out, const ConvDims& d, const ConvEpilogue& ep, Conv conv);
+// ep.max_pool, when set, pools d's output: its N, C, H, W are d's N, OC, OH, OW, and ep has no
+// residual (internal error otherwise).
+void check_conv_pool(const ConvDims& d, const ConvEpilogue& ep);
 
 // out = epilogue(conv(in, w)).
 void conv2d_forward(float* out,       // [N, OH, OW, OC]
@@ -87,5 +99,15 @@ void conv2d_backward_weights(float* d_w,          // [KH, KW, C, OC]
 void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep = {});
 void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set = false);
 void conv2d_backward_weights_ref(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d);
+
+template <class Conv>
+void conv_then_pool(float* out, const ConvDims& d, const ConvEpilogue& ep, Conv conv) {
+  if (!ep.max_pool) return conv(out, ep);
+  std::vector<float> full((size_t)(d.N * d.OH * d.OW * d.OC));
+  ConvEpilogue e = ep;
+  e.max_pool = nullptr;
+  conv(full.data(), e);
+  maxpool2d_forward(out, nullptr, full.data(), *ep.max_pool);
+}
 
 }  // namespace ds

@@ -15,7 +15,7 @@
 #include "base/error.h"
 #include "base/int_math.h"
 #include "engine/kernels/conv.h"
-#include "engine/kernels/pool_loops.h"
+#include "engine/kernels/pooling.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
 
@@ -132,34 +132,10 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
           f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), c, oc);
 }
 
-// ep.max_pool, when set, pools d's output: its N, C, H, W are d's N, OC, OH, OW, and ep has no
-// residual (internal error otherwise).
-inline void lowp_check_pool(const ConvDims& d, const ConvEpilogue& ep) {
-  const PoolDims* p = ep.max_pool;
-  DS_CHECK(!p || (p->N == d.N && p->C == d.OC && p->H == d.OH && p->W == d.OW && !ep.residual),
-           "lowp convolution: the max pool does not fit the convolution's output");
-}
-
-// The reference way to the same result: conv(out, ep) without the pool into a buffer, then
-// maxpool2d_forward into out (the twins, and the tests' oracle). Without a pool, conv into out.
-template <class Conv>
-void lowp_conv_then_pool(float* out, const ConvDims& d, const ConvEpilogue& ep, Conv conv) {
-  if (!ep.max_pool) return conv(out, ep);
-  std::vector<float> full((size_t)(d.N * d.OH * d.OW * d.OC));
-  ConvEpilogue e = ep;
-  e.max_pool = nullptr;
-  conv(full.data(), e);
-  maxpool2d_forward(out, nullptr, full.data(), *ep.max_pool);
-}
-
 // Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
 // pixels, 8 blocks of 64 channels) 72 items to share between the threads, and a thread's
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
-// Pooled rows per work item when a max pool follows (lowp_conv_forward's pool): ResNet's stem,
-// 8 pooled rows read 17 of conv1's 112-pixel rows, 476 KB of fp32 at 64 channels, which stay in
-// a core's L2 between the tiles and the pool; 1 row in 16 is computed twice.
-constexpr int64_t kLowpPoolBandRows = 8;
 
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
@@ -174,7 +150,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
                        void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, const A* pad = nullptr,
                        const LowpEdgeBias* edge = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
-  lowp_check_pool(d, ep);
+  check_conv_pool(d, ep);
   const PoolDims* pool = ep.max_pool;
   const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
@@ -266,8 +242,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   };
   // Work items: groups of output pixels x channel blocks, or with a max pool, bands of pooled rows.
   const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
-  const int64_t nbands = pool ? ceil_div(pool->OH, kLowpPoolBandRows) : 0;
-  const int64_t items = pool ? d.N * nbands : w.nb * ngroups;
+  const int64_t items = pool ? pool_bands(*pool) : w.nb * ngroups;
   const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
@@ -288,24 +263,13 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         run_pixels(rows, row_bias, ob, p0, p1, out + p0 * d.OC, ep.residual ? ep.residual + p0 * d.OC : nullptr);
         continue;
       }
-      // Pooled rows [ph0, ph1) of image n read the convolution's rows [r0, r1): computed into
-      // this thread's band buffer (L2-sized), then pooled into out, so the convolution's output
-      // never goes to memory (conv1's is 4x the pool's). Rows shared by two bands are computed
-      // by both, alike.
-      const int64_t n = it / nbands, ph0 = it % nbands * kLowpPoolBandRows;
-      const int64_t ph1 = std::min(pool->OH, ph0 + kLowpPoolBandRows);
-      const int64_t r0 = std::max<int64_t>(0, ph0 * pool->stride_h - pool->pad_h);
-      const int64_t r1 = std::min(d.OH, (ph1 - 1) * pool->stride_h - pool->pad_h + pool->KH);
-      float* band = scratch(ScratchSlot::conv_pool_band, (r1 - r0) * d.OW * d.OC);
-      const int64_t p0 = (n * d.OH + r0) * d.OW, p1 = (n * d.OH + r1) * d.OW;
+      // A band of pooled rows (pooling.h): its convolution rows into this thread's buffer, then
+      // pooled into out.
+      const PoolBand pb = pool_band(*pool, it);
+      float* band = scratch(ScratchSlot::conv_pool_band, (pb.r1 - pb.r0) * d.OW * d.OC);
+      const int64_t p0 = (pb.n * d.OH + pb.r0) * d.OW, p1 = (pb.n * d.OH + pb.r1) * d.OW;
       for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
-      // The band as an image of its own: its first row is the convolution's r0, so the pool's
-      // padding above it is what remains of pad_h there.
-      PoolDims pd = *pool;
-      pd.N = 1, pd.H = r1 - r0, pd.OH = ph1 - ph0;
-      pd.pad_h = r0 - (ph0 * pool->stride_h - pool->pad_h);
-      float* o = out + (n * pool->OH + ph0) * pool->OW * d.OC;
-      for (int64_t r = 0; r < pd.OH; ++r) pool_loops().max_row(o, nullptr, band, pd, r);
+      maxpool2d_band(out, band, *pool, pb);
     }
   }
 }
@@ -316,10 +280,10 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
 template <class Acc, class Tap, class Finish>
 void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const ConvEpilogue& ep, Tap tap,
                          Finish finish) {
-  lowp_check_pool(d, ep);
+  check_conv_pool(d, ep);
   if (ep.max_pool)
-    return lowp_conv_then_pool(
-        out, d, ep, [&](float* o, const ConvEpilogue& e) { lowp_conv_ref_loops<Acc>(o, in, d, e, tap, finish); });
+    return conv_then_pool(out, d, ep,
+                          [&](float* o, const ConvEpilogue& e) { lowp_conv_ref_loops<Acc>(o, in, d, e, tap, finish); });
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow)

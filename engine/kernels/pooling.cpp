@@ -32,6 +32,28 @@ void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolD
   for (int64_t r = 0; r < rows; ++r) L.max_row(out, argmax, in, d, r);
 }
 
+int64_t pool_bands(const PoolDims& d) { return d.N * ((d.OH + kPoolBandRows - 1) / kPoolBandRows); }
+
+PoolBand pool_band(const PoolDims& d, int64_t i) {
+  const int64_t per_image = (d.OH + kPoolBandRows - 1) / kPoolBandRows;
+  PoolBand b;
+  b.n = i / per_image;
+  b.ph0 = i % per_image * kPoolBandRows;
+  const int64_t ph1 = std::min(d.OH, b.ph0 + kPoolBandRows);
+  b.r0 = std::max<int64_t>(0, b.ph0 * d.stride_h - d.pad_h);
+  b.r1 = std::min(d.H, (ph1 - 1) * d.stride_h - d.pad_h + d.KH);
+  // The band's first row is the input's r0, so the padding above it is what remains of pad_h.
+  b.local = d;
+  b.local.N = 1, b.local.H = b.r1 - b.r0, b.local.OH = ph1 - b.ph0;
+  b.local.pad_h = b.r0 - (b.ph0 * d.stride_h - d.pad_h);
+  return b;
+}
+
+void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b) {
+  float* o = out + (b.n * d.OH + b.ph0) * d.OW * d.C;
+  for (int64_t r = 0; r < b.local.OH; ++r) pool_loops().max_row(o, nullptr, band, b.local, r);
+}
+
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d) {
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t c = 0; c < d.C; ++c)

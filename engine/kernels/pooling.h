@@ -29,6 +29,24 @@ void maxpool2d_backward(float* d_in,            // [N, H, W, C]
                         const int32_t* argmax,  // [N, OH, OW, C]
                         const PoolDims& d, bool set = false);
 
+// A max pool fused into the convolution before it (ResNet's stem; ConvEpilogue::max_pool): the
+// pool's output rows are cut into bands of kPoolBandRows rows of one image, and a band's input
+// rows [r0, r1) (the convolution's output rows it reads) are computed into a small buffer that
+// stays in cache and pooled from there, instead of the whole convolution output going to memory
+// and back. 8 pooled rows read 17 of conv1's 112-pixel rows, 476 KB of floats at 64 channels: a
+// core's L2 holds them; 1 row in 16 is computed twice.
+constexpr int64_t kPoolBandRows = 8;
+struct PoolBand {
+  int64_t n = 0;           // the image
+  int64_t ph0 = 0;         // its first pooled row
+  int64_t r0 = 0, r1 = 0;  // the input rows the band reads
+  PoolDims local;          // the band's pool on its buffer as an image of r1 - r0 rows
+};
+int64_t pool_bands(const PoolDims& d);  // bands in all: N x ceil(OH / kPoolBandRows)
+PoolBand pool_band(const PoolDims& d, int64_t i);
+// Pools band b's buffer (its r1 - r0 input rows, [W, C] each) into out, the whole pool's output.
+void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b);
+
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
 // fast path: test oracle, and what reference mode (DEEPSLIDE_ISA=ref) runs.
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d);
