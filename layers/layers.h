@@ -107,9 +107,10 @@ struct MaxPool2d {
   VarPtr forward(Context& ctx, const VarPtr& x);  // gradient goes to the first max (PyTorch)
 };
 
-// pool(relu(bn(conv(x)))), ResNet's stem: in inference at bf16 and int8 the pool runs inside the
-// convolution (engine/kernels/lowp_conv.h: bands of rows pooled while in cache; the same numbers
-// as the layers one after another), otherwise conv_bn then pool.forward.
+// pool(relu(bn(conv(x)))), ResNet's stem: in inference the pool runs inside the convolution
+// (ConvEpilogue::max_pool: bands of rows pooled while in cache; the same numbers as the layers
+// one after another; after the whole convolution when it runs Winograd), in training conv_bn
+// then pool.forward.
 VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x);
 
 struct Linear {
