@@ -27,7 +27,7 @@ enum class ScratchSlot {
   conv1x1_wgrad_input,  // 1x1 backward weights, C >= 1024: a thread's input channel tiles of a chunk
   conv1x1_wgrad_grad,   // 1x1 backward weights, OC not a multiple of 16: a thread's gradient blocks of a chunk
   winograd_rotated,     // pack_conv_winograd_backward_data_into: the filters rotated, C and OC swapped
-  conv_pool_band,       // lowp_conv_forward with a max pool: a band of the convolution's rows before pooling
+  conv_pool_band,       // a convolution with a fused max pool (pooling.h): a band of its rows before pooling
   count
 };
 
