@@ -6,7 +6,7 @@
 // rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded); at Precision::int8
 // likewise before quantizing (Conv2d::int8_folded), for the convs with a calibrated input range;
 // likewise into the Winograd-transformed weights of the fp32 3x3 stride-1 convolutions
-// (Conv2d::winograd_folded).
+// (Conv2d::winograd_folded). The stem's max pool can ride along (conv_bn_pool).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -155,8 +155,8 @@ static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNo
 
 namespace {
 
-// conv_bn_eval, and with pool (no residual) the max pool after it: fused into the bf16 and int8
-// convolutions (their output never goes to memory whole), a pass of its own after the fp32 ones.
+// conv_bn_eval, and with pool (no residual) the max pool after it: fused into the convolution
+// (ConvEpilogue::max_pool: its whole output never goes to memory), a pass of its own after Winograd.
 VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                          bool relu, MaxPool2d* pool) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
