@@ -137,13 +137,57 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
 // consecutive items of one block reuse its weights from L2. Chosen, not swept.
 constexpr int64_t kLowpGroupTiles = 16;
 
+// Row r of the padded copy a [N, Hp, Wp, Cp] (lowp_conv_forward's first pass): the input's row
+// converted by `convert` and placed at (pad_h, pad_w), `pad` elsewhere (padding rows and columns;
+// null: 0), 0 in channels C..Cp.
+template <class A, class Convert>
+void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t Hp, int64_t Wp, int64_t Cp, const A* pad,
+                  Convert& convert) {
+  auto fill = [&](A* p, int64_t n) {  // n a whole number of pixels
+    if (!pad) std::memset(p, 0, sizeof(A) * n);
+    else
+      for (int64_t i = 0; i < n; i += Cp) std::memcpy(p + i, pad, sizeof(A) * Cp);
+  };
+  const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
+  A* row = a + r * Wp * Cp;
+  if (ih < 0 || ih >= d.H) {
+    fill(row, Wp * Cp);
+    return;
+  }
+  const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
+  const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
+  fill(row, j0 * Cp);
+  if (Cp == C) {
+    convert(row + j0 * C, s, (j1 - j0) * C);
+  } else {
+    // Channels padded (conv1's RGB to 4): the row converted whole by the vector pass, then
+    // spread to Cp per pixel (converting value by value was ~40% of conv1's time).
+    thread_local std::vector<A> tmp;
+    tmp.resize((size_t)((j1 - j0) * C));
+    convert(tmp.data(), s, (j1 - j0) * C);
+    const A* t = tmp.data();
+    if (C == 3 && Cp == 4) {  // RGB, the common case: fixed sizes the compiler unrolls
+      for (int64_t j = j0; j < j1; ++j, t += 3) {
+        std::memcpy(row + j * 4, t, 3 * sizeof(A));
+        row[j * 4 + 3] = 0;
+      }
+    } else {
+      for (int64_t j = j0; j < j1; ++j, t += C) {
+        std::copy(t, t + C, row + j * Cp);
+        std::fill(row + j * Cp + C, row + (j + 1) * Cp, A(0));
+      }
+    }
+  }
+  fill(row + j1 * Cp, (Wp - j1) * Cp);
+}
+
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
 // padded to [N, Hp, Wp, Cp] in the scratch slot with pad[c] (the code of 0.0 per channel, Cp
 // entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of `packed`; scale:
 // per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4;
 // tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing ep.bias.
-// With ep.max_pool (no residual), out is the max pool of that result instead (lowp_check_pool).
+// With ep.max_pool (no residual), out is the max pool of that result instead (check_conv_pool).
 template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
@@ -156,46 +200,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t a_elems = d.N * Hp * Wp * Cp;
   A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
   const int64_t pad_rows = d.N * Hp;
-  // Row r of a: the converted input placed at (top, left), `pad` elsewhere (padding rows and
-  // columns), 0 in channels C..Cp.
-  auto fill = [&](A* p, int64_t n) {  // n a whole number of pixels
-    if (!pad) std::memset(p, 0, sizeof(A) * n);
-    else
-      for (int64_t i = 0; i < n; i += Cp) std::memcpy(p + i, pad, sizeof(A) * Cp);
-  };
-  auto pad_row = [&](int64_t r) {
-    const int64_t n = r / Hp, ih = r % Hp - d.pad_h, C = d.C;
-    A* row = a + r * Wp * Cp;
-    if (ih < 0 || ih >= d.H) {
-      fill(row, Wp * Cp);
-      return;
-    }
-    const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
-    const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
-    fill(row, j0 * Cp);
-    if (Cp == C) {
-      convert(row + j0 * C, s, (j1 - j0) * C);
-    } else {
-      // Channels padded (conv1's RGB to 4): the row converted whole by the vector pass, then
-      // spread to Cp per pixel (converting value by value was ~40% of conv1's time).
-      thread_local std::vector<A> tmp;
-      tmp.resize((size_t)((j1 - j0) * C));
-      convert(tmp.data(), s, (j1 - j0) * C);
-      const A* t = tmp.data();
-      if (C == 3 && Cp == 4) {  // RGB, the common case: fixed sizes the compiler unrolls
-        for (int64_t j = j0; j < j1; ++j, t += 3) {
-          std::memcpy(row + j * 4, t, 3 * sizeof(A));
-          row[j * 4 + 3] = 0;
-        }
-      } else {
-        for (int64_t j = j0; j < j1; ++j, t += C) {
-          std::copy(t, t + C, row + j * Cp);
-          std::fill(row + j * Cp + C, row + (j + 1) * Cp, A(0));
-        }
-      }
-    }
-    fill(row + j1 * Cp, (Wp - j1) * Cp);
-  };
+  auto pad_row = [&](int64_t r) { lowp_pad_row(a, r, in, d, Hp, Wp, Cp, pad, convert); };
 
   const int NV = w.NV, M = max_m[NV];
   const int64_t L = (int64_t)NV * 16;
