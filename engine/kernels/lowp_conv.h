@@ -196,11 +196,28 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   check_conv_pool(d, ep);
   const PoolDims* pool = ep.max_pool;
-  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW, Cp = w.Cp;
+  // A 1x1 convolution with a stride and no padding (ResNet's downsamples) reads only every
+  // stride-th pixel: the copy holds just those, OH x OW, and the tiles step through it by 1
+  // (converting the whole input was 4x the work, most of such a layer's time at int8).
+  const bool subsample = d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0 && (d.stride_h > 1 || d.stride_w > 1);
+  const int64_t sh = subsample ? 1 : d.stride_h, sw = subsample ? 1 : d.stride_w;
+  const int64_t Hp = (d.OH - 1) * sh + d.KH, Wp = (d.OW - 1) * sw + d.KW, Cp = w.Cp;
   const int64_t a_elems = d.N * Hp * Wp * Cp;
   A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
   const int64_t pad_rows = d.N * Hp;
-  auto pad_row = [&](int64_t r) { lowp_pad_row(a, r, in, d, Hp, Wp, Cp, pad, convert); };
+  auto pad_row = [&](int64_t r) {
+    if (!subsample) return lowp_pad_row(a, r, in, d, Hp, Wp, Cp, pad, convert);
+    // Row r = (n, oh): input row oh * stride_h's pixels at every stride_w-th column, gathered and
+    // converted as a row of OW pixels.
+    thread_local std::vector<float> g;
+    g.resize((size_t)(d.OW * d.C));
+    const float* src = in + (r / d.OH * d.H + r % d.OH * d.stride_h) * d.W * d.C;
+    for (int64_t ow = 0; ow < d.OW; ++ow)
+      std::memcpy(g.data() + ow * d.C, src + ow * d.stride_w * d.C, sizeof(float) * d.C);
+    ConvDims row = d;
+    row.H = 1, row.W = d.OW;
+    lowp_pad_row(a + r * Wp * Cp, 0, g.data(), row, 1, Wp, Cp, pad, convert);
+  };
 
   const int NV = w.NV, M = max_m[NV];
   const int64_t L = (int64_t)NV * 16;
@@ -233,7 +250,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
           row_bias[m] = row_bias[t.rows - 1];
           continue;
         }
-        rows[m] = a + ((n * Hp + oh * d.stride_h) * Wp + ow * d.stride_w) * Cp;
+        rows[m] = a + ((n * Hp + oh * sh) * Wp + ow * sw) * Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
         if (++ow == d.OW) {
           ow = 0;
