@@ -61,16 +61,6 @@ void check_int8_pool_fusion(const ConvInt8Kernels& k, const char* name) {
   });
 }
 
-// The SIMD int8 instances this CPU runs, by name; each one it lacks is reported as not run.
-std::vector<std::pair<const ConvInt8Kernels*, const char*>> vnni_instances() {
-  std::vector<std::pair<const ConvInt8Kernels*, const char*>> v;
-  if (test::kernels_run(has_avx512_vnni_kernels(), "AVX512-VNNI"))
-    v.emplace_back(&conv_int8_kernels_avx512vnni(), "avx512_vnni");
-  if (test::kernels_run(has_avx_vnni_kernels(), "AVX-VNNI", "avx2"))
-    v.emplace_back(&conv_int8_kernels_avxvnni(), "avx_vnni");
-  return v;
-}
-
 // p's int8 weights as fp32 in the layers' layout [KH, KW, C, OC]: q_w s_w[oc] s / s_c, the input
 // scales `in_scale` (per channel; null: per tensor, factor 1) with s their largest.
 std::vector<float> dequantized_weights(const ConvInt8Weights& p, const std::vector<float>* in_scale = nullptr) {
@@ -181,9 +171,29 @@ TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequ
     }
 }
 
-TEST_CASE("the VNNI int8 convolutions (AVX512-VNNI, AVX-VNNI) equal their reference twin bit for bit") {
-  for (const auto& [k, name] : vnni_instances()) {
-    // The quantizing pass: quantize_u8's results on halfway cases, saturation, negatives, NaN, inf.
+namespace {
+
+// torchvision's ImageNet normalization, the demo's, and one whose zero points 255 * mean are
+// whole numbers or at the ends.
+const std::vector<std::pair<std::vector<float>, std::vector<float>>> kNorms = {
+    {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
+    {{0.905427f, 0.7102338f, 0.8236385f}, {0.111465566f, 0.12622827f, 0.09704872f}},
+    {{0.0f, 128.0f / 255.0f, 1.0f}, {1.0f, 0.01f, 3.0f}}};
+
+// A row of every pixel value in every channel, normalized as normalize_patch does.
+std::vector<float> every_pixel(const std::vector<float>& mean, const std::vector<float>& std) {
+  std::vector<float> x(256 * 3);
+  for (int v = 0; v < 256; ++v)
+    for (int c = 0; c < 3; ++c) x[(size_t)(3 * v + c)] = ((float)v / 255.0f - mean[(size_t)c]) / std[(size_t)c];
+  return x;
+}
+
+// One SIMD instance of the int8 tiles against the twin, bit for bit: its quantizing passes (per
+// tensor on halfway cases, saturation, negatives, NaN and inf; per channel on the image's
+// quantization and at every phase of a channel pattern), the shared awkward shapes, the largest
+// sums, the tile-row and channel-block shapes (tests/lowp_tile_cases.h) and the fused pool.
+void check_vnni_tiles(const ConvInt8Kernels& k, const char* name) {
+  {
     std::vector<float> v;
     Rng rng(4);
     for (int i = 0; i < 1000; ++i) v.push_back(rng.normal() * 200.0f);
@@ -193,45 +203,85 @@ TEST_CASE("the VNNI int8 convolutions (AVX512-VNNI, AVX-VNNI) equal their refere
     v.push_back(std::numeric_limits<float>::quiet_NaN());
     std::vector<uint8_t> fast(v.size());
     for (float z : {0.0f, 37.0f, 255.0f}) {  // zero points: none, conv1-like, the top code
-      k->quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f, z);
+      k.quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f, z);
       for (size_t i = 0; i < v.size(); ++i) REQUIRE(fast[i] == quantize_u8(v[i], 1.0f, z));
     }
-    for (const Case& c : kCases)
-      for (const bool is_signed : {false, true}) {  // signed: inputs of both signs, a zero point
-        const ConvDims d = dims(c);
-        auto [x, w, b, res, n_out] = test::operands(d, rng, !is_signed);
-        const ConvInt8Weights p =
-            pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f, is_signed ? -2.25f : 0.0f);
-        CHECK(p.zero[0] == (is_signed ? 153.0f : 0.0f));  // round(2.25 * 255 / 3.75)
-        const ConvEpilogue ep = test::epilogue(c, b, res);
-        std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
-        conv2d_forward_int8_on(*k, y1.data(), x.data(), p, d, ep);
-        conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
-        INFO(name << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
-                  << " s=" << c.stride << " p=" << c.pad << " signed " << is_signed);
-        CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
-      }
-    // The largest sums: every input saturated (255) times weights of +-127, a 4608-long reduction
-    // (255 * 127 * 4608 = 1.5e8, well inside int32; both sides round it to fp32 alike).
-    const ConvDims d = make_conv_dims(1, 512, 5, 5, 32, 3, 3, 1, 1);
-    std::vector<float> x((size_t)(d.N * d.H * d.W * d.C), 1e6f), w((size_t)(9 * 512 * 32));
-    for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 32) % 3 == 2 ? -1.0f : 1.0f;
-    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 3, 3, 512, 32, 1.0f);
-    std::vector<float> y1((size_t)(d.OH * d.OW * d.OC)), y2(y1.size());
-    conv2d_forward_int8_on(*k, y1.data(), x.data(), p, d);
-    conv2d_forward_int8_ref(y2.data(), x.data(), p, d);
-    CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
-    // Centre pixel: 9 taps x 512 channels, a third of them -1: sum 255 * 127 * 1536.
-    CHECK(y2[(size_t)((2 * 5 + 2) * 32)] == (float)(255 * 127 * 1536) * p.out_scale[0]);
-    std::printf("conv2d_forward_int8 (%s) equals ref bit for bit on %zu shapes\n", name,
-                sizeof kCases / sizeof kCases[0]);
-    // The instance's own edge cases: the tile-row and channel-block shapes of tests/lowp_tile_cases.h.
-    test::check_int8_tiles(*k, name);
-    check_int8_pool_fusion(*k, name);
   }
+  // The image's quantization: each normalized pixel's code is the pixel itself.
+  for (const auto& [mean, std] : kNorms) {
+    const std::vector<float> x = every_pixel(mean, std), w(7 * 7 * 3 * 4, 0.5f);
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 7, 7, 3, 4, Int8Input::image(mean, std));
+    std::vector<uint8_t> q(x.size());
+    k.quantize_channels(q.data(), x.data(), (int64_t)x.size(), p.inv_pattern.data(), p.zero_pattern.data(), 3);
+    for (size_t i = 0; i < q.size(); ++i) REQUIRE(q[i] == i / 3);
+  }
+  Rng rng(5);
+  // Per channel at every phase of a channel pattern: runs of any length, C small and large.
+  for (int64_t C : {1, 3, 5, 8, 16, 17, 64}) {
+    Int8Input in;
+    for (int64_t ci = 0; ci < C; ++ci)
+      in.scale.push_back(0.02f + 0.01f * (float)ci), in.zero.push_back(7.5f * (float)(ci % 30));
+    std::vector<float> w((size_t)C * 16, 1.0f);
+    const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 1, 1, C, 16, in);
+    for (int64_t n : {C, 16 * C + 5, 3 * C * 16 + C}) {
+      const std::vector<float> v = randn(n, rng);
+      std::vector<uint8_t> q((size_t)n);
+      k.quantize_channels(q.data(), v.data(), n, p.inv_pattern.data(), p.zero_pattern.data(), C);
+      INFO(name << " C=" << C << " n=" << n);
+      for (int64_t i = 0; i < n; ++i)
+        REQUIRE(q[(size_t)i] == quantize_u8(v[(size_t)i], p.in_inv[(size_t)(i % C)], p.zero[(size_t)(i % C)]));
+    }
+  }
+  for (const Case& c : kCases)
+    for (const bool is_signed : {false, true}) {  // signed: inputs of both signs, a zero point
+      const ConvDims d = dims(c);
+      auto [x, w, b, res, n_out] = test::operands(d, rng, !is_signed);
+      const ConvInt8Weights p =
+          pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 1.5f, is_signed ? -2.25f : 0.0f);
+      CHECK(p.zero[0] == (is_signed ? 153.0f : 0.0f));  // round(2.25 * 255 / 3.75)
+      const ConvEpilogue ep = test::epilogue(c, b, res);
+      std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
+      conv2d_forward_int8_on(k, y1.data(), x.data(), p, d, ep);
+      conv2d_forward_int8_ref(y2.data(), x.data(), p, d, ep);
+      INFO(name << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
+                << " s=" << c.stride << " p=" << c.pad << " signed " << is_signed);
+      CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+    }
+  // The largest sums: every input saturated (255) times weights of +-127, a 4608-long reduction
+  // (255 * 127 * 4608 = 1.5e8, well inside int32; both sides round it to fp32 alike).
+  const ConvDims d = make_conv_dims(1, 512, 5, 5, 32, 3, 3, 1, 1);
+  std::vector<float> x((size_t)(d.N * d.H * d.W * d.C), 1e6f), w((size_t)(9 * 512 * 32));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 32) % 3 == 2 ? -1.0f : 1.0f;
+  const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 3, 3, 512, 32, 1.0f);
+  std::vector<float> y1((size_t)(d.OH * d.OW * d.OC)), y2(y1.size());
+  conv2d_forward_int8_on(k, y1.data(), x.data(), p, d);
+  conv2d_forward_int8_ref(y2.data(), x.data(), p, d);
+  CHECK(std::memcmp(y1.data(), y2.data(), 4 * y1.size()) == 0);
+  // Centre pixel: 9 taps x 512 channels, a third of them -1: sum 255 * 127 * 1536.
+  CHECK(y2[(size_t)((2 * 5 + 2) * 32)] == (float)(255 * 127 * 1536) * p.out_scale[0]);
+  std::printf("conv2d_forward_int8 (%s) equals ref bit for bit on %zu shapes\n", name, std::size(kCases));
+  test::check_int8_tiles(k, name);
+  check_int8_pool_fusion(k, name);
+}
+
+}  // namespace
+
+TEST_CASE("the AVX512-VNNI int8 convolution equals its reference twin bit for bit") {
+  if (test::kernels_run(has_avx512_vnni_kernels(), "AVX512-VNNI"))
+    check_vnni_tiles(conv_int8_kernels_avx512vnni(), "avx512_vnni");
+}
+
+// Tagged: ctest runs it as a test of its own (test_int8_avx_vnni), skipped where the CPU lacks
+// AVX-VNNI, as test_int8 is where it lacks AVX512-VNNI.
+TEST_CASE("the AVX-VNNI int8 convolution equals its reference twin bit for bit", "[avx_vnni]") {
+  if (test::kernels_run(has_avx_vnni_kernels(), "AVX-VNNI", "avx2"))
+    check_vnni_tiles(conv_int8_kernels_avxvnni(), "avx_vnni");
+}
+
+// Thread-count independence and the dispatch below the VNNI paths, bit for bit; capped at avx2,
+// the AVX-VNNI tiles where the CPU has them.
+TEST_CASE("the int8 dispatch: the same bits on 1 and 2 threads, on AVX-VNNI at avx2, on the twin at scalar") {
   if (!vnni_available()) return;
-  // Thread-count independence and the dispatch below the VNNI paths, bit for bit; capped at avx2,
-  // the AVX-VNNI tiles where the CPU has them.
   Rng rng(6);
   const ConvDims d = dims(kCases[10]);
   auto x = relu_randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
@@ -256,7 +306,8 @@ TEST_CASE("the VNNI int8 convolutions (AVX512-VNNI, AVX-VNNI) equal their refere
 // The AMX-INT8 tile's logic on emulated tile registers, bit for bit against the twin. The
 // hardware instance is tests/test_amx.cpp's (run only where the CPU has AMX-INT8).
 TEST_CASE("the AMX-INT8 convolution on emulated tiles equals its reference twin bit for bit") {
-  if (!vnni_available()) return;
+  // The emulated registers are AVX-512 code: AVX-VNNI alone does not run them.
+  if (!test::kernels_run(has_avx512_vnni_kernels(), "AVX512-VNNI")) return;
   test::check_int8_tiles(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
   check_int8_pool_fusion(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
 }
@@ -271,30 +322,15 @@ TEST_CASE("the int8 reference twin pools as maxpool2d_forward after it") {
 }
 
 TEST_CASE("the image's quantization: each normalized 8-bit pixel's code is the pixel itself") {
-  // torchvision's ImageNet normalization, the demo's, and one whose zero points 255 * mean are
-  // whole numbers or at the ends.
-  const std::vector<std::pair<std::vector<float>, std::vector<float>>> norms = {
-      {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
-      {{0.905427f, 0.7102338f, 0.8236385f}, {0.111465566f, 0.12622827f, 0.09704872f}},
-      {{0.0f, 128.0f / 255.0f, 1.0f}, {1.0f, 0.01f, 3.0f}}};
-  for (const auto& [mean, std] : norms) {
+  for (const auto& [mean, std] : kNorms) {
     const Int8Input in = Int8Input::image(mean, std);
-    // A row of every pixel value in every channel, normalized as normalize_patch does.
-    std::vector<float> x(256 * 3);
-    for (int v = 0; v < 256; ++v)
-      for (int c = 0; c < 3; ++c) x[(size_t)(3 * v + c)] = ((float)v / 255.0f - mean[(size_t)c]) / std[(size_t)c];
+    const std::vector<float> x = every_pixel(mean, std);
     for (int v = 0; v < 256; ++v)
       for (int c = 0; c < 3; ++c)
         REQUIRE(quantize_u8(x[(size_t)(3 * v + c)], 1.0f / in.scale[(size_t)c], in.zero[(size_t)c]) == v);
     const std::vector<float> w(7 * 7 * 3 * 4, 0.5f);
     const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 7, 7, 3, 4, in);
-    CHECK(!p.uniform);
-    for (const auto& [k, name] : vnni_instances()) {  // the vector passes
-      std::vector<uint8_t> q(x.size());
-      k->quantize_channels(q.data(), x.data(), (int64_t)x.size(), p.inv_pattern.data(), p.zero_pattern.data(), 3);
-      INFO(name);
-      for (size_t i = 0; i < q.size(); ++i) REQUIRE(q[i] == i / 3);
-    }
+    CHECK(!p.uniform);  // the vector passes: check_vnni_tiles
   }
 }
 
@@ -371,23 +407,6 @@ TEST_CASE("int8 with a scale and zero point per input channel: the twin, the til
     conv2d_forward_int8(y3.data(), x.data(), p, d, ep);
     CHECK(std::memcmp(y1.data(), y3.data(), 4 * y1.size()) == 0);
   }
-  // The vector passes at every phase of a channel pattern: runs of any length, C small and large.
-  for (const auto& [k, name] : vnni_instances())
-    for (int64_t C : {1, 3, 5, 8, 16, 17, 64}) {
-      Int8Input in;
-      for (int64_t ci = 0; ci < C; ++ci)
-        in.scale.push_back(0.02f + 0.01f * (float)ci), in.zero.push_back(7.5f * (float)(ci % 30));
-      std::vector<float> w((size_t)C * 16, 1.0f);
-      const ConvInt8Weights p = pack_conv_int8(w.data(), nullptr, 1, 1, C, 16, in);
-      for (int64_t n : {C, 16 * C + 5, 3 * C * 16 + C}) {
-        const std::vector<float> v = randn(n, rng);
-        std::vector<uint8_t> q((size_t)n);
-        k->quantize_channels(q.data(), v.data(), n, p.inv_pattern.data(), p.zero_pattern.data(), C);
-        INFO(name << " C=" << C << " n=" << n);
-        for (int64_t i = 0; i < n; ++i)
-          REQUIRE(q[(size_t)i] == quantize_u8(v[(size_t)i], p.in_inv[(size_t)(i % C)], p.zero[(size_t)(i % C)]));
-      }
-    }
 }
 
 TEST_CASE("calibration: conv1 as the image, ranges of the others, refused without them, carried by the model file") {
