@@ -13,6 +13,7 @@
 #include "cli/cpu_report.h"
 #include "dist/comm.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
 #include "train/model_bench.h"
 #include "weights/model_forward.h"
@@ -35,10 +36,7 @@ nlohmann::ordered_json cpu_json() {
           {"amx_bf16_kernels", has_amx_bf16_kernels()},
           {"amx_int8_kernels", has_amx_int8_kernels()},
           {"vnni_kernels", has_vnni_kernels()},
-          {"int8_tiles", has_amx_int8_kernels()      ? "amx_int8"
-                         : has_avx512_vnni_kernels() ? "avx512_vnni"
-                         : has_avx_vnni_kernels()    ? "avx_vnni"
-                                                     : "reference"}};
+          {"int8_tiles", int8_tiles().name}};
 }
 
 // Each convolution's forward algorithm by layer (inference, or the training step's forward).

@@ -123,9 +123,10 @@ namespace {
 // parallel loop runs on the calling thread), then pooled into out. A pixel's sums do not depend
 // on which rows a RowsConv holds, so the result equals the two passes.
 void run_rows_conv_pooled(const RowsConv& rc, const PoolDims& pool, float* out, const BrgemmKernels& k) {
+  const int64_t bands = pool_bands(pool);
 #pragma omp parallel for schedule( \
     dynamic, 1) if (use_threads((double)rc.N * rc.OH * rc.OW * rc.cols * rc.KH * rc.KW * rc.C * 2, kMinParallelFlops))
-  for (int64_t i = 0; i < pool_bands(pool); ++i) {
+  for (int64_t i = 0; i < bands; ++i) {
     const PoolBand b = pool_band(pool, i);
     RowsConv band = rc;
     band.N = 1;

@@ -1,6 +1,5 @@
 // int8 convolution driver (see conv_int8.h): the input's quantization, per-channel weight
-// quantization and packing, and lowp_conv.h's driver with the
-// VNNI or AMX tiles and quantizing pass.
+// quantization and packing, and lowp_conv.h's driver with the VNNI or AMX tiles and quantizing pass.
 #include "engine/kernels/conv_int8.h"
 
 #include <algorithm>
@@ -133,11 +132,16 @@ LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const f
 
 void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
                          const ConvEpilogue& ep) {  // both sides check the dims
-  if (!has_vnni_kernels()) return conv2d_forward_int8_ref(out, in, w, d, ep);
-  const ConvInt8Kernels& k = has_amx_int8_kernels()      ? conv_int8_kernels_amx()
-                             : has_avx512_vnni_kernels() ? conv_int8_kernels_avx512vnni()
-                                                         : conv_int8_kernels_avxvnni();
-  conv2d_forward_int8_on(k, out, in, w, d, ep);
+  const Int8Tiles t = int8_tiles();
+  if (!t.kernels) return conv2d_forward_int8_ref(out, in, w, d, ep);
+  conv2d_forward_int8_on(*t.kernels, out, in, w, d, ep);
+}
+
+Int8Tiles int8_tiles() {
+  if (has_amx_int8_kernels()) return {&conv_int8_kernels_amx(), "amx_int8"};
+  if (has_avx512_vnni_kernels()) return {&conv_int8_kernels_avx512vnni(), "avx512_vnni"};
+  if (has_avx_vnni_kernels()) return {&conv_int8_kernels_avxvnni(), "avx_vnni"};
+  return {nullptr, "reference"};
 }
 
 void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,

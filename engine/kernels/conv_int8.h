@@ -144,6 +144,13 @@ const ConvInt8Kernels& conv_int8_kernels_avxvnni();
 // has_amx_int8_kernels()), and on emulated tile registers (any AVX512-VNNI CPU; for tests, slow).
 const ConvInt8Kernels& conv_int8_kernels_amx();
 const ConvInt8Kernels& conv_int8_kernels_amx_emulated();
+// The tiles conv2d_forward_int8 runs on this CPU and path, by name: AMX-INT8 when chosen, else
+// AVX512-VNNI, else AVX-VNNI, else none (kernels null, "reference": the twin).
+struct Int8Tiles {
+  const ConvInt8Kernels* kernels;
+  const char* name;  // "amx_int8", "avx512_vnni", "avx_vnni" or "reference"
+};
+Int8Tiles int8_tiles();
 // conv2d_forward_int8 on the given tiles (tests run each instance this way).
 void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,
                             const ConvDims& d, const ConvEpilogue& ep = {});

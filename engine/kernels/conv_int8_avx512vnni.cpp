@@ -57,19 +57,11 @@ void tile(const Int8Tile& t, int M, int NV) {
   }
 }
 
-// quantize_u8 on 16 floats with the same float operations: fma, clamp to 0..255 (NaN -> 0),
-// then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255: the sum's
-// last bit is the integer's), an exact truncating conversion, and vpmovdb.
+// quantize_u8 on 16 floats (int8_quantize_loops.h; the narrowing is vpmovdb).
 inline void quantize16(uint8_t* dst, const float* src, f32x16 inv, f32x16 z) {
-  const f32x16 magic = (f32x16)_mm512_set1_ps(12582912.0f);
-  f32x16 v;
-  std::memcpy(&v, src, 64);
-  v = (f32x16)_mm512_fmadd_ps((__m512)v, (__m512)inv, (__m512)z);
-  v = v > 0.0f ? v : 0.0f;
-  v = v < 255.0f ? v : 255.0f;
-  v = (v + magic) - magic;
-  const u8x16 q = __builtin_convertvector(__builtin_convertvector(v, i32x16), u8x16);
-  std::memcpy(dst, &q, 16);
+  int8_quantize_vector<f32x16, i32x16, u8x16>(dst, src, inv, z, [](f32x16 a, f32x16 b, f32x16 c) {
+    return (f32x16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+  });
 }
 
 void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {

@@ -57,19 +57,11 @@ void tile(const Int8Tile& t, int /*M == kTileM*/, int NV) {
   for (int v = 0; v < NV && v * 16 < t.N; ++v) tile_v<kTileM>(t, NV, v);  // vectors past N hold padding
 }
 
-// quantize_u8 on 8 floats, as the AVX512-VNNI instance's quantize16 does on 16: fma, clamp to
-// 0..255 (NaN -> 0), round to nearest even by adding and subtracting 1.5 * 2^23, an exact
-// truncating conversion, and a narrowing to bytes.
+// quantize_u8 on 8 floats (int8_quantize_loops.h).
 inline void quantize8(uint8_t* dst, const float* src, f32x8 inv, f32x8 z) {
-  const f32x8 magic = f32x8{} + 12582912.0f;
-  f32x8 v;
-  std::memcpy(&v, src, 32);
-  v = (f32x8)_mm256_fmadd_ps((__m256)v, (__m256)inv, (__m256)z);
-  v = v > 0.0f ? v : 0.0f;
-  v = v < 255.0f ? v : 255.0f;
-  v = (v + magic) - magic;
-  const u8x8 q = __builtin_convertvector(__builtin_convertvector(v, i32x8), u8x8);
-  std::memcpy(dst, &q, 8);
+  int8_quantize_vector<f32x8, i32x8, u8x8>(dst, src, inv, z, [](f32x8 a, f32x8 b, f32x8 c) {
+    return (f32x8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+  });
 }
 
 void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {

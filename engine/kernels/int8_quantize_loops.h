@@ -1,8 +1,7 @@
-// The int8 convolution's quantizing pass (conv_int8.h) as loops over vectors, shared by its SIMD
-// instances (AVX512-VNNI: 16 floats a vector, AVX-VNNI: 8): each instance supplies q(dst, src,
-// inv, z), which quantizes one vector F32 of floats at inverse scales inv and zero points z (GCC
-// vectors of F32's width) with quantize_u8's float operations; the loops here feed it and finish
-// the tail with quantize_u8 itself. Include only from the instances' ISA files.
+// The int8 convolution's quantizing pass (conv_int8.h) on vectors, shared by its SIMD instances
+// (AVX512-VNNI: 16 floats a vector, AVX-VNNI: 8): int8_quantize_vector is quantize_u8 on one GCC
+// vector given the instance's fused multiply-add, and the loops feed it and finish the tail with
+// quantize_u8 itself. Include only from the instances' ISA files.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -10,6 +9,23 @@
 #include "engine/kernels/conv_int8.h"
 
 namespace ds {
+
+// quantize_u8 on one vector F32 of floats (I32, U8: the int32 and uint8 vectors of its width),
+// with the same float operations: fma(src, inv, z) (the instance's instruction), clamp to 0..255
+// (NaN -> 0), then round to nearest even by adding and subtracting 1.5 * 2^23 (exact for 0..255:
+// the sum's last bit is the integer's), an exact truncating conversion, and a narrowing to bytes.
+template <class F32, class I32, class U8, class Fma>
+inline void int8_quantize_vector(uint8_t* dst, const float* src, F32 inv, F32 z, Fma fma) {
+  const F32 magic = F32{} + 12582912.0f;
+  F32 v;
+  std::memcpy(&v, src, sizeof v);
+  v = fma(v, inv, z);
+  v = v > 0.0f ? v : 0.0f;
+  v = v < 255.0f ? v : 255.0f;
+  v = (v + magic) - magic;
+  const U8 q = __builtin_convertvector(__builtin_convertvector(v, I32), U8);
+  std::memcpy(dst, &q, sizeof q);
+}
 
 // One inverse scale and zero point for every element (per tensor).
 template <class F32, class Quant>

@@ -207,11 +207,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t pad_rows = d.N * Hp;
   auto pad_row = [&](int64_t r) {
     if (!subsample) return lowp_pad_row(a, r, in, d, Hp, Wp, Cp, pad, convert);
-    // Row r = (n, oh): input row oh * stride_h's pixels at every stride_w-th column, gathered and
-    // converted as a row of OW pixels.
+    // Row r = (n, oh): input row oh * stride_h's pixels at every stride_w-th column, each
+    // converted in place when no channels need padding, else gathered and converted as a row of
+    // OW pixels.
+    const float* src = in + (r / d.OH * d.H + r % d.OH * d.stride_h) * d.W * d.C;
+    if (Cp == d.C) {
+      for (int64_t ow = 0; ow < d.OW; ++ow) convert(a + (r * Wp + ow) * Cp, src + ow * d.stride_w * d.C, d.C);
+      return;
+    }
     thread_local std::vector<float> g;
     g.resize((size_t)(d.OW * d.C));
-    const float* src = in + (r / d.OH * d.H + r % d.OH * d.stride_h) * d.W * d.C;
     for (int64_t ow = 0; ow < d.OW; ++ow)
       std::memcpy(g.data() + ow * d.C, src + ow * d.stride_w * d.C, sizeof(float) * d.C);
     ConvDims row = d;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "base/int_math.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/pool_loops.h"
 #include "engine/kernels/threading.h"
@@ -32,10 +33,10 @@ void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolD
   for (int64_t r = 0; r < rows; ++r) L.max_row(out, argmax, in, d, r);
 }
 
-int64_t pool_bands(const PoolDims& d) { return d.N * ((d.OH + kPoolBandRows - 1) / kPoolBandRows); }
+int64_t pool_bands(const PoolDims& d) { return d.N * ceil_div(d.OH, kPoolBandRows); }
 
 PoolBand pool_band(const PoolDims& d, int64_t i) {
-  const int64_t per_image = (d.OH + kPoolBandRows - 1) / kPoolBandRows;
+  const int64_t per_image = ceil_div(d.OH, kPoolBandRows);
   PoolBand b;
   b.n = i / per_image;
   b.ph0 = i % per_image * kPoolBandRows;
