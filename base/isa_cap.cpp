@@ -3,6 +3,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "base/error.h"
 
 namespace ds {
 
@@ -12,7 +15,9 @@ Isa isa_cap_from_env() {
   if (!std::strcmp(e, "ref")) return Isa::ref;
   if (!std::strcmp(e, "scalar")) return Isa::scalar;
   if (!std::strcmp(e, "avx2")) return Isa::avx2;
-  return Isa::avx512;
+  if (!*e || !std::strcmp(e, "avx512")) return Isa::avx512;
+  // A typo would otherwise run (and benchmark) the fastest path while the user thinks it capped.
+  throw InputError("DEEPSLIDE_ISA", "'" + std::string(e).substr(0, 40) + "' is not ref, scalar, avx2 or avx512");
 }
 
 }  // namespace ds

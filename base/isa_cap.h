@@ -2,7 +2,8 @@
 // on all of them (the engine's kernels, the JPEG pixel stages, the stain loops): each takes the
 // best instance the CPU supports, never above the cap. Values: avx512, avx2, scalar (the plain
 // loops; for the engine its SSE2 instance) and ref (the engine's reference twins; elsewhere the
-// plain loops); unset or anything else: no cap.
+// plain loops); unset or empty: no cap; anything else an InputError (deepslide checks it before
+// the command runs).
 #pragma once
 
 namespace ds {

@@ -105,6 +105,12 @@ elif not HAS_AVX_VNNI:
     want = "DEEPSLIDE_ISA caps it at avx2" if "avx512_vnni" in FLAGS else "lacks it"
     check(want in p.stderr, f"int8 at avx2 refused with a reason: {p.stderr!r}")
 
+# A DEEPSLIDE_ISA that names no path is refused (exit 2, one line naming it), not taken as "no cap".
+os.environ["DEEPSLIDE_ISA"] = "avx5l2"
+p = run(args[:4] + ["fp32"] + args[5:], expect=2)
+del os.environ["DEEPSLIDE_ISA"]
+check("DEEPSLIDE_ISA" in p.stderr and "avx5l2" in p.stderr, f"a bad DEEPSLIDE_ISA refused: {p.stderr!r}")
+
 # Issue 20: reduced precision holds no more memory than fp32 at the benchmark's batch (16 at 224 px;
 # the int8 run's fp32 calibration once left ~170 MB of Winograd weights cached beside the int8 ones).
 rss = {}
