@@ -11,6 +11,8 @@
 // the forward passes at batch 1. bwd_data_winograd is the backward-data pass by Winograd (the
 // forward kernel on the output gradient with the filters rotated and C, OC swapped,
 // conv_winograd.h; filters transformed before the timed loop), counted likewise.
+// fwd_bf16_winograd is the bf16 Winograd F(2x2, 3x3) forward (conv_winograd_bf16.h), counted
+// likewise against the fp32 peak, next to fwd_bf16 at batch 16 and 1.
 // fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
 // timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an FMA's
 // multiply-adds, its own peak 400%). Run: build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and
@@ -32,6 +34,7 @@
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/conv_winograd_bf16.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -108,7 +111,8 @@ enum Pass {
   kForwardBf16,
   kForwardWinograd,
   kForwardInt8,
-  kBackwardDataWinograd
+  kBackwardDataWinograd,
+  kForwardBf16Winograd
 };
 
 void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
@@ -123,6 +127,9 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvWinogradWeights wbd = pass == kBackwardDataWinograd
                                           ? ds::pack_conv_winograd_backward_data(w.data(), d.C, d.OC)
                                           : ds::ConvWinogradWeights{};
+  const ds::ConvWinogradBf16Weights wbw = pass == kForwardBf16Winograd
+                                              ? ds::pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC)
+                                              : ds::ConvWinogradBf16Weights{};
   const ds::ConvInt8Weights wi =
       pass == kForwardInt8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
   std::vector<double> times;
@@ -133,6 +140,7 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
       case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
+      case kForwardBf16Winograd: ds::conv2d_forward_winograd_bf16(y.data(), x.data(), wbw, d); break;
       case kForwardInt8: ds::conv2d_forward_int8(y.data(), x.data(), wi, d); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardDataWinograd: ds::conv2d_backward_data_winograd(dx.data(), dy.data(), wbd, d, true); break;
@@ -154,17 +162,19 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd",          "bwd_data", "bwd_weights",      "fwd_bf16",
-                              "fwd_winograd", "fwd_int8", "bwd_data_winograd"};
+  const char* pass_names[] = {"fwd",          "bwd_data", "bwd_weights",       "fwd_bf16",
+                              "fwd_winograd", "fwd_int8", "bwd_data_winograd", "fwd_bf16_winograd"};
   for (const int64_t batch : {kBatch, int64_t(1)})
     for (const Shape& s : kShapes)
-      for (int p = 0; p < 7; ++p) {
+      for (int p = 0; p < 8; ++p) {
         if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
-        if (p == kForwardBf16 && !ds::has_bf16_kernels()) continue;
+        if ((p == kForwardBf16 || p == kForwardBf16Winograd) && !ds::has_bf16_kernels()) continue;
         if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
         const bool wino = s.k == 3 && s.stride == 1;
-        if ((p == kForwardWinograd || p == kBackwardDataWinograd) && !wino) continue;
-        if (batch == 1 && !(wino && (p == kForward || p == kForwardWinograd))) continue;
+        if ((p == kForwardWinograd || p == kBackwardDataWinograd || p == kForwardBf16Winograd) && !wino) continue;
+        if (batch == 1 &&
+            !(wino && (p == kForward || p == kForwardWinograd || p == kForwardBf16 || p == kForwardBf16Winograd)))
+          continue;
         const std::string prefix = batch == 1 ? "b1/" : "";
         benchmark::RegisterBenchmark((prefix + s.name + "/" + pass_names[p]).c_str(), run, s, (Pass)p, batch)
             ->Unit(benchmark::kMillisecond)

@@ -3,7 +3,8 @@
 // b' = beta + (b - mean) * gamma / sqrt(var + eps), and the add and ReLU happen in the
 // convolution's epilogue too. Saves the BN pass and its activation tensor on every layer of a
 // predict run. At Precision::bf16 the scale is multiplied into the weights before they are
-// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded); at Precision::int8
+// rounded to bf16 and packed, once per conv (cached in Conv2d::bf16_folded, or for the 3x3
+// stride-1 convolutions run by bf16 Winograd, transformed first: Conv2d::winograd_bf16_folded); at Precision::int8
 // likewise before quantizing (Conv2d::int8_folded), for the convs with a calibrated input range;
 // likewise into the Winograd-transformed weights of the fp32 3x3 stride-1 convolutions
 // (Conv2d::winograd_folded). The stem's max pool can ride along (conv_bn_pool).
@@ -19,6 +20,7 @@
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/conv_winograd_bf16.h"
 #include "engine/kernels/pooling.h"
 #include "layers/layers.h"
 
@@ -59,8 +61,7 @@ void fold_bn(const Conv2d& conv, const BatchNorm2d& bn, float* scale, float* bia
   }
 }
 
-std::mutex
-    g_fold_mutex;  // guards Conv2d::bf16_folded, int8_folded and winograd_folded (forward passes may share a model)
+std::mutex g_fold_mutex;  // guards Conv2d's *_folded caches (forward passes may share a model)
 
 // The cached packing in `slot` if it was made from the same weights (fingerprint), else a new
 // one: the BN folded into a scale and the fp32 bias, make(scale) packing the weights with it.
@@ -132,6 +133,18 @@ static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNo
   });
 }
 
+struct FoldedWinogradBf16 {
+  uint64_t fingerprint = 0;
+  ConvWinogradBf16Weights w;
+  std::vector<float> bias;
+};
+
+static std::shared_ptr<const FoldedWinogradBf16> folded_winograd_bf16(Conv2d& conv, const BatchNorm2d& bn) {
+  return cached_fold(conv.winograd_bf16_folded, conv, bn, 0, [&](const float* scale) {
+    return pack_conv_winograd_bf16(conv.weight.value.data(), scale, conv.C, conv.OC);
+  });
+}
+
 static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const BatchNorm2d& bn) {
   return cached_fold(conv.winograd_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_winograd(conv.weight.value.data(), scale, conv.C, conv.OC);
@@ -190,6 +203,12 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
       const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
       ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
       conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
+    } else if (!pool && use_winograd_bf16(d)) {
+      const std::shared_ptr<const FoldedWinogradBf16> f = folded_winograd_bf16(conv, bn);
+      ep.bias = f->bias.data();  // the scale is in the transformed weights
+      conv2d_forward_winograd_bf16(y->value.data(), x->value.data(), f->w, d, ep);
+      log_conv_algo(conv, "bf16-winograd");
+      return y;
     } else {
       const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the bf16 weights

@@ -15,9 +15,10 @@
 
 namespace ds {
 
-struct FoldedBf16;      // layers/conv_bn_eval.cpp
-struct FoldedWinograd;  // layers/conv_bn_eval.cpp
-struct FoldedInt8;      // layers/conv_bn_eval.cpp
+struct FoldedBf16;          // layers/conv_bn_eval.cpp
+struct FoldedWinograd;      // layers/conv_bn_eval.cpp
+struct FoldedWinogradBf16;  // layers/conv_bn_eval.cpp
+struct FoldedInt8;          // layers/conv_bn_eval.cpp
 constexpr int kCalibBins = 2048;
 
 struct Conv2d {
@@ -32,6 +33,9 @@ struct Conv2d {
   // convolutions it runs by Winograd (use_winograd, engine/kernels/conv_winograd.h); refreshed
   // like bf16_folded.
   std::shared_ptr<const FoldedWinograd> winograd_folded;
+  // Likewise at Precision::bf16: the F(2x2, 3x3) filters in bf16 (use_winograd_bf16,
+  // engine/kernels/conv_winograd_bf16.h), instead of bf16_folded for those convolutions.
+  std::shared_ptr<const FoldedWinogradBf16> winograd_bf16_folded;
   // int8 (weights/calibrate.h): the smallest and largest input seen by forward passes with
   // ctx.calibrating, and the range the input is quantized to at Precision::int8
   // (int8_act_min..int8_act_max, int8_act_min <= 0 and 0 unless the input is signed, as conv1's;
@@ -65,14 +69,15 @@ struct BatchNorm2d;
 // BN's running statistics folded into the convolution's weights and bias (residual may be null,
 // relu optional). Equal to the unfused layers up to rounding. At ctx.precision bf16 the folded
 // weights are packed in bf16 once (cached in conv.bf16_folded) and the convolution runs
-// conv2d_forward_bf16; at int8, when conv.int8_act_max > 0, in int8 (conv.int8_folded,
-// conv2d_forward_int8). In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
+// conv2d_forward_bf16, or for the 3x3 stride-1 ones use_winograd_bf16() picks, the bf16 Winograd
+// (conv.winograd_bf16_folded, conv2d_forward_winograd_bf16); at int8, when conv.int8_act_max > 0, in int8
+// (conv.int8_folded, conv2d_forward_int8). In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
 // conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded).
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
-// forward ran, in order: "direct", "winograd", "bf16" or "int8", and Conv2d's backward node which
+// forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its backward-data pass ran ("direct" or "winograd", the layer named "<layer>/bwd_data");
 // `deepslide bench` reports them. Null stops logging (layers/conv_algo_log.cpp).
 struct ConvAlgoUse {

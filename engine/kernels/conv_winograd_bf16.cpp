@@ -1,0 +1,199 @@
+// The bf16 Winograd F(2x2, 3x3) driver (see conv_winograd_bf16.h): the filter transform and
+// packing, the per-layer choice, and the forward pass over blocks of tiles (input transform into
+// bf16 V, 16 GEMMs on the bf16 tiles, output transform with the epilogue).
+#include "engine/kernels/conv_winograd_bf16.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "base/error.h"
+#include "base/int_math.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/scratch.h"
+#include "engine/kernels/threading.h"
+
+namespace ds {
+
+ConvWinogradBf16Weights pack_conv_winograd_bf16(const float* w, const float* scale, int64_t C, int64_t OC) {
+  ConvWinogradBf16Weights p;
+  static_cast<LowpPacking&>(p) = LowpPacking(1, 1, C, OC, 2);
+  p.packed.assign((size_t)(16 * p.size()), 0);  // zeros past C and OC
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      double g[3][3], gg[4][3];  // the filter, and G g
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w[((kh * 3 + kw) * C + c) * OC + oc];
+      for (int a = 0; a < 4; ++a)
+        for (int kw = 0; kw < 3; ++kw)
+          gg[a][kw] = kWino2G[a][0] * g[0][kw] + kWino2G[a][1] * g[1][kw] + kWino2G[a][2] * g[2][kw];
+      const double s = scale ? (double)scale[oc] : 1.0;
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) {
+          const double u = gg[a][0] * kWino2G[b][0] + gg[a][1] * kWino2G[b][1] + gg[a][2] * kWino2G[b][2];
+          p.packed[(size_t)((a * 4 + b) * p.size() + p.index(0, 0, c, oc))] = to_bf16((float)(u * s));
+        }
+    }
+  return p;
+}
+
+bool winograd_bf16_rule(const ConvDims& d) {
+  // From bench_conv (BENCHMARKS.md, "bf16 Winograd"): on ResNet-18's 64..512-channel layers it
+  // wins at batch 1 and 16, layer4's 7x7 included (8x8 computed, 1.31x the outputs); narrower
+  // layers are bound by the transforms' memory traffic, and 1.5x waste as conv_winograd.cpp's rule.
+  const double covered = (double)round_up(d.OH, 2) * round_up(d.OW, 2);
+  return d.C >= 64 && d.OC >= 64 && covered / ((double)d.OH * d.OW) < 1.5;
+}
+
+bool use_winograd_bf16(const ConvDims& d) {
+  if (reference_kernels() || !winograd_applies(d) || !has_bf16_kernels()) return false;
+  const WinogradMode m = winograd_mode();
+  return m == WinogradMode::on || (m == WinogradMode::aut && winograd_bf16_rule(d));
+}
+
+namespace {
+
+// How the pass cuts its work, as conv_winograd.cpp's WinoPlan: nblocks blocks of at most Tb
+// consecutive tiles, each cut into nparts parts of the output-channel blocks; an item (block,
+// part) runs on one thread in its scratch: V [16][Tb][ldv] bf16 and M [16][Tb][ldm] fp32.
+struct WinoBf16Plan {
+  int64_t TH = 0, TW = 0, T = 0;
+  int64_t ldv = 0, ldm = 0;  // bf16 values between tiles in V, floats between tiles in M
+  int64_t nblocks = 0, Tb = 0, nparts = 1;
+
+  WinoBf16Plan(const ConvDims& d, const ConvWinogradBf16Weights& w) {
+    TH = ceil_div(d.OH, 2), TW = ceil_div(d.OW, 2), T = d.N * TH * TW;
+    // Rows 1 KB or more apart would share a few L1 sets: spaced by a cache line.
+    ldv = w.Cp >= 512 ? w.Cp + 32 : w.Cp;
+    ldm = w.nb * w.L >= 256 ? w.nb * w.L + 16 : w.nb * w.L;
+    // A block's V and M stay in its thread's L2 between the passes, but the block reads all of
+    // U (16 x C x OC bf16): blocks of at least the tiles whose V and M traffic matches it.
+    const int64_t per_tile = 16 * (2 * ldv + 4 * ldm);
+    const int64_t fit = (int64_t(768) << 10) / per_tile;
+    const int64_t reuse = d.C * d.OC / (2 * (d.C + 2 * d.OC));
+    nblocks = ceil_div(T, std::max<int64_t>({fit, reuse, 16}));
+    const int64_t threads = std::max(1, omp_get_max_threads());
+    if (nblocks >= threads) nblocks = round_up(nblocks, threads);
+    else nparts = std::clamp<int64_t>(ceil_div(4 * threads, nblocks), 1, w.nb);
+    nblocks = std::min(nblocks, T);
+    Tb = ceil_div(T, nblocks);
+  }
+};
+
+// Tile t's 4x4 input pixels (null outside the image), and its 2x2 output and residual pixels.
+void tile_pixels(const ConvDims& d, const WinoBf16Plan& pl, int64_t t, const float* in, const float** pix) {
+  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ih = th * 2 - d.pad_h + i, iw = tw * 2 - d.pad_w + j;
+      const bool inside = ih >= 0 && ih < d.H && iw >= 0 && iw < d.W;
+      pix[i * 4 + j] = inside ? in + ((n * d.H + ih) * d.W + iw) * d.C : nullptr;
+    }
+}
+void tile_outputs(const ConvDims& d, const WinoBf16Plan& pl, int64_t t, float* out, const float* res, int64_t oc0,
+                  float** o, const float** r) {
+  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const int64_t oh = th * 2 + i, ow = tw * 2 + j, p = ((n * d.OH + oh) * d.OW + ow) * d.OC + oc0;
+      const bool inside = oh < d.OH && ow < d.OW;
+      o[i * 2 + j] = inside ? out + p : nullptr;
+      r[i * 2 + j] = inside && res ? res + p : nullptr;
+    }
+}
+
+}  // namespace
+
+void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const float* in,
+                                     const ConvWinogradBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep) {
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
+           "conv2d_forward_winograd_bf16: not a 3x3 stride-1 convolution of the packed weights' shape");
+  DS_CHECK(has_bf16_kernels(), "conv2d_forward_winograd_bf16: the transforms need AVX512-BF16");
+  if (d.N == 0 || d.OC == 0) return;
+  const WinogradBf16Transforms& tr = winograd_bf16_transforms_avx512bf16();
+  const WinoBf16Plan pl(d, w);
+  const int NV = w.NV, Mt = k.max_m[NV];
+  DS_CHECK(Mt <= 16, "conv2d_forward_winograd_bf16: tile taller than 16 rows");
+  const int64_t block = w.kg * w.L * 2;  // bf16 values per packed block of one position
+  const double flops = 2.0 * 16 * pl.T * d.C * d.OC;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    uint16_t* V = reinterpret_cast<uint16_t*>(scratch(ScratchSlot::winograd_bf16_v, ceil_div(16 * pl.Tb * pl.ldv, 2)));
+    float* M = scratch(ScratchSlot::winograd_bf16_m, 16 * pl.Tb * pl.ldm);
+    int64_t have = -1;  // the block whose inputs this thread's V holds
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
+      const int64_t b = it / pl.nparts, part = it % pl.nparts;
+      const int64_t t0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - t0;
+      if (have != b) {
+        const float* pix[2][16];
+        tile_pixels(d, pl, t0, in, pix[0]);
+        for (int64_t t = 0; t < nt; ++t) {
+          // The next tile's last two columns (its first two are this tile's last) fetched while
+          // this one is transformed: the input comes from L3 or memory, and waiting for it
+          // was most of this pass's time.
+          const float* const* cur = pix[t & 1];
+          if (t + 1 < nt) {
+            const float** next = pix[(t + 1) & 1];
+            tile_pixels(d, pl, t0 + t + 1, in, next);
+            for (int i = 0; i < 4; ++i)
+              for (int j = 2; j < 4; ++j)
+                if (const float* p = next[i * 4 + j])
+                  for (int64_t c = 0; c < d.C; c += 16) __builtin_prefetch(p + c);
+          }
+          tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, cur, d.C, w.Cp);
+        }
+      }
+      have = b;
+      const int64_t ob0 = w.nb * part / pl.nparts, ob1 = w.nb * (part + 1) / pl.nparts;
+      Bf16Tile tile;
+      tile.a_ld = 0;
+      tile.KH = 1;
+      tile.kg = w.kg;
+      tile.ldc = pl.ldm;
+      const uint16_t* rows[16];
+      tile.a_rows = rows;
+      for (int64_t xi = 0; xi < 16; ++xi)
+        for (int64_t ob = ob0; ob < ob1; ++ob) {
+          tile.b = w.packed.data() + xi * w.size() + ob * block;
+          tile.N = std::min(w.L, d.OC - ob * w.L);
+          for (int64_t m0 = 0; m0 < nt; m0 += Mt) {
+            tile.rows = (int)std::min<int64_t>(Mt, nt - m0);
+            for (int m = 0; m < Mt; ++m) rows[m] = V + (xi * pl.Tb + m0 + std::min(m, tile.rows - 1)) * pl.ldv;
+            tile.c = M + (xi * pl.Tb + m0) * pl.ldm + ob * w.L;
+            k.tile(tile, Mt, NV);
+          }
+        }
+      const int64_t oc0 = ob0 * w.L, oc1 = std::min(d.OC, ob1 * w.L);
+      if (oc1 <= oc0) continue;
+      float* o[2][4];
+      const float* r[2][4];
+      tile_outputs(d, pl, t0, out, ep.residual, oc0, o[0], r[0]);
+      for (int64_t t = 0; t < nt; ++t) {
+        // The next tile's output and residual pixels fetched while this one is stored (as the
+        // input above: they are in L3 or memory).
+        if (t + 1 < nt) {
+          const int nx = (t + 1) & 1;
+          tile_outputs(d, pl, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+          for (int p = 0; p < 4; ++p)
+            for (int64_t c = 0; c < oc1 - oc0; c += 16) {
+              if (o[nx][p]) __builtin_prefetch(o[nx][p] + c, 1);
+              if (r[nx][p]) __builtin_prefetch(r[nx][p] + c);
+            }
+        }
+        tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+                  ep.residual ? r[t & 1] : nullptr, ep.relu);
+      }
+    }
+  }
+}
+
+void conv2d_forward_winograd_bf16(float* out, const float* in, const ConvWinogradBf16Weights& w, const ConvDims& d,
+                                  const ConvEpilogue& ep) {
+  if (reference_kernels() || !has_bf16_kernels()) return conv2d_forward_winograd_bf16_ref(out, in, w, d, ep);
+  conv2d_forward_winograd_bf16_on(has_amx_bf16_kernels() ? conv_bf16_kernels_amx() : conv_bf16_kernels_avx512bf16(),
+                                  out, in, w, d, ep);
+}
+
+}  // namespace ds
