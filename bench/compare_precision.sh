@@ -2,7 +2,8 @@
 # `deepslide bench --mode infer` at fp32, bf16 and int8, alternating in the same run (each round a
 # fresh process per precision, so all see the same machine load): prints each run's ms per batch,
 # the median, min and max per precision, and the ratios of the medians (fp32 / bf16, fp32 / int8:
-# the speed-ups). PRECISIONS in the environment picks others (default "fp32 bf16 int8").
+# the speed-ups). PRECISIONS in the environment picks others (default "fp32 bf16 int8"); an entry
+# P/ALGO runs precision P with --conv-algo ALGO (e.g. "fp32 bf16/direct bf16").
 # Extra arguments go to every run (default: --batch 16 --size 224 --threads 2).
 #
 #   bash bench/compare_precision.sh 5 build/deepslide
@@ -21,7 +22,9 @@ precisions=${PRECISIONS:-fp32 bf16 int8}
 declare -A res
 for r in $(seq "$rounds"); do
   for p in $precisions; do
-    v=$("$bin" bench --mode infer --precision "$p" "${flags[@]}" 2>/dev/null |
+    algo=()
+    [[ $p == */* ]] && algo=(--conv-algo "${p#*/}")
+    v=$("$bin" bench --mode infer --precision "${p%%/*}" "${algo[@]}" "${flags[@]}" 2>/dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["ms_per_batch"])')
     echo "round $r $p: $v ms/batch" >&2
     res[$p]+="$v "

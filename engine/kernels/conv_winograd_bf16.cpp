@@ -20,21 +20,35 @@ ConvWinogradBf16Weights pack_conv_winograd_bf16(const float* w, const float* sca
   ConvWinogradBf16Weights p;
   static_cast<LowpPacking&>(p) = LowpPacking(1, 1, C, OC, 2);
   p.packed.assign((size_t)(16 * p.size()), 0);  // zeros past C and OC
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t oc = 0; oc < OC; ++oc) {
-      double g[3][3], gg[4][3];  // the filter, and G g
+  // In parallel over input channels, output channels innermost (contiguous in w: vectorised), as
+  // pack_conv_winograd: a model's first bf16 batch packs every layer, and per-filter scalar loops
+  // made that ~10x the batch itself.
+  const double flops = 100.0 * (double)C * (double)OC;
+#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
+  {
+    std::vector<double> gg((size_t)(12 * OC));  // G g for one input channel: [a][kw][oc]
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* g[3][3];  // the filter taps' rows of OC values
       for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w[((kh * 3 + kw) * C + c) * OC + oc];
+        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
       for (int a = 0; a < 4; ++a)
-        for (int kw = 0; kw < 3; ++kw)
-          gg[a][kw] = kWino2G[a][0] * g[0][kw] + kWino2G[a][1] * g[1][kw] + kWino2G[a][2] * g[2][kw];
-      const double s = scale ? (double)scale[oc] : 1.0;
+        for (int kw = 0; kw < 3; ++kw) {
+          double* r = gg.data() + (a * 3 + kw) * OC;
+          for (int64_t oc = 0; oc < OC; ++oc)
+            r[oc] = kWino2G[a][0] * g[0][kw][oc] + kWino2G[a][1] * g[1][kw][oc] + kWino2G[a][2] * g[2][kw][oc];
+        }
       for (int a = 0; a < 4; ++a)
         for (int b = 0; b < 4; ++b) {
-          const double u = gg[a][0] * kWino2G[b][0] + gg[a][1] * kWino2G[b][1] + gg[a][2] * kWino2G[b][2];
-          p.packed[(size_t)((a * 4 + b) * p.size() + p.index(0, 0, c, oc))] = to_bf16((float)(u * s));
+          const double* r = gg.data() + a * 3 * OC;
+          uint16_t* u = p.packed.data() + (a * 4 + b) * p.size();
+          for (int64_t oc = 0; oc < OC; ++oc) {
+            const double v = r[oc] * kWino2G[b][0] + r[OC + oc] * kWino2G[b][1] + r[2 * OC + oc] * kWino2G[b][2];
+            u[p.index(0, 0, c, oc)] = to_bf16((float)(v * (scale ? (double)scale[oc] : 1.0)));
+          }
         }
     }
+  }
   return p;
 }
 
