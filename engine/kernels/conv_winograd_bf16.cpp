@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/int_math.h"
+#include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/scratch.h"
@@ -81,10 +82,12 @@ struct WinoBf16Plan {
     // Rows 1 KB or more apart would share a few L1 sets: spaced by a cache line.
     ldv = w.Cp >= 512 ? w.Cp + 32 : w.Cp;
     ldm = w.nb * w.L >= 256 ? w.nb * w.L + 16 : w.nb * w.L;
-    // A block's V and M stay in its thread's L2 between the passes, but the block reads all of
-    // U (16 x C x OC bf16): blocks of at least the tiles whose V and M traffic matches it.
+    // A block's V and M (per_tile bytes a tile) sized to 1.5x this core's L2: on Zen 5 (1 MB L2)
+    // layer1's convolution ran 3.5-3.7 ms at 1.5 MB against 4.0-4.4 ms at 768 KB (fp32
+    // Winograd's size), layer2-4 alike (BENCHMARKS.md, "bf16 Winograd"); the block also reads
+    // all of U (16 x C x OC bf16): at least the tiles whose V and M traffic matches it.
     const int64_t per_tile = 16 * (2 * ldv + 4 * ldm);
-    const int64_t fit = (int64_t(768) << 10) / per_tile;
+    const int64_t fit = cpu_caches().l2 * 3 / 2 / per_tile;
     const int64_t reuse = d.C * d.OC / (2 * (d.C + 2 * d.OC));
     nblocks = ceil_div(T, std::max<int64_t>({fit, reuse, 16}));
     const int64_t threads = std::max(1, omp_get_max_threads());
