@@ -44,9 +44,7 @@ constexpr int kWino2AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
 // convolution (C -> OC), the 16 one after another: packed[xi * size() + index(0, 0, c, oc)].
 struct ConvWinogradBf16Weights : LowpPacking {  // KH = KW = 1, group 2
   std::vector<uint16_t> packed;                 // [16][nb][kg][NV * 16][2]
-  uint16_t at(int xi, int64_t c, int64_t oc) const {
-    return packed[(size_t)(xi * size() + index(0, 0, c, oc))];
-  }
+  uint16_t at(int xi, int64_t c, int64_t oc) const { return packed[(size_t)(xi * size() + index(0, 0, c, oc))]; }
 };
 
 // w [3, 3, C, OC] fp32 (the layers' layout), times scale[oc] (null: 1), transformed in double and
