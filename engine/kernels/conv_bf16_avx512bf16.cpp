@@ -9,7 +9,6 @@
 
 #include <cstring>
 
-#include "engine/kernels/bf16_round_avx512.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/lowp_epilogue_avx512.h"
 
@@ -49,13 +48,25 @@ void tile(const Bf16Tile& t, int M, int NV) {
   }
 }
 
-// to_bf16 on n floats (bf16_round_avx512.h), 16 at a time.
+// to_bf16 on 16 floats: round to nearest even in integer arithmetic (as the scalar to_bf16, so
+// the two agree bit for bit, denormals included; vcvtneps2bf16 would flush them), NaN kept quiet.
+// GCC vector types rather than intrinsics: GCC 12's shift and narrowing intrinsics raise false
+// -Wmaybe-uninitialized reports.
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
+
+u16x16 round16(u32x16 u) {
+  const u32x16 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const u32x16 nan = (u & 0x7fffffffu) > 0x7f800000u;  // all ones where NaN
+  return __builtin_convertvector((r & ~nan) | (((u >> 16) | 0x40u) & nan), u16x16);
+}
+
 void round(uint16_t* dst, const float* src, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    bf16_u32x16 u;
+    u32x16 u;
     std::memcpy(&u, src + i, 64);
-    const bf16_u16x16 r = bf16_round16(u);
+    const u16x16 r = round16(u);
     std::memcpy(dst + i, &r, 32);
   }
   for (; i < n; ++i) dst[i] = to_bf16(src[i]);
