@@ -1,5 +1,6 @@
 // deepslide tune: times candidate convolution blockings on this CPU (engine/kernels/conv_tune.h),
-// then the direct convolution against Winograd per 3x3 stride-1 shape, and stores the winners in
+// then the direct convolution against Winograd per 3x3 stride-1 shape (fp32, and bf16 where the
+// CPU has its kernels), and stores the winners in
 // the tuning file (engine/kernels/conv_tuning.h) that every later process reads; --show prints what this CPU is and
 // which blocking it would use, as JSON.
 #include <cstdio>
@@ -62,7 +63,14 @@ void register_tune(CLI::App& app, Globals& g) {
       std::fprintf(stderr, "tune: [winograd] %-13s direct %8.3f ms, winograd %8.3f ms: %s\n", shape.name.c_str(),
                    c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");
     });
-    write_conv_tuning(path, classes, winograd);
+    auto choices = winograd;
+    const auto bf16 = tune_winograd_bf16(o->tune, [](const ConvTuneShape& shape, const WinogradChoice& c) {
+      std::fprintf(stderr, "tune: [bf16-winograd] %-13s bf16 direct %8.3f ms, bf16 winograd %8.3f ms: %s\n",
+                   shape.name.c_str(), c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");
+    });
+    if (bf16.empty()) std::fprintf(stderr, "tune: bf16 not measured: this CPU has no bf16 kernels (AVX512-BF16)\n");
+    choices.insert(choices.end(), bf16.begin(), bf16.end());
+    write_conv_tuning(path, classes, choices);
     std::fprintf(stderr, "tune: wrote %s\n", path.c_str());
   });
 }

@@ -71,9 +71,10 @@ check(sorted(os.listdir(os.path.dirname(path))) == [os.path.basename(path)] if o
       f"only the file, no temporaries: {os.listdir(os.path.dirname(path)) if os.path.isdir(os.path.dirname(path)) else None}")
 good = open(path).read() if os.path.exists(path) else "{}"
 tuned = json.loads(good)
-blockings = {k: v for k, v in tuned.get("classes", {}).items() if not k.startswith("winograd/")}
+blockings = {k: v for k, v in tuned.get("classes", {}).items() if "winograd/" not in k}
 choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("winograd/")}
-check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 2 and len(blockings) == 32,
+bf16_choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("bf16-winograd/")}
+check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 3 and len(blockings) == 32,
       f"32 blocking classes (11 shapes x 3 passes, no conv1 bwd_data): {list(tuned.get('classes', {}))}")
 check(all(set(c["blocking"]) == {"chunk_k", "group_bytes", "super_weight_bytes", "wgrad_super_bytes",
                                  "wgrad_chunk_bytes", "wgrad_part_bytes"} and c["ms"] <= c["derived_ms"]
@@ -85,6 +86,17 @@ check(set(choices) == want, f"choices for {sorted(want)}: {sorted(choices)}")
 check(all(c["batch"] == 1 and c["winograd"] == (c["ms"] < 0.97 * c["direct_ms"]) for c in choices.values()),
       f"each choice the faster by 3%: {choices}")
 check(p.stderr.count("tune: [winograd] ") == 4, f"a progress line per choice: {p.stderr[-600:]}")
+# The same four shapes at bf16 (bf16 direct against bf16 Winograd F(2x2)), where the CPU has the kernels.
+with open("/proc/cpuinfo") as f:
+    has_bf16 = "avx512_bf16" in f.read().split()
+if has_bf16:
+    check(set(bf16_choices) == {"bf16-" + k for k in want}, f"bf16 choices: {sorted(bf16_choices)}")
+    check(all(c["batch"] == 1 and c["winograd"] == (c["ms"] < 0.97 * c["direct_ms"]) for c in bf16_choices.values()),
+          f"each bf16 choice the faster by 3%: {bf16_choices}")
+    check(p.stderr.count("tune: [bf16-winograd] ") == 4, f"a progress line per bf16 choice: {p.stderr[-600:]}")
+else:
+    check(not bf16_choices and "bf16 not measured" in p.stderr, f"no bf16 choices without the kernels: {p.stderr[-300:]}")
+    print("not run: the bf16 choices (this CPU lacks AVX512-BF16)")
 
 
 def bench(extra=(), env=None):

@@ -208,14 +208,17 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   ConvBlocking b = derive_conv_blocking(cpu_caches());
   b.chunk_k = 320;
   const WinogradChoice wino{64, 64, 56, 56, 1, 16, true, 2.5, 3.0}, direct{512, 512, 7, 7, 1, 16, false, 1.2, 1.0};
-  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}}, {wino, direct});
+  const WinogradChoice bf16{128, 128, 28, 28, 1, 16, true, 1.0, 2.0, true};
+  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}}, {wino, direct, bf16});
   const ConvTuningFile f = read_conv_tuning(path);
   REQUIRE(f.blocking.size() == 1);
   CHECK(f.blocking.at("fwd/k3x3/s1/c64/oc64") == b);
-  REQUIRE(f.winograd.size() == 2);  // in the file's key order: c512 before c64
-  CHECK(winograd_choice_class(f.winograd[1]) == "winograd/c64/oc64/56x56/p1");
-  CHECK((f.winograd[1].winograd && f.winograd[1].batch == 16 && f.winograd[1].ms == 2.5));
-  CHECK((!f.winograd[0].winograd && f.winograd[0].H == 7 && f.winograd[0].direct_ms == 1.0));
+  REQUIRE(f.winograd.size() == 3);  // in the file's key order: bf16-winograd, then c512 before c64
+  CHECK(winograd_choice_class(f.winograd[2]) == "winograd/c64/oc64/56x56/p1");
+  CHECK((f.winograd[2].winograd && f.winograd[2].batch == 16 && f.winograd[2].ms == 2.5 && !f.winograd[2].bf16));
+  CHECK((!f.winograd[1].winograd && f.winograd[1].H == 7 && f.winograd[1].direct_ms == 1.0 && !f.winograd[1].bf16));
+  CHECK(winograd_choice_class(f.winograd[0]) == "bf16-winograd/c128/oc128/28x28/p1");
+  CHECK((f.winograd[0].bf16 && f.winograd[0].winograd && f.winograd[0].C == 128 && f.winograd[0].direct_ms == 2.0));
 
   std::ifstream in(path);
   const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -241,7 +244,7 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused("[1, 2]", "not a deepslide tuning file");
   refused(std::string(2 << 20, ' '), "larger than");
   refused(std::string(100, '[') + std::string(100, ']'), "nested deeper");
-  refused(edit("\"version\": 2", "\"version\": 3"), "unsupported version");
+  refused(edit("\"version\": 3", "\"version\": 4"), "unsupported version");
   refused(edit("\"isa\": \"" + std::string(isa_name(cpu_isa())) + "\"", "\"isa\": \"other\""), "another CPU");
   refused(edit("\"l2\": ", "\"l2\": 1"), "another CPU");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": 3"), "chunk_k");
@@ -253,11 +256,13 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused(edit("\"h\": 56", "\"h\": 28"), "its fields name another shape");
   refused(edit("\"batch\": 16", "\"batch\": -1"), "batch missing or outside");
   refused(edit("\"direct_ms\": 3.0", "\"direct_ms\": [[1]]"), "direct_ms is not a number");
-  // A version 1 file (blockings only, before the Winograd choices) still reads.
-  const std::string v1 = (dir / "v1.json").string();
-  std::string old = edit("\"version\": 2", "\"version\": 1");
-  write(v1, old);
-  CHECK(read_conv_tuning(v1).blocking.size() == 1);
+  refused(edit("\"c\": 128", "\"c\": 64"), "its fields name another shape (bf16-winograd/c64");
+  // Version 1 and 2 files (before the Winograd and the bf16 choices) still read.
+  for (const char* v : {"1", "2"}) {
+    const std::string older = (dir / (std::string("v") + v + ".json")).string();
+    write(older, edit("\"version\": 3", std::string("\"version\": ") + v));
+    CHECK(read_conv_tuning(older).blocking.size() == 1);
+  }
 }
 
 TEST_CASE("a measured Winograd choice holds for larger batches, a direct one for smaller") {
@@ -274,4 +279,11 @@ TEST_CASE("a measured Winograd choice holds for larger batches, a direct one for
   CHECK(at(64, 512, 7) == std::nullopt);
   CHECK(at(16, 128, 28) == std::nullopt);                                                               // not measured
   CHECK(winograd_choice_for(choices, make_conv_dims(16, 64, 56, 56, 64, 3, 3, 1, 0)) == std::nullopt);  // other padding
+  // bf16 choices count only for bf16, fp32 ones only for fp32.
+  const std::vector<WinogradChoice> mixed = {{64, 64, 56, 56, 1, 16, false, 2.5, 2.0, true},
+                                             {64, 64, 56, 56, 1, 16, true, 2.5, 3.0}};
+  const ConvDims d = make_conv_dims(16, 64, 56, 56, 64, 3, 3, 1, 1);
+  CHECK(winograd_choice_for(mixed, d) == std::optional<bool>(true));
+  CHECK(winograd_choice_for(mixed, d, true) == std::optional<bool>(false));
+  CHECK(winograd_choice_for(choices, d, true) == std::nullopt);
 }

@@ -8,7 +8,10 @@
 #include "base/median.h"
 #include "base/rng.h"
 #include "engine/cpu_caches.h"
+#include "engine/cpu_features.h"
+#include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/conv_winograd_bf16.h"
 #include "engine/tensor.h"
 
 namespace ds {
@@ -169,6 +172,36 @@ std::vector<WinogradChoice> tune_winograd(
     }
     set_conv_blocking_override(nullptr);
     WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(wino), median(direct)};
+    c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
+    out.push_back(c);
+    if (progress) progress(s, c);
+  }
+  return out;
+}
+
+std::vector<WinogradChoice> tune_winograd_bf16(
+    const ConvTuneOptions& o, const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
+  check_conv_tune_options(o);
+  std::vector<WinogradChoice> out;
+  if (!has_bf16_kernels()) return out;
+  auto ms = [](auto run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (const ConvTuneShape& s : resnet18_conv_shapes(o.batch, o.size)) {
+    const ConvDims& d = s.d;
+    if (!winograd_applies(d)) continue;
+    Operands ops = make_operands(d);
+    const ConvBf16Weights direct_w = pack_conv_bf16(ops.w.data(), nullptr, 3, 3, d.C, d.OC);
+    const ConvWinogradBf16Weights wino_w = pack_conv_winograd_bf16(ops.w.data(), nullptr, d.C, d.OC);
+    std::vector<double> direct, wino;
+    for (int r = -1; r < o.rounds; ++r) {  // one untimed call of each first
+      const double a = ms([&] { conv2d_forward_bf16(ops.y.data(), ops.x.data(), direct_w, d); });
+      const double b = ms([&] { conv2d_forward_winograd_bf16(ops.y.data(), ops.x.data(), wino_w, d); });
+      if (r >= 0) direct.push_back(a), wino.push_back(b);
+    }
+    WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(wino), median(direct), true};
     c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
     out.push_back(c);
     if (progress) progress(s, c);

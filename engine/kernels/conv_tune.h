@@ -50,4 +50,10 @@ std::vector<WinogradChoice> tune_winograd(
     const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
     const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress);
 
+// The same at bf16 (choices with bf16 set): the bf16 direct convolution (conv_bf16.h) against bf16
+// Winograd F(2x2) (conv_winograd_bf16.h), on the tiles conv_bn_eval would run. Empty where the
+// CPU lacks the bf16 kernels (has_bf16_kernels()).
+std::vector<WinogradChoice> tune_winograd_bf16(
+    const ConvTuneOptions& o, const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress);
+
 }  // namespace ds

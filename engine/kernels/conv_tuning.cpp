@@ -18,8 +18,9 @@ namespace ds {
 
 namespace {
 
-// Version 2 added the "winograd/..." classes; version 1 files (blockings only) still read.
-constexpr int kFormatVersion = 2;
+// Version 2 added the "winograd/..." classes, version 3 the "bf16-winograd/..." ones; version 1
+// and 2 files still read.
+constexpr int kFormatVersion = 3;
 constexpr size_t kMaxClasses = 4096;
 constexpr size_t kMaxFileBytes = 1 << 20;  // a file for every class is ~50 KB
 
@@ -97,13 +98,14 @@ std::string conv_tuning_path() {
 }
 
 std::string winograd_choice_class(const WinogradChoice& c) {
-  return "winograd/c" + std::to_string(c.C) + "/oc" + std::to_string(c.OC) + "/" + std::to_string(c.H) + "x" +
-         std::to_string(c.W) + "/p" + std::to_string(c.pad);
+  return std::string(c.bf16 ? "bf16-" : "") + "winograd/c" + std::to_string(c.C) + "/oc" + std::to_string(c.OC) + "/" +
+         std::to_string(c.H) + "x" + std::to_string(c.W) + "/p" + std::to_string(c.pad);
 }
 
-std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d) {
+std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d, bool bf16) {
   for (const WinogradChoice& c : choices)
-    if (c.C == d.C && c.OC == d.OC && c.H == d.H && c.W == d.W && c.pad == d.pad_h && d.pad_h == d.pad_w) {
+    if (c.bf16 == bf16 && c.C == d.C && c.OC == d.OC && c.H == d.H && c.W == d.W && c.pad == d.pad_h &&
+        d.pad_h == d.pad_w) {
       if (c.winograd && d.N >= c.batch) return true;
       if (!c.winograd && d.N <= c.batch) return false;
       return std::nullopt;
@@ -115,6 +117,12 @@ std::optional<bool> tuned_winograd(const ConvDims& d) {
   const ConvTuningState& s = conv_tuning_state();
   if (s.winograd.empty()) return std::nullopt;
   return winograd_choice_for(s.winograd, d);
+}
+
+std::optional<bool> tuned_winograd_bf16(const ConvDims& d) {
+  const ConvTuningState& s = conv_tuning_state();
+  if (s.winograd.empty()) return std::nullopt;
+  return winograd_choice_for(s.winograd, d, true);
 }
 
 namespace {
@@ -133,8 +141,8 @@ ConvBlocking read_blocking(const nlohmann::json& e, const std::string& cls,
   return b;
 }
 
-// A "winograd/c<C>/oc<OC>/<H>x<W>/p<pad>" class: its name must be the one its fields give.
-WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls,
+// A "[bf16-]winograd/c<C>/oc<OC>/<H>x<W>/p<pad>" class: its name must be the one its fields give.
+WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls, bool bf16,
                              const std::function<void(std::string)>& fail) {
   auto dim = [&](const char* k, int64_t lo, int64_t hi) {
     const auto& v = e.value(k, nlohmann::json());
@@ -143,6 +151,7 @@ WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls,
     return v.get<int64_t>();
   };
   WinogradChoice c;
+  c.bf16 = bf16;
   c.C = dim("c", 1, 1 << 16), c.OC = dim("oc", 1, 1 << 16), c.H = dim("h", 1, 1 << 16), c.W = dim("w", 1, 1 << 16);
   c.pad = dim("pad", 0, 1), c.batch = dim("batch", 1, 1 << 16);
   if (!e.contains("winograd") || !e["winograd"].is_boolean()) fail(cls + ": winograd missing or not true/false");
@@ -180,7 +189,8 @@ ConvTuningFile read_conv_tuning(const std::string& path) {
   ConvTuningFile f;
   for (const auto& [cls, e] : j["classes"].items()) {
     if (!e.is_object()) fail(cls + ": not an object");
-    if (cls.rfind("winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, fail));
+    if (cls.rfind("winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, false, fail));
+    else if (cls.rfind("bf16-winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, true, fail));
     else f.blocking[cls] = read_blocking(e, cls, fail);
   }
   return f;

@@ -19,13 +19,16 @@
 namespace ds {
 
 // One measured choice between the direct and the Winograd forward convolution: for the shape
-// (C, OC, H, W, pad) at `batch` images, which was faster (medians of alternating rounds).
+// (C, OC, H, W, pad) at `batch` images, which was faster (medians of alternating rounds); with
+// bf16, between the bf16 direct convolution and bf16 Winograd F(2x2) (conv_winograd_bf16.h).
 struct WinogradChoice {
   int64_t C = 0, OC = 0, H = 0, W = 0, pad = 0, batch = 0;
   bool winograd = false;
   double ms = 0, direct_ms = 0;  // Winograd's and the direct convolution's median times
+  bool bf16 = false;
 };
-std::string winograd_choice_class(const WinogradChoice& c);  // "winograd/c64/oc64/56x56/p1"
+// "winograd/c64/oc64/56x56/p1", "bf16-winograd/c64/oc64/56x56/p1" for a bf16 choice.
+std::string winograd_choice_class(const WinogradChoice& c);
 
 struct ConvTuningFile {
   std::map<std::string, ConvBlocking> blocking;  // shape class -> blocking
@@ -52,8 +55,11 @@ std::string conv_tuning_path();     // where this CPU's file is looked for
 // What the file measured for this convolution, if it applies: a shape where Winograd won holds
 // for this batch or a larger one (more tiles share the transformed filters), one where the direct
 // convolution won for this batch or a smaller one; otherwise nothing (the rule decides).
-std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d);
-std::optional<bool> tuned_winograd(const ConvDims& d);  // the same on the loaded file's choices
+// Only the choices of the given precision count (bf16: the bf16 convolutions').
+std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d,
+                                        bool bf16 = false);
+std::optional<bool> tuned_winograd(const ConvDims& d);       // the same on the loaded file's fp32 choices
+std::optional<bool> tuned_winograd_bf16(const ConvDims& d);  // and on its bf16 ones
 
 // Reads and checks a tuning file for this CPU; InputError naming it and the reason otherwise.
 ConvTuningFile read_conv_tuning(const std::string& path);

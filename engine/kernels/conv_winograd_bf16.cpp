@@ -6,11 +6,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "base/error.h"
 #include "base/int_math.h"
 #include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
@@ -64,7 +66,9 @@ bool winograd_bf16_rule(const ConvDims& d) {
 bool use_winograd_bf16(const ConvDims& d) {
   if (reference_kernels() || !winograd_applies(d) || !has_bf16_kernels()) return false;
   const WinogradMode m = winograd_mode();
-  return m == WinogradMode::on || (m == WinogradMode::aut && winograd_bf16_rule(d));
+  if (m != WinogradMode::aut) return m == WinogradMode::on;
+  if (const std::optional<bool> t = tuned_winograd_bf16(d)) return *t;  // what `deepslide tune` measured
+  return winograd_bf16_rule(d);
 }
 
 namespace {
