@@ -24,7 +24,7 @@ for r in $(seq "$rounds"); do
   for p in $precisions; do
     algo=()
     [[ $p == */* ]] && algo=(--conv-algo "${p#*/}")
-    v=$("$bin" bench --mode infer --precision "${p%%/*}" "${algo[@]}" "${flags[@]}" 2>/dev/null |
+    v=$("$bin" bench --mode infer --precision "${p%%/*}" ${algo[@]+"${algo[@]}"} "${flags[@]}" 2>/dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["ms_per_batch"])')
     echo "round $r $p: $v ms/batch" >&2
     res[$p]+="$v "

@@ -17,6 +17,7 @@
 #include "base/rng.h"
 #include "engine/autograd.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
 
 using namespace ds;
@@ -462,6 +463,45 @@ TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add an
   Conv2d conv("c", 3, 4, 3, 1, 1, false);
   BatchNorm2d bn("b", 4);
   REQUIRE_THROWS(conv_bn_eval(train, conv, bn, make_var(Tensor(Shape{1, 4, 4, 3})), nullptr, true));
+}
+
+// At bf16 with Winograd on, conv_bn_eval folds the BN's scale into the F(2x2) filters before
+// rounding them and adds the folded bias, residual and ReLU in the output transform: the same
+// layer as conv, BN, add and ReLU in fp32, within bf16's rounding.
+TEST_CASE("conv_bn_eval at bf16 by Winograd F(2x2) equals conv, BN, add and ReLU within bf16 rounding") {
+  if (!has_bf16_kernels()) {
+    WARN("not run: CPU lacks AVX512-BF16");
+    return;
+  }
+  Rng rng(13);
+  Conv2d conv("layer2.1.conv2", 24, 40, 3, 1, 1, true);
+  BatchNorm2d bn("layer2.1.bn2", 40);
+  randomize(conv.weight, rng, 0.3f);
+  randomize(conv.bias, rng, 0.3f);
+  randomize(bn.weight, rng, 0.3f, 1.f);
+  randomize(bn.bias, rng, 0.3f);
+  for (int64_t c = 0; c < 40; ++c) {
+    bn.running_mean.value[c] = rng.normal() * 0.5f;
+    bn.running_var.value[c] = 0.3f + (float)rng.uniform();
+  }
+  VarPtr x = make_var(randn(Shape{2, 9, 11, 24}, rng));
+  VarPtr res = make_var(randn(Shape{2, 9, 11, 40}, rng));
+  Context fp32, bf16;
+  bf16.precision = Precision::bf16;
+  const WinogradMode before = winograd_mode();
+  force_winograd_mode(WinogradMode::on);
+  std::vector<ConvAlgoUse> log;
+  set_conv_algo_log(&log);
+  const Tensor got = conv_bn_eval(bf16, conv, bn, x, res, true)->value;
+  set_conv_algo_log(nullptr);
+  force_winograd_mode(before);
+  const Tensor expect = bn.forward(fp32, conv.forward(fp32, x), res, true)->value;
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].algo == "bf16-winograd");
+  const float err = max_abs_diff(got, expect);
+  INFO("max abs diff " << err << ", max |expect| " << max_abs(expect));
+  CHECK(err < 0.03f * (1.f + max_abs(expect)));  // bf16 operands: ~2^-8 relative per product
+  CHECK(err > 0);                                // it did run in bf16
 }
 
 // conv_bn_eval caches the packed weights with the BN folded in (bf16, int8, Winograd) under a

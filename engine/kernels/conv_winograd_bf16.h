@@ -14,9 +14,10 @@
 // so the products become 16 GEMMs, one per position xi of the 4x4 transformed tile:
 //   M[xi][tile][oc] = sum_c V[xi][tile][c] * U[xi][c][oc],  V = bf16(B^T d B),  U = bf16(G g G^T).
 // B^T and A^T hold only 0 and +-1: the input and output transforms are additions, done in fp32 in
-// a fixed order (kWino2BT, kWino2AT; the _ref twin does the same additions, so V is bit for bit
-// the same), and G's halves are exact. The filter transform runs once per model (in double, with
-// the folded BatchNorm scale, then rounded to bf16), packed per position as a 1x1 convolution's
+// a fixed order (winograd_bf16_input_transform and _output_transform below, tested against kWino2BT and
+// kWino2AT; the _ref twin does the same additions, so V is bit for bit the same but for values
+// below 2^-126, which the AVX-512 rounding flushes to 0), and G's halves are exact. The filter transform runs once per
+// model (in double, with the folded BatchNorm scale, then rounded to bf16), packed per position as a 1x1 convolution's
 // bf16 weights (LowpPacking, KH = KW = 1), so the GEMMs are the bf16 tiles' own, with no epilogue.
 //
 // The driver works on blocks of tiles, each run by one thread: the input transform (zeros outside
