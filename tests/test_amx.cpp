@@ -5,7 +5,8 @@
 // Linux grants the tile state (amx_bf16_tiles_available()); elsewhere it prints "not run: CPU lacks
 // AMX-BF16" and ctest reports the executable as skipped (CMakeLists.txt), never as passed.
 // test_bf16 and test_int8 run the tiles' logic on emulated registers on any AVX-512 CPU with
-// AVX512-BF16 / VNNI.
+// AVX512-BF16 / VNNI. The bf16 Winograd's GEMMs on the hardware tiles: exact on integer data,
+// against the twin, and on 1 and 2 threads.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "conv_cases.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_bf16.h"
+#include "engine/kernels/conv_winograd_bf16.h"
 #include "lowp_tile_cases.h"
 
 using namespace ds;
@@ -70,4 +72,38 @@ TEST_CASE("the AMX-INT8 convolution equals its reference twin bit for bit on the
     return;
   }
   test::check_int8_tiles(conv_int8_kernels_amx(), "AMX-INT8 tiles");
+}
+
+// bf16 Winograd F(2x2, 3x3) (conv_winograd_bf16.h) with its GEMMs on the hardware tiles: V rows
+// loaded straight from the transformed block (equally spaced), short tiles copied.
+TEST_CASE("bf16 Winograd on the AMX-BF16 hardware tiles matches its twin, exactly on integer data") {
+  if (!amx_available()) return;
+  Rng rng(10);
+  for (const ConvDims& d :
+       {make_conv_dims(2, 64, 20, 36, 128, 3, 3, 1, 1), make_conv_dims(1, 70, 9, 13, 40, 3, 3, 1, 0),
+        make_conv_dims(3, 13, 7, 7, 17, 3, 3, 1, 1)}) {
+    auto [x, w, b, res, n_out] = test::operands(d, rng);
+    ConvEpilogue ep;
+    ep.bias = b.data(), ep.residual = res.data(), ep.relu = true;
+    const ConvWinogradBf16Weights p = pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC);
+    std::vector<float> hw1((size_t)n_out), hw2((size_t)n_out), twin((size_t)n_out);
+    const int before = num_threads();
+    set_num_threads(1);
+    conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), hw1.data(), x.data(), p, d, ep);
+    set_num_threads(2);
+    conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), hw2.data(), x.data(), p, d, ep);
+    set_num_threads(before);
+    conv2d_forward_winograd_bf16_ref(twin.data(), x.data(), p, d, ep);
+    INFO("C=" << d.C << " OC=" << d.OC << " H=" << d.H << " W=" << d.W);
+    CHECK(hw1 == hw2);
+    CHECK(test::rel_err(hw1, twin) < 1e-6 * std::sqrt((double)d.C));
+    // Integer data in [-4, 4]: every sum exact in fp32, so the tiles must equal the direct convolution.
+    for (float& v : x) v = (float)((int)(rng.uniform() * 9.0) - 4);
+    for (float& v : w) v = (float)((int)(rng.uniform() * 9.0) - 4);
+    const ConvWinogradBf16Weights pi = pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC);
+    std::vector<float> exact((size_t)n_out), direct((size_t)n_out);
+    conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), exact.data(), x.data(), pi, d);
+    conv2d_forward_ref(direct.data(), x.data(), w.data(), d);
+    CHECK(exact == direct);
+  }
 }
