@@ -124,6 +124,74 @@ void tile_outputs(const ConvDims& d, const WinoBf16Plan& pl, int64_t t, float* o
     }
 }
 
+// The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B). The next tile's last two
+// columns (its first two are this tile's last) are fetched while this one is transformed: the
+// input comes from L3 or memory, and waiting for it was most of this pass's time.
+void input_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const float* in,
+                int64_t t0, int64_t nt, int64_t Ck, uint16_t* V) {
+  const float* pix[2][16];
+  tile_pixels(d, pl, t0, in, pix[0]);
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) {
+      const float** next = pix[(t + 1) & 1];
+      tile_pixels(d, pl, t0 + t + 1, in, next);
+      for (int i = 0; i < 4; ++i)
+        for (int j = 2; j < 4; ++j)
+          if (const float* p = next[i * 4 + j])
+            for (int64_t c = 0; c < d.C; c += 16) __builtin_prefetch(p + c);
+    }
+    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix[t & 1], d.C, Ck);
+  }
+}
+
+// The 16 GEMMs of nt tiles over output-channel blocks [ob0, ob1): M[xi][t][oc] = V[xi][t] . U[xi]
+// on the bf16 tiles, Mt rows at a time (a short last tile repeats its last row).
+void gemm_pass(const ConvBf16Kernels& k, const ConvWinogradBf16Weights& w, const ConvDims& d, const WinoBf16Plan& pl,
+               const uint16_t* V, int64_t nt, int64_t ob0, int64_t ob1, float* M) {
+  const int NV = w.NV, Mt = k.max_m[NV];
+  const int64_t block = w.kg * w.L * 2;  // bf16 values per packed block of one position
+  Bf16Tile tile;
+  tile.a_ld = 0;
+  tile.KH = 1;
+  tile.kg = w.kg;
+  tile.ldc = pl.ldm;
+  const uint16_t* rows[16];
+  tile.a_rows = rows;
+  for (int64_t xi = 0; xi < 16; ++xi)
+    for (int64_t ob = ob0; ob < ob1; ++ob) {
+      tile.b = w.packed.data() + xi * w.size() + ob * block;
+      tile.N = std::min(w.L, d.OC - ob * w.L);
+      for (int64_t m0 = 0; m0 < nt; m0 += Mt) {
+        tile.rows = (int)std::min<int64_t>(Mt, nt - m0);
+        for (int m = 0; m < Mt; ++m) rows[m] = V + (xi * pl.Tb + m0 + std::min(m, tile.rows - 1)) * pl.ldv;
+        tile.c = M + (xi * pl.Tb + m0) * pl.ldm + ob * w.L;
+        k.tile(tile, Mt, NV);
+      }
+    }
+}
+
+// The output pass of tiles [t0, t0 + nt), output channels [oc0, oc1): A^T M A with the epilogue,
+// the next tile's output and residual pixels fetched while this one is stored (as the input's).
+void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const ConvEpilogue& ep,
+                 const float* M, int64_t t0, int64_t nt, int64_t oc0, int64_t oc1, float* out) {
+  float* o[2][4];
+  const float* r[2][4];
+  tile_outputs(d, pl, t0, out, ep.residual, oc0, o[0], r[0]);
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) {
+      const int nx = (t + 1) & 1;
+      tile_outputs(d, pl, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+      for (int p = 0; p < 4; ++p)
+        for (int64_t c = 0; c < oc1 - oc0; c += 16) {
+          if (o[nx][p]) __builtin_prefetch(o[nx][p] + c, 1);
+          if (r[nx][p]) __builtin_prefetch(r[nx][p] + c);
+        }
+    }
+    tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+              ep.residual ? r[t & 1] : nullptr, ep.relu);
+  }
+}
+
 }  // namespace
 
 void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const float* in,
@@ -134,9 +202,7 @@ void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const
   if (d.N == 0 || d.OC == 0) return;
   const WinogradBf16Transforms& tr = winograd_bf16_transforms_avx512bf16();
   const WinoBf16Plan pl(d, w);
-  const int NV = w.NV, Mt = k.max_m[NV];
-  DS_CHECK(Mt <= 16, "conv2d_forward_winograd_bf16: tile taller than 16 rows");
-  const int64_t block = w.kg * w.L * 2;  // bf16 values per packed block of one position
+  DS_CHECK(k.max_m[w.NV] <= 16, "conv2d_forward_winograd_bf16: tile taller than 16 rows");
   const double flops = 2.0 * 16 * pl.T * d.C * d.OC;
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
@@ -147,65 +213,12 @@ void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const
     for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
       const int64_t b = it / pl.nparts, part = it % pl.nparts;
       const int64_t t0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - t0;
-      if (have != b) {
-        const float* pix[2][16];
-        tile_pixels(d, pl, t0, in, pix[0]);
-        for (int64_t t = 0; t < nt; ++t) {
-          // The next tile's last two columns (its first two are this tile's last) fetched while
-          // this one is transformed: the input comes from L3 or memory, and waiting for it
-          // was most of this pass's time.
-          const float* const* cur = pix[t & 1];
-          if (t + 1 < nt) {
-            const float** next = pix[(t + 1) & 1];
-            tile_pixels(d, pl, t0 + t + 1, in, next);
-            for (int i = 0; i < 4; ++i)
-              for (int j = 2; j < 4; ++j)
-                if (const float* p = next[i * 4 + j])
-                  for (int64_t c = 0; c < d.C; c += 16) __builtin_prefetch(p + c);
-          }
-          tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, cur, d.C, w.Cp);
-        }
-      }
+      if (have != b) input_pass(tr, d, pl, in, t0, nt, w.Cp, V);
       have = b;
       const int64_t ob0 = w.nb * part / pl.nparts, ob1 = w.nb * (part + 1) / pl.nparts;
-      Bf16Tile tile;
-      tile.a_ld = 0;
-      tile.KH = 1;
-      tile.kg = w.kg;
-      tile.ldc = pl.ldm;
-      const uint16_t* rows[16];
-      tile.a_rows = rows;
-      for (int64_t xi = 0; xi < 16; ++xi)
-        for (int64_t ob = ob0; ob < ob1; ++ob) {
-          tile.b = w.packed.data() + xi * w.size() + ob * block;
-          tile.N = std::min(w.L, d.OC - ob * w.L);
-          for (int64_t m0 = 0; m0 < nt; m0 += Mt) {
-            tile.rows = (int)std::min<int64_t>(Mt, nt - m0);
-            for (int m = 0; m < Mt; ++m) rows[m] = V + (xi * pl.Tb + m0 + std::min(m, tile.rows - 1)) * pl.ldv;
-            tile.c = M + (xi * pl.Tb + m0) * pl.ldm + ob * w.L;
-            k.tile(tile, Mt, NV);
-          }
-        }
+      gemm_pass(k, w, d, pl, V, nt, ob0, ob1, M);
       const int64_t oc0 = ob0 * w.L, oc1 = std::min(d.OC, ob1 * w.L);
-      if (oc1 <= oc0) continue;
-      float* o[2][4];
-      const float* r[2][4];
-      tile_outputs(d, pl, t0, out, ep.residual, oc0, o[0], r[0]);
-      for (int64_t t = 0; t < nt; ++t) {
-        // The next tile's output and residual pixels fetched while this one is stored (as the
-        // input above: they are in L3 or memory).
-        if (t + 1 < nt) {
-          const int nx = (t + 1) & 1;
-          tile_outputs(d, pl, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
-          for (int p = 0; p < 4; ++p)
-            for (int64_t c = 0; c < oc1 - oc0; c += 16) {
-              if (o[nx][p]) __builtin_prefetch(o[nx][p] + c, 1);
-              if (r[nx][p]) __builtin_prefetch(r[nx][p] + c);
-            }
-        }
-        tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
-                  ep.residual ? r[t & 1] : nullptr, ep.relu);
-      }
+      if (oc1 > oc0) output_pass(tr, d, pl, ep, M, t0, nt, oc0, oc1, out);
     }
   }
 }
