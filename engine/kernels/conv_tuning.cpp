@@ -113,16 +113,10 @@ std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choic
   return std::nullopt;
 }
 
-std::optional<bool> tuned_winograd(const ConvDims& d) {
+std::optional<bool> tuned_winograd(const ConvDims& d, bool bf16) {
   const ConvTuningState& s = conv_tuning_state();
   if (s.winograd.empty()) return std::nullopt;
-  return winograd_choice_for(s.winograd, d);
-}
-
-std::optional<bool> tuned_winograd_bf16(const ConvDims& d) {
-  const ConvTuningState& s = conv_tuning_state();
-  if (s.winograd.empty()) return std::nullopt;
-  return winograd_choice_for(s.winograd, d, true);
+  return winograd_choice_for(s.winograd, d, bf16);
 }
 
 namespace {

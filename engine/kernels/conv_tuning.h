@@ -58,8 +58,8 @@ std::string conv_tuning_path();     // where this CPU's file is looked for
 // Only the choices of the given precision count (bf16: the bf16 convolutions').
 std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d,
                                         bool bf16 = false);
-std::optional<bool> tuned_winograd(const ConvDims& d);       // the same on the loaded file's fp32 choices
-std::optional<bool> tuned_winograd_bf16(const ConvDims& d);  // and on its bf16 ones
+// The same on the loaded file's choices of that precision.
+std::optional<bool> tuned_winograd(const ConvDims& d, bool bf16 = false);
 
 // Reads and checks a tuning file for this CPU; InputError naming it and the reason otherwise.
 ConvTuningFile read_conv_tuning(const std::string& path);

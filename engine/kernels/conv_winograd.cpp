@@ -36,36 +36,11 @@ void pack_conv_winograd_into(ConvWinogradWeights& p, const float* w, const float
     p.C = C, p.OC = OC, p.ldo = round_up(OC, 16);
     p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC, which the transform below never writes
   }
+  // Training transforms every forward (layers/conv2d.cpp): in parallel, vectorised (conv_winograd.h).
   float* U = p.U.data();
-  // Training transforms every forward (layers/conv2d.cpp), so this runs in parallel over input
-  // channels with the output channels innermost (contiguous in w and U: the compiler vectorises
-  // them). Each value is the same sum in the same order as the per-filter formula, in double.
-  const double flops = 300.0 * (double)C * (double)OC;
-#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
-  {
-    std::vector<double> gg((size_t)(18 * OC));  // G g for one input channel: [a][kw][oc]
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g[3][3];  // the filter taps' rows of OC values
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
-      for (int a = 0; a < 6; ++a)
-        for (int kw = 0; kw < 3; ++kw) {
-          double* r = gg.data() + (a * 3 + kw) * OC;
-          for (int64_t oc = 0; oc < OC; ++oc)
-            r[oc] = kWinoG[a][0] * g[0][kw][oc] + kWinoG[a][1] * g[1][kw][oc] + kWinoG[a][2] * g[2][kw][oc];
-        }
-      for (int a = 0; a < 6; ++a)
-        for (int b = 0; b < 6; ++b) {
-          const double* r = gg.data() + a * 3 * OC;
-          float* u = U + ((a * 6 + b) * C + c) * p.ldo;
-          for (int64_t oc = 0; oc < OC; ++oc) {
-            const double v = r[oc] * kWinoG[b][0] + r[OC + oc] * kWinoG[b][1] + r[2 * OC + oc] * kWinoG[b][2];
-            u[oc] = (float)(v * (scale ? (double)scale[oc] : 1.0));
-          }
-        }
-    }
-  }
+  const int64_t ldo = p.ldo;
+  winograd_filter_transform(kWinoG, w, scale, C, OC,
+                            [&](int xi, int64_t c, int64_t oc, float u) { U[(xi * C + c) * ldo + oc] = u; });
 }
 
 bool winograd_applies(const ConvDims& d) {
@@ -199,29 +174,6 @@ struct WinoPlan {
   }
 };
 
-// Tile t's 6x6 input pixels (null outside the image) and, with out set, its 4x4 output and
-// residual pixels (null outside the output).
-void tile_pixels(const ConvDims& d, const WinoPlan& pl, int64_t t, const float* in, const float** pix) {
-  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 6; ++j) {
-      const int64_t ih = th * 4 - d.pad_h + i, iw = tw * 4 - d.pad_w + j;
-      const bool inside = ih >= 0 && ih < d.H && iw >= 0 && iw < d.W;
-      pix[i * 6 + j] = inside ? in + ((n * d.H + ih) * d.W + iw) * d.C : nullptr;
-    }
-}
-void tile_outputs(const ConvDims& d, const WinoPlan& pl, int64_t t, float* out, const float* res, float** o,
-                  const float** r) {
-  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const int64_t oh = th * 4 + i, ow = tw * 4 + j, p = ((n * d.OH + oh) * d.OW + ow) * d.OC;
-      const bool inside = oh < d.OH && ow < d.OW;
-      o[i * 4 + j] = inside ? out + p : nullptr;
-      r[i * 4 + j] = inside && res ? res + p : nullptr;
-    }
-}
-
 // The GEMM of position xi and output-channel block ob over tiles [0, nt) of the block:
 // M[xi][t][oc] = sum_c V[xi][t][c] * U[xi][c][oc].
 void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKernels& k, const float* V, float* Mb,
@@ -272,7 +224,7 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
       if (have != b)
         for (int64_t t = 0; t < nt; ++t) {
           const float* pix[36];
-          tile_pixels(d, pl, b0 + t, in, pix);
+          winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, b0 + t, in, pix);
           wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
         }
       have = b;
@@ -285,11 +237,7 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
       for (int64_t t = 0; t < nt; ++t) {
         float* o[16];
         const float* r[16];
-        tile_outputs(d, pl, b0 + t, out, ep.residual, o, r);
-        for (int p = 0; p < 16; ++p) {
-          if (o[p]) o[p] += oc0;
-          if (r[p]) r[p] += oc0;
-        }
+        winograd_tile_outputs<4>(d, pl.TH, pl.TW, b0 + t, out, ep.residual, oc0, o, r);
         wk.output(o, Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
                   ep.residual ? r : nullptr, ep.relu);
       }

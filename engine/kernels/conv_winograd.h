@@ -33,9 +33,11 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/threading.h"
 #include "engine/tensor.h"
 
 namespace ds {
@@ -114,6 +116,67 @@ void conv2d_backward_data_winograd(float* dx,        // [N, H, W, C]
 // The same algorithm in plain loops: V, the products and Y in double, the epilogue in fp32.
 void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
                                  const ConvEpilogue& ep = {});
+
+// What the F(4x4) and the bf16 F(2x2) kernels (conv_winograd_bf16.h) share, written once over the
+// tile size: A x A transformed positions per tile of Mo x Mo outputs (6 and 4, or 4 and 2).
+//
+// The filter transform U = G g G^T of every (c, oc) of w [3, 3, C, OC], times scale[oc] (null: 1),
+// in double, rounded to float: store(xi, c, oc, u) with xi = a * A + b. In parallel over input
+// channels, the output channels innermost (contiguous in w: the compiler vectorises them); each
+// value the same sum in the same order as the per-filter formula.
+template <int A, class Store>
+void winograd_filter_transform(const double (&G)[A][3], const float* w, const float* scale, int64_t C, int64_t OC,
+                               Store store) {
+#pragma omp parallel if (use_threads(10.0 * A * A * (double)C * (double)OC, kMinParallelFlops))
+  {
+    std::vector<double> gg((size_t)(3 * A * OC));  // G g for one input channel: [a][kw][oc]
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* g[3][3];  // the filter taps' rows of OC values
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
+      for (int a = 0; a < A; ++a)
+        for (int kw = 0; kw < 3; ++kw) {
+          double* r = gg.data() + (a * 3 + kw) * OC;
+          for (int64_t oc = 0; oc < OC; ++oc)
+            r[oc] = G[a][0] * g[0][kw][oc] + G[a][1] * g[1][kw][oc] + G[a][2] * g[2][kw][oc];
+        }
+      for (int a = 0; a < A; ++a)
+        for (int b = 0; b < A; ++b) {
+          const double* r = gg.data() + a * 3 * OC;
+          for (int64_t oc = 0; oc < OC; ++oc) {
+            const double v = r[oc] * G[b][0] + r[OC + oc] * G[b][1] + r[2 * OC + oc] * G[b][2];
+            store(a * A + b, c, oc, (float)(v * (scale ? (double)scale[oc] : 1.0)));
+          }
+        }
+    }
+  }
+}
+
+// Tile t's A x A input pixels (null outside the image), tiles TH x TW per image.
+template <int A, int Mo>
+void winograd_tile_pixels(const ConvDims& d, int64_t TH, int64_t TW, int64_t t, const float* in, const float** pix) {
+  const int64_t n = t / (TH * TW), th = t / TW % TH, tw = t % TW;
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) {
+      const int64_t ih = th * Mo - d.pad_h + i, iw = tw * Mo - d.pad_w + j;
+      const bool inside = ih >= 0 && ih < d.H && iw >= 0 && iw < d.W;
+      pix[i * A + j] = inside ? in + ((n * d.H + ih) * d.W + iw) * d.C : nullptr;
+    }
+}
+// Its Mo x Mo output and residual pixels from channel oc0 (null outside the output; res null: all null).
+template <int Mo>
+void winograd_tile_outputs(const ConvDims& d, int64_t TH, int64_t TW, int64_t t, float* out, const float* res,
+                           int64_t oc0, float** o, const float** r) {
+  const int64_t n = t / (TH * TW), th = t / TW % TH, tw = t % TW;
+  for (int i = 0; i < Mo; ++i)
+    for (int j = 0; j < Mo; ++j) {
+      const int64_t oh = th * Mo + i, ow = tw * Mo + j, p = ((n * d.OH + oh) * d.OW + ow) * d.OC + oc0;
+      const bool inside = oh < d.OH && ow < d.OW;
+      o[i * Mo + j] = inside ? out + p : nullptr;
+      r[i * Mo + j] = inside && res ? res + p : nullptr;
+    }
+}
 
 // One ISA's transforms (conv_winograd_tiles.inc), vectorised over channels.
 struct WinogradKernels {

@@ -23,35 +23,13 @@ ConvWinogradBf16Weights pack_conv_winograd_bf16(const float* w, const float* sca
   ConvWinogradBf16Weights p;
   static_cast<LowpPacking&>(p) = LowpPacking(1, 1, C, OC, 2);
   p.packed.assign((size_t)(16 * p.size()), 0);  // zeros past C and OC
-  // In parallel over input channels, output channels innermost (contiguous in w: vectorised), as
-  // pack_conv_winograd: a model's first bf16 batch packs every layer, and per-filter scalar loops
-  // made that ~10x the batch itself.
-  const double flops = 100.0 * (double)C * (double)OC;
-#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
-  {
-    std::vector<double> gg((size_t)(12 * OC));  // G g for one input channel: [a][kw][oc]
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g[3][3];  // the filter taps' rows of OC values
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
-      for (int a = 0; a < 4; ++a)
-        for (int kw = 0; kw < 3; ++kw) {
-          double* r = gg.data() + (a * 3 + kw) * OC;
-          for (int64_t oc = 0; oc < OC; ++oc)
-            r[oc] = kWino2G[a][0] * g[0][kw][oc] + kWino2G[a][1] * g[1][kw][oc] + kWino2G[a][2] * g[2][kw][oc];
-        }
-      for (int a = 0; a < 4; ++a)
-        for (int b = 0; b < 4; ++b) {
-          const double* r = gg.data() + a * 3 * OC;
-          uint16_t* u = p.packed.data() + (a * 4 + b) * p.size();
-          for (int64_t oc = 0; oc < OC; ++oc) {
-            const double v = r[oc] * kWino2G[b][0] + r[OC + oc] * kWino2G[b][1] + r[2 * OC + oc] * kWino2G[b][2];
-            u[p.index(0, 0, c, oc)] = to_bf16((float)(v * (scale ? (double)scale[oc] : 1.0)));
-          }
-        }
-    }
-  }
+  // In parallel and vectorised (conv_winograd.h): a model's first bf16 batch packs every layer,
+  // and per-filter scalar loops made that ~10x the batch itself.
+  uint16_t* U = p.packed.data();
+  const int64_t size = p.size();
+  winograd_filter_transform(kWino2G, w, scale, C, OC, [&](int xi, int64_t c, int64_t oc, float u) {
+    U[xi * size + p.index(0, 0, c, oc)] = to_bf16(u);
+  });
   return p;
 }
 
@@ -67,7 +45,7 @@ bool use_winograd_bf16(const ConvDims& d) {
   if (reference_kernels() || !winograd_applies(d) || !has_bf16_kernels()) return false;
   const WinogradMode m = winograd_mode();
   if (m != WinogradMode::aut) return m == WinogradMode::on;
-  if (const std::optional<bool> t = tuned_winograd_bf16(d)) return *t;  // what `deepslide tune` measured
+  if (const std::optional<bool> t = tuned_winograd(d, true)) return *t;  // what `deepslide tune` measured
   return winograd_bf16_rule(d);
 }
 
@@ -102,39 +80,17 @@ struct WinoBf16Plan {
   }
 };
 
-// Tile t's 4x4 input pixels (null outside the image), and its 2x2 output and residual pixels.
-void tile_pixels(const ConvDims& d, const WinoBf16Plan& pl, int64_t t, const float* in, const float** pix) {
-  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const int64_t ih = th * 2 - d.pad_h + i, iw = tw * 2 - d.pad_w + j;
-      const bool inside = ih >= 0 && ih < d.H && iw >= 0 && iw < d.W;
-      pix[i * 4 + j] = inside ? in + ((n * d.H + ih) * d.W + iw) * d.C : nullptr;
-    }
-}
-void tile_outputs(const ConvDims& d, const WinoBf16Plan& pl, int64_t t, float* out, const float* res, int64_t oc0,
-                  float** o, const float** r) {
-  const int64_t n = t / (pl.TH * pl.TW), th = t / pl.TW % pl.TH, tw = t % pl.TW;
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 2; ++j) {
-      const int64_t oh = th * 2 + i, ow = tw * 2 + j, p = ((n * d.OH + oh) * d.OW + ow) * d.OC + oc0;
-      const bool inside = oh < d.OH && ow < d.OW;
-      o[i * 2 + j] = inside ? out + p : nullptr;
-      r[i * 2 + j] = inside && res ? res + p : nullptr;
-    }
-}
-
 // The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B). The next tile's last two
 // columns (its first two are this tile's last) are fetched while this one is transformed: the
 // input comes from L3 or memory, and waiting for it was most of this pass's time.
 void input_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const float* in,
                 int64_t t0, int64_t nt, int64_t Ck, uint16_t* V) {
   const float* pix[2][16];
-  tile_pixels(d, pl, t0, in, pix[0]);
+  winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0, in, pix[0]);
   for (int64_t t = 0; t < nt; ++t) {
     if (t + 1 < nt) {
       const float** next = pix[(t + 1) & 1];
-      tile_pixels(d, pl, t0 + t + 1, in, next);
+      winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in, next);
       for (int i = 0; i < 4; ++i)
         for (int j = 2; j < 4; ++j)
           if (const float* p = next[i * 4 + j])
@@ -176,11 +132,11 @@ void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const Wino
                  const float* M, int64_t t0, int64_t nt, int64_t oc0, int64_t oc1, float* out) {
   float* o[2][4];
   const float* r[2][4];
-  tile_outputs(d, pl, t0, out, ep.residual, oc0, o[0], r[0]);
+  winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0, out, ep.residual, oc0, o[0], r[0]);
   for (int64_t t = 0; t < nt; ++t) {
     if (t + 1 < nt) {
       const int nx = (t + 1) & 1;
-      tile_outputs(d, pl, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+      winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
       for (int p = 0; p < 4; ++p)
         for (int64_t c = 0; c < oc1 - oc0; c += 16) {
           if (o[nx][p]) __builtin_prefetch(o[nx][p] + c, 1);

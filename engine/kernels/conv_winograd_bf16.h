@@ -54,7 +54,7 @@ ConvWinogradBf16Weights pack_conv_winograd_bf16(const float* w, const float* sca
 
 // Whether conv_bn_eval runs d by bf16 Winograd: a 3x3 stride-1 convolution (winograd_applies),
 // the bf16 tiles present, not reference mode, and the --conv-algo mode: "winograd" every one,
-// "auto" what `deepslide tune` measured for the shape (tuned_winograd_bf16, conv_tuning.h), else
+// "auto" what `deepslide tune` measured for the shape (tuned_winograd, conv_tuning.h), else
 // those winograd_bf16_rule picks, "direct" none.
 bool use_winograd_bf16(const ConvDims& d);
 bool winograd_bf16_rule(const ConvDims& d);  // from bench_conv's fwd_bf16 and fwd_bf16_winograd figures
