@@ -65,13 +65,13 @@ std::mutex g_fold_mutex;  // guards Conv2d's *_folded caches (forward passes may
 
 // The cached packing in `slot` if it was made from the same weights (fingerprint), else a new
 // one: the BN folded into a scale and the fp32 bias, make(scale) packing the weights with it.
-template <class Folded, class Make>
-std::shared_ptr<const Folded> cached_fold(std::shared_ptr<const Folded>& slot, const Conv2d& conv,
-                                          const BatchNorm2d& bn, uint64_t salt, Make make) {
+template <class F, class Make>
+std::shared_ptr<const F> cached_fold(std::shared_ptr<const F>& slot, const Conv2d& conv, const BatchNorm2d& bn,
+                                     uint64_t salt, Make make) {
   std::lock_guard<std::mutex> lock(g_fold_mutex);
   const uint64_t fp = fnv1a(&salt, sizeof salt, fold_fingerprint(conv, bn));
   if (slot && slot->fingerprint == fp) return slot;
-  auto f = std::make_shared<Folded>();
+  auto f = std::make_shared<F>();
   f->fingerprint = fp;
   std::vector<float> scale((size_t)conv.OC);
   f->bias.resize((size_t)conv.OC);
@@ -108,51 +108,36 @@ void record_range(Conv2d& conv, const float* x, int64_t n) {
 
 }  // namespace
 
-// The packed weights of a conv with its BN folded in (bf16 or int8), and the fp32 bias.
-struct FoldedBf16 {
+// A conv's weights packed (bf16, int8) or transformed (Winograd) with its BN's scale folded in,
+// and the fp32 bias.
+template <class Packed>
+struct Folded {
   uint64_t fingerprint = 0;
-  ConvBf16Weights w;
-  std::vector<float> bias;
-};
-struct FoldedInt8 {
-  uint64_t fingerprint = 0;
-  ConvInt8Weights w;
+  Packed w;
   std::vector<float> bias;
 };
 
-// The Winograd-transformed weights of a conv with its BN's scale folded in, and the bias.
-struct FoldedWinograd {
-  uint64_t fingerprint = 0;
-  ConvWinogradWeights w;
-  std::vector<float> bias;
-};
-
-static std::shared_ptr<const FoldedBf16> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
+static std::shared_ptr<const Folded<ConvBf16Weights>> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
   return cached_fold(conv.bf16_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_bf16(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC);
   });
 }
 
-struct FoldedWinogradBf16 {
-  uint64_t fingerprint = 0;
-  ConvWinogradBf16Weights w;
-  std::vector<float> bias;
-};
-
-static std::shared_ptr<const FoldedWinogradBf16> folded_winograd_bf16(Conv2d& conv, const BatchNorm2d& bn) {
+static std::shared_ptr<const Folded<ConvWinogradBf16Weights>> folded_winograd_bf16(Conv2d& conv,
+                                                                                   const BatchNorm2d& bn) {
   return cached_fold(conv.winograd_bf16_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_winograd_bf16(conv.weight.value.data(), scale, conv.C, conv.OC);
   });
 }
 
-static std::shared_ptr<const FoldedWinograd> folded_winograd(Conv2d& conv, const BatchNorm2d& bn) {
+static std::shared_ptr<const Folded<ConvWinogradWeights>> folded_winograd(Conv2d& conv, const BatchNorm2d& bn) {
   return cached_fold(conv.winograd_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_winograd(conv.weight.value.data(), scale, conv.C, conv.OC);
   });
 }
 
 // Packed for the conv's input quantization (part of the fingerprint: recalibrating repacks).
-static std::shared_ptr<const FoldedInt8> folded_int8(Conv2d& conv, const BatchNorm2d& bn) {
+static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, const BatchNorm2d& bn) {
   uint64_t salt = fnv1a(&conv.int8_act_max, sizeof(float), 0x1000000000000000ull);
   salt = fnv1a(&conv.int8_act_min, sizeof(float), salt);
   for (const std::vector<float>* v : {&conv.int8_image_mean, &conv.int8_image_std}) {
@@ -200,17 +185,17 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
   if (int8 || ctx.precision == Precision::bf16) {
     if (int8) {
-      const std::shared_ptr<const FoldedInt8> f = folded_int8(conv, bn);
+      const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
       ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
       conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
     } else if (!pool && use_winograd_bf16(d)) {
-      const std::shared_ptr<const FoldedWinogradBf16> f = folded_winograd_bf16(conv, bn);
+      const std::shared_ptr<const Folded<ConvWinogradBf16Weights>> f = folded_winograd_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the transformed weights
       conv2d_forward_winograd_bf16(y->value.data(), x->value.data(), f->w, d, ep);
       log_conv_algo(conv, "bf16-winograd");
       return y;
     } else {
-      const std::shared_ptr<const FoldedBf16> f = folded_bf16(conv, bn);
+      const std::shared_ptr<const Folded<ConvBf16Weights>> f = folded_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the bf16 weights
       conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
     }
@@ -218,7 +203,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     return y;
   }
   if (winograd) {
-    const std::shared_ptr<const FoldedWinograd> f = folded_winograd(conv, bn);
+    const std::shared_ptr<const Folded<ConvWinogradWeights>> f = folded_winograd(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
     log_conv_algo(conv, "winograd");

@@ -15,10 +15,14 @@
 
 namespace ds {
 
-struct FoldedBf16;          // layers/conv_bn_eval.cpp
-struct FoldedWinograd;      // layers/conv_bn_eval.cpp
-struct FoldedWinogradBf16;  // layers/conv_bn_eval.cpp
-struct FoldedInt8;          // layers/conv_bn_eval.cpp
+// A convolution's weights packed for one inference kernel with its BatchNorm folded in, and the
+// fingerprint of what they were made from (layers/conv_bn_eval.cpp).
+template <class Packed>
+struct Folded;
+struct ConvBf16Weights;          // engine/kernels/conv_bf16.h
+struct ConvWinogradWeights;      // engine/kernels/conv_winograd.h
+struct ConvWinogradBf16Weights;  // engine/kernels/conv_winograd_bf16.h
+struct ConvInt8Weights;          // engine/kernels/conv_int8.h
 constexpr int kCalibBins = 2048;
 
 struct Conv2d {
@@ -28,14 +32,14 @@ struct Conv2d {
   Param bias;    // [OC] when has_bias
   // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
-  std::shared_ptr<const FoldedBf16> bf16_folded;
+  std::shared_ptr<const Folded<ConvBf16Weights>> bf16_folded;
   // conv_bn_eval's Winograd-transformed fp32 weights, BN folded in, for the 3x3 stride-1
   // convolutions it runs by Winograd (use_winograd, engine/kernels/conv_winograd.h); refreshed
   // like bf16_folded.
-  std::shared_ptr<const FoldedWinograd> winograd_folded;
+  std::shared_ptr<const Folded<ConvWinogradWeights>> winograd_folded;
   // Likewise at Precision::bf16: the F(2x2, 3x3) filters in bf16 (use_winograd_bf16,
   // engine/kernels/conv_winograd_bf16.h), instead of bf16_folded for those convolutions.
-  std::shared_ptr<const FoldedWinogradBf16> winograd_bf16_folded;
+  std::shared_ptr<const Folded<ConvWinogradBf16Weights>> winograd_bf16_folded;
   // int8 (weights/calibrate.h): the smallest and largest input seen by forward passes with
   // ctx.calibrating, and the range the input is quantized to at Precision::int8
   // (int8_act_min..int8_act_max, int8_act_min <= 0 and 0 unless the input is signed, as conv1's;
@@ -52,7 +56,7 @@ struct Conv2d {
   // normalized 8-bit image, quantized per channel so that each code is the pixel value
   // (Int8Input::image, engine/kernels/conv_int8.h) rather than by the range above.
   std::vector<float> int8_image_mean, int8_image_std;
-  std::shared_ptr<const FoldedInt8> int8_folded;
+  std::shared_ptr<const Folded<ConvInt8Weights>> int8_folded;
   Conv2d() = default;
   Conv2d(const std::string& name, int64_t C, int64_t OC, int64_t k, int64_t stride, int64_t pad, bool bias);
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
