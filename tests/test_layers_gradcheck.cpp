@@ -114,6 +114,19 @@ void randomize(Param& p, Rng& rng, float scale, float shift = 0.f) {
   from_file_layout(p, t.data(), p.value);
 }
 
+// A conv (weights, and bias when it has one, N(0, w_scale)) and the BN after it (weight
+// 1 + N(0, 0.3), bias N(0, 0.3), running mean N(0, 0.5), running variance 0.3..1.3) drawn from rng.
+void randomize_conv_bn(Conv2d& conv, BatchNorm2d& bn, Rng& rng, float w_scale) {
+  randomize(conv.weight, rng, w_scale);
+  if (conv.has_bias) randomize(conv.bias, rng, w_scale);
+  randomize(bn.weight, rng, 0.3f, 1.f);
+  randomize(bn.bias, rng, 0.3f);
+  for (int64_t c = 0; c < bn.C; ++c) {
+    bn.running_mean.value[c] = rng.normal() * 0.5f;
+    bn.running_var.value[c] = 0.3f + (float)rng.uniform();
+  }
+}
+
 }  // namespace
 
 TEST_CASE("Conv2d gradients: bias / no bias, stride 2, padding, 7x7, 1x1") {
@@ -437,14 +450,7 @@ TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add an
   for (bool bias : {false, true}) {
     Conv2d conv("layer2.0.conv2", 5, 18, 3, 2, 1, bias);
     BatchNorm2d bn("layer2.0.bn2", 18);
-    randomize(conv.weight, rng, 0.4f);
-    if (bias) randomize(conv.bias, rng, 0.4f);
-    randomize(bn.weight, rng, 0.3f, 1.f);
-    randomize(bn.bias, rng, 0.3f);
-    for (int64_t c = 0; c < 18; ++c) {
-      bn.running_mean.value[c] = rng.normal() * 0.5f;
-      bn.running_var.value[c] = 0.3f + (float)rng.uniform();
-    }
+    randomize_conv_bn(conv, bn, rng, 0.4f);
     VarPtr x = make_var(randn(Shape{2, 9, 7, 5}, rng));
     VarPtr res = make_var(randn(Shape{2, 5, 4, 18}, rng));
     Context eval;
@@ -476,14 +482,7 @@ TEST_CASE("conv_bn_eval at bf16 by Winograd F(2x2) equals conv, BN, add and ReLU
   Rng rng(13);
   Conv2d conv("layer2.1.conv2", 24, 40, 3, 1, 1, true);
   BatchNorm2d bn("layer2.1.bn2", 40);
-  randomize(conv.weight, rng, 0.3f);
-  randomize(conv.bias, rng, 0.3f);
-  randomize(bn.weight, rng, 0.3f, 1.f);
-  randomize(bn.bias, rng, 0.3f);
-  for (int64_t c = 0; c < 40; ++c) {
-    bn.running_mean.value[c] = rng.normal() * 0.5f;
-    bn.running_var.value[c] = 0.3f + (float)rng.uniform();
-  }
+  randomize_conv_bn(conv, bn, rng, 0.3f);
   VarPtr x = make_var(randn(Shape{2, 9, 11, 24}, rng));
   VarPtr res = make_var(randn(Shape{2, 9, 11, 40}, rng));
   Context fp32, bf16;
