@@ -474,7 +474,8 @@ TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add an
 // At bf16 with Winograd on, conv_bn_eval folds the BN's scale into the F(2x2) filters before
 // rounding them and adds the folded bias, residual and ReLU in the output transform: the same
 // layer as conv, BN, add and ReLU in fp32, within bf16's rounding.
-TEST_CASE("conv_bn_eval at bf16 by Winograd F(2x2) equals conv, BN, add and ReLU within bf16 rounding") {
+// Tagged [bf16]: its own ctest (test_layers_gradcheck_bf16), reported skipped without AVX512-BF16.
+TEST_CASE("conv_bn_eval at bf16 by Winograd F(2x2) equals conv, BN, add and ReLU within bf16 rounding", "[bf16]") {
   if (!has_bf16_kernels()) {
     WARN("not run: CPU lacks AVX512-BF16");
     return;
