@@ -62,14 +62,21 @@ Operands make_operands(const ConvDims& d) {
   return o;
 }
 
-double time_pass(const ConvDims& d, ConvPass pass, Operands& o) {
+template <class Run>
+double elapsed_ms(Run run) {
   const auto t0 = std::chrono::steady_clock::now();
-  switch (pass) {
-    case ConvPass::forward: conv2d_forward(o.y.data(), o.x.data(), o.w.data(), d); break;
-    case ConvPass::backward_data: conv2d_backward_data(o.dx.data(), o.dy.data(), o.w.data(), d, true); break;
-    case ConvPass::backward_weights: conv2d_backward_weights(o.dw.data(), nullptr, o.dy.data(), o.x.data(), d); break;
-  }
+  run();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double time_pass(const ConvDims& d, ConvPass pass, Operands& o) {
+  return elapsed_ms([&] {
+    switch (pass) {
+      case ConvPass::forward: conv2d_forward(o.y.data(), o.x.data(), o.w.data(), d); break;
+      case ConvPass::backward_data: conv2d_backward_data(o.dx.data(), o.dy.data(), o.w.data(), d, true); break;
+      case ConvPass::backward_weights: conv2d_backward_weights(o.dw.data(), nullptr, o.dy.data(), o.x.data(), d); break;
+    }
+  });
 }
 
 // Median ms of each candidate, timed in alternating rounds after one untimed call each.
@@ -148,6 +155,24 @@ std::vector<ConvTunedClass> tune_conv_blocking(const ConvTuneOptions& o,
   return out;
 }
 
+namespace {
+
+// d's direct convolution against its Winograd one, alternating in rounds after one untimed call
+// of each; Winograd chosen when its median beats the direct one's by o.min_gain.
+template <class Direct, class Wino>
+WinogradChoice measure_choice(const ConvTuneOptions& o, const ConvDims& d, bool bf16, Direct direct, Wino wino) {
+  std::vector<double> a, b;
+  for (int r = -1; r < o.rounds; ++r) {
+    const double ta = elapsed_ms(direct), tb = elapsed_ms(wino);
+    if (r >= 0) a.push_back(ta), b.push_back(tb);
+  }
+  WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(b), median(a), bf16};
+  c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
+  return c;
+}
+
+}  // namespace
+
 std::vector<WinogradChoice> tune_winograd(
     const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
     const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
@@ -161,20 +186,12 @@ std::vector<WinogradChoice> tune_winograd(
       if (c.shape_class == conv_shape_class(d, ConvPass::forward)) blocking = c.blocking;
     Operands ops = make_operands(d);
     const ConvWinogradWeights packed = pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC);
-    std::vector<double> direct, wino;
     set_conv_blocking_override(&blocking);
-    for (int r = -1; r < o.rounds; ++r) {  // one untimed call of each first
-      const double a = time_pass(d, ConvPass::forward, ops);
-      const auto t0 = std::chrono::steady_clock::now();
-      conv2d_forward_winograd(ops.y.data(), ops.x.data(), packed, d);
-      const double b = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (r >= 0) direct.push_back(a), wino.push_back(b);
-    }
+    out.push_back(measure_choice(
+        o, d, false, [&] { time_pass(d, ConvPass::forward, ops); },
+        [&] { conv2d_forward_winograd(ops.y.data(), ops.x.data(), packed, d); }));
     set_conv_blocking_override(nullptr);
-    WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(wino), median(direct)};
-    c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
-    out.push_back(c);
-    if (progress) progress(s, c);
+    if (progress) progress(s, out.back());
   }
   return out;
 }
@@ -184,27 +201,16 @@ std::vector<WinogradChoice> tune_winograd_bf16(
   check_conv_tune_options(o);
   std::vector<WinogradChoice> out;
   if (!has_bf16_kernels()) return out;
-  auto ms = [](auto run) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  };
   for (const ConvTuneShape& s : resnet18_conv_shapes(o.batch, o.size)) {
     const ConvDims& d = s.d;
     if (!winograd_applies(d)) continue;
     Operands ops = make_operands(d);
     const ConvBf16Weights direct_w = pack_conv_bf16(ops.w.data(), nullptr, 3, 3, d.C, d.OC);
     const ConvWinogradBf16Weights wino_w = pack_conv_winograd_bf16(ops.w.data(), nullptr, d.C, d.OC);
-    std::vector<double> direct, wino;
-    for (int r = -1; r < o.rounds; ++r) {  // one untimed call of each first
-      const double a = ms([&] { conv2d_forward_bf16(ops.y.data(), ops.x.data(), direct_w, d); });
-      const double b = ms([&] { conv2d_forward_winograd_bf16(ops.y.data(), ops.x.data(), wino_w, d); });
-      if (r >= 0) direct.push_back(a), wino.push_back(b);
-    }
-    WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(wino), median(direct), true};
-    c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
-    out.push_back(c);
-    if (progress) progress(s, c);
+    out.push_back(measure_choice(
+        o, d, true, [&] { conv2d_forward_bf16(ops.y.data(), ops.x.data(), direct_w, d); },
+        [&] { conv2d_forward_winograd_bf16(ops.y.data(), ops.x.data(), wino_w, d); }));
+    if (progress) progress(s, out.back());
   }
   return out;
 }
