@@ -23,7 +23,7 @@ Shape BatchNorm2d::out_shape(const Shape& in) const {
   return in;
 }
 
-VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residual, bool relu) {
+VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residual, bool relu, const double* in_sums) {
   const Shape s = out_shape(x->value.shape());
   if (residual)
     DS_CHECK_INPUT(residual->value.shape() == s, "BatchNorm2d " + weight.name + ": residual " +
@@ -43,7 +43,7 @@ VarPtr BatchNorm2d::forward(Context& ctx, const VarPtr& x, const VarPtr& residua
                                                   " has fewer than two values per channel; training needs more");
     batchnorm_forward_train(y->value.data(), mean.data(), invstd.data(), running_mean.value.data(),
                             running_var.value.data(), x->value.data(), weight.value.data(), bias.value.data(), P, C,
-                            momentum, eps, fuse, ctx.bn_sync);
+                            momentum, eps, fuse, ctx.bn_sync, in_sums);
   } else {
     batchnorm_forward_eval(y->value.data(), mean.data(), invstd.data(), x->value.data(), weight.value.data(),
                            bias.value.data(), running_mean.value.data(), running_var.value.data(), P, C, eps, fuse);

@@ -43,12 +43,13 @@ Shape Conv2d::out_shape(const Shape& in) const {
   return Shape{in[0], conv_out_size(in[1], KH, stride, pad), conv_out_size(in[2], KW, stride, pad), OC};
 }
 
-VarPtr Conv2d::forward(Context& ctx, const VarPtr& x) {
+VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
   const Shape os = out_shape(x->value.shape());
   const ConvDims d = make_conv_dims(os[0], C, x->value.size(1), x->value.size(2), OC, KH, KW, stride, pad);
   VarPtr y = make_var(Tensor::empty(os));
   ConvEpilogue ep;
   ep.bias = has_bias ? bias.value.data() : nullptr;
+  ep.channel_sums = channel_sums;
   if (use_winograd(d)) {
     // No weight version to key a cache on: the transform (about 300 flops and 36 floats written
     // per filter, against the convolution's 2 x 9 x N x OH x OW flops per filter) is redone per

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "base/error.h"
 #include "base/hash.h"
@@ -232,7 +233,10 @@ VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool
 
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu) {
   if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu);
-  return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
+  if (!ctx.training) return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
+  std::vector<double> sums((size_t)(2 * conv.OC));  // BN's statistics, summed as the conv stores its outputs
+  VarPtr y = conv.forward(ctx, x, sums.data());
+  return bn.forward(ctx, y, residual, relu, sums.data());
 }
 
 }  // namespace ds

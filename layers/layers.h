@@ -64,7 +64,8 @@ struct Conv2d {
   // this batch (engine/kernels/conv_winograd.h; the filters transformed on every call, as the
   // weights change every step), else the direct convolution. Backward: weight gradients direct,
   // data gradients by Winograd where use_winograd_backward_data() picks the shape, else direct.
-  VarPtr forward(Context& ctx, const VarPtr& x);
+  // channel_sums (or null): [2 * OC], the output's per-channel sums (ConvEpilogue::channel_sums).
+  VarPtr forward(Context& ctx, const VarPtr& x, double* channel_sums = nullptr);
   void collect(ParamSet& ps);
 };
 
@@ -93,7 +94,8 @@ void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
 void log_conv_algo(const Conv2d& conv, const char* algo, const char* pass = "");
 
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
-// the two layers (BN fusing the add and ReLU) when recording or training.
+// the two layers (BN fusing the add and ReLU) when recording or training; in training the
+// convolution's epilogue sums its outputs per channel for BN's batch statistics.
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu);
 
 struct BatchNorm2d {
@@ -105,8 +107,10 @@ struct BatchNorm2d {
   BatchNorm2d(const std::string& name, int64_t C);
   Shape out_shape(const Shape& in) const;
   // training: batch stats + running update. Optionally fused with what follows BN in a ResNet
-  // block: relu(bn(x) + residual) (residual same shape as x, or null).
-  VarPtr forward(Context& ctx, const VarPtr& x, const VarPtr& residual = nullptr, bool relu = false);
+  // block: relu(bn(x) + residual) (residual same shape as x, or null). in_sums (training): x's
+  // per-channel sums as the convolution before took them (Conv2d::forward), instead of two passes.
+  VarPtr forward(Context& ctx, const VarPtr& x, const VarPtr& residual = nullptr, bool relu = false,
+                 const double* in_sums = nullptr);
   void collect(ParamSet& ps);
 };
 

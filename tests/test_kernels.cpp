@@ -28,6 +28,7 @@
 #include "engine/kernels/pooling.h"
 #include "engine/kernels/softmax_xent.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/tile_sums.h"
 #include "engine/kernels/work_runs.h"
 
 using namespace ds;
@@ -532,35 +533,40 @@ TEST_CASE("synchronized batchnorm over two slices equals batchnorm over the whol
                             beta.data(), P, C, 0.1f, 1e-5f, fuse);
     batchnorm_backward(dx.data(), dg.data(), db.data(), nullptr, dy.data(), y.data(), x.data(), gamma.data(),
                        mean.data(), invstd.data(), P, C, true, true);
-    TwoSliceSum sync;
-    std::vector<float> ys(P * C), dxs(P * C), dgs[2], dbs[2], rms[2], rvs[2];
-    auto slice = [&](int k) {
-      const int64_t p0 = k ? P0 : 0, n = k ? P - P0 : P0, o = p0 * C;
-      BnFuse f = fuse;
-      f.residual = res.data() + o;
-      std::vector<float> m(C), is(C);
-      rms[k] = rm, rvs[k] = rv, dgs[k].assign(C, 0.f), dbs[k].assign(C, 0.f);
-      batchnorm_forward_train(ys.data() + o, m.data(), is.data(), rms[k].data(), rvs[k].data(), x.data() + o,
-                              gamma.data(), beta.data(), n, C, 0.1f, 1e-5f, f, &sync);
-      batchnorm_backward(dxs.data() + o, dgs[k].data(), dbs[k].data(), nullptr, dy.data() + o, ys.data() + o,
-                         x.data() + o, gamma.data(), m.data(), is.data(), n, C, true, true, false, &sync);
-    };
-    std::thread t1(slice, 1);
-    slice(0);
-    t1.join();
-    double worst = 0;
-    for (int64_t i = 0; i < P * C; ++i)
-      worst = std::max({worst, (double)std::fabs(ys[i] - y[i]), (double)std::fabs(dxs[i] - dx[i])});
-    for (int64_t c = 0; c < C; ++c)
-      for (int k = 0; k < 2; ++k)
-        worst = std::max({worst, (double)std::fabs(rms[k][c] - rmw[c]), (double)std::fabs(rvs[k][c] - rvw[c]),
-                          (double)std::fabs(dgs[0][c] + dgs[1][c] - dg[c]),
-                          (double)std::fabs(dbs[0][c] + dbs[1][c] - db[c])});
-    // Each slice's own d_gamma is its share, not the whole (the gradient sum adds the shares).
-    CHECK(std::fabs(dbs[0][0] - db[0]) > 1e-3);
-    std::printf("synchronized batchnorm %s, two slices vs whole batch: max abs difference %.3g\n", isa_name(isa),
-                worst);
-    CHECK(worst < 2e-5);
+    for (const bool with_sums : {false, true}) {  // statistics from the input, or from its sums (tile_sums.h)
+      TwoSliceSum sync;
+      std::vector<float> ys(P * C), dxs(P * C), dgs[2], dbs[2], rms[2], rvs[2];
+      auto slice = [&](int k) {
+        const int64_t p0 = k ? P0 : 0, n = k ? P - P0 : P0, o = p0 * C;
+        BnFuse f = fuse;
+        f.residual = res.data() + o;
+        std::vector<float> m(C), is(C);
+        std::vector<double> in_sums((size_t)(2 * C));
+        channel_sums_exact(in_sums.data(), x.data() + o, n, C);
+        rms[k] = rm, rvs[k] = rv, dgs[k].assign(C, 0.f), dbs[k].assign(C, 0.f);
+        batchnorm_forward_train(ys.data() + o, m.data(), is.data(), rms[k].data(), rvs[k].data(), x.data() + o,
+                                gamma.data(), beta.data(), n, C, 0.1f, 1e-5f, f, &sync,
+                                with_sums ? in_sums.data() : nullptr);
+        batchnorm_backward(dxs.data() + o, dgs[k].data(), dbs[k].data(), nullptr, dy.data() + o, ys.data() + o,
+                           x.data() + o, gamma.data(), m.data(), is.data(), n, C, true, true, false, &sync);
+      };
+      std::thread t1(slice, 1);
+      slice(0);
+      t1.join();
+      double worst = 0;
+      for (int64_t i = 0; i < P * C; ++i)
+        worst = std::max({worst, (double)std::fabs(ys[i] - y[i]), (double)std::fabs(dxs[i] - dx[i])});
+      for (int64_t c = 0; c < C; ++c)
+        for (int k = 0; k < 2; ++k)
+          worst = std::max({worst, (double)std::fabs(rms[k][c] - rmw[c]), (double)std::fabs(rvs[k][c] - rvw[c]),
+                            (double)std::fabs(dgs[0][c] + dgs[1][c] - dg[c]),
+                            (double)std::fabs(dbs[0][c] + dbs[1][c] - db[c])});
+      // Each slice's own d_gamma is its share, not the whole (the gradient sum adds the shares).
+      CHECK(std::fabs(dbs[0][0] - db[0]) > 1e-3);
+      std::printf("synchronized batchnorm %s%s, two slices vs whole batch: max abs difference %.3g\n", isa_name(isa),
+                  with_sums ? " from sums" : "", worst);
+      CHECK(worst < 2e-5);
+    }
   }
   force_isa(isa_before);
 }

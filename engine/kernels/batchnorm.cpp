@@ -9,6 +9,7 @@
 
 #include "base/int_math.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/block_sums.h"
 #include "engine/kernels/bn_loops.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
@@ -19,18 +20,11 @@ namespace {
 
 constexpr int64_t kBlock = 256;  // pixels per partial sum
 
-// Per-channel sums over fixed blocks of kBlock pixels, in parallel, then the blocks added in
-// order: independent of the thread count. block(part, p0, p1) writes `width` doubles. The
-// partials live in kernel scratch memory, so they are not faulted in afresh on every call.
+// Per-channel sums over fixed blocks of kBlock pixels (block_sums.h): independent of the thread
+// count.
 template <class Block>
-void block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
-  const int64_t blocks = ceil_div(P, kBlock);
-  double* parts = reinterpret_cast<double*>(scratch(ScratchSlot::bn_partials, 2 * blocks * width));
-#pragma omp parallel for schedule(static) if (use_threads(P * C, kMinParallelElements))
-  for (int64_t b = 0; b < blocks; ++b) block(parts + b * width, b * kBlock, std::min(P, (b + 1) * kBlock));
-  for (int64_t c = 0; c < width; ++c) out[c] = 0;
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t c = 0; c < width; ++c) out[c] += parts[b * width + c];
+void pixel_block_sums(int64_t P, int64_t C, int64_t width, double* out, Block block) {
+  block_sums(P, kBlock, (double)P * (double)C, width, out, block);
 }
 
 // Runs f(p0, p1) over [0, P) in blocks of kBlock pixels, in parallel.
@@ -51,23 +45,44 @@ void normalize(float* out, const float* in, const float* scale, const float* shi
 
 }  // namespace
 
+double batch_moments_from_sums(double* mean, double* sq, const double* in_sums, int64_t P, int64_t C,
+                               const BnSync* sync) {
+  std::vector<double> v(in_sums, in_sums + 2 * C);
+  v.push_back((double)P);
+  if (sync) sync->sum(v.data(), 2 * C + 1);
+  const double n = v[(size_t)(2 * C)];
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = v[(size_t)c] / n;
+    // Q - S^2 / n loses only double's digits to cancellation: Q was summed from centred squares.
+    sq[c] = std::max(0.0, v[(size_t)(C + c)] - v[(size_t)c] * mean[c]);
+  }
+  return n;
+}
+
 void batchnorm_forward_train(float* out, float* save_mean, float* save_invstd, float* running_mean, float* running_var,
                              const float* in, const float* gamma, const float* beta, int64_t P, int64_t C,
-                             float momentum, float eps, const BnFuse& fuse, const BnSync* sync) {
+                             float momentum, float eps, const BnFuse& fuse, const BnSync* sync, const double* in_sums) {
   if (reference_kernels())
     return batchnorm_forward_train_ref(out, save_mean, save_invstd, running_mean, running_var, in, gamma, beta, P, C,
-                                       momentum, eps, fuse, sync);
+                                       momentum, eps, fuse, sync, in_sums);
   const BnLoops& L = bn_loops();
-  std::vector<double> sum(C + 1), sq(C);  // sum[C]: the pixel count
-  block_sums(P, C, C, sum.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
-  sum[C] = (double)P;
-  if (sync) sync->sum(sum.data(), C + 1);
-  const double n = sum[C];
-  std::vector<double> mean(C);
-  for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / n;
-  // Two-pass variance: no cancellation.
-  block_sums(P, C, C, sq.data(), [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, mean.data(), p0, p1, C); });
-  if (sync) sync->sum(sq.data(), C);
+  std::vector<double> mean(C), sq(C);  // sq: the centred sum of squares
+  double n = 0;
+  if (in_sums) {
+    n = batch_moments_from_sums(mean.data(), sq.data(), in_sums, P, C, sync);
+  } else {
+    std::vector<double> sum(C + 1);  // sum[C]: the pixel count
+    pixel_block_sums(P, C, C, sum.data(),
+                     [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, nullptr, p0, p1, C); });
+    sum[C] = (double)P;
+    if (sync) sync->sum(sum.data(), C + 1);
+    n = sum[C];
+    for (int64_t c = 0; c < C; ++c) mean[c] = sum[c] / n;
+    // Two-pass variance: no cancellation.
+    pixel_block_sums(P, C, C, sq.data(),
+                     [&](double* s, int64_t p0, int64_t p1) { L.sums(s, in, mean.data(), p0, p1, C); });
+    if (sync) sync->sum(sq.data(), C);
+  }
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const double var = sq[c] / n;
@@ -113,8 +128,9 @@ void batchnorm_backward(float* d_in, float* d_gamma, float* d_beta, float* d_res
   // g = d_out masked by the fused ReLU (where out > 0); both sums in one pass.
   const BnLoops& L = bn_loops();
   std::vector<double> both(2 * C);
-  block_sums(P, C, 2 * C, both.data(),
-             [&](double* s, int64_t p0, int64_t p1) { L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C); });
+  pixel_block_sums(P, C, 2 * C, both.data(), [&](double* s, int64_t p0, int64_t p1) {
+    L.grad_sums(s, s + C, d_out, out, in, save_mean, p0, p1, C);
+  });
   const double* sum_dy = both.data();
   const double* sum_dy_xc = both.data() + C;
   // The means below are over the whole batch: with sync, of every process's sums and pixels.

@@ -28,7 +28,10 @@ struct BnFuse {
 // Training: normalise with the batch mean and biased variance; if running_mean/running_var are
 // non-null update them as running = (1 - momentum) * running + momentum * batch_stat, with the
 // unbiased variance (P / (P - 1)) for running_var. Requires P > 1. With sync, P and the sums are
-// the whole batch's over the processes (each then needs P >= 1).
+// the whole batch's over the processes (each then needs P >= 1). in_sums, when given, are the
+// input's per-channel sums [2 * C] (sum, then sum of squares, over this process's P pixels) as
+// the convolution before took them (ConvEpilogue::channel_sums): the statistics then come from
+// them instead of two passes over the input.
 void batchnorm_forward_train(float* out,           // [P, C]
                              float* save_mean,     // [C]
                              float* save_invstd,   // [C]
@@ -38,7 +41,12 @@ void batchnorm_forward_train(float* out,           // [P, C]
                              const float* gamma,   // [C]
                              const float* beta,    // [C]
                              int64_t P, int64_t C, float momentum, float eps, const BnFuse& fuse = {},
-                             const BnSync* sync = nullptr);
+                             const BnSync* sync = nullptr, const double* in_sums = nullptr);
+
+// The batch's per-channel mean and centred sum of squares sq (sum of (x - mean)^2) from in_sums
+// as above, summed over the processes with sync; returns the batch's pixel count.
+double batch_moments_from_sums(double* mean, double* sq, const double* in_sums, int64_t P, int64_t C,
+                               const BnSync* sync);
 
 // Evaluation: normalise with running statistics.
 void batchnorm_forward_eval(float* out,                 // [P, C]
@@ -75,7 +83,7 @@ void batchnorm_backward(float* d_in,               // [P, C]
 void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd, float* running_mean,
                                  float* running_var, const float* in, const float* gamma, const float* beta, int64_t P,
                                  int64_t C, float momentum, float eps, const BnFuse& fuse = {},
-                                 const BnSync* sync = nullptr);
+                                 const BnSync* sync = nullptr, const double* in_sums = nullptr);
 void batchnorm_forward_eval_ref(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                                 const float* beta, const float* running_mean, const float* running_var, int64_t P,
                                 int64_t C, float eps, const BnFuse& fuse = {});

@@ -25,30 +25,36 @@ void normalize_channel_ref(float* out, const float* in, double mean, double invs
 
 void batchnorm_forward_train_ref(float* out, float* save_mean, float* save_invstd, float* running_mean,
                                  float* running_var, const float* in, const float* gamma, const float* beta, int64_t P,
-                                 int64_t C, float momentum, float eps, const BnFuse& fuse, const BnSync* sync) {
-  // Every channel's sum first, so that a synchronized BN can add the other processes' in.
-  std::vector<double> sum((size_t)C + 1, 0.0), sq((size_t)C, 0.0);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < P; ++p) sum[c] += in[p * C + c];
-  sum[C] = (double)P;
-  if (sync) sync->sum(sum.data(), C + 1);
-  const double n = sum[C];
-  for (int64_t c = 0; c < C; ++c) {
-    const double mean = sum[c] / n;
-    for (int64_t p = 0; p < P; ++p) sq[c] += (in[p * C + c] - mean) * (in[p * C + c] - mean);  // two passes
+                                 int64_t C, float momentum, float eps, const BnFuse& fuse, const BnSync* sync,
+                                 const double* in_sums) {
+  std::vector<double> mean((size_t)C), sq((size_t)C, 0.0);
+  double n = 0;
+  if (in_sums) {
+    n = batch_moments_from_sums(mean.data(), sq.data(), in_sums, P, C, sync);
+  } else {
+    // Every channel's sum first, so that a synchronized BN can add the other processes' in.
+    std::vector<double> sum((size_t)C + 1, 0.0);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < P; ++p) sum[c] += in[p * C + c];
+    sum[C] = (double)P;
+    if (sync) sync->sum(sum.data(), C + 1);
+    n = sum[C];
+    for (int64_t c = 0; c < C; ++c) {
+      mean[c] = sum[c] / n;
+      for (int64_t p = 0; p < P; ++p) sq[c] += (in[p * C + c] - mean[c]) * (in[p * C + c] - mean[c]);  // two passes
+    }
+    if (sync) sync->sum(sq.data(), C);
   }
-  if (sync) sync->sum(sq.data(), C);
   for (int64_t c = 0; c < C; ++c) {
-    const double mean = sum[c] / n;
     const double invstd = 1.0 / std::sqrt(sq[c] / n + (double)eps);
-    save_mean[c] = (float)mean;
+    save_mean[c] = (float)mean[c];
     save_invstd[c] = (float)invstd;
-    if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+    if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
     if (running_var) {
       const double unbiased = n > 1 ? sq[c] / (n - 1) : sq[c] / n;
       running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
     }
-    normalize_channel_ref(out, in, mean, invstd, gamma, beta, P, C, c, fuse);
+    normalize_channel_ref(out, in, mean[c], invstd, gamma, beta, P, C, c, fuse);
   }
 }
 

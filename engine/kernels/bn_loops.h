@@ -18,6 +18,9 @@ struct BnLoops {
   // g = dy masked by out > 0 (out may be null): s[c] = sum_p g, s2[c] = sum_p g * (x - mean[c]).
   void (*grad_sums)(double* s, double* s2, const float* dy, const float* out, const float* x, const float* mean,
                     int64_t p0, int64_t p1, int64_t C);
+  // Over tiles [t0, t1) of a convolution's partials (tile_sums.h: tile t's sums at parts + 2 * t *
+  // ld, its sums of squares ld further): s[c] = the sum of the sums, s2[c] of the squares.
+  void (*tile_sums)(double* s, double* s2, const double* parts, int64_t ld, int64_t t0, int64_t t1, int64_t C);
   // y = scale * x + shift (+ res) (max 0 if relu).
   void (*normalize)(float* y, const float* x, const float* scale, const float* shift, const float* res, bool relu,
                     int64_t p0, int64_t p1, int64_t C);

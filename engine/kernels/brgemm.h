@@ -44,6 +44,11 @@ struct RowsTile {
   const float* res = nullptr;    // [M, ldr] or null
   int64_t ldr = 0;
   bool relu = false;
+  // Then, with sums, the tile's channel sums of the stored C[m][n] in double (tile_sums.h), n < N:
+  // sums[n] = the sum over m, sums[ld_sums + n] = the sum of squares; added to them if sums_add.
+  double* sums = nullptr;
+  int64_t ld_sums = 0;
+  bool sums_add = false;
 };
 
 struct ColsTile {

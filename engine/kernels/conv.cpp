@@ -112,7 +112,7 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 
 void check_conv_pool(const ConvDims& d, const ConvEpilogue& ep) {
   const PoolDims* p = ep.max_pool;
-  DS_CHECK(!p || (p->N == d.N && p->C == d.OC && p->H == d.OH && p->W == d.OW && !ep.residual),
+  DS_CHECK(!p || (p->N == d.N && p->C == d.OC && p->H == d.OH && p->W == d.OW && !ep.residual && !ep.channel_sums),
            "convolution: the fused max pool does not fit the convolution's output");
 }
 
@@ -152,8 +152,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   // Where the pool is not fused: the twin, and the 1x1 GEMMs (no stem is 1x1).
   if (ep.max_pool && (reference_kernels() || conv_is_1x1(d)))
     return conv_then_pool(out, d, ep, [&](float* o, const ConvEpilogue& e) { conv2d_forward(o, in, w, d, e); });
-  if (reference_kernels()) return conv2d_forward_ref(out, in, w, d, ep);
-  if (d.N * d.OH * d.OW * d.OC == 0) return;
+  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) return conv2d_forward_ref(out, in, w, d, ep);
   if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
   const BrgemmKernels& k = brgemm_kernels();
   const int64_t ldw = round_up(d.OC, k.vw);

@@ -62,6 +62,11 @@ struct ConvEpilogue {
   // convolutions take the pool too and write its output (out [N, pool OH, pool OW, OC]), in
   // bands whose rows stay in cache (or, on the paths that do not fuse it, after a whole pass).
   const PoolDims* max_pool = nullptr;
+  // Training's BatchNorm statistics (tile_sums.h): when set, the fp32 forward convolutions
+  // (conv2d_forward, conv2d_forward_winograd and their twins) also write the per-channel sum of
+  // the values they store and the sum of their squares, [2 * OC] doubles, taken per tile as the
+  // tiles are stored. Not with max_pool.
+  double* channel_sums = nullptr;
 };
 
 // conv(out, ep) without ep's max pool into a buffer, then maxpool2d_forward into out: the

@@ -19,6 +19,7 @@
 #include "engine/kernels/layout.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/tile_sums.h"
 #include "engine/kernels/work_runs.h"
 
 namespace ds {
@@ -99,8 +100,9 @@ struct PixelPlan : ColumnBlocks {
     nk = ceil_div(g.K, std::max<int64_t>(1, b.chunk_k));
     for (int64_t c = 0; c <= nk; ++c) k0.push_back(g.K * c / nk);
     const int64_t kc = ceil_div(g.K, nk);
-    const int64_t max_group = std::max<int64_t>(1, b.group_bytes / (4 * kc) / M) * M;
-    group = round_up(ceil_div(P, ceil_div(P, max_group)), M);
+    const int64_t unit = g.ep.channel_sums ? M * kTilesPerSum : M;  // whole runs sharing a sums partial
+    const int64_t max_group = std::max<int64_t>(1, b.group_bytes / (4 * kc) / unit) * unit;
+    group = round_up(ceil_div(P, ceil_div(P, max_group)), unit);
     ngroups = ceil_div(P, group);
     obparts = std::clamp<int64_t>(ceil_div(8, ngroups), 1, nb);
     items = ngroups * obparts;
@@ -108,7 +110,8 @@ struct PixelPlan : ColumnBlocks {
 };
 
 // Item it of the plan: pixel group it / obparts, its share it % obparts of the blocks.
-void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k, int64_t it,
+// sums: with g.ep.channel_sums, the partials (partial i = pixels [i, i + 1) * M * kTilesPerSum).
+void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k, int64_t it, const TileSums& sums,
                 std::vector<const float*>& arow, std::vector<float*>& cbase, std::vector<float*>& crow) {
   const int64_t grp = it / pl.obparts, part = it % pl.obparts;
   const int64_t p0 = grp * pl.group, np = std::min(pl.group, pl.P - p0);
@@ -136,7 +139,10 @@ void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k,
       t.bias = last && g.ep.bias ? g.ep.bias + oc0 : nullptr;
       t.ldr = g.cols;
       t.relu = last && g.ep.relu;
+      t.ld_sums = sums.ld;
       for (int64_t i = 0; i < np; i += pl.M) {
+        t.sums = last && sums.parts ? sums.row((p0 + i) / pl.M / kTilesPerSum) + oc0 : nullptr;
+        t.sums_add = (p0 + i) / pl.M % kTilesPerSum != 0;
         t.a_rows = arow.data() + i;
         if (mapped) t.c_rows = crow.data() + i;
         else t.c = g.dst + (p0 + i) * g.cols + oc0;
@@ -155,12 +161,18 @@ void run_pixel_gemm(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocki
   const bool threads = use_threads(flops, kMinParallelFlops);
   const int nt = threads ? omp_get_max_threads() : 1;
   WorkRuns runs(nt, [&](int t) { return pl.items * (t + 1) / nt; });
+  TileSums sums;
+  if (g.ep.channel_sums) {
+    DS_CHECK(plain(g.dg), "run_pixel_gemm: channel sums of a plain output only");
+    sums = tile_sums(ceil_div(pl.P, pl.M * kTilesPerSum), g.cols);
+  }
 #pragma omp parallel if (threads)
   {
     std::vector<const float*> arow((size_t)pl.group);
     std::vector<float*> cbase((size_t)pl.group), crow((size_t)pl.group);
-    for (int64_t it; runs.next(omp_get_thread_num(), it);) pixel_item(g, pl, k, it, arow, cbase, crow);
+    for (int64_t it; runs.next(omp_get_thread_num(), it);) pixel_item(g, pl, k, it, sums, arow, cbase, crow);
   }
+  if (sums.parts) combine_tile_sums(g.ep.channel_sums, sums, g.cols);
 }
 
 // Panels of B [K, cols] for the rows tiles: nb blocks [K][ldp], block ob holding columns

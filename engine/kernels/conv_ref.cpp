@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/kernels/conv.h"
+#include "engine/kernels/tile_sums.h"
 
 namespace ds {
 
@@ -45,6 +46,7 @@ void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvD
           if (ep.relu) v = v < 0 ? 0.f : v;
           out[ix.out(n, oh, ow, oc)] = v;
         }
+  if (ep.channel_sums) channel_sums_exact(ep.channel_sums, out, d.N * d.OH * d.OW, d.OC);
 }
 
 void conv2d_backward_data_ref(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set) {

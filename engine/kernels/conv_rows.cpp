@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "base/error.h"
 #include "base/int_math.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/tile_sums.h"
 #include "engine/kernels/work_runs.h"
 
 namespace ds {
@@ -74,6 +76,7 @@ struct RowsPlan {
   // Where the outputs go.
   int64_t OHo = 0, OWo = 0;  // size of the image written into
   bool mapped = false;       // output pixels are not out's consecutive pixels (RowsConv::map)
+  TileSums sums;             // with ep.channel_sums: partial i = output pixels [i, i + 1) * M * kTilesPerSum
 
   RowsPlan(const RowsConv& conv, const BrgemmKernels& k) : r(&conv) {
     plan_tiles(k);
@@ -91,11 +94,13 @@ struct RowsPlan {
     ldp = (int64_t)NV * k.vw;
   }
 
-  // Pixel groups of (nearly) equal size, whole tiles each, at most group_bytes of outputs.
+  // Pixel groups of (nearly) equal size, whole tiles each (whole runs of tiles that share a
+  // partial of the channel sums, when taken), at most group_bytes of outputs.
   void plan_groups(const BrgemmKernels& k) {
     P = r->N * r->OH * r->OW;
-    const int64_t max_group = std::max<int64_t>(M, r->blocking.group_bytes / (4 * NV * k.vw) / M * M);
-    group = round_up(ceil_div(P, ceil_div(P, max_group)), M);
+    const int64_t unit = r->ep.channel_sums ? M * kTilesPerSum : M;
+    const int64_t max_group = std::max<int64_t>(unit, r->blocking.group_bytes / (4 * NV * k.vw) / unit * unit);
+    group = round_up(ceil_div(P, ceil_div(P, max_group)), unit);
     ngroups = ceil_div(P, group);
     items = nb * ngroups;
   }
@@ -251,7 +256,10 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
     t.bias = last && r.ep.bias ? r.ep.bias + oc0 : nullptr;
     t.ldr = r.cols;
     t.relu = last && r.ep.relu;
+    t.ld_sums = pl.sums.ld;
     for (int64_t pt = p0; pt < p1; pt += pl.M) {
+      t.sums = last && pl.sums.parts ? pl.sums.row(pt / pl.M / kTilesPerSum) + oc0 : nullptr;
+      t.sums_add = pt / pl.M % kTilesPerSum != 0;
       if (r.tapwise) t.a_taps = base + pl.chunk_row[(size_t)ch] * pl.group + (pt - p0);
       else t.a_rows = base + (pt - p0);
       t.c = r.out + pt * r.cols + oc0;
@@ -274,6 +282,11 @@ void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) 
   plans.reserve(convs.size());  // items point into plans: no reallocation after this
   for (const RowsConv& c : convs)
     if (c.N * c.OH * c.OW * c.cols > 0) plans.emplace_back(c, k);
+  for (RowsPlan& pl : plans)
+    if (pl.r->ep.channel_sums) {  // one tile_sums buffer per call
+      DS_CHECK(convs.size() == 1 && !pl.mapped, "run_rows_convs: channel sums of one plain convolution only");
+      pl.sums = tile_sums(ceil_div(pl.P, pl.M * kTilesPerSum), pl.r->cols);
+    }
   std::vector<std::pair<const RowsPlan*, int64_t>> items;
   std::vector<double> mid;  // cost before item i plus half its own
   double total = 0;
@@ -307,6 +320,8 @@ void run_rows_convs(const std::vector<RowsConv>& convs, const BrgemmKernels& k) 
     for (int64_t i; runs.next(omp_get_thread_num(), i);)
       run_item(*items[(size_t)i].first, items[(size_t)i].second, th, k);
   }
+  for (const RowsPlan& pl : plans)
+    if (pl.sums.parts) combine_tile_sums(pl.r->ep.channel_sums, pl.sums, pl.r->cols);
 }
 
 }  // namespace ds

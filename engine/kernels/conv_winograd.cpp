@@ -22,6 +22,7 @@
 #include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
+#include "engine/kernels/tile_sums.h"
 
 namespace ds {
 
@@ -205,11 +206,11 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
                              const ConvEpilogue& ep) {
   DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
            "conv2d_forward_winograd: not a 3x3 stride-1 convolution of the packed weights' shape");
-  if (reference_kernels()) return conv2d_forward_winograd_ref(out, in, w, d, ep);
-  if (d.N == 0 || d.OC == 0) return;
+  if (reference_kernels() || d.N == 0 || d.OC == 0) return conv2d_forward_winograd_ref(out, in, w, d, ep);
   const BrgemmKernels& k = brgemm_kernels();
   const WinogradKernels& wk = winograd_kernels(cpu_isa());
   const WinoPlan pl(d, w, k);
+  const TileSums sums = ep.channel_sums ? tile_sums(pl.T, d.OC) : TileSums{};
   DS_CHECK(pl.M <= 32, "conv2d_forward_winograd: brgemm tile taller than 32 rows");
   const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
@@ -239,10 +240,11 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
         const float* r[16];
         winograd_tile_outputs<4>(d, pl.TH, pl.TW, b0 + t, out, ep.residual, oc0, o, r);
         wk.output(o, Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
-                  ep.residual ? r : nullptr, ep.relu);
+                  ep.residual ? r : nullptr, ep.relu, sums.parts ? sums.row(b0 + t) + oc0 : nullptr, sums.ld);
       }
     }
   }
+  if (sums.parts) combine_tile_sums(ep.channel_sums, sums, d.OC);
 }
 
 }  // namespace ds

@@ -184,9 +184,10 @@ struct WinogradKernels {
   void (*input)(float* V, int64_t ldv, const float* const* pix, int64_t C);
   // For the 16 outputs p = i*4 + j of a tile with out[p] set: out[p][oc] = relu?((A^T M A)[p][oc]
   // + bias[oc] + res[p][oc]) for oc < OC, M[xi][oc] at M + xi * ldm (readable to whole vectors
-  // up to OC rounded up to 16); bias and res may be null (res[p] null where out[p] is).
+  // up to OC rounded up to 16); bias and res may be null (res[p] null where out[p] is). With
+  // sums, the tile's channel sums of the stored values (tile_sums.h): sums[oc], sums[ld_sums + oc].
   void (*output)(float* const* out, const float* M, int64_t ldm, int64_t OC, const float* bias, const float* const* res,
-                 bool relu);
+                 bool relu, double* sums, int64_t ld_sums);
 };
 const WinogradKernels& winograd_kernels(Isa isa);
 const WinogradKernels& winograd_kernels_avx512();

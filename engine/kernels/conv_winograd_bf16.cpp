@@ -152,7 +152,7 @@ void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const Wino
 
 void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const float* in,
                                      const ConvWinogradBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep) {
-  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool && !ep.channel_sums,
            "conv2d_forward_winograd_bf16: not a 3x3 stride-1 convolution of the packed weights' shape");
   DS_CHECK(has_bf16_kernels(), "conv2d_forward_winograd_bf16: the transforms need AVX512-BF16");
   if (d.N == 0 || d.OC == 0) return;

@@ -12,7 +12,7 @@ namespace ds {
 
 void conv2d_forward_winograd_bf16_ref(float* out, const float* in, const ConvWinogradBf16Weights& w, const ConvDims& d,
                                       const ConvEpilogue& ep) {
-  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool && !ep.channel_sums,
            "conv2d_forward_winograd_bf16_ref: not a 3x3 stride-1 convolution of the packed weights' shape");
   const int64_t TH = ceil_div(d.OH, 2), TW = ceil_div(d.OW, 2);
   std::vector<double> V((size_t)(16 * d.C));  // one tile's V[xi][c], as bf16 values

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/kernels/conv_winograd.h"
+#include "engine/kernels/tile_sums.h"
 
 namespace ds {
 
@@ -53,6 +54,7 @@ void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinograd
             }
         }
       }
+  if (ep.channel_sums) channel_sums_exact(ep.channel_sums, out, d.N * d.OH * d.OW, OC);
 }
 
 }  // namespace ds

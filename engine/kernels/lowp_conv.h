@@ -195,6 +195,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
                        const LowpEdgeBias* edge = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   check_conv_pool(d, ep);
+  DS_CHECK(!ep.channel_sums, "lowp_conv_forward: channel sums are the fp32 convolutions' (training)");
   const PoolDims* pool = ep.max_pool;
   // A 1x1 convolution with a stride and no padding (ResNet's downsamples) reads only every
   // stride-th pixel: the copy holds just those, OH x OW, and the tiles step through it by 1
@@ -308,6 +309,7 @@ template <class Acc, class Tap, class Finish>
 void lowp_conv_ref_loops(float* out, const float* in, const ConvDims& d, const ConvEpilogue& ep, Tap tap,
                          Finish finish) {
   check_conv_pool(d, ep);
+  DS_CHECK(!ep.channel_sums, "lowp_conv_ref_loops: channel sums are the fp32 convolutions' (training)");
   if (ep.max_pool)
     return conv_then_pool(out, d, ep,
                           [&](float* o, const ConvEpilogue& e) { lowp_conv_ref_loops<Acc>(o, in, d, e, tap, finish); });

@@ -30,6 +30,7 @@ enum class ScratchSlot {
   conv_pool_band,       // a convolution with a fused max pool (pooling.h): a band of its rows before pooling
   winograd_bf16_v,      // conv2d_forward_winograd_bf16: a block's transformed inputs in bf16
   winograd_bf16_m,      // conv2d_forward_winograd_bf16: a block's GEMM outputs
+  conv_tile_sums,       // fp32 forward convolutions with ConvEpilogue::channel_sums: per-tile partials (tile_sums.h)
   count
 };
 
