@@ -100,18 +100,24 @@ inline ConvEpilogue epilogue(const Case& c, const std::vector<float>& bias, cons
   return ep;
 }
 
+// run(y1) on one thread, then run(y2) on two, the thread count restored after.
+template <class Run>
+void run_on_1_and_2_threads(float* y1, float* y2, Run run) {
+  const int before = num_threads();
+  set_num_threads(1);
+  run(y1);
+  set_num_threads(2);
+  run(y2);
+  set_num_threads(before);
+}
+
 // A fast kernel's results do not depend on the thread count (1 and 2, bit for bit), and on the
 // path `below` (avx2 unless given; where `available` turns false) the dispatch runs the reference twin.
 // run(out) runs the dispatching kernel, ref(out) the twin, on the same operands.
 template <class Run, class Ref>
 void check_threads_and_dispatch(size_t n_out, Run run, Ref ref, bool (*available)(), Isa below = Isa::avx2) {
   std::vector<float> y1(n_out), y2(n_out), y3(n_out), y4(n_out);
-  const int before = num_threads();
-  set_num_threads(1);
-  run(y1.data());
-  set_num_threads(2);
-  run(y2.data());
-  set_num_threads(before);
+  run_on_1_and_2_threads(y1.data(), y2.data(), run);
   CHECK(y1 == y2);
   const Isa isa = cpu_isa();
   force_isa(below);

@@ -49,12 +49,9 @@ TEST_CASE("AMX-BF16 hardware tiles equal the emulated ones, on 1 and 2 threads, 
   ConvEpilogue ep;
   ep.bias = b.data(), ep.residual = res.data(), ep.relu = true;
   std::vector<float> hw1((size_t)n_out), hw2((size_t)n_out), emu((size_t)n_out), dflt((size_t)n_out);
-  const int before = num_threads();
-  set_num_threads(1);
-  conv2d_forward_bf16_on(conv_bf16_kernels_amx(), hw1.data(), x.data(), p, d, ep);
-  set_num_threads(2);
-  conv2d_forward_bf16_on(conv_bf16_kernels_amx(), hw2.data(), x.data(), p, d, ep);
-  set_num_threads(before);
+  test::run_on_1_and_2_threads(hw1.data(), hw2.data(), [&](float* y) {
+    conv2d_forward_bf16_on(conv_bf16_kernels_amx(), y, x.data(), p, d, ep);
+  });
   conv2d_forward_bf16_on(conv_bf16_kernels_amx_emulated(), emu.data(), x.data(), p, d, ep);
   conv2d_forward_bf16(dflt.data(), x.data(), p, d, ep);
   CHECK(hw1 == hw2);
@@ -87,12 +84,9 @@ TEST_CASE("bf16 Winograd on the AMX-BF16 hardware tiles matches its twin, exactl
     ep.bias = b.data(), ep.residual = res.data(), ep.relu = true;
     const ConvWinogradBf16Weights p = pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC);
     std::vector<float> hw1((size_t)n_out), hw2((size_t)n_out), twin((size_t)n_out);
-    const int before = num_threads();
-    set_num_threads(1);
-    conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), hw1.data(), x.data(), p, d, ep);
-    set_num_threads(2);
-    conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), hw2.data(), x.data(), p, d, ep);
-    set_num_threads(before);
+    test::run_on_1_and_2_threads(hw1.data(), hw2.data(), [&](float* y) {
+      conv2d_forward_winograd_bf16_on(conv_bf16_kernels_amx(), y, x.data(), p, d, ep);
+    });
     conv2d_forward_winograd_bf16_ref(twin.data(), x.data(), p, d, ep);
     INFO("C=" << d.C << " OC=" << d.OC << " H=" << d.H << " W=" << d.W);
     CHECK(hw1 == hw2);

@@ -3,8 +3,8 @@
 // outputs in double on every path (rows tiles, 1x1 GEMMs, Winograd, the twins) and ISA, with a
 // mean far from zero, independent of the thread count and of the pixel grouping, and BatchNorm
 // fed with them against its own two passes.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -29,17 +29,17 @@ struct SumsCase {
   float offset;  // added to every output by the bias: the mean, against a spread of order 1-10
 };
 const SumsCase kSumsCases[] = {
-    {2, 3, 31, 30, 64, 7, 2, 3, 0.f},      // conv1's shape: taps packed, whole vectors
-    {1, 3, 17, 15, 5, 7, 2, 3, 0.5f},      // partial vector, last tile short
-    {2, 64, 14, 14, 64, 3, 1, 1, 0.f},     // a ResNet layer (Winograd's too)
-    {1, 70, 9, 13, 40, 3, 1, 1, 1000.f},   // channels not a multiple of 16, mean 100x the spread
-    {2, 33, 11, 11, 70, 3, 2, 1, -3.f},    // stride 2, odd sizes
-    {3, 48, 7, 7, 96, 1, 2, 0, 0.f},       // downsample: 1x1 GEMM, strided
-    {2, 40, 10, 9, 20, 1, 1, 0, 200.f},    // 1x1, channels not a multiple of 16
-    {1, 16, 6, 6, 16, 3, 1, 2, 0.f},       // padding past "same": 8 x 8 output
-    {2, 20, 7, 5, 24, 3, 1, 1, 50.f},      // Winograd edge tiles (7 x 5)
-    {1, 200, 9, 9, 33, 3, 1, 1, 0.f},      // chunked reduction (partial sums in the output)
-    {2, 16, 9, 10, 20, 3, 1, 1, 1e5f},     // mean ~8000x the spread: float tile sums would round into the variance
+    {2, 3, 31, 30, 64, 7, 2, 3, 0.f},     // conv1's shape: taps packed, whole vectors
+    {1, 3, 17, 15, 5, 7, 2, 3, 0.5f},     // partial vector, last tile short
+    {2, 64, 14, 14, 64, 3, 1, 1, 0.f},    // a ResNet layer (Winograd's too)
+    {1, 70, 9, 13, 40, 3, 1, 1, 1000.f},  // channels not a multiple of 16, mean 100x the spread
+    {2, 33, 11, 11, 70, 3, 2, 1, -3.f},   // stride 2, odd sizes
+    {3, 48, 7, 7, 96, 1, 2, 0, 0.f},      // downsample: 1x1 GEMM, strided
+    {2, 40, 10, 9, 20, 1, 1, 0, 200.f},   // 1x1, channels not a multiple of 16
+    {1, 16, 6, 6, 16, 3, 1, 2, 0.f},      // padding past "same": 8 x 8 output
+    {2, 20, 7, 5, 24, 3, 1, 1, 50.f},     // Winograd edge tiles (7 x 5)
+    {1, 200, 9, 9, 33, 3, 1, 1, 0.f},     // chunked reduction (partial sums in the output)
+    {2, 16, 9, 10, 20, 3, 1, 1, 1e5f},    // mean ~8000x the spread: float tile sums would round into the variance
 };
 
 // Mean and biased variance per channel from sums [2 * C] over P pixels, as BatchNorm takes them.
@@ -189,8 +189,7 @@ TEST_CASE("batchnorm from a convolution's channel sums matches its own two passe
       out[k].assign((size_t)(P * C), NAN), mean[k].assign((size_t)C, NAN), invstd[k].assign((size_t)C, NAN);
       rm[k].assign((size_t)C, 0.5f), rv[k].assign((size_t)C, 2.f);
       batchnorm_forward_train(out[k].data(), mean[k].data(), invstd[k].data(), rm[k].data(), rv[k].data(), y.data(),
-                              gamma.data(), beta.data(), P, C, 0.1f, 1e-5f, fuse, nullptr,
-                              k ? sums.data() : nullptr);
+                              gamma.data(), beta.data(), P, C, 0.1f, 1e-5f, fuse, nullptr, k ? sums.data() : nullptr);
     }
     force_isa(before);
     INFO(isa_name(isa));

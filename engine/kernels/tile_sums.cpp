@@ -1,7 +1,6 @@
 // The per-tile channel sums of convolution epilogues (see tile_sums.h): buffers and combination.
 #include "engine/kernels/tile_sums.h"
 
-
 #include "base/int_math.h"
 #include "engine/kernels/block_sums.h"
 #include "engine/kernels/bn_loops.h"

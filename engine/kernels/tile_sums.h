@@ -1,12 +1,13 @@
 // Per-channel sums of a convolution's outputs taken in its epilogue (ConvEpilogue::channel_sums),
 // for the training BatchNorm after it: BN then needs no pass over the activation for its batch
 // statistics. Every tile of outputs the kernel stores (M pixels of a rows tile, a 4x4 Winograd
-// block) writes, while its values are in cache, the sum of its values per channel and the sum of
-// their squares, in double, as BN's own passes sum (a float product is exact in double, and
-// float partials would put roundings of the values' size into the variance of a channel whose
-// mean is large against its spread, and into the mean of one whose mean is small). The tiles are
-// numbered by position, so the partials depend on neither the blocking nor the thread count, and
-// combine_tile_sums adds them in order.
+// block) adds to its partial (one per kTilesPerSum rows tiles, one per Winograd block), while its
+// values are in cache, the sum of its values per channel and the sum of their squares, in double
+// as BN's own passes sum: a float product is exact in double, and float partials would put
+// roundings of the values' size into the variance of a channel whose mean is large against its
+// spread, and into the mean of one whose mean is small. The partials are numbered by position, so
+// they depend on neither the blocking nor the thread count, and combine_tile_sums adds them in
+// order.
 #pragma once
 #include <cstdint>
 
