@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "base/rng.h"
-#include "bench/fma_peak.h"
 #include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
+#include "engine/fma_peak.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_blocking.h"

@@ -5,8 +5,8 @@
 #include <cstdlib>
 
 #include "base/threads.h"
-#include "bench/fma_peak.h"
 #include "engine/cpu_features.h"
+#include "engine/fma_peak.h"
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : ds::hardware_threads();

@@ -74,6 +74,8 @@ void register_bench(CLI::App& app, Globals& g) {
                   "--mode train under mpirun: gradient sum bucket size in MB, as train's (0: one sum after backward)")
       ->capture_default_str();
   sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
+  sub->add_flag("--peak", o->bench.measure_peak,
+                "Measure the FMA peak first (about a second) and report the convolutions' rate against it");
   sub->callback([o, &g] {
     DS_CHECK_INPUT(o->mode == "infer" || o->mode == "train", "--mode must be infer or train, got " + o->mode);
     DS_CHECK_INPUT(g.threads >= 0, "--threads must be >= 0, got " + std::to_string(g.threads));
@@ -98,6 +100,10 @@ void register_bench(CLI::App& app, Globals& g) {
                                 {"ms_per_batch", r.ms_median},
                                 {"ms_min", r.ms_min},
                                 {"peak_rss_mb", r.peak_rss_mb},
+                                {"conv_gflop_per_image", r.conv_flops_per_image * 1e-9},
+                                {"conv_gflops", r.conv_gflops},
+                                {"fma_peak_gflops", r.fma_peak_gflops},
+                                {"peak_pct", r.peak_pct},
                                 {"ranks", r.ranks},
                                 {"allreduce_ms", r.sum_ms_median},
                                 {"allreduce_share", r.sum_share},

@@ -57,10 +57,10 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
     ConvWinogradWeights& u = winograd_buffer(false, C, OC);
     pack_conv_winograd_into(u, weight.value.data(), nullptr, C, OC);
     conv2d_forward_winograd(y->value.data(), x->value.data(), u, d, ep);
-    log_conv_algo(*this, "winograd");
+    log_conv_algo(*this, d, "winograd");
   } else {
     conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
-    log_conv_algo(*this, "direct");
+    log_conv_algo(*this, d, "direct");
   }
   if (ctx.recording()) {
     ctx.tape->push(
@@ -77,10 +77,10 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
               ConvWinogradWeights& wt = winograd_buffer(true, d.C, d.OC);
               pack_conv_winograd_backward_data_into(wt, w.data(), d.C, d.OC);
               conv2d_backward_data_winograd(d_in, y->grad.data(), wt, d, fresh);
-              log_conv_algo(*this, "winograd", "/bwd_data");
+              log_conv_algo(*this, d, "winograd", "/bwd_data");
             } else {
               conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
-              log_conv_algo(*this, "direct", "/bwd_data");
+              log_conv_algo(*this, d, "direct", "/bwd_data");
             }
           }
         },

@@ -3,6 +3,7 @@
 // log while one is set, so `deepslide bench` can report it in either mode.
 #include <mutex>
 
+#include "engine/kernels/conv.h"
 #include "layers/layers.h"
 
 namespace ds {
@@ -19,12 +20,13 @@ void set_conv_algo_log(std::vector<ConvAlgoUse>* log) {
   g_log = log;
 }
 
-void log_conv_algo(const Conv2d& conv, const char* algo, const char* pass) {
+void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, const char* pass) {
   std::lock_guard<std::mutex> lock(g_log_mutex);
   if (!g_log) return;
   std::string layer = conv.weight.name;
   if (layer.size() > 7 && layer.compare(layer.size() - 7, 7, ".weight") == 0) layer.resize(layer.size() - 7);
-  g_log->push_back({layer + pass, algo});
+  const double flops = 2.0 * (double)d.OH * (double)d.OW * (double)d.OC * (double)d.C * (double)d.KH * (double)d.KW;
+  g_log->push_back({layer + pass, algo, flops});
 }
 
 }  // namespace ds

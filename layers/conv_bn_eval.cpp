@@ -193,21 +193,21 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
       const std::shared_ptr<const Folded<ConvWinogradBf16Weights>> f = folded_winograd_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the transformed weights
       conv2d_forward_winograd_bf16(y->value.data(), x->value.data(), f->w, d, ep);
-      log_conv_algo(conv, "bf16-winograd");
+      log_conv_algo(conv, d, "bf16-winograd");
       return y;
     } else {
       const std::shared_ptr<const Folded<ConvBf16Weights>> f = folded_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the bf16 weights
       conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
     }
-    log_conv_algo(conv, int8 ? "int8" : "bf16");
+    log_conv_algo(conv, d, int8 ? "int8" : "bf16");
     return y;
   }
   if (winograd) {
     const std::shared_ptr<const Folded<ConvWinogradWeights>> f = folded_winograd(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
-    log_conv_algo(conv, "winograd");
+    log_conv_algo(conv, d, "winograd");
     return y;
   }
   Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
@@ -215,7 +215,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
   ep.bias = b.data();
   conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
-  log_conv_algo(conv, "direct");
+  log_conv_algo(conv, d, "direct");
   return y;
 }
 

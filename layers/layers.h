@@ -85,13 +85,17 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its backward-data pass ran ("direct" or "winograd", the layer named "<layer>/bwd_data");
 // `deepslide bench` reports them. Null stops logging (layers/conv_algo_log.cpp).
+struct ConvDims;  // engine/kernels/conv.h
 struct ConvAlgoUse {
   std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1", + pass
   std::string algo;
+  // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x KH x KW
+  // (backward data: the same), whatever the algorithm: what `bench` counts against the FMA peak.
+  double flops_per_image = 0;
 };
 void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
-// Appends {layer name + pass, algo} when a log is set.
-void log_conv_algo(const Conv2d& conv, const char* algo, const char* pass = "");
+// Appends {layer name + pass, algo, d's direct flops per image} when a log is set.
+void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, const char* pass = "");
 
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training; in training the

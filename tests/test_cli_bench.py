@@ -2,11 +2,12 @@
 """`deepslide bench` from the outside: one JSON line on stdout with the documented fields and sane
 values for --mode train and infer (ResNet-18 on a 2 x 32 x 32 batch, a few seconds), a training step
 in reference mode (DEEPSLIDE_ISA=ref) reporting isa "ref", and bad flags giving exit 2 with one error
-line; --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
+line (also a batch and size needing more memory than the machine has); --precision bf16 in infer mode where the CPU has AVX512-BF16 (refused with exit 2 where it
 has not, and always for train mode), int8 likewise with AVX512-VNNI or AVX-VNNI, and their peak RSS at batch 16,
 224 px no higher than fp32's; the caches and the blocking source (tests/test_cli_tune.py
 tests them further); --conv-algo and DEEPSLIDE_WINOGRAD: which algorithm each convolution ran (the
-conv_algos field, in infer and in train mode), and bad values. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+conv_algos field, in infer and in train mode), and bad values; the convolutions' flops per image
+against torchvision's (forward hooks) and, with --peak, their rate against the measured FMA peak. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from cli_harness import DEEPSLIDE, check, failures, run  # noqa: E402
 
 FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int, "threads": int, "isa": str,
           "iters": int, "images_per_sec": float, "ms_per_batch": float, "ms_min": float, "peak_rss_mb": float,
+          "conv_gflop_per_image": float, "conv_gflops": float, "fma_peak_gflops": float, "peak_pct": float,
           "ranks": int, "allreduce_ms": float, "allreduce_share": float, "conv_algo": str, "conv_algos": dict,
           "grad_bucket_mb": float, "grad_buckets": int, "grad_buckets_in_backward": int, "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
@@ -58,6 +60,7 @@ for mode in ["train", "infer"]:
           j.get("grad_buckets") == 0 and j.get("grad_buckets_in_backward") == 0 and j.get("grad_bucket_mb") == 0,
           f"{mode}: one process, no gradient sum: {j}")
     check(j.get("precision") == "fp32", f"{mode}: precision fp32 by default: {j.get('precision')!r}")
+    check(j.get("fma_peak_gflops") == 0 and j.get("peak_pct") == 0, f"{mode}: no peak without --peak: {j}")
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
     check(list(cpu) == CPU_FIELDS and all(isinstance(v, bool) for k, v in cpu.items() if k != "int8_tiles") and
           cpu.get("int8_tiles") in ("amx_int8", "avx512_vnni", "avx_vnni", "reference"), f"{mode}: cpu {cpu}")
@@ -138,10 +141,50 @@ if p.returncode == 0:
     except (ValueError, IndexError) as e:
         check(False, f"ref: stdout is JSON ({e}): {p.stdout!r}")
 
+
+# The convolutions' flops against torchvision's ResNets (the outside count: every Conv2d's
+# 2 x output pixels x OC x C/groups x KH x KW per image, by forward hooks): inference counts the
+# forward; a training step adds the weight gradients (the forward's again) and the data gradients
+# (all but the stem's, whose input is the batch). conv_gflops is that count at images_per_sec, and
+# --peak measures the FMA peak and divides by it.
+def torch_conv_flops(arch, size):
+    import torch
+    import torchvision
+    model = getattr(torchvision.models, arch)(num_classes=2).eval()
+    convs = []
+    def hook(m, _, out):
+        convs.append(2 * out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    return sum(convs), sum(convs) * 3 - convs[0]
+
+
+for arch, size in [("resnet18", 32), ("resnet18", 67), ("resnet50", 64)]:
+    fwd, step = torch_conv_flops(arch, size)
+    for mode, want in [("infer", fwd), ("train", step)]:
+        p = run(["bench", "--arch", arch, "--mode", mode, "--batch", "2", "--size", str(size), "--iters", "1",
+                 "--warmup", "0", "--peak"])
+        if p.returncode != 0:
+            continue
+        j = json.loads(p.stdout)
+        got = j["conv_gflop_per_image"] * 1e9
+        check(abs(got - want) <= 1e-9 * want, f"{arch} {size} px {mode}: {got:.0f} conv flops per image, torch {want}")
+        check(abs(j["conv_gflops"] - j["conv_gflop_per_image"] * j["images_per_sec"]) <= 1e-9 * j["conv_gflops"],
+              f"{arch} {mode}: conv_gflops = flops per image x images_per_sec: {j}")
+        check(j["fma_peak_gflops"] > 0 and
+              abs(j["peak_pct"] - 100 * j["conv_gflops"] / j["fma_peak_gflops"]) <= 1e-9 * j["peak_pct"],
+              f"{arch} {mode}: --peak: the rate against the measured peak: {j}")
+
 bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters", "0"], "--iters"),
        (["--arch", "resnet7"], "resnet7"), (["--size", "8"], ""), (["--precision", "fp16"], "--precision"),
        (["--precision", "bf16", "--mode", "train"], "--precision"),
-       (["--precision", "int8", "--mode", "train"], "--precision")]
+       (["--precision", "int8", "--mode", "train"], "--precision"),
+       # sizes whose activations alone exceed any machine's memory: refused before allocating
+       (["--size", "99999999"], "memory"), (["--batch", "2147483647", "--size", "2147483647"], "memory"),
+       (["--batch", "100000000", "--size", "224", "--mode", "train"], "memory")]
 for flags, needle in bad:
     opts = {"--batch": "2", "--size": "64", "--iters": "1", "--warmup": "0"}
     opts.update(zip(flags[::2], flags[1::2]))

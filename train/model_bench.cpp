@@ -8,11 +8,15 @@
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "base/error.h"
 #include "base/format.h"
 #include "base/median.h"
 #include "base/rng.h"
+#include "base/threads.h"
 #include "dist/comm.h"
+#include "engine/fma_peak.h"
 #include "train/data_parallel.h"
 #include "train/loader.h"
 #include "train/optimizer.h"
@@ -47,6 +51,27 @@ Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
   return part;
 }
 
+// A floor on the bytes a run holds per input pixel (training: the activations kept for backward;
+// inference: the stem's output and the input), from peak RSS at large sizes (ResNet-18 ~1000 B/px
+// training at batch 2, 1024 px, 80 inferring at batch 16, 4096 px; ResNet-50 ~3900 training),
+// rounded down so that a run which fits is never refused.
+double min_bytes_per_pixel(Arch arch, bool train) {
+  if (!train) return 60;
+  return arch == Arch::resnet50 ? 3000 : 800;
+}
+
+// Refuses a batch and size whose activations alone would exceed this machine's memory, before
+// anything is allocated: an absurd --size then gets a one-line error, not the allocator's failure
+// (or, under overcommit, the OOM killer).
+void check_fits_in_memory(const ModelBenchOptions& o) {
+  const double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+  const double need = (double)o.batch * (double)o.size * (double)o.size * min_bytes_per_pixel(o.arch, o.train);
+  DS_CHECK_INPUT(phys <= 0 || need <= phys, "--batch " + std::to_string(o.batch) + " --size " + std::to_string(o.size) +
+                                                " needs at least " + format_number("%.3g", need / (1 << 30)) +
+                                                " GiB, more than this machine's " +
+                                                format_number("%.3g", phys / (1 << 30)) + " GiB of memory");
+}
+
 }  // namespace
 
 ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function<void(const std::string&)>& progress) {
@@ -58,6 +83,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
                  "--batch " + std::to_string(o.batch) + " gives some of the " + std::to_string(dp.ranks()) +
                      " ranks fewer than 2 images (per-rank BatchNorm needs 2)");
   DS_CHECK_INPUT(o.size >= 1, "--size must be at least 1, got " + std::to_string(o.size));
+  check_fits_in_memory(o);
   DS_CHECK_INPUT(o.classes >= 2, "--classes must be at least 2, got " + std::to_string(o.classes));
   DS_CHECK_INPUT(o.iters >= 1, "--iters must be at least 1, got " + std::to_string(o.iters));
   DS_CHECK_INPUT(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
@@ -101,6 +127,9 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
 
   using Clock = std::chrono::steady_clock;
   ModelBenchResult r;
+  // Every rank measures at once, with its threads, before the first step: the job's peak is the
+  // ranks' sum, taken as this rank's times their number.
+  if (o.measure_peak) r.fma_peak_gflops = measured_fma_peak_gflops(num_threads()) * dp.ranks();
   volatile float sink = 0;  // keeps each step's result observable
   r.ranks = dp.ranks();
   for (int i = 0; i < o.warmup + o.iters; ++i) {
@@ -133,6 +162,11 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     r.grad_buckets_in_backward = b->started_in_backward();
   }
   r.peak_rss_mb = peak_rss_mb();
+  // Forward entries count twice in training: the weight gradient does the forward's flops again.
+  for (const ConvAlgoUse& u : r.conv_algos)
+    r.conv_flops_per_image += u.flops_per_image * (o.train && u.layer.find('/') == std::string::npos ? 2 : 1);
+  r.conv_gflops = r.conv_flops_per_image * r.images_per_sec * 1e-9;
+  if (r.fma_peak_gflops > 0) r.peak_pct = 100.0 * r.conv_gflops / r.fma_peak_gflops;
   return r;
 }
 

@@ -31,6 +31,7 @@ struct ModelBenchOptions {
   uint64_t seed = 0;                             // model init, input values and labels
   double lr = 1e-3, weight_decay = 1e-4;         // Adam, as `deepslide train`'s defaults
   double grad_bucket_mb = kDefaultGradBucketMb;  // under mpirun, as train's --grad-bucket-mb
+  bool measure_peak = false;                     // measure the FMA peak first (engine/fma_peak.h)
 };
 
 struct ModelBenchResult {
@@ -46,6 +47,11 @@ struct ModelBenchResult {
   // backward (overlapped with it) rather than after it.
   size_t grad_buckets = 0, grad_buckets_in_backward = 0;
   std::vector<ConvAlgoUse> conv_algos;  // each convolution's forward algorithm, first step (layers/layers.h)
+  // The convolutions' flops per image of a step as direct convolutions do them (whatever
+  // algorithm ran; training: forward, backward data and weight gradients), their rate at the
+  // median step, and that rate against the FMA peak measured before the run (measure_peak; else 0).
+  double conv_flops_per_image = 0, conv_gflops = 0;
+  double fma_peak_gflops = 0, peak_pct = 0;
 };
 
 // Checks the options (InputError naming the flag), then builds the model and runs warmup + iters

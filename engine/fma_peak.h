@@ -1,4 +1,4 @@
-// This machine's measured single-precision FMA peak, the 100% that bench/ reports kernel
+// This machine's measured single-precision FMA peak, the 100% that `deepslide bench --peak` and bench/ report
 // GFLOP/s against: every thread runs a register-resident set of independent FMA chains (16 zmm
 // on AVX-512, 12 ymm on AVX2, scalar otherwise; the path engine/cpu_features picks), enough to
 // cover FMA latency times throughput on current x86 cores.

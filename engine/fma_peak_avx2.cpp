@@ -2,7 +2,7 @@
 // when cpu_isa() says the CPU has them). 12 accumulators + the two constants fit the 16 ymm.
 #include <immintrin.h>
 
-#include "bench/fma_peak.h"
+#include "engine/fma_peak.h"
 
 namespace ds::fma_detail {
 

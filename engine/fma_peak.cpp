@@ -2,7 +2,7 @@
 // cpu_isa() picks, iteration count calibrated to ~0.05 s, all threads started together and timed
 // as one region (wall clock), best of 10 (short runs, many tries: on a shared machine the best
 // run is the one no other process interrupted).
-#include "bench/fma_peak.h"
+#include "engine/fma_peak.h"
 
 #include <omp.h>
 

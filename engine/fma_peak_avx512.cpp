@@ -2,7 +2,7 @@
 // when cpu_isa() says the CPU has it).
 #include <immintrin.h>
 
-#include "bench/fma_peak.h"
+#include "engine/fma_peak.h"
 
 namespace ds::fma_detail {
 
