@@ -46,6 +46,36 @@ nlohmann::ordered_json algos_json(const std::vector<ConvAlgoUse>& uses) {
   return j;
 }
 
+// The JSON line's fields before the tuning's (README, `deepslide bench`).
+nlohmann::ordered_json result_json(const ModelBenchOptions& o, const std::string& mode, const ModelBenchResult& r) {
+  return {{"arch", arch_name(o.arch)},
+          {"mode", mode},
+          {"precision", precision_name(o.precision)},
+          {"batch", o.batch},
+          {"size", o.size},
+          {"threads", num_threads()},
+          {"isa", isa_name(cpu_isa())},
+          {"iters", o.iters},
+          {"images_per_sec", r.images_per_sec},
+          {"ms_per_batch", r.ms_median},
+          {"ms_min", r.ms_min},
+          {"peak_rss_mb", r.peak_rss_mb},
+          {"conv_gflop_per_image", r.conv_flops_per_image * 1e-9},
+          {"conv_gflops", r.conv_gflops},
+          {"fma_peak_gflops", r.fma_peak_gflops},
+          {"peak_pct", r.peak_pct},
+          {"ranks", r.ranks},
+          {"allreduce_ms", r.sum_ms_median},
+          {"allreduce_share", r.sum_share},
+          {"conv_algo", conv_algo_name(winograd_mode())},
+          {"conv_algos", algos_json(r.conv_algos)},
+          {"grad_bucket_mb", o.grad_bucket_mb},
+          {"grad_buckets", r.grad_buckets},
+          {"grad_buckets_in_backward", r.grad_buckets_in_backward},
+          {"cpu", cpu_json()},
+          {"caches", caches_json()}};
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app, Globals& g) {
@@ -88,32 +118,7 @@ void register_bench(CLI::App& app, Globals& g) {
       if (leader) std::cerr << "bench: " << s << "\n";
     });
     if (!leader) return;
-    nlohmann::ordered_json j = {{"arch", arch_name(o->bench.arch)},
-                                {"mode", o->mode},
-                                {"precision", precision_name(o->bench.precision)},
-                                {"batch", o->bench.batch},
-                                {"size", o->bench.size},
-                                {"threads", num_threads()},
-                                {"isa", isa_name(cpu_isa())},
-                                {"iters", o->bench.iters},
-                                {"images_per_sec", r.images_per_sec},
-                                {"ms_per_batch", r.ms_median},
-                                {"ms_min", r.ms_min},
-                                {"peak_rss_mb", r.peak_rss_mb},
-                                {"conv_gflop_per_image", r.conv_flops_per_image * 1e-9},
-                                {"conv_gflops", r.conv_gflops},
-                                {"fma_peak_gflops", r.fma_peak_gflops},
-                                {"peak_pct", r.peak_pct},
-                                {"ranks", r.ranks},
-                                {"allreduce_ms", r.sum_ms_median},
-                                {"allreduce_share", r.sum_share},
-                                {"conv_algo", conv_algo_name(winograd_mode())},
-                                {"conv_algos", algos_json(r.conv_algos)},
-                                {"grad_bucket_mb", o->bench.grad_bucket_mb},
-                                {"grad_buckets", r.grad_buckets},
-                                {"grad_buckets_in_backward", r.grad_buckets_in_backward},
-                                {"cpu", cpu_json()},
-                                {"caches", caches_json()}};
+    nlohmann::ordered_json j = result_json(o->bench, o->mode, r);
     j.update(tuning_json());
     std::cout << j.dump() << "\n";
   });

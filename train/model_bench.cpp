@@ -72,11 +72,8 @@ void check_fits_in_memory(const ModelBenchOptions& o) {
                                                 format_number("%.3g", phys / (1 << 30)) + " GiB of memory");
 }
 
-}  // namespace
-
-ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function<void(const std::string&)>& progress) {
-  DS_CHECK_INPUT(o.batch >= 1, "--batch must be at least 1, got " + std::to_string(o.batch));
-  DataParallel dp(false, o.grad_bucket_mb);  // per-rank BatchNorm: train's default
+// The flags' checks, once the ranks are known (InputError naming the flag).
+void check_options(const ModelBenchOptions& o, const DataParallel& dp) {
   DS_CHECK_INPUT(dp.ranks() == 1 || o.train, "under mpirun `deepslide bench` measures --mode train only");
   // A training step's BatchNorm needs 2 images per rank; inference uses the running statistics.
   DS_CHECK_INPUT(!o.train || o.batch >= dp.min_share() * dp.ranks(),
@@ -89,6 +86,35 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   DS_CHECK_INPUT(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
   DS_CHECK_INPUT(!o.train || o.precision == Precision::fp32,
                  std::string("--precision ") + precision_name(o.precision) + " is for --mode infer (training is fp32)");
+}
+
+// The figures over the timed steps: medians, the gradient sum's share, the convolutions' rate.
+void summarize(ModelBenchResult& r, const ModelBenchOptions& o, const DataParallel& dp) {
+  r.ms_median = median(r.ms);
+  r.ms_min = *std::min_element(r.ms.begin(), r.ms.end());
+  r.images_per_sec = 1000.0 * o.batch / r.ms_median;
+  r.sum_ms_median = median(r.sum_ms);
+  double total = 0, in_sums = 0;
+  for (size_t i = 0; i < r.ms.size(); ++i) total += r.ms[i], in_sums += r.sum_ms[i];
+  r.sum_share = in_sums / total;
+  if (const GradBuckets* b = dp.buckets()) {
+    r.grad_buckets = b->size();
+    r.grad_buckets_in_backward = b->started_in_backward();
+  }
+  r.peak_rss_mb = peak_rss_mb();
+  // Forward entries count twice in training: the weight gradient does the forward's flops again.
+  for (const ConvAlgoUse& u : r.conv_algos)
+    r.conv_flops_per_image += u.flops_per_image * (o.train && u.layer.find('/') == std::string::npos ? 2 : 1);
+  r.conv_gflops = r.conv_flops_per_image * r.images_per_sec * 1e-9;
+  if (r.fma_peak_gflops > 0) r.peak_pct = 100.0 * r.conv_gflops / r.fma_peak_gflops;
+}
+
+}  // namespace
+
+ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function<void(const std::string&)>& progress) {
+  DS_CHECK_INPUT(o.batch >= 1, "--batch must be at least 1, got " + std::to_string(o.batch));
+  DataParallel dp(false, o.grad_bucket_mb);  // per-rank BatchNorm: train's default
+  check_options(o, dp);
   std::vector<std::string> names;
   for (int c = 0; c < o.classes; ++c) names.push_back("class" + std::to_string(c));
   Model model = make_model(o.arch, names, o.seed, o.size);  // checks size against the network
@@ -150,23 +176,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
       progress(buf);
     }
   }
-  r.ms_median = median(r.ms);
-  r.ms_min = *std::min_element(r.ms.begin(), r.ms.end());
-  r.images_per_sec = 1000.0 * o.batch / r.ms_median;
-  r.sum_ms_median = median(r.sum_ms);
-  double total = 0, in_sums = 0;
-  for (size_t i = 0; i < r.ms.size(); ++i) total += r.ms[i], in_sums += r.sum_ms[i];
-  r.sum_share = in_sums / total;
-  if (const GradBuckets* b = dp.buckets()) {
-    r.grad_buckets = b->size();
-    r.grad_buckets_in_backward = b->started_in_backward();
-  }
-  r.peak_rss_mb = peak_rss_mb();
-  // Forward entries count twice in training: the weight gradient does the forward's flops again.
-  for (const ConvAlgoUse& u : r.conv_algos)
-    r.conv_flops_per_image += u.flops_per_image * (o.train && u.layer.find('/') == std::string::npos ? 2 : 1);
-  r.conv_gflops = r.conv_flops_per_image * r.images_per_sec * 1e-9;
-  if (r.fma_peak_gflops > 0) r.peak_pct = 100.0 * r.conv_gflops / r.fma_peak_gflops;
+  summarize(r, o, dp);
   return r;
 }
 
