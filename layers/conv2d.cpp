@@ -54,9 +54,8 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
     // No weight version to key a cache on: the transform (about 300 flops and 36 floats written
     // per filter, against the convolution's 2 x 9 x N x OH x OW flops per filter) is redone per
     // call, so it always follows the weights.
-    ConvWinogradWeights& u = winograd_buffer(false, C, OC);
-    pack_conv_winograd_into(u, weight.value.data(), nullptr, C, OC);
-    conv2d_forward_winograd(y->value.data(), x->value.data(), u, d, ep);
+    conv2d_forward_winograd_per_call(y->value.data(), x->value.data(), weight.value.data(),
+                                     winograd_buffer(false, C, OC), d, ep);
     log_conv_algo(*this, d, "winograd");
   } else {
     conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
@@ -74,9 +73,8 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
             bool fresh = false;                             // first contributor: the kernel writes instead of adding
             float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
             if (use_winograd_backward_data(d)) {
-              ConvWinogradWeights& wt = winograd_buffer(true, d.C, d.OC);
-              pack_conv_winograd_backward_data_into(wt, w.data(), d.C, d.OC);
-              conv2d_backward_data_winograd(d_in, y->grad.data(), wt, d, fresh);
+              conv2d_backward_data_winograd_per_call(d_in, y->grad.data(), w.data(), winograd_buffer(true, d.C, d.OC),
+                                                     d, fresh);
               log_conv_algo(*this, d, "winograd", "/bwd_data");
             } else {
               conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/rng.h"
+#include "base/threads.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_winograd.h"
 #include "layers/layers.h"
@@ -196,4 +197,64 @@ TEST_CASE("backward data by Winograd equals the direct backward data (padding 0-
       CHECK(e < 2e-5);
     }
   }
+}
+
+// Training's per-call Winograd (conv2d_forward_winograd_per_call): where one block of tiles covers
+// the batch, each work item transforms its own part of U just before its GEMMs; the outputs, the
+// channel sums and the backward-data gradients are bit-identical to the whole transform's path,
+// on every ISA path the CPU has and on 1 and 2 threads (part widths differ with the thread count).
+// Shapes: many output-channel parts, output channels not a multiple of 16 (zeroed U columns),
+// 256+ channels, layer4's 512 -> 512 at 7x7, and one with several blocks (the packed path).
+TEST_CASE("per-call Winograd transforming inside the work items equals the whole transform bit for bit") {
+  struct Shape5 {
+    int64_t N, C, H, W, OC;
+    bool fuses;
+  };
+  const Shape5 shapes[] = {{1, 40, 11, 10, 520, true},
+                           {1, 70, 9, 13, 40, true},
+                           {1, 260, 5, 6, 300, true},
+                           {2, 512, 7, 7, 512, true},
+                           {4, 8, 40, 36, 24, false}};
+  std::vector<Isa> isas = {Isa::scalar};
+  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
+  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  if ((int)cpu_isa() < (int)Isa::avx512) std::printf("not run: avx512 path (CPU or DEEPSLIDE_ISA lacks it)\n");
+  const Isa before = cpu_isa();
+  Rng rng(23);
+  for (Isa isa : isas) {
+    force_isa(isa);
+    for (const Shape5& s : shapes) {
+      const ConvDims d = make_conv_dims(s.N, s.C, s.H, s.W, s.OC, 3, 3, 1, 1);
+      Tensor w = Tensor::empty(Shape{3, 3, s.C, s.OC}), x = Tensor::empty(Shape{s.N, s.H, s.W, s.C});
+      Tensor res = Tensor::empty(Shape{s.N, d.OH, d.OW, s.OC}), bias = Tensor::empty(Shape{s.OC});
+      fill_normal(w, rng, 0.1f);
+      fill_normal(x, rng);
+      fill_normal(res, rng);
+      fill_normal(bias, rng);
+      INFO(isa_name(isa) << " N=" << s.N << " C=" << s.C << " H=" << s.H << " W=" << s.W << " OC=" << s.OC);
+      for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        CHECK(winograd_per_call_fuses(d) == s.fuses);
+        std::vector<double> sums_packed(2 * s.OC), sums_call(2 * s.OC);
+        ConvEpilogue ep{.bias = bias.data(), .residual = res.data(), .relu = true};
+        Tensor y_packed = Tensor::full(res.shape(), 7.f), y_call = Tensor::full(res.shape(), -7.f);
+        ep.channel_sums = sums_packed.data();
+        conv2d_forward_winograd(y_packed.data(), x.data(), pack_conv_winograd(w.data(), nullptr, s.C, s.OC), d, ep);
+        ConvWinogradWeights buf;
+        ep.channel_sums = sums_call.data();
+        conv2d_forward_winograd_per_call(y_call.data(), x.data(), w.data(), buf, d, ep);
+        CHECK(same(y_call, y_packed));
+        CHECK(sums_call == sums_packed);
+        for (const bool overwrite : {true, false}) {
+          Tensor dx_packed = x.clone(), dx_call = x.clone();
+          conv2d_backward_data_winograd(dx_packed.data(), res.data(),
+                                        pack_conv_winograd_backward_data(w.data(), s.C, s.OC), d, overwrite);
+          conv2d_backward_data_winograd_per_call(dx_call.data(), res.data(), w.data(), buf, d, overwrite);
+          CHECK(same(dx_call, dx_packed));
+        }
+      }
+    }
+  }
+  set_num_threads(2);
+  force_isa(before);
 }

@@ -38,10 +38,7 @@ void pack_conv_winograd_into(ConvWinogradWeights& p, const float* w, const float
     p.U = Tensor(Shape{36, C, p.ldo});  // zeros past OC, which the transform below never writes
   }
   // Training transforms every forward (layers/conv2d.cpp): in parallel, vectorised (conv_winograd.h).
-  float* U = p.U.data();
-  const int64_t ldo = p.ldo;
-  winograd_filter_transform(kWinoG, w, scale, C, OC,
-                            [&](int xi, int64_t c, int64_t oc, float u) { U[(xi * C + c) * ldo + oc] = u; });
+  winograd_kernels(cpu_isa()).filter(p.U.data(), p.ldo, w, scale, C, OC);
 }
 
 bool winograd_applies(const ConvDims& d) {
@@ -147,16 +144,16 @@ struct WinoPlan {
   int NV = 0, M = 0;              // brgemm tile: M tiles x NV vectors of output channels
   int64_t nvec = 0, nob = 0;      // vectors of ldo, blocks of NV vectors
 
-  WinoPlan(const ConvDims& d, const ConvWinogradWeights& w, const BrgemmKernels& k) {
+  WinoPlan(const ConvDims& d, int64_t ldo, const BrgemmKernels& k) {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
     // Rows 1 KB or more apart put the M rows a tile reads in the same few L1 sets: spaced by
     // 16 floats (as backward weights does).
     ldv = round_up(d.C, 16);
     if (ldv >= 256) ldv += 16;
-    ldm = w.ldo >= 256 ? w.ldo + 16 : w.ldo;
-    NV = choose_nv(k, w.ldo);
+    ldm = ldo >= 256 ? ldo + 16 : ldo;
+    NV = choose_nv(k, ldo);
     M = k.max_m[NV];
-    nvec = w.ldo / k.vw;
+    nvec = ldo / k.vw;
     nob = ceil_div(nvec, NV);
     // A block's V and M stay in its thread's L2 (768 KB) between the passes; but a block also
     // reads all of U, so blocks are at least reuse_tiles().
@@ -175,10 +172,19 @@ struct WinoPlan {
   }
 };
 
+// Where a work item's GEMMs read the transformed filters: the packed weights' U, or the raw
+// filters w [3, 3, C, OC], which each work item transforms for its own output channels, one row of
+// six positions at a time, just before their GEMMs (conv2d_forward_winograd_per_call).
+struct WinoFilters {
+  const ConvWinogradWeights* packed = nullptr;
+  const float* raw = nullptr;
+};
+
 // The GEMM of position xi and output-channel block ob over tiles [0, nt) of the block:
-// M[xi][t][oc] = sum_c V[xi][t][c] * U[xi][c][oc].
-void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKernels& k, const float* V, float* Mb,
-                int64_t nt, int64_t xi, int64_t ob) {
+// M[xi][t][oc] = sum_c V[xi][t][c] * U[xi][c][oc], with B = &U[xi][0][the block's first oc] and
+// ldb the distance between U's rows. The sums do not depend on where U is or on ldb.
+void block_gemm(const WinoPlan& pl, const BrgemmKernels& k, const float* V, float* Mb, int64_t nt, int64_t xi,
+                int64_t ob, const float* B, int64_t ldb, int64_t C) {
   static const int64_t zero = 0;
   const int nv = (int)std::min<int64_t>(pl.NV, pl.nvec - ob * pl.NV);
   const int64_t oc0 = ob * pl.NV * k.vw;
@@ -188,11 +194,11 @@ void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKe
     for (int m = 0; m < mm; ++m) rows[m] = V + (xi * pl.Tb + m0 + m) * pl.ldv;
     const RowsTile rt{.a_rows = rows,
                       .a_off = &zero,
-                      .b = w.U.data() + xi * w.C * w.ldo + oc0,
+                      .b = B,
                       .b_off = &zero,
-                      .ldb = w.ldo,
+                      .ldb = ldb,
                       .taps = 1,
-                      .K = w.C,
+                      .K = C,
                       .c = Mb + (xi * pl.Tb + m0) * pl.ldm + oc0,
                       .ldc = pl.ldm,
                       .N = (int64_t)nv * k.vw};
@@ -200,16 +206,36 @@ void block_gemm(const ConvWinogradWeights& w, const WinoPlan& pl, const BrgemmKe
   }
 }
 
-}  // namespace
+// A work item's 36 x (its output-channel blocks [ob0, ob1)) GEMMs. From raw filters: the item's
+// columns [poc0, poc1) of U, six positions at a time, into its scratch ([6][C][poc1 - poc0]; the
+// columns past OC zero), each transformed just before its GEMMs while it is in L2.
+void item_gemms(const WinoFilters& f, const ConvDims& d, const WinoPlan& pl, const BrgemmKernels& k,
+                const WinogradKernels& wk, const float* V, float* Mb, int64_t nt, int64_t ob0, int64_t ob1) {
+  const int64_t vb = pl.NV * k.vw;  // output channels per block
+  if (f.packed) {
+    const ConvWinogradWeights& w = *f.packed;
+    for (int64_t xi = 0; xi < 36; ++xi)
+      for (int64_t ob = ob0; ob < ob1; ++ob)
+        block_gemm(pl, k, V, Mb, nt, xi, ob, w.U.data() + xi * w.C * w.ldo + ob * vb, w.ldo, w.C);
+    return;
+  }
+  const int64_t poc0 = ob0 * vb, poc1 = std::min(ob1 * vb, pl.nvec * k.vw), pw = poc1 - poc0;
+  const int64_t real1 = std::min(poc1, d.OC);
+  float* U = scratch(ScratchSlot::winograd_u_rows, 6 * d.C * pw);
+  for (int a = 0; a < 6; ++a) {
+    wk.filter_rows(U, pw, d.C * pw, f.raw, d.C, d.OC, a, poc0, real1);
+    if (real1 < poc1)
+      for (int64_t r = 0; r < 6 * d.C; ++r) std::fill(U + r * pw + (real1 - poc0), U + (r + 1) * pw, 0.0f);
+    for (int b = 0; b < 6; ++b)
+      for (int64_t ob = ob0; ob < ob1; ++ob)
+        block_gemm(pl, k, V, Mb, nt, a * 6 + b, ob, U + b * d.C * pw + (ob * vb - poc0), pw, d.C);
+  }
+}
 
-void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
-                             const ConvEpilogue& ep) {
-  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
-           "conv2d_forward_winograd: not a 3x3 stride-1 convolution of the packed weights' shape");
-  if (reference_kernels() || d.N == 0 || d.OC == 0) return conv2d_forward_winograd_ref(out, in, w, d, ep);
+void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoPlan& pl, const ConvDims& d,
+                  const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
   const WinogradKernels& wk = winograd_kernels(cpu_isa());
-  const WinoPlan pl(d, w, k);
   const TileSums sums = ep.channel_sums ? tile_sums(pl.T, d.OC) : TileSums{};
   DS_CHECK(pl.M <= 32, "conv2d_forward_winograd: brgemm tile taller than 32 rows");
   const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
@@ -230,8 +256,7 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
         }
       have = b;
       const int64_t ob0 = pl.nob * part / pl.nparts, ob1 = pl.nob * (part + 1) / pl.nparts;
-      for (int64_t xi = 0; xi < 36; ++xi)
-        for (int64_t ob = ob0; ob < ob1; ++ob) block_gemm(w, pl, k, V, Mb, nt, xi, ob);
+      item_gemms(f, d, pl, k, wk, V, Mb, nt, ob0, ob1);
       // The part's output channels [oc0, oc1): its columns of M, output and residual pixels.
       const int64_t oc0 = ob0 * pl.NV * k.vw, oc1 = std::min(d.OC, ob1 * pl.NV * k.vw);
       if (oc1 <= oc0) continue;
@@ -245,6 +270,32 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
     }
   }
   if (sums.parts) combine_tile_sums(ep.channel_sums, sums, d.OC);
+}
+
+}  // namespace
+
+void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
+                             const ConvEpilogue& ep) {
+  DS_CHECK(winograd_applies(d) && w.C == d.C && w.OC == d.OC && !ep.weight_scale && !ep.max_pool,
+           "conv2d_forward_winograd: not a 3x3 stride-1 convolution of the packed weights' shape");
+  if (reference_kernels() || d.N == 0 || d.OC == 0) return conv2d_forward_winograd_ref(out, in, w, d, ep);
+  run_winograd(out, in, WinoFilters{.packed = &w}, WinoPlan(d, w.ldo, brgemm_kernels()), d, ep);
+}
+
+void conv2d_forward_winograd_per_call(float* out, const float* in, const float* w, ConvWinogradWeights& buf,
+                                      const ConvDims& d, const ConvEpilogue& ep) {
+  DS_CHECK(winograd_applies(d) && !ep.weight_scale && !ep.max_pool,
+           "conv2d_forward_winograd_per_call: not a 3x3 stride-1 convolution");
+  if (!winograd_per_call_fuses(d)) {
+    pack_conv_winograd_into(buf, w, nullptr, d.C, d.OC);
+    return conv2d_forward_winograd(out, in, buf, d, ep);
+  }
+  run_winograd(out, in, WinoFilters{.raw = w}, WinoPlan(d, round_up(d.OC, 16), brgemm_kernels()), d, ep);
+}
+
+bool winograd_per_call_fuses(const ConvDims& d) {
+  if (reference_kernels() || d.N == 0 || d.OC == 0 || !winograd_applies(d)) return false;
+  return WinoPlan(d, round_up(d.OC, 16), brgemm_kernels()).nblocks == 1;
 }
 
 }  // namespace ds

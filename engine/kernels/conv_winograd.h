@@ -97,6 +97,16 @@ std::string conv_algo_key();
 void conv2d_forward_winograd(float* out,       // [N, OH, OW, OC]
                              const float* in,  // [N, H, W, C]
                              const ConvWinogradWeights& w, const ConvDims& d, const ConvEpilogue& ep = {});
+// The same for training, where the filters change every call: w [3, 3, C, OC] untransformed. When
+// one block of tiles covers the batch (each transformed filter is then read once: layer4 of
+// ResNet-18 at batch 16), each work item transforms its own output channels' part of U, six
+// positions at a time, just before their GEMMs, in L2: U (37.7 MB on layer4) is never written
+// out whole. Otherwise w is transformed into buf (pack_conv_winograd_into) and run as above. The
+// results are the same bit for bit either way.
+void conv2d_forward_winograd_per_call(float* out, const float* in, const float* w, ConvWinogradWeights& buf,
+                                      const ConvDims& d, const ConvEpilogue& ep = {});
+// Whether it transforms inside the work items (one block of tiles; not in reference mode).
+bool winograd_per_call_fuses(const ConvDims& d);
 
 // Backward data by Winograd (conv_winograd_backward.cpp): dx of a 3x3 stride-1 convolution with
 // equal padding p <= 2 is the forward convolution of dy (padding 2 - p) with each filter rotated
@@ -112,6 +122,9 @@ void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* 
 void conv2d_backward_data_winograd(float* dx,        // [N, H, W, C]
                                    const float* dy,  // [N, OH, OW, OC]
                                    const ConvWinogradWeights& wt, const ConvDims& d, bool set);
+// The same from w [3, 3, C, OC] as it is, through conv2d_forward_winograd_per_call (buf as there).
+void conv2d_backward_data_winograd_per_call(float* dx, const float* dy, const float* w, ConvWinogradWeights& buf,
+                                            const ConvDims& d, bool set);
 
 // The same algorithm in plain loops: V, the products and Y in double, the epilogue in fp32.
 void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
@@ -120,36 +133,54 @@ void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinograd
 // What the F(4x4) and the bf16 F(2x2) kernels (conv_winograd_bf16.h) share, written once over the
 // tile size: A x A transformed positions per tile of Mo x Mo outputs (6 and 4, or 4 and 2).
 //
-// The filter transform U = G g G^T of every (c, oc) of w [3, 3, C, OC], times scale[oc] (null: 1),
-// in double, rounded to float: store(xi, c, oc, u) with xi = a * A + b. In parallel over input
-// channels, the output channels innermost (contiguous in w: the compiler vectorises them); each
-// value the same sum in the same order as the per-filter formula.
+// The filter transform U = G g G^T of input channel c of w [3, 3, C, OC], times scale[oc] (null:
+// 1), in double, rounded to float, for output channels [oc0, oc1) and rows a in [a0, a1) of the
+// A x A positions: store_row(xi, row) with xi = a * A + b and row[oc - oc0] the values (a buffer
+// of oc1 - oc0 floats, reused). gg: scratch of 3 * A * (oc1 - oc0) doubles. The output channels
+// are innermost (contiguous in w: the compiler vectorises them); each value is the same sum in
+// the same order as the per-filter formula, whatever the ranges, so a block of U transformed on
+// its own equals the same block of the whole transform, and, products and sums never fused into
+// FMAs (the per-ISA files allow them elsewhere), the same on every ISA.
+template <int A, class StoreRow>
+__attribute__((optimize("fp-contract=off"))) void winograd_filter_channel(const double (&G)[A][3], const float* w,
+                                                                          const float* scale, int64_t C, int64_t OC,
+                                                                          int64_t c, int64_t oc0, int64_t oc1, int a0,
+                                                                          int a1, double* gg, float* row,
+                                                                          StoreRow store_row) {
+  const int64_t n = oc1 - oc0;
+  const float* g[3][3];  // the filter taps' rows of output channels oc0..oc1
+  for (int kh = 0; kh < 3; ++kh)
+    for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC + oc0;
+  for (int a = a0; a < a1; ++a)
+    for (int kw = 0; kw < 3; ++kw) {
+      double* r = gg + (a * 3 + kw) * n;
+      for (int64_t j = 0; j < n; ++j) r[j] = G[a][0] * g[0][kw][j] + G[a][1] * g[1][kw][j] + G[a][2] * g[2][kw][j];
+    }
+  for (int a = a0; a < a1; ++a)
+    for (int b = 0; b < A; ++b) {
+      const double* r = gg + a * 3 * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const double v = r[j] * G[b][0] + r[n + j] * G[b][1] + r[2 * n + j] * G[b][2];
+        row[j] = (float)(v * (scale ? (double)scale[oc0 + j] : 1.0));
+      }
+      store_row(a * A + b, (const float*)row);
+    }
+}
+
+// The whole transform: store(xi, c, oc, u) for every position, input and output channel. In
+// parallel over input channels.
 template <int A, class Store>
 void winograd_filter_transform(const double (&G)[A][3], const float* w, const float* scale, int64_t C, int64_t OC,
                                Store store) {
 #pragma omp parallel if (use_threads(10.0 * A * A * (double)C * (double)OC, kMinParallelFlops))
   {
-    std::vector<double> gg((size_t)(3 * A * OC));  // G g for one input channel: [a][kw][oc]
+    std::vector<double> gg((size_t)(3 * A * OC));
+    std::vector<float> row((size_t)OC);
 #pragma omp for schedule(static)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g[3][3];  // the filter taps' rows of OC values
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) g[kh][kw] = w + ((kh * 3 + kw) * C + c) * OC;
-      for (int a = 0; a < A; ++a)
-        for (int kw = 0; kw < 3; ++kw) {
-          double* r = gg.data() + (a * 3 + kw) * OC;
-          for (int64_t oc = 0; oc < OC; ++oc)
-            r[oc] = G[a][0] * g[0][kw][oc] + G[a][1] * g[1][kw][oc] + G[a][2] * g[2][kw][oc];
-        }
-      for (int a = 0; a < A; ++a)
-        for (int b = 0; b < A; ++b) {
-          const double* r = gg.data() + a * 3 * OC;
-          for (int64_t oc = 0; oc < OC; ++oc) {
-            const double v = r[oc] * G[b][0] + r[OC + oc] * G[b][1] + r[2 * OC + oc] * G[b][2];
-            store(a * A + b, c, oc, (float)(v * (scale ? (double)scale[oc] : 1.0)));
-          }
-        }
-    }
+    for (int64_t c = 0; c < C; ++c)
+      winograd_filter_channel(G, w, scale, C, OC, c, 0, OC, 0, A, gg.data(), row.data(), [&](int xi, const float* r) {
+        for (int64_t oc = 0; oc < OC; ++oc) store(xi, c, oc, r[oc]);
+      });
   }
 }
 
@@ -188,6 +219,16 @@ struct WinogradKernels {
   // sums, the tile's channel sums of the stored values (tile_sums.h): sums[oc], sums[ld_sums + oc].
   void (*output)(float* const* out, const float* M, int64_t ldm, int64_t OC, const float* bias, const float* const* res,
                  bool relu, double* sums, int64_t ld_sums);
+  // U[(xi * C + c) * ldo + oc] = (G g G^T)[xi] * scale[oc] of w [3, 3, C, OC]
+  // (winograd_filter_transform): the same template, vectorised to the ISA's width. Training
+  // redoes it every call; on SSE2's two doubles per vector it took ~6% of a training step.
+  void (*filter)(float* U, int64_t ldo, const float* w, const float* scale, int64_t C, int64_t OC);
+  // Row a of positions (xi = a * 6 + b, b < 6) of the same transform (no scale), output channels
+  // [oc0, oc1) only: U[b * ldx + c * ld + oc - oc0], on the calling thread. What a work item of
+  // conv2d_forward_winograd_per_call transforms just before its GEMMs; equal to the same values
+  // of filter's.
+  void (*filter_rows)(float* U, int64_t ld, int64_t ldx, const float* w, int64_t C, int64_t OC, int a, int64_t oc0,
+                      int64_t oc1);
 };
 const WinogradKernels& winograd_kernels(Isa isa);
 const WinogradKernels& winograd_kernels_avx512();

@@ -39,7 +39,10 @@ ConvWinogradWeights pack_conv_winograd_backward_data(const float* w, int64_t C, 
   return p;
 }
 
-void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* w, int64_t C, int64_t OC) {
+namespace {
+
+// w [3, 3, C, OC] rotated 180 degrees with C and OC swapped: [3, 3, OC, C] in scratch.
+const float* rotated_filters(const float* w, int64_t C, int64_t OC) {
   float* rp = scratch(ScratchSlot::winograd_rotated, 9 * OC * C);  // g rotated, [kh'][kw'][oc][c]
   // Every training step does this for every such layer: blocked transposes (layout.h) of 64 input
   // channels per work item, in parallel (element by element on one thread it was ~3% of a
@@ -53,7 +56,13 @@ void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* 
     float* dst = rp + (8 - tap) * OC * C + c0;  // (kh, kw) -> (2 - kh, 2 - kw): tap 8 - tap
     transpose_2d(dst, C, src, OC, rows, OC);
   }
-  pack_conv_winograd_into(p, rp, nullptr, OC, C);
+  return rp;
+}
+
+}  // namespace
+
+void pack_conv_winograd_backward_data_into(ConvWinogradWeights& p, const float* w, int64_t C, int64_t OC) {
+  pack_conv_winograd_into(p, rotated_filters(w, C, OC), nullptr, OC, C);
 }
 
 void conv2d_backward_data_winograd(float* dx, const float* dy, const ConvWinogradWeights& wt, const ConvDims& d,
@@ -63,6 +72,14 @@ void conv2d_backward_data_winograd(float* dx, const float* dy, const ConvWinogra
   ConvEpilogue ep;
   ep.residual = set ? nullptr : dx;  // each element read before it is written
   conv2d_forward_winograd(dx, dy, wt, winograd_backward_data_dims(d), ep);
+}
+
+void conv2d_backward_data_winograd_per_call(float* dx, const float* dy, const float* w, ConvWinogradWeights& buf,
+                                            const ConvDims& d, bool set) {
+  DS_CHECK(winograd_backward_data_applies(d), "conv2d_backward_data_winograd_per_call: not a 3x3 stride-1 convolution");
+  ConvEpilogue ep;
+  ep.residual = set ? nullptr : dx;  // each element read before it is written
+  conv2d_forward_winograd_per_call(dx, dy, rotated_filters(w, d.C, d.OC), buf, winograd_backward_data_dims(d), ep);
 }
 
 }  // namespace ds

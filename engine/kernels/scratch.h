@@ -31,6 +31,7 @@ enum class ScratchSlot {
   winograd_bf16_v,      // conv2d_forward_winograd_bf16: a block's transformed inputs in bf16
   winograd_bf16_m,      // conv2d_forward_winograd_bf16: a block's GEMM outputs
   conv_tile_sums,       // fp32 forward convolutions with ConvEpilogue::channel_sums: per-tile partials (tile_sums.h)
+  winograd_u_rows,      // conv2d_forward_winograd_per_call: a work item's six positions of U
   count
 };
 
