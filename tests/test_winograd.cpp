@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "base/rng.h"
@@ -123,6 +124,43 @@ TEST_CASE("the Winograd convolution matches its twin on every ISA path and threa
       worst = std::max(worst, err);
     }
     std::printf("winograd %s vs its twin: max relative error %.3g\n", isa_name(isa), worst);
+  }
+  force_isa(before);
+}
+
+// The filter transform runs per ISA (WinogradKernels::filter) without FMA contraction: U, and
+// the part a training work item transforms on its own (filter_rows), are the same bits on every
+// path, with and without a scale, output channels not a multiple of 16 included.
+TEST_CASE("the filter transform gives the same U on every ISA path, whole or a row of positions at a time") {
+  std::vector<Isa> isas = {Isa::scalar};
+  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
+  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  if ((int)cpu_isa() < (int)Isa::avx512) std::printf("not run: avx512 path (CPU or DEEPSLIDE_ISA lacks it)\n");
+  const Isa before = cpu_isa();
+  Rng rng(29);
+  for (const auto& [C, OC] : {std::pair<int64_t, int64_t>{3, 5}, {17, 33}, {64, 64}, {40, 520}}) {
+    const auto w = randn(9 * C * OC, rng), scale = randn(OC, rng);
+    force_isa(Isa::scalar);
+    const ConvWinogradWeights base = pack_conv_winograd(w.data(), scale.data(), C, OC);
+    const ConvWinogradWeights base_unscaled = pack_conv_winograd(w.data(), nullptr, C, OC);
+    for (Isa isa : isas) {
+      force_isa(isa);
+      INFO(isa_name(isa) << " C=" << C << " OC=" << OC);
+      const ConvWinogradWeights u = pack_conv_winograd(w.data(), scale.data(), C, OC);
+      CHECK(test::rel_err(u.U, base.U) == 0.0);
+      // Row a of positions, output channels [oc0, oc1), as a training work item transforms it.
+      const int64_t oc0 = OC > 16 ? 16 : 0, oc1 = OC, n = oc1 - oc0;
+      std::vector<float> rows(6 * C * n);
+      bool same_rows = true;
+      for (int a = 0; a < 6; ++a) {
+        winograd_kernels(isa).filter_rows(rows.data(), n, C * n, w.data(), C, OC, a, oc0, oc1);
+        for (int b = 0; b < 6; ++b)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t j = 0; j < n; ++j)
+              same_rows &= rows[(b * C + c) * n + j] == base_unscaled.U[((a * 6 + b) * C + c) * base.ldo + oc0 + j];
+      }
+      CHECK(same_rows);
+    }
   }
   force_isa(before);
 }
