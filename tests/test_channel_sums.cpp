@@ -18,6 +18,7 @@
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/tile_sums.h"
+#include "isa_paths.h"
 
 using namespace ds;
 using ds::test::randn;
@@ -103,10 +104,7 @@ void run(const Operands& o, bool winograd, std::vector<float>& y, std::vector<do
 }  // namespace
 
 TEST_CASE("convolutions' channel sums match their outputs' on every path, ISA and thread count") {
-  std::vector<Isa> isas = {Isa::ref, Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
-  else WARN("not run: the avx512 path (CPU or DEEPSLIDE_ISA lacks it)");
+  const std::vector<Isa> isas = test::isa_paths(true);
   const Isa before = cpu_isa();
   for (Isa isa : isas) {
     force_isa(isa);

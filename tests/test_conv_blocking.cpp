@@ -17,6 +17,7 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_tuning.h"
+#include "isa_paths.h"
 #include "tests/scratch_dir.h"
 
 using namespace ds;
@@ -165,9 +166,7 @@ TEST_CASE("convolution results are bit-identical under any blocking that keeps t
   mixed.group_bytes = 1, mixed.wgrad_chunk_bytes = int64_t(1) << 40;
   same_order.push_back(mixed);
   const Isa before = cpu_isa();
-  std::vector<Isa> isas = {Isa::scalar};
-  if ((int)before >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)before >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const std::vector<Isa> isas = test::isa_paths();
   for (Isa isa : isas) {
     force_isa(isa);
     INFO(isa_name(isa));

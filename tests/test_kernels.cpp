@@ -30,6 +30,7 @@
 #include "engine/kernels/threading.h"
 #include "engine/kernels/tile_sums.h"
 #include "engine/kernels/work_runs.h"
+#include "isa_paths.h"
 
 using namespace ds;
 
@@ -175,9 +176,7 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {3, 20, 13, 11, 32, 1, 2, 0, true},   // the same, stride 2 on an odd map
       {2, 1030, 6, 5, 32, 1, 2, 0, false},  // C >= 1024: the input packed, the gradient in place
   };
-  std::vector<Isa> isas = {Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const std::vector<Isa> isas = test::isa_paths();
   const Isa before = cpu_isa();
   for (Isa isa : isas) {
     force_isa(isa);
@@ -406,9 +405,7 @@ TEST_CASE("batchnorm kernels match a double-precision reference, fuse residual a
   std::vector<float> rm(C), rv(C);
   for (int64_t c = 0; c < C; ++c) rm[c] = rng.normal(), rv[c] = 0.5f + (float)rng.uniform();
   const float momentum = 0.1f, eps = 1e-5f;
-  std::vector<Isa> isas = {Isa::ref, Isa::scalar};  // ref: the _ref twins, through the dispatch
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const std::vector<Isa> isas = test::isa_paths(true);  // ref: the _ref twins, through the dispatch
   const Isa isa_before = cpu_isa();
   for (Isa isa : isas)
     for (int fused = 0; fused < 2; ++fused) {
@@ -519,9 +516,7 @@ TEST_CASE("synchronized batchnorm over two slices equals batchnorm over the whol
   for (auto& v : x) v = v * 2.f + 1.f;
   auto gamma = randn(C, rng), beta = randn(C, rng);
   std::vector<float> rm(C, 0.5f), rv(C, 2.f);
-  std::vector<Isa> isas = {Isa::ref, Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
+  const std::vector<Isa> isas = test::isa_paths(true);
   const Isa isa_before = cpu_isa();
   for (Isa isa : isas) {
     force_isa(isa);

@@ -19,6 +19,7 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_winograd.h"
+#include "isa_paths.h"
 #include "test_util.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
@@ -94,10 +95,7 @@ TEST_CASE("the Winograd twin equals the direct convolution (transform matrices)"
 }
 
 TEST_CASE("the Winograd convolution matches its twin on every ISA path and thread count") {
-  std::vector<Isa> isas = {Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
-  if ((int)cpu_isa() < (int)Isa::avx512) std::printf("not run: avx512 path (CPU or DEEPSLIDE_ISA lacks it)\n");
+  const std::vector<Isa> isas = test::isa_paths();
   const Isa before = cpu_isa();
   for (Isa isa : isas) {
     force_isa(isa);
@@ -132,10 +130,7 @@ TEST_CASE("the Winograd convolution matches its twin on every ISA path and threa
 // the part a training work item transforms on its own (filter_rows), are the same bits on every
 // path, with and without a scale, output channels not a multiple of 16 included.
 TEST_CASE("the filter transform gives the same U on every ISA path, whole or a row of positions at a time") {
-  std::vector<Isa> isas = {Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
-  if ((int)cpu_isa() < (int)Isa::avx512) std::printf("not run: avx512 path (CPU or DEEPSLIDE_ISA lacks it)\n");
+  const std::vector<Isa> isas = test::isa_paths();
   const Isa before = cpu_isa();
   Rng rng(29);
   for (const auto& [C, OC] : {std::pair<int64_t, int64_t>{3, 5}, {17, 33}, {64, 64}, {40, 520}}) {

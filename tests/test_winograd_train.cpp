@@ -16,6 +16,7 @@
 #include "base/threads.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/conv_winograd.h"
+#include "isa_paths.h"
 #include "layers/layers.h"
 #include "test_util.h"
 
@@ -215,10 +216,7 @@ TEST_CASE("per-call Winograd transforming inside the work items equals the whole
                            {1, 260, 5, 6, 300, true},
                            {2, 512, 7, 7, 512, true},
                            {4, 8, 40, 36, 24, false}};
-  std::vector<Isa> isas = {Isa::scalar};
-  if ((int)cpu_isa() >= (int)Isa::avx2) isas.push_back(Isa::avx2);
-  if ((int)cpu_isa() >= (int)Isa::avx512) isas.push_back(Isa::avx512);
-  if ((int)cpu_isa() < (int)Isa::avx512) std::printf("not run: avx512 path (CPU or DEEPSLIDE_ISA lacks it)\n");
+  const std::vector<Isa> isas = test::isa_paths();
   const Isa before = cpu_isa();
   Rng rng(23);
   for (Isa isa : isas) {
