@@ -222,10 +222,10 @@ void item_gemms(const WinoFilters& f, const ConvDims& d, const WinoPlan& pl, con
   const int64_t poc0 = ob0 * vb, poc1 = std::min(ob1 * vb, pl.nvec * k.vw), pw = poc1 - poc0;
   const int64_t real1 = std::min(poc1, d.OC);
   float* U = scratch(ScratchSlot::winograd_u_rows, 6 * d.C * pw);
+  if (real1 < poc1)  // filter_rows never writes these columns: zeroed once for the six rows
+    for (int64_t r = 0; r < 6 * d.C; ++r) std::fill(U + r * pw + (real1 - poc0), U + (r + 1) * pw, 0.0f);
   for (int a = 0; a < 6; ++a) {
     wk.filter_rows(U, pw, d.C * pw, f.raw, d.C, d.OC, a, poc0, real1);
-    if (real1 < poc1)
-      for (int64_t r = 0; r < 6 * d.C; ++r) std::fill(U + r * pw + (real1 - poc0), U + (r + 1) * pw, 0.0f);
     for (int b = 0; b < 6; ++b)
       for (int64_t ob = ob0; ob < ob1; ++ob)
         block_gemm(pl, k, V, Mb, nt, a * 6 + b, ob, U + b * d.C * pw + (ob * vb - poc0), pw, d.C);
@@ -282,20 +282,28 @@ void conv2d_forward_winograd(float* out, const float* in, const ConvWinogradWeig
   run_winograd(out, in, WinoFilters{.packed = &w}, WinoPlan(d, w.ldo, brgemm_kernels()), d, ep);
 }
 
+namespace {
+
+// The plan when the per-call forward transforms inside its work items (one block of tiles, so
+// each transformed filter is read once), else none.
+std::optional<WinoPlan> fused_plan(const ConvDims& d) {
+  if (reference_kernels() || d.N == 0 || d.OC == 0 || !winograd_applies(d)) return std::nullopt;
+  const WinoPlan pl(d, round_up(d.OC, 16), brgemm_kernels());
+  if (pl.nblocks > 1) return std::nullopt;
+  return pl;
+}
+
+}  // namespace
+
 void conv2d_forward_winograd_per_call(float* out, const float* in, const float* w, ConvWinogradWeights& buf,
                                       const ConvDims& d, const ConvEpilogue& ep) {
   DS_CHECK(winograd_applies(d) && !ep.weight_scale && !ep.max_pool,
            "conv2d_forward_winograd_per_call: not a 3x3 stride-1 convolution");
-  if (!winograd_per_call_fuses(d)) {
-    pack_conv_winograd_into(buf, w, nullptr, d.C, d.OC);
-    return conv2d_forward_winograd(out, in, buf, d, ep);
-  }
-  run_winograd(out, in, WinoFilters{.raw = w}, WinoPlan(d, round_up(d.OC, 16), brgemm_kernels()), d, ep);
+  if (const std::optional<WinoPlan> pl = fused_plan(d)) return run_winograd(out, in, WinoFilters{.raw = w}, *pl, d, ep);
+  pack_conv_winograd_into(buf, w, nullptr, d.C, d.OC);
+  conv2d_forward_winograd(out, in, buf, d, ep);
 }
 
-bool winograd_per_call_fuses(const ConvDims& d) {
-  if (reference_kernels() || d.N == 0 || d.OC == 0 || !winograd_applies(d)) return false;
-  return WinoPlan(d, round_up(d.OC, 16), brgemm_kernels()).nblocks == 1;
-}
+bool winograd_per_call_fuses(const ConvDims& d) { return fused_plan(d).has_value(); }
 
 }  // namespace ds
