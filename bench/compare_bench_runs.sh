@@ -16,13 +16,34 @@ if [ $# -lt 3 ]; then
 fi
 rounds=$1
 shift
+if ! [[ $rounds =~ ^[1-9][0-9]{0,3}$ ]]; then
+  echo "$0: ROUNDS must be a whole number from 1 to 9999, got '${rounds:0:40}'" >&2
+  exit 2
+fi
+for spec in "$@"; do
+  if [[ $spec != ?*:?* ]]; then
+    echo "$0: '${spec:0:80}' is not LABEL:COMMAND" >&2
+    exit 2
+  fi
+done
 declare -A res
 labels=()
-for spec in "$@"; do labels+=("${spec%%:*}"); done
+for spec in "$@"; do
+  for l in "${labels[@]}"; do
+    if [ "$l" = "${spec%%:*}" ]; then
+      echo "$0: label '${l:0:40}' given twice" >&2
+      exit 2
+    fi
+  done
+  labels+=("${spec%%:*}")
+done
 for r in $(seq "$rounds"); do
   for spec in "$@"; do
     label=${spec%%:*} cmd=${spec#*:}
-    v=$(eval "$cmd" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["ms_per_batch"])')
+    if ! v=$(eval "$cmd" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["ms_per_batch"])' 2>/dev/null); then
+      echo "$0: round $r, $label: the command printed no bench JSON line with ms_per_batch" >&2
+      exit 1
+    fi
     echo "round $r $label: $v ms/batch" >&2
     res[$label]+="$v "
   done
