@@ -11,7 +11,8 @@
 // the forward passes at batch 1. bwd_data_winograd is the backward-data pass by Winograd (the
 // forward kernel on the output gradient with the filters rotated and C, OC swapped,
 // conv_winograd.h; filters transformed before the timed loop), counted likewise.
-// fwd_bf16_winograd is the bf16 Winograd F(2x2, 3x3) forward (conv_winograd_bf16.h), counted
+// bwd_weights_winograd is the backward-weights pass by Winograd (conv_winograd_wgrad.cpp), counted
+// likewise. fwd_bf16_winograd is the bf16 Winograd F(2x2, 3x3) forward (conv_winograd_bf16.h), counted
 // likewise against the fp32 peak, next to fwd_bf16 at batch 16 and 1.
 // fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
 // timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an FMA's
@@ -112,7 +113,8 @@ enum Pass {
   kForwardWinograd,
   kForwardInt8,
   kBackwardDataWinograd,
-  kForwardBf16Winograd
+  kForwardBf16Winograd,
+  kBackwardWeightsWinograd
 };
 
 void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
@@ -145,6 +147,9 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardDataWinograd: ds::conv2d_backward_data_winograd(dx.data(), dy.data(), wbd, d, true); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
+      case kBackwardWeightsWinograd:
+        ds::conv2d_backward_weights_winograd(dw.data(), nullptr, dy.data(), x.data(), d);
+        break;
     }
     benchmark::ClobberMemory();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -162,16 +167,26 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
-  const char* pass_names[] = {"fwd",          "bwd_data", "bwd_weights",       "fwd_bf16",
-                              "fwd_winograd", "fwd_int8", "bwd_data_winograd", "fwd_bf16_winograd"};
+  const char* pass_names[] = {"fwd",
+                              "bwd_data",
+                              "bwd_weights",
+                              "fwd_bf16",
+                              "fwd_winograd",
+                              "fwd_int8",
+                              "bwd_data_winograd",
+                              "fwd_bf16_winograd",
+                              "bwd_weights_winograd"};
   for (const int64_t batch : {kBatch, int64_t(1)})
     for (const Shape& s : kShapes)
-      for (int p = 0; p < 8; ++p) {
+      for (int p = 0; p < 9; ++p) {
         if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
         if ((p == kForwardBf16 || p == kForwardBf16Winograd) && !ds::has_bf16_kernels()) continue;
         if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
         const bool wino = s.k == 3 && s.stride == 1;
-        if ((p == kForwardWinograd || p == kBackwardDataWinograd || p == kForwardBf16Winograd) && !wino) continue;
+        if ((p == kForwardWinograd || p == kBackwardDataWinograd || p == kForwardBf16Winograd ||
+             p == kBackwardWeightsWinograd) &&
+            !wino)
+          continue;
         if (batch == 1 &&
             !(wino && (p == kForward || p == kForwardWinograd || p == kForwardBf16 || p == kForwardBf16Winograd)))
           continue;

@@ -1,6 +1,6 @@
 // Conv2d layer: shape checks, parameters named after torchvision keys, the forward (direct, or
 // Winograd for the 3x3 stride-1 shapes use_winograd picks) and the tape node that routes
-// gradients through engine/kernels/conv (channels-last activations).
+// gradients through engine/kernels/conv and conv_winograd (channels-last activations).
 
 #include <map>
 #include <tuple>
@@ -66,9 +66,16 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
         [this, x, y, d, w = weight.value, d_w = weight.grad, d_b = has_bias ? bias.grad : Tensor()]() mutable {
           if (!y->grad.defined()) return;  // nothing downstream used this output
           // Whatever ran the forward (the gradients of a convolution do not depend on how its
-          // output was computed): weight gradients direct, data gradients by Winograd where
-          // use_winograd_backward_data picks the shape (filters transformed per call), else direct.
-          conv2d_backward_weights(d_w.data(), d_b.defined() ? d_b.data() : nullptr, y->grad.data(), x->value.data(), d);
+          // output was computed): each gradient by Winograd where use_winograd_backward_weights /
+          // _data picks the shape (filters transformed per call), else direct.
+          float* db = d_b.defined() ? d_b.data() : nullptr;
+          if (use_winograd_backward_weights(d)) {
+            conv2d_backward_weights_winograd(d_w.data(), db, y->grad.data(), x->value.data(), d);
+            log_conv_algo(*this, d, "winograd", "/bwd_weights");
+          } else {
+            conv2d_backward_weights(d_w.data(), db, y->grad.data(), x->value.data(), d);
+            log_conv_algo(*this, d, "direct", "/bwd_weights");
+          }
           if (x->needs_grad) {
             bool fresh = false;                             // first contributor: the kernel writes instead of adding
             float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)

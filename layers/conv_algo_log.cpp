@@ -1,5 +1,5 @@
 // Which algorithm each convolution of a forward pass ran (set_conv_algo_log, layers/layers.h):
-// conv_bn_eval (inference) and Conv2d's forward and backward-data pass (training) append to the
+// conv_bn_eval (inference) and Conv2d's forward and backward passes (training) append to the
 // log while one is set, so `deepslide bench` can report it in either mode.
 #include <mutex>
 

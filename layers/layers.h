@@ -83,14 +83,15 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
                     bool relu);
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
-// one its backward-data pass ran ("direct" or "winograd", the layer named "<layer>/bwd_data");
+// one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named
+// "<layer>/bwd_weights" and "<layer>/bwd_data");
 // `deepslide bench` reports them. Null stops logging (layers/conv_algo_log.cpp).
 struct ConvDims;  // engine/kernels/conv.h
 struct ConvAlgoUse {
   std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1", + pass
   std::string algo;
   // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x KH x KW
-  // (backward data: the same), whatever the algorithm: what `bench` counts against the FMA peak.
+  // (either backward pass: the same), whatever the algorithm: what `bench` counts against the FMA peak.
   double flops_per_image = 0;
 };
 void set_conv_algo_log(std::vector<ConvAlgoUse>* log);

@@ -236,17 +236,19 @@ check(mode == "auto" and set(used) == STRIDE1 | {"conv1", "layer2.0.conv1", "lay
                                                  "layer4.0.downsample.0"}, f"auto: {mode} {used}")
 algos(["--conv-algo", "fast"], expect=2)
 algos(env_value="yes", expect=2)
-# Train mode: the training step's forward and backward-data passes ("<layer>/bwd_data"; conv1 has
-# none, its input being the batch), by the same flag.
+# Train mode: the training step's forward, weight-gradient ("<layer>/bwd_weights") and
+# backward-data passes ("<layer>/bwd_data"; conv1 has none, its input being the batch), by the
+# same flag.
 TRAIN = ["bench", "--mode", "train", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]
 for flag, want in [("direct", set()), ("winograd", STRIDE1)]:
     b = json.loads(run(["--conv-algo", flag, *TRAIN]).stdout)
     used = b.get("conv_algos", {})
     fwd = {k: v for k, v in used.items() if "/" not in k}
     bwd = {k[:-len("/bwd_data")]: v for k, v in used.items() if k.endswith("/bwd_data")}
-    check(b.get("conv_algo") == flag and len(fwd) == 20 and len(bwd) == 19 and len(used) == 39 and
-          {k for k, v in fwd.items() if v == "winograd"} == want and
-          {k for k, v in bwd.items() if v == "winograd"} == want and
+    wgt = {k[:-len("/bwd_weights")]: v for k, v in used.items() if k.endswith("/bwd_weights")}
+    check(b.get("conv_algo") == flag and len(fwd) == 20 and len(bwd) == 19 and len(wgt) == 20 and
+          len(used) == 59 and
+          all({k for k, v in p.items() if v == "winograd"} == want for p in (fwd, bwd, wgt)) and
           all(v in ("direct", "winograd") for v in used.values()), f"train {flag}: {b.get('conv_algo')} {used}")
 
 if failures:

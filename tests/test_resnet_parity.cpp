@@ -181,8 +181,8 @@ TEST_CASE("a seed draws convolution weights in PyTorch's element order") {
 
 namespace {
 
-// One training step of the fixture's ResNet-18 with the convolutions' forward and backward-data
-// passes as mode picks them (weight gradients are direct in every mode), against PyTorch's.
+// One training step of the fixture's ResNet-18 with the convolutions' forward, weight-gradient and
+// backward-data passes as mode picks them, against PyTorch's.
 void check_train_step(WinogradMode mode) {
   const auto& fx = fixtures();
   force_winograd_mode(mode);
@@ -193,28 +193,34 @@ void check_train_step(WinogradMode mode) {
   VarPtr loss = m.train_step(input, logits);
   set_conv_algo_log(nullptr);
   force_winograd_mode(WinogradMode::aut);
-  int64_t winograd = 0, bwd = 0, bwd_winograd = 0;  // forward passes by Winograd; backward-data passes
+  // Passes by Winograd: forward, backward data, weight gradients; and how many backward passes.
+  int64_t winograd = 0, bwd = 0, bwd_winograd = 0, wgrad = 0, wgrad_winograd = 0;
   for (const ConvAlgoUse& u : algos) {
-    const bool backward = u.layer.ends_with("/bwd_data");
-    winograd += !backward && u.algo == "winograd";
+    const bool backward = u.layer.ends_with("/bwd_data"), weights = u.layer.ends_with("/bwd_weights");
+    winograd += !backward && !weights && u.algo == "winograd";
     bwd += backward;
     bwd_winograd += backward && u.algo == "winograd";
+    wgrad += weights;
+    wgrad_winograd += weights && u.algo == "winograd";
   }
-  // 64 px, batch 2: all 13 stride-1 3x3 convolutions when on, forward and backward data; auto,
-  // by the rule (no tuning file with choices), picks layer1's 4 (16x16 maps) and leaves the
-  // smaller maps direct.
-  REQUIRE(algos.size() == 40);
-  CHECK(bwd == 20);
+  // 64 px, batch 2: all 13 stride-1 3x3 convolutions when on, in every pass; auto, by the rules
+  // (no tuning file with choices), picks layer1's 4 (16x16 maps, 32 tiles) and leaves the smaller
+  // maps direct.
+  REQUIRE(algos.size() == 60);
+  CHECK(bwd == 20);  // the input's gradient is checked too
+  CHECK(wgrad == 20);
   if (mode != WinogradMode::aut) CHECK(winograd == (mode == WinogradMode::on ? 13 : 0));
-  if (mode != WinogradMode::aut) CHECK(bwd_winograd == winograd);
-  if (mode == WinogradMode::aut && conv_tuning_state().winograd.empty()) CHECK((winograd == 4 && bwd_winograd == 4));
+  if (mode != WinogradMode::aut) CHECK((bwd_winograd == winograd && wgrad_winograd == winograd));
+  if (mode == WinogradMode::aut && conv_tuning_state().winograd.empty())
+    CHECK((winograd == 4 && bwd_winograd == 4 && wgrad_winograd == 4));
 
   const double e_logits = rel_err(logits->value, fx.get("r18.train.logits"));
   const double e_loss = scalar_rel(loss->value[0], fx.get("r18.train.loss")[0]);
   std::printf(
-      "resnet18 train (winograd %s: %lld forward, %lld backward data): logits rel err %.3g, loss rel err %.3g "
-      "(loss %.7f)\n",
-      mode_name(mode), (long long)winograd, (long long)bwd_winograd, e_logits, e_loss, loss->value[0]);
+      "resnet18 train (winograd %s: %lld forward, %lld backward data, %lld weight gradients): logits rel err %.3g, "
+      "loss rel err %.3g (loss %.7f)\n",
+      mode_name(mode), (long long)winograd, (long long)bwd_winograd, (long long)wgrad_winograd, e_logits, e_loss,
+      loss->value[0]);
   CHECK(e_logits <= kForwardTol);
   CHECK(e_loss <= kForwardTol);
 

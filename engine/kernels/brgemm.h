@@ -6,7 +6,7 @@
 //         a_taps[t*a_taps_ld + m] + a_off[t]), k contiguous: forward and backward-data
 //         convolution, where a row is one output pixel's receptive field in a channels-last image
 //         and t a kernel row (or, per tap, one tap's pixel).
-//   cols: C[m][n] += sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
+//   cols: C[m][n] (+)= sum_r sum_k A[a_row[r] + k*sa + m] * B[b_row[r] + k*sb + n]
 //         k strided, m contiguous: backward weights, where k runs over output pixels.
 // B rows must be readable to a whole number of vectors (callers pad packed weights); C is stored
 // only for n < N. One implementation (brgemm_tiles.inc, GCC vector types) is compiled per ISA
@@ -62,9 +62,10 @@ struct ColsTile {
   int64_t sb = 0;
   int rows = 0;
   int64_t L = 0;       // k per reduction row
-  float* c = nullptr;  // [M, ldc], accumulated into (+=) for n < N
+  float* c = nullptr;  // [M, ldc], accumulated into (+=) for n < N, or with set, written (=)
   int64_t ldc = 0;
   int64_t N = 0;
+  bool set = false;
 };
 
 // One ISA's tiles. M (pixels or rows per tile) may be 1 .. max_m[NV], NV (vectors) 1 .. 4.

@@ -311,14 +311,6 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
 namespace {
 
 // d_b[oc] += sum over pixels p of d_out[p][oc], d_out [pixels, OC], summed in double.
-void bias_grad(float* d_b, const float* d_out, int64_t pixels, int64_t OC) {
-  for (int64_t oc = 0; oc < OC; ++oc) {
-    double s = 0;
-    for (int64_t p = 0; p < pixels; ++p) s += d_out[p * OC + oc];
-    d_b[oc] += (float)s;
-  }
-}
-
 // The operands as the cols tiles read them. Pixels 1 KB or more apart put successive pixels of
 // a tile's operands in the same few L1 sets (layer4's are 2 KB apart: 2 sets for a whole input
 // slice), so such operands are copied with 16 floats of slack per pixel: inputs of 256+
@@ -480,11 +472,19 @@ void wgrad_thread(float* d_w, float* part_buf, const WgradOperands& op, const Wg
 
 }  // namespace
 
+void conv2d_bias_grad(float* d_b, const float* d_out, int64_t pixels, int64_t OC) {
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    double s = 0;
+    for (int64_t p = 0; p < pixels; ++p) s += d_out[p * OC + oc];
+    d_b[oc] += (float)s;
+  }
+}
+
 void conv2d_backward_weights(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d) {
   if (reference_kernels()) return conv2d_backward_weights_ref(d_w, d_b, d_out, in, d);
   if (d.OC * d.C * d.KH * d.KW == 0) return;
   const int64_t pixels = d.N * d.OH * d.OW;
-  if (d_b) bias_grad(d_b, d_out, pixels, d.OC);
+  if (d_b) conv2d_bias_grad(d_b, d_out, pixels, d.OC);
   if (pixels == 0) return;
   if (conv_is_1x1(d)) return conv1x1_backward_weights(d_w, d_out, in, d);
   const BrgemmKernels& k = brgemm_kernels();

@@ -99,6 +99,9 @@ void conv2d_backward_weights(float* d_w,          // [KH, KW, C, OC]
                              const float* in,     // [N, H, W, C]
                              const ConvDims& d);
 
+// d_b[oc] += the sum of d_out [pixels, OC] over its pixels, in double.
+void conv2d_bias_grad(float* d_b, const float* d_out, int64_t pixels, int64_t OC);
+
 // Direct-loop twins with double accumulation (same contracts; backward ones accumulate). In
 // reference mode (DEEPSLIDE_ISA=ref, engine/cpu_features.h) the kernels above run these.
 void conv2d_forward_ref(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep = {});

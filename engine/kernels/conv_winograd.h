@@ -126,6 +126,25 @@ void conv2d_backward_data_winograd(float* dx,        // [N, H, W, C]
 void conv2d_backward_data_winograd_per_call(float* dx, const float* dy, const float* w, ConvWinogradWeights& buf,
                                             const ConvDims& d, bool set);
 
+// Backward weights by Winograd (conv_winograd_wgrad.cpp). Per tile the forward is linear in
+// U = G g G^T, Y = A^T [U (.) V] A, so dL/dU = V (.) (A dY A^T) summed over the tiles and
+// dL/dg = G^T (dL/dU) G. Per position xi of the 6x6 transformed tile that is a GEMM reduced over
+// the tiles: dU[xi][c][oc] = sum_t V[xi][t][c] * Z[xi][t][oc], V = B^T d B the forward's input
+// transform, Z = A dY A^T the output gradient's 4x4 tile taken to 6x6 (the output transform's
+// adjoint): 36 multiply-adds per tile and channel pair against the direct pass's 144 (fewer
+// saved where 4 does not divide the output side). Results are rounded differently from the
+// direct pass (dU's terms are larger than the gradient they cancel to): tested against float64.
+bool winograd_backward_weights_applies(const ConvDims& d);  // winograd_applies
+// Applies, not reference mode, and the mode: winograd every time, auto where
+// winograd_backward_weights_rule picks the shape.
+bool use_winograd_backward_weights(const ConvDims& d);
+bool winograd_backward_weights_rule(const ConvDims& d);  // from bench_conv's bwd_weights_winograd figures
+// d_w [3, 3, C, OC] += the weight gradient of dy [N, OH, OW, OC] and in [N, H, W, C]; d_b (may be
+// null) += dy's channel sums, as conv2d_backward_weights.
+void conv2d_backward_weights_winograd(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d);
+// The same algorithm in plain loops in double (d_w += only; no bias).
+void conv2d_backward_weights_winograd_ref(float* d_w, const float* d_out, const float* in, const ConvDims& d);
+
 // The same algorithm in plain loops: V, the products and Y in double, the epilogue in fp32.
 void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinogradWeights& w, const ConvDims& d,
                                  const ConvEpilogue& ep = {});
@@ -229,6 +248,12 @@ struct WinogradKernels {
   // of filter's.
   void (*filter_rows)(float* U, int64_t ld, int64_t ldx, const float* w, int64_t C, int64_t OC, int a, int64_t oc0,
                       int64_t oc1);
+  // Backward weights: Z[xi * ldz + oc] = (A dY A^T)[xi] for oc < OC rounded up to the vector
+  // width (zeros past OC), dY[i][j] the OC floats at dy[i*4 + j] (null: zeros, outside the output).
+  void (*grad)(float* Z, int64_t ldz, const float* const* dy, int64_t OC);
+  // One input channel's filter gradient from its 36 positions: dw[(kh*3 + kw) * ld_tap + oc] +=
+  // (G^T dU G)[kh][kw] for oc < OC, position xi of dU at dU + xi * ldu (whole vectors readable).
+  void (*wgrad_out)(float* dw, int64_t ld_tap, const float* dU, int64_t ldu, int64_t OC);
 };
 const WinogradKernels& winograd_kernels(Isa isa);
 const WinogradKernels& winograd_kernels_avx512();
