@@ -71,8 +71,8 @@ struct WgradWinoPlan {
 };
 
 // Pass 1 for tile t.
-void transform_tile(float* V, float* Z, const WgradWinoPlan& pl, const float* d_out, const float* in,
-                    const ConvDims& d, const WinogradKernels& wk, int64_t t) {
+void transform_tile(float* V, float* Z, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
+                    const WinogradKernels& wk, int64_t t) {
   const float* pix[36];
   winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t, in, pix);
   wk.input(V + t * pl.cs, pl.T * pl.cs, pix, d.C);
