@@ -1,10 +1,10 @@
 // Backward weights by Winograd F(4x4, 3x3) (conv2d_backward_weights_winograd,
 // engine/kernels/conv_winograd_wgrad.cpp) on small odd shapes: padding 0-2, outputs not multiples
 // of 4, batch 1 and 3, channels not multiples of 16, 256+ input channels and 512+ output channels
-// (spaced rows). The float64 twin equals the float64 direct gradient to rounding (the algebra and
-// the matrices); every ISA path the CPU has, on 1 and 2 threads, is within the documented bound of
-// both, bit-identical across thread counts and chunk sizes (one tile per chunk), adds into d_w,
-// and sums the bias gradient as the direct pass does.
+// (spaced rows), dU run whole and in parts (WgradWinoPlan). The float64 twin equals the float64 direct gradient to
+// rounding (the algebra and the matrices); every ISA path the CPU has, on 1 and 2 threads, is within the documented
+// bound of both, bit-identical across thread counts, chunk sizes (one tile per chunk) and ranges, adds into d_w, and
+// sums the bias gradient as the direct pass does.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -39,7 +39,7 @@ struct Case {
 const Case kCases[] = {
     {1, 3, 5, 7, 5, 1},    {3, 5, 9, 11, 7, 1},      {1, 17, 6, 6, 33, 0},   {3, 13, 7, 7, 17, 2},
     {1, 2, 3, 3, 2, 0},    {3, 16, 10, 13, 24, 1},   {2, 64, 14, 14, 64, 1}, {1, 260, 6, 9, 40, 1},
-    {1, 24, 7, 5, 520, 1}, {2, 260, 14, 14, 520, 1},
+    {1, 24, 7, 5, 520, 1}, {2, 260, 14, 14, 520, 1}, {2, 64, 32, 32, 64, 1},  // the last: in 2 parts
 };
 
 }  // namespace
@@ -66,16 +66,19 @@ TEST_CASE("backward weights by Winograd equal the float64 twin and the direct gr
     CHECK(e_twin < 1e-6);  // the same sums in exact arithmetic: only the float results' rounding differs
     for (Isa isa : isas) {
       force_isa(isa);
-      // 1 thread, 2 threads, 2 threads with chunks of one tile.
+      // 1 thread, 2 threads, 2 threads with chunks of one tile (and V and Z of the whole-batch
+      // way made in ranges of 3 tiles).
       ConvBlocking tiny = conv_blocking(d, ConvPass::backward_weights);
       tiny.wgrad_chunk_bytes = 4;
       Tensor by_threads[3];
       for (const int run : {0, 1, 2}) {
         set_num_threads(run == 0 ? 1 : 2);
         if (run == 2) set_conv_blocking_override(&tiny);
+        if (run == 2) set_winograd_wgrad_range_bytes(3 * 36 * 4 * (c.C + 16 + c.OC + 32));
         Tensor dw = dw0.clone(), db = Tensor::full(Shape{c.OC}, 0.f);
         conv2d_backward_weights_winograd(dw.data(), db.data(), dy.data(), x.data(), d);
         set_conv_blocking_override(nullptr);
+        set_winograd_wgrad_range_bytes(0);
         by_threads[run] = minus(dw, dw0);  // what was added to d_w
         CHECK(test::rel_err(db, db_direct) < 1e-6);
       }

@@ -142,6 +142,8 @@ bool winograd_backward_weights_rule(const ConvDims& d);  // from bench_conv's bw
 // d_w [3, 3, C, OC] += the weight gradient of dy [N, OH, OW, OC] and in [N, H, W, C]; d_b (may be
 // null) += dy's channel sums, as conv2d_backward_weights.
 void conv2d_backward_weights_winograd(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d);
+// Tests: the whole-batch way's V and Z are made in ranges of at most `bytes` (64 MB; 0 restores).
+void set_winograd_wgrad_range_bytes(int64_t bytes);
 // The same algorithm in plain loops in double (d_w += only; no bias).
 void conv2d_backward_weights_winograd_ref(float* d_w, const float* d_out, const float* in, const ConvDims& d);
 

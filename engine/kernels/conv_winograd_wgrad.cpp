@@ -1,15 +1,15 @@
-// Backward weights of a 3x3 stride-1 convolution by Winograd F(4x4, 3x3) (conv_winograd.h), in
-// three passes over the whole batch:
+// Backward weights of a 3x3 stride-1 convolution by Winograd F(4x4, 3x3) (conv_winograd.h):
 //   1. every tile's V = B^T d B (the forward's input transform) and Z = A dY A^T, stored per
 //      position: V [36][tiles][C], Z [36][tiles][OC];
 //   2. per position xi, dU[xi] = V[xi]^T Z[xi] on the brgemm cols tiles (k = tiles, strided; the
 //      input channels contiguous), as the direct pass reduces over pixels;
 //   3. per input channel, d_w += G^T dU G.
-// Each position is one work item that sums its dU over the tiles in tile order, so the results do
-// not depend on the thread count.
+// 1 and 2 run over the whole batch or in parts of it (WgradWinoPlan); the results do not depend on
+// the thread count or on the chunk sizes.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "base/error.h"
 #include "base/int_math.h"
@@ -44,7 +44,14 @@ bool use_winograd_backward_weights(const ConvDims& d) {
 
 namespace {
 
-// How the pass lays out and cuts its work.
+// How the pass lays out and cuts its work. Two ways, by the size of dU (36 x C x OC floats):
+//   whole batch (dU larger than an L2's share): every tile's V and Z are stored for the whole
+//     batch, then each position is one work item reducing over all tiles, chunk by chunk;
+//   in parts (dU fits in L2: layer1's 64 x 64 channels, where the whole batch's V and Z, 58 MB,
+//     would go to memory and back): the tiles are cut into `parts` runs by the shape alone, each a
+//     work item with its own dU, transforming a chunk of tiles into L2 and running all 36
+//     positions' GEMMs on it before the next; the parts' dU are summed in order at the end.
+// Either way each dU element is summed in one fixed order, whatever the thread count and chunk.
 struct WgradWinoPlan {
   int64_t TH = 0, TW = 0, T = 0;  // tiles per column and row of an image, in the batch
   // Floats between consecutive tiles in V and in Z. Rows 1 KB or more apart put a cols tile's
@@ -54,7 +61,9 @@ struct WgradWinoPlan {
   int64_t ldu = 0;  // dU's row length: OC rounded up to 16 floats (whole vectors on every ISA)
   int NV = 0, M = 0;
   int64_t mt = 0, nb = 0;  // input-channel tiles of M, output-channel blocks of NV vectors
-  int64_t chunk = 0;       // tiles whose V and Z rows of one position stay in L2 together
+  int64_t parts = 0;       // 0: the whole batch at once; else the tile runs, each with its own dU
+  int64_t chunk = 0;       // tiles per GEMM call: their V and Z rows (of one position, or of all
+                           // 36 in parts) stay in L2 together
 
   WgradWinoPlan(const ConvDims& d, const BrgemmKernels& k) {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
@@ -65,56 +74,107 @@ struct WgradWinoPlan {
     M = k.max_m[NV];
     mt = ceil_div(d.C, M);
     nb = ceil_div(ceil_div(d.OC, k.vw), NV);
-    const int64_t chunk_bytes = conv_blocking(d, ConvPass::backward_weights).wgrad_chunk_bytes;
-    chunk = std::clamp<int64_t>(chunk_bytes / (4 * (cs + ldz)), 1, T);
+    const ConvBlocking b = conv_blocking(d, ConvPass::backward_weights);
+    const int64_t tile_bytes = 4 * (cs + ldz);
+    if (4 * 36 * d.C * ldu <= b.wgrad_super_bytes) {
+      parts = std::clamp<int64_t>(T / 64, 1, 4);
+      chunk = std::clamp<int64_t>(4 * b.wgrad_chunk_bytes / (36 * tile_bytes), 1, ceil_div(T, parts));
+    } else {
+      chunk = std::clamp<int64_t>(b.wgrad_chunk_bytes / tile_bytes, 1, T);
+    }
   }
 };
 
-// Pass 1 for tile t.
-void transform_tile(float* V, float* Z, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
-                    const WinogradKernels& wk, int64_t t) {
+// Tile t's V and Z into slot s of buffers holding `rows` tiles per position.
+void transform_tile(float* V, float* Z, int64_t rows, int64_t s, const WgradWinoPlan& pl, const float* d_out,
+                    const float* in, const ConvDims& d, const WinogradKernels& wk, int64_t t) {
   const float* pix[36];
   winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t, in, pix);
-  wk.input(V + t * pl.cs, pl.T * pl.cs, pix, d.C);
+  wk.input(V + s * pl.cs, rows * pl.cs, pix, d.C);
   float* dy[16];
   const float* unused[16];
   winograd_tile_outputs<4>(d, pl.TH, pl.TW, t, const_cast<float*>(d_out), nullptr, 0, dy, unused);
-  wk.grad(Z + t * pl.ldz, pl.T * pl.ldz, dy, d.OC);
+  wk.grad(Z + s * pl.ldz, rows * pl.ldz, dy, d.OC);
 }
 
-// Pass 2 for position xi: dU[xi] = sum over tiles of V[xi][t]^T Z[xi][t], chunk by chunk of
-// tiles, every tile of dU[xi] over one chunk before the next.
-void position_gemms(float* dU, const float* V, const float* Z, const WgradWinoPlan& pl, const ConvDims& d,
-                    const BrgemmKernels& k, int xi) {
-  float* du = dU + xi * d.C * pl.ldu;
-  const float* v = V + xi * pl.T * pl.cs;
-  const float* z = Z + xi * pl.T * pl.ldz;
-  for (int64_t t0 = 0; t0 < pl.T; t0 += pl.chunk) {
-    const int64_t a_row = t0 * pl.cs, b_row = t0 * pl.ldz;
-    for (int64_t mi = 0; mi < pl.mt; ++mi) {
-      const int64_t c0 = mi * d.C / pl.mt, c1 = (mi + 1) * d.C / pl.mt;
-      for (int64_t ob = 0; ob < pl.nb; ++ob) {
-        const int64_t oc0 = ob * pl.NV * k.vw;
-        const int nv = (int)std::min<int64_t>(pl.NV, ceil_div(d.OC - oc0, k.vw));
-        const ColsTile ct{.a = v + c0,
-                          .a_row = &a_row,
-                          .sa = pl.cs,
-                          .b = z + oc0,
-                          .b_row = &b_row,
-                          .sb = pl.ldz,
-                          .rows = 1,
-                          .L = std::min(pl.chunk, pl.T - t0),
-                          .c = du + c0 * pl.ldu + oc0,
-                          .ldc = pl.ldu,
-                          .N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0),
-                          .set = t0 == 0};
-        k.cols(ct, (int)(c1 - c0), nv);
+// One position's dU [C, ldu] (+)= sum over tiles [s0, s0 + n) of v[s]^T z[s], v and z that
+// position's rows of V and Z; with set, written instead of added to.
+void tiles_gemm(float* du, const float* v, const float* z, int64_t s0, int64_t n, bool set, const WgradWinoPlan& pl,
+                const ConvDims& d, const BrgemmKernels& k) {
+  const int64_t a_row = s0 * pl.cs, b_row = s0 * pl.ldz;
+  for (int64_t mi = 0; mi < pl.mt; ++mi) {
+    const int64_t c0 = mi * d.C / pl.mt, c1 = (mi + 1) * d.C / pl.mt;
+    for (int64_t ob = 0; ob < pl.nb; ++ob) {
+      const int64_t oc0 = ob * pl.NV * k.vw;
+      const int nv = (int)std::min<int64_t>(pl.NV, ceil_div(d.OC - oc0, k.vw));
+      const ColsTile ct{.a = v + c0,
+                        .a_row = &a_row,
+                        .sa = pl.cs,
+                        .b = z + oc0,
+                        .b_row = &b_row,
+                        .sb = pl.ldz,
+                        .rows = 1,
+                        .L = n,
+                        .c = du + c0 * pl.ldu + oc0,
+                        .ldc = pl.ldu,
+                        .N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0),
+                        .set = set};
+      k.cols(ct, (int)(c1 - c0), nv);
+    }
+  }
+}
+
+// Whole batch: every tile transformed, then position xi's GEMMs over all tiles, chunk by chunk;
+// in ranges of at most kWholeBytes of V and Z when the batch is larger (scratch is kept per thread
+// for the process's life), which changes no sum: each dU element still adds its tiles in order.
+constexpr int64_t kWholeBytes = int64_t(64) << 20;
+std::atomic<int64_t> g_whole_bytes{kWholeBytes};
+
+void whole_batch(float* dU, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
+                 const BrgemmKernels& k, const WinogradKernels& wk) {
+  const int64_t range = std::clamp<int64_t>(g_whole_bytes.load() / (36 * 4 * (pl.cs + pl.ldz)), 1, pl.T);
+  float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * range * pl.cs);
+  float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * range * pl.ldz);
+  for (int64_t r0 = 0; r0 < pl.T; r0 += range) {
+    const int64_t rows = std::min(range, pl.T - r0);
+#pragma omp parallel if (use_threads(2.0 * 36 * rows * d.C * d.OC, kMinParallelFlops))
+    {
+#pragma omp for schedule(static)
+      for (int64_t s = 0; s < rows; ++s) transform_tile(V, Z, rows, s, pl, d_out, in, d, wk, r0 + s);
+#pragma omp for schedule(dynamic, 1)
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t s0 = 0; s0 < rows; s0 += pl.chunk)
+          tiles_gemm(dU + xi * d.C * pl.ldu, V + xi * rows * pl.cs, Z + xi * rows * pl.ldz, s0,
+                     std::min(pl.chunk, rows - s0), r0 == 0 && s0 == 0, pl, d, k);
+    }
+  }
+}
+
+// In parts: part p's tiles, chunk by chunk, into its own dU (dU + p * 36 * C * ldu).
+void in_parts(float* dU, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
+              const BrgemmKernels& k, const WinogradKernels& wk) {
+#pragma omp parallel if (use_threads(2.0 * 36 * pl.T * d.C * d.OC, kMinParallelFlops))
+  {
+    float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * pl.chunk * pl.cs);  // this thread's chunk
+    float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * pl.chunk * pl.ldz);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t p = 0; p < pl.parts; ++p) {
+      float* du = dU + p * 36 * d.C * pl.ldu;
+      const int64_t t1 = pl.T * (p + 1) / pl.parts;
+      for (int64_t t0 = pl.T * p / pl.parts; t0 < t1; t0 += pl.chunk) {
+        const int64_t n = std::min(pl.chunk, t1 - t0);
+        for (int64_t s = 0; s < n; ++s) transform_tile(V, Z, pl.chunk, s, pl, d_out, in, d, wk, t0 + s);
+        for (int xi = 0; xi < 36; ++xi)
+          tiles_gemm(du + xi * d.C * pl.ldu, V + xi * pl.chunk * pl.cs, Z + xi * pl.chunk * pl.ldz, 0, n,
+                     t0 == pl.T * p / pl.parts, pl, d, k);
       }
     }
   }
 }
 
 }  // namespace
+
+void set_winograd_wgrad_range_bytes(int64_t bytes) { g_whole_bytes.store(bytes > 0 ? bytes : kWholeBytes); }
 
 void conv2d_backward_weights_winograd(float* d_w, float* d_b, const float* d_out, const float* in, const ConvDims& d) {
   DS_CHECK(winograd_backward_weights_applies(d), "conv2d_backward_weights_winograd: not a 3x3 stride-1 convolution");
@@ -125,18 +185,21 @@ void conv2d_backward_weights_winograd(float* d_w, float* d_b, const float* d_out
   const BrgemmKernels& k = brgemm_kernels();
   const WinogradKernels& wk = winograd_kernels(cpu_isa());
   const WgradWinoPlan pl(d, k);
-  float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * pl.T * pl.cs);
-  float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * pl.T * pl.ldz);
-  float* dU = scratch(ScratchSlot::winograd_wgrad_du, 36 * d.C * pl.ldu);
-  const double flops = 2.0 * 36 * pl.T * d.C * d.OC;
-#pragma omp parallel if (use_threads(flops, kMinParallelFlops))
-  {
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < pl.T; ++t) transform_tile(V, Z, pl, d_out, in, d, wk, t);
-#pragma omp for schedule(dynamic, 1)
-    for (int xi = 0; xi < 36; ++xi) position_gemms(dU, V, Z, pl, d, k, xi);
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < d.C; ++c) wk.wgrad_out(d_w + c * d.OC, d.C * d.OC, dU + c * pl.ldu, d.C * pl.ldu, d.OC);
+  const int64_t du_size = 36 * d.C * pl.ldu;
+  float* dU = scratch(ScratchSlot::winograd_wgrad_du, du_size * std::max<int64_t>(pl.parts, 1));
+  if (pl.parts) in_parts(dU, pl, d_out, in, d, k, wk);
+  else whole_batch(dU, pl, d_out, in, d, k, wk);
+    // d_w += G^T dU G per input channel, the parts' dU summed in order first.
+#pragma omp parallel for schedule(static) if (use_threads(36.0 * d.C * d.OC, kMinParallelElements))
+  for (int64_t c = 0; c < d.C; ++c) {
+    float* du = dU + c * pl.ldu;
+    for (int64_t p = 1; p < pl.parts; ++p)
+      for (int xi = 0; xi < 36; ++xi) {
+        float* dst = du + xi * d.C * pl.ldu;
+        const float* src = dst + p * du_size;
+        for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] += src[oc];
+      }
+    wk.wgrad_out(d_w + c * d.OC, d.C * d.OC, du, d.C * pl.ldu, d.OC);
   }
 }
 
