@@ -64,6 +64,11 @@ void register_tune(CLI::App& app, Globals& g) {
                    c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");
     });
     auto choices = winograd;
+    const auto wgrad = tune_winograd_wgrad(o->tune, classes, [](const ConvTuneShape& shape, const WinogradChoice& c) {
+      std::fprintf(stderr, "tune: [wgrad-winograd] %-13s direct %8.3f ms, winograd %8.3f ms: %s\n", shape.name.c_str(),
+                   c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");
+    });
+    choices.insert(choices.end(), wgrad.begin(), wgrad.end());
     const auto bf16 = tune_winograd_bf16(o->tune, [](const ConvTuneShape& shape, const WinogradChoice& c) {
       std::fprintf(stderr, "tune: [bf16-winograd] %-13s bf16 direct %8.3f ms, bf16 winograd %8.3f ms: %s\n",
                    shape.name.c_str(), c.direct_ms, c.ms, c.winograd ? "winograd" : "direct");

@@ -2,7 +2,7 @@
 """`deepslide tune` from the outside: --show reports the caches Linux's sysfs reports and the blocking
 derived from them; a tune over tiny shapes (ResNet-18 at batch 1, 32 px, one round) writes this CPU's
 file under $XDG_CACHE_HOME/deepslide atomically, with the blockings and the direct-or-Winograd choice of
-each stride-1 3x3 shape, which `--conv-algo auto` follows (bench's conv_algos; a flipped choice
+each stride-1 3x3 shape (forward, weight gradient, bf16), which `--conv-algo auto` follows (bench's conv_algos; a flipped choice
 redoes predict's slides) and the flag overrides; a second process (bench, tune --show) then reports
 "tuning": "file"; --tuning off and DEEPSLIDE_TUNING=off ignore it; a corrupt file, one for another
 ISA and one with a value out of range are ignored with a warning naming the file (exit 0, derived
@@ -74,7 +74,8 @@ tuned = json.loads(good)
 blockings = {k: v for k, v in tuned.get("classes", {}).items() if "winograd/" not in k}
 choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("winograd/")}
 bf16_choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("bf16-winograd/")}
-check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 3 and len(blockings) == 32,
+wgrad_choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("wgrad-winograd/")}
+check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 4 and len(blockings) == 32,
       f"32 blocking classes (11 shapes x 3 passes, no conv1 bwd_data): {list(tuned.get('classes', {}))}")
 check(all(set(c["blocking"]) == {"chunk_k", "group_bytes", "super_weight_bytes", "wgrad_super_bytes",
                                  "wgrad_chunk_bytes", "wgrad_part_bytes"} and c["ms"] <= c["derived_ms"]
@@ -86,6 +87,11 @@ check(set(choices) == want, f"choices for {sorted(want)}: {sorted(choices)}")
 check(all(c["batch"] == 1 and c["winograd"] == (c["ms"] < 0.97 * c["direct_ms"]) for c in choices.values()),
       f"each choice the faster by 3%: {choices}")
 check(p.stderr.count("tune: [winograd] ") == 4, f"a progress line per choice: {p.stderr[-600:]}")
+# The same four shapes' weight gradients (direct against Winograd, fp32).
+check(set(wgrad_choices) == {"wgrad-" + k for k in want}, f"weight-gradient choices: {sorted(wgrad_choices)}")
+check(all(c["batch"] == 1 and c["winograd"] == (c["ms"] < 0.97 * c["direct_ms"]) for c in wgrad_choices.values()),
+      f"each weight-gradient choice the faster by 3%: {wgrad_choices}")
+check(p.stderr.count("tune: [wgrad-winograd] ") == 4, f"a progress line per weight-gradient choice: {p.stderr[-600:]}")
 # The same four shapes at bf16 (bf16 direct against bf16 Winograd F(2x2)), where the CPU has the kernels.
 with open("/proc/cpuinfo") as f:
     has_bf16 = "avx512_bf16" in f.read().split()
@@ -136,7 +142,7 @@ for what, (text, reason) in bad_files.items():
 
 
 # --conv-algo auto follows the file's choices (bench --mode infer reports each convolution's
-# algorithm), the flag overrides them, and predict redoes a slide when a choice flips.
+# algorithm; --mode train each weight-gradient pass's), the flag overrides them, and predict redoes a slide when a choice flips.
 STRIDE1 = {f"layer{a}.{b}.conv{c}" for a in range(1, 5) for b in range(2) for c in (1, 2)} - \
     {f"layer{a}.0.conv1" for a in range(2, 5)}
 
@@ -163,6 +169,28 @@ check(winograd_layers(["--conv-algo", "direct"]) == set(), "--conv-algo direct o
 set_choices(False)
 check(winograd_layers() == set(), f"every choice direct: {winograd_layers()}")
 check(winograd_layers(["--conv-algo", "winograd"]) == STRIDE1, "--conv-algo winograd over the file")
+
+# The weight-gradient choices, made to hold at the training bench's batch of 2, are what auto
+# follows in training (bench --mode train reports each "<layer>/bwd_weights" pass).
+def set_wgrad_choices(value):
+    t = json.loads(good)
+    for k in wgrad_choices:
+        t["classes"][k]["winograd"] = value
+        t["classes"][k]["batch"] = 2
+    with open(path, "w") as f:
+        json.dump(t, f)
+
+
+def wgrad_layers(extra=()):
+    used = bench(extra)[0].get("conv_algos", {})
+    return {k[:-len("/bwd_weights")] for k, v in used.items() if k.endswith("/bwd_weights") and v == "winograd"}
+
+
+set_wgrad_choices(True)
+check(wgrad_layers() == STRIDE1, f"every weight-gradient choice winograd: {wgrad_layers()}")
+set_wgrad_choices(False)
+check(wgrad_layers() == set(), f"every weight-gradient choice direct: {wgrad_layers()}")
+check(wgrad_layers(["--conv-algo", "winograd"]) == STRIDE1, "--conv-algo winograd over the weight-gradient choices")
 
 wsi, out = f"{xdg}/wsi", f"{xdg}/pred"
 run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "1", "--width", "320", "--height", "320", "--seed", "3"])

@@ -207,17 +207,24 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   ConvBlocking b = derive_conv_blocking(cpu_caches());
   b.chunk_k = 320;
   const WinogradChoice wino{64, 64, 56, 56, 1, 16, true, 2.5, 3.0}, direct{512, 512, 7, 7, 1, 16, false, 1.2, 1.0};
-  const WinogradChoice bf16{128, 128, 28, 28, 1, 16, true, 1.0, 2.0, true};
-  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}}, {wino, direct, bf16});
+  const WinogradChoice bf16{128, 128, 28, 28, 1, 16, true, 1.0, 2.0, WinogradPass::bf16};
+  const WinogradChoice wgrad{256, 256, 14, 14, 1, 16, false, 4.0, 3.5, WinogradPass::wgrad};
+  write_conv_tuning(path, {{"fwd/k3x3/s1/c64/oc64", b, 1.5, 1.7}}, {wino, direct, bf16, wgrad});
   const ConvTuningFile f = read_conv_tuning(path);
   REQUIRE(f.blocking.size() == 1);
   CHECK(f.blocking.at("fwd/k3x3/s1/c64/oc64") == b);
-  REQUIRE(f.winograd.size() == 3);  // in the file's key order: bf16-winograd, then c512 before c64
-  CHECK(winograd_choice_class(f.winograd[2]) == "winograd/c64/oc64/56x56/p1");
-  CHECK((f.winograd[2].winograd && f.winograd[2].batch == 16 && f.winograd[2].ms == 2.5 && !f.winograd[2].bf16));
-  CHECK((!f.winograd[1].winograd && f.winograd[1].H == 7 && f.winograd[1].direct_ms == 1.0 && !f.winograd[1].bf16));
+  // In the file's key order: bf16-winograd, wgrad-winograd, then winograd c512 before c64.
+  REQUIRE(f.winograd.size() == 4);
+  CHECK(winograd_choice_class(f.winograd[3]) == "winograd/c64/oc64/56x56/p1");
+  CHECK((f.winograd[3].winograd && f.winograd[3].batch == 16 && f.winograd[3].ms == 2.5 &&
+         f.winograd[3].pass == WinogradPass::forward));
+  CHECK((!f.winograd[2].winograd && f.winograd[2].H == 7 && f.winograd[2].direct_ms == 1.0 &&
+         f.winograd[2].pass == WinogradPass::forward));
   CHECK(winograd_choice_class(f.winograd[0]) == "bf16-winograd/c128/oc128/28x28/p1");
-  CHECK((f.winograd[0].bf16 && f.winograd[0].winograd && f.winograd[0].C == 128 && f.winograd[0].direct_ms == 2.0));
+  CHECK((f.winograd[0].pass == WinogradPass::bf16 && f.winograd[0].winograd && f.winograd[0].C == 128 &&
+         f.winograd[0].direct_ms == 2.0));
+  CHECK(winograd_choice_class(f.winograd[1]) == "wgrad-winograd/c256/oc256/14x14/p1");
+  CHECK((f.winograd[1].pass == WinogradPass::wgrad && !f.winograd[1].winograd && f.winograd[1].ms == 4.0));
 
   std::ifstream in(path);
   const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -243,7 +250,7 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused("[1, 2]", "not a deepslide tuning file");
   refused(std::string(2 << 20, ' '), "larger than");
   refused(std::string(100, '[') + std::string(100, ']'), "nested deeper");
-  refused(edit("\"version\": 3", "\"version\": 4"), "unsupported version");
+  refused(edit("\"version\": 4", "\"version\": 5"), "unsupported version");
   refused(edit("\"isa\": \"" + std::string(isa_name(cpu_isa())) + "\"", "\"isa\": \"other\""), "another CPU");
   refused(edit("\"l2\": ", "\"l2\": 1"), "another CPU");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": 3"), "chunk_k");
@@ -256,10 +263,11 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused(edit("\"batch\": 16", "\"batch\": -1"), "batch missing or outside");
   refused(edit("\"direct_ms\": 3.0", "\"direct_ms\": [[1]]"), "direct_ms is not a number");
   refused(edit("\"c\": 128", "\"c\": 64"), "its fields name another shape (bf16-winograd/c64");
-  // Version 1 and 2 files (before the Winograd and the bf16 choices) still read.
-  for (const char* v : {"1", "2"}) {
+  refused(edit("\"c\": 256", "\"c\": 64"), "its fields name another shape (wgrad-winograd/c64");
+  // Version 1, 2 and 3 files (before the Winograd, the bf16 and the weight-gradient choices) still read.
+  for (const char* v : {"1", "2", "3"}) {
     const std::string older = (dir / (std::string("v") + v + ".json")).string();
-    write(older, edit("\"version\": 3", std::string("\"version\": ") + v));
+    write(older, edit("\"version\": 4", std::string("\"version\": ") + v));
     CHECK(read_conv_tuning(older).blocking.size() == 1);
   }
 }
@@ -278,11 +286,14 @@ TEST_CASE("a measured Winograd choice holds for larger batches, a direct one for
   CHECK(at(64, 512, 7) == std::nullopt);
   CHECK(at(16, 128, 28) == std::nullopt);                                                               // not measured
   CHECK(winograd_choice_for(choices, make_conv_dims(16, 64, 56, 56, 64, 3, 3, 1, 0)) == std::nullopt);  // other padding
-  // bf16 choices count only for bf16, fp32 ones only for fp32.
-  const std::vector<WinogradChoice> mixed = {{64, 64, 56, 56, 1, 16, false, 2.5, 2.0, true},
-                                             {64, 64, 56, 56, 1, 16, true, 2.5, 3.0}};
+  // Each pass's choices count only for that pass.
+  const std::vector<WinogradChoice> mixed = {{64, 64, 56, 56, 1, 16, false, 2.5, 2.0, WinogradPass::bf16},
+                                             {64, 64, 56, 56, 1, 16, true, 2.5, 3.0},
+                                             {64, 64, 56, 56, 1, 16, false, 3.5, 3.0, WinogradPass::wgrad}};
   const ConvDims d = make_conv_dims(16, 64, 56, 56, 64, 3, 3, 1, 1);
   CHECK(winograd_choice_for(mixed, d) == std::optional<bool>(true));
-  CHECK(winograd_choice_for(mixed, d, true) == std::optional<bool>(false));
-  CHECK(winograd_choice_for(choices, d, true) == std::nullopt);
+  CHECK(winograd_choice_for(mixed, d, WinogradPass::bf16) == std::optional<bool>(false));
+  CHECK(winograd_choice_for(mixed, d, WinogradPass::wgrad) == std::optional<bool>(false));
+  CHECK(winograd_choice_for(choices, d, WinogradPass::bf16) == std::nullopt);
+  CHECK(winograd_choice_for(choices, d, WinogradPass::wgrad) == std::nullopt);
 }

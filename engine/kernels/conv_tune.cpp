@@ -160,21 +160,26 @@ namespace {
 // d's direct convolution against its Winograd one, alternating in rounds after one untimed call
 // of each; Winograd chosen when its median beats the direct one's by o.min_gain.
 template <class Direct, class Wino>
-WinogradChoice measure_choice(const ConvTuneOptions& o, const ConvDims& d, bool bf16, Direct direct, Wino wino) {
+WinogradChoice measure_choice(const ConvTuneOptions& o, const ConvDims& d, WinogradPass pass, Direct direct,
+                              Wino wino) {
   std::vector<double> a, b;
   for (int r = -1; r < o.rounds; ++r) {
     const double ta = elapsed_ms(direct), tb = elapsed_ms(wino);
     if (r >= 0) a.push_back(ta), b.push_back(tb);
   }
-  WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(b), median(a), bf16};
+  WinogradChoice c{d.C, d.OC, d.H, d.W, d.pad_h, d.N, false, median(b), median(a), pass};
   c.winograd = c.ms < c.direct_ms * (1 - o.min_gain);
   return c;
 }
 
 }  // namespace
 
-std::vector<WinogradChoice> tune_winograd(
-    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+namespace {
+
+// For each 3x3 stride-1 shape, the fp32 direct `pass` (at the blocking `blockings` holds for its
+// class, else the derived one) against its Winograd one: the forward, or the weight gradient.
+std::vector<WinogradChoice> fp32_choices(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings, ConvPass pass,
     const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
   check_conv_tune_options(o);
   std::vector<WinogradChoice> out;
@@ -183,17 +188,36 @@ std::vector<WinogradChoice> tune_winograd(
     if (!winograd_applies(d)) continue;
     ConvBlocking blocking = derive_conv_blocking(cpu_caches());
     for (const ConvTunedClass& c : blockings)
-      if (c.shape_class == conv_shape_class(d, ConvPass::forward)) blocking = c.blocking;
+      if (c.shape_class == conv_shape_class(d, pass)) blocking = c.blocking;
     Operands ops = make_operands(d);
-    const ConvWinogradWeights packed = pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC);
+    const bool fwd = pass == ConvPass::forward;
+    const ConvWinogradWeights packed =
+        fwd ? pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC) : ConvWinogradWeights{};
     set_conv_blocking_override(&blocking);
     out.push_back(measure_choice(
-        o, d, false, [&] { time_pass(d, ConvPass::forward, ops); },
-        [&] { conv2d_forward_winograd(ops.y.data(), ops.x.data(), packed, d); }));
+        o, d, fwd ? WinogradPass::forward : WinogradPass::wgrad, [&] { time_pass(d, pass, ops); },
+        [&] {
+          if (fwd) conv2d_forward_winograd(ops.y.data(), ops.x.data(), packed, d);
+          else conv2d_backward_weights_winograd(ops.dw.data(), nullptr, ops.dy.data(), ops.x.data(), d);
+        }));
     set_conv_blocking_override(nullptr);
     if (progress) progress(s, out.back());
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<WinogradChoice> tune_winograd(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+    const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
+  return fp32_choices(o, blockings, ConvPass::forward, progress);
+}
+
+std::vector<WinogradChoice> tune_winograd_wgrad(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+    const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress) {
+  return fp32_choices(o, blockings, ConvPass::backward_weights, progress);
 }
 
 std::vector<WinogradChoice> tune_winograd_bf16(
@@ -208,7 +232,7 @@ std::vector<WinogradChoice> tune_winograd_bf16(
     const ConvBf16Weights direct_w = pack_conv_bf16(ops.w.data(), nullptr, 3, 3, d.C, d.OC);
     const ConvWinogradBf16Weights wino_w = pack_conv_winograd_bf16(ops.w.data(), nullptr, d.C, d.OC);
     out.push_back(measure_choice(
-        o, d, true, [&] { conv2d_forward_bf16(ops.y.data(), ops.x.data(), direct_w, d); },
+        o, d, WinogradPass::bf16, [&] { conv2d_forward_bf16(ops.y.data(), ops.x.data(), direct_w, d); },
         [&] { conv2d_forward_winograd_bf16(ops.y.data(), ops.x.data(), wino_w, d); }));
     if (progress) progress(s, out.back());
   }

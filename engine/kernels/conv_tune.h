@@ -3,7 +3,8 @@
 // (conv_blocking.h) against candidates that halve or double one of its parameters, then the
 // winners of each parameter together, all alternating in rounds, and keeps the fastest median
 // if it beats the derived one by min_gain (else the derived one, so noise does not move it);
-// then, for the 3x3 stride-1 shapes, the direct convolution against Winograd. The results are
+// then, for the 3x3 stride-1 shapes, the direct convolution against Winograd (forward and weight
+// gradient; bf16 forward where the CPU has it). The results are
 // what write_conv_tuning (conv_tuning.h) stores.
 #pragma once
 #include <cstdint>
@@ -50,7 +51,13 @@ std::vector<WinogradChoice> tune_winograd(
     const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
     const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress);
 
-// The same at bf16 (choices with bf16 set): the bf16 direct convolution (conv_bf16.h) against bf16
+// The same for the weight gradient (WinogradPass::wgrad): the direct backward-weights pass at its
+// tuned blocking against conv2d_backward_weights_winograd.
+std::vector<WinogradChoice> tune_winograd_wgrad(
+    const ConvTuneOptions& o, const std::vector<ConvTunedClass>& blockings,
+    const std::function<void(const ConvTuneShape&, const WinogradChoice&)>& progress);
+
+// The same at bf16 (WinogradPass::bf16): the bf16 direct convolution (conv_bf16.h) against bf16
 // Winograd F(2x2) (conv_winograd_bf16.h), on the tiles conv_bn_eval would run. Empty where the
 // CPU lacks the bf16 kernels (has_bf16_kernels()).
 std::vector<WinogradChoice> tune_winograd_bf16(

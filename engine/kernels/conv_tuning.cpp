@@ -18,9 +18,9 @@ namespace ds {
 
 namespace {
 
-// Version 2 added the "winograd/..." classes, version 3 the "bf16-winograd/..." ones; version 1
-// and 2 files still read.
-constexpr int kFormatVersion = 3;
+// Version 2 added the "winograd/..." classes, version 3 the "bf16-winograd/..." ones, version 4
+// the "wgrad-winograd/..." ones; older files still read.
+constexpr int kFormatVersion = 4;
 constexpr size_t kMaxClasses = 4096;
 constexpr size_t kMaxFileBytes = 1 << 20;  // a file for every class is ~50 KB
 
@@ -98,13 +98,15 @@ std::string conv_tuning_path() {
 }
 
 std::string winograd_choice_class(const WinogradChoice& c) {
-  return std::string(c.bf16 ? "bf16-" : "") + "winograd/c" + std::to_string(c.C) + "/oc" + std::to_string(c.OC) + "/" +
+  static const char* kPrefix[] = {"", "bf16-", "wgrad-"};
+  return std::string(kPrefix[(int)c.pass]) + "winograd/c" + std::to_string(c.C) + "/oc" + std::to_string(c.OC) + "/" +
          std::to_string(c.H) + "x" + std::to_string(c.W) + "/p" + std::to_string(c.pad);
 }
 
-std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d, bool bf16) {
+std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d,
+                                        WinogradPass pass) {
   for (const WinogradChoice& c : choices)
-    if (c.bf16 == bf16 && c.C == d.C && c.OC == d.OC && c.H == d.H && c.W == d.W && c.pad == d.pad_h &&
+    if (c.pass == pass && c.C == d.C && c.OC == d.OC && c.H == d.H && c.W == d.W && c.pad == d.pad_h &&
         d.pad_h == d.pad_w) {
       if (c.winograd && d.N >= c.batch) return true;
       if (!c.winograd && d.N <= c.batch) return false;
@@ -113,10 +115,10 @@ std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choic
   return std::nullopt;
 }
 
-std::optional<bool> tuned_winograd(const ConvDims& d, bool bf16) {
+std::optional<bool> tuned_winograd(const ConvDims& d, WinogradPass pass) {
   const ConvTuningState& s = conv_tuning_state();
   if (s.winograd.empty()) return std::nullopt;
-  return winograd_choice_for(s.winograd, d, bf16);
+  return winograd_choice_for(s.winograd, d, pass);
 }
 
 namespace {
@@ -135,8 +137,8 @@ ConvBlocking read_blocking(const nlohmann::json& e, const std::string& cls,
   return b;
 }
 
-// A "[bf16-]winograd/c<C>/oc<OC>/<H>x<W>/p<pad>" class: its name must be the one its fields give.
-WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls, bool bf16,
+// A "[bf16-|wgrad-]winograd/c<C>/oc<OC>/<H>x<W>/p<pad>" class: its name must be the one its fields give.
+WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls, WinogradPass pass,
                              const std::function<void(std::string)>& fail) {
   auto dim = [&](const char* k, int64_t lo, int64_t hi) {
     const auto& v = e.value(k, nlohmann::json());
@@ -145,7 +147,7 @@ WinogradChoice read_winograd(const nlohmann::json& e, const std::string& cls, bo
     return v.get<int64_t>();
   };
   WinogradChoice c;
-  c.bf16 = bf16;
+  c.pass = pass;
   c.C = dim("c", 1, 1 << 16), c.OC = dim("oc", 1, 1 << 16), c.H = dim("h", 1, 1 << 16), c.W = dim("w", 1, 1 << 16);
   c.pad = dim("pad", 0, 1), c.batch = dim("batch", 1, 1 << 16);
   if (!e.contains("winograd") || !e["winograd"].is_boolean()) fail(cls + ": winograd missing or not true/false");
@@ -183,8 +185,10 @@ ConvTuningFile read_conv_tuning(const std::string& path) {
   ConvTuningFile f;
   for (const auto& [cls, e] : j["classes"].items()) {
     if (!e.is_object()) fail(cls + ": not an object");
-    if (cls.rfind("winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, false, fail));
-    else if (cls.rfind("bf16-winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, true, fail));
+    if (cls.rfind("winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, WinogradPass::forward, fail));
+    else if (cls.rfind("bf16-winograd/", 0) == 0) f.winograd.push_back(read_winograd(e, cls, WinogradPass::bf16, fail));
+    else if (cls.rfind("wgrad-winograd/", 0) == 0)
+      f.winograd.push_back(read_winograd(e, cls, WinogradPass::wgrad, fail));
     else f.blocking[cls] = read_blocking(e, cls, fail);
   }
   return f;

@@ -6,7 +6,7 @@
 // ISA or cache sizes, or holds values out of range is ignored as a whole with one warning on
 // stderr, and the derived blocking is used. DEEPSLIDE_TUNING=off (or `--tuning off`) ignores
 // the file. Besides blockings it holds which algorithm (direct or Winograd) measured faster for
-// each 3x3 stride-1 convolution shape it timed: what `--conv-algo auto` follows
+// each 3x3 stride-1 convolution shape and pass it timed: what `--conv-algo auto` follows
 // (conv_winograd.h). Format: docs/formats.md.
 #pragma once
 #include <map>
@@ -18,16 +18,21 @@
 
 namespace ds {
 
-// One measured choice between the direct and the Winograd forward convolution: for the shape
-// (C, OC, H, W, pad) at `batch` images, which was faster (medians of alternating rounds); with
-// bf16, between the bf16 direct convolution and bf16 Winograd F(2x2) (conv_winograd_bf16.h).
+// Which pass a choice is for: the fp32 forward (direct against Winograd F(4x4)), the bf16 forward
+// (bf16 direct against bf16 Winograd F(2x2), conv_winograd_bf16.h) or the fp32 weight gradient
+// (direct against Winograd, conv2d_backward_weights_winograd).
+enum class WinogradPass { forward = 0, bf16 = 1, wgrad = 2 };
+
+// One measured choice between the direct and the Winograd convolution of a pass: for the shape
+// (C, OC, H, W, pad) at `batch` images, which was faster (medians of alternating rounds).
 struct WinogradChoice {
   int64_t C = 0, OC = 0, H = 0, W = 0, pad = 0, batch = 0;
   bool winograd = false;
   double ms = 0, direct_ms = 0;  // Winograd's and the direct convolution's median times
-  bool bf16 = false;
+  WinogradPass pass = WinogradPass::forward;
 };
-// "winograd/c64/oc64/56x56/p1", "bf16-winograd/c64/oc64/56x56/p1" for a bf16 choice.
+// "winograd/c64/oc64/56x56/p1"; "bf16-winograd/..." for a bf16 choice, "wgrad-winograd/..." for a
+// weight-gradient one.
 std::string winograd_choice_class(const WinogradChoice& c);
 
 struct ConvTuningFile {
@@ -55,11 +60,11 @@ std::string conv_tuning_path();     // where this CPU's file is looked for
 // What the file measured for this convolution, if it applies: a shape where Winograd won holds
 // for this batch or a larger one (more tiles share the transformed filters), one where the direct
 // convolution won for this batch or a smaller one; otherwise nothing (the rule decides).
-// Only the choices of the given precision count (bf16: the bf16 convolutions').
+// Only the choices of the given pass count.
 std::optional<bool> winograd_choice_for(const std::vector<WinogradChoice>& choices, const ConvDims& d,
-                                        bool bf16 = false);
-// The same on the loaded file's choices of that precision.
-std::optional<bool> tuned_winograd(const ConvDims& d, bool bf16 = false);
+                                        WinogradPass pass = WinogradPass::forward);
+// The same on the loaded file's choices of that pass.
+std::optional<bool> tuned_winograd(const ConvDims& d, WinogradPass pass = WinogradPass::forward);
 
 // Reads and checks a tuning file for this CPU; InputError naming it and the reason otherwise.
 ConvTuningFile read_conv_tuning(const std::string& path);

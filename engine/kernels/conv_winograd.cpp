@@ -84,7 +84,7 @@ std::string conv_algo_key() {
   if (s.winograd.empty()) return k;
   uint64_t h = kFnvOffset;  // over the choices that decide something
   for (const WinogradChoice& c : s.winograd) {
-    const int64_t v[] = {c.C, c.OC, c.H, c.W, c.pad, c.batch, (int64_t)c.winograd, (int64_t)c.bf16};
+    const int64_t v[] = {c.C, c.OC, c.H, c.W, c.pad, c.batch, (int64_t)c.winograd, (int64_t)c.pass};
     h = fnv1a(v, sizeof v, h);
   }
   char hex[17];

@@ -135,8 +135,8 @@ void conv2d_backward_data_winograd_per_call(float* dx, const float* dy, const fl
 // saved where 4 does not divide the output side). Results are rounded differently from the
 // direct pass (dU's terms are larger than the gradient they cancel to): tested against float64.
 bool winograd_backward_weights_applies(const ConvDims& d);  // winograd_applies
-// Applies, not reference mode, and the mode: winograd every time, auto where
-// winograd_backward_weights_rule picks the shape.
+// Applies, not reference mode, and the mode: winograd every time, auto what `deepslide tune`
+// measured for the shape (tuned_winograd, WinogradPass::wgrad), else winograd_backward_weights_rule.
 bool use_winograd_backward_weights(const ConvDims& d);
 bool winograd_backward_weights_rule(const ConvDims& d);  // from bench_conv's bwd_weights_winograd figures
 // d_w [3, 3, C, OC] += the weight gradient of dy [N, OH, OW, OC] and in [N, H, W, C]; d_b (may be

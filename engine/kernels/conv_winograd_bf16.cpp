@@ -45,7 +45,7 @@ bool use_winograd_bf16(const ConvDims& d) {
   if (reference_kernels() || !winograd_applies(d) || !has_bf16_kernels()) return false;
   const WinogradMode m = winograd_mode();
   if (m != WinogradMode::aut) return m == WinogradMode::on;
-  if (const std::optional<bool> t = tuned_winograd(d, true)) return *t;  // what `deepslide tune` measured
+  if (const std::optional<bool> t = tuned_winograd(d, WinogradPass::bf16)) return *t;  // what `deepslide tune` measured
   return winograd_bf16_rule(d);
 }
 

@@ -16,6 +16,7 @@
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_rows.h"
+#include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/scratch.h"
 #include "engine/kernels/threading.h"
@@ -39,7 +40,9 @@ bool winograd_backward_weights_rule(const ConvDims& d) {
 bool use_winograd_backward_weights(const ConvDims& d) {
   if (reference_kernels() || !winograd_backward_weights_applies(d)) return false;
   const WinogradMode m = winograd_mode();
-  return m == WinogradMode::on || (m == WinogradMode::aut && winograd_backward_weights_rule(d));
+  if (m != WinogradMode::aut) return m == WinogradMode::on;
+  if (const std::optional<bool> t = tuned_winograd(d, WinogradPass::wgrad)) return *t;  // `deepslide tune`'s
+  return winograd_backward_weights_rule(d);
 }
 
 namespace {
