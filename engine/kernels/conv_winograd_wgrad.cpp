@@ -49,7 +49,9 @@ namespace {
 
 // How the pass lays out and cuts its work. Two ways, by the size of dU (36 x C x OC floats):
 //   whole batch (dU larger than an L2's share): every tile's V and Z are stored for the whole
-//     batch, then each position is one work item reducing over all tiles, chunk by chunk;
+//     batch, then each position is one work item reducing over all tiles, chunk by chunk; where dU
+//     is larger than a few L2s (layer4: 37.7 MB), in groups of input channels, each group's dU
+//     taken to d_w before the next is made, so dU stays in L3 instead of going to memory and back;
 //   in parts (dU fits in L2: layer1's 64 x 64 channels, where the whole batch's V and Z, 58 MB,
 //     would go to memory and back): the tiles are cut into `parts` runs by the shape alone, each a
 //     work item with its own dU, transforming a chunk of tiles into L2 and running all 36
@@ -65,6 +67,7 @@ struct WgradWinoPlan {
   int NV = 0, M = 0;
   int64_t mt = 0, nb = 0;  // input-channel tiles of M, output-channel blocks of NV vectors
   int64_t parts = 0;       // 0: the whole batch at once; else the tile runs, each with its own dU
+  int64_t groups = 1;      // whole batch: groups of the mt input-channel tiles, one dU at a time
   int64_t chunk = 0;       // tiles per GEMM call: their V and Z rows (of one position, or of all
                            // 36 in parts) stay in L2 together
 
@@ -84,8 +87,10 @@ struct WgradWinoPlan {
       chunk = std::clamp<int64_t>(4 * b.wgrad_chunk_bytes / (36 * tile_bytes), 1, ceil_div(T, parts));
     } else {
       chunk = std::clamp<int64_t>(b.wgrad_chunk_bytes / tile_bytes, 1, T);
+      groups = std::clamp<int64_t>(ceil_div(4 * 36 * d.C * ldu, 4 * std::max<int64_t>(b.wgrad_super_bytes, 1)), 1, mt);
     }
   }
+  int64_t c_at(const ConvDims& d, int64_t mi) const { return mi * d.C / mt; }  // input-channel tile mi's first
 };
 
 // Tile t's V and Z into slot s of buffers holding `rows` tiles per position.
@@ -100,13 +105,14 @@ void transform_tile(float* V, float* Z, int64_t rows, int64_t s, const WgradWino
   wk.grad(Z + s * pl.ldz, rows * pl.ldz, dy, d.OC);
 }
 
-// One position's dU [C, ldu] (+)= sum over tiles [s0, s0 + n) of v[s]^T z[s], v and z that
-// position's rows of V and Z; with set, written instead of added to.
-void tiles_gemm(float* du, const float* v, const float* z, int64_t s0, int64_t n, bool set, const WgradWinoPlan& pl,
-                const ConvDims& d, const BrgemmKernels& k) {
-  const int64_t a_row = s0 * pl.cs, b_row = s0 * pl.ldz;
-  for (int64_t mi = 0; mi < pl.mt; ++mi) {
-    const int64_t c0 = mi * d.C / pl.mt, c1 = (mi + 1) * d.C / pl.mt;
+// One position's dU rows of input-channel tiles [mi0, mi1) (+)= sum over tiles [s0, s0 + n) of
+// v[s]^T z[s], v and z that position's rows of V and Z, row c at du + (c - c_at(mi0)) * ldu; with
+// set, written instead of added to.
+void tiles_gemm(float* du, int64_t mi0, int64_t mi1, const float* v, const float* z, int64_t s0, int64_t n, bool set,
+                const WgradWinoPlan& pl, const ConvDims& d, const BrgemmKernels& k) {
+  const int64_t a_row = s0 * pl.cs, b_row = s0 * pl.ldz, base = pl.c_at(d, mi0);
+  for (int64_t mi = mi0; mi < mi1; ++mi) {
+    const int64_t c0 = pl.c_at(d, mi), c1 = pl.c_at(d, mi + 1);
     for (int64_t ob = 0; ob < pl.nb; ++ob) {
       const int64_t oc0 = ob * pl.NV * k.vw;
       const int nv = (int)std::min<int64_t>(pl.NV, ceil_div(d.OC - oc0, k.vw));
@@ -118,7 +124,7 @@ void tiles_gemm(float* du, const float* v, const float* z, int64_t s0, int64_t n
                         .sb = pl.ldz,
                         .rows = 1,
                         .L = n,
-                        .c = du + c0 * pl.ldu + oc0,
+                        .c = du + (c0 - base) * pl.ldu + oc0,
                         .ldc = pl.ldu,
                         .N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0),
                         .set = set};
@@ -133,44 +139,68 @@ void tiles_gemm(float* du, const float* v, const float* z, int64_t s0, int64_t n
 constexpr int64_t kWholeBytes = int64_t(64) << 20;
 std::atomic<int64_t> g_whole_bytes{kWholeBytes};
 
-void whole_batch(float* dU, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
+void whole_batch(float* d_w, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
                  const BrgemmKernels& k, const WinogradKernels& wk) {
   const int64_t range = std::clamp<int64_t>(g_whole_bytes.load() / (36 * 4 * (pl.cs + pl.ldz)), 1, pl.T);
+  const int64_t groups = range >= pl.T ? pl.groups : 1;  // several ranges add into the whole dU
   float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * range * pl.cs);
   float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * range * pl.ldz);
+  float* dU = scratch(ScratchSlot::winograd_wgrad_du, 36 * ceil_div(pl.mt, groups) * pl.M * pl.ldu);  // a group's rows
   for (int64_t r0 = 0; r0 < pl.T; r0 += range) {
     const int64_t rows = std::min(range, pl.T - r0);
 #pragma omp parallel if (use_threads(2.0 * 36 * rows * d.C * d.OC, kMinParallelFlops))
     {
 #pragma omp for schedule(static)
       for (int64_t s = 0; s < rows; ++s) transform_tile(V, Z, rows, s, pl, d_out, in, d, wk, r0 + s);
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t mi0 = g * pl.mt / groups, mi1 = (g + 1) * pl.mt / groups;
+        const int64_t cb = pl.c_at(d, mi0), cg = pl.c_at(d, mi1) - cb;
 #pragma omp for schedule(dynamic, 1)
-      for (int xi = 0; xi < 36; ++xi)
-        for (int64_t s0 = 0; s0 < rows; s0 += pl.chunk)
-          tiles_gemm(dU + xi * d.C * pl.ldu, V + xi * rows * pl.cs, Z + xi * rows * pl.ldz, s0,
-                     std::min(pl.chunk, rows - s0), r0 == 0 && s0 == 0, pl, d, k);
+        for (int xi = 0; xi < 36; ++xi)
+          for (int64_t s0 = 0; s0 < rows; s0 += pl.chunk)
+            tiles_gemm(dU + xi * cg * pl.ldu, mi0, mi1, V + xi * rows * pl.cs, Z + xi * rows * pl.ldz, s0,
+                       std::min(pl.chunk, rows - s0), r0 == 0 && s0 == 0, pl, d, k);
+        if (r0 + rows < pl.T) continue;  // the same on every thread
+#pragma omp for schedule(static)
+        for (int64_t c = cb; c < cb + cg; ++c)
+          wk.wgrad_out(d_w + c * d.OC, d.C * d.OC, dU + (c - cb) * pl.ldu, cg * pl.ldu, d.OC);
+      }
     }
   }
 }
 
-// In parts: part p's tiles, chunk by chunk, into its own dU (dU + p * 36 * C * ldu).
-void in_parts(float* dU, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
+// In parts: part p's tiles, chunk by chunk, into its own dU (dU + p * 36 * C * ldu); then
+// d_w += G^T dU G per input channel, the parts' dU added in order first.
+void in_parts(float* d_w, const WgradWinoPlan& pl, const float* d_out, const float* in, const ConvDims& d,
               const BrgemmKernels& k, const WinogradKernels& wk) {
+  const int64_t du_size = 36 * d.C * pl.ldu;
+  float* dU = scratch(ScratchSlot::winograd_wgrad_du, du_size * pl.parts);
 #pragma omp parallel if (use_threads(2.0 * 36 * pl.T * d.C * d.OC, kMinParallelFlops))
   {
     float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * pl.chunk * pl.cs);  // this thread's chunk
     float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * pl.chunk * pl.ldz);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t p = 0; p < pl.parts; ++p) {
-      float* du = dU + p * 36 * d.C * pl.ldu;
+      float* du = dU + p * du_size;
       const int64_t t1 = pl.T * (p + 1) / pl.parts;
       for (int64_t t0 = pl.T * p / pl.parts; t0 < t1; t0 += pl.chunk) {
         const int64_t n = std::min(pl.chunk, t1 - t0);
         for (int64_t s = 0; s < n; ++s) transform_tile(V, Z, pl.chunk, s, pl, d_out, in, d, wk, t0 + s);
         for (int xi = 0; xi < 36; ++xi)
-          tiles_gemm(du + xi * d.C * pl.ldu, V + xi * pl.chunk * pl.cs, Z + xi * pl.chunk * pl.ldz, 0, n,
+          tiles_gemm(du + xi * d.C * pl.ldu, 0, pl.mt, V + xi * pl.chunk * pl.cs, Z + xi * pl.chunk * pl.ldz, 0, n,
                      t0 == pl.T * p / pl.parts, pl, d, k);
       }
+    }
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < d.C; ++c) {
+      float* du = dU + c * pl.ldu;
+      for (int64_t p = 1; p < pl.parts; ++p)
+        for (int xi = 0; xi < 36; ++xi) {
+          float* dst = du + xi * d.C * pl.ldu;
+          const float* src = dst + p * du_size;
+          for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] += src[oc];
+        }
+      wk.wgrad_out(d_w + c * d.OC, d.C * d.OC, du, d.C * pl.ldu, d.OC);
     }
   }
 }
@@ -188,22 +218,8 @@ void conv2d_backward_weights_winograd(float* d_w, float* d_b, const float* d_out
   const BrgemmKernels& k = brgemm_kernels();
   const WinogradKernels& wk = winograd_kernels(cpu_isa());
   const WgradWinoPlan pl(d, k);
-  const int64_t du_size = 36 * d.C * pl.ldu;
-  float* dU = scratch(ScratchSlot::winograd_wgrad_du, du_size * std::max<int64_t>(pl.parts, 1));
-  if (pl.parts) in_parts(dU, pl, d_out, in, d, k, wk);
-  else whole_batch(dU, pl, d_out, in, d, k, wk);
-    // d_w += G^T dU G per input channel, the parts' dU summed in order first.
-#pragma omp parallel for schedule(static) if (use_threads(36.0 * d.C * d.OC, kMinParallelElements))
-  for (int64_t c = 0; c < d.C; ++c) {
-    float* du = dU + c * pl.ldu;
-    for (int64_t p = 1; p < pl.parts; ++p)
-      for (int xi = 0; xi < 36; ++xi) {
-        float* dst = du + xi * d.C * pl.ldu;
-        const float* src = dst + p * du_size;
-        for (int64_t oc = 0; oc < d.OC; ++oc) dst[oc] += src[oc];
-      }
-    wk.wgrad_out(d_w + c * d.OC, d.C * d.OC, du, d.C * pl.ldu, d.OC);
-  }
+  if (pl.parts) in_parts(d_w, pl, d_out, in, d, k, wk);
+  else whole_batch(d_w, pl, d_out, in, d, k, wk);
 }
 
 }  // namespace ds
