@@ -185,6 +185,11 @@ bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters"
        # sizes whose activations alone exceed any machine's memory: refused before allocating
        (["--size", "99999999"], "memory"), (["--batch", "2147483647", "--size", "2147483647"], "memory"),
        (["--batch", "100000000", "--size", "224", "--mode", "train"], "memory")]
+# A ResNet-50 training batch just past this machine's memory at its ~3740 bytes per pixel (1024 px);
+# the floor once was 3000 bytes, which let such a batch start and be killed by the OOM killer.
+phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+r50_batch = -(-phys // (1024 * 1024 * 3600))
+bad.append((["--arch", "resnet50", "--mode", "train", "--size", "1024", "--batch", str(r50_batch)], "memory"))
 for flags, needle in bad:
     opts = {"--batch": "2", "--size": "64", "--iters": "1", "--warmup": "0"}
     opts.update(zip(flags[::2], flags[1::2]))

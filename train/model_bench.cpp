@@ -52,12 +52,19 @@ Tensor rows_of(const Tensor& x, int64_t first, int64_t last) {
 }
 
 // A floor on the bytes a run holds per input pixel (training: the activations kept for backward;
-// inference: the stem's output and the input), from peak RSS at large sizes (ResNet-18 ~1000 B/px
-// training at batch 2, 1024 px, 80 inferring at batch 16, 4096 px; ResNet-50 ~3900 training),
-// rounded down so that a run which fits is never refused.
+// inference: the stem's output and the input), from peak RSS at large sizes less the parameters,
+// their gradients and Adam's two moments (16 bytes per parameter): training ResNet-18 ~970 B/px
+// and ResNet-34 ~1300 at batch 2, 1024 px, ResNet-50 ~3740 at batch 8, 512 px and batch 4, 448 px;
+// inferring 80 at batch 16, 4096 px. Rounded down so that a run which fits is never refused, and
+// close enough that one which cannot fit (ResNet-50 training at batch 8, 1024 px: ~31 GiB) is
+// refused rather than killed by the OOM killer.
 double min_bytes_per_pixel(Arch arch, bool train) {
   if (!train) return 60;
-  return arch == Arch::resnet50 ? 3000 : 800;
+  switch (arch) {
+    case Arch::resnet18: return 900;
+    case Arch::resnet34: return 1250;
+    default: return 3600;
+  }
 }
 
 // Refuses a batch and size whose activations alone would exceed this machine's memory, before
