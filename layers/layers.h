@@ -62,8 +62,8 @@ struct Conv2d {
   Shape out_shape(const Shape& in) const;  // throws InputError naming both shapes on mismatch
   // The training (and train-mode) forward: by Winograd when use_winograd() picks the shape at
   // this batch (engine/kernels/conv_winograd.h; the filters transformed on every call, as the
-  // weights change every step), else the direct convolution. Backward: weight gradients direct,
-  // data gradients by Winograd where use_winograd_backward_data() picks the shape, else direct.
+  // weights change every step), else the direct convolution. Backward: weight and data gradients
+  // by Winograd where use_winograd_backward_weights() / _data() pick the shape, else direct.
   // channel_sums (or null): [2 * OC], the output's per-channel sums (ConvEpilogue::channel_sums).
   VarPtr forward(Context& ctx, const VarPtr& x, double* channel_sums = nullptr);
   void collect(ParamSet& ps);

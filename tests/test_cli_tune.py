@@ -170,22 +170,28 @@ set_choices(False)
 check(winograd_layers() == set(), f"every choice direct: {winograd_layers()}")
 check(winograd_layers(["--conv-algo", "winograd"]) == STRIDE1, "--conv-algo winograd over the file")
 
-# The weight-gradient choices, made to hold at the training bench's batch of 2, are what auto
-# follows in training (bench --mode train reports each "<layer>/bwd_weights" pass).
+# The weight-gradient choices, made to hold at a training batch of 8 (where the rule alone picks
+# Winograd for layer1: 8x8 maps, 32 tiles), are what auto follows in training (bench --mode train
+# reports each "<layer>/bwd_weights" pass).
 def set_wgrad_choices(value):
     t = json.loads(good)
     for k in wgrad_choices:
         t["classes"][k]["winograd"] = value
-        t["classes"][k]["batch"] = 2
+        t["classes"][k]["batch"] = 8
     with open(path, "w") as f:
         json.dump(t, f)
 
 
-def wgrad_layers(extra=()):
-    used = bench(extra)[0].get("conv_algos", {})
+def wgrad_layers(extra=(), batch="8"):
+    p = subprocess.run([DEEPSLIDE, *extra, "bench", "--mode", "train", "--batch", batch, "--size", "32", "--iters", "1",
+                        "--warmup", "0", "--threads", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, f"bench train {extra}: exit {p.returncode}: {p.stderr[-500:]}")
+    used = json.loads(p.stdout.splitlines()[0]).get("conv_algos", {}) if p.returncode == 0 else {}
     return {k[:-len("/bwd_weights")] for k, v in used.items() if k.endswith("/bwd_weights") and v == "winograd"}
 
 
+LAYER1 = {k for k in STRIDE1 if k.startswith("layer1.")}
+check(wgrad_layers(["--tuning", "off"]) == LAYER1, f"the rule alone at batch 8: layer1: {wgrad_layers(['--tuning', 'off'])}")
 set_wgrad_choices(True)
 check(wgrad_layers() == STRIDE1, f"every weight-gradient choice winograd: {wgrad_layers()}")
 set_wgrad_choices(False)

@@ -1,7 +1,7 @@
 // PyTorch parity of ResNet-18 (and one ResNet-50 Bottleneck block) against the fixtures of
 // scripts/gen_fixtures.py: forward logits, loss, every parameter gradient, BN running statistics
 // after a training step and eval-mode logits (each with the direct convolution, the per-layer choice and all-Winograd
-// 3x3 stride-1 convolutions, in training their forward and backward-data passes); train/eval
+// 3x3 stride-1 convolutions, in training their forward, weight-gradient and backward-data passes); train/eval
 // logits of whole ResNet-34 and ResNet-50; the state_dict names and shapes of resnet18/34/50 and torchvision's
 // initialisation. (The losses over 3 Adam / SGD steps are in test_optimizer.) Relative error of a tensor = max|ours -
 // torch| / max|torch| over the tensor (over the stored samples for large gradients, whose L2 norm, max |g| and sum are

@@ -65,9 +65,16 @@ inline Tensor formula_tensor(const Shape& s, uint64_t stream) {
 
 // ---- errors ----
 
+// A NaN on one side only is an infinite error (std::max would drop it, so an all-NaN result
+// compared 0 against anything); NaN on both sides at one element agrees (NaN propagated, as the
+// reference does).
 inline double rel_err(const float* ours, const float* ref, int64_t n) {
   double num = 0, den = 0;
   for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(ours[i]) || std::isnan(ref[i])) {
+      if (std::isnan(ours[i]) != std::isnan(ref[i])) return INFINITY;
+      continue;
+    }
     num = std::max(num, std::fabs((double)ours[i] - (double)ref[i]));
     den = std::max(den, std::fabs((double)ref[i]));
   }

@@ -310,7 +310,6 @@ void conv2d_backward_data(float* d_in, const float* d_out, const float* w, const
 
 namespace {
 
-// d_b[oc] += sum over pixels p of d_out[p][oc], d_out [pixels, OC], summed in double.
 // The operands as the cols tiles read them. Pixels 1 KB or more apart put successive pixels of
 // a tile's operands in the same few L1 sets (layer4's are 2 KB apart: 2 sets for a whole input
 // slice), so such operands are copied with 16 floats of slack per pixel: inputs of 256+

@@ -69,10 +69,6 @@ void conv2d_forward_winograd_ref(float* out, const float* in, const ConvWinograd
   if (ep.channel_sums) channel_sums_exact(ep.channel_sums, out, d.N * d.OH * d.OW, OC);
 }
 
-}  // namespace ds
-
-namespace ds {
-
 void conv2d_backward_weights_winograd_ref(float* d_w, const float* d_out, const float* in, const ConvDims& d) {
   const int64_t TH = (d.OH + 3) / 4, TW = (d.OW + 3) / 4, C = d.C, OC = d.OC;
   std::vector<double> V((size_t)(36 * C)), Z((size_t)(36 * OC)), dU((size_t)(36 * C * OC), 0.0);

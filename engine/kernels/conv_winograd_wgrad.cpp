@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "base/int_math.h"
+#include "engine/cpu_caches.h"
 #include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_blocking.h"
 #include "engine/kernels/conv_rows.h"
@@ -29,8 +30,8 @@ bool winograd_backward_weights_rule(const ConvDims& d) {
   // As the forward's rule (conv_winograd.cpp), outputs thrown away where 4 does not divide the
   // output side cost in proportion; and dU (36 x C x OC floats) is written and read whole once per
   // call, which a few tiles' GEMMs do not pay for (layer4 at batch 16, 64 tiles, is 1.4x faster
-  // than direct). Fewer than 64 channels: from bench_conv's bwd_weights against
-  // bwd_weights_winograd (BENCHMARKS.md).
+  // than direct; bench_conv, BENCHMARKS.md). The 64-channel and 32-tile limits are set by analogy
+  // with the forward's, not measured at the edges; `deepslide tune` measures the shapes it runs.
   const double covered = (double)round_up(d.OH, 4) * round_up(d.OW, 4);
   const double waste = covered / ((double)d.OH * d.OW);
   const int64_t tiles = d.N * (int64_t)(covered / 16);
@@ -47,16 +48,19 @@ bool use_winograd_backward_weights(const ConvDims& d) {
 
 namespace {
 
-// How the pass lays out and cuts its work. Two ways, by the size of dU (36 x C x OC floats):
-//   whole batch (dU larger than an L2's share): every tile's V and Z are stored for the whole
-//     batch, then each position is one work item reducing over all tiles, chunk by chunk; where dU
-//     is larger than a few L2s (layer4: 37.7 MB), in groups of input channels, each group's dU
-//     taken to d_w before the next is made, so dU stays in L3 instead of going to memory and back;
-//   in parts (dU fits in L2: layer1's 64 x 64 channels, where the whole batch's V and Z, 58 MB,
-//     would go to memory and back): the tiles are cut into `parts` runs by the shape alone, each a
-//     work item with its own dU, transforming a chunk of tiles into L2 and running all 36
+// How the pass lays out and cuts its work. Two ways, by the size of dU (36 x C x OC floats) against
+// 3/4 of this CPU's L2 (the CPU's, not the tunable blocking's: the two ways sum in different
+// orders, and a tuning file must not change results):
+//   whole batch (dU larger): every tile's V and Z are stored for the whole batch (in ranges of at
+//     most 64 MB), then each position is one work item reducing over all tiles, chunk by chunk;
+//     where dU is larger than 4 x wgrad_super_bytes (layer4: 37.7 MB) and the batch is one range,
+//     in groups of input channels, each group's dU taken to d_w before the next is made;
+//   in parts (dU fits: layer1's 64 x 64 channels, where the whole batch's V and Z, 58 MB, would go
+//     to memory and back): the tiles are cut into `parts` runs by the shape alone, each a work item
+//     with its own dU, transforming a chunk of tiles (~2 L2s of V and Z) and running all 36
 //     positions' GEMMs on it before the next; the parts' dU are summed in order at the end.
-// Either way each dU element is summed in one fixed order, whatever the thread count and chunk.
+// Either way each dU element is summed in one fixed order, whatever the thread count, chunk, range
+// and group.
 struct WgradWinoPlan {
   int64_t TH = 0, TW = 0, T = 0;  // tiles per column and row of an image, in the batch
   // Floats between consecutive tiles in V and in Z. Rows 1 KB or more apart put a cols tile's
@@ -68,8 +72,8 @@ struct WgradWinoPlan {
   int64_t mt = 0, nb = 0;  // input-channel tiles of M, output-channel blocks of NV vectors
   int64_t parts = 0;       // 0: the whole batch at once; else the tile runs, each with its own dU
   int64_t groups = 1;      // whole batch: groups of the mt input-channel tiles, one dU at a time
-  int64_t chunk = 0;       // tiles per GEMM call: their V and Z rows (of one position, or of all
-                           // 36 in parts) stay in L2 together
+  int64_t chunk = 0;       // tiles per GEMM call: whole batch, one position's V and Z rows of
+                           // them stay in L2; in parts, the tiles transformed at a time
 
   WgradWinoPlan(const ConvDims& d, const BrgemmKernels& k) {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
@@ -82,8 +86,8 @@ struct WgradWinoPlan {
     nb = ceil_div(ceil_div(d.OC, k.vw), NV);
     const ConvBlocking b = conv_blocking(d, ConvPass::backward_weights);
     const int64_t tile_bytes = 4 * (cs + ldz);
-    if (4 * 36 * d.C * ldu <= b.wgrad_super_bytes) {
-      parts = std::clamp<int64_t>(T / 64, 1, 4);
+    if (4 * 36 * d.C * ldu <= cpu_caches().l2 * 3 / 4) {
+      parts = std::clamp<int64_t>(T / 64, 1, 8);
       chunk = std::clamp<int64_t>(4 * b.wgrad_chunk_bytes / (36 * tile_bytes), 1, ceil_div(T, parts));
     } else {
       chunk = std::clamp<int64_t>(b.wgrad_chunk_bytes / tile_bytes, 1, T);
@@ -177,10 +181,10 @@ void in_parts(float* d_w, const WgradWinoPlan& pl, const float* d_out, const flo
   float* dU = scratch(ScratchSlot::winograd_wgrad_du, du_size * pl.parts);
 #pragma omp parallel if (use_threads(2.0 * 36 * pl.T * d.C * d.OC, kMinParallelFlops))
   {
-    float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * pl.chunk * pl.cs);  // this thread's chunk
-    float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * pl.chunk * pl.ldz);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t p = 0; p < pl.parts; ++p) {
+      float* V = scratch(ScratchSlot::winograd_wgrad_v, 36 * pl.chunk * pl.cs);  // this thread's chunk
+      float* Z = scratch(ScratchSlot::winograd_wgrad_z, 36 * pl.chunk * pl.ldz);
       float* du = dU + p * du_size;
       const int64_t t1 = pl.T * (p + 1) / pl.parts;
       for (int64_t t0 = pl.T * p / pl.parts; t0 < t1; t0 += pl.chunk) {

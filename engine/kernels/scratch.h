@@ -32,9 +32,9 @@ enum class ScratchSlot {
   winograd_bf16_m,      // conv2d_forward_winograd_bf16: a block's GEMM outputs
   conv_tile_sums,       // fp32 forward convolutions with ConvEpilogue::channel_sums: per-tile partials (tile_sums.h)
   winograd_u_rows,      // conv2d_forward_winograd_per_call: a work item's six positions of U
-  winograd_wgrad_v,     // conv2d_backward_weights_winograd: the batch's transformed inputs
-  winograd_wgrad_z,     // conv2d_backward_weights_winograd: the batch's transformed output gradients
-  winograd_wgrad_du,    // conv2d_backward_weights_winograd: the gradient of the transformed filters
+  winograd_wgrad_v,     // conv2d_backward_weights_winograd: transformed inputs (a range of tiles, or a chunk)
+  winograd_wgrad_z,     // conv2d_backward_weights_winograd: transformed output gradients (the same)
+  winograd_wgrad_du,    // conv2d_backward_weights_winograd: the transformed filters' gradient (a group, or parts)
   count
 };
 
