@@ -5,14 +5,25 @@
 
 #include <thread>
 
+#include "base/error.h"
+
 namespace ds {
+
+void check_thread_count(int n, const std::string& flag) {
+  if (n > kMaxThreads)
+    throw InputError(flag + " " + std::to_string(n) + " is more than the " + std::to_string(kMaxThreads) +
+                     " threads deepslide runs");
+}
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? (int)n : 1;
 }
 
-void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : hardware_threads()); }
+void set_num_threads(int n) {
+  check_thread_count(n, "--threads");
+  omp_set_num_threads(n > 0 ? n : hardware_threads());
+}
 
 int num_threads() { return omp_get_max_threads(); }
 

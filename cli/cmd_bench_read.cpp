@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/threads.h"
 #include "cli/commands.h"
 #include "slide/reader/jpeg_decode.h"
 #include "slide/reader/read_bench.h"
@@ -42,6 +43,7 @@ void register_bench_read(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"auto", "libjpeg"}))
       ->capture_default_str();
   sub->callback([o] {
+    check_thread_count(o->bench.threads, "--threads");  // before the slide is opened
     set_fast_jpeg_decoder(o->jpeg == "auto");
     auto slide = Slide::open(o->slide, o->cache_mb << 20);
     slide->set_partial_decode(o->partial == "never"    ? Slide::PartialDecode::kNever

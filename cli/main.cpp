@@ -16,6 +16,7 @@
 #include "base/format.h"
 #include "base/interrupt.h"
 #include "base/isa_cap.h"
+#include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/integer_options.h"
 #include "dist/comm.h"
@@ -110,6 +111,7 @@ int main(int argc, char** argv) {
   ds::cli::refuse_out_of_range_integers(app);
   app.parse_complete_callback([&app, &g] {
     ds::isa_cap_from_env();  // a bad DEEPSLIDE_ISA stops here, before any kernel or thread reads it
+    ds::check_thread_count(g.threads, "--threads");  // every command's, before any thread starts
     ds::set_conv_tuning_enabled(g.tuning != "off");
     if (!g.conv_algo.empty()) ds::force_winograd_mode(ds::parse_conv_algo(g.conv_algo, "--conv-algo"));
     const std::string cmd = app.get_subcommands().front()->get_name();

@@ -187,6 +187,7 @@ bad = [(["--mode", "foo"], "--mode"), (["--batch", "0"], "--batch"), (["--iters"
        (["--batch", "100000000", "--size", "224", "--mode", "train"], "memory")]
 # A ResNet-50 training batch just past this machine's memory at its ~3740 bytes per pixel (1024 px);
 # the floor once was 3000 bytes, which let such a batch start and be killed by the OOM killer.
+bad.append((["--threads", "100000"], "--threads"))  # crashed in the OpenMP runtime (exit 139) before
 phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 r50_batch = -(-phys // (1024 * 1024 * 3600))
 bad.append((["--arch", "resnet50", "--mode", "train", "--size", "1024", "--batch", str(r50_batch)], "memory"))
@@ -199,6 +200,11 @@ for flags, needle in bad:
     check(len(lines) == 1 and lines[0].startswith("deepslide: error: ") and needle in lines[0],
           f"{' '.join(flags)}: one error line naming {needle!r}: {p.stderr!r}")
     check(p.stdout == "", f"{' '.join(flags)}: nothing on stdout: {p.stdout!r}")
+# The thread bound holds for the global flag (any command) and for bench-read's own --threads.
+for args in (["--threads", "100000", "info", "/nonexistent.tif"], ["bench-read", "/nonexistent.tif", "--threads", "5000"]):
+    p = run(args, expect=2)
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 1 and "--threads" in lines[0] and "1024" in lines[0], f"{args}: one line on --threads: {p.stderr!r}")
 
 # --conv-algo and DEEPSLIDE_WINOGRAD (engine/kernels/conv_winograd.h): the JSON says which algorithm
 # each convolution ran: direct everywhere, Winograd on every stride-1 3x3 one (ResNet-18's

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/threads.h"
 
 namespace ds {
 
@@ -19,6 +20,7 @@ ReadBenchResult run_read_bench(const Slide& slide, const ReadBenchOptions& opt) 
   const SlideLevel& L = slide.level(opt.level);
   if (opt.count <= 0) throw InputError("bench-read: --count must be positive");
   if (opt.threads <= 0) throw InputError("bench-read: --threads must be positive");
+  check_thread_count(opt.threads, "bench-read: --threads");
   bool aligned = opt.pattern == "aligned", raster = opt.pattern == "raster";
   if (!aligned && !raster && opt.pattern != "random")
     throw InputError("bench-read: --pattern must be aligned, random or raster, not '" + opt.pattern + "'");
