@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--conv-algo", g.conv_algo,
                  "auto|direct|winograd: the 3x3 stride-1 convolutions' algorithm, inference and training (forward, "
-                 "backward data) "
+                 "weight gradients, backward data) "
                  "(auto: what deepslide tune measured on this CPU, else a rule; default: DEEPSLIDE_WINOGRAD, else "
                  "auto)")
       ->check(CLI::IsMember({"auto", "direct", "winograd"}));
