@@ -13,6 +13,7 @@
 #include "cli/cpu_report.h"
 #include "dist/comm.h"
 #include "engine/cpu_features.h"
+#include "engine/fma_peak.h"
 #include "engine/kernels/conv_int8.h"
 #include "engine/kernels/conv_winograd.h"
 #include "train/model_bench.h"
@@ -33,6 +34,7 @@ nlohmann::ordered_json cpu_json() {
           {"amx_tile", e.amx_tile},
           {"amx_os_enabled", e.amx_os},
           {"bf16_kernels", has_bf16_kernels()},
+          {"bf16_dot_vs_fp32_fma", measured_bf16_dot_ratio()},  // 0 without the bf16 kernels
           {"amx_bf16_kernels", has_amx_bf16_kernels()},
           {"amx_int8_kernels", has_amx_int8_kernels()},
           {"vnni_kernels", has_vnni_kernels()},

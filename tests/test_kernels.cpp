@@ -23,6 +23,7 @@
 #include "engine/cpu_features.h"
 #include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
+#include "engine/kernels/conv_1x1.h"
 #include "engine/kernels/layout.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/pooling.h"
@@ -162,6 +163,7 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {1, 1400, 5, 5, 20, 3, 1, 1, true},   // chunked on every ISA
       {1, 400, 6, 5, 24, 3, 1, 1, false},   // a kernel row wider than a chunk: one tap per chunk
       {2, 20, 6, 7, 520, 3, 2, 1, true},    // 512+ output channels: gradient rows spaced apart
+      {1, 40, 6, 6, 256, 3, 1, 1, true},    // 256 output channels: forward weight rows spaced apart
       // Forward work items in superblocks of output-channel blocks, pixel groups outer, the
       // last superblock partial (AVX-512: 3 blocks of 4, 4, 2 vectors in superblocks of 2);
       // 288 output pixels in two equal groups.
@@ -200,6 +202,15 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       std::vector<float> y1(n_out, 7.f), y2(n_out, -7.f);
       conv2d_forward(y1.data(), x.data(), w.data(), d, ep);
       conv2d_forward_ref(y2.data(), x.data(), w.data(), d, ep);
+      double ep_packed = 0;  // the weights packed once (inference), the scale folded into them
+      if (!conv_is_1x1(d)) {
+        ConvEpilogue pep = ep;
+        pep.weight_scale = nullptr;
+        const ConvForwardWeights pw = pack_conv_forward(w.data(), c.bias ? scale.data() : nullptr, d);
+        std::vector<float> y3(n_out, 3.f);
+        conv2d_forward_packed(y3.data(), x.data(), pw, d, pep);
+        ep_packed = rel_err(y3, y2);
+      }
       // Backward outputs start non-zero: both must accumulate.
       auto dx1 = randn(n_in, rng), dx2 = dx1, dx_init = dx1;
       auto dw1 = randn(n_w, rng), dw2 = dw1;
@@ -213,7 +224,7 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       CHECK(rel_err(dxs, dx_added) < 1e-5);
       conv2d_backward_weights(dw1.data(), c.bias ? db1.data() : nullptr, dy.data(), x.data(), d);
       conv2d_backward_weights_ref(dw2.data(), c.bias ? db2.data() : nullptr, dy.data(), x.data(), d);
-      const double ef = rel_err(y1, y2), ed = rel_err(dx1, dx2);
+      const double ef = std::max(rel_err(y1, y2), ep_packed), ed = rel_err(dx1, dx2);
       const double ew = std::max(rel_err(dw1, dw2), rel_err(db1, db2));
       INFO(isa_name(isa) << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC
                          << " k=" << c.k << " s=" << c.stride << " p=" << c.pad << " -> OH=" << d.OH << " OW=" << d.OW
@@ -244,6 +255,12 @@ TEST_CASE("conv2d_forward with the max pool fused equals the convolution then th
     test::check_pool_fusion(isa_name(path),
                             [](float* out, const std::vector<float>& x, const std::vector<float>& w, const ConvDims& d,
                                const ConvEpilogue& ep) { conv2d_forward(out, x.data(), w.data(), d, ep); });
+    test::check_pool_fusion((std::string(isa_name(path)) + " packed").c_str(),
+                            [](float* out, const std::vector<float>& x, const std::vector<float>& w, const ConvDims& d,
+                               const ConvEpilogue& ep) {
+                              if (conv_is_1x1(d)) return conv2d_forward(out, x.data(), w.data(), d, ep);  // not packed
+                              conv2d_forward_packed(out, x.data(), pack_conv_forward(w.data(), nullptr, d), d, ep);
+                            });
   }
   force_isa(isa);
 }

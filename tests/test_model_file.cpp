@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,8 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "engine/cpu_features.h"
+#include "engine/fma_peak.h"
 #include "scratch_dir.h"
 #include "weights/model.h"
 #include "weights/model_forward.h"
@@ -571,4 +574,24 @@ TEST_CASE("--precision auto picks the fastest precision with kernels whose recor
   REQUIRE(p.precision == Precision::fp32);
   REQUIRE(p.why.find("AVX512-BF16") != std::string::npos);
   REQUIRE(p.why.find("AVX512-VNNI") != std::string::npos);
+  // bf16 kernels that would run slower than fp32 (an Intel Xeon without AMX): fp32, saying so.
+  p = pick_precision(a, true, true, false, "slow here");
+  REQUIRE(p.precision == Precision::fp32);
+  REQUIRE(p.why.find("bf16: slow here") != std::string::npos);
+  REQUIRE(pick_precision(a, true, true, true, "slow here").precision == Precision::int8);
+}
+
+TEST_CASE("the bf16 dot-product rate is measured where the bf16 kernels run, 0 elsewhere") {
+  const Isa before = cpu_isa();
+  if (has_bf16_kernels()) {
+    const double r = measured_bf16_dot_ratio();
+    std::printf("bf16 dot products at %.2fx the fp32 FMAs' flops on this CPU\n", r);
+    CHECK(r > 0.2);  // runs, and measures flops in the same units (Zen 5 ~2, an Intel Xeon ~1)
+    CHECK(r < 4.0);
+  } else {
+    WARN("not run: this CPU has no AVX512-BF16 kernels");
+  }
+  force_isa(Isa::avx2);
+  CHECK(measured_bf16_dot_ratio() == 0.0);
+  force_isa(before);
 }

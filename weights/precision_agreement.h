@@ -54,13 +54,18 @@ struct PrecisionPick {
 };
 
 // auto's rule, given which kernels this CPU has: int8 (fastest) if it has the kernels, the model
-// is calibrated and its recorded agreement meets the bar; else bf16 likewise; else fp32.
-PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels);
+// is calibrated and its recorded agreement meets the bar; else bf16 likewise, unless bf16_slow
+// says why its kernels would run slower than fp32 here; else fp32.
+PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels,
+                             const std::string& bf16_slow = "");
+// bf16 counts as faster than fp32 where its dot products run at this many times the fp32 FMAs'
+// flops (measured_bf16_dot_ratio, engine/fma_peak.h) or on AMX tiles.
+constexpr double kMinBf16DotRatio = 1.5;
 
 // A --precision value on a loaded model: "auto" by pick_precision with this CPU's kernels (every
 // precision counts as present in reference mode, DEEPSLIDE_ISA=ref), else parse_precision's.
 // Sets the model's precision (set_model_precision) and returns the pick; `why` is empty unless
-// the value was "auto".
+// the value was "auto", or "bf16" on a CPU where bf16 runs slower than fp32 (a note saying so).
 PrecisionPick choose_precision(const std::string& value, Model& model, const std::string& model_path);
 
 }  // namespace ds

@@ -79,19 +79,26 @@ Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_
   return {.data = buf, .Hp = Hp, .Wp = Wp};
 }
 
-// The forward pass's B operand, [KH*KW*C, ldw]: w itself when OC is a whole number of vectors
-// (ldw = OC), else a copy with rows padded to ldw (zeros).
-const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
-  if (ldw == d.OC) return w;
+// Weights [KH*KW*C, OC] (times scale[oc] when set) into dst [KH*KW*C, ldw], zeros past OC.
+void space_forward_weights(float* dst, const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
   const int64_t rows = d.KH * d.KW * d.C;
-  float* wp = scratch(ScratchSlot::conv_weights_pad, rows * ldw);
 #pragma omp parallel for schedule(static) if (use_threads(rows * ldw * 4, kMinParallelFlops))
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = w + r * d.OC;
-    float* dst = wp + r * ldw;
-    std::copy(src, src + d.OC, dst);
-    std::fill(dst + d.OC, dst + ldw, 0.f);
+    float* row = dst + r * ldw;
+    if (scale)
+      for (int64_t oc = 0; oc < d.OC; ++oc) row[oc] = src[oc] * scale[oc];
+    else std::copy(src, src + d.OC, row);
+    std::fill(row + d.OC, row + ldw, 0.f);
   }
+}
+
+// The forward pass's B operand, [KH*KW*C, ldw]: w itself when its rows are already so spaced
+// (ldw = OC), else a spaced copy in scratch.
+const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
+  if (ldw == d.OC) return w;
+  float* wp = scratch(ScratchSlot::conv_weights_pad, d.KH * d.KW * d.C * ldw);
+  space_forward_weights(wp, w, nullptr, d, ldw);
   return wp;
 }
 
@@ -147,15 +154,14 @@ void run_rows_conv_pooled(const RowsConv& rc, const PoolDims& pool, float* out, 
 
 }  // namespace
 
-void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
-  check_conv_pool(d, ep);
-  // Where the pool is not fused: the twin, and the 1x1 GEMMs (no stem is 1x1).
-  if (ep.max_pool && (reference_kernels() || conv_is_1x1(d)))
-    return conv_then_pool(out, d, ep, [&](float* o, const ConvEpilogue& e) { conv2d_forward(o, in, w, d, e); });
-  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) return conv2d_forward_ref(out, in, w, d, ep);
-  if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
+namespace {
+
+// The rows convolution of d on weights wp [KH*KW*C, ldw], unpadded input read per tap (C large
+// enough) or a padded copy, the pool fused by bands when ep has one.
+void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, const ConvDims& d,
+                  const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
-  const int64_t ldw = round_up(d.OC, k.vw);
+  DS_CHECK(ldw >= d.OC && ldw % k.vw == 0, "conv2d_forward: weight rows not spaced to whole vectors");
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
   const Padded p =
       tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
@@ -163,7 +169,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
                     .Hp = p.Hp,
                     .Wp = p.Wp,
                     .C = d.C,
-                    .wp = forward_weights(w, d, ldw),
+                    .wp = wp,
                     .ldw = ldw,
                     .KH = d.KH,
                     .KW = d.KW,
@@ -181,6 +187,51 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
                     .blocking = conv_blocking(d, ConvPass::forward)};
   if (ep.max_pool) return run_rows_conv_pooled(rc, *ep.max_pool, out, k);
   run_rows_convs({rc}, k);
+}
+
+}  // namespace
+
+int64_t conv_forward_ldw(int64_t OC) {
+  const int64_t ldw = round_up(OC, brgemm_kernels().vw);
+  return ldw >= 256 ? ldw + 16 : ldw;
+}
+
+bool conv_forward_spaces_weights(const ConvDims& d) {
+  return !reference_kernels() && !conv_is_1x1(d) && conv_forward_ldw(d.OC) != d.OC;
+}
+
+ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d) {
+  ConvForwardWeights p;
+  p.KH = d.KH, p.KW = d.KW, p.C = d.C, p.OC = d.OC, p.ldw = conv_forward_ldw(d.OC);
+  p.w = Tensor::empty(Shape{d.KH * d.KW * d.C, p.ldw});
+  space_forward_weights(p.w.data(), w, scale, d, p.ldw);
+  return p;
+}
+
+void conv2d_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
+  check_conv_pool(d, ep);
+  // Where the pool is not fused: the twin, and the 1x1 GEMMs (no stem is 1x1).
+  if (ep.max_pool && (reference_kernels() || conv_is_1x1(d)))
+    return conv_then_pool(out, d, ep, [&](float* o, const ConvEpilogue& e) { conv2d_forward(o, in, w, d, e); });
+  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) return conv2d_forward_ref(out, in, w, d, ep);
+  if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
+  const int64_t ldw = conv_forward_ldw(d.OC);
+  forward_rows(out, in, forward_weights(w, d, ldw), ldw, d, ep);
+}
+
+void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
+                           const ConvEpilogue& ep) {
+  DS_CHECK(w.KH == d.KH && w.KW == d.KW && w.C == d.C && w.OC == d.OC && !conv_is_1x1(d),
+           "conv2d_forward_packed: the packed weights are of another shape");
+  check_conv_pool(d, ep);
+  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) {  // the twin reads [KH*KW*C, OC]
+    const int64_t rows = d.KH * d.KW * d.C;
+    std::vector<float> dense((size_t)(rows * d.OC));
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(w.w.data() + r * w.ldw, d.OC, dense.data() + r * d.OC);
+    return conv_then_pool(out, d, ep,
+                          [&](float* o, const ConvEpilogue& e) { conv2d_forward_ref(o, in, dense.data(), d, e); });
+  }
+  forward_rows(out, in, w.w.data(), w.ldw, d, ep);
 }
 
 // ---- backward data: one stride-1 rows convolution per stride phase of d_in ----

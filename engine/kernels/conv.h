@@ -1,7 +1,7 @@
 // 2-D convolution kernels on channels-last activations (NHWC, float32, PyTorch semantics:
 // cross-correlation, zero padding). Weights are [KH, KW, C, OC] (layers hold them so; model files
 // keep PyTorch's [OC, C, KH, KW]): the forward pass reads them as they are (a copy with rows
-// padded to whole vectors when OC is not a multiple of the vector width), backward weights
+// padded to whole vectors, and spaced at 256+ channels: conv_forward_ldw), backward weights
 // accumulates into them in place, and only backward data transposes them per call. The fast
 // versions run the brgemm micro-kernels (brgemm.h):
 //   forward          tiles of M consecutive output pixels (across row ends) x NV vectors of
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/kernels/pooling.h"
+#include "engine/tensor.h"
 
 namespace ds {
 
@@ -83,6 +84,29 @@ void conv2d_forward(float* out,       // [N, OH, OW, OC]
                     const float* in,  // [N, H, W, C]
                     const float* w,   // [KH, KW, C, OC]
                     const ConvDims& d, const ConvEpilogue& ep = {});
+
+// Rows of weights 1 KB or more apart (256+ output channels) put the rows a tile reads in the
+// same few cache sets: on an Intel Xeon (2 MB L2) the forward pass of 256- and 512-channel 3x3
+// convolutions ran at ~45% of the FMA peak instead of ~88% (BENCHMARKS.md, "Intel Xeon"). So the
+// forward pass reads them spaced: rows of conv_forward_ldw(OC) floats, OC rounded up to whole
+// vectors, plus 16 floats when that is 256 or more. conv2d_forward copies w so per call where
+// that differs from OC; inference packs the copy once (conv2d_forward_packed).
+int64_t conv_forward_ldw(int64_t OC);
+// conv2d_forward on d copies the weights (not reference mode, not a 1x1 GEMM, spaced rows).
+bool conv_forward_spaces_weights(const ConvDims& d);
+
+// A convolution's weights as the forward pass reads them, times a per-channel scale (a folded
+// BatchNorm): [KH*KW*C, ldw], zeros past OC.
+struct ConvForwardWeights {
+  int64_t KH = 0, KW = 0, C = 0, OC = 0, ldw = 0;
+  Tensor w;
+};
+// w [KH, KW, C, OC] times scale[oc] (null: 1), spaced for d.
+ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d);
+// conv2d_forward on packed weights (not for 1x1 convolutions); every epilogue but weight_scale
+// (fold it into the packing instead).
+void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
+                           const ConvEpilogue& ep = {});
 
 // d_in += conv_transpose(d_out, w); with set, d_in = conv_transpose(d_out, w) (d_in's old
 // contents ignored).
