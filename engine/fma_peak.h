@@ -11,10 +11,11 @@ namespace ds {
 // chains at once, best of 10 runs of ~0.05 s.
 double measured_fma_peak_gflops(int threads);
 
-// One thread's rate of bf16 dot products (AVX512-BF16 vdpbf16ps, 4 flops per fp32 lane) over its
-// rate of fp32 FMAs, in flops: ~2 where bf16 inference pays (AMD Zen 4 and 5), ~1 or less where
-// it cannot beat fp32 (Intel Xeons run vdpbf16ps at or below their FMA rate: there bf16 pays only
-// on AMX tiles). 0 without the bf16 kernels. Measured once per process (~0.1 s), best of 5 each.
+// One thread's rate of bf16 dot products (AVX512-BF16 vdpbf16ps: per fp32 lane two products and
+// their sums, 4 flops) over its rate of fp32 FMAs, in flops. Measured 0.49 on an Intel Xeon
+// (family 6 model 207), where bf16 inference ran at half fp32's speed: Intel's bf16 pays on AMX
+// tiles. Expected ~2 on AMD Zen 4 and 5, where bf16 inference ran 1.5-2x fp32 (the ratio itself
+// not yet measured there). 0 without the bf16 kernels. Measured once per process (~0.1 s).
 double measured_bf16_dot_ratio();
 
 namespace fma_detail {
@@ -23,7 +24,7 @@ namespace fma_detail {
 constexpr int64_t kAvx512Flops = 16 * 16 * 2;  // 16 zmm accumulators x 16 lanes x (mul + add)
 constexpr int64_t kAvx2Flops = 12 * 8 * 2;     // 12 ymm accumulators x 8 lanes
 constexpr int64_t kScalarFlops = 16 * 2;       // 16 scalar accumulators
-constexpr int64_t kBf16Flops = 16 * 16 * 4;    // 16 zmm accumulators x 16 lanes x 2 (mul + add)
+constexpr int64_t kBf16Flops = 16 * 16 * 4;    // 16 zmm accumulators x 16 lanes x 2 products x (mul + add)
 float fma_chains_avx512(int64_t iters);
 float fma_chains_avx2(int64_t iters);
 float fma_chains_scalar(int64_t iters);

@@ -7,8 +7,9 @@
 namespace ds::fma_detail {
 
 float bf16_chains_avx512bf16(int64_t iters) {
-  // acc += a.even * b.even + a.odd * b.odd with a, b = 1/32: each step adds 2^-9, exact in fp32
-  // for the whole run's range, so the values stay finite however long it runs.
+  // acc += a.even * b.even + a.odd * b.odd with a, b = 1/32: two products of 2^-10 a step, which
+  // stop changing the sum once it passes ~2^14, so the values stay finite and normal however
+  // long it runs.
   const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.03125f), _mm512_set1_ps(0.03125f));
   __m512 c[16];
   for (int j = 0; j < 16; ++j) c[j] = _mm512_set1_ps(0.1f * (float)j);

@@ -82,7 +82,9 @@ struct BatchNorm2d;
 // conv2d_forward_bf16, or for the 3x3 stride-1 ones use_winograd_bf16() picks, the bf16 Winograd
 // (conv.winograd_bf16_folded, conv2d_forward_winograd_bf16); at int8, when conv.int8_act_max > 0, in int8
 // (conv.int8_folded, conv2d_forward_int8). In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
-// conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded).
+// conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded), and a direct
+// one whose weight rows the forward spaces (conv_forward_spaces_weights) runs conv2d_forward_packed on
+// weights packed once (conv.direct_folded).
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu);

@@ -178,7 +178,7 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       {3, 20, 13, 11, 32, 1, 2, 0, true},   // the same, stride 2 on an odd map
       {2, 1030, 6, 5, 32, 1, 2, 0, false},  // C >= 1024: the input packed, the gradient in place
   };
-  const std::vector<Isa> isas = test::isa_paths();
+  const std::vector<Isa> isas = test::isa_paths(true);  // ref: the packed forward's dense fallback too
   const Isa before = cpu_isa();
   for (Isa isa : isas) {
     force_isa(isa);

@@ -82,12 +82,15 @@ def predict(precision, out):
               precision)
 
 
-# bf16 runs slower than fp32 where its dot products are under 1.5x the fp32 FMAs' flops and there is
-# no AMX (Intel Xeons): `bench` reports the measured ratio. Reference mode never says so.
-cpu = json.loads(subprocess.run([DEEPSLIDE, "bench", "--mode", "infer", "--batch", "1", "--size", "32", "--iters", "1",
-                                 "--warmup", "0"], capture_output=True, text=True).stdout.strip().splitlines()[-1])["cpu"]
+# bf16 runs slower than fp32 where its dot products are under 1.2x the fp32 FMAs' flops and there is
+# no AMX running (Intel Xeons): `bench` reports the measured ratio. Reference mode never says so.
+bench = subprocess.run([DEEPSLIDE, "bench", "--mode", "infer", "--batch", "1", "--size", "32", "--iters", "1",
+                        "--warmup", "0"], capture_output=True, text=True)
+check(bench.returncode == 0, f"bench for the CPU's bf16 figures: {bench.stderr[-400:]}")
+cpu = json.loads(bench.stdout.strip().splitlines()[-1])["cpu"]
+# Each process measures anew: a CPU near the bar could fall either side of it (none measured is).
 BF16_SLOW = (all(HAS.values()) and cpu["bf16_kernels"] and not cpu["amx_bf16_kernels"] and
-             cpu["bf16_dot_vs_fp32_fma"] < 1.5)
+             cpu["bf16_dot_vs_fp32_fma"] < 1.2)
 print(f"bf16 dot products at {cpu['bf16_dot_vs_fp32_fma']:.2f}x the fp32 FMAs' flops: "
       f"{'slower' if BF16_SLOW else 'not slower'} than fp32 here")
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -65,16 +66,17 @@ std::string refusal(const char* name, const AgreementEntry& e, int64_t windows, 
 }
 
 // Why bf16 would run slower than fp32 here ("" where it does not): its AVX512-BF16 dot products
-// no faster than fp32 FMAs and no AMX tiles. On an Intel Xeon (model 207) bf16 ResNet-18
-// inference ran at 0.54x fp32's (BENCHMARKS.md), the dot products at ~1x the FMAs' flops, against
-// ~2x on AMD Zen 4 and 5, where bf16 runs 1.5-2x fp32.
+// too slow against fp32 FMAs and no AMX tiles running. On an Intel Xeon (model 207) bf16 ResNet-18
+// inference ran at 0.52x fp32's (BENCHMARKS.md), the dot products at 0.49x the FMAs' flops.
 std::string bf16_slowness() {
   if (!has_bf16_kernels() || has_amx_bf16_kernels()) return "";
   const double r = measured_bf16_dot_ratio();
   if (r >= kMinBf16DotRatio) return "";
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "this CPU's bf16 dot products run at %.2fx its fp32 FMAs' flops (needs %.1fx), no AMX",
-                r, kMinBf16DotRatio);
+  char buf[200];
+  std::snprintf(
+      buf, sizeof buf, "this CPU's bf16 dot products run at %.2fx its fp32 FMAs' flops (needs %.1fx), %s", r,
+      kMinBf16DotRatio,
+      amx_bf16_tiles_available() ? "and its AMX tiles are off (DEEPSLIDE_AMX=1 runs bf16 on them)" : "no AMX");
   return buf;
 }
 
@@ -132,13 +134,15 @@ PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::
 }
 
 PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels,
-                             const std::string& bf16_slow) {
+                             const std::function<std::string()>& bf16_slow) {
   const std::string no_int8 =
       refusal("int8", a.int8, a.windows, kMaxProbDiffInt8, int8_kernels, "AVX512-VNNI or AVX-VNNI", calibrated);
   if (no_int8.empty()) return {Precision::int8, "auto -> int8 (" + entry_text("int8", a.int8, a.windows) + ")"};
-  const std::string no_bf16 = bf16_kernels && !bf16_slow.empty() ? "bf16: " + bf16_slow
-                                                                 : refusal("bf16", a.bf16, a.windows, kMaxProbDiffBf16,
-                                                                           bf16_kernels, "AVX512-BF16", true);
+  std::string no_bf16 = refusal("bf16", a.bf16, a.windows, kMaxProbDiffBf16, bf16_kernels, "AVX512-BF16", true);
+  if (no_bf16.empty() && bf16_slow) {  // asked only when bf16 would be chosen: it may measure
+    const std::string slow = bf16_slow();
+    if (!slow.empty()) no_bf16 = "bf16: " + slow;
+  }
   if (no_bf16.empty())
     return {Precision::bf16, "auto -> bf16 (" + entry_text("bf16", a.bf16, a.windows) + "; " + no_int8 + ")"};
   return {Precision::fp32, "auto -> fp32 (" + no_int8 + "; " + no_bf16 + ")"};
@@ -149,7 +153,7 @@ PrecisionPick choose_precision(const std::string& value, Model& model, const std
   if (value == "auto") {
     const bool ref = reference_kernels();
     pick = pick_precision(model.agreement, is_calibrated(model), ref || has_bf16_kernels(), ref || has_vnni_kernels(),
-                          ref ? "" : bf16_slowness());
+                          ref ? std::function<std::string()>() : bf16_slowness);
   } else {
     pick.precision = parse_precision(value);
     const std::string slow = pick.precision == Precision::bf16 && !reference_kernels() ? bf16_slowness() : "";

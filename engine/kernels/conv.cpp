@@ -161,7 +161,7 @@ namespace {
 void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, const ConvDims& d,
                   const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
-  DS_CHECK(ldw >= d.OC && ldw % k.vw == 0, "conv2d_forward: weight rows not spaced to whole vectors");
+  DS_CHECK(ldw >= d.OC && ldw % k.vw == 0, "forward_rows: weight rows not spaced to whole vectors");
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
   const Padded p =
       tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
@@ -191,10 +191,7 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, con
 
 }  // namespace
 
-int64_t conv_forward_ldw(int64_t OC) {
-  const int64_t ldw = round_up(OC, brgemm_kernels().vw);
-  return ldw >= 256 ? ldw + 16 : ldw;
-}
+int64_t conv_forward_ldw(int64_t OC) { return spaced_ld(round_up(OC, brgemm_kernels().vw)); }
 
 bool conv_forward_spaces_weights(const ConvDims& d) {
   return !reference_kernels() && !conv_is_1x1(d) && conv_forward_ldw(d.OC) != d.OC;
@@ -228,8 +225,7 @@ void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights
     const int64_t rows = d.KH * d.KW * d.C;
     std::vector<float> dense((size_t)(rows * d.OC));
     for (int64_t r = 0; r < rows; ++r) std::copy_n(w.w.data() + r * w.ldw, d.OC, dense.data() + r * d.OC);
-    return conv_then_pool(out, d, ep,
-                          [&](float* o, const ConvEpilogue& e) { conv2d_forward_ref(o, in, dense.data(), d, e); });
+    return conv2d_forward(out, in, dense.data(), d, ep);
   }
   forward_rows(out, in, w.w.data(), w.ldw, d, ep);
 }
@@ -377,7 +373,7 @@ WgradOperands wgrad_operands(const float* d_out, const float* in, const ConvDims
   const int64_t ldw = round_up(d.OC, k.vw), pixels = d.N * d.OH * d.OW;
   WgradOperands op;
   op.ldg = ldw >= 512 ? ldw + 16 : ldw;
-  op.cs = d.C >= 256 ? d.C + 16 : d.C;
+  op.cs = spaced_ld(d.C);
   op.grad = d_out;
   if (op.ldg != d.OC) {
     float* gp = scratch(ScratchSlot::wgrad_grad, pixels * op.ldg);

@@ -85,12 +85,10 @@ void conv2d_forward(float* out,       // [N, OH, OW, OC]
                     const float* w,   // [KH, KW, C, OC]
                     const ConvDims& d, const ConvEpilogue& ep = {});
 
-// Rows of weights 1 KB or more apart (256+ output channels) put the rows a tile reads in the
-// same few cache sets: on an Intel Xeon (2 MB L2) the forward pass of 256- and 512-channel 3x3
-// convolutions ran at ~45% of the FMA peak instead of ~88% (BENCHMARKS.md, "Intel Xeon"). So the
-// forward pass reads them spaced: rows of conv_forward_ldw(OC) floats, OC rounded up to whole
-// vectors, plus 16 floats when that is 256 or more. conv2d_forward copies w so per call where
-// that differs from OC; inference packs the copy once (conv2d_forward_packed).
+// The forward pass reads the weights with rows conv_forward_ldw(OC) floats apart: OC rounded up to
+// whole vectors, spaced at 256 or more (spaced_ld, brgemm.h: unspaced, the 256- and 512-channel
+// 3x3 forwards ran at ~45% of the FMA peak on an Intel Xeon). conv2d_forward copies w so per call
+// where that differs from OC; inference packs the copy once (conv2d_forward_packed).
 int64_t conv_forward_ldw(int64_t OC);
 // conv2d_forward on d copies the weights (not reference mode, not a 1x1 GEMM, spaced rows).
 bool conv_forward_spaces_weights(const ConvDims& d);
@@ -103,8 +101,8 @@ struct ConvForwardWeights {
 };
 // w [KH, KW, C, OC] times scale[oc] (null: 1), spaced for d.
 ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d);
-// conv2d_forward on packed weights (not for 1x1 convolutions); every epilogue but weight_scale
-// (fold it into the packing instead).
+// conv2d_forward on packed weights (not for 1x1 convolutions), any epilogue (a folded BN's scale
+// is best packed into the weights rather than given as weight_scale).
 void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
                            const ConvEpilogue& ep = {});
 

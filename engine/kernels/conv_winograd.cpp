@@ -146,11 +146,9 @@ struct WinoPlan {
 
   WinoPlan(const ConvDims& d, int64_t ldo, const BrgemmKernels& k) {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
-    // Rows 1 KB or more apart put the M rows a tile reads in the same few L1 sets: spaced by
-    // 16 floats (as backward weights does).
-    ldv = round_up(d.C, 16);
-    if (ldv >= 256) ldv += 16;
-    ldm = ldo >= 256 ? ldo + 16 : ldo;
+    // V's and M's rows spaced (spaced_ld, brgemm.h), as backward weights' and the forward's.
+    ldv = spaced_ld(round_up(d.C, 16));
+    ldm = spaced_ld(ldo);
     NV = choose_nv(k, ldo);
     M = k.max_m[NV];
     nvec = ldo / k.vw;

@@ -12,6 +12,7 @@
 #include "base/int_math.h"
 #include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/brgemm.h"
 #include "engine/kernels/conv_tuning.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/scratch.h"
@@ -63,7 +64,7 @@ struct WinoBf16Plan {
     TH = ceil_div(d.OH, 2), TW = ceil_div(d.OW, 2), T = d.N * TH * TW;
     // Rows 1 KB or more apart would share a few L1 sets: spaced by a cache line.
     ldv = w.Cp >= 512 ? w.Cp + 32 : w.Cp;
-    ldm = w.nb * w.L >= 256 ? w.nb * w.L + 16 : w.nb * w.L;
+    ldm = spaced_ld(w.nb * w.L);
     // A block's V and M (per_tile bytes a tile) sized to 1.5x this core's L2: on Zen 5 (1 MB L2)
     // layer1's convolution ran 3.5-3.7 ms at 1.5 MB against 4.0-4.4 ms at 768 KB (fp32
     // Winograd's size), layer2-4 alike (BENCHMARKS.md, "bf16 Winograd"); the block also reads

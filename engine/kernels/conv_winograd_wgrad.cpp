@@ -78,7 +78,7 @@ struct WgradWinoPlan {
   WgradWinoPlan(const ConvDims& d, const BrgemmKernels& k) {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
     ldu = round_up(d.OC, 16);
-    cs = d.C >= 256 ? d.C + 16 : d.C;
+    cs = spaced_ld(d.C);
     ldz = ldu >= 512 ? ldu + 16 : ldu;
     NV = choose_nv(k, d.OC, d.C >= 128);
     M = k.max_m[NV];
