@@ -120,11 +120,11 @@ struct Folded {
   std::vector<float> bias;
 };
 
-// Salted with the spacing, which depends on the vector width of the ISA in use.
+// Salted with the block width, which depends on the vector width of the ISA in use.
 static std::shared_ptr<const Folded<ConvForwardWeights>> folded_direct(Conv2d& conv, const BatchNorm2d& bn,
                                                                        const ConvDims& d) {
-  const int64_t ldw = conv_forward_ldw(conv.OC);
-  return cached_fold(conv.direct_folded, conv, bn, fnv1a(&ldw, sizeof ldw, 0x2000000000000000ull),
+  const int64_t width = conv_forward_block_width(conv.OC);
+  return cached_fold(conv.direct_folded, conv, bn, fnv1a(&width, sizeof width, 0x2000000000000000ull),
                      [&](const float* scale) { return pack_conv_forward(conv.weight.value.data(), scale, d); });
 }
 

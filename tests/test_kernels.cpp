@@ -244,6 +244,30 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
   force_isa(before);
 }
 
+TEST_CASE("packed forward weights made on one ISA path and run on another take the dense way, same results") {
+  const Isa isa = cpu_isa();
+  if (isa < Isa::avx512) {
+    WARN("not run: needs the avx512 path (blocks of 64 channels) to pack and avx2 (16) to run");
+    return;
+  }
+  Rng rng(21);
+  const ConvDims d = make_conv_dims(2, 24, 9, 9, 100, 3, 3, 1, 1);  // 100 channels: 2 blocks on avx512, 7 on avx2
+  const auto x = randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng);
+  std::vector<float> scale((size_t)d.OC);
+  for (int64_t oc = 0; oc < d.OC; ++oc) scale[(size_t)oc] = 0.25f + 0.05f * (float)(oc % 11);
+  const ConvForwardWeights pw = pack_conv_forward(w.data(), scale.data(), d);
+  REQUIRE(pw.width == 64);
+  ConvEpilogue ep;
+  ep.weight_scale = scale.data();
+  std::vector<float> want((size_t)(d.N * d.OH * d.OW * d.OC)), got(want.size(), 5.f);
+  conv2d_forward_ref(want.data(), x.data(), w.data(), d, ep);
+  force_isa(Isa::avx2);
+  REQUIRE(conv_forward_block_width(d.OC) == 16);
+  conv2d_forward_packed(got.data(), x.data(), pw, d);
+  force_isa(isa);
+  CHECK(rel_err(got, want) < 1e-5);
+}
+
 TEST_CASE("conv2d_forward with the max pool fused equals the convolution then the pool, on every ISA path") {
   const Isa isa = cpu_isa();
   for (const Isa path : {Isa::avx512, Isa::avx2, Isa::scalar, Isa::ref}) {

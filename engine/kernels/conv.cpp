@@ -79,26 +79,19 @@ Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_
   return {.data = buf, .Hp = Hp, .Wp = Wp};
 }
 
-// Weights [KH*KW*C, OC] (times scale[oc] when set) into dst [KH*KW*C, ldw], zeros past OC.
-void space_forward_weights(float* dst, const float* w, const float* scale, const ConvDims& d, int64_t ldw) {
+// The forward pass's B operand, [KH*KW*C, ldw]: w itself when its rows are already so spaced
+// (ldw = OC), else a spaced copy in scratch, zeros past OC.
+const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
+  if (ldw == d.OC) return w;
   const int64_t rows = d.KH * d.KW * d.C;
+  float* wp = scratch(ScratchSlot::conv_weights_pad, rows * ldw);
 #pragma omp parallel for schedule(static) if (use_threads(rows * ldw * 4, kMinParallelFlops))
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = w + r * d.OC;
-    float* row = dst + r * ldw;
-    if (scale)
-      for (int64_t oc = 0; oc < d.OC; ++oc) row[oc] = src[oc] * scale[oc];
-    else std::copy(src, src + d.OC, row);
-    std::fill(row + d.OC, row + ldw, 0.f);
+    float* dst = wp + r * ldw;
+    std::copy(src, src + d.OC, dst);
+    std::fill(dst + d.OC, dst + ldw, 0.f);
   }
-}
-
-// The forward pass's B operand, [KH*KW*C, ldw]: w itself when its rows are already so spaced
-// (ldw = OC), else a spaced copy in scratch.
-const float* forward_weights(const float* w, const ConvDims& d, int64_t ldw) {
-  if (ldw == d.OC) return w;
-  float* wp = scratch(ScratchSlot::conv_weights_pad, d.KH * d.KW * d.C * ldw);
-  space_forward_weights(wp, w, nullptr, d, ldw);
   return wp;
 }
 
@@ -158,10 +151,10 @@ namespace {
 
 // The rows convolution of d on weights wp [KH*KW*C, ldw], unpadded input read per tap (C large
 // enough) or a padded copy, the pool fused by bands when ep has one.
-void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, const ConvDims& d,
+void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, bool blocked, const ConvDims& d,
                   const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
-  DS_CHECK(ldw >= d.OC && ldw % k.vw == 0, "forward_rows: weight rows not spaced to whole vectors");
+  DS_CHECK(blocked || (ldw >= d.OC && ldw % k.vw == 0), "forward_rows: weight rows not spaced to whole vectors");
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
   const Padded p =
       tapwise ? Padded{.data = in, .Hp = d.H, .Wp = d.W} : padded_input(ScratchSlot::conv_input_pad, in, d);
@@ -171,6 +164,7 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, con
                     .C = d.C,
                     .wp = wp,
                     .ldw = ldw,
+                    .wp_blocked = blocked,
                     .KH = d.KH,
                     .KW = d.KW,
                     .sh = d.stride_h,
@@ -197,11 +191,15 @@ bool conv_forward_spaces_weights(const ConvDims& d) {
   return !reference_kernels() && !conv_is_1x1(d) && conv_forward_ldw(d.OC) != d.OC;
 }
 
+int64_t conv_forward_block_width(int64_t OC) { return rows_block_width(brgemm_kernels(), OC); }
+
 ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d) {
+  const BrgemmKernels& k = brgemm_kernels();
   ConvForwardWeights p;
-  p.KH = d.KH, p.KW = d.KW, p.C = d.C, p.OC = d.OC, p.ldw = conv_forward_ldw(d.OC);
-  p.w = Tensor::empty(Shape{d.KH * d.KW * d.C, p.ldw});
-  space_forward_weights(p.w.data(), w, scale, d, p.ldw);
+  p.KH = d.KH, p.KW = d.KW, p.C = d.C, p.OC = d.OC, p.width = rows_block_width(k, d.OC);
+  const int64_t rows = d.KH * d.KW * d.C;
+  p.w = Tensor::empty(Shape{rows_weights_floats(k, rows, d.OC)});
+  pack_rows_weights(p.w.data(), w, scale, rows, d.OC, k);
   return p;
 }
 
@@ -213,21 +211,24 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
   if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) return conv2d_forward_ref(out, in, w, d, ep);
   if (conv_is_1x1(d)) return conv1x1_forward(out, in, w, d, ep);
   const int64_t ldw = conv_forward_ldw(d.OC);
-  forward_rows(out, in, forward_weights(w, d, ldw), ldw, d, ep);
+  forward_rows(out, in, forward_weights(w, d, ldw), ldw, false, d, ep);
 }
 
 void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
                            const ConvEpilogue& ep) {
   DS_CHECK(w.KH == d.KH && w.KW == d.KW && w.C == d.C && w.OC == d.OC && !conv_is_1x1(d),
            "conv2d_forward_packed: the packed weights are of another shape");
-  check_conv_pool(d, ep);
-  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0) {  // the twin reads [KH*KW*C, OC]
+  if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0 || w.width != conv_forward_block_width(d.OC)) {
+    // The twin (or another ISA path than the packing's) reads [KH*KW*C, OC].
     const int64_t rows = d.KH * d.KW * d.C;
     std::vector<float> dense((size_t)(rows * d.OC));
-    for (int64_t r = 0; r < rows; ++r) std::copy_n(w.w.data() + r * w.ldw, d.OC, dense.data() + r * d.OC);
+    for (int64_t oc = 0; oc < d.OC; ++oc)
+      for (int64_t r = 0; r < rows; ++r)
+        dense[(size_t)(r * d.OC + oc)] = w.w[(oc / w.width * rows + r) * w.width + oc % w.width];
     return conv2d_forward(out, in, dense.data(), d, ep);
   }
-  forward_rows(out, in, w.w.data(), w.ldw, d, ep);
+  check_conv_pool(d, ep);
+  forward_rows(out, in, w.w.data(), 0, true, d, ep);
 }
 
 // ---- backward data: one stride-1 rows convolution per stride phase of d_in ----

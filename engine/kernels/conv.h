@@ -88,18 +88,24 @@ void conv2d_forward(float* out,       // [N, OH, OW, OC]
 // The forward pass reads the weights with rows conv_forward_ldw(OC) floats apart: OC rounded up to
 // whole vectors, spaced at 256 or more (spaced_ld, brgemm.h: unspaced, the 256- and 512-channel
 // 3x3 forwards ran at ~45% of the FMA peak on an Intel Xeon). conv2d_forward copies w so per call
-// where that differs from OC; inference packs the copy once (conv2d_forward_packed).
+// where that differs from OC. Inference packs the weights once instead, in panels of the tiles'
+// output-channel blocks (conv2d_forward_packed), each block one contiguous stream: at batch 1,
+// where layer4's 9.4 MB of weights a convolution stream from L3 for 49 pixels, read spaced they
+// held its forward to ~52% of the peak.
 int64_t conv_forward_ldw(int64_t OC);
 // conv2d_forward on d copies the weights (not reference mode, not a 1x1 GEMM, spaced rows).
 bool conv_forward_spaces_weights(const ConvDims& d);
 
-// A convolution's weights as the forward pass reads them, times a per-channel scale (a folded
-// BatchNorm): [KH*KW*C, ldw], zeros past OC.
+// A convolution's weights as the packed forward pass reads them, times a per-channel scale (a
+// folded BatchNorm): [OC / width blocks][KH*KW*C][width], zeros past OC.
 struct ConvForwardWeights {
-  int64_t KH = 0, KW = 0, C = 0, OC = 0, ldw = 0;
+  int64_t KH = 0, KW = 0, C = 0, OC = 0;
+  int64_t width = 0;  // output channels per block: the rows tiles' (conv_forward_block_width)
   Tensor w;
 };
-// w [KH, KW, C, OC] times scale[oc] (null: 1), spaced for d.
+// The block width pack_conv_forward uses for OC output channels on the ISA path in use.
+int64_t conv_forward_block_width(int64_t OC);
+// w [KH, KW, C, OC] times scale[oc] (null: 1), in blocks for d.
 ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d);
 // conv2d_forward on packed weights (not for 1x1 convolutions), any epilogue (a folded BN's scale
 // is best packed into the weights rather than given as weight_scale).

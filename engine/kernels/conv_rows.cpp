@@ -27,6 +27,25 @@ int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow) {
   return (int)std::min<int64_t>(nv, nvec);
 }
 
+int64_t rows_block_width(const BrgemmKernels& k, int64_t cols) { return (int64_t)choose_nv(k, cols) * k.vw; }
+
+int64_t rows_weights_floats(const BrgemmKernels& k, int64_t rows, int64_t OC) {
+  const int64_t width = rows_block_width(k, OC);
+  return ceil_div(OC, width) * rows * width;
+}
+
+void pack_rows_weights(float* dst, const float* w, const float* scale, int64_t rows, int64_t OC,
+                       const BrgemmKernels& k) {
+  const int64_t width = rows_block_width(k, OC), blocks = ceil_div(OC, width);
+#pragma omp parallel for schedule(static) if (use_threads(blocks * rows * width * 4, kMinParallelFlops))
+  for (int64_t it = 0; it < blocks * rows; ++it) {
+    const int64_t b = it / rows, r = it % rows, oc0 = b * width, n = std::min(width, OC - oc0);
+    float* row = dst + it * width;
+    for (int64_t j = 0; j < n; ++j) row[j] = w[r * OC + oc0 + j] * (scale ? scale[oc0 + j] : 1.0f);
+    std::fill(row + n, row + width, 0.f);
+  }
+}
+
 namespace {
 
 // The cache blocking (ConvBlocking, conv_blocking.h, RowsConv::blocking): the reduction is cut
@@ -113,7 +132,7 @@ struct RowsPlan {
   void plan_chunks() {
     nrows = r->tapwise ? r->KH * r->KW : r->KH;
     kwc = r->tapwise ? r->C : r->KW * r->C;
-    ldb = r->fill_panel ? ldp : r->ldw;
+    ldb = r->fill_panel || r->wp_blocked ? ldp : r->ldw;
     const int64_t max_k = std::max<int64_t>(1, r->blocking.chunk_k);
     const int64_t per_tap = ceil_div(kwc, max_k);  // chunks per reduction row (> 1: wide rows)
     const int64_t kernel_row = r->KW * r->C;
@@ -243,7 +262,7 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
     const bool first = ch == 0, last = ch == pl.nchunks - 1;
     RowsTile t;
     t.a_off = &pl.a_offs[(size_t)(ch * pl.nrows)];
-    t.b = r.fill_panel ? th.panel : r.wp + oc0;
+    t.b = r.fill_panel ? th.panel : r.wp_blocked ? r.wp + ob * pl.nrows * pl.kwc * pl.ldp : r.wp + oc0;
     t.b_off = &pl.b_offs[(size_t)(ch * pl.nrows)];
     t.a_taps_ld = pl.group;
     t.ldb = pl.ldb;

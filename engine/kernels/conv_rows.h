@@ -41,9 +41,12 @@ struct RowsConv {
   // A, the image: in is [N, Hp, Wp, C] channels-last, already zero-padded (unless tapwise).
   const float* in = nullptr;
   int64_t Hp = 0, Wp = 0, C = 0;
-  // B, the weights: wp is [KH, KW*C, ldw], ldw >= cols a whole number of vectors.
+  // B, the weights: wp is [KH, KW*C, ldw], ldw >= cols a whole number of vectors; or, with
+  // wp_blocked, in panels of the tiles' output-channel blocks, [block][KH, KW*C][NV vectors]
+  // (pack_rows_weights): each block's weights one contiguous stream (ldw unused).
   const float* wp = nullptr;
   int64_t ldw = 0;
+  bool wp_blocked = false;
   PanelFill fill_panel = nullptr;
   // The kernel and its strides.
   int64_t KH = 0, KW = 0;
@@ -62,6 +65,14 @@ struct RowsConv {
   // Chunks, groups and superblocks (chunk_k, group_bytes, super_weight_bytes; conv_blocking.h).
   ConvBlocking blocking = {};
 };
+
+// The output-channel block width (NV vectors, floats) the rows tiles take for cols output channels,
+// and wp_blocked's layout of weights w [rows][OC] (times scale[oc] if set) into dst: blocks of that
+// width, [block][rows][width], zeros past OC. dst holds rows_weights_floats(rows, OC) floats.
+int64_t rows_block_width(const BrgemmKernels& k, int64_t cols);
+int64_t rows_weights_floats(const BrgemmKernels& k, int64_t rows, int64_t OC);
+void pack_rows_weights(float* dst, const float* w, const float* scale, int64_t rows, int64_t OC,
+                       const BrgemmKernels& k);
 
 // Runs the convolutions in one parallel region. Their outputs must not overlap (backward data's
 // stride phases write disjoint positions of d_in), as they run concurrently.
