@@ -7,9 +7,9 @@
 // stride-1 convolutions run by bf16 Winograd, transformed first: Conv2d::winograd_bf16_folded); at Precision::int8
 // likewise before quantizing (Conv2d::int8_folded), for the convs with a calibrated input range;
 // likewise into the Winograd-transformed weights of the fp32 3x3 stride-1 convolutions
-// (Conv2d::winograd_folded); and into the spaced copy of the fp32 direct weights where the
-// forward pass would otherwise copy them on every call (Conv2d::direct_folded). The stem's max pool can ride along
-// (conv_bn_pool).
+// (Conv2d::winograd_folded); and into the per-block panels of the fp32 direct weights where the
+// forward pass would otherwise copy them on every call (Conv2d::direct_folded). The stem's max
+// pool can ride along (conv_bn_pool).
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -31,9 +31,9 @@ struct Conv2d {
   bool has_bias = false;
   Param weight;  // [KH, KW, C, OC] ([OC, C, KH, KW] in files: ParamLayout::conv_hwio)
   Param bias;    // [OC] when has_bias
-  // conv_bn_eval's fp32 direct weights, BN folded in and rows spaced, for the convolutions whose
-  // forward pass would copy them on every call (conv_forward_spaces_weights); refreshed like
-  // bf16_folded.
+  // conv_bn_eval's fp32 direct weights, BN folded in, in per-block panels (pack_conv_forward), for
+  // the convolutions whose forward pass would copy them on every call
+  // (conv_forward_spaces_weights); refreshed like bf16_folded.
   std::shared_ptr<const Folded<ConvForwardWeights>> direct_folded;
   // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.

@@ -106,11 +106,11 @@ struct RowsPlan {
   }
 
   void plan_tiles(const BrgemmKernels& k) {
-    NV = choose_nv(k, r->cols);
+    ldp = rows_block_width(k, r->cols);  // pack_rows_weights' block width, by construction
+    NV = (int)(ldp / k.vw);
     M = k.max_m[NV];
     nvec = ceil_div(r->cols, k.vw);
     nb = ceil_div(nvec, NV);
-    ldp = (int64_t)NV * k.vw;
   }
 
   // Pixel groups of (nearly) equal size, whole tiles each (whole runs of tiles that share a

@@ -193,14 +193,14 @@ std::vector<WinogradChoice> fp32_choices(
     const bool fwd = pass == ConvPass::forward;
     const ConvWinogradWeights packed =
         fwd ? pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC) : ConvWinogradWeights{};
-    // The direct forward as inference runs it: on weights spaced once, not copied per call.
-    const bool spaced = fwd && conv_forward_spaces_weights(d);
-    const ConvForwardWeights direct = spaced ? pack_conv_forward(ops.w.data(), nullptr, d) : ConvForwardWeights{};
+    // The direct forward as inference runs it: on weights packed once, not copied per call.
+    const bool prepacked = fwd && conv_forward_spaces_weights(d);
+    const ConvForwardWeights direct = prepacked ? pack_conv_forward(ops.w.data(), nullptr, d) : ConvForwardWeights{};
     set_conv_blocking_override(&blocking);
     out.push_back(measure_choice(
         o, d, fwd ? WinogradPass::forward : WinogradPass::wgrad,
         [&] {
-          if (spaced) conv2d_forward_packed(ops.y.data(), ops.x.data(), direct, d);
+          if (prepacked) conv2d_forward_packed(ops.y.data(), ops.x.data(), direct, d);
           else time_pass(d, pass, ops);
         },
         [&] {

@@ -10,7 +10,7 @@ namespace ds {
 
 enum class ScratchSlot {
   conv_input_pad = 0,   // conv2d_forward: zero-padded input (convolutions not run tapwise)
-  conv_weights_pad,     // conv2d_forward: weights with rows padded to whole vectors
+  conv_weights_pad,     // conv2d_forward: weights with rows padded to whole vectors and spaced (conv_forward_ldw)
   conv_grad_pad,        // conv2d_backward_data: zero-padded output gradient (not tapwise)
   conv_panel,           // conv2d_backward_data: a thread's panel of transposed weights
   wgrad_input,          // conv2d_backward_weights: input, zero-padded and pixels spaced apart
