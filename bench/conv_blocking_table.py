@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Per-convolution table of ResNet-18's convolutions (batch 16, 224 px: forward, backward data,
 backward weights) under three blockings, for whatever CPU it runs on: the Zen 5 constants (the
-blocking derived from a 1 MB L2, DEEPSLIDE_CACHES), the blocking derived from this CPU's caches,
+blocking derived from a 1 MB L2, DEEPSLIDE_CACHES, with Zen 5's weight-gradient tiles), the blocking derived from this CPU's caches,
 and this CPU's tuning file (`deepslide tune`, read from TUNED_XDG/deepslide). Each round runs
 bench_conv once per blocking, alternating, each in a fresh process; the table gives per cell the
 median over the rounds of GFLOP/s and of % of the FMA peak bench_conv measures beside each
@@ -22,7 +22,8 @@ FILTER = r"^(conv1|layer[0-9a-z.]*)/(fwd|bwd_data|bwd_weights)/"
 base = {k: v for k, v in os.environ.items() if k not in ("DEEPSLIDE_CACHES", "DEEPSLIDE_TUNING", "XDG_CACHE_HOME",
                                                           "DEEPSLIDE_CONV_BLOCKING")}
 CONFIGS = {
-    "Zen 5 constants": dict(base, DEEPSLIDE_CACHES="l1d=48K,l2=1M,l3=32M", DEEPSLIDE_TUNING="off"),
+    "Zen 5 constants": dict(base, DEEPSLIDE_CACHES="l1d=48K,l2=1M,l3=32M", DEEPSLIDE_TUNING="off",
+                            DEEPSLIDE_CONV_BLOCKING="wgrad_vectors=0"),
     "derived": dict(base, DEEPSLIDE_TUNING="off"),
     "tuned": dict(base, XDG_CACHE_HOME=tuned_xdg),
 }

@@ -42,7 +42,7 @@ void register_tune(CLI::App& app, Globals& g) {
       nlohmann::ordered_json j = {{"cpu", caches_json()},
                                   {"isa", isa_name(cpu_isa())},
                                   {"threads", num_threads()},
-                                  {"derived", blocking_json(derive_conv_blocking(cpu_caches()))}};
+                                  {"derived", blocking_json(derived_conv_blocking())}};
       j.update(tuning_json());
       std::cout << j.dump(2) << "\n";
       return;
@@ -57,7 +57,7 @@ void register_tune(CLI::App& app, Globals& g) {
       const ConvTunedClass& r = *p.result;
       std::fprintf(stderr, "tune: [%d/%d] %-22s %-11s derived %8.3f ms, best %8.3f ms%s\n", p.done, p.total,
                    p.shape->name.c_str(), conv_pass_name(p.pass), r.derived_ms, r.ms,
-                   r.blocking == derive_conv_blocking(cpu_caches()) ? "" : " (changed)");
+                   r.blocking == derived_conv_blocking() ? "" : " (changed)");
     });
     const auto winograd = tune_winograd(o->tune, classes, [](const ConvTuneShape& shape, const WinogradChoice& c) {
       std::fprintf(stderr, "tune: [winograd] %-13s direct %8.3f ms, winograd %8.3f ms: %s\n", shape.name.c_str(),

@@ -13,7 +13,8 @@ nlohmann::ordered_json blocking_json(const ConvBlocking& b) {
           {"super_weight_bytes", b.super_weight_bytes},
           {"wgrad_super_bytes", b.wgrad_super_bytes},
           {"wgrad_chunk_bytes", b.wgrad_chunk_bytes},
-          {"wgrad_part_bytes", b.wgrad_part_bytes}};
+          {"wgrad_part_bytes", b.wgrad_part_bytes},
+          {"wgrad_vectors", b.wgrad_vectors}};
 }
 
 nlohmann::ordered_json caches_json() {

@@ -75,10 +75,10 @@ blockings = {k: v for k, v in tuned.get("classes", {}).items() if "winograd/" no
 choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("winograd/")}
 bf16_choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("bf16-winograd/")}
 wgrad_choices = {k: v for k, v in tuned.get("classes", {}).items() if k.startswith("wgrad-winograd/")}
-check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 4 and len(blockings) == 32,
+check(tuned.get("format") == "deepslide-tune" and tuned.get("version") == 5 and len(blockings) == 32,
       f"32 blocking classes (11 shapes x 3 passes, no conv1 bwd_data): {list(tuned.get('classes', {}))}")
 check(all(set(c["blocking"]) == {"chunk_k", "group_bytes", "super_weight_bytes", "wgrad_super_bytes",
-                                 "wgrad_chunk_bytes", "wgrad_part_bytes"} and c["ms"] <= c["derived_ms"]
+                                 "wgrad_chunk_bytes", "wgrad_part_bytes", "wgrad_vectors"} and c["ms"] <= c["derived_ms"]
           for c in blockings.values()), "each class: a full blocking, no slower than the derived one")
 # The algorithm choices: ResNet-18's four stride-1 3x3 shapes at 32 px (maps 8, 4, 2 and 1 px), batch 1;
 # Winograd chosen only where it beat the direct convolution by 3%.

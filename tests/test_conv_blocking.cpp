@@ -70,7 +70,7 @@ void compare_blockings(const ConvBlocking& base, const std::vector<ConvBlocking>
       set_conv_blocking_override(&b);
       INFO("C=" << d.C << " OC=" << d.OC << " k=" << d.KH << " s=" << d.stride_h << " chunk_k=" << b.chunk_k
                 << " group_bytes=" << b.group_bytes << " wgrad_chunk_bytes=" << b.wgrad_chunk_bytes
-                << " wgrad_part_bytes=" << b.wgrad_part_bytes);
+                << " wgrad_part_bytes=" << b.wgrad_part_bytes << " wgrad_vectors=" << b.wgrad_vectors);
       check(ref, run_passes(d, seed));
     }
   }
@@ -129,17 +129,26 @@ TEST_CASE("cache sizes parse from sysfs's text and agree with CPUID on this mach
 TEST_CASE("the derived blocking gives the Zen 5 constants on Zen 5's caches and scales with L2") {
   CpuCaches zen5;
   zen5.l1d = 48 << 10, zen5.l2 = 1 << 20, zen5.l3 = 32 << 20;
-  const ConvBlocking b = derive_conv_blocking(zen5);
-  CHECK(b == ConvBlocking{1152, 192 << 10, 640 << 10, 768 << 10, 512 << 10, 768 << 10});
+  CpuIdentity amd, intel;
+  amd.vendor = "AuthenticAMD", intel.vendor = "GenuineIntel";
+  const ConvBlocking b = derive_conv_blocking(zen5, amd, Isa::avx512);
+  CHECK(b == ConvBlocking{1152, 192 << 10, 640 << 10, 768 << 10, 512 << 10, 768 << 10, 0});
   CpuCaches zen3 = zen5;
   zen3.l1d = 32 << 10, zen3.l2 = 512 << 10;
-  CHECK(derive_conv_blocking(zen3) == ConvBlocking{576, 96 << 10, 320 << 10, 384 << 10, 256 << 10, 384 << 10});
+  CHECK(derive_conv_blocking(zen3, amd, Isa::avx2) ==
+        ConvBlocking{576, 96 << 10, 320 << 10, 384 << 10, 256 << 10, 384 << 10, 0});
   CpuCaches sapphire = zen5;
   sapphire.l2 = 2 << 20;
-  CHECK(derive_conv_blocking(sapphire).chunk_k == 2304);
+  CHECK(derive_conv_blocking(sapphire, intel, Isa::avx512).chunk_k == 2304);
   CpuCaches tiny = zen5;
   tiny.l2 = 0;
-  CHECK(derive_conv_blocking(tiny).chunk_k >= 64);
+  CHECK(derive_conv_blocking(tiny, amd, Isa::avx512).chunk_k >= 64);
+  // The weight-gradient tiles: 4 vectors wide on Intel's AVX-512 path only (an AVX2 tile of 4
+  // vectors would hold 2 rows).
+  CHECK(derive_conv_blocking(sapphire, intel, Isa::avx512).wgrad_vectors == 4);
+  CHECK(derive_conv_blocking(sapphire, intel, Isa::avx2).wgrad_vectors == 0);
+  CHECK(derive_conv_blocking(sapphire, amd, Isa::avx512).wgrad_vectors == 0);
+  CHECK(derived_conv_blocking() == derive_conv_blocking(cpu_caches(), cpu_identity(), cpu_isa()));
 
   CHECK(conv_shape_class(make_conv_dims(16, 64, 56, 56, 128, 3, 3, 2, 1), ConvPass::backward_weights) ==
         "bwd_weights/k3x3/s2/c64/oc128");
@@ -151,10 +160,14 @@ TEST_CASE("the derived blocking gives the Zen 5 constants on Zen 5's caches and 
   CHECK_THROWS_AS(parse_conv_blocking("chunk_k=-1", b, "test"), InputError);
   CHECK_THROWS_AS(parse_conv_blocking("chunk_k=1x", b, "test"), InputError);
   CHECK_THROWS_AS(parse_conv_blocking("group_bytes", b, "test"), InputError);
+  CHECK(parse_conv_blocking("wgrad_vectors=3", b, "test").wgrad_vectors == 3);
+  CHECK_THROWS_AS(parse_conv_blocking("wgrad_vectors=5", b, "test"), InputError);
+  CHECK(parse_conv_blocking("tiny", b, "test").wgrad_vectors == 1);
+  CHECK(parse_conv_blocking("huge", b, "test").wgrad_vectors == 4);
 }
 
 TEST_CASE("convolution results are bit-identical under any blocking that keeps the summation order") {
-  const ConvBlocking base = derive_conv_blocking(cpu_caches());
+  const ConvBlocking base = derived_conv_blocking();
   // Groups, superblocks and pixel chunks as small and as large as the code allows, and between.
   std::vector<ConvBlocking> same_order;
   for (int64_t v : {int64_t(1), int64_t(5000), int64_t(1) << 40}) {
@@ -165,6 +178,12 @@ TEST_CASE("convolution results are bit-identical under any blocking that keeps t
   ConvBlocking mixed = base;
   mixed.group_bytes = 1, mixed.wgrad_chunk_bytes = int64_t(1) << 40;
   same_order.push_back(mixed);
+  // Every weight-gradient tile width: each element is still summed over the pixels in order.
+  for (int64_t v = 0; v <= 4; ++v) {
+    ConvBlocking b = base;
+    b.wgrad_vectors = v;
+    if (!(b == base)) same_order.push_back(b);
+  }
   const Isa before = cpu_isa();
   const std::vector<Isa> isas = test::isa_paths();
   for (Isa isa : isas) {
@@ -180,7 +199,7 @@ TEST_CASE("convolution results are bit-identical under any blocking that keeps t
 }
 
 TEST_CASE("reduction chunks and pixel parts change results only by rounding (1e-5 relative)") {
-  const ConvBlocking base = derive_conv_blocking(cpu_caches());
+  const ConvBlocking base = derived_conv_blocking();
   std::vector<ConvBlocking> reordered;
   for (int64_t k : {16, 64, 200, 1 << 20}) {
     ConvBlocking b = base;
@@ -204,8 +223,9 @@ TEST_CASE("reduction chunks and pixel parts change results only by rounding (1e-
 TEST_CASE("the tuning file round-trips and untrusted files are refused with the reason") {
   const auto dir = test::scratch_dir("tuning");
   const std::string path = (dir / "sub" / "tune.json").string();
-  ConvBlocking b = derive_conv_blocking(cpu_caches());
+  ConvBlocking b = derived_conv_blocking();
   b.chunk_k = 320;
+  b.wgrad_vectors = 3;
   const WinogradChoice wino{64, 64, 56, 56, 1, 16, true, 2.5, 3.0}, direct{512, 512, 7, 7, 1, 16, false, 1.2, 1.0};
   const WinogradChoice bf16{128, 128, 28, 28, 1, 16, true, 1.0, 2.0, WinogradPass::bf16};
   const WinogradChoice wgrad{256, 256, 14, 14, 1, 16, false, 4.0, 3.5, WinogradPass::wgrad};
@@ -250,12 +270,13 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused("[1, 2]", "not a deepslide tuning file");
   refused(std::string(2 << 20, ' '), "larger than");
   refused(std::string(100, '[') + std::string(100, ']'), "nested deeper");
-  refused(edit("\"version\": 4", "\"version\": 5"), "unsupported version");
+  refused(edit("\"version\": 5", "\"version\": 6"), "unsupported version");
   refused(edit("\"isa\": \"" + std::string(isa_name(cpu_isa())) + "\"", "\"isa\": \"other\""), "another CPU");
   refused(edit("\"l2\": ", "\"l2\": 1"), "another CPU");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": 3"), "chunk_k");
   refused(edit("\"chunk_k\": 320", "\"chunk_k\": \"320\""), "chunk_k");
   refused(edit("\"group_bytes\": ", "\"group_bytes\": -"), "group_bytes");
+  refused(edit("\"wgrad_vectors\": 3", "\"wgrad_vectors\": 5"), "wgrad_vectors missing or outside 0..4");
   refused(edit("\"classes\": {", "\"classes\": [{"), "");
   refused(edit("\"winograd\": true", "\"winograd\": 1"), "winograd missing or not true/false");
   refused(edit("\"c\": 64", "\"c\": 0"), "c missing or outside");
@@ -264,11 +285,18 @@ TEST_CASE("the tuning file round-trips and untrusted files are refused with the 
   refused(edit("\"direct_ms\": 3.0", "\"direct_ms\": [[1]]"), "direct_ms is not a number");
   refused(edit("\"c\": 128", "\"c\": 64"), "its fields name another shape (bf16-winograd/c64");
   refused(edit("\"c\": 256", "\"c\": 64"), "its fields name another shape (wgrad-winograd/c64");
-  // Version 1, 2 and 3 files (before the Winograd, the bf16 and the weight-gradient choices) still read.
-  for (const char* v : {"1", "2", "3"}) {
+  // Version 1 to 4 files (before the Winograd, the bf16 and the weight-gradient choices, and the
+  // weight-gradient tile width) still read; without wgrad_vectors, theirs is the derived one.
+  for (const char* v : {"1", "2", "3", "4"}) {
     const std::string older = (dir / (std::string("v") + v + ".json")).string();
-    write(older, edit("\"version\": 4", std::string("\"version\": ") + v));
-    CHECK(read_conv_tuning(older).blocking.size() == 1);
+    std::string text = edit("\"version\": 5", std::string("\"version\": ") + v);
+    const size_t field = text.find("\"wgrad_vectors\": 3"), comma = text.rfind(',', field);
+    REQUIRE(field != std::string::npos);
+    write(older, text.erase(comma, field + std::string("\"wgrad_vectors\": 3").size() - comma));
+    const ConvTuningFile old = read_conv_tuning(older);
+    REQUIRE(old.blocking.size() == 1);
+    CHECK(old.blocking.at("fwd/k3x3/s1/c64/oc64").wgrad_vectors == derived_conv_blocking().wgrad_vectors);
+    CHECK(old.blocking.at("fwd/k3x3/s1/c64/oc64").chunk_k == 320);
   }
 }
 

@@ -410,15 +410,17 @@ struct WgradPlan {
   std::vector<int64_t> b_row;  // [output row]: where it starts in B
 
   WgradPlan(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op, const ConvBlocking& b) {
-    plan_tiles(d, k, op);
+    plan_tiles(d, k, op, b);
     plan_superblocks(d, k, b);
     plan_pixels(d, k, op, b);
   }
 
-  // Narrow tiles (2 vectors of output channels, more input channels) from 128 input channels
-  // on, where they run faster; with fewer channels (layer1, conv1) the wide ones do.
-  void plan_tiles(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op) {
-    NV = choose_nv(k, d.OC, d.C >= 128);
+  // The blocking's tile width (wgrad_vectors), or by default narrow tiles (2 vectors of output
+  // channels, more input channels) from 128 input channels on, where they ran faster on Zen 5;
+  // with fewer channels (layer1, conv1) the wide ones do.
+  void plan_tiles(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op, const ConvBlocking& b) {
+    NV = b.wgrad_vectors ? (int)std::min<int64_t>(b.wgrad_vectors, ceil_div(d.OC, k.vw))
+                         : choose_nv(k, d.OC, d.C >= 128);
     M = k.max_m[NV];
     nvec = ceil_div(d.OC, k.vw);
     nb = ceil_div(nvec, NV);

@@ -22,7 +22,7 @@ const char* conv_pass_name(ConvPass pass) {
   return "?";
 }
 
-ConvBlocking derive_conv_blocking(const CpuCaches& caches) {
+ConvBlocking derive_conv_blocking(const CpuCaches& caches, const CpuIdentity& id, Isa isa) {
   const int64_t l2 = std::max<int64_t>(caches.l2, 64 << 10);
   ConvBlocking b;
   b.chunk_k = std::max<int64_t>(64, l2 * 9 / 32 / 256 / 16 * 16);
@@ -31,8 +31,11 @@ ConvBlocking derive_conv_blocking(const CpuCaches& caches) {
   b.wgrad_super_bytes = l2 * 3 / 4;
   b.wgrad_chunk_bytes = l2 / 2;
   b.wgrad_part_bytes = l2 * 3 / 4;
+  b.wgrad_vectors = id.vendor == "GenuineIntel" && isa == Isa::avx512 ? 4 : 0;
   return b;
 }
+
+ConvBlocking derived_conv_blocking() { return derive_conv_blocking(cpu_caches(), cpu_identity(), cpu_isa()); }
 
 std::string conv_shape_class(const ConvDims& d, ConvPass pass) {
   std::ostringstream s;
@@ -41,13 +44,14 @@ std::string conv_shape_class(const ConvDims& d, ConvPass pass) {
 }
 
 ConvBlocking parse_conv_blocking(const std::string& spec, const ConvBlocking& base, const std::string& where) {
-  // Presets: "tiny" makes every chunk, group and superblock as small as the code allows (one
-  // tile per item, reduction rows split, one output row per pixel chunk, never two parts);
-  // "huge" the opposite (one chunk, one superblock, always two parts).
-  if (spec == "tiny") return ConvBlocking{16, 1, 1, 1, 1, 0};
+  // Presets: "tiny" makes every chunk, group, superblock and tile as small as the code allows
+  // (one tile per item, reduction rows split, one output row per pixel chunk, never two parts,
+  // 1-vector weight-gradient tiles); "huge" the opposite (one chunk, one superblock, always two
+  // parts, 4-vector tiles).
+  if (spec == "tiny") return ConvBlocking{16, 1, 1, 1, 1, 0, 1};
   if (spec == "huge") {
     const int64_t g = int64_t(1) << 40;
-    return ConvBlocking{g, g, g, g, g, g};
+    return ConvBlocking{g, g, g, g, g, g, 4};
   }
   ConvBlocking b = base;
   std::stringstream ss(spec);
@@ -60,12 +64,14 @@ ConvBlocking parse_conv_blocking(const std::string& spec, const ConvBlocking& ba
     const long long v = std::strtoll(val.c_str(), &end, 10);
     if (val.empty() || *end || v < 0 || v > (1ll << 40))
       throw InputError(where, "'" + item + "' is not key=value with a value in 0..2^40");
+    if (key == "wgrad_vectors" && v > 4) throw InputError(where, "'" + item + "': wgrad_vectors is 0..4");
     if (key == "chunk_k") b.chunk_k = std::max<int64_t>(1, v);
     else if (key == "group_bytes") b.group_bytes = v;
     else if (key == "super_weight_bytes") b.super_weight_bytes = v;
     else if (key == "wgrad_super_bytes") b.wgrad_super_bytes = v;
     else if (key == "wgrad_chunk_bytes") b.wgrad_chunk_bytes = v;
     else if (key == "wgrad_part_bytes") b.wgrad_part_bytes = v;
+    else if (key == "wgrad_vectors") b.wgrad_vectors = v;
     else throw InputError(where, "unknown blocking parameter '" + key + "'");
   }
   return b;
@@ -78,7 +84,7 @@ std::atomic<bool> g_has_override{false};
 ConvBlocking g_override;
 
 const ConvBlocking& derived() {
-  static const ConvBlocking b = derive_conv_blocking(cpu_caches());
+  static const ConvBlocking b = derived_conv_blocking();
   return b;
 }
 

@@ -7,7 +7,7 @@
 //      "chunk_k=576,group_bytes=98304,..." over the derived values,
 //   3. the tuned value of the convolution's shape class from the tuning file
 //      (engine/kernels/conv_tuning.h; DEEPSLIDE_TUNING=off ignores it),
-//   4. derive_conv_blocking(cpu_caches()): sizes proportional to one core's L2.
+//   4. derived_conv_blocking(): sizes proportional to one core's L2.
 // Which parameters change the results: chunk_k cuts the reduction into partial sums stored in
 // the output between chunks, and wgrad_part_bytes decides whether backward weights sums two
 // halves of the pixels separately; both change the float summation order (results differ by
@@ -22,6 +22,7 @@
 #include <string>
 
 #include "engine/cpu_caches.h"
+#include "engine/cpu_features.h"
 #include "engine/kernels/conv.h"
 
 namespace ds {
@@ -38,20 +39,29 @@ struct ConvBlocking {
   int64_t wgrad_super_bytes = 0;  // d_w accumulators per thread kept in L2 (a superblock)
   int64_t wgrad_chunk_bytes = 0;  // input + gradient slices of one pixel chunk
   int64_t wgrad_part_bytes = 0;   // weight gradients up to this size are summed in two halves
+  // Output-channel vectors per backward-weights tile, 1..4 (the tile's rows, input channels, are
+  // as many as the registers then hold); 0: 4 below 128 input channels, 2 from 128 on.
+  int64_t wgrad_vectors = 0;
   bool operator==(const ConvBlocking&) const = default;
 };
 
 // The derived defaults, from one core's L2 (L1 and L3 do not enter: every block is sized to
-// live in L2 while the tiles stream the rest from L3 or memory):
+// live in L2 while the tiles stream the rest from L3 or memory), and one from the vendor:
 //   chunk_k            = L2 * 9/32 / 256 B  (a 64-float row of weights: 9/32 of L2 per chunk)
 //   group_bytes        = L2 * 3/16
 //   super_weight_bytes = L2 * 5/8
 //   wgrad_super_bytes  = L2 * 3/4
 //   wgrad_chunk_bytes  = L2 / 2
 //   wgrad_part_bytes   = L2 * 3/4
+//   wgrad_vectors      = 4 on Intel with AVX-512, else 0 (the channel rule)
 // On Zen 5's 1 MB L2 these are the constants measured there (1152, 192 KB, 640 KB, 768 KB,
-// 512 KB, 768 KB); chunk_k is a multiple of 16, at least 64.
-ConvBlocking derive_conv_blocking(const CpuCaches& caches);
+// 512 KB, 768 KB); chunk_k is a multiple of 16, at least 64. The tile width is the one choice
+// that is not a size: on Zen 5, 14 x 2-vector tiles ran backward weights 2-4 points of the FMA
+// peak faster than 6 x 4 from 128 input channels on; on an Intel Xeon (family 6, model 207) the
+// 6 x 4 tiles were faster on every 3x3 shape, by 4-7 points on layer3 and layer4 (BENCHMARKS.md).
+ConvBlocking derive_conv_blocking(const CpuCaches& caches, const CpuIdentity& id, Isa isa);
+// This machine's: derive_conv_blocking(cpu_caches(), cpu_identity(), cpu_isa()).
+ConvBlocking derived_conv_blocking();
 
 // The blocking for one convolution pass (see the order above).
 ConvBlocking conv_blocking(const ConvDims& d, ConvPass pass);

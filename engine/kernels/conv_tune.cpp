@@ -9,6 +9,7 @@
 #include "base/rng.h"
 #include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
+#include "engine/kernels/conv_1x1.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_winograd.h"
 #include "engine/kernels/conv_winograd_bf16.h"
@@ -38,10 +39,14 @@ std::vector<ConvTuneShape> resnet18_conv_shapes(int64_t batch, int64_t size) {
 
 namespace {
 
-// The parameters a pass reads, as pointers into a blocking.
-std::vector<int64_t ConvBlocking::*> pass_params(ConvPass pass) {
-  if (pass == ConvPass::backward_weights)
+// The parameters a pass reads, as pointers into a blocking (the 1x1 GEMMs' weight gradient has
+// tiles of its own width).
+std::vector<int64_t ConvBlocking::*> pass_params(ConvPass pass, const ConvDims& d) {
+  if (pass == ConvPass::backward_weights && conv_is_1x1(d))
     return {&ConvBlocking::wgrad_super_bytes, &ConvBlocking::wgrad_chunk_bytes, &ConvBlocking::wgrad_part_bytes};
+  if (pass == ConvPass::backward_weights)
+    return {&ConvBlocking::wgrad_super_bytes, &ConvBlocking::wgrad_chunk_bytes, &ConvBlocking::wgrad_part_bytes,
+            &ConvBlocking::wgrad_vectors};
   return {&ConvBlocking::chunk_k, &ConvBlocking::group_bytes, &ConvBlocking::super_weight_bytes};
 }
 
@@ -95,17 +100,33 @@ std::vector<double> time_candidates(const ConvDims& d, ConvPass pass, Operands& 
   return med;
 }
 
-// One class: the derived blocking, each parameter halved and doubled (a threshold of 0 too,
-// for the pixel parts), then the per-parameter winners combined.
+// The values tried for parameter p besides the derived one: sizes halved and doubled (a
+// threshold of 0 too, for the pixel parts); the weight-gradient tiles 2 and 4 vectors wide (the
+// widths the channel rule picks between).
+std::vector<int64_t> candidate_values(int64_t ConvBlocking::*p, const ConvBlocking& base) {
+  if (p == &ConvBlocking::wgrad_vectors) {
+    std::vector<int64_t> v;
+    for (int64_t w : {2, 4})
+      if (w != base.wgrad_vectors) v.push_back(w);
+    return v;
+  }
+  std::vector<int64_t> v = {base.*p / 2, base.*p * 2};
+  if (p == &ConvBlocking::wgrad_part_bytes) v.push_back(0);
+  if (p == &ConvBlocking::chunk_k)
+    for (int64_t& x : v) x = std::max<int64_t>(x, 16);
+  return v;
+}
+
+// One class: the derived blocking, each parameter's candidate values, then the per-parameter
+// winners combined.
 ConvTunedClass tune_class(const ConvDims& d, ConvPass pass, Operands& o, const ConvTuneOptions& opt) {
-  const ConvBlocking base = derive_conv_blocking(cpu_caches());
+  const ConvBlocking base = derived_conv_blocking();
   std::vector<ConvBlocking> cands = {base};
-  const auto params = pass_params(pass);
+  const auto params = pass_params(pass, d);
   for (auto p : params)
-    for (int64_t v : {base.*p / 2, base.*p * 2, int64_t(0)}) {
-      if (v == 0 && p != &ConvBlocking::wgrad_part_bytes) continue;
+    for (int64_t v : candidate_values(p, base)) {
       ConvBlocking b = base;
-      b.*p = std::max<int64_t>(v, p == &ConvBlocking::chunk_k ? 16 : 0);
+      b.*p = v;
       cands.push_back(b);
     }
   std::vector<double> ms = time_candidates(d, pass, o, cands, opt.rounds);
@@ -186,7 +207,7 @@ std::vector<WinogradChoice> fp32_choices(
   for (const ConvTuneShape& s : resnet18_conv_shapes(o.batch, o.size)) {
     const ConvDims& d = s.d;
     if (!winograd_applies(d)) continue;
-    ConvBlocking blocking = derive_conv_blocking(cpu_caches());
+    ConvBlocking blocking = derived_conv_blocking();
     for (const ConvTunedClass& c : blockings)
       if (c.shape_class == conv_shape_class(d, pass)) blocking = c.blocking;
     Operands ops = make_operands(d);

@@ -19,8 +19,8 @@ namespace ds {
 namespace {
 
 // Version 2 added the "winograd/..." classes, version 3 the "bf16-winograd/..." ones, version 4
-// the "wgrad-winograd/..." ones; older files still read.
-constexpr int kFormatVersion = 4;
+// the "wgrad-winograd/..." ones, version 5 the blocking's wgrad_vectors; older files still read.
+constexpr int kFormatVersion = 5;
 constexpr size_t kMaxClasses = 4096;
 constexpr size_t kMaxFileBytes = 1 << 20;  // a file for every class is ~50 KB
 
@@ -40,11 +40,13 @@ nlohmann::ordered_json cpu_json() {
           {"l3", c.l3}};
 }
 
-const char* const kFields[] = {"chunk_k",           "group_bytes",       "super_weight_bytes",
-                               "wgrad_super_bytes", "wgrad_chunk_bytes", "wgrad_part_bytes"};
+constexpr int kNumFields = 7;
+const char* const kFields[kNumFields] = {"chunk_k",           "group_bytes",       "super_weight_bytes",
+                                         "wgrad_super_bytes", "wgrad_chunk_bytes", "wgrad_part_bytes",
+                                         "wgrad_vectors"};
 int64_t* field(ConvBlocking& b, int i) {
-  int64_t* f[] = {&b.chunk_k,           &b.group_bytes,       &b.super_weight_bytes,
-                  &b.wgrad_super_bytes, &b.wgrad_chunk_bytes, &b.wgrad_part_bytes};
+  int64_t* f[kNumFields] = {&b.chunk_k,           &b.group_bytes,      &b.super_weight_bytes, &b.wgrad_super_bytes,
+                            &b.wgrad_chunk_bytes, &b.wgrad_part_bytes, &b.wgrad_vectors};
   return f[i];
 }
 
@@ -126,12 +128,15 @@ namespace {
 ConvBlocking read_blocking(const nlohmann::json& e, const std::string& cls,
                            const std::function<void(std::string)>& fail) {
   if (!e.contains("blocking") || !e["blocking"].is_object()) fail(cls + ": no blocking object");
-  ConvBlocking b;
-  for (int i = 0; i < 6; ++i) {
+  // Files before version 5 have no wgrad_vectors: they did not tune it, so it is the derived one.
+  ConvBlocking b = derived_conv_blocking();
+  for (int i = 0; i < kNumFields; ++i) {
+    if (i == 6 && !e["blocking"].contains(kFields[i])) continue;
     const auto& v = e["blocking"].value(kFields[i], nlohmann::json());
-    const int64_t lo = i == 0 ? 16 : 0, hi = int64_t(1) << 40;
+    const int64_t lo = i == 0 ? 16 : 0, hi = i == 6 ? 4 : int64_t(1) << 40;
     if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-      fail(cls + ": " + kFields[i] + " missing or outside " + std::to_string(lo) + "..2^40");
+      fail(cls + ": " + kFields[i] + " missing or outside " + std::to_string(lo) + ".." +
+           (i == 6 ? std::to_string(hi) : "2^40"));
     *field(b, i) = v.get<int64_t>();
   }
   return b;
@@ -201,7 +206,7 @@ void write_conv_tuning(const std::string& path, const std::vector<ConvTunedClass
   for (const ConvTunedClass& c : classes) {
     nlohmann::ordered_json b = nlohmann::ordered_json::object();
     ConvBlocking bl = c.blocking;
-    for (int i = 0; i < 6; ++i) b[kFields[i]] = *field(bl, i);
+    for (int i = 0; i < kNumFields; ++i) b[kFields[i]] = *field(bl, i);
     cl[c.shape_class] = {{"blocking", b}, {"ms", c.ms}, {"derived_ms", c.derived_ms}};
   }
   for (const WinogradChoice& c : winograd)
