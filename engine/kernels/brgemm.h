@@ -49,6 +49,11 @@ struct RowsTile {
   double* sums = nullptr;
   int64_t ld_sums = 0;
   bool sums_add = false;
+  // With prefetch_b > 0, each step k also asks for B's row k + prefetch_b into L2. For the first
+  // tile through a chunk of weights, which streams it from L3 or memory for the tiles after it:
+  // the hardware prefetchers alone left that tile waiting (ResNet-18 at batch 1, whose layer4
+  // weights are read once per 49 pixels, ran ~8% faster with it on an Intel Xeon).
+  int64_t prefetch_b = 0;
 };
 
 struct ColsTile {
