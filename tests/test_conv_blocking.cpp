@@ -148,7 +148,6 @@ TEST_CASE("the derived blocking gives the Zen 5 constants on Zen 5's caches and 
   CHECK(derive_conv_blocking(sapphire, intel, Isa::avx512).wgrad_vectors == 4);
   CHECK(derive_conv_blocking(sapphire, intel, Isa::avx2).wgrad_vectors == 0);
   CHECK(derive_conv_blocking(sapphire, amd, Isa::avx512).wgrad_vectors == 0);
-  CHECK(derived_conv_blocking() == derive_conv_blocking(cpu_caches(), cpu_identity(), cpu_isa()));
 
   CHECK(conv_shape_class(make_conv_dims(16, 64, 56, 56, 128, 3, 3, 2, 1), ConvPass::backward_weights) ==
         "bwd_weights/k3x3/s2/c64/oc128");

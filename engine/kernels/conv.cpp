@@ -415,12 +415,11 @@ struct WgradPlan {
     plan_pixels(d, k, op, b);
   }
 
-  // The blocking's tile width (wgrad_vectors), or by default narrow tiles (2 vectors of output
-  // channels, more input channels) from 128 input channels on, where they ran faster on Zen 5;
-  // with fewer channels (layer1, conv1) the wide ones do.
+  // The blocking's tile width (wgrad_vectors), or by default (0) narrow tiles (2 vectors of
+  // output channels, more input channels) from 128 input channels on, where they ran faster on
+  // Zen 5; with fewer channels (layer1, conv1) the wide ones do (AVX-512; AVX2 tiles are 2 wide).
   void plan_tiles(const ConvDims& d, const BrgemmKernels& k, const WgradOperands& op, const ConvBlocking& b) {
-    NV = b.wgrad_vectors ? (int)std::min<int64_t>(b.wgrad_vectors, ceil_div(d.OC, k.vw))
-                         : choose_nv(k, d.OC, d.C >= 128);
+    NV = choose_nv(k, d.OC, d.C >= 128, (int)b.wgrad_vectors);
     M = k.max_m[NV];
     nvec = ceil_div(d.OC, k.vw);
     nb = ceil_div(nvec, NV);

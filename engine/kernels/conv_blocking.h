@@ -39,8 +39,9 @@ struct ConvBlocking {
   int64_t wgrad_super_bytes = 0;  // d_w accumulators per thread kept in L2 (a superblock)
   int64_t wgrad_chunk_bytes = 0;  // input + gradient slices of one pixel chunk
   int64_t wgrad_part_bytes = 0;   // weight gradients up to this size are summed in two halves
-  // Output-channel vectors per backward-weights tile, 1..4 (the tile's rows, input channels, are
-  // as many as the registers then hold); 0: 4 below 128 input channels, 2 from 128 on.
+  // Output-channel vectors per tile of the direct backward weights (3x3 and 7x7; not the 1x1
+  // GEMMs nor Winograd), 1..4: the tile's rows, input channels, are as many as the registers
+  // then hold. 0: choose_nv's rule (AVX-512: 4 below 128 input channels, 2 from 128 on; AVX2: 2).
   int64_t wgrad_vectors = 0;
   bool operator==(const ConvBlocking&) const = default;
 };

@@ -17,13 +17,14 @@
 
 namespace ds {
 
-int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow) {
+int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow, int preferred) {
   static const int forced = [] {
     const char* e = std::getenv("DEEPSLIDE_CONV_NV");
     return e ? std::clamp(std::atoi(e), 0, 4) : 0;
   }();
+  DS_CHECK(preferred >= 0 && preferred <= 4, "choose_nv: a tile is 1 to 4 vectors wide");
   const int64_t nvec = ceil_div(cols, k.vw);
-  const int nv = forced ? forced : (k.vw == 16 && !narrow ? 4 : 2);
+  const int nv = forced ? forced : preferred ? preferred : (k.vw == 16 && !narrow ? 4 : 2);
   return (int)std::min<int64_t>(nv, nvec);
 }
 

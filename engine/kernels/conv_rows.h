@@ -15,9 +15,10 @@
 namespace ds {
 
 // Vectors per tile in the output-channel direction. More vectors per tile load fewer A values
-// per FMA; fewer allow more pixels (or input channels) per tile. narrow asks for 2 where the
-// default would be 4. DEEPSLIDE_CONV_NV overrides (benchmarks).
-int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow = false);
+// per FMA; fewer allow more pixels (or input channels) per tile. The width, first that applies:
+// DEEPSLIDE_CONV_NV (benchmarks), `preferred` (1..4, a blocking's choice), else 4 on AVX-512 (2
+// with narrow) and 2 on the narrower ISAs; never more vectors than cover cols.
+int choose_nv(const BrgemmKernels& k, int64_t cols, bool narrow = false, int preferred = 0);
 
 // Fills panel[row][0, ldp) with columns [n0, n0 + nn) of a convolution's B operand (rows: its
 // KH x KW*C reduction), zeros past nn.

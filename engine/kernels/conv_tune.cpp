@@ -102,7 +102,7 @@ std::vector<double> time_candidates(const ConvDims& d, ConvPass pass, Operands& 
 
 // The values tried for parameter p besides the derived one: sizes halved and doubled (a
 // threshold of 0 too, for the pixel parts); the weight-gradient tiles 2 and 4 vectors wide (the
-// widths the channel rule picks between).
+// widths AVX-512's channel rule picks between; one of them may time the derived tiles again).
 std::vector<int64_t> candidate_values(int64_t ConvBlocking::*p, const ConvBlocking& base) {
   if (p == &ConvBlocking::wgrad_vectors) {
     std::vector<int64_t> v;
