@@ -72,11 +72,16 @@ struct ColsTile {
   int64_t N = 0;
   bool set = false;
   // With prefetch > 0, each step k also asks for B's row and the first line of A's M elements at
-  // k + prefetch into L1: backward weights reads both a pixel (1-2 KB) apart, a stride the
-  // hardware's L1 prefetcher does not follow far enough (layer4's weight gradient on an Intel
-  // Xeon: 72.3% -> 77.4% of the FMA peak at 4 steps ahead, medians of 8 rounds).
+  // k + prefetch into L1: backward weights reads both a pixel (0.5-2 KB) apart, a stride the
+  // hardware's L1 prefetcher does not follow far enough (on an Intel Xeon, medians of alternating
+  // rounds: layer4's 3x3 weight gradient 72.3% -> 77.4% of the FMA peak, layer2.0.downsample's
+  // 1x1 59.8 -> 63.8, most of ResNet-50's 1x1s +4 to +8 points).
   int64_t prefetch = 0;
 };
+
+// The distance the weight-gradient passes (3x3 and 1x1) give ColsTile::prefetch: 4 measured
+// faster than 2 and 8 on layer2-4 of an Intel Xeon.
+constexpr int64_t kColsPrefetchSteps = 4;
 
 // One ISA's tiles. M (pixels or rows per tile) may be 1 .. max_m[NV], NV (vectors) 1 .. 4.
 struct BrgemmKernels {

@@ -467,10 +467,6 @@ struct WgradPlan {
   }
 };
 
-// How many pixels ahead the weight-gradient tiles ask for their operands (ColsTile::prefetch):
-// 4 measured faster than 2 and 8 on layer2-4 of an Intel Xeon.
-constexpr int64_t kWgradPrefetchSteps = 4;
-
 // Tile q (of mq M-tiles) x output-channel block ob of d_w (or of the part buffer, dst) summed
 // over output rows [r0, r0 + nr).
 void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const ConvDims& d, const BrgemmKernels& k,
@@ -494,7 +490,7 @@ void wgrad_tile(float* dst, const WgradOperands& op, const WgradPlan& pl, const 
                     .c = dst + (kh * pl.kwc + m0) * d.OC + oc0,
                     .ldc = d.OC,
                     .N = std::min<int64_t>((int64_t)nv * k.vw, d.OC - oc0),
-                    .prefetch = kWgradPrefetchSteps};
+                    .prefetch = kColsPrefetchSteps};
   k.cols(ct, (int)(m1 - m0), nv);
 }
 

@@ -347,7 +347,8 @@ void wgrad_chunk(float* d_w, const float* d_out, const float* in, const ConvDims
                         .L = d.OW,
                         .c = d_w + c0 * d.OC + n0,
                         .ldc = d.OC,
-                        .N = std::min(pl.ldp, d.OC - n0)};
+                        .N = std::min(pl.ldp, d.OC - n0),
+                        .prefetch = kColsPrefetchSteps};
       k.cols(ct, (int)std::min<int64_t>(pl.M, d.C - c0), nv);
     }
   }
