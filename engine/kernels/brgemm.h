@@ -98,8 +98,9 @@ inline const BrgemmKernels& brgemm_kernels() { return brgemm_kernels(cpu_isa());
 // 4 KB; a 2 MB L2 every 128 KB), where they evict each other: on an Intel Xeon the forward pass
 // of the 256- and 512-channel 3x3 convolutions ran at ~45% of the FMA peak with its weight rows
 // 1-2 KB apart, ~88% spaced. Such rows are spaced by 16 floats more: ld floats apart as packed,
-// the distance to store them at.
-inline int64_t spaced_ld(int64_t ld) { return ld >= 256 ? ld + 16 : ld; }
+// the distance to store them at. Backward weights' output gradients are spaced only from 512
+// floats (from = 512): 256-channel gradients ran slower spaced.
+inline int64_t spaced_ld(int64_t ld, int64_t from = 256) { return ld >= from ? ld + 16 : ld; }
 
 // Per-ISA tables (defined in brgemm_<isa>.cpp).
 const BrgemmKernels& brgemm_kernels_avx512();

@@ -373,7 +373,7 @@ struct WgradOperands {
 WgradOperands wgrad_operands(const float* d_out, const float* in, const ConvDims& d, const BrgemmKernels& k) {
   const int64_t ldw = round_up(d.OC, k.vw), pixels = d.N * d.OH * d.OW;
   WgradOperands op;
-  op.ldg = ldw >= 512 ? ldw + 16 : ldw;
+  op.ldg = spaced_ld(ldw, 512);
   op.cs = spaced_ld(d.C);
   op.grad = d_out;
   if (op.ldg != d.OC) {

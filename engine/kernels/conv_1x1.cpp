@@ -177,25 +177,25 @@ void run_pixel_gemm(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocki
 
 // Panels of B [K, cols] for the rows tiles: nb blocks [K][ldp], block ob holding columns
 // ob*ldp .. +ldp (zeros past cols), so a tile's weights are one contiguous run instead of rows
-// OC floats apart (which for OC >= 256 fall into a few L1 sets). transposed: B is w^T, w [cols, K]
-// (backward data: B[oc][c] = w[c][oc]).
+// OC floats apart (which for OC >= 256 fall into a few L1 sets): the layout of the packed direct
+// weights (pack_rows_weights). transposed: B is w^T, w [cols, K] (backward data: B[oc][c] =
+// w[c][oc]).
 const float* pack_panels(const float* w, int64_t K, int64_t cols, int64_t ldp, bool transposed) {
+  const BrgemmKernels& k = brgemm_kernels();
+  DS_CHECK(ldp == rows_block_width(k, cols), "pack_panels: panels are the rows tiles' blocks");
   const int64_t nb = ceil_div(cols, ldp);
   float* bp = scratch(ScratchSlot::conv1x1_panels, nb * K * ldp);
+  if (!transposed) {
+    pack_rows_weights(bp, w, nullptr, K, cols, k);
+    return bp;
+  }
 #pragma omp parallel for schedule(static) if (use_threads(nb * K * ldp * 4.0, kMinParallelFlops))
   for (int64_t ob = 0; ob < nb; ++ob) {
     float* dst = bp + ob * K * ldp;
     const int64_t n0 = ob * ldp, nn = std::min(ldp, cols - n0);
-    if (transposed) {
-      transpose_2d(dst, ldp, w + n0 * K, K, nn, K);
-      if (nn < ldp)
-        for (int64_t r = 0; r < K; ++r) std::fill(dst + r * ldp + nn, dst + (r + 1) * ldp, 0.f);
-    } else {
-      for (int64_t r = 0; r < K; ++r) {
-        std::copy(w + r * cols + n0, w + r * cols + n0 + nn, dst + r * ldp);
-        std::fill(dst + r * ldp + nn, dst + (r + 1) * ldp, 0.f);
-      }
-    }
+    transpose_2d(dst, ldp, w + n0 * K, K, nn, K);
+    if (nn < ldp)
+      for (int64_t r = 0; r < K; ++r) std::fill(dst + r * ldp + nn, dst + (r + 1) * ldp, 0.f);
   }
   return bp;
 }

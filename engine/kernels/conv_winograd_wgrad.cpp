@@ -79,7 +79,7 @@ struct WgradWinoPlan {
     TH = ceil_div(d.OH, 4), TW = ceil_div(d.OW, 4), T = d.N * TH * TW;
     ldu = round_up(d.OC, 16);
     cs = spaced_ld(d.C);
-    ldz = ldu >= 512 ? ldu + 16 : ldu;
+    ldz = spaced_ld(ldu, 512);
     NV = choose_nv(k, d.OC, d.C >= 128);
     M = k.max_m[NV];
     mt = ceil_div(d.C, M);
