@@ -161,6 +161,12 @@ TEST_CASE("the derived blocking gives the Zen 5 constants on Zen 5's caches and 
   CHECK_THROWS_AS(parse_conv_blocking("group_bytes", b, "test"), InputError);
   CHECK(parse_conv_blocking("wgrad_vectors=3", b, "test").wgrad_vectors == 3);
   CHECK_THROWS_AS(parse_conv_blocking("wgrad_vectors=5", b, "test"), InputError);
+  try {  // a huge setting still gives a one-line error of bounded length
+    parse_conv_blocking(std::string(100000, 'a') + "=1", b, "test");
+    FAIL("accepted a 100000-character key");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).size() < 200);
+  }
   CHECK(parse_conv_blocking("tiny", b, "test").wgrad_vectors == 1);
   CHECK(parse_conv_blocking("huge", b, "test").wgrad_vectors == 4);
 }

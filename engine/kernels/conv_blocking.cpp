@@ -43,6 +43,14 @@ std::string conv_shape_class(const ConvDims& d, ConvPass pass) {
   return s.str();
 }
 
+namespace {
+
+// A piece of the setting as an error message quotes it: at most 60 characters, so a huge value
+// still gives a one-line error.
+std::string shown(const std::string& s) { return s.size() <= 60 ? s : s.substr(0, 60) + "..."; }
+
+}  // namespace
+
 ConvBlocking parse_conv_blocking(const std::string& spec, const ConvBlocking& base, const std::string& where) {
   // Presets: "tiny" makes every chunk, group, superblock and tile as small as the code allows
   // (one tile per item, reduction rows split, one output row per pixel chunk, never two parts,
@@ -63,8 +71,8 @@ ConvBlocking parse_conv_blocking(const std::string& spec, const ConvBlocking& ba
     const std::string val = eq == std::string::npos ? "" : item.substr(eq + 1);
     const long long v = std::strtoll(val.c_str(), &end, 10);
     if (val.empty() || *end || v < 0 || v > (1ll << 40))
-      throw InputError(where, "'" + item + "' is not key=value with a value in 0..2^40");
-    if (key == "wgrad_vectors" && v > 4) throw InputError(where, "'" + item + "': wgrad_vectors is 0..4");
+      throw InputError(where, "'" + shown(item) + "' is not key=value with a value in 0..2^40");
+    if (key == "wgrad_vectors" && v > 4) throw InputError(where, "'" + shown(item) + "': wgrad_vectors is 0..4");
     if (key == "chunk_k") b.chunk_k = std::max<int64_t>(1, v);
     else if (key == "group_bytes") b.group_bytes = v;
     else if (key == "super_weight_bytes") b.super_weight_bytes = v;
@@ -72,7 +80,7 @@ ConvBlocking parse_conv_blocking(const std::string& spec, const ConvBlocking& ba
     else if (key == "wgrad_chunk_bytes") b.wgrad_chunk_bytes = v;
     else if (key == "wgrad_part_bytes") b.wgrad_part_bytes = v;
     else if (key == "wgrad_vectors") b.wgrad_vectors = v;
-    else throw InputError(where, "unknown blocking parameter '" + key + "'");
+    else throw InputError(where, "unknown blocking parameter '" + shown(key) + "'");
   }
   return b;
 }
