@@ -13,10 +13,16 @@
 
 namespace ds {
 
+struct Int8Codes;  // engine/int8_codes.h
+
 // An activation flowing through the network, with its gradient (allocated on first use).
 struct Var {
   Tensor value;
   Tensor grad;
+  // Inference at int8: this activation already quantized for the convolution that reads it next,
+  // by the one that produced it (layers/conv_bn_eval.cpp). value is then undefined when nothing
+  // else reads it.
+  std::shared_ptr<const Int8Codes> int8_codes;
   // False for inputs nobody needs the gradient of (a training batch): layers then skip that
   // gradient (conv1 skips its backward-data pass). Intermediate results keep the default.
   bool needs_grad = true;
@@ -114,6 +120,9 @@ struct Context {
   // Inference at fp32 that also records each convolution's input range (Conv2d::calib_lo/hi):
   // weights/calibrate.h.
   bool calibrating = false;
+  // Inference at int8: convolutions write the next one's input codes in their epilogue
+  // (layers.h, conv_bn_eval). Off only to compare: the outputs are the same either way.
+  bool int8_chains = true;
   bool recording() const { return tape != nullptr; }
 };
 

@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "engine/int8_codes.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/conv_bf16.h"
 #include "engine/kernels/conv_int8.h"
@@ -164,25 +165,68 @@ static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, 
 
 namespace {
 
+// The codes next reads, for this convolution's epilogue to write (int8 chains), or null where
+// there is no chain: no next, a next not at int8, the reference twin, or a next whose input is
+// quantized per channel. os: this convolution's output shape, next's input.
+std::shared_ptr<Int8Codes> next_codes(const ConvNext& next, const Shape& os) {
+  if (!next.conv || next.conv->int8_act_max <= 0 || !int8_chains_supported()) return nullptr;
+  Conv2d& nc = *next.conv;
+  DS_CHECK(next.bn && nc.C == os[3], "conv_bn_eval: the next convolution does not read this output");
+  const ConvDims nd = make_conv_dims(os[0], nc.C, os[1], os[2], nc.OC, nc.KH, nc.KW, nc.stride, nc.pad);
+  Int8CodesSpec spec;
+  if (!int8_codes_spec(folded_int8(nc, *next.bn)->w, nd, &spec)) return nullptr;
+  return std::make_shared<Int8Codes>(spec, os);
+}
+
+// conv_bn_eval at int8: the input's codes when they were made for this convolution, the next
+// one's written when asked (conv_bn_eval in layers.h).
+VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const ConvDims& d, const Shape& y_shape,
+                    ConvEpilogue ep, const ConvNext& next) {
+  const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
+  ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
+  Int8Chain chain;
+  Int8CodesSpec mine;
+  if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && x->int8_codes->spec == mine) chain.in = x->int8_codes->data();
+  DS_CHECK(chain.in || x->value.defined(),
+           "conv_bn_eval " + conv.weight.name + ": the input's codes were made for another convolution");
+  std::shared_ptr<Int8Codes> codes = ep.max_pool ? nullptr : next_codes(next, y_shape);
+  if (codes) {
+    chain.out = codes->data();
+    chain.out_spec = codes->spec;
+    chain.store_float = next.also_float;
+  }
+  VarPtr y = make_var(chain.store_float ? Tensor::empty(y_shape) : Tensor());
+  y->int8_codes = codes;
+  float* out = chain.store_float ? y->value.data() : nullptr;
+  const float* in = x->value.defined() ? x->value.data() : nullptr;
+  if (chain.in || chain.out) conv2d_forward_int8(out, in, f->w, d, ep, chain);
+  else conv2d_forward_int8(out, in, f->w, d, ep);
+  log_conv_algo(conv, d, "int8");
+  return y;
+}
+
 // conv_bn_eval, and with pool (no residual) the max pool after it: fused into the convolution
 // (ConvEpilogue::max_pool: its whole output never goes to memory), a pass of its own after Winograd.
 VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                         bool relu, MaxPool2d* pool) {
+                         bool relu, MaxPool2d* pool, const ConvNext& next = {}) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
   DS_CHECK(!pool || !residual, "conv_bn_pool: no residual before a pool");
-  const Shape os = bn.out_shape(conv.out_shape(x->value.shape()));
+  // An input whose fp32 value was not stored (an int8 chain) has its codes' shape.
+  DS_CHECK(x->value.defined() || x->int8_codes, "conv_bn_eval " + conv.weight.name + ": an input with no value");
+  const Shape& xs = x->value.defined() ? x->value.shape() : x->int8_codes->shape;
+  const Shape os = bn.out_shape(conv.out_shape(xs));
   if (residual)
     DS_CHECK_INPUT(residual->value.shape() == os, "conv_bn_eval " + conv.weight.name + ": residual " +
                                                       residual->value.shape().str() + " differs from the output " +
                                                       os.str());
   const int64_t OC = conv.OC;
-  const ConvDims d =
-      make_conv_dims(os[0], conv.C, x->value.size(1), x->value.size(2), OC, conv.KH, conv.KW, conv.stride, conv.pad);
+  const ConvDims d = make_conv_dims(os[0], conv.C, xs[1], xs[2], OC, conv.KH, conv.KW, conv.stride, conv.pad);
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
   if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
+  DS_CHECK(x->value.defined() || int8, "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
   // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
   // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.
   const bool winograd = !int8 && ctx.precision != Precision::bf16 && !ctx.calibrating && use_winograd(d);
@@ -193,13 +237,11 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     pd = make_pool_dims(os[0], OC, os[1], os[2], pool->k, pool->stride, pool->pad);
     ep.max_pool = &pd;
   }
+  if (int8)
+    return conv_bn_int8(conv, bn, x, d, pool ? pool->out_shape(os) : os, ep, ctx.int8_chains ? next : ConvNext{});
   VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
-  if (int8 || ctx.precision == Precision::bf16) {
-    if (int8) {
-      const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
-      ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
-      conv2d_forward_int8(y->value.data(), x->value.data(), f->w, d, ep);
-    } else if (!pool && use_winograd_bf16(d)) {
+  if (ctx.precision == Precision::bf16) {
+    if (!pool && use_winograd_bf16(d)) {
       const std::shared_ptr<const Folded<ConvWinogradBf16Weights>> f = folded_winograd_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the transformed weights
       conv2d_forward_winograd_bf16(y->value.data(), x->value.data(), f->w, d, ep);
@@ -210,7 +252,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
       ep.bias = f->bias.data();  // the scale is in the bf16 weights
       conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
     }
-    log_conv_algo(conv, d, int8 ? "int8" : "bf16");
+    log_conv_algo(conv, d, "bf16");
     return y;
   }
   if (winograd) {
@@ -242,8 +284,8 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
 }  // namespace
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                    bool relu) {
-  return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr);
+                    bool relu, const ConvNext& next) {
+  return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr, next);
 }
 
 VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x) {
@@ -251,8 +293,9 @@ VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool
   return pool.forward(ctx, conv_bn(ctx, conv, bn, x, nullptr, true));
 }
 
-VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu) {
-  if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu);
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
+               const ConvNext& next) {
+  if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu, next);
   if (!ctx.training) return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
   std::vector<double> sums((size_t)(2 * conv.OC));  // BN's statistics, summed as the conv stores its outputs
   VarPtr y = conv.forward(ctx, x, sums.data());

@@ -86,8 +86,19 @@ struct BatchNorm2d;
 // one whose weight rows the forward spaces (conv_forward_spaces_weights) runs conv2d_forward_packed on
 // weights packed once (conv.direct_folded).
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
+//
+// At int8, chains (issue 20): when `next` names the convolution that reads the output next and
+// both run the int8 tiles, this one's epilogue also writes next's input codes (Var::int8_codes,
+// engine/int8_codes.h), and without also_float, nothing else reading the output, no fp32 output
+// at all (value undefined). A convolution whose input carries codes made for it reads those and
+// skips its quantizing pass. The outputs are the same bit for bit, chained or not.
+struct ConvNext {
+  Conv2d* conv = nullptr;
+  const BatchNorm2d* bn = nullptr;  // its BN (the codes follow its folded int8 packing)
+  bool also_float = true;
+};
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                    bool relu);
+                    bool relu, const ConvNext& next = {});
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named
@@ -108,7 +119,9 @@ void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, cons
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training; in training the
 // convolution's epilogue sums its outputs per channel for BN's batch statistics.
-VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu);
+// next: as conv_bn_eval's (inference only).
+VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
+               const ConvNext& next = {});
 
 struct BatchNorm2d {
   int64_t C = 0;

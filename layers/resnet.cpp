@@ -49,10 +49,10 @@ Shape BasicBlock::out_shape(const Shape& in) const {
   return main;
 }
 
-VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x) {
-  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true);
+VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
+  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});  // conv2 alone reads it
   VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
-  return conv_bn(ctx, conv2, bn2, out, identity, true);  // relu(bn2(conv2(.)) + identity)
+  return conv_bn(ctx, conv2, bn2, out, identity, true, next);  // relu(bn2(conv2(.)) + identity)
 }
 
 void BasicBlock::collect(ParamSet& ps) {
@@ -93,11 +93,11 @@ Shape Bottleneck::out_shape(const Shape& in) const {
   return main;
 }
 
-VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x) {
-  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true);
-  out = conv_bn(ctx, conv2, bn2, out, nullptr, true);
+VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
+  VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});
+  out = conv_bn(ctx, conv2, bn2, out, nullptr, true, {&conv3, &bn3, false});
   VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
-  return conv_bn(ctx, conv3, bn3, out, identity, true);  // relu(bn3(conv3(.)) + identity)
+  return conv_bn(ctx, conv3, bn3, out, identity, true, next);  // relu(bn3(conv3(.)) + identity)
 }
 
 void Bottleneck::collect(ParamSet& ps) {
@@ -220,8 +220,16 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
 
 VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
   h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h);
-  for (auto& b : basic_) h = b->forward(ctx, h);
-  for (auto& b : bottleneck_) h = b->forward(ctx, h);
+  // Each block told the next block's first convolution (int8 chains, conv_bn_eval).
+  for (size_t i = 0; i < basic_.size(); ++i) {
+    const ConvNext next = i + 1 < basic_.size() ? ConvNext{&basic_[i + 1]->conv1, &basic_[i + 1]->bn1} : ConvNext{};
+    h = basic_[i]->forward(ctx, h, next);
+  }
+  for (size_t i = 0; i < bottleneck_.size(); ++i) {
+    const ConvNext next =
+        i + 1 < bottleneck_.size() ? ConvNext{&bottleneck_[i + 1]->conv1, &bottleneck_[i + 1]->bn1} : ConvNext{};
+    h = bottleneck_[i]->forward(ctx, h, next);
+  }
   return h;
 }
 

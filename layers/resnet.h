@@ -27,7 +27,8 @@ struct BasicBlock {
   BatchNorm2d down_bn;  // "downsample.1"
   BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride);
   Shape out_shape(const Shape& in) const;
-  VarPtr forward(Context& ctx, const VarPtr& x);
+  // next: the convolution that reads the block's output next (the next block's conv1; conv_bn's).
+  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {});
   void collect(ParamSet& ps);
 };
 
@@ -40,7 +41,8 @@ struct Bottleneck {
   BatchNorm2d down_bn;
   Bottleneck(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride);
   Shape out_shape(const Shape& in) const;
-  VarPtr forward(Context& ctx, const VarPtr& x);
+  // next: the convolution that reads the block's output next (the next block's conv1; conv_bn's).
+  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {});
   void collect(ParamSet& ps);
 };
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "agreement_model.h"
@@ -536,4 +537,106 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
     CHECK(a.agree >= (K == 2 ? 0.94 : 0.85));
     CHECK(a.max_diff <= 0.3);
   }
+}
+
+// Chains (conv_bn_eval's ConvNext, Int8Chain): each convolution's epilogue writes the next one's
+// input codes, and a block's first convolution stores no fp32 output at all. The codes are the
+// bytes the reader's own pass makes, so the logits equal the unchained network's bit for bit, on
+// ResNet-18's basic blocks and ResNet-50's bottlenecks, at odd sizes (padding rows the stride-2
+// convolutions do not read).
+TEST_CASE("int8 chains: the network's logits equal the unchained network's bit for bit") {
+  if (!vnni_available()) return;
+  REQUIRE(int8_chains_supported());
+  for (Arch arch : {Arch::resnet18, Arch::resnet50}) {
+    Rng rng(31);
+    Model model = make_model(arch, {"a", "b", "c"}, 5, 48);
+    const Tensor calib = Tensor::from_vector(Shape{4, 3, 45, 51}, randn(4 * 3 * 45 * 51, rng));
+    begin_calibration(model);
+    calibrate_batch(model, calib);
+    REQUIRE(finish_calibration(model) == (int)model.net->convs().size());
+    const Tensor x = Tensor::from_vector(Shape{3, 3, 45, 51}, randn(3 * 3 * 45 * 51, rng));
+    auto logits = [&](bool chains) {
+      Context ctx;
+      ctx.precision = Precision::int8;
+      ctx.int8_chains = chains;
+      return model.net->forward(ctx, make_var(x))->value;
+    };
+    std::vector<ConvAlgoUse> log;
+    set_conv_algo_log(&log);
+    const Tensor chained = logits(true);
+    set_conv_algo_log(nullptr);
+    const Tensor plain = logits(false);
+    REQUIRE(chained.numel() == plain.numel());
+    CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);
+    CHECK(std::all_of(log.begin(), log.end(), [](const ConvAlgoUse& u) { return u.algo == "int8"; }));
+    std::printf("%s int8 chained == unchained bit for bit (%zu convolutions)\n", arch_name(arch).c_str(), log.size());
+  }
+}
+
+// The kernels' side of chains: a producer writing a reader's codes in its epilogue (with and
+// without its fp32 output; the reader 3x3 stride 1 or 2, or a strided 1x1 reading every other
+// pixel) and the reader run from those codes alone (no fp32 input) give the reader's output
+// from the producer's fp32 output, bit for bit, on odd sizes.
+TEST_CASE("int8 chains: a reader run from the codes its producer wrote equals it run from the fp32 output") {
+  if (!vnni_available()) return;
+  Rng rng(77);
+  const ConvDims pd = make_conv_dims(2, 8, 9, 11, 48, 3, 3, 1, 1);  // 48 channels: a short last vector block
+  const std::vector<float> x = relu_randn(pd.N * pd.H * pd.W * pd.C, rng), w = randn(3 * 3 * 8 * 48, rng);
+  const ConvInt8Weights pw = pack_conv_int8(w.data(), nullptr, 3, 3, 8, 48, 2.0f);
+  ConvEpilogue pep;
+  pep.relu = true;
+  std::vector<float> y((size_t)(pd.N * pd.OH * pd.OW * pd.OC));
+  conv2d_forward_int8(y.data(), x.data(), pw, pd, pep);
+  for (auto [k, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}}) {
+    const ConvDims rd = make_conv_dims(pd.N, pd.OC, pd.OH, pd.OW, 16, k, k, stride, pad);
+    const std::vector<float> rw = randn(k * k * pd.OC * 16, rng);
+    const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, k, k, pd.OC, 16, 3.0f);
+    std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
+    conv2d_forward_int8(want.data(), y.data(), r, rd);
+    Int8Chain out;
+    REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
+    for (bool store_float : {true, false}) {
+      std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);  // the padding must be written too
+      std::vector<float> y2(y.size(), -1.0f);
+      out.out = codes.data();
+      out.store_float = store_float;
+      conv2d_forward_int8(store_float ? y2.data() : nullptr, x.data(), pw, pd, pep, out);
+      if (store_float) CHECK(y2 == y);
+      Int8Chain in;
+      in.in = codes.data();
+      conv2d_forward_int8(got.data(), nullptr, r, rd, {}, in);
+      CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+    }
+  }
+  std::printf("int8 chains: readers from their producers' codes equal readers from fp32, 3 reader shapes\n");
+}
+
+// The layers' side: conv_bn_eval told its output's reader writes no fp32 value, only the codes,
+// and the reader given them equals the reader given the fp32 output.
+TEST_CASE("int8 chains in conv_bn_eval: a value-less output read through its codes") {
+  if (!vnni_available()) return;
+  Rng rng(78);
+  Conv2d a("a", 16, 32, 3, 1, 1, false), b("b", 32, 32, 3, 2, 1, false);
+  BatchNorm2d abn("abn", 32), bbn("bbn", 32);
+  for (Conv2d* c : {&a, &b}) {
+    const std::vector<float> v = randn(c->weight.value.numel(), rng);
+    std::copy(v.begin(), v.end(), c->weight.value.data());
+  }
+  a.int8_act_max = 2.5f, b.int8_act_max = 4.0f;
+  Context ctx;
+  ctx.precision = Precision::int8;
+  const VarPtr x = make_var(Tensor::from_vector(Shape{2, 7, 9, 16}, relu_randn(2 * 7 * 9 * 16, rng)));
+  const VarPtr chained = conv_bn_eval(ctx, a, abn, x, nullptr, true, {&b, &bbn, false});
+  CHECK(!chained->value.defined());
+  REQUIRE(chained->int8_codes);
+  const VarPtr plain = conv_bn_eval(ctx, a, abn, x, nullptr, true);
+  const Tensor got = conv_bn_eval(ctx, b, bbn, chained, nullptr, true)->value;
+  const Tensor want = conv_bn_eval(ctx, b, bbn, plain, nullptr, true)->value;
+  REQUIRE(got.numel() == want.numel());
+  CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * (size_t)got.numel()) == 0);
+  // Codes made for another reader are not read: without a value that is an internal error.
+  Conv2d other("other", 32, 8, 1, 1, 0, false);
+  BatchNorm2d obn("obn", 8);
+  other.int8_act_max = 1.0f;
+  CHECK_THROWS_WITH(conv_bn_eval(ctx, other, obn, chained, nullptr, true), Catch::Contains("another convolution"));
 }

@@ -137,6 +137,23 @@ void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, 
   conv2d_forward_int8_on(*t.kernels, out, in, w, d, ep);
 }
 
+bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec* spec) {
+  if (!w.uniform || !w.exact_padding) return false;
+  spec->layout = lowp_input_layout(d, w.Cp);
+  spec->H = d.H, spec->W = d.W;
+  spec->inv = w.in_inv[0], spec->zero = w.zero[0], spec->pad = w.pad[0];
+  return true;
+}
+
+bool int8_chains_supported() { return int8_tiles().kernels != nullptr; }
+
+void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
+                         const ConvEpilogue& ep, const Int8Chain& chain) {
+  const Int8Tiles t = int8_tiles();
+  DS_CHECK(t.kernels, "conv2d_forward_int8: chains need the int8 tiles (int8_chains_supported)");
+  conv2d_forward_int8_on(*t.kernels, out, in, w, d, ep, chain);
+}
+
 Int8Tiles int8_tiles() {
   if (has_amx_int8_kernels()) return {&conv_int8_kernels_amx(), "amx_int8"};
   if (has_avx512_vnni_kernels()) return {&conv_int8_kernels_avx512vnni(), "avx512_vnni"};
@@ -145,8 +162,26 @@ Int8Tiles int8_tiles() {
 }
 
 void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,
-                            const ConvDims& d, const ConvEpilogue& ep) {
+                            const ConvDims& d, const ConvEpilogue& ep, const Int8Chain& chain) {
   check_int8_dims(w, d, ep);
+  LowpChain<uint8_t> lc;
+  if (chain.in) {
+    Int8CodesSpec mine;
+    DS_CHECK(int8_codes_spec(w, d, &mine), "conv2d_forward_int8: codes given for an input quantized per channel");
+    lc.in = chain.in;
+  }
+  if (chain.out) {
+    const Int8CodesSpec& s = chain.out_spec;
+    DS_CHECK(s.H == d.OH && s.W == d.OW, "conv2d_forward_int8: the next codes' input size differs from the output's");
+    const std::vector<uint8_t> pad((size_t)s.layout.Cp, s.pad);
+    lowp_fill_padding(chain.out, s.layout, s.H, s.W, pad.data());
+    lc.out = chain.out;
+    lc.out_layout = s.layout;
+    lc.out_convert = [&k, inv = s.inv, z = s.zero](uint8_t* dst, const float* src, int64_t n) {
+      k.quantize(dst, src, n, inv, z);
+    };
+  }
+  lc.store_float = chain.store_float;
   // A: the input quantized to uint8, padded with the zero points' codes, channels to Cp.
   ConvEpilogue e = ep;
   std::vector<float> bias;
@@ -164,7 +199,8 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
   const LowpEdgeBias edge = w.exact_padding ? LowpEdgeBias{} : int8_edge_bias(w, d, ep.bias);
   lowp_conv_forward<uint8_t, int8_t>(out, in, d, w, w.packed.data(), w.out_scale.data(), e,
                                      ScratchSlot::conv_int8_input, k.max_m, k.tile, quantize,
-                                     zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge);
+                                     zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge,
+                                     chain.in || chain.out || !chain.store_float ? &lc : nullptr);
 }
 
 }  // namespace ds

@@ -114,6 +114,34 @@ void conv2d_forward_int8(float* out,       // [N, OH, OW, OC] fp32
                          const float* in,  // [N, H, W, C] fp32, quantized on the way in
                          const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep = {});
 
+// An int8 convolution's input codes: the padded copy [N, Hp, Wp, Cp] uint8 its tiles read
+// (lowp_input_layout) and the per-tensor quantization its weights were packed for. A convolution
+// that writes them for the next one (Int8Chain::out, in its epilogue) makes exactly the bytes the
+// next one's own pass would have made from the fp32 output: chained or not, the outputs are the same.
+struct Int8CodesSpec {
+  LowpInputLayout layout;
+  int64_t H = 0, W = 0;     // the input's size
+  float inv = 0, zero = 0;  // code = quantize_u8(x, inv, zero), as w.in_inv[0], w.zero[0]
+  uint8_t pad = 0;          // the padding's code
+  bool operator==(const Int8CodesSpec&) const = default;
+  int64_t bytes() const { return layout.elems(); }
+};
+// The spec of w's input at dims d, when there can be one: per-tensor quantization with exact
+// padding (every post-ReLU input); false otherwise (conv1's image input).
+bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec* spec);
+
+// Inference chains (issue 20: activations converted where they are produced).
+struct Int8Chain {
+  const uint8_t* in = nullptr;  // the input's codes, made for int8_codes_spec(w, d): the fp32 input is not read
+  uint8_t* out = nullptr;       // the next convolution's codes (out_spec.bytes()), padding included
+  Int8CodesSpec out_spec;       // out_spec.layout.Cp == OC, N the same
+  bool store_float = true;      // false: `out` only, no fp32 output (then no residual)
+};
+// Whether this CPU's int8 path takes chains: the tiles do, the reference twin does not.
+bool int8_chains_supported();
+void conv2d_forward_int8(float* out, const float* in, const ConvInt8Weights& w, const ConvDims& d,
+                         const ConvEpilogue& ep, const Int8Chain& chain);
+
 // Checks that d matches w's shape and that ep has no weight_scale (internal error otherwise).
 void check_int8_dims(const ConvInt8Weights& w, const ConvDims& d, const ConvEpilogue& ep);
 
@@ -153,6 +181,6 @@ struct Int8Tiles {
 Int8Tiles int8_tiles();
 // conv2d_forward_int8 on the given tiles (tests run each instance this way).
 void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* in, const ConvInt8Weights& w,
-                            const ConvDims& d, const ConvEpilogue& ep = {});
+                            const ConvDims& d, const ConvEpilogue& ep = {}, const Int8Chain& chain = {});
 
 }  // namespace ds

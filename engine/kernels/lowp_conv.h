@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "base/error.h"
@@ -181,39 +182,110 @@ void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t H
   fill(row + j1 * Cp, (Wp - j1) * Cp);
 }
 
+// Where the padded copy lowp_conv_forward's tiles read holds the input: [N, Hp, Wp, Cp], input
+// pixel (ih, iw) at copy pixel ((ih + pad_h) / step_h, (iw + pad_w) / step_w). A 1x1 convolution
+// with a stride and no padding (ResNet's downsamples) reads only every stride-th pixel: its copy
+// holds just those (step = stride, OH x OW) and the tiles step through it by 1 (converting the
+// whole input was 4x the work, most of such a layer's time at int8); otherwise step is 1 and the
+// tiles step by the stride.
+struct LowpInputLayout {
+  int64_t N = 0, Hp = 0, Wp = 0, Cp = 0;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t step_h = 1, step_w = 1;
+  int64_t sh = 1, sw = 1;  // copy pixels between consecutive output pixels' first taps
+  bool operator==(const LowpInputLayout&) const = default;
+  int64_t elems() const { return N * Hp * Wp * Cp; }
+  bool subsampled() const { return step_h > 1 || step_w > 1; }
+  // The copy's pixel index of input pixel (n, ih, iw), or -1 where the copy does not hold it.
+  int64_t pixel(int64_t n, int64_t ih, int64_t iw) const {
+    const int64_t h = ih + pad_h, w = iw + pad_w;
+    if (h % step_h || w % step_w || h / step_h >= Hp || w / step_w >= Wp) return -1;
+    return (n * Hp + h / step_h) * Wp + w / step_w;
+  }
+};
+inline LowpInputLayout lowp_input_layout(const ConvDims& d, int64_t Cp) {
+  const bool subsample = d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0 && (d.stride_h > 1 || d.stride_w > 1);
+  LowpInputLayout l;
+  l.N = d.N, l.Cp = Cp;
+  l.sh = subsample ? 1 : d.stride_h, l.sw = subsample ? 1 : d.stride_w;
+  l.step_h = subsample ? d.stride_h : 1, l.step_w = subsample ? d.stride_w : 1;
+  l.pad_h = d.pad_h, l.pad_w = d.pad_w;
+  l.Hp = (d.OH - 1) * l.sh + d.KH, l.Wp = (d.OW - 1) * l.sw + d.KW;
+  return l;
+}
+
+// Fills the pixels of copy (layout l, of an input H x W) that hold no input pixel, the padding,
+// with pad (Cp elements; null: 0): what a convolution writing the next one's copy leaves out.
+template <class A>
+void lowp_fill_padding(A* copy, const LowpInputLayout& l, int64_t H, int64_t W, const A* pad) {
+  auto fill = [&](int64_t h, int64_t w0, int64_t w1) {  // copy pixels w0..w1 of copy row h
+    A* p = copy + (h * l.Wp + w0) * l.Cp;
+    if (!pad) std::memset(p, 0, sizeof(A) * (size_t)((w1 - w0) * l.Cp));
+    else
+      for (int64_t w = w0; w < w1; ++w) std::memcpy(p + (w - w0) * l.Cp, pad, sizeof(A) * (size_t)l.Cp);
+  };
+  if (l.subsampled()) return;  // no padding: every copy pixel is an input pixel
+  const int64_t w0 = std::min(l.pad_w, l.Wp), w1 = std::clamp(l.pad_w + W, w0, l.Wp);
+  for (int64_t h = 0; h < l.N * l.Hp; ++h) {
+    const int64_t ih = h % l.Hp - l.pad_h;
+    if (ih < 0 || ih >= H) {
+      fill(h, 0, l.Wp);
+      continue;
+    }
+    fill(h, 0, w0);
+    fill(h, w1, l.Wp);
+  }
+}
+
+// Inference chains (the int8 network, issue 20: activations converted where they are produced):
+// the input's padded copy already written by the convolution that produced it, and this
+// convolution's output converted in its epilogue into the copy the next one reads.
+template <class A>
+struct LowpChain {
+  const A* in = nullptr;       // the input's copy, lowp_input_layout(d, Cp): the conversion pass is skipped
+  A* out = nullptr;            // the next convolution's copy (its padding already filled): every output
+  LowpInputLayout out_layout;  // pixel it holds, out_convert(dst, fp32 row, n); out_layout.Cp == d.OC
+  std::function<void(A*, const float*, int64_t)> out_convert;
+  bool store_float = true;  // false: `out` only, the fp32 output is not stored (no residual, no pool)
+};
+
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
-// padded to [N, Hp, Wp, Cp] in the scratch slot with pad[c] (the code of 0.0 per channel, Cp
-// entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of `packed`; scale:
-// per output channel, padded to nb * L (or null). max_m: pixels per tile for NV = 1..4;
-// tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing ep.bias.
-// With ep.max_pool (no residual), out is the max pool of that result instead (check_conv_pool).
+// padded to [N, Hp, Wp, Cp] (lowp_input_layout) in the scratch slot with pad[c] (the code of 0.0
+// per channel, Cp entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of
+// `packed`; scale: per output channel, padded to nb * L (or null). max_m: pixels per tile for NV =
+// 1..4; tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing
+// ep.bias. With ep.max_pool (no residual), out is the max pool of that result instead
+// (check_conv_pool). chain (or null): the input's copy made already and/or the next one's to make.
 template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
                        void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, const A* pad = nullptr,
-                       const LowpEdgeBias* edge = nullptr) {
+                       const LowpEdgeBias* edge = nullptr, const LowpChain<A>* chain = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   check_conv_pool(d, ep);
   DS_CHECK(!ep.channel_sums, "lowp_conv_forward: channel sums are the fp32 convolutions' (training)");
   const PoolDims* pool = ep.max_pool;
-  // A 1x1 convolution with a stride and no padding (ResNet's downsamples) reads only every
-  // stride-th pixel: the copy holds just those, OH x OW, and the tiles step through it by 1
-  // (converting the whole input was 4x the work, most of such a layer's time at int8).
-  const bool subsample = d.KH == 1 && d.KW == 1 && d.pad_h == 0 && d.pad_w == 0 && (d.stride_h > 1 || d.stride_w > 1);
-  const int64_t sh = subsample ? 1 : d.stride_h, sw = subsample ? 1 : d.stride_w;
-  const int64_t Hp = (d.OH - 1) * sh + d.KH, Wp = (d.OW - 1) * sw + d.KW, Cp = w.Cp;
-  const int64_t a_elems = d.N * Hp * Wp * Cp;
-  A* a = reinterpret_cast<A*>(scratch(slot, ceil_div(a_elems * (int64_t)sizeof(A), 4)));
-  const int64_t pad_rows = d.N * Hp;
+  const LowpInputLayout lay = lowp_input_layout(d, w.Cp);
+  const int64_t Hp = lay.Hp, Wp = lay.Wp, Cp = lay.Cp, sh = lay.sh, sw = lay.sw;
+  const A* next_in = chain ? chain->in : nullptr;
+  A* next_out = chain ? chain->out : nullptr;
+  const bool store_float = !chain || chain->store_float;
+  DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert && !pool),
+           "lowp_conv_forward: the next copy's layout differs from the output's, or a pool follows");
+  DS_CHECK(store_float || (next_out && !ep.residual), "lowp_conv_forward: an output nobody stores");
+  const A* a = next_in;
+  if (!a) a = reinterpret_cast<A*>(scratch(slot, ceil_div(lay.elems() * (int64_t)sizeof(A), 4)));
+  A* const copy = const_cast<A*>(a);  // written only when not given
+  const int64_t pad_rows = next_in ? 0 : d.N * Hp;
   auto pad_row = [&](int64_t r) {
-    if (!subsample) return lowp_pad_row(a, r, in, d, Hp, Wp, Cp, pad, convert);
+    if (!lay.subsampled()) return lowp_pad_row(copy, r, in, d, Hp, Wp, Cp, pad, convert);
     // Row r = (n, oh): input row oh * stride_h's pixels at every stride_w-th column, each
     // converted in place when no channels need padding, else gathered and converted as a row of
     // OW pixels.
     const float* src = in + (r / d.OH * d.H + r % d.OH * d.stride_h) * d.W * d.C;
     if (Cp == d.C) {
-      for (int64_t ow = 0; ow < d.OW; ++ow) convert(a + (r * Wp + ow) * Cp, src + ow * d.stride_w * d.C, d.C);
+      for (int64_t ow = 0; ow < d.OW; ++ow) convert(copy + (r * Wp + ow) * Cp, src + ow * d.stride_w * d.C, d.C);
       return;
     }
     thread_local std::vector<float> g;
@@ -222,7 +294,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       std::memcpy(g.data() + ow * d.C, src + ow * d.stride_w * d.C, sizeof(float) * d.C);
     ConvDims row = d;
     row.H = 1, row.W = d.OW;
-    lowp_pad_row(a + r * Wp * Cp, 0, g.data(), row, 1, Wp, Cp, pad, convert);
+    lowp_pad_row(copy + r * Wp * Cp, 0, g.data(), row, 1, Wp, Cp, pad, convert);
   };
 
   const int NV = w.NV, M = max_m[NV];
@@ -239,12 +311,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.KH = w.KH;
     t.kg = w.kg;
     t.b = packed + ob * block;
-    t.ldc = d.OC;
+    t.ldc = store_float ? d.OC : L;
     t.N = std::min(L, d.OC - ob * L);
     t.scale = scale ? scale + ob * L : nullptr;
     t.bias = ep.bias ? ep.bias + ob * L : nullptr;
     t.relu = ep.relu;
     t.row_bias = edge ? row_bias : nullptr;
+    // Not stored: each tile's rows into this thread's buffer, converted from there.
+    thread_local std::vector<float> tile_rows;
+    if (!store_float) tile_rows.resize((size_t)(M * L));
+    A* next_rows[16];
     // The output pixel (n, oh, ow) of p, stepped one pixel at a time (three divisions per row
     // of every tile were a few percent of a layer1 int8 convolution).
     int64_t n = p0 / (d.OH * d.OW), oh = p0 / d.OW % d.OH, ow = p0 % d.OW;
@@ -258,14 +334,21 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         }
         rows[m] = a + ((n * Hp + oh * sh) * Wp + ow * sw) * Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
+        if (next_out) {
+          const int64_t i = chain->out_layout.pixel(n, oh, ow);
+          next_rows[m] = i < 0 ? nullptr : next_out + i * d.OC + ob * L;
+        }
         if (++ow == d.OW) {
           ow = 0;
           if (++oh == d.OH) oh = 0, ++n;
         }
       }
-      t.c = c + (q - p0) * d.OC + ob * L;
+      t.c = store_float ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       tile(t, M, NV);
+      if (next_out)
+        for (int m = 0; m < t.rows; ++m)
+          if (next_rows[m]) chain->out_convert(next_rows[m], t.c + m * t.ldc, t.N);
     }
   };
   // Work items: groups of output pixels x channel blocks, or with a max pool, bands of pooled rows.
@@ -288,7 +371,8 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     for (int64_t it = 0; it < items; ++it) {
       if (!pool) {
         const int64_t ob = it / ngroups, p0 = it % ngroups * group, p1 = std::min(P, p0 + group);
-        run_pixels(rows, row_bias, ob, p0, p1, out + p0 * d.OC, ep.residual ? ep.residual + p0 * d.OC : nullptr);
+        run_pixels(rows, row_bias, ob, p0, p1, out ? out + p0 * d.OC : nullptr,
+                   ep.residual ? ep.residual + p0 * d.OC : nullptr);
         continue;
       }
       // A band of pooled rows (pooling.h): its convolution rows into this thread's buffer, then
