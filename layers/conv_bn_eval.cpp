@@ -189,7 +189,7 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && x->int8_codes->spec == mine) chain.in = x->int8_codes->data();
   DS_CHECK(chain.in || x->value.defined(),
            "conv_bn_eval " + conv.weight.name + ": the input's codes were made for another convolution");
-  std::shared_ptr<Int8Codes> codes = ep.max_pool ? nullptr : next_codes(next, y_shape);
+  std::shared_ptr<Int8Codes> codes = next_codes(next, y_shape);
   if (codes) {
     chain.out = codes->data();
     chain.out_spec = codes->spec;
@@ -288,8 +288,9 @@ VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const Var
   return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr, next);
 }
 
-VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x) {
-  if (!ctx.recording() && !ctx.training) return conv_bn_pool_eval(ctx, conv, bn, x, nullptr, true, &pool);
+VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x,
+                    const ConvNext& next) {
+  if (!ctx.recording() && !ctx.training) return conv_bn_pool_eval(ctx, conv, bn, x, nullptr, true, &pool, next);
   return pool.forward(ctx, conv_bn(ctx, conv, bn, x, nullptr, true));
 }
 

@@ -149,7 +149,9 @@ struct MaxPool2d {
 // (ConvEpilogue::max_pool: bands of rows pooled while in cache; the same numbers as the layers
 // one after another; after the whole convolution when it runs Winograd), in training conv_bn
 // then pool.forward.
-VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x);
+// next: as conv_bn_eval's (the codes of the pool's output).
+VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x,
+                    const ConvNext& next = {});
 
 struct Linear {
   int64_t in = 0, out = 0;

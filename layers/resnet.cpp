@@ -219,8 +219,9 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
 }
 
 VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
-  h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h);
-  // Each block told the next block's first convolution (int8 chains, conv_bn_eval).
+  // The stem and each block told the next block's first convolution (int8 chains, conv_bn_eval).
+  if (!basic_.empty()) h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, {&basic_[0]->conv1, &basic_[0]->bn1});
+  else h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, {&bottleneck_[0]->conv1, &bottleneck_[0]->bn1});
   for (size_t i = 0; i < basic_.size(); ++i) {
     const ConvNext next = i + 1 < basic_.size() ? ConvNext{&basic_[i + 1]->conv1, &basic_[i + 1]->bn1} : ConvNext{};
     h = basic_[i]->forward(ctx, h, next);

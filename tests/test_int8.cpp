@@ -608,7 +608,27 @@ TEST_CASE("int8 chains: a reader run from the codes its producer wrote equals it
       CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
     }
   }
-  std::printf("int8 chains: readers from their producers' codes equal readers from fp32, 3 reader shapes\n");
+  // A producer with the stem's max pool (3x3, stride 2) writes the codes of the pool's output.
+  const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
+  pep.max_pool = &pool;
+  std::vector<float> pooled((size_t)(pool.N * pool.OH * pool.OW * pool.C)), pooled2(pooled.size());
+  conv2d_forward_int8(pooled.data(), x.data(), pw, pd, pep);
+  const ConvDims rd = make_conv_dims(pd.N, pd.OC, pool.OH, pool.OW, 16, 3, 3, 1, 1);
+  const std::vector<float> rw = randn(3 * 3 * pd.OC * 16, rng);
+  const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, 3, 3, pd.OC, 16, 3.0f);
+  std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
+  conv2d_forward_int8(want.data(), pooled.data(), r, rd);
+  Int8Chain out;
+  REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
+  std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);
+  out.out = codes.data();
+  conv2d_forward_int8(pooled2.data(), x.data(), pw, pd, pep, out);
+  CHECK(pooled2 == pooled);
+  Int8Chain in;
+  in.in = codes.data();
+  conv2d_forward_int8(got.data(), nullptr, r, rd, {}, in);
+  CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+  std::printf("int8 chains: readers from their producers' codes equal readers from fp32, 3 reader shapes and a pool\n");
 }
 
 // The layers' side: conv_bn_eval told its output's reader writes no fp32 value, only the codes,

@@ -172,7 +172,8 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
   }
   if (chain.out) {
     const Int8CodesSpec& s = chain.out_spec;
-    DS_CHECK(s.H == d.OH && s.W == d.OW, "conv2d_forward_int8: the next codes' input size differs from the output's");
+    const int64_t OH = ep.max_pool ? ep.max_pool->OH : d.OH, OW = ep.max_pool ? ep.max_pool->OW : d.OW;
+    DS_CHECK(s.H == OH && s.W == OW, "conv2d_forward_int8: the next codes' input size differs from the output's");
     const std::vector<uint8_t> pad((size_t)s.layout.Cp, s.pad);
     lowp_fill_padding(chain.out, s.layout, s.H, s.W, pad.data());
     lc.out = chain.out;

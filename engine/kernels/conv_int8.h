@@ -134,7 +134,7 @@ bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec*
 struct Int8Chain {
   const uint8_t* in = nullptr;  // the input's codes, made for int8_codes_spec(w, d): the fp32 input is not read
   uint8_t* out = nullptr;       // the next convolution's codes (out_spec.bytes()), padding included
-  Int8CodesSpec out_spec;       // out_spec.layout.Cp == OC, N the same
+  Int8CodesSpec out_spec;       // out_spec.layout.Cp == OC, N the same; of the pool's output with ep.max_pool
   bool store_float = true;      // false: `out` only, no fp32 output (then no residual)
 };
 // Whether this CPU's int8 path takes chains: the tiles do, the reference twin does not.

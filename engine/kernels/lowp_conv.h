@@ -198,9 +198,13 @@ struct LowpInputLayout {
   bool subsampled() const { return step_h > 1 || step_w > 1; }
   // The copy's pixel index of input pixel (n, ih, iw), or -1 where the copy does not hold it.
   int64_t pixel(int64_t n, int64_t ih, int64_t iw) const {
-    const int64_t h = ih + pad_h, w = iw + pad_w;
-    if (h % step_h || w % step_w || h / step_h >= Hp || w / step_w >= Wp) return -1;
-    return (n * Hp + h / step_h) * Wp + w / step_w;
+    int64_t h = ih + pad_h, w = iw + pad_w;
+    if (step_h > 1 || step_w > 1) {  // (no divisions per pixel otherwise)
+      if (h % step_h || w % step_w) return -1;
+      h /= step_h, w /= step_w;
+    }
+    if (h >= Hp || w >= Wp) return -1;
+    return (n * Hp + h) * Wp + w;
   }
 };
 inline LowpInputLayout lowp_input_layout(const ConvDims& d, int64_t Cp) {
@@ -270,10 +274,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t Hp = lay.Hp, Wp = lay.Wp, Cp = lay.Cp, sh = lay.sh, sw = lay.sw;
   const A* next_in = chain ? chain->in : nullptr;
   A* next_out = chain ? chain->out : nullptr;
+  // The next copy's code pixels for output pixel (n, oh, ow) of an output OW wide (the pool's when
+  // one follows), or null where the copy does not hold it.
+  auto next_pixel = [&](int64_t n, int64_t oh, int64_t ow) -> A* {
+    const int64_t i = chain->out_layout.pixel(n, oh, ow);
+    return i < 0 ? nullptr : next_out + i * d.OC;
+  };
   const bool store_float = !chain || chain->store_float;
-  DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert && !pool),
-           "lowp_conv_forward: the next copy's layout differs from the output's, or a pool follows");
-  DS_CHECK(store_float || (next_out && !ep.residual), "lowp_conv_forward: an output nobody stores");
+  DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert),
+           "lowp_conv_forward: the next copy's layout differs from the output's");
+  DS_CHECK(store_float || (next_out && !ep.residual && !pool), "lowp_conv_forward: an output nobody stores");
   const A* a = next_in;
   if (!a) a = reinterpret_cast<A*>(scratch(slot, ceil_div(lay.elems() * (int64_t)sizeof(A), 4)));
   A* const copy = const_cast<A*>(a);  // written only when not given
@@ -334,9 +344,9 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         }
         rows[m] = a + ((n * Hp + oh * sh) * Wp + ow * sw) * Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
-        if (next_out) {
-          const int64_t i = chain->out_layout.pixel(n, oh, ow);
-          next_rows[m] = i < 0 ? nullptr : next_out + i * d.OC + ob * L;
+        if (next_out && !pool) {
+          next_rows[m] = next_pixel(n, oh, ow);
+          if (next_rows[m]) next_rows[m] += ob * L;
         }
         if (++ow == d.OW) {
           ow = 0;
@@ -346,7 +356,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       t.c = store_float ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       tile(t, M, NV);
-      if (next_out)
+      if (next_out && !pool)
         for (int m = 0; m < t.rows; ++m)
           if (next_rows[m]) chain->out_convert(next_rows[m], t.c + m * t.ldc, t.N);
     }
@@ -382,6 +392,11 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       const int64_t p0 = (pb.n * d.OH + pb.r0) * d.OW, p1 = (pb.n * d.OH + pb.r1) * d.OW;
       for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
       maxpool2d_band(out, band, *pool, pb);
+      if (next_out)  // the band's pooled rows, converted while they are in cache
+        for (int64_t ph = pb.ph0; ph < pb.ph0 + pb.local.OH; ++ph)
+          for (int64_t pw = 0; pw < pool->OW; ++pw)
+            if (A* q = next_pixel(pb.n, ph, pw))
+              chain->out_convert(q, out + ((pb.n * pool->OH + ph) * pool->OW + pw) * d.OC, d.OC);
     }
   }
 }
