@@ -57,11 +57,17 @@ void tile(const Int8Tile& t, int M, int NV) {
   }
 }
 
-// quantize_u8 on 16 floats (int8_quantize_loops.h; the narrowing is vpmovdb).
+// quantize_u8 on 16 floats in four instructions: the fma, max with 0 (NaN -> 0), a conversion
+// that rounds to nearest even (the default mode), and vpmovusdb, whose unsigned saturation is the
+// clamp to 255 (values past 2^31 and +inf convert to 0x80000000, which saturates to 255 too).
+// Rounding then clamping equals quantize_u8's clamping then rounding: the bounds are integers.
+// (int8_quantize_vector's portable form takes nine; test_int8 checks both against quantize_u8.)
 inline void quantize16(uint8_t* dst, const float* src, f32x16 inv, f32x16 z) {
-  int8_quantize_vector<f32x16, i32x16, u8x16>(dst, src, inv, z, [](f32x16 a, f32x16 b, f32x16 c) {
-    return (f32x16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-  });
+  f32x16 v = (f32x16)_mm512_fmadd_ps(_mm512_loadu_ps(src), (__m512)inv, (__m512)z);
+  v = v > 0.0f ? v : 0.0f;
+  // (The maskz forms: GCC 12's unmasked ones raise false -Wmaybe-uninitialized reports.)
+  const __m512i q = _mm512_maskz_cvtps_epi32((__mmask16)0xffff, (__m512)v);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_maskz_cvtusepi32_epi8((__mmask16)0xffff, q));
 }
 
 void quantize(uint8_t* dst, const float* src, int64_t n, float inv, float z) {
