@@ -17,6 +17,7 @@
 #include "base/threads.h"
 #include "dist/comm.h"
 #include "engine/fma_peak.h"
+#include "engine/kernels/layout.h"
 #include "train/data_parallel.h"
 #include "train/loader.h"
 #include "train/optimizer.h"
@@ -162,6 +163,15 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   // Every rank measures at once, with its threads, before the first step: the job's peak is the
   // ranks' sum, taken as this rank's times their number.
   if (o.measure_peak) r.fma_peak_gflops = measured_fma_peak_gflops(num_threads()) * dp.ranks();
+  // Inference takes the batch channels-last, as `predict` runs it (its patches are HWC bytes) and
+  // as PyTorch's channels_last is compared (bench/compare_pytorch.py converts its input once).
+  Tensor x_hwc;
+  if (!o.train) {
+    const Shape& s = x.shape();
+    x_hwc = Tensor::empty(Shape{s[0], s[2], s[3], s[1]});
+    nchw_to_nhwc(x_hwc.data(), x.data(), s[0], s[1], s[2] * s[3]);
+    set_model_precision(model, o.precision);
+  }
   volatile float sink = 0;  // keeps each step's result observable
   r.ranks = dp.ranks();
   for (int i = 0; i < o.warmup + o.iters; ++i) {
@@ -169,7 +179,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     const double comm0 = dist::comm_seconds();
     if (i == 0) set_conv_algo_log(&r.conv_algos);  // the first step says what every step runs
     if (o.train) sink = sink + train_step(*model.net, *opt, x, labels, sync).loss;
-    else sink = sink + predict_probabilities(model, x, o.precision)[0];
+    else sink = sink + predict_probabilities_channels_last(model, x_hwc)[0];
     set_conv_algo_log(nullptr);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const bool warm = i < o.warmup;
