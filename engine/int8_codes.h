@@ -16,7 +16,9 @@ struct Int8Codes {
   Int8CodesSpec spec;
   Shape shape;  // the activation's, [N, H, W, C]
   Int8Codes(const Int8CodesSpec& s, const Shape& activation)
-      : spec(s), shape(activation), storage_(Tensor::empty(Shape{ceil_div(s.bytes(), (int64_t)sizeof(float))})) {}
+      : spec(s),
+        shape(activation),
+        storage_(Tensor::empty(Shape{ceil_div(s.bytes() + kLowpCopySlack, (int64_t)sizeof(float))})) {}
   uint8_t* data() { return reinterpret_cast<uint8_t*>(storage_.data()); }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(storage_.data()); }
 

@@ -103,17 +103,17 @@ TEST_CASE("quantize_u8 rounds to nearest even and clamps to 0..255") {
   CHECK(quantize_u8(2.0f, 255.0f / 4.0f) == 128);  // 127.5 -> 128 (even)
 }
 
-TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zeros past C and OC") {
+TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zeros past the kernel row and OC") {
   Rng rng(2);
   const int64_t KH = 3, KW = 3, C = 5, OC = 70;
   auto w = randn(KH * KW * C * OC, rng), scale = randn(OC, rng);
   for (int64_t i = 0; i < KH * KW * C; ++i) w[(size_t)(i * OC + 3)] = 0;  // an all-zero channel
   const float act_max = 6.0f;
   const ConvInt8Weights p = pack_conv_int8(w.data(), scale.data(), KH, KW, C, OC, act_max);
-  CHECK(p.Cp == 8);
+  CHECK(p.Cp == C);  // channels unpadded: a kernel row's 15 inputs are 4 groups, the last one 3 + a zero weight
   CHECK(p.NV == 4);
   CHECK(p.nb == 2);
-  CHECK(p.kg == 6);
+  CHECK(p.kg == 4);
   CHECK((int64_t)p.packed.size() == p.nb * KH * p.kg * 64 * 4);
   CHECK(p.in_inv == std::vector<float>((size_t)C, 255.0f / act_max));
   CHECK(p.uniform);
@@ -141,7 +141,10 @@ TEST_CASE("pack_conv_int8 quantizes per output channel, in the tiles' order, zer
           REQUIRE(std::fabs(q * s - v) <= 0.5f * s * (1 + 1e-5f));  // within half a step
           extremes += std::abs(q) == 127;
         }
-  CHECK(extremes >= OC - 1);  // each channel's largest weight maps to +-127
+  CHECK(extremes >= OC - 1);               // each channel's largest weight maps to +-127
+  for (int64_t b = 0; b < p.nb * KH; ++b)  // the reduction indices past each kernel row: zero weights
+    for (int64_t k = KW * C; k < p.kg * 4; ++k)
+      for (int64_t l = 0; l < 64; ++l) REQUIRE(p.packed[(size_t)(((b * p.kg + k / 4) * 64 + l) * 4 + k % 4)] == 0);
 }
 
 TEST_CASE("the int8 reference twin is the fp32 reference convolution of the dequantized operands") {

@@ -44,7 +44,7 @@ ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, i
   DS_CHECK((int64_t)in.scale.size() == C && (int64_t)in.zero.size() == C,
            "pack_conv_int8: the input quantization has another channel count");
   ConvInt8Weights p;
-  static_cast<LowpPacking&>(p) = LowpPacking(KH, KW, C, OC, 4);
+  static_cast<LowpPacking&>(p) = LowpPacking(KH, KW, C, OC, 4, /*pad_channels=*/false);
   float s = 0;  // the largest s_c: the others fold into the weights as s_c / s (1 per tensor)
   for (int64_t c = 0; c < C; ++c) {
     DS_CHECK(in.scale[(size_t)c] > 0 && std::isfinite(1.0f / in.scale[(size_t)c]) && in.zero[(size_t)c] >= 0 &&

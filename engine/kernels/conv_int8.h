@@ -26,9 +26,11 @@
 // quantize with the same float operations and sum exactly in int32 (at most 255 * 127 * K, K <
 // 2^16 for every ResNet convolution), so their outputs are bit-identical.
 //
-// Packed weights: [nb][KH][KW * Cp / 4][NV * 16][4] int8, nb = ceil(OC / (NV * 16)) blocks of NV
-// vectors of 16 output channels (the last block zero-padded), Cp = C rounded up to a multiple of
-// 4, the innermost four consecutive reduction indices k = kw * Cp + c, as vpdpbusd reads them.
+// Packed weights: [nb][KH][kg][NV * 16][4] int8, nb = ceil(OC / (NV * 16)) blocks of NV vectors
+// of 16 output channels (the last block zero-padded), kg = ceil(KW * C / 4) groups per kernel row,
+// the innermost four consecutive reduction indices k = kw * C + c, as vpdpbusd reads them. The
+// channels are not padded (Cp = C; LowpPacking's pad_channels false): the RGB stem's 7 taps of 3
+// channels are 6 groups, the last one reading 3 bytes past the kernel row with zero weights.
 // The quantized input is the zero-padded copy [N, Hp, Wp, Cp] uint8 written by one pass, as the
 // bf16 convolution's (conv_bf16.h; both run lowp_conv.h's driver: tiles of M output pixels x NV
 // vectors, whole work items per thread so results do not depend on the thread count).
@@ -67,11 +69,11 @@ struct Int8Input {
 // needs: out_scale[oc] = s * s_w[oc] for the input quantization they were packed for.
 struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel row
   // The input's quantization, per input channel: quantize_u8(x, in_inv[c], zero[c]); padding
-  // taps and channels C..Cp read pad[c] (0 past C). `uniform`: one in_inv and zero for every
+  // taps read pad[c]. `uniform`: one in_inv and zero for every
   // channel (per tensor), quantized by the broadcast pass.
   std::vector<float> in_inv;  // 1 / s_c
   std::vector<float> zero;    // z_c
-  std::vector<uint8_t> pad;   // round(z_c), Cp entries
+  std::vector<uint8_t> pad;   // round(z_c), Cp (= C) entries
   bool uniform = true;
   bool exact_padding = true;  // every pad_c == z_c: padding taps add exactly 0.0 (else int8_edge_bias)
   std::vector<float> inv_pattern, zero_pattern;  // for quantize_channels: C + 15 entries, [j] = [j % C]
@@ -83,7 +85,7 @@ struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel
   std::vector<float> w_scale;    // s_w[oc]
   std::vector<float> out_scale;  // s * s_w[oc], padded with zeros to nb * NV * 16
   std::vector<int8_t> packed;    // [nb][KH][kg][NV * 16][4]
-  // The int8 weight of (kh, kw, c, oc), c < Cp (zero for c >= C), oc < nb * NV * 16.
+  // The int8 weight of (kh, kw, c, oc), c < C, oc < nb * NV * 16.
   int8_t at(int64_t kh, int64_t kw, int64_t c, int64_t oc) const { return packed[(size_t)index(kh, kw, c, oc)]; }
 };
 

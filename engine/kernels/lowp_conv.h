@@ -94,26 +94,31 @@ LowpEdgeBias lowp_edge_bias(const ConvDims& d, int64_t width, Fill fill) {
 }
 
 // The packing both share: blocks of NV vectors of 16 output channels (NV = 4, fewer for a narrow
-// layer; the last block zero-padded), channels padded to whole reduction groups of `group`
-// elements, kg groups per kernel row, packed [nb][KH][kg][NV * 16][group].
+// layer; the last block zero-padded), kg groups of `group` reduction indices per kernel row,
+// packed [nb][KH][kg][NV * 16][group]. A kernel row's KW * Cp inputs lie contiguous in the padded
+// copy; Cp is C padded to whole groups, or with pad_channels false C itself (int8's RGB stem: 3
+// channels, 6 groups of 4 per 7-tap row instead of 7 groups of 3 channels and a zero), the last
+// group then reading up to group - 1 values past the row, whose weights are zero (an int8 code
+// times 0 is 0 whatever the code; a bf16 value could be a NaN, so bf16 pads). Copies the tiles
+// read carry kLowpCopySlack elements past their end for that.
 struct LowpPacking {
   int64_t C = 0, Cp = 0, KH = 0, KW = 0, OC = 0;
   int NV = 4;         // vectors of 16 output channels per block
   int64_t L = 0;      // NV * 16
   int64_t nb = 0;     // blocks
-  int64_t kg = 0;     // groups per kernel row: KW * Cp / group
+  int64_t kg = 0;     // groups per kernel row: KW * Cp / group, rounded up
   int64_t group = 0;  // reduction indices per group (2 bf16, 4 int8: 32 bits)
   LowpPacking() = default;
-  LowpPacking(int64_t KH_, int64_t KW_, int64_t C_, int64_t OC_, int64_t group_)
+  LowpPacking(int64_t KH_, int64_t KW_, int64_t C_, int64_t OC_, int64_t group_, bool pad_channels = true)
       : C(C_),
-        Cp(round_up(C_, group_)),
+        Cp(pad_channels ? round_up(C_, group_) : C_),
         KH(KH_),
         KW(KW_),
         OC(OC_),
         NV((int)std::min<int64_t>(4, ceil_div(OC_, 16))),
         L(16 * (int64_t)NV),
         nb(ceil_div(OC_, L)),
-        kg(KW_ * Cp / group_),
+        kg(ceil_div(KW_ * Cp, group_)),
         group(group_) {}
   // Where the weight of (kh, kw, c, oc) goes, c < Cp, oc < nb * L.
   int64_t index(int64_t kh, int64_t kw, int64_t c, int64_t oc) const {
@@ -132,6 +137,10 @@ void lowp_pack_each(const LowpPacking& b, const float* w, const float* scale, F 
         for (int64_t oc = 0; oc < b.OC; ++oc)
           f(b.index(kh, kw, c, oc), w[((kh * b.KW + kw) * b.C + c) * b.OC + oc] * (scale ? scale[oc] : 1.0f), c, oc);
 }
+
+// Elements a padded copy carries past its end: what the last kernel row of unpadded channels reads
+// beyond it (LowpPacking), and more.
+constexpr int64_t kLowpCopySlack = 64;
 
 // Output pixels per work item, in tiles: 16 tiles of 6 pixels leave layer4 at batch 16 (784
 // pixels, 8 blocks of 64 channels) 72 items to share between the threads, and a thread's
@@ -285,7 +294,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || (next_out && !ep.residual && !pool), "lowp_conv_forward: an output nobody stores");
   const A* a = next_in;
-  if (!a) a = reinterpret_cast<A*>(scratch(slot, ceil_div(lay.elems() * (int64_t)sizeof(A), 4)));
+  if (!a) a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
   A* const copy = const_cast<A*>(a);  // written only when not given
   const int64_t pad_rows = next_in ? 0 : d.N * Hp;
   auto pad_row = [&](int64_t r) {
