@@ -192,6 +192,65 @@ std::vector<float> every_pixel(const std::vector<float>& mean, const std::vector
   return x;
 }
 
+// The kernels' side of chains, on one instance: a producer writing a reader's codes in its epilogue
+// (with and without its fp32 output; the reader 3x3 stride 1 or 2, or a strided 1x1 reading every other
+// pixel) and the reader run from those codes alone (no fp32 input) give the reader's output
+// from the producer's fp32 output, bit for bit, on odd sizes.
+void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
+  Rng rng(77);
+  const ConvDims pd = make_conv_dims(2, 8, 9, 11, 48, 3, 3, 1, 1);  // 48 channels: a short last vector block
+  const std::vector<float> x = relu_randn(pd.N * pd.H * pd.W * pd.C, rng), w = randn(3 * 3 * 8 * 48, rng);
+  const ConvInt8Weights pw = pack_conv_int8(w.data(), nullptr, 3, 3, 8, 48, 2.0f);
+  ConvEpilogue pep;
+  pep.relu = true;
+  std::vector<float> y((size_t)(pd.N * pd.OH * pd.OW * pd.OC));
+  conv2d_forward_int8_on(k, y.data(), x.data(), pw, pd, pep);
+  for (auto [kk, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}}) {
+    const ConvDims rd = make_conv_dims(pd.N, pd.OC, pd.OH, pd.OW, 16, kk, kk, stride, pad);
+    const std::vector<float> rw = randn(kk * kk * pd.OC * 16, rng);
+    const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, kk, kk, pd.OC, 16, 3.0f);
+    std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
+    conv2d_forward_int8_on(k, want.data(), y.data(), r, rd);
+    Int8Chain out;
+    REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
+    for (bool store_float : {true, false}) {
+      std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);  // the padding must be written too
+      std::vector<float> y2(y.size(), -1.0f);
+      out.out = codes.data();
+      out.store_float = store_float;
+      conv2d_forward_int8_on(k, store_float ? y2.data() : nullptr, x.data(), pw, pd, pep, out);
+      if (store_float) CHECK(y2 == y);
+      Int8Chain in;
+      in.in = codes.data();
+      conv2d_forward_int8_on(k, got.data(), nullptr, r, rd, {}, in);
+      CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+    }
+  }
+  // A producer with the stem's max pool (3x3, stride 2) writes the codes of the pool's output.
+  const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
+  pep.max_pool = &pool;
+  std::vector<float> pooled((size_t)(pool.N * pool.OH * pool.OW * pool.C)), pooled2(pooled.size());
+  conv2d_forward_int8_on(k, pooled.data(), x.data(), pw, pd, pep);
+  const ConvDims rd = make_conv_dims(pd.N, pd.OC, pool.OH, pool.OW, 16, 3, 3, 1, 1);
+  const std::vector<float> rw = randn(3 * 3 * pd.OC * 16, rng);
+  const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, 3, 3, pd.OC, 16, 3.0f);
+  std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
+  conv2d_forward_int8_on(k, want.data(), pooled.data(), r, rd);
+  Int8Chain out;
+  REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
+  std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);
+  out.out = codes.data();
+  conv2d_forward_int8_on(k, pooled2.data(), x.data(), pw, pd, pep, out);
+  CHECK(pooled2 == pooled);
+  Int8Chain in;
+  in.in = codes.data();
+  conv2d_forward_int8_on(k, got.data(), nullptr, r, rd, {}, in);
+  CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+  std::printf(
+      "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes and a pool\n",
+      name);
+}
+
 // One SIMD instance of the int8 tiles against the twin, bit for bit: its quantizing passes (per
 // tensor on halfway cases, saturation, negatives, NaN and inf; per channel on the image's
 // quantization and at every phase of a channel pattern), the shared awkward shapes, the largest
@@ -266,6 +325,7 @@ void check_vnni_tiles(const ConvInt8Kernels& k, const char* name) {
   std::printf("conv2d_forward_int8 (%s) equals ref bit for bit on %zu shapes\n", name, std::size(kCases));
   test::check_int8_tiles(k, name);
   check_int8_pool_fusion(k, name);
+  check_int8_chains(k, name);
 }
 
 }  // namespace
@@ -314,6 +374,7 @@ TEST_CASE("the AMX-INT8 convolution on emulated tiles equals its reference twin 
   if (!test::kernels_run(has_avx512_vnni_kernels(), "AVX512-VNNI")) return;
   test::check_int8_tiles(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
   check_int8_pool_fusion(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
+  check_int8_chains(conv_int8_kernels_amx_emulated(), "AMX-INT8 tiles, emulated");
 }
 
 TEST_CASE("the int8 reference twin pools as maxpool2d_forward after it") {
@@ -574,64 +635,6 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     CHECK(std::all_of(log.begin(), log.end(), [](const ConvAlgoUse& u) { return u.algo == "int8"; }));
     std::printf("%s int8 chained == unchained bit for bit (%zu convolutions)\n", arch_name(arch).c_str(), log.size());
   }
-}
-
-// The kernels' side of chains: a producer writing a reader's codes in its epilogue (with and
-// without its fp32 output; the reader 3x3 stride 1 or 2, or a strided 1x1 reading every other
-// pixel) and the reader run from those codes alone (no fp32 input) give the reader's output
-// from the producer's fp32 output, bit for bit, on odd sizes.
-TEST_CASE("int8 chains: a reader run from the codes its producer wrote equals it run from the fp32 output") {
-  if (!vnni_available()) return;
-  Rng rng(77);
-  const ConvDims pd = make_conv_dims(2, 8, 9, 11, 48, 3, 3, 1, 1);  // 48 channels: a short last vector block
-  const std::vector<float> x = relu_randn(pd.N * pd.H * pd.W * pd.C, rng), w = randn(3 * 3 * 8 * 48, rng);
-  const ConvInt8Weights pw = pack_conv_int8(w.data(), nullptr, 3, 3, 8, 48, 2.0f);
-  ConvEpilogue pep;
-  pep.relu = true;
-  std::vector<float> y((size_t)(pd.N * pd.OH * pd.OW * pd.OC));
-  conv2d_forward_int8(y.data(), x.data(), pw, pd, pep);
-  for (auto [k, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}}) {
-    const ConvDims rd = make_conv_dims(pd.N, pd.OC, pd.OH, pd.OW, 16, k, k, stride, pad);
-    const std::vector<float> rw = randn(k * k * pd.OC * 16, rng);
-    const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, k, k, pd.OC, 16, 3.0f);
-    std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
-    conv2d_forward_int8(want.data(), y.data(), r, rd);
-    Int8Chain out;
-    REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
-    for (bool store_float : {true, false}) {
-      std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);  // the padding must be written too
-      std::vector<float> y2(y.size(), -1.0f);
-      out.out = codes.data();
-      out.store_float = store_float;
-      conv2d_forward_int8(store_float ? y2.data() : nullptr, x.data(), pw, pd, pep, out);
-      if (store_float) CHECK(y2 == y);
-      Int8Chain in;
-      in.in = codes.data();
-      conv2d_forward_int8(got.data(), nullptr, r, rd, {}, in);
-      CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
-    }
-  }
-  // A producer with the stem's max pool (3x3, stride 2) writes the codes of the pool's output.
-  const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
-  pep.max_pool = &pool;
-  std::vector<float> pooled((size_t)(pool.N * pool.OH * pool.OW * pool.C)), pooled2(pooled.size());
-  conv2d_forward_int8(pooled.data(), x.data(), pw, pd, pep);
-  const ConvDims rd = make_conv_dims(pd.N, pd.OC, pool.OH, pool.OW, 16, 3, 3, 1, 1);
-  const std::vector<float> rw = randn(3 * 3 * pd.OC * 16, rng);
-  const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, 3, 3, pd.OC, 16, 3.0f);
-  std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
-  conv2d_forward_int8(want.data(), pooled.data(), r, rd);
-  Int8Chain out;
-  REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
-  std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);
-  out.out = codes.data();
-  conv2d_forward_int8(pooled2.data(), x.data(), pw, pd, pep, out);
-  CHECK(pooled2 == pooled);
-  Int8Chain in;
-  in.in = codes.data();
-  conv2d_forward_int8(got.data(), nullptr, r, rd, {}, in);
-  CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
-  std::printf("int8 chains: readers from their producers' codes equal readers from fp32, 3 reader shapes and a pool\n");
 }
 
 // The layers' side: conv_bn_eval told its output's reader writes no fp32 value, only the codes,
