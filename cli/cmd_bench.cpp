@@ -35,6 +35,7 @@ nlohmann::ordered_json cpu_json() {
           {"amx_os_enabled", e.amx_os},
           {"bf16_kernels", has_bf16_kernels()},
           {"bf16_dot_vs_fp32_fma", measured_bf16_dot_ratio()},  // 0 without the bf16 kernels
+          {"int8_dot_vs_fp32_fma", measured_int8_dot_ratio()},  // 0 without AVX512-VNNI
           {"amx_bf16_kernels", has_amx_bf16_kernels()},
           {"amx_int8_kernels", has_amx_int8_kernels()},
           {"vnni_kernels", has_vnni_kernels()},

@@ -1,8 +1,9 @@
 // measured_fma_peak_gflops (see fma_peak.h): run-time dispatch to the chains of the ISA
 // cpu_isa() picks, iteration count calibrated to ~0.05 s, all threads started together and timed
 // as one region (wall clock), best of 10 (short runs, many tries: on a shared machine the best
-// run is the one no other process interrupted); and measured_bf16_dot_ratio, one thread's bf16
-// chains against its fp32 ones the same way, shorter.
+// run is the one no other process interrupted); and measured_bf16_dot_ratio and
+// measured_int8_dot_ratio, one thread's bf16 or int8 chains against its fp32 ones the same way,
+// shorter.
 #include "engine/fma_peak.h"
 
 #include <omp.h>
@@ -73,6 +74,16 @@ double measured_bf16_dot_ratio() {
     const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 3);
     const double bf16 = best_gflops(fma_detail::bf16_chains_avx512bf16, fma_detail::kBf16Flops, 1, 0.01, 3);
     return fp32 > 0 ? bf16 / fp32 : 0.0;
+  }();
+  return ratio;
+}
+
+double measured_int8_dot_ratio() {
+  if (!has_avx512_vnni_kernels()) return 0.0;
+  static const double ratio = [] {  // the hardware's: measured once
+    const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 3);
+    const double int8 = best_gflops(fma_detail::int8_chains_avx512vnni, fma_detail::kInt8Ops, 1, 0.01, 3);
+    return fp32 > 0 ? int8 / fp32 : 0.0;
   }();
   return ratio;
 }

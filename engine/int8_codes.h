@@ -5,6 +5,7 @@
 // fp32 value is not stored when nothing else reads it.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "base/int_math.h"
 #include "engine/kernels/conv_int8.h"
@@ -18,7 +19,9 @@ struct Int8Codes {
   Int8Codes(const Int8CodesSpec& s, const Shape& activation)
       : spec(s),
         shape(activation),
-        storage_(Tensor::empty(Shape{ceil_div(s.bytes() + kLowpCopySlack, (int64_t)sizeof(float))})) {}
+        storage_(Tensor::empty(Shape{ceil_div(s.bytes() + kLowpCopySlack, (int64_t)sizeof(float))})) {
+    std::memset(data() + s.bytes(), 0, kLowpCopySlack);  // read past the last row, times zero weights
+  }
   uint8_t* data() { return reinterpret_cast<uint8_t*>(storage_.data()); }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(storage_.data()); }
 

@@ -11,6 +11,7 @@
 // forward pass would otherwise copy them on every call (Conv2d::direct_folded). The stem's max
 // pool can ride along (conv_bn_pool).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -165,6 +166,8 @@ static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, 
 
 namespace {
 
+std::atomic<int64_t> g_int8_chain_reads{0};
+
 // The codes next reads, for this convolution's epilogue to write (int8 chains), or null where
 // there is no chain: no next, a next not at int8, the reference twin, or a next whose input is
 // quantized per channel. os: this convolution's output shape, next's input.
@@ -186,7 +189,10 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
   Int8Chain chain;
   Int8CodesSpec mine;
-  if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && x->int8_codes->spec == mine) chain.in = x->int8_codes->data();
+  if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && x->int8_codes->spec == mine) {
+    chain.in = x->int8_codes->data();
+    g_int8_chain_reads.fetch_add(1, std::memory_order_relaxed);
+  }
   DS_CHECK(chain.in || x->value.defined(),
            "conv_bn_eval " + conv.weight.name + ": the input's codes were made for another convolution");
   std::shared_ptr<Int8Codes> codes = next_codes(next, y_shape);
@@ -224,9 +230,10 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
-  if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
-  DS_CHECK(x->value.defined() || int8, "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
+  DS_CHECK(x->value.defined() || (int8 && !ctx.calibrating),
+           "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
+  if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
   // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.
   const bool winograd = !int8 && ctx.precision != Precision::bf16 && !ctx.calibrating && use_winograd(d);
@@ -282,6 +289,8 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
 }
 
 }  // namespace
+
+int64_t int8_chain_reads() { return g_int8_chain_reads.load(std::memory_order_relaxed); }
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu, const ConvNext& next) {

@@ -99,6 +99,9 @@ struct ConvNext {
 };
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu, const ConvNext& next = {});
+// How many int8 convolutions have read their input's codes instead of quantizing it, in this
+// process (tests check that chains happen).
+int64_t int8_chain_reads();
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named

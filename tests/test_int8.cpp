@@ -193,20 +193,19 @@ std::vector<float> every_pixel(const std::vector<float>& mean, const std::vector
 }
 
 // The kernels' side of chains, on one instance: a producer writing a reader's codes in its epilogue
-// (with and without its fp32 output; the reader 3x3 stride 1 or 2, or a strided 1x1 reading every other
-// pixel) and the reader run from those codes alone (no fp32 input) give the reader's output
-// from the producer's fp32 output, bit for bit, on odd sizes.
+// (with and without its fp32 output; the reader 3x3 stride 1 or 2, or a strided 1x1 reading every
+// other pixel; a producer with the stem's max pool) and the reader run from those codes alone (no
+// fp32 input) give the reader's output from the producer's fp32 output, bit for bit. The producer
+// has 80 channels (two blocks of 64, the second 16 wide) on odd and even sizes (a stride-2 reader
+// of an even size leaves out the last padding row and column).
 void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
   Rng rng(77);
-  const ConvDims pd = make_conv_dims(2, 8, 9, 11, 48, 3, 3, 1, 1);  // 48 channels: a short last vector block
-  const std::vector<float> x = relu_randn(pd.N * pd.H * pd.W * pd.C, rng), w = randn(3 * 3 * 8 * 48, rng);
-  const ConvInt8Weights pw = pack_conv_int8(w.data(), nullptr, 3, 3, 8, 48, 2.0f);
-  ConvEpilogue pep;
-  pep.relu = true;
-  std::vector<float> y((size_t)(pd.N * pd.OH * pd.OW * pd.OC));
-  conv2d_forward_int8_on(k, y.data(), x.data(), pw, pd, pep);
-  for (auto [kk, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}}) {
-    const ConvDims rd = make_conv_dims(pd.N, pd.OC, pd.OH, pd.OW, 16, kk, kk, stride, pad);
+  // The reader (k x k, stride, pad; 16 channels) of y (the producer's output, or its pool's) from
+  // fp32 and from the codes the producer (x, pw, pd, pep) wrote: equal bit for bit.
+  auto check_reader = [&](const std::vector<float>& x, const ConvInt8Weights& pw, const ConvDims& pd,
+                          const ConvEpilogue& pep, const std::vector<float>& y, int64_t H, int64_t W, int kk,
+                          int stride, int pad) {
+    const ConvDims rd = make_conv_dims(pd.N, pd.OC, H, W, 16, kk, kk, stride, pad);
     const std::vector<float> rw = randn(kk * kk * pd.OC * 16, rng);
     const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, kk, kk, pd.OC, 16, 3.0f);
     std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
@@ -214,6 +213,7 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
     Int8Chain out;
     REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
     for (bool store_float : {true, false}) {
+      if (!store_float && pep.max_pool) continue;                      // a pooled output is always stored
       std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);  // the padding must be written too
       std::vector<float> y2(y.size(), -1.0f);
       out.out = codes.data();
@@ -222,32 +222,32 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
       if (store_float) CHECK(y2 == y);
       Int8Chain in;
       in.in = codes.data();
+      std::fill(got.begin(), got.end(), -1.0f);
       conv2d_forward_int8_on(k, got.data(), nullptr, r, rd, {}, in);
       CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
     }
+  };
+  for (auto [H, W] : {std::pair{9, 11}, {10, 12}}) {
+    const ConvDims pd = make_conv_dims(2, 8, H, W, 80, 3, 3, 1, 1);
+    const std::vector<float> x = relu_randn(pd.N * pd.H * pd.W * pd.C, rng), w = randn(3 * 3 * 8 * 80, rng);
+    const ConvInt8Weights pw = pack_conv_int8(w.data(), nullptr, 3, 3, 8, 80, 2.0f);
+    REQUIRE(pw.nb == 2);
+    ConvEpilogue pep;
+    pep.relu = true;
+    std::vector<float> y((size_t)(pd.N * pd.OH * pd.OW * pd.OC));
+    conv2d_forward_int8_on(k, y.data(), x.data(), pw, pd, pep);
+    for (auto [kk, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}})
+      check_reader(x, pw, pd, pep, y, pd.OH, pd.OW, kk, stride, pad);
+    // The stem's max pool (3x3, stride 2) after the producer: the codes are the pool's output's.
+    const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
+    pep.max_pool = &pool;
+    std::vector<float> pooled((size_t)(pool.N * pool.OH * pool.OW * pool.C));
+    conv2d_forward_int8_on(k, pooled.data(), x.data(), pw, pd, pep);
+    check_reader(x, pw, pd, pep, pooled, pool.OH, pool.OW, 3, 1, 1);
   }
-  // A producer with the stem's max pool (3x3, stride 2) writes the codes of the pool's output.
-  const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
-  pep.max_pool = &pool;
-  std::vector<float> pooled((size_t)(pool.N * pool.OH * pool.OW * pool.C)), pooled2(pooled.size());
-  conv2d_forward_int8_on(k, pooled.data(), x.data(), pw, pd, pep);
-  const ConvDims rd = make_conv_dims(pd.N, pd.OC, pool.OH, pool.OW, 16, 3, 3, 1, 1);
-  const std::vector<float> rw = randn(3 * 3 * pd.OC * 16, rng);
-  const ConvInt8Weights r = pack_conv_int8(rw.data(), nullptr, 3, 3, pd.OC, 16, 3.0f);
-  std::vector<float> want((size_t)(rd.N * rd.OH * rd.OW * rd.OC)), got(want.size());
-  conv2d_forward_int8_on(k, want.data(), pooled.data(), r, rd);
-  Int8Chain out;
-  REQUIRE(int8_codes_spec(r, rd, &out.out_spec));
-  std::vector<uint8_t> codes((size_t)out.out_spec.bytes(), 0xAB);
-  out.out = codes.data();
-  conv2d_forward_int8_on(k, pooled2.data(), x.data(), pw, pd, pep, out);
-  CHECK(pooled2 == pooled);
-  Int8Chain in;
-  in.in = codes.data();
-  conv2d_forward_int8_on(k, got.data(), nullptr, r, rd, {}, in);
-  CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
   std::printf(
-      "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes and a pool\n",
+      "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes and a "
+      "pool, 2 sizes\n",
       name);
 }
 
@@ -257,13 +257,15 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
 // sums, the tile-row and channel-block shapes (tests/lowp_tile_cases.h) and the fused pool.
 void check_vnni_tiles(const ConvInt8Kernels& k, const char* name) {
   {
+    // The special values first, each in every lane of a vector (the vector loops take the
+    // whole multiples of their width, quantize_u8 itself only the tail), then random ones.
     std::vector<float> v;
+    const float inf = std::numeric_limits<float>::infinity();
+    for (float f : {0.5f, 1.5f, 2.5f, 254.5f, 255.5f, 255.49f, -0.5f, 0.0f, -0.0f, 1e-40f, 3e38f, -3e38f, 2147483648.0f,
+                    4294967296.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN()})
+      for (int lane = 0; lane < 16; ++lane) v.push_back(f);
     Rng rng(4);
     for (int i = 0; i < 1000; ++i) v.push_back(rng.normal() * 200.0f);
-    for (float f : {0.5f, 1.5f, 2.5f, 254.5f, 255.5f, -0.5f, 0.0f, -0.0f, 1e-40f, 3e38f}) v.push_back(f);
-    v.push_back(std::numeric_limits<float>::infinity());
-    v.push_back(-std::numeric_limits<float>::infinity());
-    v.push_back(std::numeric_limits<float>::quiet_NaN());
     std::vector<uint8_t> fast(v.size());
     for (float z : {0.0f, 37.0f, 255.0f}) {  // zero points: none, conv1-like, the top code
       k.quantize(fast.data(), v.data(), (int64_t)v.size(), 1.0f, z);
@@ -627,9 +629,16 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     };
     std::vector<ConvAlgoUse> log;
     set_conv_algo_log(&log);
+    const int64_t reads0 = int8_chain_reads();
     const Tensor chained = logits(true);
+    const int64_t reads1 = int8_chain_reads();
     set_conv_algo_log(nullptr);
     const Tensor plain = logits(false);
+    CHECK(int8_chain_reads() == reads1);  // unchained: no codes read
+    // Every convolution reads codes but conv1 (the image) and the stride-2 downsamples (their own
+    // subsampled pass); ResNet-50's first downsample (1x1, stride 1) reads the ones made for its
+    // block's conv1, the same spec.
+    CHECK(reads1 - reads0 == (arch == Arch::resnet18 ? 20 - 1 - 3 : 53 - 1 - 3));
     REQUIRE(chained.numel() == plain.numel());
     CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);
     CHECK(std::all_of(log.begin(), log.end(), [](const ConvAlgoUse& u) { return u.algo == "int8"; }));

@@ -165,7 +165,7 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
                             const ConvDims& d, const ConvEpilogue& ep, const Int8Chain& chain) {
   check_int8_dims(w, d, ep);
   LowpChain<uint8_t> lc;
-  if (chain.in) {
+  if (chain.in) {  // (the caller compares the codes' spec with int8_codes_spec(w, d))
     Int8CodesSpec mine;
     DS_CHECK(int8_codes_spec(w, d, &mine), "conv2d_forward_int8: codes given for an input quantized per channel");
     lc.in = chain.in;
@@ -183,7 +183,7 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
     };
   }
   lc.store_float = chain.store_float;
-  // A: the input quantized to uint8, padded with the zero points' codes, channels to Cp.
+  // A: the input quantized to uint8, padded with the zero points' codes (or given: chain.in).
   ConvEpilogue e = ep;
   std::vector<float> bias;
   // The zero points' constant moves into the bias (into the per-pixel biases when padding is not exact).

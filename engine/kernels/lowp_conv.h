@@ -149,7 +149,7 @@ constexpr int64_t kLowpGroupTiles = 16;
 
 // Row r of the padded copy a [N, Hp, Wp, Cp] (lowp_conv_forward's first pass): the input's row
 // converted by `convert` and placed at (pad_h, pad_w), `pad` elsewhere (padding rows and columns;
-// null: 0), 0 in channels C..Cp.
+// null: 0), 0 in channels C..Cp (when the packing pads channels: bf16).
 template <class A, class Convert>
 void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t Hp, int64_t Wp, int64_t Cp, const A* pad,
                   Convert& convert) {
@@ -170,7 +170,7 @@ void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t H
   if (Cp == C) {
     convert(row + j0 * C, s, (j1 - j0) * C);
   } else {
-    // Channels padded (conv1's RGB to 4): the row converted whole by the vector pass, then
+    // Channels padded (bf16's conv1: RGB to 4): the row converted whole by the vector pass, then
     // spread to Cp per pixel (converting value by value was ~40% of conv1's time).
     thread_local std::vector<A> tmp;
     tmp.resize((size_t)((j1 - j0) * C));
@@ -265,7 +265,7 @@ struct LowpChain {
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
 // padded to [N, Hp, Wp, Cp] (lowp_input_layout) in the scratch slot with pad[c] (the code of 0.0
-// per channel, Cp entries; null: 0), channels C..Cp 0 (their weights are zero). w: the packing of
+// per channel, Cp entries; null: 0), channels C..Cp (if padded) 0 (their weights are zero). w: the packing of
 // `packed`; scale: per output channel, padded to nb * L (or null). max_m: pixels per tile for NV =
 // 1..4; tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing
 // ep.bias. With ep.max_pool (no residual), out is the max pool of that result instead
@@ -294,7 +294,10 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || (next_out && !ep.residual && !pool), "lowp_conv_forward: an output nobody stores");
   const A* a = next_in;
-  if (!a) a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
+  if (!a) {
+    a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
+    std::memset(const_cast<A*>(a) + lay.elems(), 0, sizeof(A) * kLowpCopySlack);  // read, times zero weights
+  }
   A* const copy = const_cast<A*>(a);  // written only when not given
   const int64_t pad_rows = next_in ? 0 : d.N * Hp;
   auto pad_row = [&](int64_t r) {
