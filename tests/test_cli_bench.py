@@ -24,7 +24,7 @@ FIELDS = {"arch": str, "mode": str, "precision": str, "batch": int, "size": int,
           "grad_bucket_mb": float, "grad_buckets": int, "grad_buckets_in_backward": int, "cpu": dict, "caches": dict, "tuning": str,
           "file": str, "classes": int}
 CPU_FIELDS = ["avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "amx_os_enabled", "bf16_kernels",
-              "bf16_dot_vs_fp32_fma",
+              "bf16_dot_vs_fp32_fma", "int8_dot_vs_fp32_fma",
               "amx_bf16_kernels", "amx_int8_kernels", "vnni_kernels", "int8_tiles"]
 with open("/proc/cpuinfo") as f:
     FLAGS = next((l.split() for l in f if l.startswith("flags")), [])
@@ -64,12 +64,17 @@ for mode in ["train", "infer"]:
     check(j.get("fma_peak_gflops") == 0 and j.get("peak_pct") == 0, f"{mode}: no peak without --peak: {j}")
     cpu = j.get("cpu") if isinstance(j.get("cpu"), dict) else {}
     check(list(cpu) == CPU_FIELDS and
-          all(isinstance(v, bool) for k, v in cpu.items() if k not in ("int8_tiles", "bf16_dot_vs_fp32_fma")) and
+          all(isinstance(v, bool) for k, v in cpu.items() if k not in ("int8_tiles", "bf16_dot_vs_fp32_fma", "int8_dot_vs_fp32_fma")) and
           cpu.get("int8_tiles") in ("amx_int8", "avx512_vnni", "avx_vnni", "reference"), f"{mode}: cpu {cpu}")
     # The bf16 dot products' rate against fp32 FMAs: measured where the bf16 kernels run, else 0.
     ratio = cpu.get("bf16_dot_vs_fp32_fma")
     check(isinstance(ratio, float) and (0.2 < ratio < 4 if cpu.get("bf16_kernels") else ratio == 0),
           f"{mode}: cpu.bf16_dot_vs_fp32_fma {ratio}")
+    # The same for int8 (AVX512-VNNI) dot products: measured on the avx512 path of a VNNI CPU.
+    ratio8 = cpu.get("int8_dot_vs_fp32_fma")
+    check(isinstance(ratio8, float) and
+          (0.5 < ratio8 < 8 if cpu.get("avx512_vnni") and j.get("isa") == "avx512" else ratio8 == 0),
+          f"{mode}: cpu.int8_dot_vs_fp32_fma {ratio8}")
     check(cpu.get("avx512_bf16") == HAS_BF16, f"{mode}: cpu.avx512_bf16 agrees with /proc/cpuinfo: {cpu}")
     # The AMX tiles run only where the CPU has them (and only when DEEPSLIDE_AMX=1 chooses them).
     check(not cpu.get("amx_bf16_kernels") or (cpu.get("amx_bf16") and cpu.get("amx_os_enabled")),
