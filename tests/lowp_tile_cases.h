@@ -20,12 +20,15 @@
 
 namespace ds::test {
 
-// kCases and three shapes with output rows wider than 16 pixels.
+// kCases, three shapes with output rows wider than 16 pixels, and one with many pixel groups.
 inline std::vector<Case> tile_cases() {
   std::vector<Case> cases(std::begin(kCases), std::end(kCases));
   cases.push_back({1, 32, 20, 40, 32, 3, 1, 1, true});  // stride 1: pixels C apart
   cases.push_back({2, 16, 9, 70, 80, 3, 2, 1, false});  // stride 2: 2C apart, NV = 4 then 1
   cases.push_back({1, 40, 6, 50, 48, 1, 1, 0, true});   // 1x1: a run of 16 groups and a tail
+  // 12 pixel groups of 2 blocks whose weights fit L2 together: a group's blocks are one work
+  // item (lowp_conv_forward's groups_outer), the residual read by blocks in turn.
+  cases.push_back({2, 16, 24, 24, 96, 3, 1, 1, true});
   return cases;
 }
 
