@@ -66,26 +66,25 @@ double best_gflops(float (*chains)(int64_t), int64_t flops, int threads, double 
   return best;
 }
 
+// One thread's rate of `chains` (flops or operations an iteration) over its AVX-512 FMA chains'.
+double rate_against_fma(float (*chains)(int64_t), int64_t flops) {
+  const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 3);
+  const double other = best_gflops(chains, flops, 1, 0.01, 3);
+  return fp32 > 0 ? other / fp32 : 0.0;
+}
+
 }  // namespace
 
 double measured_bf16_dot_ratio() {
   if (!has_bf16_kernels()) return 0.0;
-  static const double ratio = [] {  // the hardware's: measured once
-    const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 3);
-    const double bf16 = best_gflops(fma_detail::bf16_chains_avx512bf16, fma_detail::kBf16Flops, 1, 0.01, 3);
-    return fp32 > 0 ? bf16 / fp32 : 0.0;
-  }();
-  return ratio;
+  static const double ratio = rate_against_fma(fma_detail::bf16_chains_avx512bf16, fma_detail::kBf16Flops);
+  return ratio;  // the hardware's: measured once
 }
 
 double measured_int8_dot_ratio() {
   if (!has_avx512_vnni_kernels()) return 0.0;
-  static const double ratio = [] {  // the hardware's: measured once
-    const double fp32 = best_gflops(fma_detail::fma_chains_avx512, fma_detail::kAvx512Flops, 1, 0.01, 3);
-    const double int8 = best_gflops(fma_detail::int8_chains_avx512vnni, fma_detail::kInt8Ops, 1, 0.01, 3);
-    return fp32 > 0 ? int8 / fp32 : 0.0;
-  }();
-  return ratio;
+  static const double ratio = rate_against_fma(fma_detail::int8_chains_avx512vnni, fma_detail::kInt8Ops);
+  return ratio;  // the hardware's: measured once
 }
 
 double measured_fma_peak_gflops(int threads) {

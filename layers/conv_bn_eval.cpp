@@ -217,8 +217,11 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
                          bool relu, MaxPool2d* pool, const ConvNext& next = {}) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
   DS_CHECK(!pool || !residual, "conv_bn_pool: no residual before a pool");
-  // An input whose fp32 value was not stored (an int8 chain) has its codes' shape.
-  DS_CHECK(x->value.defined() || x->int8_codes, "conv_bn_eval " + conv.weight.name + ": an input with no value");
+  // An input whose fp32 value was not stored (an int8 chain) is read through its codes, at int8
+  // only, and has their shape.
+  const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
+  DS_CHECK(x->value.defined() || (x->int8_codes && int8 && !ctx.calibrating),
+           "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
   const Shape& xs = x->value.defined() ? x->value.shape() : x->int8_codes->shape;
   const Shape os = bn.out_shape(conv.out_shape(xs));
   if (residual)
@@ -230,9 +233,6 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   ConvEpilogue ep;
   ep.residual = residual ? residual->value.data() : nullptr;
   ep.relu = relu;
-  const bool int8 = ctx.precision == Precision::int8 && conv.int8_act_max > 0;
-  DS_CHECK(x->value.defined() || (int8 && !ctx.calibrating),
-           "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
   if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
   // and hold ~4x the 3x3 weights (170 MB on ResNet-18) through the whole int8 run.

@@ -220,17 +220,12 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
 
 VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
   // The stem and each block told the next block's first convolution (int8 chains, conv_bn_eval).
-  if (!basic_.empty()) h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, {&basic_[0]->conv1, &basic_[0]->bn1});
-  else h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, {&bottleneck_[0]->conv1, &bottleneck_[0]->bn1});
-  for (size_t i = 0; i < basic_.size(); ++i) {
-    const ConvNext next = i + 1 < basic_.size() ? ConvNext{&basic_[i + 1]->conv1, &basic_[i + 1]->bn1} : ConvNext{};
-    h = basic_[i]->forward(ctx, h, next);
-  }
-  for (size_t i = 0; i < bottleneck_.size(); ++i) {
-    const ConvNext next =
-        i + 1 < bottleneck_.size() ? ConvNext{&bottleneck_[i + 1]->conv1, &bottleneck_[i + 1]->bn1} : ConvNext{};
-    h = bottleneck_[i]->forward(ctx, h, next);
-  }
+  auto first_conv = [](auto& blocks, size_t i) {
+    return i < blocks.size() ? ConvNext{&blocks[i]->conv1, &blocks[i]->bn1} : ConvNext{};
+  };
+  h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, basic_.empty() ? first_conv(bottleneck_, 0) : first_conv(basic_, 0));
+  for (size_t i = 0; i < basic_.size(); ++i) h = basic_[i]->forward(ctx, h, first_conv(basic_, i + 1));
+  for (size_t i = 0; i < bottleneck_.size(); ++i) h = bottleneck_[i]->forward(ctx, h, first_conv(bottleneck_, i + 1));
   return h;
 }
 

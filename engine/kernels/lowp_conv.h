@@ -150,7 +150,8 @@ constexpr int64_t kLowpGroupTiles = 16;
 
 // Row r of the padded copy a [N, Hp, Wp, Cp] (lowp_conv_forward's first pass): the input's row
 // converted by `convert` and placed at (pad_h, pad_w), `pad` elsewhere (padding rows and columns;
-// null: 0), 0 in channels C..Cp (when the packing pads channels: bf16).
+// null: 0), 0 in channels C..Cp (when the packing pads channels: bf16). With in null, only the
+// padding is written (the input's pixels are a producing convolution's: lowp_fill_padding).
 template <class A, class Convert>
 void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t Hp, int64_t Wp, int64_t Cp, const A* pad,
                   Convert& convert) {
@@ -166,8 +167,10 @@ void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t H
     return;
   }
   const int64_t j0 = std::clamp<int64_t>(d.pad_w, 0, Wp), j1 = std::clamp<int64_t>(d.pad_w + d.W, j0, Wp);
-  const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
   fill(row, j0 * Cp);
+  fill(row + j1 * Cp, (Wp - j1) * Cp);
+  if (!in) return;
+  const float* s = in + ((n * d.H + ih) * d.W + (j0 - d.pad_w)) * C;
   if (Cp == C) {
     convert(row + j0 * C, s, (j1 - j0) * C);
   } else {
@@ -189,7 +192,6 @@ void lowp_pad_row(A* a, int64_t r, const float* in, const ConvDims& d, int64_t H
       }
     }
   }
-  fill(row + j1 * Cp, (Wp - j1) * Cp);
 }
 
 // Where the padded copy lowp_conv_forward's tiles read holds the input: [N, Hp, Wp, Cp], input
@@ -232,23 +234,11 @@ inline LowpInputLayout lowp_input_layout(const ConvDims& d, int64_t Cp) {
 // with pad (Cp elements; null: 0): what a convolution writing the next one's copy leaves out.
 template <class A>
 void lowp_fill_padding(A* copy, const LowpInputLayout& l, int64_t H, int64_t W, const A* pad) {
-  auto fill = [&](int64_t h, int64_t w0, int64_t w1) {  // copy pixels w0..w1 of copy row h
-    A* p = copy + (h * l.Wp + w0) * l.Cp;
-    if (!pad) std::memset(p, 0, sizeof(A) * (size_t)((w1 - w0) * l.Cp));
-    else
-      for (int64_t w = w0; w < w1; ++w) std::memcpy(p + (w - w0) * l.Cp, pad, sizeof(A) * (size_t)l.Cp);
-  };
   if (l.subsampled()) return;  // no padding: every copy pixel is an input pixel
-  const int64_t w0 = std::min(l.pad_w, l.Wp), w1 = std::clamp(l.pad_w + W, w0, l.Wp);
-  for (int64_t h = 0; h < l.N * l.Hp; ++h) {
-    const int64_t ih = h % l.Hp - l.pad_h;
-    if (ih < 0 || ih >= H) {
-      fill(h, 0, l.Wp);
-      continue;
-    }
-    fill(h, 0, w0);
-    fill(h, w1, l.Wp);
-  }
+  ConvDims d;                  // what lowp_pad_row reads of the reader's dims
+  d.H = H, d.W = W, d.C = l.Cp, d.pad_h = l.pad_h, d.pad_w = l.pad_w;
+  auto none = [](A*, const float*, int64_t) {};
+  for (int64_t r = 0; r < l.N * l.Hp; ++r) lowp_pad_row(copy, r, (const float*)nullptr, d, l.Hp, l.Wp, l.Cp, pad, none);
 }
 
 // Inference chains (the int8 network, issue 20: activations converted where they are produced):
