@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -166,7 +167,7 @@ static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, 
 
 namespace {
 
-std::atomic<int64_t> g_int8_chain_reads{0};
+std::atomic<int64_t> g_int8_chain_reads{0}, g_int8_residual_code_reads{0};
 
 // The codes next reads, for this convolution's epilogue to write (int8 chains), or null where
 // there is no chain: no next, a next not at int8, the reference twin, or a next whose input is
@@ -181,25 +182,56 @@ std::shared_ptr<Int8Codes> next_codes(const ConvNext& next, const Shape& os) {
   return std::make_shared<Int8Codes>(spec, os);
 }
 
-// conv_bn_eval at int8: the input's codes when they were made for this convolution, the next
-// one's written when asked (conv_bn_eval in layers.h).
-VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const ConvDims& d, const Shape& y_shape,
-                    ConvEpilogue ep, const ConvNext& next) {
+// The spec conv's input codes have at input shape xs [N, H, W, C] (int8_codes_spec), if any.
+std::optional<Int8CodesSpec> own_codes_spec(Conv2d& conv, const BatchNorm2d& bn, const Shape& xs,
+                                            ConvDims* dims = nullptr) {
+  const Shape os = conv.out_shape(xs);
+  const ConvDims d = make_conv_dims(xs[0], conv.C, xs[1], xs[2], conv.OC, conv.KH, conv.KW, conv.stride, conv.pad);
+  DS_CHECK(d.OH == os[1] && d.OW == os[2], "own_codes_spec: dims differ from the output shape");
+  if (dims) *dims = d;
+  Int8CodesSpec spec;
+  if (!int8_codes_spec(folded_int8(conv, bn)->w, d, &spec)) return std::nullopt;
+  return spec;
+}
+
+// Whether everything besides next.conv that reads a block's output (next.block_input) takes the
+// codes made for next.conv instead of its fp32 value: the next block's downsample, when it runs at
+// int8 and can read them (int8_codes_readable), or else its identity (int8_identity).
+bool others_read_codes(const ConvNext& next, const Int8CodesSpec& codes, const Shape& os) {
+  if (!next.block_input) return false;
+  if (!next.down) return int8_codes_hold_residual(codes, os[0], os[1], os[2], os[3]);
+  if (next.down->int8_act_max <= 0) return false;
+  ConvDims dd;
+  const std::optional<Int8CodesSpec> mine = own_codes_spec(*next.down, *next.down_bn, os, &dd);
+  return mine && int8_codes_readable(codes, *mine, dd);
+}
+
+// conv_bn_eval at int8: the input's codes when this convolution can read them, the residual's
+// when it has no fp32 value (int8_identity), the next one's written when asked (conv_bn_eval in layers.h).
+VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, const ConvDims& d,
+                    const Shape& y_shape, ConvEpilogue ep, const ConvNext& next) {
   const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
   ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
   Int8Chain chain;
   Int8CodesSpec mine;
-  if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && x->int8_codes->spec == mine) {
+  if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && int8_codes_readable(x->int8_codes->spec, mine, d)) {
     chain.in = x->int8_codes->data();
+    chain.in_spec = x->int8_codes->spec;
     g_int8_chain_reads.fetch_add(1, std::memory_order_relaxed);
   }
   DS_CHECK(chain.in || x->value.defined(),
            "conv_bn_eval " + conv.weight.name + ": the input's codes were made for another convolution");
+  if (residual && !residual->value.defined()) {
+    chain.res = residual->int8_codes->data();
+    chain.res_spec = residual->int8_codes->spec;
+    g_int8_residual_code_reads.fetch_add(1, std::memory_order_relaxed);
+  }
   std::shared_ptr<Int8Codes> codes = next_codes(next, y_shape);
   if (codes) {
     chain.out = codes->data();
     chain.out_spec = codes->spec;
-    chain.store_float = next.also_float;
+    // (A pool's output is stored: the pool writes it, then converts it.)
+    chain.store_float = next.also_float && (ep.max_pool || !others_read_codes(next, codes->spec, y_shape));
   }
   VarPtr y = make_var(chain.store_float ? Tensor::empty(y_shape) : Tensor());
   y->int8_codes = codes;
@@ -209,6 +241,23 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   else conv2d_forward_int8(out, in, f->w, d, ep);
   log_conv_algo(conv, d, "int8");
   return y;
+}
+
+// The fp32 values codes stand for, [N, H, W, C] (code * scale; the residual's codes read where
+// the tiles do not).
+VarPtr codes_value(const Int8Codes& c) {
+  const Shape& s = c.shape;
+  DS_CHECK(int8_codes_hold_residual(c.spec, s[0], s[1], s[2], s[3]), "codes_value: codes that do not hold every pixel");
+  Tensor t = Tensor::empty(s);
+  const int64_t C = s[3];
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t h = 0; h < s[1]; ++h)
+      for (int64_t w = 0; w < s[2]; ++w) {
+        const uint8_t* q = c.data() + c.spec.layout.pixel(n, h, w) * C;
+        float* o = t.data() + ((n * s[1] + h) * s[2] + w) * C;
+        for (int64_t i = 0; i < C; ++i) o[i] = (float)q[i] * c.spec.scale;
+      }
+  return make_var(std::move(t));
 }
 
 // conv_bn_eval, and with pool (no residual) the max pool after it: fused into the convolution
@@ -224,14 +273,21 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
            "conv_bn_eval " + conv.weight.name + ": an input with codes only, not at int8");
   const Shape& xs = x->value.defined() ? x->value.shape() : x->int8_codes->shape;
   const Shape os = bn.out_shape(conv.out_shape(xs));
-  if (residual)
-    DS_CHECK_INPUT(residual->value.shape() == os, "conv_bn_eval " + conv.weight.name + ": residual " +
-                                                      residual->value.shape().str() + " differs from the output " +
-                                                      os.str());
+  if (residual) {
+    const Shape& rs = residual->value.defined() ? residual->value.shape() : residual->int8_codes->shape;
+    DS_CHECK_INPUT(rs == os, "conv_bn_eval " + conv.weight.name + ": residual " + rs.str() +
+                                 " differs from the output " + os.str());
+  }
+  // A residual given as codes (int8_identity) is read as such at int8 with the tiles; anywhere else
+  // as the fp32 values they stand for.
+  const bool res_codes = residual && !residual->value.defined();
+  if (res_codes && !(int8 && int8_chains_supported() &&
+                     int8_codes_hold_residual(residual->int8_codes->spec, os[0], os[1], os[2], os[3])))
+    return conv_bn_pool_eval(ctx, conv, bn, x, codes_value(*residual->int8_codes), relu, pool, next);
   const int64_t OC = conv.OC;
   const ConvDims d = make_conv_dims(os[0], conv.C, xs[1], xs[2], OC, conv.KH, conv.KW, conv.stride, conv.pad);
   ConvEpilogue ep;
-  ep.residual = residual ? residual->value.data() : nullptr;
+  ep.residual = residual && !res_codes ? residual->value.data() : nullptr;
   ep.relu = relu;
   if (ctx.calibrating) record_range(conv, x->value.data(), x->value.numel());
   // Calibration (an int8 run's fp32 passes) stays direct: cached Winograd weights would outlive it
@@ -245,7 +301,8 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     ep.max_pool = &pd;
   }
   if (int8)
-    return conv_bn_int8(conv, bn, x, d, pool ? pool->out_shape(os) : os, ep, ctx.int8_chains ? next : ConvNext{});
+    return conv_bn_int8(conv, bn, x, residual, d, pool ? pool->out_shape(os) : os, ep,
+                        ctx.int8_chains ? next : ConvNext{});
   VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
   if (ctx.precision == Precision::bf16) {
     if (!pool && use_winograd_bf16(d)) {
@@ -291,6 +348,24 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
 }  // namespace
 
 int64_t int8_chain_reads() { return g_int8_chain_reads.load(std::memory_order_relaxed); }
+int64_t int8_residual_code_reads() { return g_int8_residual_code_reads.load(std::memory_order_relaxed); }
+
+VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const VarPtr& x) {
+  if (ctx.recording() || ctx.training || ctx.calibrating || ctx.precision != Precision::int8 || conv1.int8_act_max <= 0)
+    return x;
+  const Shape& xs = x->value.defined() ? x->value.shape() : x->int8_codes->shape;
+  const std::optional<Int8CodesSpec> mine = own_codes_spec(conv1, bn1, xs);
+  if (!mine || !int8_codes_hold_residual(*mine, xs[0], xs[1], xs[2], xs[3])) return x;
+  if (x->int8_codes && x->int8_codes->spec == *mine) {  // chained: the codes themselves, no fp32 copy
+    VarPtr r = make_var(Tensor());
+    r->int8_codes = x->int8_codes;
+    return r;
+  }
+  DS_CHECK(x->value.defined(), "int8_identity: an input with codes made for another convolution and no value");
+  VarPtr r = make_var(Tensor::empty(xs));
+  int8_fake_quantize(r->value.data(), x->value.data(), x->value.numel(), *mine);
+  return r;
+}
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu, const ConvNext& next) {

@@ -90,18 +90,35 @@ struct BatchNorm2d;
 // At int8, chains (issue 20): when `next` names the convolution that reads the output next and
 // both run the int8 tiles, this one's epilogue also writes next's input codes (Var::int8_codes,
 // engine/int8_codes.h), and without also_float, nothing else reading the output, no fp32 output
-// at all (value undefined). A convolution whose input carries codes made for it reads those and
-// skips its quantizing pass. The outputs are the same bit for bit, chained or not.
+// at all (value undefined). A convolution whose input carries codes it can read (made for it, or
+// for another reader of the same input whose copy holds its taps: a block's downsample reading
+// its conv1's) reads those and skips its quantizing pass. A residual with no value stands for its
+// codes (int8_identity), added dequantized in the epilogue. The outputs are the same bit for bit,
+// chained or not.
 struct ConvNext {
   Conv2d* conv = nullptr;
   const BatchNorm2d* bn = nullptr;  // its BN (the codes follow its folded int8 packing)
   bool also_float = true;
+  // The output is a block's input (conv its conv1): its other reader is that block's downsample
+  // (down), or without one its identity. When that reader takes the codes too, no fp32 output.
+  bool block_input = false;
+  Conv2d* down = nullptr;
+  const BatchNorm2d* down_bn = nullptr;
 };
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu, const ConvNext& next = {});
+// A residual block's identity x as the int8 network adds it: at int8, when conv1 (the block's
+// first convolution, reading x) quantizes x per tensor with zero point 0 (post-ReLU), the values
+// x's codes stand for, quantize_u8(x) * scale, as PyTorch's quantized ResNets add them; that lets
+// the block's input be stored only as 8-bit codes. A Var with no value and x's codes when x carries
+// conv1's codes (chains), else a fake-quantized copy (the same numbers). x itself otherwise (fp32,
+// bf16, training, calibrating, conv1 not at int8).
+VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const VarPtr& x);
 // How many int8 convolutions have read their input's codes instead of quantizing it, in this
 // process (tests check that chains happen).
 int64_t int8_chain_reads();
+// How many int8 convolutions have added their residual from its codes (int8_identity), likewise.
+int64_t int8_residual_code_reads();
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named

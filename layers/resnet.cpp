@@ -51,7 +51,8 @@ Shape BasicBlock::out_shape(const Shape& in) const {
 
 VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});  // conv2 alone reads it
-  VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
+  VarPtr identity =
+      has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : int8_identity(ctx, conv1, bn1, x);
   return conv_bn(ctx, conv2, bn2, out, identity, true, next);  // relu(bn2(conv2(.)) + identity)
 }
 
@@ -96,7 +97,8 @@ Shape Bottleneck::out_shape(const Shape& in) const {
 VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});
   out = conv_bn(ctx, conv2, bn2, out, nullptr, true, {&conv3, &bn3, false});
-  VarPtr identity = has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : x;
+  VarPtr identity =
+      has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : int8_identity(ctx, conv1, bn1, x);
   return conv_bn(ctx, conv3, bn3, out, identity, true, next);  // relu(bn3(conv3(.)) + identity)
 }
 
@@ -221,7 +223,14 @@ VarPtr ResNet::trunk(Context& ctx, const VarPtr& x) {
 VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
   // The stem and each block told the next block's first convolution (int8 chains, conv_bn_eval).
   auto first_conv = [](auto& blocks, size_t i) {
-    return i < blocks.size() ? ConvNext{&blocks[i]->conv1, &blocks[i]->bn1} : ConvNext{};
+    if (i >= blocks.size()) return ConvNext{};
+    auto& b = *blocks[i];
+    return ConvNext{&b.conv1,
+                    &b.bn1,
+                    true,
+                    true,
+                    b.has_downsample ? &b.down_conv : nullptr,
+                    b.has_downsample ? &b.down_bn : nullptr};
   };
   h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, basic_.empty() ? first_conv(bottleneck_, 0) : first_conv(basic_, 0));
   for (size_t i = 0; i < basic_.size(); ++i) h = basic_[i]->forward(ctx, h, first_conv(basic_, i + 1));

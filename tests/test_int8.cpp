@@ -222,10 +222,85 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
       if (store_float) CHECK(y2 == y);
       Int8Chain in;
       in.in = codes.data();
+      in.in_spec = out.out_spec;
       std::fill(got.begin(), got.end(), -1.0f);
       conv2d_forward_int8_on(k, got.data(), nullptr, r, rd, {}, in);
       CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+      // Another reader of y with the same quantization, a 1x1 with the reader's stride (a block's
+      // downsample beside its conv1), reads the copy made for the reader where it holds its taps.
+      const ConvDims dd = make_conv_dims(pd.N, pd.OC, H, W, 24, 1, 1, stride, 0);
+      const std::vector<float> dw = randn(pd.OC * 24, rng);
+      const ConvInt8Weights dpk = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, 24, 3.0f);
+      Int8CodesSpec dspec;
+      REQUIRE(int8_codes_spec(dpk, dd, &dspec));
+      REQUIRE(int8_codes_readable(out.out_spec, dspec, dd));
+      // Not: another quantization, or taps the copy does not hold (a 3x3 reading a strided 1x1's).
+      const ConvInt8Weights other_range = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, 24, 2.0f);
+      Int8CodesSpec ospec;
+      REQUIRE(int8_codes_spec(other_range, dd, &ospec));
+      CHECK(!int8_codes_readable(out.out_spec, ospec, dd));
+      const ConvDims d3 = make_conv_dims(pd.N, pd.OC, H, W, 16, 3, 3, 1, 1);
+      Int8CodesSpec s3;
+      REQUIRE(int8_codes_spec(r, d3, &s3));
+      const LowpInputLayout& l = out.out_spec.layout;
+      const bool holds = !l.subsampled() && l.Hp >= H + 2 && l.Wp >= W + 2;  // a stride-2 copy of an odd size does
+      REQUIRE(int8_codes_readable(out.out_spec, s3, d3) == holds);
+      if (holds) {
+        std::vector<float> want3((size_t)(d3.N * d3.OH * d3.OW * 16)), got3(want3.size(), -1.0f);
+        conv2d_forward_int8_on(k, want3.data(), y.data(), r, d3);
+        conv2d_forward_int8_on(k, got3.data(), nullptr, r, d3, {}, in);
+        CHECK(std::memcmp(got3.data(), want3.data(), sizeof(float) * got3.size()) == 0);
+      }
+      std::vector<float> dwant((size_t)(dd.N * dd.OH * dd.OW * 24)), dgot(dwant.size(), -1.0f);
+      conv2d_forward_int8_on(k, dwant.data(), y.data(), dpk, dd);
+      conv2d_forward_int8_on(k, dgot.data(), nullptr, dpk, dd, {}, in);
+      CHECK(std::memcmp(dgot.data(), dwant.data(), sizeof(float) * dgot.size()) == 0);
     }
+  };
+  // A block's second convolution (3x3, stride 1, y's channels out) adding y through the codes made
+  // for the block's first, as code * scale, equals it adding those values in fp32
+  // (int8_fake_quantize), bit for bit; with its own output stored, or only as the next codes.
+  auto check_residual_codes = [&](const std::vector<float>& y, const ConvDims& pd) {
+    const int64_t C = pd.OC;
+    const ConvDims cd = make_conv_dims(pd.N, C, pd.OH, pd.OW, C, 3, 3, 1, 1);
+    const std::vector<float> cw = randn(9 * C * C, rng);
+    const ConvInt8Weights c = pack_conv_int8(cw.data(), nullptr, 3, 3, C, C, 1.5f);  // y's codes saturate past 1.5
+    Int8Chain chain;
+    REQUIRE(int8_codes_spec(c, cd, &chain.out_spec));
+    REQUIRE(int8_codes_hold_residual(chain.out_spec, cd.N, cd.OH, cd.OW, C));
+    std::vector<uint8_t> codes((size_t)chain.out_spec.bytes() + kLowpCopySlack, 0);
+    lowp_fill_padding(codes.data(), chain.out_spec.layout, cd.H, cd.W, (const uint8_t*)nullptr);
+    for (int64_t n = 0; n < cd.N; ++n)
+      for (int64_t h = 0; h < cd.H; ++h)
+        for (int64_t w = 0; w < cd.W; ++w) {
+          const int64_t i = ((n * cd.H + h) * cd.W + w) * C;
+          k.quantize(codes.data() + chain.out_spec.layout.pixel(n, h, w) * C, y.data() + i, C, chain.out_spec.inv, 0);
+        }
+    std::vector<float> fake(y.size());
+    int8_fake_quantize(fake.data(), y.data(), (int64_t)y.size(), chain.out_spec);
+    ConvEpilogue ep;
+    ep.relu = true;
+    ep.residual = fake.data();
+    std::vector<float> want(y.size()), got(y.size(), -1.0f);
+    Int8Chain wchain;  // the same output's next codes (for c again), from the fp32 residual
+    wchain.out_spec = chain.out_spec;
+    std::vector<uint8_t> want_codes((size_t)chain.out_spec.bytes(), 0), got_codes(want_codes.size(), 0xAB);
+    wchain.out = want_codes.data();
+    conv2d_forward_int8_on(k, want.data(), y.data(), c, cd, ep, wchain);
+    ep.residual = nullptr;
+    chain.in = codes.data();
+    chain.in_spec = chain.out_spec;
+    chain.res = codes.data();
+    chain.res_spec = chain.out_spec;
+    conv2d_forward_int8_on(k, got.data(), nullptr, c, cd, ep, chain);
+    CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
+    chain.out = got_codes.data();
+    chain.store_float = false;
+    conv2d_forward_int8_on(k, nullptr, nullptr, c, cd, ep, chain);
+    CHECK(got_codes == want_codes);
+    // Residual codes for an output of another size are refused.
+    chain.res_spec.H += 1;
+    CHECK_THROWS_WITH(conv2d_forward_int8_on(k, nullptr, nullptr, c, cd, ep, chain), Catch::Contains("residual codes"));
   };
   for (auto [H, W] : {std::pair{9, 11}, {10, 12}}) {
     const ConvDims pd = make_conv_dims(2, 8, H, W, 80, 3, 3, 1, 1);
@@ -238,6 +313,7 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
     conv2d_forward_int8_on(k, y.data(), x.data(), pw, pd, pep);
     for (auto [kk, stride, pad] : {std::tuple{3, 1, 1}, {3, 2, 1}, {1, 2, 0}})
       check_reader(x, pw, pd, pep, y, pd.OH, pd.OW, kk, stride, pad);
+    check_residual_codes(y, pd);
     // The stem's max pool (3x3, stride 2) after the producer: the codes are the pool's output's.
     const PoolDims pool = make_pool_dims(pd.N, pd.OC, pd.OH, pd.OW, 3, 2, 1);
     pep.max_pool = &pool;
@@ -246,8 +322,8 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
     check_reader(x, pw, pd, pep, pooled, pool.OH, pool.OW, 3, 1, 1);
   }
   std::printf(
-      "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes and a "
-      "pool, 2 sizes\n",
+      "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes, a "
+      "downsample reading another reader's codes, a pool, residual codes, 2 sizes\n",
       name);
 }
 
@@ -584,7 +660,11 @@ TEST_CASE("calibration: conv1 as the image, ranges of the others, refused withou
 // scale or a misplaced residual drops agreement to chance) but do not show the brief's target:
 // that needs a trained model (BENCHMARKS.md, "int8 inference"). The fixture's head is fitted to
 // this CPU's fp32 features, so the figures move with the fp32 kernels' summation order: on the
-// Intel Xeon (model 207) 97.3% within 0.258 and 89.1% within 0.178.
+// Intel Xeon (model 207) 97.3% within 0.258 and 89.1% within 0.178. Since the blocks add their
+// identity through its 8-bit codes (int8_identity), there 95.7% within 0.456 and 90.6% within
+// 0.195: the untrained network's residual stream carries most of its signal, and it now carries
+// the codes' rounding too (on the trained demo model and the torchvision-weights oracle the
+// agreement did not drop: BENCHMARKS.md).
 TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 classes") {
   if (!vnni_available()) return;
   for (int K : {2, 10}) {
@@ -601,7 +681,7 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
                 100.0 * a.agree, a.max_diff);
     CHECK(a.classes_hit == K);
     CHECK(a.agree >= (K == 2 ? 0.94 : 0.85));
-    CHECK(a.max_diff <= 0.3);
+    CHECK(a.max_diff <= 0.5);
   }
 }
 
@@ -629,16 +709,18 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     };
     std::vector<ConvAlgoUse> log;
     set_conv_algo_log(&log);
-    const int64_t reads0 = int8_chain_reads();
+    const int64_t reads0 = int8_chain_reads(), res0 = int8_residual_code_reads();
     const Tensor chained = logits(true);
-    const int64_t reads1 = int8_chain_reads();
+    const int64_t reads1 = int8_chain_reads(), res1 = int8_residual_code_reads();
     set_conv_algo_log(nullptr);
     const Tensor plain = logits(false);
     CHECK(int8_chain_reads() == reads1);  // unchained: no codes read
-    // Every convolution reads codes but conv1 (the image) and the stride-2 downsamples (their own
-    // subsampled pass); ResNet-50's first downsample (1x1, stride 1) reads the ones made for its
-    // block's conv1, the same spec.
-    CHECK(reads1 - reads0 == (arch == Arch::resnet18 ? 20 - 1 - 3 : 53 - 1 - 3));
+    CHECK(int8_residual_code_reads() == res1);
+    // Every convolution reads codes but conv1 (the image): the downsamples read the ones made for
+    // their block's conv1 (stride 2: the taps they hold). Every block without a downsample (5 of
+    // ResNet-18's 8, 12 of ResNet-50's 16) adds its identity from them.
+    CHECK(reads1 - reads0 == (arch == Arch::resnet18 ? 20 - 1 : 53 - 1));
+    CHECK(res1 - res0 == (arch == Arch::resnet18 ? 5 : 12));
     REQUIRE(chained.numel() == plain.numel());
     CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);
     CHECK(std::all_of(log.begin(), log.end(), [](const ConvAlgoUse& u) { return u.algo == "int8"; }));

@@ -513,8 +513,8 @@ TEST_CASE("a model's precision agreement round-trips through its file and refuse
   }());
   REQUIRE_FALSE(m.agreement.any());
   m.agreement.windows = 40;
-  m.agreement.bf16 = {true, 1.0, 0.004};
-  m.agreement.int8 = {true, 0.975, 0.0375};
+  m.agreement.bf16 = {true, 1.0, 0.004, kBf16Arithmetic};
+  m.agreement.int8 = {true, 0.975, 0.0375, kInt8Arithmetic};
   const std::string path = tmp_path("agree.safetensors");
   save_model(path, m);
   REQUIRE(read_safetensors(path).metadata.count(kAgreementMetadataKey) == 1);
@@ -523,6 +523,12 @@ TEST_CASE("a model's precision agreement round-trips through its file and refuse
   REQUIRE(back.agreement.bf16.measured);
   REQUIRE(back.agreement.bf16.max_abs_dp == 0.004);
   REQUIRE(back.agreement.int8.argmax_agreement == 0.975);
+  REQUIRE(back.agreement.int8.arithmetic == kInt8Arithmetic);
+  // A record from before the field: arithmetic 1 (int8 then added the identity in fp32).
+  const PrecisionAgreement old =
+      parse_agreement_metadata("m", "{\"windows\": 4, \"int8\": {\"argmax_agreement\": 1, \"max_abs_dp\": 0.01}}");
+  REQUIRE(old.int8.measured);
+  REQUIRE(old.int8.arithmetic == 1);
   // A command that rewrites the file does not pass the record on as someone else's metadata.
   REQUIRE(extra_metadata(read_safetensors(path).metadata).count(kAgreementMetadataKey) == 0);
 
@@ -537,14 +543,18 @@ TEST_CASE("a model's precision agreement round-trips through its file and refuse
   bad("{\"windows\": 4, \"int8\": {\"argmax_agreement\": 1.5, \"max_abs_dp\": 0}}", "int8.argmax_agreement");
   bad("{\"windows\": 4, \"bf16\": {\"argmax_agreement\": 1}}", "bf16.max_abs_dp");
   bad("{\"windows\": 4, \"bf16\": 7}", "bf16.argmax_agreement");
+  for (const char* v : {"0", "1.5", "\"2\"", "1001", "-3"})
+    bad(std::string("{\"windows\": 4, \"int8\": {\"argmax_agreement\": 1, \"max_abs_dp\": 0, \"arithmetic\": ") + v +
+            "}}",
+        "int8.arithmetic");
   bad(std::string(100, '[') + std::string(100, ']'), "nested");
 }
 
 TEST_CASE("--precision auto picks the fastest precision with kernels whose recorded agreement meets the bar") {
   PrecisionAgreement a;
   a.windows = 200;
-  a.bf16 = {true, 1.0, 0.01};
-  a.int8 = {true, 0.999, 0.03};
+  a.bf16 = {true, 1.0, 0.01, kBf16Arithmetic};
+  a.int8 = {true, 0.999, 0.03, kInt8Arithmetic};
   // Everything present and good: int8.
   REQUIRE(pick_precision(a, true, true, true).precision == Precision::int8);
   REQUIRE(pick_precision(a, true, true, true).why.find("auto -> int8") == 0);
@@ -564,6 +574,13 @@ TEST_CASE("--precision auto picks the fastest precision with kernels whose recor
   // bf16 is held to its tighter bound (0.02), int8 to 0.05.
   worse.bf16.max_abs_dp = 0.03;
   REQUIRE(pick_precision(worse, true, true, true).precision == Precision::fp32);
+  // Measured with another version of int8's arithmetic (a bundle calibrated by an older build): not
+  // used until measured again.
+  worse = a;
+  worse.int8.arithmetic = 1;
+  p = pick_precision(worse, true, true, true);
+  REQUIRE(p.precision == Precision::bf16);
+  REQUIRE(p.why.find("arithmetic version 1, this build runs 2") != std::string::npos);
   // Never measured: never chosen, whatever the CPU.
   PrecisionAgreement none;
   p = pick_precision(none, true, true, true);

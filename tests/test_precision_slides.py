@@ -124,6 +124,8 @@ for precision in ("bf16", "int8"):
     rec = agreement.get(precision, {})
     check(0 < rec.get("max_abs_dp", -1) <= diff + 1e-6, f"{precision}: recorded max |dp| {rec.get('max_abs_dp')} "
           f"is not within (0, {diff:.6f}], this run's over all 64 windows")
+    want_version = 2 if precision == "int8" else 1  # weights/precision_agreement.h's k*Arithmetic
+    check(rec.get("arithmetic") == want_version, f"{precision}: recorded arithmetic {rec.get('arithmetic')}")
     if all(a["prediction"] == b["prediction"] for a, b in zip(ref, got)):
         check(rec.get("argmax_agreement") == 1, f"{precision}: recorded argmax agreement {rec.get('argmax_agreement')}")
 

@@ -56,10 +56,14 @@ std::string entry_text(const char* name, const AgreementEntry& e, int64_t window
 
 // Why `name` cannot be auto's pick ("" when it can).
 std::string refusal(const char* name, const AgreementEntry& e, int64_t windows, double max_dp, bool kernels,
-                    const char* extension, bool calibrated) {
+                    const char* extension, bool calibrated, int arithmetic) {
   if (!kernels) return std::string(name) + ": no " + extension + " kernels on this CPU";
   if (!calibrated) return std::string(name) + ": the model is not calibrated (deepslide calibrate)";
   if (!e.measured) return std::string(name) + ": no agreement recorded in the model (deepslide calibrate measures it)";
+  if (e.arithmetic != arithmetic)
+    return std::string(name) + ": the agreement recorded in the model is for arithmetic version " +
+           std::to_string(e.arithmetic) + ", this build runs " + std::to_string(arithmetic) +
+           " (deepslide calibrate measures it again)";
   if (e.argmax_agreement < kMinArgmaxAgreement || e.max_abs_dp > max_dp)
     return entry_text(name, e, windows) + ", short of the bar";
   return "";
@@ -93,6 +97,8 @@ PrecisionAgreement measure_agreement(Model& model, const std::vector<RgbImage>& 
   const std::vector<float> ref = probabilities(model, windows, batch, Precision::fp32);
   if (bf16) a.bf16 = compare(ref, probabilities(model, windows, batch, Precision::bf16), classes);
   if (int8) a.int8 = compare(ref, probabilities(model, windows, batch, Precision::int8), classes);
+  a.bf16.arithmetic = kBf16Arithmetic;
+  a.int8.arithmetic = kInt8Arithmetic;
   return a;
 }
 
@@ -101,7 +107,9 @@ std::string agreement_metadata(const PrecisionAgreement& a) {
   nlohmann::ordered_json j;
   j["windows"] = a.windows;
   for (const auto& [name, e] : {std::pair{"bf16", &a.bf16}, std::pair{"int8", &a.int8}})
-    if (e->measured) j[name] = {{"argmax_agreement", e->argmax_agreement}, {"max_abs_dp", e->max_abs_dp}};
+    if (e->measured)
+      j[name] = {
+          {"argmax_agreement", e->argmax_agreement}, {"max_abs_dp", e->max_abs_dp}, {"arithmetic", e->arithmetic}};
   return j.dump();
 }
 
@@ -128,6 +136,12 @@ PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::
     };
     e->argmax_agreement = share("argmax_agreement");
     e->max_abs_dp = share("max_abs_dp");
+    e->arithmetic = 1;
+    if (const auto f = v.find("arithmetic"); f != v.end()) {
+      if (!f->is_number_integer() || f->get<int64_t>() < 1 || f->get<int64_t>() > 1000)
+        throw InputError(path, what + ": " + key + ".arithmetic must be a whole number from 1 to 1000");
+      e->arithmetic = (int)f->get<int64_t>();
+    }
     e->measured = true;
   }
   return a;
@@ -135,10 +149,11 @@ PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::
 
 PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool bf16_kernels, bool int8_kernels,
                              const std::function<std::string()>& bf16_slow) {
-  const std::string no_int8 =
-      refusal("int8", a.int8, a.windows, kMaxProbDiffInt8, int8_kernels, "AVX512-VNNI or AVX-VNNI", calibrated);
+  const std::string no_int8 = refusal("int8", a.int8, a.windows, kMaxProbDiffInt8, int8_kernels,
+                                      "AVX512-VNNI or AVX-VNNI", calibrated, kInt8Arithmetic);
   if (no_int8.empty()) return {Precision::int8, "auto -> int8 (" + entry_text("int8", a.int8, a.windows) + ")"};
-  std::string no_bf16 = refusal("bf16", a.bf16, a.windows, kMaxProbDiffBf16, bf16_kernels, "AVX512-BF16", true);
+  std::string no_bf16 =
+      refusal("bf16", a.bf16, a.windows, kMaxProbDiffBf16, bf16_kernels, "AVX512-BF16", true, kBf16Arithmetic);
   if (no_bf16.empty() && bf16_slow) {  // asked only when bf16 would be chosen: it may measure
     const std::string slow = bf16_slow();
     if (!slow.empty()) no_bf16 = "bf16: " + slow;

@@ -24,10 +24,18 @@ constexpr double kMinArgmaxAgreement = 0.995;
 constexpr double kMaxProbDiffBf16 = 0.02;
 constexpr double kMaxProbDiffInt8 = 0.05;
 
+// The version of each precision's arithmetic an agreement was measured with: a record made with
+// another is not used by auto (the numbers it describes are not the ones that would run). int8 2:
+// the blocks add their identity through its 8-bit codes (int8_identity, layers/layers.h); 1
+// (records without the field): added in fp32.
+constexpr int kBf16Arithmetic = 1;
+constexpr int kInt8Arithmetic = 2;
+
 struct AgreementEntry {
   bool measured = false;
   double argmax_agreement = 0;  // share of windows whose argmax equals fp32's
   double max_abs_dp = 0;        // largest |probability - fp32's| over windows and classes
+  int arithmetic = 0;           // the version measured (metadata "arithmetic", 1 when absent)
 };
 
 struct PrecisionAgreement {
@@ -42,11 +50,11 @@ struct PrecisionAgreement {
 PrecisionAgreement measure_agreement(Model& model, const std::vector<RgbImage>& windows, int batch, bool bf16,
                                      bool int8);
 
-// The metadata value ({"windows": N, "bf16": {"argmax_agreement": a, "max_abs_dp": d}, "int8": ...},
-// measured entries only), or "" when nothing was measured.
+// The metadata value ({"windows": N, "bf16": {"argmax_agreement": a, "max_abs_dp": d, "arithmetic":
+// v}, "int8": ...}, measured entries only), or "" when nothing was measured.
 std::string agreement_metadata(const PrecisionAgreement& a);
 // InputError naming `path` when the value is not such an object (windows >= 1, shares and
-// differences in [0, 1]).
+// differences in [0, 1], arithmetic a whole number 1..1000 when present).
 PrecisionAgreement parse_agreement_metadata(const std::string& path, const std::string& text);
 
 struct PrecisionPick {

@@ -55,6 +55,7 @@ ConvInt8Weights pack_conv_int8(const float* w, const float* scale, int64_t KH, i
     p.zero.push_back(in.zero[(size_t)c]);
     p.uniform = p.uniform && in.scale[(size_t)c] == in.scale[0] && in.zero[(size_t)c] == in.zero[0];
   }
+  p.in_scale = s;
   p.pad.assign((size_t)p.Cp, 0);
   for (int64_t c = 0; c < C; ++c) {
     p.pad[(size_t)c] = (uint8_t)std::nearbyint(p.zero[(size_t)c]);
@@ -142,7 +143,24 @@ bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec*
   spec->layout = lowp_input_layout(d, w.Cp);
   spec->H = d.H, spec->W = d.W;
   spec->inv = w.in_inv[0], spec->zero = w.zero[0], spec->pad = w.pad[0];
+  spec->scale = w.in_scale;
   return true;
+}
+
+bool int8_codes_readable(const Int8CodesSpec& codes, const Int8CodesSpec& mine, const ConvDims& d) {
+  if (codes == mine) return true;
+  return codes.same_quantization(mine) && codes.layout.Cp == mine.layout.Cp &&
+         lowp_copy_origin(codes.layout, d, mine.layout.Cp).has_value();
+}
+
+bool int8_codes_hold_residual(const Int8CodesSpec& codes, int64_t N, int64_t OH, int64_t OW, int64_t OC) {
+  const LowpInputLayout& l = codes.layout;
+  return !l.subsampled() && l.N == N && codes.H == OH && codes.W == OW && l.Cp == OC && codes.zero == 0 &&
+         l.pixel(N - 1, OH - 1, OW - 1) >= 0 && codes.scale > 0;
+}
+
+void int8_fake_quantize(float* dst, const float* x, int64_t n, const Int8CodesSpec& codes) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = (float)quantize_u8(x[i], codes.inv) * codes.scale;
 }
 
 bool int8_chains_supported() { return int8_tiles().kernels != nullptr; }
@@ -165,10 +183,19 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
                             const ConvDims& d, const ConvEpilogue& ep, const Int8Chain& chain) {
   check_int8_dims(w, d, ep);
   LowpChain<uint8_t> lc;
-  if (chain.in) {  // (the caller compares the codes' spec with int8_codes_spec(w, d))
+  if (chain.in) {
     Int8CodesSpec mine;
-    DS_CHECK(int8_codes_spec(w, d, &mine), "conv2d_forward_int8: codes given for an input quantized per channel");
+    DS_CHECK(int8_codes_spec(w, d, &mine) && int8_codes_readable(chain.in_spec, mine, d),
+             "conv2d_forward_int8: codes given that this convolution cannot read");
     lc.in = chain.in;
+    lc.in_layout = chain.in_spec.layout;
+  }
+  if (chain.res) {
+    DS_CHECK(!ep.residual && !ep.max_pool && int8_codes_hold_residual(chain.res_spec, d.N, d.OH, d.OW, d.OC),
+             "conv2d_forward_int8: residual codes of another shape, or a second residual");
+    lc.res = chain.res;
+    lc.res_layout = chain.res_spec.layout;
+    lc.res_scale = chain.res_spec.scale;
   }
   if (chain.out) {
     const Int8CodesSpec& s = chain.out_spec;
@@ -201,7 +228,7 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
   lowp_conv_forward<uint8_t, int8_t>(out, in, d, w, w.packed.data(), w.out_scale.data(), e,
                                      ScratchSlot::conv_int8_input, k.max_m, k.tile, quantize,
                                      zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge,
-                                     chain.in || chain.out || !chain.store_float ? &lc : nullptr);
+                                     chain.in || chain.out || chain.res || !chain.store_float ? &lc : nullptr);
 }
 
 }  // namespace ds

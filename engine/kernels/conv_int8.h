@@ -71,6 +71,7 @@ struct ConvInt8Weights : LowpPacking {  // group 4: kg groups of four per kernel
   // The input's quantization, per input channel: quantize_u8(x, in_inv[c], zero[c]); padding
   // taps read pad[c]. `uniform`: one in_inv and zero for every
   // channel (per tensor), quantized by the broadcast pass.
+  float in_scale = 0;         // s, the largest s_c (per tensor: every s_c)
   std::vector<float> in_inv;  // 1 / s_c
   std::vector<float> zero;    // z_c
   std::vector<uint8_t> pad;   // round(z_c), Cp (= C) entries
@@ -124,20 +125,41 @@ struct Int8CodesSpec {
   LowpInputLayout layout;
   int64_t H = 0, W = 0;     // the input's size
   float inv = 0, zero = 0;  // code = quantize_u8(x, inv, zero), as w.in_inv[0], w.zero[0]
+  float scale = 0;          // what a code stands for: (code - zero) * scale, as w.in_scale
   uint8_t pad = 0;          // the padding's code
   bool operator==(const Int8CodesSpec&) const = default;
   int64_t bytes() const { return layout.elems(); }
+  bool same_quantization(const Int8CodesSpec& o) const {
+    return H == o.H && W == o.W && inv == o.inv && zero == o.zero && scale == o.scale && pad == o.pad;
+  }
 };
 // The spec of w's input at dims d, when there can be one: per-tensor quantization with exact
 // padding (every post-ReLU input); false otherwise (conv1's image input).
 bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec* spec);
+// Whether a convolution whose own spec is `mine` (dims d) can read `codes`, made for another
+// reader of the same input (a block's downsample reading the copy made for its conv1): the same
+// quantization, and a copy that holds every tap it reads (lowp_copy_origin).
+bool int8_codes_readable(const Int8CodesSpec& codes, const Int8CodesSpec& mine, const ConvDims& d);
+// Whether codes can stand for a residual the size of an output [N, OH, OW, OC] (a block's identity,
+// added dequantized in the epilogue: code * scale): every pixel held, zero point 0 (post-ReLU).
+bool int8_codes_hold_residual(const Int8CodesSpec& codes, int64_t N, int64_t OH, int64_t OW, int64_t OC);
+// An activation as its codes stand for it: quantize_u8(x, inv, 0) * scale, for n values. What a
+// block's identity is at int8 when no codes were made (the chains off, the reference twin), so
+// that the result equals the chained network's bit for bit.
+void int8_fake_quantize(float* dst, const float* x, int64_t n, const Int8CodesSpec& codes);
 
 // Inference chains (issue 20: activations converted where they are produced).
 struct Int8Chain {
-  const uint8_t* in = nullptr;  // the input's codes, made for int8_codes_spec(w, d): the fp32 input is not read
-  uint8_t* out = nullptr;       // the next convolution's codes (out_spec.bytes()), padding included
-  Int8CodesSpec out_spec;       // out_spec.layout.Cp == OC, N the same; of the pool's output with ep.max_pool
-  bool store_float = true;      // false: `out` only, no fp32 output (then no residual)
+  // The input's codes, made for int8_codes_spec(w, d) or readable by it (int8_codes_readable,
+  // in_spec): the fp32 input is not read.
+  const uint8_t* in = nullptr;
+  Int8CodesSpec in_spec;
+  uint8_t* out = nullptr;   // the next convolution's codes (out_spec.bytes()), padding included
+  Int8CodesSpec out_spec;   // out_spec.layout.Cp == OC, N the same; of the pool's output with ep.max_pool
+  bool store_float = true;  // false: `out` only, no fp32 output
+  // The residual as codes (int8_codes_hold_residual; ep.residual null): + code * res_spec.scale.
+  const uint8_t* res = nullptr;
+  Int8CodesSpec res_spec;
 };
 // Whether this CPU's int8 path takes chains: the tiles do, the reference twin does not.
 bool int8_chains_supported();

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -39,10 +40,14 @@ struct LowpTile {
   int rows = 0;
   int64_t N = 0;
   // Epilogue: sum * scale[n] + bias[n] as one fma (scale null: sum + bias[n]; bias null: 0),
-  // + res[m * ldc + n], max 0.
+  // + res[m * ldr + n], max 0.
   const float* scale = nullptr;
   const float* bias = nullptr;
   const float* res = nullptr;
+  int64_t ldr = 0;
+  // Or the residual as uint8 codes (int8 chains: a block's identity): + float(res_codes[m][n]) * res_scale.
+  const uint8_t* const* res_codes = nullptr;
+  float res_scale = 0;
   bool relu = false;
   // When set, row m's bias is row_bias[m] instead (LowpEdgeBias: outputs next to the padding).
   const float* const* row_bias = nullptr;
@@ -230,6 +235,23 @@ inline LowpInputLayout lowp_input_layout(const ConvDims& d, int64_t Cp) {
   return l;
 }
 
+// How the tiles of convolution d address a copy of layout l: output pixel (n, oh, ow)'s first tap
+// at copy pixel (n * Hp + oh * sh + oh0) * Wp + ow * sw + ow0. Its own layout (lowp_input_layout,
+// origin 0), or one made for another reader of the same input whose copy holds every tap of d's
+// and pads at least as far (ResNet's stride-2 downsample reading the copy made for its block's
+// conv1): none when l cannot serve d.
+struct LowpCopyOrigin {
+  int64_t Hp, Wp, sh, sw, oh0, ow0;
+};
+inline std::optional<LowpCopyOrigin> lowp_copy_origin(const LowpInputLayout& l, const ConvDims& d, int64_t Cp) {
+  const LowpInputLayout own = lowp_input_layout(d, Cp);
+  if (l == own) return LowpCopyOrigin{l.Hp, l.Wp, l.sh, l.sw, 0, 0};
+  const int64_t oh0 = l.pad_h - d.pad_h, ow0 = l.pad_w - d.pad_w;
+  if (l.subsampled() || l.Cp != Cp || l.N != d.N || oh0 < 0 || ow0 < 0) return std::nullopt;
+  if ((d.OH - 1) * d.stride_h + d.KH + oh0 > l.Hp || (d.OW - 1) * d.stride_w + d.KW + ow0 > l.Wp) return std::nullopt;
+  return LowpCopyOrigin{l.Hp, l.Wp, d.stride_h, d.stride_w, oh0, ow0};
+}
+
 // Fills the pixels of copy (layout l, of an input H x W) that hold no input pixel, the padding,
 // with pad (Cp elements; null: 0): what a convolution writing the next one's copy leaves out.
 template <class A>
@@ -246,11 +268,17 @@ void lowp_fill_padding(A* copy, const LowpInputLayout& l, int64_t H, int64_t W, 
 // convolution's output converted in its epilogue into the copy the next one reads.
 template <class A>
 struct LowpChain {
-  const A* in = nullptr;       // the input's copy, lowp_input_layout(d, Cp): the conversion pass is skipped
+  const A* in = nullptr;  // the input's copy, of layout in_layout (lowp_copy_origin): the conversion pass is skipped
+  LowpInputLayout in_layout;   // (its padding must be what this convolution's would be)
   A* out = nullptr;            // the next convolution's copy (its padding already filled): every output
   LowpInputLayout out_layout;  // pixel it holds, out_convert(dst, fp32 row, n); out_layout.Cp == d.OC
   std::function<void(A*, const float*, int64_t)> out_convert;
-  bool store_float = true;  // false: `out` only, the fp32 output is not stored (no residual, no pool)
+  bool store_float = true;  // false: `out` only, the fp32 output is not stored (no pool)
+  // The residual as codes of layout res_layout (holding every output pixel, Cp == d.OC), added as
+  // code * res_scale, instead of ep.residual.
+  const uint8_t* res = nullptr;
+  LowpInputLayout res_layout;
+  float res_scale = 0;
 };
 
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
@@ -271,9 +299,15 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   DS_CHECK(!ep.channel_sums, "lowp_conv_forward: channel sums are the fp32 convolutions' (training)");
   const PoolDims* pool = ep.max_pool;
   const LowpInputLayout lay = lowp_input_layout(d, w.Cp);
-  const int64_t Hp = lay.Hp, Wp = lay.Wp, Cp = lay.Cp, sh = lay.sh, sw = lay.sw;
   const A* next_in = chain ? chain->in : nullptr;
   A* next_out = chain ? chain->out : nullptr;
+  const uint8_t* res_codes = chain ? chain->res : nullptr;
+  // The copy the tiles read: this convolution's own, or the one given (made for another reader).
+  const std::optional<LowpCopyOrigin> origin = lowp_copy_origin(next_in ? chain->in_layout : lay, d, w.Cp);
+  DS_CHECK(origin.has_value(), "lowp_conv_forward: the input's copy does not hold this convolution's taps");
+  const int64_t Hp = origin->Hp, Wp = origin->Wp, Cp = w.Cp, sh = origin->sh, sw = origin->sw;
+  DS_CHECK(!res_codes || (!ep.residual && !pool && chain->res_layout.Cp == d.OC && !chain->res_layout.subsampled()),
+           "lowp_conv_forward: residual codes of another layout");
   // The next copy's code pixels for output pixel (n, oh, ow) of an output OW wide (the pool's when
   // one follows), or null where the copy does not hold it.
   auto next_pixel = [&](int64_t n, int64_t oh, int64_t ow) -> A* {
@@ -283,8 +317,8 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const bool store_float = !chain || chain->store_float;
   DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert),
            "lowp_conv_forward: the next copy's layout differs from the output's");
-  DS_CHECK(store_float || (next_out && !ep.residual && !pool), "lowp_conv_forward: an output nobody stores");
-  const A* a = next_in;
+  DS_CHECK(store_float || (next_out && !pool), "lowp_conv_forward: an output nobody stores");
+  const A* a = next_in ? next_in + (origin->oh0 * Wp + origin->ow0) * Cp : nullptr;
   if (!a) {
     a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
     std::memset(const_cast<A*>(a) + lay.elems(), 0, sizeof(A) * kLowpCopySlack);  // read, times zero weights
@@ -318,6 +352,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   // row at c + (p - p0) * OC, its residual at res likewise (or null).
   auto run_pixels = [&](const A** rows, const float** row_bias, int64_t ob, int64_t p0, int64_t p1, float* c,
                         const float* res) {
+    const uint8_t* res_rows[16] = {};
     LowpTile<A, B> t;
     t.a_rows = rows;
     t.a_ld = Wp * Cp;
@@ -330,6 +365,8 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.bias = ep.bias ? ep.bias + ob * L : nullptr;
     t.relu = ep.relu;
     t.row_bias = edge ? row_bias : nullptr;
+    t.res_codes = res_codes ? res_rows : nullptr;
+    t.res_scale = res_codes ? chain->res_scale : 0.0f;
     // Not stored: each tile's rows into this thread's buffer, converted from there.
     thread_local std::vector<float> tile_rows;
     if (!store_float) tile_rows.resize((size_t)(M * L));
@@ -343,10 +380,12 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         if (m >= t.rows) {  // a short tile repeats its last pixel
           rows[m] = rows[t.rows - 1];
           row_bias[m] = row_bias[t.rows - 1];
+          res_rows[m] = res_rows[t.rows - 1];
           continue;
         }
         rows[m] = a + ((n * Hp + oh * sh) * Wp + ow * sw) * Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
+        if (res_codes) res_rows[m] = res_codes + chain->res_layout.pixel(n, oh, ow) * d.OC + ob * L;
         if (next_out && !pool) {
           next_rows[m] = next_pixel(n, oh, ow);
           if (next_rows[m]) next_rows[m] += ob * L;
@@ -358,6 +397,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       }
       t.c = store_float ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
+      t.ldr = d.OC;
       tile(t, M, NV);
       if (next_out && !pool)
         for (int m = 0; m < t.rows; ++m)

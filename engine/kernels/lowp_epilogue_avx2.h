@@ -1,7 +1,8 @@
 // The reduced-precision tiles' epilogue on AVX2 (LowpTile in lowp_conv.h), for the AVX-VNNI int8
 // instance: the same operations as lowp_epilogue_avx512.h on 8 columns a vector (each row's sums
 // as fp32, times scale when given, plus bias, the row's own when row_bias is set, in one fma;
-// + residual, max 0), columns past N masked. Include only from files built with AVX2 and FMA.
+// + residual, fp32 or codes times their scale, max 0), columns past N masked. Include only from files built with AVX2
+// and FMA.
 #pragma once
 #include <immintrin.h>
 
@@ -27,7 +28,14 @@ inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum)
       const __m256 bias = row_bias ? load(row_bias + n0) : _mm256_setzero_ps();
       __m256 x = sum(m, h);
       x = t.scale ? _mm256_fmadd_ps(x, load(t.scale + n0), bias) : _mm256_add_ps(x, bias);
-      if (t.res) x = _mm256_add_ps(x, load(t.res + m * t.ldc + n0));
+      if (t.res) x = _mm256_add_ps(x, load(t.res + m * t.ldr + n0));
+      if (t.res_codes) {  // 8 codes (past N: unused lanes, never stored), product then sum as the AVX-512 epilogue
+        const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.res_codes[m] + n0));
+        const __m256 r = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+        __m256 p = _mm256_mul_ps(r, _mm256_set1_ps(t.res_scale));
+        asm("" : "+x"(p));  // not contracted into an fma (these files build with -ffp-contract=fast)
+        x = _mm256_add_ps(x, p);
+      }
       if (t.relu) x = (__m256)((lowp_f32x8)x > 0.0f ? (lowp_f32x8)x : 0.0f);  // NaN -> 0, as the other tiles
       _mm256_maskstore_ps(t.c + m * t.ldc + n0, k, x);
     }

@@ -1,6 +1,7 @@
 // The reduced-precision tiles' epilogue on AVX-512 (LowpTile in lowp_conv.h), shared by the
 // AVX512-BF16 and AVX512-VNNI instances: each row's sums, as fp32, times scale (when given) plus
-// bias (the row's own when row_bias is set) in one fma, + residual, max 0, stored with a mask
+// bias (the row's own when row_bias is set) in one fma, + residual (fp32, or codes times their
+// scale), max 0, stored with a mask
 // past N. Include only from files built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
 #pragma once
 #include <immintrin.h>
@@ -24,7 +25,15 @@ inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
       const __m512 bias = row_bias ? _mm512_maskz_loadu_ps(k, row_bias + n0) : _mm512_setzero_ps();
       __m512 x = sum(m, v);
       x = t.scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), bias) : _mm512_add_ps(x, bias);
-      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldc + n0));
+      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldr + n0));
+      if (t.res_codes) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
+        // (The maskz forms: GCC 12's unmasked ones raise false -Wmaybe-uninitialized reports.)
+        const __m512i q = _mm512_maskz_cvtepu8_epi32(k, _mm_maskz_loadu_epi8(k, t.res_codes[m] + n0));
+        const __m512 r = _mm512_maskz_cvtepi32_ps(k, q);
+        __m512 p = _mm512_mul_ps(r, _mm512_set1_ps(t.res_scale));
+        asm("" : "+v"(p));  // not contracted into an fma (these files build with -ffp-contract=fast)
+        x = _mm512_add_ps(x, p);
+      }
       if (t.relu) x = (__m512)((lowp_f32x16)x > 0.0f ? (lowp_f32x16)x : 0.0f);  // (GCC 12 warns on _mm512_max_ps)
       _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
     }
