@@ -16,13 +16,19 @@
 // likewise against the fp32 peak, next to fwd_bf16 at batch 16 and 1.
 // fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
 // timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an FMA's
-// multiply-adds, its own peak 400%). Run: build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and
-// --threads via OMP_NUM_THREADS.
+// multiply-adds, its own peak 400%). fwd_int8_chained is the int8 forward as the chained network
+// runs it (Int8Chain): the input's codes made before the timed loop, no fp32 output, the next
+// convolution's codes written instead (a 1x1 reader's for a 1x1, else a 3x3 stride-1 one's), and at
+// stride 1 a residual added from codes (a block's identity). Run: build/bench_conv [--benchmark_filter=layer1] ;
+// DEEPSLIDE_ISA=avx2 and
+// --threads via OMP_NUM_THREADS, each benchmark's seconds via BENCH_CONV_MIN_TIME (default 0.5).
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -114,8 +120,27 @@ enum Pass {
   kForwardInt8,
   kBackwardDataWinograd,
   kForwardBf16Winograd,
-  kBackwardWeightsWinograd
+  kBackwardWeightsWinograd,
+  kForwardInt8Chained
 };
+
+// The codes of x as the convolution packed `w` reads them (its own spec), made once: the chained
+// pass's input.
+std::vector<uint8_t> codes_of(const ds::Tensor& x, const ds::ConvInt8Weights& w, const ds::ConvDims& d,
+                              ds::Int8CodesSpec* spec) {
+  if (!ds::int8_codes_spec(w, d, spec)) throw std::runtime_error("bench_conv: no codes for a per-channel input");
+  std::vector<uint8_t> c((size_t)(spec->bytes() + ds::kLowpCopySlack), 0);
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t h = 0; h < d.H; ++h)
+      for (int64_t v = 0; v < d.W; ++v) {
+        const int64_t i = spec->layout.pixel(n, h, v);
+        if (i < 0) continue;  // a pixel the copy does not hold (a strided 1x1's)
+        const float* px = x.data() + ((n * d.H + h) * d.W + v) * d.C;
+        uint8_t* q = c.data() + i * d.C;
+        for (int64_t i = 0; i < d.C; ++i) q[i] = ds::quantize_u8(px[i], spec->inv);
+      }
+  return c;
+}
 
 void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvDims d = ds::make_conv_dims(batch, s.C, s.H, s.H, s.OC, s.k, s.k, s.stride, s.pad);
@@ -132,8 +157,27 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvWinogradBf16Weights wbw = pass == kForwardBf16Winograd
                                               ? ds::pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC)
                                               : ds::ConvWinogradBf16Weights{};
+  const bool int8 = pass == kForwardInt8 || pass == kForwardInt8Chained;
   const ds::ConvInt8Weights wi =
-      pass == kForwardInt8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
+      int8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
+  ds::Int8Chain chain;
+  std::vector<uint8_t> in_codes, out_codes, res_codes;
+  if (pass == kForwardInt8Chained) {
+    in_codes = codes_of(x, wi, d, &chain.in_spec);
+    chain.in = in_codes.data();
+    const int64_t rk = d.KH == 1 ? 1 : 3;  // the next convolution, reading the output
+    const ds::ConvDims rd = ds::make_conv_dims(d.N, d.OC, d.OH, d.OW, d.OC, rk, rk, 1, rk / 2);
+    // (Only the spec matters: the reader's input quantization, per tensor; any 1x1 weights give it.)
+    const ds::ConvInt8Weights rw = ds::pack_conv_int8(w.data(), nullptr, 1, 1, d.OC, std::min(d.OC, d.C), 3.0f);
+    if (!ds::int8_codes_spec(rw, rd, &chain.out_spec)) throw std::runtime_error("bench_conv: no reader codes");
+    out_codes.assign((size_t)(chain.out_spec.bytes() + ds::kLowpCopySlack), 0);
+    chain.out = out_codes.data();
+    chain.store_float = false;
+    if (d.stride_h == 1) {  // the residual: codes of an output-shaped activation (dy's values)
+      res_codes = codes_of(dy, rw, ds::make_conv_dims(d.N, d.OC, d.OH, d.OW, d.OC, 1, 1, 1, 0), &chain.res_spec);
+      chain.res = res_codes.data();
+    }
+  }
   std::vector<double> times;
   const double peak_before = peak_gflops();
   for (auto _ : state) {
@@ -144,6 +188,7 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
       case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
       case kForwardBf16Winograd: ds::conv2d_forward_winograd_bf16(y.data(), x.data(), wbw, d); break;
       case kForwardInt8: ds::conv2d_forward_int8(y.data(), x.data(), wi, d); break;
+      case kForwardInt8Chained: ds::conv2d_forward_int8(nullptr, nullptr, wi, d, {}, chain); break;
       case kBackwardData: ds::conv2d_backward_data(dx.data(), dy.data(), w.data(), d); break;
       case kBackwardDataWinograd: ds::conv2d_backward_data_winograd(dx.data(), dy.data(), wbd, d, true); break;
       case kBackwardWeights: ds::conv2d_backward_weights(dw.data(), nullptr, dy.data(), x.data(), d); break;
@@ -167,6 +212,10 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
+  // Seconds per benchmark: 0.5, or BENCH_CONV_MIN_TIME (longer runs for a profiler to sample;
+  // --benchmark_min_time does not override a benchmark's own).
+  const char* mt = std::getenv("BENCH_CONV_MIN_TIME");
+  const double min_time = mt && std::atof(mt) > 0 ? std::atof(mt) : 0.5;
   const char* pass_names[] = {"fwd",
                               "bwd_data",
                               "bwd_weights",
@@ -175,13 +224,15 @@ int register_all() {
                               "fwd_int8",
                               "bwd_data_winograd",
                               "fwd_bf16_winograd",
-                              "bwd_weights_winograd"};
+                              "bwd_weights_winograd",
+                              "fwd_int8_chained"};
   for (const int64_t batch : {kBatch, int64_t(1)})
     for (const Shape& s : kShapes)
-      for (int p = 0; p < 9; ++p) {
+      for (int p = 0; p < 10; ++p) {
         if (p == kBackwardData && std::string(s.name) == "conv1") continue;  // never needed
         if ((p == kForwardBf16 || p == kForwardBf16Winograd) && !ds::has_bf16_kernels()) continue;
-        if (p == kForwardInt8 && !ds::has_vnni_kernels()) continue;
+        if ((p == kForwardInt8 || p == kForwardInt8Chained) && !ds::has_vnni_kernels()) continue;
+        if (p == kForwardInt8Chained && s.C == 3) continue;  // the image is never chained
         const bool wino = s.k == 3 && s.stride == 1;
         if ((p == kForwardWinograd || p == kBackwardDataWinograd || p == kForwardBf16Winograd ||
              p == kBackwardWeightsWinograd) &&
@@ -193,7 +244,7 @@ int register_all() {
         const std::string prefix = batch == 1 ? "b1/" : "";
         benchmark::RegisterBenchmark((prefix + s.name + "/" + pass_names[p]).c_str(), run, s, (Pass)p, batch)
             ->Unit(benchmark::kMillisecond)
-            ->MinTime(0.5)
+            ->MinTime(min_time)
             ->UseManualTime();
       }
   return 0;
