@@ -2,7 +2,7 @@
 // next (Var::int8_codes; issue 20: activations converted where they are produced, not in a pass
 // of the reader's own): the bytes, the spec they were made for (layout and quantization, which
 // the reader compares with its own before using them), and the activation's shape, since its
-// fp32 value is not stored when nothing else reads it.
+// fp32 value is not stored when every reader takes the codes.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -237,7 +237,8 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   y->int8_codes = codes;
   float* out = chain.store_float ? y->value.data() : nullptr;
   const float* in = x->value.defined() ? x->value.data() : nullptr;
-  if (chain.in || chain.out) conv2d_forward_int8(out, in, f->w, d, ep, chain);
+  DS_CHECK(!residual || residual->value.defined() || chain.res, "conv_bn_int8: a residual neither fp32 nor codes");
+  if (chain.in || chain.out || chain.res) conv2d_forward_int8(out, in, f->w, d, ep, chain);
   else conv2d_forward_int8(out, in, f->w, d, ep);
   log_conv_algo(conv, d, "int8");
   return y;

@@ -89,8 +89,9 @@ struct BatchNorm2d;
 //
 // At int8, chains (issue 20): when `next` names the convolution that reads the output next and
 // both run the int8 tiles, this one's epilogue also writes next's input codes (Var::int8_codes,
-// engine/int8_codes.h), and without also_float, nothing else reading the output, no fp32 output
-// at all (value undefined). A convolution whose input carries codes it can read (made for it, or
+// engine/int8_codes.h), and when nothing else reads the output's fp32 value (no also_float, or a
+// block's input whose other reader takes the codes too: block_input below), no fp32 output at
+// all (value undefined). A convolution whose input carries codes it can read (made for it, or
 // for another reader of the same input whose copy holds its taps: a block's downsample reading
 // its conv1's) reads those and skips its quantizing pass. A residual with no value stands for its
 // codes (int8_identity), added dequantized in the epilogue. The outputs are the same bit for bit,

@@ -681,7 +681,7 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
                 100.0 * a.agree, a.max_diff);
     CHECK(a.classes_hit == K);
     CHECK(a.agree >= (K == 2 ? 0.94 : 0.85));
-    CHECK(a.max_diff <= 0.5);
+    CHECK(a.max_diff <= 0.6);
   }
 }
 
@@ -725,6 +725,46 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);
     CHECK(std::all_of(log.begin(), log.end(), [](const ConvAlgoUse& u) { return u.algo == "int8"; }));
     std::printf("%s int8 chained == unchained bit for bit (%zu convolutions)\n", arch_name(arch).c_str(), log.size());
+  }
+}
+
+// Some convolutions left at fp32 inside the int8 network (a model file whose metadata omits
+// them): the chains stop at them, a codes-only identity reaches an fp32 convolution as the values
+// it stands for, or an int8 one with no input or output codes; still equal to the unchained
+// network bit for bit.
+TEST_CASE("int8 chains with some convolutions at fp32 equal the unchained network bit for bit") {
+  if (!vnni_available()) return;
+  for (Arch arch : {Arch::resnet18, Arch::resnet50}) {
+    Rng rng(41);
+    Model model = make_model(arch, {"a", "b"}, 5, 48);
+    const Tensor calib = Tensor::from_vector(Shape{2, 3, 40, 44}, randn(2 * 3 * 40 * 44, rng));
+    begin_calibration(model);
+    calibrate_batch(model, calib);
+    finish_calibration(model);
+    const std::vector<Conv2d*> convs = model.net->convs();
+    // ResNet-18: layer2.1.conv2 (reads conv1's codes; an identity of codes into fp32) and
+    // layer3.0.downsample (block 0's output then stays fp32 for it). ResNet-50: the last block's
+    // conv2 (its conv3, the network's last, then has neither input nor output codes) and
+    // layer2.1.conv1.
+    for (Conv2d* c : convs) {
+      const std::string& n = c->weight.name;
+      if (n == "layer2.1.conv2.weight" || n == "layer3.0.downsample.0.weight" || n == "layer4.2.conv2.weight" ||
+          n == "layer2.1.conv1.weight")
+        c->int8_act_max = 0;
+    }
+    const Tensor x = Tensor::from_vector(Shape{2, 3, 40, 44}, randn(2 * 3 * 40 * 44, rng));
+    auto logits = [&](bool chains) {
+      Context ctx;
+      ctx.precision = Precision::int8;
+      ctx.int8_chains = chains;
+      return model.net->forward(ctx, make_var(x))->value;
+    };
+    const int64_t res0 = int8_residual_code_reads();
+    const Tensor chained = logits(true);
+    CHECK(int8_residual_code_reads() > res0);
+    const Tensor plain = logits(false);
+    REQUIRE(chained.numel() == plain.numel());
+    CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);
   }
 }
 

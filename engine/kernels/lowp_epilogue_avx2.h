@@ -6,6 +6,10 @@
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
 #include "engine/kernels/lowp_conv.h"
 
 namespace ds {
@@ -29,8 +33,10 @@ inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum)
       __m256 x = sum(m, h);
       x = t.scale ? _mm256_fmadd_ps(x, load(t.scale + n0), bias) : _mm256_add_ps(x, bias);
       if (t.res) x = _mm256_add_ps(x, load(t.res + m * t.ldr + n0));
-      if (t.res_codes) {  // 8 codes (past N: unused lanes, never stored), product then sum as the AVX-512 epilogue
-        const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.res_codes[m] + n0));
+      if (t.res_codes) {  // 8 codes (none read past N), product then sum as the AVX-512 epilogue
+        uint64_t bytes = 0;
+        std::memcpy(&bytes, t.res_codes[m] + n0, (size_t)std::min<int64_t>(8, t.N - n0));
+        const __m128i q = _mm_cvtsi64_si128((long long)bytes);
         const __m256 r = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
         __m256 p = _mm256_mul_ps(r, _mm256_set1_ps(t.res_scale));
         asm("" : "+x"(p));  // not contracted into an fma (these files build with -ffp-contract=fast)
