@@ -230,8 +230,7 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   if (codes) {
     chain.out = codes->data();
     chain.out_spec = codes->spec;
-    // (A pool's output is stored: the pool writes it, then converts it.)
-    chain.store_float = next.also_float && (ep.max_pool || !others_read_codes(next, codes->spec, y_shape));
+    chain.store_float = next.also_float && !others_read_codes(next, codes->spec, y_shape);
   }
   VarPtr y = make_var(chain.store_float ? Tensor::empty(y_shape) : Tensor());
   y->int8_codes = codes;

@@ -273,7 +273,7 @@ struct LowpChain {
   A* out = nullptr;            // the next convolution's copy (its padding already filled): every output
   LowpInputLayout out_layout;  // pixel it holds, out_convert(dst, fp32 row, n); out_layout.Cp == d.OC
   std::function<void(A*, const float*, int64_t)> out_convert;
-  bool store_float = true;  // false: `out` only, the fp32 output is not stored (no pool)
+  bool store_float = true;  // false: `out` only, the fp32 output (or the pool's) is not stored
   // The residual as codes of layout res_layout (holding every output pixel, Cp == d.OC), added as
   // code * res_scale, instead of ep.residual.
   const uint8_t* res = nullptr;
@@ -321,7 +321,9 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
                           chain->out_layout.pixel(0, 0, 0) + d.OW - 1 == chain->out_layout.pixel(0, 0, d.OW - 1);
   DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert),
            "lowp_conv_forward: the next copy's layout differs from the output's");
-  DS_CHECK(store_float || (next_out && !pool), "lowp_conv_forward: an output nobody stores");
+  DS_CHECK(store_float || next_out, "lowp_conv_forward: an output nobody stores");
+  // The tiles store fp32 rows: the output, or with a pool the band it pools.
+  const bool tiles_store = store_float || pool;
   const A* a = next_in ? next_in + (origin->oh0 * Wp + origin->ow0) * Cp : nullptr;
   if (!a) {
     a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
@@ -363,7 +365,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.KH = w.KH;
     t.kg = w.kg;
     t.b = packed + ob * block;
-    t.ldc = store_float ? d.OC : L;
+    t.ldc = tiles_store ? d.OC : L;
     t.N = std::min(L, d.OC - ob * L);
     t.scale = scale ? scale + ob * L : nullptr;
     t.bias = ep.bias ? ep.bias + ob * L : nullptr;
@@ -373,7 +375,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.res_scale = res_codes ? chain->res_scale : 0.0f;
     // Not stored: each tile's rows into this thread's buffer, converted from there.
     thread_local std::vector<float> tile_rows;
-    if (!store_float) tile_rows.resize((size_t)(M * L));
+    if (!tiles_store) tile_rows.resize((size_t)(M * L));
     A* next_rows[16];
     // The output pixel (n, oh, ow) of p, stepped one pixel at a time, and where its output row
     // starts in A, the residual's codes and the next copy (when that holds every pixel of the
@@ -413,7 +415,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
           if (n < d.N) start_row();
         }
       }
-      t.c = store_float ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
+      t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       t.ldr = d.OC;
       tile(t, M, NV);
@@ -454,17 +456,19 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         continue;
       }
       // A band of pooled rows (pooling.h): its convolution rows into this thread's buffer, then
-      // pooled into out.
+      // pooled into out, or not stored, into a second buffer only to be converted.
       const PoolBand pb = pool_band(*pool, it);
       float* band = scratch(ScratchSlot::conv_pool_band, (pb.r1 - pb.r0) * d.OW * d.OC);
       const int64_t p0 = (pb.n * d.OH + pb.r0) * d.OW, p1 = (pb.n * d.OH + pb.r1) * d.OW;
       for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
-      maxpool2d_band(out, band, *pool, pb);
+      float* pooled = store_float ? out + (pb.n * pool->OH + pb.ph0) * pool->OW * d.OC
+                                  : scratch(ScratchSlot::conv_pooled_band, pb.local.OH * pool->OW * d.OC);
+      maxpool2d_band_rows(pooled, band, *pool, pb);
       if (next_out)  // the band's pooled rows, converted while they are in cache
-        for (int64_t ph = pb.ph0; ph < pb.ph0 + pb.local.OH; ++ph)
+        for (int64_t r = 0; r < pb.local.OH; ++r)
           for (int64_t pw = 0; pw < pool->OW; ++pw)
-            if (A* q = next_pixel(pb.n, ph, pw))
-              chain->out_convert(q, out + ((pb.n * pool->OH + ph) * pool->OW + pw) * d.OC, d.OC);
+            if (A* q = next_pixel(pb.n, pb.ph0 + r, pw))
+              chain->out_convert(q, pooled + (r * pool->OW + pw) * d.OC, d.OC);
     }
   }
 }

@@ -50,9 +50,12 @@ PoolBand pool_band(const PoolDims& d, int64_t i) {
   return b;
 }
 
+void maxpool2d_band_rows(float* rows, const float* band, const PoolDims&, const PoolBand& b) {
+  for (int64_t r = 0; r < b.local.OH; ++r) pool_loops().max_row(rows, nullptr, band, b.local, r);
+}
+
 void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b) {
-  float* o = out + (b.n * d.OH + b.ph0) * d.OW * d.C;
-  for (int64_t r = 0; r < b.local.OH; ++r) pool_loops().max_row(o, nullptr, band, b.local, r);
+  maxpool2d_band_rows(out + (b.n * d.OH + b.ph0) * d.OW * d.C, band, d, b);
 }
 
 void maxpool2d_forward_ref(float* out, int32_t* argmax, const float* in, const PoolDims& d) {

@@ -46,6 +46,8 @@ int64_t pool_bands(const PoolDims& d);  // bands in all: N x ceil(OH / kPoolBand
 PoolBand pool_band(const PoolDims& d, int64_t i);
 // Pools band b's buffer (its r1 - r0 input rows, [W, C] each) into out, the whole pool's output.
 void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b);
+// The same into rows, the band's b.local.OH pooled rows only ([OW, C] each).
+void maxpool2d_band_rows(float* rows, const float* band, const PoolDims& d, const PoolBand& b);
 
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
 // fast path: test oracle, and what reference mode (DEEPSLIDE_ISA=ref) runs.
