@@ -278,11 +278,10 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     DS_CHECK_INPUT(rs == os, "conv_bn_eval " + conv.weight.name + ": residual " + rs.str() +
                                  " differs from the output " + os.str());
   }
-  // A residual given as codes (int8_identity) is read as such at int8 with the tiles; anywhere else
-  // as the fp32 values they stand for.
+  // A residual given as codes (int8_identity, which checked that they hold it) is read as such at
+  // int8 with the tiles; anywhere else as the fp32 values they stand for.
   const bool res_codes = residual && !residual->value.defined();
-  if (res_codes && !(int8 && int8_chains_supported() &&
-                     int8_codes_hold_residual(residual->int8_codes->spec, os[0], os[1], os[2], os[3])))
+  if (res_codes && !(int8 && int8_chains_supported()))
     return conv_bn_pool_eval(ctx, conv, bn, x, codes_value(*residual->int8_codes), relu, pool, next);
   const int64_t OC = conv.OC;
   const ConvDims d = make_conv_dims(os[0], conv.C, xs[1], xs[2], OC, conv.KH, conv.KW, conv.stride, conv.pad);

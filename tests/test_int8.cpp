@@ -684,6 +684,14 @@ TEST_CASE("ResNet-18 at int8 agrees with fp32 on untrained weights, 2 and 10 cla
   }
 }
 
+// The network's logits at int8 on x, chained or not (Context::int8_chains).
+static Tensor int8_logits(Model& model, const Tensor& x, bool chains) {
+  Context ctx;
+  ctx.precision = Precision::int8;
+  ctx.int8_chains = chains;
+  return model.net->forward(ctx, make_var(x))->value;
+}
+
 // Chains (conv_bn_eval's ConvNext, Int8Chain): each convolution's epilogue writes the next one's
 // input codes, and a block's first convolution stores no fp32 output at all. The codes are the
 // bytes the reader's own pass makes, so the logits equal the unchained network's bit for bit, on
@@ -700,12 +708,7 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     calibrate_batch(model, calib);
     REQUIRE(finish_calibration(model) == (int)model.net->convs().size());
     const Tensor x = Tensor::from_vector(Shape{3, 3, 45, 51}, randn(3 * 3 * 45 * 51, rng));
-    auto logits = [&](bool chains) {
-      Context ctx;
-      ctx.precision = Precision::int8;
-      ctx.int8_chains = chains;
-      return model.net->forward(ctx, make_var(x))->value;
-    };
+    auto logits = [&](bool chains) { return int8_logits(model, x, chains); };
     std::vector<ConvAlgoUse> log;
     set_conv_algo_log(&log);
     const int64_t reads0 = int8_chain_reads(), res0 = int8_residual_code_reads();
@@ -752,12 +755,7 @@ TEST_CASE("int8 chains with some convolutions at fp32 equal the unchained networ
         c->int8_act_max = 0;
     }
     const Tensor x = Tensor::from_vector(Shape{2, 3, 40, 44}, randn(2 * 3 * 40 * 44, rng));
-    auto logits = [&](bool chains) {
-      Context ctx;
-      ctx.precision = Precision::int8;
-      ctx.int8_chains = chains;
-      return model.net->forward(ctx, make_var(x))->value;
-    };
+    auto logits = [&](bool chains) { return int8_logits(model, x, chains); };
     const int64_t res0 = int8_residual_code_reads();
     const Tensor chained = logits(true);
     CHECK(int8_residual_code_reads() > res0);

@@ -149,8 +149,7 @@ bool int8_codes_spec(const ConvInt8Weights& w, const ConvDims& d, Int8CodesSpec*
 
 bool int8_codes_readable(const Int8CodesSpec& codes, const Int8CodesSpec& mine, const ConvDims& d) {
   if (codes == mine) return true;
-  return codes.same_quantization(mine) && codes.layout.Cp == mine.layout.Cp &&
-         lowp_copy_origin(codes.layout, d, mine.layout.Cp).has_value();
+  return codes.same_quantization(mine) && lowp_copy_origin(codes.layout, d, mine.layout.Cp).has_value();
 }
 
 bool int8_codes_hold_residual(const Int8CodesSpec& codes, int64_t N, int64_t OH, int64_t OW, int64_t OC) {

@@ -315,10 +315,9 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     return i < 0 ? nullptr : next_out + i * d.OC;
   };
   const bool store_float = !chain || chain->store_float;
-  // The next copy holds every output pixel, a row's consecutive pixels side by side.
-  const bool next_dense = next_out && !pool && !chain->out_layout.subsampled() &&
-                          chain->out_layout.pixel(d.N - 1, d.OH - 1, d.OW - 1) >= 0 &&
-                          chain->out_layout.pixel(0, 0, 0) + d.OW - 1 == chain->out_layout.pixel(0, 0, d.OW - 1);
+  // The next copy holds every output pixel (not subsampled: a row's pixels side by side).
+  const bool next_dense =
+      next_out && !pool && !chain->out_layout.subsampled() && chain->out_layout.pixel(d.N - 1, d.OH - 1, d.OW - 1) >= 0;
   DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert),
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || next_out, "lowp_conv_forward: an output nobody stores");
