@@ -21,12 +21,13 @@
 // convolution's codes written instead (a 1x1 reader's for a 1x1, else a 3x3 stride-1 one's), and at
 // stride 1 a residual added from codes (a block's identity). Run: build/bench_conv [--benchmark_filter=layer1] ;
 // DEEPSLIDE_ISA=avx2 and
-// --threads via OMP_NUM_THREADS, each benchmark's seconds via BENCH_CONV_MIN_TIME (default 0.5).
+// --threads via OMP_NUM_THREADS, each benchmark's seconds via BENCH_CONV_MIN_TIME (default 0.5, at most 600).
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -212,10 +213,18 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
 }
 
 int register_all() {
-  // Seconds per benchmark: 0.5, or BENCH_CONV_MIN_TIME (longer runs for a profiler to sample;
-  // --benchmark_min_time does not override a benchmark's own).
+  // Seconds per benchmark: 0.5, or BENCH_CONV_MIN_TIME in (0, 600] (longer runs for a profiler to
+  // sample; --benchmark_min_time does not override a benchmark's own). Anything else is refused.
   const char* mt = std::getenv("BENCH_CONV_MIN_TIME");
-  const double min_time = mt && std::atof(mt) > 0 ? std::atof(mt) : 0.5;
+  double min_time = 0.5;
+  if (mt) {
+    char* end = nullptr;
+    min_time = std::strtod(mt, &end);
+    if (end == mt || *end || !(min_time > 0 && min_time <= 600)) {
+      std::fprintf(stderr, "bench_conv: BENCH_CONV_MIN_TIME must be seconds in (0, 600], got '%.40s'\n", mt);
+      std::exit(2);
+    }
+  }
   const char* pass_names[] = {"fwd",
                               "bwd_data",
                               "bwd_weights",
