@@ -167,7 +167,15 @@ static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, 
 
 namespace {
 
-std::atomic<int64_t> g_int8_chain_reads{0}, g_int8_residual_code_reads{0};
+std::atomic<int64_t> g_int8_chain_reads{0}, g_int8_residual_code_reads{0}, g_int8_fused_downsamples{0};
+
+// A block's downsample run inside its last convolution's tiles (conv_bn_downsample): its
+// convolution and BN, and its input, whose codes it reads.
+struct FusedDownsample {
+  Conv2d* conv = nullptr;
+  const BatchNorm2d* bn = nullptr;
+  VarPtr x;
+};
 
 // The codes next reads, for this convolution's epilogue to write (int8 chains), or null where
 // there is no chain: no next, a next not at int8, the reference twin, or a next whose input is
@@ -194,24 +202,30 @@ std::optional<Int8CodesSpec> own_codes_spec(Conv2d& conv, const BatchNorm2d& bn,
   return spec;
 }
 
+// Whether conv, reading an input of shape xs, can read codes (its own or another reader's:
+// int8_codes_readable).
+bool reads_codes(Conv2d& conv, const BatchNorm2d& bn, const Int8CodesSpec& codes, const Shape& xs) {
+  ConvDims d;
+  const std::optional<Int8CodesSpec> mine = own_codes_spec(conv, bn, xs, &d);
+  return mine && int8_codes_readable(codes, *mine, d);
+}
+
 // Whether everything besides next.conv that reads a block's output (next.block_input) takes the
 // codes made for next.conv instead of its fp32 value: the next block's downsample, when it runs at
 // int8 and can read them (int8_codes_readable), or else its identity (int8_identity).
 bool others_read_codes(const ConvNext& next, const Int8CodesSpec& codes, const Shape& os) {
   if (!next.block_input) return false;
   if (!next.down) return int8_codes_hold_residual(codes, os[0], os[1], os[2], os[3]);
-  if (next.down->int8_act_max <= 0) return false;
-  ConvDims dd;
-  const std::optional<Int8CodesSpec> mine = own_codes_spec(*next.down, *next.down_bn, os, &dd);
-  return mine && int8_codes_readable(codes, *mine, dd);
+  return next.down->int8_act_max > 0 && reads_codes(*next.down, *next.down_bn, codes, os);
 }
 
 // conv_bn_eval at int8: the input's codes when this convolution can read them, the residual's
 // when it has no fp32 value (int8_identity), the next one's written when asked (conv_bn_eval in layers.h).
 VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, const ConvDims& d,
-                    const Shape& y_shape, ConvEpilogue ep, const ConvNext& next) {
+                    const Shape& y_shape, ConvEpilogue ep, const ConvNext& next, const FusedDownsample* down) {
   const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
-  ep.bias = f->bias.data();  // the scales are in the int8 weights' out_scale
+  std::shared_ptr<const Folded<ConvInt8Weights>> fd;  // the fused downsample's (held while it runs)
+  ep.bias = f->bias.data();                           // the scales are in the int8 weights' out_scale
   Int8Chain chain;
   Int8CodesSpec mine;
   if (x->int8_codes && int8_codes_spec(f->w, d, &mine) && int8_codes_readable(x->int8_codes->spec, mine, d)) {
@@ -226,6 +240,20 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
     chain.res_spec = residual->int8_codes->spec;
     g_int8_residual_code_reads.fetch_add(1, std::memory_order_relaxed);
   }
+  if (down) {
+    fd = folded_int8(*down->conv, *down->bn);
+    const Int8Codes& xc = *down->x->int8_codes;
+    const std::optional<Int8CodesSpec> dspec = own_codes_spec(*down->conv, *down->bn, xc.shape, &chain.res_d);
+    DS_CHECK(!residual && dspec && int8_codes_readable(xc.spec, *dspec, chain.res_d),
+             "conv_bn_eval " + conv.weight.name + ": a fused downsample that cannot read its input's codes");
+    chain.res_w = &fd->w;
+    chain.res_bias = fd->bias.data();
+    chain.res_in = xc.data();
+    chain.res_in_spec = xc.spec;
+    log_conv_algo(*down->conv, chain.res_d, "int8");
+    g_int8_chain_reads.fetch_add(1, std::memory_order_relaxed);
+    g_int8_fused_downsamples.fetch_add(1, std::memory_order_relaxed);
+  }
   std::shared_ptr<Int8Codes> codes = next_codes(next, y_shape);
   if (codes) {
     chain.out = codes->data();
@@ -237,7 +265,7 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   float* out = chain.store_float ? y->value.data() : nullptr;
   const float* in = x->value.defined() ? x->value.data() : nullptr;
   DS_CHECK(!residual || residual->value.defined() || chain.res, "conv_bn_int8: a residual neither fp32 nor codes");
-  if (chain.in || chain.out || chain.res) conv2d_forward_int8(out, in, f->w, d, ep, chain);
+  if (chain.in || chain.out || chain.res || chain.res_w) conv2d_forward_int8(out, in, f->w, d, ep, chain);
   else conv2d_forward_int8(out, in, f->w, d, ep);
   log_conv_algo(conv, d, "int8");
   return y;
@@ -262,8 +290,10 @@ VarPtr codes_value(const Int8Codes& c) {
 
 // conv_bn_eval, and with pool (no residual) the max pool after it: fused into the convolution
 // (ConvEpilogue::max_pool: its whole output never goes to memory), a pass of its own after Winograd.
+// down (or null): the residual is that downsample's output, computed in the tiles (at int8, with
+// chains: conv_bn_downsample checked).
 VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                         bool relu, MaxPool2d* pool, const ConvNext& next = {}) {
+                         bool relu, MaxPool2d* pool, const ConvNext& next = {}, const FusedDownsample* down = nullptr) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
   DS_CHECK(!pool || !residual, "conv_bn_pool: no residual before a pool");
   // An input whose fp32 value was not stored (an int8 chain) is read through its codes, at int8
@@ -299,9 +329,10 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     pd = make_pool_dims(os[0], OC, os[1], os[2], pool->k, pool->stride, pool->pad);
     ep.max_pool = &pd;
   }
+  DS_CHECK(!down || (int8 && ctx.int8_chains && !pool), "conv_bn_eval: a fused downsample outside an int8 chain");
   if (int8)
     return conv_bn_int8(conv, bn, x, residual, d, pool ? pool->out_shape(os) : os, ep,
-                        ctx.int8_chains ? next : ConvNext{});
+                        ctx.int8_chains ? next : ConvNext{}, down);
   VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
   if (ctx.precision == Precision::bf16) {
     if (!pool && use_winograd_bf16(d)) {
@@ -348,6 +379,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
 
 int64_t int8_chain_reads() { return g_int8_chain_reads.load(std::memory_order_relaxed); }
 int64_t int8_residual_code_reads() { return g_int8_residual_code_reads.load(std::memory_order_relaxed); }
+int64_t int8_fused_downsamples() { return g_int8_fused_downsamples.load(std::memory_order_relaxed); }
 
 VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const VarPtr& x) {
   if (ctx.recording() || ctx.training || ctx.calibrating || ctx.precision != Precision::int8 || conv1.int8_act_max <= 0)
@@ -369,6 +401,18 @@ VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
                     bool relu, const ConvNext& next) {
   return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr, next);
+}
+
+VarPtr conv_bn_downsample(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& y, Conv2d& down,
+                          BatchNorm2d& down_bn, const VarPtr& x, const ConvNext& next) {
+  const bool chained_int8 = !ctx.recording() && !ctx.training && !ctx.calibrating && ctx.int8_chains &&
+                            ctx.precision == Precision::int8 && conv.int8_act_max > 0 && down.int8_act_max > 0 &&
+                            int8_chains_supported() && x->int8_codes && conv.OC == down.OC;
+  if (chained_int8 && reads_codes(down, down_bn, x->int8_codes->spec, x->int8_codes->shape)) {
+    const FusedDownsample fused{&down, &down_bn, x};
+    return conv_bn_pool_eval(ctx, conv, bn, y, nullptr, true, nullptr, next, &fused);
+  }
+  return conv_bn(ctx, conv, bn, y, conv_bn(ctx, down, down_bn, x, nullptr, false), true, next);
 }
 
 VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x,

@@ -120,6 +120,8 @@ VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const 
 int64_t int8_chain_reads();
 // How many int8 convolutions have added their residual from its codes (int8_identity), likewise.
 int64_t int8_residual_code_reads();
+// How many downsamples have run inside their block's last convolution (conv_bn_downsample), likewise.
+int64_t int8_fused_downsamples();
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named
@@ -143,6 +145,11 @@ void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, cons
 // next: as conv_bn_eval's (inference only).
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
                const ConvNext& next = {});
+// relu(bn(conv(y)) + down_bn(down(x))), a block's last convolution with its downsample: conv_bn of
+// each, except in an int8 chain where the downsample reads x's codes, where it runs inside conv's
+// tiles (Int8Chain::res_w) and its output is never stored; the same numbers either way.
+VarPtr conv_bn_downsample(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& y, Conv2d& down,
+                          BatchNorm2d& down_bn, const VarPtr& x, const ConvNext& next = {});
 
 struct BatchNorm2d {
   int64_t C = 0;

@@ -51,9 +51,8 @@ Shape BasicBlock::out_shape(const Shape& in) const {
 
 VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});  // conv2 alone reads it
-  VarPtr identity =
-      has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : int8_identity(ctx, conv1, bn1, x);
-  return conv_bn(ctx, conv2, bn2, out, identity, true, next);  // relu(bn2(conv2(.)) + identity)
+  if (has_downsample) return conv_bn_downsample(ctx, conv2, bn2, out, down_conv, down_bn, x, next);
+  return conv_bn(ctx, conv2, bn2, out, int8_identity(ctx, conv1, bn1, x), true, next);  // relu(bn2(conv2(.)) + x)
 }
 
 void BasicBlock::collect(ParamSet& ps) {
@@ -97,9 +96,8 @@ Shape Bottleneck::out_shape(const Shape& in) const {
 VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});
   out = conv_bn(ctx, conv2, bn2, out, nullptr, true, {&conv3, &bn3, false});
-  VarPtr identity =
-      has_downsample ? conv_bn(ctx, down_conv, down_bn, x, nullptr, false) : int8_identity(ctx, conv1, bn1, x);
-  return conv_bn(ctx, conv3, bn3, out, identity, true, next);  // relu(bn3(conv3(.)) + identity)
+  if (has_downsample) return conv_bn_downsample(ctx, conv3, bn3, out, down_conv, down_bn, x, next);
+  return conv_bn(ctx, conv3, bn3, out, int8_identity(ctx, conv1, bn1, x), true, next);  // relu(bn3(conv3(.)) + x)
 }
 
 void Bottleneck::collect(ParamSet& ps) {

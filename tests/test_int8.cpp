@@ -254,6 +254,34 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
       conv2d_forward_int8_on(k, dwant.data(), y.data(), dpk, dd);
       conv2d_forward_int8_on(k, dgot.data(), nullptr, dpk, dd, {}, in);
       CHECK(std::memcmp(dgot.data(), dwant.data(), sizeof(float) * dgot.size()) == 0);
+      // That downsample fused into a convolution of the reader's shape with its channels (a block's
+      // last one; Int8Chain::res_w): its residual computed in the tiles equals the downsample's
+      // stored output (with a bias) added as ep.residual, bit for bit.
+      const ConvDims md = make_conv_dims(pd.N, pd.OC, H, W, 24, kk, kk, stride, pad);
+      const std::vector<float> mw = randn(kk * kk * pd.OC * 24, rng), dbias = randn(24, rng);
+      const ConvInt8Weights mpk = pack_conv_int8(mw.data(), nullptr, kk, kk, pd.OC, 24, 3.0f);
+      ConvEpilogue dep;
+      dep.bias = dbias.data();
+      std::vector<float> dres(dwant.size()), mwant(dres.size()), mgot(dres.size(), -1.0f);
+      conv2d_forward_int8_on(k, dres.data(), nullptr, dpk, dd, dep, in);
+      ConvEpilogue mep;
+      mep.relu = true;
+      mep.residual = dres.data();
+      conv2d_forward_int8_on(k, mwant.data(), nullptr, mpk, md, mep, in);
+      Int8Chain fused = in;
+      fused.res_w = &dpk;
+      fused.res_d = dd;
+      fused.res_bias = dbias.data();
+      fused.res_in = codes.data();
+      fused.res_in_spec = out.out_spec;
+      CHECK_THROWS_WITH(conv2d_forward_int8_on(k, mgot.data(), nullptr, mpk, md, mep, fused),
+                        Catch::Contains("second residual"));
+      mep.residual = nullptr;
+      conv2d_forward_int8_on(k, mgot.data(), nullptr, mpk, md, mep, fused);
+      CHECK(std::memcmp(mgot.data(), mwant.data(), sizeof(float) * mgot.size()) == 0);
+      fused.res_in_spec = ospec;  // codes of another quantization than the downsample's
+      CHECK_THROWS_WITH(conv2d_forward_int8_on(k, mgot.data(), nullptr, mpk, md, mep, fused),
+                        Catch::Contains("input codes it can read"));
     }
   };
   // A block's second convolution (3x3, stride 1, y's channels out) adding y through the codes made
@@ -322,7 +350,7 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
   }
   std::printf(
       "int8 chains (%s): readers from their producers' codes equal readers from fp32, 3 reader shapes, a "
-      "downsample reading another reader's codes, a pool, residual codes, 2 sizes\n",
+      "downsample reading another reader's codes, alone and fused, a pool, residual codes, 2 sizes\n",
       name);
 }
 
@@ -711,13 +739,17 @@ TEST_CASE("int8 chains: the network's logits equal the unchained network's bit f
     auto logits = [&](bool chains) { return int8_logits(model, x, chains); };
     std::vector<ConvAlgoUse> log;
     set_conv_algo_log(&log);
-    const int64_t reads0 = int8_chain_reads(), res0 = int8_residual_code_reads();
+    const int64_t reads0 = int8_chain_reads(), res0 = int8_residual_code_reads(), fused0 = int8_fused_downsamples();
     const Tensor chained = logits(true);
-    const int64_t reads1 = int8_chain_reads(), res1 = int8_residual_code_reads();
+    const int64_t reads1 = int8_chain_reads(), res1 = int8_residual_code_reads(), fused1 = int8_fused_downsamples();
     set_conv_algo_log(nullptr);
     const Tensor plain = logits(false);
-    CHECK(int8_chain_reads() == reads1);  // unchained: no codes read
+    CHECK(int8_chain_reads() == reads1);  // unchained: no codes read, no downsample fused
     CHECK(int8_residual_code_reads() == res1);
+    CHECK(int8_fused_downsamples() == fused1);
+    // Every downsample (3 in ResNet-18, 4 in ResNet-50) runs inside its block's last convolution.
+    CHECK(fused1 - fused0 == (arch == Arch::resnet18 ? 3 : 4));
+    CHECK(log.size() == model.net->convs().size());  // the fused downsamples are logged too
     // Every convolution reads codes but conv1 (the image): the downsamples read the ones made for
     // their block's conv1 (stride 2: the taps they hold). Every block without a downsample (5 of
     // ResNet-18's 8, 12 of ResNet-50's 16) adds its identity from them.

@@ -209,6 +209,26 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
     };
   }
   lc.store_float = chain.store_float;
+  LowpResidualConv<uint8_t, int8_t> rc;
+  std::vector<float> res_bias;
+  if (chain.res_w) {
+    const ConvInt8Weights& rw = *chain.res_w;
+    check_int8_dims(rw, chain.res_d, {});
+    Int8CodesSpec rspec;
+    DS_CHECK(!chain.res && !ep.residual, "conv2d_forward_int8: a residual convolution and a second residual");
+    DS_CHECK(chain.res_in && int8_codes_spec(rw, chain.res_d, &rspec) &&
+                 int8_codes_readable(chain.res_in_spec, rspec, chain.res_d),
+             "conv2d_forward_int8: a residual convolution without input codes it can read");
+    res_bias.resize((size_t)(rw.nb * rw.L), 0.0f);
+    for (int64_t oc = 0; oc < rw.OC; ++oc) res_bias[(size_t)oc] = int8_bias(rw, chain.res_bias, oc);
+    rc.d = chain.res_d;
+    rc.w = &rw;
+    rc.packed = rw.packed.data();
+    rc.scale = rw.out_scale.data();
+    rc.bias = res_bias.data();
+    rc.in = chain.res_in;
+    rc.in_layout = chain.res_in_spec.layout;
+  }
   // A: the input quantized to uint8, padded with the zero points' codes (or given: chain.in).
   ConvEpilogue e = ep;
   std::vector<float> bias;
@@ -224,10 +244,10 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
     else k.quantize_channels(dst, src, n, w.inv_pattern.data(), w.zero_pattern.data(), d.C);
   };
   const LowpEdgeBias edge = w.exact_padding ? LowpEdgeBias{} : int8_edge_bias(w, d, ep.bias);
-  lowp_conv_forward<uint8_t, int8_t>(out, in, d, w, w.packed.data(), w.out_scale.data(), e,
-                                     ScratchSlot::conv_int8_input, k.max_m, k.tile, quantize,
-                                     zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge,
-                                     chain.in || chain.out || chain.res || !chain.store_float ? &lc : nullptr);
+  lowp_conv_forward<uint8_t, int8_t>(
+      out, in, d, w, w.packed.data(), w.out_scale.data(), e, ScratchSlot::conv_int8_input, k.max_m, k.tile, quantize,
+      zero_pad ? nullptr : w.pad.data(), w.exact_padding ? nullptr : &edge,
+      chain.in || chain.out || chain.res || !chain.store_float ? &lc : nullptr, chain.res_w ? &rc : nullptr);
 }
 
 }  // namespace ds

@@ -160,6 +160,14 @@ struct Int8Chain {
   // The residual as codes (int8_codes_hold_residual; ep.residual null): + code * res_spec.scale.
   const uint8_t* res = nullptr;
   Int8CodesSpec res_spec;
+  // Or the residual computed here by a second convolution from its input's codes, tile by tile
+  // (LowpResidualConv: ResNet's downsample fused into its block's last convolution; ep.residual
+  // null): the values conv2d_forward_int8(res_w, res_d, {bias = res_bias}) would store, bit for bit.
+  const ConvInt8Weights* res_w = nullptr;
+  ConvDims res_d;
+  const float* res_bias = nullptr;  // its folded BatchNorm's bias (or null)
+  const uint8_t* res_in = nullptr;  // its input's codes, readable by it (int8_codes_readable)
+  Int8CodesSpec res_in_spec;
 };
 // Whether this CPU's int8 path takes chains: the tiles do, the reference twin does not.
 bool int8_chains_supported();

@@ -281,6 +281,22 @@ struct LowpChain {
   float res_scale = 0;
 };
 
+// A second convolution whose output is this one's residual, computed tile by tile into a buffer
+// in L1 just before the tile that adds it: ResNet's downsample fused into its block's last
+// convolution, so its output (51 MB of fp32 in ResNet-50's layer1 at batch 16) never goes to
+// memory. Each residual value is the one the downsample run alone stores (the same tiles on the
+// same copy), sum * scale[oc] + bias[oc], added as ep.residual's would be.
+template <class A, class B>
+struct LowpResidualConv {
+  ConvDims d;  // N, OH, OW and OC those of the convolution it is fused into
+  const LowpPacking* w = nullptr;
+  const B* packed = nullptr;
+  const float* scale = nullptr;  // per output channel, padded to nb * L (or null)
+  const float* bias = nullptr;   // likewise
+  const A* in = nullptr;         // its input's copy, given (lowp_copy_origin(in_layout, d, w->Cp))
+  LowpInputLayout in_layout;
+};
+
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
 // padded to [N, Hp, Wp, Cp] (lowp_input_layout) in the scratch slot with pad[c] (the code of 0.0
@@ -289,11 +305,14 @@ struct LowpChain {
 // 1..4; tile(t, M, NV) runs one. edge (or null): biases per output pixel (width nb * L), replacing
 // ep.bias. With ep.max_pool (no residual), out is the max pool of that result instead
 // (check_conv_pool). chain (or null): the input's copy made already and/or the next one's to make.
+// res_conv (or null): the residual computed by a second convolution (no ep.residual, no residual
+// codes, no pool).
 template <class A, class B, class Convert>
 void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const LowpPacking& w, const B* packed,
                        const float* scale, const ConvEpilogue& ep, ScratchSlot slot, const int (&max_m)[5],
                        void (*tile)(const LowpTile<A, B>&, int, int), Convert convert, const A* pad = nullptr,
-                       const LowpEdgeBias* edge = nullptr, const LowpChain<A>* chain = nullptr) {
+                       const LowpEdgeBias* edge = nullptr, const LowpChain<A>* chain = nullptr,
+                       const LowpResidualConv<A, B>* res_conv = nullptr) {
   constexpr int64_t kGroup = 4 / sizeof(A);  // A elements per reduction group
   check_conv_pool(d, ep);
   DS_CHECK(!ep.channel_sums, "lowp_conv_forward: channel sums are the fp32 convolutions' (training)");
@@ -308,6 +327,18 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t Hp = origin->Hp, Wp = origin->Wp, Cp = w.Cp, sh = origin->sh, sw = origin->sw;
   DS_CHECK(!res_codes || (!ep.residual && !pool && chain->res_layout.Cp == d.OC && !chain->res_layout.subsampled()),
            "lowp_conv_forward: residual codes of another layout");
+  // The residual convolution's copy, as its tiles address it.
+  std::optional<LowpCopyOrigin> res_origin;
+  const A* res_a = nullptr;
+  if (res_conv) {
+    const ConvDims& rd = res_conv->d;
+    DS_CHECK(!ep.residual && !res_codes && !pool && rd.N == d.N && rd.OH == d.OH && rd.OW == d.OW && rd.OC == d.OC &&
+                 res_conv->w->NV == w.NV && res_conv->w->KH == rd.KH && res_conv->in,
+             "lowp_conv_forward: a residual convolution of another shape, or a second residual");
+    res_origin = lowp_copy_origin(res_conv->in_layout, rd, res_conv->w->Cp);
+    DS_CHECK(res_origin.has_value(), "lowp_conv_forward: the residual convolution's copy does not hold its taps");
+    res_a = res_conv->in + (res_origin->oh0 * res_origin->Wp + res_origin->ow0) * res_conv->w->Cp;
+  }
   // The next copy's code pixels for output pixel (n, oh, ow) of an output OW wide (the pool's when
   // one follows), or null where the copy does not hold it.
   auto next_pixel = [&](int64_t n, int64_t oh, int64_t ow) -> A* {
@@ -375,6 +406,24 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     // Not stored: each tile's rows into this thread's buffer, converted from there.
     thread_local std::vector<float> tile_rows;
     if (!tiles_store) tile_rows.resize((size_t)(M * L));
+    // The residual convolution's tile: its rows, into a buffer the tile's epilogue reads.
+    LowpTile<A, B> rt;
+    const A* res_a_rows[16];
+    thread_local std::vector<float> res_tile;
+    if (res_conv) {
+      const LowpPacking& rw = *res_conv->w;
+      res_tile.resize((size_t)(M * L));
+      rt.a_rows = res_a_rows;
+      rt.a_ld = res_origin->Wp * rw.Cp;
+      rt.KH = rw.KH;
+      rt.kg = rw.kg;
+      rt.b = res_conv->packed + ob * rw.KH * rw.kg * L * kGroup;
+      rt.c = res_tile.data();
+      rt.ldc = L;
+      rt.N = t.N;
+      rt.scale = res_conv->scale ? res_conv->scale + ob * L : nullptr;
+      rt.bias = res_conv->bias ? res_conv->bias + ob * L : nullptr;
+    }
     A* next_rows[16];
     // The output pixel (n, oh, ow) of p, stepped one pixel at a time, and where its output row
     // starts in A, the residual's codes and the next copy (when that holds every pixel of the
@@ -382,10 +431,12 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     // a chained 1x1 expansion (64 -> 256 channels) at int8.
     int64_t n = p0 / (d.OH * d.OW), oh = p0 / d.OW % d.OH, ow = p0 % d.OW;
     const A* a_row = nullptr;
+    const A* res_a_row = nullptr;
     const uint8_t* res_row = nullptr;
     A* next_row = nullptr;
     auto start_row = [&] {
       a_row = a + (n * Hp + oh * sh) * Wp * Cp;
+      if (res_conv) res_a_row = res_a + (n * res_origin->Hp + oh * res_origin->sh) * res_origin->Wp * res_conv->w->Cp;
       if (res_codes) res_row = res_codes + chain->res_layout.pixel(n, oh, 0) * d.OC + ob * L;
       if (next_dense) next_row = next_out + chain->out_layout.pixel(n, oh, 0) * d.OC + ob * L;
     };
@@ -397,9 +448,11 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
           rows[m] = rows[t.rows - 1];
           row_bias[m] = row_bias[t.rows - 1];
           res_rows[m] = res_rows[t.rows - 1];
+          res_a_rows[m] = res_a_rows[t.rows - 1];
           continue;
         }
         rows[m] = a_row + ow * sw * Cp;
+        if (res_conv) res_a_rows[m] = res_a_row + ow * res_origin->sw * res_conv->w->Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
         if (res_codes) res_rows[m] = res_row + ow * d.OC;
         if (next_dense) {
@@ -417,6 +470,12 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       t.ldr = d.OC;
+      if (res_conv) {
+        rt.rows = t.rows;
+        tile(rt, M, NV);
+        t.res = res_tile.data();
+        t.ldr = L;
+      }
       tile(t, M, NV);
       if (next_out && !pool)
         for (int m = 0; m < t.rows; ++m)
@@ -431,7 +490,8 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
   const bool groups_outer = w.nb > 1 && ngroups >= 8 && w.nb * block * (int64_t)sizeof(B) <= cpu_caches().l2 / 2;
   const int64_t items = pool ? pool_bands(*pool) : groups_outer ? ngroups : w.nb * ngroups;
-  const double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
+  double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
+  if (res_conv) flops += 2.0 * (double)P * (double)d.OC * (double)(res_conv->d.KH * res_conv->d.KW * res_conv->d.C);
 #pragma omp parallel if (use_threads(flops, kMinParallelFlops))
   {
     // One parallel region for the conversion pass and the tiles: a barrier between them, but one
