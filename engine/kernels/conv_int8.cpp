@@ -207,6 +207,8 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
     lc.out_convert = [&k, inv = s.inv, z = s.zero](uint8_t* dst, const float* src, int64_t n) {
       k.quantize(dst, src, n, inv, z);
     };
+    lc.out_inv = s.inv;  // what the tiles' epilogue does itself
+    lc.out_zero = s.zero;
   }
   lc.store_float = chain.store_float;
   LowpResidualConv<uint8_t, int8_t> rc;

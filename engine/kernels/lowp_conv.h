@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "base/error.h"
@@ -51,6 +52,10 @@ struct LowpTile {
   bool relu = false;
   // When set, row m's bias is row_bias[m] instead (LowpEdgeBias: outputs next to the padding).
   const float* const* row_bias = nullptr;
+  // int8 chains: row m's results also quantized in registers, quantize_u8(x, out_inv, out_zero),
+  // into out_codes[m] (null: a pixel the next copy does not hold). c null: no fp32 row stored.
+  uint8_t* const* out_codes = nullptr;
+  float out_inv = 0, out_zero = 0;
 };
 
 // Kernel taps k0..k1 (k1 exclusive) of output o fall inside an input of `in` (stride, pad, k taps).
@@ -273,6 +278,10 @@ struct LowpChain {
   A* out = nullptr;            // the next convolution's copy (its padding already filled): every output
   LowpInputLayout out_layout;  // pixel it holds, out_convert(dst, fp32 row, n); out_layout.Cp == d.OC
   std::function<void(A*, const float*, int64_t)> out_convert;
+  // uint8 codes (int8): out_convert is quantize_u8(x, out_inv, out_zero), which the tiles'
+  // epilogue then does itself on the results in registers (LowpTile::out_codes) where no pool
+  // comes between; 0: out_convert on the stored rows.
+  float out_inv = 0, out_zero = 0;
   bool store_float = true;  // false: `out` only, the fp32 output (or the pool's) is not stored
   // The residual as codes of layout res_layout (holding every output pixel, Cp == d.OC), added as
   // code * res_scale, instead of ep.residual.
@@ -352,6 +361,9 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   DS_CHECK(!next_out || (chain->out_layout.Cp == d.OC && chain->out_layout.N == d.N && chain->out_convert),
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || next_out, "lowp_conv_forward: an output nobody stores");
+  // The tiles quantize the next copy's codes themselves (int8), or out_convert reads their rows.
+  bool codes_in_tile = false;
+  if constexpr (std::is_same_v<A, uint8_t>) codes_in_tile = next_out && !pool && chain->out_inv > 0;
   // The tiles store fp32 rows: the output, or with a pool the band it pools.
   const bool tiles_store = store_float || pool;
   const A* a = next_in ? next_in + (origin->oh0 * Wp + origin->ow0) * Cp : nullptr;
@@ -405,7 +417,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.res_scale = res_codes ? chain->res_scale : 0.0f;
     // Not stored: each tile's rows into this thread's buffer, converted from there.
     thread_local std::vector<float> tile_rows;
-    if (!tiles_store) tile_rows.resize((size_t)(M * L));
+    if (!tiles_store && !codes_in_tile) tile_rows.resize((size_t)(M * L));
     // The residual convolution's tile: its rows, into a buffer the tile's epilogue reads.
     LowpTile<A, B> rt;
     const A* res_a_rows[16];
@@ -425,6 +437,13 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       rt.bias = res_conv->bias ? res_conv->bias + ob * L : nullptr;
     }
     A* next_rows[16];
+    if constexpr (std::is_same_v<A, uint8_t>) {
+      if (codes_in_tile) {
+        t.out_codes = next_rows;
+        t.out_inv = chain->out_inv;
+        t.out_zero = chain->out_zero;
+      }
+    }
     // The output pixel (n, oh, ow) of p, stepped one pixel at a time, and where its output row
     // starts in A, the residual's codes and the next copy (when that holds every pixel of the
     // row, next_dense), computed once per output row: per pixel, the index arithmetic was ~19% of
@@ -467,7 +486,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
           if (n < d.N) start_row();
         }
       }
-      t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : tile_rows.data();
+      t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : codes_in_tile ? nullptr : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       t.ldr = d.OC;
       if (res_conv) {
@@ -477,7 +496,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         t.ldr = L;
       }
       tile(t, M, NV);
-      if (next_out && !pool)
+      if (next_out && !pool && !codes_in_tile)
         for (int m = 0; m < t.rows; ++m)
           if (next_rows[m]) chain->out_convert(next_rows[m], t.c + m * t.ldc, t.N);
     }

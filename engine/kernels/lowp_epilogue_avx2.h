@@ -1,7 +1,8 @@
 // The reduced-precision tiles' epilogue on AVX2 (LowpTile in lowp_conv.h), for the AVX-VNNI int8
 // instance: the same operations as lowp_epilogue_avx512.h on 8 columns a vector (each row's sums
 // as fp32, times scale when given, plus bias, the row's own when row_bias is set, in one fma;
-// + residual, fp32 or codes times their scale, max 0), columns past N masked. Include only from files built with AVX2
+// + residual, fp32 or codes times their scale, max 0, and/or the next convolution's codes),
+// columns past N masked. Include only from files built with AVX2
 // and FMA.
 #pragma once
 #include <immintrin.h>
@@ -43,7 +44,17 @@ inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum)
         x = _mm256_add_ps(x, p);
       }
       if (t.relu) x = (__m256)((lowp_f32x8)x > 0.0f ? (lowp_f32x8)x : 0.0f);  // NaN -> 0, as the other tiles
-      _mm256_maskstore_ps(t.c + m * t.ldc + n0, k, x);
+      if (t.out_codes && t.out_codes[m]) {  // quantize_u8 as int8_quantize_vector (int8_quantize_loops.h)
+        lowp_f32x8 q = (lowp_f32x8)_mm256_fmadd_ps(x, _mm256_set1_ps(t.out_inv), _mm256_set1_ps(t.out_zero));
+        q = q > 0.0f ? q : 0.0f;  // NaN -> 0
+        q = q < 255.0f ? q : 255.0f;
+        q = (q + 12582912.0f) - 12582912.0f;  // to nearest even: exact for 0..255
+        const __m256i i = _mm256_cvttps_epi32((__m256)q);
+        const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        const uint64_t bytes = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(w, w));
+        std::memcpy(t.out_codes[m] + n0, &bytes, (size_t)std::min<int64_t>(8, t.N - n0));
+      }
+      if (t.c) _mm256_maskstore_ps(t.c + m * t.ldc + n0, k, x);
     }
   }
 }

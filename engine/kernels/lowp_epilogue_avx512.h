@@ -1,8 +1,8 @@
 // The reduced-precision tiles' epilogue on AVX-512 (LowpTile in lowp_conv.h), shared by the
 // AVX512-BF16 and AVX512-VNNI instances: each row's sums, as fp32, times scale (when given) plus
 // bias (the row's own when row_bias is set) in one fma, + residual (fp32, or codes times their
-// scale), max 0, stored with a mask
-// past N. Include only from files built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
+// scale), max 0, stored with a mask past N, and/or quantized to the next convolution's codes. Include only from files
+// built with AVX-512 flags (*_avx512bf16.cpp, *_avx512vnni.cpp).
 #pragma once
 #include <immintrin.h>
 
@@ -35,7 +35,13 @@ inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
         x = _mm512_add_ps(x, p);
       }
       if (t.relu) x = (__m512)((lowp_f32x16)x > 0.0f ? (lowp_f32x16)x : 0.0f);  // (GCC 12 warns on _mm512_max_ps)
-      _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
+      if (t.out_codes && t.out_codes[m]) {  // quantize_u8 as the int8 instances' quantize16
+        __m512 q = _mm512_fmadd_ps(x, _mm512_set1_ps(t.out_inv), _mm512_set1_ps(t.out_zero));
+        q = (__m512)((lowp_f32x16)q > 0.0f ? (lowp_f32x16)q : 0.0f);                       // NaN -> 0
+        const __m512i i = _mm512_maskz_cvtps_epi32(k, q);                                  // to nearest even
+        _mm_mask_storeu_epi8(t.out_codes[m] + n0, k, _mm512_maskz_cvtusepi32_epi8(k, i));  // clamp to 255
+      }
+      if (t.c) _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
     }
   }
 }
