@@ -10,38 +10,50 @@
 
 namespace ds {
 
-typedef float lowp_f32x16 __attribute__((vector_size(64)));
-
-// sum(m, v): the fp32 sums of row m, vector v.
+// sum(m, v): the fp32 sums of row m, vector v. The tile's fields are read once into locals: read
+// through t, the compiler reloads them after every store of codes (uint8_t stores may alias
+// anything), and on a 1x1 convolution with 64 input channels the epilogue is over half the tile.
 template <int M, int NV, class A, class B, class Sum>
 inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
+  const int rows = t.rows;
+  const int64_t N = t.N, ldc = t.ldc, ldr = t.ldr;
+  float* const c = t.c;
+  const float *const scale = t.scale, *const bias = t.bias, *const res = t.res;
+  const float* const* const row_bias = t.row_bias;
+  const uint8_t* const* const res_codes = t.res_codes;
+  uint8_t* const* const out_codes = t.out_codes;
+  const bool relu = t.relu;
+  const __m512 zero = _mm512_setzero_ps(), res_scale = _mm512_set1_ps(t.res_scale);
+  const __m512 out_inv = _mm512_set1_ps(t.out_inv), out_zero = _mm512_set1_ps(t.out_zero);
   for (int m = 0; m < M; ++m) {
-    if (m >= t.rows) break;
-    const float* row_bias = t.row_bias ? t.row_bias[m] : t.bias;
+    if (m >= rows) break;
+    const float* rb = row_bias ? row_bias[m] : bias;
+    const uint8_t* rc = res_codes ? res_codes[m] : nullptr;
+    uint8_t* oc = out_codes ? out_codes[m] : nullptr;
     for (int v = 0; v < NV; ++v) {
       const int64_t n0 = v * 16;
-      if (n0 >= t.N) break;
-      const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
-      const __m512 bias = row_bias ? _mm512_maskz_loadu_ps(k, row_bias + n0) : _mm512_setzero_ps();
+      if (n0 >= N) break;
+      const __mmask16 k = N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n0)) - 1);
+      const __m512 b = rb ? _mm512_maskz_loadu_ps(k, rb + n0) : zero;
       __m512 x = sum(m, v);
-      x = t.scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), bias) : _mm512_add_ps(x, bias);
-      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldr + n0));
-      if (t.res_codes) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
+      x = scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, scale + n0), b) : _mm512_add_ps(x, b);
+      if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, res + m * ldr + n0));
+      if (rc) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
         // (The maskz forms: GCC 12's unmasked ones raise false -Wmaybe-uninitialized reports.)
-        const __m512i q = _mm512_maskz_cvtepu8_epi32(k, _mm_maskz_loadu_epi8(k, t.res_codes[m] + n0));
-        const __m512 r = _mm512_maskz_cvtepi32_ps(k, q);
-        __m512 p = _mm512_mul_ps(r, _mm512_set1_ps(t.res_scale));
+        const __m512i q = _mm512_maskz_cvtepu8_epi32(k, _mm_maskz_loadu_epi8(k, rc + n0));
+        __m512 p = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k, q), res_scale);
         asm("" : "+v"(p));  // not contracted into an fma (these files build with -ffp-contract=fast)
         x = _mm512_add_ps(x, p);
       }
-      if (t.relu) x = (__m512)((lowp_f32x16)x > 0.0f ? (lowp_f32x16)x : 0.0f);  // (GCC 12 warns on _mm512_max_ps)
-      if (t.out_codes && t.out_codes[m]) {  // quantize_u8 as the int8 instances' quantize16
-        __m512 q = _mm512_fmadd_ps(x, _mm512_set1_ps(t.out_inv), _mm512_set1_ps(t.out_zero));
-        q = (__m512)((lowp_f32x16)q > 0.0f ? (lowp_f32x16)q : 0.0f);                       // NaN -> 0
-        const __m512i i = _mm512_maskz_cvtps_epi32(k, q);                                  // to nearest even
-        _mm_mask_storeu_epi8(t.out_codes[m] + n0, k, _mm512_maskz_cvtusepi32_epi8(k, i));  // clamp to 255
+      // max(x, 0) is x > 0 ? x : 0, NaN and -0 included (vmaxps returns its second operand then).
+      if (relu) x = _mm512_maskz_max_ps((__mmask16)0xffff, x, zero);
+      if (oc) {  // quantize_u8 as the int8 instances' quantize16
+        __m512 q = _mm512_fmadd_ps(x, out_inv, out_zero);
+        q = _mm512_maskz_max_ps((__mmask16)0xffff, q, zero);                   // NaN -> 0
+        const __m512i i = _mm512_maskz_cvtps_epi32(k, q);                      // to nearest even
+        _mm_mask_storeu_epi8(oc + n0, k, _mm512_maskz_cvtusepi32_epi8(k, i));  // clamp to 255
       }
-      if (t.c) _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
+      if (c) _mm512_mask_storeu_ps(c + m * ldc + n0, k, x);
     }
   }
 }
