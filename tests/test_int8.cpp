@@ -227,14 +227,16 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
       CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()) == 0);
       // Another reader of y with the same quantization, a 1x1 with the reader's stride (a block's
       // downsample beside its conv1), reads the copy made for the reader where it holds its taps.
-      const ConvDims dd = make_conv_dims(pd.N, pd.OC, H, W, 24, 1, 1, stride, 0);
-      const std::vector<float> dw = randn(pd.OC * 24, rng);
-      const ConvInt8Weights dpk = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, 24, 3.0f);
+      // (DC channels out: two blocks, the second 20 wide.)
+      constexpr int64_t DC = 84;
+      const ConvDims dd = make_conv_dims(pd.N, pd.OC, H, W, DC, 1, 1, stride, 0);
+      const std::vector<float> dw = randn(pd.OC * DC, rng);
+      const ConvInt8Weights dpk = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, DC, 3.0f);
       Int8CodesSpec dspec;
       REQUIRE(int8_codes_spec(dpk, dd, &dspec));
       REQUIRE(int8_codes_readable(out.out_spec, dspec, dd));
       // Not: another quantization, or taps the copy does not hold (a 3x3 reading a strided 1x1's).
-      const ConvInt8Weights other_range = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, 24, 2.0f);
+      const ConvInt8Weights other_range = pack_conv_int8(dw.data(), nullptr, 1, 1, pd.OC, DC, 2.0f);
       Int8CodesSpec ospec;
       REQUIRE(int8_codes_spec(other_range, dd, &ospec));
       CHECK(!int8_codes_readable(out.out_spec, ospec, dd));
@@ -250,16 +252,16 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
         conv2d_forward_int8_on(k, got3.data(), nullptr, r, d3, {}, in);
         CHECK(std::memcmp(got3.data(), want3.data(), sizeof(float) * got3.size()) == 0);
       }
-      std::vector<float> dwant((size_t)(dd.N * dd.OH * dd.OW * 24)), dgot(dwant.size(), -1.0f);
+      std::vector<float> dwant((size_t)(dd.N * dd.OH * dd.OW * DC)), dgot(dwant.size(), -1.0f);
       conv2d_forward_int8_on(k, dwant.data(), y.data(), dpk, dd);
       conv2d_forward_int8_on(k, dgot.data(), nullptr, dpk, dd, {}, in);
       CHECK(std::memcmp(dgot.data(), dwant.data(), sizeof(float) * dgot.size()) == 0);
       // That downsample fused into a convolution of the reader's shape with its channels (a block's
       // last one; Int8Chain::res_w): its residual computed in the tiles equals the downsample's
       // stored output (with a bias) added as ep.residual, bit for bit.
-      const ConvDims md = make_conv_dims(pd.N, pd.OC, H, W, 24, kk, kk, stride, pad);
-      const std::vector<float> mw = randn(kk * kk * pd.OC * 24, rng), dbias = randn(24, rng);
-      const ConvInt8Weights mpk = pack_conv_int8(mw.data(), nullptr, kk, kk, pd.OC, 24, 3.0f);
+      const ConvDims md = make_conv_dims(pd.N, pd.OC, H, W, DC, kk, kk, stride, pad);
+      const std::vector<float> mw = randn(kk * kk * pd.OC * DC, rng), dbias = randn(DC, rng);
+      const ConvInt8Weights mpk = pack_conv_int8(mw.data(), nullptr, kk, kk, pd.OC, DC, 3.0f);
       ConvEpilogue dep;
       dep.bias = dbias.data();
       std::vector<float> dres(dwant.size()), mwant(dres.size()), mgot(dres.size(), -1.0f);
@@ -279,6 +281,28 @@ void check_int8_chains(const ConvInt8Kernels& k, const char* name) {
       mep.residual = nullptr;
       conv2d_forward_int8_on(k, mgot.data(), nullptr, mpk, md, mep, fused);
       CHECK(std::memcmp(mgot.data(), mwant.data(), sizeof(float) * mgot.size()) == 0);
+      // The same writing the next convolution's codes (a 1x1 reader) with no fp32 output, and with
+      // the main convolution quantizing its own fp32 input (no input codes): the same codes.
+      const ConvDims nd = make_conv_dims(md.N, DC, md.OH, md.OW, 16, 1, 1, 1, 0);
+      const std::vector<float> nw = randn(DC * 16, rng);
+      const ConvInt8Weights npk = pack_conv_int8(nw.data(), nullptr, 1, 1, DC, 16, 3.0f);
+      Int8Chain unfused = in;
+      REQUIRE(int8_codes_spec(npk, nd, &unfused.out_spec));
+      std::vector<uint8_t> want_codes((size_t)unfused.out_spec.bytes(), 0);
+      unfused.out = want_codes.data();
+      mep.residual = dres.data();
+      conv2d_forward_int8_on(k, mwant.data(), nullptr, mpk, md, mep, unfused);
+      mep.residual = nullptr;
+      for (bool own_input : {false, true}) {
+        std::vector<uint8_t> got_codes(want_codes.size(), 0xAB);
+        Int8Chain f = fused;
+        f.in = own_input ? nullptr : f.in;
+        f.out = got_codes.data();
+        f.out_spec = unfused.out_spec;
+        f.store_float = false;
+        conv2d_forward_int8_on(k, nullptr, own_input ? y.data() : nullptr, mpk, md, mep, f);
+        CHECK(got_codes == want_codes);
+      }
       fused.res_in_spec = ospec;  // codes of another quantization than the downsample's
       CHECK_THROWS_WITH(conv2d_forward_int8_on(k, mgot.data(), nullptr, mpk, md, mep, fused),
                         Catch::Contains("input codes it can read"));
@@ -778,19 +802,24 @@ TEST_CASE("int8 chains with some convolutions at fp32 equal the unchained networ
     const std::vector<Conv2d*> convs = model.net->convs();
     // ResNet-18: layer2.1.conv2 (reads conv1's codes; an identity of codes into fp32) and
     // layer3.0.downsample (block 0's output then stays fp32 for it). ResNet-50: the last block's
-    // conv2 (its conv3, the network's last, then has neither input nor output codes) and
-    // layer2.1.conv1.
+    // conv2 (its conv3, the network's last, then has neither input nor output codes),
+    // layer2.1.conv1, and layer2.0.conv2 (its conv3 quantizes its own input, with the downsample
+    // fused). (ResNet-18's layer2.0.conv2 too, which then adds the downsample's stored output;
+    // layer3.0.downsample is ResNet-50's too.)
     for (Conv2d* c : convs) {
       const std::string& n = c->weight.name;
       if (n == "layer2.1.conv2.weight" || n == "layer3.0.downsample.0.weight" || n == "layer4.2.conv2.weight" ||
-          n == "layer2.1.conv1.weight")
+          n == "layer2.1.conv1.weight" || n == "layer2.0.conv2.weight")
         c->int8_act_max = 0;
     }
     const Tensor x = Tensor::from_vector(Shape{2, 3, 40, 44}, randn(2 * 3 * 40 * 44, rng));
     auto logits = [&](bool chains) { return int8_logits(model, x, chains); };
-    const int64_t res0 = int8_residual_code_reads();
+    const int64_t res0 = int8_residual_code_reads(), fused0 = int8_fused_downsamples();
     const Tensor chained = logits(true);
     CHECK(int8_residual_code_reads() > res0);
+    // The downsamples at int8 whose block's last convolution is too still run fused: ResNet-18's
+    // layer4.0, ResNet-50's layer1.0, layer2.0 and layer4.0.
+    CHECK(int8_fused_downsamples() - fused0 == (arch == Arch::resnet18 ? 1 : 3));
     const Tensor plain = logits(false);
     REQUIRE(chained.numel() == plain.numel());
     CHECK(std::memcmp(chained.data(), plain.data(), sizeof(float) * (size_t)plain.numel()) == 0);

@@ -420,7 +420,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     if (!tiles_store && !codes_in_tile) tile_rows.resize((size_t)(M * L));
     // The residual convolution's tile: its rows, into a buffer the tile's epilogue reads.
     LowpTile<A, B> rt;
-    const A* res_a_rows[16];
+    const A* res_a_rows[16] = {};
     thread_local std::vector<float> res_tile;
     if (res_conv) {
       const LowpPacking& rw = *res_conv->w;
@@ -503,11 +503,12 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   };
   // Work items: groups of output pixels x channel blocks, or with a max pool, bands of pooled rows.
   // Blocks outer (a block's weights stay in L2 while the groups pass), unless every block's
-  // weights fit in half the L2 together: then a group's blocks are one item, so its output and
-  // residual rows are written and read whole while in cache instead of a 64-channel slice per pass
-  // over the whole tensor (ResNet-50's 1x1 expansions at int8 were bound by that traffic).
+  // weights (a residual convolution's included) fit in half the L2 together: then a group's blocks are one item, so its
+  // output and residual rows are written and read whole while in cache instead of a 64-channel slice per pass over the
+  // whole tensor (ResNet-50's 1x1 expansions at int8 were bound by that traffic).
   const int64_t group = kLowpGroupTiles * M, ngroups = ceil_div(P, group);
-  const bool groups_outer = w.nb > 1 && ngroups >= 8 && w.nb * block * (int64_t)sizeof(B) <= cpu_caches().l2 / 2;
+  const int64_t weights = w.nb * (block + (res_conv ? res_conv->w->KH * res_conv->w->kg * L * kGroup : 0));
+  const bool groups_outer = w.nb > 1 && ngroups >= 8 && weights * (int64_t)sizeof(B) <= cpu_caches().l2 / 2;
   const int64_t items = pool ? pool_bands(*pool) : groups_outer ? ngroups : w.nb * ngroups;
   double flops = 2.0 * (double)P * (double)d.OC * (double)(d.KH * d.KW * d.C);
   if (res_conv) flops += 2.0 * (double)P * (double)d.OC * (double)(res_conv->d.KH * res_conv->d.KW * res_conv->d.C);
