@@ -306,6 +306,43 @@ struct LowpResidualConv {
   LowpInputLayout in_layout;
 };
 
+// The max pool of a band of codes (PoolBand: its r1 - r0 rows of [W, C] bytes, the band's pool
+// b.local) into dst(r, pw), the codes of pooled row r's pixel pw (null: not held). Windows are
+// clipped to the band (the padding never wins a max pool).
+template <class Dst>
+void lowp_maxpool_codes(const uint8_t* band, const PoolDims& d, const PoolBand& b, Dst dst) {
+  typedef uint8_t u8x16 __attribute__((vector_size(16)));
+  const PoolDims& l = b.local;
+  const int64_t C = d.C;
+  for (int64_t r = 0; r < l.OH; ++r) {
+    const int64_t h0 = std::max<int64_t>(0, r * l.stride_h - l.pad_h),
+                  h1 = std::min(l.H, r * l.stride_h - l.pad_h + l.KH);
+    for (int64_t pw = 0; pw < l.OW; ++pw) {
+      uint8_t* out = dst(r, pw);
+      if (!out) continue;
+      const int64_t w0 = std::max<int64_t>(0, pw * l.stride_w - l.pad_w);
+      const int64_t w1 = std::min(l.W, pw * l.stride_w - l.pad_w + l.KW);
+      int64_t c = 0;
+      for (; c + 16 <= C; c += 16) {
+        u8x16 m = {};  // codes are >= 0
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            u8x16 v;
+            std::memcpy(&v, band + (h * l.W + w) * C + c, 16);
+            m = v > m ? v : m;
+          }
+        std::memcpy(out + c, &m, 16);
+      }
+      for (; c < C; ++c) {
+        uint8_t m = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) m = std::max(m, band[(h * l.W + w) * C + c]);
+        out[c] = m;
+      }
+    }
+  }
+}
+
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
 // padded to [N, Hp, Wp, Cp] (lowp_input_layout) in the scratch slot with pad[c] (the code of 0.0
@@ -362,10 +399,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || next_out, "lowp_conv_forward: an output nobody stores");
   // The tiles quantize the next copy's codes themselves (int8), or out_convert reads their rows.
-  bool codes_in_tile = false;
-  if constexpr (std::is_same_v<A, uint8_t>) codes_in_tile = next_out && !pool && chain->out_inv > 0;
+  // With a pool and no fp32 output, they quantize the band it pools, and the codes are pooled: the
+  // max commutes with the quantization (a non-decreasing map), so that gives the codes of the
+  // pooled values, with a quarter of the data to pool and no fp32 band stored.
+  bool codes_in_tile = false, codes_pool = false;
+  if constexpr (std::is_same_v<A, uint8_t>) {
+    codes_in_tile = next_out && !pool && chain->out_inv > 0;
+    codes_pool = next_out && pool && !store_float && ep.relu && chain->out_inv > 0;  // (relu: no NaN to pool)
+  }
   // The tiles store fp32 rows: the output, or with a pool the band it pools.
-  const bool tiles_store = store_float || pool;
+  const bool tiles_store = store_float || (pool && !codes_pool);
   const A* a = next_in ? next_in + (origin->oh0 * Wp + origin->ow0) * Cp : nullptr;
   if (!a) {
     a = reinterpret_cast<A*>(scratch(slot, ceil_div((lay.elems() + kLowpCopySlack) * (int64_t)sizeof(A), 4)));
@@ -397,9 +440,10 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
   const int64_t P = d.N * d.OH * d.OW;
   const int64_t block = w.KH * w.kg * L * kGroup;  // B elements per packed block
   // The tiles of output-channel block ob over the consecutive output pixels [p0, p1): pixel p's
-  // row at c + (p - p0) * OC, its residual at res likewise (or null).
+  // row at c + (p - p0) * OC, its residual at res likewise (or null); or with codes_band (a pool's
+  // band, codes_pool) only its codes, at codes_band + (p - p0) * OC.
   auto run_pixels = [&](const A** rows, const float** row_bias, int64_t ob, int64_t p0, int64_t p1, float* c,
-                        const float* res) {
+                        const float* res, A* codes_band = nullptr) {
     const uint8_t* res_rows[16] = {};
     LowpTile<A, B> t;
     t.a_rows = rows;
@@ -417,7 +461,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     t.res_scale = res_codes ? chain->res_scale : 0.0f;
     // Not stored: each tile's rows into this thread's buffer, converted from there.
     thread_local std::vector<float> tile_rows;
-    if (!tiles_store && !codes_in_tile) tile_rows.resize((size_t)(M * L));
+    if (!tiles_store && !codes_in_tile && !codes_band) tile_rows.resize((size_t)(M * L));
     // The residual convolution's tile: its rows, into a buffer the tile's epilogue reads.
     LowpTile<A, B> rt;
     const A* res_a_rows[16] = {};
@@ -438,7 +482,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
     }
     A* next_rows[16];
     if constexpr (std::is_same_v<A, uint8_t>) {
-      if (codes_in_tile) {
+      if (codes_in_tile || codes_band) {
         t.out_codes = next_rows;
         t.out_inv = chain->out_inv;
         t.out_zero = chain->out_zero;
@@ -474,7 +518,9 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         if (res_conv) res_a_rows[m] = res_a_row + ow * res_origin->sw * res_conv->w->Cp;
         row_bias[m] = edge ? edge->at(oh, ow) + ob * L : nullptr;
         if (res_codes) res_rows[m] = res_row + ow * d.OC;
-        if (next_dense) {
+        if (codes_band) {
+          next_rows[m] = codes_band + (q - p0 + m) * d.OC + ob * L;
+        } else if (next_dense) {
           next_rows[m] = next_row + ow * d.OC;
         } else if (next_out && !pool) {
           next_rows[m] = next_pixel(n, oh, ow);
@@ -486,7 +532,7 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
           if (n < d.N) start_row();
         }
       }
-      t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : codes_in_tile ? nullptr : tile_rows.data();
+      t.c = tiles_store ? c + (q - p0) * d.OC + ob * L : codes_in_tile || codes_band ? nullptr : tile_rows.data();
       t.res = res ? res + (q - p0) * d.OC + ob * L : nullptr;
       t.ldr = d.OC;
       if (res_conv) {
@@ -537,8 +583,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
       // A band of pooled rows (pooling.h): its convolution rows into this thread's buffer, then
       // pooled into out, or not stored, into a second buffer only to be converted.
       const PoolBand pb = pool_band(*pool, it);
-      float* band = scratch(ScratchSlot::conv_pool_band, (pb.r1 - pb.r0) * d.OW * d.OC);
       const int64_t p0 = (pb.n * d.OH + pb.r0) * d.OW, p1 = (pb.n * d.OH + pb.r1) * d.OW;
+      if constexpr (std::is_same_v<A, uint8_t>) {
+        if (codes_pool) {  // the band as codes, pooled into the next copy
+          A* cb = reinterpret_cast<A*>(scratch(ScratchSlot::conv_pool_band, ceil_div((p1 - p0) * d.OC, 4)));
+          for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, nullptr, nullptr, cb);
+          lowp_maxpool_codes(cb, *pool, pb, [&](int64_t r, int64_t pw) { return next_pixel(pb.n, pb.ph0 + r, pw); });
+          continue;
+        }
+      }
+      float* band = scratch(ScratchSlot::conv_pool_band, (pb.r1 - pb.r0) * d.OW * d.OC);
       for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
       float* pooled = store_float ? out + (pb.n * pool->OH + pb.ph0) * pool->OW * d.OC
                                   : scratch(ScratchSlot::conv_pooled_band, pb.local.OH * pool->OW * d.OC);
