@@ -244,11 +244,8 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
     fd = folded_int8(*down->conv, *down->bn);
     const Int8Codes& xc = *down->x->int8_codes;
     const Conv2d& dc = *down->conv;
+    // (conv_bn_downsample checked that it reads the codes; the kernel checks again.)
     chain.res_d = make_conv_dims(xc.shape[0], dc.C, xc.shape[1], xc.shape[2], dc.OC, dc.KH, dc.KW, dc.stride, dc.pad);
-    Int8CodesSpec dspec;
-    DS_CHECK(
-        !residual && int8_codes_spec(fd->w, chain.res_d, &dspec) && int8_codes_readable(xc.spec, dspec, chain.res_d),
-        "conv_bn_eval " + conv.weight.name + ": a fused downsample that cannot read its input's codes");
     chain.res_w = &fd->w;
     chain.res_bias = fd->bias.data();
     chain.res_in = xc.data();

@@ -114,6 +114,19 @@ float int8_bias(const ConvInt8Weights& w, const float* bias, int64_t oc) {
   return b - w.out_scale[(size_t)oc] * w.zero_dot[(size_t)oc];
 }
 
+namespace {
+
+// The epilogue's biases for w with exact padding: bias itself where no zero point adds a constant,
+// else int8_bias of every channel, in storage.
+const float* exact_padding_bias(const ConvInt8Weights& w, const float* bias, std::vector<float>& storage) {
+  if (std::all_of(w.zero_dot.begin(), w.zero_dot.end(), [](float z) { return z == 0; })) return bias;
+  storage.resize((size_t)w.OC);
+  for (int64_t oc = 0; oc < w.OC; ++oc) storage[(size_t)oc] = int8_bias(w, bias, oc);
+  return storage.data();
+}
+
+}  // namespace
+
 LowpEdgeBias int8_edge_bias(const ConvInt8Weights& w, const ConvDims& d, const float* bias) {
   DS_CHECK(!w.pad_excess.empty(), "int8_edge_bias: the padding is exact");
   const int64_t KH = w.KH, KW = w.KW, OC = w.OC;
@@ -221,13 +234,11 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
     DS_CHECK(chain.res_in && int8_codes_spec(rw, chain.res_d, &rspec) &&
                  int8_codes_readable(chain.res_in_spec, rspec, chain.res_d),
              "conv2d_forward_int8: a residual convolution without input codes it can read");
-    res_bias.resize((size_t)(rw.nb * rw.L), 0.0f);
-    for (int64_t oc = 0; oc < rw.OC; ++oc) res_bias[(size_t)oc] = int8_bias(rw, chain.res_bias, oc);
     rc.d = chain.res_d;
     rc.w = &rw;
     rc.packed = rw.packed.data();
     rc.scale = rw.out_scale.data();
-    rc.bias = res_bias.data();
+    rc.bias = exact_padding_bias(rw, chain.res_bias, res_bias);  // (codes: exact padding)
     rc.in = chain.res_in;
     rc.in_layout = chain.res_in_spec.layout;
   }
@@ -235,11 +246,7 @@ void conv2d_forward_int8_on(const ConvInt8Kernels& k, float* out, const float* i
   ConvEpilogue e = ep;
   std::vector<float> bias;
   // The zero points' constant moves into the bias (into the per-pixel biases when padding is not exact).
-  if (w.exact_padding && std::any_of(w.zero_dot.begin(), w.zero_dot.end(), [](float z) { return z != 0; })) {
-    bias.resize((size_t)d.OC);
-    for (int64_t oc = 0; oc < d.OC; ++oc) bias[(size_t)oc] = int8_bias(w, ep.bias, oc);
-    e.bias = bias.data();
-  }
+  if (w.exact_padding) e.bias = exact_padding_bias(w, ep.bias, bias);
   const bool zero_pad = std::all_of(w.pad.begin(), w.pad.end(), [](uint8_t v) { return v == 0; });
   auto quantize = [&](uint8_t* dst, const float* src, int64_t n) {
     if (w.uniform) k.quantize(dst, src, n, w.in_inv[0], w.zero[0]);

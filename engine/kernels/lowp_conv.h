@@ -306,43 +306,6 @@ struct LowpResidualConv {
   LowpInputLayout in_layout;
 };
 
-// The max pool of a band of codes (PoolBand: its r1 - r0 rows of [W, C] bytes, the band's pool
-// b.local) into dst(r, pw), the codes of pooled row r's pixel pw (null: not held). Windows are
-// clipped to the band (the padding never wins a max pool).
-template <class Dst>
-void lowp_maxpool_codes(const uint8_t* band, const PoolDims& d, const PoolBand& b, Dst dst) {
-  typedef uint8_t u8x16 __attribute__((vector_size(16)));
-  const PoolDims& l = b.local;
-  const int64_t C = d.C;
-  for (int64_t r = 0; r < l.OH; ++r) {
-    const int64_t h0 = std::max<int64_t>(0, r * l.stride_h - l.pad_h),
-                  h1 = std::min(l.H, r * l.stride_h - l.pad_h + l.KH);
-    for (int64_t pw = 0; pw < l.OW; ++pw) {
-      uint8_t* out = dst(r, pw);
-      if (!out) continue;
-      const int64_t w0 = std::max<int64_t>(0, pw * l.stride_w - l.pad_w);
-      const int64_t w1 = std::min(l.W, pw * l.stride_w - l.pad_w + l.KW);
-      int64_t c = 0;
-      for (; c + 16 <= C; c += 16) {
-        u8x16 m = {};  // codes are >= 0
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            u8x16 v;
-            std::memcpy(&v, band + (h * l.W + w) * C + c, 16);
-            m = v > m ? v : m;
-          }
-        std::memcpy(out + c, &m, 16);
-      }
-      for (; c < C; ++c) {
-        uint8_t m = 0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) m = std::max(m, band[(h * l.W + w) * C + c]);
-        out[c] = m;
-      }
-    }
-  }
-}
-
 // out = tiles over the input converted by `convert` (dst, src, n: a contiguous run from a pixel's
 // first channel; a row at a time, into a per-thread buffer first when channels need padding),
 // padded to [N, Hp, Wp, Cp] (lowp_input_layout) in the scratch slot with pad[c] (the code of 0.0
@@ -399,14 +362,16 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
            "lowp_conv_forward: the next copy's layout differs from the output's");
   DS_CHECK(store_float || next_out, "lowp_conv_forward: an output nobody stores");
   // The tiles quantize the next copy's codes themselves (int8), or out_convert reads their rows.
-  // With a pool and no fp32 output, they quantize the band it pools, and the codes are pooled: the
-  // max commutes with the quantization (a non-decreasing map), so that gives the codes of the
-  // pooled values, with a quarter of the data to pool and no fp32 band stored.
+  // With a pool and no fp32 output, they quantize the band it pools and the codes are pooled
+  // (maxpool2d_band_codes): a quarter of the data to pool and no fp32 band stored. (After a ReLU:
+  // no NaN, which would win the fp32 pool but not the codes'.)
   bool codes_in_tile = false, codes_pool = false;
   if constexpr (std::is_same_v<A, uint8_t>) {
     codes_in_tile = next_out && !pool && chain->out_inv > 0;
-    codes_pool = next_out && pool && !store_float && ep.relu && chain->out_inv > 0;  // (relu: no NaN to pool)
+    codes_pool = next_out && pool && !store_float && ep.relu && chain->out_inv > 0;
   }
+  DS_CHECK(!pool || store_float || codes_pool,
+           "lowp_conv_forward: an unstored pool output needs int8 codes after a ReLU");
   // The tiles store fp32 rows: the output, or with a pool the band it pools.
   const bool tiles_store = store_float || (pool && !codes_pool);
   const A* a = next_in ? next_in + (origin->oh0 * Wp + origin->ow0) * Cp : nullptr;
@@ -581,27 +546,25 @@ void lowp_conv_forward(float* out, const float* in, const ConvDims& d, const Low
         continue;
       }
       // A band of pooled rows (pooling.h): its convolution rows into this thread's buffer, then
-      // pooled into out, or not stored, into a second buffer only to be converted.
+      // pooled into out (or as codes, codes_pool, into the next copy).
       const PoolBand pb = pool_band(*pool, it);
       const int64_t p0 = (pb.n * d.OH + pb.r0) * d.OW, p1 = (pb.n * d.OH + pb.r1) * d.OW;
       if constexpr (std::is_same_v<A, uint8_t>) {
         if (codes_pool) {  // the band as codes, pooled into the next copy
           A* cb = reinterpret_cast<A*>(scratch(ScratchSlot::conv_pool_band, ceil_div((p1 - p0) * d.OC, 4)));
           for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, nullptr, nullptr, cb);
-          lowp_maxpool_codes(cb, *pool, pb, [&](int64_t r, int64_t pw) { return next_pixel(pb.n, pb.ph0 + r, pw); });
+          maxpool2d_band_codes(cb, *pool, pb, [&](int64_t r, int64_t pw) { return next_pixel(pb.n, pb.ph0 + r, pw); });
           continue;
         }
       }
       float* band = scratch(ScratchSlot::conv_pool_band, (pb.r1 - pb.r0) * d.OW * d.OC);
       for (int64_t ob = 0; ob < w.nb; ++ob) run_pixels(rows, row_bias, ob, p0, p1, band, nullptr);
-      float* pooled = store_float ? out + (pb.n * pool->OH + pb.ph0) * pool->OW * d.OC
-                                  : scratch(ScratchSlot::conv_pooled_band, pb.local.OH * pool->OW * d.OC);
-      maxpool2d_band_rows(pooled, band, *pool, pb);
+      maxpool2d_band(out, band, *pool, pb);
       if (next_out)  // the band's pooled rows, converted while they are in cache
-        for (int64_t r = 0; r < pb.local.OH; ++r)
+        for (int64_t ph = pb.ph0; ph < pb.ph0 + pb.local.OH; ++ph)
           for (int64_t pw = 0; pw < pool->OW; ++pw)
-            if (A* q = next_pixel(pb.n, pb.ph0 + r, pw))
-              chain->out_convert(q, pooled + (r * pool->OW + pw) * d.OC, d.OC);
+            if (A* q = next_pixel(pb.n, ph, pw))
+              chain->out_convert(q, out + ((pb.n * pool->OH + ph) * pool->OW + pw) * d.OC, d.OC);
     }
   }
 }

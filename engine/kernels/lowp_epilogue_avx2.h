@@ -17,37 +17,30 @@ namespace ds {
 
 typedef float lowp_f32x8 __attribute__((vector_size(32)));
 
-// sum(m, h): the fp32 sums of row m, columns col0 + 8h .. col0 + 8h + 7, for h < NH. The tile's
-// fields are read once into locals, as in lowp_epilogue_avx512.h (code stores may alias them).
+// sum(m, h): the fp32 sums of row m, columns col0 + 8h .. col0 + 8h + 7, for h < NH. The tile is
+// read through a local copy, as in lowp_epilogue_avx512.h (code stores may alias the caller's).
 template <int M, int NH, class A, class B, class Sum>
-inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum) {
+inline void lowp_store_rows_avx2(const LowpTile<A, B>& tile, int64_t col0, Sum sum) {
+  const LowpTile<A, B> t = tile;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const int rows = t.rows;
-  const int64_t N = t.N, ldc = t.ldc, ldr = t.ldr;
-  float* const c = t.c;
-  const float *const scale = t.scale, *const bias = t.bias, *const res = t.res;
-  const float* const* const row_bias = t.row_bias;
-  const uint8_t* const* const res_codes = t.res_codes;
-  uint8_t* const* const out_codes = t.out_codes;
-  const bool relu = t.relu;
   const __m256 res_scale = _mm256_set1_ps(t.res_scale), out_inv = _mm256_set1_ps(t.out_inv),
                out_zero = _mm256_set1_ps(t.out_zero);
   for (int m = 0; m < M; ++m) {
-    if (m >= rows) break;
-    const float* rb = row_bias ? row_bias[m] : bias;
-    const uint8_t* rc = res_codes ? res_codes[m] : nullptr;
-    uint8_t* oc = out_codes ? out_codes[m] : nullptr;
+    if (m >= t.rows) break;
+    const float* rb = t.row_bias ? t.row_bias[m] : t.bias;
+    const uint8_t* rc = t.res_codes ? t.res_codes[m] : nullptr;
+    uint8_t* oc = t.out_codes ? t.out_codes[m] : nullptr;
     for (int h = 0; h < NH; ++h) {
       const int64_t n0 = col0 + 8 * h;
-      if (n0 >= N) break;
-      const size_t lanes = (size_t)std::min<int64_t>(8, N - n0);
+      if (n0 >= t.N) break;
+      const size_t lanes = (size_t)std::min<int64_t>(8, t.N - n0);
       // Lanes n0 + i < N: all of them, or a mask (maskload reads nothing past it).
       const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes), lane);
       auto load = [&](const float* p) { return _mm256_maskload_ps(p, k); };
       const __m256 b = rb ? load(rb + n0) : _mm256_setzero_ps();
       __m256 x = sum(m, h);
-      x = scale ? _mm256_fmadd_ps(x, load(scale + n0), b) : _mm256_add_ps(x, b);
-      if (res) x = _mm256_add_ps(x, load(res + m * ldr + n0));
+      x = t.scale ? _mm256_fmadd_ps(x, load(t.scale + n0), b) : _mm256_add_ps(x, b);
+      if (t.res) x = _mm256_add_ps(x, load(t.res + m * t.ldr + n0));
       if (rc) {  // 8 codes (none read past N), product then sum as the AVX-512 epilogue
         uint64_t bytes = 0;
         std::memcpy(&bytes, rc + n0, lanes);
@@ -56,7 +49,7 @@ inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum)
         asm("" : "+x"(p));  // not contracted into an fma (these files build with -ffp-contract=fast)
         x = _mm256_add_ps(x, p);
       }
-      if (relu) x = (__m256)((lowp_f32x8)x > 0.0f ? (lowp_f32x8)x : 0.0f);  // NaN -> 0, as the other tiles
+      if (t.relu) x = (__m256)((lowp_f32x8)x > 0.0f ? (lowp_f32x8)x : 0.0f);  // NaN -> 0, as the other tiles
       if (oc) {  // quantize_u8 as int8_quantize_vector (int8_quantize_loops.h)
         lowp_f32x8 q = (lowp_f32x8)_mm256_fmadd_ps(x, out_inv, out_zero);
         q = q > 0.0f ? q : 0.0f;  // NaN -> 0
@@ -67,7 +60,7 @@ inline void lowp_store_rows_avx2(const LowpTile<A, B>& t, int64_t col0, Sum sum)
         const uint64_t bytes = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(w, w));
         std::memcpy(oc + n0, &bytes, lanes);
       }
-      if (c) _mm256_maskstore_ps(c + m * ldc + n0, k, x);
+      if (t.c) _mm256_maskstore_ps(t.c + m * t.ldc + n0, k, x);
     }
   }
 }

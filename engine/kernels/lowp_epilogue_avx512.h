@@ -10,34 +10,27 @@
 
 namespace ds {
 
-// sum(m, v): the fp32 sums of row m, vector v. The tile's fields are read once into locals: read
-// through t, the compiler reloads them after every store of codes (uint8_t stores may alias
-// anything), and on a 1x1 convolution with 64 input channels the epilogue is over half the tile.
+// sum(m, v): the fp32 sums of row m, vector v. The tile is read through a local copy: read through
+// the caller's, the compiler reloads its fields after every store of codes (uint8_t stores may
+// alias anything), and on a 1x1 convolution with 64 input channels the epilogue is over half the tile.
 template <int M, int NV, class A, class B, class Sum>
-inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
-  const int rows = t.rows;
-  const int64_t N = t.N, ldc = t.ldc, ldr = t.ldr;
-  float* const c = t.c;
-  const float *const scale = t.scale, *const bias = t.bias, *const res = t.res;
-  const float* const* const row_bias = t.row_bias;
-  const uint8_t* const* const res_codes = t.res_codes;
-  uint8_t* const* const out_codes = t.out_codes;
-  const bool relu = t.relu;
+inline void lowp_store_rows(const LowpTile<A, B>& tile, Sum sum) {
+  const LowpTile<A, B> t = tile;
   const __m512 zero = _mm512_setzero_ps(), res_scale = _mm512_set1_ps(t.res_scale);
   const __m512 out_inv = _mm512_set1_ps(t.out_inv), out_zero = _mm512_set1_ps(t.out_zero);
   for (int m = 0; m < M; ++m) {
-    if (m >= rows) break;
-    const float* rb = row_bias ? row_bias[m] : bias;
-    const uint8_t* rc = res_codes ? res_codes[m] : nullptr;
-    uint8_t* oc = out_codes ? out_codes[m] : nullptr;
+    if (m >= t.rows) break;
+    const float* rb = t.row_bias ? t.row_bias[m] : t.bias;
+    const uint8_t* rc = t.res_codes ? t.res_codes[m] : nullptr;
+    uint8_t* oc = t.out_codes ? t.out_codes[m] : nullptr;
     for (int v = 0; v < NV; ++v) {
       const int64_t n0 = v * 16;
-      if (n0 >= N) break;
-      const __mmask16 k = N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n0)) - 1);
+      if (n0 >= t.N) break;
+      const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
       const __m512 b = rb ? _mm512_maskz_loadu_ps(k, rb + n0) : zero;
       __m512 x = sum(m, v);
-      x = scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, scale + n0), b) : _mm512_add_ps(x, b);
-      if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, res + m * ldr + n0));
+      x = t.scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), b) : _mm512_add_ps(x, b);
+      if (t.res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldr + n0));
       if (rc) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
         // (The maskz forms: GCC 12's unmasked ones raise false -Wmaybe-uninitialized reports.)
         const __m512i q = _mm512_maskz_cvtepu8_epi32(k, _mm_maskz_loadu_epi8(k, rc + n0));
@@ -46,14 +39,14 @@ inline void lowp_store_rows(const LowpTile<A, B>& t, Sum sum) {
         x = _mm512_add_ps(x, p);
       }
       // max(x, 0) is x > 0 ? x : 0, NaN and -0 included (vmaxps returns its second operand then).
-      if (relu) x = _mm512_maskz_max_ps((__mmask16)0xffff, x, zero);
+      if (t.relu) x = _mm512_maskz_max_ps((__mmask16)0xffff, x, zero);
       if (oc) {  // quantize_u8 as the int8 instances' quantize16
         __m512 q = _mm512_fmadd_ps(x, out_inv, out_zero);
         q = _mm512_maskz_max_ps((__mmask16)0xffff, q, zero);                   // NaN -> 0
         const __m512i i = _mm512_maskz_cvtps_epi32(k, q);                      // to nearest even
         _mm_mask_storeu_epi8(oc + n0, k, _mm512_maskz_cvtusepi32_epi8(k, i));  // clamp to 255
       }
-      if (c) _mm512_mask_storeu_ps(c + m * ldc + n0, k, x);
+      if (t.c) _mm512_mask_storeu_ps(t.c + m * t.ldc + n0, k, x);
     }
   }
 }

@@ -4,6 +4,7 @@
 // are plain loops, their own reference. Backward kernels accumulate (max pooling's can also set).
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace ds {
 
@@ -46,8 +47,11 @@ int64_t pool_bands(const PoolDims& d);  // bands in all: N x ceil(OH / kPoolBand
 PoolBand pool_band(const PoolDims& d, int64_t i);
 // Pools band b's buffer (its r1 - r0 input rows, [W, C] each) into out, the whole pool's output.
 void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b);
-// The same into rows, the band's b.local.OH pooled rows only ([OW, C] each).
-void maxpool2d_band_rows(float* rows, const float* band, const PoolDims& d, const PoolBand& b);
+// The same on a band of uint8 codes (an int8 chain), into dst(r, pw): the codes of the band's
+// pooled row r, pixel pw (null: not held). The max commutes with a quantization (a non-decreasing
+// map), so the pooled codes are the codes of the pooled values.
+void maxpool2d_band_codes(const uint8_t* band, const PoolDims& d, const PoolBand& b,
+                          const std::function<uint8_t*(int64_t r, int64_t pw)>& dst);
 
 // Direct twin of maxpool2d_forward that rescans every window without the row-clipping of the
 // fast path: test oracle, and what reference mode (DEEPSLIDE_ISA=ref) runs.
