@@ -62,6 +62,23 @@ std::string flat_path_name(const std::string& relative_path) {
   return bounded_name(out);
 }
 
+std::string output_component(const std::string& name) {
+  if (unsafe_component_reason(name).empty()) return bounded_name(name);
+  if (name.empty()) return "%";
+  const bool dots = name.find_first_not_of('.') == std::string::npos;
+  std::string out;
+  for (unsigned char c : name) {
+    if (c == '%' || c == '/' || c == '\\' || c < 0x20 || c == 0x7f || (dots && c == '.')) {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", (unsigned)c);
+      out += hex;
+    } else {
+      out += (char)c;
+    }
+  }
+  return bounded_name(out);
+}
+
 std::string quoted_for_message(std::string s) {
   for (char& c : s)
     if ((unsigned char)c < 0x20 || c == 0x7f) c = '?';

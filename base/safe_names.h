@@ -23,6 +23,13 @@ std::string flat_path_name(const std::string& relative_path);
 // `name` itself when at most 200 bytes, else cut as flat_path_name cuts, hashing `name`.
 std::string bounded_name(const std::string& name);
 
+// `name` (a slide's stem, a DICOM series' folder) as one component of an output path: itself when
+// unsafe_component_reason finds nothing, else escaped: '%', '/', '\\' and control characters as
+// %XX, a name of dots ("." and "..") with each dot as "%2E", "" as "%"; then bounded_name. So
+// `..` never names a folder that climbs out of the output folder. (An escaped name may equal
+// another slide's plain one: callers make names unique after this.)
+std::string output_component(const std::string& name);
+
 // `s` for an error message: control characters shown as '?', cut after 200 bytes.
 std::string quoted_for_message(std::string s);
 

@@ -17,6 +17,7 @@
 #include "base/hash.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
+#include "base/output_dirs.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
 #include "infer/geojson_export.h"
@@ -178,9 +179,8 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   Diagnosis& d = ev.d;
   const auto t0 = std::chrono::steady_clock::now();
   auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
+  make_output_dirs(dir.parent_path().string(), dir.filename().string());
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw InputError(dir.string(), "cannot create folder: " + ec.message());
   fs::remove(dir / kRecord, ec);
   slide_predictions(b, o, *slide, dir, item, key, ev);
   if (o.progress) o.progress->phase((int64_t)item, d.slide, "heatmaps and GeoJSON", 0, 0, false);

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "base/safe_names.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/labels_csv.h"
@@ -92,9 +93,12 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
   for (DiagnoseInput& s : slides)
     if (seen.insert(normal(s.path).string()).second) unique.push_back(std::move(s));
   // Output folder names: the stem, unless another slide has the same stem.
-  // A DICOM instance stands for its folder's series: the slide is named after the folder.
+  // A DICOM instance stands for its folder's series: the slide is named after the folder. A name
+  // such as ".." (the stem of "...tif", the folder of "../x.dcm") is escaped (output_component):
+  // it must not climb out of --out.
   auto stem_of = [](const std::string& p) {
-    return has_dicom_magic(p) ? fs::absolute(p).parent_path().filename().string() : fs::path(p).stem().string();
+    return output_component(has_dicom_magic(p) ? normal(p).parent_path().filename().string()
+                                               : fs::path(p).stem().string());
   };
   std::map<std::string, int> stems;
   for (const DiagnoseInput& s : unique) ++stems[stem_of(s.path)];

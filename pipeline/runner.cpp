@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/output_dirs.h"
 #include "infer/crossval.h"
 #include "infer/evaluation.h"
 #include "pipeline/build_id.h"
@@ -190,10 +191,9 @@ void Runner::lock_workdir() {
   fs::create_directories(workdir_, ec);
   if (ec) throw InputError(shown_, "cannot create the workdir: " + ec.message());
   stamps_ = workdir_ / ".stages";
-  fs::create_directories(stamps_, ec);
-  if (ec) throw InputError(stamps_.string(), "cannot create folder: " + ec.message());
+  make_output_dirs(workdir_.string(), ".stages");  // (a link there would take the stamps elsewhere)
   const std::string lock_path = (stamps_ / "lock").string();
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0644);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) throw InputError(lock_path, std::string("cannot open: ") + std::strerror(errno));
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
     throw InputError(shown_, "another deepslide run is using this workdir (" + lock_path + " is locked)");

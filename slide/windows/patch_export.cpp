@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/output_dirs.h"
 #include "base/parallel.h"
 #include "base/safe_names.h"
 #include "dist/comm.h"
@@ -60,10 +62,11 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
     a = load_slide_annotations(o.annotations, slide->path(), slide->level(0).width, slide->level(0).height);
     if (!a) return {};
   }
-  auto dir_of = [&](const std::string& cls) {
-    fs::path dir = fs::path(o.out) / cls;
+  auto rel_dir = [&](const std::string& cls) {
+    const fs::path dir = cls;
     return o.by_folder ? dir / name / name : dir;
   };
+  auto dir_of = [&](const std::string& cls) { return fs::path(o.out) / rel_dir(cls); };
   SlideCounts n;
   if (o.progress)
     o.progress->phase((int64_t)item, row.img, "scan and write", candidate_grid(*slide, g, o.windows.overlap).size());
@@ -75,11 +78,9 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
       *slide, o.windows, o.threads,
       [&](std::vector<Window>& band) {
         const std::vector<LabelledWindow> todo = band_to_write(o, row, band, g.level0_side(), a);
-        for (const LabelledWindow& lw : todo) {
-          std::error_code ec;
-          fs::create_directories(dir_of(lw.cls), ec);
-          if (ec) throw InputError(dir_of(lw.cls).string(), "cannot create folder: " + ec.message());
-        }
+        std::set<std::string> classes;
+        for (const LabelledWindow& lw : todo) classes.insert(lw.cls);
+        for (const std::string& cls : classes) make_output_dirs(o.out, rel_dir(cls).string());
         parallel_for((int64_t)todo.size(), o.threads, [&](int64_t i) {
           const Window& w = todo[(size_t)i].window;
           const std::string file = o.by_folder ? pad5(w.x) + ";" + pad5(w.y) + ".jpg"
@@ -97,20 +98,22 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
 
 }  // namespace
 
-std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows) {
+std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows, bool one_folder) {
+  // output_component: a stem such as ".." ("...tif") must not name a folder above --out.
   std::vector<std::string> names;
-  for (const SlideLabel& r : rows) names.push_back(bounded_name(fs::path(r.img).stem().string()));
-  // Flatten every name shared within a class folder, until none is: flattened names of distinct
-  // paths differ, so this ends; a stem equal to another slide's flattened name is flattened too.
+  for (const SlideLabel& r : rows) names.push_back(output_component(fs::path(r.img).stem().string()));
+  // Flatten every name shared within a class folder (or anywhere, one_folder), until none is:
+  // flattened names of distinct paths differ, so this ends; a stem equal to another slide's
+  // flattened name is flattened too.
   for (bool changed = true; changed;) {
     changed = false;
     std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_folder;
-    for (size_t i = 0; i < rows.size(); ++i) by_folder[{rows[i].gt, names[i]}].push_back(i);
+    for (size_t i = 0; i < rows.size(); ++i) by_folder[{one_folder ? "" : rows[i].gt, names[i]}].push_back(i);
     for (const auto& [key, idx] : by_folder)
       if (idx.size() > 1)
         for (size_t i : idx)
-          if (names[i] != flat_path_name(rows[i].img)) {
-            names[i] = flat_path_name(rows[i].img);
+          if (const std::string flat = output_component(flat_path_name(rows[i].img)); names[i] != flat) {
+            names[i] = flat;
             changed = true;
           }
   }
@@ -155,7 +158,9 @@ std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabe
 PatchExportSummary export_patches(const PatchExportOptions& o,
                                   const std::function<void(const SlideExport&)>& on_slide) {
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
-  const std::vector<std::string> names = patch_slide_names(rows);
+  // With annotations a slide's patches go to its annotations' classes, any folder: names unique
+  // across all slides.
+  const std::vector<std::string> names = patch_slide_names(rows, !o.annotations.empty());
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
   dist::check_same_run(settings_description(o) + slides_description(rows, slides));
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).

@@ -4,7 +4,8 @@
 //   <out>/<class>/<slide>/<slide>/<xxxxx>;<yyyyy>.jpg  (by_folder; DeepSlide's eval patches)
 // x is the column and y the row, in level-0 pixels. DeepSlide's own names put the row first.
 // <slide> is the slide's file stem (DeepSlide's name) unless another slide of the label CSV would
-// land in the same class folder under the same stem (a/s.svs and b/s.tif): those slides are
+// land in the same class folder under the same stem (a/s.svs and b/s.tif; with annotations, any
+// other slide's stem, since annotation classes pick the folders): those slides are
 // named by their label-CSV path flattened into one name (base/safe_names.h flat_path_name,
 // "a%2Fs.svs"), so no slide's patches overwrite another's. Names over 200 bytes are cut and end
 // in a hash.
@@ -63,8 +64,9 @@ struct PatchExportSummary {
   std::vector<std::pair<std::string, std::string>> failed;  // img, "file: reason"
 };
 
-// The <slide> name of each row (see above), in row order.
-std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows);
+// The <slide> name of each row (see above), in row order; one_folder: unique across all slides,
+// not only within a class folder (with annotations, any slide may write into any class folder).
+std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows, bool one_folder = false);
 
 // Writes every tissue window of every slide; on_slide after each. Prints nothing. Throws only for
 // what concerns the whole export (the label CSV, the output folder); per-slide failures are listed.

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Outputs stay inside the folder a command was given, whatever the slides are called:
+- diagnose names a slide's folder after its stem, or a DICOM series after its folder: a slide
+  "...tif" (stem "..") and a series reached as "../level0.dcm" (folder "..") get folders inside
+  --out ("%2E%2E", the series folder's real name), and nothing is written beside --out;
+- patches, both layouts, with a slide "...tif": its patches stay under --out;
+- patches with annotations: two slides with one stem whose annotations send both into one class
+  folder get distinct names (before, one's patches replaced the other's);
+- an output sub-folder planted as a symbolic link (to a folder outside) is refused with one line
+  naming it, and nothing is written through it.
+Run by ctest (DEEPSLIDE set)."""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_harness import DEEPSLIDE, check, failures, run, tempdir  # noqa: E402
+
+DS = os.path.abspath(DEEPSLIDE)
+tmp = tempdir("ds_output_paths_")
+wsi = f"{tmp}/wsi"
+run(["synth", "--out", wsi, "--classes", "2", "--slides-per-class", "2", "--width", "600", "--height", "500",
+     "--seed", "5"])
+cls = sorted(os.listdir(wsi))
+one = f"{wsi}/{cls[0]}/{sorted(os.listdir(f'{wsi}/{cls[0]}'))[0]}"
+run(["split", "--all-wsi", wsi, "--out", f"{tmp}/labels", "--val-per-class", "1", "--test-per-class", "0"])
+model = f"{tmp}/m.safetensors"
+run(["init-model", "--arch", "resnet18", "--classes", ",".join(cls), "--patch-size", "32", "--out", model])
+run(["predict", "--model", model, "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv", "--out",
+     f"{tmp}/preds", "--overlap", "1", "--level", "1", "--quiet"])
+run(["search", "--preds", f"{tmp}/preds", "--labels", f"{tmp}/labels/labels_val.csv", "--out", f"{tmp}/search"])
+bundle = f"{tmp}/b.safetensors"
+run(["bundle", "--model", model, "--aggregator", f"{tmp}/search/aggregator.json", "--out", bundle])
+
+
+def run_in(cwd, args, expect=0):
+    """run() from another working directory (relative paths are the point here)."""
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        import cli_harness
+        old = cli_harness.DEEPSLIDE
+        cli_harness.DEEPSLIDE = DS
+        return run(args, expect)
+    finally:
+        cli_harness.DEEPSLIDE = old
+        os.chdir(here)
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+# diagnose: a slide whose stem is "..".
+d1 = f"{tmp}/d1"
+os.makedirs(f"{d1}/w")
+shutil.copy(one, f"{d1}/w/...tif")
+run_in(d1, ["diagnose", "--bundle", bundle, "--out", "dx", "w/...tif", "--quiet"])
+check(listing(d1) == ["dx", "w"], f"diagnose of '...tif' wrote beside --out: {listing(d1)}")
+check(listing(f"{d1}/dx") == ["%2E%2E", "diagnoses.csv"], f"diagnose of '...tif': {listing(f'{d1}/dx')}")
+check(os.path.exists(f"{d1}/dx/%2E%2E/diagnosis.json"), "diagnose of '...tif': no diagnosis.json in its folder")
+
+# diagnose: a DICOM series reached through "..".
+d2 = f"{tmp}/d2"
+run(["convert", one, "--to", "dicom", "--out", f"{d2}/series"])
+os.makedirs(f"{d2}/series/sub")
+dcm = sorted(f for f in os.listdir(f"{d2}/series") if f.endswith(".dcm"))[0]
+run_in(f"{d2}/series/sub", ["diagnose", "--bundle", bundle, "--out", "dx", f"../{dcm}", "--quiet"])
+check(listing(f"{d2}/series/sub") == ["dx"], f"diagnose of ../{dcm} wrote beside --out: {listing(f'{d2}/series/sub')}")
+check(listing(f"{d2}/series/sub/dx") == ["diagnoses.csv", "series"],
+      f"diagnose of ../{dcm}: {listing(f'{d2}/series/sub/dx')}")
+
+# patches, both layouts: a slide whose stem is "..".
+p1 = f"{tmp}/p1"
+os.makedirs(f"{p1}/all/c1")
+os.makedirs(f"{p1}/work")
+shutil.copy(one, f"{p1}/all/c1/...tif")
+with open(f"{p1}/l.csv", "w") as f:
+    f.write("img,gt\nc1/...tif,c1\n")
+for flag, want in (([], "%2E%2E_"), (["--by-folder"], "%2E%2E")):
+    shutil.rmtree(f"{p1}/work/out", ignore_errors=True)
+    run_in(f"{p1}/work", ["patches", "--all-wsi", "../all", "--labels", "../l.csv", "--out", "out", "--patch-size",
+                          "32", "--level", "1", "--overlap", "1", "--quiet"] + flag)
+    check(listing(f"{p1}/work") == ["out"], f"patches {flag} of '...tif' wrote beside --out: {listing(f'{p1}/work')}")
+    got = listing(f"{p1}/work/out/c1")
+    check(len(got) > 0 and all(n.startswith(want) for n in got), f"patches {flag} of '...tif': {got[:4]}")
+    check(listing(p1) == ["all", "l.csv", "work"], f"patches {flag} wrote into {p1}: {listing(p1)}")
+
+# patches with annotations: two slides named s.tif in two class folders, both annotated as one class.
+a = f"{tmp}/an"
+os.makedirs(f"{a}/all/c1")
+os.makedirs(f"{a}/all/c2")
+os.makedirs(f"{a}/ann")
+shutil.copy(one, f"{a}/all/c1/s.tif")
+shutil.copy(f"{wsi}/{cls[1]}/{sorted(os.listdir(f'{wsi}/{cls[1]}'))[0]}", f"{a}/all/c2/s.tif")
+with open(f"{a}/labels.csv", "w") as f:
+    f.write("img,gt\nc1/s.tif,c1\nc2/s.tif,c2\n")
+with open(f"{a}/ann/s.geojson", "w") as f:
+    json.dump({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"classification": {"name": "c2"}},
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [400, 0], [400, 350], [0, 350], [0, 0]]]}}]}, f)
+p = run(["patches", "--all-wsi", f"{a}/all", "--labels", f"{a}/labels.csv", "--out", f"{a}/out", "--patch-size", "32",
+         "--level", "1", "--overlap", "1", "--annotations", f"{a}/ann", "--tissue", "none"])
+wrote = [int(w) for w in p.stdout.split() if w.isdigit()]
+files = sum(len(fs) for _, _, fs in os.walk(f"{a}/out"))
+check(wrote and wrote[0] == files and files > 0, f"patches with annotations: said {p.stdout.strip()}, {files} files")
+names = sorted({n.rsplit("_", 2)[0] for n in listing(f"{a}/out/c2")})
+check(names == ["c1%2Fs.tif", "c2%2Fs.tif"], f"patches with annotations, slide names: {names}")
+
+# An output sub-folder planted as a link to a folder outside.
+o = f"{tmp}/linked"
+os.makedirs(f"{o}/out")
+os.makedirs(f"{o}/outside")
+stem = os.path.splitext(os.path.basename(one))[0]
+os.symlink(f"{o}/outside", f"{o}/out/{stem}")
+p = run(["diagnose", "--bundle", bundle, "--out", f"{o}/out", one, "--quiet"], expect=2)
+check(f"{o}/out/{stem}: is a symbolic link" in p.stderr, f"diagnose through a link: {p.stderr[-600:]}")
+check(listing(f"{o}/outside") == [], f"diagnose wrote through a link: {listing(f'{o}/outside')}")
+os.makedirs(f"{o}/pout")
+os.makedirs(f"{o}/pout_outside")
+os.symlink(f"{o}/pout_outside", f"{o}/pout/{cls[0]}")
+p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv", "--out", f"{o}/pout",
+         "--patch-size", "32", "--level", "1", "--overlap", "1", "--quiet"], expect=2)
+check(f"{o}/pout/{cls[0]}: is a symbolic link" in p.stderr, f"patches through a link: {p.stderr[-600:]}")
+check(listing(f"{o}/pout_outside") == [], f"patches wrote through a link: {listing(f'{o}/pout_outside')}")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("ok")
