@@ -79,6 +79,11 @@ void print_summary(const PredictSummary& s, const std::string& out) {
     std::cout << "predict: " << s.empty.size() << " slides had no tissue windows (header-only CSV):\n";
     for (const auto& img : s.empty) std::cout << "  " << img << "\n";
   }
+  if (!s.unlisted.empty()) {
+    std::cout << "predict: " << s.unlisted.size()
+              << " slides of an earlier run are no longer listed in predict.json (made with other settings):\n";
+    for (const auto& [img, why] : s.unlisted) std::cout << "  " << img << ": " << why << "\n";
+  }
   if (!s.failed.empty()) {
     std::cout << "predict: " << s.failed.size() << " slides failed:\n";
     for (const auto& [img, why] : s.failed) std::cout << "  " << img << ": " << why << "\n";

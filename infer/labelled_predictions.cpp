@@ -19,7 +19,7 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
   std::vector<std::string> missing;
   for (const auto& row : rows) {
     const fs::path csv = index.csv_for(row);
-    if (!fs::exists(csv)) {
+    if (!index.listed(index.name_for(row)) || !fs::exists(csv)) {
       missing.push_back(csv.string());
       continue;
     }
@@ -38,8 +38,11 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 5) list += ", ...";
-    throw InputError(labels_csv,
-                     std::to_string(missing.size()) + " slides have no prediction CSV (run predict): " + list);
+    throw InputError(labels_csv, std::to_string(missing.size()) +
+                                     (index.has_file() ? " slides have no prediction CSV listed in " + index.path() +
+                                                             " (run predict on them with its model and settings): "
+                                                       : " slides have no prediction CSV (run predict): ") +
+                                     list);
   }
   return lp;
 }

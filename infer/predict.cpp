@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
+#include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
 #include "infer/outcome_json.h"
@@ -184,12 +185,38 @@ std::string predict_row(RunState& st, const std::vector<SlideLabel>& rows, size_
 }
 
 // predict.json's "slides" in a fixed order, whichever rank finished first: the entries of earlier
-// runs for slides not in this label CSV (in their order), then this CSV's slides in row order,
-// each with this run's entry or, when it has none (skipped, failed), the earlier one.
+// runs for slides not in this label CSV (in their order) whose CSVs were made with this run's
+// settings (run_refusal: predict.json's settings are this run's, and search, evaluate and
+// visualize read every CSV it lists as made with them), then this CSV's slides in row order,
+// each with this run's entry or, when skipped as up to date, the earlier one. A slide that failed
+// has none: its earlier CSV, if any, is not what this run would have made.
 struct SlideEntries {
-  ojson earlier;                   // "slides" as the run found it
+  ojson earlier;                   // "slides" as the run found it, less the ones made otherwise
   std::vector<std::string> names;  // each row's output name ("" when its slide is not found)
   std::map<size_t, ojson> fresh;   // this run's entries by row
+  std::set<size_t> failed;         // rows that failed in this run
+
+  // Drops the earlier entries of slides not in this CSV made otherwise: (name, why) of each.
+  std::vector<std::pair<std::string, std::string>> keep_same_run(const std::string& out, const ojson& run,
+                                                                 bool annotated) {
+    std::vector<std::pair<std::string, std::string>> dropped;
+    const std::set<std::string> ours(names.begin(), names.end());
+    ojson kept = ojson::object();
+    for (const auto& [name, e] : earlier.items()) {
+      // (The CSV and key file predict names <name>.csv and <name>.key.json.)
+      const std::string why = ours.count(name) ? ""
+                              : unsafe_component_reason(name).empty()
+                                  ? run_refusal((fs::path(out) / (name + ".csv")).string(),
+                                                (fs::path(out) / (name + ".key.json")).string(), run, annotated)
+                                  : "its name is not a plain file name";
+      if (why.empty()) kept[name] = e;
+      else
+        dropped.emplace_back(e.is_object() && e.value("img", ojson()).is_string() ? e["img"].get<std::string>() : name,
+                             why);
+    }
+    earlier = std::move(kept);
+    return dropped;
+  }
 
   ojson ordered() const {
     ojson out = ojson::object();
@@ -197,7 +224,7 @@ struct SlideEntries {
     for (const auto& [name, e] : earlier.items())
       if (!ours.count(name)) out[name] = e;
     for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i].empty()) continue;
+      if (names[i].empty() || failed.count(i)) continue;
       if (auto it = fresh.find(i); it != fresh.end()) out[names[i]] = it->second;
       else if (earlier.contains(names[i])) out[names[i]] = earlier[names[i]];
     }
@@ -248,13 +275,16 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const std::string meta_path = (fs::path(o.out) / "predict.json").string();
   ojson meta;
   SlideEntries entries;
+  PredictSummary sum;
   if (leader) {  // before any rank writes: a live rank's temporary is not dead
     remove_dead_temporaries(o.out);
     meta = predict_meta(meta_path, model, o);
     entries.earlier = meta["slides"];
     entries.names = output_names(o, slides);
+    sum.unlisted = entries.keep_same_run(o.out, st.run_key, !o.annotations.empty());
+    meta["slides"] = entries.ordered();
+    write_json(meta_path, meta);  // at once: the settings above now describe every slide listed
   }
-  PredictSummary sum;
   sum.slides = rows.size();
   if (st.progress) st.progress->set_items((int64_t)rows.size());
   const auto t0 = Clock::now();
@@ -268,6 +298,11 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
         r.index = (size_t)i;
         r.count = rows.size();
         record(sum, r);
+        if (r.status == SlideOutcome::Status::failed && !entries.failed.count((size_t)i)) {
+          entries.failed.insert((size_t)i);
+          meta["slides"] = entries.ordered();
+          write_json(meta_path, meta);
+        }
         if (!entry.is_null()) {
           entries.fresh[(size_t)i] = std::move(entry);
           meta["slides"] = entries.ordered();

@@ -68,6 +68,9 @@ struct PredictSummary {
   double net_seconds = 0;                                   // in the network
   std::vector<std::string> skipped, empty;                  // imgs: CSV up to date; no tissue window
   std::vector<std::pair<std::string, std::string>> failed;  // img, reason
+  // Slides an earlier run listed in predict.json, not in this label CSV, whose CSVs were made
+  // with other settings (another model, other windows...): no longer listed. img, why.
+  std::vector<std::pair<std::string, std::string>> unlisted;
 };
 
 // The whole stage; prints nothing (progress goes to opt.progress). Throws Interrupted on a stop

@@ -67,6 +67,10 @@ std::string PredictionIndex::name_for(const SlideLabel& row) const {
   return direct;
 }
 
+bool PredictionIndex::listed(const std::string& name) const {
+  return !has_file_ || (j_.contains("slides") && j_["slides"].is_object() && j_["slides"].contains(name));
+}
+
 std::string PredictionIndex::csv_for(const SlideLabel& row) const {
   return (fs::path(dir_) / (name_for(row) + ".csv")).string();
 }

@@ -32,6 +32,10 @@ class PredictionIndex {
   // first of rule(img), rule(gt/img) whose CSV exists, else rule(img). Never guessed from a stem.
   std::string name_for(const SlideLabel& row) const;
   std::string csv_for(const SlideLabel& row) const;  // preds_dir/<name_for(row)>.csv
+  // Whether the outputs called `name` may be read: predict.json lists them (a CSV it does not
+  // list, left by a run with other settings or a failed redo, is not this run's), or there is no
+  // predict.json (CSVs made by hand: the rule alone).
+  bool listed(const std::string& name) const;
   const nlohmann::json& json() const { return j_; }
   bool has_file() const { return has_file_; }
   const std::string& path() const { return path_; }

@@ -88,7 +88,12 @@ std::string key_difference(const ojson& old_key, const ojson& key) {
   return "";
 }
 
-std::string reuse_refusal(const std::string& csv_path, const std::string& key_path, const ojson& key) {
+namespace {
+
+// The key file's key of the CSV at csv_path, checked as reuse_refusal and run_refusal need it,
+// compared by `diff` (its words, or "" when it matches).
+template <class Diff>
+std::string key_file_refusal(const std::string& csv_path, const std::string& key_path, Diff diff) {
   std::error_code ec;
   if (!fs::exists(csv_path, ec)) return "no CSV yet";
   if (!fs::exists(key_path, ec)) return "its CSV has no key file " + fs::path(key_path).filename().string();
@@ -98,13 +103,28 @@ std::string reuse_refusal(const std::string& csv_path, const std::string& key_pa
   } catch (const InputError& e) {
     return std::string("its key file is unreadable (") + e.what() + ")";
   }
-  if (!stored.is_object() || !stored.contains("key")) return "its key file has no key";
-  const std::string diff = key_difference(stored["key"], key);
-  if (!diff.empty()) return diff;
+  if (!stored.is_object() || !stored.contains("key") || !stored["key"].is_object()) return "its key file has no key";
+  if (std::string why = diff(stored["key"]); !why.empty()) return why;
   if (stored.value("csv_bytes", ojson()) != (uint64_t)fs::file_size(csv_path, ec) ||
       stored.value("csv_fnv1a", ojson()) != hex64(fnv1a_file(csv_path)))
     return "its CSV is not the one its key file describes (edited or replaced)";
   return "";
+}
+
+}  // namespace
+
+std::string reuse_refusal(const std::string& csv_path, const std::string& key_path, const ojson& key) {
+  return key_file_refusal(csv_path, key_path, [&](const ojson& stored) { return key_difference(stored, key); });
+}
+
+std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run, bool annotated) {
+  return key_file_refusal(csv_path, key_path, [&](ojson stored) -> std::string {
+    if (stored.contains("annotations") != annotated)
+      return annotated ? "its windows were not chosen by annotations" : "its windows were chosen by annotations";
+    stored.erase("slide");
+    stored.erase("annotations");
+    return key_difference(stored, run);
+  });
 }
 
 void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text) {
