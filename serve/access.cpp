@@ -30,6 +30,8 @@ bool token_matches(const std::string& given, const std::string& token) {
   return diff == 0;
 }
 
+std::string token_cookie_name(int port) { return "deepslide_token_" + std::to_string(port); }
+
 std::string cookie_value(const std::string& header, const std::string& name) {
   size_t pos = 0;
   while (pos < header.size()) {

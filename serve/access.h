@@ -7,7 +7,9 @@
 
 namespace ds {
 
-constexpr const char* kTokenCookie = "deepslide_token";
+// The token cookie's name for a server on `port`: deepslide_token_<port> (a browser sends a host's
+// cookies to all its ports, so one name would let two servers overwrite each other's token).
+std::string token_cookie_name(int port);
 
 bool is_loopback_address(const std::string& host);  // 127.0.0.0/8, ::1, localhost
 // InputError when the address is not loopback and the token is empty, or the token is too short

@@ -9,9 +9,12 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <sys/socket.h>
 
 #include <httplib.h>
 
@@ -53,6 +56,9 @@ class Handlers {
  public:
   Handlers(const Catalog& c, const ServeOptions& o) : c_(c), o_(o), tiles_(o.tile_cache_bytes) {}
   void install(httplib::Server& svr);
+  // The port listened on: the token cookie is named after it (token_cookie_name), since browsers
+  // send a host's cookies to every port of it and two servers would otherwise overwrite each other's.
+  void set_port(int port) { cookie_ = token_cookie_name(port); }
 
  private:
   httplib::Server::HandlerResponse gate(const httplib::Request& req, httplib::Response& res) const;
@@ -66,6 +72,7 @@ class Handlers {
   TileBytesCache tiles_;
   std::mutex overlay_mu_;
   std::map<std::string, std::shared_ptr<const std::string>> overlays_;  // "<id>/<what>" -> JSON text
+  std::string cookie_ = token_cookie_name(0);
 };
 
 httplib::Server::HandlerResponse Handlers::gate(const httplib::Request& req, httplib::Response& res) const {
@@ -76,15 +83,31 @@ httplib::Server::HandlerResponse Handlers::gate(const httplib::Request& req, htt
       "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
   if (req.method != "GET" && req.method != "HEAD") {
     send_text(res, 405, "only GET and HEAD are served");
+    res.set_header("Connection", "close");  // its body, if any, is never read: not a next request
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  // No endpoint takes a body, and the server never reads one: its bytes would be parsed as the
+  // next request on the connection (a proxy in front could then hand one user's answer to another).
+  if (req.has_header("Transfer-Encoding") ||
+      (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0")) {
+    send_text(res, 400, "requests with a body are not served");
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  // One byte range at most: several would each copy the reply into one multipart answer in memory
+  // (2,600 ranges of a 134 KB tile: 360 MB).
+  if (req.ranges.size() > 1) {
+    // (httplib would apply the ranges to this answer too: they are dropped from the request it owns.)
+    const_cast<httplib::Request&>(req).ranges.clear();
+    send_text(res, 416, "one byte range per request at most");
     return httplib::Server::HandlerResponse::Handled;
   }
   if (o_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
   const std::string auth = req.get_header_value("Authorization");
   const bool bearer = auth.rfind("Bearer ", 0) == 0 && token_matches(auth.substr(7), o_.token);
-  const bool cookie = token_matches(cookie_value(req.get_header_value("Cookie"), kTokenCookie), o_.token);
+  const bool cookie = token_matches(cookie_value(req.get_header_value("Cookie"), cookie_), o_.token);
   const bool param = req.has_param("token") && token_matches(req.get_param_value("token"), o_.token);
-  if (param)
-    res.set_header("Set-Cookie", std::string(kTokenCookie) + "=" + o_.token + "; Path=/; HttpOnly; SameSite=Strict");
+  if (param) res.set_header("Set-Cookie", cookie_ + "=" + o_.token + "; Path=/; HttpOnly; SameSite=Strict");
   if (bearer || cookie || param) return httplib::Server::HandlerResponse::Unhandled;
   send_text(res, 401, "a token is required: open the URL deepslide serve printed (with ?token=...)");
   return httplib::Server::HandlerResponse::Handled;
@@ -198,6 +221,12 @@ void run_server(const Catalog& catalog, const ServeOptions& o,
   svr.set_tcp_nodelay(true);              // a tile is one write: no 40 ms wait for a delayed ACK
   svr.set_read_timeout(10, 0);
   svr.set_keep_alive_max_count(1000);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server on a port
+  // in use starts anyway and the kernel shares the connections between the two.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   Handlers h(catalog, o);
   h.install(svr);
   int port = o.port;
@@ -206,12 +235,23 @@ void run_server(const Catalog& catalog, const ServeOptions& o,
   if (port <= 0)
     throw InputError(o.bind + ":" + std::to_string(o.port),
                      "cannot listen there (in use, or not an address of this machine)");
+  h.set_port(port);
   install_stop_handlers();
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     while (!done.load()) {
-      if (stop_signal() != 0 || (stop && stop())) {
+      const bool signalled = stop_signal() != 0;
+      if (signalled || (stop && stop())) {
         svr.stop();
+        // listen returns once every worker is free, and a client that keeps sending (slowly)
+        // holds its worker: on SIGINT/SIGTERM the process ends after a grace period anyway
+        // (nothing is being written; the caller's own stop() is left to wait).
+        for (int i = 0; signalled && i < 20 && !done.load(); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (signalled && !done.load()) {
+          std::fflush(nullptr);
+          std::_Exit(0);
+        }
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -270,12 +270,69 @@ def check_token(slide):
         h.check(srv.get("/api/slides", headers={"Authorization": "Bearer " + TOKEN})[0] == 200, "bearer refused")
         st, hd, _ = srv.get("/?token=" + TOKEN)
         cookie = hd.get("set-cookie", "")
-        h.check(st == 200 and cookie.startswith("deepslide_token=" + TOKEN) and "HttpOnly" in cookie, f"?token: {st} {cookie}")
-        h.check(srv.get("/api/slides", headers={"Cookie": "a=b; deepslide_token=" + TOKEN})[0] == 200, "cookie refused")
-        h.check(srv.get("/api/slides", headers={"Cookie": "deepslide_token=x" + TOKEN})[0] == 401, "bad cookie taken")
+        name = f"deepslide_token_{srv.port}"  # named after the port: browsers share a host's cookies across ports
+        h.check(st == 200 and cookie.startswith(f"{name}={TOKEN}") and "HttpOnly" in cookie, f"?token: {st} {cookie}")
+        h.check(srv.get("/api/slides", headers={"Cookie": f"a=b; {name}={TOKEN}"})[0] == 200, "cookie refused")
+        h.check(srv.get("/api/slides", headers={"Cookie": f"{name}=x{TOKEN}"})[0] == 401, "bad cookie taken")
+        h.check(srv.get("/api/slides", headers={"Cookie": f"deepslide_token_{srv.port + 1}={TOKEN}"})[0] == 401,
+                "another port's cookie taken")
     finally:
         code, err = srv.stop()
         h.check(code == 0, f"token server exit {code}: {err[-300:]}")
+
+
+def check_hostile_clients(slide, tile_path):
+    """Requests that would tie up or mislead the server: many byte ranges (each copied into one
+    multipart reply in memory) 416; a body (never read, so it would be taken for the next request)
+    400 and the connection closed without answering the smuggled request; a second server on the
+    port in use refused (SO_REUSEPORT would share it); SIGTERM while a client trickles a request
+    still stops the server, exit 0, within seconds."""
+    import socket
+    import time
+    srv = Server("--serve-threads", "2", slide)
+    try:
+        st, _, body = srv.get(tile_path, headers={"Range": "bytes=" + ",".join(["0-"] * 200)})
+        h.check(st == 416 and len(body) < 200, f"200 byte ranges: {st}, {len(body)} bytes")
+        st, hd, body = srv.get(tile_path, headers={"Range": "bytes=0-9"})
+        h.check(st == 206 and len(body) == 10, f"one byte range: {st}, {len(body)} bytes")
+        smuggled = b"GET /static/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection((srv.host, srv.port), timeout=15) as c:
+            c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+            got = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+        h.check(got.startswith(b"HTTP/1.1 400") and got.count(b"HTTP/1.1 ") == 1,
+                f"a GET with a body: {got[:120]!r}, {got.count(b'HTTP/1.1 ')} answers")
+        try:
+            p = subprocess.run([DEEPSLIDE, "serve", "--port", str(srv.port), slide], capture_output=True, text=True,
+                               timeout=10)
+            h.check(p.returncode == 2 and "cannot listen there" in p.stderr, f"a second server on the port: {p.returncode}")
+        except subprocess.TimeoutExpired:
+            h.check(False, "a second server on the port in use started (and shared it)")
+        slow = [socket.create_connection((srv.host, srv.port), timeout=15) for _ in range(3)]  # > the 2 threads
+        for c in slow:
+            c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        srv.proc.send_signal(15)
+        for i in range(16):
+            time.sleep(0.5)
+            try:
+                for c in slow:
+                    c.sendall(b"X-a%d: b\r\n" % i)
+            except OSError:
+                pass
+            if srv.proc.poll() is not None:
+                break
+        code, err = srv.stop()
+        for c in slow:
+            c.close()
+        h.check(code == 0 and time.monotonic() - t0 < 6,
+                f"SIGTERM with a slow client: exit {code} after {time.monotonic() - t0:.1f} s {err[-200:]}")
+    finally:
+        srv.stop()
 
 
 def check_start_errors(tmp, slide):
@@ -362,6 +419,7 @@ def main():
         st, _, lic = srv.get("/static/openseadragon-LICENSE.txt")
         h.check(st == 200 and b"Redistribution" in lic, f"licence: {st}")
         check_token(pyr)
+        check_hostile_clients(pyr, f"/slides/{listed['pyr.tif']}_files/0/0_0.png")
         check_start_errors(tmp, pyr)
     check_real_runs(tmp)
 
