@@ -54,6 +54,20 @@ nlohmann::json slide_list_json(const Catalog& c) {
   return list;
 }
 
+namespace {
+
+// diagnose's result as a client sees it: the slide's file name, not its path, and no output
+// folder (where the server keeps its files is not the client's business).
+nlohmann::json client_diagnosis(nlohmann::json result) {
+  if (!result.is_object()) return result;
+  result.erase("out");
+  if (result.contains("slide") && result["slide"].is_string())
+    result["slide"] = std::filesystem::path(result["slide"].get<std::string>()).filename().string();
+  return result;
+}
+
+}  // namespace
+
 nlohmann::json predictions_json(const ServedSlide& s) {
   nlohmann::json j = {{"id", s.id},
                       {"source", s.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.source)},
@@ -61,7 +75,7 @@ nlohmann::json predictions_json(const ServedSlide& s) {
                       {"classes", nlohmann::json::array()},
                       {"colors", nlohmann::json::array()},
                       {"windows", nlohmann::json::array()},
-                      {"diagnosis", s.diagnosis.is_null() ? nlohmann::json(nullptr) : s.diagnosis}};
+                      {"diagnosis", s.diagnosis.is_null() ? nlohmann::json(nullptr) : client_diagnosis(s.diagnosis)}};
   if (s.source.empty()) return j;
   const SlidePredictions p = read_prediction_csv(s.csv);
   for (size_t k = 0; k < p.classes.size(); ++k) {

@@ -13,7 +13,8 @@ namespace ds {
 // `/api/slides`: one entry per served slide (id, name, size, levels, mpp, what overlays exist).
 nlohmann::json slide_list_json(const Catalog& c);
 // `/api/slides/<id>/predictions`: classes, their colours, window side, windows as
-// [x, y, class index, p_0, ..., p_k-1] (probabilities rounded to 1e-4) and the diagnosis.
+// [x, y, class index, p_0, ..., p_k-1] (probabilities rounded to 1e-4) and the diagnosis (its
+// `slide` the file name only, without diagnose's `out` folder: no server path goes to a client).
 // InputError naming the CSV when it does not read.
 nlohmann::json predictions_json(const ServedSlide& s);
 // `/api/slides/<id>/annotations`: the annotation file (GeoJSON, ASAP or Aperio XML) read by the

@@ -31,6 +31,27 @@ namespace ds {
 
 namespace {
 
+// `text` with every path in it cut to its last component ("/data/x/s.tif: ..." -> "s.tif: ..."):
+// error messages name files as the server knows them, and a client need not learn its folders.
+std::string without_folders(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t end = text.find_first_of(" \t'\"(),;", i);
+    const size_t stop = end == std::string::npos ? text.size() : end;
+    std::string word = text.substr(i, stop - i);
+    // (a trailing ':' stays after the name)
+    const bool colon = !word.empty() && word.back() == ':';
+    if (colon) word.pop_back();
+    if (const size_t slash = word.rfind('/'); slash != std::string::npos && slash + 1 < word.size())
+      word = word.substr(slash + 1);
+    out += word + (colon ? ":" : "");
+    if (stop < text.size()) out += text[stop];
+    i = stop + 1;
+  }
+  return out;
+}
+
 constexpr const char* kId = "([A-Za-z0-9._-]{1,64})";
 
 const char* content_type(std::string_view name) {
@@ -200,7 +221,7 @@ void Handlers::install(httplib::Server& svr) {
     } catch (...) {
     }
     std::fprintf(stderr, "deepslide serve: %s: %s\n", req.path.c_str(), why.c_str());
-    send_text(res, 500, why);
+    send_text(res, 500, without_folders(why));  // the full message (with paths) stays on stderr
   });
   svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) send_text(res, res.status, res.status == 404 ? "not found" : "bad request");

@@ -206,7 +206,10 @@ def check_json(srv, pred_rows, classes, diag_rows, result, ann):
     h.check(len(p["colors"]) == 3 and all(c.startswith("#") and len(c) == 7 for c in p["colors"]), f"{p['colors']}")
     d = json.loads(srv.get(f"/api/slides/{by_src['diagnose']['id']}/predictions")[2])
     # diagnose's key: 100 px patches read at level 1 (downsample 2) -> 200 level-0 pixels a side
-    h.check(d["window_side"] == 200 and d["diagnosis"] == result and len(d["windows"]) == len(diag_rows),
+    # (no server path goes to a client: the slide's file name, no output folder)
+    seen = dict(result, slide=os.path.basename(result["slide"]))
+    del seen["out"]
+    h.check(d["window_side"] == 200 and d["diagnosis"] == seen and len(d["windows"]) == len(diag_rows),
             f"diagnose run: side {d['window_side']}, diagnosis {d['diagnosis']}")
     h.check(by_src["diagnose"]["diagnosis"] == "tumor", f"slide list diagnosis {by_src['diagnose']['diagnosis']}")
     pyr = [s for s in slides if s["name"] == "pyr.tif"][0]
@@ -335,6 +338,23 @@ def check_hostile_clients(slide, tile_path):
         srv.stop()
 
 
+def check_error_paths(tmp):
+    """A 500 (a Deep Zoom tile that needs more than 4096 x 4096 px of the slide) names the file
+    without the folders it is in: those stay in the server's own log."""
+    folder = os.path.join(tmp, "private", "folder")
+    os.makedirs(folder)
+    Image.new("RGB", (4200, 4200), (200, 120, 190)).save(os.path.join(folder, "wide.png"))
+    srv = Server(os.path.join(folder, "wide.png"))
+    try:
+        sid = json.loads(srv.get("/api/slides")[2])[0]["id"]
+        st, _, body = srv.get(f"/slides/{sid}_files/0/0_0.png")  # 1 x 1 px: the whole image, one read
+        h.check(st == 500 and b"wide.png" in body and tmp.encode() not in body and b"/" not in body,
+                f"500 reply: {st} {body[:200]!r}")
+    finally:
+        code, err = srv.stop()
+        h.check(folder in err, f"the server's log should keep the path: {err[-300:]}")
+
+
 def check_start_errors(tmp, slide):
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
@@ -421,6 +441,7 @@ def main():
         check_token(pyr)
         check_hostile_clients(pyr, f"/slides/{listed['pyr.tif']}_files/0/0_0.png")
         check_start_errors(tmp, pyr)
+        check_error_paths(tmp)
     check_real_runs(tmp)
 
 
