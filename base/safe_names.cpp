@@ -29,6 +29,21 @@ std::string unsafe_component_reason(const std::string& name) {
   return "";
 }
 
+std::string unsafe_csv_cell_reason(const std::string& s) {
+  if (s.find(',') != std::string::npos) return "contains a comma";
+  if (s.find('"') != std::string::npos) return "contains a double quote";
+  if (has_control(s)) return "contains a control character";
+  if (!s.empty() && (s.front() == ' ' || s.back() == ' ')) return "starts or ends with a space";
+  if (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@'))
+    return std::string("starts with '") + s[0] + "' (a spreadsheet would run it as a formula)";
+  return "";
+}
+
+std::string unsafe_class_name_reason(const std::string& name) {
+  if (std::string why = unsafe_component_reason(name); !why.empty()) return why;
+  return unsafe_csv_cell_reason(name);
+}
+
 std::string unsafe_relative_path_reason(const std::string& path) {
   if (path.empty()) return "is empty";
   if (path.size() > kMaxPath) return "is longer than " + std::to_string(kMaxPath) + " bytes";

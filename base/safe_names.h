@@ -11,6 +11,16 @@ namespace ds {
 // "..", a '/' or '\\', a control character, or longer than 255 bytes.
 std::string unsafe_component_reason(const std::string& name);
 
+// "" when `s` may be a cell of the CSVs deepslide writes and reads (label CSVs, prediction and
+// diagnosis CSVs) as it is, else the reason: a ',' or '"' (the cells are not quoted), a control
+// character, white space at either end (the reader trims it), or a first character '=', '+', '-'
+// or '@' (a spreadsheet program opening the CSV would run the cell as a formula).
+std::string unsafe_csv_cell_reason(const std::string& s);
+
+// "" when `name` may be a class name: one path component (a class names a folder of patches or
+// heatmaps) and a CSV cell and column suffix (prob_<class>), both as above.
+std::string unsafe_class_name_reason(const std::string& name);
+
 // "" when `path` is a relative path whose components are each safe (as above, except that '/'
 // separates them), else the reason.
 std::string unsafe_relative_path_reason(const std::string& path);

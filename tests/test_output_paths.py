@@ -7,7 +7,10 @@
 - patches with annotations: two slides with one stem whose annotations send both into one class
   folder get distinct names (before, one's patches replaced the other's);
 - an output sub-folder planted as a symbolic link (to a folder outside) is refused with one line
-  naming it, and nothing is written through it.
+  naming it, and nothing is written through it;
+- names the CSVs cannot hold as they are (a class with a comma, or starting with '=' or '@': a
+  spreadsheet would run it as a formula; a slide file name with a newline) are refused with one
+  line, in a model file, a label CSV and the slides `split` lists, before anything is written.
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -124,6 +127,44 @@ p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv"
          "--patch-size", "32", "--level", "1", "--overlap", "1", "--quiet"], expect=2)
 check(f"{o}/pout/{cls[0]}: is a symbolic link" in p.stderr, f"patches through a link: {p.stderr[-600:]}")
 check(listing(f"{o}/pout_outside") == [], f"patches wrote through a link: {listing(f'{o}/pout_outside')}")
+
+# Names the CSVs cannot hold: refused with one line naming where they came from, nothing written.
+def with_classes(src, dst, classes):
+    import struct
+    b = open(src, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    head["__metadata__"]["classes"] = json.dumps(classes)
+    raw = json.dumps(head).encode()
+    raw += b" " * ((8 - len(raw) % 8) % 8)
+    open(dst, "wb").write(struct.pack("<Q", len(raw)) + raw + b[8 + n:])
+
+
+for bad, why in (("so,lid", "contains a comma"), ("=1+1", "starts with '='"), ("@SUM(A1)", "starts with '@'")):
+    m = f"{tmp}/bad_class.safetensors"
+    with_classes(model, m, [cls[0], bad])
+    p = run(["predict", "--model", m, "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv", "--out",
+             f"{tmp}/bad_preds", "--quiet"], expect=2)
+    check(why in p.stderr and "bad_class.safetensors" in p.stderr and not os.path.exists(f"{tmp}/bad_preds"),
+          f"class {bad!r} in a model: {p.stderr[-300:]}")
+    with open(f"{tmp}/bad_labels.csv", "w") as f:
+        f.write(f"img,gt\n{os.path.relpath(one, wsi)},{bad}\n")
+    if "," not in bad:
+        p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/bad_labels.csv", "--out", f"{tmp}/bad_patches",
+                 "--patch-size", "32"], expect=2)
+        check(why in p.stderr and "bad_labels.csv: line 2" in p.stderr, f"class {bad!r} in a label CSV: {p.stderr[-300:]}")
+sp = f"{tmp}/split_names"
+for folder, name, why in (("c1", "new\nline.tif", "control character"), ("=cmd", "s.tif", "starts with '='")):
+    shutil.rmtree(sp, ignore_errors=True)
+    for c in ("c0", folder):
+        os.makedirs(f"{sp}/wsi/{c}", exist_ok=True)
+        for i in range(3):
+            shutil.copy(one, f"{sp}/wsi/{c}/s{i}.tif")
+    shutil.copy(one, f"{sp}/wsi/{folder}/{name}")
+    p = run(["split", "--all-wsi", f"{sp}/wsi", "--out", f"{sp}/out", "--val-per-class", "1", "--test-per-class", "1"],
+            expect=2)
+    check(why in p.stderr and "cannot be listed in a label CSV" in p.stderr and
+          (not os.path.exists(f"{sp}/out") or listing(f"{sp}/out") == []), f"split of {folder}/{name!r}: {p.stderr}")
 
 if failures:
     print("\n".join(failures))

@@ -46,7 +46,7 @@ void check_classes(const std::string& where, const std::vector<std::string>& cla
   for (const std::string& c : classes) {
     if (c.empty()) throw InputError(where, "class names must not be empty");
     // Class names name output folders (patches, visualizations) and CSV columns.
-    if (std::string why = unsafe_component_reason(c); !why.empty())
+    if (std::string why = unsafe_class_name_reason(c); !why.empty())
       throw InputError(where, "class name '" + quoted_for_message(c) + "' " + why);
     if (!seen.insert(c).second) throw InputError(where, "class '" + c + "' is listed twice");
   }

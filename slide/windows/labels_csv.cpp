@@ -23,6 +23,16 @@ static std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
+// Both fields become parts of output paths (a class folder, a slide's CSV) and cells of the CSVs
+// written from them.
+std::string label_row_reason(const SlideLabel& r) {
+  if (std::string why = r.gt.empty() ? "" : unsafe_class_name_reason(r.gt); !why.empty())
+    return "class name '" + quoted_for_message(r.gt) + "' " + why;
+  std::string why = unsafe_relative_path_reason(r.img);
+  if (why.empty()) why = unsafe_csv_cell_reason(r.img);
+  return why.empty() ? "" : "slide path '" + quoted_for_message(r.img) + "' " + why;
+}
+
 std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optional) {
   std::ifstream in(path);
   if (!in) throw InputError(path, "cannot open label CSV");
@@ -52,12 +62,8 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optiona
     if (r.img.empty() || (r.gt.empty() && !gt_optional))
       throw InputError(path, "line " + std::to_string(lineno) + ": empty img or gt");
     // Both become parts of output paths (a class folder, a slide's CSV): they must stay inside.
-    if (std::string why = r.gt.empty() ? "" : unsafe_component_reason(r.gt); !why.empty())
-      throw InputError(path,
-                       "line " + std::to_string(lineno) + ": class name '" + quoted_for_message(r.gt) + "' " + why);
-    if (std::string why = unsafe_relative_path_reason(r.img); !why.empty())
-      throw InputError(path,
-                       "line " + std::to_string(lineno) + ": slide path '" + quoted_for_message(r.img) + "' " + why);
+    if (std::string why = label_row_reason(r); !why.empty())
+      throw InputError(path, "line " + std::to_string(lineno) + ": " + why);
     if (!seen.insert(r.img).second)
       throw InputError(path, "line " + std::to_string(lineno) + ": slide '" + r.img + "' listed twice");
     rows.push_back(r);
@@ -70,9 +76,8 @@ void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& ro
   std::sort(rows.begin(), rows.end(), [](const SlideLabel& a, const SlideLabel& b) { return a.img < b.img; });
   std::ostringstream out;
   out << "img,gt\n";
-  for (const auto& r : rows) {
-    if (r.img.find(',') != std::string::npos || r.gt.find(',') != std::string::npos)
-      throw InputError(path, "slide or class name contains a comma: " + r.img);
+  for (const auto& r : rows) {  // what read_labels_csv would refuse is not written
+    if (std::string why = label_row_reason(r); !why.empty()) throw InputError(path, why);
     out << r.img << "," << r.gt << "\n";
   }
   std::string s = out.str();

@@ -16,6 +16,10 @@ struct SlideLabel {
 // img. Errors name the file and line. With gt_optional (slides to diagnose, whose class may be
 // unknown) the header may be `img` alone and a row's gt may be empty.
 std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optional = false);
+// Why a row cannot be in a label CSV, "" when it can: its class is not a plain class name
+// (base/safe_names.h unsafe_class_name_reason), or its img is not a safe relative path that fits a
+// CSV cell unquoted. read_labels_csv refuses such a row, and write_labels_csv does not write one.
+std::string label_row_reason(const SlideLabel& row);
 void write_labels_csv(const std::string& path, const std::vector<SlideLabel>& rows);  // atomic, sorted by img
 
 // Resolves a row to a slide path under `all_wsi`: `all_wsi/img` when it exists, else

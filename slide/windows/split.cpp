@@ -86,6 +86,12 @@ static void materialize_set(const std::string& all_wsi, const fs::path& dir, con
 }
 
 void write_split(const std::string& all_wsi, const std::string& out_dir, const SplitResult& s, Materialize how) {
+  // A name the label CSVs cannot hold (a newline, a comma, a class that is a formula) is refused
+  // before anything is written, naming the slide.
+  for (const std::vector<SlideLabel>* set : {&s.train, &s.val, &s.test})
+    for (const SlideLabel& r : *set)
+      if (std::string why = label_row_reason(r); !why.empty())
+        throw InputError((fs::path(all_wsi) / r.img).string(), "cannot be listed in a label CSV: " + why);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir, "cannot create folder: " + ec.message());
