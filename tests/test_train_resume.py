@@ -3,7 +3,8 @@
 mid-epoch checkpoint exists, so the kill lands mid-epoch, mid-write or between epochs) and then
 resumed with --resume must end with byte-identical model files and the same log.csv metrics as an
 uninterrupted run (same seed, threads and workers). Also: a corrupt, partial, modified or
-differently configured checkpoint is refused with exit code 2 and a message naming the file.
+differently configured checkpoint, or one trained on other data (an image moved to the other
+class), is refused with exit code 2 and a message naming the file.
 Run by ctest (DEEPSLIDE set)."""
 import glob
 import os
@@ -127,6 +128,16 @@ check(state in error_line(p), "garbage state file not named: " + error_line(p))
 d, model, state = copy_run("config")
 p = run([a if a != "11" else "12" for a in base] + ["--out", d, "--resume"], expect=2)
 check(state in error_line(p) and "--seed" in error_line(p), "changed --seed not refused by name: " + error_line(p))
+
+# Other data under the same folder name: one training image moved to the other class (the counts
+# stay the same; the checkpoint records the images by name and size, and a slides run its label
+# CSVs' contents and the slides' identities).
+d, model, state = copy_run("data")
+moved = sorted(glob.glob(f"{data}/train/dense/*.png"))[0]
+shutil.move(moved, f"{data}/train/sparse/moved.png")
+p = run(base + ["--out", d, "--resume", model], expect=2)
+check(state in error_line(p) and "data" in error_line(p), "resume on other data not refused: " + error_line(p))
+shutil.move(f"{data}/train/sparse/moved.png", moved)
 
 # A fresh run into a folder with checkpoints is refused rather than mixing runs.
 p = run(base + ["--out", ref], expect=2)

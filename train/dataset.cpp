@@ -9,7 +9,10 @@
 #include <tuple>
 
 #include "base/error.h"
+#include "base/file_hash.h"
+#include "base/hash.h"
 #include "base/parallel.h"
+#include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/labels_csv.h"
 
@@ -160,7 +163,15 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   for (const auto* set : {&d.train, &d.val})
     for (const Sample& s : *set) distinct.insert({s.slide, s.window.x, s.window.y});
   d.items = (int64_t)distinct.size();
-  d.source = "slides:" + fs::absolute(src.labels_train).string() + "," + fs::absolute(src.labels_val).string() +
+  // What a checkpoint was trained on, for --resume to compare: the label CSVs by path and content
+  // (a class changed in place is other data), and the slides' identities (base/file_hash.h).
+  uint64_t ids = kFnvOffset;
+  for (const std::string& p : d.slide_paths) {
+    const FileIdentity id = slide_source_identity(p);
+    for (uint64_t v : {id.bytes, id.head, id.tail}) ids = fnv1a(&v, sizeof v, ids);
+  }
+  d.source = "slides:" + fs::absolute(src.labels_train).string() + "#" + hex64(fnv1a_file(src.labels_train)) + "," +
+             fs::absolute(src.labels_val).string() + "#" + hex64(fnv1a_file(src.labels_val)) + ",slides#" + hex64(ids) +
              ",n=" + std::to_string(d.train.size()) + "/" + std::to_string(d.val.size());
   if (annotated)
     d.source += ",annotations=" + fs::absolute(src.annotations).string() + "@" + std::to_string(src.annotation_cover);
@@ -245,8 +256,16 @@ Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads)
   for (size_t c = 0; c < n.size(); ++c)
     DS_CHECK_INPUT(n[c] > 0, (fs::path(dir) / "train" / d.classes[c]).string() + ": no usable images");
   DS_CHECK_INPUT(!d.val.empty(), (fs::path(dir) / "val").string() + ": no usable validation images");
-  d.source = "folder:" + fs::absolute(dir).string() + ",n=" + std::to_string(d.train.size()) + "/" +
-             std::to_string(d.val.size());
+  // (The images by name and size: reading them all to hash them would cost an epoch.)
+  uint64_t files = kFnvOffset;
+  for (const std::string& f : d.files) {
+    std::error_code ec;
+    const uint64_t bytes = (uint64_t)fs::file_size(f, ec);
+    files = fnv1a(f.data(), f.size(), files);
+    files = fnv1a(&bytes, sizeof bytes, files);
+  }
+  d.source = "folder:" + fs::absolute(dir).string() + ",files#" + hex64(files) +
+             ",n=" + std::to_string(d.train.size()) + "/" + std::to_string(d.val.size());
   return d;
 }
 
