@@ -2,6 +2,9 @@
 // and reviews see the whole rule in one place.
 #include "serve/access.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cctype>
 
 #include "base/error.h"
@@ -9,7 +12,12 @@
 namespace ds {
 
 bool is_loopback_address(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  // Parsed as an address, not matched as text: "127.x.example" is a host name that may resolve anywhere.
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 void check_bind_policy(const std::string& host, const std::string& token) {

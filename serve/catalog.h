@@ -42,7 +42,8 @@ struct CatalogOptions {
 class Catalog {
  public:
   // InputError naming the argument or file and the reason (no slide found, a run folder's slide
-  // missing, a file the reader refuses, a CSV or JSON that does not parse).
+  // missing, a file the reader refuses, a JSON that does not parse). Prediction CSVs are read
+  // only when a client asks for them (a bad one is then a 500 naming it).
   explicit Catalog(const CatalogOptions& o);
   const std::vector<ServedSlide>& slides() const { return slides_; }
   const ServedSlide* find(const std::string& id) const;  // null for an unknown id

@@ -224,7 +224,11 @@ void Handlers::install(httplib::Server& svr) {
     send_text(res, 500, without_folders(why));  // the full message (with paths) stays on stderr
   });
   svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) send_text(res, res.status, res.status == 404 ? "not found" : "bad request");
+    if (res.body.empty())
+      send_text(res, res.status,
+                res.status == 404   ? "not found"
+                : res.status == 414 ? "URL longer than 8 KB"
+                                    : "bad request");
   });
 }
 

@@ -52,6 +52,9 @@ TEST_CASE("serve binds off loopback only with a token") {
   CHECK(is_loopback_address("localhost"));
   CHECK_FALSE(is_loopback_address("0.0.0.0"));
   CHECK_FALSE(is_loopback_address("10.0.0.5"));
+  CHECK_FALSE(is_loopback_address("127.attacker.example"));  // a host name, not an address
+  CHECK_FALSE(is_loopback_address("127.0.0.1.example"));
+  CHECK_FALSE(is_loopback_address("::ffff:127.0.0.1"));
   CHECK_NOTHROW(check_bind_policy("127.0.0.1", ""));
   CHECK_THROWS_AS(check_bind_policy("0.0.0.0", ""), InputError);
   CHECK_THROWS_AS(check_bind_policy("0.0.0.0", "short"), InputError);
