@@ -110,6 +110,8 @@ def expected_windows(polys, gt, cover, size, step, side, tol=None):
 def exported(folder, stem):
     got = {}
     for cls in os.listdir(folder) if os.path.isdir(folder) else []:
+        if not os.path.isdir(f"{folder}/{cls}"):  # (.patches.json)
+            continue
         for f in os.listdir(f"{folder}/{cls}"):
             m = re.fullmatch(re.escape(stem) + r"_(\d+)_(\d+)\.jpg", f)
             if m:

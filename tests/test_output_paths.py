@@ -8,6 +8,8 @@
   folder get distinct names (before, one's patches replaced the other's);
 - an output sub-folder planted as a symbolic link (to a folder outside) is refused with one line
   naming it, and nothing is written through it;
+- a patch folder holds the patches of one set of settings (.patches.json): a rerun with the same
+  settings is fine, one with others is refused before it writes a patch;
 - names the CSVs cannot hold as they are (a class with a comma, or starting with '=' or '@': a
   spreadsheet would run it as a formula; a slide file name with a newline) are refused with one
   line, in a model file, a label CSV and the slides `split` lists, before anything is written.
@@ -106,7 +108,7 @@ with open(f"{a}/ann/s.geojson", "w") as f:
 p = run(["patches", "--all-wsi", f"{a}/all", "--labels", f"{a}/labels.csv", "--out", f"{a}/out", "--patch-size", "32",
          "--level", "1", "--overlap", "1", "--annotations", f"{a}/ann", "--tissue", "none"])
 wrote = [int(w) for w in p.stdout.split() if w.isdigit()]
-files = sum(len(fs) for _, _, fs in os.walk(f"{a}/out"))
+files = sum(len([f for f in fs if f.endswith(".jpg")]) for _, _, fs in os.walk(f"{a}/out"))
 check(wrote and wrote[0] == files and files > 0, f"patches with annotations: said {p.stdout.strip()}, {files} files")
 names = sorted({n.rsplit("_", 2)[0] for n in listing(f"{a}/out/c2")})
 check(names == ["c1%2Fs.tif", "c2%2Fs.tif"], f"patches with annotations, slide names: {names}")
@@ -127,6 +129,19 @@ p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv"
          "--patch-size", "32", "--level", "1", "--overlap", "1", "--quiet"], expect=2)
 check(f"{o}/pout/{cls[0]}: is a symbolic link" in p.stderr, f"patches through a link: {p.stderr[-600:]}")
 check(listing(f"{o}/pout_outside") == [], f"patches wrote through a link: {listing(f'{o}/pout_outside')}")
+
+# A patch folder holds one set of settings (.patches.json): the same again is fine, others refused.
+pp = f"{tmp}/pp"
+args = ["patches", "--all-wsi", wsi, "--labels", f"{tmp}/labels/labels_val.csv", "--out", pp, "--patch-size", "32",
+        "--overlap", "1", "--quiet"]
+run(args + ["--level", "1"])
+before = sorted(os.path.relpath(os.path.join(r, f), pp) for r, _, fs in os.walk(pp) for f in fs if f.endswith(".jpg"))
+run(args + ["--level", "1"])
+p = run(args + ["--level", "0"], expect=2)
+after = sorted(os.path.relpath(os.path.join(r, f), pp) for r, _, fs in os.walk(pp) for f in fs if f.endswith(".jpg"))
+check("holds patches made with other settings (level: 1, this run: 0)" in p.stderr and after == before,
+      f"patches with other settings into one folder: {p.stderr[-300:]}, {len(before)} -> {len(after)} files")
+check(json.load(open(f"{pp}/.patches.json"))["level"] == 1, "patches.json")
 
 # Names the CSVs cannot hold: refused with one line naming where they came from, nothing written.
 def with_classes(src, dst, classes):

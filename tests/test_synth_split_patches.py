@@ -61,11 +61,11 @@ check("glandular" in p.stderr and len(p.stderr.strip().splitlines()) == 1, f"one
 # Stage 2: patch export at level 0, at level 1, and at a target mpp of 1.0 (reads level 1).
 run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/split/labels_val.csv", "--out", f"{tmp}/p0",
      "--patch-size", "128"])
-n0 = sum(len(files) for _, _, files in os.walk(f"{tmp}/p0"))
+n0 = sum(len([f for f in files if f.endswith(".jpg")]) for _, _, files in os.walk(f"{tmp}/p0"))
 check(n0 > 10, f"only {n0} patches at level 0")
 run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/split/labels_val.csv", "--out", f"{tmp}/pm",
      "--patch-size", "64", "--mpp", "1.0", "--tissue", "otsu"])
-pm = [os.path.join(d, f) for d, _, files in os.walk(f"{tmp}/pm") for f in files]
+pm = [os.path.join(d, f) for d, _, files in os.walk(f"{tmp}/pm") for f in files if f.endswith(".jpg")]
 check(len(pm) > 3, f"only {len(pm)} patches at mpp 1.0")
 if pm:
     im = Image.open(pm[0])

@@ -11,7 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "base/output_dirs.h"
 #include "base/parallel.h"
 #include "base/safe_names.h"
@@ -134,6 +136,50 @@ std::string settings_description(const PatchExportOptions& o) {
          "\nstain=" + stain_reference_json(o.stain) + "\n";
 }
 
+// What makes a patch folder's files (.patches.json): every setting that changes which windows are
+// written, where, or their pixels. A folder holds the patches of one set of settings: a run with
+// others would leave the earlier ones beside its own, and training would take both.
+nlohmann::ordered_json patch_settings(const PatchExportOptions& o) {
+  const WindowOptions& w = o.windows;
+  nlohmann::ordered_json j;
+  j["format"] = "deepslide-patches";
+  j["patch_size"] = w.patch_size;
+  j["overlap"] = w.overlap;
+  if (w.mpp > 0) j["mpp"] = w.mpp;
+  else j["level"] = w.level;
+  j["tissue"] = tissue_method_name(w.tissue);
+  j["purple_threshold"] = w.purple.threshold;
+  j["purple_scale"] = w.purple.scale;
+  j["otsu_min_fraction"] = w.otsu_min_fraction;
+  j["otsu_thumbnail"] = w.otsu_thumbnail;
+  j["by_folder"] = o.by_folder;
+  j["quality"] = o.quality;
+  j["annotations"] = o.annotations.empty() ? "" : fs::absolute(o.annotations).lexically_normal().string();
+  j["annotation_cover"] = o.annotation_cover;
+  j["stain"] = stain_reference_json(o.stain);
+  return j;
+}
+
+// InputError when `out` holds patches made with other settings (its .patches.json differs).
+void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_json& mine) {
+  const std::string path = (fs::path(o.out) / ".patches.json").string();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  nlohmann::ordered_json then;
+  try {
+    then = read_json_file<nlohmann::ordered_json>(path);
+  } catch (const InputError&) {
+    throw InputError(path,
+                     "unreadable: cannot tell which settings made this folder's patches (remove it, or use "
+                     "another --out)");
+  }
+  for (const auto& [k, v] : mine.items())
+    if (!then.is_object() || !then.contains(k) || then[k] != v)
+      throw InputError(o.out, "holds patches made with other settings (" + k + ": " +
+                                  (then.is_object() && then.contains(k) ? then[k].dump() : "none") +
+                                  ", this run: " + v.dump() + "); use another --out, or empty it first");
+}
+
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
 // candidate windows, or the error.
 std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
@@ -162,7 +208,13 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   // across all slides.
   const std::vector<std::string> names = patch_slide_names(rows, !o.annotations.empty());
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
+  const nlohmann::ordered_json settings = patch_settings(o);
+  check_patch_settings(o, settings);  // every rank, before any writes it
   dist::check_same_run(settings_description(o) + slides_description(rows, slides));
+  if (dist::rank() == 0) {
+    make_output_dirs(o.out, "");
+    write_text_atomic((fs::path(o.out) / ".patches.json").string(), settings.dump(2) + "\n");
+  }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   PatchExportOptions mine = o;
   if (dist::rank() != 0) mine.progress = nullptr;
