@@ -1,8 +1,9 @@
 // Fingerprints of files, to tell whether an output was made from the same inputs: the FNV-1a
 // hash of a whole file (a model of some 100 MB hashes in a fraction of a second), and a cheaper
 // identity for files too large to read whole each time (a slide of gigabytes): its size and the
-// hashes of its first and last megabyte. Not for security: a changed slide that keeps its size,
-// its first and its last megabyte is taken for the same slide.
+// hashes of its first and last megabyte (a changed slide that keeps its size, its first and its
+// last megabyte is taken for the same one: results that must never be reused from other bytes
+// add the whole file's SHA-256, remembered by file identity: slide_content_identity).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,7 +17,10 @@ struct FileIdentity {
   uint64_t bytes = 0;
   uint64_t head = 0;  // FNV-1a of the first min(bytes, span) bytes
   uint64_t tail = 0;  // FNV-1a of the last min(bytes, span) bytes
-  bool operator==(const FileIdentity& o) const { return bytes == o.bytes && head == o.head && tail == o.tail; }
+  // SHA-256 of every byte (hex), where the caller asked for it (slide_content_identity: what
+  // predict and diagnose key their results by); "" otherwise.
+  std::string sha256;
+  bool operator==(const FileIdentity& o) const = default;
 };
 
 FileIdentity file_identity(const std::string& path, uint64_t span = 1 << 20);

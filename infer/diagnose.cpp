@@ -227,20 +227,23 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
 
-FileIdentity checked_identity(const std::string& path) {
+void check_slide_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
-  return slide_source_identity(path);
 }
 
 std::string identity_text(const FileIdentity& id) {
-  return std::to_string(id.bytes) + ":" + hex64(id.head) + ":" + hex64(id.tail);
+  return std::to_string(id.bytes) + ":" + hex64(id.head) + ":" + hex64(id.tail) +
+         (id.sha256.empty() ? "" : ":" + id.sha256);
 }
 
 }  // namespace
 
-std::string slide_identity(const std::string& path) { return identity_text(checked_identity(path)); }
+std::string slide_identity(const std::string& path) {
+  check_slide_file(path);
+  return identity_text(slide_source_identity(path));
+}
 
 std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes) {
   const bool with_gt = std::any_of(rows.begin(), rows.end(), [](const Diagnosis& d) { return !d.gt.empty(); });
@@ -277,7 +280,7 @@ ojson diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes
 namespace {
 
 // One slide, whatever happens to it: its event as text (infer/outcome_json.h), for rank 0.
-std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run, size_t i) {
+std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run, FileHashCache& hashes, size_t i) {
   throw_if_stop_requested("stopped before slide " + o.slides[i].path + "; the slides before it are finished");
   DiagnoseEvent ev;
   Diagnosis& d = ev.d;
@@ -286,7 +289,9 @@ std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run,
   d.gt = o.slides[i].gt;
   const fs::path dir = fs::path(o.out) / d.name;
   try {
-    const FileIdentity id = checked_identity(d.slide);  // read once: the record's identity and the key's
+    check_slide_file(d.slide);
+    // Read once: the record's identity and the key's (the whole slide's SHA-256 included).
+    const FileIdentity id = slide_content_identity(d.slide, hashes);
     const std::string identity = identity_text(id);
     const ojson key = diagnose_key(run, o, d.slide, id);
     ev.why = redo_reason(dir, b, identity, key, d);
@@ -346,8 +351,12 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   };
   std::vector<int64_t> order = dist::largest_first(sizes);
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the input order
+  // Every rank reads the remembered slide hashes; rank 0 keeps its own (the others' are hashed
+  // again next time), also when the run stops early.
+  FileHashCache hashes((fs::path(o.out) / kSlideHashes).string());
+  const FileHashCache::SaveOnExit save_hashes{hashes, dist::rank() == 0};
   dist::share_items(
-      order, [&](int64_t i) { return diagnose_item(b, mine, run, (size_t)i); },
+      order, [&](int64_t i) { return diagnose_item(b, mine, run, hashes, (size_t)i); },
       [&](int64_t i, const std::string& text) {
         DiagnoseEvent ev = decode_event(text);
         ev.index = (size_t)i;

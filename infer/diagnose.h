@@ -82,8 +82,8 @@ std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::ve
 nlohmann::ordered_json diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes,
                                       const std::string& out);
 
-// The slide's identity for reruns: size and FNV-1a 64 of its first and last MiB (over every
-// instance of a DICOM series: slide/reader/slide_identity.h).
+// A slide's cheap identity: size and FNV-1a 64 of its first and last MiB (over every instance of a
+// DICOM series: slide/reader/slide_identity.h). diagnose's records add the whole slide's SHA-256.
 std::string slide_identity(const std::string& path);
 
 }  // namespace ds

@@ -24,6 +24,7 @@
 #include "infer/prediction_index.h"
 #include "infer/prediction_key.h"
 #include "infer/resumable_prediction.h"
+#include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/resolved_slides.h"
@@ -80,7 +81,8 @@ struct RunState {
   Model& model;
   const PredictSlidesOptions& o;
   ojson run_key;
-  Progress* progress;  // o.progress on rank 0, else null (one rank prints)
+  Progress* progress;     // o.progress on rank 0, else null (one rank prints)
+  FileHashCache& hashes;  // the slides' SHA-256 by file identity (OUT/.slide-hashes.json)
 };
 
 // One slide: skipped when its CSV is up to date (unless force), else predicted; `entry` is its
@@ -99,7 +101,7 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item, ojson
   job.label = row.img;
   job.partial_path = (out / (r.name + ".partial")).string();
   job.item = (int64_t)item;
-  job.key = slide_key(st.run_key, path);
+  job.key = slide_key(st.run_key, slide_content_identity(path, st.hashes));
   std::optional<std::string> ann_file;
   if (!o.annotations.empty()) {
     ann_file = find_annotation_file(o.annotations, path);
@@ -269,7 +271,12 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
   const bool leader = dist::rank() == 0;
-  RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), leader ? o.progress : nullptr};
+  // Every rank reads the remembered hashes; rank 0 keeps its own (the others' are hashed again
+  // next time), also when the run stops early.
+  FileHashCache hashes((fs::path(o.out) / kSlideHashes).string());
+  const FileHashCache::SaveOnExit save_hashes{hashes, leader};
+  RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), leader ? o.progress : nullptr,
+              hashes};
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
   dist::check_same_run("predict\n" + st.run_key.dump() + "\n" + run_settings(o) + slides_description(rows, slides));
   const std::string meta_path = (fs::path(o.out) / "predict.json").string();

@@ -72,13 +72,16 @@ ojson slide_key(const ojson& run, const std::string& slide_path) {
 ojson slide_key(const ojson& run, const FileIdentity& id) {
   ojson k = run;
   k["slide"] = {{"bytes", id.bytes}, {"head_fnv1a", hex64(id.head)}, {"tail_fnv1a", hex64(id.tail)}};
+  if (!id.sha256.empty()) k["slide"]["sha256"] = id.sha256;
   return k;
 }
 
 std::string key_difference(const ojson& old_key, const ojson& key) {
   if (!old_key.is_object()) return "its key is not a JSON object";
   for (const auto& [field, v] : key.items()) {
-    if (old_key.contains(field) && old_key[field] == v) continue;
+    // (Compared as unordered JSON: a key read back through nlohmann::json has its objects' fields
+    // sorted, and ordered_json's == compares them in order.)
+    if (old_key.contains(field) && nlohmann::json(old_key[field]) == nlohmann::json(v)) continue;
     if (const char* words = field_words(field)) return words;
     if (!old_key.contains(field)) return "--" + field + " is new (" + v.dump() + ")";
     return "--" + field + " changed (" + old_key[field].dump() + " -> " + v.dump() + ")";

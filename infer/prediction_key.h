@@ -23,6 +23,9 @@ namespace ds {
 
 using ojson = nlohmann::ordered_json;
 
+// The slides' remembered SHA-256 in a prediction or diagnosis folder (base/file_hash_cache.h).
+constexpr const char* kSlideHashes = ".slide-hashes.json";
+
 // The per-run part: program version and executable hash, model hash, ISA and window settings.
 // `precision` is the convolutions' arithmetic (bf16 and int8 round differently from fp32).
 ojson run_key(const std::string& model_path, const WindowOptions& windows, Precision precision);

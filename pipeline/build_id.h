@@ -7,7 +7,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#include "pipeline/file_hash_cache.h"
+#include "base/file_hash_cache.h"
 
 namespace ds {
 

@@ -6,7 +6,7 @@
 // a file rewritten with its old size and mtime (`cp -p`, a clock set back) still counts as
 // changed; folders by the count, total size and a SHA-256 over the relative path, size and
 // content hash of every file below them. Hashes are remembered between runs
-// (pipeline/file_hash_cache.h): a rerun reads only the files whose size, mtime, ctime or inode
+// (base/file_hash_cache.h): a rerun reads only the files whose size, mtime, ctime or inode
 // changed, and costs a stat per file otherwise.
 #pragma once
 #include <optional>
@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pipeline/file_hash_cache.h"
+#include "base/file_hash_cache.h"
 
 namespace ds {
 

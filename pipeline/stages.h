@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pipeline/file_hash_cache.h"
+#include "base/file_hash_cache.h"
 #include "pipeline/pipeline_config.h"
 
 namespace ds {

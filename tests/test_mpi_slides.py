@@ -90,7 +90,8 @@ def compare_folders(a, b, what, drop=TIMINGS):
     for root in (a, b):
         for d, _, names in os.walk(root):
             for n in names:
-                files.setdefault(os.path.relpath(os.path.join(d, n), root), []).append(root)
+                if n != ".slide-hashes.json":  # a cache of the slides' hashes: each rank keeps only its own
+                    files.setdefault(os.path.relpath(os.path.join(d, n), root), []).append(root)
     check(len(files) > 0, f"{what}: no files in {a}")
     only = sorted(f for f, roots in files.items() if len(roots) != 2)
     check(not only, f"{what}: files in one run only: {only[:10]}")

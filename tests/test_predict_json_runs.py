@@ -5,15 +5,19 @@ visualize read every slide it lists as made with them:
 - a run with another model (or other windows) into that folder no longer lists the earlier
   slides it did not redo, says so (one line per slide, with why), and search then refuses the
   earlier label CSV instead of mixing CSVs of two models;
+- a slide changed in the middle only (size, first and last MB kept) is redone: the key holds the
+  whole file's SHA-256, remembered in .slide-hashes.json so a rerun of unchanged slides reads
+  none of them;
 - a slide whose redo fails loses its entry (its old CSV was made from other bytes), and search
   refuses to use it instead of reading the stale CSV.
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
 
 tmp = tempdir("ds_predict_json_runs_")
 wsi = f"{tmp}/wsi"
@@ -70,6 +74,34 @@ check(len(listed(out2)) == 1, f"the other slide should stay listed: {listed(out2
 e = run(["search", "--preds", out2, "--labels", val, "--out", f"{tmp}/search2"], expect=2)
 check(out_name(victim) in e.stderr and "predict.json" in e.stderr,
       f"search on a failed slide's stale CSV: exit {e.returncode} {e.stderr[-400:]}")
+
+# A slide changed in the middle only (its size, first and last MB kept): the whole file's SHA-256
+# is in the key, so predict and diagnose redo it rather than reuse the CSV of the old bytes. A rerun
+# of unchanged slides does not read them again (.slide-hashes.json remembers the hashes).
+big = f"{tmp}/big"
+run(["synth", "--out", big, "--classes", "2", "--slides-per-class", "1", "--width", "3000", "--height", "2500",
+     "--seed", "3", "--jpeg-quality", "98"])
+rel = f"{cls[0]}/{os.listdir(f'{big}/{cls[0]}')[0]}"
+with open(f"{tmp}/big.csv", "w") as f:
+    f.write(f"img,gt\n{rel},{cls[0]}\n")
+pb = ["predict", "--model", m1, "--all-wsi", big, "--labels", f"{tmp}/big.csv", "--out", f"{tmp}/pbig", "--level", "2",
+      "--overlap", "1"]
+run(pb)
+import time  # noqa: E402
+time.sleep(2.1)  # a file hashed within 2 s of its last change is not remembered (base/file_hash_cache.h)
+run(pb)
+p = run(pb)
+check("1 slides up to date, skipped" in p.stdout, f"unchanged slide: {p.stdout[-300:]}")
+hashes = json.load(open(f"{tmp}/pbig/.slide-hashes.json"))
+check(len(hashes) == 1 and len(list(hashes.values())[0]["sha256"]) == 64, f".slide-hashes.json: {hashes}")
+path = f"{big}/{rel}"
+data = bytearray(open(path, "rb").read())
+mid = len(data) // 2
+check(len(data) > 3 << 20, f"the slide should be over 3 MB: {len(data)}")
+data[mid:mid + 64] = bytes(64)  # (the tile there may no longer decode: the redo may fail, but is a redo)
+open(path, "r+b").write(data)
+p = subprocess.run([DEEPSLIDE, *pb], capture_output=True, text=True)  # exit 0 or 2: either way a redo
+check("redone: the slide file changed" in p.stderr, f"slide changed in the middle: {p.stderr[-500:]}")
 
 if failures:
     print("\n".join(failures))

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "base/hash.h"
+#include "base/sha256.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/dicom_series.h"
 
@@ -32,6 +33,19 @@ FileIdentity slide_source_identity(const std::string& path) {
     all.tail = fnv1a(&id.tail, sizeof id.tail, all.tail);
   }
   return all;
+}
+
+FileIdentity slide_content_identity(const std::string& path, FileHashCache& hashes) {
+  FileIdentity id = slide_source_identity(path);
+  const std::vector<std::string> files = slide_source_files(path);
+  if (files.size() == 1) {
+    id.sha256 = hashes.sha256(files[0]);
+    return id;
+  }
+  std::string all;
+  for (const std::string& f : files) all += hashes.sha256(f);
+  id.sha256 = sha256_hex(all);
+  return id;
 }
 
 }  // namespace ds

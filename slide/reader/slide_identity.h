@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/file_hash.h"
+#include "base/file_hash_cache.h"
 
 namespace ds {
 
@@ -18,5 +19,12 @@ std::vector<std::string> slide_source_files(const std::string& path);
 // files: the sum of their sizes, and the FNV-1a of each file's (size, head hash) in path order
 // (head) and of their tail hashes (tail).
 FileIdentity slide_source_identity(const std::string& path);
+
+// slide_source_identity plus the SHA-256 of every byte the slide is read from (one file: its own;
+// several: of their hashes' hex in path order), taken from `hashes` while each file's size, times
+// and inode are unchanged, else read whole and remembered (base/file_hash_cache.h). What predict
+// and diagnose key results by: a slide changed anywhere, keeping its size, first and last MB,
+// is still another slide.
+FileIdentity slide_content_identity(const std::string& path, FileHashCache& hashes);
 
 }  // namespace ds

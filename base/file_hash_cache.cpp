@@ -1,5 +1,5 @@
-// The stage stamps' hash cache (see file_hash_cache.h).
-#include "pipeline/file_hash_cache.h"
+// Content hashes remembered by file identity (see file_hash_cache.h).
+#include "base/file_hash_cache.h"
 
 #include <sys/stat.h>
 
@@ -60,6 +60,14 @@ std::string FileHashCache::sha256(const std::string& file) {
     dirty_ = true;
   }
   return hex;
+}
+
+FileHashCache::SaveOnExit::~SaveOnExit() {
+  if (!enabled) return;
+  try {
+    cache.save();
+  } catch (const std::exception&) {
+  }
 }
 
 void FileHashCache::save() {
