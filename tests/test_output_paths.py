@@ -168,6 +168,12 @@ for bad, why in (("so,lid", "contains a comma"), ("=1+1", "starts with '='"), ("
         p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/bad_labels.csv", "--out", f"{tmp}/bad_patches",
                  "--patch-size", "32"], expect=2)
         check(why in p.stderr and "bad_labels.csv: line 2" in p.stderr, f"class {bad!r} in a label CSV: {p.stderr[-300:]}")
+rel_one = os.path.relpath(one, wsi)
+with open(f"{tmp}/dup_labels.csv", "w") as f:  # one slide under two spellings
+    f.write(f"img,gt\n{rel_one},{cls[0]}\n./{rel_one},{cls[0]}\n")
+p = run(["patches", "--all-wsi", wsi, "--labels", f"{tmp}/dup_labels.csv", "--out", f"{tmp}/dup_patches",
+         "--patch-size", "32"], expect=2)
+check("line 3" in p.stderr and "listed twice" in p.stderr, f"one slide listed as a/s and ./a/s: {p.stderr[-300:]}")
 sp = f"{tmp}/split_names"
 for folder, name, why in (("c1", "new\nline.tif", "control character"), ("=cmd", "s.tif", "starts with '='")):
     shutil.rmtree(sp, ignore_errors=True)

@@ -64,7 +64,7 @@ std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optiona
     // Both become parts of output paths (a class folder, a slide's CSV): they must stay inside.
     if (std::string why = label_row_reason(r); !why.empty())
       throw InputError(path, "line " + std::to_string(lineno) + ": " + why);
-    if (!seen.insert(r.img).second)
+    if (!seen.insert(fs::path(r.img).lexically_normal().generic_string()).second)  // ("./a/s.tif" is "a/s.tif")
       throw InputError(path, "line " + std::to_string(lineno) + ": slide '" + r.img + "' listed twice");
     rows.push_back(r);
   }
