@@ -68,4 +68,24 @@ Json read_json_file(const std::string& path) {
   return parse_json_bounded<Json>(text, path);
 }
 
+// obj[key] when obj is an object holding a string there, else `fallback`: a field read from a file
+// we did not write may hold any type, and nlohmann's value() throws its own type_error (not an
+// InputError naming the file) when the type is not the one asked for.
+template <class Json>
+std::string string_or(const Json& obj, const char* key, std::string fallback = "") {
+  if (!obj.is_object()) return fallback;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->template get<std::string>() : fallback;
+}
+
+// obj[key] as a number when present (fallback when absent); InputError naming `where` when it is
+// there but not a number (value() would throw nlohmann's own type_error instead).
+template <class T, class Json>
+T number_or(const Json& obj, const char* key, T fallback, const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key)) return fallback;
+  const auto& v = obj[key];
+  if (!v.is_number()) throw InputError(where, std::string(key) + " is not a number");
+  return v.template get<T>();
+}
+
 }  // namespace ds

@@ -14,6 +14,6 @@ extern const uint32_t kSha256Round[64];
 // h: the eight state words (A..H); p: `blocks` blocks of 64 bytes.
 void sha256_blocks_portable(uint32_t h[8], const uint8_t* p, size_t blocks);
 void sha256_blocks_shani(uint32_t h[8], const uint8_t* p, size_t blocks);  // only where available
-bool sha256_shani_available();  // CPUID leaf 7: EBX bit 29, and SSE4.1
+bool sha256_shani_available();                                             // CPUID leaf 7: EBX bit 29, and SSE4.1
 
 }  // namespace ds

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "base/json_bounded.h"
 #include "cli/commands.h"
 #include "infer/bundle_make.h"
 
@@ -45,7 +46,7 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
             << w.purple.threshold << ", scale " << w.purple.scale << ", otsu min fraction " << w.otsu_min_fraction
             << "\n"
             << "  slide     " << made.recipe.aggregator.method << " aggregator ("
-            << made.provenance["validation"].value("name", std::string("?")) << ")\n";
+            << string_or(made.provenance["validation"], "name", "?") << ")\n";
 }
 
 }  // namespace

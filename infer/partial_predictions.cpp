@@ -56,7 +56,7 @@ bool read_partial(const std::string& path, const ojson& key, const std::vector<s
     return why = e.what(), false;
   }
   try {
-    if (head.value("format", "") != "deepslide-partial" || head.value("version", 0) != 1)
+    if (string_or(head, "format") != "deepslide-partial" || number_or(head, "version", 0, path) != 1)
       return why = "not a deepslide partial file of version 1", false;
     const std::string diff = key_difference(head.at("key"), key);
     if (!diff.empty()) return why = "it was made by other inputs: " + diff, false;

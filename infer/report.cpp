@@ -212,15 +212,14 @@ std::string roc_section(const Evaluation& e) {
 std::string aggregation_section(const json& agg, const std::string& search) {
   if (!agg.is_object()) return "<h2>Aggregation</h2><p>No aggregator.json under " + html_escape(search) + ".</p>";
   std::string h = "<h2>Aggregation (chosen on validation slides)</h2><p>Chosen: <b>" +
-                  html_escape(agg.value("name", std::string("?"))) + "</b> (" +
-                  html_escape(agg.value("selection", std::string())) + ")" +
-                  ". Logistic regression: " + html_escape(agg.value("logistic_rule", std::string())) + ".</p>";
+                  html_escape(string_or(agg, "name", "?")) + "</b> (" + html_escape(string_or(agg, "selection")) + ")" +
+                  ". Logistic regression: " + html_escape(string_or(agg, "logistic_rule")) + ".</p>";
   h += "<table><tr><th class=\"l\">candidate</th><th>validation mean class accuracy</th><th "
        "class=\"l\">parameters</th></tr>";
   for (const auto& c : agg.value("candidates", json::array())) {
     std::string params;
     if (c.contains("thresholds")) params = c["thresholds"].dump();
-    h += "<tr><td class=\"l\">" + html_escape(c.value("name", std::string())) + "</td><td>" +
+    h += "<tr><td class=\"l\">" + html_escape(string_or(c, "name")) + "</td><td>" +
          json_number(c["mean_class_accuracy"]) + "</td><td class=\"l\">" + html_escape(params) + "</td></tr>";
   }
   return h + "</table>";

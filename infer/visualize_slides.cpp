@@ -11,6 +11,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "infer/colormap.h"
 #include "infer/gradcam.h"
 #include "infer/prediction_csv.h"
@@ -59,9 +60,9 @@ void read_predict_meta(PredictMeta& m) {
   if (!m.j.contains("patch_size") || !m.j["patch_size"].is_number_integer())
     throw InputError(m.path, "not a predict.json (needs patch_size and slides)");
   m.windows.patch_size = m.j["patch_size"].get<int>();
-  m.windows.overlap = m.j.value("overlap", 3.0);
-  m.windows.level = m.j.value("level", 0);
-  m.windows.mpp = m.j.value("mpp", 0.0);
+  m.windows.overlap = number_or(m.j, "overlap", 3.0, m.path);
+  m.windows.level = number_or(m.j, "level", 0, m.path);
+  m.windows.mpp = number_or(m.j, "mpp", 0.0, m.path);
 }
 
 // Writes OUT/<name> and lists it in `files`.

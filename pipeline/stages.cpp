@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/json_bounded.h"
 #include "pipeline/stage_stamp.h"
 
 namespace fs = std::filesystem;
@@ -316,14 +317,13 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
     const json old_build = stamp->value("build", json::object());
     // The same binary with other convolution algorithms: say that rather than "another binary".
     json same_binary = old_build;
-    same_binary["conv_algorithms"] = build.value("conv_algorithms", std::string());
+    same_binary["conv_algorithms"] = string_or(build, "conv_algorithms");
     if (old_build.contains("conv_algorithms") && same_binary == build)
       return "the convolution algorithms changed (--conv-algo, DEEPSLIDE_WINOGRAD or the tuning file's choices: " +
-             old_build.value("conv_algorithms", std::string("?")) + " -> " +
-             build.value("conv_algorithms", std::string()) + ")";
-    return "another deepslide binary completed it (" + old_build.value("git", std::string("unknown")) + " " +
-           old_build.value("binary_sha256", std::string("?")).substr(0, 12) + " -> " +
-           build.value("git", std::string()) + " " + build.value("binary_sha256", std::string()).substr(0, 12) + ")";
+             string_or(old_build, "conv_algorithms", "?") + " -> " + string_or(build, "conv_algorithms") + ")";
+    return "another deepslide binary completed it (" + string_or(old_build, "git", "unknown") + " " +
+           string_or(old_build, "binary_sha256", "?").substr(0, 12) + " -> " + string_or(build, "git") + " " +
+           string_or(build, "binary_sha256").substr(0, 12) + ")";
   }
   const json& old_in = (*stamp)["inputs"];
   for (auto it = inputs.begin(); it != inputs.end(); ++it)

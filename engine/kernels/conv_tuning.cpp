@@ -176,7 +176,7 @@ ConvTuningFile read_conv_tuning(const std::string& path) {
   if (size > kMaxFileBytes) throw InputError(path, "larger than a tuning file can be (1 MB)");
   const nlohmann::json j = read_json_file(path);
   const std::function<void(std::string)> fail = [&](const std::string& why) { throw InputError(path, why); };
-  if (!j.is_object() || j.value("format", "") != "deepslide-tune") fail("not a deepslide tuning file");
+  if (!j.is_object() || string_or(j, "format") != "deepslide-tune") fail("not a deepslide tuning file");
   if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] < 1 || j["version"] > kFormatVersion)
     fail("unsupported version");
   const nlohmann::json ours = cpu_json();

@@ -68,7 +68,7 @@ Annotation parse_feature(const Json& f, const FeatureError& e) {
   if (f.contains("type") && f["type"] != "Feature") e.fail("type is not \"Feature\"");
   if (!f.contains("geometry") || !f["geometry"].is_object()) e.fail("no geometry object");
   const Json& g = f["geometry"];
-  const std::string type = g.value("type", std::string());
+  const std::string type = string_or(g, "type");
   if (!g.contains("coordinates")) e.fail("geometry has no coordinates");
   Annotation a;
   a.cls = class_name(f.value("properties", Json::object()), e);
@@ -91,11 +91,11 @@ SlideAnnotations parse_geojson_annotations(const std::string& text, const std::s
   Json single;
   if (root.is_array()) {
     features = &root;
-  } else if (root.is_object() && root.value("type", std::string()) == "FeatureCollection") {
+  } else if (root.is_object() && string_or(root, "type") == "FeatureCollection") {
     if (!root.contains("features") || !root["features"].is_array())
       throw InputError(path, "FeatureCollection without a features array");
     features = &root["features"];
-  } else if (root.is_object() && root.value("type", std::string()) == "Feature") {
+  } else if (root.is_object() && string_or(root, "type") == "Feature") {
     single = Json::array({root});
     features = &single;
   } else {
