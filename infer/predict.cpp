@@ -21,6 +21,7 @@
 #include "dist/comm.h"
 #include "dist/work_queue.h"
 #include "infer/outcome_json.h"
+#include "infer/prediction_csv.h"
 #include "infer/prediction_index.h"
 #include "infer/prediction_key.h"
 #include "infer/resumable_prediction.h"
@@ -85,6 +86,32 @@ struct RunState {
   FileHashCache& hashes;  // the slides' SHA-256 by file identity (OUT/.slide-hashes.json)
 };
 
+// A slide's predict.json entry (docs/formats.md).
+ojson slide_entry(const PredictSlidesOptions& o, const SlideLabel& row, const std::string& path,
+                  const std::string& name, const ReadGeometry& geo, const SlidePredictStats& st,
+                  const std::optional<std::string>& ann_file, int64_t outside_roi) {
+  ojson entry = {{"img", row.img},
+                 {"gt", row.gt},
+                 {"path", path},
+                 {"csv", name + ".csv"},
+                 {"window_side", geo.level0_side()},
+                 {"read_level", geo.level},
+                 {"windows", st.windows},
+                 {"candidates", st.candidates},
+                 {"resumed", st.resumed},
+                 {"seconds", st.seconds},
+                 {"scan_seconds", st.scan_seconds},
+                 {"read_seconds", st.read_seconds},
+                 {"net_seconds", st.net_seconds},
+                 {"commits", st.commits},
+                 {"commit_seconds", st.commit_seconds}};
+  if (!o.annotations.empty()) {
+    entry["annotations"] = ann_file ? ojson(*ann_file) : ojson(nullptr);
+    entry["outside_annotations"] = outside_roi;
+  }
+  return entry;
+}
+
 // One slide: skipped when its CSV is up to date (unless force), else predicted; `entry` is its
 // predict.json entry when predicted.
 SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item, ojson& entry) {
@@ -133,27 +160,24 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item, ojson
   r.stats.seconds = since(t0);  // opening the slide included
   r.outside_roi = p.outside_roi;
 
-  const ReadGeometry geo = read_geometry(*slide, o.predict.windows);
-  entry = {{"img", row.img},
-           {"gt", row.gt},
-           {"path", path},
-           {"csv", r.name + ".csv"},
-           {"window_side", geo.level0_side()},
-           {"read_level", geo.level},
-           {"windows", r.stats.windows},
-           {"candidates", r.stats.candidates},
-           {"resumed", r.stats.resumed},
-           {"seconds", r.stats.seconds},
-           {"scan_seconds", r.stats.scan_seconds},
-           {"read_seconds", r.stats.read_seconds},
-           {"net_seconds", r.stats.net_seconds},
-           {"commits", r.stats.commits},
-           {"commit_seconds", r.stats.commit_seconds}};
-  if (!o.annotations.empty()) {
-    entry["annotations"] = ann_file ? ojson(*ann_file) : ojson(nullptr);
-    entry["outside_annotations"] = r.outside_roi;
-  }
+  entry = slide_entry(o, row, path, r.name, read_geometry(*slide, o.predict.windows), r.stats, ann_file, r.outside_roi);
   return r;
+}
+
+// The entry of a slide found up to date for which predict.json has none (deleted, or dropped when
+// another run's settings were written there): its geometry and windows from the slide and its
+// CSV; candidates and timings are not known (null and 0).
+ojson skipped_entry(const PredictSlidesOptions& o, const SlideLabel& row, const std::string& name) {
+  const std::string path = resolve_slide_path(o.all_wsi, row, o.labels);
+  auto slide = Slide::open(path);
+  SlidePredictStats stats;
+  stats.windows = (int64_t)read_prediction_csv((fs::path(o.out) / (name + ".csv")).string()).patches.size();
+  const std::optional<std::string> ann =
+      o.annotations.empty() ? std::nullopt : find_annotation_file(o.annotations, path);
+  ojson e = slide_entry(o, row, path, name, read_geometry(*slide, o.predict.windows), stats, ann, -1);
+  e["candidates"] = nullptr;
+  if (e.contains("outside_annotations")) e["outside_annotations"] = nullptr;
+  return e;
 }
 
 // A failure's message names the slide file, whatever threw it.
@@ -198,23 +222,26 @@ struct SlideEntries {
   std::map<size_t, ojson> fresh;   // this run's entries by row
   std::set<size_t> failed;         // rows that failed in this run
 
-  // Drops the earlier entries of slides not in this CSV made otherwise: (name, why) of each.
+  // Drops the earlier entries whose CSVs were made otherwise (this CSV's slides too: until this run
+  // redoes one, its old CSV is not this run's, even if the run stops first). (name, why) of each
+  // dropped slide not in this CSV, for the user; `annotations(entry)` is what annotation_key gives
+  // the entry's slide in this run (null without --annotations).
+  template <class Annotations>
   std::vector<std::pair<std::string, std::string>> keep_same_run(const std::string& out, const ojson& run,
-                                                                 bool annotated) {
+                                                                 Annotations annotations) {
     std::vector<std::pair<std::string, std::string>> dropped;
     const std::set<std::string> ours(names.begin(), names.end());
     ojson kept = ojson::object();
     for (const auto& [name, e] : earlier.items()) {
       // (The CSV and key file predict names <name>.csv and <name>.key.json.)
-      const std::string why = ours.count(name) ? ""
-                              : unsafe_component_reason(name).empty()
+      const std::string why = unsafe_component_reason(name).empty()
                                   ? run_refusal((fs::path(out) / (name + ".csv")).string(),
-                                                (fs::path(out) / (name + ".key.json")).string(), run, annotated)
+                                                (fs::path(out) / (name + ".key.json")).string(), run, annotations(e))
                                   : "its name is not a plain file name";
       if (why.empty()) kept[name] = e;
-      else
-        dropped.emplace_back(e.is_object() && e.value("img", ojson()).is_string() ? e["img"].get<std::string>() : name,
-                             why);
+      else if (!ours.count(name))
+        dropped.emplace_back(
+            e.is_object() && e.value("img", ojson()).is_string() ? e.value("img", std::string()) : name, why);
     }
     earlier = std::move(kept);
     return dropped;
@@ -288,7 +315,12 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
     meta = predict_meta(meta_path, model, o);
     entries.earlier = meta["slides"];
     entries.names = output_names(o, slides);
-    sum.unlisted = entries.keep_same_run(o.out, st.run_key, !o.annotations.empty());
+    sum.unlisted = entries.keep_same_run(o.out, st.run_key, [&](const ojson& e) -> ojson {
+      if (o.annotations.empty()) return nullptr;
+      const std::string path =
+          e.is_object() && e.value("path", ojson()).is_string() ? e["path"].get<std::string>() : "";
+      return annotation_key(find_annotation_file(o.annotations, path), o.annotation_cover);
+    });
     meta["slides"] = entries.ordered();
     write_json(meta_path, meta);  // at once: the settings above now describe every slide listed
   }
@@ -305,6 +337,13 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
         r.index = (size_t)i;
         r.count = rows.size();
         record(sum, r);
+        if (r.status == SlideOutcome::Status::skipped && entry.is_null() && !entries.names[(size_t)i].empty() &&
+            !entries.earlier.contains(entries.names[(size_t)i])) {
+          try {  // up to date but unlisted: listed again (a failure here only leaves it unlisted)
+            entry = skipped_entry(o, rows[(size_t)i], entries.names[(size_t)i]);
+          } catch (const std::exception&) {
+          }
+        }
         if (r.status == SlideOutcome::Status::failed && !entries.failed.count((size_t)i)) {
           entries.failed.insert((size_t)i);
           meta["slides"] = entries.ordered();

@@ -120,13 +120,13 @@ std::string reuse_refusal(const std::string& csv_path, const std::string& key_pa
   return key_file_refusal(csv_path, key_path, [&](const ojson& stored) { return key_difference(stored, key); });
 }
 
-std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run, bool annotated) {
+std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run,
+                        const ojson& annotations) {
   return key_file_refusal(csv_path, key_path, [&](ojson stored) -> std::string {
-    if (stored.contains("annotations") != annotated)
-      return annotated ? "its windows were not chosen by annotations" : "its windows were chosen by annotations";
     stored.erase("slide");
-    stored.erase("annotations");
-    return key_difference(stored, run);
+    ojson want = run;
+    if (!annotations.is_null()) want["annotations"] = annotations;
+    return key_difference(stored, want);
   });
 }
 

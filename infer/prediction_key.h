@@ -41,11 +41,12 @@ std::string key_difference(const ojson& old_key, const ojson& key);
 // Why OUT/<name>.csv cannot be reused for `key` ("" when it can): no CSV, no key file, a key
 // file for other inputs (key_difference), or a CSV that is not the one the key file describes.
 std::string reuse_refusal(const std::string& csv_path, const std::string& key_path, const ojson& key);
-// Why OUT/<name>.csv, listed in predict.json by an earlier run for a slide this run does not
-// predict, was not made with this run's settings ("" when it was): its key file's key, the
-// slide's identity left aside, against `run` (run_key) and whether annotations chose its windows,
-// and its CSV the one the key file describes. predict.json lists such a slide only when it was.
-std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run, bool annotated);
+// Why OUT/<name>.csv, listed in predict.json by an earlier run, was not made with this run's
+// settings ("" when it was): its key file's key, the slide's identity left aside, against `run`
+// (run_key) and `annotations` (what annotation_key gives the slide in this run; null when this
+// run has none), and its CSV the one the key file describes. predict.json lists it only when it was.
+std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run,
+                        const ojson& annotations);
 // Writes the key file of a finished CSV (atomically, after the CSV).
 void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text);
 

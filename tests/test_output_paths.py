@@ -113,6 +113,19 @@ check(wrote and wrote[0] == files and files > 0, f"patches with annotations: sai
 names = sorted({n.rsplit("_", 2)[0] for n in listing(f"{a}/out/c2")})
 check(names == ["c1%2Fs.tif", "c2%2Fs.tif"], f"patches with annotations, slide names: {names}")
 
+# An annotation class a CSV cannot hold ("Tumor, grade 2", as QuPath users write them): predict
+# uses only the regions and takes it; patches would make it a folder and a label, and refuses it.
+os.makedirs(f"{a}/ann2")
+with open(f"{a}/ann2/s.geojson", "w") as f:
+    json.dump({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"classification": {"name": "Tumor, grade 2"}},
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [400, 0], [400, 350], [0, 350], [0, 0]]]}}]}, f)
+run(["predict", "--model", model, "--all-wsi", f"{a}/all", "--labels", f"{a}/labels.csv", "--out", f"{a}/pred2",
+     "--annotations", f"{a}/ann2", "--level", "1", "--overlap", "1", "--quiet"])
+p = run(["patches", "--all-wsi", f"{a}/all", "--labels", f"{a}/labels.csv", "--out", f"{a}/out2", "--patch-size", "32",
+         "--level", "1", "--overlap", "1", "--annotations", f"{a}/ann2", "--tissue", "none", "--quiet"], expect=2)
+check("contains a comma" in p.stderr and "s.geojson" in p.stderr, f"patches with class 'Tumor, grade 2': {p.stderr[-300:]}")
+
 # An output sub-folder planted as a link to a folder outside.
 o = f"{tmp}/linked"
 os.makedirs(f"{o}/out")

@@ -5,6 +5,9 @@ visualize read every slide it lists as made with them:
 - a run with another model (or other windows) into that folder no longer lists the earlier
   slides it did not redo, says so (one line per slide, with why), and search then refuses the
   earlier label CSV instead of mixing CSVs of two models;
+- back to the first model, the slides found up to date are listed again (entries rebuilt from
+  the slides and CSVs), and search takes them;
+- a rerun with another model stopped mid-slide lists none of the old model's CSVs;
 - a slide changed in the middle only (size, first and last MB kept) is redone: the key holds the
   whole file's SHA-256, remembered in .slide-hashes.json so a rerun of unchanged slides reads
   none of them;
@@ -13,11 +16,12 @@ visualize read every slide it lists as made with them:
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, interrupted_after_commit, out_name, run, tempdir  # noqa: E402
 
 tmp = tempdir("ds_predict_json_runs_")
 wsi = f"{tmp}/wsi"
@@ -58,6 +62,13 @@ for r in rels(val):
     check(f"  {r}: the model file changed" in p.stdout, f"no line for {r}: {p.stdout}")
 s = run(["search", "--preds", out, "--labels", val, "--out", f"{tmp}/search"], expect=2)
 check("2 slides have no prediction CSV listed in" in s.stderr, f"search on unlisted slides: {s.stderr[-400:]}")
+# Back to the first model on the val slides: up to date, skipped, and listed again (entries rebuilt).
+p = predict(m1, val, out)
+meta = json.load(open(f"{out}/predict.json"))
+check("2 slides up to date, skipped" in p.stdout and sorted(meta["slides"]) == sorted(out_name(r) for r in rels(val)) and
+      all(e["windows"] > 0 and e["window_side"] > 0 for e in meta["slides"].values()),
+      f"up to date again, relisted: {p.stdout[-200:]} {meta['slides']}")
+run(["search", "--preds", out, "--labels", val, "--out", f"{tmp}/search"])
 
 # A redo that fails: the slide's last bytes changed (a new identity), so it is redone, and fails.
 out2 = f"{tmp}/preds2"
@@ -84,7 +95,7 @@ run(["synth", "--out", big, "--classes", "2", "--slides-per-class", "1", "--widt
 rel = f"{cls[0]}/{os.listdir(f'{big}/{cls[0]}')[0]}"
 with open(f"{tmp}/big.csv", "w") as f:
     f.write(f"img,gt\n{rel},{cls[0]}\n")
-pb = ["predict", "--model", m1, "--all-wsi", big, "--labels", f"{tmp}/big.csv", "--out", f"{tmp}/pbig", "--level", "2",
+pb = ["predict", "--model", m1, "--all-wsi", big, "--labels", f"{tmp}/big.csv", "--out", f"{tmp}/pbig", "--level", "1",
       "--overlap", "1"]
 run(pb)
 import time  # noqa: E402
@@ -94,6 +105,16 @@ p = run(pb)
 check("1 slides up to date, skipped" in p.stdout, f"unchanged slide: {p.stdout[-300:]}")
 hashes = json.load(open(f"{tmp}/pbig/.slide-hashes.json"))
 check(len(hashes) == 1 and len(list(hashes.values())[0]["sha256"]) == 64, f".slide-hashes.json: {hashes}")
+# Another model on the same slide, stopped mid-slide: the old CSV is not listed under the new model.
+# (At level 0, 4x the windows, so that the signal lands mid-slide on a loaded machine too.)
+stopped = [m2 if a == m1 else "0" if prev == "--level" else a for prev, a in zip([None] + pb, pb)]
+code, _ = interrupted_after_commit(stopped + ["--commit-seconds", "0", "--batch-size", "16"],
+                                   f"{tmp}/pbig/{out_name(rel)}.partial", signal.SIGINT)
+meta = json.load(open(f"{tmp}/pbig/predict.json"))
+check(code == 130 and meta["model"] == m2 and meta["slides"] == {},
+      f"interrupted run with another model: exit {code}, model {meta['model']}, listed {list(meta['slides'])}")
+os.remove(f"{tmp}/pbig/{out_name(rel)}.partial")
+run(pb)  # (the interrupted run removed the old key: redone with the first model)
 path = f"{big}/{rel}"
 data = bytearray(open(path, "rb").read())
 mid = len(data) // 2

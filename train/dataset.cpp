@@ -261,7 +261,8 @@ Dataset load_folder_dataset(const std::string& dir, int patch_size, int threads)
   for (const std::string& f : d.files) {
     std::error_code ec;
     const uint64_t bytes = (uint64_t)fs::file_size(f, ec);
-    files = fnv1a(f.data(), f.size(), files);
+    const std::string rel = fs::path(f).lexically_relative(dir).generic_string();  // (however `dir` is written)
+    files = fnv1a(rel.data(), rel.size(), files);
     files = fnv1a(&bytes, sizeof bytes, files);
   }
   d.source = "folder:" + fs::absolute(dir).string() + ",files#" + hex64(files) +

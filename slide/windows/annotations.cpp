@@ -44,7 +44,7 @@ SlideAnnotations read_annotations(const std::string& path) {
   // one plain name, as a label CSV's class must be.
   for (size_t i = 0; i < a.items.size(); ++i)
     if (!a.items[i].cls.empty())
-      if (const std::string why = unsafe_class_name_reason(a.items[i].cls); !why.empty())
+      if (const std::string why = unsafe_component_reason(a.items[i].cls); !why.empty())
         throw InputError(path, (a.items[i].where.empty() ? "annotation " + std::to_string(i) : a.items[i].where) +
                                    ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
   return a;

@@ -63,6 +63,13 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
   if (!o.annotations.empty()) {
     a = load_slide_annotations(o.annotations, slide->path(), slide->level(0).width, slide->level(0).height);
     if (!a) return {};
+    // Here an annotation's class names a folder of patches, as a label CSV's class does: the same
+    // rules (predict, diagnose and serve use only the regions, whatever their classes).
+    for (size_t i = 0; i < a->items.size(); ++i)
+      if (const std::string why = a->items[i].cls.empty() ? "" : unsafe_class_name_reason(a->items[i].cls);
+          !why.empty())
+        throw InputError(a->path, (a->items[i].where.empty() ? "annotation " + std::to_string(i) : a->items[i].where) +
+                                      ": class '" + quoted_for_message(a->items[i].cls) + "' " + why);
   }
   auto rel_dir = [&](const std::string& cls) {
     const fs::path dir = cls;
