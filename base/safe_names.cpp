@@ -34,6 +34,10 @@ std::string unsafe_csv_cell_reason(const std::string& s) {
   if (s.find('"') != std::string::npos) return "contains a double quote";
   if (has_control(s)) return "contains a control character";
   if (!s.empty() && (s.front() == ' ' || s.back() == ' ')) return "starts or ends with a space";
+  return spreadsheet_formula_reason(s);
+}
+
+std::string spreadsheet_formula_reason(const std::string& s) {
   if (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@'))
     return std::string("starts with '") + s[0] + "' (a spreadsheet would run it as a formula)";
   return "";

@@ -16,6 +16,8 @@ std::string unsafe_component_reason(const std::string& name);
 // character, white space at either end (the reader trims it), or a first character '=', '+', '-'
 // or '@' (a spreadsheet program opening the CSV would run the cell as a formula).
 std::string unsafe_csv_cell_reason(const std::string& s);
+// Only the last rule: "" unless `s` starts with '=', '+', '-' or '@'.
+std::string spreadsheet_formula_reason(const std::string& s);
 
 // "" when `name` may be a class name: one path component (a class names a folder of patches or
 // heatmaps) and a CSV cell and column suffix (prob_<class>), both as above.

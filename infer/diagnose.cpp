@@ -14,6 +14,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/file_hash.h"
+#include "base/file_hash_cache.h"
 #include "base/hash.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"

@@ -79,9 +79,8 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
     if (args.empty()) throw InputError("diagnose", "no slides given (slide files or folders)");
     for (const std::string& a : args) {
       // The paths found here head diagnoses.csv's rows: a cell a spreadsheet would run is refused.
-      if (!a.empty() && (a[0] == '=' || a[0] == '+' || a[0] == '@'))
-        throw InputError(a, "starts with '" + a.substr(0, 1) +
-                                "' (a spreadsheet opening diagnoses.csv would run it as a formula): give it as ./" + a);
+      if (const std::string why = spreadsheet_formula_reason(a); !why.empty())
+        throw InputError(a, why + " in diagnoses.csv: give it as ./" + a);
       if (fs::is_directory(a, ec)) {
         std::vector<std::string> found = walk(a, out);
         if (found.empty()) throw InputError(a, "no slides in this folder (nor below it)");

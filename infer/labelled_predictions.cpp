@@ -18,8 +18,9 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
   LabelledPredictions lp;
   std::vector<std::string> missing;
   for (const auto& row : rows) {
-    const fs::path csv = index.csv_for(row);
-    if (!index.listed(index.name_for(row)) || !fs::exists(csv)) {
+    const std::string name = index.name_for(row);  // (scans predict.json's entries: once per row)
+    const fs::path csv = index.csv_of(name);
+    if (!index.listed(name) || !fs::exists(csv)) {
       missing.push_back(csv.string());
       continue;
     }
@@ -32,7 +33,7 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     if (g < 0) throw InputError(labels_csv, row.img + ": ground truth '" + row.gt + "' is not a class of the model");
     lp.imgs.push_back(row.img);
     lp.gt.push_back(g);
-    lp.slides.push_back(summarize(index.name_for(row), p));
+    lp.slides.push_back(summarize(name, p));
   }
   if (!missing.empty()) {
     std::string list;

@@ -15,6 +15,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/file_hash_cache.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
@@ -239,9 +240,7 @@ struct SlideEntries {
                                                 (fs::path(out) / (name + ".key.json")).string(), run, annotations(e))
                                   : "its name is not a plain file name";
       if (why.empty()) kept[name] = e;
-      else if (!ours.count(name))
-        dropped.emplace_back(
-            e.is_object() && e.value("img", ojson()).is_string() ? e.value("img", std::string()) : name, why);
+      else if (!ours.count(name)) dropped.emplace_back(string_or(e, "img", name), why);
     }
     earlier = std::move(kept);
     return dropped;
@@ -317,9 +316,7 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
     entries.names = output_names(o, slides);
     sum.unlisted = entries.keep_same_run(o.out, st.run_key, [&](const ojson& e) -> ojson {
       if (o.annotations.empty()) return nullptr;
-      const std::string path =
-          e.is_object() && e.value("path", ojson()).is_string() ? e["path"].get<std::string>() : "";
-      return annotation_key(find_annotation_file(o.annotations, path), o.annotation_cover);
+      return annotation_key(find_annotation_file(o.annotations, string_or(e, "path")), o.annotation_cover);
     });
     meta["slides"] = entries.ordered();
     write_json(meta_path, meta);  // at once: the settings above now describe every slide listed

@@ -71,8 +71,8 @@ bool PredictionIndex::listed(const std::string& name) const {
   return !has_file_ || (j_.contains("slides") && j_["slides"].is_object() && j_["slides"].contains(name));
 }
 
-std::string PredictionIndex::csv_for(const SlideLabel& row) const {
-  return (fs::path(dir_) / (name_for(row) + ".csv")).string();
+std::string PredictionIndex::csv_of(const std::string& name) const {
+  return (fs::path(dir_) / (name + ".csv")).string();
 }
 
 }  // namespace ds

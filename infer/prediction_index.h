@@ -31,7 +31,7 @@ class PredictionIndex {
   // The name of the row's outputs: from predict.json's entry with the same img and gt, else the
   // first of rule(img), rule(gt/img) whose CSV exists, else rule(img). Never guessed from a stem.
   std::string name_for(const SlideLabel& row) const;
-  std::string csv_for(const SlideLabel& row) const;  // preds_dir/<name_for(row)>.csv
+  std::string csv_of(const std::string& name) const;  // preds_dir/<name>.csv
   // Whether the outputs called `name` may be read: predict.json lists them (a CSV it does not
   // list, left by a run with other settings or a failed redo, is not this run's), or there is no
   // predict.json (CSVs made by hand: the rule alone).

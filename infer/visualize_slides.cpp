@@ -115,7 +115,7 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
   SlidePictures pics;
   pics.stem = meta.index.name_for(row);
   const std::string& stem = pics.stem;
-  const std::string csv = meta.index.csv_for(row);
+  const std::string csv = meta.index.csv_of(stem);
   if (!meta.j["slides"].contains(stem) || !meta.j["slides"][stem].contains("window_side") ||
       !meta.j["slides"][stem]["window_side"].is_number_integer())
     throw InputError(meta.path, "no entry for slide " + row.img + " (predict it first)");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "base/file_hash_cache.h"
 #include "base/hash.h"
 #include "base/sha256.h"
 #include "slide/reader/dicom_instance.h"
@@ -20,8 +21,10 @@ std::vector<std::string> slide_source_files(const std::string& path) {
   return files;
 }
 
-FileIdentity slide_source_identity(const std::string& path) {
-  const std::vector<std::string> files = slide_source_files(path);
+namespace {
+
+// slide_source_identity of the slide at `path` read from `files` (slide_source_files).
+FileIdentity identity_of(const std::string& path, const std::vector<std::string>& files) {
   if (files.size() == 1 && files[0] == path) return file_identity(path);
   FileIdentity all;
   all.head = all.tail = kFnvOffset;
@@ -35,9 +38,13 @@ FileIdentity slide_source_identity(const std::string& path) {
   return all;
 }
 
+}  // namespace
+
+FileIdentity slide_source_identity(const std::string& path) { return identity_of(path, slide_source_files(path)); }
+
 FileIdentity slide_content_identity(const std::string& path, FileHashCache& hashes) {
-  FileIdentity id = slide_source_identity(path);
-  const std::vector<std::string> files = slide_source_files(path);
+  const std::vector<std::string> files = slide_source_files(path);  // (a DICOM series: parsed once)
+  FileIdentity id = identity_of(path, files);
   if (files.size() == 1) {
     id.sha256 = hashes.sha256(files[0]);
     return id;

@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "base/file_hash.h"
-#include "base/file_hash_cache.h"
 
 namespace ds {
+
+class FileHashCache;  // base/file_hash_cache.h
 
 // The files `path`'s slide is read from, sorted: {path} for a single-file slide.
 // InputError as Slide::open gives it when a DICOM series cannot be read.

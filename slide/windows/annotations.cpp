@@ -40,14 +40,17 @@ SlideAnnotations read_annotations(const std::string& path) {
       throw InputError(path, "XML whose root element <" + root +
                                  "> is neither ASAP's <ASAP_Annotations> nor Aperio ImageScope's <Annotations>");
   } else throw InputError(path, "neither GeoJSON nor XML (expected '{', '[' or '<' first)");
-  // An annotation's class names the folder its patches go to (patches) and a training label:
-  // one plain name, as a label CSV's class must be.
+  // An annotation's class may name a folder (patches) or be a training label: one plain name.
+  check_annotation_classes(a, unsafe_component_reason);
+  return a;
+}
+
+void check_annotation_classes(const SlideAnnotations& a, std::string (*reason)(const std::string&)) {
   for (size_t i = 0; i < a.items.size(); ++i)
     if (!a.items[i].cls.empty())
-      if (const std::string why = unsafe_component_reason(a.items[i].cls); !why.empty())
-        throw InputError(path, (a.items[i].where.empty() ? "annotation " + std::to_string(i) : a.items[i].where) +
-                                   ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
-  return a;
+      if (const std::string why = reason(a.items[i].cls); !why.empty())
+        throw InputError(a.path, (a.items[i].where.empty() ? "annotation " + std::to_string(i) : a.items[i].where) +
+                                     ": class '" + quoted_for_message(a.items[i].cls) + "': " + why);
 }
 
 void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t height) {

@@ -35,6 +35,10 @@ SlideAnnotations parse_geojson_annotations(const std::string& text, const std::s
 SlideAnnotations parse_asap_annotations(const std::string& text, const std::string& path);
 SlideAnnotations parse_aperio_annotations(const std::string& text, const std::string& path);
 
+// InputError naming the file and annotation when a class name is refused by `reason` (a
+// safe_names.h check: "" accepts); unclassified annotations pass.
+void check_annotation_classes(const SlideAnnotations& a, std::string (*reason)(const std::string&));
+
 // InputError naming the file and feature when a vertex lies outside [0, width] x [0, height].
 void check_annotations_inside(const SlideAnnotations& a, int64_t width, int64_t height);
 

@@ -65,11 +65,7 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
     if (!a) return {};
     // Here an annotation's class names a folder of patches, as a label CSV's class does: the same
     // rules (predict, diagnose and serve use only the regions, whatever their classes).
-    for (size_t i = 0; i < a->items.size(); ++i)
-      if (const std::string why = a->items[i].cls.empty() ? "" : unsafe_class_name_reason(a->items[i].cls);
-          !why.empty())
-        throw InputError(a->path, (a->items[i].where.empty() ? "annotation " + std::to_string(i) : a->items[i].where) +
-                                      ": class '" + quoted_for_message(a->items[i].cls) + "' " + why);
+    check_annotation_classes(*a, unsafe_class_name_reason);
   }
   auto rel_dir = [&](const std::string& cls) {
     const fs::path dir = cls;
@@ -130,18 +126,6 @@ std::vector<std::string> patch_slide_names(const std::vector<SlideLabel>& rows, 
 }
 
 namespace {
-
-// What every rank must share with rank 0 besides the slides: each setting that changes a file.
-std::string settings_description(const PatchExportOptions& o) {
-  const WindowOptions& w = o.windows;
-  char nums[160];
-  std::snprintf(nums, sizeof nums, "%d %a %d %a %d %a %a %a %d %a", w.patch_size, w.overlap, w.level, w.mpp,
-                (int)w.tissue, (double)w.purple.threshold, (double)w.purple.scale, w.otsu_min_fraction,
-                w.otsu_thumbnail, o.annotation_cover);
-  return "patches\nout=" + o.out + "\nby_folder=" + std::to_string(o.by_folder) +
-         "\nquality=" + std::to_string(o.quality) + "\nwindows=" + nums + "\nannotations=" + o.annotations +
-         "\nstain=" + stain_reference_json(o.stain) + "\n";
-}
 
 // What makes a patch folder's files (.patches.json): every setting that changes which windows are
 // written, where, or their pixels. A folder holds the patches of one set of settings: a run with
@@ -217,7 +201,9 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
   const nlohmann::ordered_json settings = patch_settings(o);
   check_patch_settings(o, settings);  // every rank, before any writes it
-  dist::check_same_run(settings_description(o) + slides_description(rows, slides));
+  // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
+  // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
+  dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
   if (dist::rank() == 0) {
     make_output_dirs(o.out, "");
     write_text_atomic((fs::path(o.out) / ".patches.json").string(), settings.dump(2) + "\n");
