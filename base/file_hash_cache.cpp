@@ -26,6 +26,14 @@ nlohmann::json identity(const struct stat& st) {
   return {(int64_t)st.st_size, ns(st.st_mtim), ns(st.st_ctim), (uint64_t)st.st_ino, (uint64_t)st.st_dev};
 }
 
+// A remembered hash as sha256() returns one: 64 lower-case hex digits (anything else in the file,
+// which anyone may have edited, is not trusted: the file is hashed again).
+bool is_sha256_hex(const nlohmann::json& v) {
+  if (!v.is_string()) return false;
+  const std::string& s = v.get_ref<const std::string&>();
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 }  // namespace
 
 FileHashCache::FileHashCache(std::string path) : path_(std::move(path)) {
@@ -45,7 +53,7 @@ std::string FileHashCache::sha256(const std::string& file) {
   if (::stat(file.c_str(), &before) != 0) throw InputError(file, std::string("cannot stat: ") + std::strerror(errno));
   const nlohmann::json id = identity(before);
   auto it = entries_.find(key);
-  if (it != entries_.end() && it->is_object() && (*it)["id"] == id && (*it)["sha256"].is_string())
+  if (it != entries_.end() && it->is_object() && (*it)["id"] == id && is_sha256_hex((*it)["sha256"]))
     return (*it)["sha256"].get<std::string>();
   const std::string hex = sha256_file_hex(file);
   struct stat after {};

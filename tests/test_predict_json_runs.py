@@ -10,7 +10,7 @@ visualize read every slide it lists as made with them:
 - a rerun with another model stopped mid-slide lists none of the old model's CSVs;
 - a slide changed in the middle only (size, first and last MB kept) is redone: the key holds the
   whole file's SHA-256, remembered in .slide-hashes.json so a rerun of unchanged slides reads
-  none of them;
+  none of them (a remembered value that is not a SHA-256 is not trusted);
 - a slide whose redo fails loses its entry (its old CSV was made from other bytes), and search
   refuses to use it instead of reading the stale CSV.
 Run by ctest (DEEPSLIDE set)."""
@@ -105,6 +105,12 @@ p = run(pb)
 check("1 slides up to date, skipped" in p.stdout, f"unchanged slide: {p.stdout[-300:]}")
 hashes = json.load(open(f"{tmp}/pbig/.slide-hashes.json"))
 check(len(hashes) == 1 and len(list(hashes.values())[0]["sha256"]) == 64, f".slide-hashes.json: {hashes}")
+# A remembered hash that is not one (an edited cache) is not trusted: the slide is hashed again.
+for v in hashes.values():
+    v["sha256"] = "../../etc/passwd"
+json.dump(hashes, open(f"{tmp}/pbig/.slide-hashes.json", "w"))
+p = run(pb)
+check("1 slides up to date, skipped" in p.stdout, f"an edited hash cache: {p.stdout[-300:]} {p.stderr[-300:]}")
 # Another model on the same slide, stopped mid-slide: the old CSV is not listed under the new model.
 # (At level 0, 4x the windows, so that the signal lands mid-slide on a loaded machine too.)
 stopped = [m2 if a == m1 else "0" if prev == "--level" else a for prev, a in zip([None] + pb, pb)]
