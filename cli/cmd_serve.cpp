@@ -26,6 +26,10 @@ void register_serve(CLI::App& app, Globals& g) {
   sub->add_option("--annotations", o->catalog.annotations,
                   "Folder of annotation files, <slide stem>.geojson/.json/.xml, shown as a layer");
   sub->add_option("--serve-threads", o->serve.threads, "Threads answering requests")->capture_default_str();
+  sub->add_option("--request-timeout", o->serve.request_timeout_s,
+                  "Seconds a connection may take to send a request and receive the answer; longer, it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 3600.0));
   sub->add_option("--jpeg-quality", o->serve.jpeg_quality, "Quality of the JPEG tiles (1-100)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

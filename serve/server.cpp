@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "base/interrupt.h"
 #include "serve/access.h"
+#include "serve/connection_guard.h"
 #include "serve/overlays.h"
 #include "serve/tile_bytes_cache.h"
 #include "serve/web_files.h"
@@ -239,6 +240,7 @@ void run_server(const Catalog& catalog, const ServeOptions& o,
   check_bind_policy(o.bind, o.token);
   DS_CHECK_INPUT(o.port >= 0 && o.port <= 65535, "--port must be in [0, 65535]");
   DS_CHECK_INPUT(o.threads >= 1 && o.threads <= 256, "--serve-threads must be in [1, 256]");
+  DS_CHECK_INPUT(o.request_timeout_s >= 1 && o.request_timeout_s <= 3600, "--request-timeout must be in [1, 3600]");
   httplib::Server svr;
   const size_t threads = (size_t)o.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -261,6 +263,7 @@ void run_server(const Catalog& catalog, const ServeOptions& o,
     throw InputError(o.bind + ":" + std::to_string(o.port),
                      "cannot listen there (in use, or not an address of this machine)");
   h.set_port(port);
+  const ConnectionGuard guard(o.request_timeout_s, port);
   install_stop_handlers();
   std::atomic<bool> done{false};
   std::thread watcher([&] {

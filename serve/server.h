@@ -19,6 +19,7 @@ struct ServeOptions {
   int threads = 8;    // worker threads answering requests
   int jpeg_quality = 85;
   size_t tile_cache_bytes = 128u << 20;  // encoded tiles kept for repeated requests
+  double request_timeout_s = 30;         // a connection busy longer is shut down (connection_guard.h)
 };
 
 // Binds (InputError naming the address when it cannot), calls on_listening with the URL to open,

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -338,6 +339,67 @@ def check_hostile_clients(slide, tile_path):
         srv.stop()
 
 
+def check_stuck_clients(slide):
+    """Clients that hold the only worker (--serve-threads 1) without finishing: a request trickled a
+    header line at a time, an answer never read, endless header lines. The connection guard closes
+    each (after --request-timeout 2 s; past 1 MiB of headers), the server's memory stays bounded,
+    and the next client is answered."""
+    import socket
+    import time
+    srv = Server("--serve-threads", "1", "--request-timeout", "2", slide)
+
+    def answered_soon():
+        t0 = time.monotonic()
+        with socket.create_connection((srv.host, srv.port), timeout=10) as c:
+            c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return c.recv(12) == b"HTTP/1.1 200" and time.monotonic() - t0 < 5
+
+    def rss_mb():
+        with open(f"/proc/{srv.proc.pid}/status") as f:
+            return int(f.read().split("VmRSS:")[1].split()[0]) // 1024
+    try:
+        with socket.create_connection((srv.host, srv.port), timeout=10) as c:
+            c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\n")
+            t0 = time.monotonic()
+            closed = None
+            for i in range(60):
+                time.sleep(0.2)
+                try:
+                    c.sendall(b"X-a%d: b\r\n" % i)
+                    if select.select([c], [], [], 0)[0] and c.recv(64) == b"":
+                        closed = time.monotonic() - t0
+                        break
+                except OSError:
+                    closed = time.monotonic() - t0
+                    break
+        h.check(closed is not None and 1.5 < closed < 6, f"a trickled request closed after {closed} s (want ~2 s)")
+        h.check(answered_soon(), "no answer after the trickled request")
+        with socket.socket() as c:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # the answer (~200 KB) stays queued
+            c.connect((srv.host, srv.port))
+            c.sendall(b"GET /static/openseadragon.min.js HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(3.5)
+            h.check(answered_soon(), "no answer while an earlier answer is not being read")
+        rss0 = rss_mb()
+        with socket.create_connection((srv.host, srv.port), timeout=5) as c:
+            c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\n")
+            lines, sent = b"X-Pad: " + b"a" * 8000 + b"\r\n", 0
+            try:
+                while sent < (64 << 20):
+                    c.sendall(lines * 16)
+                    sent += len(lines) * 16
+            except OSError:
+                pass
+        h.check(sent < (32 << 20) and rss_mb() - rss0 < 48,
+                f"endless headers: {sent >> 20} MB taken, server RSS {rss0} -> {rss_mb()} MB")
+        h.check(answered_soon(), "no answer after endless headers")
+    finally:
+        code, err = srv.stop()
+    h.check(code == 0, f"stuck-clients server exit {code}: {err[-300:]}")
+    h.check(err.count("within 2 s (--request-timeout)") >= 2 and "over 1024 KiB received" in err,
+            f"the guard's log lines: {err[-600:]}")
+
+
 def check_error_paths(tmp):
     """A 500 (a Deep Zoom tile that needs more than 4096 x 4096 px of the slide) names the file
     without the folders it is in: those stay in the server's own log."""
@@ -440,6 +502,7 @@ def main():
         h.check(st == 200 and b"Redistribution" in lic, f"licence: {st}")
         check_token(pyr)
         check_hostile_clients(pyr, f"/slides/{listed['pyr.tif']}_files/0/0_0.png")
+        check_stuck_clients(pyr)
         check_start_errors(tmp, pyr)
         check_error_paths(tmp)
     check_real_runs(tmp)

@@ -1,6 +1,6 @@
 // The parts of `deepslide serve` that need no socket: Deep Zoom geometry (worked by hand from the
 // DZI rules: levels halve with rounding up down to 1 x 1, tiles overlap inside the level only),
-// the bind and token rules, the cookie parser, and the encoded-tile LRU's byte bound.
+// the bind and token rules, the cookie parser, the encoded-tile LRU's byte bound, and the connection guard's rules.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "serve/access.h"
+#include "serve/connection_guard.h"
 #include "serve/deep_zoom.h"
 #include "serve/tile_bytes_cache.h"
 
@@ -90,4 +91,46 @@ TEST_CASE("the encoded-tile cache keeps recent tiles within its byte bound") {
   CHECK_FALSE(c.get("huge"));
   c.put("a", bytes(10));  // replacing counts the new size only
   CHECK(c.bytes() == 50);
+}
+
+TEST_CASE("The connection guard closes connections busy too long or sent too much, not idle ones") {
+  const double timeout = 30;
+  SECTION("a request answered in time, then idle for longer than the timeout: kept") {
+    GuardedConnection c;
+    CHECK(judge_connection(c, {0, 0, 0}, 0, timeout) == GuardVerdict::keep);       // connected, nothing sent
+    CHECK(judge_connection(c, {300, 0, 0}, 1, timeout) == GuardVerdict::keep);     // a request
+    CHECK(judge_connection(c, {300, 0, 5000}, 2, timeout) == GuardVerdict::keep);  // its answer on its way
+    CHECK(judge_connection(c, {300, 5000, 0}, 3, timeout) == GuardVerdict::keep);  // delivered
+    CHECK(c.busy_since < 0);
+    CHECK(judge_connection(c, {300, 5000, 0}, 100, timeout) == GuardVerdict::keep);  // keep-alive, idle
+    CHECK(judge_connection(c, {600, 5000, 0}, 101, timeout) == GuardVerdict::keep);  // the next request
+    CHECK(judge_connection(c, {600, 9000, 0}, 102, timeout) == GuardVerdict::keep);  // answered
+    CHECK(judge_connection(c, {600, 9000, 0}, 500, timeout) == GuardVerdict::keep);
+  }
+  SECTION("a request trickled a byte at a time: closed once busy for longer than the timeout") {
+    GuardedConnection c;
+    GuardVerdict v = GuardVerdict::keep;
+    double t = 0;
+    for (uint64_t rx = 1; v == GuardVerdict::keep && t < 100; ++rx, t += 1)
+      v = judge_connection(c, {rx, 0, 0}, t, timeout);
+    CHECK(v == GuardVerdict::too_slow);
+    CHECK(t == Approx(32));  // busy from t = 0, judged too slow at the first look past 30 s
+  }
+  SECTION("an answer the client does not read: closed after the timeout") {
+    GuardedConnection c;
+    CHECK(judge_connection(c, {200, 0, 0}, 0, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {200, 4000, 60000}, 10, timeout) == GuardVerdict::keep);  // some read, the rest queued
+    CHECK(judge_connection(c, {200, 4100, 59900}, 29, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {200, 4200, 59800}, 31, timeout) == GuardVerdict::too_slow);
+  }
+  SECTION("endless headers: closed past kMaxRequestBytes whatever the time") {
+    GuardedConnection c;
+    CHECK(judge_connection(c, {kMaxRequestBytes, 0, 0}, 0, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {kMaxRequestBytes + 1, 0, 0}, 0.1, timeout) == GuardVerdict::too_much);
+    GuardedConnection answered;  // the bound counts from the last answer, not from the connection's start
+    CHECK(judge_connection(answered, {kMaxRequestBytes, 0, 0}, 0, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {kMaxRequestBytes, 100, 0}, 1, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {2 * kMaxRequestBytes, 100, 0}, 2, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {2 * kMaxRequestBytes + 1, 100, 0}, 3, timeout) == GuardVerdict::too_much);
+  }
 }

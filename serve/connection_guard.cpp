@@ -1,0 +1,147 @@
+// The connection guard of `deepslide serve` (connection_guard.h): the rules, and the thread that
+// applies them to the process's sockets.
+#include "serve/connection_guard.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>  // tcp_info with the byte counters (glibc's netinet/tcp.h has an older one)
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+
+namespace ds {
+
+GuardVerdict judge_connection(GuardedConnection& c, const ConnectionCounters& n, double now_s,
+                              double request_timeout_s) {
+  // Everything queued for the client has been acknowledged, and more than before: an answer was
+  // delivered, so what came in before it was a request that got its answer.
+  if (n.unsent == 0 && n.tx != c.tx_answered) {
+    c.rx_answered = n.rx;
+    c.tx_answered = n.tx;
+  }
+  if (n.rx > c.rx_answered + kMaxRequestBytes) return GuardVerdict::too_much;
+  const bool busy = n.rx > c.rx_answered || n.unsent > 0;
+  if (!busy) {
+    c.busy_since = -1;
+    return GuardVerdict::keep;
+  }
+  if (c.busy_since < 0) c.busy_since = now_s;
+  return now_s - c.busy_since > request_timeout_s ? GuardVerdict::too_slow : GuardVerdict::keep;
+}
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// "address:port" of the client, for the log line.
+std::string peer_of(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (getpeername(fd, (sockaddr*)&a, &len) != 0) return "a client";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (a.ss_family == AF_INET) {
+    const auto* v4 = (const sockaddr_in*)&a;
+    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    port = ntohs(v4->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* v6 = (const sockaddr_in6*)&a;
+    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    port = ntohs(v6->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+int local_port(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (getsockname(fd, (sockaddr*)&a, &len) != 0) return -1;
+  if (a.ss_family == AF_INET) return ntohs(((const sockaddr_in*)&a)->sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(((const sockaddr_in6*)&a)->sin6_port);
+  return -1;
+}
+
+}  // namespace
+
+ConnectionGuard::ConnectionGuard(double request_timeout_s, int port) : timeout_s_(request_timeout_s), port_(port) {
+  const auto every = std::chrono::duration<double>(std::min(0.1, request_timeout_s / 10));
+  thread_ = std::thread([this, every] {
+    while (!stop_.load()) {
+      look();
+      std::this_thread::sleep_for(every);
+    }
+  });
+}
+
+ConnectionGuard::~ConnectionGuard() {
+  stop_ = true;
+  thread_.join();
+}
+
+void ConnectionGuard::look() {
+  if (unsupported_) return;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  const double now = now_seconds();
+  while (const dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    // A duplicate keeps the socket open while we look: a worker may close its descriptor at any
+    // moment and the number be reused, but the duplicate still names the socket we looked at.
+    const int g = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+    if (g < 0) continue;
+    struct stat st {};
+    int v = 0;
+    socklen_t len = sizeof v;
+    tcp_info ti{};
+    socklen_t ti_len = sizeof ti;
+    int unsent = 0;
+    const bool ours = fstat(g, &st) == 0 && S_ISSOCK(st.st_mode) &&
+                      getsockopt(g, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v == 0 &&
+                      getsockopt(g, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP &&
+                      local_port(g) == port_ && getsockopt(g, IPPROTO_TCP, TCP_INFO, &ti, &ti_len) == 0;
+    if (ours && ti_len < offsetof(tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) {
+      std::fprintf(stderr, "deepslide serve: this kernel reports no TCP byte counters: slow or endless requests "
+                           "are bounded only by the read timeout\n");
+      unsupported_ = true;
+    } else if (ours && ioctl(g, SIOCOUTQ, &unsent) == 0) {
+      GuardedConnection& c = conns_[(uint64_t)st.st_ino];
+      c.seen = true;
+      const ConnectionCounters n{ti.tcpi_bytes_received, ti.tcpi_bytes_acked, (uint64_t)std::max(unsent, 0)};
+      const GuardVerdict verdict = judge_connection(c, n, now, timeout_s_);
+      if (verdict != GuardVerdict::keep) {
+        shutdown(g, SHUT_RDWR);  // the worker's read or write fails; it closes the connection
+        closed_.fetch_add(1);
+        if (verdict == GuardVerdict::too_much)
+          std::fprintf(stderr, "deepslide serve: closed the connection from %s: over %llu KiB received without a "
+                               "complete request\n",
+                       peer_of(g).c_str(), (unsigned long long)(kMaxRequestBytes >> 10));
+        else
+          std::fprintf(stderr, "deepslide serve: closed the connection from %s: a request not complete and answered "
+                               "within %g s (--request-timeout)\n",
+                       peer_of(g).c_str(), timeout_s_);
+      }
+    }
+    close(g);
+    if (unsupported_) break;
+  }
+  closedir(dir);
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (!it->second.seen) it = conns_.erase(it);
+    else (it++)->second.seen = false;
+  }
+}
+
+}  // namespace ds
