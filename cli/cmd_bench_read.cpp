@@ -29,7 +29,8 @@ void register_bench_read(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--size", o->bench.size, "Region side for --pattern random and raster")->capture_default_str();
   sub->add_option("--count", o->bench.count, "Number of regions")->capture_default_str();
-  sub->add_option("--threads", o->bench.threads, "Reading threads")->capture_default_str();
+  auto* threads = sub->add_option("--threads", o->bench.threads,
+                                  "Reading threads (default 1, or the --threads given before the command)");
   sub->add_option("--level", o->bench.level, "Pyramid level")->capture_default_str();
   sub->add_option("--seed", o->bench.seed, "Seed for region positions")->capture_default_str();
   sub->add_option("--cache-mb", o->cache_mb, "Decoded-tile cache (OpenSlide's default is 32)")->capture_default_str();
@@ -42,7 +43,10 @@ void register_bench_read(CLI::App& app, Globals& g) {
                   "auto: the baseline fast path where it applies (NDPI), else libjpeg; libjpeg: libjpeg always")
       ->check(CLI::IsMember({"auto", "libjpeg"}))
       ->capture_default_str();
-  sub->callback([o] {
+  sub->callback([o, threads, &g] {
+    // One reader by default (OpenSlide's comparisons are per thread); a --threads before the
+    // command name counts too, as it does for every other command.
+    if (threads->count() == 0 && g.threads > 0) o->bench.threads = g.threads;
     check_thread_count(o->bench.threads, "--threads");  // before the slide is opened
     set_fast_jpeg_decoder(o->jpeg == "auto");
     auto slide = Slide::open(o->slide, o->cache_mb << 20);

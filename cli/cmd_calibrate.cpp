@@ -62,7 +62,7 @@ void register_calibrate(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
-  add_window_flags(sub, o->win);
+  add_window_flags(sub, o->win, "3, or the bundle's");
   sub->callback([o, &g] { run_calibrate(*o, g); });
 }
 

@@ -170,7 +170,8 @@ void register_diagnose(CLI::App& app, Globals& g) {
                   "continues from)")
       ->capture_default_str();
   sub->add_option("--annotations", f->annotations,
-                  "Folder of annotation files (<slide-stem>.geojson or .xml): diagnose only from the windows "
+                  "Folder of annotation files (<slide-stem>.geojson/.json/.xml: QuPath GeoJSON, ASAP or Aperio XML): "
+                  "diagnose only from the windows "
                   "inside a slide's annotated regions (slides without a file: the whole slide)");
   sub->add_option("--annotation-cover", f->annotation_cover,
                   "With --annotations: share of a window the annotations must cover")

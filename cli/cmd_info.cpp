@@ -12,7 +12,9 @@ namespace ds::cli {
 void register_info(CLI::App& app, Globals& g) {
   auto path = std::make_shared<std::string>();
   auto* sub = app.add_subcommand("info", "Print a slide's levels, resolution and properties as JSON");
-  sub->add_option("slide", *path, "Slide file (TIFF/SVS/BigTIFF, PNG or JPEG)")->required();
+  sub->add_option("slide", *path,
+                  "Slide file (TIFF/SVS/BigTIFF and the vendor TIFFs, a DICOM WSI file or series folder, PNG or JPEG)")
+      ->required();
   sub->callback([path] {
     auto slide = Slide::open(*path);
     nlohmann::ordered_json j;

@@ -32,7 +32,7 @@ void register_patches(CLI::App& app, Globals& g) {
   sub->add_flag("--by-folder", o->exp.by_folder, "One folder per slide, <x>;<y>.jpg names (DeepSlide's eval layout)");
   sub->add_option("--jpeg-quality", o->exp.quality, "JPEG quality")->capture_default_str();
   sub->add_option("--annotations", o->exp.annotations,
-                  "Folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP XML): only windows inside "
+                  "Folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP or Aperio XML): only windows inside "
                   "annotated regions, written under the annotation's class");
   sub->add_option("--annotation-cover", o->exp.annotation_cover,
                   "With --annotations: share of a window one class's annotations must cover")
@@ -47,7 +47,7 @@ void register_patches(CLI::App& app, Globals& g) {
                   "With --stain-norm: fit each patch's own stain on the patch (window, the default) or once per "
                   "slide on its tissue thumbnail (slide)");
   sub->add_flag("--quiet", o->quiet, "No progress line (each slide's outcome and the summary are still printed)");
-  add_window_flags(sub, o->win);
+  add_window_flags(sub, o->win, "1.5; 3 with --by-folder");
   sub->callback([o, &g] {
     set_num_threads(g.threads);
     PatchExportOptions exp = o->exp;

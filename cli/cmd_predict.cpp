@@ -161,15 +161,16 @@ void register_predict(CLI::App& app, Globals& g) {
                   "Seconds between commits of a slide's predictions to its partial file (what a rerun continues from)")
       ->capture_default_str();
   sub->add_option("--annotations", o->annotations,
-                  "Folder of annotation files (<slide-stem>.geojson or .xml): predict only the windows "
+                  "Folder of annotation files (<slide-stem>.geojson/.json/.xml: QuPath GeoJSON, ASAP or Aperio XML): "
+                  "predict only the windows "
                   "inside a slide's annotated regions (slides without a file: the whole slide)");
   sub->add_option("--annotation-cover", o->annotation_cover,
                   "With --annotations: share of a window the annotations must cover")
       ->capture_default_str();
   sub->add_option("--threads", g.threads, "Threads (default: all cores)");
-  add_window_flags(sub, o->win);
+  add_window_flags(sub, o->win, "3, or the bundle's");
   o->patch_flag = sub->get_option("--patch-size");
-  o->patch_flag->description("Patch side in pixels (default and only allowed value: the model's)");
+  o->patch_flag->description("Patch side in pixels (default and only allowed value: the model's)")->default_str("");
   sub->callback([o, &g] { run_predict(*o, g); });
 }
 

@@ -259,15 +259,16 @@ void register_train(CLI::App& app, Globals& g) {
   sub->add_option("--labels-val", o->labels_val, "Slides mode: validation label CSV (img,gt)");
   sub->add_option("--num-train-per-class", o->num_train_per_class, "Slides mode: training windows per class")
       ->capture_default_str();
-  sub->add_option("--annotations", o->annotations,
-                  "Slides mode: folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP XML); windows only "
-                  "inside annotated regions, labelled by the annotation's class");
+  sub->add_option(
+      "--annotations", o->annotations,
+      "Slides mode: folder of <slide stem>.geojson/.json/.xml (QuPath GeoJSON, ASAP or Aperio XML); windows only "
+      "inside annotated regions, labelled by the annotation's class");
   sub->add_option("--annotation-cover", o->annotation_cover,
                   "With --annotations: share of a window one class's annotations must cover")
       ->capture_default_str();
   sub->add_option("--windows-csv", o->windows_csv, "Slides mode: write the training and validation windows here");
   sub->add_option("--train-folder", o->train_folder, "Patch folder mode: DIR/train/<class>/..., DIR/val/<class>/...");
-  add_window_flags(sub, o->window, false);
+  add_window_flags(sub, o->window, "");
   TrainConfig& c = o->cfg;
   sub->add_option("--arch", o->arch, "resnet18|resnet34|resnet50")->capture_default_str();
   sub->add_option("--batch-size", c.batch_size, "Batch size")->capture_default_str();

@@ -5,12 +5,13 @@
 
 namespace ds::cli {
 
-void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap) {
+void add_window_flags(CLI::App* sub, WindowFlags& f, const std::string& overlap_default) {
   f.sub = sub;
   sub->add_option("--patch-size", f.opt.patch_size, "Patch side in pixels")->capture_default_str();
-  if (with_overlap)
-    f.overlap = sub->add_option("--overlap", f.opt.overlap,
-                                "Inverse overlap factor: windows every patch/F pixels (1 = no overlap)");
+  if (!overlap_default.empty())
+    f.overlap = sub->add_option(
+        "--overlap", f.opt.overlap,
+        "Inverse overlap factor: windows every patch/F pixels (1 = no overlap; default " + overlap_default + ")");
   auto* level = sub->add_option("--level", f.opt.level, "Pyramid level to read windows at")->capture_default_str();
   auto* mpp = sub->add_option("--mpp", f.opt.mpp, "Target microns per pixel (picks the level, scales the window)");
   level->excludes(mpp);

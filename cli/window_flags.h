@@ -21,7 +21,8 @@ struct WindowFlags {
   WindowOptions resolve_over(const WindowOptions& recipe) const;
 };
 
-void add_window_flags(CLI::App* sub, WindowFlags& f, bool with_overlap = true);
+// overlap_default: how --overlap's default is described in the help; "" for no --overlap flag.
+void add_window_flags(CLI::App* sub, WindowFlags& f, const std::string& overlap_default);
 
 // --readers: "auto" -> -1 (PredictOptions::reader_threads decides), else a count >= 0.
 int parse_readers(const std::string& value);

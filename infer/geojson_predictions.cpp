@@ -2,6 +2,7 @@
 #include "infer/geojson_predictions.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "base/error.h"
 #include "base/json_bounded.h"
@@ -69,6 +70,8 @@ std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredict
     }
     return written;
   }
+  // Before the side is looked up: a missing CSV is the problem to name, not its window side.
+  if (!std::ifstream(o.predictions)) throw InputError(o.predictions, "cannot open");
   const std::string stem = fs::path(o.predictions).stem().string();
   int64_t side = o.window_side;
   const fs::path beside = fs::path(o.predictions).parent_path() / "predict.json";

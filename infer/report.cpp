@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -54,8 +55,13 @@ json read_optional_json(const std::string& path) {
   return read_json_file(path);
 }
 
-std::string or_default(const std::string& v, const std::string& run, const std::string& sub) {
-  return v.empty() ? (fs::path(run) / sub).string() : v;
+// The folder given, else the first of `subs` under the run folder that exists (the layout of
+// DeepSlide-style runs first, then that of a `deepslide run` workdir), else the first.
+std::string or_default(const std::string& v, const std::string& run, std::initializer_list<const char*> subs) {
+  if (!v.empty()) return v;
+  for (const char* sub : subs)
+    if (fs::is_directory(fs::path(run) / sub)) return (fs::path(run) / sub).string();
+  return (fs::path(run) / *subs.begin()).string();
 }
 
 CsvRows read_csv(const std::string& path) {
@@ -90,9 +96,10 @@ std::string row(const std::string& label, const std::string& value) {
 RunOutputs read_run(const ReportOptions& o) {
   RunOutputs r;
   r.run = o.run;
-  r.search = or_default(o.search, o.run, "search");
-  r.vis = or_default(o.vis, o.run, "vis");
-  const std::string eval = or_default(o.eval, o.run, "eval"), preds = or_default(o.preds, o.run, "preds");
+  r.search = or_default(o.search, o.run, {"search", "inference_val"});
+  r.vis = or_default(o.vis, o.run, {"vis", "vis_test"});
+  const std::string eval = or_default(o.eval, o.run, {"eval", "inference_test"}),
+                    preds = or_default(o.preds, o.run, {"preds", "preds_test"});
   r.eval = read_evaluation((fs::path(eval) / "metrics.json").string());
   r.aggregator = read_optional_json((fs::path(r.search) / "aggregator.json").string());
   r.predict = read_optional_json((fs::path(preds) / "predict.json").string());

@@ -1,6 +1,8 @@
 // deepslide report: one self-contained offline HTML file for a run folder. Reads (defaults under
 // the run folder): eval/metrics.json and eval/slides.csv (required), search/aggregator.json,
-// preds/predict.json, vis/visualize.json and its PNGs, and log.csv or train/log.csv. Images are
+// preds/predict.json, vis/visualize.json and its PNGs, and log.csv or train/log.csv; where eval/,
+// search/, preds/ or vis/ is missing, the `deepslide run` workdir's inference_test/,
+// inference_val/, preds_test/ and vis_test/. Images are
 // embedded as data URIs and charts are inline SVG (infer/report_html.h); nothing outside the
 // file is referenced. With a cross-validation summary, a table of the test metrics over folds;
 // with --compare, a table of other evaluations' accuracies (infer/report_compare.h).

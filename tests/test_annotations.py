@@ -284,6 +284,9 @@ for k, cls in enumerate(classes):
               f"{g.symmetric_difference(want).area} px^2")
 p = run(["geojson", "--predictions", pred, "--out", f"{tmp}/gj2"], 2)
 check("window side" in error_line(p), f"no side: {error_line(p)}")
+missing = os.path.join(os.path.dirname(pred), "no_such_slide.csv")  # beside a predict.json or not, the missing file is the news
+p = run(["geojson", "--predictions", missing, "--out", f"{tmp}/gj3"], 2)
+check(error_line(p) == f"deepslide: error: {missing}: cannot open", f"missing CSV: {error_line(p)}")
 
 # Bad annotation files: the slide fails with one line naming the file and the feature, the
 # other slides go on, and patches exits 2 at the end.

@@ -95,6 +95,14 @@ check("$ deepslide train " in p.stdout, "the stage command lines are not printed
 check(f"model bundle: {work}/bundle.safetensors" in p.stdout, "no bundle path in the summary")
 if os.path.exists(f"{work}/report.html"):
     check(f"{work}/bundle.safetensors" in open(f"{work}/report.html").read(), "the report does not name the bundle")
+# report --run on the workdir alone finds run's folders (inference_test/, inference_val/, preds_test/, vis_test/).
+p = run(["report", "--run", work, "--out", f"{tmp}/by_hand.html"])
+if os.path.exists(f"{tmp}/by_hand.html") and os.path.exists(f"{work}/report.html"):
+    strip = lambda t: re.sub(r"generated [0-9: -]+UTC", "", t)
+    check(strip(open(f"{tmp}/by_hand.html").read()) == strip(open(f"{work}/report.html").read()),
+          "report --run WORKDIR differs from the report run wrote")
+else:
+    check(False, "report --run WORKDIR wrote nothing")
 p = run(["diagnose", "--bundle", f"{work}/bundle.safetensors", "--out", f"{tmp}/dx", wsi, "--threads", "2"])
 check(os.path.exists(f"{tmp}/dx/diagnoses.csv"), "diagnose with the run's bundle")
 

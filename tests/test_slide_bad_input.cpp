@@ -41,6 +41,8 @@ TEST_CASE("not a slide, empty, missing", "[slide][bad]") {
   CHECK(has(error_of(dir + "/missing.tif"), "no such file"));
   write_bytes(dir + "/hdr.tif", std::string("II*\0\xff\xff\xff\x7f", 8));
   CHECK(has(error_of(dir + "/hdr.tif"), dir + "/hdr.tif"));
+  CHECK(
+      has(error_of(dir + "/hdr.tif"), "its first directory is at byte 2147483647, past the end of the file (8 bytes)"));
   std::filesystem::remove_all(dir);
 }
 
@@ -56,6 +58,18 @@ TEST_CASE("truncated files and tiles past the end are errors", "[slide][bad]") {
     INFO(frac);
     CHECK(!error_of(p).empty());
   }
+  // Cut exactly where the second directory starts (the writer puts each level's data before its
+  // directory): the message says the file is cut short, not that it is no TIFF.
+  uint64_t second = 0;
+  {
+    TiffHandle h(dir + "/full.tif");
+    REQUIRE(TIFFReadDirectory(h.get()));
+    second = TIFFCurrentDirOffset(h.get());
+  }
+  write_bytes(dir + "/cut.tif", bytes.substr(0, (size_t)second));
+  CHECK(error_of(dir + "/cut.tif") == dir + "/cut.tif: directory 1 is at byte " + std::to_string(second) +
+                                          ", past the end of the file (" + std::to_string(second) +
+                                          " bytes): the file is cut short");
   // Well-formed directories whose tile offsets point past the end of the file.
   std::string data(48, '\x80');
   auto es = stripped_entries(4, 4, 3, 8, 48);

@@ -97,7 +97,9 @@ def main():
                                "--threads", "2", "--seed", "3").stdout)
         assert bench["count"] == 50 and bench["regions_per_sec"] > 0 and bench["mb_per_sec"] > 0
         aligned = json.loads(run("bench-read", tif, "--pattern", "aligned", "--count", "20").stdout)
-        assert aligned["region_width"] == 128 and aligned["region_height"] == 128
+        assert aligned["region_width"] == 128 and aligned["region_height"] == 128 and aligned["threads"] == 1
+        # The global --threads (before the command name) counts as bench-read's own.
+        assert json.loads(run("--threads", "2", "bench-read", tif, "--count", "5").stdout)["threads"] == 2
         # Same regions read with and without partial decoding give the same bytes (checksum).
         jtif = os.path.join(tmp, "pyr_jpeg.tif")
         subprocess.run(["vips", "tiffsave", src, jtif, "--tile", "--pyramid", "--compression", "jpeg",

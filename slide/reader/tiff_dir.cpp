@@ -49,6 +49,14 @@ class RawIfdReader {
   }
   uint64_t file_size() const { return file_.size(); }
 
+  // Where the directory after the one at `ifd_offset` starts (0: none), as the file says.
+  uint64_t next_ifd_offset(uint64_t ifd_offset, const std::string& where) {
+    const uint64_t count_size = big_ ? 8 : 2, entry_size = big_ ? 20 : 12;
+    const uint64_t n = read_uint(ifd_offset, count_size, where);
+    if (n > 65535) return 0;  // as entry() refuses: no offset computed from an absurd count
+    return read_uint(ifd_offset + count_size + n * entry_size, big_ ? 8 : 4, where);
+  }
+
   // The entry for `tag` in the IFD at `ifd_offset`.
   RawEntry entry(uint64_t ifd_offset, uint16_t tag, const std::string& where) {
     const uint64_t count_size = big_ ? 8 : 2, entry_size = big_ ? 20 : 12, inline_size = big_ ? 8 : 4;
@@ -277,13 +285,18 @@ std::vector<TiffDir> read_tiff_dirs(TiffHandle& h) {
     if (i >= kMaxDirs) throw InputError(h.path(), "too many TIFF directories");
     TiffDir d = read_current(h, raw, budget, "directory " + std::to_string(i));
     d.main_index = i;
-    seen.insert(TIFFCurrentDirOffset(tif));
+    const uint64_t offset = TIFFCurrentDirOffset(tif);
+    seen.insert(offset);
     dirs.push_back(std::move(d));
     h.clear_error();
     if (!TIFFReadDirectory(tif)) {
-      if (!h.last_error().empty())
-        throw InputError(h.path(), "cannot read TIFF directory " + std::to_string(i + 1) + " (" + h.last_error() + ")");
-      break;
+      if (h.last_error().empty()) break;
+      const std::string where = "directory " + std::to_string(i + 1);
+      const uint64_t next = raw.next_ifd_offset(offset, where);
+      if (next >= raw.file_size())  // the usual cause: a copy cut short
+        throw InputError(h.path(), where + " is at byte " + std::to_string(next) + ", past the end of the file (" +
+                                       std::to_string(raw.file_size()) + " bytes): the file is cut short");
+      throw InputError(h.path(), "cannot read TIFF " + where + " (" + h.last_error() + ")");
     }
   }
   size_t n_main = dirs.size();

@@ -2,7 +2,9 @@
 #include "slide/reader/tiff_handle.h"
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <fstream>
 
 #include "base/error.h"
 
@@ -22,6 +24,30 @@ int capture_error(TIFF*, void* user, const char* module, const char* fmt, va_lis
 
 int ignore_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
 
+// libtiff cannot open a file whose header is a TIFF's: the usual cause is a copy cut short
+// before the first directory. Says so (with the offsets) when that is the case, else "".
+std::string cut_short_reason(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint8_t b[16] = {};
+  if (!in.read(reinterpret_cast<char*>(b), sizeof b) && in.gcount() < 8) return "";
+  const bool le = b[0] == 'I' && b[1] == 'I', be = b[0] == 'M' && b[1] == 'M';
+  if (!le && !be) return "";
+  auto get = [&](int at, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | b[le ? at + n - 1 - i : at + i];
+    return v;
+  };
+  const uint64_t version = get(2, 2);
+  if (version != 42 && version != 43) return "";
+  const uint64_t first = version == 42 ? get(4, 4) : get(8, 8);
+  in.clear();
+  in.seekg(0, std::ios::end);
+  const uint64_t size = (uint64_t)in.tellg();
+  if (first < size) return "";
+  return "its first directory is at byte " + std::to_string(first) + ", past the end of the file (" +
+         std::to_string(size) + " bytes): the file is cut short";
+}
+
 }  // namespace
 
 TiffHandle::TiffHandle(const std::string& path) : path_(path), error_(std::make_unique<std::string>()) {
@@ -35,7 +61,8 @@ TiffHandle::TiffHandle(const std::string& path) : path_(path), error_(std::make_
   tif_ = TIFFOpenExt(path.c_str(), "rmDc", opts);
   TIFFOpenOptionsFree(opts);
   if (!tif_) {
-    std::string why = error_->empty() ? "not a readable TIFF file" : "not a TIFF file (" + *error_ + ")";
+    std::string why = cut_short_reason(path);
+    if (why.empty()) why = error_->empty() ? "not a readable TIFF file" : "not a TIFF file (" + *error_ + ")";
     throw InputError(path, why);
   }
   cur_main_ = 0;
