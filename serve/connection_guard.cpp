@@ -113,8 +113,9 @@ void ConnectionGuard::look() {
                       getsockopt(g, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP &&
                       local_port(g) == port_ && getsockopt(g, IPPROTO_TCP, TCP_INFO, &ti, &ti_len) == 0;
     if (ours && ti_len < offsetof(tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) {
-      std::fprintf(stderr, "deepslide serve: this kernel reports no TCP byte counters: slow or endless requests "
-                           "are bounded only by the read timeout\n");
+      std::fprintf(stderr,
+                   "deepslide serve: this kernel reports no TCP byte counters: slow or endless requests "
+                   "are bounded only by the read timeout\n");
       unsupported_ = true;
     } else if (ours && ioctl(g, SIOCOUTQ, &unsent) == 0) {
       GuardedConnection& c = conns_[(uint64_t)st.st_ino];
@@ -125,12 +126,14 @@ void ConnectionGuard::look() {
         shutdown(g, SHUT_RDWR);  // the worker's read or write fails; it closes the connection
         closed_.fetch_add(1);
         if (verdict == GuardVerdict::too_much)
-          std::fprintf(stderr, "deepslide serve: closed the connection from %s: over %llu KiB received without a "
-                               "complete request\n",
+          std::fprintf(stderr,
+                       "deepslide serve: closed the connection from %s: over %llu KiB received without a "
+                       "complete request\n",
                        peer_of(g).c_str(), (unsigned long long)(kMaxRequestBytes >> 10));
         else
-          std::fprintf(stderr, "deepslide serve: closed the connection from %s: a request not complete and answered "
-                               "within %g s (--request-timeout)\n",
+          std::fprintf(stderr,
+                       "deepslide serve: closed the connection from %s: a request not complete and answered "
+                       "within %g s (--request-timeout)\n",
                        peer_of(g).c_str(), timeout_s_);
       }
     }

@@ -37,9 +37,9 @@ struct GuardedConnection {
 // The counters of one look at a connection, and the decision taken from them (pure, so the
 // rules are tested without sockets).
 struct ConnectionCounters {
-  uint64_t rx = 0;     // bytes received from the client (tcpi_bytes_received)
-  uint64_t tx = 0;     // bytes the client acknowledged (tcpi_bytes_acked)
-  uint64_t unsent = 0; // bytes queued for the client and not yet acknowledged (SIOCOUTQ)
+  uint64_t rx = 0;      // bytes received from the client (tcpi_bytes_received)
+  uint64_t tx = 0;      // bytes the client acknowledged (tcpi_bytes_acked)
+  uint64_t unsent = 0;  // bytes queued for the client and not yet acknowledged (SIOCOUTQ)
 };
 enum class GuardVerdict { keep, too_slow, too_much };
 GuardVerdict judge_connection(GuardedConnection& c, const ConnectionCounters& now, double now_s,
