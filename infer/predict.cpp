@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <new>
@@ -260,6 +262,19 @@ struct SlideEntries {
   }
 };
 
+// Seconds between rewrites of predict.json as slides finish: 1, or DEEPSLIDE_PREDICT_JSON_INTERVAL
+// (tests set it long, to see that a stopped run still lists the slides it finished).
+double listing_interval_seconds() {
+  const char* env = std::getenv("DEEPSLIDE_PREDICT_JSON_INTERVAL");
+  if (!env) return 1.0;
+  char* end = nullptr;
+  const double v = std::strtod(env, &end);
+  if (end == env || *end != '\0' || !std::isfinite(v) || v < 0)
+    throw InputError("DEEPSLIDE_PREDICT_JSON_INTERVAL", "must be a number of seconds >= 0, got '" +
+                                                            quoted_for_message(env) + "'");
+  return v;
+}
+
 // The settings a rank must share with rank 0 beyond run_key (which holds the model's hash and
 // the window recipe): where the slides come from and go, and what changes predict.json.
 std::string run_settings(const PredictSlidesOptions& o) {
@@ -326,38 +341,51 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const auto t0 = Clock::now();
   std::vector<int64_t> order = dist::largest_first(slide_sizes(slides));
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the CSV's order
-  dist::share_items(
-      order, [&](int64_t i) { return predict_row(st, rows, (size_t)i); },
-      [&](int64_t i, const std::string& text) {
-        ojson entry;
-        SlideOutcome r = decode_outcome(text, entry);
-        r.index = (size_t)i;
-        r.count = rows.size();
-        record(sum, r);
-        if (r.status == SlideOutcome::Status::skipped && entry.is_null() && !entries.names[(size_t)i].empty() &&
-            !entries.earlier.contains(entries.names[(size_t)i])) {
-          try {  // up to date but unlisted: listed again (a failure here only leaves it unlisted)
-            entry = skipped_entry(o, rows[(size_t)i], entries.names[(size_t)i]);
-          } catch (const std::exception&) {
-          }
-        }
-        if (r.status == SlideOutcome::Status::failed && !entries.failed.count((size_t)i)) {
-          entries.failed.insert((size_t)i);
-          meta["slides"] = entries.ordered();
-          write_json(meta_path, meta);
-        }
-        if (!entry.is_null()) {
-          entries.fresh[(size_t)i] = std::move(entry);
-          meta["slides"] = entries.ordered();
-          write_json(meta_path, meta);
-        }
-        if (st.progress) st.progress->item_done();
-        if (on_slide) on_slide(r);
-      });
-  if (leader) {
+  // predict.json is rewritten whole, so at most once a second (DEEPSLIDE_PREDICT_JSON_INTERVAL; a
+  // slide's entry lost to a kill is rebuilt from its CSV next run, as skipped_entry does), except
+  // when a slide fails (its earlier entry must stop being listed at once) and when the run stops.
+  auto last_write = Clock::now();
+  const double interval = listing_interval_seconds();
+  const auto publish = [&](bool now) {
+    if (!now && since(last_write) < interval) return;
     meta["slides"] = entries.ordered();
     write_json(meta_path, meta);
+    last_write = Clock::now();
+  };
+  bool unpublished = false;
+  try {
+    dist::share_items(
+        order, [&](int64_t i) { return predict_row(st, rows, (size_t)i); },
+        [&](int64_t i, const std::string& text) {
+          ojson entry;
+          SlideOutcome r = decode_outcome(text, entry);
+          r.index = (size_t)i;
+          r.count = rows.size();
+          record(sum, r);
+          if (r.status == SlideOutcome::Status::skipped && entry.is_null() && !entries.names[(size_t)i].empty() &&
+              !entries.earlier.contains(entries.names[(size_t)i])) {
+            try {  // up to date but unlisted: listed again (a failure here only leaves it unlisted)
+              entry = skipped_entry(o, rows[(size_t)i], entries.names[(size_t)i]);
+            } catch (const std::exception&) {
+            }
+          }
+          if (r.status == SlideOutcome::Status::failed && !entries.failed.count((size_t)i)) {
+            entries.failed.insert((size_t)i);
+            publish(true);
+          }
+          if (!entry.is_null()) {
+            entries.fresh[(size_t)i] = std::move(entry);
+            unpublished = true;
+            publish(false);
+          }
+          if (st.progress) st.progress->item_done();
+          if (on_slide) on_slide(r);
+        });
+  } catch (...) {  // stopped (Ctrl-C, another rank's error): the slides done so far stay listed
+    if (leader && unpublished) publish(true);
+    throw;
   }
+  if (leader) publish(true);
   sum.seconds = since(t0);
   return sum;
 }

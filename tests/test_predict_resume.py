@@ -85,6 +85,21 @@ for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -9)):
     check(not os.path.exists(f"{out}/{name}.partial"), f"{sig.name}: partial file removed")
     check(not [f for f in os.listdir(out) if ".tmp." in f], f"{sig.name}: temporaries left: {os.listdir(out)}")
 
+# predict.json is rewritten at most once a second (here once an hour), but a stop (SIGTERM) still
+# lists every slide finished before it with its full entry (candidates, timings), not one rebuilt
+# on the next run.
+img2 = f"{cls[1]}/{sorted(os.listdir(f'{wsi}/{cls[1]}'))[0]}"
+with open(f"{tmp}/labels2.csv", "w") as f:
+    f.write(f"img,gt\n{img},{cls[0]}\n{img2},{cls[1]}\n")
+out = f"{tmp}/two"
+two = [a if a != f"{tmp}/labels.csv" else f"{tmp}/labels2.csv" for a in args(out)]
+rc, err = interrupted_after_commit(two, f"{out}/{out_name(img2)}.partial", signal.SIGTERM,
+                                   dict(os.environ, DEEPSLIDE_PREDICT_JSON_INTERVAL="3600"))
+check(rc == 143, f"two slides, SIGTERM in the second: exit {rc}: {err[-400:]}")
+listed = json.load(open(f"{out}/predict.json"))["slides"] if os.path.exists(f"{out}/predict.json") else {}
+check(list(listed) == [name] and listed[name].get("candidates") is not None and listed[name].get("seconds", 0) > 0,
+      f"after SIGTERM in the second slide predict.json lists the first in full: {listed}")
+
 # A partial file for other inputs (here: another pyramid level) is not used: the slide is
 # predicted from the start, and the run says why.
 out = f"{tmp}/other"
