@@ -62,12 +62,31 @@ std::string FileHashCache::sha256(const std::string& file) {
   const bool settled = now - ns(before.st_mtim) > 2000000000LL && now - ns(before.st_ctim) > 2000000000LL;
   if (same && settled) {
     entries_[key] = {{"id", id}, {"sha256", hex}};
+    added_[key] = entries_[key];
     dirty_ = true;
   } else if (it != entries_.end()) {
     entries_.erase(it);
     dirty_ = true;
   }
   return hex;
+}
+
+nlohmann::json FileHashCache::take_added() {
+  nlohmann::json out = nlohmann::json::object();
+  std::swap(out, added_);
+  return out;
+}
+
+void FileHashCache::adopt(const nlohmann::json& added) {
+  if (!added.is_object()) return;
+  for (const auto& [key, e] : added.items()) {
+    if (!e.is_object() || !e.contains("id") || !e["id"].is_array() ||
+        !is_sha256_hex(e.value("sha256", nlohmann::json())))
+      continue;
+    if (entries_.contains(key) && entries_[key] == e) continue;
+    entries_[key] = e;
+    dirty_ = true;
+  }
 }
 
 FileHashCache::SaveOnExit::~SaveOnExit() {

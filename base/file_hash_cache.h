@@ -19,6 +19,11 @@ class FileHashCache {
   // SHA-256 of the regular file at `file` (hex); InputError naming it when it cannot be read.
   std::string sha256(const std::string& file);
   void save();  // when something changed; entries of files that no longer exist are dropped
+  // The entries remembered since the last call (under mpirun a rank's, carried to rank 0 with
+  // each slide's outcome), and their adoption by the cache that saves: only well-formed ones
+  // (an identity and 64 hex digits) are taken.
+  nlohmann::json take_added();
+  void adopt(const nlohmann::json& added);
   // Saves when destroyed (if `enabled`), however the scope ends: a run stopped half-way keeps what
   // it hashed. A failure to save is ignored (it is only a cache: the next run hashes again).
   struct SaveOnExit {
@@ -30,6 +35,7 @@ class FileHashCache {
  private:
   std::string path_;
   nlohmann::json entries_ = nlohmann::json::object();
+  nlohmann::json added_ = nlohmann::json::object();  // since the last take_added()
   bool dirty_ = false;
 };
 

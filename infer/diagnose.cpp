@@ -352,14 +352,14 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   };
   std::vector<int64_t> order = dist::largest_first(sizes);
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the input order
-  // Every rank reads the remembered slide hashes; rank 0 keeps its own (the others' are hashed
-  // again next time), also when the run stops early.
+  // Every rank reads the remembered slide hashes; rank 0 saves them all (each slide's event carries
+  // the hashes its rank made), also when the run stops early.
   FileHashCache hashes((fs::path(o.out) / kSlideHashes).string());
   const FileHashCache::SaveOnExit save_hashes{hashes, dist::rank() == 0};
   dist::share_items(
-      order, [&](int64_t i) { return diagnose_item(b, mine, run, hashes, (size_t)i); },
+      order, [&](int64_t i) { return with_new_hashes(diagnose_item(b, mine, run, hashes, (size_t)i), hashes); },
       [&](int64_t i, const std::string& text) {
-        DiagnoseEvent ev = decode_event(text);
+        DiagnoseEvent ev = decode_event(adopt_new_hashes(text, hashes));
         ev.index = (size_t)i;
         ev.count = o.slides.size();
         if (ev.status == DiagnoseEvent::Status::failed) {

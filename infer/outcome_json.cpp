@@ -73,6 +73,16 @@ SlideOutcome decode_outcome(const std::string& text, ojson& entry) {
   return r;
 }
 
+std::string with_new_hashes(const std::string& text, FileHashCache& hashes) {
+  return json{{"item", text}, {"hashes", hashes.take_added()}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string adopt_new_hashes(const std::string& text, FileHashCache& hashes) {
+  const json j = json::parse(text);
+  hashes.adopt(j.at("hashes"));
+  return j.at("item").get<std::string>();
+}
+
 std::string encode_event(const DiagnoseEvent& e) {
   const Diagnosis& d = e.d;
   json j = {{"status", (int)e.status},

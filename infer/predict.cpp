@@ -270,8 +270,8 @@ double listing_interval_seconds() {
   char* end = nullptr;
   const double v = std::strtod(env, &end);
   if (end == env || *end != '\0' || !std::isfinite(v) || v < 0)
-    throw InputError("DEEPSLIDE_PREDICT_JSON_INTERVAL", "must be a number of seconds >= 0, got '" +
-                                                            quoted_for_message(env) + "'");
+    throw InputError("DEEPSLIDE_PREDICT_JSON_INTERVAL",
+                     "must be a number of seconds >= 0, got '" + quoted_for_message(env) + "'");
   return v;
 }
 
@@ -312,8 +312,8 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   fs::create_directories(o.out);
   const bool leader = dist::rank() == 0;
-  // Every rank reads the remembered hashes; rank 0 keeps its own (the others' are hashed again
-  // next time), also when the run stops early.
+  // Every rank reads the remembered hashes; rank 0 saves them all (each slide's outcome carries
+  // the hashes its rank made), also when the run stops early.
   FileHashCache hashes((fs::path(o.out) / kSlideHashes).string());
   const FileHashCache::SaveOnExit save_hashes{hashes, leader};
   RunState st{model, o, run_key(o.model_path, o.predict.windows, model.precision), leader ? o.progress : nullptr,
@@ -355,10 +355,10 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   bool unpublished = false;
   try {
     dist::share_items(
-        order, [&](int64_t i) { return predict_row(st, rows, (size_t)i); },
+        order, [&](int64_t i) { return with_new_hashes(predict_row(st, rows, (size_t)i), hashes); },
         [&](int64_t i, const std::string& text) {
           ojson entry;
-          SlideOutcome r = decode_outcome(text, entry);
+          SlideOutcome r = decode_outcome(adopt_new_hashes(text, hashes), entry);
           r.index = (size_t)i;
           r.count = rows.size();
           record(sum, r);

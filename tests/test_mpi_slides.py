@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_harness import DEEPSLIDE, check, failures, interrupted_after_commit, out_name, partial_rows, run, tempdir  # noqa: E402
@@ -48,6 +49,8 @@ with open(labels, "w") as f:
 model = f"{tmp}/m.safetensors"
 run(["init-model", "--arch", "resnet18", "--classes", ",".join(classes), "--patch-size", "32", "--seed", "1",
      "--out", model])
+# The hash cache remembers only files unchanged for 2 s (base/file_hash_cache.h): let the slides settle.
+time.sleep(2.1)
 PREDICT = ["predict", "--model", model, "--all-wsi", wsi, "--labels", labels, "--overlap", "1", "--threads", "1",
            "--batch-size", "8", "--out", "out"]
 
@@ -90,7 +93,7 @@ def compare_folders(a, b, what, drop=TIMINGS):
     for root in (a, b):
         for d, _, names in os.walk(root):
             for n in names:
-                if n != ".slide-hashes.json":  # a cache of the slides' hashes: each rank keeps only its own
+                if n != ".slide-hashes.json":  # compared on its own (hashes_of_every_slide)
                     files.setdefault(os.path.relpath(os.path.join(d, n), root), []).append(root)
     check(len(files) > 0, f"{what}: no files in {a}")
     only = sorted(f for f, roots in files.items() if len(roots) != 2)
@@ -99,6 +102,16 @@ def compare_folders(a, b, what, drop=TIMINGS):
                     if len(roots) == 2 and comparable(os.path.join(a, f), drop) != comparable(os.path.join(b, f), drop))
     check(not differ, f"{what}: files that differ between 1 process and 2 ranks: {differ[:10]}")
     return len(files)
+
+
+def hashes_of_every_slide(a, b, what):
+    """Rank 0 saves the hashes every rank made: both runs remember the same slides, all of them."""
+    ha, hb = (json.load(open(f"{r}/.slide-hashes.json")) if os.path.exists(f"{r}/.slide-hashes.json") else {}
+              for r in (a, b))
+    good = {os.path.realpath(f"{wsi}/{i}") for i, _ in rows if i != bad}
+    check(good <= {os.path.realpath(k) for k in hb}, f"{what}: 2 ranks' .slide-hashes.json lacks slides: "
+          f"{sorted(good - {os.path.realpath(k) for k in hb})}")
+    check(ha == hb, f"{what}: .slide-hashes.json differs between 1 process and 2 ranks")
 
 
 def outcome_lines(p):
@@ -115,6 +128,7 @@ if "built without MPI" in probe.stderr:
 one = launch(0, PREDICT, f"{tmp}/one", expect=2)
 two = launch(2, PREDICT, f"{tmp}/two", expect=2)
 n = compare_folders(f"{tmp}/one/out", f"{tmp}/two/out", "predict")
+hashes_of_every_slide(f"{tmp}/one/out", f"{tmp}/two/out", "predict")
 check(n == 2 * (len(rows) - 1) + 1, f"predict wrote {n} files (a CSV and a key per good slide, predict.json)")
 meta = json.load(open(f"{tmp}/two/out/predict.json"))
 check(list(meta["slides"]) == [out_name(i) for i, _ in rows if i != bad],
@@ -154,6 +168,7 @@ DIAGNOSE = ["diagnose", "--bundle", bundle, "--out", "dout", "--threads", "1", "
 one = launch(0, DIAGNOSE, f"{tmp}/one", expect=2)
 two = launch(2, DIAGNOSE, f"{tmp}/two", expect=2)
 n = compare_folders(f"{tmp}/one/dout", f"{tmp}/two/dout", "diagnose")
+hashes_of_every_slide(f"{tmp}/one/dout", f"{tmp}/two/dout", "diagnose")
 check(n > len(rows) * 5, f"diagnose wrote {n} files")
 check(sum("FAILED" in line for line in outcome_lines(two)) == 1 and two.stderr.count("failed: ") == 1,
       "diagnose reports the corrupt slide once: " + two.stderr[-1500:])
