@@ -143,6 +143,14 @@ shutil.move(f"{data}/train/sparse/moved.png", moved)
 p = run(base + ["--out", ref], expect=2)
 check("--resume" in error_line(p), "fresh run over existing checkpoints not refused: " + error_line(p))
 
+# Resuming the finished 2-epoch run with --epochs 1 would take its best among epochs this run never
+# asked for: refused, naming the checkpoint and the epochs done.
+fewer = list(base)
+fewer[fewer.index("--epochs") + 1] = "1"
+p = run(fewer + ["--out", ref, "--resume"], expect=2)
+check("2 epochs done, more than --epochs 1" in error_line(p) and "checkpoints" in error_line(p),
+      "resume with fewer epochs not refused: " + error_line(p))
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)

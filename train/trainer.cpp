@@ -244,6 +244,12 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
   if (layout_then != layout_now)
     say("note: checkpoint was trained with " + layout_then + ", this run uses " + layout_now +
         "; the result will not be bit-identical to an uninterrupted run");
+  // More epochs done than this run asks for: the best model would be chosen among epochs this run
+  // would never have trained, so it is not this run's result.
+  if (c.state.epochs_done > cfg.epochs || (c.state.epochs_done == cfg.epochs && c.state.batch > 0))
+    throw InputError(path, "has " + std::to_string(c.state.epochs_done) + " epochs done, more than --epochs " +
+                               std::to_string(cfg.epochs) + "; resume with --epochs " +
+                               std::to_string(c.state.epochs_done) + " or more, or start a new --out folder");
   Start s{std::move(c.model), std::move(c.state), {}};
   s.slide_stains = slide_stains(cfg, data, s.model.stain, say);
   say("resuming from " + path + " (" + std::to_string(s.st.epochs_done) + " epochs done, " +
