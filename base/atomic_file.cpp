@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "base/error.h"
@@ -72,17 +73,41 @@ void AtomicFile::commit(bool sync) {
   if (sync) sync_folder(path_);
 }
 
-int remove_dead_temporaries(const std::string& dir) {
+namespace {
+
+// A process that has exited but whose parent has not reaped it yet still answers kill(pid, 0):
+// its state in /proc/<pid>/stat (the field after the name in parentheses) is 'Z'.
+bool is_zombie(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+bool process_gone(pid_t pid) {
+  if (pid == getpid()) return false;
+  if (::kill(pid, 0) != 0) return errno == ESRCH;  // EPERM: alive, another user's
+  return is_zombie(pid);
+}
+
+}  // namespace
+
+int remove_dead_temporaries(const std::string& dir, int depth) {
   static const std::regex kTemp(R"(.+\.tmp\.(\d{1,9})\.\d{1,20})");
   int removed = 0;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
+    std::error_code st;
+    if (depth > 0 && it->is_directory(st) && !it->is_symlink(st)) {
+      removed += remove_dead_temporaries(it->path().string(), depth - 1);
+      continue;
+    }
     std::smatch m;
     const std::string name = it->path().filename().string();
-    if (!std::regex_match(name, m, kTemp) || !it->is_regular_file()) continue;
-    const pid_t pid = (pid_t)std::stol(m[1]);
-    if (pid == getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    if (!std::regex_match(name, m, kTemp) || !it->is_regular_file(st) || it->is_symlink(st)) continue;
+    if (!process_gone((pid_t)std::stol(m[1]))) continue;  // alive, or not ours to judge
     std::error_code rm;
     if (std::filesystem::remove(it->path(), rm)) ++removed;
   }

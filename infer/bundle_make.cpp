@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/json_bounded.h"
 
@@ -161,6 +162,8 @@ BundleMade make_bundle(const BundleOptions& o) {
     if (agg_json.contains(key)) v[key] = agg_json[key];
   p["validation"] = v;
   p["recipe_sources"] = made.sources;
+  // A bundle killed mid-write leaves a temporary as large as the model: swept before writing.
+  remove_dead_temporaries(fs::path(o.out).parent_path().empty() ? "." : fs::path(o.out).parent_path().string());
   save_model(o.out, model, bundle_metadata(r, p));
   return made;
 }

@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/file_hash.h"
 #include "base/file_hash_cache.h"
+#include "base/folder_lock.h"
 #include "base/hash.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
@@ -340,6 +341,13 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
   std::vector<int64_t> sizes;  // each slide's bytes, measured once: compared across ranks and ordering them
   for (const DiagnoseInput& in : o.slides) sizes.push_back((int64_t)bytes_on_disk(in.path));
   dist::check_same_run(run_description(o, run, sizes));
+  std::optional<FolderLock> lock;  // one diagnose per --out (held until it returns)
+  if (dist::rank() == 0) {
+    lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide diagnose");
+    // Before any rank writes (the others wait for their first slide from rank 0): temporary files
+    // here and in the slides' folders are a killed process's.
+    remove_dead_temporaries(o.out, 1);
+  }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   DiagnoseOptions mine = o;
   if (dist::rank() != 0) mine.progress = nullptr;

@@ -20,8 +20,8 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
   for (const auto& row : rows) {
     const std::string name = index.name_for(row);  // (scans predict.json's entries: once per row)
     const fs::path csv = index.csv_of(name);
-    if (!index.listed(name) || !fs::exists(csv)) {
-      missing.push_back(csv.string());
+    if (const std::string why = index.refusal(name); !why.empty()) {
+      missing.push_back(csv.string() + " (" + why + ")");
       continue;
     }
     SlidePredictions p = read_prediction_csv(csv.string());
@@ -39,11 +39,12 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 5) list += ", ...";
-    throw InputError(labels_csv, std::to_string(missing.size()) +
-                                     (index.has_file() ? " slides have no prediction CSV listed in " + index.path() +
-                                                             " (run predict on them with its model and settings): "
-                                                       : " slides have no prediction CSV (run predict): ") +
-                                     list);
+    throw InputError(labels_csv,
+                     std::to_string(missing.size()) +
+                         (index.has_file() ? " slides have no finished prediction CSV listed in " + index.path() +
+                                                 " (run predict on them with its model and settings): "
+                                           : " slides have no prediction CSV (run predict): ") +
+                         list);
   }
   return lp;
 }

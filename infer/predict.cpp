@@ -18,6 +18,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/file_hash_cache.h"
+#include "base/folder_lock.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
@@ -310,8 +311,12 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
                               const std::function<void(const SlideOutcome&)>& on_slide) {
   DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
-  fs::create_directories(o.out);
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw InputError(o.out, "cannot create folder: " + ec.message());
   const bool leader = dist::rank() == 0;
+  std::optional<FolderLock> lock;  // one predict per --out (held until it returns)
+  if (leader) lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide predict");
   // Every rank reads the remembered hashes; rank 0 saves them all (each slide's outcome carries
   // the hashes its rank made), also when the run stops early.
   FileHashCache hashes((fs::path(o.out) / kSlideHashes).string());

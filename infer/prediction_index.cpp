@@ -8,6 +8,7 @@
 #include "base/hash.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
+#include "infer/prediction_key.h"
 #include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
@@ -67,8 +68,12 @@ std::string PredictionIndex::name_for(const SlideLabel& row) const {
   return direct;
 }
 
-bool PredictionIndex::listed(const std::string& name) const {
-  return !has_file_ || (j_.contains("slides") && j_["slides"].is_object() && j_["slides"].contains(name));
+std::string PredictionIndex::refusal(const std::string& name) const {
+  std::error_code ec;
+  if (!has_file_) return fs::exists(csv_of(name), ec) ? "" : "no CSV";
+  if (!(j_.contains("slides") && j_["slides"].is_object() && j_["slides"].contains(name)))
+    return "not listed in " + path_;
+  return finished_refusal(csv_of(name), (fs::path(dir_) / (name + ".key.json")).string());
 }
 
 std::string PredictionIndex::csv_of(const std::string& name) const {

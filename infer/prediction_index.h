@@ -32,10 +32,12 @@ class PredictionIndex {
   // first of rule(img), rule(gt/img) whose CSV exists, else rule(img). Never guessed from a stem.
   std::string name_for(const SlideLabel& row) const;
   std::string csv_of(const std::string& name) const;  // preds_dir/<name>.csv
-  // Whether the outputs called `name` may be read: predict.json lists them (a CSV it does not
-  // list, left by a run with other settings or a failed redo, is not this run's), or there is no
-  // predict.json (CSVs made by hand: the rule alone).
-  bool listed(const std::string& name) const;
+  // Why the outputs called `name` may not be read ("" when they may). With predict.json: it must
+  // list them (a CSV it does not list, left by a run with other settings or a failed redo, is not
+  // this run's), and the CSV must be one predict finished, its key file beside it describing it
+  // (a redo that started, removing the key file, and was stopped leaves the old CSV: not this
+  // run's either). Without predict.json (CSVs made by hand, the rule alone): the CSV must exist.
+  std::string refusal(const std::string& name) const;
   const nlohmann::json& json() const { return j_; }
   bool has_file() const { return has_file_; }
   const std::string& path() const { return path_; }

@@ -119,6 +119,8 @@ SlidePictures slide_pictures(const VisualizeOptions& o, const PredictMeta& meta,
   if (!meta.j["slides"].contains(stem) || !meta.j["slides"][stem].contains("window_side") ||
       !meta.j["slides"][stem]["window_side"].is_number_integer())
     throw InputError(meta.path, "no entry for slide " + row.img + " (predict it first)");
+  if (const std::string why = meta.index.refusal(stem); !why.empty())
+    throw InputError(csv, why + " (predict it again)");
   const int64_t side = meta.j["slides"][stem]["window_side"].get<int64_t>();
   if (o.progress) o.progress->phase((int64_t)item, row.img, "thumbnail and heatmaps", 0, 0, false);
   SlidePredictions p = read_prediction_csv(csv);

@@ -17,7 +17,9 @@
 #include <map>
 #include <optional>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/folder_lock.h"
 #include "base/output_dirs.h"
 #include "infer/crossval.h"
 #include "infer/evaluation.h"
@@ -128,10 +130,10 @@ class Runner {
   int first_ = 0, last_ = 0;
   std::vector<Stage> stages_;
   CommandFlags train_flags_;
-  int folds_ = 0;  // [split] folds, 0 for a run without cross-validation
-  int lock_fd_ = -1;
-  FileHashCache hashes_;  // WORKDIR/.stages/hashes.json, once the workdir is locked
-  json build_;            // this binary (pipeline/build_id.h)
+  int folds_ = 0;                   // [split] folds, 0 for a run without cross-validation
+  std::optional<FolderLock> lock_;  // WORKDIR/.stages/lock while the run lasts
+  FileHashCache hashes_;            // WORKDIR/.stages/hashes.json, once the workdir is locked
+  json build_;                      // this binary (pipeline/build_id.h)
   std::vector<StageResult> results_;
 };
 
@@ -162,7 +164,7 @@ void Runner::run() {
   hashes_.save();
   print_summary();
   print_outcome();
-  ::close(lock_fd_);
+  lock_.reset();
 }
 
 void Runner::plan() {
@@ -192,11 +194,10 @@ void Runner::lock_workdir() {
   if (ec) throw InputError(shown_, "cannot create the workdir: " + ec.message());
   stamps_ = workdir_ / ".stages";
   make_output_dirs(workdir_.string(), ".stages");  // (a link there would take the stamps elsewhere)
-  const std::string lock_path = (stamps_ / "lock").string();
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) throw InputError(lock_path, std::string("cannot open: ") + std::strerror(errno));
-  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
-    throw InputError(shown_, "another deepslide run is using this workdir (" + lock_path + " is locked)");
+  lock_.emplace((stamps_ / "lock").string(), shown_, "deepslide run");
+  // Locked: a temporary file here or one level down is a killed process's (a stage that is now
+  // up to date would never sweep its folder again).
+  remove_dead_temporaries(workdir_.string(), 1);
   hashes_ = FileHashCache((stamps_ / "hashes.json").string());
   build_ = build_identity(hashes_);
 }

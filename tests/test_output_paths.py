@@ -12,11 +12,17 @@
   settings is fine, one with others is refused before it writes a patch;
 - names the CSVs cannot hold as they are (a class with a comma, or starting with '=' or '@': a
   spreadsheet would run it as a formula; a slide file name with a newline) are refused with one
-  line, in a model file, a label CSV and the slides `split` lists, before anything is written.
+  line, in a model file, a label CSV and the slides `split` lists, before anything is written;
+- one writer per output folder: while OUT/.lock is held (here by this script), predict, diagnose,
+  patches and train are refused with one line naming the folder, and write nothing;
+- temporary files a killed process left (`<file>.tmp.<pid>.<n>`, its pid gone or a zombie) are
+  swept by the next diagnose (its slides' folders too), patches (its class folders) and bundle.
 Run by ctest (DEEPSLIDE set)."""
+import fcntl
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +60,8 @@ def run_in(cwd, args, expect=0):
 
 
 def listing(folder):
-    return sorted(os.listdir(folder))
+    """The folder's entries but the lock a command holds on its --out while it writes (.lock)."""
+    return sorted(f for f in os.listdir(folder) if f != ".lock")
 
 
 # diagnose: a slide whose stem is "..".
@@ -199,6 +206,61 @@ for folder, name, why in (("c1", "new\nline.tif", "control character"), ("=cmd",
             expect=2)
     check(why in p.stderr and "cannot be listed in a label CSV" in p.stderr and
           (not os.path.exists(f"{sp}/out") or listing(f"{sp}/out") == []), f"split of {folder}/{name!r}: {p.stderr}")
+
+# One writer per output folder: OUT/.lock held by another process refuses the command.
+labels_val = f"{tmp}/labels/labels_val.csv"
+for cmd, out, args in (
+        ("predict", f"{tmp}/lk_preds", ["--model", model, "--all-wsi", wsi, "--labels", labels_val, "--level", "1"]),
+        ("diagnose", f"{tmp}/lk_dx", ["--bundle", bundle, one]),
+        ("patches", f"{tmp}/lk_patches", ["--all-wsi", wsi, "--labels", labels_val, "--patch-size", "32"]),
+        ("train", f"{tmp}/lk_train", ["--all-wsi", wsi, "--labels-train", f"{tmp}/labels/labels_train.csv",
+                                      "--labels-val", labels_val, "--patch-size", "32", "--level", "1",
+                                      "--epochs", "1", "--num-train-per-class", "8", "--batch-size", "8"])):
+    os.makedirs(out)
+    with open(f"{out}/.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        p = run([cmd, "--out", out, *args], expect=2)
+        lines = p.stderr.strip().splitlines()
+        check(len(lines) >= 1 and f"{out}: another deepslide {cmd} is writing into this folder" in lines[-1],
+              f"{cmd} into a locked folder: {p.stderr[-300:]}")
+        written = [f for f in os.listdir(out) if f != ".lock"]
+        check(written in ([], ["checkpoints"]), f"{cmd} into a locked folder wrote {written}")
+
+# Temporaries of killed writers: a pid that is gone, and one that is a zombie (exited, not reaped).
+gone = subprocess.Popen(["true"])
+gone.wait()
+zombie = subprocess.Popen(["true"])  # never waited for until the end: a zombie meanwhile
+for _ in range(100):
+    if open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+        break
+    import time
+    time.sleep(0.02)
+
+
+def plant(folder):
+    os.makedirs(folder, exist_ok=True)
+    paths = [f"{folder}/x.png.tmp.{gone.pid}.3", f"{folder}/y.csv.tmp.{zombie.pid}.0",
+             f"{folder}/alive.tmp.{os.getpid()}.1"]
+    for path in paths:
+        open(path, "w").close()
+    return paths
+
+
+dx = f"{tmp}/tmp_dx"
+run(["diagnose", "--bundle", bundle, "--out", dx, one, "--quiet"])
+slide_dir = f"{dx}/{os.path.splitext(os.path.basename(one))[0]}"
+planted = plant(dx) + plant(slide_dir)
+run(["diagnose", "--bundle", bundle, "--out", dx, one, "--quiet"])
+check([os.path.exists(p) for p in planted] == [False, False, True] * 2, f"diagnose's sweep: {planted}")
+pa = f"{tmp}/tmp_patches"
+planted = plant(f"{pa}/{cls[0]}")
+run(["patches", "--all-wsi", wsi, "--labels", labels_val, "--out", pa, "--patch-size", "32", "--quiet"])
+check([os.path.exists(p) for p in planted] == [False, False, True], f"patches' sweep: {planted}")
+bdir = f"{tmp}/tmp_bundle"
+planted = plant(bdir)
+run(["bundle", "--model", model, "--aggregator", f"{tmp}/search/aggregator.json", "--out", f"{bdir}/b.safetensors"])
+check([os.path.exists(p) for p in planted] == [False, False, True], f"bundle's sweep: {planted}")
+zombie.wait()
 
 if failures:
     print("\n".join(failures))

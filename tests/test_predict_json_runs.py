@@ -12,7 +12,8 @@ visualize read every slide it lists as made with them:
   whole file's SHA-256, remembered in .slide-hashes.json so a rerun of unchanged slides reads
   none of them (a remembered value that is not a SHA-256 is not trusted);
 - a slide whose redo fails loses its entry (its old CSV was made from other bytes), and search
-  refuses to use it instead of reading the stale CSV.
+  refuses to use it instead of reading the stale CSV; so does a slide replaced by another whose
+  redo was stopped (its key file is gone: the CSV is not one predict finished for this slide).
 Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -61,7 +62,7 @@ check("2 slides of an earlier run are no longer listed in predict.json" in p.std
 for r in rels(val):
     check(f"  {r}: the model file changed" in p.stdout, f"no line for {r}: {p.stdout}")
 s = run(["search", "--preds", out, "--labels", val, "--out", f"{tmp}/search"], expect=2)
-check("2 slides have no prediction CSV listed in" in s.stderr, f"search on unlisted slides: {s.stderr[-400:]}")
+check("2 slides have no finished prediction CSV listed in" in s.stderr, f"search on unlisted slides: {s.stderr[-400:]}")
 # Back to the first model on the val slides: up to date, skipped, and listed again (entries rebuilt).
 p = predict(m1, val, out)
 meta = json.load(open(f"{out}/predict.json"))
@@ -121,7 +122,25 @@ check(code == 130 and meta["model"] == m2 and meta["slides"] == {},
       f"interrupted run with another model: exit {code}, model {meta['model']}, listed {list(meta['slides'])}")
 os.remove(f"{tmp}/pbig/{out_name(rel)}.partial")
 run(pb)  # (the interrupted run removed the old key: redone with the first model)
+# The slide replaced by another (same name), its redo stopped mid-slide: predict.json still lists
+# the slide (the start cannot know it changed without reading it), but its key file is gone, so
+# search refuses the old CSV rather than read predictions of the slide's old bytes.
 path = f"{big}/{rel}"
+original = open(path, "rb").read()
+pb0 = [a if prev != "--level" else "0" for prev, a in zip([None] + pb, pb)]
+pb0[pb0.index(f"{tmp}/pbig")] = f"{tmp}/pbig0"
+run(pb0)
+run(["synth", "--out", f"{tmp}/big2", "--classes", "2", "--slides-per-class", "1", "--width", "3000", "--height",
+     "2500", "--seed", "4", "--jpeg-quality", "98"])
+open(path, "wb").write(open(f"{tmp}/big2/{rel}", "rb").read())
+code, _ = interrupted_after_commit(pb0 + ["--commit-seconds", "0", "--batch-size", "16"],
+                                   f"{tmp}/pbig0/{out_name(rel)}.partial", signal.SIGINT)
+check(code == 130, f"redo of a replaced slide, interrupted: exit {code}")
+e = run(["search", "--preds", f"{tmp}/pbig0", "--labels", f"{tmp}/big.csv", "--out", f"{tmp}/search0"], expect=2)
+check(out_name(rel) in e.stderr and "has no key file" in e.stderr,
+      f"search on the CSV of a replaced slide whose redo stopped: {e.stderr[-400:]}")
+open(path, "wb").write(original)
+
 data = bytearray(open(path, "rb").read())
 mid = len(data) // 2
 check(len(data) > 3 << 20, f"the slide should be over 3 MB: {len(data)}")

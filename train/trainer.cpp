@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/folder_lock.h"
 #include "base/format.h"
 #include "base/hash.h"
 #include "base/threads.h"
@@ -690,6 +692,8 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   std::error_code ec;
   fs::create_directories(ckdir, ec);
   if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
+  std::optional<FolderLock> lock;  // one training run per --out (held until it returns)
+  if (dp.leader()) lock.emplace((fs::path(cfg.out) / kFolderLockName).string(), cfg.out, "deepslide train");
   const std::map<std::string, std::string> config = fingerprint(cfg, data);
   const std::string threads_now = std::to_string(num_threads()), ranks_now = std::to_string(dp.ranks());
   Start start = cfg.resume ? resume_from_checkpoint(cfg, data, ckdir, config,

@@ -13,6 +13,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/folder_lock.h"
 #include "base/json_bounded.h"
 #include "base/output_dirs.h"
 #include "base/parallel.h"
@@ -204,8 +205,11 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
+  std::optional<FolderLock> lock;  // one patches per --out (held until it returns)
   if (dist::rank() == 0) {
     make_output_dirs(o.out, "");
+    lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide patches");
+    remove_dead_temporaries(o.out, 1);  // a killed run's, in the class folders
     write_text_atomic((fs::path(o.out) / ".patches.json").string(), settings.dump(2) + "\n");
   }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).

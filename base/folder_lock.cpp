@@ -1,0 +1,29 @@
+// The output folder's lock (see folder_lock.h).
+#include "base/folder_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace ds {
+
+FolderLock::FolderLock(const std::string& lock_file, const std::string& folder, const std::string& who) {
+  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(lock_file, std::string("cannot open: ") + std::strerror(errno));
+  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw InputError(folder, "another " + who + " is writing into this folder (" + lock_file + " is locked)");
+  }
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace ds
