@@ -93,7 +93,8 @@ def compare_folders(a, b, what, drop=TIMINGS):
     for root in (a, b):
         for d, _, names in os.walk(root):
             for n in names:
-                if n != ".slide-hashes.json":  # compared on its own (hashes_of_every_slide)
+                # The hash cache is compared on its own (hashes_of_every_slide); .lock is the folder's lock.
+                if n not in (".slide-hashes.json", ".lock"):
                     files.setdefault(os.path.relpath(os.path.join(d, n), root), []).append(root)
     check(len(files) > 0, f"{what}: no files in {a}")
     only = sorted(f for f, roots in files.items() if len(roots) != 2)
