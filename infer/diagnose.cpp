@@ -120,8 +120,16 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
     if (j.at("slide_identity").get<std::string>() != identity) return "the slide changed";
     if (!j.contains("key")) return "diagnosis.json has no key (an older version made it)";
     if (const std::string why = key_difference(j.at("key"), key); !why.empty()) return why;
-    for (const std::string& f : output_files(b.model.classes))
+    // Each output as written: a file edited, cut short or replaced since is redone, not trusted.
+    const nlohmann::json& sums = j.contains("files_fnv1a") ? j.at("files_fnv1a") : nlohmann::json::object();
+    for (const std::string& f : output_files(b.model.classes)) {
       if (!fs::exists(dir / f, ec)) return f + " is missing";
+      if (!sums.contains(f)) return "diagnosis.json has no fingerprint of " + f + " (an older version made it)";
+      if (sums.at(f) != hex64(fnv1a_file((dir / f).string()))) return f + " changed since it was written";
+    }
+    if (const std::string why = reuse_refusal((dir / kWindowsCsv).string(), (dir / kWindowsKey).string(), key);
+        !why.empty())
+      return kWindowsCsv + std::string(": ") + why;
     const nlohmann::json& r = j.at("result");
     const auto& classes = b.model.classes;
     const auto it = std::find(classes.begin(), classes.end(), r.at("diagnosis").get<std::string>());
@@ -226,6 +234,9 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
                     {"commit_seconds", ev.stats.commit_seconds}};
   if (!o.annotations.empty()) rec["outside_annotations"] = ev.outside_roi;
   rec["files"] = output_files(b.model.classes);
+  ojson sums = ojson::object();
+  for (const std::string& f : output_files(b.model.classes)) sums[f] = hex64(fnv1a_file((dir / f).string()));
+  rec["files_fnv1a"] = sums;
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
 

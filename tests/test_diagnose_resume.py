@@ -8,6 +8,8 @@
   appear in the non-terminal form at a bounded rate; diagnosis.json records the time per stage.
 - A run killed after windows.csv was written but before diagnosis.json (simulated by deleting
   diagnosis.json) reuses windows.csv instead of predicting again.
+- An output edited (windows.csv) or cut short (a heatmap) after the run: the rerun redoes the
+  slide, naming the file, instead of calling it current.
 - --annotations: with a GeoJSON rectangle over the slide's left part, predict and diagnose keep
   exactly the windows the rectangle covers (counted here independently), a slide without an
   annotation file is predicted whole, and a changed annotation file makes a rerun of predict and
@@ -107,6 +109,19 @@ os.remove(f"{ref_dir}/diagnosis.json")
 p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/ref", slide, *T])
 check("windows.csv reused" in p.stderr, f"windows.csv reused after a kill while drawing: {p.stderr[-400:]}")
 check(read(f"{ref_dir}/windows.csv") == ref, "reused windows.csv unchanged")
+
+# An output edited or cut short after it was written: the slide is not "current"; it is redone and
+# its files are as an uninterrupted run's again.
+heat = sorted(f for f in os.listdir(ref_dir) if f.startswith("heatmap_"))[0]
+for victim, edit in (("windows.csv", lambda b: b.replace(b",0.", b",1.", 1)),
+                     (heat, lambda b: b[:1000])):
+    good = read(f"{ref_dir}/{victim}")
+    with open(f"{ref_dir}/{victim}", "wb") as f:
+        f.write(edit(good))
+    p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/ref", slide, *T])
+    check("1 diagnosed, 0 already current" in p.stderr and victim in p.stderr,
+          f"{victim} edited: the slide should be redone, naming it: {p.stderr[-400:]}")
+    check(read(f"{ref_dir}/{victim}") == good, f"{victim} edited: redone to the same bytes")
 
 # ---- --annotations: a rectangle over the left part of the slide, in QuPath's GeoJSON
 ann = f"{tmp}/ann"

@@ -9,7 +9,8 @@
 - an output sub-folder planted as a symbolic link (to a folder outside) is refused with one line
   naming it, and nothing is written through it;
 - a patch folder holds the patches of one set of settings (.patches.json): a rerun with the same
-  settings is fine, one with others is refused before it writes a patch;
+  settings is fine, one with others is refused before it writes a patch, and so is one whose label
+  CSV gives a slide another class;
 - names the CSVs cannot hold as they are (a class with a comma, or starting with '=' or '@': a
   spreadsheet would run it as a formula; a slide file name with a newline) are refused with one
   line, in a model file, a label CSV and the slides `split` lists, before anything is written;
@@ -162,6 +163,18 @@ after = sorted(os.path.relpath(os.path.join(r, f), pp) for r, _, fs in os.walk(p
 check("holds patches made with other settings (level: 1, this run: 0)" in p.stderr and after == before,
       f"patches with other settings into one folder: {p.stderr[-300:]}, {len(before)} -> {len(after)} files")
 check(json.load(open(f"{pp}/.patches.json"))["level"] == 1, "patches.json")
+# The same slide under another class (the label CSV edited): refused before a patch is written.
+relabelled = f"{tmp}/relabelled.csv"
+rows_val = open(f"{tmp}/labels/labels_val.csv").read().splitlines()
+img0, gt0 = rows_val[1].split(",")
+other = [c for c in cls if c != gt0][0]
+with open(relabelled, "w") as f:
+    f.write("\n".join([rows_val[0], f"{img0},{other}"] + rows_val[2:]) + "\n")
+p = run([a if a != f"{tmp}/labels/labels_val.csv" else relabelled for a in args] + ["--level", "1"], expect=2)
+after = sorted(os.path.relpath(os.path.join(r, f), pp) for r, _, fs in os.walk(pp) for f in fs if f.endswith(".jpg"))
+check(f"holds the patches of slide '{img0}' as class \"{gt0}\"" in p.stderr and after == before,
+      f"patches of a relabelled slide: {p.stderr[-300:]}, {len(before)} -> {len(after)} files")
+check(json.load(open(f"{pp}/.patches.json"))["slides"].get(img0) == gt0, "patches.json slides")
 
 # Names the CSVs cannot hold: refused with one line naming where they came from, nothing written.
 def with_classes(src, dst, classes):

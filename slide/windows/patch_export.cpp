@@ -172,6 +172,29 @@ void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_j
                                   ", this run: " + v.dump() + "); use another --out, or empty it first");
 }
 
+// The slides' classes the folder's patches were exported under (.patches.json's "slides": label
+// CSV path -> class), with this run's rows added. InputError when a slide is now labelled with
+// another class: its patches would stay in the old class's folder beside the new ones, the same
+// windows under two labels.
+nlohmann::ordered_json slide_classes(const PatchExportOptions& o, const std::vector<SlideLabel>& rows) {
+  const std::string path = (fs::path(o.out) / ".patches.json").string();
+  nlohmann::ordered_json classes = nlohmann::ordered_json::object();
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    const nlohmann::ordered_json then = read_json_file<nlohmann::ordered_json>(path);
+    if (then.is_object() && then.contains("slides") && then["slides"].is_object()) classes = then["slides"];
+  }
+  for (const SlideLabel& r : rows) {
+    if (classes.contains(r.img) && classes[r.img] != r.gt)
+      throw InputError(o.out, "holds the patches of slide '" + quoted_for_message(r.img) + "' as class " +
+                                  classes[r.img].dump() + ", and " + o.labels + " now says '" +
+                                  quoted_for_message(r.gt) +
+                                  "' (its patches would be under both); use another --out, or empty it first");
+    classes[r.img] = r.gt;
+  }
+  return classes;
+}
+
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
 // candidate windows, or the error.
 std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
@@ -202,6 +225,8 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
   const nlohmann::ordered_json settings = patch_settings(o);
   check_patch_settings(o, settings);  // every rank, before any writes it
+  nlohmann::ordered_json recorded = settings;
+  recorded["slides"] = slide_classes(o, rows);
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
@@ -210,7 +235,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
     make_output_dirs(o.out, "");
     lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide patches");
     remove_dead_temporaries(o.out, 1);  // a killed run's, in the class folders
-    write_text_atomic((fs::path(o.out) / ".patches.json").string(), settings.dump(2) + "\n");
+    write_text_atomic((fs::path(o.out) / ".patches.json").string(), recorded.dump(2) + "\n");
   }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   PatchExportOptions mine = o;
