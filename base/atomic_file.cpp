@@ -93,7 +93,7 @@ bool process_gone(pid_t pid) {
 
 }  // namespace
 
-int remove_dead_temporaries(const std::string& dir, int depth) {
+int remove_dead_temporaries(const std::string& dir, int depth, const std::string& only_of) {
   static const std::regex kTemp(R"(.+\.tmp\.(\d{1,9})\.\d{1,20})");
   int removed = 0;
   std::error_code ec;
@@ -101,12 +101,13 @@ int remove_dead_temporaries(const std::string& dir, int depth) {
        it.increment(ec)) {
     std::error_code st;
     if (depth > 0 && it->is_directory(st) && !it->is_symlink(st)) {
-      removed += remove_dead_temporaries(it->path().string(), depth - 1);
+      removed += remove_dead_temporaries(it->path().string(), depth - 1, only_of);
       continue;
     }
     std::smatch m;
     const std::string name = it->path().filename().string();
     if (!std::regex_match(name, m, kTemp) || !it->is_regular_file(st) || it->is_symlink(st)) continue;
+    if (!only_of.empty() && name.compare(0, only_of.size() + 5, only_of + ".tmp.") != 0) continue;
     if (!process_gone((pid_t)std::stol(m[1]))) continue;  // alive, or not ours to judge
     std::error_code rm;
     if (std::filesystem::remove(it->path(), rm)) ++removed;

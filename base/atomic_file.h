@@ -33,8 +33,10 @@ class AtomicFile {
 // Removes the temporary files in `dir` (and in its sub-folders down to `depth` levels, not
 // through symbolic links) that a deepslide process killed mid-write left behind: names
 // `<file>.tmp.<pid>.<n>` whose process no longer runs (or is a zombie, dead but not yet reaped).
-// Files of running processes, and every other file, are left alone. Returns how many were removed.
-int remove_dead_temporaries(const std::string& dir, int depth = 0);
+// Files of running processes, and every other file, are left alone; with `only_of`, only the
+// temporaries of that file name (`<only_of>.tmp.<pid>.<n>`: a folder deepslide does not own).
+// Returns how many were removed.
+int remove_dead_temporaries(const std::string& dir, int depth = 0, const std::string& only_of = "");
 
 void write_file_atomic(const std::string& path, const void* data, size_t size, bool sync = true);
 void write_text_atomic(const std::string& path, const std::string& text, bool sync = true);

@@ -13,7 +13,9 @@
 namespace ds {
 
 FolderLock::FolderLock(const std::string& lock_file, const std::string& folder, const std::string& who) {
-  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  // Read-only: flock needs no write access, and another user who may write into the folder can
+  // then lock it too (0666 less the umask; the folder's own permissions decide who writes there).
+  fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd_ < 0) throw InputError(lock_file, std::string("cannot open: ") + std::strerror(errno));
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd_);

@@ -162,8 +162,10 @@ BundleMade make_bundle(const BundleOptions& o) {
     if (agg_json.contains(key)) v[key] = agg_json[key];
   p["validation"] = v;
   p["recipe_sources"] = made.sources;
-  // A bundle killed mid-write leaves a temporary as large as the model: swept before writing.
-  remove_dead_temporaries(fs::path(o.out).parent_path().empty() ? "." : fs::path(o.out).parent_path().string());
+  // A bundle killed mid-write leaves a temporary as large as the model: swept before writing
+  // (only this file's: the folder is the user's, not deepslide's).
+  remove_dead_temporaries(fs::path(o.out).parent_path().empty() ? "." : fs::path(o.out).parent_path().string(), 0,
+                          fs::path(o.out).filename().string());
   save_model(o.out, model, bundle_metadata(r, p));
   return made;
 }

@@ -346,21 +346,28 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   const auto t0 = Clock::now();
   std::vector<int64_t> order = dist::largest_first(slide_sizes(slides));
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the CSV's order
-  // predict.json is rewritten whole, so at most once a second (DEEPSLIDE_PREDICT_JSON_INTERVAL; a
-  // slide's entry lost to a kill is rebuilt from its CSV next run, as skipped_entry does), except
-  // when a slide fails (its earlier entry must stop being listed at once) and when the run stops.
+  // predict.json is rewritten whole, so a new slide's entry waits up to a second
+  // (DEEPSLIDE_PREDICT_JSON_INTERVAL) or until rank 0 starts its next slide, whichever is first: one
+  // lost to a kill is rebuilt from its CSV next run (skipped_entry). Written at once: a slide that
+  // failed (its earlier entry must stop being listed), an entry that replaces an earlier one (a
+  // rerun keeps an earlier entry whose slide it finds up to date), and the run's end or stop.
   auto last_write = Clock::now();
   const double interval = listing_interval_seconds();
+  bool unpublished = false;
   const auto publish = [&](bool now) {
     if (!now && since(last_write) < interval) return;
     meta["slides"] = entries.ordered();
     write_json(meta_path, meta);
     last_write = Clock::now();
+    unpublished = false;
   };
-  bool unpublished = false;
   try {
     dist::share_items(
-        order, [&](int64_t i) { return with_new_hashes(predict_row(st, rows, (size_t)i), hashes); },
+        order,
+        [&](int64_t i) {
+          if (leader && unpublished) publish(true);  // rank 0 (or alone): before a slide that may take hours
+          return with_new_hashes(predict_row(st, rows, (size_t)i), hashes);
+        },
         [&](int64_t i, const std::string& text) {
           ojson entry;
           SlideOutcome r = decode_outcome(adopt_new_hashes(text, hashes), entry);
@@ -379,9 +386,10 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
             publish(true);
           }
           if (!entry.is_null()) {
+            const bool replaces = entries.earlier.contains(entries.names[(size_t)i]);
             entries.fresh[(size_t)i] = std::move(entry);
             unpublished = true;
-            publish(false);
+            publish(replaces);
           }
           if (st.progress) st.progress->item_done();
           if (on_slide) on_slide(r);

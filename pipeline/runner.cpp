@@ -195,9 +195,9 @@ void Runner::lock_workdir() {
   stamps_ = workdir_ / ".stages";
   make_output_dirs(workdir_.string(), ".stages");  // (a link there would take the stamps elsewhere)
   lock_.emplace((stamps_ / "lock").string(), shown_, "deepslide run");
-  // Locked: a temporary file here or one level down is a killed process's (a stage that is now
-  // up to date would never sweep its folder again).
-  remove_dead_temporaries(workdir_.string(), 1);
+  // Locked: a temporary file here or two levels down (fold<k>/inference_test/) is a killed
+  // process's (a stage that is now up to date would never sweep its folder again).
+  remove_dead_temporaries(workdir_.string(), 2);
   hashes_ = FileHashCache((stamps_ / "hashes.json").string());
   build_ = build_identity(hashes_);
 }

@@ -13,28 +13,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 namespace ds {
 
-GuardVerdict judge_connection(GuardedConnection& c, const ConnectionCounters& n, double now_s,
-                              double request_timeout_s) {
+bool waiting_for_worker(const GuardedConnection& c, const ConnectionCounters& n) {
+  return n.rx > 0 && n.unread >= n.rx && c.tx_answered == 0 && n.tx == 0;
+}
+
+GuardVerdict judge_connection(GuardedConnection& c, const ConnectionCounters& n, double now_s, double request_timeout_s,
+                              bool others_waiting) {
+  if (c.opened < 0) c.opened = now_s;
+  const uint64_t read = n.rx - std::min(n.unread, n.rx);  // what a worker has taken in
   // Everything queued for the client has been acknowledged, and more than before: an answer was
-  // delivered, so what came in before it was a request that got its answer.
+  // delivered, so what the server read before it was a request that got its answer.
+  bool answered = false;
   if (n.unsent == 0 && n.tx != c.tx_answered) {
-    c.rx_answered = n.rx;
+    c.read_answered = read;
     c.tx_answered = n.tx;
+    answered = true;
   }
-  if (n.rx > c.rx_answered + kMaxRequestBytes) return GuardVerdict::too_much;
-  const bool busy = n.rx > c.rx_answered || n.unsent > 0;
+  if (read > c.read_answered + kMaxRequestBytes) return GuardVerdict::too_much;
+  if (answered && others_waiting && now_s - c.opened > 2 * request_timeout_s) return GuardVerdict::too_long;
+  const bool busy = read > c.read_answered || n.unsent > 0;
   if (!busy) {
     c.busy_since = -1;
     return GuardVerdict::keep;
   }
-  if (c.busy_since < 0) c.busy_since = now_s;
+  if (c.busy_since < 0 || (n.unsent > 0 && n.tx >= c.tx_mark + kMinAnswerProgress)) {
+    c.busy_since = now_s;  // turned busy, or an answer still moving at a useful pace
+    c.tx_mark = n.tx;
+  }
   return now_s - c.busy_since > request_timeout_s ? GuardVerdict::too_slow : GuardVerdict::keep;
 }
 
@@ -94,6 +109,12 @@ void ConnectionGuard::look() {
   DIR* dir = opendir("/proc/self/fd");
   if (!dir) return;
   const double now = now_seconds();
+  struct Looked {
+    int fd;  // a duplicate, closed after the verdicts
+    uint64_t inode;
+    ConnectionCounters n;
+  };
+  std::vector<Looked> looked;
   while (const dirent* e = readdir(dir)) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
@@ -107,7 +128,7 @@ void ConnectionGuard::look() {
     socklen_t len = sizeof v;
     tcp_info ti{};
     socklen_t ti_len = sizeof ti;
-    int unsent = 0;
+    int unsent = 0, unread = 0;
     const bool ours = fstat(g, &st) == 0 && S_ISSOCK(st.st_mode) &&
                       getsockopt(g, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v == 0 &&
                       getsockopt(g, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP &&
@@ -117,30 +138,45 @@ void ConnectionGuard::look() {
                    "deepslide serve: this kernel reports no TCP byte counters: slow or endless requests "
                    "are bounded only by the read timeout\n");
       unsupported_ = true;
-    } else if (ours && ioctl(g, SIOCOUTQ, &unsent) == 0) {
-      GuardedConnection& c = conns_[(uint64_t)st.st_ino];
-      c.seen = true;
-      const ConnectionCounters n{ti.tcpi_bytes_received, ti.tcpi_bytes_acked, (uint64_t)std::max(unsent, 0)};
-      const GuardVerdict verdict = judge_connection(c, n, now, timeout_s_);
-      if (verdict != GuardVerdict::keep) {
-        shutdown(g, SHUT_RDWR);  // the worker's read or write fails; it closes the connection
-        closed_.fetch_add(1);
-        if (verdict == GuardVerdict::too_much)
-          std::fprintf(stderr,
-                       "deepslide serve: closed the connection from %s: over %llu KiB received without a "
-                       "complete request\n",
-                       peer_of(g).c_str(), (unsigned long long)(kMaxRequestBytes >> 10));
-        else
-          std::fprintf(stderr,
-                       "deepslide serve: closed the connection from %s: a request not complete and answered "
-                       "within %g s (--request-timeout)\n",
-                       peer_of(g).c_str(), timeout_s_);
-      }
+    } else if (ours && ioctl(g, SIOCOUTQ, &unsent) == 0 && ioctl(g, SIOCINQ, &unread) == 0) {
+      looked.push_back({g,
+                        (uint64_t)st.st_ino,
+                        {ti.tcpi_bytes_received, (uint64_t)std::max(unread, 0), ti.tcpi_bytes_acked,
+                         (uint64_t)std::max(unsent, 0)}});
+      continue;
     }
     close(g);
     if (unsupported_) break;
   }
   closedir(dir);
+  bool someone_waits = false;
+  for (const Looked& l : looked) someone_waits = someone_waits || waiting_for_worker(conns_[l.inode], l.n);
+  for (const Looked& l : looked) {
+    GuardedConnection& c = conns_[l.inode];
+    c.seen = true;
+    const GuardVerdict verdict = judge_connection(c, l.n, now, timeout_s_, someone_waits);
+    if (verdict != GuardVerdict::keep) {
+      shutdown(l.fd, SHUT_RDWR);  // the worker's read or write fails; it closes the connection
+      closed_.fetch_add(1);
+      const std::string who = peer_of(l.fd);
+      if (verdict == GuardVerdict::too_much)
+        std::fprintf(stderr,
+                     "deepslide serve: closed the connection from %s: over %llu KiB received without a "
+                     "complete request\n",
+                     who.c_str(), (unsigned long long)(kMaxRequestBytes >> 10));
+      else if (verdict == GuardVerdict::too_long)
+        std::fprintf(stderr,
+                     "deepslide serve: closed the connection from %s after an answer: open over %g s while "
+                     "other clients wait for a thread\n",
+                     who.c_str(), 2 * timeout_s_);
+      else
+        std::fprintf(stderr,
+                     "deepslide serve: closed the connection from %s: a request not complete and answered "
+                     "within %g s (--request-timeout)\n",
+                     who.c_str(), timeout_s_);
+    }
+    close(l.fd);
+  }
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (!it->second.seen) it = conns_.erase(it);
     else (it++)->second.seen = false;

@@ -17,7 +17,8 @@
 - one writer per output folder: while OUT/.lock is held (here by this script), predict, diagnose,
   patches and train are refused with one line naming the folder, and write nothing;
 - temporary files a killed process left (`<file>.tmp.<pid>.<n>`, its pid gone or a zombie) are
-  swept by the next diagnose (its slides' folders too), patches (its class folders) and bundle.
+  swept by the next diagnose (its slides' folders too), patches (its class folders) and bundle
+  (only the bundle file's own: its folder is the user's).
 Run by ctest (DEEPSLIDE set)."""
 import fcntl
 import json
@@ -228,7 +229,8 @@ for cmd, out, args in (
         ("patches", f"{tmp}/lk_patches", ["--all-wsi", wsi, "--labels", labels_val, "--patch-size", "32"]),
         ("train", f"{tmp}/lk_train", ["--all-wsi", wsi, "--labels-train", f"{tmp}/labels/labels_train.csv",
                                       "--labels-val", labels_val, "--patch-size", "32", "--level", "1",
-                                      "--epochs", "1", "--num-train-per-class", "8", "--batch-size", "8"])):
+                                      "--epochs", "1", "--num-train-per-class", "8", "--batch-size", "8",
+                                      "--windows-csv", f"{tmp}/lk_train/windows.csv"])):
     os.makedirs(out)
     with open(f"{out}/.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -237,7 +239,7 @@ for cmd, out, args in (
         check(len(lines) >= 1 and f"{out}: another deepslide {cmd} is writing into this folder" in lines[-1],
               f"{cmd} into a locked folder: {p.stderr[-300:]}")
         written = [f for f in os.listdir(out) if f != ".lock"]
-        check(written in ([], ["checkpoints"]), f"{cmd} into a locked folder wrote {written}")
+        check(written == [], f"{cmd} into a locked folder wrote {written}")
 
 # Temporaries of killed writers: a pid that is gone, and one that is a zombie (exited, not reaped).
 gone = subprocess.Popen(["true"])
@@ -269,10 +271,14 @@ pa = f"{tmp}/tmp_patches"
 planted = plant(f"{pa}/{cls[0]}")
 run(["patches", "--all-wsi", wsi, "--labels", labels_val, "--out", pa, "--patch-size", "32", "--quiet"])
 check([os.path.exists(p) for p in planted] == [False, False, True], f"patches' sweep: {planted}")
-bdir = f"{tmp}/tmp_bundle"
-planted = plant(bdir)
+bdir = f"{tmp}/tmp_bundle"  # the user's folder: only the bundle's own temporaries go
+os.makedirs(bdir)
+planted = [f"{bdir}/b.safetensors.tmp.{gone.pid}.0", f"{bdir}/b.safetensors.tmp.{zombie.pid}.2",
+           f"{bdir}/b.safetensors.tmp.{os.getpid()}.1", f"{bdir}/notes.tmp.{gone.pid}.1"]
+for path in planted:
+    open(path, "w").close()
 run(["bundle", "--model", model, "--aggregator", f"{tmp}/search/aggregator.json", "--out", f"{bdir}/b.safetensors"])
-check([os.path.exists(p) for p in planted] == [False, False, True], f"bundle's sweep: {planted}")
+check([os.path.exists(p) for p in planted] == [False, False, True, True], f"bundle's sweep: {planted}")
 zombie.wait()
 
 if failures:

@@ -341,9 +341,10 @@ def check_hostile_clients(slide, tile_path):
 
 def check_stuck_clients(slide):
     """Clients that hold the only worker (--serve-threads 1) without finishing: a request trickled a
-    header line at a time, an answer never read, endless header lines. The connection guard closes
-    each (after --request-timeout 2 s; past 1 MiB of headers), the server's memory stays bounded,
-    and the next client is answered."""
+    header line at a time, an answer never read, requests each finished just in time on one
+    keep-alive connection, endless header lines. The connection guard closes each (after
+    --request-timeout 2 s; the keep-alive one after 4 s, when another client waits; past 1 MiB of
+    headers), the server's memory stays bounded, and the waiting or next client is answered."""
     import socket
     import time
     srv = Server("--serve-threads", "1", "--request-timeout", "2", slide)
@@ -380,6 +381,47 @@ def check_stuck_clients(slide):
             c.sendall(b"GET /static/openseadragon.min.js HTTP/1.1\r\nHost: x\r\n\r\n")
             time.sleep(3.5)
             h.check(answered_soon(), "no answer while an earlier answer is not being read")
+        # A client that finishes each request just in time, over and over on one keep-alive
+        # connection, while another waits for the only thread: the waiting one is answered (its
+        # connection not closed for waiting), once the first has been open over 2 x the timeout.
+        import threading
+        stop = threading.Event()
+
+        def just_in_time():
+            with socket.create_connection((srv.host, srv.port), timeout=10) as c:
+                while not stop.is_set():
+                    for part in (b"GET /api/slides HTTP/1.1\r\nHost: x\r\n", b"X-a: b\r\n", b"\r\n"):
+                        c.sendall(part)
+                        time.sleep(0.6)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        d = c.recv(4096)
+                        if not d:
+                            return
+                        head += d
+                    head, body = head.split(b"\r\n\r\n", 1)
+                    length = int([ln.split(b":")[1] for ln in head.split(b"\r\n")
+                                  if ln.lower().startswith(b"content-length:")][0])
+                    while len(body) < length:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        body += d
+        attacker = threading.Thread(target=just_in_time)
+        attacker.start()
+        time.sleep(1)
+        t0 = time.monotonic()
+        try:
+            with socket.create_connection((srv.host, srv.port), timeout=15) as c:
+                c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                got = c.recv(12)
+        except OSError as e:
+            got = repr(e).encode()
+        waited = time.monotonic() - t0
+        stop.set()
+        attacker.join()
+        h.check(got == b"HTTP/1.1 200" and waited < 10,
+                f"a client waiting behind one that finishes each request just in time: {got!r} after {waited:.1f} s")
         rss0 = rss_mb()
         with socket.create_connection((srv.host, srv.port), timeout=5) as c:
             c.sendall(b"GET /api/slides HTTP/1.1\r\nHost: x\r\n")
@@ -396,8 +438,8 @@ def check_stuck_clients(slide):
     finally:
         code, err = srv.stop()
     h.check(code == 0, f"stuck-clients server exit {code}: {err[-300:]}")
-    h.check(err.count("within 2 s (--request-timeout)") >= 2 and "over 1024 KiB received" in err,
-            f"the guard's log lines: {err[-600:]}")
+    h.check(err.count("within 2 s (--request-timeout)") >= 2 and "over 1024 KiB received" in err and
+            "while other clients wait for a thread" in err, f"the guard's log lines: {err[-800:]}")
 
 
 def check_error_paths(tmp):

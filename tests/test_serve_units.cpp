@@ -93,44 +93,77 @@ TEST_CASE("the encoded-tile cache keeps recent tiles within its byte bound") {
   CHECK(c.bytes() == 50);
 }
 
-TEST_CASE("The connection guard closes connections busy too long or sent too much, not idle ones") {
+TEST_CASE("The connection guard closes connections busy too long, sent too much or held too long") {
   const double timeout = 30;
+  // Counters as {received, of them unread, acknowledged by the client, queued for it}.
   SECTION("a request answered in time, then idle for longer than the timeout: kept") {
     GuardedConnection c;
-    CHECK(judge_connection(c, {0, 0, 0}, 0, timeout) == GuardVerdict::keep);       // connected, nothing sent
-    CHECK(judge_connection(c, {300, 0, 0}, 1, timeout) == GuardVerdict::keep);     // a request
-    CHECK(judge_connection(c, {300, 0, 5000}, 2, timeout) == GuardVerdict::keep);  // its answer on its way
-    CHECK(judge_connection(c, {300, 5000, 0}, 3, timeout) == GuardVerdict::keep);  // delivered
+    CHECK(judge_connection(c, {0, 0, 0, 0}, 0, timeout, false) == GuardVerdict::keep);       // connected
+    CHECK(judge_connection(c, {300, 0, 0, 0}, 1, timeout, false) == GuardVerdict::keep);     // a request, read
+    CHECK(judge_connection(c, {300, 0, 0, 5000}, 2, timeout, false) == GuardVerdict::keep);  // its answer on its way
+    CHECK(judge_connection(c, {300, 0, 5000, 0}, 3, timeout, false) == GuardVerdict::keep);  // delivered
     CHECK(c.busy_since < 0);
-    CHECK(judge_connection(c, {300, 5000, 0}, 100, timeout) == GuardVerdict::keep);  // keep-alive, idle
-    CHECK(judge_connection(c, {600, 5000, 0}, 101, timeout) == GuardVerdict::keep);  // the next request
-    CHECK(judge_connection(c, {600, 9000, 0}, 102, timeout) == GuardVerdict::keep);  // answered
-    CHECK(judge_connection(c, {600, 9000, 0}, 500, timeout) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {300, 0, 5000, 0}, 100, timeout, true) == GuardVerdict::keep);   // keep-alive, idle
+    CHECK(judge_connection(c, {600, 0, 5000, 0}, 101, timeout, false) == GuardVerdict::keep);  // the next request
+    CHECK(judge_connection(c, {600, 0, 9000, 0}, 102, timeout, false) == GuardVerdict::keep);  // answered, no one waits
+    CHECK(judge_connection(c, {600, 0, 9000, 0}, 500, timeout, false) == GuardVerdict::keep);
   }
   SECTION("a request trickled a byte at a time: closed once busy for longer than the timeout") {
     GuardedConnection c;
     GuardVerdict v = GuardVerdict::keep;
     double t = 0;
     for (uint64_t rx = 1; v == GuardVerdict::keep && t < 100; ++rx, t += 1)
-      v = judge_connection(c, {rx, 0, 0}, t, timeout);
+      v = judge_connection(c, {rx, 0, 0, 0}, t, timeout, false);
     CHECK(v == GuardVerdict::too_slow);
     CHECK(t == Approx(32));  // busy from t = 0, judged too slow at the first look past 30 s
   }
-  SECTION("an answer the client does not read: closed after the timeout") {
+  SECTION("waiting in the queue for a worker (nothing read yet) is not busy, however long") {
     GuardedConnection c;
-    CHECK(judge_connection(c, {200, 0, 0}, 0, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(c, {200, 4000, 60000}, 10, timeout) == GuardVerdict::keep);  // some read, the rest queued
-    CHECK(judge_connection(c, {200, 4100, 59900}, 29, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(c, {200, 4200, 59800}, 31, timeout) == GuardVerdict::too_slow);
+    const ConnectionCounters queued{300, 300, 0, 0};
+    CHECK(waiting_for_worker(c, queued));
+    CHECK(judge_connection(c, queued, 0, timeout, true) == GuardVerdict::keep);
+    CHECK(judge_connection(c, queued, 500, timeout, true) == GuardVerdict::keep);
+    CHECK(!waiting_for_worker(c, {300, 0, 0, 0}));  // a worker took it
   }
-  SECTION("endless headers: closed past kMaxRequestBytes whatever the time") {
+  SECTION("an answer the client does not read: closed after the timeout; one read steadily: kept") {
     GuardedConnection c;
-    CHECK(judge_connection(c, {kMaxRequestBytes, 0, 0}, 0, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(c, {kMaxRequestBytes + 1, 0, 0}, 0.1, timeout) == GuardVerdict::too_much);
+    CHECK(judge_connection(c, {200, 0, 0, 0}, 0, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {200, 0, 4000, 600000}, 10, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {200, 0, 4100, 599900}, 29, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {200, 0, 4200, 599800}, 31, timeout, false) == GuardVerdict::too_slow);
+    GuardedConnection slow_link;  // 5 MB at ~3 KB/s: over the timeout in all, but moving
+    CHECK(judge_connection(slow_link, {200, 0, 0, 0}, 0, timeout, false) == GuardVerdict::keep);
+    uint64_t acked = 0;
+    GuardVerdict v = GuardVerdict::keep;
+    for (double t = 1; t < 200 && v == GuardVerdict::keep; t += 1) {
+      acked += 3000;
+      v = judge_connection(slow_link, {200, 0, acked, 5000000 - acked}, t, timeout, false);
+    }
+    CHECK(v == GuardVerdict::keep);
+  }
+  SECTION("endless headers: closed past kMaxRequestBytes read whatever the time") {
+    GuardedConnection c;
+    CHECK(judge_connection(c, {kMaxRequestBytes, 0, 0, 0}, 0, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(c, {kMaxRequestBytes + 1, 0, 0, 0}, 0.1, timeout, false) == GuardVerdict::too_much);
     GuardedConnection answered;  // the bound counts from the last answer, not from the connection's start
-    CHECK(judge_connection(answered, {kMaxRequestBytes, 0, 0}, 0, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(answered, {kMaxRequestBytes, 100, 0}, 1, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(answered, {2 * kMaxRequestBytes, 100, 0}, 2, timeout) == GuardVerdict::keep);
-    CHECK(judge_connection(answered, {2 * kMaxRequestBytes + 1, 100, 0}, 3, timeout) == GuardVerdict::too_much);
+    CHECK(judge_connection(answered, {kMaxRequestBytes, 0, 0, 0}, 0, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {kMaxRequestBytes, 0, 100, 0}, 1, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {2 * kMaxRequestBytes, 0, 100, 0}, 2, timeout, false) == GuardVerdict::keep);
+    CHECK(judge_connection(answered, {2 * kMaxRequestBytes + 1, 0, 100, 0}, 3, timeout, false) ==
+          GuardVerdict::too_much);
+  }
+  SECTION("requests each finished just in time: the worker goes to a waiting client after 2 x the timeout") {
+    GuardedConnection c;
+    GuardVerdict v = GuardVerdict::keep;
+    double t = 0;
+    uint64_t rx = 0, tx = 0;
+    while (v == GuardVerdict::keep && t < 1000) {
+      for (int i = 0; i < 29 && v == GuardVerdict::keep; ++i, t += 1)
+        v = judge_connection(c, {++rx, 0, tx, 0}, t, timeout, true);  // a byte a second, 29 s
+      if (v == GuardVerdict::keep) v = judge_connection(c, {rx, 0, tx += 500, 0}, t, timeout, true);  // answered
+    }
+    CHECK(v == GuardVerdict::too_long);
+    CHECK(t > 60);
+    CHECK(t < 100);
   }
 }

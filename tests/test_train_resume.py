@@ -148,7 +148,8 @@ check("--resume" in error_line(p), "fresh run over existing checkpoints not refu
 fewer = list(base)
 fewer[fewer.index("--epochs") + 1] = "1"
 p = run(fewer + ["--out", ref, "--resume"], expect=2)
-check("2 epochs done, more than --epochs 1" in error_line(p) and "checkpoints" in error_line(p),
+check("is 2 epochs into training, more than --epochs 1 allows; resume with --epochs 2" in error_line(p) and
+      "checkpoints" in error_line(p),
       "resume with fewer epochs not refused: " + error_line(p))
 
 if failures:

@@ -248,10 +248,13 @@ Start resume_from_checkpoint(const TrainConfig& cfg, const Dataset& data, const 
         "; the result will not be bit-identical to an uninterrupted run");
   // More epochs done than this run asks for: the best model would be chosen among epochs this run
   // would never have trained, so it is not this run's result.
-  if (c.state.epochs_done > cfg.epochs || (c.state.epochs_done == cfg.epochs && c.state.batch > 0))
-    throw InputError(path, "has " + std::to_string(c.state.epochs_done) + " epochs done, more than --epochs " +
-                               std::to_string(cfg.epochs) + "; resume with --epochs " +
-                               std::to_string(c.state.epochs_done) + " or more, or start a new --out folder");
+  const int64_t needed = c.state.epochs_done + (c.state.batch > 0 ? 1 : 0);  // epochs the checkpoint is into
+  if (needed > cfg.epochs)
+    throw InputError(path, "is " + std::to_string(c.state.epochs_done) + " epochs" +
+                               (c.state.batch > 0 ? " and " + std::to_string(c.state.batch) + " batches" : "") +
+                               " into training, more than --epochs " + std::to_string(cfg.epochs) +
+                               " allows; resume with --epochs " + std::to_string(needed) +
+                               " or more, or start a new --out folder");
   Start s{std::move(c.model), std::move(c.state), {}};
   s.slide_stains = slide_stains(cfg, data, s.model.stain, say);
   say("resuming from " + path + " (" + std::to_string(s.st.epochs_done) + " epochs done, " +
@@ -692,8 +695,6 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
   std::error_code ec;
   fs::create_directories(ckdir, ec);
   if (ec) throw InputError(ckdir, "cannot create folder: " + ec.message());
-  std::optional<FolderLock> lock;  // one training run per --out (held until it returns)
-  if (dp.leader()) lock.emplace((fs::path(cfg.out) / kFolderLockName).string(), cfg.out, "deepslide train");
   const std::map<std::string, std::string> config = fingerprint(cfg, data);
   const std::string threads_now = std::to_string(num_threads()), ranks_now = std::to_string(dp.ranks());
   Start start = cfg.resume ? resume_from_checkpoint(cfg, data, ckdir, config,
@@ -714,6 +715,15 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
 }
 
 TrainSummary load_and_train(const TrainConfig& cfg, const DataSource& src, const TrainEvents& ev) {
+  // One training run per --out, from before anything is written there (the data event may write
+  // --windows-csv into it) until the run returns.
+  std::optional<FolderLock> lock;
+  if (dist::rank() == 0) {
+    std::error_code ec;
+    fs::create_directories(cfg.out, ec);
+    if (ec) throw InputError(cfg.out, "cannot create folder: " + ec.message());
+    lock.emplace((fs::path(cfg.out) / kFolderLockName).string(), cfg.out, "deepslide train");
+  }
   const auto t0 = Clock::now();
   const Dataset data = load_dataset(src, cfg.threads);
   if (ev.data && dist::rank() == 0) ev.data(data, since(t0));

@@ -173,10 +173,11 @@ void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_j
 }
 
 // The slides' classes the folder's patches were exported under (.patches.json's "slides": label
-// CSV path -> class), with this run's rows added. InputError when a slide is now labelled with
-// another class: its patches would stay in the old class's folder beside the new ones, the same
-// windows under two labels.
-nlohmann::ordered_json slide_classes(const PatchExportOptions& o, const std::vector<SlideLabel>& rows) {
+// CSV path -> class; each slide recorded once its patches are written). InputError when one of
+// them is now labelled with another class: its patches would stay in the old class's folder
+// beside the new ones, the same windows under two labels. (With --annotations the annotations'
+// classes decide the folders, not the label CSV: nothing is recorded.)
+nlohmann::ordered_json recorded_slide_classes(const PatchExportOptions& o, const std::vector<SlideLabel>& rows) {
   const std::string path = (fs::path(o.out) / ".patches.json").string();
   nlohmann::ordered_json classes = nlohmann::ordered_json::object();
   std::error_code ec;
@@ -184,15 +185,25 @@ nlohmann::ordered_json slide_classes(const PatchExportOptions& o, const std::vec
     const nlohmann::ordered_json then = read_json_file<nlohmann::ordered_json>(path);
     if (then.is_object() && then.contains("slides") && then["slides"].is_object()) classes = then["slides"];
   }
-  for (const SlideLabel& r : rows) {
+  if (!o.annotations.empty()) return classes;
+  for (const SlideLabel& r : rows)
     if (classes.contains(r.img) && classes[r.img] != r.gt)
       throw InputError(o.out, "holds the patches of slide '" + quoted_for_message(r.img) + "' as class " +
                                   classes[r.img].dump() + ", and " + o.labels + " now says '" +
                                   quoted_for_message(r.gt) +
                                   "' (its patches would be under both); use another --out, or empty it first");
-    classes[r.img] = r.gt;
-  }
   return classes;
+}
+
+// The record with its "slides" in path order, whichever order the slides finished in (so the
+// file does not depend on how many ranks did them).
+nlohmann::ordered_json sorted_slides(nlohmann::ordered_json recorded) {
+  std::map<std::string, nlohmann::ordered_json> by_path;
+  for (const auto& [img, cls] : recorded["slides"].items()) by_path[img] = cls;
+  nlohmann::ordered_json slides = nlohmann::ordered_json::object();
+  for (const auto& [img, cls] : by_path) slides[img] = cls;
+  recorded["slides"] = slides;
+  return recorded;
 }
 
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
@@ -226,7 +237,8 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const nlohmann::ordered_json settings = patch_settings(o);
   check_patch_settings(o, settings);  // every rank, before any writes it
   nlohmann::ordered_json recorded = settings;
-  recorded["slides"] = slide_classes(o, rows);
+  recorded["slides"] = recorded_slide_classes(o, rows);
+  const std::string settings_path = (fs::path(o.out) / ".patches.json").string();
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
@@ -234,8 +246,8 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   if (dist::rank() == 0) {
     make_output_dirs(o.out, "");
     lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide patches");
-    remove_dead_temporaries(o.out, 1);  // a killed run's, in the class folders
-    write_text_atomic((fs::path(o.out) / ".patches.json").string(), recorded.dump(2) + "\n");
+    remove_dead_temporaries(o.out, 3);  // a killed run's: OUT/<class>/, --by-folder OUT/<class>/<slide>/<slide>/
+    write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
   }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   PatchExportOptions mine = o;
@@ -262,6 +274,11 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
         e.error = j.at("error");
         if (!e.error.empty()) failed[(size_t)i] = {e.img, e.error};
         else if (e.kept == 0) skipped[(size_t)i] = j.at("path");
+        if (e.error.empty() && e.kept > 0 && o.annotations.empty() &&
+            recorded["slides"].value(e.img, "") != rows[(size_t)i].gt) {
+          recorded["slides"][e.img] = rows[(size_t)i].gt;  // its patches are in that class's folder now
+          write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
+        }
         sum.patches += e.kept;
         if (mine.progress) mine.progress->item_done();
         e.total = sum.patches;
