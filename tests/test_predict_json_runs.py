@@ -139,6 +139,9 @@ check(code == 130, f"redo of a replaced slide, interrupted: exit {code}")
 e = run(["search", "--preds", f"{tmp}/pbig0", "--labels", f"{tmp}/big.csv", "--out", f"{tmp}/search0"], expect=2)
 check(out_name(rel) in e.stderr and "has no key file" in e.stderr,
       f"search on the CSV of a replaced slide whose redo stopped: {e.stderr[-400:]}")
+e = run(["geojson", "--predictions", f"{tmp}/pbig0/predict.json", "--out", f"{tmp}/gj0"], expect=2)
+check(out_name(rel) in e.stderr and "has no key file" in e.stderr,
+      f"geojson of the CSV of a replaced slide whose redo stopped: {e.stderr[-400:]}")
 open(path, "wb").write(original)
 
 data = bytearray(open(path, "rb").read())
