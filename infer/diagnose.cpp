@@ -120,10 +120,12 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
     if (j.at("slide_identity").get<std::string>() != identity) return "the slide changed";
     if (!j.contains("key")) return "diagnosis.json has no key (an older version made it)";
     if (const std::string why = key_difference(j.at("key"), key); !why.empty()) return why;
-    // Each output as written: a file edited, cut short or replaced since is redone, not trusted.
+    // Each output as written: a file edited, cut short or replaced since is redone, not trusted
+    // (windows.csv by its key file, which fingerprints it; the others by diagnosis.json).
     const nlohmann::json& sums = j.contains("files_fnv1a") ? j.at("files_fnv1a") : nlohmann::json::object();
     for (const std::string& f : output_files(b.model.classes)) {
       if (!fs::exists(dir / f, ec)) return f + " is missing";
+      if (f == kWindowsCsv) continue;
       if (!sums.contains(f)) return "diagnosis.json has no fingerprint of " + f + " (an older version made it)";
       if (sums.at(f) != hex64(fnv1a_file((dir / f).string()))) return f + " changed since it was written";
     }
@@ -235,7 +237,8 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   if (!o.annotations.empty()) rec["outside_annotations"] = ev.outside_roi;
   rec["files"] = output_files(b.model.classes);
   ojson sums = ojson::object();
-  for (const std::string& f : output_files(b.model.classes)) sums[f] = hex64(fnv1a_file((dir / f).string()));
+  for (const std::string& f : output_files(b.model.classes))
+    if (f != kWindowsCsv) sums[f] = hex64(fnv1a_file((dir / f).string()));  // (windows.csv: its key file)
   rec["files_fnv1a"] = sums;
   write_text_atomic((dir / kRecord).string(), rec.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }

@@ -67,10 +67,8 @@ std::vector<std::string> write_geojson_from_predictions(const GeoJsonFromPredict
           throw InputError(o.predictions, "slide '" + quoted_for_message(stem) + "': " + why);
       const std::string csv = (fs::path(o.predictions).parent_path() / s["csv"].get<std::string>()).string();
       const int64_t side = o.window_side ? o.window_side : side_from_meta(meta, stem, o.predictions);
-      // Only a CSV predict finished, as search and evaluate read them (infer/prediction_index.h):
-      // predict writes <name>.csv with <name>.key.json beside it.
-      if (const std::string why = finished_refusal(csv, fs::path(csv).replace_extension(".key.json").string());
-          !why.empty())
+      // Only a CSV predict finished, as search and evaluate read them (infer/prediction_index.h).
+      if (const std::string why = finished_refusal(csv); !why.empty())
         throw InputError(csv, why + " (predict it again)");
       written.push_back(write_one(csv, side, (fs::path(o.out) / (stem + ".geojson")).string(), o.geojson));
     }

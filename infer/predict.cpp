@@ -310,6 +310,7 @@ void record(PredictSummary& sum, const SlideOutcome& r) {
 PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
                               const std::function<void(const SlideOutcome&)>& on_slide) {
   DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
+  const double interval = listing_interval_seconds();  // a bad value stops the run before it starts
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
   std::error_code ec;
   fs::create_directories(o.out, ec);
@@ -352,7 +353,6 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   // failed (its earlier entry must stop being listed), an entry that replaces an earlier one (a
   // rerun keeps an earlier entry whose slide it finds up to date), and the run's end or stop.
   auto last_write = Clock::now();
-  const double interval = listing_interval_seconds();
   bool unpublished = false;
   const auto publish = [&](bool now) {
     if (!now && since(last_write) < interval) return;

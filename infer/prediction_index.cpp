@@ -73,7 +73,7 @@ std::string PredictionIndex::refusal(const std::string& name) const {
   if (!has_file_) return fs::exists(csv_of(name), ec) ? "" : "no CSV";
   if (!(j_.contains("slides") && j_["slides"].is_object() && j_["slides"].contains(name)))
     return "not listed in " + path_;
-  return finished_refusal(csv_of(name), (fs::path(dir_) / (name + ".key.json")).string());
+  return finished_refusal(csv_of(name));
 }
 
 std::string PredictionIndex::csv_of(const std::string& name) const {

@@ -130,8 +130,9 @@ std::string run_refusal(const std::string& csv_path, const std::string& key_path
   });
 }
 
-std::string finished_refusal(const std::string& csv_path, const std::string& key_path) {
-  return key_file_refusal(csv_path, key_path, [](const ojson&) { return std::string(); });
+std::string finished_refusal(const std::string& csv_path) {
+  return key_file_refusal(csv_path, fs::path(csv_path).replace_extension(".key.json").string(),
+                          [](const ojson&) { return std::string(); });
 }
 
 void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text) {

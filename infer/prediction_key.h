@@ -47,9 +47,10 @@ std::string reuse_refusal(const std::string& csv_path, const std::string& key_pa
 // run has none), and its CSV the one the key file describes. predict.json lists it only when it was.
 std::string run_refusal(const std::string& csv_path, const std::string& key_path, const ojson& run,
                         const ojson& annotations);
-// Why OUT/<name>.csv is not one predict finished ("" when it is): no CSV, no key file (a redo of
-// its slide started and has not finished), or a CSV the key file does not describe.
-std::string finished_refusal(const std::string& csv_path, const std::string& key_path);
+// Why OUT/<name>.csv is not one predict finished ("" when it is): no CSV, no key file
+// OUT/<name>.key.json beside it (a redo of its slide started and has not finished), or a CSV the
+// key file does not describe.
+std::string finished_refusal(const std::string& csv_path);
 // Writes the key file of a finished CSV (atomically, after the CSV).
 void write_key_file(const std::string& key_path, const ojson& key, const std::string& csv_text);
 

@@ -2,10 +2,6 @@
 // range (skip, or resume or clear, run its commands, stamp it), then the summary.
 #include "pipeline/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>

@@ -59,32 +59,37 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The port of an IPv4 or IPv6 address (-1 for another family), and its host as text.
+int port_of(const sockaddr_storage& a, std::string* host = nullptr) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  int port = -1;
+  if (a.ss_family == AF_INET) {
+    const auto* v4 = (const sockaddr_in*)&a;
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* v6 = (const sockaddr_in6*)&a;
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    port = ntohs(v6->sin6_port);
+  }
+  if (host) *host = text;
+  return port;
+}
+
 // "address:port" of the client, for the log line.
 std::string peer_of(int fd) {
   sockaddr_storage a{};
   socklen_t len = sizeof a;
   if (getpeername(fd, (sockaddr*)&a, &len) != 0) return "a client";
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (a.ss_family == AF_INET) {
-    const auto* v4 = (const sockaddr_in*)&a;
-    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-    port = ntohs(v4->sin_port);
-  } else if (a.ss_family == AF_INET6) {
-    const auto* v6 = (const sockaddr_in6*)&a;
-    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-    port = ntohs(v6->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
+  std::string host;
+  const int port = port_of(a, &host);
+  return host + ":" + std::to_string(port);
 }
 
 int local_port(int fd) {
   sockaddr_storage a{};
   socklen_t len = sizeof a;
-  if (getsockname(fd, (sockaddr*)&a, &len) != 0) return -1;
-  if (a.ss_family == AF_INET) return ntohs(((const sockaddr_in*)&a)->sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(((const sockaddr_in6*)&a)->sin6_port);
-  return -1;
+  return getsockname(fd, (sockaddr*)&a, &len) == 0 ? port_of(a) : -1;
 }
 
 }  // namespace

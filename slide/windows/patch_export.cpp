@@ -152,19 +152,23 @@ nlohmann::ordered_json patch_settings(const PatchExportOptions& o) {
   return j;
 }
 
-// InputError when `out` holds patches made with other settings (its .patches.json differs).
-void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_json& mine) {
-  const std::string path = (fs::path(o.out) / ".patches.json").string();
+// The folder's .patches.json as an earlier run wrote it (null when there is none).
+nlohmann::ordered_json read_patch_record(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return;
-  nlohmann::ordered_json then;
+  if (!fs::exists(path, ec)) return nullptr;
   try {
-    then = read_json_file<nlohmann::ordered_json>(path);
+    return read_json_file<nlohmann::ordered_json>(path);
   } catch (const InputError&) {
     throw InputError(path,
                      "unreadable: cannot tell which settings made this folder's patches (remove it, or use "
                      "another --out)");
   }
+}
+
+// InputError when `out` holds patches made with other settings (`then`, its .patches.json, differs).
+void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_json& then,
+                          const nlohmann::ordered_json& mine) {
+  if (then.is_null()) return;
   for (const auto& [k, v] : mine.items())
     if (!then.is_object() || !then.contains(k) || then[k] != v)
       throw InputError(o.out, "holds patches made with other settings (" + k + ": " +
@@ -177,14 +181,10 @@ void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_j
 // them is now labelled with another class: its patches would stay in the old class's folder
 // beside the new ones, the same windows under two labels. (With --annotations the annotations'
 // classes decide the folders, not the label CSV: nothing is recorded.)
-nlohmann::ordered_json recorded_slide_classes(const PatchExportOptions& o, const std::vector<SlideLabel>& rows) {
-  const std::string path = (fs::path(o.out) / ".patches.json").string();
+nlohmann::ordered_json recorded_slide_classes(const PatchExportOptions& o, const nlohmann::ordered_json& then,
+                                              const std::vector<SlideLabel>& rows) {
   nlohmann::ordered_json classes = nlohmann::ordered_json::object();
-  std::error_code ec;
-  if (fs::exists(path, ec)) {
-    const nlohmann::ordered_json then = read_json_file<nlohmann::ordered_json>(path);
-    if (then.is_object() && then.contains("slides") && then["slides"].is_object()) classes = then["slides"];
-  }
+  if (then.is_object() && then.contains("slides") && then["slides"].is_object()) classes = then["slides"];
   if (!o.annotations.empty()) return classes;
   for (const SlideLabel& r : rows)
     if (classes.contains(r.img) && classes[r.img] != r.gt)
@@ -235,10 +235,11 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const std::vector<std::string> names = patch_slide_names(rows, !o.annotations.empty());
   const std::vector<ResolvedSlide> slides = resolve_slides(o.all_wsi, rows, o.labels);
   const nlohmann::ordered_json settings = patch_settings(o);
-  check_patch_settings(o, settings);  // every rank, before any writes it
-  nlohmann::ordered_json recorded = settings;
-  recorded["slides"] = recorded_slide_classes(o, rows);
   const std::string settings_path = (fs::path(o.out) / ".patches.json").string();
+  const nlohmann::ordered_json then = read_patch_record(settings_path);
+  check_patch_settings(o, then, settings);  // every rank, before any writes it
+  nlohmann::ordered_json recorded = settings;
+  recorded["slides"] = recorded_slide_classes(o, then, rows);
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
