@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,8 +16,15 @@ namespace ds {
 FolderLock::FolderLock(const std::string& lock_file, const std::string& folder, const std::string& who) {
   // Read-only: flock needs no write access, and another user who may write into the folder can
   // then lock it too (0666 less the umask; the folder's own permissions decide who writes there).
-  fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+  // Non-blocking: a FIFO planted under the name would otherwise wait for a writer for ever.
+  fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
   if (fd_ < 0) throw InputError(lock_file, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw InputError(lock_file, "not a regular file (remove it: it is only the folder's lock)");
+  }
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd_);
     fd_ = -1;

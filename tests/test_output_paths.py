@@ -15,7 +15,8 @@
   spreadsheet would run it as a formula; a slide file name with a newline) are refused with one
   line, in a model file, a label CSV and the slides `split` lists, before anything is written;
 - one writer per output folder: while OUT/.lock is held (here by this script), predict, diagnose,
-  patches and train are refused with one line naming the folder, and write nothing;
+  patches and train are refused with one line naming the folder, and write nothing; a FIFO
+  planted as OUT/.lock is refused at once, not waited on;
 - temporary files a killed process left (`<file>.tmp.<pid>.<n>`, its pid gone or a zombie) are
   swept by the next diagnose (its slides' folders too), patches (its class folders) and bundle
   (only the bundle file's own: its folder is the user's).
@@ -240,6 +241,18 @@ for cmd, out, args in (
               f"{cmd} into a locked folder: {p.stderr[-300:]}")
         written = [f for f in os.listdir(out) if f != ".lock"]
         check(written == [], f"{cmd} into a locked folder wrote {written}")
+
+# A FIFO planted as the lock is refused at once (opening it would wait for a writer for ever).
+fifo_out = f"{tmp}/lk_fifo"
+os.makedirs(fifo_out)
+os.mkfifo(f"{fifo_out}/.lock")
+try:
+    p = subprocess.run([DS, "predict", "--out", fifo_out, "--model", model, "--all-wsi", wsi, "--labels", labels_val,
+                        "--level", "1"], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 2 and f"{fifo_out}/.lock: not a regular file" in p.stderr,
+          f"a FIFO as the folder's lock: exit {p.returncode} {p.stderr[-300:]}")
+except subprocess.TimeoutExpired:
+    check(False, "a FIFO as the folder's lock: predict hung")
 
 # Temporaries of killed writers: a pid that is gone, and one that is a zombie (exited, not reaped).
 gone = subprocess.Popen(["true"])
