@@ -4,7 +4,7 @@
 # builds and runs the benchmark suite; `make fuzz` runs every fuzz target (tests/fuzz) FUZZ_TIME
 # seconds each, `make fuzz-ci` each for 20 s (the fuzz step of .ci/run); `make format` applies
 # .clang-format to every C++ file, `make format-check` lists the files it would change; `make
-# accuracy-winograd` trains on Fashion-MNIST with and without Winograd (issue 27's numerics); `make
+# accuracy-winograd` trains on Fashion-MNIST with and without Winograd (Winograd's numerics); `make
 # accuracy-precision` checks the demo model's agreement across algorithms and precisions.
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -30,7 +30,7 @@ test: deps
 bench: build
 	@for b in $(BUILD)/bench_*; do [ -x "$$b" ] && "$$b" || true; done
 
-# Issue 27's training numerics: 2 epochs on Fashion-MNIST (fetched once with npm) with --conv-algo
+# Winograd's training numerics: 2 epochs on Fashion-MNIST (fetched once with npm) with --conv-algo
 # direct, winograd and auto, validation accuracies within 0.5 points of direct
 # (tests/winograd_train_accuracy.py; ~17 minutes, so not in `make test`).
 accuracy-winograd:
@@ -38,7 +38,7 @@ accuracy-winograd:
 	$(MAKE) build
 	DEEPSLIDE=$(BUILD)/deepslide /usr/bin/python3 tests/winograd_train_accuracy.py
 
-# Issues 20 and 27 on a trained model: make demo's bundle diagnoses the demo's test slides with fp32
+# Reduced precision and Winograd on a trained model: make demo's bundle diagnoses the demo's test slides with fp32
 # direct (the reference), Winograd, auto, bf16 and int8; argmax, probability and diagnosis
 # agreement against their bars (tests/precision_demo_agreement.py; minutes, so not in `make test`).
 accuracy-precision: deps

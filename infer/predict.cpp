@@ -223,6 +223,7 @@ std::string predict_row(RunState& st, const std::vector<SlideLabel>& rows, size_
 struct SlideEntries {
   ojson earlier;                   // "slides" as the run found it, less the ones made otherwise
   std::vector<std::string> names;  // each row's output name ("" when its slide is not found)
+  std::vector<SlideLabel> rows;    // this CSV's rows: a kept entry takes its row's img and gt
   std::map<size_t, ojson> fresh;   // this run's entries by row
   std::set<size_t> failed;         // rows that failed in this run
 
@@ -257,7 +258,16 @@ struct SlideEntries {
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].empty() || failed.count(i)) continue;
       if (auto it = fresh.find(i); it != fresh.end()) out[names[i]] = it->second;
-      else if (earlier.contains(names[i])) out[names[i]] = earlier[names[i]];
+      else if (earlier.contains(names[i])) {
+        // Up to date: the same slide, model and settings; the label CSV may since give it another
+        // class (a CSV's windows do not depend on it), which the entry must say.
+        ojson e = earlier[names[i]];
+        if (i < rows.size()) {
+          e["img"] = rows[i].img;
+          e["gt"] = rows[i].gt;
+        }
+        out[names[i]] = std::move(e);
+      }
     }
     return out;
   }
@@ -335,6 +345,7 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
     meta = predict_meta(meta_path, model, o);
     entries.earlier = meta["slides"];
     entries.names = output_names(o, slides);
+    entries.rows = rows;
     sum.unlisted = entries.keep_same_run(o.out, st.run_key, [&](const ojson& e) -> ojson {
       if (o.annotations.empty()) return nullptr;
       return annotation_key(find_annotation_file(o.annotations, string_or(e, "path")), o.annotation_cover);

@@ -66,8 +66,8 @@ class Runner {
   // The config, the stage range and the command lines, all checked before anything is written.
   void plan();
 
-  // One run per workdir at a time: an exclusive lock on WORKDIR/.stages/lock, which the stage
-  // processes inherit.
+  // One run per workdir at a time: an exclusive lock on WORKDIR/.stages/lock, held by this process
+  // while the stages run (the descriptor is close-on-exec: the stage processes do not hold it).
   void lock_workdir();
 
   std::string stamp_path(const Stage& st) const { return (stamps_ / (st.name + ".json")).string(); }
@@ -82,8 +82,8 @@ class Runner {
   // the run before anything is removed.
   void check_no_foreign_outputs() const;
 
-  // Skips stage i of the plan when it is up to date, else runs it; returns whether it ran.
-  bool run_stage(size_t i, bool cascade);
+  // Skips stage i of the plan when it is up to date, else runs it.
+  void run_stage(size_t i);
 
   // The crossval stage, in-process: the folds' metrics.json (its inputs) summarized into its output.
   void summarize_folds_stage(const Stage& st);
@@ -140,10 +140,10 @@ void Runner::run() {
        << " .. " << kStages[(size_t)last_] << (o_.force ? " (--force)" : "") << "\n";
   check_stages_before_from();
   check_no_foreign_outputs();
-  // Once a stage runs, the later stages that use its results run too: every later stage after
-  // one of the run's own (split, crossval), a fold's later stages and the run's own after a fold's.
-  bool own_ran = false, any_ran = false;
-  std::map<std::string, bool> fold_ran;
+  // A stage that ran does not make the later ones run: each compares the contents of what it reads
+  // with its stamp, so a stage whose rerun wrote the same files (split after a test slide was
+  // replaced) leaves the stages after it as they were, and a changed output reruns the ones that
+  // read it.
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
     const int k = kind_of(st);
@@ -151,11 +151,7 @@ void Runner::run() {
       results_.push_back({st.name, "not run", 0, k < first_ ? "before --from" : "after --until"});
       continue;
     }
-    const bool cascade = own_ran || (st.group.empty() ? any_ran : fold_ran[st.group]);
-    if (run_stage(i, cascade)) {
-      any_ran = true;
-      (st.group.empty() ? own_ran : fold_ran[st.group]) = true;
-    }
+    run_stage(i);
   }
   hashes_.save();
   print_summary();
@@ -209,7 +205,7 @@ void Runner::check_stages_before_from() {
                                                 (stamp ? " (" + missing + " is missing)" : " (no " + sp + ")") +
                                                 "; run it first (--from " + st.name + " or no --from)");
     const std::string why =
-        stale_reason(st, stamp, commands_json(st), build_, paths_fingerprint(st.inputs, hashes_), hashes_);
+        stale_reason(st, stamp, commands_json(st), build_, paths_fingerprint(stage_inputs(st), hashes_), hashes_);
     if (!why.empty())
       log_ << "note: " << st.name << " is out of date (" << why << "); --from " << o_.from
            << " uses its existing results\n";
@@ -228,21 +224,20 @@ void Runner::check_no_foreign_outputs() const {
   }
 }
 
-bool Runner::run_stage(size_t i, bool cascade) {
+void Runner::run_stage(size_t i) {
   Stage& st = stages_[i];
   const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(stages_.size()) + "] " + st.name;
   const json cmds = commands_json(st);
-  const json inputs = paths_fingerprint(st.inputs, hashes_);
+  const json inputs = paths_fingerprint(stage_inputs(st), hashes_);
   const auto stamp = read_stamp(stamp_path(st));
   const auto attempt = read_stamp(attempt_path(st));
   const std::string why = o_.force            ? "--force"
-                          : cascade           ? "an earlier stage ran"
                           : !stamp && attempt ? "its last run did not complete"
                                               : stale_reason(st, stamp, cmds, build_, inputs, hashes_);
   if (why.empty()) {
     log_ << "\n" << tag << ": skipped (up to date)\n";
     results_.push_back({st.name, "skipped (up to date)", 0, ""});
-    return false;
+    return;
   }
   log_ << "\n" << tag << ": running (" << why << ")" << std::endl;
   const bool resume = resumes(st, stamp, attempt, cmds, inputs);
@@ -260,6 +255,14 @@ bool Runner::run_stage(size_t i, bool cascade) {
   stamp_completed(st, record, secs);
   log_ << tag << ": done in " << seconds_text(secs) << "\n";
   results_.push_back({st.name, "ran", secs, resume ? "resumed" : ""});
+}
+
+// Do two fingerprints of a stage's inputs agree on everything but its slides and label CSVs?
+bool same_unless_slides(const Stage& st, const json& before, const json& now) {
+  for (const std::string& p : st.inputs) {
+    if (std::find(st.slide_labels.begin(), st.slide_labels.end(), p) != st.slide_labels.end()) continue;
+    if (!before.contains(p) || !now.contains(p) || before[p] != now[p]) return false;
+  }
   return true;
 }
 
@@ -275,8 +278,13 @@ bool Runner::resumes(Stage& st, const std::optional<json>& stamp, const std::opt
       return true;
     }
   }
-  if (st.kind == "predict" && attempt && (*attempt)["commands"] == cmds && (*attempt)["inputs"] == inputs) {
-    log_ << "resuming: slides predicted before the interruption are kept\n";
+  // predict with the same settings and model: its own key files tell the slides to redo (changed,
+  // added, or not finished before an interruption) from the ones to keep.
+  const std::optional<json>& prev = attempt ? attempt : stamp;
+  if (st.kind == "predict" && prev && (*prev)["commands"] == cmds &&
+      same_unless_slides(st, (*prev)["inputs"], inputs)) {
+    log_ << (attempt ? "resuming: slides predicted before the interruption are kept\n"
+                     : "same model and settings: predict redoes only the slides that changed\n");
     return true;
   }
   return false;

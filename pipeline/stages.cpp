@@ -7,6 +7,8 @@
 #include "base/error.h"
 #include "base/json_bounded.h"
 #include "pipeline/stage_stamp.h"
+#include "slide/reader/slide_identity.h"
+#include "slide/windows/labels_csv.h"
 
 namespace fs = std::filesystem;
 
@@ -25,9 +27,21 @@ const std::set<std::string> kSpeedOnly = {"--threads",        "--workers",      
 // Train flags a resumed run may change (besides the speed-only ones; --epochs only upwards).
 const std::set<std::string> kTrainResumable = {"--save-interval", "--max-steps", "--epochs"};
 
-std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
+void add_unique(std::vector<std::string>& to, const std::vector<std::string>& paths) {
+  for (const std::string& p : paths)
+    if (std::find(to.begin(), to.end(), p) == to.end()) to.push_back(p);
+}
+
+// The values of a stage's config keys that name an existing file or folder (a pretrained model, a
+// stain reference image, an annotations folder): their contents are inputs, as much as the
+// settings are. The slide folder is left out: the slides a stage reads stand for it (stage_inputs).
+std::vector<std::string> config_paths(const PipelineConfig& cfg, const std::string& stage) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const FlagSetting& s : cfg.settings.at(stage))
+    if (s.flag != "--all-wsi" && s.tokens.size() == 2 && !s.value.empty() && fs::exists(s.value, ec))
+      add_unique(out, {s.value});
+  return out;
 }
 
 Argv fingerprint_argv(const Argv& a) {
@@ -159,10 +173,8 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
   };
   auto all_wsi = [&](const std::string& stage) {
     const FlagSetting* s = cfg.find(stage, "--all-wsi");
-    return s ? std::vector<std::string>{s->value} : std::vector<std::string>{};
+    return s ? s->value : std::string();
   };
-  std::vector<std::string> train_in = cat(all_wsi("train"), {w.labels_train, w.labels_val});
-  if (const FlagSetting* pre = cfg.find("train", "--pretrained")) train_in.push_back(pre->value);
   const Argv predict_val = cmd("predict", {"--model", w.model, "--labels", w.labels_val, "--out", w.preds_val});
   const Argv predict_test = cmd("predict", {"--model", w.model, "--labels", w.labels_test, "--out", w.preds_test});
   Argv report = {"--run",      w.dir,   "--eval", w.inference_test, "--search", w.inference_val, "--preds",
@@ -184,19 +196,21 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
        "",
        "",
        {cmd("train", {"--labels-train", w.labels_train, "--labels-val", w.labels_val, "--out", w.dir})},
-       train_in,
+       {w.labels_train, w.labels_val},
        {w.model, w.log},
        {w.model},
-       {w.checkpoints, w.log, w.model}},
+       {w.checkpoints, w.log, w.model},
+       {w.labels_train, w.labels_val}},
       {"predict",
        "",
        "",
        "",
        {predict_val, predict_test},
-       cat(all_wsi("predict"), {w.model, w.labels_val, w.labels_test}),
+       {w.model, w.labels_val, w.labels_test},
        {w.preds_val, w.preds_test},
        {w.preds_val + "/predict.json", w.preds_test + "/predict.json"},
-       {w.preds_val, w.preds_test}},
+       {w.preds_val, w.preds_test},
+       {w.labels_val, w.labels_test}},
       {"search",
        "",
        "",
@@ -220,10 +234,11 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
        "",
        "",
        {cmd("visualize", {"--labels", w.labels_test, "--preds", w.preds_test, "--out", w.vis, "--model", w.model})},
-       cat(all_wsi("visualize"), {w.labels_test, w.preds_test, w.model}),
+       {w.labels_test, w.preds_test, w.model},
        {w.vis},
        {w.vis + "/visualize.json"},
-       {w.vis}},
+       {w.vis},
+       {w.labels_test}},
       {"evaluate",
        "",
        "",
@@ -240,6 +255,8 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
     st.kind = st.name;
     st.group = group;
     st.dir = w.dir;
+    if (!st.slide_labels.empty()) st.all_wsi = all_wsi(st.kind);
+    add_unique(st.inputs, config_paths(cfg, st.kind));
     if (!group.empty()) st.name = group + "/" + st.kind;
   }
   return out;
@@ -253,9 +270,10 @@ std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdi
   Argv split = {"split"};
   for (const FlagSetting& s : cfg.settings.at("split")) split.insert(split.end(), s.tokens.begin(), s.tokens.end());
   split.insert(split.end(), {"--out", w.dir});
+  // split lists the slide folder (which slides there are, in which class folders).
   std::vector<std::string> split_in;
-  for (const char* flag : {"--all-wsi", "--groups"})
-    if (const FlagSetting* s = cfg.find("split", flag)) split_in.push_back(s->value);
+  if (const FlagSetting* s = cfg.find("split", "--all-wsi")) split_in.push_back(s->value);
+  add_unique(split_in, config_paths(cfg, "split"));
   std::vector<Workdir> runs;  // the folders the stages after split run in
   if (folds == 0) runs.push_back(w);
   for (int k = 0; k < folds; ++k) runs.emplace_back(workdir / ("fold" + std::to_string(k)));
@@ -294,6 +312,22 @@ void check_config_paths(const PipelineConfig& cfg, int first, int last) {
     if (pre && !fs::is_regular_file(pre->value, ec))
       throw InputError(pre->where, pre->what + ": no such file: " + pre->value);
   }
+}
+
+std::vector<std::string> stage_inputs(const Stage& st) {
+  std::vector<std::string> in = st.inputs;
+  if (st.slide_labels.empty()) return in;
+  std::set<std::string> files;
+  try {
+    for (const std::string& csv : st.slide_labels)
+      for (const SlideLabel& row : read_labels_csv(csv))
+        for (const std::string& f : slide_source_files(resolve_slide_path(st.all_wsi, row, csv))) files.insert(f);
+  } catch (const InputError&) {
+    add_unique(in, {st.all_wsi});  // the stage will say what is wrong; the folder covers what it reads
+    return in;
+  }
+  add_unique(in, std::vector<std::string>(files.begin(), files.end()));
+  return in;
 }
 
 std::string first_missing(const std::vector<std::string>& paths) {

@@ -37,6 +37,10 @@ struct Stage {
   std::vector<std::string> outputs;   // files and folders it writes (fingerprinted in the stamp)
   std::vector<std::string> required;  // files it must leave behind to count as complete
   std::vector<std::string> clear;     // removed before a fresh (not resumed) run
+  // Label CSVs whose rows name slides under all_wsi that it reads: those slides' files are inputs
+  // too (stage_inputs), so a slide it never reads does not make it stale.
+  std::vector<std::string> slide_labels = {};
+  std::string all_wsi = {};
 };
 
 // The workdir's files and folders, with DeepSlide's names.
@@ -63,6 +67,12 @@ int stage_index(const std::string& name, const char* flag);
 // The stages with their command lines, for the absolute workdir and the parsed config, in run
 // order (kinds in kStages order; within a kind, fold 0 first).
 std::vector<Stage> plan_stages(const PipelineConfig& cfg, const std::filesystem::path& workdir);
+
+// What decides whether a stage is current, read when it is about to run (the label CSVs are
+// written by the stages before it): its inputs, then the files of every slide its label CSVs name
+// (slide/reader/slide_identity.h; sorted, each once). A CSV that cannot be read, or names a slide
+// that cannot be found or opened, gives the whole slide folder instead.
+std::vector<std::string> stage_inputs(const Stage& st);
 
 // Existence checks on the inputs the config names for stages first..last, before anything runs.
 void check_config_paths(const PipelineConfig& cfg, int first, int last);

@@ -9,7 +9,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TOP = ("base", "engine", "layers", "weights", "slide", "dist", "train", "infer", "pipeline", "cli",
+TOP = ("base", "engine", "layers", "weights", "slide", "dist", "train", "infer", "pipeline", "serve", "stain", "cli",
        "scripts", "tests", "bench", "docs", "configs", ".ci")
 SOURCE_EXT = {".h", ".cpp", ".py", ".sh"}
 CODE = re.compile(r"`([^`\n]+)`")

@@ -2,7 +2,9 @@
 """`deepslide run` on a tiny pipeline (2 classes x 4 synthetic slides, 32-px windows, one short
 epoch): every stage runs and leaves its outputs and a stamp; a second run skips every stage; a
 changed [predict] key reruns predict and the stages after it but not split or train (their files
-untouched); --from/--until restrict the range, --from needs the earlier stages complete; a
+untouched); a stage that reruns and writes the same files leaves the later ones skipped (a deleted
+aggregator.json; a replaced test slide: split reruns, train does not, predict redoes that slide
+alone); a file a config key names is an input (an annotation folder); --from/--until restrict the range, --from needs the earlier stages complete; a
 deleted output of a completed stage makes that stage rerun; raising [train] epochs resumes from
 the last checkpoint; a bad config (unknown key or table, wrong type, key the run sets itself,
 missing slide folder, TOML syntax) exits 2 with one line naming the file and the line; a file in
@@ -156,11 +158,14 @@ check(os.path.exists(f"{fresh}/labels_val.csv") and not os.path.exists(f"{fresh}
       "--until split ran more than split")
 run(["run", "--config", cfg2, "--from", "nope"], expect=2)
 
-# 5. A deleted output of a completed stage: that stage reruns (and the ones after it).
+# 5. A deleted output of a completed stage: that stage reruns. It writes the same files again, so
+# the stages that read them stay up to date (a stage that ran does not make the later ones run).
+agg_before = open(f"{work}/inference_val/aggregator.json", "rb").read()
 os.remove(f"{work}/inference_val/aggregator.json")
 p = run(["run", "--config", cfg2])
-expect_states(p, {**{s: "skipped" for s in STAGES[:3]}, **{s: "ran" for s in STAGES[3:]}}, "deleted aggregator.json")
+expect_states(p, {**ALL_SKIPPED, "search": "ran"}, "deleted aggregator.json")
 check("output missing: " in p.stdout, "no reason for the rerun after a deleted output")
+check(open(f"{work}/inference_val/aggregator.json", "rb").read() == agg_before, "search wrote another aggregator")
 
 # 6. More epochs: train resumes from its last checkpoint instead of starting over.
 p = run(["run", "--config", write_config("epochs", with_change("train", "epochs", "2", OVERLAP)), "--until", "train"])
@@ -259,6 +264,51 @@ for field, value in (("build", {"conv_algorithms": 5}), ("outputs", [1, 2])):
     json.dump(stamp, open(stamp_path, "w"))
     p = run(["run", "--config", cfg3, "--until", "split"])
     expect_states(p, {"split": "ran", **{s: "not run" for s in STAGES[1:]}}, f"stamp with a malformed {field}")
+
+# 12. A test slide replaced by another file of the same name: split reruns (its folder changed) and
+# writes the same label CSVs, so train is skipped (its slides are unchanged); predict keeps every
+# slide but that one (same model and settings), search is skipped (the validation predictions are
+# the same files), and the stages that read the test predictions run.
+expect_states(run(["run", "--config", cfg3]), ALL_SKIPPED, "before replacing a test slide")
+slides_of = lambda part: json.load(open(f"{work}/preds_{part}/predict.json"))["slides"]
+csv_mtimes = lambda part: {e["img"]: mtime(f"preds_{part}/{e['csv']}") for e in slides_of(part).values()}
+val_before, test_before = csv_mtimes("val"), csv_mtimes("test")
+test_rows = [r.split(",") for r in open(f"{work}/labels_test.csv").read().splitlines()[1:]]
+train_rows = [r.split(",") for r in open(f"{work}/labels_train.csv").read().splitlines()[1:]]
+victim = test_rows[0]
+donor = [r for r in train_rows if r[1] == victim[1]][0]
+shutil.copy(f"{wsi}/{donor[0]}", f"{wsi}/{victim[0]}")
+p = run(["run", "--config", cfg3])
+expect_states(p, {"split": "ran", "train": "skipped", "predict": "ran", "search": "skipped", "bundle": "skipped",
+                  "visualize": "ran", "evaluate": "ran", "report": "ran"}, "a test slide replaced")
+check("predict redoes only the slides that changed" in p.stdout, f"predict cleared its outputs: {p.stdout[-1500:]}")
+check(csv_mtimes("val") == val_before, "the validation CSVs were rewritten")
+test_after = csv_mtimes("test")
+check(test_after[victim[0]] != test_before[victim[0]], "the replaced slide was not predicted again")
+check(all(test_after[k] == v for k, v in test_before.items() if k != victim[0]), "an unchanged test slide was redone")
+expect_states(run(["run", "--config", cfg3]), ALL_SKIPPED, "after replacing a test slide")
+
+# 13. A file or folder a config key names is an input: editing the annotation folder that [predict]
+# annotations names reruns predict (its settings text did not change).
+ann = f"{tmp}/ann"
+os.makedirs(ann)
+cfg_ann = write_config("ann", with_change("predict", "annotations", f'"{ann}"',
+                                          with_change("train", "epochs", "2", OVERLAP)))
+p = run(["run", "--config", cfg_ann])
+# (An empty folder changes no window: search picks the same aggregator and the bundle stays.)
+expect_states(p, {**{s: "skipped" for s in STAGES[:2]}, **{s: "ran" for s in STAGES[2:]}, "bundle": "skipped"},
+              "annotations added")
+stem = os.path.splitext(os.path.basename(victim[0]))[0]
+json.dump({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {},
+     "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 400], [0, 400], [0, 0]]]}}]},
+    open(f"{ann}/{stem}.geojson", "w"))
+p = run(["run", "--config", cfg_ann])
+check(re.search(r"predict: running \(input changed: " + re.escape(ann) + r"\)", p.stdout) is not None,
+      f"an edited annotation folder did not rerun predict: {p.stdout[:1500]}")
+entry = [e for e in slides_of("test").values() if e["img"] == victim[0]]
+check(len(entry) == 1 and entry[0].get("annotations") == f"{ann}/{stem}.geojson",
+      f"predict.json does not name the new annotation file: {entry}")
 
 if failures:
     print("\n".join(failures))

@@ -2,6 +2,7 @@
 """predict.json lists only CSVs made with the settings it records, since search, evaluate and
 visualize read every slide it lists as made with them:
 - two runs into one folder with the same settings (val slides, then test slides) keep both sets;
+- a label CSV that gives a slide another class skips the slide and its entry takes the new class;
 - a run with another model (or other windows) into that folder no longer lists the earlier
   slides it did not redo, says so (one line per slide, with why), and search then refuses the
   earlier label CSV instead of mixing CSVs of two models;
@@ -55,6 +56,18 @@ predict(m1, val, out)
 predict(m1, test, out)
 both = sorted(out_name(r) for r in rels(val) + rels(test))
 check(listed(out) == both, f"same settings twice: listed {listed(out)}, expected {both}")
+# A label CSV that gives a slide another class: the slide is up to date (its windows do not depend
+# on the class) and its entry says the new class.
+relabelled = f"{tmp}/labels_val_relabelled.csv"
+rows = [line.split(",") for line in open(val).read().splitlines()[1:]]
+other_class = {rows[0][1]: [c for c in cls if c != rows[0][1]][0]}
+open(relabelled, "w").write("img,gt\n" + "".join(f"{r[0]},{other_class.get(r[1], r[1]) if i == 0 else r[1]}\n"
+                                                for i, r in enumerate(rows)))
+p = predict(m1, relabelled, out)
+entries = {e["img"]: e for e in json.load(open(f"{out}/predict.json"))["slides"].values()}
+check("up to date, skipped" in p.stdout and entries[rows[0][0]]["gt"] == other_class[rows[0][1]] and
+      entries[rows[1][0]]["gt"] == rows[1][1], f"relabelled slide's entry: {entries.get(rows[0][0])}")
+predict(m1, val, out)
 
 p = predict(m2, test, out)
 check(listed(out) == sorted(out_name(r) for r in rels(test)), f"another model: still listed {listed(out)}")
