@@ -225,7 +225,7 @@ std::vector<Stage> run_stages(const PipelineConfig& cfg, const Workdir& w, const
        "",
        "",
        {cmd("bundle", {"--model", w.model, "--aggregator", w.aggregator, "--out", w.bundle})},
-       {w.model, w.aggregator},
+       {w.model, w.aggregator, w.log},  // (its provenance summarizes the log.csv beside the model)
        {w.bundle},
        {w.bundle},
        {w.bundle}},
