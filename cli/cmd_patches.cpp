@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
@@ -57,10 +58,12 @@ void register_patches(CLI::App& app, Globals& g) {
     exp.stain = stain_reference_from_flags(o->stain_from, o->stain_norm, o->stain_ref, o->stain_fit);
     Progress progress("patches", 0, "windows", ProgressStyle::for_stderr(o->quiet));
     exp.progress = &progress;
+    install_stop_handlers();
     const PatchExportSummary s = export_patches(exp, [&](const SlideExport& e) {
       const std::string head = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.img;
-      const std::string line = !e.error.empty()
-                                   ? head + ": FAILED: " + e.error
+      const std::string line = !e.error.empty() ? head + ": FAILED: " + e.error
+                               : e.up_to_date
+                                   ? head + ": up to date (" + std::to_string(e.kept) + " patches), skipped"
                                    : head + ": " + std::to_string(e.kept) + " of " + std::to_string(e.candidates) +
                                          " windows kept (" +
                                          std::to_string((int64_t)(e.total / std::max(e.seconds, 1e-9))) + " patches/s)";
@@ -68,8 +71,10 @@ void register_patches(CLI::App& app, Globals& g) {
       else progress.print(line);
     });
     if (dist::rank() != 0) return;  // under mpirun rank 0 reports the whole job (dist/work_queue.h)
-    std::cout << "patches: wrote " << s.patches << " patches from " << s.slides - s.skipped.size() - s.failed.size()
-              << " slides to " << exp.out << "\n";
+    std::cout << "patches: wrote " << s.patches << " patches from "
+              << s.slides - s.skipped.size() - s.failed.size() - s.up_to_date.size() << " slides to " << exp.out
+              << "\n";
+    if (!s.up_to_date.empty()) std::cout << "patches: " << s.up_to_date.size() << " slides up to date, skipped\n";
     if (!s.skipped.empty()) {
       std::cout << "patches: " << s.skipped.size() << " slides had no tissue windows"
                 << (exp.annotations.empty() ? "" : " inside annotations (or no annotation file)")

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "base/env_seconds.h"
 #include "base/error.h"
 #include "base/file_hash_cache.h"
 #include "base/folder_lock.h"
@@ -275,16 +276,7 @@ struct SlideEntries {
 
 // Seconds between rewrites of predict.json as slides finish: 1, or DEEPSLIDE_PREDICT_JSON_INTERVAL
 // (tests set it long, to see that a stopped run still lists the slides it finished).
-double listing_interval_seconds() {
-  const char* env = std::getenv("DEEPSLIDE_PREDICT_JSON_INTERVAL");
-  if (!env) return 1.0;
-  char* end = nullptr;
-  const double v = std::strtod(env, &end);
-  if (end == env || *end != '\0' || !std::isfinite(v) || v < 0)
-    throw InputError("DEEPSLIDE_PREDICT_JSON_INTERVAL",
-                     "must be a number of seconds >= 0, got '" + quoted_for_message(env) + "'");
-  return v;
-}
+double listing_interval_seconds() { return env_seconds("DEEPSLIDE_PREDICT_JSON_INTERVAL", 1.0); }
 
 // The settings a rank must share with rank 0 beyond run_key (which holds the model's hash and
 // the window recipe): where the slides come from and go, and what changes predict.json.

@@ -181,6 +181,11 @@ two = launch(2, PATCHES, f"{tmp}/two", expect=2)
 n = compare_folders(f"{tmp}/one/pout", f"{tmp}/two/pout", "patches")
 check(n > 100, f"patches wrote {n} files")
 check(two.stdout == one.stdout, f"patches summaries differ:\n{one.stdout}\n{two.stdout}")
+hashes_of_every_slide(f"{tmp}/one/pout", f"{tmp}/two/pout", "patches")
+# Rerun with 2 ranks: every good slide up to date (whichever rank recorded it), nothing rewritten.
+again = launch(2, PATCHES, f"{tmp}/two", expect=2)
+check(f"{len(rows) - 1} slides up to date, skipped" in again.stdout, f"patches rerun with 2 ranks: {again.stdout}")
+compare_folders(f"{tmp}/one/pout", f"{tmp}/two/pout", "patches after a rerun")
 
 # ---- ranks that disagree: other flags, other files
 OTHER = [a if a != "1" else "2" for a in PREDICT]  # --overlap 2 (and --threads 2, which is allowed)

@@ -12,14 +12,19 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "base/env_seconds.h"
 #include "base/error.h"
+#include "base/file_hash.h"
+#include "base/file_hash_cache.h"
 #include "base/folder_lock.h"
+#include "base/interrupt.h"
 #include "base/json_bounded.h"
 #include "base/output_dirs.h"
 #include "base/parallel.h"
 #include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
+#include "slide/reader/slide_identity.h"
 #include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
 #include "slide/windows/resolved_slides.h"
@@ -83,6 +88,9 @@ SlideCounts export_slide(const PatchExportOptions& o, const SlideLabel& row, con
   const SlideWindows sw = scan_tissue_windows(
       *slide, o.windows, o.threads,
       [&](std::vector<Window>& band) {
+        throw_if_stop_requested("stopped in slide " + row.img +
+                                " (its patches so far are removed and written again on the next run); the slides "
+                                "before it are done");
         const std::vector<LabelledWindow> todo = band_to_write(o, row, band, g.level0_side(), a);
         std::set<std::string> classes;
         for (const LabelledWindow& lw : todo) classes.insert(lw.cls);
@@ -195,35 +203,184 @@ nlohmann::ordered_json recorded_slide_classes(const PatchExportOptions& o, const
   return classes;
 }
 
-// The record with its "slides" in path order, whichever order the slides finished in (so the
-// file does not depend on how many ranks did them).
+// The record with its "slides" and "done" in path order, whichever order the slides finished in
+// (so the file does not depend on how many ranks did them).
 nlohmann::ordered_json sorted_slides(nlohmann::ordered_json recorded) {
-  std::map<std::string, nlohmann::ordered_json> by_path;
-  for (const auto& [img, cls] : recorded["slides"].items()) by_path[img] = cls;
-  nlohmann::ordered_json slides = nlohmann::ordered_json::object();
-  for (const auto& [img, cls] : by_path) slides[img] = cls;
-  recorded["slides"] = slides;
+  for (const char* field : {"slides", "done"}) {
+    if (!recorded.contains(field)) continue;
+    std::map<std::string, nlohmann::ordered_json> by_path;
+    for (const auto& [img, v] : recorded[field].items()) by_path[img] = v;
+    nlohmann::ordered_json sorted = nlohmann::ordered_json::object();
+    for (const auto& [img, v] : by_path) sorted[img] = v;
+    recorded[field] = sorted;
+  }
   return recorded;
 }
 
+// What a slide's exported patches were made from, beside the folder's settings: recorded in
+// .patches.json's "done" once they are all written. A rerun skips the slide while this still
+// matches: the same bytes (SHA-256 of every file it is read from, remembered in
+// OUT/.slide-hashes.json by file identity), the same output name and class, the same annotation
+// file, and the same program (a rebuild may read or encode pixels otherwise).
+nlohmann::ordered_json slide_source(const PatchExportOptions& o, const SlideLabel& row, const std::string& path,
+                                    const std::string& name, FileHashCache& hashes) {
+  const FileIdentity id = slide_content_identity(path, hashes);
+  nlohmann::ordered_json j;
+  j["name"] = name;
+  j["class"] = o.annotations.empty() ? nlohmann::ordered_json(row.gt) : nlohmann::ordered_json(nullptr);
+  j["slide"] = {{"bytes", id.bytes}, {"sha256", id.sha256}};
+  j["annotations"] = nullptr;
+  if (!o.annotations.empty())
+    if (const std::optional<std::string> f = find_annotation_file(o.annotations, path))
+      j["annotations"] = {{"file", fs::path(*f).filename().string()}, {"fnv1a", hex64(fnv1a_file(*f))}};
+  j["program"] = hex64(self_exe_fnv1a());
+  return j;
+}
+
+// Does a "done" record describe the patches this run would write from `source`?
+bool record_matches(const nlohmann::ordered_json& done, const nlohmann::ordered_json& source) {
+  if (!done.is_object()) return false;
+  for (const auto& [k, v] : source.items())
+    if (!done.contains(k) || nlohmann::json(done[k]) != nlohmann::json(v)) return false;
+  return done.contains("patches") && done["patches"].is_number_integer() && done.contains("candidates") &&
+         done["candidates"].is_number_integer();
+}
+
+// The "done" records of an earlier run's .patches.json (an empty object when none).
+nlohmann::ordered_json done_records(const nlohmann::ordered_json& then) {
+  if (then.is_object() && then.contains("done") && then["done"].is_object()) return then["done"];
+  return nlohmann::ordered_json::object();
+}
+
+// DeepSlide's file name <slide>_<x>_<y>.jpg: the <slide> part, "" for any other name.
+std::string patch_file_slide(const std::string& file) {
+  if (file.size() < 8 || file.compare(file.size() - 4, 4, ".jpg") != 0) return "";
+  size_t end = file.size() - 4;
+  for (int field = 0; field < 2; ++field) {
+    size_t b = end;
+    while (b > 0 && file[b - 1] >= '0' && file[b - 1] <= '9') --b;
+    if (b == end || b == 0 || file[b - 1] != '_') return "";
+    end = b - 1;
+  }
+  return file.substr(0, end);
+}
+
+// The patches an earlier run left in the folder, found by their names: which class folders hold
+// patches of which <slide> name. Listed once per run, and only when a slide has to be written
+// again into a folder that already holds patches; then the slide's leftovers are removed first
+// (patches of a killed export, or of the slide's earlier bytes, whose windows may differ).
+class EarlierPatches {
+ public:
+  EarlierPatches(const PatchExportOptions& o) : o_(o) {}
+
+  // Removes the patches named `name` from every class folder `mine(folder)` allows.
+  template <class Mine>
+  void remove(const std::string& name, Mine mine) {
+    if (!listed_) list();
+    auto it = folders_.find(name);
+    if (it == folders_.end()) return;
+    std::error_code ec;
+    for (const std::string& cls : it->second) {
+      if (!mine(cls)) continue;
+      const fs::path dir = fs::path(o_.out) / cls;
+      if (o_.by_folder) {
+        fs::remove_all(dir / name, ec);
+        if (ec) throw InputError((dir / name).string(), "cannot remove an earlier export: " + ec.message());
+        continue;
+      }
+      for (auto e = fs::directory_iterator(dir, ec); !ec && e != fs::directory_iterator(); e.increment(ec)) {
+        std::error_code ec2;
+        if (e->is_regular_file(ec2) && patch_file_slide(e->path().filename().string()) == name) {
+          fs::remove(e->path(), ec2);
+          if (ec2) throw InputError(e->path().string(), "cannot remove an earlier patch: " + ec2.message());
+        }
+      }
+    }
+  }
+
+ private:
+  void list() {
+    listed_ = true;
+    std::error_code ec;
+    for (auto c = fs::directory_iterator(o_.out, ec); !ec && c != fs::directory_iterator(); c.increment(ec)) {
+      std::error_code ec2;
+      const std::string cls = c->path().filename().string();
+      if (cls.empty() || cls[0] == '.' || !c->is_directory(ec2) || c->is_symlink(ec2)) continue;
+      for (auto e = fs::directory_iterator(c->path(), ec2); !ec2 && e != fs::directory_iterator(); e.increment(ec2)) {
+        std::error_code ec3;
+        const std::string file = e->path().filename().string();
+        const std::string slide = o_.by_folder ? (e->is_directory(ec3) && !e->is_symlink(ec3) ? file : "")
+                                               : (e->is_regular_file(ec3) ? patch_file_slide(file) : "");
+        if (!slide.empty()) folders_[slide].insert(cls);
+      }
+    }
+  }
+
+  const PatchExportOptions& o_;
+  bool listed_ = false;
+  std::map<std::string, std::set<std::string>> folders_;
+};
+
+// Before slide si is written again into a folder with earlier patches: its leftovers removed, under
+// its name and under the name its last record gives. A class folder's patches of that name are
+// the slide's unless another slide of the CSV writes that name into that folder (two slides with
+// one stem in two classes); with annotations names are unique across slides.
+void remove_leftovers(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
+                      const std::vector<std::string>& names, size_t si, const nlohmann::ordered_json& done,
+                      EarlierPatches& earlier) {
+  std::set<std::string> names_to_clear = {names[si]};
+  if (done.is_object() && done.contains("name") && done["name"].is_string()) {
+    const std::string old = done["name"].get<std::string>();
+    if (unsafe_component_reason(old).empty()) names_to_clear.insert(old);
+  }
+  for (const std::string& n : names_to_clear)
+    earlier.remove(n, [&](const std::string& cls) {
+      if (!o.annotations.empty()) return true;
+      for (size_t k = 0; k < rows.size(); ++k)
+        if (k != si && rows[k].gt == cls && names[k] == n) return false;
+      return true;
+    });
+}
+
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
-// candidate windows, or the error.
+// candidate windows and the slide's "done" record, or that it is up to date, or the error; and
+// the slide hashes this rank remembered (for rank 0's cache).
 std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
-                        const std::vector<std::string>& names, size_t si) {
-  nlohmann::json j = {{"path", rows[si].img}, {"kept", 0}, {"candidates", 0}, {"error", ""}};
+                        const std::vector<std::string>& names, size_t si, const nlohmann::ordered_json& done,
+                        bool fresh, FileHashCache& hashes, EarlierPatches& earlier) {
+  throw_if_stop_requested("stopped before slide " + rows[si].img + "; the slides before it are done");
+  nlohmann::ordered_json j = {{"path", rows[si].img}, {"kept", 0}, {"candidates", 0}, {"error", ""}};
   std::string path = rows[si].img;
   try {
     path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
     j["path"] = path;
-    const SlideCounts n =
-        with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
-    j["kept"] = n.kept;
-    j["candidates"] = n.candidates;
+    nlohmann::ordered_json source =
+        with_file_oom_as_input_error(path, [&] { return slide_source(o, rows[si], path, names[si], hashes); });
+    const nlohmann::ordered_json before = done.contains(rows[si].img) ? done[rows[si].img] : nlohmann::ordered_json();
+    if (record_matches(before, source)) {
+      j["up_to_date"] = true;
+      j["kept"] = before["patches"];
+      j["candidates"] = before["candidates"];
+    } else {
+      if (!fresh) remove_leftovers(o, rows, names, si, before, earlier);
+      const SlideCounts n =
+          with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
+      j["kept"] = n.kept;
+      j["candidates"] = n.candidates;
+      source["patches"] = n.kept;
+      source["candidates"] = n.candidates;
+      j["record"] = source;
+    }
   } catch (const InputError& err) {
     j["error"] = naming_file(path, err.what());
   }
+  j["hashes"] = hashes.take_added();
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// Seconds between rewrites of .patches.json as slides finish (DEEPSLIDE_PATCHES_JSON_INTERVAL,
+// default 1): a record lost to a kill only makes the next run write that slide again.
+double record_interval_seconds() { return env_seconds("DEEPSLIDE_PATCHES_JSON_INTERVAL", 1.0); }
 
 }  // namespace
 
@@ -238,8 +395,14 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const std::string settings_path = (fs::path(o.out) / ".patches.json").string();
   const nlohmann::ordered_json then = read_patch_record(settings_path);
   check_patch_settings(o, then, settings);  // every rank, before any writes it
+  const double interval = record_interval_seconds();
   nlohmann::ordered_json recorded = settings;
   recorded["slides"] = recorded_slide_classes(o, then, rows);
+  const nlohmann::ordered_json done_then = done_records(then);  // (rank 0's "done" changes as slides finish)
+  recorded["done"] = done_then;
+  const bool fresh = then.is_null();  // no earlier run: no earlier patches to look for
+  FileHashCache hashes((fs::path(o.out) / ".slide-hashes.json").string());
+  EarlierPatches earlier(o);
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
@@ -259,33 +422,64 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   if (mine.progress) mine.progress->set_items((int64_t)rows.size());
   std::map<size_t, std::string> skipped;  // in row order whichever rank finished first
   std::map<size_t, std::pair<std::string, std::string>> failed;
+  std::map<size_t, std::string> up_to_date;
   std::vector<int64_t> order = dist::largest_first(slide_sizes(slides));
   if (dist::size() == 1) std::sort(order.begin(), order.end());  // alone: the CSV's order
-  dist::share_items(
-      order, [&](int64_t i) { return export_item(mine, rows, names, (size_t)i); },
-      [&](int64_t i, const std::string& text) {
-        const nlohmann::json j = nlohmann::json::parse(text);
-        SlideExport e;
-        e.index = (size_t)i;
-        e.count = rows.size();
-        e.img = rows[(size_t)i].img;
-        e.name = names[(size_t)i];
-        e.kept = j.at("kept");
-        e.candidates = j.at("candidates");
-        e.error = j.at("error");
-        if (!e.error.empty()) failed[(size_t)i] = {e.img, e.error};
-        else if (e.kept == 0) skipped[(size_t)i] = j.at("path");
-        if (e.error.empty() && e.kept > 0 && o.annotations.empty() &&
-            recorded["slides"].value(e.img, "") != rows[(size_t)i].gt) {
-          recorded["slides"][e.img] = rows[(size_t)i].gt;  // its patches are in that class's folder now
-          write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
-        }
-        sum.patches += e.kept;
-        if (mine.progress) mine.progress->item_done();
-        e.total = sum.patches;
-        e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (on_slide) on_slide(e);
-      });
+  FileHashCache::SaveOnExit save_hashes{hashes, dist::rank() == 0};
+  // Rank 0 rewrites .patches.json at most once per interval as slides finish, and when the run
+  // ends or is stopped.
+  auto last_write = std::chrono::steady_clock::now();
+  bool unwritten = false;
+  const auto publish = [&](bool now) {
+    if (!unwritten) return;
+    if (!now && std::chrono::duration<double>(std::chrono::steady_clock::now() - last_write).count() < interval) return;
+    write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
+    last_write = std::chrono::steady_clock::now();
+    unwritten = false;
+  };
+  try {
+    dist::share_items(
+        order, [&](int64_t i) { return export_item(mine, rows, names, (size_t)i, done_then, fresh, hashes, earlier); },
+        [&](int64_t i, const std::string& text) {
+          const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
+          hashes.adopt(j.at("hashes"));
+          SlideExport e;
+          e.index = (size_t)i;
+          e.count = rows.size();
+          e.img = rows[(size_t)i].img;
+          e.name = names[(size_t)i];
+          e.kept = j.at("kept");
+          e.candidates = j.at("candidates");
+          e.error = j.at("error");
+          e.up_to_date = j.value("up_to_date", false);
+          if (!e.error.empty()) failed[(size_t)i] = {e.img, e.error};
+          else if (e.up_to_date) up_to_date[(size_t)i] = e.img;
+          else if (e.kept == 0) skipped[(size_t)i] = j.at("path");
+          if (e.error.empty() && e.kept > 0 && o.annotations.empty() &&
+              recorded["slides"].value(e.img, "") != rows[(size_t)i].gt) {
+            recorded["slides"][e.img] = rows[(size_t)i].gt;  // its patches are in that class's folder now
+            unwritten = true;
+          }
+          if (j.contains("record")) {
+            recorded["done"][e.img] = j["record"];
+            unwritten = true;
+          } else if (!e.error.empty() && recorded["done"].contains(e.img)) {
+            recorded["done"].erase(e.img);  // (what is left of its patches is not what the record says)
+            unwritten = true;
+          }
+          publish(false);
+          if (!e.up_to_date) sum.patches += e.kept;
+          if (mine.progress) mine.progress->item_done();
+          e.total = sum.patches;
+          e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          if (on_slide) on_slide(e);
+        });
+  } catch (...) {  // stopped, or another rank's error: the slides done so far stay recorded
+    if (dist::rank() == 0) publish(true);
+    throw;
+  }
+  if (dist::rank() == 0) publish(true);
+  for (auto& [i, img] : up_to_date) sum.up_to_date.push_back(std::move(img));
   for (auto& [i, p] : skipped) sum.skipped.push_back(std::move(p));
   for (auto& [i, f] : failed) sum.failed.push_back(std::move(f));
   return sum;

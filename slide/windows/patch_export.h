@@ -9,6 +9,9 @@
 // named by their label-CSV path flattened into one name (base/safe_names.h flat_path_name,
 // "a%2Fs.svs"), so no slide's patches overwrite another's. Names over 200 bytes are cut and end
 // in a hash.
+// A rerun skips each slide an earlier run into the folder wrote from the same bytes and settings
+// (.patches.json "done", docs/formats.md), and removes what it finds of a slide's earlier patches
+// before writing them again. A stop request (SIGINT, SIGTERM) ends the export between bands.
 // Each slide is exported on its own: a slide that cannot be found, opened or read is reported
 // (SlideExport::error, PatchExportSummary::failed) and the others go on. Windows are selected and
 // written band by band (slide_windows.h), so memory does not grow with the slide's declared size.
@@ -52,15 +55,17 @@ struct SlideExport {
   std::string img;              // as in the label CSV
   std::string name;             // <slide> in the output names
   int64_t kept = 0, candidates = 0;
-  int64_t total = 0;   // patches written so far, this slide included
-  double seconds = 0;  // since the export started
-  std::string error;   // non-empty: the slide failed; one line naming the file and the reason
+  int64_t total = 0;        // patches written so far, this slide included
+  double seconds = 0;       // since the export started
+  std::string error;        // non-empty: the slide failed; one line naming the file and the reason
+  bool up_to_date = false;  // written by an earlier run from the same slide and settings: skipped
 };
 
 struct PatchExportSummary {
   int64_t patches = 0;
   size_t slides = 0;                                        // in the label CSV
   std::vector<std::string> skipped;                         // slide paths without a tissue window
+  std::vector<std::string> up_to_date;                      // img of each slide an earlier run wrote
   std::vector<std::pair<std::string, std::string>> failed;  // img, "file: reason"
 };
 
