@@ -7,7 +7,8 @@
 # sub-pixel offsets). Lossless files are also compared on every level against an independent
 # decode (tiffcp extracts the level, PIL decodes it): OpenSlide 3.4.1 misplaces the rows of
 # non-JPEG levels shorter than one tile (e.g. a 512x384 level in 512x512 tiles), so on those
-# levels PIL is the oracle.
+# levels PIL is the oracle. Also: a palette pyramid (tiffcp), a label and a macro page that must
+# not become levels, and tiff.* / Aperio properties as OpenSlide gives them.
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import tempfile
 
 import numpy as np
 import openslide
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 DEEPSLIDE = os.environ["DEEPSLIDE"]
 
@@ -175,6 +176,54 @@ def main():
         want[:81, 5:] = np.asarray(Image.open(odd).convert("RGB"))[700:781, 0:295]
         assert (got == want).all(), "stripped TIFF differs from the source"
         print("stripped.tif: exact")
+
+        # A palette (colour-mapped) pyramid level, tiled by tiffcp: as OpenSlide maps it.
+        pal_src = os.path.join(tmp, "palette_src.tif")
+        spp = TiffImagePlugin.ImageFileDirectory_v2()
+        spp[277] = 1  # SamplesPerPixel, which PIL leaves out of a palette image and OpenSlide requires
+        Image.fromarray(pattern(700, 500, 3)).quantize(200).save(pal_src, compression="tiff_lzw", tiffinfo=spp)
+        pal = os.path.join(tmp, "palette.tif")
+        subprocess.run(["tiffcp", "-t", "-w", "128", "-l", "128", pal_src, pal], check=True)
+        worst, n = compare_file(pal, tmp, rng)
+        print(f"palette.tif: {n} regions, max abs diff {worst} against OpenSlide")
+
+        # Pages that are not levels: a stripped label (flagged reduced, as a de-identified slide's
+        # can be) and a tiled page of another shape (a macro) after a vips pyramid. The levels are
+        # the pyramid's alone (the label or macro as a level would be read as the slide).
+        label = os.path.join(tmp, "label.tif")
+        macro = os.path.join(tmp, "macro.tif")
+        Image.fromarray(pattern(300, 260, 4)).save(label)
+        vips(odd, macro, "--tile", "--compression", "jpeg", "--tile-width", "256", "--tile-height", "256")
+        subprocess.run(["vips", "resize", macro, os.path.join(tmp, "macro_small.tif[tile,compression=jpeg]"),
+                        "0.6", "--vscale", "0.3"], check=True, capture_output=True)
+        extra = os.path.join(tmp, "with_label_macro.tif")
+        subprocess.run(["tiffcp", os.path.join(tmp, "jpeg256.tif"), label, os.path.join(tmp, "macro_small.tif"),
+                        extra], check=True)
+        pages = len(subprocess.run(["tiffinfo", extra], capture_output=True, text=True).stdout.split("TIFF Directory"))
+        for page in (pages - 3, pages - 2):  # (tiffset: 254 = NewSubfileType, 1 = reduced resolution)
+            subprocess.run(["tiffset", "-d", str(page), "-s", "254", "1", extra], check=True)
+        got = json.loads(run("info", extra))["levels"]
+        assert got == json.loads(run("info", os.path.join(tmp, "jpeg256.tif")))["levels"], got
+        compare_file(extra, tmp, rng, levels_to_check=1)
+        print(f"with_label_macro.tif: {len(got)} levels, the pyramid's")
+
+        # Properties: the tiff.* tags OpenSlide lists, and an Aperio description with a decimal
+        # comma in MPP and an AppMag that is not an integer (OpenSlide: mpp 0.499, no objective power).
+        props = os.path.join(tmp, "props.tif")
+        shutil.copy(os.path.join(tmp, "jpeg256.tif"), props)
+        for tag, value in (("315", "Dr. Who"), ("316", "scanner-pc"), ("33432", "(c) Hospital"),
+                           ("269", "case-42"), ("270", "Aperio Image Library v10.0.51\n1536x1024 [0,0 1536x1024] "
+                                                       "(256x256) JPEG/RGB Q=80|AppMag = 40.0|MPP = 0,4990")):
+            subprocess.run(["tiffset", "-s", tag, value, props], check=True)
+        theirs = dict(openslide.OpenSlide(props).properties)
+        mine = json.loads(run("info", props))["properties"]
+        keys = [k for k in theirs if k.startswith(("tiff.", "openslide.mpp", "openslide.objective", "aperio."))]
+        assert {"tiff.Artist", "tiff.HostComputer", "tiff.Copyright", "tiff.DocumentName", "tiff.ResolutionUnit",
+                "openslide.mpp-x"} <= set(keys), keys
+        differ = {k: (theirs[k], mine.get(k)) for k in keys if mine.get(k) != theirs[k]}
+        assert not differ, differ
+        assert "openslide.objective-power" not in mine, mine.get("openslide.objective-power")
+        print(f"props.tif: {len(keys)} properties as OpenSlide gives them")
         print("parity: all regions exact")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -182,6 +182,10 @@ void read_image_fields(TIFF* tif, RawIfdReader& raw, const std::string& path, co
   d.make = get_string(tif, TIFFTAG_MAKE);
   d.model = get_string(tif, TIFFTAG_MODEL);
   d.datetime = get_string(tif, TIFFTAG_DATETIME);
+  d.artist = get_string(tif, TIFFTAG_ARTIST);
+  d.host_computer = get_string(tif, TIFFTAG_HOSTCOMPUTER);
+  d.copyright = get_string(tif, TIFFTAG_COPYRIGHT);
+  d.document_name = get_string(tif, TIFFTAG_DOCUMENTNAME);
   {
     uint32_t n = 0;
     void* xmp = nullptr;
@@ -198,6 +202,23 @@ void read_image_fields(TIFF* tif, RawIfdReader& raw, const std::string& path, co
     d.y_resolution = raw.rational(at, TIFFTAG_YRESOLUTION, where).value_or(yr);
   }
   TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &d.resolution_unit);
+  uint16_t *red = nullptr, *green = nullptr, *blue = nullptr;
+  if (d.photometric == PHOTOMETRIC_PALETTE && d.bps == 8 && TIFFGetField(tif, TIFFTAG_COLORMAP, &red, &green, &blue)) {
+    // 16-bit entries cut to their high byte (libtiff 4), unless every entry is below 256 (a map written with 8-bit
+    // values, which libtiff's reader takes as they are).
+    bool eight_bit = true;
+    for (int i = 0; i < 256; ++i) eight_bit &= red[i] < 256 && green[i] < 256 && blue[i] < 256;
+    d.palette.resize(256 * 3);
+    for (int i = 0; i < 256; ++i) {
+      const uint16_t c[3] = {red[i], green[i], blue[i]};
+      for (int k = 0; k < 3; ++k) d.palette[(size_t)i * 3 + k] = eight_bit ? (uint8_t)c[k] : (uint8_t)(c[k] >> 8);
+    }
+  }
+  for (const auto& [tag, field] :
+       {std::pair{TIFFTAG_XPOSITION, &d.x_position}, std::pair{TIFFTAG_YPOSITION, &d.y_position}}) {
+    float v = 0;
+    if (TIFFGetField(tif, tag, &v)) *field = raw.rational(TIFFCurrentDirOffset(tif), tag, where).value_or(v);
+  }
 }
 
 // The tile or strip grid of the current directory and its offsets and byte counts into `d`

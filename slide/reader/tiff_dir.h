@@ -3,6 +3,7 @@
 // that tile reads later need no libtiff directory switching.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct TiffDir {
   uint16_t ycbcr_sub_h = 2, ycbcr_sub_v = 2;
   uint32_t subfile_type = 0;
   std::string description, software, make, model, datetime;
+  std::string artist, host_computer, copyright, document_name;  // more tiff.* properties
+  std::optional<double> x_position, y_position;                 // XPosition, YPosition (the RATIONAL's quotient)
+  // A palette page's colour map as 8-bit RGB triples (2^bps of them), converted as libtiff's RGBA
+  // reader converts it (OpenSlide reads such pages through it); empty otherwise.
+  std::vector<uint8_t> palette;
   std::string xmp;  // XMLPacket (700): Ventana's iScan and EncodeInfo XML
   bool has_resolution = false;
   double x_resolution = 0, y_resolution = 0;  // the RATIONAL's exact quotient

@@ -17,13 +17,6 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-std::optional<double> parse_positive(const std::string& s) {
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || !std::isfinite(v) || v <= 0) return std::nullopt;
-  return v;
-}
-
 }  // namespace
 
 bool is_aperio_description(const std::string& d) { return d.rfind("Aperio", 0) == 0; }
@@ -54,11 +47,20 @@ void add_tiff_properties(const TiffDir& b, SlideMeta& meta) {
   if (!b.make.empty()) p["tiff.Make"] = b.make;
   if (!b.model.empty()) p["tiff.Model"] = b.model;
   if (!b.datetime.empty()) p["tiff.DateTime"] = b.datetime;
+  if (!b.artist.empty()) p["tiff.Artist"] = b.artist;
+  if (!b.host_computer.empty()) p["tiff.HostComputer"] = b.host_computer;
+  if (!b.copyright.empty()) p["tiff.Copyright"] = b.copyright;
+  if (!b.document_name.empty()) p["tiff.DocumentName"] = b.document_name;
+  if (b.x_position) p["tiff.XPosition"] = format_number("%.17g", *b.x_position);
+  if (b.y_position) p["tiff.YPosition"] = format_number("%.17g", *b.y_position);
+  // (libtiff's default unit, inch, when the tag is absent; OpenSlide reports it either way.)
+  p["tiff.ResolutionUnit"] = b.resolution_unit == 3   ? "centimeter"
+                             : b.resolution_unit == 2 ? "inch"
+                             : b.resolution_unit == 1 ? "none"
+                                                      : "unknown";
   if (b.has_resolution) {
     p["tiff.XResolution"] = format_number("%.17g", b.x_resolution);
     p["tiff.YResolution"] = format_number("%.17g", b.y_resolution);
-    const char* unit = b.resolution_unit == 3 ? "centimeter" : b.resolution_unit == 2 ? "inch" : "none";
-    p["tiff.ResolutionUnit"] = unit;
     double per_unit_um = b.resolution_unit == 3 ? 10000.0 : b.resolution_unit == 2 ? 25400.0 : 0.0;
     if (per_unit_um > 0) {
       meta.mpp_x = per_unit_um / b.x_resolution;
@@ -79,11 +81,13 @@ void add_aperio_properties(const std::string& d, SlideMeta& meta) {
     }
     pos = next;
   }
+  // Parsed as OpenSlide parses them (a decimal comma, nothing after the number; AppMag an
+  // integer). An MPP that is not a positive finite number is not used (OpenSlide reports it).
   auto& p = meta.properties;
-  if (auto it = p.find("aperio.MPP"); it != p.end()) {
-    if (auto v = parse_positive(it->second)) meta.mpp_x = meta.mpp_y = *v;
-  }
-  if (auto it = p.find("aperio.AppMag"); it != p.end()) meta.objective_power = parse_positive(it->second);
+  if (auto it = p.find("aperio.MPP"); it != p.end())
+    if (auto v = parse_openslide_double(it->second); v && std::isfinite(*v) && *v > 0) meta.mpp_x = meta.mpp_y = *v;
+  if (auto it = p.find("aperio.AppMag"); it != p.end())
+    if (auto v = parse_openslide_int(it->second); v && *v > 0) meta.objective_power = (double)*v;
 }
 
 void add_standard_properties(SlideMeta& meta) {

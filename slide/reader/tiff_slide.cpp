@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <set>
 
 #include "base/error.h"
 #include "slide/reader/jp2k_decode.h"
@@ -71,7 +73,8 @@ void check_supported(const TiffDir& d, const std::string& path, const std::strin
          (d.photometric == PHOTOMETRIC_MINISBLACK && d.spp == 1);
   } else {
     ok = (d.photometric == PHOTOMETRIC_RGB && d.spp >= 3) ||
-         ((d.photometric == PHOTOMETRIC_MINISBLACK || d.photometric == PHOTOMETRIC_MINISWHITE) && d.spp <= 2);
+         ((d.photometric == PHOTOMETRIC_MINISBLACK || d.photometric == PHOTOMETRIC_MINISWHITE) && d.spp <= 2) ||
+         (d.photometric == PHOTOMETRIC_PALETTE && d.spp == 1 && !d.palette.empty());
   }
   if (!ok)
     throw InputError(path, what + " has PhotometricInterpretation " + std::to_string(d.photometric) + " with " +
@@ -475,8 +478,11 @@ class TiffSource : public TileSource {
     size_t n = std::min<size_t>((size_t)got / d.spp, px);
     const uint8_t* s = raw.data();
     bool invert = d.photometric == PHOTOMETRIC_MINISWHITE;
+    const uint8_t* palette = d.palette.empty() ? nullptr : d.palette.data();
     for (size_t i = 0; i < n; ++i, s += d.spp, out += 3) {
-      if (d.spp >= 3) {
+      if (palette) {
+        std::memcpy(out, palette + (size_t)s[0] * 3, 3);
+      } else if (d.spp >= 3) {
         out[0] = s[0];
         out[1] = s[1];
         out[2] = s[2];
@@ -505,8 +511,6 @@ class TiffSource : public TileSource {
   SlideFile file_;
 };
 
-bool contains(const std::string& s, const char* word) { return s.find(word) != std::string::npos; }
-
 // Same aspect ratio as the base, smaller: a reduced level from a writer that did not flag it.
 bool ratio_matches(const TiffDir& base, const TiffDir& d) {
   if (d.width >= base.width || d.height >= base.height) return false;
@@ -514,14 +518,41 @@ bool ratio_matches(const TiffDir& base, const TiffDir& d) {
   return std::abs((double)d.height - expected_h) <= 1.0 + 0.01 * expected_h;
 }
 
+// An Aperio associated image's name as OpenSlide gives it: the first word of its description's
+// second line ("Aperio Image Library v10.0.51\nlabel 415x422" -> "label"); "" when there is none
+// (the image is left out). One difference: a CRLF ends a line here, where OpenSlide 3.4.1 sees an
+// empty second line between CR and LF and leaves the image out.
+std::string aperio_associated_name(const std::string& description) {
+  const size_t eol = description.find_first_of("\r\n");
+  if (eol == std::string::npos) return "";
+  const size_t start = description.compare(eol, 2, "\r\n") == 0 ? eol + 2 : eol + 1;
+  const size_t end = description.find_first_of("\r\n", start);
+  const std::string line = description.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  return line.substr(0, line.find(' '));
+}
+
+// The generic pyramid's full-resolution page: directory 0, unless it cannot be a level or a larger
+// page of the same shape can (a thumbnail written first); then the widest page that can.
+size_t generic_top(const std::vector<TiffDir>& dirs, const std::function<bool(const TiffDir&)>& eligible) {
+  size_t widest = 0;
+  bool found = false;
+  for (size_t i = 0; i < dirs.size(); ++i)
+    if (dirs[i].main_index >= 0 && eligible(dirs[i]) && (!found || dirs[i].width > dirs[widest].width)) {
+      widest = i;
+      found = true;
+    }
+  if (!found) return 0;
+  if (eligible(dirs[0]) && (widest == 0 || !ratio_matches(dirs[widest], dirs[0]))) return 0;
+  return widest;
+}
+
 // The generic and Aperio layouts: Aperio's by its description's image kinds, a generic pyramid
 // by reduced-resolution flags, SubIFDs or size ratios.
 TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
   TiffLayout layout;
   std::vector<int>& levels = layout.level_dirs;
-  const TiffDir& base = dirs[0];
   if (aperio) {
-    bool have_label = false, have_macro = false;
+    std::set<std::string> names;
     for (size_t i = 0; i < dirs.size(); ++i) {
       const TiffDir& d = dirs[i];
       if (d.main_index < 0) continue;
@@ -529,26 +560,25 @@ TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
         levels.push_back((int)i);
         continue;
       }
-      std::string name;
-      if (d.main_index == 1) name = "thumbnail";
-      else if (contains(d.description, "label") && !have_label) name = "label";
-      else if (contains(d.description, "macro") && !have_macro) name = "macro";
-      else if (!have_label) name = "label";
-      else if (!have_macro) name = "macro";
-      else name = "image" + std::to_string(d.main_index);
-      have_label |= name == "label";
-      have_macro |= name == "macro";
-      layout.associated.emplace_back(name, (int)i);
+      const std::string name = d.main_index == 1 ? "thumbnail" : aperio_associated_name(d.description);
+      if (!name.empty() && names.insert(name).second) layout.associated.emplace_back(name, (int)i);
     }
   } else {
-    levels.push_back(0);
-    for (size_t i = 1; i < dirs.size(); ++i) {
+    // Beside tiled pages a stripped page is a thumbnail, label or macro, whatever its flags say
+    // (OpenSlide reads tiled pages only; a de-identified slide's label must not become a level).
+    bool any_tiled = false;
+    for (const TiffDir& d : dirs) any_tiled |= d.tiled && !(d.subfile_type & 4);
+    const auto eligible = [&](const TiffDir& d) { return !(d.subfile_type & 4) && (d.tiled || !any_tiled); };
+    const size_t top = generic_top(dirs, eligible);
+    const TiffDir& base = dirs[top];
+    levels.push_back((int)top);
+    for (size_t i = 0; i < dirs.size(); ++i) {
       const TiffDir& d = dirs[i];
-      if (d.subfile_type & 4) continue;  // transparency mask
-      bool from_subifd = d.parent == 0;
-      bool flagged = d.main_index > 0 && d.reduced() && base.subifds.empty();
-      bool unflagged = d.main_index > 0 && !d.reduced() && base.subifds.empty() && ratio_matches(base, d);
-      if (from_subifd || flagged || unflagged) levels.push_back((int)i);
+      if (i == top || !eligible(d)) continue;
+      // A page of another shape is not a level, flagged or not (a macro photograph).
+      const bool from_subifd = d.main_index < 0 && d.parent == base.main_index;
+      const bool reduction = d.main_index >= 0 && base.subifds.empty() && ratio_matches(base, d);
+      if (from_subifd || reduction) levels.push_back((int)i);
     }
   }
   std::stable_sort(levels.begin(), levels.end(),
