@@ -6,9 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
+
+#include <sys/stat.h>
 
 #include "infer/colormap.h"
 #include "infer/prediction_csv.h"
+#include "infer/prediction_key.h"
 #include "slide/windows/annotations.h"
 
 namespace ds {
@@ -77,6 +81,13 @@ nlohmann::json predictions_json(const ServedSlide& s) {
                       {"windows", nlohmann::json::array()},
                       {"diagnosis", s.diagnosis.is_null() ? nlohmann::json(nullptr) : client_diagnosis(s.diagnosis)}};
   if (s.source.empty()) return j;
+  // Only a CSV its command finished (the key file beside it describes it), as search and evaluate
+  // read them: a redo that was stopped leaves the CSV of the slide's old bytes. Checked on each
+  // request, since predict may be redoing the slide while the server runs.
+  if (std::string why = finished_refusal(s.csv); !why.empty()) {
+    j["refused"] = std::filesystem::path(s.csv).filename().string() + ": " + why;
+    return j;
+  }
   const SlidePredictions p = read_prediction_csv(s.csv);
   for (size_t k = 0; k < p.classes.size(); ++k) {
     j["classes"].push_back(p.classes[k]);
@@ -105,6 +116,24 @@ nlohmann::json annotations_geojson(const ServedSlide& s) {
     }
   }
   return fc;
+}
+
+std::string overlay_sources_stamp(const ServedSlide& s, const std::string& what) {
+  std::vector<std::string> files;
+  if (what == "predictions" && !s.source.empty())
+    files = {s.csv, std::filesystem::path(s.csv).replace_extension(".key.json").string()};
+  else if (what == "annotations" && !s.annotations.empty()) files = {s.annotations};
+  std::string stamp;
+  for (const std::string& f : files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) {
+      stamp += "-;";
+      continue;
+    }
+    stamp += std::to_string((long long)st.st_size) + ":" + std::to_string((long long)st.st_mtim.tv_sec) + "." +
+             std::to_string((long long)st.st_mtim.tv_nsec) + ":" + std::to_string((unsigned long long)st.st_ino) + ";";
+  }
+  return stamp;
 }
 
 }  // namespace ds

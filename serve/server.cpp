@@ -93,7 +93,8 @@ class Handlers {
   const ServeOptions& o_;
   TileBytesCache tiles_;
   std::mutex overlay_mu_;
-  std::map<std::string, std::shared_ptr<const std::string>> overlays_;  // "<id>/<what>" -> JSON text
+  // "<id>/<what>" -> (overlay_sources_stamp, JSON text): remade when its files change.
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const std::string>>> overlays_;
   std::string cookie_ = token_cookie_name(0);
 };
 
@@ -170,15 +171,16 @@ void Handlers::tile(const httplib::Request& req, httplib::Response& res) {
 
 std::shared_ptr<const std::string> Handlers::overlay_text(const ServedSlide& s, const std::string& what) {
   const std::string key = s.id + "/" + what;
+  const std::string stamp = overlay_sources_stamp(s, what);
   {
     std::lock_guard<std::mutex> lock(overlay_mu_);
     auto it = overlays_.find(key);
-    if (it != overlays_.end()) return it->second;
+    if (it != overlays_.end() && it->second.first == stamp) return it->second.second;
   }
   const nlohmann::json j = what == "predictions" ? predictions_json(s) : annotations_geojson(s);
   auto text = std::make_shared<const std::string>(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   std::lock_guard<std::mutex> lock(overlay_mu_);
-  overlays_[key] = text;
+  overlays_[key] = {stamp, text};
   return text;
 }
 

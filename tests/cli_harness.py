@@ -77,6 +77,20 @@ def expect_stages(p, want, what):
     check(got == want, f"{what}: stages {got}, expected {want}\n{p.stdout[-2000:]}")
 
 
+def write_finished_csv(csv_path, text):
+    """A prediction CSV written by hand and the key file predict writes beside it once the CSV is
+    finished (readers take only such CSVs): the CSV's size and FNV-1a 64 (base/hash.h)."""
+    data = text.encode()
+    with open(csv_path, "wb") as fh:
+        fh.write(data)
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    with open(csv_path[:-len(".csv")] + ".key.json", "w") as fh:
+        json.dump({"format": "deepslide-prediction-key", "key": {}, "csv_bytes": len(data), "csv_fnv1a": f"{h:016x}"},
+                  fh)
+
+
 def partial_rows(path):
     """Rows committed to a partial predictions file (its JSON first line), 0 if none or unreadable."""
     try:

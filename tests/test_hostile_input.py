@@ -18,7 +18,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile_files  # noqa: E402
-from cli_harness import DEEPSLIDE, check, failures, tempdir  # noqa: E402
+from cli_harness import DEEPSLIDE, check, failures, tempdir, write_finished_csv  # noqa: E402
 
 MAX_RSS_MB = 400
 HUGE_RSS_MB = 300  # listing the 2^20 px slide's grid alone would take 790 MB
@@ -185,17 +185,7 @@ def main():
     gj = os.path.join(tmp, "gj")
     os.makedirs(gj)
 
-    def with_key_file(csv_path, text):
-        """A CSV and the key file predict writes beside it (geojson reads only CSVs predict finished)."""
-        with open(csv_path, "w") as fh:
-            fh.write(text)
-        h = 0xcbf29ce484222325  # FNV-1a 64 (base/hash.h)
-        for b in text.encode():
-            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-        with open(csv_path[:-len(".csv")] + ".key.json", "w") as fh:
-            json.dump({"format": "deepslide-prediction-key", "key": {}, "csv_bytes": len(text.encode()),
-                       "csv_fnv1a": f"{h:016x}"}, fh)
-    with_key_file(os.path.join(gj, "x.csv"), "x,y,prediction,confidence,prob_a,prob_b\n0,0,a,0.9,0.9,0.1\n")
+    write_finished_csv(os.path.join(gj, "x.csv"), "x,y,prediction,confidence,prob_a,prob_b\n0,0,a,0.9,0.9,0.1\n")
     for key, side, why in (("../../evil", 32, "path separator"), ("x", 1 << 62, "no window_side")):
         with open(os.path.join(gj, "predict.json"), "w") as fh:
             json.dump({"slides": {key: {"csv": "x.csv", "window_side": side}}}, fh)
@@ -205,7 +195,7 @@ def main():
     # Contours of windows 17 grid steps wide are refused, and the error names the CSV they came from.
     with open(os.path.join(gj, "predict.json"), "w") as fh:
         json.dump({"slides": {"x": {"csv": "wide.csv", "window_side": 32 * 17}}}, fh)
-    with_key_file(os.path.join(gj, "wide.csv"),
+    write_finished_csv(os.path.join(gj, "wide.csv"),
                   "x,y,prediction,confidence,prob_a,prob_b\n0,0,a,0.9,0.9,0.1\n32,0,a,0.9,0.9,0.1\n")
     expect_refused(["geojson", "--predictions", os.path.join(gj, "predict.json"), "--out", f("gj_wide"), "--geojson",
                     "contours"], "wide.csv", "too many cells")

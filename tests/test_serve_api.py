@@ -160,11 +160,12 @@ def check_tiles(srv, sid, path, tmp):
 
 
 def write_csv(path, classes, rows):
-    with open(path, "w") as f:
-        f.write("x,y,prediction,confidence," + ",".join("prob_" + c for c in classes) + "\n")
-        for x, y, p in rows:
-            k = int(np.argmax(p))
-            f.write(f"{x},{y},{classes[k]},{p[k]:.6f}," + ",".join(f"{v:.6f}" for v in p) + "\n")
+    """A prediction CSV and the key file predict (or diagnose) writes once it is finished."""
+    text = "x,y,prediction,confidence," + ",".join("prob_" + c for c in classes) + "\n"
+    for x, y, p in rows:
+        k = int(np.argmax(p))
+        text += f"{x},{y},{classes[k]},{p[k]:.6f}," + ",".join(f"{v:.6f}" for v in p) + "\n"
+    h.write_finished_csv(path, text)
 
 
 def make_runs(tmp, synth_slide):
@@ -191,7 +192,7 @@ def make_runs(tmp, synth_slide):
     return pred, rows, classes, diag, drows, result
 
 
-def check_json(srv, pred_rows, classes, diag_rows, result, ann):
+def check_json(srv, pred, pred_rows, classes, diag_rows, result, ann):
     st, _, body = srv.get("/api/slides")
     slides = json.loads(body)
     by_src = {s["predictions"]: s for s in slides}
@@ -221,6 +222,17 @@ def check_json(srv, pred_rows, classes, diag_rows, result, ann):
     h.check(got == want and a["features"][0]["properties"]["name"] == "tumor", f"annotations {a}")
     none = json.loads(srv.get(f"/api/slides/{by_src['predict']['id']}/annotations")[2])
     h.check(none == {"type": "FeatureCollection", "features": []}, f"slide without annotations: {none}")
+    # A CSV that predict did not finish (its key file gone, as a stopped redo leaves it): no
+    # windows, and why. Checked per request: the server was started while the key file existed.
+    key = [os.path.join(pred, f) for f in os.listdir(pred) if f.endswith(".key.json")]
+    for k in key:
+        os.rename(k, k + ".away")
+    r = json.loads(srv.get(f"/api/slides/{by_src['predict']['id']}/predictions")[2])
+    h.check(r["windows"] == [] and "no key file" in r.get("refused", ""), f"unfinished CSV served: {r.get('refused')}")
+    for k in key:
+        os.rename(k + ".away", k)
+    r = json.loads(srv.get(f"/api/slides/{by_src['predict']['id']}/predictions")[2])
+    h.check(len(r["windows"]) == len(pred_rows) and "refused" not in r, "windows not back with the key file")
 
 
 def check_bad_requests(srv, slide_path, sid, top):
@@ -532,7 +544,7 @@ def main():
         listed = {s["name"]: s["id"] for s in json.loads(srv.get("/api/slides")[2])}
         for path in slides + [synth]:
             check_tiles(srv, listed[os.path.basename(path)], path, tmp)
-        check_json(srv, pred_rows, classes, diag_rows, result, ann)
+        check_json(srv, pred, pred_rows, classes, diag_rows, result, ann)
         top = dz_level_count(1100, 700) - 1
         check_bad_requests(srv, pyr, listed["pyr.tif"], top)
         check_parallel(srv, listed["pyr.tif"], top)

@@ -46,12 +46,12 @@ def main():
     run = os.path.join(tmp, "run")
     os.makedirs(run)
     rng = np.random.default_rng(5)
-    with open(os.path.join(run, "s.csv"), "w") as f:
-        f.write("x,y,prediction,confidence,prob_benign,prob_tumor\n")
-        for y in range(0, hgt - 224, 112):
-            for x in range(0, w - 224, 112):
-                p = rng.uniform()
-                f.write(f"{x},{y},{'tumor' if p > 0.5 else 'benign'},{max(p, 1 - p):.4f},{1 - p:.4f},{p:.4f}\n")
+    text = "x,y,prediction,confidence,prob_benign,prob_tumor\n"
+    for y in range(0, hgt - 224, 112):
+        for x in range(0, w - 224, 112):
+            p = rng.uniform()
+            text += f"{x},{y},{'tumor' if p > 0.5 else 'benign'},{max(p, 1 - p):.4f},{1 - p:.4f},{p:.4f}\n"
+    h.write_finished_csv(os.path.join(run, "s.csv"), text)
     with open(os.path.join(run, "predict.json"), "w") as f:
         json.dump({"slides": {"s": {"path": slide, "csv": "s.csv", "window_side": 224}}}, f)
     ann = os.path.join(tmp, "ann")

@@ -149,6 +149,7 @@
     sel.replaceChildren(el('option', { value: '' }, 'none'));
     legend.replaceChildren();
     if (!p || !p.source) { dx.textContent = 'no predictions for this slide'; return; }
+    if (p.refused) { dx.textContent = 'predictions not shown: ' + p.refused; return; }
     const counts = p.classes.map(() => 0);
     for (const r of p.windows) counts[r[2]]++;
     p.classes.forEach((c, k) => {
