@@ -207,6 +207,31 @@ def main():
         compare_file(extra, tmp, rng, levels_to_check=1)
         print(f"with_label_macro.tif: {len(got)} levels, the pyramid's")
 
+        # A stripped full-resolution page followed by tiled reductions (GDAL's layout): level 0 is
+        # the stripped page, the reductions the others (OpenSlide cannot open it).
+        gdal = os.path.join(tmp, "gdal_like.tif")
+        jpeg256 = os.path.join(tmp, "jpeg256.tif")
+        vips(even, os.path.join(tmp, "strip0.tif"), "--compression", "lzw")
+        n_levels = len(json.loads(run("info", jpeg256))["levels"])
+        subprocess.run(["tiffcp", os.path.join(tmp, "strip0.tif"),
+                        jpeg256 + "," + ",".join(str(k) for k in range(1, n_levels)), gdal], check=True)
+        got = json.loads(run("info", gdal))["levels"]
+        want = json.loads(run("info", jpeg256))["levels"]
+        assert [(L["width"], L["height"]) for L in got] == [(L["width"], L["height"]) for L in want], got
+        level0 = ours(gdal, 100, 200, 0, 64, 48, os.path.join(tmp, "g.png"))
+        assert (level0 == np.asarray(Image.open(even).convert("RGB"))[200:248, 100:164]).all()
+        print(f"gdal_like.tif: {len(got)} levels, level 0 the stripped page")
+
+        # A tall slide: each level's width rounds off more of the aspect ratio than its height
+        # (vips floors both sides), and every level is still one.
+        tall_src = os.path.join(tmp, "tall.png")
+        Image.fromarray(pattern(616, 7395, 5)).save(tall_src)
+        tall = os.path.join(tmp, "tall.tif")
+        vips(tall_src, tall, "--tile", "--pyramid", "--compression", "jpeg", "--tile-width", "128",
+             "--tile-height", "128")
+        worst, n = compare_file(tall, tmp, rng, regions=2)
+        print(f"tall.tif: {openslide.OpenSlide(tall).level_count} levels as OpenSlide's, {n} regions exact")
+
         # Properties: the tiff.* tags OpenSlide lists, and an Aperio description with a decimal
         # comma in MPP and an AppMag that is not an integer (OpenSlide: mpp 0.499, no objective power).
         props = os.path.join(tmp, "props.tif")

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <set>
 
@@ -512,10 +513,16 @@ class TiffSource : public TileSource {
 };
 
 // Same aspect ratio as the base, smaller: a reduced level from a writer that did not flag it.
+// Is `d` a reduction of `base` (a pyramid level of it)? Some downsample must give d's width and
+// height from base's, each within a pixel (writers floor, ceil or round each side): the ranges of
+// downsample each side allows must meet. A page of another shape (a label, a macro) gives none.
 bool ratio_matches(const TiffDir& base, const TiffDir& d) {
-  if (d.width >= base.width || d.height >= base.height) return false;
-  double expected_h = (double)base.height * d.width / base.width;
-  return std::abs((double)d.height - expected_h) <= 1.0 + 0.01 * expected_h;
+  if (d.width >= base.width || d.height >= base.height || d.width == 0 || d.height == 0) return false;
+  const double inf = std::numeric_limits<double>::infinity();
+  const double bw = (double)base.width, bh = (double)base.height, dw = (double)d.width, dh = (double)d.height;
+  const double lo = std::max(bw / (dw + 1), bh / (dh + 1));
+  const double hi = std::min(dw > 1 ? bw / (dw - 1) : inf, dh > 1 ? bh / (dh - 1) : inf);
+  return lo <= hi;
 }
 
 // An Aperio associated image's name as OpenSlide gives it: the first word of its description's
@@ -531,19 +538,15 @@ std::string aperio_associated_name(const std::string& description) {
   return line.substr(0, line.find(' '));
 }
 
-// The generic pyramid's full-resolution page: directory 0, unless it cannot be a level or a larger
-// page of the same shape can (a thumbnail written first); then the widest page that can.
+// The generic pyramid's full-resolution page: directory 0, unless it is a reduction of a wider
+// page that can be a level (a thumbnail written first); then the widest such page.
 size_t generic_top(const std::vector<TiffDir>& dirs, const std::function<bool(const TiffDir&)>& eligible) {
-  size_t widest = 0;
-  bool found = false;
-  for (size_t i = 0; i < dirs.size(); ++i)
-    if (dirs[i].main_index >= 0 && eligible(dirs[i]) && (!found || dirs[i].width > dirs[widest].width)) {
-      widest = i;
-      found = true;
-    }
-  if (!found) return 0;
-  if (eligible(dirs[0]) && (widest == 0 || !ratio_matches(dirs[widest], dirs[0]))) return 0;
-  return widest;
+  size_t top = 0;
+  for (size_t i = 1; i < dirs.size(); ++i)
+    if (dirs[i].main_index >= 0 && eligible(dirs[i]) && dirs[i].width > dirs[top].width &&
+        ratio_matches(dirs[i], dirs[0]))
+      top = i;
+  return top;
 }
 
 // The generic and Aperio layouts: Aperio's by its description's image kinds, a generic pyramid
@@ -564,8 +567,9 @@ TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
       if (!name.empty() && names.insert(name).second) layout.associated.emplace_back(name, (int)i);
     }
   } else {
-    // Beside tiled pages a stripped page is a thumbnail, label or macro, whatever its flags say
-    // (OpenSlide reads tiled pages only; a de-identified slide's label must not become a level).
+    // Beside tiled pages a stripped page other than the full-resolution one is a thumbnail, label
+    // or macro, whatever its flags say (a de-identified slide's label must not become a level);
+    // a stripped full-resolution page with tiled reductions (GDAL's layout) is level 0.
     bool any_tiled = false;
     for (const TiffDir& d : dirs) any_tiled |= d.tiled && !(d.subfile_type & 4);
     const auto eligible = [&](const TiffDir& d) { return !(d.subfile_type & 4) && (d.tiled || !any_tiled); };
