@@ -97,6 +97,11 @@ class Runner {
 
   void remove_outputs(const Stage& st);
 
+  // The stage's inputs fingerprinted, without the workdir (its files are outputs of stages).
+  json inputs_fingerprint(const Stage& st) {
+    return paths_fingerprint(stage_inputs(st), hashes_, workdir_.lexically_normal().string());
+  }
+
   // A stage that starts loses its stamp and gets an attempt record (.stages/<stage>.attempt.json,
   // its commands and inputs); when it completes, the record becomes its stamp (outputs
   // fingerprinted, time taken).
@@ -204,8 +209,7 @@ void Runner::check_stages_before_from() {
       throw InputError("--from " + o_.from, "stage " + st.name + " has not completed in " + shown_ +
                                                 (stamp ? " (" + missing + " is missing)" : " (no " + sp + ")") +
                                                 "; run it first (--from " + st.name + " or no --from)");
-    const std::string why =
-        stale_reason(st, stamp, commands_json(st), build_, paths_fingerprint(stage_inputs(st), hashes_), hashes_);
+    const std::string why = stale_reason(st, stamp, commands_json(st), build_, inputs_fingerprint(st), hashes_);
     if (!why.empty())
       log_ << "note: " << st.name << " is out of date (" << why << "); --from " << o_.from
            << " uses its existing results\n";
@@ -228,7 +232,7 @@ void Runner::run_stage(size_t i) {
   Stage& st = stages_[i];
   const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(stages_.size()) + "] " + st.name;
   const json cmds = commands_json(st);
-  const json inputs = paths_fingerprint(stage_inputs(st), hashes_);
+  const json inputs = inputs_fingerprint(st);
   const auto stamp = read_stamp(stamp_path(st));
   const auto attempt = read_stamp(attempt_path(st));
   const std::string why = o_.force            ? "--force"

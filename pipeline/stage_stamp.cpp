@@ -25,7 +25,7 @@ std::string fnv1a_hex(const std::string& s) {
   return buf;
 }
 
-json path_fingerprint(const std::string& path, FileHashCache& cache) {
+json path_fingerprint(const std::string& path, FileHashCache& cache, const std::string& skip) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return json{{"missing", true}};
@@ -36,6 +36,10 @@ json path_fingerprint(const std::string& path, FileHashCache& cache) {
   for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code ec2;
+    if (!skip.empty() && it->is_directory(ec2) && fs::absolute(it->path(), ec2).lexically_normal() == fs::path(skip)) {
+      it.disable_recursion_pending();
+      continue;
+    }
     if (!it->is_regular_file(ec2)) continue;
     const int64_t size = (int64_t)it->file_size(ec2);
     bytes += size;
@@ -52,9 +56,9 @@ json path_fingerprint(const std::string& path, FileHashCache& cache) {
   return json{{"files", (int64_t)lines.size()}, {"bytes", bytes}, {"sha256", h.hex()}};
 }
 
-json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache) {
+json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache, const std::string& skip) {
   json j = json::object();
-  for (const std::string& p : paths) j[p] = path_fingerprint(p, cache);
+  for (const std::string& p : paths) j[p] = path_fingerprint(p, cache, skip);
   return j;
 }
 

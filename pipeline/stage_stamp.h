@@ -20,10 +20,13 @@
 namespace ds {
 
 // {"missing": true} | {"special": true} | {"size": S, "sha256": "<64 hex>"} |
-// {"files": N, "bytes": B, "sha256": "<64 hex>"}
-nlohmann::ordered_json path_fingerprint(const std::string& path, FileHashCache& cache);
+// {"files": N, "bytes": B, "sha256": "<64 hex>"}. A folder's fingerprint leaves out the folder
+// `skip` (absolute, lexically normal) when it lies below: a run's inputs leave out its own
+// workdir, which it writes (a config key naming a folder that holds the workdir).
+nlohmann::ordered_json path_fingerprint(const std::string& path, FileHashCache& cache, const std::string& skip = "");
 // {path: path_fingerprint(path), ...} in the order given.
-nlohmann::ordered_json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache);
+nlohmann::ordered_json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache,
+                                         const std::string& skip = "");
 
 // FNV-1a 64 of a string, as 16 hex digits.
 std::string fnv1a_hex(const std::string& s);

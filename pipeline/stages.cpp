@@ -36,10 +36,13 @@ void add_unique(std::vector<std::string>& to, const std::vector<std::string>& pa
 // stain reference image, an annotations folder): their contents are inputs, as much as the
 // settings are. The slide folder is left out: the slides a stage reads stand for it (stage_inputs).
 std::vector<std::string> config_paths(const PipelineConfig& cfg, const std::string& stage) {
+  // (Flags that name what a stage writes are not inputs: train's --windows-csv.)
+  static const std::set<std::string> outputs = {"--windows-csv"};
   std::vector<std::string> out;
   std::error_code ec;
   for (const FlagSetting& s : cfg.settings.at(stage))
-    if (s.flag != "--all-wsi" && s.tokens.size() == 2 && !s.value.empty() && fs::exists(s.value, ec))
+    if (s.flag != "--all-wsi" && !outputs.count(s.flag) && s.tokens.size() == 2 && !s.value.empty() &&
+        fs::exists(s.value, ec))
       add_unique(out, {s.value});
   return out;
 }

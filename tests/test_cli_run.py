@@ -310,6 +310,15 @@ entry = [e for e in slides_of("test").values() if e["img"] == victim[0]]
 check(len(entry) == 1 and entry[0].get("annotations") == f"{ann}/{stem}.geojson",
       f"predict.json does not name the new annotation file: {entry}")
 
+# 14. What a stage writes is not its input (train's windows_csv), and a config folder holding the
+# workdir is fingerprinted without it (the run writes there): a rerun is up to date.
+cfg_out = write_config("outputs", with_change("predict", "annotations", f'"{tmp}"',
+                                              with_change("train", "windows_csv", f'"{tmp}/windows.csv"',
+                                                          with_change("train", "epochs", "2", OVERLAP))))
+run(["run", "--config", cfg_out])
+check(os.path.exists(f"{tmp}/windows.csv"), "train wrote no windows_csv")
+expect_states(run(["run", "--config", cfg_out]), ALL_SKIPPED, "windows_csv and a folder holding the workdir")
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)
