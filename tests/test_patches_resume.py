@@ -4,7 +4,10 @@ settings is skipped ("up to date", no patch rewritten, .patches.json "done"); a 
 other bytes under its name is written again with its earlier patches removed first, so the folder
 equals a fresh export; a stop (SIGTERM) exits 143 with a message naming the slide, and the rerun
 removes what the stopped slide left (a planted leftover too) and ends equal to a fresh export; in
---by-folder layout the same; another binary writes every slide again; a bad
+--by-folder layout the same; a marker of an export cut short, or a patch deleted by hand, makes
+the slide be written again; redoing a slide leaves another slide's patches of the same name in
+another class folder alone, and the same name in one class folder from another CSV is refused;
+another binary writes every slide again; a bad
 DEEPSLIDE_PATCHES_JSON_INTERVAL is refused. Run by ctest (DEEPSLIDE set)."""
 import json
 import os
@@ -123,6 +126,54 @@ for by_folder in (False, True):
             open(f"{out}/{cls}/{stem}_99999_99999.jpg", "wb").write(b"left over")
     patches(out, ["--level", "0", "--overlap", "1", *extra])
     same_as_fresh(out, ["--level", "0", "--overlap", "1", *extra], "after a stop")
+
+# A marker left by an export cut short (planted here: a SIGKILL after the marker is written), or a
+# patch deleted by hand: the slide is written again even though its record matches.
+out = f"{tmp}/out_marks"
+patches(out)
+record = json.load(open(f"{out}/.patches.json"))["done"]
+img, cls = rows[2]
+stem = os.path.splitext(os.path.basename(img))[0]
+mine = sorted(f for f in os.listdir(f"{out}/{cls}") if f.startswith(stem + "_"))
+os.makedirs(f"{out}/.exporting", exist_ok=True)
+json.dump({"img": img, "name": stem, "class": cls}, open(f"{out}/.exporting/{img.replace('/', '%2F')}.json", "w"))
+for f in mine[: len(mine) // 2]:
+    os.remove(f"{out}/{cls}/{f}")
+p = patches(out)
+check(f"{len(rows) - 1} slides up to date, skipped" in p.stdout and not os.listdir(f"{out}/.exporting"),
+      f"an interrupted slide: {p.stdout}")
+same_as_fresh(out, [], "after an interrupted slide")
+os.remove(f"{out}/{cls}/{mine[0]}")
+p = patches(out)
+check(f"{len(rows) - 1} slides up to date, skipped" in p.stdout, f"a patch deleted by hand: {p.stdout}")
+same_as_fresh(out, [], "after a patch deleted by hand")
+
+# Two slides with one stem in two classes, exported together then one alone from another CSV:
+# redoing one leaves the other's patches (same names, other class folder) alone. The same stem in
+# one class from two CSVs would mix two slides' patches under one name: refused.
+wsi2 = f"{tmp}/wsi2"
+for c in ("A", "B"):
+    os.makedirs(f"{wsi2}/{c}")
+shutil.copy(f"{wsi}/{rows[0][0]}", f"{wsi2}/A/s.tif")
+shutil.copy(f"{wsi}/{rows[3][0]}", f"{wsi2}/B/s.tif")
+open(f"{tmp}/all.csv", "w").write("img,gt\nA/s.tif,A\nB/s.tif,B\n")
+open(f"{tmp}/a.csv", "w").write("img,gt\nA/s.tif,A\n")
+open(f"{tmp}/c.csv", "w").write("img,gt\nC/s.tif,A\n")
+os.makedirs(f"{wsi2}/C")
+shutil.copy(f"{wsi}/{rows[1][0]}", f"{wsi2}/C/s.tif")
+P2 = lambda csv, expect=0: subprocess.run([DEEPSLIDE, "patches", "--all-wsi", wsi2, "--labels", csv, "--out",
+                                            f"{tmp}/out2", "--patch-size", "32", "--level", "1", "--quiet"],
+                                           capture_output=True, text=True)
+check(P2(f"{tmp}/all.csv").returncode == 0, "two classes, one stem")
+b_before = files(f"{tmp}/out2/B")
+shutil.copy(f"{wsi}/{rows[2][0]}", f"{wsi2}/A/s.tif")
+check(P2(f"{tmp}/a.csv").returncode == 0, "the class-A slide alone")
+check(files(f"{tmp}/out2/B") == b_before, "redoing A/s.tif touched B/s.tif's patches")
+q = P2(f"{tmp}/all.csv")
+check(q.returncode == 0 and "2 slides up to date" in q.stdout, f"both after: {q.stdout}")
+q = P2(f"{tmp}/c.csv")
+check(q.returncode == 2 and "would write its patches as 's_*', the names of slide 'A/s.tif'" in q.stderr,
+      f"same stem, same class, another CSV: {q.stderr!r}")
 
 # Another binary (one byte appended): every slide is written again.
 other = f"{tmp}/deepslide_other"

@@ -186,12 +186,13 @@ bool is_image(const fs::path& p) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-// class name -> sorted image paths under root/<class>/**.
+// class name -> sorted image paths under root/<class>/**. Hidden folders are not classes (patches'
+// OUT/.exporting, a file manager's or notebook's folders).
 std::map<std::string, std::vector<std::string>> scan_split(const fs::path& root) {
   DS_CHECK_INPUT(fs::is_directory(root), root.string() + ": not a folder (expected <class> sub-folders)");
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& e : fs::directory_iterator(root)) {
-    if (!e.is_directory()) continue;
+    if (!e.is_directory() || e.path().filename().string().rfind('.', 0) == 0) continue;
     std::vector<std::string>& files = out[e.path().filename().string()];
     for (const auto& f : fs::recursive_directory_iterator(e.path()))
       if (f.is_regular_file() && is_image(f.path())) files.push_back(f.path().string());

@@ -14,7 +14,6 @@
 #include "base/atomic_file.h"
 #include "base/env_seconds.h"
 #include "base/error.h"
-#include "base/file_hash.h"
 #include "base/file_hash_cache.h"
 #include "base/folder_lock.h"
 #include "base/interrupt.h"
@@ -24,9 +23,9 @@
 #include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
-#include "slide/reader/slide_identity.h"
 #include "slide/windows/annotated_windows.h"
 #include "slide/windows/labels_csv.h"
+#include "slide/windows/patch_resume.h"
 #include "slide/windows/resolved_slides.h"
 #include "slide/windows/slide_stain.h"
 
@@ -217,137 +216,11 @@ nlohmann::ordered_json sorted_slides(nlohmann::ordered_json recorded) {
   return recorded;
 }
 
-// What a slide's exported patches were made from, beside the folder's settings: recorded in
-// .patches.json's "done" once they are all written. A rerun skips the slide while this still
-// matches: the same bytes (SHA-256 of every file it is read from, remembered in
-// OUT/.slide-hashes.json by file identity), the same output name and class, the same annotation
-// file, and the same program (a rebuild may read or encode pixels otherwise).
-nlohmann::ordered_json slide_source(const PatchExportOptions& o, const SlideLabel& row, const std::string& path,
-                                    const std::string& name, FileHashCache& hashes) {
-  const FileIdentity id = slide_content_identity(path, hashes);
-  nlohmann::ordered_json j;
-  j["name"] = name;
-  j["class"] = o.annotations.empty() ? nlohmann::ordered_json(row.gt) : nlohmann::ordered_json(nullptr);
-  j["slide"] = {{"bytes", id.bytes}, {"sha256", id.sha256}};
-  j["annotations"] = nullptr;
-  if (!o.annotations.empty())
-    if (const std::optional<std::string> f = find_annotation_file(o.annotations, path))
-      j["annotations"] = {{"file", fs::path(*f).filename().string()}, {"fnv1a", hex64(fnv1a_file(*f))}};
-  j["program"] = hex64(self_exe_fnv1a());
-  return j;
-}
-
-// Does a "done" record describe the patches this run would write from `source`?
-bool record_matches(const nlohmann::ordered_json& done, const nlohmann::ordered_json& source) {
-  if (!done.is_object()) return false;
-  for (const auto& [k, v] : source.items())
-    if (!done.contains(k) || nlohmann::json(done[k]) != nlohmann::json(v)) return false;
-  return done.contains("patches") && done["patches"].is_number_integer() && done.contains("candidates") &&
-         done["candidates"].is_number_integer();
-}
-
-// The "done" records of an earlier run's .patches.json (an empty object when none).
-nlohmann::ordered_json done_records(const nlohmann::ordered_json& then) {
-  if (then.is_object() && then.contains("done") && then["done"].is_object()) return then["done"];
-  return nlohmann::ordered_json::object();
-}
-
-// DeepSlide's file name <slide>_<x>_<y>.jpg: the <slide> part, "" for any other name.
-std::string patch_file_slide(const std::string& file) {
-  if (file.size() < 8 || file.compare(file.size() - 4, 4, ".jpg") != 0) return "";
-  size_t end = file.size() - 4;
-  for (int field = 0; field < 2; ++field) {
-    size_t b = end;
-    while (b > 0 && file[b - 1] >= '0' && file[b - 1] <= '9') --b;
-    if (b == end || b == 0 || file[b - 1] != '_') return "";
-    end = b - 1;
-  }
-  return file.substr(0, end);
-}
-
-// The patches an earlier run left in the folder, found by their names: which class folders hold
-// patches of which <slide> name. Listed once per run, and only when a slide has to be written
-// again into a folder that already holds patches; then the slide's leftovers are removed first
-// (patches of a killed export, or of the slide's earlier bytes, whose windows may differ).
-class EarlierPatches {
- public:
-  EarlierPatches(const PatchExportOptions& o) : o_(o) {}
-
-  // Removes the patches named `name` from every class folder `mine(folder)` allows.
-  template <class Mine>
-  void remove(const std::string& name, Mine mine) {
-    if (!listed_) list();
-    auto it = folders_.find(name);
-    if (it == folders_.end()) return;
-    std::error_code ec;
-    for (const std::string& cls : it->second) {
-      if (!mine(cls)) continue;
-      const fs::path dir = fs::path(o_.out) / cls;
-      if (o_.by_folder) {
-        fs::remove_all(dir / name, ec);
-        if (ec) throw InputError((dir / name).string(), "cannot remove an earlier export: " + ec.message());
-        continue;
-      }
-      for (auto e = fs::directory_iterator(dir, ec); !ec && e != fs::directory_iterator(); e.increment(ec)) {
-        std::error_code ec2;
-        if (e->is_regular_file(ec2) && patch_file_slide(e->path().filename().string()) == name) {
-          fs::remove(e->path(), ec2);
-          if (ec2) throw InputError(e->path().string(), "cannot remove an earlier patch: " + ec2.message());
-        }
-      }
-    }
-  }
-
- private:
-  void list() {
-    listed_ = true;
-    std::error_code ec;
-    for (auto c = fs::directory_iterator(o_.out, ec); !ec && c != fs::directory_iterator(); c.increment(ec)) {
-      std::error_code ec2;
-      const std::string cls = c->path().filename().string();
-      if (cls.empty() || cls[0] == '.' || !c->is_directory(ec2) || c->is_symlink(ec2)) continue;
-      for (auto e = fs::directory_iterator(c->path(), ec2); !ec2 && e != fs::directory_iterator(); e.increment(ec2)) {
-        std::error_code ec3;
-        const std::string file = e->path().filename().string();
-        const std::string slide = o_.by_folder ? (e->is_directory(ec3) && !e->is_symlink(ec3) ? file : "")
-                                               : (e->is_regular_file(ec3) ? patch_file_slide(file) : "");
-        if (!slide.empty()) folders_[slide].insert(cls);
-      }
-    }
-  }
-
-  const PatchExportOptions& o_;
-  bool listed_ = false;
-  std::map<std::string, std::set<std::string>> folders_;
-};
-
-// Before slide si is written again into a folder with earlier patches: its leftovers removed, under
-// its name and under the name its last record gives. A class folder's patches of that name are
-// the slide's unless another slide of the CSV writes that name into that folder (two slides with
-// one stem in two classes); with annotations names are unique across slides.
-void remove_leftovers(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
-                      const std::vector<std::string>& names, size_t si, const nlohmann::ordered_json& done,
-                      EarlierPatches& earlier) {
-  std::set<std::string> names_to_clear = {names[si]};
-  if (done.is_object() && done.contains("name") && done["name"].is_string()) {
-    const std::string old = done["name"].get<std::string>();
-    if (unsafe_component_reason(old).empty()) names_to_clear.insert(old);
-  }
-  for (const std::string& n : names_to_clear)
-    earlier.remove(n, [&](const std::string& cls) {
-      if (!o.annotations.empty()) return true;
-      for (size_t k = 0; k < rows.size(); ++k)
-        if (k != si && rows[k].gt == cls && names[k] == n) return false;
-      return true;
-    });
-}
-
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
 // candidate windows and the slide's "done" record, or that it is up to date, or the error; and
 // the slide hashes this rank remembered (for rank 0's cache).
 std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabel>& rows,
-                        const std::vector<std::string>& names, size_t si, const nlohmann::ordered_json& done,
-                        bool fresh, FileHashCache& hashes, EarlierPatches& earlier) {
+                        const std::vector<std::string>& names, size_t si, PatchFolder& folder, FileHashCache& hashes) {
   throw_if_stop_requested("stopped before slide " + rows[si].img + "; the slides before it are done");
   nlohmann::ordered_json j = {{"path", rows[si].img}, {"kept", 0}, {"candidates", 0}, {"error", ""}};
   std::string path = rows[si].img;
@@ -355,16 +228,16 @@ std::string export_item(const PatchExportOptions& o, const std::vector<SlideLabe
     path = resolve_slide_path(o.all_wsi, rows[si], o.labels);
     j["path"] = path;
     nlohmann::ordered_json source =
-        with_file_oom_as_input_error(path, [&] { return slide_source(o, rows[si], path, names[si], hashes); });
-    const nlohmann::ordered_json before = done.contains(rows[si].img) ? done[rows[si].img] : nlohmann::ordered_json();
-    if (record_matches(before, source)) {
+        with_file_oom_as_input_error(path, [&] { return folder.source(rows[si], path, names[si], hashes); });
+    if (const nlohmann::ordered_json* done = folder.up_to_date(rows[si].img, source)) {
       j["up_to_date"] = true;
-      j["kept"] = before["patches"];
-      j["candidates"] = before["candidates"];
+      j["kept"] = (*done)["patches"];
+      j["candidates"] = (*done)["candidates"];
     } else {
-      if (!fresh) remove_leftovers(o, rows, names, si, before, earlier);
+      folder.start(rows, names, si);
       const SlideCounts n =
           with_file_oom_as_input_error(path, [&] { return export_slide(o, rows[si], path, names[si], si); });
+      folder.finish(rows[si].img);
       j["kept"] = n.kept;
       j["candidates"] = n.candidates;
       source["patches"] = n.kept;
@@ -398,11 +271,10 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const double interval = record_interval_seconds();
   nlohmann::ordered_json recorded = settings;
   recorded["slides"] = recorded_slide_classes(o, then, rows);
-  const nlohmann::ordered_json done_then = done_records(then);  // (rank 0's "done" changes as slides finish)
-  recorded["done"] = done_then;
-  const bool fresh = then.is_null();  // no earlier run: no earlier patches to look for
+  PatchFolder folder(o, then);  // every rank, before any writes (check_same_run below waits for all)
+  folder.check_names(rows, names);
+  recorded["done"] = folder.done();  // (rank 0's copy, updated as slides finish)
   FileHashCache hashes((fs::path(o.out) / ".slide-hashes.json").string());
-  EarlierPatches earlier(o);
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
   dist::check_same_run("patches\nout=" + o.out + "\n" + settings.dump() + "\n" + slides_description(rows, slides));
@@ -439,7 +311,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   };
   try {
     dist::share_items(
-        order, [&](int64_t i) { return export_item(mine, rows, names, (size_t)i, done_then, fresh, hashes, earlier); },
+        order, [&](int64_t i) { return export_item(mine, rows, names, (size_t)i, folder, hashes); },
         [&](int64_t i, const std::string& text) {
           const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
           hashes.adopt(j.at("hashes"));
