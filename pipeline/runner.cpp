@@ -99,7 +99,7 @@ class Runner {
 
   // The stage's inputs fingerprinted, without the workdir (its files are outputs of stages).
   json inputs_fingerprint(const Stage& st) {
-    return paths_fingerprint(stage_inputs(st), hashes_, workdir_.lexically_normal().string());
+    return stamp_keyed(paths_fingerprint(stage_inputs(st), hashes_, workdir_.lexically_normal().string()), st.root);
   }
 
   // A stage that starts loses its stamp and gets an attempt record (.stages/<stage>.attempt.json,
@@ -265,7 +265,8 @@ void Runner::run_stage(size_t i) {
 bool same_unless_slides(const Stage& st, const json& before, const json& now) {
   for (const std::string& p : st.inputs) {
     if (std::find(st.slide_labels.begin(), st.slide_labels.end(), p) != st.slide_labels.end()) continue;
-    if (!before.contains(p) || !now.contains(p) || before[p] != now[p]) return false;
+    const std::string k = stamp_path_key(p, st.root);
+    if (!before.contains(k) || !now.contains(k) || before[k] != now[k]) return false;
   }
   return true;
 }
@@ -322,7 +323,7 @@ json Runner::stamp_attempt(const Stage& st, const json& cmds, const json& inputs
 
 void Runner::stamp_completed(const Stage& st, json& record, double seconds) {
   record.erase("started");
-  record["outputs"] = paths_fingerprint(st.outputs, hashes_);
+  record["outputs"] = stamp_keyed(paths_fingerprint(st.outputs, hashes_), st.root);
   record["fingerprint"] = fnv1a_hex(record["commands"].dump() + record["inputs"].dump());
   record["seconds"] = seconds;
   record["finished"] = now_utc();

@@ -293,6 +293,9 @@ std::vector<Stage> plan_stages(const PipelineConfig& cfg, const fs::path& workdi
     for (const Workdir& r : runs) metrics.push_back(r.metrics);
     plan.push_back({"crossval", "crossval", "", w.dir, {}, metrics, {w.crossval}, {w.crossval}, {w.crossval}});
   }
+  std::string root = workdir.lexically_normal().string();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();  // ("demo/" given)
+  for (Stage& st : plan) st.root = root;
   // Run order: by kind, then fold (stable).
   std::stable_sort(plan.begin(), plan.end(),
                    [](const Stage& a, const Stage& b) { return stage_index(a.kind, "") < stage_index(b.kind, ""); });
@@ -340,9 +343,25 @@ std::string first_missing(const std::vector<std::string>& paths) {
   return "";
 }
 
+std::string stamp_path_key(const std::string& path, const std::string& root) {
+  if (root.empty() || path.compare(0, root.size(), root) != 0) return path;
+  if (path.size() == root.size()) return "$WORKDIR";
+  return path[root.size()] == '/' ? "$WORKDIR" + path.substr(root.size()) : path;
+}
+
+json stamp_keyed(const json& fingerprints, const std::string& root) {
+  json j = json::object();
+  for (const auto& [path, fp] : fingerprints.items()) j[stamp_path_key(path, root)] = fp;
+  return j;
+}
+
 json commands_json(const Stage& st) {
   json j = json::array();
-  for (const Argv& a : st.commands) j.push_back(fingerprint_argv(a));
+  for (const Argv& a : st.commands) {
+    json args = json::array();
+    for (const std::string& t : fingerprint_argv(a)) args.push_back(stamp_path_key(t, st.root));
+    j.push_back(args);
+  }
   return j;
 }
 
@@ -370,7 +389,8 @@ std::string stale_reason(const Stage& st, const std::optional<json>& stamp, cons
   const json& old_out = (*stamp)["outputs"];
   for (const std::string& p : st.outputs) {
     const json now = path_fingerprint(p, cache);
-    if (!old_out.contains(p) || old_out[p] != now)
+    const std::string key = stamp_path_key(p, st.root);
+    if (!old_out.contains(key) || old_out[key] != now)
       return (now.contains("missing") ? "output missing: " : "output changed since it was written: ") + p;
   }
   return "";

@@ -41,6 +41,7 @@ struct Stage {
   // too (stage_inputs), so a slide it never reads does not make it stale.
   std::vector<std::string> slide_labels = {};
   std::string all_wsi = {};
+  std::string root = {};  // the run's workdir (absolute): what stamps record paths relative to
 };
 
 // The workdir's files and folders, with DeepSlide's names.
@@ -80,7 +81,14 @@ void check_config_paths(const PipelineConfig& cfg, int first, int last);
 // The first of `paths` that does not exist ("" when all do).
 std::string first_missing(const std::vector<std::string>& paths);
 
-// The stage's command lines as its stamp records them: without the flags that change how fast
+// A path as a stamp records it: one under the run's workdir `root` as "$WORKDIR/<relative>", so a
+// workdir moved or copied elsewhere keeps its stamps; any other path as given.
+std::string stamp_path_key(const std::string& path, const std::string& root);
+// A fingerprint object (paths_fingerprint) with its keys as stamp_path_key gives them.
+nlohmann::ordered_json stamp_keyed(const nlohmann::ordered_json& fingerprints, const std::string& root);
+
+// The stage's command lines as its stamp records them (paths as stamp_path_key gives them):
+// without the flags that change how fast
 // a stage runs but not what it produces (--threads, --workers, --readers, --checkpoint-minutes,
 // --commit-seconds).
 nlohmann::ordered_json commands_json(const Stage& st);

@@ -87,7 +87,7 @@ if os.path.exists(f"{work}/.stages/train.json"):
     st = json.load(open(f"{work}/.stages/train.json"))
     check(st["stage"] == "train" and st["commands"][0][0] == "train" and "--epochs" in st["commands"][0],
           f"train stamp commands {st.get('commands')}")
-    check(f"{work}/labels_train.csv" in st["inputs"] and "sha256" in st["inputs"][f"{work}/labels_train.csv"],
+    check("$WORKDIR/labels_train.csv" in st["inputs"] and "sha256" in st["inputs"]["$WORKDIR/labels_train.csv"],
           f"train stamp inputs {st.get('inputs')}")
     check("--threads" not in st["commands"][0], "speed-only --threads is part of the fingerprint")
 m = re.search(r"slide-level test accuracy: ([0-9.]+) \((\d+) slides", p.stdout)
@@ -318,6 +318,17 @@ cfg_out = write_config("outputs", with_change("predict", "annotations", f'"{tmp}
 run(["run", "--config", cfg_out])
 check(os.path.exists(f"{tmp}/windows.csv"), "train wrote no windows_csv")
 expect_states(run(["run", "--config", cfg_out]), ALL_SKIPPED, "windows_csv and a folder holding the workdir")
+
+# 15. The workdir copied elsewhere (stamps record its paths relative to it): every stage is up to
+# date there, and the copy's stages read and write the copy.
+moved = f"{tmp}/moved/work"
+os.makedirs(f"{tmp}/moved")
+run(["run", "--config", cfg3])  # (cfg_out's annotation folder holds the copy: another input)
+shutil.copytree(work, moved, symlinks=True)
+expect_states(run(["run", "--config", cfg3, "--workdir", moved]), ALL_SKIPPED, "the workdir copied elsewhere")
+p = run(["run", "--config", write_config("moved_eval", with_change("evaluate", "bootstrap", "30", OVERLAP)),
+         "--workdir", moved, "--from", "evaluate", "--until", "evaluate"])
+check(f"--out {moved}/inference_test" in p.stdout, f"the copy's evaluate wrote elsewhere: {p.stdout[-800:]}")
 
 if failures:
     print("\n".join(failures))

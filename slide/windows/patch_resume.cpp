@@ -178,7 +178,8 @@ void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<s
   const ojson earlier = marker(row.img);
   const ojson rec = done_.contains(row.img) ? done_[row.img] : ojson();
   make_output_dirs(o_.out, kMarkers);
-  const ojson mark = {{"img", row.img}, {"name", names[si]}, {"class", o_.annotations.empty() ? ojson(row.gt) : ojson()}};
+  const ojson mark = {
+      {"img", row.img}, {"name", names[si]}, {"class", o_.annotations.empty() ? ojson(row.gt) : ojson()}};
   write_text_atomic(marker_path(row.img), mark.dump() + "\n");
   if (fresh_) return;
   list_patches();

@@ -54,8 +54,8 @@ class PatchFolder {
   void remove_patches(const std::string& name, const std::string& cls);
 
   const PatchExportOptions& o_;
-  bool fresh_;                            // no .patches.json: no earlier patches to look for
-  nlohmann::ordered_json done_;           // the records as the run found them
+  bool fresh_;                                             // no .patches.json: no earlier patches to look for
+  nlohmann::ordered_json done_;                            // the records as the run found them
   std::map<std::string, nlohmann::ordered_json> markers_;  // img -> marker, as the run found them
   bool listed_ = false;
   std::map<std::string, std::map<std::string, int64_t>> counts_;  // name -> class folder -> patches
