@@ -223,6 +223,7 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   rec["bundle"] = b.path;
   rec["bundle_hash"] = b.content_hash;
   rec["slide_identity"] = identity;
+  rec["slide_path"] = fs::absolute(d.slide).lexically_normal().string();  // whose folder this is
   rec["precision"] = precision_name(b.model.precision);
   rec["key"] = key;
   rec["result"] = diagnosis_json(d, b.model.classes, dir.string());

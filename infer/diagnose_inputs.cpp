@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "base/json_bounded.h"
 #include "base/safe_names.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/slide.h"
@@ -28,6 +29,27 @@ bool inside(const fs::path& p, const fs::path& dir) {
 }
 
 fs::path normal(const std::string& p) { return fs::absolute(p).lexically_normal(); }
+
+// Does `dir` hold the diagnosis of a slide other than `slide`? Its diagnosis.json names the slide
+// (slide_path; from older versions, the path as given, read from here). A folder without a
+// readable record is not known to be another's.
+bool folder_of_another_slide(const fs::path& dir, const fs::path& slide) {
+  std::error_code ec;
+  const fs::path record = dir / "diagnosis.json";
+  if (!fs::is_regular_file(record, ec)) return false;
+  try {
+    const nlohmann::json j = read_json_file(record.string());
+    std::string recorded;
+    if (j.is_object() && j.contains("slide_path") && j["slide_path"].is_string())
+      recorded = j["slide_path"].get<std::string>();
+    else if (j.is_object() && j.contains("result") && j["result"].is_object() && j["result"].contains("slide") &&
+             j["result"]["slide"].is_string())
+      recorded = normal(j["result"]["slide"].get<std::string>()).string();
+    return !recorded.empty() && fs::path(recorded) != slide;
+  } catch (const InputError&) {
+    return false;
+  }
+}
 
 std::vector<std::string> walk(const std::string& folder, const fs::path& exclude) {
   std::vector<std::string> found;
@@ -103,12 +125,14 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
     return output_component(has_dicom_magic(p) ? normal(p).parent_path().filename().string()
                                                : fs::path(p).stem().string());
   };
+  // The stem also gives way when --out already holds another slide's diagnosis under it (an
+  // earlier run's a/s.tif, now b/s.tif alone): the earlier results are not overwritten.
   std::map<std::string, int> stems;
   for (const DiagnoseInput& s : unique) ++stems[stem_of(s.path)];
   for (DiagnoseInput& s : unique) {
     const std::string stem = stem_of(s.path);
     s.name = stem;
-    if (stems[stem] > 1) {
+    if (stems[stem] > 1 || (!out.empty() && folder_of_another_slide(out / stem, normal(s.path)))) {
       const std::string key = normal(s.path).string();
       char hex[9];
       std::snprintf(hex, sizeof hex, "%08x", (unsigned)(fnv1a(key.data(), key.size()) & 0xffffffffu));

@@ -14,6 +14,7 @@
   exactly the windows the rectangle covers (counted here independently), a slide without an
   annotation file is predicted whole, and a changed annotation file makes a rerun of predict and
   of diagnose redo the slide and say why.
+- Two slides with one stem diagnosed into one DIR by two runs each keep their own folder.
 Run by ctest (DEEPSLIDE set)."""
 import csv
 import json
@@ -163,6 +164,28 @@ check("the annotations changed" in p.stderr, f"diagnose redoes a slide whose ann
 os.remove(f"{ann}/{stem}.geojson")
 p = run(pargs)
 check(read(f"{tmp}/proi/{out_name(rel)}.csv") == ref, "a slide without an annotation file is predicted whole")
+
+# Two slides with one stem diagnosed into one DIR in two runs (a/s.png, then b/s.png alone): the
+# second gets a folder of its own (s-<hash>) and the first's results stay; a rerun of either is
+# current in its folder.
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+for k, sub in enumerate(("a", "b")):
+    os.makedirs(f"{tmp}/same/{sub}", exist_ok=True)
+    Image.fromarray(np.random.default_rng(k).integers(0, 255, (160, 200, 3), dtype=np.uint8)).save(
+        f"{tmp}/same/{sub}/s.png")
+dx = f"{tmp}/same_out"
+run(["diagnose", "--bundle", bundle, "--out", dx, f"{tmp}/same/a/s.png", *T, "--quiet"])
+first = read(f"{dx}/s/diagnosis.json")
+run(["diagnose", "--bundle", bundle, "--out", dx, f"{tmp}/same/b/s.png", *T, "--quiet"])
+others = sorted(d for d in os.listdir(dx) if d.startswith("s-"))
+check(read(f"{dx}/s/diagnosis.json") == first and len(others) == 1 and
+      json.load(open(f"{dx}/{others[0]}/diagnosis.json"))["result"]["slide"].endswith("b/s.png"),
+      f"two slides with one stem in two runs: folders {sorted(os.listdir(dx))}")
+for sub in ("a", "b"):
+    p = run(["diagnose", "--bundle", bundle, "--out", dx, f"{tmp}/same/{sub}/s.png", *T])
+    check("1 already current" in p.stdout + p.stderr and sorted(d for d in os.listdir(dx) if os.path.isdir(f"{dx}/{d}")) ==
+          ["s", others[0]], f"rerun of {sub}/s.png: {p.stdout}")
 
 if failures:
     print("\n".join(failures))
