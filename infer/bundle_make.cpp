@@ -1,7 +1,6 @@
 // Building a bundle from a model file, aggregator.json and the flags given.
 #include "infer/bundle_make.h"
 
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,15 +17,6 @@ namespace ds {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // One window setting: the flag when given, else aggregator.json's "windows" entry, else an
 // error naming both.
@@ -153,7 +143,8 @@ BundleMade make_bundle(const BundleOptions& o) {
 
   ojson& p = made.provenance;
   p["deepslide_version"] = DEEPSLIDE_VERSION;
-  p["created"] = utc_now();
+  // (No creation time: the same model, aggregator and flags give the same bytes, so diagnose's
+  // results made with an earlier, identical bundle stay current.)
   p["model"] = {{"file", fs::path(o.model).filename().string()}, {"content_hash", file_content_hash(o.model)}};
   if (ojson t = training_summary(o.model, meta); !t.empty()) p["training"] = t;
   ojson v = ojson::object();
