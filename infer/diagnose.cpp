@@ -26,6 +26,7 @@
 #include "infer/outcome_json.h"
 #include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
+#include "slide/reader/dicom_series.h"
 #include "slide/reader/slide_identity.h"
 #include "slide/reader/thumbnail.h"
 
@@ -247,7 +248,9 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
 void check_slide_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
-  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a slide");
+  // A folder is a slide when it holds one DICOM series (the reader says why when it does not).
+  if (fs::is_directory(path, ec) && dicom_slides_in(path).empty())
+    throw InputError(path, "is a folder with no DICOM files, not a slide");
 }
 
 std::string identity_text(const FileIdentity& id) {

@@ -12,6 +12,7 @@
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
 #include "slide/reader/dicom_instance.h"
+#include "slide/reader/dicom_series.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/labels_csv.h"
 
@@ -53,7 +54,7 @@ bool folder_of_another_slide(const fs::path& dir, const fs::path& slide) {
 
 std::vector<std::string> walk(const std::string& folder, const fs::path& exclude) {
   std::vector<std::string> found;
-  std::set<fs::path> dicom_folders;  // a folder of DICOM instances is one slide: its first file
+  std::set<fs::path> dicom_folders;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -64,13 +65,19 @@ std::vector<std::string> walk(const std::string& folder, const fs::path& exclude
     if (it->is_regular_file(ec) && Slide::has_slide_magic(it->path().string())) found.push_back(it->path().string());
   }
   if (ec) throw InputError(folder, "cannot list: " + ec.message());
-  std::sort(found.begin(), found.end());
-  // Every instance of a DICOM series opens the whole series (slide/reader/dicom_series.h): one
-  // file per folder stands for it.
-  std::erase_if(found, [&](const std::string& f) {
-    return has_dicom_magic(f) && !dicom_folders.insert(fs::path(f).parent_path()).second;
-  });
-  return found;
+  // A folder's DICOM files are its series (slide/reader/dicom_series.h): the folder itself when
+  // it holds one, else a file of each (two series in one folder are two slides, not one).
+  std::vector<std::string> slides;
+  for (const std::string& f : found) {
+    if (!has_dicom_magic(f)) {
+      slides.push_back(f);
+      continue;
+    }
+    if (dicom_folders.insert(fs::path(f).parent_path()).second)
+      for (std::string& s : dicom_slides_in(fs::path(f).parent_path().string())) slides.push_back(std::move(s));
+  }
+  std::sort(slides.begin(), slides.end());
+  return slides;
 }
 
 }  // namespace
@@ -122,8 +129,10 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
   // such as ".." (the stem of "...tif", the folder of "../x.dcm") is escaped (output_component):
   // it must not climb out of --out.
   auto stem_of = [](const std::string& p) {
-    return output_component(has_dicom_magic(p) ? normal(p).parent_path().filename().string()
-                                               : fs::path(p).stem().string());
+    std::error_code ec;
+    return output_component(has_dicom_magic(p)        ? normal(p).parent_path().filename().string()
+                            : fs::is_directory(p, ec) ? normal(p).filename().string()  // a DICOM series' folder
+                                                      : fs::path(p).stem().string());
   };
   // The stem also gives way when --out already holds another slide's diagnosis under it (an
   // earlier run's a/s.tif, now b/s.tif alone): the earlier results are not overwritten.

@@ -9,6 +9,8 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "slide/reader/dicom_instance.h"
+#include "slide/reader/dicom_series.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
 
@@ -139,12 +141,21 @@ Catalog::Catalog(const CatalogOptions& o) {
     } else if (is_diagnose_slide_folder(p)) {
       add_diagnosed(p, p, o);
     } else {
+      // Slide files one level deep; DICOM files stand for their series (the folder itself when it
+      // holds one: slide/reader/dicom_series.h), here and in each sub-folder.
       std::vector<fs::path> diagnosed, files;
+      bool dicom_here = false;
+      const auto add_series = [&](const fs::path& dir) {
+        for (const std::string& f : dicom_slides_in(dir.string())) files.emplace_back(f);
+      };
       for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
         if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) diagnosed.push_back(e.path());
+        else if (e.is_directory(ec)) add_series(e.path());
+        else if (e.is_regular_file(ec) && has_dicom_magic(e.path().string())) dicom_here = true;
         else if (e.is_regular_file(ec) && Slide::has_slide_magic(e.path().string())) files.push_back(e.path());
       }
       if (ec) throw InputError(arg, "cannot list the folder: " + ec.message());
+      if (dicom_here) add_series(p);
       std::sort(diagnosed.begin(), diagnosed.end());
       std::sort(files.begin(), files.end());
       for (const fs::path& d : diagnosed) add_diagnosed(d, p, o);

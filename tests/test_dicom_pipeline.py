@@ -82,6 +82,37 @@ if len(rows["dicom"]) == 1 and len(rows["tiff"]) == 1:
           f"{os.listdir(f'{tmp}/diag_dicom')}")
     print(f"diagnose: {rows['dicom'][0]['windows']} windows, {rows['dicom'][0]['diagnosis']}, identical")
 
+    check(rows["dicom"][0]["slide"] == f"{tmp}/dicom/a/s", f"diagnoses.csv names {rows['dicom'][0]['slide']}, "
+          "not the series' folder")
+
+# Two series in one folder (files renamed apart) are two slides, each diagnosed; a label CSV may name
+# a series by its folder; serve lists a series once, and a sub-folder's series too.
+import shutil  # noqa: E402
+os.makedirs(f"{tmp}/pacs/two")
+gen_dicom.write_series(f"{tmp}/other", width=640, height=480, seed=6)
+for src, prefix in ((f"{tmp}/dicom/a/s", "x_"), (f"{tmp}/other", "y_")):
+    for f in os.listdir(src):
+        if f.endswith(".dcm"):
+            shutil.copy(f"{src}/{f}", f"{tmp}/pacs/two/{prefix}{f}")
+run(["diagnose", "--bundle", f"{tmp}/b.safetensors", f"{tmp}/pacs", "--out", f"{tmp}/diag_two", "--quiet"])
+with open(f"{tmp}/diag_two/diagnoses.csv") as f:
+    two = list(csv.DictReader(f))
+check(len(two) == 2 and sorted(os.path.basename(r["slide"])[:2] for r in two) == ["x_", "y_"],
+      f"two series in one folder: {[r['slide'] for r in two]}")
+with open(f"{tmp}/series.csv", "w") as f:
+    f.write("img,gt\na/s,a\n")
+p = run(["diagnose", "--bundle", f"{tmp}/b.safetensors", "--labels", f"{tmp}/series.csv", f"{tmp}/dicom", "--out",
+         f"{tmp}/diag_labels", "--quiet"])
+check(os.path.isdir(f"{tmp}/diag_labels/s"), f"--labels naming a series' folder: {p.stdout[-300:]} {p.stderr[-300:]}")
+from serve_harness import Server  # noqa: E402
+srv = Server(f"{tmp}/dicom/a/s", f"{tmp}/pacs")
+try:
+    names = sorted(x["name"] for x in json.loads(srv.get("/api/slides")[2]))
+finally:
+    srv.stop()
+check(len(names) == 3 and "s" in names, f"serve: a series once, two series of a sub-folder: {names}")
+print("two series in one folder: two slides; a series named by its folder; serve lists each once")
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "base/error.h"
@@ -79,6 +80,31 @@ std::vector<DicomInstance> find_instances(const std::string& path) {
 }
 
 std::string part_name(const DicomInstance& d) { return d.path; }
+
+}  // namespace
+
+std::vector<std::string> dicom_slides_in(const std::string& dir) {
+  const std::vector<std::string> files = dicom_files_in(dir);
+  std::map<std::string, std::pair<int64_t, std::string>> widest;  // series -> (VOLUME area, file)
+  for (const std::string& f : files) {
+    try {
+      const DicomInstance d = read_dicom_instance(f);
+      const int64_t area = d.flavor == "VOLUME" ? d.total_cols * d.total_rows : 0;
+      auto it = widest.find(d.series_uid);
+      if (it == widest.end() || area > it->second.first) widest[d.series_uid] = {area, f};
+    } catch (const InputError&) {
+      // No WSI, or a broken one: a series with a readable instance says so when opened.
+    }
+  }
+  if (files.empty()) return {};
+  if (widest.size() <= 1) return {dir};
+  std::vector<std::string> out;
+  for (const auto& [uid, best] : widest) out.push_back(best.second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
 
 // The instances of one level (one size): one, or the parts of one concatenation, in order.
 void check_concatenation(std::vector<const DicomInstance*>& parts) {

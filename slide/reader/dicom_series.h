@@ -37,4 +37,10 @@ struct DicomSeries {
 // TILED_SPARSE frame off the tile grid, a folder holding several series.
 DicomSeries read_dicom_series(const std::string& path);
 
+// The slides a folder's DICOM files hold, as paths that open them: the folder itself when its
+// whole-slide instances are of one series (or none reads: opening it then says why), else, per
+// series, the file of its widest VOLUME instance (opening a file opens its series). Empty when
+// the folder holds no DICOM file. InputError when it cannot be listed or holds too many.
+std::vector<std::string> dicom_slides_in(const std::string& dir);
+
 }  // namespace ds
