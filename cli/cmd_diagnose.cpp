@@ -58,6 +58,15 @@ std::string details(const DiagnoseEvent& e) {
   return s;
 }
 
+// Where the bundle's windows are read: "level L" or "M µm per pixel".
+std::string recipe_resolution(const Bundle& b) {
+  const WindowOptions& w = b.recipe.windows;
+  char buf[64];
+  if (w.mpp > 0) std::snprintf(buf, sizeof buf, "%g um per pixel", w.mpp);
+  else std::snprintf(buf, sizeof buf, "level %d", w.level);
+  return buf;
+}
+
 // `left`: slides not reported yet (under mpirun they finish out of order).
 std::string slide_line(const DiagnoseEvent& e, const Bundle& b, const ItemEta& eta, size_t left) {
   const std::string prefix = "[" + std::to_string(e.index + 1) + "/" + std::to_string(e.count) + "] " + e.d.slide;
@@ -67,7 +76,12 @@ std::string slide_line(const DiagnoseEvent& e, const Bundle& b, const ItemEta& e
   if (e.status == DiagnoseEvent::Status::failed) return prefix + ": FAILED: " + reason(e.d.slide, e.why) + tail;
   char conf[32];
   std::snprintf(conf, sizeof conf, "%.3f", e.d.confidence());
-  const std::string head = prefix + ": " + classes[(size_t)e.d.diagnosis] + " (" + conf + ")";
+  const std::string head =
+      prefix + ": " +
+      (e.d.diagnosed() ? classes[(size_t)e.d.diagnosis] + " (" + conf + ")"
+                       : std::string("NO DIAGNOSIS: ") +
+                             (e.d.windows == 0 ? "no tissue window" : "no window above its class's threshold") +
+                             " (look at the slide; the bundle reads " + recipe_resolution(b) + ")");
   if (e.status == DiagnoseEvent::Status::skipped)
     return head + ", skipped: outputs current for this bundle and slide (--force redoes it)" + tail;
   std::string s;
@@ -133,6 +147,12 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   if (!leader) return;  // rank 0 reports the whole job
   std::cerr << "diagnose: " << s.diagnosed << " diagnosed, " << s.skipped << " already current, " << s.failed.size()
             << " failed; " << s.csv << "\n";
+  if (!s.undiagnosed.empty()) {
+    std::cerr
+        << "diagnose: " << s.undiagnosed.size()
+        << " slides have no diagnosis (no window counted; their rows in diagnoses.csv have an empty diagnosis):\n";
+    for (const std::string& slide : s.undiagnosed) std::cerr << "  " << slide << "\n";
+  }
   for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";
   if (!s.failed.empty())
     throw InputError(

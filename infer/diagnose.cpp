@@ -135,9 +135,13 @@ std::string redo_reason(const fs::path& dir, const Bundle& b, const std::string&
       return kWindowsCsv + std::string(": ") + why;
     const nlohmann::json& r = j.at("result");
     const auto& classes = b.model.classes;
-    const auto it = std::find(classes.begin(), classes.end(), r.at("diagnosis").get<std::string>());
-    if (it == classes.end()) return "diagnosis.json names an unknown class";
-    d.diagnosis = (int)(it - classes.begin());
+    if (r.at("diagnosis").is_null()) {
+      d.diagnosis = Diagnosis::kNoDiagnosis;
+    } else {
+      const auto it = std::find(classes.begin(), classes.end(), r.at("diagnosis").get<std::string>());
+      if (it == classes.end()) return "diagnosis.json names an unknown class";
+      d.diagnosis = (int)(it - classes.begin());
+    }
     d.scores.clear();
     for (const std::string& c : classes) d.scores.push_back(r.at("scores").at(c).get<double>());
     d.windows = r.at("windows").get<int64_t>();
@@ -204,6 +208,11 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   d.diagnosis = decision.predicted;
   d.scores = decision.score;
   d.windows = (int64_t)p.patches.size();
+  // No window, or none that counts (under a threshold aggregator, none above its threshold): no
+  // evidence for any class. evaluate gives such a slide the first class, to count it somewhere;
+  // a diagnosis of a new slide says there is none.
+  if (d.windows == 0 || std::all_of(d.scores.begin(), d.scores.end(), [](double v) { return v == 0; }))
+    d.diagnosis = Diagnosis::kNoDiagnosis;
   const int64_t side = read_geometry(*slide, b.recipe.windows).level0_side();
   const auto mx = slide->mpp_x(), my = slide->mpp_y();
   d.tissue_mm2 = mx && my ? union_area_px(p.patches, side) * *mx * *my * 1e-6 : -1.0;
@@ -272,7 +281,8 @@ std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::ve
   s += ",windows,tissue_mm2,seconds";
   s += with_gt ? ",gt\n" : "\n";
   for (const Diagnosis& d : rows) {
-    s += csv_field(d.slide) + "," + classes[(size_t)d.diagnosis] + "," + num("%.6g", d.confidence());
+    s += csv_field(d.slide) + "," +
+         (d.diagnosed() ? classes[(size_t)d.diagnosis] + "," + num("%.6g", d.confidence()) : ",");
     for (double v : d.scores) s += "," + num("%.6g", v);
     s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.6g", d.tissue_mm2) : "") + "," +
          num("%.2f", d.seconds);
@@ -284,8 +294,8 @@ std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::ve
 ojson diagnosis_json(const Diagnosis& d, const std::vector<std::string>& classes, const std::string& out) {
   ojson j;
   j["slide"] = d.slide;
-  j["diagnosis"] = classes[(size_t)d.diagnosis];
-  j["confidence"] = d.confidence();
+  j["diagnosis"] = d.diagnosed() ? ojson(classes[(size_t)d.diagnosis]) : ojson(nullptr);
+  j["confidence"] = d.diagnosed() ? ojson(d.confidence()) : ojson(nullptr);
   ojson s = ojson::object();
   for (size_t k = 0; k < classes.size(); ++k) s[classes[k]] = d.scores[k];
   j["scores"] = s;
@@ -392,6 +402,7 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
           sum.failed.emplace_back(ev.d.slide, ev.why);
         } else {
           ++(ev.status == DiagnoseEvent::Status::skipped ? sum.skipped : sum.diagnosed);
+          if (!ev.d.diagnosed()) sum.undiagnosed.push_back(ev.d.slide);
           rows[(size_t)i] = ev.d;
           write_csv();
         }

@@ -42,12 +42,14 @@ struct Diagnosis {
   std::string slide;           // the slide's path
   std::string name;            // its output folder under DIR
   std::string gt;              // from --labels, "" when unknown
-  int diagnosis = 0;           // class index
+  int diagnosis = 0;           // class index; kNoDiagnosis when no window counted (no evidence for any class)
   std::vector<double> scores;  // the aggregator's per-class slide scores (docs/formats.md says what they are)
   int64_t windows = 0;         // tissue windows predicted
   double tissue_mm2 = -1;      // area the tissue windows cover; < 0 when the slide has no mpp
   double seconds = 0;          // wall time of the slide's diagnosis
-  double confidence() const { return scores.at((size_t)diagnosis); }
+  static constexpr int kNoDiagnosis = -1;
+  bool diagnosed() const { return diagnosis >= 0; }
+  double confidence() const { return diagnosed() ? scores.at((size_t)diagnosis) : 0.0; }
 };
 
 struct DiagnoseEvent {
@@ -66,6 +68,7 @@ struct DiagnoseEvent {
 
 struct DiagnoseSummary {
   size_t slides = 0, diagnosed = 0, skipped = 0;
+  std::vector<std::string> undiagnosed;                     // slides (diagnosed or current) where no window counted
   std::vector<std::pair<std::string, std::string>> failed;  // slide path, reason
   std::string csv;                                          // DIR/diagnoses.csv
 };

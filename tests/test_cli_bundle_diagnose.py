@@ -231,6 +231,21 @@ with open(f"{tmp}/img_only.csv", "w") as f:
 run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx3", "--labels", f"{tmp}/img_only.csv", new] + T)
 check(len(read_csv(f"{tmp}/dx3/diagnoses.csv")) == 3, "--labels img-only CSV")
 
+# A slide with no tissue window (white glass under the purple filter): no diagnosis, said on its
+# line and in the summary, an empty diagnosis in diagnoses.csv and null in diagnosis.json; a rerun
+# finds it current and still says so.
+from PIL import Image  # noqa: E402
+os.makedirs(f"{tmp}/blank")
+Image.new("RGB", (300, 200), (255, 255, 255)).save(f"{tmp}/blank/glass.png")
+for rerun in (False, True):
+    p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx7", f"{tmp}/blank/glass.png"] + T)
+    rows7 = read_csv(f"{tmp}/dx7/diagnoses.csv")
+    rec = json.load(open(f"{tmp}/dx7/glass/diagnosis.json"))["result"] if os.path.exists(
+        f"{tmp}/dx7/glass/diagnosis.json") else {}
+    check("NO DIAGNOSIS: no tissue window" in p.stderr and "1 slides have no diagnosis" in p.stderr and
+          len(rows7) == 2 and rows7[1][1:3] == ["", ""] and rec.get("diagnosis", "x") is None and
+          ("1 already current" in p.stderr) == rerun, f"a slide without tissue (rerun {rerun}): {p.stderr[-600:]}")
+
 # A bundle missing a recipe field; a plain model file.
 st_without_key(bundle, f"{tmp}/broken.bundle.safetensors", "recipe_overlap")
 p = run(["diagnose", "--bundle", f"{tmp}/broken.bundle.safetensors", "--out", f"{tmp}/dx4", new], expect=2)

@@ -161,7 +161,9 @@
       legend.append(item);
     });
     dx.replaceChildren();
-    if (p.diagnosis) {
+    if (p.diagnosis && p.diagnosis.diagnosis === null) {
+      dx.append(el('div', {}, 'no diagnosis: no window counted (' + p.diagnosis.windows + ' windows)'));
+    } else if (p.diagnosis) {
       dx.append(el('div', {}, 'diagnosis: ' + p.diagnosis.diagnosis + ' (' + (100 * p.diagnosis.confidence).toFixed(1) + '%)'));
       dx.append(probTable(Object.entries(p.diagnosis.scores)));
       if (p.diagnosis.tissue_mm2 !== null && p.diagnosis.tissue_mm2 !== undefined)
