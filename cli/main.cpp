@@ -7,6 +7,7 @@
 // kRunsOnRanks run on more than one rank.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <new>
 
@@ -57,6 +58,12 @@ int report(const CLI::App& app) {
   } catch (const ds::InternalError& e) {
     std::cerr << who << ": internal error: " << ds::one_line(e.what(), kMaxMessage) << "\n";
     return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // About a path the user gave or a folder we were told to use (a link loop, no permission):
+    // an input error, said as one.
+    std::cerr << who << ": error: " << ds::one_line(e.path1().string() + ": " + e.code().message(), kMaxMessage)
+              << "\n";
+    return 2;
   } catch (const std::bad_alloc&) {
     std::cerr << who << ": error: out of memory\n";
     return 1;

@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/regular_file.h"
 
 namespace ds {
 
@@ -42,6 +43,7 @@ std::string csv_mismatch(const std::string& csv, const std::string& header, cons
 bool read_partial(const std::string& path, const ojson& key, const std::vector<std::string>& classes,
                   PartialPredictions& out, std::string& why) {
   why.clear();
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   std::stringstream ss;

@@ -244,7 +244,7 @@ struct SlideEntries {
                                   ? run_refusal((fs::path(out) / (name + ".csv")).string(),
                                                 (fs::path(out) / (name + ".key.json")).string(), run, annotations(e))
                                   : "its name is not a plain file name";
-      if (why.empty()) kept[name] = e;
+      if (why.empty()) append_member(kept, name, e);  // (keys of an object: unique)
       else if (!ours.count(name)) dropped.emplace_back(string_or(e, "img", name), why);
     }
     earlier = std::move(kept);
@@ -255,10 +255,10 @@ struct SlideEntries {
     ojson out = ojson::object();
     std::set<std::string> ours(names.begin(), names.end());
     for (const auto& [name, e] : earlier.items())
-      if (!ours.count(name)) out[name] = e;
+      if (!ours.count(name)) append_member(out, name, e);  // (names are unique: appended)
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].empty() || failed.count(i)) continue;
-      if (auto it = fresh.find(i); it != fresh.end()) out[names[i]] = it->second;
+      if (auto it = fresh.find(i); it != fresh.end()) append_member(out, names[i], it->second);
       else if (earlier.contains(names[i])) {
         // Up to date: the same slide, model and settings; the label CSV may since give it another
         // class (a CSV's windows do not depend on it), which the entry must say.
@@ -267,7 +267,7 @@ struct SlideEntries {
           e["img"] = rows[i].img;
           e["gt"] = rows[i].gt;
         }
-        out[names[i]] = std::move(e);
+        append_member(out, names[i], std::move(e));
       }
     }
     return out;

@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/bounded_lines.h"
 #include "base/error.h"
+#include "base/regular_file.h"
 
 namespace ds {
 
@@ -86,6 +87,7 @@ static int64_t parse_coordinate(const std::string& s, const std::string& where) 
 }
 
 SlidePredictions read_prediction_csv(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open prediction CSV");
   std::string line;

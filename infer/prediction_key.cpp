@@ -102,7 +102,7 @@ std::string key_file_refusal(const std::string& csv_path, const std::string& key
   if (!fs::exists(key_path, ec)) return "its CSV has no key file " + fs::path(key_path).filename().string();
   ojson stored;
   try {
-    stored = read_json_file<ojson>(key_path);
+    stored = read_json_file<ojson>(key_path, 1 << 20);  // (a key file is a few kB)
   } catch (const InputError& e) {
     return std::string("its key file is unreadable (") + e.what() + ")";
   }

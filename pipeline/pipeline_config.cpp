@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "base/error.h"
+#include "base/regular_file.h"
 
 namespace ds {
 
@@ -171,6 +172,7 @@ toml::table parse_toml(const std::string& path) {
   if (ec || bytes > kMaxConfigBytes)
     throw InputError(path, "a pipeline config of " + std::to_string(bytes) + " bytes is larger than the " +
                                std::to_string(kMaxConfigBytes >> 20) + " MB limit");
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   std::string text((size_t)bytes, '\0');
   if (!in.read(text.data(), (std::streamsize)bytes)) throw InputError(path, "cannot read the pipeline config");

@@ -1,10 +1,14 @@
 // Path fingerprints and stamp files for `deepslide run` (see stage_stamp.h).
 #include "pipeline/stage_stamp.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <utility>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -33,10 +37,20 @@ json path_fingerprint(const std::string& path, FileHashCache& cache, const std::
   if (!fs::is_directory(st)) return json{{"special", true}};
   std::vector<std::string> lines;
   int64_t bytes = 0;
+  // Links to folders are followed (a slide folder assembled from links), each folder once: a link
+  // back up the tree would otherwise be walked without end.
+  std::set<std::pair<dev_t, ino_t>> seen;
+  const auto first_visit = [&](const fs::path& dir) {
+    struct stat st {};
+    return ::stat(dir.c_str(), &st) == 0 && seen.insert({st.st_dev, st.st_ino}).second;
+  };
+  first_visit(path);
   for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code ec2;
-    if (!skip.empty() && it->is_directory(ec2) && fs::absolute(it->path(), ec2).lexically_normal() == fs::path(skip)) {
+    if (it->is_directory(ec2) &&
+        (!first_visit(it->path()) ||
+         (!skip.empty() && fs::absolute(it->path(), ec2).lexically_normal() == fs::path(skip)))) {
       it.disable_recursion_pending();
       continue;
     }
@@ -58,7 +72,9 @@ json path_fingerprint(const std::string& path, FileHashCache& cache, const std::
 
 json paths_fingerprint(const std::vector<std::string>& paths, FileHashCache& cache, const std::string& skip) {
   json j = json::object();
-  for (const std::string& p : paths) j[p] = path_fingerprint(p, cache, skip);
+  std::set<std::string> seen;  // (thousands of slides: appended, not looked up one by one)
+  for (const std::string& p : paths)
+    if (seen.insert(p).second) append_member(j, p, path_fingerprint(p, cache, skip));
   return j;
 }
 

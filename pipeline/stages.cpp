@@ -28,8 +28,9 @@ const std::set<std::string> kSpeedOnly = {"--threads",        "--workers",      
 const std::set<std::string> kTrainResumable = {"--save-interval", "--max-steps", "--epochs"};
 
 void add_unique(std::vector<std::string>& to, const std::vector<std::string>& paths) {
+  std::set<std::string> have(to.begin(), to.end());
   for (const std::string& p : paths)
-    if (std::find(to.begin(), to.end(), p) == to.end()) to.push_back(p);
+    if (have.insert(p).second) to.push_back(p);
 }
 
 // The values of a stage's config keys that name an existing file or folder (a pretrained model, a
@@ -351,7 +352,12 @@ std::string stamp_path_key(const std::string& path, const std::string& root) {
 
 json stamp_keyed(const json& fingerprints, const std::string& root) {
   json j = json::object();
-  for (const auto& [path, fp] : fingerprints.items()) j[stamp_path_key(path, root)] = fp;
+  std::set<std::string> keys;
+  for (const auto& [path, fp] : fingerprints.items()) {
+    std::string key = stamp_path_key(path, root);
+    if (keys.insert(key).second) append_member(j, std::move(key), fp);  // (linear-time, keys unique)
+    else j[key] = fp;
+  }
   return j;
 }
 

@@ -85,6 +85,9 @@ nlohmann::json predictions_json(const ServedSlide& s) {
   // read them: a redo that was stopped leaves the CSV of the slide's old bytes. Checked on each
   // request, since predict may be redoing the slide while the server runs.
   if (std::string why = finished_refusal(s.csv); !why.empty()) {
+    // (Without the server's folders: only file names go to a client.)
+    const std::string dir = std::filesystem::path(s.csv).parent_path().string() + "/";
+    for (size_t at; (at = why.find(dir)) != std::string::npos;) why.erase(at, dir.size());
     j["refused"] = std::filesystem::path(s.csv).filename().string() + ": " + why;
     return j;
   }

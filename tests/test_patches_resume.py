@@ -148,6 +148,24 @@ p = patches(out)
 check(f"{len(rows) - 1} slides up to date, skipped" in p.stdout, f"a patch deleted by hand: {p.stdout}")
 same_as_fresh(out, [], "after a patch deleted by hand")
 
+# A marker edited to name another slide's patches (a hostile folder): the run is refused and that
+# slide's patches stay; a FIFO planted as .patches.json is refused at once (it blocked in open).
+victim_img, victim_cls = rows[3]
+victim_stem = os.path.splitext(os.path.basename(victim_img))[0]
+kept = files(f"{out}/{victim_cls}")
+img0 = rows[0][0]
+json.dump({"img": img0, "name": victim_stem, "class": victim_cls},
+          open(f"{out}/.exporting/{img0.replace('/', '%2F')}.json", "w"))
+p = patches(out, expect=2)
+check(files(f"{out}/{victim_cls}") == kept and "would write its patches as" in error_line(p),
+      f"a crafted marker naming another slide's patches: {p.stderr[-300:]!r}")
+os.remove(f"{out}/.exporting/{img0.replace('/', '%2F')}.json")
+fifo_out = f"{tmp}/fifo_out"
+os.makedirs(fifo_out)
+os.mkfifo(f"{fifo_out}/.patches.json")
+p = patches(fifo_out, expect=2)
+check(".patches.json: unreadable" in error_line(p), f"FIFO .patches.json: {p.stderr!r}")
+
 # Two slides with one stem in two classes, exported together then one alone from another CSV:
 # redoing one leaves the other's patches (same names, other class folder) alone. The same stem in
 # one class from two CSVs would mix two slides' patches under one name: refused.

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "base/regular_file.h"
 #include "weights/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -42,6 +43,7 @@ std::string state_path_for(const std::string& model_path) {
 }
 
 uint64_t file_hash(const std::string& path) {
+  require_regular_file(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(path, "cannot open");
   uint64_t h = kFnvOffset;

@@ -15,6 +15,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/regular_file.h"
 
 namespace ds {
 
@@ -299,6 +300,7 @@ StFile read_safetensors(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
   if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a model file");
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open for reading");
   in.seekg(0, std::ios::end);

@@ -8,6 +8,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/regular_file.h"
 #include "slide/reader/jpeg_decode.h"
 
 #pragma GCC diagnostic push
@@ -53,6 +54,7 @@ void jpeg_size(const std::vector<uint8_t>& d, int& w, int& h) {
 }
 
 std::vector<uint8_t> read_all(const std::string& path) {
+  require_regular_file(path);  // (/dev/zero would never end, a FIFO would block)
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
   std::vector<uint8_t> buf;

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/json_bounded.h"
+#include "base/regular_file.h"
 #include "base/safe_names.h"
 #include "slide/windows/xml_tags.h"
 
@@ -16,6 +17,7 @@ namespace fs = std::filesystem;
 namespace ds {
 
 SlideAnnotations read_annotations(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open");
   in.seekg(0, std::ios::end);

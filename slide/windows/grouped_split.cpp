@@ -8,6 +8,7 @@
 #include "base/bounded_lines.h"
 #include "base/error.h"
 #include "base/hash.h"
+#include "base/regular_file.h"
 #include "base/rng.h"
 
 namespace fs = std::filesystem;
@@ -75,6 +76,7 @@ std::vector<SlideLabel> all_slides(const std::string& all_wsi) {
 }
 
 std::map<std::string, std::string> read_patient_groups(const std::string& csv, const std::vector<SlideLabel>& slides) {
+  require_regular_file(csv);
   std::ifstream in(csv);
   if (!in) throw InputError(csv, "cannot open groups CSV");
   // Every name a slide may go by: class/file, file, stem (ambiguous names are marked "").

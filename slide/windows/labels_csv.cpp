@@ -10,6 +10,7 @@
 #include "base/atomic_file.h"
 #include "base/bounded_lines.h"
 #include "base/error.h"
+#include "base/regular_file.h"
 #include "base/safe_names.h"
 
 namespace fs = std::filesystem;
@@ -34,6 +35,7 @@ std::string label_row_reason(const SlideLabel& r) {
 }
 
 std::vector<SlideLabel> read_labels_csv(const std::string& path, bool gt_optional) {
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw InputError(path, "cannot open label CSV");
   std::string line;

@@ -210,7 +210,7 @@ nlohmann::ordered_json sorted_slides(nlohmann::ordered_json recorded) {
     std::map<std::string, nlohmann::ordered_json> by_path;
     for (const auto& [img, v] : recorded[field].items()) by_path[img] = v;
     nlohmann::ordered_json sorted = nlohmann::ordered_json::object();
-    for (const auto& [img, v] : by_path) sorted[img] = v;
+    for (const auto& [img, v] : by_path) append_member(sorted, img, v);  // (a map's keys: unique)
     recorded[field] = sorted;
   }
   return recorded;

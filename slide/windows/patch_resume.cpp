@@ -57,7 +57,7 @@ PatchFolder::PatchFolder(const PatchExportOptions& o, const ojson& then) : o_(o)
     if (!e->is_regular_file(ec2) || file.size() < 6 || file.compare(file.size() - 5, 5, ".json") != 0) continue;
     ojson m;
     try {
-      m = read_json_file<ojson>(e->path().string());
+      m = read_json_file<ojson>(e->path().string(), 64 << 10);  // (a marker is a few hundred bytes)
     } catch (const InputError&) {
       m = nullptr;  // (a marker cut short: its slide is still interrupted, whatever it says)
     }
@@ -195,10 +195,14 @@ void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<s
     for (const auto& [cls, count] : it->second)
       if (!o_.annotations.empty() || folders.count(cls)) where.push_back(cls);
     for (const std::string& cls : where) {
-      // Another slide of this CSV that writes the name into that folder keeps its patches.
+      // Another slide of this CSV that writes the name into that folder keeps its patches, and so
+      // does a slide recorded there (a marker or record names what it likes: it may be edited).
+      const bool any = !o_.annotations.empty();
       bool theirs = false;
       for (size_t k = 0; k < rows.size() && !theirs; ++k)
-        theirs = k != si && names[k] == n && (!o_.annotations.empty() || rows[k].gt == cls);
+        theirs = k != si && names[k] == n && (any || rows[k].gt == cls);
+      for (const auto& [img, other] : done_.items())
+        theirs |= img != row.img && string_field(other, "name") == n && (any || string_field(other, "class") == cls);
       if (!theirs) remove_patches(n, cls);
     }
   }
