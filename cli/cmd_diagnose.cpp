@@ -2,11 +2,14 @@
 // infer/diagnose.h's diagnose_slides, and per slide a progress line on stderr (with rate and
 // ETA; base/progress.h within each slide) and, with --json, one JSON line on stdout. A failing slide is named with its
 // reason and the rest go on (exit code 2 at the end).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
@@ -116,6 +119,17 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   if (!pick.why.empty()) std::cerr << "diagnose: precision " << pick.why << "\n";
   DiagnoseOptions o;
   o.slides = diagnose_inputs(f.slides, f.labels, f.out);
+  // A label the bundle has no class for (a typo, another naming) is kept in the gt column, but said.
+  std::map<std::string, int> unknown;
+  for (const DiagnoseInput& s : o.slides)
+    if (!s.gt.empty() && std::find(b.model.classes.begin(), b.model.classes.end(), s.gt) == b.model.classes.end())
+      ++unknown[s.gt];
+  for (const auto& [cls, n] : unknown) {
+    std::string known;
+    for (const std::string& c : b.model.classes) known += (known.empty() ? "" : ", ") + c;
+    std::cerr << "diagnose: note: " << f.labels << " gives " << n << " slide(s) the class '" << one_line(cls, 100)
+              << "', which is not one of the bundle's (" << known << ")\n";
+  }
   o.out = f.out;
   o.batch_size = f.batch_size;
   o.reader_threads = parse_readers(f.readers);

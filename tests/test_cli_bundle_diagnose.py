@@ -225,6 +225,11 @@ with open(f"{tmp}/with_gt.csv", "w") as f:
 run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx6", "--labels", f"{tmp}/with_gt.csv", new] + T)
 g = read_csv(f"{tmp}/dx6/diagnoses.csv")
 check(g[0][-1] == "gt" and [r[-1] for r in g[1:]] == [cls[0]] * 2, f"gt column: {g}")
+# A label the bundle has no class for is kept, and said.
+with open(f"{tmp}/typo_gt.csv", "w") as f:
+    f.write("img,gt\n" + "".join(f"{i},tumour\n" for i in imgs[:1]))
+p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx8", "--labels", f"{tmp}/typo_gt.csv", new] + T)
+check("the class 'tumour', which is not one of the bundle's" in p.stderr, f"unknown label class: {p.stderr[-400:]}")
 # --labels: img-only CSV.
 with open(f"{tmp}/img_only.csv", "w") as f:
     f.write("img\n" + "".join(f"{i}\n" for i in imgs[:2]))

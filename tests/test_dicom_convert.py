@@ -84,6 +84,19 @@ p = subprocess.run([DEEPSLIDE, "convert", src_tiff, "--to", "dicom", "--out", f"
                    capture_output=True, text=True)
 check(p.returncode == 2 and "multiple of 16" in error_line(p), f"--tile 100: {p.returncode} {p.stderr[-200:]}")
 
+# Converting into a folder that holds an earlier conversion: the folder becomes the new series
+# (the earlier levels it does not write again are removed; it held both series before); a folder
+# holding another series' files is refused.
+again = f"{tmp}/again"
+run(["convert", src_tiff, "--out", again])
+before = sorted(f for f in os.listdir(again) if f.startswith("level"))
+run(["convert", src_tiff, "--out", again, "--levels", "1"])
+after = sorted(f for f in os.listdir(again) if f.startswith("level"))
+check(len(before) > 1 and after == ["level0.dcm"], f"reconverted with one level: {before} -> {after}")
+os.rename(f"{again}/level0.dcm", f"{again}/scanner_0001.dcm")
+p = run(["convert", src_tiff, "--out", again], expect=2)
+check("another series" in error_line(p) and "scanner_0001.dcm" in error_line(p), f"foreign DICOM files: {p.stderr!r}")
+
 if failures:
     print("\n".join(failures[:40]))
     sys.exit(1)

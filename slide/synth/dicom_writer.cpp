@@ -15,12 +15,14 @@
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/format.h"
+#include "slide/reader/dicom_instance.h"
 
 namespace ds {
 
@@ -202,6 +204,25 @@ DicomWriteResult write_dicom_series(const Slide& slide, const std::string& out_d
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir, "cannot create the output folder: " + ec.message());
+  // The folder becomes this series: the files of an earlier conversion (level<i>.dcm, label.dcm,
+  // ...) that this one does not write again are removed at the end; other DICOM files would make
+  // the folder hold two series, so the conversion is refused.
+  const auto ours = [](const std::string& name) {
+    if (name == "label.dcm" || name == "macro.dcm" || name == "thumbnail.dcm") return true;
+    if (name.size() < 10 || name.compare(0, 5, "level") != 0 || name.compare(name.size() - 4, 4, ".dcm") != 0)
+      return false;
+    return std::all_of(name.begin() + 5, name.end() - 4, [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::vector<std::filesystem::path> earlier;
+  for (auto e = std::filesystem::directory_iterator(out_dir, ec); !ec && e != std::filesystem::directory_iterator();
+       e.increment(ec)) {
+    std::error_code ec2;
+    if (!e->is_regular_file(ec2) || !has_dicom_magic(e->path().string())) continue;
+    if (!ours(e->path().filename().string()))
+      throw InputError(out_dir, "holds DICOM files of another series (" + e->path().filename().string() +
+                                    "): the folder would hold two; use an empty folder");
+    earlier.push_back(e->path());
+  }
   const SeriesUids u{new_uid(SITE_STUDY_UID_ROOT), new_uid(SITE_SERIES_UID_ROOT), new_uid(SITE_INSTANCE_UID_ROOT)};
   std::vector<std::string> written;
   size_t copied = 0;
@@ -230,6 +251,8 @@ DicomWriteResult write_dicom_series(const Slide& slide, const std::string& out_d
     written.push_back((std::filesystem::path(out_dir) / (name + ".dcm")).string());
     save(ff, written.back());
   }
+  for (const std::filesystem::path& f : earlier)
+    if (std::find(written.begin(), written.end(), f.string()) == written.end()) std::filesystem::remove(f, ec);
   return DicomWriteResult{written, copied};
 }
 

@@ -32,7 +32,8 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   if (opt.mpp > 0) {
     if (!slide.mpp_x() || *slide.mpp_x() <= 0)
       throw InputError(slide.path(),
-                       "--mpp needs the slide's microns per pixel, which it does not record; use --level");
+                       "windows placed by microns per pixel (--mpp, or a bundle made with --mpp) need the slide's, "
+                       "which it does not record; use --level (for a bundle: make it with --level)");
     const double base = *slide.mpp_x();
     const double want = opt.mpp / base;  // level-0 pixels per target pixel
     g.level = slide.best_level_for_downsample(want);
@@ -41,7 +42,9 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   } else {
     if (opt.level < 0 || opt.level >= slide.level_count())
       throw InputError(slide.path(), "level " + std::to_string(opt.level) + " does not exist (the slide has " +
-                                         std::to_string(slide.level_count()) + ")");
+                                         std::to_string(slide.level_count()) +
+                                         "); a level means another resolution on each scanner's pyramid: --mpp "
+                                         "reads every slide at one (for a bundle: make it with --mpp)");
     g.level = opt.level;
     g.level_downsample = slide.level(g.level).downsample;
     g.region = opt.patch_size;
