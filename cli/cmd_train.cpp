@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 #include "base/threads.h"
 #include "cli/commands.h"
 #include "cli/window_flags.h"
@@ -204,6 +205,7 @@ void print_summary(const TrainSummary& s, bool folder, int64_t items) {
 
 void run_train(const TrainOpts& o, const Globals& g) {
   set_num_threads(g.threads);
+  install_stop_handlers();  // Ctrl-C / SIGTERM: a checkpoint of the steps done, then exit 130 / 143
   const TrainConfig cfg = train_config(o, g);
   DataSource src = data_source(o);
   const bool folder = !src.train_folder.empty();

@@ -2,7 +2,8 @@
 """Exact resume of `deepslide train`: a run killed with SIGKILL at a random moment (after a
 mid-epoch checkpoint exists, so the kill lands mid-epoch, mid-write or between epochs) and then
 resumed with --resume must end with byte-identical model files and the same log.csv metrics as an
-uninterrupted run (same seed, threads and workers). Also: a corrupt, partial, modified or
+uninterrupted run (same seed, threads and workers); so must a run stopped by SIGTERM, which
+saves a checkpoint of the steps done and exits 143 saying so. Also: a corrupt, partial, modified or
 differently configured checkpoint, or one trained on other data (an image moved to the other
 class), is refused with exit code 2 and a message naming the file.
 Run by ctest (DEEPSLIDE set)."""
@@ -84,6 +85,25 @@ check(open(f"{out}/best.safetensors", "rb").read() == open(f"{ref}/best.safetens
       "best.safetensors differs")
 check(not glob.glob(f"{out}/checkpoints/*_b*.safetensors"), "mid-epoch checkpoints left after the run")
 check(not glob.glob(f"{out}/**/*.tmp.*", recursive=True), "temporary files of killed writes left after the run")
+
+# SIGTERM (as a scheduler stops a job): a checkpoint of the steps done, a message naming it, exit
+# 143; --resume then ends as the uninterrupted run (no mid-epoch checkpoints otherwise).
+out_t = f"{tmp}/term"
+for _ in range(4):
+    shutil.rmtree(out_t, ignore_errors=True)
+    p = subprocess.Popen([DEEPSLIDE] + base + ["--out", out_t, "--checkpoint-minutes", "0"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(rnd.uniform(0.2, 0.8) * ref_seconds)
+    if p.poll() is None:
+        p.send_signal(15)
+    _, err = p.communicate(timeout=120)
+    if p.returncode == 143:
+        break
+check(p.returncode == 143 and "rerun with --resume to continue" in err and
+      glob.glob(f"{out_t}/checkpoints/*_b*.state.safetensors"), f"SIGTERM in train: exit {p.returncode}: {err[-400:]}")
+run(base + ["--out", out_t, "--checkpoint-minutes", "0", "--resume"])
+check(models(out_t) == ref_models and metrics(out_t) == metrics(ref),
+      "a run stopped by SIGTERM and resumed differs from the uninterrupted run")
 
 # Refusals, each naming the file. Work on copies of the reference run.
 ck = sorted(ref_models)[0]

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "base/folder_lock.h"
 #include "base/format.h"
 #include "base/hash.h"
+#include "base/interrupt.h"
 #include "base/threads.h"
 #include "dist/comm.h"
 #include "train/checkpoint.h"
@@ -533,12 +535,23 @@ bool Training::checkpoint_mid_epoch(Epoch& ep) {
   const bool stop = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
   const bool due = cfg_.checkpoint_minutes > 0 && st_.batch < ep.progress.batches &&
                    since(last_ckpt_) >= cfg_.checkpoint_minutes * 60;
-  if (writer_ && (stop || due)) {
+  // A stop request (Ctrl-C, SIGTERM): the steps done are kept in a checkpoint and the run ends;
+  // --resume continues from it. Under mpirun the ranks agree on the step (one may see the signal a
+  // step after another).
+  int64_t asked = stop_signal();
+  if (dist::size() > 1) dist::sum(&asked, 1);
+  const std::string path = (fs::path(ckdir_) / (arch_ + "_e" + std::to_string(ep.progress.epoch) + "_b" +
+                                                std::to_string(st_.batch) + ".safetensors"))
+                               .string();
+  if (writer_ && (stop || due || asked)) {
     st_.epoch_seconds = ep.seconds();
-    save_checkpoint((fs::path(ckdir_) / (arch_ + "_e" + std::to_string(ep.progress.epoch) + "_b" +
-                                         std::to_string(st_.batch) + ".safetensors"))
-                        .string());
+    save_checkpoint(path);
   }
+  if (asked)
+    throw Interrupted(stop_signal() ? stop_signal() : SIGTERM, "stopped in epoch " + std::to_string(ep.progress.epoch) +
+                                                                   " after batch " + std::to_string(st_.batch) +
+                                                                   "; its state is in " + path +
+                                                                   "; rerun with --resume to continue from it");
   return stop;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 #include "slide/windows/annotated_windows.h"
 
 namespace ds {
@@ -52,6 +53,8 @@ std::vector<WindowSample> collect(const std::vector<const Slide*>& slides, std::
   std::vector<int> scanned;
   for (int i : idx) {
     const std::string& path = slides[(size_t)i]->path();
+    throw_if_stop_requested("stopped while scanning the slides for tissue, before slide " + path +
+                            "; nothing was trained yet");
     if (regions && !regions->per_slide[(size_t)i]) {
       geometry[(size_t)i] = read_geometry(*slides[(size_t)i], opt);
       if (skipped) skipped->push_back(path + ": no annotation file");
