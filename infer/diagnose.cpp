@@ -338,6 +338,10 @@ std::string diagnose_item(Bundle& b, const DiagnoseOptions& o, const ojson& run,
     ev.status = DiagnoseEvent::Status::failed;
     ev.why = e.what();
   }
+  if (ev.status == DiagnoseEvent::Status::failed) {
+    std::error_code ec;
+    fs::remove(dir, ec);  // (only when empty: a slide that failed before it wrote anything leaves no folder)
+  }
   return encode_event(ev);
 }
 

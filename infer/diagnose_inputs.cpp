@@ -2,6 +2,7 @@
 #include "infer/diagnose_inputs.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -34,6 +35,15 @@ fs::path normal(const std::string& p) { return fs::absolute(p).lexically_normal(
 // Does `dir` hold the diagnosis of a slide other than `slide`? Its diagnosis.json names the slide
 // (slide_path; from older versions, the path as given, read from here). A folder without a
 // readable record is not known to be another's.
+// Extensions whole-slide scanners and converters write (compared without case).
+bool slide_extension(std::string ext) {
+  for (char& c : ext) c = (char)std::tolower((unsigned char)c);
+  for (const char* e : {".svs", ".tif", ".tiff", ".ndpi", ".dcm", ".bif", ".scn", ".vms", ".vmu", ".mrxs", ".svslide",
+                        ".czi", ".isyntax"})
+    if (ext == e) return true;
+  return false;
+}
+
 bool folder_of_another_slide(const fs::path& dir, const fs::path& slide) {
   std::error_code ec;
   const fs::path record = dir / "diagnosis.json";
@@ -62,7 +72,11 @@ std::vector<std::string> walk(const std::string& folder, const fs::path& exclude
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file(ec) && Slide::has_slide_magic(it->path().string())) found.push_back(it->path().string());
+    // A file named as a slide that the reader does not recognise is taken too, so that it fails
+    // named (a corrupt .svs in an incoming folder must not pass unseen).
+    if (it->is_regular_file(ec) &&
+        (Slide::has_slide_magic(it->path().string()) || slide_extension(it->path().extension().string())))
+      found.push_back(it->path().string());
   }
   if (ec) throw InputError(folder, "cannot list: " + ec.message());
   // A folder's DICOM files are its series (slide/reader/dicom_series.h): the folder itself when

@@ -100,6 +100,13 @@ RunOutputs read_run(const ReportOptions& o) {
   r.vis = or_default(o.vis, o.run, {"vis", "vis_test"});
   const std::string eval = or_default(o.eval, o.run, {"eval", "inference_test"}),
                     preds = or_default(o.preds, o.run, {"preds", "preds_test"});
+  std::error_code ec;
+  if (o.eval.empty() && !fs::exists(fs::path(eval) / "metrics.json", ec) &&
+      fs::exists(fs::path(o.run) / "diagnoses.csv", ec))
+    throw InputError(o.run,
+                     "is a diagnose output folder; report describes a labelled run (evaluate's metrics.json): "
+                     "look at diagnoses with deepslide serve " +
+                         o.run);
   r.eval = read_evaluation((fs::path(eval) / "metrics.json").string());
   r.aggregator = read_optional_json((fs::path(r.search) / "aggregator.json").string());
   r.predict = read_optional_json((fs::path(preds) / "predict.json").string());

@@ -168,7 +168,10 @@ Catalog::Catalog(const CatalogOptions& o) {
         }
       }
       if (diagnosed.empty() && files.empty())
-        throw InputError(arg, "holds no slide, no predict.json and no diagnose output (<slide>/diagnosis.json)");
+        throw InputError(arg, "holds no slide, no predict.json and no diagnose output (<slide>/diagnosis.json)" +
+                                  std::string(fs::exists(p / "preds_test" / "predict.json", ec)
+                                                  ? "; a deepslide run workdir: give its preds_test (or preds_val)"
+                                                  : ""));
     }
   }
   if (slides_.empty()) throw InputError("deepslide serve", "no slides to serve");

@@ -230,6 +230,14 @@ with open(f"{tmp}/typo_gt.csv", "w") as f:
     f.write("img,gt\n" + "".join(f"{i},tumour\n" for i in imgs[:1]))
 p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx8", "--labels", f"{tmp}/typo_gt.csv", new] + T)
 check("the class 'tumour', which is not one of the bundle's" in p.stderr, f"unknown label class: {p.stderr[-400:]}")
+# A file named as a slide that is none (random bytes as .svs) in a folder: it fails, named, and
+# leaves no folder; the folder's other slide is diagnosed.
+os.makedirs(f"{tmp}/incoming")
+shutil.copy(os.path.join(new, imgs[0]), f"{tmp}/incoming/")
+open(f"{tmp}/incoming/random.svs", "wb").write(os.urandom(5000))
+p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx9", f"{tmp}/incoming"] + T, expect=2)
+check("random.svs" in p.stderr and "1 failed" in p.stderr and not os.path.exists(f"{tmp}/dx9/random") and
+      len(read_csv(f"{tmp}/dx9/diagnoses.csv")) == 2, f"a corrupt .svs in a folder: {p.stderr[-500:]}")
 # --labels: img-only CSV.
 with open(f"{tmp}/img_only.csv", "w") as f:
     f.write("img\n" + "".join(f"{i}\n" for i in imgs[:2]))
