@@ -26,7 +26,6 @@
 #include "infer/outcome_json.h"
 #include "infer/resumable_prediction.h"
 #include "infer/visualize.h"
-#include "slide/reader/dicom_series.h"
 #include "slide/reader/slide_identity.h"
 #include "slide/reader/thumbnail.h"
 
@@ -257,9 +256,7 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
 void check_slide_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
-  // A folder is a slide when it holds one DICOM series (the reader says why when it does not).
-  if (fs::is_directory(path, ec) && dicom_slides_in(path).empty())
-    throw InputError(path, "is a folder with no DICOM files, not a slide");
+  // (A folder may be a DICOM series: the reader says why when it is not one.)
 }
 
 std::string identity_text(const FileIdentity& id) {

@@ -75,23 +75,30 @@ ojson PatchFolder::marker(const std::string& img) const {
   return it == markers_.end() ? ojson() : it->second;
 }
 
+// Does slide `img`, not `mine`, write patches named `name` into class folder `cls` (`name_there`
+// and `cls_there` being where it writes)? With annotations in any folder: names are unique there.
+bool PatchFolder::same_place(const std::string& img, const std::string& mine, const std::string& name,
+                             const std::string& name_there, const std::string& cls,
+                             const std::string& cls_there) const {
+  return !img.empty() && img != mine && name_there == name && (!o_.annotations.empty() || cls_there == cls);
+}
+
 void PatchFolder::check_names(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names) const {
-  struct Claim {
-    std::string img, name, cls, what;
-  };
-  std::vector<Claim> claims;
-  for (const auto& [img, rec] : done_.items())
-    claims.push_back({img, string_field(rec, "name"), string_field(rec, "class"), "exported"});
-  for (const auto& [file, m] : markers_)
-    claims.push_back({string_field(m, "img"), string_field(m, "name"), string_field(m, "class"), "cut short"});
-  const bool any_folder = !o_.annotations.empty();  // (annotation classes pick the folders)
-  for (size_t i = 0; i < rows.size(); ++i)
-    for (const Claim& c : claims)
-      if (!c.img.empty() && c.img != rows[i].img && c.name == names[i] && (any_folder || c.cls == rows[i].gt))
-        throw InputError(o_.out, "slide '" + quoted_for_message(rows[i].img) + "' would write its patches as '" +
-                                     quoted_for_message(names[i]) + "_*', the names of slide '" +
-                                     quoted_for_message(c.img) + "' (" + c.what +
-                                     " earlier) in that class folder; use another --out");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto refuse = [&](const std::string& other, const char* what) {
+      throw InputError(o_.out, "slide '" + quoted_for_message(rows[i].img) + "' would write its patches as '" +
+                                   quoted_for_message(names[i]) + "_*', the names of slide '" +
+                                   quoted_for_message(other) + "' (" + what +
+                                   " earlier) in that class folder; use another --out");
+    };
+    for (const auto& [img, rec] : done_.items())
+      if (same_place(img, rows[i].img, names[i], string_field(rec, "name"), rows[i].gt, string_field(rec, "class")))
+        refuse(img, "exported");
+    for (const auto& [file, m] : markers_)
+      if (same_place(string_field(m, "img"), rows[i].img, names[i], string_field(m, "name"), rows[i].gt,
+                     string_field(m, "class")))
+        refuse(string_field(m, "img"), "cut short");
+  }
 }
 
 ojson PatchFolder::source(const SlideLabel& row, const std::string& path, const std::string& name,
@@ -197,12 +204,10 @@ void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<s
     for (const std::string& cls : where) {
       // Another slide of this CSV that writes the name into that folder keeps its patches, and so
       // does a slide recorded there (a marker or record names what it likes: it may be edited).
-      const bool any = !o_.annotations.empty();
       bool theirs = false;
-      for (size_t k = 0; k < rows.size() && !theirs; ++k)
-        theirs = k != si && names[k] == n && (any || rows[k].gt == cls);
+      for (size_t k = 0; k < rows.size(); ++k) theirs |= same_place(rows[k].img, row.img, n, names[k], cls, rows[k].gt);
       for (const auto& [img, other] : done_.items())
-        theirs |= img != row.img && string_field(other, "name") == n && (any || string_field(other, "class") == cls);
+        theirs |= same_place(img, row.img, n, string_field(other, "name"), cls, string_field(other, "class"));
       if (!theirs) remove_patches(n, cls);
     }
   }

@@ -48,6 +48,8 @@ class PatchFolder {
   const nlohmann::ordered_json& done() const { return done_; }
 
  private:
+  bool same_place(const std::string& img, const std::string& mine, const std::string& name,
+                  const std::string& name_there, const std::string& cls, const std::string& cls_there) const;
   std::string marker_path(const std::string& img) const;
   nlohmann::ordered_json marker(const std::string& img) const;  // null when there is none
   void list_patches();
