@@ -169,8 +169,8 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   }
   for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";
   if (!s.failed.empty())
-    throw InputError(
-        f.out, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) + " slides failed (listed above)");
+    throw InputError(f.out, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
+                                " slides failed (listed above; their rows in diagnoses.csv give the reason)");
 }
 
 }  // namespace

@@ -271,19 +271,34 @@ std::string slide_identity(const std::string& path) {
   return identity_text(slide_source_identity(path));
 }
 
+// A cell of free text (an error message): one line, and never read by a spreadsheet as a formula.
+std::string text_cell(std::string s) {
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  if (!s.empty() && std::string("=+-@").find(s[0]) != std::string::npos) s.insert(0, "'");
+  return csv_field(s);
+}
+
 std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes) {
   const bool with_gt = std::any_of(rows.begin(), rows.end(), [](const Diagnosis& d) { return !d.gt.empty(); });
+  const bool with_error = std::any_of(rows.begin(), rows.end(), [](const Diagnosis& d) { return !d.error.empty(); });
   std::string s = "slide,diagnosis,confidence";
   for (const std::string& c : classes) s += ",score_" + c;
   s += ",windows,tissue_mm2,seconds";
-  s += with_gt ? ",gt\n" : "\n";
+  s += with_gt ? ",gt" : "";
+  s += with_error ? ",error\n" : "\n";
   for (const Diagnosis& d : rows) {
     s += csv_field(d.slide) + "," +
          (d.diagnosed() ? classes[(size_t)d.diagnosis] + "," + num("%.6g", d.confidence()) : ",");
-    for (double v : d.scores) s += "," + num("%.6g", v);
-    s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.6g", d.tissue_mm2) : "") + "," +
-         num("%.2f", d.seconds);
-    s += with_gt ? "," + d.gt + "\n" : "\n";
+    if (!d.error.empty()) {
+      s += std::string(classes.size() + 3, ',');  // no scores, windows, area or time
+    } else {
+      for (double v : d.scores) s += "," + num("%.6g", v);
+      s += "," + std::to_string(d.windows) + "," + (d.tissue_mm2 >= 0 ? num("%.6g", d.tissue_mm2) : "") + "," +
+           num("%.2f", d.seconds);
+    }
+    s += with_gt ? "," + d.gt : "";
+    s += with_error ? "," + text_cell(d.error) + "\n" : "\n";
   }
   return s;
 }
@@ -401,6 +416,11 @@ DiagnoseSummary diagnose_slides(Bundle& b, const DiagnoseOptions& o,
         ev.count = o.slides.size();
         if (ev.status == DiagnoseEvent::Status::failed) {
           sum.failed.emplace_back(ev.d.slide, ev.why);
+          Diagnosis row = ev.d;  // a row saying why, so that the table accounts for every slide given
+          row.diagnosis = Diagnosis::kNoDiagnosis;
+          row.error = ev.why.empty() ? "failed" : ev.why;
+          rows[(size_t)i] = row;
+          write_csv();
         } else {
           ++(ev.status == DiagnoseEvent::Status::skipped ? sum.skipped : sum.diagnosed);
           if (!ev.d.diagnosed()) sum.undiagnosed.push_back(ev.d.slide);

@@ -47,6 +47,7 @@ struct Diagnosis {
   int64_t windows = 0;         // tissue windows predicted
   double tissue_mm2 = -1;      // area the tissue windows cover; < 0 when the slide has no mpp
   double seconds = 0;          // wall time of the slide's diagnosis
+  std::string error;           // a slide that failed: why (its row has no diagnosis, scores or counts)
   static constexpr int kNoDiagnosis = -1;
   bool diagnosed() const { return diagnosis >= 0; }
   double confidence() const { return diagnosed() ? scores.at((size_t)diagnosis) : 0.0; }

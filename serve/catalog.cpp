@@ -23,7 +23,9 @@ namespace {
 constexpr size_t kMaxIdBytes = 64;
 
 // A slide path a run folder recorded: as written (relative to where the run was started, usually
-// here too), else relative to the run folder or its parent (the folder moved with its slides).
+// here too), else relative to the run folder or a folder above it, nearest first: the folder moved
+// with its slides, or serve started elsewhere than the run (`deepslide run` records the slides as
+// its label CSVs name them, relative to the folder it ran in, which holds the workdir).
 std::string resolve_recorded(const std::string& recorded, const fs::path& run, const std::string& where) {
   std::error_code ec;
   const fs::path p(recorded);
@@ -31,12 +33,14 @@ std::string resolve_recorded(const std::string& recorded, const fs::path& run, c
     if (!fs::is_regular_file(p, ec)) throw InputError(where, "slide '" + recorded + "' does not exist");
     return recorded;
   }
-  for (const fs::path& base : {run, run.parent_path()}) {
+  const fs::path start = fs::absolute(run, ec).lexically_normal();
+  for (fs::path base = start;; base = base.parent_path()) {
     const fs::path q = base / p;
     if (fs::is_regular_file(q, ec)) return q.string();
+    if (base == base.parent_path() || base.empty()) break;
   }
-  throw InputError(where,
-                   "slide '" + recorded + "' not found (as written, nor under " + run.string() + " or its parent)");
+  throw InputError(
+      where, "slide '" + recorded + "' not found (as written, nor under " + run.string() + " or a folder above it)");
 }
 
 const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& where) {

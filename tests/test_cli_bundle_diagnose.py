@@ -216,7 +216,14 @@ with open(f"{new}/{cls[1]}/broken.tif", "wb") as f:
 p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx2", new, f"{tmp}/missing.svs"] + T, expect=2)
 check("broken.tif: FAILED" in p.stderr and "missing.svs: FAILED" in p.stderr and "2 of" in error_line(p),
       f"broken and missing slides: {p.stderr[-600:]}")
-check(len(read_csv(f"{tmp}/dx2/diagnoses.csv")) == len(imgs) + 1, "the other slides diagnosed")
+dx2 = read_csv(f"{tmp}/dx2/diagnoses.csv")
+check(len(dx2) == len(imgs) + 3, "the other slides diagnosed, and a row for each failed one")
+# The failed slides are rows too: no diagnosis, no scores or counts, and the reason in `error`.
+failed = {r[0]: r for r in dx2[1:] if r[-1]}
+check(dx2[0][-1] == "error" and sorted(os.path.basename(k) for k in failed) == ["broken.tif", "missing.svs"] and
+      all(r[1] == "" and set(r[2:-1]) == {""} for r in failed.values()) and
+      all(r[-1] == "" and r[1] != "" for r in dx2[1:] if r[0] not in failed),
+      f"failed rows: {dx2}")
 os.remove(f"{new}/{cls[1]}/broken.tif")
 
 # --labels with classes: a gt column.
@@ -237,7 +244,7 @@ shutil.copy(os.path.join(new, imgs[0]), f"{tmp}/incoming/")
 open(f"{tmp}/incoming/random.svs", "wb").write(os.urandom(5000))
 p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx9", f"{tmp}/incoming"] + T, expect=2)
 check("random.svs" in p.stderr and "1 failed" in p.stderr and not os.path.exists(f"{tmp}/dx9/random") and
-      len(read_csv(f"{tmp}/dx9/diagnoses.csv")) == 2, f"a corrupt .svs in a folder: {p.stderr[-500:]}")
+      len(read_csv(f"{tmp}/dx9/diagnoses.csv")) == 3, f"a corrupt .svs in a folder: {p.stderr[-500:]}")
 # --labels: img-only CSV.
 with open(f"{tmp}/img_only.csv", "w") as f:
     f.write("img\n" + "".join(f"{i}\n" for i in imgs[:2]))

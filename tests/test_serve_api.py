@@ -516,6 +516,20 @@ def check_real_runs(tmp):
             if s["predictions"] == "diagnose":
                 want = [r for k, r in dx.items() if k.endswith(s["name"])][0]["diagnosis"]
                 h.check(p["diagnosis"]["diagnosis"] == want == s["diagnosis"], f"{s['id']}: diagnosis {p['diagnosis']}")
+    # predict started in another folder records the slides relative to it (as `deepslide run` does);
+    # serve started elsewhere finds them under a folder above the run folder (tmp, above tmp/proj/pn).
+    os.makedirs(t("proj"))
+    p = subprocess.run([os.path.abspath(DEEPSLIDE), "predict", "--model", "m.st", "--all-wsi", "new", "--labels",
+                        "labels.csv", "--out", os.path.join("proj", "pn"), "--quiet"] + recipe,
+                       cwd=tmp, capture_output=True, text=True)
+    h.check(p.returncode == 0, f"predict from {tmp}: exit {p.returncode} {p.stderr[-400:]}")
+    recorded = [e["path"] for e in json.load(open(t("proj", "pn", "predict.json")))["slides"].values()]
+    h.check(recorded == [os.path.join("new", "solid", "solid_000.tif")], f"recorded paths: {recorded}")
+    with serving(t("proj", "pn"), ok_message="served a run started in another folder") as srv:
+        slides = json.loads(srv.get("/api/slides")[2])
+        h.check([s["name"] for s in slides] == ["solid_000.tif"], f"run started elsewhere: {slides}")
+        p = json.loads(srv.get(f"/api/slides/{slides[0]['id']}/predictions")[2]) if slides else {}
+        h.check(len(p.get("windows", [])) > 0, f"its windows: {str(p)[:200]}")
 
 
 def main():
