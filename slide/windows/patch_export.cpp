@@ -183,37 +183,47 @@ void check_patch_settings(const PatchExportOptions& o, const nlohmann::ordered_j
                                   ", this run: " + v.dump() + "); use another --out, or empty it first");
 }
 
+// .patches.json's "slides" or "done" by path: the file's order, whichever order the slides
+// finished in (so the file does not depend on how many ranks did them); looked up and changed
+// without the linear scans of an ordered object (tens of thousands of slides).
+using Records = std::map<std::string, nlohmann::ordered_json>;
+
+Records by_path(const nlohmann::ordered_json& object) {
+  Records r;
+  if (object.is_object())
+    for (const auto& [img, v] : object.items()) r.emplace(img, v);
+  return r;
+}
+
 // The slides' classes the folder's patches were exported under (.patches.json's "slides": label
 // CSV path -> class; each slide recorded once its patches are written). InputError when one of
 // them is now labelled with another class: its patches would stay in the old class's folder
 // beside the new ones, the same windows under two labels. (With --annotations the annotations'
 // classes decide the folders, not the label CSV: nothing is recorded.)
-nlohmann::ordered_json recorded_slide_classes(const PatchExportOptions& o, const nlohmann::ordered_json& then,
-                                              const std::vector<SlideLabel>& rows) {
-  nlohmann::ordered_json classes = nlohmann::ordered_json::object();
-  if (then.is_object() && then.contains("slides") && then["slides"].is_object()) classes = then["slides"];
+Records recorded_slide_classes(const PatchExportOptions& o, const nlohmann::ordered_json& then,
+                               const std::vector<SlideLabel>& rows) {
+  const Records classes = then.is_object() && then.contains("slides") ? by_path(then["slides"]) : Records{};
   if (!o.annotations.empty()) return classes;
-  for (const SlideLabel& r : rows)
-    if (classes.contains(r.img) && classes[r.img] != r.gt)
+  for (const SlideLabel& r : rows) {
+    const auto it = classes.find(r.img);
+    if (it != classes.end() && it->second != r.gt)
       throw InputError(o.out, "holds the patches of slide '" + quoted_for_message(r.img) + "' as class " +
-                                  classes[r.img].dump() + ", and " + o.labels + " now says '" +
-                                  quoted_for_message(r.gt) +
+                                  it->second.dump() + ", and " + o.labels + " now says '" + quoted_for_message(r.gt) +
                                   "' (its patches would be under both); use another --out, or empty it first");
+  }
   return classes;
 }
 
-// The record with its "slides" and "done" in path order, whichever order the slides finished in
-// (so the file does not depend on how many ranks did them).
-nlohmann::ordered_json sorted_slides(nlohmann::ordered_json recorded) {
-  for (const char* field : {"slides", "done"}) {
-    if (!recorded.contains(field)) continue;
-    std::map<std::string, nlohmann::ordered_json> by_path;
-    for (const auto& [img, v] : recorded[field].items()) by_path[img] = v;
+// The file: the settings, then "slides" and "done" in path order.
+nlohmann::ordered_json patches_record(const nlohmann::ordered_json& settings, const Records& slides,
+                                      const Records& done) {
+  nlohmann::ordered_json r = settings;
+  for (const auto& [field, records] : {std::pair{"slides", &slides}, std::pair{"done", &done}}) {
     nlohmann::ordered_json sorted = nlohmann::ordered_json::object();
-    for (const auto& [img, v] : by_path) append_member(sorted, img, v);  // (a map's keys: unique)
-    recorded[field] = sorted;
+    for (const auto& [img, v] : *records) append_member(sorted, img, v);  // (a map's keys: unique)
+    r[field] = std::move(sorted);
   }
-  return recorded;
+  return r;
 }
 
 // One slide, whatever happens to it, as JSON text for rank 0 (dist/work_queue.h): kept and
@@ -269,11 +279,10 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const nlohmann::ordered_json then = read_patch_record(settings_path);
   check_patch_settings(o, then, settings);  // every rank, before any writes it
   const double interval = record_interval_seconds();
-  nlohmann::ordered_json recorded = settings;
-  recorded["slides"] = recorded_slide_classes(o, then, rows);
+  Records classes = recorded_slide_classes(o, then, rows);
   PatchFolder folder(o, then);  // every rank, before any writes (check_same_run below waits for all)
   folder.check_names(rows, names);
-  recorded["done"] = folder.done();  // (rank 0's copy, updated as slides finish)
+  Records done = by_path(folder.done());  // (rank 0's copy, updated as slides finish)
   FileHashCache hashes((fs::path(o.out) / ".slide-hashes.json").string());
   // Every rank must share with rank 0 each setting that changes a file (the folder's settings;
   // nlohmann writes doubles so that they read back exactly), where they go, and the slides.
@@ -283,7 +292,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
     make_output_dirs(o.out, "");
     lock.emplace((fs::path(o.out) / kFolderLockName).string(), o.out, "deepslide patches");
     remove_dead_temporaries(o.out, 3);  // a killed run's: OUT/<class>/, --by-folder OUT/<class>/<slide>/<slide>/
-    write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
+    write_text_atomic(settings_path, patches_record(settings, classes, done).dump(2) + "\n");
   }
   // Only rank 0 prints and counts; the others do their slides (o.progress: rank 0's phases).
   PatchExportOptions mine = o;
@@ -305,7 +314,7 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
   const auto publish = [&](bool now) {
     if (!unwritten) return;
     if (!now && std::chrono::duration<double>(std::chrono::steady_clock::now() - last_write).count() < interval) return;
-    write_text_atomic(settings_path, sorted_slides(recorded).dump(2) + "\n");
+    write_text_atomic(settings_path, patches_record(settings, classes, done).dump(2) + "\n");
     last_write = std::chrono::steady_clock::now();
     unwritten = false;
   };
@@ -327,17 +336,15 @@ PatchExportSummary export_patches(const PatchExportOptions& o,
           if (!e.error.empty()) failed[(size_t)i] = {e.img, e.error};
           else if (e.up_to_date) up_to_date[(size_t)i] = e.img;
           else if (e.kept == 0) skipped[(size_t)i] = j.at("path");
-          if (e.error.empty() && e.kept > 0 && o.annotations.empty() &&
-              recorded["slides"].value(e.img, "") != rows[(size_t)i].gt) {
-            recorded["slides"][e.img] = rows[(size_t)i].gt;  // its patches are in that class's folder now
-            unwritten = true;
+          if (e.error.empty() && e.kept > 0 && o.annotations.empty()) {
+            nlohmann::ordered_json& cls = classes[e.img];  // its patches are in that class's folder now
+            if (cls != rows[(size_t)i].gt) cls = rows[(size_t)i].gt, unwritten = true;
           }
           if (j.contains("record")) {
-            recorded["done"][e.img] = j["record"];
+            done[e.img] = j["record"];
             unwritten = true;
-          } else if (!e.error.empty() && recorded["done"].contains(e.img)) {
-            recorded["done"].erase(e.img);  // (what is left of its patches is not what the record says)
-            unwritten = true;
+          } else if (!e.error.empty() && done.erase(e.img) > 0) {
+            unwritten = true;  // (what is left of its patches is not what the record says)
           }
           publish(false);
           if (!e.up_to_date) sum.patches += e.kept;

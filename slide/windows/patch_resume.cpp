@@ -49,6 +49,10 @@ bool usable_name(const std::string& n) { return !n.empty() && unsafe_component_r
 PatchFolder::PatchFolder(const PatchExportOptions& o, const ojson& then) : o_(o) {
   if (then.is_object() && then.contains("done") && then["done"].is_object()) done_ = then["done"];
   else done_ = ojson::object();
+  for (const auto& [img, rec] : done_.items()) {
+    done_by_img_.emplace(img, &rec);
+    done_by_name_.emplace(string_field(rec, "name"), std::make_pair(img, string_field(rec, "class")));
+  }
   std::error_code ec;
   for (auto e = fs::directory_iterator(fs::path(o.out) / kMarkers, ec); !ec && e != fs::directory_iterator();
        e.increment(ec)) {
@@ -91,9 +95,9 @@ void PatchFolder::check_names(const std::vector<SlideLabel>& rows, const std::ve
                                    quoted_for_message(other) + "' (" + what +
                                    " earlier) in that class folder; use another --out");
     };
-    for (const auto& [img, rec] : done_.items())
-      if (same_place(img, rows[i].img, names[i], string_field(rec, "name"), rows[i].gt, string_field(rec, "class")))
-        refuse(img, "exported");
+    for (auto [it, end] = done_by_name_.equal_range(names[i]); it != end; ++it)
+      if (same_place(it->second.first, rows[i].img, names[i], it->first, rows[i].gt, it->second.second))
+        refuse(it->second.first, "exported");
     for (const auto& [file, m] : markers_)
       if (same_place(string_field(m, "img"), rows[i].img, names[i], string_field(m, "name"), rows[i].gt,
                      string_field(m, "class")))
@@ -116,10 +120,16 @@ ojson PatchFolder::source(const SlideLabel& row, const std::string& path, const 
   return j;
 }
 
+const ojson* PatchFolder::record(const std::string& img) const {
+  const auto it = done_by_img_.find(img);
+  return it == done_by_img_.end() ? nullptr : it->second;
+}
+
 const ojson* PatchFolder::up_to_date(const std::string& img, const ojson& source) {
   std::error_code ec;
-  if (!done_.contains(img) || fs::exists(marker_path(img), ec)) return nullptr;
-  const ojson& rec = done_[img];
+  const ojson* found = record(img);
+  if (!found || fs::exists(marker_path(img), ec)) return nullptr;
+  const ojson& rec = *found;
   if (!rec.is_object() || !rec.contains("patches") || !rec["patches"].is_number_integer() ||
       !rec.contains("candidates") || !rec["candidates"].is_number_integer())
     return nullptr;
@@ -183,13 +193,19 @@ void PatchFolder::remove_patches(const std::string& name, const std::string& cls
 void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names, size_t si) {
   const SlideLabel& row = rows[si];
   const ojson earlier = marker(row.img);
-  const ojson rec = done_.contains(row.img) ? done_[row.img] : ojson();
+  const ojson* found = record(row.img);
+  const ojson rec = found ? *found : ojson();
   make_output_dirs(o_.out, kMarkers);
   const ojson mark = {
       {"img", row.img}, {"name", names[si]}, {"class", o_.annotations.empty() ? ojson(row.gt) : ojson()}};
   write_text_atomic(marker_path(row.img), mark.dump() + "\n");
   if (fresh_) return;
   list_patches();
+  if (rows_indexed_ != &names) {
+    rows_by_name_.clear();
+    for (size_t k = 0; k < names.size(); ++k) rows_by_name_.emplace(names[k], k);
+    rows_indexed_ = &names;
+  }
   std::set<std::string> names_to_clear = {names[si]}, folders = {row.gt};
   for (const ojson* j : {&rec, &earlier}) {
     if (usable_name(string_field(*j, "name"))) names_to_clear.insert(string_field(*j, "name"));
@@ -205,9 +221,10 @@ void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<s
       // Another slide of this CSV that writes the name into that folder keeps its patches, and so
       // does a slide recorded there (a marker or record names what it likes: it may be edited).
       bool theirs = false;
-      for (size_t k = 0; k < rows.size(); ++k) theirs |= same_place(rows[k].img, row.img, n, names[k], cls, rows[k].gt);
-      for (const auto& [img, other] : done_.items())
-        theirs |= same_place(img, row.img, n, string_field(other, "name"), cls, string_field(other, "class"));
+      for (auto [it, end] = rows_by_name_.equal_range(n); it != end; ++it)
+        theirs |= same_place(rows[it->second].img, row.img, n, n, cls, rows[it->second].gt);
+      for (auto [it, end] = done_by_name_.equal_range(n); it != end; ++it)
+        theirs |= same_place(it->second.first, row.img, n, n, cls, it->second.second);
       if (!theirs) remove_patches(n, cls);
     }
   }

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,8 @@ class PatchFolder {
   // Is slide `img` written as `source` says, in full? (Its record matches, no marker, and the
   // folder holds as many of its patches as recorded.) Its record's counts when it is.
   const nlohmann::ordered_json* up_to_date(const std::string& img, const nlohmann::ordered_json& source);
+  // done_'s record of `img`, or null.
+  const nlohmann::ordered_json* record(const std::string& img) const;
 
   // Before slide si is written (again): a marker naming it, then what the folder holds of it
   // removed (under its name and the names its record and an earlier marker give, in its class
@@ -56,9 +60,15 @@ class PatchFolder {
   void remove_patches(const std::string& name, const std::string& cls);
 
   const PatchExportOptions& o_;
-  bool fresh_;                                             // no .patches.json: no earlier patches to look for
-  nlohmann::ordered_json done_;                            // the records as the run found them
-  std::map<std::string, nlohmann::ordered_json> markers_;  // img -> marker, as the run found them
+  bool fresh_;                   // no .patches.json: no earlier patches to look for
+  nlohmann::ordered_json done_;  // the records as the run found them
+  // done_ looked up by slide and by patch name (an ordered object finds a key by a linear scan:
+  // with tens of thousands of slides, looking each up there took minutes); done_ is not changed.
+  std::unordered_map<std::string, const nlohmann::ordered_json*> done_by_img_;
+  std::unordered_multimap<std::string, std::pair<std::string, std::string>> done_by_name_;  // name -> (img, class)
+  std::unordered_multimap<std::string, size_t> rows_by_name_;  // the run's rows by patch name (start)
+  const std::vector<std::string>* rows_indexed_ = nullptr;     // the names rows_by_name_ was made from
+  std::map<std::string, nlohmann::ordered_json> markers_;      // img -> marker, as the run found them
   bool listed_ = false;
   std::map<std::string, std::map<std::string, int64_t>> counts_;  // name -> class folder -> patches
 };
