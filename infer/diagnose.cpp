@@ -275,7 +275,8 @@ std::string slide_identity(const std::string& path) {
 std::string text_cell(std::string s) {
   std::replace_if(
       s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-  if (!s.empty() && std::string("=+-@").find(s[0]) != std::string::npos) s.insert(0, "'");
+  const size_t lead = s.find_first_not_of(' ');
+  if (lead != std::string::npos && std::string("=+-@").find(s[lead]) != std::string::npos) s.insert(0, "'");
   return csv_field(s);
 }
 

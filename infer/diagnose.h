@@ -79,7 +79,7 @@ struct DiagnoseSummary {
 DiagnoseSummary diagnose_slides(Bundle& bundle, const DiagnoseOptions& opt,
                                 const std::function<void(const DiagnoseEvent&)>& on_slide);
 
-// diagnoses.csv: slide,diagnosis,confidence,score_<class>...,windows,tissue_mm2,seconds[,gt]
+// diagnoses.csv: slide,diagnosis,confidence,score_<class>...,windows,tissue_mm2,seconds[,gt][,error]
 // (gt only when some slide has one).
 std::string diagnoses_csv_text(const std::vector<Diagnosis>& rows, const std::vector<std::string>& classes);
 // The same fields as one JSON object (tissue_mm2 null without mpp), plus the output folder.

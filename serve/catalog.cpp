@@ -8,9 +8,11 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/file_hash.h"
 #include "base/json_bounded.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/dicom_series.h"
+#include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
 
@@ -22,25 +24,58 @@ namespace {
 
 constexpr size_t kMaxIdBytes = 64;
 
-// A slide path a run folder recorded: as written (relative to where the run was started, usually
-// here too), else relative to the run folder or a folder above it, nearest first: the folder moved
-// with its slides, or serve started elsewhere than the run (`deepslide run` records the slides as
-// its label CSVs name them, relative to the folder it ran in, which holds the workdir).
-std::string resolve_recorded(const std::string& recorded, const fs::path& run, const std::string& where) {
+// A slide where a path leads: a file, or a DICOM series' folder (diagnose records it so).
+bool slide_there(const fs::path& p) {
   std::error_code ec;
+  return fs::is_regular_file(p, ec) || fs::is_directory(p, ec);
+}
+
+// Whether `candidate` is the slide a run's key describes (its "slide": size, first and last MB).
+bool same_slide(const fs::path& candidate, const nlohmann::json& slide) {
+  if (!slide.is_object()) return false;
+  try {
+    const FileIdentity id = slide_source_identity(candidate.string());
+    return slide.value("bytes", uint64_t{0}) == id.bytes && slide.value("head_fnv1a", "") == hex64(id.head) &&
+           slide.value("tail_fnv1a", "") == hex64(id.tail);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// A slide path a run folder recorded: as written (relative to where the run was started, usually
+// here too), else under the run folder or its parent (the folder moved with its slides), else
+// under a folder further up, nearest first, when the file there is the slide the run's key
+// describes (`identity`: the key's "slide"; null when the run kept no key): serve started
+// elsewhere than `deepslide run`, which records the slides relative to the folder it ran in.
+// (Unchecked that far up, another project's slide of the same name would be served under this
+// run's predictions.)
+std::string resolve_recorded(const std::string& recorded, const fs::path& run, const std::string& where,
+                             const nlohmann::json& identity) {
   const fs::path p(recorded);
-  if (p.is_absolute() || fs::is_regular_file(p, ec)) {
-    if (!fs::is_regular_file(p, ec)) throw InputError(where, "slide '" + recorded + "' does not exist");
+  if (p.is_absolute() || slide_there(p)) {
+    if (!slide_there(p)) throw InputError(where, "slide '" + recorded + "' does not exist");
     return recorded;
   }
+  std::error_code ec;
   const fs::path start = fs::absolute(run, ec).lexically_normal();
-  for (fs::path base = start;; base = base.parent_path()) {
+  int up = 0;
+  for (fs::path base = start;; base = base.parent_path(), ++up) {
     const fs::path q = base / p;
-    if (fs::is_regular_file(q, ec)) return q.string();
+    if (slide_there(q) && (up <= 1 || same_slide(q, identity))) return q.string();
     if (base == base.parent_path() || base.empty()) break;
   }
-  throw InputError(
-      where, "slide '" + recorded + "' not found (as written, nor under " + run.string() + " or a folder above it)");
+  throw InputError(where, "slide '" + recorded + "' not found (as written, under " + run.string() +
+                              " or its parent, nor as the run recorded it under a folder above them)");
+}
+
+// The "slide" of a predict CSV's key file (infer/prediction_key.h), or null.
+nlohmann::json key_file_slide(const std::string& csv) {
+  try {
+    const nlohmann::json k = read_json_file(fs::path(csv).replace_extension(".key.json").string(), 1 << 20);
+    return k.contains("key") && k["key"].contains("slide") ? k["key"]["slide"] : nlohmann::json();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
 }
 
 const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& where) {
@@ -189,11 +224,11 @@ void Catalog::add_predict_run(const fs::path& run, const CatalogOptions& o) {
   for (const auto& [name, e] : slides.items()) {
     const std::string w = where + ": slide '" + name + "'";
     ServedSlide s;
-    s.path = resolve_recorded(string_member(e, "path", w), run, w);
+    s.csv = csv_in_run(run, string_member(e, "csv", w), w);
+    s.path = resolve_recorded(string_member(e, "path", w), run, w, key_file_slide(s.csv));
     s.slide = open(s.path, o.cache_bytes);
     s.source = "predict";
     s.run = run.string();
-    s.csv = csv_in_run(run, string_member(e, "csv", w), w);
     const nlohmann::json& side = member(e, "window_side", w);
     if (!side.is_number_integer() || side.get<int64_t>() < 1 || side.get<int64_t>() > (int64_t{1} << 20))
       throw InputError(w, "window_side is not an integer in [1, 2^20]");
@@ -208,7 +243,9 @@ void Catalog::add_diagnosed(const fs::path& dir, const fs::path& run, const Cata
   const nlohmann::json rec = read_json_file(where);
   const nlohmann::json& result = member(rec, "result", where);
   ServedSlide s;
-  s.path = resolve_recorded(string_member(result, "slide", where), run, where);
+  const nlohmann::json& key = member(rec, "key", where);
+  s.path = resolve_recorded(string_member(result, "slide", where), run, where,
+                            key.is_object() && key.contains("slide") ? key["slide"] : nlohmann::json());
   s.slide = open(s.path, o.cache_bytes);
   s.source = "diagnose";
   s.run = dir.string();

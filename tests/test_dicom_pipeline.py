@@ -111,6 +111,15 @@ try:
 finally:
     srv.stop()
 check(len(names) == 3 and "s" in names, f"serve: a series once, two series of a sub-folder: {names}")
+# The diagnose folders of a series (recorded as its folder) and of two series in one folder (each
+# recorded as a file of its own) are served with their diagnoses.
+srv = Server(f"{tmp}/diag_dicom", f"{tmp}/diag_two")
+try:
+    served = json.loads(srv.get("/api/slides")[2])
+finally:
+    srv.stop()
+check(len(served) == 3 and all(x["predictions"] == "diagnose" for x in served),
+      f"serve on diagnose folders of DICOM series: {served}")
 print("two series in one folder: two slides; a series named by its folder; serve lists each once")
 
 if failures:

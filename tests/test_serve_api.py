@@ -530,6 +530,16 @@ def check_real_runs(tmp):
         h.check([s["name"] for s in slides] == ["solid_000.tif"], f"run started elsewhere: {slides}")
         p = json.loads(srv.get(f"/api/slides/{slides[0]['id']}/predictions")[2]) if slides else {}
         h.check(len(p.get("windows", [])) > 0, f"its windows: {str(p)[:200]}")
+    # Above the run folder's parent a file is taken only when it is the slide the run's key
+    # describes: another slide of the same name there is not served under this run's predictions.
+    os.rename(t("new"), t("new.kept"))
+    h.run(["synth", "--out", t("new"), "--classes", "2", "--slides-per-class", "1", "--width", "700", "--height",
+           "500", "--seed", "10"])
+    p = subprocess.run([DEEPSLIDE, "serve", "--port", "0", t("proj", "pn")], capture_output=True, text=True, timeout=20)
+    h.check(p.returncode == 2 and "new/solid/solid_000.tif' not found" in h.error_line(p),
+            f"another slide of the recorded name above the run: exit {p.returncode} {h.error_line(p)}")
+    shutil.rmtree(t("new"))
+    os.rename(t("new.kept"), t("new"))
 
 
 def main():

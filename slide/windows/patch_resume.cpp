@@ -95,9 +95,13 @@ void PatchFolder::check_names(const std::vector<SlideLabel>& rows, const std::ve
                                    quoted_for_message(other) + "' (" + what +
                                    " earlier) in that class folder; use another --out");
     };
+    const std::string* first = nullptr;  // (the first in path order, as the file lists them: the message does not
+                                         // depend on the hash table's order)
     for (auto [it, end] = done_by_name_.equal_range(names[i]); it != end; ++it)
-      if (same_place(it->second.first, rows[i].img, names[i], it->first, rows[i].gt, it->second.second))
-        refuse(it->second.first, "exported");
+      if (same_place(it->second.first, rows[i].img, names[i], it->first, rows[i].gt, it->second.second) &&
+          (!first || it->second.first < *first))
+        first = &it->second.first;
+    if (first) refuse(*first, "exported");
     for (const auto& [file, m] : markers_)
       if (same_place(string_field(m, "img"), rows[i].img, names[i], string_field(m, "name"), rows[i].gt,
                      string_field(m, "class")))
