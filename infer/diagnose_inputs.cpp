@@ -109,6 +109,9 @@ std::vector<DiagnoseInput> diagnose_inputs(const std::vector<std::string>& args,
     }
     if (folders.size() > 1) throw InputError(labels, "with --labels, give one folder (the CSV's img paths are in it)");
     const std::string root = folders.empty() ? normal(labels).parent_path().string() : folders[0];
+    // Its rows' paths (root/img) head diagnoses.csv's rows: a cell a spreadsheet would run is refused.
+    if (const std::string why = spreadsheet_formula_reason(root); !why.empty())
+      throw InputError(root, why + " in diagnoses.csv: give it as ./" + root);
     // A row whose file is missing stays an input: it fails alone, named, and the rest go on.
     for (const SlideLabel& row : read_labels_csv(labels, true)) {
       std::string path = (fs::path(root) / row.img).string();

@@ -221,6 +221,15 @@ for folder, name, why in (("c1", "new\nline.tif", "control character"), ("=cmd",
             expect=2)
     check(why in p.stderr and "cannot be listed in a label CSV" in p.stderr and
           (not os.path.exists(f"{sp}/out") or listing(f"{sp}/out") == []), f"split of {folder}/{name!r}: {p.stderr}")
+# diagnose --labels with a folder a spreadsheet would run as a formula (it heads every row's
+# slide cell): refused, as such a folder is without --labels.
+os.makedirs(f"{tmp}/=HYPERLINK(1)", exist_ok=True)
+with open(f"{tmp}/formula_labels.csv", "w") as f:
+    f.write(f"img,gt\n{rel_one},{cls[0]}\n")
+p = run_in(tmp, ["diagnose", "--bundle", bundle, "--out", "dx_formula", "--labels", "formula_labels.csv",
+                 "=HYPERLINK(1)", "--quiet"], expect=2)
+check("starts with '='" in p.stderr and not os.path.exists(f"{tmp}/dx_formula/diagnoses.csv"),
+      f"diagnose --labels in a folder named as a formula: {p.stderr[-300:]}")
 
 # One writer per output folder: OUT/.lock held by another process refuses the command.
 labels_val = f"{tmp}/labels/labels_val.csv"
