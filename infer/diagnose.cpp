@@ -20,6 +20,7 @@
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
 #include "base/output_dirs.h"
+#include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
 #include "infer/geojson_export.h"
@@ -276,7 +277,7 @@ std::string text_cell(std::string s) {
   std::replace_if(
       s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
   const size_t lead = s.find_first_not_of(' ');
-  if (lead != std::string::npos && std::string("=+-@").find(s[lead]) != std::string::npos) s.insert(0, "'");
+  if (lead != std::string::npos && !spreadsheet_formula_reason(s.substr(lead)).empty()) s.insert(0, "'");
   return csv_field(s);
 }
 

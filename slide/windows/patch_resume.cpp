@@ -87,7 +87,9 @@ bool PatchFolder::same_place(const std::string& img, const std::string& mine, co
   return !img.empty() && img != mine && name_there == name && (!o_.annotations.empty() || cls_there == cls);
 }
 
-void PatchFolder::check_names(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names) const {
+void PatchFolder::check_names(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names) {
+  rows_by_name_.clear();
+  for (size_t k = 0; k < names.size(); ++k) rows_by_name_.emplace(names[k], k);
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto refuse = [&](const std::string& other, const char* what) {
       throw InputError(o_.out, "slide '" + quoted_for_message(rows[i].img) + "' would write its patches as '" +
@@ -205,11 +207,7 @@ void PatchFolder::start(const std::vector<SlideLabel>& rows, const std::vector<s
   write_text_atomic(marker_path(row.img), mark.dump() + "\n");
   if (fresh_) return;
   list_patches();
-  if (rows_indexed_ != &names) {
-    rows_by_name_.clear();
-    for (size_t k = 0; k < names.size(); ++k) rows_by_name_.emplace(names[k], k);
-    rows_indexed_ = &names;
-  }
+  DS_CHECK(rows_by_name_.size() == names.size(), "PatchFolder::start before check_names");
   std::set<std::string> names_to_clear = {names[si]}, folders = {row.gt};
   for (const ojson* j : {&rec, &earlier}) {
     if (usable_name(string_field(*j, "name"))) names_to_clear.insert(string_field(*j, "name"));

@@ -30,7 +30,8 @@ class PatchFolder {
 
   // InputError naming the folder when a slide of the CSV would write its patches under a name
   // that another slide's (recorded as done, or interrupted) already use in that class folder.
-  void check_names(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names) const;
+  // Called once, before start(), with the rows and names start() is given.
+  void check_names(const std::vector<SlideLabel>& rows, const std::vector<std::string>& names);
 
   // What this run would record for the slide at `path` (its bytes' SHA-256 through `hashes`, its
   // name and class, its annotation file, the program).
@@ -66,8 +67,7 @@ class PatchFolder {
   // with tens of thousands of slides, looking each up there took minutes); done_ is not changed.
   std::unordered_map<std::string, const nlohmann::ordered_json*> done_by_img_;
   std::unordered_multimap<std::string, std::pair<std::string, std::string>> done_by_name_;  // name -> (img, class)
-  std::unordered_multimap<std::string, size_t> rows_by_name_;  // the run's rows by patch name (start)
-  const std::vector<std::string>* rows_indexed_ = nullptr;     // the names rows_by_name_ was made from
+  std::unordered_multimap<std::string, size_t> rows_by_name_;  // the run's rows by patch name (check_names)
   std::map<std::string, nlohmann::ordered_json> markers_;      // img -> marker, as the run found them
   bool listed_ = false;
   std::map<std::string, std::map<std::string, int64_t>> counts_;  // name -> class folder -> patches
