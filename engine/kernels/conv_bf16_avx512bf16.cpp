@@ -19,19 +19,25 @@ namespace {
 template <int M, int NV>
 void tile_mn(const Bf16Tile& t) {
   __m512 acc[M][NV];
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_setzero_ps();
   const uint16_t* b = t.b;
   for (int64_t kh = 0; kh < t.KH; ++kh) {
     const uint16_t* a[M];
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
     for (int64_t p = 0; p < t.kg; ++p, b += NV * 32) {
       __m512bh bv[NV];
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 32);
+#pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
         int32_t pair;
         std::memcpy(&pair, a[m] + 2 * p, 4);
         const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], av, bv[v]);
       }
     }

@@ -26,19 +26,25 @@ typedef uint8_t u8x16 __attribute__((vector_size(16)));
 template <int M, int NV>
 void tile_mn(const Int8Tile& t) {
   __m512i acc[M][NV];
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_setzero_si512();
   const int8_t* b = t.b;
   for (int64_t kh = 0; kh < t.KH; ++kh) {
     const uint8_t* a[M];
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
     for (int64_t p = 0; p < t.kg; ++p, b += NV * 64) {
       __m512i bv[NV];
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * 64);
+#pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
         int32_t quad;
         std::memcpy(&quad, a[m] + 4 * p, 4);
         const __m512i av = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_dpbusd_epi32(acc[m][v], av, bv[v]);
       }
     }

@@ -13,19 +13,23 @@ namespace ds {
 // sum(m, v): the fp32 sums of row m, vector v. The tile is read through a local copy: read through
 // the caller's, the compiler reloads its fields after every store of codes (uint8_t stores may
 // alias anything), and on a 1x1 convolution with 64 input channels the epilogue is over half the tile.
+// Both loops are unrolled, skipping rather than leaving: a loop with a break indexes sum's
+// accumulators at run time, which keeps them on the stack (stored there after every reduction).
 template <int M, int NV, class A, class B, class Sum>
-inline void lowp_store_rows(const LowpTile<A, B>& tile, Sum sum) {
+__attribute__((always_inline)) inline void lowp_store_rows(const LowpTile<A, B>& tile, Sum sum) {
   const LowpTile<A, B> t = tile;
   const __m512 zero = _mm512_setzero_ps(), res_scale = _mm512_set1_ps(t.res_scale);
   const __m512 out_inv = _mm512_set1_ps(t.out_inv), out_zero = _mm512_set1_ps(t.out_zero);
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
-    if (m >= t.rows) break;
+    if (m >= t.rows) continue;
     const float* rb = t.row_bias ? t.row_bias[m] : t.bias;
     const uint8_t* rc = t.res_codes ? t.res_codes[m] : nullptr;
     uint8_t* oc = t.out_codes ? t.out_codes[m] : nullptr;
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       const int64_t n0 = v * 16;
-      if (n0 >= t.N) break;
+      if (n0 >= t.N) continue;
       const __mmask16 k = t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
       const __m512 b = rb ? _mm512_maskz_loadu_ps(k, rb + n0) : zero;
       __m512 x = sum(m, v);
