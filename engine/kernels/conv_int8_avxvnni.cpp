@@ -31,14 +31,17 @@ constexpr int kTileM = 6;
 template <int M>
 void tile_v(const Int8Tile& t, int NV, int v) {
   __m256i acc[M][2];
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_si256();
   const int64_t step = (int64_t)NV * 64;
   const int8_t* b = t.b + v * 64;
   for (int64_t kh = 0; kh < t.KH; ++kh) {
     const uint8_t* a[M];
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) a[m] = t.a_rows[m] + kh * t.a_ld;
     for (int64_t p = 0; p < t.kg; ++p, b += step) {
       const __m256i b0 = _mm256_loadu_si256((const __m256i*)b), b1 = _mm256_loadu_si256((const __m256i*)(b + 32));
+#pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
         int32_t quad;
         std::memcpy(&quad, a[m] + 4 * p, 4);

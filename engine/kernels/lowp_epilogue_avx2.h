@@ -18,21 +18,24 @@ namespace ds {
 typedef float lowp_f32x8 __attribute__((vector_size(32)));
 
 // sum(m, h): the fp32 sums of row m, columns col0 + 8h .. col0 + 8h + 7, for h < NH. The tile is
-// read through a local copy, as in lowp_epilogue_avx512.h (code stores may alias the caller's).
+// read through a local copy, as in lowp_epilogue_avx512.h (code stores may alias the caller's),
+// and the loops unrolled, skipping rather than leaving, so the sums stay in registers (as there).
 template <int M, int NH, class A, class B, class Sum>
-inline void lowp_store_rows_avx2(const LowpTile<A, B>& tile, int64_t col0, Sum sum) {
+__attribute__((always_inline)) inline void lowp_store_rows_avx2(const LowpTile<A, B>& tile, int64_t col0, Sum sum) {
   const LowpTile<A, B> t = tile;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256 res_scale = _mm256_set1_ps(t.res_scale), out_inv = _mm256_set1_ps(t.out_inv),
                out_zero = _mm256_set1_ps(t.out_zero);
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
-    if (m >= t.rows) break;
+    if (m >= t.rows) continue;
     const float* rb = t.row_bias ? t.row_bias[m] : t.bias;
     const uint8_t* rc = t.res_codes ? t.res_codes[m] : nullptr;
     uint8_t* oc = t.out_codes ? t.out_codes[m] : nullptr;
+#pragma GCC unroll 4
     for (int h = 0; h < NH; ++h) {
       const int64_t n0 = col0 + 8 * h;
-      if (n0 >= t.N) break;
+      if (n0 >= t.N) continue;
       const size_t lanes = (size_t)std::min<int64_t>(8, t.N - n0);
       // Lanes n0 + i < N: all of them, or a mask (maskload reads nothing past it).
       const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes), lane);
