@@ -144,6 +144,7 @@ void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k,
         t.sums = last && sums.parts ? sums.row((p0 + i) / pl.M / kTilesPerSum) + oc0 : nullptr;
         t.sums_add = (p0 + i) / pl.M % kTilesPerSum != 0;
         t.a_rows = arow.data() + i;
+        t.a_next = i + 2 * pl.M <= np ? arow.data() + i + pl.M : nullptr;  // a whole next tile
         if (mapped) t.c_rows = crow.data() + i;
         else t.c = g.dst + (p0 + i) * g.cols + oc0;
         t.res = last && g.ep.residual ? g.ep.residual + (p0 + i) * g.cols + oc0 : nullptr;
