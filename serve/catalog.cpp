@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/file_hash.h"
 #include "base/json_bounded.h"
+#include "base/safe_names.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/dicom_series.h"
 #include "slide/reader/slide_identity.h"
@@ -53,7 +54,7 @@ std::string resolve_recorded(const std::string& recorded, const fs::path& run, c
                              const nlohmann::json& identity) {
   const fs::path p(recorded);
   if (p.is_absolute() || slide_there(p)) {
-    if (!slide_there(p)) throw InputError(where, "slide '" + recorded + "' does not exist");
+    if (!slide_there(p)) throw InputError(where, "slide '" + quoted_for_message(recorded) + "' does not exist");
     return recorded;
   }
   std::error_code ec;
@@ -64,7 +65,8 @@ std::string resolve_recorded(const std::string& recorded, const fs::path& run, c
     if (slide_there(q) && (up <= 1 || same_slide(q, identity))) return q.string();
     if (base == base.parent_path() || base.empty()) break;
   }
-  throw InputError(where, "slide '" + recorded + "' not found (as written, under " + run.string() +
+  // (The recorded path is the file's, so it is shortened: a hostile one could be megabytes.)
+  throw InputError(where, "slide '" + quoted_for_message(recorded) + "' not found (as written, under " + run.string() +
                               " or its parent, nor as the run recorded it under a folder above them)");
 }
 

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -32,6 +33,17 @@ def _remove_scratch():
         return
     for d in _scratch:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@atexit.register  # registered after _remove_scratch, so it runs first (atexit runs in reverse)
+def _fail_on_unreported():
+    """A failed check made after a test's last report of its failures (a test prints them and
+    exits 1 where it ends, serve tests where each server stops) still fails the test."""
+    if failures:
+        sys.stdout.flush()
+        print(f"{len(failures)} failed check(s), the last: {failures[-1][:2000]}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def check(cond, msg):

@@ -540,6 +540,17 @@ def check_real_runs(tmp):
             f"another slide of the recorded name above the run: exit {p.returncode} {h.error_line(p)}")
     shutil.rmtree(t("new"))
     os.rename(t("new.kept"), t("new"))
+    # A hostile recorded path (40 KB, control characters) is refused in one short line.
+    shutil.copytree(t("proj", "pn"), t("proj", "pn_long"))
+    doc = json.load(open(t("proj", "pn_long", "predict.json")))
+    for e in doc["slides"].values():
+        e["path"] = "d/" + "x\x1b" * 20000 + ".tif"
+    json.dump(doc, open(t("proj", "pn_long", "predict.json"), "w"))
+    p = subprocess.run([DEEPSLIDE, "serve", "--port", "0", t("proj", "pn_long")], capture_output=True, text=True,
+                       timeout=20)
+    line = h.error_line(p)
+    h.check(p.returncode == 2 and "not found" in line and len(line) < 1500 and "\x1b" not in line,
+            f"a 40 KB recorded path: exit {p.returncode}, a {len(line)}-byte error line {line[:300]!r}")
 
 
 def main():
