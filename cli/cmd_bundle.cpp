@@ -42,6 +42,11 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
             << "  windows   " << w.patch_size << " px at "
             << (w.mpp > 0 ? std::to_string(w.mpp) + " um/px" : "level " + std::to_string(w.level)) << from("level")
             << ", overlap " << w.overlap << from("overlap") << "\n"
+            << "  checks    "
+            << (w.level_mpp_min > 0
+                    ? "slides read at " + validated_mpp_text(w) + " um/px (+-25%)"
+                    : std::string(w.mpp > 0 ? "none: --mpp sets the resolution" : "none: no resolution recorded"))
+            << from("level_mpp") << "\n"
             << "  tissue    " << tissue_method_name(w.tissue) << from("tissue") << ": purple threshold "
             << w.purple.threshold << ", scale " << w.purple.scale << ", otsu min fraction " << w.otsu_min_fraction
             << "\n"

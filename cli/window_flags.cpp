@@ -55,6 +55,8 @@ WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
     o.mpp = 0;
   }
   if (given("--mpp")) o.mpp = flags.mpp;
+  // A resolution the user chose is theirs: the recipe's validated range no longer applies.
+  if (given("--level") || given("--mpp")) o.level_mpp_min = o.level_mpp_max = 0;
   if (given("--tissue")) o.tissue = flags.tissue;
   if (given("--purple-threshold")) o.purple.threshold = flags.purple.threshold;
   if (given("--purple-scale")) o.purple.scale = flags.purple.scale;

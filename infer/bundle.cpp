@@ -59,6 +59,10 @@ Meta bundle_metadata(const Recipe& r, const nlohmann::ordered_json& provenance) 
   m["recipe_purple_threshold"] = std::to_string(w.purple.threshold);
   m["recipe_purple_scale"] = std::to_string(w.purple.scale);
   m["recipe_otsu_min_fraction"] = number_text(w.otsu_min_fraction);
+  if (w.level_mpp_min > 0) {  // optional: bundles made before it, or without a recorded resolution
+    m["recipe_level_mpp_min"] = number_text(w.level_mpp_min);
+    m["recipe_level_mpp_max"] = number_text(w.level_mpp_max);
+  }
   m["recipe_aggregator"] = r.aggregator.to_json().dump();
   m["provenance"] = provenance.dump();
   return m;
@@ -95,6 +99,13 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const std::v
   w.otsu_min_fraction = parse_number<double>(path, m, "recipe_otsu_min_fraction");
   check_field(path, w.otsu_min_fraction >= 0 && w.otsu_min_fraction <= 1, "recipe_otsu_min_fraction",
               "must be in [0, 1]");
+  if (m.count("recipe_level_mpp_min") || m.count("recipe_level_mpp_max")) {
+    w.level_mpp_min = parse_number<double>(path, m, "recipe_level_mpp_min");
+    w.level_mpp_max = parse_number<double>(path, m, "recipe_level_mpp_max");
+    check_field(path, std::isfinite(w.level_mpp_max) && w.level_mpp_min > 0 && w.level_mpp_max >= w.level_mpp_min,
+                "recipe_level_mpp_max", "must be >= recipe_level_mpp_min > 0");
+    check_field(path, w.mpp == 0, "recipe_level_mpp_min", "belongs to a level-based recipe (recipe_mpp 0)");
+  }
   const std::string where = path + ": bundle recipe field 'recipe_aggregator'";
   const nlohmann::json aj = parse_json_bounded(field(path, m, "recipe_aggregator"), where);
   if (!aj.is_object()) throw InputError(where, "is not a JSON object");

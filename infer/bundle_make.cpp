@@ -1,6 +1,7 @@
 // Building a bundle from a model file, aggregator.json and the flags given.
 #include "infer/bundle_make.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -99,6 +100,28 @@ ojson training_summary(const std::string& model_path, const std::map<std::string
   return t;
 }
 
+// A level-based recipe records the resolution its validation slides were read at
+// (aggregator.json's windows.read_mpp_range, search's copy of predict.json's read_mpp), so that
+// diagnose can refuse a slide a level reads at another (WindowOptions::level_mpp_min). Only when
+// the recipe reads the level those predictions did: at another level the range says nothing.
+void record_validated_resolution(const std::string& agg_path, Settings& s, WindowOptions& w) {
+  const nlohmann::json& win = s.windows();
+  const bool same_reading = w.mpp == 0 && win.contains("level") && win["level"] == w.level &&
+                            (!win.contains("mpp") || win["mpp"] == 0) && win.contains("read_mpp_range");
+  if (!same_reading) {
+    s.sources["level_mpp"] = w.mpp > 0 ? "--mpp" : "not recorded";
+    return;
+  }
+  const nlohmann::json& r = win["read_mpp_range"];
+  const bool ok = r.is_array() && r.size() == 2 && r[0].is_number() && r[1].is_number() && r[0].get<double>() > 0 &&
+                  r[1].get<double>() >= r[0].get<double>() && std::isfinite(r[1].get<double>());
+  if (!ok)
+    throw InputError(agg_path, "window setting 'read_mpp_range' is not [min, max] um/px: " + r.dump().substr(0, 80));
+  w.level_mpp_min = r[0].get<double>();
+  w.level_mpp_max = r[1].get<double>();
+  s.sources["level_mpp"] = agg_path;
+}
+
 }  // namespace
 
 BundleMade make_bundle(const BundleOptions& o) {
@@ -139,6 +162,7 @@ BundleMade make_bundle(const BundleOptions& o) {
   DS_CHECK_INPUT(w.overlap >= 1, "--overlap must be >= 1, got " + std::to_string(w.overlap));
   DS_CHECK_INPUT(w.purple.scale >= 1 && w.purple.scale <= w.patch_size, "--purple-scale must be in [1, patch size]");
   DS_CHECK_INPUT(w.otsu_min_fraction >= 0 && w.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
+  record_validated_resolution(o.aggregator, s, w);
   made.sources = s.sources;
 
   ojson& p = made.provenance;

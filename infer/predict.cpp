@@ -93,14 +93,17 @@ struct RunState {
 
 // A slide's predict.json entry (docs/formats.md).
 ojson slide_entry(const PredictSlidesOptions& o, const SlideLabel& row, const std::string& path,
-                  const std::string& name, const ReadGeometry& geo, const SlidePredictStats& st,
+                  const std::string& name, const Slide& slide, const SlidePredictStats& st,
                   const std::optional<std::string>& ann_file, int64_t outside_roi) {
+  const ReadGeometry geo = read_geometry(slide, o.predict.windows);
+  const std::optional<double> mpp = read_mpp(slide, geo);
   ojson entry = {{"img", row.img},
                  {"gt", row.gt},
                  {"path", path},
                  {"csv", name + ".csv"},
                  {"window_side", geo.level0_side()},
                  {"read_level", geo.level},
+                 {"read_mpp", mpp ? ojson(*mpp) : ojson(nullptr)},
                  {"windows", st.windows},
                  {"candidates", st.candidates},
                  {"resumed", st.resumed},
@@ -165,7 +168,7 @@ SlideOutcome predict_one(RunState& st, const SlideLabel& row, size_t item, ojson
   r.stats.seconds = since(t0);  // opening the slide included
   r.outside_roi = p.outside_roi;
 
-  entry = slide_entry(o, row, path, r.name, read_geometry(*slide, o.predict.windows), r.stats, ann_file, r.outside_roi);
+  entry = slide_entry(o, row, path, r.name, *slide, r.stats, ann_file, r.outside_roi);
   return r;
 }
 
@@ -179,7 +182,7 @@ ojson skipped_entry(const PredictSlidesOptions& o, const SlideLabel& row, const 
   stats.windows = (int64_t)read_prediction_csv((fs::path(o.out) / (name + ".csv")).string()).patches.size();
   const std::optional<std::string> ann =
       o.annotations.empty() ? std::nullopt : find_annotation_file(o.annotations, path);
-  ojson e = slide_entry(o, row, path, name, read_geometry(*slide, o.predict.windows), stats, ann, -1);
+  ojson e = slide_entry(o, row, path, name, *slide, stats, ann, -1);
   e["candidates"] = nullptr;
   if (e.contains("outside_annotations")) e["outside_annotations"] = nullptr;
   return e;

@@ -1,6 +1,8 @@
 // The search stage's files: aggregator.json and the candidates' CSVs.
 #include "infer/search.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "base/atomic_file.h"
@@ -55,6 +57,18 @@ ojson prediction_windows(const std::string& preds) {
   for (const char* key :
        {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale", "otsu_min_fraction"})
     if (meta.contains(key)) w[key] = meta[key];
+  // The resolution the slides were read at (their read_mpp), for a level-based bundle's check
+  // (slide_windows.h, WindowOptions::level_mpp_min): the range over the slides that record one.
+  double lo = 0, hi = 0;
+  if (meta.contains("slides") && meta["slides"].is_object())
+    for (const auto& e : meta["slides"])
+      if (e.is_object() && e.contains("read_mpp") && e["read_mpp"].is_number()) {
+        const double v = e["read_mpp"].get<double>();
+        if (!(v > 0) || !std::isfinite(v)) continue;
+        lo = lo > 0 ? std::min(lo, v) : v;
+        hi = std::max(hi, v);
+      }
+  if (lo > 0) w["read_mpp_range"] = {lo, hi};
   return w;
 }
 

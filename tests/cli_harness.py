@@ -1,6 +1,7 @@
 """Shared by the Python CLI tests: the deepslide binary under test (env DEEPSLIDE), a failure
 list that checks append to instead of stopping at the first problem, tempdir() for scratch
-folders removed after a passing run, run() which records an
+folders removed after a passing run, model_metadata() / edit_model_metadata() for a model file's
+safetensors metadata, run() which records an
 unexpected exit code with the tail of stderr, error_line() for the one-line error,
 expect_stages() for `deepslide run`'s summary, and partial_rows() / interrupted_after_commit() for
 the resume tests."""
@@ -9,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,27 @@ def _fail_on_unreported():
         print(f"{len(failures)} failed check(s), the last: {failures[-1][:2000]}", file=sys.stderr)
         sys.stderr.flush()
         os._exit(1)
+
+
+def model_metadata(path):
+    """The __metadata__ of a safetensors file (a model or bundle): string keys and values."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n))["__metadata__"]
+
+
+def edit_model_metadata(src, dst, edit):
+    """Copies a safetensors file with edit(metadata dict) applied to its metadata in place (the
+    tensor bytes unchanged, the header padded to 8 bytes as safetensors writers do)."""
+    with open(src, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    edit(header["__metadata__"])
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
 
 
 def check(cond, msg):

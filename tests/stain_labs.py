@@ -4,7 +4,6 @@ told apart by nuclei density, each lab with its own haematoxylin and eosin vecto
 strength; and the helpers that classify them with a trained model."""
 import json
 import os
-import struct
 
 import numpy as np
 from PIL import Image
@@ -43,12 +42,6 @@ def write_set(root, lab, per_class, seed):
             Image.fromarray(patch(rng, lab, cls == "dense")).save(f)
             files.append((f, cls))
     return files
-
-
-def metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n))["__metadata__"]
 
 
 def accuracy(model, files):

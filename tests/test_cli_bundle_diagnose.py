@@ -20,38 +20,18 @@ import csv
 import json
 import os
 import shutil
-import struct
 import sys
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, out_name, run, tempdir  # noqa: E402
+from cli_harness import check, edit_model_metadata, error_line, failures, model_metadata, out_name, run, tempdir  # noqa: E402
 
 
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.reader(f))
-
-
-def st_metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n))["__metadata__"]
-
-
-def st_without_key(src, dst, key):
-    """Copies a safetensors file with one metadata key removed (tensor bytes unchanged)."""
-    with open(src, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    del header["__metadata__"][key]
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(dst, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + data)
 
 
 tmp = tempdir("ds_bundle_")
@@ -73,7 +53,7 @@ check(agg.get("windows", {}).get("overlap") == 1 and agg["windows"].get("tissue"
 # ---- bundle from the search run, and with flags
 b1 = f"{tmp}/b1.safetensors"
 p = run(["bundle", "--model", model, "--aggregator", f"{tmp}/search/aggregator.json", "--out", b1])
-meta = st_metadata(b1) if os.path.exists(b1) else {}
+meta = model_metadata(b1) if os.path.exists(b1) else {}
 check(meta.get("format") == "deepslide-model" and meta.get("bundle") == "1", f"bundle metadata {meta}")
 check(meta.get("recipe_overlap") == "1" and meta.get("recipe_level") == "1" and meta.get("recipe_tissue") == "otsu",
       f"recipe from the search run: {meta}")
@@ -89,7 +69,7 @@ check(os.path.exists(b1_again) and open(b1, "rb").read() == open(b1_again, "rb")
 b2 = f"{tmp}/b2.safetensors"
 run(["bundle", "--model", model, "--aggregator", f"{tmp}/search/aggregator.json", "--out", b2, "--overlap", "2",
      "--tissue", "purple"])
-m2 = st_metadata(b2) if os.path.exists(b2) else {}
+m2 = model_metadata(b2) if os.path.exists(b2) else {}
 check(m2.get("recipe_overlap") == "2" and m2.get("recipe_tissue") == "purple" and m2.get("recipe_level") == "1",
       f"flags override: {m2}")
 
@@ -98,7 +78,7 @@ check(m2.get("recipe_overlap") == "2" and m2.get("recipe_tissue") == "purple" an
 one_slide = os.path.join(wsi, cls[0], sorted(os.listdir(os.path.join(wsi, cls[0])))[0])
 b1c = f"{tmp}/b1.int8.safetensors"
 p = run(["calibrate", "--model", b1, "--out", b1c, "--windows", "4", one_slide] + T)
-mc = st_metadata(b1c) if os.path.exists(b1c) else {}
+mc = model_metadata(b1c) if os.path.exists(b1c) else {}
 # calibrate adds precision_agreement too where the CPU has bf16 or int8 kernels to measure it with.
 ADDED = ("int8_act_max", "precision_agreement")
 check("int8_act_max" in mc and {k: v for k, v in mc.items() if k not in ADDED} == meta,
@@ -108,8 +88,8 @@ mcal = f"{tmp}/m.int8.safetensors"
 run(["calibrate", "--model", model, "--out", mcal, "--windows", "4", one_slide] + T)
 b3 = f"{tmp}/b3.safetensors"
 run(["bundle", "--model", mcal, "--aggregator", f"{tmp}/search/aggregator.json", "--out", b3])
-m3 = st_metadata(b3) if os.path.exists(b3) else {}
-check(m3.get("int8_act_max") and m3.get("int8_act_max") == st_metadata(mcal).get("int8_act_max"),
+m3 = model_metadata(b3) if os.path.exists(b3) else {}
+check(m3.get("int8_act_max") and m3.get("int8_act_max") == model_metadata(mcal).get("int8_act_max"),
       "bundle of a calibrated model keeps its int8 ranges")
 
 # ---- a bundle is a model file: classify and predict take it
@@ -267,7 +247,7 @@ for rerun in (False, True):
           ("1 already current" in p.stderr) == rerun, f"a slide without tissue (rerun {rerun}): {p.stderr[-600:]}")
 
 # A bundle missing a recipe field; a plain model file.
-st_without_key(bundle, f"{tmp}/broken.bundle.safetensors", "recipe_overlap")
+edit_model_metadata(bundle, f"{tmp}/broken.bundle.safetensors", lambda m: m.pop("recipe_overlap"))
 p = run(["diagnose", "--bundle", f"{tmp}/broken.bundle.safetensors", "--out", f"{tmp}/dx4", new], expect=2)
 check(p.stderr.count("\n") == 1 and "broken.bundle.safetensors" in p.stderr and "recipe_overlap" in p.stderr,
       f"missing field: {p.stderr!r}")

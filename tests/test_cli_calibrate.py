@@ -7,20 +7,13 @@ one line naming the file. Run by ctest with /usr/bin/python3; env DEEPSLIDE, DS_
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, error_line, failures, run  # noqa: E402
+from cli_harness import check, error_line, failures, model_metadata, run  # noqa: E402
 
 SLIDES = [os.path.join(os.environ["DS_FIXTURES"], "slides", s) for s in ("philips.tiff", "leica.scn")]
-
-
-def metadata(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n])["__metadata__"]
 
 
 def main():
@@ -33,7 +26,7 @@ def main():
         check("calibrate: 6 windows; 20 of 20 convolutions run int8" in p.stdout, f"6 windows over two slides: {p.stdout!r}")
         for s in SLIDES:
             check(f"calibrate: {s}" in p.stderr, f"progress names {s}: {p.stderr!r}")
-        meta = metadata(out) if os.path.exists(out) else {}
+        meta = model_metadata(out) if os.path.exists(out) else {}
         ranges = json.loads(meta.get("int8_act_max", "{}"))
         check(len(ranges) == 20 and "conv1" in ranges and "layer1.0.conv1" in ranges
               and "layer2.0.downsample.0" in ranges, f"ranges of 20 convs: {sorted(ranges)}")
@@ -43,7 +36,7 @@ def main():
         # Where the CPU has bf16 or int8 kernels calibrate also records their agreement with fp32
         # on the same windows (weights/precision_agreement.h).
         added = ("int8_act_max", "precision_agreement")
-        check({k: v for k, v in meta.items() if k not in added} == metadata(model),
+        check({k: v for k, v in meta.items() if k not in added} == model_metadata(model),
               f"the other metadata kept: {sorted(meta)}")
         if "precision_agreement" in meta:
             agreement = json.loads(meta["precision_agreement"])
@@ -53,7 +46,7 @@ def main():
         # Calibrating the calibrated file again, in place, replaces the ranges.
         p = run(["calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0]])
         check("calibrate: 2 windows" in p.stdout, f"recalibrate in place: {p.stdout!r}")
-        check(set(metadata(out)) == set(meta), "recalibrated: same keys")
+        check(set(model_metadata(out)) == set(meta), "recalibrated: same keys")
 
         missing = os.path.join(tmp, "nope.svs")
         for label, args, needle in [

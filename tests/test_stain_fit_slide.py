@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run, tempdir  # noqa: E402
-from stain_labs import LAB_A, metadata, patch  # noqa: E402
+from cli_harness import check, failures, model_metadata, run, tempdir  # noqa: E402
+from stain_labs import LAB_A, patch  # noqa: E402
 
 tmp = tempdir("ds_stain_fit_slide_")
 wsi = f"{tmp}/wsi"
@@ -58,7 +58,7 @@ p = run(T + ["--stain-fit", "slide", "--out", model_dir])
 check(f"stain fitted per slide on {len(slides)} of {len(slides)}" in p.stdout + p.stderr,
       f"train reports the per-slide fits: {(p.stdout + p.stderr)[-600:]}")
 model = f"{model_dir}/best.safetensors"
-st = json.loads(metadata(model).get("stain", "{}")) if os.path.exists(model) else {}
+st = json.loads(model_metadata(model).get("stain", "{}")) if os.path.exists(model) else {}
 check(st.get("method") == "macenko" and st.get("fit") == "slide", f"stain metadata {st}")
 d = f"{tmp}/train_resume"
 run(T + ["--stain-fit", "slide", "--out", d, "--max-steps", "1"])
@@ -89,7 +89,7 @@ def probabilities(folder):
 if st:
     window_model = f"{tmp}/window.safetensors"
     with_window_fit(model, window_model)
-    check("fit" not in json.loads(metadata(window_model)["stain"]), "the rewritten model fits per window")
+    check("fit" not in json.loads(model_metadata(window_model)["stain"]), "the rewritten model fits per window")
     preds = f"{tmp}/preds"
     P = ["predict", "--all-wsi", wsi, "--labels", labels, "--out", preds, "--overlap", "1", "--quiet"] + W
     run(P + ["--model", model])

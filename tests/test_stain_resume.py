@@ -9,11 +9,10 @@ resume tests keep their reference runs). Run by ctest (DEEPSLIDE set)."""
 import glob
 import json
 import os
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run, tempdir  # noqa: E402
+from cli_harness import check, failures, model_metadata, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 
 tmp = tempdir("ds_stain_resume_")
@@ -36,18 +35,12 @@ def models(out):
             for p in sorted(glob.glob(f"{out}/checkpoints/*_va*.safetensors")) if ".state." not in p}
 
 
-def metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n))["__metadata__"]
-
-
 ref = f"{tmp}/ref"
 run(base + ["--out", ref])
 ref_models = models(ref)
 check(len(ref_models) == 2, f"reference checkpoints {sorted(ref_models)}")
 if ref_models:
-    st = json.loads(metadata(f"{ref}/best.safetensors").get("stain", "{}"))
+    st = json.loads(model_metadata(f"{ref}/best.safetensors").get("stain", "{}"))
     check(st.get("method") == "reinhard" and len(st.get("lab_mean", [])) == 3, f"stain metadata {st}")
 
 out = f"{tmp}/int"

@@ -16,8 +16,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run, tempdir  # noqa: E402
-from stain_labs import LAB_A, LAB_B, SIZE, accuracy, metadata, write_set  # noqa: E402
+from cli_harness import check, failures, model_metadata, run, tempdir  # noqa: E402
+from stain_labs import LAB_A, LAB_B, SIZE, accuracy, write_set  # noqa: E402
 
 SEED = os.environ.get("DS_STAIN_SHIFT_SEED", "5")
 tmp = tempdir("ds_stain_shift_")
@@ -36,7 +36,7 @@ for norm in ("none", "macenko", "vahadane"):
     check(p.returncode == 0, f"train --stain-norm {norm}: exit {p.returncode}: {p.stderr}")
     if p.returncode != 0:
         continue
-    meta = metadata(f"{out}/best.safetensors")
+    meta = model_metadata(f"{out}/best.safetensors")
     if norm == "none":
         check("stain" not in meta, f"a model without normalisation has no stain metadata: {meta.get('stain')}")
     else:

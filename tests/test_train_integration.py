@@ -11,18 +11,11 @@ import json
 import os
 import re
 import shutil
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import check, failures, run, tempdir  # noqa: E402
+from cli_harness import check, failures, model_metadata, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
-
-
-def metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n))["__metadata__"]
 
 
 tmp = tempdir("ds_train_int_")
@@ -57,7 +50,7 @@ if len(rows) == 3 and model_names:
     check(open(f"{out}/best.safetensors", "rb").read() ==
           open(f"{out}/checkpoints/{accs[int(best_epoch)]}", "rb").read(), "best.safetensors is not the best checkpoint")
 
-meta = metadata(f"{out}/best.safetensors")
+meta = model_metadata(f"{out}/best.safetensors")
 check(json.loads(meta["classes"]) == ["dense", "sparse"], f"classes {meta['classes']}")
 check(meta["patch_size"] == "32", f"patch size {meta['patch_size']}")
 mean = json.loads(meta["mean"])

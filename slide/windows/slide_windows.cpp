@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "base/error.h"
 #include "base/parallel.h"
@@ -24,6 +25,39 @@ const char* tissue_method_name(TissueMethod m) {
 }
 
 int64_t ReadGeometry::level0_side() const { return (int64_t)std::llround(region * level_downsample); }
+
+namespace {
+
+std::string um_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string validated_mpp_text(const WindowOptions& w) {
+  const std::string lo = um_text(w.level_mpp_min), hi = um_text(w.level_mpp_max);
+  return lo == hi ? lo : lo + "-" + hi;
+}
+
+namespace {
+
+// The level-based recipe's resolution check (WindowOptions::level_mpp_min): a slide that records
+// its resolution and lies outside the validated range is refused, naming both and the way out.
+void check_validated_resolution(const Slide& slide, const WindowOptions& opt, const ReadGeometry& g) {
+  if (!(opt.level_mpp_min > 0) || !(opt.level_mpp_max >= opt.level_mpp_min)) return;
+  const std::optional<double> mpp = read_mpp(slide, g);
+  if (!mpp) return;  // nothing to compare: read as the recipe says
+  if (*mpp * kResolutionTolerance >= opt.level_mpp_min && *mpp <= opt.level_mpp_max * kResolutionTolerance) return;
+  const std::string range = validated_mpp_text(opt);
+  throw InputError(slide.path(), "at level " + std::to_string(g.level) + " it is " + um_text(*mpp) +
+                                     " um/px, but the bundle was validated on slides read at " + range +
+                                     " um/px (another scanner or magnification): --mpp " + um_text(opt.level_mpp_min) +
+                                     " reads every slide at that resolution (for diagnose: make the bundle with it)");
+}
+
+}  // namespace
 
 ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   DS_CHECK_INPUT(opt.patch_size > 0, "patch size must be positive");
@@ -48,8 +82,14 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
     g.level = opt.level;
     g.level_downsample = slide.level(g.level).downsample;
     g.region = opt.patch_size;
+    check_validated_resolution(slide, opt, g);
   }
   return g;
+}
+
+std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g) {
+  if (!slide.mpp_x() || !(*slide.mpp_x() > 0)) return std::nullopt;
+  return *slide.mpp_x() * g.level_downsample * g.region / g.patch;
 }
 
 Window CandidateGrid::at(int64_t i) const {  // level pixels -> level-0 pixels

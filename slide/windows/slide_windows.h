@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,18 @@ struct WindowOptions {
   // unknown, instead of stopping with the error; `deepslide train` then counts, lists and skips
   // it when it reads it (see train/loader.h). Off: the read error propagates.
   bool keep_unreadable = false;
+  // A level-based bundle's resolution check: the range of microns per pixel its validation slides
+  // were read at (0: not recorded). A level is another resolution on each scanner's pyramid, so
+  // read_geometry refuses a slide whose resolution at `level` lies outside this range by more than
+  // kResolutionTolerance: the model would see tissue at a scale it was never validated on.
+  double level_mpp_min = 0.0, level_mpp_max = 0.0;
 };
+
+// How far a slide's resolution may lie outside a bundle's validated range (a factor): scanners'
+// "40x" differ by up to ~15% (0.23-0.26 um/px), a 20x scan read as 40x by a factor of 2.
+constexpr double kResolutionTolerance = 1.25;
+// The validated range as messages show it: "0.5" or "0.25-0.262" (3 significant digits).
+std::string validated_mpp_text(const WindowOptions& w);
 
 // How windows are read: a `region` x `region` square at `level`, resized to patch x patch.
 struct ReadGeometry {
@@ -45,6 +57,10 @@ struct ReadGeometry {
 };
 
 ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt);
+
+// Microns per pixel of the patches read with g (the slide's resolution at g's level, times the
+// resize to the patch), or nothing when the slide records no resolution.
+std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g);
 
 // Grid windows over the read level, in level-0 coordinates, before tissue filtering, by index.
 struct CandidateGrid {
