@@ -12,6 +12,7 @@ void register_convert(CLI::App& app, Globals& g) {
   struct Opts {
     std::string slide, to = "dicom", out;
     DicomWriteOptions dicom;
+    bool reencode = false;  // (a plain flag: CLI11 shows a negated one's default as "{false}")
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("convert", "Write a slide in another format (a DICOM WSI series)");
@@ -21,9 +22,10 @@ void register_convert(CLI::App& app, Globals& g) {
   sub->add_option("--tile", o->dicom.tile, "Frame side in pixels (a multiple of 16)")->capture_default_str();
   sub->add_option("--quality", o->dicom.quality, "JPEG quality of the frames")->capture_default_str();
   sub->add_option("--levels", o->dicom.max_levels, "Write only the first N levels (0: all)")->capture_default_str();
-  sub->add_flag("!--reencode", o->dicom.copy_jpeg,
+  sub->add_flag("--reencode", o->reencode,
                 "Re-encode every frame (default: copy stored JPEG tiles of the frame size as they are)");
   sub->callback([o] {
+    o->dicom.copy_jpeg = !o->reencode;
     auto slide = Slide::open(o->slide);
     DicomWriteResult r = write_dicom_series(*slide, o->out, o->dicom);
     for (const std::string& p : r.files) std::cout << p << "\n";

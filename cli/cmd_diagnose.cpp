@@ -102,7 +102,7 @@ void print_json(const DiagnoseEvent& e, const Bundle& b, const std::string& out)
 
 // The run's first line: slides, bundle, aggregator, precision, classes (and ranks under mpirun).
 std::string header(const DiagnoseOptions& o, const DiagnoseFlags& f, const Bundle& b, Precision precision) {
-  std::string s = "diagnose: " + std::to_string(o.slides.size()) + " slides with " + f.bundle + " (" +
+  std::string s = "diagnose: " + count_text((long long)o.slides.size(), "slide") + " with " + f.bundle + " (" +
                   b.recipe.aggregator.method + " aggregator, " + precision_name(precision) + ", classes";
   for (const std::string& c : b.model.classes) s += " " + c;
   if (dist::size() > 1) s += "; " + std::to_string(dist::size()) + " ranks sharing the slides";
@@ -162,9 +162,9 @@ void run_diagnose(const DiagnoseFlags& f, const Globals& g) {
   std::cerr << "diagnose: " << s.diagnosed << " diagnosed, " << s.skipped << " already current, " << s.failed.size()
             << " failed; " << s.csv << "\n";
   if (!s.undiagnosed.empty()) {
-    std::cerr
-        << "diagnose: " << s.undiagnosed.size()
-        << " slides have no diagnosis (no window counted; their rows in diagnoses.csv have an empty diagnosis):\n";
+    std::cerr << "diagnose: " << count_text((long long)s.undiagnosed.size(), "slide")
+              << (s.undiagnosed.size() == 1 ? " has" : " have")
+              << " no diagnosis (no window counted; their rows in diagnoses.csv have an empty diagnosis):\n";
     for (const std::string& slide : s.undiagnosed) std::cerr << "  " << slide << "\n";
   }
   for (const auto& [slide, why] : s.failed) std::cerr << "  failed: " << slide << ": " << reason(slide, why) << "\n";

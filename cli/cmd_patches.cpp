@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
@@ -72,17 +73,18 @@ void register_patches(CLI::App& app, Globals& g) {
     });
     if (dist::rank() != 0) return;  // under mpirun rank 0 reports the whole job (dist/work_queue.h)
     std::cout << "patches: wrote " << s.patches << " patches from "
-              << s.slides - s.skipped.size() - s.failed.size() - s.up_to_date.size() << " slides to " << exp.out
-              << "\n";
-    if (!s.up_to_date.empty()) std::cout << "patches: " << s.up_to_date.size() << " slides up to date, skipped\n";
+              << count_text((long long)(s.slides - s.skipped.size() - s.failed.size() - s.up_to_date.size()), "slide")
+              << " to " << exp.out << "\n";
+    if (!s.up_to_date.empty())
+      std::cout << "patches: " << count_text((long long)s.up_to_date.size(), "slide") << " up to date, skipped\n";
     if (!s.skipped.empty()) {
-      std::cout << "patches: " << s.skipped.size() << " slides had no tissue windows"
+      std::cout << "patches: " << count_text((long long)s.skipped.size(), "slide") << " had no tissue windows"
                 << (exp.annotations.empty() ? "" : " inside annotations (or no annotation file)")
                 << " and were skipped:\n";
       for (const auto& path : s.skipped) std::cout << "  " << path << "\n";
     }
     if (!s.failed.empty()) {
-      std::cout << "patches: " << s.failed.size() << " slides failed:\n";
+      std::cout << "patches: " << count_text((long long)s.failed.size(), "slide") << " failed:\n";
       for (const auto& [img, why] : s.failed) std::cout << "  " << why << "\n";
       throw InputError(exp.labels, std::to_string(s.failed.size()) + " of " + std::to_string(s.slides) +
                                        " slides failed (listed above)");

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/interrupt.h"
 #include "base/progress.h"
 #include "base/threads.h"
@@ -68,24 +69,28 @@ std::string slide_line(const SlideOutcome& r) {
 void print_summary(const PredictSummary& s, const std::string& out) {
   const double t = s.seconds;
   const int64_t fresh = s.windows - s.resumed;
-  std::cout << "predict: " << s.windows << " patches from " << s.slides - s.failed.size() - s.skipped.size()
-            << " slides in " << secs(t) << " (" << (int64_t)(fresh / std::max(t, 1e-9)) << " patches/s overall, "
+  std::cout << "predict: " << s.windows << " patches from "
+            << count_text((long long)(s.slides - s.failed.size() - s.skipped.size()), "slide") << " in " << secs(t)
+            << " (" << (int64_t)(fresh / std::max(t, 1e-9)) << " patches/s overall, "
             << (int64_t)(fresh / std::max(s.net_seconds, 1e-9)) << " patches/s in the network; tissue scan "
             << secs(s.scan_seconds) << ", network " << secs(s.net_seconds) << ", reading " << secs(s.read_seconds)
             << "), CSVs in " << out << "\n";
   if (s.resumed > 0) std::cout << "predict: " << s.resumed << " patches resumed from partial files\n";
-  if (!s.skipped.empty()) std::cout << "predict: " << s.skipped.size() << " slides up to date, skipped\n";
+  if (!s.skipped.empty())
+    std::cout << "predict: " << count_text((long long)s.skipped.size(), "slide") << " up to date, skipped\n";
   if (!s.empty.empty()) {
-    std::cout << "predict: " << s.empty.size() << " slides had no tissue windows (header-only CSV):\n";
+    std::cout << "predict: " << count_text((long long)s.empty.size(), "slide")
+              << " had no tissue windows (header-only CSV):\n";
     for (const auto& img : s.empty) std::cout << "  " << img << "\n";
   }
   if (!s.unlisted.empty()) {
-    std::cout << "predict: " << s.unlisted.size()
-              << " slides of an earlier run are no longer listed in predict.json (made with other settings):\n";
+    std::cout << "predict: " << count_text((long long)s.unlisted.size(), "slide") << " of an earlier run "
+              << (s.unlisted.size() == 1 ? "is" : "are")
+              << " no longer listed in predict.json (made with other settings):\n";
     for (const auto& [img, why] : s.unlisted) std::cout << "  " << img << ": " << why << "\n";
   }
   if (!s.failed.empty()) {
-    std::cout << "predict: " << s.failed.size() << " slides failed:\n";
+    std::cout << "predict: " << count_text((long long)s.failed.size(), "slide") << " failed:\n";
     for (const auto& [img, why] : s.failed) std::cout << "  " << img << ": " << why << "\n";
   }
 }

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/progress.h"
 #include "base/threads.h"
 #include "cli/commands.h"
@@ -46,7 +47,7 @@ void run_visualize(const VisOpts& o, const Globals& g) {
     if (o.quiet) std::cerr << line << "\n";
     else progress.print(line);
   });
-  std::cout << "visualize: " << slides << " slides, pictures in " << o.out << "\n";
+  std::cout << "visualize: " << count_text((long long)slides, "slide") << ", pictures in " << o.out << "\n";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "infer/prediction_index.h"
 #include "slide/windows/labels_csv.h"
 
@@ -39,12 +40,12 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     std::string list;
     for (size_t i = 0; i < missing.size() && i < 5; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 5) list += ", ...";
-    throw InputError(labels_csv,
-                     std::to_string(missing.size()) +
-                         (index.has_file() ? " slides have no finished prediction CSV listed in " + index.path() +
-                                                 " (run predict on them with its model and settings): "
-                                           : " slides have no prediction CSV (run predict): ") +
-                         list);
+    throw InputError(labels_csv, count_text((long long)missing.size(), "slide") +
+                                     (missing.size() == 1 ? " has" : " have") +
+                                     (index.has_file() ? " no finished prediction CSV listed in " + index.path() +
+                                                             " (run predict on them with its model and settings): "
+                                                       : " no prediction CSV (run predict): ") +
+                                     list);
   }
   return lp;
 }

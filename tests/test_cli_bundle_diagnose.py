@@ -242,7 +242,7 @@ for rerun in (False, True):
     rows7 = read_csv(f"{tmp}/dx7/diagnoses.csv")
     rec = json.load(open(f"{tmp}/dx7/glass/diagnosis.json"))["result"] if os.path.exists(
         f"{tmp}/dx7/glass/diagnosis.json") else {}
-    check("NO DIAGNOSIS: no tissue window" in p.stderr and "1 slides have no diagnosis" in p.stderr and
+    check("NO DIAGNOSIS: no tissue window" in p.stderr and "1 slide has no diagnosis" in p.stderr and
           len(rows7) == 2 and rows7[1][1:3] == ["", ""] and rec.get("diagnosis", "x") is None and
           ("1 already current" in p.stderr) == rerun, f"a slide without tissue (rerun {rerun}): {p.stderr[-600:]}")
 

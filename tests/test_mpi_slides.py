@@ -136,7 +136,7 @@ check(list(meta["slides"]) == [out_name(i) for i, _ in rows if i != bad],
       f"predict.json's slides in label-CSV order: {list(meta['slides'])}")
 lines = outcome_lines(two)
 check(len(lines) == len(rows), f"2 ranks: {len(lines)} outcome lines for {len(rows)} slides:\n" + "\n".join(lines))
-check(sum("FAILED" in line for line in lines) == 1 and two.stdout.count("slides failed:") == 1,
+check(sum("FAILED" in line for line in lines) == 1 and two.stdout.count("1 slide failed:") == 1,
       "the corrupt slide is reported once: " + two.stderr[-1500:] + two.stdout)
 check("broken.tif" in two.stdout and "1 of 7 slides failed" in two.stderr, "summary and error line: " + two.stderr[-600:])
 check("rank 1" not in two.stderr and two.stdout.count("predict: ") == one.stdout.count("predict: "),

@@ -33,7 +33,7 @@ for by_folder in (False, True):
              "--tissue", "none"] + (["--by-folder"] if by_folder else []), expect=2)
     failed = [line for line in p.stderr.splitlines() if "FAILED" in line]
     check(len(failed) == 1 and f"{wsi}/c/s.tif: " in failed[0], f"not one FAILED line naming c/s.tif: {p.stderr}")
-    check("patches: 1 slides failed:" in p.stdout and f"{wsi}/c/s.tif: " in p.stdout, f"summary: {p.stdout}")
+    check("patches: 1 slide failed:" in p.stdout and f"{wsi}/c/s.tif: " in p.stdout, f"summary: {p.stdout}")
     check("1 of 4 slides failed" in error_line(p), f"last line: {error_line(p)}")
     if by_folder:
         got = {d: len(os.listdir(f"{out}/{c}/{d}/{d}")) for c in ("x", "y") for d in os.listdir(f"{out}/{c}")}

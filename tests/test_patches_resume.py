@@ -82,7 +82,7 @@ for by_folder in (False, True):
     shutil.copy(f"{wsi}/{victim}", f"{tmp}/saved_victim")
     shutil.copy(f"{wsi}/{donor}", f"{wsi}/{victim}")
     p = patches(out, extra)
-    check(f"{len(rows) - 1} slides up to date, skipped" in p.stdout and "from 1 slides" in p.stdout,
+    check(f"{len(rows) - 1} slides up to date, skipped" in p.stdout and "from 1 slide to" in p.stdout,
           f"replaced slide: {p.stdout}")
     after = files(out)
     check(all(after[k][1] == v[1] for k, v in before.items() if k in after and "s_000" not in k and

@@ -116,7 +116,7 @@ import time  # noqa: E402
 time.sleep(2.1)  # a file hashed within 2 s of its last change is not remembered (base/file_hash_cache.h)
 run(pb)
 p = run(pb)
-check("1 slides up to date, skipped" in p.stdout, f"unchanged slide: {p.stdout[-300:]}")
+check("1 slide up to date, skipped" in p.stdout, f"unchanged slide: {p.stdout[-300:]}")
 hashes = json.load(open(f"{tmp}/pbig/.slide-hashes.json"))
 check(len(hashes) == 1 and len(list(hashes.values())[0]["sha256"]) == 64, f".slide-hashes.json: {hashes}")
 # A remembered hash that is not one (an edited cache) is not trusted: the slide is hashed again.
@@ -124,7 +124,7 @@ for v in hashes.values():
     v["sha256"] = "../../etc/passwd"
 json.dump(hashes, open(f"{tmp}/pbig/.slide-hashes.json", "w"))
 p = run(pb)
-check("1 slides up to date, skipped" in p.stdout, f"an edited hash cache: {p.stdout[-300:]} {p.stderr[-300:]}")
+check("1 slide up to date, skipped" in p.stdout, f"an edited hash cache: {p.stdout[-300:]} {p.stderr[-300:]}")
 # Another model on the same slide, stopped mid-slide: the old CSV is not listed under the new model.
 # (At level 0, 4x the windows, so that the signal lands mid-slide on a loaded machine too.)
 stopped = [m2 if a == m1 else "0" if prev == "--level" else a for prev, a in zip([None] + pb, pb)]

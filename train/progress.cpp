@@ -7,16 +7,35 @@
 
 namespace ds {
 
+namespace {
+
+// Seconds per batch so far in this process (0 before its first).
+double seconds_per_batch(const StepProgress& p) {
+  const int64_t done = p.batch - p.first_batch;
+  return done > 0 && p.seconds > 0 ? p.seconds / (double)done : 0;
+}
+
+}  // namespace
+
 double StepProgress::eta_seconds() const {
-  if (batch <= 0 || seconds <= 0) return 0;
-  return seconds / (double)batch * (double)(batches - batch);
+  return seconds_per_batch(*this) * (double)std::max<int64_t>(0, batches - batch);
+}
+
+double StepProgress::run_eta_seconds() const {
+  const double per = seconds_per_batch(*this);
+  const double epochs_left = (double)std::max<int64_t>(0, epochs - epoch);
+  const double full = eta_seconds() + epoch_end_seconds + epochs_left * ((double)batches * per + epoch_end_seconds);
+  return steps_left >= 0 ? std::min(full, (double)steps_left * per) : full;
 }
 
 std::string format_progress(const StepProgress& p) {
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "epoch %lld/%lld  batch %lld/%lld  %.1f img/s  loss %.4f  acc %.4f  eta %s",
+  char buf[240];
+  const double epoch_eta = p.eta_seconds(), run_eta = p.run_eta_seconds();
+  // The run's ETA only where it says more than the epoch's (more epochs, or an end measured).
+  const std::string run = run_eta > epoch_eta + 0.5 ? " (run " + format_duration(run_eta) + ")" : "";
+  std::snprintf(buf, sizeof buf, "epoch %lld/%lld  batch %lld/%lld  %.1f img/s  loss %.4f  acc %.4f  eta %s%s",
                 (long long)p.epoch, (long long)p.epochs, (long long)p.batch, (long long)p.batches,
-                p.images_per_second(), p.loss, p.acc, format_duration(p.eta_seconds()).c_str());
+                p.images_per_second(), p.loss, p.acc, format_duration(epoch_eta).c_str(), run.c_str());
   return buf;
 }
 

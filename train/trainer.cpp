@@ -349,7 +349,7 @@ struct Epoch {
     progress.epoch = e;
     progress.epochs = epochs;
     progress.batches = loader.num_batches();
-    progress.batch = st.batch;
+    progress.batch = progress.first_batch = st.batch;
   }
   double seconds() const { return seconds_before + since(start); }
   double comm_seconds() const { return dist::comm_seconds() - comm_before; }  // in the ranks' sums
@@ -404,7 +404,8 @@ class Training {
   const LoaderOptions lo_, vo_;
   const int64_t K_;
   const std::string arch_;
-  int64_t steps_ = 0;  // optimizer steps in this process
+  int64_t steps_ = 0;                  // optimizer steps in this process
+  double last_epoch_end_seconds_ = 0;  // the last epoch's time after its batches (StepProgress)
   bool stopped_early_ = false;
   double total_step_seconds_ = 0, total_wait_ = 0, total_comm_ = 0;
   int64_t total_images_ = 0;
@@ -449,6 +450,8 @@ TrainSummary Training::run() {
   last_ckpt_ = Clock::now();
   for (int64_t e = st_.epochs_done + 1; e <= cfg_.epochs; ++e) {
     Epoch ep(data_, lo_, e, cfg_.epochs, st_);
+    ep.progress.epoch_end_seconds = last_epoch_end_seconds_;
+    ep.progress.steps_left = cfg_.max_steps > 0 ? std::max<int64_t>(0, cfg_.max_steps - steps_) : -1;
     EpochReport r;
     r.lr = opt_.lr();
     if (!train_batches(ep)) return summary();
@@ -463,6 +466,7 @@ TrainSummary Training::run() {
     r.seconds = ep.seconds();
     sched_.step();
     end_epoch(e, r);
+    last_epoch_end_seconds_ = since(ep.start) - train_seconds;  // validation, checkpoint, log
   }
   TrainSummary sum = summary();
   copy_best(sum);
@@ -523,6 +527,7 @@ void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
   steps_++;
   StepProgress& p = ep.progress;
   p.batch = st_.batch;
+  if (p.steps_left > 0) p.steps_left--;
   p.images += n;
   p.seconds = since(ep.start);
   p.wait_seconds = ep.loader.wait_seconds();
