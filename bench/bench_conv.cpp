@@ -1,26 +1,24 @@
 // Every distinct ResNet-18 and ResNet-50 (r50.*) convolution shape at batch 16 (224 x 224 input), forward,
 // backward-data and backward-weights, in GFLOP/s (median call) and as a fraction of this
 // machine's measured FMA peak (bench/fma_peak.h) at the same thread count, measured next to
-// each benchmark; fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h, weights
-// packed before the timed loop, the input's rounding pass timed), only where the CPU has
-// AVX512-BF16, its peak_pct still against the fp32 FMA peak (vdpbf16ps does twice an FMA's
-// multiply-adds, so its own peak is 200%). fwd_winograd is the Winograd F(4x4, 3x3) forward of
-// the stride-1 3x3 shapes (engine/kernels/conv_winograd.h, filters transformed before the timed
-// loop), its GFLOP/s and peak_pct counted in the direct convolution's flops ("equivalent": above
-// 100% means faster than the direct convolution could be at the FMA peak); the b1/ variants are
-// the forward passes at batch 1. bwd_data_winograd is the backward-data pass by Winograd (the
-// forward kernel on the output gradient with the filters rotated and C, OC swapped,
-// conv_winograd.h; filters transformed before the timed loop), counted likewise.
-// bwd_weights_winograd is the backward-weights pass by Winograd (conv_winograd_wgrad.cpp), counted
-// likewise. fwd_bf16_winograd is the bf16 Winograd F(2x2, 3x3) forward (conv_winograd_bf16.h), counted
-// likewise against the fp32 peak, next to fwd_bf16 at batch 16 and 1.
-// fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's quantizing pass
-// timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an FMA's
-// multiply-adds, its own peak 400%). fwd_int8_chained is the int8 forward as the chained network
-// runs it (Int8Chain): the input's codes made before the timed loop, no fp32 output, the next
-// convolution's codes written instead (a 1x1 reader's for a 1x1, else a 3x3 stride-1 one's), and at
-// stride 1 a residual added from codes (a block's identity). Run: build/bench_conv [--benchmark_filter=layer1] ;
-// DEEPSLIDE_ISA=avx2 and
+// each benchmark; fwd is the fp32 direct forward as inference runs it (on weights packed before
+// the timed loop where inference packs them once, conv_forward_prepacks: the 1x1 GEMMs and the
+// spaced 3x3s; else as conv2d_forward takes them); fwd_bf16 is the bf16 inference forward (engine/kernels/conv_bf16.h,
+// weights packed before the timed loop, the input's rounding pass timed), only where the CPU has AVX512-BF16, its
+// peak_pct still against the fp32 FMA peak (vdpbf16ps does twice an FMA's multiply-adds, so its own peak is 200%).
+// fwd_winograd is the Winograd F(4x4, 3x3) forward of the stride-1 3x3 shapes (engine/kernels/conv_winograd.h, filters
+// transformed before the timed loop), its GFLOP/s and peak_pct counted in the direct convolution's flops ("equivalent":
+// above 100% means faster than the direct convolution could be at the FMA peak); the b1/ variants are the forward
+// passes at batch 1. bwd_data_winograd is the backward-data pass by Winograd (the forward kernel on the output gradient
+// with the filters rotated and C, OC swapped, conv_winograd.h; filters transformed before the timed loop), counted
+// likewise. bwd_weights_winograd is the backward-weights pass by Winograd (conv_winograd_wgrad.cpp), counted likewise.
+// fwd_bf16_winograd is the bf16 Winograd F(2x2, 3x3) forward (conv_winograd_bf16.h), counted likewise against the fp32
+// peak, next to fwd_bf16 at batch 16 and 1. fwd_int8 likewise the int8 forward (engine/kernels/conv_int8.h, the input's
+// quantizing pass timed) where the CPU has AVX512-VNNI, or AVX-VNNI under DEEPSLIDE_ISA=avx2 (vpdpbusd: four times an
+// FMA's multiply-adds, its own peak 400%). fwd_int8_chained is the int8 forward as the chained network runs it
+// (Int8Chain): the input's codes made before the timed loop, no fp32 output, the next convolution's codes written
+// instead (a 1x1 reader's for a 1x1, else a 3x3 stride-1 one's), and at stride 1 a residual added from codes (a block's
+// identity). Run: build/bench_conv [--benchmark_filter=layer1] ; DEEPSLIDE_ISA=avx2 and
 // --threads via OMP_NUM_THREADS, each benchmark's seconds via BENCH_CONV_MIN_TIME (default 0.5, at most 600).
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -158,6 +156,9 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   const ds::ConvWinogradBf16Weights wbw = pass == kForwardBf16Winograd
                                               ? ds::pack_conv_winograd_bf16(w.data(), nullptr, d.C, d.OC)
                                               : ds::ConvWinogradBf16Weights{};
+  // The fp32 forward as inference runs it: on weights packed once where it packs them.
+  const bool prepacked = pass == kForward && ds::conv_forward_prepacks(d);
+  const ds::ConvForwardWeights wf = prepacked ? ds::pack_conv_forward(w.data(), nullptr, d) : ds::ConvForwardWeights{};
   const bool int8 = pass == kForwardInt8 || pass == kForwardInt8Chained;
   const ds::ConvInt8Weights wi =
       int8 ? ds::pack_conv_int8(w.data(), nullptr, d.KH, d.KW, d.C, d.OC, 3.0f) : ds::ConvInt8Weights{};
@@ -184,7 +185,10 @@ void run(benchmark::State& state, Shape s, Pass pass, int64_t batch) {
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     switch (pass) {
-      case kForward: ds::conv2d_forward(y.data(), x.data(), w.data(), d); break;
+      case kForward:
+        if (prepacked) ds::conv2d_forward_packed(y.data(), x.data(), wf, d);
+        else ds::conv2d_forward(y.data(), x.data(), w.data(), d);
+        break;
       case kForwardBf16: ds::conv2d_forward_bf16(y.data(), x.data(), wb, d); break;
       case kForwardWinograd: ds::conv2d_forward_winograd(y.data(), x.data(), ww, d); break;
       case kForwardBf16Winograd: ds::conv2d_forward_winograd_bf16(y.data(), x.data(), wbw, d); break;

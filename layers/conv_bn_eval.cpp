@@ -356,10 +356,10 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     log_conv_algo(conv, d, "winograd");
     return y;
   }
-  // Packed once rather than copied on every call. Not while calibrating, for the reason above:
+  // Packed once rather than copied (or, a 1x1, packed) on every call. Not while calibrating, for the reason above:
   // those passes copy the weights into scratch (conv2d_forward). int8 bench's peak RSS: 242 MB so,
   // 232 before the rows were spaced, 250 with a copy packed and freed in each call.
-  if (conv_forward_spaces_weights(d) && !ctx.calibrating) {
+  if (conv_forward_prepacks(d) && !ctx.calibrating) {
     const std::shared_ptr<const Folded<ConvForwardWeights>> f = folded_direct(conv, bn, d);
     ep.bias = f->bias.data();  // the scale is in the packed weights
     conv2d_forward_packed(y->value.data(), x->value.data(), f->w, d, ep);

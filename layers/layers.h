@@ -32,8 +32,8 @@ struct Conv2d {
   Param weight;  // [KH, KW, C, OC] ([OC, C, KH, KW] in files: ParamLayout::conv_hwio)
   Param bias;    // [OC] when has_bias
   // conv_bn_eval's fp32 direct weights, BN folded in, in per-block panels (pack_conv_forward), for
-  // the convolutions whose forward pass would copy them on every call
-  // (conv_forward_spaces_weights); refreshed like bf16_folded.
+  // the convolutions whose forward pass would prepare them on every call (conv_forward_prepacks);
+  // refreshed like bf16_folded.
   std::shared_ptr<const Folded<ConvForwardWeights>> direct_folded;
   // conv_bn_eval's bf16 weights, BN folded in: packed on first use at Precision::bf16 and again
   // whenever a fingerprint of the weights and the BN (layers/conv_bn_eval.cpp) changes.
@@ -83,8 +83,8 @@ struct BatchNorm2d;
 // (conv.winograd_bf16_folded, conv2d_forward_winograd_bf16); at int8, when conv.int8_act_max > 0, in int8
 // (conv.int8_folded, conv2d_forward_int8). In fp32, a 3x3 stride-1 convolution use_winograd() picks runs
 // conv2d_forward_winograd on weights transformed once (cached in conv.winograd_folded), and a direct
-// one whose weight rows the forward spaces (conv_forward_spaces_weights) runs conv2d_forward_packed on
-// weights packed once (conv.direct_folded).
+// one whose forward would prepare its weights per call (conv_forward_prepacks: spaced rows, 1x1
+// panels) runs conv2d_forward_packed on weights packed once (conv.direct_folded).
 // ctx.calibrating widens conv.calib_lo/hi to the input's range.
 //
 // At int8, chains (issue 20): when `next` names the convolution that reads the output next and

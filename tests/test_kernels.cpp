@@ -202,15 +202,14 @@ TEST_CASE("conv2d kernels match their direct twins on every ISA path") {
       std::vector<float> y1(n_out, 7.f), y2(n_out, -7.f);
       conv2d_forward(y1.data(), x.data(), w.data(), d, ep);
       conv2d_forward_ref(y2.data(), x.data(), w.data(), d, ep);
-      double ep_packed = 0;  // the weights packed once (inference), the scale folded into them
-      if (!conv_is_1x1(d)) {
-        ConvEpilogue pep = ep;
-        pep.weight_scale = nullptr;
-        const ConvForwardWeights pw = pack_conv_forward(w.data(), c.bias ? scale.data() : nullptr, d);
-        std::vector<float> y3(n_out, 3.f);
-        conv2d_forward_packed(y3.data(), x.data(), pw, d, pep);
-        ep_packed = rel_err(y3, y2);
-      }
+      // The weights packed once (inference), the scale folded into them; a 1x1 GEMM reads them as
+      // its panels.
+      ConvEpilogue pep = ep;
+      pep.weight_scale = nullptr;
+      const ConvForwardWeights pw = pack_conv_forward(w.data(), c.bias ? scale.data() : nullptr, d);
+      std::vector<float> y3(n_out, 3.f);
+      conv2d_forward_packed(y3.data(), x.data(), pw, d, pep);
+      const double ep_packed = rel_err(y3, y2);
       // Backward outputs start non-zero: both must accumulate.
       auto dx1 = randn(n_in, rng), dx2 = dx1, dx_init = dx1;
       auto dw1 = randn(n_w, rng), dw2 = dw1;
@@ -282,7 +281,6 @@ TEST_CASE("conv2d_forward with the max pool fused equals the convolution then th
     test::check_pool_fusion((std::string(isa_name(path)) + " packed").c_str(),
                             [](float* out, const std::vector<float>& x, const std::vector<float>& w, const ConvDims& d,
                                const ConvEpilogue& ep) {
-                              if (conv_is_1x1(d)) return conv2d_forward(out, x.data(), w.data(), d, ep);  // not packed
                               conv2d_forward_packed(out, x.data(), pack_conv_forward(w.data(), nullptr, d), d, ep);
                             });
   }

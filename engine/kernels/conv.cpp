@@ -187,8 +187,8 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, boo
 
 int64_t conv_forward_ldw(int64_t OC) { return spaced_ld(round_up(OC, brgemm_kernels().vw)); }
 
-bool conv_forward_spaces_weights(const ConvDims& d) {
-  return !reference_kernels() && !conv_is_1x1(d) && conv_forward_ldw(d.OC) != d.OC;
+bool conv_forward_prepacks(const ConvDims& d) {
+  return !reference_kernels() && (conv_is_1x1(d) || conv_forward_ldw(d.OC) != d.OC);
 }
 
 int64_t conv_forward_block_width(int64_t OC) { return rows_block_width(brgemm_kernels(), OC); }
@@ -216,7 +216,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const ConvDims&
 
 void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
                            const ConvEpilogue& ep) {
-  DS_CHECK(w.KH == d.KH && w.KW == d.KW && w.C == d.C && w.OC == d.OC && !conv_is_1x1(d),
+  DS_CHECK(w.KH == d.KH && w.KW == d.KW && w.C == d.C && w.OC == d.OC,
            "conv2d_forward_packed: the packed weights are of another shape");
   if (reference_kernels() || d.N * d.OH * d.OW * d.OC == 0 || w.width != conv_forward_block_width(d.OC)) {
     // The twin (or another ISA path than the packing's) reads [KH*KW*C, OC].
@@ -228,6 +228,12 @@ void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights
     return conv2d_forward(out, in, dense.data(), d, ep);
   }
   check_conv_pool(d, ep);
+  if (conv_is_1x1(d)) {  // (the pool unfused, as conv2d_forward runs a 1x1)
+    if (ep.max_pool)
+      return conv_then_pool(out, d, ep,
+                            [&](float* o, const ConvEpilogue& e) { conv1x1_forward_packed(o, in, w.w.data(), d, e); });
+    return conv1x1_forward_packed(out, in, w.w.data(), d, ep);
+  }
   forward_rows(out, in, w.w.data(), 0, true, d, ep);
 }
 

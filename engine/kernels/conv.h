@@ -93,8 +93,11 @@ void conv2d_forward(float* out,       // [N, OH, OW, OC]
 // where layer4's 9.4 MB of weights a convolution stream from L3 for 49 pixels, read spaced they
 // held its forward to ~52% of the peak.
 int64_t conv_forward_ldw(int64_t OC);
-// conv2d_forward on d copies the weights (not reference mode, not a 1x1 GEMM, spaced rows).
-bool conv_forward_spaces_weights(const ConvDims& d);
+// Whether conv2d_forward on d prepares its weights on every call, which inference does once
+// instead (conv2d_forward_packed): not in reference mode; the 1x1 GEMMs, which pack panels per
+// call (ResNet-50 at batch 1 spent ~20% of its convolution time so: 10% of samples in
+// pack_rows_weights against 37% in the tiles, Zen 5), and the others whose rows are spaced.
+bool conv_forward_prepacks(const ConvDims& d);
 
 // A convolution's weights as the packed forward pass reads them, times a per-channel scale (a
 // folded BatchNorm): [OC / width blocks][KH*KW*C][width], zeros past OC.
@@ -107,8 +110,8 @@ struct ConvForwardWeights {
 int64_t conv_forward_block_width(int64_t OC);
 // w [KH, KW, C, OC] times scale[oc] (null: 1), in blocks for d.
 ConvForwardWeights pack_conv_forward(const float* w, const float* scale, const ConvDims& d);
-// conv2d_forward on packed weights (not for 1x1 convolutions), any epilogue (a folded BN's scale
-// is best packed into the weights rather than given as weight_scale).
+// conv2d_forward on packed weights (a 1x1 GEMM reads them as its panels), any epilogue (a folded
+// BN's scale is best packed into the weights rather than given as weight_scale).
 void conv2d_forward_packed(float* out, const float* in, const ConvForwardWeights& w, const ConvDims& d,
                            const ConvEpilogue& ep = {});
 

@@ -227,19 +227,24 @@ void zero_off_grid(float* d_in, const ConvDims& d) {
 
 }  // namespace
 
-void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
+void conv1x1_forward_packed(float* out, const float* in, const float* panels, const ConvDims& d,
+                            const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
-  const int NV = choose_nv(k, d.OC);
   const PixelGemm g{.src = in,
                     .sg = input_grid(d, d.C),
                     .dst = out,
                     .dg = output_grid(d, d.OC),
                     .K = d.C,
                     .cols = d.OC,
-                    .bp = pack_panels(w, d.C, d.OC, (int64_t)NV * k.vw, false),
-                    .NV = NV,
+                    .bp = panels,
+                    .NV = choose_nv(k, d.OC),
                     .ep = ep};
   run_pixel_gemm(g, k, conv_blocking(d, ConvPass::forward));
+}
+
+void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep) {
+  const BrgemmKernels& k = brgemm_kernels();
+  conv1x1_forward_packed(out, in, pack_panels(w, d.C, d.OC, rows_block_width(k, d.OC), false), d, ep);
 }
 
 // The forward GEMM with the roles swapped: d_out's pixels (K = OC) times w^T into d_in's grid.

@@ -10,10 +10,10 @@
 // convolution: a 1x1's reduction is only C long (a 3x3's is 9C), so what that scheduler does
 // per work item (each pixel's row pointer from three divisions, per output-channel block; the
 // stride phases and their mapped outputs in backward data) is, on paper, of the order of the
-// arithmetic. Here
-// a pixel group's row pointers are walked once for all its blocks, the weights are packed into
-// contiguous per-block panels once per call, and backward weights reads both operands in place,
-// one reduction row per output row (stride 2 reads every other pixel, with no gather).
+// arithmetic. Here a pixel group's row pointers are walked once for all its blocks, the weights
+// are packed into contiguous per-block panels once per call (inference packs them once per model:
+// conv1x1_forward_packed), and backward weights reads both operands in place, one reduction row
+// per output row (stride 2 reads every other pixel, with no gather).
 // Results do not depend on the thread count: each output element is one tile's sum, over the
 // reduction chunks (forward, backward data: chunk_k) or the pixels (backward weights) in order.
 #pragma once
@@ -30,6 +30,9 @@ bool conv_1x1_by_rows();
 
 // The contracts of conv.h's kernels (backward ones accumulate; d_b is left to the caller).
 void conv1x1_forward(float* out, const float* in, const float* w, const ConvDims& d, const ConvEpilogue& ep);
+// The forward on weights packed once (pack_conv_forward's blocks, which are the panels).
+void conv1x1_forward_packed(float* out, const float* in, const float* panels, const ConvDims& d,
+                            const ConvEpilogue& ep);
 void conv1x1_backward_data(float* d_in, const float* d_out, const float* w, const ConvDims& d, bool set);
 void conv1x1_backward_weights(float* d_w, const float* d_out, const float* in, const ConvDims& d);
 

@@ -215,7 +215,7 @@ std::vector<WinogradChoice> fp32_choices(
     const ConvWinogradWeights packed =
         fwd ? pack_conv_winograd(ops.w.data(), nullptr, d.C, d.OC) : ConvWinogradWeights{};
     // The direct forward as inference runs it: on weights packed once, not copied per call.
-    const bool prepacked = fwd && conv_forward_spaces_weights(d);
+    const bool prepacked = fwd && conv_forward_prepacks(d);
     const ConvForwardWeights direct = prepacked ? pack_conv_forward(ops.w.data(), nullptr, d) : ConvForwardWeights{};
     set_conv_blocking_override(&blocking);
     out.push_back(measure_choice(
