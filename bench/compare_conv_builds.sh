@@ -20,16 +20,25 @@ declare -A res
 names=()
 for _ in $(seq "$rounds"); do
   for b in "$@"; do
+    out=$($b --benchmark_filter="^$filter" 2>&1) || { echo "$0: $b failed: ${out: -400}" >&2; exit 1; }
     while read -r name v; do
       [[ " ${names[*]} " == *" $name "* ]] || names+=("$name")
       res["$name|$b"]+="$v "
-    done < <($b --benchmark_filter="^$filter" 2>&1 | awk '/peak_pct=/ {
+    done < <(echo "$out" | awk '/peak_pct=/ {
       n = $1; sub(/\/min_time.*/, "", n); match($0, /peak_pct=[0-9.]+/); print n, substr($0, RSTART + 9, RLENGTH - 9) }')
   done
 done
+if [ ${#names[@]} -eq 0 ]; then
+  echo "$0: no benchmark matches '^$filter'" >&2
+  exit 1
+fi
 for name in "${names[@]}"; do
   for b in "$@"; do
-    read -r med lo hi < <(echo "${res["$name|$b"]:-}" | median_min_max)
+    if [ -z "${res["$name|$b"]:-}" ]; then
+      printf '%s [%s]: not run by this binary\n' "$name" "$b"
+      continue
+    fi
+    read -r med lo hi < <(echo "${res["$name|$b"]}" | median_min_max)
     printf '%s [%s]: median %.1f (min %.1f max %.1f)\n' "$name" "$b" "$med" "$lo" "$hi"
   done
 done

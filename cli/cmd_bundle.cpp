@@ -44,8 +44,8 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
             << ", overlap " << w.overlap << from("overlap") << "\n"
             << "  checks    "
             << (w.level_mpp_min > 0
-                    ? "slides read at " + validated_mpp_text(w) + " um/px (+-25%)"
-                    : std::string(w.mpp > 0 ? "none: --mpp sets the resolution" : "none: no resolution recorded"))
+                    ? "slides read at " + validated_mpp_text(w) + " um/px (a factor of 1.25 either way)"
+                    : std::string(w.mpp > 0 ? "none: the recipe reads at an mpp" : "none: no resolution recorded"))
             << from("level_mpp") << "\n"
             << "  tissue    " << tissue_method_name(w.tissue) << from("tissue") << ": purple threshold "
             << w.purple.threshold << ", scale " << w.purple.scale << ", otsu min fraction " << w.otsu_min_fraction

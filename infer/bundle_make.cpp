@@ -109,7 +109,7 @@ void record_validated_resolution(const std::string& agg_path, Settings& s, Windo
   const bool same_reading = w.mpp == 0 && win.contains("level") && win["level"] == w.level &&
                             (!win.contains("mpp") || win["mpp"] == 0) && win.contains("read_mpp_range");
   if (!same_reading) {
-    s.sources["level_mpp"] = w.mpp > 0 ? "--mpp" : "not recorded";
+    s.sources["level_mpp"] = w.mpp > 0 ? "mpp recipe" : "not recorded";
     return;
   }
   const nlohmann::json& r = win["read_mpp_range"];

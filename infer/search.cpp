@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "base/atomic_file.h"
 #include "base/json_bounded.h"
@@ -45,7 +46,7 @@ ojson aggregator_json(const SearchResult& r, size_t slides, const std::vector<do
 
 // The window settings of the predictions searched on (predict.json's), so `deepslide bundle` can
 // ship the aggregator with the recipe it was chosen under. Empty without a readable predict.json.
-ojson prediction_windows(const std::string& preds) {
+ojson prediction_windows(const std::string& preds, const std::vector<std::string>& imgs) {
   ojson w = ojson::object();
   nlohmann::json meta;
   try {
@@ -57,12 +58,15 @@ ojson prediction_windows(const std::string& preds) {
   for (const char* key :
        {"patch_size", "level", "mpp", "overlap", "tissue", "purple_threshold", "purple_scale", "otsu_min_fraction"})
     if (meta.contains(key)) w[key] = meta[key];
-  // The resolution the slides were read at (their read_mpp), for a level-based bundle's check
-  // (slide_windows.h, WindowOptions::level_mpp_min): the range over the slides that record one.
+  // The resolution the slides searched on were read at (their read_mpp), for a level-based
+  // bundle's check (slide_windows.h, WindowOptions::level_mpp_min): the range over those that
+  // record one (predict.json may also list slides of other label CSVs).
+  const std::set<std::string> searched(imgs.begin(), imgs.end());
   double lo = 0, hi = 0;
   if (meta.contains("slides") && meta["slides"].is_object())
     for (const auto& e : meta["slides"])
-      if (e.is_object() && e.contains("read_mpp") && e["read_mpp"].is_number()) {
+      if (e.is_object() && e.contains("img") && e["img"].is_string() && searched.count(e["img"].get<std::string>()) &&
+          e.contains("read_mpp") && e["read_mpp"].is_number()) {
         const double v = e["read_mpp"].get<double>();
         if (!(v > 0) || !std::isfinite(v)) continue;
         lo = lo > 0 ? std::min(lo, v) : v;
@@ -88,7 +92,7 @@ SearchOutcome choose_aggregator(const SearchOptions& o) {
   }
   out.aggregator_json = (fs::path(o.out) / "aggregator.json").string();
   ojson j = aggregator_json(out.result, out.validation_slides, o.thresholds, std::move(candidates));
-  if (ojson w = prediction_windows(o.preds); !w.empty()) j["windows"] = w;
+  if (ojson w = prediction_windows(o.preds, lp.imgs); !w.empty()) j["windows"] = w;
   write_text_atomic(out.aggregator_json, j.dump(2) + "\n");
   return out;
 }

@@ -3,9 +3,11 @@
 their microns per pixel (synth --mpp):
 - predict.json records each slide's read_mpp (level 1 of a 0.5 um/px slide: 1.0); search copies
   the range into aggregator.json; bundle records it (recipe_level_mpp_min/max) and says so.
-- diagnose refuses a slide a level reads at another resolution (0.25 or 1.0 um/px against 0.5:
-  FAILED, named, with both resolutions and the way out, in its row's error column, exit 2) and
-  diagnoses the others: the same resolution, one within 25% (0.6), a PNG that records none.
+- diagnose refuses a slide a level reads at another resolution (0.25, 0.39 or 1.0 um/px against
+  0.5: FAILED, named, with both resolutions and the way out, in its row's error column, exit 2)
+  and diagnoses the others: the same resolution, one within a factor of 1.25 (0.6), a PNG that
+  records none, a TIFF with a placeholder one (352.8 um/px). search's range covers only the slides
+  it searched on.
 - the ways out: a bundle made with --mpp has no range and reads those slides; predict with the
   bundle refuses them, and reads them when --level or --mpp is given; a bundle made at another
   level than the predictions records nothing; a bundle without the keys (made before them) checks
@@ -51,6 +53,10 @@ pj1 = json.load(open(f"{tmp}/pv1/predict.json"))
 check(all(abs(e.get("read_mpp", 0) - 1.0) < 0.01 for e in pj1["slides"].values()),  # level 1: 250 of 500 rows
       f"read_mpp at level 1: {pj1['slides']}")
 
+# A slide of another label CSV in predict.json does not widen the range: only the slides searched on.
+pj["slides"]["other%2Fx.tif"] = dict(next(iter(pj["slides"].values())), img="other/x.tif", read_mpp=0.25)
+with open(f"{tmp}/pv/predict.json", "w") as f:
+    json.dump(pj, f)
 run(["search", "--preds", f"{tmp}/pv", "--labels", labels, "--out", f"{tmp}/search"])
 agg_path = f"{tmp}/search/aggregator.json"
 agg = json.load(open(agg_path))
@@ -63,9 +69,10 @@ check(meta.get("recipe_level_mpp_min") == "0.5" and meta.get("recipe_level_mpp_m
       f"bundle's recorded resolution: {meta}")
 check("slides read at 0.5 um/px" in p.stdout, f"bundle says what it checks: {p.stdout!r}")
 
-# ---- diagnose: refused at 0.25 and 1.0 um/px, diagnosed at 0.5, 0.6 and without a resolution
+# ---- diagnose: refused at 0.25, 0.39 (below 0.5 / 1.25) and 1.0 um/px; diagnosed at 0.5, 0.6,
+# without a resolution and with a placeholder one (72 dpi: 352.8 um/px, which no scanner writes)
 new = f"{tmp}/new"
-for mpp, seed in [(0.25, 9), (1.0, 10), (0.5, 11), (0.6, 12)]:
+for mpp, seed in [(0.25, 9), (1.0, 10), (0.5, 11), (0.6, 12), (0.39, 13), (352.8, 14)]:
     synth(f"{new}/at{mpp}", mpp, seed)
 png = f"{new}/nompp/plain.png"
 os.makedirs(os.path.dirname(png))
@@ -74,21 +81,22 @@ p = run(["diagnose", "--bundle", bundle, "--out", f"{tmp}/dx", new] + T, expect=
 rows = list(csv.DictReader(open(f"{tmp}/dx/diagnoses.csv"))) if os.path.exists(f"{tmp}/dx/diagnoses.csv") else []
 errors = {r["slide"]: r.get("error", "") for r in rows}
 refused = sorted(s for s, e in errors.items() if e)
-check(len(rows) == 9 and all("/at0.25/" in s or "/at1.0/" in s for s in refused) and len(refused) == 4,
+check(len(rows) == 13 and len(refused) == 6 and
+      all(any(f"/at{m}/" in s for m in ("0.25", "0.39", "1.0")) for s in refused),
       f"refused slides: {refused} of {sorted(errors)}")
 for s in refused:
     e = errors[s]
-    want = "it is 0.25 um/px" if "/at0.25/" in s else "it is 1 um/px"
+    want = "it is " + next(m for m in ("0.25", "0.39", "1") if f"/at{m}" in s) + " um/px"
     check(want in e and "validated on slides read at 0.5 um/px" in e and "--mpp 0.5" in e, f"{s}: {e!r}")
 check(all(r["diagnosis"] for r in rows if not r.get("error")), f"the others diagnosed: {rows}")
-check("4 of 9 slides failed" in error_line(p), f"diagnose's summary: {error_line(p)!r}")
+check("6 of 13 slides failed" in error_line(p), f"diagnose's summary: {error_line(p)!r}")
 check(any("FAILED: at level 0 it is 0.25 um/px" in line and "at0.25" in line for line in p.stderr.splitlines()),
       f"the slide's line names it and the reason: {p.stderr[-1500:]}")
 
 # ---- the ways out
 bundle_mpp = f"{tmp}/b_mpp.safetensors"
 p = run(["bundle", "--model", model, "--aggregator", agg_path, "--out", bundle_mpp, "--mpp", "0.5"])
-check("recipe_level_mpp_min" not in model_metadata(bundle_mpp) and "none: --mpp sets the resolution" in p.stdout,
+check("recipe_level_mpp_min" not in model_metadata(bundle_mpp) and "none: the recipe reads at an mpp" in p.stdout,
       f"an --mpp bundle records no level range: {p.stdout!r}")
 run(["diagnose", "--bundle", bundle_mpp, "--out", f"{tmp}/dx_mpp", f"{new}/at0.25", f"{new}/at1.0"] + T)
 bundle_l1 = f"{tmp}/b_l1.safetensors"
@@ -121,7 +129,8 @@ for bad in ['"x"', "[0, 1]", "[2, 1]", "[0.5]", '[0.5, "1"]']:
     line = error_line(p)
     check("agg_bad.json" in line and "read_mpp_range" in line and len(p.stderr.strip().splitlines()) == 1,
           f"read_mpp_range {bad}: {p.stderr!r}")
-for edit, field in [(lambda m: m.update(recipe_level_mpp_min="-1"), "recipe_level_mpp_max"),
+for edit, field in [(lambda m: m.update(recipe_level_mpp_min="-1"), "recipe_level_mpp_min"),
+                    (lambda m: m.update(recipe_level_mpp_max="0.1"), "recipe_level_mpp_max"),
                     (lambda m: m.update(recipe_level_mpp_min="abc"), "recipe_level_mpp_min"),
                     (lambda m: m.pop("recipe_level_mpp_max"), "recipe_level_mpp_max"),
                     (lambda m: m.update(recipe_mpp="0.5"), "recipe_level_mpp_min")]:

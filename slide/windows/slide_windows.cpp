@@ -88,7 +88,8 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
 }
 
 std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g) {
-  if (!slide.mpp_x() || !(*slide.mpp_x() > 0)) return std::nullopt;
+  if (!slide.mpp_x() || !(*slide.mpp_x() >= kPlausibleMppMin && *slide.mpp_x() <= kPlausibleMppMax))
+    return std::nullopt;
   return *slide.mpp_x() * g.level_downsample * g.region / g.patch;
 }
 

@@ -41,8 +41,9 @@ struct WindowOptions {
   double level_mpp_min = 0.0, level_mpp_max = 0.0;
 };
 
-// How far a slide's resolution may lie outside a bundle's validated range (a factor): scanners'
-// "40x" differ by up to ~15% (0.23-0.26 um/px), a 20x scan read as 40x by a factor of 2.
+// How far a slide's resolution may lie outside a bundle's validated range, as a factor either way
+// (below min / 1.25 or above max * 1.25 is refused): scanners' "40x" differ by up to ~15%
+// (0.23-0.26 um/px), a 20x scan read as 40x by a factor of 2.
 constexpr double kResolutionTolerance = 1.25;
 // The validated range as messages show it: "0.5" or "0.25-0.262" (3 significant digits).
 std::string validated_mpp_text(const WindowOptions& w);
@@ -59,8 +60,11 @@ struct ReadGeometry {
 ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt);
 
 // Microns per pixel of the patches read with g (the slide's resolution at g's level, times the
-// resize to the patch), or nothing when the slide records no resolution.
+// resize to the patch), or nothing when the slide records no resolution or one no slide scanner
+// writes: level 0 outside kPlausibleMpp (a TIFF's placeholder 72 dpi reads as 352.8 um/px,
+// libvips' 10 px/cm as 1000), which would otherwise stretch a bundle's range or fail its check.
 std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g);
+constexpr double kPlausibleMppMin = 0.02, kPlausibleMppMax = 20.0;
 
 // Grid windows over the read level, in level-0 coordinates, before tissue filtering, by index.
 struct CandidateGrid {
