@@ -195,7 +195,8 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
                   const ojson& key, size_t item, DiagnoseEvent& ev) {
   Diagnosis& d = ev.d;
   const auto t0 = std::chrono::steady_clock::now();
-  auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder
+  auto slide = Slide::open(d.slide);  // first: a slide that cannot be opened leaves no folder,
+  const int64_t side = read_geometry(*slide, b.recipe.windows).level0_side();  // nor one it refuses
   make_output_dirs(dir.parent_path().string(), dir.filename().string());
   std::error_code ec;
   fs::remove(dir / kRecord, ec);
@@ -213,7 +214,6 @@ void diagnose_one(Bundle& b, const DiagnoseOptions& o, const fs::path& dir, cons
   // a diagnosis of a new slide says there is none.
   if (d.windows == 0 || std::all_of(d.scores.begin(), d.scores.end(), [](double v) { return v == 0; }))
     d.diagnosis = Diagnosis::kNoDiagnosis;
-  const int64_t side = read_geometry(*slide, b.recipe.windows).level0_side();
   const auto mx = slide->mpp_x(), my = slide->mpp_y();
   d.tissue_mm2 = mx && my ? union_area_px(p.patches, side) * *mx * *my * 1e-6 : -1.0;
 

@@ -89,6 +89,8 @@ for s in refused:
     want = "it is " + next(m for m in ("0.25", "0.39", "1") if f"/at{m}" in s) + " um/px"
     check(want in e and "validated on slides read at 0.5 um/px" in e and "--mpp 0.5" in e, f"{s}: {e!r}")
 check(all(r["diagnosis"] for r in rows if not r.get("error")), f"the others diagnosed: {rows}")
+folders = sorted(f for f in os.listdir(f"{tmp}/dx") if os.path.isdir(f"{tmp}/dx/{f}") and not f.startswith("."))
+check(len(folders) == 7, f"a folder for each diagnosed slide, none for a refused one: {folders}")
 check("6 of 13 slides failed" in error_line(p), f"diagnose's summary: {error_line(p)!r}")
 check(any("FAILED: at level 0 it is 0.25 um/px" in line and "at0.25" in line for line in p.stderr.splitlines()),
       f"the slide's line names it and the reason: {p.stderr[-1500:]}")
