@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "base/error.h"
+#include "base/format.h"
 #include "base/parallel.h"
 #include "slide/reader/resize.h"
 #include "slide/reader/thumbnail.h"
@@ -28,11 +28,7 @@ int64_t ReadGeometry::level0_side() const { return (int64_t)std::llround(region 
 
 namespace {
 
-std::string um_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
+std::string um_text(double v) { return format_number("%.3g", v); }
 
 }  // namespace
 
