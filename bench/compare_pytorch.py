@@ -122,11 +122,11 @@ def env_for(threads):
     return {**os.environ, "OMP_NUM_THREADS": str(threads)}
 
 
-def run_ours(a, mode, precision):
+def run_ours(a, mode, precision, extra=()):
     p = subprocess.run([a.deepslide, "bench", "--arch", a.arch, "--mode", mode, "--precision", precision,
                         "--batch", str(a.batch),
                         "--size", str(a.size), "--threads", str(a.threads), "--iters", str(a.iters),
-                        "--warmup", str(a.warmup), "--classes", str(a.classes), "--seed", str(a.seed)],
+                        "--warmup", str(a.warmup), "--classes", str(a.classes), "--seed", str(a.seed), *extra],
                        capture_output=True, text=True, env=env_for(a.threads))
     if p.returncode != 0:
         sys.exit(f"deepslide bench failed (exit {p.returncode}): {p.stderr.strip()[-800:]}")

@@ -2,9 +2,11 @@
 // given (installed there by the script), runs a model's forward on random input of the given
 // shape (CPU execution provider, graph optimisation "all", intra-op threads as given, one
 // inter-op thread), and prints one JSON line with the median step time. Softmax is not applied
-// (a few microseconds on 2 logits; ours includes it).
-// Usage: node ort_worker.js ORT_DIR MODEL.onnx BATCH SIZE THREADS WARMUP ITERS
-const [ortDir, model, batch, size, threads, warmup, iters] = process.argv.slice(2);
+// (a few microseconds on 2 logits; ours includes it). With PROFILE_PREFIX, ONNX Runtime's profiler
+// also times every node of every run into a JSON trace, PROFILE_PREFIX_<date>.json (the node
+// binding does not return its name): what bench/compare_ort.py --layers reads.
+// Usage: node ort_worker.js ORT_DIR MODEL.onnx BATCH SIZE THREADS WARMUP ITERS [PROFILE_PREFIX]
+const [ortDir, model, batch, size, threads, warmup, iters, profile] = process.argv.slice(2);
 const ort = require(require('path').join(ortDir, 'node_modules', 'onnxruntime-node'));
 
 async function main() {
@@ -14,6 +16,7 @@ async function main() {
     intraOpNumThreads: Number(threads),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    ...(profile ? {enableProfiling: true, profileFilePrefix: profile} : {}),
   });
   const n = Number(batch) * 3 * Number(size) * Number(size);
   const data = new Float32Array(n);
@@ -33,6 +36,7 @@ async function main() {
   ms.sort((a, b) => a - b);
   const med = ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
   const version = require(require('path').join(ortDir, 'node_modules', 'onnxruntime-node', 'package.json')).version;
+  if (profile) session.endProfiling();
   console.log(JSON.stringify({images_per_sec: 1000 * Number(batch) / med, ms_per_batch: med, ms_min: ms[0], ort: version}));
 }
 main().catch((e) => { console.error(String(e)); process.exit(1); });

@@ -49,6 +49,26 @@ nlohmann::ordered_json algos_json(const std::vector<ConvAlgoUse>& uses) {
   return j;
 }
 
+// With --layers: each convolution pass's median time in the timed steps, its rate and (with
+// --peak) that rate against the FMA peak, in the order the step ran them; then their sum.
+nlohmann::ordered_json layers_json(const ModelBenchOptions& o, const ModelBenchResult& r) {
+  nlohmann::ordered_json passes = nlohmann::ordered_json::array();
+  double total = 0;
+  for (size_t i = 0; i < r.conv_algos.size() && i < r.conv_ms.size(); ++i) {
+    const ConvAlgoUse& u = r.conv_algos[i];
+    const double ms = r.conv_ms[i], gflop = u.flops_per_image * o.batch * 1e-9;
+    const double gflops = ms > 0 ? gflop / (ms * 1e-3) : 0;
+    total += ms;
+    passes.push_back({{"layer", u.layer},
+                      {"algo", u.algo},
+                      {"gflop", gflop},
+                      {"ms", ms},
+                      {"gflops", gflops},
+                      {"peak_pct", r.fma_peak_gflops > 0 ? 100.0 * gflops / r.fma_peak_gflops : 0.0}});
+  }
+  return {{"layers", passes}, {"layers_ms", total}};
+}
+
 // The JSON line's fields before the tuning's (README, `deepslide bench`).
 nlohmann::ordered_json result_json(const ModelBenchOptions& o, const std::string& mode, const ModelBenchResult& r) {
   return {{"arch", arch_name(o.arch)},
@@ -109,6 +129,8 @@ void register_bench(CLI::App& app, Globals& g) {
   sub->add_option("--threads", g.threads, "Compute threads (default: all cores)");
   sub->add_flag("--peak", o->bench.measure_peak,
                 "Measure the FMA peak first (about a second) and report the convolutions' rate against it");
+  sub->add_flag("--layers", o->bench.layer_times,
+                "Also time each convolution pass in every timed step and report their medians (the layers field)");
   sub->callback([o, &g] {
     DS_CHECK_INPUT(o->mode == "infer" || o->mode == "train", "--mode must be infer or train, got " + o->mode);
     DS_CHECK_INPUT(g.threads >= 0, "--threads must be >= 0, got " + std::to_string(g.threads));
@@ -123,6 +145,7 @@ void register_bench(CLI::App& app, Globals& g) {
     if (!leader) return;
     nlohmann::ordered_json j = result_json(o->bench, o->mode, r);
     j.update(tuning_json());
+    if (o->bench.layer_times) j.update(layers_json(o->bench, r));
     std::cout << j.dump() << "\n";
   });
 }

@@ -48,6 +48,8 @@ class Tensor {
   Tensor view(const Shape& shape) const;           // same storage, new shape (same numel)
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, same storage
   Tensor clone() const;                            // deep copy
+  // No other Tensor (a view, a slice, a copy) shares this one's storage: writing it changes only this one.
+  bool sole_owner() const { return storage_.use_count() == 1; }
 
   void fill(float v);
   void zero() { fill(0.0f); }

@@ -44,6 +44,7 @@ Shape Conv2d::out_shape(const Shape& in) const {
 }
 
 VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
+  const double started = conv_log_now();
   const Shape os = out_shape(x->value.shape());
   const ConvDims d = make_conv_dims(os[0], C, x->value.size(1), x->value.size(2), OC, KH, KW, stride, pad);
   VarPtr y = make_var(Tensor::empty(os));
@@ -56,10 +57,10 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
     // call, so it always follows the weights.
     conv2d_forward_winograd_per_call(y->value.data(), x->value.data(), weight.value.data(),
                                      winograd_buffer(false, C, OC), d, ep);
-    log_conv_algo(*this, d, "winograd");
+    log_conv_algo(*this, d, "winograd", started);
   } else {
     conv2d_forward(y->value.data(), x->value.data(), weight.value.data(), d, ep);
-    log_conv_algo(*this, d, "direct");
+    log_conv_algo(*this, d, "direct", started);
   }
   if (ctx.recording()) {
     ctx.tape->push(
@@ -69,23 +70,25 @@ VarPtr Conv2d::forward(Context& ctx, const VarPtr& x, double* channel_sums) {
           // output was computed): each gradient by Winograd where use_winograd_backward_weights /
           // _data picks the shape (filters transformed per call), else direct.
           float* db = d_b.defined() ? d_b.data() : nullptr;
+          double started = conv_log_now();
           if (use_winograd_backward_weights(d)) {
             conv2d_backward_weights_winograd(d_w.data(), db, y->grad.data(), x->value.data(), d);
-            log_conv_algo(*this, d, "winograd", "/bwd_weights");
+            log_conv_algo(*this, d, "winograd", started, "/bwd_weights");
           } else {
             conv2d_backward_weights(d_w.data(), db, y->grad.data(), x->value.data(), d);
-            log_conv_algo(*this, d, "direct", "/bwd_weights");
+            log_conv_algo(*this, d, "direct", started, "/bwd_weights");
           }
           if (x->needs_grad) {
+            started = conv_log_now();
             bool fresh = false;                             // first contributor: the kernel writes instead of adding
             float* d_in = x->grad_to_write(&fresh).data();  // (sets fresh: not in the same call)
             if (use_winograd_backward_data(d)) {
               conv2d_backward_data_winograd_per_call(d_in, y->grad.data(), w.data(), winograd_buffer(true, d.C, d.OC),
                                                      d, fresh);
-              log_conv_algo(*this, d, "winograd", "/bwd_data");
+              log_conv_algo(*this, d, "winograd", started, "/bwd_data");
             } else {
               conv2d_backward_data(d_in, y->grad.data(), w.data(), d, fresh);
-              log_conv_algo(*this, d, "direct", "/bwd_data");
+              log_conv_algo(*this, d, "direct", started, "/bwd_data");
             }
           }
         },

@@ -168,6 +168,7 @@ static std::shared_ptr<const Folded<ConvInt8Weights>> folded_int8(Conv2d& conv, 
 namespace {
 
 std::atomic<int64_t> g_int8_chain_reads{0}, g_int8_residual_code_reads{0}, g_int8_fused_downsamples{0};
+std::atomic<int64_t> g_residuals_written_over{0};
 
 // A block's downsample run inside its last convolution's tiles (conv_bn_downsample): its
 // convolution and BN, and its input, whose codes it reads.
@@ -221,8 +222,10 @@ bool others_read_codes(const ConvNext& next, const Int8CodesSpec& codes, const S
 
 // conv_bn_eval at int8: the input's codes when this convolution can read them, the residual's
 // when it has no fp32 value (int8_identity), the next one's written when asked (conv_bn_eval in layers.h).
+// started: the caller's conv_log_now().
 VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, const ConvDims& d,
-                    const Shape& y_shape, ConvEpilogue ep, const ConvNext& next, const FusedDownsample* down) {
+                    const Shape& y_shape, ConvEpilogue ep, const ConvNext& next, const FusedDownsample* down,
+                    double started) {
   const std::shared_ptr<const Folded<ConvInt8Weights>> f = folded_int8(conv, bn);
   std::shared_ptr<const Folded<ConvInt8Weights>> fd;  // the fused downsample's (held while it runs)
   ep.bias = f->bias.data();                           // the scales are in the int8 weights' out_scale
@@ -250,7 +253,7 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
     chain.res_bias = fd->bias.data();
     chain.res_in = xc.data();
     chain.res_in_spec = xc.spec;
-    log_conv_algo(*down->conv, chain.res_d, "int8");
+    log_conv_algo(*down->conv, chain.res_d, "int8", 0);  // timed within conv's
     g_int8_chain_reads.fetch_add(1, std::memory_order_relaxed);
     g_int8_fused_downsamples.fetch_add(1, std::memory_order_relaxed);
   }
@@ -267,7 +270,7 @@ VarPtr conv_bn_int8(Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const 
   DS_CHECK(!residual || residual->value.defined() || chain.res, "conv_bn_int8: a residual neither fp32 nor codes");
   if (chain.in || chain.out || chain.res || chain.res_w) conv2d_forward_int8(out, in, f->w, d, ep, chain);
   else conv2d_forward_int8(out, in, f->w, d, ep);
-  log_conv_algo(conv, d, "int8");
+  log_conv_algo(conv, d, "int8", started);
   return y;
 }
 
@@ -293,8 +296,10 @@ VarPtr codes_value(const Int8Codes& c) {
 // down (or null): the residual is that downsample's output, computed in the tiles (at int8, with
 // chains: conv_bn_downsample checked).
 VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                         bool relu, MaxPool2d* pool, const ConvNext& next = {}, const FusedDownsample* down = nullptr) {
+                         bool relu, MaxPool2d* pool, const ConvNext& next = {}, const FusedDownsample* down = nullptr,
+                         bool residual_dies = false) {
   DS_CHECK(!ctx.recording() && !ctx.training, "conv_bn_eval is for inference only");
+  const double started = conv_log_now();
   DS_CHECK(!pool || !residual, "conv_bn_pool: no residual before a pool");
   // An input whose fp32 value was not stored (an int8 chain) is read through its codes, at int8
   // only, and has their shape.
@@ -332,28 +337,37 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   DS_CHECK(!down || (int8 && ctx.int8_chains && !pool), "conv_bn_eval: a fused downsample outside an int8 chain");
   if (int8)
     return conv_bn_int8(conv, bn, x, residual, d, pool ? pool->out_shape(os) : os, ep,
-                        ctx.int8_chains ? next : ConvNext{}, down);
-  VarPtr y = make_var(Tensor::empty(pool ? pool->out_shape(os) : os));
+                        ctx.int8_chains ? next : ConvNext{}, down, started);
+  // The output over a residual that dies here, where the fp32 kernel writes it so (conv_bn's
+  // residual_dies): Winograd, and the packed direct forward (not while calibrating, as below).
+  const bool fp32_packed =
+      !int8 && (winograd || (ctx.precision != Precision::bf16 && conv_forward_prepacks(d) && !ctx.calibrating));
+  const bool in_place = residual_dies && ep.residual && fp32_packed && residual->value.sole_owner();
+  VarPtr y = make_var(in_place ? residual->value : Tensor::empty(pool ? pool->out_shape(os) : os));
+  if (in_place) {
+    ep.residual = y->value.data();
+    g_residuals_written_over.fetch_add(1, std::memory_order_relaxed);
+  }
   if (ctx.precision == Precision::bf16) {
     if (!pool && use_winograd_bf16(d)) {
       const std::shared_ptr<const Folded<ConvWinogradBf16Weights>> f = folded_winograd_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the transformed weights
       conv2d_forward_winograd_bf16(y->value.data(), x->value.data(), f->w, d, ep);
-      log_conv_algo(conv, d, "bf16-winograd");
+      log_conv_algo(conv, d, "bf16-winograd", started);
       return y;
     } else {
       const std::shared_ptr<const Folded<ConvBf16Weights>> f = folded_bf16(conv, bn);
       ep.bias = f->bias.data();  // the scale is in the bf16 weights
       conv2d_forward_bf16(y->value.data(), x->value.data(), f->w, d, ep);
     }
-    log_conv_algo(conv, d, "bf16");
+    log_conv_algo(conv, d, "bf16", started);
     return y;
   }
   if (winograd) {
     const std::shared_ptr<const Folded<ConvWinogradWeights>> f = folded_winograd(conv, bn);
     ep.bias = f->bias.data();  // the scale is in the transformed weights
     conv2d_forward_winograd(y->value.data(), x->value.data(), f->w, d, ep);
-    log_conv_algo(conv, d, "winograd");
+    log_conv_algo(conv, d, "winograd", started);
     return y;
   }
   // Packed once rather than copied (or, a 1x1, packed) on every call. Not while calibrating, for the reason above:
@@ -363,7 +377,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
     const std::shared_ptr<const Folded<ConvForwardWeights>> f = folded_direct(conv, bn, d);
     ep.bias = f->bias.data();  // the scale is in the packed weights
     conv2d_forward_packed(y->value.data(), x->value.data(), f->w, d, ep);
-    log_conv_algo(conv, d, "direct");
+    log_conv_algo(conv, d, "direct", started);
     return y;
   }
   Tensor scale = Tensor::empty(Shape{OC}), b = Tensor::empty(Shape{OC});
@@ -371,7 +385,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   ep.weight_scale = scale.data();  // applied to each sum: no scaled copy of the weights
   ep.bias = b.data();
   conv2d_forward(y->value.data(), x->value.data(), conv.weight.value.data(), d, ep);
-  log_conv_algo(conv, d, "direct");
+  log_conv_algo(conv, d, "direct", started);
   return y;
 }
 
@@ -380,6 +394,7 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
 int64_t int8_chain_reads() { return g_int8_chain_reads.load(std::memory_order_relaxed); }
 int64_t int8_residual_code_reads() { return g_int8_residual_code_reads.load(std::memory_order_relaxed); }
 int64_t int8_fused_downsamples() { return g_int8_fused_downsamples.load(std::memory_order_relaxed); }
+int64_t residuals_written_over() { return g_residuals_written_over.load(std::memory_order_relaxed); }
 
 VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const VarPtr& x) {
   if (ctx.recording() || ctx.training || ctx.calibrating || ctx.precision != Precision::int8 || conv1.int8_act_max <= 0)
@@ -399,8 +414,8 @@ VarPtr int8_identity(Context& ctx, Conv2d& conv1, const BatchNorm2d& bn1, const 
 }
 
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                    bool relu, const ConvNext& next) {
-  return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr, next);
+                    bool relu, const ConvNext& next, bool residual_dies) {
+  return conv_bn_pool_eval(ctx, conv, bn, x, residual, relu, nullptr, next, nullptr, residual_dies);
 }
 
 VarPtr conv_bn_downsample(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& y, Conv2d& down,
@@ -412,7 +427,8 @@ VarPtr conv_bn_downsample(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const Var
     const FusedDownsample fused{&down, &down_bn, x};
     return conv_bn_pool_eval(ctx, conv, bn, y, nullptr, true, nullptr, next, &fused);
   }
-  return conv_bn(ctx, conv, bn, y, conv_bn(ctx, down, down_bn, x, nullptr, false), true, next);
+  // The downsample's output is the residual alone: it dies with the add.
+  return conv_bn(ctx, conv, bn, y, conv_bn(ctx, down, down_bn, x, nullptr, false), true, next, true);
 }
 
 VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool, const VarPtr& x,
@@ -422,8 +438,8 @@ VarPtr conv_bn_pool(Context& ctx, Conv2d& conv, BatchNorm2d& bn, MaxPool2d& pool
 }
 
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
-               const ConvNext& next) {
-  if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu, next);
+               const ConvNext& next, bool residual_dies) {
+  if (!ctx.recording() && !ctx.training) return conv_bn_eval(ctx, conv, bn, x, residual, relu, next, residual_dies);
   if (!ctx.training) return bn.forward(ctx, conv.forward(ctx, x), residual, relu);
   std::vector<double> sums((size_t)(2 * conv.OC));  // BN's statistics, summed as the conv stores its outputs
   VarPtr y = conv.forward(ctx, x, sums.data());

@@ -107,7 +107,7 @@ struct ConvNext {
   const BatchNorm2d* down_bn = nullptr;
 };
 VarPtr conv_bn_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual,
-                    bool relu, const ConvNext& next = {});
+                    bool relu, const ConvNext& next = {}, bool residual_dies = false);
 // A residual block's identity x as the int8 network adds it: at int8, when conv1 (the block's
 // first convolution, reading x) quantizes x per tensor with zero point 0 (post-ReLU), the values
 // x's codes stand for, quantize_u8(x) * scale, as PyTorch's quantized ResNets add them; that lets
@@ -122,10 +122,12 @@ int64_t int8_chain_reads();
 int64_t int8_residual_code_reads();
 // How many downsamples have run inside their block's last convolution (conv_bn_downsample), likewise.
 int64_t int8_fused_downsamples();
+// How many inference convolutions have written their output over their residual (conv_bn's residual_dies), likewise.
+int64_t residuals_written_over();
 // While a log is set, conv_bn_eval and Conv2d::forward append which algorithm each convolution's
 // forward ran, in order: "direct", "winograd", "bf16", "bf16-winograd" or "int8", and Conv2d's backward node which
 // one its weight-gradient and backward-data passes ran ("direct" or "winograd", the layer named
-// "<layer>/bwd_weights" and "<layer>/bwd_data");
+// "<layer>/bwd_weights" and "<layer>/bwd_data"), with the pass's wall time;
 // `deepslide bench` reports them. Null stops logging (layers/conv_algo_log.cpp).
 struct ConvDims;  // engine/kernels/conv.h
 struct ConvAlgoUse {
@@ -134,17 +136,27 @@ struct ConvAlgoUse {
   // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x KH x KW
   // (either backward pass: the same), whatever the algorithm: what `bench` counts against the FMA peak.
   double flops_per_image = 0;
+  // The pass's wall time in milliseconds, from conv_log_now() at its start to the log: the kernel
+  // with its output's allocation and epilogue (an inference convolution's folded weights once
+  // packed). 0 for a downsample run inside its block's last convolution (int8 chains): its time is that one's.
+  double ms = 0;
 };
 void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
-// Appends {layer name + pass, algo, d's direct flops per image} when a log is set.
-void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, const char* pass = "");
+// A pass's start for log_conv_algo: the steady clock in seconds while a log is set, else 0 (no clock read).
+double conv_log_now();
+// Appends {layer name + pass, algo, d's direct flops per image, ms since started (0: none)} when a log is set.
+void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, double started, const char* pass = "");
 
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,
 // the two layers (BN fusing the add and ReLU) when recording or training; in training the
 // convolution's epilogue sums its outputs per channel for BN's batch statistics.
-// next: as conv_bn_eval's (inference only).
+// next: as conv_bn_eval's (inference only). residual_dies: nothing reads the residual after this
+// call (the caller drops it, held nowhere else), so inference may write the output over it where
+// its fp32 kernel can (ConvEpilogue::residual) and no other tensor shares its storage: one
+// activation less in memory and no separate output stream (ResNet-50's 56 x 56 expanding 1x1s
+// at batch 16 ran at 66% of the FMA peak with the residual read beside the output, 85% over it; Zen 5).
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
-               const ConvNext& next = {});
+               const ConvNext& next = {}, bool residual_dies = false);
 // relu(bn(conv(y)) + down_bn(down(x))), a block's last convolution with its downsample: conv_bn of
 // each, except in an int8 chain where the downsample reads x's codes, where it runs inside conv's
 // tiles (Int8Chain::res_w) and its output is never stored; the same numbers either way.

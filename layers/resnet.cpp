@@ -49,10 +49,11 @@ Shape BasicBlock::out_shape(const Shape& in) const {
   return main;
 }
 
-VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
+VarPtr BasicBlock::forward(Context& ctx, const VarPtr& x, const ConvNext& next, bool x_dies) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});  // conv2 alone reads it
   if (has_downsample) return conv_bn_downsample(ctx, conv2, bn2, out, down_conv, down_bn, x, next);
-  return conv_bn(ctx, conv2, bn2, out, int8_identity(ctx, conv1, bn1, x), true, next);  // relu(bn2(conv2(.)) + x)
+  return conv_bn(ctx, conv2, bn2, out, int8_identity(ctx, conv1, bn1, x), true, next,
+                 x_dies);  // relu(bn2(conv2(.)) + x)
 }
 
 void BasicBlock::collect(ParamSet& ps) {
@@ -93,11 +94,12 @@ Shape Bottleneck::out_shape(const Shape& in) const {
   return main;
 }
 
-VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x, const ConvNext& next) {
+VarPtr Bottleneck::forward(Context& ctx, const VarPtr& x, const ConvNext& next, bool x_dies) {
   VarPtr out = conv_bn(ctx, conv1, bn1, x, nullptr, true, {&conv2, &bn2, false});
   out = conv_bn(ctx, conv2, bn2, out, nullptr, true, {&conv3, &bn3, false});
   if (has_downsample) return conv_bn_downsample(ctx, conv3, bn3, out, down_conv, down_bn, x, next);
-  return conv_bn(ctx, conv3, bn3, out, int8_identity(ctx, conv1, bn1, x), true, next);  // relu(bn3(conv3(.)) + x)
+  return conv_bn(ctx, conv3, bn3, out, int8_identity(ctx, conv1, bn1, x), true, next,
+                 x_dies);  // relu(bn3(conv3(.)) + x)
 }
 
 void Bottleneck::collect(ParamSet& ps) {
@@ -231,8 +233,12 @@ VarPtr ResNet::trunk_nhwc(Context& ctx, VarPtr h) {
                     b.has_downsample ? &b.down_bn : nullptr};
   };
   h = conv_bn_pool(ctx, conv1_, bn1_, maxpool_, h, basic_.empty() ? first_conv(bottleneck_, 0) : first_conv(basic_, 0));
-  for (size_t i = 0; i < basic_.size(); ++i) h = basic_[i]->forward(ctx, h, first_conv(basic_, i + 1));
-  for (size_t i = 0; i < bottleneck_.size(); ++i) h = bottleneck_[i]->forward(ctx, h, first_conv(bottleneck_, i + 1));
+  // h is each block's input and then its output: held nowhere else (h's only owner), it dies as
+  // the block returns, which may then write its output over it.
+  for (size_t i = 0; i < basic_.size(); ++i)
+    h = basic_[i]->forward(ctx, h, first_conv(basic_, i + 1), h.use_count() == 1);
+  for (size_t i = 0; i < bottleneck_.size(); ++i)
+    h = bottleneck_[i]->forward(ctx, h, first_conv(bottleneck_, i + 1), h.use_count() == 1);
   return h;
 }
 

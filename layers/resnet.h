@@ -28,7 +28,9 @@ struct BasicBlock {
   BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride);
   Shape out_shape(const Shape& in) const;
   // next: the convolution that reads the block's output next (the next block's conv1; conv_bn's).
-  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {});
+  // x_dies: the caller drops x after the call and holds it nowhere else, so inference may write
+  // the block's output over it (conv_bn's residual_dies).
+  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {}, bool x_dies = false);
   void collect(ParamSet& ps);
 };
 
@@ -42,7 +44,9 @@ struct Bottleneck {
   Bottleneck(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride);
   Shape out_shape(const Shape& in) const;
   // next: the convolution that reads the block's output next (the next block's conv1; conv_bn's).
-  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {});
+  // x_dies: the caller drops x after the call and holds it nowhere else, so inference may write
+  // the block's output over it (conv_bn's residual_dies).
+  VarPtr forward(Context& ctx, const VarPtr& x, const ConvNext& next = {}, bool x_dies = false);
   void collect(ParamSet& ps);
 };
 

@@ -7,7 +7,8 @@ has not, and always for train mode), int8 likewise with AVX512-VNNI or AVX-VNNI,
 224 px no higher than fp32's; the caches and the blocking source (tests/test_cli_tune.py
 tests them further); --conv-algo and DEEPSLIDE_WINOGRAD: which algorithm each convolution ran (the
 conv_algos field, in infer and in train mode), and bad values; the convolutions' flops per image
-against torchvision's (forward hooks) and, with --peak, their rate against the measured FMA peak. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
+against torchvision's (forward hooks) and, with --peak, their rate against the measured FMA peak; with --layers
+each pass's time and rate. Run by ctest with /usr/bin/python3; env DEEPSLIDE is the binary."""
 import json
 import os
 import subprocess
@@ -272,6 +273,32 @@ for flag, want in [("direct", set()), ("winograd", STRIDE1)]:
           len(used) == 59 and
           all({k for k, v in p.items() if v == "winograd"} == want for p in (fwd, bwd, wgt)) and
           all(v in ("direct", "winograd") for v in used.values()), f"train {flag}: {b.get('conv_algo')} {used}")
+
+# --layers: every convolution pass of a timed step, in the order conv_algos lists them, with its
+# median time, flops and rate; their flops the bench's, their time within the step's.
+for mode in ["infer", "train"]:
+    p = run(["bench", "--arch", "resnet18", "--mode", mode, "--batch", "2", "--size", "32", "--iters", "3",
+             "--warmup", "1", "--threads", "2", "--layers", "--peak"])
+    if p.returncode != 0:
+        continue
+    j = json.loads(p.stdout)
+    layers = j.get("layers", [])
+    check(list(j)[-2:] == ["layers", "layers_ms"], f"{mode} --layers: the fields last: {list(j)[-4:]}")
+    check([x.get("layer") for x in layers] == list(j["conv_algos"]) and
+          [x.get("algo") for x in layers] == list(j["conv_algos"].values()),
+          f"{mode} --layers: the passes of conv_algos in order: {[x.get('layer') for x in layers]}")
+    check(len(layers) == (20 if mode == "infer" else 59), f"{mode} --layers: {len(layers)} passes")
+    check(all(x["ms"] > 0 and x["gflops"] > 0 and x["peak_pct"] > 0 and
+              abs(x["gflops"] - x["gflop"] / (x["ms"] * 1e-3)) <= 1e-9 * x["gflops"] and
+              abs(x["peak_pct"] - 100 * x["gflops"] / j["fma_peak_gflops"]) <= 1e-9 * x["peak_pct"] for x in layers),
+          f"{mode} --layers: times, rates and peak shares: {layers[:3]}")
+    check(abs(sum(x["gflop"] for x in layers) - 2 * j["conv_gflop_per_image"]) <= 1e-9 * j["conv_gflop_per_image"],
+          f"{mode} --layers: the passes' flops are the bench's")
+    check(abs(j["layers_ms"] - sum(x["ms"] for x in layers)) <= 1e-9 * j["layers_ms"] and
+          0 < j["layers_ms"] < 1.5 * j["ms_per_batch"],
+          f"{mode} --layers: layers_ms {j['layers_ms']} (step {j['ms_per_batch']} ms)")
+b = json.loads(run(["bench", "--batch", "2", "--size", "32", "--iters", "1", "--warmup", "0"]).stdout)
+check("layers" not in b and "layers_ms" not in b, "no layers without --layers")
 
 if failures:
     for f in failures:

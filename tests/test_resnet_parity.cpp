@@ -272,10 +272,16 @@ TEST_CASE("resnet18 eval-mode logits match PyTorch") {
   for (const WinogradMode mode : kWinogradModes) {
     force_winograd_mode(mode);
     Context ctx;  // no tape, eval mode: running statistics
+    const int64_t over0 = residuals_written_over();
     VarPtr logits = m.net.forward(ctx, make_var(m.x.clone()));
     const double e = rel_err(logits->value, fixtures().get("r18.eval.logits"));
-    std::printf("resnet18 eval (winograd %s): logits rel err %.3g\n", mode_name(mode), e);
+    std::printf("resnet18 eval (winograd %s): logits rel err %.3g, %lld outputs over their residual\n", mode_name(mode),
+                e, (long long)(residuals_written_over() - over0));
     CHECK(e <= kForwardTol);
+    // With Winograd on, every block's conv2 (3x3 stride 1) writes its output over the block's input
+    // or its downsample's output, which die with the add (the kernels' in-place residual); not in
+    // reference mode, whose kernels have no packed weights.
+    if (mode == WinogradMode::on && !reference_kernels()) CHECK(residuals_written_over() - over0 == 8);
   }
   force_winograd_mode(WinogradMode::aut);
 }
@@ -297,7 +303,13 @@ TEST_CASE("resnet34 and resnet50 train- and eval-mode logits match PyTorch") {
       const WinogradMode mode = kWinogradModes[pass % 3];
       force_winograd_mode(mode);
       Context ctx{nullptr, training};  // no tape; train mode uses batch statistics
+      const int64_t over0 = residuals_written_over();
       const Tensor ours = net.forward(ctx, make_var(x.clone()))->value;
+      // Inference writes each block's last convolution over its dying residual where the kernel
+      // can: ResNet-50's (1x1, packed) always, ResNet-34's with Winograd on; training never.
+      const int64_t over = residuals_written_over() - over0;
+      if (training) CHECK(over == 0);
+      else if (!reference_kernels() && (key == std::string("r50") || mode == WinogradMode::on)) CHECK(over == 16);
       const std::string k = key + (training ? ".train" : ".eval") + ".logits";
       const double e32 = rel_err(ours, fx.get(k)), e64 = rel_err(ours, fx.get(k + "@f64"));
       std::printf("%s %s logits (winograd %s): rel err vs torch f32 %.3g, vs torch f64 %.3g (torch f32 vs f64 %.3g)\n",

@@ -96,6 +96,20 @@ void check_options(const ModelBenchOptions& o, const DataParallel& dp) {
                  std::string("--precision ") + precision_name(o.precision) + " is for --mode infer (training is fp32)");
 }
 
+// One timed step's pass times into times[pass] (the passes as the first step logged them: the same
+// network runs the same passes in the same order every step).
+void add_pass_times(std::vector<std::vector<double>>& times, const std::vector<ConvAlgoUse>& step,
+                    const std::vector<ConvAlgoUse>& first) {
+  DS_CHECK(step.size() == first.size(), "bench: a step ran " + std::to_string(step.size()) +
+                                            " convolution passes, the first " + std::to_string(first.size()));
+  times.resize(first.size());
+  for (size_t p = 0; p < step.size(); ++p) {
+    DS_CHECK(step[p].layer == first[p].layer, "bench: pass " + std::to_string(p) + " was " + first[p].layer +
+                                                  " in the first step, " + step[p].layer + " in another");
+    times[p].push_back(step[p].ms);
+  }
+}
+
 // The figures over the timed steps: medians, the gradient sum's share, the convolutions' rate.
 void summarize(ModelBenchResult& r, const ModelBenchOptions& o, const DataParallel& dp) {
   r.ms_median = median(r.ms);
@@ -174,15 +188,20 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
   }
   volatile float sink = 0;  // keeps each step's result observable
   r.ranks = dp.ranks();
+  std::vector<std::vector<double>> pass_ms;  // layer_times: [pass][timed step]
   for (int i = 0; i < o.warmup + o.iters; ++i) {
+    const bool warm = i < o.warmup;
+    std::vector<ConvAlgoUse> step_log;
     const auto t0 = Clock::now();
     const double comm0 = dist::comm_seconds();
-    if (i == 0) set_conv_algo_log(&r.conv_algos);  // the first step says what every step runs
+    // The first step says what every step runs; with layer_times every timed step's passes are timed.
+    if (i == 0) set_conv_algo_log(&r.conv_algos);
+    else if (o.layer_times && !warm) set_conv_algo_log(&step_log);
     if (o.train) sink = sink + train_step(*model.net, *opt, x, labels, sync).loss;
     else sink = sink + predict_probabilities_channels_last(model, x_hwc)[0];
     set_conv_algo_log(nullptr);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    const bool warm = i < o.warmup;
+    if (o.layer_times && !warm) add_pass_times(pass_ms, i == 0 ? r.conv_algos : step_log, r.conv_algos);
     if (!warm) r.ms.push_back(ms);
     if (!warm) r.sum_ms.push_back(1000.0 * (dist::comm_seconds() - comm0));
     if (progress) {
@@ -193,6 +212,7 @@ ModelBenchResult run_model_bench(const ModelBenchOptions& o, const std::function
     }
   }
   summarize(r, o, dp);
+  for (const std::vector<double>& t : pass_ms) r.conv_ms.push_back(median(t));
   return r;
 }
 

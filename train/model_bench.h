@@ -32,6 +32,7 @@ struct ModelBenchOptions {
   double lr = 1e-3, weight_decay = 1e-4;         // Adam, as `deepslide train`'s defaults
   double grad_bucket_mb = kDefaultGradBucketMb;  // under mpirun, as train's --grad-bucket-mb
   bool measure_peak = false;                     // measure the FMA peak first (engine/fma_peak.h)
+  bool layer_times = false;                      // time each convolution pass in every timed step (conv_ms)
 };
 
 struct ModelBenchResult {
@@ -47,6 +48,8 @@ struct ModelBenchResult {
   // backward (overlapped with it) rather than after it.
   size_t grad_buckets = 0, grad_buckets_in_backward = 0;
   std::vector<ConvAlgoUse> conv_algos;  // each convolution's forward algorithm, first step (layers/layers.h)
+  // With layer_times: conv_algos[i]'s median wall time over the timed steps, milliseconds (ConvAlgoUse::ms).
+  std::vector<double> conv_ms;
   // The convolutions' flops per image of a step as direct convolutions do them (whatever
   // algorithm ran; training: forward, backward data and weight gradients), their rate at the
   // median step, and that rate against the FMA peak measured before the run (measure_peak; else 0).

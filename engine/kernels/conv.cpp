@@ -152,8 +152,10 @@ namespace {
 // The rows convolution of d on weights wp [KH*KW*C, ldw], unpadded input read per tap (C large
 // enough) or a padded copy, the pool fused by bands when ep has one.
 void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, bool blocked, const ConvDims& d,
-                  const ConvEpilogue& ep) {
+                  const ConvEpilogue& epilogue) {
   const BrgemmKernels& k = brgemm_kernels();
+  ConvEpilogue ep = epilogue;
+  const bool accumulate = in_place_residual(out, ep);
   DS_CHECK(blocked || (ldw >= d.OC && ldw % k.vw == 0), "forward_rows: weight rows not spaced to whole vectors");
   const bool tapwise = (d.pad_h || d.pad_w) && d.C >= kTapwiseMinC;
   const Padded p =
@@ -175,6 +177,7 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, boo
                     .OW = d.OW,
                     .cols = d.OC,
                     .ep = ep,
+                    .accumulate = accumulate,
                     .tapwise = tapwise,
                     .off_h = -d.pad_h,
                     .off_w = -d.pad_w,
@@ -184,6 +187,14 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, boo
 }
 
 }  // namespace
+
+bool in_place_residual(const float* out, ConvEpilogue& ep) {
+  if (!ep.residual || ep.residual != out) return false;
+  DS_CHECK(!ep.weight_scale && !ep.max_pool && !ep.channel_sums,
+           "conv forward: a residual in place with a weight scale, pool or channel sums");
+  ep.residual = nullptr;
+  return true;
+}
 
 int64_t conv_forward_ldw(int64_t OC) { return spaced_ld(round_up(OC, brgemm_kernels().vw)); }
 

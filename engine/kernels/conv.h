@@ -57,7 +57,11 @@ ConvDims make_conv_dims(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, 
 struct ConvEpilogue {
   const float* weight_scale = nullptr;  // [OC]
   const float* bias = nullptr;          // [OC]
-  const float* residual = nullptr;      // [N, OH, OW, OC]
+  // [N, OH, OW, OC]. May be the output itself for conv2d_forward_packed and
+  // conv2d_forward_winograd (without weight_scale): each output is then written over its
+  // residual (ResNet inference, where a block's input dies with the add), which saves the memory
+  // traffic of a separate output (in_place_residual).
+  const float* residual = nullptr;
   bool relu = false;
   // Inference's stem (conv1, BN, ReLU, then max pool): conv2d_forward and the bf16 and int8
   // convolutions take the pool too and write its output (out [N, pool OH, pool OW, OC]), in
@@ -69,6 +73,14 @@ struct ConvEpilogue {
   // tiles are stored. Not with max_pool.
   double* channel_sums = nullptr;
 };
+
+// With ep's residual the output itself (see ConvEpilogue): the tiles that split the reduction
+// into chunks store each chunk's partial sums into out, which would overwrite the residual before
+// the last chunk added it; so they accumulate onto out, which starts as the residual, instead
+// (out = (res + sum) + bias rather than (sum + bias) + res: a rounding apart), and get ep without
+// it. Returns whether out is the residual; internal error with a weight scale (it would scale the
+// residual too), a pool or channel sums.
+bool in_place_residual(const float* out, ConvEpilogue& ep);
 
 // conv(out, ep) without ep's max pool into a buffer, then maxpool2d_forward into out: the
 // reference way to a fused pool's result (the twins, the paths that do not fuse it, the tests'

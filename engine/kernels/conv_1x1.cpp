@@ -228,8 +228,10 @@ void zero_off_grid(float* d_in, const ConvDims& d) {
 }  // namespace
 
 void conv1x1_forward_packed(float* out, const float* in, const float* panels, const ConvDims& d,
-                            const ConvEpilogue& ep) {
+                            const ConvEpilogue& epilogue) {
   const BrgemmKernels& k = brgemm_kernels();
+  ConvEpilogue ep = epilogue;
+  const bool accumulate = in_place_residual(out, ep);
   const PixelGemm g{.src = in,
                     .sg = input_grid(d, d.C),
                     .dst = out,
@@ -238,7 +240,8 @@ void conv1x1_forward_packed(float* out, const float* in, const float* panels, co
                     .cols = d.OC,
                     .bp = panels,
                     .NV = choose_nv(k, d.OC),
-                    .ep = ep};
+                    .ep = ep,
+                    .accumulate = accumulate};
   run_pixel_gemm(g, k, conv_blocking(d, ConvPass::forward));
 }
 
