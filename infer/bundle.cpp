@@ -10,8 +10,10 @@
 
 #include "base/error.h"
 #include "base/file_hash.h"
+#include "base/format.h"
 #include "base/hash.h"
 #include "base/json_bounded.h"
+#include "slide/windows/slide_windows.h"
 
 namespace ds {
 
@@ -102,10 +104,11 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const std::v
   if (m.count("recipe_level_mpp_min") || m.count("recipe_level_mpp_max")) {
     w.level_mpp_min = parse_number<double>(path, m, "recipe_level_mpp_min");
     w.level_mpp_max = parse_number<double>(path, m, "recipe_level_mpp_max");
-    check_field(path, w.level_mpp_min > 0 && std::isfinite(w.level_mpp_min), "recipe_level_mpp_min",
-                "must be a resolution > 0 (um/px)");
-    check_field(path, std::isfinite(w.level_mpp_max) && w.level_mpp_max >= w.level_mpp_min, "recipe_level_mpp_max",
-                "must be >= recipe_level_mpp_min");
+    const std::string plausible = "must be a resolution in " + format_number("%g", kPlausibleMppMin) + ".." +
+                                  format_number("%g", kPlausibleReadMppMax) + " um/px";
+    check_field(path, plausible_read_mpp(w.level_mpp_min), "recipe_level_mpp_min", plausible);
+    check_field(path, plausible_read_mpp(w.level_mpp_max), "recipe_level_mpp_max", plausible);
+    check_field(path, w.level_mpp_max >= w.level_mpp_min, "recipe_level_mpp_max", "must be >= recipe_level_mpp_min");
     check_field(path, w.mpp == 0, "recipe_level_mpp_min", "belongs to a level-based recipe (recipe_mpp 0)");
   }
   const std::string where = path + ": bundle recipe field 'recipe_aggregator'";

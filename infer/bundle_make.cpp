@@ -9,7 +9,9 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/format.h"
 #include "base/json_bounded.h"
+#include "slide/windows/slide_windows.h"
 
 namespace fs = std::filesystem;
 
@@ -113,10 +115,13 @@ void record_validated_resolution(const std::string& agg_path, Settings& s, Windo
     return;
   }
   const nlohmann::json& r = win["read_mpp_range"];
-  const bool ok = r.is_array() && r.size() == 2 && r[0].is_number() && r[1].is_number() && r[0].get<double>() > 0 &&
-                  r[1].get<double>() >= r[0].get<double>() && std::isfinite(r[1].get<double>());
+  const bool ok = r.is_array() && r.size() == 2 && r[0].is_number() && r[1].is_number() &&
+                  plausible_read_mpp(r[0].get<double>()) && plausible_read_mpp(r[1].get<double>()) &&
+                  r[1].get<double>() >= r[0].get<double>();
   if (!ok)
-    throw InputError(agg_path, "window setting 'read_mpp_range' is not [min, max] um/px: " + r.dump().substr(0, 80));
+    throw InputError(agg_path, "window setting 'read_mpp_range' is not [min, max] um/px within " +
+                                   format_number("%g", kPlausibleMppMin) + ".." +
+                                   format_number("%g", kPlausibleReadMppMax) + ": " + r.dump().substr(0, 80));
   w.level_mpp_min = r[0].get<double>();
   w.level_mpp_max = r[1].get<double>();
   s.sources["level_mpp"] = agg_path;

@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/json_bounded.h"
 #include "infer/labelled_predictions.h"
+#include "slide/windows/slide_windows.h"
 
 namespace fs = std::filesystem;
 
@@ -68,7 +69,7 @@ ojson prediction_windows(const std::string& preds, const std::vector<std::string
       if (e.is_object() && e.contains("img") && e["img"].is_string() && searched.count(e["img"].get<std::string>()) &&
           e.contains("read_mpp") && e["read_mpp"].is_number()) {
         const double v = e["read_mpp"].get<double>();
-        if (!(v > 0) || !std::isfinite(v)) continue;
+        if (!plausible_read_mpp(v)) continue;  // (a hand edit: it would stretch the range)
         lo = lo > 0 ? std::min(lo, v) : v;
         hi = std::max(hi, v);
       }

@@ -121,7 +121,8 @@ for flags in (["--level", "0"], ["--mpp", "0.5"]):
          f"{tmp}/p25_{flags[0][2:]}"] + flags + T)
 
 # ---- hostile values
-for bad in ['"x"', "[0, 1]", "[2, 1]", "[0.5]", '[0.5, "1"]']:
+# (Positive but absurd: 1e308 would switch the check off, 1e-300 refuse every slide.)
+for bad in ['"x"', "[0, 1]", "[2, 1]", "[0.5]", '[0.5, "1"]', "[0.5, 1e308]", "[1e-300, 1e-300]", "[0.01, 0.5]"]:
     a = dict(agg)
     a["windows"] = dict(agg["windows"])
     path = f"{tmp}/agg_bad.json"
@@ -133,6 +134,8 @@ for bad in ['"x"', "[0, 1]", "[2, 1]", "[0.5]", '[0.5, "1"]']:
           f"read_mpp_range {bad}: {p.stderr!r}")
 for edit, field in [(lambda m: m.update(recipe_level_mpp_min="-1"), "recipe_level_mpp_min"),
                     (lambda m: m.update(recipe_level_mpp_max="0.1"), "recipe_level_mpp_max"),
+                    (lambda m: m.update(recipe_level_mpp_max="1e308"), "recipe_level_mpp_max"),
+                    (lambda m: m.update(recipe_level_mpp_min="1e-300"), "recipe_level_mpp_min"),
                     (lambda m: m.update(recipe_level_mpp_min="abc"), "recipe_level_mpp_min"),
                     (lambda m: m.pop("recipe_level_mpp_max"), "recipe_level_mpp_max"),
                     (lambda m: m.update(recipe_mpp="0.5"), "recipe_level_mpp_min")]:

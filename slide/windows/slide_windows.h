@@ -65,6 +65,11 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt);
 // libvips' 10 px/cm as 1000), which would otherwise stretch a bundle's range or fail its check.
 std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g);
 constexpr double kPlausibleMppMin = 0.02, kPlausibleMppMax = 20.0;
+// A plausible read_mpp: level 0's plausible range, read at a level up to 500 times coarser (the
+// coarsest levels scanners write are ~256x). A recorded range outside it (a hand-edited
+// aggregator.json or bundle) would switch the check off (a maximum of 1e308) or refuse every slide.
+constexpr double kPlausibleReadMppMax = kPlausibleMppMax * 500;
+inline bool plausible_read_mpp(double v) { return v >= kPlausibleMppMin && v <= kPlausibleReadMppMax; }
 
 // Grid windows over the read level, in level-0 coordinates, before tissue filtering, by index.
 struct CandidateGrid {
