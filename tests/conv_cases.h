@@ -131,17 +131,19 @@ void check_threads_and_dispatch(size_t n_out, Run run, Ref ref, bool (*available
 // The stem's max pool (3x3, stride 2, padding 1) fused into the convolution (ConvEpilogue's
 // max_pool) equals the convolution then maxpool2d_forward, bit for bit: the tiles compute each
 // pixel alike whichever band or tile holds it, and a maximum is exact. run(out, x, w, d, ep)
-// packs w and runs one kernel (or its twin) with ep as given. The shapes: conv1's, small (two
-// bands of pooled rows), one of three bands with 40 channels (NV = 3), a stride-1 one with C = 8,
+// packs w and runs one kernel (or its twin) with ep as given. The shapes: conv1's, small (three
+// bands of 4 pooled rows, the last one short), one of three bands with 40 channels (NV = 3), a stride-1 one with C = 8,
 // a 3x3 output pooled to 2x2, one with C = 20 (the fp32 convolution's tapwise schedule) and a 1x1
 // (the paths that pool after a whole pass); the even ones with ReLU, the odd ones without
-// (negative maxima).
+// (negative maxima). band_rows: the pool's rows per band (PoolDims::band_rows; 0: the L2-sized
+// choice, one band for images this small).
 struct PoolCase {
-  int64_t N, C, H, W, OC, k, stride, pad;
+  int64_t N, C, H, W, OC, k, stride, pad, band_rows;
 };
-constexpr PoolCase kPoolCases[] = {{2, 3, 37, 37, 64, 7, 2, 3},  {1, 3, 70, 45, 40, 7, 2, 3},
-                                   {3, 8, 16, 9, 16, 3, 1, 1},   {1, 4, 3, 3, 20, 3, 1, 1},
-                                   {2, 20, 35, 12, 24, 3, 1, 1}, {1, 16, 9, 9, 16, 1, 1, 0}};
+constexpr PoolCase kPoolCases[] = {{2, 3, 37, 37, 64, 7, 2, 3, 4},  {1, 3, 70, 45, 40, 7, 2, 3, 7},
+                                   {3, 8, 16, 9, 16, 3, 1, 1, 2},   {1, 4, 3, 3, 20, 3, 1, 1, 0},
+                                   {2, 20, 35, 12, 24, 3, 1, 1, 3}, {1, 16, 9, 9, 16, 1, 1, 0, 0},
+                                   {2, 3, 37, 37, 64, 7, 2, 3, 0}};
 
 template <class Run>
 void check_pool_fusion(const char* name, Run run) {
@@ -149,7 +151,8 @@ void check_pool_fusion(const char* name, Run run) {
   int i = 0;
   for (const PoolCase& c : kPoolCases) {
     const ConvDims d = make_conv_dims(c.N, c.C, c.H, c.W, c.OC, c.k, c.k, c.stride, c.pad);
-    const PoolDims pd = make_pool_dims(d.N, d.OC, d.OH, d.OW, 3, 2, 1);
+    PoolDims pd = make_pool_dims(d.N, d.OC, d.OH, d.OW, 3, 2, 1);
+    pd.band_rows = c.band_rows;
     const std::vector<float> x = randn(d.N * d.H * d.W * d.C, rng), w = randn(d.KH * d.KW * d.C * d.OC, rng),
                              b = randn(d.OC, rng);
     ConvEpilogue ep;

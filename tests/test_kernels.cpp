@@ -17,9 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/int_math.h"
 #include "base/rng.h"
 #include "base/threads.h"
 #include "conv_cases.h"
+#include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/batchnorm.h"
 #include "engine/kernels/conv.h"
@@ -300,6 +302,22 @@ TEST_CASE("conv2d_forward with the max pool fused equals the convolution then th
                             });
   }
   force_isa(isa);
+}
+
+TEST_CASE("a fused pool's bands fit the L2 and share an image's rows evenly") {
+  const int64_t l2 = std::max<int64_t>(cpu_caches().l2, 64 << 10);
+  for (const int64_t n : {1, 16}) {
+    PoolDims pd = make_pool_dims(n, 64, 112, 112, 3, 2, 1);  // ResNet's stem at 224 px
+    const int64_t r = pool_band_rows(pd), per_image = ceil_div(pd.OH, r);
+    INFO("L2 " << l2 << " bytes: " << r << " pooled rows per band");
+    CHECK((r == 1 || (double)((r - 1) * 2 + 3) * 112 * 64 * 4 <= 0.8 * (double)l2));
+    CHECK(per_image * r - pd.OH < per_image);  // the last band short by less than one row per band
+    CHECK(pool_bands(pd) == n * per_image);
+    const PoolBand last = pool_band(pd, pool_bands(pd) - 1);
+    CHECK((last.n == n - 1 && last.ph0 + last.local.OH == pd.OH && last.r1 == pd.H));
+    pd.band_rows = 5;
+    CHECK((pool_band_rows(pd) == 5 && pool_bands(pd) == n * 12));
+  }
 }
 
 TEST_CASE("layout conversions are inverse transposes and accumulate") {

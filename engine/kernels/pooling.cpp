@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/int_math.h"
+#include "engine/cpu_caches.h"
 #include "engine/cpu_features.h"
 #include "engine/kernels/pool_loops.h"
 #include "engine/kernels/threading.h"
@@ -34,14 +35,25 @@ void maxpool2d_forward(float* out, int32_t* argmax, const float* in, const PoolD
   for (int64_t r = 0; r < rows; ++r) L.max_row(out, argmax, in, d, r);
 }
 
-int64_t pool_bands(const PoolDims& d) { return d.N * ceil_div(d.OH, kPoolBandRows); }
+int64_t pool_band_rows(const PoolDims& d) {
+  if (d.band_rows > 0) return d.band_rows;
+  const double row_bytes = std::max(1.0, (double)d.W * (double)d.C * sizeof(float));
+  const double fit_rows = 0.8 * (double)std::max<int64_t>(cpu_caches().l2, 64 << 10) / row_bytes;
+  // R pooled rows read (R - 1) * stride + KH input rows.
+  const int64_t rows = std::max<int64_t>(1, (int64_t)((fit_rows - (double)d.KH) / (double)d.stride_h) + 1);
+  const int64_t oh = std::max<int64_t>(d.OH, 1);
+  return ceil_div(oh, ceil_div(oh, std::min(rows, oh)));  // the image's bands evened out
+}
+
+int64_t pool_bands(const PoolDims& d) { return d.N * ceil_div(d.OH, pool_band_rows(d)); }
 
 PoolBand pool_band(const PoolDims& d, int64_t i) {
-  const int64_t per_image = ceil_div(d.OH, kPoolBandRows);
+  const int64_t band_rows = pool_band_rows(d);
+  const int64_t per_image = ceil_div(d.OH, band_rows);
   PoolBand b;
   b.n = i / per_image;
-  b.ph0 = i % per_image * kPoolBandRows;
-  const int64_t ph1 = std::min(d.OH, b.ph0 + kPoolBandRows);
+  b.ph0 = i % per_image * band_rows;
+  const int64_t ph1 = std::min(d.OH, b.ph0 + band_rows);
   b.r0 = std::max<int64_t>(0, b.ph0 * d.stride_h - d.pad_h);
   b.r1 = std::min(d.H, (ph1 - 1) * d.stride_h - d.pad_h + d.KH);
   // The band's first row is the input's r0, so the padding above it is what remains of pad_h.

@@ -12,6 +12,9 @@ struct PoolDims {
   int64_t N = 0, C = 0, H = 0, W = 0;
   int64_t KH = 0, KW = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   int64_t OH = 0, OW = 0;
+  // Fused into a convolution (below): pooled rows per band; 0 takes pool_band_rows' L2-sized
+  // choice (tests set a few rows to cut small images into several bands).
+  int64_t band_rows = 0;
 };
 
 // Fills OH/OW (floor mode, square kernel, stride and padding).
@@ -31,19 +34,21 @@ void maxpool2d_backward(float* d_in,            // [N, H, W, C]
                         const PoolDims& d, bool set = false);
 
 // A max pool fused into the convolution before it (ResNet's stem; ConvEpilogue::max_pool): the
-// pool's output rows are cut into bands of kPoolBandRows rows of one image, and a band's input
-// rows [r0, r1) (the convolution's output rows it reads) are computed into a small buffer that
-// stays in cache and pooled from there, instead of the whole convolution output going to memory
-// and back. 8 pooled rows read 17 of conv1's 112-pixel rows, 476 KB of floats at 64 channels: a
-// core's L2 holds them; 1 row in 16 is computed twice.
-constexpr int64_t kPoolBandRows = 8;
+// pool's output rows are cut into bands of pool_band_rows(d) rows of one image, and a band's
+// input rows [r0, r1) (the convolution's output rows it reads) are computed into a small buffer
+// that stays in cache and pooled from there, instead of the whole convolution output going to
+// memory and back. The band is as tall as lets those rows fill ~80% of a core's L2 (as floats),
+// the bands of an image then evened out: on Zen 5's 1 MB, 14 pooled rows read 29 of conv1's
+// 112-pixel rows (831 KB at 64 channels), 1 row in 28 computed twice (with 8 rows, 1 in 16: ResNet-18's
+// pooled stem at batch 16 took 12.5 ms against 12.3, at batch 1 0.88 against 0.85).
+int64_t pool_band_rows(const PoolDims& d);
 struct PoolBand {
   int64_t n = 0;           // the image
   int64_t ph0 = 0;         // its first pooled row
   int64_t r0 = 0, r1 = 0;  // the input rows the band reads
   PoolDims local;          // the band's pool on its buffer as an image of r1 - r0 rows
 };
-int64_t pool_bands(const PoolDims& d);  // bands in all: N x ceil(OH / kPoolBandRows)
+int64_t pool_bands(const PoolDims& d);  // bands in all: N x ceil(OH / pool_band_rows(d))
 PoolBand pool_band(const PoolDims& d, int64_t i);
 // Pools band b's buffer (its r1 - r0 input rows, [W, C] each) into out, the whole pool's output.
 void maxpool2d_band(float* out, const float* band, const PoolDims& d, const PoolBand& b);
