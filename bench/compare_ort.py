@@ -92,11 +92,13 @@ def ort_conv_times(trace, iters):
     runs = {}
     for e in events:
         if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time") or \
-                e["args"].get("op_name") not in ("Conv", "MaxPool"):
+                e["args"].get("op_name") not in ("Conv", "FusedConv", "MaxPool"):
             continue
         runs.setdefault(e["name"], {"args": e["args"], "us": []})["us"].append(e["dur"])
     convs = []
     for name, r in runs.items():  # dicts keep the first run's order
+        if len(r["us"]) < iters:
+            sys.exit(f"--layers: {trace}: node {name} ran {len(r['us'])} times, fewer than the {iters} timed runs")
         ms = statistics.median(r["us"][-iters:]) / 1000
         if r["args"]["op_name"] == "MaxPool":  # the stem's, which ours fuses into conv1: counted with it
             if convs and convs[-1]["w"][1] == 3:
@@ -108,25 +110,28 @@ def ort_conv_times(trace, iters):
         y = next(iter(r["args"]["output_type_shape"][0].values()))
         m = re.search(r"/(layer\d+\.\d+)/", name)
         convs.append({"node": name, "block": m.group(1) if m else "", "w": w, "x": x, "y": y,
-                      "stride": x[2] // y[2] if y[2] else 1,
+                      "stride": round(x[2] / y[2]) if y[2] else 1,
                       "gflop": 2e-9 * y[0] * y[2] * y[3] * w[0] * w[1] * w[2] * w[3], "ms": ms, "pool": False})
     return convs
 
 
 def match_layers(ours, ort):
     """Pairs each of our convolution passes (bench --layers' entries) with ONNX Runtime's node of the
-    same block and flops, the first unused one in run order (a block's convolutions have distinct
-    flops but for same-shaped ones, which cost the same). Exits naming any left unmatched."""
+    same block and shape (channels in and out, kernel, output size: a block's conv1 and downsample
+    can have equal flops), the first unused one in run order (same-shaped ones cost the same).
+    Exits naming any left unmatched."""
     used, pairs = set(), []
     for o in ours:
         block = ".".join(o["layer"].split(".")[:2]) if o["layer"].startswith("layer") else ""
+        shape = [o["oc"], o["c"], o["k"], o["k"]]
         for i, c in enumerate(ort):
-            if i not in used and c["block"] == block and abs(c["gflop"] - o["gflop"]) <= 1e-6 * o["gflop"]:
+            if i not in used and c["block"] == block and c["w"] == shape and c["y"][2:] == [o["out_h"], o["out_w"]]:
                 used.add(i)
                 pairs.append((o, c))
                 break
         else:
-            sys.exit(f"--layers: no ONNX Runtime Conv node matches {o['layer']} ({o['gflop']:.4f} GFLOP)")
+            sys.exit(f"--layers: no ONNX Runtime Conv node matches {o['layer']} ({o['c']}->{o['oc']} "
+                     f"{o['k']}x{o['k']}, {o['out_h']}x{o['out_w']})")
     return pairs
 
 
@@ -160,7 +165,11 @@ def compare_layers(a, model):
                                 f"ONNX Runtime {sum(c['ms'] for c in ort_rounds[-1]):.1f} ms")
     peak = statistics.median(peaks)
     rows = []
-    for i, (o, c) in enumerate(match_layers(ours_rounds[0], ort_rounds[0])):
+    pairs = match_layers(ours_rounds[0], ort_rounds[0])
+    if not pairs[0][1]["pool"]:
+        compare_pytorch.log("--layers: warning: no MaxPool node after ONNX Runtime's stem: its row compares our "
+                            "conv1 with its pool against ONNX Runtime's conv1 alone")
+    for i, (o, c) in enumerate(pairs):
         j = ort_rounds[0].index(c)
         ours_ms = statistics.median(rnd[i]["ms"] for rnd in ours_rounds)
         ort_ms = statistics.median(rnd[j]["ms"] for rnd in ort_rounds)

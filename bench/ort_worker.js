@@ -36,7 +36,7 @@ async function main() {
   ms.sort((a, b) => a - b);
   const med = ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
   const version = require(require('path').join(ortDir, 'node_modules', 'onnxruntime-node', 'package.json')).version;
-  if (profile) session.endProfiling();
+  if (profile) await session.endProfiling();
   console.log(JSON.stringify({images_per_sec: 1000 * Number(batch) / med, ms_per_batch: med, ms_min: ms[0], ort: version}));
 }
 main().catch((e) => { console.error(String(e)); process.exit(1); });

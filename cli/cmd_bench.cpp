@@ -61,6 +61,12 @@ nlohmann::ordered_json layers_json(const ModelBenchOptions& o, const ModelBenchR
     total += ms;
     passes.push_back({{"layer", u.layer},
                       {"algo", u.algo},
+                      {"c", u.c},
+                      {"oc", u.oc},
+                      {"k", u.k},
+                      {"stride", u.stride},
+                      {"out_h", u.out_h},
+                      {"out_w", u.out_w},
                       {"gflop", gflop},
                       {"ms", ms},
                       {"gflops", gflops},

@@ -136,6 +136,7 @@ struct ConvAlgoUse {
   // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x KH x KW
   // (either backward pass: the same), whatever the algorithm: what `bench` counts against the FMA peak.
   double flops_per_image = 0;
+  int64_t c = 0, oc = 0, k = 0, stride = 1, out_h = 0, out_w = 0;  // the convolution's shape (square kernels)
   // The pass's wall time in milliseconds, from conv_log_now() at its start to the log: the kernel
   // with its output's allocation and epilogue (an inference convolution's folded weights once
   // packed). 0 for a downsample run inside its block's last convolution (int8 chains): its time is that one's.
@@ -153,8 +154,9 @@ void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, doub
 // next: as conv_bn_eval's (inference only). residual_dies: nothing reads the residual after this
 // call (the caller drops it, held nowhere else), so inference may write the output over it where
 // its fp32 kernel can (ConvEpilogue::residual) and no other tensor shares its storage: one
-// activation less in memory and no separate output stream (ResNet-50's 56 x 56 expanding 1x1s
-// at batch 16 ran at 66% of the FMA peak with the residual read beside the output, 85% over it; Zen 5).
+// activation less in memory and no separate output stream (one of ResNet-50's 56 x 56 expanding
+// 1x1s at batch 16, alone in a loop, ran at 66% of the FMA peak with the residual read beside the
+// output, 85% over it; inside the network 61-63% -> 77%; Zen 5).
 VarPtr conv_bn(Context& ctx, Conv2d& conv, BatchNorm2d& bn, const VarPtr& x, const VarPtr& residual, bool relu,
                const ConvNext& next = {}, bool residual_dies = false);
 // relu(bn(conv(y)) + down_bn(down(x))), a block's last convolution with its downsample: conv_bn of

@@ -294,6 +294,11 @@ for mode in ["infer", "train"]:
           f"{mode} --layers: times, rates and peak shares: {layers[:3]}")
     check(abs(sum(x["gflop"] for x in layers) - 2 * j["conv_gflop_per_image"]) <= 1e-9 * j["conv_gflop_per_image"],
           f"{mode} --layers: the passes' flops are the bench's")
+    # Each pass's shape gives its flops (batch 2): the stem 3 -> 64 7x7/2 to 16 x 16 at 32 px.
+    check(all(abs(2e-9 * 2 * x["out_h"] * x["out_w"] * x["oc"] * x["c"] * x["k"] ** 2 - x["gflop"]) <= 1e-9 * x["gflop"]
+              for x in layers) and
+          [layers[0][f] for f in ("c", "oc", "k", "stride", "out_h", "out_w")] == [3, 64, 7, 2, 16, 16],
+          f"{mode} --layers: shapes {layers[0]}")
     check(abs(j["layers_ms"] - sum(x["ms"] for x in layers)) <= 1e-9 * j["layers_ms"] and
           0 < j["layers_ms"] < 1.5 * j["ms_per_batch"],
           f"{mode} --layers: layers_ms {j['layers_ms']} (step {j['ms_per_batch']} ms)")

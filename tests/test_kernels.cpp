@@ -4,6 +4,7 @@
 // thread-count independence, layout transposes, max pooling (ties and NaN), softmax
 // cross-entropy and batchnorm with its fused residual and ReLU (against double-precision
 // formulas).
+#include <omp.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -313,6 +314,7 @@ TEST_CASE("a fused pool's bands fit the L2 and share an image's rows evenly") {
     CHECK((r == 1 || (double)((r - 1) * 2 + 3) * 112 * 64 * 4 <= 0.8 * (double)l2));
     CHECK(per_image * r - pd.OH < per_image);  // the last band short by less than one row per band
     CHECK(pool_bands(pd) == n * per_image);
+    CHECK(pool_bands(pd) >= std::min<int64_t>(2 * omp_get_max_threads(), pd.OH * n));  // work for every thread
     const PoolBand last = pool_band(pd, pool_bands(pd) - 1);
     CHECK((last.n == n - 1 && last.ph0 + last.local.OH == pd.OH && last.r1 == pd.H));
     pd.band_rows = 5;
@@ -353,9 +355,10 @@ TEST_CASE("maxpool2d matches its twin on every ISA path, picks the first maximum
     int64_t N, C, H, W, k, stride, pad;
   };
   // ResNet's stem pool on 64 channels, channel counts off the vector widths, windows at edges.
-  const Case cases[] = {{2, 3, 9, 7, 3, 2, 1},  {1, 5, 8, 8, 2, 2, 0},    {2, 2, 5, 6, 3, 1, 1},
-                        {1, 1, 2, 2, 3, 2, 1},  {1, 17, 13, 11, 3, 2, 1}, {2, 64, 15, 14, 3, 2, 1},
-                        {1, 40, 7, 9, 3, 2, 1}, {1, 48, 7, 9, 3, 2, 1}};  // (inference: 64 and 48 channels by blocks)
+  const Case cases[] = {
+      {2, 3, 9, 7, 3, 2, 1},    {1, 5, 8, 8, 2, 2, 0},    {2, 2, 5, 6, 3, 1, 1},  {1, 1, 2, 2, 3, 2, 1},
+      {1, 17, 13, 11, 3, 2, 1}, {2, 64, 15, 14, 3, 2, 1}, {1, 40, 7, 9, 3, 2, 1}, {1, 48, 7, 9, 3, 2, 1},
+      {1, 128, 7, 9, 3, 2, 1}};  // (inference: 64, 48 and 128 channels by blocks)
   const Isa before = cpu_isa();
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if ((int)isa > (int)before) continue;

@@ -2,6 +2,8 @@
 // output rows / images, vectorised over channels.
 #include "engine/kernels/pooling.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -42,7 +44,9 @@ int64_t pool_band_rows(const PoolDims& d) {
   // R pooled rows read (R - 1) * stride + KH input rows.
   const int64_t rows = std::max<int64_t>(1, (int64_t)((fit_rows - (double)d.KH) / (double)d.stride_h) + 1);
   const int64_t oh = std::max<int64_t>(d.OH, 1);
-  return ceil_div(oh, ceil_div(oh, std::min(rows, oh)));  // the image's bands evened out
+  const int64_t min_bands = ceil_div(2 * (int64_t)omp_get_max_threads(), std::max<int64_t>(d.N, 1));
+  const int64_t capped = std::min({rows, oh, ceil_div(oh, min_bands)});
+  return ceil_div(oh, ceil_div(oh, capped));  // the image's bands evened out
 }
 
 int64_t pool_bands(const PoolDims& d) { return d.N * ceil_div(d.OH, pool_band_rows(d)); }
