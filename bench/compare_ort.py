@@ -16,7 +16,7 @@ Prints a Markdown table for BENCHMARKS.md (progress on stderr), or with --json o
 With --layers, per convolution instead: `deepslide bench --layers --peak` (each convolution's
 median time inside the network, the default per-layer algorithm choice) against ONNX Runtime's
 profiler (enableProfiling: every node's kernel time in every run, the timed runs' median), the
-layers matched by their block and flops, both rates against the FMA peak our bench measured in
+layers matched by their block and shape, both rates against the FMA peak our bench measured in
 the same round; one row per layer, then the sums by kind (1x1, strided, 3x3 stride 1, stem). The
 stem's row holds its max pool on both sides (ours runs it inside conv1, ONNX Runtime as a node of
 its own); its rate counts the convolution's flops only.
