@@ -10,7 +10,6 @@
 
 #include "base/error.h"
 #include "base/file_hash.h"
-#include "base/format.h"
 #include "base/hash.h"
 #include "base/json_bounded.h"
 #include "slide/windows/slide_windows.h"
@@ -104,8 +103,7 @@ Recipe recipe_from_metadata(const std::string& path, const Meta& m, const std::v
   if (m.count("recipe_level_mpp_min") || m.count("recipe_level_mpp_max")) {
     w.level_mpp_min = parse_number<double>(path, m, "recipe_level_mpp_min");
     w.level_mpp_max = parse_number<double>(path, m, "recipe_level_mpp_max");
-    const std::string plausible = "must be a resolution in " + format_number("%g", kPlausibleMppMin) + ".." +
-                                  format_number("%g", kPlausibleReadMppMax) + " um/px";
+    const std::string plausible = "must be a resolution in " + plausible_read_mpp_text() + " um/px";
     check_field(path, plausible_read_mpp(w.level_mpp_min), "recipe_level_mpp_min", plausible);
     check_field(path, plausible_read_mpp(w.level_mpp_max), "recipe_level_mpp_max", plausible);
     check_field(path, w.level_mpp_max >= w.level_mpp_min, "recipe_level_mpp_max", "must be >= recipe_level_mpp_min");

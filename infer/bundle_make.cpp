@@ -9,7 +9,6 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
-#include "base/format.h"
 #include "base/json_bounded.h"
 #include "slide/windows/slide_windows.h"
 
@@ -120,8 +119,7 @@ void record_validated_resolution(const std::string& agg_path, Settings& s, Windo
                   r[1].get<double>() >= r[0].get<double>();
   if (!ok)
     throw InputError(agg_path, "window setting 'read_mpp_range' is not [min, max] um/px within " +
-                                   format_number("%g", kPlausibleMppMin) + ".." +
-                                   format_number("%g", kPlausibleReadMppMax) + ": " + r.dump().substr(0, 80));
+                                   plausible_read_mpp_text() + ": " + r.dump().substr(0, 80));
   w.level_mpp_min = r[0].get<double>();
   w.level_mpp_max = r[1].get<double>();
   s.sources["level_mpp"] = agg_path;

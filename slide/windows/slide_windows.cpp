@@ -83,6 +83,10 @@ ReadGeometry read_geometry(const Slide& slide, const WindowOptions& opt) {
   return g;
 }
 
+std::string plausible_read_mpp_text() {
+  return format_number("%g", kPlausibleMppMin) + ".." + format_number("%g", kPlausibleReadMppMax);
+}
+
 std::optional<double> read_mpp(const Slide& slide, const ReadGeometry& g) {
   if (!slide.mpp_x() || !(*slide.mpp_x() >= kPlausibleMppMin && *slide.mpp_x() <= kPlausibleMppMax))
     return std::nullopt;

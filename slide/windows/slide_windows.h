@@ -70,6 +70,8 @@ constexpr double kPlausibleMppMin = 0.02, kPlausibleMppMax = 20.0;
 // aggregator.json or bundle) would switch the check off (a maximum of 1e308) or refuse every slide.
 constexpr double kPlausibleReadMppMax = kPlausibleMppMax * 500;
 inline bool plausible_read_mpp(double v) { return v >= kPlausibleMppMin && v <= kPlausibleReadMppMax; }
+// "0.02..10000": that range as the errors quote it.
+std::string plausible_read_mpp_text();
 
 // Grid windows over the read level, in level-0 coordinates, before tissue filtering, by index.
 struct CandidateGrid {
