@@ -338,11 +338,11 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   if (int8)
     return conv_bn_int8(conv, bn, x, residual, d, pool ? pool->out_shape(os) : os, ep,
                         ctx.int8_chains ? next : ConvNext{}, down, started);
-  // The output over a residual that dies here, where the fp32 kernel writes it so (conv_bn's
-  // residual_dies): Winograd, and the packed direct forward (not while calibrating, as below).
-  const bool fp32_packed =
-      !int8 && (winograd || (ctx.precision != Precision::bf16 && conv_forward_prepacks(d) && !ctx.calibrating));
-  const bool in_place = residual_dies && ep.residual && fp32_packed && residual->value.sole_owner();
+  // The output over a residual that dies here, where the kernel can write it so (conv_bn's
+  // residual_dies; ConvEpilogue::residual): every bf16 convolution, fp32 Winograd, and the packed
+  // fp32 direct forward (not while calibrating, as below).
+  const bool over_ok = ctx.precision == Precision::bf16 || winograd || (conv_forward_prepacks(d) && !ctx.calibrating);
+  const bool in_place = residual_dies && ep.residual && over_ok && residual->value.sole_owner();
   VarPtr y = make_var(in_place ? residual->value : Tensor::empty(pool ? pool->out_shape(os) : os));
   if (in_place) {
     ep.residual = y->value.data();

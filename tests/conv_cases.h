@@ -100,6 +100,21 @@ inline ConvEpilogue epilogue(const Case& c, const std::vector<float>& bias, cons
   return ep;
 }
 
+// The output written over its residual (ep.residual == out, as ResNet inference does where a
+// block's input dies with the add) holds what a separate output got, bit for bit: each output is
+// stored once, from its residual at the same place. run(out, ep) runs the kernel; without a
+// residual in ep, nothing to check.
+template <class Run>
+void check_over_residual(const ConvEpilogue& ep, const std::vector<float>& res, const std::vector<float>& separate,
+                         Run run) {
+  if (!ep.residual) return;
+  std::vector<float> y = res;
+  ConvEpilogue over = ep;
+  over.residual = y.data();
+  run(y.data(), over);
+  CHECK(y == separate);
+}
+
 // run(y1) on one thread, then run(y2) on two, the thread count restored after.
 template <class Run>
 void run_on_1_and_2_threads(float* y1, float* y2, Run run) {

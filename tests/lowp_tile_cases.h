@@ -43,6 +43,8 @@ inline void check_bf16_tiles(const ConvBf16Kernels& k, const char* name) {
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16_on(k, y1.data(), x.data(), p, d, ep);
     conv2d_forward_bf16_ref(y2.data(), x.data(), p, d, ep);
+    check_over_residual(ep, res, y1,
+                        [&](float* y, const ConvEpilogue& e) { conv2d_forward_bf16_on(k, y, x.data(), p, d, e); });
     const double e = rel_err(y1, y2);
     INFO(name << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
               << " s=" << c.stride << " p=" << c.pad << " err " << e);

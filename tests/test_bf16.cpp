@@ -137,6 +137,10 @@ TEST_CASE("the AVX512-BF16 convolution matches its reference twin") {
     std::vector<float> y1((size_t)n_out, 7.f), y2((size_t)n_out, -7.f);
     conv2d_forward_bf16(y1.data(), x.data(), p, d, ep);
     conv2d_forward_bf16_ref(y2.data(), x.data(), p, d, ep);
+    test::check_over_residual(ep, res, y1,
+                              [&](float* y, const ConvEpilogue& e) { conv2d_forward_bf16(y, x.data(), p, d, e); });
+    test::check_over_residual(ep, res, y2,
+                              [&](float* y, const ConvEpilogue& e) { conv2d_forward_bf16_ref(y, x.data(), p, d, e); });
     const double e = rel_err(y1, y2);
     INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " k=" << c.k
               << " s=" << c.stride << " p=" << c.pad << " err " << e);
@@ -188,7 +192,12 @@ Agreement resnet18_agreement(const int K) {
   auto [model, x] = test::agreement_fixture(K);
   const int B = (int)x.size(0);
   const Tensor p32 = predict_probabilities(model, x, Precision::fp32);
+  const int64_t over0 = residuals_written_over();
   const Tensor p16 = predict_probabilities(model, x, Precision::bf16);
+  // Every block's conv2 writes its output over the block's input or its downsample's output,
+  // which die with the add: 8 per forward pass (its batches).
+  const int64_t over = residuals_written_over() - over0;
+  CHECK((over > 0 && over % 8 == 0));
   const Tensor p16b = predict_probabilities(model, x, Precision::bf16);  // packed weights reused
   for (int64_t i = 0; i < p16.numel(); ++i) REQUIRE(p16[i] == p16b[i]);
   const Agreement a = test::agreement(p32, p16, K);

@@ -156,6 +156,12 @@ TEST_CASE("the bf16 Winograd convolution matches its twin on the AVX512-BF16 and
       conv2d_forward_winograd_bf16_on(*k, y3.data(), o.x.data(), p, d, o.ep);
       set_num_threads(2);
       conv2d_forward_winograd_bf16_ref(y2.data(), o.x.data(), p, d, o.ep);
+      test::check_over_residual(o.ep, o.res, y1, [&](float* y, const ConvEpilogue& e) {
+        conv2d_forward_winograd_bf16_on(*k, y, o.x.data(), p, d, e);
+      });
+      test::check_over_residual(o.ep, o.res, y2, [&](float* y, const ConvEpilogue& e) {
+        conv2d_forward_winograd_bf16_ref(y, o.x.data(), p, d, e);
+      });
       const double e = test::rel_err(y1, y2);
       INFO(name << " N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " pad=" << c.pad
                 << " err " << e);

@@ -58,9 +58,10 @@ struct ConvEpilogue {
   const float* weight_scale = nullptr;  // [OC]
   const float* bias = nullptr;          // [OC]
   // [N, OH, OW, OC]. May be the output itself for conv2d_forward_packed and
-  // conv2d_forward_winograd (without weight_scale): each output is then written over its
-  // residual (ResNet inference, where a block's input dies with the add), which saves the memory
-  // traffic of a separate output (in_place_residual).
+  // conv2d_forward_winograd (without weight_scale), and for the bf16 convolutions (direct and
+  // Winograd, which store each output once, from its residual at the same place): each output is
+  // then written over its residual (ResNet inference, where a block's input dies with the add),
+  // which saves the memory traffic of a separate output (in_place_residual).
   const float* residual = nullptr;
   bool relu = false;
   // Inference's stem (conv1, BN, ReLU, then max pool): conv2d_forward and the bf16 and int8

@@ -59,9 +59,10 @@ struct ConvBf16Weights : LowpPacking {  // group 2: kg bf16 pairs per kernel row
 ConvBf16Weights pack_conv_bf16(const float* w, const float* scale, int64_t KH, int64_t KW, int64_t C, int64_t OC);
 
 // out = epilogue(conv(bf16(in), w)) with ep.weight_scale null (fold it into the packing):
-// + bias[oc], + residual, max(., 0). d's C, KH, KW, OC must match w's. Runs the AMX-BF16 tiles when
-// has_amx_bf16_kernels(), else the AVX512-BF16 tiles when has_bf16_kernels() (engine/cpu_features.h), else the
-// reference twin (slow but the same numbers; callers that care refuse bf16 instead, as the CLI does).
+// + bias[oc], + residual (which may be out itself: ConvEpilogue), max(., 0). d's C, KH, KW, OC must match w's.
+// Runs the AMX-BF16 tiles when has_amx_bf16_kernels(), else the AVX512-BF16 tiles when has_bf16_kernels()
+// (engine/cpu_features.h), else the reference twin (slow but the same numbers; callers that care refuse bf16
+// instead, as the CLI does).
 void conv2d_forward_bf16(float* out,       // [N, OH, OW, OC] fp32
                          const float* in,  // [N, H, W, C] fp32, rounded to bf16 on the way in
                          const ConvBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep = {});

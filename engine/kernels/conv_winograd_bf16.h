@@ -59,8 +59,8 @@ ConvWinogradBf16Weights pack_conv_winograd_bf16(const float* w, const float* sca
 bool use_winograd_bf16(const ConvDims& d);
 bool winograd_bf16_rule(const ConvDims& d);  // from bench_conv's fwd_bf16 and fwd_bf16_winograd figures
 
-// out = epilogue(conv(in, w)) as conv2d_forward_bf16 (ep.weight_scale and ep.max_pool unset). Runs
-// the AMX-BF16 tiles when has_amx_bf16_kernels(), else AVX512-BF16's, else the reference twin.
+// out = epilogue(conv(in, w)) as conv2d_forward_bf16 (ep.weight_scale and ep.max_pool unset; ep.residual may be out).
+// Runs the AMX-BF16 tiles when has_amx_bf16_kernels(), else AVX512-BF16's, else the reference twin.
 void conv2d_forward_winograd_bf16(float* out,       // [N, OH, OW, OC]
                                   const float* in,  // [N, H, W, C]
                                   const ConvWinogradBf16Weights& w, const ConvDims& d, const ConvEpilogue& ep = {});
