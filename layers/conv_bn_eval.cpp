@@ -342,7 +342,10 @@ VarPtr conv_bn_pool_eval(Context& ctx, Conv2d& conv, const BatchNorm2d& bn, cons
   // residual_dies; ConvEpilogue::residual): every bf16 convolution, fp32 Winograd, and the packed
   // fp32 direct forward (not while calibrating, as below).
   const bool over_ok = ctx.precision == Precision::bf16 || winograd || (conv_forward_prepacks(d) && !ctx.calibrating);
-  const bool in_place = residual_dies && ep.residual && over_ok && residual->value.sole_owner();
+  // Never over the convolution's own input (which its tiles still read): a residual held by nothing
+  // else can be that input only as the same tensor.
+  const bool in_place = residual_dies && ep.residual && over_ok && residual->value.sole_owner() &&
+                        !(x->value.defined() && x->value.data() == residual->value.data());
   VarPtr y = make_var(in_place ? residual->value : Tensor::empty(pool ? pool->out_shape(os) : os));
   if (in_place) {
     ep.residual = y->value.data();

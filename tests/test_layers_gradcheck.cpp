@@ -471,6 +471,36 @@ TEST_CASE("conv_bn_eval (BN folded into the convolution) equals conv, BN, add an
   REQUIRE_THROWS(conv_bn_eval(train, conv, bn, make_var(Tensor(Shape{1, 4, 4, 3})), nullptr, true));
 }
 
+// A residual that dies with the add (residual_dies, held by nothing else) takes the output in its
+// place, on Winograd and on the packed direct path; a residual that is the convolution's own
+// input never does (its tiles still read it), and either way the values are conv, BN, add, ReLU.
+TEST_CASE("conv_bn_eval writes over a dying residual, never over its own input") {
+  Rng rng(14);
+  const WinogradMode before = winograd_mode();
+  force_winograd_mode(WinogradMode::on);
+  for (const int k : {3, 1}) {  // Winograd; a 1x1 on the packed direct path
+    Conv2d conv("layer1.0.conv2", 32, 32, k, 1, k / 2, false);
+    BatchNorm2d bn("layer1.0.bn2", 32);
+    randomize_conv_bn(conv, bn, rng, 0.3f);
+    for (const bool own_input : {false, true}) {
+      Context eval;
+      VarPtr x = make_var(randn(Shape{2, 8, 8, 32}, rng));
+      VarPtr res = own_input ? x : make_var(randn(Shape{2, 8, 8, 32}, rng));
+      const Tensor expect = bn.forward(eval, conv.forward(eval, x), res, true)->value.clone();
+      const float* res_data = res->value.data();
+      const int64_t over0 = residuals_written_over();
+      const Tensor got = conv_bn_eval(eval, conv, bn, x, res, true, {}, true)->value;
+      const int64_t over = residuals_written_over() - over0;
+      INFO(k << "x" << k << ", residual is the input " << own_input);
+      CHECK(max_abs_diff(got, expect) < 1e-5f * (1.f + max_abs(expect)));
+      if (reference_kernels()) continue;  // no packed weights there: never in place
+      CHECK(over == (own_input ? 0 : 1));
+      CHECK((got.data() == res_data) == !own_input);
+    }
+  }
+  force_winograd_mode(before);
+}
+
 // At bf16 with Winograd on, conv_bn_eval folds the BN's scale into the F(2x2) filters before
 // rounding them and adds the folded bias, residual and ReLU in the output transform: the same
 // layer as conv, BN, add and ReLU in fp32, within bf16's rounding.
