@@ -8,10 +8,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -369,8 +371,14 @@ TEST_CASE("maxpool2d matches its twin on every ISA path, picks the first maximum
       const PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
       const int64_t n_in = d.N * d.C * d.H * d.W, n_out = d.N * d.C * d.OH * d.OW;
       std::vector<float> x(n_in);
-      for (auto& v : x) v = (float)rng.uniform_int(4) - 2.f;  // many ties, negatives near -inf pad
+      for (auto& v : x) {
+        v = (float)rng.uniform_int(4) - 2.f;           // many ties, negatives near -inf pad
+        if (v == 0.f && rng.uniform_int(2)) v = -0.f;  // ties of -0 and +0: the first one's sign
+      }
       x[n_in / 2] = std::numeric_limits<float>::quiet_NaN();
+      x[n_in / 3] = std::bit_cast<float>(0x7fc00123u);       // a NaN of another payload: the last one wins
+      x[n_in / 5] = std::numeric_limits<float>::infinity();  // inf and -inf in a row: its sum a NaN
+      if (n_in / 5 + d.C < n_in) x[n_in / 5 + d.C] = -std::numeric_limits<float>::infinity();
       std::vector<float> y1(n_out), y2(n_out);
       std::vector<int32_t> a1(n_out), a2(n_out);
       maxpool2d_forward(y1.data(), a1.data(), x.data(), d);
@@ -379,9 +387,11 @@ TEST_CASE("maxpool2d matches its twin on every ISA path, picks the first maximum
         REQUIRE(a1[i] == a2[i]);
         REQUIRE((y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i]))));
       }
+      // Inference (no argmax; the stem's 3-wide stride-2 windows by rows, then columns) gives the
+      // running maximum's bits: the sign of a zero and the payload of a NaN included.
       std::vector<float> y3(n_out);
       maxpool2d_forward(y3.data(), nullptr, x.data(), d);
-      for (int64_t i = 0; i < n_out; ++i) REQUIRE((y3[i] == y1[i] || (std::isnan(y3[i]) && std::isnan(y1[i]))));
+      REQUIRE(std::memcmp(y3.data(), y1.data(), sizeof(float) * (size_t)n_out) == 0);
       // Backward: every output gradient lands on its window's argmax, on top of what was there.
       std::vector<float> dy(n_out), dx(n_in, 0.25f), expect(n_in, 0.25f);
       for (int64_t i = 0; i < n_out; ++i) dy[i] = (float)(i % 7) + 1.f;
