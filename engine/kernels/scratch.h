@@ -28,6 +28,7 @@ enum class ScratchSlot {
   conv1x1_wgrad_grad,   // 1x1 backward weights, OC not a multiple of 16: a thread's gradient blocks of a chunk
   winograd_rotated,     // pack_conv_winograd_backward_data_into: the filters rotated, C and OC swapped
   conv_pool_band,       // a convolution with a fused max pool (pooling.h): a band of its rows before pooling
+  conv_pool_input,      // the same: the band's input rows, zero-padded (convolutions not run tapwise)
   winograd_bf16_v,      // conv2d_forward_winograd_bf16: a block's transformed inputs in bf16
   winograd_bf16_m,      // conv2d_forward_winograd_bf16: a block's GEMM outputs
   conv_tile_sums,       // fp32 forward convolutions with ConvEpilogue::channel_sums: per-tile partials (tile_sums.h)
