@@ -105,6 +105,18 @@ TEST_CASE("the bf16 Winograd twin and kernels equal the direct convolution where
     conv2d_forward_ref(y2.data(), x.data(), w.data(), d);
     INFO("N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W << " OC=" << c.OC << " pad=" << c.pad);
     CHECK(y1 == y2);
+    {  // the twin written over its residual (what inference runs without AVX512-BF16): the same bits
+      Rng rr(25);
+      const std::vector<float> res = test::randn((int64_t)outputs(d), rr);
+      ConvEpilogue ep;
+      ep.residual = res.data();
+      ep.relu = true;
+      std::vector<float> y4(outputs(d));
+      conv2d_forward_winograd_bf16_ref(y4.data(), x.data(), p, d, ep);
+      test::check_over_residual(ep, res, y4, [&](float* y, const ConvEpilogue& e) {
+        conv2d_forward_winograd_bf16_ref(y, x.data(), p, d, e);
+      });
+    }
     if (!has_bf16_kernels()) continue;  // said below, in the kernels' own case
     for (const ConvBf16Kernels* k : {&conv_bf16_kernels_avx512bf16(), &conv_bf16_kernels_amx_emulated()}) {
       std::vector<float> y3(outputs(d), 5.f);
