@@ -56,7 +56,7 @@ nlohmann::ordered_json layers_json(const ModelBenchOptions& o, const ModelBenchR
   double total = 0;
   for (size_t i = 0; i < r.conv_algos.size() && i < r.conv_ms.size(); ++i) {
     const ConvAlgoUse& u = r.conv_algos[i];
-    const double ms = r.conv_ms[i], gflop = u.flops_per_image * o.batch * 1e-9;
+    const double ms = r.conv_ms[i], gflop = u.flops_per_image() * o.batch * 1e-9;
     const double gflops = ms > 0 ? gflop / (ms * 1e-3) : 0;
     total += ms;
     passes.push_back({{"layer", u.layer},

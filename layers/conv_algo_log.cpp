@@ -37,8 +37,7 @@ void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, doub
   if (!g_log) return;
   std::string layer = conv.weight.name;
   if (layer.size() > 7 && layer.compare(layer.size() - 7, 7, ".weight") == 0) layer.resize(layer.size() - 7);
-  const double flops = 2.0 * (double)d.OH * (double)d.OW * (double)d.OC * (double)d.C * (double)d.KH * (double)d.KW;
-  ConvAlgoUse u{layer + pass, algo, flops};
+  ConvAlgoUse u{layer + pass, algo};
   u.c = d.C, u.oc = d.OC, u.k = d.KH, u.stride = d.stride_h, u.out_h = d.OH, u.out_w = d.OW;
   u.ms = started > 0 ? 1000.0 * (ended - started) : 0.0;
   g_log->push_back(u);

@@ -133,19 +133,22 @@ struct ConvDims;  // engine/kernels/conv.h
 struct ConvAlgoUse {
   std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1", + pass
   std::string algo;
-  // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x KH x KW
-  // (either backward pass: the same), whatever the algorithm: what `bench` counts against the FMA peak.
-  double flops_per_image = 0;
-  int64_t c = 0, oc = 0, k = 0, stride = 1, out_h = 0, out_w = 0;  // the convolution's shape (square kernels)
+  int64_t c = 0, oc = 0, k = 0, stride = 1, out_h = 0,
+          out_w = 0;  // the convolution's shape (Conv2d's kernels are square)
   // The pass's wall time in milliseconds, from conv_log_now() at its start to the log: the kernel
   // with its output's allocation and epilogue (an inference convolution's folded weights once
   // packed). 0 for a downsample run inside its block's last convolution (int8 chains): its time is that one's.
   double ms = 0;
+  // The pass's flops per image as a direct convolution does them, 2 x OH x OW x OC x C x K x K
+  // (either backward pass: the same), whatever the algorithm: what `bench` counts against the FMA peak.
+  double flops_per_image() const {
+    return 2.0 * (double)out_h * (double)out_w * (double)oc * (double)c * (double)(k * k);
+  }
 };
 void set_conv_algo_log(std::vector<ConvAlgoUse>* log);
 // A pass's start for log_conv_algo: the steady clock in seconds while a log is set, else 0 (no clock read).
 double conv_log_now();
-// Appends {layer name + pass, algo, d's direct flops per image, ms since started (0: none)} when a log is set.
+// Appends {layer name + pass, algo, d's shape, ms since started (0: none)} when a log is set.
 void log_conv_algo(const Conv2d& conv, const ConvDims& d, const char* algo, double started, const char* pass = "");
 
 // relu(bn(conv(x)) + residual) as a ResNet block runs it: folded by conv_bn_eval in inference,

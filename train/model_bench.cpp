@@ -126,7 +126,7 @@ void summarize(ModelBenchResult& r, const ModelBenchOptions& o, const DataParall
   }
   r.peak_rss_mb = peak_rss_mb();
   // Each pass is logged (training: "<layer>", "<layer>/bwd_data", "<layer>/bwd_weights").
-  for (const ConvAlgoUse& u : r.conv_algos) r.conv_flops_per_image += u.flops_per_image;
+  for (const ConvAlgoUse& u : r.conv_algos) r.conv_flops_per_image += u.flops_per_image();
   r.conv_gflops = r.conv_flops_per_image * r.images_per_sec * 1e-9;
   if (r.fma_peak_gflops > 0) r.peak_pct = 100.0 * r.conv_gflops / r.fma_peak_gflops;
 }

@@ -62,6 +62,9 @@ void pad_copy(float* dst, const float* src, int64_t N, int64_t H, int64_t W, int
   }
 }
 
+// The input rows (or columns) that `out` output rows read at this stride and kernel size, padding included.
+int64_t read_extent(int64_t out, int64_t stride, int64_t k) { return (out - 1) * stride + k; }
+
 // An NHWC image as the tiles read it: data is [N, Hp, Wp, pixel stride].
 struct Padded {
   const float* data;
@@ -71,7 +74,7 @@ struct Padded {
 // The input zero-padded for d (and pixels ldd floats apart, ldd = 0: C) in scratch slot `slot`,
 // or the input itself when it needs neither padding nor spacing.
 Padded padded_input(ScratchSlot slot, const float* in, const ConvDims& d, int64_t ldd = 0) {
-  const int64_t Hp = (d.OH - 1) * d.stride_h + d.KH, Wp = (d.OW - 1) * d.stride_w + d.KW;
+  const int64_t Hp = read_extent(d.OH, d.stride_h, d.KH), Wp = read_extent(d.OW, d.stride_w, d.KW);
   const int64_t dc = ldd ? ldd : d.C;
   if (d.pad_h == 0 && d.pad_w == 0 && Hp <= d.H && Wp <= d.W && dc == d.C) return {.data = in, .Hp = d.H, .Wp = d.W};
   float* buf = scratch(slot, d.N * Hp * Wp * dc);
@@ -143,7 +146,7 @@ void run_rows_conv_pooled(const RowsConv& rc, const PoolDims& pool, float* out, 
     } else if (pad) {  // input rows ih0 .. ih0 + Hp of image n, zero outside it
       const ConvDims& d = *pad;
       const int64_t ih0 = b.r0 * d.stride_h - d.pad_h, s0 = std::max<int64_t>(ih0, 0);
-      band.Hp = (band.OH - 1) * d.stride_h + d.KH;
+      band.Hp = read_extent(band.OH, d.stride_h, d.KH);
       const int64_t s1 = std::min(ih0 + band.Hp, d.H);
       float* buf = scratch(ScratchSlot::conv_pool_input, band.Hp * band.Wp * d.C);
       pad_copy(buf, rc.in + (b.n * d.H + s0) * d.W * d.C, 1, s1 - s0, d.W, d.C, band.Hp, band.Wp, s0 - ih0, d.pad_w);
@@ -173,7 +176,8 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, boo
   // With a pool (the stem), each band pads its own rows (run_rows_conv_pooled).
   const bool band_pad = ep.max_pool && !tapwise && (d.pad_h || d.pad_w);
   const Padded p = tapwise    ? Padded{.data = in, .Hp = d.H, .Wp = d.W}
-                   : band_pad ? Padded{.data = in, .Hp = 0, .Wp = (d.OW - 1) * d.stride_w + d.KW}  // the bands' width
+                   : band_pad ? Padded{.data = in, .Hp = 0, .Wp = read_extent(d.OW, d.stride_w, d.KW)}
+                              // the bands' width
                               : padded_input(ScratchSlot::conv_input_pad, in, d);
   const RowsConv rc{.in = p.data,
                     .Hp = p.Hp,
