@@ -54,11 +54,15 @@ struct RowsTile {
   // the hardware prefetchers alone left that tile waiting (ResNet-18 at batch 1, whose layer4
   // weights are read once per 49 pixels, ran ~8% faster with it on an Intel Xeon).
   int64_t prefetch_b = 0;
-  // With a_next set (one tap only: the 1x1 GEMMs), the tile also asks for the next tile's M rows
-  // (a_next[m] + a_off[0]) into L1, one line of each every 16 steps, so that they are there when
-  // it starts: each row is read by few tiles, mostly once from memory, and at a row's start the
-  // hardware prefetchers had not caught up (on Zen 5, ResNet-50's 256-to-64-channel 1x1 went from
-  // 70% to 87% of the FMA peak with it, most other 1x1 GEMMs gained 2-8 points).
+  // With prefetch_a, the tile also asks for the rows of A it reads next into L1, one line of each
+  // every 16 steps, so that they are there when it starts them: the next tap's, and in its last tap
+  // the next tile's first (a_next[m] + a_off[0], if a_next is set). Each row is read by few
+  // tiles, mostly once from memory, and at a row's start the hardware prefetchers had not caught
+  // up. On Zen 5 at batch 16: ResNet-50's 256-to-64-channel 1x1 went from 70% to 87% of the FMA
+  // peak with it (most other 1x1 GEMMs gained 2-8 points), and its 3x3 stride-2 convolutions, whose
+  // taps each start 6 new rows of a 26 MB input, from ~77% to ~86%; the stride-1 ones, whose
+  // rows the previous output row brought into L2, and batch 1 did not change.
+  bool prefetch_a = false;
   const float* const* a_next = nullptr;
 };
 

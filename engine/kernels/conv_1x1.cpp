@@ -145,6 +145,7 @@ void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k,
         t.sums_add = (p0 + i) / pl.M % kTilesPerSum != 0;
         t.a_rows = arow.data() + i;
         t.a_next = i + 2 * pl.M <= np ? arow.data() + i + pl.M : nullptr;  // a whole next tile
+        t.prefetch_a = t.a_next != nullptr;
         if (mapped) t.c_rows = crow.data() + i;
         else t.c = g.dst + (p0 + i) * g.cols + oc0;
         t.res = last && g.ep.residual ? g.ep.residual + (p0 + i) * g.cols + oc0 : nullptr;

@@ -286,6 +286,9 @@ void run_item(const RowsPlan& pl, int64_t it, RowsThread& th, const BrgemmKernel
       t.sums_add = pt / pl.M % kTilesPerSum != 0;
       if (r.tapwise) t.a_taps = base + pl.chunk_row[(size_t)ch] * pl.group + (pt - p0);
       else t.a_rows = base + (pt - p0);
+      const bool whole_next = pt + 2 * pl.M <= p1;  // the next tile's rows, from its pointers
+      t.a_next = !whole_next ? nullptr : r.tapwise ? t.a_taps + pl.M : t.a_rows + pl.M;
+      t.prefetch_a = true;
       t.c = r.out + pt * r.cols + oc0;
       if (pl.mapped) t.c_rows = th.obase.data() + (pt - p0);
       t.res = last && r.ep.residual ? r.ep.residual + pt * r.cols + oc0 : nullptr;
