@@ -32,13 +32,23 @@ TEST_CASE("the epoch's ETA is the rest of its batches at this process's rate") {
   CHECK(p.eta_seconds() == 0);
 }
 
-TEST_CASE("the run's ETA adds the epochs left and their ends, capped by --max-steps") {
+TEST_CASE("the run's ETA adds the epochs left and their ends, capped by --max-steps and the ends it reaches") {
   StepProgress p = halfway();
   CHECK(p.run_eta_seconds() == Approx(180 + 3 * 200));  // epochs 3..5 at 2 s per batch
   p.epoch_end_seconds = 30;                             // the last epoch's validation
   CHECK(p.run_eta_seconds() == Approx(180 + 30 + 3 * (200 + 30)));
-  p.steps_left = 50;
+  p.steps_left = 50;  // stops within this epoch (90 batches left): no validation on the way
   CHECK(p.run_eta_seconds() == Approx(100));
+  p.steps_left = 90;  // stops right after this epoch's last batch, before its validation
+  CHECK(p.run_eta_seconds() == Approx(180));
+  p.steps_left = 91;  // one step into epoch 3: this epoch's end is run
+  CHECK(p.run_eta_seconds() == Approx(182 + 30));
+  p.steps_left = 250;  // epochs 2 and 3 end, stop 60 batches into epoch 4
+  CHECK(p.run_eta_seconds() == Approx(500 + 2 * 30));
+  p.steps_left = 290;  // stops at epoch 4's last batch: still two ends
+  CHECK(p.run_eta_seconds() == Approx(580 + 2 * 30));
+  p.steps_left = 100000;  // more steps than the run has: the run's own end
+  CHECK(p.run_eta_seconds() == Approx(180 + 30 + 3 * (200 + 30)));
   p.steps_left = 0;
   CHECK(p.run_eta_seconds() == 0);
   const std::string line = format_progress(halfway());

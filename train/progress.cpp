@@ -23,9 +23,17 @@ double StepProgress::eta_seconds() const {
 
 double StepProgress::run_eta_seconds() const {
   const double per = seconds_per_batch(*this);
-  const double epochs_left = (double)std::max<int64_t>(0, epochs - epoch);
-  const double full = eta_seconds() + epoch_end_seconds + epochs_left * ((double)batches * per + epoch_end_seconds);
-  return steps_left >= 0 ? std::min(full, (double)steps_left * per) : full;
+  const int64_t epochs_left = std::max<int64_t>(0, epochs - epoch);
+  const double full =
+      eta_seconds() + epoch_end_seconds + (double)epochs_left * ((double)batches * per + epoch_end_seconds);
+  if (steps_left < 0) return full;
+  // --max-steps stops the run right after its last step, with no validation: an epoch's end is run
+  // only when a step is left after the epoch's last batch.
+  const int64_t rest = std::max<int64_t>(0, batches - batch);  // this epoch's batches left
+  const int64_t ends = steps_left <= rest || batches <= 0
+                           ? 0
+                           : std::min<int64_t>(epochs_left + 1, 1 + (steps_left - rest - 1) / batches);
+  return std::min(full, (double)steps_left * per + (double)ends * epoch_end_seconds);
 }
 
 std::string format_progress(const StepProgress& p) {

@@ -23,7 +23,8 @@ struct StepProgress {
   double images_per_second() const { return seconds > 0 ? (double)images / seconds : 0; }
   double eta_seconds() const;  // rest of this epoch's batches at the current rate
   // Rest of the run: this epoch's batches and end, then each epoch left as long (batches at the
-  // current rate plus the last epoch's end), or the steps --max-steps leaves, whichever is less.
+  // current rate plus the last epoch's end), or the steps --max-steps leaves and the ends of the
+  // epochs they finish before it stops, whichever is less.
   double run_eta_seconds() const;
 };
 
