@@ -35,6 +35,7 @@ void Tape::backward(const VarPtr& loss, float seed, GradHook* hook) {
   }
   for (size_t i = nodes_.size(); i-- > 0;) {
     nodes_[i].fn();
+    nodes_[i].fn = nullptr;  // what it held (saved activations, their gradients) can go now
     if (hook) hook->after_node(done[i]);
   }
   nodes_.clear();

@@ -81,7 +81,8 @@ class Tape {
       if (p) n.writes.push_back(p);
     nodes_.push_back(std::move(n));
   }
-  // Seeds d(loss) = seed (loss must be a scalar), replays every node in reverse, then clears.
+  // Seeds d(loss) = seed (loss must be a scalar), replays every node in reverse, dropping each
+  // node (and so what it saved) once it has run, then clears.
   // hook (optional) hears after each node which gradients are complete.
   void backward(const VarPtr& loss, float seed = 1.0f, GradHook* hook = nullptr);
   void clear() { nodes_.clear(); }
