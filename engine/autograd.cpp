@@ -33,10 +33,15 @@ void Tape::backward(const VarPtr& loss, float seed, GradHook* hook) {
       for (Param* p : nodes_[i].writes)
         if (first.at(p) == i) done[i].push_back(p);
   }
-  for (size_t i = nodes_.size(); i-- > 0;) {
-    nodes_[i].fn();
-    nodes_[i].fn = nullptr;  // what it held (saved activations, their gradients) can go now
-    if (hook) hook->after_node(done[i]);
+  try {
+    for (size_t i = nodes_.size(); i-- > 0;) {
+      nodes_[i].fn();
+      nodes_[i].fn = nullptr;  // what it held (saved activations, their gradients) can go now
+      if (hook) hook->after_node(done[i]);
+    }
+  } catch (...) {
+    nodes_.clear();  // nodes already run are empty: the tape is spent either way
+    throw;
   }
   nodes_.clear();
 }

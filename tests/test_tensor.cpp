@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 
 #include "base/error.h"
 #include "base/rng.h"
@@ -84,4 +85,16 @@ TEST_CASE("tape lets go of what a node saved once the node has run") {
   REQUIRE(x->grad[0] == Approx(12.f));
   CHECK(y_gone);            // z's node had let go of y before y's own node ran
   CHECK(y_seen.expired());  // and that one after it
+}
+
+TEST_CASE("a node that throws leaves the tape empty, not half replayed") {
+  Tape tape;
+  VarPtr x = make_var(Tensor::full(Shape{1}, 1.f));
+  tape.push([x] { x->ensure_grad()[0] += 1; });
+  tape.push([] { throw std::runtime_error("node failed"); });
+  tape.push([x] { x->ensure_grad()[0] += 1; });
+  VarPtr loss = make_var(Tensor::full(Shape{1}, 0.f));
+  REQUIRE_THROWS_AS(tape.backward(loss), std::runtime_error);
+  CHECK(tape.size() == 0);
+  CHECK(x->grad[0] == 1.f);  // the node after the failing one (replayed first) ran once
 }

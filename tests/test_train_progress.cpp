@@ -53,6 +53,9 @@ TEST_CASE("the run's ETA adds the epochs left and their ends, capped by --max-st
   CHECK(p.run_eta_seconds() == 0);
   const std::string line = format_progress(halfway());
   CHECK(line.find("eta 3m00s (run 13m00s)") != std::string::npos);
+  StepProgress capped = halfway();
+  capped.steps_left = 50;  // --max-steps stops the run before this epoch ends: the shorter ETA shown
+  CHECK(format_progress(capped).find("eta 3m00s (run 1m40s)") != std::string::npos);
   StepProgress last = halfway();
   last.epoch = last.epochs;  // the last epoch with no end measured: the run's ETA says nothing more
   CHECK(format_progress(last).find("(run") == std::string::npos);

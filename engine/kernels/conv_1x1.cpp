@@ -114,6 +114,7 @@ struct PixelPlan : ColumnBlocks {
     group = round_up(ceil_div(P, ceil_div(P, max_group)), unit);
     ngroups = ceil_div(P, group);
     obparts = std::clamp<int64_t>(ceil_div(kMinItemsPerThread * threads, ngroups), 1, nb);
+    obparts = ceil_div(nb, ceil_div(nb, obparts));  // parts of as many blocks, within one
     items = ngroups * obparts;
   }
 };
