@@ -133,8 +133,8 @@ struct ConvDims;  // engine/kernels/conv.h
 struct ConvAlgoUse {
   std::string layer;  // the weight's name without ".weight", e.g. "layer1.0.conv1", + pass
   std::string algo;
-  int64_t c = 0, oc = 0, k = 0, stride = 1, out_h = 0,
-          out_w = 0;  // the convolution's shape (Conv2d's kernels are square)
+  // The convolution's shape (Conv2d's kernels are square).
+  int64_t c = 0, oc = 0, k = 0, stride = 1, out_h = 0, out_w = 0;
   // The pass's wall time in milliseconds, from conv_log_now() at its start to the log: the kernel
   // with its output's allocation and epilogue (an inference convolution's folded weights once
   // packed). 0 for a downsample run inside its block's last convolution (int8 chains): its time is that one's.

@@ -41,8 +41,8 @@ std::string format_progress(const StepProgress& p) {
   const double epoch_eta = p.eta_seconds(), run_eta = p.run_eta_seconds();
   // The run's ETA only where it says more than the epoch's (more epochs, or an end measured), or
   // less (--max-steps stops the run within this epoch).
-  const bool says_more = run_eta > epoch_eta + 0.5 || (p.steps_left >= 0 && run_eta < epoch_eta - 0.5);
-  const std::string run = says_more ? " (run " + format_duration(run_eta) + ")" : "";
+  const bool differs = run_eta > epoch_eta + 0.5 || (p.steps_left >= 0 && run_eta < epoch_eta - 0.5);
+  const std::string run = differs ? " (run " + format_duration(run_eta) + ")" : "";
   std::snprintf(buf, sizeof buf, "epoch %lld/%lld  batch %lld/%lld  %.1f img/s  loss %.4f  acc %.4f  eta %s%s",
                 (long long)p.epoch, (long long)p.epochs, (long long)p.batch, (long long)p.batches,
                 p.images_per_second(), p.loss, p.acc, format_duration(epoch_eta).c_str(), run.c_str());

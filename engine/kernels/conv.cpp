@@ -176,8 +176,7 @@ void forward_rows(float* out, const float* in, const float* wp, int64_t ldw, boo
   // With a pool (the stem), each band pads its own rows (run_rows_conv_pooled).
   const bool band_pad = ep.max_pool && !tapwise && (d.pad_h || d.pad_w);
   const Padded p = tapwise    ? Padded{.data = in, .Hp = d.H, .Wp = d.W}
-                   : band_pad ? Padded{.data = in, .Hp = 0, .Wp = read_extent(d.OW, d.stride_w, d.KW)}
-                              // the bands' width
+                   : band_pad ? Padded{.data = in, .Hp = 0, .Wp = read_extent(d.OW, d.stride_w, d.KW)}  // bands' width
                               : padded_input(ScratchSlot::conv_input_pad, in, d);
   const RowsConv rc{.in = p.data,
                     .Hp = p.Hp,

@@ -78,6 +78,8 @@ struct PixelGemm {
 
 bool plain(const Grid& g) { return g.H == g.OH && g.W == g.OW && g.sh == 1 && g.sw == 1; }
 
+int64_t gemm_pixels(const PixelGemm& g) { return g.sg.N * g.sg.OH * g.sg.OW; }
+
 // The output columns as the tiles cover them: nb blocks of NV vectors of vw floats (ldp floats
 // each, the last one partial); M pixels (or channels) per tile.
 struct ColumnBlocks {
@@ -105,7 +107,7 @@ struct PixelPlan : ColumnBlocks {
 
   PixelPlan(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b, int threads)
       : ColumnBlocks(k, g.NV, g.cols) {
-    P = g.sg.N * g.sg.OH * g.sg.OW;
+    P = gemm_pixels(g);
     nk = ceil_div(g.K, std::max<int64_t>(1, b.chunk_k));
     for (int64_t c = 0; c <= nk; ++c) k0.push_back(g.K * c / nk);
     const int64_t kc = ceil_div(g.K, nk);
@@ -168,7 +170,7 @@ void pixel_item(const PixelGemm& g, const PixelPlan& pl, const BrgemmKernels& k,
 // The items are split between the threads in contiguous runs of equal count (every item but the
 // last group's costs the same); a thread done with its run steals from another's (work_runs.h).
 void run_pixel_gemm(const PixelGemm& g, const BrgemmKernels& k, const ConvBlocking& b) {
-  const double flops = 2.0 * (double)(g.sg.N * g.sg.OH * g.sg.OW) * (double)g.K * (double)g.cols;
+  const double flops = 2.0 * (double)gemm_pixels(g) * (double)g.K * (double)g.cols;
   const bool threads = use_threads(flops, kMinParallelFlops);
   const int nt = threads ? omp_get_max_threads() : 1;
   const PixelPlan pl(g, k, b, nt);

@@ -2,9 +2,9 @@
 // (pool_loops_avx512.cpp, pool_loops_avx2.cpp, pool_loops_generic.cpp) and picked at run time:
 // a compare and a select per channel and window tap (for the stem's 3-wide stride-2 windows in
 // inference on the AVX2 and AVX-512 builds, one vmaxps per pixel loaded once per output row),
-// which the baseline SSE2 build runs four
-// channels at a time and the AVX-512 build sixteen (ResNet's stem pool, 64 channels of a 112 x
-// 112 map per image, is memory-light enough for that to show: ~6% of an int8 forward before).
+// which the baseline SSE2 build runs four channels at a time and the AVX-512 build sixteen
+// (ResNet's stem pool, 64 channels of a 112 x 112 map per image, is memory-light enough for that
+// to show: ~6% of an int8 forward before).
 #pragma once
 #include <cstdint>
 
