@@ -5,7 +5,7 @@ and writes a loadable checkpoint. A label CSV naming a missing slide: one line n
 it, training goes on without it, exit 2 at the end. Errors before any training (exit 2, one line
 naming the file): a validation class absent from the training labels, an empty
 class folder, a validation class folder missing from train, more than 1% unreadable or
-wrong-size patch images, a --pretrained model of another architecture; fewer than 1% bad images
+wrong-size patch images, a --pretrained model of another architecture, a negative --max-steps; fewer than 1% bad images
 are skipped, counted and listed. --pretrained keeps the backbone and re-initialises the
 classifier when the class count differs. On a terminal, progress is one updating line. Run by
 ctest."""
@@ -60,6 +60,11 @@ check("tumour" in error_line(p) and bad_val in error_line(p), "unknown val class
 data = f"{tmp}/data"
 make_patch_folder(data, size=32, train_per_class=60, val_per_class=6, seed=4)
 folder = ["train", "--train-folder", data] + common + ["--max-steps", "1"]
+
+# A negative --max-steps is refused before anything is written (it once ran as no limit).
+p = run(folder[:-1] + ["-5", "--out", f"{tmp}/neg_steps"], expect=2)
+check("--max-steps must be at least 1" in error_line(p), "--max-steps -5: " + error_line(p))
+check(not os.path.exists(f"{tmp}/neg_steps/log.csv"), "--max-steps -5 started training")
 
 d = f"{tmp}/empty_class"
 shutil.copytree(data, d)

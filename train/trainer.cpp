@@ -46,6 +46,8 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 void check_config_values(const TrainConfig& c) {
   DS_CHECK_INPUT(c.batch_size >= 1, "--batch-size must be at least 1, got " + std::to_string(c.batch_size));
   DS_CHECK_INPUT(c.epochs >= 1, "--epochs must be at least 1, got " + std::to_string(c.epochs));
+  DS_CHECK_INPUT(c.max_steps >= 0,
+                 "--max-steps must be at least 1 (0 or absent: no limit), got " + std::to_string(c.max_steps));
   DS_CHECK_INPUT(c.lr > 0, "--lr must be positive");
   DS_CHECK_INPUT(c.weight_decay >= 0, "--weight-decay must be >= 0");
   DS_CHECK_INPUT(c.lr_decay > 0 && c.lr_decay <= 1, "--lr-decay must be in (0, 1]");
