@@ -417,6 +417,52 @@ TEST_CASE("maxpool2d matches its twin on every ISA path, picks the first maximum
   force_isa(before);
 }
 
+TEST_CASE("the int8 chains' pool on uint8 codes takes each window's maximum on every ISA path") {
+  struct Case {
+    int64_t N, C, H, W, k, stride, pad, band_rows;
+  };
+  // The stem's 3x3 stride-2 pool on 64 and 84 channels (a whole vector and a tail), in bands of a few
+  // rows; channels off the vector width; windows at every edge; some pixels not wanted (null).
+  const Case cases[] = {{2, 64, 15, 14, 3, 2, 1, 3}, {1, 84, 9, 7, 3, 2, 1, 2}, {1, 5, 8, 8, 2, 2, 0, 1},
+                        {2, 128, 7, 9, 3, 2, 1, 0},  {1, 3, 5, 6, 3, 1, 1, 2},  {1, 64, 5, 1, 3, 2, 1, 1}};
+  const Isa before = cpu_isa();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if ((int)isa > (int)before) continue;
+    force_isa(isa);
+    Rng rng(6);
+    for (const Case& c : cases) {
+      INFO(isa_name(isa) << " C=" << c.C << " H=" << c.H << " W=" << c.W << " k=" << c.k);
+      PoolDims d = make_pool_dims(c.N, c.C, c.H, c.W, c.k, c.stride, c.pad);
+      d.band_rows = c.band_rows;
+      std::vector<uint8_t> x((size_t)(d.N * d.H * d.W * d.C));
+      for (auto& v : x) v = (uint8_t)rng.uniform_int(256);
+      const int64_t n_out = d.N * d.OH * d.OW * d.C;
+      std::vector<uint8_t> got((size_t)n_out, 0xAB);
+      for (int64_t i = 0; i < pool_bands(d); ++i) {
+        const PoolBand b = pool_band(d, i);
+        const uint8_t* band = x.data() + (b.n * d.H + b.r0) * d.W * d.C;
+        maxpool2d_band_codes(band, d, b, [&](int64_t r, int64_t pw) -> uint8_t* {
+          if ((b.ph0 + r + pw) % 5 == 3) return nullptr;  // not held by the next copy
+          return got.data() + ((b.n * d.OH + b.ph0 + r) * d.OW + pw) * d.C;
+        });
+      }
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t oh = 0; oh < d.OH; ++oh)
+          for (int64_t ow = 0; ow < d.OW; ++ow)
+            for (int64_t ch = 0; ch < d.C; ++ch) {
+              int want = (oh + ow) % 5 == 3 ? 0xAB : 0;
+              if ((oh + ow) % 5 != 3)
+                for (int64_t ih = oh * d.stride_h - d.pad_h; ih < oh * d.stride_h - d.pad_h + d.KH; ++ih)
+                  for (int64_t iw = ow * d.stride_w - d.pad_w; iw < ow * d.stride_w - d.pad_w + d.KW; ++iw)
+                    if (ih >= 0 && ih < d.H && iw >= 0 && iw < d.W)
+                      want = std::max<int>(want, x[(size_t)(((n * d.H + ih) * d.W + iw) * d.C + ch)]);
+              REQUIRE((int)got[(size_t)(((n * d.OH + oh) * d.OW + ow) * d.C + ch)] == want);
+            }
+    }
+  }
+  force_isa(before);
+}
+
 TEST_CASE("linear kernels match their direct twins on every ISA path") {
   struct Case {
     int64_t N, IN, OUT;

@@ -18,6 +18,9 @@ struct PoolLoops {
   // into out, and with argmax (may be null) its first position, row-major in the window, as
   // ih * W + iw.
   void (*max_row)(float* out, int32_t* argmax, const float* in, const PoolDims& d, int64_t r);
+  // The same on uint8 codes (an int8 chain's pool, maxpool2d_band_codes), no argmax: output pixel
+  // ow's C codes into out[ow] (null: not wanted).
+  void (*max_row_codes)(uint8_t* const* out, const uint8_t* in, const PoolDims& d, int64_t r);
 };
 
 const PoolLoops& pool_loops(Isa isa);

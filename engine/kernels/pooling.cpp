@@ -74,36 +74,11 @@ void maxpool2d_band(float* out, const float* band, const PoolDims& d, const Pool
 
 void maxpool2d_band_codes(const uint8_t* band, const PoolDims& d, const PoolBand& b,
                           const std::function<uint8_t*(int64_t r, int64_t pw)>& dst) {
-  typedef uint8_t u8x16 __attribute__((vector_size(16)));  // (SSE2's pmaxub, any x86-64)
-  const PoolDims& l = b.local;
-  const int64_t C = d.C;
-  for (int64_t r = 0; r < l.OH; ++r) {
-    // Windows clipped to the band: the padding never wins a max pool.
-    const int64_t h0 = std::max<int64_t>(0, r * l.stride_h - l.pad_h);
-    const int64_t h1 = std::min(l.H, r * l.stride_h - l.pad_h + l.KH);
-    for (int64_t pw = 0; pw < l.OW; ++pw) {
-      uint8_t* out = dst(r, pw);
-      if (!out) continue;
-      const int64_t w0 = std::max<int64_t>(0, pw * l.stride_w - l.pad_w);
-      const int64_t w1 = std::min(l.W, pw * l.stride_w - l.pad_w + l.KW);
-      int64_t c = 0;
-      for (; c + 16 <= C; c += 16) {
-        u8x16 m = {};  // codes are >= 0
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            u8x16 v;
-            std::memcpy(&v, band + (h * l.W + w) * C + c, 16);
-            m = v > m ? v : m;
-          }
-        std::memcpy(out + c, &m, 16);
-      }
-      for (; c < C; ++c) {
-        uint8_t m = 0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) m = std::max(m, band[(h * l.W + w) * C + c]);
-        out[c] = m;
-      }
-    }
+  thread_local std::vector<uint8_t*> out;
+  out.resize((size_t)b.local.OW);
+  for (int64_t r = 0; r < b.local.OH; ++r) {
+    for (int64_t pw = 0; pw < b.local.OW; ++pw) out[(size_t)pw] = dst(r, pw);
+    pool_loops().max_row_codes(out.data(), band, b.local, r);
   }
 }
 
