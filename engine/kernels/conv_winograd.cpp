@@ -230,6 +230,18 @@ void item_gemms(const WinoFilters& f, const ConvDims& d, const WinoPlan& pl, con
   }
 }
 
+// The input pass of tiles [t0, t0 + nt): V[xi][t] = B^T d B, the next tile's pixels asked for
+// ahead (winograd_prefetch_tile_input).
+void input_pass(const WinogradKernels& wk, const ConvDims& d, const WinoPlan& pl, const float* in, int64_t t0,
+                int64_t nt, float* V) {
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) winograd_prefetch_tile_input<6, 4>(d, pl.TH, pl.TW, t0 + t + 1, in);
+    const float* pix[36];
+    winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t0 + t, in, pix);
+    wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
+  }
+}
+
 void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoPlan& pl, const ConvDims& d,
                   const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
@@ -246,12 +258,7 @@ void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoP
     for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
       const int64_t b = it / pl.nparts, part = it % pl.nparts;
       const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
-      if (have != b)
-        for (int64_t t = 0; t < nt; ++t) {
-          const float* pix[36];
-          winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, b0 + t, in, pix);
-          wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
-        }
+      if (have != b) input_pass(wk, d, pl, in, b0, nt, V);
       have = b;
       const int64_t ob0 = pl.nob * part / pl.nparts, ob1 = pl.nob * (part + 1) / pl.nparts;
       item_gemms(f, d, pl, k, wk, V, Mb, nt, ob0, ob1);
@@ -261,6 +268,7 @@ void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoP
       for (int64_t t = 0; t < nt; ++t) {
         float* o[16];
         const float* r[16];
+        if (t + 1 < nt) winograd_prefetch_tile_output<4>(d, pl.TH, pl.TW, b0 + t + 1, out, ep.residual, oc0, oc1);
         winograd_tile_outputs<4>(d, pl.TH, pl.TW, b0 + t, out, ep.residual, oc0, o, r);
         wk.output(o, Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
                   ep.residual ? r : nullptr, ep.relu, sums.parts ? sums.row(b0 + t) + oc0 : nullptr, sums.ld);

@@ -81,23 +81,15 @@ struct WinoBf16Plan {
   }
 };
 
-// The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B). The next tile's last two
-// columns (its first two are this tile's last) are fetched while this one is transformed: the
-// input comes from L3 or memory, and waiting for it was most of this pass's time.
+// The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B), the next tile's pixels asked
+// for ahead (winograd_prefetch_tile_input).
 void input_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const float* in,
                 int64_t t0, int64_t nt, int64_t Ck, uint16_t* V) {
-  const float* pix[2][16];
-  winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0, in, pix[0]);
   for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) {
-      const float** next = pix[(t + 1) & 1];
-      winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in, next);
-      for (int i = 0; i < 4; ++i)
-        for (int j = 2; j < 4; ++j)
-          if (const float* p = next[i * 4 + j])
-            for (int64_t c = 0; c < d.C; c += 16) __builtin_prefetch(p + c);
-    }
-    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix[t & 1], d.C, Ck);
+    if (t + 1 < nt) winograd_prefetch_tile_input<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in);
+    const float* pix[16];
+    winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t, in, pix);
+    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C, Ck);
   }
 }
 
@@ -128,24 +120,16 @@ void gemm_pass(const ConvBf16Kernels& k, const ConvWinogradBf16Weights& w, const
 }
 
 // The output pass of tiles [t0, t0 + nt), output channels [oc0, oc1): A^T M A with the epilogue,
-// the next tile's output and residual pixels fetched while this one is stored (as the input's).
+// the next tile's output and residual pixels asked for ahead (winograd_prefetch_tile_output).
 void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const ConvEpilogue& ep,
                  const float* M, int64_t t0, int64_t nt, int64_t oc0, int64_t oc1, float* out) {
-  float* o[2][4];
-  const float* r[2][4];
-  winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0, out, ep.residual, oc0, o[0], r[0]);
   for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) {
-      const int nx = (t + 1) & 1;
-      winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
-      for (int p = 0; p < 4; ++p)
-        for (int64_t c = 0; c < oc1 - oc0; c += 16) {
-          if (o[nx][p]) __builtin_prefetch(o[nx][p] + c, 1);
-          if (r[nx][p]) __builtin_prefetch(r[nx][p] + c);
-        }
-    }
-    tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
-              ep.residual ? r[t & 1] : nullptr, ep.relu);
+    if (t + 1 < nt) winograd_prefetch_tile_output<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, oc1);
+    float* o[4];
+    const float* r[4];
+    winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t, out, ep.residual, oc0, o, r);
+    tr.output(o, M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+              ep.residual ? r : nullptr, ep.relu);
   }
 }
 

@@ -21,8 +21,8 @@ __attribute__((always_inline)) inline void lowp_store_rows(const LowpTile<A, B>&
   // A whole tile of plain sums (bf16 Winograd's GEMMs into M: no epilogue at all) is M x NV
   // stores: through the general path below, its branches were a third of those GEMMs' tile time
   // at 64 channels. (An accumulator is never -0, so its sum + 0 there is the sum itself.)
-  if (t.c && t.rows == M && t.N == 16 * NV && !t.scale && !t.bias && !t.row_bias && !t.res && !t.res_codes &&
-      !t.relu && !t.out_codes) {
+  if (t.c && t.rows == M && t.N == 16 * NV && !t.scale && !t.bias && !t.row_bias && !t.res && !t.res_codes && !t.relu &&
+      !t.out_codes) {
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m)
 #pragma GCC unroll 4
