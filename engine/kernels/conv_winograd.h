@@ -236,26 +236,20 @@ void winograd_tile_outputs(const ConvDims& d, int64_t TH, int64_t TW, int64_t t,
 // the transforms' time (fp32 F(4x4) on ResNet-18's layer1 at batch 16 on Zen 5: ~3/4 of the input
 // pass on one load; with these, that layer's convolutions took 0.85x the time). One tile ahead
 // measured as well as two or four.
-// Tile t's input pixels from column A - Mo on (the ones the tile before it on its row does not
-// read), its C channels.
+// Of a tile's input pixels pix (winograd_tile_pixels), those from column A - Mo on (the ones the
+// tile before it on its row does not read), C channels each.
 template <int A, int Mo>
-void winograd_prefetch_tile_input(const ConvDims& d, int64_t TH, int64_t TW, int64_t t, const float* in) {
-  const float* pix[A * A];
-  winograd_tile_pixels<A, Mo>(d, TH, TW, t, in, pix);
+void winograd_prefetch_pixels(const float* const* pix, int64_t C) {
   for (int i = 0; i < A; ++i)
     for (int j = A - Mo; j < A; ++j)
       if (const float* p = pix[i * A + j])
-        for (int64_t c = 0; c < d.C; c += 16) prefetch_line(p + c);
+        for (int64_t c = 0; c < C; c += 16) prefetch_line(p + c);
 }
-// Tile t's output pixels (for writing) and residual pixels, channels [oc0, oc1).
+// A tile's output pixels o and residual pixels r (winograd_tile_outputs), n channels each.
 template <int Mo>
-void winograd_prefetch_tile_output(const ConvDims& d, int64_t TH, int64_t TW, int64_t t, float* out, const float* res,
-                                   int64_t oc0, int64_t oc1) {
-  float* o[Mo * Mo];
-  const float* r[Mo * Mo];
-  winograd_tile_outputs<Mo>(d, TH, TW, t, out, res, oc0, o, r);
+void winograd_prefetch_outputs(float* const* o, const float* const* r, int64_t n) {
   for (int p = 0; p < Mo * Mo; ++p)
-    for (int64_t c = 0; c < oc1 - oc0; c += 16) {
+    for (int64_t c = 0; c < n; c += 16) {
       if (o[p]) prefetch_line(o[p] + c);
       if (r[p]) prefetch_line(r[p] + c);
     }

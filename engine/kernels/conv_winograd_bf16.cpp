@@ -82,14 +82,17 @@ struct WinoBf16Plan {
 };
 
 // The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B), the next tile's pixels asked
-// for ahead (winograd_prefetch_tile_input).
+// for ahead (winograd_prefetch_pixels).
 void input_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const float* in,
                 int64_t t0, int64_t nt, int64_t Ck, uint16_t* V) {
+  const float* pix[2][16];
+  winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0, in, pix[0]);
   for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) winograd_prefetch_tile_input<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in);
-    const float* pix[16];
-    winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t, in, pix);
-    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C, Ck);
+    if (t + 1 < nt) {
+      winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in, pix[(t + 1) & 1]);
+      winograd_prefetch_pixels<4, 2>(pix[(t + 1) & 1], d.C);
+    }
+    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix[t & 1], d.C, Ck);
   }
 }
 
@@ -120,16 +123,20 @@ void gemm_pass(const ConvBf16Kernels& k, const ConvWinogradBf16Weights& w, const
 }
 
 // The output pass of tiles [t0, t0 + nt), output channels [oc0, oc1): A^T M A with the epilogue,
-// the next tile's output and residual pixels asked for ahead (winograd_prefetch_tile_output).
+// the next tile's output and residual pixels asked for ahead (winograd_prefetch_outputs).
 void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const ConvEpilogue& ep,
                  const float* M, int64_t t0, int64_t nt, int64_t oc0, int64_t oc1, float* out) {
+  float* o[2][4];
+  const float* r[2][4];
+  winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0, out, ep.residual, oc0, o[0], r[0]);
   for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) winograd_prefetch_tile_output<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, oc1);
-    float* o[4];
-    const float* r[4];
-    winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t, out, ep.residual, oc0, o, r);
-    tr.output(o, M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
-              ep.residual ? r : nullptr, ep.relu);
+    if (t + 1 < nt) {
+      const int nx = (t + 1) & 1;
+      winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+      winograd_prefetch_outputs<2>(o[nx], r[nx], oc1 - oc0);
+    }
+    tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+              ep.residual ? r[t & 1] : nullptr, ep.relu);
   }
 }
 
