@@ -100,6 +100,15 @@ struct WgradWinoPlan {
 // Tile t's V and Z into slot s of buffers holding `rows` tiles per position.
 void transform_tile(float* V, float* Z, int64_t rows, int64_t s, const WgradWinoPlan& pl, const float* d_out,
                     const float* in, const ConvDims& d, const WinogradKernels& wk, int64_t t) {
+  if (t + 1 < pl.T) {  // the next tile's lines asked for ahead, as the forward passes do
+    const float* next[36];
+    winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t + 1, in, next);
+    winograd_prefetch_pixels<6, 4>(next, d.C);
+    float* next_dy[16];
+    const float* none[16];
+    winograd_tile_outputs<4>(d, pl.TH, pl.TW, t + 1, const_cast<float*>(d_out), nullptr, 0, next_dy, none);
+    winograd_prefetch_outputs<4>(next_dy, none, d.OC);
+  }
   const float* pix[36];
   winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t, in, pix);
   wk.input(V + s * pl.cs, rows * pl.cs, pix, d.C);
