@@ -230,6 +230,21 @@ void item_gemms(const WinoFilters& f, const ConvDims& d, const WinoPlan& pl, con
   }
 }
 
+// The input pass of tiles [t0, t0 + nt): V[xi][t] = B^T d B, the next tile's pixels asked for
+// ahead (winograd_prefetch_pixels).
+void input_pass(const WinogradKernels& wk, const ConvDims& d, const WinoPlan& pl, const float* in, int64_t t0,
+                int64_t nt, float* V) {
+  const float* pix[2][36];
+  winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t0, in, pix[0]);
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) {
+      winograd_tile_pixels<6, 4>(d, pl.TH, pl.TW, t0 + t + 1, in, pix[(t + 1) & 1]);
+      winograd_prefetch_pixels<6, 4>(pix[(t + 1) & 1], d.C);
+    }
+    wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix[t & 1], d.C);
+  }
+}
+
 void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoPlan& pl, const ConvDims& d,
                   const ConvEpilogue& ep) {
   const BrgemmKernels& k = brgemm_kernels();
@@ -246,21 +261,25 @@ void run_winograd(float* out, const float* in, const WinoFilters& f, const WinoP
     for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
       const int64_t b = it / pl.nparts, part = it % pl.nparts;
       const int64_t b0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - b0;
-      if (have != b)  // V[xi][t] = B^T d B
-        winograd_each_tile_input<6, 4>(d, pl.TH, pl.TW, in, b0, nt, [&](int64_t t, const float* const* pix) {
-          wk.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C);
-        });
+      if (have != b) input_pass(wk, d, pl, in, b0, nt, V);
       have = b;
       const int64_t ob0 = pl.nob * part / pl.nparts, ob1 = pl.nob * (part + 1) / pl.nparts;
       item_gemms(f, d, pl, k, wk, V, Mb, nt, ob0, ob1);
       // The part's output channels [oc0, oc1): its columns of M, output and residual pixels.
       const int64_t oc0 = ob0 * pl.NV * k.vw, oc1 = std::min(d.OC, ob1 * pl.NV * k.vw);
       if (oc1 <= oc0) continue;
-      winograd_each_tile_output<4>(
-          d, pl.TH, pl.TW, out, ep.residual, oc0, oc1, b0, nt, [&](int64_t t, float* const* o, const float* const* r) {
-            wk.output(o, Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
-                      ep.residual ? r : nullptr, ep.relu, sums.parts ? sums.row(b0 + t) + oc0 : nullptr, sums.ld);
-          });
+      float* o[2][16];
+      const float* r[2][16];
+      winograd_tile_outputs<4>(d, pl.TH, pl.TW, b0, out, ep.residual, oc0, o[0], r[0]);
+      for (int64_t t = 0; t < nt; ++t) {
+        if (t + 1 < nt) {  // the next tile's lines asked for ahead (winograd_prefetch_outputs)
+          const int nx = (t + 1) & 1;
+          winograd_tile_outputs<4>(d, pl.TH, pl.TW, b0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+          winograd_prefetch_outputs<4>(o[nx], r[nx], oc1 - oc0);
+        }
+        wk.output(o[t & 1], Mb + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+                  ep.residual ? r[t & 1] : nullptr, ep.relu, sums.parts ? sums.row(b0 + t) + oc0 : nullptr, sums.ld);
+      }
     }
   }
   if (sums.parts) combine_tile_sums(ep.channel_sums, sums, d.OC);

@@ -255,38 +255,6 @@ void winograd_prefetch_outputs(float* const* o, const float* const* r, int64_t n
     }
 }
 
-// f(t, pix) for each tile t of [t0, t0 + nt), pix its input pixels, the next tile's asked for
-// while f runs (winograd_prefetch_pixels): the forward passes' input loop.
-template <int A, int Mo, class F>
-void winograd_each_tile_input(const ConvDims& d, int64_t TH, int64_t TW, const float* in, int64_t t0, int64_t nt, F f) {
-  const float* pix[2][A * A];
-  winograd_tile_pixels<A, Mo>(d, TH, TW, t0, in, pix[0]);
-  for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) {
-      winograd_tile_pixels<A, Mo>(d, TH, TW, t0 + t + 1, in, pix[(t + 1) & 1]);
-      winograd_prefetch_pixels<A, Mo>(pix[(t + 1) & 1], d.C);
-    }
-    f(t, pix[t & 1]);
-  }
-}
-// f(t, o, r) for each tile t of [t0, t0 + nt), o and r its output and residual pixels from
-// channel oc0, the next tile's channels [oc0, oc1) asked for while f runs: the output loop.
-template <int Mo, class F>
-void winograd_each_tile_output(const ConvDims& d, int64_t TH, int64_t TW, float* out, const float* res, int64_t oc0,
-                               int64_t oc1, int64_t t0, int64_t nt, F f) {
-  float* o[2][Mo * Mo];
-  const float* r[2][Mo * Mo];
-  winograd_tile_outputs<Mo>(d, TH, TW, t0, out, res, oc0, o[0], r[0]);
-  for (int64_t t = 0; t < nt; ++t) {
-    if (t + 1 < nt) {
-      const int nx = (t + 1) & 1;
-      winograd_tile_outputs<Mo>(d, TH, TW, t0 + t + 1, out, res, oc0, o[nx], r[nx]);
-      winograd_prefetch_outputs<Mo>(o[nx], r[nx], oc1 - oc0);
-    }
-    f(t, o[t & 1], r[t & 1]);
-  }
-}
-
 // One ISA's transforms (conv_winograd_tiles.inc), vectorised over channels.
 struct WinogradKernels {
   // V[xi * ldv + c] = (B^T d B)[xi] for c < C, d[i][j] the C floats at pix[i*6 + j] (null: zeros).

@@ -81,6 +81,21 @@ struct WinoBf16Plan {
   }
 };
 
+// The input pass of tiles [t0, t0 + nt): V[xi][t] = bf16(B^T d B), the next tile's pixels asked
+// for ahead (winograd_prefetch_pixels).
+void input_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const float* in,
+                int64_t t0, int64_t nt, int64_t Ck, uint16_t* V) {
+  const float* pix[2][16];
+  winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0, in, pix[0]);
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) {
+      winograd_tile_pixels<4, 2>(d, pl.TH, pl.TW, t0 + t + 1, in, pix[(t + 1) & 1]);
+      winograd_prefetch_pixels<4, 2>(pix[(t + 1) & 1], d.C);
+    }
+    tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix[t & 1], d.C, Ck);
+  }
+}
+
 // The 16 GEMMs of nt tiles over output-channel blocks [ob0, ob1): M[xi][t][oc] = V[xi][t] . U[xi]
 // on the bf16 tiles, Mt rows at a time (a short last tile repeats its last row).
 void gemm_pass(const ConvBf16Kernels& k, const ConvWinogradBf16Weights& w, const ConvDims& d, const WinoBf16Plan& pl,
@@ -107,6 +122,24 @@ void gemm_pass(const ConvBf16Kernels& k, const ConvWinogradBf16Weights& w, const
     }
 }
 
+// The output pass of tiles [t0, t0 + nt), output channels [oc0, oc1): A^T M A with the epilogue,
+// the next tile's output and residual pixels asked for ahead (winograd_prefetch_outputs).
+void output_pass(const WinogradBf16Transforms& tr, const ConvDims& d, const WinoBf16Plan& pl, const ConvEpilogue& ep,
+                 const float* M, int64_t t0, int64_t nt, int64_t oc0, int64_t oc1, float* out) {
+  float* o[2][4];
+  const float* r[2][4];
+  winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0, out, ep.residual, oc0, o[0], r[0]);
+  for (int64_t t = 0; t < nt; ++t) {
+    if (t + 1 < nt) {
+      const int nx = (t + 1) & 1;
+      winograd_tile_outputs<2>(d, pl.TH, pl.TW, t0 + t + 1, out, ep.residual, oc0, o[nx], r[nx]);
+      winograd_prefetch_outputs<2>(o[nx], r[nx], oc1 - oc0);
+    }
+    tr.output(o[t & 1], M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0, ep.bias ? ep.bias + oc0 : nullptr,
+              ep.residual ? r[t & 1] : nullptr, ep.relu);
+  }
+}
+
 }  // namespace
 
 void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const float* in,
@@ -128,20 +161,12 @@ void conv2d_forward_winograd_bf16_on(const ConvBf16Kernels& k, float* out, const
     for (int64_t it = 0; it < pl.nblocks * pl.nparts; ++it) {
       const int64_t b = it / pl.nparts, part = it % pl.nparts;
       const int64_t t0 = b * pl.T / pl.nblocks, nt = (b + 1) * pl.T / pl.nblocks - t0;
-      if (have != b)  // V[xi][t] = bf16(B^T d B)
-        winograd_each_tile_input<4, 2>(d, pl.TH, pl.TW, in, t0, nt, [&](int64_t t, const float* const* pix) {
-          tr.input(V + t * pl.ldv, pl.Tb * pl.ldv, pix, d.C, w.Cp);
-        });
+      if (have != b) input_pass(tr, d, pl, in, t0, nt, w.Cp, V);
       have = b;
       const int64_t ob0 = w.nb * part / pl.nparts, ob1 = w.nb * (part + 1) / pl.nparts;
       gemm_pass(k, w, d, pl, V, nt, ob0, ob1, M);
       const int64_t oc0 = ob0 * w.L, oc1 = std::min(d.OC, ob1 * w.L);
-      if (oc1 > oc0)  // A^T M A with the epilogue
-        winograd_each_tile_output<2>(d, pl.TH, pl.TW, out, ep.residual, oc0, oc1, t0, nt,
-                                     [&](int64_t t, float* const* o, const float* const* r) {
-                                       tr.output(o, M + t * pl.ldm + oc0, pl.Tb * pl.ldm, oc1 - oc0,
-                                                 ep.bias ? ep.bias + oc0 : nullptr, ep.residual ? r : nullptr, ep.relu);
-                                     });
+      if (oc1 > oc0) output_pass(tr, d, pl, ep, M, t0, nt, oc0, oc1, out);
     }
   }
 }
