@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "base/int_math.h"
 #include "base/threads.h"
 #include "slide/windows/slide_stain.h"
 #include "weights/model_forward.h"
@@ -178,6 +179,14 @@ void fill_rows(const Tensor& probs, const std::vector<Window>& windows, int64_t 
 
 }  // namespace
 
+size_t raster_cache_bytes(const SlideLevel& lv, int region) {
+  const int64_t tw = lv.tile_width > 0 ? lv.tile_width : std::max<int64_t>(lv.width, 1);
+  const int64_t th = lv.tile_height > 0 ? lv.tile_height : std::max<int64_t>(lv.height, 1);
+  const double rows = (double)(ceil_div(2 * (int64_t)std::max(region, 1), th) + 1);
+  const double bytes = (double)ceil_div(std::max<int64_t>(lv.width, 1), tw) * rows * (double)tw * (double)th * 3.0;
+  return (size_t)std::clamp(bytes, (double)(size_t(16) << 20), (double)Slide::kDefaultCacheBytes);
+}
+
 void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeometry& g,
                                const std::vector<Window>& windows, int64_t first, const PredictOptions& opt,
                                const BatchCallback& on_batch, SlidePredictStats* stats) {
@@ -191,6 +200,8 @@ void predict_windows_streaming(Model& model, const Slide& slide, const ReadGeome
   }
   if (first == (int64_t)windows.size()) return;
 
+  // Only lowered: a smaller budget the caller chose stays.
+  slide.cache().set_budget(std::min(slide.cache().budget(), raster_cache_bytes(slide.level(g.level), g.region)));
   BatchReader reader(model, slide, g, windows, first, opt.batch_size);
   const bool inline_reads = opt.reader_threads == 0 || (opt.reader_threads < 0 && num_threads() >= hardware_threads());
   reader.start(inline_reads ? 0 : (int)std::clamp<int64_t>(opt.reader_threads, 1, reader.batches()),

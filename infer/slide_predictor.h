@@ -47,6 +47,14 @@ SlidePredictions predict_slide(Model& model, const Slide& slide, const PredictOp
 SlidePredictions predict_windows(Model& model, const Slide& slide, const ReadGeometry& g,
                                  const std::vector<Window>& windows, const PredictOptions& opt,
                                  SlidePredictStats* stats = nullptr);
+// The decoded tiles a raster of windows `region` pixels wide at level lv reuses: the tile rows
+// one row of windows spans and the next row's (at most `region` below), across the level, at
+// least 16 MB and at most the slide's default budget. predict_windows_streaming lowers the slide's
+// tile cache to it: the cache's pages are first touched as it fills, and filling Slide's default
+// 256 MB cost the first slide of a run ~0.35 s of page faults (the reading time of 2550 int8
+// windows, 0.3 -> 0.65 s on a 2-core VM) and 230 MB of peak RSS, with no tile read twice.
+size_t raster_cache_bytes(const SlideLevel& lv, int region);
+
 // Streaming form: predicts windows[first..] and hands each batch to on_batch instead of keeping
 // them (a resumed slide starts at `first`; a slide's rows need not all be held in memory).
 // stats: windows = windows.size(), resumed = first, read and network time.

@@ -40,7 +40,7 @@ class PatternSource : public TileSource {
   RgbImage read_associated(const std::string& name) override { throw InputError("fake.tif", "no " + name); }
 };
 
-std::unique_ptr<Slide> make_slide(int fail_col, int fail_row) {
+std::unique_ptr<Slide> make_slide(int fail_col, int fail_row, size_t cache_bytes = 1 << 20) {
   SlideMeta meta;
   meta.vendor = "test";
   SlideLevel l;
@@ -51,7 +51,7 @@ std::unique_ptr<Slide> make_slide(int fail_col, int fail_row) {
   auto src = std::make_unique<PatternSource>();
   src->fail_col = fail_col;
   src->fail_row = fail_row;
-  return std::make_unique<Slide>("fake.tif", meta, std::move(src), 1 << 20);
+  return std::make_unique<Slide>("fake.tif", meta, std::move(src), cache_bytes);
 }
 
 }  // namespace
@@ -147,4 +147,38 @@ TEST_CASE("predictor: channels-last batches give the NCHW batch's values bit for
   Context ctx;
   CHECK_THROWS_AS(model.net->forward_channels_last(ctx, make_var(Tensor::empty(Shape{1, 16, 16, 3}))), InputError);
   CHECK_THROWS_AS(model.net->forward_channels_last(ctx, make_var(Tensor::empty(Shape{1, 32, 32, 4}))), InputError);
+}
+
+TEST_CASE("predictor: the tile cache is lowered to what a raster of windows reuses", "[infer][predict]") {
+  SlideLevel big;  // a hospital slide: 100000 px wide in 240-px tiles, windows of 224
+  big.width = 100000, big.height = 80000, big.tile_width = big.tile_height = 240;
+  CHECK(raster_cache_bytes(big, 224) == (size_t)417 * 3 * 240 * 240 * 3);  // 3 tile rows across: 216 MB
+  SlideLevel mid = big;  // the 12000-px synthetic slide of compare_predict, 256-px tiles
+  mid.width = mid.height = 12000, mid.tile_width = mid.tile_height = 256;
+  CHECK(raster_cache_bytes(mid, 224) == (size_t)47 * 3 * 256 * 256 * 3);
+  SlideLevel small = mid;
+  small.width = small.height = 1000;
+  CHECK(raster_cache_bytes(small, 224) == (size_t)16 << 20);  // the floor
+  SlideLevel wide = big;
+  wide.width = 400000;
+  CHECK(raster_cache_bytes(wide, 224) == Slide::kDefaultCacheBytes);  // never above the default
+  SlideLevel strips = small;                                          // no tile grid recorded: the whole level one tile
+  strips.tile_width = strips.tile_height = 0;
+  CHECK(raster_cache_bytes(strips, 224) == (size_t)16 << 20);
+
+  Model m = make_model(Arch::resnet18, {"a", "b"}, 11, 32);
+  auto slide = make_slide(-1, -1, Slide::kDefaultCacheBytes);
+  WindowOptions wo;
+  wo.patch_size = 32;
+  wo.tissue = TissueMethod::none;
+  const ReadGeometry g = read_geometry(*slide, wo);
+  const std::vector<Window> windows = candidate_windows(*slide, g, 1);
+  PredictOptions opt;
+  opt.windows = wo;
+  opt.batch_size = 8;
+  predict_windows(m, *slide, g, windows, opt);
+  CHECK(slide->cache().budget() == (size_t)16 << 20);  // lowered from the default 256 MB
+  auto tight = make_slide(-1, -1, 1 << 20);
+  predict_windows(m, *tight, g, windows, opt);
+  CHECK(tight->cache().budget() == (size_t)1 << 20);  // a smaller budget the caller chose stays
 }
