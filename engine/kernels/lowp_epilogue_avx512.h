@@ -57,12 +57,12 @@ __attribute__((always_inline)) inline void lowp_store_rows_as(const LowpTile<A, 
       if (!whole && n0 >= t.N) continue;
       const __mmask16 k = whole || t.N - n0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (t.N - n0)) - 1);
       __m512 x = sum(m, v);
-      // (No bias and no scale: the sum itself. An accumulator is never -0, so it equals sum + 0.)
-      if (scale)
-        x = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), rb ? _mm512_maskz_loadu_ps(k, rb + n0) : zero);
-      else if (rb) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, rb + n0));
+      // Without a bias, + 0 still: a bf16 accumulator can be -0 (vdpbf16ps flushes a tiny product
+      // to a signed zero), which sum + 0 stores as +0.
+      const __m512 b = rb ? _mm512_maskz_loadu_ps(k, rb + n0) : zero;
+      x = scale ? _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, t.scale + n0), b) : _mm512_add_ps(x, b);
       if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, t.res + m * t.ldr + n0));
-      if (res_codes) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
+      if (res_codes && rc) {  // product, then sum: what adding the codes' fp32 value (int8_fake_quantize) rounds to
         // (The maskz forms: GCC 12's unmasked ones raise false -Wmaybe-uninitialized reports.)
         const __m512i q = _mm512_maskz_cvtepu8_epi32(k, _mm_maskz_loadu_epi8(k, rc + n0));
         __m512 p = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k, q), res_scale);
