@@ -32,17 +32,16 @@ inline unsigned lowp_parts(const LowpTile<A, B>& t) {
 // alias anything), and on a 1x1 convolution with 64 input channels the epilogue is over half the tile.
 // Both loops are unrolled, skipping rather than leaving: a loop with a break indexes sum's
 // accumulators at run time, which keeps them on the stack (stored there after every reduction).
-// Parts: the tile's lowp_parts when Known, tested per value at run time otherwise (a test and a
-// branch each, per row and vector).
+// Parts: the tile's lowp_parts when Known; otherwise they are computed here and tested per value
+// (a test and a branch each, per row and vector).
 template <int M, int NV, bool Known, unsigned Parts, class A, class B, class Sum>
 __attribute__((always_inline)) inline void lowp_store_rows_as(const LowpTile<A, B>& tile, Sum sum) {
   const LowpTile<A, B> t = tile;
-  auto has = [&](unsigned part, bool now) { return Known ? (Parts & part) != 0 : now; };
-  const bool whole = has(kLowpWhole, t.rows == M && t.N == 16 * NV), scale = has(kLowpScale, t.scale != nullptr);
-  const bool bias = has(kLowpBias, t.bias != nullptr), row_bias = has(kLowpRowBias, t.row_bias != nullptr);
-  const bool res = has(kLowpRes, t.res != nullptr), res_codes = has(kLowpResCodes, t.res_codes != nullptr);
-  const bool relu = has(kLowpRelu, t.relu), codes = has(kLowpCodes, t.out_codes != nullptr);
-  const bool store = has(kLowpStore, t.c != nullptr);
+  const unsigned parts = Known ? Parts : lowp_parts<M, NV>(t);
+  auto has = [&](unsigned part) { return (parts & part) != 0; };
+  const bool whole = has(kLowpWhole), scale = has(kLowpScale), bias = has(kLowpBias), row_bias = has(kLowpRowBias);
+  const bool res = has(kLowpRes), res_codes = has(kLowpResCodes), relu = has(kLowpRelu), codes = has(kLowpCodes);
+  const bool store = has(kLowpStore);
   const __m512 zero = _mm512_setzero_ps(), res_scale = _mm512_set1_ps(t.res_scale);
   const __m512 out_inv = _mm512_set1_ps(t.out_inv), out_zero = _mm512_set1_ps(t.out_zero);
 #pragma GCC unroll 16
