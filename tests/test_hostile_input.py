@@ -151,6 +151,17 @@ def main():
     expect_refused(["init-model", "--arch", "resnet18", "--classes", "../up,b", "--out", f("bad.safetensors")],
                    "", "path separator")
 
+    # A batch of no windows is refused before any slide is read or anything is written.
+    with open(f("one_slide.csv"), "w") as fh:
+        fh.write("img,gt\nglandular/glandular_000.tif,glandular\n")
+    empty_out = f("batch0_out")
+    expect_refused(["predict", "--model", f("m.safetensors"), "--all-wsi", wsi, "--labels", f("one_slide.csv"),
+                    "--out", empty_out, "--batch-size", "0"], "--batch-size", "at least 1")
+    check(not os.path.exists(empty_out), "predict --batch-size 0 wrote into --out before refusing")
+    expect_refused(["calibrate", "--model", f("m.safetensors"), "--out", f("cal.safetensors"), "--batch-size", "0",
+                    f("patch.png")], "--batch-size", "at least 1")
+    check(not os.path.exists(f("cal.safetensors")), "calibrate --batch-size 0 wrote a model")
+
 
 
     # A legal slide that declares 2^20 px a side (8 MB of tile tables, every tile absent): the
