@@ -330,6 +330,23 @@ p = run(["run", "--config", write_config("moved_eval", with_change("evaluate", "
          "--workdir", moved, "--from", "evaluate", "--until", "evaluate"])
 check(f"--out {moved}/inference_test" in p.stdout, f"the copy's evaluate wrote elsewhere: {p.stdout[-800:]}")
 
+# 16. The shipped configs parse: every key of configs/*.toml, with its commented examples
+# uncommented, is one of its command's flags with a value of the right type (the run gets as far as
+# split, which then finds no class folders in an empty slide folder).
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+empty = f"{tmp}/no_classes"
+os.makedirs(empty)
+for name in ("deepslide.toml", "demo.toml"):
+    with open(f"{repo}/configs/{name}") as fh:
+        text = re.sub(r"^# ([a-z_]+ = )", r"\1", fh.read(), flags=re.M)
+    text = re.sub(r'^all_wsi = "[^"]*"', f'all_wsi = "{empty}"', text, flags=re.M)
+    shipped = f"{tmp}/shipped_{name}"
+    with open(shipped, "w") as fh:
+        fh.write(text)
+    p = run(["run", "--config", shipped, "--workdir", f"{tmp}/shipped_work", "--until", "split"], expect=2)
+    check("no class folders" in p.stderr and "unknown key" not in p.stderr,
+          f"configs/{name} with its examples uncommented did not parse: {p.stderr[-600:]}")
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)

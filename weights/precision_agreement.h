@@ -69,8 +69,9 @@ PrecisionPick pick_precision(const PrecisionAgreement& a, bool calibrated, bool 
                              const std::function<std::string()>& bf16_slow = {});
 // bf16 counts as faster than fp32 where its dot products run at this many times the fp32 FMAs'
 // flops (measured_bf16_dot_ratio, engine/fma_peak.h) or on AMX tiles: between the 0.49 measured
-// on an Intel Xeon without AMX, where bf16 ran at half fp32's speed, and the ~2 expected on AMD Zen
-// 4 and 5, where it ran 1.5-2x fp32; low enough that a noisy measurement there stays above it.
+// on an Intel Xeon without AMX, where bf16 ran at half fp32's speed, and the 1.97-2.01 measured on
+// AMD Zen 5, where it runs 1.5x fp32 (2.5x fp32 direct); low enough that a noisy measurement there
+// stays above it.
 constexpr double kMinBf16DotRatio = 1.2;
 
 // A --precision value on a loaded model: "auto" by pick_precision with this CPU's kernels (every
