@@ -40,7 +40,8 @@ void register_bench_read(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"auto", "never", "always"}))
       ->capture_default_str();
   sub->add_option("--jpeg-decoder", o->jpeg,
-                  "auto: the baseline fast path where it applies (NDPI), else libjpeg; libjpeg: libjpeg always")
+                  "auto: deepslide's own baseline decoder for YCbCr JPEG tiles and frames (libjpeg's pixels), else "
+                  "libjpeg; libjpeg: libjpeg always")
       ->check(CLI::IsMember({"auto", "libjpeg"}))
       ->capture_default_str();
   sub->callback([o, threads, &g] {

@@ -315,7 +315,8 @@ void record(PredictSummary& sum, const SlideOutcome& r) {
 PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
                               const std::function<void(const SlideOutcome&)>& on_slide) {
   // Checked before any slide: the predictor checks it too, but per slide, after predict.json.
-  DS_CHECK_INPUT(o.predict.batch_size >= 1, "--batch-size must be at least 1, got " + std::to_string(o.predict.batch_size));
+  DS_CHECK_INPUT(o.predict.batch_size >= 1,
+                 "--batch-size must be at least 1, got " + std::to_string(o.predict.batch_size));
   DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
   const double interval = listing_interval_seconds();  // a bad value stops the run before it starts
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
