@@ -187,12 +187,13 @@ void print_summary(const TrainSummary& s, bool folder, int64_t items) {
     for (const UnreadableItem& u : s.unreadable) std::cerr << "  " << u.describe() << ": " << u.reason << "\n";
   }
   char buf[300];
-  if (s.stopped_early) {
+  if (s.stopped_early && s.best_path.empty()) {
     std::snprintf(buf, sizeof buf, "stopped after %lld steps (--max-steps); %.1f img/s, data wait %.1f%% of step time",
                   (long long)s.steps, s.images_per_second, 100 * s.wait_share);
     std::cout << buf << ranks_line(s) << "\n";
     return;
   }
+  if (s.stopped_early) std::cout << "stopped after " << s.steps << " steps (--max-steps), at an epoch's end\n";
   if (!s.best_path.empty()) {
     std::snprintf(buf, sizeof buf, "best: epoch %lld, val acc %.4f -> %s (from %s)", (long long)s.best_epoch,
                   s.best_val_acc, s.best_path.c_str(), s.best_source.c_str());

@@ -41,10 +41,24 @@ def metrics(out):
 # Uninterrupted reference.
 ref = f"{tmp}/ref"
 t0 = time.time()
-run(base + ["--out", ref, "--checkpoint-minutes", "0"])
+p = run(base + ["--out", ref, "--checkpoint-minutes", "0"])
 ref_seconds = time.time() - t0
 ref_models = models(ref)
 check(len(ref_models) == 2, f"reference checkpoints {sorted(ref_models)}")
+ref_steps = int(p.stdout.split(" steps,")[0].split()[-1])
+
+# --max-steps at the end of epoch 1: that epoch ends as every epoch does (validated, its log.csv row,
+# its checkpoint, best.safetensors), the run stops there, and --resume goes on from epoch 2.
+at_end = f"{tmp}/max_steps_epoch_end"
+p = run(base + ["--out", at_end, "--checkpoint-minutes", "0", "--max-steps", str(ref_steps // 2)])
+check("at an epoch's end" in p.stdout, f"--max-steps at an epoch's end: {p.stdout[-400:]}")
+check(metrics(at_end) == metrics(ref)[:2], f"--max-steps at an epoch's end: log.csv {metrics(at_end)}")
+check(sorted(models(at_end)) == sorted(ref_models)[:1] and os.path.exists(f"{at_end}/best.safetensors"),
+      f"--max-steps at an epoch's end: checkpoints {sorted(models(at_end))}")
+check(not glob.glob(f"{at_end}/checkpoints/*_b*.safetensors"), "--max-steps at an epoch's end left a mid-epoch checkpoint")
+run(base + ["--out", at_end, "--checkpoint-minutes", "0", "--resume"])
+check(models(at_end) == ref_models and metrics(at_end) == metrics(ref),
+      "resumed after --max-steps at an epoch's end: not the uninterrupted run")
 
 # Interrupted: checkpoint every ~0.1 s, kill -9 at a random moment after the first mid-epoch
 # checkpoint is complete, resume (and kill the resumed run too, once), then finish.

@@ -409,6 +409,7 @@ class Training {
   int64_t steps_ = 0;                  // optimizer steps in this process
   double last_epoch_end_seconds_ = 0;  // the last epoch's time after its batches (StepProgress)
   bool stopped_early_ = false;
+  bool stop_after_epoch_ = false;  // max_steps reached with the epoch's last batch
   double total_step_seconds_ = 0, total_wait_ = 0, total_comm_ = 0;
   int64_t total_images_ = 0;
   Clock::time_point last_ckpt_;
@@ -469,6 +470,10 @@ TrainSummary Training::run() {
     sched_.step();
     end_epoch(e, r);
     last_epoch_end_seconds_ = since(ep.start) - train_seconds;  // validation, checkpoint, log
+    if (stop_after_epoch_) {
+      stopped_early_ = e < cfg_.epochs;
+      break;
+    }
   }
   TrainSummary sum = summary();
   copy_best(sum);
@@ -539,7 +544,12 @@ void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
 }
 
 bool Training::checkpoint_mid_epoch(Epoch& ep) {
-  const bool stop = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
+  // max_steps reached with the epoch's last batch: the epoch is whole, so it ends as every epoch
+  // does (validation, log.csv's row, its checkpoint) and the run stops after it.
+  const bool at_epoch_end = st_.batch >= ep.progress.batches;
+  const bool limit = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
+  if (limit && at_epoch_end) stop_after_epoch_ = true;
+  const bool stop = limit && !at_epoch_end;
   const bool due = cfg_.checkpoint_minutes > 0 && st_.batch < ep.progress.batches &&
                    since(last_ckpt_) >= cfg_.checkpoint_minutes * 60;
   // A stop request (Ctrl-C, SIGTERM): the steps done are kept in a checkpoint and the run ends;
