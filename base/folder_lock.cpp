@@ -32,6 +32,10 @@ FolderLock::FolderLock(const std::string& lock_file, const std::string& folder, 
   }
 }
 
+void FolderLock::keep_across_exec() {
+  if (fd_ >= 0) ::fcntl(fd_, F_SETFD, ::fcntl(fd_, F_GETFD) & ~FD_CLOEXEC);
+}
+
 FolderLock::~FolderLock() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -16,6 +16,9 @@ class FolderLock {
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
+  // Lets the processes this one starts inherit the lock (not closed on exec): the folder then stays
+  // locked until the last of them exits, also when this process is killed first.
+  void keep_across_exec();
 
  private:
   int fd_ = -1;

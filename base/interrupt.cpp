@@ -1,18 +1,34 @@
-// The stop flag behind install_stop_handlers: a sig_atomic_t the handler sets, after which the
-// handler gives the signal back its default action.
+// The stop flag behind install_stop_handlers: a sig_atomic_t the handler sets; a later signal
+// kills, except the same signal again within kSameRequestSeconds.
 #include "base/interrupt.h"
 
 #include <csignal>
+#include <ctime>
 
 namespace ds {
 
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+timespec g_first{};  // when g_stop was set (written once, in the handler)
+
+// One request can arrive twice: Ctrl-C reaches a terminal's whole process group, so a stage of
+// `deepslide run` gets it from the terminal and again from run, which passes it on. A repeat of the
+// same signal this soon after the first is taken as that; later ones, or another signal, kill.
+constexpr double kSameRequestSeconds = 2.0;
 
 extern "C" void on_stop_signal(int sig) {
-  g_stop = sig;
-  std::signal(sig, SIG_DFL);  // a second one kills
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  if (g_stop == 0) {
+    g_first = now;
+    g_stop = sig;
+    return;
+  }
+  const double since = (double)(now.tv_sec - g_first.tv_sec) + 1e-9 * (double)(now.tv_nsec - g_first.tv_nsec);
+  if (sig == g_stop && since < kSameRequestSeconds) return;
+  std::signal(sig, SIG_DFL);  // delivered again as this handler returns: the default action
+  std::raise(sig);
 }
 
 }  // namespace

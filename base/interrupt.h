@@ -2,7 +2,9 @@
 // save what it has done, then throws Interrupted; cli/main.cpp prints its message and exits with
 // 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell does for a killed process.
 // A second signal while the first is being handled kills at once (the default action), so a job
-// stuck somewhere that never polls can still be stopped.
+// stuck somewhere that never polls can still be stopped; only the same signal again within two
+// seconds is taken as the first one arriving twice (a terminal's Ctrl-C reaches a stage of
+// `deepslide run` directly and again through run, which passes it on).
 #pragma once
 #include <exception>
 #include <string>

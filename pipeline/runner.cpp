@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/folder_lock.h"
+#include "base/interrupt.h"
 #include "base/output_dirs.h"
 #include "infer/crossval.h"
 #include "infer/evaluation.h"
@@ -50,7 +52,7 @@ std::string seconds_text(double s) {
 
 struct StageResult {
   std::string name;
-  std::string status;  // "ran", "skipped (up to date)", "not run", "FAILED"
+  std::string status;  // "ran", "skipped (up to date)", "not run", "FAILED", "stopped"
   double seconds = 0;
   std::string note;
 };
@@ -67,7 +69,8 @@ class Runner {
   void plan();
 
   // One run per workdir at a time: an exclusive lock on WORKDIR/.stages/lock, held by this process
-  // while the stages run (the descriptor is close-on-exec: the stage processes do not hold it).
+  // while the stages run and inherited by the stage processes, so that a stage still stopping
+  // after this process was killed keeps a rerun out until it has saved its state.
   void lock_workdir();
 
   std::string stamp_path(const Stage& st) const { return (stamps_ / (st.name + ".json")).string(); }
@@ -111,6 +114,9 @@ class Runner {
   // Stage i's command `a` exited with code rc: the summary, then the error (an InputError when
   // the stage's was one, exit code 2).
   [[noreturn]] void fail(size_t i, const Argv& a, int rc, double seconds);
+  // SIGINT or SIGTERM stopped stage i (run_stage_process passed it on and waited for the stage to
+  // save its state): the summary, and Interrupted.
+  [[noreturn]] void stopped(size_t i, double seconds);
 
   void print_summary() const;
 
@@ -140,6 +146,9 @@ class Runner {
 
 void Runner::run() {
   plan();
+  // SIGINT and SIGTERM are passed on to the running stage, which saves its state; the run then
+  // stops after it (run_stage_process, stopped()).
+  install_stop_handlers();
   lock_workdir();
   log_ << "deepslide run: config " << o_.config << ", workdir " << shown_ << ", stages " << kStages[(size_t)first_]
        << " .. " << kStages[(size_t)last_] << (o_.force ? " (--force)" : "") << "\n";
@@ -156,6 +165,7 @@ void Runner::run() {
       results_.push_back({st.name, "not run", 0, k < first_ ? "before --from" : "after --until"});
       continue;
     }
+    throw_if_stop_requested("no stage was running; run the same command again to go on");
     run_stage(i);
   }
   hashes_.save();
@@ -191,7 +201,8 @@ void Runner::lock_workdir() {
   if (ec) throw InputError(shown_, "cannot create the workdir: " + ec.message());
   stamps_ = workdir_ / ".stages";
   make_output_dirs(workdir_.string(), ".stages");  // (a link there would take the stamps elsewhere)
-  lock_.emplace((stamps_ / "lock").string(), shown_, "deepslide run");
+  lock_.emplace((stamps_ / "lock").string(), shown_, "deepslide run (or a stage it started, still stopping)");
+  lock_->keep_across_exec();
   // Locked: a temporary file here or two levels down (fold<k>/inference_test/) is a killed
   // process's (a stage that is now up to date would never sweep its folder again).
   remove_dead_temporaries(workdir_.string(), 2);
@@ -248,8 +259,11 @@ void Runner::run_stage(size_t i) {
   if (!resume) remove_outputs(st);
   json record = stamp_attempt(st, cmds, inputs);
   const auto t0 = Clock::now();
-  for (const Argv& a : st.commands)
-    if (const int rc = run_stage_process(a, o_.threads, o_.root_flags, log_, err_); rc != 0) fail(i, a, rc, since(t0));
+  for (const Argv& a : st.commands) {
+    const int rc = run_stage_process(a, o_.threads, o_.root_flags, log_, err_);
+    if (stop_signal()) stopped(i, since(t0));
+    if (rc != 0) fail(i, a, rc, since(t0));
+  }
   if (st.kind == "crossval") summarize_folds_stage(st);
   if (const std::string miss = first_missing(st.required); !miss.empty())
     throw InputError(o_.config,
@@ -346,6 +360,17 @@ void Runner::fail(size_t i, const Argv& a, int rc, double seconds) {
                           "; fix the cause and rerun deepslide run";
   if (rc == 2) throw InputError(o_.config, msg);
   throw InternalError(o_.config + ": " + msg);
+}
+
+void Runner::stopped(size_t i, double seconds) {
+  const std::string& name = stages_[i].name;
+  const std::string sig = stop_signal() == SIGINT ? "SIGINT" : "SIGTERM";
+  results_.push_back({name, "stopped", seconds, sig});
+  for (size_t j = i + 1; j < stages_.size(); ++j) results_.push_back({stages_[j].name, "not run", 0, ""});
+  hashes_.save();
+  print_summary();
+  throw Interrupted(stop_signal(), "stopped (" + sig + ") in stage " + name +
+                                       "; run the same command again to continue from where it stopped");
 }
 
 void Runner::print_summary() const {

@@ -9,8 +9,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "base/error.h"
+#include "base/interrupt.h"
 
 namespace ds {
 
@@ -49,9 +51,22 @@ int run_stage_process(const std::vector<std::string>& argv, int threads, const s
     std::fprintf(stderr, "deepslide run: cannot start /proc/self/exe: %s\n", std::strerror(errno));
     _exit(127);
   }
+  // A stop request (SIGINT, SIGTERM: stop_signal) is passed on to the stage, once, and the stage is
+  // waited for while it saves its state: leaving first would let a rerun start beside it. (From a
+  // terminal the stage gets Ctrl-C itself too; base/interrupt.cpp takes the two as one request.)
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw InternalError(std::string("waitpid: ") + std::strerror(errno));
+  bool passed_on = false;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) throw InternalError(std::string("waitpid: ") + std::strerror(errno));
+    if (!passed_on && stop_signal()) {
+      kill(pid, stop_signal());
+      passed_on = true;
+    }
+    const timespec pause{0, 20'000'000};
+    nanosleep(&pause, nullptr);
+  }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) {
     err << "deepslide run: " << argv[0] << " was killed by signal " << WTERMSIG(status) << " ("

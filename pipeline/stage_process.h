@@ -14,7 +14,8 @@ namespace ds {
 // Runs `deepslide [--threads N] <root_flags> <argv>` (threads > 0 adds the flag) and returns its exit code,
 // 128 + the signal when it was killed. The command line goes to `log` (flushed, with stdout,
 // before the child starts: the child writes to the same stdout); a kill is reported on `err`.
-// The child gets SIGTERM when this process dies.
+// A stop request this process gets (install_stop_handlers) is passed on to the child, which is
+// then waited for; the child gets SIGTERM when this process dies.
 int run_stage_process(const std::vector<std::string>& argv, int threads, const std::vector<std::string>& root_flags,
                       std::ostream& log, std::ostream& err);
 
