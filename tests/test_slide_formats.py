@@ -9,7 +9,8 @@
 # and `read-region` the same pixels (tolerance 0: the same decoders) at random places of level 0
 # and of every level with an integer downsample, across tile and level edges and outside the
 # level. Damaged files (corrupt JPEG 2000 codestream, broken NDPI restart markers, a missing
-# level) must fail with one line naming the file, exit code 2.
+# level, an SVS whose tiled pages are out of order) must fail with one line naming the file, exit code 2.
+# An SVS whose every page `tiffcp` tiled reads as the original.
 import json
 import os
 import random
@@ -213,6 +214,37 @@ def svs_bad_inputs(tmp):
     print("SVS JPEG 2000: a corrupt codestream and a cut file: exit 2, one line; a Latin-1 description reads")
 
 
+def svs_all_pages_tiled(tmp):
+    """An SVS rewritten by `tiffcp`, which tiles every page (the thumbnail, label and macro too):
+    read as the original (its levels, associated images and pixels; deflate keeps the pixels), where
+    OpenSlide refuses it; its pages reordered so that a level follows a smaller one: refused."""
+    synth = os.path.join(tmp, "tiffcp_synth")
+    # (3000 px: the thumbnail, 768 px, then sits between levels 0 and 1 in size, out of order)
+    run("synth", "--out", synth, "--classes", "2", "--slides-per-class", "1", "--width", 3000, "--height", 2400)
+    cls = sorted(os.listdir(synth))[0]
+    orig = os.path.join(synth, cls, os.listdir(os.path.join(synth, cls))[0])
+    copy = os.path.join(tmp, "tiffcp_all_tiled.svs")
+    subprocess.run(["tiffcp", "-c", "zip", orig, copy], check=True)
+    assert all(pg.is_tiled for pg in tifffile.TiffFile(copy).pages), "tiffcp left a page in strips"
+    a, b = json.loads(run("info", orig)), json.loads(run("info", copy))
+    assert a["levels"] == b["levels"] and a["associated"] == b["associated"] == ["thumbnail", "label", "macro"], (a, b)
+    for level in range(len(a["levels"])):
+        args = ["--x", 0, "--y", 0, "--level", level, "--width", 300, "--height", 250]
+        run("read-region", orig, *args, "--out", os.path.join(tmp, "o.png"))
+        run("read-region", copy, *args, "--out", os.path.join(tmp, "c.png"))
+        assert np.array_equal(np.asarray(Image.open(os.path.join(tmp, "o.png"))),
+                              np.asarray(Image.open(os.path.join(tmp, "c.png")))), level
+    for name in a["associated"]:
+        run("associated", orig, name, "--out", os.path.join(tmp, "o.png"))
+        run("associated", copy, name, "--out", os.path.join(tmp, "c.png"))
+        assert np.array_equal(np.asarray(Image.open(os.path.join(tmp, "o.png"))),
+                              np.asarray(Image.open(os.path.join(tmp, "c.png")))), name
+    shuffled = os.path.join(tmp, "tiffcp_out_of_order.svs")
+    subprocess.run(["tiffcp", "-c", "zip", orig + ",0,2,4,3", shuffled], check=True)
+    expect_error(["info", shuffled], shuffled, "not in decreasing size order")
+    print("SVS with every page tiled (tiffcp): read as the original; its levels out of order: refused")
+
+
 def ome_tiff(tmp, rng):
     """OME-TIFF: OpenSlide reads it as generic-tiff, level 0 only; libvips reads every level (its
     SubIFDs) and is the oracle there (lossless tiles: exact). mpp from PhysicalSize, in nm here."""
@@ -389,6 +421,7 @@ def main():
         leica(tmp, rng)
         ndpi_bad_inputs(tmp)
         svs_bad_inputs(tmp)
+        svs_all_pages_tiled(tmp)
         print("formats: all equal (exact but for the overlapping BIFs, within pixman's rounding)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -549,22 +549,47 @@ size_t generic_top(const std::vector<TiffDir>& dirs, const std::function<bool(co
   return top;
 }
 
+// The next page of the main chain after dirs[i], or null.
+const TiffDir* next_main(const std::vector<TiffDir>& dirs, size_t i) {
+  for (size_t j = i + 1; j < dirs.size(); ++j)
+    if (dirs[j].main_index >= 0) return &dirs[j];
+  return nullptr;
+}
+
 // The generic and Aperio layouts: Aperio's by its description's image kinds, a generic pyramid
 // by reduced-resolution flags, SubIFDs or size ratios.
-TiffLayout generic_layout(const std::vector<TiffDir>& dirs, bool aperio) {
+TiffLayout generic_layout(const std::string& path, const std::vector<TiffDir>& dirs, bool aperio) {
   TiffLayout layout;
   std::vector<int>& levels = layout.level_dirs;
   if (aperio) {
+    // Aperio writes its levels tiled, largest first, and the thumbnail (page 1), label and macro
+    // in strips. A copy that tiles every page (`tiffcp`) keeps them apart by what they say they
+    // are: a label or macro by its description, the thumbnail by being page 1 and smaller than the
+    // level after it (OpenSlide refuses such a copy: its levels are then out of order; a tiled
+    // page 1 larger than the next page is a level to both, a true reduction of the slide).
     std::set<std::string> names;
     for (size_t i = 0; i < dirs.size(); ++i) {
       const TiffDir& d = dirs[i];
       if (d.main_index < 0) continue;
-      if (d.tiled || i == 0) {
+      const std::string said = aperio_associated_name(d.description);
+      const TiffDir* next = next_main(dirs, i);
+      const bool thumbnail = d.main_index == 1 && (!d.tiled || (next && next->tiled && next->width > d.width));
+      if (i == 0 || (d.tiled && !thumbnail && said != "label" && said != "macro")) {
         levels.push_back((int)i);
         continue;
       }
-      const std::string name = d.main_index == 1 ? "thumbnail" : aperio_associated_name(d.description);
+      const std::string name = thumbnail ? "thumbnail" : said;
       if (!name.empty() && names.insert(name).second) layout.associated.emplace_back(name, (int)i);
+    }
+    // Out of order, the levels cannot be told from other pages tiled alike: refused, as OpenSlide
+    // does, rather than read a picture of another kind as a level.
+    for (size_t k = 1; k < levels.size(); ++k) {
+      const TiffDir &a = dirs[(size_t)levels[k - 1]], &b = dirs[(size_t)levels[k]];
+      if (b.width >= a.width || b.height >= a.height)
+        throw InputError(path, "its tiled pages are not in decreasing size order (page " +
+                                   std::to_string(b.main_index) + ", " + std::to_string(b.width) + "x" +
+                                   std::to_string(b.height) + ", after " + std::to_string(a.width) + "x" +
+                                   std::to_string(a.height) + "), so its levels cannot be told from its other images");
     }
   } else {
     // Beside tiled pages a stripped page other than the full-resolution one is a thumbnail, label
@@ -617,7 +642,7 @@ std::unique_ptr<Slide> open_tiff_slide(const std::string& path, size_t cache_byt
     // gives its pixel size.
     const bool ome = !aperio && is_ome_xml(base.description);
     meta.vendor = aperio ? "aperio" : ome ? "ome-tiff" : "generic-tiff";
-    layout = generic_layout(dirs, aperio);
+    layout = generic_layout(path, dirs, aperio);
     const TiffDir& top = dirs[(size_t)layout.level_dirs[0]];
     add_tiff_properties(top, meta);
     if (aperio) add_aperio_properties(top.description, meta);
