@@ -10,6 +10,7 @@
 namespace ds {
 
 void check_thread_count(int n, const std::string& flag) {
+  if (n < 0) throw InputError(flag + " " + std::to_string(n) + " is negative (0 or absent: every core)");
   if (n > kMaxThreads)
     throw InputError(flag + " " + std::to_string(n) + " is more than the " + std::to_string(kMaxThreads) +
                      " threads deepslide runs");

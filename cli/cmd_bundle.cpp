@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "base/error.h"
 #include "base/json_bounded.h"
 #include "cli/commands.h"
 #include "infer/bundle_make.h"
@@ -30,6 +31,7 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
   BundleOptions o = f.opt;
   o.level = given(sub, "--level", f.level);
   o.mpp = given(sub, "--mpp", f.mpp);
+  DS_CHECK_INPUT(!o.mpp || *o.mpp > 0, "--mpp must be positive, got " + std::to_string(f.mpp));
   o.overlap = given(sub, "--overlap", f.overlap);
   o.tissue = given(sub, "--tissue", f.tissue);
   o.purple_threshold = given(sub, "--purple-threshold", f.purple_threshold);

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("deepslide ") + DEEPSLIDE_VERSION);
   app.require_subcommand(1);
   ds::cli::Globals g;
-  app.add_option("--threads", g.threads, "Threads for every command (default: all cores)");
+  app.add_option("--threads", g.threads, "Threads for every command (default, or 0: all cores)");
   app.add_option("--tuning", g.tuning, "on|off: use this CPU's convolution tuning file (deepslide tune)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();

@@ -33,7 +33,10 @@ WindowOptions WindowFlags::resolve(double default_overlap) const {
   DS_CHECK_INPUT(o.purple.scale >= 1 && o.purple.scale <= o.patch_size,
                  "--purple-scale must be in [1, patch size], got " + std::to_string(o.purple.scale));
   DS_CHECK_INPUT(o.otsu_min_fraction >= 0 && o.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
-  DS_CHECK_INPUT(o.mpp >= 0, "--mpp must be positive");
+  // 0 stands for no --mpp inside; given, it is a mistake.
+  const CLI::Option* mpp = sub ? sub->get_option_no_throw("--mpp") : nullptr;
+  DS_CHECK_INPUT(o.mpp > 0 || (o.mpp == 0 && !(mpp && mpp->count() > 0)),
+                 "--mpp must be positive, got " + std::to_string(o.mpp));
   return o;
 }
 

@@ -81,7 +81,9 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
   DS_CHECK_INPUT(batch >= 1, "--batch-size must be at least 1, got " + std::to_string(batch));
   DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
   const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_patch_file(p); });
-  const int64_t per_slide = slides ? ceil_div(max_windows, slides) : 0;
+  // Slide k's share of max_windows: the shares add up to it exactly (--windows is an upper bound).
+  auto share = [&](int64_t k) { return (k + 1) * max_windows / slides - k * max_windows / slides; };
+  int64_t slide_k = 0;
 
   CalibrationSummary s;
   std::vector<RgbImage> pending;
@@ -114,7 +116,7 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
     flush();  // the patches before it, fitted alone
     const SlideStain slide_stain = fit_slide_stain(*slide, model.stain);
     pending_stain = &slide_stain;
-    const int64_t n = (int64_t)sw.windows.size(), take = std::min(n, per_slide);
+    const int64_t n = (int64_t)sw.windows.size(), take = std::min(n, share(slide_k++));
     for (int64_t i = 0; i < take; ++i)  // evenly over the tissue windows
       add(read_window(*slide, sw.geometry, sw.windows[(size_t)(i * n / take)]), path);
     flush();  // a slide's windows in its own batches: a later unreadable slide names itself

@@ -47,6 +47,10 @@ def main():
         p = run(["calibrate", "--model", out, "--out", out, "--windows", "2", "--tissue", "none", SLIDES[0]])
         check("calibrate: 2 windows" in p.stdout, f"recalibrate in place: {p.stdout!r}")
         check(set(model_metadata(out)) == set(meta), "recalibrated: same keys")
+        # --windows is an upper bound: 5 over two slides is 3 + 2, not 3 + 3.
+        p = run(["calibrate", "--model", out, "--out", out, "--windows", "5", "--tissue", "none",
+                 "--agreement-windows", "0", *SLIDES])
+        check("calibrate: 5 windows" in p.stdout, f"--windows 5 over two slides: {p.stdout!r}")
 
         missing = os.path.join(tmp, "nope.svs")
         for label, args, needle in [

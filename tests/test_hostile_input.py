@@ -161,6 +161,13 @@ def main():
     expect_refused(["calibrate", "--model", f("m.safetensors"), "--out", f("cal.safetensors"), "--batch-size", "0",
                     f("patch.png")], "--batch-size", "at least 1")
     check(not os.path.exists(f("cal.safetensors")), "calibrate --batch-size 0 wrote a model")
+    # Values that mean nothing are refused rather than read as a default.
+    predict_one = ["predict", "--model", f("m.safetensors"), "--all-wsi", wsi, "--labels", f("one_slide.csv"), "--out",
+                   empty_out]
+    expect_refused(predict_one + ["--mpp", "0"], "--mpp", "must be positive")
+    expect_refused(predict_one + ["--precision", "int4"], "--precision", "auto")
+    expect_refused(["--threads", "-3", "info", f("patch.png")], "--threads", "negative")
+    check(not os.path.exists(empty_out), "a refused predict wrote into --out")
 
 
 

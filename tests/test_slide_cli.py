@@ -59,6 +59,16 @@ def main():
         r = np.asarray(Image.open(out))
         assert r.shape == (30, 100, 3)
         assert (r[:, :50] == img[10:40, 650:700]).all() and (r[:, 50:] == 255).all()
+        # The output's extension says the format: JPEG for .jpg / .jpeg, any other refused.
+        jpg = os.path.join(tmp, "r.JPG")
+        run("read-region", tif, "--x", 650, "--y", 10, "--level", 0, "--width", 100, "--height", 30, "--out", jpg)
+        with open(jpg, "rb") as fh:
+            assert fh.read(3) == b"\xff\xd8\xff", "read-region --out r.JPG did not write a JPEG"
+        assert np.asarray(Image.open(jpg)).shape == (30, 100, 3)
+        bmp = os.path.join(tmp, "r.bmp")
+        expect_input_error(["read-region", tif, "--x", 0, "--y", 0, "--width", 8, "--height", 8, "--out", bmp],
+                           "r.bmp", ".png, .jpg or .jpeg")
+        assert not os.path.exists(bmp)
 
         # Aperio-style file: stripped base level, thumbnail as IFD 1, then a label.
         svs = os.path.join(tmp, "a.svs")

@@ -112,9 +112,8 @@ void set_model_precision(Model& model, Precision precision, const std::string& m
 Precision parse_precision(const std::string& value) {
   if (value == "fp32") return Precision::fp32;
   if (value != "bf16" && value != "int8")
-    throw InputError("--precision", "must be fp32, bf16 or int8" +
-                                        std::string(value == "auto" ? " here (auto needs a model)" : "") + ", got " +
-                                        value);
+    throw InputError("--precision", value == "auto" ? "must be fp32, bf16 or int8 here (auto needs a model), got auto"
+                                                    : "must be fp32, bf16, int8 or auto, got " + value);
   const bool bf16 = value == "bf16";
   if (!(bf16 ? has_bf16_kernels() : has_vnni_kernels()) && !reference_kernels()) {
     const CpuExtensions& e = cpu_extensions();

@@ -1,6 +1,7 @@
 // PNG/JPEG load through stb_image, save through stb_image_write (atomically, base/atomic_file.h).
 #include "slide/reader/image_io.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -150,6 +151,29 @@ void save_png(const std::string& path, const RgbImage& img, bool sync) {
 void save_jpeg(const std::string& path, const RgbImage& img, int quality, bool sync) {
   std::vector<uint8_t> buf = encode_jpeg(img, quality);
   write_file_atomic(path, buf.data(), buf.size(), sync);
+}
+
+namespace {
+
+// The lower-case extension of path ("" when none).
+std::string lower_extension(const std::string& path) {
+  std::string e = std::filesystem::path(path).extension().string();
+  for (char& c : e) c = (char)std::tolower((unsigned char)c);
+  return e;
+}
+
+}  // namespace
+
+void check_image_path(const std::string& path) {
+  const std::string e = lower_extension(path);
+  if (e != ".png" && e != ".jpg" && e != ".jpeg")
+    throw InputError(path, "an image written here must end in .png, .jpg or .jpeg (it says which format)");
+}
+
+void save_image(const std::string& path, const RgbImage& img) {
+  check_image_path(path);
+  if (lower_extension(path) == ".png") save_png(path, img);
+  else save_jpeg(path, img);
 }
 
 }  // namespace ds
