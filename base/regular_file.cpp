@@ -22,4 +22,18 @@ void require_regular_file(const std::string& path) {
                                                 : "is a device or socket, not a regular file");
 }
 
+void require_input_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) throw InputError(path, "no such file");
+  require_regular_file(path);
+}
+
+void require_input_folder(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw InputError(
+        path, errno == ENOENT ? std::string("no such folder") : "cannot open: " + std::string(std::strerror(errno)));
+  if (!S_ISDIR(st.st_mode)) throw InputError(path, "not a folder");
+}
+
 }  // namespace ds

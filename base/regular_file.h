@@ -9,4 +9,10 @@ namespace ds {
 // loop, no permission). Nothing for a missing path: the caller's open says so in its own words.
 void require_regular_file(const std::string& path);
 
+// The input checks a command makes before it creates its output folder, so that a mistyped path
+// leaves nothing behind: InputError naming `path` when it is missing ("no such file" / "no such
+// folder") or of the other kind.
+void require_input_file(const std::string& path);
+void require_input_folder(const std::string& path);
+
 }  // namespace ds

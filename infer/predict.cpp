@@ -22,6 +22,7 @@
 #include "base/folder_lock.h"
 #include "base/interrupt.h"
 #include "base/json_bounded.h"
+#include "base/regular_file.h"
 #include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
@@ -320,6 +321,7 @@ PredictSummary predict_slides(Model& model, const PredictSlidesOptions& o,
   DS_CHECK_INPUT(o.commit_seconds >= 0, "--commit-seconds must not be negative");
   const double interval = listing_interval_seconds();  // a bad value stops the run before it starts
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
+  require_input_folder(o.all_wsi);  // (a mistyped one would fail every slide, after --out was made)
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) throw InputError(o.out, "cannot create folder: " + ec.message());

@@ -167,6 +167,8 @@ def main():
     expect_refused(predict_one + ["--mpp", "0"], "--mpp", "must be positive")
     expect_refused(predict_one + ["--precision", "int4"], "--precision", "auto")
     expect_refused(["--threads", "-3", "info", f("patch.png")], "--threads", "negative")
+    expect_refused(["predict", "--model", f("m.safetensors"), "--all-wsi", f("no_such_wsi"), "--labels",
+                    f("one_slide.csv"), "--out", empty_out], "no_such_wsi", "no such folder")
     check(not os.path.exists(empty_out), "a refused predict wrote into --out")
 
 

@@ -66,6 +66,18 @@ p = run(folder[:-1] + ["-5", "--out", f"{tmp}/neg_steps"], expect=2)
 check("--max-steps must be at least 1" in error_line(p), "--max-steps -5: " + error_line(p))
 check(not os.path.exists(f"{tmp}/neg_steps/log.csv"), "--max-steps -5 started training")
 
+# A flag that chooses slide windows, given with a patch folder, is refused (it was ignored).
+p = run(folder + ["--num-train-per-class", "5", "--out", f"{tmp}/folder_npc"], expect=2)
+check("--num-train-per-class" in error_line(p) and "--train-folder" in error_line(p),
+      "--num-train-per-class with --train-folder: " + error_line(p))
+# A mistyped input path is named before --out is made (it left OUT/.lock behind).
+p = run(["train", "--train-folder", f"{tmp}/no_such_data"] + common + ["--out", f"{tmp}/typo_out"], expect=2)
+check("no such folder" in error_line(p) and not os.path.exists(f"{tmp}/typo_out"),
+      "a missing --train-folder: " + error_line(p))
+p = run(slides[:4] + [f"{tmp}/no_such.csv"] + slides[5:] + ["--out", f"{tmp}/typo_out"], expect=2)
+check("no such file" in error_line(p) and not os.path.exists(f"{tmp}/typo_out"),
+      "a missing --labels-train: " + error_line(p))
+
 d = f"{tmp}/empty_class"
 shutil.copytree(data, d)
 os.makedirs(f"{d}/train/empty")

@@ -23,6 +23,7 @@
 #include "base/format.h"
 #include "base/hash.h"
 #include "base/interrupt.h"
+#include "base/regular_file.h"
 #include "base/threads.h"
 #include "dist/comm.h"
 #include "train/checkpoint.h"
@@ -747,6 +748,15 @@ TrainSummary train_model(const TrainConfig& cfg, const Dataset& data, const Trai
 TrainSummary load_and_train(const TrainConfig& cfg, const DataSource& src, const TrainEvents& ev) {
   // One training run per --out, from before anything is written there (the data event may write
   // --windows-csv into it) until the run returns.
+  // The inputs are there (a mistyped path leaves no --out behind); load_dataset reads them.
+  if (!src.train_folder.empty()) {
+    require_input_folder(src.train_folder);
+  } else {
+    require_input_folder(src.slides.all_wsi);
+    require_input_file(src.slides.labels_train);
+    require_input_file(src.slides.labels_val);
+    if (!src.slides.annotations.empty()) require_input_folder(src.slides.annotations);
+  }
   std::optional<FolderLock> lock;
   if (dist::rank() == 0) {
     std::error_code ec;

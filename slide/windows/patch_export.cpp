@@ -20,6 +20,7 @@
 #include "base/json_bounded.h"
 #include "base/output_dirs.h"
 #include "base/parallel.h"
+#include "base/regular_file.h"
 #include "base/safe_names.h"
 #include "dist/comm.h"
 #include "dist/work_queue.h"
@@ -270,6 +271,7 @@ double record_interval_seconds() { return env_seconds("DEEPSLIDE_PATCHES_JSON_IN
 PatchExportSummary export_patches(const PatchExportOptions& o,
                                   const std::function<void(const SlideExport&)>& on_slide) {
   const std::vector<SlideLabel> rows = read_labels_csv(o.labels);
+  require_input_folder(o.all_wsi);
   // With annotations a slide's patches go to its annotations' classes, any folder: names unique
   // across all slides.
   const std::vector<std::string> names = patch_slide_names(rows, !o.annotations.empty());
