@@ -54,6 +54,7 @@ void run_bundle(BundleFlags& f, const CLI::App* sub) {
             << "\n"
             << "  slide     " << made.recipe.aggregator.method << " aggregator ("
             << string_or(made.provenance["validation"], "name", "?") << ")\n";
+  if (!made.resolution_note.empty()) std::cerr << "bundle: note: " << made.resolution_note << "\n";
 }
 
 }  // namespace

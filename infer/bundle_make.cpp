@@ -148,6 +148,19 @@ BundleMade make_bundle(const BundleOptions& o) {
     w.level = o.level.value_or(0);
     w.mpp = o.mpp.value_or(0.0);
     s.sources["level"] = s.sources["mpp"] = o.level ? "--level" : "--mpp";
+    // The model and the aggregator's thresholds were fitted on slides read the predictions' way.
+    const nlohmann::json& win = s.windows();
+    const double then_mpp = win.contains("mpp") && win["mpp"].is_number() ? win["mpp"].get<double>() : 0.0;
+    const bool then_level = then_mpp == 0 && win.contains("level") && win["level"].is_number_integer();
+    const bool differs = then_level ? (w.mpp > 0 || win["level"].get<int64_t>() != w.level)
+                                    : then_mpp > 0 && (w.mpp == 0 || std::abs(w.mpp / then_mpp - 1) > 1e-6);
+    if (differs)
+      made.resolution_note =
+          "the recipe reads slides at " +
+          (w.mpp > 0 ? std::to_string(w.mpp) + " um/px" : "level " + std::to_string(w.level)) + ", the predictions " +
+          o.aggregator + " was chosen on at " +
+          (then_level ? "level " + std::to_string(win["level"].get<int64_t>()) : std::to_string(then_mpp) + " um/px") +
+          ": the model and the aggregator's thresholds were fitted there; check the bundle on slides read its way";
   } else {
     w.level = s.get<int>(std::nullopt, "level", "--level or --mpp");
     w.mpp = s.get<double>(std::nullopt, "mpp", "--level or --mpp");

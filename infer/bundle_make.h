@@ -29,6 +29,9 @@ struct BundleMade {
   Recipe recipe;
   nlohmann::ordered_json provenance;
   std::map<std::string, std::string> sources;  // recipe field -> where its value came from
+  // Where the recipe reads slides otherwise than the predictions the aggregator was chosen on (a
+  // --level or --mpp of its own): what to tell the user, else "".
+  std::string resolution_note;
 };
 
 // Builds the recipe and provenance and writes the bundle atomically; prints nothing.

@@ -10,7 +10,7 @@ their microns per pixel (synth --mpp):
   it searched on.
 - the ways out: a bundle made with --mpp has no range and reads those slides; predict with the
   bundle refuses them, and reads them when --level or --mpp is given; a bundle made at another
-  level than the predictions records nothing; a bundle without the keys (made before them) checks
+  level than the predictions records nothing and says so on stderr; a bundle without the keys (made before them) checks
   nothing.
 - hostile values: a bad read_mpp_range in aggregator.json, and bad or half recipe_level_mpp_*
   keys in a bundle, are one-line errors naming the file and the field.
@@ -105,6 +105,10 @@ bundle_l1 = f"{tmp}/b_l1.safetensors"
 p = run(["bundle", "--model", model, "--aggregator", agg_path, "--out", bundle_l1, "--level", "1"])
 check("recipe_level_mpp_min" not in model_metadata(bundle_l1) and "none: no resolution recorded" in p.stdout,
       f"a bundle at another level than its predictions records nothing: {p.stdout!r}")
+check("bundle: note: the recipe reads slides at level 1, the predictions" in p.stderr and "at level 0" in p.stderr,
+      f"a bundle at another level than its predictions says so: {p.stderr!r}")
+p = run(["bundle", "--model", model, "--aggregator", agg_path, "--out", f"{tmp}/b_l0.safetensors", "--level", "0"])
+check("note:" not in p.stderr, f"a bundle at the predictions' own level notes nothing: {p.stderr!r}")
 old = f"{tmp}/b_old.safetensors"
 edit_model_metadata(bundle, old, lambda m: [m.pop("recipe_level_mpp_min"), m.pop("recipe_level_mpp_max")])
 run(["diagnose", "--bundle", old, "--out", f"{tmp}/dx_old", f"{new}/at0.25"] + T)
