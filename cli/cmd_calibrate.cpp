@@ -53,7 +53,10 @@ void register_calibrate(CLI::App& app, Globals& g) {
       "calibrate", "Measure a model's int8 input ranges on slide windows or patches (for --precision int8)");
   sub->add_option("--model", o->model, "Model file or bundle (.safetensors)")->required();
   sub->add_option("--out", o->out, "Model file to write, the ranges in its metadata (may be --model)")->required();
-  sub->add_option("inputs", o->inputs, "Slides (windows read as predict reads them) or PNG/JPEG patches")->required();
+  sub->add_option("inputs", o->inputs,
+                  "Slides (windows read as predict reads them; folders walked for slides as diagnose walks them) or "
+                  "PNG/JPEG patches")
+      ->required();
   sub->add_option("--windows", o->windows, "Slide windows to measure at most, spread over the slides")
       ->capture_default_str();
   sub->add_option("--agreement-windows", o->agreement_windows,

@@ -3,10 +3,12 @@
 #include "infer/calibrate_inputs.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "base/error.h"
 #include "base/int_math.h"
 #include "engine/cpu_features.h"
+#include "infer/diagnose_inputs.h"
 #include "slide/reader/image_io.h"
 #include "slide/reader/slide.h"
 #include "slide/windows/slide_stain.h"
@@ -69,10 +71,20 @@ void measure(Model& model, EvenSample& sample, int batch, CalibrationSummary& s)
 
 }  // namespace
 
-CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::string>& inputs,
+CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::string>& given,
                                        const WindowOptions& windows, int64_t max_windows, int64_t agreement_windows,
                                        int batch, int threads,
                                        const std::function<void(const std::string&)>& progress) {
+  // Folders are walked for slides as diagnose walks them (a DICOM series' folder is one slide).
+  std::vector<std::string> inputs;
+  for (const std::string& p : given) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p, ec)) {
+      inputs.push_back(p);
+      continue;
+    }
+    for (const DiagnoseInput& in : diagnose_inputs({p}, "", "")) inputs.push_back(in.path);
+  }
   DS_CHECK_INPUT(max_windows >= 1, "--windows must be at least 1, got " + std::to_string(max_windows));
   // The sampled windows are kept in memory (up to twice this many before they are thinned).
   DS_CHECK_INPUT(agreement_windows >= 0 && agreement_windows <= kMaxAgreementWindows,

@@ -26,8 +26,9 @@ struct CalibrationSummary {
   std::string agreement_note;    // what was not measured and why ("" when both were)
 };
 
-// Inputs ending in .png, .jpg or .jpeg (any case) are patches (patch_size a side); the others are
-// slides, read with `windows` (its patch_size must be the model's). InputError naming the file
+// Inputs ending in .png, .jpg or .jpeg (any case) are patches (patch_size a side); folders are
+// walked for slides as diagnose walks them (diagnose_inputs.h); the others are slides, read with
+// `windows` (its patch_size must be the model's). InputError naming the file
 // for an unreadable input, and naming the inputs when they hold no window at all. progress, when
 // given, is told each slide as its windows are selected (patches are quick: not reported).
 CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::string>& inputs,

@@ -51,6 +51,15 @@ def main():
         p = run(["calibrate", "--model", out, "--out", out, "--windows", "5", "--tissue", "none",
                  "--agreement-windows", "0", *SLIDES])
         check("calibrate: 5 windows" in p.stdout, f"--windows 5 over two slides: {p.stdout!r}")
+        # A folder is walked for slides, as diagnose walks it (here one slide in a sub-folder).
+        folder = os.path.join(tmp, "slides")
+        os.makedirs(os.path.join(folder, "sub"))
+        shutil.copy(SLIDES[0], folder)
+        shutil.copy(SLIDES[1], os.path.join(folder, "sub"))
+        p = run(["calibrate", "--model", out, "--out", out, "--windows", "6", "--tissue", "none",
+                 "--agreement-windows", "0", folder])
+        check("calibrate: 6 windows" in p.stdout and p.stderr.count("calibrate: ") >= 2,
+              f"a folder of slides: {p.stdout!r} {p.stderr!r}")
 
         missing = os.path.join(tmp, "nope.svs")
         for label, args, needle in [
