@@ -11,8 +11,8 @@
 #include "base/file_hash.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
+#include "infer/diagnose_inputs.h"
 #include "slide/reader/dicom_instance.h"
-#include "slide/reader/dicom_series.h"
 #include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
@@ -145,6 +145,18 @@ std::shared_ptr<const Slide> Catalog::open(const std::string& path, size_t cache
 }
 
 void Catalog::add(ServedSlide s, const std::string& annotations_dir) {
+  // A slide reached twice (its folder and a run that predicted it; open() shares one Slide per
+  // file) is served once: with the run's predictions where one has them, under its first id.
+  for (ServedSlide& e : slides_) {
+    if (e.slide != s.slide) continue;
+    if (s.source.empty()) return;
+    if (!e.source.empty()) break;  // two runs' predictions of one slide: both served
+    s.id = e.id;
+    s.dz = e.dz;
+    s.annotations = e.annotations;
+    e = std::move(s);
+    return;
+  }
   std::string base = slide_id_base(s.path), id = base;
   for (int n = 2; by_id_.count(id); ++n) {
     const std::string suffix = "-" + std::to_string(n);
@@ -182,21 +194,23 @@ Catalog::Catalog(const CatalogOptions& o) {
     } else if (is_diagnose_slide_folder(p)) {
       add_diagnosed(p, p, o);
     } else {
-      // Slide files one level deep; DICOM files stand for their series (the folder itself when it
-      // holds one: slide/reader/dicom_series.h), here and in each sub-folder.
+      // A diagnose output folder (its <slide>/diagnosis.json one level down), else the slides in
+      // it and its sub-folders as diagnose finds them (every file the reader opens, by content; a
+      // DICOM series once), so a folder of class sub-folders serves as it predicts.
       std::vector<fs::path> diagnosed, files;
-      bool dicom_here = false;
-      const auto add_series = [&](const fs::path& dir) {
-        for (const std::string& f : dicom_slides_in(dir.string())) files.emplace_back(f);
-      };
-      for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
+      for (const fs::directory_entry& e : fs::directory_iterator(p, ec))
         if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) diagnosed.push_back(e.path());
-        else if (e.is_directory(ec)) add_series(e.path());
-        else if (e.is_regular_file(ec) && has_dicom_magic(e.path().string())) dicom_here = true;
-        else if (e.is_regular_file(ec) && Slide::has_slide_magic(e.path().string())) files.push_back(e.path());
-      }
       if (ec) throw InputError(arg, "cannot list the folder: " + ec.message());
-      if (dicom_here) add_series(p);
+      if (diagnosed.empty()) {
+        std::vector<DiagnoseInput> found;
+        try {
+          found = diagnose_inputs({arg}, "", "");
+        } catch (const InputError&) {  // none: said below, with what else the folder could have been
+        }
+        for (const DiagnoseInput& in : found)
+          if (fs::is_directory(in.path, ec) || has_dicom_magic(in.path) || Slide::has_slide_magic(in.path))
+            files.emplace_back(in.path);
+      }
       std::sort(diagnosed.begin(), diagnosed.end());
       std::sort(files.begin(), files.end());
       for (const fs::path& d : diagnosed) add_diagnosed(d, p, o);

@@ -595,6 +595,17 @@ def main():
         check_start_errors(tmp, pyr)
         check_error_paths(tmp)
     check_real_runs(tmp)
+    check_folder_walk(tmp, pred)
+
+
+def check_folder_walk(tmp, pred):
+    """A folder of class sub-folders serves every slide in it (as diagnose walks it), and a slide
+    reached both through it and through a predict run is listed once, with the run's predictions."""
+    with serving(os.path.join(tmp, "syn"), pred, ok_message="serve folder walk: ok") as srv:
+        slides = json.loads(srv.get("/api/slides")[2])
+        names = sorted((s["name"], s["predictions"]) for s in slides)
+        h.check(names == [("glandular_000.tif", None), ("solid_000.tif", "predict")],
+                f"a folder of class sub-folders with a run of one of its slides: {names}")
 
 
 if __name__ == "__main__":
