@@ -29,8 +29,8 @@ void run_calibrate(const CalibrateOpts& o, const Globals& g) {
   std::map<std::string, std::string> meta;
   Model model = load_model(o.model, &meta);
   // A bundle's recipe reads the windows as diagnose will; flags given override it.
-  WindowOptions w =
-      is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows) : o.win.resolve(3.0);
+  WindowOptions w = is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows)
+                                    : o.win.resolve_for(model.trained_at, 3.0, "calibrate");
   w.patch_size = model.patch_size;
   const CalibrationSummary s =
       calibrate_on_inputs(model, o.inputs, w, o.windows, o.agreement_windows, o.batch_size, g.threads,

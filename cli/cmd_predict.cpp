@@ -103,8 +103,8 @@ void run_predict(const PredictOpts& o, const Globals& g) {
   if (!pick.why.empty()) std::cerr << "predict: precision " << pick.why << "\n";
   PredictSlidesOptions p;
   // A bundle's recipe is the default; flags given on the command line override it.
-  p.predict.windows =
-      is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows) : o.win.resolve(3.0);
+  p.predict.windows = is_bundle(meta) ? o.win.resolve_over(recipe_from_metadata(o.model, meta, model).windows)
+                                      : o.win.resolve_for(model.trained_at, 3.0, "predict");
   if (o.patch_flag && o.patch_flag->count() > 0 && o.win.opt.patch_size != model.patch_size)
     throw InputError("--patch-size", std::to_string(o.win.opt.patch_size) + " differs from the model's patch size " +
                                          std::to_string(model.patch_size));

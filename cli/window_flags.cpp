@@ -1,6 +1,9 @@
 // Registration and validation of the shared window flags.
 #include "cli/window_flags.h"
 
+#include <algorithm>
+#include <iostream>
+
 #include "base/error.h"
 
 namespace ds::cli {
@@ -64,6 +67,22 @@ WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
   if (given("--purple-threshold")) o.purple.threshold = flags.purple.threshold;
   if (given("--purple-scale")) o.purple.scale = flags.purple.scale;
   if (given("--otsu-min-fraction")) o.otsu_min_fraction = flags.otsu_min_fraction;
+  return o;
+}
+
+WindowOptions WindowFlags::resolve_for(const TrainedAt& trained_at, double default_overlap,
+                                       const std::string& who) const {
+  WindowOptions o = resolve(default_overlap);
+  auto given = [&](const char* name) {
+    const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
+    return opt && opt->count() > 0;
+  };
+  if (!trained_at.known() || given("--level") || given("--mpp")) return o;
+  o.level = std::max(trained_at.level, 0);
+  o.mpp = trained_at.mpp;
+  std::cerr << who << ": windows read at "
+            << (o.mpp > 0 ? std::to_string(o.mpp) + " um/px" : "level " + std::to_string(o.level))
+            << ", as the model was trained (--level or --mpp reads otherwise)\n";
   return o;
 }
 

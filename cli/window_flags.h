@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "slide/windows/slide_windows.h"
+#include "weights/model.h"
 
 namespace ds::cli {
 
@@ -19,6 +20,9 @@ struct WindowFlags {
   WindowOptions resolve(double default_overlap) const;
   // A bundle's recipe with each flag the user gave replacing its setting (validated as resolve).
   WindowOptions resolve_over(const WindowOptions& recipe) const;
+  // A plain model's: resolve, then, unless --level or --mpp was given, the level or mpp the model
+  // was trained at (Model::trained_at), said on stderr as "<who>: ...".
+  WindowOptions resolve_for(const TrainedAt& trained_at, double default_overlap, const std::string& who) const;
 };
 
 // overlap_default: how --overlap's default is described in the help; "" for no --overlap flag.

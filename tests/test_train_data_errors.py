@@ -10,13 +10,14 @@ are skipped, counted and listed. --pretrained keeps the backbone and re-initiali
 classifier when the class count differs. On a terminal, progress is one updating line. Run by
 ctest."""
 import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_harness import DEEPSLIDE, check, error_line, failures, run, tempdir  # noqa: E402
+from cli_harness import DEEPSLIDE, check, error_line, failures, model_metadata, run, tempdir  # noqa: E402
 from train_test_data import make_patch_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -36,6 +37,18 @@ check("32 training" in p.stderr, "balanced training windows (2 x 16): " + p.stde
 ck = [c for c in glob.glob(f"{tmp}/slides_out/checkpoints/*.safetensors") if ".state." not in c]
 check(len(ck) == 1, f"slides-mode checkpoints {ck}")
 check(os.path.exists(f"{tmp}/slides_out/best.safetensors"), "no best.safetensors in slides mode")
+# The model records the level it was trained at, and predict reads there unless told otherwise.
+best = f"{tmp}/slides_out/best.safetensors"
+check(json.loads(model_metadata(best).get("trained_at", "{}")) == {"level": 1},
+      f"trained_at: {model_metadata(best).get('trained_at')}")
+p = run(["predict", "--model", best, "--all-wsi", wsi, "--labels", f"{labels}/labels_val.csv", "--out",
+         f"{tmp}/pred_trained_level", "--threads", "2"])
+check("windows read at level 1, as the model was trained" in p.stderr, "predict at the training level: " + p.stderr[-400:])
+check(json.load(open(f"{tmp}/pred_trained_level/predict.json"))["level"] == 1, "predict.json's level")
+p = run(["predict", "--model", best, "--all-wsi", wsi, "--labels", f"{labels}/labels_val.csv", "--out",
+         f"{tmp}/pred_level0", "--threads", "2", "--level", "0"])
+check("as the model was trained" not in p.stderr and json.load(open(f"{tmp}/pred_level0/predict.json"))["level"] == 0,
+      "--level 0 given: read at level 0, no note")
 
 # A label CSV naming a missing slide: one line naming it and the CSV, training goes on without
 # it, and the command exits 2 at the end with the count.
@@ -107,7 +120,7 @@ check(not os.path.exists(f"{tmp}/o6/log.csv"), "training started despite bad dat
 
 # --pretrained: a 3-class model starts a 2-class run; its backbone is kept, fc re-initialised,
 # mean/std still come from the data. An architecture mismatch is refused naming the file.
-import json  # noqa: E402
+
 import struct  # noqa: E402
 
 import numpy as np  # noqa: E402

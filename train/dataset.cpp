@@ -105,6 +105,8 @@ std::vector<Sample> to_samples(const TrainingWindows& tw, const std::vector<int>
 Dataset load_slides_dataset(const SlidesSource& src, int threads) {
   Dataset d;
   d.patch_size = src.window.patch_size;
+  if (src.window.mpp > 0) d.read_at.mpp = src.window.mpp;
+  else d.read_at.level = src.window.level;
   WindowOptions wopt = src.window;
   wopt.keep_unreadable = true;  // an unreadable window is counted and skipped when it is read
   d.classes = label_classes(read_labels_csv(src.labels_train));

@@ -20,6 +20,7 @@
 #include "slide/reader/slide.h"
 #include "slide/windows/slide_windows.h"
 #include "slide/windows/training_windows.h"
+#include "weights/model.h"
 
 namespace ds {
 
@@ -38,6 +39,7 @@ struct Dataset {
   std::vector<std::unique_ptr<Slide>> slides;  // slides mode (read_region is thread-safe)
   std::vector<std::string> slide_paths;
   std::vector<ReadGeometry> geometry;  // per slide
+  TrainedAt read_at;                   // slides mode: the --level or --mpp windows are read at
   int patch_size = 224;
   std::vector<std::string> skipped;  // "what: reason", listed for the user
   std::vector<std::string> failed;   // slides mode: "file: reason" of slides left out

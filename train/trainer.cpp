@@ -433,6 +433,7 @@ Training::Training(const TrainConfig& cfg, const Dataset& data, const TrainEvent
       vo_(validation_loader_options(lo_)),
       K_((int64_t)data.classes.size()),
       arch_(arch_name(cfg.arch)) {
+  model_.trained_at = data.read_at;  // (what predict and calibrate read at by default)
   if (cfg.resume && !st_.unreadable.empty()) {
     say(std::to_string(st_.unreadable.size()) + " unreadable " + (data.slides_mode() ? "window(s)" : "image(s)") +
         " found before the checkpoint (listed at the end)");

@@ -138,6 +138,9 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
   if (std::string agree = agreement_metadata(model.agreement); !agree.empty())
     meta[kAgreementMetadataKey] = std::move(agree);
   if (model.stain.method != StainMethod::none) meta[kStainMetadataKey] = stain_reference_json(model.stain);
+  if (model.trained_at.known())
+    meta[kTrainedAtMetadataKey] = model.trained_at.mpp > 0 ? nlohmann::json{{"mpp", model.trained_at.mpp}}.dump()
+                                                           : nlohmann::json{{"level", model.trained_at.level}}.dump();
   for (const auto& [key, value] : extra_metadata)
     DS_CHECK(meta.emplace(key, value).second, "save_model: extra metadata key '" + key + "' is the model's own");
 
@@ -156,7 +159,7 @@ void save_model(const std::string& path, const Model& model, const std::map<std:
 std::map<std::string, std::string> extra_metadata(const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> extra = metadata;
   for (const char* own : {"format", "version", "arch", "classes", "mean", "std", "patch_size", kInt8MetadataKey,
-                          kStainMetadataKey, kAgreementMetadataKey})
+                          kStainMetadataKey, kAgreementMetadataKey, kTrainedAtMetadataKey})
     extra.erase(own);
   return extra;
 }
@@ -244,6 +247,17 @@ Model load_model(const std::string& path, std::map<std::string, std::string>* me
     m.agreement = parse_agreement_metadata(path, it->second);
   if (auto it = f.metadata.find(kStainMetadataKey); it != f.metadata.end())
     m.stain = parse_stain_reference(it->second, path);
+  if (auto it = f.metadata.find(kTrainedAtMetadataKey); it != f.metadata.end()) {
+    const nlohmann::json t = meta_json(path, kTrainedAtMetadataKey, it->second);
+    const bool level = t.is_object() && t.size() == 1 && t.contains("level") && t["level"].is_number_integer() &&
+                       t["level"].get<int64_t>() >= 0 && t["level"].get<int64_t>() < 64;
+    const bool mpp = t.is_object() && t.size() == 1 && t.contains("mpp") && t["mpp"].is_number() &&
+                     t["mpp"].get<double>() > 0 && t["mpp"].get<double>() < 1000;
+    if (!level && !mpp)
+      throw InputError(path, "metadata 'trained_at' is not {\"level\": 0..63} or {\"mpp\": a number of um/px}");
+    if (level) m.trained_at.level = (int)t["level"].get<int64_t>();
+    else m.trained_at.mpp = t["mpp"].get<double>();
+  }
   return m;
 }
 

@@ -18,6 +18,16 @@ namespace ds {
 constexpr const char* kModelFormat = "deepslide-model";
 constexpr int kModelVersion = 1;
 constexpr const char* kStainMetadataKey = "stain";
+constexpr const char* kTrainedAtMetadataKey = "trained_at";
+
+// The resolution a model's windows were read at in training (`train --level` or `--mpp`, slides
+// mode), which `predict` and `calibrate` then read at unless told otherwise; neither set: not
+// known (trained on a patch folder, or a file from before it was recorded).
+struct TrainedAt {
+  int level = -1;  // >= 0: a pyramid level
+  double mpp = 0;  // > 0: microns per pixel
+  bool known() const { return level >= 0 || mpp > 0; }
+};
 constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
 constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
 
@@ -39,6 +49,8 @@ struct Model {
   // measured by `deepslide calibrate`, saved as metadata precision_agreement: what --precision auto
   // goes by.
   PrecisionAgreement agreement;
+  // Saved as metadata trained_at ({"level": L} or {"mpp": M}) when known.
+  TrainedAt trained_at;
 };
 
 // A freshly initialised model (torchvision's init, seeded). Checks the classes (at least two,
