@@ -31,7 +31,12 @@ LabelledPredictions load_labelled_predictions(const std::string& preds_dir, cons
     int g = -1;
     for (size_t k = 0; k < lp.classes.size(); ++k)
       if (lp.classes[k] == row.gt) g = (int)k;
-    if (g < 0) throw InputError(labels_csv, row.img + ": ground truth '" + row.gt + "' is not a class of the model");
+    if (g < 0) {
+      std::string known;
+      for (const std::string& c : lp.classes) known += (known.empty() ? "" : ", ") + c;
+      throw InputError(labels_csv, row.img + ": ground truth '" + row.gt +
+                                       "' is not one of the prediction CSVs' classes (" + known + ")");
+    }
     lp.imgs.push_back(row.img);
     lp.gt.push_back(g);
     lp.slides.push_back(summarize(name, p));

@@ -247,6 +247,10 @@ def main():
         fh.write(head + "0,0,a,0.8,0.8,0.2\n")
     code, err, _ = run_measured(["search", "--preds", preds, "--labels", f("preds_labels.csv"), "--out", f("search")])
     check(code == 0, "search refused a prediction CSV with a byte order mark: " + err[-300:])
+    with open(f("typo_labels.csv"), "w") as fh:
+        fh.write("img,gt\ns1.tif,a\ns2.tif,bb\n")
+    expect_refused(["search", "--preds", preds, "--labels", f("typo_labels.csv"), "--out", f("search_typo")],
+                   "typo_labels.csv", "'bb' is not one of the prediction CSVs' classes (a, b)")
 
     # A command-line value of 100000 characters: one error line naming the option, the value cut.
     expect_refused(["bench-read", f("patch.png"), "--count", "9" * 100000], "--count", "more characters",
