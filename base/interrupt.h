@@ -2,14 +2,17 @@
 // save what it has done, then throws Interrupted; cli/main.cpp prints its message and exits with
 // 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell does for a killed process.
 // A second signal while the first is being handled kills at once (the default action), so a job
-// stuck somewhere that never polls can still be stopped; only the same signal again within two
-// seconds is taken as the first one arriving twice (a terminal's Ctrl-C reaches a stage of
-// `deepslide run` directly and again through run, which passes it on).
+// stuck somewhere that never polls can still be stopped. In a stage process of `deepslide run`
+// (kRunStageEnv set), the same signal again within two seconds is taken as the first one arriving
+// twice (a terminal's Ctrl-C reaches the stage directly and again through run, which passes it on).
 #pragma once
 #include <exception>
 #include <string>
 
 namespace ds {
+
+// Set to "1" in the environment of the stage processes `deepslide run` starts.
+constexpr const char* kRunStageEnv = "DEEPSLIDE_RUN_STAGE";
 
 // Installs the handlers (idempotent). Only commands that poll stop_signal() install them.
 void install_stop_handlers();

@@ -94,7 +94,7 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
   DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
   const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_patch_file(p); });
   // Slide k's share of max_windows: the shares add up to it exactly (--windows is an upper bound).
-  auto share = [&](int64_t k) { return (k + 1) * max_windows / slides - k * max_windows / slides; };
+  auto share = [&](int64_t k) { return max_windows / slides + (k < max_windows % slides ? 1 : 0); };
   int64_t slide_k = 0;
 
   CalibrationSummary s;

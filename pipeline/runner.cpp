@@ -114,9 +114,10 @@ class Runner {
   // Stage i's command `a` exited with code rc: the summary, then the error (an InputError when
   // the stage's was one, exit code 2).
   [[noreturn]] void fail(size_t i, const Argv& a, int rc, double seconds);
-  // SIGINT or SIGTERM stopped stage i (run_stage_process passed it on and waited for the stage to
-  // save its state): the summary, and Interrupted.
-  [[noreturn]] void stopped(size_t i, double seconds);
+  // SIGINT or SIGTERM stopped the run at stage i: in it (`in_stage`: run_stage_process passed it on
+  // and waited for the stage to save its state), or before it started. The summary, and
+  // Interrupted.
+  [[noreturn]] void stopped(size_t i, double seconds, bool in_stage);
 
   void print_summary() const;
 
@@ -165,7 +166,7 @@ void Runner::run() {
       results_.push_back({st.name, "not run", 0, k < first_ ? "before --from" : "after --until"});
       continue;
     }
-    throw_if_stop_requested("no stage was running; run the same command again to go on");
+    if (stop_signal()) stopped(i, 0, false);
     run_stage(i);
   }
   hashes_.save();
@@ -255,13 +256,15 @@ void Runner::run_stage(size_t i) {
     return;
   }
   log_ << "\n" << tag << ": running (" << why << ")" << std::endl;
+  if (stop_signal()) stopped(i, 0, false);  // before anything of it is removed or stamped
   const bool resume = resumes(st, stamp, attempt, cmds, inputs);
   if (!resume) remove_outputs(st);
   json record = stamp_attempt(st, cmds, inputs);
   const auto t0 = Clock::now();
   for (const Argv& a : st.commands) {
     const int rc = run_stage_process(a, o_.threads, o_.root_flags, log_, err_);
-    if (stop_signal()) stopped(i, since(t0));
+    // (A stage that finished as the stop came is stamped; the run stops before the next one.)
+    if (rc != 0 && stop_signal()) stopped(i, since(t0), true);
     if (rc != 0) fail(i, a, rc, since(t0));
   }
   if (st.kind == "crossval") summarize_folds_stage(st);
@@ -362,14 +365,15 @@ void Runner::fail(size_t i, const Argv& a, int rc, double seconds) {
   throw InternalError(o_.config + ": " + msg);
 }
 
-void Runner::stopped(size_t i, double seconds) {
+void Runner::stopped(size_t i, double seconds, bool in_stage) {
   const std::string& name = stages_[i].name;
   const std::string sig = stop_signal() == SIGINT ? "SIGINT" : "SIGTERM";
-  results_.push_back({name, "stopped", seconds, sig});
-  for (size_t j = i + 1; j < stages_.size(); ++j) results_.push_back({stages_[j].name, "not run", 0, ""});
+  if (in_stage) results_.push_back({name, "stopped", seconds, sig});
+  for (size_t j = in_stage ? i + 1 : i; j < stages_.size(); ++j)
+    results_.push_back({stages_[j].name, "not run", 0, j == i ? sig : ""});
   hashes_.save();
   print_summary();
-  throw Interrupted(stop_signal(), "stopped (" + sig + ") in stage " + name +
+  throw Interrupted(stop_signal(), "stopped (" + sig + ") " + (in_stage ? "in" : "before") + " stage " + name +
                                        "; run the same command again to continue from where it stopped");
 }
 

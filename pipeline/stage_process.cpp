@@ -1,6 +1,7 @@
 // fork + exec of a stage command (see stage_process.h).
 #include "pipeline/stage_process.h"
 
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,19 +39,41 @@ int run_stage_process(const std::vector<std::string>& argv, int threads, const s
   std::vector<char*> cargs;
   for (std::string& t : full) cargs.push_back(t.data());
   cargs.push_back(nullptr);
+  // The stage's environment: this one's, and kRunStageEnv (base/interrupt.h), made before fork (the
+  // child may call only async-signal-safe functions until it execs).
+  std::string stage_flag = std::string(kRunStageEnv) + "=1";
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, kRunStageEnv, std::strlen(kRunStageEnv)) != 0) env.push_back(*e);
+  env.push_back(stage_flag.data());
+  env.push_back(nullptr);
   // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: when this process is killed, the
   // stage it started is too, instead of running on unattended. The child inherits the workdir
-  // lock's descriptor, so the lock lasts as long as either process.
+  // lock's descriptor, so the lock lasts as long as either process. Stop signals are held back
+  // around fork: the child then takes them with their default action until the stage installs
+  // its own handlers (with this process's handler and stop flag, a copy of a stop passed on to it
+  // before exec would count as the first one's repeat and be lost), and this process sees one
+  // that arrived meanwhile once fork returns.
+  sigset_t stops, before;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stops, &before);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid < 0) throw InternalError(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
-    execv("/proc/self/exe", cargs.data());
+    execve("/proc/self/exe", cargs.data(), env.data());
     std::fprintf(stderr, "deepslide run: cannot start /proc/self/exe: %s\n", std::strerror(errno));
     _exit(127);
   }
+  const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) throw InternalError(std::string("fork: ") + std::strerror(fork_errno));
   // A stop request (SIGINT, SIGTERM: stop_signal) is passed on to the stage, once, and the stage is
   // waited for while it saves its state: leaving first would let a rerun start beside it. (From a
   // terminal the stage gets Ctrl-C itself too; base/interrupt.cpp takes the two as one request.)

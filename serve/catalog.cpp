@@ -11,8 +11,8 @@
 #include "base/file_hash.h"
 #include "base/json_bounded.h"
 #include "base/safe_names.h"
-#include "infer/diagnose_inputs.h"
 #include "slide/reader/dicom_instance.h"
+#include "slide/reader/dicom_series.h"
 #include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
@@ -194,23 +194,38 @@ Catalog::Catalog(const CatalogOptions& o) {
     } else if (is_diagnose_slide_folder(p)) {
       add_diagnosed(p, p, o);
     } else {
-      // A diagnose output folder (its <slide>/diagnosis.json one level down), else the slides in
-      // it and its sub-folders as diagnose finds them (every file the reader opens, by content; a
-      // DICOM series once), so a folder of class sub-folders serves as it predicts.
+      // Slide files here and one folder down (class folders, as synth and split make them); below
+      // the top, no PNG or JPEG (there they are more likely a run's pictures or exported patches
+      // than slides). DICOM files stand for their series (the folder itself when it holds one:
+      // slide/reader/dicom_series.h), here and in each sub-folder.
       std::vector<fs::path> diagnosed, files;
-      for (const fs::directory_entry& e : fs::directory_iterator(p, ec))
-        if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) diagnosed.push_back(e.path());
-      if (ec) throw InputError(arg, "cannot list the folder: " + ec.message());
-      if (diagnosed.empty()) {
-        std::vector<DiagnoseInput> found;
-        try {
-          found = diagnose_inputs({arg}, "", "");
-        } catch (const InputError&) {  // none: said below, with what else the folder could have been
+      bool dicom_here = false;
+      const auto add_series = [&](const fs::path& dir) {
+        for (const std::string& f : dicom_slides_in(dir.string())) files.emplace_back(f);
+      };
+      const auto picture = [](const fs::path& f) {
+        std::string e = f.extension().string();
+        for (char& c : e) c = (char)std::tolower((unsigned char)c);
+        return e == ".png" || e == ".jpg" || e == ".jpeg";
+      };
+      for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
+        if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) {
+          diagnosed.push_back(e.path());
+        } else if (e.is_directory(ec)) {
+          add_series(e.path());
+          std::error_code sub_ec;
+          for (const fs::directory_entry& f : fs::directory_iterator(e.path(), sub_ec))
+            if (f.is_regular_file(sub_ec) && !picture(f.path()) && !has_dicom_magic(f.path().string()) &&
+                Slide::has_slide_magic(f.path().string()))
+              files.push_back(f.path());
+        } else if (e.is_regular_file(ec) && has_dicom_magic(e.path().string())) {
+          dicom_here = true;
+        } else if (e.is_regular_file(ec) && Slide::has_slide_magic(e.path().string())) {
+          files.push_back(e.path());
         }
-        for (const DiagnoseInput& in : found)
-          if (fs::is_directory(in.path, ec) || has_dicom_magic(in.path) || Slide::has_slide_magic(in.path))
-            files.emplace_back(in.path);
       }
+      if (ec) throw InputError(arg, "cannot list the folder: " + ec.message());
+      if (dicom_here) add_series(p);
       std::sort(diagnosed.begin(), diagnosed.end());
       std::sort(files.begin(), files.end());
       for (const fs::path& d : diagnosed) add_diagnosed(d, p, o);

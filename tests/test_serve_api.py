@@ -599,7 +599,7 @@ def main():
 
 
 def check_folder_walk(tmp, pred):
-    """A folder of class sub-folders serves every slide in it (as diagnose walks it), and a slide
+    """A folder of class sub-folders serves the slides in them (one folder down), and a slide
     reached both through it and through a predict run is listed once, with the run's predictions."""
     with serving(os.path.join(tmp, "syn"), pred, ok_message="serve folder walk: ok") as srv:
         slides = json.loads(srv.get("/api/slides")[2])

@@ -59,14 +59,24 @@ check(not glob.glob(f"{at_end}/checkpoints/*_b*.safetensors"), "--max-steps at a
 run(base + ["--out", at_end, "--checkpoint-minutes", "0", "--resume"])
 check(models(at_end) == ref_models and metrics(at_end) == metrics(ref),
       "resumed after --max-steps at an epoch's end: not the uninterrupted run")
+# The same where that epoch's end writes no checkpoint (--save-interval 2): the steps are kept in
+# a mid-epoch checkpoint, as anywhere else in an epoch, and --resume goes on from it.
+no_save = f"{tmp}/max_steps_no_save"
+p = run(base + ["--out", no_save, "--checkpoint-minutes", "0", "--save-interval", "2", "--max-steps",
+                str(ref_steps // 2)])
+check("at an epoch's end" not in p.stdout and glob.glob(f"{no_save}/checkpoints/*_b*.safetensors"),
+      f"--max-steps at the end of an epoch that saves nothing: {p.stdout[-300:]}")
+run(base + ["--out", no_save, "--checkpoint-minutes", "0", "--save-interval", "2", "--resume"])
+check(metrics(no_save) == metrics(ref), "resumed after --max-steps with --save-interval 2: not the uninterrupted run")
 
-# Interrupted: checkpoint every ~0.1 s, kill -9 at a random moment after the first mid-epoch
-# checkpoint is complete, resume (and kill the resumed run too, once), then finish.
+# Interrupted: checkpoint every ~12 ms (an epoch can take under 0.1 s), kill -9 at a random moment
+# after the first mid-epoch checkpoint is complete, resume (and kill the resumed run too, once),
+# then finish.
 seed = int(os.environ.get("DS_RESUME_SEED", str(random.randrange(1 << 30))))
 rnd = random.Random(seed)
 out = f"{tmp}/int"
 kills = 0
-args = base + ["--out", out, "--checkpoint-minutes", "0.002"]
+args = base + ["--out", out, "--checkpoint-minutes", "0.0002"]
 # On a fast CPU the run can end inside the random wait (this 2-epoch run takes about a second):
 # then it starts over from an empty folder with waits a quarter as long, up to 4 times.
 scale = 0.4

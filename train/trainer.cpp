@@ -387,6 +387,8 @@ class Training {
   // log.csv's row, the state of a finished epoch, the end-of-epoch checkpoint every
   // save_interval epochs (and after the last one), the epoch event.
   void end_epoch(int64_t e, EpochReport& r);
+  // Whether epoch e's end writes a checkpoint: every save_interval epochs, and the last.
+  bool end_saves(int64_t e) const { return e % cfg_.save_interval == 0 || e == cfg_.epochs; }
   void save_checkpoint(const std::string& path);
   void add_time(double step_seconds, double wait_seconds, double comm_seconds, int64_t images);
   TrainSummary summary() const;
@@ -546,12 +548,14 @@ void Training::step(const Batch& b, int64_t job_readable, Epoch& ep) {
 }
 
 bool Training::checkpoint_mid_epoch(Epoch& ep) {
-  // max_steps reached with the epoch's last batch: the epoch is whole, so it ends as every epoch
-  // does (validation, log.csv's row, its checkpoint) and the run stops after it.
-  const bool at_epoch_end = st_.batch >= ep.progress.batches;
+  // max_steps reached with the last batch of an epoch whose end writes a checkpoint (every
+  // save_interval epochs): the epoch is whole, so it ends as every epoch does (validation,
+  // log.csv's row, its checkpoint) and the run stops after it. Otherwise the steps done are kept
+  // in a mid-epoch checkpoint, as anywhere else in an epoch.
+  const int64_t e = ep.progress.epoch;
   const bool limit = cfg_.max_steps > 0 && steps_ >= cfg_.max_steps;
-  if (limit && at_epoch_end) stop_after_epoch_ = true;
-  const bool stop = limit && !at_epoch_end;
+  if (limit && st_.batch >= ep.progress.batches && end_saves(e)) stop_after_epoch_ = true;
+  const bool stop = limit && !stop_after_epoch_;
   const bool due = cfg_.checkpoint_minutes > 0 && st_.batch < ep.progress.batches &&
                    since(last_ckpt_) >= cfg_.checkpoint_minutes * 60;
   // A stop request (Ctrl-C, SIGTERM): the steps done are kept in a checkpoint and the run ends;
@@ -631,7 +635,7 @@ void Training::end_epoch(int64_t e, EpochReport& r) {
   st_.loss_sum = 0;
   st_.correct = st_.seen = 0;
   st_.epoch_seconds = 0;
-  if (e % cfg_.save_interval == 0 || e == cfg_.epochs) {
+  if (end_saves(e)) {
     const std::string path = (fs::path(ckdir_) / (arch_ + "_e" + std::to_string(e) + "_va" +
                                                   format_number("%.4f", r.val_acc) + ".safetensors"))
                                  .string();
