@@ -58,7 +58,9 @@ std::string FileHashCache::sha256(const std::string& file) {
   const std::string hex = sha256_file_hex(file);
   struct stat after {};
   const bool same = ::stat(file.c_str(), &after) == 0 && identity(after) == id;
-  const int64_t now = (int64_t)std::time(nullptr) * 1000000000;
+  timespec wall{};
+  clock_gettime(CLOCK_REALTIME, &wall);  // (time() in whole seconds made the margin up to 3 s)
+  const int64_t now = ns(wall);
   const bool settled = now - ns(before.st_mtim) > 2000000000LL && now - ns(before.st_ctim) > 2000000000LL;
   if (same && settled) {
     entries_[key] = {{"id", id}, {"sha256", hex}};
