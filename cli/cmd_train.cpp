@@ -74,11 +74,10 @@ DataSource data_source(const TrainOpts& o) {
   src.slides.num_train_per_class = o.num_train_per_class;
   DS_CHECK_INPUT(o.annotations.empty() || !folder, "--annotations needs slides mode (--all-wsi with label CSVs)");
   // A patch folder's images are taken as they are: a flag that chooses windows would be ignored.
-  if (folder && o.window.sub)
+  if (folder)
     for (const char* name : {"--num-train-per-class", "--windows-csv", "--annotation-cover", "--level", "--mpp",
                              "--tissue", "--purple-threshold", "--purple-scale", "--otsu-min-fraction"}) {
-      const CLI::Option* opt = o.window.sub->get_option_no_throw(name);
-      if (opt && opt->count() > 0)
+      if (o.window.given(name))
         throw InputError(name,
                          "chooses slide windows (slides mode: --all-wsi with label CSVs); --train-folder "
                          "trains on its patches as they are");

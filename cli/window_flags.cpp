@@ -37,9 +37,7 @@ WindowOptions WindowFlags::resolve(double default_overlap) const {
                  "--purple-scale must be in [1, patch size], got " + std::to_string(o.purple.scale));
   DS_CHECK_INPUT(o.otsu_min_fraction >= 0 && o.otsu_min_fraction <= 1, "--otsu-min-fraction must be in [0, 1]");
   // 0 stands for no --mpp inside; given, it is a mistake.
-  const CLI::Option* mpp = sub ? sub->get_option_no_throw("--mpp") : nullptr;
-  DS_CHECK_INPUT(o.mpp > 0 || (o.mpp == 0 && !(mpp && mpp->count() > 0)),
-                 "--mpp must be positive, got " + std::to_string(o.mpp));
+  DS_CHECK_INPUT(o.mpp > 0 || (o.mpp == 0 && !given("--mpp")), "--mpp must be positive, got " + std::to_string(o.mpp));
   return o;
 }
 
@@ -49,10 +47,6 @@ namespace ds::cli {
 
 WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
   const WindowOptions flags = resolve(recipe.overlap);
-  auto given = [&](const char* name) {
-    const CLI::Option* o = sub ? sub->get_option_no_throw(name) : nullptr;
-    return o && o->count() > 0;
-  };
   WindowOptions o = recipe;
   if (given("--patch-size")) o.patch_size = flags.patch_size;
   if (given("--overlap")) o.overlap = flags.overlap;
@@ -73,10 +67,6 @@ WindowOptions WindowFlags::resolve_over(const WindowOptions& recipe) const {
 WindowOptions WindowFlags::resolve_for(const TrainedAt& trained_at, double default_overlap,
                                        const std::string& who) const {
   WindowOptions o = resolve(default_overlap);
-  auto given = [&](const char* name) {
-    const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
-    return opt && opt->count() > 0;
-  };
   if (!trained_at.known() || given("--level") || given("--mpp")) return o;
   o.level = std::max(trained_at.level, 0);
   o.mpp = trained_at.mpp;
@@ -84,6 +74,11 @@ WindowOptions WindowFlags::resolve_for(const TrainedAt& trained_at, double defau
             << (o.mpp > 0 ? std::to_string(o.mpp) + " um/px" : "level " + std::to_string(o.level))
             << ", as the model was trained (--level or --mpp reads otherwise)\n";
   return o;
+}
+
+bool WindowFlags::given(const char* name) const {
+  const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
+  return opt && opt->count() > 0;
 }
 
 int parse_readers(const std::string& value) {

@@ -23,6 +23,8 @@ struct WindowFlags {
   // A plain model's: resolve, then, unless --level or --mpp was given, the level or mpp the model
   // was trained at (Model::trained_at), said on stderr as "<who>: ...".
   WindowOptions resolve_for(const TrainedAt& trained_at, double default_overlap, const std::string& who) const;
+  // Whether the user gave flag `name` (e.g. "--level") on the command line.
+  bool given(const char* name) const;
 };
 
 // overlap_default: how --overlap's default is described in the help; "" for no --overlap flag.

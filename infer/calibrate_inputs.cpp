@@ -20,12 +20,6 @@ namespace ds {
 
 namespace {
 
-bool is_patch_file(const std::string& path) {
-  std::string lower = path;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return (char)std::tolower(c); });
-  return lower.ends_with(".png") || lower.ends_with(".jpg") || lower.ends_with(".jpeg");
-}
-
 // Every stride-th window seen, the stride doubling (and every other kept window dropped) whenever
 // more than twice `want` are kept: an even spread over a count not known in advance, in bounded
 // memory.
@@ -75,6 +69,13 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
                                        const WindowOptions& windows, int64_t max_windows, int64_t agreement_windows,
                                        int batch, int threads,
                                        const std::function<void(const std::string&)>& progress) {
+  DS_CHECK_INPUT(max_windows >= 1, "--windows must be at least 1, got " + std::to_string(max_windows));
+  // The sampled windows are kept in memory (up to twice this many before they are thinned).
+  DS_CHECK_INPUT(agreement_windows >= 0 && agreement_windows <= kMaxAgreementWindows,
+                 "--agreement-windows must be in 0.." + std::to_string(kMaxAgreementWindows) + ", got " +
+                     std::to_string(agreement_windows));
+  DS_CHECK_INPUT(batch >= 1, "--batch-size must be at least 1, got " + std::to_string(batch));
+  DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
   // Folders are walked for slides as diagnose walks them (a DICOM series' folder is one slide).
   std::vector<std::string> inputs;
   for (const std::string& p : given) {
@@ -85,14 +86,7 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
     }
     for (const DiagnoseInput& in : diagnose_inputs({p}, "", "")) inputs.push_back(in.path);
   }
-  DS_CHECK_INPUT(max_windows >= 1, "--windows must be at least 1, got " + std::to_string(max_windows));
-  // The sampled windows are kept in memory (up to twice this many before they are thinned).
-  DS_CHECK_INPUT(agreement_windows >= 0 && agreement_windows <= kMaxAgreementWindows,
-                 "--agreement-windows must be in 0.." + std::to_string(kMaxAgreementWindows) + ", got " +
-                     std::to_string(agreement_windows));
-  DS_CHECK_INPUT(batch >= 1, "--batch-size must be at least 1, got " + std::to_string(batch));
-  DS_CHECK(windows.patch_size == model.patch_size, "calibrate_on_inputs: window size differs from the model's");
-  const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_patch_file(p); });
+  const int64_t slides = std::count_if(inputs.begin(), inputs.end(), [](const auto& p) { return !is_picture_path(p); });
   // Slide k's share of max_windows: the shares add up to it exactly (--windows is an upper bound).
   auto share = [&](int64_t k) { return max_windows / slides + (k < max_windows % slides ? 1 : 0); };
   int64_t slide_k = 0;
@@ -118,7 +112,7 @@ CalibrationSummary calibrate_on_inputs(Model& model, const std::vector<std::stri
   };
   begin_calibration(model);
   for (const std::string& path : inputs) {
-    if (is_patch_file(path)) {
+    if (is_picture_path(path)) {
       add(load_image(path), path);
       continue;
     }

@@ -13,6 +13,7 @@
 #include "base/safe_names.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/dicom_series.h"
+#include "slide/reader/image_io.h"
 #include "slide/reader/slide_identity.h"
 #include "slide/windows/annotations.h"
 #include "slide/windows/slide_windows.h"
@@ -203,11 +204,6 @@ Catalog::Catalog(const CatalogOptions& o) {
       const auto add_series = [&](const fs::path& dir) {
         for (const std::string& f : dicom_slides_in(dir.string())) files.emplace_back(f);
       };
-      const auto picture = [](const fs::path& f) {
-        std::string e = f.extension().string();
-        for (char& c : e) c = (char)std::tolower((unsigned char)c);
-        return e == ".png" || e == ".jpg" || e == ".jpeg";
-      };
       for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
         if (e.is_directory(ec) && is_diagnose_slide_folder(e.path())) {
           diagnosed.push_back(e.path());
@@ -215,8 +211,8 @@ Catalog::Catalog(const CatalogOptions& o) {
           add_series(e.path());
           std::error_code sub_ec;
           for (const fs::directory_entry& f : fs::directory_iterator(e.path(), sub_ec))
-            if (f.is_regular_file(sub_ec) && !picture(f.path()) && !has_dicom_magic(f.path().string()) &&
-                Slide::has_slide_magic(f.path().string()))
+            if (f.is_regular_file(sub_ec) && !is_picture_path(f.path().string()) &&
+                !has_dicom_magic(f.path().string()) && Slide::has_slide_magic(f.path().string()))
               files.push_back(f.path());
         } else if (e.is_regular_file(ec) && has_dicom_magic(e.path().string())) {
           dicom_here = true;

@@ -182,12 +182,6 @@ Dataset load_slides_dataset(const SlidesSource& src, int threads) {
 
 namespace {
 
-bool is_image(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return (char)std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-}
-
 // class name -> sorted image paths under root/<class>/**. Hidden folders are not classes (patches'
 // OUT/.exporting, a file manager's or notebook's folders).
 std::map<std::string, std::vector<std::string>> scan_split(const fs::path& root) {
@@ -197,7 +191,7 @@ std::map<std::string, std::vector<std::string>> scan_split(const fs::path& root)
     if (!e.is_directory() || e.path().filename().string().rfind('.', 0) == 0) continue;
     std::vector<std::string>& files = out[e.path().filename().string()];
     for (const auto& f : fs::recursive_directory_iterator(e.path()))
-      if (f.is_regular_file() && is_image(f.path())) files.push_back(f.path().string());
+      if (f.is_regular_file() && is_picture_path(f.path().string())) files.push_back(f.path().string());
     std::sort(files.begin(), files.end());
   }
   return out;

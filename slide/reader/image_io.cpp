@@ -164,9 +164,13 @@ std::string lower_extension(const std::string& path) {
 
 }  // namespace
 
-void check_image_path(const std::string& path) {
+bool is_picture_path(const std::string& path) {
   const std::string e = lower_extension(path);
-  if (e != ".png" && e != ".jpg" && e != ".jpeg")
+  return e == ".png" || e == ".jpg" || e == ".jpeg";
+}
+
+void check_image_path(const std::string& path) {
+  if (!is_picture_path(path))
     throw InputError(path, "an image written here must end in .png, .jpg or .jpeg (it says which format)");
 }
 

@@ -15,6 +15,8 @@ std::vector<uint8_t> encode_png(const RgbImage& img);
 std::vector<uint8_t> encode_jpeg(const RgbImage& img, int quality = 90);
 void save_png(const std::string& path, const RgbImage& img, bool sync = true);
 void save_jpeg(const std::string& path, const RgbImage& img, int quality = 90, bool sync = true);
+// Whether the path names a PNG or JPEG picture by its extension (.png, .jpg, .jpeg, any case).
+bool is_picture_path(const std::string& path);
 // PNG or JPEG (quality 90) by the path's extension (.png, .jpg, .jpeg, any case).
 // check_image_path: InputError(path) for any other extension, to call before the work that makes
 // the image.
