@@ -17,7 +17,11 @@
 #             its sub-pixel position;
 #   leica     a Leica SCN whose slide is 16129 x 9678 px at level 0, two main images (8064 x
 #             4838 and 3225 x 3225) of 256 px JPEG Q85 tiles (PIL) composited on it, written by
-#             scripts/gen_leica.py --scale 8 --tile 256.
+#             scripts/gen_leica.py --scale 8 --tile 256;
+#   mirax     a 3DHistech MIRAX slide of 8012 x 6034 px: 16 x 12 camera photos of 2 x 2 images of
+#             256 px (PIL JPEG Q88) that overlap by about 12 x 10 px, at stored positions moved by
+#             up to 3 px, five zoom levels, written by scripts/gen_mirax.py: both readers draw
+#             each image at its position (whole pixels at level 0).
 # Patterns: aligned (one whole deepslide tile per region; for NDPI that is 8 of OpenSlide's
 # restart-interval tiles of a column, 512 x 64), random (224 x 224
 # anywhere on level 0) and raster (224 x 224 windows side by side, row by row: a sliding
@@ -47,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SLIDES = {"tiff": "/tmp/ds_bench/slide16k.tif", "svs-jp2k": "/tmp/ds_bench/jp2k8k.svs",
                   "ndpi": "/tmp/ds_bench/ndpi8k.ndpi", "philips": "/tmp/ds_bench/philips8k.tiff",
                   "ventana": "/tmp/ds_bench/ventana8k.bif", "leica": "/tmp/ds_bench/leica.scn",
-                  "ventana-overlap": "/tmp/ds_bench/ventana8k_overlap.bif"}
+                  "ventana-overlap": "/tmp/ds_bench/ventana8k_overlap.bif", "mirax": "/tmp/ds_bench/mirax8k.mrxs"}
 
 
 def make_slide(path):
@@ -71,14 +75,17 @@ def make_slide(path):
 def make_format_slide(fmt, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     script = {"svs-jp2k": "gen_svs_jp2k.py", "ndpi": "gen_ndpi.py", "philips": "gen_philips.py",
-              "ventana": "gen_ventana.py", "leica": "gen_leica.py", "ventana-overlap": "gen_ventana.py"}[fmt]
+              "ventana": "gen_ventana.py", "leica": "gen_leica.py", "ventana-overlap": "gen_ventana.py",
+              "mirax": "gen_mirax.py"}[fmt]
     size = ["--width", "8192", "--height", "8192"]
     extra = {"svs-jp2k": size + ["--levels", "3"], "ndpi": size + ["--levels", "4"],
              "philips": size + ["--levels", "4", "--tile", "256"],
              "ventana": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256"],
              "leica": ["--scale", "8", "--tile", "256"],
              "ventana-overlap": ["--cols", "32", "--rows", "32", "--levels", "4", "--tile", "256", "--overlap", "23",
-                                 "14"]}[fmt]
+                                 "14"],
+             "mirax": ["--cols", "16", "--rows", "12", "--divisions", "2", "--image", "256", "256", "--levels", "5",
+                       "--overlap", "12", "10", "--jitter", "3"]}[fmt]
     subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "scripts", script), path, *extra], check=True)
 
 

@@ -3,7 +3,7 @@
 # Idempotent: only packages that are missing are installed; does nothing when all are present.
 set -euo pipefail
 
-BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev libjpeg62-turbo-dev libopenjp2-7-dev libdcmtk-dev libstb-dev
+BUILD_PKGS="cmake g++ make pkg-config libeigen3-dev libtiff-dev zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libdcmtk-dev libstb-dev
   catch2 libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libomp-dev
   libopenmpi-dev openmpi-bin libcpp-httplib-dev"
 # Test oracles and third-party writers (chromium: the headless browser of test_serve_browser.py): used by tests and fixture generators, never at run time.

@@ -104,7 +104,10 @@ void check_png_chunks(const std::string& path, const std::vector<uint8_t>& d) {
 RgbImage load_image(const std::string& path) {
   if (!std::filesystem::exists(path)) throw InputError(path, "no such file");
   if (std::filesystem::is_directory(path)) throw InputError(path, "is a folder, not an image");
-  std::vector<uint8_t> data = read_all(path);
+  return decode_image_bytes(read_all(path), path);
+}
+
+RgbImage decode_image_bytes(const std::vector<uint8_t>& data, const std::string& path) {
   if (data.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return load_jpeg(path, data);
   check_png_chunks(path, data);
   int w = 0, h = 0, comp = 0;

@@ -10,6 +10,8 @@
 namespace ds {
 
 RgbImage load_image(const std::string& path);  // InputError(path, reason) when unreadable
+// The same for a PNG or JPEG held in memory; `what` names it in errors.
+RgbImage decode_image_bytes(const std::vector<uint8_t>& data, const std::string& what);
 // In-memory encodings (for embedding, e.g. data URIs in the HTML report).
 std::vector<uint8_t> encode_png(const RgbImage& img);
 std::vector<uint8_t> encode_jpeg(const RgbImage& img, int quality = 90);

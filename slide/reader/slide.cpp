@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "slide/reader/dicom_instance.h"
+#include "slide/reader/mirax_layout.h"
 #include "slide/reader/ndpi_ifd.h"
 #include "slide/reader/slide_open.h"
 
@@ -46,6 +47,7 @@ Magic magic_of(const unsigned char* m, std::streamsize n) {
 bool Slide::has_slide_magic(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return false;
+  if (is_mirax_path(path)) return true;
   std::ifstream f(path, std::ios::binary);
   unsigned char m[8] = {0};
   f.read(reinterpret_cast<char*>(m), 8);
@@ -57,6 +59,8 @@ std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) 
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
   // A folder is a slide when it holds DICOM instances (dicom_series.h).
   if (std::filesystem::is_directory(path, ec)) return open_dicom_slide(path, cache_bytes);
+  // A MIRAX .mrxs is known by its name and folder (its own bytes are often a small JPEG).
+  if (is_mirax_path(path)) return open_mirax_slide(path, cache_bytes);
   // Opening a FIFO would wait for a writer for ever; a device is no slide either.
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "not a regular file (a FIFO or device)");
   std::ifstream f(path, std::ios::binary);

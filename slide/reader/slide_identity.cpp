@@ -9,11 +9,18 @@
 #include "base/sha256.h"
 #include "slide/reader/dicom_instance.h"
 #include "slide/reader/dicom_series.h"
+#include "slide/reader/mirax_layout.h"
 
 namespace ds {
 
 std::vector<std::string> slide_source_files(const std::string& path) {
   std::error_code ec;
+  if (is_mirax_path(path)) {
+    std::vector<std::string> files = read_mirax_layout(path).source_files;
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+    return files;
+  }
   if (!std::filesystem::is_directory(path, ec) && !has_dicom_magic(path)) return {path};
   std::vector<std::string> files;
   for (const DicomInstance& d : read_dicom_series(path).parts) files.push_back(d.path);

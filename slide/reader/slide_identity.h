@@ -1,7 +1,8 @@
 // The identity of a slide's bytes (base/file_hash.h) over every file the slide is read from, so a
 // result is never reused after any of them changed: one file for TIFF, NDPI and plain images; for
 // a DICOM slide (one instance file or a folder) every instance of its series that the reader uses,
-// since a changed level or label instance changes what a window reads.
+// since a changed level or label instance changes what a window reads; for a MIRAX slide its
+// Slidedat.ini, Index.dat and data files (not the .mrxs, which the reader does not read).
 #pragma once
 #include <string>
 #include <vector>

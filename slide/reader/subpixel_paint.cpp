@@ -124,6 +124,19 @@ void paint_saturate(SaturateCanvas& canvas, SubpixelPlacement at, int valid_w, i
       if (row[(size_t)i * 4 + 3] != 255) paint(row + (size_t)i * 4, i + cx, y);
     if (a >= b) continue;
     const uint8_t* top = pixels + (size_t)(y - part.y0) * stride;
+    if (dx == 0 && dy == 0) {  // a whole-pixel placement: each pixel is its source pixel
+      const uint8_t* t = top + (size_t)(a + cx - part.x0) * 3;
+      uint8_t* d = row + (size_t)a * 4;
+      for (int i = a; i < b; ++i, t += 3, d += 4) {
+        if (d[3] == 0) {
+          d[0] = t[0], d[1] = t[1], d[2] = t[2], d[3] = 255;
+        } else if (d[3] != 255) {
+          uint32_t s[4] = {t[0], t[1], t[2], 255};
+          saturate(d, s);
+        }
+      }
+      continue;
+    }
     const uint8_t* bot = top + stride;
     for (int i = a; i < b; ++i) {
       uint8_t* d = row + (size_t)i * 4;

@@ -12,7 +12,8 @@
 
 namespace ds {
 
-// Files a slide can be: TIFF family and plain images, case-insensitive.
+// Files a slide can be, by extension (any case): the TIFF family (SVS, BIF, SCN, ...), NDPI,
+// MIRAX (.mrxs, read with its folder) and plain images; not DICOM (a series is a folder).
 bool is_slide_file(const std::string& filename);
 // Sorted class folders of `all_wsi` and the sorted slide files in each (InputError when none).
 std::vector<std::string> list_classes(const std::string& all_wsi);

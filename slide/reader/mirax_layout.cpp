@@ -1,0 +1,538 @@
+// Slidedat.ini and Index.dat of a MIRAX slide into levels of placed tiles (see mirax_layout.h).
+// Every count, size and offset read from the files is bounded before anything is allocated for it.
+#include "slide/reader/mirax_layout.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "base/error.h"
+#include "base/regular_file.h"
+#include "slide/reader/ini_file.h"
+#include "slide/reader/tiff_properties.h"
+
+namespace ds {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kMaxIniBytes = 1u << 20;          // OpenSlide's limit
+constexpr uint64_t kMaxIndexBytes = 256ull << 20;    // 16M image records
+constexpr int64_t kMaxImageSide = 1 << 16;           // a stored image's side
+constexpr int64_t kMaxImagePixels = 1ll << 28;
+constexpr int64_t kMaxPositions = 1ll << 24;         // photos with a stored position
+constexpr int kMaxLevels = 32;
+constexpr int kMaxDataFiles = 100000;
+
+const char* const kGeneral = "GENERAL";
+const char* const kHier = "HIERARCHICAL";
+
+std::string lower(std::string s) {
+  for (char& c : s) c = (char)std::tolower((unsigned char)c);
+  return s;
+}
+
+std::string read_text(const std::string& path, uint64_t max_bytes) {
+  require_regular_file(path);
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) throw InputError(path, "cannot read its size");
+  if (size == 0) throw InputError(path, "is empty");
+  if (size > max_bytes) throw InputError(path, "is larger than " + std::to_string(max_bytes >> 20) + " MiB");
+  std::ifstream f(path, std::ios::binary);
+  std::string text((size_t)size, '\0');
+  if (!f.read(text.data(), (std::streamsize)size)) throw InputError(path, "cannot be read");
+  return text;
+}
+
+// A key's value as OpenSlide reads it: the whole value a base-10 integer / a number.
+int64_t int_key(const IniFile& ini, const std::string& group, const std::string& key, int64_t lo, int64_t hi) {
+  const std::string& v = ini.require(group, key);
+  auto n = parse_openslide_int(v);
+  if (!n || *n < lo || *n > hi)
+    throw InputError(ini.path(), "[" + group + "] " + key + " = '" + v + "' is not a whole number from " +
+                                     std::to_string(lo) + " to " + std::to_string(hi));
+  return *n;
+}
+
+double double_key(const IniFile& ini, const std::string& group, const std::string& key) {
+  const std::string& v = ini.require(group, key);
+  auto d = parse_openslide_double(v);
+  if (!d || !std::isfinite(*d)) throw InputError(ini.path(), "[" + group + "] " + key + " = '" + v + "' is not a number");
+  return *d;
+}
+
+// A file name from the key file, inside the slide's folder: no path of its own.
+std::string file_in(const std::string& folder, const IniFile& ini, const std::string& group, const std::string& key) {
+  const std::string& name = ini.require(group, key);
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
+      name.find('\0') != std::string::npos)
+    throw InputError(ini.path(), "[" + group + "] " + key + " = '" + name + "' is not a file name in the slide's folder");
+  return folder + "/" + name;
+}
+
+// Index.dat in memory, read as little-endian int32s that must lie inside it.
+struct Index {
+  std::string path, bytes;
+  int64_t i32(int64_t at, const std::string& what) const {
+    if (at < 0 || (uint64_t)at + 4 > bytes.size())
+      throw InputError(path, what + " at byte " + std::to_string(at) + " lies past the end (truncated file?)");
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+  }
+  int64_t nonneg(int64_t at, const std::string& what) const {
+    const int64_t v = i32(at, what);
+    if (v < 0) throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
+    return v;
+  }
+  // A record's page: its header's 0, then the pointer to the first data page.
+  int64_t first_page(int64_t table, int64_t record, const std::string& what) const {
+    const int64_t head = nonneg(table + 4 * record, what + "'s pointer");
+    if (i32(head, what) != 0) throw InputError(path, what + " does not start with 0 (not a MIRAX index page)");
+    return nonneg(head + 4, what + "'s first page");
+  }
+};
+
+// A data file's size; InputError naming it when it is missing.
+uint64_t data_file_size(const std::string& file, const std::string& slide) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw InputError(file, "missing (a data file of " + slide + ")");
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) throw InputError(file, "cannot read its size");
+  return size;
+}
+
+struct Names {
+  std::string value, section;
+};
+
+// The NONHIER entries in order: name, and the values' names and sections; record numbers count
+// every value of every entry before.
+struct Nonhier {
+  std::string name;
+  int64_t first_record = 0;
+  std::vector<Names> values;
+};
+
+std::vector<Nonhier> nonhier_entries(const IniFile& ini) {
+  const int64_t n = int_key(ini, kHier, "NONHIER_COUNT", 0, 1 << 16);
+  std::vector<Nonhier> out;
+  int64_t record = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string k = "NONHIER_" + std::to_string(i);
+    Nonhier e{ini.require(kHier, k + "_NAME"), record, {}};
+    const int64_t count = int_key(ini, kHier, k + "_COUNT", 1, 1 << 16);
+    for (int64_t j = 0; j < count; ++j) {
+      const std::string v = k + "_VAL_" + std::to_string(j);
+      e.values.push_back(Names{ini.get(kHier, v).value_or(""), ini.get(kHier, v + "_SECTION").value_or("")});
+    }
+    record += count;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// A non-hierarchical record: one item (0, 0, offset, size, file).
+MiraxImage nonhier_image(const Index& idx, int64_t table, int64_t record, int files, const std::string& what) {
+  const int64_t page = idx.first_page(table, record, what);
+  if (idx.i32(page, what) < 1) throw InputError(idx.path, what + "'s page holds no item");
+  const int64_t item = page + 8;
+  if (idx.i32(item, what) != 0 || idx.i32(item + 4, what) != 0)
+    throw InputError(idx.path, what + "'s item does not start with two zeros");
+  MiraxImage m{(int)idx.nonneg(item + 16, what + "'s data file"), idx.nonneg(item + 8, what + "'s offset"),
+               idx.nonneg(item + 12, what + "'s size")};
+  if (m.file >= files) throw InputError(idx.path, what + " names data file " + std::to_string(m.file) + " of " + std::to_string(files));
+  return m;
+}
+
+struct Level {
+  std::string section;
+  int64_t concat = 0, w = 0, h = 0;
+  double overlap_x = 0, overlap_y = 0, mpp_x = 0, mpp_y = 0;
+  int64_t fill_bgr = 0;
+  MiraxFormat format = MiraxFormat::kJpeg;
+};
+
+Level level_section(const IniFile& ini, const std::string& section, int k) {
+  Level L;
+  L.section = section;
+  if (!ini.has_group(section)) throw InputError(ini.path(), "zoom level " + std::to_string(k) + "'s section [" + section + "] is missing");
+  L.concat = int_key(ini, section, "IMAGE_CONCAT_FACTOR", k == 0 ? 0 : 1, 30);
+  L.overlap_x = double_key(ini, section, "OVERLAP_X");
+  L.overlap_y = double_key(ini, section, "OVERLAP_Y");
+  L.mpp_x = double_key(ini, section, "MICROMETER_PER_PIXEL_X");
+  L.mpp_y = double_key(ini, section, "MICROMETER_PER_PIXEL_Y");
+  L.fill_bgr = int_key(ini, section, "IMAGE_FILL_COLOR_BGR", INT32_MIN, UINT32_MAX);
+  L.w = int_key(ini, section, "DIGITIZER_WIDTH", 1, kMaxImageSide);
+  L.h = int_key(ini, section, "DIGITIZER_HEIGHT", 1, kMaxImageSide);
+  if (L.w * L.h > kMaxImagePixels) throw InputError(ini.path(), "[" + section + "] images of " + std::to_string(L.w) + "x" + std::to_string(L.h) + " are too large");
+  const std::string& f = ini.require(section, "IMAGE_FORMAT");
+  if (f == "JPEG") L.format = MiraxFormat::kJpeg;
+  else if (f == "PNG") L.format = MiraxFormat::kPng;
+  else if (f == "BMP24") L.format = MiraxFormat::kBmp24;
+  else throw InputError(ini.path(), "[" + section + "] IMAGE_FORMAT '" + f + "' is not JPEG, PNG or BMP24");
+  return L;
+}
+
+struct Point {
+  int64_t x, y;
+};
+
+// The photos' level-0 positions: stored (times the level-0 concatenation, as OpenSlide takes
+// them), else the nominal grid.
+std::vector<Point> photo_positions(const Index& idx, const std::vector<Nonhier>& nonhier, int64_t nonhier_table,
+                                   const std::vector<std::string>& data_files, int64_t px, int64_t py, int64_t d,
+                                   int64_t w0, int64_t h0, double ox0, double oy0, int64_t c0, bool& stored) {
+  const int64_t n = px * py;
+  if (n > kMaxPositions) throw InputError(idx.path, "the slide has " + std::to_string(n) + " photos, more than this reader takes");
+  const Nonhier* e = nullptr;
+  bool compressed = false;
+  for (const char* name : {"VIMSLIDE_POSITION_BUFFER", "StitchingIntensityLayer"}) {
+    for (const auto& x : nonhier)
+      if (x.name == name) {
+        e = &x;
+        break;
+      }
+    if (e) {
+      compressed = std::strcmp(name, "StitchingIntensityLayer") == 0;
+      break;
+    }
+  }
+  std::vector<Point> pos((size_t)n);
+  stored = e != nullptr;
+  if (!e) {
+    for (int64_t cp = 0; cp < n; ++cp)
+      pos[(size_t)cp] = Point{(int64_t)((double)(cp % px) * ((double)(w0 * d) - ox0)),
+                              (int64_t)((double)(cp / px) * ((double)(h0 * d) - oy0))};
+    return pos;
+  }
+  const std::string what = e->name;
+  const MiraxImage m = nonhier_image(idx, nonhier_table, e->first_record, (int)data_files.size(), what);
+  const std::string& file = data_files[(size_t)m.file];
+  const uint64_t size = data_file_size(file, idx.path);
+  if ((uint64_t)m.offset > size || (uint64_t)m.length > size - (uint64_t)m.offset)
+    throw InputError(file, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) + ") lies past the end (truncated file?)");
+  const uint64_t want = 9 * (uint64_t)n;
+  if (!compressed && (uint64_t)m.length != want)
+    throw InputError(idx.path, what + " holds " + std::to_string(m.length) + " bytes, not 9 for each of the " + std::to_string(n) + " photos");
+  if (compressed && (uint64_t)m.length * 1032 + 64 < want)  // zlib cannot expand more than ~1032x
+    throw InputError(idx.path, what + " is too short for the " + std::to_string(n) + " photos' positions");
+  std::string raw((size_t)m.length, '\0');
+  {
+    std::ifstream f(file, std::ios::binary);
+    f.seekg(m.offset);
+    if (!f.read(raw.data(), (std::streamsize)raw.size())) throw InputError(file, "cannot read " + what);
+  }
+  std::string buf;
+  if (compressed) {
+    buf.assign((size_t)want + 1, '\0');  // one more: a stream longer than expected is an error
+    z_stream z{};
+    if (inflateInit(&z) != Z_OK) throw InputError(file, "zlib cannot start");
+    z.next_in = reinterpret_cast<Bytef*>(raw.data());
+    z.avail_in = (uInt)raw.size();
+    z.next_out = reinterpret_cast<Bytef*>(buf.data());
+    z.avail_out = (uInt)buf.size();
+    const int rc = inflate(&z, Z_FINISH);
+    const uint64_t got = z.total_out;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || got != want)
+      throw InputError(file, what + " does not inflate to 9 bytes for each of the " + std::to_string(n) + " photos (corrupt?)");
+    buf.resize((size_t)want);
+  } else {
+    buf = std::move(raw);
+  }
+  for (int64_t cp = 0; cp < n; ++cp) {
+    const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 9 * cp + 1);
+    auto le = [](const unsigned char* q) { return (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24); };
+    pos[(size_t)cp] = Point{(int64_t)le(p) * c0, (int64_t)le(p + 4) * c0};
+  }
+  return pos;
+}
+
+uint64_t cell_key(int64_t cx, int64_t cy) { return ((uint64_t)(uint32_t)cx << 32) | (uint32_t)cy; }
+
+void index_tiles(MiraxLevel& L) {
+  L.bucket = std::max({std::ceil(L.tile_w), std::ceil(L.tile_h), 64.0});
+  for (uint32_t i = 0; i < L.tiles.size(); ++i) {
+    const MiraxTile& t = L.tiles[i];
+    const int64_t cx0 = (int64_t)std::floor(t.x / L.bucket), cx1 = (int64_t)std::floor((t.x + L.tile_w) / L.bucket);
+    const int64_t cy0 = (int64_t)std::floor(t.y / L.bucket), cy1 = (int64_t)std::floor((t.y + L.tile_h) / L.bucket);
+    for (int64_t cy = cy0; cy <= cy1; ++cy)
+      for (int64_t cx = cx0; cx <= cx1; ++cx) L.cells[cell_key(cx, cy)].push_back(i);
+  }
+}
+
+}  // namespace
+
+bool is_mirax_path(const std::string& path) {
+  if (path.size() < 6 || lower(path.substr(path.size() - 5)) != ".mrxs") return false;
+  std::error_code ec;
+  return fs::is_regular_file(path.substr(0, path.size() - 5) + "/Slidedat.ini", ec);
+}
+
+std::vector<uint32_t> mirax_tiles_in(const MiraxLevel& L, int64_t x0, int64_t y0, int64_t x1, int64_t y1) {
+  std::vector<uint32_t> out;
+  if (L.tiles.empty() || x0 >= x1 || y0 >= y1) return out;
+  const int64_t cx0 = (int64_t)std::floor((double)x0 / L.bucket), cx1 = (int64_t)std::floor((double)(x1 - 1) / L.bucket);
+  const int64_t cy0 = (int64_t)std::floor((double)y0 / L.bucket), cy1 = (int64_t)std::floor((double)(y1 - 1) / L.bucket);
+  for (int64_t cy = cy0; cy <= cy1; ++cy)
+    for (int64_t cx = cx0; cx <= cx1; ++cx)
+      if (auto it = L.cells.find(cell_key(cx, cy)); it != L.cells.end())
+        for (uint32_t i : it->second) {
+          const MiraxTile& t = L.tiles[i];
+          // OpenSlide's test for a tile outside the region.
+          if (t.x + L.tile_w <= (double)x0 || t.y + L.tile_h <= (double)y0 || t.x >= (double)x1 || t.y >= (double)y1) continue;
+          out.push_back(i);
+        }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
+    const MiraxTile &p = L.tiles[a], &q = L.tiles[b];
+    return p.row != q.row ? p.row > q.row : p.col > q.col;
+  });
+  return out;
+}
+
+MiraxLayout read_mirax_layout(const std::string& path) {
+  const std::string folder = path.substr(0, path.size() - 5);
+  const std::string ini_path = folder + "/Slidedat.ini";
+  const IniFile ini(ini_path, read_text(ini_path, kMaxIniBytes));
+  MiraxLayout out;
+  SlideMeta& meta = out.meta;
+  meta.vendor = "mirax";
+  for (const auto& e : ini.entries()) meta.properties["mirax." + e.group + "." + e.key] = e.value;
+
+  // The image grid.
+  const std::string& slide_id = ini.require(kGeneral, "SLIDE_ID");
+  const int64_t nx = int_key(ini, kGeneral, "IMAGENUMBER_X", 1, 1 << 20);
+  const int64_t ny = int_key(ini, kGeneral, "IMAGENUMBER_Y", 1, 1 << 20);
+  if (nx * ny > INT32_MAX) throw InputError(ini_path, "IMAGENUMBER_X x IMAGENUMBER_Y is beyond the index's 32-bit image numbers");
+  int64_t d = 1;
+  if (auto v = ini.get(kGeneral, "CameraImageDivisionsPerSide"))
+    if (auto n = parse_openslide_int(*v)) d = *n;
+  if (d < 1 || d > std::min(nx, ny))
+    throw InputError(ini_path, "CameraImageDivisionsPerSide " + std::to_string(d) + " does not divide the image grid");
+  // OpenSlide 4 takes a missing, blank or "20x" magnification; 3.4.1 refuses the slide.
+  if (auto v = ini.get(kGeneral, "OBJECTIVE_MAGNIFICATION")) {
+    std::string s = *v;
+    if (!s.empty() && (s.back() == 'x' || s.back() == 'X')) s.pop_back();
+    if (auto n = parse_openslide_int(s); n && *n > 0) meta.objective_power = (double)*n;
+  }
+
+  // Zoom levels: HIER_0 must be "Slide zoom level".
+  const int64_t hier_count = int_key(ini, kHier, "HIER_COUNT", 1, 1 << 16);
+  (void)hier_count;
+  if (ini.require(kHier, "HIER_0_NAME") != "Slide zoom level")
+    throw InputError(ini_path, "HIER_0_NAME is not 'Slide zoom level' (not a MIRAX slide this reader knows)");
+  const int64_t nlevels = int_key(ini, kHier, "HIER_0_COUNT", 1, kMaxLevels);
+  std::vector<Level> levels;
+  for (int k = 0; k < (int)nlevels; ++k)
+    levels.push_back(level_section(ini, ini.require(kHier, "HIER_0_VAL_" + std::to_string(k) + "_SECTION"), k));
+  const std::vector<Nonhier> nonhier = nonhier_entries(ini);
+
+  // Data files.
+  const int64_t nfiles = int_key(ini, "DATAFILE", "FILE_COUNT", 1, kMaxDataFiles);
+  for (int64_t i = 0; i < nfiles; ++i) out.data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
+  std::vector<int64_t> file_sizes((size_t)nfiles, -1);  // stat'ed when first needed
+  auto check_range = [&](const MiraxImage& m, const std::string& what) {
+    const std::string& f = out.data_files[(size_t)m.file];
+    int64_t& size = file_sizes[(size_t)m.file];
+    if (size < 0) size = (int64_t)data_file_size(f, path);
+    if (m.offset > size || m.length > size - m.offset)
+      throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) + ") lies past the end (truncated file?)");
+  };
+
+  // Index.dat's header: version, the slide id, the two tables.
+  Index idx{file_in(folder, ini, kHier, "INDEXFILE"), ""};
+  idx.bytes = read_text(idx.path, kMaxIndexBytes);
+  out.source_files = {ini_path, idx.path};
+  out.source_files.insert(out.source_files.end(), out.data_files.begin(), out.data_files.end());
+  if (idx.bytes.compare(0, 5, "01.02") != 0) throw InputError(idx.path, "does not start with MIRAX index version 01.02");
+  if (idx.bytes.compare(5, slide_id.size(), slide_id) != 0)
+    throw InputError(idx.path, "belongs to another slide (its identifier is not Slidedat.ini's SLIDE_ID)");
+  const int64_t hier_table = idx.nonneg(5 + (int64_t)slide_id.size(), "the zoom levels' table");
+  const int64_t nonhier_table = idx.nonneg(9 + (int64_t)slide_id.size(), "the other records' table");
+
+  // Concatenation: C_k = 2^(e_0 + ... + e_k) level-0 images per level-k image side.
+  std::vector<int64_t> c;
+  int64_t e = 0;
+  for (const Level& L : levels) {
+    e += L.concat;
+    if (e > 30) throw InputError(ini_path, "the zoom levels' IMAGE_CONCAT_FACTORs add up past 30");
+    c.push_back(int64_t(1) << e);
+  }
+  const int64_t px = nx / d, py = ny / d;
+  const Level& L0 = levels[0];
+  bool stored = false;
+  const std::vector<Point> pos = photo_positions(idx, nonhier, nonhier_table, out.data_files, px, py, d, L0.w, L0.h,
+                                                 L0.overlap_x, L0.overlap_y, c[0], stored);
+  const bool positioned = stored || L0.overlap_x != 0 || L0.overlap_y != 0;
+
+  // The slide's size: every image but the last of each photo's row loses the overlap.
+  auto base_size = [&](int64_t n, int64_t size, double overlap) {
+    int64_t s = 0;
+    for (int64_t i = 0; i < n; ++i) s = (int64_t)((double)s + ((i % d != d - 1 || i == n - 1) ? (double)size : (double)size - overlap));
+    return s;
+  };
+  const int64_t base_w = base_size(nx, L0.w, L0.overlap_x), base_h = base_size(ny, L0.h, L0.overlap_y);
+
+  std::vector<char> active((size_t)(px * py), 0);
+  // OpenSlide names a tile size only when every level's tiles sit on their grid: a whole-pixel
+  // size equal to the advance, none moved from col x advance, row x advance.
+  bool regular = true;
+  double bx0 = INFINITY, by0 = INFINITY, bx1 = -INFINITY, by1 = -INFINITY;
+  for (int k = 0; k < (int)levels.size(); ++k) {
+    const Level& S = levels[(size_t)k];
+    const int64_t ck = c[(size_t)k];
+    const int64_t tcd = positioned ? std::min(ck, d) : ck;
+    const int64_t tpi = positioned ? std::max<int64_t>(1, ck / d) : 1;
+    const int64_t ppt = positioned ? 1 : std::max<int64_t>(1, ck / d);
+    MiraxLevel M;
+    M.image_w = (int)S.w;
+    M.image_h = (int)S.h;
+    M.tile_w = (double)S.w / (double)tpi;
+    M.tile_h = (double)S.h / (double)tpi;
+    M.crop_w = (int)std::ceil(M.tile_w);
+    M.crop_h = (int)std::ceil(M.tile_h);
+    M.format = S.format;
+    const double ipp = (double)std::max<int64_t>(1, d / ck);
+    const double adv_x = M.tile_w - S.overlap_x / ipp, adv_y = M.tile_h - S.overlap_y / ipp;
+    regular = regular && M.tile_w == std::floor(M.tile_w) && M.tile_h == std::floor(M.tile_h) && adv_x == M.tile_w &&
+              adv_y == M.tile_h;
+    std::unordered_map<uint64_t, uint32_t> at;  // grid place -> tile: a later image replaces an earlier one
+    const std::string what = "zoom level " + std::to_string(k);
+    for (int64_t page = idx.first_page(hier_table, k, what); page != 0;) {
+      const int64_t count = idx.nonneg(page, what + "'s page size");
+      const int64_t next = idx.i32(page + 4, what + "'s next page");
+      if (count > (int64_t)(idx.bytes.size() / 16)) throw InputError(idx.path, what + "'s page claims " + std::to_string(count) + " images, more than the file holds");
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t item = page + 8 + 16 * r;
+        const int64_t image = idx.nonneg(item, what + "'s image number");
+        MiraxImage m{(int)0, idx.nonneg(item + 4, what + "'s offset"), idx.nonneg(item + 8, what + "'s length")};
+        const int64_t file = idx.nonneg(item + 12, what + "'s data file");
+        if (file >= nfiles) throw InputError(idx.path, what + " names data file " + std::to_string(file) + " of " + std::to_string(nfiles));
+        m.file = (int)file;
+        const int64_t x = image % nx, y = image / nx;
+        if (y >= ny) throw InputError(idx.path, what + "'s image " + std::to_string(image) + " lies outside the " + std::to_string(nx) + " x " + std::to_string(ny) + " grid");
+        if (x % ck || y % ck) throw InputError(idx.path, what + "'s image " + std::to_string(image) + " is not at a multiple of " + std::to_string(ck));
+        check_range(m, what + "'s image " + std::to_string(image));
+        if (M.images.size() >= UINT32_MAX) throw InputError(idx.path, what + " holds too many images");
+        const uint32_t img = (uint32_t)M.images.size();
+        M.images.push_back(m);
+        for (int64_t yi = 0; yi < tpi; ++yi) {
+          const int64_t yy = y + yi * d;
+          if (yy >= ny) break;
+          for (int64_t xi = 0; xi < tpi; ++xi) {
+            const int64_t xx = x + xi * d;
+            if (xx >= nx) break;
+            const int64_t xp = xx / d, yp = yy / d;
+            if (xp >= px || yp >= py) continue;  // images past the last whole photo
+            const int64_t cp = yp * px + xp;
+            const Point p0{pos[(size_t)cp].x + L0.w * (xx - xp * d), pos[(size_t)cp].y + L0.h * (yy - yp * d)};
+            if (k == 0) {
+              if (pos[(size_t)cp].x == 0 && pos[(size_t)cp].y == 0 && cp != 0) continue;  // a photo never taken
+              active[(size_t)cp] = 1;
+            } else {
+              bool any = false;
+              for (int64_t j = 0; j < ppt && !any; ++j)
+                for (int64_t i = 0; i < ppt && !any; ++i) {
+                  const int64_t q = (yp + j) * px + (xp + i);
+                  any = q < px * py && active[(size_t)q];
+                }
+              if (!any) continue;
+            }
+            MiraxTile t;
+            t.x = (double)p0.x / (double)ck;
+            t.y = (double)p0.y / (double)ck;
+            t.col = x / tcd + xi;
+            t.row = y / tcd + yi;
+            t.image = img;
+            t.src_x = (int)(M.tile_w * (double)xi);
+            t.src_y = (int)(M.tile_h * (double)yi);
+            regular = regular && t.x == (double)t.col * adv_x && t.y == (double)t.row * adv_y;
+            const uint64_t key = ((uint64_t)t.row << 32) | (uint64_t)t.col;
+            if (auto it = at.find(key); it != at.end()) {
+              M.tiles[it->second] = t;
+            } else {
+              at[key] = (uint32_t)M.tiles.size();
+              M.tiles.push_back(t);
+            }
+            if (k == 0) {
+              bx0 = std::min(bx0, t.x), by0 = std::min(by0, t.y);
+              bx1 = std::max(bx1, t.x + M.tile_w), by1 = std::max(by1, t.y + M.tile_h);
+            }
+          }
+        }
+      }
+      // OpenSlide reads a following page right after this one (it does not seek to `next`).
+      page = next == 0 ? 0 : page + 8 + 16 * count;
+    }
+    index_tiles(M);
+    SlideLevel SL;
+    SL.width = base_w / ck;
+    SL.height = base_h / ck;
+    SL.downsample = (double)(ck / c[0]);
+    SL.tile_width = SL.tile_height = 512;  // drawn tiles the slide caches (not the stored images)
+    if (SL.width < 1 || SL.height < 1) throw InputError(ini_path, what + " is empty (less than one pixel)");
+    meta.levels.push_back(SL);
+    out.levels.push_back(std::move(M));
+  }
+
+  // Associated images: the "Scan data layer" entry's thumbnail (OpenSlide's macro), barcode
+  // (label) and preview (thumbnail), each a JPEG.
+  for (const auto& x : nonhier) {
+    if (x.name != "Scan data layer") continue;
+    static const struct {
+      const char *value, *type_key, *name;
+    } kAssociated[] = {{"ScanDataLayer_SlideThumbnail", "THUMBNAIL_IMAGE_TYPE", "macro"},
+                       {"ScanDataLayer_SlideBarcode", "BARCODE_IMAGE_TYPE", "label"},
+                       {"ScanDataLayer_SlidePreview", "PREVIEW_IMAGE_TYPE", "thumbnail"}};
+    for (const auto& a : kAssociated)
+      for (size_t j = 0; j < x.values.size(); ++j) {
+        if (x.values[j].value != a.value) continue;
+        const std::string& section = x.values[j].section;
+        const std::string type = ini.get(section, a.type_key).value_or("");
+        if (type != "JPEG") throw InputError(ini_path, std::string(a.value) + "'s [" + section + "] " + a.type_key + " is '" + type + "', not JPEG");
+        const std::string what = std::string("associated image '") + a.name + "'";
+        const MiraxImage m = nonhier_image(idx, nonhier_table, x.first_record + (int64_t)j, (int)nfiles, what);
+        check_range(m, what);
+        out.associated.emplace_back(a.name, m);
+        meta.associated.push_back(a.name);
+        break;
+      }
+  }
+
+  // OpenSlide's standard properties.
+  meta.mpp_x = L0.mpp_x > 0 ? std::optional<double>(L0.mpp_x) : std::nullopt;
+  meta.mpp_y = L0.mpp_y > 0 ? std::optional<double>(L0.mpp_y) : std::nullopt;
+  add_standard_properties(meta);
+  for (size_t i = 0; i < meta.levels.size(); ++i) {
+    const std::string k = "openslide.level[" + std::to_string(i) + "].";
+    if (regular) {
+      meta.properties[k + "tile-width"] = std::to_string((int64_t)out.levels[i].tile_w);
+      meta.properties[k + "tile-height"] = std::to_string((int64_t)out.levels[i].tile_h);
+    } else {
+      meta.properties.erase(k + "tile-width");
+      meta.properties.erase(k + "tile-height");
+    }
+  }
+  char bg[8];
+  const uint32_t fill = (uint32_t)L0.fill_bgr;
+  std::snprintf(bg, sizeof bg, "%02X%02X%02X", fill & 0xFF, (fill >> 8) & 0xFF, (fill >> 16) & 0xFF);
+  meta.properties["openslide.background-color"] = bg;
+  const bool any = std::isfinite(bx0);
+  meta.properties["openslide.bounds-x"] = std::to_string(any ? (int64_t)std::floor(bx0) : 0);
+  meta.properties["openslide.bounds-y"] = std::to_string(any ? (int64_t)std::floor(by0) : 0);
+  meta.properties["openslide.bounds-width"] = std::to_string(any ? (int64_t)std::ceil(bx1) - (int64_t)std::floor(bx0) : 0);
+  meta.properties["openslide.bounds-height"] = std::to_string(any ? (int64_t)std::ceil(by1) - (int64_t)std::floor(by0) : 0);
+  return out;
+}
+
+}  // namespace ds

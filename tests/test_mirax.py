@@ -1,0 +1,157 @@
+# 3DHistech MIRAX slides against OpenSlide 3.4.1 (python3-openslide, the oracle), on slides written
+# by scripts/gen_mirax.py as the scanners lay them out: the committed fixture
+# (tests/fixtures/slides/mirax/) and variants made here covering each way OpenSlide places the
+# photos (stored positions, zlib-compressed ones, the nominal grid with and without overlap), 1, 2
+# and 4 images per photo side, 2 to 4 zoom levels and JPEG, PNG and BMP24 images. `deepslide info`
+# must give OpenSlide's levels and every property (the quickhash aside), the associated images
+# pixel for pixel, and `read-region` the same pixels inside each level: exact where the photos sit
+# on whole pixels of the level, within pixman's rounding (3) where a level divides their positions
+# into fractions. Damaged and hostile slides fail with one line naming the file at fault, exit 2.
+# `split` lists .mrxs slides and `--materialize copy|link` takes their folders along.
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import openslide
+
+import test_slide_formats as formats
+
+sys.path.insert(0, os.path.join(formats.SRC, "scripts"))
+import gen_mirax  # noqa: E402
+
+# (name, make_mirax arguments, tolerance): whole-pixel positions compare exactly.
+VARIANTS = [
+    ("stitching_whole", dict(overlap=(8, 4), jitter=0, positions="stitching"), 0),
+    ("grid_one_image", dict(divisions=1, overlap=(0, 0), jitter=0, positions="grid", cols=5, rows=4), 0),
+    ("grid_overlap", dict(divisions=2, overlap=(6, 4), jitter=0, positions="grid", levels=2), 0),
+    ("grid_2x2", dict(divisions=2, overlap=(0, 0), jitter=0, positions="grid", levels=4, cols=4, rows=3), 0),
+    ("four_per_side", dict(divisions=4, image=(64, 48), cols=3, rows=2, levels=4, overlap=(5, 3), jitter=3,
+                           positions="stitching"), 3),
+    ("png", dict(fmt="PNG", levels=2), 3),
+    ("bmp", dict(fmt="BMP24", levels=2, jitter=0, overlap=(8, 4)), 0),
+]
+
+
+def rewrite(path, old, new):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert old in data, (path, old)
+    with open(path, "wb") as f:
+        f.write(data.replace(old, new, 1))
+
+
+def fresh(tmp, name, **kw):
+    p = os.path.join(tmp, name + ".mrxs")
+    shutil.rmtree(p[:-5], ignore_errors=True)
+    gen_mirax.make_mirax(p, **kw)
+    return p, p[:-5]
+
+
+def bad_inputs(tmp):
+    """Each damage on a fresh slide: the error names the file at fault."""
+    def ini(folder):
+        return os.path.join(folder, "Slidedat.ini")
+
+    p, d = fresh(tmp, "bad_version")
+    rewrite(os.path.join(d, "Index.dat"), b"01.02", b"01.01")
+    formats.expect_error(["info", p], os.path.join(d, "Index.dat"), "version")
+    p, d = fresh(tmp, "bad_id")
+    rewrite(ini(d), b"SLIDE_ID=5b0a", b"SLIDE_ID=6b0a")
+    formats.expect_error(["info", p], os.path.join(d, "Index.dat"), "another slide")
+    p, d = fresh(tmp, "escape")
+    rewrite(ini(d), b"FILE_0=Data0000.dat", b"FILE_0=../../../etc/passwd")
+    formats.expect_error(["info", p], ini(d), "not a file name in the slide's folder")
+    p, d = fresh(tmp, "truncated_data")
+    with open(os.path.join(d, "Data0000.dat"), "r+b") as f:
+        f.truncate(5000)
+    formats.expect_error(["info", p], os.path.join(d, "Data0000.dat"), "past the end")
+    p, d = fresh(tmp, "missing_data")
+    os.remove(os.path.join(d, "Data0001.dat"))
+    formats.expect_error(["info", p], os.path.join(d, "Data0001.dat"), "missing")
+    p, d = fresh(tmp, "truncated_index")
+    with open(os.path.join(d, "Index.dat"), "r+b") as f:
+        f.truncate(60)
+    formats.expect_error(["info", p], os.path.join(d, "Index.dat"), "past the end")
+    p, d = fresh(tmp, "positions_short")
+    rewrite(ini(d), b"IMAGENUMBER_X=6", b"IMAGENUMBER_X=8")
+    formats.expect_error(["info", p], os.path.join(d, "Index.dat"), "VIMSLIDE_POSITION_BUFFER")
+    p, d = fresh(tmp, "positions_corrupt", positions="stitching")
+    data = bytearray(open(os.path.join(d, "Data0001.dat"), "rb").read())
+    data[-20:] = bytes(20)  # the end of the zlib stream
+    open(os.path.join(d, "Data0001.dat"), "wb").write(data)
+    formats.expect_error(["info", p], os.path.join(d, "Data0001.dat"), "StitchingIntensityLayer")
+    p, d = fresh(tmp, "huge_grid")
+    rewrite(ini(d), b"IMAGENUMBER_X=6", b"IMAGENUMBER_X=2000000000")
+    formats.expect_error(["info", p], ini(d), "IMAGENUMBER_X")
+    p, d = fresh(tmp, "malformed_ini")
+    rewrite(ini(d), b"[DATAFILE]", b"[DATAFILE]\r\nthis line is no key")
+    formats.expect_error(["info", p], ini(d), "line")
+    p, d = fresh(tmp, "no_levels")
+    rewrite(ini(d), b"HIER_0_NAME=Slide zoom level", b"HIER_0_NAME=Slide filter level")
+    formats.expect_error(["info", p], ini(d), "Slide zoom level")
+    # A stored image of another size than the slide says: found when it is drawn, named.
+    p, d = fresh(tmp, "wrong_size")
+    rewrite(ini(d), b"DIGITIZER_WIDTH=96", b"DIGITIZER_WIDTH=95")
+    formats.expect_error(["read-region", p, "--x", 100, "--y", 100, "--width", 50, "--height", 50,
+                          "--out", os.path.join(tmp, "w.png")], os.path.join(d, "Data0000.dat"), "96x64")
+    p, d = fresh(tmp, "corrupt_jpeg", jitter=0)
+    data = bytearray(open(os.path.join(d, "Data0000.dat"), "rb").read())
+    first = data.index(b"\xff\xd8\xff")
+    sos = data.index(b"\xff\xda", first)
+    data[sos + 40:sos + 400] = bytes(range(256)) + bytes(range(104))
+    open(os.path.join(d, "Data0000.dat"), "wb").write(data)
+    # Decoded whole, libjpeg's complaint about the damage is the error; decoded in part (the
+    # region's rows only) the damage may pass as odd pixels, but never as a crash.
+    formats.expect_error(["bench-read", p, "--pattern", "aligned", "--count", 5, "--partial-decode", "never"],
+                         os.path.join(d, "Data0000.dat"), "corrupt JPEG")
+    q = subprocess.run([formats.DEEPSLIDE, "read-region", p, "--x", "0", "--y", "0", "--width", "300", "--height", "200",
+                        "--out", os.path.join(tmp, "c.png")], capture_output=True, text=True)
+    assert q.returncode in (0, 2), (q.returncode, q.stderr)
+    print("mirax: 13 damaged slides refused with one line naming the file", flush=True)
+
+
+def split_lists_mirax(tmp):
+    """split takes .mrxs slides (and NDPI's), and copies or links a .mrxs's folder with it."""
+    wsi = os.path.join(tmp, "wsi")
+    for cls in ("a", "b"):
+        for i in range(3):
+            gen_mirax.make_mirax(os.path.join(wsi, cls, f"s{i}.mrxs"), levels=1, seed=i, associated=False)
+    out = os.path.join(tmp, "split")
+    for how in ("copy", "link"):
+        shutil.rmtree(out, ignore_errors=True)
+        formats.run("split", "--all-wsi", wsi, "--out", out, "--val-per-class", 1, "--test-per-class", 1,
+                    "--materialize", how)
+        rows = open(os.path.join(out, "labels_test.csv")).read().splitlines()[1:]
+        assert len(rows) == 2 and all(r.split(",")[0].endswith(".mrxs") for r in rows), rows
+        for r in rows:
+            slide = os.path.join(out, "wsi_test", r.split(",")[0])
+            assert os.path.isdir(slide[:-5]) and (os.path.islink(slide[:-5]) == (how == "link")), (how, slide)
+            assert openslide.OpenSlide(slide).dimensions == openslide.OpenSlide(
+                os.path.join(wsi, r.split(",")[0])).dimensions
+            formats.run("info", slide)
+    print("mirax: split lists .mrxs slides; --materialize copy and link take their folders", flush=True)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ds_mirax_")
+    try:
+        rng = random.Random(23)
+        fx = os.path.join(formats.FIXTURES, "slides", "mirax", "mirax.mrxs")
+        assert openslide.OpenSlide.detect_format(fx) == "mirax"
+        formats.check_file(fx, "mirax", tmp, rng, regions=5, tolerance=3, inside_level=True)
+        for name, kw, tolerance in VARIANTS:
+            p, _ = fresh(tmp, name, **kw)
+            assert openslide.OpenSlide.detect_format(p) == "mirax", p
+            formats.check_file(p, "mirax", tmp, rng, regions=3, tolerance=tolerance, inside_level=True)
+        bad_inputs(tmp)
+        split_lists_mirax(tmp)
+        print("mirax: all equal to OpenSlide's (exact on whole-pixel positions, else within pixman's rounding)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
