@@ -55,6 +55,8 @@ def bad_inputs(tmp):
     def ini(folder):
         return os.path.join(folder, "Slidedat.ini")
 
+    p, d = fresh(tmp, "folder_named")  # the folder, not the .mrxs: told which file to open
+    formats.expect_error(["info", d], d, "folder_named.mrxs")
     p, d = fresh(tmp, "bad_version")
     rewrite(os.path.join(d, "Index.dat"), b"01.02", b"01.01")
     formats.expect_error(["info", p], os.path.join(d, "Index.dat"), "version")
@@ -110,7 +112,7 @@ def bad_inputs(tmp):
     q = subprocess.run([formats.DEEPSLIDE, "read-region", p, "--x", "0", "--y", "0", "--width", "300", "--height", "200",
                         "--out", os.path.join(tmp, "c.png")], capture_output=True, text=True)
     assert q.returncode in (0, 2), (q.returncode, q.stderr)
-    print("mirax: 13 damaged slides refused with one line naming the file", flush=True)
+    print("mirax: 13 damaged slides and a slide's folder refused with one line naming the file", flush=True)
 
 
 def split_lists_mirax(tmp):

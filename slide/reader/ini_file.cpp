@@ -36,7 +36,8 @@ IniFile::IniFile(const std::string& path, const std::string& text) : path_(path)
       continue;
     }
     const size_t eq = line.find('=');
-    if (eq == std::string::npos) throw InputError(path, "a line that is neither a group, a key=value nor a comment" + at);
+    if (eq == std::string::npos)
+      throw InputError(path, "a line that is neither a group, a key=value nor a comment" + at);
     if (!in_group) throw InputError(path, "a key before the first [group]" + at);
     const std::string key = trimmed(line.substr(0, eq));
     if (key.empty()) throw InputError(path, "a key=value line without a key" + at);

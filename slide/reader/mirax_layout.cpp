@@ -23,11 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kMaxIniBytes = 1u << 20;          // OpenSlide's limit
-constexpr uint64_t kMaxIndexBytes = 256ull << 20;    // 16M image records
-constexpr int64_t kMaxImageSide = 1 << 16;           // a stored image's side
+constexpr uint64_t kMaxIniBytes = 1u << 20;        // OpenSlide's limit
+constexpr uint64_t kMaxIndexBytes = 256ull << 20;  // 16M image records
+constexpr int64_t kMaxImageSide = 1 << 16;         // a stored image's side
 constexpr int64_t kMaxImagePixels = 1ll << 28;
-constexpr int64_t kMaxPositions = 1ll << 24;         // photos with a stored position
+constexpr int64_t kMaxPositions = 1ll << 24;  // photos with a stored position
 constexpr int kMaxLevels = 32;
 constexpr int kMaxDataFiles = 100000;
 
@@ -65,7 +65,8 @@ int64_t int_key(const IniFile& ini, const std::string& group, const std::string&
 double double_key(const IniFile& ini, const std::string& group, const std::string& key) {
   const std::string& v = ini.require(group, key);
   auto d = parse_openslide_double(v);
-  if (!d || !std::isfinite(*d)) throw InputError(ini.path(), "[" + group + "] " + key + " = '" + v + "' is not a number");
+  if (!d || !std::isfinite(*d))
+    throw InputError(ini.path(), "[" + group + "] " + key + " = '" + v + "' is not a number");
   return *d;
 }
 
@@ -74,7 +75,8 @@ std::string file_in(const std::string& folder, const IniFile& ini, const std::st
   const std::string& name = ini.require(group, key);
   if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
       name.find('\0') != std::string::npos)
-    throw InputError(ini.path(), "[" + group + "] " + key + " = '" + name + "' is not a file name in the slide's folder");
+    throw InputError(ini.path(),
+                     "[" + group + "] " + key + " = '" + name + "' is not a file name in the slide's folder");
   return folder + "/" + name;
 }
 
@@ -89,7 +91,8 @@ struct Index {
   }
   int64_t nonneg(int64_t at, const std::string& what) const {
     const int64_t v = i32(at, what);
-    if (v < 0) throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
+    if (v < 0)
+      throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
     return v;
   }
   // A record's page: its header's 0, then the pointer to the first data page.
@@ -148,7 +151,8 @@ MiraxImage nonhier_image(const Index& idx, int64_t table, int64_t record, int fi
     throw InputError(idx.path, what + "'s item does not start with two zeros");
   MiraxImage m{(int)idx.nonneg(item + 16, what + "'s data file"), idx.nonneg(item + 8, what + "'s offset"),
                idx.nonneg(item + 12, what + "'s size")};
-  if (m.file >= files) throw InputError(idx.path, what + " names data file " + std::to_string(m.file) + " of " + std::to_string(files));
+  if (m.file >= files)
+    throw InputError(idx.path, what + " names data file " + std::to_string(m.file) + " of " + std::to_string(files));
   return m;
 }
 
@@ -163,7 +167,8 @@ struct Level {
 Level level_section(const IniFile& ini, const std::string& section, int k) {
   Level L;
   L.section = section;
-  if (!ini.has_group(section)) throw InputError(ini.path(), "zoom level " + std::to_string(k) + "'s section [" + section + "] is missing");
+  if (!ini.has_group(section))
+    throw InputError(ini.path(), "zoom level " + std::to_string(k) + "'s section [" + section + "] is missing");
   L.concat = int_key(ini, section, "IMAGE_CONCAT_FACTOR", k == 0 ? 0 : 1, 30);
   L.overlap_x = double_key(ini, section, "OVERLAP_X");
   L.overlap_y = double_key(ini, section, "OVERLAP_Y");
@@ -172,7 +177,9 @@ Level level_section(const IniFile& ini, const std::string& section, int k) {
   L.fill_bgr = int_key(ini, section, "IMAGE_FILL_COLOR_BGR", INT32_MIN, UINT32_MAX);
   L.w = int_key(ini, section, "DIGITIZER_WIDTH", 1, kMaxImageSide);
   L.h = int_key(ini, section, "DIGITIZER_HEIGHT", 1, kMaxImageSide);
-  if (L.w * L.h > kMaxImagePixels) throw InputError(ini.path(), "[" + section + "] images of " + std::to_string(L.w) + "x" + std::to_string(L.h) + " are too large");
+  if (L.w * L.h > kMaxImagePixels)
+    throw InputError(ini.path(), "[" + section + "] images of " + std::to_string(L.w) + "x" + std::to_string(L.h) +
+                                     " are too large");
   const std::string& f = ini.require(section, "IMAGE_FORMAT");
   if (f == "JPEG") L.format = MiraxFormat::kJpeg;
   else if (f == "PNG") L.format = MiraxFormat::kPng;
@@ -191,7 +198,8 @@ std::vector<Point> photo_positions(const Index& idx, const std::vector<Nonhier>&
                                    const std::vector<std::string>& data_files, int64_t px, int64_t py, int64_t d,
                                    int64_t w0, int64_t h0, double ox0, double oy0, int64_t c0, bool& stored) {
   const int64_t n = px * py;
-  if (n > kMaxPositions) throw InputError(idx.path, "the slide has " + std::to_string(n) + " photos, more than this reader takes");
+  if (n > kMaxPositions)
+    throw InputError(idx.path, "the slide has " + std::to_string(n) + " photos, more than this reader takes");
   const Nonhier* e = nullptr;
   bool compressed = false;
   for (const char* name : {"VIMSLIDE_POSITION_BUFFER", "StitchingIntensityLayer"}) {
@@ -218,10 +226,12 @@ std::vector<Point> photo_positions(const Index& idx, const std::vector<Nonhier>&
   const std::string& file = data_files[(size_t)m.file];
   const uint64_t size = data_file_size(file, idx.path);
   if ((uint64_t)m.offset > size || (uint64_t)m.length > size - (uint64_t)m.offset)
-    throw InputError(file, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) + ") lies past the end (truncated file?)");
+    throw InputError(file, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
+                               ") lies past the end (truncated file?)");
   const uint64_t want = 9 * (uint64_t)n;
   if (!compressed && (uint64_t)m.length != want)
-    throw InputError(idx.path, what + " holds " + std::to_string(m.length) + " bytes, not 9 for each of the " + std::to_string(n) + " photos");
+    throw InputError(idx.path, what + " holds " + std::to_string(m.length) + " bytes, not 9 for each of the " +
+                                   std::to_string(n) + " photos");
   if (compressed && (uint64_t)m.length * 1032 + 64 < want)  // zlib cannot expand more than ~1032x
     throw InputError(idx.path, what + " is too short for the " + std::to_string(n) + " photos' positions");
   std::string raw((size_t)m.length, '\0');
@@ -243,14 +253,17 @@ std::vector<Point> photo_positions(const Index& idx, const std::vector<Nonhier>&
     const uint64_t got = z.total_out;
     inflateEnd(&z);
     if (rc != Z_STREAM_END || got != want)
-      throw InputError(file, what + " does not inflate to 9 bytes for each of the " + std::to_string(n) + " photos (corrupt?)");
+      throw InputError(
+          file, what + " does not inflate to 9 bytes for each of the " + std::to_string(n) + " photos (corrupt?)");
     buf.resize((size_t)want);
   } else {
     buf = std::move(raw);
   }
   for (int64_t cp = 0; cp < n; ++cp) {
     const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 9 * cp + 1);
-    auto le = [](const unsigned char* q) { return (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24); };
+    auto le = [](const unsigned char* q) {
+      return (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24);
+    };
     pos[(size_t)cp] = Point{(int64_t)le(p) * c0, (int64_t)le(p + 4) * c0};
   }
   return pos;
@@ -280,15 +293,18 @@ bool is_mirax_path(const std::string& path) {
 std::vector<uint32_t> mirax_tiles_in(const MiraxLevel& L, int64_t x0, int64_t y0, int64_t x1, int64_t y1) {
   std::vector<uint32_t> out;
   if (L.tiles.empty() || x0 >= x1 || y0 >= y1) return out;
-  const int64_t cx0 = (int64_t)std::floor((double)x0 / L.bucket), cx1 = (int64_t)std::floor((double)(x1 - 1) / L.bucket);
-  const int64_t cy0 = (int64_t)std::floor((double)y0 / L.bucket), cy1 = (int64_t)std::floor((double)(y1 - 1) / L.bucket);
+  const int64_t cx0 = (int64_t)std::floor((double)x0 / L.bucket),
+                cx1 = (int64_t)std::floor((double)(x1 - 1) / L.bucket);
+  const int64_t cy0 = (int64_t)std::floor((double)y0 / L.bucket),
+                cy1 = (int64_t)std::floor((double)(y1 - 1) / L.bucket);
   for (int64_t cy = cy0; cy <= cy1; ++cy)
     for (int64_t cx = cx0; cx <= cx1; ++cx)
       if (auto it = L.cells.find(cell_key(cx, cy)); it != L.cells.end())
         for (uint32_t i : it->second) {
           const MiraxTile& t = L.tiles[i];
           // OpenSlide's test for a tile outside the region.
-          if (t.x + L.tile_w <= (double)x0 || t.y + L.tile_h <= (double)y0 || t.x >= (double)x1 || t.y >= (double)y1) continue;
+          if (t.x + L.tile_w <= (double)x0 || t.y + L.tile_h <= (double)y0 || t.x >= (double)x1 || t.y >= (double)y1)
+            continue;
           out.push_back(i);
         }
   std::sort(out.begin(), out.end());
@@ -313,7 +329,8 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   const std::string& slide_id = ini.require(kGeneral, "SLIDE_ID");
   const int64_t nx = int_key(ini, kGeneral, "IMAGENUMBER_X", 1, 1 << 20);
   const int64_t ny = int_key(ini, kGeneral, "IMAGENUMBER_Y", 1, 1 << 20);
-  if (nx * ny > INT32_MAX) throw InputError(ini_path, "IMAGENUMBER_X x IMAGENUMBER_Y is beyond the index's 32-bit image numbers");
+  if (nx * ny > INT32_MAX)
+    throw InputError(ini_path, "IMAGENUMBER_X x IMAGENUMBER_Y is beyond the index's 32-bit image numbers");
   int64_t d = 1;
   if (auto v = ini.get(kGeneral, "CameraImageDivisionsPerSide"))
     if (auto n = parse_openslide_int(*v)) d = *n;
@@ -339,14 +356,16 @@ MiraxLayout read_mirax_layout(const std::string& path) {
 
   // Data files.
   const int64_t nfiles = int_key(ini, "DATAFILE", "FILE_COUNT", 1, kMaxDataFiles);
-  for (int64_t i = 0; i < nfiles; ++i) out.data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
+  for (int64_t i = 0; i < nfiles; ++i)
+    out.data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
   std::vector<int64_t> file_sizes((size_t)nfiles, -1);  // stat'ed when first needed
   auto check_range = [&](const MiraxImage& m, const std::string& what) {
     const std::string& f = out.data_files[(size_t)m.file];
     int64_t& size = file_sizes[(size_t)m.file];
     if (size < 0) size = (int64_t)data_file_size(f, path);
     if (m.offset > size || m.length > size - m.offset)
-      throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) + ") lies past the end (truncated file?)");
+      throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
+                              ") lies past the end (truncated file?)");
   };
 
   // Index.dat's header: version, the slide id, the two tables.
@@ -354,7 +373,8 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   idx.bytes = read_text(idx.path, kMaxIndexBytes);
   out.source_files = {ini_path, idx.path};
   out.source_files.insert(out.source_files.end(), out.data_files.begin(), out.data_files.end());
-  if (idx.bytes.compare(0, 5, "01.02") != 0) throw InputError(idx.path, "does not start with MIRAX index version 01.02");
+  if (idx.bytes.compare(0, 5, "01.02") != 0)
+    throw InputError(idx.path, "does not start with MIRAX index version 01.02");
   if (idx.bytes.compare(5, slide_id.size(), slide_id) != 0)
     throw InputError(idx.path, "belongs to another slide (its identifier is not Slidedat.ini's SLIDE_ID)");
   const int64_t hier_table = idx.nonneg(5 + (int64_t)slide_id.size(), "the zoom levels' table");
@@ -378,7 +398,8 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   // The slide's size: every image but the last of each photo's row loses the overlap.
   auto base_size = [&](int64_t n, int64_t size, double overlap) {
     int64_t s = 0;
-    for (int64_t i = 0; i < n; ++i) s = (int64_t)((double)s + ((i % d != d - 1 || i == n - 1) ? (double)size : (double)size - overlap));
+    for (int64_t i = 0; i < n; ++i)
+      s = (int64_t)((double)s + ((i % d != d - 1 || i == n - 1) ? (double)size : (double)size - overlap));
     return s;
   };
   const int64_t base_w = base_size(nx, L0.w, L0.overlap_x), base_h = base_size(ny, L0.h, L0.overlap_y);
@@ -411,17 +432,25 @@ MiraxLayout read_mirax_layout(const std::string& path) {
     for (int64_t page = idx.first_page(hier_table, k, what); page != 0;) {
       const int64_t count = idx.nonneg(page, what + "'s page size");
       const int64_t next = idx.i32(page + 4, what + "'s next page");
-      if (count > (int64_t)(idx.bytes.size() / 16)) throw InputError(idx.path, what + "'s page claims " + std::to_string(count) + " images, more than the file holds");
+      if (count > (int64_t)(idx.bytes.size() / 16))
+        throw InputError(idx.path,
+                         what + "'s page claims " + std::to_string(count) + " images, more than the file holds");
       for (int64_t r = 0; r < count; ++r) {
         const int64_t item = page + 8 + 16 * r;
         const int64_t image = idx.nonneg(item, what + "'s image number");
         MiraxImage m{(int)0, idx.nonneg(item + 4, what + "'s offset"), idx.nonneg(item + 8, what + "'s length")};
         const int64_t file = idx.nonneg(item + 12, what + "'s data file");
-        if (file >= nfiles) throw InputError(idx.path, what + " names data file " + std::to_string(file) + " of " + std::to_string(nfiles));
+        if (file >= nfiles)
+          throw InputError(idx.path,
+                           what + " names data file " + std::to_string(file) + " of " + std::to_string(nfiles));
         m.file = (int)file;
         const int64_t x = image % nx, y = image / nx;
-        if (y >= ny) throw InputError(idx.path, what + "'s image " + std::to_string(image) + " lies outside the " + std::to_string(nx) + " x " + std::to_string(ny) + " grid");
-        if (x % ck || y % ck) throw InputError(idx.path, what + "'s image " + std::to_string(image) + " is not at a multiple of " + std::to_string(ck));
+        if (y >= ny)
+          throw InputError(idx.path, what + "'s image " + std::to_string(image) + " lies outside the " +
+                                         std::to_string(nx) + " x " + std::to_string(ny) + " grid");
+        if (x % ck || y % ck)
+          throw InputError(
+              idx.path, what + "'s image " + std::to_string(image) + " is not at a multiple of " + std::to_string(ck));
         check_range(m, what + "'s image " + std::to_string(image));
         if (M.images.size() >= UINT32_MAX) throw InputError(idx.path, what + " holds too many images");
         const uint32_t img = (uint32_t)M.images.size();
@@ -499,7 +528,9 @@ MiraxLayout read_mirax_layout(const std::string& path) {
         if (x.values[j].value != a.value) continue;
         const std::string& section = x.values[j].section;
         const std::string type = ini.get(section, a.type_key).value_or("");
-        if (type != "JPEG") throw InputError(ini_path, std::string(a.value) + "'s [" + section + "] " + a.type_key + " is '" + type + "', not JPEG");
+        if (type != "JPEG")
+          throw InputError(
+              ini_path, std::string(a.value) + "'s [" + section + "] " + a.type_key + " is '" + type + "', not JPEG");
         const std::string what = std::string("associated image '") + a.name + "'";
         const MiraxImage m = nonhier_image(idx, nonhier_table, x.first_record + (int64_t)j, (int)nfiles, what);
         check_range(m, what);
@@ -530,8 +561,10 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   const bool any = std::isfinite(bx0);
   meta.properties["openslide.bounds-x"] = std::to_string(any ? (int64_t)std::floor(bx0) : 0);
   meta.properties["openslide.bounds-y"] = std::to_string(any ? (int64_t)std::floor(by0) : 0);
-  meta.properties["openslide.bounds-width"] = std::to_string(any ? (int64_t)std::ceil(bx1) - (int64_t)std::floor(bx0) : 0);
-  meta.properties["openslide.bounds-height"] = std::to_string(any ? (int64_t)std::ceil(by1) - (int64_t)std::floor(by0) : 0);
+  meta.properties["openslide.bounds-width"] =
+      std::to_string(any ? (int64_t)std::ceil(bx1) - (int64_t)std::floor(bx0) : 0);
+  meta.properties["openslide.bounds-height"] =
+      std::to_string(any ? (int64_t)std::ceil(by1) - (int64_t)std::floor(by0) : 0);
   return out;
 }
 

@@ -37,18 +37,18 @@ struct MiraxTile {
 enum class MiraxFormat { kJpeg, kPng, kBmp24 };
 
 struct MiraxLevel {
-  int image_w = 0, image_h = 0;    // DIGITIZER_WIDTH x DIGITIZER_HEIGHT: every stored image's size
-  double tile_w = 0, tile_h = 0;   // a drawn tile, level pixels (image size / tiles per image)
-  int crop_w = 0, crop_h = 0;      // the pixels drawn of a tile: its size rounded up
+  int image_w = 0, image_h = 0;   // DIGITIZER_WIDTH x DIGITIZER_HEIGHT: every stored image's size
+  double tile_w = 0, tile_h = 0;  // a drawn tile, level pixels (image size / tiles per image)
+  int crop_w = 0, crop_h = 0;     // the pixels drawn of a tile: its size rounded up
   MiraxFormat format = MiraxFormat::kJpeg;
   std::vector<MiraxImage> images;
   std::vector<MiraxTile> tiles;
-  double bucket = 0;  // side of a cell of the spatial index, level pixels
+  double bucket = 0;                                          // side of a cell of the spatial index, level pixels
   std::unordered_map<uint64_t, std::vector<uint32_t>> cells;  // cell -> tiles reaching into it
 };
 
 struct MiraxLayout {
-  std::vector<std::string> data_files;  // paths
+  std::vector<std::string> data_files;    // paths
   std::vector<std::string> source_files;  // every file the slide is read from: Slidedat.ini, Index.dat, data files
   std::vector<MiraxLevel> levels;
   std::vector<std::pair<std::string, MiraxImage>> associated;  // "macro", "label", "thumbnail": JPEG

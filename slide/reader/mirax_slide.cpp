@@ -23,7 +23,9 @@ namespace {
 constexpr int kDrawnTile = 512;  // the slide's tiles: drawn from the stored images, then cached
 constexpr int64_t kMaxAssociatedPixels = 1ll << 28;
 
-uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+uint32_t le32(const uint8_t* p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 // An uncompressed 24-bit Windows bitmap (BITMAPINFOHEADER or later), rows bottom-up or top-down.
 void decode_bmp24(const std::vector<uint8_t>& d, int w, int h, uint8_t* out, const std::string& what) {
@@ -33,9 +35,12 @@ void decode_bmp24(const std::vector<uint8_t>& d, int w, int h, uint8_t* out, con
   const uint16_t bits = (uint16_t)(d[28] | d[29] << 8);
   const uint32_t compression = le32(&d[30]);
   if (header < 40 || bits != 24 || compression != 0) throw InputError(what + ": not an uncompressed 24-bit BMP");
-  if (bw != w || (bh != h && bh != -h)) throw InputError(what + ": a BMP of " + std::to_string(bw) + "x" + std::to_string(std::abs(bh)) + " where the slide says " + std::to_string(w) + "x" + std::to_string(h));
+  if (bw != w || (bh != h && bh != -h))
+    throw InputError(what + ": a BMP of " + std::to_string(bw) + "x" + std::to_string(std::abs(bh)) +
+                     " where the slide says " + std::to_string(w) + "x" + std::to_string(h));
   const size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
-  if (data_at > d.size() || row * (size_t)h > d.size() - data_at) throw InputError(what + ": BMP pixels past the end of its bytes (truncated?)");
+  if (data_at > d.size() || row * (size_t)h > d.size() - data_at)
+    throw InputError(what + ": BMP pixels past the end of its bytes (truncated?)");
   for (int y = 0; y < h; ++y) {
     const uint8_t* src = d.data() + data_at + row * (size_t)(bh > 0 ? h - 1 - y : y);
     uint8_t* dst = out + (size_t)y * w * 3;
@@ -50,7 +55,10 @@ void decode_bmp24(const std::vector<uint8_t>& d, int w, int h, uint8_t* out, con
 class MiraxSource : public TileSource {
  public:
   MiraxSource(std::string path, MiraxLayout layout, size_t image_cache_bytes)
-      : path_(std::move(path)), layout_(std::move(layout)), images_(image_cache_bytes), files_(layout_.data_files.size()) {}
+      : path_(std::move(path)),
+        layout_(std::move(layout)),
+        images_(image_cache_bytes),
+        files_(layout_.data_files.size()) {}
 
   TilePtr decode_tile(int level, int64_t col, int64_t row) override {
     auto t = std::make_shared<Tile>(kDrawnTile, kDrawnTile);
@@ -152,8 +160,8 @@ class MiraxSource : public TileSource {
     const std::vector<uint8_t> bytes = read_bytes(m, what);
     const std::string where = layout_.data_files[(size_t)m.file] + ": " + what;
     check_jpeg_size(bytes, L, where);
-    decode_jpeg_rgb_rect(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, L.image_w, L.image_h,
-                         t.src_x + r.x0, t.src_y + r.y0, t.src_x + r.x1, t.src_y + r.y1, part.data(), part_stride, where);
+    decode_jpeg_rgb_rect(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, L.image_w, L.image_h, t.src_x + r.x0,
+                         t.src_y + r.y0, t.src_x + r.x1, t.src_y + r.y1, part.data(), part_stride, where);
     return {part.data(), part_stride};
   }
 
@@ -163,35 +171,38 @@ class MiraxSource : public TileSource {
   static void check_jpeg_size(const std::vector<uint8_t>& bytes, const MiraxLevel& L, const std::string& where) {
     auto [jw, jh] = jpeg_header_size(bytes.data(), bytes.size());
     if (jw != L.image_w || jh != L.image_h)
-      throw InputError(where + ": a JPEG of " + std::to_string(jw) + "x" + std::to_string(jh) + " where the slide says " +
-                       std::to_string(L.image_w) + "x" + std::to_string(L.image_h));
+      throw InputError(where + ": a JPEG of " + std::to_string(jw) + "x" + std::to_string(jh) +
+                       " where the slide says " + std::to_string(L.image_w) + "x" + std::to_string(L.image_h));
   }
 
   // Image `image` of `level` decoded whole, from the cache or decoded and kept; nullptr when
   // another thread is decoding it and `wait` is false.
   TilePtr stored_image(int level, uint32_t image, bool wait) {
-    return images_.load(key(level, image), [&] {
-      const MiraxLevel& L = layout_.levels[(size_t)level];
-      const MiraxImage& m = L.images[image];
-      const std::string what = "level " + std::to_string(level) + " image " + std::to_string(image);
-      const std::vector<uint8_t> bytes = read_bytes(m, what);
-      const std::string where = layout_.data_files[(size_t)m.file] + ": " + what;
-      auto t = std::make_shared<Tile>(L.image_w, L.image_h);
-      if (L.format == MiraxFormat::kJpeg) {
-        check_jpeg_size(bytes, L, where);
-        decode_jpeg_rgb(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, t->rgb.get(), L.image_w, L.image_h,
-                        where);
-      } else if (L.format == MiraxFormat::kPng) {
-        const RgbImage img = decode_image_bytes(bytes, where);
-        if (img.width != L.image_w || img.height != L.image_h)
-          throw InputError(where + ": a PNG of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                           " where the slide says " + std::to_string(L.image_w) + "x" + std::to_string(L.image_h));
-        std::memcpy(t->rgb.get(), img.pixels.data(), t->bytes());
-      } else {
-        decode_bmp24(bytes, L.image_w, L.image_h, t->rgb.get(), where);
-      }
-      return TilePtr(std::move(t));
-    }, wait);
+    return images_.load(
+        key(level, image),
+        [&] {
+          const MiraxLevel& L = layout_.levels[(size_t)level];
+          const MiraxImage& m = L.images[image];
+          const std::string what = "level " + std::to_string(level) + " image " + std::to_string(image);
+          const std::vector<uint8_t> bytes = read_bytes(m, what);
+          const std::string where = layout_.data_files[(size_t)m.file] + ": " + what;
+          auto t = std::make_shared<Tile>(L.image_w, L.image_h);
+          if (L.format == MiraxFormat::kJpeg) {
+            check_jpeg_size(bytes, L, where);
+            decode_jpeg_rgb(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, t->rgb.get(), L.image_w,
+                            L.image_h, where);
+          } else if (L.format == MiraxFormat::kPng) {
+            const RgbImage img = decode_image_bytes(bytes, where);
+            if (img.width != L.image_w || img.height != L.image_h)
+              throw InputError(where + ": a PNG of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                               " where the slide says " + std::to_string(L.image_w) + "x" + std::to_string(L.image_h));
+            std::memcpy(t->rgb.get(), img.pixels.data(), t->bytes());
+          } else {
+            decode_bmp24(bytes, L.image_w, L.image_h, t->rgb.get(), where);
+          }
+          return TilePtr(std::move(t));
+        },
+        wait);
   }
 
   std::vector<uint8_t> read_bytes(const MiraxImage& m, const std::string& what) {

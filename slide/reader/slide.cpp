@@ -57,8 +57,15 @@ bool Slide::has_slide_magic(const std::string& path) {
 std::unique_ptr<Slide> Slide::open(const std::string& path, size_t cache_bytes) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
-  // A folder is a slide when it holds DICOM instances (dicom_series.h).
-  if (std::filesystem::is_directory(path, ec)) return open_dicom_slide(path, cache_bytes);
+  // A folder is a slide when it holds DICOM instances (dicom_series.h); a MIRAX slide's folder
+  // is read through the .mrxs beside it.
+  if (std::filesystem::is_directory(path, ec)) {
+    std::string folder = path;
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    if (is_mirax_path(folder + ".mrxs"))
+      throw InputError(path, "is the folder of the MIRAX slide " + folder + ".mrxs: open that file");
+    return open_dicom_slide(path, cache_bytes);
+  }
   // A MIRAX .mrxs is known by its name and folder (its own bytes are often a small JPEG).
   if (is_mirax_path(path)) return open_mirax_slide(path, cache_bytes);
   // Opening a FIFO would wait for a writer for ever; a device is no slide either.

@@ -1,7 +1,7 @@
 // A whole-slide image: a pyramid of levels read tile by tile, never a whole level at once.
 // Opens pyramidal TIFF (generic, SubIFD, OME-TIFF, Aperio SVS with JPEG or JPEG 2000 tiles,
 // Philips TIFF, Ventana BIF/TIFF, Leica SCN, BigTIFF, stripped), Hamamatsu NDPI, DICOM WSI (a file or
-// a folder of instances) and plain PNG/JPEG images
+// a folder of instances), 3DHistech MIRAX (.mrxs and its folder) and plain PNG/JPEG images
 // (one level). read_region follows OpenSlide: x, y in level-0 pixels, 8-bit RGB out, outside the
 // slide white. Thread-safe: one Slide may be read from many threads; decoded
 // tiles are shared through an LRU cache and the tiles of one region are decoded in parallel.
@@ -28,8 +28,8 @@ struct SlideLevel {
 
 // Metadata a backend fills in when it opens a file.
 struct SlideMeta {
-  std::string
-      vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "dicom", "image"
+  std::string vendor;  // "aperio", "hamamatsu", "philips", "ventana", "leica", "ome-tiff", "generic-tiff", "dicom",
+                       // "mirax", "image"
   std::vector<SlideLevel> levels;
   std::map<std::string, std::string> properties;  // OpenSlide-style keys
   std::vector<std::string> associated;            // "thumbnail", "label", "macro", ...
@@ -79,10 +79,12 @@ struct RegionGrid;  // a region's tiles and where they go (slide.cpp)
 class Slide {
  public:
   static constexpr size_t kDefaultCacheBytes = 256u << 20;
-  // Opens by content (TIFF magic, DICOM's "DICM", PNG, JPEG; a folder of DICOM instances);
+  // Opens by content (TIFF magic, DICOM's "DICM", PNG, JPEG; a folder of DICOM instances; a
+  // .mrxs beside its folder);
   // InputError naming the file and reason otherwise.
   static std::unique_ptr<Slide> open(const std::string& path, size_t cache_bytes = kDefaultCacheBytes);
-  // Whether open would try this file: its first bytes are a TIFF, DICOM, PNG or JPEG magic (what
+  // Whether open would try this file: its first bytes are a TIFF, DICOM, PNG or JPEG magic, or it
+  // is a .mrxs beside its folder (what
   // `diagnose` looks for in folders). False for unreadable files and folders.
   static bool has_slide_magic(const std::string& path);
   Slide(std::string path, SlideMeta meta, std::unique_ptr<TileSource> source, size_t cache_bytes);

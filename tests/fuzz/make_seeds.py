@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
 import gen_dicom  # noqa: E402  (scripts/gen_*.py: the vendor formats' writers, at seed size)
 import gen_leica  # noqa: E402
+import gen_mirax  # noqa: E402
 import gen_ndpi  # noqa: E402
 import gen_ome_tiff  # noqa: E402
 import gen_philips  # noqa: E402
@@ -38,7 +39,7 @@ import gen_svs_jp2k  # noqa: E402
 import gen_ventana  # noqa: E402
 import hostile_files  # noqa: E402  (tests/hostile_files.py)
 
-TARGETS = ["slide", "jpeg", "model", "csv", "json", "config", "annotations"]
+TARGETS = ["slide", "mirax", "jpeg", "model", "csv", "json", "config", "annotations"]
 
 
 def tissue(w, h, seed=0):
@@ -272,6 +273,22 @@ def slide_seeds(d, tmp):
             f.write(data)
 
 
+def mirax_seeds(d, tmp):
+    """scripts/gen_mirax.py slides packed as fuzz_mirax.cpp reads them: the lengths of Slidedat.ini,
+    Index.dat and Data0000.dat, those files, then Data0001.dat."""
+    variants = {"buffer_jpeg": dict(), "stitching": dict(positions="stitching", jitter=0, overlap=(8, 4)),
+                "grid_png": dict(divisions=1, overlap=(0, 0), positions="grid", fmt="PNG", levels=2),
+                "four_bmp": dict(divisions=4, image=(16, 12), cols=2, rows=1, levels=3, fmt="BMP24")}
+    for name, kw in variants.items():
+        kw = dict(dict(cols=2, rows=2, image=(24, 16), levels=2), **kw)
+        p = os.path.join(tmp, name + ".mrxs")
+        gen_mirax.make_mirax(p, **kw)
+        parts = [open(os.path.join(p[:-5], f), "rb").read()
+                 for f in ("Slidedat.ini", "Index.dat", "Data0000.dat", "Data0001.dat")]
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(struct.pack("<III", *map(len, parts[:3])) + b"".join(parts))
+
+
 def jpeg_seed(data, tables=None, color=1, extra=0, region=(40, 60, 200, 180)):
     """The fuzz_jpeg input layout (see tests/fuzz/fuzz_jpeg.cpp)."""
     head = bytes([(1 if tables is not None else 0) | (color << 1), extra, *region])
@@ -480,6 +497,7 @@ def main():
                 if not name.startswith("regress_"):
                     os.remove(os.path.join(d, name))
         slide_seeds(os.path.join(out, "slide"), tmp)
+        mirax_seeds(os.path.join(out, "mirax"), tmp)
         jpeg_seeds(os.path.join(out, "jpeg"), os.path.join(out, "slide"))
         model_seeds(os.path.join(out, "model"))
         text_seeds(os.path.join(out, "csv"), CSV)
