@@ -15,7 +15,12 @@ import subprocess
 import sys
 import tempfile
 
+import io
+import struct
+import time
+
 import openslide
+from PIL import Image
 
 import test_slide_formats as formats
 
@@ -48,6 +53,83 @@ def fresh(tmp, name, **kw):
     shutil.rmtree(p[:-5], ignore_errors=True)
     gen_mirax.make_mirax(p, **kw)
     return p, p[:-5]
+
+
+def crafted(path, nx, ny, concat, records, divisions=1, image=(8, 8), overlap=(0, 0), positions=None, ini_extra=()):
+    """A MIRAX slide written byte by byte, for what gen_mirax.py would never write: `records[k]` is
+    zoom level k's list of image numbers (each a tiny JPEG), `positions` raw position bytes."""
+    folder = path[:-5]
+    os.makedirs(folder, exist_ok=True)
+    buf = io.BytesIO()
+    Image.new("RGB", image, (200, 120, 160)).save(buf, "JPEG")
+    jpeg = buf.getvalue()
+    data = bytearray(b"\0" * 16 + jpeg)
+    nonhier = []
+    if positions is not None:
+        nonhier.append(("VIMSLIDE_POSITION_BUFFER", len(data), len(positions)))
+        data += positions
+    index = bytearray(b"01.02" + b"id")
+    index += struct.pack("<ii", len(index) + 8, len(index) + 8 + 4 * len(records))
+    tables = len(index)
+    index += bytes(4 * (len(records) + len(nonhier)))
+    for k, recs in enumerate(records):
+        struct.pack_into("<i", index, tables + 4 * k, len(index))
+        index += struct.pack("<iiii", 0, len(index) + 8, len(recs), 0)
+        index += b"".join(struct.pack("<iiii", r, 16, len(jpeg), 0) for r in recs)
+    for n, (_, off, size) in enumerate(nonhier):
+        struct.pack_into("<i", index, tables + 4 * (len(records) + n), len(index))
+        index += struct.pack("<iiii", 0, len(index) + 8, 1, 0) + struct.pack("<iiiii", 0, 0, off, size, 0)
+    ini = ["[GENERAL]", "SLIDE_ID=id", f"IMAGENUMBER_X={nx}", f"IMAGENUMBER_Y={ny}", "OBJECTIVE_MAGNIFICATION=20",
+           f"CameraImageDivisionsPerSide={divisions}", "[HIERARCHICAL]", "HIER_COUNT=1",
+           "HIER_0_NAME=Slide zoom level", f"HIER_0_COUNT={len(records)}"]
+    ini += [f"HIER_0_VAL_{k}_SECTION=L{k}" for k in range(len(records))]
+    ini += [f"NONHIER_COUNT={len(nonhier)}"]
+    for i, (name, _, _) in enumerate(nonhier):
+        ini += [f"NONHIER_{i}_NAME={name}", f"NONHIER_{i}_COUNT=1"]
+    ini += [*ini_extra, "INDEXFILE=Index.dat", "[DATAFILE]", "FILE_COUNT=1", "FILE_0=Data0000.dat"]
+    for k, c in enumerate(concat):
+        ini += [f"[L{k}]", f"OVERLAP_X={overlap[0]}", f"OVERLAP_Y={overlap[1]}", "MICROMETER_PER_PIXEL_X=0.25",
+                "MICROMETER_PER_PIXEL_Y=0.25", "IMAGE_FORMAT=JPEG", "IMAGE_FILL_COLOR_BGR=16777215",
+                f"DIGITIZER_WIDTH={image[0]}", f"DIGITIZER_HEIGHT={image[1]}", f"IMAGE_CONCAT_FACTOR={c}"]
+    open(os.path.join(folder, "Slidedat.ini"), "w").write("\n".join(ini) + "\n")
+    open(os.path.join(folder, "Index.dat"), "wb").write(index)
+    open(os.path.join(folder, "Data0000.dat"), "wb").write(data)
+    open(path, "wb").close()
+    return path
+
+
+def hostile(tmp):
+    """Tiny slides that once made the reader hang or allocate without bound: each opens in well
+    under a second (or is refused), whatever its numbers say."""
+    def quick(path, *words):
+        t0 = time.time()
+        p = subprocess.run([formats.DEEPSLIDE, "info", path], capture_output=True, text=True, timeout=60)
+        took = time.time() - t0
+        assert took < 10, (path, took)
+        if words:
+            assert p.returncode == 2 and all(w in p.stderr for w in words), (path, p.returncode, p.stderr)
+        else:
+            assert p.returncode == 0, (path, p.stderr)
+        return took
+    # A level whose images hold 2^16 x 2^16 photos each: its images are checked against the photos
+    # drawn at level 0 by prefix sums, a row at a time, not photo by photo (2^32 checks).
+    quick(crafted(os.path.join(tmp, "h_block.mrxs"), 1 << 20, 4, [0, 16], [[0], [0]], image=(1, 16384)))
+    # One image listed 200000 times: its tiles are made once.
+    quick(crafted(os.path.join(tmp, "h_repeat.mrxs"), 64, 64, [0, 5], [[0], [0] * 200000], image=(8, 8),
+                  overlap=(1, 0)))
+    # 100 photos stored at one place: refused, not decoded 100 times per read.
+    stack = b"".join(struct.pack("<Bii", 1, 10, 10) for _ in range(100))
+    quick(crafted(os.path.join(tmp, "h_stack.mrxs"), 10, 10, [0], [list(range(100))], positions=stack),
+          "overlap at one place")
+    # 16384 NONHIER entries of 65536 values each (a billion records), named in 600 KB.
+    quick(crafted(os.path.join(tmp, "h_nonhier.mrxs"), 2, 2, [0], [[0, 1, 2, 3]],
+                  ini_extra=["NONHIER_COUNT=16384"] + [f"NONHIER_{i}_NAME=x{i}\nNONHIER_{i}_COUNT=65536"
+                                                       for i in range(16384)]))
+    quick(crafted(os.path.join(tmp, "h_overlap.mrxs"), 2, 2, [0], [[0]], overlap=(1e300, 0)), "OVERLAP_X")
+    quick(crafted(os.path.join(tmp, "h_photos.mrxs"), 1 << 13, 1 << 13, [0], [[0]], image=(1, 1)), "photos")
+    flags = b"".join(struct.pack("<Bii", 2, i * 8, 0) for i in range(4))
+    quick(crafted(os.path.join(tmp, "h_flag.mrxs"), 4, 1, [0], [[0, 1, 2, 3]], positions=flags), "flag 2")
+    print("mirax: 7 hostile slides opened quickly or refused", flush=True)
 
 
 def bad_inputs(tmp):
@@ -149,6 +231,7 @@ def main():
             assert openslide.OpenSlide.detect_format(p) == "mirax", p
             formats.check_file(p, "mirax", tmp, rng, regions=3, tolerance=tolerance, inside_level=True)
         bad_inputs(tmp)
+        hostile(tmp)
         split_lists_mirax(tmp)
         print("mirax: all equal to OpenSlide's (exact on whole-pixel positions, else within pixman's rounding)")
     finally:

@@ -2,8 +2,6 @@
 // Every count, size and offset read from the files is bounded before anything is allocated for it.
 #include "slide/reader/mirax_layout.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,10 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
+#include <unordered_map>
 
 #include "base/error.h"
 #include "base/regular_file.h"
 #include "slide/reader/ini_file.h"
+#include "slide/reader/mirax_index.h"
 #include "slide/reader/tiff_properties.h"
 
 namespace ds {
@@ -23,11 +24,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kMaxIniBytes = 1u << 20;        // OpenSlide's limit
-constexpr uint64_t kMaxIndexBytes = 256ull << 20;  // 16M image records
-constexpr int64_t kMaxImageSide = 1 << 16;         // a stored image's side
+constexpr uint64_t kMaxIniBytes = 1u << 20;       // OpenSlide's limit
+constexpr uint64_t kMaxIndexBytes = 64ull << 20;  // 4M image records
+constexpr int64_t kMaxImageSide = 1 << 16;        // a stored image's side
 constexpr int64_t kMaxImagePixels = 1ll << 28;
-constexpr int64_t kMaxPositions = 1ll << 24;  // photos with a stored position
+constexpr int64_t kMaxImages = 1ll << 26;     // the image grid (a scanner's: well under 2^21)
+constexpr int64_t kMaxPhotos = 1ll << 22;     // photos (the grid / D^2)
+constexpr int64_t kMaxTiles = 1ll << 23;      // tiles of all levels together
+constexpr int64_t kMaxLevelSide = 1ll << 22;  // level 0's width and height
+constexpr size_t kMaxTilesPerCell = 64;       // images overlapping one place
 constexpr int kMaxLevels = 32;
 constexpr int kMaxDataFiles = 100000;
 
@@ -80,82 +85,6 @@ std::string file_in(const std::string& folder, const IniFile& ini, const std::st
   return folder + "/" + name;
 }
 
-// Index.dat in memory, read as little-endian int32s that must lie inside it.
-struct Index {
-  std::string path, bytes;
-  int64_t i32(int64_t at, const std::string& what) const {
-    if (at < 0 || (uint64_t)at + 4 > bytes.size())
-      throw InputError(path, what + " at byte " + std::to_string(at) + " lies past the end (truncated file?)");
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-  }
-  int64_t nonneg(int64_t at, const std::string& what) const {
-    const int64_t v = i32(at, what);
-    if (v < 0)
-      throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
-    return v;
-  }
-  // A record's page: its header's 0, then the pointer to the first data page.
-  int64_t first_page(int64_t table, int64_t record, const std::string& what) const {
-    const int64_t head = nonneg(table + 4 * record, what + "'s pointer");
-    if (i32(head, what) != 0) throw InputError(path, what + " does not start with 0 (not a MIRAX index page)");
-    return nonneg(head + 4, what + "'s first page");
-  }
-};
-
-// A data file's size; InputError naming it when it is missing.
-uint64_t data_file_size(const std::string& file, const std::string& slide) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw InputError(file, "missing (a data file of " + slide + ")");
-  const uint64_t size = fs::file_size(file, ec);
-  if (ec) throw InputError(file, "cannot read its size");
-  return size;
-}
-
-struct Names {
-  std::string value, section;
-};
-
-// The NONHIER entries in order: name, and the values' names and sections; record numbers count
-// every value of every entry before.
-struct Nonhier {
-  std::string name;
-  int64_t first_record = 0;
-  std::vector<Names> values;
-};
-
-std::vector<Nonhier> nonhier_entries(const IniFile& ini) {
-  const int64_t n = int_key(ini, kHier, "NONHIER_COUNT", 0, 1 << 16);
-  std::vector<Nonhier> out;
-  int64_t record = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const std::string k = "NONHIER_" + std::to_string(i);
-    Nonhier e{ini.require(kHier, k + "_NAME"), record, {}};
-    const int64_t count = int_key(ini, kHier, k + "_COUNT", 1, 1 << 16);
-    for (int64_t j = 0; j < count; ++j) {
-      const std::string v = k + "_VAL_" + std::to_string(j);
-      e.values.push_back(Names{ini.get(kHier, v).value_or(""), ini.get(kHier, v + "_SECTION").value_or("")});
-    }
-    record += count;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-// A non-hierarchical record: one item (0, 0, offset, size, file).
-MiraxImage nonhier_image(const Index& idx, int64_t table, int64_t record, int files, const std::string& what) {
-  const int64_t page = idx.first_page(table, record, what);
-  if (idx.i32(page, what) < 1) throw InputError(idx.path, what + "'s page holds no item");
-  const int64_t item = page + 8;
-  if (idx.i32(item, what) != 0 || idx.i32(item + 4, what) != 0)
-    throw InputError(idx.path, what + "'s item does not start with two zeros");
-  MiraxImage m{(int)idx.nonneg(item + 16, what + "'s data file"), idx.nonneg(item + 8, what + "'s offset"),
-               idx.nonneg(item + 12, what + "'s size")};
-  if (m.file >= files)
-    throw InputError(idx.path, what + " names data file " + std::to_string(m.file) + " of " + std::to_string(files));
-  return m;
-}
-
 struct Level {
   std::string section;
   int64_t concat = 0, w = 0, h = 0;
@@ -164,7 +93,7 @@ struct Level {
   MiraxFormat format = MiraxFormat::kJpeg;
 };
 
-Level level_section(const IniFile& ini, const std::string& section, int k) {
+Level level_section(const IniFile& ini, const std::string& section, int k, int64_t d) {
   Level L;
   L.section = section;
   if (!ini.has_group(section))
@@ -180,6 +109,11 @@ Level level_section(const IniFile& ini, const std::string& section, int k) {
   if (L.w * L.h > kMaxImagePixels)
     throw InputError(ini.path(), "[" + section + "] images of " + std::to_string(L.w) + "x" + std::to_string(L.h) +
                                      " are too large");
+  // An overlap is a part of a photo: bounded by the photo's size (so sizes stay small integers).
+  for (const auto& [v, side, key] :
+       {std::tuple{L.overlap_x, L.w, "OVERLAP_X"}, std::tuple{L.overlap_y, L.h, "OVERLAP_Y"}})
+    if (std::fabs(v) > (double)(side * d))
+      throw InputError(ini.path(), "[" + section + "] " + key + " is larger than a photo");
   const std::string& f = ini.require(section, "IMAGE_FORMAT");
   if (f == "JPEG") L.format = MiraxFormat::kJpeg;
   else if (f == "PNG") L.format = MiraxFormat::kPng;
@@ -188,97 +122,24 @@ Level level_section(const IniFile& ini, const std::string& section, int k) {
   return L;
 }
 
-struct Point {
-  int64_t x, y;
-};
-
-// The photos' level-0 positions: stored (times the level-0 concatenation, as OpenSlide takes
-// them), else the nominal grid.
-std::vector<Point> photo_positions(const Index& idx, const std::vector<Nonhier>& nonhier, int64_t nonhier_table,
-                                   const std::vector<std::string>& data_files, int64_t px, int64_t py, int64_t d,
-                                   int64_t w0, int64_t h0, double ox0, double oy0, int64_t c0, bool& stored) {
-  const int64_t n = px * py;
-  if (n > kMaxPositions)
-    throw InputError(idx.path, "the slide has " + std::to_string(n) + " photos, more than this reader takes");
-  const Nonhier* e = nullptr;
-  bool compressed = false;
-  for (const char* name : {"VIMSLIDE_POSITION_BUFFER", "StitchingIntensityLayer"}) {
-    for (const auto& x : nonhier)
-      if (x.name == name) {
-        e = &x;
-        break;
-      }
-    if (e) {
-      compressed = std::strcmp(name, "StitchingIntensityLayer") == 0;
-      break;
-    }
-  }
-  std::vector<Point> pos((size_t)n);
-  stored = e != nullptr;
-  if (!e) {
-    for (int64_t cp = 0; cp < n; ++cp)
-      pos[(size_t)cp] = Point{(int64_t)((double)(cp % px) * ((double)(w0 * d) - ox0)),
-                              (int64_t)((double)(cp / px) * ((double)(h0 * d) - oy0))};
-    return pos;
-  }
-  const std::string what = e->name;
-  const MiraxImage m = nonhier_image(idx, nonhier_table, e->first_record, (int)data_files.size(), what);
-  const std::string& file = data_files[(size_t)m.file];
-  const uint64_t size = data_file_size(file, idx.path);
-  if ((uint64_t)m.offset > size || (uint64_t)m.length > size - (uint64_t)m.offset)
-    throw InputError(file, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
-                               ") lies past the end (truncated file?)");
-  const uint64_t want = 9 * (uint64_t)n;
-  if (!compressed && (uint64_t)m.length != want)
-    throw InputError(idx.path, what + " holds " + std::to_string(m.length) + " bytes, not 9 for each of the " +
-                                   std::to_string(n) + " photos");
-  if (compressed && (uint64_t)m.length * 1032 + 64 < want)  // zlib cannot expand more than ~1032x
-    throw InputError(idx.path, what + " is too short for the " + std::to_string(n) + " photos' positions");
-  std::string raw((size_t)m.length, '\0');
-  {
-    std::ifstream f(file, std::ios::binary);
-    f.seekg(m.offset);
-    if (!f.read(raw.data(), (std::streamsize)raw.size())) throw InputError(file, "cannot read " + what);
-  }
-  std::string buf;
-  if (compressed) {
-    buf.assign((size_t)want + 1, '\0');  // one more: a stream longer than expected is an error
-    z_stream z{};
-    if (inflateInit(&z) != Z_OK) throw InputError(file, "zlib cannot start");
-    z.next_in = reinterpret_cast<Bytef*>(raw.data());
-    z.avail_in = (uInt)raw.size();
-    z.next_out = reinterpret_cast<Bytef*>(buf.data());
-    z.avail_out = (uInt)buf.size();
-    const int rc = inflate(&z, Z_FINISH);
-    const uint64_t got = z.total_out;
-    inflateEnd(&z);
-    if (rc != Z_STREAM_END || got != want)
-      throw InputError(
-          file, what + " does not inflate to 9 bytes for each of the " + std::to_string(n) + " photos (corrupt?)");
-    buf.resize((size_t)want);
-  } else {
-    buf = std::move(raw);
-  }
-  for (int64_t cp = 0; cp < n; ++cp) {
-    const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 9 * cp + 1);
-    auto le = [](const unsigned char* q) {
-      return (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24);
-    };
-    pos[(size_t)cp] = Point{(int64_t)le(p) * c0, (int64_t)le(p + 4) * c0};
-  }
-  return pos;
-}
-
 uint64_t cell_key(int64_t cx, int64_t cy) { return ((uint64_t)(uint32_t)cx << 32) | (uint32_t)cy; }
 
-void index_tiles(MiraxLevel& L) {
+void index_tiles(MiraxLevel& L, const std::string& path, int level) {
   L.bucket = std::max({std::ceil(L.tile_w), std::ceil(L.tile_h), 64.0});
   for (uint32_t i = 0; i < L.tiles.size(); ++i) {
     const MiraxTile& t = L.tiles[i];
     const int64_t cx0 = (int64_t)std::floor(t.x / L.bucket), cx1 = (int64_t)std::floor((t.x + L.tile_w) / L.bucket);
     const int64_t cy0 = (int64_t)std::floor(t.y / L.bucket), cy1 = (int64_t)std::floor((t.y + L.tile_h) / L.bucket);
     for (int64_t cy = cy0; cy <= cy1; ++cy)
-      for (int64_t cx = cx0; cx <= cx1; ++cx) L.cells[cell_key(cx, cy)].push_back(i);
+      for (int64_t cx = cx0; cx <= cx1; ++cx) {
+        std::vector<uint32_t>& cell = L.cells[cell_key(cx, cy)];
+        // A scanner's photos overlap their neighbours a little; dozens at one place is a hostile
+        // index making every read there decode them all.
+        if (cell.size() >= kMaxTilesPerCell)
+          throw InputError(path, "more than " + std::to_string(kMaxTilesPerCell) + " images of zoom level " +
+                                     std::to_string(level) + " overlap at one place");
+        cell.push_back(i);
+      }
   }
 }
 
@@ -329,13 +190,17 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   const std::string& slide_id = ini.require(kGeneral, "SLIDE_ID");
   const int64_t nx = int_key(ini, kGeneral, "IMAGENUMBER_X", 1, 1 << 20);
   const int64_t ny = int_key(ini, kGeneral, "IMAGENUMBER_Y", 1, 1 << 20);
-  if (nx * ny > INT32_MAX)
-    throw InputError(ini_path, "IMAGENUMBER_X x IMAGENUMBER_Y is beyond the index's 32-bit image numbers");
+  if (nx * ny > kMaxImages)
+    throw InputError(ini_path, "an image grid of " + std::to_string(nx) + " x " + std::to_string(ny) +
+                                   " is larger than this reader takes (2^26 images)");
   int64_t d = 1;
   if (auto v = ini.get(kGeneral, "CameraImageDivisionsPerSide"))
     if (auto n = parse_openslide_int(*v)) d = *n;
   if (d < 1 || d > std::min(nx, ny))
     throw InputError(ini_path, "CameraImageDivisionsPerSide " + std::to_string(d) + " does not divide the image grid");
+  const int64_t px = nx / d, py = ny / d;  // photos across and down
+  if (px * py > kMaxPhotos)
+    throw InputError(ini_path, "the slide has " + std::to_string(px * py) + " photos, more than this reader takes");
   // OpenSlide 4 takes a missing, blank or "20x" magnification; 3.4.1 refuses the slide.
   if (auto v = ini.get(kGeneral, "OBJECTIVE_MAGNIFICATION")) {
     std::string s = *v;
@@ -344,35 +209,39 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   }
 
   // Zoom levels: HIER_0 must be "Slide zoom level".
-  const int64_t hier_count = int_key(ini, kHier, "HIER_COUNT", 1, 1 << 16);
-  (void)hier_count;
+  int_key(ini, kHier, "HIER_COUNT", 1, 1 << 16);
   if (ini.require(kHier, "HIER_0_NAME") != "Slide zoom level")
     throw InputError(ini_path, "HIER_0_NAME is not 'Slide zoom level' (not a MIRAX slide this reader knows)");
   const int64_t nlevels = int_key(ini, kHier, "HIER_0_COUNT", 1, kMaxLevels);
   std::vector<Level> levels;
   for (int k = 0; k < (int)nlevels; ++k)
-    levels.push_back(level_section(ini, ini.require(kHier, "HIER_0_VAL_" + std::to_string(k) + "_SECTION"), k));
-  const std::vector<Nonhier> nonhier = nonhier_entries(ini);
+    levels.push_back(level_section(ini, ini.require(kHier, "HIER_0_VAL_" + std::to_string(k) + "_SECTION"), k, d));
+  const std::vector<MiraxNonhier> nonhier = mirax_nonhier_entries(ini);
 
-  // Data files.
+  // Data files: each checked when a record first names it.
   const int64_t nfiles = int_key(ini, "DATAFILE", "FILE_COUNT", 1, kMaxDataFiles);
   for (int64_t i = 0; i < nfiles; ++i)
     out.data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
-  std::vector<int64_t> file_sizes((size_t)nfiles, -1);  // stat'ed when first needed
+  std::vector<int64_t> file_sizes((size_t)nfiles, -1);
+  std::vector<char> used((size_t)nfiles, 0);
   auto check_range = [&](const MiraxImage& m, const std::string& what) {
     const std::string& f = out.data_files[(size_t)m.file];
     int64_t& size = file_sizes[(size_t)m.file];
-    if (size < 0) size = (int64_t)data_file_size(f, path);
+    if (size < 0) {
+      std::error_code ec;
+      if (!fs::is_regular_file(f, ec)) throw InputError(f, "missing (a data file of " + path + ")");
+      size = (int64_t)fs::file_size(f, ec);
+      if (ec) throw InputError(f, "cannot read its size");
+    }
     if (m.offset > size || m.length > size - m.offset)
       throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
                               ") lies past the end (truncated file?)");
+    used[(size_t)m.file] = 1;
   };
 
   // Index.dat's header: version, the slide id, the two tables.
-  Index idx{file_in(folder, ini, kHier, "INDEXFILE"), ""};
+  MiraxIndex idx{file_in(folder, ini, kHier, "INDEXFILE"), ""};
   idx.bytes = read_text(idx.path, kMaxIndexBytes);
-  out.source_files = {ini_path, idx.path};
-  out.source_files.insert(out.source_files.end(), out.data_files.begin(), out.data_files.end());
   if (idx.bytes.compare(0, 5, "01.02") != 0)
     throw InputError(idx.path, "does not start with MIRAX index version 01.02");
   if (idx.bytes.compare(5, slide_id.size(), slide_id) != 0)
@@ -388,26 +257,38 @@ MiraxLayout read_mirax_layout(const std::string& path) {
     if (e > 30) throw InputError(ini_path, "the zoom levels' IMAGE_CONCAT_FACTORs add up past 30");
     c.push_back(int64_t(1) << e);
   }
-  const int64_t px = nx / d, py = ny / d;
   const Level& L0 = levels[0];
-  bool stored = false;
-  const std::vector<Point> pos = photo_positions(idx, nonhier, nonhier_table, out.data_files, px, py, d, L0.w, L0.h,
-                                                 L0.overlap_x, L0.overlap_y, c[0], stored);
-  const bool positioned = stored || L0.overlap_x != 0 || L0.overlap_y != 0;
+  // The photos' level-0 positions: stored, else the nominal grid (photo size less the overlap).
+  const std::vector<MiraxPoint> stored =
+      mirax_stored_positions(idx, nonhier, nonhier_table, out.data_files, px * py, c[0], used);
+  auto pos = [&](int64_t cp) {
+    if (!stored.empty()) return stored[(size_t)cp];
+    return MiraxPoint{(int64_t)((double)(cp % px) * ((double)(L0.w * d) - L0.overlap_x)),
+                      (int64_t)((double)(cp / px) * ((double)(L0.h * d) - L0.overlap_y))};
+  };
+  const bool positioned = !stored.empty() || L0.overlap_x != 0 || L0.overlap_y != 0;
 
   // The slide's size: every image but the last of each photo's row loses the overlap.
-  auto base_size = [&](int64_t n, int64_t size, double overlap) {
+  auto base_size = [&](int64_t n, int64_t size, double overlap, const char* what) {
     int64_t s = 0;
     for (int64_t i = 0; i < n; ++i)
       s = (int64_t)((double)s + ((i % d != d - 1 || i == n - 1) ? (double)size : (double)size - overlap));
+    if (s < 1 || s > kMaxLevelSide)
+      throw InputError(ini_path, std::string("level 0's ") + what + " of " + std::to_string(s) +
+                                     " px is outside 1 to 2^22 (IMAGENUMBER, DIGITIZER size, OVERLAP)");
     return s;
   };
-  const int64_t base_w = base_size(nx, L0.w, L0.overlap_x), base_h = base_size(ny, L0.h, L0.overlap_y);
+  const int64_t base_w = base_size(nx, L0.w, L0.overlap_x, "width");
+  const int64_t base_h = base_size(ny, L0.h, L0.overlap_y, "height");
 
+  // Photos whose level-0 images are drawn; a level above draws an image when a photo of its
+  // block is one (prefix sums: the block can be 2^19 photos a side).
   std::vector<char> active((size_t)(px * py), 0);
+  std::vector<int64_t> active_sum;
   // OpenSlide names a tile size only when every level's tiles sit on their grid: a whole-pixel
   // size equal to the advance, none moved from col x advance, row x advance.
   bool regular = true;
+  int64_t tiles_total = 0;
   double bx0 = INFINITY, by0 = INFINITY, bx1 = -INFINITY, by1 = -INFINITY;
   for (int k = 0; k < (int)levels.size(); ++k) {
     const Level& S = levels[(size_t)k];
@@ -415,6 +296,10 @@ MiraxLayout read_mirax_layout(const std::string& path) {
     const int64_t tcd = positioned ? std::min(ck, d) : ck;
     const int64_t tpi = positioned ? std::max<int64_t>(1, ck / d) : 1;
     const int64_t ppt = positioned ? 1 : std::max<int64_t>(1, ck / d);
+    if (k == 1) {
+      active_sum.assign(active.size() + 1, 0);
+      for (size_t i = 0; i < active.size(); ++i) active_sum[i + 1] = active_sum[i] + active[i];
+    }
     MiraxLevel M;
     M.image_w = (int)S.w;
     M.image_h = (int)S.h;
@@ -429,81 +314,63 @@ MiraxLayout read_mirax_layout(const std::string& path) {
               adv_y == M.tile_h;
     std::unordered_map<uint64_t, uint32_t> at;  // grid place -> tile: a later image replaces an earlier one
     const std::string what = "zoom level " + std::to_string(k);
-    for (int64_t page = idx.first_page(hier_table, k, what); page != 0;) {
-      const int64_t count = idx.nonneg(page, what + "'s page size");
-      const int64_t next = idx.i32(page + 4, what + "'s next page");
-      if (count > (int64_t)(idx.bytes.size() / 16))
+    for (const MiraxRecord& rec : mirax_level_records(idx, hier_table, k, (int)nfiles)) {
+      const int64_t x = rec.image % nx, y = rec.image / nx;
+      const std::string image = what + "'s image " + std::to_string(rec.image);
+      if (y >= ny)
         throw InputError(idx.path,
-                         what + "'s page claims " + std::to_string(count) + " images, more than the file holds");
-      for (int64_t r = 0; r < count; ++r) {
-        const int64_t item = page + 8 + 16 * r;
-        const int64_t image = idx.nonneg(item, what + "'s image number");
-        MiraxImage m{(int)0, idx.nonneg(item + 4, what + "'s offset"), idx.nonneg(item + 8, what + "'s length")};
-        const int64_t file = idx.nonneg(item + 12, what + "'s data file");
-        if (file >= nfiles)
-          throw InputError(idx.path,
-                           what + " names data file " + std::to_string(file) + " of " + std::to_string(nfiles));
-        m.file = (int)file;
-        const int64_t x = image % nx, y = image / nx;
-        if (y >= ny)
-          throw InputError(idx.path, what + "'s image " + std::to_string(image) + " lies outside the " +
-                                         std::to_string(nx) + " x " + std::to_string(ny) + " grid");
-        if (x % ck || y % ck)
-          throw InputError(
-              idx.path, what + "'s image " + std::to_string(image) + " is not at a multiple of " + std::to_string(ck));
-        check_range(m, what + "'s image " + std::to_string(image));
-        if (M.images.size() >= UINT32_MAX) throw InputError(idx.path, what + " holds too many images");
-        const uint32_t img = (uint32_t)M.images.size();
-        M.images.push_back(m);
-        for (int64_t yi = 0; yi < tpi; ++yi) {
-          const int64_t yy = y + yi * d;
-          if (yy >= ny) break;
-          for (int64_t xi = 0; xi < tpi; ++xi) {
-            const int64_t xx = x + xi * d;
-            if (xx >= nx) break;
-            const int64_t xp = xx / d, yp = yy / d;
-            if (xp >= px || yp >= py) continue;  // images past the last whole photo
-            const int64_t cp = yp * px + xp;
-            const Point p0{pos[(size_t)cp].x + L0.w * (xx - xp * d), pos[(size_t)cp].y + L0.h * (yy - yp * d)};
-            if (k == 0) {
-              if (pos[(size_t)cp].x == 0 && pos[(size_t)cp].y == 0 && cp != 0) continue;  // a photo never taken
-              active[(size_t)cp] = 1;
-            } else {
-              bool any = false;
-              for (int64_t j = 0; j < ppt && !any; ++j)
-                for (int64_t i = 0; i < ppt && !any; ++i) {
-                  const int64_t q = (yp + j) * px + (xp + i);
-                  any = q < px * py && active[(size_t)q];
-                }
-              if (!any) continue;
+                         image + " lies outside the " + std::to_string(nx) + " x " + std::to_string(ny) + " grid");
+      if (x % ck || y % ck) throw InputError(idx.path, image + " is not at a multiple of " + std::to_string(ck));
+      check_range(rec.where, image);
+      const uint32_t img = (uint32_t)M.images.size();
+      M.images.push_back(rec.where);
+      for (int64_t yi = 0; yi < tpi && y + yi * d < ny; ++yi)
+        for (int64_t xi = 0; xi < tpi && x + xi * d < nx; ++xi) {
+          const int64_t xx = x + xi * d, yy = y + yi * d;
+          const int64_t xp = xx / d, yp = yy / d;
+          if (xp >= px || yp >= py) continue;  // images past the last whole photo
+          const int64_t cp = yp * px + xp;
+          if (k == 0) {
+            const MiraxPoint p = pos(cp);
+            if (p.x == 0 && p.y == 0 && cp != 0) continue;  // a photo never taken
+            active[(size_t)cp] = 1;
+          } else {
+            // OpenSlide's test: any photo of the block [xp, xp + ppt) x [yp, yp + ppt), rows
+            // running on into the next as it computes them.
+            bool any = false;
+            for (int64_t j = 0; j < ppt && !any; ++j) {
+              const int64_t from = (yp + j) * px + xp;
+              if (from >= px * py) break;
+              any = active_sum[(size_t)std::min(from + ppt, px * py)] > active_sum[(size_t)from];
             }
-            MiraxTile t;
-            t.x = (double)p0.x / (double)ck;
-            t.y = (double)p0.y / (double)ck;
-            t.col = x / tcd + xi;
-            t.row = y / tcd + yi;
-            t.image = img;
-            t.src_x = (int)(M.tile_w * (double)xi);
-            t.src_y = (int)(M.tile_h * (double)yi);
-            regular = regular && t.x == (double)t.col * adv_x && t.y == (double)t.row * adv_y;
-            const uint64_t key = ((uint64_t)t.row << 32) | (uint64_t)t.col;
-            if (auto it = at.find(key); it != at.end()) {
-              M.tiles[it->second] = t;
-            } else {
-              at[key] = (uint32_t)M.tiles.size();
-              M.tiles.push_back(t);
-            }
-            if (k == 0) {
-              bx0 = std::min(bx0, t.x), by0 = std::min(by0, t.y);
-              bx1 = std::max(bx1, t.x + M.tile_w), by1 = std::max(by1, t.y + M.tile_h);
-            }
+            if (!any) continue;
+          }
+          const MiraxPoint p = pos(cp);
+          MiraxTile t;
+          t.x = (double)(p.x + L0.w * (xx - xp * d)) / (double)ck;
+          t.y = (double)(p.y + L0.h * (yy - yp * d)) / (double)ck;
+          t.col = x / tcd + xi;
+          t.row = y / tcd + yi;
+          t.image = img;
+          t.src_x = (int)(M.tile_w * (double)xi);
+          t.src_y = (int)(M.tile_h * (double)yi);
+          regular = regular && t.x == (double)t.col * adv_x && t.y == (double)t.row * adv_y;
+          const uint64_t key = ((uint64_t)t.row << 32) | (uint64_t)t.col;
+          if (auto it = at.find(key); it != at.end()) {
+            M.tiles[it->second] = t;
+          } else {
+            if (++tiles_total > kMaxTiles)
+              throw InputError(idx.path, "the zoom levels hold more than 2^23 tiles, more than this reader takes");
+            at[key] = (uint32_t)M.tiles.size();
+            M.tiles.push_back(t);
+          }
+          if (k == 0) {
+            bx0 = std::min(bx0, t.x), by0 = std::min(by0, t.y);
+            bx1 = std::max(bx1, t.x + M.tile_w), by1 = std::max(by1, t.y + M.tile_h);
           }
         }
-      }
-      // OpenSlide reads a following page right after this one (it does not seek to `next`).
-      page = next == 0 ? 0 : page + 8 + 16 * count;
     }
-    index_tiles(M);
+    index_tiles(M, idx.path, k);
     SlideLevel SL;
     SL.width = base_w / ck;
     SL.height = base_h / ck;
@@ -514,31 +381,38 @@ MiraxLayout read_mirax_layout(const std::string& path) {
     out.levels.push_back(std::move(M));
   }
 
-  // Associated images: the "Scan data layer" entry's thumbnail (OpenSlide's macro), barcode
-  // (label) and preview (thumbnail), each a JPEG.
-  for (const auto& x : nonhier) {
+  // Associated images: the first "Scan data layer" entry's thumbnail (OpenSlide's macro),
+  // barcode (label) and preview (thumbnail), each a JPEG.
+  for (const MiraxNonhier& x : nonhier) {
     if (x.name != "Scan data layer") continue;
     static const struct {
       const char *value, *type_key, *name;
     } kAssociated[] = {{"ScanDataLayer_SlideThumbnail", "THUMBNAIL_IMAGE_TYPE", "macro"},
                        {"ScanDataLayer_SlideBarcode", "BARCODE_IMAGE_TYPE", "label"},
                        {"ScanDataLayer_SlidePreview", "PREVIEW_IMAGE_TYPE", "thumbnail"}};
+    const std::string k = "NONHIER_" + std::to_string(x.i) + "_VAL_";
     for (const auto& a : kAssociated)
-      for (size_t j = 0; j < x.values.size(); ++j) {
-        if (x.values[j].value != a.value) continue;
-        const std::string& section = x.values[j].section;
+      for (int64_t j = 0; j < x.count; ++j) {
+        if (ini.get(kHier, k + std::to_string(j)).value_or("") != a.value) continue;
+        const std::string section = ini.get(kHier, k + std::to_string(j) + "_SECTION").value_or("");
         const std::string type = ini.get(section, a.type_key).value_or("");
         if (type != "JPEG")
           throw InputError(
               ini_path, std::string(a.value) + "'s [" + section + "] " + a.type_key + " is '" + type + "', not JPEG");
         const std::string what = std::string("associated image '") + a.name + "'";
-        const MiraxImage m = nonhier_image(idx, nonhier_table, x.first_record + (int64_t)j, (int)nfiles, what);
+        const MiraxImage m = mirax_nonhier_image(idx, nonhier_table, x.first_record + j, (int)nfiles, what);
         check_range(m, what);
         out.associated.emplace_back(a.name, m);
         meta.associated.push_back(a.name);
         break;
       }
+    break;
   }
+
+  // The files read: the prediction key covers them (slide_identity.h).
+  out.source_files = {ini_path, idx.path};
+  for (size_t i = 0; i < used.size(); ++i)
+    if (used[i]) out.source_files.push_back(out.data_files[i]);
 
   // OpenSlide's standard properties.
   meta.mpp_x = L0.mpp_x > 0 ? std::optional<double>(L0.mpp_x) : std::nullopt;

@@ -23,6 +23,8 @@ namespace {
 constexpr int kDrawnTile = 512;  // the slide's tiles: drawn from the stored images, then cached
 constexpr int64_t kMaxAssociatedPixels = 1ll << 28;
 
+uint32_t be32(const uint8_t* p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
 uint32_t le32(const uint8_t* p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -36,7 +38,7 @@ void decode_bmp24(const std::vector<uint8_t>& d, int w, int h, uint8_t* out, con
   const uint32_t compression = le32(&d[30]);
   if (header < 40 || bits != 24 || compression != 0) throw InputError(what + ": not an uncompressed 24-bit BMP");
   if (bw != w || (bh != h && bh != -h))
-    throw InputError(what + ": a BMP of " + std::to_string(bw) + "x" + std::to_string(std::abs(bh)) +
+    throw InputError(what + ": a BMP of " + std::to_string(bw) + "x" + std::to_string(std::abs((int64_t)bh)) +
                      " where the slide says " + std::to_string(w) + "x" + std::to_string(h));
   const size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
   if (data_at > d.size() || row * (size_t)h > d.size() - data_at)
@@ -98,13 +100,17 @@ class MiraxSource : public TileSource {
     // Whole images first: those no other thread is decoding, then those it is (threads reading
     // neighbouring windows want the same images at once: each decodes some instead of one all).
     std::vector<TilePtr> kept(tiles.size());
-    if (whole || L.format != MiraxFormat::kJpeg) {
+    // (Not when they would not fit in the cache together: images stacked at one place, then
+    // each is decoded when painted.)
+    const bool ahead = tiles.size() * (size_t)L.image_w * (size_t)L.image_h * 3 <= images_.budget() / 2;
+    if ((whole || L.format != MiraxFormat::kJpeg) && ahead) {
       for (int wait = 0; wait < 2; ++wait)
         for (size_t k = 0; k < tiles.size(); ++k)
           if (!kept[k]) kept[k] = stored_image(level, L.tiles[tiles[k]].image, wait == 1);
-    } else {
+    } else if (!whole && L.format == MiraxFormat::kJpeg) {
       for (size_t k = 0; k < tiles.size(); ++k) kept[k] = images_.get(key(level, L.tiles[tiles[k]].image));
     }
+    const bool each_whole = (whole || L.format != MiraxFormat::kJpeg) && !ahead;
     std::vector<SubpixelPlacement> at(tiles.size());
     bool whole_pixels = true;
     for (size_t k = 0; k < tiles.size(); ++k) {
@@ -123,10 +129,12 @@ class MiraxSource : public TileSource {
         r.x0 = (int)std::max<int64_t>(0, -tx), r.y0 = (int)std::max<int64_t>(0, -ty);
         r.x1 = (int)std::min<int64_t>(vw, w - tx), r.y1 = (int)std::min<int64_t>(vh, h - ty);
         if (r.empty()) continue;
+        if (each_whole) kept[k] = stored_image(level, t.image, true);
         auto [src, src_stride] = source(level, L, t, kept[k], r);
         for (int j = r.y0; j < r.y1; ++j)
           std::memcpy(out + (size_t)(ty + j) * stride + (size_t)(tx + r.x0) * 3, src + (size_t)(j - r.y0) * src_stride,
                       (size_t)(r.x1 - r.x0) * 3);
+        kept[k].reset();  // (each_whole: one image held at a time)
       }
       return;
     }
@@ -137,8 +145,10 @@ class MiraxSource : public TileSource {
       const int vw = std::min(L.crop_w, L.image_w - t.src_x), vh = std::min(L.crop_h, L.image_h - t.src_y);
       const SampleRect r = sampled_rect(canvas, at[k], vw, vh);
       if (r.empty()) continue;
+      if (each_whole) kept[k] = stored_image(level, t.image, true);
       auto [src, src_stride] = source(level, L, t, kept[k], r);
       paint_saturate(canvas, at[k], vw, vh, r, src, src_stride);
+      kept[k].reset();
     }
     flatten_over_white(canvas, out, stride);
   }
@@ -192,6 +202,13 @@ class MiraxSource : public TileSource {
             decode_jpeg_rgb(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, t->rgb.get(), L.image_w,
                             L.image_h, where);
           } else if (L.format == MiraxFormat::kPng) {
+            // The size from the header first: a PNG level holds PNGs of the slide's size, nothing else.
+            static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+            if (bytes.size() < 24 || std::memcmp(bytes.data(), kPng, 8) != 0) throw InputError(where + ": not a PNG");
+            if ((int64_t)be32(&bytes[16]) != L.image_w || (int64_t)be32(&bytes[20]) != L.image_h)
+              throw InputError(where + ": a PNG of " + std::to_string(be32(&bytes[16])) + "x" +
+                               std::to_string(be32(&bytes[20])) + " where the slide says " + std::to_string(L.image_w) +
+                               "x" + std::to_string(L.image_h));
             const RgbImage img = decode_image_bytes(bytes, where);
             if (img.width != L.image_w || img.height != L.image_h)
               throw InputError(where + ": a PNG of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
