@@ -35,6 +35,8 @@ VARIANTS = [
     ("grid_2x2", dict(divisions=2, overlap=(0, 0), jitter=0, positions="grid", levels=4, cols=4, rows=3), 0),
     ("four_per_side", dict(divisions=4, image=(64, 48), cols=3, rows=2, levels=4, overlap=(5, 3), jitter=3,
                            positions="stitching"), 3),
+    # 95 x 63 images hold 2 x 2 tiles of 47.5 x 31.5 px at level 1: OpenSlide cuts them at the fraction.
+    ("odd_size", dict(divisions=1, image=(95, 63), cols=5, rows=4, levels=3), 3),
     ("png", dict(fmt="PNG", levels=2), 3),
     ("bmp", dict(fmt="BMP24", levels=2, jitter=0, overlap=(8, 4)), 0),
 ]

@@ -26,7 +26,8 @@ int64_t MiraxIndex::i32(int64_t at, const std::string& what) const {
 
 int64_t MiraxIndex::nonneg(int64_t at, const std::string& what) const {
   const int64_t v = i32(at, what);
-  if (v < 0) throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
+  if (v < 0)
+    throw InputError(path, what + " at byte " + std::to_string(at) + " is negative (" + std::to_string(v) + ")");
   return v;
 }
 
@@ -48,7 +49,8 @@ std::vector<MiraxNonhier> mirax_nonhier_entries(const IniFile& ini) {
     const std::string& c = ini.require("HIERARCHICAL", k + "_COUNT");
     auto count = parse_openslide_int(c);
     if (!count || *count < 1 || *count > (1 << 16))
-      throw InputError(ini.path(), "[HIERARCHICAL] " + k + "_COUNT = '" + c + "' is not a whole number from 1 to 65536");
+      throw InputError(ini.path(),
+                       "[HIERARCHICAL] " + k + "_COUNT = '" + c + "' is not a whole number from 1 to 65536");
     out.push_back(MiraxNonhier{i, ini.require("HIERARCHICAL", k + "_NAME"), record, *count});
     record += *count;
   }
@@ -79,8 +81,9 @@ std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t tabl
       throw InputError(idx.path, what + "'s pages claim more images than the file holds");
     for (int64_t r = 0; r < count; ++r) {
       const int64_t item = page + 8 + 16 * r;
-      MiraxRecord rec{idx.nonneg(item, what + "'s image number"),
-                      MiraxImage{0, idx.nonneg(item + 4, what + "'s offset"), idx.nonneg(item + 8, what + "'s length")}};
+      MiraxRecord rec{
+          idx.nonneg(item, what + "'s image number"),
+          MiraxImage{0, idx.nonneg(item + 4, what + "'s offset"), idx.nonneg(item + 8, what + "'s length")}};
       const int64_t file = idx.nonneg(item + 12, what + "'s data file");
       if (file >= files)
         throw InputError(idx.path, what + " names data file " + std::to_string(file) + " of " + std::to_string(files));
@@ -148,8 +151,8 @@ std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std:
     const uint64_t got = z.total_out;
     inflateEnd(&z);
     if (rc != Z_STREAM_END || got != want)
-      throw InputError(file, what + " does not inflate to 9 bytes for each of the " + std::to_string(photos) +
-                                 " photos (corrupt?)");
+      throw InputError(
+          file, what + " does not inflate to 9 bytes for each of the " + std::to_string(photos) + " photos (corrupt?)");
     buf.resize((size_t)want);
   } else {
     buf = std::move(raw);
@@ -158,7 +161,8 @@ std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std:
   for (int64_t cp = 0; cp < photos; ++cp) {
     const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 9 * cp);
     if (p[0] > 1)  // OpenSlide refuses other flags
-      throw InputError(file, what + "'s record " + std::to_string(cp) + " has flag " + std::to_string(p[0]) + ", not 0 or 1");
+      throw InputError(file,
+                       what + "'s record " + std::to_string(cp) + " has flag " + std::to_string(p[0]) + ", not 0 or 1");
     auto le = [](const unsigned char* q) {
       return (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24);
     };

@@ -352,8 +352,10 @@ MiraxLayout read_mirax_layout(const std::string& path) {
           t.col = x / tcd + xi;
           t.row = y / tcd + yi;
           t.image = img;
-          t.src_x = (int)(M.tile_w * (double)xi);
-          t.src_y = (int)(M.tile_h * (double)yi);
+          t.src_fx = M.tile_w * (double)xi;
+          t.src_fy = M.tile_h * (double)yi;
+          t.src_x = (int)t.src_fx;
+          t.src_y = (int)t.src_fy;
           regular = regular && t.x == (double)t.col * adv_x && t.y == (double)t.row * adv_y;
           const uint64_t key = ((uint64_t)t.row << 32) | (uint64_t)t.col;
           if (auto it = at.find(key); it != at.end()) {

@@ -29,9 +29,10 @@ struct MiraxImage {
 // A tile a level draws: part of one stored image, placed at (x, y) in level pixels.
 struct MiraxTile {
   double x = 0, y = 0;
-  int64_t col = 0, row = 0;  // its place in the level's grid: the drawing order
-  uint32_t image = 0;        // index into MiraxLevel::images
-  int src_x = 0, src_y = 0;  // where the tile starts in its image
+  int64_t col = 0, row = 0;       // its place in the level's grid: the drawing order
+  uint32_t image = 0;             // index into MiraxLevel::images
+  int src_x = 0, src_y = 0;       // where the tile starts in its image, rounded down
+  double src_fx = 0, src_fy = 0;  // exactly (a fraction where the image's size is not a whole number of tiles)
 };
 
 enum class MiraxFormat { kJpeg, kPng, kBmp24 };

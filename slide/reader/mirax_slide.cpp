@@ -115,7 +115,8 @@ class MiraxSource : public TileSource {
     bool whole_pixels = true;
     for (size_t k = 0; k < tiles.size(); ++k) {
       at[k] = place_at(L.tiles[tiles[k]].x - (double)x, L.tiles[tiles[k]].y - (double)y);
-      whole_pixels = whole_pixels && at[k].fx % 65536 == 0 && at[k].fy % 65536 == 0;
+      const MiraxTile& t = L.tiles[tiles[k]];
+      whole_pixels = whole_pixels && at[k].fx % 65536 == 0 && at[k].fy % 65536 == 0 && !cut_between_pixels(t);
     }
     if (whole_pixels) {
       // Opaque tiles on whole pixels: under SATURATE the first one drawn keeps a pixel, which is
@@ -143,6 +144,21 @@ class MiraxSource : public TileSource {
     for (size_t k = 0; k < tiles.size(); ++k) {
       const MiraxTile& t = L.tiles[tiles[k]];
       const int vw = std::min(L.crop_w, L.image_w - t.src_x), vh = std::min(L.crop_h, L.image_h - t.src_y);
+      if (cut_between_pixels(t)) {
+        // OpenSlide cuts such a tile out of its image at the fraction (bilinear: a picture whose
+        // edges past the image are partly transparent), then paints that as any tile.
+        thread_local SaturateCanvas cut;
+        cut.reset(L.crop_w, L.crop_h);
+        if (!kept[k]) kept[k] = stored_image(level, t.image, true);
+        const SubpixelPlacement from = place_at(-t.src_fx, -t.src_fy);
+        const SampleRect r = sampled_rect(cut, from, L.image_w, L.image_h);
+        if (!r.empty())
+          paint_saturate(cut, from, L.image_w, L.image_h, r,
+                         kept[k]->rgb.get() + ((size_t)r.y0 * L.image_w + (size_t)r.x0) * 3, (size_t)L.image_w * 3);
+        paint_saturate_rgba(canvas, at[k], cut);
+        kept[k].reset();
+        continue;
+      }
       const SampleRect r = sampled_rect(canvas, at[k], vw, vh);
       if (r.empty()) continue;
       if (each_whole) kept[k] = stored_image(level, t.image, true);
@@ -174,6 +190,8 @@ class MiraxSource : public TileSource {
                          t.src_y + r.y0, t.src_x + r.x1, t.src_y + r.y1, part.data(), part_stride, where);
     return {part.data(), part_stride};
   }
+
+  static bool cut_between_pixels(const MiraxTile& t) { return t.src_fx != t.src_x || t.src_fy != t.src_y; }
 
   static uint64_t key(int level, uint32_t image) { return ((uint64_t)level << 40) | image; }
 

@@ -154,6 +154,31 @@ void paint_saturate(SaturateCanvas& canvas, SubpixelPlacement at, int valid_w, i
   }
 }
 
+void paint_saturate_rgba(SaturateCanvas& canvas, SubpixelPlacement at, const SaturateCanvas& picture) {
+  int i0, i1, j0, j1;
+  reach(at.fx, picture.width, canvas.width, i0, i1);
+  reach(at.fy, picture.height, canvas.height, j0, j1);
+  const Tap tx = tap(0, at.fx), ty = tap(0, at.fy);
+  const int64_t cx = tx.first, cy = ty.first;
+  const uint32_t dx = (uint32_t)tx.weight << 1, dy = (uint32_t)ty.weight << 1;
+  const uint32_t w_br = dx * dy, w_tr = dx * (256 - dy), w_bl = (256 - dx) * dy, w_tl = (256 - dx) * (256 - dy);
+  auto px = [&](int64_t x, int64_t y, int c) -> uint32_t {
+    if (x < 0 || x >= picture.width || y < 0 || y >= picture.height) return 0;
+    return picture.rgba[((size_t)y * picture.width + (size_t)x) * 4 + (size_t)c];
+  };
+  for (int j = j0; j < j1; ++j)
+    for (int i = i0; i < i1; ++i) {
+      uint8_t* d = canvas.rgba.data() + ((size_t)j * canvas.width + (size_t)i) * 4;
+      if (d[3] == 255) continue;
+      const int64_t x = i + cx, y = j + cy;
+      uint32_t s[4];
+      for (int c = 0; c < 4; ++c)
+        s[c] =
+            (px(x, y, c) * w_tl + px(x + 1, y, c) * w_tr + px(x, y + 1, c) * w_bl + px(x + 1, y + 1, c) * w_br) >> 16;
+      saturate(d, s);
+    }
+}
+
 void flatten_over_white(const SaturateCanvas& canvas, uint8_t* out, size_t stride) {
   for (int j = 0; j < canvas.height; ++j) {
     const uint8_t* s = canvas.rgba.data() + (size_t)j * canvas.width * 4;

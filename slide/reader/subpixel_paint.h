@@ -38,6 +38,10 @@ SampleRect sampled_rect(const SaturateCanvas& canvas, SubpixelPlacement at, int 
 void paint_saturate(SaturateCanvas& canvas, SubpixelPlacement at, int valid_w, int valid_h, const SampleRect& part,
                     const uint8_t* pixels, size_t stride);
 
+// Paints a premultiplied RGBA picture (another canvas: a tile cut at a sub-pixel offset, its edges
+// partly transparent) the same way, pixel by pixel.
+void paint_saturate_rgba(SaturateCanvas& canvas, SubpixelPlacement at, const SaturateCanvas& picture);
+
 // The canvas over white, as RGB rows of `stride` bytes.
 void flatten_over_white(const SaturateCanvas& canvas, uint8_t* out, size_t stride);
 
