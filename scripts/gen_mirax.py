@@ -7,7 +7,8 @@
 # The scanner's camera takes photos of D x D images (CameraImageDivisionsPerSide) that overlap
 # their neighbours by about OVERLAP_X/Y pixels; each photo's level-0 position is kept in
 # VIMSLIDE_POSITION_BUFFER (9-byte records: a flag, int32 x, int32 y) or, zlib-compressed, in
-# StitchingIntensityLayer. Zoom level k (k > 0) halves level k-1 (IMAGE_CONCAT_FACTOR 1): each of
+# StitchingIntensityLayer. Zoom level k (k > 0) halves level k-1 (IMAGE_CONCAT_FACTOR 1; --concat
+# gives other factors, e.g. 0 1 2: level 2 a quarter of level 1): each of
 # its images holds the photos of a block of 2^k x 2^k level-0 images, each shrunk by 2^k, side by
 # side. Photos are cut from one synthetic tissue image at their positions, so neighbours show the
 # same tissue where they overlap.
@@ -53,7 +54,12 @@ def camera_positions(cols, rows, divisions, w, h, overlap, jitter, rng):
 
 
 def make_mirax(path, cols=3, rows=2, divisions=2, image=(96, 64), levels=3, overlap=(6, 4), positions="buffer",
-               jitter=3, fmt="JPEG", seed=5, associated=True):
+               jitter=3, fmt="JPEG", seed=5, associated=True, concat=None, pages=1):
+    """concat: each level's IMAGE_CONCAT_FACTOR (default 0, then 1s); pages: each level's records
+    over that many pages, one after the other (each page's next pointer naming the one after it)."""
+    concat = list(concat) if concat else [0] + [1] * (levels - 1)
+    assert len(concat) == levels and concat[0] == 0
+    factor = [1 << sum(concat[:k + 1]) for k in range(levels)]
     assert path.endswith(".mrxs")
     rng = np.random.default_rng(seed)
     w, h = image
@@ -84,7 +90,7 @@ def make_mirax(path, cols=3, rows=2, divisions=2, image=(96, 64), levels=3, over
 
     level_records = []
     for k in range(levels):
-        c = 1 << k
+        c = factor[k]
         per_side = max(1, c // d)  # photos an image holds across
         records = []
         for y in range(0, ny, c):
@@ -143,9 +149,13 @@ def make_mirax(path, cols=3, rows=2, divisions=2, image=(96, 64), levels=3, over
         head = len(index)
         struct.pack_into("<i", index, hier_table + 4 * k, head)
         index += struct.pack("<ii", 0, head + 8)
-        index += struct.pack("<ii", len(records), 0)
-        for r in records:
-            index += struct.pack("<iiii", *r)
+        chunks = [records[i::pages] for i in range(pages)]
+        for i, chunk in enumerate(chunks):
+            page = len(index)
+            last = i == len(chunks) - 1
+            index += struct.pack("<ii", len(chunk), 0 if last else page + 8 + 16 * len(chunk))
+            for r in chunk:
+                index += struct.pack("<iiii", *r)
     n = 0
     for _, vals in nonhier:
         for value, section, keys, (off, size, file) in vals:
@@ -169,11 +179,11 @@ def make_mirax(path, cols=3, rows=2, divisions=2, image=(96, 64), levels=3, over
             ini += [f"NONHIER_{i}_VAL_{j}={value}", f"NONHIER_{i}_VAL_{j}_SECTION={section}"]
     ini += ["INDEXFILE=Index.dat", "", "[DATAFILE]", "FILE_COUNT=2", "FILE_0=Data0000.dat", "FILE_1=Data0001.dat"]
     for k in range(levels):
-        c = 1 << k
+        c = factor[k]
         ini += ["", f"[LAYER_0_LEVEL_{k}_SECTION]", "LEVEL_NAME=", f"OVERLAP_X={overlap[0] / c:g}",
                 f"OVERLAP_Y={overlap[1] / c:g}", f"MICROMETER_PER_PIXEL_X={0.2425 * c:.6f}",
                 f"MICROMETER_PER_PIXEL_Y={0.2426 * c:.6f}", f"IMAGE_FORMAT={fmt}", "IMAGE_FILL_COLOR_BGR=16317688",
-                f"DIGITIZER_WIDTH={w}", f"DIGITIZER_HEIGHT={h}", f"IMAGE_CONCAT_FACTOR={0 if k == 0 else 1}"]
+                f"DIGITIZER_WIDTH={w}", f"DIGITIZER_HEIGHT={h}", f"IMAGE_CONCAT_FACTOR={concat[k]}"]
     for _, vals in nonhier:
         for _, section, keys, _ in vals:
             ini += ["", f"[{section}]"] + [f"{key}={value}" for key, value in keys.items()]
@@ -203,9 +213,11 @@ def main():
     ap.add_argument("--jitter", type=int, default=3)
     ap.add_argument("--format", choices=("JPEG", "PNG", "BMP24"), default="JPEG")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--concat", type=int, nargs="+", help="each level's IMAGE_CONCAT_FACTOR (default 0 1 1 ...)")
+    ap.add_argument("--pages", type=int, default=1, help="Index.dat pages per level")
     a = ap.parse_args()
     make_mirax(a.out, a.cols, a.rows, a.divisions, tuple(a.image), a.levels, tuple(a.overlap), a.positions, a.jitter,
-               a.format, a.seed)
+               a.format, a.seed, concat=a.concat, pages=a.pages)
 
 
 if __name__ == "__main__":

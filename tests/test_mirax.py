@@ -2,7 +2,8 @@
 # by scripts/gen_mirax.py as the scanners lay them out: the committed fixture
 # (tests/fixtures/slides/mirax/) and variants made here covering each way OpenSlide places the
 # photos (stored positions, zlib-compressed ones, the nominal grid with and without overlap), 1, 2
-# and 4 images per photo side, 2 to 4 zoom levels and JPEG, PNG and BMP24 images. `deepslide info`
+# and 4 images per photo side, 2 to 4 zoom levels (concatenation factors 1 and 2, records over
+# several pages), images not a whole number of tiles, and JPEG, PNG and BMP24 images. `deepslide info`
 # must give OpenSlide's levels and every property (the quickhash aside), the associated images
 # pixel for pixel, and `read-region` the same pixels inside each level: exact where the photos sit
 # on whole pixels of the level, within pixman's rounding (3) where a level divides their positions
@@ -37,6 +38,9 @@ VARIANTS = [
                            positions="stitching"), 3),
     # 95 x 63 images hold 2 x 2 tiles of 47.5 x 31.5 px at level 1: OpenSlide cuts them at the fraction.
     ("odd_size", dict(divisions=1, image=(95, 63), cols=5, rows=4, levels=3), 3),
+    # Levels 1 and 2 a half and an eighth (IMAGE_CONCAT_FACTOR 1, 2), each level's records over three
+    # pages read one after the other.
+    ("pages_concat", dict(levels=3, concat=(0, 1, 2), pages=3, cols=4, rows=4), 3),
     ("png", dict(fmt="PNG", levels=2), 3),
     ("bmp", dict(fmt="BMP24", levels=2, jitter=0, overlap=(8, 4)), 0),
 ]
