@@ -31,8 +31,12 @@ void register_info(CLI::App& app, Globals& g) {
     j["mpp_y"] = opt(slide->mpp_y());
     j["objective_power"] = opt(slide->objective_power());
     j["associated"] = slide->associated_names();
-    j["properties"] = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : slide->properties()) j["properties"][k] = v;
+    // Appended, not looked up: the keys come sorted and unique, and ordered_json's operator[]
+    // searches linearly (a DICOM or MIRAX slide can have tens of thousands of properties).
+    nlohmann::ordered_json props = nlohmann::ordered_json::object();
+    auto& obj = props.get_ref<nlohmann::ordered_json::object_t&>();
+    for (const auto& [k, v] : slide->properties()) obj.Container::emplace_back(k, v);
+    j["properties"] = std::move(props);
     // Vendor strings are not always UTF-8 (a Latin-1 "µ" in a scanner's description): such bytes
     // print as U+FFFD instead of ending the command in a JSON error.
     std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";

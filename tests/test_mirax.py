@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 import io
+import json
 import struct
 import time
 
@@ -59,6 +60,17 @@ def fresh(tmp, name, **kw):
     shutil.rmtree(p[:-5], ignore_errors=True)
     gen_mirax.make_mirax(p, **kw)
     return p, p[:-5]
+
+
+def same_both_ways(path):
+    """read-region (above) decodes the images a region needs in part; predict's reads, which come
+    back to them, decode them whole and keep them: both must give the same pixels on every level."""
+    n = len(json.loads(formats.run("info", path))["levels"])
+    for level in range(n):
+        sums = {mode: json.loads(formats.run("bench-read", path, "--pattern", "random", "--count", 40, "--level",
+                                              level, "--size", 64, "--partial-decode", mode))["checksum"]
+                for mode in ("never", "always")}
+        assert sums["never"] == sums["always"], (path, level, sums)
 
 
 def crafted(path, nx, ny, concat, records, divisions=1, image=(8, 8), overlap=(0, 0), positions=None, ini_extra=()):
@@ -236,6 +248,7 @@ def main():
             p, _ = fresh(tmp, name, **kw)
             assert openslide.OpenSlide.detect_format(p) == "mirax", p
             formats.check_file(p, "mirax", tmp, rng, regions=3, tolerance=tolerance, inside_level=True)
+            same_both_ways(p)
         bad_inputs(tmp)
         hostile(tmp)
         split_lists_mirax(tmp)
