@@ -42,6 +42,9 @@ VARIANTS = [
     # Levels 1 and 2 a half and an eighth (IMAGE_CONCAT_FACTOR 1, 2), each level's records over three
     # pages read one after the other.
     ("pages_concat", dict(levels=3, concat=(0, 1, 2), pages=3, cols=4, rows=4), 3),
+    # Six levels of photos of 4 x 4 images: level 5's tiles are 8 x 6 px, a hundred in 64 x 64 px
+    # (a cap on images per place once refused such a slide).
+    ("six_levels", dict(divisions=4, image=(64, 48), cols=9, rows=12, levels=6, overlap=(6, 4), jitter=2), 3),
     ("png", dict(fmt="PNG", levels=2), 3),
     ("bmp", dict(fmt="BMP24", levels=2, jitter=0, overlap=(8, 4)), 0),
 ]

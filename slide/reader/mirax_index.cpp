@@ -71,7 +71,8 @@ MiraxImage mirax_nonhier_image(const MiraxIndex& idx, int64_t table, int64_t rec
   return m;
 }
 
-std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t table, int level, int files) {
+std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t table, int level, int files,
+                                             int64_t& budget) {
   const std::string what = "zoom level " + std::to_string(level);
   std::vector<MiraxRecord> all;
   for (int64_t page = idx.first_page(table, level, what); page != 0;) {
@@ -79,6 +80,9 @@ std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t tabl
     const int64_t next = idx.i32(page + 4, what + "'s next page");
     if (count > (int64_t)(idx.bytes.size() / 16) - (int64_t)all.size())
       throw InputError(idx.path, what + "'s pages claim more images than the file holds");
+    if (count > budget)
+      throw InputError(idx.path, "the zoom levels list more than 2^23 images, more than this reader takes");
+    budget -= count;
     for (int64_t r = 0; r < count; ++r) {
       const int64_t item = page + 8 + 16 * r;
       MiraxRecord rec{
@@ -97,12 +101,14 @@ std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t tabl
   // One record per image number, the last (a hostile index listing one image a million times
   // would otherwise make a million copies of its tiles).
   std::unordered_map<int64_t, size_t> last;
+  last.reserve(all.size());
   for (size_t i = 0; i < all.size(); ++i) last[all[i].image] = i;
-  std::vector<MiraxRecord> out;
-  out.reserve(last.size());
+  size_t kept = 0;
   for (size_t i = 0; i < all.size(); ++i)
-    if (last[all[i].image] == i) out.push_back(all[i]);
-  return out;
+    if (last[all[i].image] == i) all[kept++] = all[i];
+  all.resize(kept);
+  all.shrink_to_fit();
+  return all;
 }
 
 std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std::vector<MiraxNonhier>& nonhier,

@@ -35,11 +35,13 @@ MiraxImage mirax_nonhier_image(const MiraxIndex& idx, int64_t table, int64_t rec
 
 // Zoom level `level`'s records (image number and where the image lies), one per image number: the
 // last listed (OpenSlide keeps the last of the tiles it makes at one place), in the order listed.
+// `budget`: records that may still be walked (over all levels); InputError past it.
 struct MiraxRecord {
   int64_t image = 0;
   MiraxImage where;
 };
-std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t table, int level, int files);
+std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t table, int level, int files,
+                                             int64_t& budget);
 
 // The photos' level-0 positions, row by row: stored in VIMSLIDE_POSITION_BUFFER (9-byte records:
 // a flag, 0 or 1, and int32 x, y, times the level-0 concatenation as OpenSlide takes them) or,

@@ -24,9 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kMaxIniBytes = 1u << 20;       // OpenSlide's limit
-constexpr uint64_t kMaxIndexBytes = 64ull << 20;  // 4M image records
-constexpr int64_t kMaxImageSide = 1 << 16;        // a stored image's side
+constexpr uint64_t kMaxIniBytes = 1u << 20;        // OpenSlide's limit
+constexpr uint64_t kMaxIndexBytes = 256ull << 20;  // several layers (focus levels) of a large slide
+constexpr int64_t kMaxImageSide = 1 << 16;         // a stored image's side
 constexpr int64_t kMaxImagePixels = 1ll << 28;
 constexpr int64_t kMaxImages = 1ll << 26;     // the image grid (a scanner's: well under 2^21)
 constexpr int64_t kMaxPhotos = 1ll << 22;     // photos (the grid / D^2)
@@ -124,22 +124,25 @@ Level level_section(const IniFile& ini, const std::string& section, int k, int64
 
 uint64_t cell_key(int64_t cx, int64_t cy) { return ((uint64_t)(uint32_t)cx << 32) | (uint32_t)cy; }
 
+// Cells of a tile's side: a tile reaches into at most 2 x 2, and a cell holds the few tiles around
+// it that overlap (a scanner's photos overlap their neighbours by a few per cent).
 void index_tiles(MiraxLevel& L, const std::string& path, int level) {
-  L.bucket = std::max({std::ceil(L.tile_w), std::ceil(L.tile_h), 64.0});
+  L.bucket = std::max(std::ceil(std::max(L.tile_w, L.tile_h)), 1.0);
+  L.cells.clear();
   for (uint32_t i = 0; i < L.tiles.size(); ++i) {
     const MiraxTile& t = L.tiles[i];
-    const int64_t cx0 = (int64_t)std::floor(t.x / L.bucket), cx1 = (int64_t)std::floor((t.x + L.tile_w) / L.bucket);
-    const int64_t cy0 = (int64_t)std::floor(t.y / L.bucket), cy1 = (int64_t)std::floor((t.y + L.tile_h) / L.bucket);
+    const int64_t cx0 = (int64_t)std::floor(t.x / L.bucket), cx1 = (int64_t)std::ceil((t.x + L.tile_w) / L.bucket) - 1;
+    const int64_t cy0 = (int64_t)std::floor(t.y / L.bucket), cy1 = (int64_t)std::ceil((t.y + L.tile_h) / L.bucket) - 1;
     for (int64_t cy = cy0; cy <= cy1; ++cy)
-      for (int64_t cx = cx0; cx <= cx1; ++cx) {
-        std::vector<uint32_t>& cell = L.cells[cell_key(cx, cy)];
-        // A scanner's photos overlap their neighbours a little; dozens at one place is a hostile
-        // index making every read there decode them all.
-        if (cell.size() >= kMaxTilesPerCell)
-          throw InputError(path, "more than " + std::to_string(kMaxTilesPerCell) + " images of zoom level " +
-                                     std::to_string(level) + " overlap at one place");
-        cell.push_back(i);
-      }
+      for (int64_t cx = cx0; cx <= cx1; ++cx) L.cells.emplace_back(cell_key(cx, cy), i);
+  }
+  std::sort(L.cells.begin(), L.cells.end());
+  // Dozens at one place is a hostile index making every read there decode them all.
+  for (size_t a = 0, b = 0; a < L.cells.size(); a = b) {
+    while (b < L.cells.size() && L.cells[b].first == L.cells[a].first) ++b;
+    if (b - a > kMaxTilesPerCell)
+      throw InputError(path, "more than " + std::to_string(kMaxTilesPerCell) + " images of zoom level " +
+                                 std::to_string(level) + " overlap at one place");
   }
 }
 
@@ -158,16 +161,24 @@ std::vector<uint32_t> mirax_tiles_in(const MiraxLevel& L, int64_t x0, int64_t y0
                 cx1 = (int64_t)std::floor((double)(x1 - 1) / L.bucket);
   const int64_t cy0 = (int64_t)std::floor((double)y0 / L.bucket),
                 cy1 = (int64_t)std::floor((double)(y1 - 1) / L.bucket);
-  for (int64_t cy = cy0; cy <= cy1; ++cy)
-    for (int64_t cx = cx0; cx <= cx1; ++cx)
-      if (auto it = L.cells.find(cell_key(cx, cy)); it != L.cells.end())
-        for (uint32_t i : it->second) {
-          const MiraxTile& t = L.tiles[i];
-          // OpenSlide's test for a tile outside the region.
-          if (t.x + L.tile_w <= (double)x0 || t.y + L.tile_h <= (double)y0 || t.x >= (double)x1 || t.y >= (double)y1)
-            continue;
-          out.push_back(i);
-        }
+  // OpenSlide's test for a tile outside the region.
+  auto take = [&](uint32_t i) {
+    const MiraxTile& t = L.tiles[i];
+    if (t.x + L.tile_w <= (double)x0 || t.y + L.tile_h <= (double)y0 || t.x >= (double)x1 || t.y >= (double)y1) return;
+    out.push_back(i);
+  };
+  if ((double)(cx1 - cx0 + 1) * (double)(cy1 - cy0 + 1) > (double)L.tiles.size()) {
+    // A region of more cells than the level has tiles (tiny tiles, a large region): every tile.
+    for (uint32_t i = 0; i < L.tiles.size(); ++i) take(i);
+  } else {
+    for (int64_t cy = cy0; cy <= cy1; ++cy)
+      for (int64_t cx = cx0; cx <= cx1; ++cx) {
+        const uint64_t key = cell_key(cx, cy);
+        for (auto it = std::lower_bound(L.cells.begin(), L.cells.end(), std::make_pair(key, (uint32_t)0));
+             it != L.cells.end() && it->first == key; ++it)
+          take(it->second);
+      }
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   std::sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
@@ -289,6 +300,8 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   // size equal to the advance, none moved from col x advance, row x advance.
   bool regular = true;
   int64_t tiles_total = 0;
+  // Records walked over all levels: levels may share pages, and each walk costs.
+  int64_t records_left = kMaxTiles;
   double bx0 = INFINITY, by0 = INFINITY, bx1 = -INFINITY, by1 = -INFINITY;
   for (int k = 0; k < (int)levels.size(); ++k) {
     const Level& S = levels[(size_t)k];
@@ -314,7 +327,7 @@ MiraxLayout read_mirax_layout(const std::string& path) {
               adv_y == M.tile_h;
     std::unordered_map<uint64_t, uint32_t> at;  // grid place -> tile: a later image replaces an earlier one
     const std::string what = "zoom level " + std::to_string(k);
-    for (const MiraxRecord& rec : mirax_level_records(idx, hier_table, k, (int)nfiles)) {
+    for (const MiraxRecord& rec : mirax_level_records(idx, hier_table, k, (int)nfiles, records_left)) {
       const int64_t x = rec.image % nx, y = rec.image / nx;
       const std::string image = what + "'s image " + std::to_string(rec.image);
       if (y >= ny)

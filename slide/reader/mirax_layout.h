@@ -44,8 +44,8 @@ struct MiraxLevel {
   MiraxFormat format = MiraxFormat::kJpeg;
   std::vector<MiraxImage> images;
   std::vector<MiraxTile> tiles;
-  double bucket = 0;                                          // side of a cell of the spatial index, level pixels
-  std::unordered_map<uint64_t, std::vector<uint32_t>> cells;  // cell -> tiles reaching into it
+  double bucket = 0;                                 // side of a cell of the spatial index, level pixels
+  std::vector<std::pair<uint64_t, uint32_t>> cells;  // (cell, a tile reaching into it), sorted
 };
 
 struct MiraxLayout {

@@ -102,7 +102,11 @@ class MiraxSource : public TileSource {
     std::vector<TilePtr> kept(tiles.size());
     // (Not when they would not fit in the cache together: images stacked at one place, then
     // each is decoded when painted.)
-    const bool ahead = tiles.size() * (size_t)L.image_w * (size_t)L.image_h * 3 <= images_.budget() / 2;
+    std::vector<uint32_t> images(tiles.size());
+    for (size_t k = 0; k < tiles.size(); ++k) images[k] = L.tiles[tiles[k]].image;
+    std::sort(images.begin(), images.end());
+    const size_t distinct = (size_t)(std::unique(images.begin(), images.end()) - images.begin());
+    const bool ahead = distinct * (size_t)L.image_w * (size_t)L.image_h * 3 <= images_.budget() / 2;
     if ((whole || L.format != MiraxFormat::kJpeg) && ahead) {
       for (int wait = 0; wait < 2; ++wait)
         for (size_t k = 0; k < tiles.size(); ++k)
