@@ -37,6 +37,28 @@ int64_t MiraxIndex::first_page(int64_t table, int64_t record, const std::string&
   return nonneg(head + 4, what + "'s first page");
 }
 
+void MiraxDataFiles::check(const MiraxImage& m, const std::string& what) {
+  const std::string& f = paths_[(size_t)m.file];
+  int64_t& size = sizes_[(size_t)m.file];
+  if (size < 0) {
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) throw InputError(f, "missing (a data file of " + slide_ + ")");
+    size = (int64_t)fs::file_size(f, ec);
+    if (ec) throw InputError(f, "cannot read its size");
+  }
+  if (m.offset > size || m.length > size - m.offset)
+    throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
+                            ") lies past the end (truncated file?)");
+  used_[(size_t)m.file] = 1;
+}
+
+std::vector<std::string> MiraxDataFiles::used() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < paths_.size(); ++i)
+    if (used_[i]) out.push_back(paths_[i]);
+  return out;
+}
+
 std::vector<MiraxNonhier> mirax_nonhier_entries(const IniFile& ini) {
   std::vector<MiraxNonhier> out;
   const std::string& v = ini.require("HIERARCHICAL", "NONHIER_COUNT");
@@ -112,8 +134,8 @@ std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t tabl
 }
 
 std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std::vector<MiraxNonhier>& nonhier,
-                                               int64_t nonhier_table, const std::vector<std::string>& data_files,
-                                               int64_t photos, int64_t c0, std::vector<char>& used_files) {
+                                               int64_t nonhier_table, MiraxDataFiles& files, int64_t photos,
+                                               int64_t c0) {
   const MiraxNonhier* e = nullptr;
   for (const char* name : {"VIMSLIDE_POSITION_BUFFER", "StitchingIntensityLayer"}) {
     for (const auto& x : nonhier)
@@ -123,15 +145,9 @@ std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std:
   if (!e) return {};
   const bool compressed = e->name == "StitchingIntensityLayer";
   const std::string& what = e->name;
-  const MiraxImage m = mirax_nonhier_image(idx, nonhier_table, e->first_record, (int)data_files.size(), what);
-  const std::string& file = data_files[(size_t)m.file];
-  used_files[(size_t)m.file] = 1;
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw InputError(file, "missing (a data file of " + idx.path + ")");
-  const uint64_t size = fs::file_size(file, ec);
-  if (ec || (uint64_t)m.offset > size || (uint64_t)m.length > size - (uint64_t)m.offset)
-    throw InputError(file, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
-                               ") lies past the end (truncated file?)");
+  const MiraxImage m = mirax_nonhier_image(idx, nonhier_table, e->first_record, (int)files.paths().size(), what);
+  const std::string& file = files.paths()[(size_t)m.file];
+  files.check(m, what);
   const uint64_t want = 9 * (uint64_t)photos;
   if (!compressed && (uint64_t)m.length != want)
     throw InputError(idx.path, what + " holds " + std::to_string(m.length) + " bytes, not 9 for each of the " +

@@ -21,6 +21,24 @@ struct MiraxIndex {
   int64_t first_page(int64_t table, int64_t record, const std::string& what) const;
 };
 
+// The slide's data files (FILE_i), each checked when a record first names it: present, and the
+// record's bytes inside it; which ones were named (what the slide is read from).
+class MiraxDataFiles {
+ public:
+  MiraxDataFiles(std::vector<std::string> paths, std::string slide)
+      : paths_(std::move(paths)), slide_(std::move(slide)), sizes_(paths_.size(), -1), used_(paths_.size(), 0) {}
+  // InputError naming the data file when it is missing or `m`'s bytes lie past its end.
+  void check(const MiraxImage& m, const std::string& what);
+  const std::vector<std::string>& paths() const { return paths_; }
+  std::vector<std::string> used() const;
+
+ private:
+  std::vector<std::string> paths_;
+  std::string slide_;
+  std::vector<int64_t> sizes_;
+  std::vector<char> used_;
+};
+
 // A NONHIER_i entry of Slidedat.ini: its values are records first_record .. first_record + count - 1.
 struct MiraxNonhier {
   int64_t i = 0;
@@ -45,13 +63,12 @@ std::vector<MiraxRecord> mirax_level_records(const MiraxIndex& idx, int64_t tabl
 
 // The photos' level-0 positions, row by row: stored in VIMSLIDE_POSITION_BUFFER (9-byte records:
 // a flag, 0 or 1, and int32 x, y, times the level-0 concatenation as OpenSlide takes them) or,
-// zlib-compressed, StitchingIntensityLayer; empty when the slide stores none. `file_size` gives
-// a data file's size (InputError when missing).
+// zlib-compressed, StitchingIntensityLayer; empty when the slide stores none.
 struct MiraxPoint {
   int64_t x = 0, y = 0;
 };
 std::vector<MiraxPoint> mirax_stored_positions(const MiraxIndex& idx, const std::vector<MiraxNonhier>& nonhier,
-                                               int64_t nonhier_table, const std::vector<std::string>& data_files,
-                                               int64_t photos, int64_t c0, std::vector<char>& used_files);
+                                               int64_t nonhier_table, MiraxDataFiles& files, int64_t photos,
+                                               int64_t c0);
 
 }  // namespace ds

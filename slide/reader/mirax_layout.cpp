@@ -231,24 +231,11 @@ MiraxLayout read_mirax_layout(const std::string& path) {
 
   // Data files: each checked when a record first names it.
   const int64_t nfiles = int_key(ini, "DATAFILE", "FILE_COUNT", 1, kMaxDataFiles);
+  std::vector<std::string> data_files;
   for (int64_t i = 0; i < nfiles; ++i)
-    out.data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
-  std::vector<int64_t> file_sizes((size_t)nfiles, -1);
-  std::vector<char> used((size_t)nfiles, 0);
-  auto check_range = [&](const MiraxImage& m, const std::string& what) {
-    const std::string& f = out.data_files[(size_t)m.file];
-    int64_t& size = file_sizes[(size_t)m.file];
-    if (size < 0) {
-      std::error_code ec;
-      if (!fs::is_regular_file(f, ec)) throw InputError(f, "missing (a data file of " + path + ")");
-      size = (int64_t)fs::file_size(f, ec);
-      if (ec) throw InputError(f, "cannot read its size");
-    }
-    if (m.offset > size || m.length > size - m.offset)
-      throw InputError(f, what + " (" + std::to_string(m.length) + " bytes at " + std::to_string(m.offset) +
-                              ") lies past the end (truncated file?)");
-    used[(size_t)m.file] = 1;
-  };
+    data_files.push_back(file_in(folder, ini, "DATAFILE", "FILE_" + std::to_string(i)));
+  out.data_files = data_files;
+  MiraxDataFiles files(std::move(data_files), path);
 
   // Index.dat's header: version, the slide id, the two tables.
   MiraxIndex idx{file_in(folder, ini, kHier, "INDEXFILE"), ""};
@@ -270,8 +257,7 @@ MiraxLayout read_mirax_layout(const std::string& path) {
   }
   const Level& L0 = levels[0];
   // The photos' level-0 positions: stored, else the nominal grid (photo size less the overlap).
-  const std::vector<MiraxPoint> stored =
-      mirax_stored_positions(idx, nonhier, nonhier_table, out.data_files, px * py, c[0], used);
+  const std::vector<MiraxPoint> stored = mirax_stored_positions(idx, nonhier, nonhier_table, files, px * py, c[0]);
   auto pos = [&](int64_t cp) {
     if (!stored.empty()) return stored[(size_t)cp];
     return MiraxPoint{(int64_t)((double)(cp % px) * ((double)(L0.w * d) - L0.overlap_x)),
@@ -334,7 +320,7 @@ MiraxLayout read_mirax_layout(const std::string& path) {
         throw InputError(idx.path,
                          image + " lies outside the " + std::to_string(nx) + " x " + std::to_string(ny) + " grid");
       if (x % ck || y % ck) throw InputError(idx.path, image + " is not at a multiple of " + std::to_string(ck));
-      check_range(rec.where, image);
+      files.check(rec.where, image);
       const uint32_t img = (uint32_t)M.images.size();
       M.images.push_back(rec.where);
       for (int64_t yi = 0; yi < tpi && y + yi * d < ny; ++yi)
@@ -416,7 +402,7 @@ MiraxLayout read_mirax_layout(const std::string& path) {
               ini_path, std::string(a.value) + "'s [" + section + "] " + a.type_key + " is '" + type + "', not JPEG");
         const std::string what = std::string("associated image '") + a.name + "'";
         const MiraxImage m = mirax_nonhier_image(idx, nonhier_table, x.first_record + j, (int)nfiles, what);
-        check_range(m, what);
+        files.check(m, what);
         out.associated.emplace_back(a.name, m);
         meta.associated.push_back(a.name);
         break;
@@ -426,8 +412,7 @@ MiraxLayout read_mirax_layout(const std::string& path) {
 
   // The files read: the prediction key covers them (slide_identity.h).
   out.source_files = {ini_path, idx.path};
-  for (size_t i = 0; i < used.size(); ++i)
-    if (used[i]) out.source_files.push_back(out.data_files[i]);
+  for (std::string& f : files.used()) out.source_files.push_back(std::move(f));
 
   // OpenSlide's standard properties.
   meta.mpp_x = L0.mpp_x > 0 ? std::optional<double>(L0.mpp_x) : std::nullopt;

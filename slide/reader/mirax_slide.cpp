@@ -21,7 +21,6 @@ namespace ds {
 namespace {
 
 constexpr int kDrawnTile = 512;  // the slide's tiles: drawn from the stored images, then cached
-constexpr int64_t kMaxAssociatedPixels = 1ll << 28;
 
 uint32_t be32(const uint8_t* p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
@@ -78,14 +77,8 @@ class MiraxSource : public TileSource {
   RgbImage read_associated(const std::string& name) override {
     for (const auto& [n, m] : layout_.associated) {
       if (n != name) continue;
-      const std::vector<uint8_t> bytes = read_bytes(m, "associated image '" + name + "'");
-      auto [w, h] = jpeg_header_size(bytes.data(), bytes.size());
-      if (w <= 0 || h <= 0 || (int64_t)w * h > kMaxAssociatedPixels)
-        throw InputError(path_, "associated image '" + name + "' has an unreadable or too large JPEG header");
-      RgbImage img(w, h);
-      decode_jpeg_rgb(nullptr, 0, bytes.data(), bytes.size(), JpegColor::kAuto, img.pixels.data(), w, h,
-                      path_ + ": associated image '" + name + "'");
-      return img;
+      const std::string what = "associated image '" + name + "'";
+      return decode_image_bytes(read_bytes(m, what), layout_.data_files[(size_t)m.file] + ": " + what);
     }
     throw InputError(path_, "has no associated image '" + name + "'");
   }

@@ -12,15 +12,14 @@ namespace fs = std::filesystem;
 
 namespace ds {
 
-static bool ext_is(const fs::path& p, const char* want) {
+static std::string lower_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return (char)std::tolower(c); });
-  return ext == want;
+  return ext;
 }
 
 bool is_slide_file(const std::string& filename) {
-  std::string ext = fs::path(filename).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return (char)std::tolower(c); });
+  const std::string ext = lower_extension(filename);
   // DICOM is not listed: a series is a folder of instance files, not one file per slide.
   static const char* kExts[] = {".tif", ".tiff", ".svs",  ".btf", ".tf8",  ".ndpi",
                                 ".bif", ".scn",  ".mrxs", ".jpg", ".jpeg", ".png"};
@@ -89,7 +88,7 @@ static void materialize_set(const std::string& all_wsi, const fs::path& dir, con
     else fs::create_symlink(src, dst, ec);
     // A MIRAX .mrxs is read with the folder of its name beside it: that goes along.
     const fs::path src_folder = fs::path(src).replace_extension(""), dst_folder = fs::path(dst).replace_extension("");
-    if (!ec && ext_is(src, ".mrxs") && fs::is_directory(src_folder)) {
+    if (!ec && lower_extension(src) == ".mrxs" && fs::is_directory(src_folder)) {
       fs::remove_all(dst_folder, ec);
       if (how == Materialize::copy)
         fs::copy(src_folder, dst_folder, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "base/error.h"
@@ -43,7 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string slide = folder() + "/S.mrxs", dir = folder() + "/S";
   static const bool made = [&] {
     write_file(slide, nullptr, 0);
-    return std::system(("mkdir -p '" + dir + "'").c_str()) == 0;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    return !ec;
   }();
   if (!made) return 0;
   const char* names[] = {"Slidedat.ini", "Index.dat", "Data0000.dat"};
