@@ -26,8 +26,8 @@ namespace {
 
 constexpr uint64_t kMaxIniBytes = 1u << 20;        // OpenSlide's limit
 constexpr uint64_t kMaxIndexBytes = 256ull << 20;  // several layers (focus levels) of a large slide
-constexpr int64_t kMaxImageSide = 1 << 16;         // a stored image's side
-constexpr int64_t kMaxImagePixels = 1ll << 28;
+constexpr int64_t kMaxImageSide = 1 << 14;         // a stored image's side (scanners': 1-4K)
+constexpr int64_t kMaxImagePixels = 1ll << 24;
 constexpr int64_t kMaxImages = 1ll << 26;     // the image grid (a scanner's: well under 2^21)
 constexpr int64_t kMaxPhotos = 1ll << 22;     // photos (the grid / D^2)
 constexpr int64_t kMaxTiles = 1ll << 23;      // tiles of all levels together
